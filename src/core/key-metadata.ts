@@ -1,0 +1,77 @@
+/** Renders a key record as AWS's `KeyMetadata` structure. */
+import type { EncryptionAlgorithm, KeyRecord, MacAlgorithm, SigningAlgorithm } from './model.js';
+import type { JsonObject } from './operation.js';
+import { epochSeconds } from './validation.js';
+
+export function encryptionAlgorithmsFor(key: Pick<KeyRecord, 'keySpec' | 'keyUsage'>): EncryptionAlgorithm[] | undefined {
+  if (key.keyUsage !== 'ENCRYPT_DECRYPT') return undefined;
+  return key.keySpec === 'SYMMETRIC_DEFAULT' ? ['SYMMETRIC_DEFAULT'] : ['RSAES_OAEP_SHA_1', 'RSAES_OAEP_SHA_256'];
+}
+
+export function signingAlgorithmsFor(key: Pick<KeyRecord, 'keySpec' | 'keyUsage'>): SigningAlgorithm[] | undefined {
+  if (key.keyUsage !== 'SIGN_VERIFY') return undefined;
+  switch (key.keySpec) {
+    case 'RSA_2048':
+    case 'RSA_3072':
+    case 'RSA_4096':
+      return [
+        'RSASSA_PKCS1_V1_5_SHA_256',
+        'RSASSA_PKCS1_V1_5_SHA_384',
+        'RSASSA_PKCS1_V1_5_SHA_512',
+        'RSASSA_PSS_SHA_256',
+        'RSASSA_PSS_SHA_384',
+        'RSASSA_PSS_SHA_512',
+      ];
+    case 'ECC_NIST_P256':
+    case 'ECC_SECG_P256K1':
+      return ['ECDSA_SHA_256'];
+    case 'ECC_NIST_P384':
+      return ['ECDSA_SHA_384'];
+    case 'ECC_NIST_P521':
+      return ['ECDSA_SHA_512'];
+    default:
+      return undefined;
+  }
+}
+
+export function macAlgorithmsFor(key: Pick<KeyRecord, 'keySpec' | 'keyUsage'>): MacAlgorithm[] | undefined {
+  if (key.keyUsage !== 'GENERATE_VERIFY_MAC') return undefined;
+  return [`HMAC_SHA_${key.keySpec.slice('HMAC_'.length)}` as MacAlgorithm];
+}
+
+export function keyMetadata(key: KeyRecord): JsonObject {
+  const metadata: JsonObject = {
+    AWSAccountId: key.accountId,
+    KeyId: key.keyId,
+    Arn: key.arn,
+    CreationDate: epochSeconds(key.creationDate),
+    Enabled: key.keyState === 'Enabled',
+    Description: key.description,
+    KeyUsage: key.keyUsage,
+    KeyState: key.keyState,
+    Origin: key.origin,
+    KeyManager: 'CUSTOMER',
+    CustomerMasterKeySpec: key.keySpec,
+    KeySpec: key.keySpec,
+    MultiRegion: false,
+  };
+  if (key.deletionDate) metadata.DeletionDate = epochSeconds(key.deletionDate);
+  if (key.pendingDeletionWindowInDays !== undefined) metadata.PendingDeletionWindowInDays = key.pendingDeletionWindowInDays;
+  if (key.origin === 'EXTERNAL') {
+    if (key.expirationModel) metadata.ExpirationModel = key.expirationModel;
+    if (key.validTo) metadata.ValidTo = epochSeconds(key.validTo);
+  }
+  if (key.currentVersionId) metadata.CurrentKeyMaterialId = key.currentVersionId;
+  const enc = encryptionAlgorithmsFor(key);
+  if (enc) metadata.EncryptionAlgorithms = enc;
+  const sig = signingAlgorithmsFor(key);
+  if (sig) metadata.SigningAlgorithms = sig;
+  const mac = macAlgorithmsFor(key);
+  if (mac) metadata.MacAlgorithms = mac;
+  return metadata;
+}
+
+/** A MaterialRef cache id for one key version. */
+export function materialId(keyId: string, versionId: string): string {
+  return `${keyId}/${versionId}`;
+}

@@ -1,0 +1,84 @@
+/**
+ * Turns the `KeyId` a client sends (key id, key ARN, alias name or alias ARN) into a key
+ * record, and checks the state an operation needs, with AWS's error names and wording.
+ */
+import { KmsError } from './errors.js';
+import type { KeyRecord } from './model.js';
+import type { KmsSettings } from './operation.js';
+import type { MetadataRepository } from './ports.js';
+
+export function keyArn(settings: KmsSettings, keyId: string): string {
+  return `arn:${settings.partition}:kms:${settings.region}:${settings.accountId}:key/${keyId}`;
+}
+
+export function aliasArn(settings: KmsSettings, aliasName: string): string {
+  return `arn:${settings.partition}:kms:${settings.region}:${settings.accountId}:${aliasName}`;
+}
+
+type KeyReference = { kind: 'key'; keyId: string } | { kind: 'alias'; aliasName: string };
+
+/** Parses a KeyId member without touching the store. */
+export function parseKeyReference(settings: KmsSettings, value: string): KeyReference {
+  if (value.startsWith('arn:')) {
+    const parts = value.split(':');
+    const resource = parts.slice(5).join(':');
+    if (parts.length < 6 || parts[2] !== 'kms' || !(resource.startsWith('key/') || resource.startsWith('alias/')))
+      throw new KmsError('NotFoundException', `Invalid keyId '${value}'`);
+    if (parts[1] !== settings.partition || parts[3] !== settings.region || parts[4] !== settings.accountId)
+      throw new KmsError('NotFoundException', `Key '${value}' does not exist`);
+    return resource.startsWith('key/')
+      ? { kind: 'key', keyId: resource.slice('key/'.length) }
+      : { kind: 'alias', aliasName: resource };
+  }
+  if (value.startsWith('alias/')) return { kind: 'alias', aliasName: value };
+  return { kind: 'key', keyId: value };
+}
+
+/** Resolves a KeyId member to a key record, or throws NotFoundException as AWS does. */
+export async function resolveKey(repo: MetadataRepository, settings: KmsSettings, value: string): Promise<KeyRecord> {
+  const ref = parseKeyReference(settings, value);
+  if (ref.kind === 'alias') {
+    const alias = await repo.getAlias(ref.aliasName);
+    if (!alias) throw new KmsError('NotFoundException', `Alias ${aliasArn(settings, ref.aliasName)} is not found.`);
+    const key = await repo.getKey(alias.targetKeyId);
+    if (!key) throw new KmsError('NotFoundException', `Alias ${aliasArn(settings, ref.aliasName)} is not found.`);
+    return key;
+  }
+  const key = await repo.getKey(ref.keyId);
+  if (!key) throw new KmsError('NotFoundException', `Key '${keyArn(settings, ref.keyId)}' does not exist`);
+  return key;
+}
+
+/**
+ * For cryptographic operations: the key must be Enabled. Disabled → DisabledException;
+ * PendingDeletion, PendingImport and the rest → KMSInvalidStateException.
+ */
+export function requireEnabled(key: KeyRecord): void {
+  switch (key.keyState) {
+    case 'Enabled':
+      return;
+    case 'Disabled':
+      throw new KmsError('DisabledException', `${key.arn} is disabled.`);
+    case 'PendingDeletion':
+      throw new KmsError('KMSInvalidStateException', `${key.arn} is pending deletion.`);
+    case 'PendingImport':
+      throw new KmsError('KMSInvalidStateException', `${key.arn} is pending import.`);
+    default:
+      throw new KmsError('KMSInvalidStateException', `${key.arn} is ${key.keyState}.`);
+  }
+}
+
+/** For management operations that are refused only while a key awaits deletion. */
+export function requireNotPendingDeletion(key: KeyRecord): void {
+  if (key.keyState === 'PendingDeletion')
+    throw new KmsError('KMSInvalidStateException', `${key.arn} is pending deletion.`);
+}
+
+/** The key's usage must match the operation's (e.g. Encrypt needs ENCRYPT_DECRYPT). */
+export function requireUsage(key: KeyRecord, usage: KeyRecord['keyUsage'], operation: string): void {
+  if (key.keyUsage !== usage)
+    throw new KmsError(
+      'InvalidKeyUsageException',
+      `${key.arn} key usage is ${key.keyUsage} which is not valid for ${operation}.`,
+    );
+}

@@ -1,0 +1,191 @@
+/**
+ * The KMS domain vocabulary. String unions hold exactly the values that travel on the
+ * AWS wire, so a value can be copied between a request, a record and a response unchanged.
+ */
+
+export const KEY_SPECS = [
+  'SYMMETRIC_DEFAULT',
+  'RSA_2048',
+  'RSA_3072',
+  'RSA_4096',
+  'ECC_NIST_P256',
+  'ECC_NIST_P384',
+  'ECC_NIST_P521',
+  'ECC_SECG_P256K1',
+  'HMAC_224',
+  'HMAC_256',
+  'HMAC_384',
+  'HMAC_512',
+] as const;
+/** A key's type and size (AWS `KeySpec`). */
+export type KeySpec = (typeof KEY_SPECS)[number];
+
+export const KEY_USAGES = ['ENCRYPT_DECRYPT', 'SIGN_VERIFY', 'GENERATE_VERIFY_MAC'] as const;
+export type KeyUsage = (typeof KEY_USAGES)[number];
+
+export const KEY_STATES = [
+  'Creating',
+  'Enabled',
+  'Disabled',
+  'PendingDeletion',
+  'PendingImport',
+  'PendingReplicaDeletion',
+  'Unavailable',
+  'Updating',
+] as const;
+export type KeyState = (typeof KEY_STATES)[number];
+
+export const ORIGINS = ['AWS_KMS', 'EXTERNAL', 'AWS_CLOUDHSM', 'EXTERNAL_KEY_STORE'] as const;
+export type Origin = (typeof ORIGINS)[number];
+
+export const ENCRYPTION_ALGORITHMS = ['SYMMETRIC_DEFAULT', 'RSAES_OAEP_SHA_1', 'RSAES_OAEP_SHA_256'] as const;
+export type EncryptionAlgorithm = (typeof ENCRYPTION_ALGORITHMS)[number];
+
+export const SIGNING_ALGORITHMS = [
+  'RSASSA_PSS_SHA_256',
+  'RSASSA_PSS_SHA_384',
+  'RSASSA_PSS_SHA_512',
+  'RSASSA_PKCS1_V1_5_SHA_256',
+  'RSASSA_PKCS1_V1_5_SHA_384',
+  'RSASSA_PKCS1_V1_5_SHA_512',
+  'ECDSA_SHA_256',
+  'ECDSA_SHA_384',
+  'ECDSA_SHA_512',
+] as const;
+export type SigningAlgorithm = (typeof SIGNING_ALGORITHMS)[number];
+
+export const MAC_ALGORITHMS = ['HMAC_SHA_224', 'HMAC_SHA_256', 'HMAC_SHA_384', 'HMAC_SHA_512'] as const;
+export type MacAlgorithm = (typeof MAC_ALGORITHMS)[number];
+
+export const MESSAGE_TYPES = ['RAW', 'DIGEST'] as const;
+export type MessageType = (typeof MESSAGE_TYPES)[number];
+
+export const DATA_KEY_SPECS = ['AES_256', 'AES_128'] as const;
+export type DataKeySpec = (typeof DATA_KEY_SPECS)[number];
+
+export const DATA_KEY_PAIR_SPECS = [
+  'RSA_2048',
+  'RSA_3072',
+  'RSA_4096',
+  'ECC_NIST_P256',
+  'ECC_NIST_P384',
+  'ECC_NIST_P521',
+  'ECC_SECG_P256K1',
+] as const;
+export type DataKeyPairSpec = (typeof DATA_KEY_PAIR_SPECS)[number];
+
+export const WRAPPING_KEY_SPECS = ['RSA_2048', 'RSA_3072', 'RSA_4096'] as const;
+export type WrappingKeySpec = (typeof WRAPPING_KEY_SPECS)[number];
+
+export const WRAPPING_ALGORITHMS = [
+  'RSAES_OAEP_SHA_1',
+  'RSAES_OAEP_SHA_256',
+  'RSA_AES_KEY_WRAP_SHA_1',
+  'RSA_AES_KEY_WRAP_SHA_256',
+] as const;
+export type WrappingAlgorithm = (typeof WRAPPING_ALGORITHMS)[number];
+
+export const EXPIRATION_MODELS = ['KEY_MATERIAL_EXPIRES', 'KEY_MATERIAL_DOES_NOT_EXPIRE'] as const;
+export type ExpirationModel = (typeof EXPIRATION_MODELS)[number];
+
+export type RotationType = 'AUTOMATIC' | 'ON_DEMAND';
+
+/** Customer master key metadata as the metadata store holds it. */
+export interface KeyRecord {
+  keyId: string;
+  arn: string;
+  accountId: string;
+  description: string;
+  keySpec: KeySpec;
+  keyUsage: KeyUsage;
+  origin: Origin;
+  keyState: KeyState;
+  creationDate: Date;
+  /** Set while PendingDeletion: when the material is destroyed. */
+  deletionDate?: Date | undefined;
+  pendingDeletionWindowInDays?: number | undefined;
+  /** Imported material only. */
+  expirationModel?: ExpirationModel | undefined;
+  validTo?: Date | undefined;
+  /** The key policy document (JSON text). AWS keeps exactly one, named `default`. */
+  policy: string;
+  rotationEnabled: boolean;
+  rotationPeriodInDays?: number | undefined;
+  nextRotationDate?: Date | undefined;
+  /** The KeyMaterialVersion used to encrypt/sign now; absent while PendingImport. */
+  currentVersionId?: string | undefined;
+  /** Incremented by every update; stores use it for optimistic concurrency. */
+  revision: number;
+}
+
+/**
+ * One generation of a key's material. Rotation adds versions; old versions keep decrypting.
+ * `wrappedMaterial` is opaque to the core: the backend's own blob (the material wrapped under
+ * a key that never leaves the HSM).
+ */
+export interface KeyMaterialVersion {
+  keyId: string;
+  /** 64 hex characters, as AWS's KeyMaterialId. */
+  versionId: string;
+  createdAt: Date;
+  wrappedMaterial: Uint8Array;
+  /** SubjectPublicKeyInfo (DER) for asymmetric keys. */
+  publicKey?: Uint8Array | undefined;
+  rotationType?: RotationType | undefined;
+}
+
+export interface AliasRecord {
+  /** Starts with `alias/`. */
+  aliasName: string;
+  aliasArn: string;
+  targetKeyId: string;
+  creationDate: Date;
+  lastUpdatedDate: Date;
+}
+
+export interface Tag {
+  TagKey: string;
+  TagValue: string;
+}
+
+/** Roles a principal may hold (CloudHSM style). The account root holds every role. */
+export type PrincipalRole = 'CryptoOfficer' | 'CryptoUser' | 'Auditor';
+
+export interface PrincipalRecord {
+  /** `arn:aws:iam::<account>:user/<name>` or `arn:aws:iam::<account>:root`. */
+  arn: string;
+  name: string;
+  accountId: string;
+  roles: PrincipalRole[];
+  createdAt: Date;
+}
+
+export interface AccessKeyRecord {
+  accessKeyId: string;
+  principalArn: string;
+  /** The secret access key sealed by the backend (never stored in plaintext). */
+  sealedSecret: Uint8Array;
+  createdAt: Date;
+  status: 'Active' | 'Inactive';
+}
+
+export interface ImportTokenRecord {
+  /** Random id carried inside the opaque ImportToken. */
+  tokenId: string;
+  keyId: string;
+  wrappingKeySpec: WrappingKeySpec;
+  wrappingAlgorithm: WrappingAlgorithm;
+  /** The wrapping private key, wrapped by the backend. */
+  wrappedPrivateKey: Uint8Array;
+  publicKey: Uint8Array;
+  createdAt: Date;
+  expiresAt: Date;
+}
+
+/** Key usage each key spec allows. */
+export function usagesFor(spec: KeySpec): readonly KeyUsage[] {
+  if (spec === 'SYMMETRIC_DEFAULT') return ['ENCRYPT_DECRYPT'];
+  if (spec.startsWith('HMAC_')) return ['GENERATE_VERIFY_MAC'];
+  if (spec.startsWith('RSA_')) return ['ENCRYPT_DECRYPT', 'SIGN_VERIFY'];
+  return ['SIGN_VERIFY'];
+}

@@ -1,0 +1,210 @@
+/**
+ * The interfaces the KMS core depends on. Concrete classes (PKCS#11 backend, SQL stores, the
+ * HTTP adapter) implement or use these; the core never imports them.
+ */
+import type {
+  AccessKeyRecord,
+  AliasRecord,
+  DataKeyPairSpec,
+  EncryptionAlgorithm,
+  ImportTokenRecord,
+  KeyMaterialVersion,
+  KeyRecord,
+  KeySpec,
+  MacAlgorithm,
+  MessageType,
+  PrincipalRecord,
+  SigningAlgorithm,
+  Tag,
+  WrappingAlgorithm,
+  WrappingKeySpec,
+} from './model.js';
+
+// ───────────────────────────── key backend ─────────────────────────────
+
+/**
+ * Addresses one key material version for the backend. `id` is unique and stable per version
+ * (the backend uses it to cache the unwrapped handle); `wrapped` is the backend's own blob.
+ */
+export interface MaterialRef {
+  readonly id: string;
+  readonly keySpec: KeySpec;
+  readonly wrapped: Uint8Array;
+}
+
+/** New key material: the backend's wrapped blob, and for asymmetric keys the public key. */
+export interface GeneratedMaterial {
+  wrapped: Buffer;
+  /** SubjectPublicKeyInfo, DER. */
+  publicKey?: Buffer;
+}
+
+export interface SymmetricCiphertext {
+  /** 12-byte GCM IV (chosen by the HSM on tokens that insist, by us otherwise). */
+  iv: Buffer;
+  /** Ciphertext followed by the 16-byte GCM tag. */
+  ciphertext: Buffer;
+}
+
+export interface DataKeyPair {
+  /** PKCS#8 DER. Leaves the service only encrypted, or to the caller who asked for it. */
+  privateKey: Buffer;
+  /** SubjectPublicKeyInfo DER. */
+  publicKey: Buffer;
+}
+
+/**
+ * Where key material lives and is used. Everything here runs inside the HSM except what is
+ * public by nature (public-key operations may run in software).
+ *
+ * Errors: implementations throw {@link HsmError}; a data error (`kind: 'data'`) means the input
+ * was wrong (e.g. GCM tag mismatch), anything else is the HSM's fault.
+ */
+export interface KeyBackend {
+  /** Generates material for a CMK (AES-256, RSA, EC, HMAC secret) inside the token. */
+  generateKeyMaterial(spec: KeySpec): Promise<GeneratedMaterial>;
+  /** AES-256-GCM with the given additional authenticated data. */
+  encryptSymmetric(key: MaterialRef, plaintext: Uint8Array, aad: Uint8Array): Promise<SymmetricCiphertext>;
+  decryptSymmetric(key: MaterialRef, iv: Uint8Array, ciphertext: Uint8Array, aad: Uint8Array): Promise<Buffer>;
+  /** RSAES-OAEP with a public key, as KMS Encrypt does for RSA keys. */
+  encryptAsymmetric(key: MaterialRef & { publicKey: Uint8Array }, algorithm: EncryptionAlgorithm, plaintext: Uint8Array): Promise<Buffer>;
+  decryptAsymmetric(key: MaterialRef, algorithm: EncryptionAlgorithm, ciphertext: Uint8Array): Promise<Buffer>;
+  /** Signs a message (RAW) or a digest (DIGEST). ECDSA signatures are DER-encoded, as KMS returns them. */
+  sign(key: MaterialRef, algorithm: SigningAlgorithm, message: Uint8Array, messageType: MessageType): Promise<Buffer>;
+  /** `false` for a signature that does not verify; throws only for HSM faults. */
+  verify(
+    key: MaterialRef & { publicKey: Uint8Array },
+    algorithm: SigningAlgorithm,
+    message: Uint8Array,
+    messageType: MessageType,
+    signature: Uint8Array,
+  ): Promise<boolean>;
+  generateMac(key: MaterialRef, algorithm: MacAlgorithm, message: Uint8Array): Promise<Buffer>;
+  /** Random bytes from the token's RNG. */
+  generateRandom(length: number): Promise<Buffer>;
+  /** A key pair for GenerateDataKeyPair (plaintext private key by design). */
+  generateDataKeyPair(spec: DataKeyPairSpec): Promise<DataKeyPair>;
+  /** An RSA key pair in the HSM for GetParametersForImport. */
+  createWrappingKeyPair(spec: WrappingKeySpec): Promise<GeneratedMaterial & { publicKey: Buffer }>;
+  /**
+   * Unwraps customer key material encrypted under a wrapping key into the HSM and returns it
+   * as this backend's wrapped blob. Throws HsmError kind 'data' when it cannot be unwrapped.
+   */
+  importKeyMaterial(
+    wrappingKey: MaterialRef,
+    algorithm: WrappingAlgorithm,
+    encryptedMaterial: Uint8Array,
+    target: KeySpec,
+  ): Promise<GeneratedMaterial>;
+  /** Drops any cached handle for this material (after deletion). */
+  forget(id: string): void;
+  /** Seals a service secret (e.g. a SigV4 secret access key) under a key that never leaves the HSM. */
+  sealSecret(plaintext: Uint8Array): Promise<Buffer>;
+  unsealSecret(sealed: Uint8Array): Promise<Buffer>;
+  /** A cheap call that proves the token answers. */
+  health(): Promise<{ ok: boolean; detail?: string }>;
+  close(): Promise<void>;
+}
+
+// ───────────────────────────── metadata store ─────────────────────────────
+
+export interface Page<T> {
+  items: T[];
+  /** Opaque continuation marker; absent on the last page. */
+  nextMarker?: string | undefined;
+}
+
+/**
+ * Metadata: everything except key material in plaintext. Every method may be called inside
+ * {@link MetadataStore.transaction}; outside one, each call is its own transaction.
+ */
+export interface MetadataRepository {
+  getKey(keyId: string): Promise<KeyRecord | undefined>;
+  /** Inserts; throws KmsError AlreadyExistsException on a duplicate id. */
+  insertKey(key: KeyRecord): Promise<void>;
+  /** Writes `key` if the stored revision equals `key.revision - 1`; returns false otherwise. */
+  updateKey(key: KeyRecord): Promise<boolean>;
+  /** Removes the key and everything that hangs off it (versions, aliases, tags). */
+  deleteKey(keyId: string): Promise<void>;
+  listKeys(limit: number, marker?: string): Promise<Page<KeyRecord>>;
+  /** Keys whose deletionDate or nextRotationDate or validTo is due at `now` (for the scheduler). */
+  listKeysDue(now: Date, limit: number): Promise<KeyRecord[]>;
+  countKeys(): Promise<number>;
+
+  getKeyVersion(keyId: string, versionId: string): Promise<KeyMaterialVersion | undefined>;
+  /** Oldest first. */
+  listKeyVersions(keyId: string): Promise<KeyMaterialVersion[]>;
+  insertKeyVersion(version: KeyMaterialVersion): Promise<void>;
+  deleteKeyVersions(keyId: string): Promise<void>;
+
+  getAlias(aliasName: string): Promise<AliasRecord | undefined>;
+  insertAlias(alias: AliasRecord): Promise<void>;
+  updateAlias(alias: AliasRecord): Promise<void>;
+  deleteAlias(aliasName: string): Promise<void>;
+  listAliases(options: { keyId?: string; limit: number; marker?: string }): Promise<Page<AliasRecord>>;
+  countAliases(keyId: string): Promise<number>;
+
+  getTags(keyId: string): Promise<Tag[]>;
+  /** Adds or overwrites. */
+  putTags(keyId: string, tags: Tag[]): Promise<void>;
+  deleteTags(keyId: string, tagKeys: string[]): Promise<void>;
+
+  getPrincipal(arn: string): Promise<PrincipalRecord | undefined>;
+  insertPrincipal(principal: PrincipalRecord): Promise<void>;
+  listPrincipals(): Promise<PrincipalRecord[]>;
+  getAccessKey(accessKeyId: string): Promise<AccessKeyRecord | undefined>;
+  insertAccessKey(accessKey: AccessKeyRecord): Promise<void>;
+
+  getImportToken(tokenId: string): Promise<ImportTokenRecord | undefined>;
+  insertImportToken(token: ImportTokenRecord): Promise<void>;
+  deleteImportTokens(keyId: string): Promise<void>;
+  deleteExpiredImportTokens(now: Date): Promise<number>;
+}
+
+export interface MetadataStore extends MetadataRepository {
+  /** Runs `fn` atomically: all its writes land, or none do. */
+  transaction<T>(fn: (tx: MetadataRepository) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+// ───────────────────────────── the rest ─────────────────────────────
+
+export interface Clock {
+  now(): Date;
+}
+
+/** One audited event (CloudTrail-like). Never carries plaintext, key material or secrets. */
+export interface AuditEvent {
+  eventTime: Date;
+  eventName: string;
+  requestId: string;
+  principalArn: string;
+  sourceIp?: string | undefined;
+  userAgent?: string | undefined;
+  /** Key ARNs the request touched. */
+  resources: string[];
+  /** Request parameters with secrets and plaintext removed. */
+  requestParameters?: Record<string, unknown> | undefined;
+  errorCode?: string | undefined;
+  errorMessage?: string | undefined;
+}
+
+export interface AuditSink {
+  record(event: AuditEvent): void;
+}
+
+/** What a request is allowed to do. Key policies, grants and IAM policies plug in here. */
+export interface AuthorizationRequest {
+  principal: PrincipalRecord;
+  /** e.g. `kms:Encrypt` */
+  action: string;
+  /** The key acted on, when there is one. */
+  key?: KeyRecord | undefined;
+  /** Condition context (`kms:EncryptionContext:…`, `kms:CallerAccount`, …). */
+  context: Record<string, string | string[] | undefined>;
+}
+
+export interface Authorizer {
+  /** Throws KmsError AccessDeniedException when the request is not allowed. */
+  authorize(request: AuthorizationRequest): Promise<void>;
+}

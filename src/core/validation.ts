@@ -1,0 +1,152 @@
+/**
+ * Input validation with AWS's own wording, so a client sees the message AWS KMS would give:
+ * `1 validation error detected: Value 'X' at 'keySpec' failed to satisfy constraint: …`.
+ * Member names are reported in lowerCamelCase, as AWS does.
+ */
+import { KmsError } from './errors.js';
+import type { JsonObject } from './operation.js';
+
+function memberName(field: string): string {
+  return field.charAt(0).toLowerCase() + field.slice(1);
+}
+
+function show(value: unknown): string {
+  if (value === undefined || value === null) return 'null';
+  if (typeof value === 'string') return `'${value.length > 256 ? `${value.slice(0, 256)}…` : value}'`;
+  return `'${String(value)}'`;
+}
+
+/** A ValidationException for one field and constraint. */
+export function constraintError(field: string, value: unknown, constraint: string): KmsError {
+  return new KmsError(
+    'ValidationException',
+    `1 validation error detected: Value ${show(value)} at '${memberName(field)}' failed to satisfy constraint: ${constraint}`,
+  );
+}
+
+function typeError(field: string, expected: string): KmsError {
+  return new KmsError('SerializationException', `Field '${field}' must be ${expected}.`);
+}
+
+interface StringRule {
+  min?: number;
+  max?: number;
+  pattern?: RegExp;
+}
+
+function checkString(field: string, value: unknown, rule: StringRule): string {
+  if (typeof value !== 'string') throw typeError(field, 'a string');
+  const { min = 0, max = Infinity, pattern } = rule;
+  if (value.length < min) throw constraintError(field, value, `Member must have length greater than or equal to ${min}`);
+  if (value.length > max) throw constraintError(field, value, `Member must have length less than or equal to ${max}`);
+  if (pattern && !pattern.test(value))
+    throw constraintError(field, value, `Member must satisfy regular expression pattern: ${pattern.source}`);
+  return value;
+}
+
+export function requiredString(input: JsonObject, field: string, rule: StringRule = {}): string {
+  const value = input[field];
+  if (value === undefined || value === null) throw constraintError(field, null, 'Member must not be null');
+  return checkString(field, value, rule);
+}
+
+export function optionalString(input: JsonObject, field: string, rule: StringRule = {}): string | undefined {
+  const value = input[field];
+  if (value === undefined || value === null) return undefined;
+  return checkString(field, value, rule);
+}
+
+export function optionalBoolean(input: JsonObject, field: string): boolean | undefined {
+  const value = input[field];
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'boolean') throw typeError(field, 'a boolean');
+  return value;
+}
+
+export function optionalInteger(input: JsonObject, field: string, min: number, max: number): number | undefined {
+  const value = input[field];
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'number' || !Number.isInteger(value)) throw typeError(field, 'an integer');
+  if (value < min) throw constraintError(field, value, `Member must have value greater than or equal to ${min}`);
+  if (value > max) throw constraintError(field, value, `Member must have value less than or equal to ${max}`);
+  return value;
+}
+
+export function requiredEnum<T extends string>(input: JsonObject, field: string, values: readonly T[]): T {
+  const value = input[field];
+  if (value === undefined || value === null) throw constraintError(field, null, 'Member must not be null');
+  return checkEnum(field, value, values);
+}
+
+export function optionalEnum<T extends string>(input: JsonObject, field: string, values: readonly T[]): T | undefined {
+  const value = input[field];
+  if (value === undefined || value === null) return undefined;
+  return checkEnum(field, value, values);
+}
+
+function checkEnum<T extends string>(field: string, value: unknown, values: readonly T[]): T {
+  if (typeof value !== 'string') throw typeError(field, 'a string');
+  if (!(values as readonly string[]).includes(value))
+    throw constraintError(field, value, `Member must satisfy enum value set: [${values.join(', ')}]`);
+  return value as T;
+}
+
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+/** A blob member: base64 on the wire. `min`/`max` bound the decoded length, as AWS's limits do. */
+export function requiredBlob(input: JsonObject, field: string, rule: { min?: number; max?: number } = {}): Buffer {
+  const value = input[field];
+  if (value === undefined || value === null) throw constraintError(field, null, 'Member must not be null');
+  return checkBlob(field, value, rule);
+}
+
+export function optionalBlob(input: JsonObject, field: string, rule: { min?: number; max?: number } = {}): Buffer | undefined {
+  const value = input[field];
+  if (value === undefined || value === null) return undefined;
+  return checkBlob(field, value, rule);
+}
+
+function checkBlob(field: string, value: unknown, rule: { min?: number; max?: number }): Buffer {
+  if (typeof value !== 'string' || !BASE64.test(value)) throw typeError(field, 'base64-encoded binary data');
+  const bytes = Buffer.from(value, 'base64');
+  const { min = 0, max = Infinity } = rule;
+  // AWS reports blob lengths without echoing the (possibly secret) value.
+  if (bytes.length < min)
+    throw new KmsError('ValidationException', `1 validation error detected: Value at '${memberName(field)}' failed to satisfy constraint: Member must have length greater than or equal to ${min}`);
+  if (bytes.length > max)
+    throw new KmsError('ValidationException', `1 validation error detected: Value at '${memberName(field)}' failed to satisfy constraint: Member must have length less than or equal to ${max}`);
+  return bytes;
+}
+
+/** `EncryptionContext`: a string→string map; absent means empty. */
+export function optionalStringMap(input: JsonObject, field: string): Record<string, string> {
+  const value = input[field];
+  if (value === undefined || value === null) return {};
+  if (typeof value !== 'object' || Array.isArray(value)) throw typeError(field, 'a map of strings');
+  for (const v of Object.values(value)) if (typeof v !== 'string') throw typeError(field, 'a map of strings');
+  return value as Record<string, string>;
+}
+
+export function optionalStringList(input: JsonObject, field: string, rule: { max?: number } = {}): string[] | undefined {
+  const value = input[field];
+  if (value === undefined || value === null) return undefined;
+  if (!Array.isArray(value) || value.some((v) => typeof v !== 'string')) throw typeError(field, 'a list of strings');
+  if (rule.max !== undefined && value.length > rule.max)
+    throw constraintError(field, `[${value.length} items]`, `Member must have length less than or equal to ${rule.max}`);
+  return value as string[];
+}
+
+/** The `KeyId` member as every operation accepts it (id, key ARN, alias name, alias ARN). */
+export function requiredKeyId(input: JsonObject, field = 'KeyId'): string {
+  return requiredString(input, field, { min: 1, max: 2048 });
+}
+
+/** Base64 for blob members of a response. */
+export function blob(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
+}
+
+/** awsJson timestamps are epoch seconds (fractional allowed). */
+export function epochSeconds(date: Date): number {
+  return date.getTime() / 1000;
+}
