@@ -208,3 +208,12 @@ export interface Authorizer {
   /** Throws KmsError AccessDeniedException when the request is not allowed. */
   authorize(request: AuthorizationRequest): Promise<void>;
 }
+
+/** Structured logger (pino's shape). Never give it plaintext, key material, PINs or secrets. */
+export interface Logger {
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+  child(bindings: Record<string, unknown>): Logger;
+}
