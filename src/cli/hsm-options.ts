@@ -1,0 +1,54 @@
+/**
+ * The HSM options every command that touches a token shares (`serve`, `tls …`, `token …`,
+ * `principal …`): either an explicit PKCS#11 module/token/PIN source, or the embedded
+ * SoftHSM2 token in the data directory (the development default, created on first use).
+ */
+import { Command, Option } from 'commander';
+import { resolve } from 'node:path';
+import { ensureEmbeddedToken } from '../backend/pkcs11/embedded-token.js';
+import type { Pkcs11BackendConfig } from '../backend/pkcs11/index.js';
+import { ConfigError, type HsmProfileName } from '../config/hsm.js';
+
+export interface HsmCliOptions {
+  dataDir: string;
+  module?: string;
+  tokenLabel?: string;
+  tokenSerial?: string;
+  pinFile?: string;
+  pinEnv?: string;
+  profile?: HsmProfileName;
+}
+
+/** Adds the shared HSM options to a command. Each also reads an environment variable. */
+export function addHsmOptions(command: Command): Command {
+  return command
+    .addOption(new Option('--data-dir <dir>', 'data directory (embedded token, SQLite store, credentials)').env('HSMKMS_DATA_DIR').default('./data'))
+    .addOption(new Option('--module <path>', 'PKCS#11 module of a real HSM; omit to use the embedded SoftHSM2 token').env('HSMKMS_PKCS11_MODULE'))
+    .addOption(new Option('--token-label <label>', 'token label').env('HSMKMS_TOKEN_LABEL'))
+    .addOption(new Option('--token-serial <serial>', 'token serial number').env('HSMKMS_TOKEN_SERIAL'))
+    .addOption(new Option('--pin-file <file>', 'file holding the PIN (mode 0600); CloudHSM: user:password').env('HSMKMS_PIN_FILE'))
+    .addOption(new Option('--pin-env <name>', 'name of the environment variable holding the PIN').env('HSMKMS_PIN_ENV'))
+    .addOption(new Option('--profile <name>', 'vendor profile').choices(['softhsm2', 'cloudhsm', 'generic']).env('HSMKMS_HSM_PROFILE'));
+}
+
+/**
+ * Turns the options into a backend configuration. With no `--module`, the embedded SoftHSM2
+ * token in the data directory is used (and created on first use).
+ */
+export async function resolveHsmConfig(options: HsmCliOptions, onProgress?: (message: string) => void): Promise<Pkcs11BackendConfig> {
+  if (!options.module) {
+    if (options.tokenLabel || options.tokenSerial || options.pinFile || options.pinEnv)
+      throw new ConfigError('--token-label, --token-serial, --pin-file and --pin-env need --module (the PKCS#11 library of your HSM).');
+    return ensureEmbeddedToken(resolve(options.dataDir), onProgress);
+  }
+  if (!options.tokenLabel && !options.tokenSerial)
+    throw new ConfigError('Name the token with --token-label or --token-serial (see `pkcs11-tool --module <path> --list-slots`).');
+  if (options.pinFile && options.pinEnv) throw new ConfigError('Give the PIN with --pin-file or --pin-env, not both.');
+  const pin = options.pinFile ? { file: resolve(options.pinFile) } : { env: options.pinEnv ?? 'HSMKMS_PIN' };
+  return {
+    modulePath: options.module,
+    token: { label: options.tokenLabel, serial: options.tokenSerial },
+    pin,
+    profile: options.profile ?? (options.module.includes('cloudhsm') ? 'cloudhsm' : 'generic'),
+  };
+}
