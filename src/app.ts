@@ -1,0 +1,143 @@
+/**
+ * The composition root: the one place that picks concrete classes (PKCS#11 backend, SQLite
+ * store, fastify adapter, JSON-lines audit trail) and wires them into the KMS core.
+ */
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import pino from 'pino';
+import type { FastifyInstance } from 'fastify';
+import { openPkcs11Backend, type Pkcs11Backend, type Pkcs11BackendConfig } from './backend/pkcs11/index.js';
+import { openSqliteStore } from './store/sqlite/index.js';
+import { openJsonlAuditSink } from './audit/index.js';
+import { createDispatcher } from './core/dispatch.js';
+import { allOperations } from './core/operations/index.js';
+import { startScheduler } from './core/scheduler.js';
+import type { KmsDeps, KmsSettings } from './core/operation.js';
+import type { Authorizer, Logger, MetadataStore } from './core/ports.js';
+import { KmsError } from './core/errors.js';
+import { buildServer } from './http/build-server.js';
+import { createStoreCredentialResolver } from './auth/credentials.js';
+import { ensureRootCredentials } from './auth/principals.js';
+import { createMetrics } from './observability/metrics.js';
+
+/** Everything `hsmkms serve` needs to know. */
+export interface AppConfig {
+  dataDir: string;
+  hsm: Pkcs11BackendConfig;
+  settings: KmsSettings;
+  /** Root credentials from the environment; otherwise generated into the data directory. */
+  rootCredentials?: { accessKeyId: string; secretAccessKey: string } | undefined;
+  logLevel?: string;
+  /** Background work (deletion, rotation, expiry): how often it looks. */
+  schedulerIntervalMs?: number;
+  /** Write logs to this stream instead of stdout (tests). */
+  logDestination?: NodeJS.WritableStream;
+}
+
+export interface App {
+  server: FastifyInstance;
+  deps: KmsDeps;
+  backend: Pkcs11Backend;
+  store: MetadataStore;
+  logger: Logger;
+  root: { accessKeyId: string; generated: boolean; file?: string | undefined };
+  close(): Promise<void>;
+}
+
+/**
+ * Until key policies are enforced, the account's own principals may do everything; anyone
+ * else (a principal of another account) may not.
+ */
+const accountOnly = (settings: KmsSettings): Authorizer => ({
+  async authorize({ principal, action }) {
+    if (principal.accountId !== settings.accountId)
+      throw new KmsError('AccessDeniedException', `User: ${principal.arn} is not authorized to perform: ${action}`);
+  },
+});
+
+/** The backend and the store, opened together (and closed together if either fails). */
+export async function openServices(
+  dataDir: string,
+  hsm: Pkcs11BackendConfig,
+  logger: Logger,
+): Promise<{ backend: Pkcs11Backend; store: MetadataStore; close(): Promise<void> }> {
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const backend = await openPkcs11Backend(hsm, logger.child({ component: 'pkcs11' }));
+  try {
+    const store = await openSqliteStore({ path: join(dataDir, 'hsmkms.sqlite'), logger: logger.child({ component: 'store' }) });
+    return {
+      backend,
+      store,
+      async close() {
+        await store.close();
+        await backend.close();
+      },
+    };
+  } catch (error) {
+    await backend.close();
+    throw error;
+  }
+}
+
+/** A logger for commands: warnings and errors only, to stderr. */
+export function quietLogger(): Logger {
+  return pino({ level: 'warn' }, pino.destination(2)) as unknown as Logger;
+}
+
+/** Opens the backend and store and builds the (not yet listening) server. */
+export async function createApp(config: AppConfig): Promise<App> {
+  const dataDir = resolve(config.dataDir);
+  const logger = pino(
+    { level: config.logLevel ?? 'info', base: { service: 'hsmkms' } },
+    config.logDestination ?? pino.destination(1),
+  ) as unknown as Logger;
+  const services = await openServices(dataDir, config.hsm, logger);
+  const { backend, store } = services;
+  try {
+    const audit = openJsonlAuditSink({ path: join(dataDir, 'audit.log') });
+    const deps: KmsDeps = {
+      store,
+      backend,
+      clock: { now: () => new Date() },
+      audit,
+      authorizer: accountOnly(config.settings),
+      settings: config.settings,
+    };
+    const root = await ensureRootCredentials(
+      store,
+      backend,
+      config.settings,
+      config.rootCredentials ?? { file: join(dataDir, 'root-credentials.json') },
+    );
+    const dispatcher = createDispatcher(deps, allOperations, logger.child({ component: 'kms' }));
+    const metrics = createMetrics({ stats: () => backend.stats() });
+    const server = await buildServer({
+      dispatcher,
+      credentials: createStoreCredentialResolver(store, backend),
+      settings: config.settings,
+      health: () => backend.health(),
+      metrics,
+      logger,
+    });
+    const scheduler = startScheduler(deps, logger.child({ component: 'scheduler' }), {
+      intervalMs: config.schedulerIntervalMs ?? 60_000,
+    });
+    return {
+      server,
+      deps,
+      backend,
+      store,
+      logger,
+      root,
+      async close() {
+        await scheduler.stop();
+        await server.close();
+        await audit.close();
+        await services.close();
+      },
+    };
+  } catch (error) {
+    await services.close();
+    throw error;
+  }
+}

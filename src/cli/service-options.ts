@@ -1,0 +1,26 @@
+/** Options naming the account and region the service answers for. */
+import { Command, Option } from 'commander';
+import type { KmsSettings } from '../core/operation.js';
+import { ConfigError } from '../config/hsm.js';
+
+export interface ServiceCliOptions {
+  accountId: string;
+  region: string;
+}
+
+export function addServiceOptions(command: Command): Command {
+  return command
+    .addOption(new Option('--account-id <id>', 'AWS account id in ARNs').env('HSMKMS_ACCOUNT_ID').default('111122223333'))
+    .addOption(new Option('--region <region>', 'region in ARNs and the SigV4 scope').env('HSMKMS_REGION').default('us-east-1'));
+}
+
+export function settingsFrom(options: ServiceCliOptions): KmsSettings {
+  if (!/^\d{12}$/.test(options.accountId)) throw new ConfigError(`--account-id must be 12 digits, got '${options.accountId}'.`);
+  if (!/^[a-z]{2}(-[a-z]+)+-\d$/.test(options.region)) throw new ConfigError(`--region must look like us-east-1, got '${options.region}'.`);
+  return { accountId: options.accountId, region: options.region, partition: 'aws' };
+}
+
+/** Progress lines go to stderr so stdout stays machine-readable. */
+export const progress = (message: string): void => {
+  process.stderr.write(`hsmkms: ${message}\n`);
+};

@@ -1,0 +1,203 @@
+/**
+ * The real AWS SDK for JavaScript v3 against the built service on a real SoftHSM2 token:
+ * nothing in the client is changed but the endpoint and the credentials.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { constants, createPublicKey, createVerify, publicEncrypt, verify as cryptoVerify, randomBytes } from 'node:crypto';
+import {
+  KMSClient,
+  CreateKeyCommand,
+  EncryptCommand,
+  DecryptCommand,
+  GenerateDataKeyCommand,
+  DescribeKeyCommand,
+  CreateAliasCommand,
+  ListKeysCommand,
+  SignCommand,
+  VerifyCommand,
+  GetPublicKeyCommand,
+  GenerateMacCommand,
+  VerifyMacCommand,
+  RotateKeyOnDemandCommand,
+  ListKeyRotationsCommand,
+  ReEncryptCommand,
+  DisableKeyCommand,
+  ScheduleKeyDeletionCommand,
+  GenerateRandomCommand,
+} from '@aws-sdk/client-kms';
+import { startServer, type RunningServer } from '../support/server.js';
+
+let server: RunningServer;
+let kms: KMSClient;
+
+beforeAll(async () => {
+  server = await startServer();
+  kms = new KMSClient({ endpoint: server.endpoint, region: server.region, credentials: server.credentials, maxAttempts: 1 });
+});
+afterAll(async () => {
+  kms?.destroy();
+  await server?.close();
+});
+
+describe('symmetric keys through @aws-sdk/client-kms', () => {
+  it('encrypts and decrypts with an encryption context, and refuses a different context', async () => {
+    const { KeyMetadata } = await kms.send(new CreateKeyCommand({ Description: 'sdk test' }));
+    expect(KeyMetadata?.KeySpec).toBe('SYMMETRIC_DEFAULT');
+    expect(KeyMetadata?.Arn).toMatch(/^arn:aws:kms:us-east-1:111122223333:key\/[0-9a-f-]{36}$/);
+    const plaintext = Buffer.from('attack at dawn');
+    const context = { purpose: 'test', tenant: 'a' };
+    const enc = await kms.send(new EncryptCommand({ KeyId: KeyMetadata!.KeyId, Plaintext: plaintext, EncryptionContext: context }));
+    expect(enc.KeyId).toBe(KeyMetadata!.Arn);
+    const dec = await kms.send(new DecryptCommand({ CiphertextBlob: enc.CiphertextBlob, EncryptionContext: { tenant: 'a', purpose: 'test' } }));
+    expect(Buffer.from(dec.Plaintext!).equals(plaintext)).toBe(true);
+    expect(dec.KeyId).toBe(KeyMetadata!.Arn);
+    await expect(
+      kms.send(new DecryptCommand({ CiphertextBlob: enc.CiphertextBlob, EncryptionContext: { purpose: 'test', tenant: 'b' } })),
+    ).rejects.toMatchObject({ name: 'InvalidCiphertextException' });
+    expect(server.logs()).not.toContain(plaintext.toString('base64'));
+  });
+
+  it('generates data keys whose ciphertext decrypts to the same plaintext', async () => {
+    const { KeyMetadata } = await kms.send(new CreateKeyCommand({}));
+    await kms.send(new CreateAliasCommand({ AliasName: 'alias/sdk-data-keys', TargetKeyId: KeyMetadata!.KeyId }));
+    const dk = await kms.send(new GenerateDataKeyCommand({ KeyId: 'alias/sdk-data-keys', KeySpec: 'AES_256' }));
+    expect(dk.Plaintext).toHaveLength(32);
+    const dec = await kms.send(new DecryptCommand({ CiphertextBlob: dk.CiphertextBlob }));
+    expect(Buffer.from(dec.Plaintext!).equals(Buffer.from(dk.Plaintext!))).toBe(true);
+    const described = await kms.send(new DescribeKeyCommand({ KeyId: 'alias/sdk-data-keys' }));
+    expect(described.KeyMetadata?.KeyId).toBe(KeyMetadata!.KeyId);
+  });
+
+  it('keeps old ciphertexts decrypting after on-demand rotation, and re-encrypts them', async () => {
+    const { KeyMetadata } = await kms.send(new CreateKeyCommand({}));
+    const keyId = KeyMetadata!.KeyId!;
+    const before = await kms.send(new EncryptCommand({ KeyId: keyId, Plaintext: Buffer.from('v1') }));
+    await kms.send(new RotateKeyOnDemandCommand({ KeyId: keyId }));
+    const rotations = await kms.send(new ListKeyRotationsCommand({ KeyId: keyId }));
+    expect(rotations.Rotations?.[0]?.RotationType).toBe('ON_DEMAND');
+    const after = await kms.send(new EncryptCommand({ KeyId: keyId, Plaintext: Buffer.from('v2') }));
+    expect(Buffer.from((await kms.send(new DecryptCommand({ CiphertextBlob: before.CiphertextBlob }))).Plaintext!).toString()).toBe('v1');
+    expect(Buffer.from((await kms.send(new DecryptCommand({ CiphertextBlob: after.CiphertextBlob }))).Plaintext!).toString()).toBe('v2');
+    const other = await kms.send(new CreateKeyCommand({}));
+    const re = await kms.send(new ReEncryptCommand({ CiphertextBlob: before.CiphertextBlob, DestinationKeyId: other.KeyMetadata!.KeyId }));
+    expect(re.SourceKeyId).toBe(KeyMetadata!.Arn);
+    expect(Buffer.from((await kms.send(new DecryptCommand({ CiphertextBlob: re.CiphertextBlob }))).Plaintext!).toString()).toBe('v1');
+  });
+
+  it('refuses a disabled key and a key pending deletion with the AWS exceptions', async () => {
+    const { KeyMetadata } = await kms.send(new CreateKeyCommand({}));
+    await kms.send(new DisableKeyCommand({ KeyId: KeyMetadata!.KeyId }));
+    await expect(kms.send(new EncryptCommand({ KeyId: KeyMetadata!.KeyId, Plaintext: Buffer.from('x') }))).rejects.toMatchObject({
+      name: 'DisabledException',
+    });
+    const scheduled = await kms.send(new ScheduleKeyDeletionCommand({ KeyId: KeyMetadata!.KeyId, PendingWindowInDays: 7 }));
+    expect(scheduled.KeyState).toBe('PendingDeletion');
+    await expect(kms.send(new EncryptCommand({ KeyId: KeyMetadata!.KeyId, Plaintext: Buffer.from('x') }))).rejects.toMatchObject({
+      name: 'KMSInvalidStateException',
+    });
+  });
+
+  it('answers unknown keys with NotFoundException and lists keys page by page', async () => {
+    await expect(kms.send(new DescribeKeyCommand({ KeyId: '00000000-0000-0000-0000-000000000000' }))).rejects.toMatchObject({
+      name: 'NotFoundException',
+    });
+    const first = await kms.send(new ListKeysCommand({ Limit: 2 }));
+    expect(first.Keys).toHaveLength(2);
+    expect(first.Truncated).toBe(true);
+    const second = await kms.send(new ListKeysCommand({ Limit: 2, Marker: first.NextMarker }));
+    expect(second.Keys?.[0]?.KeyId).not.toBe(first.Keys?.[0]?.KeyId);
+  });
+
+  it('returns random bytes', async () => {
+    const r = await kms.send(new GenerateRandomCommand({ NumberOfBytes: 64 }));
+    expect(r.Plaintext).toHaveLength(64);
+  });
+});
+
+describe('asymmetric and HMAC keys, checked with node:crypto', () => {
+  it('signs with RSA-2048 PSS and PKCS#1 v1.5; node:crypto verifies with the public key from GetPublicKey', async () => {
+    const { KeyMetadata } = await kms.send(new CreateKeyCommand({ KeySpec: 'RSA_2048', KeyUsage: 'SIGN_VERIFY' }));
+    const pub = await kms.send(new GetPublicKeyCommand({ KeyId: KeyMetadata!.KeyId }));
+    const publicKey = createPublicKey({ key: Buffer.from(pub.PublicKey!), format: 'der', type: 'spki' });
+    expect(publicKey.asymmetricKeyDetails?.modulusLength).toBe(2048);
+    const message = Buffer.from('a message to sign');
+    const pss = await kms.send(new SignCommand({ KeyId: KeyMetadata!.KeyId, Message: message, SigningAlgorithm: 'RSASSA_PSS_SHA_256' }));
+    expect(
+      cryptoVerify('sha256', message, { key: publicKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 }, Buffer.from(pss.Signature!)),
+    ).toBe(true);
+    const pkcs1 = await kms.send(
+      new SignCommand({ KeyId: KeyMetadata!.KeyId, Message: message, SigningAlgorithm: 'RSASSA_PKCS1_V1_5_SHA_256' }),
+    );
+    expect(createVerify('sha256').update(message).verify(publicKey, Buffer.from(pkcs1.Signature!))).toBe(true);
+    const v = await kms.send(
+      new VerifyCommand({ KeyId: KeyMetadata!.KeyId, Message: message, Signature: pss.Signature, SigningAlgorithm: 'RSASSA_PSS_SHA_256' }),
+    );
+    expect(v.SignatureValid).toBe(true);
+    await expect(
+      kms.send(new VerifyCommand({ KeyId: KeyMetadata!.KeyId, Message: Buffer.from('other'), Signature: pss.Signature, SigningAlgorithm: 'RSASSA_PSS_SHA_256' })),
+    ).rejects.toMatchObject({ name: 'KMSInvalidSignatureException' });
+  });
+
+  it('signs with ECDSA P-256 (DER signatures) for RAW and DIGEST messages', async () => {
+    const { KeyMetadata } = await kms.send(new CreateKeyCommand({ KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY' }));
+    const pub = await kms.send(new GetPublicKeyCommand({ KeyId: KeyMetadata!.KeyId }));
+    const publicKey = createPublicKey({ key: Buffer.from(pub.PublicKey!), format: 'der', type: 'spki' });
+    const message = randomBytes(100);
+    const raw = await kms.send(new SignCommand({ KeyId: KeyMetadata!.KeyId, Message: message, SigningAlgorithm: 'ECDSA_SHA_256' }));
+    expect(cryptoVerify('sha256', message, publicKey, Buffer.from(raw.Signature!))).toBe(true);
+    const { createHash } = await import('node:crypto');
+    const digest = createHash('sha256').update(message).digest();
+    const dig = await kms.send(
+      new SignCommand({ KeyId: KeyMetadata!.KeyId, Message: digest, MessageType: 'DIGEST', SigningAlgorithm: 'ECDSA_SHA_256' }),
+    );
+    expect(cryptoVerify('sha256', message, publicKey, Buffer.from(dig.Signature!))).toBe(true);
+  });
+
+  it('decrypts RSA-OAEP ciphertexts made by node:crypto with the public key', async () => {
+    const { KeyMetadata } = await kms.send(new CreateKeyCommand({ KeySpec: 'RSA_3072', KeyUsage: 'ENCRYPT_DECRYPT' }));
+    const pub = await kms.send(new GetPublicKeyCommand({ KeyId: KeyMetadata!.KeyId }));
+    const publicKey = createPublicKey({ key: Buffer.from(pub.PublicKey!), format: 'der', type: 'spki' });
+    const secret = randomBytes(48);
+    const ct = publicEncrypt({ key: publicKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, secret);
+    const dec = await kms.send(
+      new DecryptCommand({ KeyId: KeyMetadata!.KeyId, CiphertextBlob: ct, EncryptionAlgorithm: 'RSAES_OAEP_SHA_256' }),
+    );
+    expect(Buffer.from(dec.Plaintext!).equals(secret)).toBe(true);
+  });
+
+  it('generates and verifies HMACs, and rejects a tampered one', async () => {
+    const { KeyMetadata } = await kms.send(new CreateKeyCommand({ KeySpec: 'HMAC_256', KeyUsage: 'GENERATE_VERIFY_MAC' }));
+    const message = Buffer.from('mac me');
+    const mac = await kms.send(new GenerateMacCommand({ KeyId: KeyMetadata!.KeyId, Message: message, MacAlgorithm: 'HMAC_SHA_256' }));
+    expect(mac.Mac).toHaveLength(32);
+    const ok = await kms.send(new VerifyMacCommand({ KeyId: KeyMetadata!.KeyId, Message: message, Mac: mac.Mac, MacAlgorithm: 'HMAC_SHA_256' }));
+    expect(ok.MacValid).toBe(true);
+    const bad = Buffer.from(mac.Mac!);
+    bad[0] = bad[0]! ^ 1;
+    await expect(
+      kms.send(new VerifyMacCommand({ KeyId: KeyMetadata!.KeyId, Message: message, Mac: bad, MacAlgorithm: 'HMAC_SHA_256' })),
+    ).rejects.toMatchObject({ name: 'KMSInvalidMacException' });
+  });
+});
+
+describe('authentication', () => {
+  it('rejects an unknown access key and a wrong secret with the AWS exceptions', async () => {
+    const stranger = new KMSClient({
+      endpoint: server.endpoint,
+      region: server.region,
+      credentials: { accessKeyId: 'AKIAUNKNOWN000000000', secretAccessKey: 'x'.repeat(40) },
+      maxAttempts: 1,
+    });
+    await expect(stranger.send(new ListKeysCommand({}))).rejects.toMatchObject({ name: 'UnrecognizedClientException' });
+    stranger.destroy();
+    const wrongSecret = new KMSClient({
+      endpoint: server.endpoint,
+      region: server.region,
+      credentials: { accessKeyId: server.credentials.accessKeyId, secretAccessKey: 'y'.repeat(40) },
+      maxAttempts: 1,
+    });
+    await expect(wrongSecret.send(new ListKeysCommand({}))).rejects.toMatchObject({ name: 'InvalidSignatureException' });
+    wrongSecret.destroy();
+    expect(server.logs()).not.toContain(server.credentials.secretAccessKey);
+  });
+});

@@ -1,0 +1,55 @@
+/** Runs the built `hsmkms` command (bin/hsmkms.js → dist/) as a user would. */
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+
+export const HSMKMS_BIN = fileURLToPath(new URL('../../bin/hsmkms.js', import.meta.url));
+const run = promisify(execFile);
+
+/** Runs `hsmkms <args>` to completion. */
+export async function hsmkms(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ stdout: string; stderr: string }> {
+  return run(process.execPath, [HSMKMS_BIN, ...args], { env: { ...process.env, ...env }, timeout: 120_000 });
+}
+
+export interface Served {
+  child: ChildProcess;
+  endpoint: string;
+  stderr: () => string;
+  stop(): Promise<number | null>;
+}
+
+/** Starts `hsmkms serve <args>` and waits for its "listening on" line. */
+export async function serve(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Served> {
+  const child = spawn(process.execPath, [HSMKMS_BIN, 'serve', ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let err = '';
+  child.stdout!.resume();
+  const endpoint = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`hsmkms serve did not start:\n${err}`)), 60_000);
+    child.stderr!.on('data', (chunk: Buffer) => {
+      err += chunk.toString();
+      const m = /listening on (http:\/\/[^\s]+)/.exec(err);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]!);
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`hsmkms serve exited with ${code}:\n${err}`));
+    });
+  });
+  return {
+    child,
+    endpoint,
+    stderr: () => err,
+    stop: () =>
+      new Promise((resolve) => {
+        if (child.exitCode !== null) return resolve(child.exitCode);
+        child.once('exit', (code) => resolve(code));
+        child.kill('SIGTERM');
+      }),
+  };
+}

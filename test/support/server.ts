@@ -1,0 +1,63 @@
+/**
+ * Starts the whole service — the same composition root `hsmkms serve` uses — on the run's
+ * SoftHSM2 token, a fresh data directory and a free loopback port.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { Writable } from 'node:stream';
+import { createApp, type App } from '../../src/app.js';
+import { TEST_SETTINGS } from './kms-deps.js';
+
+export interface RunningServer {
+  app: App;
+  endpoint: string;
+  region: string;
+  credentials: { accessKeyId: string; secretAccessKey: string };
+  dataDir: string;
+  /** Everything the service logged, for asserting that no secret leaks. */
+  logs: () => string;
+  close(): Promise<void>;
+}
+
+export async function startServer(): Promise<RunningServer> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'hsmkms-api-'));
+  const credentials = {
+    accessKeyId: `AKIA${randomBytes(8).toString('hex').toUpperCase()}`,
+    secretAccessKey: randomBytes(30).toString('base64'),
+  };
+  const chunks: string[] = [];
+  const logDestination = new Writable({
+    write(chunk, _encoding, done) {
+      chunks.push(String(chunk));
+      done();
+    },
+  });
+  const app = await createApp({
+    dataDir,
+    hsm: {
+      modulePath: process.env.HSMKMS_TEST_MODULE!,
+      token: { label: process.env.HSMKMS_TEST_TOKEN! },
+      pin: { file: process.env.HSMKMS_TEST_PIN_FILE! },
+      profile: 'softhsm2',
+    },
+    settings: TEST_SETTINGS,
+    rootCredentials: credentials,
+    logLevel: 'info',
+    logDestination,
+  });
+  const address = await app.server.listen({ host: '127.0.0.1', port: 0 });
+  return {
+    app,
+    endpoint: address,
+    region: TEST_SETTINGS.region,
+    credentials,
+    dataDir,
+    logs: () => chunks.join(''),
+    async close() {
+      await app.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
