@@ -1,0 +1,26 @@
+/**
+ * The ordered list of schema migrations, run by Kysely's `Migrator` at open. Names sort in
+ * execution order; never rename or edit a released migration, add a new one.
+ */
+import { Migrator, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import type { SqlFlavor } from '../dialect.js';
+import { initialSchema } from './0001-initial.js';
+
+function migrationsFor(flavor: SqlFlavor): Record<string, Migration> {
+  return {
+    '0001-initial': initialSchema(flavor),
+  };
+}
+
+/** Brings the database to the newest schema; throws (with the failing migration's name) if one fails. */
+export async function migrateToLatest(db: Kysely<unknown>, flavor: SqlFlavor): Promise<string[]> {
+  const provider: MigrationProvider = { getMigrations: async () => migrationsFor(flavor) };
+  const migrator = new Migrator({ db, provider });
+  const { error, results } = await migrator.migrateToLatest();
+  const failed = results?.find((r) => r.status === 'Error');
+  if (error) {
+    const where = failed ? ` in migration ${failed.migrationName}` : '';
+    throw new Error(`${flavor.name} metadata store: schema migration failed${where}`, { cause: error });
+  }
+  return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+}

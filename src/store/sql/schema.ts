@@ -1,0 +1,105 @@
+/**
+ * Table shapes as Kysely sees them. Column types are chosen so that every dialect stores them
+ * the same way: dates as integer milliseconds since the epoch (exact round trip, no time-zone
+ * or precision surprises), booleans as 0/1 integers, binary as the dialect's blob type.
+ *
+ * Integer columns are typed `number | string | bigint` on read because PostgreSQL drivers
+ * return `bigint` columns as strings; the row mappers normalise with `Number()`.
+ */
+import type { ColumnType } from 'kysely';
+
+/** Milliseconds since the epoch: written as a number, read as whatever the driver returns. */
+export type Millis = ColumnType<number | string | bigint, number, number>;
+export type NullableMillis = ColumnType<number | string | bigint | null, number | null, number | null>;
+export type Int = ColumnType<number | string | bigint, number, number>;
+export type NullableInt = ColumnType<number | string | bigint | null, number | null, number | null>;
+export type Binary = Uint8Array;
+
+export interface KeysTable {
+  key_id: string;
+  arn: string;
+  account_id: string;
+  description: string;
+  key_spec: string;
+  key_usage: string;
+  origin: string;
+  key_state: string;
+  creation_date: Millis;
+  deletion_date: NullableMillis;
+  pending_deletion_window_in_days: NullableInt;
+  expiration_model: string | null;
+  valid_to: NullableMillis;
+  policy: string;
+  rotation_enabled: Int;
+  rotation_period_in_days: NullableInt;
+  next_rotation_date: NullableMillis;
+  current_version_id: string | null;
+  revision: Int;
+}
+
+export interface KeyVersionsTable {
+  key_id: string;
+  version_id: string;
+  created_at: Millis;
+  wrapped_material: Binary;
+  public_key: Uint8Array | null;
+  rotation_type: string | null;
+}
+
+export interface AliasesTable {
+  alias_name: string;
+  alias_arn: string;
+  target_key_id: string;
+  creation_date: Millis;
+  last_updated_date: Millis;
+}
+
+export interface KeyTagsTable {
+  key_id: string;
+  tag_key: string;
+  tag_value: string;
+}
+
+export interface PrincipalsTable {
+  arn: string;
+  name: string;
+  account_id: string;
+  created_at: Millis;
+}
+
+/** One row per role a principal holds; a table rather than a column so roles (and later identity policies) can be queried and extended without rewriting principals. */
+export interface PrincipalRolesTable {
+  principal_arn: string;
+  role: string;
+}
+
+export interface AccessKeysTable {
+  access_key_id: string;
+  principal_arn: string;
+  sealed_secret: Binary;
+  created_at: Millis;
+  status: string;
+}
+
+export interface ImportTokensTable {
+  token_id: string;
+  key_id: string;
+  wrapping_key_spec: string;
+  wrapping_algorithm: string;
+  wrapped_private_key: Binary;
+  public_key: Binary;
+  created_at: Millis;
+  expires_at: Millis;
+}
+
+/** The whole metadata database. */
+export interface MetadataDatabase {
+  keys: KeysTable;
+  key_versions: KeyVersionsTable;
+  aliases: AliasesTable;
+  key_tags: KeyTagsTable;
+  principals: PrincipalsTable;
+  principal_roles: PrincipalRolesTable;
+  access_keys: AccessKeysTable;
+  import_tokens: ImportTokensTable;
+}

@@ -1,0 +1,95 @@
+/**
+ * {@link MetadataStore} over Kysely, shared by every SQL database.
+ *
+ * ## Crash safety
+ * The core changes the HSM and the metadata in a fixed order: first the HSM step, which only
+ * *produces* something (new material comes back as a blob wrapped under the token's domain
+ * key; nothing persistent is created in the token), then one {@link SqlMetadataStore.transaction}
+ * that records it. A crash before the commit therefore leaves no row pointing at anything and
+ * no orphan object in the token: the wrapped blob existed only in the process's memory and is
+ * useless without the token. A crash after the commit leaves a complete record. Destruction
+ * goes the other way round and is equally safe: the metadata transaction deletes the rows
+ * (versions, aliases, tags, import tokens together with the key), after which the backend only
+ * drops cached session handles, which vanish with the process anyway.
+ *
+ * Concurrent writers are serialised by optimistic concurrency (`KeyRecord.revision`) for
+ * keys and by primary keys for everything that must be unique.
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { Kysely } from 'kysely';
+import type { MetadataRepository, MetadataStore } from '../../core/ports.js';
+import type { SqlFlavor } from './dialect.js';
+import type { MetadataDatabase } from './schema.js';
+import { SqlRepository } from './sql-repository.js';
+
+/** Marks the async context of a running `transaction` callback (see {@link TransactionScope}). */
+export interface TransactionMark {
+  insideCallback: boolean;
+}
+
+/**
+ * Tracks which async contexts are inside a transaction callback, so a store whose database
+ * has a single connection (SQLite) can refuse — instead of deadlocking on — a call that goes
+ * around the transaction's own repository.
+ */
+export class TransactionScope {
+  private readonly storage = new AsyncLocalStorage<TransactionMark>();
+
+  run<T>(fn: (mark: TransactionMark) => Promise<T>): Promise<T> {
+    const mark: TransactionMark = { insideCallback: false };
+    return this.storage.run(mark, () => fn(mark));
+  }
+
+  /** True when the caller runs inside a transaction callback of this store. */
+  get active(): boolean {
+    return this.storage.getStore()?.insideCallback === true;
+  }
+}
+
+export interface SqlMetadataStoreOptions {
+  db: Kysely<MetadataDatabase>;
+  flavor: SqlFlavor;
+  scope?: TransactionScope;
+  /** Called after the database is destroyed (e.g. to remove temporary files). */
+  onClose?: () => void;
+}
+
+export class SqlMetadataStore extends SqlRepository implements MetadataStore {
+  private readonly scope: TransactionScope;
+  private readonly onClose: (() => void) | undefined;
+  private closed = false;
+
+  constructor(options: SqlMetadataStoreOptions) {
+    super(options.db, options.flavor);
+    this.scope = options.scope ?? new TransactionScope();
+    this.onClose = options.onClose;
+  }
+
+  /**
+   * Runs `fn` in one database transaction: it commits when `fn` resolves and rolls back when
+   * it throws (the error is re-thrown unchanged). Inside `fn` use only `tx`; the store itself
+   * is not part of the transaction (and on SQLite, calling it from inside `fn` throws).
+   */
+  async transaction<T>(fn: (tx: MetadataRepository) => Promise<T>): Promise<T> {
+    if (this.scope.active) {
+      throw new Error('metadata store: transaction() called inside a transaction callback; use the tx repository it was given');
+    }
+    return this.scope.run((mark) =>
+      this.db.transaction().execute(async (trx) => {
+        mark.insideCallback = true;
+        try {
+          return await fn(new SqlRepository(trx, this.flavor));
+        } finally {
+          mark.insideCallback = false;
+        }
+      }),
+    );
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.db.destroy();
+    this.onClose?.();
+  }
+}

@@ -1,0 +1,127 @@
+/**
+ * The SQLite metadata store (better-sqlite3 through Kysely): the default for a single node.
+ *
+ * Settings, and why:
+ * - `journal_mode=WAL`: readers never block the writer, and a second process (one worker per
+ *   core) can read while another writes.
+ * - `synchronous=FULL`: a committed key is on disk before the client hears of it; losing a
+ *   committed key version would make everything encrypted under it undecryptable.
+ * - `busy_timeout`: writers from other processes wait instead of failing at once.
+ * - `foreign_keys=ON`: versions, aliases, tags and import tokens cannot outlive their key.
+ * - Transactions start with `BEGIN IMMEDIATE`, so two processes never both read and then
+ *   fail to upgrade to a write lock (a `SQLITE_BUSY` that busy_timeout cannot resolve).
+ * - The database file is created with mode 0600 (its directory 0700 when we create it);
+ *   SQLite gives the `-wal` and `-shm` files the database file's mode.
+ */
+import { closeSync, mkdirSync, openSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import Database from 'better-sqlite3';
+import {
+  CompiledQuery,
+  Kysely,
+  SqliteAdapter,
+  SqliteDriver,
+  SqliteIntrospector,
+  SqliteQueryCompiler,
+  type DatabaseConnection,
+  type Dialect,
+  type SqliteDialectConfig,
+} from 'kysely';
+import type { Logger, MetadataStore } from '../../core/ports.js';
+import type { SqlFlavor } from '../sql/dialect.js';
+import { migrateToLatest } from '../sql/migrations/index.js';
+import type { MetadataDatabase } from '../sql/schema.js';
+import { TransactionScope } from '../sql/sql-store.js';
+import { SqliteMetadataStore } from './sqlite-store.js';
+
+export { SqliteMetadataStore } from './sqlite-store.js';
+
+/** How long a writer waits for another process's write lock before failing. */
+const BUSY_TIMEOUT_MS = 5_000;
+
+export interface SqliteStoreOptions {
+  /** A file path, or `':memory:'` for a private in-memory database (tests). */
+  path: string;
+  logger?: Logger;
+}
+
+/** Duplicate primary keys and unique constraints, as better-sqlite3 reports them. */
+export const sqliteFlavor: SqlFlavor = {
+  name: 'sqlite',
+  binaryType: 'blob',
+  bigintType: 'integer',
+  isUniqueViolation(error: unknown): boolean {
+    const code = (error as { code?: unknown } | null)?.code;
+    return code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || code === 'SQLITE_CONSTRAINT_UNIQUE';
+  },
+};
+
+/**
+ * Opens (creating if needed) a SQLite metadata store and brings its schema up to date.
+ * Throws if the file cannot be opened or a migration fails.
+ */
+export async function openSqliteStore(options: SqliteStoreOptions): Promise<MetadataStore> {
+  const inMemory = options.path === ':memory:';
+  const path = inMemory ? options.path : resolve(options.path);
+  if (!inMemory) createPrivateFile(path, options.logger);
+
+  const sqlite = new Database(path);
+  try {
+    sqlite.pragma('journal_mode = WAL');
+    sqlite.pragma('synchronous = FULL');
+    sqlite.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    sqlite.pragma('foreign_keys = ON');
+  } catch (error) {
+    sqlite.close();
+    throw error;
+  }
+
+  const scope = new TransactionScope();
+  const db = new Kysely<MetadataDatabase>({ dialect: guardedSqliteDialect({ database: sqlite }, scope) });
+  try {
+    const applied = await migrateToLatest(db as Kysely<unknown>, sqliteFlavor);
+    options.logger?.info({ store: 'sqlite', path, migrationsApplied: applied }, 'metadata store opened');
+  } catch (error) {
+    await db.destroy();
+    throw error;
+  }
+  return new SqliteMetadataStore({ db, sqlite, flavor: sqliteFlavor, scope });
+}
+
+function createPrivateFile(path: string, logger: Logger | undefined): void {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  // 'a' creates the file with the mode given if it is missing and leaves an existing one alone.
+  closeSync(openSync(path, 'a', 0o600));
+  const mode = statSync(path).mode & 0o777;
+  if ((mode & 0o077) !== 0) {
+    // An existing file someone opened up on purpose (e.g. for a backup group): say so, don't undo it.
+    logger?.warn({ store: 'sqlite', path, mode: mode.toString(8) }, 'metadata store file is readable by group or others');
+  }
+}
+
+/**
+ * Kysely's SQLite dialect with two changes: transactions begin IMMEDIATE (see module doc),
+ * and taking the single connection from inside a transaction callback throws at once
+ * instead of waiting forever for the transaction that the caller itself is holding.
+ */
+function guardedSqliteDialect(config: SqliteDialectConfig, scope: TransactionScope): Dialect {
+  class GuardedSqliteDriver extends SqliteDriver {
+    override async acquireConnection(): Promise<DatabaseConnection> {
+      if (scope.active) {
+        throw new Error(
+          'metadata store: used directly inside a transaction callback; use the tx repository it was given (SQLite has one connection)',
+        );
+      }
+      return super.acquireConnection();
+    }
+    override async beginTransaction(connection: DatabaseConnection): Promise<void> {
+      await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+    }
+  }
+  return {
+    createAdapter: () => new SqliteAdapter(),
+    createDriver: () => new GuardedSqliteDriver(config),
+    createIntrospector: (db) => new SqliteIntrospector(db),
+    createQueryCompiler: () => new SqliteQueryCompiler(),
+  };
+}
