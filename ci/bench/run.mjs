@@ -1,0 +1,181 @@
+#!/usr/bin/env node
+// `npm run bench`: hsmkms through the full stack (HTTP + SigV4 + KMS core + PKCS#11) against
+// baselines measured in the same run on the same SoftHSM2 token:
+//   - raw pkcs11js calls in a loop (the token's own ceiling),
+//   - a bare node:http server doing one PKCS#11 call per request (what any HTTP front pays).
+// Prints req/s, the ratios, and the per-op cost with 10 vs BENCH_KEYS (default 10,000) keys.
+// Then runs the TLS handshake benchmark (ci/bench/tls-handshakes.mjs) if it is there.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { randomBytes } from 'node:crypto';
+import { SignatureV4 } from '@smithy/signature-v4';
+import { Sha256 } from '@aws-crypto/sha256-js';
+import { KMSClient, CreateKeyCommand, EncryptCommand } from '@aws-sdk/client-kms';
+import { wrk } from './wrk.mjs';
+import { openToken } from './token.mjs';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+const MANY_KEYS = Number(process.env.BENCH_KEYS ?? 10_000);
+const work = mkdtempSync(join(tmpdir(), 'hsmkms-bench-'));
+const children = [];
+
+function start(args, env, readyPattern) {
+  const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
+  let out = '';
+  return new Promise((resolve, reject) => {
+    const onData = (chunk) => {
+      out += chunk;
+      const m = readyPattern.exec(out);
+      if (m) resolve({ child, match: m });
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited ${code}:\n${out}`)));
+  });
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+async function measure(label, url, makeRequests) {
+  const rates = [];
+  for (let i = 0; i < RUNS; i++) {
+    // Sign afresh for each run: SigV4 allows five minutes of skew.
+    const r = await wrk(url, await makeRequests(), { seconds: SECONDS, script: join(work, 'bench.lua') });
+    if (r.non2xx || r.errors) throw new Error(`${label}: ${r.non2xx} error responses, ${r.errors} socket errors`);
+    rates.push(r.rps);
+  }
+  const spread = (Math.max(...rates) - Math.min(...rates)) / median(rates);
+  console.error(`  ${label}: ${rates.map((x) => x.toFixed(0)).join(', ')} req/s`);
+  return { rps: median(rates), spread };
+}
+
+function rawLoop(fn, ms = 2000) {
+  const end = performance.now() + ms;
+  let n = 0;
+  while (performance.now() < end) {
+    fn();
+    n++;
+  }
+  return (n * 1000) / ms;
+}
+
+try {
+  if (!existsSync(join(root, 'dist/cli/main.js'))) throw new Error('run `npm run build` first');
+  const port = 17600 + Math.floor(Math.random() * 1000);
+  console.error(`bench: starting hsmkms (embedded SoftHSM2 token in ${work}) …`);
+  await start([join(root, 'bin/hsmkms.js'), 'serve', '--data-dir', work, '--port', String(port), '--log-level', 'warn'], {}, /listening on/);
+  const endpoint = `http://127.0.0.1:${port}`;
+  const creds = JSON.parse(readFileSync(join(work, 'root-credentials.json'), 'utf8'));
+  const credentials = { accessKeyId: creds.accessKeyId, secretAccessKey: creds.secretAccessKey };
+  const kms = new KMSClient({ endpoint, region: 'us-east-1', credentials });
+  const signer = new SignatureV4({ service: 'kms', region: 'us-east-1', credentials, sha256: Sha256 });
+
+  const signed = async (op, input) => {
+    const body = JSON.stringify(input);
+    const req = await signer.sign({
+      method: 'POST',
+      protocol: 'http:',
+      hostname: '127.0.0.1',
+      port,
+      path: '/',
+      headers: { host: `127.0.0.1:${port}`, 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': `TrentService.${op}` },
+      body,
+    });
+    const { host, ...headers } = req.headers;
+    return { path: '/', headers: { Host: host, ...headers }, body };
+  };
+
+  const createKeys = async (n, input = {}) => {
+    const ids = [];
+    for (let i = 0; i < n; i += 32) {
+      const batch = await Promise.all(
+        Array.from({ length: Math.min(32, n - i) }, () => kms.send(new CreateKeyCommand(input))),
+      );
+      ids.push(...batch.map((r) => r.KeyMetadata.KeyId));
+      if (n > 100 && (i / 32) % 40 === 0) console.error(`  created ${ids.length}/${n} keys`);
+    }
+    return ids;
+  };
+
+  const [symKey] = await createKeys(1);
+  const [rsaKey] = await createKeys(1, { KeySpec: 'RSA_2048', KeyUsage: 'SIGN_VERIFY' });
+  const [ecKey] = await createKeys(1, { KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY' });
+  const kb = randomBytes(1024);
+  const blob = Buffer.from((await kms.send(new EncryptCommand({ KeyId: symKey, Plaintext: kb }))).CiphertextBlob).toString('base64');
+  const digestMessage = randomBytes(32).toString('base64');
+
+  // Baselines on the same token.
+  const env = {
+    BENCH_MODULE: '/usr/lib/softhsm/libsofthsm2.so',
+    BENCH_TOKEN: 'hsmkms',
+    BENCH_PIN_FILE: join(work, 'user.pin'),
+    SOFTHSM2_CONF: join(work, 'softhsm2.conf'),
+  };
+  Object.assign(process.env, env);
+  const token = openToken();
+  const aes = token.aesKey();
+  const rsa = token.signingKey('rsa');
+  const ec = token.signingKey('ec');
+  const raw = {
+    encrypt: rawLoop(() => token.gcmEncrypt(aes, kb)),
+    rsa: rawLoop(() => token.sign(rsa, kb)),
+    ec: rawLoop(() => token.sign(ec, kb)),
+  };
+  const barePort = port + 1000;
+  await start([join(root, 'ci/bench/bare-server.mjs'), String(barePort)], env, /ready/);
+  const bareUrl = `http://127.0.0.1:${barePort}`;
+  const bareReq = (path, body) => async () => [{ path, headers: { Host: `127.0.0.1:${barePort}` }, body }];
+
+  console.error('bench: measuring (median of', RUNS, 'runs of', SECONDS, 's each) …');
+  const rows = [];
+  const bareEncrypt = await measure('bare http encrypt 1 KB', bareUrl, bareReq('/encrypt', kb.toString('base64')));
+  const bareRsa = await measure('bare http sign RSA-2048', bareUrl, bareReq('/sign-rsa', digestMessage));
+  const bareEc = await measure('bare http sign P-256', bareUrl, bareReq('/sign-ec', digestMessage));
+  const op = async (label, name, input, bare, rawRate, target) => {
+    const m = await measure(label, endpoint, async () => [await signed(name, input)]);
+    rows.push({ label, rps: m.rps, spread: m.spread, bare: bare.rps, raw: rawRate, target });
+  };
+  await op('Encrypt 1 KB', 'Encrypt', { KeyId: symKey, Plaintext: kb.toString('base64') }, bareEncrypt, raw.encrypt, 0.5);
+  await op('Decrypt 1 KB', 'Decrypt', { CiphertextBlob: blob }, bareEncrypt, raw.encrypt);
+  await op('GenerateDataKey', 'GenerateDataKey', { KeyId: symKey, KeySpec: 'AES_256' }, bareEncrypt, raw.encrypt);
+  await op('Sign RSA-2048', 'Sign', { KeyId: rsaKey, Message: digestMessage, SigningAlgorithm: 'RSASSA_PKCS1_V1_5_SHA_256' }, bareRsa, raw.rsa);
+  await op('Sign ECDSA P-256', 'Sign', { KeyId: ecKey, Message: digestMessage, SigningAlgorithm: 'ECDSA_SHA_256' }, bareEc, raw.ec);
+
+  console.error(`bench: creating ${MANY_KEYS} keys for the scale test …`);
+  const few = (await createKeys(10 - 1)).concat(symKey);
+  const many = few.concat(await createKeys(MANY_KEYS - few.length));
+  const sample = (ids, n) => Array.from({ length: n }, (_, i) => ids[Math.floor((i * ids.length) / n)]);
+  const encryptWith = (ids) => async () =>
+    Promise.all(sample(ids, Math.min(ids.length, 2000)).map((id) => signed('Encrypt', { KeyId: id, Plaintext: kb.toString('base64') })));
+  const with10 = await measure('Encrypt over 10 keys', endpoint, encryptWith(few));
+  const withMany = await measure(`Encrypt over ${many.length} keys`, endpoint, encryptWith(many));
+
+  console.log('\nhsmkms benchmark (single hsmkms process, wrk -t1 -c16, SoftHSM2; medians)');
+  console.log(`raw pkcs11js (1 thread): AES-GCM 1 KB ${raw.encrypt.toFixed(0)}/s, RSA-2048 sign ${raw.rsa.toFixed(0)}/s, P-256 sign ${raw.ec.toFixed(0)}/s`);
+  console.log('operation            hsmkms req/s   bare-http req/s   ratio   raw-pkcs11 ratio   target');
+  for (const r of rows) {
+    const ratio = r.rps / r.bare;
+    console.log(
+      `${r.label.padEnd(20)} ${r.rps.toFixed(0).padStart(12)} ${r.bare.toFixed(0).padStart(17)} ${ratio.toFixed(2).padStart(7)} ${(r.rps / r.raw).toFixed(2).padStart(18)}   ${r.target ? `≥ ${r.target} ${ratio >= r.target ? 'met' : 'NOT met'}` : ''}${r.spread > 0.15 ? ` (spread ${(r.spread * 100).toFixed(0)}%)` : ''}`,
+    );
+  }
+  const scale = withMany.rps / with10.rps;
+  console.log(`Encrypt with 10 keys: ${with10.rps.toFixed(0)} req/s; with ${many.length} keys: ${withMany.rps.toFixed(0)} req/s; ratio ${scale.toFixed(2)} (flat = 1.00)`);
+  kms.destroy();
+} finally {
+  for (const c of children) c.kill('SIGTERM');
+  await new Promise((r) => setTimeout(r, 500));
+  rmSync(work, { recursive: true, force: true });
+}
+
+const tls = fileURLToPath(new URL('./tls-handshakes.mjs', import.meta.url));
+if (existsSync(tls) && process.env.BENCH_SKIP_TLS !== '1') {
+  const child = spawn(process.execPath, [tls], { stdio: 'inherit' });
+  await new Promise((r) => child.once('exit', r));
+}
