@@ -1,0 +1,214 @@
+/**
+ * Steps the cryptographic operations share: the common request members (GrantTokens, DryRun,
+ * Recipient), finding usable key material, and symmetric/asymmetric encryption and decryption
+ * of the KMS ciphertext formats. Each operation file still reads top to bottom as
+ * validate → resolve → authorise → act → respond; these are the "act" halves.
+ */
+import { ciphertextAad, ciphertextHeader, parseCiphertextBlob, writeCiphertextBlob, type CiphertextBlob } from '../ciphertext-blob.js';
+import type { EncryptionContext } from '../encryption-context.js';
+import { HsmError, KmsError } from '../errors.js';
+import { macAlgorithmsFor, materialId, signingAlgorithmsFor } from '../key-metadata.js';
+import { requireEnabled, requireUsage, resolveKey } from '../key-resolver.js';
+import type { EncryptionAlgorithm, KeyRecord, KeyUsage, MacAlgorithm, MessageType, SigningAlgorithm } from '../model.js';
+import type { JsonObject, KmsDeps } from '../operation.js';
+import type { MaterialRef } from '../ports.js';
+import { constraintError, optionalBoolean, optionalStringList } from '../validation.js';
+
+/** `GrantTokens`: accepted and checked for shape (at most 10, each 1–8192 characters). */
+export function parseGrantTokens(input: JsonObject): string[] {
+  const tokens = optionalStringList(input, 'GrantTokens', { max: 10 }) ?? [];
+  for (const token of tokens)
+    if (token.length < 1 || token.length > 8192)
+      throw constraintError('GrantTokens', '[…]', 'Member must have length between 1 and 8192 for each element');
+  return tokens;
+}
+
+/** `DryRun`: true asks for every check and no action. */
+export function parseDryRun(input: JsonObject): boolean {
+  return optionalBoolean(input, 'DryRun') === true;
+}
+
+/** The error AWS returns when a DryRun request passed every check. */
+export function dryRunSucceeded(): KmsError {
+  return new KmsError('DryRunOperationException', 'The request would have succeeded, but the DryRun option is set.');
+}
+
+/** `Recipient` (Nitro Enclaves attestation) has no meaning outside AWS. */
+export function rejectRecipient(input: JsonObject): void {
+  if (input.Recipient !== undefined && input.Recipient !== null)
+    throw new KmsError('UnsupportedOperationException', 'Recipient attestation documents are not supported by this service.');
+}
+
+/** Resolves a KeyId member to an Enabled key with the usage an operation needs. */
+export async function resolveUsableKey(deps: KmsDeps, keyIdValue: string, usage: KeyUsage, operation: string): Promise<KeyRecord> {
+  const key = await resolveKey(deps.store, deps.settings, keyIdValue);
+  requireEnabled(key);
+  requireUsage(key, usage, operation);
+  return key;
+}
+
+/** Key material of one version, ready for the backend. */
+export type Material = MaterialRef & { versionId: string; publicKey?: Uint8Array | undefined };
+
+/**
+ * Loads a key version (the current one by default). A version the store does not have is the
+ * caller's problem when it came from a ciphertext (InvalidCiphertextException) and ours when it
+ * is the key's current version (KMSInternalException).
+ */
+export async function loadMaterial(deps: KmsDeps, key: KeyRecord, versionId?: string): Promise<Material> {
+  const wanted = versionId ?? key.currentVersionId;
+  const version = wanted === undefined ? undefined : await deps.store.getKeyVersion(key.keyId, wanted);
+  if (!version) {
+    if (versionId !== undefined) throw new KmsError('InvalidCiphertextException', 'The key material version that encrypted this ciphertext is not available.');
+    throw new KmsError('KMSInternalException', `${key.arn} has no current key material.`);
+  }
+  return {
+    id: materialId(key.keyId, version.versionId),
+    keySpec: key.keySpec,
+    wrapped: version.wrappedMaterial,
+    versionId: version.versionId,
+    publicKey: version.publicKey,
+  };
+}
+
+/** The public key of asymmetric material, or an internal error if the store lost it. */
+export function requirePublicKey(key: KeyRecord, material: Material): MaterialRef & { publicKey: Uint8Array } {
+  if (!material.publicKey) throw new KmsError('KMSInternalException', `${key.arn} has no stored public key.`);
+  return { ...material, publicKey: material.publicKey };
+}
+
+export function isSymmetricEncryptionKey(key: KeyRecord): boolean {
+  return key.keySpec === 'SYMMETRIC_DEFAULT';
+}
+
+/** The algorithms a key encrypts with; anything else is InvalidKeyUsageException, as AWS does. */
+export function requireEncryptionAlgorithm(key: KeyRecord, algorithm: EncryptionAlgorithm): void {
+  const symmetric = isSymmetricEncryptionKey(key);
+  if (symmetric !== (algorithm === 'SYMMETRIC_DEFAULT'))
+    throw new KmsError('InvalidKeyUsageException', `Encryption algorithm ${algorithm} is not compatible with ${key.arn} (${key.keySpec}).`);
+}
+
+/** AWS accepts an encryption context only with symmetric keys. */
+export function requireNoContextForAsymmetric(key: KeyRecord, context: EncryptionContext): void {
+  if (!isSymmetricEncryptionKey(key) && Object.keys(context).length > 0)
+    throw new KmsError('ValidationException', 'EncryptionContext is not supported with asymmetric KMS keys.');
+}
+
+const MODULUS_BYTES: Partial<Record<KeyRecord['keySpec'], number>> = { RSA_2048: 256, RSA_3072: 384, RSA_4096: 512 };
+const OAEP_HASH_BYTES: Partial<Record<EncryptionAlgorithm, number>> = { RSAES_OAEP_SHA_1: 20, RSAES_OAEP_SHA_256: 32 };
+
+/** The most plaintext RSAES-OAEP takes for this key size and hash: k − 2·hLen − 2. */
+export function maxOaepPlaintext(keySpec: KeyRecord['keySpec'], algorithm: EncryptionAlgorithm): number {
+  const k = MODULUS_BYTES[keySpec];
+  const h = OAEP_HASH_BYTES[algorithm];
+  if (k === undefined || h === undefined) return 0;
+  return k - 2 * h - 2;
+}
+
+/** Result of encrypting under a KMS key. */
+export interface Encrypted {
+  ciphertextBlob: Buffer;
+  /** The key material version used (symmetric keys only). */
+  keyMaterialId?: string;
+}
+
+/**
+ * Encrypts under an already authorised key: AES-GCM into a CiphertextBlob for symmetric keys,
+ * raw RSAES-OAEP for RSA keys.
+ */
+export async function encryptUnder(
+  deps: KmsDeps,
+  key: KeyRecord,
+  algorithm: EncryptionAlgorithm,
+  plaintext: Uint8Array,
+  context: EncryptionContext,
+): Promise<Encrypted> {
+  const material = await loadMaterial(deps, key);
+  if (algorithm === 'SYMMETRIC_DEFAULT') {
+    const header = ciphertextHeader({ keyId: key.keyId, versionId: material.versionId });
+    const { iv, ciphertext } = await deps.backend.encryptSymmetric(material, plaintext, ciphertextAad(header, context));
+    return { ciphertextBlob: writeCiphertextBlob(header, iv, ciphertext), keyMaterialId: material.versionId };
+  }
+  const limit = maxOaepPlaintext(key.keySpec, algorithm);
+  if (plaintext.length > limit)
+    throw new KmsError('ValidationException', `Plaintext is too long: ${algorithm} with ${key.keySpec} encrypts at most ${limit} bytes.`);
+  return { ciphertextBlob: await deps.backend.encryptAsymmetric(requirePublicKey(key, material), algorithm, plaintext) };
+}
+
+/** A ciphertext matched to the key that can decrypt it. */
+export interface DecryptTarget {
+  key: KeyRecord;
+  algorithm: EncryptionAlgorithm;
+  /** Present for symmetric ciphertexts. */
+  blob?: CiphertextBlob;
+  ciphertext: Buffer;
+}
+
+/**
+ * Finds the key for a ciphertext and checks state, usage and algorithm (everything before
+ * authorisation). Symmetric blobs name their key; a KeyId that names another key is
+ * IncorrectKeyException. Asymmetric ciphertexts need the KeyId.
+ */
+export async function resolveDecryptTarget(
+  deps: KmsDeps,
+  ciphertext: Buffer,
+  keyIdValue: string | undefined,
+  algorithm: EncryptionAlgorithm,
+  context: EncryptionContext,
+  operation: string,
+): Promise<DecryptTarget> {
+  const named = keyIdValue === undefined ? undefined : await resolveKey(deps.store, deps.settings, keyIdValue);
+  if (named && !isSymmetricEncryptionKey(named)) {
+    requireEnabled(named);
+    requireUsage(named, 'ENCRYPT_DECRYPT', operation);
+    requireEncryptionAlgorithm(named, algorithm);
+    requireNoContextForAsymmetric(named, context);
+    return { key: named, algorithm, ciphertext };
+  }
+  if (algorithm !== 'SYMMETRIC_DEFAULT') {
+    if (!named) throw new KmsError('ValidationException', `KeyId is required to decrypt with ${algorithm}.`);
+    requireEncryptionAlgorithm(named, algorithm);
+  }
+  const blob = parseCiphertextBlob(ciphertext);
+  if (named && named.keyId !== blob.keyId)
+    throw new KmsError('IncorrectKeyException', `The key ID in the request does not identify the KMS key that encrypted the ciphertext (${named.arn}).`);
+  const key = named ?? (await resolveKey(deps.store, deps.settings, blob.keyId));
+  requireEnabled(key);
+  requireUsage(key, 'ENCRYPT_DECRYPT', operation);
+  return { key, algorithm, blob, ciphertext };
+}
+
+/** Decrypts a resolved (and authorised) ciphertext. A failed tag or padding check → InvalidCiphertextException. */
+export async function decryptTarget(deps: KmsDeps, target: DecryptTarget, context: EncryptionContext): Promise<Buffer> {
+  try {
+    if (target.blob) {
+      const material = await loadMaterial(deps, target.key, target.blob.versionId);
+      return await deps.backend.decryptSymmetric(material, target.blob.iv, target.blob.ciphertext, ciphertextAad(target.blob.header, context));
+    }
+    const material = await loadMaterial(deps, target.key);
+    return await deps.backend.decryptAsymmetric(material, target.algorithm, target.ciphertext);
+  } catch (err) {
+    if (err instanceof HsmError && err.kind === 'data') throw new KmsError('InvalidCiphertextException', 'The ciphertext is invalid, was altered, or the encryption context does not match.');
+    throw err;
+  }
+}
+
+/** The signing algorithm must be one the key offers; AWS answers InvalidKeyUsageException otherwise. */
+export function requireSigningAlgorithm(key: KeyRecord, algorithm: SigningAlgorithm): void {
+  if (!(signingAlgorithmsFor(key) ?? []).includes(algorithm))
+    throw new KmsError('InvalidKeyUsageException', `Signing algorithm ${algorithm} is not compatible with ${key.arn} (${key.keySpec}).`);
+}
+
+/** For MessageType DIGEST the message must be exactly one digest of the algorithm's hash. */
+export function requireDigestLength(algorithm: SigningAlgorithm, message: Uint8Array, messageType: MessageType): void {
+  if (messageType !== 'DIGEST') return;
+  const bits = Number(algorithm.slice(algorithm.lastIndexOf('_') + 1));
+  if (message.length !== bits / 8)
+    throw new KmsError('ValidationException', `Digest is invalid length for algorithm ${algorithm}: expected ${bits / 8} bytes, got ${message.length}.`);
+}
+
+/** The MAC algorithm must be the one the HMAC key's size fixes. */
+export function requireMacAlgorithm(key: KeyRecord, algorithm: MacAlgorithm): void {
+  if (!(macAlgorithmsFor(key) ?? []).includes(algorithm))
+    throw new KmsError('InvalidKeyUsageException', `MAC algorithm ${algorithm} is not compatible with ${key.arn} (${key.keySpec}).`);
+}

@@ -1,0 +1,40 @@
+/**
+ * Decrypt: a CiphertextBlob names its own key, so KeyId is optional for symmetric ciphertexts;
+ * when given it must name that key (IncorrectKeyException otherwise). RSA ciphertexts need it.
+ */
+import { encryptionContextConditions } from '../encryption-context.js';
+import { ENCRYPTION_ALGORITHMS } from '../model.js';
+import type { Operation } from '../operation.js';
+import { blob, optionalEnum, optionalString, optionalStringMap, requiredBlob } from '../validation.js';
+import { decryptTarget, dryRunSucceeded, parseDryRun, parseGrantTokens, rejectRecipient, resolveDecryptTarget } from './crypto-helpers.js';
+
+export const decrypt: Operation = {
+  name: 'Decrypt',
+  async run(deps, ctx, input) {
+    const ciphertext = requiredBlob(input, 'CiphertextBlob', { min: 1, max: 6144 });
+    const context = optionalStringMap(input, 'EncryptionContext');
+    const keyIdValue = optionalString(input, 'KeyId', { min: 1, max: 2048 });
+    const algorithm = optionalEnum(input, 'EncryptionAlgorithm', ENCRYPTION_ALGORITHMS) ?? 'SYMMETRIC_DEFAULT';
+    parseGrantTokens(input);
+    rejectRecipient(input);
+    const dryRun = parseDryRun(input);
+
+    const target = await resolveDecryptTarget(deps, ciphertext, keyIdValue, algorithm, context, 'Decrypt');
+
+    await deps.authorizer.authorize({
+      principal: ctx.principal,
+      action: 'kms:Decrypt',
+      key: target.key,
+      context: { ...encryptionContextConditions(context), 'kms:EncryptionAlgorithm': algorithm },
+    });
+    if (dryRun) throw dryRunSucceeded();
+
+    const plaintext = await decryptTarget(deps, target, context);
+    return {
+      KeyId: target.key.arn,
+      Plaintext: blob(plaintext),
+      EncryptionAlgorithm: algorithm,
+      ...(target.blob ? { KeyMaterialId: target.blob.versionId } : {}),
+    };
+  },
+};

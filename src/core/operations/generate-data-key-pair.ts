@@ -1,0 +1,68 @@
+/**
+ * GenerateDataKeyPair: a fresh RSA or EC key pair whose private key (PKCS#8) is returned
+ * encrypted under a symmetric KMS key, and in plaintext unless the caller asked for
+ * GenerateDataKeyPairWithoutPlaintext, which shares {@link generateDataKeyPairCommon}.
+ */
+import { encryptionContextConditions } from '../encryption-context.js';
+import { DATA_KEY_PAIR_SPECS } from '../model.js';
+import type { JsonObject, KmsDeps, Operation, RequestContext } from '../operation.js';
+import { blob, optionalStringMap, requiredEnum, requiredKeyId } from '../validation.js';
+import {
+  dryRunSucceeded,
+  encryptUnder,
+  parseDryRun,
+  parseGrantTokens,
+  rejectRecipient,
+  requireEncryptionAlgorithm,
+  resolveUsableKey,
+} from './crypto-helpers.js';
+
+export async function generateDataKeyPairCommon(
+  deps: KmsDeps,
+  ctx: RequestContext,
+  input: JsonObject,
+  operation: 'GenerateDataKeyPair' | 'GenerateDataKeyPairWithoutPlaintext',
+): Promise<JsonObject> {
+  const keyIdValue = requiredKeyId(input);
+  const keyPairSpec = requiredEnum(input, 'KeyPairSpec', DATA_KEY_PAIR_SPECS);
+  const context = optionalStringMap(input, 'EncryptionContext');
+  parseGrantTokens(input);
+  if (operation === 'GenerateDataKeyPair') rejectRecipient(input);
+  const dryRun = parseDryRun(input);
+
+  const key = await resolveUsableKey(deps, keyIdValue, 'ENCRYPT_DECRYPT', operation);
+  requireEncryptionAlgorithm(key, 'SYMMETRIC_DEFAULT');
+
+  await deps.authorizer.authorize({
+    principal: ctx.principal,
+    action: `kms:${operation}`,
+    key,
+    context: {
+      ...encryptionContextConditions(context),
+      'kms:EncryptionAlgorithm': 'SYMMETRIC_DEFAULT',
+      'kms:DataKeyPairSpec': keyPairSpec,
+    },
+  });
+  if (dryRun) throw dryRunSucceeded();
+
+  const pair = await deps.backend.generateDataKeyPair(keyPairSpec);
+  try {
+    const result = await encryptUnder(deps, key, 'SYMMETRIC_DEFAULT', pair.privateKey, context);
+    const output: JsonObject = {
+      KeyId: key.arn,
+      KeyPairSpec: keyPairSpec,
+      PrivateKeyCiphertextBlob: blob(result.ciphertextBlob),
+      PublicKey: blob(pair.publicKey),
+    };
+    if (operation === 'GenerateDataKeyPair') output.PrivateKeyPlaintext = blob(pair.privateKey);
+    if (result.keyMaterialId) output.KeyMaterialId = result.keyMaterialId;
+    return output;
+  } finally {
+    pair.privateKey.fill(0);
+  }
+}
+
+export const generateDataKeyPair: Operation = {
+  name: 'GenerateDataKeyPair',
+  run: (deps, ctx, input) => generateDataKeyPairCommon(deps, ctx, input, 'GenerateDataKeyPair'),
+};

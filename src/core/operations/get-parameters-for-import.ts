@@ -1,0 +1,58 @@
+/**
+ * GetParametersForImport: an RSA wrapping key pair created in the HSM for one key, valid 24 hours.
+ * The private half is kept only wrapped by the backend, in an ImportTokenRecord; the client gets
+ * the public key and an opaque ImportToken naming that record.
+ */
+import { randomUUID } from 'node:crypto';
+import { KmsError } from '../errors.js';
+import { requireNotPendingDeletion, resolveKey } from '../key-resolver.js';
+import { WRAPPING_ALGORITHMS, WRAPPING_KEY_SPECS } from '../model.js';
+import { writeImportToken } from '../import-token.js';
+import type { Operation } from '../operation.js';
+import { blob, epochSeconds, requiredEnum, requiredKeyId } from '../validation.js';
+
+/** How long an import token and its wrapping key are accepted (AWS: 24 hours). */
+export const IMPORT_TOKEN_VALIDITY_MS = 24 * 60 * 60 * 1000;
+
+export const getParametersForImport: Operation = {
+  name: 'GetParametersForImport',
+  async run(deps, ctx, input) {
+    const keyIdValue = requiredKeyId(input);
+    const wrappingAlgorithm = requiredEnum(input, 'WrappingAlgorithm', WRAPPING_ALGORITHMS);
+    const wrappingKeySpec = requiredEnum(input, 'WrappingKeySpec', WRAPPING_KEY_SPECS);
+
+    const key = await resolveKey(deps.store, deps.settings, keyIdValue);
+    if (key.origin !== 'EXTERNAL')
+      throw new KmsError('UnsupportedOperationException', `${key.arn} origin is ${key.origin} which is not valid for this operation.`);
+    requireNotPendingDeletion(key);
+
+    await deps.authorizer.authorize({
+      principal: ctx.principal,
+      action: 'kms:GetParametersForImport',
+      key,
+      context: { 'kms:WrappingAlgorithm': wrappingAlgorithm, 'kms:WrappingKeySpec': wrappingKeySpec },
+    });
+
+    const wrappingKey = await deps.backend.createWrappingKeyPair(wrappingKeySpec);
+    const createdAt = deps.clock.now();
+    const expiresAt = new Date(createdAt.getTime() + IMPORT_TOKEN_VALIDITY_MS);
+    const tokenId = randomUUID();
+    const importToken = await writeImportToken(deps.backend, { tokenId, keyId: key.keyId, expiresAt });
+    await deps.store.insertImportToken({
+      tokenId,
+      keyId: key.keyId,
+      wrappingKeySpec,
+      wrappingAlgorithm,
+      wrappedPrivateKey: wrappingKey.wrapped,
+      publicKey: wrappingKey.publicKey,
+      createdAt,
+      expiresAt,
+    });
+    return {
+      KeyId: key.arn,
+      ImportToken: blob(importToken),
+      PublicKey: blob(wrappingKey.publicKey),
+      ParametersValidTo: epochSeconds(expiresAt),
+    };
+  },
+};
