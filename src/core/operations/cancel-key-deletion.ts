@@ -1,0 +1,28 @@
+/** CancelKeyDeletion: keeps a key pending deletion; like AWS, it comes back Disabled. */
+import { KmsError } from '../errors.js';
+import { resolveKey } from '../key-resolver.js';
+import type { KeyRecord } from '../model.js';
+import type { Operation } from '../operation.js';
+import { requiredKeyId } from '../validation.js';
+import { updateKeyRecord } from './key-updates.js';
+
+function requirePendingDeletion(key: KeyRecord): void {
+  if (key.keyState !== 'PendingDeletion')
+    throw new KmsError('KMSInvalidStateException', `${key.arn} is not pending deletion.`);
+}
+
+export const cancelKeyDeletion: Operation = {
+  name: 'CancelKeyDeletion',
+  async run(deps, ctx, input) {
+    const key = await resolveKey(deps.store, deps.settings, requiredKeyId(input));
+    requirePendingDeletion(key);
+    await deps.authorizer.authorize({ principal: ctx.principal, action: 'kms:CancelKeyDeletion', key, context: {} });
+    const updated = await updateKeyRecord(deps, key.keyId, (current) => {
+      requirePendingDeletion(current);
+      // A key whose imported material was never supplied (or has expired) has nothing to enable.
+      const keyState = current.currentVersionId === undefined ? 'PendingImport' : 'Disabled';
+      return { ...current, keyState, deletionDate: undefined, pendingDeletionWindowInDays: undefined };
+    });
+    return { KeyId: updated.arn };
+  },
+};

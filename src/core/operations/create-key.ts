@@ -1,0 +1,114 @@
+/** CreateKey: a new customer managed key, its material generated inside the HSM. */
+import { randomUUID } from 'node:crypto';
+import { KmsError } from '../errors.js';
+import { keyArn } from '../key-resolver.js';
+import { keyMetadata } from '../key-metadata.js';
+import { KEY_SPECS, KEY_USAGES, ORIGINS, usagesFor, type KeyMaterialVersion, type KeyRecord, type KeySpec } from '../model.js';
+import type { KmsDeps, Operation } from '../operation.js';
+import { defaultKeyPolicy } from '../policy/default-policy.js';
+import { checkPolicyLockout } from '../policy/lockout-check.js';
+import { parsePolicyDocument } from '../policy/policy-document.js';
+import { optionalBoolean, optionalEnum, optionalString } from '../validation.js';
+import { newKeyMaterialId } from './key-updates.js';
+import { checkTagCount, parseTags } from './tag-rules.js';
+
+export const createKey: Operation = {
+  name: 'CreateKey',
+  async run(deps, ctx, input) {
+    const policyText = optionalString(input, 'Policy', { min: 1, max: 131072 });
+    const description = optionalString(input, 'Description', { min: 0, max: 8192 }) ?? '';
+    const requestedUsage = optionalEnum(input, 'KeyUsage', KEY_USAGES);
+    const keySpecField = optionalEnum(input, 'KeySpec', KEY_SPECS);
+    const legacySpec = optionalEnum(input, 'CustomerMasterKeySpec', KEY_SPECS);
+    const origin = optionalEnum(input, 'Origin', ORIGINS) ?? 'AWS_KMS';
+    const customKeyStoreId = optionalString(input, 'CustomKeyStoreId', { min: 1, max: 64 });
+    const xksKeyId = optionalString(input, 'XksKeyId', { min: 1, max: 128 });
+    const bypassLockout = optionalBoolean(input, 'BypassPolicyLockoutSafetyCheck') ?? false;
+    const multiRegion = optionalBoolean(input, 'MultiRegion') ?? false;
+    const tags = parseTags(input, 'Tags');
+
+    if (keySpecField !== undefined && legacySpec !== undefined)
+      throw new KmsError(
+        'ValidationException',
+        'You cannot specify KeySpec and CustomerMasterKeySpec in the same request. CustomerMasterKeySpec is deprecated; use KeySpec.',
+      );
+    const keySpec: KeySpec = keySpecField ?? legacySpec ?? 'SYMMETRIC_DEFAULT';
+    // AWS documents ENCRYPT_DECRYPT as the default; for specs that allow one usage only we pick
+    // that one instead of failing, which is what a caller who omitted it means.
+    const keyUsage = requestedUsage ?? usagesFor(keySpec)[0] ?? 'ENCRYPT_DECRYPT';
+    if (!usagesFor(keySpec).includes(keyUsage))
+      throw new KmsError(
+        'ValidationException',
+        `KeyUsage ${keyUsage} is not compatible with KeySpec ${keySpec}; use ${usagesFor(keySpec).join(' or ')}.`,
+      );
+    if (multiRegion) throw new KmsError('UnsupportedOperationException', 'Multi-Region keys are not supported by this service.');
+    if (origin === 'AWS_CLOUDHSM' || origin === 'EXTERNAL_KEY_STORE' || customKeyStoreId !== undefined || xksKeyId !== undefined)
+      throw new KmsError('UnsupportedOperationException', 'Custom key stores are not supported by this service yet.');
+    if (origin === 'EXTERNAL' && keySpec !== 'SYMMETRIC_DEFAULT')
+      throw new KmsError(
+        'UnsupportedOperationException',
+        `Importing key material is supported for SYMMETRIC_DEFAULT keys only, not ${keySpec}.`,
+      );
+    checkTagCount([], tags);
+
+    const policy = policyText ?? defaultKeyPolicy(deps.settings);
+    const parsedPolicy = parsePolicyDocument(policy);
+    if (policyText !== undefined && !bypassLockout)
+      checkPolicyLockout(parsedPolicy, {
+        principalArn: ctx.principal.arn,
+        accountId: deps.settings.accountId,
+        partition: deps.settings.partition,
+      });
+
+    await deps.authorizer.authorize({
+      principal: ctx.principal,
+      action: 'kms:CreateKey',
+      context: {
+        'kms:KeySpec': keySpec,
+        'kms:KeyUsage': keyUsage,
+        'kms:KeyOrigin': origin,
+        'kms:MultiRegion': String(multiRegion),
+        'aws:TagKeys': tags.map((t) => t.TagKey),
+      },
+    });
+
+    const now = deps.clock.now();
+    const keyId = randomUUID();
+    const key: KeyRecord = {
+      keyId,
+      arn: keyArn(deps.settings, keyId),
+      accountId: deps.settings.accountId,
+      description,
+      keySpec,
+      keyUsage,
+      origin,
+      keyState: origin === 'EXTERNAL' ? 'PendingImport' : 'Enabled',
+      creationDate: now,
+      policy,
+      rotationEnabled: false,
+      revision: 1,
+    };
+    const version = origin === 'AWS_KMS' ? await generateFirstVersion(deps, key, now) : undefined;
+    if (version) key.currentVersionId = version.versionId;
+
+    // The HSM step is done; everything the client can see lands in one transaction, so a
+    // failure here leaves only a wrapped blob that nothing references.
+    await deps.store.transaction(async (tx) => {
+      await tx.insertKey(key);
+      if (version) await tx.insertKeyVersion(version);
+      if (tags.length > 0) await tx.putTags(keyId, tags);
+    });
+    return { KeyMetadata: keyMetadata(key) };
+  },
+};
+
+async function generateFirstVersion(deps: KmsDeps, key: KeyRecord, now: Date): Promise<KeyMaterialVersion> {
+  const material = await deps.backend.generateKeyMaterial(key.keySpec);
+  return {
+    keyId: key.keyId,
+    versionId: newKeyMaterialId(),
+    createdAt: now,
+    wrappedMaterial: material.wrapped,
+    publicKey: material.publicKey,
+  };
+}

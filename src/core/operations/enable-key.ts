@@ -1,0 +1,26 @@
+/** EnableKey: lets a disabled key be used again. */
+import { requireNotPendingDeletion, resolveKey } from '../key-resolver.js';
+import type { KeyRecord } from '../model.js';
+import type { Operation } from '../operation.js';
+import { requiredKeyId } from '../validation.js';
+import { requireNotPendingImport, updateKeyRecord } from './key-updates.js';
+
+function check(key: KeyRecord): void {
+  requireNotPendingDeletion(key);
+  requireNotPendingImport(key);
+}
+
+export const enableKey: Operation = {
+  name: 'EnableKey',
+  async run(deps, ctx, input) {
+    const key = await resolveKey(deps.store, deps.settings, requiredKeyId(input));
+    check(key);
+    await deps.authorizer.authorize({ principal: ctx.principal, action: 'kms:EnableKey', key, context: {} });
+    if (key.keyState === 'Enabled') return {};
+    await updateKeyRecord(deps, key.keyId, (current) => {
+      check(current);
+      return { ...current, keyState: 'Enabled' };
+    });
+    return {};
+  },
+};

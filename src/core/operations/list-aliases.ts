@@ -1,0 +1,37 @@
+/** ListAliases: the account's aliases, or one key's, paged. */
+import { KmsError } from '../errors.js';
+import { parseKeyReference, resolveKey } from '../key-resolver.js';
+import type { KeyRecord } from '../model.js';
+import type { Operation } from '../operation.js';
+import { epochSeconds, optionalString } from '../validation.js';
+import { pagingFields, parsePaging } from './key-updates.js';
+
+export const listAliases: Operation = {
+  name: 'ListAliases',
+  async run(deps, ctx, input) {
+    const keyIdInput = optionalString(input, 'KeyId', { min: 1, max: 2048 });
+    const { limit, marker } = parsePaging(input, 100, 50);
+    let key: KeyRecord | undefined;
+    if (keyIdInput !== undefined) {
+      if (parseKeyReference(deps.settings, keyIdInput).kind === 'alias')
+        throw new KmsError('ValidationException', 'KeyId must be a key ID or key ARN, not an alias.');
+      key = await resolveKey(deps.store, deps.settings, keyIdInput);
+    }
+    await deps.authorizer.authorize({ principal: ctx.principal, action: 'kms:ListAliases', key, context: {} });
+    const page = await deps.store.listAliases({
+      limit,
+      ...(key ? { keyId: key.keyId } : {}),
+      ...(marker !== undefined ? { marker } : {}),
+    });
+    return {
+      Aliases: page.items.map((a) => ({
+        AliasName: a.aliasName,
+        AliasArn: a.aliasArn,
+        TargetKeyId: a.targetKeyId,
+        CreationDate: epochSeconds(a.creationDate),
+        LastUpdatedDate: epochSeconds(a.lastUpdatedDate),
+      })),
+      ...pagingFields(page.nextMarker),
+    };
+  },
+};

@@ -1,0 +1,80 @@
+/**
+ * Key material rotation, shared by RotateKeyOnDemand, EnableKeyRotation and the scheduler's
+ * automatic rotations. A rotation adds a KeyMaterialVersion and makes it current; old versions
+ * stay, so ciphertexts that name them keep decrypting.
+ */
+import { KmsError } from '../errors.js';
+import { requireEnabled } from '../key-resolver.js';
+import type { KeyMaterialVersion, KeyRecord, RotationType } from '../model.js';
+import type { KmsDeps } from '../operation.js';
+import { addDays, newKeyMaterialId, updateKeyRecord } from './key-updates.js';
+
+/** AWS's fixed quota of on-demand rotations per key. */
+export const MAX_ON_DEMAND_ROTATIONS = 25;
+export const DEFAULT_ROTATION_PERIOD_DAYS = 365;
+
+/** Only symmetric encryption keys whose material the service generated rotate (as in AWS). */
+export function supportsRotation(key: Pick<KeyRecord, 'keySpec' | 'origin'>): boolean {
+  return key.keySpec === 'SYMMETRIC_DEFAULT' && key.origin === 'AWS_KMS';
+}
+
+export function requireRotatable(key: KeyRecord): void {
+  if (!supportsRotation(key))
+    throw new KmsError(
+      'UnsupportedOperationException',
+      `${key.arn} cannot be rotated: rotation is supported only for symmetric encryption keys with AWS_KMS origin (this key is ${key.keySpec}, origin ${key.origin}).`,
+    );
+}
+
+/**
+ * When automatic rotation next runs after it is (re)configured with `periodDays`: a full
+ * period from now when newly enabled; for a new period on an enabled key, a period from the
+ * last scheduled rotation, but never in the past.
+ */
+export function nextRotationAfterConfigure(key: KeyRecord, periodDays: number, now: Date): Date {
+  if (!key.rotationEnabled || !key.nextRotationDate || key.rotationPeriodInDays === undefined) return addDays(now, periodDays);
+  const lastScheduled = addDays(key.nextRotationDate, -key.rotationPeriodInDays);
+  const next = addDays(lastScheduled, periodDays);
+  return next.getTime() < now.getTime() ? now : next;
+}
+
+/** The next automatic rotation after one that was due at `due`; a long-overdue key does not rotate repeatedly to catch up. */
+export function nextRotationAfterRun(due: Date, periodDays: number, now: Date): Date {
+  const next = addDays(due, periodDays);
+  return next.getTime() > now.getTime() ? next : addDays(now, periodDays);
+}
+
+/**
+ * Generates new material in the HSM, then in one transaction adds the version, makes it
+ * current and (for automatic rotations) moves the schedule on. `check` re-validates the key
+ * inside the transaction, so a key disabled or scheduled for deletion meanwhile is not rotated.
+ */
+export async function rotateKeyMaterial(deps: KmsDeps, key: KeyRecord, rotationType: RotationType): Promise<KeyRecord> {
+  const material = await deps.backend.generateKeyMaterial(key.keySpec);
+  const now = deps.clock.now();
+  const version: KeyMaterialVersion = {
+    keyId: key.keyId,
+    versionId: newKeyMaterialId(),
+    createdAt: now,
+    wrappedMaterial: material.wrapped,
+    publicKey: material.publicKey,
+    rotationType,
+  };
+  return updateKeyRecord(deps, key.keyId, async (current, tx) => {
+    requireRotatable(current);
+    requireEnabled(current);
+    if (rotationType === 'ON_DEMAND') {
+      const onDemand = (await tx.listKeyVersions(current.keyId)).filter((v) => v.rotationType === 'ON_DEMAND').length;
+      if (onDemand >= MAX_ON_DEMAND_ROTATIONS)
+        throw new KmsError(
+          'LimitExceededException',
+          `${current.arn} has reached the limit of ${MAX_ON_DEMAND_ROTATIONS} on-demand rotations.`,
+        );
+    }
+    await tx.insertKeyVersion(version);
+    const next: KeyRecord = { ...current, currentVersionId: version.versionId };
+    if (rotationType === 'AUTOMATIC' && current.nextRotationDate && current.rotationPeriodInDays !== undefined)
+      next.nextRotationDate = nextRotationAfterRun(current.nextRotationDate, current.rotationPeriodInDays, now);
+    return next;
+  });
+}

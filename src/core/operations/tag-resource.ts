@@ -1,0 +1,31 @@
+/** TagResource: adds tags to a key or overwrites the values of existing tag keys. */
+import { KmsError } from '../errors.js';
+import { requireNotPendingDeletion, resolveKey } from '../key-resolver.js';
+import type { Operation } from '../operation.js';
+import { constraintError, requiredKeyId } from '../validation.js';
+import { checkTagCount, parseTags } from './tag-rules.js';
+
+export const tagResource: Operation = {
+  name: 'TagResource',
+  async run(deps, ctx, input) {
+    const keyIdInput = requiredKeyId(input);
+    if (input.Tags === undefined || input.Tags === null) throw constraintError('Tags', null, 'Member must not be null');
+    const tags = parseTags(input, 'Tags');
+    const key = await resolveKey(deps.store, deps.settings, keyIdInput);
+    requireNotPendingDeletion(key);
+    await deps.authorizer.authorize({
+      principal: ctx.principal,
+      action: 'kms:TagResource',
+      key,
+      context: { 'aws:TagKeys': tags.map((t) => t.TagKey) },
+    });
+    await deps.store.transaction(async (tx) => {
+      const current = await tx.getKey(key.keyId);
+      if (!current) throw new KmsError('NotFoundException', `Key '${key.arn}' does not exist`);
+      requireNotPendingDeletion(current);
+      checkTagCount(await tx.getTags(key.keyId), tags);
+      if (tags.length > 0) await tx.putTags(key.keyId, tags);
+    });
+    return {};
+  },
+};

@@ -1,0 +1,48 @@
+/** Tag validation shared by CreateKey and TagResource, with AWS's limits and exception names. */
+import { KmsError } from '../errors.js';
+import type { Tag } from '../model.js';
+import type { JsonObject } from '../operation.js';
+import { constraintError } from '../validation.js';
+
+/** Tags one key may carry. */
+export const MAX_TAGS_PER_KEY = 50;
+
+function tagError(message: string): KmsError {
+  return new KmsError('TagException', message);
+}
+
+/** Parses a `Tags` list member; absent means none. */
+export function parseTags(input: JsonObject, field: string): Tag[] {
+  const value = input[field];
+  if (value === undefined || value === null) return [];
+  if (!Array.isArray(value)) throw new KmsError('SerializationException', `Field '${field}' must be a list of tags.`);
+  const tags: Tag[] = [];
+  const seen = new Set<string>();
+  value.forEach((raw: unknown, i) => {
+    const where = `${field}.${i + 1}.member`;
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+      throw new KmsError('SerializationException', `Field '${field}' must be a list of tags.`);
+    const { TagKey: key, TagValue: tagValue } = raw as Record<string, unknown>;
+    if (key === undefined || key === null) throw constraintError(`${where}.tagKey`, null, 'Member must not be null');
+    if (tagValue === undefined || tagValue === null) throw constraintError(`${where}.tagValue`, null, 'Member must not be null');
+    if (typeof key !== 'string' || typeof tagValue !== 'string')
+      throw new KmsError('SerializationException', `TagKey and TagValue in '${field}' must be strings.`);
+    if (key.length < 1) throw constraintError(`${where}.tagKey`, key, 'Member must have length greater than or equal to 1');
+    if (key.length > 128) throw constraintError(`${where}.tagKey`, key, 'Member must have length less than or equal to 128');
+    if (tagValue.length > 256)
+      throw constraintError(`${where}.tagValue`, tagValue, 'Member must have length less than or equal to 256');
+    if (key.toLowerCase().startsWith('aws:')) throw tagError(`Tag keys beginning with 'aws:' are reserved: ${key}`);
+    if (seen.has(key)) throw tagError(`Duplicate tag key in the request: ${key}`);
+    seen.add(key);
+    tags.push({ TagKey: key, TagValue: tagValue });
+  });
+  return tags;
+}
+
+/** Throws when adding `tags` to `existing` would exceed the per-key quota. */
+export function checkTagCount(existing: readonly Tag[], tags: readonly Tag[]): void {
+  const keys = new Set(existing.map((t) => t.TagKey));
+  for (const t of tags) keys.add(t.TagKey);
+  if (keys.size > MAX_TAGS_PER_KEY)
+    throw tagError(`A KMS key can have at most ${MAX_TAGS_PER_KEY} tags; this request would leave it with ${keys.size}.`);
+}

@@ -1,0 +1,225 @@
+/**
+ * The IAM policy language as key policies use it: parsing and structural validation.
+ * A document that passes {@link parsePolicyDocument} has a known shape, so the evaluator that
+ * enforces key policies later can rely on it without re-checking.
+ */
+import { KmsError } from '../errors.js';
+import { isConditionOperator } from './condition-operators.js';
+
+/** AWS's quota on a key policy document: 32 KiB. */
+export const MAX_POLICY_BYTES = 32 * 1024;
+
+export const POLICY_VERSIONS = ['2012-10-17', '2008-10-17'] as const;
+
+/**
+ * A principal block: `"*"` (anyone) or a map from principal type to identifiers
+ * (`{"AWS": [...], "Service": [...]}`), identifiers normalised to arrays.
+ */
+export type PolicyPrincipal = '*' | Partial<Record<PrincipalType, string[]>>;
+
+export const PRINCIPAL_TYPES = ['AWS', 'Service', 'Federated', 'CanonicalUser'] as const;
+export type PrincipalType = (typeof PRINCIPAL_TYPES)[number];
+
+/** `{ operator: { conditionKey: [values] } }`, values normalised to string arrays. */
+export type PolicyCondition = Record<string, Record<string, string[]>>;
+
+export interface PolicyStatement {
+  sid?: string | undefined;
+  effect: 'Allow' | 'Deny';
+  principal?: PolicyPrincipal | undefined;
+  notPrincipal?: PolicyPrincipal | undefined;
+  action?: string[] | undefined;
+  notAction?: string[] | undefined;
+  resource?: string[] | undefined;
+  notResource?: string[] | undefined;
+  condition?: PolicyCondition | undefined;
+}
+
+export interface PolicyDocument {
+  version: (typeof POLICY_VERSIONS)[number];
+  id?: string | undefined;
+  statements: PolicyStatement[];
+}
+
+function malformed(message: string): KmsError {
+  return new KmsError('MalformedPolicyDocumentException', message);
+}
+
+const TOP_LEVEL = new Set(['Version', 'Id', 'Statement']);
+const STATEMENT_FIELDS = new Set([
+  'Sid',
+  'Effect',
+  'Principal',
+  'NotPrincipal',
+  'Action',
+  'NotAction',
+  'Resource',
+  'NotResource',
+  'Condition',
+]);
+
+/**
+ * Parses and validates a key policy. Throws MalformedPolicyDocumentException naming the first
+ * problem found, so the author can fix it.
+ */
+export function parsePolicyDocument(text: string): PolicyDocument {
+  if (Buffer.byteLength(text, 'utf8') > MAX_POLICY_BYTES)
+    throw malformed(`The key policy exceeds the maximum size of ${MAX_POLICY_BYTES} bytes.`);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    throw malformed('The key policy is not valid JSON.');
+  }
+  if (!isObject(raw)) throw malformed('The key policy must be a JSON object.');
+  for (const field of Object.keys(raw))
+    if (!TOP_LEVEL.has(field)) throw malformed(`The key policy contains an unsupported field: ${field}.`);
+
+  const version = raw.Version;
+  if (version === undefined) throw malformed('The key policy is missing the required field Version.');
+  if (typeof version !== 'string' || !(POLICY_VERSIONS as readonly string[]).includes(version))
+    throw malformed(`The policy version is not supported: ${String(version)}. Use 2012-10-17.`);
+  const id = raw.Id;
+  if (id !== undefined && typeof id !== 'string') throw malformed('The policy Id must be a string.');
+
+  const rawStatements = raw.Statement;
+  if (rawStatements === undefined) throw malformed('The key policy is missing the required field Statement.');
+  const list = Array.isArray(rawStatements) ? rawStatements : [rawStatements];
+  if (list.length === 0) throw malformed('The key policy must contain at least one statement.');
+  const statements = list.map((s, i) => parseStatement(s, i));
+
+  const sids = new Set<string>();
+  for (const s of statements) {
+    if (s.sid === undefined || s.sid === '') continue;
+    if (sids.has(s.sid)) throw malformed(`Statement IDs (SID) in a single policy must be unique: ${s.sid}.`);
+    sids.add(s.sid);
+  }
+  return { version: version as PolicyDocument['version'], id, statements };
+}
+
+function parseStatement(raw: unknown, index: number): PolicyStatement {
+  const where = `Statement ${index + 1}`;
+  if (!isObject(raw)) throw malformed(`${where} must be a JSON object.`);
+  for (const field of Object.keys(raw))
+    if (!STATEMENT_FIELDS.has(field)) throw malformed(`${where} contains an unsupported field: ${field}.`);
+
+  const sid = raw.Sid;
+  if (sid !== undefined && typeof sid !== 'string') throw malformed(`${where}: Sid must be a string.`);
+  const effect = raw.Effect;
+  if (effect === undefined) throw malformed(`${where} is missing the required field Effect.`);
+  if (effect !== 'Allow' && effect !== 'Deny')
+    throw malformed(`${where}: Effect must be Allow or Deny, not ${JSON.stringify(effect)}.`);
+
+  const statement: PolicyStatement = { sid, effect };
+  exactlyOne(raw, 'Principal', 'NotPrincipal', where);
+  if (raw.Principal !== undefined) statement.principal = parsePrincipal(raw.Principal, where);
+  if (raw.NotPrincipal !== undefined) statement.notPrincipal = parsePrincipal(raw.NotPrincipal, where);
+
+  exactlyOne(raw, 'Action', 'NotAction', where);
+  if (raw.Action !== undefined) statement.action = parseActions(raw.Action, where);
+  if (raw.NotAction !== undefined) statement.notAction = parseActions(raw.NotAction, where);
+
+  exactlyOne(raw, 'Resource', 'NotResource', where);
+  if (raw.Resource !== undefined) statement.resource = parseResources(raw.Resource, where);
+  if (raw.NotResource !== undefined) statement.notResource = parseResources(raw.NotResource, where);
+
+  if (raw.Condition !== undefined) statement.condition = parseCondition(raw.Condition, where);
+  return statement;
+}
+
+function exactlyOne(raw: Record<string, unknown>, a: string, b: string, where: string): void {
+  if (raw[a] !== undefined && raw[b] !== undefined) throw malformed(`${where} cannot contain both ${a} and ${b}.`);
+  if (raw[a] === undefined && raw[b] === undefined) throw malformed(`${where} is missing the required field ${a}.`);
+}
+
+const ACCOUNT_ID = /^\d{12}$/;
+// arn:partition:iam::account:root | user/... | role/... | assumed-role/... ; arn:...:sts::...
+const IAM_PRINCIPAL_ARN = /^arn:[a-z-]+:(iam|sts)::(\d{12}|\*):[A-Za-z0-9+=,.@_\-/*]+$/;
+const SERVICE_PRINCIPAL = /^[a-z0-9.-]+\.(amazonaws\.com|amazonaws\.com\.cn|amazon\.com)$|^\*$/;
+
+const INVALID_PRINCIPALS = 'Policy contains a statement with one or more invalid principals.';
+
+function parsePrincipal(raw: unknown, where: string): PolicyPrincipal {
+  if (raw === '*') return '*';
+  if (!isObject(raw)) throw malformed(`${where}: ${INVALID_PRINCIPALS}`);
+  const result: Partial<Record<PrincipalType, string[]>> = {};
+  const entries = Object.entries(raw);
+  if (entries.length === 0) throw malformed(`${where}: ${INVALID_PRINCIPALS}`);
+  for (const [type, value] of entries) {
+    if (!(PRINCIPAL_TYPES as readonly string[]).includes(type)) throw malformed(`${where}: ${INVALID_PRINCIPALS}`);
+    const ids = stringList(value);
+    if (!ids || ids.length === 0) throw malformed(`${where}: ${INVALID_PRINCIPALS}`);
+    for (const id of ids) if (!validPrincipalId(type as PrincipalType, id)) throw malformed(`${where}: ${INVALID_PRINCIPALS}`);
+    result[type as PrincipalType] = ids;
+  }
+  return result;
+}
+
+function validPrincipalId(type: PrincipalType, id: string): boolean {
+  switch (type) {
+    case 'AWS':
+      return id === '*' || ACCOUNT_ID.test(id) || IAM_PRINCIPAL_ARN.test(id);
+    case 'Service':
+      return SERVICE_PRINCIPAL.test(id);
+    case 'Federated':
+    case 'CanonicalUser':
+      return id.length > 0;
+  }
+}
+
+// `*`, or `service:ActionPattern` with IAM's wildcards.
+const ACTION = /^(\*|[a-zA-Z0-9-]+:[A-Za-z0-9*?]+)$/;
+
+function parseActions(raw: unknown, where: string): string[] {
+  const actions = stringList(raw);
+  if (!actions || actions.length === 0) throw malformed(`${where}: Action must be a string or a list of strings.`);
+  for (const action of actions) if (!ACTION.test(action)) throw malformed(`${where}: invalid action ${JSON.stringify(action)}.`);
+  return actions;
+}
+
+function parseResources(raw: unknown, where: string): string[] {
+  const resources = stringList(raw);
+  if (!resources || resources.length === 0) throw malformed(`${where}: Resource must be a string or a list of strings.`);
+  for (const resource of resources)
+    if (resource !== '*' && !resource.startsWith('arn:'))
+      throw malformed(`${where}: invalid resource ${JSON.stringify(resource)}; use "*" or an ARN.`);
+  return resources;
+}
+
+function parseCondition(raw: unknown, where: string): PolicyCondition {
+  if (!isObject(raw)) throw malformed(`${where}: Condition must be a JSON object.`);
+  const result: PolicyCondition = {};
+  for (const [operator, block] of Object.entries(raw)) {
+    if (!isConditionOperator(operator)) throw malformed(`${where}: unknown condition operator ${operator}.`);
+    if (!isObject(block) || Object.keys(block).length === 0)
+      throw malformed(`${where}: condition ${operator} must map condition keys to values.`);
+    const keys: Record<string, string[]> = {};
+    for (const [conditionKey, value] of Object.entries(block)) {
+      const values = scalarList(value);
+      if (!values || values.length === 0)
+        throw malformed(`${where}: condition ${operator} on ${conditionKey} needs one or more values.`);
+      keys[conditionKey] = values;
+    }
+    result[operator] = keys;
+  }
+  return result;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function stringList(value: unknown): string[] | undefined {
+  if (typeof value === 'string') return [value];
+  if (Array.isArray(value) && value.every((v) => typeof v === 'string')) return value as string[];
+  return undefined;
+}
+
+/** Condition values may be strings, numbers or booleans in JSON; IAM compares them as text. */
+function scalarList(value: unknown): string[] | undefined {
+  const scalar = (v: unknown): v is string | number | boolean =>
+    typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean';
+  if (scalar(value)) return [String(value)];
+  if (Array.isArray(value) && value.every(scalar)) return value.map(String);
+  return undefined;
+}

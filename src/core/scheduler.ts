@@ -1,0 +1,162 @@
+/**
+ * The background work that time makes due: destroying keys whose deletion waiting period has
+ * passed, automatic key rotations, expiring imported key material whose ValidTo has passed,
+ * and dropping expired import tokens. Time comes from `deps.clock`, so tests drive it with
+ * `runOnce()` and a test clock instead of sleeping.
+ */
+import { KmsError } from './errors.js';
+import { materialId } from './key-metadata.js';
+import type { KeyRecord } from './model.js';
+import type { KmsDeps } from './operation.js';
+import { updateKeyRecord } from './operations/key-updates.js';
+import { rotateKeyMaterial } from './operations/rotation.js';
+import type { Logger } from './ports.js';
+
+/** Keys examined per store query, and queries per run at most. */
+const BATCH = 500;
+const MAX_BATCHES = 20;
+
+export interface Scheduler {
+  /** Stops the timer and waits for a run in progress. */
+  stop(): Promise<void>;
+  /** Runs one pass now (after any pass in progress). */
+  runOnce(): Promise<void>;
+}
+
+/**
+ * Starts running a pass every `intervalMs` (default one minute). Passes never overlap; an
+ * error in one key is logged and does not stop the others.
+ */
+export function startScheduler(deps: KmsDeps, logger: Logger, options: { intervalMs?: number } = {}): Scheduler {
+  const intervalMs = options.intervalMs ?? 60_000;
+  let tail: Promise<void> = Promise.resolve();
+  let stopped = false;
+
+  const runOnce = (): Promise<void> => {
+    const run = tail.then(() => runPass(deps, logger));
+    tail = run.catch(() => undefined);
+    return run;
+  };
+
+  const timer = setInterval(() => {
+    if (stopped) return;
+    runOnce().catch((error: unknown) => logger.error({ err: describe(error) }, 'scheduler pass failed'));
+  }, intervalMs);
+  // The scheduler alone must not keep the process alive.
+  timer.unref();
+
+  return {
+    runOnce,
+    async stop() {
+      stopped = true;
+      clearInterval(timer);
+      await tail;
+    },
+  };
+}
+
+async function runPass(deps: KmsDeps, logger: Logger): Promise<void> {
+  const seen = new Set<string>();
+  for (let batch = 0; batch < MAX_BATCHES; batch++) {
+    const now = deps.clock.now();
+    const due = await deps.store.listKeysDue(now, BATCH);
+    let progressed = false;
+    for (const key of due) {
+      if (seen.has(key.keyId)) continue;
+      seen.add(key.keyId);
+      progressed = true;
+      try {
+        await handleDueKey(deps, logger, key, now);
+      } catch (error) {
+        logger.warn({ keyId: key.keyId, err: describe(error) }, 'scheduled key maintenance failed; will retry');
+      }
+    }
+    // Keys that stay due (e.g. a disabled key whose rotation waits for EnableKey) come back
+    // in every query; stop once a query brings nothing new.
+    if (due.length < BATCH || !progressed) break;
+  }
+  const expiredTokens = await deps.store.deleteExpiredImportTokens(deps.clock.now());
+  if (expiredTokens > 0) logger.info({ count: expiredTokens }, 'expired import tokens removed');
+}
+
+async function handleDueKey(deps: KmsDeps, logger: Logger, key: KeyRecord, now: Date): Promise<void> {
+  if (isDeletionDue(key, now)) {
+    await destroyKey(deps, key.keyId, now);
+    logger.info({ keyId: key.keyId }, 'key deleted after its waiting period');
+    return;
+  }
+  if (isExpiryDue(key, now)) {
+    await expireImportedMaterial(deps, key.keyId, now);
+    logger.info({ keyId: key.keyId }, 'imported key material expired');
+    return;
+  }
+  // A disabled key is not rotated; it rotates once re-enabled, as in AWS.
+  if (key.keyState === 'Enabled' && key.rotationEnabled && key.nextRotationDate && key.nextRotationDate <= now) {
+    const rotated = await rotateKeyMaterial(deps, key, 'AUTOMATIC');
+    logger.info({ keyId: key.keyId, keyMaterialId: rotated.currentVersionId }, 'key rotated automatically');
+  }
+}
+
+function isDeletionDue(key: KeyRecord, now: Date): boolean {
+  return key.keyState === 'PendingDeletion' && key.deletionDate !== undefined && key.deletionDate <= now;
+}
+
+function isExpiryDue(key: KeyRecord, now: Date): boolean {
+  return (
+    key.origin === 'EXTERNAL' &&
+    key.expirationModel === 'KEY_MATERIAL_EXPIRES' &&
+    key.validTo !== undefined &&
+    key.validTo <= now
+  );
+}
+
+/**
+ * Removes the key and everything hanging off it in one transaction, re-checking that its
+ * deletion is still due (CancelKeyDeletion may have won the race), then drops cached handles.
+ */
+async function destroyKey(deps: KmsDeps, keyId: string, now: Date): Promise<void> {
+  const versions = await deps.store.transaction(async (tx) => {
+    const current = await tx.getKey(keyId);
+    if (!current || !isDeletionDue(current, now)) return [];
+    const versions = await tx.listKeyVersions(keyId);
+    await tx.deleteKey(keyId);
+    return versions;
+  });
+  for (const v of versions) deps.backend.forget(materialId(keyId, v.versionId));
+}
+
+/** Imported material past its ValidTo is deleted; the key waits for a new import. */
+async function expireImportedMaterial(deps: KmsDeps, keyId: string, now: Date): Promise<void> {
+  let removed: string[] = [];
+  try {
+    await updateKeyRecord(deps, keyId, async (current, tx) => {
+      if (!isExpiryDue(current, now)) throw new NotDue();
+      removed = (await tx.listKeyVersions(keyId)).map((v) => v.versionId);
+      await tx.deleteKeyVersions(keyId);
+      return {
+        ...current,
+        // A key pending deletion stays so; anything else waits for new material.
+        keyState: current.keyState === 'PendingDeletion' ? 'PendingDeletion' : 'PendingImport',
+        currentVersionId: undefined,
+        expirationModel: undefined,
+        validTo: undefined,
+      };
+    });
+  } catch (error) {
+    if (error instanceof NotDue) return;
+    throw error;
+  }
+  for (const versionId of removed) deps.backend.forget(materialId(keyId, versionId));
+}
+
+class NotDue extends Error {}
+
+/** Log-safe error summary: KMS and HSM errors carry no secrets; never log the stack's data. */
+function describe(error: unknown): Record<string, unknown> {
+  if (error instanceof KmsError) return { type: error.type, message: error.message };
+  if (error instanceof Error) {
+    const { code, fn } = error as Error & { code?: unknown; fn?: unknown };
+    return { name: error.name, message: error.message, code, fn };
+  }
+  return { value: String(error) };
+}
