@@ -21,13 +21,14 @@ export const MAX_ENCRYPTION_CONTEXT_BYTES = 8192;
 export function canonicalEncryptionContext(context: EncryptionContext): Buffer {
   const pairs = Object.entries(context).map(([k, v]) => [Buffer.from(k, 'utf8'), Buffer.from(v, 'utf8')] as const);
   pairs.sort((a, b) => Buffer.compare(a[0], b[0]));
-  let size = 2;
+  let content = 0;
   for (const [k, v] of pairs) {
     if (k.length === 0) throw new KmsError('ValidationException', 'Encryption context keys must not be empty.');
-    if (k.length > 0xffff || v.length > 0xffff) throw tooLarge();
-    size += 4 + k.length + v.length;
+    content += k.length + v.length;
   }
-  if (size - 2 > MAX_ENCRYPTION_CONTEXT_BYTES || pairs.length > 0xffff) throw tooLarge();
+  // The cap also keeps every length and the count within their u16 fields.
+  if (content > MAX_ENCRYPTION_CONTEXT_BYTES) throw tooLarge();
+  const size = 2 + 4 * pairs.length + content;
   const out = Buffer.alloc(size);
   let at = out.writeUInt16BE(pairs.length, 0);
   for (const [k, v] of pairs) {

@@ -1,0 +1,51 @@
+import { describe, expect, it } from 'vitest';
+import { canonicalEncryptionContext, encryptionContextConditions, MAX_ENCRYPTION_CONTEXT_BYTES } from '../../src/core/encryption-context.js';
+import { KmsError } from '../../src/core/errors.js';
+
+describe('canonicalEncryptionContext', () => {
+  it('does not depend on the order the keys arrive in', () => {
+    expect(canonicalEncryptionContext({ b: '2', a: '1', c: '3' })).toEqual(canonicalEncryptionContext({ c: '3', a: '1', b: '2' }));
+  });
+
+  it('encodes the empty context as a zero count', () => {
+    expect(canonicalEncryptionContext({})).toEqual(Buffer.from([0, 0]));
+  });
+
+  it('is length-prefixed, so moving bytes between key and value changes the encoding', () => {
+    expect(canonicalEncryptionContext({ a: 'bc' })).not.toEqual(canonicalEncryptionContext({ ab: 'c' }));
+    expect(canonicalEncryptionContext({ a: 'b', c: 'd' })).not.toEqual(canonicalEncryptionContext({ a: 'b\u0000\u0001c' }));
+  });
+
+  it('has the documented layout, sorted by UTF-8 bytes', () => {
+    const bytes = canonicalEncryptionContext({ 'é': 'x', z: '' });
+    // 'z' (0x7a) sorts before 'é' (0xc3 0xa9) by UTF-8 bytes.
+    expect(bytes.toString('hex')).toBe(['0002', '0001', '7a', '0000', '0002', 'c3a9', '0001', '78'].join(''));
+  });
+
+  it('distinguishes values that differ only in case or Unicode form', () => {
+    expect(canonicalEncryptionContext({ k: 'V' })).not.toEqual(canonicalEncryptionContext({ k: 'v' }));
+    expect(canonicalEncryptionContext({ k: '\u00e9' })).not.toEqual(canonicalEncryptionContext({ k: 'e\u0301' }));
+  });
+
+  it('rejects empty keys and oversized contexts with ValidationException', () => {
+    expect(() => canonicalEncryptionContext({ '': 'v' })).toThrow(KmsError);
+    const big = { k: 'x'.repeat(MAX_ENCRYPTION_CONTEXT_BYTES) };
+    try {
+      canonicalEncryptionContext(big);
+      expect.unreachable();
+    } catch (err) {
+      expect((err as KmsError).type).toBe('ValidationException');
+    }
+    expect(canonicalEncryptionContext({ k: 'x'.repeat(MAX_ENCRYPTION_CONTEXT_BYTES - 1) }).length).toBe(2 + 4 + MAX_ENCRYPTION_CONTEXT_BYTES);
+  });
+});
+
+describe('encryptionContextConditions', () => {
+  it('exposes each pair and the key list as policy condition keys', () => {
+    expect(encryptionContextConditions({ Department: 'IT', Project: 'x' })).toEqual({
+      'kms:EncryptionContext:Department': 'IT',
+      'kms:EncryptionContext:Project': 'x',
+      'kms:EncryptionContextKeys': ['Department', 'Project'],
+    });
+  });
+});
