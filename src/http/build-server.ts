@@ -1,0 +1,138 @@
+/**
+ * The HTTP adapter: a fastify server speaking the AWS KMS wire protocol. Built, not started —
+ * the caller listens (or uses `inject()` in tests).
+ */
+import { randomUUID } from 'node:crypto';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { LoggerOptions } from 'pino';
+import type { CredentialResolver } from '../auth/credentials.js';
+import type { Dispatcher } from '../core/dispatch.js';
+import type { KmsSettings } from '../core/operation.js';
+import type { Logger } from '../core/ports.js';
+import type { Metrics } from '../observability/metrics.js';
+import { loggerOptions } from '../observability/logger.js';
+import { createAuthenticator } from './authenticate.js';
+import { handleServerError, sendError } from './errors.js';
+import { registerKmsRoute } from './kms-route.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The operation name once the target is known (a bounded label for metrics). */
+    kmsOperation?: string;
+    /** `ok` or the AWS exception name sent. */
+    kmsOutcome?: string;
+    /** The authenticated principal's ARN. */
+    kmsPrincipal?: string;
+  }
+}
+
+/** KMS payloads are at most 6 KiB before base64 and JSON; 1 MiB leaves room and stops abuse. */
+export const DEFAULT_BODY_LIMIT = 1024 * 1024;
+
+export interface ServerOptions {
+  dispatcher: Dispatcher;
+  credentials: CredentialResolver;
+  /** The region in the SigV4 credential scope; the account id. */
+  settings: KmsSettings;
+  /** A cheap HSM call; `GET /health` answers 503 when it fails. */
+  health: () => Promise<{ ok: boolean; detail?: string }>;
+  metrics: Metrics;
+  /** A pino logger to use (preferably from createLogger), or options to build one with redaction. */
+  logger: Logger | LoggerOptions;
+  /** The server's clock, for SigV4 skew checks. */
+  clock?: () => Date;
+  /** Largest request body accepted, in bytes. */
+  bodyLimit?: number;
+  /** How long `GET /health` waits for the HSM before answering 503. */
+  healthTimeoutMs?: number;
+}
+
+function isLogger(value: Logger | LoggerOptions): value is Logger {
+  return typeof (value as Logger).child === 'function' && typeof (value as Logger).info === 'function';
+}
+
+async function checkHealth(health: ServerOptions['health'], timeoutMs: number): Promise<{ ok: boolean; detail?: string }> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<{ ok: boolean; detail: string }>((resolve) => {
+    timer = setTimeout(() => resolve({ ok: false, detail: `no answer from the HSM within ${timeoutMs} ms` }), timeoutMs);
+  });
+  try {
+    return await Promise.race([health().catch((error: unknown) => ({ ok: false, detail: String(error) })), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export async function buildServer(options: ServerOptions): Promise<FastifyInstance> {
+  const bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
+  const healthTimeoutMs = options.healthTimeoutMs ?? 5000;
+  const logging = isLogger(options.logger)
+    ? { loggerInstance: options.logger as unknown as FastifyBaseLogger }
+    : { logger: loggerOptions(options.logger) };
+  const app = Fastify({
+    ...logging,
+    bodyLimit,
+    genReqId: () => randomUUID(),
+    // The request id is ours to choose: a client-supplied one would make logs forgeable.
+    requestIdHeader: false,
+    // One line per call is written in onResponse below, without URL noise or headers.
+    disableRequestLogging: true,
+    return503OnClosing: true,
+  });
+
+  // Keep the exact bytes for every media type: SigV4 hashes the body as sent.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-amzn-RequestId', String(request.id));
+  });
+
+  const { metrics, dispatcher } = options;
+  app.addHook('onResponse', async (request, reply) => {
+    if (request.routeOptions.url !== '/' || request.method !== 'POST') return;
+    const operation = request.kmsOperation ?? 'unknown';
+    const outcome = request.kmsOutcome ?? (reply.statusCode < 400 ? 'ok' : 'error');
+    metrics.observeRequest(operation, outcome, reply.elapsedTime / 1000);
+    const line = {
+      operation,
+      outcome,
+      status: reply.statusCode,
+      ms: Math.round(reply.elapsedTime * 100) / 100,
+      principal: request.kmsPrincipal,
+    };
+    if (reply.statusCode >= 500) request.log.warn(line, 'request failed');
+    else request.log.info(line, 'request');
+  });
+
+  app.setErrorHandler((error, request, reply) =>
+    handleServerError(error instanceof Error ? error : new Error(String(error)), request, reply, bodyLimit),
+  );
+  app.setNotFoundHandler((request, reply) => {
+    sendError(reply, 'UnknownOperationException', `No route for ${request.method} ${request.url.split('?', 1)[0]!.slice(0, 100)}`, 404);
+  });
+
+  registerKmsRoute(app, {
+    dispatcher,
+    authenticate: createAuthenticator({
+      credentials: options.credentials,
+      region: options.settings.region,
+      clock: options.clock ?? (() => new Date()),
+    }),
+  });
+
+  app.get('/health', async (request, reply) => {
+    const result = await checkHealth(options.health, healthTimeoutMs);
+    if (result.ok) return reply.code(200).send({ status: 'ok' });
+    // The detail may name CKR codes: logs only, never the client.
+    request.log.warn({ detail: result.detail }, 'health check failed');
+    return reply.code(503).send({ status: 'unavailable' });
+  });
+
+  app.get('/metrics', async (_request, reply) => {
+    const text = await metrics.render();
+    return reply.code(200).header('content-type', metrics.contentType).send(text);
+  });
+
+  return app;
+}

@@ -1,0 +1,79 @@
+/**
+ * `POST /` — the awsJson1_1 protocol: `X-Amz-Target: TrentService.<Operation>`, a JSON object
+ * body, a JSON object response. Order of checks: authentication (an unauthenticated caller
+ * learns nothing), then the target, then the body.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { KmsError } from '../core/errors.js';
+import type { Dispatcher } from '../core/dispatch.js';
+import type { JsonObject, RequestContext } from '../core/operation.js';
+import type { Authenticator } from './authenticate.js';
+import { AMZ_JSON, sendError, sendKmsError } from './errors.js';
+
+const TARGET_PREFIX = 'TrentService.';
+/** Media types AWS accepts for awsJson1_1 (parameters such as charset allowed). */
+const JSON_MEDIA_TYPES = new Set([AMZ_JSON, 'application/json']);
+
+export interface KmsRouteOptions {
+  dispatcher: Dispatcher;
+  authenticate: Authenticator;
+}
+
+function mediaType(header: string | undefined): string {
+  return (header ?? '').split(';', 1)[0]!.trim().toLowerCase();
+}
+
+function parseBody(body: Buffer): JsonObject {
+  if (body.length === 0) return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body.toString('utf8'));
+  } catch {
+    throw new KmsError('SerializationException', 'The request body is not valid JSON.');
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed))
+    throw new KmsError('SerializationException', 'The request body must be a JSON object.');
+  return parsed as JsonObject;
+}
+
+export function registerKmsRoute(app: FastifyInstance, options: KmsRouteOptions): void {
+  const { dispatcher, authenticate } = options;
+
+  app.post('/', async (request: FastifyRequest, reply: FastifyReply) => {
+    const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
+    try {
+      const principal = await authenticate(request, body);
+      request.kmsPrincipal = principal.arn;
+
+      const target = request.headers['x-amz-target'];
+      const name = typeof target === 'string' && target.startsWith(TARGET_PREFIX) ? target.slice(TARGET_PREFIX.length) : undefined;
+      if (name === undefined || !dispatcher.has(name))
+        throw new KmsError(
+          'UnknownOperationException',
+          typeof target === 'string' && target !== '' ? `Unknown operation: ${target.slice(0, 100)}` : 'Missing X-Amz-Target header.',
+        );
+      request.kmsOperation = name;
+
+      if (!JSON_MEDIA_TYPES.has(mediaType(request.headers['content-type'])))
+        throw new KmsError('SerializationException', `Content-Type must be ${AMZ_JSON}.`);
+      const input = parseBody(body);
+
+      const ctx: RequestContext = {
+        requestId: String(request.id),
+        principal,
+        sourceIp: request.ip,
+        userAgent: request.headers['user-agent'],
+      };
+      const output = await dispatcher.dispatch(name, ctx, input);
+      request.kmsOutcome = 'ok';
+      return reply.code(200).header('content-type', AMZ_JSON).send(Buffer.from(JSON.stringify(output)));
+    } catch (error) {
+      if (error instanceof KmsError) return sendKmsError(reply, error);
+      request.log.error(
+        { err: { type: (error as Error)?.name, message: (error as Error)?.message, stack: (error as Error)?.stack } },
+        'request failed unexpectedly',
+      );
+      return sendError(reply, 'KMSInternalException', 'An internal error occurred. Try again later.', 500);
+    }
+  });
+}
