@@ -1,0 +1,542 @@
+/**
+ * The MetadataStore contract: every store implementation (SQLite now, PostgreSQL next) runs
+ * these same assertions through {@link describeMetadataStoreContract} with its own factory.
+ * Each test gets a fresh, empty store.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { KmsError } from '../../src/core/errors.js';
+import type { MetadataStore } from '../../src/core/ports.js';
+import { accessKey, alias, importToken, key, normaliseBytes, principal, version } from './fixtures.js';
+
+export type StoreFactory = () => Promise<MetadataStore>;
+
+export function describeMetadataStoreContract(name: string, open: StoreFactory): void {
+  describe(`MetadataStore contract: ${name}`, () => {
+    let store: MetadataStore;
+    beforeEach(async () => {
+      store = await open();
+    });
+    afterEach(async () => {
+      await store.close();
+    });
+
+    describe('keys', () => {
+      it('round-trips a key with every optional field, dates to the millisecond', async () => {
+        const full = key({
+          description: 'a key with everything',
+          keySpec: 'RSA_3072',
+          keyUsage: 'SIGN_VERIFY',
+          origin: 'EXTERNAL',
+          keyState: 'PendingDeletion',
+          deletionDate: new Date('2026-05-06T07:08:09.123Z'),
+          pendingDeletionWindowInDays: 7,
+          expirationModel: 'KEY_MATERIAL_EXPIRES',
+          validTo: new Date('2027-01-01T00:00:00.001Z'),
+          rotationEnabled: true,
+          rotationPeriodInDays: 365,
+          nextRotationDate: new Date('2027-01-02T03:04:05.999Z'),
+          revision: 7,
+        });
+        await store.insertKey(full);
+        expect(await store.getKey(full.keyId)).toStrictEqual(full);
+      });
+
+      it('reads absent optional fields back as absent, not null', async () => {
+        const { currentVersionId: _omit, ...minimal } = key({ keyState: 'PendingImport' });
+        await store.insertKey(minimal);
+        const stored = await store.getKey(minimal.keyId);
+        expect(stored).toStrictEqual(minimal);
+        expect(stored && 'deletionDate' in stored).toBe(false);
+      });
+
+      it('returns undefined for an unknown key', async () => {
+        expect(await store.getKey('no-such-key')).toBeUndefined();
+      });
+
+      it('rejects a duplicate key id with AlreadyExistsException and keeps the first', async () => {
+        const first = key({ description: 'first' });
+        await store.insertKey(first);
+        const error = await store.insertKey({ ...first, description: 'second' }).catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(KmsError);
+        expect(error).toMatchObject({ type: 'AlreadyExistsException' });
+        expect((error as Error).message).toContain(first.arn);
+        expect((await store.getKey(first.keyId))?.description).toBe('first');
+      });
+
+      it('updates only from the previous revision (optimistic concurrency)', async () => {
+        const k = key({ revision: 1 });
+        await store.insertKey(k);
+        expect(await store.updateKey({ ...k, description: 'two', revision: 2 })).toBe(true);
+        // A writer that read revision 1 loses.
+        expect(await store.updateKey({ ...k, description: 'stale', revision: 2 })).toBe(false);
+        // Skipping a revision is also a conflict.
+        expect(await store.updateKey({ ...k, description: 'skip', revision: 4 })).toBe(false);
+        expect(await store.getKey(k.keyId)).toMatchObject({ description: 'two', revision: 2 });
+        expect(await store.updateKey(key({ revision: 2 }))).toBe(false);
+      });
+
+      it('lets exactly one of two concurrent writers of the same revision win', async () => {
+        const k = key();
+        await store.insertKey(k);
+        const results = await Promise.all([
+          store.updateKey({ ...k, keyState: 'Disabled', revision: 2 }),
+          store.updateKey({ ...k, description: 'other', revision: 2 }),
+        ]);
+        expect(results.filter(Boolean)).toHaveLength(1);
+        expect((await store.getKey(k.keyId))?.revision).toBe(2);
+      });
+
+      it('clears optional fields on update', async () => {
+        const k = key({ keyState: 'PendingDeletion', deletionDate: new Date(1_800_000_000_123), pendingDeletionWindowInDays: 30 });
+        await store.insertKey(k);
+        const cancelled = { ...k, keyState: 'Disabled' as const, deletionDate: undefined, pendingDeletionWindowInDays: undefined, revision: 2 };
+        expect(await store.updateKey(cancelled)).toBe(true);
+        const stored = await store.getKey(k.keyId);
+        expect(stored?.deletionDate).toBeUndefined();
+        expect(stored?.pendingDeletionWindowInDays).toBeUndefined();
+        expect(stored?.keyState).toBe('Disabled');
+      });
+
+      it('deletes a key with its versions, aliases, tags and import tokens, and nothing else', async () => {
+        const doomed = key();
+        const kept = key();
+        for (const k of [doomed, kept]) {
+          await store.insertKey(k);
+          await store.insertKeyVersion(version(k.keyId));
+          await store.putTags(k.keyId, [{ TagKey: 'team', TagValue: k.keyId }]);
+          await store.insertImportToken(importToken(k.keyId));
+        }
+        await store.insertAlias(alias('alias/doomed', doomed.keyId));
+        await store.insertAlias(alias('alias/kept', kept.keyId));
+
+        await store.deleteKey(doomed.keyId);
+
+        expect(await store.getKey(doomed.keyId)).toBeUndefined();
+        expect(await store.listKeyVersions(doomed.keyId)).toEqual([]);
+        expect(await store.getAlias('alias/doomed')).toBeUndefined();
+        expect(await store.getTags(doomed.keyId)).toEqual([]);
+        expect((await store.listAliases({ limit: 100 })).items.map((a) => a.aliasName)).toEqual(['alias/kept']);
+        expect(await store.getKey(kept.keyId)).toBeDefined();
+        expect(await store.listKeyVersions(kept.keyId)).toHaveLength(1);
+        expect(await store.getTags(kept.keyId)).toHaveLength(1);
+        expect(await store.countKeys()).toBe(1);
+        await store.deleteKey('no-such-key');
+      });
+
+      it('lists keys by creation date, then id', async () => {
+        const t = Date.UTC(2026, 0, 1);
+        const late = key({ keyId: 'a-late', creationDate: new Date(t + 2) });
+        const tieB = key({ keyId: 'b-tie', creationDate: new Date(t + 1) });
+        const tieA = key({ keyId: 'a-tie', creationDate: new Date(t + 1) });
+        const early = key({ keyId: 'z-early', creationDate: new Date(t) });
+        for (const k of [late, tieB, tieA, early]) await store.insertKey(k);
+        const page = await store.listKeys(100);
+        expect(page.items.map((k) => k.keyId)).toEqual(['z-early', 'a-tie', 'b-tie', 'a-late']);
+        expect(page.nextMarker).toBeUndefined();
+      });
+
+      it('pages through keys with opaque markers, each key once', async () => {
+        const t = Date.UTC(2026, 0, 1);
+        const ids: string[] = [];
+        for (let i = 0; i < 7; i++) {
+          // Pairs share a creation date so a page boundary falls inside a tie.
+          const k = key({ creationDate: new Date(t + Math.floor(i / 2)) });
+          ids.push(k.keyId);
+          await store.insertKey(k);
+        }
+        const seen: string[] = [];
+        const sizes: number[] = [];
+        let marker: string | undefined;
+        do {
+          const page = await store.listKeys(2, marker);
+          sizes.push(page.items.length);
+          seen.push(...page.items.map((k) => k.keyId));
+          marker = page.nextMarker;
+        } while (marker !== undefined);
+        expect(seen).toEqual(ids);
+        expect(sizes).toEqual([2, 2, 2, 1]);
+      });
+
+      it('gives no marker when the last page is exactly full', async () => {
+        for (let i = 0; i < 4; i++) await store.insertKey(key());
+        const first = await store.listKeys(2);
+        expect(first.nextMarker).toBeDefined();
+        const second = await store.listKeys(2, first.nextMarker);
+        expect(second.items).toHaveLength(2);
+        expect(second.nextMarker).toBeUndefined();
+      });
+
+      it('rejects markers it did not issue with InvalidMarkerException', async () => {
+        await store.insertKey(key());
+        await store.insertKey(key());
+        await store.insertAlias(alias('alias/a', (await store.listKeys(1)).items[0]!.keyId));
+        await store.insertAlias(alias('alias/b', (await store.listKeys(1)).items[0]!.keyId));
+        const aliasMarker = (await store.listAliases({ limit: 1 })).nextMarker!;
+        const keysMarker = (await store.listKeys(1)).nextMarker!;
+        const bad = [
+          'not a marker',
+          '',
+          'e30', // {}
+          Buffer.from('{"v":1,"l":"keys","c":"x","k":1}').toString('base64url'),
+          Buffer.from('[1,2]').toString('base64url'),
+          Buffer.from('{"v":99,"l":"keys","c":1,"k":"a"}').toString('base64url'),
+          keysMarker.slice(0, -3),
+          aliasMarker,
+        ];
+        for (const marker of bad) {
+          await expect(store.listKeys(1, marker), marker).rejects.toMatchObject({ type: 'InvalidMarkerException' });
+        }
+        await expect(store.listAliases({ limit: 1, marker: keysMarker })).rejects.toMatchObject({ type: 'InvalidMarkerException' });
+      });
+
+      it('counts keys', async () => {
+        expect(await store.countKeys()).toBe(0);
+        await store.insertKey(key());
+        await store.insertKey(key());
+        expect(await store.countKeys()).toBe(2);
+      });
+
+      it('lists keys whose deletion, rotation or expiry is due, and only those', async () => {
+        const now = new Date('2026-06-01T00:00:00.000Z');
+        const past = new Date(now.getTime() - 1);
+        const future = new Date(now.getTime() + 1);
+        const deleting = key({ keyId: 'k1-deleting', deletionDate: past });
+        const rotating = key({ keyId: 'k2-rotating', nextRotationDate: now });
+        const expiring = key({ keyId: 'k3-expiring', validTo: past, expirationModel: 'KEY_MATERIAL_EXPIRES' });
+        const notYet = key({ keyId: 'k4-later', deletionDate: future, nextRotationDate: future, validTo: future });
+        const never = key({ keyId: 'k5-never' });
+        for (const k of [deleting, rotating, expiring, notYet, never]) await store.insertKey(k);
+        expect((await store.listKeysDue(now, 10)).map((k) => k.keyId).sort()).toEqual(['k1-deleting', 'k2-rotating', 'k3-expiring']);
+        expect(await store.listKeysDue(now, 2)).toHaveLength(2);
+        expect(await store.listKeysDue(new Date(0), 10)).toEqual([]);
+      });
+    });
+
+    describe('key material versions', () => {
+      it('round-trips versions, bytes intact, oldest first', async () => {
+        const k = key({ keySpec: 'ECC_NIST_P256', keyUsage: 'SIGN_VERIFY' });
+        await store.insertKey(k);
+        const newer = version(k.keyId, { createdAt: new Date('2026-03-01T00:00:00.002Z'), rotationType: 'ON_DEMAND', publicKey: new Uint8Array([0x30, 0, 255]) });
+        const older = version(k.keyId, { createdAt: new Date('2026-03-01T00:00:00.001Z'), rotationType: 'AUTOMATIC' });
+        const first = version(k.keyId, { createdAt: new Date('2026-01-01T00:00:00.000Z') });
+        for (const v of [newer, older, first]) await store.insertKeyVersion(v);
+        expect(normaliseBytes(await store.getKeyVersion(k.keyId, newer.versionId))).toStrictEqual(normaliseBytes(newer));
+        const listed = await store.listKeyVersions(k.keyId);
+        expect(normaliseBytes(listed)).toStrictEqual(normaliseBytes([first, older, newer]));
+        expect(listed[0] && 'publicKey' in listed[0]).toBe(false);
+      });
+
+      it('finds a version only under its own key', async () => {
+        const a = key();
+        const b = key();
+        await store.insertKey(a);
+        await store.insertKey(b);
+        const v = version(a.keyId);
+        await store.insertKeyVersion(v);
+        expect(await store.getKeyVersion(b.keyId, v.versionId)).toBeUndefined();
+        expect(await store.getKeyVersion(a.keyId, 'f'.repeat(64))).toBeUndefined();
+      });
+
+      it('rejects a duplicate version with AlreadyExistsException', async () => {
+        const k = key();
+        await store.insertKey(k);
+        const v = version(k.keyId);
+        await store.insertKeyVersion(v);
+        await expect(store.insertKeyVersion({ ...v, wrappedMaterial: new Uint8Array([1]) })).rejects.toMatchObject({ type: 'AlreadyExistsException' });
+        expect(normaliseBytes((await store.getKeyVersion(k.keyId, v.versionId))?.wrappedMaterial)).toEqual(normaliseBytes(v.wrappedMaterial));
+      });
+
+      it('refuses a version for a key that does not exist', async () => {
+        await expect(store.insertKeyVersion(version('no-such-key'))).rejects.toThrow();
+      });
+
+      it('deletes all versions of one key', async () => {
+        const a = key();
+        const b = key();
+        await store.insertKey(a);
+        await store.insertKey(b);
+        await store.insertKeyVersion(version(a.keyId));
+        await store.insertKeyVersion(version(a.keyId));
+        await store.insertKeyVersion(version(b.keyId));
+        await store.deleteKeyVersions(a.keyId);
+        expect(await store.listKeyVersions(a.keyId)).toEqual([]);
+        expect(await store.listKeyVersions(b.keyId)).toHaveLength(1);
+        expect(await store.getKey(a.keyId)).toBeDefined();
+      });
+    });
+
+    describe('aliases', () => {
+      it('round-trips an alias and rejects a duplicate name in AWS wording', async () => {
+        const k = key();
+        await store.insertKey(k);
+        const a = alias('alias/app', k.keyId);
+        await store.insertAlias(a);
+        expect(await store.getAlias('alias/app')).toStrictEqual(a);
+        expect(await store.getAlias('alias/other')).toBeUndefined();
+        const error = await store.insertAlias(a).catch((e: unknown) => e);
+        expect(error).toMatchObject({ type: 'AlreadyExistsException', message: `An alias with the name ${a.aliasArn} already exists` });
+      });
+
+      it('retargets an alias and keeps its creation date', async () => {
+        const from = key();
+        const to = key();
+        await store.insertKey(from);
+        await store.insertKey(to);
+        const a = alias('alias/app', from.keyId);
+        await store.insertAlias(a);
+        const moved = { ...a, targetKeyId: to.keyId, lastUpdatedDate: new Date('2026-09-09T09:09:09.999Z') };
+        await store.updateAlias(moved);
+        expect(await store.getAlias('alias/app')).toStrictEqual(moved);
+        expect(await store.countAliases(from.keyId)).toBe(0);
+        expect(await store.countAliases(to.keyId)).toBe(1);
+      });
+
+      it('refuses to update an alias that does not exist', async () => {
+        const k = key();
+        await store.insertKey(k);
+        await expect(store.updateAlias(alias('alias/ghost', k.keyId))).rejects.toMatchObject({ type: 'NotFoundException' });
+        expect(await store.getAlias('alias/ghost')).toBeUndefined();
+      });
+
+      it('deletes an alias', async () => {
+        const k = key();
+        await store.insertKey(k);
+        await store.insertAlias(alias('alias/app', k.keyId));
+        await store.deleteAlias('alias/app');
+        expect(await store.getAlias('alias/app')).toBeUndefined();
+        await store.deleteAlias('alias/app');
+      });
+
+      it('lists aliases by name, for all keys or one, in pages', async () => {
+        const a = key();
+        const b = key();
+        await store.insertKey(a);
+        await store.insertKey(b);
+        for (const name of ['alias/c', 'alias/a', 'alias/e', 'alias/b', 'alias/d']) {
+          await store.insertAlias(alias(name, name < 'alias/d' ? a.keyId : b.keyId));
+        }
+        const names: string[] = [];
+        let marker: string | undefined;
+        do {
+          const page = await store.listAliases({ limit: 2, ...(marker ? { marker } : {}) });
+          names.push(...page.items.map((x) => x.aliasName));
+          marker = page.nextMarker;
+        } while (marker);
+        expect(names).toEqual(['alias/a', 'alias/b', 'alias/c', 'alias/d', 'alias/e']);
+
+        const forA = await store.listAliases({ keyId: a.keyId, limit: 2 });
+        expect(forA.items.map((x) => x.aliasName)).toEqual(['alias/a', 'alias/b']);
+        const restOfA = await store.listAliases({ keyId: a.keyId, limit: 2, marker: forA.nextMarker! });
+        expect(restOfA.items.map((x) => x.aliasName)).toEqual(['alias/c']);
+        expect(restOfA.nextMarker).toBeUndefined();
+        expect(await store.countAliases(a.keyId)).toBe(3);
+        expect(await store.countAliases('no-such-key')).toBe(0);
+      });
+
+      it('refuses an alias for a key that does not exist', async () => {
+        await expect(store.insertAlias(alias('alias/orphan', 'no-such-key'))).rejects.toThrow();
+        expect(await store.getAlias('alias/orphan')).toBeUndefined();
+      });
+    });
+
+    describe('tags', () => {
+      it('adds, overwrites and removes tags', async () => {
+        const k = key();
+        await store.insertKey(k);
+        expect(await store.getTags(k.keyId)).toEqual([]);
+        await store.putTags(k.keyId, [
+          { TagKey: 'team', TagValue: 'red' },
+          { TagKey: 'env', TagValue: 'prod' },
+        ]);
+        await store.putTags(k.keyId, [
+          { TagKey: 'team', TagValue: 'blue' },
+          { TagKey: 'cost', TagValue: '' },
+        ]);
+        expect(await store.getTags(k.keyId)).toEqual([
+          { TagKey: 'cost', TagValue: '' },
+          { TagKey: 'env', TagValue: 'prod' },
+          { TagKey: 'team', TagValue: 'blue' },
+        ]);
+        await store.deleteTags(k.keyId, ['env', 'missing']);
+        await store.deleteTags(k.keyId, []);
+        await store.putTags(k.keyId, []);
+        expect((await store.getTags(k.keyId)).map((t) => t.TagKey)).toEqual(['cost', 'team']);
+      });
+
+      it('takes the last value when one call repeats a tag key', async () => {
+        const k = key();
+        await store.insertKey(k);
+        await store.putTags(k.keyId, [
+          { TagKey: 'team', TagValue: 'red' },
+          { TagKey: 'team', TagValue: 'green' },
+        ]);
+        expect(await store.getTags(k.keyId)).toEqual([{ TagKey: 'team', TagValue: 'green' }]);
+      });
+
+      it('keeps tags per key', async () => {
+        const a = key();
+        const b = key();
+        await store.insertKey(a);
+        await store.insertKey(b);
+        await store.putTags(a.keyId, [{ TagKey: 'team', TagValue: 'a' }]);
+        await store.putTags(b.keyId, [{ TagKey: 'team', TagValue: 'b' }]);
+        await store.deleteTags(a.keyId, ['team']);
+        expect(await store.getTags(b.keyId)).toEqual([{ TagKey: 'team', TagValue: 'b' }]);
+      });
+    });
+
+    describe('principals and access keys', () => {
+      it('round-trips principals with their roles', async () => {
+        const officer = principal('officer', { roles: ['CryptoOfficer', 'Auditor'] });
+        const nobody = principal('nobody', { roles: [] });
+        await store.insertPrincipal(officer);
+        await store.insertPrincipal(nobody);
+        const stored = await store.getPrincipal(officer.arn);
+        expect({ ...stored, roles: [...(stored?.roles ?? [])].sort() }).toStrictEqual({ ...officer, roles: ['Auditor', 'CryptoOfficer'] });
+        expect(await store.getPrincipal(nobody.arn)).toStrictEqual(nobody);
+        expect(await store.getPrincipal('arn:aws:iam::1:user/none')).toBeUndefined();
+        const listed = await store.listPrincipals();
+        expect(listed.map((p) => p.name).sort()).toEqual(['nobody', 'officer']);
+        expect(listed.find((p) => p.name === 'officer')?.roles.sort()).toEqual(['Auditor', 'CryptoOfficer']);
+      });
+
+      it('rejects a duplicate principal without changing the first', async () => {
+        const p = principal('alice', { roles: ['CryptoUser'] });
+        await store.insertPrincipal(p);
+        await expect(store.insertPrincipal({ ...p, roles: ['CryptoOfficer'] })).rejects.toMatchObject({ type: 'AlreadyExistsException' });
+        expect((await store.getPrincipal(p.arn))?.roles).toEqual(['CryptoUser']);
+      });
+
+      it('round-trips access keys with the sealed secret intact', async () => {
+        const p = principal('bob');
+        await store.insertPrincipal(p);
+        const ak = accessKey(p.arn);
+        await store.insertAccessKey(ak);
+        expect(normaliseBytes(await store.getAccessKey(ak.accessKeyId))).toStrictEqual(normaliseBytes(ak));
+        expect(await store.getAccessKey('AKIANOTHERE')).toBeUndefined();
+        await expect(store.insertAccessKey(ak)).rejects.toMatchObject({ type: 'AlreadyExistsException' });
+      });
+    });
+
+    describe('import tokens', () => {
+      it('round-trips tokens and deletes them by key and by expiry', async () => {
+        const a = key({ origin: 'EXTERNAL', keyState: 'PendingImport' });
+        const b = key({ origin: 'EXTERNAL', keyState: 'PendingImport' });
+        await store.insertKey(a);
+        await store.insertKey(b);
+        const now = new Date('2026-04-06T00:00:00.000Z');
+        const expired = importToken(a.keyId, { expiresAt: new Date(now.getTime() - 1) });
+        const expiresNow = importToken(b.keyId, { expiresAt: now });
+        const valid = importToken(b.keyId, { expiresAt: new Date(now.getTime() + 1) });
+        const otherOfA = importToken(a.keyId, { expiresAt: new Date(now.getTime() + 1) });
+        for (const t of [expired, expiresNow, valid, otherOfA]) await store.insertImportToken(t);
+        expect(normaliseBytes(await store.getImportToken(valid.tokenId))).toStrictEqual(normaliseBytes(valid));
+        await expect(store.insertImportToken(valid)).rejects.toMatchObject({ type: 'AlreadyExistsException' });
+
+        expect(await store.deleteExpiredImportTokens(now)).toBe(2);
+        expect(await store.getImportToken(expired.tokenId)).toBeUndefined();
+        expect(await store.getImportToken(expiresNow.tokenId)).toBeUndefined();
+        expect(await store.getImportToken(valid.tokenId)).toBeDefined();
+
+        await store.deleteImportTokens(a.keyId);
+        expect(await store.getImportToken(otherOfA.tokenId)).toBeUndefined();
+        expect(await store.getImportToken(valid.tokenId)).toBeDefined();
+      });
+    });
+
+    describe('transactions', () => {
+      it('commits every write and returns the callback result', async () => {
+        const k = key();
+        const v = version(k.keyId);
+        const result = await store.transaction(async (tx) => {
+          await tx.insertKey(k);
+          await tx.insertKeyVersion(v);
+          await tx.insertAlias(alias('alias/tx', k.keyId));
+          expect(await tx.getKey(k.keyId)).toBeDefined();
+          return 'done';
+        });
+        expect(result).toBe('done');
+        expect(await store.getKey(k.keyId)).toBeDefined();
+        expect(await store.getKeyVersion(k.keyId, v.versionId)).toBeDefined();
+        expect(await store.getAlias('alias/tx')).toBeDefined();
+      });
+
+      it('rolls back every write when the callback throws, and rethrows the same error', async () => {
+        const existing = key();
+        await store.insertKey(existing);
+        const k = key();
+        const boom = new Error('boom');
+        const error = await store
+          .transaction(async (tx) => {
+            await tx.insertKey(k);
+            await tx.insertKeyVersion(version(k.keyId));
+            await tx.insertAlias(alias('alias/rolled-back', k.keyId));
+            await tx.putTags(existing.keyId, [{ TagKey: 't', TagValue: 'v' }]);
+            expect(await tx.updateKey({ ...existing, description: 'changed', revision: 2 })).toBe(true);
+            await tx.deleteKey(existing.keyId);
+            throw boom;
+          })
+          .catch((e: unknown) => e);
+        expect(error).toBe(boom);
+        expect(await store.getKey(k.keyId)).toBeUndefined();
+        expect(await store.listKeyVersions(k.keyId)).toEqual([]);
+        expect(await store.getAlias('alias/rolled-back')).toBeUndefined();
+        expect(await store.getTags(existing.keyId)).toEqual([]);
+        expect(await store.getKey(existing.keyId)).toStrictEqual(existing);
+        expect(await store.countKeys()).toBe(1);
+      });
+
+      it('rolls back when a KmsError from the store itself escapes the callback', async () => {
+        const k = key();
+        await store.insertKey(k);
+        await store.insertAlias(alias('alias/taken', k.keyId));
+        const other = key();
+        await expect(
+          store.transaction(async (tx) => {
+            await tx.insertKey(other);
+            await tx.insertAlias(alias('alias/taken', other.keyId));
+          }),
+        ).rejects.toMatchObject({ type: 'AlreadyExistsException' });
+        expect(await store.getKey(other.keyId)).toBeUndefined();
+      });
+
+      it('runs concurrent transactions one after another without losing either', async () => {
+        const keys = [key(), key(), key(), key()];
+        await Promise.all(
+          keys.map((k) =>
+            store.transaction(async (tx) => {
+              await tx.insertKey(k);
+              await new Promise((r) => setTimeout(r, 2));
+              await tx.insertKeyVersion(version(k.keyId));
+            }),
+          ),
+        );
+        expect(await store.countKeys()).toBe(4);
+        for (const k of keys) expect(await store.listKeyVersions(k.keyId)).toHaveLength(1);
+      });
+
+      it('never shows a reader outside the transaction a write that is rolled back', async () => {
+        const ghost = key();
+        let inserted!: () => void;
+        let release!: () => void;
+        const insertedSignal = new Promise<void>((r) => (inserted = r));
+        const releaseSignal = new Promise<void>((r) => (release = r));
+        const running = store.transaction(async (tx) => {
+          await tx.insertKey(ghost);
+          inserted();
+          await releaseSignal;
+          throw new Error('roll back');
+        });
+        await insertedSignal;
+        // Another request reads while the transaction is open (it may wait for it to end).
+        const read = store.getKey(ghost.keyId);
+        const list = store.listKeys(10);
+        await new Promise((r) => setTimeout(r, 5));
+        release();
+        await expect(running).rejects.toThrow('roll back');
+        expect(await read).toBeUndefined();
+        expect((await list).items).toEqual([]);
+      });
+    });
+  });
+}

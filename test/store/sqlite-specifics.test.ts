@@ -1,0 +1,160 @@
+/** What only the SQLite store promises: file permissions, pragmas, reopening, the single-connection guard. */
+import { mkdtempSync, rmSync, statSync, writeFileSync, chmodSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, describe, expect, it } from 'vitest';
+import { openSqliteStore } from '../../src/store/sqlite/index.js';
+import type { Logger } from '../../src/core/ports.js';
+import { alias, key, version } from './fixtures.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'hsmkms-sqlite-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+let n = 0;
+const freshPath = () => join(dir, `s${++n}`, 'meta.db');
+
+function recordingLogger(): Logger & { lines: { level: string; obj: object; msg?: string | undefined }[] } {
+  const lines: { level: string; obj: object; msg?: string | undefined }[] = [];
+  const logger = {
+    lines,
+    debug: (obj: object, msg?: string) => lines.push({ level: 'debug', obj, msg }),
+    info: (obj: object, msg?: string) => lines.push({ level: 'info', obj, msg }),
+    warn: (obj: object, msg?: string) => lines.push({ level: 'warn', obj, msg }),
+    error: (obj: object, msg?: string) => lines.push({ level: 'error', obj, msg }),
+    child: () => logger,
+  };
+  return logger;
+}
+
+describe('SQLite store file', () => {
+  it('creates the database (and its WAL files) with mode 0600 and its directory with 0700', async () => {
+    const path = freshPath();
+    const previous = process.umask(0o022);
+    try {
+      const store = await openSqliteStore({ path });
+      await store.insertKey(key());
+      expect(statSync(path).mode & 0o777).toBe(0o600);
+      expect(statSync(join(path, '..')).mode & 0o777).toBe(0o700);
+      expect(statSync(`${path}-wal`).mode & 0o777).toBe(0o600);
+      await store.close();
+    } finally {
+      process.umask(previous);
+    }
+  });
+
+  it('warns about an existing database file others can read, without changing it', async () => {
+    const path = join(dir, 'shared.db');
+    writeFileSync(path, '');
+    chmodSync(path, 0o640);
+    const logger = recordingLogger();
+    const store = await openSqliteStore({ path, logger });
+    await store.close();
+    expect(logger.lines.some((l) => l.level === 'warn' && JSON.stringify(l.obj).includes('640'))).toBe(true);
+    expect(statSync(path).mode & 0o777).toBe(0o640);
+  });
+
+  it('uses WAL, foreign keys, FULL sync and a busy timeout', async () => {
+    const path = freshPath();
+    const store = await openSqliteStore({ path });
+    await store.close();
+    const raw = new Database(path, { readonly: true });
+    try {
+      expect(raw.pragma('journal_mode', { simple: true })).toBe('wal');
+    } finally {
+      raw.close();
+    }
+    // Connection-level settings are checked through their effect: a dangling reference is refused.
+    const again = await openSqliteStore({ path });
+    await expect(again.insertKeyVersion(version('missing'))).rejects.toThrow(/FOREIGN KEY/);
+    await again.close();
+  });
+
+  it('keeps its data and schema across close and reopen (migrations run once)', async () => {
+    const path = freshPath();
+    const k = key({ description: 'persisted', deletionDate: new Date(1_790_000_000_001) });
+    const first = await openSqliteStore({ path });
+    await first.insertKey(k);
+    await first.insertAlias(alias('alias/persisted', k.keyId));
+    await first.close();
+    await first.close(); // closing twice is harmless
+
+    const logger = recordingLogger();
+    const second = await openSqliteStore({ path, logger });
+    expect(await second.getKey(k.keyId)).toStrictEqual(k);
+    expect(await second.getAlias('alias/persisted')).toBeDefined();
+    const opened = logger.lines.find((l) => l.msg === 'metadata store opened');
+    expect(opened?.obj).toMatchObject({ migrationsApplied: [] });
+    await second.close();
+  });
+
+  it('sees another connection’s commits and loses optimistic races to it', async () => {
+    const path = freshPath();
+    const a = await openSqliteStore({ path });
+    const b = await openSqliteStore({ path });
+    const k = key();
+    await a.insertKey(k);
+    const fromB = await b.getKey(k.keyId);
+    expect(fromB).toStrictEqual(k);
+    expect(await a.updateKey({ ...k, description: 'a wins', revision: 2 })).toBe(true);
+    expect(await b.updateKey({ ...fromB!, description: 'b loses', revision: 2 })).toBe(false);
+    expect((await b.getKey(k.keyId))?.description).toBe('a wins');
+    await a.close();
+    await b.close();
+  });
+
+  it('takes the write lock when a transaction begins, so another process never fails to upgrade mid-transaction', async () => {
+    const path = freshPath();
+    const store = await openSqliteStore({ path });
+    const other = new Database(path);
+    other.pragma('busy_timeout = 0');
+    try {
+      await store.transaction(async (tx) => {
+        await tx.getKey('anything'); // a read only: a deferred BEGIN would hold no write lock yet
+        expect(() => other.prepare('begin immediate').run()).toThrow(/locked|busy/i);
+      });
+      other.prepare('begin immediate').run();
+      other.prepare('rollback').run();
+    } finally {
+      other.close();
+      await store.close();
+    }
+  });
+
+  it('refuses a corrupt database file with an error instead of opening it', async () => {
+    const path = join(dir, 'corrupt.db');
+    writeFileSync(path, 'this is not a database'.repeat(100), { mode: 0o600 });
+    await expect(openSqliteStore({ path })).rejects.toThrow();
+  });
+});
+
+describe('SQLite store single connection', () => {
+  it('throws instead of deadlocking when the store itself is used inside its transaction', async () => {
+    const store = await openSqliteStore({ path: ':memory:' });
+    const k = key();
+    await expect(
+      store.transaction(async (tx) => {
+        await tx.insertKey(k);
+        await store.getKey(k.keyId);
+      }),
+    ).rejects.toThrow(/use the tx repository/);
+    await expect(store.transaction(async () => store.transaction(async () => 1))).rejects.toThrow(/inside a transaction callback/);
+    // Both were rolled back and the store still works.
+    expect(await store.getKey(k.keyId)).toBeUndefined();
+    await store.insertKey(k);
+    expect(await store.getKey(k.keyId)).toBeDefined();
+    await store.close();
+  });
+
+  it('serves getKey and getKeyVersion identically on the fast path and inside a transaction', async () => {
+    const store = await openSqliteStore({ path: ':memory:' });
+    const k = key({ rotationEnabled: true, rotationPeriodInDays: 90, nextRotationDate: new Date(1_800_000_000_555) });
+    const v = version(k.keyId, { publicKey: new Uint8Array([1, 2, 3]), rotationType: 'AUTOMATIC' });
+    await store.insertKey(k);
+    await store.insertKeyVersion(v);
+    const fast = [await store.getKey(k.keyId), await store.getKeyVersion(k.keyId, v.versionId)];
+    const inTx = await store.transaction(async (tx) => [await tx.getKey(k.keyId), await tx.getKeyVersion(k.keyId, v.versionId)]);
+    expect(fast).toStrictEqual(inTx);
+    expect(fast[0]).toStrictEqual(k);
+    await store.close();
+  });
+});
