@@ -1,0 +1,158 @@
+// The JavaScript face of the addon. Every function is synchronous: they run at start-up, in
+// the CLI and in tests. On the TLS path nothing here is called: OpenSSL calls the ENGINE.
+#include <napi.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include "engine.h"
+#include "errors.h"
+#include "key-uri.h"
+#include "signing.h"
+#include "token-key.h"
+#include "token-registry.h"
+
+namespace hsmkms {
+namespace {
+
+/** An HsmError as a JS Error with `code`, `ckr` (number, 0 when not from PKCS#11) and `fn`. */
+Napi::Error ToJsError(Napi::Env env, const HsmError& e) {
+  Napi::Error error = Napi::Error::New(env, e.what());
+  error.Set("code", Napi::String::New(env, e.code()));
+  error.Set("ckr", Napi::Number::New(env, static_cast<double>(e.ckr())));
+  if (!e.fn().empty()) error.Set("fn", Napi::String::New(env, e.fn()));
+  return error;
+}
+
+template <typename F>
+Napi::Value Guard(const Napi::CallbackInfo& info, F body) {
+  try {
+    return body();
+  } catch (const HsmError& e) {
+    ToJsError(info.Env(), e).ThrowAsJavaScriptException();
+  } catch (const Napi::Error& e) {
+    throw;
+  } catch (const std::exception& e) {
+    ToJsError(info.Env(), HsmError("ERR_HSM_ADDON", CKR_OK, "", e.what())).ThrowAsJavaScriptException();
+  }
+  return info.Env().Undefined();
+}
+
+std::string StringArg(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  if (info.Length() <= i || !info[i].IsString()) throw HsmError("ERR_INVALID_ARG_TYPE", CKR_OK, "", std::string(name) + " must be a string.");
+  return info[i].As<Napi::String>().Utf8Value();
+}
+
+std::string OptionalString(const Napi::Object& o, const char* name) {
+  Napi::Value v = o.Get(name);
+  return v.IsString() ? v.As<Napi::String>().Utf8Value() : "";
+}
+
+Napi::Buffer<unsigned char> ToBuffer(Napi::Env env, const Bytes& bytes) {
+  return Napi::Buffer<unsigned char>::Copy(env, bytes.data(), bytes.size());
+}
+
+std::shared_ptr<TokenKey> FindKey(const std::string& uri) {
+  KeyUri parsed = ParseKeyUri(uri);
+  return TokenKey::Find(TokenForUri(parsed), parsed);
+}
+
+/** openToken({ modulePath, tokenLabel?, tokenSerial?, pin }): logs in now. */
+Napi::Value OpenTokenJs(const Napi::CallbackInfo& info) {
+  return Guard(info, [&]() -> Napi::Value {
+    if (info.Length() < 1 || !info[0].IsObject()) throw HsmError("ERR_INVALID_ARG_TYPE", CKR_OK, "", "openToken takes an options object.");
+    Napi::Object o = info[0].As<Napi::Object>();
+    TokenConfig config{OptionalString(o, "modulePath"), OptionalString(o, "tokenLabel"), OptionalString(o, "tokenSerial"), OptionalString(o, "pin")};
+    if (config.modulePath.empty()) Fail("ERR_INVALID_ARG_TYPE", "modulePath is required.");
+    if (config.label.empty() && config.serial.empty()) Fail("ERR_INVALID_ARG_TYPE", "tokenLabel or tokenSerial is required.");
+    OpenToken(config);
+    OPENSSL_cleanse(config.pin.data(), config.pin.size());
+    return info.Env().Undefined();
+  });
+}
+
+Napi::Object Describe(Napi::Env env, const std::shared_ptr<TokenKey>& key) {
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("keyType", Napi::String::New(env, key->publicKey().type == CKK_RSA ? "RSA" : "EC"));
+  out.Set("spki", ToBuffer(env, PublicKeySpki(key)));
+  out.Set("sensitive", Napi::Boolean::New(env, key->sensitive()));
+  out.Set("extractable", Napi::Boolean::New(env, key->extractable()));
+  return out;
+}
+
+/** describeKey(uri): { keyType, spki, sensitive, extractable }. */
+Napi::Value DescribeKeyJs(const Napi::CallbackInfo& info) {
+  return Guard(info, [&]() -> Napi::Value { return Describe(info.Env(), FindKey(StringArg(info, 0, "uri"))); });
+}
+
+/** generateKeyPair(uri naming token and object=label, spec): { keyType, spki, id, … }. */
+Napi::Value GenerateKeyPairJs(const Napi::CallbackInfo& info) {
+  return Guard(info, [&]() -> Napi::Value {
+    KeyUri uri = ParseKeyUri(StringArg(info, 0, "uri"));
+    std::string spec = StringArg(info, 1, "spec");
+    KeySpec parsed;
+    if (spec == "RSA_2048") parsed = KeySpec::RSA_2048;
+    else if (spec == "RSA_3072") parsed = KeySpec::RSA_3072;
+    else if (spec == "ECC_NIST_P256") parsed = KeySpec::ECC_NIST_P256;
+    else if (spec == "ECC_NIST_P384") parsed = KeySpec::ECC_NIST_P384;
+    else Fail("ERR_INVALID_KEY_SPEC", "Key spec must be RSA_2048, RSA_3072, ECC_NIST_P256 or ECC_NIST_P384.");
+    if (uri.object.empty()) Fail("ERR_PKCS11_URI", "The new key needs a label (object=).");
+    Bytes id;
+    auto key = GenerateKeyPair(TokenForUri(uri), parsed, uri.object, &id);
+    Napi::Object out = Describe(info.Env(), key);
+    out.Set("id", ToBuffer(info.Env(), id));
+    return out;
+  });
+}
+
+/** signDigest(uri, hashName, digest): RSA PKCS#1 v1.5 signature or ECDSA raw r‖s. */
+Napi::Value SignDigestJs(const Napi::CallbackInfo& info) {
+  return Guard(info, [&]() -> Napi::Value {
+    auto key = FindKey(StringArg(info, 0, "uri"));
+    std::string hash = StringArg(info, 1, "hash");
+    if (info.Length() < 3 || !info[2].IsBuffer()) Fail("ERR_INVALID_ARG_TYPE", "digest must be a Buffer.");
+    auto digest = info[2].As<Napi::Buffer<unsigned char>>();
+    const EVP_MD* md = EVP_get_digestbyname(hash.c_str());
+    if (md == nullptr || static_cast<size_t>(EVP_MD_get_size(md)) != digest.Length())
+      Fail("ERR_INVALID_ARG_VALUE", "The digest does not match the hash " + hash + ".");
+    Bytes signature = key->publicKey().type == CKK_RSA ? SignRsaPkcs1(*key, EVP_MD_get_type(md), digest.Data(), digest.Length())
+                                                        : SignEcdsa(*key, digest.Data(), digest.Length());
+    return ToBuffer(info.Env(), signature);
+  });
+}
+
+Napi::Value EngineIdJs(const Napi::CallbackInfo& info) {
+  return Guard(info, [&]() -> Napi::Value {
+    RegisterEngine();
+    return Napi::String::New(info.Env(), kEngineId);
+  });
+}
+
+Napi::Value StatsJs(const Napi::CallbackInfo& info) {
+  Napi::Object out = Napi::Object::New(info.Env());
+  out.Set("signs", Napi::Number::New(info.Env(), static_cast<double>(signCount.load())));
+  out.Set("reconnects", Napi::Number::New(info.Env(), static_cast<double>(Token::reconnects.load())));
+  return out;
+}
+
+Napi::Value InvalidateSessionsJs(const Napi::CallbackInfo& info) {
+  InvalidateAllSessionsForTest();
+  return info.Env().Undefined();
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("openToken", Napi::Function::New(env, OpenTokenJs));
+  exports.Set("describeKey", Napi::Function::New(env, DescribeKeyJs));
+  exports.Set("generateKeyPair", Napi::Function::New(env, GenerateKeyPairJs));
+  exports.Set("signDigest", Napi::Function::New(env, SignDigestJs));
+  exports.Set("engineId", Napi::Function::New(env, EngineIdJs));
+  exports.Set("stats", Napi::Function::New(env, StatsJs));
+  exports.Set("invalidateSessionsForTest", Napi::Function::New(env, InvalidateSessionsJs));
+  return exports;
+}
+
+}  // namespace
+}  // namespace hsmkms
+
+static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) { return hsmkms::Init(env, exports); }
+
+NODE_API_MODULE(hsmkms_tls, InitAddon)

@@ -1,0 +1,73 @@
+#include "errors.h"
+
+#include <cstdio>
+
+namespace hsmkms {
+
+std::string CkrName(CK_RV rv) {
+  switch (rv) {
+#define NAME(x) \
+  case x:       \
+    return #x;
+    NAME(CKR_OK)
+    NAME(CKR_CANCEL)
+    NAME(CKR_HOST_MEMORY)
+    NAME(CKR_SLOT_ID_INVALID)
+    NAME(CKR_GENERAL_ERROR)
+    NAME(CKR_FUNCTION_FAILED)
+    NAME(CKR_ARGUMENTS_BAD)
+    NAME(CKR_ATTRIBUTE_SENSITIVE)
+    NAME(CKR_ATTRIBUTE_TYPE_INVALID)
+    NAME(CKR_ATTRIBUTE_VALUE_INVALID)
+    NAME(CKR_DATA_INVALID)
+    NAME(CKR_DATA_LEN_RANGE)
+    NAME(CKR_DEVICE_ERROR)
+    NAME(CKR_DEVICE_MEMORY)
+    NAME(CKR_DEVICE_REMOVED)
+    NAME(CKR_FUNCTION_NOT_SUPPORTED)
+    NAME(CKR_KEY_HANDLE_INVALID)
+    NAME(CKR_KEY_TYPE_INCONSISTENT)
+    NAME(CKR_KEY_FUNCTION_NOT_PERMITTED)
+    NAME(CKR_MECHANISM_INVALID)
+    NAME(CKR_MECHANISM_PARAM_INVALID)
+    NAME(CKR_OBJECT_HANDLE_INVALID)
+    NAME(CKR_OPERATION_ACTIVE)
+    NAME(CKR_OPERATION_NOT_INITIALIZED)
+    NAME(CKR_PIN_INCORRECT)
+    NAME(CKR_PIN_INVALID)
+    NAME(CKR_PIN_LEN_RANGE)
+    NAME(CKR_PIN_EXPIRED)
+    NAME(CKR_PIN_LOCKED)
+    NAME(CKR_SESSION_CLOSED)
+    NAME(CKR_SESSION_COUNT)
+    NAME(CKR_SESSION_HANDLE_INVALID)
+    NAME(CKR_SESSION_READ_ONLY)
+    NAME(CKR_TEMPLATE_INCOMPLETE)
+    NAME(CKR_TEMPLATE_INCONSISTENT)
+    NAME(CKR_TOKEN_NOT_PRESENT)
+    NAME(CKR_TOKEN_NOT_RECOGNIZED)
+    NAME(CKR_USER_ALREADY_LOGGED_IN)
+    NAME(CKR_USER_NOT_LOGGED_IN)
+    NAME(CKR_USER_PIN_NOT_INITIALIZED)
+    NAME(CKR_USER_TYPE_INVALID)
+    NAME(CKR_BUFFER_TOO_SMALL)
+    NAME(CKR_CRYPTOKI_NOT_INITIALIZED)
+    NAME(CKR_CRYPTOKI_ALREADY_INITIALIZED)
+#undef NAME
+    default: {
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "CKR_0x%08lX", static_cast<unsigned long>(rv));
+      return buf;
+    }
+  }
+}
+
+void Check(CK_RV rv, const char* fn) {
+  if (rv == CKR_OK) return;
+  std::string name = CkrName(rv);
+  throw HsmError(name, rv, fn, std::string(fn) + " failed: " + name);
+}
+
+void Fail(const std::string& code, const std::string& message) { throw HsmError(code, CKR_OK, "", message); }
+
+}  // namespace hsmkms

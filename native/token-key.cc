@@ -1,0 +1,190 @@
+#include "token-key.h"
+
+#include <openssl/rand.h>
+
+#include "errors.h"
+
+namespace hsmkms {
+namespace {
+
+Bytes GetAttribute(CK_FUNCTION_LIST_PTR fn, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o, CK_ATTRIBUTE_TYPE type, bool* present) {
+  CK_ATTRIBUTE attr = {type, nullptr, 0};
+  CK_RV rv = fn->C_GetAttributeValue(s, o, &attr, 1);
+  if (rv == CKR_ATTRIBUTE_TYPE_INVALID || rv == CKR_ATTRIBUTE_SENSITIVE || attr.ulValueLen == CK_UNAVAILABLE_INFORMATION) {
+    if (present) *present = false;
+    return {};
+  }
+  Check(rv, "C_GetAttributeValue");
+  Bytes value(attr.ulValueLen);
+  attr.pValue = value.data();
+  Check(fn->C_GetAttributeValue(s, o, &attr, 1), "C_GetAttributeValue");
+  value.resize(attr.ulValueLen);
+  if (present) *present = true;
+  return value;
+}
+
+bool GetBool(CK_FUNCTION_LIST_PTR fn, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o, CK_ATTRIBUTE_TYPE type, bool fallback) {
+  bool present = false;
+  Bytes v = GetAttribute(fn, s, o, type, &present);
+  return present && !v.empty() ? v[0] != 0 : fallback;
+}
+
+std::vector<CK_OBJECT_HANDLE> FindObjects(CK_FUNCTION_LIST_PTR fn, CK_SESSION_HANDLE s, std::vector<CK_ATTRIBUTE>& tmpl) {
+  Check(fn->C_FindObjectsInit(s, tmpl.data(), tmpl.size()), "C_FindObjectsInit");
+  std::vector<CK_OBJECT_HANDLE> found(4);
+  CK_ULONG count = 0;
+  CK_RV rv = fn->C_FindObjects(s, found.data(), found.size(), &count);
+  CK_RV finalRv = fn->C_FindObjectsFinal(s);
+  Check(rv, "C_FindObjects");
+  Check(finalRv, "C_FindObjectsFinal");
+  found.resize(count);
+  return found;
+}
+
+/** CKA_EC_POINT is a DER OCTET STRING by the standard, a bare point in some modules. */
+Bytes UnwrapEcPoint(const Bytes& v) {
+  if (v.size() >= 2 && v[0] == 0x04) {
+    size_t len = v[1], header = 2;
+    if (v[1] == 0x81 && v.size() >= 3) {
+      len = v[2];
+      header = 3;
+    } else if (v[1] == 0x82 && v.size() >= 4) {
+      len = (size_t{v[2]} << 8) | v[3];
+      header = 4;
+    } else if (v[1] & 0x80) {
+      return v;
+    }
+    if (header + len == v.size() && len > 0 && (v[header] == 0x04 || v[header] == 0x02 || v[header] == 0x03))
+      return Bytes(v.begin() + header, v.end());
+  }
+  return v;
+}
+
+std::string DescribeUri(const KeyUri& uri) {
+  std::string what;
+  if (!uri.object.empty()) what += "object=" + uri.object;
+  if (uri.hasId) what += std::string(what.empty() ? "" : ", ") + "id of " + std::to_string(uri.id.size()) + " bytes";
+  return what;
+}
+
+}  // namespace
+
+std::shared_ptr<TokenKey> TokenKey::Find(std::shared_ptr<Token> token, const KeyUri& uri) {
+  auto key = std::shared_ptr<TokenKey>(new TokenKey());
+  key->token_ = std::move(token);
+  key->uri_ = uri;
+  key->token_->WithSession([&](CK_FUNCTION_LIST_PTR fn, CK_SESSION_HANDLE s, uint64_t generation) {
+    key->handle_ = key->Locate(fn, s);
+    key->generation_ = generation;
+    key->ReadPublic(fn, s);
+  });
+  return key;
+}
+
+CK_OBJECT_HANDLE TokenKey::Locate(CK_FUNCTION_LIST_PTR fn, CK_SESSION_HANDLE s) {
+  CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
+  std::vector<CK_ATTRIBUTE> tmpl = {{CKA_CLASS, &cls, sizeof cls}};
+  if (!uri_.object.empty()) tmpl.push_back({CKA_LABEL, uri_.object.data(), uri_.object.size()});
+  if (uri_.hasId) tmpl.push_back({CKA_ID, uri_.id.data(), uri_.id.size()});
+  auto found = FindObjects(fn, s, tmpl);
+  if (found.empty())
+    throw HsmError("ERR_KEY_NOT_FOUND", CKR_OK, "C_FindObjects",
+                   "No private key with " + DescribeUri(uri_) + " in the token (is the label right, and was the key created in this token?).");
+  if (found.size() > 1)
+    throw HsmError("ERR_KEY_AMBIGUOUS", CKR_OK, "C_FindObjects",
+                   "Several private keys match " + DescribeUri(uri_) + "; add id= to the pkcs11: URI to pick one.");
+  return found[0];
+}
+
+void TokenKey::ReadPublic(CK_FUNCTION_LIST_PTR fn, CK_SESSION_HANDLE s) {
+  Bytes type = GetAttribute(fn, s, handle_, CKA_KEY_TYPE, nullptr);
+  if (type.size() != sizeof(CK_KEY_TYPE)) Fail("ERR_KEY_TYPE", "The key has no readable CKA_KEY_TYPE.");
+  public_.type = *reinterpret_cast<CK_KEY_TYPE*>(type.data());
+  sensitive_ = GetBool(fn, s, handle_, CKA_SENSITIVE, false);
+  extractable_ = GetBool(fn, s, handle_, CKA_EXTRACTABLE, true);
+  if (public_.type == CKK_RSA) {
+    public_.modulus = GetAttribute(fn, s, handle_, CKA_MODULUS, nullptr);
+    public_.exponent = GetAttribute(fn, s, handle_, CKA_PUBLIC_EXPONENT, nullptr);
+    return;
+  }
+  if (public_.type != CKK_EC) Fail("ERR_KEY_TYPE", "The key is neither RSA nor EC; TLS offload supports RSA and ECDSA keys.");
+  public_.ecParams = GetAttribute(fn, s, handle_, CKA_EC_PARAMS, nullptr);
+  // The point lives on the public key object: the one with the same CKA_ID (or label).
+  CK_OBJECT_CLASS cls = CKO_PUBLIC_KEY;
+  bool hasId = false;
+  Bytes id = GetAttribute(fn, s, handle_, CKA_ID, &hasId);
+  bool hasLabel = false;
+  Bytes label = GetAttribute(fn, s, handle_, CKA_LABEL, &hasLabel);
+  std::vector<CK_ATTRIBUTE> tmpl = {{CKA_CLASS, &cls, sizeof cls}};
+  if (hasId && !id.empty()) tmpl.push_back({CKA_ID, id.data(), id.size()});
+  else if (hasLabel) tmpl.push_back({CKA_LABEL, label.data(), label.size()});
+  auto found = FindObjects(fn, s, tmpl);
+  if (found.size() != 1)
+    Fail("ERR_PUBLIC_KEY_NOT_FOUND", "The EC private key has no unique public key object with the same CKA_ID in the token; the public point is needed for TLS.");
+  public_.ecPoint = UnwrapEcPoint(GetAttribute(fn, s, found[0], CKA_EC_POINT, nullptr));
+}
+
+Bytes TokenKey::Sign(CK_MECHANISM* mechanism, const unsigned char* data, size_t size, size_t maxSignature) {
+  Bytes signature(maxSignature);
+  token_->WithSession([&](CK_FUNCTION_LIST_PTR fn, CK_SESSION_HANDLE s, uint64_t generation) {
+    if (generation != generation_) {
+      handle_ = Locate(fn, s);
+      generation_ = generation;
+    }
+    CK_RV rv = fn->C_SignInit(s, mechanism, handle_);
+    if (rv == CKR_KEY_HANDLE_INVALID || rv == CKR_OBJECT_HANDLE_INVALID) generation_ = 0;  // look it up again on retry
+    Check(rv, "C_SignInit");
+    CK_ULONG length = signature.size();
+    Check(fn->C_Sign(s, const_cast<unsigned char*>(data), size, signature.data(), &length), "C_Sign");
+    signature.resize(length);
+  });
+  return signature;
+}
+
+std::shared_ptr<TokenKey> GenerateKeyPair(std::shared_ptr<Token> token, KeySpec spec, const std::string& label, Bytes* idOut) {
+  // Curve OIDs, DER-encoded (CKA_EC_PARAMS holds the namedCurve OBJECT IDENTIFIER).
+  static const Bytes kP256 = {0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
+  static const Bytes kP384 = {0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22};
+  Bytes id(16);
+  if (RAND_bytes(id.data(), id.size()) != 1) Fail("ERR_RANDOM", "Could not draw random bytes for the key id.");
+  bool isRsa = spec == KeySpec::RSA_2048 || spec == KeySpec::RSA_3072;
+  CK_MECHANISM mechanism = {isRsa ? CKM_RSA_PKCS_KEY_PAIR_GEN : CKM_EC_KEY_PAIR_GEN, nullptr, 0};
+  CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+  CK_ULONG bits = spec == KeySpec::RSA_3072 ? 3072 : 2048;
+  unsigned char exponent[] = {0x01, 0x00, 0x01};
+  const Bytes& curve = spec == KeySpec::ECC_NIST_P384 ? kP384 : kP256;
+  std::string labelCopy = label;
+  std::vector<CK_ATTRIBUTE> pub = {
+      {CKA_TOKEN, &yes, sizeof yes}, {CKA_VERIFY, &yes, sizeof yes}, {CKA_ENCRYPT, &no, sizeof no},
+      {CKA_WRAP, &no, sizeof no}, {CKA_LABEL, labelCopy.data(), labelCopy.size()}, {CKA_ID, id.data(), id.size()},
+  };
+  if (isRsa) {
+    pub.push_back({CKA_MODULUS_BITS, &bits, sizeof bits});
+    pub.push_back({CKA_PUBLIC_EXPONENT, exponent, sizeof exponent});
+  } else {
+    pub.push_back({CKA_EC_PARAMS, const_cast<unsigned char*>(curve.data()), curve.size()});
+  }
+  std::vector<CK_ATTRIBUTE> priv = {
+      {CKA_TOKEN, &yes, sizeof yes}, {CKA_PRIVATE, &yes, sizeof yes}, {CKA_SENSITIVE, &yes, sizeof yes},
+      {CKA_EXTRACTABLE, &no, sizeof no}, {CKA_SIGN, &yes, sizeof yes}, {CKA_DECRYPT, &no, sizeof no},
+      {CKA_UNWRAP, &no, sizeof no}, {CKA_DERIVE, &no, sizeof no},
+      {CKA_LABEL, labelCopy.data(), labelCopy.size()}, {CKA_ID, id.data(), id.size()},
+  };
+  token->WithSession([&](CK_FUNCTION_LIST_PTR fn, CK_SESSION_HANDLE s, uint64_t) {
+    CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
+    std::vector<CK_ATTRIBUTE> existing = {{CKA_CLASS, &cls, sizeof cls}, {CKA_LABEL, labelCopy.data(), labelCopy.size()}};
+    if (!FindObjects(fn, s, existing).empty())
+      throw HsmError("ERR_KEY_EXISTS", CKR_OK, "C_FindObjects", "The token already holds a private key labelled \"" + label + "\"; choose another label.");
+    CK_OBJECT_HANDLE pubHandle, privHandle;
+    Check(fn->C_GenerateKeyPair(s, &mechanism, pub.data(), pub.size(), priv.data(), priv.size(), &pubHandle, &privHandle),
+          "C_GenerateKeyPair");
+  });
+  if (idOut) *idOut = id;
+  KeyUri uri;
+  uri.object = label;
+  uri.id = id;
+  uri.hasId = true;
+  return TokenKey::Find(std::move(token), uri);
+}
+
+}  // namespace hsmkms

@@ -1,0 +1,181 @@
+#include "token.h"
+
+#include <dlfcn.h>
+#include <openssl/crypto.h>
+#include <unistd.h>
+
+#include <map>
+
+#include "errors.h"
+
+namespace hsmkms {
+
+std::atomic<uint64_t> Token::reconnects{0};
+
+namespace {
+
+std::mutex modulesMu;
+std::map<std::string, std::shared_ptr<Module>>& Modules() {
+  static auto* modules = new std::map<std::string, std::shared_ptr<Module>>();
+  return *modules;
+}
+
+/** Token labels and serials are fixed-width and blank-padded. */
+std::string Trim(const unsigned char* field, size_t size) {
+  std::string s(reinterpret_cast<const char*>(field), size);
+  size_t end = s.find_last_not_of(" \0", std::string::npos, 2);
+  return end == std::string::npos ? "" : s.substr(0, end + 1);
+}
+
+std::string Describe(const TokenConfig& c) {
+  std::string what = !c.label.empty() ? "labelled \"" + c.label + "\"" : "with serial " + c.serial;
+  if (!c.label.empty() && !c.serial.empty()) what += " and serial " + c.serial;
+  return what;
+}
+
+}  // namespace
+
+std::shared_ptr<Module> Module::Load(const std::string& path) {
+  std::lock_guard<std::mutex> lock(modulesMu);
+  auto found = Modules().find(path);
+  if (found != Modules().end()) return found->second;
+  void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (handle == nullptr) {
+    const char* why = dlerror();
+    Fail("ERR_PKCS11_MODULE", "Cannot load the PKCS#11 module " + path + ": " + (why ? why : "unknown error"));
+  }
+  auto getList = reinterpret_cast<CK_C_GetFunctionList>(dlsym(handle, "C_GetFunctionList"));
+  if (getList == nullptr) {
+    dlclose(handle);
+    Fail("ERR_PKCS11_MODULE", path + " is not a PKCS#11 module (no C_GetFunctionList).");
+  }
+  auto module = std::make_shared<Module>();
+  module->path_ = path;
+  module->handle_ = handle;
+  Check(getList(&module->fn_), "C_GetFunctionList");
+  Modules()[path] = module;
+  return module;
+}
+
+void Module::Initialize() {
+  CK_C_INITIALIZE_ARGS args = {};
+  args.flags = CKF_OS_LOCKING_OK;
+  CK_RV rv = fn_->C_Initialize(&args);
+  if (rv == CKR_CRYPTOKI_ALREADY_INITIALIZED) return;
+  Check(rv, "C_Initialize");
+}
+
+bool IsSessionFatal(CK_RV rv) {
+  switch (rv) {
+    case CKR_SESSION_HANDLE_INVALID:
+    case CKR_SESSION_CLOSED:
+    case CKR_DEVICE_ERROR:
+    case CKR_DEVICE_REMOVED:
+    case CKR_TOKEN_NOT_PRESENT:
+    case CKR_TOKEN_NOT_RECOGNIZED:
+    case CKR_SLOT_ID_INVALID:
+    case CKR_USER_NOT_LOGGED_IN:
+    case CKR_CRYPTOKI_NOT_INITIALIZED:
+    case CKR_GENERAL_ERROR:
+    case CKR_KEY_HANDLE_INVALID:
+    case CKR_OBJECT_HANDLE_INVALID:
+      return true;
+    default:
+      return false;
+  }
+}
+
+Token::Token(TokenConfig config) : config_(std::move(config)) { module_ = Module::Load(config_.modulePath); }
+
+Token::~Token() {
+  // The session is left open on purpose when the process is exiting; closing it here could
+  // race with pkcs11js finalising the same library. Only the PIN is wiped.
+  OPENSSL_cleanse(config_.pin.data(), config_.pin.size());
+}
+
+bool Token::Matches(const std::string& modulePath, const std::string& label, const std::string& serial) const {
+  return config_.modulePath == modulePath && config_.label == label && config_.serial == serial;
+}
+
+void Token::SetPin(const std::string& pin) {
+  std::lock_guard<std::mutex> lock(mu_);
+  OPENSSL_cleanse(config_.pin.data(), config_.pin.size());
+  config_.pin = pin;
+}
+
+void Token::Connect() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!connected_ || pid_ != getpid()) ConnectLocked();
+}
+
+void Token::DropLocked() {
+  // After a fork the handles belong to the parent: forget them without closing anything.
+  if (connected_ && pid_ == getpid()) module_->fn()->C_CloseSession(session_);  // result irrelevant: it is being replaced
+  connected_ = false;
+  session_ = CK_INVALID_HANDLE;
+}
+
+void Token::ConnectLocked() {
+  DropLocked();
+  CK_FUNCTION_LIST_PTR fn = module_->fn();
+  module_->Initialize();
+  CK_ULONG count = 0;
+  Check(fn->C_GetSlotList(CK_TRUE, nullptr, &count), "C_GetSlotList");
+  std::vector<CK_SLOT_ID> slots(count);
+  Check(fn->C_GetSlotList(CK_TRUE, slots.data(), &count), "C_GetSlotList");
+  slots.resize(count);
+  bool found = false;
+  CK_SLOT_ID slot = 0;
+  for (CK_SLOT_ID candidate : slots) {
+    CK_TOKEN_INFO info;
+    CK_RV rv = fn->C_GetTokenInfo(candidate, &info);
+    if (rv == CKR_TOKEN_NOT_PRESENT || rv == CKR_TOKEN_NOT_RECOGNIZED) continue;
+    Check(rv, "C_GetTokenInfo");
+    if (!(info.flags & CKF_TOKEN_INITIALIZED)) continue;
+    if (!config_.label.empty() && Trim(info.label, sizeof info.label) != config_.label) continue;
+    if (!config_.serial.empty() && Trim(info.serialNumber, sizeof info.serialNumber) != config_.serial) continue;
+    slot = candidate;
+    found = true;
+    break;
+  }
+  if (!found)
+    throw HsmError("ERR_TOKEN_NOT_FOUND", CKR_OK, "C_GetTokenInfo",
+                   "No token " + Describe(config_) + " in the PKCS#11 module " + config_.modulePath +
+                       " (list them with: pkcs11-tool --module " + config_.modulePath + " --list-slots).");
+  CK_SESSION_HANDLE session;
+  Check(fn->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, nullptr, nullptr, &session), "C_OpenSession");
+  CK_RV rv = fn->C_Login(session, CKU_USER, reinterpret_cast<CK_UTF8CHAR_PTR>(config_.pin.data()), config_.pin.size());
+  if (rv != CKR_OK && rv != CKR_USER_ALREADY_LOGGED_IN) {
+    fn->C_CloseSession(session);  // result irrelevant: the login failure is what gets reported
+    std::string name = CkrName(rv);
+    std::string message = "Login to the token " + Describe(config_) + " failed (" + name + ")";
+    if (rv == CKR_PIN_INCORRECT) message += ": the PIN is wrong";
+    if (rv == CKR_PIN_LOCKED) message += ": the PIN is locked";
+    throw HsmError(name, rv, "C_Login", message + ".");
+  }
+  session_ = session;
+  connected_ = true;
+  pid_ = getpid();
+  generation_++;
+}
+
+void Token::WithSession(const std::function<void(CK_FUNCTION_LIST_PTR, CK_SESSION_HANDLE, uint64_t)>& op) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!connected_ || pid_ != getpid()) ConnectLocked();
+  try {
+    op(module_->fn(), session_, generation_);
+    return;
+  } catch (const HsmError& e) {
+    if (!IsSessionFatal(e.ckr())) throw;
+  }
+  reconnects++;
+  ConnectLocked();
+  op(module_->fn(), session_, generation_);
+}
+
+void Token::InvalidateSessionForTest() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (connected_) module_->fn()->C_CloseSession(session_);  // a test hook: the next call must notice
+}
+
+}  // namespace hsmkms

@@ -1,0 +1,85 @@
+// PKCS#11 module loading and the logged-in session of one token.
+//
+// One session per token, serialised by a mutex: TLS signs on Node's main thread, so a pool
+// would add nothing but more state to recover. The session is re-opened (and the user logged
+// in again) after return codes that mean it is gone: an invalidated handle, a device error,
+// a token removed and back, a library finalised by someone else, or a fork.
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "cryptoki.h"
+
+namespace hsmkms {
+
+/** A dlopen()ed PKCS#11 library. Loaded once per path and never unloaded or C_Finalize()d:
+ *  pkcs11js (the KMS backend) may be using the same library in this process. */
+class Module {
+ public:
+  static std::shared_ptr<Module> Load(const std::string& path);
+  CK_FUNCTION_LIST_PTR fn() const { return fn_; }
+  const std::string& path() const { return path_; }
+  /** C_Initialize; CKR_CRYPTOKI_ALREADY_INITIALIZED counts as success. */
+  void Initialize();
+
+ private:
+  std::string path_;
+  void* handle_ = nullptr;
+  CK_FUNCTION_LIST_PTR fn_ = nullptr;
+};
+
+struct TokenConfig {
+  std::string modulePath;
+  std::string label;   // empty: any label
+  std::string serial;  // empty: any serial
+  std::string pin;
+};
+
+class Token {
+ public:
+  explicit Token(TokenConfig config);
+  ~Token();
+  Token(const Token&) = delete;
+  Token& operator=(const Token&) = delete;
+
+  /**
+   * Runs `op` with the logged-in session. When `op` fails with a session-fatal return code,
+   * reconnects once and runs it again. `generation` changes with every reconnect, so callers
+   * know that cached object handles must be looked up again.
+   */
+  void WithSession(const std::function<void(CK_FUNCTION_LIST_PTR fn, CK_SESSION_HANDLE session, uint64_t generation)>& op);
+
+  bool Matches(const std::string& modulePath, const std::string& label, const std::string& serial) const;
+  const TokenConfig& config() const { return config_; }
+  void SetPin(const std::string& pin);
+  /** Connects now so that a wrong PIN or a missing token is reported at start-up. */
+  void Connect();
+
+  /** Test hook: closes the session behind our back, as a device restart would. */
+  void InvalidateSessionForTest();
+
+  static std::atomic<uint64_t> reconnects;
+
+ private:
+  void ConnectLocked();
+  void DropLocked();
+
+  TokenConfig config_;
+  std::shared_ptr<Module> module_;
+  std::mutex mu_;
+  CK_SESSION_HANDLE session_ = CK_INVALID_HANDLE;
+  bool connected_ = false;
+  pid_t pid_ = 0;
+  uint64_t generation_ = 0;
+};
+
+/** Return codes after which the session (or the library state behind it) must be rebuilt. */
+bool IsSessionFatal(CK_RV rv);
+
+}  // namespace hsmkms
