@@ -179,10 +179,11 @@ export function computeSignature(
   auth: Pick<ParsedAuthorization, 'scopeDate' | 'region' | 'service' | 'signedHeaders'>,
   amzDate: string,
   secretAccessKey: string,
+  derivedKey?: Buffer,
 ): string {
   const scope = `${auth.scopeDate}/${auth.region}/${auth.service}/aws4_request`;
   const stringToSign = [SIGV4_ALGORITHM, amzDate, scope, sha256Hex(canonicalRequest(request, auth.signedHeaders))].join('\n');
-  return createHmac('sha256', signingKey(secretAccessKey, auth.scopeDate, auth.region, auth.service))
+  return createHmac('sha256', derivedKey ?? signingKey(secretAccessKey, auth.scopeDate, auth.region, auth.service))
     .update(stringToSign)
     .digest('hex');
 }
@@ -259,10 +260,18 @@ export function precheckSigV4(request: WireRequest, options: VerifyOptions): { a
 
 /**
  * Compares the request's signature with the one computed from the secret, in constant time.
- * Throws InvalidSignatureException with AWS's wording on a mismatch.
+ * Throws InvalidSignatureException with AWS's wording on a mismatch. `derivedKey`, if given,
+ * must be `signingKey(secretAccessKey, auth.scopeDate, auth.region, auth.service)` (callers
+ * cache it: it changes once a day per access key).
  */
-export function checkSignature(request: WireRequest, auth: ParsedAuthorization, amzDate: string, secretAccessKey: string): void {
-  const expected = Buffer.from(computeSignature(request, auth, amzDate, secretAccessKey), 'hex');
+export function checkSignature(
+  request: WireRequest,
+  auth: ParsedAuthorization,
+  amzDate: string,
+  secretAccessKey: string,
+  derivedKey?: Buffer,
+): void {
+  const expected = Buffer.from(computeSignature(request, auth, amzDate, secretAccessKey, derivedKey), 'hex');
   const provided = Buffer.from(auth.signature, 'hex');
   if (expected.length !== provided.length || !timingSafeEqual(expected, provided))
     throw invalidSignature(INVALID_SIGNATURE_MESSAGE);

@@ -3,7 +3,7 @@
  * attaches the caller's principal to the request. Runs before the body is interpreted.
  */
 import type { FastifyRequest } from 'fastify';
-import { checkSignature, precheckSigV4, type WireRequest } from '../auth/sigv4.js';
+import { checkSignature, precheckSigV4, signingKey, type WireRequest } from '../auth/sigv4.js';
 import type { CredentialResolver } from '../auth/credentials.js';
 import { KmsError } from '../core/errors.js';
 import type { PrincipalRecord } from '../core/model.js';
@@ -19,7 +19,23 @@ export interface AuthenticatorOptions {
 /** Verifies the request; returns the principal or throws the KmsError a client expects. */
 export type Authenticator = (request: FastifyRequest, body: Buffer) => Promise<PrincipalRecord>;
 
+/** Derived keys kept per access key and day; small, and cleared wholesale when full. */
+const DERIVED_KEY_CACHE_SIZE = 1024;
+
 export function createAuthenticator(options: AuthenticatorOptions): Authenticator {
+  // The derived signing key depends only on secret, day, region and service: computing it is
+  // four HMACs per request otherwise.
+  const derivedKeys = new Map<string, { secret: string; key: Buffer }>();
+  function derivedKey(accessKeyId: string, secret: string, scopeDate: string, region: string, service: string): Buffer {
+    const id = `${accessKeyId}/${scopeDate}/${region}/${service}`;
+    const cached = derivedKeys.get(id);
+    if (cached && cached.secret === secret) return cached.key;
+    if (derivedKeys.size >= DERIVED_KEY_CACHE_SIZE) derivedKeys.clear();
+    const key = signingKey(secret, scopeDate, region, service);
+    derivedKeys.set(id, { secret, key });
+    return key;
+  }
+
   return async (request, body) => {
     const wire: WireRequest = {
       method: request.raw.method ?? 'POST',
@@ -37,7 +53,8 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
       request.log.info({ accessKeyId: auth.accessKeyId }, 'unknown access key');
       throw new KmsError('UnrecognizedClientException', 'The security token included in the request is invalid.');
     }
-    checkSignature(wire, auth, amzDate, credential.secretAccessKey);
+    const secret = credential.secretAccessKey;
+    checkSignature(wire, auth, amzDate, secret, derivedKey(auth.accessKeyId, secret, auth.scopeDate, auth.region, auth.service));
     return credential.principal;
   };
 }
