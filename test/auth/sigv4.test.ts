@@ -135,6 +135,22 @@ const VECTORS: Vector[] = [
     signature: '07ef7494c76fa4850883e2b006601f940f8a34d404d0cfa977f52a65bbf5f24f',
   },
   {
+    // A session token is signed like any header; hsmkms issues no temporary credentials and ignores its value.
+    name: 'post-sts-header-before',
+    method: 'POST',
+    url: '/',
+    headers: [
+      host,
+      date,
+      [
+        'X-Amz-Security-Token',
+        'AQoDYXdzEPT//////////wEXAMPLEtc764bNrC9SAPBSM22wDOk4x4HIZ8j4FZTwdQWLWsKWHGBuFqwAeMicRXmxfpSPfIeoIYRqTflfKD8YUuwthAx7mSEI/qkPpKPi/kMcGdQrmGdeehM4IC1NtBmUpp2wUE8phUZampKsburEDy0KPkyQDYwT7WZ0wq5VSXDvp75YU9HFvlRd8Tx6q6fE8YQcHNVXAkiY9q6d+xo0rKwT38xVqr7ZD0u0iPPkUL64lIZbqBAz+scqKmlzm8FDrypNC9Yjc8fPOLn9FX9KSYvKTr4rvx3iSIlTJabIQwj2ICCR/oLxBA==',
+      ],
+    ],
+    signedHeaders: 'host;x-amz-date;x-amz-security-token',
+    signature: '85d96828115b5dc0cfc3bd16ad9e210dd772bbebba041836c64533a82be05ead',
+  },
+  {
     name: 'get-utf8',
     method: 'GET',
     url: '/ሴ',

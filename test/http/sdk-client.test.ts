@@ -10,13 +10,14 @@ let h: Harness;
 let endpoint: string;
 const clients: KMSClient[] = [];
 
-function client(overrides: { accessKeyId?: string; secretAccessKey?: string; region?: string } = {}): KMSClient {
+function client(overrides: { accessKeyId?: string; secretAccessKey?: string; region?: string; sessionToken?: string } = {}): KMSClient {
   const c = new KMSClient({
     endpoint,
     region: overrides.region ?? SETTINGS.region,
     credentials: {
       accessKeyId: overrides.accessKeyId ?? h.accessKeyId,
       secretAccessKey: overrides.secretAccessKey ?? h.secretAccessKey,
+      ...(overrides.sessionToken ? { sessionToken: overrides.sessionToken } : {}),
     },
     maxAttempts: 1,
   });
@@ -45,6 +46,11 @@ describe('@aws-sdk/client-kms against the adapter', () => {
     const out = await client().send(new DecryptCommand({ CiphertextBlob: Buffer.from('any ciphertext'), EncryptionContext: { k: 'v' } }));
     expect(out.KeyId).toBe(KEY_ARN);
     expect(out.EncryptionAlgorithm).toBe('SYMMETRIC_DEFAULT');
+  });
+
+  it('accepts a signed X-Amz-Security-Token and ignores its value', async () => {
+    const out = await client({ sessionToken: 'FwoGZXIvYXdzEXAMPLETOKEN' }).send(new GenerateRandomCommand({ NumberOfBytes: 4 }));
+    expect(Buffer.from(out.Plaintext!).equals(FIXED_RANDOM.subarray(0, 4))).toBe(true);
   });
 
   it('raises NotFoundException with our message', async () => {
