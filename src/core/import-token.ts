@@ -46,7 +46,8 @@ export async function readImportToken(backend: Pick<KeyBackend, 'unsealSecret'>,
   try {
     payload = await backend.unsealSecret(sealed);
   } catch (err) {
-    if (err instanceof HsmError && err.kind !== 'data') throw err;
+    // 'config': the token names a seal key this HSM does not hold — not one of our tokens.
+    if (err instanceof HsmError && err.kind !== 'data' && err.kind !== 'config') throw err;
     throw invalidToken();
   }
   return parsePayload(payload);
