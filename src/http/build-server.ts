@@ -45,6 +45,11 @@ export interface ServerOptions {
   bodyLimit?: number;
   /** How long `GET /health` waits for the HSM before answering 503. */
   healthTimeoutMs?: number;
+  /**
+   * Trust X-Forwarded-For from these proxies (fastify's `trustProxy`: true, addresses or CIDRs)
+   * so audit events carry the client's address. Default: trust nobody.
+   */
+  trustProxy?: boolean | string | string[];
 }
 
 function isLogger(value: Logger | LoggerOptions): value is Logger {
@@ -78,6 +83,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     // One line per call is written in onResponse below, without URL noise or headers.
     disableRequestLogging: true,
     return503OnClosing: true,
+    trustProxy: options.trustProxy ?? false,
   });
 
   // Keep the exact bytes for every media type: SigV4 hashes the body as sent.

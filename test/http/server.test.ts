@@ -166,6 +166,22 @@ describe('operation errors and the dispatcher', () => {
     expect(parsed.message).not.toContain('reading');
   });
 
+  it('records the client address and user agent; X-Forwarded-For only from a trusted proxy', async () => {
+    h.audit.length = 0;
+    const headers = await signedHeaders({ target: 'TrentService.GenerateRandom', body: '{}', accessKeyId: h.accessKeyId, secretAccessKey: h.secretAccessKey });
+    await h.server.inject({ method: 'POST', url: '/', headers: { ...headers, 'x-forwarded-for': '203.0.113.9', 'user-agent': 'probe/1.0' }, payload: '{}', remoteAddress: '10.0.0.2' });
+    expect(h.audit[0]).toMatchObject({ sourceIp: '10.0.0.2', userAgent: 'probe/1.0' });
+
+    const behindProxy = await createHarness({ trustProxy: '10.0.0.2' });
+    try {
+      const signed = await signedHeaders({ target: 'TrentService.GenerateRandom', body: '{}', accessKeyId: behindProxy.accessKeyId, secretAccessKey: behindProxy.secretAccessKey });
+      await behindProxy.server.inject({ method: 'POST', url: '/', headers: { ...signed, 'x-forwarded-for': '203.0.113.9' }, payload: '{}', remoteAddress: '10.0.0.2' });
+      expect(behindProxy.audit[0]?.sourceIp).toBe('203.0.113.9');
+    } finally {
+      await behindProxy.close();
+    }
+  });
+
   it('records one audit event per call, without plaintext or ciphertext', async () => {
     h.audit.length = 0;
     await call('TrentService.Decrypt', JSON.stringify({ CiphertextBlob: 'QUJDRA==', EncryptionContext: { a: 'b' } }));

@@ -8,7 +8,7 @@ import { Writable } from 'node:stream';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { Sha256 } from '@aws-crypto/sha256-js';
 import type { FastifyInstance } from 'fastify';
-import { buildServer } from '../../src/http/build-server.js';
+import { buildServer, type ServerOptions } from '../../src/http/build-server.js';
 import { createDispatcher } from '../../src/core/dispatch.js';
 import { createMetrics } from '../../src/observability/metrics.js';
 import { createLogger } from '../../src/observability/logger.js';
@@ -91,7 +91,7 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function createHarness(): Promise<Harness> {
+export async function createHarness(extra: Partial<ServerOptions> = {}): Promise<Harness> {
   const accessKeyId = `AKIA${randomBytes(8).toString('hex').toUpperCase()}`;
   const secretAccessKey = randomBytes(30).toString('base64');
   const credentials: CredentialResolver = {
@@ -130,6 +130,7 @@ export async function createHarness(): Promise<Harness> {
     logger,
     clock: () => now.value,
     bodyLimit: 64 * 1024,
+    ...extra,
   });
   return { server, accessKeyId, secretAccessKey, audit, logs: () => chunks.join(''), health, now, close: () => server.close() };
 }
