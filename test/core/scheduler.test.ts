@@ -1,0 +1,161 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { createAlias } from '../../src/core/operations/create-alias.js';
+import { cancelKeyDeletion } from '../../src/core/operations/cancel-key-deletion.js';
+import { describeKey } from '../../src/core/operations/describe-key.js';
+import { disableKey } from '../../src/core/operations/disable-key.js';
+import { enableKey } from '../../src/core/operations/enable-key.js';
+import { enableKeyRotation } from '../../src/core/operations/enable-key-rotation.js';
+import { getKeyRotationStatus } from '../../src/core/operations/get-key-rotation-status.js';
+import { listKeyRotations } from '../../src/core/operations/list-key-rotations.js';
+import { scheduleKeyDeletion } from '../../src/core/operations/schedule-key-deletion.js';
+import type { Logger } from '../../src/core/ports.js';
+import { startScheduler, type Scheduler } from '../../src/core/scheduler.js';
+import { createTestKms, type TestKms } from '../support/kms-deps.js';
+import { call, DAY_MS, expectKmsError, newKey } from './operations/management-support.js';
+
+interface LogLine {
+  level: string;
+  obj: object;
+  msg?: string | undefined;
+}
+
+function memoryLogger(lines: LogLine[]): Logger {
+  const at = (level: string) => (obj: object, msg?: string) => void lines.push({ level, obj, msg });
+  const logger: Logger = { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error'), child: () => logger };
+  return logger;
+}
+
+let kms: TestKms;
+let logs: LogLine[];
+let scheduler: Scheduler;
+beforeEach(async () => {
+  kms = await createTestKms();
+  logs = [];
+  // A long interval: these tests drive the passes themselves with runOnce().
+  scheduler = startScheduler(kms.deps, memoryLogger(logs), { intervalMs: 3_600_000 });
+});
+afterEach(async () => {
+  await scheduler.stop();
+  await kms.close();
+});
+
+describe('scheduler: key deletion', () => {
+  it('destroys a key with its versions, aliases and tags once its deletion date has passed', async () => {
+    const { keyId } = await newKey(kms, { Tags: [{ TagKey: 't', TagValue: 'v' }] });
+    const survivor = await newKey(kms);
+    await call(kms, createAlias, { AliasName: 'alias/doomed', TargetKeyId: keyId });
+    await call(kms, scheduleKeyDeletion, { KeyId: keyId, PendingWindowInDays: 7 });
+
+    kms.clock.advance(7 * DAY_MS - 1);
+    await scheduler.runOnce();
+    expect(await kms.store.getKey(keyId)).toMatchObject({ keyState: 'PendingDeletion' });
+
+    kms.clock.advance(1);
+    await scheduler.runOnce();
+    expect(await kms.store.getKey(keyId)).toBeUndefined();
+    expect(await kms.store.listKeyVersions(keyId)).toEqual([]);
+    expect(await kms.store.getTags(keyId)).toEqual([]);
+    expect(await kms.store.getAlias('alias/doomed')).toBeUndefined();
+    await expectKmsError(call(kms, describeKey, { KeyId: keyId }), 'NotFoundException');
+    expect(await kms.store.getKey(survivor.keyId)).toMatchObject({ keyState: 'Enabled' });
+    expect(logs).toContainEqual(expect.objectContaining({ level: 'info', obj: { keyId }, msg: 'key deleted after its waiting period' }));
+  });
+
+  it('keeps a key whose deletion was cancelled before it was due', async () => {
+    const { keyId } = await newKey(kms);
+    await call(kms, scheduleKeyDeletion, { KeyId: keyId, PendingWindowInDays: 7 });
+    kms.clock.advance(6 * DAY_MS);
+    await call(kms, cancelKeyDeletion, { KeyId: keyId });
+    kms.clock.advance(30 * DAY_MS);
+    await scheduler.runOnce();
+    expect(await kms.store.getKey(keyId)).toMatchObject({ keyState: 'Disabled' });
+    expect(await kms.store.listKeyVersions(keyId)).toHaveLength(1);
+  });
+
+  it('runs on its own timer', async () => {
+    const own = startScheduler(kms.deps, memoryLogger(logs), { intervalMs: 20 });
+    try {
+      const { keyId } = await newKey(kms);
+      await call(kms, scheduleKeyDeletion, { KeyId: keyId, PendingWindowInDays: 7 });
+      kms.clock.advance(8 * DAY_MS);
+      await vi.waitFor(async () => expect(await kms.store.getKey(keyId)).toBeUndefined(), { timeout: 5000, interval: 20 });
+    } finally {
+      await own.stop();
+    }
+  });
+});
+
+describe('scheduler: automatic rotation', () => {
+  it('rotates when due, makes the new version current and moves the schedule on', async () => {
+    const { keyId } = await newKey(kms);
+    const t0 = kms.clock.now().getTime();
+    await call(kms, enableKeyRotation, { KeyId: keyId, RotationPeriodInDays: 90 });
+    const original = (await kms.store.getKey(keyId))!.currentVersionId;
+
+    kms.clock.advance(90 * DAY_MS - 1);
+    await scheduler.runOnce();
+    expect(await kms.store.listKeyVersions(keyId)).toHaveLength(1);
+
+    kms.clock.advance(1);
+    await scheduler.runOnce();
+    const versions = await kms.store.listKeyVersions(keyId);
+    expect(versions.map((v) => v.rotationType)).toEqual([undefined, 'AUTOMATIC']);
+    const key = (await kms.store.getKey(keyId))!;
+    expect(key.currentVersionId).toBe(versions[1]!.versionId);
+    expect(key.currentVersionId).not.toBe(original);
+    expect(await call(kms, getKeyRotationStatus, { KeyId: keyId })).toMatchObject({ NextRotationDate: (t0 + 180 * DAY_MS) / 1000 });
+    expect((await call(kms, listKeyRotations, { KeyId: keyId })).Rotations).toEqual([
+      expect.objectContaining({ RotationType: 'AUTOMATIC', RotationDate: (t0 + 90 * DAY_MS) / 1000, KeyMaterialState: 'CURRENT' }),
+    ]);
+
+    // Not due again until the next period.
+    await scheduler.runOnce();
+    expect(await kms.store.listKeyVersions(keyId)).toHaveLength(2);
+  });
+
+  it('does not rotate a disabled key; rotates it once re-enabled', async () => {
+    const { keyId } = await newKey(kms);
+    await call(kms, enableKeyRotation, { KeyId: keyId, RotationPeriodInDays: 90 });
+    await call(kms, disableKey, { KeyId: keyId });
+    kms.clock.advance(200 * DAY_MS);
+    await scheduler.runOnce();
+    expect(await kms.store.listKeyVersions(keyId)).toHaveLength(1);
+    await call(kms, enableKey, { KeyId: keyId });
+    await scheduler.runOnce();
+    expect(await kms.store.listKeyVersions(keyId)).toHaveLength(2);
+    // Overdue by more than a period: the next rotation is a full period from now, not a catch-up.
+    expect((await kms.store.getKey(keyId))!.nextRotationDate!.getTime()).toBe(kms.clock.now().getTime() + 90 * DAY_MS);
+  });
+});
+
+describe('scheduler: imported key material expiry', () => {
+  it('deletes expired imported material and returns the key to PendingImport', async () => {
+    const { keyId } = await newKey(kms, { Origin: 'EXTERNAL' });
+    // Stand in for ImportKeyMaterial: real material from the backend, an expiring import.
+    const material = await kms.backend.generateKeyMaterial('SYMMETRIC_DEFAULT');
+    const versionId = 'a'.repeat(64);
+    const validTo = new Date(kms.clock.now().getTime() + DAY_MS);
+    await kms.store.transaction(async (tx) => {
+      const key = (await tx.getKey(keyId))!;
+      await tx.insertKeyVersion({ keyId, versionId, createdAt: kms.clock.now(), wrappedMaterial: material.wrapped });
+      await tx.updateKey({
+        ...key,
+        keyState: 'Enabled',
+        currentVersionId: versionId,
+        expirationModel: 'KEY_MATERIAL_EXPIRES',
+        validTo,
+        revision: key.revision + 1,
+      });
+    });
+    await scheduler.runOnce();
+    expect(await kms.store.getKey(keyId)).toMatchObject({ keyState: 'Enabled' });
+
+    kms.clock.advance(DAY_MS);
+    await scheduler.runOnce();
+    const md = (await call(kms, describeKey, { KeyId: keyId })).KeyMetadata as Record<string, unknown>;
+    expect(md.KeyState).toBe('PendingImport');
+    expect(md.CurrentKeyMaterialId).toBeUndefined();
+    expect(md.ValidTo).toBeUndefined();
+    expect(await kms.store.listKeyVersions(keyId)).toEqual([]);
+  });
+});
