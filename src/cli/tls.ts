@@ -1,0 +1,120 @@
+/** `hsmkms tls …`: TLS whose private keys stay in the HSM — key generation and a reverse proxy. */
+import { Command, Option } from 'commander';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { ConfigError } from '../config/hsm.js';
+import { HsmTlsError, TLS_KEY_SPECS, createHsmHttpsServer, createReverseProxy, createTlsCsr, generateTlsKey, type TlsKeySpec } from '../tls/index.js';
+import { addHsmOptions, resolveHsmConfig, type HsmCliOptions } from './hsm-options.js';
+
+const progress = (message: string): void => {
+  process.stderr.write(`hsmkms: ${message}\n`);
+};
+
+interface KeygenOptions extends HsmCliOptions {
+  label: string;
+  spec: TlsKeySpec;
+  subject: string;
+  san: string[];
+  csr: string;
+}
+
+interface ProxyOptions extends HsmCliOptions {
+  keyUri: string[];
+  cert: string[];
+  listen: string;
+  upstream: string;
+}
+
+const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
+
+/** The `tls` command group; main.ts adds it to the program. */
+export function tlsCommand(): Command {
+  const tls = new Command('tls').description('TLS offload: HTTPS whose private keys never leave the HSM.');
+
+  const keygen = addHsmOptions(
+    new Command('keygen')
+      .description('Generate a TLS key pair inside the token (sensitive, never extractable) and write a CSR signed by it.')
+      .requiredOption('--label <name>', 'label of the new key (CKA_LABEL)')
+      .addOption(new Option('--spec <spec>', 'key type').choices([...TLS_KEY_SPECS]).makeOptionMandatory())
+      .requiredOption('--subject <dn>', 'subject of the CSR, e.g. "CN=www.example.com, O=Example"')
+      .option('--san <name>', 'subjectAltName, e.g. DNS:www.example.com or IP:192.0.2.1 (repeatable)', collect, [])
+      .requiredOption('--csr <file>', 'where to write the CSR (PEM)'),
+  );
+  keygen.action(
+    asConfigErrors(async (options: KeygenOptions) => {
+      const hsm = await resolveHsmConfig(options, progress);
+      const key = generateTlsKey(hsm, options.label, options.spec);
+      const csr = await createTlsCsr(hsm, key.keyUri, { subject: options.subject, san: options.san });
+      writeFileSync(options.csr, csr);
+      progress(`key generated in the token; CSR written to ${options.csr}`);
+      process.stdout.write(`${key.keyUri}\n`);
+    }),
+  );
+
+  const proxy = addHsmOptions(
+    new Command('proxy')
+      .description(
+        'Terminate TLS with HSM keys and forward HTTP/1.1 to a plain-HTTP upstream (keep-alive, streamed bodies, X-Forwarded-For/-Proto/-Host). ' +
+          'Give --key-uri and --cert once per certificate; with several, SNI picks the certificate that matches the host name.',
+      )
+      .requiredOption('--key-uri <uri>', "pkcs11: URI of the private key, e.g. 'pkcs11:object=web;type=private' (repeatable)", collect, [])
+      .requiredOption('--cert <file>', 'certificate chain (PEM, leaf first) for the key at the same position (repeatable)', collect, [])
+      .requiredOption('--listen <host:port>', 'address to listen on, e.g. 0.0.0.0:443')
+      .requiredOption('--upstream <url>', 'where to forward, e.g. http://127.0.0.1:8080'),
+  );
+  proxy.action(
+    asConfigErrors(async (options: ProxyOptions) => {
+      if (options.keyUri.length !== options.cert.length)
+        throw new ConfigError(`Give one --cert per --key-uri (got ${options.keyUri.length} keys and ${options.cert.length} certificates).`);
+      const { host, port } = parseListen(options.listen);
+      const hsm = await resolveHsmConfig(options, progress);
+      const certificates = options.keyUri.map((keyUri, i) => ({ keyUri, cert: readCertificate(options.cert[i]!) }));
+      const reverse = createReverseProxy(options.upstream);
+      const server = createHsmHttpsServer({ hsm, certificates }, reverse.handler);
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => resolve());
+      });
+      const address = server.address();
+      const shown = typeof address === 'object' && address ? `${address.address}:${address.port}` : options.listen;
+      progress(`TLS proxy listening on ${shown}, forwarding to ${options.upstream}`);
+      const stop = (): void => {
+        progress('stopping');
+        server.close();
+        server.closeAllConnections();
+        reverse.close();
+      };
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    }),
+  );
+
+  return tls.addCommand(keygen).addCommand(proxy);
+}
+
+/** HsmTlsError messages are meant for people: report them as configuration errors, without a trace. */
+function asConfigErrors<T>(action: (options: T) => Promise<void>): (options: T) => Promise<void> {
+  return async (options) => {
+    try {
+      await action(options);
+    } catch (error) {
+      if (error instanceof HsmTlsError) throw new ConfigError(error.message);
+      throw error;
+    }
+  };
+}
+
+function parseListen(listen: string): { host: string; port: number } {
+  const match = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(listen);
+  const port = Number(match?.[3]);
+  if (!match || !Number.isInteger(port) || port < 0 || port > 65535)
+    throw new ConfigError(`--listen must be HOST:PORT (e.g. 127.0.0.1:8443), got "${listen}".`);
+  return { host: match[1] ?? (match[2] || '0.0.0.0'), port };
+}
+
+function readCertificate(file: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch {
+    throw new ConfigError(`Cannot read the certificate file ${file}.`);
+  }
+}

@@ -1,0 +1,28 @@
+/** Errors of the TLS offload, with a `code` to branch on and a message a person can act on. */
+import { ConfigError } from '../config/hsm.js';
+import { isAddonError } from './native-addon.js';
+
+/**
+ * A start-up or key problem of the TLS offload. `code` is stable: ERR_TOKEN_NOT_FOUND,
+ * CKR_PIN_INCORRECT, ERR_KEY_NOT_FOUND, ERR_KEY_AMBIGUOUS, ERR_CERT_KEY_MISMATCH,
+ * ERR_PKCS11_URI, ERR_PKCS11_MODULE, … `ckr`/`fn` are set when a PKCS#11 call failed.
+ */
+export class HsmTlsError extends Error {
+  override readonly name = 'HsmTlsError';
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly ckr?: number,
+    readonly fn?: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Wraps an addon or configuration error, keeping its code and adding what was being done. */
+export function toHsmTlsError(error: unknown, doing: string): Error {
+  if (error instanceof HsmTlsError) return error;
+  if (isAddonError(error)) return new HsmTlsError(error.code, `${doing}: ${error.message}`, error.ckr || undefined, error.fn);
+  if (error instanceof ConfigError) return new HsmTlsError('ERR_HSM_CONFIG', `${doing}: ${error.message}`);
+  return error instanceof Error ? error : new Error(String(error));
+}

@@ -1,0 +1,59 @@
+/** An HTTPS server whose certificates' private keys live in the HSM, with SNI over several. */
+import { X509Certificate, constants } from 'node:crypto';
+import https from 'node:https';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import tls from 'node:tls';
+import type { HsmConfig } from '../config/hsm.js';
+import { HsmTlsError } from './errors.js';
+import { prepareHsmKey } from './secure-context.js';
+
+/** One certificate and its HSM key; `ca` is extra chain material sent with it. */
+export interface HsmCertificate {
+  keyUri: string;
+  cert: string | Buffer;
+  ca?: string | Buffer | Array<string | Buffer>;
+}
+
+export type HsmHttpsServerOptions = Omit<https.ServerOptions, 'key' | 'cert' | 'pfx' | 'passphrase' | 'privateKeyEngine' | 'privateKeyIdentifier' | 'SNICallback'> & {
+  hsm: HsmConfig;
+  /**
+   * The certificates to serve. The first is the default; for a client's SNI name the first
+   * certificate valid for that host name (its subjectAltName) is chosen.
+   */
+  certificates: HsmCertificate[];
+  /**
+   * Whether clients may resume TLS sessions (default true). Benchmarks turn it off so that
+   * every connection is a full handshake signed in the HSM.
+   */
+  sessionResumption?: boolean;
+};
+
+type Handler = (request: IncomingMessage, response: ServerResponse) => void;
+
+/**
+ * Creates (does not start) an HTTPS server. Every key is checked against its certificate
+ * before this returns, so configuration errors surface at start-up.
+ */
+export function createHsmHttpsServer(options: HsmHttpsServerOptions, handler?: Handler): https.Server {
+  const { hsm, certificates, sessionResumption = true, ...serverOptions } = options;
+  if (certificates.length === 0) throw new HsmTlsError('ERR_NO_CERTIFICATE', 'Give at least one certificate and HSM key to serve.');
+  const secureOptions = (serverOptions.secureOptions ?? 0) | (sessionResumption ? 0 : constants.SSL_OP_NO_TICKET);
+  const common: tls.SecureContextOptions = { ...serverOptions, secureOptions };
+  const prepared = certificates.map((c) => prepareHsmKey({ ...common, hsm, keyUri: c.keyUri, cert: c.cert, ca: c.ca ?? serverOptions.ca }));
+  const contexts = prepared.map(({ tlsOptions, keyed }) => ({ certificate: keyed.certificate, context: tls.createSecureContext(tlsOptions) }));
+  const [first] = prepared;
+  return https.createServer(
+    {
+      ...serverOptions,
+      ...first!.tlsOptions,
+      secureOptions,
+      SNICallback: (servername, callback) => callback(null, pickContext(contexts, servername)),
+    },
+    handler,
+  );
+}
+
+function pickContext(contexts: Array<{ certificate: X509Certificate; context: tls.SecureContext }>, servername: string): tls.SecureContext {
+  const match = contexts.find(({ certificate }) => certificate.checkHost(servername) !== undefined);
+  return (match ?? contexts[0]!).context;
+}

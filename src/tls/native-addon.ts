@@ -1,0 +1,57 @@
+/**
+ * The typed face of the native addon (native/, built by `npm install` through binding.gyp).
+ * Only src/tls loads it. All calls are synchronous and meant for start-up, the CLI and tests;
+ * on the TLS path OpenSSL calls the addon's ENGINE directly, never through JavaScript.
+ */
+import { createRequire } from 'node:module';
+
+/** An error thrown by the addon: `code` names it, `ckr` is the PKCS#11 return value (0 if none), `fn` the failing call. */
+export interface AddonError extends Error {
+  code: string;
+  ckr: number;
+  fn?: string;
+}
+
+/** What the addon reports about a private key in the token. */
+export interface AddonKeyInfo {
+  keyType: 'RSA' | 'EC';
+  /** DER SubjectPublicKeyInfo of the public half. */
+  spki: Buffer;
+  sensitive: boolean;
+  extractable: boolean;
+}
+
+export interface HsmTlsAddon {
+  openToken(options: { modulePath: string; tokenLabel?: string; tokenSerial?: string; pin: string }): void;
+  describeKey(uri: string): AddonKeyInfo;
+  generateKeyPair(uri: string, spec: string): AddonKeyInfo & { id: Buffer };
+  signDigest(uri: string, hash: string, digest: Buffer): Buffer;
+  engineId(): string;
+  stats(): { signs: number; reconnects: number };
+  invalidateSessionsForTest(): void;
+}
+
+let loaded: HsmTlsAddon | undefined;
+
+/**
+ * Loads the addon on first use, so that importing src/tls costs nothing for commands that do
+ * not serve TLS. (A cache, not a singleton of state: the addon itself is per process.)
+ */
+export function loadAddon(): HsmTlsAddon {
+  if (loaded) return loaded;
+  const require = createRequire(import.meta.url);
+  try {
+    // Same relative path from src/tls (tests) and dist/tls (the built CLI).
+    loaded = require('../../build/Release/hsmkms_tls.node') as HsmTlsAddon;
+  } catch (error) {
+    throw new Error(
+      `The TLS offload addon is not built (${(error as Error).message.split('\n')[0]}). Run npm install (it runs node-gyp rebuild; a C++ compiler and make are needed).`,
+    );
+  }
+  return loaded;
+}
+
+/** True when `error` came from the addon (it carries `code` and `ckr`). */
+export function isAddonError(error: unknown): error is AddonError {
+  return error instanceof Error && typeof (error as Partial<AddonError>).code === 'string' && typeof (error as Partial<AddonError>).ckr === 'number';
+}
