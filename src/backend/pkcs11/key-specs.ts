@@ -1,0 +1,258 @@
+/**
+ * What each KMS key spec and algorithm means in PKCS#11 terms: key types, generation mechanisms,
+ * templates for generating (extractable just long enough to be wrapped) and for unwrapping
+ * (never extractable), and the signing / decryption mechanisms. Tables, not branches.
+ */
+import pkcs11js from 'pkcs11js';
+import type { Attribute, Mechanism, RsaOAEP, RsaPSS, Template } from 'pkcs11js';
+import type { EncryptionAlgorithm, KeySpec, MacAlgorithm, SigningAlgorithm } from '../../core/model.js';
+import type { CallKind, HsmProfile } from './profiles.js';
+
+const P = pkcs11js;
+/** PKCS#11's CKZ_DATA_SPECIFIED (OAEP label source); pkcs11js does not export it. */
+const CKZ_DATA_SPECIFIED = 1;
+
+export type Family = 'aes' | 'hmac' | 'rsa' | 'ec';
+
+export interface SpecInfo {
+  family: Family;
+  /** Which call mode table entry applies to private-key / secret-key operations. */
+  callKind: CallKind;
+  /** AES / HMAC key length in bytes. */
+  valueLen?: number;
+  /** RSA modulus bits. */
+  modulusBits?: number;
+  /** EC: DER-encoded named-curve OID (CKA_EC_PARAMS) and the JWK curve name. */
+  ecParams?: Buffer;
+  jwkCurve?: string;
+  /** EC field size in bytes, for raw r‖s signatures. */
+  ecFieldBytes?: number;
+}
+
+const oid = (hex: string) => Buffer.from(hex, 'hex');
+
+/** Every KMS key spec this backend can hold. */
+export const SPECS: Readonly<Record<KeySpec, SpecInfo>> = {
+  SYMMETRIC_DEFAULT: { family: 'aes', callKind: 'aes', valueLen: 32 },
+  HMAC_224: { family: 'hmac', callKind: 'hmac', valueLen: 28 },
+  HMAC_256: { family: 'hmac', callKind: 'hmac', valueLen: 32 },
+  HMAC_384: { family: 'hmac', callKind: 'hmac', valueLen: 48 },
+  HMAC_512: { family: 'hmac', callKind: 'hmac', valueLen: 64 },
+  RSA_2048: { family: 'rsa', callKind: 'rsa', modulusBits: 2048 },
+  RSA_3072: { family: 'rsa', callKind: 'rsa', modulusBits: 3072 },
+  RSA_4096: { family: 'rsa', callKind: 'rsa', modulusBits: 4096 },
+  ECC_NIST_P256: { family: 'ec', callKind: 'ec-p256', ecParams: oid('06082a8648ce3d030107'), jwkCurve: 'P-256', ecFieldBytes: 32 },
+  ECC_NIST_P384: { family: 'ec', callKind: 'ec-other', ecParams: oid('06052b81040022'), jwkCurve: 'P-384', ecFieldBytes: 48 },
+  ECC_NIST_P521: { family: 'ec', callKind: 'ec-other', ecParams: oid('06052b81040023'), jwkCurve: 'P-521', ecFieldBytes: 66 },
+  ECC_SECG_P256K1: { family: 'ec', callKind: 'ec-other', ecParams: oid('06052b8104000a'), jwkCurve: 'secp256k1', ecFieldBytes: 32 },
+};
+
+export function specInfo(spec: KeySpec): SpecInfo {
+  return SPECS[spec];
+}
+
+/** Usage attributes of the secret or private key, by family and purpose. */
+function usage(family: Family, purpose: 'cmk' | 'import-wrapping'): Template {
+  if (purpose === 'import-wrapping') return [{ type: P.CKA_UNWRAP, value: true }, { type: P.CKA_DECRYPT, value: true }];
+  switch (family) {
+    case 'aes':
+      return [
+        { type: P.CKA_ENCRYPT, value: true },
+        { type: P.CKA_DECRYPT, value: true },
+      ];
+    case 'hmac':
+      return [
+        { type: P.CKA_SIGN, value: true },
+        { type: P.CKA_VERIFY, value: true },
+      ];
+    case 'rsa':
+      return [
+        { type: P.CKA_SIGN, value: true },
+        { type: P.CKA_DECRYPT, value: true },
+      ];
+    case 'ec':
+      return [{ type: P.CKA_SIGN, value: true }];
+  }
+}
+
+function classAndType(info: SpecInfo): Template {
+  switch (info.family) {
+    case 'aes':
+      return [
+        { type: P.CKA_CLASS, value: P.CKO_SECRET_KEY },
+        { type: P.CKA_KEY_TYPE, value: P.CKK_AES },
+      ];
+    case 'hmac':
+      return [
+        { type: P.CKA_CLASS, value: P.CKO_SECRET_KEY },
+        { type: P.CKA_KEY_TYPE, value: P.CKK_GENERIC_SECRET },
+      ];
+    case 'rsa':
+      return [
+        { type: P.CKA_CLASS, value: P.CKO_PRIVATE_KEY },
+        { type: P.CKA_KEY_TYPE, value: P.CKK_RSA },
+      ];
+    case 'ec':
+      return [
+        { type: P.CKA_CLASS, value: P.CKO_PRIVATE_KEY },
+        { type: P.CKA_KEY_TYPE, value: P.CKK_EC },
+      ];
+  }
+}
+
+/**
+ * Attributes every material object gets. `extractable` is true only for the short-lived copy that
+ * is generated or imported in order to be wrapped under the domain key and then destroyed.
+ */
+function common(extractable: boolean, profile: HsmProfile, id: Buffer | undefined): Template {
+  const t: Attribute[] = [
+    { type: P.CKA_TOKEN, value: false },
+    { type: P.CKA_PRIVATE, value: true },
+    { type: P.CKA_SENSITIVE, value: true },
+    { type: P.CKA_EXTRACTABLE, value: extractable },
+  ];
+  if (extractable && profile.wrapWithTrusted) t.push({ type: P.CKA_WRAP_WITH_TRUSTED, value: true });
+  if (id) t.push({ type: P.CKA_ID, value: id });
+  return t;
+}
+
+/** How to generate material for a spec: mechanism and templates (extractable session objects). */
+export function generationRequest(
+  spec: KeySpec,
+  purpose: 'cmk' | 'import-wrapping',
+  profile: HsmProfile,
+  id: Buffer | undefined,
+): { mechanism: Mechanism; secret?: Template; publicKey?: Template; privateKey?: Template } {
+  const info = SPECS[spec];
+  const priv = [...common(true, profile, id), ...usage(info.family, purpose)];
+  const pubCommon: Template = [
+    { type: P.CKA_TOKEN, value: false },
+    { type: P.CKA_PRIVATE, value: false },
+    ...(id ? [{ type: P.CKA_ID, value: id }] : []),
+  ];
+  switch (info.family) {
+    case 'aes':
+      return { mechanism: { mechanism: P.CKM_AES_KEY_GEN }, secret: [...classAndType(info), { type: P.CKA_VALUE_LEN, value: info.valueLen! }, ...priv] };
+    case 'hmac':
+      return {
+        mechanism: { mechanism: P.CKM_GENERIC_SECRET_KEY_GEN },
+        secret: [...classAndType(info), { type: P.CKA_VALUE_LEN, value: info.valueLen! }, ...priv],
+      };
+    case 'rsa':
+      return {
+        mechanism: { mechanism: P.CKM_RSA_PKCS_KEY_PAIR_GEN },
+        publicKey: [
+          ...pubCommon,
+          { type: P.CKA_MODULUS_BITS, value: info.modulusBits! },
+          { type: P.CKA_PUBLIC_EXPONENT, value: Buffer.from([1, 0, 1]) },
+          { type: P.CKA_VERIFY, value: true },
+          { type: P.CKA_ENCRYPT, value: true },
+        ],
+        privateKey: priv,
+      };
+    case 'ec':
+      return {
+        mechanism: { mechanism: P.CKM_EC_KEY_PAIR_GEN },
+        publicKey: [...pubCommon, { type: P.CKA_EC_PARAMS, value: info.ecParams! }, { type: P.CKA_VERIFY, value: true }],
+        privateKey: priv,
+      };
+  }
+}
+
+/**
+ * Template for unwrapping material. `forUse`: the cached working copy (never extractable);
+ * otherwise the transient copy of imported material that is re-wrapped under the domain key.
+ */
+export function unwrapTemplate(spec: KeySpec, purpose: 'cmk' | 'import-wrapping', profile: HsmProfile, forUse: boolean, id?: Buffer): Template {
+  const info = SPECS[spec];
+  return [...classAndType(info), ...common(!forUse, profile, id), ...usage(info.family, purpose)];
+}
+
+/** DigestInfo prefixes (RFC 8017 §9.2 note 1) for RSASSA-PKCS1-v1_5 over a precomputed digest. */
+const DIGEST_INFO: Readonly<Record<'sha256' | 'sha384' | 'sha512', Buffer>> = {
+  sha256: Buffer.from('3031300d060960864801650304020105000420', 'hex'),
+  sha384: Buffer.from('3041300d060960864801650304020205000430', 'hex'),
+  sha512: Buffer.from('3051300d060960864801650304020305000440', 'hex'),
+};
+
+export type HashName = 'sha256' | 'sha384' | 'sha512';
+
+interface SigningInfo {
+  hash: HashName;
+  digestBytes: number;
+  scheme: 'pkcs1' | 'pss' | 'ecdsa';
+}
+
+export const SIGNING: Readonly<Record<SigningAlgorithm, SigningInfo>> = {
+  RSASSA_PSS_SHA_256: { hash: 'sha256', digestBytes: 32, scheme: 'pss' },
+  RSASSA_PSS_SHA_384: { hash: 'sha384', digestBytes: 48, scheme: 'pss' },
+  RSASSA_PSS_SHA_512: { hash: 'sha512', digestBytes: 64, scheme: 'pss' },
+  RSASSA_PKCS1_V1_5_SHA_256: { hash: 'sha256', digestBytes: 32, scheme: 'pkcs1' },
+  RSASSA_PKCS1_V1_5_SHA_384: { hash: 'sha384', digestBytes: 48, scheme: 'pkcs1' },
+  RSASSA_PKCS1_V1_5_SHA_512: { hash: 'sha512', digestBytes: 64, scheme: 'pkcs1' },
+  ECDSA_SHA_256: { hash: 'sha256', digestBytes: 32, scheme: 'ecdsa' },
+  ECDSA_SHA_384: { hash: 'sha384', digestBytes: 48, scheme: 'ecdsa' },
+  ECDSA_SHA_512: { hash: 'sha512', digestBytes: 64, scheme: 'ecdsa' },
+};
+
+const HASH_MECH: Readonly<Record<HashName, { hashAlg: number; mgf: number }>> = {
+  sha256: { hashAlg: P.CKM_SHA256, mgf: P.CKG_MGF1_SHA256 },
+  sha384: { hashAlg: P.CKM_SHA384, mgf: P.CKG_MGF1_SHA384 },
+  sha512: { hashAlg: P.CKM_SHA512, mgf: P.CKG_MGF1_SHA512 },
+};
+
+/**
+ * The mechanism and input for signing a digest. Messages are hashed in software first (hashing
+ * needs no secret), so RAW and DIGEST share one path and work on tokens without CKM_ECDSA_SHA*.
+ */
+export function signingRequest(algorithm: SigningAlgorithm, digest: Buffer): { mechanism: Mechanism; input: Buffer } {
+  const s = SIGNING[algorithm];
+  switch (s.scheme) {
+    case 'pkcs1':
+      return { mechanism: { mechanism: P.CKM_RSA_PKCS }, input: Buffer.concat([DIGEST_INFO[s.hash], digest]) };
+    case 'pss':
+      return {
+        mechanism: {
+          mechanism: P.CKM_RSA_PKCS_PSS,
+          // KMS uses a salt as long as the digest.
+          parameter: pss(s.hash, s.digestBytes),
+        },
+        input: digest,
+      };
+    case 'ecdsa':
+      return { mechanism: { mechanism: P.CKM_ECDSA }, input: digest };
+  }
+}
+
+function pss(hash: HashName, saltLen: number): RsaPSS {
+  return { type: P.CK_PARAMS_RSA_PSS, ...HASH_MECH[hash], saltLen };
+}
+
+function oaep(hash: 'sha1' | 'sha256'): RsaOAEP {
+  return {
+    type: P.CK_PARAMS_RSA_OAEP,
+    hashAlg: hash === 'sha1' ? P.CKM_SHA_1 : P.CKM_SHA256,
+    mgf: hash === 'sha1' ? P.CKG_MGF1_SHA1 : P.CKG_MGF1_SHA256,
+    source: CKZ_DATA_SPECIFIED,
+  };
+}
+
+/** RSAES-OAEP mechanism for a KMS encryption or wrapping algorithm's hash. */
+export function oaepMechanism(hash: 'sha1' | 'sha256'): Mechanism {
+  return {
+    mechanism: P.CKM_RSA_PKCS_OAEP,
+    parameter: oaep(hash),
+  };
+}
+
+export const OAEP_HASH: Readonly<Record<Exclude<EncryptionAlgorithm, 'SYMMETRIC_DEFAULT'>, 'sha1' | 'sha256'>> = {
+  RSAES_OAEP_SHA_1: 'sha1',
+  RSAES_OAEP_SHA_256: 'sha256',
+};
+
+export const HMAC_MECH: Readonly<Record<MacAlgorithm, { mechanism: number; bytes: number }>> = {
+  HMAC_SHA_224: { mechanism: P.CKM_SHA224_HMAC, bytes: 28 },
+  HMAC_SHA_256: { mechanism: P.CKM_SHA256_HMAC, bytes: 32 },
+  HMAC_SHA_384: { mechanism: P.CKM_SHA384_HMAC, bytes: 48 },
+  HMAC_SHA_512: { mechanism: P.CKM_SHA512_HMAC, bytes: 64 },
+};

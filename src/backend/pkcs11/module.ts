@@ -1,0 +1,88 @@
+/**
+ * Loading a PKCS#11 module, choosing the token, logging in. Synchronous on purpose: this runs at
+ * start-up and in the CLI, never on the request path.
+ */
+import pkcs11js from 'pkcs11js';
+import type { Handle, PKCS11 } from 'pkcs11js';
+import { ConfigError, type HsmConfig } from '../../config/hsm.js';
+import { ckrName, toHsmError } from './errors.js';
+
+const P = pkcs11js;
+
+/**
+ * Loads the module and calls C_Initialize with OS locking. CKR_CRYPTOKI_ALREADY_INITIALIZED is
+ * success: another part of this process (the TLS engine, a second backend) got there first, and
+ * the module stays initialised for all of them. That is also why nothing here calls C_Finalize.
+ */
+export function loadModule(modulePath: string): PKCS11 {
+  const module = new P.PKCS11();
+  try {
+    module.load(modulePath);
+  } catch (e) {
+    throw new ConfigError(`Cannot load the PKCS#11 module ${modulePath}: ${(e as Error).message}`);
+  }
+  try {
+    module.C_Initialize({ flags: P.CKF_OS_LOCKING_OK });
+  } catch (e) {
+    const code = (e as { code?: number }).code;
+    if (code !== P.CKR_CRYPTOKI_ALREADY_INITIALIZED) throw toHsmError(e, 'C_Initialize');
+  }
+  return module;
+}
+
+const trim = (s: string) => s.replace(/[\s\0]+$/, '');
+
+/** Finds the slot holding the token named by label and/or serial. */
+export function findTokenSlot(module: PKCS11, token: HsmConfig['token']): Handle {
+  if (!token.label && !token.serial) throw new ConfigError('Name the token by label or serial number.');
+  const seen: string[] = [];
+  const matches: Handle[] = [];
+  for (const slot of module.C_GetSlotList(true)) {
+    const info = module.C_GetTokenInfo(slot);
+    const label = trim(info.label);
+    const serial = trim(info.serialNumber);
+    seen.push(`"${label}" (serial ${serial})`);
+    if ((token.label === undefined || token.label === label) && (token.serial === undefined || token.serial === serial)) matches.push(slot);
+  }
+  const wanted = [token.label && `label "${token.label}"`, token.serial && `serial ${token.serial}`].filter(Boolean).join(' and ');
+  if (matches.length === 0)
+    throw new ConfigError(`No token with ${wanted} is present. Tokens found: ${seen.length ? seen.join(', ') : 'none'}.`);
+  if (matches.length > 1) throw new ConfigError(`Several tokens have ${wanted}; name the token by serial number too.`);
+  return matches[0]!;
+}
+
+/** Opens a read/write session. */
+export function openSession(module: PKCS11, slot: Handle): Handle {
+  try {
+    return module.C_OpenSession(slot, P.CKF_SERIAL_SESSION | P.CKF_RW_SESSION);
+  } catch (e) {
+    throw toHsmError(e, 'C_OpenSession');
+  }
+}
+
+/**
+ * Logs the normal user in. Login state belongs to the application, not the session, so
+ * CKR_USER_ALREADY_LOGGED_IN means another session (or another backend in this process) did it.
+ * The PIN is passed straight through and never appears in an error.
+ */
+export function login(module: PKCS11, session: Handle, pin: string, pinHint: string): void {
+  try {
+    module.C_Login(session, P.CKU_USER, pin);
+  } catch (e) {
+    const code = (e as { code?: number }).code ?? 0;
+    if (code === P.CKR_USER_ALREADY_LOGGED_IN) return;
+    if (code === P.CKR_PIN_INCORRECT || code === P.CKR_PIN_LEN_RANGE)
+      throw new ConfigError(`The token rejected the PIN (${ckrName(code)}); check that the PIN source holds ${pinHint}.`);
+    if (code === P.CKR_PIN_LOCKED) throw new ConfigError('The token user PIN is locked; the security officer must reset it.');
+    throw toHsmError(e, 'C_Login');
+  }
+}
+
+/** Closes a session, ignoring errors: it may already be gone. */
+export function closeQuietly(module: PKCS11, session: Handle): void {
+  try {
+    module.C_CloseSession(session);
+  } catch {
+    /* already closed or invalid: nothing to do */
+  }
+}

@@ -1,0 +1,98 @@
+/**
+ * Vendor quirks as data. The backend reads these fields; it never asks which vendor it talks to.
+ */
+import type { HsmProfileName } from '../../config/hsm.js';
+
+/** Operations the backend may run synchronously (on the event loop) or on libuv's thread pool. */
+export type CallKind =
+  | 'aes'
+  | 'hmac'
+  | 'random'
+  | 'ec-p256'
+  | 'ec-other'
+  | 'rsa'
+  | 'unwrap'
+  | 'wrap'
+  | 'generate';
+
+/** What differs between PKCS#11 tokens, as far as hsmkms is concerned. */
+export interface HsmProfile {
+  readonly name: HsmProfileName;
+  /**
+   * Calls made synchronously. A thread-pool call costs ~20 µs of overhead (measured on SoftHSM2),
+   * which is more than an AES-GCM or HMAC operation in a local software token takes; for a
+   * network HSM every call is a round trip and nothing should block the event loop.
+   */
+  readonly syncCalls: ReadonlySet<CallKind>;
+  /**
+   * The token ignores the GCM IV we pass and writes its own into the parameter's IV buffer
+   * (AWS CloudHSM: "the HSM ignores the IV in the request and uses an IV that it generates. The
+   * HSM writes the generated IV to the memory reference pointed to by pIV").
+   */
+  readonly hsmGeneratedGcmIv: boolean;
+  /**
+   * Return codes that mean "this ciphertext is bad" from C_Decrypt (GCM tag mismatch, OAEP
+   * padding). SoftHSM2 2.6 reports both as CKR_GENERAL_ERROR, which would otherwise look like a
+   * device failure and make the pool re-initialise.
+   */
+  readonly badCiphertextCodes: readonly string[];
+  /**
+   * OAEP hashes the token supports in C_Decrypt / C_UnwrapKey. SoftHSM2 2.6 only has SHA-1; for
+   * the others the token does the raw RSA operation (CKM_RSA_X_509) and the OAEP padding is
+   * removed in process memory (see key-import.ts for what that means for imports).
+   */
+  readonly oaepHashes: ReadonlySet<'sha1' | 'sha256'>;
+  /** Every key object needs a CKA_ID unique in the token (CloudHSM tooling addresses keys by it). */
+  readonly uniqueKeyIds: boolean;
+  /**
+   * Material keys carry CKA_WRAP_WITH_TRUSTED, so only a CKA_TRUSTED key (the domain key) can wrap
+   * them. Needs the domain key marked trusted by the token's security officer (on CloudHSM the
+   * Crypto Officer runs `key set-attribute --name trusted --value true`); SoftHSM2 lets only the
+   * SO set CKA_TRUSTED, and the SO cannot see private objects, so it is off there.
+   */
+  readonly wrapWithTrusted: boolean;
+  /** How to explain the expected PIN in error messages. */
+  readonly pinHint: string;
+}
+
+const NONE: ReadonlySet<CallKind> = new Set();
+
+/** The known profiles. `generic` makes no assumption beyond PKCS#11 2.40. */
+export const PROFILES: Readonly<Record<HsmProfileName, HsmProfile>> = {
+  softhsm2: {
+    name: 'softhsm2',
+    syncCalls: new Set<CallKind>(['aes', 'hmac', 'random', 'ec-p256']),
+    hsmGeneratedGcmIv: false,
+    badCiphertextCodes: ['CKR_GENERAL_ERROR', 'CKR_ENCRYPTED_DATA_INVALID', 'CKR_ENCRYPTED_DATA_LEN_RANGE'],
+    oaepHashes: new Set(['sha1']),
+    uniqueKeyIds: false,
+    wrapWithTrusted: false,
+    pinHint: 'the token user PIN',
+  },
+  cloudhsm: {
+    name: 'cloudhsm',
+    // Every call is a network round trip to the HSM cluster.
+    syncCalls: NONE,
+    hsmGeneratedGcmIv: true,
+    badCiphertextCodes: ['CKR_ENCRYPTED_DATA_INVALID', 'CKR_ENCRYPTED_DATA_LEN_RANGE'],
+    oaepHashes: new Set(['sha1', 'sha256']),
+    uniqueKeyIds: true,
+    wrapWithTrusted: false,
+    pinHint: 'the Crypto User credentials as user:password',
+  },
+  generic: {
+    name: 'generic',
+    syncCalls: new Set<CallKind>(['random']),
+    hsmGeneratedGcmIv: false,
+    badCiphertextCodes: ['CKR_ENCRYPTED_DATA_INVALID', 'CKR_ENCRYPTED_DATA_LEN_RANGE'],
+    oaepHashes: new Set(['sha1', 'sha256']),
+    uniqueKeyIds: true,
+    wrapWithTrusted: false,
+    pinHint: 'the token user PIN',
+  },
+};
+
+/** Looks up a profile by name. */
+export function profileFor(name: HsmProfileName): HsmProfile {
+  return PROFILES[name];
+}

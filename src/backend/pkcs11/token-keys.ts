@@ -1,0 +1,116 @@
+/**
+ * The backend's own token objects: the domain key (AES-256, wraps every CMK's material) and the
+ * seal key (AES-256-GCM, seals service secrets). Both are persistent, private, sensitive and
+ * never extractable: created in the token, used in the token, never leave it.
+ *
+ * Several keys may carry the same label (two processes racing on first start, or a future
+ * rotation). New material always uses the one with the smallest CKA_ID, so racing processes
+ * converge; each blob names the CKA_ID it was made with, so every key that ever wrapped
+ * something keeps unwrapping it.
+ */
+import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import pkcs11js from 'pkcs11js';
+import type { Handle, PKCS11, Template } from 'pkcs11js';
+import { toHsmError } from './errors.js';
+
+const P = pkcs11js;
+
+export type TokenKeyRole = 'domain' | 'seal';
+
+export const TOKEN_KEY_LABELS: Readonly<Record<TokenKeyRole, string>> = {
+  domain: 'hsmkms-domain-key',
+  seal: 'hsmkms-seal-key',
+};
+
+const USAGE: Readonly<Record<TokenKeyRole, Template>> = {
+  domain: [
+    { type: P.CKA_WRAP, value: true },
+    { type: P.CKA_UNWRAP, value: true },
+    { type: P.CKA_ENCRYPT, value: false },
+    { type: P.CKA_DECRYPT, value: false },
+  ],
+  seal: [
+    { type: P.CKA_ENCRYPT, value: true },
+    { type: P.CKA_DECRYPT, value: true },
+    { type: P.CKA_WRAP, value: false },
+    { type: P.CKA_UNWRAP, value: false },
+  ],
+};
+
+/** One role's keys, by CKA_ID (hex). */
+export class TokenKeySet {
+  constructor(
+    readonly role: TokenKeyRole,
+    private readonly byId: Map<string, Handle>,
+  ) {}
+
+  /** The key new material is protected with. */
+  current(): { id: Buffer; handle: Handle } {
+    const ids = [...this.byId.keys()].sort();
+    const id = ids[0]!;
+    return { id: Buffer.from(id, 'hex'), handle: this.byId.get(id)! };
+  }
+
+  get(id: Buffer): Handle | undefined {
+    return this.byId.get(id.toString('hex'));
+  }
+
+  get size(): number {
+    return this.byId.size;
+  }
+}
+
+function find(module: PKCS11, session: Handle, role: TokenKeyRole): Map<string, Handle> {
+  const found = new Map<string, Handle>();
+  try {
+    module.C_FindObjectsInit(session, [
+      { type: P.CKA_CLASS, value: P.CKO_SECRET_KEY },
+      { type: P.CKA_TOKEN, value: true },
+      { type: P.CKA_LABEL, value: TOKEN_KEY_LABELS[role] },
+    ]);
+    const handles = module.C_FindObjects(session, 64);
+    module.C_FindObjectsFinal(session);
+    for (const h of handles) {
+      const [id] = module.C_GetAttributeValue(session, h, [{ type: P.CKA_ID }]);
+      if (id?.value && id.value.length > 0) found.set(Buffer.from(id.value).toString('hex'), h);
+    }
+  } catch (e) {
+    throw toHsmError(e, 'C_FindObjects');
+  }
+  return found;
+}
+
+/**
+ * Finds the role's keys, creating one on first use. After creating, waits briefly and looks again
+ * so a process that raced us sees both keys and picks the same one.
+ */
+export async function loadTokenKeys(module: PKCS11, session: Handle, role: TokenKeyRole, raceWindowMs = 250): Promise<TokenKeySet> {
+  let keys = find(module, session, role);
+  if (keys.size > 0) return new TokenKeySet(role, keys);
+  try {
+    module.C_GenerateKey(session, { mechanism: P.CKM_AES_KEY_GEN }, [
+      { type: P.CKA_CLASS, value: P.CKO_SECRET_KEY },
+      { type: P.CKA_KEY_TYPE, value: P.CKK_AES },
+      { type: P.CKA_VALUE_LEN, value: 32 },
+      { type: P.CKA_TOKEN, value: true },
+      { type: P.CKA_PRIVATE, value: true },
+      { type: P.CKA_SENSITIVE, value: true },
+      { type: P.CKA_EXTRACTABLE, value: false },
+      { type: P.CKA_MODIFIABLE, value: false },
+      { type: P.CKA_LABEL, value: TOKEN_KEY_LABELS[role] },
+      { type: P.CKA_ID, value: randomBytes(16) },
+      ...USAGE[role],
+    ]);
+  } catch (e) {
+    throw toHsmError(e, 'C_GenerateKey');
+  }
+  await sleep(raceWindowMs);
+  keys = find(module, session, role);
+  return new TokenKeySet(role, keys);
+}
+
+/** Looks the role's keys up again (a blob named a key created by another process). */
+export function reloadTokenKeys(module: PKCS11, session: Handle, role: TokenKeyRole): TokenKeySet {
+  return new TokenKeySet(role, find(module, session, role));
+}
