@@ -4,6 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { KmsError } from '../errors.js';
+import { keyArn } from '../key-resolver.js';
 import type { KeyRecord } from '../model.js';
 import type { JsonObject, KmsDeps } from '../operation.js';
 import type { MetadataRepository } from '../ports.js';
@@ -29,7 +30,7 @@ export async function updateKeyRecord(
     try {
       return await deps.store.transaction(async (tx) => {
         const current = await tx.getKey(keyId);
-        if (!current) throw new KmsError('NotFoundException', `Key '${keyId}' does not exist`);
+        if (!current) throw new KmsError('NotFoundException', `Key '${keyArn(deps.settings, keyId)}' does not exist`);
         const next = { ...(await change(current, tx)), revision: current.revision + 1 };
         if (!(await tx.updateKey(next))) throw new RevisionConflict();
         return next;
