@@ -53,20 +53,21 @@ describe('SQLite store file', () => {
     expect(statSync(path).mode & 0o777).toBe(0o640);
   });
 
-  it('uses WAL, foreign keys, FULL sync and a busy timeout', async () => {
+  it('uses WAL, foreign keys, FULL sync (unless asked for NORMAL) and a busy timeout', async () => {
     const path = freshPath();
     const store = await openSqliteStore({ path });
+    expect(store.connectionSettings()).toStrictEqual({ journalMode: 'wal', synchronous: 'full', busyTimeoutMs: 5000, foreignKeys: true });
+    await expect(store.insertKeyVersion(version('missing'))).rejects.toThrow(/FOREIGN KEY/);
     await store.close();
+    const fast = await openSqliteStore({ path, synchronous: 'normal' });
+    expect(fast.connectionSettings().synchronous).toBe('normal');
+    await fast.close();
     const raw = new Database(path, { readonly: true });
     try {
       expect(raw.pragma('journal_mode', { simple: true })).toBe('wal');
     } finally {
       raw.close();
     }
-    // Connection-level settings are checked through their effect: a dangling reference is refused.
-    const again = await openSqliteStore({ path });
-    await expect(again.insertKeyVersion(version('missing'))).rejects.toThrow(/FOREIGN KEY/);
-    await again.close();
   });
 
   it('keeps its data and schema across close and reopen (migrations run once)', async () => {

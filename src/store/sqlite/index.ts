@@ -27,7 +27,7 @@ import {
   type Dialect,
   type SqliteDialectConfig,
 } from 'kysely';
-import type { Logger, MetadataStore } from '../../core/ports.js';
+import type { Logger } from '../../core/ports.js';
 import type { SqlFlavor } from '../sql/dialect.js';
 import { migrateToLatest } from '../sql/migrations/index.js';
 import type { MetadataDatabase } from '../sql/schema.js';
@@ -43,6 +43,13 @@ export interface SqliteStoreOptions {
   /** A file path, or `':memory:'` for a private in-memory database (tests). */
   path: string;
   logger?: Logger;
+  /**
+   * `full` (default): every commit is fsynced before it returns. `normal`: commits survive a
+   * process crash but the last ones may be lost on power failure; about a hundred times faster
+   * to commit on slow disks. Only for throwaway data (benchmarks): a lost key version makes
+   * everything encrypted under it undecryptable.
+   */
+  synchronous?: 'full' | 'normal';
 }
 
 /** Duplicate primary keys and unique constraints, as better-sqlite3 reports them. */
@@ -60,7 +67,7 @@ export const sqliteFlavor: SqlFlavor = {
  * Opens (creating if needed) a SQLite metadata store and brings its schema up to date.
  * Throws if the file cannot be opened or a migration fails.
  */
-export async function openSqliteStore(options: SqliteStoreOptions): Promise<MetadataStore> {
+export async function openSqliteStore(options: SqliteStoreOptions): Promise<SqliteMetadataStore> {
   const inMemory = options.path === ':memory:';
   const path = inMemory ? options.path : resolve(options.path);
   if (!inMemory) createPrivateFile(path, options.logger);
@@ -68,7 +75,7 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Meta
   const sqlite = new Database(path);
   try {
     sqlite.pragma('journal_mode = WAL');
-    sqlite.pragma('synchronous = FULL');
+    sqlite.pragma(`synchronous = ${options.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
     sqlite.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
     sqlite.pragma('foreign_keys = ON');
   } catch (error) {

@@ -38,6 +38,17 @@ export class SqliteMetadataStore extends SqlMetadataStore {
     this.versionById = this.sqlite.prepare(versionSql);
   }
 
+  /** The connection settings in force, for diagnostics and tests. */
+  connectionSettings(): { journalMode: string; synchronous: 'off' | 'normal' | 'full' | 'extra'; busyTimeoutMs: number; foreignKeys: boolean } {
+    const levels = ['off', 'normal', 'full', 'extra'] as const;
+    return {
+      journalMode: String(this.sqlite.pragma('journal_mode', { simple: true })),
+      synchronous: levels[Number(this.sqlite.pragma('synchronous', { simple: true }))] ?? 'full',
+      busyTimeoutMs: Number(this.sqlite.pragma('busy_timeout', { simple: true })),
+      foreignKeys: Number(this.sqlite.pragma('foreign_keys', { simple: true })) === 1,
+    };
+  }
+
   /**
    * Synchronous read when the connection is idle. While a transaction is open on the (single)
    * connection a direct read would see its uncommitted writes, so it queues behind the
