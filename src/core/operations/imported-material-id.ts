@@ -3,13 +3,14 @@
  * can be checked against the material the key had before without keeping that material (or a
  * plaintext digest of it) anywhere. AWS likewise derives the id from the key id and the material.
  *
- * An id is 32 bytes (64 hex characters, like any KeyMaterialId): the marker `kcv1`, then a
- * 28-byte key check value computed in the HSM over a fixed, key-specific message:
- * - AES: the IV (12) and tag (16) of AES-GCM encrypting nothing, with the message as AAD. The
+ * An id is 32 bytes (64 hex characters, like any KeyMaterialId): the marker `kc` and version
+ * `0x01`, then a 29-byte key check value computed in the HSM over a fixed, key-specific message:
+ * - AES: IV (12), ciphertext (1) and tag (16) of AES-GCM encrypting one zero byte, with the
+ *   message as AAD (one byte rather than none: not every token accepts an empty C_Encrypt). The
  *   HSM picks the IV, so the id is not deterministic, but only the same material can
- *   authenticate that (IV, tag) pair again: the check decrypts it with the new material.
- * - HMAC: the first 28 bytes of the key's HMAC of the message.
- * - Asymmetric: the first 28 bytes of SHA-256(message ‖ SubjectPublicKeyInfo).
+ *   authenticate that ciphertext again: the check decrypts it with the new material.
+ * - HMAC: the first 29 bytes of the key's HMAC of the message.
+ * - Asymmetric: the first 29 bytes of SHA-256(message ‖ SubjectPublicKeyInfo).
  *
  * Because the blob header carries the KeyMaterialId, a reimport must reuse the old id for old
  * ciphertexts to decrypt; this scheme makes that id verifiable.
@@ -20,8 +21,9 @@ import { macAlgorithmsFor } from '../key-metadata.js';
 import type { KeyRecord } from '../model.js';
 import type { KeyBackend, MaterialRef } from '../ports.js';
 
-const MARKER = Buffer.from('kcv1', 'ascii');
-const CHECK_BYTES = 28;
+const MARKER = Buffer.from([0x6b, 0x63, 0x01]); // 'kc', version 1
+const CHECK_BYTES = 29;
+const IV_BYTES = 12;
 
 /** Fresh material to identify: the backend's ref and, for asymmetric keys, the public key. */
 export interface ImportedMaterial {
@@ -36,7 +38,7 @@ function checkMessage(key: KeyRecord): Buffer {
 /** A new KeyMaterialId for material imported into `key`. */
 export async function importedMaterialId(backend: KeyBackend, key: KeyRecord, material: ImportedMaterial): Promise<string> {
   if (key.keySpec === 'SYMMETRIC_DEFAULT') {
-    const { iv, ciphertext } = await backend.encryptSymmetric(material.ref, new Uint8Array(0), checkMessage(key));
+    const { iv, ciphertext } = await backend.encryptSymmetric(material.ref, new Uint8Array(1), checkMessage(key));
     if (iv.length + ciphertext.length !== CHECK_BYTES) throw new Error('unexpected AES-GCM output size for the key check');
     return Buffer.concat([MARKER, iv, ciphertext]).toString('hex');
   }
@@ -55,7 +57,7 @@ export async function matchesImportedMaterialId(
   const check = id.subarray(MARKER.length);
   if (key.keySpec === 'SYMMETRIC_DEFAULT') {
     try {
-      await backend.decryptSymmetric(material.ref, check.subarray(0, 12), check.subarray(12), checkMessage(key));
+      await backend.decryptSymmetric(material.ref, check.subarray(0, IV_BYTES), check.subarray(IV_BYTES), checkMessage(key));
       return true;
     } catch (err) {
       if (err instanceof HsmError && err.kind === 'data') return false;
