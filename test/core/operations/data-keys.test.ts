@@ -20,7 +20,7 @@ beforeAll(async () => {
 });
 afterAll(() => kms.close());
 
-async function decrypted(ciphertext: unknown, ctx = context): Promise<Buffer> {
+async function decrypted(ciphertext: unknown, ctx: Record<string, string> = context): Promise<Buffer> {
   return bytesOf((await call(kms, decrypt, { CiphertextBlob: ciphertext, EncryptionContext: ctx })).Plaintext);
 }
 
