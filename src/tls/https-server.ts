@@ -38,7 +38,10 @@ export function createHsmHttpsServer(options: HsmHttpsServerOptions, handler?: H
   const { hsm, certificates, sessionResumption = true, ...serverOptions } = options;
   if (certificates.length === 0) throw new HsmTlsError('ERR_NO_CERTIFICATE', 'Give at least one certificate and HSM key to serve.');
   const secureOptions = (serverOptions.secureOptions ?? 0) | (sessionResumption ? 0 : constants.SSL_OP_NO_TICKET);
-  const common: tls.SecureContextOptions = { ...serverOptions, secureOptions };
+  // RSA key exchange would need the HSM key to decrypt, which the offload refuses (no forward
+  // secrecy); not offering those suites makes clients pick ECDHE instead of failing.
+  const ciphers = serverOptions.ciphers ?? `${tls.DEFAULT_CIPHERS}:!kRSA`;
+  const common: tls.SecureContextOptions = { ...serverOptions, secureOptions, ciphers };
   const prepared = certificates.map((c) => prepareHsmKey({ ...common, hsm, keyUri: c.keyUri, cert: c.cert, ca: c.ca ?? serverOptions.ca }));
   const contexts = prepared.map(({ tlsOptions, keyed }) => ({ certificate: keyed.certificate, context: tls.createSecureContext(tlsOptions) }));
   const [first] = prepared;
@@ -47,6 +50,7 @@ export function createHsmHttpsServer(options: HsmHttpsServerOptions, handler?: H
       ...serverOptions,
       ...first!.tlsOptions,
       secureOptions,
+      ciphers,
       SNICallback: (servername, callback) => callback(null, pickContext(contexts, servername)),
     },
     handler,

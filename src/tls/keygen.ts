@@ -2,6 +2,8 @@
  * Keys for TLS made inside the token, and certificate signing requests signed there: the CSR
  * is built by @peculiar/x509 with a WebCrypto-shaped signer whose `sign` is the HSM.
  */
+// @peculiar/x509 resolves its algorithms through tsyringe, which needs the Reflect metadata API first.
+import 'reflect-metadata';
 import { createHash, webcrypto } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 import type { HsmConfig } from '../config/hsm.js';

@@ -1,0 +1,78 @@
+/**
+ * Shared pieces of the TLS offload tests: the test token's HsmConfig, a throwaway CA that
+ * issues certificates for HSM public keys, and small clients (curl, openssl s_client).
+ */
+// @peculiar/x509 resolves its algorithms through tsyringe, which needs the Reflect metadata API first.
+import 'reflect-metadata';
+import { execFile } from 'node:child_process';
+import { webcrypto } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:net';
+import { promisify } from 'node:util';
+import * as x509 from '@peculiar/x509';
+import type { HsmConfig } from '../../src/config/hsm.js';
+
+x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
+
+export const run = promisify(execFile);
+
+/** The per-run SoftHSM2 token of test/global-setup.ts. */
+export function testHsm(): HsmConfig {
+  const { HSMKMS_TEST_MODULE, HSMKMS_TEST_TOKEN, HSMKMS_TEST_PIN_FILE } = process.env;
+  if (!HSMKMS_TEST_MODULE || !HSMKMS_TEST_TOKEN || !HSMKMS_TEST_PIN_FILE) throw new Error('test/global-setup.ts did not run');
+  return { modulePath: HSMKMS_TEST_MODULE, token: { label: HSMKMS_TEST_TOKEN }, pin: { file: HSMKMS_TEST_PIN_FILE }, profile: 'softhsm2' };
+}
+
+/** A label unique to this run and file, so test files sharing the token do not collide. */
+export function uniqueLabel(prefix: string): string {
+  return `${prefix}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+}
+
+export interface TestCa {
+  pem: string;
+  /** Issues a leaf certificate for the given public key (DER SPKI). */
+  issue(spki: Buffer, names: string[]): Promise<string>;
+}
+
+export async function createTestCa(): Promise<TestCa> {
+  const algorithm = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
+  const keys = (await webcrypto.subtle.generateKey(algorithm, false, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
+  const ca = await x509.X509CertificateGenerator.createSelfSigned({
+    name: 'CN=hsmkms test CA',
+    keys: keys as unknown as Parameters<typeof x509.X509CertificateGenerator.createSelfSigned>[0]["keys"],
+    signingAlgorithm: algorithm,
+    notBefore: new Date(Date.now() - 60_000),
+    extensions: [new x509.BasicConstraintsExtension(true, undefined, true)],
+  });
+  return {
+    pem: ca.toString('pem'),
+    async issue(spki, names) {
+      const leaf = await x509.X509CertificateGenerator.create({
+        subject: `CN=${names[0]}`,
+        issuer: ca.subject,
+        publicKey: new x509.PublicKey(spki),
+        signingKey: keys.privateKey as unknown as x509.X509CertificateCreateWithKeyParams["signingKey"],
+        signingAlgorithm: algorithm,
+        notBefore: new Date(Date.now() - 60_000),
+        extensions: [
+          new x509.BasicConstraintsExtension(false),
+          new x509.SubjectAlternativeNameExtension(names.map((value) => (/^[\d.]+$/.test(value) ? { type: 'ip' as const, value } : { type: 'dns' as const, value }))),
+        ],
+      });
+      return leaf.toString('pem');
+    },
+  };
+}
+
+export async function listen(server: Server): Promise<number> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return (server.address() as AddressInfo).port;
+}
+
+/** `openssl s_client` against the server; returns its combined output. */
+export async function sClient(port: number, caFile: string, extra: string[]): Promise<string> {
+  const { stdout, stderr } = await run('sh', ['-c', `echo | openssl s_client -connect 127.0.0.1:${port} -CAfile ${caFile} -verify_return_error ${extra.join(' ')} 2>&1 || true`], {
+    timeout: 20_000,
+  });
+  return stdout + stderr;
+}
