@@ -17,6 +17,7 @@ import type { KeySpec, WrappingAlgorithm } from '../../core/model.js';
 import type { GeneratedMaterial } from '../../core/ports.js';
 import { hsmError, toHsmError } from './errors.js';
 import { oaepMechanism, specInfo, unwrapTemplate } from './key-specs.js';
+import { parseMaterialBlob } from './material-blob.js';
 import type { Pkcs11Backend } from './pkcs11-backend.js';
 import { ecSpki, rsaSpki } from './public-key.js';
 
@@ -50,16 +51,17 @@ export async function importMaterial(
   if (info.family === 'ec') template.push({ type: P.CKA_DERIVE, value: true });
   let ephemeral: Handle | undefined;
   let imported: Handle | undefined;
+  const seen: { length?: number } = {};
   try {
     if (algorithm === 'RSAES_OAEP_SHA_1' || algorithm === 'RSAES_OAEP_SHA_256') {
       if (info.family !== 'aes' && info.family !== 'hmac')
         throw incorrect(`${algorithm} can only import symmetric and HMAC key material; use RSA_AES_KEY_WRAP_SHA_* for ${target}.`);
-      imported = await unwrap(m, session, oaepMechanism(hash), wrappingKey, encrypted, template);
+      imported = await oaepUnwrap(backend, session, hash, wrappingKey, encrypted, template, seen);
     } else {
       const [modulus] = m.C_GetAttributeValue(session, wrappingKey, [{ type: P.CKA_MODULUS }]);
       const split = modulus!.value.length;
       if (encrypted.length <= split + 8) throw incorrect('The wrapped key material is too short for RSA_AES_KEY_WRAP.');
-      ephemeral = await unwrap(m, session, oaepMechanism(hash), wrappingKey, encrypted.subarray(0, split), [
+      ephemeral = await oaepUnwrap(backend, session, hash, wrappingKey, encrypted.subarray(0, split), [
         { type: P.CKA_CLASS, value: P.CKO_SECRET_KEY },
         { type: P.CKA_KEY_TYPE, value: P.CKK_AES },
         { type: P.CKA_TOKEN, value: false },
@@ -70,12 +72,52 @@ export async function importMaterial(
       imported = await unwrap(m, session, { mechanism: P.CKM_AES_KEY_WRAP_PAD }, ephemeral, encrypted.subarray(split), template);
     }
     let publicKey: Buffer | undefined;
-    if (info.family === 'aes' || info.family === 'hmac') checkLength(m.C_GetAttributeValue(session, imported, [{ type: P.CKA_VALUE_LEN }])[0]!.value, target);
-    else if (info.family === 'rsa') publicKey = rsaPublicKey(backend, session, imported, info.modulusBits!);
-    else publicKey = await ecPublicKey(backend, session, imported, target);
-    return { wrapped: await backend.wrapUnderDomainKey(session, imported, target, 'cmk'), ...(publicKey ? { publicKey } : {}) };
+    if (info.family === 'rsa') publicKey = rsaPublicKey(backend, session, imported, info.modulusBits!);
+    else if (info.family === 'ec') publicKey = await ecPublicKey(backend, session, imported, target);
+    const wrapped = await backend.wrapUnderDomainKey(session, imported, target, 'cmk');
+    if (info.family === 'aes' || info.family === 'hmac') {
+      checkLength(target, seen.length, parseMaterialBlob(wrapped).wrapped.length);
+      if (info.family === 'aes') trialEncrypt(m, session, imported);
+    }
+    return { wrapped, ...(publicKey ? { publicKey } : {}) };
   } finally {
     backend.destroyQuietly(session, imported, ephemeral);
+  }
+}
+
+/**
+ * Unwraps an OAEP-encrypted key into the token. Tokens without OAEP for this hash (SoftHSM2 2.6
+ * with SHA-256) get raw RSA in the token and the padding removed in process memory; the key
+ * bytes are then created in the token and the buffer is zeroed at once. That brief exposure is
+ * the documented exception to "plaintext only in the token" on such tokens.
+ */
+async function oaepUnwrap(
+  backend: Pkcs11Backend,
+  s: Handle,
+  hash: 'sha1' | 'sha256',
+  key: Handle,
+  data: Buffer,
+  template: Template,
+  seen?: { length?: number },
+): Promise<Handle> {
+  const m = backend.module;
+  if (backend.profile.oaepHashes.has(hash)) return unwrap(m, s, oaepMechanism(hash), key, data, template);
+  let value: Buffer;
+  try {
+    value = await backend.rsaOaepDecrypt(s, key, hash, data);
+  } catch (e) {
+    const error = toHsmError(e, 'C_Decrypt');
+    if (error.kind === 'data' || backend.profile.badCiphertextCodes.includes(error.code))
+      throw hsmError('CKR_WRAPPED_KEY_INVALID', 'C_UnwrapKey', 'data', 'The key material could not be unwrapped with this import token.');
+    throw error;
+  }
+  if (seen) seen.length = value.length;
+  try {
+    return m.C_CreateObject(s, [...template, { type: P.CKA_VALUE, value }]);
+  } catch (e) {
+    throw toHsmError(e, 'C_CreateObject', { CKR_ATTRIBUTE_VALUE_INVALID: 'data', CKR_TEMPLATE_INCONSISTENT: 'data' });
+  } finally {
+    value.fill(0);
   }
 }
 
@@ -91,10 +133,27 @@ async function unwrap(m: Pkcs11Backend['module'], s: Handle, mech: Parameters<Pk
   }
 }
 
-function checkLength(raw: Buffer, target: KeySpec): void {
-  const length = raw.length === 8 ? Number(raw.readBigUInt64LE()) : raw.readUInt32LE();
+/**
+ * Checks the imported key's length. Tokens such as SoftHSM2 do not fill in CKA_VALUE_LEN for
+ * unwrapped keys, so when the exact length is unknown it is bounded by the RFC 5649 wrapping
+ * under the domain key: a wrapped length L holds between L-15 and L-8 bytes.
+ */
+function checkLength(target: KeySpec, exact: number | undefined, wrappedLength: number): void {
   const [min, max] = LENGTHS[target]!;
-  if (length < min || length > max) throw incorrect(`${target} key material must be ${min === max ? min : `${min}–${max}`} bytes, not ${length}.`);
+  const low = exact ?? wrappedLength - 15;
+  const high = exact ?? wrappedLength - 8;
+  if (high < min || low > max)
+    throw incorrect(`${target} key material must be ${min === max ? min : `${min}–${max}`} bytes${exact === undefined ? '' : `, not ${exact}`}.`);
+}
+
+/** An AES key of an invalid size (the token may accept any length on unwrap) fails here. */
+function trialEncrypt(m: Pkcs11Backend['module'], s: Handle, key: Handle): void {
+  try {
+    m.C_EncryptInit(s, { mechanism: P.CKM_AES_ECB }, key);
+    m.C_Encrypt(s, Buffer.alloc(16), Buffer.alloc(16));
+  } catch {
+    throw incorrect('The imported material is not a valid AES-256 key.');
+  }
 }
 
 function rsaPublicKey(backend: Pkcs11Backend, s: Handle, key: Handle, bits: number): Buffer {
