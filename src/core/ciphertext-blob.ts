@@ -7,7 +7,7 @@
  * |-------|-----------------------------------------------------|
  * | 1     | format version, `0x01`                              |
  * | 1     | key id length L (1–255)                             |
- * | L     | key id, UTF-8                                       |
+ * | L     | key id, ASCII letters, digits, `-` and `_`          |
  * | 32    | key material version id (the 64 hex chars, binary)  |
  * | 12    | AES-GCM IV                                          |
  * | ≥ 16  | ciphertext followed by the 16-byte GCM tag          |
@@ -28,6 +28,8 @@ const IV_LENGTH = 12;
 const TAG_LENGTH = 16;
 const VERSION_ID_BYTES = 32;
 const VERSION_ID = /^[0-9a-f]{64}$/;
+/** Key ids are UUIDs; the narrow alphabet keeps a forged id from being read as an alias or ARN. */
+const KEY_ID = /^[A-Za-z0-9_-]{1,255}$/;
 
 /** Which key material version encrypted a blob. */
 export interface CiphertextKeyRef {
@@ -49,8 +51,8 @@ export const MIN_CIPHERTEXT_BLOB_LENGTH = 1 + 1 + 1 + VERSION_ID_BYTES + IV_LENG
 
 /** The header bytes for a key version; also the first part of the AAD. */
 export function ciphertextHeader(ref: CiphertextKeyRef): Buffer {
-  const keyId = Buffer.from(ref.keyId, 'utf8');
-  if (keyId.length < 1 || keyId.length > 255) throw new RangeError('key id must be 1–255 bytes of UTF-8');
+  if (!KEY_ID.test(ref.keyId)) throw new RangeError('key id must be 1–255 ASCII letters, digits, - or _');
+  const keyId = Buffer.from(ref.keyId, 'ascii');
   if (!VERSION_ID.test(ref.versionId)) throw new RangeError('key material version id must be 64 lowercase hex characters');
   return Buffer.concat([Buffer.from([CIPHERTEXT_BLOB_VERSION, keyId.length]), keyId, Buffer.from(ref.versionId, 'hex')]);
 }
@@ -78,13 +80,8 @@ export function parseCiphertextBlob(bytes: Uint8Array): CiphertextBlob {
   const keyIdLength = buf[1] ?? 0;
   const headerLength = 2 + keyIdLength + VERSION_ID_BYTES;
   if (keyIdLength === 0 || buf.length < headerLength + IV_LENGTH + TAG_LENGTH) throw invalid();
-  const keyIdBytes = buf.subarray(2, 2 + keyIdLength);
-  let keyId: string;
-  try {
-    keyId = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(keyIdBytes);
-  } catch {
-    throw invalid();
-  }
+  const keyId = buf.toString('latin1', 2, 2 + keyIdLength);
+  if (!KEY_ID.test(keyId)) throw invalid();
   return {
     keyId,
     versionId: buf.subarray(2 + keyIdLength, headerLength).toString('hex'),

@@ -44,6 +44,7 @@ describe('ciphertext blob', () => {
   it('refuses to write ids it could not parse back', () => {
     expect(() => ciphertextHeader({ ...ref, keyId: '' })).toThrow(RangeError);
     expect(() => ciphertextHeader({ ...ref, keyId: 'k'.repeat(256) })).toThrow(RangeError);
+    expect(() => ciphertextHeader({ ...ref, keyId: 'alias/x' })).toThrow(RangeError);
     expect(() => ciphertextHeader({ ...ref, versionId: 'AB'.repeat(32) })).toThrow(RangeError);
     expect(() => ciphertextHeader({ ...ref, versionId: 'ab' })).toThrow(RangeError);
     expect(() => writeCiphertextBlob(ciphertextHeader(ref), Buffer.alloc(11), ciphertext)).toThrow(RangeError);
@@ -69,10 +70,12 @@ describe('ciphertext blob', () => {
     // Every truncation that leaves less than a header, an IV and a tag.
     const minimum = 2 + ref.keyId.length + 32 + 12 + 16;
     for (let length = 0; length < minimum; length++) expectInvalid(good.subarray(0, length));
-    const badUtf8 = Buffer.from(good);
-    badUtf8[2] = 0xc3;
-    badUtf8[3] = 0x28;
-    expectInvalid(badUtf8);
+    // Key id bytes outside the key-id alphabet: non-ASCII, '/', ':' (alias names and ARNs).
+    for (const byte of [0xc3, 0x2f, 0x3a, 0x00, 0x20]) {
+      const copy = Buffer.from(good);
+      copy[2] = byte;
+      expectInvalid(copy);
+    }
   });
 
   it('parses a blob whose key id length points elsewhere as a different header, which the AAD then rejects', () => {
