@@ -12,10 +12,13 @@ function migrationsFor(flavor: SqlFlavor): Record<string, Migration> {
   };
 }
 
-/** Brings the database to the newest schema; throws (with the failing migration's name) if one fails. */
-export async function migrateToLatest(db: Kysely<unknown>, flavor: SqlFlavor): Promise<string[]> {
+/**
+ * Brings the database to the newest schema; throws (with the failing migration's name) if one
+ * fails. `schema` names where the migration bookkeeping lives when it is not the default one.
+ */
+export async function migrateToLatest(db: Kysely<unknown>, flavor: SqlFlavor, schema?: string): Promise<string[]> {
   const provider: MigrationProvider = { getMigrations: async () => migrationsFor(flavor) };
-  const migrator = new Migrator({ db, provider });
+  const migrator = new Migrator({ db, provider, ...(schema ? { migrationTableSchema: schema } : {}) });
   const { error, results } = await migrator.migrateToLatest();
   const failed = results?.find((r) => r.status === 'Error');
   if (error) {

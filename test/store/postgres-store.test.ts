@@ -1,0 +1,55 @@
+/**
+ * The MetadataStore contract against a real PostgreSQL server (see postgres-server.ts); each
+ * test gets a schema of its own. Without a server the suite is reported as skipped, with why.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openPostgresStore } from '../../src/store/postgres/index.js';
+import { describeMetadataStoreContract } from './metadata-store-contract.js';
+import { findPostgres, startPostgres, type TestPostgres } from './postgres-server.js';
+import { key } from './fixtures.js';
+
+const found = findPostgres();
+if ('missing' in found) console.warn(`PostgreSQL store tests skipped: ${found.missing}`);
+
+describe.skipIf('missing' in found)('PostgreSQL store', () => {
+  let server: TestPostgres;
+  let n = 0;
+  const run = `t${process.pid}_${Date.now().toString(36)}`;
+  beforeAll(() => {
+    server = startPostgres();
+  }, 60_000);
+  afterAll(() => server?.stop());
+
+  describeMetadataStoreContract('PostgreSQL', () =>
+    openPostgresStore({ connectionString: server.connectionString, schema: `${run}_${++n}`, maxConnections: 4 }),
+  );
+
+  it('migrates once when reopened, and keeps its data', async () => {
+    const schema = `${run}_reopen`;
+    const k = key({ deletionDate: new Date(1_790_000_000_007) });
+    const first = await openPostgresStore({ connectionString: server.connectionString, schema });
+    await first.insertKey(k);
+    await first.close();
+    const second = await openPostgresStore({ connectionString: server.connectionString, schema });
+    expect(await second.getKey(k.keyId)).toStrictEqual(k);
+    await second.close();
+  });
+
+  it('lets exactly one of two nodes win an update race on the same revision', async () => {
+    const schema = `${run}_race`;
+    const a = await openPostgresStore({ connectionString: server.connectionString, schema });
+    const b = await openPostgresStore({ connectionString: server.connectionString, schema });
+    const k = key();
+    await a.insertKey(k);
+    const results = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => (i % 2 ? a : b).updateKey({ ...k, description: `writer ${i}`, revision: 2 })),
+    );
+    expect(results.filter(Boolean)).toHaveLength(1);
+    await a.close();
+    await b.close();
+  });
+
+  it('rejects a schema name that is not a plain identifier', async () => {
+    await expect(openPostgresStore({ connectionString: server.connectionString, schema: 'x; drop table keys' })).rejects.toThrow(/schema name/);
+  });
+});
