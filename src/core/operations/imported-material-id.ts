@@ -9,7 +9,7 @@
  *   message as AAD (one byte rather than none: not every token accepts an empty C_Encrypt). The
  *   HSM picks the IV, so the id is not deterministic, but only the same material can
  *   authenticate that ciphertext again: the check decrypts it with the new material.
- * - HMAC: the first 29 bytes of the key's HMAC of the message.
+ * - HMAC: the first 29 bytes of SHA-256 of the key's HMAC of the message.
  * - Asymmetric: the first 29 bytes of SHA-256(message ‖ SubjectPublicKeyInfo).
  *
  * Because the blob header carries the KeyMaterialId, a reimport must reuse the old id for old
@@ -68,8 +68,13 @@ export async function matchesImportedMaterialId(
 }
 
 async function deterministicCheck(backend: KeyBackend, key: KeyRecord, material: ImportedMaterial): Promise<Buffer> {
-  const [macAlgorithm] = macAlgorithmsFor(key) ?? [];
-  if (macAlgorithm) return (await backend.generateMac(material.ref, macAlgorithm, checkMessage(key))).subarray(0, CHECK_BYTES);
+  if (key.keySpec.startsWith('HMAC_')) {
+    const [macAlgorithm] = macAlgorithmsFor({ keySpec: key.keySpec, keyUsage: 'GENERATE_VERIFY_MAC' }) ?? [];
+    if (!macAlgorithm) throw new Error(`no MAC algorithm for ${key.keySpec}`);
+    // Hashed so every HMAC size (HMAC_224 gives only 28 bytes) fills the check the same way.
+    const mac = await backend.generateMac(material.ref, macAlgorithm, checkMessage(key));
+    return createHash('sha256').update(mac).digest().subarray(0, CHECK_BYTES);
+  }
   if (!material.publicKey) throw new Error('imported asymmetric material has no public key');
   return createHash('sha256').update(checkMessage(key)).update(material.publicKey).digest().subarray(0, CHECK_BYTES);
 }
