@@ -48,7 +48,7 @@ export async function importMaterial(
   const hash = algorithm.endsWith('SHA_1') ? 'sha1' : 'sha256';
   const template: Template = unwrapTemplate(target, 'cmk', backend.profile, false);
   // ECDH with the generator recovers the public key of an imported EC private key (see below).
-  if (info.family === 'ec') template.push({ type: P.CKA_DERIVE, value: true });
+  if (info.family === 'ec') for (const a of template) if (a.type === P.CKA_DERIVE) a.value = true;
   let ephemeral: Handle | undefined;
   let imported: Handle | undefined;
   const seen: { length?: number } = {};

@@ -51,28 +51,27 @@ export function specInfo(spec: KeySpec): SpecInfo {
   return SPECS[spec];
 }
 
-/** Usage attributes of the secret or private key, by family and purpose. */
+/**
+ * Usage attributes of the secret or private key, all stated explicitly: token defaults differ
+ * (SoftHSM2 makes secret keys usable for everything unless told otherwise).
+ */
 function usage(family: Family, purpose: 'cmk' | 'import-wrapping'): Template {
-  if (purpose === 'import-wrapping') return [{ type: P.CKA_UNWRAP, value: true }, { type: P.CKA_DECRYPT, value: true }];
-  switch (family) {
-    case 'aes':
-      return [
-        { type: P.CKA_ENCRYPT, value: true },
-        { type: P.CKA_DECRYPT, value: true },
-      ];
-    case 'hmac':
-      return [
-        { type: P.CKA_SIGN, value: true },
-        { type: P.CKA_VERIFY, value: true },
-      ];
-    case 'rsa':
-      return [
-        { type: P.CKA_SIGN, value: true },
-        { type: P.CKA_DECRYPT, value: true },
-      ];
-    case 'ec':
-      return [{ type: P.CKA_SIGN, value: true }];
-  }
+  const allowed: Set<number> =
+    purpose === 'import-wrapping'
+      ? new Set([P.CKA_UNWRAP, P.CKA_DECRYPT])
+      : new Set(
+          {
+            aes: [P.CKA_ENCRYPT, P.CKA_DECRYPT],
+            hmac: [P.CKA_SIGN, P.CKA_VERIFY],
+            rsa: [P.CKA_SIGN, P.CKA_DECRYPT],
+            ec: [P.CKA_SIGN],
+          }[family],
+        );
+  const secret = family === 'aes' || family === 'hmac';
+  const all = secret
+    ? [P.CKA_ENCRYPT, P.CKA_DECRYPT, P.CKA_SIGN, P.CKA_VERIFY, P.CKA_WRAP, P.CKA_UNWRAP, P.CKA_DERIVE]
+    : [P.CKA_DECRYPT, P.CKA_SIGN, P.CKA_SIGN_RECOVER, P.CKA_UNWRAP, P.CKA_DERIVE];
+  return all.map((type) => ({ type, value: allowed.has(type) }));
 }
 
 function classAndType(info: SpecInfo): Template {

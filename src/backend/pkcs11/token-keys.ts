@@ -29,12 +29,18 @@ const USAGE: Readonly<Record<TokenKeyRole, Template>> = {
     { type: P.CKA_UNWRAP, value: true },
     { type: P.CKA_ENCRYPT, value: false },
     { type: P.CKA_DECRYPT, value: false },
+    { type: P.CKA_SIGN, value: false },
+    { type: P.CKA_VERIFY, value: false },
+    { type: P.CKA_DERIVE, value: false },
   ],
   seal: [
     { type: P.CKA_ENCRYPT, value: true },
     { type: P.CKA_DECRYPT, value: true },
     { type: P.CKA_WRAP, value: false },
     { type: P.CKA_UNWRAP, value: false },
+    { type: P.CKA_SIGN, value: false },
+    { type: P.CKA_VERIFY, value: false },
+    { type: P.CKA_DERIVE, value: false },
   ],
 };
 

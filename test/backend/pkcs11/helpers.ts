@@ -1,4 +1,5 @@
 /** Opens backends on the run's SoftHSM2 token (see test/global-setup.ts). */
+import type { Logger } from '../../../src/core/ports.js';
 import { openPkcs11Backend, type Pkcs11Backend, type Pkcs11BackendConfig } from '../../../src/backend/pkcs11/index.js';
 
 export function env(name: string): string {
@@ -17,6 +18,29 @@ export function tokenConfig(extra: Partial<Pkcs11BackendConfig> = {}): Pkcs11Bac
   };
 }
 
-export function openTestBackend(extra: Partial<Pkcs11BackendConfig> = {}): Promise<Pkcs11Backend> {
-  return openPkcs11Backend(tokenConfig(extra));
+export function openTestBackend(extra: Partial<Pkcs11BackendConfig> = {}, logger?: Logger): Promise<Pkcs11Backend> {
+  return openPkcs11Backend(tokenConfig(extra), logger);
+}
+
+/** A logger that keeps what it was told, to assert on recoveries (and on what is never logged). */
+export class RecordingLogger implements Logger {
+  readonly records: Array<{ level: string; obj: object; msg?: string | undefined }> = [];
+  debug(obj: object, msg?: string) {
+    this.records.push({ level: 'debug', obj, msg });
+  }
+  info(obj: object, msg?: string) {
+    this.records.push({ level: 'info', obj, msg });
+  }
+  warn(obj: object, msg?: string) {
+    this.records.push({ level: 'warn', obj, msg });
+  }
+  error(obj: object, msg?: string) {
+    this.records.push({ level: 'error', obj, msg });
+  }
+  child(): Logger {
+    return this;
+  }
+  count(level: string): number {
+    return this.records.filter((r) => r.level === level).length;
+  }
 }

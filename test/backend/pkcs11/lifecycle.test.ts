@@ -1,0 +1,132 @@
+/**
+ * The handle cache, session recovery, and what the token holds: run against the real token.
+ */
+import { randomBytes } from 'node:crypto';
+import pkcs11js from 'pkcs11js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Pkcs11Backend } from '../../../src/backend/pkcs11/index.js';
+import type { KeySpec } from '../../../src/core/model.js';
+import type { MaterialRef } from '../../../src/core/ports.js';
+import { openTestBackend, RecordingLogger } from './helpers.js';
+
+let n = 0;
+const ref = (keySpec: KeySpec, wrapped: Buffer, publicKey?: Buffer) => ({ id: `life-${n++}`, keySpec, wrapped, publicKey: publicKey ?? Buffer.alloc(0) });
+
+/** Session objects this process holds in the token (all of the application's sessions see them). */
+function sessionObjectCount(backend: Pkcs11Backend): number {
+  const m = backend.module;
+  const slot = m.C_GetSlotList(true).find((s) => m.C_GetTokenInfo(s).label.trim() === process.env.HSMKMS_TEST_TOKEN)!;
+  const s = m.C_OpenSession(slot, pkcs11js.CKF_SERIAL_SESSION);
+  try {
+    m.C_FindObjectsInit(s, [{ type: pkcs11js.CKA_TOKEN, value: false }]);
+    const found = m.C_FindObjects(s, 100000);
+    m.C_FindObjectsFinal(s);
+    return found.length;
+  } finally {
+    m.C_CloseSession(s);
+  }
+}
+
+describe('handle cache', () => {
+  let backend: Pkcs11Backend;
+  beforeAll(async () => {
+    backend = await openTestBackend({ cacheSize: 4, poolSize: 3 });
+  });
+  afterAll(() => backend.close());
+
+  it('keeps at most cacheSize unwrapped keys in the token and re-unwraps evicted ones', async () => {
+    const before = sessionObjectCount(backend);
+    const keys: MaterialRef[] = [];
+    for (let i = 0; i < 10; i++) keys.push(ref('SYMMETRIC_DEFAULT', (await backend.generateKeyMaterial('SYMMETRIC_DEFAULT')).wrapped));
+    // Generating leaves nothing behind: the extractable copy was wrapped and destroyed.
+    expect(sessionObjectCount(backend)).toBe(before);
+    const sealed = [];
+    for (const k of keys) sealed.push(await backend.encryptSymmetric(k, Buffer.from(k.id), Buffer.alloc(0)));
+    expect(backend.stats().cachedKeys).toBe(4);
+    await new Promise((r) => setTimeout(r, 20)); // destruction of evicted objects is queued on the owner session
+    expect(sessionObjectCount(backend) - before).toBe(4);
+    // Evicted keys come back transparently, in any order.
+    for (let i = keys.length - 1; i >= 0; i--) {
+      const k = keys[i]!;
+      const c = sealed[i]!;
+      expect((await backend.decryptSymmetric(k, c.iv, c.ciphertext, Buffer.alloc(0))).toString()).toBe(k.id);
+    }
+    backend.forget(keys[0]!.id);
+    expect(backend.stats().cachedKeys).toBe(3);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(sessionObjectCount(backend) - before).toBe(3);
+  });
+
+  it('never destroys a key an operation is still using, even when the cache thrashes', async () => {
+    const keys: MaterialRef[] = [];
+    for (let i = 0; i < 8; i++) keys.push(ref('HMAC_256', (await backend.generateKeyMaterial('HMAC_256')).wrapped));
+    const macs = await Promise.all(Array.from({ length: 200 }, (_, i) => backend.generateMac(keys[i % 8]!, 'HMAC_SHA_256', Buffer.from('m'))));
+    for (let i = 0; i < 200; i++) expect(macs[i]).toEqual(macs[i % 8]);
+    expect(backend.stats().cachedKeys).toBeLessThanOrEqual(4);
+  });
+});
+
+describe('session recovery', () => {
+  let backend: Pkcs11Backend;
+  const log = new RecordingLogger();
+  beforeAll(async () => {
+    backend = await openTestBackend({ poolSize: 4 }, log);
+  });
+  afterAll(() => backend.close());
+
+  it('recovers from every session being closed under traffic, more than once', async () => {
+    const aes = ref('SYMMETRIC_DEFAULT', (await backend.generateKeyMaterial('SYMMETRIC_DEFAULT')).wrapped);
+    const ecM = await backend.generateKeyMaterial('ECC_NIST_P256');
+    const ec = ref('ECC_NIST_P256', ecM.wrapped, ecM.publicKey);
+    const before = await backend.encryptSymmetric(aes, Buffer.from('before'), Buffer.from('a'));
+    const sealedBefore = await backend.sealSecret(Buffer.from('s3cret'));
+
+    let kills = 0;
+    const killer = setInterval(() => {
+      if (kills++ < 3) backend.debugCloseAllSessions();
+    }, 5);
+    const results = await Promise.allSettled(
+      Array.from({ length: 300 }, async (_, i) => {
+        if (i % 3 === 0) {
+          const c = await backend.encryptSymmetric(aes, Buffer.from(`m${i}`), Buffer.alloc(0));
+          return (await backend.decryptSymmetric(aes, c.iv, c.ciphertext, Buffer.alloc(0))).toString() === `m${i}`;
+        }
+        if (i % 3 === 1) {
+          const sig = await backend.sign(ec, 'ECDSA_SHA_256', Buffer.from('x'), 'RAW');
+          return backend.verify(ec, 'ECDSA_SHA_256', Buffer.from('x'), 'RAW', sig);
+        }
+        return (await backend.generateRandom(16)).length === 16;
+      }),
+    );
+    clearInterval(killer);
+    expect(kills).toBeGreaterThanOrEqual(1);
+    // The failures really happened and were recovered from (not just avoided).
+    expect(log.count('warn')).toBeGreaterThan(0);
+    const failures = results.filter((r) => r.status === 'rejected');
+    expect(failures.map((f) => String((f as PromiseRejectedResult).reason))).toEqual([]);
+    expect(results.every((r) => r.status === 'fulfilled' && r.value === true)).toBe(true);
+
+    // Once more, with the backend idle, then check state made before the failures still works.
+    backend.debugCloseAllSessions();
+    expect((await backend.decryptSymmetric(aes, before.iv, before.ciphertext, Buffer.from('a'))).toString()).toBe('before');
+    expect((await backend.unsealSecret(sealedBefore)).toString()).toBe('s3cret');
+    expect(await backend.health()).toMatchObject({ ok: true });
+  });
+
+  it('a data error keeps the session and triggers no recovery', async () => {
+    const aes = ref('SYMMETRIC_DEFAULT', (await backend.generateKeyMaterial('SYMMETRIC_DEFAULT')).wrapped);
+    await backend.encryptSymmetric(aes, Buffer.from('warm'), Buffer.alloc(0));
+    const warnings = log.count('warn');
+    const idle = backend.stats().sessionsIdle;
+    for (let i = 0; i < 20; i++)
+      await expect(backend.decryptSymmetric(aes, randomBytes(12), randomBytes(40), Buffer.alloc(0))).rejects.toMatchObject({ kind: 'data' });
+    expect(log.count('warn')).toBe(warnings);
+    expect(backend.stats().sessionsIdle).toBe(idle);
+  });
+
+  it('refuses work after close', async () => {
+    const b = await openTestBackend();
+    await b.close();
+    await expect(b.generateRandom(8)).rejects.toMatchObject({ name: 'HsmError' });
+  });
+});
