@@ -3,7 +3,7 @@
  * the caller listens (or uses `inject()` in tests).
  */
 import { randomUUID } from 'node:crypto';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { LoggerOptions } from 'pino';
 import type { CredentialResolver } from '../auth/credentials.js';
 import type { Dispatcher } from '../core/dispatch.js';
@@ -81,7 +81,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     // The request id is ours to choose: a client-supplied one would make logs forgeable.
     requestIdHeader: false,
     // One line per call is written in onResponse below, without URL noise or headers.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     return503OnClosing: true,
     trustProxy: options.trustProxy ?? false,
   });

@@ -144,6 +144,7 @@ export interface SignOptions {
   region?: string;
   service?: string;
   signingDate?: Date;
+  host?: string;
 }
 
 /** Headers for a request signed exactly as the AWS SDK signs it. */
@@ -155,7 +156,7 @@ export async function signedHeaders(options: SignOptions): Promise<Record<string
     sha256: Sha256,
   });
   const headers: Record<string, string> = {
-    host: 'localhost:80',
+    host: options.host ?? 'localhost:80',
     'content-type': options.contentType ?? 'application/x-amz-json-1.1',
   };
   if (options.target !== undefined) headers['x-amz-target'] = options.target;
