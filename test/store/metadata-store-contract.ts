@@ -196,19 +196,30 @@ export function describeMetadataStoreContract(name: string, open: StoreFactory):
         expect(await store.countKeys()).toBe(2);
       });
 
-      it('lists keys whose deletion, rotation or expiry is due, and only those', async () => {
+      it('lists keys whose deletion, rotation or expiry is due now, and only those', async () => {
         const now = new Date('2026-06-01T00:00:00.000Z');
         const past = new Date(now.getTime() - 1);
         const future = new Date(now.getTime() + 1);
-        const deleting = key({ keyId: 'k1-deleting', deletionDate: past });
-        const rotating = key({ keyId: 'k2-rotating', nextRotationDate: now });
-        const expiring = key({ keyId: 'k3-expiring', validTo: past, expirationModel: 'KEY_MATERIAL_EXPIRES' });
-        const notYet = key({ keyId: 'k4-later', deletionDate: future, nextRotationDate: future, validTo: future });
-        const never = key({ keyId: 'k5-never' });
-        for (const k of [deleting, rotating, expiring, notYet, never]) await store.insertKey(k);
-        expect((await store.listKeysDue(now, 10)).map((k) => k.keyId).sort()).toEqual(['k1-deleting', 'k2-rotating', 'k3-expiring']);
+        const due = [
+          key({ keyId: 'k1-deleting', keyState: 'PendingDeletion', deletionDate: past, pendingDeletionWindowInDays: 7 }),
+          key({ keyId: 'k2-rotating', rotationEnabled: true, rotationPeriodInDays: 90, nextRotationDate: now }),
+          key({ keyId: 'k3-expiring', origin: 'EXTERNAL', validTo: past, expirationModel: 'KEY_MATERIAL_EXPIRES' }),
+          key({ keyId: 'k4-expiring-disabled', origin: 'EXTERNAL', keyState: 'Disabled', validTo: past, expirationModel: 'KEY_MATERIAL_EXPIRES' }),
+        ];
+        const notDue = [
+          key({ keyId: 'n1-later', keyState: 'PendingDeletion', deletionDate: future, rotationEnabled: true, nextRotationDate: future }),
+          key({ keyId: 'n2-never' }),
+          // A past date alone is not enough: these wait for a state change, not for the scheduler.
+          key({ keyId: 'n3-disabled-rotation', keyState: 'Disabled', rotationEnabled: true, nextRotationDate: past }),
+          key({ keyId: 'n4-rotation-off', rotationEnabled: false, nextRotationDate: past }),
+          key({ keyId: 'n5-pending-deletion-no-rotation', keyState: 'PendingDeletion', deletionDate: future, rotationEnabled: true, nextRotationDate: past }),
+          key({ keyId: 'n6-deletion-cancelled', keyState: 'Disabled', deletionDate: past }),
+        ];
+        for (const k of [...notDue, ...due]) await store.insertKey(k);
+        expect((await store.listKeysDue(now, 10)).map((k) => k.keyId).sort()).toEqual(due.map((k) => k.keyId));
         expect(await store.listKeysDue(now, 2)).toHaveLength(2);
         expect(await store.listKeysDue(new Date(0), 10)).toEqual([]);
+        expect((await store.listKeysDue(now, 10)).find((k) => k.keyId === 'k1-deleting')).toStrictEqual(due[0]);
       });
     });
 

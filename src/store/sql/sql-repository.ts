@@ -103,12 +103,24 @@ export class SqlRepository implements MetadataRepository {
       : { items };
   }
 
+  /**
+   * Due means the scheduler can act now: a PendingDeletion key past its deletionDate, an
+   * Enabled key with rotation on past its nextRotationDate, or expiring imported material past
+   * validTo. Keys that merely carry a past date (a Disabled key whose rotation waits for
+   * EnableKey) are left out, so that they cannot fill every batch and starve keys behind them.
+   */
   async listKeysDue(now: Date, limit: number): Promise<KeyRecord[]> {
     const t = now.getTime();
     const rows = await this.db
       .selectFrom('keys')
       .selectAll()
-      .where((eb) => eb.or([eb('deletion_date', '<=', t), eb('next_rotation_date', '<=', t), eb('valid_to', '<=', t)]))
+      .where((eb) =>
+        eb.or([
+          eb.and([eb('key_state', '=', 'PendingDeletion'), eb('deletion_date', '<=', t)]),
+          eb.and([eb('key_state', '=', 'Enabled'), eb('rotation_enabled', '=', 1), eb('next_rotation_date', '<=', t)]),
+          eb.and([eb('expiration_model', '=', 'KEY_MATERIAL_EXPIRES'), eb('valid_to', '<=', t)]),
+        ]),
+      )
       .orderBy('creation_date')
       .orderBy('key_id')
       .limit(pageSize(limit))
