@@ -105,6 +105,14 @@ export function maxOaepPlaintext(keySpec: KeyRecord['keySpec'], algorithm: Encry
   return k - 2 * h - 2;
 }
 
+/** RSAES-OAEP takes at most {@link maxOaepPlaintext} bytes; more is a ValidationException. */
+export function requireOaepPlaintextFits(key: KeyRecord, algorithm: EncryptionAlgorithm, length: number): void {
+  if (algorithm === 'SYMMETRIC_DEFAULT') return;
+  const limit = maxOaepPlaintext(key.keySpec, algorithm);
+  if (length > limit)
+    throw new KmsError('ValidationException', `Plaintext is too long: ${algorithm} with ${key.keySpec} encrypts at most ${limit} bytes.`);
+}
+
 /** Result of encrypting under a KMS key. */
 export interface Encrypted {
   ciphertextBlob: Buffer;
@@ -129,9 +137,7 @@ export async function encryptUnder(
     const { iv, ciphertext } = await deps.backend.encryptSymmetric(material, plaintext, ciphertextAad(header, context));
     return { ciphertextBlob: writeCiphertextBlob(header, iv, ciphertext), keyMaterialId: material.versionId };
   }
-  const limit = maxOaepPlaintext(key.keySpec, algorithm);
-  if (plaintext.length > limit)
-    throw new KmsError('ValidationException', `Plaintext is too long: ${algorithm} with ${key.keySpec} encrypts at most ${limit} bytes.`);
+  requireOaepPlaintextFits(key, algorithm, plaintext.length);
   return { ciphertextBlob: await deps.backend.encryptAsymmetric(requirePublicKey(key, material), algorithm, plaintext) };
 }
 

@@ -10,6 +10,7 @@ import {
   parseGrantTokens,
   requireEncryptionAlgorithm,
   requireNoContextForAsymmetric,
+  requireOaepPlaintextFits,
   resolveUsableKey,
 } from './crypto-helpers.js';
 
@@ -26,6 +27,7 @@ export const encrypt: Operation = {
     const key = await resolveUsableKey(deps, keyIdValue, 'ENCRYPT_DECRYPT', 'Encrypt');
     requireEncryptionAlgorithm(key, algorithm);
     requireNoContextForAsymmetric(key, context);
+    requireOaepPlaintextFits(key, algorithm, plaintext.length);
 
     await deps.authorizer.authorize({
       principal: ctx.principal,

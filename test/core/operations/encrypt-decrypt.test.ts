@@ -176,6 +176,7 @@ describe('Encrypt and Decrypt with RSA keys', () => {
         const back = await call(kms, decrypt, { CiphertextBlob: out.CiphertextBlob, KeyId: rsa.keyId, EncryptionAlgorithm: algorithm });
         expect(back).toEqual({ KeyId: rsa.arn, Plaintext: b64(plaintext), EncryptionAlgorithm: algorithm });
         await expectKmsError(call(kms, encrypt, { KeyId: rsa.keyId, Plaintext: b64(Buffer.alloc(max + 1)), EncryptionAlgorithm: algorithm }), 'ValidationException', new RegExp(`${max} bytes`));
+        await expectKmsError(call(kms, encrypt, { KeyId: rsa.keyId, Plaintext: b64(Buffer.alloc(max + 1)), EncryptionAlgorithm: algorithm, DryRun: true }), 'ValidationException');
         // A ciphertext made by node:crypto with the exported public key decrypts in the HSM.
         const oaepHash = algorithm === 'RSAES_OAEP_SHA_1' ? 'sha1' : 'sha256';
         const external = publicEncrypt({ key: publicKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash }, Buffer.from('from node'));
