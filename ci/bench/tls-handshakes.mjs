@@ -1,0 +1,177 @@
+#!/usr/bin/env node
+// TLS handshakes per second with the private key in the HSM (SoftHSM2, signed through the
+// hsmkms engine) against the very same key in memory, RSA-2048 and ECDSA P-256, in one run.
+//
+// Honest-measurement rules (docs/BENCHMARKING): a new connection per request (wrk with
+// `Connection: close`), session resumption off on the server (no tickets, no cache), and the
+// server counts full handshakes and HSM signatures so the figures prove every connection
+// signed. Servers run in their own processes; wrk is the client. Medians of several runs.
+//
+// Needs the built sources (npm run build) and the addon (npm install). Environment:
+// BENCH_TLS_RUNS (default 3), BENCH_TLS_SECONDS (default 4), BENCH_TLS_CONNECTIONS (default 16).
+import { execFileSync, fork } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const distTls = join(root, 'dist', 'tls', 'index.js');
+const MODULE = '/usr/lib/softhsm/libsofthsm2.so';
+
+if (process.argv[2] === 'server') await serve(JSON.parse(process.argv[3]));
+else await main();
+
+async function main() {
+  if (!existsSync(distTls)) throw new Error(`${distTls} is missing: run npm run build first.`);
+  const runs = Number(process.env.BENCH_TLS_RUNS ?? 3);
+  const seconds = Number(process.env.BENCH_TLS_SECONDS ?? 4);
+  const connections = Number(process.env.BENCH_TLS_CONNECTIONS ?? 16);
+  const work = mkdtempSync(join(tmpdir(), 'hsmkms-bench-tls-'));
+  try {
+    const env = setUpToken(work);
+    const keys = [
+      { name: 'RSA-2048', ...makeKey(work, env, 'rsa', ['-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048']) },
+      { name: 'ECDSA P-256', ...makeKey(work, env, 'ec', ['-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256']) },
+    ];
+    console.log(`TLS handshakes/s, new connection per request, no session resumption; wrk -c${connections}, ${seconds}s × ${runs} runs, medians`);
+    const rows = [];
+    for (const key of keys) {
+      const results = { hsm: [], memory: [] };
+      for (let i = 0; i < runs; i++) {
+        for (const where of ['memory', 'hsm']) results[where].push(await measure({ where, key, env, seconds, connections }));
+      }
+      const hsm = summarise(results.hsm);
+      const memory = summarise(results.memory);
+      rows.push({ key: key.name, hsm, memory, ratio: hsm.rate / memory.rate });
+    }
+    console.log('');
+    console.log('key          | in memory hs/s (spread) | HSM hs/s (spread)     | ratio | server CPU µs/hs mem → HSM | signs/hs | resumed');
+    for (const r of rows) {
+      console.log(
+        `${r.key.padEnd(12)} | ${fmt(r.memory.rate)} (${r.memory.spread})`.padEnd(39) +
+          ` | ${fmt(r.hsm.rate)} (${r.hsm.spread})`.padEnd(24) +
+          ` | ${r.ratio.toFixed(2)}× | ${r.memory.cpu.toFixed(0)} → ${r.hsm.cpu.toFixed(0)}`.padEnd(36) +
+          ` | ${r.hsm.signsPerHandshake.toFixed(2)}     | ${r.memory.resumed + r.hsm.resumed}`,
+      );
+    }
+    const targets = { 'RSA-2048': 0.7, 'ECDSA P-256': 0.95 };
+    for (const r of rows) console.log(`${r.key}: HSM/memory = ${r.ratio.toFixed(2)}× (target ≥ ${targets[r.key]}×) ${r.ratio >= targets[r.key] ? 'met' : 'NOT met'}`);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+function fmt(n) {
+  return Math.round(n).toLocaleString('en-US');
+}
+
+function summarise(samples) {
+  const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+  const rates = samples.map((s) => s.rate);
+  const spread = `${fmt(Math.min(...rates))}–${fmt(Math.max(...rates))}`;
+  return {
+    rate: median(rates),
+    spread,
+    cpu: median(samples.map((s) => s.cpuMicros / s.full)),
+    signsPerHandshake: median(samples.map((s) => (s.signs === undefined ? 0 : s.signs / s.full))),
+    resumed: samples.reduce((n, s) => n + s.resumed, 0),
+  };
+}
+
+/** A throwaway SoftHSM2 token for the run; its PIN in a 0600 file. */
+function setUpToken(work) {
+  mkdirSync(join(work, 'tokens'));
+  const conf = join(work, 'softhsm2.conf');
+  writeFileSync(conf, `directories.tokendir = ${join(work, 'tokens')}\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n`);
+  const pin = randomBytes(8).toString('hex');
+  const pinFile = join(work, 'user.pin');
+  writeFileSync(pinFile, pin, { mode: 0o600 });
+  const env = { ...process.env, SOFTHSM2_CONF: conf };
+  // PINs on argv are acceptable for this throwaway benchmark token only.
+  execFileSync('softhsm2-util', ['--init-token', '--free', '--label', 'bench', '--pin', pin, '--so-pin', randomBytes(8).toString('hex')], { env, stdio: 'ignore' });
+  return { env, pin, pinFile };
+}
+
+/**
+ * One key, two homes: generated by OpenSSL, written to a PEM file for the in-memory server and
+ * imported into the token (sensitive, non-extractable) for the HSM server, so both servers sign
+ * with exactly the same key. A self-signed certificate serves both.
+ */
+function makeKey(work, { env, pin }, label, genArgs) {
+  const keyPem = join(work, `${label}.key.pem`);
+  const keyDer = join(work, `${label}.key.der`);
+  const pubDer = join(work, `${label}.pub.der`);
+  const certPem = join(work, `${label}.cert.pem`);
+  execFileSync('openssl', ['genpkey', ...genArgs, '-out', keyPem], { stdio: 'ignore' });
+  execFileSync('openssl', ['pkey', '-in', keyPem, '-outform', 'DER', '-out', keyDer]);
+  execFileSync('openssl', ['pkey', '-in', keyPem, '-pubout', '-outform', 'DER', '-out', pubDer]);
+  execFileSync('openssl', ['req', '-x509', '-key', keyPem, '-subj', '/CN=localhost', '-days', '2', '-out', certPem], { stdio: 'ignore' });
+  const id = randomBytes(8).toString('hex');
+  const common = ['--module', MODULE, '--token-label', 'bench', '--login', '--pin', pin, '--label', label, '--id', id];
+  execFileSync('pkcs11-tool', [...common, '--write-object', keyDer, '--type', 'privkey', '--usage-sign', '--sensitive', '--private'], { env, stdio: 'ignore' });
+  execFileSync('pkcs11-tool', [...common, '--write-object', pubDer, '--type', 'pubkey', '--usage-sign'], { env, stdio: 'ignore' });
+  return { keyPem, certPem, uri: `pkcs11:token=bench;object=${label};type=private` };
+}
+
+/** Starts a server process, runs wrk against it, and collects the server's counters. */
+async function measure({ where, key, env, seconds, connections }) {
+  const child = fork(fileURLToPath(import.meta.url), ['server', JSON.stringify({ where, key, pinFile: env.pinFile })], { env: env.env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const port = await new Promise((resolve, reject) => {
+    child.once('message', (m) => resolve(m.port));
+    child.once('exit', (code) => reject(new Error(`${where} server exited with ${code}`)));
+  });
+  const ask = (type) =>
+    new Promise((resolve) => {
+      child.once('message', resolve);
+      child.send({ type });
+    });
+  // Warm up (JIT, first session) outside the measurement.
+  execFileSync('wrk', ['-t1', '-c4', '-d1s', '-H', 'Connection: close', `https://127.0.0.1:${port}/`], { stdio: 'ignore' });
+  await ask('reset');
+  const out = execFileSync('wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '-H', 'Connection: close', `https://127.0.0.1:${port}/`], { encoding: 'utf8' });
+  const stats = await ask('stats');
+  child.kill();
+  const requests = Number(/(\d+) requests in/.exec(out)?.[1]);
+  const rate = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
+  if (/Non-2xx or 3xx responses/.test(out) || /Socket errors/.test(out)) process.stderr.write(`warning (${key.name}, ${where}): ${out.split('\n').filter((l) => /Non-2xx|Socket errors/.test(l)).join('; ')}\n`);
+  if (stats.full < requests) process.stderr.write(`warning (${key.name}, ${where}): ${requests} requests but ${stats.full} full handshakes\n`);
+  process.stderr.write(`  ${key.name.padEnd(12)} ${where.padEnd(6)} ${fmt(rate)} hs/s, ${stats.full} full / ${stats.resumed} resumed handshakes${stats.signs === undefined ? '' : `, ${stats.signs} HSM signatures`}\n`);
+  return { rate, ...stats };
+}
+
+/** The server under test (a child process): the product API for the HSM key, node:https for the in-memory key. */
+async function serve({ where, key, pinFile }) {
+  const https = await import('node:https');
+  const tls = await import('node:tls');
+  const { constants } = await import('node:crypto');
+  const handler = (_req, res) => res.end('ok\n');
+  const cert = readFileSync(key.certPem);
+  let server;
+  let stats = () => ({});
+  if (where === 'hsm') {
+    const offload = await import(distTls);
+    const hsm = { modulePath: MODULE, token: { label: 'bench' }, pin: { file: pinFile }, profile: 'softhsm2' };
+    server = offload.createHsmHttpsServer({ hsm, certificates: [{ keyUri: key.uri, cert }], sessionResumption: false }, handler);
+    stats = () => ({ signs: offload.hsmTlsStats().signs });
+  } else {
+    server = https.createServer({ key: readFileSync(key.keyPem), cert, secureOptions: constants.SSL_OP_NO_TICKET, ciphers: `${tls.DEFAULT_CIPHERS}:!kRSA` }, handler);
+  }
+  let full = 0;
+  let resumed = 0;
+  server.on('secureConnection', (socket) => (socket.isSessionReused() ? resumed++ : full++));
+  let base = { cpu: process.cpuUsage(), ...stats() };
+  process.on('message', (m) => {
+    if (m.type === 'reset') {
+      full = resumed = 0;
+      base = { cpu: process.cpuUsage(), ...stats() };
+      process.send({});
+    } else {
+      const cpu = process.cpuUsage(base.cpu);
+      const now = stats();
+      process.send({ full, resumed, cpuMicros: cpu.user + cpu.system, signs: now.signs === undefined ? undefined : now.signs - base.signs });
+    }
+  });
+  server.listen(0, '127.0.0.1', () => process.send({ port: server.address().port }));
+}
