@@ -1,4 +1,4 @@
-import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -96,6 +96,22 @@ describe('JSON-lines audit sink', () => {
     const text = readFileSync(path, 'utf8');
     expect(text).not.toContain('TOP-SECRET');
     expect(text).toContain('alias/app');
+  });
+
+  it('starts a new file on reopen after rotation, losing nothing in between', async () => {
+    const path = freshPath();
+    const sink = openJsonlAuditSink({ path });
+    for (let i = 0; i < 1_000; i++) sink.record(event(i));
+    renameSync(path, `${path}.1`);
+    const reopening = sink.reopen();
+    sink.record(event(1_000));
+    await reopening;
+    sink.record(event(1_001));
+    await sink.close();
+    expect(readEvents(`${path}.1`).map((e) => e.requestId)).toEqual(Array.from({ length: 1_000 }, (_, i) => `req-${i}`));
+    expect(readEvents(path).map((e) => e.requestId)).toEqual(['req-1000', 'req-1001']);
+    expect(statSync(path).mode & 0o777).toBe(0o600);
+    await expect(sink.reopen()).rejects.toThrow(/closed/);
   });
 
   it('refuses events after close', async () => {

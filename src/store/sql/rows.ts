@@ -44,10 +44,6 @@ function optDate(value: Nullable<number | string | bigint>): Date | undefined {
 function millis(date: Date | undefined): number | null {
   return date === undefined ? null : date.getTime();
 }
-/** Drivers hand back `Buffer`s; callers get a plain copy-free `Uint8Array` view of the same bytes. */
-function bytes(value: Uint8Array): Uint8Array {
-  return value;
-}
 
 /** Drops keys whose value is `undefined`, so optional fields are absent rather than present-and-undefined. */
 function compact<T extends object>(record: T): T {
@@ -121,8 +117,8 @@ export function rowToVersion(row: Selectable<KeyVersionsTable>): KeyMaterialVers
     keyId: row.key_id,
     versionId: row.version_id,
     createdAt: new Date(num(row.created_at)),
-    wrappedMaterial: bytes(row.wrapped_material),
-    publicKey: row.public_key === null ? undefined : bytes(row.public_key),
+    wrappedMaterial: row.wrapped_material,
+    publicKey: row.public_key === null ? undefined : row.public_key,
     rotationType: (row.rotation_type ?? undefined) as RotationType | undefined,
   });
 }
@@ -175,7 +171,7 @@ export function rowToAccessKey(row: Selectable<AccessKeysTable>): AccessKeyRecor
   return {
     accessKeyId: row.access_key_id,
     principalArn: row.principal_arn,
-    sealedSecret: bytes(row.sealed_secret),
+    sealedSecret: row.sealed_secret,
     createdAt: new Date(num(row.created_at)),
     status: row.status as AccessKeyRecord['status'],
   };
@@ -200,8 +196,8 @@ export function rowToImportToken(row: Selectable<ImportTokensTable>): ImportToke
     keyId: row.key_id,
     wrappingKeySpec: row.wrapping_key_spec as WrappingKeySpec,
     wrappingAlgorithm: row.wrapping_algorithm as WrappingAlgorithm,
-    wrappedPrivateKey: bytes(row.wrapped_private_key),
-    publicKey: bytes(row.public_key),
+    wrappedPrivateKey: row.wrapped_private_key,
+    publicKey: row.public_key,
     createdAt: new Date(num(row.created_at)),
     expiresAt: new Date(num(row.expires_at)),
   };
