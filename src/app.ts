@@ -19,6 +19,7 @@ import { buildServer } from './http/build-server.js';
 import { createStoreCredentialResolver } from './auth/credentials.js';
 import { ensureRootCredentials } from './auth/principals.js';
 import { createMetrics } from './observability/metrics.js';
+import { createLogger } from './observability/logger.js';
 
 /** Everything `hsmkms serve` needs to know. */
 export interface AppConfig {
@@ -81,16 +82,13 @@ export async function openServices(
 
 /** A logger for commands: warnings and errors only, to stderr. */
 export function quietLogger(): Logger {
-  return pino({ level: 'warn' }, pino.destination(2)) as unknown as Logger;
+  return createLogger({ level: 'warn' }, pino.destination(2)) as unknown as Logger;
 }
 
 /** Opens the backend and store and builds the (not yet listening) server. */
 export async function createApp(config: AppConfig): Promise<App> {
   const dataDir = resolve(config.dataDir);
-  const logger = pino(
-    { level: config.logLevel ?? 'info', base: { service: 'hsmkms' } },
-    config.logDestination ?? pino.destination(1),
-  ) as unknown as Logger;
+  const logger = createLogger({ level: config.logLevel ?? 'info' }, config.logDestination ?? pino.destination(1)) as unknown as Logger;
   const services = await openServices(dataDir, config.hsm, logger);
   const { backend, store } = services;
   try {
