@@ -88,6 +88,18 @@ describe('SQLite store file', () => {
     await second.close();
   });
 
+  it('refuses a database migrated by a newer version instead of guessing at its schema', async () => {
+    const path = freshPath();
+    await (await openSqliteStore({ path })).close();
+    const raw = new Database(path);
+    raw.prepare("insert into kysely_migration (name, timestamp) values ('9999-from-the-future', '2030-01-01T00:00:00.000Z')").run();
+    raw.close();
+    const error = await openSqliteStore({ path }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(Error);
+    expect((error as Error).message).toMatch(/schema migration failed/);
+    expect(String((error as Error).cause)).toMatch(/9999-from-the-future/);
+  });
+
   it('sees another connection’s commits and loses optimistic races to it', async () => {
     const path = freshPath();
     const a = await openSqliteStore({ path });

@@ -54,6 +54,7 @@ export interface SqlMetadataStoreOptions {
   onClose?: () => void;
 }
 
+/** A {@link MetadataStore} over any Kysely dialect; the SQLite store adds a fast path on top. */
 export class SqlMetadataStore extends SqlRepository implements MetadataStore {
   private readonly scope: TransactionScope;
   private readonly onClose: (() => void) | undefined;

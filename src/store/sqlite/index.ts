@@ -6,7 +6,9 @@
  *   core) can read while another writes.
  * - `synchronous=FULL`: a committed key is on disk before the client hears of it; losing a
  *   committed key version would make everything encrypted under it undecryptable.
- * - `busy_timeout`: writers from other processes wait instead of failing at once.
+ * - `busy_timeout`: writers from other processes wait instead of failing at once. better-sqlite3
+ *   waits synchronously, so a process blocks while another holds the write lock: keep
+ *   transactions short (the core never awaits the HSM inside one).
  * - `foreign_keys=ON`: versions, aliases, tags and import tokens cannot outlive their key.
  * - Transactions start with `BEGIN IMMEDIATE`, so two processes never both read and then
  *   fail to upgrade to a write lock (a `SQLITE_BUSY` that busy_timeout cannot resolve).
@@ -52,7 +54,7 @@ export interface SqliteStoreOptions {
   synchronous?: 'full' | 'normal';
 }
 
-/** Duplicate primary keys and unique constraints, as better-sqlite3 reports them. */
+/** SQLite's column types, and its duplicate-key errors as better-sqlite3 reports them. */
 export const sqliteFlavor: SqlFlavor = {
   name: 'sqlite',
   binaryType: 'blob',
