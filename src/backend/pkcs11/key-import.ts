@@ -10,7 +10,7 @@
  * Anything that does not unwrap, or unwraps to the wrong kind or size of key, is an HsmError of
  * kind `data` (KMS: IncorrectKeyMaterialException / InvalidCiphertextException).
  */
-import { createECDH, createHash, createPublicKey, ECDH, verify as verifySignature } from 'node:crypto';
+import { createECDH, createHash, createPublicKey, ECDH, randomBytes, verify as verifySignature } from 'node:crypto';
 import pkcs11js from 'pkcs11js';
 import type { ECDH1, Handle, Template } from 'pkcs11js';
 import type { KeySpec, WrappingAlgorithm } from '../../core/model.js';
@@ -46,7 +46,7 @@ export async function importMaterial(
   const m = backend.module;
   const info = specInfo(target);
   const hash = algorithm.endsWith('SHA_1') ? 'sha1' : 'sha256';
-  const template: Template = unwrapTemplate(target, 'cmk', backend.profile, false);
+  const template: Template = unwrapTemplate(target, 'cmk', backend.profile, false, backend.profile.uniqueKeyIds ? randomBytes(16) : undefined);
   // ECDH with the generator recovers the public key of an imported EC private key (see below).
   if (info.family === 'ec') for (const a of template) if (a.type === P.CKA_DERIVE) a.value = true;
   let ephemeral: Handle | undefined;

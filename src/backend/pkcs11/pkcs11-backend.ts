@@ -174,7 +174,7 @@ export class Pkcs11Backend implements KeyBackend {
     const blob = parseMaterialBlob(ref.wrapped);
     if (blob.keySpec !== ref.keySpec)
       throw hsmError('CKR_WRAPPED_KEY_INVALID', 'parseMaterialBlob', 'data', `Key material blob holds ${blob.keySpec}, expected ${ref.keySpec}.`);
-    const template = unwrapTemplate(blob.keySpec, blob.purpose, this.profile, true);
+    const template = unwrapTemplate(blob.keySpec, blob.purpose, this.profile, true, this.profile.uniqueKeyIds ? randomBytes(16) : undefined);
     return this.onOwner(async (owner) => {
       let domainKey = this.domain.get(blob.domainKeyId);
       if (!domainKey) {
@@ -188,7 +188,12 @@ export class Pkcs11Backend implements KeyBackend {
           ? this.module.C_UnwrapKey(owner, KWP, domainKey, blob.wrapped, template)
           : await this.module.C_UnwrapKeyAsync(owner, KWP, domainKey, blob.wrapped, template);
       } catch (e) {
-        throw toHsmError(e, 'C_UnwrapKey');
+        // A blob that fails its RFC 5649 integrity check is bad input (SoftHSM2 says
+        // CKR_GENERAL_ERROR), not a device failure worth dropping every session for.
+        const error = toHsmError(e, 'C_UnwrapKey', this.badCiphertext());
+        if (error.kind === 'data')
+          throw hsmError('CKR_WRAPPED_KEY_INVALID', 'C_UnwrapKey', 'data', 'The key material blob does not unwrap under its domain key.');
+        throw error;
       }
     });
   }

@@ -124,6 +124,22 @@ describe('session recovery', () => {
     expect(backend.stats().sessionsIdle).toBe(idle);
   });
 
+  it('a tampered blob from the store is a data error, not a device failure', async () => {
+    const other = ref('SYMMETRIC_DEFAULT', (await backend.generateKeyMaterial('SYMMETRIC_DEFAULT')).wrapped);
+    await backend.encryptSymmetric(other, Buffer.from('warm'), Buffer.alloc(0));
+    const cached = backend.stats().cachedKeys;
+    const warnings = log.count('warn');
+    const m = await backend.generateKeyMaterial('SYMMETRIC_DEFAULT');
+    const tampered = Buffer.from(m.wrapped);
+    tampered[tampered.length - 1]! ^= 1;
+    await expect(backend.encryptSymmetric(ref('SYMMETRIC_DEFAULT', tampered), Buffer.from('x'), Buffer.alloc(0))).rejects.toMatchObject({
+      kind: 'data',
+      code: 'CKR_WRAPPED_KEY_INVALID',
+    });
+    expect(log.count('warn')).toBe(warnings);
+    expect(backend.stats().cachedKeys).toBe(cached);
+  });
+
   it('refuses work after close', async () => {
     const b = await openTestBackend();
     await b.close();
