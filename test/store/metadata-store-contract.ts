@@ -526,6 +526,22 @@ export function describeMetadataStoreContract(name: string, open: StoreFactory):
         for (const k of keys) expect(await store.listKeyVersions(k.keyId)).toHaveLength(1);
       });
 
+      it('throws instead of deadlocking when the store itself is used inside its transaction', async () => {
+        const k = key();
+        await store.insertKey(k);
+        await expect(
+          store.transaction(async (tx) => {
+            expect(await tx.updateKey({ ...k, description: 'locked', revision: 2 })).toBe(true);
+            // Around tx: would wait for the connection (SQLite) or the row lock (PostgreSQL) tx holds.
+            await store.updateKey({ ...k, description: 'around', revision: 2 });
+          }),
+        ).rejects.toThrow(/use the tx repository/);
+        await expect(store.transaction(async () => store.transaction(async () => 1))).rejects.toThrow(/inside a transaction callback/);
+        // Both were rolled back and the store still works.
+        expect(await store.getKey(k.keyId)).toStrictEqual(k);
+        expect(await store.updateKey({ ...k, description: 'after', revision: 2 })).toBe(true);
+      });
+
       it('never shows a reader outside the transaction a write that is rolled back', async () => {
         const ghost = key();
         let inserted!: () => void;

@@ -140,24 +140,7 @@ describe('SQLite store file', () => {
   });
 });
 
-describe('SQLite store single connection', () => {
-  it('throws instead of deadlocking when the store itself is used inside its transaction', async () => {
-    const store = await openSqliteStore({ path: ':memory:' });
-    const k = key();
-    await expect(
-      store.transaction(async (tx) => {
-        await tx.insertKey(k);
-        await store.getKey(k.keyId);
-      }),
-    ).rejects.toThrow(/use the tx repository/);
-    await expect(store.transaction(async () => store.transaction(async () => 1))).rejects.toThrow(/inside a transaction callback/);
-    // Both were rolled back and the store still works.
-    expect(await store.getKey(k.keyId)).toBeUndefined();
-    await store.insertKey(k);
-    expect(await store.getKey(k.keyId)).toBeDefined();
-    await store.close();
-  });
-
+describe('SQLite store fast path', () => {
   it('serves getKey and getKeyVersion identically on the fast path and inside a transaction', async () => {
     const store = await openSqliteStore({ path: ':memory:' });
     const k = key({ rotationEnabled: true, rotationPeriodInDays: 90, nextRotationDate: new Date(1_800_000_000_555) });

@@ -14,7 +14,7 @@ import type { Logger } from '../../core/ports.js';
 import type { SqlFlavor } from '../sql/dialect.js';
 import { migrateToLatest } from '../sql/migrations/index.js';
 import type { MetadataDatabase } from '../sql/schema.js';
-import { SqlMetadataStore } from '../sql/sql-store.js';
+import { guardTransactions, SqlMetadataStore, TransactionScope } from '../sql/sql-store.js';
 
 export interface PostgresStoreOptions {
   /** `postgres://user@host:port/db` or libpq key/value settings; the password belongs in PGPASSWORD or ~/.pgpass, not here. */
@@ -50,7 +50,8 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
     ...(options.schema ? { options: `-c search_path=${options.schema}` } : {}),
   });
   pool.on('error', (error) => options.logger?.error({ store: 'postgres', err: error.message }, 'idle database connection failed'));
-  const db = new Kysely<MetadataDatabase>({ dialect: new PostgresDialect({ pool }) });
+  const scope = new TransactionScope();
+  const db = new Kysely<MetadataDatabase>({ dialect: guardTransactions(new PostgresDialect({ pool }), scope) });
   try {
     if (options.schema) await sql`create schema if not exists ${sql.id(options.schema)}`.execute(db);
     const applied = await migrateToLatest(db as Kysely<unknown>, postgresFlavor, options.schema);
@@ -59,5 +60,5 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
     await db.destroy();
     throw error;
   }
-  return new SqlMetadataStore({ db, flavor: postgresFlavor });
+  return new SqlMetadataStore({ db, flavor: postgresFlavor, scope });
 }

@@ -16,7 +16,7 @@
  * keys and by primary keys for everything that must be unique.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { Kysely } from 'kysely';
+import type { DatabaseConnection, Dialect, Driver, Kysely, TransactionSettings } from 'kysely';
 import type { MetadataRepository, MetadataStore } from '../../core/ports.js';
 import type { SqlFlavor } from './dialect.js';
 import type { MetadataDatabase } from './schema.js';
@@ -28,9 +28,10 @@ export interface TransactionMark {
 }
 
 /**
- * Tracks which async contexts are inside a transaction callback, so a store whose database
- * has a single connection (SQLite) can refuse — instead of deadlocking on — a call that goes
- * around the transaction's own repository.
+ * Tracks which async contexts are inside a transaction callback, so that a call going around
+ * the transaction's own repository fails at once instead of deadlocking: on SQLite it would
+ * wait for the single connection the transaction holds, on PostgreSQL possibly for a row lock
+ * the transaction holds.
  */
 export class TransactionScope {
   private readonly storage = new AsyncLocalStorage<TransactionMark>();
@@ -43,6 +44,53 @@ export class TransactionScope {
   /** True when the caller runs inside a transaction callback of this store. */
   get active(): boolean {
     return this.storage.getStore()?.insideCallback === true;
+  }
+}
+
+/**
+ * `dialect` with one change: taking a new connection from inside a transaction callback throws.
+ * A transaction's own queries never take one (Kysely binds them to the transaction's), so
+ * only calls that went around the `tx` repository are refused.
+ */
+export function guardTransactions(dialect: Dialect, scope: TransactionScope): Dialect {
+  return {
+    createAdapter: () => dialect.createAdapter(),
+    createDriver: () => new GuardedDriver(dialect.createDriver(), scope),
+    createIntrospector: (db) => dialect.createIntrospector(db),
+    createQueryCompiler: () => dialect.createQueryCompiler(),
+  };
+}
+
+class GuardedDriver implements Driver {
+  constructor(
+    private readonly inner: Driver,
+    private readonly scope: TransactionScope,
+  ) {}
+  init(): Promise<void> {
+    return this.inner.init();
+  }
+  acquireConnection(): Promise<DatabaseConnection> {
+    if (this.scope.active) {
+      return Promise.reject(
+        new Error('metadata store: used directly inside a transaction callback; use the tx repository it was given'),
+      );
+    }
+    return this.inner.acquireConnection();
+  }
+  beginTransaction(connection: DatabaseConnection, settings: TransactionSettings): Promise<void> {
+    return this.inner.beginTransaction(connection, settings);
+  }
+  commitTransaction(connection: DatabaseConnection): Promise<void> {
+    return this.inner.commitTransaction(connection);
+  }
+  rollbackTransaction(connection: DatabaseConnection): Promise<void> {
+    return this.inner.rollbackTransaction(connection);
+  }
+  releaseConnection(connection: DatabaseConnection): Promise<void> {
+    return this.inner.releaseConnection(connection);
+  }
+  destroy(): Promise<void> {
+    return this.inner.destroy();
   }
 }
 
@@ -68,8 +116,9 @@ export class SqlMetadataStore extends SqlRepository implements MetadataStore {
 
   /**
    * Runs `fn` in one database transaction: it commits when `fn` resolves and rolls back when
-   * it throws (the error is re-thrown unchanged). Inside `fn` use only `tx`; the store itself
-   * is not part of the transaction (and on SQLite, calling it from inside `fn` throws).
+   * it throws (the error is re-thrown unchanged). Inside `fn` use only `tx`: the store itself
+   * is not part of the transaction, and calling it from inside `fn` throws (if the dialect was
+   * wrapped with {@link guardTransactions}, as both stores' are).
    */
   async transaction<T>(fn: (tx: MetadataRepository) => Promise<T>): Promise<T> {
     if (this.scope.active) {

@@ -33,7 +33,7 @@ import type { Logger } from '../../core/ports.js';
 import type { SqlFlavor } from '../sql/dialect.js';
 import { migrateToLatest } from '../sql/migrations/index.js';
 import type { MetadataDatabase } from '../sql/schema.js';
-import { TransactionScope } from '../sql/sql-store.js';
+import { guardTransactions, TransactionScope } from '../sql/sql-store.js';
 import { SqliteMetadataStore } from './sqlite-store.js';
 
 export { SqliteMetadataStore } from './sqlite-store.js';
@@ -86,7 +86,7 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Sqli
   }
 
   const scope = new TransactionScope();
-  const db = new Kysely<MetadataDatabase>({ dialect: guardedSqliteDialect({ database: sqlite }, scope) });
+  const db = new Kysely<MetadataDatabase>({ dialect: guardTransactions(immediateSqliteDialect({ database: sqlite }), scope) });
   try {
     const applied = await migrateToLatest(db as Kysely<unknown>, sqliteFlavor);
     options.logger?.info({ store: 'sqlite', path, migrationsApplied: applied }, 'metadata store opened');
@@ -108,28 +108,16 @@ function createPrivateFile(path: string, logger: Logger | undefined): void {
   }
 }
 
-/**
- * Kysely's SQLite dialect with two changes: transactions begin IMMEDIATE (see module doc),
- * and taking the single connection from inside a transaction callback throws at once
- * instead of waiting forever for the transaction that the caller itself is holding.
- */
-function guardedSqliteDialect(config: SqliteDialectConfig, scope: TransactionScope): Dialect {
-  class GuardedSqliteDriver extends SqliteDriver {
-    override async acquireConnection(): Promise<DatabaseConnection> {
-      if (scope.active) {
-        throw new Error(
-          'metadata store: used directly inside a transaction callback; use the tx repository it was given (SQLite has one connection)',
-        );
-      }
-      return super.acquireConnection();
-    }
+/** Kysely's SQLite dialect, except that transactions begin IMMEDIATE (see the module doc). */
+function immediateSqliteDialect(config: SqliteDialectConfig): Dialect {
+  class ImmediateSqliteDriver extends SqliteDriver {
     override async beginTransaction(connection: DatabaseConnection): Promise<void> {
       await connection.executeQuery(CompiledQuery.raw('begin immediate'));
     }
   }
   return {
     createAdapter: () => new SqliteAdapter(),
-    createDriver: () => new GuardedSqliteDriver(config),
+    createDriver: () => new ImmediateSqliteDriver(config),
     createIntrospector: (db) => new SqliteIntrospector(db),
     createQueryCompiler: () => new SqliteQueryCompiler(),
   };
