@@ -55,7 +55,7 @@ export function tokenCommand(): Command {
     if (slotId !== undefined && !Number.isInteger(slotId)) throw new ConfigError(`--slot must be a number, got '${options.slot}'.`);
     progress(`initialising token '${options.label}' …`);
     const result = await initToken({ modulePath, slotId, label: options.label, soPin, userPin });
-    process.stdout.write(`${JSON.stringify(result)}\n`);
+    process.stdout.write(`${JSON.stringify({ label: options.label, ...result })}\n`);
   });
   return token.addCommand(init);
 }

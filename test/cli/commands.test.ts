@@ -1,0 +1,81 @@
+/** The `hsmkms` commands other than serve: help, principals, tokens, and their errors. */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { hsmkms } from '../support/cli.js';
+
+const run = promisify(execFile);
+let dataDir: string;
+
+beforeAll(() => {
+  dataDir = mkdtempSync(join(tmpdir(), 'hsmkms-cli-'));
+});
+afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
+
+async function failure(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stderr: string }> {
+  return hsmkms(args, env).then(
+    (r) => {
+      throw new Error(`expected failure, got: ${r.stdout}`);
+    },
+    (error: { code: number; stderr: string }) => ({ code: error.code, stderr: error.stderr }),
+  );
+}
+
+describe('hsmkms CLI', () => {
+  it('has --help on every command', async () => {
+    for (const args of [[], ['serve'], ['principal'], ['principal', 'create'], ['principal', 'list'], ['token', 'init'], ['tls']]) {
+      const { stdout } = await hsmkms([...args, '--help']);
+      expect(stdout, args.join(' ')).toMatch(/^Usage: hsmkms/);
+    }
+  });
+
+  it('creates and lists principals in the embedded data directory, printing one JSON object', async () => {
+    const { stdout, stderr } = await hsmkms(['principal', 'create', 'bob', '--role', 'CryptoOfficer', '--data-dir', dataDir]);
+    const created = JSON.parse(stdout);
+    expect(Object.keys(created).sort()).toEqual(['accessKeyId', 'arn', 'secretAccessKey']);
+    expect(created.arn).toBe('arn:aws:iam::111122223333:user/bob');
+    expect(stderr).not.toContain(created.secretAccessKey);
+    const listed = (await hsmkms(['principal', 'list', '--data-dir', dataDir])).stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const bob = listed.find((p: { name: string }) => p.name === 'bob');
+    expect(bob).toMatchObject({ arn: created.arn, roles: ['CryptoOfficer'] });
+    expect(JSON.stringify(listed)).not.toContain(created.secretAccessKey);
+  });
+
+  it('refuses a duplicate or invalid principal name with a message and exit code 1', async () => {
+    const dup = await failure(['principal', 'create', 'bob', '--data-dir', dataDir]);
+    expect(dup.code).toBe(1);
+    expect(dup.stderr).toMatch(/bob/);
+    expect(dup.stderr).not.toMatch(/\n\s+at /); // no stack trace for a user error
+    const bad = await failure(['principal', 'create', 'no spaces allowed', '--data-dir', dataDir]);
+    expect(bad.code).toBe(1);
+  });
+
+  it('initialises a named token in the embedded SoftHSM2 with generated PINs kept private', async () => {
+    const { stdout } = await hsmkms(['token', 'init', '--label', 'tls-keys', '--data-dir', dataDir]);
+    expect(JSON.parse(stdout)).toMatchObject({ label: 'tls-keys' });
+    for (const file of ['tls-keys.pin', 'tls-keys.so.pin']) expect(statSync(join(dataDir, file)).mode & 0o077).toBe(0);
+    const pin = readFileSync(join(dataDir, 'tls-keys.pin'), 'utf8');
+    expect(stdout).not.toContain(pin);
+    // The token is there and the generated user PIN opens it.
+    const { stdout: slots } = await run('pkcs11-tool', ['--module', '/usr/lib/softhsm/libsofthsm2.so', '--list-token-slots'], {
+      env: { ...process.env, SOFTHSM2_CONF: join(dataDir, 'softhsm2.conf') },
+    });
+    expect(slots).toContain('tls-keys');
+    const again = await failure(['token', 'init', '--label', 'tls-keys', '--data-dir', dataDir]);
+    expect(again.stderr).toMatch(/exists already/);
+  });
+
+  it('needs a PIN source for a real module and never takes the PIN itself as an argument', async () => {
+    const noPin = await failure(['token', 'init', '--label', 'x', '--module', '/usr/lib/softhsm/libsofthsm2.so']);
+    expect(noPin.stderr).toMatch(/--pin-file or --pin-env/);
+    const pinArg = await failure(['serve', '--pin', '1234']);
+    expect(pinArg.stderr).toMatch(/unknown option '--pin'/);
+    const loose = join(dataDir, 'loose.pin');
+    writeFileSync(loose, '1234', { mode: 0o644 });
+    const world = await failure(['serve', '--module', '/usr/lib/softhsm/libsofthsm2.so', '--token-label', 'x', '--pin-file', loose, '--port', '0']);
+    expect(world.stderr).toMatch(/chmod 600/);
+  });
+});
