@@ -10,6 +10,7 @@
  * and a generic LRU library would not know them.
  */
 import type { Handle } from 'pkcs11js';
+import { hsmError } from './errors.js';
 
 interface Entry {
   handle: Handle;
@@ -43,13 +44,22 @@ export class HandleCache {
     return this.entries.size;
   }
 
+  /** Leases a cached handle without waiting, or returns undefined on a miss. */
+  tryLease(id: string): Lease | undefined {
+    const entry = this.entries.get(id);
+    if (!entry) return undefined;
+    this.entries.delete(id);
+    this.entries.set(id, entry);
+    return this.leaseOf(entry);
+  }
+
   /** Leases the handle for `id`, unwrapping it with `load` on a miss (concurrent misses share one load). */
   async lease(id: string, load: () => Promise<Handle>): Promise<Lease> {
     let entry: Entry | undefined;
     // A freshly loaded entry can be evicted (tiny cache) or invalidated (owner session died)
     // before this caller resumes; then load again.
     for (let attempt = 0; !entry || entry.dead; attempt++) {
-      if (attempt === 3) throw new Error('key handle cache thrashing: raise cacheSize');
+      if (attempt === 3) throw hsmError('CKR_KEY_HANDLE_INVALID', 'HandleCache', 'session', 'Key handle cache thrashing; raise cacheSize.');
       entry = this.entries.get(id);
       if (entry) {
         this.entries.delete(id);
@@ -70,8 +80,11 @@ export class HandleCache {
       }
       entry = await pending;
     }
-    entry.leases++;
-    const e = entry;
+    return this.leaseOf(entry);
+  }
+
+  private leaseOf(e: Entry): Lease {
+    e.leases++;
     let released = false;
     return {
       handle: e.handle,
