@@ -61,7 +61,8 @@ export function keyMetadata(key: KeyRecord): JsonObject {
     if (key.expirationModel) metadata.ExpirationModel = key.expirationModel;
     if (key.validTo) metadata.ValidTo = epochSeconds(key.validTo);
   }
-  if (key.currentVersionId) metadata.CurrentKeyMaterialId = key.currentVersionId;
+  // An imported key without material remembers its last KeyMaterialId internally, but has no current one.
+  if (key.currentVersionId && key.keyState !== 'PendingImport') metadata.CurrentKeyMaterialId = key.currentVersionId;
   const enc = encryptionAlgorithmsFor(key);
   if (enc) metadata.EncryptionAlgorithms = enc;
   const sig = signingAlgorithmsFor(key);

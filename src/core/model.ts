@@ -112,7 +112,10 @@ export interface KeyRecord {
   rotationEnabled: boolean;
   rotationPeriodInDays?: number | undefined;
   nextRotationDate?: Date | undefined;
-  /** The KeyMaterialVersion used to encrypt/sign now; absent while PendingImport. */
+  /**
+   * The KeyMaterialVersion used to encrypt/sign now. Absent only until a key's first import;
+   * an imported key whose material was deleted or expired keeps it to recognise the material.
+   */
   currentVersionId?: string | undefined;
   /** Incremented by every update; stores use it for optimistic concurrency. */
   revision: number;

@@ -137,7 +137,8 @@ async function expireImportedMaterial(deps: KmsDeps, keyId: string, now: Date): 
         ...current,
         // A key pending deletion stays so; anything else waits for new material.
         keyState: current.keyState === 'PendingDeletion' ? 'PendingDeletion' : 'PendingImport',
-        currentVersionId: undefined,
+        // currentVersionId stays: it records which material the key had, so only that same
+        // material is accepted on re-import and earlier ciphertexts decrypt again.
         expirationModel: undefined,
         validTo: undefined,
       };

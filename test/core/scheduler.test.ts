@@ -157,5 +157,7 @@ describe('scheduler: imported key material expiry', () => {
     expect(md.CurrentKeyMaterialId).toBeUndefined();
     expect(md.ValidTo).toBeUndefined();
     expect(await kms.store.listKeyVersions(keyId)).toEqual([]);
+    // The key remembers which material it had, so only that material can be imported again.
+    expect((await kms.store.getKey(keyId))!.currentVersionId).toBe(versionId);
   });
 });
