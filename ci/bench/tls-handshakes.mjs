@@ -9,16 +9,19 @@
 //
 // Needs the built sources (npm run build) and the addon (npm install). Environment:
 // BENCH_TLS_RUNS (default 3), BENCH_TLS_SECONDS (default 4), BENCH_TLS_CONNECTIONS (default 16).
-import { execFileSync, fork } from 'node:child_process';
+import { execFileSync, fork, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const distTls = join(root, 'dist', 'tls', 'index.js');
 const MODULE = '/usr/lib/softhsm/libsofthsm2.so';
+const LIBP11 = '/usr/lib/x86_64-linux-gnu/engines-3/pkcs11.so';
+const NGINX = '/usr/sbin/nginx';
 
 if (process.argv[2] === 'server') await serve(JSON.parse(process.argv[3]));
 else await main();
@@ -36,15 +39,20 @@ async function main() {
       { name: 'ECDSA P-256', ...makeKey(work, env, 'ec', ['-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256']) },
     ];
     console.log(`TLS handshakes/s, new connection per request, no session resumption; wrk -c${connections}, ${seconds}s × ${runs} runs, medians`);
+    const peer = existsSync(NGINX) && existsSync(LIBP11);
+    if (!peer) console.log(`(peer nginx+libp11 skipped: install nginx-light and libengine-pkcs11-openssl)`);
     const rows = [];
+    const peers = [];
     for (const key of keys) {
-      const results = { hsm: [], memory: [] };
+      const results = { hsm: [], memory: [], nginxHsm: [], nginxMemory: [] };
       for (let i = 0; i < runs; i++) {
         for (const where of ['memory', 'hsm']) results[where].push(await measure({ where, key, env, seconds, connections }));
+        if (peer) for (const where of ['memory', 'hsm']) results[where === 'hsm' ? 'nginxHsm' : 'nginxMemory'].push(await measureNginx({ where, key, env, seconds, connections, work }));
       }
       const hsm = summarise(results.hsm);
       const memory = summarise(results.memory);
       rows.push({ key: key.name, hsm, memory, ratio: hsm.rate / memory.rate });
+      if (peer) peers.push({ key: key.name, hsm: summarise(results.nginxHsm), memory: summarise(results.nginxMemory), ours: hsm });
     }
     console.log('');
     console.log('key          | in memory hs/s (spread) | HSM hs/s (spread)     | ratio | server CPU µs/hs mem → HSM | signs/hs | resumed');
@@ -55,6 +63,20 @@ async function main() {
           ` | ${r.ratio.toFixed(2)}× | ${r.memory.cpu.toFixed(0)} → ${r.hsm.cpu.toFixed(0)}`.padEnd(36) +
           ` | ${r.hsm.signsPerHandshake.toFixed(2)}     | ${r.memory.resumed + r.hsm.resumed}`,
       );
+    }
+    if (peers.length > 0) {
+      console.log('');
+      console.log('peer: nginx 1 process (master_process off) + libp11 engine, same key, same token');
+      console.log('key          | nginx memory hs/s (spread) | nginx+libp11 HSM hs/s (spread) | nginx HSM/memory | hsmkms HSM / nginx HSM | server CPU µs/hs mem → HSM');
+      for (const p of peers) {
+        console.log(
+          `${p.key.padEnd(12)} | ${fmt(p.memory.rate)} (${p.memory.spread})`.padEnd(42) +
+            ` | ${fmt(p.hsm.rate)} (${p.hsm.spread})`.padEnd(33) +
+            ` | ${(p.hsm.rate / p.memory.rate).toFixed(2)}×`.padEnd(19) +
+            ` | ${(p.ours.rate / p.hsm.rate).toFixed(2)}×`.padEnd(25) +
+            ` | ${p.memory.cpu.toFixed(0)} → ${p.hsm.cpu.toFixed(0)}`,
+        );
+      }
     }
     const targets = { 'RSA-2048': 0.7, 'ECDSA P-256': 0.95 };
     for (const r of rows) console.log(`${r.key}: HSM/memory = ${r.ratio.toFixed(2)}× (target ≥ ${targets[r.key]}×) ${r.ratio >= targets[r.key] ? 'met' : 'NOT met'}`);
@@ -139,6 +161,83 @@ async function measure({ where, key, env, seconds, connections }) {
   if (stats.full < requests) process.stderr.write(`warning (${key.name}, ${where}): ${requests} requests but ${stats.full} full handshakes\n`);
   process.stderr.write(`  ${key.name.padEnd(12)} ${where.padEnd(6)} ${fmt(rate)} hs/s, ${stats.full} full / ${stats.resumed} resumed handshakes${stats.signs === undefined ? '' : `, ${stats.signs} HSM signatures`}\n`);
   return { rate, ...stats };
+}
+
+/**
+ * The peer: nginx with Debian's libp11 engine. Single process (master_process off): with a
+ * master and forked workers, libp11 0.4.12 re-initialises the module in the worker but keeps
+ * the key's object handle from the master, and every handshake fails with "Object handle
+ * invalid" (the hsmkms addon looks keys up again after a fork or reconnect). Each request is
+ * logged with $ssl_session_reused to prove there was no resumption.
+ */
+async function measureNginx({ where, key, env, seconds, connections, work }) {
+  const dir = mkdtempSync(join(work, `nginx-${where}-`));
+  const port = await freePort();
+  const conf = join(dir, 'nginx.conf');
+  const keyLine = where === 'hsm' ? `"engine:pkcs11:${key.uri}"` : key.keyPem;
+  writeFileSync(
+    conf,
+    `daemon off;\nmaster_process off;\nerror_log ${dir}/error.log;\npid ${dir}/nginx.pid;\nevents { worker_connections 4096; }\n` +
+      `http {\n  log_format r "$ssl_session_reused";\n  access_log ${dir}/access.log r;\n` +
+      ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `  ${t}_temp_path ${dir}/${t};\n`).join('') +
+      `  server {\n    listen 127.0.0.1:${port} ssl;\n    ssl_certificate ${key.certPem};\n    ssl_certificate_key ${keyLine};\n` +
+      `    ssl_session_cache off;\n    ssl_session_tickets off;\n    ssl_ciphers HIGH:!kRSA:!aNULL;\n    location / { return 200 "ok\\n"; }\n  }\n}\n`,
+  );
+  // libp11 takes its PIN from the OpenSSL configuration; a 0600 file in the throwaway run directory.
+  const opensslConf = join(dir, 'openssl.cnf');
+  writeFileSync(
+    opensslConf,
+    `openssl_conf = init\n[init]\nengines = engines\n[engines]\npkcs11 = pkcs11\n[pkcs11]\nengine_id = pkcs11\ndynamic_path = ${LIBP11}\nMODULE_PATH = ${MODULE}\nPIN = ${env.pin}\ninit = 1\n`,
+    { mode: 0o600 },
+  );
+  const child = spawn(NGINX, ['-p', dir, '-c', conf], { env: { ...env.env, OPENSSL_CONF: opensslConf }, stdio: 'ignore' });
+  try {
+    await waitForPort(port);
+    execFileSync('wrk', ['-t1', '-c4', '-d1s', '-H', 'Connection: close', `https://127.0.0.1:${port}/`], { stdio: 'ignore' });
+    const before = { cpu: cpuMicros(child.pid), lines: readLines(join(dir, 'access.log')).length };
+    const out = execFileSync('wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '-H', 'Connection: close', `https://127.0.0.1:${port}/`], { encoding: 'utf8' });
+    const cpu = cpuMicros(child.pid) - before.cpu;
+    const lines = readLines(join(dir, 'access.log')).slice(before.lines);
+    const resumed = lines.filter((l) => l === 'r').length;
+    const rate = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
+    if (/Non-2xx or 3xx responses/.test(out)) process.stderr.write(`warning (nginx ${key.name}, ${where}): non-2xx responses\n`);
+    process.stderr.write(`  ${key.name.padEnd(12)} nginx ${where.padEnd(6)} ${fmt(rate)} hs/s, ${lines.length - resumed} full / ${resumed} resumed handshakes\n`);
+    return { rate, full: lines.length - resumed, resumed, cpuMicros: cpu };
+  } finally {
+    child.kill();
+  }
+}
+
+function readLines(file) {
+  return existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean) : [];
+}
+
+/** utime + stime of a process, in µs (from /proc; clock ticks of 10 ms). */
+function cpuMicros(pid) {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10_000;
+}
+
+function freePort() {
+  return new Promise((resolve) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitForPort(port) {
+  for (let i = 0; i < 100; i++) {
+    const open = await new Promise((resolve) => {
+      const socket = createServer().listen(port, '127.0.0.1');
+      socket.once('listening', () => socket.close(() => resolve(false)));
+      socket.once('error', () => resolve(true));
+    });
+    if (open) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`nginx did not listen on ${port}`);
 }
 
 /** The server under test (a child process): the product API for the HSM key, node:https for the in-memory key. */
