@@ -14,6 +14,7 @@ export interface HsmCertificate {
   ca?: string | Buffer | Array<string | Buffer>;
 }
 
+/** Node's HTTPS server options, minus in-memory keys, plus the HSM and its certificates. */
 export type HsmHttpsServerOptions = Omit<https.ServerOptions, 'key' | 'cert' | 'pfx' | 'passphrase' | 'privateKeyEngine' | 'privateKeyIdentifier' | 'SNICallback'> & {
   hsm: HsmConfig;
   /**

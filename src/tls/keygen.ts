@@ -13,8 +13,10 @@ import { loadAddon, type AddonKeyInfo } from './native-addon.js';
 
 /** Key specs in AWS KMS's spelling. */
 export type TlsKeySpec = 'RSA_2048' | 'RSA_3072' | 'ECC_NIST_P256' | 'ECC_NIST_P384';
+/** Every key spec `generateTlsKey` accepts. */
 export const TLS_KEY_SPECS: readonly TlsKeySpec[] = ['RSA_2048', 'RSA_3072', 'ECC_NIST_P256', 'ECC_NIST_P384'];
 
+/** A key pair just generated in the token. */
 export interface GeneratedTlsKey {
   /** URI naming the new private key (token, label, id). */
   keyUri: string;
@@ -47,6 +49,7 @@ export function generateTlsKey(hsm: HsmConfig, label: string, spec: TlsKeySpec):
   };
 }
 
+/** What the certificate signing request asks for. */
 export interface CsrRequest {
   /** Distinguished name, e.g. `CN=www.example.com, O=Example`. */
   subject: string;

@@ -21,6 +21,7 @@ export interface AddonKeyInfo {
   extractable: boolean;
 }
 
+/** The functions the addon exports (see native/addon.cc). */
 export interface HsmTlsAddon {
   openToken(options: { modulePath: string; tokenLabel?: string; tokenSerial?: string; pin: string }): void;
   describeKey(uri: string): AddonKeyInfo;

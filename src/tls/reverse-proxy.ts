@@ -22,6 +22,7 @@ function endToEnd(headers: http.IncomingHttpHeaders): http.OutgoingHttpHeaders {
   return out;
 }
 
+/** A request handler that forwards to the upstream, and the means to release its connections. */
 export interface ReverseProxy {
   handler: (request: http.IncomingMessage, response: http.ServerResponse) => void;
   /** Closes the kept-alive upstream connections. */

@@ -99,22 +99,38 @@ describe('TLS handshakes signed in the HSM', () => {
     expect(hsmTlsStats().reconnects).toBe(reconnects + 1);
   });
 
+  const get = (port: number) =>
+    new Promise<string>((resolve, reject) => {
+      https
+        .get({ host: '127.0.0.1', servername: 'localhost', port, agent: false, ca: readFileSync(caFile) }, (res) => {
+          let body = '';
+          res.on('data', (chunk: Buffer) => (body += chunk.toString()));
+          res.on('end', () => resolve(body));
+        })
+        .on('error', reject);
+    });
+
   it('keeps working under many concurrent handshakes, one signature each', async () => {
     const before = hsmTlsStats().signs;
     const count = 60;
-    const get = (port: number) =>
-      new Promise<string>((resolve, reject) => {
-        https
-          .get({ host: '127.0.0.1', servername: 'localhost', port, agent: false, ca: readFileSync(caFile) }, (res) => {
-            let body = '';
-            res.on('data', (chunk: Buffer) => (body += chunk.toString()));
-            res.on('end', () => resolve(body));
-          })
-          .on('error', reject);
-      });
     const bodies = await Promise.all(Array.from({ length: count }, (_, i) => get(i % 2 ? rsaPort : ecPort)));
     expect(bodies.every((b) => b === 'hello from the HSM\n')).toBe(true);
     expect(hsmTlsStats().signs - before).toBe(count);
+  });
+
+  it('recovers from sessions invalidated again and again under concurrent traffic', async () => {
+    const before = hsmTlsStats();
+    const requests = Array.from({ length: 40 }, (_, i) => get(i % 2 ? rsaPort : ecPort));
+    const timer = setInterval(invalidateHsmSessionsForTest, 5);
+    try {
+      const bodies = await Promise.all(requests);
+      expect(bodies.every((b) => b === 'hello from the HSM\n')).toBe(true);
+    } finally {
+      clearInterval(timer);
+    }
+    const after = hsmTlsStats();
+    expect(after.signs - before.signs).toBe(40);
+    expect(after.reconnects).toBeGreaterThan(before.reconnects);
   });
 
   it('keeps the private key sensitive and never extractable in the token', async () => {
