@@ -40,6 +40,8 @@ import { importMaterial } from './key-import.js';
 
 const P = pkcs11js;
 const KWP: Mechanism = { mechanism: P.CKM_AES_KEY_WRAP_PAD };
+const MAX_RETRIES = 3;
+const SESSION_GONE: ReadonlySet<string> = new Set(['CKR_SESSION_HANDLE_INVALID', 'CKR_SESSION_CLOSED', 'CKR_USER_NOT_LOGGED_IN']);
 const SILENT: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => SILENT };
 
 /** The PKCS#11 implementation of {@link KeyBackend}. Create with `openPkcs11Backend`. */
@@ -90,8 +92,8 @@ export class Pkcs11Backend implements KeyBackend {
 
   /**
    * Runs one PKCS#11 operation on a pooled session. Session-fatal and device errors are
-   * recovered from (new session, re-login, new owner session) and the operation retried once;
-   * data errors go straight back to the caller.
+   * recovered from (new session, re-login, new owner session) and the operation retried, a few
+   * times at most (a failover can hit one operation twice); data errors go straight back.
    */
   private async run<T>(name: string, fn: (session: Handle) => Promise<T> | T, overrides?: Readonly<Record<string, HsmError['kind']>>): Promise<T> {
     for (let attempt = 0; ; attempt++) {
@@ -105,7 +107,7 @@ export class Pkcs11Backend implements KeyBackend {
         });
       } catch (e) {
         const error = toHsmError(e, name);
-        if (this.closed || attempt >= 1 || (error.kind !== 'session' && error.kind !== 'device')) throw error;
+        if (this.closed || attempt >= MAX_RETRIES || (error.kind !== 'session' && error.kind !== 'device')) throw error;
         this.log.warn({ code: error.code, fn: error.fn, kind: error.kind, op: name }, 'PKCS#11 call failed; recovering and retrying');
         await this.recover(error);
       }
@@ -120,6 +122,9 @@ export class Pkcs11Backend implements KeyBackend {
   }
 
   private async doRecover(error: HsmError): Promise<void> {
+    // A session that vanished rarely vanished alone (failover, logout): drop the idle ones too
+    // rather than let each of them fail one more operation.
+    if (SESSION_GONE.has(error.code)) this.pool.drain();
     if (error.kind === 'device' || !this.ownerAlive()) {
       // Start over without C_Finalize: other code in this process (the TLS engine) may share the module.
       this.pool.drain();
