@@ -56,8 +56,8 @@ export function tlsCommand(): Command {
         'Terminate TLS with HSM keys and forward HTTP/1.1 to a plain-HTTP upstream (keep-alive, streamed bodies, X-Forwarded-For/-Proto/-Host). ' +
           'Give --key-uri and --cert once per certificate; with several, SNI picks the certificate that matches the host name.',
       )
-      .requiredOption('--key-uri <uri>', "pkcs11: URI of the private key, e.g. 'pkcs11:object=web;type=private' (repeatable)", collect, [])
-      .requiredOption('--cert <file>', 'certificate chain (PEM, leaf first) for the key at the same position (repeatable)', collect, [])
+      .requiredOption('--key-uri <uri>', "pkcs11: URI of the private key, e.g. 'pkcs11:object=web;type=private' (repeatable)", collect)
+      .requiredOption('--cert <file>', 'certificate chain (PEM, leaf first) for the key at the same position (repeatable)', collect)
       .requiredOption('--listen <host:port>', 'address to listen on, e.g. 0.0.0.0:443')
       .requiredOption('--upstream <url>', 'where to forward, e.g. http://127.0.0.1:8080'),
   );
