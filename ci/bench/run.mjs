@@ -44,6 +44,8 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function measure(label, url, makeRequests) {
   const rates = [];
+  // One short unmeasured run first: JIT, caches and connection pools warm up.
+  await wrk(url, await makeRequests(), { seconds: 1, script: join(work, 'bench.lua') });
   for (let i = 0; i < RUNS; i++) {
     // Sign afresh for each run: SigV4 allows five minutes of skew.
     const r = await wrk(url, await makeRequests(), { seconds: SECONDS, script: join(work, 'bench.lua') });

@@ -2,7 +2,7 @@
 // the same mechanisms hsmkms uses (AES-256-GCM, RSA-2048 PKCS#1 v1.5 SHA-256, ECDSA P-256).
 import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 
 const require = createRequire(import.meta.url);
 const pkcs11js = require('pkcs11js');
@@ -54,14 +54,18 @@ export function openToken() {
       return { kind, ...p.C_GenerateKeyPair(session, { mechanism: A.CKM_EC_KEY_PAIR_GEN }, pub, priv) };
     },
     gcmEncrypt(key, data) {
-      const params = { type: A.CK_PARAMS_GCM, iv: randomBytes(12), aad: Buffer.alloc(0), tagBits: 128 };
+      const params = { type: A.CK_PARAMS_GCM, iv: randomBytes(12), ivBits: 96, aad: Buffer.alloc(0), tagBits: 128 };
       p.C_EncryptInit(session, { mechanism: A.CKM_AES_GCM, parameter: params }, key);
       return p.C_Encrypt(session, data, Buffer.alloc(data.length + 16));
     },
     sign(key, data) {
-      const mech = key.kind === 'rsa' ? A.CKM_SHA256_RSA_PKCS : A.CKM_ECDSA_SHA256;
-      p.C_SignInit(session, { mechanism: mech }, key.privateKey);
-      return p.C_Sign(session, data, Buffer.alloc(512));
+      if (key.kind === 'rsa') {
+        p.C_SignInit(session, { mechanism: A.CKM_SHA256_RSA_PKCS }, key.privateKey);
+        return p.C_Sign(session, data, Buffer.alloc(512));
+      }
+      // SoftHSM2 2.6 has no CKM_ECDSA_SHA256: hash here, sign the digest (as hsmkms does).
+      p.C_SignInit(session, { mechanism: A.CKM_ECDSA }, key.privateKey);
+      return p.C_Sign(session, createHash('sha256').update(data).digest(), Buffer.alloc(132));
     },
   };
 }

@@ -19,7 +19,7 @@ export async function wrk(url, requests, { seconds = 5, connections = 16, script
   const table = requests
     .map((r) => {
       const headers = Object.entries(r.headers)
-        .map(([k, v]) => `[${luaString(k)}] = ${luaString(String(v))}`)
+        .map(([k, v]) => `[ ${luaString(k)} ] = ${luaString(String(v))}`)
         .join(', ');
       return `{ path = ${luaString(r.path ?? '/')}, headers = { ${headers} }, body = ${luaString(r.body ?? '')} }`;
     })
@@ -42,6 +42,6 @@ end
   const { stdout } = await run('wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '-s', script, url], { maxBuffer: 1 << 24 });
   const m = /WRK_RESULT (\d+) (\d+) (\d+) (\d+) (\d+) (\d+) (\d+)/.exec(stdout);
   if (!m) throw new Error(`wrk printed no result:\n${stdout}`);
-  const [requests, durationUs, non2xx, ...errs] = m.slice(1).map(Number);
-  return { rps: requests / (durationUs / 1e6), requests, non2xx, errors: errs.reduce((a, b) => a + b, 0) };
+  const [count, durationUs, non2xx, ...errs] = m.slice(1).map(Number);
+  return { rps: count / (durationUs / 1e6), requests: count, non2xx, errors: errs.reduce((a, b) => a + b, 0) };
 }
