@@ -29,7 +29,7 @@ export interface AppConfig {
   /** Root credentials from the environment; otherwise generated into the data directory. */
   rootCredentials?: { accessKeyId: string; secretAccessKey: string } | undefined;
   logLevel?: string;
-  /** Background work (deletion, rotation, expiry): how often it looks. */
+  /** Background work (deletion, rotation, expiry): how often it looks; 0 turns it off in this process. */
   schedulerIntervalMs?: number;
   /** Write logs to this stream instead of stdout (tests). */
   logDestination?: NodeJS.WritableStream;
@@ -63,7 +63,7 @@ export async function openServices(
   logger: Logger,
 ): Promise<{ backend: Pkcs11Backend; store: MetadataStore; close(): Promise<void> }> {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  const backend = await openPkcs11Backend(hsm, logger.child({ component: 'pkcs11' }));
+  const backend = await openPkcs11Backend(hsm, logger);
   try {
     const store = await openSqliteStore({ path: join(dataDir, 'hsmkms.sqlite'), logger: logger.child({ component: 'store' }) });
     return {
@@ -80,6 +80,26 @@ export async function openServices(
   }
 }
 
+/**
+ * First-start work that must happen once, not in each of several workers racing: the token's
+ * service keys, the schema, and the root credentials.
+ */
+export async function prepareDataDir(config: AppConfig): Promise<{ accessKeyId: string; generated: boolean; file?: string | undefined }> {
+  const dataDir = resolve(config.dataDir);
+  const logger = quietLogger();
+  const services = await openServices(dataDir, config.hsm, logger);
+  try {
+    return await ensureRootCredentials(
+      services.store,
+      services.backend,
+      config.settings,
+      config.rootCredentials ?? { file: join(dataDir, 'root-credentials.json') },
+    );
+  } finally {
+    await services.close();
+  }
+}
+
 /** A logger for commands: warnings and errors only, to stderr. */
 export function quietLogger(): Logger {
   return createLogger({ level: 'warn' }, pino.destination(2)) as unknown as Logger;
@@ -92,7 +112,7 @@ export async function createApp(config: AppConfig): Promise<App> {
   const services = await openServices(dataDir, config.hsm, logger);
   const { backend, store } = services;
   try {
-    const audit = openJsonlAuditSink({ path: join(dataDir, 'audit.log') });
+    const audit = openJsonlAuditSink({ path: join(dataDir, 'audit.log'), logger: logger.child({ component: 'audit' }) });
     const deps: KmsDeps = {
       store,
       backend,
@@ -117,9 +137,11 @@ export async function createApp(config: AppConfig): Promise<App> {
       metrics,
       logger,
     });
-    const scheduler = startScheduler(deps, logger.child({ component: 'scheduler' }), {
-      intervalMs: config.schedulerIntervalMs ?? 60_000,
-    });
+    // With several workers only one runs the scheduler (the others pass 0).
+    const scheduler =
+      config.schedulerIntervalMs === 0
+        ? { stop: async () => {} }
+        : startScheduler(deps, logger.child({ component: 'scheduler' }), { intervalMs: config.schedulerIntervalMs ?? 60_000 });
     return {
       server,
       deps,

@@ -1,13 +1,15 @@
-/** `hsmkms serve`: the KMS endpoint. */
+/** `hsmkms serve`: the KMS endpoint, in one process or one worker per core. */
+import cluster from 'node:cluster';
 import { Command, Option } from 'commander';
 import { ConfigError } from '../config/hsm.js';
-import { createApp } from '../app.js';
+import { createApp, prepareDataDir, type AppConfig } from '../app.js';
 import { addHsmOptions, resolveHsmConfig, type HsmCliOptions } from './hsm-options.js';
 import { addServiceOptions, progress, settingsFrom, type ServiceCliOptions } from './service-options.js';
 
 interface ServeOptions extends HsmCliOptions, ServiceCliOptions {
   host: string;
   port: string;
+  workers: string;
   logLevel: string;
 }
 
@@ -17,34 +19,96 @@ export function serveCommand(): Command {
     .addOption(new Option('--host <host>', 'address to listen on').env('HSMKMS_HOST').default('127.0.0.1'))
     .addOption(new Option('--port <port>', 'port to listen on').env('HSMKMS_PORT').default('7600'))
     .addOption(
+      new Option('--workers <n>', 'worker processes sharing the port (PKCS#11 tokens such as SoftHSM2 scale with processes, not threads)')
+        .env('HSMKMS_WORKERS')
+        .default('1'),
+    )
+    .addOption(
       new Option('--log-level <level>', 'log level').env('HSMKMS_LOG_LEVEL').default('info').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     );
   addServiceOptions(addHsmOptions(command));
   return command.action(async (options: ServeOptions) => {
     const port = Number(options.port);
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`--port must be 0–65535, got '${options.port}'.`);
+    const workers = Number(options.workers);
+    if (!Number.isInteger(workers) || workers < 1 || workers > 64) throw new ConfigError(`--workers must be 1–64, got '${options.workers}'.`);
     const settings = settingsFrom(options);
-    const hsm = await resolveHsmConfig(options, progress);
-    const rootCredentials = rootCredentialsFromEnv();
-    const app = await createApp({ dataDir: options.dataDir, hsm, settings, rootCredentials, logLevel: options.logLevel });
+    // Workers were started by the primary, which has reported progress already.
+    const hsm = await resolveHsmConfig(options, cluster.isWorker ? undefined : progress);
+    const config: AppConfig = { dataDir: options.dataDir, hsm, settings, rootCredentials: rootCredentialsFromEnv(), logLevel: options.logLevel };
+    if (workers > 1 && cluster.isPrimary) return runPrimary(config, workers);
+
+    // Only the first worker runs the background scheduler.
+    const schedulerOff = cluster.isWorker && process.env.HSMKMS_WORKER_INDEX !== '0';
+    const app = await createApp({ ...config, schedulerIntervalMs: schedulerOff ? 0 : undefined });
     const address = await app.server.listen({ host: options.host, port });
-    if (app.root.generated) progress(`generated root credentials in ${app.root.file} (mode 0600)`);
-    else if (app.root.file) progress(`root credentials: ${app.root.file}`);
-    else progress(`root access key id: ${app.root.accessKeyId} (from HSMKMS_ROOT_ACCESS_KEY_ID)`);
-    progress(`listening on ${address} (account ${settings.accountId}, region ${settings.region})`);
-    let closing = false;
-    const shutdown = (signal: string) => {
-      if (closing) return;
-      closing = true;
-      progress(`${signal}: shutting down`);
-      app.close().then(
-        () => process.exit(0),
-        () => process.exit(1),
-      );
-    };
-    process.once('SIGINT', () => shutdown('SIGINT'));
-    process.once('SIGTERM', () => shutdown('SIGTERM'));
+    if (cluster.isPrimary) {
+      reportRoot(app.root);
+      progress(`listening on ${address} (account ${settings.accountId}, region ${settings.region})`);
+    }
+    onShutdown(() => app.close());
   });
+}
+
+/** The primary prepares the data directory once, then forks workers that share the port. */
+async function runPrimary(config: AppConfig, workers: number): Promise<void> {
+  reportRoot(await prepareDataDir(config));
+  let listening = 0;
+  let closing = false;
+  const restarts: number[] = [];
+  const fork = (index: number) => cluster.fork({ HSMKMS_WORKER_INDEX: String(index) }).on('exit', (code, signal) => {
+    if (closing) return;
+    const now = Date.now();
+    restarts.push(now);
+    while (restarts.length && restarts[0]! < now - 60_000) restarts.shift();
+    if (restarts.length > 5) {
+      progress('workers keep failing; stopping');
+      process.exit(1);
+    }
+    progress(`worker ${index} exited (${signal ?? code}); starting it again`);
+    fork(index);
+  });
+  cluster.on('listening', (_worker, address) => {
+    if (++listening === workers)
+      progress(
+        `listening on http://${address.address}:${address.port} (${workers} workers, account ${config.settings.accountId}, region ${config.settings.region})`,
+      );
+  });
+  for (let i = 0; i < workers; i++) fork(i);
+  onShutdown(async () => {
+    closing = true;
+    await Promise.all(
+      Object.values(cluster.workers ?? {}).map(
+        (worker) =>
+          new Promise<void>((resolve) => {
+            if (!worker || worker.isDead()) return resolve();
+            worker.once('exit', () => resolve());
+            worker.process.kill('SIGTERM');
+          }),
+      ),
+    );
+  });
+}
+
+function reportRoot(root: { accessKeyId: string; generated: boolean; file?: string | undefined }): void {
+  if (root.generated) progress(`generated root credentials in ${root.file} (mode 0600)`);
+  else if (root.file) progress(`root credentials: ${root.file}`);
+  else progress(`root access key id: ${root.accessKeyId} (from HSMKMS_ROOT_ACCESS_KEY_ID)`);
+}
+
+function onShutdown(close: () => Promise<void>): void {
+  let closing = false;
+  const shutdown = (signal: string) => {
+    if (closing) return;
+    closing = true;
+    if (!cluster.isWorker) progress(`${signal}: shutting down`);
+    close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.once('SIGINT', () => shutdown('SIGINT'));
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
 }
 
 function rootCredentialsFromEnv(): { accessKeyId: string; secretAccessKey: string } | undefined {

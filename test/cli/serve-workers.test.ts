@@ -1,0 +1,33 @@
+/** `hsmkms serve --workers 2`: one process per core sharing the port, the token and the store. */
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { KMSClient, CreateKeyCommand, EncryptCommand, DecryptCommand } from '@aws-sdk/client-kms';
+import { serve, type Served } from '../support/cli.js';
+
+let dataDir: string;
+let served: Served;
+beforeAll(async () => {
+  dataDir = mkdtempSync(join(tmpdir(), 'hsmkms-workers-'));
+  served = await serve(['--data-dir', dataDir, '--port', '0', '--workers', '2', '--log-level', 'warn']);
+}, 180_000);
+afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
+
+it('serves from two workers: keys made through one are usable through the other, and SIGTERM stops them all', async () => {
+  expect(served.stderr()).toMatch(/\(2 workers/);
+  const credentials = JSON.parse(readFileSync(join(dataDir, 'root-credentials.json'), 'utf8'));
+  const kms = new KMSClient({ endpoint: served.endpoint, region: 'us-east-1', credentials, maxAttempts: 1 });
+  const keyIds: string[] = [];
+  // New connections are spread over the workers, so some of these cross from one to the other.
+  for (let i = 0; i < 6; i++) keyIds.push((await kms.send(new CreateKeyCommand({}))).KeyMetadata!.KeyId!);
+  const blobs = await Promise.all(
+    keyIds.map((KeyId) => kms.send(new EncryptCommand({ KeyId, Plaintext: Buffer.from(KeyId) })).then((r) => r.CiphertextBlob!)),
+  );
+  const fresh = new KMSClient({ endpoint: served.endpoint, region: 'us-east-1', credentials, maxAttempts: 1 });
+  const plain = await Promise.all(blobs.map((CiphertextBlob) => fresh.send(new DecryptCommand({ CiphertextBlob }))));
+  expect(plain.map((p) => Buffer.from(p.Plaintext!).toString())).toEqual(keyIds);
+  kms.destroy();
+  fresh.destroy();
+  expect(await served.stop()).toBe(0);
+});
