@@ -1,18 +1,44 @@
 /**
  * KeyBackend on a PKCS#11 token.
  *
- * Key-material invariant: plaintext key material exists only inside the token, plus the data
- * keys and data key pairs this service hands to callers by design. CMK material is generated in
- * the token as a session object, wrapped (CKM_AES_KEY_WRAP_PAD) under the domain key — a token
- * object that is sensitive and never extractable — and destroyed; only the wrapped blob leaves.
- * On use the blob is unwrapped into the token as a sensitive, non-extractable session object
- * owned by one long-lived session, so the token never accumulates per-CMK objects.
+ * ## Key-material invariant
+ * Plaintext key material exists only inside the token, plus what KMS hands to callers by design
+ * (data keys, data key pairs, Decrypt results). How:
+ * - Two token objects belong to the service: the domain key (AES-256, wrap/unwrap only) and the
+ *   seal key (AES-256-GCM, for service secrets). Both are private, sensitive, non-extractable and
+ *   non-modifiable: generated in the token, never leaving it.
+ * - CMK material is generated in the token as a session object, wrapped under the domain key with
+ *   CKM_AES_KEY_WRAP_PAD (RFC 5649), and destroyed in the same call; only the wrapped blob leaves
+ *   (material-blob.ts). It is extractable for that moment only, because PKCS#11 can wrap nothing
+ *   else.
+ * - On use, the blob is unwrapped into the token as a sensitive, non-extractable session object
+ *   owned by one long-lived owner session; a bounded LRU (handle-cache.ts) keeps the handles. The
+ *   token therefore holds two objects however many CMKs exist, and CloudHSM's or SoftHSM2's
+ *   object limits and linear lookups never come into play.
+ * - Imports unwrap the customer's material straight into the token (key-import.ts).
+ *
+ * ## Who can break it, and why CKA_WRAP_WITH_TRUSTED is not the answer here
+ * Whoever holds the user PIN can ask the token to unwrap a blob as an *extractable* object and
+ * wrap it under a key of their own. PKCS#11's defence is an enforced CKA_UNWRAP_TEMPLATE on the
+ * domain key, or CKA_WRAP_WITH_TRUSTED on material plus CKA_TRUSTED on the domain key. SoftHSM2
+ * 2.6 lets only the SO set CKA_TRUSTED, the SO cannot see private objects (so the domain key would
+ * have to be public — usable without any PIN, which is worse), it does not enforce unwrap
+ * templates, and pkcs11js cannot pass template-valued attributes at all. So the PIN is the
+ * perimeter, as it is for a CloudHSM Crypto User who owns keys: the metadata store alone (blobs)
+ * is useless without the token, the token files alone are encrypted under the PIN, and this
+ * process never holds CMK material. The `wrapWithTrusted` profile flag marks transient material
+ * CKA_WRAP_WITH_TRUSTED on HSMs where a Crypto Officer has made the domain key trusted.
+ *
+ * ## Exception
+ * On tokens without RSA-OAEP for SHA-256 (SoftHSM2 2.6), OAEP-SHA-256 padding is removed in
+ * process memory after a raw RSA operation in the token: for Decrypt that is the plaintext the
+ * caller receives anyway; for an import the customer's key (or the ephemeral AES key) is in a
+ * buffer for the moment it takes to create it in the token, then zeroed (key-import.ts).
  */
 import { constants as C, createHash, createPublicKey, generateKeyPairSync, publicEncrypt, randomBytes } from 'node:crypto';
 import pkcs11js from 'pkcs11js';
-import type { Handle, Mechanism, PKCS11, Template } from 'pkcs11js';
+import type { Handle, Mechanism, Template } from 'pkcs11js';
 import { readPin } from '../../config/hsm.js';
-import { HsmError } from '../../core/errors.js';
 import type {
   DataKeyPairSpec,
   EncryptionAlgorithm,
@@ -25,48 +51,24 @@ import type {
 } from '../../core/model.js';
 import type { DataKeyPair, GeneratedMaterial, KeyBackend, Logger, MaterialRef, SymmetricCiphertext } from '../../core/ports.js';
 import { hsmError, toHsmError } from './errors.js';
-import { HandleCache } from './handle-cache.js';
 import type { Pkcs11BackendConfig } from './index.js';
-import { generationRequest, HMAC_MECH, OAEP_HASH, oaepMechanism, SIGNING, signingRequest, specInfo, unwrapTemplate } from './key-specs.js';
-import { parseMaterialBlob, writeMaterialBlob } from './material-blob.js';
+import { importMaterial } from './key-import.js';
+import { HMAC_MECH, OAEP_HASH, oaepMechanism, SIGNING, signingRequest, specInfo } from './key-specs.js';
+import { findTokenSlot, loadModule, login } from './module.js';
 import { oaepDecode } from './oaep.js';
-import { closeQuietly, findTokenSlot, loadModule, login, openSession } from './module.js';
-import { profileFor, type CallKind, type HsmProfile } from './profiles.js';
-import { ecdsaDerToRaw, ecdsaRawToDer, ecPointAttribute, ecSpki, rsaSpki } from './public-key.js';
+import { profileFor } from './profiles.js';
+import { ecdsaDerToRaw, ecdsaRawToDer, ecPointAttribute } from './public-key.js';
 import { parseSealedSecret, sealedHeader, writeSealedSecret } from './sealed-secret.js';
 import { SessionPool } from './session-pool.js';
-import { loadTokenKeys, reloadTokenKeys, type TokenKeySet } from './token-keys.js';
-import { importMaterial } from './key-import.js';
+import { loadTokenKeys } from './token-keys.js';
+import { TokenRuntime } from './token-runtime.js';
 
 const P = pkcs11js;
-const KWP: Mechanism = { mechanism: P.CKM_AES_KEY_WRAP_PAD };
-const MAX_RETRIES = 3;
-const SESSION_GONE: ReadonlySet<string> = new Set(['CKR_SESSION_HANDLE_INVALID', 'CKR_SESSION_CLOSED', 'CKR_USER_NOT_LOGGED_IN']);
 const SILENT: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => SILENT };
 
 /** The PKCS#11 implementation of {@link KeyBackend}. Create with `openPkcs11Backend`. */
-export class Pkcs11Backend implements KeyBackend {
-  private owner: Handle;
-  private domain!: TokenKeySet;
-  private seal!: TokenKeySet;
-  private readonly cache: HandleCache;
-  private recovering: Promise<void> | undefined;
-  private ownerQueue: Promise<unknown> = Promise.resolve();
-  private closed = false;
+export class Pkcs11Backend extends TokenRuntime implements KeyBackend {
   private readonly ivs = new IvSource();
-
-  private constructor(
-    /** The loaded module; exposed to sibling modules (key import), not part of KeyBackend. */
-    readonly module: PKCS11,
-    private readonly slot: Handle,
-    readonly profile: HsmProfile,
-    private readonly config: Pkcs11BackendConfig,
-    private readonly pool: SessionPool,
-    private readonly log: Logger,
-  ) {
-    this.owner = openSession(module, slot);
-    this.cache = new HandleCache(config.cacheSize ?? 1024, (h) => this.destroyOnOwner(h));
-  }
 
   /** See `openPkcs11Backend`. */
   static async open(config: Pkcs11BackendConfig, logger: Logger = SILENT): Promise<Pkcs11Backend> {
@@ -84,198 +86,6 @@ export class Pkcs11Backend implements KeyBackend {
     return backend;
   }
 
-  // ───────────────────────── plumbing ─────────────────────────
-
-  private isSync(kind: CallKind): boolean {
-    return this.profile.syncCalls.has(kind);
-  }
-
-  /**
-   * Runs one PKCS#11 operation on a pooled session. Session-fatal and device errors are
-   * recovered from (new session, re-login, new owner session) and the operation retried, a few
-   * times at most (a failover can hit one operation twice); data errors go straight back.
-   */
-  private async run<T>(name: string, fn: (session: Handle) => Promise<T> | T, overrides?: Readonly<Record<string, HsmError['kind']>>): Promise<T> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return await this.pool.use(async (s) => {
-          try {
-            return await fn(s);
-          } catch (e) {
-            throw toHsmError(e, name, overrides);
-          }
-        });
-      } catch (e) {
-        const error = toHsmError(e, name);
-        if (this.closed || attempt >= MAX_RETRIES || (error.kind !== 'session' && error.kind !== 'device')) throw error;
-        this.log.warn({ code: error.code, fn: error.fn, kind: error.kind, op: name }, 'PKCS#11 call failed; recovering and retrying');
-        await this.recover(error);
-      }
-    }
-  }
-
-  private recover(error: HsmError): Promise<void> {
-    this.recovering ??= this.doRecover(error).finally(() => {
-      this.recovering = undefined;
-    });
-    return this.recovering;
-  }
-
-  private async doRecover(error: HsmError): Promise<void> {
-    // A session that vanished rarely vanished alone (failover, logout): drop the idle ones too
-    // rather than let each of them fail one more operation.
-    if (SESSION_GONE.has(error.code)) this.pool.drain();
-    if (error.kind === 'device' || !this.ownerAlive()) {
-      // Start over without C_Finalize: other code in this process (the TLS engine) may share the module.
-      this.pool.drain();
-      await this.resetOwner();
-      return;
-    }
-    login(this.module, this.owner, readPin(this.config.pin), this.profile.pinHint);
-    // Token object handles may change after the last session closed; look them up again.
-    this.domain = reloadTokenKeys(this.module, this.owner, 'domain');
-    this.seal = reloadTokenKeys(this.module, this.owner, 'seal');
-  }
-
-  private ownerAlive(): boolean {
-    try {
-      this.module.C_GetSessionInfo(this.owner);
-      return true;
-    } catch {
-      return false;
-    }
-  }
-
-  private async resetOwner(): Promise<void> {
-    await this.onOwner(() => {
-      closeQuietly(this.module, this.owner);
-      this.cache.invalidateAll();
-      this.owner = openSession(this.module, this.slot);
-      login(this.module, this.owner, readPin(this.config.pin), this.profile.pinHint);
-      this.domain = reloadTokenKeys(this.module, this.owner, 'domain');
-      this.seal = reloadTokenKeys(this.module, this.owner, 'seal');
-    });
-    this.log.info({}, 'PKCS#11 owner session re-opened; key handle cache cleared');
-  }
-
-  /** Serialises work on the owner session: one PKCS#11 call at a time per session. */
-  private onOwner<T>(fn: (owner: Handle) => T | Promise<T>): Promise<T> {
-    const next = this.ownerQueue.then(() => fn(this.owner));
-    this.ownerQueue = next.catch(() => undefined);
-    return next;
-  }
-
-  private destroyOnOwner(handle: Handle): void {
-    void this.onOwner((owner) => {
-      try {
-        this.module.C_DestroyObject(owner, handle);
-      } catch {
-        /* the object went with its session */
-      }
-    });
-  }
-
-  /** Unwraps a blob into the token as a non-extractable session object owned by the owner session. */
-  private async unwrapForUse(ref: MaterialRef): Promise<Handle> {
-    const blob = parseMaterialBlob(ref.wrapped);
-    if (blob.keySpec !== ref.keySpec)
-      throw hsmError('CKR_WRAPPED_KEY_INVALID', 'parseMaterialBlob', 'data', `Key material blob holds ${blob.keySpec}, expected ${ref.keySpec}.`);
-    const template = unwrapTemplate(blob.keySpec, blob.purpose, this.profile, true, this.profile.uniqueKeyIds ? randomBytes(16) : undefined);
-    return this.onOwner(async (owner) => {
-      let domainKey = this.domain.get(blob.domainKeyId);
-      if (!domainKey) {
-        this.domain = reloadTokenKeys(this.module, owner, 'domain');
-        domainKey = this.domain.get(blob.domainKeyId);
-      }
-      if (!domainKey)
-        throw hsmError('CKR_KEY_HANDLE_INVALID', 'C_UnwrapKey', 'config', 'The domain key that wrapped this key material is not in the token.');
-      try {
-        return this.isSync('unwrap')
-          ? this.module.C_UnwrapKey(owner, KWP, domainKey, blob.wrapped, template)
-          : await this.module.C_UnwrapKeyAsync(owner, KWP, domainKey, blob.wrapped, template);
-      } catch (e) {
-        // A blob that fails its RFC 5649 integrity check is bad input (SoftHSM2 says
-        // CKR_GENERAL_ERROR), not a device failure worth dropping every session for.
-        const error = toHsmError(e, 'C_UnwrapKey', this.badCiphertext());
-        if (error.kind === 'data')
-          throw hsmError('CKR_WRAPPED_KEY_INVALID', 'C_UnwrapKey', 'data', 'The key material blob does not unwrap under its domain key.');
-        throw error;
-      }
-    });
-  }
-
-  /** Runs `fn` with the unwrapped handle of `ref` on a pooled session. */
-  private withKey<T>(name: string, ref: MaterialRef, fn: (s: Handle, key: Handle) => Promise<T> | T, overrides?: Readonly<Record<string, HsmError['kind']>>): Promise<T> {
-    return this.run(
-      name,
-      async (s) => {
-        const lease = this.cache.tryLease(ref.id) ?? (await this.cache.lease(ref.id, () => this.unwrapForUse(ref)));
-        try {
-          return await fn(s, lease.handle);
-        } finally {
-          lease.release();
-        }
-      },
-      overrides,
-    );
-  }
-
-  /** Wraps a session object under the current domain key and returns the blob. */
-  async wrapUnderDomainKey(session: Handle, key: Handle, spec: KeySpec, purpose: 'cmk' | 'import-wrapping'): Promise<Buffer> {
-    const dk = this.domain.current();
-    const out = Buffer.alloc(8192);
-    const wrapped = this.isSync('wrap')
-      ? this.module.C_WrapKey(session, KWP, dk.handle, key, out)
-      : await this.module.C_WrapKeyAsync(session, KWP, dk.handle, key, out);
-    return writeMaterialBlob({ keySpec: spec, purpose, domainKeyId: dk.id, wrapped: Buffer.from(wrapped) });
-  }
-
-  /** SPKI of a generated public key object. */
-  publicKeyOf(session: Handle, publicKey: Handle, spec: KeySpec): Buffer {
-    const info = specInfo(spec);
-    if (info.family === 'rsa') {
-      const [n, e] = this.module.C_GetAttributeValue(session, publicKey, [{ type: P.CKA_MODULUS }, { type: P.CKA_PUBLIC_EXPONENT }]);
-      return rsaSpki(n!.value, e!.value);
-    }
-    const [point] = this.module.C_GetAttributeValue(session, publicKey, [{ type: P.CKA_EC_POINT }]);
-    return ecSpki(point!.value, info.jwkCurve!, info.ecFieldBytes!);
-  }
-
-  /** Destroys session objects, ignoring failures (they vanish with the session anyway). */
-  destroyQuietly(session: Handle, ...handles: Array<Handle | undefined>): void {
-    for (const h of handles) {
-      if (!h) continue;
-      try {
-        this.module.C_DestroyObject(session, h);
-      } catch {
-        /* gone already */
-      }
-    }
-  }
-
-  private async generate(session: Handle, spec: KeySpec, purpose: 'cmk' | 'import-wrapping'): Promise<GeneratedMaterial> {
-    const id = this.profile.uniqueKeyIds ? randomBytes(16) : undefined;
-    const req = generationRequest(spec, purpose, this.profile, id);
-    const sync = this.isSync('generate');
-    if (req.secret) {
-      const key = sync ? this.module.C_GenerateKey(session, req.mechanism, req.secret) : await this.module.C_GenerateKeyAsync(session, req.mechanism, req.secret);
-      try {
-        return { wrapped: await this.wrapUnderDomainKey(session, key, spec, purpose) };
-      } finally {
-        this.destroyQuietly(session, key);
-      }
-    }
-    const pair = sync
-      ? this.module.C_GenerateKeyPair(session, req.mechanism, req.publicKey!, req.privateKey!)
-      : await this.module.C_GenerateKeyPairAsync(session, req.mechanism, req.publicKey!, req.privateKey!);
-    try {
-      const publicKey = this.publicKeyOf(session, pair.publicKey, spec);
-      return { wrapped: await this.wrapUnderDomainKey(session, pair.privateKey, spec, purpose), publicKey };
-    } finally {
-      this.destroyQuietly(session, pair.privateKey, pair.publicKey);
-    }
-  }
-
   // ───────────────────────── KeyBackend ─────────────────────────
 
   generateKeyMaterial(spec: KeySpec): Promise<GeneratedMaterial> {
@@ -288,10 +98,6 @@ export class Pkcs11Backend implements KeyBackend {
 
   async decryptSymmetric(key: MaterialRef, iv: Uint8Array, ciphertext: Uint8Array, aad: Uint8Array): Promise<Buffer> {
     return this.withKey('decryptSymmetric', key, async (s, h) => this.gcmDecrypt(s, h, view(iv), view(ciphertext), view(aad)), this.badCiphertext());
-  }
-
-  private badCiphertext(): Record<string, 'data'> {
-    return Object.fromEntries(this.profile.badCiphertextCodes.map((c) => [c, 'data' as const]));
   }
 
   private async gcmEncrypt(s: Handle, key: Handle, plaintext: Buffer, aad: Buffer): Promise<SymmetricCiphertext> {
@@ -402,17 +208,19 @@ export class Pkcs11Backend implements KeyBackend {
   }
 
   async generateRandom(length: number): Promise<Buffer> {
-    if (!Number.isInteger(length) || length < 1 || length > 1024) throw new RangeError('length must be 1..1024');
+    if (!Number.isInteger(length) || length < 1 || length > 65536)
+      throw hsmError('CKR_ARGUMENTS_BAD', 'C_GenerateRandom', 'data', 'Random length must be 1 to 65536 bytes.');
     // The random call has no async variant in pkcs11js; it is cheap on every token we know.
     return this.run('generateRandom', (s) => Buffer.from(this.module.C_GenerateRandom(s, Buffer.alloc(length))));
   }
 
   async generateDataKeyPair(spec: DataKeyPairSpec): Promise<DataKeyPair> {
     // The private key goes to the caller in plaintext by KMS design, so it is made in software.
+    const info = specInfo(spec);
     const pair =
-      spec.startsWith('RSA_')
-        ? generateKeyPairSync('rsa', { modulusLength: Number(spec.slice(4)), publicExponent: 65537 })
-        : generateKeyPairSync('ec', { namedCurve: specInfo(spec as KeySpec).jwkCurve === 'secp256k1' ? 'secp256k1' : specInfo(spec as KeySpec).jwkCurve! });
+      info.family === 'rsa'
+        ? generateKeyPairSync('rsa', { modulusLength: info.modulusBits!, publicExponent: 65537 })
+        : generateKeyPairSync('ec', { namedCurve: info.jwkCurve! });
     return {
       privateKey: pair.privateKey.export({ type: 'pkcs8', format: 'der' }),
       publicKey: pair.publicKey.export({ type: 'spki', format: 'der' }),
@@ -452,39 +260,6 @@ export class Pkcs11Backend implements KeyBackend {
       },
       this.badCiphertext(),
     );
-  }
-
-  async health(): Promise<{ ok: boolean; detail?: string }> {
-    try {
-      const info = this.module.C_GetTokenInfo(this.slot);
-      if (!this.ownerAlive()) return { ok: false, detail: 'owner session lost' };
-      return { ok: true, detail: info.label.trim() };
-    } catch (e) {
-      return { ok: false, detail: toHsmError(e, 'C_GetTokenInfo').code };
-    }
-  }
-
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    this.pool.close();
-    await this.onOwner((owner) => closeQuietly(this.module, owner));
-    this.cache.invalidateAll();
-    // No C_Finalize: the module may be shared with other users in this process.
-  }
-
-  /** Sessions in use / idle and cached key handles, for metrics. */
-  stats(): { sessionsInUse: number; sessionsIdle: number; cachedKeys: number } {
-    return { ...this.pool.stats(), cachedKeys: this.cache.size };
-  }
-
-  /**
-   * Test hook: closes every session this backend holds (pool and owner) behind its back, as an
-   * HSM failover would. Subsequent calls must recover by themselves.
-   */
-  debugCloseAllSessions(): void {
-    for (const s of this.pool.liveSessions()) closeQuietly(this.module, s);
-    closeQuietly(this.module, this.owner);
   }
 }
 
