@@ -57,6 +57,46 @@ describe('handle cache', () => {
     expect(sessionObjectCount(backend) - before).toBe(3);
   });
 
+  it('holds every unwrapped working copy as a sensitive, never-extractable session object', async () => {
+    for (const spec of ['SYMMETRIC_DEFAULT', 'HMAC_384', 'ECC_NIST_P256', 'RSA_2048'] as const) {
+      const m = await backend.generateKeyMaterial(spec);
+      const key = ref(spec, m.wrapped, m.publicKey);
+      if (spec === 'SYMMETRIC_DEFAULT') await backend.encryptSymmetric(key, Buffer.from('x'), Buffer.alloc(0));
+      else if (spec === 'HMAC_384') await backend.generateMac(key, 'HMAC_SHA_384', Buffer.from('x'));
+      else await backend.sign(key, spec === 'RSA_2048' ? 'RSASSA_PSS_SHA_256' : 'ECDSA_SHA_256', Buffer.from('x'), 'RAW');
+    }
+    const m = backend.module;
+    const P = pkcs11js;
+    const slot = m.C_GetSlotList(true).find((s) => m.C_GetTokenInfo(s).label.trim() === process.env.HSMKMS_TEST_TOKEN)!;
+    const s = m.C_OpenSession(slot, P.CKF_SERIAL_SESSION);
+    try {
+      m.C_FindObjectsInit(s, [{ type: P.CKA_TOKEN, value: false }]);
+      const handles = m.C_FindObjects(s, 1000);
+      m.C_FindObjectsFinal(s);
+      expect(handles.length).toBeGreaterThanOrEqual(4);
+      for (const h of handles) {
+        const [cls, sensitive, extractable, neverExtractable] = m.C_GetAttributeValue(s, h, [
+          { type: P.CKA_CLASS },
+          { type: P.CKA_SENSITIVE },
+          { type: P.CKA_EXTRACTABLE },
+          { type: P.CKA_NEVER_EXTRACTABLE },
+        ]);
+        expect([P.CKO_SECRET_KEY, P.CKO_PRIVATE_KEY]).toContain(cls!.value.readUInt32LE());
+        expect(sensitive!.value[0]).toBe(1);
+        expect(extractable!.value[0]).toBe(0);
+        // Unwrapped objects were extractable once (in wrapped form), so PKCS#11 never calls them
+        // never-extractable; that they cannot be extracted now is what counts.
+        void neverExtractable;
+        // And reading the value is refused.
+        const [keyType] = m.C_GetAttributeValue(s, h, [{ type: P.CKA_KEY_TYPE }]);
+        const secretPart = keyType!.value.readUInt32LE() === P.CKK_RSA ? P.CKA_PRIVATE_EXPONENT : P.CKA_VALUE;
+        expect(() => m.C_GetAttributeValue(s, h, [{ type: secretPart }])).toThrow(/CKR_ATTRIBUTE_SENSITIVE/);
+      }
+    } finally {
+      m.C_CloseSession(s);
+    }
+  });
+
   it('never destroys a key an operation is still using, even when the cache thrashes', async () => {
     const keys: MaterialRef[] = [];
     for (let i = 0; i < 8; i++) keys.push(ref('HMAC_256', (await backend.generateKeyMaterial('HMAC_256')).wrapped));
