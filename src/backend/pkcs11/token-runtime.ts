@@ -103,6 +103,10 @@ export class TokenRuntime {
     // Token object handles may change after the last session closed; look them up again.
     this.domain = reloadTokenKeys(this.module, this.owner, 'domain');
     this.seal = reloadTokenKeys(this.module, this.owner, 'seal');
+    // A cached object vanished although its owner session lives: trust no cached handle. They are
+    // forgotten, not destroyed (a stale number must never be destroyed); the owner keeps them
+    // until it closes.
+    if (error.code === 'CKR_KEY_HANDLE_INVALID' || error.code === 'CKR_OBJECT_HANDLE_INVALID') this.cache.invalidateAll();
   }
 
   protected ownerAlive(): boolean {
