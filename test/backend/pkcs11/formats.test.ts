@@ -1,4 +1,6 @@
+import { constants, generateKeyPairSync, privateDecrypt, publicEncrypt, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { oaepDecode } from '../../../src/backend/pkcs11/oaep.js';
 import { parseMaterialBlob, writeMaterialBlob } from '../../../src/backend/pkcs11/material-blob.js';
 import { parseSealedSecret, writeSealedSecret } from '../../../src/backend/pkcs11/sealed-secret.js';
 import { ecdsaDerToRaw, ecdsaRawToDer } from '../../../src/backend/pkcs11/public-key.js';
@@ -81,5 +83,42 @@ describe('ECDSA signature encoding', () => {
     expect(ecdsaDerToRaw(Buffer.from([0x30, 0x06, 0x02, 0x01, 0x80, 0x02, 0x01, 0x01]), 32)).toBeUndefined(); // negative r
     expect(ecdsaDerToRaw(Buffer.from([0x30, 0x07, 0x02, 0x02, 0x00, 0x01, 0x02, 0x01, 0x01]), 32)).toBeUndefined(); // non-minimal
     expect(ecdsaDerToRaw(ecdsaRawToDer(Buffer.alloc(66, 5)), 32)).toBeUndefined(); // too long for the curve
+  });
+});
+
+describe('OAEP decoding (for tokens without OAEP-SHA-256)', () => {
+  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const raw = (c: Buffer) => privateDecrypt({ key: privateKey, padding: constants.RSA_NO_PADDING }, c);
+
+  for (const hash of ['sha1', 'sha256'] as const) {
+    it(`${hash}: decodes what node:crypto encodes, for every message length`, () => {
+      for (const length of [0, 1, 32, 256 - 2 * (hash === 'sha1' ? 20 : 32) - 2]) {
+        const m = randomBytes(length);
+        const c = publicEncrypt({ key: publicKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: hash }, m);
+        expect(oaepDecode(hash, raw(c), 256)).toEqual(m);
+      }
+    });
+  }
+
+  it('rejects the wrong hash, a bad leading byte, a bad label hash and missing separator alike', () => {
+    const m = randomBytes(32);
+    const c = publicEncrypt({ key: publicKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha1' }, m);
+    const em = raw(c);
+    const cases = [
+      () => oaepDecode('sha256', em, 256),
+      () => oaepDecode('sha1', Buffer.concat([Buffer.from([1]), em.subarray(1)]), 256),
+      () => oaepDecode('sha1', Buffer.alloc(256), 256),
+      () => oaepDecode('sha1', randomBytes(256), 256),
+      () => oaepDecode('sha1', Buffer.alloc(257), 256),
+    ];
+    for (const f of cases) {
+      let error: unknown;
+      try {
+        f();
+      } catch (e) {
+        error = e;
+      }
+      expect(error).toMatchObject({ kind: 'data', code: 'CKR_ENCRYPTED_DATA_INVALID', message: 'The ciphertext is not valid RSAES-OAEP for this key.' });
+    }
   });
 });
