@@ -79,7 +79,15 @@ async function main() {
       }
     }
     const targets = { 'RSA-2048': 0.7, 'ECDSA P-256': 0.95 };
-    for (const r of rows) console.log(`${r.key}: HSM/memory = ${r.ratio.toFixed(2)}× (target ≥ ${targets[r.key]}×) ${r.ratio >= targets[r.key] ? 'met' : 'NOT met'}`);
+    // On a shared 2-core machine the rate swings with the neighbours' load; server CPU per
+    // handshake does not, and it is what bounds a server whose core is its own.
+    for (const r of rows) {
+      const cpuRatio = r.memory.cpu / r.hsm.cpu;
+      const verdict = (x) => (x >= targets[r.key] ? 'met' : 'NOT met');
+      console.log(
+        `${r.key}: HSM/memory handshakes/s = ${r.ratio.toFixed(2)}× (${verdict(r.ratio)}), by server CPU per handshake = ${cpuRatio.toFixed(2)}× (${verdict(cpuRatio)}); target ≥ ${targets[r.key]}×`,
+      );
+    }
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
