@@ -21,6 +21,7 @@ const root = fileURLToPath(new URL('../..', import.meta.url));
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const MANY_KEYS = Number(process.env.BENCH_KEYS ?? 10_000);
+const WORKERS = Number(process.env.BENCH_WORKERS ?? 2);
 const work = mkdtempSync(join(tmpdir(), 'hsmkms-bench-'));
 const children = [];
 
@@ -71,7 +72,7 @@ try {
   if (!existsSync(join(root, 'dist/cli/main.js'))) throw new Error('run `npm run build` first');
   const port = 17600 + Math.floor(Math.random() * 1000);
   console.error(`bench: starting hsmkms (embedded SoftHSM2 token in ${work}) …`);
-  await start([join(root, 'bin/hsmkms.js'), 'serve', '--data-dir', work, '--port', String(port), '--log-level', 'warn'], {}, /listening on/);
+  await start([join(root, 'bin/hsmkms.js'), 'serve', '--data-dir', work, '--port', String(port), '--log-level', 'warn', '--workers', String(WORKERS), '--key-cache-size', String(MANY_KEYS + 100)], {}, /listening on/);
   const endpoint = `http://127.0.0.1:${port}`;
   const creds = JSON.parse(readFileSync(join(work, 'root-credentials.json'), 'utf8'));
   const credentials = { accessKeyId: creds.accessKeyId, secretAccessKey: creds.secretAccessKey };
@@ -158,7 +159,7 @@ try {
   const with10 = await measure('Encrypt over 10 keys', endpoint, encryptWith(few));
   const withMany = await measure(`Encrypt over ${many.length} keys`, endpoint, encryptWith(many));
 
-  console.log('\nhsmkms benchmark (single hsmkms process, wrk -t1 -c16, SoftHSM2; medians)');
+  console.log(`\nhsmkms benchmark (hsmkms with ${WORKERS} worker(s), bare server 1 process, wrk -t1 -c16, SoftHSM2; medians of ${RUNS} × ${SECONDS} s)`);
   console.log(`raw pkcs11js (1 thread): AES-GCM 1 KB ${raw.encrypt.toFixed(0)}/s, RSA-2048 sign ${raw.rsa.toFixed(0)}/s, P-256 sign ${raw.ec.toFixed(0)}/s`);
   console.log('operation            hsmkms req/s   bare-http req/s   ratio   raw-pkcs11 ratio   target');
   for (const r of rows) {

@@ -17,6 +17,7 @@ export interface HsmCliOptions {
   pinFile?: string;
   pinEnv?: string;
   profile?: HsmProfileName;
+  keyCacheSize?: string;
 }
 
 /** Adds the shared HSM options to a command. Each also reads an environment variable. */
@@ -28,7 +29,12 @@ export function addHsmOptions(command: Command): Command {
     .addOption(new Option('--token-serial <serial>', 'token serial number').env('HSMKMS_TOKEN_SERIAL'))
     .addOption(new Option('--pin-file <file>', 'file holding the PIN (mode 0600); CloudHSM: user:password').env('HSMKMS_PIN_FILE'))
     .addOption(new Option('--pin-env <name>', 'name of the environment variable holding the PIN').env('HSMKMS_PIN_ENV'))
-    .addOption(new Option('--profile <name>', 'vendor profile').choices(['softhsm2', 'cloudhsm', 'generic']).env('HSMKMS_HSM_PROFILE'));
+    .addOption(new Option('--profile <name>', 'vendor profile').choices(['softhsm2', 'cloudhsm', 'generic']).env('HSMKMS_HSM_PROFILE'))
+    .addOption(
+      new Option('--key-cache-size <n>', 'unwrapped key handles kept in the token (default 1024; keep below the HSM\'s session-key limit)').env(
+        'HSMKMS_KEY_CACHE_SIZE',
+      ),
+    );
 }
 
 /**
@@ -36,6 +42,14 @@ export function addHsmOptions(command: Command): Command {
  * token in the data directory is used (and created on first use).
  */
 export async function resolveHsmConfig(options: HsmCliOptions, onProgress?: (message: string) => void): Promise<Pkcs11BackendConfig> {
+  const config = await resolveToken(options, onProgress);
+  if (options.keyCacheSize === undefined) return config;
+  const cacheSize = Number(options.keyCacheSize);
+  if (!Number.isInteger(cacheSize) || cacheSize < 1) throw new ConfigError(`--key-cache-size must be a positive integer, got '${options.keyCacheSize}'.`);
+  return { ...config, cacheSize };
+}
+
+async function resolveToken(options: HsmCliOptions, onProgress?: (message: string) => void): Promise<Pkcs11BackendConfig> {
   if (!options.module) {
     if (options.tokenLabel || options.tokenSerial || options.pinFile || options.pinEnv)
       throw new ConfigError('--token-label, --token-serial, --pin-file and --pin-env need --module (the PKCS#11 library of your HSM).');
