@@ -2,7 +2,7 @@
 // TLS handshakes per second with the private key in the HSM (SoftHSM2, signed through the
 // hsmkms engine) against the very same key in memory, RSA-2048 and ECDSA P-256, in one run.
 //
-// Honest-measurement rules (docs/BENCHMARKING): a new connection per request (wrk with
+// Honest-measurement rules (shared/BENCHMARKING.md): a new connection per request (wrk with
 // `Connection: close`), session resumption off on the server (no tickets, no cache), and the
 // server counts full handshakes and HSM signatures so the figures prove every connection
 // signed. Servers run in their own processes; wrk is the client. Medians of several runs.
