@@ -68,6 +68,19 @@ describe('hsmkms CLI', () => {
     expect(again.stderr).toMatch(/exists already/);
   });
 
+  it('fails to start with a message a person can act on for a wrong PIN or a missing token', async () => {
+    const env = { SOFTHSM2_CONF: process.env.SOFTHSM2_CONF };
+    const wrong = join(dataDir, 'wrong.pin');
+    writeFileSync(wrong, 'not-the-pin', { mode: 0o600 });
+    const base = ['serve', '--module', '/usr/lib/softhsm/libsofthsm2.so', '--pin-file', wrong, '--port', '0', '--data-dir', join(dataDir, 'real')];
+    const badPin = await failure([...base, '--token-label', process.env.HSMKMS_TEST_TOKEN!], env);
+    expect(badPin.stderr).toMatch(/rejected the PIN/);
+    expect(badPin.stderr).not.toContain('not-the-pin');
+    expect(badPin.stderr).not.toMatch(/\n\s+at /);
+    const noToken = await failure([...base, '--token-label', 'no-such-token'], env);
+    expect(noToken.stderr).toMatch(/No token with label "no-such-token"/);
+  });
+
   it('needs a PIN source for a real module and never takes the PIN itself as an argument', async () => {
     const noPin = await failure(['token', 'init', '--label', 'x', '--module', '/usr/lib/softhsm/libsofthsm2.so']);
     expect(noPin.stderr).toMatch(/--pin-file or --pin-env/);
