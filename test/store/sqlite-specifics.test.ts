@@ -153,4 +153,50 @@ describe('SQLite store fast path', () => {
     expect(fast[0]).toStrictEqual(k);
     await store.close();
   });
+
+  it('never serves a cached record after any connection commits: another worker, a raw connection, this one', async () => {
+    const path = freshPath();
+    const a = await openSqliteStore({ path });
+    const b = await openSqliteStore({ path });
+    const raw = new Database(path);
+    try {
+      const k = key();
+      const v = version(k.keyId);
+      await a.insertKey(k);
+      await a.insertKeyVersion(v);
+      // Warm b's cache, then change the key through a: b's next read sees it.
+      expect((await b.getKey(k.keyId))?.keyState).toBe('Enabled');
+      expect((await b.getKeyVersion(k.keyId, v.versionId))?.versionId).toBe(v.versionId);
+      expect(await a.updateKey({ ...k, keyState: 'Disabled', revision: 2 })).toBe(true);
+      expect((await b.getKey(k.keyId))?.keyState).toBe('Disabled');
+      // A write from outside the store (another process, the CLI) is seen too.
+      raw.prepare("update keys set key_state = 'Enabled', revision = 3 where key_id = ?").run(k.keyId);
+      expect((await b.getKey(k.keyId))?.keyState).toBe('Enabled');
+      // And b's own commits.
+      expect(await b.updateKey({ ...k, description: 'changed by b', revision: 4 })).toBe(true);
+      expect((await b.getKey(k.keyId))?.description).toBe('changed by b');
+      raw.prepare('delete from key_versions where key_id = ?').run(k.keyId);
+      expect(await b.getKeyVersion(k.keyId, v.versionId)).toBeUndefined();
+    } finally {
+      raw.close();
+      await a.close();
+      await b.close();
+    }
+  });
+
+  it('hands out copies: changing a returned record does not change the next read', async () => {
+    const store = await openSqliteStore({ path: ':memory:' });
+    const k = key();
+    const v = version(k.keyId);
+    await store.insertKey(k);
+    await store.insertKeyVersion(v);
+    const first = (await store.getKey(k.keyId))!;
+    first.keyState = 'Disabled';
+    const firstVersion = (await store.getKeyVersion(k.keyId, v.versionId))!;
+    const expectedVersion = { ...firstVersion };
+    firstVersion.versionId = 'changed';
+    expect(await store.getKey(k.keyId)).toStrictEqual(k);
+    expect(await store.getKeyVersion(k.keyId, v.versionId)).toStrictEqual(expectedVersion);
+    await store.close();
+  });
 });

@@ -1,7 +1,8 @@
 /**
  * The SQLite store: the shared SQL store plus a fast path for the two reads on every
  * Encrypt/Decrypt/Sign request. Kysely builds and better-sqlite3 prepares a statement on each
- * call; here the two statements are compiled and prepared once and run synchronously.
+ * call; here the two statements are compiled and prepared once and run synchronously, and
+ * their results are kept in a small cache that is never stale (see {@link ChangeToken}).
  */
 import type { Database, Statement } from 'better-sqlite3';
 import type { Kysely, Selectable } from 'kysely';
@@ -18,10 +19,34 @@ export interface SqliteMetadataStoreOptions {
   scope: TransactionScope;
 }
 
+/** Key rows and key-version rows kept by the read cache, each. */
+const READ_CACHE_ENTRIES = 16_384;
+
+/**
+ * What must be unchanged for cached rows to still be the rows on disk: `PRAGMA data_version`
+ * changes whenever another connection (another worker, the CLI) commits, and
+ * `total_changes()` grows with every row this connection writes. Reading both costs about a
+ * third of one key-row read (measured: ~3.6 µs against ~11 µs with the row conversion).
+ */
+interface ChangeToken {
+  dataVersion: number;
+  totalChanges: number;
+}
+
 export class SqliteMetadataStore extends SqlMetadataStore {
   private readonly sqlite: Database;
   private readonly keyById: Statement<[string], Selectable<KeysTable>>;
   private readonly versionById: Statement<[string, string], Selectable<KeyVersionsTable>>;
+  private readonly dataVersion: Statement<[], number>;
+  private readonly totalChanges: Statement<[], number>;
+  /**
+   * Committed key and key-version records by id, valid while {@link ChangeToken} is the one
+   * they were read under: any commit by any connection empties them before the next read, so
+   * a key disabled through another worker is refused on that worker's very next request.
+   */
+  private readonly keyCache = new Map<string, KeyRecord>();
+  private readonly versionCache = new Map<string, KeyMaterialVersion>();
+  private cacheToken: ChangeToken = { dataVersion: -1, totalChanges: -1 };
 
   constructor(options: SqliteMetadataStoreOptions) {
     super({ db: options.db, flavor: options.flavor, scope: options.scope });
@@ -36,6 +61,18 @@ export class SqliteMetadataStore extends SqlMetadataStore {
       .compile().sql;
     this.keyById = this.sqlite.prepare(keySql);
     this.versionById = this.sqlite.prepare(versionSql);
+    this.dataVersion = this.sqlite.prepare<[], number>('PRAGMA data_version').pluck();
+    this.totalChanges = this.sqlite.prepare<[], number>('SELECT total_changes()').pluck();
+  }
+
+  /** Empties the read cache if anything was committed since it was filled. */
+  private validateCache(): void {
+    const dataVersion = this.dataVersion.get()!;
+    const totalChanges = this.totalChanges.get()!;
+    if (dataVersion === this.cacheToken.dataVersion && totalChanges === this.cacheToken.totalChanges) return;
+    this.keyCache.clear();
+    this.versionCache.clear();
+    this.cacheToken = { dataVersion, totalChanges };
   }
 
   /** The connection settings in force, for diagnostics and tests. */
@@ -56,13 +93,36 @@ export class SqliteMetadataStore extends SqlMetadataStore {
    */
   override async getKey(keyId: string): Promise<KeyRecord | undefined> {
     if (this.sqlite.inTransaction || !this.sqlite.open) return super.getKey(keyId);
-    const row = this.keyById.get(keyId);
-    return row && rowToKey(row);
+    this.validateCache();
+    let key = this.keyCache.get(keyId);
+    if (!key) {
+      const row = this.keyById.get(keyId);
+      if (!row) return undefined;
+      key = rowToKey(row);
+      remember(this.keyCache, keyId, key);
+    }
+    // A copy: callers may change fields of the record they get (e.g. to write it back).
+    return { ...key };
   }
 
   override async getKeyVersion(keyId: string, versionId: string): Promise<KeyMaterialVersion | undefined> {
     if (this.sqlite.inTransaction || !this.sqlite.open) return super.getKeyVersion(keyId, versionId);
-    const row = this.versionById.get(keyId, versionId);
-    return row && rowToVersion(row);
+    this.validateCache();
+    // Length-prefixed: ids from a ciphertext are the client's, and must not collide.
+    const id = `${keyId.length}:${keyId}${versionId}`;
+    let version = this.versionCache.get(id);
+    if (!version) {
+      const row = this.versionById.get(keyId, versionId);
+      if (!row) return undefined;
+      version = rowToVersion(row);
+      remember(this.versionCache, id, version);
+    }
+    return { ...version };
   }
+}
+
+/** Adds to a bounded cache, dropping the oldest entry when full. */
+function remember<T>(cache: Map<string, T>, id: string, value: T): void {
+  if (cache.size >= READ_CACHE_ENTRIES) cache.delete(cache.keys().next().value!);
+  cache.set(id, value);
 }
