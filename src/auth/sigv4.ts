@@ -6,7 +6,7 @@
  * against AWS's test suite and against the signer the AWS SDK uses (test/auth/sigv4.test.ts).
  * Failures carry AWS's exception names and wording so clients report them as AWS would.
  */
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac, hash, timingSafeEqual } from 'node:crypto';
 import { KmsError } from '../core/errors.js';
 
 /** The only algorithm SigV4 header authentication defines. */
@@ -144,8 +144,9 @@ export function canonicalHeaders(rawHeaders: readonly string[], signedHeaders: r
   return result;
 }
 
+/** One-shot `crypto.hash`: no Hash object per call (two per request). */
 function sha256Hex(data: string | Uint8Array): string {
-  return createHash('sha256').update(data).digest('hex');
+  return hash('sha256', data, 'hex');
 }
 
 /** The canonical request string, step 1 of the algorithm. */

@@ -3,7 +3,7 @@
  * the caller listens (or uses `inject()` in tests).
  */
 import { randomUUID } from 'node:crypto';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { LoggerOptions } from 'pino';
 import type { CredentialResolver } from '../auth/credentials.js';
 import type { Dispatcher } from '../core/dispatch.js';
@@ -90,12 +90,24 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
 
-  app.addHook('onRequest', async (request, reply) => {
+  // Hooks in callback style: an async hook costs a promise (and its async_hooks bookkeeping)
+  // per request for work that never waits.
+  app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-amzn-RequestId', String(request.id));
+    done();
   });
 
   const { metrics, dispatcher } = options;
-  app.addHook('onResponse', async (request, reply) => {
+  app.addHook('onResponse', (request, reply, done) => {
+    try {
+      logResponse(request, reply);
+    } catch (error) {
+      done(error instanceof Error ? error : new Error(String(error)));
+      return;
+    }
+    done();
+  });
+  function logResponse(request: FastifyRequest, reply: FastifyReply): void {
     if (request.routeOptions.url !== '/' || request.method !== 'POST') return;
     const operation = request.kmsOperation ?? 'unknown';
     const outcome = request.kmsOutcome ?? (reply.statusCode < 400 ? 'ok' : 'error');
@@ -109,7 +121,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     };
     if (reply.statusCode >= 500) request.log.warn(line, 'request failed');
     else request.log.info(line, 'request');
-  });
+  }
 
   app.setErrorHandler((error, request, reply) =>
     handleServerError(error instanceof Error ? error : new Error(String(error)), request, reply, bodyLimit),
