@@ -14,6 +14,7 @@ import { loggerOptions } from '../observability/logger.js';
 import { createAuthenticator } from './authenticate.js';
 import { handleServerError, sendError } from './errors.js';
 import { registerKmsRoute } from './kms-route.js';
+import { lazyChildLoggerFactory } from './lazy-child-logger.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -82,6 +83,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     requestIdHeader: false,
     // One line per call is written in onResponse below, without URL noise or headers.
     logController: new LogController({ disableRequestLogging: true }),
+    childLoggerFactory: lazyChildLoggerFactory,
     return503OnClosing: true,
     trustProxy: options.trustProxy ?? false,
   });
