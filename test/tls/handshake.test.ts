@@ -91,6 +91,12 @@ describe('TLS handshakes signed in the HSM', () => {
     expect(ec).toMatch(/Peer signing digest: SHA384/);
   });
 
+  it('serves the first certificate for a name that no certificate covers', async () => {
+    const out = await sClient(sniPort, caFile, ['-tls1_3', '-servername', 'other.test']);
+    expect(out).toMatch(/subject=CN ?= ?rsa\.test/);
+    expect(out).toMatch(/Peer signature type: RSA-PSS/);
+  });
+
   it('recovers when the token session is invalidated between handshakes', async () => {
     const { reconnects } = hsmTlsStats();
     invalidateHsmSessionsForTest();
