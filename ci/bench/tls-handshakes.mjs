@@ -7,9 +7,16 @@
 // server counts full handshakes and HSM signatures so the figures prove every connection
 // signed. Servers run in their own processes; wrk is the client. Medians of several runs.
 //
+// Rates and CPU time swing with the neighbours' load on a shared machine, so when valgrind is
+// installed the server process is also run under callgrind for a fixed number of full
+// handshakes: instructions per handshake do not depend on the load. They are split into what
+// libsofthsm2 executes (C_SignInit + C_Sign, the token) and everything else (ours and Node's).
+//
 // Needs the built sources (npm run build) and the addon (npm install). Environment:
-// BENCH_TLS_RUNS (default 3), BENCH_TLS_SECONDS (default 4), BENCH_TLS_CONNECTIONS (default 16).
+// BENCH_TLS_RUNS (default 3), BENCH_TLS_SECONDS (default 4), BENCH_TLS_CONNECTIONS (default 16),
+// BENCH_TLS_CALLGRIND_HANDSHAKES (default 200; 0 skips the instruction counts).
 import { execFileSync, fork, spawn } from 'node:child_process';
+import tls from 'node:tls';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -78,6 +85,8 @@ async function main() {
         );
       }
     }
+    const counted = Number(process.env.BENCH_TLS_CALLGRIND_HANDSHAKES ?? 200);
+    if (counted > 0 && hasValgrind()) await printInstructionCounts({ keys, env, work, handshakes: counted });
     const targets = { 'RSA-2048': 0.7, 'ECDSA P-256': 0.95 };
     // On a shared 2-core machine the rate swings with the neighbours' load; server CPU per
     // handshake does not, and it is what bounds a server whose core is its own.
@@ -143,6 +152,89 @@ function makeKey(work, { env, pin }, label, genArgs) {
   execFileSync('pkcs11-tool', [...common, '--write-object', keyDer, '--type', 'privkey', '--usage-sign', '--sensitive', '--private'], { env, stdio: 'ignore' });
   execFileSync('pkcs11-tool', [...common, '--write-object', pubDer, '--type', 'pubkey', '--usage-sign'], { env, stdio: 'ignore' });
   return { keyPem, certPem, uri: `pkcs11:token=bench;object=${label};type=private` };
+}
+
+function hasValgrind() {
+  try {
+    execFileSync('valgrind', ['--version'], { stdio: 'ignore' });
+    execFileSync('callgrind_control', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Instructions per full handshake in the server process (all threads), memory vs HSM, from
+ * callgrind. "token" is what libsofthsm2 adds beyond the private-key arithmetic the in-memory
+ * server does itself; "rest" is the HSM server's remaining instructions (engine, OpenSSL, Node,
+ * JavaScript) against the in-memory server's, so it is what hsmkms itself adds.
+ */
+async function printInstructionCounts({ keys, env, work, handshakes }) {
+  // The in-memory server's private-key arithmetic; SoftHSM2 runs the same code inside C_Sign.
+  const keyOp = { 'RSA-2048': 'rsa_ossl_private_encrypt', 'ECDSA P-256': 'ossl_ecdsa_simple_sign_sig' };
+  console.log('');
+  console.log(`instructions per full handshake, server process under callgrind, ${handshakes} handshakes after a warm-up (load-independent)`);
+  console.log('key          | in memory | HSM       | HSM − memory | in libsofthsm2 (C_SignInit + C_Sign) | token beyond the key op | rest (ours + Node)');
+  for (const key of keys) {
+    const memory = await countInstructions({ where: 'memory', key, env, work, handshakes, functions: [keyOp[key.name]] });
+    const hsm = await countInstructions({ where: 'hsm', key, env, work, handshakes, functions: ['C_SignInit', 'C_Sign'] });
+    const inToken = hsm.functions.C_SignInit + hsm.functions.C_Sign;
+    const token = inToken - memory.functions[keyOp[key.name]];
+    const k = (n) => `${Math.round(n / 1000).toLocaleString('en-US')}k`;
+    console.log(
+      `${key.name.padEnd(12)} | ${k(memory.total).padEnd(9)} | ${k(hsm.total).padEnd(9)} | ${`+${k(hsm.total - memory.total)}`.padEnd(12)} | ${k(inToken).padEnd(36)} | ${`+${k(token)}`.padEnd(23)} | ${hsm.total - memory.total - token >= 0 ? '+' : ''}${k(hsm.total - memory.total - token)}`,
+    );
+  }
+}
+
+/** One server under callgrind: warm up, zero the counters, `handshakes` full handshakes, dump. */
+async function countInstructions({ where, key, env, work, handshakes, functions }) {
+  const file = join(work, `callgrind.${where}.${key.name.replace(/\W/g, '')}`);
+  const args = ['--tool=callgrind', '--smc-check=all-non-file', `--callgrind-out-file=${file}`, process.execPath, fileURLToPath(import.meta.url), 'server', JSON.stringify({ where, key, pinFile: env.pinFile })];
+  const child = spawn('valgrind', args, { env: env.env, stdio: ['ignore', 'ignore', 'ignore', 'ipc'] });
+  try {
+    const port = await new Promise((resolve, reject) => {
+      child.once('message', (m) => resolve(m.port));
+      child.once('exit', (code) => reject(new Error(`${where} server under valgrind exited with ${code}`)));
+    });
+    const ask = (type) =>
+      new Promise((resolve) => {
+        child.once('message', resolve);
+        child.send({ type });
+      });
+    await sequentialHandshakes(port, 60);
+    execFileSync('callgrind_control', ['--zero', String(child.pid)], { stdio: 'ignore' });
+    await ask('reset');
+    await sequentialHandshakes(port, handshakes);
+    const stats = await ask('stats');
+    execFileSync('callgrind_control', [`--dump=${where}`, String(child.pid)], { stdio: 'ignore' });
+    if (stats.full !== handshakes || stats.resumed !== 0) throw new Error(`${where}: ${stats.full} full / ${stats.resumed} resumed handshakes, expected ${handshakes} full`);
+    const report = execFileSync('callgrind_annotate', ['--inclusive=yes', '--threshold=100', `${file}.1`], { encoding: 'utf8', maxBuffer: 256 << 20 });
+    const inclusive = (name) => {
+      const line = report.split('\n').find((l) => new RegExp(`:${name} \\[`).test(l));
+      return line ? Number(line.trim().split(' ')[0].replace(/,/g, '')) / handshakes : 0;
+    };
+    const total = Number(/([\d,]+) \(100\.0%\)\s+PROGRAM TOTALS/.exec(report)?.[1].replace(/,/g, '')) / handshakes;
+    process.stderr.write(`  ${key.name.padEnd(12)} ${where.padEnd(6)} ${Math.round(total).toLocaleString('en-US')} instructions per handshake (callgrind)\n`);
+    return { total, functions: Object.fromEntries(functions.map((f) => [f, inclusive(f)])) };
+  } finally {
+    child.kill('SIGKILL');
+  }
+}
+
+/** Full handshakes one after the other (SNI sent, as wrk does), each followed by one request. */
+async function sequentialHandshakes(port, count) {
+  for (let i = 0; i < count; i++) {
+    await new Promise((resolve, reject) => {
+      const socket = tls.connect({ host: '127.0.0.1', port, servername: 'localhost', rejectUnauthorized: false }, () =>
+        socket.end('GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n'),
+      );
+      socket.on('data', () => {});
+      socket.once('close', resolve);
+      socket.once('error', reject);
+    });
+  }
 }
 
 /** Starts a server process, runs wrk against it, and collects the server's counters. */
@@ -251,7 +343,6 @@ async function waitForPort(port) {
 /** The server under test (a child process): the product API for the HSM key, node:https for the in-memory key. */
 async function serve({ where, key, pinFile }) {
   const https = await import('node:https');
-  const tls = await import('node:tls');
   const { constants } = await import('node:crypto');
   const handler = (_req, res) => res.end('ok\n');
   const cert = readFileSync(key.certPem);
