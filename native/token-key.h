@@ -35,6 +35,8 @@ class TokenKey {
 
  private:
   CK_OBJECT_HANDLE Locate(CK_FUNCTION_LIST_PTR fn, CK_SESSION_HANDLE session);
+  /** A session copy of `stored` to sign with, or `stored` itself where the token allows none. */
+  CK_OBJECT_HANDLE WorkingCopy(CK_FUNCTION_LIST_PTR fn, CK_SESSION_HANDLE session, CK_OBJECT_HANDLE stored);
   void ReadPublic(CK_FUNCTION_LIST_PTR fn, CK_SESSION_HANDLE session);
 
   std::shared_ptr<Token> token_;
