@@ -93,11 +93,16 @@ export async function prepareDataDir(config: AppConfig): Promise<{ accessKeyId: 
       services.store,
       services.backend,
       config.settings,
-      config.rootCredentials ?? { file: join(dataDir, 'root-credentials.json') },
+      rootCredentialSource(config, dataDir),
     );
   } finally {
     await services.close();
   }
+}
+
+/** Root credentials from the configuration, or else the file in the data directory. */
+function rootCredentialSource(config: AppConfig, dataDir: string): { accessKeyId: string; secretAccessKey: string } | { file: string } {
+  return config.rootCredentials ?? { file: join(dataDir, 'root-credentials.json') };
 }
 
 /** A logger for commands: warnings and errors only, to stderr. */
@@ -111,8 +116,8 @@ export async function createApp(config: AppConfig): Promise<App> {
   const logger = createLogger({ level: config.logLevel ?? 'info' }, config.logDestination ?? pino.destination(1)) as unknown as Logger;
   const services = await openServices(dataDir, config.hsm, logger);
   const { backend, store } = services;
+  const audit = openJsonlAuditSink({ path: join(dataDir, 'audit.log'), logger: logger.child({ component: 'audit' }) });
   try {
-    const audit = openJsonlAuditSink({ path: join(dataDir, 'audit.log'), logger: logger.child({ component: 'audit' }) });
     const deps: KmsDeps = {
       store,
       backend,
@@ -125,7 +130,7 @@ export async function createApp(config: AppConfig): Promise<App> {
       store,
       backend,
       config.settings,
-      config.rootCredentials ?? { file: join(dataDir, 'root-credentials.json') },
+      rootCredentialSource(config, dataDir),
     );
     const dispatcher = createDispatcher(deps, allOperations, logger.child({ component: 'kms' }));
     const metrics = createMetrics({ stats: () => backend.stats() });
@@ -157,6 +162,7 @@ export async function createApp(config: AppConfig): Promise<App> {
       },
     };
   } catch (error) {
+    await audit.close();
     await services.close();
     throw error;
   }
