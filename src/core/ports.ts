@@ -127,7 +127,10 @@ export interface MetadataRepository {
   /** Removes the key and everything that hangs off it (versions, aliases, tags). */
   deleteKey(keyId: string): Promise<void>;
   listKeys(limit: number, marker?: string): Promise<Page<KeyRecord>>;
-  /** Keys whose deletionDate or nextRotationDate or validTo is due at `now` (for the scheduler). */
+  /**
+   * Keys the scheduler can act on at `now`: PendingDeletion keys past their deletionDate,
+   * Enabled keys with rotation on past their nextRotationDate, imported material past validTo.
+   */
   listKeysDue(now: Date, limit: number): Promise<KeyRecord[]>;
   countKeys(): Promise<number>;
 
