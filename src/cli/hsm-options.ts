@@ -7,7 +7,7 @@ import { Command, Option } from 'commander';
 import { resolve } from 'node:path';
 import { ensureEmbeddedToken } from '../backend/pkcs11/embedded-token.js';
 import type { Pkcs11BackendConfig } from '../backend/pkcs11/index.js';
-import { ConfigError, type HsmProfileName } from '../config/hsm.js';
+import { ConfigError, type HsmProfileName, type PinSource } from '../config/hsm.js';
 
 export interface HsmCliOptions {
   dataDir: string;
@@ -57,12 +57,19 @@ async function resolveToken(options: HsmCliOptions, onProgress?: (message: strin
   }
   if (!options.tokenLabel && !options.tokenSerial)
     throw new ConfigError('Name the token with --token-label or --token-serial (see `pkcs11-tool --module <path> --list-slots`).');
-  if (options.pinFile && options.pinEnv) throw new ConfigError('Give the PIN with --pin-file or --pin-env, not both.');
-  const pin = options.pinFile ? { file: resolve(options.pinFile) } : { env: options.pinEnv ?? 'HSMKMS_PIN' };
+  const pin = pinSource(options.pinFile, options.pinEnv ?? (options.pinFile ? undefined : 'HSMKMS_PIN'), '--pin-file or --pin-env');
   return {
     modulePath: options.module,
     token: { label: options.tokenLabel, serial: options.tokenSerial },
     pin,
     profile: options.profile ?? (options.module.includes('cloudhsm') ? 'cloudhsm' : 'generic'),
   };
+}
+
+/** A PIN source from a file option and an environment-variable option; exactly one may be given. */
+export function pinSource(file: string | undefined, env: string | undefined, what: string): PinSource {
+  if (file && env) throw new ConfigError(`Give ${what}, not both.`);
+  if (file) return { file: resolve(file) };
+  if (env) return { env };
+  throw new ConfigError(`${what} is required with --module.`);
 }

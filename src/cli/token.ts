@@ -4,7 +4,8 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ensureEmbeddedToken, initToken } from '../backend/pkcs11/embedded-token.js';
-import { ConfigError, readPin, type PinSource } from '../config/hsm.js';
+import { ConfigError, readPin } from '../config/hsm.js';
+import { pinSource } from './hsm-options.js';
 import { progress } from './service-options.js';
 
 interface TokenInitOptions {
@@ -58,13 +59,6 @@ export function tokenCommand(): Command {
     process.stdout.write(`${JSON.stringify({ label: options.label, ...result })}\n`);
   });
   return token.addCommand(init);
-}
-
-function pinSource(file: string | undefined, env: string | undefined, what: string): PinSource {
-  if (file && env) throw new ConfigError(`Give ${what}, not both.`);
-  if (file) return { file: resolve(file) };
-  if (env) return { env };
-  throw new ConfigError(`${what} is required with --module.`);
 }
 
 /** For the embedded token: use the given PIN, or generate one into `defaultFile` (0600). */
