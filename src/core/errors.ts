@@ -31,6 +31,7 @@ export type KmsErrorName =
   | 'LimitExceededException'
   | 'MalformedPolicyDocumentException'
   | 'NotFoundException'
+  | 'QuorumApprovalRequiredException'
   | 'TagException'
   | 'UnsupportedOperationException'
   | 'ValidationException'
@@ -58,14 +59,20 @@ const STATUS: Partial<Record<KmsErrorName, number>> = {
 /** An error a KMS client is meant to see. `message` must be safe to show: no secrets, no CKR codes. */
 export class KmsError extends Error {
   readonly httpStatus: number;
+  /**
+   * Members the error body carries besides `__type` and `message` (e.g. `ApprovalRequestId` of
+   * QuorumApprovalRequiredException); as safe to show as the message.
+   */
+  readonly fields: Readonly<Record<string, string>> | undefined;
   constructor(
     readonly type: KmsErrorName,
     message: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; fields?: Record<string, string> },
   ) {
     super(message, options);
     this.name = type;
     this.httpStatus = STATUS[type] ?? 400;
+    this.fields = options?.fields;
   }
 }
 

@@ -11,6 +11,8 @@ export interface KmsSettings {
   region: string;
   /** `aws` unless configured otherwise. */
   partition: string;
+  /** How long a quorum approval request stays open (default 3600 s); see src/core/quorum/. */
+  approvalRequestTtlSeconds?: number | undefined;
 }
 
 /** Everything an operation may use. Built once by the composition root. */

@@ -8,19 +8,28 @@ import { KmsError, type KmsErrorName } from '../core/errors.js';
 /** The awsJson1_1 media type. */
 export const AMZ_JSON = 'application/x-amz-json-1.1';
 
-/** Sends an AWS-shaped error. `status` overrides the KmsError's own (413 for oversized bodies). */
-export function sendError(reply: FastifyReply, type: KmsErrorName, message: string, status: number): FastifyReply {
+/**
+ * Sends an AWS-shaped error. `status` overrides the KmsError's own (413 for oversized bodies);
+ * `fields` are extra members of the body (they never replace `__type` or `message`).
+ */
+export function sendError(
+  reply: FastifyReply,
+  type: KmsErrorName,
+  message: string,
+  status: number,
+  fields?: Readonly<Record<string, string>>,
+): FastifyReply {
   reply.request.kmsOutcome = type;
   // The x-amzn-ErrorType header is what AWS's own protocol tests expect besides __type.
   return reply
     .code(status)
     .header('content-type', AMZ_JSON)
     .header('x-amzn-ErrorType', type)
-    .send(Buffer.from(JSON.stringify({ __type: type, message })));
+    .send(Buffer.from(JSON.stringify({ ...fields, __type: type, message })));
 }
 
 export function sendKmsError(reply: FastifyReply, error: KmsError): FastifyReply {
-  return sendError(reply, error.type, error.message, error.httpStatus);
+  return sendError(reply, error.type, error.message, error.httpStatus, error.fields);
 }
 
 /**

@@ -1,0 +1,82 @@
+/**
+ * Grants: the KMS vocabulary for them, and the rules that decide whether a grant allows a
+ * request. Pure functions over records; the store and the token codec live beside this file.
+ */
+import type { MetadataRepository, Page } from '../ports.js';
+
+/** Operations a grant can allow, with their wire names (AWS `GrantOperation`). */
+export const GRANT_OPERATIONS = [
+  'Decrypt',
+  'Encrypt',
+  'GenerateDataKey',
+  'GenerateDataKeyWithoutPlaintext',
+  'ReEncryptFrom',
+  'ReEncryptTo',
+  'Sign',
+  'Verify',
+  'GetPublicKey',
+  'CreateGrant',
+  'RetireGrant',
+  'DescribeKey',
+  'GenerateDataKeyPair',
+  'GenerateDataKeyPairWithoutPlaintext',
+  'GenerateMac',
+  'VerifyMac',
+  'DeriveSharedSecret',
+] as const;
+export type GrantOperation = (typeof GRANT_OPERATIONS)[number];
+
+/** AWS `GrantConstraints`: at most one of the two is set. */
+export interface GrantConstraints {
+  /** The request's encryption context must equal this map exactly. */
+  encryptionContextEquals?: Record<string, string> | undefined;
+  /** Every pair here must be in the request's encryption context (which may have more). */
+  encryptionContextSubset?: Record<string, string> | undefined;
+}
+
+/** One grant as the store keeps it. */
+export interface GrantRecord {
+  /** 64 hex characters, as AWS's grant ids. */
+  grantId: string;
+  keyId: string;
+  /** AWS `Name`: a client's retry handle; unique per key only together with identical parameters. */
+  name?: string | undefined;
+  granteePrincipal: string;
+  retiringPrincipal?: string | undefined;
+  /** `arn:aws:iam::<account>:root` of the account the grant was created in. */
+  issuingAccount: string;
+  /** The caller who created it (shown by ListGrants nowhere, kept for the audit and RetireGrant). */
+  creatorPrincipal: string;
+  /** Sorted, without duplicates. */
+  operations: GrantOperation[];
+  constraints?: GrantConstraints | undefined;
+  creationDate: Date;
+}
+
+/** Grants a key may have (AWS's quota, "grants per KMS key"). */
+export const MAX_GRANTS_PER_KEY = 50_000;
+
+/**
+ * Where grants are kept. {@link MetadataRepository} extends this port, so every method may run
+ * inside a metadata-store transaction; the SQL stores implement it in `src/store/sql/grants-sql.ts`.
+ */
+export interface GrantRepository {
+  getGrant(grantId: string): Promise<GrantRecord | undefined>;
+  /** Inserts; throws KmsError AlreadyExistsException on a duplicate grant id. */
+  insertGrant(grant: GrantRecord): Promise<void>;
+  /** Deletes one grant; false when there was none with that id. */
+  deleteGrant(grantId: string): Promise<boolean>;
+  /** Grants of `keyId` named `name` (several may share a name when their parameters differ). */
+  findGrantsByName(keyId: string, name: string): Promise<GrantRecord[]>;
+  /**
+   * The authorizer's lookup: grants on a key for one grantee that list `operation`, in grant-id
+   * order after `afterGrantId`, at most `limit`.
+   */
+  listGrantsForGrantee(keyId: string, granteePrincipal: string, operation: GrantOperation, limit: number, afterGrantId?: string): Promise<GrantRecord[]>;
+  /** ListGrants: the key's grants in creation order, optionally one grant id or one grantee. */
+  listGrants(options: { keyId: string; grantId?: string; granteePrincipal?: string; limit: number; marker?: string }): Promise<Page<GrantRecord>>;
+  /** ListRetirableGrants: every grant naming this retiring principal, over all keys. */
+  listRetirableGrants(options: { retiringPrincipal: string; limit: number; marker?: string }): Promise<Page<GrantRecord>>;
+  countGrants(keyId: string): Promise<number>;
+  deleteGrantsForKey(keyId: string): Promise<void>;
+}

@@ -1,0 +1,181 @@
+/**
+ * M-of-N quorum enforcement, called by the authorizer (src/core/authorization/) for every call
+ * it allows: {@link enforceQuorum} decides whether a quorum rule guards the call and, if so,
+ * lets it through only by consuming an approved request for exactly this call.
+ *
+ * The flow a client sees: the first attempt fails with QuorumApprovalRequiredException naming
+ * a new approval request (bound to the caller, the operation, the key and a hash of the
+ * parameters, see call-hash.ts); approvers approve it (`HsmKms.ApproveRequest`); the same call
+ * repeated unchanged then succeeds once and consumes the approval; a further repeat opens a new
+ * request. A DryRun call reports the same error (and opens the request) but consumes nothing.
+ */
+import { randomBytes } from 'node:crypto';
+import { auditableParameters } from '../dispatch.js';
+import { KmsError } from '../errors.js';
+import type { KeyRecord, PrincipalRecord } from '../model.js';
+import type { JsonObject, KmsDeps } from '../operation.js';
+import { wildcardMatch } from '../policy/glob.js';
+import { callHash } from './call-hash.js';
+import {
+  QUORUM_TAG_KEY,
+  type ApprovalRequestRecord,
+  type ApprovalRequirement,
+  type QuorumRuleRecord,
+} from './quorum.js';
+
+export * from './quorum.js';
+export { callHash, canonicalJson, VOLATILE_MEMBERS } from './call-hash.js';
+
+/** How long an approval request stays open unless configured otherwise. */
+export const DEFAULT_APPROVAL_REQUEST_TTL_SECONDS = 3600;
+
+export interface QuorumCheck {
+  caller: PrincipalRecord;
+  /** IAM action, e.g. `kms:ScheduleKeyDeletion`, `hsmkms:CreatePrincipal`. */
+  action: string;
+  key?: KeyRecord | undefined;
+  /** Registry key of the operation (`ScheduleKeyDeletion`, `HsmKms.CreatePrincipal`). */
+  operation: string;
+  /** The request as the client sent it. */
+  input: JsonObject;
+  now: Date;
+}
+
+/** Which deps quorum enforcement reads. */
+export type QuorumDeps = Pick<KmsDeps, 'store' | 'settings'>;
+
+/**
+ * Undefined when no quorum rule guards the call. When rules guard it: the consumed request's
+ * ids if an approved, unconsumed, unexpired request for exactly this call existed (it is now
+ * consumed, by this call only); otherwise throws QuorumApprovalRequiredException naming the
+ * pending request (opened now if there was none).
+ */
+export async function enforceQuorum(
+  deps: QuorumDeps,
+  check: QuorumCheck,
+): Promise<{ ruleId: string; ruleIds: string[]; approvalRequestId: string } | undefined> {
+  const rules = await guardingRules(deps, check);
+  if (rules.length === 0) return undefined;
+  const ruleIds = rules.map((r) => r.ruleId);
+  const hash = callHash({ callerArn: check.caller.arn, operation: check.operation, keyArn: check.key?.arn, input: check.input });
+  const dryRun = check.input.DryRun === true;
+
+  const open = await deps.store.findOpenApprovalRequest(check.caller.arn, check.operation, hash, check.now);
+  if (open?.status === 'Approved') {
+    if (dryRun) return { ruleId: open.requirements[0]!.ruleId, ruleIds: open.requirements.map((r) => r.ruleId), approvalRequestId: open.requestId };
+    if (await deps.store.transitionApprovalRequest(open.requestId, 'Approved', 'Consumed', check.now))
+      return { ruleId: open.requirements[0]!.ruleId, ruleIds: open.requirements.map((r) => r.ruleId), approvalRequestId: open.requestId };
+    // Another call consumed it a moment ago: this one needs an approval of its own.
+  } else if (open) {
+    throw approvalRequired(open, check.now);
+  }
+
+  const ttlSeconds = deps.settings.approvalRequestTtlSeconds ?? DEFAULT_APPROVAL_REQUEST_TTL_SECONDS;
+  const request: ApprovalRequestRecord = {
+    requestId: newApprovalRequestId(),
+    requesterArn: check.caller.arn,
+    operation: check.operation,
+    action: check.action,
+    keyArn: check.key?.arn,
+    parametersHash: hash,
+    parameters: JSON.stringify(auditableParameters(withoutVolatile(check.input))),
+    requirements: rules.map(requirementOf),
+    status: 'Pending',
+    createdAt: check.now,
+    expiresAt: new Date(check.now.getTime() + ttlSeconds * 1000),
+    votes: [],
+  };
+  await deps.store.insertApprovalRequest(request);
+  throw approvalRequired(request, check.now);
+}
+
+/** The rules that guard this call (see {@link ruleGuards}). */
+export async function guardingRules(deps: Pick<KmsDeps, 'store'>, check: Pick<QuorumCheck, 'action' | 'key' | 'input'>): Promise<QuorumRuleRecord[]> {
+  const rules = await deps.store.listQuorumRules();
+  if (rules.length === 0) return [];
+  const candidates = rules.filter((rule) => wildcardMatch(rule.action, check.action, true) || (check.key && changesQuorumTag(check.action, check.input)));
+  if (candidates.length === 0) return [];
+  const tagged = check.key ? await quorumTagRuleIds(deps, check.key) : new Set<string>();
+  return candidates.filter((rule) => ruleGuards(rule, check, tagged));
+}
+
+/**
+ * Whether `rule` guards the call: its action matches and it applies to the call's key — every
+ * key (and key-less calls) unless scoped, the one key it names, or keys whose `hsmkms:quorum`
+ * tag names it. A rule bound to a key by that tag also guards changes to the tag itself, so a
+ * key cannot be released from quorum without the quorum's consent.
+ */
+export function ruleGuards(rule: QuorumRuleRecord, check: Pick<QuorumCheck, 'action' | 'key' | 'input'>, taggedRuleIds: ReadonlySet<string>): boolean {
+  const bound = check.key !== undefined && taggedRuleIds.has(rule.ruleId);
+  if (bound && changesQuorumTag(check.action, check.input)) return true;
+  if (!wildcardMatch(rule.action, check.action, true)) return false;
+  if (bound) return true;
+  if (rule.keyId !== undefined) return check.key?.keyId === rule.keyId;
+  return !rule.taggedKeysOnly;
+}
+
+/** Rule ids the key's `hsmkms:quorum` tag names (comma-separated). */
+async function quorumTagRuleIds(deps: Pick<KmsDeps, 'store'>, key: KeyRecord): Promise<Set<string>> {
+  const tag = (await deps.store.getTags(key.keyId)).find((t) => t.TagKey === QUORUM_TAG_KEY);
+  if (!tag) return new Set();
+  return new Set(
+    tag.TagValue.split(',')
+      .map((id) => id.trim())
+      .filter((id) => id !== ''),
+  );
+}
+
+/** TagResource or UntagResource touching the `hsmkms:quorum` tag. */
+function changesQuorumTag(action: string, input: JsonObject): boolean {
+  if (action === 'kms:TagResource' && Array.isArray(input.Tags))
+    return input.Tags.some((t) => typeof t === 'object' && t !== null && (t as Record<string, unknown>).TagKey === QUORUM_TAG_KEY);
+  if (action === 'kms:UntagResource' && Array.isArray(input.TagKeys)) return input.TagKeys.includes(QUORUM_TAG_KEY);
+  return false;
+}
+
+function requirementOf(rule: QuorumRuleRecord): ApprovalRequirement {
+  return { ruleId: rule.ruleId, minApprovals: rule.minApprovals, approvers: [...rule.approvers] };
+}
+
+function withoutVolatile(input: JsonObject): JsonObject {
+  const { GrantTokens: _tokens, DryRun: _dryRun, ...rest } = input;
+  return rest;
+}
+
+/** Approvals that count toward one requirement: distinct listed approvers, never the requester. */
+export function approvalsFor(request: Pick<ApprovalRequestRecord, 'requesterArn' | 'votes'>, requirement: ApprovalRequirement): string[] {
+  const approvers = new Set(requirement.approvers);
+  const counted = new Set<string>();
+  for (const vote of request.votes)
+    if (vote.decision === 'Approve' && vote.approverArn !== request.requesterArn && approvers.has(vote.approverArn)) counted.add(vote.approverArn);
+  return [...counted];
+}
+
+/** Whether every requirement of the request has its MinApprovals. */
+export function isFullyApproved(request: Pick<ApprovalRequestRecord, 'requesterArn' | 'votes' | 'requirements'>): boolean {
+  return request.requirements.every((r) => approvalsFor(request, r).length >= r.minApprovals);
+}
+
+/** `ar-` and 32 hex digits. */
+export function newApprovalRequestId(): string {
+  return `ar-${randomBytes(16).toString('hex')}`;
+}
+
+/** `qr-` and 16 hex digits. */
+export function newQuorumRuleId(): string {
+  return `qr-${randomBytes(8).toString('hex')}`;
+}
+
+/** The error a guarded call without approval gets: HTTP 400, with the request id as a field. */
+export function approvalRequired(request: ApprovalRequestRecord, now: Date): KmsError {
+  const progress = request.requirements
+    .map((r) => `${r.ruleId}: ${approvalsFor(request, r).length} of ${r.minApprovals} approvals`)
+    .join('; ');
+  const minutes = Math.max(1, Math.ceil((request.expiresAt.getTime() - now.getTime()) / 60_000));
+  return new KmsError(
+    'QuorumApprovalRequiredException',
+    `This call needs quorum approval. Approval request ${request.requestId} is pending (${progress}). ` +
+      `Ask an approver to run \`hsmkms quorum approve ${request.requestId}\`, then repeat the same call unchanged within ${minutes} minute${minutes === 1 ? '' : 's'}.`,
+    { fields: { ApprovalRequestId: request.requestId } },
+  );
+}

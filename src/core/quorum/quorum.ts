@@ -1,0 +1,98 @@
+/**
+ * M-of-N quorum, CloudHSM style: the vocabulary and the repository port. A quorum rule says
+ * that calls of an action (optionally on one key, or on keys tagged `hsmkms:quorum=<rule id>`)
+ * need MinApprovals distinct approvers' consent; an approval request is one guarded call
+ * waiting for, or holding, that consent.
+ */
+import type { MetadataRepository, Page } from '../ports.js';
+
+/** Tag key that binds quorum rules to a key: the value lists rule ids, comma-separated. */
+export const QUORUM_TAG_KEY = 'hsmkms:quorum';
+
+/** Rules a service may hold; every guarded call reads them all, so they stay few. */
+export const MAX_QUORUM_RULES = 500;
+/** Approvers one rule may list, and the largest MinApprovals. */
+export const MAX_APPROVERS = 32;
+
+export interface QuorumRuleRecord {
+  ruleId: string;
+  /** An IAM-style action (`kms:ScheduleKeyDeletion`, `hsmkms:CreatePrincipal`), `*` wildcards allowed. */
+  action: string;
+  /** Restricts the rule to one key. */
+  keyId?: string | undefined;
+  /** Applies only to keys tagged `hsmkms:quorum=<ruleId>` (and, with `keyId`, to that key too). */
+  taggedKeysOnly: boolean;
+  minApprovals: number;
+  /** Principal ARNs, sorted, without duplicates. */
+  approvers: string[];
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export type ApprovalRequestStatus = 'Pending' | 'Approved' | 'Rejected' | 'Consumed';
+
+/** What one rule asked of a request, frozen when the request was opened. */
+export interface ApprovalRequirement {
+  ruleId: string;
+  minApprovals: number;
+  approvers: string[];
+}
+
+export interface ApprovalVote {
+  approverArn: string;
+  decision: 'Approve' | 'Reject';
+  at: Date;
+}
+
+export interface ApprovalRequestRecord {
+  requestId: string;
+  requesterArn: string;
+  /** Registry key of the guarded operation (`ScheduleKeyDeletion`, `HsmKms.CreatePrincipal`). */
+  operation: string;
+  action: string;
+  keyArn?: string | undefined;
+  /** SHA-256 (hex) of the canonical call, see `call-hash.ts`. */
+  parametersHash: string;
+  /** The parameters as approvers see them (secrets and blobs left out), JSON text. */
+  parameters: string;
+  requirements: ApprovalRequirement[];
+  status: ApprovalRequestStatus;
+  createdAt: Date;
+  expiresAt: Date;
+  /** When it became Approved, Rejected or Consumed. */
+  decidedAt?: Date | undefined;
+  votes: ApprovalVote[];
+}
+
+/**
+ * Quorum rules and approval requests. {@link MetadataRepository} extends this port, so every
+ * method may run inside a transaction; the SQL stores implement it in `src/store/sql/quorum-sql.ts`.
+ */
+export interface QuorumRepository {
+  /** Every rule, oldest first (at most {@link MAX_QUORUM_RULES}). */
+  listQuorumRules(): Promise<QuorumRuleRecord[]>;
+  getQuorumRule(ruleId: string): Promise<QuorumRuleRecord | undefined>;
+  /** Inserts or replaces the rule with this id. */
+  putQuorumRule(rule: QuorumRuleRecord): Promise<void>;
+  deleteQuorumRule(ruleId: string): Promise<boolean>;
+
+  /** Inserts a request (its votes must be empty). */
+  insertApprovalRequest(request: ApprovalRequestRecord): Promise<void>;
+  getApprovalRequest(requestId: string): Promise<ApprovalRequestRecord | undefined>;
+  /**
+   * The newest Pending or Approved, unexpired request for this caller and call, if any: what a
+   * retried guarded call finds.
+   */
+  findOpenApprovalRequest(requesterArn: string, operation: string, parametersHash: string, now: Date): Promise<ApprovalRequestRecord | undefined>;
+  /** Newest first; `status` filters, `Expired` meaning Pending or Approved past expiry. */
+  listApprovalRequests(options: { status?: ApprovalRequestStatus | 'Expired'; now: Date; limit: number; marker?: string }): Promise<Page<ApprovalRequestRecord>>;
+  /** Records a vote; false when this approver already voted on the request. */
+  addApprovalVote(requestId: string, vote: ApprovalVote): Promise<boolean>;
+  /**
+   * Moves a request from `from` to `to` if it is still in `from` and unexpired at `now`;
+   * false otherwise. Consuming an approval is `Approved → Consumed`: exactly one caller wins.
+   */
+  transitionApprovalRequest(requestId: string, from: ApprovalRequestStatus, to: ApprovalRequestStatus, now: Date): Promise<boolean>;
+  /** Deletes requests that expired before `before` or were decided before it; returns how many. */
+  deleteApprovalRequestsBefore(before: Date): Promise<number>;
+}
