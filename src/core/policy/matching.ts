@@ -1,16 +1,13 @@
 /**
- * Matching rules of the IAM policy language (actions with `*`/`?` wildcards, principals),
- * shared by the lockout safety check now and by policy enforcement later.
+ * Matching rules of the IAM policy language used outside request evaluation (the lockout
+ * safety check). Wildcards go through the linear-time matcher in `glob.ts`, never a regex.
  */
+import { wildcardMatch } from './glob.js';
 import type { PolicyPrincipal, PolicyStatement } from './policy-document.js';
 
 /** IAM action patterns: case-insensitive, `*` any run of characters, `?` one character. */
 export function actionMatches(pattern: string, action: string): boolean {
-  const source = pattern
-    .split('')
-    .map((c) => (c === '*' ? '.*' : c === '?' ? '.' : c.replace(/[.+^${}()|[\]\\]/g, '\\$&')))
-    .join('');
-  return new RegExp(`^${source}$`, 'i').test(action);
+  return wildcardMatch(pattern, action, true);
 }
 
 /** Whether a statement's Action/NotAction covers `action`. */
