@@ -19,6 +19,8 @@ import type {
   WrappingAlgorithm,
   WrappingKeySpec,
 } from './model.js';
+import type { GrantRepository } from './grants/grant.js';
+import type { QuorumRepository } from './quorum/quorum.js';
 
 // ───────────────────────────── key backend ─────────────────────────────
 
@@ -118,7 +120,7 @@ export interface Page<T> {
  * Metadata: everything except key material in plaintext. Every method may be called inside
  * {@link MetadataStore.transaction}; outside one, each call is its own transaction.
  */
-export interface MetadataRepository {
+export interface MetadataRepository extends GrantRepository, QuorumRepository {
   getKey(keyId: string): Promise<KeyRecord | undefined>;
   /** Inserts; throws KmsError AlreadyExistsException on a duplicate id. */
   insertKey(key: KeyRecord): Promise<void>;

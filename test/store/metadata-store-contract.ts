@@ -7,6 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { KmsError } from '../../src/core/errors.js';
 import type { MetadataStore } from '../../src/core/ports.js';
 import { accessKey, alias, importToken, key, normaliseBytes, principal, version } from './fixtures.js';
+import { describeGrantAndQuorumContract } from './grants-quorum-contract.js';
 
 export type StoreFactory = () => Promise<MetadataStore>;
 
@@ -19,6 +20,8 @@ export function describeMetadataStoreContract(name: string, open: StoreFactory):
     afterEach(async () => {
       await store.close();
     });
+
+    describeGrantAndQuorumContract(() => store);
 
     describe('keys', () => {
       it('round-trips a key with every optional field, dates to the millisecond', async () => {

@@ -93,6 +93,6 @@ export interface QuorumRepository {
    * false otherwise. Consuming an approval is `Approved → Consumed`: exactly one caller wins.
    */
   transitionApprovalRequest(requestId: string, from: ApprovalRequestStatus, to: ApprovalRequestStatus, now: Date): Promise<boolean>;
-  /** Deletes requests that expired before `before` or were decided before it; returns how many. */
-  deleteApprovalRequestsBefore(before: Date): Promise<number>;
+  /** Deletes every request (decided or not) whose expiry is at or before `before`; returns how many. */
+  deleteApprovalRequestsExpiredBefore(before: Date): Promise<number>;
 }

@@ -38,6 +38,42 @@ export function decodeAliasesMarker(marker: string): AliasesPosition {
   return { aliasName: doc.a };
 }
 
+/** The position after the last grant of a page: grants sort by (creationDate, grantId). */
+export interface GrantsPosition {
+  creationMs: number;
+  grantId: string;
+}
+
+/**
+ * Markers for grant lists name the list (`scope`: the key for ListGrants, the retiring
+ * principal for ListRetirableGrants), so a marker from another list is refused.
+ */
+export function encodeGrantsMarker(scope: string, position: GrantsPosition): string {
+  return encode({ v: MARKER_VERSION, l: 'grants', s: scope, c: position.creationMs, g: position.grantId });
+}
+
+export function decodeGrantsMarker(scope: string, marker: string): GrantsPosition {
+  const doc = decode(marker);
+  if (doc.l !== 'grants' || doc.s !== scope || !Number.isSafeInteger(doc.c) || typeof doc.g !== 'string') throw invalidMarker();
+  return { creationMs: doc.c as number, grantId: doc.g };
+}
+
+/** The position after the last approval request of a page: newest first, by (createdAt, requestId). */
+export interface ApprovalRequestsPosition {
+  createdMs: number;
+  requestId: string;
+}
+
+export function encodeApprovalRequestsMarker(position: ApprovalRequestsPosition): string {
+  return encode({ v: MARKER_VERSION, l: 'approval-requests', c: position.createdMs, r: position.requestId });
+}
+
+export function decodeApprovalRequestsMarker(marker: string): ApprovalRequestsPosition {
+  const doc = decode(marker);
+  if (doc.l !== 'approval-requests' || !Number.isSafeInteger(doc.c) || typeof doc.r !== 'string') throw invalidMarker();
+  return { createdMs: doc.c as number, requestId: doc.r };
+}
+
 function encode(doc: Record<string, unknown>): string {
   return Buffer.from(JSON.stringify(doc), 'utf8').toString('base64url');
 }

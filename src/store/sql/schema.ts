@@ -92,6 +92,61 @@ export interface ImportTokensTable {
   expires_at: Millis;
 }
 
+/** A grant on a key (migration 0003-grants-and-quorum). */
+export interface GrantsTable {
+  grant_id: string;
+  key_id: string;
+  name: string | null;
+  grantee_principal: string;
+  retiring_principal: string | null;
+  issuing_account: string;
+  creator_principal: string;
+  /** `,Op1,Op2,` so that one LIKE finds grants listing an operation. */
+  operations: string;
+  /** JSON maps of the grant's constraint, if any. */
+  context_equals: string | null;
+  context_subset: string | null;
+  creation_date: Millis;
+}
+
+/** A quorum rule (migration 0003-grants-and-quorum). */
+export interface QuorumRulesTable {
+  rule_id: string;
+  action: string;
+  key_id: string | null;
+  tagged_keys_only: Int;
+  min_approvals: Int;
+  /** JSON array of principal ARNs. */
+  approvers: string;
+  created_at: Millis;
+  updated_at: Millis;
+}
+
+/** A quorum approval request (migration 0003-grants-and-quorum). */
+export interface ApprovalRequestsTable {
+  request_id: string;
+  requester_arn: string;
+  operation: string;
+  action: string;
+  key_arn: string | null;
+  parameters_hash: string;
+  parameters: string;
+  /** JSON array of `{ ruleId, minApprovals, approvers }`. */
+  requirements: string;
+  status: string;
+  created_at: Millis;
+  expires_at: Millis;
+  decided_at: NullableMillis;
+}
+
+/** One approver's vote on a request (migration 0003-grants-and-quorum). */
+export interface ApprovalVotesTable {
+  request_id: string;
+  approver_arn: string;
+  decision: string;
+  voted_at: Millis;
+}
+
 /** The whole metadata database. */
 export interface MetadataDatabase {
   keys: KeysTable;
@@ -102,4 +157,8 @@ export interface MetadataDatabase {
   principal_roles: PrincipalRolesTable;
   access_keys: AccessKeysTable;
   import_tokens: ImportTokensTable;
+  grants: GrantsTable;
+  quorum_rules: QuorumRulesTable;
+  approval_requests: ApprovalRequestsTable;
+  approval_votes: ApprovalVotesTable;
 }

@@ -15,6 +15,10 @@ import type {
 } from '../../core/model.js';
 import type { MetadataRepository, Page } from '../../core/ports.js';
 import type { SqlFlavor } from './dialect.js';
+import * as grantsSql from './grants-sql.js';
+import * as quorumSql from './quorum-sql.js';
+import type { GrantOperation, GrantRecord } from '../../core/grants/grant.js';
+import type { ApprovalRequestRecord, ApprovalRequestStatus, ApprovalVote, QuorumRuleRecord } from '../../core/quorum/quorum.js';
 import { decodeAliasesMarker, decodeKeysMarker, encodeAliasesMarker, encodeKeysMarker } from './marker.js';
 import {
   accessKeyToRow,
@@ -76,6 +80,8 @@ export class SqlRepository implements MetadataRepository {
       await db.deleteFrom('aliases').where('target_key_id', '=', keyId).execute();
       await db.deleteFrom('key_tags').where('key_id', '=', keyId).execute();
       await db.deleteFrom('import_tokens').where('key_id', '=', keyId).execute();
+      await grantsSql.deleteGrantsForKey(db, keyId);
+      await db.deleteFrom('quorum_rules').where('key_id', '=', keyId).execute();
       await db.deleteFrom('keys').where('key_id', '=', keyId).execute();
     });
   }
@@ -327,6 +333,72 @@ export class SqlRepository implements MetadataRepository {
   async deleteExpiredImportTokens(now: Date): Promise<number> {
     const result = await this.db.deleteFrom('import_tokens').where('expires_at', '<=', now.getTime()).executeTakeFirst();
     return Number(result.numDeletedRows);
+  }
+
+  // ───────────── grants (src/store/sql/grants-sql.ts) ─────────────
+
+  getGrant(grantId: string): Promise<GrantRecord | undefined> {
+    return grantsSql.getGrant(this.db, grantId);
+  }
+  insertGrant(grant: GrantRecord): Promise<void> {
+    return grantsSql.insertGrant(this.db, this.flavor, grant);
+  }
+  deleteGrant(grantId: string): Promise<boolean> {
+    return grantsSql.deleteGrant(this.db, grantId);
+  }
+  findGrantsByName(keyId: string, name: string): Promise<GrantRecord[]> {
+    return grantsSql.findGrantsByName(this.db, keyId, name);
+  }
+  listGrantsForGrantee(keyId: string, granteePrincipal: string, operation: GrantOperation, limit: number, afterGrantId?: string): Promise<GrantRecord[]> {
+    return grantsSql.listGrantsForGrantee(this.db, keyId, granteePrincipal, operation, limit, afterGrantId);
+  }
+  listGrants(options: { keyId: string; grantId?: string; granteePrincipal?: string; limit: number; marker?: string }): Promise<Page<GrantRecord>> {
+    return grantsSql.listGrants(this.db, options);
+  }
+  listRetirableGrants(options: { retiringPrincipal: string; limit: number; marker?: string }): Promise<Page<GrantRecord>> {
+    return grantsSql.listRetirableGrants(this.db, options);
+  }
+  countGrants(keyId: string): Promise<number> {
+    return grantsSql.countGrants(this.db, keyId);
+  }
+  deleteGrantsForKey(keyId: string): Promise<void> {
+    return grantsSql.deleteGrantsForKey(this.db, keyId);
+  }
+
+  // ───────────── quorum (src/store/sql/quorum-sql.ts) ─────────────
+
+  listQuorumRules(): Promise<QuorumRuleRecord[]> {
+    return quorumSql.listQuorumRules(this.db);
+  }
+  getQuorumRule(ruleId: string): Promise<QuorumRuleRecord | undefined> {
+    return quorumSql.getQuorumRule(this.db, ruleId);
+  }
+  putQuorumRule(rule: QuorumRuleRecord): Promise<void> {
+    return quorumSql.putQuorumRule(this.db, rule);
+  }
+  deleteQuorumRule(ruleId: string): Promise<boolean> {
+    return quorumSql.deleteQuorumRule(this.db, ruleId);
+  }
+  insertApprovalRequest(request: ApprovalRequestRecord): Promise<void> {
+    return quorumSql.insertApprovalRequest(this.db, this.flavor, request);
+  }
+  getApprovalRequest(requestId: string): Promise<ApprovalRequestRecord | undefined> {
+    return quorumSql.getApprovalRequest(this.db, requestId);
+  }
+  findOpenApprovalRequest(requesterArn: string, operation: string, parametersHash: string, now: Date): Promise<ApprovalRequestRecord | undefined> {
+    return quorumSql.findOpenApprovalRequest(this.db, requesterArn, operation, parametersHash, now);
+  }
+  listApprovalRequests(options: { status?: ApprovalRequestStatus | 'Expired'; now: Date; limit: number; marker?: string }): Promise<Page<ApprovalRequestRecord>> {
+    return quorumSql.listApprovalRequests(this.db, options);
+  }
+  addApprovalVote(requestId: string, vote: ApprovalVote): Promise<boolean> {
+    return quorumSql.addApprovalVote(this.db, this.flavor, requestId, vote);
+  }
+  transitionApprovalRequest(requestId: string, from: ApprovalRequestStatus, to: ApprovalRequestStatus, now: Date): Promise<boolean> {
+    return quorumSql.transitionApprovalRequest(this.db, requestId, from, to, now);
+  }
+  deleteApprovalRequestsExpiredBefore(before: Date): Promise<number> {
+    return quorumSql.deleteApprovalRequestsExpiredBefore(this.db, before);
   }
 
   // ───────────── helpers ─────────────

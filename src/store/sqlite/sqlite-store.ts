@@ -9,7 +9,9 @@ import type { Kysely, Selectable } from 'kysely';
 import type { KeyMaterialVersion, KeyRecord } from '../../core/model.js';
 import type { SqlFlavor } from '../sql/dialect.js';
 import { rowToKey, rowToVersion } from '../sql/rows.js';
-import type { KeysTable, KeyVersionsTable, MetadataDatabase } from '../sql/schema.js';
+import type { KeysTable, KeyVersionsTable, MetadataDatabase, QuorumRulesTable } from '../sql/schema.js';
+import type { QuorumRuleRecord } from '../../core/quorum/quorum.js';
+import { quorumRulesQuery, rowToRule } from '../sql/quorum-sql.js';
 import { SqlMetadataStore, type TransactionScope } from '../sql/sql-store.js';
 
 export interface SqliteMetadataStoreOptions {
@@ -46,6 +48,10 @@ export class SqliteMetadataStore extends SqlMetadataStore {
    */
   private readonly keyCache = new Map<string, KeyRecord>();
   private readonly versionCache = new Map<string, KeyMaterialVersion>();
+  /** Every quorum rule: read by every allowed call, so kept like the rows above. */
+  private quorumRules: QuorumRuleRecord[] | undefined;
+  private readonly quorumRulesStatement: Statement<unknown[], Selectable<QuorumRulesTable>>;
+  private readonly quorumRulesParameters: unknown[];
   private cacheToken: ChangeToken = { dataVersion: -1, totalChanges: -1 };
 
   constructor(options: SqliteMetadataStoreOptions) {
@@ -61,6 +67,9 @@ export class SqliteMetadataStore extends SqlMetadataStore {
       .compile().sql;
     this.keyById = this.sqlite.prepare(keySql);
     this.versionById = this.sqlite.prepare(versionSql);
+    const rulesQuery = quorumRulesQuery(options.db).compile();
+    this.quorumRulesStatement = this.sqlite.prepare(rulesQuery.sql);
+    this.quorumRulesParameters = [...rulesQuery.parameters];
     this.dataVersion = this.sqlite.prepare<[], number>('PRAGMA data_version').pluck();
     this.totalChanges = this.sqlite.prepare<[], number>('SELECT total_changes()').pluck();
   }
@@ -72,6 +81,7 @@ export class SqliteMetadataStore extends SqlMetadataStore {
     if (dataVersion === this.cacheToken.dataVersion && totalChanges === this.cacheToken.totalChanges) return;
     this.keyCache.clear();
     this.versionCache.clear();
+    this.quorumRules = undefined;
     this.cacheToken = { dataVersion, totalChanges };
   }
 
@@ -120,6 +130,14 @@ export class SqliteMetadataStore extends SqlMetadataStore {
       remember(this.versionCache, id, version);
     }
     return { ...version };
+  }
+
+  /** Every allowed call asks whether a quorum rule guards it: usually none, from memory. */
+  override async listQuorumRules(): Promise<QuorumRuleRecord[]> {
+    if (this.sqlite.inTransaction || !this.sqlite.open) return super.listQuorumRules();
+    this.validateCache();
+    this.quorumRules ??= this.quorumRulesStatement.all(...this.quorumRulesParameters).map(rowToRule);
+    return this.quorumRules.map((rule) => ({ ...rule, approvers: [...rule.approvers] }));
   }
 }
 

@@ -1,0 +1,237 @@
+/**
+ * {@link QuorumRepository} over Kysely. Functions over a Kysely handle (the database or a
+ * transaction); {@link SqlRepository} delegates to them.
+ */
+import type { Insertable, Kysely, Selectable } from 'kysely';
+import { KmsError } from '../../core/errors.js';
+import type {
+  ApprovalRequestRecord,
+  ApprovalRequestStatus,
+  ApprovalRequirement,
+  ApprovalVote,
+  QuorumRuleRecord,
+} from '../../core/quorum/quorum.js';
+import { MAX_QUORUM_RULES } from '../../core/quorum/quorum.js';
+import type { Page } from '../../core/ports.js';
+import type { SqlFlavor } from './dialect.js';
+import { decodeApprovalRequestsMarker, encodeApprovalRequestsMarker } from './marker.js';
+import type { ApprovalRequestsTable, ApprovalVotesTable, MetadataDatabase, QuorumRulesTable } from './schema.js';
+
+type Db = Kysely<MetadataDatabase>;
+
+// ───────────── rules ─────────────
+
+export function ruleToRow(rule: QuorumRuleRecord): Insertable<QuorumRulesTable> {
+  return {
+    rule_id: rule.ruleId,
+    action: rule.action,
+    key_id: rule.keyId ?? null,
+    tagged_keys_only: rule.taggedKeysOnly ? 1 : 0,
+    min_approvals: rule.minApprovals,
+    approvers: JSON.stringify(rule.approvers),
+    created_at: rule.createdAt.getTime(),
+    updated_at: rule.updatedAt.getTime(),
+  };
+}
+
+export function rowToRule(row: Selectable<QuorumRulesTable>): QuorumRuleRecord {
+  const rule: QuorumRuleRecord = {
+    ruleId: row.rule_id,
+    action: row.action,
+    taggedKeysOnly: Number(row.tagged_keys_only) !== 0,
+    minApprovals: Number(row.min_approvals),
+    approvers: JSON.parse(row.approvers) as string[],
+    createdAt: new Date(Number(row.created_at)),
+    updatedAt: new Date(Number(row.updated_at)),
+  };
+  if (row.key_id !== null) rule.keyId = row.key_id;
+  return rule;
+}
+
+/** The query {@link listQuorumRules} runs (the SQLite store prepares it once). */
+export function quorumRulesQuery(db: Db) {
+  return db.selectFrom('quorum_rules').selectAll().orderBy('created_at').orderBy('rule_id').limit(MAX_QUORUM_RULES);
+}
+
+export async function listQuorumRules(db: Db): Promise<QuorumRuleRecord[]> {
+  return (await quorumRulesQuery(db).execute()).map(rowToRule);
+}
+
+export async function getQuorumRule(db: Db, ruleId: string): Promise<QuorumRuleRecord | undefined> {
+  const row = await db.selectFrom('quorum_rules').selectAll().where('rule_id', '=', ruleId).executeTakeFirst();
+  return row && rowToRule(row);
+}
+
+export async function putQuorumRule(db: Db, rule: QuorumRuleRecord): Promise<void> {
+  const row = ruleToRow(rule);
+  const { rule_id: _id, created_at: _created, ...changes } = row;
+  await db
+    .insertInto('quorum_rules')
+    .values(row)
+    .onConflict((oc) => oc.column('rule_id').doUpdateSet(changes))
+    .execute();
+}
+
+export async function deleteQuorumRule(db: Db, ruleId: string): Promise<boolean> {
+  const result = await db.deleteFrom('quorum_rules').where('rule_id', '=', ruleId).executeTakeFirst();
+  return Number(result.numDeletedRows) > 0;
+}
+
+// ───────────── approval requests ─────────────
+
+function requestToRow(request: ApprovalRequestRecord): Insertable<ApprovalRequestsTable> {
+  return {
+    request_id: request.requestId,
+    requester_arn: request.requesterArn,
+    operation: request.operation,
+    action: request.action,
+    key_arn: request.keyArn ?? null,
+    parameters_hash: request.parametersHash,
+    parameters: request.parameters,
+    requirements: JSON.stringify(request.requirements),
+    status: request.status,
+    created_at: request.createdAt.getTime(),
+    expires_at: request.expiresAt.getTime(),
+    decided_at: request.decidedAt === undefined ? null : request.decidedAt.getTime(),
+  };
+}
+
+function rowToRequest(row: Selectable<ApprovalRequestsTable>, votes: Selectable<ApprovalVotesTable>[]): ApprovalRequestRecord {
+  const request: ApprovalRequestRecord = {
+    requestId: row.request_id,
+    requesterArn: row.requester_arn,
+    operation: row.operation,
+    action: row.action,
+    parametersHash: row.parameters_hash,
+    parameters: row.parameters,
+    requirements: JSON.parse(row.requirements) as ApprovalRequirement[],
+    status: row.status as ApprovalRequestStatus,
+    createdAt: new Date(Number(row.created_at)),
+    expiresAt: new Date(Number(row.expires_at)),
+    votes: votes
+      .map((v) => ({ approverArn: v.approver_arn, decision: v.decision as ApprovalVote['decision'], at: new Date(Number(v.voted_at)) }))
+      .sort((a, b) => a.at.getTime() - b.at.getTime() || (a.approverArn < b.approverArn ? -1 : 1)),
+  };
+  if (row.key_arn !== null) request.keyArn = row.key_arn;
+  if (row.decided_at !== null) request.decidedAt = new Date(Number(row.decided_at));
+  return request;
+}
+
+/** Rows to records, with one query for all their votes. */
+async function withVotes(db: Db, rows: Selectable<ApprovalRequestsTable>[]): Promise<ApprovalRequestRecord[]> {
+  if (rows.length === 0) return [];
+  const ids = rows.map((r) => r.request_id);
+  const votes = await db.selectFrom('approval_votes').selectAll().where('request_id', 'in', ids).execute();
+  const byRequest = new Map<string, Selectable<ApprovalVotesTable>[]>();
+  for (const vote of votes) byRequest.set(vote.request_id, [...(byRequest.get(vote.request_id) ?? []), vote]);
+  return rows.map((row) => rowToRequest(row, byRequest.get(row.request_id) ?? []));
+}
+
+export async function insertApprovalRequest(db: Db, flavor: SqlFlavor, request: ApprovalRequestRecord): Promise<void> {
+  try {
+    await db.insertInto('approval_requests').values(requestToRow(request)).execute();
+  } catch (error) {
+    if (flavor.isUniqueViolation(error)) throw new KmsError('AlreadyExistsException', `An approval request with the id ${request.requestId} already exists.`);
+    throw error;
+  }
+}
+
+export async function getApprovalRequest(db: Db, requestId: string): Promise<ApprovalRequestRecord | undefined> {
+  const row = await db.selectFrom('approval_requests').selectAll().where('request_id', '=', requestId).executeTakeFirst();
+  return row && (await withVotes(db, [row]))[0];
+}
+
+export async function findOpenApprovalRequest(
+  db: Db,
+  requesterArn: string,
+  operation: string,
+  parametersHash: string,
+  now: Date,
+): Promise<ApprovalRequestRecord | undefined> {
+  const row = await db
+    .selectFrom('approval_requests')
+    .selectAll()
+    .where('requester_arn', '=', requesterArn)
+    .where('parameters_hash', '=', parametersHash)
+    .where('operation', '=', operation)
+    .where('status', 'in', ['Pending', 'Approved'])
+    .where('expires_at', '>', now.getTime())
+    // An approved request wins over a pending one (two first attempts may have raced).
+    .orderBy('status')
+    .orderBy('created_at', 'desc')
+    .executeTakeFirst();
+  return row && (await withVotes(db, [row]))[0];
+}
+
+export async function listApprovalRequests(
+  db: Db,
+  options: { status?: ApprovalRequestStatus | 'Expired'; now: Date; limit: number; marker?: string },
+): Promise<Page<ApprovalRequestRecord>> {
+  const after = options.marker === undefined ? undefined : decodeApprovalRequestsMarker(options.marker);
+  const now = options.now.getTime();
+  let query = db.selectFrom('approval_requests').selectAll();
+  if (options.status === 'Expired') query = query.where('status', 'in', ['Pending', 'Approved']).where('expires_at', '<=', now);
+  else if (options.status === 'Pending' || options.status === 'Approved')
+    query = query.where('status', '=', options.status).where('expires_at', '>', now);
+  else if (options.status !== undefined) query = query.where('status', '=', options.status);
+  if (after)
+    query = query.where((eb) =>
+      eb.or([eb('created_at', '<', after.createdMs), eb.and([eb('created_at', '=', after.createdMs), eb('request_id', '<', after.requestId)])]),
+    );
+  const size = Number.isFinite(options.limit) && options.limit >= 1 ? Math.floor(options.limit) : 1;
+  const rows = await query.orderBy('created_at', 'desc').orderBy('request_id', 'desc').limit(size + 1).execute();
+  const items = await withVotes(db, rows.slice(0, size));
+  const last = items.at(-1);
+  return rows.length > items.length && last
+    ? { items, nextMarker: encodeApprovalRequestsMarker({ createdMs: last.createdAt.getTime(), requestId: last.requestId }) }
+    : { items };
+}
+
+export async function addApprovalVote(db: Db, flavor: SqlFlavor, requestId: string, vote: ApprovalVote): Promise<boolean> {
+  // Checked first: on PostgreSQL a failed insert would abort the caller's transaction.
+  const existing = await db
+    .selectFrom('approval_votes')
+    .select('approver_arn')
+    .where('request_id', '=', requestId)
+    .where('approver_arn', '=', vote.approverArn)
+    .executeTakeFirst();
+  if (existing) return false;
+  try {
+    await db
+      .insertInto('approval_votes')
+      .values({ request_id: requestId, approver_arn: vote.approverArn, decision: vote.decision, voted_at: vote.at.getTime() })
+      .execute();
+    return true;
+  } catch (error) {
+    if (flavor.isUniqueViolation(error)) return false;
+    throw error;
+  }
+}
+
+export async function transitionApprovalRequest(
+  db: Db,
+  requestId: string,
+  from: ApprovalRequestStatus,
+  to: ApprovalRequestStatus,
+  now: Date,
+): Promise<boolean> {
+  const result = await db
+    .updateTable('approval_requests')
+    .set({ status: to, decided_at: now.getTime() })
+    .where('request_id', '=', requestId)
+    .where('status', '=', from)
+    .where('expires_at', '>', now.getTime())
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows) === 1;
+}
+
+export async function deleteApprovalRequestsExpiredBefore(db: Db, before: Date): Promise<number> {
+  const t = before.getTime();
+  // Votes first (foreign keys cascade too; explicit keeps the store independent of them).
+  await db
+    .deleteFrom('approval_votes')
+    .where('request_id', 'in', db.selectFrom('approval_requests').select('request_id').where('expires_at', '<=', t))
+    .execute();
+  const result = await db.deleteFrom('approval_requests').where('expires_at', '<=', t).executeTakeFirst();
+  return Number(result.numDeletedRows);
+}
