@@ -113,4 +113,99 @@ describe('parsePolicyDocument', () => {
     const big = policy([allow({ Sid: 'x'.repeat(33 * 1024) })]);
     expect(rejection(big).message).toContain('maximum size of 32768 bytes');
   });
+
+  it('accepts case-insensitive condition operator names', () => {
+    expect(() => parsePolicyDocument(policy([allow({ Condition: { stringequals: { a: 'b' }, 'foranyvalue:StringLIKE': { c: 'd' } } })]))).not.toThrow();
+  });
+
+  it.each([
+    ['a partial wildcard in a user ARN', policy([allow({ Principal: { AWS: 'arn:aws:iam::111122223333:user/*' } })]), 'invalid principals'],
+    ['a wildcard account in a root ARN', policy([allow({ Principal: { AWS: 'arn:aws:iam::*:root' } })]), 'invalid principals'],
+    [
+      'ForAllValues on an encryption-context key',
+      policy([allow({ Condition: { 'ForAllValues:StringEquals': { 'kms:EncryptionContext:tenant': 'a' } } })]),
+      'OverlyPermissiveCondition',
+    ],
+    [
+      'ForAllValues on a request tag',
+      policy([allow({ Condition: { 'ForAllValues:StringLike': { 'aws:RequestTag/team': 'a*' } } })]),
+      'OverlyPermissiveCondition',
+    ],
+    ['a Null with a qualifier', policy([allow({ Condition: { 'ForAnyValue:Null': { a: 'true' } } })]), 'unknown condition operator'],
+    ['NullIfExists', policy([allow({ Condition: { NullIfExists: { a: 'true' } } })]), 'unknown condition operator'],
+    ['a nested array as a condition value', policy([allow({ Condition: { StringEquals: { a: [['b']] } } })]), 'needs one or more values'],
+    ['an object as an action', policy([allow({ Action: { a: 1 } })]), 'Action must be a string'],
+  ])('rejects %s', (_name, text, message) => {
+    expect(rejection(text).message).toContain(message);
+  });
+
+  it('lets ForAllValues on multivalued keys pass', () => {
+    expect(() =>
+      parsePolicyDocument(policy([allow({ Condition: { 'ForAllValues:StringEquals': { 'kms:EncryptionContextKeys': 'a' } } })])),
+    ).not.toThrow();
+  });
+
+  describe('identity policies', () => {
+    const identity = (statement: Record<string, unknown>) => policy([{ Effect: 'Allow', Action: 'kms:*', Resource: '*', ...statement }]);
+
+    it('parses a statement without a principal', () => {
+      const doc = parsePolicyDocument(identity({}), { kind: 'identity' });
+      expect(doc.statements[0]).toEqual({ sid: undefined, effect: 'Allow', action: ['kms:*'], resource: ['*'] });
+    });
+
+    it.each([['Principal'], ['NotPrincipal']])('rejects %s', (field) => {
+      try {
+        parsePolicyDocument(identity({ [field]: '*' }), { kind: 'identity' });
+        expect.unreachable();
+      } catch (error) {
+        expect((error as KmsError).type).toBe('MalformedPolicyDocumentException');
+        expect((error as KmsError).message).toContain('must not specify a Principal');
+        expect((error as KmsError).message).not.toContain('key policy');
+      }
+    });
+  });
+
+  // issue 9 item 3: a 5,000-deep array in Version or Effect gave a RangeError (500).
+  describe('deeply nested input', () => {
+    const deep = (depth: number): string => '['.repeat(depth) + '"x"' + ']'.repeat(depth);
+    const at = (path: string, depth = 5000): string => {
+      const statement = `{"Effect":"Allow","Principal":"*","Action":"kms:*","Resource":"*"}`;
+      const filled = (field: string) => (path === field ? deep(depth) : undefined);
+      const version = filled('Version') ?? '"2012-10-17"';
+      const st = path.startsWith('Statement.')
+        ? statement.replace(new RegExp(`"${path.slice(10)}":("[^"]*"|\\{[^}]*\\})`), `"${path.slice(10)}":${deep(depth)}`)
+        : statement;
+      const body = filled('Statement') ?? `[${st}]`;
+      return `{"Version":${version},"Id":${filled('Id') ?? '"x"'},"Statement":${body}}`;
+    };
+
+    it.each([
+      ['Version', 'version is not supported: an array'],
+      ['Id', 'Id must be a string'],
+      ['Statement', 'Statement 1 must be a JSON object'],
+      ['Statement.Effect', 'Effect must be Allow or Deny, not an array'],
+      ['Statement.Principal', 'invalid principals'],
+      ['Statement.Action', 'Action must be a string'],
+      ['Statement.Resource', 'Resource must be a string'],
+    ])('a 5,000-deep array in %s is a MalformedPolicyDocumentException', (path, message) => {
+      const text = at(path);
+      expect(text.length).toBeGreaterThan(10_000);
+      expect(rejection(text).message).toContain(message);
+    });
+
+    it('a 5,000-deep array as a condition value or a Sid is a MalformedPolicyDocumentException', () => {
+      const statement = (extra: string) =>
+        `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"kms:*","Resource":"*",${extra}}]}`;
+      expect(rejection(statement(`"Condition":{"StringEquals":{"k":${deep(5000)}}}`)).message).toContain('needs one or more values');
+      expect(rejection(statement(`"Condition":{"StringEquals":${deep(5000)}}`)).message).toContain('must map condition keys');
+      expect(rejection(statement(`"Condition":${deep(5000)}`)).message).toContain('Condition must be a JSON object');
+      expect(rejection(statement(`"Sid":${deep(5000)}`)).message).toContain('Sid must be a string');
+    });
+
+    it('an unsupported field with a huge name is named briefly', () => {
+      const message = rejection(policy([allow()], { ['F'.repeat(20_000)]: 1 })).message;
+      expect(message.length).toBeLessThan(200);
+    });
+  });
 });
+
