@@ -117,6 +117,11 @@ export interface KeyRecord {
    * an imported key whose material was deleted or expired keeps it to recognise the material.
    */
   currentVersionId?: string | undefined;
+  /**
+   * The principal that created the key (CloudHSM's key owner): a CryptoUser may do everything
+   * with the keys it owns. Cleared when that principal is deleted.
+   */
+  ownerArn?: string | undefined;
   /** Incremented by every update; stores use it for optimistic concurrency. */
   revision: number;
 }

@@ -38,6 +38,21 @@ export function decodeAliasesMarker(marker: string): AliasesPosition {
   return { aliasName: doc.a };
 }
 
+/** The position after the last principal of a ListPrincipals page: principals sort by ARN. */
+export interface PrincipalsPosition {
+  arn: string;
+}
+
+export function encodePrincipalsMarker(position: PrincipalsPosition): string {
+  return encode({ v: MARKER_VERSION, l: 'principals', a: position.arn });
+}
+
+export function decodePrincipalsMarker(marker: string): PrincipalsPosition {
+  const doc = decode(marker);
+  if (doc.l !== 'principals' || typeof doc.a !== 'string') throw invalidMarker();
+  return { arn: doc.a };
+}
+
 /** The position after the last grant of a page: grants sort by (creationDate, grantId). */
 export interface GrantsPosition {
   creationMs: number;

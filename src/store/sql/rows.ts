@@ -73,6 +73,7 @@ export function keyToRow(key: KeyRecord): Insertable<KeysTable> {
     rotation_period_in_days: key.rotationPeriodInDays ?? null,
     next_rotation_date: millis(key.nextRotationDate),
     current_version_id: key.currentVersionId ?? null,
+    owner_arn: key.ownerArn ?? null,
     revision: key.revision,
   };
 }
@@ -97,6 +98,7 @@ export function rowToKey(row: Selectable<KeysTable>): KeyRecord {
     rotationPeriodInDays: optNum(row.rotation_period_in_days),
     nextRotationDate: optDate(row.next_rotation_date),
     currentVersionId: row.current_version_id ?? undefined,
+    ownerArn: row.owner_arn ?? undefined,
     revision: num(row.revision),
   });
 }

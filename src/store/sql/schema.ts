@@ -34,6 +34,8 @@ export interface KeysTable {
   rotation_period_in_days: NullableInt;
   next_rotation_date: NullableMillis;
   current_version_id: string | null;
+  /** Added by migration 0002-authorization. */
+  owner_arn: string | null;
   revision: Int;
 }
 
@@ -79,6 +81,22 @@ export interface AccessKeysTable {
   sealed_secret: Binary;
   created_at: Millis;
   status: string;
+}
+
+/** A named IAM identity policy on a principal (migration 0002-authorization). */
+export interface PrincipalPoliciesTable {
+  principal_arn: string;
+  policy_name: string;
+  document: string;
+  created_at: Millis;
+  updated_at: Millis;
+}
+
+/** Tags on a principal, for `aws:PrincipalTag/…` conditions (migration 0002-authorization). */
+export interface PrincipalTagsTable {
+  principal_arn: string;
+  tag_key: string;
+  tag_value: string;
 }
 
 export interface ImportTokensTable {
@@ -161,4 +179,6 @@ export interface MetadataDatabase {
   quorum_rules: QuorumRulesTable;
   approval_requests: ApprovalRequestsTable;
   approval_votes: ApprovalVotesTable;
+  principal_policies: PrincipalPoliciesTable;
+  principal_tags: PrincipalTagsTable;
 }

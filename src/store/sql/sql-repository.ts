@@ -14,11 +14,14 @@ import type {
   Tag,
 } from '../../core/model.js';
 import type { MetadataRepository, Page } from '../../core/ports.js';
-import type { SqlFlavor } from './dialect.js';
+import type { AccessKeySummary, IdentityPolicyRecord, PrincipalAuthorization } from '../../core/authorization/repository.js';
+import type { PrincipalRole } from '../../core/model.js';
+import * as authz from './authorization-sql.js';
 import * as grantsSql from './grants-sql.js';
 import * as quorumSql from './quorum-sql.js';
 import type { GrantOperation, GrantRecord } from '../../core/grants/grant.js';
 import type { ApprovalRequestRecord, ApprovalRequestStatus, ApprovalVote, QuorumRuleRecord } from '../../core/quorum/quorum.js';
+import type { SqlFlavor } from './dialect.js';
 import { decodeAliasesMarker, decodeKeysMarker, encodeAliasesMarker, encodeKeysMarker } from './marker.js';
 import {
   accessKeyToRow,
@@ -333,6 +336,48 @@ export class SqlRepository implements MetadataRepository {
   async deleteExpiredImportTokens(now: Date): Promise<number> {
     const result = await this.db.deleteFrom('import_tokens').where('expires_at', '<=', now.getTime()).executeTakeFirst();
     return Number(result.numDeletedRows);
+  }
+
+  // ───────────── authorization (src/store/sql/authorization-sql.ts) ─────────────
+
+  getPrincipalAuthorization(arn: string, accessKeyId?: string): Promise<PrincipalAuthorization | undefined> {
+    return authz.getPrincipalAuthorization(this.db, arn, accessKeyId);
+  }
+  listPrincipalsPage(limit: number, marker?: string): Promise<Page<PrincipalRecord>> {
+    return authz.listPrincipalsPage(this.db, limit, marker);
+  }
+  countPrincipals(): Promise<number> {
+    return authz.countPrincipals(this.db);
+  }
+  setPrincipalRoles(arn: string, roles: PrincipalRole[]): Promise<boolean> {
+    return authz.setPrincipalRoles(this.db, arn, roles);
+  }
+  deletePrincipal(arn: string): Promise<boolean> {
+    return authz.deletePrincipal(this.db, arn);
+  }
+  putPrincipalPolicy(policy: IdentityPolicyRecord): Promise<void> {
+    return authz.putPrincipalPolicy(this.db, policy);
+  }
+  deletePrincipalPolicy(arn: string, policyName: string): Promise<boolean> {
+    return authz.deletePrincipalPolicy(this.db, arn, policyName);
+  }
+  listPrincipalPolicies(arn: string): Promise<IdentityPolicyRecord[]> {
+    return authz.listPrincipalPolicies(this.db, arn);
+  }
+  putPrincipalTags(arn: string, tags: Tag[]): Promise<void> {
+    return authz.putPrincipalTags(this.db, arn, tags);
+  }
+  deletePrincipalTags(arn: string, tagKeys: string[]): Promise<void> {
+    return authz.deletePrincipalTags(this.db, arn, tagKeys);
+  }
+  listAccessKeys(principalArn: string): Promise<AccessKeySummary[]> {
+    return authz.listAccessKeys(this.db, principalArn);
+  }
+  deleteAccessKey(accessKeyId: string): Promise<boolean> {
+    return authz.deleteAccessKey(this.db, accessKeyId);
+  }
+  countKeysOwnedBy(arn: string): Promise<number> {
+    return authz.countKeysOwnedBy(this.db, arn);
   }
 
   // ───────────── grants (src/store/sql/grants-sql.ts) ─────────────

@@ -9,6 +9,8 @@ import type { Kysely, Selectable } from 'kysely';
 import type { KeyMaterialVersion, KeyRecord } from '../../core/model.js';
 import type { SqlFlavor } from '../sql/dialect.js';
 import { rowToKey, rowToVersion } from '../sql/rows.js';
+import type { PrincipalAuthorization } from '../../core/authorization/repository.js';
+import { principalAuthorizationQuery, toPrincipalAuthorization, type PrincipalAuthorizationRow } from '../sql/authorization-sql.js';
 import type { KeysTable, KeyVersionsTable, MetadataDatabase, QuorumRulesTable } from '../sql/schema.js';
 import type { QuorumRuleRecord } from '../../core/quorum/quorum.js';
 import { quorumRulesQuery, rowToRule } from '../sql/quorum-sql.js';
@@ -48,6 +50,9 @@ export class SqliteMetadataStore extends SqlMetadataStore {
    */
   private readonly keyCache = new Map<string, KeyRecord>();
   private readonly versionCache = new Map<string, KeyMaterialVersion>();
+  /** Principals' roles, policies, tags and access-key status, by principal and access key. */
+  private readonly principalCache = new Map<string, PrincipalAuthorization | null>();
+  private readonly principalAuthorization: { statement: Statement<unknown[], PrincipalAuthorizationRow>; params: (arn: string, accessKeyId: string) => unknown[] };
   /** Every quorum rule: read by every allowed call, so kept like the rows above. */
   private quorumRules: QuorumRuleRecord[] | undefined;
   private readonly quorumRulesStatement: Statement<unknown[], Selectable<QuorumRulesTable>>;
@@ -67,6 +72,14 @@ export class SqliteMetadataStore extends SqlMetadataStore {
       .compile().sql;
     this.keyById = this.sqlite.prepare(keySql);
     this.versionById = this.sqlite.prepare(versionSql);
+    // The parameters' order is the compiler's: compile with markers and map them back.
+    const ARN = '\u0000arn';
+    const compiled = principalAuthorizationQuery(options.db, ARN, '\u0000access-key').compile();
+    const fromArn = compiled.parameters.map((p) => p === ARN);
+    this.principalAuthorization = {
+      statement: this.sqlite.prepare(compiled.sql),
+      params: (arn, accessKeyId) => fromArn.map((isArn) => (isArn ? arn : accessKeyId)),
+    };
     const rulesQuery = quorumRulesQuery(options.db).compile();
     this.quorumRulesStatement = this.sqlite.prepare(rulesQuery.sql);
     this.quorumRulesParameters = [...rulesQuery.parameters];
@@ -82,6 +95,7 @@ export class SqliteMetadataStore extends SqlMetadataStore {
     this.keyCache.clear();
     this.versionCache.clear();
     this.quorumRules = undefined;
+    this.principalCache.clear();
     this.cacheToken = { dataVersion, totalChanges };
   }
 
@@ -130,6 +144,24 @@ export class SqliteMetadataStore extends SqlMetadataStore {
       remember(this.versionCache, id, version);
     }
     return { ...version };
+  }
+
+  /**
+   * Read on every request by the authorizer, so served from the same never-stale cache as keys:
+   * a role, policy or access-key change committed by any worker or the CLI is seen next request.
+   */
+  override async getPrincipalAuthorization(arn: string, accessKeyId?: string): Promise<PrincipalAuthorization | undefined> {
+    if (this.sqlite.inTransaction || !this.sqlite.open) return super.getPrincipalAuthorization(arn, accessKeyId);
+    this.validateCache();
+    const id = `${arn.length}:${arn}${accessKeyId ?? ''}`;
+    let found = this.principalCache.get(id);
+    if (found === undefined) {
+      const rows = this.principalAuthorization.statement.all(...this.principalAuthorization.params(arn, accessKeyId ?? ''));
+      found = toPrincipalAuthorization(arn, rows) ?? null;
+      remember(this.principalCache, id, found);
+    }
+    // Callers get their own copy of the lists.
+    return found === null ? undefined : { ...found, policies: [...found.policies], tags: [...found.tags] };
   }
 
   /** Every allowed call asks whether a quorum rule guards it: usually none, from memory. */

@@ -5,11 +5,13 @@
 import { Migrator, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 import type { SqlFlavor } from '../dialect.js';
 import { initialSchema } from './0001-initial.js';
+import { authorizationSchema } from './0002-authorization.js';
 import { grantsAndQuorumSchema } from './0003-grants-and-quorum.js';
 
 function migrationsFor(flavor: SqlFlavor): Record<string, Migration> {
   return {
     '0001-initial': initialSchema(flavor),
+    '0002-authorization': authorizationSchema(flavor),
     '0003-grants-and-quorum': grantsAndQuorumSchema(flavor),
   };
 }
