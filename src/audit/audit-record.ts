@@ -42,6 +42,8 @@ export interface AuditRecord {
   requestParameters?: Record<string, unknown>;
   errorCode?: string;
   errorMessage?: string;
+  /** CloudTrail's field: the authorization decision and the grant and quorum ids that decided. */
+  additionalEventData?: Record<string, unknown>;
 }
 
 /** The line does not hold an audit record this version can read. */
@@ -70,6 +72,7 @@ export function toAuditRecord(event: AuditEvent): AuditRecord {
   }
   if (event.errorCode !== undefined) record.errorCode = event.errorCode;
   if (event.errorMessage !== undefined) record.errorMessage = event.errorMessage;
+  if (event.additionalEventData !== undefined) record.additionalEventData = event.additionalEventData;
   return record;
 }
 
@@ -119,6 +122,10 @@ export function parseAuditRecord(line: string): AuditEvent {
   if (errorCode !== undefined) event.errorCode = errorCode;
   const errorMessage = optionalString(doc, 'errorMessage');
   if (errorMessage !== undefined) event.errorMessage = errorMessage;
+  if (doc.additionalEventData !== undefined) {
+    if (!isObject(doc.additionalEventData)) throw new AuditRecordError('audit record additionalEventData is not an object');
+    event.additionalEventData = doc.additionalEventData;
+  }
   return event;
 }
 

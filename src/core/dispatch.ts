@@ -1,18 +1,30 @@
 /**
- * Runs one KMS operation by name. Authorisation happens inside each operation; the dispatcher
- * wraps them with what every call needs: one audit event per call, and a guarantee that only
- * KmsErrors leave (anything else — an HSM fault, a bug — becomes KMSInternalException with a
- * safe message, and its details go to the log).
+ * Runs one operation by registry key (see registry.ts). Authorisation happens inside each
+ * operation; the dispatcher wraps them with what every call needs: an authorizer bound to the
+ * call (who, how, what: see {@link AuthorizerBinder}), one audit event per call, and a
+ * guarantee that only KmsErrors leave (anything else — an HSM fault, a bug — becomes
+ * KMSInternalException with a safe message, and its details go to the log).
  */
 import { HsmError, KmsError } from './errors.js';
 import type { JsonObject, KmsDeps, Operation, RequestContext } from './operation.js';
-import type { Logger } from './ports.js';
+import type { AuthorizerBinder, CallAuthorization, Logger } from './ports.js';
 
 export interface Dispatcher {
-  /** Whether `name` (e.g. `Encrypt`) is an operation this service implements. */
+  /** Whether `name` (e.g. `Encrypt`, `HsmKms.CreatePrincipal`) is an operation this service implements. */
   has(name: string): boolean;
   /** Runs the operation; throws only KmsError. */
   dispatch(name: string, ctx: RequestContext, input: JsonObject): Promise<JsonObject>;
+}
+
+export interface DispatcherOptions {
+  /** Binds `deps.authorizer` to each call; without it operations get `deps.authorizer` as is. */
+  bindAuthorizer?: AuthorizerBinder;
+}
+
+/** CloudTrail writes a refused call's errorCode as `AccessDenied`, not the exception name. */
+function auditErrorCode(error: KmsError | undefined): string | undefined {
+  if (!error) return undefined;
+  return error.type === 'AccessDeniedException' ? 'AccessDenied' : error.type;
 }
 
 /**
@@ -80,9 +92,23 @@ function toKmsError(error: unknown, operation: string, ctx: RequestContext, logg
 }
 
 /** Builds the dispatcher over a registry of operations keyed by wire name (`Encrypt`, …). */
-export function createDispatcher(deps: KmsDeps, operations: ReadonlyMap<string, Operation>, logger: Logger): Dispatcher {
-  function audit(name: string, ctx: RequestContext, input: JsonObject, output: JsonObject | undefined, error?: KmsError): void {
+export function createDispatcher(
+  deps: KmsDeps,
+  operations: ReadonlyMap<string, Operation>,
+  logger: Logger,
+  options: DispatcherOptions = {},
+): Dispatcher {
+  const { bindAuthorizer } = options;
+  function audit(
+    name: string,
+    ctx: RequestContext,
+    input: JsonObject,
+    output: JsonObject | undefined,
+    error?: KmsError,
+    call?: CallAuthorization,
+  ): void {
     try {
+      const additionalEventData = call?.auditData();
       deps.audit.record({
         eventTime: deps.clock.now(),
         eventName: name,
@@ -92,8 +118,9 @@ export function createDispatcher(deps: KmsDeps, operations: ReadonlyMap<string, 
         userAgent: ctx.userAgent,
         resources: touchedResources(input, output),
         requestParameters: auditableParameters(input),
-        errorCode: error?.type,
+        errorCode: auditErrorCode(error),
         errorMessage: error?.message,
+        ...(additionalEventData ? { additionalEventData } : {}),
       });
     } catch (auditError) {
       // The call has already happened in the HSM; failing it now would only hide that.
@@ -110,13 +137,15 @@ export function createDispatcher(deps: KmsDeps, operations: ReadonlyMap<string, 
         audit(name.slice(0, 64), ctx, {}, undefined, error);
         throw error;
       }
+      let call: CallAuthorization | undefined;
       try {
-        const output = await operation.run(deps, ctx, input);
-        audit(name, ctx, input, output);
+        call = bindAuthorizer?.({ operation: name, ctx, input });
+        const output = await operation.run(call ? { ...deps, authorizer: call.authorizer } : deps, ctx, input);
+        audit(name, ctx, input, output, undefined, call);
         return output;
       } catch (thrown) {
         const error = toKmsError(thrown, name, ctx, logger);
-        audit(name, ctx, input, undefined, error);
+        audit(name, ctx, input, undefined, error, call);
         throw error;
       }
     },

@@ -31,13 +31,26 @@ export interface RequestContext {
   principal: PrincipalRecord;
   sourceIp?: string | undefined;
   userAgent?: string | undefined;
+  /** The access key that signed the request (checked again, fresh, by the authorizer). */
+  accessKeyId?: string | undefined;
+  /** Whether the request arrived over TLS (`aws:SecureTransport`). */
+  secureTransport?: boolean | undefined;
 }
 
 /** JSON as it arrives (already parsed) and leaves (blobs base64, timestamps epoch seconds). */
 export type JsonObject = Record<string, unknown>;
 
+/**
+ * The `X-Amz-Target` namespaces served: AWS KMS's own (`TrentService.Encrypt`) and hsmkms's
+ * administration API (`HsmKms.CreatePrincipal`), both awsJson1_1 with SigV4 for service `kms`.
+ */
+export const OPERATION_NAMESPACES = ['TrentService', 'HsmKms'] as const;
+export type OperationNamespace = (typeof OPERATION_NAMESPACES)[number];
+
 export interface Operation {
-  /** The wire name, `TrentService.<name>`. */
+  /** The wire name: `<namespace>.<name>` is the X-Amz-Target. */
   readonly name: string;
+  /** `TrentService` when absent. */
+  readonly namespace?: OperationNamespace;
   run(deps: KmsDeps, ctx: RequestContext, input: JsonObject): Promise<JsonObject>;
 }

@@ -19,6 +19,8 @@ import type {
   WrappingAlgorithm,
   WrappingKeySpec,
 } from './model.js';
+import type { JsonObject, RequestContext } from './operation.js';
+import type { AuthorizationRepository } from './authorization/repository.js';
 import type { GrantRepository } from './grants/grant.js';
 import type { QuorumRepository } from './quorum/quorum.js';
 
@@ -120,7 +122,7 @@ export interface Page<T> {
  * Metadata: everything except key material in plaintext. Every method may be called inside
  * {@link MetadataStore.transaction}; outside one, each call is its own transaction.
  */
-export interface MetadataRepository extends GrantRepository, QuorumRepository {
+export interface MetadataRepository extends AuthorizationRepository, GrantRepository, QuorumRepository {
   getKey(keyId: string): Promise<KeyRecord | undefined>;
   /** Inserts; throws KmsError AlreadyExistsException on a duplicate id. */
   insertKey(key: KeyRecord): Promise<void>;
@@ -192,6 +194,8 @@ export interface AuditEvent {
   requestParameters?: Record<string, unknown> | undefined;
   errorCode?: string | undefined;
   errorMessage?: string | undefined;
+  /** CloudTrail's `additionalEventData`: e.g. the authorization decision, grant id, quorum ids. */
+  additionalEventData?: Record<string, unknown> | undefined;
 }
 
 export interface AuditSink {
@@ -213,6 +217,25 @@ export interface Authorizer {
   /** Throws KmsError AccessDeniedException when the request is not allowed. */
   authorize(request: AuthorizationRequest): Promise<void>;
 }
+
+/** The call the dispatcher binds an authorizer to: who, how (TLS, source address), what. */
+export interface AuthorizedCall {
+  /** Registry key: `Encrypt`, `HsmKms.CreatePrincipal`, … */
+  operation: string;
+  ctx: RequestContext;
+  /** The raw request (GrantTokens, the alias the caller named, parameters quorum hashes). */
+  input: JsonObject;
+}
+
+/** An authorizer for one call, and what it decided, for that call's audit event. */
+export interface CallAuthorization {
+  authorizer: Authorizer;
+  /** CloudTrail-style `additionalEventData` (decisions, grant and quorum ids), if any. */
+  auditData(): Record<string, unknown> | undefined;
+}
+
+/** Binds the authorizer to each call; the dispatcher hands operations `{ ...deps, authorizer }`. */
+export type AuthorizerBinder = (call: AuthorizedCall) => CallAuthorization;
 
 /** Structured logger (pino's shape). Never give it plaintext, key material, PINs or secrets. */
 export interface Logger {

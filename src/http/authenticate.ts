@@ -16,8 +16,14 @@ export interface AuthenticatorOptions {
   maxSkewMs?: number;
 }
 
-/** Verifies the request; returns the principal or throws the KmsError a client expects. */
-export type Authenticator = (request: FastifyRequest, body: Buffer) => Promise<PrincipalRecord>;
+/** Who signed a request, and with which access key. */
+export interface AuthenticatedCaller {
+  principal: PrincipalRecord;
+  accessKeyId: string;
+}
+
+/** Verifies the request; returns the caller or throws the KmsError a client expects. */
+export type Authenticator = (request: FastifyRequest, body: Buffer) => Promise<AuthenticatedCaller>;
 
 /** Derived keys kept per access key and day; small, and cleared wholesale when full. */
 const DERIVED_KEY_CACHE_SIZE = 1024;
@@ -55,6 +61,6 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     }
     const secret = credential.secretAccessKey;
     checkSignature(wire, auth, amzDate, secret, derivedKey(auth.accessKeyId, secret, auth.scopeDate, auth.region, auth.service));
-    return credential.principal;
+    return { principal: credential.principal, accessKeyId: auth.accessKeyId };
   };
 }

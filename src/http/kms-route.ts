@@ -1,16 +1,17 @@
 /**
- * `POST /` — the awsJson1_1 protocol: `X-Amz-Target: TrentService.<Operation>`, a JSON object
- * body, a JSON object response. Order of checks: authentication (an unauthenticated caller
+ * `POST /` — the awsJson1_1 protocol: `X-Amz-Target: TrentService.<Operation>` (or another
+ * namespace the registry serves, e.g. `HsmKms.<Operation>`), a JSON object body, a JSON object
+ * response. Order of checks: authentication (an unauthenticated caller
  * learns nothing), then the target, then the body.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { KmsError } from '../core/errors.js';
 import type { Dispatcher } from '../core/dispatch.js';
 import type { JsonObject, RequestContext } from '../core/operation.js';
+import { operationKeyForTarget } from '../core/registry.js';
 import type { Authenticator } from './authenticate.js';
 import { AMZ_JSON, sendError, sendKmsError } from './errors.js';
 
-const TARGET_PREFIX = 'TrentService.';
 /** Media types AWS accepts for awsJson1_1 (parameters such as charset allowed). */
 const JSON_MEDIA_TYPES = new Set([AMZ_JSON, 'application/json']);
 
@@ -42,11 +43,11 @@ export function registerKmsRoute(app: FastifyInstance, options: KmsRouteOptions)
   app.post('/', async (request: FastifyRequest, reply: FastifyReply) => {
     const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
     try {
-      const principal = await authenticate(request, body);
+      const { principal, accessKeyId } = await authenticate(request, body);
       request.kmsPrincipal = principal.arn;
 
       const target = request.headers['x-amz-target'];
-      const name = typeof target === 'string' && target.startsWith(TARGET_PREFIX) ? target.slice(TARGET_PREFIX.length) : undefined;
+      const name = typeof target === 'string' ? operationKeyForTarget(target) : undefined;
       if (name === undefined || !dispatcher.has(name))
         throw new KmsError(
           'UnknownOperationException',
@@ -63,6 +64,9 @@ export function registerKmsRoute(app: FastifyInstance, options: KmsRouteOptions)
         principal,
         sourceIp: request.ip,
         userAgent: request.headers['user-agent'],
+        accessKeyId,
+        // fastify: the socket's TLS, or X-Forwarded-Proto from a trusted proxy.
+        secureTransport: request.protocol === 'https',
       };
       const output = await dispatcher.dispatch(name, ctx, input);
       request.kmsOutcome = 'ok';
