@@ -11,6 +11,9 @@ import { openSqliteStore } from './store/sqlite/index.js';
 import { openJsonlAuditSink } from './audit/index.js';
 import { createDispatcher } from './core/dispatch.js';
 import { allOperations } from './core/operations/index.js';
+import { adminOperations } from './core/admin/index.js';
+import { createAuthorizerBinder } from './core/authorization/authorizer.js';
+import { operationRegistry } from './core/registry.js';
 import { startScheduler } from './core/scheduler.js';
 import type { KmsDeps, KmsSettings } from './core/operation.js';
 import type { Authorizer, Logger, MetadataStore } from './core/ports.js';
@@ -46,15 +49,14 @@ export interface App {
 }
 
 /**
- * Until key policies are enforced, the account's own principals may do everything; anyone
- * else (a principal of another account) may not.
+ * `deps.authorizer` outside a dispatched call: the dispatcher binds the real one to every call
+ * (core/authorization), so anything reaching this is a wiring bug, and it fails closed.
  */
-const accountOnly = (settings: KmsSettings): Authorizer => ({
-  async authorize({ principal, action }) {
-    if (principal.accountId !== settings.accountId)
-      throw new KmsError('AccessDeniedException', `User: ${principal.arn} is not authorized to perform: ${action}`);
+const unboundAuthorizer: Authorizer = {
+  async authorize() {
+    throw new KmsError('KMSInternalException', 'An internal error occurred. Try again later.');
   },
-});
+};
 
 /** The backend and the store, opened together (and closed together if either fails). */
 export async function openServices(
@@ -123,7 +125,7 @@ export async function createApp(config: AppConfig): Promise<App> {
       backend,
       clock: { now: () => new Date() },
       audit,
-      authorizer: accountOnly(config.settings),
+      authorizer: unboundAuthorizer,
       settings: config.settings,
     };
     const root = await ensureRootCredentials(
@@ -132,7 +134,10 @@ export async function createApp(config: AppConfig): Promise<App> {
       config.settings,
       rootCredentialSource(config, dataDir),
     );
-    const dispatcher = createDispatcher(deps, allOperations, logger.child({ component: 'kms' }));
+    const operations = operationRegistry(allOperations.values(), adminOperations);
+    const dispatcher = createDispatcher(deps, operations, logger.child({ component: 'kms' }), {
+      bindAuthorizer: createAuthorizerBinder(deps),
+    });
     const metrics = createMetrics({ stats: () => backend.stats() });
     const server = await buildServer({
       dispatcher,

@@ -1,44 +1,22 @@
 /**
- * Principals (IAM-style users) and their access keys. A secret access key is shown once, when
- * it is created, and stored only sealed by the HSM.
+ * The account root's credentials. Principals, roles and access keys in general live in
+ * `src/core/admin/principals.ts` (re-exported here for callers that import them from here).
  */
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { KmsError } from '../core/errors.js';
+import { ALL_ROLES, generateAccessKeyId, generateSecretAccessKey, rootArn } from '../core/admin/principals.js';
 import type { KmsSettings } from '../core/operation.js';
-import type { PrincipalRecord, PrincipalRole } from '../core/model.js';
+import type { PrincipalRecord } from '../core/model.js';
 import type { KeyBackend, MetadataStore } from '../core/ports.js';
 
-/** Every role: what the account root holds. */
-export const ALL_ROLES: readonly PrincipalRole[] = ['CryptoOfficer', 'CryptoUser', 'Auditor'];
-
-/** IAM's user-name rule. */
-const USER_NAME = /^[\w+=,.@-]{1,64}$/;
-
-const BASE32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
-
-/** `AKIA` followed by 16 base-32 characters, the shape of an AWS long-term access key id. */
-export function generateAccessKeyId(): string {
-  const bytes = randomBytes(16);
-  let id = 'AKIA';
-  for (const b of bytes) id += BASE32[b & 31];
-  return id;
-}
-
-/** 40 characters of base64, like an AWS secret access key (240 random bits). */
-export function generateSecretAccessKey(): string {
-  return randomBytes(30).toString('base64');
-}
-
-/** `arn:aws:iam::<account>:user/<name>` */
-export function userArn(settings: KmsSettings, name: string): string {
-  return `arn:${settings.partition}:iam::${settings.accountId}:user/${name}`;
-}
-
-/** `arn:aws:iam::<account>:root` */
-export function rootArn(settings: KmsSettings): string {
-  return `arn:${settings.partition}:iam::${settings.accountId}:root`;
-}
+export {
+  ALL_ROLES,
+  createPrincipal,
+  generateAccessKeyId,
+  generateSecretAccessKey,
+  rootArn,
+  userArn,
+} from '../core/admin/principals.js';
 
 async function storeAccessKey(
   store: MetadataStore,
@@ -60,46 +38,6 @@ async function storeAccessKey(
       status: 'Active',
     });
   });
-}
-
-/**
- * Creates a principal named `name` with one access key. Throws ValidationException for a name
- * IAM would refuse and AlreadyExistsException for a name that is taken.
- */
-export async function createPrincipal(
-  store: MetadataStore,
-  backend: KeyBackend,
-  settings: KmsSettings,
-  name: string,
-  roles: PrincipalRole[] = ['CryptoUser'],
-): Promise<{ arn: string; accessKeyId: string; secretAccessKey: string }> {
-  if (!USER_NAME.test(name))
-    throw new KmsError(
-      'ValidationException',
-      `Invalid principal name '${name.slice(0, 80)}': use 1 to 64 letters, digits or the characters + = , . @ _ -`,
-    );
-  const unknownRole = roles.find((role) => !ALL_ROLES.includes(role));
-  if (unknownRole !== undefined)
-    throw new KmsError('ValidationException', `Unknown role '${String(unknownRole)}': use one of ${ALL_ROLES.join(', ')}.`);
-  const arn = userArn(settings, name);
-  if (await store.getPrincipal(arn)) throw new KmsError('AlreadyExistsException', `A principal named '${name}' already exists (${arn}).`);
-  const principal: PrincipalRecord = {
-    arn,
-    name,
-    accountId: settings.accountId,
-    roles: [...new Set(roles)],
-    createdAt: new Date(),
-  };
-  const accessKeyId = generateAccessKeyId();
-  const secretAccessKey = generateSecretAccessKey();
-  const sealedSecret = await backend.sealSecret(Buffer.from(secretAccessKey, 'utf8'));
-  await store.transaction(async (tx) => {
-    // Checked again inside the transaction: another process may have created it meanwhile.
-    if (await tx.getPrincipal(arn)) throw new KmsError('AlreadyExistsException', `A principal named '${name}' already exists (${arn}).`);
-    await tx.insertPrincipal(principal);
-    await tx.insertAccessKey({ accessKeyId, principalArn: arn, sealedSecret, createdAt: principal.createdAt, status: 'Active' });
-  });
-  return { arn, accessKeyId, secretAccessKey };
 }
 
 /** Where the root credentials come from: the environment (passed in by the caller) or a file. */

@@ -10,7 +10,7 @@ import { checkPolicyLockout } from '../policy/lockout-check.js';
 import { parsePolicyDocument } from '../policy/policy-document.js';
 import { optionalBoolean, optionalEnum, optionalString } from '../validation.js';
 import { newKeyMaterialId } from './key-updates.js';
-import { checkTagCount, parseTags } from './tag-rules.js';
+import { checkTagCount, parseTags, tagConditions } from './tag-rules.js';
 
 export const createKey: Operation = {
   name: 'CreateKey',
@@ -68,7 +68,8 @@ export const createKey: Operation = {
         'kms:KeyUsage': keyUsage,
         'kms:KeyOrigin': origin,
         'kms:MultiRegion': String(multiRegion),
-        'aws:TagKeys': tags.map((t) => t.TagKey),
+        'kms:BypassPolicyLockoutSafetyCheck': String(bypassLockout),
+        ...tagConditions(tags),
       },
     });
 
@@ -86,6 +87,7 @@ export const createKey: Operation = {
       creationDate: now,
       policy,
       rotationEnabled: false,
+      ownerArn: ctx.principal.arn,
       revision: 1,
     };
     const version = origin === 'AWS_KMS' ? await generateFirstVersion(deps, key, now) : undefined;

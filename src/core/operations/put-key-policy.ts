@@ -22,7 +22,12 @@ export const putKeyPolicy: Operation = {
         partition: deps.settings.partition,
       });
     const key = await resolveKey(deps.store, deps.settings, keyIdInput);
-    await deps.authorizer.authorize({ principal: ctx.principal, action: 'kms:PutKeyPolicy', key, context: {} });
+    await deps.authorizer.authorize({
+      principal: ctx.principal,
+      action: 'kms:PutKeyPolicy',
+      key,
+      context: { 'kms:BypassPolicyLockoutSafetyCheck': String(bypassLockout) },
+    });
     await updateKeyRecord(deps, key.keyId, (current) => ({ ...current, policy }));
     return {};
   },

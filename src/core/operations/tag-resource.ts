@@ -3,7 +3,7 @@ import { KmsError } from '../errors.js';
 import { requireNotPendingDeletion, resolveKey } from '../key-resolver.js';
 import type { Operation } from '../operation.js';
 import { constraintError, requiredKeyId } from '../validation.js';
-import { checkTagCount, parseTags } from './tag-rules.js';
+import { checkTagCount, parseTags, tagConditions } from './tag-rules.js';
 
 export const tagResource: Operation = {
   name: 'TagResource',
@@ -17,7 +17,7 @@ export const tagResource: Operation = {
       principal: ctx.principal,
       action: 'kms:TagResource',
       key,
-      context: { 'aws:TagKeys': tags.map((t) => t.TagKey) },
+      context: tagConditions(tags),
     });
     await deps.store.transaction(async (tx) => {
       const current = await tx.getKey(key.keyId);

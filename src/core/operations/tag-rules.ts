@@ -46,3 +46,10 @@ export function checkTagCount(existing: readonly Tag[], tags: readonly Tag[]): v
   if (keys.size > MAX_TAGS_PER_KEY)
     throw tagError(`A KMS key can have at most ${MAX_TAGS_PER_KEY} tags; this request would leave it with ${keys.size}.`);
 }
+
+/** The condition keys a request's tags set: `aws:TagKeys` and `aws:RequestTag/<key>` for each. */
+export function tagConditions(tags: Tag[]): Record<string, string | string[]> {
+  const conditions: Record<string, string | string[]> = { 'aws:TagKeys': tags.map((t) => t.TagKey) };
+  for (const tag of tags) conditions[`aws:RequestTag/${tag.TagKey}`] = tag.TagValue;
+  return conditions;
+}

@@ -1,0 +1,21 @@
+/**
+ * HsmKms.DeletePrincipal: the principal, its access keys, roles, policies and tags go at once;
+ * keys it owned stay, without an owner (policies and grants still govern them).
+ */
+import { KmsError } from '../errors.js';
+import type { Operation } from '../operation.js';
+import { targetPrincipal } from './admin-rules.js';
+
+export const deletePrincipal: Operation = {
+  name: 'DeletePrincipal',
+  namespace: 'HsmKms',
+  async run(deps, ctx, input) {
+    const principal = await targetPrincipal(deps, input);
+    await deps.authorizer.authorize({ principal: ctx.principal, action: 'hsmkms:DeletePrincipal', context: {} });
+    if (principal.arn === ctx.principal.arn)
+      throw new KmsError('ValidationException', 'A principal cannot delete itself; ask another CryptoOfficer or use the account root.');
+    if (!(await deps.store.deletePrincipal(principal.arn)))
+      throw new KmsError('NotFoundException', `The principal with name ${principal.name} cannot be found.`);
+    return {};
+  },
+};

@@ -1,0 +1,135 @@
+/**
+ * The authorizer every operation calls (`deps.authorizer`), bound by the dispatcher to one call
+ * so that it knows who is calling, how (source address, TLS), the operation and its raw input.
+ *
+ * Per call it reads the caller's current roles, identity policies, tags and access-key status
+ * once (one store round trip, served from the never-stale SQLite read cache), so a role, policy
+ * or key change made by any worker or by the CLI applies from the next request. Each
+ * `authorize()` then decides (decide.ts), enforces quorum after an Allow, and notes the outcome
+ * for the call's audit event (`additionalEventData.authorization`).
+ */
+import { KmsError } from '../errors.js';
+import { checkGrantTokens } from '../grants/index.js';
+import { enforceQuorum } from '../quorum/index.js';
+import type { KmsDeps } from '../operation.js';
+import type { AuthorizationRequest, AuthorizedCall, AuthorizerBinder, CallAuthorization } from '../ports.js';
+import { rootArn } from '../admin/principals.js';
+import { decide, subjectState, type AuthorizationOutcome, type SubjectState } from './decide.js';
+
+/** One entry of `additionalEventData.authorization`. */
+export interface AuditedDecision {
+  action: string;
+  resource: string;
+  decision: AuthorizationOutcome['decision'];
+  decidedBy: AuthorizationOutcome['decidedBy'];
+  /** Statements that decided, as `policy-name:Sid` (or `policy-name:#index`). */
+  statements?: string[];
+  grantId?: string;
+}
+
+/** The deps the authorizer reads; the full KmsDeps at run time. */
+export type AuthorizerDeps = Pick<KmsDeps, 'store' | 'backend' | 'settings' | 'clock'>;
+
+/** The binder `src/app.ts` gives the dispatcher. */
+export function createAuthorizerBinder(deps: AuthorizerDeps): AuthorizerBinder {
+  const root = rootArn(deps.settings);
+  return (call) => bindCall(deps, root, call);
+}
+
+function bindCall(deps: AuthorizerDeps, root: string, call: AuthorizedCall): CallAuthorization {
+  const decisions: AuditedDecision[] = [];
+  let quorum: Record<string, unknown> | undefined;
+  let subject: Promise<SubjectState> | undefined;
+  let tokensChecked = false;
+  let quorumSatisfied = false;
+  const now = deps.clock.now();
+  const grantTokens = grantTokensOf(call.input.GrantTokens);
+
+  async function loadSubject(arn: string): Promise<SubjectState> {
+    const state = await deps.store.getPrincipalAuthorization(arn, call.ctx.accessKeyId);
+    // A principal or access key deleted since the credential cache resolved it: the request is
+    // no longer signed by anyone this service knows.
+    if (!state || (call.ctx.accessKeyId !== undefined && state.accessKeyStatus !== 'Active'))
+      throw new KmsError('UnrecognizedClientException', 'The security token included in the request is invalid.');
+    return subjectState(root, state);
+  }
+
+  const authorizer = {
+    async authorize(request: AuthorizationRequest): Promise<void> {
+      subject ??= loadSubject(request.principal.arn);
+      const caller = await subject;
+      // AWS reports a garbage grant token even when a policy allows the call.
+      if (!tokensChecked && grantTokens.length > 0) {
+        tokensChecked = true;
+        await checkGrantTokens(deps, grantTokens);
+      }
+      const outcome = await decide(deps, {
+        subject: caller,
+        action: request.action,
+        key: request.key,
+        requestContext: request.context,
+        call: { ctx: call.ctx, input: call.input, now },
+        grantTokens,
+      });
+      decisions.push(audited(outcome));
+      if (outcome.decision !== 'Allow') throw new KmsError('AccessDeniedException', outcome.message ?? 'Access denied.');
+
+      // Quorum once per call: the first guarded action of a call (e.g. ReEncryptFrom or
+      // ReEncryptTo) consumes its approval; later actions of the same call do not ask again.
+      if (quorumSatisfied) return;
+      try {
+        const approved = await enforceQuorum(deps, {
+          caller: { ...request.principal, roles: [...caller.roles] },
+          action: request.action,
+          key: request.key,
+          operation: call.operation,
+          input: call.input,
+          now,
+        });
+        if (approved) {
+          quorumSatisfied = true;
+          quorum = { ruleIds: approved.ruleIds, approvalRequestId: approved.approvalRequestId };
+        }
+      } catch (error) {
+        if (error instanceof KmsError && error.type === 'QuorumApprovalRequiredException')
+          quorum = { status: 'ApprovalRequired', approvalRequestId: error.fields?.ApprovalRequestId };
+        throw error;
+      }
+    },
+  };
+
+  return {
+    authorizer,
+    auditData() {
+      if (decisions.length === 0 && !quorum) return undefined;
+      return { authorization: decisions, ...(quorum ? { quorum } : {}) };
+    },
+  };
+}
+
+function audited(outcome: AuthorizationOutcome): AuditedDecision {
+  const entry: AuditedDecision = {
+    action: outcome.action,
+    resource: outcome.resource,
+    decision: outcome.decision,
+    decidedBy: outcome.decidedBy,
+  };
+  const decisive = outcome.policies?.decisive ?? [];
+  if (decisive.length > 0 && (outcome.decidedBy === 'key-policy' || outcome.decidedBy === 'identity-policy'))
+    entry.statements = decisive.map((s) => `${s.policy}:${s.sid ? s.sid : `#${s.index}`}`);
+  if (outcome.grantId !== undefined) entry.grantId = outcome.grantId;
+  return entry;
+}
+
+/** `GrantTokens` as the operation validated them (strings only). */
+function grantTokensOf(value: unknown): string[] {
+  return Array.isArray(value) ? value.filter((t): t is string => typeof t === 'string') : [];
+}
+
+/**
+ * For tools that run operations in-process as the operator (the offline CLI on the data
+ * directory): allows everything. Never used by the server.
+ */
+export const operatorAuthorizer = {
+  async authorize(): Promise<void> {},
+};
