@@ -7,6 +7,8 @@ import { ConfigError } from '../config/hsm.js';
 import { KmsError } from '../core/errors.js';
 import { serveCommand } from './serve.js';
 import { principalCommand } from './principal.js';
+import { policyCommand } from './policy.js';
+import { quorumCommand } from './quorum.js';
 import { tokenCommand } from './token.js';
 import { tlsCommand } from './tls.js';
 
@@ -17,6 +19,8 @@ const program = new Command()
   .showHelpAfterError()
   .addCommand(serveCommand())
   .addCommand(principalCommand())
+  .addCommand(policyCommand())
+  .addCommand(quorumCommand())
   .addCommand(tokenCommand())
   .addCommand(tlsCommand());
 

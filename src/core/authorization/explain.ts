@@ -12,7 +12,7 @@ import { guardingRules } from '../quorum/index.js';
 import type { StatementTrace } from '../policy/index.js';
 import { rootArn } from '../admin/principals.js';
 import { decide, subjectState, type AuthorizationOutcome } from './decide.js';
-import { actionScope } from './role-table.js';
+import { ROLE_TABLE } from './role-table.js';
 
 export interface ExplainRequest {
   principalArn: string;
@@ -48,7 +48,7 @@ export async function explain(deps: Pick<KmsDeps, 'store' | 'backend' | 'setting
 
   let key: KeyRecord | undefined;
   if (request.keyId !== undefined) key = await resolveKey(deps.store, deps.settings, request.keyId);
-  else if (actionScope(request.action) === 'key')
+  else if (ROLE_TABLE.get(request.action)?.scope === 'key')
     throw new KmsError('ValidationException', `${request.action} acts on a key: give the key (KeyId) to explain it.`);
 
   const requestContext: Record<string, string | string[]> = {
