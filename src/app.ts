@@ -12,6 +12,7 @@ import { openJsonlAuditSink } from './audit/index.js';
 import { createDispatcher } from './core/dispatch.js';
 import { allOperations } from './core/operations/index.js';
 import { adminOperations } from './core/admin/index.js';
+import { quorumOperations } from './core/quorum/operations/index.js';
 import { createAuthorizerBinder } from './core/authorization/authorizer.js';
 import { operationRegistry } from './core/registry.js';
 import { startScheduler } from './core/scheduler.js';
@@ -134,7 +135,7 @@ export async function createApp(config: AppConfig): Promise<App> {
       config.settings,
       rootCredentialSource(config, dataDir),
     );
-    const operations = operationRegistry(allOperations.values(), adminOperations);
+    const operations = operationRegistry(allOperations.values(), adminOperations, quorumOperations);
     const dispatcher = createDispatcher(deps, operations, logger.child({ component: 'kms' }), {
       bindAuthorizer: createAuthorizerBinder(deps),
     });

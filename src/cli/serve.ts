@@ -11,6 +11,7 @@ interface ServeOptions extends HsmCliOptions, ServiceCliOptions {
   port: string;
   workers: string;
   logLevel: string;
+  approvalRequestTtl: string;
 }
 
 export function serveCommand(): Command {
@@ -25,6 +26,11 @@ export function serveCommand(): Command {
     )
     .addOption(
       new Option('--log-level <level>', 'log level').env('HSMKMS_LOG_LEVEL').default('info').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+    )
+    .addOption(
+      new Option('--approval-request-ttl <seconds>', 'how long a quorum approval request stays open (60–604800)')
+        .env('HSMKMS_APPROVAL_REQUEST_TTL')
+        .default('3600'),
     );
   addServiceOptions(addHsmOptions(command));
   return command.action(async (options: ServeOptions) => {
@@ -32,7 +38,10 @@ export function serveCommand(): Command {
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`--port must be 0–65535, got '${options.port}'.`);
     const workers = Number(options.workers);
     if (!Number.isInteger(workers) || workers < 1 || workers > 64) throw new ConfigError(`--workers must be 1–64, got '${options.workers}'.`);
-    const settings = settingsFrom(options);
+    const approvalRequestTtlSeconds = Number(options.approvalRequestTtl);
+    if (!Number.isInteger(approvalRequestTtlSeconds) || approvalRequestTtlSeconds < 60 || approvalRequestTtlSeconds > 604_800)
+      throw new ConfigError(`--approval-request-ttl must be 60–604800 seconds, got '${options.approvalRequestTtl}'.`);
+    const settings = { ...settingsFrom(options), approvalRequestTtlSeconds };
     // Workers were started by the primary, which has reported progress already.
     const hsm = await resolveHsmConfig(options, cluster.isWorker ? undefined : progress);
     const config: AppConfig = { dataDir: options.dataDir, hsm, settings, rootCredentials: rootCredentialsFromEnv(), logLevel: options.logLevel };

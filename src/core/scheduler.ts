@@ -1,8 +1,8 @@
 /**
  * The background work that time makes due: destroying keys whose deletion waiting period has
  * passed, automatic key rotations, expiring imported key material whose ValidTo has passed,
- * and dropping expired import tokens. Time comes from `deps.clock`, so tests drive it with
- * `runOnce()` and a test clock instead of sleeping.
+ * and dropping expired import tokens and quorum approval requests. Time comes from
+ * `deps.clock`, so tests drive it with `runOnce()` and a test clock instead of sleeping.
  */
 import { KmsError } from './errors.js';
 import { materialId } from './key-metadata.js';
@@ -77,6 +77,8 @@ async function runPass(deps: KmsDeps, logger: Logger): Promise<void> {
   }
   const expiredTokens = await deps.store.deleteExpiredImportTokens(deps.clock.now());
   if (expiredTokens > 0) logger.info({ count: expiredTokens }, 'expired import tokens removed');
+  const expiredApprovals = await deps.store.deleteApprovalRequestsExpiredBefore(deps.clock.now());
+  if (expiredApprovals > 0) logger.info({ count: expiredApprovals }, 'expired quorum approval requests removed');
 }
 
 async function handleDueKey(deps: KmsDeps, logger: Logger, key: KeyRecord, now: Date): Promise<void> {

@@ -42,6 +42,11 @@ import { deleteImportedKeyMaterial } from './delete-imported-key-material.js';
 import { getKeyPolicy } from './get-key-policy.js';
 import { putKeyPolicy } from './put-key-policy.js';
 import { listKeyPolicies } from './list-key-policies.js';
+import { createGrant } from './create-grant.js';
+import { listGrants } from './list-grants.js';
+import { listRetirableGrants } from './list-retirable-grants.js';
+import { retireGrant } from './retire-grant.js';
+import { revokeGrant } from './revoke-grant.js';
 
 /** Every operation hsmkms serves, by `TrentService.<name>`. */
 export const allOperations: ReadonlyMap<string, Operation> = new Map(
@@ -85,5 +90,10 @@ export const allOperations: ReadonlyMap<string, Operation> = new Map(
     getKeyPolicy,
     putKeyPolicy,
     listKeyPolicies,
+    createGrant,
+    listGrants,
+    listRetirableGrants,
+    retireGrant,
+    revokeGrant,
   ].map((operation) => [operation.name, operation]),
 );

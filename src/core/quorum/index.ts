@@ -17,6 +17,7 @@ import type { JsonObject, KmsDeps } from '../operation.js';
 import { wildcardMatch } from '../policy/glob.js';
 import { callHash } from './call-hash.js';
 import {
+  NEVER_GUARDED,
   QUORUM_TAG_KEY,
   type ApprovalRequestRecord,
   type ApprovalRequirement,
@@ -91,6 +92,7 @@ export async function enforceQuorum(
 
 /** The rules that guard this call (see {@link ruleGuards}). */
 export async function guardingRules(deps: Pick<KmsDeps, 'store'>, check: Pick<QuorumCheck, 'action' | 'key' | 'input'>): Promise<QuorumRuleRecord[]> {
+  if (NEVER_GUARDED.has(check.action)) return [];
   const rules = await deps.store.listQuorumRules();
   if (rules.length === 0) return [];
   const candidates = rules.filter((rule) => wildcardMatch(rule.action, check.action, true) || (check.key && changesQuorumTag(check.action, check.input)));

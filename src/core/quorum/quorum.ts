@@ -9,6 +9,17 @@ import type { MetadataRepository, Page } from '../ports.js';
 /** Tag key that binds quorum rules to a key: the value lists rule ids, comma-separated. */
 export const QUORUM_TAG_KEY = 'hsmkms:quorum';
 
+/**
+ * Actions quorum never guards: approving must never itself wait for approval (a rule for
+ * `hsmkms:*` would otherwise lock every request out).
+ */
+export const NEVER_GUARDED: ReadonlySet<string> = new Set([
+  'hsmkms:ApproveRequest',
+  'hsmkms:RejectRequest',
+  'hsmkms:ListApprovalRequests',
+  'hsmkms:GetApprovalRequest',
+]);
+
 /** Rules a service may hold; every guarded call reads them all, so they stay few. */
 export const MAX_QUORUM_RULES = 500;
 /** Approvers one rule may list, and the largest MinApprovals. */

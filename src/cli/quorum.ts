@@ -1,0 +1,102 @@
+/**
+ * `hsmkms quorum list|get|approve|reject`: approvers act on pending approval requests with their
+ * own credentials (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, AWS_REGION) against a running
+ * server. There is no offline mode: an approval is a principal's consent, and the data
+ * directory's operator is nobody's principal.
+ */
+import { Command, Option } from 'commander';
+import { HsmKmsClient, HsmKmsError, credentialsFromEnv, regionFromEnv } from '../client/hsmkms-client.js';
+import { ConfigError } from '../config/hsm.js';
+import type { JsonObject } from '../core/operation.js';
+
+interface QuorumCliOptions {
+  endpoint?: string;
+  region: string;
+  json?: boolean;
+}
+
+function withCommonOptions(command: Command): Command {
+  return command
+    .addOption(new Option('--endpoint <url>', 'the hsmkms server, e.g. http://127.0.0.1:7600').env('HSMKMS_ENDPOINT'))
+    .addOption(new Option('--region <region>', 'SigV4 region when AWS_REGION is not set').default('us-east-1'))
+    .option('--json', 'print the service’s JSON answer');
+}
+
+async function call(options: QuorumCliOptions, operation: string, input: JsonObject): Promise<JsonObject> {
+  if (!options.endpoint) throw new ConfigError('Give the server with --endpoint URL (or HSMKMS_ENDPOINT).');
+  let client: HsmKmsClient;
+  try {
+    client = new HsmKmsClient({ endpoint: options.endpoint, region: regionFromEnv(options.region), credentials: credentialsFromEnv() });
+  } catch (error) {
+    throw new ConfigError((error as Error).message);
+  }
+  try {
+    return await client.call(operation, input);
+  } catch (error) {
+    if (error instanceof HsmKmsError) throw new ConfigError(`${error.name}: ${error.message}`);
+    throw new ConfigError(`cannot reach ${options.endpoint}: ${(error as Error).message}`);
+  }
+}
+
+type View = {
+  ApprovalRequestId: string;
+  Status: string;
+  Requester: string;
+  Operation: string;
+  KeyId?: string;
+  Parameters: unknown;
+  Rules: Array<{ RuleId: string; MinApprovals: number; Approvals: string[] }>;
+  ExpirationDate: number;
+};
+
+function line(view: View): string {
+  const progress = view.Rules.map((r) => `${r.Approvals.length}/${r.MinApprovals} ${r.RuleId}`).join(', ');
+  const expires = new Date(view.ExpirationDate * 1000).toISOString();
+  return `${view.ApprovalRequestId}  ${view.Status.padEnd(8)}  ${view.Operation}${view.KeyId ? ` ${view.KeyId}` : ''}  by ${view.Requester}  [${progress}]  expires ${expires}\n`;
+}
+
+function details(view: View): string {
+  return `${line(view)}  parameters: ${JSON.stringify(view.Parameters)}\n`;
+}
+
+export function quorumCommand(): Command {
+  const quorum = new Command('quorum').description('M-of-N approval requests: list them, approve or reject them with your own credentials.');
+
+  const list = withCommonOptions(new Command('list').description('List approval requests you may see (newest first).'))
+    .addOption(new Option('--status <status>', 'only requests in this status').choices(['Pending', 'Approved', 'Rejected', 'Consumed', 'Expired']))
+    .action(async (options: QuorumCliOptions & { status?: string }) => {
+      const requests: View[] = [];
+      let marker: string | undefined;
+      // Every page, bounded: a few thousand open requests at most in practice.
+      for (let page = 0; page < 100; page++) {
+        const out = await call(options, 'ListApprovalRequests', { Limit: 100, ...(options.status ? { Status: options.status } : {}), ...(marker ? { Marker: marker } : {}) });
+        requests.push(...(out.ApprovalRequests as View[]));
+        marker = out.NextMarker as string | undefined;
+        if (!marker) break;
+      }
+      if (options.json) process.stdout.write(`${JSON.stringify({ ApprovalRequests: requests }, null, 2)}\n`);
+      else if (requests.length === 0) process.stdout.write('no approval requests\n');
+      else for (const view of requests) process.stdout.write(line(view));
+    });
+
+  const get = withCommonOptions(new Command('get').description('Show one approval request, with the parameters of the call it would allow.'))
+    .argument('<approval-request-id>')
+    .action(async (id: string, options: QuorumCliOptions) => {
+      const out = await call(options, 'GetApprovalRequest', { ApprovalRequestId: id });
+      process.stdout.write(options.json ? `${JSON.stringify(out, null, 2)}\n` : details(out.ApprovalRequest as View));
+    });
+
+  const vote = (name: 'approve' | 'reject', operation: string, description: string) =>
+    withCommonOptions(new Command(name).description(description))
+      .argument('<approval-request-id>')
+      .action(async (id: string, options: QuorumCliOptions) => {
+        const out = await call(options, operation, { ApprovalRequestId: id });
+        process.stdout.write(options.json ? `${JSON.stringify(out, null, 2)}\n` : details(out.ApprovalRequest as View));
+      });
+
+  return quorum
+    .addCommand(list)
+    .addCommand(get)
+    .addCommand(vote('approve', 'ApproveRequest', 'Approve a request: once enough approvers have, its requester may repeat the call once.'))
+    .addCommand(vote('reject', 'RejectRequest', 'Reject a request (or withdraw your own); it is closed for good.'));
+}

@@ -1,0 +1,200 @@
+/**
+ * What the grant operations share: the request members of CreateGrant (operations,
+ * constraints, principals, name) validated with AWS's limits and wording, which grant
+ * operations each kind of key supports, grant ids, and the GrantListEntry shape.
+ */
+import { KmsError } from '../errors.js';
+import { GRANT_OPERATIONS, type GrantConstraints, type GrantOperation, type GrantRecord } from '../grants/index.js';
+import type { KeyRecord } from '../model.js';
+import type { JsonObject, KmsDeps } from '../operation.js';
+import { constraintError, epochSeconds, optionalString, requiredString } from '../validation.js';
+
+/** AWS's pattern for grantee and retiring principals (a plain character class: linear). */
+const PRINCIPAL_PATTERN = /^[\w+=,.@:/-]+$/;
+/** AWS's pattern for grant names. */
+const NAME_PATTERN = /^[a-zA-Z0-9:/_-]+$/;
+/** Pairs one constraint may hold, and the characters of its keys and values together. */
+const MAX_CONSTRAINT_PAIRS = 8;
+const MAX_CONSTRAINT_CHARS = 384;
+
+/** Operations that carry an encryption context: the only ones a constraint restricts. */
+const CONTEXT_OPERATIONS: ReadonlySet<GrantOperation> = new Set([
+  'Decrypt',
+  'Encrypt',
+  'GenerateDataKey',
+  'GenerateDataKeyWithoutPlaintext',
+  'GenerateDataKeyPair',
+  'GenerateDataKeyPairWithoutPlaintext',
+  'ReEncryptFrom',
+  'ReEncryptTo',
+]);
+/** Allowed in every grant, constrained or not. */
+const GRANT_MANAGEMENT: readonly GrantOperation[] = ['CreateGrant', 'RetireGrant', 'DescribeKey'];
+
+/** The grant operations a key supports, by its usage and spec (AWS's key type table). */
+export function grantOperationsFor(key: KeyRecord): ReadonlySet<GrantOperation> {
+  const ops: GrantOperation[] = [...GRANT_MANAGEMENT];
+  if (key.keyUsage === 'GENERATE_VERIFY_MAC') ops.push('GenerateMac', 'VerifyMac');
+  else if (key.keyUsage === 'SIGN_VERIFY') ops.push('Sign', 'Verify', 'GetPublicKey');
+  else if (key.keySpec === 'SYMMETRIC_DEFAULT') ops.push(...CONTEXT_OPERATIONS);
+  else ops.push('Encrypt', 'Decrypt', 'ReEncryptFrom', 'ReEncryptTo', 'GetPublicKey');
+  return new Set(ops);
+}
+
+/** `Operations`: at least one grant operation; sorted, duplicates dropped. */
+export function parseGrantOperations(input: JsonObject): GrantOperation[] {
+  const value = input.Operations;
+  if (value === undefined || value === null) throw constraintError('Operations', null, 'Member must not be null');
+  if (!Array.isArray(value)) throw new KmsError('SerializationException', "Field 'Operations' must be a list of strings.");
+  if (value.length === 0) throw constraintError('Operations', '[]', 'Member must have length greater than or equal to 1');
+  const ops = new Set<GrantOperation>();
+  value.forEach((op: unknown, i) => {
+    if (typeof op !== 'string') throw new KmsError('SerializationException', "Field 'Operations' must be a list of strings.");
+    if (!(GRANT_OPERATIONS as readonly string[]).includes(op))
+      throw constraintError(`Operations.${i + 1}.member`, op, `Member must satisfy enum value set: [${GRANT_OPERATIONS.join(', ')}]`);
+    ops.add(op as GrantOperation);
+  });
+  return [...ops].sort();
+}
+
+/** `Constraints`: `EncryptionContextEquals` and/or `EncryptionContextSubset`, each 1–8 pairs. */
+export function parseGrantConstraints(input: JsonObject): GrantConstraints | undefined {
+  const value = input.Constraints;
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'object' || Array.isArray(value)) throw new KmsError('SerializationException', "Field 'Constraints' must be an object.");
+  const raw = value as Record<string, unknown>;
+  const constraints: GrantConstraints = {};
+  const equals = constraintMap(raw, 'EncryptionContextEquals');
+  const subset = constraintMap(raw, 'EncryptionContextSubset');
+  if (equals) constraints.encryptionContextEquals = equals;
+  if (subset) constraints.encryptionContextSubset = subset;
+  return equals || subset ? constraints : undefined;
+}
+
+function constraintMap(raw: Record<string, unknown>, field: string): Record<string, string> | undefined {
+  const value = raw[field];
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'object' || Array.isArray(value)) throw new KmsError('SerializationException', `Field '${field}' must be a map of strings.`);
+  const entries = Object.entries(value as Record<string, unknown>);
+  let chars = 0;
+  for (const [k, v] of entries) {
+    if (typeof v !== 'string') throw new KmsError('SerializationException', `Field '${field}' must be a map of strings.`);
+    if (k.length === 0) throw new KmsError('ValidationException', `Encryption context keys in ${field} must not be empty.`);
+    chars += k.length + v.length;
+  }
+  if (entries.length > MAX_CONSTRAINT_PAIRS)
+    throw new KmsError('ValidationException', `${field} can have at most ${MAX_CONSTRAINT_PAIRS} encryption context pairs; it has ${entries.length}.`);
+  if (chars > MAX_CONSTRAINT_CHARS)
+    throw new KmsError('ValidationException', `The encryption context in ${field} cannot exceed ${MAX_CONSTRAINT_CHARS} characters; it has ${chars}.`);
+  return Object.fromEntries(entries) as Record<string, string>;
+}
+
+/**
+ * The operations and constraint must suit the key: only operations it supports, and
+ * constraints only on symmetric encryption keys, with operations that carry an encryption
+ * context (plus CreateGrant, RetireGrant, DescribeKey, which the constraint does not restrict).
+ */
+export function checkGrantFitsKey(key: KeyRecord, operations: readonly GrantOperation[], constraints: GrantConstraints | undefined): void {
+  const supported = grantOperationsFor(key);
+  const unsupported = operations.filter((op) => !supported.has(op));
+  if (unsupported.length > 0)
+    throw new KmsError(
+      'ValidationException',
+      `Grant operations ${unsupported.join(', ')} are not supported by ${key.arn} (${key.keySpec}, ${key.keyUsage}).`,
+    );
+  if (!constraints) return;
+  if (key.keySpec !== 'SYMMETRIC_DEFAULT')
+    throw new KmsError('ValidationException', `Encryption context grant constraints are supported only on symmetric encryption KMS keys; ${key.arn} is ${key.keySpec}.`);
+  const unconstrainable = operations.filter((op) => !CONTEXT_OPERATIONS.has(op) && !GRANT_MANAGEMENT.includes(op));
+  if (unconstrainable.length > 0)
+    throw new KmsError('ValidationException', `Grant constraints cannot be used with ${unconstrainable.join(', ')}.`);
+}
+
+/**
+ * A grantee or retiring principal: an IAM principal ARN (the account root, a user or a role).
+ * A user of this account must exist, so that a typing error does not produce a grant nobody can use.
+ */
+export async function parseGrantPrincipal(deps: Pick<KmsDeps, 'store' | 'settings'>, input: JsonObject, field: string, required: boolean): Promise<string | undefined> {
+  const value = required ? requiredString(input, field, { min: 1, max: 256 }) : optionalString(input, field, { min: 1, max: 256 });
+  if (value === undefined) return undefined;
+  if (!PRINCIPAL_PATTERN.test(value)) throw constraintError(field, value, `Member must satisfy regular expression pattern: ${PRINCIPAL_PATTERN.source}`);
+  const parts = value.split(':');
+  const resource = parts.slice(5).join(':');
+  if (parts.length < 6 || parts[0] !== 'arn' || parts[2] !== 'iam' || parts[3] !== '' || !/^\d{12}$/.test(parts[4] ?? '') || !/^(root|user\/.+|role\/.+)$/.test(resource))
+    throw new KmsError('InvalidArnException', `${field} ${value} is not a valid IAM principal ARN (arn:${deps.settings.partition}:iam::ACCOUNT:root, :user/NAME or :role/NAME).`);
+  if (parts[4] === deps.settings.accountId && resource.startsWith('user/') && !(await deps.store.getPrincipal(value)))
+    throw new KmsError('ValidationException', `${field} ${value} is not a principal of this account. Create it first (hsmkms principal create).`);
+  return value;
+}
+
+/** `Name`: a retry handle (AWS: 1–256 characters of letters, digits and `:/_-`). */
+export function parseGrantName(input: JsonObject): string | undefined {
+  return optionalString(input, 'Name', { min: 1, max: 256, pattern: NAME_PATTERN });
+}
+
+/** `GrantId`: present, at most 128 characters (AWS's limit); whether it names a grant is checked against the store. */
+export function parseGrantId(input: JsonObject, required: boolean): string | undefined {
+  return required ? requiredString(input, 'GrantId', { min: 1, max: 128 }) : optionalString(input, 'GrantId', { min: 1, max: 128 });
+}
+
+/** The condition keys CreateGrant sets for policies to test. */
+export function grantConditions(
+  operations: readonly GrantOperation[],
+  granteePrincipal: string,
+  retiringPrincipal: string | undefined,
+  constraints: GrantConstraints | undefined,
+): Record<string, string | string[]> {
+  const conditions: Record<string, string | string[]> = {
+    'kms:GrantOperations': [...operations],
+    'kms:GranteePrincipal': granteePrincipal,
+    // No AWS service calls hsmkms on a principal's behalf.
+    'kms:GrantIsForAWSResource': 'false',
+  };
+  if (retiringPrincipal !== undefined) conditions['kms:RetiringPrincipal'] = retiringPrincipal;
+  const types = [
+    ...(constraints?.encryptionContextEquals ? ['EncryptionContextEquals'] : []),
+    ...(constraints?.encryptionContextSubset ? ['EncryptionContextSubset'] : []),
+  ];
+  if (types.length > 0) conditions['kms:GrantConstraintType'] = types.length === 1 ? types[0]! : types;
+  return conditions;
+}
+
+/** Whether two grants have the same properties (what makes a CreateGrant with a Name a retry). */
+export function sameGrantProperties(a: Omit<GrantRecord, 'grantId' | 'creationDate' | 'creatorPrincipal'>, b: GrantRecord): boolean {
+  return (
+    a.keyId === b.keyId &&
+    a.name === b.name &&
+    a.granteePrincipal === b.granteePrincipal &&
+    a.retiringPrincipal === b.retiringPrincipal &&
+    a.operations.join(',') === b.operations.join(',') &&
+    sameMap(a.constraints?.encryptionContextEquals, b.constraints?.encryptionContextEquals) &&
+    sameMap(a.constraints?.encryptionContextSubset, b.constraints?.encryptionContextSubset)
+  );
+}
+
+function sameMap(a: Record<string, string> | undefined, b: Record<string, string> | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  const keys = Object.keys(a);
+  return keys.length === Object.keys(b).length && keys.every((k) => Object.hasOwn(b, k) && b[k] === a[k]);
+}
+
+/** AWS `GrantListEntry`. */
+export function grantListEntry(grant: GrantRecord, keyArn: string): JsonObject {
+  const entry: JsonObject = {
+    KeyId: keyArn,
+    GrantId: grant.grantId,
+    Name: grant.name ?? '',
+    CreationDate: epochSeconds(grant.creationDate),
+    GranteePrincipal: grant.granteePrincipal,
+    IssuingAccount: grant.issuingAccount,
+    Operations: [...grant.operations],
+  };
+  if (grant.retiringPrincipal !== undefined) entry.RetiringPrincipal = grant.retiringPrincipal;
+  if (grant.constraints) {
+    const constraints: JsonObject = {};
+    if (grant.constraints.encryptionContextEquals) constraints.EncryptionContextEquals = { ...grant.constraints.encryptionContextEquals };
+    if (grant.constraints.encryptionContextSubset) constraints.EncryptionContextSubset = { ...grant.constraints.encryptionContextSubset };
+    entry.Constraints = constraints;
+  }
+  return entry;
+}

@@ -1,0 +1,29 @@
+/** ListGrants: a key's grants in creation order, page by page, optionally one grant or one grantee's. */
+import { resolveKey } from '../key-resolver.js';
+import type { Operation } from '../operation.js';
+import { optionalString, requiredKeyId } from '../validation.js';
+import { parseGrantTokens } from './crypto-helpers.js';
+import { grantListEntry, parseGrantId } from './grant-rules.js';
+import { pagingFields, parsePaging } from './key-updates.js';
+
+export const listGrants: Operation = {
+  name: 'ListGrants',
+  async run(deps, ctx, input) {
+    const keyIdInput = requiredKeyId(input);
+    const { limit, marker } = parsePaging(input, 100, 50);
+    const grantId = parseGrantId(input, false);
+    const granteePrincipal = optionalString(input, 'GranteePrincipal', { min: 1, max: 256 });
+    parseGrantTokens(input);
+
+    const key = await resolveKey(deps.store, deps.settings, keyIdInput);
+    await deps.authorizer.authorize({ principal: ctx.principal, action: 'kms:ListGrants', key, context: { 'kms:GrantIsForAWSResource': 'false' } });
+    const page = await deps.store.listGrants({
+      keyId: key.keyId,
+      limit,
+      ...(grantId !== undefined ? { grantId } : {}),
+      ...(granteePrincipal !== undefined ? { granteePrincipal } : {}),
+      ...(marker !== undefined ? { marker } : {}),
+    });
+    return { Grants: page.items.map((g) => grantListEntry(g, key.arn)), ...pagingFields(page.nextMarker) };
+  },
+};
