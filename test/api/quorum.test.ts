@@ -1,0 +1,154 @@
+/**
+ * M-of-N quorum through the real AWS SDK and the `hsmkms quorum` CLI: a CryptoOfficer guards
+ * ScheduleKeyDeletion with 2 of 3 approvers; the key owner's unmodified SDK call fails with
+ * QuorumApprovalRequiredException naming the request, succeeds once after two approvals, and
+ * needs a new approval when repeated or when a parameter changes.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CancelKeyDeletionCommand, CreateKeyCommand, DescribeKeyCommand, KMSClient, ScheduleKeyDeletionCommand } from '@aws-sdk/client-kms';
+import { HsmKmsClient, HsmKmsError } from '../../src/client/hsmkms-client.js';
+import { startServer, type RunningServer } from '../support/server.js';
+import { hsmkms } from '../support/cli.js';
+
+let server: RunningServer;
+const kms: Record<string, KMSClient> = {};
+const admin: Record<string, HsmKmsClient> = {};
+const creds: Record<string, { accessKeyId: string; secretAccessKey: string }> = {};
+const arns: Record<string, string> = {};
+
+beforeAll(async () => {
+  server = await startServer();
+  admin.root = new HsmKmsClient({ endpoint: server.endpoint, region: server.region, credentials: server.credentials });
+  for (const [name, roles] of [
+    ['officer', ['CryptoOfficer']],
+    ['owner', ['CryptoUser']],
+    ['approver1', ['CryptoUser']],
+    ['approver2', ['CryptoUser']],
+    ['approver3', ['Auditor']],
+  ] as const) {
+    const out = (await admin.root.call('CreatePrincipal', { UserName: name, Roles: [...roles] })) as { Arn: string; AccessKeyId: string; SecretAccessKey: string };
+    arns[name] = out.Arn;
+    creds[name] = { accessKeyId: out.AccessKeyId, secretAccessKey: out.SecretAccessKey };
+    kms[name] = new KMSClient({ endpoint: server.endpoint, region: server.region, credentials: creds[name], maxAttempts: 1 });
+    admin[name] = new HsmKmsClient({ endpoint: server.endpoint, region: server.region, credentials: creds[name] });
+  }
+});
+afterAll(async () => {
+  for (const c of Object.values(kms)) c.destroy();
+  await server?.close();
+});
+
+/** The SDK's error for a call that must fail: its name, HTTP status, message and body fields. */
+async function refused(promise: Promise<unknown>): Promise<{ name: string; status?: number; message: string; ApprovalRequestId?: string }> {
+  try {
+    await promise;
+  } catch (error) {
+    const e = error as { name: string; message: string; $metadata?: { httpStatusCode?: number }; ApprovalRequestId?: string };
+    return { name: e.name, status: e.$metadata?.httpStatusCode, message: e.message, ApprovalRequestId: e.ApprovalRequestId };
+  }
+  throw new Error('the call succeeded');
+}
+
+async function approve(who: string, id: string): Promise<Record<string, unknown>> {
+  return (await admin[who]!.call('ApproveRequest', { ApprovalRequestId: id })).ApprovalRequest as Record<string, unknown>;
+}
+
+describe('quorum-guarded ScheduleKeyDeletion through @aws-sdk/client-kms', () => {
+  let keyId: string;
+
+  beforeAll(async () => {
+    const put = await admin.officer!.call('PutQuorumRule', {
+      Action: 'kms:ScheduleKeyDeletion',
+      MinApprovals: 2,
+      Approvers: ['approver1', 'approver2', arns.approver3],
+    });
+    expect(put.Rule).toMatchObject({ Action: 'kms:ScheduleKeyDeletion', MinApprovals: 2, Approvers: [arns.approver1, arns.approver2, arns.approver3].sort() });
+    keyId = (await kms.owner!.send(new CreateKeyCommand({ Description: 'guarded' }))).KeyMetadata!.KeyId!;
+  });
+
+  it('fails with the request id, succeeds after 2 of 3 approvals, and fails again when repeated', async () => {
+    const call = () => kms.owner!.send(new ScheduleKeyDeletionCommand({ KeyId: keyId, PendingWindowInDays: 7 }));
+    const first = await refused(call());
+    expect(first).toMatchObject({ name: 'QuorumApprovalRequiredException', status: 400 });
+    const id = first.ApprovalRequestId!;
+    expect(id).toMatch(/^ar-[0-9a-f]{32}$/);
+    expect(first.message).toContain(id);
+    expect((await kms.owner!.send(new DescribeKeyCommand({ KeyId: keyId }))).KeyMetadata?.KeyState).toBe('Enabled');
+
+    // The approver sees what it approves.
+    const seen = (await admin.approver1!.call('GetApprovalRequest', { ApprovalRequestId: id })).ApprovalRequest;
+    expect(seen).toMatchObject({ Status: 'Pending', Requester: arns.owner, Operation: 'ScheduleKeyDeletion', Parameters: { KeyId: keyId, PendingWindowInDays: 7 } });
+
+    expect(await approve('approver1', id)).toMatchObject({ Status: 'Pending' });
+    expect((await refused(call())).ApprovalRequestId).toBe(id);
+    expect(await approve('approver3', id)).toMatchObject({ Status: 'Approved' });
+
+    const scheduled = await call();
+    expect(scheduled.KeyState).toBe('PendingDeletion');
+    expect((await admin.owner!.call('GetApprovalRequest', { ApprovalRequestId: id })).ApprovalRequest).toMatchObject({ Status: 'Consumed' });
+
+    await kms.owner!.send(new CancelKeyDeletionCommand({ KeyId: keyId }));
+    const again = await refused(call());
+    expect(again).toMatchObject({ name: 'QuorumApprovalRequiredException', status: 400 });
+    expect(again.ApprovalRequestId).not.toBe(id);
+    await admin.owner!.call('RejectRequest', { ApprovalRequestId: again.ApprovalRequestId });
+  });
+
+  it('refuses self-approval, and a modified parameter needs a new approval', async () => {
+    const other = (await kms.approver1!.send(new CreateKeyCommand({}))).KeyMetadata!.KeyId!;
+    const request = await refused(kms.approver1!.send(new ScheduleKeyDeletionCommand({ KeyId: other, PendingWindowInDays: 10 })));
+    const id = request.ApprovalRequestId!;
+    const self = await admin.approver1!.call('ApproveRequest', { ApprovalRequestId: id }).catch((e: unknown) => e);
+    expect(self).toBeInstanceOf(HsmKmsError);
+    expect(self).toMatchObject({ name: 'AccessDeniedException', status: 400 });
+    await approve('approver2', id);
+    await approve('approver3', id);
+
+    const modified = await refused(kms.approver1!.send(new ScheduleKeyDeletionCommand({ KeyId: other, PendingWindowInDays: 11 })));
+    expect(modified.name).toBe('QuorumApprovalRequiredException');
+    expect(modified.ApprovalRequestId).not.toBe(id);
+    // The approved call itself still goes through, once.
+    expect((await kms.approver1!.send(new ScheduleKeyDeletionCommand({ KeyId: other, PendingWindowInDays: 10 }))).PendingWindowInDays).toBe(10);
+  });
+
+  it('answers approval ids that do not exist with NotFoundException (400)', async () => {
+    for (const id of ['ar-0123456789abcdef0123456789abcdef', 'nonsense', '']) {
+      const error = await admin.approver1!.call('ApproveRequest', { ApprovalRequestId: id }).catch((e: unknown) => e);
+      expect(error).toMatchObject({ status: 400 });
+      expect((error as Error).name).toBe(id === '' ? 'ValidationException' : 'NotFoundException');
+    }
+    const rejected = await admin.approver1!.call('RejectRequest', { ApprovalRequestId: 'ar-0123456789abcdef0123456789abcdef' }).catch((e: unknown) => e);
+    expect(rejected).toMatchObject({ name: 'NotFoundException', status: 400 });
+  });
+
+  it('lets only a CryptoOfficer change rules', async () => {
+    const error = await admin.owner!.call('PutQuorumRule', { Action: 'kms:DisableKey', MinApprovals: 1, Approvers: ['approver1'] }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ name: 'AccessDeniedException', status: 400 });
+    expect(((await admin.officer!.call('ListQuorumRules', {})).Rules as unknown[]).length).toBe(1);
+  });
+
+  it('approves and lists from the command line with the approver’s own credentials', async () => {
+    const target = (await kms.owner!.send(new CreateKeyCommand({}))).KeyMetadata!.KeyId!;
+    const id = (await refused(kms.owner!.send(new ScheduleKeyDeletionCommand({ KeyId: target, PendingWindowInDays: 7 })))).ApprovalRequestId!;
+    const env = (who: string) => ({ AWS_ACCESS_KEY_ID: creds[who]!.accessKeyId, AWS_SECRET_ACCESS_KEY: creds[who]!.secretAccessKey, AWS_REGION: server.region });
+
+    const listed = await hsmkms(['quorum', 'list', '--status', 'Pending', '--endpoint', server.endpoint], env('approver2'));
+    expect(listed.stdout).toContain(id);
+    expect(listed.stdout).toMatch(new RegExp(`${id}\\s+Pending\\s+ScheduleKeyDeletion`));
+    const approved = await hsmkms(['quorum', 'approve', id, '--endpoint', server.endpoint, '--json'], env('approver2'));
+    expect(JSON.parse(approved.stdout).ApprovalRequest.Rules[0].Approvals).toEqual([arns.approver2]);
+    await approve('approver1', id);
+    expect((await kms.owner!.send(new ScheduleKeyDeletionCommand({ KeyId: target, PendingWindowInDays: 7 }))).KeyState).toBe('PendingDeletion');
+
+    // Self-approval and unknown ids fail with a message, exit code 1, no stack trace.
+    const self = await hsmkms(['quorum', 'approve', id, '--endpoint', server.endpoint], env('owner')).catch((e: { code: number; stderr: string }) => e);
+    expect(self).toMatchObject({ code: 1 });
+    expect((self as { stderr: string }).stderr).toMatch(/^hsmkms: AccessDeniedException: .*may not approve/);
+    const unknown = await hsmkms(['quorum', 'reject', 'ar-0123456789abcdef0123456789abcdef', '--endpoint', server.endpoint], env('approver1')).catch(
+      (e: { code: number; stderr: string }) => e,
+    );
+    expect(unknown).toMatchObject({ code: 1 });
+    expect((unknown as { stderr: string }).stderr).toContain('NotFoundException');
+    expect((unknown as { stderr: string }).stderr).not.toContain('    at ');
+  });
+});
