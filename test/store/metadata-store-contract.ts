@@ -8,6 +8,7 @@ import { KmsError } from '../../src/core/errors.js';
 import type { MetadataStore } from '../../src/core/ports.js';
 import { accessKey, alias, importToken, key, normaliseBytes, principal, version } from './fixtures.js';
 import { describeGrantAndQuorumContract } from './grants-quorum-contract.js';
+import { describeAuthorizationContract } from './authorization-contract.js';
 
 export type StoreFactory = () => Promise<MetadataStore>;
 
@@ -22,6 +23,7 @@ export function describeMetadataStoreContract(name: string, open: StoreFactory):
     });
 
     describeGrantAndQuorumContract(() => store);
+    describeAuthorizationContract(() => store);
 
     describe('keys', () => {
       it('round-trips a key with every optional field, dates to the millisecond', async () => {

@@ -153,7 +153,13 @@ function summary(outcome: AuthorizationOutcome, decision: ExplainedDecision): st
       const side = outcome.decidedBy === 'key-policy' ? 'the key policy' : 'an identity policy';
       if (outcome.decision === 'Allow') return `Allowed by ${side}.`;
       if (outcome.decision === 'ExplicitDeny') return `Denied by an explicit Deny in ${side}.`;
-      return `Denied: nothing allows it (${side === 'the key policy' ? 'no key policy statement allows the caller' : 'no identity policy allows it'}; no role rule, grant or ownership does).`;
+      const why =
+        outcome.decidedBy === 'key-policy'
+          ? 'no key policy statement allows the caller or its account'
+          : outcome.resource === '*'
+            ? 'no identity policy of the caller allows it'
+            : 'the key policy allows the caller’s account only (root delegation) and no identity policy of the caller allows it';
+      return `Denied: ${why}; no role rule, grant or ownership allows it either.`;
     }
   }
 }
