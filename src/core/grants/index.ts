@@ -20,9 +20,11 @@ import { KmsError } from '../errors.js';
 import type { KeyBackend, MetadataRepository } from '../ports.js';
 import { GRANT_OPERATIONS, type GrantConstraints, type GrantOperation, type GrantRecord } from './grant.js';
 import { readGrantToken } from './grant-token.js';
+import type { RequestedGrant } from './grant-request.js';
 
 export * from './grant.js';
 export { invalidGrantToken, readGrantToken, writeGrantToken } from './grant-token.js';
+export { parseRequestedGrant, type RequestedGrant } from './grant-request.js';
 
 /** What grant lookups need: the store (with its `grants` repository) and the backend (tokens). */
 export interface GrantDeps {
@@ -30,11 +32,6 @@ export interface GrantDeps {
   backend: Pick<KeyBackend, 'unsealSecret'>;
 }
 
-/** The grant a CreateGrant request asks for, for the "CreateGrant through a grant" rule. */
-export interface RequestedGrant {
-  operations: readonly GrantOperation[];
-  constraints?: GrantConstraints | undefined;
-}
 
 export interface GrantLookup {
   keyId: string;

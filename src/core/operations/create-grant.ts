@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { requireEnabled, resolveKey } from '../key-resolver.js';
 import { KmsError } from '../errors.js';
-import { MAX_GRANTS_PER_KEY, writeGrantToken, type GrantRecord } from '../grants/index.js';
+import { MAX_GRANTS_PER_KEY, parseRequestedGrant, writeGrantToken, type GrantRecord } from '../grants/index.js';
 import type { Operation } from '../operation.js';
 import { requiredKeyId } from '../validation.js';
 import { dryRunSucceeded, parseDryRun, parseGrantTokens } from './crypto-helpers.js';
@@ -14,9 +14,7 @@ import { rootArn } from '../admin/principals.js';
 import {
   checkGrantFitsKey,
   grantConditions,
-  parseGrantConstraints,
   parseGrantName,
-  parseGrantOperations,
   parseGrantPrincipal,
   sameGrantProperties,
 } from './grant-rules.js';
@@ -27,8 +25,7 @@ export const createGrant: Operation = {
     const keyIdInput = requiredKeyId(input);
     const granteePrincipal = (await parseGrantPrincipal(deps, input, 'GranteePrincipal', true))!;
     const retiringPrincipal = await parseGrantPrincipal(deps, input, 'RetiringPrincipal', false);
-    const operations = parseGrantOperations(input);
-    const constraints = parseGrantConstraints(input);
+    const { operations, constraints } = parseRequestedGrant(input);
     const name = parseGrantName(input);
     parseGrantTokens(input);
     const dryRun = parseDryRun(input);
@@ -50,7 +47,7 @@ export const createGrant: Operation = {
       granteePrincipal,
       retiringPrincipal,
       issuingAccount: rootArn(deps.settings),
-      operations,
+      operations: [...operations],
       constraints,
     };
     const grant = await deps.store.transaction(async (tx) => {

@@ -1,10 +1,10 @@
 /**
- * What the grant operations share: the request members of CreateGrant (operations,
- * constraints, principals, name) validated with AWS's limits and wording, which grant
- * operations each kind of key supports, grant ids, and the GrantListEntry shape.
+ * What the grant operations share: CreateGrant's principals and name validated with AWS's
+ * limits and wording (its operations and constraints: src/core/grants/grant-request.ts), which
+ * grant operations each kind of key supports, grant ids, and the GrantListEntry shape.
  */
 import { KmsError } from '../errors.js';
-import { GRANT_OPERATIONS, type GrantConstraints, type GrantOperation, type GrantRecord } from '../grants/index.js';
+import type { GrantConstraints, GrantOperation, GrantRecord } from '../grants/index.js';
 import type { KeyRecord } from '../model.js';
 import type { JsonObject, KmsDeps } from '../operation.js';
 import { constraintError, epochSeconds, optionalString, requiredString } from '../validation.js';
@@ -13,9 +13,6 @@ import { constraintError, epochSeconds, optionalString, requiredString } from '.
 const PRINCIPAL_PATTERN = /^[\w+=,.@:/-]+$/;
 /** AWS's pattern for grant names. */
 const NAME_PATTERN = /^[a-zA-Z0-9:/_-]+$/;
-/** Pairs one constraint may hold, and the characters of its keys and values together. */
-const MAX_CONSTRAINT_PAIRS = 8;
-const MAX_CONSTRAINT_CHARS = 384;
 
 /** Operations that carry an encryption context: the only ones a constraint restricts. */
 const CONTEXT_OPERATIONS: ReadonlySet<GrantOperation> = new Set([
@@ -39,54 +36,6 @@ export function grantOperationsFor(key: KeyRecord): ReadonlySet<GrantOperation> 
   else if (key.keySpec === 'SYMMETRIC_DEFAULT') ops.push(...CONTEXT_OPERATIONS);
   else ops.push('Encrypt', 'Decrypt', 'ReEncryptFrom', 'ReEncryptTo', 'GetPublicKey');
   return new Set(ops);
-}
-
-/** `Operations`: at least one grant operation; sorted, duplicates dropped. */
-export function parseGrantOperations(input: JsonObject): GrantOperation[] {
-  const value = input.Operations;
-  if (value === undefined || value === null) throw constraintError('Operations', null, 'Member must not be null');
-  if (!Array.isArray(value)) throw new KmsError('SerializationException', "Field 'Operations' must be a list of strings.");
-  if (value.length === 0) throw constraintError('Operations', '[]', 'Member must have length greater than or equal to 1');
-  const ops = new Set<GrantOperation>();
-  value.forEach((op: unknown, i) => {
-    if (typeof op !== 'string') throw new KmsError('SerializationException', "Field 'Operations' must be a list of strings.");
-    if (!(GRANT_OPERATIONS as readonly string[]).includes(op))
-      throw constraintError(`Operations.${i + 1}.member`, op, `Member must satisfy enum value set: [${GRANT_OPERATIONS.join(', ')}]`);
-    ops.add(op as GrantOperation);
-  });
-  return [...ops].sort();
-}
-
-/** `Constraints`: `EncryptionContextEquals` and/or `EncryptionContextSubset`, each 1–8 pairs. */
-export function parseGrantConstraints(input: JsonObject): GrantConstraints | undefined {
-  const value = input.Constraints;
-  if (value === undefined || value === null) return undefined;
-  if (typeof value !== 'object' || Array.isArray(value)) throw new KmsError('SerializationException', "Field 'Constraints' must be an object.");
-  const raw = value as Record<string, unknown>;
-  const constraints: GrantConstraints = {};
-  const equals = constraintMap(raw, 'EncryptionContextEquals');
-  const subset = constraintMap(raw, 'EncryptionContextSubset');
-  if (equals) constraints.encryptionContextEquals = equals;
-  if (subset) constraints.encryptionContextSubset = subset;
-  return equals || subset ? constraints : undefined;
-}
-
-function constraintMap(raw: Record<string, unknown>, field: string): Record<string, string> | undefined {
-  const value = raw[field];
-  if (value === undefined || value === null) return undefined;
-  if (typeof value !== 'object' || Array.isArray(value)) throw new KmsError('SerializationException', `Field '${field}' must be a map of strings.`);
-  const entries = Object.entries(value as Record<string, unknown>);
-  let chars = 0;
-  for (const [k, v] of entries) {
-    if (typeof v !== 'string') throw new KmsError('SerializationException', `Field '${field}' must be a map of strings.`);
-    if (k.length === 0) throw new KmsError('ValidationException', `Encryption context keys in ${field} must not be empty.`);
-    chars += k.length + v.length;
-  }
-  if (entries.length > MAX_CONSTRAINT_PAIRS)
-    throw new KmsError('ValidationException', `${field} can have at most ${MAX_CONSTRAINT_PAIRS} encryption context pairs; it has ${entries.length}.`);
-  if (chars > MAX_CONSTRAINT_CHARS)
-    throw new KmsError('ValidationException', `The encryption context in ${field} cannot exceed ${MAX_CONSTRAINT_CHARS} characters; it has ${chars}.`);
-  return Object.fromEntries(entries) as Record<string, string>;
 }
 
 /**
