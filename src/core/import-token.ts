@@ -10,8 +10,9 @@
  * Tampering anywhere makes the unseal fail → InvalidImportTokenException. The token is opaque
  * to clients and names an ImportTokenRecord, which holds the wrapping key.
  */
-import { HsmError, KmsError } from './errors.js';
+import { KmsError } from './errors.js';
 import type { KeyBackend } from './ports.js';
+import { lengthPrefixed, readPrefixed, unsealOrInvalid } from './sealed-fields.js';
 
 export const IMPORT_TOKEN_VERSION = 1;
 
@@ -41,16 +42,7 @@ export async function writeImportToken(backend: Pick<KeyBackend, 'sealSecret'>, 
  * an HSM fault other than a data error propagates (it is not the caller's fault).
  */
 export async function readImportToken(backend: Pick<KeyBackend, 'unsealSecret'>, token: Uint8Array): Promise<ImportTokenClaims> {
-  const sealed = importTokenEnvelope(token);
-  let payload: Buffer;
-  try {
-    payload = await backend.unsealSecret(sealed);
-  } catch (err) {
-    // 'config': the token names a seal key this HSM does not hold — not one of our tokens.
-    if (err instanceof HsmError && err.kind !== 'data' && err.kind !== 'config') throw err;
-    throw invalidToken();
-  }
-  return parsePayload(payload);
+  return parsePayload(await unsealOrInvalid(backend, importTokenEnvelope(token), invalidToken));
 }
 
 /** The sealed part of a token after its clear version byte has been checked. */
@@ -61,23 +53,11 @@ export function importTokenEnvelope(token: Uint8Array): Buffer {
 
 function parsePayload(payload: Buffer): ImportTokenClaims {
   if (payload[0] !== IMPORT_TOKEN_VERSION) throw invalidToken();
-  const tokenId = readPrefixed(payload, 1);
-  const keyId = readPrefixed(payload, tokenId.next);
+  const tokenId = readPrefixed(payload, 1, invalidToken);
+  const keyId = readPrefixed(payload, tokenId.next, invalidToken);
   if (keyId.next + 8 !== payload.length) throw invalidToken();
   const expiresAt = new Date(Number(payload.readBigUInt64BE(keyId.next)));
   return { tokenId: tokenId.value, keyId: keyId.value, expiresAt };
-}
-
-function lengthPrefixed(value: string): Buffer {
-  const bytes = Buffer.from(value, 'utf8');
-  if (bytes.length < 1 || bytes.length > 255) throw new RangeError('import token fields must be 1–255 bytes');
-  return Buffer.concat([Buffer.from([bytes.length]), bytes]);
-}
-
-function readPrefixed(buf: Buffer, at: number): { value: string; next: number } {
-  const length = buf[at];
-  if (length === undefined || length === 0 || at + 1 + length > buf.length) throw invalidToken();
-  return { value: buf.toString('utf8', at + 1, at + 1 + length), next: at + 1 + length };
 }
 
 /** The error for a token that is not one of ours or has been altered. */

@@ -13,8 +13,9 @@
  * A token names a grant; it is not a bearer credential: the grant still applies only to its
  * grantee, and only while it exists.
  */
-import { HsmError, KmsError } from '../errors.js';
+import { KmsError } from '../errors.js';
 import type { KeyBackend } from '../ports.js';
+import { lengthPrefixed, readPrefixed, unsealOrInvalid } from '../sealed-fields.js';
 
 export const GRANT_TOKEN_VERSION = 1;
 
@@ -38,16 +39,7 @@ export async function writeGrantToken(backend: Pick<KeyBackend, 'sealSecret'>, c
  * an HSM fault other than a data error propagates (it is not the caller's fault).
  */
 export async function readGrantToken(backend: Pick<KeyBackend, 'unsealSecret'>, token: string): Promise<GrantTokenClaims> {
-  const sealed = grantTokenEnvelope(token);
-  let payload: Buffer;
-  try {
-    payload = await backend.unsealSecret(sealed);
-  } catch (err) {
-    // 'config': the token names a seal key this HSM does not hold — not one of our tokens.
-    if (err instanceof HsmError && err.kind !== 'data' && err.kind !== 'config') throw err;
-    throw invalidGrantToken();
-  }
-  return parsePayload(payload);
+  return parsePayload(await unsealOrInvalid(backend, grantTokenEnvelope(token), invalidGrantToken));
 }
 
 /** The sealed part of a token, after checking its alphabet, length and clear version byte. */
@@ -62,8 +54,8 @@ export function grantTokenEnvelope(token: string): Buffer {
 
 function parsePayload(payload: Buffer): GrantTokenClaims {
   if (payload[0] !== GRANT_TOKEN_VERSION) throw invalidGrantToken();
-  const grantId = readPrefixed(payload, 1);
-  const keyId = readPrefixed(payload, grantId.next);
+  const grantId = readPrefixed(payload, 1, invalidGrantToken);
+  const keyId = readPrefixed(payload, grantId.next, invalidGrantToken);
   if (keyId.next !== payload.length) throw invalidGrantToken();
   return { grantId: grantId.value, keyId: keyId.value };
 }
@@ -75,18 +67,6 @@ function isBase64Url(text: string): boolean {
     if (!ok) return false;
   }
   return true;
-}
-
-function lengthPrefixed(value: string): Buffer {
-  const bytes = Buffer.from(value, 'utf8');
-  if (bytes.length < 1 || bytes.length > 255) throw new RangeError('grant token fields must be 1–255 bytes');
-  return Buffer.concat([Buffer.from([bytes.length]), bytes]);
-}
-
-function readPrefixed(buf: Buffer, at: number): { value: string; next: number } {
-  const length = buf[at];
-  if (length === undefined || length === 0 || at + 1 + length > buf.length) throw invalidGrantToken();
-  return { value: buf.toString('utf8', at + 1, at + 1 + length), next: at + 1 + length };
 }
 
 /** AWS's exception and wording for a token that is not valid. */
