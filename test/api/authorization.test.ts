@@ -156,6 +156,43 @@ describe('key policies', () => {
   });
 });
 
+describe('condition context', () => {
+  it('has the caller’s tags, the key’s tags and aliases, the alias named, the source address and the transport', async () => {
+    const key = (await owner.kms.send(new CreateKeyCommand({ Tags: [{ TagKey: 'team', TagValue: 'blue' }] }))).KeyMetadata!;
+    await owner.kms.send(new CreateAliasCommand({ AliasName: 'alias/blue-key', TargetKeyId: key.KeyId }));
+    await owner.kms.send(
+      new PutKeyPolicyCommand({
+        KeyId: key.KeyId,
+        PolicyName: 'default',
+        Policy: policy(ACCOUNT_ADMIN, {
+          Sid: 'SameTeamByAlias',
+          Effect: 'Allow',
+          Principal: { AWS: app.arn },
+          Action: 'kms:Encrypt',
+          Resource: '*',
+          Condition: {
+            StringEquals: { 'aws:ResourceTag/team': '${aws:PrincipalTag/team}', 'kms:RequestAlias': 'alias/blue-key', 'aws:username': 'app' },
+            'ForAnyValue:StringEquals': { 'kms:ResourceAliases': 'alias/blue-key' },
+            IpAddress: { 'aws:SourceIp': '127.0.0.0/8' },
+            Bool: { 'aws:SecureTransport': 'false' },
+            StringLike: { 'aws:UserAgent': '*aws-sdk-js*' },
+          },
+        }),
+      }),
+    );
+    const encrypt = (keyId: string) => app.kms.send(new EncryptCommand({ KeyId: keyId, Plaintext: Buffer.from('t') }));
+    // No team tag on the caller yet.
+    expect((await refusal(encrypt('alias/blue-key'))).name).toBe('AccessDeniedException');
+    await officer.admin.call('TagPrincipal', { UserName: 'app', Tags: [{ TagKey: 'team', TagValue: 'blue' }] });
+    expect((await encrypt('alias/blue-key')).KeyId).toBe(key.Arn);
+    expect((await encrypt(`arn:aws:kms:${server.region}:${ACCOUNT}:alias/blue-key`)).KeyId).toBe(key.Arn);
+    // By key id, kms:RequestAlias is absent: the condition fails.
+    expect((await refusal(encrypt(key.KeyId!))).name).toBe('AccessDeniedException');
+    await officer.admin.call('UntagPrincipal', { UserName: 'app', TagKeys: ['team'] });
+    expect((await refusal(encrypt('alias/blue-key'))).name).toBe('AccessDeniedException');
+  });
+});
+
 describe('identity policies through the root delegation', () => {
   it('allow a principal when the key policy allows the account, and only then', async () => {
     const delegated = await keyWithPolicy(owner); // the default policy: the account root, kms:*

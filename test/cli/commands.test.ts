@@ -26,7 +26,7 @@ async function failure(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ c
 
 describe('hsmkms CLI', () => {
   it('has --help on every command', async () => {
-    for (const args of [[], ['serve'], ['principal'], ['principal', 'create'], ['principal', 'list'], ['token', 'init'], ['tls']]) {
+    for (const args of [[], ['serve'], ['principal'], ['principal', 'create'], ['principal', 'list'], ['principal', 'put-policy'], ['policy', 'explain'], ['token', 'init'], ['tls']]) {
       const { stdout } = await hsmkms([...args, '--help']);
       expect(stdout, args.join(' ')).toMatch(/^Usage: hsmkms/);
     }
@@ -51,6 +51,30 @@ describe('hsmkms CLI', () => {
     expect(dup.stderr).not.toMatch(/\n\s+at /); // no stack trace for a user error
     const bad = await failure(['principal', 'create', 'no spaces allowed', '--data-dir', dataDir]);
     expect(bad.code).toBe(1);
+  });
+
+  it('attaches, shows, explains and removes identity policies offline on the data directory', async () => {
+    await hsmkms(['principal', 'create', 'carol', '--tag', 'team=blue', '--data-dir', dataDir]);
+    const file = join(dataDir, 'no-keys.json');
+    writeFileSync(file, JSON.stringify({ Version: '2012-10-17', Statement: [{ Sid: 'NoNewKeys', Effect: 'Deny', Action: 'kms:CreateKey', Resource: '*' }] }));
+    await hsmkms(['principal', 'put-policy', 'carol', '--policy-name', 'no-keys', '--policy-file', file, '--data-dir', dataDir]);
+    const shown = JSON.parse((await hsmkms(['principal', 'get', 'carol', '--data-dir', dataDir])).stdout);
+    expect(shown).toMatchObject({ arn: 'arn:aws:iam::111122223333:user/carol', roles: ['CryptoUser'], tags: { team: 'blue' }, ownedKeys: 0 });
+    expect(shown.policies).toEqual([{ name: 'no-keys', document: JSON.parse(readFileSync(file, 'utf8')) }]);
+    expect(shown.accessKeys).toHaveLength(1);
+    expect(JSON.stringify(shown)).not.toMatch(/secret/i);
+
+    const explained = (await hsmkms(['policy', 'explain', '--principal', 'carol', '--action', 'kms:CreateKey', '--data-dir', dataDir])).stdout;
+    expect(explained).toMatch(/^Decision: ExplicitDeny \(decided by identity-policy\)/);
+    expect(explained).toContain('✔ Deny no-keys "NoNewKeys" #0: applies');
+    expect(explained).toContain('with an explicit deny in an identity-based policy');
+
+    await hsmkms(['principal', 'delete-policy', 'carol', '--policy-name', 'no-keys', '--data-dir', dataDir]);
+    const bad = await failure(['principal', 'put-policy', 'carol', '--policy-name', 'p', '--policy-file', join(dataDir, 'no-such-file'), '--data-dir', dataDir]);
+    expect(bad.stderr).toContain('no-such-file');
+    const mixed = await failure(['principal', 'set-roles', 'carol', '--role', 'CryptoOfficer', 'CryptoUser', '--data-dir', dataDir]);
+    expect(mixed.stderr).toMatch(/cannot be both CryptoOfficer and CryptoUser/);
+    expect(mixed.stderr).not.toMatch(/\n\s+at /);
   });
 
   it('initialises a named token in the embedded SoftHSM2 with generated PINs kept private', async () => {
