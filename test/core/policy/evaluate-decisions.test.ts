@@ -14,6 +14,7 @@ import {
   evaluateIdentityOnly,
   evaluateKeyAccess,
   type AccessDecision,
+  type Decision,
   type RequestFacts,
 } from '../../../src/core/policy/index.js';
 
@@ -366,7 +367,7 @@ describe('key access decisions', () => {
     expect(decision.decisive).toMatchObject([{ policy: 'key-policy', sid: 'NoDecrypt', index: 0, effect: 'Deny', applies: true }]);
   });
 
-  it.each<[string, Expected, string]>([
+  it.each<[string, Decision, string]>([
     ['ExplicitDeny:resource', 'ExplicitDeny', 'with an explicit deny in a resource-based policy'],
     ['ImplicitDeny:resource', 'ImplicitDeny', 'because no resource-based policy allows the kms:Decrypt action'],
     ['ImplicitDeny:identity', 'ImplicitDeny', 'because no identity-based policy allows the kms:Decrypt action'],
