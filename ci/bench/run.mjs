@@ -16,6 +16,7 @@ import { Sha256 } from '@aws-crypto/sha256-js';
 import { KMSClient, CreateKeyCommand, EncryptCommand } from '@aws-sdk/client-kms';
 import { wrk } from './wrk.mjs';
 import { openToken } from './token.mjs';
+import { authorizationScenario } from './authorization.mjs';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
@@ -39,6 +40,12 @@ function start(args, env, readyPattern) {
     child.stderr.on('data', onData);
     child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited ${code}:\n${out}`)));
   });
+}
+
+async function cleanup() {
+  for (const c of children) c.kill('SIGTERM');
+  await new Promise((r) => setTimeout(r, 500));
+  rmSync(work, { recursive: true, force: true });
 }
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -79,7 +86,7 @@ try {
   const kms = new KMSClient({ endpoint, region: 'us-east-1', credentials });
   const signer = new SignatureV4({ service: 'kms', region: 'us-east-1', credentials, sha256: Sha256 });
 
-  const signed = async (op, input) => {
+  const signedBy = (signer) => async (op, input) => {
     const body = JSON.stringify(input);
     const req = await signer.sign({
       method: 'POST',
@@ -93,6 +100,7 @@ try {
     const { host, ...headers } = req.headers;
     return { path: '/', headers: { Host: host, ...headers }, body };
   };
+  const signed = signedBy(signer);
 
   const createKeys = async (n, input = {}) => {
     const ids = [];
@@ -137,6 +145,22 @@ try {
 
   console.error('bench: measuring (median of', RUNS, 'runs of', SECONDS, 's each) …');
   const rows = [];
+  // BENCH_ONLY=authz measures only the authorization scenario (ci/bench/authorization.mjs).
+  if (process.env.BENCH_ONLY === 'authz' || process.env.BENCH_ONLY === undefined) {
+    const { HsmKmsClient } = await import(join(root, 'dist/client/hsmkms-client.js'));
+    const admin = new HsmKmsClient({ endpoint, region: 'us-east-1', credentials });
+    const authz = await authorizationScenario({ endpoint, region: 'us-east-1', rootCredentials: credentials, admin, measure, signedBy, runs: RUNS, kb });
+    const ratio = authz.policies / authz.plain;
+    console.log(
+      `\nauthorization: Encrypt 1 KB, CryptoUser with a 10-statement key policy + 2 identity policies ${authz.policies.toFixed(0)} req/s, ` +
+        `root with the default key policy ${authz.plain.toFixed(0)} req/s: ${ratio.toFixed(2)}× (target ≥ ${authz.target} ${ratio >= authz.target ? 'met' : 'NOT met'})`,
+    );
+    if (process.env.BENCH_ONLY === 'authz') {
+      kms.destroy();
+      await cleanup();
+      process.exit(0);
+    }
+  }
   // BENCH_ONLY=scale measures only the 10-vs-many-keys comparison.
   if (process.env.BENCH_ONLY !== 'scale') {
     const bareEncrypt = await measure('bare http encrypt 1 KB', bareUrl, bareReq('/encrypt', kb.toString('base64')));
@@ -186,9 +210,7 @@ try {
   );
   kms.destroy();
 } finally {
-  for (const c of children) c.kill('SIGTERM');
-  await new Promise((r) => setTimeout(r, 500));
-  rmSync(work, { recursive: true, force: true });
+  await cleanup();
 }
 
 const tls = fileURLToPath(new URL('./tls-handshakes.mjs', import.meta.url));
