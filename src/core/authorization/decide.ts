@@ -13,9 +13,9 @@
  * a key owner can be fenced off from, say, ScheduleKeyDeletion by a Deny statement. Quorum
  * comes after an Allow and is the authorizer's (authorizer.ts).
  */
-import { findAllowingGrant, grantOperationFor, type GrantConstraints, type RequestedGrant } from '../grants/index.js';
+import { findAllowingGrant, grantOperationFor, parseRequestedGrant } from '../grants/index.js';
 import type { KeyRecord, PrincipalRole } from '../model.js';
-import type { JsonObject, KmsDeps } from '../operation.js';
+import type { KmsDeps } from '../operation.js';
 import {
   accessDeniedMessage,
   compilePolicy,
@@ -180,7 +180,7 @@ export async function decide(deps: DecisionDeps, request: DecisionRequest): Prom
         encryptionContext: encryptionContextOf(request.requestContext),
         grantTokens: request.grantTokens,
         now: call.now,
-        requestedGrant: operation === 'CreateGrant' ? requestedGrantOf(call.input) : undefined,
+        requestedGrant: operation === 'CreateGrant' ? parseRequestedGrant(call.input) : undefined,
       });
       if (grant) return { ...withPolicies, decision: 'Allow', decidedBy: 'grant', grantId: grant.grantId };
     }
@@ -204,28 +204,6 @@ export function encryptionContextOf(context: Readonly<Record<string, string | re
   const out: Record<string, string> = {};
   for (const [name, value] of Object.entries(context))
     if (name.startsWith(prefix) && typeof value === 'string') out[name.slice(prefix.length)] = value;
-  return out;
-}
-
-/** The grant a CreateGrant request asks for (already validated by the operation). */
-function requestedGrantOf(input: JsonObject): RequestedGrant {
-  const operations = Array.isArray(input.Operations) ? (input.Operations.filter((o) => typeof o === 'string') as RequestedGrant['operations'][number][]) : [];
-  const raw = input.Constraints;
-  let constraints: GrantConstraints | undefined;
-  if (typeof raw === 'object' && raw !== null && !Array.isArray(raw)) {
-    const c = raw as Record<string, unknown>;
-    constraints = {
-      encryptionContextEquals: stringMap(c.EncryptionContextEquals),
-      encryptionContextSubset: stringMap(c.EncryptionContextSubset),
-    };
-  }
-  return { operations, constraints };
-}
-
-function stringMap(value: unknown): Record<string, string> | undefined {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(value)) if (typeof v === 'string') out[k] = v;
   return out;
 }
 
