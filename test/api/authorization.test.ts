@@ -70,6 +70,11 @@ function policy(...statements: object[]): string {
 }
 const ACCOUNT_ADMIN = { Sid: 'Enable IAM User Permissions', Effect: 'Allow', Principal: { AWS: ROOT }, Action: 'kms:*', Resource: '*' };
 
+/** Lets `app` do `action` when the encryption context has tenant=a. */
+function tenantA(action: string | string[]): object {
+  return { Sid: 'TenantA', Effect: 'Allow', Principal: { AWS: app.arn }, Action: action, Resource: '*', Condition: { StringEquals: { 'kms:EncryptionContext:tenant': 'a' } } };
+}
+
 async function keyWithPolicy(by: Caller, text?: string): Promise<{ keyId: string; arn: string }> {
   const out = await by.kms.send(new CreateKeyCommand(text ? { Policy: text } : {}));
   return { keyId: out.KeyMetadata!.KeyId!, arn: out.KeyMetadata!.Arn! };
@@ -109,17 +114,7 @@ describe('key policies', () => {
   });
 
   it('allows Decrypt only under the encryption context a kms:EncryptionContext:tenant condition names', async () => {
-    const key = await keyWithPolicy(
-      owner,
-      policy(ACCOUNT_ADMIN, {
-        Sid: 'TenantA',
-        Effect: 'Allow',
-        Principal: { AWS: app.arn },
-        Action: ['kms:Encrypt', 'kms:Decrypt'],
-        Resource: '*',
-        Condition: { StringEquals: { 'kms:EncryptionContext:tenant': 'a' } },
-      }),
-    );
+    const key = await keyWithPolicy(owner, policy(ACCOUNT_ADMIN, tenantA(['kms:Encrypt', 'kms:Decrypt'])));
     const a = await app.kms.send(new EncryptCommand({ KeyId: key.keyId, Plaintext: Buffer.from('x'), EncryptionContext: { tenant: 'a' } }));
     expect(Buffer.from((await app.kms.send(new DecryptCommand({ CiphertextBlob: a.CiphertextBlob, EncryptionContext: { tenant: 'a' } }))).Plaintext!).toString()).toBe('x');
     // Same ciphertext key, another tenant: refused before any decryption is attempted.
@@ -313,17 +308,7 @@ describe('ownership', () => {
 
 describe('explain', () => {
   it('names the decision, the statement and the conditions with the values compared', async () => {
-    const key = await keyWithPolicy(
-      owner,
-      policy(ACCOUNT_ADMIN, {
-        Sid: 'TenantA',
-        Effect: 'Allow',
-        Principal: { AWS: app.arn },
-        Action: 'kms:Decrypt',
-        Resource: '*',
-        Condition: { StringEquals: { 'kms:EncryptionContext:tenant': 'a' } },
-      }),
-    );
+    const key = await keyWithPolicy(owner, policy(ACCOUNT_ADMIN, tenantA('kms:Decrypt')));
     const ask = async (by: Caller, tenant: string) =>
       (await by.admin.call('ExplainAuthorization', { PrincipalArn: app.arn, Action: 'kms:Decrypt', KeyId: key.keyId, EncryptionContext: { tenant } }))
         .Explanation as Record<string, unknown>;

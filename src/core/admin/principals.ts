@@ -57,20 +57,19 @@ export function rootArn(settings: Pick<KmsSettings, 'partition' | 'accountId'>):
 
 /** A user name IAM would accept; ValidationException otherwise. */
 export function checkUserName(name: string): string {
-  if (!USER_NAME.test(name))
-    throw new KmsError(
-      'ValidationException',
-      `Invalid principal name '${name.slice(0, 80)}': use 1 to 64 letters, digits or the characters + = , . @ _ -`,
-    );
-  return name;
+  return checkName('principal', name, USER_NAME, 64);
 }
 
 /** A policy name IAM would accept; ValidationException otherwise. */
 export function checkPolicyName(name: string): string {
-  if (!POLICY_NAME.test(name))
+  return checkName('policy', name, POLICY_NAME, 128);
+}
+
+function checkName(what: string, name: string, pattern: RegExp, max: number): string {
+  if (!pattern.test(name))
     throw new KmsError(
       'ValidationException',
-      `Invalid policy name '${name.slice(0, 80)}': use 1 to 128 letters, digits or the characters + = , . @ _ -`,
+      `Invalid ${what} name '${name.slice(0, 80)}': use 1 to ${max} letters, digits or the characters + = , . @ _ -`,
     );
   return name;
 }
