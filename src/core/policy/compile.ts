@@ -24,8 +24,8 @@ export interface CompiledPrincipal {
   readonly arns: ReadonlySet<string>;
   /** Accounts named by bare id (`111122223333`). */
   readonly accounts: ReadonlySet<string>;
-  /** Accounts named by root ARN (`arn:aws:iam::111122223333:root`). */
-  readonly rootArns: ReadonlySet<string>;
+  /** Accounts named by root ARN (`arn:aws:iam::111122223333:root`), with the ARNs' partitions. */
+  readonly rootAccounts: ReadonlyMap<string, ReadonlySet<string>>;
 }
 
 /** A Resource entry: `*` (in a key policy, this key; in an identity policy, everything), or an ARN pattern. */
@@ -85,32 +85,37 @@ function compileStatement(s: PolicyStatement, index: number, variables: boolean)
   };
 }
 
-const ROOT_ARN = /^arn:[a-z-]+:iam::\d{12}:root$/;
+const ROOT_ARN = /^arn:([a-z-]+):iam::(\d{12}):root$/;
 
 function compilePrincipal(principal: PolicyPrincipal): CompiledPrincipal {
-  if (principal === '*') return { any: true, arns: new Set(), accounts: new Set(), rootArns: new Set() };
+  if (principal === '*') return { any: true, arns: new Set(), accounts: new Set(), rootAccounts: new Map() };
   const ids = principal.AWS ?? [];
   const arns = new Set<string>();
   const accounts = new Set<string>();
-  const rootArns = new Set<string>();
+  const rootAccounts = new Map<string, Set<string>>();
   for (const id of ids) {
+    const root = ROOT_ARN.exec(id);
     if (/^\d{12}$/.test(id)) accounts.add(id);
-    else if (ROOT_ARN.test(id)) rootArns.add(id);
+    else if (root) rootAccounts.set(root[2]!, (rootAccounts.get(root[2]!) ?? new Set()).add(root[1]!));
     else if (id !== '*') arns.add(id);
   }
   // Service, Federated and CanonicalUser principals never name an IAM user of this service.
-  return { any: ids.includes('*'), arns, accounts, rootArns };
+  return { any: ids.includes('*'), arns, accounts, rootAccounts };
 }
 
 interface CacheEntry {
   readonly policy?: CompiledPolicy;
   readonly error?: KmsError;
   readonly bytes: number;
+  /** Used since it was last considered for eviction (the "second chance" of a CLOCK cache). */
+  referenced: boolean;
 }
 
 /**
- * A bounded LRU of compiled policies keyed by exact text (one map per policy kind). Failures
- * are cached too, so a stored malformed policy is not re-parsed on every request.
+ * A bounded cache of compiled policies keyed by exact text (one map per policy kind), evicting
+ * approximately least-recently-used entries (second chance: a hit only sets a flag, so the hot
+ * path never reorders the map). Failures are cached too, so a stored malformed policy is not
+ * re-parsed on every request.
  */
 export class CompiledPolicyCache {
   private readonly maps: Record<PolicyKind, Map<string, CacheEntry>> = { resource: new Map(), identity: new Map() };
@@ -130,10 +135,8 @@ export class CompiledPolicyCache {
   get(text: string, kind: PolicyKind): CompiledPolicy {
     const map = this.maps[kind];
     let entry = map.get(text);
-    if (entry) {
-      map.delete(text);
-      map.set(text, entry);
-    } else {
+    if (entry) entry.referenced = true;
+    else {
       entry = compileEntry(text, kind);
       // Oversized text is refused by its length alone: never worth keeping.
       if (text.length > MAX_POLICY_BYTES) throw entry.error!;
@@ -158,12 +161,19 @@ export class CompiledPolicyCache {
 
   private evict(): void {
     while (this.size > this.maxEntries || this.bytes > this.maxBytes) {
-      // Evict from the larger map: its oldest entry is the least recently used of that kind.
+      // Evict from the larger map, oldest first, sparing entries used since their last turn.
       const map = this.maps.resource.size >= this.maps.identity.size ? this.maps.resource : this.maps.identity;
-      const oldest = map.keys().next();
+      const oldest = map.entries().next();
       if (oldest.done) return;
-      this.bytes -= map.get(oldest.value)!.bytes;
-      map.delete(oldest.value);
+      const [text, entry] = oldest.value;
+      map.delete(text);
+      if (entry.referenced) {
+        // Used since it was last here: keep it, as the newest, and look further.
+        entry.referenced = false;
+        map.set(text, entry);
+        continue;
+      }
+      this.bytes -= entry.bytes;
     }
   }
 }
@@ -171,9 +181,9 @@ export class CompiledPolicyCache {
 function compileEntry(text: string, kind: PolicyKind): CacheEntry {
   const bytes = text.length * 2;
   try {
-    return { policy: compileDocument(parsePolicyDocument(text, { kind }), kind), bytes };
+    return { policy: compileDocument(parsePolicyDocument(text, { kind }), kind), bytes, referenced: false };
   } catch (error) {
-    if (error instanceof KmsError) return { error, bytes };
+    if (error instanceof KmsError) return { error, bytes, referenced: false };
     throw error;
   }
 }

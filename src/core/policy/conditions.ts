@@ -16,7 +16,7 @@
 import type { BlockList } from 'node:net';
 import { parseConditionOperator, type ConditionOperator, type Relation } from './condition-operators.js';
 import { compileIpRanges, ipInRanges, parseBase64, parseBool, parseDate, parseNumber } from './condition-values.js';
-import { lookupContext, type ContextValue, type VariableSource } from './context.js';
+import type { ContextValue, ContextView } from './context.js';
 import { globMatch, type WorkMeter } from './glob.js';
 import {
   ARN_COMPONENTS,
@@ -46,7 +46,7 @@ export interface ConditionTrace {
 }
 
 /** Whether one request value matches any of the policy's values (the positive relation). */
-type AnyMatch = (value: string, source: VariableSource, meter: WorkMeter) => boolean;
+type AnyMatch = (value: string, source: ContextView, meter: WorkMeter) => boolean;
 
 export interface CompiledCondition {
   readonly operator: ConditionOperator;
@@ -226,7 +226,7 @@ function arnLike(values: readonly ArnPatternValue[]): AnyMatch {
 export function arnComponentsMatch(
   patterns: readonly PatternValue[],
   parts: readonly string[],
-  source: VariableSource,
+  source: ContextView,
   meter: WorkMeter,
 ): boolean {
   for (let i = 0; i < ARN_COMPONENTS; i++) {
@@ -237,13 +237,13 @@ export function arnComponentsMatch(
 }
 
 /** Evaluates one condition against the request. */
-export function evaluateCondition(condition: CompiledCondition, source: VariableSource, meter: WorkMeter): boolean {
-  return decide(condition, lookupContext(source.context, condition.key, condition.keyLower), source, meter);
+export function evaluateCondition(condition: CompiledCondition, source: ContextView, meter: WorkMeter): boolean {
+  return decide(condition, source.value(condition.key, condition.keyLower), source, meter);
 }
 
 /** Evaluates one condition and records what was compared. */
-export function traceCondition(condition: CompiledCondition, source: VariableSource, meter: WorkMeter): ConditionTrace {
-  const actual = lookupContext(source.context, condition.key, condition.keyLower);
+export function traceCondition(condition: CompiledCondition, source: ContextView, meter: WorkMeter): ConditionTrace {
+  const actual = source.value(condition.key, condition.keyLower);
   return {
     operator: condition.operator.name,
     key: condition.key,
@@ -253,7 +253,7 @@ export function traceCondition(condition: CompiledCondition, source: VariableSou
   };
 }
 
-function decide(condition: CompiledCondition, actual: ContextValue, source: VariableSource, meter: WorkMeter): boolean {
+function decide(condition: CompiledCondition, actual: ContextValue, source: ContextView, meter: WorkMeter): boolean {
   const operator = condition.operator;
   meter.charge(1);
   if (operator.family === 'Null') {
@@ -281,7 +281,7 @@ function decide(condition: CompiledCondition, actual: ContextValue, source: Vari
 }
 
 /** One request value against the operator: any policy value matches, or for a negated operator none does. */
-function satisfies(condition: CompiledCondition, value: string, source: VariableSource, meter: WorkMeter): boolean {
+function satisfies(condition: CompiledCondition, value: string, source: ContextView, meter: WorkMeter): boolean {
   const matched = condition.anyMatch(value, source, meter);
   return condition.operator.negated ? !matched : matched;
 }

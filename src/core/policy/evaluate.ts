@@ -25,7 +25,7 @@ import {
   type CompiledStatement,
 } from './compile.js';
 import { arnComponentsMatch, evaluateCondition, traceCondition, type ConditionTrace } from './conditions.js';
-import type { ConditionContext } from './context.js';
+import { ContextView, type ConditionContext } from './context.js';
 import { globMatch, WorkLimitExceeded, WorkMeter } from './glob.js';
 import { splitArn } from './patterns.js';
 import type { PolicyDocument, PolicyKind } from './policy-document.js';
@@ -129,48 +129,65 @@ export interface EvaluateOptions {
   readonly meter?: WorkMeter | undefined;
 }
 
-/** The facts of a request in the form the matchers want, computed once per request. */
-interface Prepared {
-  readonly facts: RequestFacts;
+/**
+ * The facts of a request in the form the matchers want, computed once per request; what only
+ * some policies need (the key ARN's components) is computed on first use.
+ */
+class Prepared {
+  readonly view: ContextView;
+  /** The action, lower-cased (actions match case-insensitively). */
   readonly action: string;
-  readonly rootArn: string;
+  /** Whether the caller is its account's root (`arn:<partition>:iam::<account>:root`). */
   readonly isRoot: boolean;
-  readonly resourceParts: readonly string[] | undefined;
   readonly crossAccount: boolean;
+  private parts: readonly string[] | undefined | null = null;
+
+  constructor(readonly facts: RequestFacts) {
+    this.view = new ContextView(facts.context, facts.variables);
+    this.action = facts.action.toLowerCase();
+    const arn = facts.principalArn;
+    this.isRoot = arn.endsWith(':root') && arn === `arn:${facts.partition}:iam::${facts.principalAccountId}:root`;
+    this.crossAccount = (facts.resourceAccountId ?? arnAccount(facts.resourceArn) ?? facts.principalAccountId) !== facts.principalAccountId;
+  }
+
+  /** The key ARN's six components; `undefined` for `*` (key-independent actions) or a malformed ARN. */
+  get resourceParts(): readonly string[] | undefined {
+    if (this.parts === null) this.parts = this.facts.resourceArn === '*' ? undefined : splitArn(this.facts.resourceArn);
+    return this.parts;
+  }
 }
 
-const preparedFacts = new WeakMap<RequestFacts, Prepared>();
+/** The account component of an ARN, or `undefined`. */
+function arnAccount(arn: string): string | undefined {
+  let start = 0;
+  for (let n = 0; n < 4; n++) {
+    const colon = arn.indexOf(':', start);
+    if (colon < 0) return undefined;
+    start = colon + 1;
+  }
+  const end = arn.indexOf(':', start);
+  return end < 0 ? undefined : arn.slice(start, end);
+}
 
 function prepare(facts: RequestFacts): Prepared {
-  let prepared = preparedFacts.get(facts);
-  if (prepared) return prepared;
-  const rootArn = `arn:${facts.partition}:iam::${facts.principalAccountId}:root`;
-  const resourceParts = facts.resourceArn === '*' ? undefined : splitArn(facts.resourceArn);
-  const resourceAccount = facts.resourceAccountId ?? resourceParts?.[4] ?? facts.principalAccountId;
-  prepared = {
-    facts,
-    action: facts.action.toLowerCase(),
-    rootArn,
-    isRoot: facts.principalArn === rootArn,
-    resourceParts,
-    crossAccount: resourceAccount !== facts.principalAccountId,
-  };
-  preparedFacts.set(facts, prepared);
-  return prepared;
+  return new Prepared(facts);
 }
 
 /**
  * Evaluates one policy against a request.
  *
  * @param policy a compiled policy ({@link compilePolicy}) or a parsed document
- * @param facts the request (reuse the same object for every policy of one request)
+ * @param facts the request
  * @param options the kind of policy and the name traces show it under
  */
 export function evaluatePolicy(policy: CompiledPolicy | PolicyDocument, facts: RequestFacts, options: EvaluateOptions): PolicyResult {
+  return evaluatePrepared(policy, prepare(facts), options);
+}
+
+function evaluatePrepared(policy: CompiledPolicy | PolicyDocument, prepared: Prepared, options: EvaluateOptions): PolicyResult {
   const compiled = 'document' in policy ? policy : compiledFor(policy, options.kind);
   const meter = options.meter ?? new WorkMeter(MAX_EVALUATION_STEPS);
   const start = meter.steps;
-  const prepared = prepare(facts);
   const explain = options.explain === true;
   const statements: StatementTrace[] = [];
   let explicitDeny = false;
@@ -228,7 +245,7 @@ function trace(
   actionMatched: boolean,
   resourceMatched: boolean,
 ): StatementTrace {
-  const conditions = statement.conditions.map((c) => traceCondition(c, prepared.facts, meter));
+  const conditions = statement.conditions.map((c) => traceCondition(c, prepared.view, meter));
   const conditionsMatched = conditions.every((c) => c.result);
   return {
     policy: options.name,
@@ -258,7 +275,7 @@ function matchStatementPrincipal(statement: CompiledStatement, prepared: Prepare
 function matchPrincipal(principal: CompiledPrincipal, prepared: Prepared): PrincipalMatch {
   const facts = prepared.facts;
   if (principal.any || principal.arns.has(facts.principalArn)) return 'direct';
-  if (principal.accounts.has(facts.principalAccountId) || principal.rootArns.has(prepared.rootArn))
+  if (principal.accounts.has(facts.principalAccountId) || principal.rootAccounts.get(facts.principalAccountId)?.has(facts.partition))
     // The root credentials are the account: naming the account names them directly.
     return prepared.isRoot ? 'direct' : 'account';
   return 'none';
@@ -293,11 +310,11 @@ function resourceMatches(resource: CompiledResource, prepared: Prepared, meter: 
   if (resource.any) return true;
   const parts = prepared.resourceParts;
   const components = resource.arn.components;
-  return parts !== undefined && components !== undefined && arnComponentsMatch(components, parts, prepared.facts, meter);
+  return parts !== undefined && components !== undefined && arnComponentsMatch(components, parts, prepared.view, meter);
 }
 
 function conditionsHold(statement: CompiledStatement, prepared: Prepared, meter: WorkMeter): boolean {
-  for (const condition of statement.conditions) if (!evaluateCondition(condition, prepared.facts, meter)) return false;
+  for (const condition of statement.conditions) if (!evaluateCondition(condition, prepared.view, meter)) return false;
   return true;
 }
 
@@ -373,8 +390,9 @@ export function evaluateIdentityOnly(
   facts: RequestFacts,
   options: { explain?: boolean; meter?: WorkMeter } = {},
 ): AccessDecision {
+  const prepared = prepare(facts);
   const results = identityPolicies.map((p) =>
-    evaluatePolicy(p.policy, facts, { kind: 'identity', name: p.name, explain: options.explain, meter: options.meter }),
+    evaluatePrepared(p.policy, prepared, { kind: 'identity', name: p.name, explain: options.explain, meter: options.meter }),
   );
   if (results.some((r) => r.explicitDeny))
     return { decision: 'ExplicitDeny', decisive: applying(results, 'Deny'), deniedBy: 'identity', results };
@@ -392,14 +410,15 @@ export function evaluateKeyAccess(
   facts: RequestFacts,
   options: { explain?: boolean; meter?: WorkMeter } = {},
 ): AccessDecision {
-  const keyPolicy = evaluatePolicy(input.keyPolicy.policy, facts, {
+  const prepared = prepare(facts);
+  const keyPolicy = evaluatePrepared(input.keyPolicy.policy, prepared, {
     kind: 'resource',
     name: input.keyPolicy.name,
     explain: options.explain,
     meter: options.meter,
   });
   const identityPolicies = input.identityPolicies.map((p) =>
-    evaluatePolicy(p.policy, facts, { kind: 'identity', name: p.name, explain: options.explain, meter: options.meter }),
+    evaluatePrepared(p.policy, prepared, { kind: 'identity', name: p.name, explain: options.explain, meter: options.meter }),
   );
   return combineKeyAccess({ keyPolicy, identityPolicies });
 }

@@ -9,7 +9,7 @@
  * default; text a variable supplies is never a wildcard.
  */
 import { compileGlobTokens, QUESTION, STAR, type Glob, type GlobToken } from './glob.js';
-import { lookupVariable, type VariableSource } from './context.js';
+import type { ContextView } from './context.js';
 
 /** A variable reference inside a policy string. */
 interface VariablePiece {
@@ -80,12 +80,12 @@ function hasVariables(pieces: readonly Piece[]): boolean {
  * Resolves variables to literal text. Returns `undefined` when a variable has no value and no
  * default: such a string matches nothing.
  */
-function resolve(pieces: readonly Piece[], source: VariableSource): GlobToken[] | undefined {
+function resolve(pieces: readonly Piece[], source: ContextView): GlobToken[] | undefined {
   const out: GlobToken[] = [];
   for (const p of pieces) {
     if (typeof p !== 'object') out.push(p);
     else {
-      const value = lookupVariable(source, p.variable) ?? p.fallback;
+      const value = source.variable(p.variable) ?? p.fallback;
       if (value === undefined) return undefined;
       out.push(value);
     }
@@ -108,7 +108,7 @@ export function compileText(raw: string, variables: boolean): TextValue {
 }
 
 /** The text of a {@link TextValue} for this request, or `undefined` when a variable has no value. */
-export function resolveText(value: TextValue, source: VariableSource): string | undefined {
+export function resolveText(value: TextValue, source: ContextView): string | undefined {
   if (value.text !== undefined) return value.text;
   const tokens = resolve(value.pieces!, source);
   return tokens === undefined ? undefined : (tokens as string[]).join('');
@@ -128,7 +128,7 @@ export function compilePattern(raw: string, variables: boolean, ignoreCase = fal
   return { raw, glob: undefined, pieces, ignoreCase };
 }
 
-export function resolvePattern(value: PatternValue, source: VariableSource): Glob | undefined {
+export function resolvePattern(value: PatternValue, source: ContextView): Glob | undefined {
   if (value.glob) return value.glob;
   const tokens = resolve(value.pieces!, source);
   return tokens === undefined ? undefined : compileGlobTokens(tokens, value.ignoreCase);
