@@ -140,7 +140,8 @@ export function createDispatcher(
       let call: CallAuthorization | undefined;
       try {
         call = bindAuthorizer?.({ operation: name, ctx, input });
-        const output = await operation.run(call ? { ...deps, authorizer: call.authorizer } : deps, ctx, input);
+        const callCtx = call ? { ...ctx, principal: await call.principal() } : ctx;
+        const output = await operation.run(call ? { ...deps, authorizer: call.authorizer } : deps, callCtx, input);
         audit(name, ctx, input, output, undefined, call);
         return output;
       } catch (thrown) {

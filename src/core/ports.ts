@@ -230,6 +230,12 @@ export interface AuthorizedCall {
 /** An authorizer for one call, and what it decided, for that call's audit event. */
 export interface CallAuthorization {
   authorizer: Authorizer;
+  /**
+   * The caller as the store has it now (current roles: the SigV4 credential cache may hold older
+   * ones); throws UnrecognizedClientException when the principal or its access key is gone. The
+   * dispatcher hands operations this record as `ctx.principal`.
+   */
+  principal(): Promise<PrincipalRecord>;
   /** CloudTrail-style `additionalEventData` (decisions, grant and quorum ids), if any. */
   auditData(): Record<string, unknown> | undefined;
 }

@@ -54,10 +54,11 @@ function bindCall(deps: AuthorizerDeps, root: string, call: AuthorizedCall): Cal
     return subjectState(root, state);
   }
 
+  const currentSubject = (): Promise<SubjectState> => (subject ??= loadSubject(call.ctx.principal.arn));
+
   const authorizer = {
     async authorize(request: AuthorizationRequest): Promise<void> {
-      subject ??= loadSubject(request.principal.arn);
-      const caller = await subject;
+      const caller = await currentSubject();
       // AWS reports a garbage grant token even when a policy allows the call.
       if (!tokensChecked && grantTokens.length > 0) {
         tokensChecked = true;
@@ -79,7 +80,7 @@ function bindCall(deps: AuthorizerDeps, root: string, call: AuthorizedCall): Cal
       if (quorumSatisfied) return;
       try {
         const approved = await enforceQuorum(deps, {
-          caller: { ...request.principal, roles: [...caller.roles] },
+          caller: caller.record,
           action: request.action,
           key: request.key,
           operation: call.operation,
@@ -100,6 +101,9 @@ function bindCall(deps: AuthorizerDeps, root: string, call: AuthorizedCall): Cal
 
   return {
     authorizer,
+    async principal() {
+      return (await currentSubject()).record;
+    },
     auditData() {
       if (decisions.length === 0 && !quorum) return undefined;
       return { authorization: decisions, ...(quorum ? { quorum } : {}) };

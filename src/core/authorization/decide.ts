@@ -14,7 +14,7 @@
  * comes after an Allow and is the authorizer's (authorizer.ts).
  */
 import { findAllowingGrant, grantOperationFor, parseRequestedGrant } from '../grants/index.js';
-import type { KeyRecord, PrincipalRole } from '../model.js';
+import type { KeyRecord, PrincipalRecord, PrincipalRole } from '../model.js';
 import type { KmsDeps } from '../operation.js';
 import {
   accessDeniedMessage,
@@ -44,6 +44,8 @@ export const KEY_POLICY_NAME = 'key-policy';
 
 /** The caller with everything a decision reads, compiled once per call. */
 export interface SubjectState extends Subject {
+  /** The principal record as stored now. */
+  record: PrincipalRecord;
   roles: readonly PrincipalRole[];
   identityPolicies: readonly NamedPolicy[];
   /** Stored identity policies that no longer compile: they deny everything (fail closed). */
@@ -66,6 +68,7 @@ export function subjectState(rootArn: string, authorization: PrincipalAuthorizat
     name: principal.name,
     accountId: principal.accountId,
     isRoot: principal.arn === rootArn,
+    record: principal,
     tags: authorization.tags,
     roles: principal.roles,
     identityPolicies,

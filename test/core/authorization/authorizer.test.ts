@@ -1,0 +1,125 @@
+/**
+ * The authorizer as the dispatcher binds it to a call, on the real store: operations see the
+ * caller as stored now, a deleted access key stops working at once, and each decision lands in
+ * the call's audit event.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createAuthorizerBinder } from '../../../src/core/authorization/authorizer.js';
+import { createDispatcher } from '../../../src/core/dispatch.js';
+import { KmsError } from '../../../src/core/errors.js';
+import type { PrincipalRecord } from '../../../src/core/model.js';
+import type { JsonObject, Operation, RequestContext } from '../../../src/core/operation.js';
+import type { Logger } from '../../../src/core/ports.js';
+import { createTestKms, TEST_ROOT, TEST_SETTINGS, type TestKms } from '../../support/kms-deps.js';
+
+const silent: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => silent };
+
+let kms: TestKms;
+beforeEach(async () => {
+  kms = await createTestKms();
+});
+afterEach(async () => {
+  await kms.close();
+});
+
+const seen: PrincipalRecord[] = [];
+/** Records the caller it was given, then asks the authorizer for `Action` (and, twice, for `Action2`). */
+const probe: Operation = {
+  name: 'Probe',
+  async run(deps, ctx, input) {
+    seen.push(ctx.principal);
+    await deps.authorizer.authorize({ principal: ctx.principal, action: String(input.Action), context: {} });
+    if (typeof input.Action2 === 'string') await deps.authorizer.authorize({ principal: ctx.principal, action: input.Action2, context: {} });
+    return {};
+  },
+};
+
+function dispatcher() {
+  return createDispatcher(kms.deps, new Map([['Probe', probe]]), silent, { bindAuthorizer: createAuthorizerBinder(kms.deps) });
+}
+
+async function userWithKey(name: string, roles: PrincipalRecord['roles']): Promise<RequestContext> {
+  const principal: PrincipalRecord = { arn: `arn:aws:iam::${TEST_SETTINGS.accountId}:user/${name}`, name, accountId: TEST_SETTINGS.accountId, roles, createdAt: new Date(0) };
+  await kms.store.insertPrincipal(principal);
+  const accessKeyId = `AKIA${name.toUpperCase().padEnd(16, 'X')}`;
+  await kms.store.insertAccessKey({ accessKeyId, principalArn: principal.arn, sealedSecret: new Uint8Array(8), createdAt: new Date(0), status: 'Active' });
+  return { requestId: `r-${name}`, principal, accessKeyId };
+}
+
+async function failure(promise: Promise<JsonObject>): Promise<KmsError> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(KmsError);
+  return error as KmsError;
+}
+
+describe('the bound authorizer', () => {
+  it('gives operations the caller as stored now, not as the credential cache resolved it', async () => {
+    const ctx = await userWithKey('changing', ['CryptoUser']);
+    const d = dispatcher();
+    seen.length = 0;
+    await d.dispatch('Probe', ctx, { Action: 'kms:ListKeys' });
+    await kms.store.setPrincipalRoles(ctx.principal.arn, ['Auditor']);
+    // ctx still says CryptoUser, as a cached credential would.
+    await d.dispatch('Probe', ctx, { Action: 'kms:ListKeys' });
+    expect(seen.map((p) => p.roles)).toEqual([['CryptoUser'], ['Auditor']]);
+    // And decides with the new roles: an Auditor may not create keys.
+    expect((await failure(d.dispatch('Probe', ctx, { Action: 'kms:CreateKey' }))).type).toBe('AccessDeniedException');
+  });
+
+  it('refuses a call signed with an access key deleted since, before the operation runs', async () => {
+    const ctx = await userWithKey('revoked', ['CryptoUser']);
+    await kms.store.deleteAccessKey(ctx.accessKeyId!);
+    seen.length = 0;
+    const error = await failure(dispatcher().dispatch('Probe', ctx, { Action: 'kms:ListKeys' }));
+    expect(error.type).toBe('UnrecognizedClientException');
+    expect(seen).toEqual([]);
+    expect(kms.audit.at(-1)).toMatchObject({ eventName: 'Probe', errorCode: 'UnrecognizedClientException' });
+  });
+
+  it('records every decision of a call in its audit event, refusals as AccessDenied', async () => {
+    const ctx = await userWithKey('audited', ['CryptoUser']);
+    const d = dispatcher();
+    await d.dispatch('Probe', ctx, { Action: 'kms:ListKeys', Action2: 'kms:GenerateRandom' });
+    expect(kms.audit.at(-1)?.additionalEventData).toEqual({
+      authorization: [
+        { action: 'kms:ListKeys', resource: '*', decision: 'Allow', decidedBy: 'role' },
+        { action: 'kms:GenerateRandom', resource: '*', decision: 'Allow', decidedBy: 'role' },
+      ],
+    });
+    const denied = await failure(d.dispatch('Probe', ctx, { Action: 'hsmkms:CreatePrincipal' }));
+    expect(denied.message).toBe(
+      `User: ${ctx.principal.arn} is not authorized to perform: hsmkms:CreatePrincipal on resource: * because none of the caller's roles allows principal administration`,
+    );
+    expect(kms.audit.at(-1)).toMatchObject({
+      errorCode: 'AccessDenied',
+      additionalEventData: { authorization: [{ action: 'hsmkms:CreatePrincipal', resource: '*', decision: 'ImplicitDeny', decidedBy: 'role' }] },
+    });
+    // An action no role rule covers is refused to everyone but the root (fail closed).
+    expect((await failure(d.dispatch('Probe', ctx, { Action: 'kms:SomethingNew' }))).message).toContain('because no role rule covers kms:SomethingNew');
+  });
+
+  it('lets the account root skip the role gate, and an identity-policy Deny still stop a role’s allowance', async () => {
+    await kms.store.insertPrincipal(TEST_ROOT);
+    const d = dispatcher();
+    await d.dispatch('Probe', { requestId: 'root', principal: TEST_ROOT }, { Action: 'kms:SomethingNew', Action2: 'hsmkms:CreatePrincipal' });
+    expect(kms.audit.at(-1)?.additionalEventData).toMatchObject({ authorization: [{ decidedBy: 'root' }, { decidedBy: 'root' }] });
+
+    const ctx = await userWithKey('fenced', ['CryptoUser']);
+    const at = new Date();
+    await kms.store.putPrincipalPolicy({
+      principalArn: ctx.principal.arn,
+      policyName: 'no-random',
+      document: JSON.stringify({ Version: '2012-10-17', Statement: [{ Sid: 'NoRandom', Effect: 'Deny', Action: 'kms:GenerateRandom', Resource: '*' }] }),
+      createdAt: at,
+      updatedAt: at,
+    });
+    const denied = await failure(d.dispatch('Probe', ctx, { Action: 'kms:GenerateRandom' }));
+    expect(denied.message).toContain('with an explicit deny in an identity-based policy');
+    expect(kms.audit.at(-1)?.additionalEventData).toEqual({
+      authorization: [{ action: 'kms:GenerateRandom', resource: '*', decision: 'ExplicitDeny', decidedBy: 'identity-policy', statements: ['no-random:NoRandom'] }],
+    });
+  });
+});
