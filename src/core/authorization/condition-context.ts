@@ -109,13 +109,8 @@ export function policyMentions(policy: CompiledPolicy): { tags: boolean; aliases
   return found;
 }
 
-/** Adds `aws:ResourceTag/…` and `kms:ResourceAliases` for the key, when some policy needs them. */
-export async function addKeyResourceContext(
-  deps: Pick<KmsDeps, 'store'>,
-  context: MutableContext,
-  key: KeyRecord,
-  policies: readonly CompiledPolicy[],
-): Promise<void> {
+/** Whether any of these policies mentions key tags or key aliases (see {@link policyMentions}). */
+export function keyResourceNeeds(policies: Iterable<CompiledPolicy>): { tags: boolean; aliases: boolean } {
   let tags = false;
   let aliases = false;
   for (const policy of policies) {
@@ -123,6 +118,16 @@ export async function addKeyResourceContext(
     tags ||= m.tags;
     aliases ||= m.aliases;
   }
+  return { tags, aliases };
+}
+
+/** Adds `aws:ResourceTag/…` and/or `kms:ResourceAliases` for the key, as {@link keyResourceNeeds} said. */
+export async function addKeyResourceContext(
+  deps: Pick<KmsDeps, 'store'>,
+  context: MutableContext,
+  key: KeyRecord,
+  { tags, aliases }: { tags: boolean; aliases: boolean },
+): Promise<void> {
   const [tagList, aliasPage] = await Promise.all([
     tags ? deps.store.getTags(key.keyId) : undefined,
     // A key has at most 50 aliases (alias-rules.ts): one page holds them all.

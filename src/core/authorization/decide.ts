@@ -30,6 +30,7 @@ import type { PrincipalAuthorization } from './repository.js';
 import {
   addKeyResourceContext,
   globalContext,
+  keyResourceNeeds,
   keyContext,
   mergeRequestContext,
   requestAlias,
@@ -48,6 +49,8 @@ export interface SubjectState extends Subject {
   record: PrincipalRecord;
   roles: readonly PrincipalRole[];
   identityPolicies: readonly NamedPolicy[];
+  /** The same policies, compiled, without their names. */
+  compiledIdentityPolicies: readonly CompiledPolicy[];
   /** Stored identity policies that no longer compile: they deny everything (fail closed). */
   brokenPolicies: readonly string[];
 }
@@ -55,10 +58,13 @@ export interface SubjectState extends Subject {
 export function subjectState(rootArn: string, authorization: PrincipalAuthorization): SubjectState {
   const { principal } = authorization;
   const identityPolicies: NamedPolicy[] = [];
+  const compiledIdentityPolicies: CompiledPolicy[] = [];
   const brokenPolicies: string[] = [];
   for (const p of authorization.policies) {
     try {
-      identityPolicies.push({ name: p.policyName, policy: compilePolicy(p.document, { kind: 'identity' }) });
+      const policy = compilePolicy(p.document, { kind: 'identity' });
+      identityPolicies.push({ name: p.policyName, policy });
+      compiledIdentityPolicies.push(policy);
     } catch {
       brokenPolicies.push(p.policyName);
     }
@@ -72,6 +78,7 @@ export function subjectState(rootArn: string, authorization: PrincipalAuthorizat
     tags: authorization.tags,
     roles: principal.roles,
     identityPolicies,
+    compiledIdentityPolicies,
     brokenPolicies,
   };
 }
@@ -157,7 +164,9 @@ export async function decide(deps: DecisionDeps, request: DecisionRequest): Prom
       policies = { decision: 'ExplicitDeny', decisive: [], deniedBy: 'resource', results: [] };
       return { ...base, decision: 'ExplicitDeny', decidedBy: 'key-policy', policies, message: accessDeniedMessage(facts, policies) };
     }
-    await addKeyResourceContext(deps, context, key, [keyPolicy, ...subject.identityPolicies.map((p) => p.policy as CompiledPolicy)]);
+    // Key tags and aliases cost a read: only when a policy mentions them (the await is skipped too).
+    const needs = keyResourceNeeds([keyPolicy, ...subject.compiledIdentityPolicies]);
+    if (needs.tags || needs.aliases) await addKeyResourceContext(deps, context, key, needs);
     policies = evaluateKeyAccess({ keyPolicy: { name: KEY_POLICY_NAME, policy: keyPolicy }, identityPolicies: subject.identityPolicies }, facts, options);
   } else if (subject.isRoot) {
     // The root credentials hold every identity permission (AWS root semantics).
