@@ -12,7 +12,7 @@
  */
 import { runSimulation, type Simulation } from '@cloud-copilot/iam-simulate';
 import { describe, expect, it } from 'vitest';
-import { compilePolicy, evaluateKeyAccess, type Decision, type RequestFacts } from '../../../src/core/policy/index.js';
+import { compilePolicy, evaluateIdentityOnly, evaluateKeyAccess, type Decision, type RequestFacts } from '../../../src/core/policy/index.js';
 import { KmsError } from '../../../src/core/errors.js';
 
 const SEED = Number(process.env.POLICY_DIFF_SEED ?? 20240611);
@@ -42,8 +42,10 @@ function rng(seed: number) {
 }
 type Random = ReturnType<typeof rng>;
 
+/** Key-independent actions: authorized by identity policies alone, with resource `*`. */
+const KEY_INDEPENDENT = ['kms:CreateKey', 'kms:ListKeys', 'kms:ListAliases', 'kms:GenerateRandom'];
 const ACTIONS = ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey', 'kms:ReEncryptFrom', 'kms:DescribeKey', 'kms:CreateGrant'];
-const ACTION_PATTERNS = ['kms:*', '*', 'kms:Decrypt', 'kms:Encrypt', 'kms:Enc*', 'kms:*crypt', 'kms:ReEncrypt*', 'kms:Generate*', 'kms:Describe?ey', 'KMS:decrypt', 'kms:CreateGrant', 'kms:?ecrypt'];
+const ACTION_PATTERNS = ['kms:*', '*', 'kms:List*', 'kms:Create*', 'kms:GenerateRandom', 'kms:Decrypt', 'kms:Encrypt', 'kms:Enc*', 'kms:*crypt', 'kms:ReEncrypt*', 'kms:Generate*', 'kms:Describe?ey', 'KMS:decrypt', 'kms:CreateGrant', 'kms:?ecrypt'];
 const PRINCIPALS = [`arn:aws:iam::${ACCOUNT}:root`, ACCOUNT, ...USERS, `arn:aws:iam::${OTHER}:root`, OTHER, '*'];
 const RESOURCES = ['*', KEY, OTHER_KEY, `arn:aws:kms:*:${ACCOUNT}:key/*`, `arn:aws:kms:us-east-1:${ACCOUNT}:key/1234*`, `arn:aws:kms:us-east-1:*:key/${KEY_ID}`, `arn:aws:kms:us-east-1:${ACCOUNT}:key/\${aws:PrincipalTag/keyid}`];
 
@@ -159,7 +161,9 @@ interface Case {
 
 function generate(r: Random): Case {
   const context: Record<string, string | string[]> = {};
-  const principal = r.chance(0.08) ? `arn:aws:iam::${ACCOUNT}:root` : r.pick(USERS);
+  const keyIndependent = r.chance(0.15);
+  // The root's implicit permissions for key-independent actions are the authorizer's, not the evaluator's.
+  const principal = r.chance(0.08) && !keyIndependent ? `arn:aws:iam::${ACCOUNT}:root` : r.pick(USERS);
   const keyPolicy = { Version: r.chance(0.05) ? '2008-10-17' : '2012-10-17', Statement: Array.from({ length: 1 + r.int(4) }, () => statement(r, 'resource', context)) };
   const identityPolicies = Array.from({ length: r.int(3) }, () => ({
     Version: r.chance(0.05) ? '2008-10-17' : '2012-10-17',
@@ -170,25 +174,30 @@ function generate(r: Random): Case {
   if (r.chance(0.4)) context['aws:PrincipalTag/team'] = r.pick(['a', 'b', 'x*']);
   if (r.chance(0.3)) context['aws:PrincipalTag/keyid'] = r.pick([KEY_ID, 'other']);
   if (r.chance(0.5)) context['kms:CallerAccount'] = principal.split(':')[4]!;
-  return { keyPolicy, identityPolicies, principal, action: r.pick(ACTIONS), context };
+  const action = keyIndependent ? r.pick(KEY_INDEPENDENT) : r.pick(ACTIONS);
+  return { keyPolicy, identityPolicies, principal, action, context };
 }
 
 type Outcome = Decision | 'rejected';
 
 function ours(c: Case, context: Record<string, string | string[]>): Outcome {
+  const keyIndependent = KEY_INDEPENDENT.includes(c.action);
   const facts: RequestFacts = {
     principalArn: c.principal,
     principalAccountId: c.principal.split(':')[4]!,
     partition: 'aws',
     action: c.action,
-    resourceArn: KEY,
+    resourceArn: keyIndependent ? '*' : KEY,
     context,
   };
+  const identityPolicies = () =>
+    c.identityPolicies.map((p, i) => ({ name: `p${i}`, policy: compilePolicy(JSON.stringify(p), { kind: 'identity' }) }));
   try {
+    if (keyIndependent) return evaluateIdentityOnly(identityPolicies(), facts).decision;
     return evaluateKeyAccess(
       {
         keyPolicy: { name: 'key-policy', policy: compilePolicy(JSON.stringify(c.keyPolicy)) },
-        identityPolicies: c.identityPolicies.map((p, i) => ({ name: `p${i}`, policy: compilePolicy(JSON.stringify(p), { kind: 'identity' }) })),
+        identityPolicies: identityPolicies(),
       },
       facts,
     ).decision;
@@ -199,15 +208,17 @@ function ours(c: Case, context: Record<string, string | string[]>): Outcome {
 }
 
 async function theirs(c: Case): Promise<{ outcome: Outcome; ignored: string[] }> {
+  const keyIndependent = KEY_INDEPENDENT.includes(c.action);
   const simulation: Simulation = {
     identityPolicies: c.identityPolicies.map((policy, i) => ({ name: `p${i}`, policy })),
     serviceControlPolicies: [],
     resourceControlPolicies: [],
-    resourcePolicy: c.keyPolicy,
+    resourcePolicy: keyIndependent ? undefined : c.keyPolicy,
     request: {
       action: c.action,
       principal: c.principal,
-      resource: { resource: KEY, accountId: ACCOUNT },
+      // A key-independent action acts in the caller's own account.
+      resource: keyIndependent ? { resource: '*', accountId: c.principal.split(':')[4]! } : { resource: KEY, accountId: ACCOUNT },
       contextVariables: c.context,
     },
   };
