@@ -384,7 +384,18 @@ describe('administration API', () => {
     const cli = caller(created.arn, created);
     const key = await keyWithPolicy(cli);
     expect((await cli.kms.send(new EncryptCommand({ KeyId: key.keyId, Plaintext: Buffer.from('c') }))).KeyId).toBe(key.arn);
-  }, 60_000);
+
+    // The same command against the endpoint, with the caller's own credentials: authorized like any call.
+    const asOfficer = { AWS_ACCESS_KEY_ID: officer.credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: officer.credentials.secretAccessKey, AWS_REGION: server.region };
+    const shown = JSON.parse((await hsmkms(['principal', 'get', 'cli-made', '--endpoint', server.endpoint], asOfficer)).stdout);
+    expect(shown).toMatchObject({ arn: created.arn, roles: ['CryptoUser'], ownedKeys: 1 });
+    const asApp = { ...asOfficer, AWS_ACCESS_KEY_ID: app.credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: app.credentials.secretAccessKey };
+    const refused = await hsmkms(['principal', 'delete', 'cli-made', '--endpoint', server.endpoint], asApp).then(
+      () => undefined,
+      (error: { stderr: string }) => error.stderr,
+    );
+    expect(refused).toMatch(/^hsmkms: AccessDeniedException: User: arn:aws:iam::111122223333:user\/app is not authorized to perform: hsmkms:DeletePrincipal/);
+  }, 90_000);
 });
 
 describe('audit trail', () => {
