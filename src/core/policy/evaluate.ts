@@ -186,6 +186,9 @@ export function evaluatePolicy(policy: CompiledPolicy | PolicyDocument, facts: R
 
 function evaluatePrepared(policy: CompiledPolicy | PolicyDocument, prepared: Prepared, options: EvaluateOptions): PolicyResult {
   const compiled = 'document' in policy ? policy : compiledFor(policy, options.kind);
+  // A key policy read as an identity policy would lose its principals: allow everyone.
+  if (compiled.kind !== options.kind)
+    throw new TypeError(`a policy compiled as ${compiled.kind} cannot be evaluated as ${options.kind} (compilePolicy(text, { kind }))`);
   const meter = options.meter ?? new WorkMeter(MAX_EVALUATION_STEPS);
   const start = meter.steps;
   const explain = options.explain === true;

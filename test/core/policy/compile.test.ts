@@ -109,3 +109,10 @@ describe('CONDITION_KEY_TYPES', () => {
     expect(conditionKeyInfo('kms:EncryptionContext:')).toBeUndefined();
   });
 });
+
+describe('evaluatePolicy', () => {
+  it('refuses to read a key policy as an identity policy (it would lose its principals)', () => {
+    const facts = { principalArn: 'arn:aws:iam::1:user/a', principalAccountId: '111122223333', partition: 'aws', action: 'kms:Decrypt', resourceArn: '*', context: {} };
+    expect(() => evaluatePolicy(compilePolicy(policy('x')), facts, { kind: 'identity', name: 'p' })).toThrow(TypeError);
+  });
+});
