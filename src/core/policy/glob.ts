@@ -174,6 +174,12 @@ function segmentAt(segment: Segment, text: string, offset: number, meter: WorkMe
   const length = segment.length;
   if (length === 0) return true;
   if (typeof segment === 'string') {
+    // Most positions fail on the first character: charge one step for those, the whole segment
+    // (an upper bound on startsWith's work) for the rest.
+    if (text.charCodeAt(offset) !== segment.charCodeAt(0)) {
+      meter.charge(1);
+      return false;
+    }
     meter.charge(length);
     return text.startsWith(segment, offset);
   }
