@@ -11,7 +11,9 @@
  *
  * Work bound: every character comparison made while evaluating is charged to a
  * {@link WorkMeter}. One {@link evaluatePolicy} call walks each statement once (O(policy size))
- * and makes at most {@link MAX_EVALUATION_STEPS} comparisons; a policy that would need more
+ * and makes at most {@link MAX_EVALUATION_STEPS} comparisons, and so does one
+ * {@link evaluateKeyAccess} or {@link evaluateIdentityOnly} call for all the policies it reads
+ * together (they share one meter); a policy that would need more
  * (only pathological wildcard patterns against long request values come near it) is decided
  * fail-closed: the result is an explicit deny with `workLimitExceeded` set. Each wildcard match
  * is linear-time in the common case and O(|pattern| × |text|) at worst (see `glob.ts`), never
@@ -394,8 +396,9 @@ export function evaluateIdentityOnly(
   options: { explain?: boolean; meter?: WorkMeter } = {},
 ): AccessDecision {
   const prepared = prepare(facts);
+  const meter = options.meter ?? new WorkMeter(MAX_EVALUATION_STEPS);
   const results = identityPolicies.map((p) =>
-    evaluatePrepared(p.policy, prepared, { kind: 'identity', name: p.name, explain: options.explain, meter: options.meter }),
+    evaluatePrepared(p.policy, prepared, { kind: 'identity', name: p.name, explain: options.explain, meter }),
   );
   if (results.some((r) => r.explicitDeny))
     return { decision: 'ExplicitDeny', decisive: applying(results, 'Deny'), deniedBy: 'identity', results };
@@ -414,14 +417,15 @@ export function evaluateKeyAccess(
   options: { explain?: boolean; meter?: WorkMeter } = {},
 ): AccessDecision {
   const prepared = prepare(facts);
+  const meter = options.meter ?? new WorkMeter(MAX_EVALUATION_STEPS);
   const keyPolicy = evaluatePrepared(input.keyPolicy.policy, prepared, {
     kind: 'resource',
     name: input.keyPolicy.name,
     explain: options.explain,
-    meter: options.meter,
+    meter,
   });
   const identityPolicies = input.identityPolicies.map((p) =>
-    evaluatePrepared(p.policy, prepared, { kind: 'identity', name: p.name, explain: options.explain, meter: options.meter }),
+    evaluatePrepared(p.policy, prepared, { kind: 'identity', name: p.name, explain: options.explain, meter }),
   );
   return combineKeyAccess({ keyPolicy, identityPolicies });
 }

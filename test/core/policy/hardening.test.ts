@@ -82,8 +82,33 @@ describe('the evil policy of issue 9', () => {
     expect(result.allowedDirectly).toBe(false);
     // The meter stops the evaluation within one comparison run of the limit.
     expect(meter.steps).toBeLessThanOrEqual(MAX_EVALUATION_STEPS + 8192);
-    const decision = evaluateKeyAccess({ keyPolicy: { name: 'k', policy: compilePolicy(text) }, identityPolicies: [] }, facts({ 'kms:EncryptionContext:x': 'a'.repeat(8192) }, 'kms:Decrypt'));
+  });
+
+  it('one authorization shares one budget across the key policy and every identity policy', () => {
+    const evil = (kind: 'resource' | 'identity') =>
+      JSON.stringify({
+        Version: '2012-10-17',
+        Statement: Array.from({ length: 10 }, (_, i) => ({
+          Sid: `s${i}`,
+          Effect: 'Allow',
+          ...(kind === 'resource' ? { Principal: { AWS: ALICE } } : {}),
+          Action: 'kms:Decrypt',
+          Resource: '*',
+          Condition: { StringLike: { 'kms:EncryptionContext:x': `*${'a'.repeat(1000 + i)}b*` } },
+        })),
+      });
+    const meter = new WorkMeter(MAX_EVALUATION_STEPS);
+    const decision = evaluateKeyAccess(
+      {
+        keyPolicy: { name: 'k', policy: compilePolicy(evil('resource')) },
+        identityPolicies: Array.from({ length: 10 }, (_, i) => ({ name: `p${i}`, policy: compilePolicy(evil('identity').replace('"s0"', `"p${i}"`), { kind: 'identity' }) })),
+      },
+      facts({ 'kms:EncryptionContext:x': 'a'.repeat(4000) }, 'kms:Decrypt'),
+      { meter },
+    );
     expect(decision.decision).toBe('ExplicitDeny');
+    expect(decision.results.every((r) => r.workLimitExceeded)).toBe(true);
+    expect(meter.steps).toBeLessThanOrEqual(MAX_EVALUATION_STEPS + 4000);
   });
 
   it('a realistic 32 KiB policy uses a small fraction of the budget', () => {
