@@ -14,6 +14,7 @@ import { runSimulation, type Simulation } from '@cloud-copilot/iam-simulate';
 import { describe, expect, it } from 'vitest';
 import { compilePolicy, evaluateIdentityOnly, evaluateKeyAccess, type Decision, type RequestFacts } from '../../../src/core/policy/index.js';
 import { KmsError } from '../../../src/core/errors.js';
+import { seededRandom, type SeededRandom } from './seeded-random.js';
 
 const SEED = Number(process.env.POLICY_DIFF_SEED ?? 20240611);
 const CASES = 3000;
@@ -25,22 +26,7 @@ const KEY = `arn:aws:kms:us-east-1:${ACCOUNT}:key/${KEY_ID}`;
 const OTHER_KEY = `arn:aws:kms:us-east-1:${ACCOUNT}:key/0987dcba-09fe-87dc-65ba-ab0987654321`;
 const USERS = [`arn:aws:iam::${ACCOUNT}:user/alice`, `arn:aws:iam::${ACCOUNT}:user/bob`, `arn:aws:iam::${OTHER}:user/carol`];
 
-/** Deterministic pseudo-random numbers (mulberry32). */
-function rng(seed: number) {
-  let s = seed;
-  const next = () => {
-    s = (s + 0x6d2b79f5) | 0;
-    let t = Math.imul(s ^ (s >>> 15), 1 | s);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const int = (n: number) => Math.floor(next() * n);
-  const pick = <T>(items: readonly T[]): T => items[int(items.length)]!;
-  const chance = (p: number) => next() < p;
-  const some = <T>(items: readonly T[], max: number): T[] => Array.from({ length: 1 + int(max) }, () => pick(items));
-  return { int, pick, chance, some };
-}
-type Random = ReturnType<typeof rng>;
+type Random = SeededRandom;
 
 /** Key-independent actions: authorized by identity policies alone, with resource `*`. */
 const KEY_INDEPENDENT = ['kms:CreateKey', 'kms:ListKeys', 'kms:ListAliases', 'kms:GenerateRandom'];
@@ -343,7 +329,7 @@ function unresolvedVariable(value: string, context: Record<string, string | stri
 
 describe('differential test against @cloud-copilot/iam-simulate', () => {
   it(`agrees on ${CASES} generated cases (seed ${SEED}), except for documented divergences`, async () => {
-    const r = rng(SEED);
+    const r = seededRandom(SEED);
     const tally = { compared: 0, agreed: 0, bothRejected: 0, decisions: {} as Record<string, number>, divergences: {} as Record<string, number> };
     const unexplained: string[] = [];
     const all: unknown[] = [];

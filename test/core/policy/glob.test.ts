@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { compileGlob, compileGlobTokens, globMatch, QUESTION, STAR, UNMETERED, WorkLimitExceeded, WorkMeter } from '../../../src/core/policy/glob.js';
 import { actionMatches } from '../../../src/core/policy/matching.js';
+import { seededRandom } from './seeded-random.js';
 
 /** The textbook dynamic-programming matcher: obviously right, O(n·m) always; the reference. */
 function reference(pattern: string, text: string): boolean {
@@ -17,16 +18,6 @@ function reference(pattern: string, text: string): boolean {
     row = next;
   }
   return row[n]!;
-}
-
-/** Deterministic pseudo-random numbers (mulberry32). */
-function rng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 describe('glob', () => {
@@ -51,9 +42,8 @@ describe('glob', () => {
   });
 
   it('agrees with the reference matcher on 20,000 random pattern/text pairs', () => {
-    const random = rng(7);
-    const pick = (alphabet: string, max: number) =>
-      Array.from({ length: Math.floor(random() * max) }, () => alphabet[Math.floor(random() * alphabet.length)]).join('');
+    const random = seededRandom(7);
+    const pick = (alphabet: string, max: number) => Array.from({ length: random.int(max) }, () => random.pick([...alphabet])).join('');
     for (let i = 0; i < 20_000; i++) {
       const pattern = pick('ab*?', 8);
       const text = pick('ab', 10);
