@@ -17,7 +17,7 @@ import { KmsError } from '../../../src/core/errors.js';
 import { seededRandom, type SeededRandom } from './seeded-random.js';
 
 const SEED = Number(process.env.POLICY_DIFF_SEED ?? 20240611);
-const CASES = 3000;
+const CASES = 2000;
 
 const ACCOUNT = '111122223333';
 const OTHER = '444455556666';
