@@ -145,6 +145,8 @@ export interface SignOptions {
   service?: string;
   signingDate?: Date;
   host?: string;
+  /** Headers added after signing, so outside SignedHeaders (what a replaying attacker adds). */
+  unsigned?: Record<string, string>;
 }
 
 /** Headers for a request signed exactly as the AWS SDK signs it. */
@@ -160,9 +162,10 @@ export async function signedHeaders(options: SignOptions): Promise<Record<string
     'content-type': options.contentType ?? 'application/x-amz-json-1.1',
   };
   if (options.target !== undefined) headers['x-amz-target'] = options.target;
+  for (const name of Object.keys(options.unsigned ?? {})) delete headers[name];
   const signed = await signer.sign(
     { method: 'POST', protocol: 'http:', hostname: 'localhost', path: '/', headers, body: options.body ?? '{}' },
     options.signingDate ? { signingDate: options.signingDate } : {},
   );
-  return signed.headers;
+  return { ...signed.headers, ...options.unsigned };
 }
