@@ -4,7 +4,14 @@
  * of the KMS ciphertext formats. Each operation file still reads top to bottom as
  * validate → resolve → authorise → act → respond; these are the "act" halves.
  */
-import { ciphertextAad, ciphertextHeader, parseCiphertextBlob, writeCiphertextBlob, type CiphertextBlob } from '../ciphertext-blob.js';
+import {
+  ciphertextAad,
+  ciphertextHeader,
+  parseCiphertextBlob,
+  requireBlobKeySpec,
+  writeCiphertextBlob,
+  type CiphertextBlob,
+} from '../ciphertext-blob.js';
 import type { EncryptionContext } from '../encryption-context.js';
 import { HsmError, KmsError } from '../errors.js';
 import { macAlgorithmsFor, materialId, signingAlgorithmsFor } from '../key-metadata.js';
@@ -179,6 +186,7 @@ export async function resolveDecryptTarget(
   if (named && named.keyId !== blob.keyId)
     throw new KmsError('IncorrectKeyException', `The key ID in the request does not identify the KMS key that encrypted the ciphertext (${named.arn}).`);
   const key = named ?? (await resolveKey(deps.store, deps.settings, blob.keyId));
+  requireBlobKeySpec(key.keySpec);
   requireEnabled(key);
   requireUsage(key, 'ENCRYPT_DECRYPT', operation);
   return { key, algorithm, blob, ciphertext };
