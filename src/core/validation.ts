@@ -28,7 +28,7 @@ function typeError(field: string, expected: string): KmsError {
   return new KmsError('SerializationException', `Field '${field}' must be ${expected}.`);
 }
 
-interface StringRule {
+export interface StringRule {
   min?: number;
   max?: number;
   pattern?: RegExp;
@@ -149,14 +149,48 @@ export function optionalStringMap(input: JsonObject, field: string): Record<stri
   return value as Record<string, string>;
 }
 
-export function optionalStringList(input: JsonObject, field: string, rule: { max?: number } = {}): string[] | undefined {
+/** A list member: how many items (`max`), and what each item must satisfy (`member`). */
+export interface StringListRule {
+  max?: number;
+  member?: StringRule;
+}
+
+/**
+ * A list of strings. The length is checked before the items, so an oversized list costs one
+ * comparison whatever it holds; item violations use AWS's wording for list members.
+ */
+export function optionalStringList(input: JsonObject, field: string, rule: StringListRule = {}): string[] | undefined {
   const value = input[field];
   if (value === undefined || value === null) return undefined;
-  if (!Array.isArray(value) || value.some((v) => typeof v !== 'string')) throw typeError(field, 'a list of strings');
+  if (!Array.isArray(value)) throw typeError(field, 'a list of strings');
   if (rule.max !== undefined && value.length > rule.max)
     throw constraintError(field, `[${value.length} items]`, `Member must have length less than or equal to ${rule.max}`);
+  const { min = 0, max = Infinity, pattern } = rule.member ?? {};
+  for (const item of value) {
+    if (typeof item !== 'string') throw typeError(field, 'a list of strings');
+    const broken: string[] = [];
+    if (item.length > max) broken.push(`Member must have length less than or equal to ${max}`);
+    if (item.length < min) broken.push(`Member must have length greater than or equal to ${min}`);
+    if (pattern && broken.length === 0 && !pattern.test(item)) broken.push(`Member must satisfy regular expression pattern: ${pattern.source}`);
+    if (broken.length > 0) throw constraintError(field, item, `Member must satisfy constraint: [${broken.join(', ')}]`);
+  }
   return value as string[];
 }
+
+export function requiredStringList(input: JsonObject, field: string, rule: StringListRule = {}): string[] {
+  const list = optionalStringList(input, field, rule);
+  if (list === undefined) throw constraintError(field, null, 'Member must not be null');
+  return list;
+}
+
+/** `GrantTokens` as every operation that takes them limits them (AWS: 0–10 tokens of 1–8192 characters). */
+export const GRANT_TOKENS_RULE: StringListRule = { max: 10, member: { min: 1, max: 8192 } };
+
+/**
+ * `Policy` (CreateKey, PutKeyPolicy): AWS's length and character set. The document's own limits
+ * and grammar are the policy parser's.
+ */
+export const POLICY_RULE: StringRule = { min: 1, max: 131072, pattern: /^[\u0009\u000A\u000D\u0020-\u00FF]+$/ };
 
 /** The `KeyId` member as every operation accepts it (id, key ARN, alias name, alias ARN). */
 export function requiredKeyId(input: JsonObject, field = 'KeyId'): string {

@@ -19,15 +19,11 @@ import { requireEnabled, requireUsage, resolveKey } from '../key-resolver.js';
 import type { EncryptionAlgorithm, KeyRecord, KeyUsage, MacAlgorithm, MessageType, SigningAlgorithm } from '../model.js';
 import type { JsonObject, KmsDeps } from '../operation.js';
 import type { MaterialRef } from '../ports.js';
-import { constraintError, optionalBoolean, optionalStringList } from '../validation.js';
+import { GRANT_TOKENS_RULE, optionalBoolean, optionalStringList } from '../validation.js';
 
 /** `GrantTokens`: accepted and checked for shape (at most 10, each 1–8192 characters). */
 export function parseGrantTokens(input: JsonObject): string[] {
-  const tokens = optionalStringList(input, 'GrantTokens', { max: 10 }) ?? [];
-  for (const token of tokens)
-    if (token.length < 1 || token.length > 8192)
-      throw constraintError('GrantTokens', '[…]', 'Member must have length between 1 and 8192 for each element');
-  return tokens;
+  return optionalStringList(input, 'GrantTokens', GRANT_TOKENS_RULE) ?? [];
 }
 
 /** `DryRun`: true asks for every check and no action. */
