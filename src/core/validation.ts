@@ -3,6 +3,7 @@
  * `1 validation error detected: Value 'X' at 'keySpec' failed to satisfy constraint: …`.
  * Member names are reported in lowerCamelCase, as AWS does.
  */
+import { MAX_ENCRYPTION_CONTEXT_BYTES } from './encryption-context.js';
 import { KmsError } from './errors.js';
 import type { JsonObject } from './operation.js';
 
@@ -140,13 +141,69 @@ function checkBlob(field: string, value: unknown, rule: { min?: number; max?: nu
   return bytes;
 }
 
-/** `EncryptionContext`: a string→string map; absent means empty. */
+/**
+ * `EncryptionContext`: a string→string map; absent means empty. Keys must not be empty, every
+ * key and value must be well-formed UTF-16, and keys and values together take at most
+ * {@link MAX_ENCRYPTION_CONTEXT_BYTES} of UTF-8 — checked here, before the context is used for
+ * authorisation, so an oversized map costs nothing further.
+ */
 export function optionalStringMap(input: JsonObject, field: string): Record<string, string> {
   const value = input[field];
   if (value === undefined || value === null) return {};
   if (typeof value !== 'object' || Array.isArray(value)) throw typeError(field, 'a map of strings');
-  for (const v of Object.values(value)) if (typeof v !== 'string') throw typeError(field, 'a map of strings');
+  let bytes = 0;
+  for (const [k, v] of Object.entries(value)) {
+    if (typeof v !== 'string') throw typeError(field, 'a map of strings');
+    if (k.length === 0) throw constraintError(field, '', 'Map keys must have length greater than or equal to 1');
+    if (!k.isWellFormed() || !v.isWellFormed()) throw illFormed(field);
+    bytes += Buffer.byteLength(k, 'utf8') + Buffer.byteLength(v, 'utf8');
+    if (bytes > MAX_ENCRYPTION_CONTEXT_BYTES)
+      throw new KmsError(
+        'ValidationException',
+        `1 validation error detected: Value at '${memberName(field)}' failed to satisfy constraint: Keys and values must total at most ${MAX_ENCRYPTION_CONTEXT_BYTES} bytes of UTF-8`,
+      );
+  }
   return value as Record<string, string>;
+}
+
+function illFormed(path: string): KmsError {
+  return new KmsError(
+    'ValidationException',
+    `1 validation error detected: Value at '${path}' failed to satisfy constraint: Member must be well-formed Unicode (no unpaired surrogate code units)`,
+  );
+}
+
+/** Nesting deeper than any KMS request has (a few levels) is refused before anything walks it recursively. */
+export const MAX_INPUT_DEPTH = 32;
+
+/**
+ * Checks a parsed request body as a whole, before any operation sees it: every string and
+ * member name is well-formed UTF-16 (JSON's `\ud800` escapes can make lone surrogates, which
+ * UTF-8 encoding would silently turn into U+FFFD, so two different strings would authenticate
+ * as the same bytes), and nothing nests deeper than {@link MAX_INPUT_DEPTH}. Iterative, so any
+ * input that fits in the body limit is walked in bounded stack and linear time.
+ */
+export function checkRequestInput(input: JsonObject): void {
+  const pending: { value: unknown; path: string; depth: number }[] = [{ value: input, path: '', depth: 0 }];
+  for (let item = pending.pop(); item !== undefined; item = pending.pop()) {
+    const { value, path, depth } = item;
+    if (typeof value === 'string') {
+      if (!value.isWellFormed()) throw illFormed(path);
+      continue;
+    }
+    if (typeof value !== 'object' || value === null) continue;
+    if (depth >= MAX_INPUT_DEPTH)
+      throw new KmsError('SerializationException', `The request body nests deeper than ${MAX_INPUT_DEPTH} levels.`);
+    if (Array.isArray(value)) {
+      for (let i = 0; i < value.length; i++) pending.push({ value: value[i], path: `${path}.${i + 1}.member`, depth: depth + 1 });
+      continue;
+    }
+    for (const [name, member] of Object.entries(value)) {
+      if (!name.isWellFormed()) throw illFormed(path === '' ? '<member name>' : `${path}.<member name>`);
+      const memberPath = path === '' ? memberName(name) : `${path}.${name}`;
+      pending.push({ value: member, path: memberPath, depth: depth + 1 });
+    }
+  }
 }
 
 /** A list member: how many items (`max`), and what each item must satisfy (`member`). */

@@ -7,6 +7,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { KmsError } from '../core/errors.js';
 import type { Dispatcher } from '../core/dispatch.js';
 import type { JsonObject, RequestContext } from '../core/operation.js';
+import { checkRequestInput } from '../core/validation.js';
 import type { Authenticator } from './authenticate.js';
 import { AMZ_JSON, sendError, sendKmsError } from './errors.js';
 
@@ -23,16 +24,29 @@ function mediaType(header: string | undefined): string {
   return (header ?? '').split(';', 1)[0]!.trim().toLowerCase();
 }
 
+/**
+ * Strict UTF-8: the lenient decoder turns every invalid byte into U+FFFD, so different bytes on
+ * the wire (which the signature tells apart) would become the same string.
+ */
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
 function parseBody(body: Buffer): JsonObject {
   if (body.length === 0) return {};
+  let text: string;
+  try {
+    text = utf8.decode(body);
+  } catch {
+    throw new KmsError('SerializationException', 'The request body is not valid UTF-8.');
+  }
   let parsed: unknown;
   try {
-    parsed = JSON.parse(body.toString('utf8'));
+    parsed = JSON.parse(text);
   } catch {
     throw new KmsError('SerializationException', 'The request body is not valid JSON.');
   }
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed))
     throw new KmsError('SerializationException', 'The request body must be a JSON object.');
+  checkRequestInput(parsed as JsonObject);
   return parsed as JsonObject;
 }
 

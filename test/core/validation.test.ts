@@ -3,8 +3,11 @@ import { describe, expect, it } from 'vitest';
 import { KmsError } from '../../src/core/errors.js';
 import {
   GRANT_TOKENS_RULE,
+  MAX_INPUT_DEPTH,
   POLICY_RULE,
+  checkRequestInput,
   optionalStringList,
+  optionalStringMap,
   requiredString,
 } from '../../src/core/validation.js';
 
@@ -17,6 +20,55 @@ function thrown(fn: () => unknown): KmsError {
   }
   throw new Error('expected a KmsError');
 }
+
+describe('checkRequestInput', () => {
+  it('accepts well-formed strings, surrogate pairs included', () => {
+    expect(() => checkRequestInput({ KeyId: 'alias/x', EncryptionContext: { 'emoji 🔑': 'value 😀' }, Tags: [{ TagKey: 'k', TagValue: '' }] })).not.toThrow();
+  });
+
+  it('refuses a lone surrogate anywhere, in values and member names, naming where', () => {
+    const cases: [unknown, string][] = [
+      [{ Description: '\ud800' }, "at 'description'"],
+      [{ EncryptionContext: { a: 'x\udbff' } }, "at 'encryptionContext.a'"],
+      [{ EncryptionContext: { '\udc00': 'x' } }, "at 'encryptionContext.<member name>'"],
+      [{ TagKeys: ['ok', '\udfff'] }, "at 'tagKeys.2.member'"],
+      [{ Tags: [{ TagKey: 'k', TagValue: '\ud800\ud800' }] }, "at 'tags.1.member.TagValue'"],
+      [{ '\ud800': 1 }, "at '<member name>'"],
+    ];
+    for (const [input, where] of cases) {
+      const error = thrown(() => checkRequestInput(input as Record<string, unknown>));
+      expect(error.type).toBe('ValidationException');
+      expect(error.message).toContain(where);
+      expect(error.message).toContain('well-formed Unicode');
+    }
+  });
+
+  it(`refuses nesting deeper than ${MAX_INPUT_DEPTH} levels without recursing`, () => {
+    let shallow: unknown = 'x';
+    for (let i = 0; i < MAX_INPUT_DEPTH - 1; i++) shallow = [shallow];
+    expect(() => checkRequestInput({ A: shallow })).not.toThrow();
+    // 200,000 levels: a recursive walk would overflow the stack.
+    const deep = JSON.parse(`{"A":${'['.repeat(200_000)}${']'.repeat(200_000)}}`) as Record<string, unknown>;
+    const error = thrown(() => checkRequestInput(deep));
+    expect(error.type).toBe('SerializationException');
+    expect(error.message).toBe(`The request body nests deeper than ${MAX_INPUT_DEPTH} levels.`);
+  });
+});
+
+describe('optionalStringMap (EncryptionContext)', () => {
+  it('refuses lone surrogates, empty keys and more than 8192 bytes of UTF-8, and accepts up to that', () => {
+    expect(thrown(() => optionalStringMap({ EncryptionContext: { a: '\ud800' } }, 'EncryptionContext')).message).toContain('well-formed Unicode');
+    expect(thrown(() => optionalStringMap({ EncryptionContext: { '': 'v' } }, 'EncryptionContext')).type).toBe('ValidationException');
+    const full = { k: 'é'.repeat((8192 - 1) / 2) }; // 1 + 8191 bytes
+    expect(optionalStringMap({ EncryptionContext: full }, 'EncryptionContext')).toBe(full);
+    const over = { k: 'é'.repeat(4096) };
+    expect(thrown(() => optionalStringMap({ EncryptionContext: over }, 'EncryptionContext')).message).toContain('at most 8192 bytes');
+    const manyPairs = Object.fromEntries(Array.from({ length: 100_000 }, (_, i) => [`k${i}`, '']));
+    expect(thrown(() => optionalStringMap({ EncryptionContext: manyPairs }, 'EncryptionContext')).type).toBe('ValidationException');
+    expect(thrown(() => optionalStringMap({ EncryptionContext: { a: 1 } }, 'EncryptionContext')).type).toBe('SerializationException');
+    expect(thrown(() => optionalStringMap({ EncryptionContext: ['a'] }, 'EncryptionContext')).type).toBe('SerializationException');
+  });
+});
 
 describe('optionalStringList', () => {
   it('checks the count first, then each member, with AWS wording', () => {
