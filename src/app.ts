@@ -18,7 +18,9 @@ import { KmsError } from './core/errors.js';
 import { buildServer } from './http/build-server.js';
 import { createStoreCredentialResolver } from './auth/credentials.js';
 import { ensureRootCredentials } from './auth/principals.js';
-import { createMetrics } from './observability/metrics.js';
+import { clusterMetrics, createMetrics, type Metrics } from './observability/metrics.js';
+import { buildMetricsServer } from './http/metrics-server.js';
+import type { HttpTimeouts } from './http/timeouts.js';
 import { createLogger } from './observability/logger.js';
 
 /** Everything `hsmkms serve` needs to know. */
@@ -33,10 +35,17 @@ export interface AppConfig {
   schedulerIntervalMs?: number;
   /** Write logs to this stream instead of stdout (tests). */
   logDestination?: NodeJS.WritableStream;
+  /** Request, headers, idle and keep-alive timeouts of the HTTP listeners (defaults: DEFAULT_HTTP_TIMEOUTS). */
+  httpTimeouts?: Partial<HttpTimeouts> | undefined;
+  /** Build {@link App.metricsServer} (for `--metrics-listen`); the API listener never serves /metrics. */
+  metricsEndpoint?: boolean;
 }
 
 export interface App {
   server: FastifyInstance;
+  /** `GET /metrics` for this process, when `metricsEndpoint` was asked for; not listening yet. */
+  metricsServer?: FastifyInstance | undefined;
+  metrics: Metrics;
   deps: KmsDeps;
   backend: Pkcs11Backend;
   store: MetadataStore;
@@ -141,7 +150,11 @@ export async function createApp(config: AppConfig): Promise<App> {
       health: () => backend.health(),
       metrics,
       logger,
+      timeouts: config.httpTimeouts,
     });
+    const metricsServer = config.metricsEndpoint
+      ? await buildMetricsServer({ metrics, logger: logger.child({ component: 'metrics' }), timeouts: config.httpTimeouts })
+      : undefined;
     // With several workers only one runs the scheduler (the others pass 0).
     const scheduler =
       config.schedulerIntervalMs === 0
@@ -149,6 +162,8 @@ export async function createApp(config: AppConfig): Promise<App> {
         : startScheduler(deps, logger.child({ component: 'scheduler' }), { intervalMs: config.schedulerIntervalMs ?? 60_000 });
     return {
       server,
+      metricsServer,
+      metrics,
       deps,
       backend,
       store,
@@ -157,6 +172,7 @@ export async function createApp(config: AppConfig): Promise<App> {
       async close() {
         await scheduler.stop();
         await server.close();
+        await metricsServer?.close();
         await audit.close();
         await services.close();
       },
@@ -166,4 +182,9 @@ export async function createApp(config: AppConfig): Promise<App> {
     await services.close();
     throw error;
   }
+}
+
+/** For the cluster primary with `--metrics-listen`: `GET /metrics` summed over the workers (not listening yet). */
+export function createClusterMetricsServer(config: AppConfig): Promise<FastifyInstance> {
+  return buildMetricsServer({ metrics: clusterMetrics(), logger: quietLogger(), timeouts: config.httpTimeouts });
 }

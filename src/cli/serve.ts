@@ -2,7 +2,10 @@
 import cluster from 'node:cluster';
 import { Command, Option } from 'commander';
 import { ConfigError } from '../config/hsm.js';
-import { createApp, prepareDataDir, type AppConfig } from '../app.js';
+import { createApp, createClusterMetricsServer, prepareDataDir, type AppConfig } from '../app.js';
+import { DEFAULT_HTTP_TIMEOUTS, resolveTimeouts, type HttpTimeouts } from '../http/timeouts.js';
+import { shareWithClusterPrimary } from '../observability/metrics.js';
+import { parseListen, parseSeconds } from './listen.js';
 import { addHsmOptions, resolveHsmConfig, type HsmCliOptions } from './hsm-options.js';
 import { addServiceOptions, progress, settingsFrom, type ServiceCliOptions } from './service-options.js';
 
@@ -11,7 +14,14 @@ interface ServeOptions extends HsmCliOptions, ServiceCliOptions {
   port: string;
   workers: string;
   logLevel: string;
+  metricsListen?: string;
+  requestTimeout: string;
+  headersTimeout: string;
+  idleTimeout: string;
+  keepAliveTimeout: string;
 }
+
+const seconds = (ms: number): string => String(ms / 1000);
 
 export function serveCommand(): Command {
   const command = new Command('serve')
@@ -25,6 +35,31 @@ export function serveCommand(): Command {
     )
     .addOption(
       new Option('--log-level <level>', 'log level').env('HSMKMS_LOG_LEVEL').default('info').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+    )
+    .addOption(
+      new Option('--metrics-listen <host:port>', 'serve Prometheus metrics (GET /metrics, unauthenticated) on this separate address, e.g. 127.0.0.1:9600 (default: off)').env(
+        'HSMKMS_METRICS_LISTEN',
+      ),
+    )
+    .addOption(
+      new Option('--request-timeout <seconds>', 'close a connection whose request (headers and body) has not fully arrived by then')
+        .env('HSMKMS_REQUEST_TIMEOUT')
+        .default(seconds(DEFAULT_HTTP_TIMEOUTS.requestMs)),
+    )
+    .addOption(
+      new Option('--headers-timeout <seconds>', 'close a connection whose request headers have not arrived by then (at most --request-timeout)')
+        .env('HSMKMS_HEADERS_TIMEOUT')
+        .default(seconds(DEFAULT_HTTP_TIMEOUTS.headersMs)),
+    )
+    .addOption(
+      new Option('--idle-timeout <seconds>', 'close a connection on which nothing was sent or received for this long')
+        .env('HSMKMS_IDLE_TIMEOUT')
+        .default(seconds(DEFAULT_HTTP_TIMEOUTS.idleMs)),
+    )
+    .addOption(
+      new Option('--keep-alive-timeout <seconds>', 'close an idle keep-alive connection between requests after this long')
+        .env('HSMKMS_KEEP_ALIVE_TIMEOUT')
+        .default(seconds(DEFAULT_HTTP_TIMEOUTS.keepAliveMs)),
     );
   addServiceOptions(addHsmOptions(command));
   return command.action(async (options: ServeOptions) => {
@@ -33,26 +68,68 @@ export function serveCommand(): Command {
     const workers = Number(options.workers);
     if (!Number.isInteger(workers) || workers < 1 || workers > 64) throw new ConfigError(`--workers must be 1–64, got '${options.workers}'.`);
     const settings = settingsFrom(options);
+    const metricsListen = options.metricsListen === undefined ? undefined : parseListen('--metrics-listen', options.metricsListen);
+    const httpTimeouts = timeoutsFrom(options);
     // Workers were started by the primary, which has reported progress already.
     const hsm = await resolveHsmConfig(options, cluster.isWorker ? undefined : progress);
-    const config: AppConfig = { dataDir: options.dataDir, hsm, settings, rootCredentials: rootCredentialsFromEnv(), logLevel: options.logLevel };
-    if (workers > 1 && cluster.isPrimary) return runPrimary(config, workers);
+    const config: AppConfig = {
+      dataDir: options.dataDir,
+      hsm,
+      settings,
+      rootCredentials: rootCredentialsFromEnv(),
+      logLevel: options.logLevel,
+      httpTimeouts,
+      // With workers, the primary serves the sum of theirs (see runPrimary).
+      metricsEndpoint: metricsListen !== undefined && !cluster.isWorker,
+    };
+    if (workers > 1 && cluster.isPrimary) return runPrimary(config, workers, metricsListen);
 
     // Only the first worker runs the background scheduler.
     const schedulerOff = cluster.isWorker && process.env.HSMKMS_WORKER_INDEX !== '0';
     const app = await createApp({ ...config, schedulerIntervalMs: schedulerOff ? 0 : undefined });
-    const address = await app.server.listen({ host: options.host, port });
-    if (cluster.isPrimary) {
-      reportRoot(app.root);
-      progress(`listening on ${address} (account ${settings.accountId}, region ${settings.region})`);
-    }
     onShutdown(() => app.close());
+    if (cluster.isWorker && metricsListen) shareWithClusterPrimary(app.metrics);
+    try {
+      const address = await app.server.listen({ host: options.host, port });
+      const metricsAddress = app.metricsServer && metricsListen ? await app.metricsServer.listen(metricsListen) : undefined;
+      if (cluster.isPrimary) {
+        reportRoot(app.root);
+        progress(`listening on ${address} (account ${settings.accountId}, region ${settings.region})`);
+        if (metricsAddress) reportMetrics(metricsAddress);
+      }
+    } catch (error) {
+      // A port in use: close the token and the store, or their handles keep the process alive.
+      await app.close();
+      throw error;
+    }
   });
 }
 
-/** The primary prepares the data directory once, then forks workers that share the port. */
-async function runPrimary(config: AppConfig, workers: number): Promise<void> {
+function timeoutsFrom(options: ServeOptions): HttpTimeouts {
+  const timeouts = {
+    requestMs: parseSeconds('--request-timeout', options.requestTimeout),
+    headersMs: parseSeconds('--headers-timeout', options.headersTimeout),
+    idleMs: parseSeconds('--idle-timeout', options.idleTimeout),
+    keepAliveMs: parseSeconds('--keep-alive-timeout', options.keepAliveTimeout),
+  };
+  try {
+    return resolveTimeouts(timeouts);
+  } catch (error) {
+    throw new ConfigError(`Check the timeouts: ${(error as Error).message}.`);
+  }
+}
+
+function reportMetrics(address: string): void {
+  progress(`metrics at ${address}/metrics (unauthenticated: keep this address private)`);
+}
+
+/**
+ * The primary prepares the data directory once, then forks workers that share the port. With
+ * --metrics-listen it serves the workers' metrics summed, collected over the cluster's IPC.
+ */
+async function runPrimary(config: AppConfig, workers: number, metricsListen?: { host: string; port: number }): Promise<void> {
   reportRoot(await prepareDataDir(config));
+  const metricsServer = metricsListen ? await createClusterMetricsServer(config) : undefined;
   let listening = 0;
   let closing = false;
   const restarts: number[] = [];
@@ -75,8 +152,10 @@ async function runPrimary(config: AppConfig, workers: number): Promise<void> {
       );
   });
   for (let i = 0; i < workers; i++) fork(i);
+  if (metricsServer && metricsListen) reportMetrics(await metricsServer.listen(metricsListen));
   onShutdown(async () => {
     closing = true;
+    await metricsServer?.close();
     await Promise.all(
       Object.values(cluster.workers ?? {}).map(
         (worker) =>

@@ -2,6 +2,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { Sha256 } from '@aws-crypto/sha256-js';
+import { buildMetricsServer } from '../../src/http/metrics-server.js';
+import { createLogger } from '../../src/observability/logger.js';
+import type { Logger } from '../../src/core/ports.js';
 import { createHarness, FIXED_RANDOM, KEY_ARN, signedHeaders, type Harness } from './support.js';
 
 let h: Harness;
@@ -273,11 +276,19 @@ describe('health and metrics', () => {
     }
   });
 
-  it('GET /metrics counts calls by operation and outcome, with bounded labels', async () => {
+  it('does not serve /metrics on the API listener: it has its own (--metrics-listen)', async () => {
+    expectError(await h.server.inject({ method: 'GET', url: '/metrics' }), 404, 'UnknownOperationException');
+  });
+
+  it('GET /metrics on the metrics listener counts calls by operation and outcome, with bounded labels', async () => {
     await call('TrentService.GenerateRandom', '{}');
     await call('TrentService.DescribeKey', '{}');
     await call('TrentService.NoSuchOperationAtAll', '{}');
-    const res = await h.server.inject({ method: 'GET', url: '/metrics' });
+    const metricsServer = await buildMetricsServer({ metrics: h.metrics, logger: createLogger({ level: 'silent' }) as unknown as Logger });
+    const res = await metricsServer.inject({ method: 'GET', url: '/metrics' });
+    expect((await metricsServer.inject({ method: 'GET', url: '/' })).statusCode).toBe(404);
+    expect((await metricsServer.inject({ method: 'POST', url: '/metrics' })).statusCode).toBe(404);
+    await metricsServer.close();
     expect(res.statusCode).toBe(200);
     expect(res.headers['content-type']).toMatch(/^text\/plain/);
     expect(res.body).toMatch(/hsmkms_requests_total\{operation="GenerateRandom",outcome="ok"\} \d+/);
