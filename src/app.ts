@@ -35,6 +35,8 @@ export interface AppConfig {
   schedulerIntervalMs?: number;
   /** Write logs to this stream instead of stdout (tests). */
   logDestination?: NodeJS.WritableStream;
+  /** Called when stdout, where the logs go, is a pipe whose reader has gone (the caller shuts down). */
+  onLogOutputClosed?: () => void;
   /** Request, headers, idle and keep-alive timeouts of the HTTP listeners (defaults: DEFAULT_HTTP_TIMEOUTS). */
   httpTimeouts?: Partial<HttpTimeouts> | undefined;
   /** Build {@link App.metricsServer} (for `--metrics-listen`); the API listener never serves /metrics. */
@@ -114,6 +116,16 @@ function rootCredentialSource(config: AppConfig, dataDir: string): { accessKeyId
   return config.rootCredentials ?? { file: join(dataDir, 'root-credentials.json') };
 }
 
+/**
+ * Logs to stdout. pino stops writing once stdout's reader has gone (EPIPE) and says nothing;
+ * `onClosed` lets the service stop too rather than serve on with its logs lost.
+ */
+function stdoutLogs(onClosed: (() => void) | undefined): pino.DestinationStream {
+  const destination = pino.destination(1);
+  if (onClosed) destination.on('error', (error: NodeJS.ErrnoException) => error.code === 'EPIPE' && onClosed());
+  return destination;
+}
+
 /** A logger for commands: warnings and errors only, to stderr. */
 export function quietLogger(): Logger {
   return createLogger({ level: 'warn' }, pino.destination(2)) as unknown as Logger;
@@ -122,7 +134,7 @@ export function quietLogger(): Logger {
 /** Opens the backend and store and builds the (not yet listening) server. */
 export async function createApp(config: AppConfig): Promise<App> {
   const dataDir = resolve(config.dataDir);
-  const logger = createLogger({ level: config.logLevel ?? 'info' }, config.logDestination ?? pino.destination(1)) as unknown as Logger;
+  const logger = createLogger({ level: config.logLevel ?? 'info' }, config.logDestination ?? stdoutLogs(config.onLogOutputClosed)) as unknown as Logger;
   const services = await openServices(dataDir, config.hsm, logger);
   const { backend, store } = services;
   const audit = openJsonlAuditSink({ path: join(dataDir, 'audit.log'), logger: logger.child({ component: 'audit' }) });

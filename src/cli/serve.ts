@@ -6,6 +6,7 @@ import { createApp, createClusterMetricsServer, prepareDataDir, type AppConfig }
 import { DEFAULT_HTTP_TIMEOUTS, resolveTimeouts, type HttpTimeouts } from '../http/timeouts.js';
 import { shareWithClusterPrimary } from '../observability/metrics.js';
 import { parseListen, parseSeconds } from './listen.js';
+import { EXIT } from './output.js';
 import { addHsmOptions, resolveHsmConfig, type HsmCliOptions } from './hsm-options.js';
 import { addServiceOptions, progress, settingsFrom, type ServiceCliOptions } from './service-options.js';
 
@@ -86,8 +87,14 @@ export function serveCommand(): Command {
 
     // Only the first worker runs the background scheduler.
     const schedulerOff = cluster.isWorker && process.env.HSMKMS_WORKER_INDEX !== '0';
-    const app = await createApp({ ...config, schedulerIntervalMs: schedulerOff ? 0 : undefined });
-    onShutdown(() => app.close());
+    let stop = (_reason: string): void => process.exit(EXIT.ok);
+    const app = await createApp({
+      ...config,
+      schedulerIntervalMs: schedulerOff ? 0 : undefined,
+      // Like any command whose output pipe closes (`hsmkms serve | head`): stop quietly, status 0.
+      onLogOutputClosed: () => stop('log output closed'),
+    });
+    stop = onShutdown(() => app.close());
     if (cluster.isWorker && metricsListen) shareWithClusterPrimary(app.metrics);
     try {
       const address = await app.server.listen({ host: options.host, port });
@@ -133,14 +140,17 @@ async function runPrimary(config: AppConfig, workers: number, metricsListen?: { 
   let listening = 0;
   let closing = false;
   const restarts: number[] = [];
+  let stopAll = (_reason: string): void => undefined;
   const fork = (index: number) => cluster.fork({ HSMKMS_WORKER_INDEX: String(index) }).on('exit', (code, signal) => {
     if (closing) return;
+    // A worker stops by itself with status 0 only when the log output (shared stdout) closed.
+    if (code === EXIT.ok) return stopAll('log output closed');
     const now = Date.now();
     restarts.push(now);
     while (restarts.length && restarts[0]! < now - 60_000) restarts.shift();
     if (restarts.length > 5) {
       progress('workers keep failing; stopping');
-      process.exit(1);
+      process.exit(EXIT.error);
     }
     progress(`worker ${index} exited (${signal ?? code}); starting it again`);
     fork(index);
@@ -153,7 +163,7 @@ async function runPrimary(config: AppConfig, workers: number, metricsListen?: { 
   });
   for (let i = 0; i < workers; i++) fork(i);
   if (metricsServer && metricsListen) reportMetrics(await metricsServer.listen(metricsListen));
-  onShutdown(async () => {
+  stopAll = onShutdown(async () => {
     closing = true;
     await metricsServer?.close();
     await Promise.all(
@@ -175,19 +185,21 @@ function reportRoot(root: { accessKeyId: string; generated: boolean; file?: stri
   else progress(`root access key id: ${root.accessKeyId} (from HSMKMS_ROOT_ACCESS_KEY_ID)`);
 }
 
-function onShutdown(close: () => Promise<void>): void {
+/** Closes gracefully on SIGINT/SIGTERM; returns the same shutdown for other reasons to stop. */
+function onShutdown(close: () => Promise<void>): (reason: string) => void {
   let closing = false;
-  const shutdown = (signal: string) => {
+  const shutdown = (reason: string) => {
     if (closing) return;
     closing = true;
-    if (!cluster.isWorker) progress(`${signal}: shutting down`);
+    if (!cluster.isWorker) progress(`${reason}: shutting down`);
     close().then(
-      () => process.exit(0),
-      () => process.exit(1),
+      () => process.exit(EXIT.ok),
+      () => process.exit(EXIT.error),
     );
   };
   process.once('SIGINT', () => shutdown('SIGINT'));
   process.once('SIGTERM', () => shutdown('SIGTERM'));
+  return shutdown;
 }
 
 function rootCredentialsFromEnv(): { accessKeyId: string; secretAccessKey: string } | undefined {
