@@ -5,6 +5,7 @@
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config/hsm.js';
 import { KmsError } from '../core/errors.js';
+import { StoreError, kmsErrorFromStore } from '../core/store-error.js';
 import { serveCommand } from './serve.js';
 import { principalCommand } from './principal.js';
 import { tokenCommand } from './token.js';
@@ -38,6 +39,8 @@ program.parseAsync(process.argv).catch((error: unknown) => {
   // Errors meant for people get their message only; anything else is a bug worth a trace.
   if (error instanceof ConfigError || error instanceof KmsError) {
     process.stderr.write(`hsmkms: ${error.message}\n`);
+  } else if (error instanceof StoreError) {
+    process.stderr.write(`hsmkms: ${kmsErrorFromStore(error).message}\n`);
   } else {
     process.stderr.write(`hsmkms: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
   }

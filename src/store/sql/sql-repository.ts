@@ -3,7 +3,7 @@
  * supplies only a {@link SqlFlavor} (column types, how to recognise a duplicate-key error).
  */
 import type { Kysely } from 'kysely';
-import { KmsError } from '../../core/errors.js';
+import { StoreError, type StoreRecord } from '../../core/store-error.js';
 import type {
   AccessKeyRecord,
   AliasRecord,
@@ -13,9 +13,8 @@ import type {
   PrincipalRecord,
   Tag,
 } from '../../core/model.js';
-import type { MetadataRepository, Page } from '../../core/ports.js';
+import type { AliasListPosition, KeyListPosition, MetadataRepository, Page } from '../../core/ports.js';
 import type { SqlFlavor } from './dialect.js';
-import { decodeAliasesMarker, decodeKeysMarker, encodeAliasesMarker, encodeKeysMarker } from './marker.js';
 import {
   accessKeyToRow,
   aliasToRow,
@@ -52,10 +51,7 @@ export class SqlRepository implements MetadataRepository {
   }
 
   async insertKey(key: KeyRecord): Promise<void> {
-    await this.insertOnce(
-      () => this.db.insertInto('keys').values(keyToRow(key)).execute(),
-      `A key with the ARN ${key.arn} already exists.`,
-    );
+    await this.insertOnce(() => this.db.insertInto('keys').values(keyToRow(key)).execute(), 'key', key.arn);
   }
 
   async updateKey(key: KeyRecord): Promise<boolean> {
@@ -80,15 +76,12 @@ export class SqlRepository implements MetadataRepository {
     });
   }
 
-  async listKeys(limit: number, marker?: string): Promise<Page<KeyRecord>> {
-    const after = marker === undefined ? undefined : decodeKeysMarker(marker);
+  async listKeys(limit: number, after?: KeyListPosition): Promise<Page<KeyRecord>> {
     let query = this.db.selectFrom('keys').selectAll();
     if (after) {
+      const creationMs = after.creationDate.getTime();
       query = query.where((eb) =>
-        eb.or([
-          eb('creation_date', '>', after.creationMs),
-          eb.and([eb('creation_date', '=', after.creationMs), eb('key_id', '>', after.keyId)]),
-        ]),
+        eb.or([eb('creation_date', '>', creationMs), eb.and([eb('creation_date', '=', creationMs), eb('key_id', '>', after.keyId)])]),
       );
     }
     const rows = await query
@@ -97,10 +90,7 @@ export class SqlRepository implements MetadataRepository {
       .limit(pageSize(limit) + 1)
       .execute();
     const items = rows.slice(0, pageSize(limit)).map(rowToKey);
-    const last = items.at(-1);
-    return rows.length > items.length && last
-      ? { items, nextMarker: encodeKeysMarker({ creationMs: last.creationDate.getTime(), keyId: last.keyId }) }
-      : { items };
+    return { items, more: rows.length > items.length };
   }
 
   /**
@@ -159,7 +149,8 @@ export class SqlRepository implements MetadataRepository {
   async insertKeyVersion(version: KeyMaterialVersion): Promise<void> {
     await this.insertOnce(
       () => this.db.insertInto('key_versions').values(versionToRow(version)).execute(),
-      `Key material ${version.versionId} already exists for key ${version.keyId}.`,
+      'key-version',
+      `${version.versionId} of key ${version.keyId}`,
     );
   }
 
@@ -175,11 +166,7 @@ export class SqlRepository implements MetadataRepository {
   }
 
   async insertAlias(alias: AliasRecord): Promise<void> {
-    // AWS's own wording, which names the alias ARN.
-    await this.insertOnce(
-      () => this.db.insertInto('aliases').values(aliasToRow(alias)).execute(),
-      `An alias with the name ${alias.aliasArn} already exists`,
-    );
+    await this.insertOnce(() => this.db.insertInto('aliases').values(aliasToRow(alias)).execute(), 'alias', alias.aliasArn);
   }
 
   async updateAlias(alias: AliasRecord): Promise<void> {
@@ -192,25 +179,21 @@ export class SqlRepository implements MetadataRepository {
       })
       .where('alias_name', '=', alias.aliasName)
       .executeTakeFirst();
-    if (Number(result.numUpdatedRows) !== 1) {
-      throw new KmsError('NotFoundException', `Alias ${alias.aliasArn} is not found.`);
-    }
+    if (Number(result.numUpdatedRows) !== 1) throw new StoreError('not-found', 'alias', alias.aliasArn);
   }
 
   async deleteAlias(aliasName: string): Promise<void> {
     await this.db.deleteFrom('aliases').where('alias_name', '=', aliasName).execute();
   }
 
-  async listAliases(options: { keyId?: string; limit: number; marker?: string }): Promise<Page<AliasRecord>> {
-    const after = options.marker === undefined ? undefined : decodeAliasesMarker(options.marker);
+  async listAliases(options: { keyId?: string; limit: number; after?: AliasListPosition }): Promise<Page<AliasRecord>> {
     let query = this.db.selectFrom('aliases').selectAll();
     if (options.keyId !== undefined) query = query.where('target_key_id', '=', options.keyId);
-    if (after) query = query.where('alias_name', '>', after.aliasName);
+    if (options.after) query = query.where('alias_name', '>', options.after.aliasName);
     const size = pageSize(options.limit);
     const rows = await query.orderBy('alias_name').limit(size + 1).execute();
     const items = rows.slice(0, size).map(rowToAlias);
-    const last = items.at(-1);
-    return rows.length > items.length && last ? { items, nextMarker: encodeAliasesMarker({ aliasName: last.aliasName }) } : { items };
+    return { items, more: rows.length > items.length };
   }
 
   async countAliases(keyId: string): Promise<number> {
@@ -278,7 +261,8 @@ export class SqlRepository implements MetadataRepository {
               .execute();
           }
         }),
-      `A principal with the ARN ${principal.arn} already exists.`,
+      'principal',
+      principal.arn,
     );
   }
 
@@ -300,10 +284,7 @@ export class SqlRepository implements MetadataRepository {
   }
 
   async insertAccessKey(accessKey: AccessKeyRecord): Promise<void> {
-    await this.insertOnce(
-      () => this.db.insertInto('access_keys').values(accessKeyToRow(accessKey)).execute(),
-      `An access key with the id ${accessKey.accessKeyId} already exists.`,
-    );
+    await this.insertOnce(() => this.db.insertInto('access_keys').values(accessKeyToRow(accessKey)).execute(), 'access-key', accessKey.accessKeyId);
   }
 
   // ───────────── import tokens ─────────────
@@ -314,10 +295,7 @@ export class SqlRepository implements MetadataRepository {
   }
 
   async insertImportToken(token: ImportTokenRecord): Promise<void> {
-    await this.insertOnce(
-      () => this.db.insertInto('import_tokens').values(importTokenToRow(token)).execute(),
-      `An import token with the id ${token.tokenId} already exists.`,
-    );
+    await this.insertOnce(() => this.db.insertInto('import_tokens').values(importTokenToRow(token)).execute(), 'import-token', token.tokenId);
   }
 
   async deleteImportTokens(keyId: string): Promise<void> {
@@ -340,15 +318,16 @@ export class SqlRepository implements MetadataRepository {
   }
 
   /**
-   * Turns the driver's duplicate-key error into AlreadyExistsException. On PostgreSQL a failed
-   * statement also aborts the surrounding transaction, so callers must not carry on inside
-   * the same transaction after catching it; check first (`get…`) when a duplicate is expected.
+   * Turns the driver's duplicate-key error into a StoreError `conflict` naming the record. On
+   * PostgreSQL a failed statement also aborts the surrounding transaction, so callers must not
+   * carry on inside the same transaction after catching it; check first (`get…`) when a
+   * duplicate is expected.
    */
-  private async insertOnce(insert: () => Promise<unknown>, message: string): Promise<void> {
+  private async insertOnce(insert: () => Promise<unknown>, record: StoreRecord, subject: string): Promise<void> {
     try {
       await insert();
     } catch (error) {
-      if (this.flavor.isUniqueViolation(error)) throw new KmsError('AlreadyExistsException', message);
+      if (this.flavor.isUniqueViolation(error)) throw new StoreError('conflict', record, subject, { cause: error });
       throw error;
     }
   }
