@@ -184,26 +184,48 @@ export const MAX_INPUT_DEPTH = 32;
  * input that fits in the body limit is walked in bounded stack and linear time.
  */
 export function checkRequestInput(input: JsonObject): void {
-  const pending: { value: unknown; path: string; depth: number }[] = [{ value: input, path: '', depth: 0 }];
-  for (let item = pending.pop(); item !== undefined; item = pending.pop()) {
-    const { value, path, depth } = item;
-    if (typeof value === 'string') {
-      if (!value.isWellFormed()) throw illFormed(path);
-      continue;
+  // Only containers are stacked; strings are checked where they are found, and a member's
+  // path is spelt out only for the error message.
+  const stack: Container[] = [{ value: input, depth: 0, parent: undefined, key: '' }];
+  const visit = (frame: Container, key: string | number, member: unknown): void => {
+    if (typeof member === 'string') {
+      if (!member.isWellFormed()) throw illFormed(pathOf(frame, key));
+    } else if (typeof member === 'object' && member !== null) {
+      if (frame.depth + 1 >= MAX_INPUT_DEPTH)
+        throw new KmsError('SerializationException', `The request body nests deeper than ${MAX_INPUT_DEPTH} levels.`);
+      stack.push({ value: member, depth: frame.depth + 1, parent: frame, key });
     }
-    if (typeof value !== 'object' || value === null) continue;
-    if (depth >= MAX_INPUT_DEPTH)
-      throw new KmsError('SerializationException', `The request body nests deeper than ${MAX_INPUT_DEPTH} levels.`);
+  };
+  for (let frame = stack.pop(); frame !== undefined; frame = stack.pop()) {
+    const { value } = frame;
     if (Array.isArray(value)) {
-      for (let i = 0; i < value.length; i++) pending.push({ value: value[i], path: `${path}.${i + 1}.member`, depth: depth + 1 });
+      for (let i = 0; i < value.length; i++) visit(frame, i, value[i]);
       continue;
     }
     for (const [name, member] of Object.entries(value)) {
-      if (!name.isWellFormed()) throw illFormed(path === '' ? '<member name>' : `${path}.<member name>`);
-      const memberPath = path === '' ? memberName(name) : `${path}.${name}`;
-      pending.push({ value: member, path: memberPath, depth: depth + 1 });
+      if (!name.isWellFormed()) throw illFormed(pathOf(frame, '<member name>'));
+      visit(frame, name, member);
     }
   }
+}
+
+/** A JSON object or array met while checking a request, and where it sits. */
+interface Container {
+  value: object;
+  depth: number;
+  parent: Container | undefined;
+  key: string | number;
+}
+
+/** AWS's way of naming a member: `tags.1.member.tagValue` (lists count from 1). */
+function pathOf(container: Container, key: string | number): string {
+  const segments: string[] = [];
+  for (let c: Container | undefined = container, k: string | number = key; c !== undefined; k = c.key, c = c.parent) {
+    if (typeof k === 'number') segments.push(`${k + 1}.member`);
+    else segments.push(c.parent === undefined ? memberName(k) : k);
+    if (c.parent === undefined) break;
+  }
+  return segments.reverse().join('.');
 }
 
 /** A list member: how many items (`max`), and what each item must satisfy (`member`). */

@@ -3,6 +3,7 @@
  * body, a JSON object response. Order of checks: authentication (an unauthenticated caller
  * learns nothing), then the target, then the body.
  */
+import { isUtf8 } from 'node:buffer';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { KmsError } from '../core/errors.js';
 import type { Dispatcher } from '../core/dispatch.js';
@@ -24,23 +25,14 @@ function mediaType(header: string | undefined): string {
   return (header ?? '').split(';', 1)[0]!.trim().toLowerCase();
 }
 
-/**
- * Strict UTF-8: the lenient decoder turns every invalid byte into U+FFFD, so different bytes on
- * the wire (which the signature tells apart) would become the same string.
- */
-const utf8 = new TextDecoder('utf-8', { fatal: true });
-
 function parseBody(body: Buffer): JsonObject {
   if (body.length === 0) return {};
-  let text: string;
-  try {
-    text = utf8.decode(body);
-  } catch {
-    throw new KmsError('SerializationException', 'The request body is not valid UTF-8.');
-  }
+  // Strict UTF-8: decoding turns every invalid byte into U+FFFD, so different bytes on the
+  // wire (which the signature tells apart) would become the same string.
+  if (!isUtf8(body)) throw new KmsError('SerializationException', 'The request body is not valid UTF-8.');
   let parsed: unknown;
   try {
-    parsed = JSON.parse(text);
+    parsed = JSON.parse(body.toString('utf8'));
   } catch {
     throw new KmsError('SerializationException', 'The request body is not valid JSON.');
   }
