@@ -1,19 +1,9 @@
 /** The one pagination marker format: round trips for every listing and malformed input. */
 import { describe, expect, it } from 'vitest';
 import { readListMarker, writeListMarker } from '../../src/core/list-marker.js';
-import { KmsError } from '../../src/core/errors.js';
+import { thrownKmsError } from '../support/errors.js';
 
 const b64 = (text: string) => Buffer.from(text).toString('base64url');
-
-function rejected(fn: () => unknown): KmsError {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(KmsError);
-    return error as KmsError;
-  }
-  throw new Error('expected InvalidMarkerException');
-}
 
 describe('list markers', () => {
   it('round-trip the position of each listing', () => {
@@ -49,7 +39,7 @@ describe('list markers', () => {
       ['keys', writeListMarker('aliases', { aliasName: 'alias/a' })],
     ];
     for (const [list, marker] of bad) {
-      const error = rejected(() => readListMarker(list as 'keys', marker));
+      const error = thrownKmsError(() => readListMarker(list as 'keys', marker));
       expect(error.type, `${list} ${marker.slice(0, 40)}`).toBe('InvalidMarkerException');
       expect(error.message).toBe('The request contains a Marker that is not valid. Use the NextMarker value from the previous response.');
     }

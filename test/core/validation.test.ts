@@ -1,6 +1,6 @@
 /** Request validation: AWS's limits on lists and maps, well-formed strings, bounded nesting. */
 import { describe, expect, it } from 'vitest';
-import { KmsError } from '../../src/core/errors.js';
+import { thrownKmsError } from '../support/errors.js';
 import {
   GRANT_TOKENS_RULE,
   MAX_INPUT_DEPTH,
@@ -10,16 +10,6 @@ import {
   optionalStringMap,
   requiredString,
 } from '../../src/core/validation.js';
-
-function thrown(fn: () => unknown): KmsError {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(KmsError);
-    return error as KmsError;
-  }
-  throw new Error('expected a KmsError');
-}
 
 describe('checkRequestInput', () => {
   it('accepts well-formed strings, surrogate pairs included', () => {
@@ -36,7 +26,7 @@ describe('checkRequestInput', () => {
       [{ '\ud800': 1 }, "at '<member name>'"],
     ];
     for (const [input, where] of cases) {
-      const error = thrown(() => checkRequestInput(input as Record<string, unknown>));
+      const error = thrownKmsError(() => checkRequestInput(input as Record<string, unknown>));
       expect(error.type).toBe('ValidationException');
       expect(error.message).toContain(where);
       expect(error.message).toContain('well-formed Unicode');
@@ -49,7 +39,7 @@ describe('checkRequestInput', () => {
     expect(() => checkRequestInput({ A: shallow })).not.toThrow();
     // 200,000 levels: a recursive walk would overflow the stack.
     const deep = JSON.parse(`{"A":${'['.repeat(200_000)}${']'.repeat(200_000)}}`) as Record<string, unknown>;
-    const error = thrown(() => checkRequestInput(deep));
+    const error = thrownKmsError(() => checkRequestInput(deep));
     expect(error.type).toBe('SerializationException');
     expect(error.message).toBe(`The request body nests deeper than ${MAX_INPUT_DEPTH} levels.`);
   });
@@ -57,34 +47,34 @@ describe('checkRequestInput', () => {
 
 describe('optionalStringMap (EncryptionContext)', () => {
   it('refuses lone surrogates, empty keys and more than 8192 bytes of UTF-8, and accepts up to that', () => {
-    expect(thrown(() => optionalStringMap({ EncryptionContext: { a: '\ud800' } }, 'EncryptionContext')).message).toContain('well-formed Unicode');
-    expect(thrown(() => optionalStringMap({ EncryptionContext: { '': 'v' } }, 'EncryptionContext')).type).toBe('ValidationException');
+    expect(thrownKmsError(() => optionalStringMap({ EncryptionContext: { a: '\ud800' } }, 'EncryptionContext')).message).toContain('well-formed Unicode');
+    expect(thrownKmsError(() => optionalStringMap({ EncryptionContext: { '': 'v' } }, 'EncryptionContext')).type).toBe('ValidationException');
     const full = { k: 'é'.repeat((8192 - 1) / 2) }; // 1 + 8191 bytes
     expect(optionalStringMap({ EncryptionContext: full }, 'EncryptionContext')).toBe(full);
     const over = { k: 'é'.repeat(4096) };
-    expect(thrown(() => optionalStringMap({ EncryptionContext: over }, 'EncryptionContext')).message).toContain('at most 8192 bytes');
+    expect(thrownKmsError(() => optionalStringMap({ EncryptionContext: over }, 'EncryptionContext')).message).toContain('at most 8192 bytes');
     const manyPairs = Object.fromEntries(Array.from({ length: 100_000 }, (_, i) => [`k${i}`, '']));
-    expect(thrown(() => optionalStringMap({ EncryptionContext: manyPairs }, 'EncryptionContext')).type).toBe('ValidationException');
-    expect(thrown(() => optionalStringMap({ EncryptionContext: { a: 1 } }, 'EncryptionContext')).type).toBe('SerializationException');
-    expect(thrown(() => optionalStringMap({ EncryptionContext: ['a'] }, 'EncryptionContext')).type).toBe('SerializationException');
+    expect(thrownKmsError(() => optionalStringMap({ EncryptionContext: manyPairs }, 'EncryptionContext')).type).toBe('ValidationException');
+    expect(thrownKmsError(() => optionalStringMap({ EncryptionContext: { a: 1 } }, 'EncryptionContext')).type).toBe('SerializationException');
+    expect(thrownKmsError(() => optionalStringMap({ EncryptionContext: ['a'] }, 'EncryptionContext')).type).toBe('SerializationException');
   });
 });
 
 describe('optionalStringList', () => {
   it('checks the count first, then each member, with AWS wording', () => {
     const eleven = Array.from({ length: 11 }, () => 'token');
-    expect(thrown(() => optionalStringList({ GrantTokens: eleven }, 'GrantTokens', GRANT_TOKENS_RULE)).message).toBe(
+    expect(thrownKmsError(() => optionalStringList({ GrantTokens: eleven }, 'GrantTokens', GRANT_TOKENS_RULE)).message).toBe(
       "1 validation error detected: Value '[11 items]' at 'grantTokens' failed to satisfy constraint: Member must have length less than or equal to 10",
     );
     // An oversized list of non-strings is refused for its size, without looking at the items.
-    expect(thrown(() => optionalStringList({ GrantTokens: Array(100_000).fill({}) }, 'GrantTokens', GRANT_TOKENS_RULE)).type).toBe('ValidationException');
-    expect(thrown(() => optionalStringList({ GrantTokens: ['ok', ''] }, 'GrantTokens', GRANT_TOKENS_RULE)).message).toBe(
+    expect(thrownKmsError(() => optionalStringList({ GrantTokens: Array(100_000).fill({}) }, 'GrantTokens', GRANT_TOKENS_RULE)).type).toBe('ValidationException');
+    expect(thrownKmsError(() => optionalStringList({ GrantTokens: ['ok', ''] }, 'GrantTokens', GRANT_TOKENS_RULE)).message).toBe(
       "1 validation error detected: Value '' at 'grantTokens' failed to satisfy constraint: Member must satisfy constraint: [Member must have length greater than or equal to 1]",
     );
-    expect(thrown(() => optionalStringList({ GrantTokens: ['x'.repeat(8193)] }, 'GrantTokens', GRANT_TOKENS_RULE)).message).toContain(
+    expect(thrownKmsError(() => optionalStringList({ GrantTokens: ['x'.repeat(8193)] }, 'GrantTokens', GRANT_TOKENS_RULE)).message).toContain(
       'Member must have length less than or equal to 8192',
     );
-    expect(thrown(() => optionalStringList({ GrantTokens: [1] }, 'GrantTokens', GRANT_TOKENS_RULE)).type).toBe('SerializationException');
+    expect(thrownKmsError(() => optionalStringList({ GrantTokens: [1] }, 'GrantTokens', GRANT_TOKENS_RULE)).type).toBe('SerializationException');
     expect(optionalStringList({ GrantTokens: ['a', 'b'] }, 'GrantTokens', GRANT_TOKENS_RULE)).toEqual(['a', 'b']);
   });
 });
@@ -92,8 +82,8 @@ describe('optionalStringList', () => {
 describe('POLICY_RULE', () => {
   it("takes AWS's length and character set: tab, newline, carriage return and U+0020–U+00FF", () => {
     expect(requiredString({ Policy: '{\t"Version":\r\n"2012-10-17" é}' }, 'Policy', POLICY_RULE)).toBeDefined();
-    expect(thrown(() => requiredString({ Policy: '{"Sid":"☃"}' }, 'Policy', POLICY_RULE)).message).toContain('regular expression pattern');
-    expect(thrown(() => requiredString({ Policy: '{\u0000}' }, 'Policy', POLICY_RULE)).type).toBe('ValidationException');
-    expect(thrown(() => requiredString({ Policy: 'x'.repeat(131073) }, 'Policy', POLICY_RULE)).message).toContain('less than or equal to 131072');
+    expect(thrownKmsError(() => requiredString({ Policy: '{"Sid":"☃"}' }, 'Policy', POLICY_RULE)).message).toContain('regular expression pattern');
+    expect(thrownKmsError(() => requiredString({ Policy: '{\u0000}' }, 'Policy', POLICY_RULE)).type).toBe('ValidationException');
+    expect(thrownKmsError(() => requiredString({ Policy: 'x'.repeat(131073) }, 'Policy', POLICY_RULE)).message).toContain('less than or equal to 131072');
   });
 });
