@@ -22,7 +22,9 @@ import { KmsError } from './core/errors.js';
 import { buildServer } from './http/build-server.js';
 import { createStoreCredentialResolver } from './auth/credentials.js';
 import { ensureRootCredentials } from './auth/principals.js';
-import { createMetrics } from './observability/metrics.js';
+import { clusterMetrics, createMetrics, type Metrics } from './observability/metrics.js';
+import { buildMetricsServer } from './http/metrics-server.js';
+import type { HttpTimeouts } from './http/timeouts.js';
 import { createLogger } from './observability/logger.js';
 
 /** Everything `hsmkms serve` needs to know. */
@@ -37,10 +39,19 @@ export interface AppConfig {
   schedulerIntervalMs?: number;
   /** Write logs to this stream instead of stdout (tests). */
   logDestination?: NodeJS.WritableStream;
+  /** Called when stdout, where the logs go, is a pipe whose reader has gone (the caller shuts down). */
+  onLogOutputClosed?: () => void;
+  /** Request, headers, idle and keep-alive timeouts of the HTTP listeners (defaults: DEFAULT_HTTP_TIMEOUTS). */
+  httpTimeouts?: Partial<HttpTimeouts> | undefined;
+  /** Build {@link App.metricsServer} (for `--metrics-listen`); the API listener never serves /metrics. */
+  metricsEndpoint?: boolean;
 }
 
 export interface App {
   server: FastifyInstance;
+  /** `GET /metrics` for this process, when `metricsEndpoint` was asked for; not listening yet. */
+  metricsServer?: FastifyInstance | undefined;
+  metrics: Metrics;
   deps: KmsDeps;
   backend: Pkcs11Backend;
   store: MetadataStore;
@@ -108,6 +119,16 @@ function rootCredentialSource(config: AppConfig, dataDir: string): { accessKeyId
   return config.rootCredentials ?? { file: join(dataDir, 'root-credentials.json') };
 }
 
+/**
+ * Logs to stdout. pino stops writing once stdout's reader has gone (EPIPE) and says nothing;
+ * `onClosed` lets the service stop too rather than serve on with its logs lost.
+ */
+function stdoutLogs(onClosed: (() => void) | undefined): pino.DestinationStream {
+  const destination = pino.destination(1);
+  if (onClosed) destination.on('error', (error: NodeJS.ErrnoException) => error.code === 'EPIPE' && onClosed());
+  return destination;
+}
+
 /** A logger for commands: warnings and errors only, to stderr. */
 export function quietLogger(): Logger {
   return createLogger({ level: 'warn' }, pino.destination(2)) as unknown as Logger;
@@ -116,7 +137,7 @@ export function quietLogger(): Logger {
 /** Opens the backend and store and builds the (not yet listening) server. */
 export async function createApp(config: AppConfig): Promise<App> {
   const dataDir = resolve(config.dataDir);
-  const logger = createLogger({ level: config.logLevel ?? 'info' }, config.logDestination ?? pino.destination(1)) as unknown as Logger;
+  const logger = createLogger({ level: config.logLevel ?? 'info' }, config.logDestination ?? stdoutLogs(config.onLogOutputClosed)) as unknown as Logger;
   const services = await openServices(dataDir, config.hsm, logger);
   const { backend, store } = services;
   const audit = openJsonlAuditSink({ path: join(dataDir, 'audit.log'), logger: logger.child({ component: 'audit' }) });
@@ -147,7 +168,11 @@ export async function createApp(config: AppConfig): Promise<App> {
       health: () => backend.health(),
       metrics,
       logger,
+      timeouts: config.httpTimeouts,
     });
+    const metricsServer = config.metricsEndpoint
+      ? await buildMetricsServer({ metrics, logger: logger.child({ component: 'metrics' }), timeouts: config.httpTimeouts })
+      : undefined;
     // With several workers only one runs the scheduler (the others pass 0).
     const scheduler =
       config.schedulerIntervalMs === 0
@@ -155,6 +180,8 @@ export async function createApp(config: AppConfig): Promise<App> {
         : startScheduler(deps, logger.child({ component: 'scheduler' }), { intervalMs: config.schedulerIntervalMs ?? 60_000 });
     return {
       server,
+      metricsServer,
+      metrics,
       deps,
       backend,
       store,
@@ -163,6 +190,7 @@ export async function createApp(config: AppConfig): Promise<App> {
       async close() {
         await scheduler.stop();
         await server.close();
+        await metricsServer?.close();
         await audit.close();
         await services.close();
       },
@@ -172,4 +200,9 @@ export async function createApp(config: AppConfig): Promise<App> {
     await services.close();
     throw error;
   }
+}
+
+/** For the cluster primary with `--metrics-listen`: `GET /metrics` summed over the workers (not listening yet). */
+export function createClusterMetricsServer(config: AppConfig): Promise<FastifyInstance> {
+  return buildMetricsServer({ metrics: clusterMetrics(), logger: quietLogger(), timeouts: config.httpTimeouts });
 }

@@ -189,13 +189,19 @@ export function computeSignature(
     .digest('hex');
 }
 
-/** `20150830T123600Z` → Date; undefined when malformed. */
+/**
+ * `20150830T123600Z` → Date; undefined when malformed. Every field must be in range: `Date.UTC`
+ * would roll hour 46 or day 32 over into another day, so a signing time outside the skew
+ * window could be made to look like one inside it.
+ */
 export function parseAmzDate(value: string): Date | undefined {
   const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(value);
   if (!m) return undefined;
   const [, y, mo, d, h, mi, s] = m.map(Number) as [number, number, number, number, number, number, number];
   const date = new Date(Date.UTC(y, mo - 1, d, h, mi, s));
-  return Number.isNaN(date.getTime()) ? undefined : date;
+  // A date that does not print back as the same text had a field out of range.
+  if (Number.isNaN(date.getTime()) || formatAmzDate(date) !== value) return undefined;
+  return date;
 }
 
 /** Date → `20150830T123600Z`. */
@@ -215,6 +221,18 @@ export interface VerifyOptions {
   service: string;
   now: Date;
   maxSkewMs?: number;
+  /**
+   * Lower-case names of headers that must be signed whenever the request carries them (besides
+   * `host` and `x-amz-date`, which must always be). For awsJson services: `x-amz-target` and
+   * `content-type`, which select the operation and how the body is read, so a captured
+   * request cannot be replayed as another operation.
+   */
+  signedWhenPresent?: readonly string[];
+}
+
+/** `x-amz-target` → `X-Amz-Target`, as AWS names headers in its messages. */
+function displayName(header: string): string {
+  return header.replace(/(^|-)([a-z])/g, (_m, dash: string, c: string) => dash + c.toUpperCase());
 }
 
 /**
@@ -230,12 +248,17 @@ export function precheckSigV4(request: WireRequest, options: VerifyOptions): { a
   const amzDate = headerValue(request.rawHeaders, 'x-amz-date')?.trim();
   let signedAt: Date | undefined;
   if (amzDate !== undefined) signedAt = parseAmzDate(amzDate);
-  if (amzDate === undefined || signedAt === undefined)
+  if (amzDate === undefined)
     throw incomplete("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.");
+  if (signedAt === undefined)
+    throw incomplete(`Date must be in ISO-8601 'basic format'. Got '${amzDate.slice(0, 40)}'. See http://en.wikipedia.org/wiki/ISO_8601`);
   if (!auth.signedHeaders.includes('host'))
     throw invalidSignature("'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.");
   if (!auth.signedHeaders.includes('x-amz-date'))
     throw invalidSignature("'X-Amz-Date' must be a 'SignedHeader' in the AWS Authorization.");
+  for (const name of options.signedWhenPresent ?? [])
+    if (!auth.signedHeaders.includes(name) && headerValue(request.rawHeaders, name) !== undefined)
+      throw invalidSignature(`'${displayName(name)}' must be a 'SignedHeader' in the AWS Authorization.`);
 
   const maxSkew = options.maxSkewMs ?? DEFAULT_MAX_SKEW_MS;
   const minutes = Math.round(maxSkew / 60_000);

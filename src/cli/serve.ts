@@ -2,7 +2,11 @@
 import cluster from 'node:cluster';
 import { Command, Option } from 'commander';
 import { ConfigError } from '../config/hsm.js';
-import { createApp, prepareDataDir, type AppConfig } from '../app.js';
+import { createApp, createClusterMetricsServer, prepareDataDir, type AppConfig } from '../app.js';
+import { DEFAULT_HTTP_TIMEOUTS, resolveTimeouts, type HttpTimeouts } from '../http/timeouts.js';
+import { shareWithClusterPrimary } from '../observability/metrics.js';
+import { parseListen, parseSeconds } from './listen.js';
+import { EXIT } from './output.js';
 import { addHsmOptions, resolveHsmConfig, type HsmCliOptions } from './hsm-options.js';
 import { addServiceOptions, progress, settingsFrom, type ServiceCliOptions } from './service-options.js';
 
@@ -12,7 +16,14 @@ interface ServeOptions extends HsmCliOptions, ServiceCliOptions {
   workers: string;
   logLevel: string;
   approvalRequestTtl: string;
+  metricsListen?: string;
+  requestTimeout: string;
+  headersTimeout: string;
+  idleTimeout: string;
+  keepAliveTimeout: string;
 }
+
+const seconds = (ms: number): string => String(ms / 1000);
 
 export function serveCommand(): Command {
   const command = new Command('serve')
@@ -31,6 +42,31 @@ export function serveCommand(): Command {
       new Option('--approval-request-ttl <seconds>', 'how long a quorum approval request stays open (60–604800)')
         .env('HSMKMS_APPROVAL_REQUEST_TTL')
         .default('3600'),
+    )
+    .addOption(
+      new Option('--metrics-listen <host:port>', 'serve Prometheus metrics (GET /metrics, unauthenticated) on this separate address, e.g. 127.0.0.1:9600 (default: off)').env(
+        'HSMKMS_METRICS_LISTEN',
+      ),
+    )
+    .addOption(
+      new Option('--request-timeout <seconds>', 'close a connection whose request (headers and body) has not fully arrived by then')
+        .env('HSMKMS_REQUEST_TIMEOUT')
+        .default(seconds(DEFAULT_HTTP_TIMEOUTS.requestMs)),
+    )
+    .addOption(
+      new Option('--headers-timeout <seconds>', 'close a connection whose request headers have not arrived by then (at most --request-timeout)')
+        .env('HSMKMS_HEADERS_TIMEOUT')
+        .default(seconds(DEFAULT_HTTP_TIMEOUTS.headersMs)),
+    )
+    .addOption(
+      new Option('--idle-timeout <seconds>', 'close a connection on which nothing was sent or received for this long')
+        .env('HSMKMS_IDLE_TIMEOUT')
+        .default(seconds(DEFAULT_HTTP_TIMEOUTS.idleMs)),
+    )
+    .addOption(
+      new Option('--keep-alive-timeout <seconds>', 'close an idle keep-alive connection between requests after this long')
+        .env('HSMKMS_KEEP_ALIVE_TIMEOUT')
+        .default(seconds(DEFAULT_HTTP_TIMEOUTS.keepAliveMs)),
     );
   addServiceOptions(addHsmOptions(command));
   return command.action(async (options: ServeOptions) => {
@@ -42,37 +78,88 @@ export function serveCommand(): Command {
     if (!Number.isInteger(approvalRequestTtlSeconds) || approvalRequestTtlSeconds < 60 || approvalRequestTtlSeconds > 604_800)
       throw new ConfigError(`--approval-request-ttl must be 60–604800 seconds, got '${options.approvalRequestTtl}'.`);
     const settings = { ...settingsFrom(options), approvalRequestTtlSeconds };
+    const metricsListen = options.metricsListen === undefined ? undefined : parseListen('--metrics-listen', options.metricsListen);
+    const httpTimeouts = timeoutsFrom(options);
     // Workers were started by the primary, which has reported progress already.
     const hsm = await resolveHsmConfig(options, cluster.isWorker ? undefined : progress);
-    const config: AppConfig = { dataDir: options.dataDir, hsm, settings, rootCredentials: rootCredentialsFromEnv(), logLevel: options.logLevel };
-    if (workers > 1 && cluster.isPrimary) return runPrimary(config, workers);
+    const config: AppConfig = {
+      dataDir: options.dataDir,
+      hsm,
+      settings,
+      rootCredentials: rootCredentialsFromEnv(),
+      logLevel: options.logLevel,
+      httpTimeouts,
+      // With workers, the primary serves the sum of theirs (see runPrimary).
+      metricsEndpoint: metricsListen !== undefined && !cluster.isWorker,
+    };
+    if (workers > 1 && cluster.isPrimary) return runPrimary(config, workers, metricsListen);
 
     // Only the first worker runs the background scheduler.
     const schedulerOff = cluster.isWorker && process.env.HSMKMS_WORKER_INDEX !== '0';
-    const app = await createApp({ ...config, schedulerIntervalMs: schedulerOff ? 0 : undefined });
-    const address = await app.server.listen({ host: options.host, port });
-    if (cluster.isPrimary) {
-      reportRoot(app.root);
-      progress(`listening on ${address} (account ${settings.accountId}, region ${settings.region})`);
+    let stop = (_reason: string): void => process.exit(EXIT.ok);
+    const app = await createApp({
+      ...config,
+      schedulerIntervalMs: schedulerOff ? 0 : undefined,
+      // Like any command whose output pipe closes (`hsmkms serve | head`): stop quietly, status 0.
+      onLogOutputClosed: () => stop('log output closed'),
+    });
+    stop = onShutdown(() => app.close());
+    if (cluster.isWorker && metricsListen) shareWithClusterPrimary(app.metrics);
+    try {
+      const address = await app.server.listen({ host: options.host, port });
+      const metricsAddress = app.metricsServer && metricsListen ? await app.metricsServer.listen(metricsListen) : undefined;
+      if (cluster.isPrimary) {
+        reportRoot(app.root);
+        progress(`listening on ${address} (account ${settings.accountId}, region ${settings.region})`);
+        if (metricsAddress) reportMetrics(metricsAddress);
+      }
+    } catch (error) {
+      // A port in use: close the token and the store, or their handles keep the process alive.
+      await app.close();
+      throw error;
     }
-    onShutdown(() => app.close());
   });
 }
 
-/** The primary prepares the data directory once, then forks workers that share the port. */
-async function runPrimary(config: AppConfig, workers: number): Promise<void> {
+function timeoutsFrom(options: ServeOptions): HttpTimeouts {
+  const timeouts = {
+    requestMs: parseSeconds('--request-timeout', options.requestTimeout),
+    headersMs: parseSeconds('--headers-timeout', options.headersTimeout),
+    idleMs: parseSeconds('--idle-timeout', options.idleTimeout),
+    keepAliveMs: parseSeconds('--keep-alive-timeout', options.keepAliveTimeout),
+  };
+  try {
+    return resolveTimeouts(timeouts);
+  } catch (error) {
+    throw new ConfigError(`Check the timeouts: ${(error as Error).message}.`);
+  }
+}
+
+function reportMetrics(address: string): void {
+  progress(`metrics at ${address}/metrics (unauthenticated: keep this address private)`);
+}
+
+/**
+ * The primary prepares the data directory once, then forks workers that share the port. With
+ * --metrics-listen it serves the workers' metrics summed, collected over the cluster's IPC.
+ */
+async function runPrimary(config: AppConfig, workers: number, metricsListen?: { host: string; port: number }): Promise<void> {
   reportRoot(await prepareDataDir(config));
+  const metricsServer = metricsListen ? await createClusterMetricsServer(config) : undefined;
   let listening = 0;
   let closing = false;
   const restarts: number[] = [];
+  let stopAll = (_reason: string): void => undefined;
   const fork = (index: number) => cluster.fork({ HSMKMS_WORKER_INDEX: String(index) }).on('exit', (code, signal) => {
     if (closing) return;
+    // A worker stops by itself with status 0 only when the log output (shared stdout) closed.
+    if (code === EXIT.ok) return stopAll('log output closed');
     const now = Date.now();
     restarts.push(now);
     while (restarts.length && restarts[0]! < now - 60_000) restarts.shift();
     if (restarts.length > 5) {
       progress('workers keep failing; stopping');
-      process.exit(1);
+      process.exit(EXIT.error);
     }
     progress(`worker ${index} exited (${signal ?? code}); starting it again`);
     fork(index);
@@ -84,8 +171,10 @@ async function runPrimary(config: AppConfig, workers: number): Promise<void> {
       );
   });
   for (let i = 0; i < workers; i++) fork(i);
-  onShutdown(async () => {
+  if (metricsServer && metricsListen) reportMetrics(await metricsServer.listen(metricsListen));
+  stopAll = onShutdown(async () => {
     closing = true;
+    await metricsServer?.close();
     await Promise.all(
       Object.values(cluster.workers ?? {}).map(
         (worker) =>
@@ -105,19 +194,21 @@ function reportRoot(root: { accessKeyId: string; generated: boolean; file?: stri
   else progress(`root access key id: ${root.accessKeyId} (from HSMKMS_ROOT_ACCESS_KEY_ID)`);
 }
 
-function onShutdown(close: () => Promise<void>): void {
+/** Closes gracefully on SIGINT/SIGTERM; returns the same shutdown for other reasons to stop. */
+function onShutdown(close: () => Promise<void>): (reason: string) => void {
   let closing = false;
-  const shutdown = (signal: string) => {
+  const shutdown = (reason: string) => {
     if (closing) return;
     closing = true;
-    if (!cluster.isWorker) progress(`${signal}: shutting down`);
+    if (!cluster.isWorker) progress(`${reason}: shutting down`);
     close().then(
-      () => process.exit(0),
-      () => process.exit(1),
+      () => process.exit(EXIT.ok),
+      () => process.exit(EXIT.error),
     );
   };
   process.once('SIGINT', () => shutdown('SIGINT'));
   process.once('SIGTERM', () => shutdown('SIGTERM'));
+  return shutdown;
 }
 
 function rootCredentialsFromEnv(): { accessKeyId: string; secretAccessKey: string } | undefined {

@@ -4,6 +4,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { ConfigError } from '../config/hsm.js';
 import { HsmTlsError, TLS_KEY_SPECS, createHsmHttpsServer, createReverseProxy, createTlsCsr, generateTlsKey, type TlsKeySpec } from '../tls/index.js';
 import { addHsmOptions, resolveHsmConfig, type HsmCliOptions } from './hsm-options.js';
+import { parseListen } from './listen.js';
 
 const progress = (message: string): void => {
   process.stderr.write(`hsmkms: ${message}\n`);
@@ -65,7 +66,7 @@ export function tlsCommand(): Command {
     asConfigErrors(async (options: ProxyOptions) => {
       if (options.keyUri.length !== options.cert.length)
         throw new ConfigError(`Give one --cert per --key-uri (got ${options.keyUri.length} keys and ${options.cert.length} certificates).`);
-      const { host, port } = parseListen(options.listen);
+      const { host, port } = parseListen('--listen', options.listen);
       const hsm = await resolveHsmConfig(options, progress);
       const certificates = options.keyUri.map((keyUri, i) => ({ keyUri, cert: readCertificate(options.cert[i]!) }));
       const reverse = createReverseProxy(options.upstream);
@@ -101,14 +102,6 @@ function asConfigErrors<T>(action: (options: T) => Promise<void>): (options: T) 
       throw error;
     }
   };
-}
-
-function parseListen(listen: string): { host: string; port: number } {
-  const match = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(listen);
-  const port = Number(match?.[3]);
-  if (!match || !Number.isInteger(port) || port < 0 || port > 65535)
-    throw new ConfigError(`--listen must be HOST:PORT (e.g. 127.0.0.1:8443), got "${listen}".`);
-  return { host: match[1] ?? (match[2] || '0.0.0.0'), port };
 }
 
 function readCertificate(file: string): Buffer {

@@ -91,6 +91,15 @@ export function parseCiphertextBlob(bytes: Uint8Array): CiphertextBlob {
   };
 }
 
+/**
+ * A version-1 blob holds AES-256-GCM output, which only a SYMMETRIC_DEFAULT key can have
+ * made. A blob naming any other key is forged: InvalidCiphertextException, before the HSM is
+ * asked to use, say, an RSA key for AES-GCM.
+ */
+export function requireBlobKeySpec(keySpec: string): void {
+  if (keySpec !== 'SYMMETRIC_DEFAULT') throw invalid();
+}
+
 function invalid(): KmsError {
   return new KmsError('InvalidCiphertextException', 'The ciphertext is invalid or was not produced by this service.');
 }

@@ -8,6 +8,7 @@
 import { HsmError, KmsError } from './errors.js';
 import type { JsonObject, KmsDeps, Operation, RequestContext } from './operation.js';
 import type { AuthorizerBinder, CallAuthorization, Logger } from './ports.js';
+import { StoreError, kmsErrorFromStore } from './store-error.js';
 
 export interface Dispatcher {
   /** Whether `name` (e.g. `Encrypt`, `HsmKms.CreatePrincipal`) is an operation this service implements. */
@@ -77,6 +78,7 @@ function touchedResources(input: JsonObject, output: JsonObject | undefined): st
 /** Turns anything thrown by an operation into the KmsError the client sees, logging the rest. */
 function toKmsError(error: unknown, operation: string, ctx: RequestContext, logger: Logger): KmsError {
   if (error instanceof KmsError) return error;
+  if (error instanceof StoreError) return kmsErrorFromStore(error);
   if (error instanceof HsmError) {
     logger.error(
       { operation, requestId: ctx.requestId, ckr: error.code, ckrValue: error.ckr, fn: error.fn, kind: error.kind },

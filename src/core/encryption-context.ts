@@ -15,10 +15,15 @@ export type EncryptionContext = Readonly<Record<string, string>>;
 export const MAX_ENCRYPTION_CONTEXT_BYTES = 8192;
 
 /**
- * Canonical bytes for `context`. Throws ValidationException for a context that is too large
- * or has an empty key (AWS rejects both).
+ * Canonical bytes for `context`. Throws ValidationException for a context that is too large,
+ * has an empty key (AWS rejects both) or holds ill-formed UTF-16.
  */
 export function canonicalEncryptionContext(context: EncryptionContext): Buffer {
+  // UTF-8 encoding turns every unpaired surrogate into U+FFFD: "\ud800" and "\udbff" would
+  // become the same bytes, so one context would authenticate as another.
+  for (const [k, v] of Object.entries(context))
+    if (!k.isWellFormed() || !v.isWellFormed())
+      throw new KmsError('ValidationException', 'Encryption context keys and values must be well-formed Unicode (no unpaired surrogates).');
   const pairs = Object.entries(context).map(([k, v]) => [Buffer.from(k, 'utf8'), Buffer.from(v, 'utf8')] as const);
   pairs.sort((a, b) => Buffer.compare(a[0], b[0]));
   let content = 0;

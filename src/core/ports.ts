@@ -2,6 +2,7 @@
  * The interfaces the KMS core depends on. Concrete classes (PKCS#11 backend, SQL stores, the
  * HTTP adapter) implement or use these; the core never imports them.
  */
+import type { StoreError } from './store-error.js';
 import type {
   AccessKeyRecord,
   AliasRecord,
@@ -112,25 +113,41 @@ export interface KeyBackend {
 
 // ───────────────────────────── metadata store ─────────────────────────────
 
+/** One page of a listing, in the listing's order. */
 export interface Page<T> {
   items: T[];
-  /** Opaque continuation marker; absent on the last page. */
-  nextMarker?: string | undefined;
+  /** True when items follow the last one (the caller resumes after it). */
+  more: boolean;
+}
+
+/** Keys are listed in (creationDate, keyId) order; a listing resumes after this key. */
+export interface KeyListPosition {
+  creationDate: Date;
+  keyId: string;
+}
+
+/** Aliases are listed by name; a listing resumes after this one. */
+export interface AliasListPosition {
+  aliasName: string;
 }
 
 /**
  * Metadata: everything except key material in plaintext. Every method may be called inside
  * {@link MetadataStore.transaction}; outside one, each call is its own transaction.
+ *
+ * Errors: a duplicate on insert, or a row missing that an update needs, is a {@link StoreError}
+ * (`conflict`, `not-found`); the core words it for clients. Anything else is the store's fault.
  */
 export interface MetadataRepository extends AuthorizationRepository, GrantRepository, QuorumRepository {
   getKey(keyId: string): Promise<KeyRecord | undefined>;
-  /** Inserts; throws KmsError AlreadyExistsException on a duplicate id. */
+  /** Inserts; throws StoreError `conflict` on a duplicate id. */
   insertKey(key: KeyRecord): Promise<void>;
   /** Writes `key` if the stored revision equals `key.revision - 1`; returns false otherwise. */
   updateKey(key: KeyRecord): Promise<boolean>;
   /** Removes the key and everything that hangs off it (versions, aliases, tags). */
   deleteKey(keyId: string): Promise<void>;
-  listKeys(limit: number, marker?: string): Promise<Page<KeyRecord>>;
+  /** Up to `limit` keys in (creationDate, keyId) order, after `after` when given. */
+  listKeys(limit: number, after?: KeyListPosition): Promise<Page<KeyRecord>>;
   /**
    * Keys the scheduler can act on at `now`: PendingDeletion keys past their deletionDate,
    * Enabled keys with rotation on past their nextRotationDate, imported material past validTo.
@@ -145,10 +162,13 @@ export interface MetadataRepository extends AuthorizationRepository, GrantReposi
   deleteKeyVersions(keyId: string): Promise<void>;
 
   getAlias(aliasName: string): Promise<AliasRecord | undefined>;
+  /** Throws StoreError `conflict` when the name is taken. */
   insertAlias(alias: AliasRecord): Promise<void>;
+  /** Throws StoreError `not-found` when no alias has the name. */
   updateAlias(alias: AliasRecord): Promise<void>;
   deleteAlias(aliasName: string): Promise<void>;
-  listAliases(options: { keyId?: string; limit: number; marker?: string }): Promise<Page<AliasRecord>>;
+  /** Up to `limit` aliases (of one key, or all) in name order, after `after` when given. */
+  listAliases(options: { keyId?: string; limit: number; after?: AliasListPosition }): Promise<Page<AliasRecord>>;
   countAliases(keyId: string): Promise<number>;
 
   getTags(keyId: string): Promise<Tag[]>;

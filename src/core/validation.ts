@@ -3,6 +3,7 @@
  * `1 validation error detected: Value 'X' at 'keySpec' failed to satisfy constraint: …`.
  * Member names are reported in lowerCamelCase, as AWS does.
  */
+import { MAX_ENCRYPTION_CONTEXT_BYTES } from './encryption-context.js';
 import { KmsError } from './errors.js';
 import type { JsonObject } from './operation.js';
 
@@ -28,7 +29,7 @@ function typeError(field: string, expected: string): KmsError {
   return new KmsError('SerializationException', `Field '${field}' must be ${expected}.`);
 }
 
-interface StringRule {
+export interface StringRule {
   min?: number;
   max?: number;
   pattern?: RegExp;
@@ -140,23 +141,135 @@ function checkBlob(field: string, value: unknown, rule: { min?: number; max?: nu
   return bytes;
 }
 
-/** `EncryptionContext`: a string→string map; absent means empty. */
+/**
+ * `EncryptionContext`: a string→string map; absent means empty. Keys must not be empty, every
+ * key and value must be well-formed UTF-16, and keys and values together take at most
+ * {@link MAX_ENCRYPTION_CONTEXT_BYTES} of UTF-8 — checked here, before the context is used for
+ * authorisation, so an oversized map costs nothing further.
+ */
 export function optionalStringMap(input: JsonObject, field: string): Record<string, string> {
   const value = input[field];
   if (value === undefined || value === null) return {};
   if (typeof value !== 'object' || Array.isArray(value)) throw typeError(field, 'a map of strings');
-  for (const v of Object.values(value)) if (typeof v !== 'string') throw typeError(field, 'a map of strings');
+  let bytes = 0;
+  for (const [k, v] of Object.entries(value)) {
+    if (typeof v !== 'string') throw typeError(field, 'a map of strings');
+    if (k.length === 0) throw constraintError(field, '', 'Map keys must have length greater than or equal to 1');
+    if (!k.isWellFormed() || !v.isWellFormed()) throw illFormed(field);
+    bytes += Buffer.byteLength(k, 'utf8') + Buffer.byteLength(v, 'utf8');
+    if (bytes > MAX_ENCRYPTION_CONTEXT_BYTES)
+      throw new KmsError(
+        'ValidationException',
+        `1 validation error detected: Value at '${memberName(field)}' failed to satisfy constraint: Keys and values must total at most ${MAX_ENCRYPTION_CONTEXT_BYTES} bytes of UTF-8`,
+      );
+  }
   return value as Record<string, string>;
 }
 
-export function optionalStringList(input: JsonObject, field: string, rule: { max?: number } = {}): string[] | undefined {
+function illFormed(path: string): KmsError {
+  return new KmsError(
+    'ValidationException',
+    `1 validation error detected: Value at '${path}' failed to satisfy constraint: Member must be well-formed Unicode (no unpaired surrogate code units)`,
+  );
+}
+
+/** Nesting deeper than any KMS request has (a few levels) is refused before anything walks it recursively. */
+export const MAX_INPUT_DEPTH = 32;
+
+/**
+ * Checks a parsed request body as a whole, before any operation sees it: every string and
+ * member name is well-formed UTF-16 (JSON's `\ud800` escapes can make lone surrogates, which
+ * UTF-8 encoding would silently turn into U+FFFD, so two different strings would authenticate
+ * as the same bytes), and nothing nests deeper than {@link MAX_INPUT_DEPTH}. Iterative, so any
+ * input that fits in the body limit is walked in bounded stack and linear time.
+ */
+export function checkRequestInput(input: JsonObject): void {
+  // Only containers are stacked; strings are checked where they are found, and a member's
+  // path is spelt out only for the error message.
+  const stack: Container[] = [{ value: input, depth: 0, parent: undefined, key: '' }];
+  const visit = (frame: Container, key: string | number, member: unknown): void => {
+    if (typeof member === 'string') {
+      if (!member.isWellFormed()) throw illFormed(pathOf(frame, key));
+    } else if (typeof member === 'object' && member !== null) {
+      if (frame.depth + 1 >= MAX_INPUT_DEPTH)
+        throw new KmsError('SerializationException', `The request body nests deeper than ${MAX_INPUT_DEPTH} levels.`);
+      stack.push({ value: member, depth: frame.depth + 1, parent: frame, key });
+    }
+  };
+  for (let frame = stack.pop(); frame !== undefined; frame = stack.pop()) {
+    const { value } = frame;
+    if (Array.isArray(value)) {
+      for (let i = 0; i < value.length; i++) visit(frame, i, value[i]);
+      continue;
+    }
+    for (const [name, member] of Object.entries(value)) {
+      if (!name.isWellFormed()) throw illFormed(pathOf(frame, '<member name>'));
+      visit(frame, name, member);
+    }
+  }
+}
+
+/** A JSON object or array met while checking a request, and where it sits. */
+interface Container {
+  value: object;
+  depth: number;
+  parent: Container | undefined;
+  key: string | number;
+}
+
+/** AWS's way of naming a member: `tags.1.member.tagValue` (lists count from 1). */
+function pathOf(container: Container, key: string | number): string {
+  const segments: string[] = [];
+  for (let c: Container | undefined = container, k: string | number = key; c !== undefined; k = c.key, c = c.parent) {
+    if (typeof k === 'number') segments.push(`${k + 1}.member`);
+    else segments.push(c.parent === undefined ? memberName(k) : k);
+    if (c.parent === undefined) break;
+  }
+  return segments.reverse().join('.');
+}
+
+/** A list member: how many items (`max`), and what each item must satisfy (`member`). */
+export interface StringListRule {
+  max?: number;
+  member?: StringRule;
+}
+
+/**
+ * A list of strings. The length is checked before the items, so an oversized list costs one
+ * comparison whatever it holds; item violations use AWS's wording for list members.
+ */
+export function optionalStringList(input: JsonObject, field: string, rule: StringListRule = {}): string[] | undefined {
   const value = input[field];
   if (value === undefined || value === null) return undefined;
-  if (!Array.isArray(value) || value.some((v) => typeof v !== 'string')) throw typeError(field, 'a list of strings');
+  if (!Array.isArray(value)) throw typeError(field, 'a list of strings');
   if (rule.max !== undefined && value.length > rule.max)
     throw constraintError(field, `[${value.length} items]`, `Member must have length less than or equal to ${rule.max}`);
+  const { min = 0, max = Infinity, pattern } = rule.member ?? {};
+  for (const item of value) {
+    if (typeof item !== 'string') throw typeError(field, 'a list of strings');
+    const broken: string[] = [];
+    if (item.length > max) broken.push(`Member must have length less than or equal to ${max}`);
+    if (item.length < min) broken.push(`Member must have length greater than or equal to ${min}`);
+    if (pattern && broken.length === 0 && !pattern.test(item)) broken.push(`Member must satisfy regular expression pattern: ${pattern.source}`);
+    if (broken.length > 0) throw constraintError(field, item, `Member must satisfy constraint: [${broken.join(', ')}]`);
+  }
   return value as string[];
 }
+
+export function requiredStringList(input: JsonObject, field: string, rule: StringListRule = {}): string[] {
+  const list = optionalStringList(input, field, rule);
+  if (list === undefined) throw constraintError(field, null, 'Member must not be null');
+  return list;
+}
+
+/** `GrantTokens` as every operation that takes them limits them (AWS: 0–10 tokens of 1–8192 characters). */
+export const GRANT_TOKENS_RULE: StringListRule = { max: 10, member: { min: 1, max: 8192 } };
+
+/**
+ * `Policy` (CreateKey, PutKeyPolicy): AWS's length and character set. The document's own limits
+ * and grammar are the policy parser's.
+ */
+export const POLICY_RULE: StringRule = { min: 1, max: 131072, pattern: /^[\u0009\u000A\u000D\u0020-\u00FF]+$/ };
 
 /** The `KeyId` member as every operation accepts it (id, key ARN, alias name, alias ARN). */
 export function requiredKeyId(input: JsonObject, field = 'KeyId'): string {

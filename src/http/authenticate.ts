@@ -25,6 +25,14 @@ export interface AuthenticatedCaller {
 /** Verifies the request; returns the caller or throws the KmsError a client expects. */
 export type Authenticator = (request: FastifyRequest, body: Buffer) => Promise<AuthenticatedCaller>;
 
+/**
+ * Headers that must be signed when present: the target selects the operation and the media
+ * type how the body is read. The AWS SDKs and the AWS CLI sign both.
+ */
+const OPERATION_HEADERS = ['x-amz-target', 'content-type'] as const;
+
+const invalidToken = () => new KmsError('UnrecognizedClientException', 'The security token included in the request is invalid.');
+
 /** Derived keys kept per access key and day; small, and cleared wholesale when full. */
 const DERIVED_KEY_CACHE_SIZE = 1024;
 
@@ -49,15 +57,20 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
       rawHeaders: request.raw.rawHeaders,
       body,
     };
-    const verifyOptions = { region: options.region, service: 'kms', now: options.clock() };
+    const verifyOptions = { region: options.region, service: 'kms', now: options.clock(), signedWhenPresent: OPERATION_HEADERS };
     const { auth, amzDate } = precheckSigV4(
       wire,
       options.maxSkewMs === undefined ? verifyOptions : { ...verifyOptions, maxSkewMs: options.maxSkewMs },
     );
+    // No temporary (STS) credentials exist here, so no session token can be valid.
+    if (request.headers['x-amz-security-token'] !== undefined) {
+      request.log.info({ accessKeyId: auth.accessKeyId }, 'request with a session token');
+      throw invalidToken();
+    }
     const credential = await options.credentials.resolve(auth.accessKeyId);
     if (!credential) {
       request.log.info({ accessKeyId: auth.accessKeyId }, 'unknown access key');
-      throw new KmsError('UnrecognizedClientException', 'The security token included in the request is invalid.');
+      throw invalidToken();
     }
     const secret = credential.secretAccessKey;
     checkSignature(wire, auth, amzDate, secret, derivedKey(auth.accessKeyId, secret, auth.scopeDate, auth.region, auth.service));

@@ -15,6 +15,7 @@ import { createAuthenticator } from './authenticate.js';
 import { handleServerError, sendError } from './errors.js';
 import { registerKmsRoute } from './kms-route.js';
 import { lazyChildLoggerFactory } from './lazy-child-logger.js';
+import { resolveTimeouts, timeoutOptions, type HttpTimeouts } from './timeouts.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -37,6 +38,7 @@ export interface ServerOptions {
   settings: KmsSettings;
   /** A cheap HSM call; `GET /health` answers 503 when it fails. */
   health: () => Promise<{ ok: boolean; detail?: string }>;
+  /** Counts each API call; served by {@link buildMetricsServer} on a listener of its own. */
   metrics: Metrics;
   /** A pino logger to use (preferably from createLogger), or options to build one with redaction. */
   logger: Logger | LoggerOptions;
@@ -46,6 +48,8 @@ export interface ServerOptions {
   bodyLimit?: number;
   /** How long `GET /health` waits for the HSM before answering 503. */
   healthTimeoutMs?: number;
+  /** Request, headers, idle and keep-alive timeouts; defaults in {@link DEFAULT_HTTP_TIMEOUTS}. */
+  timeouts?: Partial<HttpTimeouts>;
   /**
    * Trust X-Forwarded-For from these proxies (fastify's `trustProxy`: true, addresses or CIDRs)
    * so audit events carry the client's address. Default: trust nobody.
@@ -77,6 +81,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     : { logger: loggerOptions(options.logger) };
   const app = Fastify({
     ...logging,
+    ...timeoutOptions(resolveTimeouts(options.timeouts)),
     bodyLimit,
     genReqId: () => randomUUID(),
     // The request id is ours to choose: a client-supplied one would make logs forgeable.
@@ -149,10 +154,8 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     return reply.code(503).send({ status: 'unavailable' });
   });
 
-  app.get('/metrics', async (_request, reply) => {
-    const text = await metrics.render();
-    return reply.code(200).header('content-type', metrics.contentType).send(text);
-  });
+  // /metrics is not served here: it reveals versions and per-operation counts to anyone who
+  // can reach the API. It has a listener of its own (buildMetricsServer, --metrics-listen).
 
   return app;
 }

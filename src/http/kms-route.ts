@@ -4,11 +4,13 @@
  * response. Order of checks: authentication (an unauthenticated caller
  * learns nothing), then the target, then the body.
  */
+import { isUtf8 } from 'node:buffer';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { KmsError } from '../core/errors.js';
 import type { Dispatcher } from '../core/dispatch.js';
 import type { JsonObject, RequestContext } from '../core/operation.js';
 import { operationKeyForTarget } from '../core/registry.js';
+import { checkRequestInput } from '../core/validation.js';
 import type { Authenticator } from './authenticate.js';
 import { AMZ_JSON, sendError, sendKmsError } from './errors.js';
 
@@ -26,6 +28,9 @@ function mediaType(header: string | undefined): string {
 
 function parseBody(body: Buffer): JsonObject {
   if (body.length === 0) return {};
+  // Strict UTF-8: decoding turns every invalid byte into U+FFFD, so different bytes on the
+  // wire (which the signature tells apart) would become the same string.
+  if (!isUtf8(body)) throw new KmsError('SerializationException', 'The request body is not valid UTF-8.');
   let parsed: unknown;
   try {
     parsed = JSON.parse(body.toString('utf8'));
@@ -34,6 +39,7 @@ function parseBody(body: Buffer): JsonObject {
   }
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed))
     throw new KmsError('SerializationException', 'The request body must be a JSON object.');
+  checkRequestInput(parsed as JsonObject);
   return parsed as JsonObject;
 }
 

@@ -2,7 +2,7 @@
  * Prometheus metrics with prom-client. Each service instance owns its Registry (no global
  * default registry), so several servers — or tests — in one process never share counters.
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export interface Metrics {
   readonly registry: Registry;
@@ -82,4 +82,20 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     },
     render: () => registry.metrics(),
   };
+}
+
+/**
+ * In a cluster worker: answer the primary's requests for this worker's metrics (prom-client's
+ * cluster protocol over the IPC channel), so the primary can serve the sum over all workers.
+ */
+export function shareWithClusterPrimary(metrics: Metrics): void {
+  AggregatorRegistry.setRegistries([metrics.registry]);
+  // Constructing one installs the worker's message listener.
+  new AggregatorRegistry();
+}
+
+/** In the cluster primary: every worker's metrics, summed (histograms and counters add up). */
+export function clusterMetrics(): Pick<Metrics, 'contentType' | 'render'> {
+  const aggregator = new AggregatorRegistry();
+  return { contentType: aggregator.contentType, render: () => aggregator.clusterMetrics() };
 }

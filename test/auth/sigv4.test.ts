@@ -11,6 +11,7 @@ import {
   canonicalRequest,
   checkSignature,
   computeSignature,
+  parseAmzDate,
   parseAuthorization,
   precheckSigV4,
   type WireRequest,
@@ -266,6 +267,32 @@ describe('SigV4 checks before the signature', () => {
   it('requires host and x-amz-date to be signed', () => {
     expect(rejects(() => kmsCheck(wire(v, header(SCOPE, 'x-amz-date')), NOW, SECRET)).type).toBe('InvalidSignatureException');
     expect(rejects(() => kmsCheck(wire(v, header(SCOPE, 'host')), NOW, SECRET)).type).toBe('InvalidSignatureException');
+  });
+
+  it('requires the signedWhenPresent headers to be signed when the request carries them', () => {
+    const target: [string, string] = ['X-Amz-Target', 'TrentService.DisableKey'];
+    const options = { region: 'us-east-1', service: 'service', now: NOW, signedWhenPresent: ['x-amz-target', 'content-type'] };
+    const unsigned = rejects(() => precheckSigV4(wire({ ...v, headers: [...v.headers, target] }, header()), options));
+    expect(unsigned.type).toBe('InvalidSignatureException');
+    expect(unsigned.message).toBe("'X-Amz-Target' must be a 'SignedHeader' in the AWS Authorization.");
+    const form = VECTORS.find((x) => x.name === 'post-x-www-form-urlencoded')!;
+    const formUnsigned = rejects(() => precheckSigV4(wire(form, header(SCOPE, 'host;x-amz-date')), options));
+    expect(formUnsigned.message).toBe("'Content-Type' must be a 'SignedHeader' in the AWS Authorization.");
+    // Absent headers need not be signed; signed ones pass.
+    expect(() => precheckSigV4(wire(v, header()), options)).not.toThrow();
+    expect(() => precheckSigV4(wire(form, header(SCOPE, form.signedHeaders)), options)).not.toThrow();
+  });
+
+  it('refuses X-Amz-Date fields out of range instead of rolling them over', () => {
+    expect(parseAmzDate('20150830T123600Z')).toEqual(NOW);
+    // Hour 46 of 29 August would otherwise be 22:00 on the 30th.
+    for (const bad of ['20150829T460000Z', '20150832T000000Z', '20150230T000000Z', '20151330T000000Z', '20150000T000000Z', '20150830T126000Z', '20150830T123660Z', '00990830T123600Z'])
+      expect(parseAmzDate(bad), bad).toBeUndefined();
+    expect(parseAmzDate('20160229T235959Z')).toEqual(new Date('2016-02-29T23:59:59Z'));
+    const rolled = { ...v, headers: [host, ['X-Amz-Date', '20150829T363600Z'] as [string, string]] };
+    const e = rejects(() => kmsCheck(wire(rolled, header('AKIDEXAMPLE/20150829/us-east-1/service/aws4_request')), NOW, SECRET));
+    expect(e.type).toBe('IncompleteSignatureException');
+    expect(e.message).toBe("Date must be in ISO-8601 'basic format'. Got '20150829T363600Z'. See http://en.wikipedia.org/wiki/ISO_8601");
   });
 });
 

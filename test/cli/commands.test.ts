@@ -1,11 +1,11 @@
 /** The `hsmkms` commands other than serve: help, principals, tokens, and their errors. */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFile } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { hsmkms } from '../support/cli.js';
+import { HSMKMS_BIN, hsmkms } from '../support/cli.js';
 
 const run = promisify(execFile);
 let dataDir: string;
@@ -114,5 +114,55 @@ describe('hsmkms CLI', () => {
     writeFileSync(loose, '1234', { mode: 0o644 });
     const world = await failure(['serve', '--module', '/usr/lib/softhsm/libsofthsm2.so', '--token-label', 'x', '--pin-file', loose, '--port', '0']);
     expect(world.stderr).toMatch(/chmod 600/);
+  });
+});
+
+/** Runs `hsmkms <args>` with its stdout a pipe whose reader has gone before anything is written. */
+function withClosedStdout(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stderr: string }> {
+  const child = spawn(process.execPath, [HSMKMS_BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout!.destroy();
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  return new Promise((resolve) => child.once('close', (code) => resolve({ code, stderr })));
+}
+
+describe('hsmkms as a Unix citizen', () => {
+  it('exits quietly with status 0 when its output pipe closes (principal list | head)', async () => {
+    for (const args of [['principal', 'list', '--data-dir', dataDir], ['serve', '--help']]) {
+      const result = await withClosedStdout(args);
+      expect(result, args.join(' ')).toEqual({ code: 0, stderr: '' });
+    }
+  });
+
+  it('stops the server gracefully, status 0, when the pipe its logs go to closes', async () => {
+    const serveDir = join(dataDir, 'serve-pipe');
+    const child = spawn(process.execPath, [HSMKMS_BIN, 'serve', '--data-dir', serveDir, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
+    await vi.waitFor(() => expect(stderr).toMatch(/listening on (http:\/\/\S+)/), { timeout: 60_000, interval: 100 });
+    child.stdout!.destroy();
+    // Every request is logged, so the next one finds the pipe closed.
+    const endpoint = /listening on (http:\/\/\S+)/.exec(stderr)![1]!;
+    await fetch(`${endpoint}/health`).catch(() => undefined);
+    await fetch(`${endpoint}/`, { method: 'POST' }).catch(() => undefined);
+    expect(await exited).toBe(0);
+    expect(stderr).toContain('log output closed: shutting down');
+    expect(stderr).not.toMatch(/EPIPE|\n\s+at /);
+  });
+
+  it('uses one set of exit statuses: 2 for usage errors, 1 for failures, 0 for help and version; messages on stderr only', async () => {
+    // Each spawn costs a Node start-up; a few cases cover commander's kinds of usage error.
+    for (const args of [['--bogus'], [], ['principal', 'create'], ['serve', '--log-level', 'loud']]) {
+      const usage = await failure(args);
+      expect(usage.code, args.join(' ')).toBe(2);
+      expect(usage.stderr, args.join(' ')).toMatch(/error: |Usage: /);
+    }
+    const config = await failure(['serve', '--port', 'abc', '--data-dir', join(dataDir, 'unused')]);
+    expect(config).toMatchObject({ code: 1, stderr: "hsmkms: --port must be 0–65535, got 'abc'.\n" });
+    const timeouts = await failure(['serve', '--request-timeout', '5', '--headers-timeout', '6', '--data-dir', join(dataDir, 'unused')]);
+    expect(timeouts.code).toBe(1);
+    expect(timeouts.stderr).toMatch(/headers timeout \(6000 ms\) must not exceed the request timeout \(5000 ms\)/);
+    expect(await hsmkms(['--version'])).toEqual({ stdout: '0.1.0\n', stderr: '' });
   });
 });

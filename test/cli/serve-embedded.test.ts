@@ -20,7 +20,7 @@ let alice: { arn: string; accessKeyId: string; secretAccessKey: string };
 
 beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'hsmkms-embedded-'));
-  served = await serve(['--data-dir', dataDir, '--port', '0']);
+  served = await serve(['--data-dir', dataDir, '--port', '0', '--metrics-listen', '127.0.0.1:0']);
   const { stdout } = await hsmkms(['principal', 'create', 'alice', '--data-dir', dataDir]);
   alice = JSON.parse(stdout);
 }, 180_000);
@@ -100,5 +100,15 @@ describe('hsmkms serve on embedded defaults', () => {
     const res = await fetch(`${served.endpoint}/health`);
     expect(res.status).toBe(200);
     expect(await res.json()).toMatchObject({ status: 'ok' });
+  });
+
+  it('serves /metrics only on the --metrics-listen address', async () => {
+    const metricsUrl = /metrics at (http:\/\/127\.0\.0\.1:\d+\/metrics)/.exec(served.stderr())?.[1];
+    expect(metricsUrl).toBeDefined();
+    const res = await fetch(metricsUrl!);
+    expect(res.status).toBe(200);
+    expect(await res.text()).toMatch(/hsmkms_requests_total\{operation="CreateKey",outcome="ok"\} \d+/);
+    const publicRes = await fetch(`${served.endpoint}/metrics`);
+    expect(publicRes.status).toBe(404);
   });
 });

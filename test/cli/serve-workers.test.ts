@@ -10,7 +10,7 @@ let dataDir: string;
 let served: Served;
 beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'hsmkms-workers-'));
-  served = await serve(['--data-dir', dataDir, '--port', '0', '--workers', '2', '--log-level', 'warn']);
+  served = await serve(['--data-dir', dataDir, '--port', '0', '--workers', '2', '--log-level', 'warn', '--metrics-listen', '127.0.0.1:0']);
 }, 180_000);
 afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 
@@ -29,5 +29,12 @@ it('serves from two workers: keys made through one are usable through the other,
   expect(plain.map((p) => Buffer.from(p.Plaintext!).toString())).toEqual(keyIds);
   kms.destroy();
   fresh.destroy();
+  // The primary serves the workers' metrics summed; the API port serves none.
+  const metricsUrl = /metrics at (http:\/\/[^\s]+\/metrics)/.exec(served.stderr())![1]!;
+  expect(new URL(metricsUrl).port).not.toBe(new URL(served.endpoint).port);
+  const text = await (await fetch(metricsUrl)).text();
+  expect(text).toContain('hsmkms_requests_total{operation="CreateKey",outcome="ok"} 6');
+  expect(text).toContain('hsmkms_requests_total{operation="Decrypt",outcome="ok"} 6');
+  expect((await fetch(`${served.endpoint}/metrics`)).status).toBe(404);
   expect(await served.stop()).toBe(0);
 });

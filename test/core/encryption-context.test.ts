@@ -40,6 +40,16 @@ describe('canonicalEncryptionContext', () => {
   });
 });
 
+describe('canonicalEncryptionContext and ill-formed UTF-16', () => {
+  it('refuses unpaired surrogates, which UTF-8 would turn into the same U+FFFD bytes', () => {
+    // The bytes would collide: the reason this must never be encoded.
+    expect(Buffer.from('\ud800', 'utf8').equals(Buffer.from('\udbff', 'utf8'))).toBe(true);
+    for (const context of [{ k: '\ud800' }, { k: '\udbff' }, { '\udc00': 'v' }, { k: 'a\ud83d' }] as Record<string, string>[])
+      expect(() => canonicalEncryptionContext(context)).toThrowError(/well-formed Unicode/);
+    expect(canonicalEncryptionContext({ k: '\ud83d\ude00' }).length).toBe(2 + 4 + 1 + 4);
+  });
+});
+
 describe('encryptionContextConditions', () => {
   it('exposes each pair and the key list as policy condition keys', () => {
     expect(encryptionContextConditions({ Department: 'IT', Project: 'x' })).toEqual({

@@ -1,5 +1,10 @@
 /** The AWS wire protocol through fastify's inject(): every protocol and authentication error. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SignatureV4 } from '@smithy/signature-v4';
+import { Sha256 } from '@aws-crypto/sha256-js';
+import { buildMetricsServer } from '../../src/http/metrics-server.js';
+import { createLogger } from '../../src/observability/logger.js';
+import type { Logger } from '../../src/core/ports.js';
 import { createHarness, FIXED_RANDOM, KEY_ARN, signedHeaders, type Harness } from './support.js';
 
 let h: Harness;
@@ -137,6 +142,66 @@ describe('authentication errors', () => {
     expect(fine.statusCode).toBe(200);
   });
 
+  it('refuses a target or media type added outside SignedHeaders: a captured request cannot be replayed as another operation', async () => {
+    const message = (header: string) => `'${header}' must be a 'SignedHeader' in the AWS Authorization.`;
+    h.audit.length = 0;
+    // Signed with no target at all, then resent naming an operation.
+    expectError(
+      await call(undefined, '{}', { unsigned: { 'x-amz-target': 'TrentService.Decrypt' } }),
+      400,
+      'InvalidSignatureException',
+      message('X-Amz-Target'),
+    );
+    // Signed for one operation without listing the target, then resent as another.
+    expectError(
+      await call(undefined, '{}', { unsigned: { 'x-amz-target': 'TrentService.GenerateRandom' } }),
+      400,
+      'InvalidSignatureException',
+      message('X-Amz-Target'),
+    );
+    expectError(
+      await call('TrentService.GenerateRandom', '{}', { unsigned: { 'content-type': 'application/x-amz-json-1.1' } }),
+      400,
+      'InvalidSignatureException',
+      message('Content-Type'),
+    );
+    expect(h.audit).toHaveLength(0); // no operation ran
+  });
+
+  it('UnrecognizedClientException for a session token: there are no temporary credentials', async () => {
+    // Signed with the token in SignedHeaders, exactly as an SDK with STS credentials does.
+    const signer = new SignatureV4({
+      credentials: { accessKeyId: h.accessKeyId, secretAccessKey: h.secretAccessKey, sessionToken: 'FQoGZXIvYXdzE' },
+      region: 'eu-west-3',
+      service: 'kms',
+      sha256: Sha256,
+    });
+    const signed = await signer.sign({
+      method: 'POST',
+      protocol: 'http:',
+      hostname: 'localhost',
+      path: '/',
+      headers: { host: 'localhost:80', 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': 'TrentService.GenerateRandom' },
+      body: '{}',
+    });
+    expect(signed.headers['x-amz-security-token']).toBe('FQoGZXIvYXdzE');
+    const res = await h.server.inject({ method: 'POST', url: '/', headers: signed.headers, payload: '{}' });
+    expectError(res, 400, 'UnrecognizedClientException', 'The security token included in the request is invalid.');
+  });
+
+  it('refuses an X-Amz-Date with a field out of range instead of rolling it over into another day', async () => {
+    // Hour 46 of the day before would roll over into today, inside the skew window.
+    const now = h.now.value;
+    const yesterday = new Date(now.getTime() - 86_400_000);
+    const day = yesterday.toISOString().slice(0, 10).replace(/-/g, '');
+    const hour = 24 + now.getUTCHours();
+    const rolled = `${day}T${hour}${now.toISOString().slice(14, 16)}${now.toISOString().slice(17, 19)}Z`;
+    const headers = await signedHeaders({ target: 'TrentService.GenerateRandom', body: '{}', accessKeyId: h.accessKeyId, secretAccessKey: h.secretAccessKey, signingDate: now });
+    headers['x-amz-date'] = rolled;
+    const parsed = expectError(await h.server.inject({ method: 'POST', url: '/', headers, payload: '{}' }), 400, 'IncompleteSignatureException');
+    expect(parsed.message).toBe(`Date must be in ISO-8601 'basic format'. Got '${rolled}'. See http://en.wikipedia.org/wiki/ISO_8601`);
+  });
+
   it('authenticates before revealing whether an operation exists', async () => {
     const res = await h.server.inject({
       method: 'POST',
@@ -211,11 +276,19 @@ describe('health and metrics', () => {
     }
   });
 
-  it('GET /metrics counts calls by operation and outcome, with bounded labels', async () => {
+  it('does not serve /metrics on the API listener: it has its own (--metrics-listen)', async () => {
+    expectError(await h.server.inject({ method: 'GET', url: '/metrics' }), 404, 'UnknownOperationException');
+  });
+
+  it('GET /metrics on the metrics listener counts calls by operation and outcome, with bounded labels', async () => {
     await call('TrentService.GenerateRandom', '{}');
     await call('TrentService.DescribeKey', '{}');
     await call('TrentService.NoSuchOperationAtAll', '{}');
-    const res = await h.server.inject({ method: 'GET', url: '/metrics' });
+    const metricsServer = await buildMetricsServer({ metrics: h.metrics, logger: createLogger({ level: 'silent' }) as unknown as Logger });
+    const res = await metricsServer.inject({ method: 'GET', url: '/metrics' });
+    expect((await metricsServer.inject({ method: 'GET', url: '/' })).statusCode).toBe(404);
+    expect((await metricsServer.inject({ method: 'POST', url: '/metrics' })).statusCode).toBe(404);
+    await metricsServer.close();
     expect(res.statusCode).toBe(200);
     expect(res.headers['content-type']).toMatch(/^text\/plain/);
     expect(res.body).toMatch(/hsmkms_requests_total\{operation="GenerateRandom",outcome="ok"\} \d+/);

@@ -10,7 +10,7 @@ import { Sha256 } from '@aws-crypto/sha256-js';
 import type { FastifyInstance } from 'fastify';
 import { buildServer, type ServerOptions } from '../../src/http/build-server.js';
 import { createDispatcher } from '../../src/core/dispatch.js';
-import { createMetrics } from '../../src/observability/metrics.js';
+import { createMetrics, type Metrics } from '../../src/observability/metrics.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { HsmError, KmsError } from '../../src/core/errors.js';
 import type { CredentialResolver } from '../../src/auth/credentials.js';
@@ -87,6 +87,7 @@ export interface Harness {
   audit: AuditEvent[];
   logs: () => string;
   health: { ok: boolean };
+  metrics: Metrics;
   now: { value: Date };
   close(): Promise<void>;
 }
@@ -121,18 +122,19 @@ export async function createHarness(extra: Partial<ServerOptions> = {}): Promise
     settings: SETTINGS,
   };
   const health = { ok: true };
+  const metrics = createMetrics({ stats: () => ({ sessionsInUse: 1, sessionsIdle: 7 }), processMetrics: false });
   const server = await buildServer({
     dispatcher: createDispatcher(deps, OPERATIONS, logger.child({ component: 'kms' })),
     credentials,
     settings: SETTINGS,
     health: async () => (health.ok ? { ok: true } : { ok: false, detail: 'C_GetSessionInfo failed: CKR_DEVICE_REMOVED' }),
-    metrics: createMetrics({ stats: () => ({ sessionsInUse: 1, sessionsIdle: 7 }), processMetrics: false }),
+    metrics,
     logger,
     clock: () => now.value,
     bodyLimit: 64 * 1024,
     ...extra,
   });
-  return { server, accessKeyId, secretAccessKey, audit, logs: () => chunks.join(''), health, now, close: () => server.close() };
+  return { server, accessKeyId, secretAccessKey, audit, logs: () => chunks.join(''), health, metrics, now, close: () => server.close() };
 }
 
 export interface SignOptions {
@@ -145,6 +147,8 @@ export interface SignOptions {
   service?: string;
   signingDate?: Date;
   host?: string;
+  /** Headers added after signing, so outside SignedHeaders (what a replaying attacker adds). */
+  unsigned?: Record<string, string>;
 }
 
 /** Headers for a request signed exactly as the AWS SDK signs it. */
@@ -160,9 +164,10 @@ export async function signedHeaders(options: SignOptions): Promise<Record<string
     'content-type': options.contentType ?? 'application/x-amz-json-1.1',
   };
   if (options.target !== undefined) headers['x-amz-target'] = options.target;
+  for (const name of Object.keys(options.unsigned ?? {})) delete headers[name];
   const signed = await signer.sign(
     { method: 'POST', protocol: 'http:', hostname: 'localhost', path: '/', headers, body: options.body ?? '{}' },
     options.signingDate ? { signingDate: options.signingDate } : {},
   );
-  return signed.headers;
+  return { ...signed.headers, ...options.unsigned };
 }

@@ -109,16 +109,20 @@ export function describeAuthorizationContract(store: () => MetadataStore): void 
       expect(await store().countKeysOwnedBy(p.arn)).toBe(0);
     });
 
-    it('pages principals in ARN order with their roles, and refuses a foreign marker', async () => {
+    it('pages principals in ARN order with their roles, resuming after a position', async () => {
       for (const name of ['c', 'a', 'b']) await store().insertPrincipal(principal(`page-${name}`, { roles: name === 'b' ? ['Auditor'] : ['CryptoUser'] }));
       const first = await store().listPrincipalsPage(2);
       expect(first.items.map((p) => p.name)).toStrictEqual(['page-a', 'page-b']);
       expect(first.items[1]!.roles).toStrictEqual(['Auditor']);
-      const second = await store().listPrincipalsPage(2, first.nextMarker);
+      expect(first.more).toBe(true);
+      const second = await store().listPrincipalsPage(2, { arn: first.items[1]!.arn });
       expect(second.items.map((p) => p.name)).toStrictEqual(['page-c']);
-      expect(second.nextMarker).toBeUndefined();
+      expect(second.more).toBe(false);
+      // Exactly full: nothing more.
+      expect((await store().listPrincipalsPage(1, { arn: first.items[1]!.arn })).more).toBe(false);
+      // A position need not be a stored principal: the listing resumes after where it would sort.
+      expect((await store().listPrincipalsPage(10, { arn: `${first.items[0]!.arn}~` })).items.map((p) => p.name)).toStrictEqual(['page-b', 'page-c']);
       expect(await store().countPrincipals()).toBe(3);
-      await expect(store().listPrincipalsPage(2, 'garbage')).rejects.toMatchObject({ type: 'InvalidMarkerException' });
     });
 
     it('sees policy and role changes made inside a transaction once it commits, and none when it rolls back', async () => {

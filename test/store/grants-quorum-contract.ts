@@ -3,10 +3,10 @@
  * for every store (SQLite, PostgreSQL) against the store of the test in progress.
  */
 import { describe, expect, it } from 'vitest';
-import { KmsError } from '../../src/core/errors.js';
-import type { GrantRecord } from '../../src/core/grants/grant.js';
+import type { GrantListPosition, GrantRecord } from '../../src/core/grants/grant.js';
 import type { MetadataStore } from '../../src/core/ports.js';
-import type { ApprovalRequestRecord, QuorumRuleRecord } from '../../src/core/quorum/quorum.js';
+import type { ApprovalRequestListPosition, ApprovalRequestRecord, QuorumRuleRecord } from '../../src/core/quorum/quorum.js';
+import { StoreError } from '../../src/core/store-error.js';
 import { ACCOUNT, key } from './fixtures.js';
 
 let grantSequence = 0;
@@ -73,8 +73,8 @@ export function describeGrantAndQuorumContract(current: () => MetadataStore): vo
       expect(await store.getGrant(bare.grantId)).toStrictEqual(bare);
       expect(await store.getGrant('0'.repeat(64))).toBeUndefined();
       const error = await store.insertGrant(full).catch((e: unknown) => e);
-      expect(error).toBeInstanceOf(KmsError);
-      expect(error).toMatchObject({ type: 'AlreadyExistsException' });
+      expect(error).toBeInstanceOf(StoreError);
+      expect(error).toMatchObject({ kind: 'conflict', record: 'grant', subject: full.grantId });
     });
 
     it('finds a grantee\'s grants by operation, in grant-id pages', async () => {
@@ -99,7 +99,7 @@ export function describeGrantAndQuorumContract(current: () => MetadataStore): vo
       expect([...first, ...next].map((g) => g.grantId)).toEqual(decrypt.map((g) => g.grantId));
     });
 
-    it('lists a key\'s grants page by page, filtered, with markers bound to the list', async () => {
+    it('lists a key\'s grants page by page, in creation order, filtered', async () => {
       const store = current();
       const k = key();
       const other = key();
@@ -109,20 +109,27 @@ export function describeGrantAndQuorumContract(current: () => MetadataStore): vo
       const mine = [grant(k.keyId), grant(k.keyId, { granteePrincipal: carol }), grant(k.keyId), grant(other.keyId)];
       for (const g of mine) await store.insertGrant(g);
       const seen: string[] = [];
-      let marker: string | undefined;
-      do {
-        const page = await store.listGrants({ keyId: k.keyId, limit: 2, ...(marker ? { marker } : {}) });
-        expect(page.items.length).toBeLessThanOrEqual(2);
+      const sizes: number[] = [];
+      let after: GrantListPosition | undefined;
+      for (;;) {
+        const page = await store.listGrants({ keyId: k.keyId, limit: 2, ...(after ? { after } : {}) });
+        sizes.push(page.items.length);
         seen.push(...page.items.map((g) => g.grantId));
-        marker = page.nextMarker;
-      } while (marker);
+        const last = page.items.at(-1);
+        if (!page.more || !last) break;
+        after = { creationDate: last.creationDate, grantId: last.grantId };
+      }
       expect(seen).toEqual(mine.slice(0, 3).map((g) => g.grantId));
+      expect(sizes).toEqual([2, 1]);
       expect((await store.listGrants({ keyId: k.keyId, granteePrincipal: carol, limit: 10 })).items).toStrictEqual([mine[1]]);
       expect((await store.listGrants({ keyId: k.keyId, grantId: mine[2]!.grantId, limit: 10 })).items).toStrictEqual([mine[2]]);
-      const page = await store.listGrants({ keyId: k.keyId, limit: 1 });
-      await expect(store.listGrants({ keyId: other.keyId, limit: 1, marker: page.nextMarker! })).rejects.toMatchObject({
-        type: 'InvalidMarkerException',
-      });
+      // Same creation date: the grant id breaks the tie.
+      const tied = [grant(other.keyId, { creationDate: new Date(1) }), grant(other.keyId, { creationDate: new Date(1) })];
+      for (const g of tied) await store.insertGrant(g);
+      const firstTied = await store.listGrants({ keyId: other.keyId, limit: 1 });
+      expect(firstTied).toStrictEqual({ items: [tied[0]], more: true });
+      const nextTied = await store.listGrants({ keyId: other.keyId, limit: 1, after: { creationDate: new Date(1), grantId: tied[0]!.grantId } });
+      expect(nextTied).toStrictEqual({ items: [tied[1]], more: true });
       expect(await store.countGrants(k.keyId)).toBe(3);
     });
 
@@ -138,9 +145,10 @@ export function describeGrantAndQuorumContract(current: () => MetadataStore): vo
       const c = grant(k.keyId, { name: 'n', operations: ['Encrypt'] });
       for (const g of [a, b, c]) await store.insertGrant(g);
       const first = await store.listRetirableGrants({ retiringPrincipal: retirer, limit: 1 });
-      const second = await store.listRetirableGrants({ retiringPrincipal: retirer, limit: 1, marker: first.nextMarker! });
+      expect(first.more).toBe(true);
+      const second = await store.listRetirableGrants({ retiringPrincipal: retirer, limit: 1, after: { creationDate: a.creationDate, grantId: a.grantId } });
       expect([...first.items, ...second.items]).toStrictEqual([a, b]);
-      expect(second.nextMarker).toBeUndefined();
+      expect(second.more).toBe(false);
       expect((await store.findGrantsByName(k.keyId, 'n')).map((g) => g.grantId).sort()).toEqual([a.grantId, c.grantId].sort());
       expect(await store.deleteGrant(a.grantId)).toBe(true);
       expect(await store.deleteGrant(a.grantId)).toBe(false);
@@ -240,16 +248,22 @@ export function describeGrantAndQuorumContract(current: () => MetadataStore): vo
       for (const r of [old, pending, approved]) await store.insertApprovalRequest(r);
       await store.addApprovalVote(old.requestId, { approverArn: 'a', decision: 'Approve', at: old.createdAt });
       const all: string[] = [];
-      let marker: string | undefined;
-      do {
-        const page = await store.listApprovalRequests({ now: NOW, limit: 2, ...(marker ? { marker } : {}) });
+      let after: ApprovalRequestListPosition | undefined;
+      for (;;) {
+        const page = await store.listApprovalRequests({ now: NOW, limit: 2, ...(after ? { after } : {}) });
         all.push(...page.items.map((r) => r.requestId));
-        marker = page.nextMarker;
-      } while (marker);
+        const last = page.items.at(-1);
+        if (!page.more || !last) break;
+        after = { createdAt: last.createdAt, requestId: last.requestId };
+      }
       expect(all).toEqual([approved.requestId, pending.requestId, old.requestId]);
+      expect((await store.listApprovalRequests({ now: NOW, limit: 1, after: { createdAt: approved.createdAt, requestId: approved.requestId } })).more).toBe(true);
+      expect((await store.listApprovalRequests({ now: NOW, limit: 2, after: { createdAt: approved.createdAt, requestId: approved.requestId } })).more).toBe(false);
       expect((await store.listApprovalRequests({ now: NOW, limit: 10, status: 'Pending' })).items.map((r) => r.requestId)).toEqual([pending.requestId]);
       expect((await store.listApprovalRequests({ now: NOW, limit: 10, status: 'Expired' })).items.map((r) => r.requestId)).toEqual([old.requestId]);
-      await expect(store.listApprovalRequests({ now: NOW, limit: 1, marker: 'garbage!' })).rejects.toMatchObject({ type: 'InvalidMarkerException' });
+      const duplicate = await store.insertApprovalRequest(pending).catch((e: unknown) => e);
+      expect(duplicate).toBeInstanceOf(StoreError);
+      expect(duplicate).toMatchObject({ kind: 'conflict', record: 'approval-request', subject: pending.requestId });
       expect(await store.deleteApprovalRequestsExpiredBefore(NOW)).toBe(1);
       expect(await store.getApprovalRequest(old.requestId)).toBeUndefined();
       expect((await store.getApprovalRequest(pending.requestId))?.requestId).toBe(pending.requestId);

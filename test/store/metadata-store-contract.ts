@@ -4,8 +4,8 @@
  * Each test gets a fresh, empty store.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { KmsError } from '../../src/core/errors.js';
-import type { MetadataStore } from '../../src/core/ports.js';
+import type { KeyListPosition, MetadataStore } from '../../src/core/ports.js';
+import { StoreError } from '../../src/core/store-error.js';
 import { accessKey, alias, importToken, key, normaliseBytes, principal, version } from './fixtures.js';
 import { describeGrantAndQuorumContract } from './grants-quorum-contract.js';
 import { describeAuthorizationContract } from './authorization-contract.js';
@@ -58,13 +58,12 @@ export function describeMetadataStoreContract(name: string, open: StoreFactory):
         expect(await store.getKey('no-such-key')).toBeUndefined();
       });
 
-      it('rejects a duplicate key id with AlreadyExistsException and keeps the first', async () => {
+      it('rejects a duplicate key id with a StoreError conflict naming the key, and keeps the first', async () => {
         const first = key({ description: 'first' });
         await store.insertKey(first);
         const error = await store.insertKey({ ...first, description: 'second' }).catch((e: unknown) => e);
-        expect(error).toBeInstanceOf(KmsError);
-        expect(error).toMatchObject({ type: 'AlreadyExistsException' });
-        expect((error as Error).message).toContain(first.arn);
+        expect(error).toBeInstanceOf(StoreError);
+        expect(error).toMatchObject({ kind: 'conflict', record: 'key', subject: first.arn });
         expect((await store.getKey(first.keyId))?.description).toBe('first');
       });
 
@@ -137,10 +136,10 @@ export function describeMetadataStoreContract(name: string, open: StoreFactory):
         for (const k of [late, tieB, tieA, early]) await store.insertKey(k);
         const page = await store.listKeys(100);
         expect(page.items.map((k) => k.keyId)).toEqual(['z-early', 'a-tie', 'b-tie', 'a-late']);
-        expect(page.nextMarker).toBeUndefined();
+        expect(page.more).toBe(false);
       });
 
-      it('pages through keys with opaque markers, each key once', async () => {
+      it('pages through keys by position, each key once', async () => {
         const t = Date.UTC(2026, 0, 1);
         const ids: string[] = [];
         for (let i = 0; i < 7; i++) {
@@ -151,47 +150,27 @@ export function describeMetadataStoreContract(name: string, open: StoreFactory):
         }
         const seen: string[] = [];
         const sizes: number[] = [];
-        let marker: string | undefined;
-        do {
-          const page = await store.listKeys(2, marker);
+        let after: KeyListPosition | undefined;
+        for (;;) {
+          const page = await store.listKeys(2, after);
           sizes.push(page.items.length);
           seen.push(...page.items.map((k) => k.keyId));
-          marker = page.nextMarker;
-        } while (marker !== undefined);
+          const last = page.items.at(-1)!;
+          if (!page.more) break;
+          after = { creationDate: last.creationDate, keyId: last.keyId };
+        }
         expect(seen).toEqual(ids);
         expect(sizes).toEqual([2, 2, 2, 1]);
       });
 
-      it('gives no marker when the last page is exactly full', async () => {
+      it('says there is no more when the last page is exactly full', async () => {
         for (let i = 0; i < 4; i++) await store.insertKey(key());
         const first = await store.listKeys(2);
-        expect(first.nextMarker).toBeDefined();
-        const second = await store.listKeys(2, first.nextMarker);
+        expect(first.more).toBe(true);
+        const last = first.items.at(-1)!;
+        const second = await store.listKeys(2, { creationDate: last.creationDate, keyId: last.keyId });
         expect(second.items).toHaveLength(2);
-        expect(second.nextMarker).toBeUndefined();
-      });
-
-      it('rejects markers it did not issue with InvalidMarkerException', async () => {
-        await store.insertKey(key());
-        await store.insertKey(key());
-        await store.insertAlias(alias('alias/a', (await store.listKeys(1)).items[0]!.keyId));
-        await store.insertAlias(alias('alias/b', (await store.listKeys(1)).items[0]!.keyId));
-        const aliasMarker = (await store.listAliases({ limit: 1 })).nextMarker!;
-        const keysMarker = (await store.listKeys(1)).nextMarker!;
-        const bad = [
-          'not a marker',
-          '',
-          'e30', // {}
-          Buffer.from('{"v":1,"l":"keys","c":"x","k":1}').toString('base64url'),
-          Buffer.from('[1,2]').toString('base64url'),
-          Buffer.from('{"v":99,"l":"keys","c":1,"k":"a"}').toString('base64url'),
-          keysMarker.slice(0, -3),
-          aliasMarker,
-        ];
-        for (const marker of bad) {
-          await expect(store.listKeys(1, marker), marker).rejects.toMatchObject({ type: 'InvalidMarkerException' });
-        }
-        await expect(store.listAliases({ limit: 1, marker: keysMarker })).rejects.toMatchObject({ type: 'InvalidMarkerException' });
+        expect(second.more).toBe(false);
       });
 
       it('counts keys', async () => {
@@ -253,12 +232,12 @@ export function describeMetadataStoreContract(name: string, open: StoreFactory):
         expect(await store.getKeyVersion(a.keyId, 'f'.repeat(64))).toBeUndefined();
       });
 
-      it('rejects a duplicate version with AlreadyExistsException', async () => {
+      it('rejects a duplicate version with a StoreError conflict', async () => {
         const k = key();
         await store.insertKey(k);
         const v = version(k.keyId);
         await store.insertKeyVersion(v);
-        await expect(store.insertKeyVersion({ ...v, wrappedMaterial: new Uint8Array([1]) })).rejects.toMatchObject({ type: 'AlreadyExistsException' });
+        await expect(store.insertKeyVersion({ ...v, wrappedMaterial: new Uint8Array([1]) })).rejects.toMatchObject({ kind: 'conflict', record: 'key-version' });
         expect(normaliseBytes((await store.getKeyVersion(k.keyId, v.versionId))?.wrappedMaterial)).toEqual(normaliseBytes(v.wrappedMaterial));
       });
 
@@ -282,7 +261,7 @@ export function describeMetadataStoreContract(name: string, open: StoreFactory):
     });
 
     describe('aliases', () => {
-      it('round-trips an alias and rejects a duplicate name in AWS wording', async () => {
+      it('round-trips an alias and rejects a duplicate name with a conflict naming the alias ARN', async () => {
         const k = key();
         await store.insertKey(k);
         const a = alias('alias/app', k.keyId);
@@ -290,7 +269,8 @@ export function describeMetadataStoreContract(name: string, open: StoreFactory):
         expect(await store.getAlias('alias/app')).toStrictEqual(a);
         expect(await store.getAlias('alias/other')).toBeUndefined();
         const error = await store.insertAlias(a).catch((e: unknown) => e);
-        expect(error).toMatchObject({ type: 'AlreadyExistsException', message: `An alias with the name ${a.aliasArn} already exists` });
+        expect(error).toBeInstanceOf(StoreError);
+        expect(error).toMatchObject({ kind: 'conflict', record: 'alias', subject: a.aliasArn });
       });
 
       it('retargets an alias and keeps its creation date', async () => {
@@ -310,7 +290,8 @@ export function describeMetadataStoreContract(name: string, open: StoreFactory):
       it('refuses to update an alias that does not exist', async () => {
         const k = key();
         await store.insertKey(k);
-        await expect(store.updateAlias(alias('alias/ghost', k.keyId))).rejects.toMatchObject({ type: 'NotFoundException' });
+        const ghost = alias('alias/ghost', k.keyId);
+        await expect(store.updateAlias(ghost)).rejects.toMatchObject({ kind: 'not-found', record: 'alias', subject: ghost.aliasArn });
         expect(await store.getAlias('alias/ghost')).toBeUndefined();
       });
 
@@ -332,19 +313,21 @@ export function describeMetadataStoreContract(name: string, open: StoreFactory):
           await store.insertAlias(alias(name, name < 'alias/d' ? a.keyId : b.keyId));
         }
         const names: string[] = [];
-        let marker: string | undefined;
-        do {
-          const page = await store.listAliases({ limit: 2, ...(marker ? { marker } : {}) });
+        let after: { aliasName: string } | undefined;
+        for (;;) {
+          const page = await store.listAliases({ limit: 2, ...(after ? { after } : {}) });
           names.push(...page.items.map((x) => x.aliasName));
-          marker = page.nextMarker;
-        } while (marker);
+          if (!page.more) break;
+          after = { aliasName: page.items.at(-1)!.aliasName };
+        }
         expect(names).toEqual(['alias/a', 'alias/b', 'alias/c', 'alias/d', 'alias/e']);
 
         const forA = await store.listAliases({ keyId: a.keyId, limit: 2 });
         expect(forA.items.map((x) => x.aliasName)).toEqual(['alias/a', 'alias/b']);
-        const restOfA = await store.listAliases({ keyId: a.keyId, limit: 2, marker: forA.nextMarker! });
+        expect(forA.more).toBe(true);
+        const restOfA = await store.listAliases({ keyId: a.keyId, limit: 2, after: { aliasName: 'alias/b' } });
         expect(restOfA.items.map((x) => x.aliasName)).toEqual(['alias/c']);
-        expect(restOfA.nextMarker).toBeUndefined();
+        expect(restOfA.more).toBe(false);
         expect(await store.countAliases(a.keyId)).toBe(3);
         expect(await store.countAliases('no-such-key')).toBe(0);
       });
@@ -419,7 +402,7 @@ export function describeMetadataStoreContract(name: string, open: StoreFactory):
       it('rejects a duplicate principal without changing the first', async () => {
         const p = principal('alice', { roles: ['CryptoUser'] });
         await store.insertPrincipal(p);
-        await expect(store.insertPrincipal({ ...p, roles: ['CryptoOfficer'] })).rejects.toMatchObject({ type: 'AlreadyExistsException' });
+        await expect(store.insertPrincipal({ ...p, roles: ['CryptoOfficer'] })).rejects.toMatchObject({ kind: 'conflict', record: 'principal', subject: p.arn });
         expect((await store.getPrincipal(p.arn))?.roles).toEqual(['CryptoUser']);
       });
 
@@ -430,7 +413,7 @@ export function describeMetadataStoreContract(name: string, open: StoreFactory):
         await store.insertAccessKey(ak);
         expect(normaliseBytes(await store.getAccessKey(ak.accessKeyId))).toStrictEqual(normaliseBytes(ak));
         expect(await store.getAccessKey('AKIANOTHERE')).toBeUndefined();
-        await expect(store.insertAccessKey(ak)).rejects.toMatchObject({ type: 'AlreadyExistsException' });
+        await expect(store.insertAccessKey(ak)).rejects.toMatchObject({ kind: 'conflict', record: 'access-key' });
       });
     });
 
@@ -447,7 +430,7 @@ export function describeMetadataStoreContract(name: string, open: StoreFactory):
         const otherOfA = importToken(a.keyId, { expiresAt: new Date(now.getTime() + 1) });
         for (const t of [expired, expiresNow, valid, otherOfA]) await store.insertImportToken(t);
         expect(normaliseBytes(await store.getImportToken(valid.tokenId))).toStrictEqual(normaliseBytes(valid));
-        await expect(store.insertImportToken(valid)).rejects.toMatchObject({ type: 'AlreadyExistsException' });
+        await expect(store.insertImportToken(valid)).rejects.toMatchObject({ kind: 'conflict', record: 'import-token' });
 
         expect(await store.deleteExpiredImportTokens(now)).toBe(2);
         expect(await store.getImportToken(expired.tokenId)).toBeUndefined();
@@ -502,7 +485,7 @@ export function describeMetadataStoreContract(name: string, open: StoreFactory):
         expect(await store.countKeys()).toBe(1);
       });
 
-      it('rolls back when a KmsError from the store itself escapes the callback', async () => {
+      it('rolls back when a StoreError from the store itself escapes the callback', async () => {
         const k = key();
         await store.insertKey(k);
         await store.insertAlias(alias('alias/taken', k.keyId));
@@ -512,7 +495,7 @@ export function describeMetadataStoreContract(name: string, open: StoreFactory):
             await tx.insertKey(other);
             await tx.insertAlias(alias('alias/taken', other.keyId));
           }),
-        ).rejects.toMatchObject({ type: 'AlreadyExistsException' });
+        ).rejects.toMatchObject({ kind: 'conflict', record: 'alias' });
         expect(await store.getKey(other.keyId)).toBeUndefined();
       });
 

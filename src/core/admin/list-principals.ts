@@ -1,5 +1,7 @@
 /** HsmKms.ListPrincipals: principals in ARN order, a page at a time (no secrets). */
+import { readListMarker, writeListMarker } from '../list-marker.js';
 import type { Operation } from '../operation.js';
+import { pagingFields } from '../operations/key-updates.js';
 import { parsePaging, principalSummary } from './admin-rules.js';
 
 export const listPrincipals: Operation = {
@@ -7,12 +9,13 @@ export const listPrincipals: Operation = {
   namespace: 'HsmKms',
   async run(deps, ctx, input) {
     const { limit, marker } = parsePaging(input);
+    const after = marker === undefined ? undefined : readListMarker('principals', marker);
     await deps.authorizer.authorize({ principal: ctx.principal, action: 'hsmkms:ListPrincipals', context: {} });
-    const page = await deps.store.listPrincipalsPage(limit, marker);
+    const page = await deps.store.listPrincipalsPage(limit, after);
+    const last = page.items.at(-1);
     return {
       Principals: page.items.map(principalSummary),
-      Truncated: page.nextMarker !== undefined,
-      ...(page.nextMarker !== undefined ? { NextMarker: page.nextMarker } : {}),
+      ...pagingFields(page.more && last ? writeListMarker('principals', { arn: last.arn }) : undefined),
     };
   },
 };

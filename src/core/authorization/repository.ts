@@ -30,6 +30,11 @@ export interface PrincipalAuthorization {
   accessKeyStatus?: 'Active' | 'Inactive' | undefined;
 }
 
+/** Principals are listed in ARN order; a listing resumes after this one. */
+export interface PrincipalListPosition {
+  arn: string;
+}
+
 /** An access key without its secret. */
 export interface AccessKeySummary {
   accessKeyId: string;
@@ -43,8 +48,8 @@ export interface AuthorizationRepository {
    * key's status, read together: one round trip, per request. undefined for an unknown principal.
    */
   getPrincipalAuthorization(arn: string, accessKeyId?: string): Promise<PrincipalAuthorization | undefined>;
-  /** Principals in ARN order, a page at a time. */
-  listPrincipalsPage(limit: number, marker?: string): Promise<Page<PrincipalRecord>>;
+  /** Up to `limit` principals in ARN order, after `after` when given. */
+  listPrincipalsPage(limit: number, after?: PrincipalListPosition): Promise<Page<PrincipalRecord>>;
   countPrincipals(): Promise<number>;
   /** Replaces the principal's roles; false when there is no such principal. */
   setPrincipalRoles(arn: string, roles: PrincipalRole[]): Promise<boolean>;

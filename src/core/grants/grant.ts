@@ -56,13 +56,19 @@ export interface GrantRecord {
 /** Grants a key may have (AWS's quota, "grants per KMS key"). */
 export const MAX_GRANTS_PER_KEY = 50_000;
 
+/** ListGrants and ListRetirableGrants list grants in (creationDate, grantId) order; a listing resumes after this one. */
+export interface GrantListPosition {
+  creationDate: Date;
+  grantId: string;
+}
+
 /**
  * Where grants are kept. {@link MetadataRepository} extends this port, so every method may run
  * inside a metadata-store transaction; the SQL stores implement it in `src/store/sql/grants-sql.ts`.
  */
 export interface GrantRepository {
   getGrant(grantId: string): Promise<GrantRecord | undefined>;
-  /** Inserts; throws KmsError AlreadyExistsException on a duplicate grant id. */
+  /** Inserts; throws StoreError `conflict` on a duplicate grant id. */
   insertGrant(grant: GrantRecord): Promise<void>;
   /** Deletes one grant; false when there was none with that id. */
   deleteGrant(grantId: string): Promise<boolean>;
@@ -73,10 +79,10 @@ export interface GrantRepository {
    * order after `afterGrantId`, at most `limit`.
    */
   listGrantsForGrantee(keyId: string, granteePrincipal: string, operation: GrantOperation, limit: number, afterGrantId?: string): Promise<GrantRecord[]>;
-  /** ListGrants: the key's grants in creation order, optionally one grant id or one grantee. */
-  listGrants(options: { keyId: string; grantId?: string; granteePrincipal?: string; limit: number; marker?: string }): Promise<Page<GrantRecord>>;
-  /** ListRetirableGrants: every grant naming this retiring principal, over all keys. */
-  listRetirableGrants(options: { retiringPrincipal: string; limit: number; marker?: string }): Promise<Page<GrantRecord>>;
+  /** ListGrants: up to `limit` of the key's grants in creation order, after `after`; optionally one grant id or one grantee. */
+  listGrants(options: { keyId: string; grantId?: string; granteePrincipal?: string; limit: number; after?: GrantListPosition }): Promise<Page<GrantRecord>>;
+  /** ListRetirableGrants: up to `limit` grants naming this retiring principal, over all keys, in creation order after `after`. */
+  listRetirableGrants(options: { retiringPrincipal: string; limit: number; after?: GrantListPosition }): Promise<Page<GrantRecord>>;
   countGrants(keyId: string): Promise<number>;
   deleteGrantsForKey(keyId: string): Promise<void>;
 }

@@ -8,14 +8,14 @@ import type { KmsDeps, Operation } from '../operation.js';
 import { defaultKeyPolicy } from '../policy/default-policy.js';
 import { checkPolicyLockout } from '../policy/lockout-check.js';
 import { parsePolicyDocument } from '../policy/policy-document.js';
-import { optionalBoolean, optionalEnum, optionalString } from '../validation.js';
+import { optionalBoolean, optionalEnum, optionalString, POLICY_RULE } from '../validation.js';
 import { newKeyMaterialId } from './key-updates.js';
 import { checkTagCount, parseTags, tagConditions } from './tag-rules.js';
 
 export const createKey: Operation = {
   name: 'CreateKey',
   async run(deps, ctx, input) {
-    const policyText = optionalString(input, 'Policy', { min: 1, max: 131072 });
+    const policyText = optionalString(input, 'Policy', POLICY_RULE);
     const description = optionalString(input, 'Description', { min: 0, max: 8192 }) ?? '';
     const requestedUsage = optionalEnum(input, 'KeyUsage', KEY_USAGES);
     const keySpecField = optionalEnum(input, 'KeySpec', KEY_SPECS);

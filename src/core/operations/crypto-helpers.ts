@@ -4,7 +4,14 @@
  * of the KMS ciphertext formats. Each operation file still reads top to bottom as
  * validate → resolve → authorise → act → respond; these are the "act" halves.
  */
-import { ciphertextAad, ciphertextHeader, parseCiphertextBlob, writeCiphertextBlob, type CiphertextBlob } from '../ciphertext-blob.js';
+import {
+  ciphertextAad,
+  ciphertextHeader,
+  parseCiphertextBlob,
+  requireBlobKeySpec,
+  writeCiphertextBlob,
+  type CiphertextBlob,
+} from '../ciphertext-blob.js';
 import type { EncryptionContext } from '../encryption-context.js';
 import { HsmError, KmsError } from '../errors.js';
 import { macAlgorithmsFor, materialId, signingAlgorithmsFor } from '../key-metadata.js';
@@ -12,15 +19,11 @@ import { requireEnabled, requireUsage, resolveKey } from '../key-resolver.js';
 import type { EncryptionAlgorithm, KeyRecord, KeyUsage, MacAlgorithm, MessageType, SigningAlgorithm } from '../model.js';
 import type { JsonObject, KmsDeps } from '../operation.js';
 import type { MaterialRef } from '../ports.js';
-import { constraintError, optionalBoolean, optionalStringList } from '../validation.js';
+import { GRANT_TOKENS_RULE, optionalBoolean, optionalStringList } from '../validation.js';
 
 /** `GrantTokens`: accepted and checked for shape (at most 10, each 1–8192 characters). */
 export function parseGrantTokens(input: JsonObject): string[] {
-  const tokens = optionalStringList(input, 'GrantTokens', { max: 10 }) ?? [];
-  for (const token of tokens)
-    if (token.length < 1 || token.length > 8192)
-      throw constraintError('GrantTokens', '[…]', 'Member must have length between 1 and 8192 for each element');
-  return tokens;
+  return optionalStringList(input, 'GrantTokens', GRANT_TOKENS_RULE) ?? [];
 }
 
 /** `DryRun`: true asks for every check and no action. */
@@ -179,6 +182,7 @@ export async function resolveDecryptTarget(
   if (named && named.keyId !== blob.keyId)
     throw new KmsError('IncorrectKeyException', `The key ID in the request does not identify the KMS key that encrypted the ciphertext (${named.arn}).`);
   const key = named ?? (await resolveKey(deps.store, deps.settings, blob.keyId));
+  requireBlobKeySpec(key.keySpec);
   requireEnabled(key);
   requireUsage(key, 'ENCRYPT_DECRYPT', operation);
   return { key, algorithm, blob, ciphertext };

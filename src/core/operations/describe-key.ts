@@ -2,13 +2,13 @@
 import { resolveKey } from '../key-resolver.js';
 import { keyMetadata } from '../key-metadata.js';
 import type { Operation } from '../operation.js';
-import { optionalStringList, requiredKeyId } from '../validation.js';
+import { GRANT_TOKENS_RULE, optionalStringList, requiredKeyId } from '../validation.js';
 
 export const describeKey: Operation = {
   name: 'DescribeKey',
   async run(deps, ctx, input) {
     const keyIdInput = requiredKeyId(input);
-    optionalStringList(input, 'GrantTokens', { max: 10 });
+    optionalStringList(input, 'GrantTokens', GRANT_TOKENS_RULE);
     const key = await resolveKey(deps.store, deps.settings, keyIdInput);
     await deps.authorizer.authorize({ principal: ctx.principal, action: 'kms:DescribeKey', key, context: {} });
     return { KeyMetadata: keyMetadata(key) };

@@ -1,13 +1,18 @@
 /**
  * What the grant operations share: CreateGrant's principals and name validated with AWS's
  * limits and wording (its operations and constraints: src/core/grants/grant-request.ts), which
- * grant operations each kind of key supports, grant ids, and the GrantListEntry shape.
+ * grant operations each kind of key supports, grant ids, the GrantListEntry shape, and the
+ * markers of the two grant lists.
  */
+import { createHash } from 'node:crypto';
 import { KmsError } from '../errors.js';
-import type { GrantConstraints, GrantOperation, GrantRecord } from '../grants/index.js';
+import type { GrantConstraints, GrantListPosition, GrantOperation, GrantRecord } from '../grants/index.js';
+import { invalidMarker, readListMarker, writeListMarker } from '../list-marker.js';
 import type { KeyRecord } from '../model.js';
 import type { JsonObject, KmsDeps } from '../operation.js';
+import type { Page } from '../ports.js';
 import { constraintError, epochSeconds, optionalString, requiredString } from '../validation.js';
+import { pagingFields } from './key-updates.js';
 
 /** AWS's pattern for grantee and retiring principals (a plain character class: linear). */
 const PRINCIPAL_PATTERN = /^[\w+=,.@:/-]+$/;
@@ -146,4 +151,31 @@ export function grantListEntry(grant: GrantRecord, keyArn: string): JsonObject {
     entry.Constraints = constraints;
   }
   return entry;
+}
+
+/** A grant list: one key's grants (ListGrants) or one retiring principal's (ListRetirableGrants). */
+export type GrantList = { keyId: string } | { retiringPrincipal: string };
+
+/**
+ * The scope a grants marker carries, so that a marker from one grant list is refused by
+ * another. A digest: the marker stays short whatever the principal, and does not spell it out.
+ */
+function grantListScope(list: GrantList): string {
+  const name = 'keyId' in list ? `key\u0000${list.keyId}` : `retiring\u0000${list.retiringPrincipal}`;
+  return createHash('sha256').update(name, 'utf8').digest('base64url').slice(0, 22);
+}
+
+/** Where a Marker of `list` resumes; InvalidMarkerException for anything else, a marker of another grant list included. */
+export function readGrantsMarker(list: GrantList, marker: string): GrantListPosition {
+  const { scope, ...after } = readListMarker('grants', marker);
+  if (scope !== grantListScope(list)) throw invalidMarker();
+  return after;
+}
+
+/** `Truncated`/`NextMarker` for a page of `list`. */
+export function grantsPagingFields(list: GrantList, page: Page<GrantRecord>): JsonObject {
+  const last = page.items.at(-1);
+  return pagingFields(
+    page.more && last ? writeListMarker('grants', { scope: grantListScope(list), creationDate: last.creationDate, grantId: last.grantId }) : undefined,
+  );
 }

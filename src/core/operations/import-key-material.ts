@@ -19,9 +19,11 @@ const MAX_VALID_TO_MS = 365 * 24 * 60 * 60 * 1000;
 function optionalTimestamp(input: JsonObject, field: string): Date | undefined {
   const value = input[field];
   if (value === undefined || value === null) return undefined;
-  if (typeof value !== 'number' || !Number.isFinite(value))
+  const date = typeof value === 'number' ? new Date(value * 1000) : undefined;
+  // A number past JavaScript's date range (±8.64e12 s) is an Invalid Date, which compares false with everything.
+  if (date === undefined || Number.isNaN(date.getTime()))
     throw new KmsError('SerializationException', `Field '${field}' must be a timestamp (epoch seconds).`);
-  return new Date(value * 1000);
+  return date;
 }
 
 export const importKeyMaterial: Operation = {

@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { KmsError } from '../errors.js';
 import { keyArn } from '../key-resolver.js';
+import { invalidMarker, readListMarker, writeListMarker } from '../list-marker.js';
 import type { KeyRecord } from '../model.js';
 import type { JsonObject, KmsDeps } from '../operation.js';
 import type { MetadataRepository } from '../ports.js';
@@ -56,17 +57,13 @@ export function parsePaging(input: JsonObject, maxLimit: number, defaultLimit: n
   return marker === undefined ? { limit } : { limit, marker };
 }
 
-/** Pages through a list held in memory; the marker is the opaque offset of the next item. */
+/** Pages through a list held in memory; the marker (see list-marker.ts) holds the offset of the next item. */
 export function pageOf<T>(items: readonly T[], limit: number, marker?: string): { page: T[]; nextMarker?: string } {
-  let start = 0;
-  if (marker !== undefined) {
-    const decoded = Buffer.from(marker, 'base64url').toString('utf8');
-    start = /^\d{1,9}$/.test(decoded) ? Number(decoded) : -1;
-    if (start < 0 || start > items.length) throw new KmsError('InvalidMarkerException', 'The marker is not valid.');
-  }
+  const start = marker === undefined ? 0 : readListMarker('offset', marker);
+  if (start > items.length) throw invalidMarker();
   const end = start + limit;
   const page = items.slice(start, end);
-  return end < items.length ? { page, nextMarker: Buffer.from(String(end)).toString('base64url') } : { page };
+  return end < items.length ? { page, nextMarker: writeListMarker('offset', end) } : { page };
 }
 
 /** `Truncated`/`NextMarker` as every List* response carries them. */

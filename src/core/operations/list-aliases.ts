@@ -2,6 +2,7 @@
 import { KmsError } from '../errors.js';
 import { parseKeyReference, resolveKey } from '../key-resolver.js';
 import type { KeyRecord } from '../model.js';
+import { readListMarker, writeListMarker } from '../list-marker.js';
 import type { Operation } from '../operation.js';
 import { epochSeconds, optionalString } from '../validation.js';
 import { pagingFields, parsePaging } from './key-updates.js';
@@ -11,6 +12,7 @@ export const listAliases: Operation = {
   async run(deps, ctx, input) {
     const keyIdInput = optionalString(input, 'KeyId', { min: 1, max: 2048 });
     const { limit, marker } = parsePaging(input, 100, 50);
+    const after = marker === undefined ? undefined : readListMarker('aliases', marker);
     let key: KeyRecord | undefined;
     if (keyIdInput !== undefined) {
       if (parseKeyReference(deps.settings, keyIdInput).kind === 'alias')
@@ -21,8 +23,9 @@ export const listAliases: Operation = {
     const page = await deps.store.listAliases({
       limit,
       ...(key ? { keyId: key.keyId } : {}),
-      ...(marker !== undefined ? { marker } : {}),
+      ...(after !== undefined ? { after } : {}),
     });
+    const last = page.items.at(-1);
     return {
       Aliases: page.items.map((a) => ({
         AliasName: a.aliasName,
@@ -31,7 +34,7 @@ export const listAliases: Operation = {
         CreationDate: epochSeconds(a.creationDate),
         LastUpdatedDate: epochSeconds(a.lastUpdatedDate),
       })),
-      ...pagingFields(page.nextMarker),
+      ...pagingFields(page.more && last ? writeListMarker('aliases', { aliasName: last.aliasName }) : undefined),
     };
   },
 };

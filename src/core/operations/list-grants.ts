@@ -3,8 +3,8 @@ import { resolveKey } from '../key-resolver.js';
 import type { Operation } from '../operation.js';
 import { optionalString, requiredKeyId } from '../validation.js';
 import { parseGrantTokens } from './crypto-helpers.js';
-import { grantListEntry, parseGrantId } from './grant-rules.js';
-import { pagingFields, parsePaging } from './key-updates.js';
+import { grantListEntry, grantsPagingFields, parseGrantId, readGrantsMarker } from './grant-rules.js';
+import { parsePaging } from './key-updates.js';
 
 export const listGrants: Operation = {
   name: 'ListGrants',
@@ -17,13 +17,16 @@ export const listGrants: Operation = {
 
     const key = await resolveKey(deps.store, deps.settings, keyIdInput);
     await deps.authorizer.authorize({ principal: ctx.principal, action: 'kms:ListGrants', key, context: { 'kms:GrantIsForAWSResource': 'false' } });
+    // A marker is bound to the key's list: one from another key's list (or ListRetirableGrants) is refused.
+    const list = { keyId: key.keyId };
+    const after = marker === undefined ? undefined : readGrantsMarker(list, marker);
     const page = await deps.store.listGrants({
       keyId: key.keyId,
       limit,
       ...(grantId !== undefined ? { grantId } : {}),
       ...(granteePrincipal !== undefined ? { granteePrincipal } : {}),
-      ...(marker !== undefined ? { marker } : {}),
+      ...(after !== undefined ? { after } : {}),
     });
-    return { Grants: page.items.map((g) => grantListEntry(g, key.arn)), ...pagingFields(page.nextMarker) };
+    return { Grants: page.items.map((g) => grantListEntry(g, key.arn)), ...grantsPagingFields(list, page) };
   },
 };

@@ -2,16 +2,19 @@
 import type { Operation } from '../operation.js';
 import { keyArn } from '../key-resolver.js';
 import { requiredString } from '../validation.js';
-import { grantListEntry } from './grant-rules.js';
-import { pagingFields, parsePaging } from './key-updates.js';
+import { grantListEntry, grantsPagingFields, readGrantsMarker } from './grant-rules.js';
+import { parsePaging } from './key-updates.js';
 
 export const listRetirableGrants: Operation = {
   name: 'ListRetirableGrants',
   async run(deps, ctx, input) {
     const retiringPrincipal = requiredString(input, 'RetiringPrincipal', { min: 1, max: 256 });
     const { limit, marker } = parsePaging(input, 100, 50);
+    // A marker is bound to this principal's list: one from another's (or from ListGrants) is refused.
+    const list = { retiringPrincipal };
+    const after = marker === undefined ? undefined : readGrantsMarker(list, marker);
     await deps.authorizer.authorize({ principal: ctx.principal, action: 'kms:ListRetirableGrants', context: {} });
-    const page = await deps.store.listRetirableGrants({ retiringPrincipal, limit, ...(marker !== undefined ? { marker } : {}) });
-    return { Grants: page.items.map((g) => grantListEntry(g, keyArn(deps.settings, g.keyId))), ...pagingFields(page.nextMarker) };
+    const page = await deps.store.listRetirableGrants({ retiringPrincipal, limit, ...(after !== undefined ? { after } : {}) });
+    return { Grants: page.items.map((g) => grantListEntry(g, keyArn(deps.settings, g.keyId))), ...grantsPagingFields(list, page) };
   },
 };

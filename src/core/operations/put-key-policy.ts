@@ -3,7 +3,7 @@ import { resolveKey } from '../key-resolver.js';
 import type { Operation } from '../operation.js';
 import { checkPolicyLockout } from '../policy/lockout-check.js';
 import { parsePolicyDocument } from '../policy/policy-document.js';
-import { optionalBoolean, requiredKeyId, requiredString } from '../validation.js';
+import { optionalBoolean, POLICY_RULE, requiredKeyId, requiredString } from '../validation.js';
 import { parsePolicyName } from './key-policy-name.js';
 import { updateKeyRecord } from './key-updates.js';
 
@@ -12,7 +12,7 @@ export const putKeyPolicy: Operation = {
   async run(deps, ctx, input) {
     const keyIdInput = requiredKeyId(input);
     parsePolicyName(input);
-    const policy = requiredString(input, 'Policy', { min: 1, max: 131072 });
+    const policy = requiredString(input, 'Policy', POLICY_RULE);
     const bypassLockout = optionalBoolean(input, 'BypassPolicyLockoutSafetyCheck') ?? false;
     const parsed = parsePolicyDocument(policy);
     if (!bypassLockout)

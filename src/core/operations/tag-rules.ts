@@ -2,10 +2,16 @@
 import { KmsError } from '../errors.js';
 import type { Tag } from '../model.js';
 import type { JsonObject } from '../operation.js';
-import { constraintError } from '../validation.js';
+import { constraintError, type StringListRule } from '../validation.js';
 
 /** Tags one key may carry. */
 export const MAX_TAGS_PER_KEY = 50;
+
+/**
+ * `TagKeys` (UntagResource): AWS's model sets no count, but no key has more than
+ * {@link MAX_TAGS_PER_KEY} tags to remove, and an unbounded list would reach the store whole.
+ */
+export const TAG_KEYS_RULE: StringListRule = { max: MAX_TAGS_PER_KEY, member: { min: 1, max: 128 } };
 
 function tagError(message: string): KmsError {
   return new KmsError('TagException', message);
@@ -16,6 +22,9 @@ export function parseTags(input: JsonObject, field: string): Tag[] {
   const value = input[field];
   if (value === undefined || value === null) return [];
   if (!Array.isArray(value)) throw new KmsError('SerializationException', `Field '${field}' must be a list of tags.`);
+  // No request can leave a key with more tags than the quota; refuse before reading each one.
+  if (value.length > MAX_TAGS_PER_KEY)
+    throw tagError(`A KMS key can have at most ${MAX_TAGS_PER_KEY} tags; this request names ${value.length}.`);
   const tags: Tag[] = [];
   const seen = new Set<string>();
   value.forEach((raw: unknown, i) => {

@@ -75,6 +75,12 @@ export interface ApprovalRequestRecord {
   votes: ApprovalVote[];
 }
 
+/** Approval requests are listed newest first, by (createdAt, requestId) descending; a listing resumes after this one. */
+export interface ApprovalRequestListPosition {
+  createdAt: Date;
+  requestId: string;
+}
+
 /**
  * Quorum rules and approval requests. {@link MetadataRepository} extends this port, so every
  * method may run inside a transaction; the SQL stores implement it in `src/store/sql/quorum-sql.ts`.
@@ -87,7 +93,7 @@ export interface QuorumRepository {
   putQuorumRule(rule: QuorumRuleRecord): Promise<void>;
   deleteQuorumRule(ruleId: string): Promise<boolean>;
 
-  /** Inserts a request (its votes must be empty). */
+  /** Inserts a request (its votes must be empty); throws StoreError `conflict` on a duplicate id. */
   insertApprovalRequest(request: ApprovalRequestRecord): Promise<void>;
   getApprovalRequest(requestId: string): Promise<ApprovalRequestRecord | undefined>;
   /**
@@ -95,8 +101,8 @@ export interface QuorumRepository {
    * retried guarded call finds.
    */
   findOpenApprovalRequest(requesterArn: string, operation: string, parametersHash: string, now: Date): Promise<ApprovalRequestRecord | undefined>;
-  /** Newest first; `status` filters, `Expired` meaning Pending or Approved past expiry. */
-  listApprovalRequests(options: { status?: ApprovalRequestStatus | 'Expired'; now: Date; limit: number; marker?: string }): Promise<Page<ApprovalRequestRecord>>;
+  /** Up to `limit` requests, newest first, after `after`; `status` filters, `Expired` meaning Pending or Approved past expiry. */
+  listApprovalRequests(options: { status?: ApprovalRequestStatus | 'Expired'; now: Date; limit: number; after?: ApprovalRequestListPosition }): Promise<Page<ApprovalRequestRecord>>;
   /** Records a vote; false when this approver already voted on the request. */
   addApprovalVote(requestId: string, vote: ApprovalVote): Promise<boolean>;
   /**

@@ -8,10 +8,10 @@ import type {
   AccessKeySummary,
   IdentityPolicyRecord,
   PrincipalAuthorization,
+  PrincipalListPosition,
 } from '../../core/authorization/repository.js';
 import type { PrincipalRecord, PrincipalRole, Tag } from '../../core/model.js';
 import type { Page } from '../../core/ports.js';
-import { decodePrincipalsMarker, encodePrincipalsMarker } from './marker.js';
 import { rowToPrincipal } from './rows.js';
 import type { MetadataDatabase } from './schema.js';
 
@@ -92,8 +92,7 @@ export async function getPrincipalAuthorization(db: Db, arn: string, accessKeyId
   return toPrincipalAuthorization(arn, rows as PrincipalAuthorizationRow[]);
 }
 
-export async function listPrincipalsPage(db: Db, limit: number, marker?: string): Promise<Page<PrincipalRecord>> {
-  const after = marker === undefined ? undefined : decodePrincipalsMarker(marker);
+export async function listPrincipalsPage(db: Db, limit: number, after?: PrincipalListPosition): Promise<Page<PrincipalRecord>> {
   const size = Math.max(1, Math.floor(limit));
   let query = db.selectFrom('principals').selectAll();
   if (after) query = query.where('arn', '>', after.arn);
@@ -105,8 +104,7 @@ export async function listPrincipalsPage(db: Db, limit: number, marker?: string)
   const roles = new Map<string, string[]>();
   for (const r of roleRows) roles.set(r.principal_arn, [...(roles.get(r.principal_arn) ?? []), r.role]);
   const items = page.map((row) => rowToPrincipal(row, roles.get(row.arn) ?? []));
-  const last = items.at(-1);
-  return rows.length > page.length && last ? { items, nextMarker: encodePrincipalsMarker({ arn: last.arn }) } : { items };
+  return { items, more: rows.length > page.length };
 }
 
 export async function countPrincipals(db: Db): Promise<number> {

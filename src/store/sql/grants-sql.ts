@@ -2,12 +2,11 @@
  * {@link GrantRepository} over Kysely. Functions over a Kysely handle (the database or a
  * transaction); {@link SqlRepository} delegates to them.
  */
-import type { Insertable, Kysely, Selectable } from 'kysely';
-import { KmsError } from '../../core/errors.js';
-import type { GrantConstraints, GrantOperation, GrantRecord } from '../../core/grants/grant.js';
+import type { Insertable, Kysely, Selectable, SelectQueryBuilder } from 'kysely';
+import type { GrantConstraints, GrantListPosition, GrantOperation, GrantRecord } from '../../core/grants/grant.js';
 import type { Page } from '../../core/ports.js';
+import { StoreError } from '../../core/store-error.js';
 import type { SqlFlavor } from './dialect.js';
-import { decodeGrantsMarker, encodeGrantsMarker } from './marker.js';
 import type { GrantsTable, MetadataDatabase } from './schema.js';
 
 type Db = Kysely<MetadataDatabase>;
@@ -56,7 +55,7 @@ export async function insertGrant(db: Db, flavor: SqlFlavor, grant: GrantRecord)
   try {
     await db.insertInto('grants').values(grantToRow(grant)).execute();
   } catch (error) {
-    if (flavor.isUniqueViolation(error)) throw new KmsError('AlreadyExistsException', `A grant with the id ${grant.grantId} already exists.`);
+    if (flavor.isUniqueViolation(error)) throw new StoreError('conflict', 'grant', grant.grantId, { cause: error });
     throw error;
   }
 }
@@ -93,26 +92,17 @@ export async function listGrantsForGrantee(
 
 export async function listGrants(
   db: Db,
-  options: { keyId: string; grantId?: string; granteePrincipal?: string; limit: number; marker?: string },
+  options: { keyId: string; grantId?: string; granteePrincipal?: string; limit: number; after?: GrantListPosition },
 ): Promise<Page<GrantRecord>> {
-  const after = options.marker === undefined ? undefined : decodeGrantsMarker(`key:${options.keyId}`, options.marker);
   let query = db.selectFrom('grants').selectAll().where('key_id', '=', options.keyId);
   if (options.grantId !== undefined) query = query.where('grant_id', '=', options.grantId);
   if (options.granteePrincipal !== undefined) query = query.where('grantee_principal', '=', options.granteePrincipal);
-  if (after) query = query.where((eb) => eb.or([eb('creation_date', '>', after.creationMs), eb.and([eb('creation_date', '=', after.creationMs), eb('grant_id', '>', after.grantId)])]));
-  const size = pageSize(options.limit);
-  const rows = await query.orderBy('creation_date').orderBy('grant_id').limit(size + 1).execute();
-  return grantsPage(rows, size, `key:${options.keyId}`);
+  return grantsPage(query, options.limit, options.after);
 }
 
-export async function listRetirableGrants(db: Db, options: { retiringPrincipal: string; limit: number; marker?: string }): Promise<Page<GrantRecord>> {
-  const scope = `retiring:${options.retiringPrincipal}`;
-  const after = options.marker === undefined ? undefined : decodeGrantsMarker(scope, options.marker);
-  let query = db.selectFrom('grants').selectAll().where('retiring_principal', '=', options.retiringPrincipal);
-  if (after) query = query.where((eb) => eb.or([eb('creation_date', '>', after.creationMs), eb.and([eb('creation_date', '=', after.creationMs), eb('grant_id', '>', after.grantId)])]));
-  const size = pageSize(options.limit);
-  const rows = await query.orderBy('creation_date').orderBy('grant_id').limit(size + 1).execute();
-  return grantsPage(rows, size, scope);
+export async function listRetirableGrants(db: Db, options: { retiringPrincipal: string; limit: number; after?: GrantListPosition }): Promise<Page<GrantRecord>> {
+  const query = db.selectFrom('grants').selectAll().where('retiring_principal', '=', options.retiringPrincipal);
+  return grantsPage(query, options.limit, options.after);
 }
 
 export async function countGrants(db: Db, keyId: string): Promise<number> {
@@ -124,12 +114,16 @@ export async function deleteGrantsForKey(db: Db, keyId: string): Promise<void> {
   await db.deleteFrom('grants').where('key_id', '=', keyId).execute();
 }
 
-function grantsPage(rows: Selectable<GrantsTable>[], size: number, scope: string): Page<GrantRecord> {
+/** One page of `query`'s grants in (creationDate, grantId) order, after `after`. */
+async function grantsPage(query: SelectQueryBuilder<MetadataDatabase, 'grants', Selectable<GrantsTable>>, limit: number, after?: GrantListPosition): Promise<Page<GrantRecord>> {
+  if (after) {
+    const creationMs = after.creationDate.getTime();
+    query = query.where((eb) => eb.or([eb('creation_date', '>', creationMs), eb.and([eb('creation_date', '=', creationMs), eb('grant_id', '>', after.grantId)])]));
+  }
+  const size = pageSize(limit);
+  const rows = await query.orderBy('creation_date').orderBy('grant_id').limit(size + 1).execute();
   const items = rows.slice(0, size).map(rowToGrant);
-  const last = items.at(-1);
-  return rows.length > items.length && last
-    ? { items, nextMarker: encodeGrantsMarker(scope, { creationMs: last.creationDate.getTime(), grantId: last.grantId }) }
-    : { items };
+  return { items, more: rows.length > items.length };
 }
 
 function pageSize(limit: number): number {

@@ -3,8 +3,8 @@
  * transaction); {@link SqlRepository} delegates to them.
  */
 import type { Insertable, Kysely, Selectable } from 'kysely';
-import { KmsError } from '../../core/errors.js';
 import type {
+  ApprovalRequestListPosition,
   ApprovalRequestRecord,
   ApprovalRequestStatus,
   ApprovalRequirement,
@@ -13,8 +13,8 @@ import type {
 } from '../../core/quorum/quorum.js';
 import { MAX_QUORUM_RULES } from '../../core/quorum/quorum.js';
 import type { Page } from '../../core/ports.js';
+import { StoreError } from '../../core/store-error.js';
 import type { SqlFlavor } from './dialect.js';
-import { decodeApprovalRequestsMarker, encodeApprovalRequestsMarker } from './marker.js';
 import type { ApprovalRequestsTable, ApprovalVotesTable, MetadataDatabase, QuorumRulesTable } from './schema.js';
 
 type Db = Kysely<MetadataDatabase>;
@@ -131,7 +131,7 @@ export async function insertApprovalRequest(db: Db, flavor: SqlFlavor, request: 
   try {
     await db.insertInto('approval_requests').values(requestToRow(request)).execute();
   } catch (error) {
-    if (flavor.isUniqueViolation(error)) throw new KmsError('AlreadyExistsException', `An approval request with the id ${request.requestId} already exists.`);
+    if (flavor.isUniqueViolation(error)) throw new StoreError('conflict', 'approval-request', request.requestId, { cause: error });
     throw error;
   }
 }
@@ -165,26 +165,25 @@ export async function findOpenApprovalRequest(
 
 export async function listApprovalRequests(
   db: Db,
-  options: { status?: ApprovalRequestStatus | 'Expired'; now: Date; limit: number; marker?: string },
+  options: { status?: ApprovalRequestStatus | 'Expired'; now: Date; limit: number; after?: ApprovalRequestListPosition },
 ): Promise<Page<ApprovalRequestRecord>> {
-  const after = options.marker === undefined ? undefined : decodeApprovalRequestsMarker(options.marker);
+  const { after } = options;
   const now = options.now.getTime();
   let query = db.selectFrom('approval_requests').selectAll();
   if (options.status === 'Expired') query = query.where('status', 'in', ['Pending', 'Approved']).where('expires_at', '<=', now);
   else if (options.status === 'Pending' || options.status === 'Approved')
     query = query.where('status', '=', options.status).where('expires_at', '>', now);
   else if (options.status !== undefined) query = query.where('status', '=', options.status);
-  if (after)
+  if (after) {
+    const createdMs = after.createdAt.getTime();
     query = query.where((eb) =>
-      eb.or([eb('created_at', '<', after.createdMs), eb.and([eb('created_at', '=', after.createdMs), eb('request_id', '<', after.requestId)])]),
+      eb.or([eb('created_at', '<', createdMs), eb.and([eb('created_at', '=', createdMs), eb('request_id', '<', after.requestId)])]),
     );
+  }
   const size = Number.isFinite(options.limit) && options.limit >= 1 ? Math.floor(options.limit) : 1;
   const rows = await query.orderBy('created_at', 'desc').orderBy('request_id', 'desc').limit(size + 1).execute();
   const items = await withVotes(db, rows.slice(0, size));
-  const last = items.at(-1);
-  return rows.length > items.length && last
-    ? { items, nextMarker: encodeApprovalRequestsMarker({ createdMs: last.createdAt.getTime(), requestId: last.requestId }) }
-    : { items };
+  return { items, more: rows.length > items.length };
 }
 
 export async function addApprovalVote(db: Db, flavor: SqlFlavor, requestId: string, vote: ApprovalVote): Promise<boolean> {

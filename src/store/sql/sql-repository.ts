@@ -3,7 +3,7 @@
  * supplies only a {@link SqlFlavor} (column types, how to recognise a duplicate-key error).
  */
 import type { Kysely } from 'kysely';
-import { KmsError } from '../../core/errors.js';
+import { StoreError, type StoreRecord } from '../../core/store-error.js';
 import type {
   AccessKeyRecord,
   AliasRecord,
@@ -13,16 +13,21 @@ import type {
   PrincipalRecord,
   Tag,
 } from '../../core/model.js';
-import type { MetadataRepository, Page } from '../../core/ports.js';
-import type { AccessKeySummary, IdentityPolicyRecord, PrincipalAuthorization } from '../../core/authorization/repository.js';
+import type { AliasListPosition, KeyListPosition, MetadataRepository, Page } from '../../core/ports.js';
+import type { AccessKeySummary, IdentityPolicyRecord, PrincipalAuthorization, PrincipalListPosition } from '../../core/authorization/repository.js';
 import type { PrincipalRole } from '../../core/model.js';
 import * as authz from './authorization-sql.js';
 import * as grantsSql from './grants-sql.js';
 import * as quorumSql from './quorum-sql.js';
-import type { GrantOperation, GrantRecord } from '../../core/grants/grant.js';
-import type { ApprovalRequestRecord, ApprovalRequestStatus, ApprovalVote, QuorumRuleRecord } from '../../core/quorum/quorum.js';
+import type { GrantListPosition, GrantOperation, GrantRecord } from '../../core/grants/grant.js';
+import type {
+  ApprovalRequestListPosition,
+  ApprovalRequestRecord,
+  ApprovalRequestStatus,
+  ApprovalVote,
+  QuorumRuleRecord,
+} from '../../core/quorum/quorum.js';
 import type { SqlFlavor } from './dialect.js';
-import { decodeAliasesMarker, decodeKeysMarker, encodeAliasesMarker, encodeKeysMarker } from './marker.js';
 import {
   accessKeyToRow,
   aliasToRow,
@@ -59,10 +64,7 @@ export class SqlRepository implements MetadataRepository {
   }
 
   async insertKey(key: KeyRecord): Promise<void> {
-    await this.insertOnce(
-      () => this.db.insertInto('keys').values(keyToRow(key)).execute(),
-      `A key with the ARN ${key.arn} already exists.`,
-    );
+    await this.insertOnce(() => this.db.insertInto('keys').values(keyToRow(key)).execute(), 'key', key.arn);
   }
 
   async updateKey(key: KeyRecord): Promise<boolean> {
@@ -89,15 +91,12 @@ export class SqlRepository implements MetadataRepository {
     });
   }
 
-  async listKeys(limit: number, marker?: string): Promise<Page<KeyRecord>> {
-    const after = marker === undefined ? undefined : decodeKeysMarker(marker);
+  async listKeys(limit: number, after?: KeyListPosition): Promise<Page<KeyRecord>> {
     let query = this.db.selectFrom('keys').selectAll();
     if (after) {
+      const creationMs = after.creationDate.getTime();
       query = query.where((eb) =>
-        eb.or([
-          eb('creation_date', '>', after.creationMs),
-          eb.and([eb('creation_date', '=', after.creationMs), eb('key_id', '>', after.keyId)]),
-        ]),
+        eb.or([eb('creation_date', '>', creationMs), eb.and([eb('creation_date', '=', creationMs), eb('key_id', '>', after.keyId)])]),
       );
     }
     const rows = await query
@@ -106,10 +105,7 @@ export class SqlRepository implements MetadataRepository {
       .limit(pageSize(limit) + 1)
       .execute();
     const items = rows.slice(0, pageSize(limit)).map(rowToKey);
-    const last = items.at(-1);
-    return rows.length > items.length && last
-      ? { items, nextMarker: encodeKeysMarker({ creationMs: last.creationDate.getTime(), keyId: last.keyId }) }
-      : { items };
+    return { items, more: rows.length > items.length };
   }
 
   /**
@@ -168,7 +164,8 @@ export class SqlRepository implements MetadataRepository {
   async insertKeyVersion(version: KeyMaterialVersion): Promise<void> {
     await this.insertOnce(
       () => this.db.insertInto('key_versions').values(versionToRow(version)).execute(),
-      `Key material ${version.versionId} already exists for key ${version.keyId}.`,
+      'key-version',
+      `${version.versionId} of key ${version.keyId}`,
     );
   }
 
@@ -184,11 +181,7 @@ export class SqlRepository implements MetadataRepository {
   }
 
   async insertAlias(alias: AliasRecord): Promise<void> {
-    // AWS's own wording, which names the alias ARN.
-    await this.insertOnce(
-      () => this.db.insertInto('aliases').values(aliasToRow(alias)).execute(),
-      `An alias with the name ${alias.aliasArn} already exists`,
-    );
+    await this.insertOnce(() => this.db.insertInto('aliases').values(aliasToRow(alias)).execute(), 'alias', alias.aliasArn);
   }
 
   async updateAlias(alias: AliasRecord): Promise<void> {
@@ -201,25 +194,21 @@ export class SqlRepository implements MetadataRepository {
       })
       .where('alias_name', '=', alias.aliasName)
       .executeTakeFirst();
-    if (Number(result.numUpdatedRows) !== 1) {
-      throw new KmsError('NotFoundException', `Alias ${alias.aliasArn} is not found.`);
-    }
+    if (Number(result.numUpdatedRows) !== 1) throw new StoreError('not-found', 'alias', alias.aliasArn);
   }
 
   async deleteAlias(aliasName: string): Promise<void> {
     await this.db.deleteFrom('aliases').where('alias_name', '=', aliasName).execute();
   }
 
-  async listAliases(options: { keyId?: string; limit: number; marker?: string }): Promise<Page<AliasRecord>> {
-    const after = options.marker === undefined ? undefined : decodeAliasesMarker(options.marker);
+  async listAliases(options: { keyId?: string; limit: number; after?: AliasListPosition }): Promise<Page<AliasRecord>> {
     let query = this.db.selectFrom('aliases').selectAll();
     if (options.keyId !== undefined) query = query.where('target_key_id', '=', options.keyId);
-    if (after) query = query.where('alias_name', '>', after.aliasName);
+    if (options.after) query = query.where('alias_name', '>', options.after.aliasName);
     const size = pageSize(options.limit);
     const rows = await query.orderBy('alias_name').limit(size + 1).execute();
     const items = rows.slice(0, size).map(rowToAlias);
-    const last = items.at(-1);
-    return rows.length > items.length && last ? { items, nextMarker: encodeAliasesMarker({ aliasName: last.aliasName }) } : { items };
+    return { items, more: rows.length > items.length };
   }
 
   async countAliases(keyId: string): Promise<number> {
@@ -287,7 +276,8 @@ export class SqlRepository implements MetadataRepository {
               .execute();
           }
         }),
-      `A principal with the ARN ${principal.arn} already exists.`,
+      'principal',
+      principal.arn,
     );
   }
 
@@ -309,10 +299,7 @@ export class SqlRepository implements MetadataRepository {
   }
 
   async insertAccessKey(accessKey: AccessKeyRecord): Promise<void> {
-    await this.insertOnce(
-      () => this.db.insertInto('access_keys').values(accessKeyToRow(accessKey)).execute(),
-      `An access key with the id ${accessKey.accessKeyId} already exists.`,
-    );
+    await this.insertOnce(() => this.db.insertInto('access_keys').values(accessKeyToRow(accessKey)).execute(), 'access-key', accessKey.accessKeyId);
   }
 
   // ───────────── import tokens ─────────────
@@ -323,10 +310,7 @@ export class SqlRepository implements MetadataRepository {
   }
 
   async insertImportToken(token: ImportTokenRecord): Promise<void> {
-    await this.insertOnce(
-      () => this.db.insertInto('import_tokens').values(importTokenToRow(token)).execute(),
-      `An import token with the id ${token.tokenId} already exists.`,
-    );
+    await this.insertOnce(() => this.db.insertInto('import_tokens').values(importTokenToRow(token)).execute(), 'import-token', token.tokenId);
   }
 
   async deleteImportTokens(keyId: string): Promise<void> {
@@ -343,8 +327,8 @@ export class SqlRepository implements MetadataRepository {
   getPrincipalAuthorization(arn: string, accessKeyId?: string): Promise<PrincipalAuthorization | undefined> {
     return authz.getPrincipalAuthorization(this.db, arn, accessKeyId);
   }
-  listPrincipalsPage(limit: number, marker?: string): Promise<Page<PrincipalRecord>> {
-    return authz.listPrincipalsPage(this.db, limit, marker);
+  listPrincipalsPage(limit: number, after?: PrincipalListPosition): Promise<Page<PrincipalRecord>> {
+    return authz.listPrincipalsPage(this.db, limit, after);
   }
   countPrincipals(): Promise<number> {
     return authz.countPrincipals(this.db);
@@ -397,10 +381,10 @@ export class SqlRepository implements MetadataRepository {
   listGrantsForGrantee(keyId: string, granteePrincipal: string, operation: GrantOperation, limit: number, afterGrantId?: string): Promise<GrantRecord[]> {
     return grantsSql.listGrantsForGrantee(this.db, keyId, granteePrincipal, operation, limit, afterGrantId);
   }
-  listGrants(options: { keyId: string; grantId?: string; granteePrincipal?: string; limit: number; marker?: string }): Promise<Page<GrantRecord>> {
+  listGrants(options: { keyId: string; grantId?: string; granteePrincipal?: string; limit: number; after?: GrantListPosition }): Promise<Page<GrantRecord>> {
     return grantsSql.listGrants(this.db, options);
   }
-  listRetirableGrants(options: { retiringPrincipal: string; limit: number; marker?: string }): Promise<Page<GrantRecord>> {
+  listRetirableGrants(options: { retiringPrincipal: string; limit: number; after?: GrantListPosition }): Promise<Page<GrantRecord>> {
     return grantsSql.listRetirableGrants(this.db, options);
   }
   countGrants(keyId: string): Promise<number> {
@@ -433,7 +417,12 @@ export class SqlRepository implements MetadataRepository {
   findOpenApprovalRequest(requesterArn: string, operation: string, parametersHash: string, now: Date): Promise<ApprovalRequestRecord | undefined> {
     return quorumSql.findOpenApprovalRequest(this.db, requesterArn, operation, parametersHash, now);
   }
-  listApprovalRequests(options: { status?: ApprovalRequestStatus | 'Expired'; now: Date; limit: number; marker?: string }): Promise<Page<ApprovalRequestRecord>> {
+  listApprovalRequests(options: {
+    status?: ApprovalRequestStatus | 'Expired';
+    now: Date;
+    limit: number;
+    after?: ApprovalRequestListPosition;
+  }): Promise<Page<ApprovalRequestRecord>> {
     return quorumSql.listApprovalRequests(this.db, options);
   }
   addApprovalVote(requestId: string, vote: ApprovalVote): Promise<boolean> {
@@ -457,15 +446,16 @@ export class SqlRepository implements MetadataRepository {
   }
 
   /**
-   * Turns the driver's duplicate-key error into AlreadyExistsException. On PostgreSQL a failed
-   * statement also aborts the surrounding transaction, so callers must not carry on inside
-   * the same transaction after catching it; check first (`get…`) when a duplicate is expected.
+   * Turns the driver's duplicate-key error into a StoreError `conflict` naming the record. On
+   * PostgreSQL a failed statement also aborts the surrounding transaction, so callers must not
+   * carry on inside the same transaction after catching it; check first (`get…`) when a
+   * duplicate is expected.
    */
-  private async insertOnce(insert: () => Promise<unknown>, message: string): Promise<void> {
+  private async insertOnce(insert: () => Promise<unknown>, record: StoreRecord, subject: string): Promise<void> {
     try {
       await insert();
     } catch (error) {
-      if (this.flavor.isUniqueViolation(error)) throw new KmsError('AlreadyExistsException', message);
+      if (this.flavor.isUniqueViolation(error)) throw new StoreError('conflict', record, subject, { cause: error });
       throw error;
     }
   }

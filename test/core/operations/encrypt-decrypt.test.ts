@@ -1,12 +1,13 @@
 import { constants, createPublicKey, publicEncrypt } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseCiphertextBlob } from '../../../src/core/ciphertext-blob.js';
+import { ciphertextHeader, parseCiphertextBlob, writeCiphertextBlob } from '../../../src/core/ciphertext-blob.js';
 import type { KeyRecord } from '../../../src/core/model.js';
 import { createAlias } from '../../../src/core/operations/create-alias.js';
 import { decrypt } from '../../../src/core/operations/decrypt.js';
 import { disableKey } from '../../../src/core/operations/disable-key.js';
 import { encrypt } from '../../../src/core/operations/encrypt.js';
 import { getPublicKey } from '../../../src/core/operations/get-public-key.js';
+import { reEncrypt } from '../../../src/core/operations/re-encrypt.js';
 import { createTestKms, type TestKms } from '../../support/kms-deps.js';
 import { addVersion, b64, bytesOf, call, expectKmsError, newKey, setState } from './crypto-fixtures.js';
 
@@ -202,5 +203,31 @@ describe('Encrypt and Decrypt with RSA keys', () => {
     await expectKmsError(call(kms, decrypt, { CiphertextBlob: b64(tampered), KeyId: rsa.keyId, EncryptionAlgorithm: 'RSAES_OAEP_SHA_256' }), 'InvalidCiphertextException');
     const signing = await newKey(kms, 'RSA_2048', 'SIGN_VERIFY');
     await expectKmsError(call(kms, encrypt, { KeyId: signing.keyId, Plaintext: b64('x'), EncryptionAlgorithm: 'RSAES_OAEP_SHA_256' }), 'InvalidKeyUsageException');
+  });
+  it('answers InvalidCiphertextException, without calling the HSM, for a symmetric blob crafted to name a non-symmetric key', async () => {
+    const rsa = await newKey(kms, 'RSA_2048', 'ENCRYPT_DECRYPT');
+    const hmac = await newKey(kms, 'HMAC_256', 'GENERATE_VERIFY_MAC');
+    const backendCalls: string[] = [];
+    const counting = new Proxy(kms.backend, {
+      get(target, name, receiver) {
+        const value = Reflect.get(target, name, receiver) as unknown;
+        if (typeof value !== 'function') return value;
+        return (...args: unknown[]) => {
+          backendCalls.push(String(name));
+          return (value as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      },
+    });
+    const deps = { ...kms.deps, backend: counting };
+    for (const target of [rsa, hmac]) {
+      // A well-formed version-1 blob naming the key and its real material version.
+      const header = ciphertextHeader({ keyId: target.keyId, versionId: target.currentVersionId! });
+      const forged = writeCiphertextBlob(header, Buffer.alloc(12, 7), Buffer.alloc(48, 9));
+      for (const input of [{ CiphertextBlob: b64(forged) }, { CiphertextBlob: b64(forged), EncryptionAlgorithm: 'SYMMETRIC_DEFAULT' }]) {
+        await expectKmsError(decrypt.run(deps, kms.ctx, input), 'InvalidCiphertextException');
+        await expectKmsError(reEncrypt.run(deps, kms.ctx, { ...input, DestinationKeyId: key.keyId }), 'InvalidCiphertextException');
+      }
+    }
+    expect(backendCalls).toEqual([]);
   });
 });

@@ -1,8 +1,9 @@
-/** Grant operations in the core: the per-key quota, and grants going with their key. */
+/** Grant operations in the core: the per-key quota, grants going with their key, and list markers. */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MAX_GRANTS_PER_KEY, type GrantRecord } from '../../../src/core/grants/index.js';
 import { createGrant } from '../../../src/core/operations/create-grant.js';
 import { listGrants } from '../../../src/core/operations/list-grants.js';
+import { listRetirableGrants } from '../../../src/core/operations/list-retirable-grants.js';
 import { scheduleKeyDeletion } from '../../../src/core/operations/schedule-key-deletion.js';
 import { startScheduler } from '../../../src/core/scheduler.js';
 import type { Logger } from '../../../src/core/ports.js';
@@ -57,5 +58,44 @@ describe('grants and key deletion', () => {
     await scheduler.runOnce();
     await scheduler.stop();
     expect(await kms.store.getGrant(GrantId as string)).toBeUndefined();
+  });
+});
+
+describe('grant list markers', () => {
+  it('page ListGrants and ListRetirableGrants, and are refused by any other grant list', async () => {
+    const [a, b] = [await newKey(kms), await newKey(kms)];
+    const retirer = `arn:aws:iam::${TEST_ROOT.accountId}:role/retirer`;
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      kms.clock.advance(1000);
+      const out = await call(kms, createGrant, { KeyId: a.keyId, GranteePrincipal: GRANTEE, RetiringPrincipal: retirer, Operations: ['Decrypt'] });
+      ids.push(out.GrantId as string);
+    }
+    await call(kms, createGrant, { KeyId: b.keyId, GranteePrincipal: GRANTEE, RetiringPrincipal: retirer, Operations: ['Decrypt'] });
+
+    const seen: string[] = [];
+    let marker: string | undefined;
+    for (;;) {
+      const page = await call(kms, listGrants, { KeyId: a.keyId, Limit: 1, ...(marker ? { Marker: marker } : {}) });
+      seen.push(...(page.Grants as Array<{ GrantId: string }>).map((g) => g.GrantId));
+      expect(page.Truncated).toBe(page.NextMarker !== undefined);
+      if (!page.Truncated) break;
+      marker = page.NextMarker as string;
+    }
+    expect(seen).toEqual(ids);
+
+    const keyMarker = (await call(kms, listGrants, { KeyId: a.keyId, Limit: 1 })).NextMarker as string;
+    const retirableMarker = (await call(kms, listRetirableGrants, { RetiringPrincipal: retirer, Limit: 1 })).NextMarker as string;
+    expect(((await call(kms, listRetirableGrants, { RetiringPrincipal: retirer, Limit: 10, Marker: retirableMarker })).Grants as unknown[]).length).toBe(3);
+    // Another key's list, the other operation's list, another retiring principal's list.
+    await expectKmsError(call(kms, listGrants, { KeyId: b.keyId, Marker: keyMarker }), 'InvalidMarkerException');
+    await expectKmsError(call(kms, listGrants, { KeyId: a.keyId, Marker: retirableMarker }), 'InvalidMarkerException');
+    await expectKmsError(call(kms, listRetirableGrants, { RetiringPrincipal: retirer, Marker: keyMarker }), 'InvalidMarkerException');
+    await expectKmsError(call(kms, listRetirableGrants, { RetiringPrincipal: `${retirer}2`, Marker: retirableMarker }), 'InvalidMarkerException');
+    await expectKmsError(call(kms, listGrants, { KeyId: a.keyId, Marker: 'bm90IGEgbWFya2Vy' }), 'InvalidMarkerException');
+    // A marker of a 256-character retiring principal is as short as any.
+    const long = `arn:aws:iam::${TEST_ROOT.accountId}:role/${'r'.repeat(256 - `arn:aws:iam::${TEST_ROOT.accountId}:role/`.length)}`;
+    for (let i = 0; i < 2; i++) await call(kms, createGrant, { KeyId: a.keyId, GranteePrincipal: GRANTEE, RetiringPrincipal: long, Operations: ['Decrypt'] });
+    expect(((await call(kms, listRetirableGrants, { RetiringPrincipal: long, Limit: 1 })).NextMarker as string).length).toBe(retirableMarker.length);
   });
 });

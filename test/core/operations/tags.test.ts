@@ -59,7 +59,33 @@ describe('TagResource, UntagResource, ListResourceTags', () => {
   it('UntagResource validates TagKeys', async () => {
     const { keyId } = await newKey(kms);
     await expectKmsError(call(kms, untagResource, { KeyId: keyId }), 'ValidationException', "at 'tagKeys'");
-    await expectKmsError(call(kms, untagResource, { KeyId: keyId, TagKeys: [''] }), 'ValidationException', "at 'tagKeys.1.member'");
+    await expectKmsError(
+      call(kms, untagResource, { KeyId: keyId, TagKeys: ['a', ''] }),
+      'ValidationException',
+      "at 'tagKeys' failed to satisfy constraint: Member must satisfy constraint: [Member must have length greater than or equal to 1]",
+    );
+    await expectKmsError(call(kms, untagResource, { KeyId: keyId, TagKeys: ['k'.repeat(129)] }), 'ValidationException', 'less than or equal to 128');
+    await expectKmsError(call(kms, untagResource, { KeyId: keyId, TagKeys: ['a', 7] }), 'SerializationException');
+  });
+
+  it('UntagResource refuses more tag keys than a key can have, before the store sees them (no "too many SQL variables")', async () => {
+    const { keyId } = await newKey(kms, { Tags: [{ TagKey: 'a', TagValue: '1' }] });
+    const fifty = Array.from({ length: 50 }, (_, i) => (i === 0 ? 'a' : `k${i}`));
+    expect(await call(kms, untagResource, { KeyId: keyId, TagKeys: fifty })).toEqual({});
+    for (const count of [51, 40_000])
+      await expectNoWrite(
+        kms,
+        () => call(kms, untagResource, { KeyId: keyId, TagKeys: Array.from({ length: count }, (_, i) => `k${i}`) }),
+        'ValidationException',
+        `Value '[${count} items]' at 'tagKeys' failed to satisfy constraint: Member must have length less than or equal to 50`,
+      );
+  });
+
+  it('TagResource and CreateKey refuse a Tags list longer than the quota before reading its members', async () => {
+    const { keyId } = await newKey(kms);
+    const many = Array.from({ length: 40_000 }, (_, i) => ({ TagKey: `k${i}`, TagValue: 'v' }));
+    await expectNoWrite(kms, () => call(kms, tagResource, { KeyId: keyId, Tags: many }), 'TagException', 'at most 50 tags; this request names 40000');
+    await expectKmsError(newKey(kms, { Tags: many }), 'TagException', 'at most 50');
   });
 
   it('refuses tag changes on a key pending deletion but still lists its tags', async () => {

@@ -11,6 +11,7 @@ import { enforceQuorum, type QuorumCheck } from '../../../src/core/quorum/index.
 import { approveRequest } from '../../../src/core/quorum/operations/approve-request.js';
 import { deleteQuorumRule } from '../../../src/core/quorum/operations/delete-quorum-rule.js';
 import { getApprovalRequest } from '../../../src/core/quorum/operations/get-approval-request.js';
+import { listKeys } from '../../../src/core/operations/list-keys.js';
 import { listApprovalRequests } from '../../../src/core/quorum/operations/list-approval-requests.js';
 import { putQuorumRule } from '../../../src/core/quorum/operations/put-quorum-rule.js';
 import { rejectRequest } from '../../../src/core/quorum/operations/reject-request.js';
@@ -244,6 +245,35 @@ describe('quorum rule and request operations', () => {
     await expectKmsError(as(people.a3!, getApprovalRequest, { ApprovalRequestId: id }), 'NotFoundException');
     expect((await as(people.a3!, listApprovalRequests, {})).ApprovalRequests).toEqual([]);
     expect((await as(people.a1!, listApprovalRequests, {})).ApprovalRequests).toHaveLength(1);
+  });
+
+  it('pages ListApprovalRequests newest first, filtering what the caller may see page by page, and refuses other lists\' markers', async () => {
+    await rule({ Action: 'kms:ScheduleKeyDeletion', Approvers: ['a1', 'a2'] });
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      kms.clock.advance(1000);
+      const key = await keyRecord();
+      ids.unshift(await pendingId(check(people.owner!, key, { KeyId: key.keyId })));
+    }
+    const pages = async (who: PrincipalRecord): Promise<{ seen: string[]; truncated: number }> => {
+      const seen: string[] = [];
+      let truncated = 0;
+      let marker: string | undefined;
+      for (;;) {
+        const page = await as(who, listApprovalRequests, { Limit: 1, ...(marker ? { Marker: marker } : {}) });
+        seen.push(...(page.ApprovalRequests as JsonObject[]).map((r) => r.ApprovalRequestId as string));
+        if (page.Truncated !== true) break;
+        truncated += 1;
+        marker = page.NextMarker as string;
+      }
+      return { seen, truncated };
+    };
+    expect(await pages(people.a1!)).toEqual({ seen: ids, truncated: 2 });
+    // a3 may see none of them, yet pages through them all: a page may be empty and Truncated.
+    expect(await pages(people.a3!)).toEqual({ seen: [], truncated: 2 });
+    await expectKmsError(as(people.a1!, listApprovalRequests, { Marker: 'garbage' }), 'InvalidMarkerException');
+    const keysMarker = (await as(people.officer!, listKeys, { Limit: 1 })).NextMarker as string;
+    await expectKmsError(as(people.a1!, listApprovalRequests, { Marker: keysMarker }), 'InvalidMarkerException');
   });
 
   it('lets the requester withdraw its own request', async () => {

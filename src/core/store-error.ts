@@ -1,0 +1,47 @@
+/**
+ * What a metadata store reports in the core's own terms: a duplicate (`conflict`) or a missing
+ * row (`not-found`), and which record. Stores throw these instead of client-facing errors;
+ * {@link kmsErrorFromStore} gives them AWS's names and wording.
+ */
+import { KmsError } from './errors.js';
+
+export type StoreErrorKind = 'conflict' | 'not-found';
+
+/** The kinds of record a store keeps. */
+export type StoreRecord = 'key' | 'key-version' | 'alias' | 'principal' | 'access-key' | 'import-token' | 'grant' | 'approval-request';
+
+export class StoreError extends Error {
+  constructor(
+    readonly kind: StoreErrorKind,
+    readonly record: StoreRecord,
+    /** The record's name for people: an ARN where it has one, its id otherwise. */
+    readonly subject: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`${record} ${subject}: ${kind === 'conflict' ? 'already exists' : 'not found'}`, options);
+    this.name = 'StoreError';
+  }
+}
+
+const NOUN: Record<StoreRecord, string> = {
+  key: 'A key with the ARN',
+  'key-version': 'Key material',
+  alias: 'An alias with the name',
+  principal: 'A principal with the ARN',
+  'access-key': 'An access key with the id',
+  'import-token': 'An import token with the id',
+  grant: 'A grant with the id',
+  'approval-request': 'An approval request with the id',
+};
+
+/** The KmsError a client sees for a store conflict or a missing record (AWS's wording where AWS has one). */
+export function kmsErrorFromStore(error: StoreError): KmsError {
+  if (error.kind === 'conflict') {
+    // AWS's own sentence for CreateAlias names the alias ARN and has no full stop.
+    if (error.record === 'alias') return new KmsError('AlreadyExistsException', `An alias with the name ${error.subject} already exists`, { cause: error });
+    return new KmsError('AlreadyExistsException', `${NOUN[error.record]} ${error.subject} already exists.`, { cause: error });
+  }
+  if (error.record === 'alias') return new KmsError('NotFoundException', `Alias ${error.subject} is not found.`, { cause: error });
+  if (error.record === 'key') return new KmsError('NotFoundException', `Key '${error.subject}' does not exist`, { cause: error });
+  return new KmsError('NotFoundException', `${NOUN[error.record]} ${error.subject} does not exist.`, { cause: error });
+}

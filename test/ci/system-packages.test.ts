@@ -1,0 +1,126 @@
+/**
+ * Install hygiene: who may run apt-get, decided without running it. A checkout installs as
+ * root and prints the command otherwise; a dependency or global install never installs.
+ */
+import { execFileSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import {
+  RUNTIME_PACKAGES,
+  ensurePackages,
+  installCommands,
+  installContext,
+  plan,
+  type SystemPackage,
+} from '../../ci/system-packages.mjs';
+import { TEST_PACKAGES } from '../../ci/test-deps.mjs';
+
+const missingPkg = (name: string, extra: Partial<SystemPackage> = {}): SystemPackage => ({ name, neededFor: `${name} things`, present: () => false, ...extra });
+const presentPkg = (name: string): SystemPackage => ({ name, neededFor: 'x', present: () => true });
+
+/** Runs ensurePackages with everything injected; returns what it ran and said. */
+function simulate(packages: SystemPackage[], situation: { context: 'checkout' | 'dependency' | 'global'; isRoot: boolean; hasAptGet?: boolean; env?: NodeJS.ProcessEnv }) {
+  const ran: string[] = [];
+  const said: string[] = [];
+  const exitCode = ensurePackages(packages, {
+    step: 'npm install',
+    context: situation.context,
+    isRoot: situation.isRoot,
+    hasAptGet: situation.hasAptGet ?? true,
+    env: situation.env ?? {},
+    platform: 'linux',
+    log: (line) => said.push(line),
+    run: (command) => ran.push(command),
+  });
+  return { exitCode, ran, said: said.join('\n') };
+}
+
+describe('installContext', () => {
+  it('tells a checkout from a dependency and a global install', () => {
+    expect(installContext({ env: {}, packageDir: '/home/me/src/hsmkms' })).toBe('checkout');
+    expect(installContext({ env: {}, packageDir: '/srv/app/node_modules/hsmkms' })).toBe('dependency');
+    expect(installContext({ env: {}, packageDir: '/srv/app/node_modules/@scope/hsmkms' })).toBe('dependency');
+    expect(installContext({ env: { npm_config_global: 'true' }, packageDir: '/usr/lib/node_modules/hsmkms' })).toBe('global');
+    expect(installContext({ env: { npm_config_global: 'false' }, packageDir: '/home/me/hsmkms' })).toBe('checkout');
+  });
+});
+
+describe('ensurePackages', () => {
+  const packages = [presentPkg('softhsm2'), missingPkg('opensc')];
+
+  it('in a checkout as root: installs only what is missing, with apt-get', () => {
+    const { exitCode, ran, said } = simulate(packages, { context: 'checkout', isRoot: true });
+    expect(exitCode).toBe(0);
+    expect(ran).toEqual(['apt-get update -qq', 'DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends opensc']);
+    expect(said).toContain('installing opensc');
+  });
+
+  it('in a checkout as another user: prints the exact command and stops', () => {
+    const { exitCode, ran, said } = simulate(packages, { context: 'checkout', isRoot: false });
+    expect(exitCode).toBe(1);
+    expect(ran).toEqual([]);
+    expect(said).toContain("sudo sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends opensc'");
+    expect(said).toContain('opensc — opensc things');
+  });
+
+  it('in a checkout without apt-get: names the packages and stops', () => {
+    const { exitCode, ran, said } = simulate(packages, { context: 'checkout', isRoot: true, hasAptGet: false });
+    expect([exitCode, ran]).toEqual([1, []]);
+    expect(said).toMatch(/needs these Debian packages:\n {2}opensc/);
+  });
+
+  it('as a dependency or globally: never installs, even as root; says what is missing and carries on', () => {
+    for (const context of ['dependency', 'global'] as const)
+      for (const isRoot of [true, false]) {
+        const { exitCode, ran, said } = simulate(packages, { context, isRoot });
+        expect({ context, isRoot, exitCode, ran }).toEqual({ context, isRoot, exitCode: 0, ran: [] });
+        expect(said).toContain('opensc');
+        expect(said).toContain(context === 'global' ? 'installed globally' : 'installed as a dependency');
+      }
+  });
+
+  it('does nothing when everything is there, when told to skip, and off Linux', () => {
+    expect(simulate([presentPkg('softhsm2')], { context: 'checkout', isRoot: true })).toEqual({ exitCode: 0, ran: [], said: '' });
+    expect(simulate(packages, { context: 'checkout', isRoot: true, env: { HSMKMS_SKIP_SYSTEM_DEPS: '1' } })).toEqual({ exitCode: 0, ran: [], said: '' });
+    const ran: string[] = [];
+    expect(ensurePackages(packages, { step: 'npm install', context: 'checkout', isRoot: true, env: {}, platform: 'darwin', run: (c) => ran.push(c) })).toBe(0);
+    expect(ran).toEqual([]);
+  });
+
+  it('runs a custom install command after apt-get, and prints it for others', () => {
+    const zlint = missingPkg('zlint', { install: 'cd /tmp && apt-get download -o Dir::Etc::SourceList=/tmp/trixie.list zlint && dpkg -i zlint_*.deb' });
+    const both = [missingPkg('gnutls-bin'), zlint];
+    expect(simulate(both, { context: 'checkout', isRoot: true }).ran).toEqual([
+      'apt-get update -qq',
+      'DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends gnutls-bin',
+      zlint.install,
+    ]);
+    expect(installCommands([zlint])).toEqual([zlint.install]);
+    expect(simulate(both, { context: 'checkout', isRoot: false }).said).toContain(`&& ${zlint.install}'`);
+  });
+});
+
+describe('plan', () => {
+  it('never installs outside a checkout', () => {
+    for (const context of ['dependency', 'global'] as const)
+      for (const isRoot of [true, false])
+        for (const hasAptGet of [true, false])
+          expect(plan({ context, isRoot, hasAptGet, missing: [missingPkg('x')], step: 'npm install' }).action).toBe('report');
+    expect(plan({ context: 'checkout', isRoot: true, hasAptGet: true, missing: [missingPkg('x')], step: 'npm test' }).action).toBe('install');
+  });
+});
+
+describe('the package tables', () => {
+  it('keep running needs (npm install) apart from test and benchmark needs (npm test)', () => {
+    expect(RUNTIME_PACKAGES.map((p) => p.name)).toEqual(['softhsm2', 'opensc']);
+    const test = TEST_PACKAGES.map((p) => p.name);
+    expect(test).toEqual(expect.arrayContaining(['awscli', 'postgresql', 'wrk']));
+    expect(test.filter((n) => RUNTIME_PACKAGES.some((r) => r.name === n))).toEqual([]);
+    expect(new Set(test).size).toBe(test.length);
+  });
+
+  it('ship the install-time scripts with the package, and not the test set-up', () => {
+    const packed = JSON.parse(execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { encoding: 'utf8' })) as { files: { path: string }[] }[];
+    const ci = packed[0]!.files.map((f) => f.path).filter((p) => p.startsWith('ci/'));
+    expect(ci.sort()).toEqual(['ci/system-deps.mjs', 'ci/system-packages.mjs']);
+  });
+});
