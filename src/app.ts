@@ -16,7 +16,7 @@ import { quorumOperations } from './core/quorum/operations/index.js';
 import { createAuthorizerBinder } from './core/authorization/authorizer.js';
 import { operationRegistry } from './core/registry.js';
 import { startScheduler } from './core/scheduler.js';
-import type { KmsDeps, KmsSettings } from './core/operation.js';
+import type { KmsDeps, KmsSettings, Operation } from './core/operation.js';
 import type { Authorizer, Logger, MetadataStore } from './core/ports.js';
 import { KmsError } from './core/errors.js';
 import { buildServer } from './http/build-server.js';
@@ -26,6 +26,9 @@ import { clusterMetrics, createMetrics, type Metrics } from './observability/met
 import { buildMetricsServer } from './http/metrics-server.js';
 import type { HttpTimeouts } from './http/timeouts.js';
 import { createLogger } from './observability/logger.js';
+
+/** Every operation the API serves, by registry key (`Encrypt`, `HsmKms.CreatePrincipal`; see core/registry.ts). */
+export const serviceOperations: ReadonlyMap<string, Operation> = operationRegistry(allOperations.values(), adminOperations, quorumOperations);
 
 /** Everything `hsmkms serve` needs to know. */
 export interface AppConfig {
@@ -156,8 +159,7 @@ export async function createApp(config: AppConfig): Promise<App> {
       config.settings,
       rootCredentialSource(config, dataDir),
     );
-    const operations = operationRegistry(allOperations.values(), adminOperations, quorumOperations);
-    const dispatcher = createDispatcher(deps, operations, logger.child({ component: 'kms' }), {
+    const dispatcher = createDispatcher(deps, serviceOperations, logger.child({ component: 'kms' }), {
       bindAuthorizer: createAuthorizerBinder(deps),
     });
     const metrics = createMetrics({ stats: () => backend.stats() });
