@@ -6,7 +6,7 @@
 import { Command, Option } from 'commander';
 import { resolve } from 'node:path';
 import { ensureEmbeddedToken } from '../backend/pkcs11/embedded-token.js';
-import type { Pkcs11BackendConfig } from '../backend/pkcs11/index.js';
+import { detectProfile, type Pkcs11BackendConfig } from '../backend/pkcs11/index.js';
 import { ConfigError, type HsmProfileName, type PinSource } from '../config/hsm.js';
 
 export interface HsmCliOptions {
@@ -62,7 +62,7 @@ async function resolveToken(options: HsmCliOptions, onProgress?: (message: strin
     modulePath: options.module,
     token: { label: options.tokenLabel, serial: options.tokenSerial },
     pin,
-    profile: options.profile ?? (options.module.includes('cloudhsm') ? 'cloudhsm' : 'generic'),
+    profile: options.profile ?? detectProfile(options.module),
   };
 }
 

@@ -8,7 +8,7 @@ import { Pkcs11Backend } from './pkcs11-backend.js';
 
 export { Pkcs11Backend } from './pkcs11-backend.js';
 export { parsePkcs11Uri, hsmConfigFromUri, type Pkcs11Uri } from './uri.js';
-export { PROFILES, type HsmProfile } from './profiles.js';
+export { PROFILES, detectProfile, type HsmProfile } from './profiles.js';
 
 /** How to reach the token, plus pool and cache sizes. */
 export interface Pkcs11BackendConfig extends HsmConfig {

@@ -92,6 +92,18 @@ export const PROFILES: Readonly<Record<HsmProfileName, HsmProfile>> = {
   },
 };
 
+/**
+ * The profile a module path implies when none is configured: the one detection every entry point
+ * (CLI options, `pkcs11:` URIs) uses. `/usr/lib/softhsm/libsofthsm2.so` → `softhsm2`,
+ * `/opt/cloudhsm/lib/libcloudhsm_pkcs11.so` → `cloudhsm`, anything else → `generic`.
+ */
+export function detectProfile(modulePath: string): HsmProfileName {
+  const file = modulePath.slice(modulePath.lastIndexOf('/') + 1).toLowerCase();
+  if (file.includes('cloudhsm')) return 'cloudhsm';
+  if (file.includes('softhsm')) return 'softhsm2';
+  return 'generic';
+}
+
 /** Looks up a profile by name. */
 export function profileFor(name: HsmProfileName): HsmProfile {
   return PROFILES[name];

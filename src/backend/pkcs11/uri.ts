@@ -3,6 +3,7 @@
  * `pkcs11:token=hsmkms;serial=…;object=…;id=%01%02;type=secret-key?module-path=/usr/lib/…&pin-source=file:/etc/pin`.
  */
 import { ConfigError, type HsmConfig, type PinSource } from '../../config/hsm.js';
+import { detectProfile } from './profiles.js';
 
 export type Pkcs11ObjectType = 'public' | 'private' | 'secret-key' | 'cert' | 'data';
 
@@ -132,6 +133,6 @@ export function hsmConfigFromUri(uri: string, fallback: { pin?: PinSource; profi
     modulePath: u.modulePath,
     token: { label: u.token, serial: u.serial },
     pin,
-    profile: fallback.profile ?? (u.modulePath.includes('cloudhsm') ? 'cloudhsm' : u.modulePath.includes('softhsm') ? 'softhsm2' : 'generic'),
+    profile: fallback.profile ?? detectProfile(u.modulePath),
   };
 }
