@@ -10,7 +10,7 @@
  * Tampering anywhere makes the unseal fail → InvalidImportTokenException. The token is opaque
  * to clients and names an ImportTokenRecord, which holds the wrapping key.
  */
-import { HsmError, KmsError } from './errors.js';
+import { BackendError, KmsError } from './errors.js';
 import type { KeyBackend } from './ports.js';
 
 export const IMPORT_TOKEN_VERSION = 1;
@@ -46,8 +46,8 @@ export async function readImportToken(backend: Pick<KeyBackend, 'unsealSecret'>,
   try {
     payload = await backend.unsealSecret(sealed);
   } catch (err) {
-    // 'config': the token names a seal key this HSM does not hold — not one of our tokens.
-    if (err instanceof HsmError && err.kind !== 'data' && err.kind !== 'config') throw err;
+    // A token that does not unseal (altered, or sealed by another HSM) is the caller's input.
+    if (err instanceof BackendError && err.kind !== 'data') throw err;
     throw invalidToken();
   }
   return parsePayload(payload);

@@ -56,9 +56,10 @@ export function testBackend(): Promise<KeyBackend> {
   return sharedBackend;
 }
 
-export async function createTestKms(): Promise<TestKms> {
+/** The core's dependencies on real parts; `backend` replaces the run's shared backend. */
+export async function createTestKms(options: { backend?: KeyBackend } = {}): Promise<TestKms> {
   const store = await openSqliteStore({ path: ':memory:' });
-  const backend = await testBackend();
+  const backend = options.backend ?? (await testBackend());
   const clock = new TestClock();
   const audit: AuditEvent[] = [];
   const allowAccount: Authorizer = {

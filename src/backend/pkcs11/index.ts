@@ -18,6 +18,8 @@ export interface Pkcs11BackendConfig extends HsmConfig {
   poolSize?: number;
   /** Unwrapped key handles kept in the token (default 1024). */
   cacheSize?: number;
+  /** How long an HSM call made off the event loop may take before it fails (default 30 s). */
+  callTimeoutMs?: number;
 }
 
 /**

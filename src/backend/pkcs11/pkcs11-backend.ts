@@ -50,11 +50,12 @@ import type {
   WrappingKeySpec,
 } from '../../core/model.js';
 import type { DataKeyPair, GeneratedMaterial, KeyBackend, Logger, MaterialRef, SymmetricCiphertext } from '../../core/ports.js';
-import { hsmError, toHsmError } from './errors.js';
+import { hsmError, toHsmError, type Blame } from './errors.js';
+import { HsmCalls } from './hsm-calls.js';
 import type { Pkcs11BackendConfig } from './index.js';
 import { importMaterial } from './key-import.js';
 import { HMAC_MECH, OAEP_HASH, oaepMechanism, SIGNING, signingRequest, specInfo } from './key-specs.js';
-import { findTokenSlot, loadModule, login } from './module.js';
+import { findTokenSlot, loadModule, login, openSession } from './module.js';
 import { oaepDecode } from './oaep.js';
 import { profileFor } from './profiles.js';
 import { ecdsaDerToRaw, ecdsaRawToDer, ecPointAttribute } from './public-key.js';
@@ -70,20 +71,34 @@ const SILENT: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: ()
 export class Pkcs11Backend extends TokenRuntime implements KeyBackend {
   private readonly ivs = new IvSource();
 
-  /** See `openPkcs11Backend`. */
+  /** See `openPkcs11Backend`. Start-up calls are synchronous: nothing waits for them yet. */
   static async open(config: Pkcs11BackendConfig, logger: Logger = SILENT): Promise<Pkcs11Backend> {
     const profile = profileFor(config.profile);
     const pin = readPin(config.pin);
     const module = loadModule(config.modulePath);
     const slot = findTokenSlot(module, config.token);
-    const pool = new SessionPool(module, slot, config.poolSize ?? 8);
+    const poolSize = config.poolSize ?? 8;
+    // One thread per pooled session, the owner session, and one for probes and health checks.
+    const calls = new HsmCalls(module, config.modulePath, profile, { timeoutMs: config.callTimeoutMs, threads: poolSize + 2 });
+    const pool = new SessionPool(calls, slot, poolSize);
     const log = logger.child({ component: 'pkcs11' });
-    const backend = new Pkcs11Backend(module, slot, profile, config, pool, log);
-    login(module, backend.owner, pin, profile.pinHint);
-    backend.domain = await loadTokenKeys(module, backend.owner, 'domain');
-    backend.seal = await loadTokenKeys(module, backend.owner, 'seal');
-    log.info({ profile: profile.name, poolSize: config.poolSize ?? 8, cacheSize: config.cacheSize ?? 1024 }, 'PKCS#11 backend ready');
+    const owner = openSession(module, slot);
+    const backend = new Pkcs11Backend(module, calls, slot, profile, config, pool, log, owner);
+    try {
+      login(module, owner, pin, profile.pinHint);
+      backend.domain = await loadTokenKeys(calls, owner, 'domain');
+      backend.seal = await loadTokenKeys(calls, owner, 'seal');
+    } catch (e) {
+      await backend.close();
+      throw e;
+    }
+    log.info({ profile: profile.name, poolSize, cacheSize: config.cacheSize ?? 1024 }, 'PKCS#11 backend ready');
     return backend;
+  }
+
+  /** Input the KMS caller chose, decrypted with a key: the profile's bad-ciphertext codes are data errors. */
+  private decryption(): Blame {
+    return { callerInput: true, dataCodes: this.profile.badCiphertextCodes };
   }
 
   // ───────────────────────── KeyBackend ─────────────────────────
@@ -93,28 +108,32 @@ export class Pkcs11Backend extends TokenRuntime implements KeyBackend {
   }
 
   async encryptSymmetric(key: MaterialRef, plaintext: Uint8Array, aad: Uint8Array): Promise<SymmetricCiphertext> {
+    requireSymmetric(key);
     return this.withKey('encryptSymmetric', key, async (s, h) => this.gcmEncrypt(s, h, view(plaintext), view(aad)));
   }
 
   async decryptSymmetric(key: MaterialRef, iv: Uint8Array, ciphertext: Uint8Array, aad: Uint8Array): Promise<Buffer> {
-    return this.withKey('decryptSymmetric', key, async (s, h) => this.gcmDecrypt(s, h, view(iv), view(ciphertext), view(aad)), this.badCiphertext());
+    requireSymmetric(key);
+    return this.withKey('decryptSymmetric', key, async (s, h) => this.gcmDecrypt(s, h, view(iv), view(ciphertext), view(aad)), this.decryption());
   }
 
   private async gcmEncrypt(s: Handle, key: Handle, plaintext: Buffer, aad: Buffer): Promise<SymmetricCiphertext> {
-    // Tokens that generate the IV write it into this buffer (pkcs11js passes its memory as pIv).
+    // Tokens that generate the IV write it into this buffer (pkcs11js passes its memory as pIv;
+    // the call helper copies it back when the call ran on a worker thread).
     const iv = this.profile.hsmGeneratedGcmIv ? Buffer.alloc(12) : this.ivs.next();
-    this.module.C_EncryptInit(s, gcm(iv, aad), key);
-    const out = Buffer.alloc(plaintext.length + 16);
-    const ct = this.isSync('aes') ? this.module.C_Encrypt(s, plaintext, out) : await this.module.C_EncryptAsync(s, plaintext, out);
+    const ct = await this.calls.initAndRun(
+      'aes',
+      ['C_EncryptInit', s, gcm(iv, aad), key],
+      ['C_Encrypt', s, plaintext, Buffer.alloc(plaintext.length + 16)],
+      { copyBack: this.profile.hsmGeneratedGcmIv },
+    );
     return { iv, ciphertext: ct };
   }
 
   private async gcmDecrypt(s: Handle, key: Handle, iv: Buffer, ciphertext: Buffer, aad: Buffer): Promise<Buffer> {
     if (iv.length !== 12 || ciphertext.length < 16)
       throw hsmError('CKR_ENCRYPTED_DATA_INVALID', 'C_Decrypt', 'data', 'AES-GCM input needs a 12-byte IV and a 16-byte tag.');
-    this.module.C_DecryptInit(s, gcm(iv, aad), key);
-    const out = Buffer.alloc(ciphertext.length);
-    return this.isSync('aes') ? this.module.C_Decrypt(s, ciphertext, out) : await this.module.C_DecryptAsync(s, ciphertext, out);
+    return this.calls.initAndRun('aes', ['C_DecryptInit', s, gcm(iv, aad), key], ['C_Decrypt', s, ciphertext, Buffer.alloc(ciphertext.length)]);
   }
 
   async encryptAsymmetric(key: MaterialRef & { publicKey: Uint8Array }, algorithm: EncryptionAlgorithm, plaintext: Uint8Array): Promise<Buffer> {
@@ -129,7 +148,9 @@ export class Pkcs11Backend extends TokenRuntime implements KeyBackend {
 
   async decryptAsymmetric(key: MaterialRef, algorithm: EncryptionAlgorithm, ciphertext: Uint8Array): Promise<Buffer> {
     if (algorithm === 'SYMMETRIC_DEFAULT') throw hsmError('CKR_MECHANISM_INVALID', 'decryptAsymmetric', 'data', 'RSA keys decrypt with RSAES_OAEP_SHA_1 or RSAES_OAEP_SHA_256.');
-    return this.withKey('decryptAsymmetric', key, (s, h) => this.rsaOaepDecrypt(s, h, OAEP_HASH[algorithm], view(ciphertext)), this.badCiphertext());
+    if (specInfo(key.keySpec).family !== 'rsa')
+      throw hsmError('CKR_KEY_TYPE_INCONSISTENT', 'decryptAsymmetric', 'data', `A ${key.keySpec} key cannot decrypt RSAES-OAEP ciphertext.`);
+    return this.withKey('decryptAsymmetric', key, (s, h) => this.rsaOaepDecrypt(s, h, OAEP_HASH[algorithm], view(ciphertext)), this.decryption());
   }
 
   /**
@@ -138,14 +159,14 @@ export class Pkcs11Backend extends TokenRuntime implements KeyBackend {
    */
   async rsaOaepDecrypt(s: Handle, key: Handle, hash: 'sha1' | 'sha256', ciphertext: Buffer): Promise<Buffer> {
     const native = this.profile.oaepHashes.has(hash);
-    this.module.C_DecryptInit(s, native ? oaepMechanism(hash) : { mechanism: P.CKM_RSA_X_509 }, key);
     const out = Buffer.alloc(1024);
-    const result = Buffer.from(this.isSync('rsa') ? this.module.C_Decrypt(s, ciphertext, out) : await this.module.C_DecryptAsync(s, ciphertext, out));
+    const mechanism = native ? oaepMechanism(hash) : { mechanism: P.CKM_RSA_X_509 };
+    const result = Buffer.from(await this.calls.initAndRun('rsa', ['C_DecryptInit', s, mechanism, key], ['C_Decrypt', s, ciphertext, out]));
     out.fill(0);
     if (native) return result;
-    const [modulus] = this.module.C_GetAttributeValue(s, key, [{ type: P.CKA_MODULUS }]);
+    const [modulus] = await this.calls.call('C_GetAttributeValue', s, key, [{ type: P.CKA_MODULUS }]);
     try {
-      return oaepDecode(hash, result, modulus!.value.length);
+      return oaepDecode(hash, result, (modulus!.value as Buffer).length);
     } finally {
       result.fill(0);
     }
@@ -156,9 +177,7 @@ export class Pkcs11Backend extends TokenRuntime implements KeyBackend {
     const { mechanism, input } = signingRequest(algorithm, digest);
     const kind = specInfo(key.keySpec).callKind;
     return this.withKey('sign', key, async (s, h) => {
-      this.module.C_SignInit(s, mechanism, h);
-      const out = Buffer.alloc(1024);
-      const raw = Buffer.from(this.isSync(kind) ? this.module.C_Sign(s, input, out) : await this.module.C_SignAsync(s, input, out));
+      const raw = Buffer.from(await this.calls.initAndRun(kind, ['C_SignInit', s, mechanism, h], ['C_Sign', s, input, Buffer.alloc(1024)]));
       return SIGNING[algorithm].scheme === 'ecdsa' ? ecdsaRawToDer(raw) : raw;
     });
   }
@@ -178,40 +197,37 @@ export class Pkcs11Backend extends TokenRuntime implements KeyBackend {
     let sig: Buffer | undefined = Buffer.from(signature);
     if (SIGNING[algorithm].scheme === 'ecdsa') sig = ecdsaDerToRaw(sig, info.ecFieldBytes!);
     if (!sig) return false;
-    const template = publicKeyTemplate(key.keySpec, Buffer.from(key.publicKey));
+    const template = publicKeyTemplate(key.keySpec, Buffer.from(key.publicKey), this.profile.uniqueKeyIds ? randomBytes(16) : undefined);
     const signatureBytes = sig;
-    return this.run('verify', async (s) => {
-      const handle = this.module.C_CreateObject(s, template);
-      try {
-        this.module.C_VerifyInit(s, mechanism, handle);
-        return this.isSync(info.callKind)
-          ? this.module.C_Verify(s, input, signatureBytes)
-          : await this.module.C_VerifyAsync(s, input, signatureBytes);
-      } catch (e) {
-        const code = toHsmError(e, 'C_Verify').code;
-        if (code === 'CKR_SIGNATURE_INVALID' || code === 'CKR_SIGNATURE_LEN_RANGE') return false;
-        throw e;
-      } finally {
-        this.destroyQuietly(s, handle);
-      }
-    });
+    return this.run(
+      'verify',
+      async (s) => {
+        const handle = await this.calls.call('C_CreateObject', s, template);
+        try {
+          return await this.calls.initAndRun(info.callKind, ['C_VerifyInit', s, mechanism, handle], ['C_Verify', s, input, signatureBytes]);
+        } catch (e) {
+          const code = toHsmError(e, 'C_Verify').code;
+          if (code === 'CKR_SIGNATURE_INVALID' || code === 'CKR_SIGNATURE_LEN_RANGE') return false;
+          throw e;
+        } finally {
+          await this.destroyQuietly(s, handle);
+        }
+      },
+      { callerInput: true },
+    );
   }
 
   async generateMac(key: MaterialRef, algorithm: MacAlgorithm, message: Uint8Array): Promise<Buffer> {
     const mech = HMAC_MECH[algorithm];
-    return this.withKey('generateMac', key, async (s, h) => {
-      this.module.C_SignInit(s, { mechanism: mech.mechanism }, h);
-      const out = Buffer.alloc(mech.bytes);
-      const input = view(message);
-      return Buffer.from(this.isSync('hmac') ? this.module.C_Sign(s, input, out) : await this.module.C_SignAsync(s, input, out));
-    });
+    return this.withKey('generateMac', key, async (s, h) =>
+      Buffer.from(await this.calls.initAndRun('hmac', ['C_SignInit', s, { mechanism: mech.mechanism }, h], ['C_Sign', s, view(message), Buffer.alloc(mech.bytes)])),
+    );
   }
 
   async generateRandom(length: number): Promise<Buffer> {
     if (!Number.isInteger(length) || length < 1 || length > 65536)
       throw hsmError('CKR_ARGUMENTS_BAD', 'C_GenerateRandom', 'data', 'Random length must be 1 to 65536 bytes.');
-    // The random call has no async variant in pkcs11js; it is cheap on every token we know.
-    return this.run('generateRandom', (s) => Buffer.from(this.module.C_GenerateRandom(s, Buffer.alloc(length))));
+    return this.run('generateRandom', async (s) => Buffer.from(await this.calls.call('C_GenerateRandom', s, Buffer.alloc(length))));
   }
 
   async generateDataKeyPair(spec: DataKeyPairSpec): Promise<DataKeyPair> {
@@ -233,7 +249,9 @@ export class Pkcs11Backend extends TokenRuntime implements KeyBackend {
   }
 
   async importKeyMaterial(wrappingKey: MaterialRef, algorithm: WrappingAlgorithm, encryptedMaterial: Uint8Array, target: KeySpec): Promise<GeneratedMaterial> {
-    return this.withKey('importKeyMaterial', wrappingKey, (s, h) => importMaterial(this, s, h, algorithm, view(encryptedMaterial), target));
+    return this.withKey('importKeyMaterial', wrappingKey, (s, h) => importMaterial(this, s, h, algorithm, view(encryptedMaterial), target), {
+      callerInput: true,
+    });
   }
 
   forget(id: string): void {
@@ -255,12 +273,20 @@ export class Pkcs11Backend extends TokenRuntime implements KeyBackend {
       'unsealSecret',
       async (s) => {
         const key = this.seal.get(parsed.sealKeyId);
-        if (!key) throw hsmError('CKR_KEY_HANDLE_INVALID', 'unsealSecret', 'config', 'The seal key for this secret is not in the token.');
+        // Sealed secrets reach us from callers too (import tokens): one naming a seal key this
+        // token does not hold is not one of ours.
+        if (!key) throw hsmError('ERR_UNKNOWN_SEAL_KEY', 'unsealSecret', 'data', 'The seal key for this secret is not in the token.');
         return this.gcmDecrypt(s, key, parsed.iv, parsed.ciphertext, parsed.header);
       },
-      this.badCiphertext(),
+      this.decryption(),
     );
   }
+}
+
+/** AES-GCM needs an AES key: a blob naming another key type is bad input, caught before the token. */
+function requireSymmetric(key: MaterialRef): void {
+  if (specInfo(key.keySpec).family !== 'aes')
+    throw hsmError('CKR_KEY_TYPE_INCONSISTENT', 'C_EncryptInit', 'data', `A ${key.keySpec} key cannot be used for AES-GCM.`);
 }
 
 /** A Buffer over the same memory (no copy: plaintext should not be duplicated needlessly). */
@@ -302,13 +328,14 @@ function toDigest(algorithm: SigningAlgorithm, message: Uint8Array, messageType:
 }
 
 /** A session public-key object for verification, from SPKI DER (via node:crypto's JWK export). */
-function publicKeyTemplate(spec: KeySpec, spki: Buffer): Template {
+function publicKeyTemplate(spec: KeySpec, spki: Buffer, id: Buffer | undefined): Template {
   const info = specInfo(spec);
   const jwk = createPublicKey({ key: spki, format: 'der', type: 'spki' }).export({ format: 'jwk' });
   const common: Template = [
     { type: P.CKA_CLASS, value: P.CKO_PUBLIC_KEY },
     { type: P.CKA_TOKEN, value: false },
     { type: P.CKA_VERIFY, value: true },
+    ...(id ? [{ type: P.CKA_ID, value: id }] : []),
   ];
   if (info.family === 'rsa')
     return [

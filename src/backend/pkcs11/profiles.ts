@@ -3,7 +3,12 @@
  */
 import type { HsmProfileName } from '../../config/hsm.js';
 
-/** Operations the backend may run synchronously (on the event loop) or on libuv's thread pool. */
+/**
+ * Groups of Cryptoki calls a profile runs either on the event loop or off it (see hsm-calls.ts,
+ * the one place that decides). The first nine are operations, named by what they compute;
+ * `init`, `object` and `session` are the calls around them (C_*Init; finding, reading, creating
+ * and destroying objects; opening sessions, logging in, token and session information).
+ */
 export type CallKind =
   | 'aes'
   | 'hmac'
@@ -13,15 +18,18 @@ export type CallKind =
   | 'rsa'
   | 'unwrap'
   | 'wrap'
-  | 'generate';
+  | 'generate'
+  | 'init'
+  | 'object'
+  | 'session';
 
 /** What differs between PKCS#11 tokens, as far as hsmkms is concerned. */
 export interface HsmProfile {
   readonly name: HsmProfileName;
   /**
-   * Calls made synchronously. A thread-pool call costs ~20 µs of overhead (measured on SoftHSM2),
-   * which is more than an AES-GCM or HMAC operation in a local software token takes; for a
-   * network HSM every call is a round trip and nothing should block the event loop.
+   * Calls made synchronously, on the event loop. A thread-pool call costs ~20 µs of overhead
+   * (measured on SoftHSM2), which is more than an AES-GCM or HMAC operation in a local software
+   * token takes; for a network HSM every call is a round trip and none may block the event loop.
    */
   readonly syncCalls: ReadonlySet<CallKind>;
   /**
@@ -61,7 +69,7 @@ const NONE: ReadonlySet<CallKind> = new Set();
 export const PROFILES: Readonly<Record<HsmProfileName, HsmProfile>> = {
   softhsm2: {
     name: 'softhsm2',
-    syncCalls: new Set<CallKind>(['aes', 'hmac', 'random', 'ec-p256']),
+    syncCalls: new Set<CallKind>(['aes', 'hmac', 'random', 'ec-p256', 'init', 'object', 'session']),
     hsmGeneratedGcmIv: false,
     badCiphertextCodes: ['CKR_GENERAL_ERROR', 'CKR_ENCRYPTED_DATA_INVALID', 'CKR_ENCRYPTED_DATA_LEN_RANGE'],
     oaepHashes: new Set(['sha1']),
@@ -71,7 +79,7 @@ export const PROFILES: Readonly<Record<HsmProfileName, HsmProfile>> = {
   },
   cloudhsm: {
     name: 'cloudhsm',
-    // Every call is a network round trip to the HSM cluster.
+    // Every call is a network round trip to the HSM cluster: none runs on the event loop.
     syncCalls: NONE,
     hsmGeneratedGcmIv: true,
     badCiphertextCodes: ['CKR_ENCRYPTED_DATA_INVALID', 'CKR_ENCRYPTED_DATA_LEN_RANGE'],

@@ -11,8 +11,9 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pkcs11js from 'pkcs11js';
-import type { Handle, PKCS11, Template } from 'pkcs11js';
+import type { Handle, Template } from 'pkcs11js';
 import { toHsmError } from './errors.js';
+import type { HsmCalls } from './hsm-calls.js';
 
 const P = pkcs11js;
 
@@ -67,19 +68,21 @@ export class TokenKeySet {
   }
 }
 
-function find(module: PKCS11, session: Handle, role: TokenKeyRole): Map<string, Handle> {
+async function find(calls: HsmCalls, session: Handle, role: TokenKeyRole): Promise<Map<string, Handle>> {
   const found = new Map<string, Handle>();
   try {
-    module.C_FindObjectsInit(session, [
-      { type: P.CKA_CLASS, value: P.CKO_SECRET_KEY },
-      { type: P.CKA_TOKEN, value: true },
-      { type: P.CKA_LABEL, value: TOKEN_KEY_LABELS[role] },
-    ]);
-    const handles = module.C_FindObjects(session, 64);
-    module.C_FindObjectsFinal(session);
+    const handles = await calls.findObjects(
+      session,
+      [
+        { type: P.CKA_CLASS, value: P.CKO_SECRET_KEY },
+        { type: P.CKA_TOKEN, value: true },
+        { type: P.CKA_LABEL, value: TOKEN_KEY_LABELS[role] },
+      ],
+      64,
+    );
     for (const h of handles) {
-      const [id] = module.C_GetAttributeValue(session, h, [{ type: P.CKA_ID }]);
-      if (id?.value && id.value.length > 0) found.set(Buffer.from(id.value).toString('hex'), h);
+      const [id] = await calls.call('C_GetAttributeValue', session, h, [{ type: P.CKA_ID }]);
+      if (Buffer.isBuffer(id?.value) && id.value.length > 0) found.set(id.value.toString('hex'), h);
     }
   } catch (e) {
     throw toHsmError(e, 'C_FindObjects');
@@ -91,11 +94,11 @@ function find(module: PKCS11, session: Handle, role: TokenKeyRole): Map<string, 
  * Finds the role's keys, creating one on first use. After creating, waits briefly and looks again
  * so a process that raced us sees both keys and picks the same one.
  */
-export async function loadTokenKeys(module: PKCS11, session: Handle, role: TokenKeyRole, raceWindowMs = 250): Promise<TokenKeySet> {
-  let keys = find(module, session, role);
+export async function loadTokenKeys(calls: HsmCalls, session: Handle, role: TokenKeyRole, raceWindowMs = 250): Promise<TokenKeySet> {
+  let keys = await find(calls, session, role);
   if (keys.size > 0) return new TokenKeySet(role, keys);
   try {
-    module.C_GenerateKey(session, { mechanism: P.CKM_AES_KEY_GEN }, [
+    await calls.op('generate', 'C_GenerateKey', session, { mechanism: P.CKM_AES_KEY_GEN }, [
       { type: P.CKA_CLASS, value: P.CKO_SECRET_KEY },
       { type: P.CKA_KEY_TYPE, value: P.CKK_AES },
       { type: P.CKA_VALUE_LEN, value: 32 },
@@ -112,11 +115,11 @@ export async function loadTokenKeys(module: PKCS11, session: Handle, role: Token
     throw toHsmError(e, 'C_GenerateKey');
   }
   await sleep(raceWindowMs);
-  keys = find(module, session, role);
+  keys = await find(calls, session, role);
   return new TokenKeySet(role, keys);
 }
 
 /** Looks the role's keys up again (a blob named a key created by another process). */
-export function reloadTokenKeys(module: PKCS11, session: Handle, role: TokenKeyRole): TokenKeySet {
-  return new TokenKeySet(role, find(module, session, role));
+export async function reloadTokenKeys(calls: HsmCalls, session: Handle, role: TokenKeyRole): Promise<TokenKeySet> {
+  return new TokenKeySet(role, await find(calls, session, role));
 }
