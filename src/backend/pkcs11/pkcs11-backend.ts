@@ -35,7 +35,8 @@
  * caller receives anyway; for an import the customer's key (or the ephemeral AES key) is in a
  * buffer for the moment it takes to create it in the token, then zeroed (key-import.ts).
  */
-import { constants as C, createHash, createPublicKey, generateKeyPairSync, publicEncrypt, randomBytes } from 'node:crypto';
+import { constants as C, createHash, createPublicKey, generateKeyPair as generateKeyPairCallback, publicEncrypt, randomBytes } from 'node:crypto';
+import { promisify } from 'node:util';
 import pkcs11js from 'pkcs11js';
 import type { Handle, Mechanism, Template } from 'pkcs11js';
 import { readPin } from '../../config/hsm.js';
@@ -66,6 +67,7 @@ import { TokenRuntime } from './token-runtime.js';
 
 const P = pkcs11js;
 const SILENT: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => SILENT };
+const generateKeyPairAsync = promisify(generateKeyPairCallback);
 
 /** The PKCS#11 implementation of {@link KeyBackend}. Create with `openPkcs11Backend`. */
 export class Pkcs11Backend extends TokenRuntime implements KeyBackend {
@@ -231,12 +233,14 @@ export class Pkcs11Backend extends TokenRuntime implements KeyBackend {
   }
 
   async generateDataKeyPair(spec: DataKeyPairSpec): Promise<DataKeyPair> {
-    // The private key goes to the caller in plaintext by KMS design, so it is made in software.
+    // The private key goes to the caller in plaintext by KMS design, so it is made in software —
+    // on libuv's thread pool: an RSA-4096 pair takes a second or more, which the event loop
+    // must not wait for.
     const info = specInfo(spec);
     const pair =
       info.family === 'rsa'
-        ? generateKeyPairSync('rsa', { modulusLength: info.modulusBits!, publicExponent: 65537 })
-        : generateKeyPairSync('ec', { namedCurve: info.jwkCurve! });
+        ? await generateKeyPairAsync('rsa', { modulusLength: info.modulusBits!, publicExponent: 65537 })
+        : await generateKeyPairAsync('ec', { namedCurve: info.jwkCurve! });
     return {
       privateKey: pair.privateKey.export({ type: 'pkcs8', format: 'der' }),
       publicKey: pair.publicKey.export({ type: 'spki', format: 'der' }),
