@@ -102,7 +102,13 @@ async function oaepUnwrap(
   template: Template,
   seen?: { length?: number },
 ): Promise<Handle> {
-  if (backend.profile.oaepHashes.has(hash)) return unwrap(backend, s, oaepMechanism(hash), key, data, template);
+  if (backend.oaepInToken(hash)) {
+    try {
+      return await unwrap(backend, s, oaepMechanism(hash), key, data, template);
+    } catch (e) {
+      if (!backend.refusesOaep(e, hash)) throw e;
+    }
+  }
   let value: Buffer;
   try {
     value = await backend.rsaOaepDecrypt(s, key, hash, data);

@@ -156,21 +156,56 @@ export class Pkcs11Backend extends TokenRuntime implements KeyBackend {
   }
 
   /**
+   * OAEP hashes the token does itself: what the profile claims, narrowed the first time the token
+   * refuses one (a generic token, or SoftHSM2 behind the CloudHSM imitation, may lack SHA-256).
+   */
+  private readonly oaepHashes = new Set(this.profile.oaepHashes);
+
+  /** Whether RSAES-OAEP with this hash runs in the token (see {@link refusesOaep}). */
+  oaepInToken(hash: 'sha1' | 'sha256'): boolean {
+    return this.oaepHashes.has(hash);
+  }
+
+  /**
+   * Whether `error` is the token refusing OAEP with this hash (it rejects the mechanism's
+   * parameters before looking at any data, so no input can cause it). If so, the hash is done the
+   * other way from now on — raw RSA in the token, padding removed here — and that is logged once.
+   */
+  refusesOaep(error: unknown, hash: 'sha1' | 'sha256'): boolean {
+    const code = toHsmError(error, 'C_DecryptInit').code;
+    if (!['CKR_MECHANISM_PARAM_INVALID', 'CKR_ARGUMENTS_BAD', 'CKR_MECHANISM_INVALID'].includes(code)) return false;
+    if (this.oaepHashes.delete(hash))
+      this.log.warn({ ckr: code, hash }, 'the token refuses RSAES-OAEP with this hash; removing OAEP padding in process memory instead');
+    return true;
+  }
+
+  /**
    * RSAES-OAEP decryption with a private key in the token: in the token when it supports the
    * hash, otherwise raw RSA in the token and the padding removed here (see profiles.ts).
    */
   async rsaOaepDecrypt(s: Handle, key: Handle, hash: 'sha1' | 'sha256', ciphertext: Buffer): Promise<Buffer> {
-    const native = this.profile.oaepHashes.has(hash);
-    const out = Buffer.alloc(1024);
-    const mechanism = native ? oaepMechanism(hash) : { mechanism: P.CKM_RSA_X_509 };
-    const result = Buffer.from(await this.calls.initAndRun('rsa', ['C_DecryptInit', s, mechanism, key], ['C_Decrypt', s, ciphertext, out]));
-    out.fill(0);
-    if (native) return result;
+    if (this.oaepInToken(hash)) {
+      try {
+        return await this.rsaDecrypt(s, key, oaepMechanism(hash), ciphertext);
+      } catch (e) {
+        if (!this.refusesOaep(e, hash)) throw e;
+      }
+    }
+    const result = await this.rsaDecrypt(s, key, { mechanism: P.CKM_RSA_X_509 }, ciphertext);
     const [modulus] = await this.calls.call('C_GetAttributeValue', s, key, [{ type: P.CKA_MODULUS }]);
     try {
       return oaepDecode(hash, result, (modulus!.value as Buffer).length);
     } finally {
       result.fill(0);
+    }
+  }
+
+  private async rsaDecrypt(s: Handle, key: Handle, mechanism: Mechanism, ciphertext: Buffer): Promise<Buffer> {
+    const out = Buffer.alloc(1024);
+    try {
+      return Buffer.from(await this.calls.initAndRun('rsa', ['C_DecryptInit', s, mechanism, key], ['C_Decrypt', s, ciphertext, out]));
+    } finally {
+      out.fill(0);
     }
   }
 
