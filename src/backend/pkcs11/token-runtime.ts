@@ -98,7 +98,12 @@ export class TokenRuntime {
       }
       if (this.closed || attempt >= MAX_RETRIES || failure.recovery === 'none') throw failure;
       this.log.warn({ ...failure.logFields(), op: name, attempt }, 'PKCS#11 call failed; recovering and retrying');
-      await this.recover(failure.recovery);
+      try {
+        await this.recover(failure.recovery);
+      } catch (e) {
+        // The device may still be away; the next attempt fails again or finds it back.
+        this.log.warn({ ...toHsmError(e, 'recover').logFields(), op: name, attempt }, 'PKCS#11 recovery failed');
+      }
     }
   }
 
