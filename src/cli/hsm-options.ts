@@ -18,6 +18,7 @@ export interface HsmCliOptions {
   pinEnv?: string;
   profile?: HsmProfileName;
   keyCacheSize?: string;
+  hsmCallTimeout?: string;
 }
 
 /** Adds the shared HSM options to a command. Each also reads an environment variable. */
@@ -31,6 +32,11 @@ export function addHsmOptions(command: Command): Command {
     .addOption(new Option('--pin-env <name>', 'name of the environment variable holding the PIN').env('HSMKMS_PIN_ENV'))
     .addOption(new Option('--profile <name>', 'vendor profile').choices(['softhsm2', 'cloudhsm', 'generic']).env('HSMKMS_HSM_PROFILE'))
     .addOption(
+      new Option('--hsm-call-timeout <ms>', 'how long an HSM call may take before the request fails with DependencyTimeoutException (default 30000)').env(
+        'HSMKMS_HSM_CALL_TIMEOUT_MS',
+      ),
+    )
+    .addOption(
       new Option('--key-cache-size <n>', 'unwrapped key handles kept in the token (default 1024; keep below the HSM\'s session-key limit)').env(
         'HSMKMS_KEY_CACHE_SIZE',
       ),
@@ -43,10 +49,16 @@ export function addHsmOptions(command: Command): Command {
  */
 export async function resolveHsmConfig(options: HsmCliOptions, onProgress?: (message: string) => void): Promise<Pkcs11BackendConfig> {
   const config = await resolveToken(options, onProgress);
-  if (options.keyCacheSize === undefined) return config;
-  const cacheSize = Number(options.keyCacheSize);
-  if (!Number.isInteger(cacheSize) || cacheSize < 1) throw new ConfigError(`--key-cache-size must be a positive integer, got '${options.keyCacheSize}'.`);
-  return { ...config, cacheSize };
+  const cacheSize = positiveInteger('--key-cache-size', options.keyCacheSize);
+  const callTimeoutMs = positiveInteger('--hsm-call-timeout', options.hsmCallTimeout);
+  return { ...config, ...(cacheSize !== undefined ? { cacheSize } : {}), ...(callTimeoutMs !== undefined ? { callTimeoutMs } : {}) };
+}
+
+function positiveInteger(option: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new ConfigError(`${option} must be a positive integer, got '${value}'.`);
+  return n;
 }
 
 async function resolveToken(options: HsmCliOptions, onProgress?: (message: string) => void): Promise<Pkcs11BackendConfig> {
