@@ -22,8 +22,8 @@
  *                                                              on the process's main thread
  *
  * Control file: one `key=value` per line, `#` starts a comment. Keys: latency_us, jitter_us,
- * cloudhsm (0/1), fault (up to 8 lines), hang, token_removed (0/1), main_thread_log. Counters
- * (after=, count=) start from zero each time the file changes.
+ * cloudhsm (0/1), fault (up to 8 lines), hang, token_removed (0/1), oversize_signatures,
+ * main_thread_log. Counters (after=, count=) start from zero each time the file changes.
  *
  *   fault=<C_Function|*> <CKR_NAME|0xHEX> [after=N] [count=N] [close_sessions=1]
  *       The matching calls after the first N (default 0) return the code instead of being
@@ -40,6 +40,9 @@
  *       C_OpenSession return CKR_TOKEN_NOT_PRESENT, every other call CKR_DEVICE_REMOVED. When
  *       the setting goes back to 0 the token "returns" with no session: every session the
  *       process had is closed in the real module, and its login with them.
+ *   oversize_signatures=N
+ *       A lying token: C_Sign reports N more signature bytes than it produced (none written).
+ *       The caller must not believe, or read past its buffer for, a length it did not allow.
  *
  * CloudHSM imitation (cloudhsm=1), the quirks SoftHSM2 lacks:
  *   - AES-GCM encryption: the IV in CK_GCM_PARAMS must be 12 zero bytes
@@ -88,6 +91,7 @@ typedef struct {
 typedef struct {
   long latencyUs, jitterUs;
   int cloudhsm, tokenRemoved;
+  long oversizeSignatures;
   Fault faults[MAX_FAULTS];
   int nFaults;
   Hang hang;
@@ -189,6 +193,7 @@ static void setting(Config* c, const char* key, const char* value) {
   else if (strcmp(key, "jitter_us") == 0) c->jitterUs = atol(value);
   else if (strcmp(key, "cloudhsm") == 0) c->cloudhsm = atoi(value);
   else if (strcmp(key, "token_removed") == 0) c->tokenRemoved = atoi(value);
+  else if (strcmp(key, "oversize_signatures") == 0) c->oversizeSignatures = atol(value);
   else if (strcmp(key, "fault") == 0) parseFault(c, value);
   else if (strcmp(key, "hang") == 0) parseHang(c, value);
   else if (strcmp(key, "main_thread_log") == 0) snprintf(c->mainThreadLog, sizeof c->mainThreadLog, "%s", value);
@@ -473,6 +478,19 @@ static CK_RV w_C_Encrypt(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG
     memset(s, 0, sizeof *s);
   }
   pthread_mutex_unlock(&mu);
+  return rv;
+}
+
+/* ───────────────────────── a lying token ───────────────────────── */
+
+static CK_RV w_C_Sign(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLen, CK_BYTE_PTR pSignature, CK_ULONG_PTR pulSignatureLen) {
+  CK_RV rv = before("C_Sign");
+  if (rv != CKR_OK) return rv;
+  rv = real->C_Sign(hSession, pData, ulDataLen, pSignature, pulSignatureLen);
+  pthread_mutex_lock(&mu);
+  long extra = cfg.oversizeSignatures;
+  pthread_mutex_unlock(&mu);
+  if (rv == CKR_OK && pSignature != NULL && extra > 0) *pulSignatureLen += (CK_ULONG)extra;
   return rv;
 }
 
