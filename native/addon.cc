@@ -51,9 +51,10 @@ Napi::Buffer<unsigned char> ToBuffer(Napi::Env env, const Bytes& bytes) {
   return Napi::Buffer<unsigned char>::Copy(env, bytes.data(), bytes.size());
 }
 
+/** A key to describe or to sign with once: no working copy is made (see TokenKey::Find). */
 std::shared_ptr<TokenKey> FindKey(const std::string& uri) {
   KeyUri parsed = ParseKeyUri(uri);
-  return TokenKey::Find(TokenForUri(parsed), parsed);
+  return TokenKey::Find(TokenForUri(parsed), parsed, KeyUse::kDescribe);
 }
 
 /** openToken({ modulePath, tokenLabel?, tokenSerial?, pin }): logs in now. */
@@ -120,6 +121,27 @@ Napi::Value SignDigestJs(const Napi::CallbackInfo& info) {
   });
 }
 
+/**
+ * parseKeyUri(uri): { token?, serial?, object?, id?, type? } — how the ENGINE reads a key URI, so
+ * tests can hold it to the TypeScript parser; throws ERR_PKCS11_URI.
+ */
+Napi::Value ParseKeyUriJs(const Napi::CallbackInfo& info) {
+  return Guard(info, [&]() -> Napi::Value {
+    KeyUri uri = ParseKeyUri(StringArg(info, 0, "uri"));
+    Napi::Env env = info.Env();
+    Napi::Object out = Napi::Object::New(env);
+    auto text = [&](const char* name, const std::string& value) {
+      if (!value.empty()) out.Set(name, Napi::String::New(env, value));
+    };
+    text("token", uri.token);
+    text("serial", uri.serial);
+    text("object", uri.object);
+    text("type", uri.type);
+    if (uri.hasId) out.Set("id", ToBuffer(env, Bytes(uri.id.begin(), uri.id.end())));
+    return out;
+  });
+}
+
 Napi::Value EngineIdJs(const Napi::CallbackInfo& info) {
   return Guard(info, [&]() -> Napi::Value {
     RegisterEngine();
@@ -134,19 +156,14 @@ Napi::Value StatsJs(const Napi::CallbackInfo& info) {
   return out;
 }
 
-Napi::Value InvalidateSessionsJs(const Napi::CallbackInfo& info) {
-  InvalidateAllSessionsForTest();
-  return info.Env().Undefined();
-}
-
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("openToken", Napi::Function::New(env, OpenTokenJs));
   exports.Set("describeKey", Napi::Function::New(env, DescribeKeyJs));
   exports.Set("generateKeyPair", Napi::Function::New(env, GenerateKeyPairJs));
   exports.Set("signDigest", Napi::Function::New(env, SignDigestJs));
+  exports.Set("parseKeyUri", Napi::Function::New(env, ParseKeyUriJs));
   exports.Set("engineId", Napi::Function::New(env, EngineIdJs));
   exports.Set("stats", Napi::Function::New(env, StatsJs));
-  exports.Set("invalidateSessionsForTest", Napi::Function::New(env, InvalidateSessionsJs));
   return exports;
 }
 

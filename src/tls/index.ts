@@ -15,8 +15,3 @@ export { HsmTlsError } from './errors.js';
 export function hsmTlsStats(): { signs: number; reconnects: number } {
   return loadAddon().stats();
 }
-
-/** Test hook: closes every TLS session to the token behind the addon's back. Never use in production. */
-export function invalidateHsmSessionsForTest(): void {
-  loadAddon().invalidateSessionsForTest();
-}

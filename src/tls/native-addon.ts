@@ -27,9 +27,10 @@ export interface HsmTlsAddon {
   describeKey(uri: string): AddonKeyInfo;
   generateKeyPair(uri: string, spec: string): AddonKeyInfo & { id: Buffer };
   signDigest(uri: string, hash: string, digest: Buffer): Buffer;
+  /** How the ENGINE reads a key URI (the same grammar as the TypeScript parser, tested to agree). */
+  parseKeyUri(uri: string): { token?: string; serial?: string; object?: string; id?: Buffer; type?: string };
   engineId(): string;
   stats(): { signs: number; reconnects: number };
-  invalidateSessionsForTest(): void;
 }
 
 let loaded: HsmTlsAddon | undefined;
