@@ -11,7 +11,7 @@ const CLOUDHSM_SUITES = [
   'test/backend/pkcs11/operations.test.ts',
   'test/backend/pkcs11/lifecycle.test.ts',
   'test/backend/pkcs11/import.test.ts',
-  'test/backend/pkcs11/token-objects.test.ts',
+  'test/backend/pkcs11/unwrap-template.test.ts',
   'test/backend/pkcs11/off-loop.test.ts',
   'test/backend/pkcs11/faults.test.ts',
   'test/api/**/*.test.ts',

@@ -5,7 +5,7 @@
 import { formatPkcs11Uri, parsePkcs11Uri, type Pkcs11Uri } from '../backend/pkcs11/uri.js';
 import { readPin, type HsmConfig } from '../config/hsm.js';
 import { HsmTlsError, toHsmTlsError } from './errors.js';
-import { loadAddon } from './native-addon.js';
+import { loadAddon } from '../native/addon.js';
 
 /**
  * Logs in to the token now, so that a wrong PIN or a missing token fails at start-up rather

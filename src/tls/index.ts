@@ -2,7 +2,7 @@
  * TLS offload: HTTPS servers and secure contexts whose private keys stay in the HSM, keys
  * and CSRs made in the token, and a TLS-terminating reverse proxy.
  */
-import { loadAddon } from './native-addon.js';
+import { loadAddon } from '../native/addon.js';
 
 export { createHsmSecureContext, prepareHsmKey, type HsmSecureContextOptions, type HsmKeyedCertificate } from './secure-context.js';
 export { createHsmHttpsServer, type HsmHttpsServerOptions, type HsmCertificate } from './https-server.js';

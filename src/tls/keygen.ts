@@ -9,7 +9,7 @@ import * as x509 from '@peculiar/x509';
 import type { HsmConfig } from '../config/hsm.js';
 import { HsmTlsError, toHsmTlsError } from './errors.js';
 import { keyUriFor, openTlsToken, qualifyKeyUri } from './hsm-token.js';
-import { loadAddon, type AddonKeyInfo } from './native-addon.js';
+import { loadAddon, type AddonKeyInfo } from '../native/addon.js';
 
 /** Key specs in AWS KMS's spelling. */
 export type TlsKeySpec = 'RSA_2048' | 'RSA_3072' | 'ECC_NIST_P256' | 'ECC_NIST_P384';

@@ -17,7 +17,7 @@ import pkcs11js from 'pkcs11js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HsmConfig } from '../../src/config/hsm.js';
 import { createHsmHttpsServer, createHsmSecureContext, generateTlsKey } from '../../src/tls/index.js';
-import { loadAddon } from '../../src/tls/native-addon.js';
+import { loadAddon } from '../../src/native/addon.js';
 import { env } from '../support/hsm.js';
 import { interposerControl } from '../support/interposer.js';
 import { createTestCa, listen, run, uniqueLabel } from '../tls/support.js';

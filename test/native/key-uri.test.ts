@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { formatPkcs11Uri, parsePkcs11Uri } from '../../src/backend/pkcs11/uri.js';
-import { loadAddon } from '../../src/tls/native-addon.js';
+import { loadAddon } from '../../src/native/addon.js';
 
 interface Fields {
   token?: string;

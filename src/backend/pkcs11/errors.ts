@@ -198,13 +198,15 @@ export function toHsmError(error: unknown, fn: string, blame?: Blame): HsmError 
  * The CK_RV a pkcs11js call failed with, if it failed in the module. pkcs11js throws a
  * `Pkcs11Error` with `code` from most methods, but from the three it overrides in JavaScript
  * (C_CreateObject, C_CopyObject, C_SetAttributeValue) the addon's raw Error, whose message is
- * `CKR_NAME:value` — the form pkcs11js itself parses.
+ * `CKR_NAME:value` — the form pkcs11js itself parses. Our own addon's errors carry `ckr`.
  */
 export function returnValueOf(error: unknown): { ckr: number; method: string } | undefined {
-  const e = error as { code?: unknown; method?: unknown; message?: unknown; name?: unknown } | null;
+  const e = error as { code?: unknown; method?: unknown; message?: unknown; name?: unknown; ckr?: unknown; fn?: unknown } | null;
   if (!e || typeof e !== 'object') return undefined;
   const method = typeof e.method === 'string' ? e.method : '';
   if (e.name === 'Pkcs11Error' && typeof e.code === 'number') return { ckr: e.code, method };
+  // The native addon's errors carry `ckr` (0 when the addon itself refused) and `fn`.
+  if (typeof e.ckr === 'number' && e.ckr !== 0) return { ckr: e.ckr, method: typeof e.fn === 'string' ? e.fn : '' };
   const raw = typeof e.message === 'string' ? /^CKR_\w+:(\d+)$/.exec(e.message) : null;
   return raw ? { ckr: Number(raw[1]), method } : undefined;
 }

@@ -17,17 +17,22 @@
  *   object limits and linear lookups never come into play.
  * - Imports unwrap the customer's material straight into the token (key-import.ts).
  *
- * ## Who can break it, and why CKA_WRAP_WITH_TRUSTED is not the answer here
- * Whoever holds the user PIN can ask the token to unwrap a blob as an *extractable* object and
+ * ## Who can break it, and what closes the gap
+ * Whoever holds the user PIN could ask the token to unwrap a blob as an *extractable* object and
  * wrap it under a key of their own. PKCS#11's defence is an enforced CKA_UNWRAP_TEMPLATE on the
- * domain key, or CKA_WRAP_WITH_TRUSTED on material plus CKA_TRUSTED on the domain key. SoftHSM2
- * 2.6 lets only the SO set CKA_TRUSTED, the SO cannot see private objects (so the domain key would
- * have to be public — usable without any PIN, which is worse), it does not enforce unwrap
- * templates, and pkcs11js cannot pass template-valued attributes at all. So the PIN is the
- * perimeter, as it is for a CloudHSM Crypto User who owns keys: the metadata store alone (blobs)
- * is useless without the token, the token files alone are encrypted under the PIN, and this
- * process never holds CMK material. The `wrapWithTrusted` profile flag marks transient material
- * CKA_WRAP_WITH_TRUSTED on HSMs where a Crypto Officer has made the domain key trusted.
+ * domain key, or CKA_WRAP_WITH_TRUSTED on material plus CKA_TRUSTED on the domain key.
+ * - Where the profile says the token enforces it (`unwrapTemplate`: AWS CloudHSM, SoftHSM2 2.6),
+ *   the domain key is created with CKA_UNWRAP_TEMPLATE {sensitive, not extractable}, and the token
+ *   refuses any other unwrap under it. pkcs11js cannot pass a template-valued attribute, so the
+ *   native addon creates that one key (token-keys.ts). Domain keys created before keep working,
+ *   without the template: PKCS#11 lets nobody add it later.
+ * - CKA_WRAP_WITH_TRUSTED needs the token's security officer to mark the domain key CKA_TRUSTED
+ *   (on CloudHSM the Crypto Officer: `key set-attribute --name trusted --value true`); SoftHSM2
+ *   lets only its SO set CKA_TRUSTED and the SO cannot see private objects. The `wrapWithTrusted`
+ *   profile flag marks transient material with it where that has been done.
+ * Otherwise (the generic profile) the PIN is the perimeter, as it is for a CloudHSM Crypto User who
+ * owns keys: the metadata store alone (blobs) is useless without the token, the token files alone
+ * are encrypted under the PIN, and this process never holds CMK material.
  *
  * ## Exception
  * On tokens without RSA-OAEP for SHA-256 (SoftHSM2 2.6), OAEP-SHA-256 padding is removed in
@@ -88,8 +93,9 @@ export class Pkcs11Backend extends TokenRuntime implements KeyBackend {
     const backend = new Pkcs11Backend(module, calls, slot, profile, config, pool, log, owner);
     try {
       login(module, owner, pin, profile.pinHint);
-      backend.domain = await loadTokenKeys(calls, owner, 'domain');
-      backend.seal = await loadTokenKeys(calls, owner, 'seal');
+      const keys = { modulePath: config.modulePath, unwrapTemplate: profile.unwrapTemplate };
+      backend.domain = await loadTokenKeys(calls, owner, 'domain', keys);
+      backend.seal = await loadTokenKeys(calls, owner, 'seal', keys);
     } catch (e) {
       await backend.close();
       throw e;

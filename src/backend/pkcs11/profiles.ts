@@ -59,6 +59,14 @@ export interface HsmProfile {
    * SO set CKA_TRUSTED, and the SO cannot see private objects, so it is off there.
    */
   readonly wrapWithTrusted: boolean;
+  /**
+   * The domain key is created with CKA_UNWRAP_TEMPLATE {CKA_SENSITIVE: true, CKA_EXTRACTABLE:
+   * false}: the token itself refuses to unwrap any blob under it as extractable, so even the PIN
+   * holder cannot get CMK material out. AWS CloudHSM and SoftHSM2 2.6 enforce it (a conflicting
+   * template fails with CKR_TEMPLATE_INCONSISTENT); an unknown token may reject the attribute.
+   * Applies to domain keys created from now on: existing ones cannot be changed.
+   */
+  readonly unwrapTemplate: boolean;
   /** How to explain the expected PIN in error messages. */
   readonly pinHint: string;
 }
@@ -75,6 +83,7 @@ export const PROFILES: Readonly<Record<HsmProfileName, HsmProfile>> = {
     oaepHashes: new Set(['sha1']),
     uniqueKeyIds: false,
     wrapWithTrusted: false,
+    unwrapTemplate: true,
     pinHint: 'the token user PIN',
   },
   cloudhsm: {
@@ -86,6 +95,7 @@ export const PROFILES: Readonly<Record<HsmProfileName, HsmProfile>> = {
     oaepHashes: new Set(['sha1', 'sha256']),
     uniqueKeyIds: true,
     wrapWithTrusted: false,
+    unwrapTemplate: true,
     pinHint: 'the Crypto User credentials as user:password',
   },
   generic: {
@@ -96,6 +106,7 @@ export const PROFILES: Readonly<Record<HsmProfileName, HsmProfile>> = {
     oaepHashes: new Set(['sha1', 'sha256']),
     uniqueKeyIds: true,
     wrapWithTrusted: false,
+    unwrapTemplate: false,
     pinHint: 'the token user PIN',
   },
 };
