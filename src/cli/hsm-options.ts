@@ -6,11 +6,12 @@
 import { Command, Option } from 'commander';
 import { resolve } from 'node:path';
 import { ensureEmbeddedToken } from '../backend/pkcs11/embedded-token.js';
-import { detectProfile, type Pkcs11BackendConfig } from '../backend/pkcs11/index.js';
+import { detectProfile, hsmConfigFromUri, type Pkcs11BackendConfig } from '../backend/pkcs11/index.js';
 import { ConfigError, type HsmProfileName, type PinSource } from '../config/hsm.js';
 
 export interface HsmCliOptions {
   dataDir: string;
+  hsm?: string;
   module?: string;
   tokenLabel?: string;
   tokenSerial?: string;
@@ -25,6 +26,11 @@ export interface HsmCliOptions {
 export function addHsmOptions(command: Command): Command {
   return command
     .addOption(new Option('--data-dir <dir>', 'data directory (embedded token, SQLite store, credentials)').env('HSMKMS_DATA_DIR').default('./data'))
+    .addOption(
+      new Option('--hsm <uri>', 'the HSM as an RFC 7512 URI: pkcs11:token=LABEL?module-path=/path/module.so&pin-source=file:/path/pin').env(
+        'HSMKMS_HSM_URI',
+      ),
+    )
     .addOption(new Option('--module <path>', 'PKCS#11 module of a real HSM; omit to use the embedded SoftHSM2 token').env('HSMKMS_PKCS11_MODULE'))
     .addOption(new Option('--token-label <label>', 'token label').env('HSMKMS_TOKEN_LABEL'))
     .addOption(new Option('--token-serial <serial>', 'token serial number').env('HSMKMS_TOKEN_SERIAL'))
@@ -62,6 +68,12 @@ function positiveInteger(option: string, value: string | undefined): number | un
 }
 
 async function resolveToken(options: HsmCliOptions, onProgress?: (message: string) => void): Promise<Pkcs11BackendConfig> {
+  if (options.hsm) {
+    if (options.module || options.tokenLabel || options.tokenSerial)
+      throw new ConfigError('Give the HSM either as --hsm pkcs11:… or with --module/--token-label/--token-serial, not both.');
+    const pin = options.pinFile || options.pinEnv ? pinSource(options.pinFile, options.pinEnv, '--pin-file or --pin-env') : undefined;
+    return hsmConfigFromUri(options.hsm, { ...(pin ? { pin } : {}), ...(options.profile ? { profile: options.profile } : {}) });
+  }
   if (!options.module) {
     if (options.tokenLabel || options.tokenSerial || options.pinFile || options.pinEnv)
       throw new ConfigError('--token-label, --token-serial, --pin-file and --pin-env need --module (the PKCS#11 library of your HSM).');

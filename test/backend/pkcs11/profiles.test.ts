@@ -24,6 +24,19 @@ describe('profile detection', () => {
     }
   });
 
+  it('reads the whole HSM configuration from --hsm pkcs11:…', async () => {
+    expect(await resolveHsmConfig({ dataDir: '/x', hsm: 'pkcs11:token=kms?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-source=file:/etc/hsmkms/pin' })).toEqual({
+      modulePath: '/usr/lib/softhsm/libsofthsm2.so',
+      token: { label: 'kms', serial: undefined },
+      pin: { file: '/etc/hsmkms/pin' },
+      profile: 'softhsm2',
+    });
+    const withPin = await resolveHsmConfig({ dataDir: '/x', hsm: 'pkcs11:serial=42?module-path=/opt/cloudhsm/lib/libcloudhsm_pkcs11.so', pinEnv: 'CU_PIN' });
+    expect(withPin).toMatchObject({ token: { serial: '42' }, pin: { env: 'CU_PIN' }, profile: 'cloudhsm' });
+    await expect(resolveHsmConfig({ dataDir: '/x', hsm: 'pkcs11:token=t?module-path=/m.so', module: '/m.so' })).rejects.toThrow(/not both/);
+    await expect(resolveHsmConfig({ dataDir: '/x', hsm: 'pkcs11:token=t?module-path=/m.so' })).rejects.toThrow(/PIN/);
+  });
+
   it('lets an explicit --profile win', async () => {
     const cli = await resolveHsmConfig({ dataDir: '/x', module: '/usr/lib/softhsm/libsofthsm2.so', tokenLabel: 't', pinEnv: 'PIN', profile: 'generic' });
     expect(cli.profile).toBe('generic');
