@@ -1,6 +1,7 @@
 import { createPrivateKey, createPublicKey, sign, verify } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Pkcs11Backend } from '../../../src/backend/pkcs11/index.js';
+import { loopTurnsDuring } from '../../support/event-loop.js';
 import { openTestBackend } from './helpers.js';
 
 describe('data key pairs', () => {
@@ -11,19 +12,9 @@ describe('data key pairs', () => {
   afterAll(() => backend.close());
 
   it('generates an RSA-4096 pair off the event loop: the loop keeps turning meanwhile', async () => {
-    let ticks = 0;
-    let running = true;
-    const tick = () => {
-      ticks++;
-      if (running) setImmediate(tick);
-    };
-    setImmediate(tick);
-    const started = ticks;
-    const pair = await backend.generateDataKeyPair('RSA_4096');
-    const during = ticks - started;
-    running = false;
+    const { result: pair, turns } = await loopTurnsDuring(() => backend.generateDataKeyPair('RSA_4096'));
     // Generated on the event loop, not a single setImmediate callback could run before it ended.
-    expect(during).toBeGreaterThan(10);
+    expect(turns).toBeGreaterThan(10);
     const privateKey = createPrivateKey({ key: pair.privateKey, format: 'der', type: 'pkcs8' });
     expect(privateKey.asymmetricKeyDetails?.modulusLength).toBe(4096);
     const signature = sign('sha256', Buffer.from('m'), privateKey);
