@@ -55,11 +55,11 @@ export function loadAddon(): HsmTlsAddon {
   if (loaded) return loaded;
   const require = createRequire(import.meta.url);
   try {
-    // Same relative path from src/tls (tests) and dist/tls (the built CLI).
+    // Same relative path from src/native (tests) and dist/native (the built CLI).
     loaded = require('../../build/Release/hsmkms_tls.node') as HsmTlsAddon;
   } catch (error) {
     throw new Error(
-      `The TLS offload addon is not built (${(error as Error).message.split('\n')[0]}). Run npm install (it runs node-gyp rebuild; a C++ compiler and make are needed).`,
+      `The native addon (TLS offload, domain-key creation) is not built (${(error as Error).message.split('\n')[0]}). Run npm install (it runs node-gyp rebuild; a C++ compiler and make are needed).`,
     );
   }
   return loaded;
