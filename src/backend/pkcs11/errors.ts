@@ -84,14 +84,15 @@ export function classOf(code: string): CkrClass {
 /**
  * What follows a failure, decided after the session was tested (token-runtime.ts):
  * - `none`: nothing; the session is fine and the error is final (bad input, configuration).
- * - `retry`: the session answered its test; run the operation again on it.
  * - `relogin`: the login was lost; log in again, then retry.
  * - `handles`: an object handle went stale; forget cached handles, look token keys up, retry.
+ * - `replace`: the session answered its test, but an operation failed on it and may have left
+ *   it mid-operation; close it and retry on another (no other session is touched).
  * - `session`: the session is gone; drop it (and the idle ones), retry on a new one.
  * - `device`: the device or the module lost its state; drop every session, reopen the owner
  *   session and log in again, then retry.
  */
-export type Recovery = 'none' | 'retry' | 'relogin' | 'handles' | 'session' | 'device';
+export type Recovery = 'none' | 'relogin' | 'handles' | 'replace' | 'session' | 'device';
 
 /**
  * A failed HSM call: the core sees a {@link BackendError} of some `kind`; the CKR name, its value
@@ -132,7 +133,7 @@ function defaultRecovery(code: string): Recovery {
 
 /** Whether a session may go back to the pool after this error. Unknown errors: no. */
 export function sessionUsable(error: unknown): boolean {
-  return error instanceof HsmError && error.kind !== 'timeout' && error.recovery !== 'session' && error.recovery !== 'device';
+  return error instanceof HsmError && error.kind !== 'timeout' && !['replace', 'session', 'device'].includes(error.recovery);
 }
 
 /** CKR name by numeric value, built once from the addon's own constants. */

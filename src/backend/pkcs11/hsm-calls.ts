@@ -148,14 +148,24 @@ export class HsmCalls {
     return this.steps(kind, [init, op], options.copyBack) as Awaitable<ReturnType<Cryptoki[F]>>;
   }
 
-  /** C_FindObjectsInit, C_FindObjects and C_FindObjectsFinal as one unit. */
-  findObjects(session: Handle, template: Template, max: number): Awaitable<Handle[]> {
+  /**
+   * C_FindObjectsInit, C_FindObjects and C_FindObjectsFinal as one unit. When a step fails the
+   * search is ended anyway, so the session is not left in it.
+   */
+  async findObjects(session: Handle, template: Template, max: number): Promise<Handle[]> {
     const steps: Step[] = [
       ['C_FindObjectsInit', session, template],
       ['C_FindObjects', session, max],
       ['C_FindObjectsFinal', session],
     ];
-    return this.steps('object', steps, false, 1) as Awaitable<Handle[]>;
+    try {
+      return (await this.steps('object', steps, false, 1)) as Handle[];
+    } catch (e) {
+      await Promise.resolve()
+        .then(() => this.call('C_FindObjectsFinal', session))
+        .catch(() => undefined);
+      throw e;
+    }
   }
 
   /** Worker threads in use, for metrics and tests. */

@@ -7,9 +7,10 @@
  *    chose the input) is final: the session goes back to the pool, nothing is recovered.
  * 2. A code that may mean a broken session (`ambiguous`, `fatal`) is not believed on its own:
  *    the session is tested with a cheap call (C_GetSessionInfo) first. If it answers, logged in,
- *    an ambiguous code is the input's fault (data or internal error, no recovery) and a fatal one
- *    is retried on the same session (after a lost login, a re-login; after a stale handle, the
- *    handles are looked up again). Only a session that fails the test is recovered from: dropped,
+ *    an ambiguous code is the input's fault when the caller chose the input (no recovery);
+ *    otherwise the operation is retried on another session and only this one is closed (after
+ *    a lost login, the login is renewed first; after a stale handle, the handles are looked up
+ *    again). Only a session that fails the test is recovered from: dropped,
  *    and when the device itself is gone every session with it and the owner session reopened.
  *    So no request, whatever its input, can make the service drain its pool.
  * 3. A call that does not answer in time fails with a timeout; its session is set aside until the
@@ -115,8 +116,12 @@ export class TokenRuntime {
     if (hsm.kind === 'data' || (cls !== 'ambiguous' && cls !== 'fatal')) return hsm.judged(hsm.kind, 'none');
     const probe = await this.probe(session);
     if (probe === 'ok') {
-      if (cls === 'ambiguous') return hsm.judged(blame.callerInput ? 'data' : 'internal', 'none');
-      return hsm.judged('unavailable', HANDLE_GONE.has(hsm.code) ? 'handles' : 'retry');
+      // The session answers: an inconclusive failure is the input's when the caller chose the
+      // input. Otherwise it was a passing failure of the device, which may have left this session
+      // mid-operation (a C_Encrypt that never ran after its C_EncryptInit did): another session
+      // takes the retry, and only this one is closed.
+      if (cls === 'ambiguous' && blame.callerInput) return hsm.judged('data', 'none');
+      return hsm.judged('unavailable', HANDLE_GONE.has(hsm.code) ? 'handles' : 'replace');
     }
     if (probe === 'logged-out') return hsm.judged('unavailable', 'relogin');
     if (probe instanceof HsmTimeoutError) return probe;
@@ -134,7 +139,8 @@ export class TokenRuntime {
   }
 
   protected recover(recovery: Recovery): Promise<void> {
-    if (recovery === 'retry' || recovery === 'none') return Promise.resolve();
+    // Nothing to do beyond what the pool did with the session (kept, or closed for `replace`).
+    if (recovery === 'replace' || recovery === 'none') return Promise.resolve();
     this.recovering ??= this.doRecover(recovery).finally(() => {
       this.recovering = undefined;
     });
@@ -143,7 +149,7 @@ export class TokenRuntime {
 
   protected async doRecover(recovery: Recovery): Promise<void> {
     switch (recovery) {
-      case 'retry':
+      case 'replace':
         return;
       case 'relogin':
         await this.login(this.owner);

@@ -69,6 +69,18 @@ describe('a device error mid-traffic', () => {
   });
 });
 
+describe('an error from a session that still answers', () => {
+  it('is retried on another session, without draining the pool', async () => {
+    for (const code of ['CKR_DEVICE_ERROR', 'CKR_OPERATION_ACTIVE', 'CKR_GENERAL_ERROR']) {
+      const drains = server.app.backend.stats().poolDrains;
+      control.set([`fault=C_Encrypt ${code} count=2`]);
+      expect(await roundTrip(code)).toBe(code);
+      expect(server.app.backend.stats().poolDrains, code).toBe(drains);
+    }
+    control.set([]);
+  });
+});
+
 describe('a hung HSM call', () => {
   it('fails with DependencyTimeoutException and does not wedge the pool', async () => {
     const signing = (await kms.send(new CreateKeyCommand({ KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY' }))).KeyMetadata!.KeyId!;
