@@ -6,6 +6,7 @@
         "native/addon.cc",
         "native/engine.cc",
         "native/errors.cc",
+        "native/key-templates.cc",
         "native/key-uri.cc",
         "native/signing.cc",
         "native/token.cc",

@@ -1,11 +1,53 @@
 import { defineConfig } from 'vitest/config';
 
+/**
+ * Two projects share one run and one token (test/global-setup.ts runs once, in the root):
+ * - `softhsm2`: every test, against SoftHSM2 directly;
+ * - `cloudhsm`: the backend and API suites again, plus the fault-injection tests, under the
+ *   `cloudhsm` profile through the PKCS#11 interposer (test/pkcs11-interposer): 0.3 ms of latency
+ *   per call, every call off the event loop, CloudHSM's GCM IV, CKA_ID and PIN rules.
+ */
+const CLOUDHSM_SUITES = [
+  'test/backend/pkcs11/operations.test.ts',
+  'test/backend/pkcs11/lifecycle.test.ts',
+  'test/backend/pkcs11/import.test.ts',
+  'test/backend/pkcs11/unwrap-template.test.ts',
+  'test/backend/pkcs11/off-loop.test.ts',
+  'test/backend/pkcs11/faults.test.ts',
+  'test/api/**/*.test.ts',
+];
+
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
     globalSetup: ['test/global-setup.ts'],
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: 'forks',
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'softhsm2',
+          include: ['test/**/*.test.ts'],
+          // Tests that need the interposer run in the cloudhsm project only.
+          exclude: ['test/backend/pkcs11/off-loop.test.ts', 'test/backend/pkcs11/faults.test.ts'],
+          globalSetup: [],
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'cloudhsm',
+          include: CLOUDHSM_SUITES,
+          globalSetup: [],
+          env: {
+            HSMKMS_TEST_PROFILE: 'cloudhsm',
+            HSMKMS_INTERPOSER_MODULE: '/usr/lib/softhsm/libsofthsm2.so',
+            HSMKMS_INTERPOSER_CLOUDHSM: '1',
+            HSMKMS_INTERPOSER_LATENCY_US: '300',
+          },
+        },
+      },
+    ],
   },
 });

@@ -4,8 +4,11 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include <cstring>
+
 #include "engine.h"
 #include "errors.h"
+#include "key-templates.h"
 #include "key-uri.h"
 #include "signing.h"
 #include "token-key.h"
@@ -51,9 +54,10 @@ Napi::Buffer<unsigned char> ToBuffer(Napi::Env env, const Bytes& bytes) {
   return Napi::Buffer<unsigned char>::Copy(env, bytes.data(), bytes.size());
 }
 
+/** A key to describe or to sign with once: no working copy is made (see TokenKey::Find). */
 std::shared_ptr<TokenKey> FindKey(const std::string& uri) {
   KeyUri parsed = ParseKeyUri(uri);
-  return TokenKey::Find(TokenForUri(parsed), parsed);
+  return TokenKey::Find(TokenForUri(parsed), parsed, KeyUse::kDescribe);
 }
 
 /** openToken({ modulePath, tokenLabel?, tokenSerial?, pin }): logs in now. */
@@ -120,6 +124,78 @@ Napi::Value SignDigestJs(const Napi::CallbackInfo& info) {
   });
 }
 
+/**
+ * parseKeyUri(uri): { token?, serial?, object?, id?, type? } — how the ENGINE reads a key URI, so
+ * tests can hold it to the TypeScript parser; throws ERR_PKCS11_URI.
+ */
+Napi::Value ParseKeyUriJs(const Napi::CallbackInfo& info) {
+  return Guard(info, [&]() -> Napi::Value {
+    KeyUri uri = ParseKeyUri(StringArg(info, 0, "uri"));
+    Napi::Env env = info.Env();
+    Napi::Object out = Napi::Object::New(env);
+    auto text = [&](const char* name, const std::string& value) {
+      if (!value.empty()) out.Set(name, Napi::String::New(env, value));
+    };
+    text("token", uri.token);
+    text("serial", uri.serial);
+    text("object", uri.object);
+    text("type", uri.type);
+    if (uri.hasId) out.Set("id", ToBuffer(env, Bytes(uri.id.begin(), uri.id.end())));
+    return out;
+  });
+}
+
+/** A template from JavaScript: [{ type, value: boolean | number | Buffer | string }]. */
+std::vector<AttributeValue> TemplateArg(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  if (info.Length() <= i || !info[i].IsArray()) Fail("ERR_INVALID_ARG_TYPE", std::string(name) + " must be an array of attributes.");
+  Napi::Array array = info[i].As<Napi::Array>();
+  std::vector<AttributeValue> out;
+  for (uint32_t k = 0; k < array.Length(); k++) {
+    Napi::Value item = array.Get(k);
+    if (!item.IsObject()) Fail("ERR_INVALID_ARG_TYPE", std::string(name) + " holds a non-object.");
+    Napi::Object o = item.As<Napi::Object>();
+    Napi::Value type = o.Get("type"), value = o.Get("value");
+    if (!type.IsNumber()) Fail("ERR_INVALID_ARG_TYPE", std::string(name) + ": an attribute type must be a number.");
+    AttributeValue a{static_cast<CK_ATTRIBUTE_TYPE>(type.As<Napi::Number>().Int64Value()), {}};
+    if (value.IsBoolean()) {
+      a.value.push_back(value.As<Napi::Boolean>().Value() ? CK_TRUE : CK_FALSE);
+    } else if (value.IsNumber()) {
+      CK_ULONG n = static_cast<CK_ULONG>(value.As<Napi::Number>().Int64Value());
+      const auto* p = reinterpret_cast<const unsigned char*>(&n);
+      a.value.assign(p, p + sizeof n);
+    } else if (value.IsBuffer()) {
+      auto b = value.As<Napi::Buffer<unsigned char>>();
+      a.value.assign(b.Data(), b.Data() + b.Length());
+    } else if (value.IsString()) {
+      std::string s = value.As<Napi::String>().Utf8Value();
+      a.value.assign(s.begin(), s.end());
+    } else {
+      Fail("ERR_INVALID_ARG_TYPE", std::string(name) + ": an attribute value must be a boolean, number, Buffer or string.");
+    }
+    out.push_back(std::move(a));
+  }
+  return out;
+}
+
+/**
+ * generateKeyWithUnwrapTemplate(modulePath, session, mechanism, template, unwrapTemplate): a
+ * handle Buffer as pkcs11js uses them. `session` is a pkcs11js session handle in the same module.
+ */
+Napi::Value GenerateKeyWithUnwrapTemplateJs(const Napi::CallbackInfo& info) {
+  return Guard(info, [&]() -> Napi::Value {
+    std::string modulePath = StringArg(info, 0, "modulePath");
+    if (info.Length() < 3 || !info[1].IsBuffer() || !info[2].IsNumber()) Fail("ERR_INVALID_ARG_TYPE", "session must be a handle Buffer and mechanism a number.");
+    auto handle = info[1].As<Napi::Buffer<unsigned char>>();
+    CK_ULONG session = 0;
+    if (handle.Length() != sizeof session) Fail("ERR_INVALID_ARG_TYPE", "session is not a PKCS#11 handle.");
+    std::memcpy(&session, handle.Data(), sizeof session);
+    CK_MECHANISM_TYPE mechanism = static_cast<CK_MECHANISM_TYPE>(info[2].As<Napi::Number>().Int64Value());
+    CK_OBJECT_HANDLE key =
+        GenerateKeyWithUnwrapTemplate(modulePath, session, mechanism, TemplateArg(info, 3, "template"), TemplateArg(info, 4, "unwrapTemplate"));
+    return Napi::Buffer<unsigned char>::Copy(info.Env(), reinterpret_cast<unsigned char*>(&key), sizeof key);
+  });
+}
+
 Napi::Value EngineIdJs(const Napi::CallbackInfo& info) {
   return Guard(info, [&]() -> Napi::Value {
     RegisterEngine();
@@ -134,19 +210,15 @@ Napi::Value StatsJs(const Napi::CallbackInfo& info) {
   return out;
 }
 
-Napi::Value InvalidateSessionsJs(const Napi::CallbackInfo& info) {
-  InvalidateAllSessionsForTest();
-  return info.Env().Undefined();
-}
-
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("openToken", Napi::Function::New(env, OpenTokenJs));
   exports.Set("describeKey", Napi::Function::New(env, DescribeKeyJs));
   exports.Set("generateKeyPair", Napi::Function::New(env, GenerateKeyPairJs));
   exports.Set("signDigest", Napi::Function::New(env, SignDigestJs));
+  exports.Set("parseKeyUri", Napi::Function::New(env, ParseKeyUriJs));
+  exports.Set("generateKeyWithUnwrapTemplate", Napi::Function::New(env, GenerateKeyWithUnwrapTemplateJs));
   exports.Set("engineId", Napi::Function::New(env, EngineIdJs));
   exports.Set("stats", Napi::Function::New(env, StatsJs));
-  exports.Set("invalidateSessionsForTest", Napi::Function::New(env, InvalidateSessionsJs));
   return exports;
 }
 

@@ -78,6 +78,8 @@ int RsaPrivateEncrypt(int flen, const unsigned char* from, unsigned char* to, RS
   }
   try {
     Bytes signature = SignRsaPkcs1(*key, NID_md5_sha1, from, flen);  // the input is already a DigestInfo
+    // `to` holds RSA_size(rsa) bytes.
+    if (signature.size() > static_cast<size_t>(RSA_size(rsa))) Fail("ERR_SIGNATURE_SIZE", "The token returned an oversized RSA signature.");
     std::copy(signature.begin(), signature.end(), to);
     return static_cast<int>(signature.size());
   } catch (const std::exception& e) {
@@ -119,6 +121,8 @@ int PkeyRsaSign(EVP_PKEY_CTX* ctx, unsigned char* sig, size_t* siglen, const uns
   else if (salt < 0) salt = maxSalt;  // RSA_PSS_SALTLEN_MAX and _AUTO: the largest salt that fits
   try {
     Bytes signature = SignRsaPss(*key, md, mgf1, salt, tbs, tbslen);
+    // `sig` holds *siglen bytes (at least RSA_size, checked above).
+    if (signature.size() > *siglen || signature.size() > size) Fail("ERR_SIGNATURE_SIZE", "The token returned an oversized RSA-PSS signature.");
     std::copy(signature.begin(), signature.end(), sig);
     *siglen = signature.size();
     return 1;
@@ -133,6 +137,10 @@ ECDSA_SIG* EcdsaSign(const unsigned char* dgst, int length, const BIGNUM*, const
   if (key == nullptr) return nullptr;
   try {
     Bytes raw = SignEcdsa(*key, dgst, length);
+    // r and s each at most as long as the group order (SignEcdsa checked the token's length).
+    const EC_GROUP* group = EC_KEY_get0_group(ec);
+    size_t orderBytes = group != nullptr ? static_cast<size_t>((EC_GROUP_order_bits(group) + 7) / 8) : 0;
+    if (raw.size() != 2 * orderBytes) Fail("ERR_SIGNATURE_SIZE", "The token returned an ECDSA signature of the wrong length.");
     size_t half = raw.size() / 2;
     BIGNUM* r = BN_bin2bn(raw.data(), static_cast<int>(half), nullptr);
     BIGNUM* s = BN_bin2bn(raw.data() + half, static_cast<int>(half), nullptr);
@@ -163,7 +171,7 @@ int PkeyMethods(ENGINE*, EVP_PKEY_METHOD** method, const int** nids, int nid) {
 EVP_PKEY* LoadPrivateKey(ENGINE* engine, const char* uri, UI_METHOD*, void*) {
   try {
     KeyUri parsed = ParseKeyUri(uri);
-    return MakeEnginePkey(TokenKey::Find(TokenForUri(parsed), parsed), engine);
+    return MakeEnginePkey(TokenKey::Find(TokenForUri(parsed), parsed, KeyUse::kKeep), engine);
   } catch (const std::exception& e) {
     RaiseOpenSslError(e.what());
     return nullptr;

@@ -55,12 +55,26 @@ CK_RSA_PKCS_MGF_TYPE Mgf1(const EVP_MD* md) {
   }
 }
 
+/** Bytes of the RSA modulus, which every RSA signature of the key fills exactly (RSA_size). */
+size_t ModulusBytes(const TokenKey& key) {
+  const Bytes& n = key.publicKey().modulus;
+  size_t skip = 0;
+  while (skip < n.size() && n[skip] == 0) skip++;
+  return n.size() - skip;
+}
+
+/** An RSA signature longer than the modulus would overrun the caller's RSA_size buffer. */
+Bytes CheckedRsa(Bytes signature, const TokenKey& key) {
+  if (signature.size() > ModulusBytes(key)) Fail("ERR_SIGNATURE_SIZE", "The token returned an RSA signature longer than the key's modulus.");
+  return signature;
+}
+
 }  // namespace
 
 Bytes SignRsaPkcs1(TokenKey& key, int mdNid, const unsigned char* digest, size_t size) {
   Bytes input = mdNid == NID_md5_sha1 ? Bytes(digest, digest + size) : DigestInfo(mdNid, digest, size);
   CK_MECHANISM mechanism = {CKM_RSA_PKCS, nullptr, 0};
-  Bytes signature = key.Sign(&mechanism, input.data(), input.size(), key.publicKey().modulus.size() + 1);
+  Bytes signature = CheckedRsa(key.Sign(&mechanism, input.data(), input.size(), key.publicKey().modulus.size() + 1), key);
   signCount++;
   return signature;
 }
@@ -68,7 +82,7 @@ Bytes SignRsaPkcs1(TokenKey& key, int mdNid, const unsigned char* digest, size_t
 Bytes SignRsaPss(TokenKey& key, const EVP_MD* md, const EVP_MD* mgf1, int saltLength, const unsigned char* digest, size_t size) {
   CK_RSA_PKCS_PSS_PARAMS params = {HashMechanism(md), Mgf1(mgf1), static_cast<CK_ULONG>(saltLength)};
   CK_MECHANISM mechanism = {CKM_RSA_PKCS_PSS, &params, sizeof params};
-  Bytes signature = key.Sign(&mechanism, digest, size, key.publicKey().modulus.size() + 1);
+  Bytes signature = CheckedRsa(key.Sign(&mechanism, digest, size, key.publicKey().modulus.size() + 1), key);
   signCount++;
   return signature;
 }
@@ -78,6 +92,8 @@ Bytes SignEcdsa(TokenKey& key, const unsigned char* digest, size_t size) {
   CK_MECHANISM mechanism = {CKM_ECDSA, nullptr, 0};
   // ECDSA uses the leftmost bits of a longer digest; P-256 and P-384 orders are whole bytes.
   Bytes signature = key.Sign(&mechanism, digest, size < orderBytes ? size : orderBytes, 2 * orderBytes);
+  // PKCS#11 ECDSA signatures are r‖s, each exactly as long as the order: anything else is not one.
+  if (signature.size() != 2 * orderBytes) Fail("ERR_SIGNATURE_SIZE", "The token returned an ECDSA signature of the wrong length.");
   signCount++;
   return signature;
 }

@@ -13,6 +13,9 @@
 
 namespace hsmkms {
 
+// Each returns a signature no longer than the key allows (the modulus for RSA; exactly 2 × the
+// order for ECDSA) or fails with ERR_SIGNATURE_SIZE; callers still check it against their buffer.
+
 /** RSA PKCS#1 v1.5 over a digest made with `md` (NID_md5_sha1: the bare 36-byte TLS 1.0 hash). */
 Bytes SignRsaPkcs1(TokenKey& key, int mdNid, const unsigned char* digest, size_t size);
 

@@ -69,17 +69,21 @@ std::string DescribeUri(const KeyUri& uri) {
 
 }  // namespace
 
-std::shared_ptr<TokenKey> TokenKey::Find(std::shared_ptr<Token> token, const KeyUri& uri) {
+std::shared_ptr<TokenKey> TokenKey::Find(std::shared_ptr<Token> token, const KeyUri& uri, KeyUse use) {
   auto key = std::shared_ptr<TokenKey>(new TokenKey());
   key->token_ = std::move(token);
   key->uri_ = uri;
+  key->use_ = use;
   key->token_->WithSession([&](CK_FUNCTION_LIST_PTR fn, CK_SESSION_HANDLE s, uint64_t generation) {
     key->handle_ = key->Locate(fn, s);
-    key->generation_ = generation;
     key->ReadPublic(fn, s);
-    key->handle_ = key->WorkingCopy(fn, s, key->handle_);
+    key->UseHandle(fn, s, key->handle_, generation);
   });
   return key;
+}
+
+TokenKey::~TokenKey() {
+  if (copied_) token_->DestroyObject(handle_, generation_);
 }
 
 CK_OBJECT_HANDLE TokenKey::Locate(CK_FUNCTION_LIST_PTR fn, CK_SESSION_HANDLE s) {
@@ -99,17 +103,23 @@ CK_OBJECT_HANDLE TokenKey::Locate(CK_FUNCTION_LIST_PTR fn, CK_SESSION_HANDLE s) 
   return found[0];
 }
 
-CK_OBJECT_HANDLE TokenKey::WorkingCopy(CK_FUNCTION_LIST_PTR fn, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE stored) {
-  // Signing with a session copy of the key spares tokens that keep objects in files (SoftHSM2)
-  // a check of the key's file on every sign: ~120 → ~80 µs per P-256 signature measured here.
-  // The copy keeps CKA_SENSITIVE and CKA_EXTRACTABLE (PKCS#11 lets a copy only tighten them)
-  // and vanishes with the session; a reconnect makes a new one. Tokens that refuse copies
-  // (CKA_COPYABLE false, no C_CopyObject) sign with the stored key.
+void TokenKey::UseHandle(CK_FUNCTION_LIST_PTR fn, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE stored, uint64_t generation) {
+  // A kept key signs with a session copy: that spares tokens that keep objects in files
+  // (SoftHSM2) a check of the key's file on every sign, ~120 → ~80 µs per P-256 signature
+  // measured here. The copy keeps CKA_SENSITIVE and CKA_EXTRACTABLE (PKCS#11 lets a copy only
+  // tighten them); it is destroyed with this TokenKey, or vanishes with the session, after which
+  // Sign makes a new one. Tokens that refuse copies (CKA_COPYABLE false, no C_CopyObject) sign
+  // with the stored key. A key found to be described, or to sign once, needs no copy.
+  handle_ = stored;
+  copied_ = false;
+  generation_ = generation;
+  if (use_ != KeyUse::kKeep) return;
   CK_BBOOL onToken = CK_FALSE;
   CK_ATTRIBUTE tmpl[] = {{CKA_TOKEN, &onToken, sizeof onToken}};
   CK_OBJECT_HANDLE copy = CK_INVALID_HANDLE;
-  if (fn->C_CopyObject(s, stored, tmpl, 1, &copy) != CKR_OK) return stored;
-  return copy;
+  if (fn->C_CopyObject(s, stored, tmpl, 1, &copy) != CKR_OK) return;
+  handle_ = copy;
+  copied_ = true;
 }
 
 void TokenKey::ReadPublic(CK_FUNCTION_LIST_PTR fn, CK_SESSION_HANDLE s) {
@@ -143,15 +153,15 @@ void TokenKey::ReadPublic(CK_FUNCTION_LIST_PTR fn, CK_SESSION_HANDLE s) {
 Bytes TokenKey::Sign(CK_MECHANISM* mechanism, const unsigned char* data, size_t size, size_t maxSignature) {
   Bytes signature(maxSignature);
   token_->WithSession([&](CK_FUNCTION_LIST_PTR fn, CK_SESSION_HANDLE s, uint64_t generation) {
-    if (generation != generation_) {
-      handle_ = WorkingCopy(fn, s, Locate(fn, s));
-      generation_ = generation;
-    }
+    // After a reconnect the old handle (and copy) went with the old session: find the key again.
+    if (generation != generation_) UseHandle(fn, s, Locate(fn, s), generation);
     CK_RV rv = fn->C_SignInit(s, mechanism, handle_);
     if (rv == CKR_KEY_HANDLE_INVALID || rv == CKR_OBJECT_HANDLE_INVALID) generation_ = 0;  // look it up again on retry
     Check(rv, "C_SignInit");
     CK_ULONG length = signature.size();
     Check(fn->C_Sign(s, const_cast<unsigned char*>(data), size, signature.data(), &length), "C_Sign");
+    // A token that claims more bytes than it was given room for is not believed, nor read past.
+    if (length > signature.size()) Fail("ERR_SIGNATURE_SIZE", "The token reported a signature longer than the buffer it was given.");
     signature.resize(length);
   });
   return signature;
@@ -200,7 +210,7 @@ std::shared_ptr<TokenKey> GenerateKeyPair(std::shared_ptr<Token> token, KeySpec 
   uri.object = label;
   uri.id = id;
   uri.hasId = true;
-  return TokenKey::Find(std::move(token), uri);
+  return TokenKey::Find(std::move(token), uri, KeyUse::kDescribe);
 }
 
 }  // namespace hsmkms

@@ -20,12 +20,25 @@ struct PublicKeyParts {
   Bytes ecParams, ecPoint;  // EC: DER curve parameters, uncompressed point (not DER-wrapped)
 };
 
+/** What a key is found for: to be described (and signed with once), or kept for many signatures. */
+enum class KeyUse { kDescribe, kKeep };
+
 class TokenKey {
  public:
-  /** Finds exactly one private key matching the URI; throws ERR_KEY_NOT_FOUND / ERR_KEY_AMBIGUOUS. */
-  static std::shared_ptr<TokenKey> Find(std::shared_ptr<Token> token, const KeyUri& uri);
+  /**
+   * Finds exactly one private key matching the URI; throws ERR_KEY_NOT_FOUND / ERR_KEY_AMBIGUOUS.
+   * A key kept for signing (kKeep: an ENGINE load) signs with a session working copy, destroyed
+   * with the TokenKey; a described key makes none.
+   */
+  static std::shared_ptr<TokenKey> Find(std::shared_ptr<Token> token, const KeyUri& uri, KeyUse use);
+  ~TokenKey();
+  TokenKey(const TokenKey&) = delete;
+  TokenKey& operator=(const TokenKey&) = delete;
 
-  /** Signs `data` with `mechanism`; the object handle is looked up again after a reconnect. */
+  /**
+   * Signs `data` with `mechanism`; the object handle is looked up again after a reconnect. A
+   * token that reports more than `maxSignature` bytes fails with ERR_SIGNATURE_SIZE.
+   */
   Bytes Sign(CK_MECHANISM* mechanism, const unsigned char* data, size_t size, size_t maxSignature);
 
   const PublicKeyParts& publicKey() const { return public_; }
@@ -34,14 +47,17 @@ class TokenKey {
   const std::shared_ptr<Token>& token() const { return token_; }
 
  private:
+  TokenKey() = default;
   CK_OBJECT_HANDLE Locate(CK_FUNCTION_LIST_PTR fn, CK_SESSION_HANDLE session);
-  /** A session copy of `stored` to sign with, or `stored` itself where the token allows none. */
-  CK_OBJECT_HANDLE WorkingCopy(CK_FUNCTION_LIST_PTR fn, CK_SESSION_HANDLE session, CK_OBJECT_HANDLE stored);
+  /** Sets handle_ to a session copy of `stored` when kept, or to `stored` (no copy wanted or allowed). */
+  void UseHandle(CK_FUNCTION_LIST_PTR fn, CK_SESSION_HANDLE session, CK_OBJECT_HANDLE stored, uint64_t generation);
   void ReadPublic(CK_FUNCTION_LIST_PTR fn, CK_SESSION_HANDLE session);
 
   std::shared_ptr<Token> token_;
   KeyUri uri_;
+  KeyUse use_ = KeyUse::kDescribe;
   CK_OBJECT_HANDLE handle_ = CK_INVALID_HANDLE;
+  bool copied_ = false;  // handle_ is a working copy this TokenKey made and must destroy
   uint64_t generation_ = 0;
   PublicKeyParts public_;
   bool sensitive_ = false, extractable_ = true;

@@ -50,9 +50,4 @@ std::shared_ptr<Token> TokenForUri(const KeyUri& uri) {
   return matches.front();
 }
 
-void InvalidateAllSessionsForTest() {
-  std::lock_guard<std::mutex> lock(registryMu);
-  for (auto& t : Registry()) t->InvalidateSessionForTest();
-}
-
 }  // namespace hsmkms

@@ -16,7 +16,4 @@ std::shared_ptr<Token> OpenToken(const TokenConfig& config);
 /** The opened token a URI names (token=/serial=), or the only one opened. */
 std::shared_ptr<Token> TokenForUri(const KeyUri& uri);
 
-/** Test hook: invalidates the session of every opened token. */
-void InvalidateAllSessionsForTest();
-
 }  // namespace hsmkms

@@ -7,6 +7,7 @@
 #include <map>
 
 #include "errors.h"
+#include "session-codes.h"
 
 namespace hsmkms {
 
@@ -65,25 +66,25 @@ void Module::Initialize() {
   Check(rv, "C_Initialize");
 }
 
+#define HSMKMS_CASE(code) case code:
 bool IsSessionFatal(CK_RV rv) {
   switch (rv) {
-    case CKR_SESSION_HANDLE_INVALID:
-    case CKR_SESSION_CLOSED:
-    case CKR_DEVICE_ERROR:
-    case CKR_DEVICE_REMOVED:
-    case CKR_TOKEN_NOT_PRESENT:
-    case CKR_TOKEN_NOT_RECOGNIZED:
-    case CKR_SLOT_ID_INVALID:
-    case CKR_USER_NOT_LOGGED_IN:
-    case CKR_CRYPTOKI_NOT_INITIALIZED:
-    case CKR_GENERAL_ERROR:
-    case CKR_KEY_HANDLE_INVALID:
-    case CKR_OBJECT_HANDLE_INVALID:
+    HSMKMS_SESSION_FATAL_CODES(HSMKMS_CASE)
       return true;
     default:
       return false;
   }
 }
+
+bool IsAmbiguous(CK_RV rv) {
+  switch (rv) {
+    HSMKMS_AMBIGUOUS_CODES(HSMKMS_CASE)
+      return true;
+    default:
+      return false;
+  }
+}
+#undef HSMKMS_CASE
 
 Token::Token(TokenConfig config) : config_(std::move(config)) { module_ = Module::Load(config_.modulePath); }
 
@@ -166,16 +167,26 @@ void Token::WithSession(const std::function<void(CK_FUNCTION_LIST_PTR, CK_SESSIO
     op(module_->fn(), session_, generation_);
     return;
   } catch (const HsmError& e) {
-    if (!IsSessionFatal(e.ckr())) throw;
+    // An ambiguous code from a session that still answers, logged in, was the call's own failure.
+    if (IsAmbiguous(e.ckr()) && SessionAnswersLocked()) throw;
+    if (!IsSessionFatal(e.ckr()) && !IsAmbiguous(e.ckr())) throw;
   }
   reconnects++;
   ConnectLocked();
   op(module_->fn(), session_, generation_);
 }
 
-void Token::InvalidateSessionForTest() {
+bool Token::SessionAnswersLocked() {
+  CK_SESSION_INFO info;
+  if (module_->fn()->C_GetSessionInfo(session_, &info) != CKR_OK) return false;
+  return info.state == CKS_RO_USER_FUNCTIONS || info.state == CKS_RW_USER_FUNCTIONS;
+}
+
+void Token::DestroyObject(CK_OBJECT_HANDLE object, uint64_t generation) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (connected_) module_->fn()->C_CloseSession(session_);  // a test hook: the next call must notice
+  // Objects of an earlier session, or of the parent before a fork, went with that session.
+  if (!connected_ || pid_ != getpid() || generation != generation_) return;
+  module_->fn()->C_DestroyObject(session_, object);  // failure means it is gone already
 }
 
 }  // namespace hsmkms

@@ -61,14 +61,19 @@ class Token {
   /** Connects now so that a wrong PIN or a missing token is reported at start-up. */
   void Connect();
 
-  /** Test hook: closes the session behind our back, as a device restart would. */
-  void InvalidateSessionForTest();
+  /**
+   * Destroys a session object made on the session of `generation`; nothing when the session has
+   * been replaced since (the object went with it).
+   */
+  void DestroyObject(CK_OBJECT_HANDLE object, uint64_t generation);
 
   static std::atomic<uint64_t> reconnects;
 
  private:
   void ConnectLocked();
   void DropLocked();
+  /** Whether the session still answers, logged in: the cheap test before believing an ambiguous code. */
+  bool SessionAnswersLocked();
 
   TokenConfig config_;
   std::shared_ptr<Module> module_;
@@ -79,7 +84,10 @@ class Token {
   uint64_t generation_ = 0;
 };
 
-/** Return codes after which the session (or the library state behind it) must be rebuilt. */
+/** Return codes after which the session (or the library state behind it) must be rebuilt (session-codes.h). */
 bool IsSessionFatal(CK_RV rv);
+
+/** Return codes that mean bad input or a broken session: the session is tested before reconnecting. */
+bool IsAmbiguous(CK_RV rv);
 
 }  // namespace hsmkms

@@ -1,13 +1,18 @@
 /**
  * One fresh SoftHSM2 token per test run. Every test file (each in its own worker process)
  * finds it through the environment set here: SOFTHSM2_CONF, HSMKMS_TEST_MODULE,
- * HSMKMS_TEST_TOKEN, HSMKMS_TEST_PIN_FILE and HSMKMS_TEST_SO_PIN_FILE.
+ * HSMKMS_TEST_TOKEN, HSMKMS_TEST_PIN_FILE and HSMKMS_TEST_SO_PIN_FILE; and for the `cloudhsm`
+ * project, the PKCS#11 interposer in front of it (HSMKMS_TEST_INTERPOSER, built here) and the
+ * same PIN in CloudHSM's user:password form (HSMKMS_TEST_CLOUDHSM_PIN_FILE). test/support/hsm.ts
+ * turns these into the configuration a test opens.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+// @ts-expect-error a plain ES module, runnable without vitest (the benchmarks build it too)
+import { buildInterposer } from './pkcs11-interposer/build.mjs';
 
 export const SOFTHSM_MODULE = '/usr/lib/softhsm/libsofthsm2.so';
 
@@ -23,6 +28,8 @@ export default function setup(): () => void {
   const soPinFile = join(root, 'so.pin');
   writeFileSync(pinFile, pin, { mode: 0o600 });
   writeFileSync(soPinFile, soPin, { mode: 0o600 });
+  const cloudhsmPinFile = join(root, 'crypto-user.pin');
+  writeFileSync(cloudhsmPinFile, `hsmkms:${pin}`, { mode: 0o600 });
   const env = { ...process.env, SOFTHSM2_CONF: conf };
   // softhsm2-util takes PINs as arguments; acceptable for a throwaway test token only.
   execFileSync('softhsm2-util', ['--init-token', '--free', '--label', 'hsmkms-test', '--pin', pin, '--so-pin', soPin], {
@@ -36,6 +43,8 @@ export default function setup(): () => void {
     HSMKMS_TEST_TOKEN: 'hsmkms-test',
     HSMKMS_TEST_PIN_FILE: pinFile,
     HSMKMS_TEST_SO_PIN_FILE: soPinFile,
+    HSMKMS_TEST_INTERPOSER: (buildInterposer as () => string)(),
+    HSMKMS_TEST_CLOUDHSM_PIN_FILE: cloudhsmPinFile,
   });
   return () => rmSync(root, { recursive: true, force: true });
 }

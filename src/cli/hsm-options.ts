@@ -6,11 +6,12 @@
 import { Command, Option } from 'commander';
 import { resolve } from 'node:path';
 import { ensureEmbeddedToken } from '../backend/pkcs11/embedded-token.js';
-import type { Pkcs11BackendConfig } from '../backend/pkcs11/index.js';
+import { detectProfile, hsmConfigFromUri, type Pkcs11BackendConfig } from '../backend/pkcs11/index.js';
 import { ConfigError, type HsmProfileName, type PinSource } from '../config/hsm.js';
 
 export interface HsmCliOptions {
   dataDir: string;
+  hsm?: string;
   module?: string;
   tokenLabel?: string;
   tokenSerial?: string;
@@ -18,18 +19,29 @@ export interface HsmCliOptions {
   pinEnv?: string;
   profile?: HsmProfileName;
   keyCacheSize?: string;
+  hsmCallTimeout?: string;
 }
 
 /** Adds the shared HSM options to a command. Each also reads an environment variable. */
 export function addHsmOptions(command: Command): Command {
   return command
     .addOption(new Option('--data-dir <dir>', 'data directory (embedded token, SQLite store, credentials)').env('HSMKMS_DATA_DIR').default('./data'))
+    .addOption(
+      new Option('--hsm <uri>', 'the HSM as an RFC 7512 URI: pkcs11:token=LABEL?module-path=/path/module.so&pin-source=file:/path/pin').env(
+        'HSMKMS_HSM_URI',
+      ),
+    )
     .addOption(new Option('--module <path>', 'PKCS#11 module of a real HSM; omit to use the embedded SoftHSM2 token').env('HSMKMS_PKCS11_MODULE'))
     .addOption(new Option('--token-label <label>', 'token label').env('HSMKMS_TOKEN_LABEL'))
     .addOption(new Option('--token-serial <serial>', 'token serial number').env('HSMKMS_TOKEN_SERIAL'))
     .addOption(new Option('--pin-file <file>', 'file holding the PIN (mode 0600); CloudHSM: user:password').env('HSMKMS_PIN_FILE'))
     .addOption(new Option('--pin-env <name>', 'name of the environment variable holding the PIN').env('HSMKMS_PIN_ENV'))
     .addOption(new Option('--profile <name>', 'vendor profile').choices(['softhsm2', 'cloudhsm', 'generic']).env('HSMKMS_HSM_PROFILE'))
+    .addOption(
+      new Option('--hsm-call-timeout <ms>', 'how long an HSM call may take before the request fails with DependencyTimeoutException (default 30000)').env(
+        'HSMKMS_HSM_CALL_TIMEOUT_MS',
+      ),
+    )
     .addOption(
       new Option('--key-cache-size <n>', 'unwrapped key handles kept in the token (default 1024; keep below the HSM\'s session-key limit)').env(
         'HSMKMS_KEY_CACHE_SIZE',
@@ -43,13 +55,25 @@ export function addHsmOptions(command: Command): Command {
  */
 export async function resolveHsmConfig(options: HsmCliOptions, onProgress?: (message: string) => void): Promise<Pkcs11BackendConfig> {
   const config = await resolveToken(options, onProgress);
-  if (options.keyCacheSize === undefined) return config;
-  const cacheSize = Number(options.keyCacheSize);
-  if (!Number.isInteger(cacheSize) || cacheSize < 1) throw new ConfigError(`--key-cache-size must be a positive integer, got '${options.keyCacheSize}'.`);
-  return { ...config, cacheSize };
+  const cacheSize = positiveInteger('--key-cache-size', options.keyCacheSize);
+  const callTimeoutMs = positiveInteger('--hsm-call-timeout', options.hsmCallTimeout);
+  return { ...config, ...(cacheSize !== undefined ? { cacheSize } : {}), ...(callTimeoutMs !== undefined ? { callTimeoutMs } : {}) };
+}
+
+function positiveInteger(option: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new ConfigError(`${option} must be a positive integer, got '${value}'.`);
+  return n;
 }
 
 async function resolveToken(options: HsmCliOptions, onProgress?: (message: string) => void): Promise<Pkcs11BackendConfig> {
+  if (options.hsm) {
+    if (options.module || options.tokenLabel || options.tokenSerial)
+      throw new ConfigError('Give the HSM either as --hsm pkcs11:… or with --module/--token-label/--token-serial, not both.');
+    const pin = options.pinFile || options.pinEnv ? pinSource(options.pinFile, options.pinEnv, '--pin-file or --pin-env') : undefined;
+    return hsmConfigFromUri(options.hsm, { ...(pin ? { pin } : {}), ...(options.profile ? { profile: options.profile } : {}) });
+  }
   if (!options.module) {
     if (options.tokenLabel || options.tokenSerial || options.pinFile || options.pinEnv)
       throw new ConfigError('--token-label, --token-serial, --pin-file and --pin-env need --module (the PKCS#11 library of your HSM).');
@@ -62,7 +86,7 @@ async function resolveToken(options: HsmCliOptions, onProgress?: (message: strin
     modulePath: options.module,
     token: { label: options.tokenLabel, serial: options.tokenSerial },
     pin,
-    profile: options.profile ?? (options.module.includes('cloudhsm') ? 'cloudhsm' : 'generic'),
+    profile: options.profile ?? detectProfile(options.module),
   };
 }
 

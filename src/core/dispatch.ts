@@ -5,7 +5,7 @@
  * guarantee that only KmsErrors leave (anything else — an HSM fault, a bug — becomes
  * KMSInternalException with a safe message, and its details go to the log).
  */
-import { HsmError, KmsError } from './errors.js';
+import { BackendError, KmsError } from './errors.js';
 import type { JsonObject, KmsDeps, Operation, RequestContext } from './operation.js';
 import type { AuthorizerBinder, CallAuthorization, Logger } from './ports.js';
 import { StoreError, kmsErrorFromStore } from './store-error.js';
@@ -79,11 +79,11 @@ function touchedResources(input: JsonObject, output: JsonObject | undefined): st
 function toKmsError(error: unknown, operation: string, ctx: RequestContext, logger: Logger): KmsError {
   if (error instanceof KmsError) return error;
   if (error instanceof StoreError) return kmsErrorFromStore(error);
-  if (error instanceof HsmError) {
-    logger.error(
-      { operation, requestId: ctx.requestId, ckr: error.code, ckrValue: error.ckr, fn: error.fn, kind: error.kind },
-      'HSM call failed',
-    );
+  if (error instanceof BackendError) {
+    logger.error({ operation, requestId: ctx.requestId, ...error.logFields() }, 'key backend call failed');
+    // AWS answers DependencyTimeoutException (503, retryable) when the key store behind KMS does not answer in time.
+    if (error.kind === 'timeout')
+      return new KmsError('DependencyTimeoutException', 'The key store did not answer in time. Try again later.', { cause: error });
     return new KmsError('KMSInternalException', 'The request failed because of an internal error in the key store. Try again later.', {
       cause: error,
     });

@@ -90,23 +90,32 @@ export const kmsError = {
 };
 
 /**
- * The backend's error for a failed HSM call. The CKR name and the function go to logs only;
- * core operations translate it into a KmsError (usually KMSInternalException or
- * KeyUnavailableException), or recognise `kind` for data errors such as a bad GCM tag.
+ * What kind of failure a key backend reports, in the core's own terms (no HSM vocabulary):
+ * - `data`: the caller's input cannot be processed (bad GCM tag, bad padding, material that does
+ *   not unwrap, a blob naming a key of the wrong type). The backend is fine.
+ * - `unavailable`: the key store cannot be reached or keeps failing after recovery; retry later.
+ * - `timeout`: the key store did not answer in time; retry later.
+ * - `internal`: anything else (configuration, a missing mechanism, a bug).
  */
-export class HsmError extends Error {
+export type BackendErrorKind = 'data' | 'unavailable' | 'timeout' | 'internal';
+
+/**
+ * The error a {@link KeyBackend} throws. Backends subclass it to carry their own detail (the
+ * PKCS#11 backend adds the CKR code and the Cryptoki function); the core reads only `kind`, and
+ * `logFields()` for the log. Its message is for logs, never for clients.
+ */
+export class BackendError extends Error {
   constructor(
-    /** e.g. `CKR_ENCRYPTED_DATA_INVALID` */
-    readonly code: string,
-    /** numeric CK_RV */
-    readonly ckr: number,
-    /** the Cryptoki function, e.g. `C_Decrypt` */
-    readonly fn: string,
-    /** `data`: the input was wrong (bad tag, bad padding); `session`/`device`: the HSM side failed. */
-    readonly kind: 'data' | 'session' | 'device' | 'config' | 'other',
-    message?: string,
+    readonly kind: BackendErrorKind,
+    message: string,
+    options?: { cause?: unknown },
   ) {
-    super(message ?? `${fn} failed: ${code}`);
-    this.name = 'HsmError';
+    super(message, options);
+    this.name = 'BackendError';
+  }
+
+  /** What the log may hold about this failure (never secrets). */
+  logFields(): Record<string, unknown> {
+    return { kind: this.kind, message: this.message };
   }
 }

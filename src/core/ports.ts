@@ -62,8 +62,10 @@ export interface DataKeyPair {
  * Where key material lives and is used. Everything here runs inside the HSM except what is
  * public by nature (public-key operations may run in software).
  *
- * Errors: implementations throw {@link HsmError}; a data error (`kind: 'data'`) means the input
- * was wrong (e.g. GCM tag mismatch), anything else is the HSM's fault.
+ * Errors: implementations throw {@link BackendError}s. Kind `data` means the caller's input was
+ * wrong (a GCM tag mismatch, a blob naming a key of another type) and must never be caused by, or
+ * cause, a fault of the key store; `timeout` and `unavailable` are the store's; `internal` is
+ * everything else.
  */
 export interface KeyBackend {
   /** Generates material for a CMK (AES-256, RSA, EC, HMAC secret) inside the token. */
@@ -93,7 +95,7 @@ export interface KeyBackend {
   createWrappingKeyPair(spec: WrappingKeySpec): Promise<GeneratedMaterial & { publicKey: Buffer }>;
   /**
    * Unwraps customer key material encrypted under a wrapping key into the HSM and returns it
-   * as this backend's wrapped blob. Throws HsmError kind 'data' when it cannot be unwrapped.
+   * as this backend's wrapped blob. Throws a BackendError of kind `data` when it cannot be unwrapped.
    */
   importKeyMaterial(
     wrappingKey: MaterialRef,

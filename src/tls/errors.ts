@@ -1,6 +1,6 @@
 /** Errors of the TLS offload, with a `code` to branch on and a message a person can act on. */
 import { ConfigError } from '../config/hsm.js';
-import { isAddonError } from './native-addon.js';
+import { isAddonError } from '../native/addon.js';
 
 /**
  * A start-up or key problem of the TLS offload. `code` is stable: ERR_TOKEN_NOT_FOUND,

@@ -2,9 +2,10 @@
  * Opening the configured token for TLS and naming keys in it. The PIN is read from its source
  * (file or environment) and handed to the addon in memory: never in argv, never in a URI.
  */
+import { formatPkcs11Uri, parsePkcs11Uri, type Pkcs11Uri } from '../backend/pkcs11/uri.js';
 import { readPin, type HsmConfig } from '../config/hsm.js';
-import { toHsmTlsError } from './errors.js';
-import { loadAddon } from './native-addon.js';
+import { HsmTlsError, toHsmTlsError } from './errors.js';
+import { loadAddon } from '../native/addon.js';
 
 /**
  * Logs in to the token now, so that a wrong PIN or a missing token fails at start-up rather
@@ -25,25 +26,19 @@ export function openTlsToken(hsm: HsmConfig): void {
  * URI has neither), so that it resolves to this token even when several are open.
  */
 export function qualifyKeyUri(hsm: HsmConfig, keyUri: string): string {
-  if (!keyUri.startsWith('pkcs11:')) return keyUri;  // the addon reports the malformed URI
-  const [path = '', query] = keyUri.slice('pkcs11:'.length).split('?', 2);
-  const names = path.split(';').map((attribute) => attribute.split('=')[0]);
-  if (names.includes('token') || names.includes('serial')) return keyUri;
-  const added: string[] = [];
-  if (hsm.token.label) added.push(`token=${encodeAttribute(hsm.token.label)}`);
-  if (hsm.token.serial) added.push(`serial=${encodeAttribute(hsm.token.serial)}`);
-  const joined = [...added, ...(path ? [path] : [])].join(';');
-  return `pkcs11:${joined}${query !== undefined ? `?${query}` : ''}`;
+  let parsed: Pkcs11Uri;
+  try {
+    parsed = parsePkcs11Uri(keyUri);
+  } catch (error) {
+    throw new HsmTlsError('ERR_PKCS11_URI', (error as Error).message);
+  }
+  if (parsed.token !== undefined || parsed.serial !== undefined) return keyUri;
+  return formatPkcs11Uri({ ...parsed, token: hsm.token.label, serial: hsm.token.serial });
 }
 
-/** RFC 7512 percent-encoding of an attribute value (everything outside the unreserved set). */
-export function encodeAttribute(value: string): string {
-  return Array.from(Buffer.from(value, 'utf8'))
-    .map((byte) => {
-      const c = String.fromCharCode(byte);
-      return /[A-Za-z0-9\-._~]/.test(c) ? c : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
-    })
-    .join('');
+/** The URI of a key in the configured token, by label and (when known) CKA_ID. */
+export function keyUriFor(hsm: HsmConfig, label: string, id?: Buffer): string {
+  return formatPkcs11Uri({ token: hsm.token.label, serial: hsm.token.serial, object: label, ...(id ? { id, type: 'private' as const } : {}) });
 }
 
 function describeToken(hsm: HsmConfig): string {

@@ -2,7 +2,7 @@
  * TLS offload: HTTPS servers and secure contexts whose private keys stay in the HSM, keys
  * and CSRs made in the token, and a TLS-terminating reverse proxy.
  */
-import { loadAddon } from './native-addon.js';
+import { loadAddon } from '../native/addon.js';
 
 export { createHsmSecureContext, prepareHsmKey, type HsmSecureContextOptions, type HsmKeyedCertificate } from './secure-context.js';
 export { createHsmHttpsServer, type HsmHttpsServerOptions, type HsmCertificate } from './https-server.js';
@@ -14,9 +14,4 @@ export { HsmTlsError } from './errors.js';
 /** Sign operations made in tokens by this process and session reconnects, since start. */
 export function hsmTlsStats(): { signs: number; reconnects: number } {
   return loadAddon().stats();
-}
-
-/** Test hook: closes every TLS session to the token behind the addon's back. Never use in production. */
-export function invalidateHsmSessionsForTest(): void {
-  loadAddon().invalidateSessionsForTest();
 }

@@ -8,8 +8,8 @@ import { createHash, webcrypto } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 import type { HsmConfig } from '../config/hsm.js';
 import { HsmTlsError, toHsmTlsError } from './errors.js';
-import { encodeAttribute, openTlsToken, qualifyKeyUri } from './hsm-token.js';
-import { loadAddon, type AddonKeyInfo } from './native-addon.js';
+import { keyUriFor, openTlsToken, qualifyKeyUri } from './hsm-token.js';
+import { loadAddon, type AddonKeyInfo } from '../native/addon.js';
 
 /** Key specs in AWS KMS's spelling. */
 export type TlsKeySpec = 'RSA_2048' | 'RSA_3072' | 'ECC_NIST_P256' | 'ECC_NIST_P384';
@@ -36,13 +36,12 @@ export function generateTlsKey(hsm: HsmConfig, label: string, spec: TlsKeySpec):
   openTlsToken(hsm);
   let info: AddonKeyInfo & { id: Buffer };
   try {
-    info = loadAddon().generateKeyPair(qualifyKeyUri(hsm, `pkcs11:object=${encodeAttribute(label)}`), spec);
+    info = loadAddon().generateKeyPair(keyUriFor(hsm, label), spec);
   } catch (error) {
     throw toHsmTlsError(error, `Cannot generate the key "${label}"`);
   }
-  const id = Array.from(info.id, (b) => `%${b.toString(16).padStart(2, '0')}`).join('');
   return {
-    keyUri: qualifyKeyUri(hsm, `pkcs11:object=${encodeAttribute(label)};id=${id};type=private`),
+    keyUri: keyUriFor(hsm, label, info.id),
     spki: info.spki,
     sensitive: info.sensitive,
     extractable: info.extractable,

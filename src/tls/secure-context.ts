@@ -8,7 +8,7 @@ import tls from 'node:tls';
 import type { HsmConfig } from '../config/hsm.js';
 import { HsmTlsError, toHsmTlsError } from './errors.js';
 import { openTlsToken, qualifyKeyUri } from './hsm-token.js';
-import { loadAddon, type AddonKeyInfo } from './native-addon.js';
+import { loadAddon, type AddonKeyInfo } from '../native/addon.js';
 
 /** Options of a secure context: Node's own, minus every way of giving a private key in memory. */
 export type HsmSecureContextOptions = Omit<tls.SecureContextOptions, 'key' | 'pfx' | 'passphrase' | 'privateKeyEngine' | 'privateKeyIdentifier' | 'cert'> & {

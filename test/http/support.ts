@@ -12,7 +12,8 @@ import { buildServer, type ServerOptions } from '../../src/http/build-server.js'
 import { createDispatcher } from '../../src/core/dispatch.js';
 import { createMetrics, type Metrics } from '../../src/observability/metrics.js';
 import { createLogger } from '../../src/observability/logger.js';
-import { HsmError, KmsError } from '../../src/core/errors.js';
+import { KmsError } from '../../src/core/errors.js';
+import { HsmError } from '../../src/backend/pkcs11/errors.js';
 import type { CredentialResolver } from '../../src/auth/credentials.js';
 import type { KmsDeps, KmsSettings, Operation } from '../../src/core/operation.js';
 import type { AuditEvent, KeyBackend, MetadataStore } from '../../src/core/ports.js';
@@ -56,7 +57,7 @@ export const OPERATIONS: ReadonlyMap<string, Operation> = new Map<string, Operat
     {
       name: 'Encrypt',
       async run() {
-        throw new HsmError('CKR_DEVICE_ERROR', 0x30, 'C_EncryptInit', 'device');
+        throw new HsmError('CKR_DEVICE_ERROR', 0x30, 'C_EncryptInit', 'unavailable');
       },
     },
   ],

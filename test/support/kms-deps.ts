@@ -5,6 +5,7 @@
  */
 import { openPkcs11Backend } from '../../src/backend/pkcs11/index.js';
 import { openSqliteStore } from '../../src/store/sqlite/index.js';
+import { testHsmConfig } from './hsm.js';
 import type { KmsDeps, KmsSettings, RequestContext } from '../../src/core/operation.js';
 import type { AuditEvent, Authorizer, Clock, KeyBackend, MetadataStore } from '../../src/core/ports.js';
 import type { PrincipalRecord } from '../../src/core/model.js';
@@ -45,20 +46,16 @@ export interface TestKms {
 
 let sharedBackend: Promise<KeyBackend> | undefined;
 
-/** The PKCS#11 backend on the run's token, opened once per test file (worker). */
+/** The PKCS#11 backend on the run's token (as the test project configures it), opened once per test file (worker). */
 export function testBackend(): Promise<KeyBackend> {
-  sharedBackend ??= openPkcs11Backend({
-    modulePath: required('HSMKMS_TEST_MODULE'),
-    token: { label: required('HSMKMS_TEST_TOKEN') },
-    pin: { file: required('HSMKMS_TEST_PIN_FILE') },
-    profile: 'softhsm2',
-  });
+  sharedBackend ??= openPkcs11Backend(testHsmConfig());
   return sharedBackend;
 }
 
-export async function createTestKms(): Promise<TestKms> {
+/** The core's dependencies on real parts; `backend` replaces the run's shared backend. */
+export async function createTestKms(options: { backend?: KeyBackend } = {}): Promise<TestKms> {
   const store = await openSqliteStore({ path: ':memory:' });
-  const backend = await testBackend();
+  const backend = options.backend ?? (await testBackend());
   const clock = new TestClock();
   const audit: AuditEvent[] = [];
   const allowAccount: Authorizer = {
@@ -76,10 +73,4 @@ export async function createTestKms(): Promise<TestKms> {
   };
   const ctx: RequestContext = { requestId: 'test-request', principal: TEST_ROOT };
   return { deps, ctx, clock, store, backend, audit, close: () => store.close() };
-}
-
-function required(name: string): string {
-  const value = process.env[name];
-  if (!value) throw new Error(`${name} is not set: run tests through vitest (test/global-setup.ts).`);
-  return value;
 }

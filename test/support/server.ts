@@ -1,6 +1,6 @@
 /**
  * Starts the whole service — the same composition root `hsmkms serve` uses — on the run's
- * SoftHSM2 token, a fresh data directory and a free loopback port.
+ * token (as the test project configures it, test/support/hsm.ts), a fresh data directory and a free loopback port.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -8,7 +8,9 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { createApp, type App } from '../../src/app.js';
+import type { Pkcs11BackendConfig } from '../../src/backend/pkcs11/index.js';
 import { TEST_SETTINGS } from './kms-deps.js';
+import { testHsmConfig } from './hsm.js';
 
 export interface RunningServer {
   app: App;
@@ -21,7 +23,7 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-export async function startServer(): Promise<RunningServer> {
+export async function startServer(options: { hsm?: Partial<Pkcs11BackendConfig> } = {}): Promise<RunningServer> {
   const dataDir = mkdtempSync(join(tmpdir(), 'hsmkms-api-'));
   const credentials = {
     accessKeyId: `AKIA${randomBytes(8).toString('hex').toUpperCase()}`,
@@ -36,12 +38,7 @@ export async function startServer(): Promise<RunningServer> {
   });
   const app = await createApp({
     dataDir,
-    hsm: {
-      modulePath: process.env.HSMKMS_TEST_MODULE!,
-      token: { label: process.env.HSMKMS_TEST_TOKEN! },
-      pin: { file: process.env.HSMKMS_TEST_PIN_FILE! },
-      profile: 'softhsm2',
-    },
+    hsm: { ...testHsmConfig(), ...options.hsm },
     settings: TEST_SETTINGS,
     rootCredentials: credentials,
     logLevel: 'info',

@@ -8,8 +8,8 @@ import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createHsmHttpsServer, generateTlsKey, hsmTlsStats, invalidateHsmSessionsForTest } from '../../src/tls/index.js';
-import { createTestCa, listen, run, sClient, testHsm, uniqueLabel } from './support.js';
+import { createHsmHttpsServer, generateTlsKey, hsmTlsStats } from '../../src/tls/index.js';
+import { closeTokenSessions, createTestCa, listen, run, sClient, testHsm, uniqueLabel } from './support.js';
 
 const hsm = testHsm();
 const dir = mkdtempSync(join(tmpdir(), 'hsmkms-tls-'));
@@ -99,7 +99,7 @@ describe('TLS handshakes signed in the HSM', () => {
 
   it('recovers when the token session is invalidated between handshakes', async () => {
     const { reconnects } = hsmTlsStats();
-    invalidateHsmSessionsForTest();
+    closeTokenSessions(hsm);
     const { stdout } = await run('curl', ['-sS', '--cacert', caFile, `https://localhost:${rsaPort}/`]);
     expect(stdout).toBe('hello from the HSM\n');
     expect(hsmTlsStats().reconnects).toBe(reconnects + 1);
@@ -127,7 +127,7 @@ describe('TLS handshakes signed in the HSM', () => {
   it('recovers from sessions invalidated again and again under concurrent traffic', async () => {
     const before = hsmTlsStats();
     const requests = Array.from({ length: 40 }, (_, i) => get(i % 2 ? rsaPort : ecPort));
-    const timer = setInterval(invalidateHsmSessionsForTest, 5);
+    const timer = setInterval(() => closeTokenSessions(hsm), 5);
     try {
       const bodies = await Promise.all(requests);
       expect(bodies.every((b) => b === 'hello from the HSM\n')).toBe(true);

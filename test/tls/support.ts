@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:net';
 import { promisify } from 'node:util';
 import * as x509 from '@peculiar/x509';
+import pkcs11js from 'pkcs11js';
 import type { HsmConfig } from '../../src/config/hsm.js';
 
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
@@ -21,6 +22,23 @@ export function testHsm(): HsmConfig {
   const { HSMKMS_TEST_MODULE, HSMKMS_TEST_TOKEN, HSMKMS_TEST_PIN_FILE } = process.env;
   if (!HSMKMS_TEST_MODULE || !HSMKMS_TEST_TOKEN || !HSMKMS_TEST_PIN_FILE) throw new Error('test/global-setup.ts did not run');
   return { modulePath: HSMKMS_TEST_MODULE, token: { label: HSMKMS_TEST_TOKEN }, pin: { file: HSMKMS_TEST_PIN_FILE }, profile: 'softhsm2' };
+}
+
+/**
+ * Closes every session this process has on the token, behind the addon's back, as a device
+ * restart would: C_CloseAllSessions, which any application on the token may call.
+ */
+export function closeTokenSessions(hsm: HsmConfig): void {
+  const module = new pkcs11js.PKCS11();
+  module.load(hsm.modulePath);
+  try {
+    module.C_Initialize();
+  } catch (e) {
+    if ((e as { code?: number }).code !== pkcs11js.CKR_CRYPTOKI_ALREADY_INITIALIZED) throw e;
+  }
+  const slot = module.C_GetSlotList(true).find((s) => module.C_GetTokenInfo(s).label.trim() === hsm.token.label);
+  if (!slot) throw new Error(`no token ${hsm.token.label}`);
+  module.C_CloseAllSessions(slot);
 }
 
 /** A label unique to this run and file, so test files sharing the token do not collide. */

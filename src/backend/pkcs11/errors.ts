@@ -1,27 +1,28 @@
 /**
  * The one place where pkcs11js errors become {@link HsmError}s, and where each CKR code is
- * classified: what the session pool does after a failure depends only on the `kind` decided here.
+ * classified: every recovery decision of the session pool starts from the class decided here.
  */
 import pkcs11js from 'pkcs11js';
-import { HsmError } from '../../core/errors.js';
-
-type Kind = HsmError['kind'];
-
-/** CKR name by numeric value, built once from the addon's own constants. */
-const NAMES: ReadonlyMap<number, string> = new Map(
-  Object.entries(pkcs11js as unknown as Record<string, unknown>)
-    .filter((e): e is [string, number] => e[0].startsWith('CKR_') && typeof e[1] === 'number')
-    .map(([name, value]) => [value, name]),
-);
+import { BackendError, type BackendErrorKind } from '../../core/errors.js';
 
 /**
- * Classification of return codes.
- * - `data`: the caller's input was wrong; the session is fine.
- * - `session`: this session (or the login, or an object handle) is gone; drop the session and retry.
- * - `device`: the module or device is in trouble; drop every session and start over.
- * - `config`: wrong PIN, missing mechanism, token absent at start: a person must act.
+ * What a return code says about the call and the session it came from.
+ * - `data`: the input was wrong; the session is fine.
+ * - `input`: the request does not fit the key or mechanism (a ciphertext blob that names an RSA
+ *   key reaches AES-GCM as CKR_KEY_TYPE_INCONSISTENT): the caller's fault when the caller chose
+ *   the input, a configuration fault otherwise. The session is fine.
+ * - `ambiguous`: bad input or a broken session (SoftHSM2 reports a bad GCM tag as
+ *   CKR_GENERAL_ERROR). The session is tested with a cheap call before anything is recovered.
+ * - `fatal`: the session, its login, an object handle or the device is gone — or says so. The
+ *   session is tested; what failed the test is recovered, and the operation retried.
+ * - `config`: a person must act (wrong PIN, missing mechanism, unsupported attribute).
+ *
+ * The TLS addon makes the same decisions from native/session-codes.h; test/native/session-codes.test.ts
+ * checks that its two lists equal the `fatal` and `ambiguous` codes here.
  */
-const KIND_BY_CODE: Readonly<Record<string, Kind>> = {
+export type CkrClass = 'data' | 'input' | 'ambiguous' | 'fatal' | 'config';
+
+export const CKR_CLASSES: Readonly<Record<string, CkrClass>> = {
   CKR_ENCRYPTED_DATA_INVALID: 'data',
   CKR_ENCRYPTED_DATA_LEN_RANGE: 'data',
   CKR_DATA_INVALID: 'data',
@@ -31,45 +32,116 @@ const KIND_BY_CODE: Readonly<Record<string, Kind>> = {
   CKR_WRAPPED_KEY_INVALID: 'data',
   CKR_WRAPPED_KEY_LEN_RANGE: 'data',
   CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT: 'data',
-  CKR_KEY_SIZE_RANGE: 'data',
   CKR_TEMPLATE_INCONSISTENT: 'data',
   CKR_ATTRIBUTE_VALUE_INVALID: 'data',
   CKR_DOMAIN_PARAMS_INVALID: 'data',
   CKR_CURVE_NOT_SUPPORTED: 'data',
 
-  CKR_SESSION_HANDLE_INVALID: 'session',
-  CKR_SESSION_CLOSED: 'session',
-  CKR_SESSION_COUNT: 'session',
-  CKR_USER_NOT_LOGGED_IN: 'session',
-  CKR_OBJECT_HANDLE_INVALID: 'session',
-  CKR_KEY_HANDLE_INVALID: 'session',
-  CKR_OPERATION_ACTIVE: 'session',
-  CKR_OPERATION_NOT_INITIALIZED: 'session',
+  CKR_KEY_TYPE_INCONSISTENT: 'input',
+  CKR_KEY_FUNCTION_NOT_PERMITTED: 'input',
+  CKR_KEY_SIZE_RANGE: 'input',
+  CKR_MECHANISM_PARAM_INVALID: 'input',
+  CKR_ARGUMENTS_BAD: 'input',
 
-  CKR_DEVICE_ERROR: 'device',
-  CKR_GENERAL_ERROR: 'device',
-  CKR_DEVICE_MEMORY: 'device',
-  CKR_DEVICE_REMOVED: 'device',
-  CKR_TOKEN_NOT_PRESENT: 'device',
-  CKR_CRYPTOKI_NOT_INITIALIZED: 'device',
-  CKR_HOST_MEMORY: 'device',
-  CKR_FUNCTION_FAILED: 'device',
+  CKR_GENERAL_ERROR: 'ambiguous',
+  CKR_FUNCTION_FAILED: 'ambiguous',
 
+  CKR_SESSION_HANDLE_INVALID: 'fatal',
+  CKR_SESSION_CLOSED: 'fatal',
+  CKR_USER_NOT_LOGGED_IN: 'fatal',
+  CKR_OBJECT_HANDLE_INVALID: 'fatal',
+  CKR_KEY_HANDLE_INVALID: 'fatal',
+  CKR_OPERATION_ACTIVE: 'fatal',
+  CKR_OPERATION_NOT_INITIALIZED: 'fatal',
+  CKR_DEVICE_ERROR: 'fatal',
+  CKR_DEVICE_MEMORY: 'fatal',
+  CKR_DEVICE_REMOVED: 'fatal',
+  CKR_TOKEN_NOT_PRESENT: 'fatal',
+  CKR_TOKEN_NOT_RECOGNIZED: 'fatal',
+  CKR_SLOT_ID_INVALID: 'fatal',
+  CKR_CRYPTOKI_NOT_INITIALIZED: 'fatal',
+
+  CKR_HOST_MEMORY: 'config',
+  CKR_SESSION_COUNT: 'config',
   CKR_PIN_INCORRECT: 'config',
   CKR_PIN_LOCKED: 'config',
   CKR_PIN_LEN_RANGE: 'config',
   CKR_PIN_EXPIRED: 'config',
   CKR_USER_PIN_NOT_INITIALIZED: 'config',
-  CKR_TOKEN_NOT_RECOGNIZED: 'config',
   CKR_MECHANISM_INVALID: 'config',
-  CKR_MECHANISM_PARAM_INVALID: 'config',
   CKR_FUNCTION_NOT_SUPPORTED: 'config',
-  CKR_KEY_TYPE_INCONSISTENT: 'config',
-  CKR_KEY_FUNCTION_NOT_PERMITTED: 'config',
   CKR_ATTRIBUTE_TYPE_INVALID: 'config',
   CKR_ATTRIBUTE_READ_ONLY: 'config',
   CKR_TEMPLATE_INCOMPLETE: 'config',
+  CKR_BUFFER_TOO_SMALL: 'config',
 };
+
+/** The class of a return code; codes nobody listed are treated as needing a person. */
+export function classOf(code: string): CkrClass {
+  return CKR_CLASSES[code] ?? 'config';
+}
+
+/**
+ * What follows a failure, decided after the session was tested (token-runtime.ts):
+ * - `none`: nothing; the session is fine and the error is final (bad input, configuration).
+ * - `relogin`: the login was lost; log in again, then retry.
+ * - `handles`: an object handle went stale; forget cached handles, look token keys up, retry.
+ * - `replace`: the session answered its test, but an operation failed on it and may have left
+ *   it mid-operation; close it and retry on another (no other session is touched).
+ * - `session`: the session is gone; drop it (and the idle ones), retry on a new one.
+ * - `device`: the device or the module lost its state; drop every session, reopen the owner
+ *   session and log in again, then retry.
+ */
+export type Recovery = 'none' | 'relogin' | 'handles' | 'replace' | 'session' | 'device';
+
+/**
+ * A failed HSM call: the core sees a {@link BackendError} of some `kind`; the CKR name, its value
+ * and the Cryptoki function are detail for the log only.
+ */
+export class HsmError extends BackendError {
+  constructor(
+    /** e.g. `CKR_ENCRYPTED_DATA_INVALID`, or `ERR_…` for failures found by this backend itself */
+    readonly code: string,
+    /** numeric CK_RV (0 when the failure did not come from the token) */
+    readonly ckr: number,
+    /** the Cryptoki function, e.g. `C_Decrypt` */
+    readonly fn: string,
+    kind: BackendErrorKind,
+    message?: string,
+    /** What the pool does next; by default, what the class of `code` alone allows. */
+    readonly recovery: Recovery = defaultRecovery(code),
+  ) {
+    super(kind, message ?? `${fn} failed: ${code}`);
+    this.name = 'HsmError';
+  }
+
+  /** The same failure, judged again after the session was tested. */
+  judged(kind: BackendErrorKind, recovery: Recovery): HsmError {
+    return new HsmError(this.code, this.ckr, this.fn, kind, this.message, recovery);
+  }
+
+  override logFields(): Record<string, unknown> {
+    return { kind: this.kind, ckr: this.code, ckrValue: this.ckr, fn: this.fn, recovery: this.recovery };
+  }
+}
+
+/** Before any test: a code that may mean a broken session is treated as one. */
+function defaultRecovery(code: string): Recovery {
+  const c = classOf(code);
+  return c === 'fatal' || c === 'ambiguous' ? 'session' : 'none';
+}
+
+/** Whether a session may go back to the pool after this error. Unknown errors: no. */
+export function sessionUsable(error: unknown): boolean {
+  return error instanceof HsmError && error.kind !== 'timeout' && !['replace', 'session', 'device'].includes(error.recovery);
+}
+
+/** CKR name by numeric value, built once from the addon's own constants. */
+const NAMES: ReadonlyMap<number, string> = new Map(
+  Object.entries(pkcs11js as unknown as Record<string, unknown>)
+    .filter((e): e is [string, number] => e[0].startsWith('CKR_') && typeof e[1] === 'number')
+    .map(([name, value]) => [value, name]),
+);
 
 /** The CKR name of a numeric return value (`CKR_0x…` when the addon does not know it). */
 export function ckrName(code: number): string {
@@ -82,30 +154,65 @@ export function ckrValue(name: string): number {
   return typeof value === 'number' ? value : -1;
 }
 
-/** How the pool should treat a return code. */
-export function kindOf(code: string): Kind {
-  return KIND_BY_CODE[code] ?? 'other';
+/** How a caller's involvement changes the reading of a return code. */
+export interface Blame {
+  /** The failed call processed input the KMS caller chose (a ciphertext, a signature, a blob). */
+  callerInput?: boolean;
+  /** Codes this call's token is known to use for bad input (a profile's `badCiphertextCodes`). */
+  dataCodes?: readonly string[];
+}
+
+/** The core-facing kind of a return code, before any session test (see token-runtime.ts). */
+export function kindOf(code: string, blame: Blame = {}): BackendErrorKind {
+  if (blame.dataCodes?.includes(code)) return 'data';
+  switch (classOf(code)) {
+    case 'data':
+      return 'data';
+    case 'input':
+      return blame.callerInput ? 'data' : 'internal';
+    case 'fatal':
+      return 'unavailable';
+    default:
+      return 'internal';
+  }
 }
 
 /**
  * Turns whatever a pkcs11js call threw into an HsmError. `fn` names the Cryptoki function when
  * the addon did not (its async variants leave `method` empty). Non-PKCS#11 failures (a wrong
- * argument type) become kind `other` with the original message, which never holds secrets:
- * pkcs11js reports argument positions, not values.
+ * argument type) become `ERR_PKCS11_CALL`, kind `internal`, with the original message, which never
+ * holds secrets: pkcs11js reports argument positions, not values.
  */
-export function toHsmError(error: unknown, fn: string, overrides?: Readonly<Record<string, Kind>>): HsmError {
+export function toHsmError(error: unknown, fn: string, blame?: Blame): HsmError {
   if (error instanceof HsmError) return error;
-  const e = error as { code?: unknown; method?: unknown; message?: unknown; name?: unknown };
-  if (e && e.name === 'Pkcs11Error' && typeof e.code === 'number') {
-    const code = ckrName(e.code);
-    const method = typeof e.method === 'string' && e.method !== '' ? e.method : fn;
-    return new HsmError(code, e.code, method, overrides?.[code] ?? kindOf(code));
+  const returned = returnValueOf(error);
+  if (returned) {
+    const code = ckrName(returned.ckr);
+    return new HsmError(code, returned.ckr, returned.method || fn, kindOf(code, blame));
   }
+  const e = error as { message?: unknown };
   const message = typeof e?.message === 'string' ? e.message : String(error);
-  return new HsmError('CKR_GENERAL_ERROR', 0x5, fn, 'other', `${fn} failed: ${message}`);
+  return new HsmError('ERR_PKCS11_CALL', 0, fn, 'internal', `${fn} failed: ${message}`);
+}
+
+/**
+ * The CK_RV a pkcs11js call failed with, if it failed in the module. pkcs11js throws a
+ * `Pkcs11Error` with `code` from most methods, but from the three it overrides in JavaScript
+ * (C_CreateObject, C_CopyObject, C_SetAttributeValue) the addon's raw Error, whose message is
+ * `CKR_NAME:value` — the form pkcs11js itself parses. Our own addon's errors carry `ckr`.
+ */
+export function returnValueOf(error: unknown): { ckr: number; method: string } | undefined {
+  const e = error as { code?: unknown; method?: unknown; message?: unknown; name?: unknown; ckr?: unknown; fn?: unknown } | null;
+  if (!e || typeof e !== 'object') return undefined;
+  const method = typeof e.method === 'string' ? e.method : '';
+  if (e.name === 'Pkcs11Error' && typeof e.code === 'number') return { ckr: e.code, method };
+  // The native addon's errors carry `ckr` (0 when the addon itself refused) and `fn`.
+  if (typeof e.ckr === 'number' && e.ckr !== 0) return { ckr: e.ckr, method: typeof e.fn === 'string' ? e.fn : '' };
+  const raw = typeof e.message === 'string' ? /^CKR_\w+:(\d+)$/.exec(e.message) : null;
+  return raw ? { ckr: Number(raw[1]), method } : undefined;
 }
 
 /** An HsmError raised by this backend itself (not by the token), e.g. for a malformed blob. */
-export function hsmError(code: string, fn: string, kind: Kind, message: string): HsmError {
-  return new HsmError(code, ckrValue(code), fn, kind, message);
+export function hsmError(code: string, fn: string, kind: BackendErrorKind, message: string): HsmError {
+  return new HsmError(code, Math.max(ckrValue(code), 0), fn, kind, message);
 }

@@ -59,7 +59,7 @@ export class HandleCache {
     // A freshly loaded entry can be evicted (tiny cache) or invalidated (owner session died)
     // before this caller resumes; then load again.
     for (let attempt = 0; !entry || entry.dead; attempt++) {
-      if (attempt === 3) throw hsmError('CKR_KEY_HANDLE_INVALID', 'HandleCache', 'session', 'Key handle cache thrashing; raise cacheSize.');
+      if (attempt === 3) throw hsmError('CKR_KEY_HANDLE_INVALID', 'HandleCache', 'unavailable', 'Key handle cache thrashing; raise cacheSize.');
       entry = this.entries.get(id);
       if (entry) {
         this.entries.delete(id);

@@ -8,7 +8,7 @@ import { Pkcs11Backend } from './pkcs11-backend.js';
 
 export { Pkcs11Backend } from './pkcs11-backend.js';
 export { parsePkcs11Uri, hsmConfigFromUri, type Pkcs11Uri } from './uri.js';
-export { PROFILES, type HsmProfile } from './profiles.js';
+export { PROFILES, detectProfile, type HsmProfile } from './profiles.js';
 
 /** How to reach the token, plus pool and cache sizes. */
 export interface Pkcs11BackendConfig extends HsmConfig {
@@ -18,6 +18,8 @@ export interface Pkcs11BackendConfig extends HsmConfig {
   poolSize?: number;
   /** Unwrapped key handles kept in the token (default 1024). */
   cacheSize?: number;
+  /** How long an HSM call made off the event loop may take before it fails (default 30 s). */
+  callTimeoutMs?: number;
 }
 
 /**

@@ -12,7 +12,7 @@
  */
 import { createECDH, createHash, createPublicKey, ECDH, randomBytes, verify as verifySignature } from 'node:crypto';
 import pkcs11js from 'pkcs11js';
-import type { ECDH1, Handle, Template } from 'pkcs11js';
+import type { ECDH1, Handle, Mechanism, Template } from 'pkcs11js';
 import type { KeySpec, WrappingAlgorithm } from '../../core/model.js';
 import type { GeneratedMaterial } from '../../core/ports.js';
 import { hsmError, toHsmError } from './errors.js';
@@ -43,10 +43,11 @@ export async function importMaterial(
   encrypted: Buffer,
   target: KeySpec,
 ): Promise<GeneratedMaterial> {
-  const m = backend.module;
+  const calls = backend.calls;
   const info = specInfo(target);
+  const newId = () => (backend.profile.uniqueKeyIds ? randomBytes(16) : undefined);
   const hash = algorithm.endsWith('SHA_1') ? 'sha1' : 'sha256';
-  const template: Template = unwrapTemplate(target, 'cmk', backend.profile, false, backend.profile.uniqueKeyIds ? randomBytes(16) : undefined);
+  const template: Template = unwrapTemplate(target, 'cmk', backend.profile, false, newId());
   // ECDH with the generator recovers the public key of an imported EC private key (see below).
   if (info.family === 'ec') for (const a of template) if (a.type === P.CKA_DERIVE) a.value = true;
   let ephemeral: Handle | undefined;
@@ -58,8 +59,8 @@ export async function importMaterial(
         throw incorrect(`${algorithm} can only import symmetric and HMAC key material; use RSA_AES_KEY_WRAP_SHA_* for ${target}.`);
       imported = await oaepUnwrap(backend, session, hash, wrappingKey, encrypted, template, seen);
     } else {
-      const [modulus] = m.C_GetAttributeValue(session, wrappingKey, [{ type: P.CKA_MODULUS }]);
-      const split = modulus!.value.length;
+      const [modulus] = await calls.call('C_GetAttributeValue', session, wrappingKey, [{ type: P.CKA_MODULUS }]);
+      const split = (modulus!.value as Buffer).length;
       if (encrypted.length <= split + 8) throw incorrect('The wrapped key material is too short for RSA_AES_KEY_WRAP.');
       ephemeral = await oaepUnwrap(backend, session, hash, wrappingKey, encrypted.subarray(0, split), [
         { type: P.CKA_CLASS, value: P.CKO_SECRET_KEY },
@@ -68,20 +69,21 @@ export async function importMaterial(
         { type: P.CKA_SENSITIVE, value: true },
         { type: P.CKA_EXTRACTABLE, value: false },
         { type: P.CKA_UNWRAP, value: true },
+        ...idAttribute(newId()),
       ]);
-      imported = await unwrap(m, session, { mechanism: P.CKM_AES_KEY_WRAP_PAD }, ephemeral, encrypted.subarray(split), template);
+      imported = await unwrap(backend, session, { mechanism: P.CKM_AES_KEY_WRAP_PAD }, ephemeral, encrypted.subarray(split), template);
     }
     let publicKey: Buffer | undefined;
-    if (info.family === 'rsa') publicKey = rsaPublicKey(backend, session, imported, info.modulusBits!);
-    else if (info.family === 'ec') publicKey = await ecPublicKey(backend, session, imported, target);
+    if (info.family === 'rsa') publicKey = await rsaPublicKey(backend, session, imported, info.modulusBits!);
+    else if (info.family === 'ec') publicKey = await ecPublicKey(backend, session, imported, target, newId());
     const wrapped = await backend.wrapUnderDomainKey(session, imported, target, 'cmk');
     if (info.family === 'aes' || info.family === 'hmac') {
       checkLength(target, seen.length, parseMaterialBlob(wrapped).wrapped.length);
-      if (info.family === 'aes') trialEncrypt(m, session, imported);
+      if (info.family === 'aes') await trialEncrypt(backend, session, imported);
     }
     return { wrapped, ...(publicKey ? { publicKey } : {}) };
   } finally {
-    backend.destroyQuietly(session, imported, ephemeral);
+    await backend.destroyQuietly(session, imported, ephemeral);
   }
 }
 
@@ -100,36 +102,43 @@ async function oaepUnwrap(
   template: Template,
   seen?: { length?: number },
 ): Promise<Handle> {
-  const m = backend.module;
-  if (backend.profile.oaepHashes.has(hash)) return unwrap(m, s, oaepMechanism(hash), key, data, template);
+  if (backend.oaepInToken(hash)) {
+    try {
+      return await unwrap(backend, s, oaepMechanism(hash), key, data, template);
+    } catch (e) {
+      if (!backend.refusesOaep(e, hash)) throw e;
+    }
+  }
   let value: Buffer;
   try {
     value = await backend.rsaOaepDecrypt(s, key, hash, data);
   } catch (e) {
-    const error = toHsmError(e, 'C_Decrypt');
-    if (error.kind === 'data' || backend.profile.badCiphertextCodes.includes(error.code))
+    const error = toHsmError(e, 'C_Decrypt', { callerInput: true, dataCodes: backend.profile.badCiphertextCodes });
+    if (error.kind === 'data')
       throw hsmError('CKR_WRAPPED_KEY_INVALID', 'C_UnwrapKey', 'data', 'The key material could not be unwrapped with this import token.');
-    throw error;
+    // Not conclusive (CKR_GENERAL_ERROR for raw RSA input past the modulus, say): the backend
+    // tests the session before deciding whose fault it was.
+    throw e;
   }
   if (seen) seen.length = value.length;
   try {
-    return m.C_CreateObject(s, [...template, { type: P.CKA_VALUE, value }]);
+    return await backend.calls.call('C_CreateObject', s, [...template, { type: P.CKA_VALUE, value }]);
   } catch (e) {
-    throw toHsmError(e, 'C_CreateObject', { CKR_ATTRIBUTE_VALUE_INVALID: 'data', CKR_TEMPLATE_INCONSISTENT: 'data' });
+    throw toHsmError(e, 'C_CreateObject', { callerInput: true });
   } finally {
     value.fill(0);
   }
 }
 
-async function unwrap(m: Pkcs11Backend['module'], s: Handle, mech: Parameters<Pkcs11Backend['module']['C_UnwrapKey']>[1], key: Handle, data: Buffer, template: Template): Promise<Handle> {
+async function unwrap(backend: Pkcs11Backend, s: Handle, mech: Mechanism, key: Handle, data: Buffer, template: Template): Promise<Handle> {
   try {
-    return await m.C_UnwrapKeyAsync(s, mech, key, data, template);
+    return await backend.calls.op('unwrap', 'C_UnwrapKey', s, mech, key, data, template);
   } catch (e) {
-    const error = toHsmError(e, 'C_UnwrapKey');
-    // Whatever the token calls it, input that does not unwrap is the caller's problem.
-    if (['CKR_ENCRYPTED_DATA_INVALID', 'CKR_ENCRYPTED_DATA_LEN_RANGE', 'CKR_GENERAL_ERROR', 'CKR_FUNCTION_FAILED', 'CKR_DATA_INVALID', 'CKR_DATA_LEN_RANGE'].includes(error.code))
+    // Whatever the token calls it, input that does not unwrap is the caller's problem; codes that
+    // may also mean a broken session (CKR_GENERAL_ERROR) go to the backend's session test.
+    if (toHsmError(e, 'C_UnwrapKey').kind === 'data')
       throw hsmError('CKR_WRAPPED_KEY_INVALID', 'C_UnwrapKey', 'data', 'The key material could not be unwrapped with this import token.');
-    throw error;
+    throw e;
   }
 }
 
@@ -147,19 +156,23 @@ function checkLength(target: KeySpec, exact: number | undefined, wrappedLength: 
 }
 
 /** An AES key of an invalid size (the token may accept any length on unwrap) fails here. */
-function trialEncrypt(m: Pkcs11Backend['module'], s: Handle, key: Handle): void {
+async function trialEncrypt(backend: Pkcs11Backend, s: Handle, key: Handle): Promise<void> {
   try {
-    m.C_EncryptInit(s, { mechanism: P.CKM_AES_ECB }, key);
-    m.C_Encrypt(s, Buffer.alloc(16), Buffer.alloc(16));
+    await backend.calls.initAndRun('aes', ['C_EncryptInit', s, { mechanism: P.CKM_AES_ECB }, key], ['C_Encrypt', s, Buffer.alloc(16), Buffer.alloc(16)]);
   } catch {
     throw incorrect('The imported material is not a valid AES-256 key.');
   }
 }
 
-function rsaPublicKey(backend: Pkcs11Backend, s: Handle, key: Handle, bits: number): Buffer {
-  const [n, e] = backend.module.C_GetAttributeValue(s, key, [{ type: P.CKA_MODULUS }, { type: P.CKA_PUBLIC_EXPONENT }]);
-  if (n!.value.length * 8 !== bits) throw incorrect(`The imported RSA key is ${n!.value.length * 8} bits; the key spec needs ${bits}.`);
-  return rsaSpki(n!.value, e!.value);
+async function rsaPublicKey(backend: Pkcs11Backend, s: Handle, key: Handle, bits: number): Promise<Buffer> {
+  const [n, e] = await backend.calls.call('C_GetAttributeValue', s, key, [{ type: P.CKA_MODULUS }, { type: P.CKA_PUBLIC_EXPONENT }]);
+  const modulus = n!.value as Buffer;
+  if (modulus.length * 8 !== bits) throw incorrect(`The imported RSA key is ${modulus.length * 8} bits; the key spec needs ${bits}.`);
+  return rsaSpki(modulus, e!.value as Buffer);
+}
+
+function idAttribute(id: Buffer | undefined): Template {
+  return id ? [{ type: P.CKA_ID, value: id }] : [];
 }
 
 /**
@@ -167,15 +180,15 @@ function rsaPublicKey(backend: Pkcs11Backend, s: Handle, key: Handle, bits: numb
  * curve's generator G yields the x-coordinate of d·G, the public key; of the two points with
  * that x, the one that verifies a signature made by the imported key is the public key.
  */
-async function ecPublicKey(backend: Pkcs11Backend, s: Handle, key: Handle, spec: KeySpec): Promise<Buffer> {
-  const m = backend.module;
+async function ecPublicKey(backend: Pkcs11Backend, s: Handle, key: Handle, spec: KeySpec, id: Buffer | undefined): Promise<Buffer> {
+  const calls = backend.calls;
   const info = specInfo(spec);
-  const [params] = m.C_GetAttributeValue(s, key, [{ type: P.CKA_EC_PARAMS }]);
-  if (!params!.value.equals(info.ecParams!)) throw incorrect(`The imported EC key is not on the curve of ${spec}.`);
+  const [params] = await calls.call('C_GetAttributeValue', s, key, [{ type: P.CKA_EC_PARAMS }]);
+  if (!(params!.value as Buffer).equals(info.ecParams!)) throw incorrect(`The imported EC key is not on the curve of ${spec}.`);
   const curve = info.jwkCurve === 'secp256k1' ? 'secp256k1' : { 'P-256': 'prime256v1', 'P-384': 'secp384r1', 'P-521': 'secp521r1' }[info.jwkCurve!]!;
   const generator = generatorOf(curve);
   const ecdh: ECDH1 = { type: P.CK_PARAMS_EC_DH, kdf: P.CKD_NULL, publicData: generator };
-  const secret = m.C_DeriveKey(s, { mechanism: P.CKM_ECDH1_DERIVE, parameter: ecdh }, key, [
+  const secret = await calls.op('generate', 'C_DeriveKey', s, { mechanism: P.CKM_ECDH1_DERIVE, parameter: ecdh }, key, [
     { type: P.CKA_CLASS, value: P.CKO_SECRET_KEY },
     { type: P.CKA_KEY_TYPE, value: P.CKK_GENERIC_SECRET },
     { type: P.CKA_TOKEN, value: false },
@@ -183,16 +196,16 @@ async function ecPublicKey(backend: Pkcs11Backend, s: Handle, key: Handle, spec:
     { type: P.CKA_SENSITIVE, value: false },
     { type: P.CKA_EXTRACTABLE, value: true },
     { type: P.CKA_VALUE_LEN, value: info.ecFieldBytes! },
+    ...idAttribute(id),
   ]);
   let x: Buffer;
   try {
-    x = Buffer.from(m.C_GetAttributeValue(s, secret, [{ type: P.CKA_VALUE }])[0]!.value);
+    x = Buffer.from((await calls.call('C_GetAttributeValue', s, secret, [{ type: P.CKA_VALUE }]))[0]!.value as Buffer);
   } finally {
-    backend.destroyQuietly(s, secret);
+    await backend.destroyQuietly(s, secret);
   }
   const probe = createHash('sha256').update('hsmkms import probe').digest();
-  m.C_SignInit(s, { mechanism: P.CKM_ECDSA }, key);
-  const signature = m.C_Sign(s, probe, Buffer.alloc(256));
+  const signature = await calls.initAndRun(info.callKind, ['C_SignInit', s, { mechanism: P.CKM_ECDSA }, key], ['C_Sign', s, probe, Buffer.alloc(256)]);
   for (const prefix of [0x02, 0x03]) {
     const point = ECDH.convertKey(Buffer.concat([Buffer.from([prefix]), x]), curve, undefined, undefined, 'uncompressed') as Buffer;
     const spki = ecSpki(point, info.jwkCurve!, info.ecFieldBytes!);

@@ -17,17 +17,22 @@
  *   object limits and linear lookups never come into play.
  * - Imports unwrap the customer's material straight into the token (key-import.ts).
  *
- * ## Who can break it, and why CKA_WRAP_WITH_TRUSTED is not the answer here
- * Whoever holds the user PIN can ask the token to unwrap a blob as an *extractable* object and
+ * ## Who can break it, and what closes the gap
+ * Whoever holds the user PIN could ask the token to unwrap a blob as an *extractable* object and
  * wrap it under a key of their own. PKCS#11's defence is an enforced CKA_UNWRAP_TEMPLATE on the
- * domain key, or CKA_WRAP_WITH_TRUSTED on material plus CKA_TRUSTED on the domain key. SoftHSM2
- * 2.6 lets only the SO set CKA_TRUSTED, the SO cannot see private objects (so the domain key would
- * have to be public — usable without any PIN, which is worse), it does not enforce unwrap
- * templates, and pkcs11js cannot pass template-valued attributes at all. So the PIN is the
- * perimeter, as it is for a CloudHSM Crypto User who owns keys: the metadata store alone (blobs)
- * is useless without the token, the token files alone are encrypted under the PIN, and this
- * process never holds CMK material. The `wrapWithTrusted` profile flag marks transient material
- * CKA_WRAP_WITH_TRUSTED on HSMs where a Crypto Officer has made the domain key trusted.
+ * domain key, or CKA_WRAP_WITH_TRUSTED on material plus CKA_TRUSTED on the domain key.
+ * - Where the profile says the token enforces it (`unwrapTemplate`: AWS CloudHSM, SoftHSM2 2.6),
+ *   the domain key is created with CKA_UNWRAP_TEMPLATE {sensitive, not extractable}, and the token
+ *   refuses any other unwrap under it. pkcs11js cannot pass a template-valued attribute, so the
+ *   native addon creates that one key (token-keys.ts). Domain keys created before keep working,
+ *   without the template: PKCS#11 lets nobody add it later.
+ * - CKA_WRAP_WITH_TRUSTED needs the token's security officer to mark the domain key CKA_TRUSTED
+ *   (on CloudHSM the Crypto Officer: `key set-attribute --name trusted --value true`); SoftHSM2
+ *   lets only its SO set CKA_TRUSTED and the SO cannot see private objects. The `wrapWithTrusted`
+ *   profile flag marks transient material with it where that has been done.
+ * Otherwise (the generic profile) the PIN is the perimeter, as it is for a CloudHSM Crypto User who
+ * owns keys: the metadata store alone (blobs) is useless without the token, the token files alone
+ * are encrypted under the PIN, and this process never holds CMK material.
  *
  * ## Exception
  * On tokens without RSA-OAEP for SHA-256 (SoftHSM2 2.6), OAEP-SHA-256 padding is removed in
@@ -35,7 +40,8 @@
  * caller receives anyway; for an import the customer's key (or the ephemeral AES key) is in a
  * buffer for the moment it takes to create it in the token, then zeroed (key-import.ts).
  */
-import { constants as C, createHash, createPublicKey, generateKeyPairSync, publicEncrypt, randomBytes } from 'node:crypto';
+import { constants as C, createHash, createPublicKey, generateKeyPair as generateKeyPairCallback, publicEncrypt, randomBytes } from 'node:crypto';
+import { promisify } from 'node:util';
 import pkcs11js from 'pkcs11js';
 import type { Handle, Mechanism, Template } from 'pkcs11js';
 import { readPin } from '../../config/hsm.js';
@@ -50,11 +56,12 @@ import type {
   WrappingKeySpec,
 } from '../../core/model.js';
 import type { DataKeyPair, GeneratedMaterial, KeyBackend, Logger, MaterialRef, SymmetricCiphertext } from '../../core/ports.js';
-import { hsmError, toHsmError } from './errors.js';
+import { hsmError, toHsmError, type Blame } from './errors.js';
+import { HsmCalls } from './hsm-calls.js';
 import type { Pkcs11BackendConfig } from './index.js';
 import { importMaterial } from './key-import.js';
 import { HMAC_MECH, OAEP_HASH, oaepMechanism, SIGNING, signingRequest, specInfo } from './key-specs.js';
-import { findTokenSlot, loadModule, login } from './module.js';
+import { findTokenSlot, loadModule, login, openSession } from './module.js';
 import { oaepDecode } from './oaep.js';
 import { profileFor } from './profiles.js';
 import { ecdsaDerToRaw, ecdsaRawToDer, ecPointAttribute } from './public-key.js';
@@ -65,25 +72,41 @@ import { TokenRuntime } from './token-runtime.js';
 
 const P = pkcs11js;
 const SILENT: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => SILENT };
+const generateKeyPairAsync = promisify(generateKeyPairCallback);
 
 /** The PKCS#11 implementation of {@link KeyBackend}. Create with `openPkcs11Backend`. */
 export class Pkcs11Backend extends TokenRuntime implements KeyBackend {
   private readonly ivs = new IvSource();
 
-  /** See `openPkcs11Backend`. */
+  /** See `openPkcs11Backend`. Start-up calls are synchronous: nothing waits for them yet. */
   static async open(config: Pkcs11BackendConfig, logger: Logger = SILENT): Promise<Pkcs11Backend> {
     const profile = profileFor(config.profile);
     const pin = readPin(config.pin);
     const module = loadModule(config.modulePath);
     const slot = findTokenSlot(module, config.token);
-    const pool = new SessionPool(module, slot, config.poolSize ?? 8);
+    const poolSize = config.poolSize ?? 8;
+    // One thread per pooled session, the owner session, and one for probes and health checks.
+    const calls = new HsmCalls(module, config.modulePath, profile, { timeoutMs: config.callTimeoutMs, threads: poolSize + 2 });
+    const pool = new SessionPool(calls, slot, poolSize);
     const log = logger.child({ component: 'pkcs11' });
-    const backend = new Pkcs11Backend(module, slot, profile, config, pool, log);
-    login(module, backend.owner, pin, profile.pinHint);
-    backend.domain = await loadTokenKeys(module, backend.owner, 'domain');
-    backend.seal = await loadTokenKeys(module, backend.owner, 'seal');
-    log.info({ profile: profile.name, poolSize: config.poolSize ?? 8, cacheSize: config.cacheSize ?? 1024 }, 'PKCS#11 backend ready');
+    const owner = openSession(module, slot);
+    const backend = new Pkcs11Backend(module, calls, slot, profile, config, pool, log, owner);
+    try {
+      login(module, owner, pin, profile.pinHint);
+      const keys = { modulePath: config.modulePath, unwrapTemplate: profile.unwrapTemplate };
+      backend.domain = await loadTokenKeys(calls, owner, 'domain', keys);
+      backend.seal = await loadTokenKeys(calls, owner, 'seal', keys);
+    } catch (e) {
+      await backend.close();
+      throw e;
+    }
+    log.info({ profile: profile.name, poolSize, cacheSize: config.cacheSize ?? 1024 }, 'PKCS#11 backend ready');
     return backend;
+  }
+
+  /** Input the KMS caller chose, decrypted with a key: the profile's bad-ciphertext codes are data errors. */
+  private decryption(): Blame {
+    return { callerInput: true, dataCodes: this.profile.badCiphertextCodes };
   }
 
   // ───────────────────────── KeyBackend ─────────────────────────
@@ -93,28 +116,32 @@ export class Pkcs11Backend extends TokenRuntime implements KeyBackend {
   }
 
   async encryptSymmetric(key: MaterialRef, plaintext: Uint8Array, aad: Uint8Array): Promise<SymmetricCiphertext> {
+    requireSymmetric(key);
     return this.withKey('encryptSymmetric', key, async (s, h) => this.gcmEncrypt(s, h, view(plaintext), view(aad)));
   }
 
   async decryptSymmetric(key: MaterialRef, iv: Uint8Array, ciphertext: Uint8Array, aad: Uint8Array): Promise<Buffer> {
-    return this.withKey('decryptSymmetric', key, async (s, h) => this.gcmDecrypt(s, h, view(iv), view(ciphertext), view(aad)), this.badCiphertext());
+    requireSymmetric(key);
+    return this.withKey('decryptSymmetric', key, async (s, h) => this.gcmDecrypt(s, h, view(iv), view(ciphertext), view(aad)), this.decryption());
   }
 
   private async gcmEncrypt(s: Handle, key: Handle, plaintext: Buffer, aad: Buffer): Promise<SymmetricCiphertext> {
-    // Tokens that generate the IV write it into this buffer (pkcs11js passes its memory as pIv).
+    // Tokens that generate the IV write it into this buffer (pkcs11js passes its memory as pIv;
+    // the call helper copies it back when the call ran on a worker thread).
     const iv = this.profile.hsmGeneratedGcmIv ? Buffer.alloc(12) : this.ivs.next();
-    this.module.C_EncryptInit(s, gcm(iv, aad), key);
-    const out = Buffer.alloc(plaintext.length + 16);
-    const ct = this.isSync('aes') ? this.module.C_Encrypt(s, plaintext, out) : await this.module.C_EncryptAsync(s, plaintext, out);
+    const ct = await this.calls.initAndRun(
+      'aes',
+      ['C_EncryptInit', s, gcm(iv, aad), key],
+      ['C_Encrypt', s, plaintext, Buffer.alloc(plaintext.length + 16)],
+      { copyBack: this.profile.hsmGeneratedGcmIv },
+    );
     return { iv, ciphertext: ct };
   }
 
   private async gcmDecrypt(s: Handle, key: Handle, iv: Buffer, ciphertext: Buffer, aad: Buffer): Promise<Buffer> {
     if (iv.length !== 12 || ciphertext.length < 16)
       throw hsmError('CKR_ENCRYPTED_DATA_INVALID', 'C_Decrypt', 'data', 'AES-GCM input needs a 12-byte IV and a 16-byte tag.');
-    this.module.C_DecryptInit(s, gcm(iv, aad), key);
-    const out = Buffer.alloc(ciphertext.length);
-    return this.isSync('aes') ? this.module.C_Decrypt(s, ciphertext, out) : await this.module.C_DecryptAsync(s, ciphertext, out);
+    return this.calls.initAndRun('aes', ['C_DecryptInit', s, gcm(iv, aad), key], ['C_Decrypt', s, ciphertext, Buffer.alloc(ciphertext.length)]);
   }
 
   async encryptAsymmetric(key: MaterialRef & { publicKey: Uint8Array }, algorithm: EncryptionAlgorithm, plaintext: Uint8Array): Promise<Buffer> {
@@ -129,7 +156,33 @@ export class Pkcs11Backend extends TokenRuntime implements KeyBackend {
 
   async decryptAsymmetric(key: MaterialRef, algorithm: EncryptionAlgorithm, ciphertext: Uint8Array): Promise<Buffer> {
     if (algorithm === 'SYMMETRIC_DEFAULT') throw hsmError('CKR_MECHANISM_INVALID', 'decryptAsymmetric', 'data', 'RSA keys decrypt with RSAES_OAEP_SHA_1 or RSAES_OAEP_SHA_256.');
-    return this.withKey('decryptAsymmetric', key, (s, h) => this.rsaOaepDecrypt(s, h, OAEP_HASH[algorithm], view(ciphertext)), this.badCiphertext());
+    if (specInfo(key.keySpec).family !== 'rsa')
+      throw hsmError('CKR_KEY_TYPE_INCONSISTENT', 'decryptAsymmetric', 'data', `A ${key.keySpec} key cannot decrypt RSAES-OAEP ciphertext.`);
+    return this.withKey('decryptAsymmetric', key, (s, h) => this.rsaOaepDecrypt(s, h, OAEP_HASH[algorithm], view(ciphertext)), this.decryption());
+  }
+
+  /**
+   * OAEP hashes the token does itself: what the profile claims, narrowed the first time the token
+   * refuses one (a generic token, or SoftHSM2 behind the CloudHSM imitation, may lack SHA-256).
+   */
+  private readonly oaepHashes = new Set(this.profile.oaepHashes);
+
+  /** Whether RSAES-OAEP with this hash runs in the token (see {@link refusesOaep}). */
+  oaepInToken(hash: 'sha1' | 'sha256'): boolean {
+    return this.oaepHashes.has(hash);
+  }
+
+  /**
+   * Whether `error` is the token refusing OAEP with this hash (it rejects the mechanism's
+   * parameters before looking at any data, so no input can cause it). If so, the hash is done the
+   * other way from now on — raw RSA in the token, padding removed here — and that is logged once.
+   */
+  refusesOaep(error: unknown, hash: 'sha1' | 'sha256'): boolean {
+    const code = toHsmError(error, 'C_DecryptInit').code;
+    if (!['CKR_MECHANISM_PARAM_INVALID', 'CKR_ARGUMENTS_BAD', 'CKR_MECHANISM_INVALID'].includes(code)) return false;
+    if (this.oaepHashes.delete(hash))
+      this.log.warn({ ckr: code, hash }, 'the token refuses RSAES-OAEP with this hash; removing OAEP padding in process memory instead');
+    return true;
   }
 
   /**
@@ -137,17 +190,28 @@ export class Pkcs11Backend extends TokenRuntime implements KeyBackend {
    * hash, otherwise raw RSA in the token and the padding removed here (see profiles.ts).
    */
   async rsaOaepDecrypt(s: Handle, key: Handle, hash: 'sha1' | 'sha256', ciphertext: Buffer): Promise<Buffer> {
-    const native = this.profile.oaepHashes.has(hash);
-    this.module.C_DecryptInit(s, native ? oaepMechanism(hash) : { mechanism: P.CKM_RSA_X_509 }, key);
-    const out = Buffer.alloc(1024);
-    const result = Buffer.from(this.isSync('rsa') ? this.module.C_Decrypt(s, ciphertext, out) : await this.module.C_DecryptAsync(s, ciphertext, out));
-    out.fill(0);
-    if (native) return result;
-    const [modulus] = this.module.C_GetAttributeValue(s, key, [{ type: P.CKA_MODULUS }]);
+    if (this.oaepInToken(hash)) {
+      try {
+        return await this.rsaDecrypt(s, key, oaepMechanism(hash), ciphertext);
+      } catch (e) {
+        if (!this.refusesOaep(e, hash)) throw e;
+      }
+    }
+    const result = await this.rsaDecrypt(s, key, { mechanism: P.CKM_RSA_X_509 }, ciphertext);
+    const [modulus] = await this.calls.call('C_GetAttributeValue', s, key, [{ type: P.CKA_MODULUS }]);
     try {
-      return oaepDecode(hash, result, modulus!.value.length);
+      return oaepDecode(hash, result, (modulus!.value as Buffer).length);
     } finally {
       result.fill(0);
+    }
+  }
+
+  private async rsaDecrypt(s: Handle, key: Handle, mechanism: Mechanism, ciphertext: Buffer): Promise<Buffer> {
+    const out = Buffer.alloc(1024);
+    try {
+      return Buffer.from(await this.calls.initAndRun('rsa', ['C_DecryptInit', s, mechanism, key], ['C_Decrypt', s, ciphertext, out]));
+    } finally {
+      out.fill(0);
     }
   }
 
@@ -156,9 +220,7 @@ export class Pkcs11Backend extends TokenRuntime implements KeyBackend {
     const { mechanism, input } = signingRequest(algorithm, digest);
     const kind = specInfo(key.keySpec).callKind;
     return this.withKey('sign', key, async (s, h) => {
-      this.module.C_SignInit(s, mechanism, h);
-      const out = Buffer.alloc(1024);
-      const raw = Buffer.from(this.isSync(kind) ? this.module.C_Sign(s, input, out) : await this.module.C_SignAsync(s, input, out));
+      const raw = Buffer.from(await this.calls.initAndRun(kind, ['C_SignInit', s, mechanism, h], ['C_Sign', s, input, Buffer.alloc(1024)]));
       return SIGNING[algorithm].scheme === 'ecdsa' ? ecdsaRawToDer(raw) : raw;
     });
   }
@@ -178,49 +240,48 @@ export class Pkcs11Backend extends TokenRuntime implements KeyBackend {
     let sig: Buffer | undefined = Buffer.from(signature);
     if (SIGNING[algorithm].scheme === 'ecdsa') sig = ecdsaDerToRaw(sig, info.ecFieldBytes!);
     if (!sig) return false;
-    const template = publicKeyTemplate(key.keySpec, Buffer.from(key.publicKey));
+    const template = publicKeyTemplate(key.keySpec, Buffer.from(key.publicKey), this.profile.uniqueKeyIds ? randomBytes(16) : undefined);
     const signatureBytes = sig;
-    return this.run('verify', async (s) => {
-      const handle = this.module.C_CreateObject(s, template);
-      try {
-        this.module.C_VerifyInit(s, mechanism, handle);
-        return this.isSync(info.callKind)
-          ? this.module.C_Verify(s, input, signatureBytes)
-          : await this.module.C_VerifyAsync(s, input, signatureBytes);
-      } catch (e) {
-        const code = toHsmError(e, 'C_Verify').code;
-        if (code === 'CKR_SIGNATURE_INVALID' || code === 'CKR_SIGNATURE_LEN_RANGE') return false;
-        throw e;
-      } finally {
-        this.destroyQuietly(s, handle);
-      }
-    });
+    return this.run(
+      'verify',
+      async (s) => {
+        const handle = await this.calls.call('C_CreateObject', s, template);
+        try {
+          return await this.calls.initAndRun(info.callKind, ['C_VerifyInit', s, mechanism, handle], ['C_Verify', s, input, signatureBytes]);
+        } catch (e) {
+          const code = toHsmError(e, 'C_Verify').code;
+          if (code === 'CKR_SIGNATURE_INVALID' || code === 'CKR_SIGNATURE_LEN_RANGE') return false;
+          throw e;
+        } finally {
+          await this.destroyQuietly(s, handle);
+        }
+      },
+      { callerInput: true },
+    );
   }
 
   async generateMac(key: MaterialRef, algorithm: MacAlgorithm, message: Uint8Array): Promise<Buffer> {
     const mech = HMAC_MECH[algorithm];
-    return this.withKey('generateMac', key, async (s, h) => {
-      this.module.C_SignInit(s, { mechanism: mech.mechanism }, h);
-      const out = Buffer.alloc(mech.bytes);
-      const input = view(message);
-      return Buffer.from(this.isSync('hmac') ? this.module.C_Sign(s, input, out) : await this.module.C_SignAsync(s, input, out));
-    });
+    return this.withKey('generateMac', key, async (s, h) =>
+      Buffer.from(await this.calls.initAndRun('hmac', ['C_SignInit', s, { mechanism: mech.mechanism }, h], ['C_Sign', s, view(message), Buffer.alloc(mech.bytes)])),
+    );
   }
 
   async generateRandom(length: number): Promise<Buffer> {
     if (!Number.isInteger(length) || length < 1 || length > 65536)
       throw hsmError('CKR_ARGUMENTS_BAD', 'C_GenerateRandom', 'data', 'Random length must be 1 to 65536 bytes.');
-    // The random call has no async variant in pkcs11js; it is cheap on every token we know.
-    return this.run('generateRandom', (s) => Buffer.from(this.module.C_GenerateRandom(s, Buffer.alloc(length))));
+    return this.run('generateRandom', async (s) => Buffer.from(await this.calls.call('C_GenerateRandom', s, Buffer.alloc(length))));
   }
 
   async generateDataKeyPair(spec: DataKeyPairSpec): Promise<DataKeyPair> {
-    // The private key goes to the caller in plaintext by KMS design, so it is made in software.
+    // The private key goes to the caller in plaintext by KMS design, so it is made in software —
+    // on libuv's thread pool: an RSA-4096 pair takes a second or more, which the event loop
+    // must not wait for.
     const info = specInfo(spec);
     const pair =
       info.family === 'rsa'
-        ? generateKeyPairSync('rsa', { modulusLength: info.modulusBits!, publicExponent: 65537 })
-        : generateKeyPairSync('ec', { namedCurve: info.jwkCurve! });
+        ? await generateKeyPairAsync('rsa', { modulusLength: info.modulusBits!, publicExponent: 65537 })
+        : await generateKeyPairAsync('ec', { namedCurve: info.jwkCurve! });
     return {
       privateKey: pair.privateKey.export({ type: 'pkcs8', format: 'der' }),
       publicKey: pair.publicKey.export({ type: 'spki', format: 'der' }),
@@ -233,7 +294,9 @@ export class Pkcs11Backend extends TokenRuntime implements KeyBackend {
   }
 
   async importKeyMaterial(wrappingKey: MaterialRef, algorithm: WrappingAlgorithm, encryptedMaterial: Uint8Array, target: KeySpec): Promise<GeneratedMaterial> {
-    return this.withKey('importKeyMaterial', wrappingKey, (s, h) => importMaterial(this, s, h, algorithm, view(encryptedMaterial), target));
+    return this.withKey('importKeyMaterial', wrappingKey, (s, h) => importMaterial(this, s, h, algorithm, view(encryptedMaterial), target), {
+      callerInput: true,
+    });
   }
 
   forget(id: string): void {
@@ -255,12 +318,20 @@ export class Pkcs11Backend extends TokenRuntime implements KeyBackend {
       'unsealSecret',
       async (s) => {
         const key = this.seal.get(parsed.sealKeyId);
-        if (!key) throw hsmError('CKR_KEY_HANDLE_INVALID', 'unsealSecret', 'config', 'The seal key for this secret is not in the token.');
+        // Sealed secrets reach us from callers too (import tokens): one naming a seal key this
+        // token does not hold is not one of ours.
+        if (!key) throw hsmError('ERR_UNKNOWN_SEAL_KEY', 'unsealSecret', 'data', 'The seal key for this secret is not in the token.');
         return this.gcmDecrypt(s, key, parsed.iv, parsed.ciphertext, parsed.header);
       },
-      this.badCiphertext(),
+      this.decryption(),
     );
   }
+}
+
+/** AES-GCM needs an AES key: a blob naming another key type is bad input, caught before the token. */
+function requireSymmetric(key: MaterialRef): void {
+  if (specInfo(key.keySpec).family !== 'aes')
+    throw hsmError('CKR_KEY_TYPE_INCONSISTENT', 'C_EncryptInit', 'data', `A ${key.keySpec} key cannot be used for AES-GCM.`);
 }
 
 /** A Buffer over the same memory (no copy: plaintext should not be duplicated needlessly). */
@@ -302,13 +373,14 @@ function toDigest(algorithm: SigningAlgorithm, message: Uint8Array, messageType:
 }
 
 /** A session public-key object for verification, from SPKI DER (via node:crypto's JWK export). */
-function publicKeyTemplate(spec: KeySpec, spki: Buffer): Template {
+function publicKeyTemplate(spec: KeySpec, spki: Buffer, id: Buffer | undefined): Template {
   const info = specInfo(spec);
   const jwk = createPublicKey({ key: spki, format: 'der', type: 'spki' }).export({ format: 'jwk' });
   const common: Template = [
     { type: P.CKA_CLASS, value: P.CKO_PUBLIC_KEY },
     { type: P.CKA_TOKEN, value: false },
     { type: P.CKA_VERIFY, value: true },
+    ...(id ? [{ type: P.CKA_ID, value: id }] : []),
   ];
   if (info.family === 'rsa')
     return [

@@ -3,7 +3,12 @@
  */
 import type { HsmProfileName } from '../../config/hsm.js';
 
-/** Operations the backend may run synchronously (on the event loop) or on libuv's thread pool. */
+/**
+ * Groups of Cryptoki calls a profile runs either on the event loop or off it (see hsm-calls.ts,
+ * the one place that decides). The first nine are operations, named by what they compute;
+ * `init`, `object` and `session` are the calls around them (C_*Init; finding, reading, creating
+ * and destroying objects; opening sessions, logging in, token and session information).
+ */
 export type CallKind =
   | 'aes'
   | 'hmac'
@@ -13,15 +18,18 @@ export type CallKind =
   | 'rsa'
   | 'unwrap'
   | 'wrap'
-  | 'generate';
+  | 'generate'
+  | 'init'
+  | 'object'
+  | 'session';
 
 /** What differs between PKCS#11 tokens, as far as hsmkms is concerned. */
 export interface HsmProfile {
   readonly name: HsmProfileName;
   /**
-   * Calls made synchronously. A thread-pool call costs ~20 µs of overhead (measured on SoftHSM2),
-   * which is more than an AES-GCM or HMAC operation in a local software token takes; for a
-   * network HSM every call is a round trip and nothing should block the event loop.
+   * Calls made synchronously, on the event loop. A thread-pool call costs ~20 µs of overhead
+   * (measured on SoftHSM2), which is more than an AES-GCM or HMAC operation in a local software
+   * token takes; for a network HSM every call is a round trip and none may block the event loop.
    */
   readonly syncCalls: ReadonlySet<CallKind>;
   /**
@@ -51,6 +59,14 @@ export interface HsmProfile {
    * SO set CKA_TRUSTED, and the SO cannot see private objects, so it is off there.
    */
   readonly wrapWithTrusted: boolean;
+  /**
+   * The domain key is created with CKA_UNWRAP_TEMPLATE {CKA_SENSITIVE: true, CKA_EXTRACTABLE:
+   * false}: the token itself refuses to unwrap any blob under it as extractable, so even the PIN
+   * holder cannot get CMK material out. AWS CloudHSM and SoftHSM2 2.6 enforce it (a conflicting
+   * template fails with CKR_TEMPLATE_INCONSISTENT); an unknown token may reject the attribute.
+   * Applies to domain keys created from now on: existing ones cannot be changed.
+   */
+  readonly unwrapTemplate: boolean;
   /** How to explain the expected PIN in error messages. */
   readonly pinHint: string;
 }
@@ -61,23 +77,25 @@ const NONE: ReadonlySet<CallKind> = new Set();
 export const PROFILES: Readonly<Record<HsmProfileName, HsmProfile>> = {
   softhsm2: {
     name: 'softhsm2',
-    syncCalls: new Set<CallKind>(['aes', 'hmac', 'random', 'ec-p256']),
+    syncCalls: new Set<CallKind>(['aes', 'hmac', 'random', 'ec-p256', 'init', 'object', 'session']),
     hsmGeneratedGcmIv: false,
     badCiphertextCodes: ['CKR_GENERAL_ERROR', 'CKR_ENCRYPTED_DATA_INVALID', 'CKR_ENCRYPTED_DATA_LEN_RANGE'],
     oaepHashes: new Set(['sha1']),
     uniqueKeyIds: false,
     wrapWithTrusted: false,
+    unwrapTemplate: true,
     pinHint: 'the token user PIN',
   },
   cloudhsm: {
     name: 'cloudhsm',
-    // Every call is a network round trip to the HSM cluster.
+    // Every call is a network round trip to the HSM cluster: none runs on the event loop.
     syncCalls: NONE,
     hsmGeneratedGcmIv: true,
     badCiphertextCodes: ['CKR_ENCRYPTED_DATA_INVALID', 'CKR_ENCRYPTED_DATA_LEN_RANGE'],
     oaepHashes: new Set(['sha1', 'sha256']),
     uniqueKeyIds: true,
     wrapWithTrusted: false,
+    unwrapTemplate: true,
     pinHint: 'the Crypto User credentials as user:password',
   },
   generic: {
@@ -88,9 +106,22 @@ export const PROFILES: Readonly<Record<HsmProfileName, HsmProfile>> = {
     oaepHashes: new Set(['sha1', 'sha256']),
     uniqueKeyIds: true,
     wrapWithTrusted: false,
+    unwrapTemplate: false,
     pinHint: 'the token user PIN',
   },
 };
+
+/**
+ * The profile a module path implies when none is configured: the one detection every entry point
+ * (CLI options, `pkcs11:` URIs) uses. `/usr/lib/softhsm/libsofthsm2.so` → `softhsm2`,
+ * `/opt/cloudhsm/lib/libcloudhsm_pkcs11.so` → `cloudhsm`, anything else → `generic`.
+ */
+export function detectProfile(modulePath: string): HsmProfileName {
+  const file = modulePath.slice(modulePath.lastIndexOf('/') + 1).toLowerCase();
+  if (file.includes('cloudhsm')) return 'cloudhsm';
+  if (file.includes('softhsm')) return 'softhsm2';
+  return 'generic';
+}
 
 /** Looks up a profile by name. */
 export function profileFor(name: HsmProfileName): HsmProfile {

@@ -11,8 +11,10 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pkcs11js from 'pkcs11js';
-import type { Handle, PKCS11, Template } from 'pkcs11js';
+import type { Handle, Template } from 'pkcs11js';
 import { toHsmError } from './errors.js';
+import { loadAddon } from '../../native/addon.js';
+import type { HsmCalls } from './hsm-calls.js';
 
 const P = pkcs11js;
 
@@ -67,19 +69,21 @@ export class TokenKeySet {
   }
 }
 
-function find(module: PKCS11, session: Handle, role: TokenKeyRole): Map<string, Handle> {
+async function find(calls: HsmCalls, session: Handle, role: TokenKeyRole): Promise<Map<string, Handle>> {
   const found = new Map<string, Handle>();
   try {
-    module.C_FindObjectsInit(session, [
-      { type: P.CKA_CLASS, value: P.CKO_SECRET_KEY },
-      { type: P.CKA_TOKEN, value: true },
-      { type: P.CKA_LABEL, value: TOKEN_KEY_LABELS[role] },
-    ]);
-    const handles = module.C_FindObjects(session, 64);
-    module.C_FindObjectsFinal(session);
+    const handles = await calls.findObjects(
+      session,
+      [
+        { type: P.CKA_CLASS, value: P.CKO_SECRET_KEY },
+        { type: P.CKA_TOKEN, value: true },
+        { type: P.CKA_LABEL, value: TOKEN_KEY_LABELS[role] },
+      ],
+      64,
+    );
     for (const h of handles) {
-      const [id] = module.C_GetAttributeValue(session, h, [{ type: P.CKA_ID }]);
-      if (id?.value && id.value.length > 0) found.set(Buffer.from(id.value).toString('hex'), h);
+      const [id] = await calls.call('C_GetAttributeValue', session, h, [{ type: P.CKA_ID }]);
+      if (Buffer.isBuffer(id?.value) && id.value.length > 0) found.set(id.value.toString('hex'), h);
     }
   } catch (e) {
     throw toHsmError(e, 'C_FindObjects');
@@ -88,35 +92,60 @@ function find(module: PKCS11, session: Handle, role: TokenKeyRole): Map<string, 
 }
 
 /**
+ * What every key unwrapped under a domain key must be, when the token enforces it (the profile's
+ * `unwrapTemplate`): sensitive and never extractable, whoever asks.
+ */
+export const DOMAIN_UNWRAP_TEMPLATE: Template = [
+  { type: P.CKA_SENSITIVE, value: true },
+  { type: P.CKA_EXTRACTABLE, value: false },
+];
+
+export interface TokenKeyOptions {
+  /** The module the session belongs to; with `unwrapTemplate`, the addon creates the domain key. */
+  modulePath: string;
+  /** Create a domain key with {@link DOMAIN_UNWRAP_TEMPLATE} as its CKA_UNWRAP_TEMPLATE. */
+  unwrapTemplate: boolean;
+  raceWindowMs?: number;
+}
+
+/**
  * Finds the role's keys, creating one on first use. After creating, waits briefly and looks again
  * so a process that raced us sees both keys and picks the same one.
  */
-export async function loadTokenKeys(module: PKCS11, session: Handle, role: TokenKeyRole, raceWindowMs = 250): Promise<TokenKeySet> {
-  let keys = find(module, session, role);
+export async function loadTokenKeys(calls: HsmCalls, session: Handle, role: TokenKeyRole, options: TokenKeyOptions): Promise<TokenKeySet> {
+  let keys = await find(calls, session, role);
   if (keys.size > 0) return new TokenKeySet(role, keys);
+  const template: Template = [
+    { type: P.CKA_CLASS, value: P.CKO_SECRET_KEY },
+    { type: P.CKA_KEY_TYPE, value: P.CKK_AES },
+    { type: P.CKA_VALUE_LEN, value: 32 },
+    { type: P.CKA_TOKEN, value: true },
+    { type: P.CKA_PRIVATE, value: true },
+    { type: P.CKA_SENSITIVE, value: true },
+    { type: P.CKA_EXTRACTABLE, value: false },
+    { type: P.CKA_MODIFIABLE, value: false },
+    { type: P.CKA_LABEL, value: TOKEN_KEY_LABELS[role] },
+    { type: P.CKA_ID, value: randomBytes(16) },
+    ...USAGE[role],
+  ];
   try {
-    module.C_GenerateKey(session, { mechanism: P.CKM_AES_KEY_GEN }, [
-      { type: P.CKA_CLASS, value: P.CKO_SECRET_KEY },
-      { type: P.CKA_KEY_TYPE, value: P.CKK_AES },
-      { type: P.CKA_VALUE_LEN, value: 32 },
-      { type: P.CKA_TOKEN, value: true },
-      { type: P.CKA_PRIVATE, value: true },
-      { type: P.CKA_SENSITIVE, value: true },
-      { type: P.CKA_EXTRACTABLE, value: false },
-      { type: P.CKA_MODIFIABLE, value: false },
-      { type: P.CKA_LABEL, value: TOKEN_KEY_LABELS[role] },
-      { type: P.CKA_ID, value: randomBytes(16) },
-      ...USAGE[role],
-    ]);
+    if (role === 'domain' && options.unwrapTemplate) {
+      // pkcs11js cannot pass a template-valued attribute; the addon can. Start-up only.
+      const attributes = template.map((a) => ({ type: a.type, value: a.value as boolean | number | Buffer | string }));
+      const unwrap = DOMAIN_UNWRAP_TEMPLATE.map((a) => ({ type: a.type, value: a.value as boolean }));
+      loadAddon().generateKeyWithUnwrapTemplate(options.modulePath, session, P.CKM_AES_KEY_GEN, attributes, unwrap);
+    } else {
+      await calls.op('generate', 'C_GenerateKey', session, { mechanism: P.CKM_AES_KEY_GEN }, template);
+    }
   } catch (e) {
     throw toHsmError(e, 'C_GenerateKey');
   }
-  await sleep(raceWindowMs);
-  keys = find(module, session, role);
+  await sleep(options.raceWindowMs ?? 250);
+  keys = await find(calls, session, role);
   return new TokenKeySet(role, keys);
 }
 
 /** Looks the role's keys up again (a blob named a key created by another process). */
-export function reloadTokenKeys(module: PKCS11, session: Handle, role: TokenKeyRole): TokenKeySet {
-  return new TokenKeySet(role, find(module, session, role));
+export async function reloadTokenKeys(calls: HsmCalls, session: Handle, role: TokenKeyRole): Promise<TokenKeySet> {
+  return new TokenKeySet(role, await find(calls, session, role));
 }

@@ -1,8 +1,13 @@
 /**
  * RFC 7512 `pkcs11:` URIs, as used by OpenSSL, p11-kit and GnuTLS to name a token or an object:
  * `pkcs11:token=hsmkms;serial=…;object=…;id=%01%02;type=secret-key?module-path=/usr/lib/…&pin-source=file:/etc/pin`.
+ *
+ * The one parser and writer of these URIs in TypeScript (the CLI, the TLS offload). The native
+ * addon reads key URIs with the same grammar in C++ (native/key-uri.cc); test/native/key-uri.test.ts
+ * holds both to the vectors in test/native/pkcs11-uri-vectors.json.
  */
 import { ConfigError, type HsmConfig, type PinSource } from '../../config/hsm.js';
+import { detectProfile } from './profiles.js';
 
 export type Pkcs11ObjectType = 'public' | 'private' | 'secret-key' | 'cert' | 'data';
 
@@ -25,6 +30,7 @@ export interface Pkcs11Uri {
 }
 
 const TYPES: readonly Pkcs11ObjectType[] = ['public', 'private', 'secret-key', 'cert', 'data'];
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
 
 function decode(raw: string, what: string): Buffer {
   if (!/^(?:[^%]|%[0-9a-fA-F]{2})*$/.test(raw)) throw new ConfigError(`Invalid percent-encoding in the pkcs11: URI attribute ${what}.`);
@@ -63,12 +69,18 @@ export function parsePkcs11Uri(uri: string): Pkcs11Uri {
     const raw = part.slice(eq + 1);
     if (seen.has(name)) throw new ConfigError(`The pkcs11: URI names ${name} twice.`);
     seen.add(name);
-    if (name === 'pin-value') throw new ConfigError('Do not put the PIN in the pkcs11: URI; use pin-source=file:/path (mode 0600).');
+    if (name === 'pin-value')
+      throw new ConfigError('The pkcs11: URI carries a PIN (pin-value); give the PIN through a PIN file or environment variable instead.');
     if (name === 'id') {
       result.id = decode(raw, name);
       return;
     }
-    const value = decode(raw, name).toString('utf8');
+    let value: string;
+    try {
+      value = UTF8.decode(decode(raw, name));
+    } catch {
+      throw new ConfigError(`The pkcs11: URI attribute ${name} is not UTF-8.`);
+    }
     switch (name) {
       case 'token':
         result.token = value;
@@ -109,6 +121,42 @@ export function parsePkcs11Uri(uri: string): Pkcs11Uri {
   return result;
 }
 
+/**
+ * Writes a URI: path attributes in a fixed order (token, serial, manufacturer, model, object, id,
+ * type, slot-id, then the rest), then module-path and pin-source as query attributes. Values are
+ * percent-encoded outside RFC 3986's unreserved characters; `id` always, byte by byte.
+ */
+export function formatPkcs11Uri(u: Omit<Pkcs11Uri, 'other'> & { other?: Record<string, string> }): string {
+  const path: string[] = [];
+  const add = (name: string, value: string | undefined) => {
+    if (value !== undefined) path.push(`${name}=${encodeUriValue(value)}`);
+  };
+  add('token', u.token);
+  add('serial', u.serial);
+  add('manufacturer', u.manufacturer);
+  add('model', u.model);
+  add('object', u.object);
+  if (u.id) path.push(`id=${Array.from(u.id, (b) => `%${b.toString(16).padStart(2, '0')}`).join('')}`);
+  add('type', u.type);
+  add('slot-id', u.slotId === undefined ? undefined : String(u.slotId));
+  for (const [name, value] of Object.entries(u.other ?? {})) add(name, value);
+  const query = [
+    ...(u.modulePath !== undefined ? [`module-path=${encodeUriValue(u.modulePath, '/')}`] : []),
+    ...(u.pinSource !== undefined ? [`pin-source=${encodeUriValue(u.pinSource, '/:')}`] : []),
+  ];
+  return `pkcs11:${path.join(';')}${query.length ? `?${query.join('&')}` : ''}`;
+}
+
+/** RFC 7512 percent-encoding of an attribute value: everything outside the unreserved set (and `keep`). */
+export function encodeUriValue(value: string, keep = ''): string {
+  let out = '';
+  for (const byte of Buffer.from(value, 'utf8')) {
+    const c = String.fromCharCode(byte);
+    out += /[A-Za-z0-9\-._~]/.test(c) || (byte < 0x80 && keep.includes(c)) ? c : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+  }
+  return out;
+}
+
 /** Turns an RFC 7512 pin-source into a PinSource (`file:` URI or path; `env:NAME` is ours). */
 export function pinSourceFromUri(pinSource: string): PinSource {
   if (pinSource.startsWith('env:')) return { env: pinSource.slice(4) };
@@ -132,6 +180,6 @@ export function hsmConfigFromUri(uri: string, fallback: { pin?: PinSource; profi
     modulePath: u.modulePath,
     token: { label: u.token, serial: u.serial },
     pin,
-    profile: fallback.profile ?? (u.modulePath.includes('cloudhsm') ? 'cloudhsm' : u.modulePath.includes('softhsm') ? 'softhsm2' : 'generic'),
+    profile: fallback.profile ?? detectProfile(u.modulePath),
   };
 }

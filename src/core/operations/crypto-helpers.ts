@@ -13,7 +13,7 @@ import {
   type CiphertextBlob,
 } from '../ciphertext-blob.js';
 import type { EncryptionContext } from '../encryption-context.js';
-import { HsmError, KmsError } from '../errors.js';
+import { BackendError, KmsError } from '../errors.js';
 import { macAlgorithmsFor, materialId, signingAlgorithmsFor } from '../key-metadata.js';
 import { requireEnabled, requireUsage, resolveKey } from '../key-resolver.js';
 import type { EncryptionAlgorithm, KeyRecord, KeyUsage, MacAlgorithm, MessageType, SigningAlgorithm } from '../model.js';
@@ -198,7 +198,7 @@ export async function decryptTarget(deps: KmsDeps, target: DecryptTarget, contex
     const material = await loadMaterial(deps, target.key);
     return await deps.backend.decryptAsymmetric(material, target.algorithm, target.ciphertext);
   } catch (err) {
-    if (err instanceof HsmError && err.kind === 'data') throw new KmsError('InvalidCiphertextException', 'The ciphertext is invalid, was altered, or the encryption context does not match.');
+    if (err instanceof BackendError && err.kind === 'data') throw new KmsError('InvalidCiphertextException', 'The ciphertext is invalid, was altered, or the encryption context does not match.');
     throw err;
   }
 }

@@ -4,7 +4,7 @@
  * (IncorrectKeyMaterialException otherwise), checked in the HSM against the KeyMaterialId
  * (see imported-material-id.ts), which is reused so old ciphertexts keep decrypting.
  */
-import { KmsError, HsmError } from '../errors.js';
+import { BackendError, KmsError } from '../errors.js';
 import { materialId } from '../key-metadata.js';
 import { resolveKey } from '../key-resolver.js';
 import { EXPIRATION_MODELS, type KeyMaterialVersion } from '../model.js';
@@ -72,7 +72,7 @@ export const importKeyMaterial: Operation = {
     try {
       imported = await deps.backend.importKeyMaterial(wrappingRef, record.wrappingAlgorithm, encryptedMaterial, key.keySpec);
     } catch (err) {
-      if (err instanceof HsmError && err.kind === 'data')
+      if (err instanceof BackendError && err.kind === 'data')
         throw new KmsError('InvalidCiphertextException', 'The encrypted key material could not be unwrapped with this import token\'s wrapping key and algorithm.');
       throw err;
     } finally {

@@ -16,7 +16,7 @@
  * ciphertexts to decrypt; this scheme makes that id verifiable.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { HsmError } from '../errors.js';
+import { BackendError } from '../errors.js';
 import { macAlgorithmsFor } from '../key-metadata.js';
 import type { KeyRecord } from '../model.js';
 import type { KeyBackend, MaterialRef } from '../ports.js';
@@ -60,7 +60,7 @@ export async function matchesImportedMaterialId(
       await backend.decryptSymmetric(material.ref, check.subarray(0, IV_BYTES), check.subarray(IV_BYTES), checkMessage(key));
       return true;
     } catch (err) {
-      if (err instanceof HsmError && err.kind === 'data') return false;
+      if (err instanceof BackendError && err.kind === 'data') return false;
       throw err;
     }
   }

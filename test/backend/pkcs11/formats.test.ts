@@ -4,7 +4,7 @@ import { oaepDecode } from '../../../src/backend/pkcs11/oaep.js';
 import { parseMaterialBlob, writeMaterialBlob } from '../../../src/backend/pkcs11/material-blob.js';
 import { parseSealedSecret, writeSealedSecret } from '../../../src/backend/pkcs11/sealed-secret.js';
 import { ecdsaDerToRaw, ecdsaRawToDer } from '../../../src/backend/pkcs11/public-key.js';
-import { HsmError } from '../../../src/core/errors.js';
+import { HsmError } from '../../../src/backend/pkcs11/errors.js';
 
 const id = Buffer.from('00112233445566778899aabbccddeeff', 'hex');
 

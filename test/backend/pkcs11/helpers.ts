@@ -1,21 +1,12 @@
-/** Opens backends on the run's SoftHSM2 token (see test/global-setup.ts). */
+/** Opens backends on the run's token, as the test project configures it (test/support/hsm.ts). */
 import type { Logger } from '../../../src/core/ports.js';
 import { openPkcs11Backend, type Pkcs11Backend, type Pkcs11BackendConfig } from '../../../src/backend/pkcs11/index.js';
+import { testHsmConfig } from '../../support/hsm.js';
 
-export function env(name: string): string {
-  const v = process.env[name];
-  if (!v) throw new Error(`${name} is not set: run through vitest`);
-  return v;
-}
+export { env } from '../../support/hsm.js';
 
 export function tokenConfig(extra: Partial<Pkcs11BackendConfig> = {}): Pkcs11BackendConfig {
-  return {
-    modulePath: env('HSMKMS_TEST_MODULE'),
-    token: { label: env('HSMKMS_TEST_TOKEN') },
-    pin: { file: env('HSMKMS_TEST_PIN_FILE') },
-    profile: 'softhsm2',
-    ...extra,
-  };
+  return { ...testHsmConfig(), ...extra };
 }
 
 export function openTestBackend(extra: Partial<Pkcs11BackendConfig> = {}, logger?: Logger): Promise<Pkcs11Backend> {

@@ -101,6 +101,9 @@ describe('importKeyMaterial', () => {
     await expect(backend.importKeyMaterial(w.ref, 'RSAES_OAEP_SHA_1', oaep(other.publicKey, 'RSAES_OAEP_SHA_1', material), 'SYMMETRIC_DEFAULT')).rejects.toMatchObject({ kind: 'data' });
     await expect(backend.importKeyMaterial(w.ref, 'RSAES_OAEP_SHA_256', oaep(w.publicKey, 'RSAES_OAEP_SHA_1', material), 'SYMMETRIC_DEFAULT')).rejects.toMatchObject({ kind: 'data' });
     await expect(backend.importKeyMaterial(w.ref, 'RSAES_OAEP_SHA_256', oaep(w.publicKey, 'RSAES_OAEP_SHA_256', randomBytes(16)), 'SYMMETRIC_DEFAULT')).rejects.toMatchObject({ kind: 'data' });
+    // Past the modulus: a raw RSA step (SoftHSM2 has no OAEP with SHA-256) answers CKR_GENERAL_ERROR.
+    for (const algorithm of ['RSAES_OAEP_SHA_256', 'RSAES_OAEP_SHA_1'] as const)
+      await expect(backend.importKeyMaterial(w.ref, algorithm, Buffer.alloc(256, 0xff), 'SYMMETRIC_DEFAULT')).rejects.toMatchObject({ kind: 'data' });
     await expect(backend.importKeyMaterial(w.ref, 'RSA_AES_KEY_WRAP_SHA_256', rsaAesWrap(w.publicKey, 'RSA_AES_KEY_WRAP_SHA_256', material).subarray(0, 260), 'SYMMETRIC_DEFAULT')).rejects.toMatchObject({ kind: 'data' });
     const tampered = rsaAesWrap(w.publicKey, 'RSA_AES_KEY_WRAP_SHA_1', material);
     tampered[tampered.length - 1]! ^= 1;

@@ -12,6 +12,20 @@ import { openTestBackend, RecordingLogger } from './helpers.js';
 let n = 0;
 const ref = (keySpec: KeySpec, wrapped: Buffer, publicKey?: Buffer) => ({ id: `life-${n++}`, keySpec, wrapped, publicKey: publicKey ?? Buffer.alloc(0) });
 
+function testSlot(backend: Pkcs11Backend) {
+  const m = backend.module;
+  return m.C_GetSlotList(true).find((s) => m.C_GetTokenInfo(s).label.trim() === process.env.HSMKMS_TEST_TOKEN)!;
+}
+
+/**
+ * Closes every session of this process on the token behind the backend's back (and so logs it
+ * out), as an HSM failover does. C_CloseAllSessions is what any application may call; the backend
+ * has no hook for it.
+ */
+function closeAllSessions(backend: Pkcs11Backend): void {
+  backend.module.C_CloseAllSessions(testSlot(backend));
+}
+
 /** Session objects this process holds in the token (all of the application's sessions see them). */
 function sessionObjectCount(backend: Pkcs11Backend): number {
   const m = backend.module;
@@ -127,7 +141,7 @@ describe('session recovery', () => {
     const progress = () => {
       done++;
       if (done === 30 || done === 120 || done === 240) {
-        backend.debugCloseAllSessions();
+        closeAllSessions(backend);
         kills++;
       }
     };
@@ -156,7 +170,7 @@ describe('session recovery', () => {
     expect(results.every((r) => r.status === 'fulfilled' && r.value === true)).toBe(true);
 
     // Once more, with the backend idle, then check state made before the failures still works.
-    backend.debugCloseAllSessions();
+    closeAllSessions(backend);
     expect((await backend.decryptSymmetric(aes, before.iv, before.ciphertext, Buffer.from('a'))).toString()).toBe('before');
     expect((await backend.unsealSecret(sealedBefore)).toString()).toBe('s3cret');
     expect(await backend.health()).toMatchObject({ ok: true });

@@ -1,7 +1,7 @@
 import { createPublicKey, createVerify, verify as cryptoVerify, constants, publicEncrypt, createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Pkcs11Backend } from '../../../src/backend/pkcs11/index.js';
-import { HsmError } from '../../../src/core/errors.js';
+import { HsmError } from '../../../src/backend/pkcs11/errors.js';
 import type { KeySpec, SigningAlgorithm } from '../../../src/core/model.js';
 import type { MaterialRef } from '../../../src/core/ports.js';
 import { openTestBackend } from './helpers.js';

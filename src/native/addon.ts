@@ -1,7 +1,8 @@
 /**
  * The typed face of the native addon (native/, built by `npm install` through binding.gyp).
- * Only src/tls loads it. All calls are synchronous and meant for start-up, the CLI and tests;
- * on the TLS path OpenSSL calls the addon's ENGINE directly, never through JavaScript.
+ * The TLS offload loads it, and the PKCS#11 backend for the one thing pkcs11js cannot do (a key
+ * whose template holds a template). All calls are synchronous and meant for start-up, the CLI
+ * and tests; on the TLS path OpenSSL calls the addon's ENGINE directly, never through JavaScript.
  */
 import { createRequire } from 'node:module';
 
@@ -27,9 +28,21 @@ export interface HsmTlsAddon {
   describeKey(uri: string): AddonKeyInfo;
   generateKeyPair(uri: string, spec: string): AddonKeyInfo & { id: Buffer };
   signDigest(uri: string, hash: string, digest: Buffer): Buffer;
+  /**
+   * C_GenerateKey with CKA_UNWRAP_TEMPLATE, on a pkcs11js session (handle Buffer) of the same
+   * module; returns the key's handle as pkcs11js gives them.
+   */
+  generateKeyWithUnwrapTemplate(
+    modulePath: string,
+    session: Buffer,
+    mechanism: number,
+    template: Array<{ type: number; value: boolean | number | Buffer | string }>,
+    unwrapTemplate: Array<{ type: number; value: boolean | number | Buffer | string }>,
+  ): Buffer;
+  /** How the ENGINE reads a key URI (the same grammar as the TypeScript parser, tested to agree). */
+  parseKeyUri(uri: string): { token?: string; serial?: string; object?: string; id?: Buffer; type?: string };
   engineId(): string;
   stats(): { signs: number; reconnects: number };
-  invalidateSessionsForTest(): void;
 }
 
 let loaded: HsmTlsAddon | undefined;
@@ -42,11 +55,11 @@ export function loadAddon(): HsmTlsAddon {
   if (loaded) return loaded;
   const require = createRequire(import.meta.url);
   try {
-    // Same relative path from src/tls (tests) and dist/tls (the built CLI).
+    // Same relative path from src/native (tests) and dist/native (the built CLI).
     loaded = require('../../build/Release/hsmkms_tls.node') as HsmTlsAddon;
   } catch (error) {
     throw new Error(
-      `The TLS offload addon is not built (${(error as Error).message.split('\n')[0]}). Run npm install (it runs node-gyp rebuild; a C++ compiler and make are needed).`,
+      `The native addon (TLS offload, domain-key creation) is not built (${(error as Error).message.split('\n')[0]}). Run npm install (it runs node-gyp rebuild; a C++ compiler and make are needed).`,
     );
   }
   return loaded;

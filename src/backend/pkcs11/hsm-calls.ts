@@ -1,0 +1,231 @@
+/**
+ * Every Cryptoki call the request path makes goes through {@link HsmCalls}: the one place that
+ * decides, from the profile's `syncCalls`, whether a call runs on the event loop or off it, and
+ * that bounds in time every call made off it.
+ *
+ * Off the event loop there are two ways, chosen here too:
+ * - pkcs11js's own asynchronous variant (libuv's thread pool), for an operation that has one
+ *   (C_Encrypt, C_Sign, C_UnwrapKey, …) when the profile lets the calls before it (C_*Init)
+ *   run on the event loop — the SoftHSM2 profile's RSA signatures;
+ * - otherwise one of our worker threads runs the whole sequence (C_*Init and the operation, or a
+ *   C_FindObjects* triple) in one hop — every call of the `cloudhsm` profile, including those
+ *   pkcs11js offers only synchronously.
+ * Start-up and the CLI call pkcs11js directly (module.ts): nothing waits for them.
+ */
+import type { Handle, KeyPair, Mechanism, PKCS11, SessionInfo, Template, TokenInfo } from 'pkcs11js';
+import { CryptokiThreads, buffersOf, type Step } from './cryptoki-threads.js';
+import { HsmError } from './errors.js';
+import type { CallKind, HsmProfile } from './profiles.js';
+
+/** The Cryptoki functions the request path uses, with pkcs11js's synchronous signatures. */
+export interface Cryptoki {
+  C_OpenSession(slot: Handle, flags: number): Handle;
+  C_CloseSession(session: Handle): void;
+  C_GetSessionInfo(session: Handle): SessionInfo;
+  C_GetTokenInfo(slot: Handle): TokenInfo;
+  C_Login(session: Handle, userType: number, pin: string): void;
+  C_FindObjectsInit(session: Handle, template: Template): void;
+  C_FindObjects(session: Handle, maxObjectCount: number): Handle[];
+  C_FindObjectsFinal(session: Handle): void;
+  C_GetAttributeValue(session: Handle, object: Handle, template: Template): Template;
+  C_CreateObject(session: Handle, template: Template): Handle;
+  C_DestroyObject(session: Handle, object: Handle): void;
+  C_GenerateRandom(session: Handle, buffer: Buffer): Buffer;
+  C_EncryptInit(session: Handle, mechanism: Mechanism, key: Handle): void;
+  C_DecryptInit(session: Handle, mechanism: Mechanism, key: Handle): void;
+  C_SignInit(session: Handle, mechanism: Mechanism, key: Handle): void;
+  C_VerifyInit(session: Handle, mechanism: Mechanism, key: Handle): void;
+  C_Encrypt(session: Handle, data: Buffer, out: Buffer): Buffer;
+  C_Decrypt(session: Handle, data: Buffer, out: Buffer): Buffer;
+  C_Sign(session: Handle, data: Buffer, out: Buffer): Buffer;
+  C_Verify(session: Handle, data: Buffer, signature: Buffer): boolean;
+  C_GenerateKey(session: Handle, mechanism: Mechanism, template: Template): Handle;
+  C_GenerateKeyPair(session: Handle, mechanism: Mechanism, publicTemplate: Template, privateTemplate: Template): KeyPair;
+  C_WrapKey(session: Handle, mechanism: Mechanism, wrappingKey: Handle, key: Handle, out: Buffer): Buffer;
+  C_UnwrapKey(session: Handle, mechanism: Mechanism, unwrappingKey: Handle, wrapped: Buffer, template: Template): Handle;
+  C_DeriveKey(session: Handle, mechanism: Mechanism, key: Handle, template: Template): Handle;
+}
+
+/** Calls whose kind is fixed by what they are. */
+const FIXED_KIND = {
+  C_OpenSession: 'session',
+  C_CloseSession: 'session',
+  C_GetSessionInfo: 'session',
+  C_GetTokenInfo: 'session',
+  C_Login: 'session',
+  C_FindObjectsInit: 'object',
+  C_FindObjects: 'object',
+  C_FindObjectsFinal: 'object',
+  C_GetAttributeValue: 'object',
+  C_CreateObject: 'object',
+  C_DestroyObject: 'object',
+  C_GenerateRandom: 'random',
+  C_EncryptInit: 'init',
+  C_DecryptInit: 'init',
+  C_SignInit: 'init',
+  C_VerifyInit: 'init',
+} as const satisfies Partial<Record<keyof Cryptoki, CallKind>>;
+
+/** A call whose kind is fixed. */
+export type HelperFn = keyof typeof FIXED_KIND;
+/** An operation: its kind depends on the key (an RSA or an AES signature, say). */
+export type OperationFn = Exclude<keyof Cryptoki, HelperFn>;
+type InitFn = 'C_EncryptInit' | 'C_DecryptInit' | 'C_SignInit' | 'C_VerifyInit';
+
+/** pkcs11js's thread-pool variants of operations. */
+const NATIVE_ASYNC: Readonly<Record<OperationFn, string>> = {
+  C_Encrypt: 'C_EncryptAsync',
+  C_Decrypt: 'C_DecryptAsync',
+  C_Sign: 'C_SignAsync',
+  C_Verify: 'C_VerifyAsync',
+  C_GenerateKey: 'C_GenerateKeyAsync',
+  C_GenerateKeyPair: 'C_GenerateKeyPairAsync',
+  C_WrapKey: 'C_WrapKeyAsync',
+  C_UnwrapKey: 'C_UnwrapKeyAsync',
+  C_DeriveKey: 'C_DeriveKeyAsync',
+};
+
+type Awaitable<T> = T | Promise<T>;
+
+/** A call that did not answer in time. `settled` resolves when it finally returns (or never). */
+export class HsmTimeoutError extends HsmError {
+  constructor(
+    fn: string,
+    timeoutMs: number,
+    /** Settles when the abandoned call returns; its session must not be reused before. */
+    readonly settled: Promise<unknown>,
+  ) {
+    super('ERR_HSM_TIMEOUT', 0, fn, 'timeout', `${fn} did not answer within ${timeoutMs} ms`);
+  }
+}
+
+export interface HsmCallsOptions {
+  /** How long a call made off the event loop may take before it is given up (default 30 s). */
+  timeoutMs?: number;
+  /** Worker threads making calls at once (default 10). */
+  threads?: number;
+}
+
+export class HsmCalls {
+  private readonly threads: CryptokiThreads;
+  private readonly timeoutMs: number;
+  private readonly sync: ReadonlySet<CallKind>;
+  private readonly native: Record<string, (...args: unknown[]) => unknown>;
+
+  constructor(
+    module: PKCS11,
+    modulePath: string,
+    profile: HsmProfile,
+    options: HsmCallsOptions = {},
+  ) {
+    this.native = module as unknown as Record<string, (...args: unknown[]) => unknown>;
+    this.sync = profile.syncCalls;
+    this.timeoutMs = options.timeoutMs ?? 30_000;
+    this.threads = new CryptokiThreads(modulePath, options.threads ?? 10);
+  }
+
+  /** A call of fixed kind: session, object and random calls. */
+  call<F extends HelperFn>(fn: F, ...args: Parameters<Cryptoki[F]>): Awaitable<ReturnType<Cryptoki[F]>> {
+    return this.steps(FIXED_KIND[fn], [[fn, ...args]]) as Awaitable<ReturnType<Cryptoki[F]>>;
+  }
+
+  /** An operation of the given kind (generation, wrapping, unwrapping, derivation). */
+  op<F extends OperationFn>(kind: CallKind, fn: F, ...args: Parameters<Cryptoki[F]>): Awaitable<ReturnType<Cryptoki[F]>> {
+    return this.steps(kind, [[fn, ...args]]) as Awaitable<ReturnType<Cryptoki[F]>>;
+  }
+
+  /**
+   * C_*Init followed by its single-part operation on the same session, as one unit. With
+   * `copyBack`, whatever the module writes into the mechanism's buffers (a GCM IV the HSM chose)
+   * is in them afterwards however the call ran.
+   */
+  initAndRun<I extends InitFn, F extends 'C_Encrypt' | 'C_Decrypt' | 'C_Sign' | 'C_Verify'>(
+    kind: CallKind,
+    init: [I, ...Parameters<Cryptoki[I]>],
+    op: [F, ...Parameters<Cryptoki[F]>],
+    options: { copyBack?: boolean } = {},
+  ): Awaitable<ReturnType<Cryptoki[F]>> {
+    return this.steps(kind, [init, op], options.copyBack) as Awaitable<ReturnType<Cryptoki[F]>>;
+  }
+
+  /**
+   * C_FindObjectsInit, C_FindObjects and C_FindObjectsFinal as one unit. When a step fails the
+   * search is ended anyway, so the session is not left in it.
+   */
+  async findObjects(session: Handle, template: Template, max: number): Promise<Handle[]> {
+    const steps: Step[] = [
+      ['C_FindObjectsInit', session, template],
+      ['C_FindObjects', session, max],
+      ['C_FindObjectsFinal', session],
+    ];
+    try {
+      return (await this.steps('object', steps, false, 1)) as Handle[];
+    } catch (e) {
+      await Promise.resolve()
+        .then(() => this.call('C_FindObjectsFinal', session))
+        .catch(() => undefined);
+      throw e;
+    }
+  }
+
+  /** Worker threads in use, for metrics and tests. */
+  stats(): { threads: number; busy: number; stuck: number } {
+    return this.threads.stats();
+  }
+
+  close(): Promise<void> {
+    return this.threads.close();
+  }
+
+  /**
+   * The decision. `kind` is the kind of the last step (the operation); the steps before it are
+   * helpers of fixed kind. The result is that of the step at `resultAt` (by default the last). All on the event loop when the profile allows all of them there;
+   * helpers inline and the operation on libuv's pool when that is allowed and pkcs11js has an
+   * asynchronous variant; otherwise the whole sequence on a worker thread.
+   */
+  private steps(kind: CallKind, steps: Step[], copyBack = false, resultAt = steps.length - 1): unknown {
+    const last = steps.length - 1;
+    const setupInline = steps.slice(0, last).every(([fn]) => this.sync.has(FIXED_KIND[fn as HelperFn]));
+    if (setupInline && this.sync.has(kind)) {
+      let result: unknown;
+      steps.forEach(([fn, ...args], i) => {
+        const r = this.native[fn]!(...args);
+        if (i === resultAt) result = r;
+      });
+      return result;
+    }
+    const [fn, ...args] = steps[last]!;
+    const asyncVariant = NATIVE_ASYNC[fn as OperationFn];
+    if (setupInline && asyncVariant) {
+      for (const [setupFn, ...setupArgs] of steps.slice(0, last)) this.native[setupFn]!(...setupArgs);
+      const running = this.native[asyncVariant]!(...args) as Promise<unknown>;
+      return this.bounded(fn, running, () => {});
+    }
+    const job = this.threads.run(steps, copyBack, resultAt);
+    const result = job.result.then(({ result, buffers }) => {
+      if (copyBack && buffers) buffersOf(steps).forEach((original, i) => buffers[i]?.copy(original));
+      return result;
+    });
+    return this.bounded(fn, result, job.abandon);
+  }
+
+  /** The call's promise, or an {@link HsmTimeoutError} once `timeoutMs` have passed. */
+  private bounded<T>(fn: string, running: Promise<T>, abandon: () => void): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        abandon();
+        reject(new HsmTimeoutError(fn, this.timeoutMs, running.catch(() => undefined)));
+      }, this.timeoutMs);
+      running.then(
+        (value) => {
+          clearTimeout(timer);
+          resolve(value);
+        },
+        (error: unknown) => {
+          clearTimeout(timer);
+          reject(error);
+        },
+      );
+    });
+  }
+}

@@ -1,0 +1,138 @@
+/**
+ * The addon with a token that lies and with keys loaded over and over:
+ * - a signature longer than the key allows (the token reports more bytes than a signature has)
+ *   is refused with ERR_SIGNATURE_SIZE in every path — describe-and-sign from JavaScript and the
+ *   ENGINE's handshake signatures — and never copied into OpenSSL's buffer;
+ * - describing a key makes no session working copy, and the copy a loaded TLS context signs with
+ *   is destroyed with the context: the token's session objects do not grow with use.
+ * The token sits behind the PKCS#11 interposer (test/pkcs11-interposer), which does the lying.
+ */
+import { createHash } from 'node:crypto';
+import { writeFileSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import pkcs11js from 'pkcs11js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { HsmConfig } from '../../src/config/hsm.js';
+import { createHsmHttpsServer, createHsmSecureContext, generateTlsKey } from '../../src/tls/index.js';
+import { loadAddon } from '../../src/native/addon.js';
+import { env } from '../support/hsm.js';
+import { interposerControl } from '../support/interposer.js';
+import { createTestCa, listen, run, uniqueLabel } from '../tls/support.js';
+
+const control = interposerControl();
+const hsm: HsmConfig = {
+  modulePath: env('HSMKMS_TEST_INTERPOSER'),
+  token: { label: env('HSMKMS_TEST_TOKEN') },
+  pin: { file: env('HSMKMS_TEST_PIN_FILE') },
+  profile: 'generic',
+};
+const dir = mkdtempSync(join(tmpdir(), 'hsmkms-addon-'));
+const caFile = join(dir, 'ca.pem');
+let rsa: { keyUri: string; cert: string };
+let ec: { keyUri: string; cert: string };
+
+beforeAll(async () => {
+  const ca = await createTestCa();
+  writeFileSync(caFile, ca.pem);
+  const rsaKey = generateTlsKey(hsm, uniqueLabel('addon-rsa'), 'RSA_2048');
+  const ecKey = generateTlsKey(hsm, uniqueLabel('addon-ec'), 'ECC_NIST_P256');
+  rsa = { keyUri: rsaKey.keyUri, cert: await ca.issue(rsaKey.spki, ['localhost']) };
+  ec = { keyUri: ecKey.keyUri, cert: await ca.issue(ecKey.spki, ['localhost']) };
+});
+afterAll(() => {
+  control.set([]);
+  control.dispose();
+});
+
+const digest = createHash('sha256').update('m').digest();
+
+describe('signature lengths', () => {
+  it('refuses an RSA or ECDSA signature longer than the key allows', () => {
+    const addon = loadAddon();
+    expect(addon.signDigest(rsa.keyUri, 'sha256', digest)).toHaveLength(256);
+    expect(addon.signDigest(ec.keyUri, 'sha256', digest)).toHaveLength(64);
+    control.set(['oversize_signatures=1']);
+    for (const uri of [rsa.keyUri, ec.keyUri]) expect(() => addon.signDigest(uri, 'sha256', digest)).toThrow(expect.objectContaining({ code: 'ERR_SIGNATURE_SIZE' }));
+    control.set(['oversize_signatures=64']);
+    for (const uri of [rsa.keyUri, ec.keyUri]) expect(() => addon.signDigest(uri, 'sha256', digest)).toThrow(expect.objectContaining({ code: 'ERR_SIGNATURE_SIZE' }));
+    control.set([]);
+    expect(addon.signDigest(rsa.keyUri, 'sha256', digest)).toHaveLength(256);
+  });
+
+  it('fails a handshake whose signature is oversized, and serves the next one', async () => {
+    const server = createHsmHttpsServer({ hsm, certificates: [rsa, ec].map(({ keyUri, cert }) => ({ keyUri, cert })), sessionResumption: false }, (_req, res) => res.end('ok'));
+    const port = await listen(server);
+    const errors: string[] = [];
+    server.on('tlsClientError', (e: Error) => errors.push(e.message));
+    const curl = (extra: string[]) => run('curl', ['-sS', '--cacert', caFile, ...extra, `https://localhost:${port}/`]).then(
+      (r) => r.stdout,
+      (e: { stderr?: string }) => `failed: ${e.stderr ?? ''}`,
+    );
+    try {
+      for (const tls of [['--tls-max', '1.2'], []]) {
+        control.set(['oversize_signatures=1']);
+        expect(await curl(tls)).toMatch(/^failed/);
+        control.set([]);
+        expect(await curl(tls)).toBe('ok');
+      }
+      expect(errors.join('\n')).toMatch(/./);
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
+  });
+});
+
+describe('session working copies', () => {
+  /** Private-key session objects this process has in the token. */
+  function workingCopies(): number {
+    const m = new pkcs11js.PKCS11();
+    m.load(hsm.modulePath);
+    try {
+      m.C_Initialize();
+    } catch {
+      /* already initialised by the addon */
+    }
+    const slot = m.C_GetSlotList(true).find((s) => m.C_GetTokenInfo(s).label.trim() === hsm.token.label)!;
+    const s = m.C_OpenSession(slot, pkcs11js.CKF_SERIAL_SESSION);
+    try {
+      m.C_FindObjectsInit(s, [
+        { type: pkcs11js.CKA_TOKEN, value: false },
+        { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PRIVATE_KEY },
+      ]);
+      const found = m.C_FindObjects(s, 10_000);
+      m.C_FindObjectsFinal(s);
+      return found.length;
+    } finally {
+      m.C_CloseSession(s);
+    }
+  }
+
+  it('are not made to describe a key or to sign once', () => {
+    const addon = loadAddon();
+    const before = workingCopies();
+    for (let i = 0; i < 30; i++) {
+      addon.describeKey(rsa.keyUri);
+      addon.describeKey(ec.keyUri);
+      addon.signDigest(ec.keyUri, 'sha256', digest);
+    }
+    expect(workingCopies()).toBe(before);
+  });
+
+  it('live as long as the TLS context that loaded the key', async () => {
+    setFlagsFromString('--expose_gc');
+    const gc = runInNewContext('gc') as () => void;
+    const before = workingCopies();
+    let contexts: unknown[] = Array.from({ length: 20 }, (_, i) => createHsmSecureContext({ hsm, ...(i % 2 ? rsa : ec) }));
+    expect(workingCopies() - before).toBe(20);
+    contexts = [];
+    void contexts;
+    for (let i = 0; i < 50 && workingCopies() > before; i++) {
+      gc();
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    expect(workingCopies()).toBe(before);
+  });
+});
