@@ -3,19 +3,18 @@
  * sealed payload, where anything that is not one of ours becomes the format's own client error,
  * and the length-prefixed UTF-8 fields inside it.
  */
-import { HsmError, type KmsError } from './errors.js';
+import { BackendError, type KmsError } from './errors.js';
 import type { KeyBackend } from './ports.js';
 
 /**
- * Unseals `sealed`; a data error (altered bytes) or a config error (a seal key this HSM does not
- * hold: not one of our tokens) becomes `invalid()`. Other HSM faults are not the caller's and
- * propagate.
+ * Unseals `sealed`; a data error (altered bytes, or a seal key this HSM does not hold: not one of
+ * our tokens) becomes `invalid()`. Other backend faults are not the caller's and propagate.
  */
 export async function unsealOrInvalid(backend: Pick<KeyBackend, 'unsealSecret'>, sealed: Uint8Array, invalid: () => KmsError): Promise<Buffer> {
   try {
     return await backend.unsealSecret(sealed);
   } catch (err) {
-    if (err instanceof HsmError && err.kind !== 'data' && err.kind !== 'config') throw err;
+    if (err instanceof BackendError && err.kind !== 'data') throw err;
     throw invalid();
   }
 }
