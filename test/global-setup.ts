@@ -11,7 +11,6 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-// @ts-expect-error a plain ES module, runnable without vitest (the benchmarks build it too)
 import { buildInterposer } from './pkcs11-interposer/build.mjs';
 
 export const SOFTHSM_MODULE = '/usr/lib/softhsm/libsofthsm2.so';
@@ -43,7 +42,7 @@ export default function setup(): () => void {
     HSMKMS_TEST_TOKEN: 'hsmkms-test',
     HSMKMS_TEST_PIN_FILE: pinFile,
     HSMKMS_TEST_SO_PIN_FILE: soPinFile,
-    HSMKMS_TEST_INTERPOSER: (buildInterposer as () => string)(),
+    HSMKMS_TEST_INTERPOSER: buildInterposer(),
     HSMKMS_TEST_CLOUDHSM_PIN_FILE: cloudhsmPinFile,
   });
   return () => rmSync(root, { recursive: true, force: true });
