@@ -182,9 +182,11 @@ export async function resolveDecryptTarget(
   if (named && named.keyId !== blob.keyId)
     throw new KmsError('IncorrectKeyException', `The key ID in the request does not identify the KMS key that encrypted the ciphertext (${named.arn}).`);
   const key = named ?? (await resolveKey(deps.store, deps.settings, blob.keyId));
-  requireBlobKeySpec(key.keySpec);
   requireEnabled(key);
+  // Usage before the blob's shape: a key that cannot decrypt at all is InvalidKeyUsageException
+  // whether the caller named it or a blob did (as on the named path above).
   requireUsage(key, 'ENCRYPT_DECRYPT', operation);
+  requireBlobKeySpec(key.keySpec);
   return { key, algorithm, blob, ciphertext };
 }
 

@@ -204,7 +204,7 @@ describe('Encrypt and Decrypt with RSA keys', () => {
     const signing = await newKey(kms, 'RSA_2048', 'SIGN_VERIFY');
     await expectKmsError(call(kms, encrypt, { KeyId: signing.keyId, Plaintext: b64('x'), EncryptionAlgorithm: 'RSAES_OAEP_SHA_256' }), 'InvalidKeyUsageException');
   });
-  it('answers InvalidCiphertextException, without calling the HSM, for a symmetric blob crafted to name a non-symmetric key', async () => {
+  it('answers a symmetric blob crafted to name a non-symmetric key without calling the HSM: InvalidCiphertextException for an ENCRYPT_DECRYPT key, InvalidKeyUsageException for any other', async () => {
     const rsa = await newKey(kms, 'RSA_2048', 'ENCRYPT_DECRYPT');
     const hmac = await newKey(kms, 'HMAC_256', 'GENERATE_VERIFY_MAC');
     const backendCalls: string[] = [];
@@ -219,13 +219,16 @@ describe('Encrypt and Decrypt with RSA keys', () => {
       },
     });
     const deps = { ...kms.deps, backend: counting };
-    for (const target of [rsa, hmac]) {
+    for (const [target, expected] of [
+      [rsa, 'InvalidCiphertextException'],
+      [hmac, 'InvalidKeyUsageException'],
+    ] as const) {
       // A well-formed version-1 blob naming the key and its real material version.
       const header = ciphertextHeader({ keyId: target.keyId, versionId: target.currentVersionId! });
       const forged = writeCiphertextBlob(header, Buffer.alloc(12, 7), Buffer.alloc(48, 9));
       for (const input of [{ CiphertextBlob: b64(forged) }, { CiphertextBlob: b64(forged), EncryptionAlgorithm: 'SYMMETRIC_DEFAULT' }]) {
-        await expectKmsError(decrypt.run(deps, kms.ctx, input), 'InvalidCiphertextException');
-        await expectKmsError(reEncrypt.run(deps, kms.ctx, { ...input, DestinationKeyId: key.keyId }), 'InvalidCiphertextException');
+        await expectKmsError(decrypt.run(deps, kms.ctx, input), expected);
+        await expectKmsError(reEncrypt.run(deps, kms.ctx, { ...input, DestinationKeyId: key.keyId }), expected);
       }
     }
     expect(backendCalls).toEqual([]);
