@@ -70,7 +70,11 @@ export async function createTestKms(): Promise<TestKms> {
     store,
     backend,
     clock,
-    audit: { record: (e) => audit.push(e) },
+    audit: {
+      record: (e) => {
+        audit.push(e);
+      },
+    },
     authorizer: allowAccount,
     settings: TEST_SETTINGS,
   };
