@@ -49,7 +49,8 @@ import type {
   WrappingAlgorithm,
   WrappingKeySpec,
 } from '../../core/model.js';
-import type { DataKeyPair, GeneratedMaterial, KeyBackend, Logger, MaterialRef, SymmetricCiphertext } from '../../core/ports.js';
+import type { AuditSigner, DataKeyPair, GeneratedMaterial, KeyBackend, Logger, MaterialRef, SymmetricCiphertext } from '../../core/ports.js';
+import { AuditSigningKey } from './audit-signing-key.js';
 import { hsmError, toHsmError } from './errors.js';
 import type { Pkcs11BackendConfig } from './index.js';
 import { importMaterial } from './key-import.js';
@@ -67,8 +68,9 @@ const P = pkcs11js;
 const SILENT: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => SILENT };
 
 /** The PKCS#11 implementation of {@link KeyBackend}. Create with `openPkcs11Backend`. */
-export class Pkcs11Backend extends TokenRuntime implements KeyBackend {
+export class Pkcs11Backend extends TokenRuntime implements KeyBackend, AuditSigner {
   private readonly ivs = new IvSource();
+  private readonly auditKey = new AuditSigningKey();
 
   /** See `openPkcs11Backend`. */
   static async open(config: Pkcs11BackendConfig, logger: Logger = SILENT): Promise<Pkcs11Backend> {
@@ -260,6 +262,16 @@ export class Pkcs11Backend extends TokenRuntime implements KeyBackend {
       },
       this.badCiphertext(),
     );
+  }
+
+  // ───────────────────────── AuditSigner (audit-signing-key.ts) ─────────────────────────
+
+  auditPublicKey(): Promise<Buffer> {
+    return this.run('auditPublicKey', (s) => this.auditKey.publicKey(this.module, s));
+  }
+
+  signAuditDigest(payload: Uint8Array): Promise<Buffer> {
+    return this.run('signAuditDigest', (s) => this.auditKey.sign(this.module, s, payload));
   }
 }
 
