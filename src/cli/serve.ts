@@ -3,10 +3,11 @@ import cluster from 'node:cluster';
 import { Command, Option } from 'commander';
 import { ConfigError } from '../config/hsm.js';
 import { createApp, prepareDataDir, type AppConfig } from '../app.js';
+import { addAuditOptions, auditConfigFrom, type AuditCliOptions } from './audit-options.js';
 import { addHsmOptions, resolveHsmConfig, type HsmCliOptions } from './hsm-options.js';
 import { addServiceOptions, progress, settingsFrom, type ServiceCliOptions } from './service-options.js';
 
-interface ServeOptions extends HsmCliOptions, ServiceCliOptions {
+interface ServeOptions extends HsmCliOptions, ServiceCliOptions, AuditCliOptions {
   host: string;
   port: string;
   workers: string;
@@ -26,7 +27,7 @@ export function serveCommand(): Command {
     .addOption(
       new Option('--log-level <level>', 'log level').env('HSMKMS_LOG_LEVEL').default('info').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     );
-  addServiceOptions(addHsmOptions(command));
+  addAuditOptions(addServiceOptions(addHsmOptions(command)));
   return command.action(async (options: ServeOptions) => {
     const port = Number(options.port);
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`--port must be 0–65535, got '${options.port}'.`);
@@ -35,7 +36,16 @@ export function serveCommand(): Command {
     const settings = settingsFrom(options);
     // Workers were started by the primary, which has reported progress already.
     const hsm = await resolveHsmConfig(options, cluster.isWorker ? undefined : progress);
-    const config: AppConfig = { dataDir: options.dataDir, hsm, settings, rootCredentials: rootCredentialsFromEnv(), logLevel: options.logLevel };
+    // Each worker writes its own audit chain (see src/audit/node-id.ts).
+    const workerIndex = cluster.isWorker ? Number(process.env.HSMKMS_WORKER_INDEX ?? 0) : 0;
+    const config: AppConfig = {
+      dataDir: options.dataDir,
+      hsm,
+      settings,
+      rootCredentials: rootCredentialsFromEnv(),
+      logLevel: options.logLevel,
+      audit: auditConfigFrom(options, workerIndex),
+    };
     if (workers > 1 && cluster.isPrimary) return runPrimary(config, workers);
 
     // Only the first worker runs the background scheduler.
