@@ -28,3 +28,4 @@ export {
 export { listSegments, nodeFileSystem, PUBLIC_KEY_FILE, type AuditFile, type AuditFileSystem } from './audit-files.js';
 export { MemoryAuditSink } from './memory-audit-sink.js';
 export { auditSignerOf, defaultAuditNodeId } from './node-id.js';
+export { verifyAuditTrail, type Finding, type FindingKind, type NodeSummary, type VerifyOptions, type VerifyReport } from './verify.js';

@@ -44,7 +44,8 @@ describe('chained audit sink', () => {
         await sink.record(event(i));
         const lines = readChain(dir, 'host-w0');
         expect(lines).toHaveLength(i);
-        expect(lines.at(-1)!.parsed.kind === 'call' && lines.at(-1)!.parsed.event.requestId).toBe(`req-${i}`);
+        const last = lines.at(-1)!.parsed;
+        expect(last.kind === 'call' && last.event.requestId).toBe(`req-${i}`);
       }
       expectUnbroken(readChain(dir, 'host-w0'));
       const [segment] = listSegments(dir).get('host-w0')!;
