@@ -8,9 +8,9 @@
  * and never need the HSM.
  */
 import { open, type FileHandle } from 'node:fs/promises';
-import { openSync, fsyncSync, closeSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { openSync, fsyncSync, closeSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { NODE_ID_PATTERN } from './audit-record.js';
+import { NODE_ID_PATTERN, parseLine } from './audit-record.js';
 
 export const SEGMENT_SUFFIX = '.jsonl';
 export const PUBLIC_KEY_FILE = 'audit-public-key.pem';
@@ -68,6 +68,27 @@ export function splitLines(buffer: Buffer): { lines: LineSpan[]; tornTail?: { st
     start = end + 1;
   }
   return start < buffer.length ? { lines, tornTail: { start, length: buffer.length - start } } : { lines };
+}
+
+/** The time of a segment's first readable record, from its first 256 KiB. */
+export function firstRecordTime(segment: Segment): number | undefined {
+  const buffer = Buffer.alloc(256 * 1024);
+  const fd = openSync(segment.path, 'r');
+  let length: number;
+  try {
+    length = readSync(fd, buffer, 0, buffer.length, 0);
+  } finally {
+    closeSync(fd);
+  }
+  const { lines } = splitLines(buffer.subarray(0, length));
+  for (const span of lines) {
+    try {
+      return parseLine(buffer.subarray(span.start, span.end).toString('utf8')).time.getTime();
+    } catch {
+      /* try the next line */
+    }
+  }
+  return undefined;
 }
 
 export function readSegment(segment: Segment): Buffer {

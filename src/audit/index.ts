@@ -29,3 +29,12 @@ export { listSegments, nodeFileSystem, PUBLIC_KEY_FILE, type AuditFile, type Aud
 export { MemoryAuditSink } from './memory-audit-sink.js';
 export { auditSignerOf, defaultAuditNodeId } from './node-id.js';
 export { verifyAuditTrail, type Finding, type FindingKind, type NodeSummary, type VerifyOptions, type VerifyReport } from './verify.js';
+export {
+  lookupAuditEvents,
+  tailAuditEvents,
+  MAX_LOOKUP_RESULTS,
+  type AuditEventFound,
+  type AuditQuery,
+  type AuditQueryResult,
+  type TailOptions,
+} from './query.js';

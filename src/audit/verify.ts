@@ -18,10 +18,10 @@
  * newline of a file as a torn write (a crash): both are notes, not problems.
  */
 import { createPublicKey, verify as verifySignature, type KeyObject } from 'node:crypto';
-import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { GENESIS_HASH, lineHash, parseLine, publicKeyFingerprint, type DigestRecord } from './audit-record.js';
-import { listSegments, splitLines, type Segment } from './audit-files.js';
+import { firstRecordTime, listSegments, splitLines, type Segment } from './audit-files.js';
 
 export type FindingKind =
   | 'changed'
@@ -125,7 +125,7 @@ export function verifyAuditTrail(options: VerifyOptions): VerifyReport {
 /** The segments holding records in [from, to], plus those after it up to the first with a digest. */
 function select(segments: Segment[], options: VerifyOptions): Segment[] {
   if (!options.from && !options.to) return segments;
-  const starts = segments.map(firstTime);
+  const starts = segments.map(firstRecordTime);
   let first = 0;
   if (options.from) while (first + 1 < segments.length && (starts[first + 1] ?? Infinity) <= options.from.getTime()) first++;
   let last = segments.length - 1;
@@ -135,26 +135,6 @@ function select(segments: Segment[], options: VerifyOptions): Segment[] {
     while (last + 1 < segments.length && !readFileSync(segments[last]!.path, 'utf8').includes('"eventType":"HsmKmsAuditDigest"')) last++;
   }
   return segments.slice(first, last + 1);
-}
-
-function firstTime(segment: Segment): number | undefined {
-  const buffer = Buffer.alloc(256 * 1024);
-  const fd = openSync(segment.path, 'r');
-  let length: number;
-  try {
-    length = readSync(fd, buffer, 0, buffer.length, 0);
-  } finally {
-    closeSync(fd);
-  }
-  const { lines } = splitLines(buffer.subarray(0, length));
-  for (const span of lines) {
-    try {
-      return parseLine(buffer.subarray(span.start, span.end).toString('utf8')).time.getTime();
-    } catch {
-      /* the next one */
-    }
-  }
-  return undefined;
 }
 
 class NodeCheck {

@@ -62,3 +62,20 @@ function decode(marker: string): Record<string, unknown> {
 function invalidMarker(): KmsError {
   return new KmsError('InvalidMarkerException', 'The request contains a Marker that is not valid. Use the NextMarker value from the previous response.');
 }
+
+/** The position after the last event of an audit-events page: newest first, by (time, node, sequence). */
+export interface AuditEventsPosition {
+  timeMs: number;
+  nodeId: string;
+  sequence: number;
+}
+
+export function encodeAuditEventsMarker(position: AuditEventsPosition): string {
+  return encode({ v: MARKER_VERSION, l: 'audit-events', t: position.timeMs, n: position.nodeId, s: position.sequence });
+}
+
+export function decodeAuditEventsMarker(marker: string): AuditEventsPosition {
+  const doc = decode(marker);
+  if (doc.l !== 'audit-events' || !Number.isSafeInteger(doc.t) || typeof doc.n !== 'string' || !Number.isSafeInteger(doc.s)) throw invalidMarker();
+  return { timeMs: doc.t as number, nodeId: doc.n, sequence: doc.s as number };
+}
