@@ -418,7 +418,7 @@ class NodeCheck {
         if (unsigned.length > 0)
           this.note(
             'unsigned',
-            `${range(unsigned[0]!.sequence, unsigned.at(-1)!.sequence)} (${new Date(unsigned[0]!.time).toISOString()} – ${new Date(unsigned.at(-1)!.time).toISOString()}) come after the last signed digest: chained, not yet signed (the node is running, or stopped without closing)`,
+            `${range(unsigned[0]!.sequence, unsigned.at(-1)!.sequence)} (${new Date(unsigned[0]!.time).toISOString()} – ${new Date(unsigned.at(-1)!.time).toISOString()}) ${unsigned.length === 1 ? 'comes' : 'come'} after the last signed digest: chained, not yet signed (the node is running, or stopped without closing)`,
             unsigned[0]!,
           );
       }

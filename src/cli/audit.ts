@@ -166,7 +166,7 @@ function printReport(dir: string, report: VerifyReport, besideTrail: boolean): v
   for (const n of report.nodes)
     out.push(
       `  ${n.nodeId}: records ${n.firstSequence ?? '-'}–${n.lastSequence ?? '-'} in ${n.files} file${n.files === 1 ? '' : 's'} (${n.firstTime ?? '-'} – ${n.lastTime ?? '-'}), ` +
-        `${n.records} calls, ${n.digests} digests${n.signedThrough !== undefined ? `, signed through record ${n.signedThrough}` : ''}`,
+        `${n.records} call${n.records === 1 ? '' : 's'}, ${n.digests} digest${n.digests === 1 ? '' : 's'}${n.signedThrough !== undefined ? `, signed through record ${n.signedThrough}` : ''}`,
     );
   if (report.keys.length > 0) out.push(`  signatures checked with key ${report.keys.join(', ')}${besideTrail ? ` (from ${PUBLIC_KEY_FILE} beside the trail: for proof, pass a copy kept elsewhere with --public-key)` : ''}`);
   for (const f of report.findings) out.push(`${f.severity === 'problem' ? 'PROBLEM' : 'note   '} ${f.kind.padEnd(12)} ${f.nodeId}: ${f.message}`);
