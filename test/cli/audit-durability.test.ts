@@ -199,6 +199,30 @@ describe('audit durability', () => {
     expect((await verify(dataDir)).code).toBe(0);
   });
 
+  it('with --workers 2, each worker writes and signs its own chain', async () => {
+    const dataDir = join(root, 'workers');
+    const served = await serve(['--data-dir', dataDir, '--port', '0', '--workers', '2', '--audit-node-id', 'multi', ...tokenArgs]);
+    const kms = client(dataDir, served.endpoint);
+    try {
+      const keyId = (await kms.send(new CreateKeyCommand({}))).KeyMetadata!.KeyId!;
+      const ids = await Promise.all(
+        Array.from({ length: 40 }, async () => (await kms.send(new EncryptCommand({ KeyId: keyId, Plaintext: Buffer.from('x') }))).$metadata.requestId!),
+      );
+      kms.destroy();
+      expect(await served.stop()).toBe(0);
+      const recorded = recordedRequestIds(join(dataDir, 'audit'));
+      expect(ids.filter((id) => !recorded.has(id))).toEqual([]);
+    } finally {
+      kms.destroy();
+      await served.stop();
+    }
+    const report = await verify(dataDir);
+    expect(report.code).toBe(0);
+    expect(report.stdout).toMatch(/: 2 nodes\n/);
+    expect(report.stdout).toMatch(/multi-w0: records 1–\d+ .*signed through/);
+    expect(report.stdout).toMatch(/multi-w1: records 1–\d+ .*signed through/);
+  });
+
   it('refuses to start when the audit directory cannot be used', async () => {
     const dataDir = join(root, 'blocked');
     const notADirectory = join(root, 'a-file');
