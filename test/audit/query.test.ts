@@ -39,6 +39,12 @@ describe('audit queries', () => {
     expect(window.events.map((e) => e.record.requestID)).toEqual(Array.from({ length: 10 }, (_, i) => `req-${19 - i}`));
     const denied = lookupAuditEvents(dir, { errorCode: 'AccessDeniedException', eventName: 'Encrypt' });
     expect(denied.events.map((e) => e.record.requestID)).toEqual(['req-119', 'req-112', 'req-98', 'req-91', 'req-77', 'req-70', 'req-56', 'req-49', 'req-35', 'req-28', 'req-14', 'req-7']);
+    const byUser = lookupAuditEvents(dir, { principal: 'app', startTime: event(1).eventTime, endTime: event(3).eventTime });
+    expect(byUser.events).toHaveLength(3);
+    expect(lookupAuditEvents(dir, { principal: 'arn:aws:iam::111122223333:user/app', maxResults: 1 }).events).toHaveLength(1);
+    expect(lookupAuditEvents(dir, { principal: 'ap' }).events).toHaveLength(0);
+    expect(lookupAuditEvents(dir, { principal: '111122223333' }).events).toHaveLength(0);
+    expect(lookupAuditEvents(dir, { key: 'arn:aws:kms:us-east-1:111122223333:key/odd' }).events.every((e) => e.nodeId === 'h-w1')).toBe(true);
     const even = lookupAuditEvents(dir, { key: 'even', maxResults: 5 });
     expect(even.events.every((e) => e.nodeId === 'h-w0')).toBe(true);
     expect(even.nextMarker).toBeDefined();

@@ -111,13 +111,9 @@ describe('hsmkms audit', () => {
     const notFound = await audit(['search', '--data-dir', dataDir, '--error-code', 'NotFoundException']);
     expect(notFound.stdout.trimEnd().split('\n')).toHaveLength(1);
     expect(notFound.stdout).toMatch(/DescribeKey\s+NotFoundException\s+arn:aws:iam::111122223333:root\s+alias\/none/);
-    const byKey = await audit(['search', '--data-dir', dataDir, '--key', keyId, '--json']);
-    expect(byKey.stdout.trimEnd().split('\n')).toHaveLength(10);
-    const byAlias = await audit(['search', '--data-dir', dataDir, '--key', 'alias/audited', '--json']);
+    // Every filter, and time windows, are covered on the library in test/audit/query.test.ts.
+    const byAlias = await audit(['search', '--data-dir', dataDir, '--key', 'alias/audited', '--principal', '111122223333', '--json']);
     expect(byAlias.stdout.trimEnd().split('\n')).toHaveLength(9);
-    expect((await audit(['search', '--data-dir', dataDir, '--principal', '111122223333', '--json'])).stdout.trimEnd().split('\n')).toHaveLength(11);
-    expect((await audit(['search', '--data-dir', dataDir, '--principal', 'alice'])).stdout).toBe('');
-    expect((await audit(['search', '--data-dir', dataDir, '--from', '1h', '--to', '2000-01-01T00:00:00Z'])).stdout).toBe('');
     const bad = await audit(['search', '--data-dir', dataDir, '--marker', 'not-a-marker!']);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/Marker that is not valid/);
