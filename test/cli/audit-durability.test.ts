@@ -15,22 +15,13 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CreateKeyCommand, EncryptCommand, KMSClient } from '@aws-sdk/client-kms';
-import { HSMKMS_BIN, serve, type Served } from '../support/cli.js';
+import { HSMKMS_BIN, serve, testTokenArgs, type Served } from '../support/cli.js';
 
 const run = promisify(execFile);
 const root = mkdtempSync(join(tmpdir(), 'hsmkms-audit-durable-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
-const tokenArgs = [
-  '--module',
-  process.env.HSMKMS_TEST_MODULE!,
-  '--token-label',
-  process.env.HSMKMS_TEST_TOKEN!,
-  '--pin-file',
-  process.env.HSMKMS_TEST_PIN_FILE!,
-  '--profile',
-  'softhsm2',
-];
+const tokenArgs = testTokenArgs();
 
 function client(dataDir: string, endpoint: string): KMSClient {
   const creds = JSON.parse(readFileSync(join(dataDir, 'root-credentials.json'), 'utf8')) as { accessKeyId: string; secretAccessKey: string };

@@ -10,21 +10,12 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CreateAliasCommand, CreateKeyCommand, DescribeKeyCommand, EncryptCommand, KMSClient } from '@aws-sdk/client-kms';
-import { HSMKMS_BIN, hsmkms, serve, type Served } from '../support/cli.js';
+import { HSMKMS_BIN, hsmkms, serve, testTokenArgs, type Served } from '../support/cli.js';
 
 const run = promisify(execFile);
 const dataDir = mkdtempSync(join(tmpdir(), 'hsmkms-audit-cli-'));
 const auditDir = join(dataDir, 'audit');
-const tokenArgs = () => [
-  '--module',
-  process.env.HSMKMS_TEST_MODULE!,
-  '--token-label',
-  process.env.HSMKMS_TEST_TOKEN!,
-  '--pin-file',
-  process.env.HSMKMS_TEST_PIN_FILE!,
-  '--profile',
-  'softhsm2',
-];
+const tokenArgs = testTokenArgs;
 const serveArgs = () => ['--data-dir', dataDir, '--port', '0', '--audit-node-id', 'cli', '--audit-digest-records', '5', ...tokenArgs()];
 let served: Served;
 let kms: KMSClient;
