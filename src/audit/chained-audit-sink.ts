@@ -20,12 +20,10 @@
  * counted and logged as lost). A digest that cannot be signed (HSM down) is retried later and
  * never fails a call: the chain still holds, and the next digest covers the longer range.
  *
- * One writer per node: a `<nodeId>.lock` file holding the writer's pid keeps a second process from
- * writing the same chain.
+ * One writer per node: see node-lock.ts.
  */
-import { randomUUID } from 'node:crypto';
-import { mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeFileSync, writeSync, closeSync, existsSync } from 'node:fs';
-import { createPublicKey } from 'node:crypto';
+import { createPublicKey, randomUUID } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { AuditEvent, AuditSigner, AuditSink, Logger } from '../core/ports.js';
 import {
@@ -37,7 +35,8 @@ import {
   publicKeyFingerprint,
   type ChainLink,
 } from './audit-record.js';
-import { lockFileName, nodeFileSystem, PUBLIC_KEY_FILE, segmentFileName, type AuditFile, type AuditFileSystem } from './audit-files.js';
+import { nodeFileSystem, PUBLIC_KEY_FILE, segmentFileName, type AuditFile, type AuditFileSystem } from './audit-files.js';
+import { lockNode } from './node-lock.js';
 import { readChainState } from './chain-state.js';
 
 export type AuditFailureMode = 'closed' | 'open';
@@ -445,53 +444,4 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
     timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-/** Lock files this process holds: the process-wide fact that a pid alone cannot tell (our own pid may be in a stale lock). */
-const heldLocks = new Set<string>();
-
-/**
- * Takes `<nodeId>.lock` for this process. A lock whose process is gone (a crash, or our own pid
- * from a previous life, as in a restarted container) is taken over; one held by another live
- * process, or already by this one, means a second writer on the same chain: refuse.
- */
-function lockNode(dir: string, nodeId: string): () => void {
-  const path = join(dir, lockFileName(nodeId));
-  if (heldLocks.has(path)) throw new Error(`audit node '${nodeId}' is already open in this process (${path})`);
-  for (let attempt = 0; ; attempt++) {
-    try {
-      const fd = openSync(path, 'wx', 0o600);
-      writeSync(fd, `${process.pid}\n`);
-      closeSync(fd);
-      heldLocks.add(path);
-      let released = false;
-      return () => {
-        if (released) return;
-        released = true;
-        heldLocks.delete(path);
-        try {
-          unlinkSync(path);
-        } catch {
-          /* already gone */
-        }
-      };
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw error;
-      const holder = Number.parseInt(readFileSync(path, 'utf8'), 10);
-      if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && isAlive(holder))
-        throw new Error(
-          `audit node '${nodeId}' is in use by process ${holder} (${path}); give each server on this data directory its own --audit-node-id`,
-        );
-      unlinkSync(path);
-    }
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }

@@ -19,7 +19,6 @@
  */
 import { createPublicKey, verify as verifySignature, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { basename } from 'node:path';
 import { GENESIS_HASH, lineHash, parseLine, publicKeyFingerprint, type DigestRecord } from './audit-record.js';
 import { firstRecordTime, listSegments, splitLines, type Segment } from './audit-files.js';
 
@@ -465,5 +464,5 @@ function linesOf(entries: Entry[]): string {
   const first = entries[0]!;
   const last = entries.at(-1)!;
   const seqs = entries.length === 1 ? `record ${first.sequence}` : `records ${first.sequence}…${last.sequence}`;
-  return entries.length === 1 ? `${where(first)} (${seqs})` : `${where(first)}–${basename(last.file) === first.file ? last.line : where(last)} (${seqs})`;
+  return entries.length === 1 ? `${where(first)} (${seqs})` : `${where(first)}–${last.file === first.file ? last.line : where(last)} (${seqs})`;
 }
