@@ -8,7 +8,8 @@ import pino from 'pino';
 import type { FastifyInstance } from 'fastify';
 import { openPkcs11Backend, type Pkcs11Backend, type Pkcs11BackendConfig } from './backend/pkcs11/index.js';
 import { openSqliteStore } from './store/sqlite/index.js';
-import { openJsonlAuditSink } from './audit/index.js';
+import { auditSignerOf, defaultAuditNodeId, openChainedAuditSink, type AuditFailureMode, type ChainedAuditSink } from './audit/index.js';
+import { ConfigError } from './config/hsm.js';
 import { createDispatcher } from './core/dispatch.js';
 import { allOperations } from './core/operations/index.js';
 import { adminOperations } from './core/admin/index.js';
@@ -17,7 +18,7 @@ import { createAuthorizerBinder } from './core/authorization/authorizer.js';
 import { operationRegistry } from './core/registry.js';
 import { startScheduler } from './core/scheduler.js';
 import type { KmsDeps, KmsSettings, Operation } from './core/operation.js';
-import type { Authorizer, Logger, MetadataStore } from './core/ports.js';
+import type { AuditSink, Authorizer, Logger, MetadataStore } from './core/ports.js';
 import { KmsError } from './core/errors.js';
 import { buildServer } from './http/build-server.js';
 import { createStoreCredentialResolver } from './auth/credentials.js';
@@ -48,6 +49,21 @@ export interface AppConfig {
   httpTimeouts?: Partial<HttpTimeouts> | undefined;
   /** Build {@link App.metricsServer} (for `--metrics-listen`); the API listener never serves /metrics. */
   metricsEndpoint?: boolean;
+  /** The audit trail (default: on, in `<dataDir>/audit`, fail-closed). */
+  audit?: AuditConfig;
+}
+
+/** Where and how the audit trail is written; see src/audit/chained-audit-sink.ts. */
+export interface AuditConfig {
+  /** `false` turns the audit trail off (benchmarks; not for production). */
+  enabled?: boolean;
+  dir?: string;
+  /** This process's chain (default `<host>-w0`). */
+  nodeId?: string;
+  failure?: AuditFailureMode;
+  digestEveryRecords?: number;
+  digestEverySeconds?: number;
+  maxFileBytes?: number;
 }
 
 export interface App {
@@ -56,6 +72,8 @@ export interface App {
   metricsServer?: FastifyInstance | undefined;
   metrics: Metrics;
   deps: KmsDeps;
+  /** The audit trail writer, unless the trail is off. */
+  audit?: ChainedAuditSink | undefined;
   backend: Pkcs11Backend;
   store: MetadataStore;
   logger: Logger;
@@ -106,6 +124,8 @@ export async function prepareDataDir(config: AppConfig): Promise<{ accessKeyId: 
   const logger = quietLogger();
   const services = await openServices(dataDir, config.hsm, logger);
   try {
+    // The audit key too, so that workers starting together do not race to create it.
+    if (config.audit?.enabled !== false) await auditSignerOf(services.backend)?.auditPublicKey();
     return await ensureRootCredentials(
       services.store,
       services.backend,
@@ -143,13 +163,19 @@ export async function createApp(config: AppConfig): Promise<App> {
   const logger = createLogger({ level: config.logLevel ?? 'info' }, config.logDestination ?? stdoutLogs(config.onLogOutputClosed)) as unknown as Logger;
   const services = await openServices(dataDir, config.hsm, logger);
   const { backend, store } = services;
-  const audit = openJsonlAuditSink({ path: join(dataDir, 'audit.log'), logger: logger.child({ component: 'audit' }) });
+  let audit: ChainedAuditSink | undefined;
+  try {
+    audit = await openAuditTrail(config, dataDir, backend, logger.child({ component: 'audit' }));
+  } catch (error) {
+    await services.close();
+    throw error;
+  }
   try {
     const deps: KmsDeps = {
       store,
       backend,
       clock: { now: () => new Date() },
-      audit,
+      audit: audit ?? NO_AUDIT,
       authorizer: unboundAuthorizer,
       settings: config.settings,
     };
@@ -167,7 +193,11 @@ export async function createApp(config: AppConfig): Promise<App> {
       dispatcher,
       credentials: createStoreCredentialResolver(store, backend),
       settings: config.settings,
-      health: () => backend.health(),
+      health: async () => {
+        // Fail-closed: a node that refuses calls for want of an audit trail is not healthy.
+        if (audit && !audit.accepting()) return { ok: false, detail: 'the audit trail cannot be written' };
+        return backend.health();
+      },
       metrics,
       logger,
       timeouts: config.httpTimeouts,
@@ -188,17 +218,18 @@ export async function createApp(config: AppConfig): Promise<App> {
       backend,
       store,
       logger,
+      audit,
       root,
       async close() {
         await scheduler.stop();
         await server.close();
         await metricsServer?.close();
-        await audit.close();
+        await audit?.close();
         await services.close();
       },
     };
   } catch (error) {
-    await audit.close();
+    await audit?.close();
     await services.close();
     throw error;
   }
@@ -207,4 +238,31 @@ export async function createApp(config: AppConfig): Promise<App> {
 /** For the cluster primary with `--metrics-listen`: `GET /metrics` summed over the workers (not listening yet). */
 export function createClusterMetricsServer(config: AppConfig): Promise<FastifyInstance> {
   return buildMetricsServer({ metrics: clusterMetrics(), logger: quietLogger(), timeouts: config.httpTimeouts });
+}
+
+/** With the trail off, events go nowhere. */
+const NO_AUDIT: AuditSink = { record() {} };
+
+/** Opens this process's audit chain; a directory that cannot be used stops start-up with a message a person can act on. */
+async function openAuditTrail(config: AppConfig, dataDir: string, backend: Pkcs11Backend, logger: Logger): Promise<ChainedAuditSink | undefined> {
+  const options = config.audit ?? {};
+  if (options.enabled === false) {
+    logger.warn({}, 'audit trail is off: calls are not recorded');
+    return undefined;
+  }
+  const dir = resolve(options.dir ?? join(dataDir, 'audit'));
+  try {
+    return await openChainedAuditSink({
+      dir,
+      nodeId: options.nodeId ?? defaultAuditNodeId(),
+      signer: auditSignerOf(backend),
+      failure: options.failure,
+      digestEveryRecords: options.digestEveryRecords,
+      digestEverySeconds: options.digestEverySeconds,
+      maxFileBytes: options.maxFileBytes,
+      logger,
+    });
+  } catch (error) {
+    throw new ConfigError(`The audit trail in ${dir} cannot be opened: ${error instanceof Error ? error.message : String(error)}`);
+  }
 }

@@ -3,7 +3,9 @@
 // baselines measured in the same run on the same SoftHSM2 token:
 //   - raw pkcs11js calls in a loop (the token's own ceiling),
 //   - a bare node:http server doing one PKCS#11 call per request (what any HTTP front pays).
-// Prints req/s, the ratios, and the per-op cost with 10 vs BENCH_KEYS (default 10,000) keys.
+// Prints req/s, the ratios, the per-op cost with 10 vs BENCH_KEYS (default 10,000) keys, and
+// Encrypt with the audit trail (chained, fsync'd per batch before each answer) vs --audit off.
+// BENCH_ONLY=authz, BENCH_ONLY=scale or BENCH_ONLY=audit runs just that part.
 // Then runs the TLS handshake benchmark (ci/bench/tls-handshakes.mjs) if it is there.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -86,15 +88,15 @@ try {
   const kms = new KMSClient({ endpoint, region: 'us-east-1', credentials });
   const signer = new SignatureV4({ service: 'kms', region: 'us-east-1', credentials, sha256: Sha256 });
 
-  const signedBy = (signer) => async (op, input) => {
+  const signedBy = (signer) => async (op, input, toPort = port) => {
     const body = JSON.stringify(input);
     const req = await signer.sign({
       method: 'POST',
       protocol: 'http:',
       hostname: '127.0.0.1',
-      port,
+      port: toPort,
       path: '/',
-      headers: { host: `127.0.0.1:${port}`, 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': `TrentService.${op}` },
+      headers: { host: `127.0.0.1:${toPort}`, 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': `TrentService.${op}` },
       body,
     });
     const { host, ...headers } = req.headers;
@@ -145,8 +147,9 @@ try {
 
   console.error('bench: measuring (median of', RUNS, 'runs of', SECONDS, 's each) …');
   const rows = [];
+  const only = process.env.BENCH_ONLY;
   // BENCH_ONLY=authz measures only the authorization scenario (ci/bench/authorization.mjs).
-  if (process.env.BENCH_ONLY === 'authz' || process.env.BENCH_ONLY === undefined) {
+  if (!only || only === 'authz') {
     const { HsmKmsClient } = await import(join(root, 'dist/client/hsmkms-client.js'));
     const admin = new HsmKmsClient({ endpoint, region: 'us-east-1', credentials });
     const authz = await authorizationScenario({ endpoint, region: 'us-east-1', rootCredentials: credentials, admin, measure, signedBy, runs: RUNS, kb });
@@ -155,14 +158,13 @@ try {
       `\nauthorization: Encrypt 1 KB, CryptoUser with a 10-statement key policy + 2 identity policies ${authz.policies.toFixed(0)} req/s, ` +
         `root with the default key policy ${authz.plain.toFixed(0)} req/s: ${ratio.toFixed(2)}× (target ≥ ${authz.target} ${ratio >= authz.target ? 'met' : 'NOT met'})`,
     );
-    if (process.env.BENCH_ONLY === 'authz') {
+    if (only === 'authz') {
       kms.destroy();
       await cleanup();
       process.exit(0);
     }
   }
-  // BENCH_ONLY=scale measures only the 10-vs-many-keys comparison.
-  if (process.env.BENCH_ONLY !== 'scale') {
+  if (!only) {
     const bareEncrypt = await measure('bare http encrypt 1 KB', bareUrl, bareReq('/encrypt', kb.toString('base64')));
     const bareRsa = await measure('bare http sign RSA-2048', bareUrl, bareReq('/sign-rsa', digestMessage));
     const bareEc = await measure('bare http sign P-256', bareUrl, bareReq('/sign-ec', digestMessage));
@@ -177,37 +179,68 @@ try {
     await op('Sign ECDSA P-256', 'Sign', { KeyId: ecKey, Message: digestMessage, SigningAlgorithm: 'ECDSA_SHA_256' }, bareEc, raw.ec);
   }
 
+  // The audit trail's cost: the same Encrypt against a second hsmkms on the same token and store,
+  // same worker count, with --audit off; rounds alternate so load bursts hit both sides.
+  let auditRow;
+  if (!only || only === 'audit') {
+    const offPort = port + 2000;
+    await start(
+      [join(root, 'bin/hsmkms.js'), 'serve', '--data-dir', work, '--port', String(offPort), '--log-level', 'warn', '--workers', String(WORKERS), '--audit', 'off'],
+      {},
+      /listening on/,
+    );
+    const input = { KeyId: symKey, Plaintext: kb.toString('base64') };
+    const on = [];
+    const off = [];
+    for (let i = 0; i < RUNS; i++) {
+      on.push((await measure('Encrypt 1 KB, audit on', endpoint, async () => [await signed('Encrypt', input)], 1)).rps);
+      off.push((await measure('Encrypt 1 KB, audit off', `http://127.0.0.1:${offPort}`, async () => [await signed('Encrypt', input, offPort)], 1)).rps);
+    }
+    auditRow = { on: median(on), off: median(off) };
+  }
+
   // Scale: Encrypt spread over 10 keys while the service holds about 10 keys; then, once it holds
   // MANY_KEYS, spread over 10 keys and over all of them, alternating run by run so drift in the
   // machine's speed falls on both alike.
-  const sample = (ids, n) => Array.from({ length: n }, (_, i) => ids[Math.floor((i * ids.length) / n)]);
-  const encryptWith = (ids) => async () =>
-    Promise.all(sample(ids, Math.min(ids.length, 2000)).map((id) => signed('Encrypt', { KeyId: id, Plaintext: kb.toString('base64') })));
-  const few = (await createKeys(10 - 1)).concat(symKey);
-  const small = await measure('Encrypt over 10 keys, service holds ~13', endpoint, encryptWith(few));
-  console.error(`bench: creating ${MANY_KEYS} keys for the scale test …`);
-  const many = few.concat(await createKeys(MANY_KEYS - few.length));
-  const alternate = { few: [], many: [] };
-  for (let i = 0; i < RUNS; i++) {
-    alternate.few.push((await measure(`Encrypt over 10 keys, service holds ${many.length}`, endpoint, encryptWith(few), 1)).rps);
-    alternate.many.push((await measure(`Encrypt over all ${many.length} keys`, endpoint, encryptWith(many), 1)).rps);
+  let scale;
+  if (!only || only === 'scale') {
+    const sample = (ids, n) => Array.from({ length: n }, (_, i) => ids[Math.floor((i * ids.length) / n)]);
+    const encryptWith = (ids) => async () =>
+      Promise.all(sample(ids, Math.min(ids.length, 2000)).map((id) => signed('Encrypt', { KeyId: id, Plaintext: kb.toString('base64') })));
+    const few = (await createKeys(10 - 1)).concat(symKey);
+    const small = await measure('Encrypt over 10 keys, service holds ~13', endpoint, encryptWith(few));
+    console.error(`bench: creating ${MANY_KEYS} keys for the scale test …`);
+    const many = few.concat(await createKeys(MANY_KEYS - few.length));
+    const alternate = { few: [], many: [] };
+    for (let i = 0; i < RUNS; i++) {
+      alternate.few.push((await measure(`Encrypt over 10 keys, service holds ${many.length}`, endpoint, encryptWith(few), 1)).rps);
+      alternate.many.push((await measure(`Encrypt over all ${many.length} keys`, endpoint, encryptWith(many), 1)).rps);
+    }
+    scale = { small, with10: { rps: median(alternate.few) }, withMany: { rps: median(alternate.many) }, keys: many.length };
   }
-  const with10 = { rps: median(alternate.few) };
-  const withMany = { rps: median(alternate.many) };
 
   console.log(`\nhsmkms benchmark (hsmkms with ${WORKERS} worker(s), bare server 1 process, wrk -t1 -c16, SoftHSM2; medians of ${RUNS} × ${SECONDS} s)`);
   console.log(`raw pkcs11js (1 thread): AES-GCM 1 KB ${raw.encrypt.toFixed(0)}/s, RSA-2048 sign ${raw.rsa.toFixed(0)}/s, P-256 sign ${raw.ec.toFixed(0)}/s`);
-  console.log('operation            hsmkms req/s   bare-http req/s   ratio   raw-pkcs11 ratio   target');
+  if (rows.length > 0) console.log('operation            hsmkms req/s   bare-http req/s   ratio   raw-pkcs11 ratio   target');
   for (const r of rows) {
     const ratio = r.rps / r.bare;
     console.log(
       `${r.label.padEnd(20)} ${r.rps.toFixed(0).padStart(12)} ${r.bare.toFixed(0).padStart(17)} ${ratio.toFixed(2).padStart(7)} ${(r.rps / r.raw).toFixed(2).padStart(18)}   ${r.target ? `≥ ${r.target} ${ratio >= r.target ? 'met' : 'NOT met'}` : ''}${r.spread > 0.15 ? ` (spread ${(r.spread * 100).toFixed(0)}%)` : ''}`,
     );
   }
-  console.log(
-    `Encrypt over 10 keys: ${small.rps.toFixed(0)} req/s holding ~13 keys, ${with10.rps.toFixed(0)} req/s holding ${many.length}; ` +
-      `over all ${many.length} keys: ${withMany.rps.toFixed(0)} req/s. Ratios: ${(withMany.rps / small.rps).toFixed(2)} and ${(withMany.rps / with10.rps).toFixed(2)} (flat = 1.00)`,
-  );
+  if (auditRow) {
+    const ratio = auditRow.on / auditRow.off;
+    console.log(
+      `Encrypt 1 KB with the audit trail (chained, fsync'd per batch before each answer): ${auditRow.on.toFixed(0)} req/s; with --audit off: ${auditRow.off.toFixed(0)} req/s; ratio ${ratio.toFixed(2)} (${WORKERS} worker(s) each side; target ≥ 0.9 ${ratio >= 0.9 ? 'met' : 'NOT met'})`,
+    );
+  }
+  if (scale) {
+    const { small, with10, withMany, keys } = scale;
+    console.log(
+      `Encrypt over 10 keys: ${small.rps.toFixed(0)} req/s holding ~13 keys, ${with10.rps.toFixed(0)} req/s holding ${keys}; ` +
+        `over all ${keys} keys: ${withMany.rps.toFixed(0)} req/s. Ratios: ${(withMany.rps / small.rps).toFixed(2)} and ${(withMany.rps / with10.rps).toFixed(2)} (flat = 1.00)`,
+    );
+  }
   kms.destroy();
 } finally {
   await cleanup();

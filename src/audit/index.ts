@@ -1,14 +1,40 @@
-/** The audit trail: the record format, a JSON-lines file sink and an in-memory sink. */
+/** The audit trail: the record format, the chained file writer, offline verification and queries, and an in-memory sink. */
 export {
   AUDIT_RECORD_VERSION,
   AuditRecordError,
-  formatAuditRecord,
-  parseAuditRecord,
+  CALL_EVENT_TYPE,
+  DIGEST_EVENT_TYPE,
+  GENESIS_HASH,
+  formatCallLine,
+  lineHash,
+  parseCallLine,
+  parseLine,
+  publicKeyFingerprint,
   toAuditRecord,
   type AuditRecord,
   type AuditResource,
   type AuditUserIdentity,
+  type ChainLink,
+  type DigestRecord,
+  type ParsedLine,
 } from './audit-record.js';
-export { openJsonlAuditSink, type JsonlAuditSink, type JsonlAuditSinkOptions } from './jsonl-audit-sink.js';
+export {
+  AUDIT_DEFAULTS,
+  openChainedAuditSink,
+  type AuditFailureMode,
+  type ChainedAuditSink,
+  type ChainedAuditSinkOptions,
+} from './chained-audit-sink.js';
+export { listSegments, nodeFileSystem, PUBLIC_KEY_FILE, type AuditFile, type AuditFileSystem } from './audit-files.js';
 export { MemoryAuditSink } from './memory-audit-sink.js';
-export { SECRET_FIELDS, isSecretField, redactSecrets } from './redact.js';
+export { auditSignerOf, defaultAuditNodeId } from './node-id.js';
+export { verifyAuditTrail, type Finding, type FindingKind, type NodeSummary, type VerifyOptions, type VerifyReport } from './verify.js';
+export {
+  lookupAuditEvents,
+  tailAuditEvents,
+  MAX_LOOKUP_RESULTS,
+  type AuditEventFound,
+  type AuditQuery,
+  type AuditQueryResult,
+  type TailOptions,
+} from './query.js';

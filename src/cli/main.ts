@@ -13,6 +13,7 @@ import { quorumCommand } from './quorum.js';
 import { tokenCommand } from './token.js';
 import { tlsCommand } from './tls.js';
 import { EXIT, exitQuietlyWhenOutputCloses } from './output.js';
+import { auditCommand } from './audit.js';
 
 const program = new Command()
   .name('hsmkms')
@@ -24,7 +25,8 @@ const program = new Command()
   .addCommand(policyCommand())
   .addCommand(quorumCommand())
   .addCommand(tokenCommand())
-  .addCommand(tlsCommand());
+  .addCommand(tlsCommand())
+  .addCommand(auditCommand());
 
 /** Commander's own errors become exceptions (it has printed them already) so that one place picks the status. */
 function throwCommanderErrors(command: Command): void {

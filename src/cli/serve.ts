@@ -7,10 +7,11 @@ import { DEFAULT_HTTP_TIMEOUTS, resolveTimeouts, type HttpTimeouts } from '../ht
 import { shareWithClusterPrimary } from '../observability/metrics.js';
 import { parseListen, parseSeconds } from './listen.js';
 import { EXIT } from './output.js';
+import { addAuditOptions, auditConfigFrom, type AuditCliOptions } from './audit-options.js';
 import { addHsmOptions, resolveHsmConfig, type HsmCliOptions } from './hsm-options.js';
 import { addServiceOptions, progress, settingsFrom, type ServiceCliOptions } from './service-options.js';
 
-interface ServeOptions extends HsmCliOptions, ServiceCliOptions {
+interface ServeOptions extends HsmCliOptions, ServiceCliOptions, AuditCliOptions {
   host: string;
   port: string;
   workers: string;
@@ -68,7 +69,7 @@ export function serveCommand(): Command {
         .env('HSMKMS_KEEP_ALIVE_TIMEOUT')
         .default(seconds(DEFAULT_HTTP_TIMEOUTS.keepAliveMs)),
     );
-  addServiceOptions(addHsmOptions(command));
+  addAuditOptions(addServiceOptions(addHsmOptions(command)));
   return command.action(async (options: ServeOptions) => {
     const port = Number(options.port);
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`--port must be 0–65535, got '${options.port}'.`);
@@ -82,6 +83,8 @@ export function serveCommand(): Command {
     const httpTimeouts = timeoutsFrom(options);
     // Workers were started by the primary, which has reported progress already.
     const hsm = await resolveHsmConfig(options, cluster.isWorker ? undefined : progress);
+    // Each worker writes its own audit chain (see src/audit/node-id.ts).
+    const workerIndex = cluster.isWorker ? Number(process.env.HSMKMS_WORKER_INDEX ?? 0) : 0;
     const config: AppConfig = {
       dataDir: options.dataDir,
       hsm,
@@ -91,6 +94,7 @@ export function serveCommand(): Command {
       httpTimeouts,
       // With workers, the primary serves the sum of theirs (see runPrimary).
       metricsEndpoint: metricsListen !== undefined && !cluster.isWorker,
+      audit: auditConfigFrom(options, workerIndex),
     };
     if (workers > 1 && cluster.isPrimary) return runPrimary(config, workers, metricsListen);
 

@@ -1,10 +1,12 @@
 /**
  * Runs one operation by registry key (see registry.ts). Authorisation happens inside each
  * operation; the dispatcher wraps them with what every call needs: an authorizer bound to the
- * call (who, how, what: see {@link AuthorizerBinder}), one audit event per call, and a
- * guarantee that only KmsErrors leave (anything else — an HSM fault, a bug — becomes
- * KMSInternalException with a safe message, and its details go to the log).
+ * call (who, how, what: see {@link AuthorizerBinder}), one audit event per call, durable before
+ * the answer (the sink's promise is awaited; while the sink cannot write, calls are refused
+ * before they run), and a guarantee that only KmsErrors leave (anything else — an HSM fault, a
+ * bug — becomes KMSInternalException with a safe message, and its details go to the log).
  */
+import { auditParameters } from './audit-parameters.js';
 import { BackendError, KmsError } from './errors.js';
 import type { JsonObject, KmsDeps, Operation, RequestContext } from './operation.js';
 import type { AuthorizerBinder, CallAuthorization, Logger } from './ports.js';
@@ -28,39 +30,11 @@ function auditErrorCode(error: KmsError | undefined): string | undefined {
   return error.type === 'AccessDeniedException' ? 'AccessDenied' : error.type;
 }
 
-/**
- * Request members never written to the audit trail: plaintext, key material, secrets, and
- * bulky opaque blobs that identify nothing (CloudTrail omits the same).
- */
-const OMITTED_PARAMETERS = new Set([
-  'Plaintext',
-  'CiphertextBlob',
-  'SourceCiphertextBlob',
-  'Message',
-  'Signature',
-  'Mac',
-  'EncryptedKeyMaterial',
-  'ImportToken',
-  'KeyMaterial',
-  'PrivateKey',
-  'SecretAccessKey',
-  'GrantTokens',
-  'Recipient',
-]);
-const SECRET_NAME = /secret|password|passphrase|plaintext|pin$/i;
-
-/** The request parameters as the audit trail may hold them (top level only; see above). */
-export function auditableParameters(input: JsonObject): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const [name, value] of Object.entries(input)) {
-    if (OMITTED_PARAMETERS.has(name) || SECRET_NAME.test(name)) continue;
-    out[name] = value;
-  }
-  return out;
-}
+/** AWS's limit on a KeyId, ARN included; a longer "ARN" names nothing and is not copied. */
+const MAX_ARN_LENGTH = 2048;
 
 function collectArns(resources: Set<string>, value: unknown): void {
-  if (typeof value === 'string' && value.startsWith('arn:') && value.includes(':kms:')) resources.add(value);
+  if (typeof value === 'string' && value.length <= MAX_ARN_LENGTH && value.startsWith('arn:') && value.includes(':kms:')) resources.add(value);
 }
 
 /** Key ARNs a call touched, from the response (KMS returns key ARNs) and from ARN inputs. */
@@ -93,6 +67,14 @@ function toKmsError(error: unknown, operation: string, ctx: RequestContext, logg
   return new KmsError('KMSInternalException', 'An internal error occurred. Try again later.', { cause: error });
 }
 
+/**
+ * The answer while the audit trail cannot be written: retryable, and 503 so that load balancers
+ * and SDK retry policies treat it as the temporary outage it is.
+ */
+function auditUnavailable(message: string): KmsError {
+  return new KmsError('DependencyTimeoutException', message);
+}
+
 /** Builds the dispatcher over a registry of operations keyed by wire name (`Encrypt`, …). */
 export function createDispatcher(
   deps: KmsDeps,
@@ -101,17 +83,18 @@ export function createDispatcher(
   options: DispatcherOptions = {},
 ): Dispatcher {
   const { bindAuthorizer } = options;
-  function audit(
+  /** Records the call and waits until the sink has made it durable; throws the client's error if it could not. */
+  async function audit(
     name: string,
     ctx: RequestContext,
     input: JsonObject,
     output: JsonObject | undefined,
     error?: KmsError,
     call?: CallAuthorization,
-  ): void {
+  ): Promise<void> {
     try {
       const additionalEventData = call?.auditData();
-      deps.audit.record({
+      await deps.audit.record({
         eventTime: deps.clock.now(),
         eventName: name,
         requestId: ctx.requestId,
@@ -119,38 +102,46 @@ export function createDispatcher(
         sourceIp: ctx.sourceIp,
         userAgent: ctx.userAgent,
         resources: touchedResources(input, output),
-        requestParameters: auditableParameters(input),
+        requestParameters: auditParameters(name, input),
         errorCode: auditErrorCode(error),
         errorMessage: error?.message,
         ...(additionalEventData ? { additionalEventData } : {}),
       });
     } catch (auditError) {
-      // The call has already happened in the HSM; failing it now would only hide that.
-      logger.error({ operation: name, requestId: ctx.requestId, err: String(auditError) }, 'could not write audit event');
+      // The operation may have taken effect (a key created, a ciphertext made): say so in the
+      // log; the caller gets no result that the audit trail does not hold.
+      logger.error(
+        { operation: name, requestId: ctx.requestId, outcome: error?.type ?? 'ok', err: String(auditError) },
+        'audit record not written; result withheld from the caller',
+      );
+      throw auditUnavailable('The result was withheld because its audit record could not be written; the operation may have taken effect. Try again later.');
     }
   }
 
   return {
     has: (name) => operations.has(name),
     async dispatch(name, ctx, input) {
+      if (deps.audit.accepting && !deps.audit.accepting())
+        throw auditUnavailable('The request was refused because the audit trail cannot be written. Try again later.');
       const operation = operations.get(name);
       if (!operation) {
         const error = new KmsError('UnknownOperationException', `The operation ${name.slice(0, 64)} is not supported.`);
-        audit(name.slice(0, 64), ctx, {}, undefined, error);
+        await audit(name.slice(0, 64), ctx, {}, undefined, error);
         throw error;
       }
       let call: CallAuthorization | undefined;
+      let output: JsonObject;
       try {
         call = bindAuthorizer?.({ operation: name, ctx, input });
         const callCtx = call ? { ...ctx, principal: await call.principal() } : ctx;
-        const output = await operation.run(call ? { ...deps, authorizer: call.authorizer } : deps, callCtx, input);
-        audit(name, ctx, input, output, undefined, call);
-        return output;
+        output = await operation.run(call ? { ...deps, authorizer: call.authorizer } : deps, callCtx, input);
       } catch (thrown) {
         const error = toKmsError(thrown, name, ctx, logger);
-        audit(name, ctx, input, undefined, error, call);
+        await audit(name, ctx, input, undefined, error, call);
         throw error;
       }
+      await audit(name, ctx, input, output, undefined, call);
+      return output;
     },
   };
 }

@@ -220,8 +220,27 @@ export interface AuditEvent {
   additionalEventData?: Record<string, unknown> | undefined;
 }
 
+/**
+ * Where audit events go. The dispatcher awaits `record` before it answers a call, so a sink that
+ * makes events durable resolves once the event is on disk and rejects when it cannot be; the
+ * call then fails instead of answering without a record.
+ */
 export interface AuditSink {
-  record(event: AuditEvent): void;
+  record(event: AuditEvent): Promise<void> | void;
+  /** False while events cannot be made durable: the dispatcher refuses calls before running them. Absent: always true. */
+  accepting?(): boolean;
+}
+
+/**
+ * Optional backend capability: signing audit digests with a dedicated key pair made in the HSM
+ * (ECDSA P-384, private key sensitive and never extractable). Detected at run time; without it
+ * the audit trail is hash-chained but unsigned.
+ */
+export interface AuditSigner {
+  /** The verification key, SubjectPublicKeyInfo DER. The key pair is created on first use. */
+  auditPublicKey(): Promise<Buffer>;
+  /** ECDSA P-384 over SHA-384(payload), made inside the HSM, DER-encoded (as `openssl dgst -sha384 -sign` writes it). */
+  signAuditDigest(payload: Uint8Array): Promise<Buffer>;
 }
 
 /** What a request is allowed to do. Key policies, grants and IAM policies plug in here. */

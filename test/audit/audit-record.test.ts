@@ -2,13 +2,18 @@ import { describe, expect, it } from 'vitest';
 import {
   AUDIT_RECORD_VERSION,
   AuditRecordError,
-  formatAuditRecord,
-  parseAuditRecord,
-  redactSecrets,
+  formatCallLine,
+  GENESIS_HASH,
+  lineHash,
+  parseCallLine,
+  parseLine,
+  type ChainLink,
 } from '../../src/audit/index.js';
+import { digestSignedText, formatDigestLine } from '../../src/audit/audit-record.js';
 import type { AuditEvent } from '../../src/core/ports.js';
 
 const KEY_ARN = 'arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+const LINK: ChainLink = { nodeId: 'host-w0', sequence: 7, previousHash: 'ab'.repeat(32) };
 
 const full: AuditEvent = {
   eventTime: new Date('2026-01-02T03:04:05.678Z'),
@@ -23,11 +28,29 @@ const full: AuditEvent = {
   errorMessage: `${KEY_ARN} is disabled.`,
 };
 
+const digestFields = {
+  nodeId: 'host-w0',
+  sequence: 9,
+  previousHash: 'cd'.repeat(32),
+  eventTime: '2026-01-02T03:05:00.000Z',
+  digestStartSequence: 1,
+  digestEndSequence: 8,
+  digestStartTime: '2026-01-02T03:00:00.000Z',
+  digestEndTime: '2026-01-02T03:04:59.000Z',
+  publicKeyFingerprint: 'ef'.repeat(32),
+};
+const digestLine = formatDigestLine(digestSignedText(digestFields), Buffer.from('a DER signature, for the format only'));
+
 describe('audit record format', () => {
-  it('writes CloudTrail field names and a version', () => {
-    const doc = JSON.parse(formatAuditRecord(full)) as Record<string, unknown>;
-    expect(doc).toStrictEqual({
+  it('writes the chain link first, then CloudTrail field names', () => {
+    const line = formatCallLine(full, LINK);
+    expect(Object.keys(JSON.parse(line) as object).slice(0, 5)).toEqual(['eventVersion', 'eventType', 'nodeId', 'sequence', 'previousHash']);
+    expect(JSON.parse(line)).toStrictEqual({
       eventVersion: AUDIT_RECORD_VERSION,
+      eventType: 'AwsApiCall',
+      nodeId: 'host-w0',
+      sequence: 7,
+      previousHash: 'ab'.repeat(32),
       eventTime: '2026-01-02T03:04:05.678Z',
       eventSource: 'kms.amazonaws.com',
       eventName: 'Encrypt',
@@ -42,75 +65,71 @@ describe('audit record format', () => {
     });
   });
 
-  it('round-trips full and minimal events', () => {
-    expect(parseAuditRecord(formatAuditRecord(full))).toStrictEqual(full);
-    const minimal: AuditEvent = {
-      eventTime: new Date(0),
-      eventName: 'ListKeys',
-      requestId: 'req-2',
-      principalArn: 'arn:aws:iam::111122223333:root',
-      resources: [],
-    };
-    const line = formatAuditRecord(minimal);
+  it('round-trips full and minimal events, and the chain link', () => {
+    expect(parseCallLine(formatCallLine(full, LINK))).toStrictEqual(full);
+    const minimal: AuditEvent = { eventTime: new Date(0), eventName: 'ListKeys', requestId: 'req-2', principalArn: 'arn:aws:iam::111122223333:root', resources: [] };
+    const line = formatCallLine(minimal, { nodeId: 'n', sequence: 1, previousHash: GENESIS_HASH });
     expect(JSON.parse(line)).toMatchObject({ userIdentity: { type: 'Root' } });
     expect(line).not.toContain('null');
-    expect(parseAuditRecord(line)).toStrictEqual(minimal);
+    expect(parseCallLine(line)).toStrictEqual(minimal);
+    expect(parseLine(line).link).toEqual({ nodeId: 'n', sequence: 1, previousHash: GENESIS_HASH });
   });
 
-  it('keeps each record on one line whatever the fields contain', () => {
-    const line = formatAuditRecord({ ...full, userAgent: 'evil\nagent\r\u2028', errorMessage: 'two\nlines' });
+  it('carries event fields it does not know (additionalEventData) through under their own names', () => {
+    const withExtra = { ...full, additionalEventData: { authorization: 'deny', grantId: 'g-1', quorum: ['a', 'b'] } } as AuditEvent;
+    const line = formatCallLine(withExtra, LINK);
+    expect(JSON.parse(line)).toMatchObject({ additionalEventData: { authorization: 'deny', grantId: 'g-1', quorum: ['a', 'b'] } });
+    expect(parseCallLine(line)).toStrictEqual(withExtra);
+    // …but never over the chain or the format's own fields.
+    const sneaky = { ...full, sequence: 99, previousHash: 'x', nodeId: 'other' } as unknown as AuditEvent;
+    expect(parseLine(formatCallLine(sneaky, LINK)).link).toEqual(LINK);
+  });
+
+  it('keeps each record on one line whatever the fields contain, and hashes its bytes', () => {
+    const line = formatCallLine({ ...full, userAgent: 'evil\nagent\r\u2028', errorMessage: 'two\nlines' }, LINK);
     expect(line.split('\n')).toHaveLength(1);
-    expect(parseAuditRecord(line).userAgent).toBe('evil\nagent\r\u2028');
+    expect(parseCallLine(line).userAgent).toBe('evil\nagent\r\u2028');
+    expect(lineHash(line)).toBe(lineHash(Buffer.from(line, 'utf8')));
+    expect(lineHash(line)).toMatch(/^[0-9a-f]{64}$/);
   });
 
-  it('drops plaintext, ciphertext, key material and secrets at any depth', () => {
-    const event: AuditEvent = {
-      ...full,
-      requestParameters: {
-        KeyId: 'alias/app',
-        Plaintext: 'U0VDUkVUIFBMQUlOVEVYVA==',
-        CiphertextBlob: 'AQIDBA==',
-        EncryptedKeyMaterial: 'AAAA',
-        nested: { SecretAccessKey: 'wJalrXUtnFEMI/K7MDENG', userPin: '97531', list: [{ Plaintext: 'x', keep: 1 }] },
-        raw: Buffer.from('binary secret'),
-        password: 'hunter2',
-        MessageType: 'RAW',
-        KeyMaterialId: 'f'.repeat(64),
-      },
-    };
-    const line = formatAuditRecord(event);
-    for (const secret of ['U0VDUkVU', 'AQIDBA', 'AAAA', 'wJalrXUtnFEMI', '97531', 'hunter2', 'binary']) {
-      expect(line).not.toContain(secret);
-    }
-    expect(parseAuditRecord(line).requestParameters).toStrictEqual({
-      KeyId: 'alias/app',
-      nested: { list: [{ keep: 1 }] },
-      MessageType: 'RAW',
-      KeyMaterialId: 'f'.repeat(64),
-    });
+  it('bounds what a caller controls: user agent, error message, parameters', () => {
+    const line = formatCallLine({ ...full, userAgent: 'u'.repeat(100_000), errorMessage: 'm'.repeat(100_000), requestParameters: { Policy: 'p'.repeat(1_000_000) } }, LINK);
+    expect(line.length).toBeLessThan(40_000);
+    expect(parseCallLine(line).userAgent).toMatch(/^u{1024}…\[truncated: 100000 characters\]$/);
   });
 
-  it('turns values JSON cannot hold into safe ones and stops at cycles', () => {
-    const cyclic: Record<string, unknown> = { a: 1 };
-    cyclic.self = cyclic;
-    const clean = redactSecrets({ big: 10n, when: new Date(5), inf: Infinity, fn: () => 1, cyclic }) as Record<string, unknown>;
-    expect(clean.big).toBe('10');
-    expect(clean.when).toBe('1970-01-01T00:00:00.005Z');
-    expect(clean.inf).toBe('Infinity');
-    expect('fn' in clean).toBe(false);
-    expect(() => JSON.stringify(clean)).not.toThrow();
+  it('writes a digest whose signature covers every byte before it', () => {
+    const parsed = parseLine(digestLine);
+    expect(parsed.kind).toBe('digest');
+    if (parsed.kind !== 'digest') return;
+    expect(parsed.link).toEqual({ nodeId: 'host-w0', sequence: 9, previousHash: 'cd'.repeat(32) });
+    expect(parsed.digest).toMatchObject({ digestStartSequence: 1, digestEndSequence: 8, signatureAlgorithm: 'ECDSA_SHA_384' });
+    expect(parsed.signedText).toBe(digestSignedText(digestFields));
+    expect(digestLine.startsWith(parsed.signedText.slice(0, -1))).toBe(true);
+    expect(parsed.signature.toString()).toBe('a DER signature, for the format only');
   });
 
   it('rejects malformed lines with AuditRecordError', () => {
-    const good = JSON.parse(formatAuditRecord(full)) as Record<string, unknown>;
+    const good = JSON.parse(formatCallLine(full, LINK)) as Record<string, unknown>;
+    const digest = JSON.parse(digestLine) as Record<string, unknown>;
     const variants: [string, string][] = [
       ['not JSON', '{"eventVersion":'],
       ['empty', ''],
       ['an array', '[]'],
       ['a string', '"x"'],
       ['no version', JSON.stringify({ ...good, eventVersion: undefined })],
-      ['a future major version', JSON.stringify({ ...good, eventVersion: '2.0' })],
-      ['a numeric version', JSON.stringify({ ...good, eventVersion: 1 })],
+      ['version 1 (no chain)', JSON.stringify({ ...good, eventVersion: '1.0' })],
+      ['a future major version', JSON.stringify({ ...good, eventVersion: '3.0' })],
+      ['a numeric version', JSON.stringify({ ...good, eventVersion: 2 })],
+      ['an unknown event type', JSON.stringify({ ...good, eventType: 'AwsConsoleSignIn' })],
+      ['no node', JSON.stringify({ ...good, nodeId: undefined })],
+      ['a node id with a slash', JSON.stringify({ ...good, nodeId: '../etc' })],
+      ['sequence 0', JSON.stringify({ ...good, sequence: 0 })],
+      ['a fractional sequence', JSON.stringify({ ...good, sequence: 1.5 })],
+      ['a string sequence', JSON.stringify({ ...good, sequence: '7' })],
+      ['a short previous hash', JSON.stringify({ ...good, previousHash: 'ab' })],
+      ['an upper-case previous hash', JSON.stringify({ ...good, previousHash: 'AB'.repeat(32) })],
       ['a bad time', JSON.stringify({ ...good, eventTime: 'yesterday' })],
       ['no event name', JSON.stringify({ ...good, eventName: undefined })],
       ['no request id', JSON.stringify({ ...good, requestID: 7 })],
@@ -120,14 +139,22 @@ describe('audit record format', () => {
       ['a resource without ARN', JSON.stringify({ ...good, resources: [{ type: 'AWS::KMS::Key' }] })],
       ['parameters not an object', JSON.stringify({ ...good, requestParameters: ['x'] })],
       ['a numeric error code', JSON.stringify({ ...good, errorCode: 400 })],
+      ['a digest of another algorithm', JSON.stringify({ ...digest, signatureAlgorithm: 'RSASSA_PSS_SHA_256' })],
+      ['a digest without signature', JSON.stringify({ ...digest, signature: undefined })],
+      ['a digest whose signature is not last', JSON.stringify({ signature: digest.signature, ...digest })],
+      ['a digest with an escaped signature', digestLine.replace(/"signature":"(.)/, '"signature":"\\u00$1'.replace('$1', '41'))],
+      ['a digest whose range ends after it', JSON.stringify({ ...digest, digestEndSequence: 9 })],
+      ['a digest whose range is reversed', JSON.stringify({ ...digest, digestStartSequence: 8, digestEndSequence: 2 })],
+      ['a digest with a bad fingerprint', JSON.stringify({ ...digest, publicKeyFingerprint: 'xyz' })],
+      ['a digest with a bad range time', JSON.stringify({ ...digest, digestEndTime: 'soon' })],
     ];
     for (const [what, line] of variants) {
-      expect(() => parseAuditRecord(line), what).toThrow(AuditRecordError);
+      expect(() => parseLine(line), what).toThrow(AuditRecordError);
     }
   });
 
   it('reads later minor versions', () => {
-    const line = JSON.stringify({ ...(JSON.parse(formatAuditRecord(full)) as object), eventVersion: '1.7', addedLater: true });
-    expect(parseAuditRecord(line).eventName).toBe('Encrypt');
+    const line = JSON.stringify({ ...(JSON.parse(formatCallLine(full, LINK)) as object), eventVersion: '2.7', addedLater: true });
+    expect(parseCallLine(line).eventName).toBe('Encrypt');
   });
 });

@@ -118,7 +118,11 @@ export async function createHarness(extra: Partial<ServerOptions> = {}): Promise
     store: {} as MetadataStore,
     backend: {} as KeyBackend,
     clock: { now: () => now.value },
-    audit: { record: (event) => audit.push(event) },
+    audit: {
+      record: (event) => {
+        audit.push(event);
+      },
+    },
     authorizer: { authorize: async () => undefined },
     settings: SETTINGS,
   };

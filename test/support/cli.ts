@@ -53,3 +53,17 @@ export async function serve(args: string[], env: NodeJS.ProcessEnv = {}): Promis
       }),
   };
 }
+
+/** The options that point `hsmkms` at the run's SoftHSM2 token (see test/global-setup.ts). */
+export function testTokenArgs(): string[] {
+  return [
+    '--module',
+    process.env.HSMKMS_TEST_MODULE!,
+    '--token-label',
+    process.env.HSMKMS_TEST_TOKEN!,
+    '--pin-file',
+    process.env.HSMKMS_TEST_PIN_FILE!,
+    '--profile',
+    'softhsm2',
+  ];
+}

@@ -67,7 +67,11 @@ export async function createTestKms(options: { backend?: KeyBackend } = {}): Pro
     store,
     backend,
     clock,
-    audit: { record: (e) => audit.push(e) },
+    audit: {
+      record: (e) => {
+        audit.push(e);
+      },
+    },
     authorizer: allowAccount,
     settings: TEST_SETTINGS,
   };

@@ -55,7 +55,8 @@ import type {
   WrappingAlgorithm,
   WrappingKeySpec,
 } from '../../core/model.js';
-import type { DataKeyPair, GeneratedMaterial, KeyBackend, Logger, MaterialRef, SymmetricCiphertext } from '../../core/ports.js';
+import type { AuditSigner, DataKeyPair, GeneratedMaterial, KeyBackend, Logger, MaterialRef, SymmetricCiphertext } from '../../core/ports.js';
+import { AuditSigningKey } from './audit-signing-key.js';
 import { hsmError, toHsmError, type Blame } from './errors.js';
 import { HsmCalls } from './hsm-calls.js';
 import type { Pkcs11BackendConfig } from './index.js';
@@ -75,8 +76,9 @@ const SILENT: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: ()
 const generateKeyPairAsync = promisify(generateKeyPairCallback);
 
 /** The PKCS#11 implementation of {@link KeyBackend}. Create with `openPkcs11Backend`. */
-export class Pkcs11Backend extends TokenRuntime implements KeyBackend {
+export class Pkcs11Backend extends TokenRuntime implements KeyBackend, AuditSigner {
   private readonly ivs = new IvSource();
+  private readonly auditKey = new AuditSigningKey();
 
   /** See `openPkcs11Backend`. Start-up calls are synchronous: nothing waits for them yet. */
   static async open(config: Pkcs11BackendConfig, logger: Logger = SILENT): Promise<Pkcs11Backend> {
@@ -326,6 +328,17 @@ export class Pkcs11Backend extends TokenRuntime implements KeyBackend {
       this.decryption(),
     );
   }
+
+  // ───────────────────────── AuditSigner (audit-signing-key.ts) ─────────────────────────
+
+  auditPublicKey(): Promise<Buffer> {
+    return this.run('auditPublicKey', (s) => this.auditKey.publicKey(this.module, s));
+  }
+
+  signAuditDigest(payload: Uint8Array): Promise<Buffer> {
+    return this.run('signAuditDigest', (s) => this.auditKey.sign(this.module, s, payload));
+  }
+
 }
 
 /** AES-GCM needs an AES key: a blob naming another key type is bad input, caught before the token. */

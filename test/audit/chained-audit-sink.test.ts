@@ -1,0 +1,261 @@
+/**
+ * The audit trail writer on a real directory, signing with the run's SoftHSM2 token: chained
+ * lines, durable before the promise resolves, group commit, digests by count, time, rotation
+ * and close, continuing after a restart and after a torn write, and both failure modes.
+ */
+import { spawn } from 'node:child_process';
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createPublicKey, verify } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { auditSignerOf, lineHash, listSegments, openChainedAuditSink, PUBLIC_KEY_FILE, type ChainedAuditSinkOptions } from '../../src/audit/index.js';
+import type { AuditSigner } from '../../src/core/ports.js';
+import { testBackend } from '../support/kms-deps.js';
+import { RecordingLogger } from '../backend/pkcs11/helpers.js';
+import { enospc, event, expectUnbroken, FlakyFileSystem, readChain } from './support.js';
+
+const root = mkdtempSync(join(tmpdir(), 'hsmkms-audit-sink-'));
+let signer: AuditSigner;
+let n = 0;
+const freshDir = () => join(root, `run${++n}`, 'audit');
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+beforeAll(async () => {
+  signer = auditSignerOf(await testBackend())!;
+});
+
+function open(dir: string, extra: Partial<ChainedAuditSinkOptions> = {}) {
+  return openChainedAuditSink({ dir, nodeId: 'host-w0', signer, retryMs: 50, ...extra });
+}
+
+function expectSignedDigest(line: { text: string; parsed: ReturnType<typeof readChain>[number]['parsed'] }, spki: Buffer): void {
+  expect(line.parsed.kind).toBe('digest');
+  if (line.parsed.kind !== 'digest') return;
+  expect(verify('sha384', Buffer.from(line.parsed.signedText), createPublicKey({ key: spki, format: 'der', type: 'spki' }), line.parsed.signature)).toBe(true);
+}
+
+describe('chained audit sink', () => {
+  it('writes one chained line per event, each on disk (0600, directory 0700) before its promise resolves', async () => {
+    const dir = freshDir();
+    const sink = await open(dir);
+    try {
+      for (let i = 1; i <= 5; i++) {
+        await sink.record(event(i));
+        const lines = readChain(dir, 'host-w0');
+        expect(lines).toHaveLength(i);
+        const last = lines.at(-1)!.parsed;
+        expect(last.kind === 'call' && last.event.requestId).toBe(`req-${i}`);
+      }
+      expectUnbroken(readChain(dir, 'host-w0'));
+      const [segment] = listSegments(dir).get('host-w0')!;
+      expect(segment!.name).toBe('host-w0.000000000001.jsonl');
+      expect(statSync(segment!.path).mode & 0o777).toBe(0o600);
+      expect(statSync(dir).mode & 0o777).toBe(0o700);
+      expect(readFileSync(join(dir, PUBLIC_KEY_FILE), 'utf8')).toMatch(/^-----BEGIN PUBLIC KEY-----/);
+    } finally {
+      await sink.close();
+    }
+  });
+
+  it('commits concurrent events in a few batches: one write and one fdatasync each', async () => {
+    const dir = freshDir();
+    const files = new FlakyFileSystem();
+    const sink = await open(dir, { files });
+    try {
+      await Promise.all(Array.from({ length: 300 }, (_, i) => sink.record(event(i))));
+      expect(readChain(dir, 'host-w0')).toHaveLength(300);
+      expect(files.appends).toBeLessThanOrEqual(3);
+      expect(files.syncs).toBe(files.appends);
+      expectUnbroken(readChain(dir, 'host-w0'));
+    } finally {
+      await sink.close();
+    }
+  });
+
+  it('signs a digest every N records, naming the range it closes; the signature verifies', async () => {
+    const dir = freshDir();
+    const sink = await open(dir, { digestEveryRecords: 10 });
+    for (let i = 1; i <= 25; i++) await sink.record(event(i));
+    const spki = await signer.auditPublicKey();
+    const lines = readChain(dir, 'host-w0');
+    expect(lines.map((l) => l.parsed.kind === 'digest').lastIndexOf(true)).toBe(21);
+    const digests = lines.filter((l) => l.parsed.kind === 'digest');
+    expect(digests.map((d) => d.parsed.link.sequence)).toEqual([11, 22]);
+    for (const d of digests) expectSignedDigest(d, spki);
+    const second = digests[1]!.parsed;
+    if (second.kind !== 'digest') throw new Error('not a digest');
+    expect(second.digest).toMatchObject({ digestStartSequence: 12, digestEndSequence: 21, digestStartTime: event(11).eventTime.toISOString(), digestEndTime: event(20).eventTime.toISOString() });
+    expect(second.link.previousHash).toBe(lineHash(lines[20]!.text));
+    // Closing signs what is left.
+    await sink.close();
+    const closed = readChain(dir, 'host-w0');
+    expectUnbroken(closed);
+    expect(closed).toHaveLength(28);
+    expectSignedDigest(closed.at(-1)!, spki);
+  });
+
+  it('signs a digest after T seconds when fewer records came', async () => {
+    const dir = freshDir();
+    const sink = await open(dir, { digestEverySeconds: 1 });
+    try {
+      await sink.record(event(1));
+      await sleep(1600);
+      await sink.flush();
+      const lines = readChain(dir, 'host-w0');
+      expect(lines.map((l) => l.parsed.kind)).toEqual(['call', 'digest']);
+      await sleep(1200);
+      expect(readChain(dir, 'host-w0')).toHaveLength(2);
+    } finally {
+      await sink.close();
+    }
+  });
+
+  it('continues the chain after a restart, in the same file', async () => {
+    const dir = freshDir();
+    let sink = await open(dir);
+    await sink.record(event(1));
+    await sink.close();
+    sink = await open(dir);
+    await sink.record(event(2));
+    await sink.close();
+    const lines = readChain(dir, 'host-w0');
+    expect(lines.map((l) => l.parsed.kind)).toEqual(['call', 'digest', 'call', 'digest']);
+    expectUnbroken(lines);
+    expect(listSegments(dir).get('host-w0')).toHaveLength(1);
+  });
+
+  it('signs at start-up what a crashed run left unsigned', async () => {
+    const dir = freshDir();
+    const crashed = await open(dir, { signer: undefined });
+    for (let i = 1; i <= 3; i++) await crashed.record(event(i));
+    await crashed.close(); // no signer: nothing signed, as after a kill -9
+    const sink = await open(dir);
+    await sink.flush();
+    const lines = readChain(dir, 'host-w0');
+    expect(lines.map((l) => l.parsed.kind)).toEqual(['call', 'call', 'call', 'digest']);
+    const digest = lines[3]!.parsed;
+    expect(digest.kind === 'digest' && [digest.digest.digestStartSequence, digest.digest.digestEndSequence]).toEqual([1, 3]);
+    await sink.close();
+  });
+
+  it('leaves a torn last line as it is and continues in a new segment linked to the last whole record', async () => {
+    const dir = freshDir();
+    let sink = await open(dir);
+    for (let i = 1; i <= 3; i++) await sink.record(event(i));
+    await sink.close();
+    const [segment] = listSegments(dir).get('host-w0')!;
+    appendFileSync(segment!.path, '{"eventVersion":"2.0","eventType":"AwsApiCall","nodeId":"host-w0","seq');
+    const torn = readFileSync(segment!.path);
+    sink = await open(dir);
+    await sink.record(event(4));
+    await sink.close();
+    expect(readFileSync(segment!.path).equals(torn)).toBe(true);
+    const segments = listSegments(dir).get('host-w0')!;
+    expect(segments.map((s) => s.name)).toEqual(['host-w0.000000000001.jsonl', 'host-w0.000000000005.jsonl']);
+    expectUnbroken(readChain(dir, 'host-w0'));
+  });
+
+  it('rotates by size: each closed segment ends with a signed digest, the next one links to it', async () => {
+    const dir = freshDir();
+    const sink = await open(dir, { maxFileBytes: 4096 });
+    for (let i = 1; i <= 40; i++) await sink.record(event(i, { requestParameters: { KeyId: 'alias/app', Description: 'x'.repeat(200) } }));
+    await sink.close();
+    const segments = listSegments(dir).get('host-w0')!;
+    expect(segments.length).toBeGreaterThanOrEqual(3);
+    const spki = await signer.auditPublicKey();
+    for (const segment of segments.slice(0, -1)) {
+      const lines = readFileSync(segment.path, 'utf8').trimEnd().split('\n');
+      const last = readChain(dir, 'host-w0').find((l) => l.text === lines.at(-1))!;
+      expectSignedDigest(last, spki);
+      expect(statSync(segment.path).size).toBeLessThan(4096 + 2048);
+    }
+    expectUnbroken(readChain(dir, 'host-w0'));
+  });
+
+  it('fail-closed: refuses while writes fail, keeps every record, writes them once the disk recovers', async () => {
+    const dir = freshDir();
+    const files = new FlakyFileSystem();
+    const logger = new RecordingLogger();
+    const sink = await open(dir, { files, logger });
+    try {
+      await sink.record(event(1));
+      files.failing = enospc();
+      files.partial = 100; // half a line reaches the file before the error
+      await expect(sink.record(event(2))).rejects.toThrow(/ENOSPC/);
+      expect(sink.accepting()).toBe(false);
+      await expect(sink.record(event(3))).rejects.toThrow(/ENOSPC/);
+      expect(logger.records.filter((r) => r.level === 'error' && /refusing requests/.test(r.msg ?? ''))).toHaveLength(1);
+      files.failing = undefined;
+      for (let i = 0; i < 40 && !sink.accepting(); i++) await sleep(25);
+      expect(sink.accepting()).toBe(true);
+      await sink.record(event(4));
+      const lines = readChain(dir, 'host-w0');
+      expect(lines.map((l) => l.parsed.kind === 'call' && l.parsed.event.requestId)).toEqual(['req-1', 'req-2', 'req-3', 'req-4']);
+      expectUnbroken(lines);
+    } finally {
+      await sink.close();
+    }
+  });
+
+  it('fail-open: serves while writes fail and writes the records once the disk recovers', async () => {
+    const dir = freshDir();
+    const files = new FlakyFileSystem();
+    const sink = await open(dir, { files, failure: 'open' });
+    try {
+      files.failing = enospc();
+      await sink.record(event(1));
+      await sink.record(event(2));
+      expect(sink.accepting()).toBe(true);
+      expect(readChain(dir, 'host-w0')).toHaveLength(0);
+      files.failing = undefined;
+      for (let i = 0; i < 40 && sink.status().failure; i++) await sleep(25);
+      await sink.record(event(3));
+      expectUnbroken(readChain(dir, 'host-w0'));
+      expect(readChain(dir, 'host-w0')).toHaveLength(3);
+    } finally {
+      await sink.close();
+    }
+  });
+
+  it('goes on without a digest when the HSM cannot sign, and signs the longer range later', async () => {
+    const dir = freshDir();
+    let down = true;
+    const flaky: AuditSigner = {
+      auditPublicKey: () => signer.auditPublicKey(),
+      signAuditDigest: (payload) => (down ? Promise.reject(new Error('CKR_DEVICE_ERROR')) : signer.signAuditDigest(payload)),
+    };
+    const sink = await open(dir, { signer: flaky, digestEveryRecords: 2 });
+    for (let i = 1; i <= 3; i++) await sink.record(event(i));
+    expect(readChain(dir, 'host-w0').every((l) => l.parsed.kind === 'call')).toBe(true);
+    down = false;
+    await sink.close();
+    const lines = readChain(dir, 'host-w0');
+    const last = lines.at(-1)!.parsed;
+    expect(last.kind === 'digest' && [last.digest.digestStartSequence, last.digest.digestEndSequence]).toEqual([1, 3]);
+    expectUnbroken(lines);
+  });
+
+  it('lets one process write a node: a second writer is refused, a dead one’s lock is taken over', async () => {
+    const dir = freshDir();
+    const sink = await open(dir);
+    await expect(open(dir)).rejects.toThrow(/already open in this process/);
+    await sink.close();
+
+    const holder = spawn('sleep', ['30']);
+    try {
+      writeFileSync(join(dir, 'host-w0.lock'), `${holder.pid}\n`);
+      await expect(open(dir)).rejects.toThrow(new RegExp(`in use by process ${holder.pid}.*--audit-node-id`));
+    } finally {
+      holder.kill('SIGKILL');
+    }
+    const exited = spawn('true');
+    await new Promise((done) => exited.once('exit', done));
+    writeFileSync(join(dir, 'host-w0.lock'), `${exited.pid}\n`);
+    const again = await open(dir);
+    await again.record(event(1));
+    await again.close();
+    expect(existsSync(join(dir, 'host-w0.lock'))).toBe(false);
+    expect(readdirSync(dir).filter((f) => f.endsWith('.jsonl'))).toHaveLength(1);
+  });
+});
