@@ -332,13 +332,18 @@ export class Pkcs11Backend extends TokenRuntime implements KeyBackend, AuditSign
   // ───────────────────────── AuditSigner (audit-signing-key.ts) ─────────────────────────
 
   auditPublicKey(): Promise<Buffer> {
-    return this.run('auditPublicKey', (s) => this.auditKey.publicKey(this.module, s));
+    return this.run('auditPublicKey', (s) => this.auditKey.publicKey(this.calls, s));
   }
 
   signAuditDigest(payload: Uint8Array): Promise<Buffer> {
-    return this.run('signAuditDigest', (s) => this.auditKey.sign(this.module, s, payload));
+    return this.run('signAuditDigest', (s) => this.auditKey.sign(this.calls, s, payload));
   }
 
+  /** Whenever the runtime looks its own keys up again (a lost login, stale handles, a reset), the audit key's handles go too. */
+  protected override async reloadKeys(session: Handle): Promise<void> {
+    this.auditKey.forget();
+    await super.reloadKeys(session);
+  }
 }
 
 /** AES-GCM needs an AES key: a blob naming another key type is bad input, caught before the token. */

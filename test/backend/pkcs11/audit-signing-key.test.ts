@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initToken } from '../../../src/backend/pkcs11/embedded-token.js';
 import { openPkcs11Backend, type Pkcs11Backend } from '../../../src/backend/pkcs11/index.js';
-import { env } from './helpers.js';
+import { closeAllSessions, env } from './helpers.js';
 
 const label = `audit-${randomBytes(4).toString('hex')}`;
 // Throwaway PINs for a throwaway test token: on pkcs11-tool's argv in tests only.
@@ -84,7 +84,7 @@ describe('audit signing key', () => {
   it('keeps signing after every session was closed behind its back (handles looked up again)', async () => {
     const spki = await first.auditPublicKey();
     await first.signAuditDigest(Buffer.from('before'));
-    first.debugCloseAllSessions();
+    closeAllSessions(first, label);
     const signature = await first.signAuditDigest(Buffer.from('after'));
     expect(verify('sha384', Buffer.from('after'), createPublicKey({ key: spki, format: 'der', type: 'spki' }), signature)).toBe(true);
   });

@@ -9,6 +9,18 @@ export function tokenConfig(extra: Partial<Pkcs11BackendConfig> = {}): Pkcs11Bac
   return { ...testHsmConfig(), ...extra };
 }
 
+/**
+ * Closes every session of this process on the token (the run's, or the one labelled `label`)
+ * behind the backend's back (and so logs it out), as an HSM failover does. C_CloseAllSessions is
+ * what any application may call; the backend has no hook for it.
+ */
+export function closeAllSessions(backend: Pkcs11Backend, label = process.env.HSMKMS_TEST_TOKEN): void {
+  const m = backend.module;
+  const slot = m.C_GetSlotList(true).find((s) => m.C_GetTokenInfo(s).label.trim() === label);
+  if (slot === undefined) throw new Error(`no token labelled ${label}`);
+  m.C_CloseAllSessions(slot);
+}
+
 export function openTestBackend(extra: Partial<Pkcs11BackendConfig> = {}, logger?: Logger): Promise<Pkcs11Backend> {
   return openPkcs11Backend(tokenConfig(extra), logger);
 }

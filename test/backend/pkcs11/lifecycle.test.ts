@@ -7,24 +7,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Pkcs11Backend } from '../../../src/backend/pkcs11/index.js';
 import type { KeySpec } from '../../../src/core/model.js';
 import type { MaterialRef } from '../../../src/core/ports.js';
-import { openTestBackend, RecordingLogger } from './helpers.js';
+import { closeAllSessions, openTestBackend, RecordingLogger } from './helpers.js';
 
 let n = 0;
 const ref = (keySpec: KeySpec, wrapped: Buffer, publicKey?: Buffer) => ({ id: `life-${n++}`, keySpec, wrapped, publicKey: publicKey ?? Buffer.alloc(0) });
-
-function testSlot(backend: Pkcs11Backend) {
-  const m = backend.module;
-  return m.C_GetSlotList(true).find((s) => m.C_GetTokenInfo(s).label.trim() === process.env.HSMKMS_TEST_TOKEN)!;
-}
-
-/**
- * Closes every session of this process on the token behind the backend's back (and so logs it
- * out), as an HSM failover does. C_CloseAllSessions is what any application may call; the backend
- * has no hook for it.
- */
-function closeAllSessions(backend: Pkcs11Backend): void {
-  backend.module.C_CloseAllSessions(testSlot(backend));
-}
 
 /** Session objects this process holds in the token (all of the application's sessions see them). */
 function sessionObjectCount(backend: Pkcs11Backend): number {
