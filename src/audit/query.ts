@@ -8,7 +8,8 @@
  * skipped and counted: reading is not verifying.
  */
 import { closeSync, openSync, readSync } from 'node:fs';
-import { decodeAuditEventsMarker, encodeAuditEventsMarker, type AuditEventsPosition } from '../store/sql/marker.js';
+import { readListMarker, writeListMarker } from '../core/list-marker.js';
+import type { AuditEventListPosition } from '../core/ports.js';
 import { parseLine, type AuditRecord } from './audit-record.js';
 import { fileSize, firstRecordTime, listSegments, readSegment, splitLines, type Segment } from './audit-files.js';
 
@@ -55,10 +56,10 @@ export interface AuditQueryResult {
 export function lookupAuditEvents(dir: string, query: AuditQuery): AuditQueryResult {
   const limit = query.maxResults ?? MAX_LOOKUP_RESULTS;
   if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LOOKUP_RESULTS) throw new RangeError(`maxResults must be 1–${MAX_LOOKUP_RESULTS}`);
-  const after = query.marker === undefined ? undefined : decodeAuditEventsMarker(query.marker);
+  const after = query.marker === undefined ? undefined : readListMarker('audit-events', query.marker);
   const matches = matcher(query);
   const from = query.startTime?.getTime() ?? -Infinity;
-  const to = Math.min(query.endTime?.getTime() ?? Infinity, after?.timeMs ?? Infinity);
+  const to = Math.min(query.endTime?.getTime() ?? Infinity, after?.time.getTime() ?? Infinity);
 
   // Each segment holds times from its first record up to the next segment's first: newest spans first.
   const spans = timeSpans(dir).filter((s) => s.end >= from && s.start <= to);
@@ -82,7 +83,7 @@ export function lookupAuditEvents(dir: string, query: AuditQuery): AuditQueryRes
   const last = page.at(-1);
   return {
     events: page,
-    nextMarker: found.length > limit && last ? encodeAuditEventsMarker({ timeMs: last.time.getTime(), nodeId: last.nodeId, sequence: last.sequence }) : undefined,
+    nextMarker: found.length > limit && last ? writeListMarker('audit-events', { time: last.time, nodeId: last.nodeId, sequence: last.sequence }) : undefined,
     unreadableLines,
   };
 }
@@ -92,9 +93,10 @@ function newestFirst(a: AuditEventFound, b: AuditEventFound): number {
 }
 
 /** Whether `event` comes after the marker's position in newest-first order. */
-function isAfter(event: AuditEventFound, position: AuditEventsPosition): boolean {
+function isAfter(event: AuditEventFound, position: AuditEventListPosition): boolean {
   const t = event.time.getTime();
-  if (t !== position.timeMs) return t < position.timeMs;
+  const at = position.time.getTime();
+  if (t !== at) return t < at;
   if (event.nodeId !== position.nodeId) return event.nodeId > position.nodeId;
   return event.sequence < position.sequence;
 }

@@ -14,6 +14,7 @@
  * | `principals`        | `a` principal ARN                        | that principal, in ARN order                           |
  * | `grants`            | `s` scope, `c` creation ms, `g` grant id | that grant, in (creationDate, grantId) order           |
  * | `approval-requests` | `c` creation ms, `r` request id          | that request, newest first: (createdAt, id) descending |
+ * | `audit-events`      | `t` time ms, `n` node id, `s` sequence   | that event, newest first (see AuditEventListPosition)  |
  *
  * Grant markers also name which grant list they page (`s`, see grant-rules.ts: one key's
  * grants, or one retiring principal's), so a marker from one such list is refused by another.
@@ -24,7 +25,7 @@
 import { KmsError } from './errors.js';
 import type { PrincipalListPosition } from './authorization/repository.js';
 import type { GrantListPosition } from './grants/grant.js';
-import type { AliasListPosition, KeyListPosition } from './ports.js';
+import type { AliasListPosition, AuditEventListPosition, KeyListPosition } from './ports.js';
 import type { ApprovalRequestListPosition } from './quorum/quorum.js';
 
 /** The position each kind of listing resumes from. */
@@ -36,6 +37,7 @@ export interface ListPositions {
   /** `scope` names the list (see grant-rules.ts); readers compare it with their own. */
   grants: GrantListPosition & { scope: string };
   'approval-requests': ApprovalRequestListPosition;
+  'audit-events': AuditEventListPosition;
 }
 
 export type ListName = keyof ListPositions;
@@ -74,6 +76,13 @@ const CODECS: { [L in ListName]: { write(position: ListPositions[L]): Fields; re
   'approval-requests': {
     write: (p) => ({ c: p.createdAt.getTime(), r: p.requestId }),
     read: (f) => (Number.isSafeInteger(f.c) && typeof f.r === 'string' ? { createdAt: new Date(f.c as number), requestId: f.r } : undefined),
+  },
+  'audit-events': {
+    write: (p) => ({ t: p.time.getTime(), n: p.nodeId, s: p.sequence }),
+    read: (f) =>
+      Number.isSafeInteger(f.t) && typeof f.n === 'string' && Number.isSafeInteger(f.s)
+        ? { time: new Date(f.t as number), nodeId: f.n, sequence: f.s as number }
+        : undefined,
   },
 };
 

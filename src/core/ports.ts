@@ -221,6 +221,16 @@ export interface AuditEvent {
 }
 
 /**
+ * Audit events are listed newest first, by (time, node, sequence) — time descending, then node id
+ * ascending, then sequence descending; a listing resumes after this event.
+ */
+export interface AuditEventListPosition {
+  time: Date;
+  nodeId: string;
+  sequence: number;
+}
+
+/**
  * Where audit events go. The dispatcher awaits `record` before it answers a call, so a sink that
  * makes events durable resolves once the event is on disk and rejects when it cannot be; the
  * call then fails instead of answering without a record.

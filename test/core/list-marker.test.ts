@@ -20,6 +20,8 @@ describe('list markers', () => {
     expect(readListMarker('grants', writeListMarker('grants', grants))).toEqual(grants);
     const requests = { createdAt: new Date(1_800_000_000_456), requestId: `ar-${'0'.repeat(32)}` };
     expect(readListMarker('approval-requests', writeListMarker('approval-requests', requests))).toEqual(requests);
+    const events = { time: new Date(1_800_000_000_789), nodeId: 'host-w0', sequence: 17 };
+    expect(readListMarker('audit-events', writeListMarker('audit-events', events))).toEqual(events);
     // Opaque: base64url, nothing a client could read as a plain number or name.
     expect(writeListMarker('offset', 2)).toMatch(/^[A-Za-z0-9_-]+$/);
   });
@@ -50,6 +52,8 @@ describe('list markers', () => {
       ['grants', b64('{"v":1,"l":"grants","s":"x","c":"1","g":"a"}')],
       ['approval-requests', writeListMarker('grants', { scope: 's', creationDate: new Date(1), grantId: 'g' })],
       ['approval-requests', b64('{"v":1,"l":"approval-requests","c":1.5,"r":"ar-1"}')],
+      ['audit-events', writeListMarker('approval-requests', { createdAt: new Date(1), requestId: 'ar-1' })],
+      ['audit-events', b64('{"v":1,"l":"audit-events","t":1,"n":"host-w0","s":"17"}')],
     ];
     for (const [list, marker] of bad) {
       const error = thrownKmsError(() => readListMarker(list as 'keys', marker));
