@@ -10,7 +10,7 @@
  * request. A DryRun call reports the same error (and opens the request) but consumes nothing.
  */
 import { randomBytes } from 'node:crypto';
-import { auditableParameters } from '../dispatch.js';
+import { auditParameters } from '../audit-parameters.js';
 import { KmsError } from '../errors.js';
 import type { KeyRecord, PrincipalRecord } from '../model.js';
 import type { JsonObject, KmsDeps } from '../operation.js';
@@ -79,7 +79,7 @@ export async function enforceQuorum(
     action: check.action,
     keyArn: check.key?.arn,
     parametersHash: hash,
-    parameters: JSON.stringify(auditableParameters(withoutVolatile(check.input))),
+    parameters: JSON.stringify(auditParameters(check.operation, withoutVolatile(check.input))),
     requirements: rules.map(requirementOf),
     status: 'Pending',
     createdAt: check.now,
