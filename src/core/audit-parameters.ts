@@ -9,9 +9,10 @@
  * {@link isSecretMemberName} also drops them at any depth inside a kept structure, as a last
  * line of defence when a new operation's entry lists a structure that holds one.
  *
- * Adding an operation: one line in {@link AUDITED_PARAMETERS}. An operation without a line
- * (a new one, or an `HsmKms.*` one whose branch has not added it yet) keeps only the scalar
- * identifiers in {@link SAFE_IDENTIFIERS}, never its body.
+ * Adding an operation: one line in {@link AUDITED_PARAMETERS}, under its registry key (`Encrypt`,
+ * `HsmKms.CreatePrincipal`; test/core/audit-parameters.test.ts fails for a registered operation
+ * without one). An operation without a line keeps only the scalar identifiers in
+ * {@link SAFE_IDENTIFIERS}, never its body.
  */
 
 /** Known request members, by operation. Blobs, plaintext, grant tokens and secrets are absent on purpose. */
@@ -108,6 +109,28 @@ export const AUDITED_PARAMETERS: Readonly<Record<string, readonly string[]>> = {
   UpdatePrimaryRegion: ['KeyId', 'PrimaryRegion'],
   Verify: ['KeyId', 'MessageType', 'SigningAlgorithm', 'DryRun'],
   VerifyMac: ['KeyId', 'MacAlgorithm', 'DryRun'],
+
+  // HsmKms.* (src/core/admin, src/core/quorum/operations). Identity policies are kept like key
+  // policies: whole up to the top-level string limit, then cut. Grant tokens never.
+  'HsmKms.CreatePrincipal': ['UserName', 'Roles', 'Tags'],
+  'HsmKms.ListPrincipals': ['Limit', 'Marker'],
+  'HsmKms.GetPrincipal': ['UserName'],
+  'HsmKms.UpdatePrincipalRoles': ['UserName', 'Roles'],
+  'HsmKms.PutPrincipalPolicy': ['UserName', 'PolicyName', 'PolicyDocument'],
+  'HsmKms.DeletePrincipalPolicy': ['UserName', 'PolicyName'],
+  'HsmKms.DeletePrincipal': ['UserName'],
+  'HsmKms.CreateAccessKey': ['UserName'],
+  'HsmKms.DeleteAccessKey': ['UserName', 'AccessKeyId'],
+  'HsmKms.TagPrincipal': ['UserName', 'Tags'],
+  'HsmKms.UntagPrincipal': ['UserName', 'TagKeys'],
+  'HsmKms.ExplainAuthorization': ['PrincipalArn', 'UserName', 'Action', 'KeyId', 'EncryptionContext', 'Context', 'SourceIp', 'SecureTransport'],
+  'HsmKms.PutQuorumRule': ['RuleId', 'Action', 'KeyId', 'TaggedKeysOnly', 'MinApprovals', 'Approvers'],
+  'HsmKms.ListQuorumRules': [],
+  'HsmKms.DeleteQuorumRule': ['RuleId'],
+  'HsmKms.ListApprovalRequests': ['Status', 'Limit', 'Marker'],
+  'HsmKms.GetApprovalRequest': ['ApprovalRequestId'],
+  'HsmKms.ApproveRequest': ['ApprovalRequestId'],
+  'HsmKms.RejectRequest': ['ApprovalRequestId'],
 };
 
 /**

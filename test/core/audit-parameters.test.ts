@@ -1,13 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { AUDIT_LIMITS, AUDITED_PARAMETERS, auditParameters, isSecretMemberName, sanitizeAuditValue } from '../../src/core/audit-parameters.js';
-import { allOperations } from '../../src/core/operations/index.js';
+import { serviceOperations } from '../../src/app.js';
 
 const size = (value: unknown) => JSON.stringify(value).length;
 
 describe('audited request parameters', () => {
-  it('has an entry for every AWS KMS operation the service implements, and lists no secret member', () => {
-    // Others (HsmKms.*) fall back to safe identifiers until their entry is added.
-    for (const name of allOperations.keys()) if (!name.includes('.')) expect(AUDITED_PARAMETERS[name], name).toBeDefined();
+  it('has an entry for every operation the service registers (AWS KMS and HsmKms.*), and lists no secret member', () => {
+    const names = [...serviceOperations.keys()];
+    expect(names).toContain('Encrypt');
+    expect(names).toContain('HsmKms.PutPrincipalPolicy');
+    for (const name of names) expect(AUDITED_PARAMETERS[name], name).toBeDefined();
     for (const [operation, members] of Object.entries(AUDITED_PARAMETERS))
       for (const member of members) expect(isSecretMemberName(member), `${operation}.${member}`).toBe(false);
   });
@@ -25,6 +27,16 @@ describe('audited request parameters', () => {
     const kept = auditParameters('Encrypt', input);
     expect(kept).toStrictEqual({ KeyId: 'alias/app', EncryptionContext: { purpose: 'test' }, EncryptionAlgorithm: 'SYMMETRIC_DEFAULT' });
     expect(size(kept)).toBeLessThan(200);
+  });
+
+  it('keeps the safe members of HsmKms.* operations: a large identity policy cut, grant tokens never', () => {
+    const policy = JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'kms:*', Resource: '*', Sid: 's'.repeat(40_000) }] });
+    const put = auditParameters('HsmKms.PutPrincipalPolicy', { UserName: 'app', PolicyName: 'p', PolicyDocument: policy, Extra: 'x' });
+    expect(Object.keys(put).sort()).toEqual(['PolicyDocument', 'PolicyName', 'UserName']);
+    expect(put.PolicyDocument).toBe(`${policy.slice(0, AUDIT_LIMITS.topLevelString)}…[truncated: ${policy.length} characters]`);
+    const explain = auditParameters('HsmKms.ExplainAuthorization', { UserName: 'app', Action: 'kms:Decrypt', KeyId: 'alias/a', GrantTokens: ['secret-token'] });
+    expect(explain).toStrictEqual({ UserName: 'app', Action: 'kms:Decrypt', KeyId: 'alias/a' });
+    expect(auditParameters('HsmKms.CreatePrincipal', { UserName: 'u', Roles: ['CryptoUser'], SecretAccessKey: 'never' })).toStrictEqual({ UserName: 'u', Roles: ['CryptoUser'] });
   });
 
   it('keeps only short scalar identifiers for an operation it does not know', () => {
