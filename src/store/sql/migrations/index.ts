@@ -5,10 +5,12 @@
 import { Migrator, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 import type { SqlFlavor } from '../dialect.js';
 import { initialSchema } from './0001-initial.js';
+import { certificateAuthoritySchema } from './0006-certificate-authority.js';
 
 function migrationsFor(flavor: SqlFlavor): Record<string, Migration> {
   return {
     '0001-initial': initialSchema(flavor),
+    '0006-certificate-authority': certificateAuthoritySchema(flavor),
   };
 }
 
