@@ -1,0 +1,55 @@
+/**
+ * A CA as the operations use it: its record with the two certificates parsed, its signing
+ * keys as {@link KmsSigningKey}s and its URLs.
+ */
+import 'reflect-metadata';
+import * as x509 from '@peculiar/x509';
+import type { CaDeps } from './deps.js';
+import { unknownCa } from './errors.js';
+import { kmsSigningKey, type KmsSigningKey } from './kms-crypto.js';
+import type { CaAuthorityRecord, IssuerTier } from './model.js';
+import { canonicalSerial } from './serial.js';
+import { caUrls, requireCaName } from './urls.js';
+import type { IssuerUrls } from './certificate-builder.js';
+
+export interface LoadedAuthority {
+  record: CaAuthorityRecord;
+  root: x509.X509Certificate;
+  intermediate: x509.X509Certificate;
+  intermediateSerial: string;
+  urls: ReturnType<typeof caUrls>;
+  key(tier: IssuerTier): KmsSigningKey;
+  certificate(tier: IssuerTier): x509.X509Certificate;
+  /** The URLs written into certificates that `tier` signs. */
+  issuerUrls(tier: IssuerTier): IssuerUrls;
+}
+
+export function loadedAuthority(record: CaAuthorityRecord): LoadedAuthority {
+  const root = new x509.X509Certificate(record.rootCertificate);
+  const intermediate = new x509.X509Certificate(record.intermediateCertificate);
+  const urls = caUrls(record.baseUrl, record.name);
+  const keys = {
+    root: kmsSigningKey(record.rootKeyId, record.keySpec),
+    intermediate: kmsSigningKey(record.intermediateKeyId, record.keySpec),
+  };
+  return {
+    record,
+    root,
+    intermediate,
+    intermediateSerial: canonicalSerial(intermediate.serialNumber),
+    urls,
+    key: (tier) => keys[tier],
+    certificate: (tier) => (tier === 'root' ? root : intermediate),
+    issuerUrls: (tier) =>
+      tier === 'root'
+        ? { crl: urls.rootCrl, caIssuers: urls.rootCertificate, ocsp: urls.ocsp }
+        : { crl: urls.crl, caIssuers: urls.intermediateCertificate, ocsp: urls.ocsp },
+  };
+}
+
+/** The named CA, or CaError ResourceNotFoundException. */
+export async function loadAuthority(deps: CaDeps, name: string): Promise<LoadedAuthority> {
+  const record = await deps.store.getAuthority(requireCaName(name));
+  if (!record) throw unknownCa(name);
+  return loadedAuthority(record);
+}
