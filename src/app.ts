@@ -17,7 +17,9 @@ import type { Authorizer, Logger, MetadataStore } from './core/ports.js';
 import { KmsError } from './core/errors.js';
 import { buildServer } from './http/build-server.js';
 import { createStoreCredentialResolver } from './auth/credentials.js';
-import { ensureRootCredentials } from './auth/principals.js';
+import { ensureRootCredentials, readRootFile } from './auth/principals.js';
+import { createKmsClient, sdkCaKms, type CaDeps, type CaStore } from './ca/index.js';
+import { injectRequestHandler } from './http/inject-request-handler.js';
 import { createMetrics } from './observability/metrics.js';
 import { createLogger } from './observability/logger.js';
 
@@ -40,6 +42,8 @@ export interface App {
   deps: KmsDeps;
   backend: Pkcs11Backend;
   store: MetadataStore;
+  /** The private CA, signing through this app's own KMS API in-process. */
+  ca: CaDeps;
   logger: Logger;
   root: { accessKeyId: string; generated: boolean; file?: string | undefined };
   close(): Promise<void>;
@@ -61,7 +65,7 @@ export async function openServices(
   dataDir: string,
   hsm: Pkcs11BackendConfig,
   logger: Logger,
-): Promise<{ backend: Pkcs11Backend; store: MetadataStore; close(): Promise<void> }> {
+): Promise<{ backend: Pkcs11Backend; store: MetadataStore; caStore: CaStore; close(): Promise<void> }> {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const backend = await openPkcs11Backend(hsm, logger);
   try {
@@ -69,6 +73,7 @@ export async function openServices(
     return {
       backend,
       store,
+      caStore: store.certificateAuthorityStore(),
       async close() {
         await store.close();
         await backend.close();
@@ -105,6 +110,15 @@ function rootCredentialSource(config: AppConfig, dataDir: string): { accessKeyId
   return config.rootCredentials ?? { file: join(dataDir, 'root-credentials.json') };
 }
 
+/**
+ * The root access key and secret, for clients inside this process (the CA) that sign their
+ * requests like any other. Call after {@link ensureRootCredentials} has created the file.
+ */
+export function rootCredentials(config: AppConfig): { accessKeyId: string; secretAccessKey: string } {
+  const source = rootCredentialSource(config, resolve(config.dataDir));
+  return 'file' in source ? readRootFile(source.file) : source;
+}
+
 /** A logger for commands: warnings and errors only, to stderr. */
 export function quietLogger(): Logger {
   return createLogger({ level: 'warn' }, pino.destination(2)) as unknown as Logger;
@@ -134,13 +148,24 @@ export async function createApp(config: AppConfig): Promise<App> {
     );
     const dispatcher = createDispatcher(deps, allOperations, logger.child({ component: 'kms' }));
     const metrics = createMetrics({ stats: () => backend.stats() });
-    const server = await buildServer({
+    // The CA calls this server's KMS API through inject(): SigV4, authorisation and audit as
+    // for any client, without opening a port. The server is built just below.
+    let server: FastifyInstance | undefined;
+    const kmsClient = createKmsClient({
+      region: config.settings.region,
+      endpoint: 'http://hsmkms.in-process',
+      credentials: rootCredentials(config),
+      requestHandler: injectRequestHandler(() => server!),
+    });
+    const ca: CaDeps = { kms: sdkCaKms(kmsClient), store: services.caStore, now: () => new Date() };
+    server = await buildServer({
       dispatcher,
       credentials: createStoreCredentialResolver(store, backend),
       settings: config.settings,
       health: () => backend.health(),
       metrics,
       logger,
+      ca,
     });
     // With several workers only one runs the scheduler (the others pass 0).
     const scheduler =
@@ -152,6 +177,7 @@ export async function createApp(config: AppConfig): Promise<App> {
       deps,
       backend,
       store,
+      ca,
       logger,
       root,
       async close() {
