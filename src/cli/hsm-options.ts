@@ -20,8 +20,13 @@ export interface HsmCliOptions {
   keyCacheSize?: string;
 }
 
-/** Adds the shared HSM options to a command. Each also reads an environment variable. */
-export function addHsmOptions(command: Command): Command {
+/**
+ * Adds the shared HSM options to a command. Each also reads an environment variable.
+ * `vendorProfileFlag` renames `--profile` where the command has a profile of its own
+ * (`ca issue --profile tls-server`); the value still lands in `options.profile` via
+ * {@link resolveHsmConfig}'s caller.
+ */
+export function addHsmOptions(command: Command, { vendorProfileFlag = '--profile' }: { vendorProfileFlag?: string } = {}): Command {
   return command
     .addOption(new Option('--data-dir <dir>', 'data directory (embedded token, SQLite store, credentials)').env('HSMKMS_DATA_DIR').default('./data'))
     .addOption(new Option('--module <path>', 'PKCS#11 module of a real HSM; omit to use the embedded SoftHSM2 token').env('HSMKMS_PKCS11_MODULE'))
@@ -29,7 +34,7 @@ export function addHsmOptions(command: Command): Command {
     .addOption(new Option('--token-serial <serial>', 'token serial number').env('HSMKMS_TOKEN_SERIAL'))
     .addOption(new Option('--pin-file <file>', 'file holding the PIN (mode 0600); CloudHSM: user:password').env('HSMKMS_PIN_FILE'))
     .addOption(new Option('--pin-env <name>', 'name of the environment variable holding the PIN').env('HSMKMS_PIN_ENV'))
-    .addOption(new Option('--profile <name>', 'vendor profile').choices(['softhsm2', 'cloudhsm', 'generic']).env('HSMKMS_HSM_PROFILE'))
+    .addOption(new Option(`${vendorProfileFlag} <name>`, 'vendor profile').choices(['softhsm2', 'cloudhsm', 'generic']).env('HSMKMS_HSM_PROFILE'))
     .addOption(
       new Option('--key-cache-size <n>', 'unwrapped key handles kept in the token (default 1024; keep below the HSM\'s session-key limit)').env(
         'HSMKMS_KEY_CACHE_SIZE',
