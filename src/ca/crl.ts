@@ -70,5 +70,6 @@ export async function currentCrl(deps: CaDeps, caName: string, tier: IssuerTier)
 export async function freshCrlPem(deps: CaDeps, caName: string, tier: IssuerTier = 'intermediate'): Promise<string> {
   const authority = await loadAuthority(deps, caName);
   const stored = await signCrl(deps, authority, tier);
-  return new x509.X509Crl(stored.crl).toString('pem');
+  // RFC 7468's label is "X509 CRL" (what OpenSSL reads); @peculiar/x509 would write "CRL".
+  return x509.PemConverter.encode(new Uint8Array(stored.crl).buffer, 'X509 CRL');
 }
