@@ -13,9 +13,9 @@ const OCSP_RESPONSE = 'application/ocsp-response';
 /** A GET request's path segment: base64 of at most MAX_OCSP_REQUEST_BYTES, URL-encoded (×3 at worst). */
 const MAX_OCSP_GET_SEGMENT = Math.ceil((MAX_OCSP_REQUEST_BYTES * 4) / 3) * 3;
 
-function sendCaError(reply: FastifyReply, error: CaError): FastifyReply {
+function sendCaError(reply: FastifyReply, error: CaError, status = error.httpStatus): FastifyReply {
   return reply
-    .code(error.httpStatus)
+    .code(status)
     .header('content-type', 'application/json')
     .send(JSON.stringify({ __type: error.type, message: error.message }));
 }
@@ -58,7 +58,7 @@ export function registerCaRoutes(app: FastifyInstance, deps: CaDeps): void {
   app.register(async (scope) => {
     scope.setErrorHandler((error: Error & { statusCode?: number }, request, reply) => {
       if (error.statusCode === 413)
-        return sendCaError(reply, new CaError('InvalidArgsException', `The request body is larger than the ${MAX_OCSP_REQUEST_BYTES}-byte limit.`)).code(413);
+        return sendCaError(reply, new CaError('InvalidArgsException', `The request body is larger than the ${MAX_OCSP_REQUEST_BYTES}-byte limit.`), 413);
       return sendFailure(request, reply, error);
     });
 
