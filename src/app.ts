@@ -18,7 +18,7 @@ import { KmsError } from './core/errors.js';
 import { buildServer } from './http/build-server.js';
 import { createStoreCredentialResolver } from './auth/credentials.js';
 import { ensureRootCredentials, readRootFile } from './auth/principals.js';
-import { createKmsClient, sdkCaKms, type CaDeps, type CaStore } from './ca/index.js';
+import { createCaDeps, createKmsClient, sdkCaKms, type CaDeps, type CaStore } from './ca/index.js';
 import { injectRequestHandler } from './http/inject-request-handler.js';
 import { createMetrics } from './observability/metrics.js';
 import { createLogger } from './observability/logger.js';
@@ -157,7 +157,7 @@ export async function createApp(config: AppConfig): Promise<App> {
       credentials: rootCredentials(config),
       requestHandler: injectRequestHandler(() => server!),
     });
-    const ca: CaDeps = { kms: sdkCaKms(kmsClient), store: services.caStore, now: () => new Date() };
+    const ca = createCaDeps(sdkCaKms(kmsClient), services.caStore);
     server = await buildServer({
       dispatcher,
       credentials: createStoreCredentialResolver(store, backend),

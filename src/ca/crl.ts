@@ -12,7 +12,7 @@ import { AsnConvert } from '@peculiar/asn1-schema';
 import { CRLNumber, id_ce_cRLNumber } from '@peculiar/asn1-x509';
 import * as x509 from '@peculiar/x509';
 import { loadAuthority, type LoadedAuthority } from './authority.js';
-import { keyIdentifier, wholeSeconds } from './certificate-builder.js';
+import { wholeSeconds } from './certificate-builder.js';
 import type { CaDeps } from './deps.js';
 import { kmsCrypto, type X509SigningKey } from './kms-crypto.js';
 import { REASON_CODES, type IssuerTier, type StoredCrl } from './model.js';
@@ -32,7 +32,7 @@ export async function signCrl(deps: CaDeps, authority: LoadedAuthority, tier: Is
       thisUpdate,
       nextUpdate,
       extensions: [
-        new x509.AuthorityKeyIdentifierExtension(await keyIdentifier(issuer.publicKey)),
+        new x509.AuthorityKeyIdentifierExtension(authority.keyIds[tier]),
         new x509.Extension(id_ce_cRLNumber, false, AsnConvert.serialize(new CRLNumber(crlNumber))),
       ],
       entries: revoked.map((entry) => ({

@@ -4,7 +4,6 @@
  * Every refusal is a {@link CaError} with one line a person can act on.
  */
 import 'reflect-metadata';
-import { createPublicKey } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 import { CaError } from './errors.js';
 import { nodeCrypto } from './kms-crypto.js';
@@ -90,29 +89,25 @@ export async function readCsr(input: string | Uint8Array): Promise<CheckedCsr> {
 
 /**
  * Keys a certificate may carry: ECDSA P-256 or P-384, RSA 2048–8192 bits in whole bytes
- * (what the major root programs accept).
+ * (what the major root programs accept). Read from the parsed SubjectPublicKeyInfo, which the
+ * signature check has already imported.
  */
 function checkKey(publicKey: x509.PublicKey): { keyType: CsrKeyType } {
-  let details: { modulusLength?: number; namedCurve?: string } | undefined;
-  let type: string | undefined;
+  let algorithm: { name?: string; namedCurve?: string; modulusLength?: number };
   try {
-    const key = createPublicKey({ key: Buffer.from(publicKey.rawData), format: 'der', type: 'spki' });
-    type = key.asymmetricKeyType;
-    details = key.asymmetricKeyDetails;
+    algorithm = publicKey.algorithm as typeof algorithm;
   } catch (error) {
     throw malformed("The CSR's public key cannot be read.", error);
   }
-  if (type === 'ec') {
-    const curve = details?.namedCurve;
-    if (curve !== 'prime256v1' && curve !== 'secp384r1')
-      throw malformed(`The CSR's EC key is on curve ${curve ?? 'unknown'}; use P-256 or P-384.`);
+  if (algorithm.name === 'ECDSA' || algorithm.name === 'ECDH') {
+    const curve = algorithm.namedCurve;
+    if (curve !== 'P-256' && curve !== 'P-384') throw malformed(`The CSR's EC key is on curve ${curve ?? 'unknown'}; use P-256 or P-384.`);
     return { keyType: 'ec' };
   }
-  if (type === 'rsa') {
-    const bits = details?.modulusLength ?? 0;
-    if (bits < 2048 || bits > 8192 || bits % 8 !== 0)
-      throw malformed(`The CSR's RSA key has ${bits} bits; use 2048 to 8192 bits in whole bytes.`);
+  if (algorithm.name === 'RSASSA-PKCS1-v1_5' || algorithm.name === 'RSA-PSS' || algorithm.name === 'RSA-OAEP') {
+    const bits = algorithm.modulusLength ?? 0;
+    if (bits < 2048 || bits > 8192 || bits % 8 !== 0) throw malformed(`The CSR's RSA key has ${bits} bits; use 2048 to 8192 bits in whole bytes.`);
     return { keyType: 'rsa' };
   }
-  throw malformed(`The CSR's key type (${type ?? 'unknown'}) is not supported; use ECDSA P-256/P-384 or RSA.`);
+  throw malformed(`The CSR's key type (${algorithm.name ?? 'unknown'}) is not supported; use ECDSA P-256/P-384 or RSA.`);
 }

@@ -1,8 +1,19 @@
-/** What every CA operation is given: built once by whoever runs the CA (CLI, server). */
+/** What every CA operation is given: built once by whoever runs the CA (CLI, server, bench). */
+import type { LoadedAuthority } from './authority.js';
 import type { CaKms, CaStore } from './ports.js';
 
 export interface CaDeps {
   kms: CaKms;
   store: CaStore;
   now: () => Date;
+  /**
+   * Parsed CAs by name, reused while the stored record is unchanged (parsing two certificates
+   * and hashing a key per request would cost more than the issuance's own work).
+   */
+  authorities?: Map<string, LoadedAuthority>;
+}
+
+/** CA dependencies with an authority cache. */
+export function createCaDeps(kms: CaKms, store: CaStore, now: () => Date = () => new Date()): CaDeps {
+  return { kms, store, now, authorities: new Map() };
 }

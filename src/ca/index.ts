@@ -3,7 +3,7 @@
  * {@link CaDeps}; the CLI (src/cli/ca.ts), the HTTP routes (src/http/ca-routes.ts) and the
  * future `HsmKms.*Certificate` API operations are thin wrappers around them.
  */
-export type { CaDeps } from './deps.js';
+export { createCaDeps, type CaDeps } from './deps.js';
 export type { CaKms, CaStore, RevokeOutcome } from './ports.js';
 export * from './model.js';
 export { CaError, type CaErrorName } from './errors.js';

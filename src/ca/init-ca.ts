@@ -142,7 +142,7 @@ export async function initCa(deps: CaDeps, request: InitCaRequest): Promise<Init
   };
   await deps.store.insertAuthority(authority, intermediateRecord);
   // The responders are ready before the first status query (and get renewed on demand).
-  const loaded = loadedAuthority(authority);
+  const loaded = await loadedAuthority(authority);
   await ensureResponder(deps, loaded, 'intermediate');
   await ensureResponder(deps, loaded, 'root');
   return { authority, rootPem: root.toString('pem'), intermediatePem: intermediate.toString('pem') };

@@ -5,7 +5,7 @@
  */
 import 'reflect-metadata';
 import { loadAuthority } from './authority.js';
-import { issuerUrlExtensions, keyIdentifier, signCertificate, validity } from './certificate-builder.js';
+import { issuerUrlExtensions, signCertificate, validity } from './certificate-builder.js';
 import { readCsr } from './csr.js';
 import type { CaDeps } from './deps.js';
 import { CaError } from './errors.js';
@@ -54,7 +54,7 @@ export async function issueCertificate(deps: CaDeps, request: IssueCertificateRe
     publicKey: csr.publicKey,
     notBefore,
     notAfter,
-    issuerKeyId: await keyIdentifier(authority.intermediate.publicKey),
+    issuerKeyId: authority.keyIds.intermediate,
     extensions: [...profileExtensions, ...issuerUrlExtensions(authority.issuerUrls('intermediate'))],
     signingKey: authority.key('intermediate'),
   });
@@ -71,5 +71,5 @@ export async function issueCertificate(deps: CaDeps, request: IssueCertificateRe
   };
   await deps.store.insertCertificate(record);
   const certificatePem = certificate.toString('pem');
-  return { record, certificatePem, chainPem: `${certificatePem}\n${authority.intermediate.toString('pem')}\n` };
+  return { record, certificatePem, chainPem: `${certificatePem}\n${authority.intermediatePem}\n` };
 }

@@ -11,7 +11,7 @@
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
 import type { LoadedAuthority } from './authority.js';
-import { keyIdentifier, signCertificate, validity } from './certificate-builder.js';
+import { signCertificate, validity } from './certificate-builder.js';
 import type { CaDeps } from './deps.js';
 import type { IssuedCertificateRecord, IssuerTier } from './model.js';
 import { canonicalSerial } from './serial.js';
@@ -40,7 +40,7 @@ async function issueResponder(deps: CaDeps, authority: LoadedAuthority, tier: Is
     publicKey,
     notBefore,
     notAfter,
-    issuerKeyId: await keyIdentifier(issuer.publicKey),
+    issuerKeyId: authority.keyIds[tier],
     extensions: [
       new x509.BasicConstraintsExtension(false, undefined, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),

@@ -17,6 +17,7 @@ import {
   DEFAULT_CA_KEY_SPEC,
   MAX_CSR_BYTES,
   REVOCATION_REASONS,
+  createCaDeps,
   createKmsClient,
   freshCrlPem,
   initCa,
@@ -68,7 +69,7 @@ async function withCa<T>(options: CaCliOptions, fn: (deps: CaDeps) => Promise<T>
     const store = await openSqliteStore({ path: join(dataDir, 'hsmkms.sqlite') });
     const client = createKmsClient({ region: settings.region, endpoint: endpoint.toString().replace(/\/$/, '') });
     try {
-      return await fn({ kms: sdkCaKms(client), store: store.certificateAuthorityStore(), now: () => new Date() });
+      return await fn(createCaDeps(sdkCaKms(client), store.certificateAuthorityStore()));
     } finally {
       client.destroy();
       await store.close();
