@@ -11,6 +11,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { caCommand } from '../../src/cli/ca.js';
 import { HSMKMS_BIN, hsmkms, serve, type Served } from '../support/cli.js';
 import { opensslCsr, pemBlocks, run, tokenArgs, writePem } from './support.js';
 
@@ -58,6 +59,24 @@ afterAll(async () => {
 });
 
 describe('hsmkms ca', () => {
+  it('documents each subcommand and its options in --help', () => {
+    const ca = caCommand();
+    expect(ca.commands.map((c) => c.name())).toEqual(['init', 'issue', 'list', 'revoke', 'crl']);
+    const help = Object.fromEntries(ca.commands.map((c) => [c.name(), c.helpInformation()]));
+    for (const text of Object.values(help)) {
+      expect(text).toMatch(/--name <name>/);
+      expect(text).toMatch(/--kms-endpoint <url>/);
+      expect(text).toMatch(/--hsm-profile <name>/);
+    }
+    expect(help.init).toMatch(/--key-spec <spec>/);
+    for (const spec of ['ECC_NIST_P384', 'ECC_NIST_P256', 'RSA_3072', 'RSA_4096']) expect(help.init).toContain(`"${spec}"`);
+    expect(help.init!.replace(/\s+/g, ' ')).toContain('default: "ECC_NIST_P384"');
+    expect(help.init).toMatch(/--base-url <url>/);
+    const flat = (text: string | undefined) => (text ?? '').replace(/\s+/g, ' ');
+    expect(flat(help.issue)).toMatch(/--profile <profile>.*"tls-server", "tls-client", "code-signing"/);
+    expect(flat(help.revoke)).toMatch(/--reason <reason>.*"keyCompromise"/);
+  });
+
   it('init printed the root; serve publishes root and intermediate at /ca/NAME/ca.pem', async () => {
     const root = pemBlocks(readFileSync(rootFile, 'utf8'));
     expect(root).toHaveLength(1);
