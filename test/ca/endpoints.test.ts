@@ -99,7 +99,7 @@ describe('CSRs a caller controls', () => {
     expect((await refusal(issue(readFileSync(goodCsr, 'utf8'), { profile: 'mystery' as 'tls-server' }))).message).toMatch(/Unknown profile/);
   });
 
-  it('names unknown CAs, invalid CA names, unknown and malformed serials, repeated revocations and bad markers', async () => {
+  it('names unknown CAs, invalid CA names, unknown and malformed serials, repeated revocations, bad markers and taken CA names', async () => {
     expect((await refusal(issueCertificate(ca, { caName: 'nope', csr: readFileSync(goodCsr) }))).type).toBe('ResourceNotFoundException');
     expect((await refusal(issueCertificate(ca, { caName: '../etc', csr: readFileSync(goodCsr) }))).type).toBe('InvalidArgsException');
     const unknown = await refusal(revokeCertificate(ca, { caName: NAME, serial: '4f:00:00:00:00:00:00:00:00:00:00:00:00:00:00:0a' }));
@@ -111,6 +111,9 @@ describe('CSRs a caller controls', () => {
     await revokeCertificate(ca, { caName: NAME, serial: issued.record.serial });
     expect((await refusal(revokeCertificate(ca, { caName: NAME, serial: issued.record.serial }))).type).toBe('RequestAlreadyProcessedException');
     expect((await refusal(listCertificates(ca, { caName: NAME, marker: "1'; drop table" }))).type).toBe('InvalidArgsException');
+    const again = await refusal(initCa(ca, { name: NAME, subject: 'CN=Again', baseUrl: server.endpoint }));
+    expect(again.type).toBe('ResourceAlreadyExistsException');
+    expect(again.message).toBe(`A CA named '${NAME}' exists already.`);
   });
 
   it('pages through what it issued', async () => {
