@@ -10,7 +10,8 @@ export type CaErrorName =
   | 'ResourceAlreadyExistsException'
   | 'RequestAlreadyProcessedException'
   | 'InvalidStateException'
-  | 'KmsRequestFailedException';
+  | 'KmsRequestFailedException'
+  | 'ThrottlingException';
 
 const STATUS: Record<CaErrorName, number> = {
   InvalidArgsException: 400,
@@ -20,6 +21,7 @@ const STATUS: Record<CaErrorName, number> = {
   RequestAlreadyProcessedException: 409,
   InvalidStateException: 409,
   KmsRequestFailedException: 502,
+  ThrottlingException: 503,
 };
 
 /** One line, safe to show: no key material, no stack, no secrets. */

@@ -13,7 +13,7 @@ export { issueCertificate, type IssueCertificateRequest, type IssuedCertificate 
 export { revokeCertificate, type RevokeCertificateRequest } from './revoke-certificate.js';
 export { listCertificates, MAX_LIST_LIMIT, type CertificateSummary } from './list-certificates.js';
 export { currentCrl, freshCrlPem } from './crl.js';
-export { answerOcsp, OCSP_RESPONSE_VALIDITY_S, type OcspResult } from './ocsp-responder.js';
+export { answerOcsp, MAX_OCSP_SIGNING, OCSP_RESPONSE_VALIDITY_S, type OcspResult, type OcspState } from './ocsp-responder.js';
 export { MAX_OCSP_REQUEST_BYTES } from './ocsp-format.js';
 export { MAX_CSR_BYTES } from './csr.js';
 export { CA_PATHS, requireCaName } from './urls.js';

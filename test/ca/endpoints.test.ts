@@ -12,7 +12,7 @@ import { AsnConvert } from '@peculiar/asn1-schema';
 import { OCSPResponse, OCSPResponseStatus } from '@peculiar/asn1-ocsp';
 import * as x509 from '@peculiar/x509';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CaError, answerOcsp, currentCrl, initCa, issueCertificate, listCertificates, revokeCertificate, type CaDeps } from '../../src/ca/index.js';
+import { CaError, MAX_OCSP_SIGNING, answerOcsp, currentCrl, initCa, issueCertificate, listCertificates, revokeCertificate, type CaDeps } from '../../src/ca/index.js';
 import { startServer, type RunningServer } from '../support/server.js';
 import { opensslCsr, pemBlocks, run, writePem } from './support.js';
 
@@ -217,6 +217,39 @@ describe('served endpoints', () => {
     await run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', foreignKey, '-subj', '/CN=Foreign', '-days', '2', '-out', foreign]);
     expect(await ocsp(['-issuer', foreign, '-serial', '0x01'])).toMatch(/Responder Error: unauthorized/);
     expect(await ocsp(['-issuer', foreign, '-cert', leafFile])).toMatch(/Responder Error: unauthorized/);
+  });
+});
+
+describe('what callers can make the HSM do', () => {
+  it('answers a repeated nonce-less question from the cache until a revocation changes the answer', async () => {
+    const csr = await opensslCsr(dir, 'cached', 'ec-p256', '/CN=cached.example.com', ['DNS:cached.example.com']);
+    const issued = await issueCertificate(ca, { caName: NAME, csr: readFileSync(csr) });
+    const leaf = writePem(dir, 'cached.pem', pemBlocks(issued.chainPem)[0]!);
+    const request = join(dir, 'cached.req');
+    await run('openssl', ['ocsp', '-issuer', intermediateFile, '-cert', leaf, '-no_nonce', '-reqout', request]);
+    const get = async () => Buffer.from(await (await fetch(`${server.endpoint}/ca/${NAME}/ocsp/${encodeURIComponent(readFileSync(request).toString('base64'))}`)).arrayBuffer());
+    const first = await get();
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    expect((await get()).equals(first)).toBe(true);
+    await revokeCertificate(ca, { caName: NAME, serial: issued.record.serial, reason: 'cessationOfOperation' });
+    const after = await get();
+    expect(after.equals(first)).toBe(false);
+    const file = join(dir, 'cached.resp');
+    writeFileSync(file, after);
+    const { stdout } = await run('openssl', ['ocsp', '-respin', file, '-issuer', intermediateFile, '-cert', leaf, '-CAfile', rootFile, '-no_nonce']);
+    expect(stdout).toMatch(/: revoked/);
+    expect(stdout).toMatch(/Reason: cessationOfOperation/);
+  });
+
+  it('signs at most a fixed number of responses at once, and says tryLater beyond', async () => {
+    const request = join(dir, 'busy.req');
+    await run('openssl', ['ocsp', '-issuer', intermediateFile, '-cert', leafFile, '-reqout', request]);
+    const busy: CaDeps = { ...ca, ocsp: { responses: new Map(), signing: MAX_OCSP_SIGNING } };
+    const error = await refusal(answerOcsp(busy, NAME, readFileSync(request)));
+    expect(error.type).toBe('ThrottlingException');
+    // The budget is given back after each signature.
+    await answerOcsp(ca, NAME, readFileSync(request));
+    expect(ca.ocsp!.signing).toBe(0);
   });
 });
 
