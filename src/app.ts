@@ -183,6 +183,7 @@ export async function createApp(config: AppConfig): Promise<App> {
       async close() {
         await scheduler.stop();
         await server.close();
+        kmsClient.destroy();
         await audit.close();
         await services.close();
       },

@@ -220,6 +220,33 @@ describe('served endpoints', () => {
   });
 });
 
+describe('revoking the intermediate', () => {
+  it('puts it on the root CRL with cACompromise, answers revoked for it, and stops issuance', async () => {
+    const created = await initCa(ca, { name: 'retired', subject: 'CN=Retired Root,O=hsmkms tests,C=US', keySpec: 'ECC_NIST_P256', baseUrl: server.endpoint });
+    const root = writePem(dir, 'retired-root.pem', created.rootPem);
+    const intermediate = writePem(dir, 'retired-intermediate.pem', created.intermediatePem);
+    const serial = (await run('openssl', ['x509', '-in', intermediate, '-noout', '-serial'])).stdout.trim().slice('serial='.length);
+    expect((await refusal(revokeCertificate(ca, { caName: 'retired', serial: '00', reason: 'cACompromise' }))).type).toBe('ResourceNotFoundException');
+    await revokeCertificate(ca, { caName: 'retired', serial, reason: 'cACompromise' });
+
+    const crl = join(dir, 'retired-root.crl');
+    writeFileSync(crl, Buffer.from(await (await fetch(`${server.endpoint}/ca/retired/root.crl`)).arrayBuffer()));
+    const listed = await run('openssl', ['crl', '-inform', 'DER', '-in', crl, '-CAfile', root, '-noout', '-text', '-verify']);
+    expect(listed.stdout + listed.stderr).toMatch(/verify OK/);
+    expect(listed.stdout).toContain(`Serial Number: ${serial}`);
+    expect(listed.stdout).toMatch(/CRL Reason Code:\s+CA Compromise/);
+
+    const status = await run('openssl', ['ocsp', '-issuer', root, '-cert', intermediate, '-url', `${server.endpoint}/ca/retired/ocsp`, '-CAfile', root]);
+    expect(status.stdout).toMatch(/: revoked/);
+    expect(status.stdout).toMatch(/Reason: cACompromise/);
+    expect(status.stdout + status.stderr).toMatch(/Response verify OK/);
+
+    const refused = await refusal(issueCertificate(ca, { caName: 'retired', csr: readFileSync(goodCsr) }));
+    expect(refused.type).toBe('InvalidStateException');
+    expect(refused.message).toMatch(/issuing CA of 'retired' was revoked/);
+  });
+});
+
 describe('what callers can make the HSM do', () => {
   it('answers a repeated nonce-less question from the cache until a revocation changes the answer', async () => {
     const csr = await opensslCsr(dir, 'cached', 'ec-p256', '/CN=cached.example.com', ['DNS:cached.example.com']);
