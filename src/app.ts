@@ -22,7 +22,9 @@ import type { AuditSink, Authorizer, Logger, MetadataStore } from './core/ports.
 import { KmsError } from './core/errors.js';
 import { buildServer } from './http/build-server.js';
 import { createStoreCredentialResolver } from './auth/credentials.js';
-import { ensureRootCredentials } from './auth/principals.js';
+import { ensureRootCredentials, readRootFile } from './auth/principals.js';
+import { createCaDeps, createKmsClient, sdkCaKms, type CaDeps, type CaStore } from './ca/index.js';
+import { injectRequestHandler } from './http/inject-request-handler.js';
 import { clusterMetrics, createMetrics, type Metrics } from './observability/metrics.js';
 import { buildMetricsServer } from './http/metrics-server.js';
 import type { HttpTimeouts } from './http/timeouts.js';
@@ -58,8 +60,8 @@ export interface AuditConfig {
   /** `false` turns the audit trail off (benchmarks; not for production). */
   enabled?: boolean;
   dir?: string;
-  /** This process's chain (default `<host>-w0`). */
-  nodeId?: string;
+  /** This process's chain (default `<host>-w0`), or chains of which the first free one is taken. */
+  nodeId?: string | readonly string[];
   failure?: AuditFailureMode;
   digestEveryRecords?: number;
   digestEverySeconds?: number;
@@ -76,6 +78,8 @@ export interface App {
   audit?: ChainedAuditSink | undefined;
   backend: Pkcs11Backend;
   store: MetadataStore;
+  /** The private CA, signing through this app's own KMS API in-process. */
+  ca: CaDeps;
   logger: Logger;
   root: { accessKeyId: string; generated: boolean; file?: string | undefined };
   close(): Promise<void>;
@@ -96,7 +100,7 @@ export async function openServices(
   dataDir: string,
   hsm: Pkcs11BackendConfig,
   logger: Logger,
-): Promise<{ backend: Pkcs11Backend; store: MetadataStore; close(): Promise<void> }> {
+): Promise<{ backend: Pkcs11Backend; store: MetadataStore; caStore: CaStore; close(): Promise<void> }> {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const backend = await openPkcs11Backend(hsm, logger);
   try {
@@ -104,6 +108,7 @@ export async function openServices(
     return {
       backend,
       store,
+      caStore: store.certificateAuthorityStore(),
       async close() {
         await store.close();
         await backend.close();
@@ -152,6 +157,15 @@ function stdoutLogs(onClosed: (() => void) | undefined): pino.DestinationStream 
   return destination;
 }
 
+/**
+ * The root access key and secret, for clients inside this process (the CA) that sign their
+ * requests like any other. Call after {@link ensureRootCredentials} has created the file.
+ */
+export function rootCredentials(config: AppConfig): { accessKeyId: string; secretAccessKey: string } {
+  const source = rootCredentialSource(config, resolve(config.dataDir));
+  return 'file' in source ? readRootFile(source.file) : source;
+}
+
 /** A logger for commands: warnings and errors only, to stderr. */
 export function quietLogger(): Logger {
   return createLogger({ level: 'warn' }, pino.destination(2)) as unknown as Logger;
@@ -189,7 +203,17 @@ export async function createApp(config: AppConfig): Promise<App> {
       bindAuthorizer: createAuthorizerBinder(deps),
     });
     const metrics = createMetrics({ stats: () => backend.stats() });
-    const server = await buildServer({
+    // The CA calls this server's KMS API through inject(): SigV4, authorisation and audit as
+    // for any client, without opening a port. The server is built just below.
+    let server: FastifyInstance | undefined;
+    const kmsClient = createKmsClient({
+      region: config.settings.region,
+      endpoint: 'http://hsmkms.in-process',
+      credentials: rootCredentials(config),
+      requestHandler: injectRequestHandler(() => server!),
+    });
+    const ca = createCaDeps(sdkCaKms(kmsClient), services.caStore);
+    server = await buildServer({
       dispatcher,
       credentials: createStoreCredentialResolver(store, backend),
       settings: config.settings,
@@ -201,6 +225,7 @@ export async function createApp(config: AppConfig): Promise<App> {
       metrics,
       logger,
       timeouts: config.httpTimeouts,
+      ca,
     });
     const metricsServer = config.metricsEndpoint
       ? await buildMetricsServer({ metrics, logger: logger.child({ component: 'metrics' }), timeouts: config.httpTimeouts })
@@ -217,6 +242,7 @@ export async function createApp(config: AppConfig): Promise<App> {
       deps,
       backend,
       store,
+      ca,
       logger,
       audit,
       root,
@@ -224,6 +250,7 @@ export async function createApp(config: AppConfig): Promise<App> {
         await scheduler.stop();
         await server.close();
         await metricsServer?.close();
+        kmsClient.destroy();
         await audit?.close();
         await services.close();
       },

@@ -251,3 +251,9 @@ if (existsSync(tls) && process.env.BENCH_SKIP_TLS !== '1') {
   const child = spawn(process.execPath, [tls], { stdio: 'inherit' });
   await new Promise((r) => child.once('exit', r));
 }
+
+const ca = fileURLToPath(new URL('./ca-issuance.mjs', import.meta.url));
+if (existsSync(ca) && process.env.BENCH_SKIP_CA !== '1') {
+  const child = spawn(process.execPath, [ca], { stdio: 'inherit' });
+  await new Promise((r) => child.once('exit', r));
+}

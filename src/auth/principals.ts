@@ -48,7 +48,8 @@ interface RootFile {
   secretAccessKey: string;
 }
 
-function readRootFile(file: string): RootFile {
+/** Reads a root credentials file (refusing one that other users can read). */
+export function readRootFile(file: string): RootFile {
   if ((statSync(file).mode & 0o077) !== 0)
     throw new Error(`The root credentials file ${file} is readable by other users; run: chmod 600 ${file}`);
   let parsed: unknown;

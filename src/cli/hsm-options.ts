@@ -22,8 +22,13 @@ export interface HsmCliOptions {
   hsmCallTimeout?: string;
 }
 
-/** Adds the shared HSM options to a command. Each also reads an environment variable. */
-export function addHsmOptions(command: Command): Command {
+/**
+ * Adds the shared HSM options to a command. Each also reads an environment variable.
+ * `vendorProfileFlag` renames `--profile` where the command has a profile of its own
+ * (`ca issue --profile tls-server`); the value still lands in `options.profile` via
+ * {@link resolveHsmConfig}'s caller.
+ */
+export function addHsmOptions(command: Command, { vendorProfileFlag = '--profile' }: { vendorProfileFlag?: string } = {}): Command {
   return command
     .addOption(new Option('--data-dir <dir>', 'data directory (embedded token, SQLite store, credentials)').env('HSMKMS_DATA_DIR').default('./data'))
     .addOption(
@@ -36,7 +41,7 @@ export function addHsmOptions(command: Command): Command {
     .addOption(new Option('--token-serial <serial>', 'token serial number').env('HSMKMS_TOKEN_SERIAL'))
     .addOption(new Option('--pin-file <file>', 'file holding the PIN (mode 0600); CloudHSM: user:password').env('HSMKMS_PIN_FILE'))
     .addOption(new Option('--pin-env <name>', 'name of the environment variable holding the PIN').env('HSMKMS_PIN_ENV'))
-    .addOption(new Option('--profile <name>', 'vendor profile').choices(['softhsm2', 'cloudhsm', 'generic']).env('HSMKMS_HSM_PROFILE'))
+    .addOption(new Option(`${vendorProfileFlag} <name>`, 'vendor profile').choices(['softhsm2', 'cloudhsm', 'generic']).env('HSMKMS_HSM_PROFILE'))
     .addOption(
       new Option('--hsm-call-timeout <ms>', 'how long an HSM call may take before the request fails with DependencyTimeoutException (default 30000)').env(
         'HSMKMS_HSM_CALL_TIMEOUT_MS',

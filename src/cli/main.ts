@@ -14,6 +14,7 @@ import { tokenCommand } from './token.js';
 import { tlsCommand } from './tls.js';
 import { EXIT, exitQuietlyWhenOutputCloses } from './output.js';
 import { auditCommand } from './audit.js';
+import { caCommand } from './ca.js';
 
 const program = new Command()
   .name('hsmkms')
@@ -26,7 +27,8 @@ const program = new Command()
   .addCommand(quorumCommand())
   .addCommand(tokenCommand())
   .addCommand(tlsCommand())
-  .addCommand(auditCommand());
+  .addCommand(auditCommand())
+  .addCommand(caCommand());
 
 /** Commander's own errors become exceptions (it has printed them already) so that one place picks the status. */
 function throwCommanderErrors(command: Command): void {

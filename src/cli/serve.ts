@@ -215,7 +215,7 @@ function onShutdown(close: () => Promise<void>): (reason: string) => void {
   return shutdown;
 }
 
-function rootCredentialsFromEnv(): { accessKeyId: string; secretAccessKey: string } | undefined {
+export function rootCredentialsFromEnv(): { accessKeyId: string; secretAccessKey: string } | undefined {
   const accessKeyId = process.env.HSMKMS_ROOT_ACCESS_KEY_ID;
   const secretAccessKey = process.env.HSMKMS_ROOT_SECRET_ACCESS_KEY;
   if (!accessKeyId && !secretAccessKey) return undefined;

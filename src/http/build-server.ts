@@ -6,12 +6,14 @@ import { randomUUID } from 'node:crypto';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { LoggerOptions } from 'pino';
 import type { CredentialResolver } from '../auth/credentials.js';
+import type { CaDeps } from '../ca/index.js';
 import type { Dispatcher } from '../core/dispatch.js';
 import type { KmsSettings } from '../core/operation.js';
 import type { Logger } from '../core/ports.js';
 import type { Metrics } from '../observability/metrics.js';
 import { loggerOptions } from '../observability/logger.js';
 import { createAuthenticator } from './authenticate.js';
+import { registerCaRoutes } from './ca-routes.js';
 import { handleServerError, sendError } from './errors.js';
 import { registerKmsRoute } from './kms-route.js';
 import { lazyChildLoggerFactory } from './lazy-child-logger.js';
@@ -55,6 +57,8 @@ export interface ServerOptions {
    * so audit events carry the client's address. Default: trust nobody.
    */
   trustProxy?: boolean | string | string[];
+  /** The private CA whose certificates, CRLs and OCSP responder to serve under `/ca/`. */
+  ca?: CaDeps;
 }
 
 function isLogger(value: Logger | LoggerOptions): value is Logger {
@@ -145,6 +149,8 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       clock: options.clock ?? (() => new Date()),
     }),
   });
+
+  if (options.ca) registerCaRoutes(app, options.ca);
 
   app.get('/health', async (request, reply) => {
     const result = await checkHealth(options.health, healthTimeoutMs);

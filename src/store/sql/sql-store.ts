@@ -17,7 +17,10 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { DatabaseConnection, Dialect, Driver, Kysely, TransactionSettings } from 'kysely';
+import type { CaStore } from '../../ca/ports.js';
 import type { MetadataRepository, MetadataStore } from '../../core/ports.js';
+import { SqlCaStore } from './ca-repository.js';
+import type { CaDatabase } from './ca-schema.js';
 import type { SqlFlavor } from './dialect.js';
 import type { MetadataDatabase } from './schema.js';
 import { SqlRepository } from './sql-repository.js';
@@ -134,6 +137,11 @@ export class SqlMetadataStore extends SqlRepository implements MetadataStore {
         }
       }),
     );
+  }
+
+  /** The private CA's tables, over this store's connection (src/ca/ports.ts). */
+  certificateAuthorityStore(): CaStore {
+    return new SqlCaStore(this.db as unknown as Kysely<CaDatabase>, this.flavor);
   }
 
   async close(): Promise<void> {

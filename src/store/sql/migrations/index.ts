@@ -7,12 +7,14 @@ import type { SqlFlavor } from '../dialect.js';
 import { initialSchema } from './0001-initial.js';
 import { authorizationSchema } from './0002-authorization.js';
 import { grantsAndQuorumSchema } from './0003-grants-and-quorum.js';
+import { certificateAuthoritySchema } from './0006-certificate-authority.js';
 
 function migrationsFor(flavor: SqlFlavor): Record<string, Migration> {
   return {
     '0001-initial': initialSchema(flavor),
     '0002-authorization': authorizationSchema(flavor),
     '0003-grants-and-quorum': grantsAndQuorumSchema(flavor),
+    '0006-certificate-authority': certificateAuthoritySchema(flavor),
   };
 }
 

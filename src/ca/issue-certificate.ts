@@ -1,0 +1,75 @@
+/**
+ * Issuance: a verified CSR, checked against a profile, becomes a leaf signed by the issuing
+ * intermediate through KMS Sign (`MessageType: DIGEST`), recorded before it is returned. The
+ * `HsmKms.IssueCertificate` API operation is meant to be a thin wrapper over this.
+ */
+import 'reflect-metadata';
+import { loadAuthority } from './authority.js';
+import { issuerUrlExtensions, signCertificate, validity } from './certificate-builder.js';
+import { readCsr } from './csr.js';
+import type { CaDeps } from './deps.js';
+import { CaError } from './errors.js';
+import { CERTIFICATE_PROFILES, type CertificateProfileName, type IssuedCertificateRecord } from './model.js';
+import { applyProfile, profileDays } from './profiles.js';
+import { canonicalSerial } from './serial.js';
+
+export interface IssueCertificateRequest {
+  caName: string;
+  /** PEM text or DER bytes. */
+  csr: string | Uint8Array;
+  profile?: CertificateProfileName | undefined;
+  days?: number | undefined;
+}
+
+export interface IssuedCertificate {
+  record: IssuedCertificateRecord;
+  certificatePem: string;
+  /** The leaf, then the intermediate: what a TLS server sends. */
+  chainPem: string;
+}
+
+export async function issueCertificate(deps: CaDeps, request: IssueCertificateRequest): Promise<IssuedCertificate> {
+  const authority = await loadAuthority(deps, request.caName);
+  const profile = request.profile ?? 'tls-server';
+  if (!CERTIFICATE_PROFILES.includes(profile))
+    throw new CaError('InvalidArgsException', `Unknown profile '${String(profile).slice(0, 40)}'; use ${CERTIFICATE_PROFILES.join(', ')}.`);
+  const days = profileDays(profile, request.days);
+  const csr = await readCsr(request.csr);
+  const profileExtensions = applyProfile(profile, csr);
+
+  const intermediateRecord = await deps.store.getCertificate(authority.record.name, authority.intermediateSerial);
+  if (intermediateRecord?.revokedAt)
+    throw new CaError('InvalidStateException', `The issuing CA of '${authority.record.name}' was revoked on ${intermediateRecord.revokedAt.toISOString()}; it issues no more certificates.`);
+  const now = deps.now();
+  const { notBefore, notAfter } = validity(now, days);
+  if (notAfter > authority.intermediate.notAfter)
+    throw new CaError(
+      'InvalidArgsException',
+      `A certificate valid for ${days} days would outlive the issuing CA (valid until ${authority.intermediate.notAfter.toISOString()}); ask for fewer days.`,
+    );
+
+  const { serial, certificate } = await signCertificate(deps.kms, {
+    subject: csr.subject,
+    issuer: authority.intermediate.subjectName,
+    publicKey: csr.publicKey,
+    notBefore,
+    notAfter,
+    issuerKeyId: authority.keyIds.intermediate,
+    extensions: [...profileExtensions, ...issuerUrlExtensions(authority.issuerUrls('intermediate'))],
+    signingKey: authority.key('intermediate'),
+  });
+  const record: IssuedCertificateRecord = {
+    caName: authority.record.name,
+    serial: canonicalSerial(serial),
+    issuer: 'intermediate',
+    kind: profile,
+    subject: csr.subjectText,
+    notBefore,
+    notAfter,
+    issuedAt: now,
+    certificate: new Uint8Array(certificate.rawData),
+  };
+  await deps.store.insertCertificate(record);
+  const certificatePem = certificate.toString('pem');
+  return { record, certificatePem, chainPem: `${certificatePem}\n${authority.intermediatePem}\n` };
+}

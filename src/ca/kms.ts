@@ -1,0 +1,77 @@
+/**
+ * {@link CaKms} over `@aws-sdk/client-kms`: the same calls whether the client talks to hsmkms
+ * in-process (a request handler that calls the server's `inject()`), to hsmkms over HTTP, or
+ * to AWS KMS. Only public keys and signatures come back; no private key material is ever here.
+ */
+import { CreateKeyCommand, GetPublicKeyCommand, KMSClient, KMSServiceException, SignCommand, type KMSClientConfig } from '@aws-sdk/client-kms';
+import { CaError } from './errors.js';
+import type { CaKeySpec } from './model.js';
+import type { CaKms, CaSigningAlgorithm } from './ports.js';
+
+/** How to reach a KMS: an endpoint (credentials from the SDK's default chain unless given) or a request handler. */
+export interface KmsConnection {
+  region: string;
+  endpoint?: string | undefined;
+  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string } | undefined;
+  requestHandler?: KMSClientConfig['requestHandler'];
+}
+
+/** A KMS client for the CA. */
+export function createKmsClient(connection: KmsConnection): KMSClient {
+  // hsmkms supports Node 20 (package.json engines, the lock file pins this SDK version): the
+  // SDK's warning about its own future Node 22 requirement would only be noise on stderr.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+  return new KMSClient({
+    region: connection.region,
+    ...(connection.endpoint ? { endpoint: connection.endpoint } : {}),
+    ...(connection.credentials ? { credentials: connection.credentials } : {}),
+    ...(connection.requestHandler ? { requestHandler: connection.requestHandler } : {}),
+  });
+}
+
+/** The CA's view of a KMS client. */
+export function sdkCaKms(client: KMSClient): CaKms {
+  async function getPublicKey(keyId: string): Promise<Uint8Array> {
+    const got = await call('GetPublicKey', () => client.send(new GetPublicKeyCommand({ KeyId: keyId })));
+    if (!got.PublicKey) throw new CaError('KmsRequestFailedException', `KMS GetPublicKey returned no public key for ${keyId}.`);
+    return got.PublicKey;
+  }
+  return {
+    getPublicKey,
+    async createSigningKey(keySpec: CaKeySpec, description: string, tags: Record<string, string>) {
+      const created = await call('CreateKey', () =>
+        client.send(
+          new CreateKeyCommand({
+            KeySpec: keySpec,
+            KeyUsage: 'SIGN_VERIFY',
+            Description: description,
+            Tags: Object.entries(tags).map(([TagKey, TagValue]) => ({ TagKey, TagValue })),
+          }),
+        ),
+      );
+      const keyId = created.KeyMetadata?.Arn;
+      if (!keyId) throw new CaError('KmsRequestFailedException', 'KMS CreateKey returned no key ARN.');
+      return { keyId, publicKey: await getPublicKey(keyId) };
+    },
+    async signDigest(keyId: string, algorithm: CaSigningAlgorithm, digest: Uint8Array) {
+      const signed = await call('Sign', () =>
+        client.send(new SignCommand({ KeyId: keyId, Message: digest, MessageType: 'DIGEST', SigningAlgorithm: algorithm })),
+      );
+      if (!signed.Signature) throw new CaError('KmsRequestFailedException', `KMS Sign returned no signature for ${keyId}.`);
+      return signed.Signature;
+    },
+  };
+}
+
+/** KMS's own refusal (AccessDenied, Disabled, …) or an unreachable endpoint, as one line. */
+async function call<T>(operation: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (error) {
+    if (error instanceof KMSServiceException)
+      throw new CaError('KmsRequestFailedException', `KMS ${operation} failed: ${error.name}: ${error.message}`, { cause: error });
+    const code = (error as { code?: unknown }).code;
+    const detail = typeof code === 'string' ? code : error instanceof Error ? error.message : String(error);
+    throw new CaError('KmsRequestFailedException', `KMS ${operation} failed: cannot reach the KMS (${detail}).`, { cause: error });
+  }
+}

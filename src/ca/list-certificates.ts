@@ -1,0 +1,44 @@
+/** Listing what a CA signed, a page at a time, with each certificate's status. */
+import { loadAuthority } from './authority.js';
+import type { CaDeps } from './deps.js';
+import type { IssuedCertificateRecord, IssuerTier, IssuedKind, RevocationReason } from './model.js';
+
+/** One line of `hsmkms ca list` (and of `HsmKms.ListCertificates` later). */
+export interface CertificateSummary {
+  serial: string;
+  subject: string;
+  kind: IssuedKind;
+  issuer: IssuerTier;
+  notBefore: string;
+  notAfter: string;
+  status: 'good' | 'revoked' | 'expired';
+  revokedAt?: string;
+  reason?: RevocationReason;
+}
+
+export const MAX_LIST_LIMIT = 1000;
+
+export function summary(record: IssuedCertificateRecord, now: Date): CertificateSummary {
+  const status = record.revokedAt ? 'revoked' : record.notAfter < now ? 'expired' : 'good';
+  return {
+    serial: record.serial,
+    subject: record.subject,
+    kind: record.kind,
+    issuer: record.issuer,
+    notBefore: record.notBefore.toISOString(),
+    notAfter: record.notAfter.toISOString(),
+    status,
+    ...(record.revokedAt ? { revokedAt: record.revokedAt.toISOString(), reason: record.revocationReason ?? 'unspecified' } : {}),
+  };
+}
+
+export async function listCertificates(
+  deps: CaDeps,
+  request: { caName: string; limit?: number | undefined; marker?: string | undefined },
+): Promise<{ certificates: CertificateSummary[]; nextMarker?: string | undefined }> {
+  const authority = await loadAuthority(deps, request.caName);
+  const limit = Math.min(Math.max(Math.floor(request.limit ?? 100), 1), MAX_LIST_LIMIT);
+  const page = await deps.store.listCertificates(authority.record.name, { limit, marker: request.marker });
+  const now = deps.now();
+  return { certificates: page.items.map((r) => summary(r, now)), nextMarker: page.nextMarker };
+}

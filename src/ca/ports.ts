@@ -1,0 +1,65 @@
+/**
+ * What the CA engine depends on: a KMS that creates signing keys and signs digests (any KMS
+ * that speaks the AWS API — hsmkms in-process, hsmkms over HTTP, AWS KMS itself), and a store
+ * for its records. Implementations: kms.ts (the AWS SDK) and src/store/sql/ca-repository.ts.
+ */
+import type {
+  CaAuthorityRecord,
+  CaKeySpec,
+  CrlState,
+  IssuedCertificateRecord,
+  IssuerTier,
+  Page,
+  RevocationReason,
+  RevokedEntry,
+  StoredCrl,
+} from './model.js';
+
+/** KMS signing algorithms the CA uses, in AWS KMS's spelling. */
+export type CaSigningAlgorithm = 'ECDSA_SHA_256' | 'ECDSA_SHA_384' | 'RSASSA_PKCS1_V1_5_SHA_256';
+
+/** The part of the KMS API the CA uses. Never sees private key material. */
+export interface CaKms {
+  /** CreateKey (SIGN_VERIFY, default key policy, the given tags); returns the key ARN and its public key. */
+  createSigningKey(
+    keySpec: CaKeySpec,
+    description: string,
+    tags: Record<string, string>,
+  ): Promise<{ keyId: string; publicKey: Uint8Array }>;
+  /** GetPublicKey: SubjectPublicKeyInfo, DER. */
+  getPublicKey(keyId: string): Promise<Uint8Array>;
+  /** Sign with `MessageType: DIGEST`; the signature as KMS returns it (ECDSA: DER). */
+  signDigest(keyId: string, algorithm: CaSigningAlgorithm, digest: Uint8Array): Promise<Uint8Array>;
+}
+
+/** Result of {@link CaStore.revokeCertificate}. */
+export type RevokeOutcome =
+  | { outcome: 'revoked'; certificate: IssuedCertificateRecord }
+  | { outcome: 'already-revoked'; certificate: IssuedCertificateRecord }
+  | { outcome: 'not-found' };
+
+/** Persistence for CAs, the certificates they signed and their CRLs. Each method is atomic. */
+export interface CaStore {
+  /** Records a new CA with its intermediate certificate; throws CaError ResourceAlreadyExistsException if the name is taken. */
+  insertAuthority(authority: CaAuthorityRecord, intermediate: IssuedCertificateRecord): Promise<void>;
+  getAuthority(name: string): Promise<CaAuthorityRecord | undefined>;
+  listAuthorities(): Promise<CaAuthorityRecord[]>;
+
+  insertCertificate(certificate: IssuedCertificateRecord): Promise<void>;
+  getCertificate(caName: string, serial: string): Promise<IssuedCertificateRecord | undefined>;
+  /** Oldest first; `limit` is clamped to 1–1000. */
+  listCertificates(caName: string, options: { limit: number; marker?: string | undefined }): Promise<Page<IssuedCertificateRecord>>;
+  /** The unrevoked OCSP responder certificate of a tier that expires last. */
+  currentResponder(caName: string, issuer: IssuerTier): Promise<IssuedCertificateRecord | undefined>;
+  /** Marks the certificate revoked and bumps its tier's revocation epoch, together. */
+  revokeCertificate(caName: string, serial: string, at: Date, reason: RevocationReason): Promise<RevokeOutcome>;
+
+  crlState(caName: string, issuer: IssuerTier): Promise<CrlState>;
+  /**
+   * Allocates the tier's next CRL number and reads what the CRL must list: the epoch first,
+   * then the revoked entries, so the list is never older than the epoch it is filed under.
+   */
+  beginCrl(caName: string, issuer: IssuerTier): Promise<{ crlNumber: number; epoch: number; revoked: RevokedEntry[] }>;
+  /** Keeps `crl` as the tier's current CRL unless a higher-numbered one is stored already. */
+  saveCrl(caName: string, issuer: IssuerTier, crl: StoredCrl): Promise<void>;
+}

@@ -1,0 +1,272 @@
+/**
+ * {@link CaStore} over Kysely, for every SQL database the metadata store runs on. It shares
+ * the metadata store's connection (see `SqlMetadataStore.certificateAuthorityStore`), so on
+ * SQLite it queues behind the same single writer and on PostgreSQL it uses the same pool.
+ */
+import { sql, type Insertable, type Kysely, type Selectable } from 'kysely';
+import { CaError } from '../../ca/errors.js';
+import type {
+  CaAuthorityRecord,
+  CaKeySpec,
+  CrlState,
+  IssuedCertificateRecord,
+  IssuedKind,
+  IssuerTier,
+  Page,
+  RevocationReason,
+  RevokedEntry,
+  StoredCrl,
+} from '../../ca/model.js';
+import type { CaStore, RevokeOutcome } from '../../ca/ports.js';
+import type { CaAuthoritiesTable, CaCertificatesTable, CaDatabase } from './ca-schema.js';
+import type { SqlFlavor } from './dialect.js';
+
+type Db = Kysely<CaDatabase>;
+
+const MARKER = /^(\d{1,15}):([0-9a-f]{1,64})$/;
+const TIERS: readonly IssuerTier[] = ['root', 'intermediate'];
+
+export class SqlCaStore implements CaStore {
+  constructor(
+    private readonly db: Db,
+    private readonly flavor: SqlFlavor,
+  ) {}
+
+  async insertAuthority(authority: CaAuthorityRecord, intermediate: IssuedCertificateRecord): Promise<void> {
+    try {
+      await this.atomically(async (db) => {
+        await db.insertInto('ca_authorities').values(authorityToRow(authority)).execute();
+        await db.insertInto('ca_certificates').values(certificateToRow(intermediate)).execute();
+        await db
+          .insertInto('ca_crls')
+          .values(TIERS.map((issuer) => ({ ca_name: authority.name, issuer, last_crl_number: 0, revocation_epoch: 0 })))
+          .execute();
+      });
+    } catch (error) {
+      if (this.flavor.isUniqueViolation(error)) throw new CaError('ResourceAlreadyExistsException', `A CA named '${authority.name}' exists already.`);
+      throw error;
+    }
+  }
+
+  async getAuthority(name: string): Promise<CaAuthorityRecord | undefined> {
+    const row = await this.db.selectFrom('ca_authorities').selectAll().where('name', '=', name).executeTakeFirst();
+    return row && rowToAuthority(row);
+  }
+
+  async listAuthorities(): Promise<CaAuthorityRecord[]> {
+    const rows = await this.db.selectFrom('ca_authorities').selectAll().orderBy('name').limit(1000).execute();
+    return rows.map(rowToAuthority);
+  }
+
+  async insertCertificate(certificate: IssuedCertificateRecord): Promise<void> {
+    try {
+      await this.db.insertInto('ca_certificates').values(certificateToRow(certificate)).execute();
+    } catch (error) {
+      if (this.flavor.isUniqueViolation(error))
+        throw new CaError('ResourceAlreadyExistsException', `CA '${certificate.caName}' already has a certificate with serial ${certificate.serial}.`);
+      throw error;
+    }
+  }
+
+  async getCertificate(caName: string, serial: string): Promise<IssuedCertificateRecord | undefined> {
+    const row = await this.db.selectFrom('ca_certificates').selectAll().where('ca_name', '=', caName).where('serial', '=', serial).executeTakeFirst();
+    return row && rowToCertificate(row);
+  }
+
+  async listCertificates(caName: string, options: { limit: number; marker?: string | undefined }): Promise<Page<IssuedCertificateRecord>> {
+    const limit = Math.min(Math.max(Math.floor(options.limit) || 1, 1), 1000);
+    let query = this.db.selectFrom('ca_certificates').selectAll().where('ca_name', '=', caName);
+    if (options.marker !== undefined) {
+      const m = MARKER.exec(options.marker);
+      if (!m) throw new CaError('InvalidArgsException', 'The marker is not one this CA handed out; start the listing again without it.');
+      const issuedAt = Number(m[1]);
+      const serial = m[2]!;
+      query = query.where((eb) => eb.or([eb('issued_at', '>', issuedAt), eb.and([eb('issued_at', '=', issuedAt), eb('serial', '>', serial)])]));
+    }
+    const rows = await query.orderBy('issued_at').orderBy('serial').limit(limit + 1).execute();
+    const items = rows.slice(0, limit).map(rowToCertificate);
+    const last = items.at(-1);
+    return rows.length > limit && last ? { items, nextMarker: `${last.issuedAt.getTime()}:${last.serial}` } : { items };
+  }
+
+  async currentResponder(caName: string, issuer: IssuerTier): Promise<IssuedCertificateRecord | undefined> {
+    const row = await this.db
+      .selectFrom('ca_certificates')
+      .selectAll()
+      .where('ca_name', '=', caName)
+      .where('kind', '=', 'ocsp-responder')
+      .where('issuer', '=', issuer)
+      .where('revoked_at', 'is', null)
+      .orderBy('not_after', 'desc')
+      .limit(1)
+      .executeTakeFirst();
+    return row && rowToCertificate(row);
+  }
+
+  async revokeCertificate(caName: string, serial: string, at: Date, reason: RevocationReason): Promise<RevokeOutcome> {
+    return this.atomically(async (db) => {
+      const row = await db.selectFrom('ca_certificates').selectAll().where('ca_name', '=', caName).where('serial', '=', serial).executeTakeFirst();
+      if (!row) return { outcome: 'not-found' } as const;
+      const certificate = rowToCertificate(row);
+      if (certificate.revokedAt) return { outcome: 'already-revoked', certificate } as const;
+      const updated = await db
+        .updateTable('ca_certificates')
+        .set({ revoked_at: at.getTime(), revocation_reason: reason })
+        .where('ca_name', '=', caName)
+        .where('serial', '=', serial)
+        .where('revoked_at', 'is', null)
+        .executeTakeFirst();
+      // Another transaction got there first (PostgreSQL, READ COMMITTED).
+      if (Number(updated.numUpdatedRows) !== 1) {
+        const now = await db.selectFrom('ca_certificates').selectAll().where('ca_name', '=', caName).where('serial', '=', serial).executeTakeFirstOrThrow();
+        return { outcome: 'already-revoked', certificate: rowToCertificate(now) } as const;
+      }
+      await db
+        .updateTable('ca_crls')
+        .set({ revocation_epoch: sql<number>`revocation_epoch + 1` })
+        .where('ca_name', '=', caName)
+        .where('issuer', '=', certificate.issuer)
+        .execute();
+      return { outcome: 'revoked', certificate: { ...certificate, revokedAt: at, revocationReason: reason } } as const;
+    });
+  }
+
+  async crlState(caName: string, issuer: IssuerTier): Promise<CrlState> {
+    const row = await this.db.selectFrom('ca_crls').selectAll().where('ca_name', '=', caName).where('issuer', '=', issuer).executeTakeFirst();
+    if (!row) return { revocationEpoch: 0 };
+    const current: StoredCrl | undefined =
+      row.crl && row.crl_number !== null && row.crl_epoch !== null && row.this_update !== null && row.next_update !== null
+        ? {
+            crlNumber: Number(row.crl_number),
+            epoch: Number(row.crl_epoch),
+            thisUpdate: new Date(Number(row.this_update)),
+            nextUpdate: new Date(Number(row.next_update)),
+            crl: row.crl,
+          }
+        : undefined;
+    return { revocationEpoch: Number(row.revocation_epoch), current };
+  }
+
+  async beginCrl(caName: string, issuer: IssuerTier): Promise<{ crlNumber: number; epoch: number; revoked: RevokedEntry[] }> {
+    return this.atomically(async (db) => {
+      // Epoch first, then the list: a revocation committed in between makes the list newer
+      // than its epoch (so the CRL is re-signed once more), never older.
+      const state = await db
+        .selectFrom('ca_crls')
+        .select(['last_crl_number', 'revocation_epoch'])
+        .where('ca_name', '=', caName)
+        .where('issuer', '=', issuer)
+        .executeTakeFirstOrThrow();
+      const rows = await db
+        .selectFrom('ca_certificates')
+        .select(['serial', 'revoked_at', 'revocation_reason'])
+        .where('ca_name', '=', caName)
+        .where('issuer', '=', issuer)
+        .where('revoked_at', 'is not', null)
+        .orderBy('revoked_at')
+        .orderBy('serial')
+        .execute();
+      // An atomic increment: concurrent signers (several workers or nodes) get distinct numbers.
+      await db
+        .updateTable('ca_crls')
+        .set({ last_crl_number: sql<number>`last_crl_number + 1` })
+        .where('ca_name', '=', caName)
+        .where('issuer', '=', issuer)
+        .execute();
+      const after = await db
+        .selectFrom('ca_crls')
+        .select('last_crl_number')
+        .where('ca_name', '=', caName)
+        .where('issuer', '=', issuer)
+        .executeTakeFirstOrThrow();
+      return {
+        crlNumber: Number(after.last_crl_number),
+        epoch: Number(state.revocation_epoch),
+        revoked: rows.map((r) => ({
+          serial: r.serial,
+          revokedAt: new Date(Number(r.revoked_at)),
+          reason: (r.revocation_reason ?? 'unspecified') as RevocationReason,
+        })),
+      };
+    });
+  }
+
+  async saveCrl(caName: string, issuer: IssuerTier, crl: StoredCrl): Promise<void> {
+    await this.db
+      .updateTable('ca_crls')
+      .set({
+        crl_number: crl.crlNumber,
+        crl_epoch: crl.epoch,
+        this_update: crl.thisUpdate.getTime(),
+        next_update: crl.nextUpdate.getTime(),
+        crl: crl.crl,
+      })
+      .where('ca_name', '=', caName)
+      .where('issuer', '=', issuer)
+      .where((eb) => eb.or([eb('crl_number', 'is', null), eb('crl_number', '<', crl.crlNumber)]))
+      .execute();
+  }
+
+  private async atomically<T>(fn: (db: Db) => Promise<T>): Promise<T> {
+    return this.db.isTransaction ? fn(this.db) : this.db.transaction().execute(fn);
+  }
+}
+
+function authorityToRow(a: CaAuthorityRecord): Insertable<CaAuthoritiesTable> {
+  return {
+    name: a.name,
+    created_at: a.createdAt.getTime(),
+    key_spec: a.keySpec,
+    base_url: a.baseUrl,
+    root_key_id: a.rootKeyId,
+    intermediate_key_id: a.intermediateKeyId,
+    ocsp_key_id: a.ocspKeyId,
+    root_certificate: a.rootCertificate,
+    intermediate_certificate: a.intermediateCertificate,
+  };
+}
+
+function rowToAuthority(row: Selectable<CaAuthoritiesTable>): CaAuthorityRecord {
+  return {
+    name: row.name,
+    createdAt: new Date(Number(row.created_at)),
+    keySpec: row.key_spec as CaKeySpec,
+    baseUrl: row.base_url,
+    rootKeyId: row.root_key_id,
+    intermediateKeyId: row.intermediate_key_id,
+    ocspKeyId: row.ocsp_key_id,
+    rootCertificate: new Uint8Array(row.root_certificate),
+    intermediateCertificate: new Uint8Array(row.intermediate_certificate),
+  };
+}
+
+function certificateToRow(c: IssuedCertificateRecord): Insertable<CaCertificatesTable> {
+  return {
+    ca_name: c.caName,
+    serial: c.serial,
+    issuer: c.issuer,
+    kind: c.kind,
+    subject: c.subject,
+    not_before: c.notBefore.getTime(),
+    not_after: c.notAfter.getTime(),
+    issued_at: c.issuedAt.getTime(),
+    certificate: c.certificate,
+    revoked_at: c.revokedAt ? c.revokedAt.getTime() : null,
+    revocation_reason: c.revocationReason ?? null,
+  };
+}
+
+function rowToCertificate(row: Selectable<CaCertificatesTable>): IssuedCertificateRecord {
+  return {
+    caName: row.ca_name,
+    serial: row.serial,
+    issuer: row.issuer as IssuerTier,
+    kind: row.kind as IssuedKind,
+    subject: row.subject,
+    notBefore: new Date(Number(row.not_before)),
+    notAfter: new Date(Number(row.not_after)),
+    issuedAt: new Date(Number(row.issued_at)),
+    certificate: new Uint8Array(row.certificate),
+    ...(row.revoked_at !== null ? { revokedAt: new Date(Number(row.revoked_at)), revocationReason: (row.revocation_reason ?? 'unspecified') as RevocationReason } : {}),
+  };
+}

@@ -1,0 +1,124 @@
+/**
+ * The CA store (src/store/sql/ca-repository.ts) on SQLite and, when a server is available,
+ * PostgreSQL: uniqueness, revocation bumping the tier's epoch exactly once, CRL numbers that
+ * never repeat even when several nodes sign at once, and a stored CRL that never goes back.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { CaAuthorityRecord, CaStore, IssuedCertificateRecord } from '../../src/ca/index.js';
+import { openPostgresStore } from '../../src/store/postgres/index.js';
+import type { SqlMetadataStore } from '../../src/store/sql/sql-store.js';
+import { openSqliteStore } from '../../src/store/sqlite/index.js';
+import { findPostgres, startPostgres, type TestPostgres } from './postgres-server.js';
+
+const authority = (name: string): CaAuthorityRecord => ({
+  name,
+  createdAt: new Date(1_790_000_000_000),
+  keySpec: 'ECC_NIST_P384',
+  baseUrl: 'http://ca.example.internal',
+  rootKeyId: 'arn:aws:kms:us-east-1:111122223333:key/root',
+  intermediateKeyId: 'arn:aws:kms:us-east-1:111122223333:key/intermediate',
+  ocspKeyId: 'arn:aws:kms:us-east-1:111122223333:key/ocsp',
+  rootCertificate: new Uint8Array([1, 2, 3]),
+  intermediateCertificate: new Uint8Array([4, 5, 6]),
+});
+
+const certificate = (caName: string, serial: string, issuedAtMs: number, extra: Partial<IssuedCertificateRecord> = {}): IssuedCertificateRecord => ({
+  caName,
+  serial,
+  issuer: 'intermediate',
+  kind: 'tls-server',
+  subject: `CN=${serial}.example.com`,
+  notBefore: new Date(issuedAtMs),
+  notAfter: new Date(issuedAtMs + 86_400_000),
+  issuedAt: new Date(issuedAtMs),
+  certificate: new Uint8Array([serial.length]),
+  ...extra,
+});
+
+function describeCaStoreContract(label: string, open: () => Promise<SqlMetadataStore>, openTwin?: (first: SqlMetadataStore) => Promise<SqlMetadataStore>) {
+  describe(`CA store on ${label}`, () => {
+    let metadata: SqlMetadataStore;
+    let store: CaStore;
+    beforeAll(async () => {
+      metadata = await open();
+      store = metadata.certificateAuthorityStore();
+      await store.insertAuthority(authority('one'), certificate('one', '4a', 1_790_000_000_000, { issuer: 'root', kind: 'intermediate-ca' }));
+    });
+    afterAll(() => metadata?.close());
+
+    it('keeps CA names and serials unique, and round-trips records exactly', async () => {
+      expect(await store.getAuthority('one')).toStrictEqual(authority('one'));
+      await expect(store.insertAuthority(authority('one'), certificate('one', '4b', 1))).rejects.toMatchObject({ type: 'ResourceAlreadyExistsException' });
+      const c = certificate('one', '5a', 1_790_000_001_000);
+      await store.insertCertificate(c);
+      expect(await store.getCertificate('one', '5a')).toStrictEqual(c);
+      await expect(store.insertCertificate(c)).rejects.toMatchObject({ type: 'ResourceAlreadyExistsException' });
+      expect(await store.getCertificate('one', 'ffff')).toBeUndefined();
+    });
+
+    it('revokes once, bumping only the revoked certificate’s tier', async () => {
+      await store.insertCertificate(certificate('one', '6a', 1_790_000_002_000));
+      const before = await store.crlState('one', 'intermediate');
+      const rootBefore = await store.crlState('one', 'root');
+      const at = new Date(1_790_000_003_000);
+      const first = await store.revokeCertificate('one', '6a', at, 'keyCompromise');
+      expect(first).toMatchObject({ outcome: 'revoked', certificate: { revokedAt: at, revocationReason: 'keyCompromise' } });
+      expect(await store.revokeCertificate('one', '6a', new Date(), 'superseded')).toMatchObject({ outcome: 'already-revoked', certificate: { revocationReason: 'keyCompromise' } });
+      expect(await store.revokeCertificate('one', '77', new Date(), 'superseded')).toEqual({ outcome: 'not-found' });
+      expect((await store.crlState('one', 'intermediate')).revocationEpoch).toBe(before.revocationEpoch + 1);
+      expect((await store.crlState('one', 'root')).revocationEpoch).toBe(rootBefore.revocationEpoch);
+      const { revoked } = await store.beginCrl('one', 'intermediate');
+      expect(revoked).toContainEqual({ serial: '6a', revokedAt: at, reason: 'keyCompromise' });
+    });
+
+    it('hands out distinct CRL numbers to concurrent signers and never stores an older CRL over a newer one', async () => {
+      const other = openTwin ? await openTwin(metadata) : metadata;
+      try {
+        const stores = [store, other.certificateAuthorityStore()];
+        const numbers = await Promise.all(Array.from({ length: 10 }, (_, i) => stores[i % 2]!.beginCrl('one', 'intermediate').then((b) => b.crlNumber)));
+        expect(new Set(numbers).size).toBe(10);
+        const crl = (n: number) => ({ crlNumber: n, epoch: 0, thisUpdate: new Date(1_790_000_000_000), nextUpdate: new Date(1_790_600_000_000), crl: new Uint8Array([n]) });
+        await store.saveCrl('one', 'intermediate', crl(100));
+        await store.saveCrl('one', 'intermediate', crl(99));
+        expect((await store.crlState('one', 'intermediate')).current?.crlNumber).toBe(100);
+      } finally {
+        if (other !== metadata) await other.close();
+      }
+    });
+
+    it('pages in issue order with a marker, and finds the newest unrevoked responder', async () => {
+      await store.insertAuthority(authority('paged'), certificate('paged', '01', 10, { issuer: 'root', kind: 'intermediate-ca' }));
+      for (let i = 2; i <= 7; i++) await store.insertCertificate(certificate('paged', `0${i}`, 10 * i));
+      await store.insertCertificate(certificate('paged', 'a1', 100, { kind: 'ocsp-responder', notAfter: new Date(5000) }));
+      await store.insertCertificate(certificate('paged', 'a2', 110, { kind: 'ocsp-responder', notAfter: new Date(9000) }));
+      await store.revokeCertificate('paged', 'a2', new Date(200), 'superseded');
+      const seen: string[] = [];
+      let marker: string | undefined;
+      do {
+        const page = await store.listCertificates('paged', { limit: 3, marker });
+        seen.push(...page.items.map((c) => c.serial));
+        marker = page.nextMarker;
+      } while (marker);
+      expect(seen).toEqual(['01', '02', '03', '04', '05', '06', '07', 'a1', 'a2']);
+      expect((await store.currentResponder('paged', 'intermediate'))?.serial).toBe('a1');
+      expect(await store.currentResponder('paged', 'root')).toBeUndefined();
+    });
+  });
+}
+
+describeCaStoreContract('SQLite', () => openSqliteStore({ path: ':memory:' }));
+
+const found = findPostgres();
+describe.skipIf('missing' in found)('PostgreSQL', () => {
+  let server: TestPostgres;
+  const schema = `ca${process.pid}_${Date.now().toString(36)}`;
+  beforeAll(() => {
+    server = startPostgres();
+  }, 60_000);
+  afterAll(() => server?.stop());
+  describeCaStoreContract(
+    'PostgreSQL (two nodes)',
+    () => openPostgresStore({ connectionString: server.connectionString, schema, maxConnections: 4 }),
+    () => openPostgresStore({ connectionString: server.connectionString, schema, maxConnections: 4 }),
+  );
+});
