@@ -9,15 +9,37 @@
 // the configured sources gets `install`: a shell command run as root (and printed for others),
 // which must leave the system's apt sources unchanged, e.g. a .deb fetched with `apt-get
 // download` against a temporary sources list (-o Dir::Etc::SourceList=…) and `dpkg -i`.
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { RUNTIME_PACKAGES, ensurePackages, file, postgresServer } from './system-packages.mjs';
+import { zlintPresent } from './test-deps/zlint.mjs';
+
+const zlintFetcher = fileURLToPath(new URL('./test-deps/zlint.mjs', import.meta.url));
 
 /** @type {import('./system-packages.mjs').SystemPackage[]} */
 export const TEST_PACKAGES = [
   { name: 'awscli', neededFor: 'API tests with the AWS CLI v2 (/usr/bin/aws)', present: file('/usr/bin/aws') },
   { name: 'postgresql', neededFor: 'the metadata store contract tests on PostgreSQL', present: postgresServer },
   { name: 'wrk', neededFor: 'npm run bench (HTTP load)', present: file('/usr/bin/wrk') },
+  { name: 'gnutls-bin', neededFor: 'the CA tests (GnuTLS certtool verifies issued chains)', present: file('/usr/bin/certtool') },
+  {
+    name: 'zlint',
+    neededFor: 'the CA tests (certificate linter; zlint 3.6.2 from Debian 13, unpacked into node_modules/.cache/hsmkms-test-deps)',
+    present: zlintPresent,
+    install: `node ${zlintFetcher}`,
+  },
 ];
+
+/**
+ * Ensures the named entries of TEST_PACKAGES, for tests that need them when run without `npm
+ * test`'s set-up (`npx vitest run test/ca`); throws with the table's message when they cannot be.
+ * @param {string[]} names
+ * @param {string} step what needs them, e.g. "the CA tests"
+ */
+export function ensureTestPackages(names, step) {
+  const wanted = TEST_PACKAGES.filter((p) => names.includes(p.name));
+  if (wanted.length !== names.length) throw new Error(`not in TEST_PACKAGES: ${names.filter((n) => !wanted.some((p) => p.name === n)).join(', ')}`);
+  if (ensurePackages(wanted, { step }) !== 0) throw new Error(`${step} need ${names.join(', ')} (see above)`);
+}
 
 // Tests run the service, so they need what running needs too (already there after npm install).
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href)

@@ -1,21 +1,19 @@
-// Test-only tools for the private CA's tests: zlint (certificate linter) and GnuTLS certtool.
+// @ts-check
+// The custom install of the `zlint` entry of TEST_PACKAGES (ci/test-deps.mjs): the certificate
+// linter the private CA's tests run.
 //
 // zlint is not packaged for Debian 12 (bookworm); Debian 13 (trixie) packages zlint 3.6.2, a
 // static Go binary that runs here. It is fetched with `apt-get download` through a temporary
 // source list and list directory of our own — the system's sources, lists and dpkg database
-// are never changed — and unpacked with `dpkg-deb -x` into a cache directory. certtool comes
-// from the ordinary `gnutls-bin` package.
+// are never changed — and unpacked with `dpkg-deb -x` into a cache directory.
 //
-// Self-contained so that it can become one entry of the project's table of test-only system
-// packages: APT_PACKAGES go into the table's apt list, ensureZlint() into its "extra" step.
+// `node ci/test-deps/zlint.mjs` fetches it (the entry's `install` command).
 import { execFileSync } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** Debian packages the CA tests need from the system's own sources (certtool). */
-export const APT_PACKAGES = ['gnutls-bin'];
 /** The Debian release whose zlint package is fetched. */
 const ZLINT_SUITE = 'trixie';
 const KEYRING = '/usr/share/keyrings/debian-archive-keyring.gpg';
@@ -23,7 +21,10 @@ const KEYRING = '/usr/share/keyrings/debian-archive-keyring.gpg';
 const root = fileURLToPath(new URL('../..', import.meta.url));
 /** Where the unpacked zlint binary is kept between runs. */
 export const CACHE_DIR = join(root, 'node_modules', '.cache', 'hsmkms-test-deps');
+/** The zlint binary the CA tests run. */
+export const ZLINT_PATH = join(CACHE_DIR, 'zlint');
 
+/** @param {string} binary @param {string[]} args */
 function works(binary, args) {
   try {
     execFileSync(binary, args, { stdio: 'ignore', timeout: 10_000 });
@@ -40,6 +41,7 @@ function works(binary, args) {
  */
 export function systemDebianMirror() {
   const codename = /^VERSION_CODENAME=(\S+)/m.exec(readFileSync('/etc/os-release', 'utf8'))?.[1];
+  if (!codename) throw new Error('/etc/os-release names no VERSION_CODENAME');
   const files = [];
   if (existsSync('/etc/apt/sources.list')) files.push('/etc/apt/sources.list');
   if (existsSync('/etc/apt/sources.list.d'))
@@ -48,6 +50,7 @@ export function systemDebianMirror() {
     const text = readFileSync(file, 'utf8');
     if (file.endsWith('.sources')) {
       for (const stanza of text.split(/\n\s*\n/)) {
+        /** @param {string} name */
         const field = (name) => new RegExp(`^${name}:\\s*(.+)$`, 'mi').exec(stanza)?.[1]?.trim().split(/\s+/) ?? [];
         if (!field('Types').includes('deb') || !field('Components').includes('main')) continue;
         if (!field('Suites').includes(codename)) continue;
@@ -57,27 +60,16 @@ export function systemDebianMirror() {
     } else {
       for (const line of text.split('\n')) {
         const m = /^deb\s+(?:\[[^\]]*\]\s+)?(\S+)\s+(\S+)\s+(.*)$/.exec(line.trim());
-        if (m && m[2] === codename && m[3].split(/\s+/).includes('main')) return m[1];
+        if (m?.[1] && m[2] === codename && m[3]?.split(/\s+/).includes('main')) return m[1];
       }
     }
   }
-  throw new Error(`no Debian ${codename ?? ''} main source found in the system's apt sources`);
+  throw new Error(`no Debian ${codename} main source found in the system's apt sources`);
 }
 
-/** Installs APT_PACKAGES when certtool is missing (as root), or says exactly what to run. */
-export function ensureAptPackages() {
-  if (works('certtool', ['--version'])) return;
-  const command = `apt-get install -y ${APT_PACKAGES.join(' ')}`;
-  if (process.getuid?.() !== 0) throw new Error(`The CA tests need GnuTLS certtool: run as root: ${command}`);
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  // Another test process may be installing at the same moment: wait for dpkg's lock.
-  const wait = ['-o', 'DPkg::Lock::Timeout=300'];
-  try {
-    execFileSync('apt-get', [...wait, 'install', '-y', '-qq', '--no-install-recommends', ...APT_PACKAGES], { stdio: 'ignore', env });
-  } catch {
-    execFileSync('apt-get', [...wait, 'update', '-qq'], { stdio: 'ignore', env });
-    execFileSync('apt-get', [...wait, 'install', '-y', '-qq', '--no-install-recommends', ...APT_PACKAGES], { stdio: 'ignore', env });
-  }
+/** Whether a working zlint is in place (the entry's `present`). */
+export function zlintPresent() {
+  return existsSync(ZLINT_PATH) && works(ZLINT_PATH, ['-version']);
 }
 
 /**
@@ -86,8 +78,8 @@ export function ensureAptPackages() {
  * the binary is moved into place with an atomic rename).
  */
 export function ensureZlint() {
-  const target = join(CACHE_DIR, 'zlint');
-  if (existsSync(target) && works(target, ['-version'])) return target;
+  const target = ZLINT_PATH;
+  if (zlintPresent()) return target;
   if (process.getuid?.() !== 0 && !existsSync('/usr/bin/apt-get')) throw new Error('zlint is fetched with apt-get download; this machine has no apt-get');
   const work = mkdtempSync(join(tmpdir(), 'hsmkms-zlint-'));
   try {
@@ -127,13 +119,4 @@ export function ensureZlint() {
   return target;
 }
 
-/** Both tools, ready: `{ zlint, certtool }` paths. */
-export function ensureCaTestTools() {
-  ensureAptPackages();
-  return { zlint: ensureZlint(), certtool: 'certtool' };
-}
-
-// `node ci/test-deps/zlint.mjs` installs them by hand.
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  console.log(JSON.stringify(ensureCaTestTools()));
-}
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) console.log(ensureZlint());

@@ -1,13 +1,14 @@
 /**
  * Shared pieces of the CA tests: the test token's CLI options, CSRs made by openssl, PEM
- * splitting, and the outside checkers — openssl, zlint and GnuTLS certtool — fetched by
- * ci/test-deps/zlint.mjs when missing.
+ * splitting, and the outside checkers — openssl, zlint and GnuTLS certtool — installed through
+ * the test packages table (ci/test-deps.mjs) when missing.
  */
 import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { ensureCaTestTools } from '../../ci/test-deps/zlint.mjs';
+import { ensureTestPackages } from '../../ci/test-deps.mjs';
+import { ZLINT_PATH } from '../../ci/test-deps/zlint.mjs';
 
 export const run = promisify(execFile);
 
@@ -57,9 +58,12 @@ export const EXCLUDED_LINTS: Record<string, string> = {
 
 let tools: { zlint: string; certtool: string } | undefined;
 
-/** zlint and certtool, installed on first use (once per test process). */
+/** zlint and certtool, installed on first use (once per test process) by the test packages table. */
 export function caTools(): { zlint: string; certtool: string } {
-  tools ??= ensureCaTestTools();
+  if (!tools) {
+    ensureTestPackages(['gnutls-bin', 'zlint'], 'the CA tests');
+    tools = { zlint: ZLINT_PATH, certtool: 'certtool' };
+  }
   return tools;
 }
 
