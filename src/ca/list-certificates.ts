@@ -1,6 +1,9 @@
 /** Listing what a CA signed, a page at a time, with each certificate's status. */
+import { KmsError } from '../core/errors.js';
+import { readListMarker, writeListMarker, type CertificateListPosition } from '../core/list-marker.js';
 import { loadAuthority } from './authority.js';
 import type { CaDeps } from './deps.js';
+import { CaError } from './errors.js';
 import type { IssuedCertificateRecord, IssuerTier, IssuedKind, RevocationReason } from './model.js';
 
 /** One line of `hsmkms ca list` (and of `HsmKms.ListCertificates` later). */
@@ -38,7 +41,22 @@ export async function listCertificates(
 ): Promise<{ certificates: CertificateSummary[]; nextMarker?: string | undefined }> {
   const authority = await loadAuthority(deps, request.caName);
   const limit = Math.min(Math.max(Math.floor(request.limit ?? 100), 1), MAX_LIST_LIMIT);
-  const page = await deps.store.listCertificates(authority.record.name, { limit, marker: request.marker });
+  const after = request.marker === undefined ? undefined : readMarker(request.marker);
+  const page = await deps.store.listCertificates(authority.record.name, { limit, after });
   const now = deps.now();
-  return { certificates: page.items.map((r) => summary(r, now)), nextMarker: page.nextMarker };
+  const last = page.items.at(-1);
+  return {
+    certificates: page.items.map((r) => summary(r, now)),
+    nextMarker: page.more && last ? writeListMarker('certificates', { issuedAt: last.issuedAt, serial: last.serial }) : undefined,
+  };
+}
+
+/** The one marker format (src/core/list-marker.ts), refused in the CA's own terms. */
+function readMarker(marker: string): CertificateListPosition {
+  try {
+    return readListMarker('certificates', marker);
+  } catch (error) {
+    if (error instanceof KmsError) throw new CaError('InvalidArgsException', 'The marker is not one this CA handed out; start the listing again without it.');
+    throw error;
+  }
 }

@@ -101,8 +101,3 @@ export interface CrlState {
   revocationEpoch: number;
   current?: StoredCrl | undefined;
 }
-
-export interface Page<T> {
-  items: T[];
-  nextMarker?: string | undefined;
-}

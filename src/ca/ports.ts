@@ -3,13 +3,14 @@
  * that speaks the AWS API — hsmkms in-process, hsmkms over HTTP, AWS KMS itself), and a store
  * for its records. Implementations: kms.ts (the AWS SDK) and src/store/sql/ca-repository.ts.
  */
+import type { CertificateListPosition } from '../core/list-marker.js';
+import type { Page } from '../core/ports.js';
 import type {
   CaAuthorityRecord,
   CaKeySpec,
   CrlState,
   IssuedCertificateRecord,
   IssuerTier,
-  Page,
   RevocationReason,
   RevokedEntry,
   StoredCrl,
@@ -47,8 +48,8 @@ export interface CaStore {
 
   insertCertificate(certificate: IssuedCertificateRecord): Promise<void>;
   getCertificate(caName: string, serial: string): Promise<IssuedCertificateRecord | undefined>;
-  /** Oldest first; `limit` is clamped to 1–1000. */
-  listCertificates(caName: string, options: { limit: number; marker?: string | undefined }): Promise<Page<IssuedCertificateRecord>>;
+  /** Up to `limit` (clamped to 1–1000) in (issuedAt, serial) order, oldest first, after `after` when given. */
+  listCertificates(caName: string, options: { limit: number; after?: CertificateListPosition | undefined }): Promise<Page<IssuedCertificateRecord>>;
   /** The unrevoked OCSP responder certificate of a tier that expires last. */
   currentResponder(caName: string, issuer: IssuerTier): Promise<IssuedCertificateRecord | undefined>;
   /** Marks the certificate revoked and bumps its tier's revocation epoch, together. */

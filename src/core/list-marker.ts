@@ -15,6 +15,7 @@
  * | `grants`            | `s` scope, `c` creation ms, `g` grant id | that grant, in (creationDate, grantId) order           |
  * | `approval-requests` | `c` creation ms, `r` request id          | that request, newest first: (createdAt, id) descending |
  * | `audit-events`      | `t` time ms, `n` node id, `s` sequence   | that event, newest first (see AuditEventListPosition)  |
+ * | `certificates`      | `t` issue time ms, `n` serial (hex)      | that certificate, in (issuedAt, serial) order (src/ca) |
  *
  * Grant markers also name which grant list they page (`s`, see grant-rules.ts: one key's
  * grants, or one retiring principal's), so a marker from one such list is refused by another.
@@ -28,6 +29,13 @@ import type { GrantListPosition } from './grants/grant.js';
 import type { AliasListPosition, AuditEventListPosition, KeyListPosition } from './ports.js';
 import type { ApprovalRequestListPosition } from './quorum/quorum.js';
 
+/** What a private CA (src/ca) issued is listed in (issuedAt, serial) order; a listing resumes after this one. */
+export interface CertificateListPosition {
+  issuedAt: Date;
+  /** Lower-case hex, as the CA stores serials. */
+  serial: string;
+}
+
 /** The position each kind of listing resumes from. */
 export interface ListPositions {
   keys: KeyListPosition;
@@ -38,6 +46,7 @@ export interface ListPositions {
   grants: GrantListPosition & { scope: string };
   'approval-requests': ApprovalRequestListPosition;
   'audit-events': AuditEventListPosition;
+  certificates: CertificateListPosition;
 }
 
 export type ListName = keyof ListPositions;
@@ -83,6 +92,10 @@ const CODECS: { [L in ListName]: { write(position: ListPositions[L]): Fields; re
       Number.isSafeInteger(f.t) && typeof f.n === 'string' && Number.isSafeInteger(f.s)
         ? { time: new Date(f.t as number), nodeId: f.n, sequence: f.s as number }
         : undefined,
+  },
+  certificates: {
+    write: (p) => ({ t: p.issuedAt.getTime(), n: p.serial }),
+    read: (f) => (Number.isSafeInteger(f.t) && typeof f.n === 'string' && /^[0-9a-f]{1,64}$/.test(f.n) ? { issuedAt: new Date(f.t as number), serial: f.n } : undefined),
   },
 };
 

@@ -22,6 +22,8 @@ describe('list markers', () => {
     expect(readListMarker('approval-requests', writeListMarker('approval-requests', requests))).toEqual(requests);
     const events = { time: new Date(1_800_000_000_789), nodeId: 'host-w0', sequence: 17 };
     expect(readListMarker('audit-events', writeListMarker('audit-events', events))).toEqual(events);
+    const certificates = { issuedAt: new Date(1_800_000_000_999), serial: '4f'.repeat(16) };
+    expect(readListMarker('certificates', writeListMarker('certificates', certificates))).toEqual(certificates);
     // Opaque: base64url, nothing a client could read as a plain number or name.
     expect(writeListMarker('offset', 2)).toMatch(/^[A-Za-z0-9_-]+$/);
   });
@@ -54,6 +56,8 @@ describe('list markers', () => {
       ['approval-requests', b64('{"v":1,"l":"approval-requests","c":1.5,"r":"ar-1"}')],
       ['audit-events', writeListMarker('approval-requests', { createdAt: new Date(1), requestId: 'ar-1' })],
       ['audit-events', b64('{"v":1,"l":"audit-events","t":1,"n":"host-w0","s":"17"}')],
+      ['certificates', writeListMarker('audit-events', { time: new Date(1), nodeId: 'n', sequence: 1 })],
+      ['certificates', b64('{"v":1,"l":"certificates","t":1,"n":"1\'; drop table"}')],
     ];
     for (const [list, marker] of bad) {
       const error = thrownKmsError(() => readListMarker(list as 'keys', marker));

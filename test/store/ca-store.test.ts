@@ -86,19 +86,21 @@ function describeCaStoreContract(label: string, open: () => Promise<SqlMetadataS
       }
     });
 
-    it('pages in issue order with a marker, and finds the newest unrevoked responder', async () => {
+    it('pages in issue order from a position, and finds the newest unrevoked responder', async () => {
       await store.insertAuthority(authority('paged'), certificate('paged', '01', 10, { issuer: 'root', kind: 'intermediate-ca' }));
       for (let i = 2; i <= 7; i++) await store.insertCertificate(certificate('paged', `0${i}`, 10 * i));
       await store.insertCertificate(certificate('paged', 'a1', 100, { kind: 'ocsp-responder', notAfter: new Date(5000) }));
       await store.insertCertificate(certificate('paged', 'a2', 110, { kind: 'ocsp-responder', notAfter: new Date(9000) }));
       await store.revokeCertificate('paged', 'a2', new Date(200), 'superseded');
       const seen: string[] = [];
-      let marker: string | undefined;
-      do {
-        const page = await store.listCertificates('paged', { limit: 3, marker });
+      let after: { issuedAt: Date; serial: string } | undefined;
+      for (;;) {
+        const page = await store.listCertificates('paged', { limit: 3, after });
         seen.push(...page.items.map((c) => c.serial));
-        marker = page.nextMarker;
-      } while (marker);
+        const last = page.items.at(-1);
+        if (!page.more || !last) break;
+        after = { issuedAt: last.issuedAt, serial: last.serial };
+      }
       expect(seen).toEqual(['01', '02', '03', '04', '05', '06', '07', 'a1', 'a2']);
       expect((await store.currentResponder('paged', 'intermediate'))?.serial).toBe('a1');
       expect(await store.currentResponder('paged', 'root')).toBeUndefined();

@@ -12,18 +12,18 @@ import type {
   IssuedCertificateRecord,
   IssuedKind,
   IssuerTier,
-  Page,
   RevocationReason,
   RevokedEntry,
   StoredCrl,
 } from '../../ca/model.js';
 import type { CaStore, RevokeOutcome } from '../../ca/ports.js';
+import type { CertificateListPosition } from '../../core/list-marker.js';
+import type { Page } from '../../core/ports.js';
 import type { CaAuthoritiesTable, CaCertificatesTable, CaDatabase } from './ca-schema.js';
 import type { SqlFlavor } from './dialect.js';
 
 type Db = Kysely<CaDatabase>;
 
-const MARKER = /^(\d{1,15}):([0-9a-f]{1,64})$/;
 const TIERS: readonly IssuerTier[] = ['root', 'intermediate'];
 
 export class SqlCaStore implements CaStore {
@@ -73,20 +73,16 @@ export class SqlCaStore implements CaStore {
     return row && rowToCertificate(row);
   }
 
-  async listCertificates(caName: string, options: { limit: number; marker?: string | undefined }): Promise<Page<IssuedCertificateRecord>> {
+  async listCertificates(caName: string, options: { limit: number; after?: CertificateListPosition | undefined }): Promise<Page<IssuedCertificateRecord>> {
     const limit = Math.min(Math.max(Math.floor(options.limit) || 1, 1), 1000);
     let query = this.db.selectFrom('ca_certificates').selectAll().where('ca_name', '=', caName);
-    if (options.marker !== undefined) {
-      const m = MARKER.exec(options.marker);
-      if (!m) throw new CaError('InvalidArgsException', 'The marker is not one this CA handed out; start the listing again without it.');
-      const issuedAt = Number(m[1]);
-      const serial = m[2]!;
-      query = query.where((eb) => eb.or([eb('issued_at', '>', issuedAt), eb.and([eb('issued_at', '=', issuedAt), eb('serial', '>', serial)])]));
+    const after = options.after;
+    if (after !== undefined) {
+      const issuedAt = after.issuedAt.getTime();
+      query = query.where((eb) => eb.or([eb('issued_at', '>', issuedAt), eb.and([eb('issued_at', '=', issuedAt), eb('serial', '>', after.serial)])]));
     }
     const rows = await query.orderBy('issued_at').orderBy('serial').limit(limit + 1).execute();
-    const items = rows.slice(0, limit).map(rowToCertificate);
-    const last = items.at(-1);
-    return rows.length > limit && last ? { items, nextMarker: `${last.issuedAt.getTime()}:${last.serial}` } : { items };
+    return { items: rows.slice(0, limit).map(rowToCertificate), more: rows.length > limit };
   }
 
   async currentResponder(caName: string, issuer: IssuerTier): Promise<IssuedCertificateRecord | undefined> {
