@@ -36,7 +36,7 @@ import {
   type ChainLink,
 } from './audit-record.js';
 import { nodeFileSystem, PUBLIC_KEY_FILE, segmentFileName, type AuditFile, type AuditFileSystem } from './audit-files.js';
-import { lockNode } from './node-lock.js';
+import { lockFirstFreeNode } from './node-lock.js';
 import { readChainState } from './chain-state.js';
 
 export type AuditFailureMode = 'closed' | 'open';
@@ -44,8 +44,11 @@ export type AuditFailureMode = 'closed' | 'open';
 export interface ChainedAuditSinkOptions {
   /** The audit directory (created 0700 if missing). */
   dir: string;
-  /** This writer's chain: unique among processes writing `dir`, stable across restarts. */
-  nodeId: string;
+  /**
+   * This writer's chain: unique among processes writing `dir`, stable across restarts. Several:
+   * the first no other live process writes is taken (see lockFirstFreeNode).
+   */
+  nodeId: string | readonly string[];
   /** Signs digests in the HSM; without one the chain is written unsigned (and a warning logged). */
   signer?: AuditSigner | undefined;
   failure?: AuditFailureMode;
@@ -99,13 +102,14 @@ interface Waiter {
 
 /** Opens the node's chain, continuing it where the last run stopped. Throws if the directory cannot be used. */
 export async function openChainedAuditSink(options: ChainedAuditSinkOptions): Promise<ChainedAuditSink> {
-  if (!NODE_ID_PATTERN.test(options.nodeId))
-    throw new Error(`audit node id '${options.nodeId}' must be 1–64 letters, digits, '.', '_' or '-', starting with a letter or digit`);
+  const candidates = typeof options.nodeId === 'string' ? [options.nodeId] : options.nodeId;
+  for (const id of candidates)
+    if (!NODE_ID_PATTERN.test(id)) throw new Error(`audit node id '${id}' must be 1–64 letters, digits, '.', '_' or '-', starting with a letter or digit`);
   const dir = resolve(options.dir);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const releaseLock = lockNode(dir, options.nodeId);
+  const { nodeId, release: releaseLock } = lockFirstFreeNode(dir, candidates);
   try {
-    const writer = new ChainWriter(dir, options, releaseLock);
+    const writer = new ChainWriter(dir, { ...options, nodeId }, releaseLock);
     await writer.start();
     return writer;
   } catch (error) {
@@ -156,7 +160,7 @@ class ChainWriter implements ChainedAuditSink {
 
   constructor(
     readonly dir: string,
-    private readonly options: ChainedAuditSinkOptions,
+    private readonly options: ChainedAuditSinkOptions & { nodeId: string },
     private readonly releaseLock: () => void,
   ) {
     this.nodeId = options.nodeId;

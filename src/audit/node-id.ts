@@ -9,11 +9,16 @@ import { hostname } from 'node:os';
 import type { AuditSigner } from '../core/ports.js';
 import { NODE_ID_PATTERN } from './audit-record.js';
 
-/** `<host>-w<index>`, with characters a file name may not hold replaced. */
-export function defaultAuditNodeId(workerIndex = 0, host = hostname()): string {
+/**
+ * `<host>-w<index>` for a serve worker, `<host>-<suffix>` for another writing process (`ca0`…:
+ * the in-process KMS of `hsmkms ca`, which may run beside `serve` on the same data directory),
+ * with characters a file name may not hold replaced.
+ */
+export function defaultAuditNodeId(process: number | string = 0, host = hostname()): string {
   const base = host.replace(/[^A-Za-z0-9._-]/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 56) || 'node';
-  const id = `${base}-w${workerIndex}`;
-  return NODE_ID_PATTERN.test(id) ? id : `node-w${workerIndex}`;
+  const suffix = typeof process === 'number' ? `w${process}` : process;
+  const id = `${base}-${suffix}`;
+  return NODE_ID_PATTERN.test(id) ? id : `node-${suffix}`;
 }
 
 /** The backend's digest-signing capability, if it has one (detected at run time). */

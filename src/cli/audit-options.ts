@@ -1,4 +1,4 @@
-/** The audit-trail options of `serve` (and the directory option the `audit` commands share). */
+/** The audit-trail options of `serve` and `ca` (and the directory option the `audit` commands share). */
 import { Command, Option } from 'commander';
 import { join, resolve } from 'node:path';
 import type { AuditConfig } from '../app.js';
@@ -32,7 +32,11 @@ export function addAuditOptions(command: Command): Command {
         .env('HSMKMS_AUDIT_FAILURE')
         .default('closed'),
     )
-    .addOption(new Option('--audit-node-id <name>', "this server's name in the audit trail; each worker appends -w<index> (default: host name)").env('HSMKMS_AUDIT_NODE_ID'))
+    .addOption(
+      new Option('--audit-node-id <name>', "this server's name in the audit trail; each serve worker appends -w<index>, hsmkms ca -ca<n> (default: host name)").env(
+        'HSMKMS_AUDIT_NODE_ID',
+      ),
+    )
     .addOption(
       new Option('--audit-digest-records <n>', 'sign a digest after this many records').env('HSMKMS_AUDIT_DIGEST_RECORDS').default(String(AUDIT_DEFAULTS.digestEveryRecords)),
     )
@@ -48,15 +52,25 @@ export function auditDirOf(options: AuditDirCliOptions): string {
   return resolve(options.auditDir ?? join(options.dataDir, 'audit'));
 }
 
-/** The audit configuration for worker `workerIndex` (0 without workers). */
-export function auditConfigFrom(options: AuditCliOptions, workerIndex: number): AuditConfig {
+/** `hsmkms ca` commands running at once, each on a chain of its own (`<host>-ca0` …), before one is refused. */
+export const CA_AUDIT_NODES = 8;
+
+/**
+ * The audit configuration for serve's worker `process` (0 without workers), or for `hsmkms ca`
+ * (`'ca'`: the first free of {@link CA_AUDIT_NODES} chains, so that several can run at once).
+ */
+export function auditConfigFrom(options: AuditCliOptions, process: number | 'ca'): AuditConfig {
   if (options.audit === 'off') return { enabled: false };
-  const nodeId = defaultAuditNodeId(workerIndex, options.auditNodeId);
+  const nodeIds =
+    process === 'ca'
+      ? Array.from({ length: CA_AUDIT_NODES }, (_, i) => defaultAuditNodeId(`ca${i}`, options.auditNodeId))
+      : [defaultAuditNodeId(process, options.auditNodeId)];
+  const nodeId = nodeIds[0]!;
   if (options.auditNodeId !== undefined && !nodeId.startsWith(options.auditNodeId))
     throw new ConfigError(`--audit-node-id must be letters, digits, '.', '_' or '-' (at most 56), got '${options.auditNodeId.slice(0, 80)}'.`);
   return {
     dir: auditDirOf(options),
-    nodeId,
+    nodeId: nodeIds.length === 1 ? nodeId : nodeIds,
     failure: options.auditFailure,
     digestEveryRecords: integerIn('--audit-digest-records', options.auditDigestRecords, 1, 1_000_000),
     digestEverySeconds: integerIn('--audit-digest-seconds', options.auditDigestSeconds, 1, 86_400),

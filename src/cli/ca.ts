@@ -32,11 +32,12 @@ import {
 } from '../ca/index.js';
 import { ConfigError } from '../config/hsm.js';
 import { openSqliteStore } from '../store/sqlite/index.js';
+import { addAuditOptions, auditConfigFrom, type AuditCliOptions } from './audit-options.js';
 import { addHsmOptions, resolveHsmConfig, type HsmCliOptions } from './hsm-options.js';
 import { rootCredentialsFromEnv } from './serve.js';
 import { addServiceOptions, progress, settingsFrom, type ServiceCliOptions } from './service-options.js';
 
-interface CaCliOptions extends Omit<HsmCliOptions, 'profile'>, ServiceCliOptions {
+interface CaCliOptions extends Omit<HsmCliOptions, 'profile'>, ServiceCliOptions, AuditCliOptions {
   name: string;
   kmsEndpoint?: string;
   /** The HSM vendor profile: `--profile` is the certificate profile here. */
@@ -52,7 +53,9 @@ function caOptions(command: Command): Command {
         'HSMKMS_CA_KMS_ENDPOINT',
       ),
     );
-  return addServiceOptions(addHsmOptions(command, { vendorProfileFlag: '--hsm-profile' }));
+  // In-process, the CA's KMS calls are audited like any others: into the server's trail, as
+  // nodes <host>-ca0… (chains of their own, so they can run beside a serve on the same data directory).
+  return addAuditOptions(addServiceOptions(addHsmOptions(command, { vendorProfileFlag: '--hsm-profile' })));
 }
 
 /** Runs `fn` with CA dependencies for the options, and closes everything afterwards. */
@@ -84,6 +87,7 @@ async function withCa<T>(options: CaCliOptions, fn: (deps: CaDeps) => Promise<T>
     logLevel: 'warn',
     logDestination: pino.destination(2) as unknown as NodeJS.WritableStream,
     schedulerIntervalMs: 0,
+    audit: auditConfigFrom(options, 'ca'),
   });
   try {
     return await fn(app.ca);

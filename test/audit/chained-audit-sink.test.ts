@@ -258,4 +258,22 @@ describe('chained audit sink', () => {
     expect(existsSync(join(dir, 'host-w0.lock'))).toBe(false);
     expect(readdirSync(dir).filter((f) => f.endsWith('.jsonl'))).toHaveLength(1);
   });
+
+  it('given several node ids, takes the first free one: concurrent short-lived writers (hsmkms ca) share a few chains', async () => {
+    const dir = freshDir();
+    const ids = ['host-ca0', 'host-ca1'];
+    const first = await open(dir, { nodeId: ids });
+    const second = await open(dir, { nodeId: ids });
+    expect([first.nodeId, second.nodeId]).toEqual(ids);
+    await expect(open(dir, { nodeId: ids })).rejects.toThrow(/audit node 'host-ca1' is already open in this process/);
+    await first.record(event(1));
+    await first.close();
+    // A later run reuses the freed chain and continues it.
+    const third = await open(dir, { nodeId: ids });
+    expect(third.nodeId).toBe('host-ca0');
+    await third.record(event(2));
+    await Promise.all([second.close(), third.close()]);
+    expectUnbroken(readChain(dir, 'host-ca0'));
+    expect(readChain(dir, 'host-ca0').filter((l) => l.parsed.kind === 'call')).toHaveLength(2);
+  });
 });
