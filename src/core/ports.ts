@@ -19,6 +19,7 @@ import type {
   WrappingAlgorithm,
   WrappingKeySpec,
 } from './model.js';
+import type { CustomKeyStoreRepository } from './key-stores/ports.js';
 
 // ───────────────────────────── key backend ─────────────────────────────
 
@@ -162,6 +163,9 @@ export interface MetadataRepository {
   insertImportToken(token: ImportTokenRecord): Promise<void>;
   deleteImportTokens(keyId: string): Promise<void>;
   deleteExpiredImportTokens(now: Date): Promise<number>;
+
+  /** Custom key stores and XKS proxy credentials (core/key-stores/ports.ts). */
+  readonly keyStores: CustomKeyStoreRepository;
 }
 
 export interface MetadataStore extends MetadataRepository {

@@ -6,6 +6,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { KmsError } from '../../src/core/errors.js';
 import type { MetadataStore } from '../../src/core/ports.js';
+import { describeKeyStoreRepositoryContract } from './key-store-contract.js';
 import { accessKey, alias, importToken, key, normaliseBytes, principal, version } from './fixtures.js';
 
 export type StoreFactory = () => Promise<MetadataStore>;
@@ -19,6 +20,8 @@ export function describeMetadataStoreContract(name: string, open: StoreFactory):
     afterEach(async () => {
       await store.close();
     });
+
+    describeKeyStoreRepositoryContract(() => store);
 
     describe('keys', () => {
       it('round-trips a key with every optional field, dates to the millisecond', async () => {

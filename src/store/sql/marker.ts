@@ -38,6 +38,22 @@ export function decodeAliasesMarker(marker: string): AliasesPosition {
   return { aliasName: doc.a };
 }
 
+/** The position after the last store of a DescribeCustomKeyStores page: by (creationDate, id). */
+export interface KeyStoresPosition {
+  creationMs: number;
+  customKeyStoreId: string;
+}
+
+export function encodeKeyStoresMarker(position: KeyStoresPosition): string {
+  return encode({ v: MARKER_VERSION, l: 'key-stores', c: position.creationMs, k: position.customKeyStoreId });
+}
+
+export function decodeKeyStoresMarker(marker: string): KeyStoresPosition {
+  const doc = decode(marker);
+  if (doc.l !== 'key-stores' || !Number.isSafeInteger(doc.c) || typeof doc.k !== 'string') throw invalidMarker();
+  return { creationMs: doc.c as number, customKeyStoreId: doc.k };
+}
+
 function encode(doc: Record<string, unknown>): string {
   return Buffer.from(JSON.stringify(doc), 'utf8').toString('base64url');
 }

@@ -7,6 +7,7 @@
  * return `bigint` columns as strings; the row mappers normalise with `Number()`.
  */
 import type { ColumnType } from 'kysely';
+import type { KeyStoreDatabase } from './key-store-schema.js';
 
 /** Milliseconds since the epoch: written as a number, read as whatever the driver returns. */
 export type Millis = ColumnType<number | string | bigint, number, number>;
@@ -93,7 +94,7 @@ export interface ImportTokensTable {
 }
 
 /** The whole metadata database. */
-export interface MetadataDatabase {
+export interface MetadataDatabase extends KeyStoreDatabase {
   keys: KeysTable;
   key_versions: KeyVersionsTable;
   aliases: AliasesTable;

@@ -15,6 +15,7 @@ import type {
 } from '../../core/model.js';
 import type { MetadataRepository, Page } from '../../core/ports.js';
 import type { SqlFlavor } from './dialect.js';
+import { SqlCustomKeyStoreRepository } from './key-store-repository.js';
 import { decodeAliasesMarker, decodeKeysMarker, encodeAliasesMarker, encodeKeysMarker } from './marker.js';
 import {
   accessKeyToRow,
@@ -43,6 +44,11 @@ export class SqlRepository implements MetadataRepository {
     protected readonly db: Db,
     protected readonly flavor: SqlFlavor,
   ) {}
+
+  /** Custom key stores and XKS credentials, on the same handle (so also inside a transaction). */
+  get keyStores(): SqlCustomKeyStoreRepository {
+    return new SqlCustomKeyStoreRepository(this.db, this.flavor);
+  }
 
   // ───────────── keys ─────────────
 
@@ -355,6 +361,6 @@ export class SqlRepository implements MetadataRepository {
 }
 
 /** Stores accept any positive limit; the API layer enforces AWS's 1–1000 range. */
-function pageSize(limit: number): number {
+export function pageSize(limit: number): number {
   return Number.isFinite(limit) && limit >= 1 ? Math.floor(limit) : 1;
 }

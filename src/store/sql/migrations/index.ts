@@ -5,10 +5,12 @@
 import { Migrator, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 import type { SqlFlavor } from '../dialect.js';
 import { initialSchema } from './0001-initial.js';
+import { customKeyStoresSchema } from './0005-custom-key-stores.js';
 
 function migrationsFor(flavor: SqlFlavor): Record<string, Migration> {
   return {
     '0001-initial': initialSchema(flavor),
+    '0005-custom-key-stores': customKeyStoresSchema(flavor),
   };
 }
 
