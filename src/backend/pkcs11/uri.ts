@@ -132,6 +132,11 @@ export function hsmConfigFromUri(uri: string, fallback: { pin?: PinSource; profi
     modulePath: u.modulePath,
     token: { label: u.token, serial: u.serial },
     pin,
-    profile: fallback.profile ?? (u.modulePath.includes('cloudhsm') ? 'cloudhsm' : u.modulePath.includes('softhsm') ? 'softhsm2' : 'generic'),
+    profile: fallback.profile ?? profileForModule(u.modulePath),
   };
+}
+
+/** The vendor profile a module path suggests when none is configured. */
+export function profileForModule(modulePath: string): HsmConfig['profile'] {
+  return modulePath.includes('cloudhsm') ? 'cloudhsm' : modulePath.includes('softhsm') ? 'softhsm2' : 'generic';
 }
