@@ -7,6 +7,8 @@ import { join, resolve } from 'node:path';
 import pino from 'pino';
 import type { FastifyInstance } from 'fastify';
 import { openPkcs11Backend, type Pkcs11Backend, type Pkcs11BackendConfig } from './backend/pkcs11/index.js';
+import { Pkcs11ClusterTokens, type ClusterConfig } from './backend/pkcs11/cluster-tokens.js';
+import { KeyStoreConnections } from './core/key-stores/connections.js';
 import { openSqliteStore } from './store/sqlite/index.js';
 import { openJsonlAuditSink } from './audit/index.js';
 import { createDispatcher } from './core/dispatch.js';
@@ -33,6 +35,13 @@ export interface AppConfig {
   schedulerIntervalMs?: number;
   /** Write logs to this stream instead of stdout (tests). */
   logDestination?: NodeJS.WritableStream;
+  /**
+   * Tokens that token-backed custom key stores may use: configured ones (`--cluster`), and with
+   * the embedded SoftHSM2 every other token in its directory (`embeddedModule`).
+   */
+  clusters?: { configured: ClusterConfig[]; embeddedModule?: string | undefined } | undefined;
+  /** How often custom key stores are checked (default 10 s; 0: only when used). */
+  keyStoreCheckIntervalMs?: number;
 }
 
 export interface App {
@@ -118,13 +127,27 @@ export async function createApp(config: AppConfig): Promise<App> {
   const { backend, store } = services;
   const audit = openJsonlAuditSink({ path: join(dataDir, 'audit.log'), logger: logger.child({ component: 'audit' }) });
   try {
+    const clock = { now: () => new Date() };
+    const keyStores = new KeyStoreConnections({
+      store,
+      backend,
+      clusters: new Pkcs11ClusterTokens({
+        configured: config.clusters?.configured ?? [],
+        embedded: config.clusters?.embeddedModule ? { modulePath: config.clusters.embeddedModule } : undefined,
+        defaultToken: config.hsm,
+      }),
+      clock,
+      logger: logger.child({ component: 'key-stores' }),
+      checkIntervalMs: config.keyStoreCheckIntervalMs,
+    });
     const deps: KmsDeps = {
       store,
       backend,
-      clock: { now: () => new Date() },
+      clock,
       audit,
       authorizer: accountOnly(config.settings),
       settings: config.settings,
+      keyStores,
     };
     const root = await ensureRootCredentials(
       store,
@@ -157,6 +180,7 @@ export async function createApp(config: AppConfig): Promise<App> {
       async close() {
         await scheduler.stop();
         await server.close();
+        await keyStores.close();
         await audit.close();
         await services.close();
       },

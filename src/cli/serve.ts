@@ -5,13 +5,18 @@ import { ConfigError } from '../config/hsm.js';
 import { createApp, prepareDataDir, type AppConfig } from '../app.js';
 import { addHsmOptions, resolveHsmConfig, type HsmCliOptions } from './hsm-options.js';
 import { addServiceOptions, progress, settingsFrom, type ServiceCliOptions } from './service-options.js';
+import { SOFTHSM2_MODULE } from '../backend/pkcs11/embedded-token.js';
+import { parseClusterList, parseClusterSpec } from '../backend/pkcs11/cluster-tokens.js';
 
 interface ServeOptions extends HsmCliOptions, ServiceCliOptions {
   host: string;
   port: string;
   workers: string;
   logLevel: string;
+  cluster: string[];
 }
+
+const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
 export function serveCommand(): Command {
   const command = new Command('serve')
@@ -25,6 +30,15 @@ export function serveCommand(): Command {
     )
     .addOption(
       new Option('--log-level <level>', 'log level').env('HSMKMS_LOG_LEVEL').default('info').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+    )
+    .addOption(
+      new Option(
+        '--cluster <ID=MODULE_PATH:TOKEN_LABEL>',
+        'a token that token-backed custom key stores (CloudHsmClusterId ID) may use; repeatable, also ID=pkcs11:token=…?module-path=…; ' +
+          'env HSMKMS_CLUSTERS (comma-separated). With the embedded SoftHSM2, every token made by `hsmkms token init` is a cluster named by its label.',
+      )
+        .argParser(collect)
+        .default([]),
     );
   addServiceOptions(addHsmOptions(command));
   return command.action(async (options: ServeOptions) => {
@@ -35,7 +49,11 @@ export function serveCommand(): Command {
     const settings = settingsFrom(options);
     // Workers were started by the primary, which has reported progress already.
     const hsm = await resolveHsmConfig(options, cluster.isWorker ? undefined : progress);
-    const config: AppConfig = { dataDir: options.dataDir, hsm, settings, rootCredentials: rootCredentialsFromEnv(), logLevel: options.logLevel };
+    const clusters = {
+      configured: [...options.cluster.map(parseClusterSpec), ...parseClusterList(process.env.HSMKMS_CLUSTERS)],
+      embeddedModule: options.module ? undefined : SOFTHSM2_MODULE,
+    };
+    const config: AppConfig = { dataDir: options.dataDir, hsm, settings, rootCredentials: rootCredentialsFromEnv(), logLevel: options.logLevel, clusters };
     if (workers > 1 && cluster.isPrimary) return runPrimary(config, workers);
 
     // Only the first worker runs the background scheduler.

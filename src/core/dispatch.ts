@@ -33,6 +33,7 @@ const OMITTED_PARAMETERS = new Set([
   'SecretAccessKey',
   'GrantTokens',
   'Recipient',
+  'XksProxyAuthenticationCredential',
 ]);
 const SECRET_NAME = /secret|password|passphrase|plaintext|pin$/i;
 

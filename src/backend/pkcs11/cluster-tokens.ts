@@ -189,6 +189,10 @@ class Pkcs11ClusterConnection implements ClusterConnection {
     return this.keyring.destroy(nameOf(key));
   }
 
+  generateRandom(length: number): Promise<Buffer> {
+    return this.keyring.generateRandom(length);
+  }
+
   async check(): Promise<ConnectionErrorCode | undefined> {
     try {
       await this.keyring.check();

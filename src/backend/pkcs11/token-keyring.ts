@@ -344,6 +344,13 @@ export class TokenKeyring {
     };
   }
 
+  /** Random bytes from the token's RNG (1–65536). */
+  async generateRandom(length: number): Promise<Buffer> {
+    if (!Number.isInteger(length) || length < 1 || length > 65536)
+      throw hsmError('CKR_ARGUMENTS_BAD', 'C_GenerateRandom', 'data', 'Random length must be 1 to 65536 bytes.');
+    return this.run('C_GenerateRandom', (s) => Buffer.from(this.module.C_GenerateRandom(s, Buffer.alloc(length))));
+  }
+
   // ───────────────────────── health ─────────────────────────
 
   /** The token's identity (label, model, manufacturer, serial). Throws HsmError when it is gone. */

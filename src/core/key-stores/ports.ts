@@ -79,6 +79,8 @@ export interface ClusterConnection {
   decrypt(key: TokenKeyRef, iv: Uint8Array, ciphertext: Uint8Array, aad: Uint8Array): Promise<Buffer>;
   /** Destroys the token object; false when it was not there. */
   destroyKey(key: TokenKeyRef): Promise<boolean>;
+  /** Random bytes from the token's RNG (GenerateRandom with a CustomKeyStoreId). */
+  generateRandom(length: number): Promise<Buffer>;
   /** Proves the token and the login are still there; the error code when they are not. */
   check(): Promise<ConnectionErrorCode | undefined>;
   /** Closes every session this connection opened. */

@@ -12,6 +12,8 @@ import { requireEnabled, requireUsage, resolveKey } from '../key-resolver.js';
 import type { EncryptionAlgorithm, KeyRecord, KeyUsage, MacAlgorithm, MessageType, SigningAlgorithm } from '../model.js';
 import type { JsonObject, KmsDeps } from '../operation.js';
 import type { MaterialRef } from '../ports.js';
+import { decryptInKeyStore, encryptInKeyStore } from '../key-stores/keys.js';
+import { isCustomKeyStoreOrigin } from '../key-stores/model.js';
 import { constraintError, optionalBoolean, optionalStringList } from '../validation.js';
 
 /** `GrantTokens`: accepted and checked for shape (at most 10, each 1–8192 characters). */
@@ -134,7 +136,10 @@ export async function encryptUnder(
   const material = await loadMaterial(deps, key);
   if (algorithm === 'SYMMETRIC_DEFAULT') {
     const header = ciphertextHeader({ keyId: key.keyId, versionId: material.versionId });
-    const { iv, ciphertext } = await deps.backend.encryptSymmetric(material, plaintext, ciphertextAad(header, context));
+    const aad = ciphertextAad(header, context);
+    const { iv, ciphertext } = isCustomKeyStoreOrigin(key.origin)
+      ? await encryptInKeyStore(deps, key, material, plaintext, aad)
+      : await deps.backend.encryptSymmetric(material, plaintext, aad);
     return { ciphertextBlob: writeCiphertextBlob(header, iv, ciphertext), keyMaterialId: material.versionId };
   }
   requireOaepPlaintextFits(key, algorithm, plaintext.length);
@@ -189,7 +194,9 @@ export async function decryptTarget(deps: KmsDeps, target: DecryptTarget, contex
   try {
     if (target.blob) {
       const material = await loadMaterial(deps, target.key, target.blob.versionId);
-      return await deps.backend.decryptSymmetric(material, target.blob.iv, target.blob.ciphertext, ciphertextAad(target.blob.header, context));
+      const aad = ciphertextAad(target.blob.header, context);
+      if (isCustomKeyStoreOrigin(target.key.origin)) return await decryptInKeyStore(deps, target.key, material, target.blob.iv, target.blob.ciphertext, aad);
+      return await deps.backend.decryptSymmetric(material, target.blob.iv, target.blob.ciphertext, aad);
     }
     const material = await loadMaterial(deps, target.key);
     return await deps.backend.decryptAsymmetric(material, target.algorithm, target.ciphertext);

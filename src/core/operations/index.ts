@@ -42,6 +42,12 @@ import { deleteImportedKeyMaterial } from './delete-imported-key-material.js';
 import { getKeyPolicy } from './get-key-policy.js';
 import { putKeyPolicy } from './put-key-policy.js';
 import { listKeyPolicies } from './list-key-policies.js';
+import { createCustomKeyStore } from './create-custom-key-store.js';
+import { describeCustomKeyStores } from './describe-custom-key-stores.js';
+import { updateCustomKeyStore } from './update-custom-key-store.js';
+import { connectCustomKeyStore } from './connect-custom-key-store.js';
+import { disconnectCustomKeyStore } from './disconnect-custom-key-store.js';
+import { deleteCustomKeyStore } from './delete-custom-key-store.js';
 
 /** Every operation hsmkms serves, by `TrentService.<name>`. */
 export const allOperations: ReadonlyMap<string, Operation> = new Map(
@@ -85,5 +91,11 @@ export const allOperations: ReadonlyMap<string, Operation> = new Map(
     getKeyPolicy,
     putKeyPolicy,
     listKeyPolicies,
+    createCustomKeyStore,
+    describeCustomKeyStores,
+    updateCustomKeyStore,
+    connectCustomKeyStore,
+    disconnectCustomKeyStore,
+    deleteCustomKeyStore,
   ].map((operation) => [operation.name, operation]),
 );

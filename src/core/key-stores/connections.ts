@@ -1,0 +1,255 @@
+/**
+ * The live side of custom key stores: connecting and disconnecting in the background, as AWS
+ * does, and the connection a key's store has in this process.
+ *
+ * The ConnectionState in the metadata store is the truth every node and worker follows. Connect
+ * and Disconnect only move it (CONNECTING, DISCONNECTING) and return; a background task here
+ * finishes the move (CONNECTED or FAILED with its ConnectionErrorCode, DISCONNECTED). Each
+ * process holds its own connection to a CONNECTED store, opened on first use, and closes it as
+ * soon as it sees the store is no longer CONNECTED: on the next request for one of its keys,
+ * or at the latest at the next periodic check, which also finds tokens that went away.
+ */
+import { KmsError } from '../errors.js';
+import type { Clock, KeyBackend, Logger, MetadataStore } from '../ports.js';
+import type { ConnectionErrorCode, ConnectionState, CustomKeyStoreRecord } from './model.js';
+import { KeyStoreConnectionError, type ClusterConnection, type ClusterTokens } from './ports.js';
+
+export interface KeyStoreConnectionsOptions {
+  store: MetadataStore;
+  /** Unseals key store passwords. */
+  backend: KeyBackend;
+  /** The tokens AWS_CLOUDHSM stores connect to; without them no such store can connect. */
+  clusters?: ClusterTokens | undefined;
+  clock: Clock;
+  logger: Logger;
+  /** How often connected stores are checked and this process's connections reconciled; 0: never (tests call `reconcile`). */
+  checkIntervalMs?: number;
+}
+
+/** Store records examined per reconcile pass (AWS's quota is 10 stores per account and Region). */
+const MAX_STORES = 100;
+
+/** Connections of this process to CONNECTED custom key stores. Built once by the composition root. */
+export class KeyStoreConnections {
+  private readonly live = new Map<string, ClusterConnection>();
+  private readonly opening = new Map<string, Promise<ClusterConnection>>();
+  private readonly tasks = new Set<Promise<void>>();
+  private readonly timer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  constructor(private readonly options: KeyStoreConnectionsOptions) {
+    const interval = options.checkIntervalMs ?? 10_000;
+    if (interval > 0) {
+      this.timer = setInterval(() => this.track(this.reconcile()), interval);
+      this.timer.unref();
+    }
+  }
+
+  /** Whether AWS_CLOUDHSM stores can exist here at all (some cluster is configured). */
+  get clusters(): ClusterTokens | undefined {
+    return this.options.clusters;
+  }
+
+  /** Finishes a ConnectCustomKeyStore in the background: the record says CONNECTING. */
+  startConnecting(customKeyStoreId: string): void {
+    this.track(this.connect(customKeyStoreId));
+  }
+
+  /** Finishes a DisconnectCustomKeyStore in the background: the record says DISCONNECTING. */
+  startDisconnecting(customKeyStoreId: string): void {
+    this.track(this.disconnect(customKeyStoreId));
+  }
+
+  /**
+   * The connection to an AWS_CLOUDHSM store, opening this process's connection on first use.
+   * Throws KMSInvalidStateException when the store is not CONNECTED, saying so about `user` (a
+   * key ARN, or what else wants the store).
+   */
+  async connectionFor(store: CustomKeyStoreRecord, user: string): Promise<ClusterConnection> {
+    if (store.connectionState !== 'CONNECTED') {
+      await this.dropLocal(store.customKeyStoreId);
+      throw notConnected(user, store);
+    }
+    try {
+      return await this.ensureOpen(store);
+    } catch (error) {
+      if (!(error instanceof KeyStoreConnectionError)) throw error;
+      await this.fail(store.customKeyStoreId, ['CONNECTED'], error.code);
+      throw new KmsError(
+        'KMSInvalidStateException',
+        `${user} is unavailable: its custom key store ${store.customKeyStoreId} could not reach its cluster (${error.code}) and is now FAILED.`,
+      );
+    }
+  }
+
+  /**
+   * Called when an operation on a connected store failed with something other than bad input:
+   * if the token says why (gone, logged out for good), the store becomes FAILED and the error
+   * the caller gets says so; otherwise the original error stands.
+   */
+  async diagnose(store: CustomKeyStoreRecord, user: string, error: unknown): Promise<unknown> {
+    const connection = this.live.get(store.customKeyStoreId);
+    const code = connection ? await connection.check() : undefined;
+    if (!code) return error;
+    this.options.logger.warn({ customKeyStoreId: store.customKeyStoreId, code }, 'custom key store failed');
+    await this.fail(store.customKeyStoreId, ['CONNECTED'], code);
+    return new KmsError(
+      'KMSInvalidStateException',
+      `${user} is unavailable: its custom key store ${store.customKeyStoreId} lost its cluster (${code}) and is now FAILED. Disconnect and connect it again once the cluster is back.`,
+    );
+  }
+
+  /**
+   * One pass: closes connections of stores no longer CONNECTED, checks the others, finishes
+   * moves a stopped process left half-done (CONNECTING, DISCONNECTING).
+   */
+  async reconcile(): Promise<void> {
+    if (this.closed) return;
+    const { items } = await this.options.store.keyStores.listCustomKeyStores(MAX_STORES);
+    for (const store of items) {
+      if (this.closed) return;
+      const id = store.customKeyStoreId;
+      const connection = this.live.get(id);
+      try {
+        if (store.connectionState !== 'CONNECTED') await this.dropLocal(id);
+        else if (connection) {
+          const code = await connection.check();
+          if (code) {
+            this.options.logger.warn({ customKeyStoreId: id, code }, 'custom key store failed its periodic check');
+            await this.fail(id, ['CONNECTED'], code);
+          }
+        }
+        if (store.connectionState === 'CONNECTING' && !this.opening.has(id)) await this.connect(id);
+        if (store.connectionState === 'DISCONNECTING') await this.disconnect(id);
+      } catch (error) {
+        this.options.logger.warn({ customKeyStoreId: id, err: describe(error) }, 'custom key store check failed');
+      }
+    }
+  }
+
+  /** Waits for background work started so far (tests, shutdown). */
+  async idle(): Promise<void> {
+    while (this.tasks.size > 0) await Promise.allSettled([...this.tasks]);
+  }
+
+  /** Stops the checks and closes every connection of this process. The stores' states stay. */
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.timer) clearInterval(this.timer);
+    await this.idle();
+    for (const id of [...this.live.keys()]) await this.dropLocal(id);
+  }
+
+  // ───────────────────────── internals ─────────────────────────
+
+  private track(task: Promise<void>): void {
+    const tracked = task.catch((error: unknown) => this.options.logger.error({ err: describe(error) }, 'custom key store task failed'));
+    this.tasks.add(tracked);
+    void tracked.finally(() => this.tasks.delete(tracked));
+  }
+
+  private async connect(customKeyStoreId: string): Promise<void> {
+    const store = await this.options.store.keyStores.getCustomKeyStore(customKeyStoreId);
+    if (!store || store.connectionState !== 'CONNECTING') return;
+    try {
+      await this.ensureOpen(store);
+    } catch (error) {
+      const code = error instanceof KeyStoreConnectionError ? error.code : 'INTERNAL_ERROR';
+      this.options.logger.warn({ customKeyStoreId, code, err: describe(error) }, 'custom key store could not connect');
+      await this.fail(customKeyStoreId, ['CONNECTING'], code);
+      return;
+    }
+    if (await this.transition(customKeyStoreId, ['CONNECTING'], 'CONNECTED')) {
+      this.options.logger.info({ customKeyStoreId }, 'custom key store connected');
+      return;
+    }
+    // Another node finished the move first (keep the connection), or a Disconnect came meanwhile.
+    const now = await this.options.store.keyStores.getCustomKeyStore(customKeyStoreId);
+    if (now?.connectionState !== 'CONNECTED') await this.dropLocal(customKeyStoreId);
+  }
+
+  private async disconnect(customKeyStoreId: string): Promise<void> {
+    await this.dropLocal(customKeyStoreId);
+    if (await this.transition(customKeyStoreId, ['DISCONNECTING'], 'DISCONNECTED'))
+      this.options.logger.info({ customKeyStoreId }, 'custom key store disconnected');
+  }
+
+  /**
+   * This process's connection to the store, opened once: a token login belongs to the whole
+   * process, so a second connection to the same token could not prove its password.
+   */
+  private ensureOpen(store: CustomKeyStoreRecord): Promise<ClusterConnection> {
+    const id = store.customKeyStoreId;
+    const existing = this.live.get(id);
+    if (existing) return Promise.resolve(existing);
+    let pending = this.opening.get(id);
+    if (!pending) {
+      pending = this.open(store)
+        .then(async (connection) => {
+          if (this.closed) {
+            await connection.close();
+            throw new KeyStoreConnectionError('INTERNAL_ERROR', 'The service is shutting down.');
+          }
+          this.live.set(id, connection);
+          return connection;
+        })
+        .finally(() => this.opening.delete(id));
+      this.opening.set(id, pending);
+    }
+    return pending;
+  }
+
+  private async open(store: CustomKeyStoreRecord): Promise<ClusterConnection> {
+    const clusters = this.options.clusters;
+    if (store.type !== 'AWS_CLOUDHSM' || !store.cloudHsmClusterId || !store.sealedPassword)
+      throw new KeyStoreConnectionError('INTERNAL_ERROR', `Custom key store ${store.customKeyStoreId} cannot be connected by this server.`);
+    if (!clusters) throw new KeyStoreConnectionError('CLUSTER_NOT_FOUND', 'No clusters are configured on this server.');
+    const sealed = store.sealedPassword;
+    return clusters.connect(store.cloudHsmClusterId, async () => {
+      const password = await this.options.backend.unsealSecret(sealed);
+      try {
+        return password.toString('utf8');
+      } finally {
+        password.fill(0);
+      }
+    });
+  }
+
+  private async dropLocal(customKeyStoreId: string): Promise<void> {
+    const connection = this.live.get(customKeyStoreId);
+    if (!connection) return;
+    this.live.delete(customKeyStoreId);
+    await connection.close();
+  }
+
+  private async fail(customKeyStoreId: string, from: ConnectionState[], code: ConnectionErrorCode): Promise<void> {
+    await this.dropLocal(customKeyStoreId);
+    await this.transition(customKeyStoreId, from, 'FAILED', code);
+  }
+
+  /** Moves the stored state if it is one of `from`; false when it was not (someone else moved it). */
+  private async transition(customKeyStoreId: string, from: ConnectionState[], to: ConnectionState, code?: ConnectionErrorCode): Promise<boolean> {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const current = await this.options.store.keyStores.getCustomKeyStore(customKeyStoreId);
+      if (!current || !from.includes(current.connectionState)) return false;
+      const updated: CustomKeyStoreRecord = { ...current, connectionState: to, connectionErrorCode: code, revision: current.revision + 1 };
+      if (await this.options.store.keyStores.updateCustomKeyStore(updated)) return true;
+    }
+    return false;
+  }
+}
+
+/** The error every use of a key in a store that is not CONNECTED gets. */
+export function notConnected(user: string, store: CustomKeyStoreRecord): KmsError {
+  const why = store.connectionState === 'FAILED' && store.connectionErrorCode ? `FAILED (${store.connectionErrorCode})` : store.connectionState;
+  return new KmsError(
+    'KMSInvalidStateException',
+    `${user} is unavailable: its custom key store ${store.customKeyStoreId} is not connected (ConnectionState ${why}). Connect it with ConnectCustomKeyStore and try again.`,
+  );
+}
+
+function describe(error: unknown): Record<string, unknown> {
+  if (error instanceof KeyStoreConnectionError) return { code: error.code, message: error.message };
+  if (error instanceof Error) return { name: error.name, message: error.message, code: (error as { code?: unknown }).code };
+  return { value: String(error) };
+}
