@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
-import { createApp, type App } from '../../src/app.js';
+import { createApp, type App, type AppConfig } from '../../src/app.js';
 import { TEST_SETTINGS } from './kms-deps.js';
 
 export interface RunningServer {
@@ -21,7 +21,8 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-export async function startServer(): Promise<RunningServer> {
+/** `extra`: configuration beyond the defaults (clusters for custom key stores, check intervals). */
+export async function startServer(extra: Partial<Pick<AppConfig, 'clusters' | 'keyStoreCheckIntervalMs'>> = {}): Promise<RunningServer> {
   const dataDir = mkdtempSync(join(tmpdir(), 'hsmkms-api-'));
   const credentials = {
     accessKeyId: `AKIA${randomBytes(8).toString('hex').toUpperCase()}`,
@@ -46,6 +47,7 @@ export async function startServer(): Promise<RunningServer> {
     rootCredentials: credentials,
     logLevel: 'info',
     logDestination,
+    ...extra,
   });
   const address = await app.server.listen({ host: '127.0.0.1', port: 0 });
   return {
