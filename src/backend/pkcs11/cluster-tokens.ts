@@ -118,7 +118,14 @@ export class Pkcs11ClusterTokens implements ClusterTokens {
     if (!embedded) return [];
     const module = loadModule(embedded.modulePath);
     const labels: string[] = [];
-    for (const slot of module.C_GetSlotList(true)) {
+    let slots: ReturnType<typeof module.C_GetSlotList>;
+    try {
+      slots = module.C_GetSlotList(true);
+    } catch {
+      // SoftHSM2 fails the slot list for good once a token's files were removed under it.
+      return labels;
+    }
+    for (const slot of slots) {
       try {
         const label = module.C_GetTokenInfo(slot).label.replace(/[\s\0]+$/, '');
         if (label !== '' && label !== this.options.defaultToken.token.label) labels.push(label);

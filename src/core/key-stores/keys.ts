@@ -115,19 +115,22 @@ export async function destroyKeyStoreMaterial(
 
 /**
  * Runs a call on a store's connection and turns what can go wrong into what the caller should
- * see: bad input stays as it is; a key object that is gone is KMSInvalidStateException; anything
- * else is diagnosed (the store may have failed) before it propagates.
+ * see: bad input stays as it is; a store whose token is gone becomes FAILED (and the caller is
+ * told); a key object that is gone is KMSInvalidStateException; anything else propagates.
  */
 async function guard<T>(deps: KmsDeps, key: KeyRecord, store: CustomKeyStoreRecord, call: () => Promise<T>): Promise<T> {
   try {
     return await call();
   } catch (error) {
     if (error instanceof HsmError && error.kind === 'data') throw error;
+    // A key that seems gone may be a token that is gone: the store's check tells which.
+    const diagnosed = await connections(deps).diagnose(store, key.arn, error);
+    if (diagnosed !== error) throw diagnosed;
     if (error instanceof KeyStoreKeyMissingError)
       throw new KmsError(
         'KMSInvalidStateException',
         `The key material of ${key.arn} is not in the token of custom key store ${store.customKeyStoreId} (cluster ${store.cloudHsmClusterId ?? '?'}): it was deleted or changed outside hsmkms.`,
       );
-    throw await connections(deps).diagnose(store, key.arn, error);
+    throw error;
   }
 }
