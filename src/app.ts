@@ -9,6 +9,11 @@ import type { FastifyInstance } from 'fastify';
 import { openPkcs11Backend, type Pkcs11Backend, type Pkcs11BackendConfig } from './backend/pkcs11/index.js';
 import { Pkcs11ClusterTokens, type ClusterConfig } from './backend/pkcs11/cluster-tokens.js';
 import { KeyStoreConnections } from './core/key-stores/connections.js';
+import { embeddedTokenPinFile } from './backend/pkcs11/embedded-token.js';
+import { TokenXksKeys } from './backend/pkcs11/xks-keys.js';
+import { ConfigError, readPin } from './config/hsm.js';
+import { createXksCredentialResolver } from './xks/credentials.js';
+import { XksProxy } from './xks/service.js';
 import { openSqliteStore } from './store/sqlite/index.js';
 import { openJsonlAuditSink } from './audit/index.js';
 import { createDispatcher } from './core/dispatch.js';
@@ -42,6 +47,8 @@ export interface AppConfig {
   clusters?: { configured: ClusterConfig[]; embeddedModule?: string | undefined } | undefined;
   /** How often custom key stores are checked (default 10 s; 0: only when used). */
   keyStoreCheckIntervalMs?: number;
+  /** The cluster whose token holds the XKS proxy's keys; default: the default store's token. */
+  xksCluster?: string | undefined;
 }
 
 export interface App {
@@ -126,6 +133,7 @@ export async function createApp(config: AppConfig): Promise<App> {
   const services = await openServices(dataDir, config.hsm, logger);
   const { backend, store } = services;
   const audit = openJsonlAuditSink({ path: join(dataDir, 'audit.log'), logger: logger.child({ component: 'audit' }) });
+  const closers: Array<() => Promise<void>> = [];
   try {
     const clock = { now: () => new Date() };
     const keyStores = new KeyStoreConnections({
@@ -135,6 +143,8 @@ export async function createApp(config: AppConfig): Promise<App> {
         configured: config.clusters?.configured ?? [],
         embedded: config.clusters?.embeddedModule ? { modulePath: config.clusters.embeddedModule } : undefined,
         defaultToken: config.hsm,
+        // Its token's keys are served to XKS callers by label: a key store's keys must not be.
+        reserved: config.xksCluster === undefined ? [] : [config.xksCluster],
       }),
       clock,
       logger: logger.child({ component: 'key-stores' }),
@@ -155,6 +165,10 @@ export async function createApp(config: AppConfig): Promise<App> {
       config.settings,
       rootCredentialSource(config, dataDir),
     );
+    const xksKeys = await openXksKeys(config, dataDir);
+    closers.push(() => xksKeys.close());
+    const xks = new XksProxy({ keys: xksKeys, logger: logger.child({ component: 'xks' }), version: '0.1.0' });
+    xks.warm();
     const dispatcher = createDispatcher(deps, allOperations, logger.child({ component: 'kms' }));
     const metrics = createMetrics({ stats: () => backend.stats() });
     const server = await buildServer({
@@ -164,6 +178,7 @@ export async function createApp(config: AppConfig): Promise<App> {
       health: () => backend.health(),
       metrics,
       logger,
+      xks: { proxy: xks, credentials: createXksCredentialResolver(store, backend) },
     });
     // With several workers only one runs the scheduler (the others pass 0).
     const scheduler =
@@ -181,13 +196,34 @@ export async function createApp(config: AppConfig): Promise<App> {
         await scheduler.stop();
         await server.close();
         await keyStores.close();
+        for (const close of closers) await close();
         await audit.close();
         await services.close();
       },
     };
   } catch (error) {
+    for (const close of closers) await close();
     await audit.close();
     await services.close();
     throw error;
   }
+}
+
+/**
+ * The token whose AES keys the XKS proxy serves (labelled with their external key ids): the
+ * default store's own token, or `xksCluster` — an embedded token made by `hsmkms token init`
+ * (its PIN file in the data directory), or a configured cluster whose pkcs11: URI has a pin-source.
+ */
+export async function openXksKeys(config: Pick<AppConfig, 'hsm' | 'clusters' | 'xksCluster'>, dataDir: string): Promise<TokenXksKeys> {
+  const id = config.xksCluster;
+  if (id === undefined) return TokenXksKeys.open({ ...config.hsm, pin: async () => readPin(config.hsm.pin) });
+  const configured = config.clusters?.configured.find((c) => c.id === id);
+  if (configured) {
+    const pin = configured.pin;
+    if (!pin) throw new ConfigError(`--xks-cluster ${id}: give the cluster a PIN with pin-source=file:/path in its pkcs11: URI.`);
+    return TokenXksKeys.open({ ...configured, pin: async () => readPin(pin) });
+  }
+  const embedded = config.clusters?.embeddedModule;
+  if (!embedded) throw new ConfigError(`--xks-cluster ${id}: no cluster ${id} is configured.`);
+  return TokenXksKeys.open({ modulePath: embedded, token: { label: id }, profile: 'softhsm2', pin: async () => readPin({ file: embeddedTokenPinFile(dataDir, id) }) });
 }

@@ -9,6 +9,7 @@ import { serveCommand } from './serve.js';
 import { principalCommand } from './principal.js';
 import { tokenCommand } from './token.js';
 import { tlsCommand } from './tls.js';
+import { xksCommand } from './xks.js';
 
 const program = new Command()
   .name('hsmkms')
@@ -18,7 +19,8 @@ const program = new Command()
   .addCommand(serveCommand())
   .addCommand(principalCommand())
   .addCommand(tokenCommand())
-  .addCommand(tlsCommand());
+  .addCommand(tlsCommand())
+  .addCommand(xksCommand());
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   // Errors meant for people get their message only; anything else is a bug worth a trace.

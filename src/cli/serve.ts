@@ -14,6 +14,7 @@ interface ServeOptions extends HsmCliOptions, ServiceCliOptions {
   workers: string;
   logLevel: string;
   cluster: string[];
+  xksCluster?: string;
 }
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
@@ -39,6 +40,9 @@ export function serveCommand(): Command {
       )
         .argParser(collect)
         .default([]),
+    )
+    .addOption(
+      new Option('--xks-cluster <id>', "the cluster whose token holds the XKS proxy's keys (default: the default store's token)").env('HSMKMS_XKS_CLUSTER'),
     );
   addServiceOptions(addHsmOptions(command));
   return command.action(async (options: ServeOptions) => {
@@ -53,7 +57,7 @@ export function serveCommand(): Command {
       configured: [...options.cluster.map(parseClusterSpec), ...parseClusterList(process.env.HSMKMS_CLUSTERS)],
       embeddedModule: options.module ? undefined : SOFTHSM2_MODULE,
     };
-    const config: AppConfig = { dataDir: options.dataDir, hsm, settings, rootCredentials: rootCredentialsFromEnv(), logLevel: options.logLevel, clusters };
+    const config: AppConfig = { dataDir: options.dataDir, hsm, settings, rootCredentials: rootCredentialsFromEnv(), logLevel: options.logLevel, clusters, xksCluster: options.xksCluster };
     if (workers > 1 && cluster.isPrimary) return runPrimary(config, workers);
 
     // Only the first worker runs the background scheduler.

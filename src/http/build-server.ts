@@ -14,6 +14,7 @@ import { loggerOptions } from '../observability/logger.js';
 import { createAuthenticator } from './authenticate.js';
 import { handleServerError, sendError } from './errors.js';
 import { registerKmsRoute } from './kms-route.js';
+import { registerXksRoutes, type XksRouteOptions } from './xks-route.js';
 import { lazyChildLoggerFactory } from './lazy-child-logger.js';
 
 declare module 'fastify' {
@@ -51,6 +52,8 @@ export interface ServerOptions {
    * so audit events carry the client's address. Default: trust nobody.
    */
   trustProxy?: boolean | string | string[];
+  /** Serve the XKS proxy API too (hsmkms as an external key store proxy for AWS KMS). */
+  xks?: Omit<XksRouteOptions, 'metrics' | 'clock'> | undefined;
 }
 
 function isLogger(value: Logger | LoggerOptions): value is Logger {
@@ -140,6 +143,8 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       clock: options.clock ?? (() => new Date()),
     }),
   });
+
+  if (options.xks) registerXksRoutes(app, { ...options.xks, metrics, clock: options.clock ?? (() => new Date()) });
 
   app.get('/health', async (request, reply) => {
     const result = await checkHealth(options.health, healthTimeoutMs);

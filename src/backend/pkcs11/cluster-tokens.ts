@@ -7,7 +7,7 @@
  * reported with AWS's ConnectionErrorCode: a wrong PIN is INVALID_CREDENTIALS, a token that is
  * not there CLUSTER_NOT_FOUND, a locked PIN USER_LOCKED_OUT, and so on.
  */
-import { ConfigError, type HsmConfig } from '../../config/hsm.js';
+import { ConfigError, type HsmConfig, type PinSource } from '../../config/hsm.js';
 import { HsmError } from '../../core/errors.js';
 import type { ConnectionErrorCode } from '../../core/key-stores/model.js';
 import {
@@ -21,10 +21,13 @@ import type { SymmetricCiphertext } from '../../core/ports.js';
 import { loadModule } from './module.js';
 import { parseTokenKeyReference, writeTokenKeyReference } from './token-key-reference.js';
 import { KeyringKeyError, TokenKeyring } from './token-keyring.js';
-import { parsePkcs11Uri, profileForModule } from './uri.js';
+import { parsePkcs11Uri, pinSourceFromUri, profileForModule } from './uri.js';
 
-/** A configured cluster: an id and the token it names. */
-export type ClusterConfig = Omit<HsmConfig, 'pin'> & { id: string };
+/**
+ * A configured cluster: an id and the token it names. `pin` only when its pkcs11: URI has a
+ * pin-source (for serving XKS keys from it; key stores get their password through the API).
+ */
+export type ClusterConfig = Omit<HsmConfig, 'pin'> & { id: string; pin?: PinSource | undefined };
 
 /** Cluster ids are token labels: 1–32 bytes of printable characters. */
 const CLUSTER_ID = /^[\x21-\x7e](?:[\x20-\x7e]{0,30}[\x21-\x7e])?$/;
@@ -43,7 +46,8 @@ export function parseClusterSpec(spec: string): ClusterConfig {
     const uri = parsePkcs11Uri(target);
     if (!uri.modulePath) throw new ConfigError(`--cluster ${id}: the pkcs11: URI needs module-path=/path/to/module.so.`);
     if (!uri.token && !uri.serial) throw new ConfigError(`--cluster ${id}: the pkcs11: URI needs token=LABEL or serial=SERIAL.`);
-    return { id, modulePath: uri.modulePath, token: { label: uri.token, serial: uri.serial }, profile: profileForModule(uri.modulePath) };
+    const pin = uri.pinSource ? pinSourceFromUri(uri.pinSource) : undefined;
+    return { id, modulePath: uri.modulePath, token: { label: uri.token, serial: uri.serial }, profile: profileForModule(uri.modulePath), ...(pin ? { pin } : {}) };
   }
   const colon = target.indexOf(':');
   const modulePath = colon < 0 ? '' : target.slice(0, colon);
@@ -69,6 +73,8 @@ export interface ClusterTokensOptions {
   embedded?: { modulePath: string } | undefined;
   /** The default store's token, which no key store may use. */
   defaultToken: HsmConfig;
+  /** Clusters no key store may use: the one holding the XKS proxy's keys. */
+  reserved?: readonly string[] | undefined;
 }
 
 /** {@link ClusterTokens} over PKCS#11 modules. */
@@ -86,7 +92,8 @@ export class Pkcs11ClusterTokens implements ClusterTokens {
   }
 
   async list(): Promise<string[]> {
-    return [...new Set([...this.configured.keys(), ...this.embeddedLabels()])].sort();
+    const reserved = new Set(this.options.reserved ?? []);
+    return [...new Set([...this.configured.keys(), ...this.embeddedLabels()])].filter((id) => !reserved.has(id)).sort();
   }
 
   async has(clusterId: string): Promise<boolean> {
@@ -105,6 +112,7 @@ export class Pkcs11ClusterTokens implements ClusterTokens {
   }
 
   private resolve(clusterId: string): ClusterConfig | undefined {
+    if (this.options.reserved?.includes(clusterId)) return undefined;
     const configured = this.configured.get(clusterId);
     if (configured) return configured;
     const embedded = this.options.embedded;
