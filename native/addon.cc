@@ -4,6 +4,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include "client-verify.h"
 #include "engine.h"
 #include "errors.h"
 #include "key-uri.h"
@@ -139,6 +140,17 @@ Napi::Value InvalidateSessionsJs(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+Napi::Value ArmClientVerifyJs(const Napi::CallbackInfo& info) {
+  return Guard(info, [&]() -> Napi::Value {
+    ArmClientVerify(StringArg(info, 0, "subject"));
+    return info.Env().Undefined();
+  });
+}
+
+Napi::Value DisarmClientVerifyJs(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), DisarmClientVerify());
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("openToken", Napi::Function::New(env, OpenTokenJs));
   exports.Set("describeKey", Napi::Function::New(env, DescribeKeyJs));
@@ -147,6 +159,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("engineId", Napi::Function::New(env, EngineIdJs));
   exports.Set("stats", Napi::Function::New(env, StatsJs));
   exports.Set("invalidateSessionsForTest", Napi::Function::New(env, InvalidateSessionsJs));
+  exports.Set("armClientVerify", Napi::Function::New(env, ArmClientVerifyJs));
+  exports.Set("disarmClientVerify", Napi::Function::New(env, DisarmClientVerifyJs));
   return exports;
 }
 

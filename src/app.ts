@@ -14,6 +14,10 @@ import { TokenXksKeys } from './backend/pkcs11/xks-keys.js';
 import { ConfigError, readPin } from './config/hsm.js';
 import { createXksCredentialResolver } from './xks/credentials.js';
 import { XksProxy } from './xks/service.js';
+import type { Server as HttpServer } from 'node:http';
+import { createHsmHttpsServer } from './tls/https-server.js';
+import { createHsmHttpsServerWithClientCertificates } from './tls/client-certificates.js';
+import { HsmTlsError } from './tls/errors.js';
 import { openSqliteStore } from './store/sqlite/index.js';
 import { openJsonlAuditSink } from './audit/index.js';
 import { createDispatcher } from './core/dispatch.js';
@@ -49,6 +53,12 @@ export interface AppConfig {
   keyStoreCheckIntervalMs?: number;
   /** The cluster whose token holds the XKS proxy's keys; default: the default store's token. */
   xksCluster?: string | undefined;
+  /**
+   * HTTPS with the private key in the HSM (the default store's token). With a client CA, the
+   * XKS paths require a client certificate from it naming `clientSubject`; any bad client
+   * certificate ends the handshake.
+   */
+  tls?: { keyUri: string; cert: string | Buffer; clientCa?: string | Buffer | undefined; clientSubject?: string | undefined } | undefined;
 }
 
 export interface App {
@@ -178,7 +188,8 @@ export async function createApp(config: AppConfig): Promise<App> {
       health: () => backend.health(),
       metrics,
       logger,
-      xks: { proxy: xks, credentials: createXksCredentialResolver(store, backend) },
+      xks: { proxy: xks, credentials: createXksCredentialResolver(store, backend), clientSubject: config.tls?.clientCa ? config.tls.clientSubject : undefined },
+      serverFactory: config.tls ? httpsServerFactory(config.hsm, config.tls) : undefined,
     });
     // With several workers only one runs the scheduler (the others pass 0).
     const scheduler =
@@ -207,6 +218,21 @@ export async function createApp(config: AppConfig): Promise<App> {
     await services.close();
     throw error;
   }
+}
+
+/** HTTPS through the TLS offload: the server's key signs handshakes in the HSM. */
+function httpsServerFactory(hsm: Pkcs11BackendConfig, tls: NonNullable<AppConfig['tls']>): NonNullable<Parameters<typeof buildServer>[0]['serverFactory']> {
+  return (handler) => {
+    const options = { hsm, certificates: [{ keyUri: tls.keyUri, cert: tls.cert }] };
+    try {
+      if (tls.clientCa === undefined) return createHsmHttpsServer(options, handler) as unknown as HttpServer;
+      if (!tls.clientSubject) throw new ConfigError('A client CA needs the client certificate subject to require (--tls-client-subject).');
+      return createHsmHttpsServerWithClientCertificates(options, { ca: tls.clientCa, subject: tls.clientSubject }, handler) as unknown as HttpServer;
+    } catch (error) {
+      if (error instanceof HsmTlsError) throw new ConfigError(error.message);
+      throw error;
+    }
+  };
 }
 
 /**

@@ -1,5 +1,6 @@
 /** `hsmkms serve`: the KMS endpoint, in one process or one worker per core. */
 import cluster from 'node:cluster';
+import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { ConfigError } from '../config/hsm.js';
 import { createApp, prepareDataDir, type AppConfig } from '../app.js';
@@ -15,6 +16,10 @@ interface ServeOptions extends HsmCliOptions, ServiceCliOptions {
   logLevel: string;
   cluster: string[];
   xksCluster?: string;
+  tlsKeyUri?: string;
+  tlsCert?: string;
+  tlsClientCa?: string;
+  tlsClientSubject?: string;
 }
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
@@ -41,6 +46,12 @@ export function serveCommand(): Command {
         .argParser(collect)
         .default([]),
     )
+    .addOption(new Option('--tls-key-uri <uri>', "serve HTTPS with this key in the HSM, e.g. 'pkcs11:object=kms-tls' (made by hsmkms tls keygen)").env('HSMKMS_TLS_KEY_URI'))
+    .addOption(new Option('--tls-cert <file>', 'certificate chain (PEM, leaf first) for --tls-key-uri').env('HSMKMS_TLS_CERT'))
+    .addOption(new Option('--tls-client-ca <file>', 'CA (PEM) of client certificates; the XKS paths then require one, and a bad one ends the handshake').env('HSMKMS_TLS_CLIENT_CA'))
+    .addOption(
+      new Option('--tls-client-subject <name>', 'name (CN or DNS SAN) the client certificate must carry, e.g. cks.kms.us-east-1.amazonaws.com').env('HSMKMS_TLS_CLIENT_SUBJECT'),
+    )
     .addOption(
       new Option('--xks-cluster <id>', "the cluster whose token holds the XKS proxy's keys (default: the default store's token)").env('HSMKMS_XKS_CLUSTER'),
     );
@@ -57,13 +68,15 @@ export function serveCommand(): Command {
       configured: [...options.cluster.map(parseClusterSpec), ...parseClusterList(process.env.HSMKMS_CLUSTERS)],
       embeddedModule: options.module ? undefined : SOFTHSM2_MODULE,
     };
-    const config: AppConfig = { dataDir: options.dataDir, hsm, settings, rootCredentials: rootCredentialsFromEnv(), logLevel: options.logLevel, clusters, xksCluster: options.xksCluster };
+    const config: AppConfig = { dataDir: options.dataDir, hsm, settings, rootCredentials: rootCredentialsFromEnv(), logLevel: options.logLevel, clusters, xksCluster: options.xksCluster, tls: tlsConfig(options) };
     if (workers > 1 && cluster.isPrimary) return runPrimary(config, workers);
 
     // Only the first worker runs the background scheduler.
     const schedulerOff = cluster.isWorker && process.env.HSMKMS_WORKER_INDEX !== '0';
     const app = await createApp({ ...config, schedulerIntervalMs: schedulerOff ? 0 : undefined });
-    const address = await app.server.listen({ host: options.host, port });
+    const listened = await app.server.listen({ host: options.host, port });
+    // fastify names the scheme from its own https option; the HSM-keyed server is built outside it.
+    const address = config.tls ? listened.replace(/^http:/, 'https:') : listened;
     if (cluster.isPrimary) {
       reportRoot(app.root);
       progress(`listening on ${address} (account ${settings.accountId}, region ${settings.region})`);
@@ -93,7 +106,7 @@ async function runPrimary(config: AppConfig, workers: number): Promise<void> {
   cluster.on('listening', (_worker, address) => {
     if (++listening === workers)
       progress(
-        `listening on http://${address.address}:${address.port} (${workers} workers, account ${config.settings.accountId}, region ${config.settings.region})`,
+        `listening on ${config.tls ? 'https' : 'http'}://${address.address}:${address.port} (${workers} workers, account ${config.settings.accountId}, region ${config.settings.region})`,
       );
   });
   for (let i = 0; i < workers; i++) fork(i);
@@ -131,6 +144,29 @@ function onShutdown(close: () => Promise<void>): void {
   };
   process.once('SIGINT', () => shutdown('SIGINT'));
   process.once('SIGTERM', () => shutdown('SIGTERM'));
+}
+
+/** The TLS options, with the files read (errors name the flag). */
+function tlsConfig(options: ServeOptions): AppConfig['tls'] {
+  const { tlsKeyUri, tlsCert, tlsClientCa, tlsClientSubject } = options;
+  if (!tlsKeyUri && !tlsCert && !tlsClientCa && !tlsClientSubject) return undefined;
+  if (!tlsKeyUri || !tlsCert) throw new ConfigError('HTTPS needs both --tls-key-uri (the key in the HSM) and --tls-cert (its certificate).');
+  if (Boolean(tlsClientCa) !== Boolean(tlsClientSubject))
+    throw new ConfigError('Client certificates need both --tls-client-ca and --tls-client-subject (e.g. cks.kms.us-east-1.amazonaws.com).');
+  return {
+    keyUri: tlsKeyUri,
+    cert: readFileOrFail(tlsCert, '--tls-cert'),
+    clientCa: tlsClientCa ? readFileOrFail(tlsClientCa, '--tls-client-ca') : undefined,
+    clientSubject: tlsClientSubject,
+  };
+}
+
+function readFileOrFail(file: string, flag: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch {
+    throw new ConfigError(`${flag}: cannot read ${file}.`);
+  }
 }
 
 function rootCredentialsFromEnv(): { accessKeyId: string; secretAccessKey: string } | undefined {

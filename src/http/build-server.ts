@@ -3,6 +3,7 @@
  * the caller listens (or uses `inject()` in tests).
  */
 import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { LoggerOptions } from 'pino';
 import type { CredentialResolver } from '../auth/credentials.js';
@@ -52,6 +53,8 @@ export interface ServerOptions {
    * so audit events carry the client's address. Default: trust nobody.
    */
   trustProxy?: boolean | string | string[];
+  /** Creates the node server fastify serves on (HTTPS with the key in the HSM); default: plain HTTP. */
+  serverFactory?: ((handler: (request: IncomingMessage, response: ServerResponse) => void) => HttpServer) | undefined;
   /** Serve the XKS proxy API too (hsmkms as an external key store proxy for AWS KMS). */
   xks?: Omit<XksRouteOptions, 'metrics' | 'clock'> | undefined;
 }
@@ -89,6 +92,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     childLoggerFactory: lazyChildLoggerFactory,
     return503OnClosing: true,
     trustProxy: options.trustProxy ?? false,
+    ...(options.serverFactory ? { serverFactory: options.serverFactory } : {}),
   });
 
   // Keep the exact bytes for every media type: SigV4 hashes the body as sent.

@@ -30,6 +30,10 @@ export interface HsmTlsAddon {
   engineId(): string;
   stats(): { signs: number; reconnects: number };
   invalidateSessionsForTest(): void;
+  /** Until disarmed, TLS contexts created on this thread check client certificates (client-verify.cc). */
+  armClientVerify(subject: string): void;
+  /** Returns how many contexts were armed. */
+  disarmClientVerify(): number;
 }
 
 let loaded: HsmTlsAddon | undefined;
