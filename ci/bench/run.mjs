@@ -196,3 +196,9 @@ if (existsSync(tls) && process.env.BENCH_SKIP_TLS !== '1') {
   const child = spawn(process.execPath, [tls], { stdio: 'inherit' });
   await new Promise((r) => child.once('exit', r));
 }
+
+const xks = fileURLToPath(new URL('./xks.mjs', import.meta.url));
+if (existsSync(xks) && process.env.BENCH_SKIP_XKS !== '1') {
+  const child = spawn(process.execPath, [xks], { stdio: 'inherit' });
+  await new Promise((r) => child.once('exit', r));
+}
