@@ -13,6 +13,7 @@ import { embeddedTokenPinFile } from './backend/pkcs11/embedded-token.js';
 import { TokenXksKeys } from './backend/pkcs11/xks-keys.js';
 import { ConfigError, readPin } from './config/hsm.js';
 import { createXksCredentialResolver } from './xks/credentials.js';
+import { createHttpXksProxies } from './http/xks-client.js';
 import { XksProxy } from './xks/service.js';
 import type { Server as HttpServer } from 'node:http';
 import { createHsmHttpsServer } from './tls/https-server.js';
@@ -53,6 +54,8 @@ export interface AppConfig {
   keyStoreCheckIntervalMs?: number;
   /** The cluster whose token holds the XKS proxy's keys; default: the default store's token. */
   xksCluster?: string | undefined;
+  /** How long a call to an external key store's XKS proxy may take (default 250 ms, AWS KMS's timeout). */
+  xksProxyTimeoutMs?: number | undefined;
   /**
    * HTTPS with the private key in the HSM (the default store's token). With a client CA, the
    * XKS paths require a client certificate from it naming `clientSubject`; any bad client
@@ -156,6 +159,7 @@ export async function createApp(config: AppConfig): Promise<App> {
         // Its token's keys are served to XKS callers by label: a key store's keys must not be.
         reserved: config.xksCluster === undefined ? [] : [config.xksCluster],
       }),
+      xks: createHttpXksProxies({ region: config.settings.region, timeoutMs: config.xksProxyTimeoutMs }),
       clock,
       logger: logger.child({ component: 'key-stores' }),
       checkIntervalMs: config.keyStoreCheckIntervalMs,

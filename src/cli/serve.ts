@@ -20,6 +20,7 @@ interface ServeOptions extends HsmCliOptions, ServiceCliOptions {
   tlsCert?: string;
   tlsClientCa?: string;
   tlsClientSubject?: string;
+  xksProxyTimeoutMs: string;
 }
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
@@ -53,6 +54,11 @@ export function serveCommand(): Command {
       new Option('--tls-client-subject <name>', 'name (CN or DNS SAN) the client certificate must carry, e.g. cks.kms.us-east-1.amazonaws.com').env('HSMKMS_TLS_CLIENT_SUBJECT'),
     )
     .addOption(
+      new Option('--xks-proxy-timeout-ms <ms>', "how long external key stores wait for their XKS proxy (AWS KMS's timeout is 250 ms)")
+        .env('HSMKMS_XKS_PROXY_TIMEOUT_MS')
+        .default('250'),
+    )
+    .addOption(
       new Option('--xks-cluster <id>', "the cluster whose token holds the XKS proxy's keys (default: the default store's token)").env('HSMKMS_XKS_CLUSTER'),
     );
   addServiceOptions(addHsmOptions(command));
@@ -68,7 +74,7 @@ export function serveCommand(): Command {
       configured: [...options.cluster.map(parseClusterSpec), ...parseClusterList(process.env.HSMKMS_CLUSTERS)],
       embeddedModule: options.module ? undefined : SOFTHSM2_MODULE,
     };
-    const config: AppConfig = { dataDir: options.dataDir, hsm, settings, rootCredentials: rootCredentialsFromEnv(), logLevel: options.logLevel, clusters, xksCluster: options.xksCluster, tls: tlsConfig(options) };
+    const config: AppConfig = { dataDir: options.dataDir, hsm, settings, rootCredentials: rootCredentialsFromEnv(), logLevel: options.logLevel, clusters, xksCluster: options.xksCluster, tls: tlsConfig(options), xksProxyTimeoutMs: proxyTimeout(options.xksProxyTimeoutMs) };
     if (workers > 1 && cluster.isPrimary) return runPrimary(config, workers);
 
     // Only the first worker runs the background scheduler.
@@ -144,6 +150,12 @@ function onShutdown(close: () => Promise<void>): void {
   };
   process.once('SIGINT', () => shutdown('SIGINT'));
   process.once('SIGTERM', () => shutdown('SIGTERM'));
+}
+
+function proxyTimeout(value: string): number {
+  const ms = Number(value);
+  if (!Number.isInteger(ms) || ms < 10 || ms > 60_000) throw new ConfigError(`--xks-proxy-timeout-ms must be 10–60000, got '${value}'.`);
+  return ms;
 }
 
 /** The TLS options, with the files read (errors name the flag). */

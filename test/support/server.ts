@@ -22,7 +22,7 @@ export interface RunningServer {
 }
 
 /** `extra`: configuration beyond the defaults (clusters for custom key stores, check intervals). */
-export async function startServer(extra: Partial<Pick<AppConfig, 'clusters' | 'keyStoreCheckIntervalMs' | 'tls' | 'xksCluster'>> = {}): Promise<RunningServer> {
+export async function startServer(extra: Partial<Pick<AppConfig, 'clusters' | 'keyStoreCheckIntervalMs' | 'tls' | 'xksCluster' | 'xksProxyTimeoutMs'>> = {}): Promise<RunningServer> {
   const dataDir = mkdtempSync(join(tmpdir(), 'hsmkms-api-'));
   const credentials = {
     accessKeyId: `AKIA${randomBytes(8).toString('hex').toUpperCase()}`,

@@ -12,7 +12,8 @@
 import { KmsError } from '../errors.js';
 import type { Clock, KeyBackend, Logger, MetadataStore } from '../ports.js';
 import type { ConnectionErrorCode, ConnectionState, CustomKeyStoreRecord } from './model.js';
-import { KeyStoreConnectionError, type ClusterConnection, type ClusterTokens } from './ports.js';
+import { KeyStoreConnectionError, type ClusterConnection, type ClusterTokens, type XksProxies, type XksProxyConnection } from './ports.js';
+import { connectionCode, connectionMessage } from './xks-errors.js';
 
 export interface KeyStoreConnectionsOptions {
   store: MetadataStore;
@@ -20,6 +21,8 @@ export interface KeyStoreConnectionsOptions {
   backend: KeyBackend;
   /** The tokens AWS_CLOUDHSM stores connect to; without them no such store can connect. */
   clusters?: ClusterTokens | undefined;
+  /** Clients of XKS proxies, for EXTERNAL_KEY_STORE stores. */
+  xks?: XksProxies | undefined;
   clock: Clock;
   logger: Logger;
   /** How often connected stores are checked and this process's connections reconciled; 0: never (tests call `reconcile`). */
@@ -29,10 +32,13 @@ export interface KeyStoreConnectionsOptions {
 /** Store records examined per reconcile pass (AWS's quota is 10 stores per account and Region). */
 const MAX_STORES = 100;
 
+/** A live connection: to a cluster's token, or to an XKS proxy. */
+type Live = { kind: 'cluster'; connection: ClusterConnection } | { kind: 'xks'; connection: XksProxyConnection; revision: number };
+
 /** Connections of this process to CONNECTED custom key stores. Built once by the composition root. */
 export class KeyStoreConnections {
-  private readonly live = new Map<string, ClusterConnection>();
-  private readonly opening = new Map<string, Promise<ClusterConnection>>();
+  private readonly live = new Map<string, Live>();
+  private readonly opening = new Map<string, Promise<Live>>();
   private readonly tasks = new Set<Promise<void>>();
   private readonly timer: NodeJS.Timeout | undefined;
   private closed = false;
@@ -45,9 +51,14 @@ export class KeyStoreConnections {
     }
   }
 
-  /** Whether AWS_CLOUDHSM stores can exist here at all (some cluster is configured). */
+  /** The clusters AWS_CLOUDHSM stores may use. */
   get clusters(): ClusterTokens | undefined {
     return this.options.clusters;
+  }
+
+  /** Clients of XKS proxies (for EXTERNAL_KEY_STORE stores). */
+  get xks(): XksProxies | undefined {
+    return this.options.xks;
   }
 
   /** Finishes a ConnectCustomKeyStore in the background: the record says CONNECTING. */
@@ -66,18 +77,36 @@ export class KeyStoreConnections {
    * key ARN, or what else wants the store).
    */
   async connectionFor(store: CustomKeyStoreRecord, user: string): Promise<ClusterConnection> {
+    const live = await this.liveFor(store, user);
+    if (live.kind !== 'cluster') throw new KmsError('KMSInternalException', `Custom key store ${store.customKeyStoreId} is not token-backed.`);
+    return live.connection;
+  }
+
+  /** The client of an EXTERNAL_KEY_STORE store's proxy (same rules as {@link connectionFor}). */
+  async xksConnectionFor(store: CustomKeyStoreRecord, user: string): Promise<XksProxyConnection> {
+    const live = await this.liveFor(store, user);
+    if (live.kind !== 'xks') throw new KmsError('KMSInternalException', `Custom key store ${store.customKeyStoreId} is not an external key store.`);
+    return live.connection;
+  }
+
+  private async liveFor(store: CustomKeyStoreRecord, user: string): Promise<Live> {
     if (store.connectionState !== 'CONNECTED') {
       await this.dropLocal(store.customKeyStoreId);
       throw notConnected(user, store);
     }
+    // An external store's proxy path or credential may change while it is connected.
+    const current = this.live.get(store.customKeyStoreId);
+    if (current?.kind === 'xks' && current.revision !== store.revision) await this.dropLocal(store.customKeyStoreId);
     try {
-      return await this.ensureOpen(store);
+      // A process that finds the store CONNECTED joins it without a health check: a proxy that
+      // is down for a moment must fail requests, not the store.
+      return await this.ensureOpen(store, false);
     } catch (error) {
       if (!(error instanceof KeyStoreConnectionError)) throw error;
       await this.fail(store.customKeyStoreId, ['CONNECTED'], error.code);
       throw new KmsError(
         'KMSInvalidStateException',
-        `${user} is unavailable: its custom key store ${store.customKeyStoreId} could not reach its cluster (${error.code}) and is now FAILED.`,
+        `${user} is unavailable: its custom key store ${store.customKeyStoreId} could not be reached (${error.code}) and is now FAILED.`,
       );
     }
   }
@@ -88,8 +117,8 @@ export class KeyStoreConnections {
    * the caller gets says so; otherwise the original error stands.
    */
   async diagnose(store: CustomKeyStoreRecord, user: string, error: unknown): Promise<unknown> {
-    const connection = this.live.get(store.customKeyStoreId);
-    const code = connection ? await connection.check() : undefined;
+    const live = this.live.get(store.customKeyStoreId);
+    const code = live?.kind === 'cluster' ? await live.connection.check() : undefined;
     if (!code) return error;
     this.options.logger.warn({ customKeyStoreId: store.customKeyStoreId, code }, 'custom key store failed');
     await this.fail(store.customKeyStoreId, ['CONNECTED'], code);
@@ -109,11 +138,12 @@ export class KeyStoreConnections {
     for (const store of items) {
       if (this.closed) return;
       const id = store.customKeyStoreId;
-      const connection = this.live.get(id);
+      const live = this.live.get(id);
       try {
         if (store.connectionState !== 'CONNECTED') await this.dropLocal(id);
-        else if (connection) {
-          const code = await connection.check();
+        else if (live?.kind === 'cluster') {
+          // (XKS proxies are not failed by a check: their requests fail while they are down.)
+          const code = await live.connection.check();
           if (code) {
             this.options.logger.warn({ customKeyStoreId: id, code }, 'custom key store failed its periodic check');
             await this.fail(id, ['CONNECTED'], code);
@@ -152,14 +182,17 @@ export class KeyStoreConnections {
     const store = await this.options.store.keyStores.getCustomKeyStore(customKeyStoreId);
     if (!store || store.connectionState !== 'CONNECTING') return;
     try {
-      await this.ensureOpen(store);
+      await this.ensureOpen(store, true);
     } catch (error) {
       const code = error instanceof KeyStoreConnectionError ? error.code : 'INTERNAL_ERROR';
       this.options.logger.warn({ customKeyStoreId, code, err: describe(error) }, 'custom key store could not connect');
       await this.fail(customKeyStoreId, ['CONNECTING'], code);
       return;
     }
-    if (await this.transition(customKeyStoreId, ['CONNECTING'], 'CONNECTED')) {
+    const connected = await this.transition(customKeyStoreId, ['CONNECTING'], 'CONNECTED');
+    if (connected) {
+      const live = this.live.get(customKeyStoreId);
+      if (live?.kind === 'xks') live.revision = connected.revision;
       this.options.logger.info({ customKeyStoreId }, 'custom key store connected');
       return;
     }
@@ -178,20 +211,20 @@ export class KeyStoreConnections {
    * This process's connection to the store, opened once: a token login belongs to the whole
    * process, so a second connection to the same token could not prove its password.
    */
-  private ensureOpen(store: CustomKeyStoreRecord): Promise<ClusterConnection> {
+  private ensureOpen(store: CustomKeyStoreRecord, verify: boolean): Promise<Live> {
     const id = store.customKeyStoreId;
     const existing = this.live.get(id);
     if (existing) return Promise.resolve(existing);
     let pending = this.opening.get(id);
     if (!pending) {
-      pending = this.open(store)
-        .then(async (connection) => {
+      pending = this.open(store, verify)
+        .then(async (live) => {
           if (this.closed) {
-            await connection.close();
+            await live.connection.close();
             throw new KeyStoreConnectionError('INTERNAL_ERROR', 'The service is shutting down.');
           }
-          this.live.set(id, connection);
-          return connection;
+          this.live.set(id, live);
+          return live;
         })
         .finally(() => this.opening.delete(id));
       this.opening.set(id, pending);
@@ -199,27 +232,48 @@ export class KeyStoreConnections {
     return pending;
   }
 
-  private async open(store: CustomKeyStoreRecord): Promise<ClusterConnection> {
+  /** Opens the store's connection; `verify`: an external store's proxy must pass GetHealthStatus first. */
+  private async open(store: CustomKeyStoreRecord, verify: boolean): Promise<Live> {
+    if (store.type === 'EXTERNAL_KEY_STORE') return { kind: 'xks', connection: await this.openXks(store, verify), revision: store.revision };
     const clusters = this.options.clusters;
-    if (store.type !== 'AWS_CLOUDHSM' || !store.cloudHsmClusterId || !store.sealedPassword)
+    if (!store.cloudHsmClusterId || !store.sealedPassword)
       throw new KeyStoreConnectionError('INTERNAL_ERROR', `Custom key store ${store.customKeyStoreId} cannot be connected by this server.`);
     if (!clusters) throw new KeyStoreConnectionError('CLUSTER_NOT_FOUND', 'No clusters are configured on this server.');
     const sealed = store.sealedPassword;
-    return clusters.connect(store.cloudHsmClusterId, async () => {
-      const password = await this.options.backend.unsealSecret(sealed);
-      try {
-        return password.toString('utf8');
-      } finally {
-        password.fill(0);
-      }
-    });
+    const connection = await clusters.connect(store.cloudHsmClusterId, () => this.unseal(sealed));
+    return { kind: 'cluster', connection };
+  }
+
+  private async openXks(store: CustomKeyStoreRecord, verify: boolean): Promise<XksProxyConnection> {
+    const proxy = store.xksProxy;
+    if (!proxy || !this.options.xks) throw new KeyStoreConnectionError('INTERNAL_ERROR', `Custom key store ${store.customKeyStoreId} cannot be connected by this server.`);
+    const connection = this.options.xks.connect(proxy, { accessKeyId: proxy.accessKeyId, secretAccessKey: await this.unseal(proxy.sealedSecretAccessKey) });
+    if (!verify) return connection;
+    try {
+      const health = await connection.health({ kmsOperation: 'ConnectCustomKeyStore', kmsRequestId: `connect-${store.customKeyStoreId}` });
+      if (health.available === 0) throw new KeyStoreConnectionError('XKS_PROXY_NOT_REACHABLE', 'Every external key manager behind the proxy is UNAVAILABLE.');
+    } catch (error) {
+      await connection.close();
+      if (error instanceof KeyStoreConnectionError) throw error;
+      throw new KeyStoreConnectionError(connectionCode(error), connectionMessage(error));
+    }
+    return connection;
+  }
+
+  private async unseal(sealed: Uint8Array): Promise<string> {
+    const secret = await this.options.backend.unsealSecret(sealed);
+    try {
+      return secret.toString('utf8');
+    } finally {
+      secret.fill(0);
+    }
   }
 
   private async dropLocal(customKeyStoreId: string): Promise<void> {
-    const connection = this.live.get(customKeyStoreId);
-    if (!connection) return;
+    const live = this.live.get(customKeyStoreId);
+    if (!live) return;
     this.live.delete(customKeyStoreId);
-    await connection.close();
+    await live.connection.close();
   }
 
   private async fail(customKeyStoreId: string, from: ConnectionState[], code: ConnectionErrorCode): Promise<void> {
@@ -227,15 +281,20 @@ export class KeyStoreConnections {
     await this.transition(customKeyStoreId, from, 'FAILED', code);
   }
 
-  /** Moves the stored state if it is one of `from`; false when it was not (someone else moved it). */
-  private async transition(customKeyStoreId: string, from: ConnectionState[], to: ConnectionState, code?: ConnectionErrorCode): Promise<boolean> {
+  /** Moves the stored state if it is one of `from`: the record written, or undefined (someone else moved it). */
+  private async transition(
+    customKeyStoreId: string,
+    from: ConnectionState[],
+    to: ConnectionState,
+    code?: ConnectionErrorCode,
+  ): Promise<CustomKeyStoreRecord | undefined> {
     for (let attempt = 0; attempt < 5; attempt++) {
       const current = await this.options.store.keyStores.getCustomKeyStore(customKeyStoreId);
-      if (!current || !from.includes(current.connectionState)) return false;
+      if (!current || !from.includes(current.connectionState)) return undefined;
       const updated: CustomKeyStoreRecord = { ...current, connectionState: to, connectionErrorCode: code, revision: current.revision + 1 };
-      if (await this.options.store.keyStores.updateCustomKeyStore(updated)) return true;
+      if (await this.options.store.keyStores.updateCustomKeyStore(updated)) return updated;
     }
-    return false;
+    return undefined;
   }
 }
 

@@ -3,13 +3,33 @@
  * destroying it. The operations call these where a default-store key would call the backend;
  * everything about the ciphertext format stays the same (the blob names key and version).
  */
+import { randomUUID } from 'node:crypto';
 import { HsmError, KmsError } from '../errors.js';
 import type { KeyMaterialVersion, KeyRecord } from '../model.js';
 import type { KmsDeps } from '../operation.js';
 import type { Logger, MaterialRef, SymmetricCiphertext } from '../ports.js';
 import { isCustomKeyStoreOrigin, type CustomKeyStoreRecord, type KeyStoreKeyRecord } from './model.js';
-import { KeyStoreKeyMissingError, type ClusterConnection } from './ports.js';
+import { KeyStoreKeyMissingError, type ClusterConnection, type XksRequestMetadata } from './ports.js';
 import { connections } from './rules.js';
+import { parseXksEnvelope, writeXksEnvelope, xksAad } from './xks-envelope.js';
+import { createKeyError, cryptoError } from './xks-errors.js';
+
+/** Who asked, for the `requestMetadata` an XKS proxy gets (and logs). */
+export interface KeyStoreCaller {
+  principalArn: string;
+  requestId: string;
+  /** The KMS operation, e.g. `Encrypt`, `GenerateDataKey`, `ReEncrypt`. */
+  operation: string;
+}
+
+function xksMetadata(key: KeyRecord, operation: string, caller: KeyStoreCaller | undefined): XksRequestMetadata {
+  return {
+    kmsOperation: caller?.operation ?? operation,
+    kmsRequestId: caller?.requestId ?? randomUUID(),
+    awsPrincipalArn: caller?.principalArn ?? `arn:aws:iam::${key.accountId}:root`,
+    kmsKeyArn: key.arn,
+  };
+}
 
 /** Where a key of a custom key store lives. */
 export interface KeyStoreLocation {
@@ -41,16 +61,25 @@ export async function keyStoreMetadata(
 }
 
 /**
- * New material for `key` in `store` (which must be CONNECTED): an AES-256 object in the
- * cluster's token labelled with the key id. Returns the version to record and a way to undo the
- * HSM step should recording fail.
+ * New material for `key` in `store` (which must be CONNECTED). A token-backed store: an AES-256
+ * object in the cluster's token labelled with the key id. An external store: the external key
+ * (`xksKeyId`) is checked through the proxy, and hsmkms's own material for the inner layer of
+ * double encryption is generated in the default token. Returns the version to record and a way
+ * to undo the HSM step should recording fail.
  */
 export async function createKeyStoreMaterial(
   deps: KmsDeps,
   key: KeyRecord,
   store: CustomKeyStoreRecord,
   versionId: string,
+  xksKeyId?: string,
+  caller?: KeyStoreCaller,
 ): Promise<{ version: KeyMaterialVersion; undo: () => Promise<void> }> {
+  if (store.type === 'EXTERNAL_KEY_STORE') {
+    await checkExternalKey(deps, key, store, xksKeyId!, caller);
+    const material = await deps.backend.generateKeyMaterial('SYMMETRIC_DEFAULT');
+    return { version: { keyId: key.keyId, versionId, createdAt: key.creationDate, wrappedMaterial: material.wrapped }, undo: async () => {} };
+  }
   const connection = await connections(deps).connectionFor(store, key.arn);
   const reference = await guard(deps, key, store, () => connection.createKey(key.keyId));
   return {
@@ -61,9 +90,46 @@ export async function createKeyStoreMaterial(
   };
 }
 
+/**
+ * The external key must exist, be AES-256, encrypt and decrypt, and be enabled; and no other KMS
+ * key of the store may use it. What the proxy says otherwise is AWS's CreateKey exception.
+ */
+async function checkExternalKey(deps: KmsDeps, key: KeyRecord, store: CustomKeyStoreRecord, xksKeyId: string, caller: KeyStoreCaller | undefined): Promise<void> {
+  const user = await deps.store.keyStores.findKeyByXksKeyId(store.customKeyStoreId, xksKeyId);
+  if (user)
+    throw new KmsError('XksKeyAlreadyInUseException', `The external key ${xksKeyId} already backs KMS key ${user.keyId} in custom key store ${store.customKeyStoreId}.`);
+  const proxy = await connections(deps).xksConnectionFor(store, key.arn);
+  const metadata = await proxy.getKeyMetadata(xksKeyId, xksMetadata(key, 'CreateKey', caller)).catch((error: unknown) => {
+    throw createKeyError(error);
+  });
+  const problems = [
+    metadata.keySpec !== 'AES_256' && `its keySpec is ${metadata.keySpec.slice(0, 32)}, not AES_256`,
+    !(metadata.keyUsage.includes('ENCRYPT') && metadata.keyUsage.includes('DECRYPT')) && 'it cannot both encrypt and decrypt',
+    metadata.keyStatus !== 'ENABLED' && `its status is ${metadata.keyStatus.slice(0, 32)}`,
+  ].filter(Boolean);
+  if (problems.length > 0)
+    throw new KmsError('XksKeyInvalidConfigurationException', `The external key ${xksKeyId} cannot back a KMS key: ${problems.join('; ')}.`);
+}
+
 /** AES-256-GCM under a custom key store key, with the same AAD the default store uses. */
-export async function encryptInKeyStore(deps: KmsDeps, key: KeyRecord, material: MaterialRef, plaintext: Uint8Array, aad: Uint8Array): Promise<SymmetricCiphertext> {
-  const { store } = await locateKey(deps, key);
+export async function encryptInKeyStore(
+  deps: KmsDeps,
+  key: KeyRecord,
+  material: MaterialRef,
+  plaintext: Uint8Array,
+  aad: Uint8Array,
+  caller?: KeyStoreCaller,
+): Promise<SymmetricCiphertext> {
+  const { store, binding } = await locateKey(deps, key);
+  if (store.type === 'EXTERNAL_KEY_STORE') {
+    // Double encryption: in hsmkms's HSM first, then the result in the external key manager.
+    const proxy = await connections(deps).xksConnectionFor(store, key.arn);
+    const inner = await deps.backend.encryptSymmetric(material, plaintext, aad);
+    const outer = await proxy.encrypt(binding.xksKeyId!, inner.ciphertext, xksAad(aad), xksMetadata(key, 'Encrypt', caller)).catch((error: unknown) => {
+      throw cryptoError(error);
+    });
+    return { iv: inner.iv, ciphertext: writeXksEnvelope(outer) };
+  }
   const connection = await connections(deps).connectionFor(store, key.arn);
   return guard(deps, key, store, () => connection.encrypt({ label: key.keyId, reference: material.wrapped }, plaintext, aad));
 }
@@ -76,8 +142,17 @@ export async function decryptInKeyStore(
   iv: Uint8Array,
   ciphertext: Uint8Array,
   aad: Uint8Array,
+  caller?: KeyStoreCaller,
 ): Promise<Buffer> {
-  const { store } = await locateKey(deps, key);
+  const { store, binding } = await locateKey(deps, key);
+  if (store.type === 'EXTERNAL_KEY_STORE') {
+    const outer = parseXksEnvelope(ciphertext);
+    const proxy = await connections(deps).xksConnectionFor(store, key.arn);
+    const inner = await proxy.decrypt(binding.xksKeyId!, outer, xksAad(aad), xksMetadata(key, 'Decrypt', caller)).catch((error: unknown) => {
+      throw cryptoError(error);
+    });
+    return deps.backend.decryptSymmetric(material, iv, inner, aad);
+  }
   const connection = await connections(deps).connectionFor(store, key.arn);
   return guard(deps, key, store, () => connection.decrypt({ label: key.keyId, reference: material.wrapped }, iv, ciphertext, aad));
 }

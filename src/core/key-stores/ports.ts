@@ -99,3 +99,69 @@ export interface ClusterTokens {
    */
   connect(clusterId: string, password: () => Promise<string>): Promise<ClusterConnection>;
 }
+
+// ───────────────────────── external key stores ─────────────────────────
+
+/** What AWS KMS tells an XKS proxy about the request behind a call (XKS API `requestMetadata`). */
+export interface XksRequestMetadata {
+  kmsOperation: string;
+  kmsRequestId: string;
+  awsPrincipalArn?: string | undefined;
+  kmsKeyArn?: string | undefined;
+}
+
+/**
+ * Why a call to an XKS proxy failed: the proxy's own `errorName`, or what went wrong reaching it
+ * (`UNREACHABLE`, `TIMED_OUT`, `TLS`) or reading its answer (`INVALID_RESPONSE`).
+ */
+export type XksCallFailure =
+  | 'UNREACHABLE'
+  | 'TIMED_OUT'
+  | 'TLS'
+  | 'INVALID_RESPONSE'
+  | 'ValidationException'
+  | 'InvalidStateException'
+  | 'InvalidCiphertextException'
+  | 'InvalidKeyUsageException'
+  | 'AuthenticationFailedException'
+  | 'AccessDeniedException'
+  | 'KeyNotFoundException'
+  | 'InvalidUriPathException'
+  | 'ThrottlingException'
+  | 'InternalException'
+  | 'UnsupportedOperationException'
+  | 'DependencyTimeoutException';
+
+export class XksProxyCallError extends Error {
+  override readonly name = 'XksProxyCallError';
+  constructor(
+    readonly failure: XksCallFailure,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** An XKS ciphertext as the proxy returned it (checked: IV 12/16 bytes, tag 16, metadata ≤ 20). */
+export interface XksCiphertext {
+  iv: Buffer;
+  ciphertext: Buffer;
+  tag: Buffer;
+  ciphertextMetadata?: Buffer | undefined;
+}
+
+/** A client of one XKS proxy (endpoint, path and credential). Every call is bounded in time. */
+export interface XksProxyConnection {
+  /** GetHealthStatus; the number of key managers and how many are not UNAVAILABLE. */
+  health(metadata: XksRequestMetadata): Promise<{ managers: number; available: number }>;
+  getKeyMetadata(xksKeyId: string, metadata: XksRequestMetadata): Promise<{ keySpec: string; keyUsage: string[]; keyStatus: string }>;
+  /** Encrypt with a CDIV requested and checked; throws XksProxyCallError INVALID_RESPONSE when it does not match. */
+  encrypt(xksKeyId: string, plaintext: Buffer, aad: Buffer, metadata: XksRequestMetadata): Promise<XksCiphertext>;
+  decrypt(xksKeyId: string, ciphertext: XksCiphertext, aad: Buffer, metadata: XksRequestMetadata): Promise<Buffer>;
+  close(): Promise<void>;
+}
+
+/** Makes XKS proxy clients (the HTTP adapter implements it). */
+export interface XksProxies {
+  connect(proxy: { uriEndpoint: string; uriPath: string }, credential: { accessKeyId: string; secretAccessKey: string }): XksProxyConnection;
+}

@@ -6,9 +6,10 @@ import { randomBytes, X509Certificate } from 'node:crypto';
 import { KmsError } from '../errors.js';
 import type { JsonObject, KmsDeps } from '../operation.js';
 import type { MetadataRepository } from '../ports.js';
-import { epochSeconds, optionalString, requiredString } from '../validation.js';
+import { epochSeconds, optionalEnum, optionalString, requiredEnum, requiredString } from '../validation.js';
 import type { KeyStoreConnections } from './connections.js';
-import type { CustomKeyStoreRecord } from './model.js';
+import { XKS_PROXY_CONNECTIVITY, type CustomKeyStoreRecord } from './model.js';
+import { storeError } from './xks-errors.js';
 
 /** AWS's quota: custom key stores per account and Region. */
 export const MAX_CUSTOM_KEY_STORES = 10;
@@ -118,3 +119,71 @@ export const XKS_MEMBERS = [
   'XksProxyAuthenticationCredential',
   'XksProxyConnectivity',
 ] as const;
+
+/** `https://host[:port]`, as AWS requires; plain `http://` only to a loopback address (tests, same-host proxies). */
+const XKS_ENDPOINT = /^(?:https:\/\/[A-Za-z0-9.-]+|http:\/\/(?:localhost|127\.\d{1,3}\.\d{1,3}\.\d{1,3}|\[::1\]))(?::\d{1,5})?$/;
+/** `[/prefix]/kms/xks/v1`, letters, digits, `/`, `_` and `-` (AWS's rule, for API version 1). */
+const XKS_PATH = /^(?:\/[A-Za-z0-9_-]+)*\/kms\/xks\/v1$/;
+
+export function xksEndpoint(input: JsonObject, required: boolean): string | undefined {
+  const value = required ? requiredString(input, 'XksProxyUriEndpoint', { min: 10, max: 128 }) : optionalString(input, 'XksProxyUriEndpoint', { min: 10, max: 128 });
+  if (value !== undefined && !XKS_ENDPOINT.test(value))
+    throw new KmsError(
+      'ValidationException',
+      `XksProxyUriEndpoint must be https://HOST[:PORT] with no path (plain http:// only for a loopback address), got '${value}'.`,
+    );
+  return value;
+}
+
+export function xksPath(input: JsonObject, required: boolean): string | undefined {
+  const value = required ? requiredString(input, 'XksProxyUriPath', { min: 10, max: 128 }) : optionalString(input, 'XksProxyUriPath', { min: 10, max: 128 });
+  if (value !== undefined && !XKS_PATH.test(value))
+    throw new KmsError('ValidationException', `XksProxyUriPath must start with / and end with /kms/xks/v1 (letters, digits, /, _ and - only), got '${value}'.`);
+  return value;
+}
+
+/** XksProxyAuthenticationCredential; messages never echo the secret. */
+export function xksCredential(input: JsonObject, required: boolean): { accessKeyId: string; secretAccessKey: string } | undefined {
+  const value = input.XksProxyAuthenticationCredential;
+  if (value === undefined || value === null) {
+    if (required) throw new KmsError('ValidationException', "1 validation error detected: Value at 'xksProxyAuthenticationCredential' failed to satisfy constraint: Member must not be null");
+    return undefined;
+  }
+  if (typeof value !== 'object' || Array.isArray(value)) throw new KmsError('SerializationException', "Field 'XksProxyAuthenticationCredential' must be an object.");
+  const { AccessKeyId: accessKeyId, RawSecretAccessKey: secret } = value as Record<string, unknown>;
+  if (typeof accessKeyId !== 'string' || accessKeyId.length < 20 || accessKeyId.length > 30 || !/^[A-Z2-7]+$/.test(accessKeyId))
+    throw new KmsError('ValidationException', 'XksProxyAuthenticationCredential.AccessKeyId must be 20–30 characters of A–Z and 2–7.');
+  if (typeof secret !== 'string' || secret.length < 43 || secret.length > 64 || !/^[A-Za-z0-9/+=]+$/.test(secret))
+    throw new KmsError('ValidationException', 'XksProxyAuthenticationCredential.RawSecretAccessKey must be 43–64 characters of a–z, A–Z, 0–9, /, + and =.');
+  return { accessKeyId, secretAccessKey: secret };
+}
+
+/** XksProxyConnectivity: PUBLIC_ENDPOINT; VPC endpoint services exist only inside AWS. */
+export function xksConnectivity(input: JsonObject, required: boolean): 'PUBLIC_ENDPOINT' | undefined {
+  const value = required ? requiredEnum(input, 'XksProxyConnectivity', XKS_PROXY_CONNECTIVITY) : optionalEnum(input, 'XksProxyConnectivity', XKS_PROXY_CONNECTIVITY);
+  if (value === 'VPC_ENDPOINT_SERVICE' || input.XksProxyVpcEndpointServiceName !== undefined || input.XksProxyVpcEndpointServiceOwner !== undefined)
+    throw new KmsError('UnsupportedOperationException', 'VPC_ENDPOINT_SERVICE connectivity needs AWS PrivateLink; hsmkms reaches XKS proxies at a PUBLIC_ENDPOINT.');
+  return value;
+}
+
+/** Checks a proxy answers GetHealthStatus with these settings (CreateCustomKeyStore, UpdateCustomKeyStore). */
+export async function checkXksProxy(
+  deps: KmsDeps,
+  proxy: { uriEndpoint: string; uriPath: string },
+  credential: { accessKeyId: string; secretAccessKey: string },
+  kmsOperation: string,
+  kmsRequestId: string,
+): Promise<void> {
+  const xks = connections(deps).xks;
+  if (!xks) throw new KmsError('UnsupportedOperationException', 'External key stores are not enabled on this server.');
+  const client = xks.connect(proxy, credential);
+  try {
+    const health = await client.health({ kmsOperation, kmsRequestId }).catch((error: unknown) => {
+      throw storeError(error);
+    });
+    if (health.available === 0)
+      throw new KmsError('XksProxyUriUnreachableException', 'The external key store proxy reports every external key manager UNAVAILABLE.');
+  } finally {
+    await client.close();
+  }
+}

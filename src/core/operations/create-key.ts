@@ -89,7 +89,8 @@ export const createKey: Operation = {
       rotationEnabled: false,
       revision: 1,
     };
-    const inStore = keyStore ? await createKeyStoreMaterial(deps, key, keyStore, newKeyMaterialId()) : undefined;
+    const caller = { principalArn: ctx.principal.arn, requestId: ctx.requestId, operation: 'CreateKey' };
+    const inStore = keyStore ? await createKeyStoreMaterial(deps, key, keyStore, newKeyMaterialId(), xksKeyId, caller) : undefined;
     const version = inStore?.version ?? (origin === 'AWS_KMS' ? await generateFirstVersion(deps, key, now) : undefined);
     if (version) key.currentVersionId = version.versionId;
 
@@ -105,6 +106,9 @@ export const createKey: Operation = {
       });
     } catch (error) {
       await inStore?.undo().catch(() => undefined);
+      // Two CreateKey calls raced for one external key; the database let one through.
+      if (xksKeyId !== undefined && error instanceof KmsError && error.type === 'AlreadyExistsException')
+        throw new KmsError('XksKeyAlreadyInUseException', `The external key ${xksKeyId} already backs another KMS key in this custom key store.`);
       throw error;
     }
     const location = keyStore && {
