@@ -10,17 +10,16 @@ import {
   CreateKeyCommand,
   DecryptCommand,
   DeleteCustomKeyStoreCommand,
-  DescribeCustomKeyStoresCommand,
   DescribeKeyCommand,
   DisconnectCustomKeyStoreCommand,
   EncryptCommand,
   GenerateDataKeyCommand,
   KMSClient,
   UpdateCustomKeyStoreCommand,
-  type CustomKeyStoresListEntry,
 } from '@aws-sdk/client-kms';
 import { parseClusterSpec } from '../../src/backend/pkcs11/cluster-tokens.js';
 import { createTestCluster, type TestCluster } from '../support/clusters.js';
+import { settledKeyStore } from '../support/key-stores.js';
 import { startServer, type RunningServer } from '../support/server.js';
 
 let server: RunningServer;
@@ -39,16 +38,7 @@ afterAll(async () => {
   await server?.close();
 });
 
-/** Polls DescribeCustomKeyStores until the store leaves CONNECTING / DISCONNECTING (as a client must). */
-async function settled(id: string): Promise<CustomKeyStoresListEntry> {
-  for (let i = 0; i < 200; i++) {
-    const { CustomKeyStores } = await kms.send(new DescribeCustomKeyStoresCommand({ CustomKeyStoreId: id }));
-    const store = CustomKeyStores![0]!;
-    if (store.ConnectionState !== 'CONNECTING' && store.ConnectionState !== 'DISCONNECTING') return store;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`custom key store ${id} did not settle`);
-}
+const settled = (id: string) => settledKeyStore(kms, id);
 
 /** The token's secret key objects as pkcs11-tool lists them. */
 function tokenObjects(): string {

@@ -28,7 +28,6 @@ import {
   ReEncryptCommand,
   UpdateCustomKeyStoreCommand,
   type CreateCustomKeyStoreCommandInput,
-  type CustomKeyStoresListEntry,
 } from '@aws-sdk/client-kms';
 import { createApp, type App } from '../../src/app.js';
 import { TokenXksKeys } from '../../src/backend/pkcs11/xks-keys.js';
@@ -36,6 +35,7 @@ import { readPin } from '../../src/config/hsm.js';
 import { createXksCredential, xksProxyUriPath, type NewXksCredential } from '../../src/xks/credentials.js';
 import { tokenConfig } from '../backend/pkcs11/helpers.js';
 import { TEST_SETTINGS } from '../support/kms-deps.js';
+import { settledKeyStore } from '../support/key-stores.js';
 import { startServer, type RunningServer } from '../support/server.js';
 
 const run = randomBytes(4).toString('hex');
@@ -73,14 +73,7 @@ function storeInput(overrides: Partial<CreateCustomKeyStoreCommandInput> = {}, p
   };
 }
 
-async function settled(id: string): Promise<CustomKeyStoresListEntry> {
-  for (let i = 0; i < 400; i++) {
-    const store = (await kms.send(new DescribeCustomKeyStoresCommand({ CustomKeyStoreId: id }))).CustomKeyStores![0]!;
-    if (store.ConnectionState !== 'CONNECTING' && store.ConnectionState !== 'DISCONNECTING') return store;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error('the store did not settle');
-}
+const settled = (id: string) => settledKeyStore(kms, id);
 
 async function connected(input: CreateCustomKeyStoreCommandInput): Promise<string> {
   const { CustomKeyStoreId: id } = await kms.send(new CreateCustomKeyStoreCommand(input));

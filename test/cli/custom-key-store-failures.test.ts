@@ -17,13 +17,13 @@ import {
   CreateCustomKeyStoreCommand,
   CreateKeyCommand,
   DecryptCommand,
-  DescribeCustomKeyStoresCommand,
   DisconnectCustomKeyStoreCommand,
   EncryptCommand,
   KMSClient,
   UpdateCustomKeyStoreCommand,
   type CustomKeyStoresListEntry,
 } from '@aws-sdk/client-kms';
+import { settledKeyStore } from '../support/key-stores.js';
 import { hsmkms, serve, type Served } from '../support/cli.js';
 
 const MODULE = '/usr/lib/softhsm/libsofthsm2.so';
@@ -49,14 +49,7 @@ async function restart(): Promise<void> {
   kms = new KMSClient({ endpoint: served.endpoint, region: 'us-east-1', credentials: { accessKeyId: root.accessKeyId, secretAccessKey: root.secretAccessKey }, maxAttempts: 1 });
 }
 
-async function settled(id: string): Promise<CustomKeyStoresListEntry> {
-  for (let i = 0; i < 200; i++) {
-    const store = (await kms.send(new DescribeCustomKeyStoresCommand({ CustomKeyStoreId: id }))).CustomKeyStores![0]!;
-    if (store.ConnectionState !== 'CONNECTING' && store.ConnectionState !== 'DISCONNECTING') return store;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error('the store did not settle');
-}
+const settled = (id: string) => settledKeyStore(kms, id);
 
 async function reconnect(id: string): Promise<CustomKeyStoresListEntry> {
   await kms.send(new DisconnectCustomKeyStoreCommand({ CustomKeyStoreId: id }));

@@ -4,7 +4,6 @@
  * which exposes it as `keyStores` (also inside transactions).
  */
 import type { Insertable, Kysely, Selectable } from 'kysely';
-import { KmsError } from '../../core/errors.js';
 import type {
   ConnectionErrorCode,
   ConnectionState,
@@ -20,7 +19,8 @@ import type { SqlFlavor } from './dialect.js';
 import type { CustomKeyStoresTable, XksCredentialsTable } from './key-store-schema.js';
 import { decodeKeyStoresMarker, encodeKeyStoresMarker } from './marker.js';
 import type { MetadataDatabase } from './schema.js';
-import { pageSize } from './sql-repository.js';
+import { compact } from './rows.js';
+import { insertOnce, pageSize } from './sql-repository.js';
 
 type Db = Kysely<MetadataDatabase>;
 
@@ -158,21 +158,9 @@ export class SqlCustomKeyStoreRepository implements CustomKeyStoreRepository {
     return Number(result.numDeletedRows) === 1;
   }
 
-  /** Duplicate keys → AlreadyExistsException (see SqlRepository's insertOnce for PostgreSQL's caveat). */
-  private async insertOnce(insert: () => Promise<unknown>, message: string): Promise<void> {
-    try {
-      await insert();
-    } catch (error) {
-      if (this.flavor.isUniqueViolation(error)) throw new KmsError('AlreadyExistsException', message);
-      throw error;
-    }
+  private insertOnce(insert: () => Promise<unknown>, message: string): Promise<void> {
+    return insertOnce(this.flavor, insert, message);
   }
-}
-
-/** Drops keys whose value is undefined, so optional fields are absent (records round-trip deep-equal). */
-function compact<T extends object>(record: T): T {
-  for (const key of Object.keys(record) as (keyof T)[]) if (record[key] === undefined) delete record[key];
-  return record;
 }
 
 function storeToRow(store: CustomKeyStoreRecord): Insertable<CustomKeyStoresTable> {

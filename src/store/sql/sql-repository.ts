@@ -350,13 +350,18 @@ export class SqlRepository implements MetadataRepository {
    * statement also aborts the surrounding transaction, so callers must not carry on inside
    * the same transaction after catching it; check first (`get…`) when a duplicate is expected.
    */
-  private async insertOnce(insert: () => Promise<unknown>, message: string): Promise<void> {
-    try {
-      await insert();
-    } catch (error) {
-      if (this.flavor.isUniqueViolation(error)) throw new KmsError('AlreadyExistsException', message);
-      throw error;
-    }
+  private insertOnce(insert: () => Promise<unknown>, message: string): Promise<void> {
+    return insertOnce(this.flavor, insert, message);
+  }
+}
+
+/** See SqlRepository's insertOnce: the driver's duplicate-key error becomes AlreadyExistsException. */
+export async function insertOnce(flavor: SqlFlavor, insert: () => Promise<unknown>, message: string): Promise<void> {
+  try {
+    await insert();
+  } catch (error) {
+    if (flavor.isUniqueViolation(error)) throw new KmsError('AlreadyExistsException', message);
+    throw error;
   }
 }
 
