@@ -4,6 +4,7 @@
       "target_name": "hsmkms_tls",
       "sources": [
         "native/addon.cc",
+        "native/client-verify.cc",
         "native/engine.cc",
         "native/errors.cc",
         "native/key-templates.cc",

@@ -6,6 +6,7 @@
 
 #include <cstring>
 
+#include "client-verify.h"
 #include "engine.h"
 #include "errors.h"
 #include "key-templates.h"
@@ -210,6 +211,17 @@ Napi::Value StatsJs(const Napi::CallbackInfo& info) {
   return out;
 }
 
+Napi::Value ArmClientVerifyJs(const Napi::CallbackInfo& info) {
+  return Guard(info, [&]() -> Napi::Value {
+    ArmClientVerify(StringArg(info, 0, "subject"));
+    return info.Env().Undefined();
+  });
+}
+
+Napi::Value DisarmClientVerifyJs(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), DisarmClientVerify());
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("openToken", Napi::Function::New(env, OpenTokenJs));
   exports.Set("describeKey", Napi::Function::New(env, DescribeKeyJs));
@@ -219,6 +231,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("generateKeyWithUnwrapTemplate", Napi::Function::New(env, GenerateKeyWithUnwrapTemplateJs));
   exports.Set("engineId", Napi::Function::New(env, EngineIdJs));
   exports.Set("stats", Napi::Function::New(env, StatsJs));
+  exports.Set("armClientVerify", Napi::Function::New(env, ArmClientVerifyJs));
+  exports.Set("disarmClientVerify", Napi::Function::New(env, DisarmClientVerifyJs));
   return exports;
 }
 

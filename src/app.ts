@@ -7,9 +7,20 @@ import { join, resolve } from 'node:path';
 import pino from 'pino';
 import type { FastifyInstance } from 'fastify';
 import { openPkcs11Backend, type Pkcs11Backend, type Pkcs11BackendConfig } from './backend/pkcs11/index.js';
+import { Pkcs11ClusterTokens, type ClusterConfig } from './backend/pkcs11/cluster-tokens.js';
+import { KeyStoreConnections } from './core/key-stores/connections.js';
+import { embeddedTokenPinFile } from './backend/pkcs11/embedded-token.js';
+import { TokenXksKeys } from './backend/pkcs11/xks-keys.js';
+import { createXksCredentialResolver } from './xks/credentials.js';
+import { createHttpXksProxies } from './http/xks-client.js';
+import { XksProxy } from './xks/service.js';
+import type { Server as HttpServer } from 'node:http';
+import { createHsmHttpsServer } from './tls/https-server.js';
+import { createHsmHttpsServerWithClientCertificates } from './tls/client-certificates.js';
+import { HsmTlsError } from './tls/errors.js';
 import { openSqliteStore } from './store/sqlite/index.js';
 import { auditSignerOf, defaultAuditNodeId, openChainedAuditSink, type AuditFailureMode, type ChainedAuditSink } from './audit/index.js';
-import { ConfigError } from './config/hsm.js';
+import { ConfigError, readPin } from './config/hsm.js';
 import { createDispatcher } from './core/dispatch.js';
 import { allOperations } from './core/operations/index.js';
 import { adminOperations } from './core/admin/index.js';
@@ -53,6 +64,23 @@ export interface AppConfig {
   metricsEndpoint?: boolean;
   /** The audit trail (default: on, in `<dataDir>/audit`, fail-closed). */
   audit?: AuditConfig;
+  /**
+   * Tokens that token-backed custom key stores may use: configured ones (`--cluster`), and with
+   * the embedded SoftHSM2 every other token in its directory (`embeddedModule`).
+   */
+  clusters?: { configured: ClusterConfig[]; embeddedModule?: string | undefined } | undefined;
+  /** How often custom key stores are checked (default 10 s; 0: only when used). */
+  keyStoreCheckIntervalMs?: number;
+  /** The cluster whose token holds the XKS proxy's keys; default: the default store's token. */
+  xksCluster?: string | undefined;
+  /** How long a call to an external key store's XKS proxy may take (default 250 ms, AWS KMS's timeout). */
+  xksProxyTimeoutMs?: number | undefined;
+  /**
+   * HTTPS with the private key in the HSM (the default store's token). With a client CA, the
+   * XKS paths require a client certificate from it naming `clientSubject`; any bad client
+   * certificate ends the handshake.
+   */
+  tls?: { keyUri: string; cert: string | Buffer; clientCa?: string | Buffer | undefined; clientSubject?: string | undefined } | undefined;
 }
 
 /** Where and how the audit trail is written; see src/audit/chained-audit-sink.ts. */
@@ -184,14 +212,32 @@ export async function createApp(config: AppConfig): Promise<App> {
     await services.close();
     throw error;
   }
+  const closers: Array<() => Promise<void>> = [];
   try {
+    const clock = { now: () => new Date() };
+    const keyStores = new KeyStoreConnections({
+      store,
+      backend,
+      clusters: new Pkcs11ClusterTokens({
+        configured: config.clusters?.configured ?? [],
+        embedded: config.clusters?.embeddedModule ? { modulePath: config.clusters.embeddedModule } : undefined,
+        defaultToken: config.hsm,
+        // Its token's keys are served to XKS callers by label: a key store's keys must not be.
+        reserved: config.xksCluster === undefined ? [] : [config.xksCluster],
+      }),
+      xks: createHttpXksProxies({ region: config.settings.region, timeoutMs: config.xksProxyTimeoutMs }),
+      clock,
+      logger: logger.child({ component: 'key-stores' }),
+      checkIntervalMs: config.keyStoreCheckIntervalMs,
+    });
     const deps: KmsDeps = {
       store,
       backend,
-      clock: { now: () => new Date() },
+      clock,
       audit: audit ?? NO_AUDIT,
       authorizer: unboundAuthorizer,
       settings: config.settings,
+      keyStores,
     };
     const root = await ensureRootCredentials(
       store,
@@ -199,6 +245,10 @@ export async function createApp(config: AppConfig): Promise<App> {
       config.settings,
       rootCredentialSource(config, dataDir),
     );
+    const xksKeys = await openXksKeys(config, dataDir);
+    closers.push(() => xksKeys.close());
+    const xks = new XksProxy({ keys: xksKeys, logger: logger.child({ component: 'xks' }), version: '0.1.0' });
+    xks.warm();
     const dispatcher = createDispatcher(deps, serviceOperations, logger.child({ component: 'kms' }), {
       bindAuthorizer: createAuthorizerBinder(deps),
     });
@@ -226,6 +276,8 @@ export async function createApp(config: AppConfig): Promise<App> {
       logger,
       timeouts: config.httpTimeouts,
       ca,
+      xks: { proxy: xks, credentials: createXksCredentialResolver(store, backend), clientSubject: config.tls?.clientCa ? config.tls.clientSubject : undefined },
+      serverFactory: config.tls ? httpsServerFactory(config.hsm, config.tls) : undefined,
     });
     const metricsServer = config.metricsEndpoint
       ? await buildMetricsServer({ metrics, logger: logger.child({ component: 'metrics' }), timeouts: config.httpTimeouts })
@@ -251,11 +303,14 @@ export async function createApp(config: AppConfig): Promise<App> {
         await server.close();
         await metricsServer?.close();
         kmsClient.destroy();
+        await keyStores.close();
+        for (const close of closers) await close();
         await audit?.close();
         await services.close();
       },
     };
   } catch (error) {
+    for (const close of closers) await close();
     await audit?.close();
     await services.close();
     throw error;
@@ -292,4 +347,38 @@ async function openAuditTrail(config: AppConfig, dataDir: string, backend: Pkcs1
   } catch (error) {
     throw new ConfigError(`The audit trail in ${dir} cannot be opened: ${error instanceof Error ? error.message : String(error)}`);
   }
+}
+
+/** HTTPS through the TLS offload: the server's key signs handshakes in the HSM. */
+function httpsServerFactory(hsm: Pkcs11BackendConfig, tls: NonNullable<AppConfig['tls']>): NonNullable<Parameters<typeof buildServer>[0]['serverFactory']> {
+  return (handler) => {
+    const options = { hsm, certificates: [{ keyUri: tls.keyUri, cert: tls.cert }] };
+    try {
+      if (tls.clientCa === undefined) return createHsmHttpsServer(options, handler) as unknown as HttpServer;
+      if (!tls.clientSubject) throw new ConfigError('A client CA needs the client certificate subject to require (--tls-client-subject).');
+      return createHsmHttpsServerWithClientCertificates(options, { ca: tls.clientCa, subject: tls.clientSubject }, handler) as unknown as HttpServer;
+    } catch (error) {
+      if (error instanceof HsmTlsError) throw new ConfigError(error.message);
+      throw error;
+    }
+  };
+}
+
+/**
+ * The token whose AES keys the XKS proxy serves (labelled with their external key ids): the
+ * default store's own token, or `xksCluster` — an embedded token made by `hsmkms token init`
+ * (its PIN file in the data directory), or a configured cluster whose pkcs11: URI has a pin-source.
+ */
+export async function openXksKeys(config: Pick<AppConfig, 'hsm' | 'clusters' | 'xksCluster'>, dataDir: string): Promise<TokenXksKeys> {
+  const id = config.xksCluster;
+  if (id === undefined) return TokenXksKeys.open({ ...config.hsm, pin: async () => readPin(config.hsm.pin) });
+  const configured = config.clusters?.configured.find((c) => c.id === id);
+  if (configured) {
+    const pin = configured.pin;
+    if (!pin) throw new ConfigError(`--xks-cluster ${id}: give the cluster a PIN with pin-source=file:/path in its pkcs11: URI.`);
+    return TokenXksKeys.open({ ...configured, pin: async () => readPin(pin) });
+  }
+  const embedded = config.clusters?.embeddedModule;
+  if (!embedded) throw new ConfigError(`--xks-cluster ${id}: no cluster ${id} is configured.`);
+  return TokenXksKeys.open({ modulePath: embedded, token: { label: id }, profile: 'softhsm2', pin: async () => readPin({ file: embeddedTokenPinFile(dataDir, id) }) });
 }

@@ -257,3 +257,9 @@ if (existsSync(ca) && process.env.BENCH_SKIP_CA !== '1') {
   const child = spawn(process.execPath, [ca], { stdio: 'inherit' });
   await new Promise((r) => child.once('exit', r));
 }
+
+const xks = fileURLToPath(new URL('./xks.mjs', import.meta.url));
+if (existsSync(xks) && process.env.BENCH_SKIP_XKS !== '1') {
+  const child = spawn(process.execPath, [xks], { stdio: 'inherit' });
+  await new Promise((r) => child.once('exit', r));
+}

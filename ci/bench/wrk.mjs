@@ -13,7 +13,7 @@ function luaString(value) {
 
 /**
  * Runs wrk against `url` cycling through `requests` ({ path, headers, body }).
- * Returns { rps, requests, non2xx, errors }.
+ * Returns { rps, requests, non2xx, errors, p50Ms, p99Ms } (latency percentiles of all requests).
  */
 export async function wrk(url, requests, { seconds = 5, connections = 16, script }) {
   const table = requests
@@ -36,6 +36,7 @@ end
 done = function(summary, latency, requests)
   io.write(string.format("WRK_RESULT %d %d %d %d %d %d %d\\n", summary.requests, summary.duration,
     summary.errors.status, summary.errors.connect, summary.errors.read, summary.errors.write, summary.errors.timeout))
+  io.write(string.format("WRK_LATENCY %d %d\\n", latency:percentile(50), latency:percentile(99)))
 end
 `,
   );
@@ -43,5 +44,13 @@ end
   const m = /WRK_RESULT (\d+) (\d+) (\d+) (\d+) (\d+) (\d+) (\d+)/.exec(stdout);
   if (!m) throw new Error(`wrk printed no result:\n${stdout}`);
   const [count, durationUs, non2xx, ...errs] = m.slice(1).map(Number);
-  return { rps: count / (durationUs / 1e6), requests: count, non2xx, errors: errs.reduce((a, b) => a + b, 0) };
+  const latency = /WRK_LATENCY (\d+) (\d+)/.exec(stdout);
+  return {
+    rps: count / (durationUs / 1e6),
+    requests: count,
+    non2xx,
+    errors: errs.reduce((a, b) => a + b, 0),
+    p50Ms: latency ? Number(latency[1]) / 1000 : undefined,
+    p99Ms: latency ? Number(latency[2]) / 1000 : undefined,
+  };
 }

@@ -15,6 +15,7 @@ import { tlsCommand } from './tls.js';
 import { EXIT, exitQuietlyWhenOutputCloses } from './output.js';
 import { auditCommand } from './audit.js';
 import { caCommand } from './ca.js';
+import { xksCommand } from './xks.js';
 
 const program = new Command()
   .name('hsmkms')
@@ -28,7 +29,8 @@ const program = new Command()
   .addCommand(tokenCommand())
   .addCommand(tlsCommand())
   .addCommand(auditCommand())
-  .addCommand(caCommand());
+  .addCommand(caCommand())
+  .addCommand(xksCommand());
 
 /** Commander's own errors become exceptions (it has printed them already) so that one place picks the status. */
 function throwCommanderErrors(command: Command): void {

@@ -1,5 +1,6 @@
 /** `hsmkms serve`: the KMS endpoint, in one process or one worker per core. */
 import cluster from 'node:cluster';
+import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { ConfigError } from '../config/hsm.js';
 import { createApp, createClusterMetricsServer, prepareDataDir, type AppConfig } from '../app.js';
@@ -10,6 +11,8 @@ import { EXIT } from './output.js';
 import { addAuditOptions, auditConfigFrom, type AuditCliOptions } from './audit-options.js';
 import { addHsmOptions, resolveHsmConfig, type HsmCliOptions } from './hsm-options.js';
 import { addServiceOptions, progress, settingsFrom, type ServiceCliOptions } from './service-options.js';
+import { SOFTHSM2_MODULE } from '../backend/pkcs11/embedded-token.js';
+import { parseClusterList, parseClusterSpec } from '../backend/pkcs11/cluster-tokens.js';
 
 interface ServeOptions extends HsmCliOptions, ServiceCliOptions, AuditCliOptions {
   host: string;
@@ -22,9 +25,18 @@ interface ServeOptions extends HsmCliOptions, ServiceCliOptions, AuditCliOptions
   headersTimeout: string;
   idleTimeout: string;
   keepAliveTimeout: string;
+  cluster: string[];
+  xksCluster?: string;
+  tlsKeyUri?: string;
+  tlsCert?: string;
+  tlsClientCa?: string;
+  tlsClientSubject?: string;
+  xksProxyTimeoutMs: string;
 }
 
 const seconds = (ms: number): string => String(ms / 1000);
+
+const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
 export function serveCommand(): Command {
   const command = new Command('serve')
@@ -68,6 +80,29 @@ export function serveCommand(): Command {
       new Option('--keep-alive-timeout <seconds>', 'close an idle keep-alive connection between requests after this long')
         .env('HSMKMS_KEEP_ALIVE_TIMEOUT')
         .default(seconds(DEFAULT_HTTP_TIMEOUTS.keepAliveMs)),
+    )
+    .addOption(
+      new Option(
+        '--cluster <ID=MODULE_PATH:TOKEN_LABEL>',
+        'a token that token-backed custom key stores (CloudHsmClusterId ID) may use; repeatable, also ID=pkcs11:token=…?module-path=…; ' +
+          'env HSMKMS_CLUSTERS (comma-separated). With the embedded SoftHSM2, every token made by `hsmkms token init` is a cluster named by its label.',
+      )
+        .argParser(collect)
+        .default([]),
+    )
+    .addOption(new Option('--tls-key-uri <uri>', "serve HTTPS with this key in the HSM, e.g. 'pkcs11:object=kms-tls' (made by hsmkms tls keygen)").env('HSMKMS_TLS_KEY_URI'))
+    .addOption(new Option('--tls-cert <file>', 'certificate chain (PEM, leaf first) for --tls-key-uri').env('HSMKMS_TLS_CERT'))
+    .addOption(new Option('--tls-client-ca <file>', 'CA (PEM) of client certificates; the XKS paths then require one, and a bad one ends the handshake').env('HSMKMS_TLS_CLIENT_CA'))
+    .addOption(
+      new Option('--tls-client-subject <name>', 'name (CN or DNS SAN) the client certificate must carry, e.g. cks.kms.us-east-1.amazonaws.com').env('HSMKMS_TLS_CLIENT_SUBJECT'),
+    )
+    .addOption(
+      new Option('--xks-proxy-timeout-ms <ms>', "how long external key stores wait for their XKS proxy (AWS KMS's timeout is 250 ms)")
+        .env('HSMKMS_XKS_PROXY_TIMEOUT_MS')
+        .default('250'),
+    )
+    .addOption(
+      new Option('--xks-cluster <id>', "the cluster whose token holds the XKS proxy's keys (default: the default store's token)").env('HSMKMS_XKS_CLUSTER'),
     );
   addAuditOptions(addServiceOptions(addHsmOptions(command)));
   return command.action(async (options: ServeOptions) => {
@@ -85,6 +120,10 @@ export function serveCommand(): Command {
     const hsm = await resolveHsmConfig(options, cluster.isWorker ? undefined : progress);
     // Each worker writes its own audit chain (see src/audit/node-id.ts).
     const workerIndex = cluster.isWorker ? Number(process.env.HSMKMS_WORKER_INDEX ?? 0) : 0;
+    const clusters = {
+      configured: [...options.cluster.map(parseClusterSpec), ...parseClusterList(process.env.HSMKMS_CLUSTERS)],
+      embeddedModule: options.module ? undefined : SOFTHSM2_MODULE,
+    };
     const config: AppConfig = {
       dataDir: options.dataDir,
       hsm,
@@ -95,6 +134,10 @@ export function serveCommand(): Command {
       // With workers, the primary serves the sum of theirs (see runPrimary).
       metricsEndpoint: metricsListen !== undefined && !cluster.isWorker,
       audit: auditConfigFrom(options, workerIndex),
+      clusters,
+      xksCluster: options.xksCluster,
+      tls: tlsConfig(options),
+      xksProxyTimeoutMs: proxyTimeout(options.xksProxyTimeoutMs),
     };
     if (workers > 1 && cluster.isPrimary) return runPrimary(config, workers, metricsListen);
 
@@ -110,7 +153,9 @@ export function serveCommand(): Command {
     stop = onShutdown(() => app.close());
     if (cluster.isWorker && metricsListen) shareWithClusterPrimary(app.metrics);
     try {
-      const address = await app.server.listen({ host: options.host, port });
+      const listened = await app.server.listen({ host: options.host, port });
+      // fastify names the scheme from its own https option; the HSM-keyed server is built outside it.
+      const address = config.tls ? listened.replace(/^http:/, 'https:') : listened;
       const metricsAddress = app.metricsServer && metricsListen ? await app.metricsServer.listen(metricsListen) : undefined;
       if (cluster.isPrimary) {
         reportRoot(app.root);
@@ -171,7 +216,7 @@ async function runPrimary(config: AppConfig, workers: number, metricsListen?: { 
   cluster.on('listening', (_worker, address) => {
     if (++listening === workers)
       progress(
-        `listening on http://${address.address}:${address.port} (${workers} workers, account ${config.settings.accountId}, region ${config.settings.region})`,
+        `listening on ${config.tls ? 'https' : 'http'}://${address.address}:${address.port} (${workers} workers, account ${config.settings.accountId}, region ${config.settings.region})`,
       );
   });
   for (let i = 0; i < workers; i++) fork(i);
@@ -213,6 +258,35 @@ function onShutdown(close: () => Promise<void>): (reason: string) => void {
   process.once('SIGINT', () => shutdown('SIGINT'));
   process.once('SIGTERM', () => shutdown('SIGTERM'));
   return shutdown;
+}
+
+function proxyTimeout(value: string): number {
+  const ms = Number(value);
+  if (!Number.isInteger(ms) || ms < 10 || ms > 60_000) throw new ConfigError(`--xks-proxy-timeout-ms must be 10–60000, got '${value}'.`);
+  return ms;
+}
+
+/** The TLS options, with the files read (errors name the flag). */
+function tlsConfig(options: ServeOptions): AppConfig['tls'] {
+  const { tlsKeyUri, tlsCert, tlsClientCa, tlsClientSubject } = options;
+  if (!tlsKeyUri && !tlsCert && !tlsClientCa && !tlsClientSubject) return undefined;
+  if (!tlsKeyUri || !tlsCert) throw new ConfigError('HTTPS needs both --tls-key-uri (the key in the HSM) and --tls-cert (its certificate).');
+  if (Boolean(tlsClientCa) !== Boolean(tlsClientSubject))
+    throw new ConfigError('Client certificates need both --tls-client-ca and --tls-client-subject (e.g. cks.kms.us-east-1.amazonaws.com).');
+  return {
+    keyUri: tlsKeyUri,
+    cert: readFileOrFail(tlsCert, '--tls-cert'),
+    clientCa: tlsClientCa ? readFileOrFail(tlsClientCa, '--tls-client-ca') : undefined,
+    clientSubject: tlsClientSubject,
+  };
+}
+
+function readFileOrFail(file: string, flag: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch {
+    throw new ConfigError(`${flag}: cannot read ${file}.`);
+  }
 }
 
 export function rootCredentialsFromEnv(): { accessKeyId: string; secretAccessKey: string } | undefined {

@@ -3,7 +3,7 @@ import { Command, Option } from 'commander';
 import { randomBytes } from 'node:crypto';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { ensureEmbeddedToken, initToken } from '../backend/pkcs11/embedded-token.js';
+import { embeddedTokenPinFile, ensureEmbeddedToken, initToken } from '../backend/pkcs11/embedded-token.js';
 import { ConfigError, readPin } from '../config/hsm.js';
 import { pinSource } from './hsm-options.js';
 import { progress } from './service-options.js';
@@ -46,7 +46,7 @@ export function tokenCommand(): Command {
       const embedded = await ensureEmbeddedToken(dataDir, progress);
       modulePath = embedded.modulePath;
       const safe = options.label.replace(/[^A-Za-z0-9_.-]/g, '_');
-      userPin = pinFromOptionsOrNew(options.pinFile, options.pinEnv, join(dataDir, `${safe}.pin`));
+      userPin = pinFromOptionsOrNew(options.pinFile, options.pinEnv, embeddedTokenPinFile(dataDir, options.label));
       soPin = pinFromOptionsOrNew(options.soPinFile, options.soPinEnv, join(dataDir, `${safe}.so.pin`));
     } else {
       userPin = readPin(pinSource(options.pinFile, options.pinEnv, '--pin-file or --pin-env'));

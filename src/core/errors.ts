@@ -41,7 +41,28 @@ export type KmsErrorName =
   | 'UnrecognizedClientException'
   | 'InvalidSignatureException'
   | 'IncompleteSignatureException'
-  | 'ThrottlingException';
+  | 'ThrottlingException'
+  // custom key stores
+  | 'CloudHsmClusterInUseException'
+  | 'CloudHsmClusterInvalidConfigurationException'
+  | 'CloudHsmClusterNotActiveException'
+  | 'CloudHsmClusterNotFoundException'
+  | 'CloudHsmClusterNotRelatedException'
+  | 'CustomKeyStoreHasCMKsException'
+  | 'CustomKeyStoreInvalidStateException'
+  | 'CustomKeyStoreNameInUseException'
+  | 'XksKeyAlreadyInUseException'
+  | 'XksKeyInvalidConfigurationException'
+  | 'XksKeyNotFoundException'
+  | 'XksProxyIncorrectAuthenticationCredentialException'
+  | 'XksProxyInvalidConfigurationException'
+  | 'XksProxyInvalidResponseException'
+  | 'XksProxyUriEndpointInUseException'
+  | 'XksProxyUriInUseException'
+  | 'XksProxyUriUnreachableException'
+  | 'XksProxyVpcEndpointServiceInUseException'
+  | 'XksProxyVpcEndpointServiceInvalidConfigurationException'
+  | 'XksProxyVpcEndpointServiceNotFoundException';
 
 const STATUS: Partial<Record<KmsErrorName, number>> = {
   KMSInternalException: 500,

@@ -39,22 +39,37 @@ export function macAlgorithmsFor(key: Pick<KeyRecord, 'keySpec' | 'keyUsage'>): 
   return [`HMAC_SHA_${key.keySpec.slice('HMAC_'.length)}` as MacAlgorithm];
 }
 
-export function keyMetadata(key: KeyRecord): JsonObject {
+/** Where a key of a custom key store lives, for its metadata. */
+export interface KeyStoreLocationMetadata {
+  customKeyStoreId: string;
+  cloudHsmClusterId?: string | undefined;
+  xksKeyId?: string | undefined;
+  /** Keys of a store that is not connected are `Unavailable`, as in AWS (PendingDeletion stays). */
+  connected: boolean;
+}
+
+export function keyMetadata(key: KeyRecord, location?: KeyStoreLocationMetadata): JsonObject {
+  const keyState = location && !location.connected && key.keyState !== 'PendingDeletion' ? 'Unavailable' : key.keyState;
   const metadata: JsonObject = {
     AWSAccountId: key.accountId,
     KeyId: key.keyId,
     Arn: key.arn,
     CreationDate: epochSeconds(key.creationDate),
-    Enabled: key.keyState === 'Enabled',
+    Enabled: keyState === 'Enabled',
     Description: key.description,
     KeyUsage: key.keyUsage,
-    KeyState: key.keyState,
+    KeyState: keyState,
     Origin: key.origin,
     KeyManager: 'CUSTOMER',
     CustomerMasterKeySpec: key.keySpec,
     KeySpec: key.keySpec,
     MultiRegion: false,
   };
+  if (location) {
+    metadata.CustomKeyStoreId = location.customKeyStoreId;
+    if (location.cloudHsmClusterId) metadata.CloudHsmClusterId = location.cloudHsmClusterId;
+    if (location.xksKeyId) metadata.XksKeyConfiguration = { Id: location.xksKeyId };
+  }
   if (key.deletionDate) metadata.DeletionDate = epochSeconds(key.deletionDate);
   if (key.pendingDeletionWindowInDays !== undefined) metadata.PendingDeletionWindowInDays = key.pendingDeletionWindowInDays;
   if (key.origin === 'EXTERNAL') {

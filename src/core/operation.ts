@@ -4,6 +4,7 @@
  */
 import type { PrincipalRecord } from './model.js';
 import type { AuditSink, Authorizer, Clock, KeyBackend, MetadataStore } from './ports.js';
+import type { KeyStoreConnections } from './key-stores/connections.js';
 
 /** Service-wide settings the core needs. */
 export interface KmsSettings {
@@ -23,6 +24,8 @@ export interface KmsDeps {
   audit: AuditSink;
   authorizer: Authorizer;
   settings: KmsSettings;
+  /** Custom key stores' connections (absent: custom key store operations are unsupported). */
+  keyStores?: KeyStoreConnections | undefined;
 }
 
 /** Who is calling and which request this is. */

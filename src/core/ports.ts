@@ -24,6 +24,7 @@ import type { JsonObject, RequestContext } from './operation.js';
 import type { AuthorizationRepository } from './authorization/repository.js';
 import type { GrantRepository } from './grants/grant.js';
 import type { QuorumRepository } from './quorum/quorum.js';
+import type { CustomKeyStoreRepository } from './key-stores/ports.js';
 
 // ───────────────────────────── key backend ─────────────────────────────
 
@@ -188,6 +189,9 @@ export interface MetadataRepository extends AuthorizationRepository, GrantReposi
   insertImportToken(token: ImportTokenRecord): Promise<void>;
   deleteImportTokens(keyId: string): Promise<void>;
   deleteExpiredImportTokens(now: Date): Promise<number>;
+
+  /** Custom key stores and XKS proxy credentials (core/key-stores/ports.ts). */
+  readonly keyStores: CustomKeyStoreRepository;
 }
 
 export interface MetadataStore extends MetadataRepository {

@@ -5,8 +5,10 @@
  * `deps.clock`, so tests drive it with `runOnce()` and a test clock instead of sleeping.
  */
 import { KmsError } from './errors.js';
+import { destroyKeyStoreMaterial, locateKey } from './key-stores/keys.js';
+import { isCustomKeyStoreOrigin } from './key-stores/model.js';
 import { materialId } from './key-metadata.js';
-import type { KeyRecord } from './model.js';
+import type { KeyMaterialVersion, KeyRecord } from './model.js';
 import type { KmsDeps } from './operation.js';
 import { updateKeyRecord } from './operations/key-updates.js';
 import { rotateKeyMaterial } from './operations/rotation.js';
@@ -83,7 +85,10 @@ async function runPass(deps: KmsDeps, logger: Logger): Promise<void> {
 
 async function handleDueKey(deps: KmsDeps, logger: Logger, key: KeyRecord, now: Date): Promise<void> {
   if (isDeletionDue(key, now)) {
-    await destroyKey(deps, key.keyId, now);
+    const location = isCustomKeyStoreOrigin(key.origin) ? await locateKey(deps, key) : undefined;
+    const versions = await destroyKey(deps, key.keyId, now);
+    // Token objects go after the records: a CancelKeyDeletion that won the race keeps both.
+    if (location && versions.length > 0) await destroyKeyStoreMaterial(deps, key, location.store, versions, logger);
     logger.info({ keyId: key.keyId }, 'key deleted after its waiting period');
     return;
   }
@@ -116,7 +121,7 @@ function isExpiryDue(key: KeyRecord, now: Date): boolean {
  * Removes the key and everything hanging off it in one transaction, re-checking that its
  * deletion is still due (CancelKeyDeletion may have won the race), then drops cached handles.
  */
-async function destroyKey(deps: KmsDeps, keyId: string, now: Date): Promise<void> {
+async function destroyKey(deps: KmsDeps, keyId: string, now: Date): Promise<KeyMaterialVersion[]> {
   const versions = await deps.store.transaction(async (tx) => {
     const current = await tx.getKey(keyId);
     if (!current || !isDeletionDue(current, now)) return [];
@@ -125,6 +130,7 @@ async function destroyKey(deps: KmsDeps, keyId: string, now: Date): Promise<void
     return versions;
   });
   for (const v of versions) deps.backend.forget(materialId(keyId, v.versionId));
+  return versions;
 }
 
 /** Imported material past its ValidTo is deleted; the key waits for a new import. */

@@ -3,6 +3,7 @@
  * the caller listens (or uses `inject()` in tests).
  */
 import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { LoggerOptions } from 'pino';
 import type { CredentialResolver } from '../auth/credentials.js';
@@ -16,6 +17,7 @@ import { createAuthenticator } from './authenticate.js';
 import { registerCaRoutes } from './ca-routes.js';
 import { handleServerError, sendError } from './errors.js';
 import { registerKmsRoute } from './kms-route.js';
+import { registerXksRoutes, type XksRouteOptions } from './xks-route.js';
 import { lazyChildLoggerFactory } from './lazy-child-logger.js';
 import { resolveTimeouts, timeoutOptions, type HttpTimeouts } from './timeouts.js';
 
@@ -59,6 +61,10 @@ export interface ServerOptions {
   trustProxy?: boolean | string | string[];
   /** The private CA whose certificates, CRLs and OCSP responder to serve under `/ca/`. */
   ca?: CaDeps;
+  /** Creates the node server fastify serves on (HTTPS with the key in the HSM); default: plain HTTP. */
+  serverFactory?: ((handler: (request: IncomingMessage, response: ServerResponse) => void) => HttpServer) | undefined;
+  /** Serve the XKS proxy API too (hsmkms as an external key store proxy for AWS KMS). */
+  xks?: Omit<XksRouteOptions, 'metrics' | 'clock'> | undefined;
 }
 
 function isLogger(value: Logger | LoggerOptions): value is Logger {
@@ -95,6 +101,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     childLoggerFactory: lazyChildLoggerFactory,
     return503OnClosing: true,
     trustProxy: options.trustProxy ?? false,
+    ...(options.serverFactory ? { serverFactory: options.serverFactory } : {}),
   });
 
   // Keep the exact bytes for every media type: SigV4 hashes the body as sent.
@@ -151,6 +158,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   });
 
   if (options.ca) registerCaRoutes(app, options.ca);
+  if (options.xks) registerXksRoutes(app, { ...options.xks, metrics, clock: options.clock ?? (() => new Date()) });
 
   app.get('/health', async (request, reply) => {
     const result = await checkHealth(options.health, healthTimeoutMs);

@@ -43,6 +43,10 @@ export interface HsmTlsAddon {
   parseKeyUri(uri: string): { token?: string; serial?: string; object?: string; id?: Buffer; type?: string };
   engineId(): string;
   stats(): { signs: number; reconnects: number };
+  /** Until disarmed, TLS contexts created on this thread check client certificates (client-verify.cc). */
+  armClientVerify(subject: string): void;
+  /** Returns how many contexts were armed. */
+  disarmClientVerify(): number;
 }
 
 let loaded: HsmTlsAddon | undefined;

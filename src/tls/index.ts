@@ -10,6 +10,7 @@ export { generateTlsKey, createTlsCsr, TLS_KEY_SPECS, type TlsKeySpec, type Gene
 export { createReverseProxy, type ReverseProxy } from './reverse-proxy.js';
 export { openTlsToken, qualifyKeyUri } from './hsm-token.js';
 export { HsmTlsError } from './errors.js';
+export { createHsmHttpsServerWithClientCertificates, type ClientCertificatePolicy } from './client-certificates.js';
 
 /** Sign operations made in tokens by this process and session reconnects, since start. */
 export function hsmTlsStats(): { signs: number; reconnects: number } {

@@ -6,6 +6,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { KeyListPosition, MetadataStore } from '../../src/core/ports.js';
 import { StoreError } from '../../src/core/store-error.js';
+import { describeKeyStoreRepositoryContract } from './key-store-contract.js';
 import { accessKey, alias, importToken, key, normaliseBytes, principal, version } from './fixtures.js';
 import { describeGrantAndQuorumContract } from './grants-quorum-contract.js';
 import { describeAuthorizationContract } from './authorization-contract.js';
@@ -24,6 +25,7 @@ export function describeMetadataStoreContract(name: string, open: StoreFactory):
 
     describeGrantAndQuorumContract(() => store);
     describeAuthorizationContract(() => store);
+    describeKeyStoreRepositoryContract(() => store);
 
     describe('keys', () => {
       it('round-trips a key with every optional field, dates to the millisecond', async () => {

@@ -30,7 +30,7 @@ export async function serve(args: string[], env: NodeJS.ProcessEnv = {}): Promis
     const timer = setTimeout(() => reject(new Error(`hsmkms serve did not start:\n${err}`)), 60_000);
     child.stderr!.on('data', (chunk: Buffer) => {
       err += chunk.toString();
-      const m = /listening on (http:\/\/[^\s]+)/.exec(err);
+      const m = /listening on (https?:\/\/[^\s]+)/.exec(err);
       if (m) {
         clearTimeout(timer);
         resolve(m[1]!);

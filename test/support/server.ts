@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
-import { createApp, type App } from '../../src/app.js';
+import { createApp, type App, type AppConfig } from '../../src/app.js';
 import type { Pkcs11BackendConfig } from '../../src/backend/pkcs11/index.js';
 import { TEST_SETTINGS } from './kms-deps.js';
 import { testHsmConfig } from './hsm.js';
@@ -23,7 +23,14 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-export async function startServer(options: { hsm?: Partial<Pkcs11BackendConfig> } = {}): Promise<RunningServer> {
+/**
+ * `hsm`: overrides of the run's HSM configuration; `extra`: configuration beyond the defaults
+ * (clusters for custom key stores, check intervals, TLS, the XKS proxy).
+ */
+export async function startServer(
+  options: { hsm?: Partial<Pkcs11BackendConfig> } & Partial<Pick<AppConfig, 'clusters' | 'keyStoreCheckIntervalMs' | 'tls' | 'xksCluster' | 'xksProxyTimeoutMs'>> = {},
+): Promise<RunningServer> {
+  const { hsm, ...extra } = options;
   const dataDir = mkdtempSync(join(tmpdir(), 'hsmkms-api-'));
   const credentials = {
     accessKeyId: `AKIA${randomBytes(8).toString('hex').toUpperCase()}`,
@@ -38,11 +45,12 @@ export async function startServer(options: { hsm?: Partial<Pkcs11BackendConfig> 
   });
   const app = await createApp({
     dataDir,
-    hsm: { ...testHsmConfig(), ...options.hsm },
     settings: TEST_SETTINGS,
     rootCredentials: credentials,
     logLevel: 'info',
     logDestination,
+    ...extra,
+    hsm: { ...testHsmConfig(), ...hsm },
   });
   const address = await app.server.listen({ host: '127.0.0.1', port: 0 });
   return {

@@ -48,8 +48,8 @@ export function uniqueLabel(prefix: string): string {
 
 export interface TestCa {
   pem: string;
-  /** Issues a leaf certificate for the given public key (DER SPKI). */
-  issue(spki: Buffer, names: string[]): Promise<string>;
+  /** Issues a leaf certificate for the given public key (DER SPKI); CN = names[0], SANs = names. */
+  issue(spki: Buffer, names: string[], validity?: { notBefore?: Date; notAfter?: Date }): Promise<string>;
 }
 
 export async function createTestCa(): Promise<TestCa> {
@@ -64,14 +64,15 @@ export async function createTestCa(): Promise<TestCa> {
   });
   return {
     pem: ca.toString('pem'),
-    async issue(spki, names) {
+    async issue(spki, names, validity = {}) {
       const leaf = await x509.X509CertificateGenerator.create({
         subject: `CN=${names[0]}`,
         issuer: ca.subject,
         publicKey: new x509.PublicKey(spki),
         signingKey: keys.privateKey as unknown as x509.X509CertificateCreateWithKeyParams["signingKey"],
         signingAlgorithm: algorithm,
-        notBefore: new Date(Date.now() - 60_000),
+        notBefore: validity.notBefore ?? new Date(Date.now() - 60_000),
+        ...(validity.notAfter ? { notAfter: validity.notAfter } : {}),
         extensions: [
           new x509.BasicConstraintsExtension(false),
           new x509.SubjectAlternativeNameExtension(names.map((value) => (/^[\d.]+$/.test(value) ? { type: 'ip' as const, value } : { type: 'dns' as const, value }))),

@@ -74,6 +74,11 @@ export async function ensureEmbeddedToken(dataDir: string, onProgress: (msg: str
   return config;
 }
 
+/** Where `hsmkms token init` keeps the user PIN of an extra embedded token (mode 0600). */
+export function embeddedTokenPinFile(dataDir: string, label: string): string {
+  return join(resolve(dataDir), `${label.replace(/[^A-Za-z0-9_.-]/g, '_')}.pin`);
+}
+
 /** What {@link initToken} needs. PINs are values here: read them from a PinSource, never argv. */
 export interface InitTokenOptions {
   modulePath: string;

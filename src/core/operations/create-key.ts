@@ -3,6 +3,8 @@ import { randomUUID } from 'node:crypto';
 import { KmsError } from '../errors.js';
 import { keyArn } from '../key-resolver.js';
 import { keyMetadata } from '../key-metadata.js';
+import { createKeyStoreMaterial } from '../key-stores/keys.js';
+import { storeForNewKey } from '../key-stores/new-keys.js';
 import { KEY_SPECS, KEY_USAGES, ORIGINS, usagesFor, type KeyMaterialVersion, type KeyRecord, type KeySpec } from '../model.js';
 import type { KmsDeps, Operation } from '../operation.js';
 import { defaultKeyPolicy } from '../policy/default-policy.js';
@@ -41,9 +43,8 @@ export const createKey: Operation = {
         'ValidationException',
         `KeyUsage ${keyUsage} is not compatible with KeySpec ${keySpec}; use ${usagesFor(keySpec).join(' or ')}.`,
       );
+    const keyStore = await storeForNewKey(deps, { origin, customKeyStoreId, xksKeyId, keySpec, keyUsage, multiRegion });
     if (multiRegion) throw new KmsError('UnsupportedOperationException', 'Multi-Region keys are not supported by this service.');
-    if (origin === 'AWS_CLOUDHSM' || origin === 'EXTERNAL_KEY_STORE' || customKeyStoreId !== undefined || xksKeyId !== undefined)
-      throw new KmsError('UnsupportedOperationException', 'Custom key stores are not supported by this service yet.');
     if (origin === 'EXTERNAL' && keySpec !== 'SYMMETRIC_DEFAULT')
       throw new KmsError(
         'UnsupportedOperationException',
@@ -90,17 +91,35 @@ export const createKey: Operation = {
       ownerArn: ctx.principal.arn,
       revision: 1,
     };
-    const version = origin === 'AWS_KMS' ? await generateFirstVersion(deps, key, now) : undefined;
+    const caller = { principalArn: ctx.principal.arn, requestId: ctx.requestId, operation: 'CreateKey' };
+    const inStore = keyStore ? await createKeyStoreMaterial(deps, key, keyStore, newKeyMaterialId(), xksKeyId, caller) : undefined;
+    const version = inStore?.version ?? (origin === 'AWS_KMS' ? await generateFirstVersion(deps, key, now) : undefined);
     if (version) key.currentVersionId = version.versionId;
 
     // The HSM step is done; everything the client can see lands in one transaction, so a
-    // failure here leaves only a wrapped blob that nothing references.
-    await deps.store.transaction(async (tx) => {
-      await tx.insertKey(key);
-      if (version) await tx.insertKeyVersion(version);
-      if (tags.length > 0) await tx.putTags(keyId, tags);
-    });
-    return { KeyMetadata: keyMetadata(key) };
+    // failure here leaves only a wrapped blob that nothing references (or, in a custom key
+    // store, a token object that is destroyed again).
+    try {
+      await deps.store.transaction(async (tx) => {
+        await tx.insertKey(key);
+        if (version) await tx.insertKeyVersion(version);
+        if (keyStore) await tx.keyStores.insertKeyStoreKey({ keyId, customKeyStoreId: keyStore.customKeyStoreId, xksKeyId });
+        if (tags.length > 0) await tx.putTags(keyId, tags);
+      });
+    } catch (error) {
+      await inStore?.undo().catch(() => undefined);
+      // Two CreateKey calls raced for one external key; the database let one through.
+      if (xksKeyId !== undefined && error instanceof KmsError && error.type === 'AlreadyExistsException')
+        throw new KmsError('XksKeyAlreadyInUseException', `The external key ${xksKeyId} already backs another KMS key in this custom key store.`);
+      throw error;
+    }
+    const location = keyStore && {
+      customKeyStoreId: keyStore.customKeyStoreId,
+      cloudHsmClusterId: keyStore.type === 'AWS_CLOUDHSM' ? keyStore.cloudHsmClusterId : undefined,
+      xksKeyId,
+      connected: true,
+    };
+    return { KeyMetadata: keyMetadata(key, location) };
   },
 };
 

@@ -19,6 +19,8 @@ import { requireEnabled, requireUsage, resolveKey } from '../key-resolver.js';
 import type { EncryptionAlgorithm, KeyRecord, KeyUsage, MacAlgorithm, MessageType, SigningAlgorithm } from '../model.js';
 import type { JsonObject, KmsDeps } from '../operation.js';
 import type { MaterialRef } from '../ports.js';
+import { decryptInKeyStore, encryptInKeyStore, type KeyStoreCaller } from '../key-stores/keys.js';
+import { isCustomKeyStoreOrigin } from '../key-stores/model.js';
 import { GRANT_TOKENS_RULE, optionalBoolean, optionalStringList } from '../validation.js';
 
 /** `GrantTokens`: accepted and checked for shape (at most 10, each 1–8192 characters). */
@@ -125,7 +127,7 @@ export interface Encrypted {
 
 /**
  * Encrypts under an already authorised key: AES-GCM into a CiphertextBlob for symmetric keys,
- * raw RSAES-OAEP for RSA keys.
+ * raw RSAES-OAEP for RSA keys. `caller` tells an external key store's proxy who asked.
  */
 export async function encryptUnder(
   deps: KmsDeps,
@@ -133,11 +135,15 @@ export async function encryptUnder(
   algorithm: EncryptionAlgorithm,
   plaintext: Uint8Array,
   context: EncryptionContext,
+  caller?: KeyStoreCaller,
 ): Promise<Encrypted> {
   const material = await loadMaterial(deps, key);
   if (algorithm === 'SYMMETRIC_DEFAULT') {
     const header = ciphertextHeader({ keyId: key.keyId, versionId: material.versionId });
-    const { iv, ciphertext } = await deps.backend.encryptSymmetric(material, plaintext, ciphertextAad(header, context));
+    const aad = ciphertextAad(header, context);
+    const { iv, ciphertext } = isCustomKeyStoreOrigin(key.origin)
+      ? await encryptInKeyStore(deps, key, material, plaintext, aad, caller)
+      : await deps.backend.encryptSymmetric(material, plaintext, aad);
     return { ciphertextBlob: writeCiphertextBlob(header, iv, ciphertext), keyMaterialId: material.versionId };
   }
   requireOaepPlaintextFits(key, algorithm, plaintext.length);
@@ -191,11 +197,13 @@ export async function resolveDecryptTarget(
 }
 
 /** Decrypts a resolved (and authorised) ciphertext. A failed tag or padding check → InvalidCiphertextException. */
-export async function decryptTarget(deps: KmsDeps, target: DecryptTarget, context: EncryptionContext): Promise<Buffer> {
+export async function decryptTarget(deps: KmsDeps, target: DecryptTarget, context: EncryptionContext, caller?: KeyStoreCaller): Promise<Buffer> {
   try {
     if (target.blob) {
       const material = await loadMaterial(deps, target.key, target.blob.versionId);
-      return await deps.backend.decryptSymmetric(material, target.blob.iv, target.blob.ciphertext, ciphertextAad(target.blob.header, context));
+      const aad = ciphertextAad(target.blob.header, context);
+      if (isCustomKeyStoreOrigin(target.key.origin)) return await decryptInKeyStore(deps, target.key, material, target.blob.iv, target.blob.ciphertext, aad, caller);
+      return await deps.backend.decryptSymmetric(material, target.blob.iv, target.blob.ciphertext, aad);
     }
     const material = await loadMaterial(deps, target.key);
     return await deps.backend.decryptAsymmetric(material, target.algorithm, target.ciphertext);

@@ -29,7 +29,7 @@ export const decrypt: Operation = {
     });
     if (dryRun) throw dryRunSucceeded();
 
-    const plaintext = await decryptTarget(deps, target, context);
+    const plaintext = await decryptTarget(deps, target, context, { principalArn: ctx.principal.arn, requestId: ctx.requestId, operation: 'Decrypt' });
     return {
       KeyId: target.key.arn,
       Plaintext: blob(plaintext),

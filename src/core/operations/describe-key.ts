@@ -1,6 +1,7 @@
 /** DescribeKey: a key's metadata, in any key state. */
 import { resolveKey } from '../key-resolver.js';
 import { keyMetadata } from '../key-metadata.js';
+import { keyStoreMetadata } from '../key-stores/keys.js';
 import type { Operation } from '../operation.js';
 import { GRANT_TOKENS_RULE, optionalStringList, requiredKeyId } from '../validation.js';
 
@@ -11,6 +12,6 @@ export const describeKey: Operation = {
     optionalStringList(input, 'GrantTokens', GRANT_TOKENS_RULE);
     const key = await resolveKey(deps.store, deps.settings, keyIdInput);
     await deps.authorizer.authorize({ principal: ctx.principal, action: 'kms:DescribeKey', key, context: {} });
-    return { KeyMetadata: keyMetadata(key) };
+    return { KeyMetadata: keyMetadata(key, await keyStoreMetadata(deps, key)) };
   },
 };

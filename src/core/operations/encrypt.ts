@@ -37,7 +37,7 @@ export const encrypt: Operation = {
     });
     if (dryRun) throw dryRunSucceeded();
 
-    const result = await encryptUnder(deps, key, algorithm, plaintext, context);
+    const result = await encryptUnder(deps, key, algorithm, plaintext, context, { principalArn: ctx.principal.arn, requestId: ctx.requestId, operation: 'Encrypt' });
     return {
       CiphertextBlob: blob(result.ciphertextBlob),
       KeyId: key.arn,

@@ -47,7 +47,7 @@ export async function generateDataKeyPairCommon(
 
   const pair = await deps.backend.generateDataKeyPair(keyPairSpec);
   try {
-    const result = await encryptUnder(deps, key, 'SYMMETRIC_DEFAULT', pair.privateKey, context);
+    const result = await encryptUnder(deps, key, 'SYMMETRIC_DEFAULT', pair.privateKey, context, { principalArn: ctx.principal.arn, requestId: ctx.requestId, operation });
     const output: JsonObject = {
       KeyId: key.arn,
       KeyPairSpec: keyPairSpec,

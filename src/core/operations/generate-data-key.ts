@@ -50,7 +50,7 @@ export async function generateDataKeyCommon(
 
   const dataKey = await deps.backend.generateRandom(length);
   try {
-    const result = await encryptUnder(deps, key, 'SYMMETRIC_DEFAULT', dataKey, context);
+    const result = await encryptUnder(deps, key, 'SYMMETRIC_DEFAULT', dataKey, context, { principalArn: ctx.principal.arn, requestId: ctx.requestId, operation });
     const output: JsonObject = { CiphertextBlob: blob(result.ciphertextBlob), KeyId: key.arn };
     if (operation === 'GenerateDataKey') output.Plaintext = blob(dataKey);
     if (result.keyMaterialId) output.KeyMaterialId = result.keyMaterialId;

@@ -1,5 +1,9 @@
-/** GenerateRandom: 1–1024 bytes from the HSM's RNG. Custom key stores do not exist here yet. */
+/**
+ * GenerateRandom: 1–1024 bytes from the HSM's RNG, or, with CustomKeyStoreId, from the token of
+ * a CONNECTED token-backed (AWS_CLOUDHSM) key store, as in AWS.
+ */
 import { KmsError } from '../errors.js';
+import { connections, invalidState, resolveStore } from '../key-stores/rules.js';
 import type { Operation } from '../operation.js';
 import { blob, constraintError, optionalInteger, optionalString } from '../validation.js';
 import { rejectRecipient } from './crypto-helpers.js';
@@ -11,11 +15,15 @@ export const generateRandom: Operation = {
     const customKeyStoreId = optionalString(input, 'CustomKeyStoreId', { min: 1, max: 64 });
     rejectRecipient(input);
     if (numberOfBytes === undefined) throw constraintError('NumberOfBytes', null, 'Member must not be null');
-    if (customKeyStoreId !== undefined)
-      throw new KmsError('CustomKeyStoreNotFoundException', `Custom key store '${customKeyStoreId}' does not exist.`);
+    const store = customKeyStoreId === undefined ? undefined : await resolveStore(deps.store, customKeyStoreId);
+    if (store?.type === 'EXTERNAL_KEY_STORE')
+      throw new KmsError('UnsupportedOperationException', `GenerateRandom does not take an external key store (${store.customKeyStoreId}), as in AWS.`);
+    if (store && store.connectionState !== 'CONNECTED') throw invalidState(store, 'GenerateRandom needs a CONNECTED key store.');
 
     await deps.authorizer.authorize({ principal: ctx.principal, action: 'kms:GenerateRandom', context: {} });
 
-    return { Plaintext: blob(await deps.backend.generateRandom(numberOfBytes)) };
+    if (!store) return { Plaintext: blob(await deps.backend.generateRandom(numberOfBytes)) };
+    const connection = await connections(deps).connectionFor(store, 'GenerateRandom');
+    return { Plaintext: blob(await connection.generateRandom(numberOfBytes)) };
   },
 };

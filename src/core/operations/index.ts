@@ -47,6 +47,12 @@ import { listGrants } from './list-grants.js';
 import { listRetirableGrants } from './list-retirable-grants.js';
 import { retireGrant } from './retire-grant.js';
 import { revokeGrant } from './revoke-grant.js';
+import { createCustomKeyStore } from './create-custom-key-store.js';
+import { describeCustomKeyStores } from './describe-custom-key-stores.js';
+import { updateCustomKeyStore } from './update-custom-key-store.js';
+import { connectCustomKeyStore } from './connect-custom-key-store.js';
+import { disconnectCustomKeyStore } from './disconnect-custom-key-store.js';
+import { deleteCustomKeyStore } from './delete-custom-key-store.js';
 
 /** Every operation hsmkms serves, by `TrentService.<name>`. */
 export const allOperations: ReadonlyMap<string, Operation> = new Map(
@@ -95,5 +101,11 @@ export const allOperations: ReadonlyMap<string, Operation> = new Map(
     listRetirableGrants,
     retireGrant,
     revokeGrant,
+    createCustomKeyStore,
+    describeCustomKeyStores,
+    updateCustomKeyStore,
+    connectCustomKeyStore,
+    disconnectCustomKeyStore,
+    deleteCustomKeyStore,
   ].map((operation) => [operation.name, operation]),
 );

@@ -60,9 +60,9 @@ export const reEncrypt: Operation = {
     });
     if (dryRun) throw dryRunSucceeded();
 
-    const plaintext = await decryptTarget(deps, source, sourceContext);
+    const plaintext = await decryptTarget(deps, source, sourceContext, { principalArn: ctx.principal.arn, requestId: ctx.requestId, operation: 'ReEncrypt' });
     try {
-      const result = await encryptUnder(deps, destination, destinationAlgorithm, plaintext, destinationContext);
+      const result = await encryptUnder(deps, destination, destinationAlgorithm, plaintext, destinationContext, { principalArn: ctx.principal.arn, requestId: ctx.requestId, operation: 'ReEncrypt' });
       return {
         CiphertextBlob: blob(result.ciphertextBlob),
         SourceKeyId: source.key.arn,

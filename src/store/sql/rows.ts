@@ -46,7 +46,7 @@ function millis(date: Date | undefined): number | null {
 }
 
 /** Drops keys whose value is `undefined`, so optional fields are absent rather than present-and-undefined. */
-function compact<T extends object>(record: T): T {
+export function compact<T extends object>(record: T): T {
   for (const key of Object.keys(record) as (keyof T)[]) {
     if (record[key] === undefined) delete record[key];
   }

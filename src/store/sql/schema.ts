@@ -7,6 +7,7 @@
  * return `bigint` columns as strings; the row mappers normalise with `Number()`.
  */
 import type { ColumnType } from 'kysely';
+import type { KeyStoreDatabase } from './key-store-schema.js';
 
 /** Milliseconds since the epoch: written as a number, read as whatever the driver returns. */
 export type Millis = ColumnType<number | string | bigint, number, number>;
@@ -166,7 +167,7 @@ export interface ApprovalVotesTable {
 }
 
 /** The whole metadata database. */
-export interface MetadataDatabase {
+export interface MetadataDatabase extends KeyStoreDatabase {
   keys: KeysTable;
   key_versions: KeyVersionsTable;
   aliases: AliasesTable;

@@ -28,6 +28,7 @@ import type {
   QuorumRuleRecord,
 } from '../../core/quorum/quorum.js';
 import type { SqlFlavor } from './dialect.js';
+import { SqlCustomKeyStoreRepository } from './key-store-repository.js';
 import {
   accessKeyToRow,
   aliasToRow,
@@ -55,6 +56,11 @@ export class SqlRepository implements MetadataRepository {
     protected readonly db: Db,
     protected readonly flavor: SqlFlavor,
   ) {}
+
+  /** Custom key stores and XKS credentials, on the same handle (so also inside a transaction). */
+  get keyStores(): SqlCustomKeyStoreRepository {
+    return new SqlCustomKeyStoreRepository(this.db, this.flavor);
+  }
 
   // ───────────── keys ─────────────
 
@@ -451,17 +457,22 @@ export class SqlRepository implements MetadataRepository {
    * carry on inside the same transaction after catching it; check first (`get…`) when a
    * duplicate is expected.
    */
-  private async insertOnce(insert: () => Promise<unknown>, record: StoreRecord, subject: string): Promise<void> {
-    try {
-      await insert();
-    } catch (error) {
-      if (this.flavor.isUniqueViolation(error)) throw new StoreError('conflict', record, subject, { cause: error });
-      throw error;
-    }
+  private insertOnce(insert: () => Promise<unknown>, record: StoreRecord, subject: string): Promise<void> {
+    return insertOnce(this.flavor, insert, record, subject);
+  }
+}
+
+/** See SqlRepository's insertOnce: the driver's duplicate-key error becomes a StoreError `conflict`. */
+export async function insertOnce(flavor: SqlFlavor, insert: () => Promise<unknown>, record: StoreRecord, subject: string): Promise<void> {
+  try {
+    await insert();
+  } catch (error) {
+    if (flavor.isUniqueViolation(error)) throw new StoreError('conflict', record, subject, { cause: error });
+    throw error;
   }
 }
 
 /** Stores accept any positive limit; the API layer enforces AWS's 1–1000 range. */
-function pageSize(limit: number): number {
+export function pageSize(limit: number): number {
   return Number.isFinite(limit) && limit >= 1 ? Math.floor(limit) : 1;
 }

@@ -153,9 +153,12 @@ describe('CreateKey', () => {
     ['a malformed policy', { Policy: '{"Version":"2012-10-17"' }, 'MalformedPolicyDocumentException', 'not valid JSON'],
     ['a policy that locks the caller out', { Policy: policyLockingOut }, 'MalformedPolicyDocumentException', 'will not allow you to update the key policy'],
     ['MultiRegion', { MultiRegion: true }, 'UnsupportedOperationException', 'Multi-Region'],
-    ['Origin AWS_CLOUDHSM', { Origin: 'AWS_CLOUDHSM' }, 'UnsupportedOperationException', 'Custom key stores'],
-    ['Origin EXTERNAL_KEY_STORE', { Origin: 'EXTERNAL_KEY_STORE' }, 'UnsupportedOperationException', 'Custom key stores'],
-    ['a CustomKeyStoreId', { CustomKeyStoreId: 'cks-1234567890abcdef0' }, 'UnsupportedOperationException', 'Custom key stores'],
+    ['Origin AWS_CLOUDHSM without a store', { Origin: 'AWS_CLOUDHSM' }, 'ValidationException', 'needs the CustomKeyStoreId'],
+    ['Origin EXTERNAL_KEY_STORE without a store', { Origin: 'EXTERNAL_KEY_STORE' }, 'ValidationException', 'needs the CustomKeyStoreId'],
+    ['a CustomKeyStoreId with Origin AWS_KMS', { CustomKeyStoreId: 'cks-1234567890abcdef0' }, 'ValidationException', 'CustomKeyStoreId needs Origin'],
+    ['an XksKeyId with Origin AWS_KMS', { XksKeyId: 'ext-key' }, 'ValidationException', 'XksKeyId is valid only'],
+    ['an unknown custom key store', { Origin: 'AWS_CLOUDHSM', CustomKeyStoreId: 'cks-1234567890abcdef0' }, 'CustomKeyStoreNotFoundException', 'cks-1234567890abcdef0'],
+    ['an RSA key in a custom key store', { Origin: 'AWS_CLOUDHSM', CustomKeyStoreId: 'cks-1234567890abcdef0', KeySpec: 'RSA_2048', KeyUsage: 'SIGN_VERIFY' }, 'UnsupportedOperationException', 'symmetric encryption keys only'],
     ['EXTERNAL asymmetric material', { Origin: 'EXTERNAL', KeySpec: 'RSA_2048', KeyUsage: 'SIGN_VERIFY' }, 'UnsupportedOperationException', 'SYMMETRIC_DEFAULT'],
   ] as const)('rejects %s and writes nothing', async (_name, input, type, message) => {
     await expectNoWrite(kms, () => call(kms, createKey, input), type, message);

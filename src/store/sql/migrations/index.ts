@@ -7,6 +7,7 @@ import type { SqlFlavor } from '../dialect.js';
 import { initialSchema } from './0001-initial.js';
 import { authorizationSchema } from './0002-authorization.js';
 import { grantsAndQuorumSchema } from './0003-grants-and-quorum.js';
+import { customKeyStoresSchema } from './0005-custom-key-stores.js';
 import { certificateAuthoritySchema } from './0006-certificate-authority.js';
 
 function migrationsFor(flavor: SqlFlavor): Record<string, Migration> {
@@ -14,6 +15,7 @@ function migrationsFor(flavor: SqlFlavor): Record<string, Migration> {
     '0001-initial': initialSchema(flavor),
     '0002-authorization': authorizationSchema(flavor),
     '0003-grants-and-quorum': grantsAndQuorumSchema(flavor),
+    '0005-custom-key-stores': customKeyStoresSchema(flavor),
     '0006-certificate-authority': certificateAuthoritySchema(flavor),
   };
 }
