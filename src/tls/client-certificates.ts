@@ -9,7 +9,7 @@ import type https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HsmTlsError, toHsmTlsError } from './errors.js';
 import { createHsmHttpsServer, type HsmHttpsServerOptions } from './https-server.js';
-import { loadAddon } from './native-addon.js';
+import { loadAddon } from '../native/addon.js';
 
 export interface ClientCertificatePolicy {
   /** The CA certificate(s) (PEM) client certificates must chain to. */

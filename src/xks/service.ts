@@ -3,7 +3,7 @@
  * AES-256 keys in the HSM token (GetKeyMetadata, Encrypt, Decrypt, GetHealthStatus). The HTTP
  * adapter (src/http/xks-route.ts) authenticates the request and hands the parsed body here.
  */
-import { HsmError } from '../core/errors.js';
+import { BackendError } from '../core/errors.js';
 import type { Logger } from '../core/ports.js';
 import { XksError, xksError } from './errors.js';
 import { aadInput, ciphertextDataIntegrityValue, legacyAadInput } from './gcm-framing.js';
@@ -33,9 +33,9 @@ export class XksKeyError extends Error {
 export interface XksKeys {
   /** The key's attributes; undefined when no AES key has this id. */
   describe(keyId: string): Promise<XksKeyInfo | undefined>;
-  /** AES-256-GCM; returns IV, ciphertext and the 16-byte tag. Throws XksKeyError, HsmError. */
+  /** AES-256-GCM; returns IV, ciphertext and the 16-byte tag. Throws XksKeyError, BackendError. */
   encrypt(keyId: string, plaintext: Buffer, aad: Buffer): Promise<{ iv: Buffer; ciphertext: Buffer; tag: Buffer }>;
-  /** Throws HsmError kind `data` when the tag does not verify. */
+  /** Throws a BackendError of kind `data` when the tag does not verify. */
   decrypt(keyId: string, iv: Buffer, ciphertext: Buffer, tag: Buffer, aad: Buffer): Promise<Buffer>;
   /** A deep check of each key manager (a crypto round trip on a throwaway key). */
   health(): Promise<Array<{ id: string; model: string; vendor: string; healthStatus: 'ACTIVE' | 'DEGRADED' | 'UNAVAILABLE' }>>;
@@ -179,9 +179,9 @@ export class XksProxy {
         if (error.reason === 'missing' && keyId !== undefined) throw xksError.keyNotFound(keyId);
         throw xksError.keyUsage(error.message);
       }
-      if (error instanceof HsmError && error.kind === 'data') throw xksError.ciphertext();
+      if (error instanceof BackendError && error.kind === 'data') throw xksError.ciphertext();
       this.options.logger.error(
-        error instanceof HsmError ? { ckr: error.code, fn: error.fn, kind: error.kind } : { err: String(error) },
+        error instanceof BackendError ? error.logFields() : { err: String(error) },
         'XKS request failed in the HSM',
       );
       throw xksError.internal();

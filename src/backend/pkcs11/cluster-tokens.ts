@@ -8,7 +8,6 @@
  * not there CLUSTER_NOT_FOUND, a locked PIN USER_LOCKED_OUT, and so on.
  */
 import { ConfigError, type HsmConfig, type PinSource } from '../../config/hsm.js';
-import { HsmError } from '../../core/errors.js';
 import type { ConnectionErrorCode } from '../../core/key-stores/model.js';
 import {
   KeyStoreConnectionError,
@@ -18,10 +17,12 @@ import {
   type TokenKeyRef,
 } from '../../core/key-stores/ports.js';
 import type { SymmetricCiphertext } from '../../core/ports.js';
+import { HsmError } from './errors.js';
 import { loadModule } from './module.js';
+import { detectProfile } from './profiles.js';
 import { parseTokenKeyReference, writeTokenKeyReference } from './token-key-reference.js';
 import { KeyringKeyError, TokenKeyring } from './token-keyring.js';
-import { parsePkcs11Uri, pinSourceFromUri, profileForModule } from './uri.js';
+import { parsePkcs11Uri, pinSourceFromUri } from './uri.js';
 
 /**
  * A configured cluster: an id and the token it names. `pin` only when its pkcs11: URI has a
@@ -47,14 +48,14 @@ export function parseClusterSpec(spec: string): ClusterConfig {
     if (!uri.modulePath) throw new ConfigError(`--cluster ${id}: the pkcs11: URI needs module-path=/path/to/module.so.`);
     if (!uri.token && !uri.serial) throw new ConfigError(`--cluster ${id}: the pkcs11: URI needs token=LABEL or serial=SERIAL.`);
     const pin = uri.pinSource ? pinSourceFromUri(uri.pinSource) : undefined;
-    return { id, modulePath: uri.modulePath, token: { label: uri.token, serial: uri.serial }, profile: profileForModule(uri.modulePath), ...(pin ? { pin } : {}) };
+    return { id, modulePath: uri.modulePath, token: { label: uri.token, serial: uri.serial }, profile: detectProfile(uri.modulePath), ...(pin ? { pin } : {}) };
   }
   const colon = target.indexOf(':');
   const modulePath = colon < 0 ? '' : target.slice(0, colon);
   const label = colon < 0 ? '' : target.slice(colon + 1);
   if (!modulePath.startsWith('/') || label === '')
     throw new ConfigError(`--cluster ${id}: give the module's absolute path and the token label as MODULE_PATH:TOKEN_LABEL.`);
-  return { id, modulePath, token: { label }, profile: profileForModule(modulePath) };
+  return { id, modulePath, token: { label }, profile: detectProfile(modulePath) };
 }
 
 /** Parses `HSMKMS_CLUSTERS`: specs separated by commas or newlines. */

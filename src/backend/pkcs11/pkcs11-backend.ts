@@ -56,6 +56,7 @@ import type {
   WrappingKeySpec,
 } from '../../core/model.js';
 import type { AuditSigner, DataKeyPair, GeneratedMaterial, KeyBackend, Logger, MaterialRef, SymmetricCiphertext } from '../../core/ports.js';
+import { gcmDecrypt, gcmEncrypt, IvSource } from './aes-gcm.js';
 import { AuditSigningKey } from './audit-signing-key.js';
 import { hsmError, toHsmError, type Blame } from './errors.js';
 import { HsmCalls } from './hsm-calls.js';
@@ -127,23 +128,12 @@ export class Pkcs11Backend extends TokenRuntime implements KeyBackend, AuditSign
     return this.withKey('decryptSymmetric', key, async (s, h) => this.gcmDecrypt(s, h, view(iv), view(ciphertext), view(aad)), this.decryption());
   }
 
-  private async gcmEncrypt(s: Handle, key: Handle, plaintext: Buffer, aad: Buffer): Promise<SymmetricCiphertext> {
-    // Tokens that generate the IV write it into this buffer (pkcs11js passes its memory as pIv;
-    // the call helper copies it back when the call ran on a worker thread).
-    const iv = this.profile.hsmGeneratedGcmIv ? Buffer.alloc(12) : this.ivs.next();
-    const ct = await this.calls.initAndRun(
-      'aes',
-      ['C_EncryptInit', s, gcm(iv, aad), key],
-      ['C_Encrypt', s, plaintext, Buffer.alloc(plaintext.length + 16)],
-      { copyBack: this.profile.hsmGeneratedGcmIv },
-    );
-    return { iv, ciphertext: ct };
+  private gcmEncrypt(s: Handle, key: Handle, plaintext: Buffer, aad: Buffer): Promise<SymmetricCiphertext> {
+    return gcmEncrypt(this.calls, this.profile, this.ivs, s, key, plaintext, aad);
   }
 
   private async gcmDecrypt(s: Handle, key: Handle, iv: Buffer, ciphertext: Buffer, aad: Buffer): Promise<Buffer> {
-    if (iv.length !== 12 || ciphertext.length < 16)
-      throw hsmError('CKR_ENCRYPTED_DATA_INVALID', 'C_Decrypt', 'data', 'AES-GCM input needs a 12-byte IV and a 16-byte tag.');
-    return this.calls.initAndRun('aes', ['C_DecryptInit', s, gcm(iv, aad), key], ['C_Decrypt', s, ciphertext, Buffer.alloc(ciphertext.length)]);
+    return gcmDecrypt(this.calls, s, key, iv, ciphertext, aad);
   }
 
   async encryptAsymmetric(key: MaterialRef & { publicKey: Uint8Array }, algorithm: EncryptionAlgorithm, plaintext: Uint8Array): Promise<Buffer> {
@@ -355,31 +345,6 @@ function requireSymmetric(key: MaterialRef): void {
 /** A Buffer over the same memory (no copy: plaintext should not be duplicated needlessly). */
 function view(bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-}
-
-/**
- * GCM IVs from node's CSPRNG, drawn 4 KiB at a time: one randomBytes call per 341 encryptions
- * instead of one each. Random 96-bit IVs, as NIST SP 800-38D §8.2.2 allows.
- */
-class IvSource {
-  private buffer = Buffer.alloc(0);
-  private offset = 0;
-  next(): Buffer {
-    if (this.offset + 12 > this.buffer.length) {
-      this.buffer = randomBytes(4092);
-      this.offset = 0;
-    }
-    const iv = this.buffer.subarray(this.offset, this.offset + 12);
-    this.offset += 12;
-    return iv;
-  }
-}
-
-function gcm(iv: Buffer, aad: Buffer): Mechanism {
-  return {
-    mechanism: P.CKM_AES_GCM,
-    parameter: { type: P.CK_PARAMS_AES_GCM_v240, iv, ivBits: 96, aad, tagBits: 128 } as Mechanism['parameter'],
-  };
 }
 
 function toDigest(algorithm: SigningAlgorithm, message: Uint8Array, messageType: MessageType): Buffer {

@@ -5,31 +5,44 @@
  *
  * Unlike the default store (pkcs11-backend.ts), nothing is wrapped: the key objects live in the
  * token for good, sensitive and never extractable, so the token's owner can list and audit them
- * with pkcs11-tool. The keyring keeps one anchor session open for as long as it is open: login
- * state belongs to the application, and ends when the last session to the token closes.
+ * with pkcs11-tool. The keyring keeps its owner session (the anchor of the login) open for as
+ * long as it is open: login state belongs to the application, and ends when the last session to
+ * the token closes.
+ *
+ * Sessions, the login, failure judgement and recovery are session-runtime.ts's, as for the default
+ * store; every Cryptoki call goes through {@link HsmCalls}. What is the keyring's own: which key
+ * objects a label names (with a handle cache that recovery forgets), and that a login may have to
+ * prove the PIN (`alreadyLoggedIn: 'refuse'`).
  */
 import { randomBytes } from 'node:crypto';
 import pkcs11js from 'pkcs11js';
-import type { Handle, Mechanism, PKCS11, Template } from 'pkcs11js';
-import { HsmError } from '../../core/errors.js';
+import type { Handle, PKCS11, Template } from 'pkcs11js';
 import type { HsmConfig } from '../../config/hsm.js';
-import { hsmError, toHsmError } from './errors.js';
-import { closeQuietly, findTokenSlot, loadModule, openSession } from './module.js';
-import { profileFor, type HsmProfile } from './profiles.js';
+import type { Logger } from '../../core/ports.js';
+import { gcmDecrypt, gcmEncrypt, IvSource } from './aes-gcm.js';
+import { HsmError, hsmError, toHsmError, type Blame } from './errors.js';
+import { HsmCalls } from './hsm-calls.js';
+import { findTokenSlot, loadModule } from './module.js';
+import { profileFor } from './profiles.js';
 import { SessionPool } from './session-pool.js';
+import { SessionRuntime } from './session-runtime.js';
 
 const P = pkcs11js;
+const SILENT: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => SILENT };
 
 /** Where the keyring's token is; the PIN is asked for whenever a login is needed, never kept. */
 export interface TokenKeyringConfig extends Omit<HsmConfig, 'pin'> {
   pin: () => Promise<string>;
   /** Sessions in the pool (default 4). */
   poolSize?: number;
+  /** How long an HSM call made off the event loop may take (default 30 s). */
+  callTimeoutMs?: number;
   /**
    * What a login that finds the token already logged in (by other code in this process) means:
    * `accept` (the default store's own token), or `refuse`, when the PIN itself must be proven.
    */
   alreadyLoggedIn?: 'accept' | 'refuse';
+  logger?: Logger;
 }
 
 /** Names a key object: its label, and its CKA_ID when the caller knows which object it made. */
@@ -58,28 +71,43 @@ export interface TokenIdentity {
 }
 
 const USAGE_ATTRIBUTES = [P.CKA_ENCRYPT, P.CKA_DECRYPT, P.CKA_SIGN, P.CKA_VERIFY, P.CKA_WRAP, P.CKA_UNWRAP, P.CKA_DERIVE] as const;
-/** PKCS#11 session states with the user logged in (pkcs11js does not export the CKS_ constants). */
-const CKS_RO_USER_FUNCTIONS = 1;
-const CKS_RW_USER_FUNCTIONS = 3;
+/** Session states with the user logged in: CKS_RO_USER_FUNCTIONS, CKS_RW_USER_FUNCTIONS. */
+const USER_STATES: ReadonlySet<number> = new Set([1, 3]);
 const KEY_CACHE_SIZE = 4096;
-/** Return codes of an object handle that no longer names the object. */
-const STALE_HANDLE: Readonly<Record<string, 'data'>> = { CKR_OBJECT_HANDLE_INVALID: 'data', CKR_KEY_HANDLE_INVALID: 'data' };
+/** Other proxies' XKS ciphertexts may carry 16-byte IVs; ours are 12. */
+const XKS_IV_LENGTHS = [12, 16] as const;
 const trim = (s: string) => s.replace(/[\s\0]+$/, '');
 
+/**
+ * A key that cannot be used: missing, not AES-256, ambiguous, or not allowed the operation. An
+ * HsmError that recovers nothing (the session is fine), so it passes through run() as it is.
+ */
+export class KeyringKeyError extends HsmError {
+  constructor(
+    readonly reason: 'missing' | 'unsuitable' | 'ambiguous' | 'usage',
+    message: string,
+  ) {
+    super(`ERR_KEY_${reason.toUpperCase()}`, 0, 'keyring', 'internal', message, 'none');
+    this.name = 'KeyringKeyError';
+  }
+}
+
 /** A label-addressed set of AES token keys in one token. Create with {@link TokenKeyring.open}. */
-export class TokenKeyring {
-  private anchor: Handle | undefined;
+export class TokenKeyring extends SessionRuntime {
   private readonly keys = new Map<string, { handle: Handle; info: KeyObjectInfo }>();
-  private relogin: Promise<void> | undefined;
-  private closed = false;
+  private readonly ivs = new IvSource();
 
   private constructor(
-    readonly module: PKCS11,
-    private readonly slot: Handle,
-    private readonly profile: HsmProfile,
-    private readonly config: TokenKeyringConfig,
-    private readonly pool: SessionPool,
-  ) {}
+    module: PKCS11,
+    calls: HsmCalls,
+    slot: Handle,
+    config: TokenKeyringConfig,
+    pool: SessionPool,
+    owner: Handle,
+    private readonly pinSource: () => Promise<string>,
+  ) {
+    super(module, calls, slot, profileFor(config.profile), pool, (config.logger ?? SILENT).child({ component: 'pkcs11-keyring' }), owner);
+  }
 
   /**
    * Loads the module, finds the token and logs in. Throws ConfigError when the module or the
@@ -89,95 +117,49 @@ export class TokenKeyring {
   static async open(config: TokenKeyringConfig): Promise<TokenKeyring> {
     const module = loadModule(config.modulePath);
     const slot = findTokenSlot(module, config.token);
-    const keyring = new TokenKeyring(module, slot, profileFor(config.profile), config, new SessionPool(module, slot, config.poolSize ?? 4));
+    const poolSize = config.poolSize ?? 4;
+    const calls = new HsmCalls(module, config.modulePath, profileFor(config.profile), { timeoutMs: config.callTimeoutMs, threads: poolSize + 2 });
+    let owner: Handle;
     try {
-      await keyring.logIn(config.alreadyLoggedIn ?? 'accept');
+      owner = await calls.call('C_OpenSession', slot, P.CKF_SERIAL_SESSION | P.CKF_RW_SESSION);
+    } catch (error) {
+      await calls.close();
+      throw toHsmError(error, 'C_OpenSession');
+    }
+    const keyring = new TokenKeyring(module, calls, slot, config, new SessionPool(calls, slot, poolSize), owner, config.pin);
+    try {
+      if (USER_STATES.has((await calls.call('C_GetSessionInfo', owner)).state)) {
+        if ((config.alreadyLoggedIn ?? 'accept') === 'refuse')
+          throw hsmError('CKR_USER_ALREADY_LOGGED_IN', 'C_Login', 'internal', 'The token is already logged in by other code in this process.');
+      } else {
+        await keyring.login(owner);
+      }
     } catch (error) {
       await keyring.close();
-      throw error;
+      throw toHsmError(error, 'C_Login');
     }
     return keyring;
   }
 
-  /** Opens the anchor session and logs the user in on it. */
-  private async logIn(alreadyLoggedIn: 'accept' | 'refuse'): Promise<void> {
-    const anchor = openSession(this.module, this.slot);
-    const state = this.module.C_GetSessionInfo(anchor).state;
-    if (state === CKS_RW_USER_FUNCTIONS || state === CKS_RO_USER_FUNCTIONS) {
-      if (alreadyLoggedIn === 'refuse') {
-        closeQuietly(this.module, anchor);
-        throw hsmError('CKR_USER_ALREADY_LOGGED_IN', 'C_Login', 'config', 'The token is already logged in by other code in this process.');
-      }
-      this.anchor = anchor;
-      return;
-    }
-    const pin = await this.config.pin();
-    try {
-      this.module.C_Login(anchor, P.CKU_USER, pin);
-    } catch (e) {
-      const error = toHsmError(e, 'C_Login');
-      if (error.code !== 'CKR_USER_ALREADY_LOGGED_IN') {
-        closeQuietly(this.module, anchor);
-        throw error;
-      }
-    }
-    this.anchor = anchor;
+  protected userPin(): Promise<string> {
+    return this.pinSource();
   }
 
-  /**
-   * Runs `fn` on a pooled session. When the session or the login was lost (failover, the token
-   * logged out), logs in again and retries once; other errors go straight back as HsmError.
-   */
-  private async run<T>(name: string, fn: (session: Handle) => Promise<T> | T, overrides?: Readonly<Record<string, HsmError['kind']>>): Promise<T> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return await this.pool.use(async (s) => {
-          try {
-            return await fn(s);
-          } catch (e) {
-            throw toHsmError(e, name, overrides);
-          }
-        });
-      } catch (e) {
-        const error = toHsmError(e, name);
-        if (this.closed || attempt >= 1 || (error.kind !== 'session' && error.kind !== 'device')) throw error;
-        await this.recover();
-      }
-    }
+  protected override forgetHandles(): void {
+    this.keys.clear();
   }
 
-  private recover(): Promise<void> {
-    this.relogin ??= (async () => {
-      this.keys.clear();
-      this.pool.drain();
-      if (this.anchor && this.anchorLoggedIn()) return;
-      if (this.anchor) closeQuietly(this.module, this.anchor);
-      this.anchor = undefined;
-      await this.logIn('accept');
-    })().finally(() => {
-      this.relogin = undefined;
-    });
-    return this.relogin;
-  }
-
-  private anchorLoggedIn(): boolean {
-    try {
-      const state = this.module.C_GetSessionInfo(this.anchor!).state;
-      return state === CKS_RW_USER_FUNCTIONS || state === CKS_RO_USER_FUNCTIONS;
-    } catch {
-      return false;
-    }
-  }
-
-  private isSync(): boolean {
-    return this.profile.syncCalls.has('aes');
+  protected override async reloadKeys(): Promise<void> {
+    // Key objects are looked up by label when next used.
+    this.keys.clear();
   }
 
   // ───────────────────────── keys ─────────────────────────
 
   /**
    * Generates an AES-256 token object: private, sensitive, never extractable, usable for the
-   * given operations only. Returns its CKA_ID (random, 16 bytes, unless given).
+   * given operations only. Returns its CKA_ID (random, 16 bytes, unless given; every key object
+   * has one, as CloudHSM requires).
    */
   async generateAesKey(label: string, usage: { encrypt: boolean; decrypt: boolean }, id: Buffer = randomBytes(16)): Promise<Buffer> {
     const template: Template = [
@@ -198,10 +180,7 @@ export class TokenKeyring {
       { type: P.CKA_VERIFY, value: false },
       { type: P.CKA_DERIVE, value: false },
     ];
-    const mechanism = { mechanism: P.CKM_AES_KEY_GEN };
-    await this.run('C_GenerateKey', async (s) =>
-      this.profile.syncCalls.has('generate') ? this.module.C_GenerateKey(s, mechanism, template) : await this.module.C_GenerateKeyAsync(s, mechanism, template),
-    );
+    await this.run('C_GenerateKey', (s) => this.calls.op('generate', 'C_GenerateKey', s, { mechanism: P.CKM_AES_KEY_GEN }, template));
     return id;
   }
 
@@ -214,16 +193,21 @@ export class TokenKeyring {
 
   /** Every secret-key token object, for listing. */
   async list(): Promise<KeyObjectInfo[]> {
-    return this.run('C_FindObjects', (s) => this.find(s, [{ type: P.CKA_CLASS, value: P.CKO_SECRET_KEY }, { type: P.CKA_TOKEN, value: true }], 10_000).map((h) => this.read(s, h)));
+    return this.run('C_FindObjects', async (s) => {
+      const handles = await this.calls.findObjects(s, [{ type: P.CKA_CLASS, value: P.CKO_SECRET_KEY }, { type: P.CKA_TOKEN, value: true }], 10_000);
+      const out: KeyObjectInfo[] = [];
+      for (const h of handles) out.push(await this.read(s, h));
+      return out;
+    });
   }
 
   /** Destroys the key object; false when it is not there. */
   async destroy(name: KeyName): Promise<boolean> {
-    return this.run('C_DestroyObject', (s) => {
-      const found = this.lookup(s, name);
+    return this.run('C_DestroyObject', async (s) => {
+      const found = await this.lookup(s, name);
       if (!found || found === 'ambiguous') return false;
       this.keys.delete(cacheKey(name));
-      this.module.C_DestroyObject(s, found.handle);
+      await this.calls.call('C_DestroyObject', s, found.handle);
       return true;
     });
   }
@@ -233,65 +217,48 @@ export class TokenKeyring {
    * choose it). Returns the IV and the ciphertext followed by the 16-byte tag. Throws
    * KeyringKeyError when the key is missing or may not encrypt.
    */
-  async encrypt(name: KeyName, plaintext: Buffer, aad: Buffer): Promise<{ iv: Buffer; ciphertext: Buffer }> {
-    return this.withKey('C_Encrypt', name, 'encrypt', async (s, key) => {
-      const iv = this.profile.hsmGeneratedGcmIv ? Buffer.alloc(12) : randomBytes(12);
-      this.module.C_EncryptInit(s, gcm(iv, aad), key);
-      const out = Buffer.alloc(plaintext.length + 16);
-      const ciphertext = this.isSync() ? this.module.C_Encrypt(s, plaintext, out) : await this.module.C_EncryptAsync(s, plaintext, out);
-      return { iv, ciphertext: Buffer.from(ciphertext) };
+  encrypt(name: KeyName, plaintext: Buffer, aad: Buffer): Promise<{ iv: Buffer; ciphertext: Buffer }> {
+    return this.withKey('C_Encrypt', name, 'encrypt', (s, key) => gcmEncrypt(this.calls, this.profile, this.ivs, s, key, plaintext, aad));
+  }
+
+  /** AES-256-GCM decryption in the token. A tag that does not verify is an HsmError of kind `data`. */
+  decrypt(name: KeyName, iv: Buffer, ciphertext: Buffer, aad: Buffer): Promise<Buffer> {
+    return this.withKey('C_Decrypt', name, 'decrypt', (s, key) => gcmDecrypt(this.calls, s, key, iv, ciphertext, aad, XKS_IV_LENGTHS), {
+      callerInput: true,
+      dataCodes: this.profile.badCiphertextCodes,
     });
   }
 
-  /** AES-256-GCM decryption in the token. A tag that does not verify is HsmError kind `data`. */
-  async decrypt(name: KeyName, iv: Buffer, ciphertext: Buffer, aad: Buffer): Promise<Buffer> {
-    if ((iv.length !== 12 && iv.length !== 16) || ciphertext.length < 16)
-      throw hsmError('CKR_ENCRYPTED_DATA_INVALID', 'C_Decrypt', 'data', 'AES-GCM input needs a 12- or 16-byte IV and a 16-byte tag.');
-    return this.withKey(
-      'C_Decrypt',
-      name,
-      'decrypt',
-      async (s, key) => {
-        this.module.C_DecryptInit(s, gcm(iv, aad), key);
-        const out = Buffer.alloc(ciphertext.length);
-        return Buffer.from(this.isSync() ? this.module.C_Decrypt(s, ciphertext, out) : await this.module.C_DecryptAsync(s, ciphertext, out));
-      },
-      Object.fromEntries(this.profile.badCiphertextCodes.map((c) => [c, 'data' as const])),
-    );
-  }
-
   /**
-   * Runs `fn` with the key's handle after checking that the key may be used so. A handle that
-   * went stale (the object was deleted or re-created under us) is looked up once more.
+   * Runs `fn` with the key's handle after checking that the key may be used so. The key is looked
+   * up inside the attempt: a handle that went stale (the object was deleted or re-created under
+   * us) is judged like any (session-runtime.ts), the cache forgotten, and the retry looks again.
    */
-  private async withKey<T>(
-    name: string,
-    key: KeyName,
-    use: 'encrypt' | 'decrypt',
-    fn: (s: Handle, key: Handle) => Promise<T>,
-    overrides: Readonly<Record<string, HsmError['kind']>> = {},
-  ): Promise<T> {
-    for (let attempt = 0; ; attempt++) {
-      const found = await this.run('C_FindObjects', (s) => this.lookup(s, key));
-      if (found === undefined) throw new KeyringKeyError('missing', `No AES key labelled "${key.label}" is in the token.`);
-      if (found === 'ambiguous') throw new KeyringKeyError('ambiguous', `Several key objects in the token are labelled "${key.label}".`);
-      if (!found.info.aes || found.info.length !== 32) throw new KeyringKeyError('unsuitable', `The key "${key.label}" is not an AES-256 key.`);
-      if (!found.info.usage[use]) throw new KeyringKeyError('usage', `The key "${key.label}" may not ${use} (CKA_${use.toUpperCase()} is false).`);
-      try {
-        // A stale handle is handled here (look up again), not by dropping sessions.
-        return await this.run(name, (s) => fn(s, found.handle), { ...overrides, ...STALE_HANDLE });
-      } catch (e) {
-        const code = e instanceof HsmError ? e.code : '';
-        if (code in STALE_HANDLE || code === 'CKR_KEY_FUNCTION_NOT_PERMITTED') this.keys.delete(cacheKey(key));
-        if (code === 'CKR_KEY_FUNCTION_NOT_PERMITTED') throw new KeyringKeyError('usage', `The token refused to ${use} with "${key.label}".`);
-        if (code in STALE_HANDLE && attempt === 0) continue;
-        throw e;
+  private async withKey<T>(name: string, key: KeyName, use: 'encrypt' | 'decrypt', fn: (s: Handle, key: Handle) => Promise<T> | T, blame?: Blame): Promise<T> {
+    try {
+      return await this.run(
+        name,
+        async (s) => {
+          const found = await this.lookup(s, key);
+          if (found === undefined) throw new KeyringKeyError('missing', `No AES key labelled "${key.label}" is in the token.`);
+          if (found === 'ambiguous') throw new KeyringKeyError('ambiguous', `Several key objects in the token are labelled "${key.label}".`);
+          if (!found.info.aes || found.info.length !== 32) throw new KeyringKeyError('unsuitable', `The key "${key.label}" is not an AES-256 key.`);
+          if (!found.info.usage[use]) throw new KeyringKeyError('usage', `The key "${key.label}" may not ${use} (CKA_${use.toUpperCase()} is false).`);
+          return fn(s, found.handle);
+        },
+        blame,
+      );
+    } catch (e) {
+      if (e instanceof HsmError && e.code === 'CKR_KEY_FUNCTION_NOT_PERMITTED') {
+        this.keys.delete(cacheKey(key));
+        throw new KeyringKeyError('usage', `The token refused to ${use} with "${key.label}".`);
       }
+      throw e;
     }
   }
 
   /** Finds a key object by label (and id), through a cache of handles. */
-  private lookup(session: Handle, name: KeyName): { handle: Handle; info: KeyObjectInfo } | 'ambiguous' | undefined {
+  private async lookup(session: Handle, name: KeyName): Promise<{ handle: Handle; info: KeyObjectInfo } | 'ambiguous' | undefined> {
     const id = cacheKey(name);
     const cached = this.keys.get(id);
     if (cached) return cached;
@@ -301,40 +268,32 @@ export class TokenKeyring {
       { type: P.CKA_LABEL, value: name.label },
     ];
     if (name.id) template.push({ type: P.CKA_ID, value: Buffer.from(name.id) });
-    const handles = this.find(session, template, 2);
+    const handles = await this.calls.findObjects(session, template, 2);
     if (handles.length === 0) return undefined;
     if (handles.length > 1) return 'ambiguous';
-    const entry = { handle: handles[0]!, info: this.read(session, handles[0]!) };
+    const entry = { handle: handles[0]!, info: await this.read(session, handles[0]!) };
     if (this.keys.size >= KEY_CACHE_SIZE) this.keys.clear();
     this.keys.set(id, entry);
     return entry;
   }
 
-  private find(session: Handle, template: Template, max: number): Handle[] {
-    this.module.C_FindObjectsInit(session, template);
-    try {
-      return this.module.C_FindObjects(session, max);
-    } finally {
-      this.module.C_FindObjectsFinal(session);
-    }
-  }
-
-  private read(session: Handle, handle: Handle): KeyObjectInfo {
-    const [label, id, keyType] = this.module.C_GetAttributeValue(session, handle, [{ type: P.CKA_LABEL }, { type: P.CKA_ID }, { type: P.CKA_KEY_TYPE }]);
+  private async read(session: Handle, handle: Handle): Promise<KeyObjectInfo> {
+    const [label, id, keyType] = await this.calls.call('C_GetAttributeValue', session, handle, [{ type: P.CKA_LABEL }, { type: P.CKA_ID }, { type: P.CKA_KEY_TYPE }]);
     const aes = ulong(keyType!.value as Buffer) === P.CKK_AES;
     let length = 0;
     if (aes) {
-      const [len] = this.module.C_GetAttributeValue(session, handle, [{ type: P.CKA_VALUE_LEN }]);
+      const [len] = await this.calls.call('C_GetAttributeValue', session, handle, [{ type: P.CKA_VALUE_LEN }]);
       length = ulong(len!.value as Buffer);
     }
-    const flags = USAGE_ATTRIBUTES.map((type) => {
+    const flags: boolean[] = [];
+    for (const type of USAGE_ATTRIBUTES) {
       try {
-        const [attribute] = this.module.C_GetAttributeValue(session, handle, [{ type }]);
-        return (attribute!.value as Buffer)[0] === 1;
+        const [attribute] = await this.calls.call('C_GetAttributeValue', session, handle, [{ type }]);
+        flags.push((attribute!.value as Buffer)[0] === 1);
       } catch {
-        return false;
+        flags.push(false);
       }
-    });
+    }
     return {
       label: Buffer.from(label!.value as Buffer).toString('utf8'),
       id: Buffer.from(id!.value as Buffer),
@@ -348,15 +307,15 @@ export class TokenKeyring {
   async generateRandom(length: number): Promise<Buffer> {
     if (!Number.isInteger(length) || length < 1 || length > 65536)
       throw hsmError('CKR_ARGUMENTS_BAD', 'C_GenerateRandom', 'data', 'Random length must be 1 to 65536 bytes.');
-    return this.run('C_GenerateRandom', (s) => Buffer.from(this.module.C_GenerateRandom(s, Buffer.alloc(length))));
+    return this.run('C_GenerateRandom', async (s) => Buffer.from(await this.calls.call('C_GenerateRandom', s, Buffer.alloc(length))));
   }
 
   // ───────────────────────── health ─────────────────────────
 
   /** The token's identity (label, model, manufacturer, serial). Throws HsmError when it is gone. */
-  identity(): TokenIdentity {
+  async identity(): Promise<TokenIdentity> {
     try {
-      const info = this.module.C_GetTokenInfo(this.slot);
+      const info = await this.calls.call('C_GetTokenInfo', this.slot);
       return { label: trim(info.label), model: trim(info.model), manufacturer: trim(info.manufacturerID), serial: trim(info.serialNumber) };
     } catch (e) {
       throw toHsmError(e, 'C_GetTokenInfo');
@@ -364,15 +323,18 @@ export class TokenKeyring {
   }
 
   /**
-   * Proves the token answers, the login holds, and (deep) that it can run AES-GCM: a session key
-   * is generated, used and destroyed, touching no customer key. Throws HsmError otherwise.
+   * Proves the token answers, the login holds (logging in again when it was lost, so a wrong PIN
+   * shows here), and (deep) that it can run AES-GCM: a session key is generated, used and
+   * destroyed, touching no customer key. Throws HsmError otherwise.
    */
   async check(deep = false): Promise<void> {
-    this.identity();
-    if (!this.anchor || !this.anchorLoggedIn()) await this.recover();
+    await this.identity();
+    const owner = await this.probe(this.owner);
+    if (owner === 'logged-out') await this.recover('relogin');
+    else if (owner !== 'ok') await this.recover('device');
     if (!deep) return;
     await this.run('health', async (s) => {
-      const key = this.module.C_GenerateKey(s, { mechanism: P.CKM_AES_KEY_GEN }, [
+      const key = await this.calls.op('generate', 'C_GenerateKey', s, { mechanism: P.CKM_AES_KEY_GEN }, [
         { type: P.CKA_CLASS, value: P.CKO_SECRET_KEY },
         { type: P.CKA_KEY_TYPE, value: P.CKK_AES },
         { type: P.CKA_VALUE_LEN, value: 32 },
@@ -381,44 +343,18 @@ export class TokenKeyring {
         { type: P.CKA_EXTRACTABLE, value: false },
         { type: P.CKA_ENCRYPT, value: true },
         { type: P.CKA_DECRYPT, value: true },
+        ...(this.profile.uniqueKeyIds ? [{ type: P.CKA_ID, value: randomBytes(16) }] : []),
       ]);
       try {
-        const iv = this.profile.hsmGeneratedGcmIv ? Buffer.alloc(12) : randomBytes(12);
         const probe = Buffer.from('hsmkms health');
-        this.module.C_EncryptInit(s, gcm(iv, Buffer.alloc(0)), key);
-        const ct = Buffer.from(this.module.C_Encrypt(s, probe, Buffer.alloc(probe.length + 16)));
-        this.module.C_DecryptInit(s, gcm(iv, Buffer.alloc(0)), key);
-        const back = Buffer.from(this.module.C_Decrypt(s, ct, Buffer.alloc(ct.length)));
-        if (!back.equals(probe)) throw hsmError('CKR_GENERAL_ERROR', 'health', 'device', 'The token decrypted the probe to something else.');
+        const { iv, ciphertext } = await gcmEncrypt(this.calls, this.profile, this.ivs, s, key, probe, Buffer.alloc(0));
+        const back = Buffer.from(await gcmDecrypt(this.calls, s, key, iv, ciphertext, Buffer.alloc(0)));
+        if (!back.equals(probe)) throw hsmError('CKR_GENERAL_ERROR', 'health', 'unavailable', 'The token decrypted the probe to something else.');
       } finally {
-        try {
-          this.module.C_DestroyObject(s, key);
-        } catch {
-          /* a session object: it goes with the session anyway */
-        }
+        // A session object: it goes with the session anyway.
+        await this.destroyQuietly(s, key);
       }
     });
-  }
-
-  /** Closes every session this keyring opened (which logs out when no other code holds one). */
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    this.pool.close();
-    if (this.anchor) closeQuietly(this.module, this.anchor);
-    this.anchor = undefined;
-    this.keys.clear();
-  }
-}
-
-/** A key that cannot be used: missing, not AES-256, ambiguous, or not allowed the operation. */
-export class KeyringKeyError extends Error {
-  override readonly name = 'KeyringKeyError';
-  constructor(
-    readonly reason: 'missing' | 'unsuitable' | 'ambiguous' | 'usage',
-    message: string,
-  ) {
-    super(message);
   }
 }
 
@@ -429,12 +365,4 @@ function ulong(value: Buffer): number {
 
 function cacheKey(name: KeyName): string {
   return name.id ? `${name.label}\u0000${Buffer.from(name.id).toString('hex')}` : name.label;
-}
-
-/** CKM_AES_GCM with a 128-bit tag; the IV length (12 or 16 bytes) is the caller's. */
-function gcm(iv: Buffer, aad: Buffer): Mechanism {
-  return {
-    mechanism: P.CKM_AES_GCM,
-    parameter: { type: P.CK_PARAMS_AES_GCM_v240, iv, ivBits: iv.length * 8, aad, tagBits: 128 } as Mechanism['parameter'],
-  };
 }

@@ -183,8 +183,3 @@ export function hsmConfigFromUri(uri: string, fallback: { pin?: PinSource; profi
     profile: fallback.profile ?? detectProfile(u.modulePath),
   };
 }
-
-/** The vendor profile a module path suggests when none is configured. */
-export function profileForModule(modulePath: string): HsmConfig['profile'] {
-  return modulePath.includes('cloudhsm') ? 'cloudhsm' : modulePath.includes('softhsm') ? 'softhsm2' : 'generic';
-}

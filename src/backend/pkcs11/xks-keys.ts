@@ -4,7 +4,7 @@
  * they are. Usage comes from the objects' CKA_ENCRYPT / CKA_DECRYPT (and the other usage flags
  * for GetKeyMetadata).
  */
-import { HsmError } from '../../core/errors.js';
+import { HsmError } from './errors.js';
 import { XksKeyError, type XksKeyInfo, type XksKeys, type XksKeyUsage } from '../../xks/service.js';
 import { KeyringKeyError, TokenKeyring, type KeyObjectInfo, type TokenKeyringConfig } from './token-keyring.js';
 import { TOKEN_KEY_LABELS } from './token-keys.js';
@@ -46,9 +46,9 @@ export class TokenXksKeys implements XksKeys {
   }
 
   async health(): Promise<Array<{ id: string; model: string; vendor: string; healthStatus: 'ACTIVE' | 'DEGRADED' | 'UNAVAILABLE' }>> {
-    let identity: ReturnType<TokenKeyring['identity']> | undefined;
+    let identity: Awaited<ReturnType<TokenKeyring['identity']>> | undefined;
     try {
-      identity = this.keyring.identity();
+      identity = await this.keyring.identity();
       await this.keyring.check(true);
       return [{ id: identity.serial || identity.label, model: `${identity.manufacturer} ${identity.model}`.trim(), vendor: identity.manufacturer, healthStatus: 'ACTIVE' }];
     } catch (error) {

@@ -4,7 +4,7 @@
  * everything about the ciphertext format stays the same (the blob names key and version).
  */
 import { randomUUID } from 'node:crypto';
-import { HsmError, KmsError } from '../errors.js';
+import { BackendError, KmsError } from '../errors.js';
 import type { KeyMaterialVersion, KeyRecord } from '../model.js';
 import type { KmsDeps } from '../operation.js';
 import type { Logger, MaterialRef, SymmetricCiphertext } from '../ports.js';
@@ -134,7 +134,7 @@ export async function encryptInKeyStore(
   return guard(deps, key, store, () => connection.encrypt({ label: key.keyId, reference: material.wrapped }, plaintext, aad));
 }
 
-/** The inverse of {@link encryptInKeyStore}; a tag that does not verify stays an HsmError of kind `data`. */
+/** The inverse of {@link encryptInKeyStore}; a tag that does not verify stays a BackendError of kind `data`. */
 export async function decryptInKeyStore(
   deps: KmsDeps,
   key: KeyRecord,
@@ -197,7 +197,7 @@ async function guard<T>(deps: KmsDeps, key: KeyRecord, store: CustomKeyStoreReco
   try {
     return await call();
   } catch (error) {
-    if (error instanceof HsmError && error.kind === 'data') throw error;
+    if (error instanceof BackendError && error.kind === 'data') throw error;
     // A key that seems gone may be a token that is gone: the store's check tells which.
     const diagnosed = await connections(deps).diagnose(store, key.arn, error);
     if (diagnosed !== error) throw diagnosed;

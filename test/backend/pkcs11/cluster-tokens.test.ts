@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseClusterSpec, parseClusterList, Pkcs11ClusterTokens } from '../../../src/backend/pkcs11/cluster-tokens.js';
 import { parseTokenKeyReference, writeTokenKeyReference } from '../../../src/backend/pkcs11/token-key-reference.js';
 import { ConfigError } from '../../../src/config/hsm.js';
-import { HsmError } from '../../../src/core/errors.js';
+import { HsmError } from '../../../src/backend/pkcs11/errors.js';
 import { KeyStoreConnectionError, KeyStoreKeyMissingError, type ClusterConnection } from '../../../src/core/key-stores/ports.js';
 import { createTestCluster, type TestCluster } from '../../support/clusters.js';
 import { env, tokenConfig } from './helpers.js';

@@ -1,0 +1,248 @@
+/**
+ * The machinery every user of a PKCS#11 token shares: a session pool, an owner session that holds
+ * the login (and, for the default store, the unwrapped key objects), and recovery. The default
+ * store (token-runtime.ts) and the token-backed custom key stores and XKS keys (token-keyring.ts)
+ * build on it, so a failure on any token is judged and recovered from the same way.
+ *
+ * How a failure is handled (the order matters):
+ * 1. Its return code is classified (errors.ts). Bad input (`data`, and `input` when the caller
+ *    chose the input) is final: the session goes back to the pool, nothing is recovered.
+ * 2. A code that may mean a broken session (`ambiguous`, `fatal`) is not believed on its own:
+ *    the session is tested with a cheap call (C_GetSessionInfo) first. If it answers, logged in,
+ *    an ambiguous code is the input's fault when the caller chose the input (no recovery);
+ *    otherwise the operation is retried on another session and only this one is closed (after
+ *    a lost login, the login is renewed first; after a stale handle, the handles are looked up
+ *    again). Only a session that fails the test is recovered from: dropped,
+ *    and when the device itself is gone every session with it and the owner session reopened.
+ *    So no request, whatever its input, can make the service drain its pool.
+ * 3. A call that does not answer in time fails with a timeout; its session is set aside until the
+ *    call returns, and nothing else waits for it.
+ *
+ * Recovery never calls C_Finalize: other code in this process (the TLS engine) may share the
+ * module. "Re-initialising" after a device failure therefore means: drop every session, open a
+ * new owner session, log in again and look the token keys up again.
+ */
+import pkcs11js from 'pkcs11js';
+import type { Handle, PKCS11 } from 'pkcs11js';
+import type { Logger } from '../../core/ports.js';
+import { classOf, HsmError, returnValueOf, toHsmError, type Blame, type Recovery } from './errors.js';
+import { HsmTimeoutError, type HsmCalls } from './hsm-calls.js';
+import type { HsmProfile } from './profiles.js';
+import type { SessionPool } from './session-pool.js';
+
+const P = pkcs11js;
+const MAX_RETRIES = 3;
+/** Session states in which the normal user is logged in: CKS_RO_USER_FUNCTIONS, CKS_RW_USER_FUNCTIONS. */
+const USER_STATES: ReadonlySet<number> = new Set([1, 3]);
+/** Probe failures that mean the device, not just one session, lost its state. */
+const DEVICE_GONE: ReadonlySet<string> = new Set([
+  'CKR_DEVICE_ERROR',
+  'CKR_DEVICE_MEMORY',
+  'CKR_DEVICE_REMOVED',
+  'CKR_TOKEN_NOT_PRESENT',
+  'CKR_TOKEN_NOT_RECOGNIZED',
+  'CKR_SLOT_ID_INVALID',
+  'CKR_CRYPTOKI_NOT_INITIALIZED',
+]);
+/** Return codes of an object handle that no longer names its object. */
+export const HANDLE_GONE: ReadonlySet<string> = new Set(['CKR_KEY_HANDLE_INVALID', 'CKR_OBJECT_HANDLE_INVALID']);
+
+/** Sessions, the owner session and recovery on one token; subclasses add what they keep in it. */
+export abstract class SessionRuntime {
+  protected recovering: Promise<void> | undefined;
+  protected ownerQueue: Promise<unknown> = Promise.resolve();
+  protected closed = false;
+
+  protected constructor(
+    /** The loaded module; exposed to sibling modules (key import), not part of KeyBackend. */
+    readonly module: PKCS11,
+    /** Every request-path Cryptoki call goes through here. */
+    readonly calls: HsmCalls,
+    protected readonly slot: Handle,
+    readonly profile: HsmProfile,
+    protected readonly pool: SessionPool,
+    protected readonly log: Logger,
+    protected owner: Handle,
+  ) {}
+
+  /** The user PIN, read when a login is needed (never kept). */
+  protected abstract userPin(): string | Promise<string>;
+
+  /** Forgets cached object handles (they may be stale); never destroys them. */
+  protected forgetHandles(): void {}
+
+  /** Looks up again the token objects the subclass keeps handles of, after a new login or stale handles. */
+  protected async reloadKeys(_session: Handle): Promise<void> {}
+
+  /**
+   * Runs one PKCS#11 operation on a pooled session. Failures are judged as described above; what
+   * can be recovered from is, and the operation retried a few times at most (a failover can hit
+   * one operation twice).
+   */
+  protected async run<T>(name: string, fn: (session: Handle) => Promise<T> | T, blame: Blame = {}): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      let failure: HsmError;
+      try {
+        return await this.pool.use(async (s) => {
+          try {
+            return await fn(s);
+          } catch (e) {
+            throw await this.judge(e, name, blame, s);
+          }
+        });
+      } catch (e) {
+        failure = toHsmError(e, name, blame);
+      }
+      if (this.closed || attempt >= MAX_RETRIES || failure.recovery === 'none') throw failure;
+      this.log.warn({ ...failure.logFields(), op: name, attempt }, 'PKCS#11 call failed; recovering and retrying');
+      try {
+        await this.recover(failure.recovery);
+      } catch (e) {
+        // The device may still be away; the next attempt fails again or finds it back.
+        this.log.warn({ ...toHsmError(e, 'recover').logFields(), op: name, attempt }, 'PKCS#11 recovery failed');
+      }
+    }
+  }
+
+  /** Decides what a failure on `session` means, testing the session when the code is not conclusive. */
+  protected async judge(error: unknown, name: string, blame: Blame, session: Handle): Promise<unknown> {
+    if (error instanceof HsmError || !returnValueOf(error)) return error;
+    const hsm = toHsmError(error, name, blame);
+    const cls = classOf(hsm.code);
+    if (hsm.kind === 'data' || (cls !== 'ambiguous' && cls !== 'fatal')) return hsm.judged(hsm.kind, 'none');
+    const probe = await this.probe(session);
+    if (probe === 'ok') {
+      // The session answers: an inconclusive failure is the input's when the caller chose the
+      // input. Otherwise it was a passing failure of the device, which may have left this session
+      // mid-operation (a C_Encrypt that never ran after its C_EncryptInit did): another session
+      // takes the retry, and only this one is closed.
+      if (cls === 'ambiguous' && blame.callerInput) return hsm.judged('data', 'none');
+      return hsm.judged('unavailable', HANDLE_GONE.has(hsm.code) ? 'handles' : 'replace');
+    }
+    if (probe === 'logged-out') return hsm.judged('unavailable', 'relogin');
+    if (probe instanceof HsmTimeoutError) return probe;
+    return hsm.judged('unavailable', DEVICE_GONE.has(probe.code) ? 'device' : 'session');
+  }
+
+  /** The cheap call that tells a live, logged-in session from a broken one. */
+  protected async probe(session: Handle): Promise<'ok' | 'logged-out' | HsmError> {
+    try {
+      const info = await this.calls.call('C_GetSessionInfo', session);
+      return USER_STATES.has(info.state) ? 'ok' : 'logged-out';
+    } catch (e) {
+      return toHsmError(e, 'C_GetSessionInfo');
+    }
+  }
+
+  protected recover(recovery: Recovery): Promise<void> {
+    // Nothing to do beyond what the pool did with the session (kept, or closed for `replace`).
+    if (recovery === 'replace' || recovery === 'none') return Promise.resolve();
+    this.recovering ??= this.doRecover(recovery).finally(() => {
+      this.recovering = undefined;
+    });
+    return this.recovering;
+  }
+
+  protected async doRecover(recovery: Recovery): Promise<void> {
+    switch (recovery) {
+      case 'replace':
+        return;
+      case 'relogin':
+        await this.login(this.owner);
+        await this.reloadKeys(this.owner);
+        return;
+      case 'handles':
+        // A cached object vanished although its owner session lives: trust no cached handle.
+        // They are forgotten, not destroyed (a stale number must never be destroyed).
+        this.forgetHandles();
+        await this.reloadKeys(this.owner);
+        return;
+      case 'session': {
+        // The failed session is already closed. A session that vanished rarely vanished alone
+        // (a failover, a logout): drop the idle ones too, and the owner if it went with them.
+        this.pool.drain();
+        if ((await this.probe(this.owner)) === 'ok') return;
+        await this.resetOwner();
+        return;
+      }
+      case 'device':
+        this.pool.drain();
+        await this.resetOwner();
+        return;
+      case 'none':
+        return;
+    }
+  }
+
+  /** Logs the normal user in; the login is the application's, so "already logged in" is success. */
+  protected async login(session: Handle): Promise<void> {
+    try {
+      await this.calls.call('C_Login', session, P.CKU_USER, await this.userPin());
+    } catch (e) {
+      const error = toHsmError(e, 'C_Login');
+      if (error.code !== 'CKR_USER_ALREADY_LOGGED_IN') throw error;
+    }
+  }
+
+  protected async resetOwner(): Promise<void> {
+    await this.onOwner(() => this.replaceOwner());
+    this.log.info({}, 'PKCS#11 owner session re-opened; key handle cache cleared');
+  }
+
+  /** Opens a new owner session (inside the owner queue); the old one is closed, or left to a hung call. */
+  protected async replaceOwner(closeOld: Promise<unknown> = Promise.resolve()): Promise<void> {
+    const old = this.owner;
+    void closeOld.then(() => this.closeQuietly(old));
+    this.forgetHandles();
+    this.owner = await this.calls.call('C_OpenSession', this.slot, P.CKF_SERIAL_SESSION | P.CKF_RW_SESSION);
+    await this.login(this.owner);
+    await this.reloadKeys(this.owner);
+  }
+
+  /** Serialises work on the owner session: one PKCS#11 call at a time per session. */
+  protected onOwner<T>(fn: (owner: Handle) => T | Promise<T>): Promise<T> {
+    const next = this.ownerQueue.then(() => fn(this.owner));
+    this.ownerQueue = next.catch(() => undefined);
+    return next;
+  }
+
+  protected destroyOnOwner(handle: Handle): void {
+    void this.onOwner(async (owner) => {
+      try {
+        await this.calls.call('C_DestroyObject', owner, handle);
+      } catch {
+        /* the object went with its session */
+      }
+    });
+  }
+
+  protected closeQuietly(session: Handle): void {
+    void Promise.resolve()
+      .then(() => this.calls.call('C_CloseSession', session))
+      .catch(() => undefined);
+  }
+
+  /** Unwraps a blob into the token as a non-extractable session object owned by the owner session. */
+  /** Destroys session objects, ignoring failures (they vanish with the session anyway). */
+  async destroyQuietly(session: Handle, ...handles: Array<Handle | undefined>): Promise<void> {
+    for (const h of handles) {
+      if (!h) continue;
+      try {
+        await this.calls.call('C_DestroyObject', session, h);
+      } catch {
+        /* gone already */
+      }
+    }
+  }
+
+  /** Closes the pool and the owner session (which logs out when no other code holds one) and ends the call threads. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.pool.close();
+    await this.onOwner((owner) => this.calls.call('C_CloseSession', owner)).catch(() => undefined);
+    this.forgetHandles();
+    await this.calls.close();
+    // No C_Finalize: the module may be shared with other users in this process.
+  }
+}
