@@ -16,6 +16,7 @@
  * | `approval-requests` | `c` creation ms, `r` request id          | that request, newest first: (createdAt, id) descending |
  * | `audit-events`      | `t` time ms, `n` node id, `s` sequence   | that event, newest first (see AuditEventListPosition)  |
  * | `certificates`      | `t` issue time ms, `n` serial (hex)      | that certificate, in (issuedAt, serial) order (src/ca) |
+ * | `key-stores`        | `c` creation ms, `k` custom key store id | that store, in (creationDate, id) order                |
  *
  * Grant markers also name which grant list they page (`s`, see grant-rules.ts: one key's
  * grants, or one retiring principal's), so a marker from one such list is refused by another.
@@ -26,6 +27,7 @@
 import { KmsError } from './errors.js';
 import type { PrincipalListPosition } from './authorization/repository.js';
 import type { GrantListPosition } from './grants/grant.js';
+import type { KeyStoreListPosition } from './key-stores/ports.js';
 import type { AliasListPosition, AuditEventListPosition, KeyListPosition } from './ports.js';
 import type { ApprovalRequestListPosition } from './quorum/quorum.js';
 
@@ -47,6 +49,7 @@ export interface ListPositions {
   'approval-requests': ApprovalRequestListPosition;
   'audit-events': AuditEventListPosition;
   certificates: CertificateListPosition;
+  'key-stores': KeyStoreListPosition;
 }
 
 export type ListName = keyof ListPositions;
@@ -92,6 +95,10 @@ const CODECS: { [L in ListName]: { write(position: ListPositions[L]): Fields; re
       Number.isSafeInteger(f.t) && typeof f.n === 'string' && Number.isSafeInteger(f.s)
         ? { time: new Date(f.t as number), nodeId: f.n, sequence: f.s as number }
         : undefined,
+  },
+  'key-stores': {
+    write: (p) => ({ c: p.creationDate.getTime(), k: p.customKeyStoreId }),
+    read: (f) => (Number.isSafeInteger(f.c) && typeof f.k === 'string' ? { creationDate: new Date(f.c as number), customKeyStoreId: f.k } : undefined),
   },
   certificates: {
     write: (p) => ({ t: p.issuedAt.getTime(), n: p.serial }),

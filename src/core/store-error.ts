@@ -8,7 +8,18 @@ import { KmsError } from './errors.js';
 export type StoreErrorKind = 'conflict' | 'not-found';
 
 /** The kinds of record a store keeps. */
-export type StoreRecord = 'key' | 'key-version' | 'alias' | 'principal' | 'access-key' | 'import-token' | 'grant' | 'approval-request';
+export type StoreRecord =
+  | 'key'
+  | 'key-version'
+  | 'alias'
+  | 'principal'
+  | 'access-key'
+  | 'import-token'
+  | 'grant'
+  | 'approval-request'
+  | 'custom-key-store'
+  | 'custom-key-store-key'
+  | 'xks-credential';
 
 export class StoreError extends Error {
   constructor(
@@ -32,6 +43,9 @@ const NOUN: Record<StoreRecord, string> = {
   'import-token': 'An import token with the id',
   grant: 'A grant with the id',
   'approval-request': 'An approval request with the id',
+  'custom-key-store': 'A custom key store with the id, name or cluster of',
+  'custom-key-store-key': 'A key or external key binding of',
+  'xks-credential': 'An XKS credential with the access key id',
 };
 
 /** The KmsError a client sees for a store conflict or a missing record (AWS's wording where AWS has one). */

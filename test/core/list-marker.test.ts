@@ -24,6 +24,8 @@ describe('list markers', () => {
     expect(readListMarker('audit-events', writeListMarker('audit-events', events))).toEqual(events);
     const certificates = { issuedAt: new Date(1_800_000_000_999), serial: '4f'.repeat(16) };
     expect(readListMarker('certificates', writeListMarker('certificates', certificates))).toEqual(certificates);
+    const keyStores = { creationDate: new Date(1_800_000_001_000), customKeyStoreId: 'cks-1234567890abcdef0' };
+    expect(readListMarker('key-stores', writeListMarker('key-stores', keyStores))).toEqual(keyStores);
     // Opaque: base64url, nothing a client could read as a plain number or name.
     expect(writeListMarker('offset', 2)).toMatch(/^[A-Za-z0-9_-]+$/);
   });
@@ -57,6 +59,8 @@ describe('list markers', () => {
       ['audit-events', writeListMarker('approval-requests', { createdAt: new Date(1), requestId: 'ar-1' })],
       ['audit-events', b64('{"v":1,"l":"audit-events","t":1,"n":"host-w0","s":"17"}')],
       ['certificates', writeListMarker('audit-events', { time: new Date(1), nodeId: 'n', sequence: 1 })],
+      ['key-stores', keysMarker],
+      ['key-stores', b64('{"v":1,"l":"key-stores","c":1,"k":7}')],
       ['certificates', b64('{"v":1,"l":"certificates","t":1,"n":"1\'; drop table"}')],
     ];
     for (const [list, marker] of bad) {

@@ -11,6 +11,12 @@ import type {
   XksCredentialRecord,
 } from './model.js';
 
+/** Custom key stores are listed in (creationDate, customKeyStoreId) order; a listing resumes after this one. */
+export interface KeyStoreListPosition {
+  creationDate: Date;
+  customKeyStoreId: string;
+}
+
 /**
  * Custom key stores, which store holds which key, and the XKS proxy credentials, in the
  * metadata store. Reached as `MetadataRepository.keyStores`, so every method also runs inside
@@ -19,10 +25,10 @@ import type {
 export interface CustomKeyStoreRepository {
   getCustomKeyStore(customKeyStoreId: string): Promise<CustomKeyStoreRecord | undefined>;
   getCustomKeyStoreByName(name: string): Promise<CustomKeyStoreRecord | undefined>;
-  /** Oldest first, as AWS lists them. */
-  listCustomKeyStores(limit: number, marker?: string): Promise<Page<CustomKeyStoreRecord>>;
+  /** Up to `limit`, oldest first as AWS lists them, after `after` when given. */
+  listCustomKeyStores(limit: number, after?: KeyStoreListPosition): Promise<Page<CustomKeyStoreRecord>>;
   countCustomKeyStores(): Promise<number>;
-  /** Inserts; throws KmsError AlreadyExistsException on a duplicate id, name or cluster. */
+  /** Inserts; throws StoreError `conflict` (custom-key-store) on a duplicate id, name or cluster. */
   insertCustomKeyStore(store: CustomKeyStoreRecord): Promise<void>;
   /** Writes `store` if the stored revision equals `store.revision - 1`; returns false otherwise. */
   updateCustomKeyStore(store: CustomKeyStoreRecord): Promise<boolean>;
@@ -30,7 +36,7 @@ export interface CustomKeyStoreRepository {
 
   /** The store a key lives in; undefined for keys of the default store. */
   getKeyStoreKey(keyId: string): Promise<KeyStoreKeyRecord | undefined>;
-  /** Records that a key lives in a custom key store (removed with the key). */
+  /** Records that a key lives in a custom key store (removed with the key); StoreError `conflict` when the key or its external key is bound already. */
   insertKeyStoreKey(record: KeyStoreKeyRecord): Promise<void>;
   countKeysInCustomKeyStore(customKeyStoreId: string): Promise<number>;
   /** The KMS key that uses an external key, if any (each external key backs one KMS key). */
@@ -75,7 +81,7 @@ export interface ClusterConnection {
   createKey(label: string): Promise<Buffer>;
   /** AES-256-GCM in the token. */
   encrypt(key: TokenKeyRef, plaintext: Uint8Array, aad: Uint8Array): Promise<SymmetricCiphertext>;
-  /** Throws HsmError kind `data` when the tag does not verify. */
+  /** Throws a BackendError of kind `data` when the tag does not verify. */
   decrypt(key: TokenKeyRef, iv: Uint8Array, ciphertext: Uint8Array, aad: Uint8Array): Promise<Buffer>;
   /** Destroys the token object; false when it was not there. */
   destroyKey(key: TokenKeyRef): Promise<boolean>;

@@ -10,6 +10,7 @@ import type { KmsDeps, Operation } from '../operation.js';
 import { defaultKeyPolicy } from '../policy/default-policy.js';
 import { checkPolicyLockout } from '../policy/lockout-check.js';
 import { parsePolicyDocument } from '../policy/policy-document.js';
+import { StoreError } from '../store-error.js';
 import { optionalBoolean, optionalEnum, optionalString, POLICY_RULE } from '../validation.js';
 import { newKeyMaterialId } from './key-updates.js';
 import { checkTagCount, parseTags, tagConditions } from './tag-rules.js';
@@ -109,7 +110,7 @@ export const createKey: Operation = {
     } catch (error) {
       await inStore?.undo().catch(() => undefined);
       // Two CreateKey calls raced for one external key; the database let one through.
-      if (xksKeyId !== undefined && error instanceof KmsError && error.type === 'AlreadyExistsException')
+      if (xksKeyId !== undefined && error instanceof StoreError && error.kind === 'conflict' && error.record === 'custom-key-store-key')
         throw new KmsError('XksKeyAlreadyInUseException', `The external key ${xksKeyId} already backs another KMS key in this custom key store.`);
       throw error;
     }

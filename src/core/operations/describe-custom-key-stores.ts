@@ -1,16 +1,18 @@
 /** DescribeCustomKeyStores: every custom key store (paged), or the one named by id or name. */
 import { KmsError } from '../errors.js';
+import { readListMarker, writeListMarker } from '../list-marker.js';
 import { customKeyStoreEntry, resolveStore, storeName } from '../key-stores/rules.js';
 import type { Operation } from '../operation.js';
-import { optionalInteger, optionalString } from '../validation.js';
+import { optionalString } from '../validation.js';
+import { pagingFields, parsePaging } from './key-updates.js';
 
 export const describeCustomKeyStores: Operation = {
   name: 'DescribeCustomKeyStores',
   async run(deps, ctx, input) {
     const id = optionalString(input, 'CustomKeyStoreId', { min: 1, max: 64 });
     const name = storeName(input, 'CustomKeyStoreName', false);
-    const limit = optionalInteger(input, 'Limit', 1, 1000) ?? 100;
-    const marker = optionalString(input, 'Marker', { min: 1, max: 1024, pattern: /^[\u0020-\u00FF]*$/ });
+    const { limit, marker } = parsePaging(input, 1000, 100);
+    const after = marker === undefined ? undefined : readListMarker('key-stores', marker);
     if (id !== undefined && name !== undefined)
       throw new KmsError('ValidationException', 'Specify CustomKeyStoreId or CustomKeyStoreName, not both.');
 
@@ -22,11 +24,9 @@ export const describeCustomKeyStores: Operation = {
       if (!store) throw new KmsError('CustomKeyStoreNotFoundException', `No custom key store is named ${name} in this account and Region.`);
       return { CustomKeyStores: [customKeyStoreEntry(store)], Truncated: false };
     }
-    const page = await deps.store.keyStores.listCustomKeyStores(limit, marker);
-    return {
-      CustomKeyStores: page.items.map(customKeyStoreEntry),
-      Truncated: page.nextMarker !== undefined,
-      ...(page.nextMarker !== undefined ? { NextMarker: page.nextMarker } : {}),
-    };
+    const page = await deps.store.keyStores.listCustomKeyStores(limit, after);
+    const last = page.items.at(-1);
+    const next = page.more && last ? writeListMarker('key-stores', { creationDate: last.creationDate, customKeyStoreId: last.customKeyStoreId }) : undefined;
+    return { CustomKeyStores: page.items.map(customKeyStoreEntry), ...pagingFields(next) };
   },
 };

@@ -13,11 +13,11 @@ import type {
   XksCredentialRecord,
   XksProxyConnectivity,
 } from '../../core/key-stores/model.js';
-import type { CustomKeyStoreRepository } from '../../core/key-stores/ports.js';
+import type { CustomKeyStoreRepository, KeyStoreListPosition } from '../../core/key-stores/ports.js';
 import type { Page } from '../../core/ports.js';
+import type { StoreRecord } from '../../core/store-error.js';
 import type { SqlFlavor } from './dialect.js';
 import type { CustomKeyStoresTable, XksCredentialsTable } from './key-store-schema.js';
-import { decodeKeyStoresMarker, encodeKeyStoresMarker } from './marker.js';
 import type { MetadataDatabase } from './schema.js';
 import { compact } from './rows.js';
 import { insertOnce, pageSize } from './sql-repository.js';
@@ -42,23 +42,20 @@ export class SqlCustomKeyStoreRepository implements CustomKeyStoreRepository {
     return row && rowToStore(row);
   }
 
-  async listCustomKeyStores(limit: number, marker?: string): Promise<Page<CustomKeyStoreRecord>> {
-    const after = marker === undefined ? undefined : decodeKeyStoresMarker(marker);
+  async listCustomKeyStores(limit: number, after?: KeyStoreListPosition): Promise<Page<CustomKeyStoreRecord>> {
     let query = this.db.selectFrom('custom_key_stores').selectAll();
-    if (after)
+    if (after) {
+      const creationMs = after.creationDate.getTime();
       query = query.where((eb) =>
         eb.or([
-          eb('creation_date', '>', after.creationMs),
-          eb.and([eb('creation_date', '=', after.creationMs), eb('custom_key_store_id', '>', after.customKeyStoreId)]),
+          eb('creation_date', '>', creationMs),
+          eb.and([eb('creation_date', '=', creationMs), eb('custom_key_store_id', '>', after.customKeyStoreId)]),
         ]),
       );
+    }
     const size = pageSize(limit);
     const rows = await query.orderBy('creation_date').orderBy('custom_key_store_id').limit(size + 1).execute();
-    const items = rows.slice(0, size).map(rowToStore);
-    const last = items.at(-1);
-    return rows.length > items.length && last
-      ? { items, nextMarker: encodeKeyStoresMarker({ creationMs: last.creationDate.getTime(), customKeyStoreId: last.customKeyStoreId }) }
-      : { items };
+    return { items: rows.slice(0, size).map(rowToStore), more: rows.length > size };
   }
 
   async countCustomKeyStores(): Promise<number> {
@@ -69,7 +66,8 @@ export class SqlCustomKeyStoreRepository implements CustomKeyStoreRepository {
   async insertCustomKeyStore(store: CustomKeyStoreRecord): Promise<void> {
     await this.insertOnce(
       () => this.db.insertInto('custom_key_stores').values(storeToRow(store)).execute(),
-      `A custom key store with the id ${store.customKeyStoreId}, the name ${store.name} or the same cluster already exists.`,
+      'custom-key-store',
+      `${store.customKeyStoreId} (${store.name})`,
     );
   }
 
@@ -102,7 +100,8 @@ export class SqlCustomKeyStoreRepository implements CustomKeyStoreRepository {
           .insertInto('custom_key_store_keys')
           .values({ key_id: record.keyId, custom_key_store_id: record.customKeyStoreId, xks_key_id: record.xksKeyId ?? null })
           .execute(),
-      `The key ${record.keyId} or the external key ${record.xksKeyId ?? ''} is already in custom key store ${record.customKeyStoreId}.`,
+      'custom-key-store-key',
+      `${record.keyId}${record.xksKeyId === undefined ? '' : ` (external key ${record.xksKeyId})`} in ${record.customKeyStoreId}`,
     );
   }
 
@@ -149,7 +148,8 @@ export class SqlCustomKeyStoreRepository implements CustomKeyStoreRepository {
             created_at: credential.createdAt.getTime(),
           })
           .execute(),
-      `An XKS credential with the access key id ${credential.accessKeyId} already exists.`,
+      'xks-credential',
+      credential.accessKeyId,
     );
   }
 
@@ -158,8 +158,8 @@ export class SqlCustomKeyStoreRepository implements CustomKeyStoreRepository {
     return Number(result.numDeletedRows) === 1;
   }
 
-  private insertOnce(insert: () => Promise<unknown>, message: string): Promise<void> {
-    return insertOnce(this.flavor, insert, message);
+  private insertOnce(insert: () => Promise<unknown>, record: StoreRecord, subject: string): Promise<void> {
+    return insertOnce(this.flavor, insert, record, subject);
   }
 }
 
