@@ -351,8 +351,8 @@ async function openAuditTrail(config: AppConfig, dataDir: string, backend: Pkcs1
 
 /** HTTPS through the TLS offload: the server's key signs handshakes in the HSM. */
 function httpsServerFactory(hsm: Pkcs11BackendConfig, tls: NonNullable<AppConfig['tls']>): NonNullable<Parameters<typeof buildServer>[0]['serverFactory']> {
-  return (handler) => {
-    const options = { hsm, certificates: [{ keyUri: tls.keyUri, cert: tls.cert }] };
+  return (handler, serverOptions) => {
+    const options = { ...serverOptions, hsm, certificates: [{ keyUri: tls.keyUri, cert: tls.cert }] };
     try {
       if (tls.clientCa === undefined) return createHsmHttpsServer(options, handler) as unknown as HttpServer;
       if (!tls.clientSubject) throw new ConfigError('A client CA needs the client certificate subject to require (--tls-client-subject).');

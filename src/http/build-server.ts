@@ -19,7 +19,7 @@ import { handleServerError, sendError } from './errors.js';
 import { registerKmsRoute } from './kms-route.js';
 import { registerXksRoutes, type XksRouteOptions } from './xks-route.js';
 import { lazyChildLoggerFactory } from './lazy-child-logger.js';
-import { resolveTimeouts, timeoutOptions, type HttpTimeouts } from './timeouts.js';
+import { applyTimeouts, resolveTimeouts, timeoutOptions, type HttpTimeouts } from './timeouts.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -61,11 +61,18 @@ export interface ServerOptions {
   trustProxy?: boolean | string | string[];
   /** The private CA whose certificates, CRLs and OCSP responder to serve under `/ca/`. */
   ca?: CaDeps;
-  /** Creates the node server fastify serves on (HTTPS with the key in the HSM); default: plain HTTP. */
-  serverFactory?: ((handler: (request: IncomingMessage, response: ServerResponse) => void) => HttpServer) | undefined;
+  /**
+   * Creates the node server fastify serves on (HTTPS with the key in the HSM); default: plain
+   * HTTP. It gets the Node server options that carry {@link timeouts}; the rest are applied to
+   * what it returns.
+   */
+  serverFactory?: ((handler: (request: IncomingMessage, response: ServerResponse) => void, serverOptions: ServerTimeoutOptions) => HttpServer) | undefined;
   /** Serve the XKS proxy API too (hsmkms as an external key store proxy for AWS KMS). */
   xks?: Omit<XksRouteOptions, 'metrics' | 'clock'> | undefined;
 }
+
+/** The Node server options the request and headers timeouts need at creation. */
+export type ServerTimeoutOptions = ReturnType<typeof timeoutOptions>['http'];
 
 function isLogger(value: Logger | LoggerOptions): value is Logger {
   return typeof (value as Logger).child === 'function' && typeof (value as Logger).info === 'function';
@@ -89,9 +96,12 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   const logging = isLogger(options.logger)
     ? { loggerInstance: options.logger as unknown as FastifyBaseLogger }
     : { logger: loggerOptions(options.logger) };
+  const timeouts = resolveTimeouts(options.timeouts);
+  const fastifyTimeouts = timeoutOptions(timeouts);
+  const { serverFactory } = options;
   const app = Fastify({
     ...logging,
-    ...timeoutOptions(resolveTimeouts(options.timeouts)),
+    ...fastifyTimeouts,
     bodyLimit,
     genReqId: () => randomUUID(),
     // The request id is ours to choose: a client-supplied one would make logs forgeable.
@@ -101,7 +111,9 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     childLoggerFactory: lazyChildLoggerFactory,
     return503OnClosing: true,
     trustProxy: options.trustProxy ?? false,
-    ...(options.serverFactory ? { serverFactory: options.serverFactory } : {}),
+    ...(serverFactory
+      ? { serverFactory: (handler: (request: IncomingMessage, response: ServerResponse) => void) => applyTimeouts(serverFactory(handler, fastifyTimeouts.http), timeouts) }
+      : {}),
   });
 
   // Keep the exact bytes for every media type: SigV4 hashes the body as sent.

@@ -3,6 +3,7 @@
  * sends one body byte every 15 s keeps its connection (and its request's memory) forever:
  * Node's request timeout is off under fastify, and headers alone were bounded.
  */
+import type { Server } from 'node:http';
 import type { FastifyServerOptions } from 'fastify';
 
 export interface HttpTimeouts {
@@ -60,4 +61,17 @@ export function timeoutOptions(timeouts: HttpTimeouts): Pick<FastifyServerOption
     keepAliveTimeout: timeouts.keepAliveMs,
     http: { headersTimeout: timeouts.headersMs, requestTimeout: timeouts.requestMs, connectionsCheckingInterval: checkEvery },
   };
+}
+
+/**
+ * The same timeouts on a server fastify did not create (its `serverFactory`: HTTPS with the key
+ * in the HSM), to which fastify applies none of its own: the Node options that only take effect
+ * at creation go to the factory (`timeoutOptions(t).http`), the others are set here.
+ */
+export function applyTimeouts<S extends Server>(server: S, t: HttpTimeouts): S {
+  server.requestTimeout = t.requestMs;
+  server.headersTimeout = t.headersMs;
+  server.keepAliveTimeout = t.keepAliveMs;
+  server.setTimeout(t.idleMs);
+  return server;
 }
