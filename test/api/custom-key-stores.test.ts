@@ -10,6 +10,7 @@ import {
   CreateKeyCommand,
   DecryptCommand,
   DeleteCustomKeyStoreCommand,
+  DescribeCustomKeyStoresCommand,
   DescribeKeyCommand,
   DisconnectCustomKeyStoreCommand,
   EncryptCommand,
@@ -18,6 +19,7 @@ import {
   UpdateCustomKeyStoreCommand,
 } from '@aws-sdk/client-kms';
 import { parseClusterSpec } from '../../src/backend/pkcs11/cluster-tokens.js';
+import { HsmKmsClient } from '../../src/client/hsmkms-client.js';
 import { createTestCluster, type TestCluster } from '../support/clusters.js';
 import { settledKeyStore } from '../support/key-stores.js';
 import { startServer, type RunningServer } from '../support/server.js';
@@ -25,12 +27,15 @@ import { startServer, type RunningServer } from '../support/server.js';
 let server: RunningServer;
 let kms: KMSClient;
 let cluster: TestCluster;
+/** A second token, for the stores the role tests make. */
+let officersCluster: TestCluster;
+
+const clusterSpec = (c: TestCluster) => parseClusterSpec(`${c.label}=${process.env.HSMKMS_TEST_MODULE}:${c.label}`);
 
 beforeAll(async () => {
   cluster = await createTestCluster('api');
-  server = await startServer({
-    clusters: { configured: [parseClusterSpec(`${cluster.label}=${process.env.HSMKMS_TEST_MODULE}:${cluster.label}`)] },
-  });
+  officersCluster = await createTestCluster('roles');
+  server = await startServer({ clusters: { configured: [clusterSpec(cluster), clusterSpec(officersCluster)] } });
   kms = new KMSClient({ endpoint: server.endpoint, region: server.region, credentials: server.credentials, maxAttempts: 1 });
 });
 afterAll(async () => {
@@ -102,6 +107,56 @@ describe('a token-backed custom key store through @aws-sdk/client-kms', () => {
 
     expect(server.logs()).not.toContain(cluster.userPin);
     expect(server.logs()).not.toContain('wrong-password');
+  });
+
+  it('is managed by CryptoOfficers and the root; a CryptoUser is refused, even with an identity policy allowing kms:*', async () => {
+    const admin = new HsmKmsClient({ endpoint: server.endpoint, region: server.region, credentials: server.credentials });
+    const principal = async (UserName: string, Roles: string[]) => {
+      const made = (await admin.call('CreatePrincipal', { UserName, Roles })) as { Arn: string; AccessKeyId: string; SecretAccessKey: string };
+      return { arn: made.Arn, kms: new KMSClient({ endpoint: server.endpoint, region: server.region, credentials: { accessKeyId: made.AccessKeyId, secretAccessKey: made.SecretAccessKey }, maxAttempts: 1 }) };
+    };
+    const officer = await principal('store-officer', ['CryptoOfficer']);
+    const user = await principal('store-user', ['CryptoUser']);
+    await admin.call('PutPrincipalPolicy', {
+      UserName: 'store-user',
+      PolicyName: 'everything',
+      PolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'kms:*', Resource: '*' }] }),
+    });
+    try {
+      const { CustomKeyStoreId: id } = await officer.kms.send(
+        new CreateCustomKeyStoreCommand({ CustomKeyStoreName: 'officers', CloudHsmClusterId: officersCluster.label, KeyStorePassword: officersCluster.userPin }),
+      );
+      const listed = await officer.kms.send(new DescribeCustomKeyStoresCommand({ CustomKeyStoreId: id }));
+      expect(listed.CustomKeyStores?.[0]).toMatchObject({ CustomKeyStoreName: 'officers', CloudHsmClusterId: officersCluster.label });
+
+      // (Each call is in a state it could act on: the store's state is checked before the caller.)
+      const refused = (call: () => Promise<unknown>) =>
+        expect(call()).rejects.toMatchObject({
+          name: 'AccessDeniedException',
+          message: expect.stringMatching(new RegExp(`^User: ${user.arn} is not authorized to perform: kms:\\w+CustomKeyStore on resource: \\*`)),
+        });
+      await refused(() => user.kms.send(new CreateCustomKeyStoreCommand({ CustomKeyStoreName: 'users', CloudHsmClusterId: officersCluster.label, KeyStorePassword: 'password1' })));
+      await refused(() => user.kms.send(new UpdateCustomKeyStoreCommand({ CustomKeyStoreId: id, NewCustomKeyStoreName: 'taken over' })));
+      await refused(() => user.kms.send(new ConnectCustomKeyStoreCommand({ CustomKeyStoreId: id })));
+      await refused(() => user.kms.send(new DeleteCustomKeyStoreCommand({ CustomKeyStoreId: id })));
+      expect((await settledKeyStore(officer.kms, id!)).ConnectionState).toBe('DISCONNECTED');
+
+      await officer.kms.send(new ConnectCustomKeyStoreCommand({ CustomKeyStoreId: id }));
+      expect((await settledKeyStore(officer.kms, id!)).ConnectionState).toBe('CONNECTED');
+      await refused(() => user.kms.send(new DisconnectCustomKeyStoreCommand({ CustomKeyStoreId: id })));
+      // Nothing changed: the officer's store is there, named and connected as it was.
+      expect((await kms.send(new DescribeCustomKeyStoresCommand({ CustomKeyStoreId: id }))).CustomKeyStores?.[0]).toMatchObject({
+        CustomKeyStoreName: 'officers',
+        ConnectionState: 'CONNECTED',
+      });
+      await officer.kms.send(new DisconnectCustomKeyStoreCommand({ CustomKeyStoreId: id }));
+      expect((await settledKeyStore(officer.kms, id!)).ConnectionState).toBe('DISCONNECTED');
+      await officer.kms.send(new DeleteCustomKeyStoreCommand({ CustomKeyStoreId: id }));
+      await expect(kms.send(new DescribeCustomKeyStoresCommand({ CustomKeyStoreId: id }))).rejects.toMatchObject({ name: 'CustomKeyStoreNotFoundException' });
+    } finally {
+      officer.kms.destroy();
+      user.kms.destroy();
+    }
   });
 
   it('answers bad input with the exceptions the SDK knows, and no 500', async () => {
