@@ -5,7 +5,8 @@
  * token. No response may be a 5xx, every error must be AWS-shaped, and the service must be
  * healthy afterwards. The seed is fixed, so a failure reproduces.
  *
- * Operations come from the service's registry (serviceOperations: the KMS API and `HsmKms.*`):
+ * Operations come from the service's registry (serviceOperations: the KMS API, custom key stores
+ * on extra tokens of the run, and `HsmKms.*`):
  * one added later is fuzzed too, from a generic seed (a KeyId) until it gets a seed of its own in
  * SEEDS — a valid request, so that mutations start from a call that gets past validation.
  */
@@ -14,8 +15,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SignatureV4 } from '@smithy/signature-v4';
 import {
   CreateAliasCommand,
+  CreateCustomKeyStoreCommand,
   CreateGrantCommand,
   CreateKeyCommand,
+  DescribeCustomKeyStoresCommand,
   DisableKeyRotationCommand,
   EncryptCommand,
   GenerateMacCommand,
@@ -26,7 +29,9 @@ import {
   SignCommand,
 } from '@aws-sdk/client-kms';
 import { serviceOperations } from '../../src/app.js';
+import { parseClusterSpec } from '../../src/backend/pkcs11/cluster-tokens.js';
 import { HsmKmsClient } from '../../src/client/hsmkms-client.js';
+import { createTestCluster, type TestCluster } from '../support/clusters.js';
 import { startServer, type RunningServer } from '../support/server.js';
 
 const SEED = 0x9e3779b9;
@@ -75,7 +80,13 @@ const SEEDS: Record<string, Input> = {};
 const b64 = (bytes: Uint8Array | string) => Buffer.from(bytes).toString('base64');
 
 beforeAll(async () => {
-  server = await startServer();
+  // Three tokens for the custom key store seeds: a store to describe, update, connect and
+  // disconnect, one to delete, and a free one to create a store on.
+  const clusters: TestCluster[] = [];
+  for (let i = 0; i < 3; i++) clusters.push(await createTestCluster('fuzz'));
+  server = await startServer({
+    clusters: { configured: clusters.map((c) => parseClusterSpec(`${c.label}=${process.env.HSMKMS_TEST_MODULE}:${c.label}`)) },
+  });
   kms = new KMSClient({ endpoint: server.endpoint, region: server.region, credentials: server.credentials, maxAttempts: 1 });
   signer = new SignatureV4({ credentials: server.credentials, region: server.region, service: 'kms', sha256: NodeSha256 });
   const create = async (input: ConstructorParameters<typeof CreateKeyCommand>[0] = {}) => (await kms.send(new CreateKeyCommand(input))).KeyMetadata!.KeyId!;
@@ -145,6 +156,12 @@ beforeAll(async () => {
     Statement: [{ Effect: 'Allow', Action: ['kms:Encrypt', 'kms:Decrypt'], Resource: '*', Condition: { StringEquals: { 'kms:EncryptionContext:purpose': 'fuzz' } } }],
   });
 
+  const keyStore = async (name: string, cluster: TestCluster) =>
+    (await kms.send(new CreateCustomKeyStoreCommand({ CustomKeyStoreName: name, CloudHsmClusterId: cluster.label, KeyStorePassword: cluster.userPin }))).CustomKeyStoreId!;
+  const [keptStore, doomedStore] = [await keyStore('fuzz-kept', clusters[0]!), await keyStore('fuzz-doomed', clusters[1]!)];
+  const storesMarker = (await kms.send(new DescribeCustomKeyStoresCommand({ Limit: 1 }))).NextMarker!;
+  expect(storesMarker).toMatch(/^[A-Za-z0-9_-]+$/);
+
   const tags = [{ TagKey: 'team', TagValue: 'fuzz' }];
   Object.assign(SEEDS, {
     CreateKey: { Description: 'fuzzed', KeySpec: 'SYMMETRIC_DEFAULT', KeyUsage: 'ENCRYPT_DECRYPT', Tags: tags },
@@ -199,6 +216,12 @@ beforeAll(async () => {
     ListRetirableGrants: { RetiringPrincipal: user.Arn, Limit: 1, Marker: retirableMarker },
     RetireGrant: { GrantToken: grantToken },
     RevokeGrant: { KeyId: sym, GrantId: toRevoke.GrantId! },
+    CreateCustomKeyStore: { CustomKeyStoreName: 'fuzz-new-store', CloudHsmClusterId: clusters[2]!.label, KeyStorePassword: clusters[2]!.userPin },
+    DescribeCustomKeyStores: { Limit: 1, Marker: storesMarker },
+    UpdateCustomKeyStore: { CustomKeyStoreId: keptStore, NewCustomKeyStoreName: 'fuzz-renamed' },
+    ConnectCustomKeyStore: { CustomKeyStoreId: keptStore },
+    DisconnectCustomKeyStore: { CustomKeyStoreId: keptStore },
+    DeleteCustomKeyStore: { CustomKeyStoreId: doomedStore },
     'HsmKms.CreatePrincipal': { UserName: 'fuzz-new', Roles: ['CryptoUser', 'Auditor'], Tags: tags },
     'HsmKms.ListPrincipals': { Limit: 1, Marker: principalsMarker },
     'HsmKms.GetPrincipal': { UserName: 'fuzz-user' },
