@@ -167,6 +167,36 @@ export function unwrapTemplate(spec: KeySpec, purpose: 'cmk' | 'import-wrapping'
   return [...classAndType(info), ...common(!forUse, profile, id), ...usage(info.family, purpose)];
 }
 
+/** The usages a persistent AES token key may be given; every other usage attribute is false. */
+export type TokenAesUsage = Partial<Record<'encrypt' | 'decrypt' | 'wrap' | 'unwrap', boolean>>;
+
+/**
+ * A persistent AES-256 token object addressed by label and CKA_ID: private, sensitive, never
+ * extractable, with exactly `usage` (every usage attribute set, so no token default applies). The
+ * backend's own domain and seal keys (token-keys.ts) and the keys of custom key stores and the
+ * XKS proxy (token-keyring.ts) are made from it.
+ */
+export function tokenAesKeyTemplate(label: string, id: Buffer, usage: TokenAesUsage): Template {
+  return [
+    { type: P.CKA_CLASS, value: P.CKO_SECRET_KEY },
+    { type: P.CKA_KEY_TYPE, value: P.CKK_AES },
+    { type: P.CKA_VALUE_LEN, value: 32 },
+    { type: P.CKA_TOKEN, value: true },
+    { type: P.CKA_PRIVATE, value: true },
+    { type: P.CKA_SENSITIVE, value: true },
+    { type: P.CKA_EXTRACTABLE, value: false },
+    { type: P.CKA_LABEL, value: label },
+    { type: P.CKA_ID, value: id },
+    { type: P.CKA_ENCRYPT, value: usage.encrypt ?? false },
+    { type: P.CKA_DECRYPT, value: usage.decrypt ?? false },
+    { type: P.CKA_WRAP, value: usage.wrap ?? false },
+    { type: P.CKA_UNWRAP, value: usage.unwrap ?? false },
+    { type: P.CKA_SIGN, value: false },
+    { type: P.CKA_VERIFY, value: false },
+    { type: P.CKA_DERIVE, value: false },
+  ];
+}
+
 /** DigestInfo prefixes (RFC 8017 §9.2 note 1) for RSASSA-PKCS1-v1_5 over a precomputed digest. */
 const DIGEST_INFO: Readonly<Record<'sha256' | 'sha384' | 'sha512', Buffer>> = {
   sha256: Buffer.from('3031300d060960864801650304020105000420', 'hex'),

@@ -22,6 +22,7 @@ import type { Logger } from '../../core/ports.js';
 import { gcmDecrypt, gcmEncrypt, IvSource } from './aes-gcm.js';
 import { HsmError, hsmError, toHsmError, type Blame } from './errors.js';
 import { HsmCalls } from './hsm-calls.js';
+import { tokenAesKeyTemplate } from './key-specs.js';
 import { findTokenSlot, loadModule } from './module.js';
 import { profileFor } from './profiles.js';
 import { SessionPool } from './session-pool.js';
@@ -162,24 +163,7 @@ export class TokenKeyring extends SessionRuntime {
    * has one, as CloudHSM requires).
    */
   async generateAesKey(label: string, usage: { encrypt: boolean; decrypt: boolean }, id: Buffer = randomBytes(16)): Promise<Buffer> {
-    const template: Template = [
-      { type: P.CKA_CLASS, value: P.CKO_SECRET_KEY },
-      { type: P.CKA_KEY_TYPE, value: P.CKK_AES },
-      { type: P.CKA_VALUE_LEN, value: 32 },
-      { type: P.CKA_TOKEN, value: true },
-      { type: P.CKA_PRIVATE, value: true },
-      { type: P.CKA_SENSITIVE, value: true },
-      { type: P.CKA_EXTRACTABLE, value: false },
-      { type: P.CKA_LABEL, value: label },
-      { type: P.CKA_ID, value: id },
-      { type: P.CKA_ENCRYPT, value: usage.encrypt },
-      { type: P.CKA_DECRYPT, value: usage.decrypt },
-      { type: P.CKA_WRAP, value: false },
-      { type: P.CKA_UNWRAP, value: false },
-      { type: P.CKA_SIGN, value: false },
-      { type: P.CKA_VERIFY, value: false },
-      { type: P.CKA_DERIVE, value: false },
-    ];
+    const template = tokenAesKeyTemplate(label, id, usage);
     await this.run('C_GenerateKey', (s) => this.calls.op('generate', 'C_GenerateKey', s, { mechanism: P.CKM_AES_KEY_GEN }, template));
     return id;
   }

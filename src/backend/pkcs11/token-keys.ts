@@ -15,6 +15,7 @@ import type { Handle, Template } from 'pkcs11js';
 import { toHsmError } from './errors.js';
 import { loadAddon } from '../../native/addon.js';
 import type { HsmCalls } from './hsm-calls.js';
+import { tokenAesKeyTemplate, type TokenAesUsage } from './key-specs.js';
 
 const P = pkcs11js;
 
@@ -25,25 +26,10 @@ export const TOKEN_KEY_LABELS: Readonly<Record<TokenKeyRole, string>> = {
   seal: 'hsmkms-seal-key',
 };
 
-const USAGE: Readonly<Record<TokenKeyRole, Template>> = {
-  domain: [
-    { type: P.CKA_WRAP, value: true },
-    { type: P.CKA_UNWRAP, value: true },
-    { type: P.CKA_ENCRYPT, value: false },
-    { type: P.CKA_DECRYPT, value: false },
-    { type: P.CKA_SIGN, value: false },
-    { type: P.CKA_VERIFY, value: false },
-    { type: P.CKA_DERIVE, value: false },
-  ],
-  seal: [
-    { type: P.CKA_ENCRYPT, value: true },
-    { type: P.CKA_DECRYPT, value: true },
-    { type: P.CKA_WRAP, value: false },
-    { type: P.CKA_UNWRAP, value: false },
-    { type: P.CKA_SIGN, value: false },
-    { type: P.CKA_VERIFY, value: false },
-    { type: P.CKA_DERIVE, value: false },
-  ],
+/** What each role's key may do (nothing else: see tokenAesKeyTemplate). */
+const USAGE: Readonly<Record<TokenKeyRole, TokenAesUsage>> = {
+  domain: { wrap: true, unwrap: true },
+  seal: { encrypt: true, decrypt: true },
 };
 
 /** One role's keys, by CKA_ID (hex). */
@@ -115,19 +101,7 @@ export interface TokenKeyOptions {
 export async function loadTokenKeys(calls: HsmCalls, session: Handle, role: TokenKeyRole, options: TokenKeyOptions): Promise<TokenKeySet> {
   let keys = await find(calls, session, role);
   if (keys.size > 0) return new TokenKeySet(role, keys);
-  const template: Template = [
-    { type: P.CKA_CLASS, value: P.CKO_SECRET_KEY },
-    { type: P.CKA_KEY_TYPE, value: P.CKK_AES },
-    { type: P.CKA_VALUE_LEN, value: 32 },
-    { type: P.CKA_TOKEN, value: true },
-    { type: P.CKA_PRIVATE, value: true },
-    { type: P.CKA_SENSITIVE, value: true },
-    { type: P.CKA_EXTRACTABLE, value: false },
-    { type: P.CKA_MODIFIABLE, value: false },
-    { type: P.CKA_LABEL, value: TOKEN_KEY_LABELS[role] },
-    { type: P.CKA_ID, value: randomBytes(16) },
-    ...USAGE[role],
-  ];
+  const template: Template = [...tokenAesKeyTemplate(TOKEN_KEY_LABELS[role], randomBytes(16), USAGE[role]), { type: P.CKA_MODIFIABLE, value: false }];
   try {
     if (role === 'domain' && options.unwrapTemplate) {
       // pkcs11js cannot pass a template-valued attribute; the addon can. Start-up only.
