@@ -20,7 +20,7 @@ import {
 } from '@aws-sdk/client-kms';
 import { lookupAuditEvents, verifyAuditTrail } from '../../src/audit/index.js';
 import { HsmKmsClient, HsmKmsError } from '../../src/client/hsmkms-client.js';
-import { hsmkms } from '../support/cli.js';
+import { hsmkms, testTokenArgs } from '../support/cli.js';
 import { startServer, type RunningServer } from '../support/server.js';
 
 const ACCOUNT = '111122223333';
@@ -428,16 +428,5 @@ describe('audit trail', () => {
 
 /** `--data-dir` and the run's token for CLI commands on the test server's data directory. */
 function tokenArgs(): string[] {
-  return [
-    '--data-dir',
-    server.dataDir,
-    '--module',
-    process.env.HSMKMS_TEST_MODULE!,
-    '--token-label',
-    process.env.HSMKMS_TEST_TOKEN!,
-    '--pin-file',
-    process.env.HSMKMS_TEST_PIN_FILE!,
-    '--profile',
-    'softhsm2',
-  ];
+  return ['--data-dir', server.dataDir, ...testTokenArgs()];
 }

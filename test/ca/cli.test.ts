@@ -12,12 +12,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { caCommand } from '../../src/cli/ca.js';
-import { HSMKMS_BIN, hsmkms, serve, type Served } from '../support/cli.js';
-import { opensslCsr, pemBlocks, run, tokenArgs, writePem } from './support.js';
+import { HSMKMS_BIN, hsmkms, serve, testTokenArgs, type Served } from '../support/cli.js';
+import { opensslCsr, pemBlocks, run, writePem } from './support.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'hsmkms-ca-cli-'));
 const dataDir = join(dir, 'data');
-const base = ['--data-dir', dataDir, ...tokenArgs()];
+const base = ['--data-dir', dataDir, ...testTokenArgs()];
 let served: Served;
 let rootFile: string;
 let intermediateFile: string;
@@ -186,13 +186,13 @@ describe('TLS offload with a certificate from the CA', () => {
   it('tls keygen → ca issue → tls proxy → curl --cacert root.pem (no -k)', async () => {
     const csr = join(dir, 'proxy.csr');
     const label = `ca-e2e-${process.pid}`;
-    const keygen = await hsmkms(['tls', 'keygen', ...tokenArgs(), '--label', label, '--spec', 'ECC_NIST_P256', '--subject', 'CN=localhost', '--san', 'DNS:localhost', '--csr', csr]);
+    const keygen = await hsmkms(['tls', 'keygen', ...testTokenArgs(), '--label', label, '--spec', 'ECC_NIST_P256', '--subject', 'CN=localhost', '--san', 'DNS:localhost', '--csr', csr]);
     const keyUri = keygen.stdout.trim();
     const issued = await hsmkms(['ca', 'issue', ...base, '--name', 'cli', '--csr', csr]);
     const chain = writePem(dir, 'proxy-chain.pem', issued.stdout);
 
     const upstreamPort = (upstream.address() as AddressInfo).port;
-    const child = spawn(process.execPath, [HSMKMS_BIN, 'tls', 'proxy', ...tokenArgs(), '--key-uri', keyUri, '--cert', chain, '--listen', '127.0.0.1:0', '--upstream', `http://127.0.0.1:${upstreamPort}`], {
+    const child = spawn(process.execPath, [HSMKMS_BIN, 'tls', 'proxy', ...testTokenArgs(), '--key-uri', keyUri, '--cert', chain, '--listen', '127.0.0.1:0', '--upstream', `http://127.0.0.1:${upstreamPort}`], {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     proxy = child;

@@ -12,13 +12,6 @@ import { ZLINT_PATH } from '../../ci/test-deps/zlint.mjs';
 
 export const run = promisify(execFile);
 
-/** `--module … --token-label … --pin-file …` for the run's SoftHSM2 token (test/global-setup.ts). */
-export function tokenArgs(): string[] {
-  const { HSMKMS_TEST_MODULE, HSMKMS_TEST_TOKEN, HSMKMS_TEST_PIN_FILE } = process.env;
-  if (!HSMKMS_TEST_MODULE || !HSMKMS_TEST_TOKEN || !HSMKMS_TEST_PIN_FILE) throw new Error('test/global-setup.ts did not run');
-  return ['--module', HSMKMS_TEST_MODULE, '--token-label', HSMKMS_TEST_TOKEN, '--pin-file', HSMKMS_TEST_PIN_FILE];
-}
-
 export type LeafKey = 'ec-p256' | 'ec-p384' | 'rsa-2048';
 
 /** A key and CSR made by openssl; returns the CSR's path. `sans` like `DNS:a.example.com`. */

@@ -23,7 +23,7 @@ import {
   ListKeysCommand,
   ScheduleKeyDeletionCommand,
 } from '@aws-sdk/client-kms';
-import { serve, type Served } from '../support/cli.js';
+import { serve, testTokenArgs, type Served } from '../support/cli.js';
 
 const credentials = { accessKeyId: `AKIA${randomBytes(8).toString('hex').toUpperCase()}`, secretAccessKey: randomBytes(30).toString('base64') };
 let dataDir: string;
@@ -34,10 +34,7 @@ function start(): Promise<Served> {
     [
       '--data-dir', dataDir,
       '--port', '0',
-      '--module', process.env.HSMKMS_TEST_MODULE!,
-      '--token-label', process.env.HSMKMS_TEST_TOKEN!,
-      '--pin-file', process.env.HSMKMS_TEST_PIN_FILE!,
-      '--profile', 'softhsm2',
+      ...testTokenArgs(),
       '--log-level', 'warn',
     ],
     { HSMKMS_ROOT_ACCESS_KEY_ID: credentials.accessKeyId, HSMKMS_ROOT_SECRET_ACCESS_KEY: credentials.secretAccessKey },

@@ -54,16 +54,13 @@ export async function serve(args: string[], env: NodeJS.ProcessEnv = {}): Promis
   };
 }
 
-/** The options that point `hsmkms` at the run's SoftHSM2 token (see test/global-setup.ts). */
+/**
+ * The options that point `hsmkms` at the run's SoftHSM2 token (see test/global-setup.ts). The
+ * profile comes from the module's name (softhsm2), so the same options suit `hsmkms ca`, whose
+ * `--profile` is the certificate profile.
+ */
 export function testTokenArgs(): string[] {
-  return [
-    '--module',
-    process.env.HSMKMS_TEST_MODULE!,
-    '--token-label',
-    process.env.HSMKMS_TEST_TOKEN!,
-    '--pin-file',
-    process.env.HSMKMS_TEST_PIN_FILE!,
-    '--profile',
-    'softhsm2',
-  ];
+  const { HSMKMS_TEST_MODULE, HSMKMS_TEST_TOKEN, HSMKMS_TEST_PIN_FILE } = process.env;
+  if (!HSMKMS_TEST_MODULE || !HSMKMS_TEST_TOKEN || !HSMKMS_TEST_PIN_FILE) throw new Error('test/global-setup.ts did not run');
+  return ['--module', HSMKMS_TEST_MODULE, '--token-label', HSMKMS_TEST_TOKEN, '--pin-file', HSMKMS_TEST_PIN_FILE];
 }
