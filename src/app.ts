@@ -4,6 +4,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import type { FastifyInstance } from 'fastify';
 import { openPkcs11Backend, type Pkcs11Backend, type Pkcs11BackendConfig } from './backend/pkcs11/index.js';
@@ -48,7 +49,15 @@ export interface AppConfig {
   httpTimeouts?: Partial<HttpTimeouts> | undefined;
   /** Build {@link App.metricsServer} (for `--metrics-listen`); the API listener never serves /metrics. */
   metricsEndpoint?: boolean;
+  /** Serve the web console at /console (default true); a directory overrides where its build is. */
+  console?: boolean | string;
 }
+
+/**
+ * The built web console: `dist/console` of this package. This file runs as `src/app.ts` (tests)
+ * or `dist/app.js`, one level below the package root either way.
+ */
+export const CONSOLE_DIR = fileURLToPath(new URL('../dist/console', import.meta.url));
 
 export interface App {
   server: FastifyInstance;
@@ -171,6 +180,7 @@ export async function createApp(config: AppConfig): Promise<App> {
       metrics,
       logger,
       timeouts: config.httpTimeouts,
+      consoleDir: config.console === false ? undefined : typeof config.console === 'string' ? config.console : CONSOLE_DIR,
     });
     const metricsServer = config.metricsEndpoint
       ? await buildMetricsServer({ metrics, logger: logger.child({ component: 'metrics' }), timeouts: config.httpTimeouts })

@@ -21,6 +21,7 @@ interface ServeOptions extends HsmCliOptions, ServiceCliOptions {
   headersTimeout: string;
   idleTimeout: string;
   keepAliveTimeout: string;
+  console: boolean;
 }
 
 const seconds = (ms: number): string => String(ms / 1000);
@@ -67,7 +68,8 @@ export function serveCommand(): Command {
       new Option('--keep-alive-timeout <seconds>', 'close an idle keep-alive connection between requests after this long')
         .env('HSMKMS_KEEP_ALIVE_TIMEOUT')
         .default(seconds(DEFAULT_HTTP_TIMEOUTS.keepAliveMs)),
-    );
+    )
+    .addOption(new Option('--no-console', 'do not serve the web console at /console (API only)'));
   addServiceOptions(addHsmOptions(command));
   return command.action(async (options: ServeOptions) => {
     const port = Number(options.port);
@@ -91,6 +93,7 @@ export function serveCommand(): Command {
       httpTimeouts,
       // With workers, the primary serves the sum of theirs (see runPrimary).
       metricsEndpoint: metricsListen !== undefined && !cluster.isWorker,
+      console: options.console,
     };
     if (workers > 1 && cluster.isPrimary) return runPrimary(config, workers, metricsListen);
 
@@ -111,6 +114,7 @@ export function serveCommand(): Command {
       if (cluster.isPrimary) {
         reportRoot(app.root);
         progress(`listening on ${address} (account ${settings.accountId}, region ${settings.region})`);
+        if (options.console) progress(`web console at ${address}/console/`);
         if (metricsAddress) reportMetrics(metricsAddress);
       }
     } catch (error) {

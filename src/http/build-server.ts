@@ -12,6 +12,7 @@ import type { Logger } from '../core/ports.js';
 import type { Metrics } from '../observability/metrics.js';
 import { loggerOptions } from '../observability/logger.js';
 import { createAuthenticator } from './authenticate.js';
+import { CONSOLE_PATH, registerConsoleRoute } from './console-route.js';
 import { handleServerError, sendError } from './errors.js';
 import { registerKmsRoute } from './kms-route.js';
 import { lazyChildLoggerFactory } from './lazy-child-logger.js';
@@ -55,6 +56,11 @@ export interface ServerOptions {
    * so audit events carry the client's address. Default: trust nobody.
    */
   trustProxy?: boolean | string | string[];
+  /**
+   * Serve the web console from this directory (the Vite build, `dist/console`) at `/console`.
+   * Absent: no console routes.
+   */
+  consoleDir?: string | undefined;
 }
 
 function isLogger(value: Logger | LoggerOptions): value is Logger {
@@ -145,6 +151,16 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       clock: options.clock ?? (() => new Date()),
     }),
   });
+
+  if (options.consoleDir !== undefined) {
+    registerConsoleRoute(app, { dir: options.consoleDir, region: options.settings.region });
+    // A person who opens the endpoint in a browser finds the console; API clients only POST.
+    app.get('/', (request, reply) => {
+      if (!String(request.headers.accept ?? '').includes('text/html'))
+        return sendError(reply, 'UnknownOperationException', 'No route for GET /', 404);
+      return reply.redirect(`${CONSOLE_PATH}/`, 302);
+    });
+  }
 
   app.get('/health', async (request, reply) => {
     const result = await checkHealth(options.health, healthTimeoutMs);
