@@ -5,14 +5,14 @@
  */
 import { randomBytes } from 'node:crypto';
 import { KmsError } from '../errors.js';
-import type { PrincipalRecord, PrincipalRole, Tag } from '../model.js';
+import { PRINCIPAL_ROLES, type PrincipalRecord, type PrincipalRole, type Tag } from '../model.js';
 import type { KmsSettings } from '../operation.js';
 import type { KeyBackend, MetadataStore } from '../ports.js';
 import type { AccessKeySummary, IdentityPolicyRecord } from '../authorization/repository.js';
 import { parseIdentityPolicy } from '../authorization/identity-policy.js';
 
 /** Every role: what the account root holds. */
-export const ALL_ROLES: readonly PrincipalRole[] = ['CryptoOfficer', 'CryptoUser', 'Auditor'];
+export const ALL_ROLES: readonly PrincipalRole[] = PRINCIPAL_ROLES;
 
 /** IAM's quotas, as AWS sets them by default. */
 export const MAX_PRINCIPALS = 5000;
