@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { KmsError } from '../errors.js';
-import type { PrincipalRecord, PrincipalRole, Tag } from '../model.js';
+import type { PrincipalRecord, Tag } from '../model.js';
 import type { KmsSettings } from '../operation.js';
 import type { KeyBackend, MetadataStore } from '../ports.js';
 import type { AccessKeySummary, IdentityPolicyRecord } from '../authorization/repository.js';
