@@ -17,6 +17,7 @@ export const TEST_PACKAGES = [
   { name: 'awscli', neededFor: 'API tests with the AWS CLI v2 (/usr/bin/aws)', present: file('/usr/bin/aws') },
   { name: 'postgresql', neededFor: 'the metadata store contract tests on PostgreSQL', present: postgresServer },
   { name: 'wrk', neededFor: 'npm run bench (HTTP load)', present: file('/usr/bin/wrk') },
+  { name: 'chromium', neededFor: 'the web console end-to-end tests (headless, driven by playwright-core)', present: file('/usr/bin/chromium') },
 ];
 
 // Tests run the service, so they need what running needs too (already there after npm install).
