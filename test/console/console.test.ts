@@ -35,6 +35,9 @@ const CHROMIUM_FLAGS = [
   '--disable-sync',
 ];
 const SHOTS = resolve('test-results/console');
+// Code run in the page is given as text: this file is compiled without the DOM library.
+const ACTIVE_TEXT = 'document.activeElement?.textContent';
+const FOCUS_IN_DIALOG = "document.activeElement?.closest('dialog') !== null";
 const DESKTOP = { width: 1280, height: 800 };
 const PHONE = { width: 390, height: 844 };
 
@@ -60,10 +63,12 @@ async function createPrincipal(admin: HsmKmsClient, name: string, roles: string[
   return principal;
 }
 
-/** A new tab: requests, console errors and page errors recorded for the whole run. */
-async function newTab(): Promise<Page> {
+/** A new tab; unless `watch` is false, its requests, console errors and page errors are recorded. */
+async function newTab(watch = true): Promise<Page> {
   const page = await context.newPage();
   page.setDefaultTimeout(20_000);
+  if (!watch) return page;
+  page.on('request', (request) => requests.push(request.url()));
   page.on('console', (message) => {
     // Chromium logs every 4xx answer (AccessDenied, quorum) as a failed resource: those are the
     // service's answers, shown on the page; anything else (CSP refusals, exceptions) is a problem.
@@ -121,7 +126,6 @@ beforeAll(async () => {
     locale: 'en-GB',
     timezoneId: 'Europe/Paris',
   });
-  context.on('request', (request) => requests.push(request.url()));
 }, 120_000);
 
 afterAll(async () => {
@@ -143,6 +147,36 @@ describe('the web console', () => {
     expect(html).not.toMatch(/<style|style="/);
   });
 
+  it('enforces that policy in the page: no HTML from strings, no inline style, no connection elsewhere', async () => {
+    // A tab of its own, outside the run's request and error records: these refusals are wanted.
+    const probe = await newTab(false);
+    await probe.goto(`${origin}/console/`);
+    await heading(probe, 'hsmkms console');
+    const outcome = await probe.evaluate(`(async () => {
+      const violations = [];
+      document.addEventListener('securitypolicyviolation', (event) => violations.push(event.effectiveDirective));
+      let html = 'allowed';
+      try {
+        document.createElement('div').innerHTML = '<b>built from a string</b>';
+      } catch (error) {
+        html = error.name;
+      }
+      const style = document.createElement('style');
+      style.textContent = 'body { color: red }';
+      document.head.append(style);
+      let fetched = 'allowed';
+      try {
+        await fetch('http://127.0.0.2:9/');
+      } catch (error) {
+        fetched = error.name;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      return { html, fetched, violations: [...new Set(violations)].sort() };
+    })()`);
+    expect(outcome).toEqual({ html: 'TypeError', fetched: 'TypeError', violations: ['connect-src', 'require-trusted-types-for', 'style-src-elem'] });
+    await probe.close();
+  });
+
   let keyId: string;
   let alice: Page;
 
@@ -160,6 +194,14 @@ describe('the web console', () => {
     await signIn(alice, principals.alice!);
     await heading(alice, 'Keys');
     expect(await alice.locator('.whoami-roles').textContent()).toBe('(Auditor, CryptoUser)');
+    // The credentials live in the tab's memory only: no storage, no cookie, nothing in the page.
+    expect(await alice.evaluate('({ local: localStorage.length, session: sessionStorage.length, cookie: document.cookie })')).toEqual({
+      local: 0,
+      session: 0,
+      cookie: '',
+    });
+    expect(await context.cookies()).toEqual([]);
+    expect(await alice.content()).not.toContain(principals.alice!.secretAccessKey);
     await alice.getByRole('button', { name: 'Create key' }).click();
     const dialog = alice.getByRole('dialog', { name: 'Create key' });
     await dialog.getByLabel('Alias (optional)').fill('e2e/payments');
@@ -307,22 +349,22 @@ describe('the web console', () => {
     await signIn(alice, principals.alice!);
     await heading(alice, 'Keys');
     await alice.keyboard.press('Tab');
-    expect(await alice.evaluate(() => document.activeElement?.textContent)).toBe('Skip to content');
+    expect(await alice.evaluate(ACTIVE_TEXT)).toBe('Skip to content');
     await alice.keyboard.press('Enter');
-    expect(await alice.evaluate(() => document.activeElement?.id)).toBe('main');
+    expect(await alice.evaluate('document.activeElement?.id')).toBe('main');
 
     await alice.getByRole('button', { name: 'Create key' }).focus();
     await alice.keyboard.press('Enter');
     const dialog = alice.getByRole('dialog', { name: 'Create key' });
     await dialog.waitFor();
-    expect(await alice.evaluate(() => document.activeElement?.closest('dialog') !== null)).toBe(true);
+    expect(await alice.evaluate(FOCUS_IN_DIALOG)).toBe(true);
     for (let i = 0; i < 12; i++) {
       await alice.keyboard.press(i % 3 === 2 ? 'Shift+Tab' : 'Tab');
-      expect(await alice.evaluate(() => document.activeElement?.closest('dialog') !== null)).toBe(true);
+      expect(await alice.evaluate(FOCUS_IN_DIALOG)).toBe(true);
     }
     await alice.keyboard.press('Escape');
     await dialog.waitFor({ state: 'detached' });
-    expect(await alice.evaluate(() => document.activeElement?.textContent)).toBe('Create key');
+    expect(await alice.evaluate(ACTIVE_TEXT)).toBe('Create key');
   });
 
   it('made no request to any origin but its own, and no CSP violation or script error', () => {

@@ -1,50 +1,12 @@
 /**
- * A policy document editor that validates as you type, with the server's own rules: JSON first
- * (with the line and column of the first error), then the IAM policy grammar as hsmkms accepts it
- * (src/core/policy/policy-document.ts, the code PutKeyPolicy runs), then — for a key policy —
- * AWS's lockout safety check for the person editing it.
+ * A policy document editor that validates as you type (see policy-check.ts): the reader sees
+ * the first problem with its line and column, can jump to it, and can reformat the JSON.
  */
 import { useId, useMemo, useRef, type ReactElement } from 'react';
-import { KmsError } from '../../../src/core/errors.js';
-import { checkPolicyLockout } from '../../../src/core/policy/lockout-check.js';
-import { parsePolicyDocument, type PolicyKind } from '../../../src/core/policy/policy-document.js';
+import type { PolicyKind } from '../../../src/core/policy/policy-document.js';
+import { checkPolicy, type PolicyEditorCaller } from './policy-check.js';
 
-export type PolicyCheck =
-  | { ok: true; statements: number }
-  | { ok: false; name: string; message: string; position?: number; line?: number; column?: number };
-
-export interface PolicyEditorCaller {
-  principalArn: string;
-  accountId: string;
-  partition: string;
-}
-
-function lineAndColumn(text: string, position: number): { line: number; column: number } {
-  const before = text.slice(0, position);
-  const line = before.split('\n').length;
-  return { line, column: position - before.lastIndexOf('\n') };
-}
-
-/** Checks a policy as the server would; `caller` adds the lockout check for key policies. */
-export function checkPolicy(text: string, kind: PolicyKind, caller?: PolicyEditorCaller): PolicyCheck {
-  if (text.trim() === '') return { ok: false, name: 'ValidationException', message: 'The policy is empty.' };
-  try {
-    JSON.parse(text);
-  } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
-    const at = /position (\d+)/.exec(message);
-    const position = at ? Number(at[1]) : text.length;
-    return { ok: false, name: 'JSON', message: message.replace(/\s*\(line \d+ column \d+\)/, ''), position, ...lineAndColumn(text, position) };
-  }
-  try {
-    const parsed = parsePolicyDocument(text, { kind });
-    if (kind === 'resource' && caller) checkPolicyLockout(parsed, caller);
-    return { ok: true, statements: parsed.statements.length };
-  } catch (error) {
-    if (error instanceof KmsError) return { ok: false, name: error.type, message: error.message };
-    throw error;
-  }
-}
+export { checkPolicy } from './policy-check.js';
 
 export interface PolicyEditorProps {
   label: string;
