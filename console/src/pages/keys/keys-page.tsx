@@ -39,6 +39,27 @@ function matches(row: KeyRow, f: Filters): boolean {
   return true;
 }
 
+/** A labelled select whose first choice, "Any", filters nothing. */
+function FilterSelect({ label, value, onChange, options }: { label: string; value: string; onChange: (value: string) => void; options: ReadonlyArray<string | readonly [string, string]> }): ReactElement {
+  const id = useId();
+  return (
+    <div className="field">
+      <label htmlFor={id}>{label}</label>
+      <select id={id} value={value} onChange={(e) => onChange(e.target.value)}>
+        <option value="">Any</option>
+        {options.map((option) => {
+          const [v, text] = typeof option === 'string' ? [option, option] : option;
+          return (
+            <option key={v} value={v}>
+              {text}
+            </option>
+          );
+        })}
+      </select>
+    </div>
+  );
+}
+
 export function StateBadge({ state }: { state: string | undefined }): ReactElement {
   return <span className={`badge badge-${(state ?? 'unknown').toLowerCase()}`}>{state ?? 'Unknown'}</span>;
 }
@@ -120,42 +141,19 @@ export default function KeysPage(): ReactElement {
           <label htmlFor={`${id}-search`}>Alias, id or description</label>
           <input id={`${id}-search`} type="search" value={filters.search} onChange={(e) => set('search', e.target.value)} />
         </div>
-        <div className="field">
-          <label htmlFor={`${id}-state`}>State</label>
-          <select id={`${id}-state`} value={filters.state} onChange={(e) => set('state', e.target.value)}>
-            <option value="">Any</option>
-            {KEY_STATES.map((s) => (
-              <option key={s}>{s}</option>
-            ))}
-          </select>
-        </div>
-        <div className="field">
-          <label htmlFor={`${id}-spec`}>Key spec</label>
-          <select id={`${id}-spec`} value={filters.spec} onChange={(e) => set('spec', e.target.value)}>
-            <option value="">Any</option>
-            {KEY_SPECS.map((s) => (
-              <option key={s}>{s}</option>
-            ))}
-          </select>
-        </div>
-        <div className="field">
-          <label htmlFor={`${id}-usage`}>Usage</label>
-          <select id={`${id}-usage`} value={filters.usage} onChange={(e) => set('usage', e.target.value)}>
-            <option value="">Any</option>
-            {KEY_USAGES.map((s) => (
-              <option key={s}>{s}</option>
-            ))}
-          </select>
-        </div>
-        <div className="field">
-          <label htmlFor={`${id}-rotation`}>Automatic rotation</label>
-          <select id={`${id}-rotation`} value={filters.rotation} onChange={(e) => set('rotation', e.target.value as Filters['rotation'])}>
-            <option value="">Any</option>
-            <option value="on">On</option>
-            <option value="off">Off</option>
-            <option value="n/a">Not applicable</option>
-          </select>
-        </div>
+        <FilterSelect label="State" value={filters.state} onChange={(v) => set('state', v)} options={KEY_STATES} />
+        <FilterSelect label="Key spec" value={filters.spec} onChange={(v) => set('spec', v)} options={KEY_SPECS} />
+        <FilterSelect label="Usage" value={filters.usage} onChange={(v) => set('usage', v)} options={KEY_USAGES} />
+        <FilterSelect
+          label="Automatic rotation"
+          value={filters.rotation}
+          onChange={(v) => set('rotation', v as Filters['rotation'])}
+          options={[
+            ['on', 'On'],
+            ['off', 'Off'],
+            ['n/a', 'Not applicable'],
+          ]}
+        />
         {filtered ? (
           <button type="button" className="button-small filters-clear" onClick={() => setFilters(NO_FILTERS)}>
             Clear filters
