@@ -27,6 +27,7 @@ export const TEST_PACKAGES = [
     present: zlintPresent,
     install: `node ${zlintFetcher}`,
   },
+  { name: 'chromium', neededFor: 'the web console end-to-end tests (headless, driven by playwright-core)', present: file('/usr/bin/chromium') },
 ];
 
 /**

@@ -4,6 +4,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import type { FastifyInstance } from 'fastify';
 import { openPkcs11Backend, type Pkcs11Backend, type Pkcs11BackendConfig } from './backend/pkcs11/index.js';
@@ -81,6 +82,8 @@ export interface AppConfig {
    * certificate ends the handshake.
    */
   tls?: { keyUri: string; cert: string | Buffer; clientCa?: string | Buffer | undefined; clientSubject?: string | undefined } | undefined;
+  /** Serve the web console at /console (default true); a directory overrides where its build is. */
+  console?: boolean | string;
 }
 
 /** Where and how the audit trail is written; see src/audit/chained-audit-sink.ts. */
@@ -95,6 +98,12 @@ export interface AuditConfig {
   digestEverySeconds?: number;
   maxFileBytes?: number;
 }
+
+/**
+ * The built web console: `dist/console` of this package. This file runs as `src/app.ts` (tests)
+ * or `dist/app.js`, one level below the package root either way.
+ */
+export const CONSOLE_DIR = fileURLToPath(new URL('../dist/console', import.meta.url));
 
 export interface App {
   server: FastifyInstance;
@@ -278,6 +287,7 @@ export async function createApp(config: AppConfig): Promise<App> {
       ca,
       xks: { proxy: xks, credentials: createXksCredentialResolver(store, backend), clientSubject: config.tls?.clientCa ? config.tls.clientSubject : undefined },
       serverFactory: config.tls ? httpsServerFactory(config.hsm, config.tls) : undefined,
+      consoleDir: config.console === false ? undefined : typeof config.console === 'string' ? config.console : CONSOLE_DIR,
     });
     const metricsServer = config.metricsEndpoint
       ? await buildMetricsServer({ metrics, logger: logger.child({ component: 'metrics' }), timeouts: config.httpTimeouts })

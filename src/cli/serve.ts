@@ -32,6 +32,7 @@ interface ServeOptions extends HsmCliOptions, ServiceCliOptions, AuditCliOptions
   tlsClientCa?: string;
   tlsClientSubject?: string;
   xksProxyTimeoutMs: string;
+  console: boolean;
 }
 
 const seconds = (ms: number): string => String(ms / 1000);
@@ -103,7 +104,8 @@ export function serveCommand(): Command {
     )
     .addOption(
       new Option('--xks-cluster <id>', "the cluster whose token holds the XKS proxy's keys (default: the default store's token)").env('HSMKMS_XKS_CLUSTER'),
-    );
+    )
+    .addOption(new Option('--no-console', 'do not serve the web console at /console (API only)'));
   addAuditOptions(addServiceOptions(addHsmOptions(command)));
   return command.action(async (options: ServeOptions) => {
     const port = Number(options.port);
@@ -138,6 +140,7 @@ export function serveCommand(): Command {
       xksCluster: options.xksCluster,
       tls: tlsConfig(options),
       xksProxyTimeoutMs: proxyTimeout(options.xksProxyTimeoutMs),
+      console: options.console,
     };
     if (workers > 1 && cluster.isPrimary) return runPrimary(config, workers, metricsListen);
 
@@ -160,6 +163,7 @@ export function serveCommand(): Command {
       if (cluster.isPrimary) {
         reportRoot(app.root);
         progress(`listening on ${address} (account ${settings.accountId}, region ${settings.region})`);
+        if (options.console) progress(`web console at ${address}/console/`);
         if (metricsAddress) reportMetrics(metricsAddress);
       }
     } catch (error) {

@@ -123,6 +123,7 @@ export const AUDITED_PARAMETERS: Readonly<Record<string, readonly string[]>> = {
   'HsmKms.DeleteAccessKey': ['UserName', 'AccessKeyId'],
   'HsmKms.TagPrincipal': ['UserName', 'Tags'],
   'HsmKms.UntagPrincipal': ['UserName', 'TagKeys'],
+  'HsmKms.GetCallerIdentity': [],
   'HsmKms.ExplainAuthorization': ['PrincipalArn', 'UserName', 'Action', 'KeyId', 'EncryptionContext', 'Context', 'SourceIp', 'SecureTransport'],
   'HsmKms.PutQuorumRule': ['RuleId', 'Action', 'KeyId', 'TaggedKeysOnly', 'MinApprovals', 'Approvers'],
   'HsmKms.ListQuorumRules': [],

@@ -157,7 +157,9 @@ export interface Tag {
 }
 
 /** Roles a principal may hold (CloudHSM style). The account root holds every role. */
-export type PrincipalRole = 'CryptoOfficer' | 'CryptoUser' | 'Auditor';
+/** The CloudHSM-style roles a principal may hold (what each allows: authorization/role-table.ts). */
+export const PRINCIPAL_ROLES = ['CryptoOfficer', 'CryptoUser', 'Auditor'] as const;
+export type PrincipalRole = (typeof PRINCIPAL_ROLES)[number];
 
 export interface PrincipalRecord {
   /** `arn:aws:iam::<account>:user/<name>` or `arn:aws:iam::<account>:root`. */

@@ -15,6 +15,7 @@ import type { Metrics } from '../observability/metrics.js';
 import { loggerOptions } from '../observability/logger.js';
 import { createAuthenticator } from './authenticate.js';
 import { registerCaRoutes } from './ca-routes.js';
+import { CONSOLE_PATH, registerConsoleRoute } from './console-route.js';
 import { handleServerError, sendError } from './errors.js';
 import { registerKmsRoute } from './kms-route.js';
 import { registerXksRoutes, type XksRouteOptions } from './xks-route.js';
@@ -69,6 +70,11 @@ export interface ServerOptions {
   serverFactory?: ((handler: (request: IncomingMessage, response: ServerResponse) => void, serverOptions: ServerTimeoutOptions) => HttpServer) | undefined;
   /** Serve the XKS proxy API too (hsmkms as an external key store proxy for AWS KMS). */
   xks?: Omit<XksRouteOptions, 'metrics' | 'clock'> | undefined;
+  /**
+   * Serve the web console from this directory (the Vite build, `dist/console`) at `/console`.
+   * Absent: no console routes.
+   */
+  consoleDir?: string | undefined;
 }
 
 /** The Node server options the request and headers timeouts need at creation. */
@@ -171,6 +177,15 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
 
   if (options.ca) registerCaRoutes(app, options.ca);
   if (options.xks) registerXksRoutes(app, { ...options.xks, metrics, clock: options.clock ?? (() => new Date()) });
+  if (options.consoleDir !== undefined) {
+    registerConsoleRoute(app, { dir: options.consoleDir, region: options.settings.region });
+    // A person who opens the endpoint in a browser finds the console; API clients only POST.
+    app.get('/', (request, reply) => {
+      if (!String(request.headers.accept ?? '').includes('text/html'))
+        return sendError(reply, 'UnknownOperationException', 'No route for GET /', 404);
+      return reply.redirect(`${CONSOLE_PATH}/`, 302);
+    });
+  }
 
   app.get('/health', async (request, reply) => {
     const result = await checkHealth(options.health, healthTimeoutMs);

@@ -377,6 +377,32 @@ describe('administration API', () => {
     expect((await refusal(renewed.kms.send(new ListKeysCommand({})))).name).toBe('UnrecognizedClientException');
   });
 
+  it('tells every caller who it is (GetCallerIdentity), with its current roles and the signing key, and never refuses it by role', async () => {
+    expect(await root.admin.call('GetCallerIdentity')).toEqual({
+      Account: ACCOUNT,
+      Arn: ROOT,
+      UserId: 'root',
+      UserName: 'root',
+      Roles: expect.any(Array),
+      Root: true,
+      AccessKeyId: root.credentials.accessKeyId,
+    });
+    for (const [who, roles] of [[officer, ['CryptoOfficer']], [auditor, ['Auditor']], [app, ['CryptoUser']]] as const)
+      expect(await who.admin.call('GetCallerIdentity', {})).toEqual({
+        Account: ACCOUNT,
+        Arn: who.arn,
+        UserId: who.arn.split('/')[1],
+        UserName: who.arn.split('/')[1],
+        Roles: roles,
+        Root: false,
+        AccessKeyId: who.credentials.accessKeyId,
+      });
+    // A quorum rule for every hsmkms action does not make asking who one is wait for approval.
+    expect(await refusal(officer.admin.call('PutQuorumRule', { Action: 'hsmkms:GetCallerIdentity', MinApprovals: 1, Approvers: ['auditor'] }))).toMatchObject({
+      name: 'ValidationException',
+    });
+  });
+
   it('accepts a principal created offline with `hsmkms principal create` on the running server’s data directory', async () => {
     const { stdout } = await hsmkms(['principal', 'create', 'cli-made', ...tokenArgs()]);
     const created = JSON.parse(stdout) as { arn: string; accessKeyId: string; secretAccessKey: string };

@@ -250,6 +250,7 @@ beforeAll(async () => {
     'HsmKms.GetApprovalRequest': { ApprovalRequestId: toApprove },
     'HsmKms.ApproveRequest': { ApprovalRequestId: toApprove },
     'HsmKms.RejectRequest': { ApprovalRequestId: toReject },
+    'HsmKms.GetCallerIdentity': {},
   } satisfies Record<string, Input>);
   // Every operation the service registers has a seed of its own.
   expect([...serviceOperations.keys()].filter((name) => !(name in SEEDS))).toEqual([]);

@@ -102,6 +102,15 @@ describe('hsmkms serve on embedded defaults', () => {
     expect(await res.json()).toMatchObject({ status: 'ok' });
   });
 
+  it('serves the built web console at the address it prints, with its CSP', async () => {
+    const consoleUrl = /web console at (http:\/\/\S+\/console\/)/.exec(served.stderr())?.[1];
+    expect(consoleUrl).toBe(`${served.endpoint}/console/`);
+    const res = await fetch(consoleUrl!);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-security-policy')).toContain("connect-src 'self'");
+    expect(await res.text()).toContain('<meta name="hsmkms-region" content="us-east-1">');
+  });
+
   it('serves /metrics only on the --metrics-listen address', async () => {
     const metricsUrl = /metrics at (http:\/\/127\.0\.0\.1:\d+\/metrics)/.exec(served.stderr())?.[1];
     expect(metricsUrl).toBeDefined();

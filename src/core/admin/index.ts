@@ -10,6 +10,7 @@ import { deleteAccessKey } from './delete-access-key.js';
 import { deletePrincipal } from './delete-principal.js';
 import { deletePrincipalPolicy } from './delete-principal-policy.js';
 import { explainAuthorization } from './explain-authorization.js';
+import { getCallerIdentity } from './get-caller-identity.js';
 import { getPrincipal } from './get-principal.js';
 import { listPrincipals } from './list-principals.js';
 import { putPrincipalPolicy } from './put-principal-policy.js';
@@ -29,4 +30,5 @@ export const adminOperations: readonly Operation[] = [
   tagPrincipal,
   untagPrincipal,
   explainAuthorization,
+  getCallerIdentity,
 ];

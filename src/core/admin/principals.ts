@@ -5,14 +5,14 @@
  */
 import { randomBytes } from 'node:crypto';
 import { KmsError } from '../errors.js';
-import type { PrincipalRecord, PrincipalRole, Tag } from '../model.js';
+import type { PrincipalRecord, Tag } from '../model.js';
 import type { KmsSettings } from '../operation.js';
 import type { KeyBackend, MetadataStore } from '../ports.js';
 import type { AccessKeySummary, IdentityPolicyRecord } from '../authorization/repository.js';
 import { parseIdentityPolicy } from '../authorization/identity-policy.js';
+import { checkPolicyName, checkRoles, checkUserName } from './principal-names.js';
 
-/** Every role: what the account root holds. */
-export const ALL_ROLES: readonly PrincipalRole[] = ['CryptoOfficer', 'CryptoUser', 'Auditor'];
+export { ALL_ROLES, checkPolicyName, checkRoles, checkUserName } from './principal-names.js';
 
 /** IAM's quotas, as AWS sets them by default. */
 export const MAX_PRINCIPALS = 5000;
@@ -24,11 +24,6 @@ export const MAX_POLICIES_PER_PRINCIPAL = 10;
 export const MAX_POLICY_DOCUMENT_CHARS = 6144;
 /** IAM: fifty tags per user. */
 export const MAX_PRINCIPAL_TAGS = 50;
-
-/** IAM's user-name rule. */
-const USER_NAME = /^[\w+=,.@-]{1,64}$/;
-/** IAM's policy-name rule. */
-const POLICY_NAME = /^[\w+=,.@-]{1,128}$/;
 
 const BASE32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
 
@@ -53,42 +48,6 @@ export function userArn(settings: Pick<KmsSettings, 'partition' | 'accountId'>, 
 /** `arn:aws:iam::<account>:root` */
 export function rootArn(settings: Pick<KmsSettings, 'partition' | 'accountId'>): string {
   return `arn:${settings.partition}:iam::${settings.accountId}:root`;
-}
-
-/** A user name IAM would accept; ValidationException otherwise. */
-export function checkUserName(name: string): string {
-  return checkName('principal', name, USER_NAME, 64);
-}
-
-/** A policy name IAM would accept; ValidationException otherwise. */
-export function checkPolicyName(name: string): string {
-  return checkName('policy', name, POLICY_NAME, 128);
-}
-
-function checkName(what: string, name: string, pattern: RegExp, max: number): string {
-  if (!pattern.test(name))
-    throw new KmsError(
-      'ValidationException',
-      `Invalid ${what} name '${name.slice(0, 80)}': use 1 to ${max} letters, digits or the characters + = , . @ _ -`,
-    );
-  return name;
-}
-
-/**
- * Roles a principal may hold. CryptoOfficer and CryptoUser are not combined: separation of
- * duties is the point of having both (CloudHSM gives each user one type).
- */
-export function checkRoles(roles: readonly string[]): PrincipalRole[] {
-  const unknownRole = roles.find((role) => !(ALL_ROLES as readonly string[]).includes(role));
-  if (unknownRole !== undefined)
-    throw new KmsError('ValidationException', `Unknown role '${String(unknownRole).slice(0, 64)}': use one of ${ALL_ROLES.join(', ')}.`);
-  const unique = [...new Set(roles)] as PrincipalRole[];
-  if (unique.includes('CryptoOfficer') && unique.includes('CryptoUser'))
-    throw new KmsError(
-      'ValidationException',
-      'A principal cannot be both CryptoOfficer and CryptoUser: officers manage principals and never use keys. Create two principals.',
-    );
-  return unique.sort();
 }
 
 /** The principal named `name`, or NotFoundException in IAM's words. */

@@ -50,6 +50,7 @@ const QUORUM_RULES = row('quorum rule administration', 'account', 'allow', 'deny
 const QUORUM_READ = row('quorum rule read', 'account', 'allow', 'policy', 'allow');
 const APPROVALS = row('quorum approvals', 'account', 'allow', 'allow', 'allow');
 const AUDIT_READ = row('audit read', 'account', 'allow', 'deny', 'allow');
+const CALLER_IDENTITY = row('caller identity', 'account', 'allow', 'allow', 'allow');
 
 function rows(actions: string[], value: RoleTableRow): Array<[string, RoleTableRow]> {
   return actions.map((action) => [action, value]);
@@ -149,6 +150,7 @@ export const ROLE_TABLE: ReadonlyMap<string, RoleTableRow> = new Map([
   ['hsmkms:ListQuorumRules', QUORUM_READ],
   ...rows(['hsmkms:ListApprovalRequests', 'hsmkms:GetApprovalRequest', 'hsmkms:ApproveRequest', 'hsmkms:RejectRequest'], APPROVALS),
   ['hsmkms:LookupAuditEvents', AUDIT_READ],
+  ['hsmkms:GetCallerIdentity', CALLER_IDENTITY],
 ]);
 
 /** What the role gate says about one call. */

@@ -71,6 +71,24 @@ export interface ParseOptions {
 }
 
 /**
+ * The length of `text` encoded as UTF-8 (a lone surrogate counts as U+FFFD, as encoders write
+ * it), without Node's Buffer: the web console runs this module in the browser.
+ */
+export function utf8Length(text: string): number {
+  let bytes = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x80) bytes += 1;
+    else if (c < 0x800) bytes += 2;
+    else if (c >= 0xd800 && c <= 0xdbff && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      bytes += 4;
+      i++;
+    } else bytes += 3;
+  }
+  return bytes;
+}
+
+/**
  * Parses and validates a key policy (or, with `{ kind: 'identity' }`, an identity policy).
  * Throws MalformedPolicyDocumentException naming the first problem found, so the author can fix
  * it. Whatever the input (deeply nested arrays included), it throws nothing else: the document
@@ -81,7 +99,7 @@ export function parsePolicyDocument(text: string, options: ParseOptions = {}): P
   const kind = options.kind ?? 'resource';
   const noun = kind === 'identity' ? 'The policy' : 'The key policy';
   if (typeof text !== 'string') throw malformed(`${noun} must be a JSON string.`);
-  if (Buffer.byteLength(text, 'utf8') > MAX_POLICY_BYTES)
+  if (utf8Length(text) > MAX_POLICY_BYTES)
     throw malformed(`${noun} exceeds the maximum size of ${MAX_POLICY_BYTES} bytes.`);
   let raw: unknown;
   try {

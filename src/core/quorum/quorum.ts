@@ -11,13 +11,14 @@ export const QUORUM_TAG_KEY = 'hsmkms:quorum';
 
 /**
  * Actions quorum never guards: approving must never itself wait for approval (a rule for
- * `hsmkms:*` would otherwise lock every request out).
+ * `hsmkms:*` would otherwise lock every request out), nor may asking who one is.
  */
 export const NEVER_GUARDED: ReadonlySet<string> = new Set([
   'hsmkms:ApproveRequest',
   'hsmkms:RejectRequest',
   'hsmkms:ListApprovalRequests',
   'hsmkms:GetApprovalRequest',
+  'hsmkms:GetCallerIdentity',
 ]);
 
 /** Rules a service may hold; every guarded call reads them all, so they stay few. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { KmsError } from '../../../src/core/errors.js';
-import { parsePolicyDocument } from '../../../src/core/policy/policy-document.js';
+import { parsePolicyDocument, utf8Length } from '../../../src/core/policy/policy-document.js';
 import { defaultKeyPolicy } from '../../../src/core/policy/default-policy.js';
 
 const ROOT = 'arn:aws:iam::111122223333:root';
@@ -209,3 +209,11 @@ describe('parsePolicyDocument', () => {
   });
 });
 
+
+describe('utf8Length', () => {
+  it('agrees with Buffer.byteLength on every kind of code unit, lone surrogates included', () => {
+    const units = ['a', '\u007f', '\u0080', 'é', '\u07ff', '\u0800', '€', '\uffff', '😀', '\ud800', '\udc00', '\udbff\udfff', '\udc00\ud800'];
+    for (const a of units) for (const b of units) for (const c of units) expect(utf8Length(a + b + c), JSON.stringify(a + b + c)).toBe(Buffer.byteLength(a + b + c, 'utf8'));
+    expect(utf8Length('')).toBe(0);
+  });
+});

@@ -1,0 +1,27 @@
+/**
+ * HsmKms.GetCallerIdentity: who the signed caller is — as STS GetCallerIdentity answers it
+ * (`Account`, `Arn`, `UserId`), plus the user name, the roles the service holds now and the access
+ * key that signed. Every role may ask; it is how a client (the web console) learns what to offer
+ * without probing calls that would fill the audit trail with denials.
+ */
+import type { Operation } from '../operation.js';
+import { rootArn } from './principals.js';
+
+export const getCallerIdentity: Operation = {
+  name: 'GetCallerIdentity',
+  namespace: 'HsmKms',
+  async run(deps, ctx) {
+    await deps.authorizer.authorize({ principal: ctx.principal, action: 'hsmkms:GetCallerIdentity', context: {} });
+    const { principal } = ctx;
+    const root = principal.arn === rootArn(deps.settings);
+    return {
+      Account: principal.accountId,
+      Arn: principal.arn,
+      UserId: principal.name,
+      UserName: principal.name,
+      Roles: [...principal.roles],
+      Root: root,
+      ...(ctx.accessKeyId !== undefined ? { AccessKeyId: ctx.accessKeyId } : {}),
+    };
+  },
+};

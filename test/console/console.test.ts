@@ -1,0 +1,375 @@
+/**
+ * The web console end to end: the built console (dist/console) served by the real service on the
+ * run's SoftHSM2 token, driven in Debian's headless Chromium by playwright-core (no browser
+ * download). One browser for the file; each principal signs in in a tab of its own, since a
+ * session lives in its tab's memory only.
+ *
+ * Flows: sign in with a principal's access key; create a key; edit its policy and see explain's
+ * answer change; a quorum-guarded deletion approved by a second principal; a CryptoUser sees no
+ * principal management; an Auditor is refused key creation and sees the service's reason; a
+ * CryptoOfficer creates a principal and sees its secret once; keyboard use (skip link, dialogs).
+ * Every page is saved as a screenshot at 1280×800 and at phone width under test-results/console/.
+ * Throughout, every request the browser makes is recorded: none may leave the page's origin, and
+ * no CSP violation or script error may occur.
+ */
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { CONSOLE_DIR } from '../../src/app.js';
+import { HsmKmsClient } from '../../src/client/hsmkms-client.js';
+import { CONSOLE_CSP } from '../../src/http/console-route.js';
+import { startServer, type RunningServer } from '../support/server.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+/** The flags this machine's closed network needs (no background connections at all). */
+const CHROMIUM_FLAGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+const SHOTS = resolve('test-results/console');
+// Code run in the page is given as text: this file is compiled without the DOM library.
+const ACTIVE_TEXT = 'document.activeElement?.textContent';
+const FOCUS_IN_DIALOG = "document.activeElement?.closest('dialog') !== null";
+const DESKTOP = { width: 1280, height: 800 };
+const PHONE = { width: 390, height: 844 };
+
+interface Principal {
+  name: string;
+  arn: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+}
+
+let server: RunningServer;
+let context: BrowserContext;
+let userDataDir: string;
+let origin: string;
+const requests: string[] = [];
+const problems: string[] = [];
+const principals: Record<string, Principal> = {};
+
+async function createPrincipal(admin: HsmKmsClient, name: string, roles: string[]): Promise<Principal> {
+  const out = await admin.call('CreatePrincipal', { UserName: name, Roles: roles });
+  const principal = { name, arn: out.Arn as string, accessKeyId: out.AccessKeyId as string, secretAccessKey: out.SecretAccessKey as string };
+  principals[name] = principal;
+  return principal;
+}
+
+/** A new tab; unless `watch` is false, its requests, console errors and page errors are recorded. */
+async function newTab(watch = true): Promise<Page> {
+  const page = await context.newPage();
+  page.setDefaultTimeout(20_000);
+  if (!watch) return page;
+  page.on('request', (request) => requests.push(request.url()));
+  page.on('console', (message) => {
+    // Chromium logs every 4xx answer (AccessDenied, quorum) as a failed resource: those are the
+    // service's answers, shown on the page; anything else (CSP refusals, exceptions) is a problem.
+    if (message.type() === 'error' && !/^Failed to load resource: the server responded with a status of 4\d\d/.test(message.text()))
+      problems.push(`console: ${message.text()}`);
+  });
+  page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+  return page;
+}
+
+/** Signs in on the page's sign-in form, opening the console first unless `here`. */
+async function signIn(page: Page, who: Principal, here = false): Promise<void> {
+  if (!here) await page.goto(`${origin}/console/`);
+  await page.getByLabel('Access key ID').fill(who.accessKeyId);
+  await page.getByLabel('Secret access key').fill(who.secretAccessKey);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.locator('.whoami-name', { hasText: who.name }).waitFor();
+}
+
+/** Saves the page at 1280×800 and at phone width (390 px), full length. */
+async function screenshot(page: Page, name: string): Promise<void> {
+  await page.setViewportSize(DESKTOP);
+  await page.screenshot({ path: join(SHOTS, `${name}-1280x800.png`), fullPage: true });
+  await page.setViewportSize(PHONE);
+  await page.screenshot({ path: join(SHOTS, `${name}-390.png`), fullPage: true });
+  await page.setViewportSize(DESKTOP);
+}
+
+async function heading(page: Page, name: string): Promise<void> {
+  await page.getByRole('heading', { level: 1, name }).waitFor();
+}
+
+beforeAll(async () => {
+  if (!existsSync(join(CONSOLE_DIR, 'index.html'))) throw new Error(`The console is not built (${CONSOLE_DIR}): run npm run build first.`);
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: npm test's set-up (ci/test-deps.mjs) installs Debian's chromium.`);
+  mkdirSync(SHOTS, { recursive: true });
+  server = await startServer();
+  origin = new URL(server.endpoint).origin;
+  const root = new HsmKmsClient({ endpoint: server.endpoint, region: server.region, credentials: server.credentials });
+  const officer = await createPrincipal(root, 'officer', ['CryptoOfficer']);
+  const admin = new HsmKmsClient({ endpoint: server.endpoint, region: server.region, credentials: officer });
+  // alice creates keys (CryptoUser) and may explain decisions (Auditor); bob is who she asks about.
+  await createPrincipal(admin, 'alice', ['Auditor', 'CryptoUser']);
+  await createPrincipal(admin, 'bob', ['CryptoUser']);
+  await createPrincipal(admin, 'carol', ['CryptoUser']);
+  await createPrincipal(admin, 'auditor', ['Auditor']);
+  await admin.call('PutQuorumRule', { Action: 'kms:ScheduleKeyDeletion', MinApprovals: 1, Approvers: ['carol'] });
+
+  userDataDir = mkdtempSync(join(tmpdir(), 'hsmkms-chromium-'));
+  context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: CHROMIUM_FLAGS,
+    viewport: DESKTOP,
+    locale: 'en-GB',
+    timezoneId: 'Europe/Paris',
+  });
+}, 120_000);
+
+afterAll(async () => {
+  await context?.close();
+  await server?.close();
+  if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
+});
+
+describe('the web console', () => {
+  it('is served with a strict Content-Security-Policy and the other security headers', async () => {
+    const response = await fetch(`${origin}/console/`);
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-security-policy')).toBe(CONSOLE_CSP);
+    expect(CONSOLE_CSP).toContain("connect-src 'self'");
+    expect(CONSOLE_CSP).toContain("frame-ancestors 'none'");
+    expect(response.headers.get('x-content-type-options')).toBe('nosniff');
+    const html = await response.text();
+    expect(html).not.toMatch(/<script(?![^>]*\bsrc=)[^>]*>/);
+    expect(html).not.toMatch(/<style|style="/);
+  });
+
+  it('enforces that policy in the page: no HTML from strings, no inline style, no connection elsewhere', async () => {
+    // A tab of its own, outside the run's request and error records: these refusals are wanted.
+    const probe = await newTab(false);
+    await probe.goto(`${origin}/console/`);
+    await heading(probe, 'hsmkms console');
+    const outcome = await probe.evaluate(`(async () => {
+      const violations = [];
+      document.addEventListener('securitypolicyviolation', (event) => violations.push(event.effectiveDirective));
+      let html = 'allowed';
+      try {
+        document.createElement('div').innerHTML = '<b>built from a string</b>';
+      } catch (error) {
+        html = error.name;
+      }
+      const style = document.createElement('style');
+      style.textContent = 'body { color: red }';
+      document.head.append(style);
+      let fetched = 'allowed';
+      try {
+        await fetch('http://127.0.0.2:9/');
+      } catch (error) {
+        fetched = error.name;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      return { html, fetched, violations: [...new Set(violations)].sort() };
+    })()`);
+    expect(outcome).toEqual({ html: 'TypeError', fetched: 'TypeError', violations: ['connect-src', 'require-trusted-types-for', 'style-src-elem'] });
+    await probe.close();
+  });
+
+  let keyId: string;
+  let alice: Page;
+
+  it('signs a principal in with its access key, then creates a key with progress', async () => {
+    alice = await newTab();
+    await alice.goto(`${origin}/console/`);
+    await heading(alice, 'hsmkms console');
+    await screenshot(alice, '01-sign-in');
+    // A wrong secret is refused with the service's own error name.
+    await alice.getByLabel('Access key ID').fill(principals.alice!.accessKeyId);
+    await alice.getByLabel('Secret access key').fill('not-the-secret');
+    await alice.getByRole('button', { name: 'Sign in' }).click();
+    await alice.getByRole('alert').filter({ hasText: 'InvalidSignatureException' }).waitFor();
+
+    await signIn(alice, principals.alice!);
+    await heading(alice, 'Keys');
+    expect(await alice.locator('.whoami-roles').textContent()).toBe('(Auditor, CryptoUser)');
+    // The credentials live in the tab's memory only: no storage, no cookie, nothing in the page.
+    expect(await alice.evaluate('({ local: localStorage.length, session: sessionStorage.length, cookie: document.cookie })')).toEqual({
+      local: 0,
+      session: 0,
+      cookie: '',
+    });
+    expect(await context.cookies()).toEqual([]);
+    expect(await alice.content()).not.toContain(principals.alice!.secretAccessKey);
+    await alice.getByRole('button', { name: 'Create key' }).click();
+    const dialog = alice.getByRole('dialog', { name: 'Create key' });
+    await dialog.getByLabel('Alias (optional)').fill('e2e/payments');
+    await dialog.getByLabel('Description (optional)').fill('made by the console test');
+    await screenshot(alice, '02-create-key-dialog');
+    await dialog.getByRole('button', { name: 'Create key' }).click();
+    const created = alice.getByRole('status').getByRole('link', { name: 'alias/e2e/payments' });
+    await created.waitFor();
+    await alice.getByRole('row', { name: /alias\/e2e\/payments/ }).getByText('Enabled').waitFor();
+    await screenshot(alice, '03-keys');
+    await created.click();
+    await heading(alice, 'alias/e2e/payments');
+    keyId = new URL(alice.url()).pathname.split('/').pop()!;
+    expect(keyId).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('validates the key policy as it is typed, and explain’s answer changes when the policy does', async () => {
+    await alice.getByRole('heading', { level: 2, name: 'Key policy' }).waitFor();
+    const explain = alice.locator('#explain');
+    await explain.getByLabel('Principal (user name or ARN)').fill('bob');
+    await explain.getByLabel('Action').fill('kms:Decrypt');
+    await explain.getByRole('button', { name: 'Explain' }).click();
+    await explain.locator('.decision-value', { hasText: 'ImplicitDeny' }).waitFor();
+
+    const editor = alice.getByLabel('Key policy document (JSON)');
+    const policy = JSON.parse(await editor.inputValue()) as { Version: string; Statement: object[] };
+    await editor.fill('{"Version": "2012-10-17", "Statement": [');
+    await alice.locator('.policy-status', { hasText: 'Not valid JSON' }).waitFor();
+    await editor.fill(JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { AWS: principals.bob!.arn }, Action: 'kms:Decrypt' }] }));
+    await alice.locator('.policy-status', { hasText: 'MalformedPolicyDocumentException' }).waitFor();
+    expect(await alice.getByRole('button', { name: 'Save key policy' }).isDisabled()).toBe(true);
+    policy.Statement.push({ Sid: 'BobMayDecrypt', Effect: 'Allow', Principal: { AWS: principals.bob!.arn }, Action: 'kms:Decrypt', Resource: '*' });
+    await editor.fill(JSON.stringify(policy, null, 2));
+    await alice.locator('.policy-status', { hasText: 'Valid key policy' }).waitFor();
+    await screenshot(alice, '04-key-detail');
+    await alice.getByRole('button', { name: 'Save key policy' }).click();
+    await alice.getByText('Key policy saved.').waitFor();
+    // Explained again on its own, now with the statement that decides.
+    await explain.locator('.decision-value', { hasText: /^Allow$/ }).waitFor();
+    await explain.getByText('explained again after the key policy changed').waitFor();
+    expect(await explain.locator('.row-decisive').textContent()).toContain('BobMayDecrypt');
+    await explain.scrollIntoViewIfNeeded();
+    await screenshot(alice, '05-explain');
+  });
+
+  let approvalRequestId: string;
+
+  it('runs a quorum-guarded deletion once a second principal approved it in its own tab', async () => {
+    await alice.locator('#details').getByRole('button', { name: /Schedule deletion of/ }).click();
+    let dialog = alice.getByRole('dialog', { name: /Schedule deletion of/ });
+    await dialog.getByLabel(/I understand/).check();
+    await dialog.getByRole('button', { name: 'Schedule deletion' }).click();
+    const refusal = dialog.getByRole('alert').filter({ hasText: 'QuorumApprovalRequiredException' });
+    await refusal.waitFor();
+    approvalRequestId = (await refusal.locator('code').first().textContent())!;
+    expect(approvalRequestId).toMatch(/^ar-[0-9a-f]{32}$/);
+    await dialog.getByRole('button', { name: 'Cancel' }).click();
+
+    const carol = await newTab();
+    await signIn(carol, principals.carol!);
+    await carol.getByRole('link', { name: 'Approvals' }).click();
+    await heading(carol, 'Approvals');
+    const card = carol.getByRole('article').filter({ hasText: approvalRequestId });
+    await card.getByText('0 of 1 approvals').waitFor();
+    await screenshot(carol, '06-approvals');
+    await card.getByRole('button', { name: 'Approve' }).click();
+    await carol.getByRole('dialog', { name: /Approve ScheduleKeyDeletion/ }).getByRole('button', { name: 'Approve' }).click();
+    await carol.getByText(`Approved ${approvalRequestId}: it is now Approved.`).waitFor();
+
+    // A CryptoUser sees no principal management, not even by following a link.
+    expect(await carol.getByRole('navigation', { name: 'Main' }).getByRole('link').allTextContents()).toEqual(['Keys', 'Approvals']);
+    await carol.goto(`${origin}/console/principals`);
+    // A reload drops the session: the credentials were in the tab's memory only.
+    await carol.getByLabel('Access key ID').waitFor();
+    await signIn(carol, principals.carol!, true);
+    await heading(carol, 'Not available');
+    await carol.getByText('Principals and roles are managed by CryptoOfficers').waitFor();
+    await carol.getByRole('button', { name: 'Sign out' }).click();
+    await carol.getByLabel('Access key ID').waitFor();
+    expect(await carol.getByLabel('Secret access key').inputValue()).toBe('');
+    await carol.close();
+
+    // The same call, unchanged, now succeeds (once).
+    await alice.locator('#details').getByRole('button', { name: /Schedule deletion of/ }).click();
+    dialog = alice.getByRole('dialog', { name: /Schedule deletion of/ });
+    await dialog.getByLabel(/I understand/).check();
+    await dialog.getByRole('button', { name: 'Schedule deletion' }).click();
+    await alice.getByText('is scheduled for deletion in 30 days').waitFor();
+    await alice.locator('#details').getByText('PendingDeletion').first().waitFor();
+  });
+
+  it('refuses key creation to an Auditor with the service’s AccessDeniedException, word for word', async () => {
+    const auditor = await newTab();
+    await signIn(auditor, principals.auditor!);
+    await heading(auditor, 'Keys');
+    // The Auditor can describe every key, alice's included.
+    await auditor.getByRole('row', { name: /alias\/e2e\/payments/ }).getByText('PendingDeletion').waitFor().catch(async (error: unknown) => {
+      console.log(await auditor.locator('main').innerText());
+      throw error;
+    });
+    await auditor.getByRole('button', { name: 'Create key' }).click();
+    const dialog = auditor.getByRole('dialog', { name: 'Create key' });
+    await dialog.getByRole('button', { name: 'Create key' }).click();
+    const alert = dialog.getByRole('alert');
+    await alert.waitFor();
+    expect(await alert.locator('.error-name').textContent()).toBe('AccessDeniedException');
+    expect(await alert.locator('.error-message').textContent()).toMatch(
+      new RegExp(`^User: ${principals.auditor!.arn.replace(/[/.]/g, '\\$&')} is not authorized to perform: kms:CreateKey`),
+    );
+    await screenshot(auditor, '07-auditor-refused');
+    await dialog.getByRole('button', { name: 'Cancel' }).click();
+    await auditor.close();
+  });
+
+  it('lets a CryptoOfficer create a principal and shows its secret once', async () => {
+    const officer = await newTab();
+    await signIn(officer, principals.officer!);
+    await officer.getByRole('link', { name: 'Principals' }).click();
+    await heading(officer, 'Principals');
+    await officer.getByRole('row', { name: /alice/ }).waitFor();
+    await screenshot(officer, '08-principals');
+    await officer.getByRole('button', { name: 'Create principal' }).click();
+    const dialog = officer.getByRole('dialog', { name: 'Create principal' });
+    await dialog.getByLabel('User name').fill('dave');
+    await dialog.getByLabel('CryptoOfficer').check();
+    // The server's own rule, checked as the boxes change.
+    await dialog.getByText('A principal cannot be both CryptoOfficer and CryptoUser').waitFor();
+    await dialog.getByLabel('CryptoUser').uncheck();
+    await dialog.getByRole('button', { name: 'Create principal' }).click();
+    const secret = officer.getByRole('dialog', { name: 'Principal created' });
+    const secretValue = await secret.getByLabel('Secret access key').inputValue();
+    expect(secretValue).toMatch(/^[A-Za-z0-9+/]{40}$/);
+    await screenshot(officer, '09-secret-once');
+    await secret.getByRole('button', { name: 'I have stored the secret' }).click();
+    expect(await officer.content()).not.toContain(secretValue);
+    await officer.getByRole('link', { name: 'dave' }).click();
+    await heading(officer, 'dave');
+    await officer.getByRole('heading', { level: 2, name: 'Access keys' }).waitFor();
+    await screenshot(officer, '10-principal-detail');
+    await officer.close();
+  });
+
+  it('works from the keyboard: skip link first, dialogs trap focus and close on Escape', async () => {
+    await alice.goto(`${origin}/console/`);
+    await signIn(alice, principals.alice!);
+    await heading(alice, 'Keys');
+    await alice.keyboard.press('Tab');
+    expect(await alice.evaluate(ACTIVE_TEXT)).toBe('Skip to content');
+    await alice.keyboard.press('Enter');
+    expect(await alice.evaluate('document.activeElement?.id')).toBe('main');
+
+    await alice.getByRole('button', { name: 'Create key' }).focus();
+    await alice.keyboard.press('Enter');
+    const dialog = alice.getByRole('dialog', { name: 'Create key' });
+    await dialog.waitFor();
+    expect(await alice.evaluate(FOCUS_IN_DIALOG)).toBe(true);
+    for (let i = 0; i < 12; i++) {
+      await alice.keyboard.press(i % 3 === 2 ? 'Shift+Tab' : 'Tab');
+      expect(await alice.evaluate(FOCUS_IN_DIALOG)).toBe(true);
+    }
+    await alice.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'detached' });
+    expect(await alice.evaluate(ACTIVE_TEXT)).toBe('Create key');
+  });
+
+  it('made no request to any origin but its own, and no CSP violation or script error', () => {
+    expect(requests.length).toBeGreaterThan(20);
+    expect(requests.filter((url) => new URL(url).origin !== origin)).toEqual([]);
+    expect(problems).toEqual([]);
+  });
+});
