@@ -218,10 +218,11 @@ async function runPrimary(config: AppConfig, workers: number, metricsListen?: { 
     fork(index);
   });
   cluster.on('listening', (_worker, address) => {
-    if (++listening === workers)
-      progress(
-        `listening on ${config.tls ? 'https' : 'http'}://${address.address}:${address.port} (${workers} workers, account ${config.settings.accountId}, region ${config.settings.region})`,
-      );
+    if (++listening !== workers) return;
+    const host = address.address.includes(':') ? `[${address.address}]` : address.address;
+    const url = `${config.tls ? 'https' : 'http'}://${host}:${address.port}`;
+    progress(`listening on ${url} (${workers} workers, account ${config.settings.accountId}, region ${config.settings.region})`);
+    if (config.console) progress(`web console at ${url}/console/`);
   });
   for (let i = 0; i < workers; i++) fork(i);
   if (metricsServer && metricsListen) reportMetrics(await metricsServer.listen(metricsListen));
