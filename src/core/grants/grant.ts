@@ -2,57 +2,16 @@
  * Grants: the KMS vocabulary for them, and the rules that decide whether a grant allows a
  * request. Pure functions over records; the store and the token codec live beside this file.
  */
-import type { KeyRecord } from '../model.js';
 import type { MetadataRepository, Page } from '../ports.js';
+import type { GrantOperation } from './grant-operations.js';
 
-/** Operations a grant can allow, with their wire names (AWS `GrantOperation`). */
-export const GRANT_OPERATIONS = [
-  'Decrypt',
-  'Encrypt',
-  'GenerateDataKey',
-  'GenerateDataKeyWithoutPlaintext',
-  'ReEncryptFrom',
-  'ReEncryptTo',
-  'Sign',
-  'Verify',
-  'GetPublicKey',
-  'CreateGrant',
-  'RetireGrant',
-  'DescribeKey',
-  'GenerateDataKeyPair',
-  'GenerateDataKeyPairWithoutPlaintext',
-  'GenerateMac',
-  'VerifyMac',
-  'DeriveSharedSecret',
-] as const;
-export type GrantOperation = (typeof GRANT_OPERATIONS)[number];
-
-/** Operations that carry an encryption context: the only ones a constraint restricts. */
-export const CONTEXT_GRANT_OPERATIONS: ReadonlySet<GrantOperation> = new Set([
-  'Decrypt',
-  'Encrypt',
-  'GenerateDataKey',
-  'GenerateDataKeyWithoutPlaintext',
-  'GenerateDataKeyPair',
-  'GenerateDataKeyPairWithoutPlaintext',
-  'ReEncryptFrom',
-  'ReEncryptTo',
-]);
-/** Allowed in every grant, constrained or not. */
-export const GRANT_MANAGEMENT_OPERATIONS: readonly GrantOperation[] = ['CreateGrant', 'RetireGrant', 'DescribeKey'];
-
-/**
- * The grant operations a key supports, by its usage and spec (AWS's key type table). Pure, so
- * the web console offers the same choice CreateGrant accepts.
- */
-export function grantOperationsFor(key: Pick<KeyRecord, 'keyUsage' | 'keySpec'>): ReadonlySet<GrantOperation> {
-  const ops: GrantOperation[] = [...GRANT_MANAGEMENT_OPERATIONS];
-  if (key.keyUsage === 'GENERATE_VERIFY_MAC') ops.push('GenerateMac', 'VerifyMac');
-  else if (key.keyUsage === 'SIGN_VERIFY') ops.push('Sign', 'Verify', 'GetPublicKey');
-  else if (key.keySpec === 'SYMMETRIC_DEFAULT') ops.push(...CONTEXT_GRANT_OPERATIONS);
-  else ops.push('Encrypt', 'Decrypt', 'ReEncryptFrom', 'ReEncryptTo', 'GetPublicKey');
-  return new Set(ops);
-}
+export {
+  CONTEXT_GRANT_OPERATIONS,
+  GRANT_MANAGEMENT_OPERATIONS,
+  GRANT_OPERATIONS,
+  grantOperationsFor,
+  type GrantOperation,
+} from './grant-operations.js';
 
 /** AWS `GrantConstraints`: at most one of the two is set. */
 export interface GrantConstraints {
