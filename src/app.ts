@@ -26,6 +26,7 @@ import { createDispatcher } from './core/dispatch.js';
 import { allOperations } from './core/operations/index.js';
 import { adminOperations } from './core/admin/index.js';
 import { quorumOperations } from './core/quorum/operations/index.js';
+import { certificateOperations } from './core/certificates/index.js';
 import { createAuthorizerBinder } from './core/authorization/authorizer.js';
 import { operationRegistry } from './core/registry.js';
 import { startScheduler } from './core/scheduler.js';
@@ -35,7 +36,7 @@ import { KmsError } from './core/errors.js';
 import { buildServer } from './http/build-server.js';
 import { createStoreCredentialResolver } from './auth/credentials.js';
 import { ensureRootCredentials, readRootFile } from './auth/principals.js';
-import { createCaDeps, createKmsClient, sdkCaKms, type CaDeps, type CaStore } from './ca/index.js';
+import { caApi, createCaDeps, createKmsClient, inProcessCaKms, sdkCaKms, type CaDeps, type CaStore } from './ca/index.js';
 import { injectRequestHandler } from './http/inject-request-handler.js';
 import { clusterMetrics, createMetrics, type Metrics } from './observability/metrics.js';
 import { buildMetricsServer } from './http/metrics-server.js';
@@ -43,7 +44,12 @@ import type { HttpTimeouts } from './http/timeouts.js';
 import { createLogger } from './observability/logger.js';
 
 /** Every operation the API serves, by registry key (`Encrypt`, `HsmKms.CreatePrincipal`; see core/registry.ts). */
-export const serviceOperations: ReadonlyMap<string, Operation> = operationRegistry(allOperations.values(), adminOperations, quorumOperations);
+export const serviceOperations: ReadonlyMap<string, Operation> = operationRegistry(
+  allOperations.values(),
+  adminOperations,
+  quorumOperations,
+  certificateOperations,
+);
 
 /** Everything `hsmkms serve` needs to know. */
 export interface AppConfig {
@@ -271,7 +277,8 @@ export async function createApp(config: AppConfig): Promise<App> {
       credentials: rootCredentials(config),
       requestHandler: injectRequestHandler(() => server!),
     });
-    const ca = createCaDeps(sdkCaKms(kmsClient), services.caStore);
+    const ca = createCaDeps(inProcessCaKms(sdkCaKms(kmsClient)), services.caStore);
+    deps.certificateAuthority = caApi(ca);
     server = await buildServer({
       dispatcher,
       credentials: createStoreCredentialResolver(store, backend),

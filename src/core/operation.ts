@@ -5,6 +5,8 @@
 import type { PrincipalRecord } from './model.js';
 import type { AuditSink, Authorizer, Clock, KeyBackend, MetadataStore } from './ports.js';
 import type { KeyStoreConnections } from './key-stores/connections.js';
+import type { InProcessCall } from './in-process-calls.js';
+import type { CertificateAuthorityPort } from './certificates/port.js';
 
 /** Service-wide settings the core needs. */
 export interface KmsSettings {
@@ -26,6 +28,8 @@ export interface KmsDeps {
   settings: KmsSettings;
   /** Custom key stores' connections (absent: custom key store operations are unsupported). */
   keyStores?: KeyStoreConnections | undefined;
+  /** The private CA behind `HsmKms.*Certificate*` (absent: those operations are unsupported). */
+  certificateAuthority?: CertificateAuthorityPort | undefined;
 }
 
 /** Who is calling and which request this is. */
@@ -38,6 +42,8 @@ export interface RequestContext {
   accessKeyId?: string | undefined;
   /** Whether the request arrived over TLS (`aws:SecureTransport`). */
   secureTransport?: boolean | undefined;
+  /** Set only for calls this process makes to itself (the in-process CA): see in-process-calls.ts. */
+  inProcess?: InProcessCall | undefined;
 }
 
 /** JSON as it arrives (already parsed) and leaves (blobs base64, timestamps epoch seconds). */
