@@ -27,6 +27,8 @@ import { allOperations } from './core/operations/index.js';
 import { adminOperations } from './core/admin/index.js';
 import { quorumOperations } from './core/quorum/operations/index.js';
 import { certificateOperations } from './core/certificates/index.js';
+import { auditReadingOperations } from './core/audit-reading/index.js';
+import { createAuditReader } from './audit/reader.js';
 import { createAuthorizerBinder } from './core/authorization/authorizer.js';
 import { operationRegistry } from './core/registry.js';
 import { startScheduler } from './core/scheduler.js';
@@ -49,6 +51,7 @@ export const serviceOperations: ReadonlyMap<string, Operation> = operationRegist
   adminOperations,
   quorumOperations,
   certificateOperations,
+  auditReadingOperations,
 );
 
 /** Everything `hsmkms serve` needs to know. */
@@ -253,6 +256,9 @@ export async function createApp(config: AppConfig): Promise<App> {
       authorizer: unboundAuthorizer,
       settings: config.settings,
       keyStores,
+      auditReader: audit
+        ? createAuditReader({ dir: audit.dir, publicKey: async () => auditSignerOf(backend)?.auditPublicKey() })
+        : undefined,
     };
     const root = await ensureRootCredentials(
       store,

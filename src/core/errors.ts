@@ -70,7 +70,12 @@ export type KmsErrorName =
   | 'ResourceAlreadyExistsException'
   | 'RequestAlreadyProcessedException'
   | 'InvalidStateException'
-  | 'RequestFailedException';
+  | 'RequestFailedException'
+  // HsmKms.LookupAuditEvents (CloudTrail LookupEvents' names)
+  | 'InvalidLookupAttributesException'
+  | 'InvalidMaxResultsException'
+  | 'InvalidNextTokenException'
+  | 'InvalidTimeRangeException';
 
 const STATUS: Partial<Record<KmsErrorName, number>> = {
   KMSInternalException: 500,

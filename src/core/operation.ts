@@ -7,6 +7,7 @@ import type { AuditSink, Authorizer, Clock, KeyBackend, MetadataStore } from './
 import type { KeyStoreConnections } from './key-stores/connections.js';
 import type { InProcessCall } from './in-process-calls.js';
 import type { CertificateAuthorityPort } from './certificates/port.js';
+import type { AuditReader } from './audit-reading/port.js';
 
 /** Service-wide settings the core needs. */
 export interface KmsSettings {
@@ -30,6 +31,8 @@ export interface KmsDeps {
   keyStores?: KeyStoreConnections | undefined;
   /** The private CA behind `HsmKms.*Certificate*` (absent: those operations are unsupported). */
   certificateAuthority?: CertificateAuthorityPort | undefined;
+  /** The audit trail, read back (absent: the trail is off, and reading it is unsupported). */
+  auditReader?: AuditReader | undefined;
 }
 
 /** Who is calling and which request this is. */

@@ -176,6 +176,11 @@ beforeAll(async () => {
   const certificatesMarker = (await admin.call('ListCertificates', { CaName: 'fuzz', Limit: 1 })).NextMarker as string;
   expect(certificatesMarker).toMatch(/^[A-Za-z0-9_-]+$/);
 
+  // A page token of the audit trail (every call above is in it).
+  const auditToken = (await admin.call('LookupAuditEvents', { MaxResults: 1 })).NextToken as string;
+  expect(auditToken).toMatch(/^[A-Za-z0-9_-]+$/);
+  const now = Math.floor(Date.now() / 1000);
+
   const tags = [{ TagKey: 'team', TagValue: 'fuzz' }];
   Object.assign(SEEDS, {
     CreateKey: { Description: 'fuzzed', KeySpec: 'SYMMETRIC_DEFAULT', KeyUsage: 'ENCRYPT_DECRYPT', Tags: tags },
@@ -270,6 +275,14 @@ beforeAll(async () => {
     'HsmKms.ListCertificates': { CaName: 'fuzz', Limit: 2, Marker: certificatesMarker, Status: 'GOOD' },
     'HsmKms.ReissueIntermediate': { CaName: 'fuzz', ValidityDays: 365 },
     'HsmKms.ListCertificateAuthorities': {},
+    'HsmKms.LookupAuditEvents': {
+      StartTime: now - 3600,
+      EndTime: now + 3600,
+      LookupAttributes: [{ AttributeKey: 'EventName', AttributeValue: 'CreateKey' }],
+      MaxResults: 5,
+      NextToken: auditToken,
+    },
+    'HsmKms.VerifyAuditTrail': { From: now - 3600, To: now + 60 },
   } satisfies Record<string, Input>);
   // Every operation the service registers has a seed of its own.
   expect([...serviceOperations.keys()].filter((name) => !(name in SEEDS))).toEqual([]);
@@ -409,6 +422,8 @@ const MEMBER_NAMES = [
   'CaName',
   'Csr',
   'SerialNumber',
+  'LookupAttributes',
+  'NextToken',
   'Unknown',
   '\ud800',
   '',
