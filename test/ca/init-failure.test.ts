@@ -73,4 +73,26 @@ describe('a failed ca init', () => {
     const error = await initCa(server.app.ca, { name: 'half', subject: 'CN=Again', baseUrl: server.endpoint }).catch((e: unknown) => e);
     expect(error).toMatchObject({ type: 'ResourceAlreadyExistsException', message: "A CA named 'half' exists already." });
   });
+
+  it('when two inits race for one name, the one the store refuses gives its keys up', async () => {
+    const init = () => initCa(server.app.ca, { name: 'race', subject: 'CN=Race Root', keySpec: 'ECC_NIST_P256', baseUrl: server.endpoint });
+    // Both pass the up-front name check; the store's unique name decides.
+    const outcomes = await Promise.allSettled([init(), init()]);
+    const won = outcomes.filter((o) => o.status === 'fulfilled');
+    const lost = outcomes.filter((o): o is PromiseRejectedResult => o.status === 'rejected');
+    expect(won).toHaveLength(1);
+    expect(lost).toHaveLength(1);
+    expect(lost[0]!.reason).toBeInstanceOf(CaError);
+    expect(lost[0]!.reason).toMatchObject({ type: 'ResourceAlreadyExistsException' });
+    expect((lost[0]!.reason as Error).message).toMatch(/^A CA named 'race' exists already\. The 3 KMS keys it had created are scheduled for deletion in 7 days\.$/);
+
+    const recorded = (await server.app.ca.store.getAuthority('race'))!;
+    const kept = [recorded.rootKeyId, recorded.intermediateKeyId, recorded.ocspKeyId].map((arn) => arn.split('/').at(-1)!);
+    const keys = await keysTagged('race');
+    expect(keys).toHaveLength(6);
+    for (const { keyId } of keys) {
+      const state = (await kms.send(new DescribeKeyCommand({ KeyId: keyId }))).KeyMetadata!.KeyState;
+      expect({ keyId, state }).toEqual({ keyId, state: kept.includes(keyId) ? 'Enabled' : 'PendingDeletion' });
+    }
+  });
 });
