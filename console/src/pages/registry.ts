@@ -7,6 +7,7 @@
 import type { ComponentType, LazyExoticComponent } from 'react';
 import type { CallerIdentity } from '../api/hsmkms-api.js';
 import { approvalsPage } from './approvals/page.js';
+import { keyStoresPage } from './key-stores/page.js';
 import { keyDetailPage, keysPage } from './keys/page.js';
 import { principalDetailPage, principalsPage } from './principals/page.js';
 
@@ -25,4 +26,4 @@ export interface ConsolePage {
   component: LazyExoticComponent<ComponentType>;
 }
 
-export const PAGES: readonly ConsolePage[] = [keysPage, keyDetailPage, principalsPage, principalDetailPage, approvalsPage];
+export const PAGES: readonly ConsolePage[] = [keysPage, keyDetailPage, keyStoresPage, principalsPage, principalDetailPage, approvalsPage];
