@@ -7,6 +7,7 @@
 import type { ComponentType, LazyExoticComponent } from 'react';
 import type { CallerIdentity } from '../api/hsmkms-api.js';
 import { approvalsPage } from './approvals/page.js';
+import { certificatesPage } from './certificates/page.js';
 import { keyStoresPage } from './key-stores/page.js';
 import { keyDetailPage, keysPage } from './keys/page.js';
 import { principalDetailPage, principalsPage } from './principals/page.js';
@@ -26,4 +27,4 @@ export interface ConsolePage {
   component: LazyExoticComponent<ComponentType>;
 }
 
-export const PAGES: readonly ConsolePage[] = [keysPage, keyDetailPage, keyStoresPage, principalsPage, principalDetailPage, approvalsPage];
+export const PAGES: readonly ConsolePage[] = [keysPage, keyDetailPage, keyStoresPage, certificatesPage, principalsPage, principalDetailPage, approvalsPage];
