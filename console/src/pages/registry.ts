@@ -7,6 +7,7 @@
 import type { ComponentType, LazyExoticComponent } from 'react';
 import type { CallerIdentity } from '../api/hsmkms-api.js';
 import { approvalsPage } from './approvals/page.js';
+import { auditPage } from './audit/page.js';
 import { certificatesPage } from './certificates/page.js';
 import { keyStoresPage } from './key-stores/page.js';
 import { keyDetailPage, keysPage } from './keys/page.js';
@@ -27,4 +28,4 @@ export interface ConsolePage {
   component: LazyExoticComponent<ComponentType>;
 }
 
-export const PAGES: readonly ConsolePage[] = [keysPage, keyDetailPage, keyStoresPage, certificatesPage, principalsPage, principalDetailPage, approvalsPage];
+export const PAGES: readonly ConsolePage[] = [keysPage, keyDetailPage, keyStoresPage, certificatesPage, auditPage, principalsPage, principalDetailPage, approvalsPage];
