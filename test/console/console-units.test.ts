@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { checkPolicy, lineAndColumn } from '../../console/src/components/policy-check.js';
 import { toFailure } from '../../console/src/api/errors.js';
 import { HsmKmsError } from '../../src/client/hsmkms-protocol.js';
-import { MAX_CSR_BYTES as CONSOLE_MAX_CSR_BYTES, REVOCATION_REASONS as CONSOLE_REASONS } from '../../console/src/api/hsmkms-api.js';
+import { MAX_CSR_BYTES as CONSOLE_MAX_CSR_BYTES, REVOCATION_REASONS as CONSOLE_REASONS } from '../../console/src/api/certificate-rules.js';
 import { MAX_CSR_BYTES } from '../../src/ca/csr.js';
 import { REVOCATION_REASON_NAMES } from '../../src/core/certificates/certificate-rules.js';
 

@@ -6,6 +6,7 @@
 import { HsmKmsCaller, type HsmKmsCredentials, type SignedRequest } from '../../../src/client/hsmkms-protocol.js';
 import { CERTIFICATE_PROFILES, type CertificateProfileName } from '../../../src/ca/model.js';
 import type { PrincipalRole } from '../../../src/core/model.js';
+import type { RevocationReason } from './certificate-rules.js';
 
 export type { PrincipalRole };
 
@@ -158,24 +159,7 @@ export { CERTIFICATE_PROFILES };
 export type CertificateProfile = CertificateProfileName;
 export type CertificateStatus = 'GOOD' | 'REVOKED' | 'EXPIRED';
 
-/**
- * RevokeCertificate's reasons, as the wire spells them (AWS Private CA's names for RFC 5280's
- * CRLReason). The server's table is in a module the browser cannot load; a unit test checks that
- * this list is its keys.
- */
-export const REVOCATION_REASONS = [
-  'UNSPECIFIED',
-  'KEY_COMPROMISE',
-  'CERTIFICATE_AUTHORITY_COMPROMISE',
-  'AFFILIATION_CHANGED',
-  'SUPERSEDED',
-  'CESSATION_OF_OPERATION',
-  'PRIVILEGE_WITHDRAWN',
-] as const;
-export type RevocationReason = (typeof REVOCATION_REASONS)[number];
-
-/** IssueCertificate's limit on a CSR, in bytes (the service's MAX_CSR_BYTES; a unit test checks they agree). */
-export const MAX_CSR_BYTES = 32 * 1024;
+export { MAX_CSR_BYTES, REVOCATION_REASONS, type RevocationReason } from './certificate-rules.js';
 
 export interface CertificateAuthority {
   CaName: string;
