@@ -222,3 +222,16 @@ describe('HsmKms.VerifyAuditTrail', () => {
     expect((await reader.verify(range)).ok).toBe(true);
   });
 });
+
+describe('without an audit trail', () => {
+  it('says the trail is off rather than answering nothing', async () => {
+    const off = await startServer({ audit: { enabled: false } });
+    try {
+      const root = new HsmKmsClient({ endpoint: off.endpoint, region: off.region, credentials: off.credentials });
+      for (const operation of ['LookupAuditEvents', 'VerifyAuditTrail'])
+        expect(await refused(root.call(operation, {}))).toMatchObject({ name: 'UnsupportedOperationException', message: expect.stringMatching(/audit trail off/) });
+    } finally {
+      await off.close();
+    }
+  });
+});
