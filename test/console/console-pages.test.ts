@@ -1,7 +1,7 @@
 /**
  * The console's pages for the private CA, custom key stores and the audit trail, and the key
  * page's editing, end to end in Debian's headless Chromium against the real service (see
- * harness.ts), on the run's SoftHSM2 token plus an extra token for a key store.
+ * harness.ts), on the run's SoftHSM2 token plus two extra tokens for key stores.
  *
  * Flows: a CryptoUser whom the CA's key policy lets sign issues a certificate from a CSR made by
  * openssl and pasted into the page, downloads it with its chain (a blob: link, under the strict
@@ -10,11 +10,12 @@
  * refused with the service's AccessDeniedException. A CryptoOfficer creates a token-backed key
  * store with the keyboard only, sees a failed connection's error code and what to do, fixes the
  * password and connects it with progress; a key is created in it; a store holding keys is not
- * deleted (the service's CustomKeyStoreHasCMKsException), an empty one is. On a key's page: description,
- * tags, aliases, on-demand rotation, a grant created and revoked. An Auditor finds all of these
- * calls in the audit viewer — the denied one too — opens a record, and sees the chain verified
- * per node; a CryptoUser is not offered the viewer. Idle sign-out drops the session. Each new
- * page is saved as a screenshot at 1280×800 and 390 px.
+ * deleted (the service's CustomKeyStoreHasCMKsException), an empty one is. On a key's page:
+ * description, tags, aliases, on-demand rotation, a grant created and revoked. An Auditor finds
+ * these calls in the audit viewer — the denied one too — opens a record, sees the chain verified
+ * per node, follows a key's link to its events and pages through the trail; a CryptoUser is not
+ * offered the viewer. Idle sign-out drops the session. Each new page is saved as a screenshot at
+ * 1280×800 and 390 px.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -474,7 +475,27 @@ describe('the audit viewer', () => {
     await page.getByRole('link', { name: 'Audit events for this key' }).click();
     await heading(page, 'Audit trail');
     expect(await page.getByLabel('Key (id, ARN or alias)').inputValue()).toBe(keyId);
-    await page.getByRole('table', { name: 'Audit events' }).getByRole('row').filter({ hasText: 'CreateKey' }).waitFor();
+    const events = page.getByRole('table', { name: 'Audit events' });
+    await events.getByRole('row').filter({ hasText: 'CreateKey' }).waitFor();
+    // Every event shown names that key.
+    for (const cell of await events.locator('tbody tr td[data-label="Key"]').allTextContents()) expect(cell).toBe(keyId);
+  });
+
+  it('pages through the whole trail, newest first, without repeating an event', async () => {
+    const page = tabs.auditor!;
+    await page.getByRole('button', { name: 'Clear filters' }).click();
+    const rows = page.getByRole('table', { name: 'Audit events' }).locator('tbody tr');
+    const older = page.getByRole('button', { name: 'Load older events' });
+    await older.waitFor();
+    const first = await rows.count();
+    expect(first).toBeLessThanOrEqual(50);
+    await older.click();
+    await expect.poll(() => rows.count()).toBeGreaterThan(first);
+    const ids = await rows.locator('td[data-label="Record"] button').allTextContents();
+    expect(new Set(ids).size).toBe(ids.length);
+    // One node here: its sequence numbers run down the list.
+    const sequences = ids.map((id) => Number(id.slice(id.lastIndexOf(':') + 1)));
+    expect(sequences).toEqual([...sequences].sort((a, b) => b - a));
   });
 });
 

@@ -75,15 +75,30 @@ function chainPosition(eventId: string): { nodeId: string; sequence: number } {
   return { nodeId: eventId.slice(0, colon), sequence: Number(eventId.slice(colon + 1)) };
 }
 
+/** The key the call was given (KeyId, or CreateAlias's TargetKeyId), from the stored record: the trail's resources hold ARNs only. */
+function requestedKey(event: AuditEvent): string | undefined {
+  try {
+    const record = JSON.parse(event.CloudTrailEvent) as { requestParameters?: Record<string, unknown> };
+    const keyId = record.requestParameters?.KeyId ?? record.requestParameters?.TargetKeyId;
+    return typeof keyId === 'string' ? keyId : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const KEY_ID = /^(?:arn:[^:]+:kms:[^:]*:[^:]*:key\/)?([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/;
+
 function keyLink(event: AuditEvent): ReactElement | null {
-  const key = event.Resources.find((r) => r.ResourceType === 'AWS::KMS::Key');
-  if (!key) return event.Resources[0] ? <span className="mono small wrap">{event.Resources[0].ResourceName}</span> : null;
-  const keyId = key.ResourceName.slice(key.ResourceName.lastIndexOf('/') + 1);
-  return (
-    <Link to={`/keys/${keyId}`} className="mono small">
-      {keyId}
-    </Link>
-  );
+  const named = event.Resources.find((r) => r.ResourceType === 'AWS::KMS::Key')?.ResourceName ?? requestedKey(event);
+  const keyId = named === undefined ? undefined : KEY_ID.exec(named)?.[1];
+  if (keyId)
+    return (
+      <Link to={`/keys/${keyId}`} className="mono small">
+        {keyId}
+      </Link>
+    );
+  const shown = named ?? event.Resources[0]?.ResourceName;
+  return shown ? <span className="mono small wrap">{shown}</span> : null;
 }
 
 function Standing({ verification, event }: { verification: AuditVerification | undefined; event: AuditEvent }): ReactElement {
@@ -195,7 +210,10 @@ export default function AuditPage(): ReactElement {
     setSearching(true);
     setSearchError(undefined);
     // A new search's answer replaces the list: no stale rows under the new filters meanwhile.
-    if (!token) setEvents([]);
+    if (!token) {
+      setEvents([]);
+      setNextToken(undefined);
+    }
     try {
       const answer = await hsmkms.call('LookupAuditEvents', { ...lookupInput(readFilters(params)), ...(token ? { NextToken: token } : {}) });
       setEvents((previous) => (token ? [...previous, ...answer.Events] : answer.Events));
