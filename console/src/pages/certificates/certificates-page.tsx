@@ -16,6 +16,7 @@ import {
 import { ConfirmDialog } from '../../components/confirm-dialog.js';
 import { ErrorAlert } from '../../components/error-alert.js';
 import { DateTime } from '../../components/format.js';
+import { LoadMore } from '../../components/load-more.js';
 import { Part } from '../../components/loaded-part.js';
 import { Page, Section } from '../../components/page.js';
 import { Progress } from '../../components/progress.js';
@@ -248,18 +249,16 @@ export default function CertificatesPage(): ReactElement {
                         >
                           Revoke…
                         </button>
-                      ) : null}
+                      ) : (
+                        <span className="muted">—</span>
+                      )}
                     </td>
                   </tr>
                 ))}
               </tbody>
             </table>
           ) : null}
-          {list.data?.Truncated && list.data.NextMarker ? (
-            <button type="button" onClick={() => setMarker(list.data!.NextMarker)}>
-              Load more certificates
-            </button>
-          ) : null}
+          <LoadMore page={list.data} what="certificates" onMore={setMarker} />
         </Section>
       ) : null}
 

@@ -11,6 +11,7 @@ import { ConfirmDialog } from '../../components/confirm-dialog.js';
 import { Dialog } from '../../components/dialog.js';
 import { ErrorAlert } from '../../components/error-alert.js';
 import { DateTime } from '../../components/format.js';
+import { LoadMore } from '../../components/load-more.js';
 import { Section } from '../../components/page.js';
 import { Progress } from '../../components/progress.js';
 import { CopyField } from '../../components/secret-once.js';
@@ -272,11 +273,7 @@ export function KeyGrantsSection({ keyId, metadata, manage }: { keyId: string; m
           </tbody>
         </table>
       ) : null}
-      {list.data?.Truncated && list.data.NextMarker ? (
-        <button type="button" onClick={() => setMarker(list.data!.NextMarker)}>
-          Load more grants
-        </button>
-      ) : null}
+      <LoadMore page={list.data} what="grants" onMore={setMarker} />
       {creating && metadata ? (
         <CreateGrantDialog
           keyId={keyId}
