@@ -15,6 +15,7 @@ import { TokenXksKeys } from './backend/pkcs11/xks-keys.js';
 import { createXksCredentialResolver } from './xks/credentials.js';
 import { createHttpXksProxies } from './http/xks-client.js';
 import { XksProxy } from './xks/service.js';
+import { createXksPolicyAuthorizer, XksPolicyError } from './xks/policy.js';
 import type { Server as HttpServer } from 'node:http';
 import { createHsmHttpsServer } from './tls/https-server.js';
 import { createHsmHttpsServerWithClientCertificates } from './tls/client-certificates.js';
@@ -26,6 +27,9 @@ import { createDispatcher } from './core/dispatch.js';
 import { allOperations } from './core/operations/index.js';
 import { adminOperations } from './core/admin/index.js';
 import { quorumOperations } from './core/quorum/operations/index.js';
+import { certificateOperations } from './core/certificates/index.js';
+import { auditReadingOperations } from './core/audit-reading/index.js';
+import { createAuditReader } from './audit/reader.js';
 import { createAuthorizerBinder } from './core/authorization/authorizer.js';
 import { operationRegistry } from './core/registry.js';
 import { startScheduler } from './core/scheduler.js';
@@ -35,7 +39,7 @@ import { KmsError } from './core/errors.js';
 import { buildServer } from './http/build-server.js';
 import { createStoreCredentialResolver } from './auth/credentials.js';
 import { ensureRootCredentials, readRootFile } from './auth/principals.js';
-import { createCaDeps, createKmsClient, sdkCaKms, type CaDeps, type CaStore } from './ca/index.js';
+import { caApi, createCaDeps, createKmsClient, inProcessCaKms, sdkCaKms, type CaDeps, type CaStore } from './ca/index.js';
 import { injectRequestHandler } from './http/inject-request-handler.js';
 import { clusterMetrics, createMetrics, type Metrics } from './observability/metrics.js';
 import { buildMetricsServer } from './http/metrics-server.js';
@@ -43,7 +47,13 @@ import type { HttpTimeouts } from './http/timeouts.js';
 import { createLogger } from './observability/logger.js';
 
 /** Every operation the API serves, by registry key (`Encrypt`, `HsmKms.CreatePrincipal`; see core/registry.ts). */
-export const serviceOperations: ReadonlyMap<string, Operation> = operationRegistry(allOperations.values(), adminOperations, quorumOperations);
+export const serviceOperations: ReadonlyMap<string, Operation> = operationRegistry(
+  allOperations.values(),
+  adminOperations,
+  quorumOperations,
+  certificateOperations,
+  auditReadingOperations,
+);
 
 /** Everything `hsmkms serve` needs to know. */
 export interface AppConfig {
@@ -76,6 +86,8 @@ export interface AppConfig {
   xksCluster?: string | undefined;
   /** How long a call to an external key store's XKS proxy may take (default 250 ms, AWS KMS's timeout). */
   xksProxyTimeoutMs?: number | undefined;
+  /** The XKS proxy's secondary authorization: URI prefix → IAM-style policy (JSON text); see src/xks/policy.ts. */
+  xksPolicies?: ReadonlyMap<string, string> | undefined;
   /**
    * HTTPS with the private key in the HSM (the default store's token). With a client CA, the
    * XKS paths require a client certificate from it naming `clientSubject`; any bad client
@@ -247,6 +259,9 @@ export async function createApp(config: AppConfig): Promise<App> {
       authorizer: unboundAuthorizer,
       settings: config.settings,
       keyStores,
+      auditReader: audit
+        ? createAuditReader({ dir: audit.dir, publicKey: async () => auditSignerOf(backend)?.auditPublicKey() })
+        : undefined,
     };
     const root = await ensureRootCredentials(
       store,
@@ -254,9 +269,10 @@ export async function createApp(config: AppConfig): Promise<App> {
       config.settings,
       rootCredentialSource(config, dataDir),
     );
+    const xksAuthorizer = xksPolicyAuthorizer(config.xksPolicies);
     const xksKeys = await openXksKeys(config, dataDir);
     closers.push(() => xksKeys.close());
-    const xks = new XksProxy({ keys: xksKeys, logger: logger.child({ component: 'xks' }), version: '0.1.0' });
+    const xks = new XksProxy({ keys: xksKeys, logger: logger.child({ component: 'xks' }), version: '0.1.0', authorizer: xksAuthorizer });
     xks.warm();
     const dispatcher = createDispatcher(deps, serviceOperations, logger.child({ component: 'kms' }), {
       bindAuthorizer: createAuthorizerBinder(deps),
@@ -271,7 +287,8 @@ export async function createApp(config: AppConfig): Promise<App> {
       credentials: rootCredentials(config),
       requestHandler: injectRequestHandler(() => server!),
     });
-    const ca = createCaDeps(sdkCaKms(kmsClient), services.caStore);
+    const ca = createCaDeps(inProcessCaKms(sdkCaKms(kmsClient)), services.caStore);
+    deps.certificateAuthority = caApi(ca);
     server = await buildServer({
       dispatcher,
       credentials: createStoreCredentialResolver(store, backend),
@@ -285,7 +302,12 @@ export async function createApp(config: AppConfig): Promise<App> {
       logger,
       timeouts: config.httpTimeouts,
       ca,
-      xks: { proxy: xks, credentials: createXksCredentialResolver(store, backend), clientSubject: config.tls?.clientCa ? config.tls.clientSubject : undefined },
+      xks: {
+        proxy: xks,
+        credentials: createXksCredentialResolver(store, backend),
+        clientSubject: config.tls?.clientCa ? config.tls.clientSubject : undefined,
+        audit,
+      },
       serverFactory: config.tls ? httpsServerFactory(config.hsm, config.tls) : undefined,
       consoleDir: config.console === false ? undefined : typeof config.console === 'string' ? config.console : CONSOLE_DIR,
     });
@@ -334,6 +356,17 @@ export function createClusterMetricsServer(config: AppConfig): Promise<FastifyIn
 
 /** With the trail off, events go nowhere. */
 const NO_AUDIT: AuditSink = { record() {} };
+
+/** The XKS proxy's per-prefix policies, compiled; a malformed one stops start-up naming its prefix. */
+function xksPolicyAuthorizer(policies: AppConfig['xksPolicies']) {
+  if (!policies || policies.size === 0) return undefined;
+  try {
+    return createXksPolicyAuthorizer(policies);
+  } catch (error) {
+    if (error instanceof XksPolicyError) throw new ConfigError(error.message);
+    throw error;
+  }
+}
 
 /** Opens this process's audit chain; a directory that cannot be used stops start-up with a message a person can act on. */
 async function openAuditTrail(config: AppConfig, dataDir: string, backend: Pkcs11Backend, logger: Logger): Promise<ChainedAuditSink | undefined> {

@@ -7,6 +7,7 @@ import { BrowserRouter, Navigate, NavLink, Route, Routes, useNavigate } from 're
 import { Page } from './components/page.js';
 import { Progress } from './components/progress.js';
 import { PAGES, type ConsolePage } from './pages/registry.js';
+import { IdleSignOut } from './session/idle.js';
 import { SessionContext, useSession, type Session } from './session/session.js';
 import { SignIn } from './session/sign-in.js';
 
@@ -32,8 +33,8 @@ function NotFound(): ReactElement {
   );
 }
 
-function Shell({ onSignOut }: { onSignOut: () => void }): ReactElement {
-  const { identity } = useSession();
+function Shell({ onSignOut }: { onSignOut: (notice?: string) => void }): ReactElement {
+  const { identity, idleMinutes } = useSession();
   const navigate = useNavigate();
   const offered = PAGES.filter((p) => p.nav && (!p.visible || p.visible(identity)));
   const roles = identity.Root ? 'account root' : identity.Roles.join(', ');
@@ -70,6 +71,13 @@ function Shell({ onSignOut }: { onSignOut: () => void }): ReactElement {
           </button>
         </div>
       </header>
+      <IdleSignOut
+        minutes={idleMinutes}
+        onIdle={() => {
+          onSignOut(`You were signed out after ${idleMinutes} minute${idleMinutes === 1 ? '' : 's'} without activity; the credentials were dropped from this tab.`);
+          navigate('/', { replace: true });
+        }}
+      />
       <main id="main" tabIndex={-1}>
         <Suspense fallback={<Progress label="Loading the page…" />}>
           <Routes>
@@ -87,17 +95,21 @@ function Shell({ onSignOut }: { onSignOut: () => void }): ReactElement {
 
 function Console(): ReactElement {
   const [session, setSession] = useState<Session | null>(null);
+  const [notice, setNotice] = useState<string>();
   const destroy = useRef<() => void>(() => {});
-  const signOut = useCallback(() => {
+  const signOut = useCallback((why?: string) => {
     destroy.current();
     destroy.current = () => {};
     setSession(null);
+    setNotice(why);
   }, []);
   if (!session)
     return (
       <SignIn
+        notice={notice}
         onSignedIn={(next, close) => {
           destroy.current = close;
+          setNotice(undefined);
           setSession(next);
         }}
       />

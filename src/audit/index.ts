@@ -28,13 +28,24 @@ export {
 export { listSegments, nodeFileSystem, PUBLIC_KEY_FILE, type AuditFile, type AuditFileSystem } from './audit-files.js';
 export { MemoryAuditSink } from './memory-audit-sink.js';
 export { auditSignerOf, defaultAuditNodeId } from './node-id.js';
-export { verifyAuditTrail, type Finding, type FindingKind, type NodeSummary, type VerifyOptions, type VerifyReport } from './verify.js';
+export {
+  AuditRangeTooLarge,
+  verifyAuditTrail,
+  verifyAuditTrailAsync,
+  type Finding,
+  type FindingKind,
+  type NodeSummary,
+  type VerifyOptions,
+  type VerifyReport,
+} from './verify.js';
 export {
   lookupAuditEvents,
+  lookupAuditEventsAsync,
   tailAuditEvents,
   MAX_LOOKUP_RESULTS,
   type AuditEventFound,
   type AuditQuery,
   type AuditQueryResult,
+  type ScanBudget,
   type TailOptions,
 } from './query.js';

@@ -1,8 +1,8 @@
 /**
  * Reading the audit trail: CloudTrail LookupEvents-style queries (newest first, filters, pages
  * with an opaque marker) and `tail`, offline on the audit directory. `hsmkms audit search` and
- * `tail` use this; the `HsmKms.LookupAuditEvents` operation is meant to wrap
- * {@link lookupAuditEvents} as it is.
+ * `tail` use this; the `HsmKms.LookupAuditEvents` operation runs {@link lookupAuditEventsAsync}
+ * on the server, within a scan budget.
  *
  * Only call records are returned (digests are for `verify`). A line that cannot be read is
  * skipped and counted: reading is not verifying.
@@ -12,6 +12,7 @@ import { readListMarker, writeListMarker } from '../core/list-marker.js';
 import type { AuditEventListPosition } from '../core/ports.js';
 import { parseLine, type AuditRecord } from './audit-record.js';
 import { fileSize, firstRecordTime, listSegments, readSegment, splitLines, type Segment } from './audit-files.js';
+import { runSteps, runStepsAsync, type Steps } from './steps.js';
 
 /** LookupEvents' own page limit. */
 export const MAX_LOOKUP_RESULTS = 50;
@@ -29,6 +30,8 @@ export interface AuditQuery {
   key?: string | undefined;
   /** Exact error code (`AccessDenied…`); calls that succeeded have none. */
   errorCode?: string | undefined;
+  /** One event, by its place in its node's chain (the API's EventId `<nodeId>:<sequence>`). */
+  eventId?: { nodeId: string; sequence: number } | undefined;
   /** 1–50, default 50. */
   maxResults?: number | undefined;
   /** `nextMarker` of the previous page. */
@@ -52,32 +55,72 @@ export interface AuditQueryResult {
   unreadableLines: number;
 }
 
+/**
+ * Limits on one lookup's reading, for a server answering many callers: past `maxBytes` of
+ * segments read or `deadline` (epoch ms), the lookup stops at a segment boundary and returns what
+ * it has with a marker that resumes there (so a page may be short, even empty, and still have a
+ * `nextMarker`, as CloudTrail's pages may). At least one segment is read per call.
+ */
+export interface ScanBudget {
+  maxBytes?: number | undefined;
+  deadline?: number | undefined;
+}
+
 /** One page of events matching `query`, newest first. Throws KmsError InvalidMarkerException for a bad marker. */
 export function lookupAuditEvents(dir: string, query: AuditQuery): AuditQueryResult {
+  return runSteps(lookupSteps(dir, query, {}));
+}
+
+/** {@link lookupAuditEvents} within `budget`, giving the event loop a turn every few milliseconds. */
+export function lookupAuditEventsAsync(dir: string, query: AuditQuery, budget: ScanBudget): Promise<AuditQueryResult> {
+  return runStepsAsync(lookupSteps(dir, query, budget));
+}
+
+function* lookupSteps(dir: string, query: AuditQuery, budget: ScanBudget): Steps<AuditQueryResult> {
   const limit = query.maxResults ?? MAX_LOOKUP_RESULTS;
   if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LOOKUP_RESULTS) throw new RangeError(`maxResults must be 1–${MAX_LOOKUP_RESULTS}`);
   const after = query.marker === undefined ? undefined : readListMarker('audit-events', query.marker);
   const matches = matcher(query);
+  const needles = lineNeedles(query);
   const from = query.startTime?.getTime() ?? -Infinity;
   const to = Math.min(query.endTime?.getTime() ?? Infinity, after?.time.getTime() ?? Infinity);
 
   // Each segment holds times from its first record up to the next segment's first: newest spans first.
-  const spans = timeSpans(dir).filter((s) => s.end >= from && s.start <= to);
+  const spans = timeSpans(dir, query.eventId?.nodeId).filter((s) => s.end >= from && s.start <= to);
   spans.sort((a, b) => b.end - a.end);
   let found: AuditEventFound[] = [];
   let unreadableLines = 0;
+  let scanned = 0;
+  let read = 0;
+  /** Set when the budget ran out: every matching event newer than this time has been seen. */
+  let horizon: number | undefined;
   for (const span of spans) {
     const kth = found[limit];
     if (kth && span.end < kth.time.getTime()) break;
-    const segment = readEvents(span.segment);
+    // Cut only where a time divides what was read from what was not (a finite span end), and
+    // only below the page's upper bound, so that every token moves on: spans reaching past it
+    // (at most one a node) are read again by the call that resumes, and must not stop it.
+    const spent = (budget.maxBytes !== undefined && scanned >= budget.maxBytes) || (budget.deadline !== undefined && Date.now() >= budget.deadline);
+    if (read > 0 && spent && Number.isFinite(span.end) && span.end < to) {
+      horizon = span.end;
+      break;
+    }
+    const segment = yield* readEventsSteps(span.segment, undefined, needles);
+    scanned += segment.bytes;
+    read++;
     unreadableLines += segment.unreadable;
     for (const event of segment.events) {
       const t = event.time.getTime();
-      if (t < from || t > to || (after && !isAfter(event, after)) || !matches(event.record)) continue;
+      if (t < from || t > to || (after && !isAfter(event, after)) || !matches(event)) continue;
       found.push(event);
     }
     found.sort(newestFirst);
     found = found.slice(0, limit + 1);
+  }
+  if (horizon !== undefined && !(found.length > limit && found[limit]!.time.getTime() > horizon)) {
+    const page = found.filter((e) => e.time.getTime() > horizon!);
+    // Resumes with every event at or before the horizon, of every node (node id '' sorts first).
+    return { events: page, nextMarker: writeListMarker('audit-events', { time: new Date(horizon), nodeId: '', sequence: 0 }), unreadableLines };
   }
   const page = found.slice(0, limit);
   const last = page.at(-1);
@@ -101,14 +144,17 @@ function isAfter(event: AuditEventFound, position: AuditEventListPosition): bool
   return event.sequence < position.sequence;
 }
 
-function matcher(query: AuditQuery): (record: AuditRecord) => boolean {
-  const { eventName, principal, key, errorCode } = query;
-  return (record) => {
+function matcher(query: AuditQuery): (event: AuditEventFound) => boolean {
+  const { eventName, principal, key, errorCode, eventId } = query;
+  return ({ record, nodeId, sequence }) => {
+    if (eventId !== undefined && (nodeId !== eventId.nodeId || sequence !== eventId.sequence)) return false;
     if (eventName !== undefined && record.eventName !== eventName) return false;
     if (errorCode !== undefined && record.errorCode !== errorCode) return false;
     if (principal !== undefined) {
       const arn = record.userIdentity.arn;
-      if (arn !== principal && !arn.endsWith(`/${principal}`) && arn !== `arn:aws:iam::${principal}:root`) return false;
+      // `root` is the account's own principal, as LookupAuditEvents names it (CloudTrail's Username).
+      const root = principal === 'root' && arn.endsWith(':root');
+      if (arn !== principal && !arn.endsWith(`/${principal}`) && arn !== `arn:aws:iam::${principal}:root` && !root) return false;
     }
     if (key !== undefined && !namesKey(record, key)) return false;
     return true;
@@ -127,9 +173,24 @@ interface TimeSpan {
   end: number;
 }
 
-function timeSpans(dir: string): TimeSpan[] {
+/**
+ * Text every line that can match must contain (as JSON writes it), so most lines are skipped
+ * without being parsed. Only a pre-filter: matches are decided on the parsed record.
+ */
+function lineNeedles(query: AuditQuery): Buffer[] {
+  const inJson = (text: string) => JSON.stringify(text).slice(1, -1);
+  const needles: string[] = [];
+  if (query.eventName !== undefined) needles.push(`"eventName":${JSON.stringify(query.eventName)}`);
+  if (query.errorCode !== undefined) needles.push(`"errorCode":${JSON.stringify(query.errorCode)}`);
+  if (query.principal !== undefined) needles.push(inJson(query.principal));
+  if (query.key !== undefined) needles.push(inJson(query.key));
+  return needles.map((n) => Buffer.from(n, 'utf8'));
+}
+
+function timeSpans(dir: string, onlyNode?: string): TimeSpan[] {
   const spans: TimeSpan[] = [];
-  for (const segments of listSegments(dir).values()) {
+  for (const [nodeId, segments] of listSegments(dir)) {
+    if (onlyNode !== undefined && nodeId !== onlyNode) continue;
     const starts = segments.map((s) => firstRecordTime(s) ?? -Infinity);
     segments.forEach((segment, i) => spans.push({ segment, start: starts[i]!, end: i + 1 < segments.length ? starts[i + 1]! : Infinity }));
   }
@@ -138,12 +199,27 @@ function timeSpans(dir: string): TimeSpan[] {
 
 /** The call records of a segment (or of its first `size` bytes), in file order. */
 export function readEvents(segment: Segment, size?: number): { events: AuditEventFound[]; unreadable: number } {
+  return runSteps(readEventsSteps(segment, size, []));
+}
+
+/** Lines parsed between two steps. */
+const LINES_PER_STEP = 500;
+
+/** {@link readEvents} as steps, skipping lines that lack any of `needles`; also says how many bytes it read. */
+function* readEventsSteps(segment: Segment, size: number | undefined, needles: readonly Buffer[]): Steps<{ events: AuditEventFound[]; unreadable: number; bytes: number }> {
   const whole = readSegment(segment);
   const buffer = size === undefined ? whole : whole.subarray(0, size);
   const events: AuditEventFound[] = [];
   let unreadable = 0;
+  let sinceStep = 0;
   for (const span of splitLines(buffer).lines) {
-    const line = buffer.subarray(span.start, span.end).toString('utf8');
+    const bytes = buffer.subarray(span.start, span.end);
+    if (needles.some((needle) => bytes.indexOf(needle) < 0)) continue;
+    if (++sinceStep >= LINES_PER_STEP) {
+      sinceStep = 0;
+      yield;
+    }
+    const line = bytes.toString('utf8');
     try {
       const parsed = parseLine(line);
       if (parsed.kind === 'call') events.push({ nodeId: parsed.link.nodeId, sequence: parsed.link.sequence, time: parsed.time, record: parsed.record, line });
@@ -151,7 +227,7 @@ export function readEvents(segment: Segment, size?: number): { events: AuditEven
       unreadable++;
     }
   }
-  return { events, unreadable };
+  return { events, unreadable, bytes: buffer.length };
 }
 
 export interface TailOptions {

@@ -20,7 +20,8 @@
 import { createPublicKey, verify as verifySignature, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { GENESIS_HASH, lineHash, parseLine, publicKeyFingerprint, type DigestRecord } from './audit-record.js';
-import { firstRecordTime, listSegments, splitLines, type Segment } from './audit-files.js';
+import { fileSize, firstRecordTime, listSegments, splitLines, type Segment } from './audit-files.js';
+import { runSteps, runStepsAsync, type Steps } from './steps.js';
 
 export type FindingKind =
   | 'changed'
@@ -76,6 +77,19 @@ export interface VerifyOptions {
   to?: Date | undefined;
   /** PEM or DER SubjectPublicKeyInfo of audit keys. None: signatures are not checked (a note says so). */
   publicKeys?: Array<string | Buffer>;
+  /** Refuse ({@link AuditRangeTooLarge}) rather than read more than this many bytes of files. */
+  maxBytes?: number | undefined;
+}
+
+/** The files the range selects add up to more than `VerifyOptions.maxBytes`. */
+export class AuditRangeTooLarge extends Error {
+  override readonly name = 'AuditRangeTooLarge';
+  constructor(
+    readonly bytes: number,
+    readonly limit: number,
+  ) {
+    super(`the selected audit files hold ${bytes} bytes, more than the ${limit} allowed`);
+  }
 }
 
 /** One line of a node, in file order. */
@@ -103,6 +117,18 @@ interface BadLine {
 
 /** Verifies every node's chain in `options.dir`. Reads the files; never writes. */
 export function verifyAuditTrail(options: VerifyOptions): VerifyReport {
+  return runSteps(verifySteps(options));
+}
+
+/**
+ * {@link verifyAuditTrail} for a server: gives the event loop a turn every few milliseconds, and
+ * past `deadline` (epoch ms) stops with `onDeadline()`.
+ */
+export function verifyAuditTrailAsync(options: VerifyOptions, limits: { deadline?: number; onDeadline?: () => Error } = {}): Promise<VerifyReport> {
+  return runStepsAsync(verifySteps(options), limits);
+}
+
+function* verifySteps(options: VerifyOptions): Steps<VerifyReport> {
   const keys = new Map<string, KeyObject>();
   for (const key of options.publicKeys ?? []) {
     const object = createPublicKey(typeof key === 'string' ? key : { key, format: 'der', type: 'spki' });
@@ -112,8 +138,16 @@ export function verifyAuditTrail(options: VerifyOptions): VerifyReport {
   }
   const findings: Finding[] = [];
   const nodes: NodeSummary[] = [];
+  const selections: Array<{ nodeId: string; selected: Segment[]; all: Segment[] }> = [];
+  let bytes = 0;
   for (const [nodeId, segments] of listSegments(options.dir)) {
-    const summary = new NodeCheck(nodeId, keys, findings).run(select(segments, options), segments);
+    const selected = select(segments, options);
+    for (const segment of selected) bytes += fileSize(segment.path);
+    selections.push({ nodeId, selected, all: segments });
+  }
+  if (options.maxBytes !== undefined && bytes > options.maxBytes) throw new AuditRangeTooLarge(bytes, options.maxBytes);
+  for (const { nodeId, selected, all } of selections) {
+    const summary = yield* new NodeCheck(nodeId, keys, findings).run(selected, all);
     if (summary) nodes.push(summary);
   }
   if (keys.size === 0 && nodes.some((n) => n.digests > 0))
@@ -131,7 +165,14 @@ function select(segments: Segment[], options: VerifyOptions): Segment[] {
   if (options.to) {
     last = first;
     while (last + 1 < segments.length && (starts[last + 1] ?? Infinity) <= options.to.getTime()) last++;
-    while (last + 1 < segments.length && !readFileSync(segments[last]!.path, 'utf8').includes('"eventType":"HsmKmsAuditDigest"')) last++;
+    // Reading on until a digest signs the window's end, within the byte limit if there is one.
+    let bytes = 0;
+    for (let i = first; i <= last; i++) bytes += fileSize(segments[i]!.path);
+    while (last + 1 < segments.length && !readFileSync(segments[last]!.path, 'utf8').includes('"eventType":"HsmKmsAuditDigest"')) {
+      bytes += fileSize(segments[last + 1]!.path);
+      if (options.maxBytes !== undefined && bytes > options.maxBytes) break;
+      last++;
+    }
   }
   return segments.slice(first, last + 1);
 }
@@ -151,14 +192,17 @@ class NodeCheck {
     private readonly findings: Finding[],
   ) {}
 
-  run(selected: Segment[], all: Segment[]): NodeSummary | undefined {
+  *run(selected: Segment[], all: Segment[]): Steps<NodeSummary | undefined> {
     if (selected.length === 0) return undefined;
-    for (const [i, segment] of selected.entries()) this.readSegment(segment, selected[i + 1]);
+    for (const [i, segment] of selected.entries()) yield* this.readSegment(segment, selected[i + 1]);
     const partial = selected[0] !== all[0];
     this.link();
+    yield;
     const pieces = this.pieces();
+    yield;
     this.checkPieces(pieces, partial);
-    const signedThrough = this.checkDigests(pieces);
+    yield;
+    const signedThrough = yield* this.checkDigests(pieces);
     this.reportMalformed();
     const first = pieces[0]?.[0];
     const lastPiece = pieces.at(-1);
@@ -180,12 +224,13 @@ class NodeCheck {
 
   // ───────────────────────── reading ─────────────────────────
 
-  private readSegment(segment: Segment, next: Segment | undefined): void {
+  private *readSegment(segment: Segment, next: Segment | undefined): Steps<void> {
     const buffer = readFileSync(segment.path);
     const { lines, tornTail } = splitLines(buffer);
     this.firstSequenceOf.set(segment.name, segment.firstSequence);
     let firstInFile = true;
     for (const span of lines) {
+      if (span.number % 500 === 0) yield;
       const bytes = buffer.subarray(span.start, span.end);
       const index = this.position++;
       let parsed;
@@ -381,15 +426,16 @@ class NodeCheck {
   }
 
   /** Checks every digest on the chain; returns the last record a valid digest vouches for. */
-  private checkDigests(pieces: Entry[][]): number | undefined {
+  private *checkDigests(pieces: Entry[][]): Steps<number | undefined> {
     let signedThrough: number | undefined;
     const last = pieces.at(-1);
     for (const piece of pieces) {
       let previousDigest: Entry | undefined;
       let lastValid = -1;
       const genesis = piece[0]!.previousHash === GENESIS_HASH;
-      piece.forEach((entry, k) => {
-        if (!entry.digest) return;
+      for (const [k, entry] of piece.entries()) {
+        if (!entry.digest) continue;
+        yield;
         const { record, signedText, signature } = entry.digest;
         const start = previousDigest ? previousDigest.sequence + 1 : genesis ? piece[0]!.sequence : undefined;
         if (record.digestEndSequence !== entry.sequence - 1 || (start !== undefined && record.digestStartSequence !== start))
@@ -399,18 +445,18 @@ class NodeCheck {
             entry,
           );
         previousDigest = entry;
-        if (this.keys.size === 0) return;
+        if (this.keys.size === 0) continue;
         const key = this.keys.get(record.publicKeyFingerprint);
         if (!key) {
           this.problem('signature', `digest ${entry.sequence} (${where(entry)}) is signed by a key that was not given (fingerprint ${record.publicKeyFingerprint})`, entry);
-          return;
+          continue;
         }
         if (!verifySignature('sha384', Buffer.from(signedText), key, signature)) {
           this.problem('signature', `digest ${entry.sequence} (${where(entry)}) was changed: its signature does not verify`, entry);
-          return;
+          continue;
         }
         lastValid = k;
-      });
+      }
       if (lastValid >= 0) signedThrough = piece[lastValid]!.sequence - 1;
       if (piece === last && this.keys.size > 0) {
         const unsigned = piece.slice(lastValid + 1).filter((e) => !e.digest);

@@ -6,7 +6,7 @@
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
 import { kmsCrypto, nodeCrypto, type KmsSigningKey, type X509SigningKey } from './kms-crypto.js';
-import type { CaKms } from './ports.js';
+import type { CaKms, CaSignaturePurpose } from './ports.js';
 import { newSerial } from './serial.js';
 
 const DAY_MS = 86_400_000;
@@ -60,6 +60,8 @@ export interface CertificateOrder {
   /** Extensions besides SKI and AKI. */
   extensions: x509.Extension[];
   signingKey: KmsSigningKey;
+  /** Which of the CA's signatures this is (the audit trail and quorum read it). */
+  purpose: Extract<CaSignaturePurpose, `${string}-certificate`>;
 }
 
 /** Signs the certificate with KMS (Sign, MessageType DIGEST) and returns it with its serial. */
@@ -82,7 +84,7 @@ export async function signCertificate(kms: CaKms, order: CertificateOrder): Prom
       signingAlgorithm: order.signingKey.algorithm,
       extensions,
     },
-    kmsCrypto(kms),
+    kmsCrypto(kms, order.purpose),
   );
   return { serial, certificate };
 }

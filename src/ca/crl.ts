@@ -44,7 +44,7 @@ export async function signCrl(deps: CaDeps, authority: LoadedAuthority, tier: Is
       signingKey: signingKey as unknown as X509SigningKey,
       signingAlgorithm: signingKey.algorithm,
     },
-    kmsCrypto(deps.kms),
+    kmsCrypto(deps.kms, 'crl'),
   );
   const stored: StoredCrl = { crlNumber, epoch, thisUpdate, nextUpdate, crl: new Uint8Array(crl.rawData) };
   await deps.store.saveCrl(authority.record.name, tier, stored);

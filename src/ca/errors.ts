@@ -10,7 +10,7 @@ export type CaErrorName =
   | 'ResourceAlreadyExistsException'
   | 'RequestAlreadyProcessedException'
   | 'InvalidStateException'
-  | 'KmsRequestFailedException'
+  | 'RequestFailedException'
   | 'ThrottlingException';
 
 const STATUS: Record<CaErrorName, number> = {
@@ -20,7 +20,7 @@ const STATUS: Record<CaErrorName, number> = {
   ResourceAlreadyExistsException: 409,
   RequestAlreadyProcessedException: 409,
   InvalidStateException: 409,
-  KmsRequestFailedException: 502,
+  RequestFailedException: 502,
   ThrottlingException: 503,
 };
 

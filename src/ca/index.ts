@@ -4,10 +4,10 @@
  * future `HsmKms.*Certificate` API operations are thin wrappers around them.
  */
 export { createCaDeps, type CaDeps } from './deps.js';
-export type { CaKms, CaStore, RevokeOutcome } from './ports.js';
+export type { CaKms, CaSignaturePurpose, CaStore, RevokeOutcome } from './ports.js';
 export * from './model.js';
 export { CaError, type CaErrorName } from './errors.js';
-export { createKmsClient, sdkCaKms, type KmsConnection } from './kms.js';
+export { createKmsClient, inProcessCaKms, sdkCaKms, type KmsConnection } from './kms.js';
 export { initCa, DEFAULT_CA_KEY_SPEC, type InitCaRequest, type InitializedCa } from './init-ca.js';
 export { issueCertificate, type IssueCertificateRequest, type IssuedCertificate } from './issue-certificate.js';
 export { revokeCertificate, type RevokeCertificateRequest } from './revoke-certificate.js';
@@ -18,3 +18,5 @@ export { MAX_OCSP_REQUEST_BYTES } from './ocsp-format.js';
 export { MAX_CSR_BYTES } from './csr.js';
 export { CA_PATHS, requireCaName } from './urls.js';
 export { loadAuthority } from './authority.js';
+export { reissueIntermediate, type ReissuedIntermediate } from './reissue-intermediate.js';
+export { caApi } from './api.js';

@@ -57,6 +57,7 @@ export async function issueCertificate(deps: CaDeps, request: IssueCertificateRe
     issuerKeyId: authority.keyIds.intermediate,
     extensions: [...profileExtensions, ...issuerUrlExtensions(authority.issuerUrls('intermediate'))],
     signingKey: authority.key('intermediate'),
+    purpose: 'leaf-certificate',
   });
   const record: IssuedCertificateRecord = {
     caName: authority.record.name,

@@ -10,7 +10,7 @@ import { createHash, webcrypto } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 import { CA_SIGNING, type CaSigningProfile } from './key-specs.js';
 import type { CaKeySpec } from './model.js';
-import type { CaKms } from './ports.js';
+import type { CaKms, CaSignaturePurpose } from './ports.js';
 
 /** What @peculiar/x509 expects as its `crypto` argument. */
 export type X509Crypto = Parameters<typeof x509.X509CertificateGenerator.create>[1];
@@ -39,19 +39,19 @@ function isKmsSigningKey(key: unknown): key is KmsSigningKey {
 const ecFormatter = new x509.AsnEcSignatureFormatter();
 
 /** Hashes `data` as the key's algorithm requires and has KMS sign the digest; returns KMS's signature (ECDSA: DER). */
-export async function signWithKms(kms: CaKms, key: KmsSigningKey, data: Uint8Array): Promise<Uint8Array> {
+export async function signWithKms(kms: CaKms, key: KmsSigningKey, data: Uint8Array, purpose: CaSignaturePurpose): Promise<Uint8Array> {
   const digest = createHash(key.signing.hash).update(data).digest();
-  return kms.signDigest(key.keyId, key.signing.kmsAlgorithm, digest);
+  return kms.signDigest(key.keyId, key.signing.kmsAlgorithm, digest, purpose);
 }
 
-/** The `crypto` to pass to @peculiar/x509's generators: `sign` goes to KMS, the rest to Node. */
-export function kmsCrypto(kms: CaKms): X509Crypto {
+/** The `crypto` to pass to @peculiar/x509's generators: `sign` goes to KMS (for `purpose`), the rest to Node. */
+export function kmsCrypto(kms: CaKms, purpose: CaSignaturePurpose): X509Crypto {
   const node = webcrypto.subtle;
   const subtle = {
     async sign(_algorithm: unknown, key: unknown, data: ArrayBuffer | ArrayBufferView): Promise<ArrayBuffer> {
       if (!isKmsSigningKey(key)) throw new Error('kmsCrypto signs with KMS keys only');
       const bytes = ArrayBuffer.isView(data) ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : new Uint8Array(data);
-      const signature = await signWithKms(kms, key, bytes);
+      const signature = await signWithKms(kms, key, bytes, purpose);
       if (key.signing.rsa) return new Uint8Array(signature).buffer;
       // KMS returns ECDSA signatures DER-encoded; WebCrypto's (and so @peculiar/x509's) form is r‖s.
       const raw = ecFormatter.toWebSignature(key.algorithm, new Uint8Array(signature).buffer);

@@ -3,10 +3,11 @@
  * in-process (a request handler that calls the server's `inject()`), to hsmkms over HTTP, or
  * to AWS KMS. Only public keys and signatures come back; no private key material is ever here.
  */
-import { CreateKeyCommand, GetPublicKeyCommand, KMSClient, KMSServiceException, SignCommand, type KMSClientConfig } from '@aws-sdk/client-kms';
+import { CreateKeyCommand, GetPublicKeyCommand, KMSClient, KMSServiceException, ScheduleKeyDeletionCommand, SignCommand, type KMSClientConfig } from '@aws-sdk/client-kms';
+import { runInProcess } from '../core/in-process-calls.js';
 import { CaError } from './errors.js';
 import type { CaKeySpec } from './model.js';
-import type { CaKms, CaSigningAlgorithm } from './ports.js';
+import type { CaKms, CaSignaturePurpose, CaSigningAlgorithm } from './ports.js';
 
 /** How to reach a KMS: an endpoint (credentials from the SDK's default chain unless given) or a request handler. */
 export interface KmsConnection {
@@ -33,7 +34,7 @@ export function createKmsClient(connection: KmsConnection): KMSClient {
 export function sdkCaKms(client: KMSClient): CaKms {
   async function getPublicKey(keyId: string): Promise<Uint8Array> {
     const got = await call('GetPublicKey', () => client.send(new GetPublicKeyCommand({ KeyId: keyId })));
-    if (!got.PublicKey) throw new CaError('KmsRequestFailedException', `KMS GetPublicKey returned no public key for ${keyId}.`);
+    if (!got.PublicKey) throw new CaError('RequestFailedException', `KMS GetPublicKey returned no public key for ${keyId}.`);
     return got.PublicKey;
   }
   return {
@@ -50,16 +51,36 @@ export function sdkCaKms(client: KMSClient): CaKms {
         ),
       );
       const keyId = created.KeyMetadata?.Arn;
-      if (!keyId) throw new CaError('KmsRequestFailedException', 'KMS CreateKey returned no key ARN.');
+      if (!keyId) throw new CaError('RequestFailedException', 'KMS CreateKey returned no key ARN.');
       return { keyId, publicKey: await getPublicKey(keyId) };
     },
     async signDigest(keyId: string, algorithm: CaSigningAlgorithm, digest: Uint8Array) {
       const signed = await call('Sign', () =>
         client.send(new SignCommand({ KeyId: keyId, Message: digest, MessageType: 'DIGEST', SigningAlgorithm: algorithm })),
       );
-      if (!signed.Signature) throw new CaError('KmsRequestFailedException', `KMS Sign returned no signature for ${keyId}.`);
+      if (!signed.Signature) throw new CaError('RequestFailedException', `KMS Sign returned no signature for ${keyId}.`);
       return signed.Signature;
     },
+    async scheduleKeyDeletion(keyId: string, pendingWindowInDays: number) {
+      await call('ScheduleKeyDeletion', () => client.send(new ScheduleKeyDeletionCommand({ KeyId: keyId, PendingWindowInDays: pendingWindowInDays })));
+    },
+  };
+}
+
+/**
+ * The CA's KMS when that KMS is this very process (`hsmkms serve`, and `hsmkms ca` on a data
+ * directory): each signature, and the clean-up of a failed `ca init`, is marked as the CA's own
+ * (src/core/in-process-calls.ts) with its purpose, so the audit trail names it and quorum
+ * exempts it. Quorum guards CA keys where a caller asks: on `HsmKms.IssueCertificate`,
+ * `RevokeCertificate` and `ReissueIntermediate` (see src/core/certificates/).
+ */
+export function inProcessCaKms(kms: CaKms): CaKms {
+  return {
+    getPublicKey: (keyId) => kms.getPublicKey(keyId),
+    createSigningKey: (keySpec, description, tags) => kms.createSigningKey(keySpec, description, tags),
+    signDigest: (keyId, algorithm, digest, purpose: CaSignaturePurpose) =>
+      runInProcess({ quorumExemption: `ca:${purpose}` }, () => kms.signDigest(keyId, algorithm, digest, purpose)),
+    scheduleKeyDeletion: (keyId, days) => runInProcess({ quorumExemption: 'ca:abandoned-init-key' }, () => kms.scheduleKeyDeletion(keyId, days)),
   };
 }
 
@@ -69,9 +90,9 @@ async function call<T>(operation: string, fn: () => Promise<T>): Promise<T> {
     return await fn();
   } catch (error) {
     if (error instanceof KMSServiceException)
-      throw new CaError('KmsRequestFailedException', `KMS ${operation} failed: ${error.name}: ${error.message}`, { cause: error });
+      throw new CaError('RequestFailedException', `KMS ${operation} failed: ${error.name}: ${error.message}`, { cause: error });
     const code = (error as { code?: unknown }).code;
     const detail = typeof code === 'string' ? code : error instanceof Error ? error.message : String(error);
-    throw new CaError('KmsRequestFailedException', `KMS ${operation} failed: cannot reach the KMS (${detail}).`, { cause: error });
+    throw new CaError('RequestFailedException', `KMS ${operation} failed: cannot reach the KMS (${detail}).`, { cause: error });
   }
 }

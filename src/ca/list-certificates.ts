@@ -38,7 +38,7 @@ export function summary(record: IssuedCertificateRecord, now: Date): Certificate
 export async function listCertificates(
   deps: CaDeps,
   request: { caName: string; limit?: number | undefined; marker?: string | undefined },
-): Promise<{ certificates: CertificateSummary[]; nextMarker?: string | undefined }> {
+): Promise<{ certificates: CertificateSummary[]; records: IssuedCertificateRecord[]; nextMarker?: string | undefined }> {
   const authority = await loadAuthority(deps, request.caName);
   const limit = Math.min(Math.max(Math.floor(request.limit ?? 100), 1), MAX_LIST_LIMIT);
   const after = request.marker === undefined ? undefined : readMarker(request.marker);
@@ -47,6 +47,7 @@ export async function listCertificates(
   const last = page.items.at(-1);
   return {
     certificates: page.items.map((r) => summary(r, now)),
+    records: page.items,
     nextMarker: page.more && last ? writeListMarker('certificates', { issuedAt: last.issuedAt, serial: last.serial }) : undefined,
   };
 }

@@ -48,6 +48,7 @@ async function issueResponder(deps: CaDeps, authority: LoadedAuthority, tier: Is
       new x509.Extension(OCSP_NOCHECK, false, new Uint8Array([0x05, 0x00])),
     ],
     signingKey: authority.key(tier),
+    purpose: 'ocsp-responder-certificate',
   });
   const record: IssuedCertificateRecord = {
     caName: authority.record.name,

@@ -130,7 +130,7 @@ async function signedResponse(
   const responderKeyHash = new Uint8Array(await responderCertificate.publicKey.getKeyIdentifier('SHA-1', nodeCrypto));
   const data = encodeResponseData(responderKeyHash, now, answers, nonce);
   const key = kmsSigningKey(authority.record.ocspKeyId, authority.record.keySpec);
-  const signature = await signWithKms(deps.kms, key, data.der);
+  const signature = await signWithKms(deps.kms, key, data.der, 'ocsp-response');
   return encodeBasicOcspResponse(data, { oid: key.signing.signatureOid, rsa: key.signing.rsa, value: signature }, responder.certificate);
 }
 

@@ -19,6 +19,19 @@ import type {
 /** KMS signing algorithms the CA uses, in AWS KMS's spelling. */
 export type CaSigningAlgorithm = 'ECDSA_SHA_256' | 'ECDSA_SHA_384' | 'RSASSA_PKCS1_V1_5_SHA_256';
 
+/**
+ * Why the CA signs: each signature it asks KMS for is one of these. The in-process CA names it
+ * on the call (see `inProcessCaKms` in kms.ts), so the audit trail says which use of a CA key a
+ * Sign was, and quorum can exempt the CA's own signatures explicitly (src/core/in-process-calls.ts).
+ */
+export type CaSignaturePurpose =
+  | 'root-certificate'
+  | 'intermediate-certificate'
+  | 'leaf-certificate'
+  | 'ocsp-responder-certificate'
+  | 'crl'
+  | 'ocsp-response';
+
 /** The part of the KMS API the CA uses. Never sees private key material. */
 export interface CaKms {
   /** CreateKey (SIGN_VERIFY, default key policy, the given tags); returns the key ARN and its public key. */
@@ -30,7 +43,9 @@ export interface CaKms {
   /** GetPublicKey: SubjectPublicKeyInfo, DER. */
   getPublicKey(keyId: string): Promise<Uint8Array>;
   /** Sign with `MessageType: DIGEST`; the signature as KMS returns it (ECDSA: DER). */
-  signDigest(keyId: string, algorithm: CaSigningAlgorithm, digest: Uint8Array): Promise<Uint8Array>;
+  signDigest(keyId: string, algorithm: CaSigningAlgorithm, digest: Uint8Array, purpose: CaSignaturePurpose): Promise<Uint8Array>;
+  /** ScheduleKeyDeletion: for keys a failed `ca init` made and nothing refers to. */
+  scheduleKeyDeletion(keyId: string, pendingWindowInDays: number): Promise<void>;
 }
 
 /** Result of {@link CaStore.revokeCertificate}. */
@@ -41,12 +56,18 @@ export type RevokeOutcome =
 
 /** Persistence for CAs, the certificates they signed and their CRLs. Each method is atomic. */
 export interface CaStore {
-  /** Records a new CA with its intermediate certificate; throws CaError ResourceAlreadyExistsException if the name is taken. */
+  /** Records a new CA with its intermediate certificate; throws StoreError `conflict` (certificate-authority) if the name is taken. */
   insertAuthority(authority: CaAuthorityRecord, intermediate: IssuedCertificateRecord): Promise<void>;
   getAuthority(name: string): Promise<CaAuthorityRecord | undefined>;
   listAuthorities(): Promise<CaAuthorityRecord[]>;
 
+  /** Throws StoreError `conflict` (certificate) for a serial the CA used already. */
   insertCertificate(certificate: IssuedCertificateRecord): Promise<void>;
+  /**
+   * Makes `intermediate` the CA's issuing certificate and records it, together, if the CA's
+   * current one is still `previous` (DER); otherwise throws StoreError `not-found`.
+   */
+  replaceIntermediate(caName: string, previous: Uint8Array, intermediate: IssuedCertificateRecord): Promise<void>;
   getCertificate(caName: string, serial: string): Promise<IssuedCertificateRecord | undefined>;
   /** Up to `limit` (clamped to 1–1000) in (issuedAt, serial) order, oldest first, after `after` when given. */
   listCertificates(caName: string, options: { limit: number; after?: CertificateListPosition | undefined }): Promise<Page<IssuedCertificateRecord>>;

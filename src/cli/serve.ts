@@ -13,6 +13,7 @@ import { addHsmOptions, resolveHsmConfig, type HsmCliOptions } from './hsm-optio
 import { addServiceOptions, progress, settingsFrom, type ServiceCliOptions } from './service-options.js';
 import { SOFTHSM2_MODULE } from '../backend/pkcs11/embedded-token.js';
 import { parseClusterList, parseClusterSpec } from '../backend/pkcs11/cluster-tokens.js';
+import { readXksPolicies } from './xks-policy-options.js';
 
 interface ServeOptions extends HsmCliOptions, ServiceCliOptions, AuditCliOptions {
   host: string;
@@ -27,6 +28,7 @@ interface ServeOptions extends HsmCliOptions, ServiceCliOptions, AuditCliOptions
   keepAliveTimeout: string;
   cluster: string[];
   xksCluster?: string;
+  xksPolicy: string[];
   tlsKeyUri?: string;
   tlsCert?: string;
   tlsClientCa?: string;
@@ -105,6 +107,15 @@ export function serveCommand(): Command {
     .addOption(
       new Option('--xks-cluster <id>', "the cluster whose token holds the XKS proxy's keys (default: the default store's token)").env('HSMKMS_XKS_CLUSTER'),
     )
+    .addOption(
+      new Option(
+        '--xks-policy <PREFIX=FILE>',
+        "the XKS proxy's secondary authorization: an IAM-style policy (JSON) over AWS KMS's requestMetadata for URI prefix PREFIX; repeatable; " +
+          'env HSMKMS_XKS_POLICIES (comma-separated)',
+      )
+        .argParser(collect)
+        .default([]),
+    )
     .addOption(new Option('--no-console', 'do not serve the web console at /console (API only)'));
   addAuditOptions(addServiceOptions(addHsmOptions(command)));
   return command.action(async (options: ServeOptions) => {
@@ -140,6 +151,7 @@ export function serveCommand(): Command {
       xksCluster: options.xksCluster,
       tls: tlsConfig(options),
       xksProxyTimeoutMs: proxyTimeout(options.xksProxyTimeoutMs),
+      xksPolicies: readXksPolicies(options.xksPolicy, process.env.HSMKMS_XKS_POLICIES),
       console: options.console,
     };
     if (workers > 1 && cluster.isPrimary) return runPrimary(config, workers, metricsListen);
@@ -218,10 +230,11 @@ async function runPrimary(config: AppConfig, workers: number, metricsListen?: { 
     fork(index);
   });
   cluster.on('listening', (_worker, address) => {
-    if (++listening === workers)
-      progress(
-        `listening on ${config.tls ? 'https' : 'http'}://${address.address}:${address.port} (${workers} workers, account ${config.settings.accountId}, region ${config.settings.region})`,
-      );
+    if (++listening !== workers) return;
+    const host = address.address.includes(':') ? `[${address.address}]` : address.address;
+    const url = `${config.tls ? 'https' : 'http'}://${host}:${address.port}`;
+    progress(`listening on ${url} (${workers} workers, account ${config.settings.accountId}, region ${config.settings.region})`);
+    if (config.console) progress(`web console at ${url}/console/`);
   });
   for (let i = 0; i < workers; i++) fork(i);
   if (metricsServer && metricsListen) reportMetrics(await metricsServer.listen(metricsListen));

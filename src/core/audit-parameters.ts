@@ -132,6 +132,22 @@ export const AUDITED_PARAMETERS: Readonly<Record<string, readonly string[]>> = {
   'HsmKms.GetApprovalRequest': ['ApprovalRequestId'],
   'HsmKms.ApproveRequest': ['ApprovalRequestId'],
   'HsmKms.RejectRequest': ['ApprovalRequestId'],
+  // The private CA (src/core/certificates). A CSR holds a public key and names, no secret: kept
+  // (cut past 32 KiB), so approvers and auditors see what was asked to be certified.
+  'HsmKms.IssueCertificate': ['CaName', 'Csr', 'Profile', 'ValidityDays'],
+  'HsmKms.RevokeCertificate': ['CaName', 'SerialNumber', 'RevocationReason'],
+  'HsmKms.ListCertificates': ['CaName', 'Limit', 'Marker', 'Status'],
+  'HsmKms.ReissueIntermediate': ['CaName', 'ValidityDays'],
+  'HsmKms.ListCertificateAuthorities': [],
+  // Reading the audit trail (src/core/audit-reading).
+  'HsmKms.LookupAuditEvents': ['StartTime', 'EndTime', 'LookupAttributes', 'MaxResults', 'NextToken'],
+  'HsmKms.VerifyAuditTrail': ['From', 'To'],
+  // The XKS proxy's own calls (src/http/xks-route.ts): the external key id, the parsed
+  // requestMetadata and the algorithms; never plaintext, ciphertext or AAD.
+  'Xks.GetHealthStatus': ['requestMetadata'],
+  'Xks.GetKeyMetadata': ['keyId', 'requestMetadata'],
+  'Xks.Encrypt': ['keyId', 'requestMetadata', 'encryptionAlgorithm', 'ciphertextDataIntegrityValueAlgorithm'],
+  'Xks.Decrypt': ['keyId', 'requestMetadata', 'encryptionAlgorithm'],
 };
 
 /**

@@ -62,7 +62,20 @@ export type KmsErrorName =
   | 'XksProxyUriUnreachableException'
   | 'XksProxyVpcEndpointServiceInUseException'
   | 'XksProxyVpcEndpointServiceInvalidConfigurationException'
-  | 'XksProxyVpcEndpointServiceNotFoundException';
+  | 'XksProxyVpcEndpointServiceNotFoundException'
+  // the private CA's HsmKms.*Certificate operations (AWS Private CA's names; src/ca/errors.ts)
+  | 'InvalidArgsException'
+  | 'MalformedCSRException'
+  | 'ResourceNotFoundException'
+  | 'ResourceAlreadyExistsException'
+  | 'RequestAlreadyProcessedException'
+  | 'InvalidStateException'
+  | 'RequestFailedException'
+  // HsmKms.LookupAuditEvents (CloudTrail LookupEvents' names)
+  | 'InvalidLookupAttributesException'
+  | 'InvalidMaxResultsException'
+  | 'InvalidNextTokenException'
+  | 'InvalidTimeRangeException';
 
 const STATUS: Partial<Record<KmsErrorName, number>> = {
   KMSInternalException: 500,

@@ -5,6 +5,9 @@
 import type { PrincipalRecord } from './model.js';
 import type { AuditSink, Authorizer, Clock, KeyBackend, MetadataStore } from './ports.js';
 import type { KeyStoreConnections } from './key-stores/connections.js';
+import type { InProcessCall } from './in-process-calls.js';
+import type { CertificateAuthorityPort } from './certificates/port.js';
+import type { AuditReader } from './audit-reading/port.js';
 
 /** Service-wide settings the core needs. */
 export interface KmsSettings {
@@ -26,6 +29,10 @@ export interface KmsDeps {
   settings: KmsSettings;
   /** Custom key stores' connections (absent: custom key store operations are unsupported). */
   keyStores?: KeyStoreConnections | undefined;
+  /** The private CA behind `HsmKms.*Certificate*` (absent: those operations are unsupported). */
+  certificateAuthority?: CertificateAuthorityPort | undefined;
+  /** The audit trail, read back (absent: the trail is off, and reading it is unsupported). */
+  auditReader?: AuditReader | undefined;
 }
 
 /** Who is calling and which request this is. */
@@ -38,6 +45,8 @@ export interface RequestContext {
   accessKeyId?: string | undefined;
   /** Whether the request arrived over TLS (`aws:SecureTransport`). */
   secureTransport?: boolean | undefined;
+  /** Set only for calls this process makes to itself (the in-process CA): see in-process-calls.ts. */
+  inProcess?: InProcessCall | undefined;
 }
 
 /** JSON as it arrives (already parsed) and leaves (blobs base64, timestamps epoch seconds). */

@@ -11,6 +11,7 @@ import type { Dispatcher } from '../core/dispatch.js';
 import type { JsonObject, RequestContext } from '../core/operation.js';
 import { operationKeyForTarget } from '../core/registry.js';
 import { checkRequestInput } from '../core/validation.js';
+import { currentInProcessCall } from '../core/in-process-calls.js';
 import type { Authenticator } from './authenticate.js';
 import { AMZ_JSON, sendError, sendKmsError } from './errors.js';
 
@@ -73,6 +74,8 @@ export function registerKmsRoute(app: FastifyInstance, options: KmsRouteOptions)
         accessKeyId,
         // fastify: the socket's TLS, or X-Forwarded-Proto from a trusted proxy.
         secureTransport: request.protocol === 'https',
+        // Only code in this process can run a request inside such a context (see in-process-calls.ts).
+        inProcess: currentInProcessCall(),
       };
       const output = await dispatcher.dispatch(name, ctx, input);
       request.kmsOutcome = 'ok';

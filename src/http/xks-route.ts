@@ -8,12 +8,15 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { TLSSocket } from 'node:tls';
 import { checkSignature, parseAuthorization, precheckSigV4, signingKey, type WireRequest } from '../auth/sigv4.js';
+import { auditParameters } from '../core/audit-parameters.js';
 import { KmsError } from '../core/errors.js';
+import type { AuditSink } from '../core/ports.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { XksCredentialResolver } from '../xks/credentials.js';
 import { XksError, xksError } from '../xks/errors.js';
+import { XksAccessDenied } from '../xks/policy.js';
 import { XKS_KEY_ID, parseBody, parseDecryptRequest, parseEncryptRequest, parseHealthRequest, parseMetadataRequest, type RequestMetadata } from '../xks/requests.js';
-import type { XksProxy } from '../xks/service.js';
+import type { XksCallNote, XksProxy } from '../xks/service.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -32,6 +35,11 @@ export interface XksRouteOptions {
    * the client CA by TLS; here its subject, CN or SAN, must be this name).
    */
   clientSubject?: string | undefined;
+  /**
+   * The audit trail: every authenticated XKS call is recorded (as `Xks.<Operation>`) before its
+   * answer is sent, as KMS calls are; while the trail cannot be written, calls are refused.
+   */
+  audit?: AuditSink | undefined;
 }
 
 /** XKS bodies are at most ~17 KiB of base64 and metadata; this leaves room and stops abuse. */
@@ -48,46 +56,37 @@ export function registerXksRoutes(app: FastifyInstance, options: XksRouteOptions
     const uriPrefix = at === 0 ? '' : path.slice(1, at);
     const rest = path.slice(at + API_ROOT.length);
     request.xks = { operation: 'unknown', uriPrefix };
+    /** Set once SigV4 has proven the caller: from then on the call is audited. */
+    let accessKeyId: string | undefined;
+    let body: Record<string, unknown> = {};
+    const note: XksCallNote = {};
     try {
       if (request.method !== 'POST')
         return sendError(reply.header('allow', 'POST'), new XksError('ValidationException', `The XKS API takes POST requests only, not ${request.method}.`), 405);
       requireClientCertificate(request, options.clientSubject);
       const credential = await authenticate(request, options);
+      accessKeyId = credential.accessKeyId;
+      if (options.audit?.accepting && !options.audit.accepting()) {
+        accessKeyId = undefined;
+        throw new XksError('DependencyTimeoutException', 'The request was refused because the audit trail cannot be written. Try again later.');
+      }
       if (credential.uriPrefix !== uriPrefix)
         throw new XksError('InvalidUriPathException', `The URI path prefix '${uriPrefix.slice(0, 200)}' is not the one of this credential.`);
-      const body = parseBody(Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0));
-      if (rest === 'health') {
-        request.xks.operation = 'GetHealthStatus';
-        request.xks.metadata = parseHealthRequest(body);
-        return sendJson(reply, await options.proxy.getHealthStatus());
-      }
-      const parts = rest.split('/');
-      const operation = parts.length === 3 && parts[0] === 'keys' ? OPERATIONS[parts[2] as keyof typeof OPERATIONS] : undefined;
-      if (!operation || !XKS_KEY_ID.test(parts[1]!)) throw new XksError('InvalidUriPathException', `No XKS API at ${path.slice(0, 200)}.`);
-      const keyId = parts[1]!;
-      request.xks.operation = operation;
-      request.xks.keyId = keyId;
-      switch (operation) {
-        case 'GetKeyMetadata': {
-          const metadata = parseMetadataRequest(body);
-          request.xks.metadata = metadata;
-          return sendJson(reply, await options.proxy.getKeyMetadata(uriPrefix, keyId, metadata));
-        }
-        case 'Encrypt': {
-          const input = parseEncryptRequest(body);
-          request.xks.metadata = input.requestMetadata;
-          return sendJson(reply, await options.proxy.encrypt(uriPrefix, keyId, input));
-        }
-        case 'Decrypt': {
-          const input = parseDecryptRequest(body);
-          request.xks.metadata = input.requestMetadata;
-          return sendJson(reply, await options.proxy.decrypt(uriPrefix, keyId, input));
-        }
-      }
+      body = parseBody(Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0));
+      const result = await answer(request, options, uriPrefix, rest, path, body, note);
+      await audit(request, options, credential.accessKeyId, body, note);
+      return sendJson(reply, result);
     } catch (error) {
-      if (error instanceof XksError) return sendError(reply, error);
-      request.log.error({ err: { type: (error as Error)?.name, message: (error as Error)?.message, stack: (error as Error)?.stack } }, 'XKS request failed unexpectedly');
-      return sendError(reply, xksError.internal('An internal error occurred.'));
+      const xks = error instanceof XksError ? error : undefined;
+      if (!xks)
+        request.log.error({ err: { type: (error as Error)?.name, message: (error as Error)?.message, stack: (error as Error)?.stack } }, 'XKS request failed unexpectedly');
+      const sent = xks ?? xksError.internal('An internal error occurred.');
+      if (accessKeyId !== undefined && !(error instanceof AuditUnwritten)) {
+        if (error instanceof XksAccessDenied) note.decision = error.decision;
+        // A refusal is answered even when its record cannot be written: it gives nothing away.
+        await audit(request, options, accessKeyId, body, note, sent).catch(() => undefined);
+      }
+      return sendError(reply, sent);
     }
   };
 
@@ -138,6 +137,87 @@ export function registerXksRoutes(app: FastifyInstance, options: XksRouteOptions
   });
 }
 
+/** Runs the operation the path names; sets the log's operation, key id and metadata on the way. */
+async function answer(
+  request: FastifyRequest,
+  options: XksRouteOptions,
+  uriPrefix: string,
+  rest: string,
+  path: string,
+  body: Record<string, unknown>,
+  note: XksCallNote,
+): Promise<Record<string, unknown>> {
+  const xks = request.xks!;
+  if (rest === 'health') {
+    xks.operation = 'GetHealthStatus';
+    xks.metadata = parseHealthRequest(body);
+    return options.proxy.getHealthStatus();
+  }
+  const parts = rest.split('/');
+  const operation = parts.length === 3 && parts[0] === 'keys' ? OPERATIONS[parts[2] as keyof typeof OPERATIONS] : undefined;
+  if (!operation || !XKS_KEY_ID.test(parts[1]!)) throw new XksError('InvalidUriPathException', `No XKS API at ${path.slice(0, 200)}.`);
+  const keyId = parts[1]!;
+  xks.operation = operation;
+  xks.keyId = keyId;
+  switch (operation) {
+    case 'GetKeyMetadata': {
+      const metadata = parseMetadataRequest(body);
+      xks.metadata = metadata;
+      return options.proxy.getKeyMetadata(uriPrefix, keyId, metadata, note);
+    }
+    case 'Encrypt': {
+      const input = parseEncryptRequest(body);
+      xks.metadata = input.requestMetadata;
+      return options.proxy.encrypt(uriPrefix, keyId, input, note);
+    }
+    case 'Decrypt': {
+      const input = parseDecryptRequest(body);
+      xks.metadata = input.requestMetadata;
+      return options.proxy.decrypt(uriPrefix, keyId, input, note);
+    }
+  }
+}
+
+/** The call's record could not be written: the answer is withheld (503), as for KMS calls. */
+class AuditUnwritten extends XksError {
+  constructor() {
+    super('DependencyTimeoutException', 'The result was withheld because its audit record could not be written; try again later.');
+  }
+}
+
+/**
+ * Records an authenticated XKS call in the audit trail: `Xks.<Operation>`, by the AWS principal
+ * behind it (`awsPrincipalArn`; the credential when the request names none), on the AWS KMS key
+ * it names; the parameters of AUDITED_PARAMETERS (never plaintext, ciphertext or AAD), the
+ * credential, URI prefix and the secondary authorization's decision.
+ */
+async function audit(request: FastifyRequest, options: XksRouteOptions, accessKeyId: string, body: Record<string, unknown>, note: XksCallNote, error?: XksError): Promise<void> {
+  if (!options.audit) return;
+  const xks = request.xks!;
+  const operation = xks.operation === 'unknown' ? 'Unknown' : xks.operation;
+  const m = xks.metadata;
+  try {
+    await options.audit.record({
+      eventTime: options.clock(),
+      eventName: `Xks.${operation}`,
+      requestId: request.id,
+      principalArn: m?.awsPrincipalArn ?? `xks-credential/${accessKeyId}`,
+      sourceIp: request.ip,
+      userAgent: typeof request.headers['user-agent'] === 'string' ? request.headers['user-agent'].slice(0, 256) : undefined,
+      resources: m?.kmsKeyArn ? [m.kmsKeyArn] : [],
+      requestParameters: auditParameters(`Xks.${operation}`, { ...body, ...(xks.keyId !== undefined ? { keyId: xks.keyId } : {}) }),
+      errorCode: error?.errorName,
+      errorMessage: error?.message,
+      additionalEventData: {
+        xks: { uriPrefix: xks.uriPrefix, accessKeyId, ...(note.decision ? { secondaryAuthorization: note.decision } : {}) },
+      },
+    });
+  } catch (auditError) {
+    request.log.error({ xksOperation: operation, err: String(auditError) }, 'audit record not written; XKS result withheld from the caller');
+    throw new AuditUnwritten();
+  }
+}
+
 /** Verifies SigV4 (service `kms-xks-proxy`, any well-formed region) and returns the credential. */
 async function authenticate(request: FastifyRequest, options: XksRouteOptions) {
   const wire: WireRequest = {
@@ -153,7 +233,7 @@ async function authenticate(request: FastifyRequest, options: XksRouteOptions) {
     const credential = await options.credentials.resolve(auth.accessKeyId);
     if (!credential) throw new XksError('AuthenticationFailedException', 'The access key id in the request is not a credential of this XKS proxy.');
     checkSignature(wire, auth, amzDate, credential.secretAccessKey, signingKey(credential.secretAccessKey, auth.scopeDate, auth.region, auth.service));
-    return credential;
+    return { uriPrefix: credential.uriPrefix, accessKeyId: auth.accessKeyId };
   } catch (error) {
     if (error instanceof KmsError) throw new XksError('AuthenticationFailedException', error.message);
     throw error;

@@ -42,11 +42,25 @@ export interface XksKeys {
 }
 
 /**
- * Optional secondary authorization over `requestMetadata` (an IAM-style policy per URI prefix);
- * throws XksError AccessDeniedException. The default allows everything SigV4 let in.
+ * Optional secondary authorization over `requestMetadata` (an IAM-style policy per URI prefix,
+ * src/xks/policy.ts); throws XksError AccessDeniedException. Without one, everything SigV4 let in
+ * is allowed.
  */
 export interface XksAuthorizer {
-  authorize(request: { uriPrefix: string; operation: 'GetKeyMetadata' | 'Encrypt' | 'Decrypt'; keyId: string; requestMetadata: RequestMetadata }): Promise<void>;
+  authorize(request: { uriPrefix: string; operation: 'GetKeyMetadata' | 'Encrypt' | 'Decrypt'; keyId: string; requestMetadata: RequestMetadata }): Promise<XksDecision>;
+}
+
+/** What secondary authorization decided on a request, for the audit trail. */
+export interface XksDecision {
+  /** `NotChecked`: no policy applies to the request's URI prefix. */
+  decision: 'Allow' | 'Deny' | 'NotChecked';
+  /** The Sid (or `#index`) of the statement that decided. */
+  statement?: string | undefined;
+}
+
+/** Where a call's authorization decision is noted (by the HTTP adapter, for the audit record). */
+export interface XksCallNote {
+  decision?: XksDecision | undefined;
 }
 
 export interface XksProxyOptions {
@@ -61,7 +75,7 @@ export interface XksProxyOptions {
   version?: string;
 }
 
-const ALLOW_ALL: XksAuthorizer = { authorize: async () => {} };
+const ALLOW_ALL: XksAuthorizer = { authorize: async () => ({ decision: 'NotChecked' }) };
 
 export class XksProxy {
   private readonly authorizer: XksAuthorizer;
@@ -78,15 +92,15 @@ export class XksProxy {
     this.now = options.now ?? Date.now;
   }
 
-  async getKeyMetadata(uriPrefix: string, keyId: string, requestMetadata: RequestMetadata): Promise<Record<string, unknown>> {
-    await this.authorizer.authorize({ uriPrefix, operation: 'GetKeyMetadata', keyId, requestMetadata });
+  async getKeyMetadata(uriPrefix: string, keyId: string, requestMetadata: RequestMetadata, note: XksCallNote = {}): Promise<Record<string, unknown>> {
+    note.decision = await this.authorizer.authorize({ uriPrefix, operation: 'GetKeyMetadata', keyId, requestMetadata });
     const info = await this.hsm(() => this.options.keys.describe(keyId));
     if (!info) throw xksError.keyNotFound(keyId);
     return { keySpec: `AES_${info.aesBytes * 8}`, keyUsage: info.usage, keyStatus: 'ENABLED' };
   }
 
-  async encrypt(uriPrefix: string, keyId: string, request: EncryptRequest): Promise<Record<string, unknown>> {
-    await this.authorizer.authorize({ uriPrefix, operation: 'Encrypt', keyId, requestMetadata: request.requestMetadata });
+  async encrypt(uriPrefix: string, keyId: string, request: EncryptRequest, note: XksCallNote = {}): Promise<Record<string, unknown>> {
+    note.decision = await this.authorizer.authorize({ uriPrefix, operation: 'Encrypt', keyId, requestMetadata: request.requestMetadata });
     const aad = request.additionalAuthenticatedData;
     if (request.cdiv) {
       // The integrity value is only worth giving after a test decryption, which needs DECRYPT.
@@ -112,8 +126,8 @@ export class XksProxy {
     return response;
   }
 
-  async decrypt(uriPrefix: string, keyId: string, request: DecryptRequest): Promise<Record<string, unknown>> {
-    await this.authorizer.authorize({ uriPrefix, operation: 'Decrypt', keyId, requestMetadata: request.requestMetadata });
+  async decrypt(uriPrefix: string, keyId: string, request: DecryptRequest, note: XksCallNote = {}): Promise<Record<string, unknown>> {
+    note.decision = await this.authorizer.authorize({ uriPrefix, operation: 'Decrypt', keyId, requestMetadata: request.requestMetadata });
     const { initializationVector: iv, ciphertext, authenticationTag: tag, additionalAuthenticatedData: aad, ciphertextMetadata } = request;
     let plaintext: Buffer | undefined;
     try {

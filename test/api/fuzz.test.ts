@@ -11,6 +11,9 @@
  * SEEDS — a valid request, so that mutations start from a call that gets past validation.
  */
 import { constants, createHash, createHmac, createPublicKey, publicEncrypt, type BinaryLike } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SignatureV4 } from '@smithy/signature-v4';
 import {
@@ -31,6 +34,8 @@ import {
 import { serviceOperations } from '../../src/app.js';
 import { parseClusterSpec } from '../../src/backend/pkcs11/cluster-tokens.js';
 import { HsmKmsClient } from '../../src/client/hsmkms-client.js';
+import { initCa } from '../../src/ca/index.js';
+import { opensslCsr } from '../ca/support.js';
 import { createTestCluster, type TestCluster } from '../support/clusters.js';
 import { startServer, type RunningServer } from '../support/server.js';
 
@@ -162,6 +167,20 @@ beforeAll(async () => {
   const storesMarker = (await kms.send(new DescribeCustomKeyStoresCommand({ Limit: 1 }))).NextMarker!;
   expect(storesMarker).toMatch(/^[A-Za-z0-9_-]+$/);
 
+  // A private CA for the HsmKms.*Certificate* seeds: a leaf to revoke, a page marker.
+  const csrDir = mkdtempSync(join(tmpdir(), 'hsmkms-fuzz-ca-'));
+  await initCa(server.app.ca, { name: 'fuzz', subject: 'CN=Fuzz Root', keySpec: 'ECC_NIST_P256', baseUrl: server.endpoint });
+  const csr = readFileSync(await opensslCsr(csrDir, 'leaf', 'ec-p256', '/CN=fuzz.example.com', ['DNS:fuzz.example.com']), 'utf8');
+  rmSync(csrDir, { recursive: true, force: true });
+  const leafSerial = (await admin.call('IssueCertificate', { CaName: 'fuzz', Csr: csr })).SerialNumber as string;
+  const certificatesMarker = (await admin.call('ListCertificates', { CaName: 'fuzz', Limit: 1 })).NextMarker as string;
+  expect(certificatesMarker).toMatch(/^[A-Za-z0-9_-]+$/);
+
+  // A page token of the audit trail (every call above is in it).
+  const auditToken = (await admin.call('LookupAuditEvents', { MaxResults: 1 })).NextToken as string;
+  expect(auditToken).toMatch(/^[A-Za-z0-9_-]+$/);
+  const now = Math.floor(Date.now() / 1000);
+
   const tags = [{ TagKey: 'team', TagValue: 'fuzz' }];
   Object.assign(SEEDS, {
     CreateKey: { Description: 'fuzzed', KeySpec: 'SYMMETRIC_DEFAULT', KeyUsage: 'ENCRYPT_DECRYPT', Tags: tags },
@@ -251,6 +270,19 @@ beforeAll(async () => {
     'HsmKms.ApproveRequest': { ApprovalRequestId: toApprove },
     'HsmKms.RejectRequest': { ApprovalRequestId: toReject },
     'HsmKms.GetCallerIdentity': {},
+    'HsmKms.IssueCertificate': { CaName: 'fuzz', Csr: csr, Profile: 'tls-server', ValidityDays: 30 },
+    'HsmKms.RevokeCertificate': { CaName: 'fuzz', SerialNumber: leafSerial, RevocationReason: 'SUPERSEDED' },
+    'HsmKms.ListCertificates': { CaName: 'fuzz', Limit: 2, Marker: certificatesMarker, Status: 'GOOD' },
+    'HsmKms.ReissueIntermediate': { CaName: 'fuzz', ValidityDays: 365 },
+    'HsmKms.ListCertificateAuthorities': {},
+    'HsmKms.LookupAuditEvents': {
+      StartTime: now - 3600,
+      EndTime: now + 3600,
+      LookupAttributes: [{ AttributeKey: 'EventName', AttributeValue: 'CreateKey' }],
+      MaxResults: 5,
+      NextToken: auditToken,
+    },
+    'HsmKms.VerifyAuditTrail': { From: now - 3600, To: now + 60 },
   } satisfies Record<string, Input>);
   // Every operation the service registers has a seed of its own.
   expect([...serviceOperations.keys()].filter((name) => !(name in SEEDS))).toEqual([]);
@@ -387,6 +419,11 @@ const MEMBER_NAMES = [
   'Constraints',
   'Approvers',
   'ApprovalRequestId',
+  'CaName',
+  'Csr',
+  'SerialNumber',
+  'LookupAttributes',
+  'NextToken',
   'Unknown',
   '\ud800',
   '',

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { listSegments, lookupAuditEvents, openChainedAuditSink, tailAuditEvents, type AuditEventFound } from '../../src/audit/index.js';
+import { listSegments, lookupAuditEvents, lookupAuditEventsAsync, openChainedAuditSink, tailAuditEvents, type AuditEventFound } from '../../src/audit/index.js';
 import { KmsError } from '../../src/core/errors.js';
 import { event } from './support.js';
 
@@ -59,5 +59,30 @@ describe('audit queries', () => {
     const got: string[] = [];
     await tailAuditEvents(dir, { last: 5, follow: false, onEvent: (e) => got.push(e.record.requestID) });
     expect(got).toEqual(['req-116', 'req-117', 'req-118', 'req-119', 'req-120']);
+  });
+
+  it('within a scan budget, answers short pages whose tokens resume where reading stopped', async () => {
+    const full = lookupAuditEvents(dir, { eventName: 'Decrypt' }).events.map((e) => e.record.requestID);
+    expect(full).toHaveLength(40);
+    const segments = [...listSegments(dir).values()].reduce((n, s) => n + s.length, 0);
+    const seen: string[] = [];
+    let marker: string | undefined;
+    let pages = 0;
+    let short = 0;
+    do {
+      // One byte: one segment per call, as a trail far larger than the budget would give.
+      const page = await lookupAuditEventsAsync(dir, { eventName: 'Decrypt', maxResults: 10, marker }, { maxBytes: 1 });
+      seen.push(...page.events.map((e) => e.record.requestID));
+      if (page.events.length < 10 && page.nextMarker) short++;
+      marker = page.nextMarker;
+      pages++;
+    } while (marker && pages < 100);
+    expect(seen).toEqual(full);
+    expect(short).toBeGreaterThan(0);
+    expect(pages).toBeLessThanOrEqual(segments + 1);
+    // A deadline already past still reads one segment per call: paging always advances.
+    const late = await lookupAuditEventsAsync(dir, { maxResults: 50 }, { deadline: 0 });
+    expect(late.nextMarker).toBeDefined();
+    expect(late.events.map((e) => e.record.requestID)[0]).toBe('req-120');
   });
 });

@@ -16,6 +16,9 @@ afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 
 it('serves from two workers: keys made through one are usable through the other, and SIGTERM stops them all', async () => {
   expect(served.stderr()).toMatch(/\(2 workers/);
+  // The primary prints the console's address, as a single process does.
+  expect(/web console at (http:\/\/\S+\/console\/)/.exec(served.stderr())?.[1]).toBe(`${served.endpoint}/console/`);
+  expect((await fetch(`${served.endpoint}/console/`)).headers.get('content-security-policy')).toContain("default-src 'none'");
   const credentials = JSON.parse(readFileSync(join(dataDir, 'root-credentials.json'), 'utf8'));
   const kms = new KMSClient({ endpoint: served.endpoint, region: 'us-east-1', credentials, maxAttempts: 1 });
   const keyIds: string[] = [];

@@ -4,7 +4,7 @@
  * `hsmkms token init`.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hsmkms } from '../support/cli.js';
@@ -83,5 +83,17 @@ describe('hsmkms xks', () => {
     expect((await hsmkms(['xks', 'key', 'list', '--cluster', 'xks-partition', '--data-dir', dataDir])).stdout).toContain('"keyId":"in-partition"');
     expect((await hsmkms(['xks', 'key', 'list', '--data-dir', dataDir])).stdout).not.toContain('in-partition');
     expect(await failure(['xks', 'key', 'list', '--cluster', 'no-such-token', '--data-dir', dataDir])).toMatch(/no-such-token|No token/);
+  });
+
+  it('serve --xks-policy: a policy file that is missing or does not parse stops start-up, naming it', async () => {
+    const missing = join(dataDir, 'missing-policy.json');
+    expect(await failure(['serve', '--port', '0', '--data-dir', dataDir, '--xks-policy', `acme/payments=${missing}`])).toMatch(
+      /--xks-policy acme\/payments=.*missing-policy\.json: the policy file cannot be read \(ENOENT\)/,
+    );
+    const bad = join(dataDir, 'bad-policy.json');
+    writeFileSync(bad, '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:Encrypt"}]}');
+    expect(await failure(['serve', '--port', '0', '--data-dir', dataDir, '--xks-policy', `/acme/payments/=${bad}`])).toMatch(
+      /The XKS policy of URI prefix 'acme\/payments' is not a policy document: .+/,
+    );
   });
 });

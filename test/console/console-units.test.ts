@@ -6,6 +6,9 @@ import { describe, expect, it } from 'vitest';
 import { checkPolicy, lineAndColumn } from '../../console/src/components/policy-check.js';
 import { toFailure } from '../../console/src/api/errors.js';
 import { HsmKmsError } from '../../src/client/hsmkms-protocol.js';
+import { MAX_CSR_BYTES as CONSOLE_MAX_CSR_BYTES, REVOCATION_REASONS as CONSOLE_REASONS } from '../../console/src/api/certificate-rules.js';
+import { MAX_CSR_BYTES } from '../../src/ca/csr.js';
+import { REVOCATION_REASON_NAMES } from '../../src/core/certificates/certificate-rules.js';
 
 const ACCOUNT = '111122223333';
 const alice = { principalArn: `arn:aws:iam::${ACCOUNT}:user/alice`, accountId: ACCOUNT, partition: 'aws' };
@@ -63,5 +66,12 @@ describe('toFailure', () => {
     expect(toFailure(sdk)).toEqual({ name: 'QuorumApprovalRequiredException', message: sdk.message, approvalRequestId: id });
     expect(toFailure(new TypeError('Failed to fetch'))).toMatchObject({ name: 'NetworkError', message: expect.stringContaining('Failed to fetch') });
     expect(toFailure('odd')).toEqual({ name: 'Error', message: 'odd' });
+  });
+});
+
+describe('the certificate page’s copies of the service’s rules', () => {
+  it('offers exactly the revocation reasons RevokeCertificate takes, and the same CSR limit', () => {
+    expect([...CONSOLE_REASONS]).toEqual(Object.keys(REVOCATION_REASON_NAMES));
+    expect(CONSOLE_MAX_CSR_BYTES).toBe(MAX_CSR_BYTES);
   });
 });

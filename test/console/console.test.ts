@@ -12,126 +12,34 @@
  * Throughout, every request the browser makes is recorded: none may leave the page's origin, and
  * no CSP violation or script error may occur.
  */
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { CONSOLE_DIR } from '../../src/app.js';
-import { HsmKmsClient } from '../../src/client/hsmkms-client.js';
+import type { Page } from 'playwright-core';
 import { CONSOLE_CSP } from '../../src/http/console-route.js';
-import { startServer, type RunningServer } from '../support/server.js';
+import { ACTIVE_TEXT, FOCUS_IN_DIALOG, heading, startConsole, type ConsoleHarness, type Principal } from './harness.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-/** The flags this machine's closed network needs (no background connections at all). */
-const CHROMIUM_FLAGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
-const SHOTS = resolve('test-results/console');
-// Code run in the page is given as text: this file is compiled without the DOM library.
-const ACTIVE_TEXT = 'document.activeElement?.textContent';
-const FOCUS_IN_DIALOG = "document.activeElement?.closest('dialog') !== null";
-const DESKTOP = { width: 1280, height: 800 };
-const PHONE = { width: 390, height: 844 };
-
-interface Principal {
-  name: string;
-  arn: string;
-  accessKeyId: string;
-  secretAccessKey: string;
-}
-
-let server: RunningServer;
-let context: BrowserContext;
-let userDataDir: string;
+let h: ConsoleHarness;
 let origin: string;
-const requests: string[] = [];
-const problems: string[] = [];
-const principals: Record<string, Principal> = {};
-
-async function createPrincipal(admin: HsmKmsClient, name: string, roles: string[]): Promise<Principal> {
-  const out = await admin.call('CreatePrincipal', { UserName: name, Roles: roles });
-  const principal = { name, arn: out.Arn as string, accessKeyId: out.AccessKeyId as string, secretAccessKey: out.SecretAccessKey as string };
-  principals[name] = principal;
-  return principal;
-}
-
-/** A new tab; unless `watch` is false, its requests, console errors and page errors are recorded. */
-async function newTab(watch = true): Promise<Page> {
-  const page = await context.newPage();
-  page.setDefaultTimeout(20_000);
-  if (!watch) return page;
-  page.on('request', (request) => requests.push(request.url()));
-  page.on('console', (message) => {
-    // Chromium logs every 4xx answer (AccessDenied, quorum) as a failed resource: those are the
-    // service's answers, shown on the page; anything else (CSP refusals, exceptions) is a problem.
-    if (message.type() === 'error' && !/^Failed to load resource: the server responded with a status of 4\d\d/.test(message.text()))
-      problems.push(`console: ${message.text()}`);
-  });
-  page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
-  return page;
-}
-
-/** Signs in on the page's sign-in form, opening the console first unless `here`. */
-async function signIn(page: Page, who: Principal, here = false): Promise<void> {
-  if (!here) await page.goto(`${origin}/console/`);
-  await page.getByLabel('Access key ID').fill(who.accessKeyId);
-  await page.getByLabel('Secret access key').fill(who.secretAccessKey);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.locator('.whoami-name', { hasText: who.name }).waitFor();
-}
-
-/** Saves the page at 1280×800 and at phone width (390 px), full length. */
-async function screenshot(page: Page, name: string): Promise<void> {
-  await page.setViewportSize(DESKTOP);
-  await page.screenshot({ path: join(SHOTS, `${name}-1280x800.png`), fullPage: true });
-  await page.setViewportSize(PHONE);
-  await page.screenshot({ path: join(SHOTS, `${name}-390.png`), fullPage: true });
-  await page.setViewportSize(DESKTOP);
-}
-
-async function heading(page: Page, name: string): Promise<void> {
-  await page.getByRole('heading', { level: 1, name }).waitFor();
-}
+let principals: Record<string, Principal>;
+const newTab = (watch?: boolean) => h.newTab(watch);
+const signIn = (page: Page, who: Principal, here?: boolean) => h.signIn(page, who, here);
+const screenshot = (page: Page, name: string) => h.screenshot(page, name);
 
 beforeAll(async () => {
-  if (!existsSync(join(CONSOLE_DIR, 'index.html'))) throw new Error(`The console is not built (${CONSOLE_DIR}): run npm run build first.`);
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: npm test's set-up (ci/test-deps.mjs) installs Debian's chromium.`);
-  mkdirSync(SHOTS, { recursive: true });
-  server = await startServer();
-  origin = new URL(server.endpoint).origin;
-  const root = new HsmKmsClient({ endpoint: server.endpoint, region: server.region, credentials: server.credentials });
-  const officer = await createPrincipal(root, 'officer', ['CryptoOfficer']);
-  const admin = new HsmKmsClient({ endpoint: server.endpoint, region: server.region, credentials: officer });
+  h = await startConsole();
+  origin = h.origin;
+  principals = h.principals;
+  const officer = await h.createPrincipal(h.root, 'officer', ['CryptoOfficer']);
+  const admin = h.clientFor(officer);
   // alice creates keys (CryptoUser) and may explain decisions (Auditor); bob is who she asks about.
-  await createPrincipal(admin, 'alice', ['Auditor', 'CryptoUser']);
-  await createPrincipal(admin, 'bob', ['CryptoUser']);
-  await createPrincipal(admin, 'carol', ['CryptoUser']);
-  await createPrincipal(admin, 'auditor', ['Auditor']);
+  await h.createPrincipal(admin, 'alice', ['Auditor', 'CryptoUser']);
+  await h.createPrincipal(admin, 'bob', ['CryptoUser']);
+  await h.createPrincipal(admin, 'carol', ['CryptoUser']);
+  await h.createPrincipal(admin, 'auditor', ['Auditor']);
   await admin.call('PutQuorumRule', { Action: 'kms:ScheduleKeyDeletion', MinApprovals: 1, Approvers: ['carol'] });
-
-  userDataDir = mkdtempSync(join(tmpdir(), 'hsmkms-chromium-'));
-  context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: CHROMIUM_FLAGS,
-    viewport: DESKTOP,
-    locale: 'en-GB',
-    timezoneId: 'Europe/Paris',
-  });
 }, 120_000);
 
 afterAll(async () => {
-  await context?.close();
-  await server?.close();
-  if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
+  await h?.close();
 });
 
 describe('the web console', () => {
@@ -200,7 +108,7 @@ describe('the web console', () => {
       session: 0,
       cookie: '',
     });
-    expect(await context.cookies()).toEqual([]);
+    expect(await h.context.cookies()).toEqual([]);
     expect(await alice.content()).not.toContain(principals.alice!.secretAccessKey);
     await alice.getByRole('button', { name: 'Create key' }).click();
     const dialog = alice.getByRole('dialog', { name: 'Create key' });
@@ -272,7 +180,7 @@ describe('the web console', () => {
     await carol.getByText(`Approved ${approvalRequestId}: it is now Approved.`).waitFor();
 
     // A CryptoUser sees no principal management, not even by following a link.
-    expect(await carol.getByRole('navigation', { name: 'Main' }).getByRole('link').allTextContents()).toEqual(['Keys', 'Approvals']);
+    expect(await carol.getByRole('navigation', { name: 'Main' }).getByRole('link').allTextContents()).toEqual(['Keys', 'Key stores', 'Certificates', 'Approvals']);
     await carol.goto(`${origin}/console/principals`);
     // A reload drops the session: the credentials were in the tab's memory only.
     await carol.getByLabel('Access key ID').waitFor();
@@ -368,8 +276,8 @@ describe('the web console', () => {
   });
 
   it('made no request to any origin but its own, and no CSP violation or script error', () => {
-    expect(requests.length).toBeGreaterThan(20);
-    expect(requests.filter((url) => new URL(url).origin !== origin)).toEqual([]);
-    expect(problems).toEqual([]);
+    expect(h.requests.length).toBeGreaterThan(20);
+    expect(h.requests.filter((url) => new URL(url).origin !== origin)).toEqual([]);
+    expect(h.problems).toEqual([]);
   });
 });

@@ -48,11 +48,16 @@ function describeCaStoreContract(label: string, open: () => Promise<SqlMetadataS
 
     it('keeps CA names and serials unique, and round-trips records exactly', async () => {
       expect(await store.getAuthority('one')).toStrictEqual(authority('one'));
-      await expect(store.insertAuthority(authority('one'), certificate('one', '4b', 1))).rejects.toMatchObject({ type: 'ResourceAlreadyExistsException' });
+      await expect(store.insertAuthority(authority('one'), certificate('one', '4b', 1))).rejects.toMatchObject({
+        name: 'StoreError',
+        kind: 'conflict',
+        record: 'certificate-authority',
+        subject: 'one',
+      });
       const c = certificate('one', '5a', 1_790_000_001_000);
       await store.insertCertificate(c);
       expect(await store.getCertificate('one', '5a')).toStrictEqual(c);
-      await expect(store.insertCertificate(c)).rejects.toMatchObject({ type: 'ResourceAlreadyExistsException' });
+      await expect(store.insertCertificate(c)).rejects.toMatchObject({ name: 'StoreError', kind: 'conflict', record: 'certificate', subject: 'one/5a' });
       expect(await store.getCertificate('one', 'ffff')).toBeUndefined();
     });
 

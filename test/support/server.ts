@@ -28,7 +28,7 @@ export interface RunningServer {
  * (clusters for custom key stores, check intervals, TLS, the XKS proxy).
  */
 export async function startServer(
-  options: { hsm?: Partial<Pkcs11BackendConfig> } & Partial<Pick<AppConfig, 'clusters' | 'keyStoreCheckIntervalMs' | 'tls' | 'xksCluster' | 'xksProxyTimeoutMs'>> = {},
+  options: { hsm?: Partial<Pkcs11BackendConfig> } & Partial<Pick<AppConfig, 'audit' | 'clusters' | 'keyStoreCheckIntervalMs' | 'tls' | 'xksCluster' | 'xksPolicies' | 'xksProxyTimeoutMs'>> = {},
 ): Promise<RunningServer> {
   const { hsm, ...extra } = options;
   const dataDir = mkdtempSync(join(tmpdir(), 'hsmkms-api-'));

@@ -4,7 +4,9 @@
  * client's own SHA-256 and credentials, and one typed entry per operation the console uses.
  */
 import { HsmKmsCaller, type HsmKmsCredentials, type SignedRequest } from '../../../src/client/hsmkms-protocol.js';
+import { CERTIFICATE_PROFILES, type CertificateProfileName } from '../../../src/ca/model.js';
 import type { PrincipalRole } from '../../../src/core/model.js';
+import type { RevocationReason } from './certificate-rules.js';
 
 export type { PrincipalRole };
 
@@ -101,6 +103,103 @@ export interface Explanation {
   Statements?: StatementView[];
 }
 
+/** One event of the audit trail, as LookupAuditEvents answers (CloudTrail's Event shape). */
+export interface AuditEvent {
+  /** `<nodeId>:<sequence>`: the record's place in its node's chain. */
+  EventId: string;
+  EventName: string;
+  EventTime: EpochSeconds;
+  EventSource: string;
+  Username: string;
+  PrincipalArn: string;
+  ErrorCode?: string;
+  Resources: Array<{ ResourceType: string; ResourceName: string }>;
+  /** The record as stored: one JSON line of the chain. */
+  CloudTrailEvent: string;
+}
+
+export const AUDIT_LOOKUP_ATTRIBUTES = ['EventName', 'Username', 'PrincipalArn', 'ResourceName', 'KeyId', 'ErrorCode', 'EventId'] as const;
+export type AuditLookupAttribute = (typeof AUDIT_LOOKUP_ATTRIBUTES)[number];
+
+export interface AuditNodeSummary {
+  NodeId: string;
+  Files: number;
+  Records: number;
+  Digests: number;
+  FirstSequence?: number;
+  LastSequence?: number;
+  FirstTime?: string;
+  LastTime?: string;
+  /** The last record vouched for by a digest whose signature verified. */
+  SignedThrough?: number;
+}
+
+export interface AuditFinding {
+  /** `problem`: the trail is not what was written; `note`: explained by normal operation. */
+  Severity: 'problem' | 'note';
+  Kind: string;
+  NodeId: string;
+  File?: string;
+  Line?: number;
+  Sequence?: number;
+  Message: string;
+}
+
+export interface AuditVerification {
+  Ok: boolean;
+  From: EpochSeconds;
+  To: EpochSeconds;
+  KeyFingerprint?: string;
+  Nodes: AuditNodeSummary[];
+  Findings: AuditFinding[];
+  FindingsTruncated: boolean;
+}
+
+export { CERTIFICATE_PROFILES };
+export type CertificateProfile = CertificateProfileName;
+export type CertificateStatus = 'GOOD' | 'REVOKED' | 'EXPIRED';
+
+export { MAX_CSR_BYTES, REVOCATION_REASONS, type RevocationReason } from './certificate-rules.js';
+
+export interface CertificateAuthority {
+  CaName: string;
+  KeySpec: string;
+  SigningAlgorithm: string;
+  CreationDate: EpochSeconds;
+  RootKeyArn: string;
+  IntermediateKeyArn: string;
+  OcspKeyArn: string;
+  /** PEM. */
+  RootCertificate: string;
+  IntermediateCertificate: string;
+  IntermediateSerialNumber: string;
+  IntermediateNotAfter: EpochSeconds;
+  Status: 'ACTIVE' | 'REVOKED' | 'EXPIRED';
+  IntermediateRevocationDate?: EpochSeconds;
+  /** Absolute URLs written into certificates (the CA's base URL, which may differ from this page's origin). */
+  Urls: { Chain: string; RootCertificate: string; IntermediateCertificate: string; Crl: string; RootCrl: string; Ocsp: string };
+}
+
+export interface CertificateSummary {
+  SerialNumber: string;
+  Subject: string;
+  Kind: CertificateProfile | 'intermediate-ca' | 'ocsp-responder';
+  Issuer: 'INTERMEDIATE' | 'ROOT';
+  NotBefore: EpochSeconds;
+  NotAfter: EpochSeconds;
+  Status: CertificateStatus;
+  RevocationDate?: EpochSeconds;
+  RevocationReason?: string;
+}
+
+export interface IssuedCertificate extends CertificateSummary {
+  CaName: string;
+  /** The leaf, PEM. */
+  Certificate: string;
+  /** The intermediate then the root, PEM. */
+  CertificateChain: string;
+}
+
 interface Paged {
   Limit?: number;
   Marker?: string;
@@ -128,6 +227,27 @@ export interface HsmKmsOperations {
   ListApprovalRequests: { input: Paged & { Status?: ApprovalStatus }; output: Page & { ApprovalRequests: ApprovalRequest[] } };
   ApproveRequest: { input: { ApprovalRequestId: string }; output: { ApprovalRequest: ApprovalRequest } };
   RejectRequest: { input: { ApprovalRequestId: string }; output: { ApprovalRequest: ApprovalRequest } };
+  LookupAuditEvents: {
+    input: {
+      StartTime?: EpochSeconds;
+      EndTime?: EpochSeconds;
+      LookupAttributes?: Array<{ AttributeKey: AuditLookupAttribute; AttributeValue: string }>;
+      MaxResults?: number;
+      NextToken?: string;
+    };
+    output: { Events: AuditEvent[]; NextToken?: string };
+  };
+  VerifyAuditTrail: { input: { From?: EpochSeconds; To?: EpochSeconds }; output: AuditVerification };
+  ListCertificateAuthorities: { input: Record<string, never>; output: { CertificateAuthorities: CertificateAuthority[] } };
+  ListCertificates: {
+    input: Paged & { CaName: string; Status?: CertificateStatus };
+    output: Page & { CaName: string; Certificates: CertificateSummary[]; AsOf?: EpochSeconds };
+  };
+  IssueCertificate: { input: { CaName: string; Csr: string; Profile?: CertificateProfile; ValidityDays?: number }; output: IssuedCertificate };
+  RevokeCertificate: {
+    input: { CaName: string; SerialNumber: string; RevocationReason?: RevocationReason };
+    output: CertificateSummary & { CaName: string; CrlUpdated: boolean };
+  };
   ExplainAuthorization: {
     input: {
       UserName?: string;

@@ -29,7 +29,11 @@ export function Dialog({ title, onClose, children, wide, busy }: DialogProps): R
     const dialog = ref.current!;
     const opener = document.activeElement instanceof HTMLElement ? document.activeElement : null;
     dialog.showModal();
-    const first = dialog.querySelector<HTMLElement>('[autofocus], [data-autofocus]') ?? dialog.querySelector<HTMLElement>(FOCUSABLE);
+    // React's autoFocus is not an attribute: the first field is where a form dialog starts, else its first control.
+    const first =
+      dialog.querySelector<HTMLElement>('[autofocus], [data-autofocus]') ??
+      dialog.querySelector<HTMLElement>('.dialog-body :is(input:not([disabled]):not([type="hidden"]), select:not([disabled]), textarea:not([disabled]))') ??
+      dialog.querySelector<HTMLElement>(FOCUSABLE);
     first?.focus();
     const onCancel = (event: Event) => {
       event.preventDefault();

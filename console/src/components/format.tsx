@@ -2,6 +2,8 @@
 import type { ReactElement } from 'react';
 
 const dateTime = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+/** With seconds, where they matter (audit events). */
+const preciseDateTime = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'medium' });
 const relative = new Intl.RelativeTimeFormat(undefined, { numeric: 'auto' });
 
 /** A Date, or epoch seconds as the HsmKms API writes them. */
@@ -11,8 +13,8 @@ export function toDate(value: Instant): Date {
   return value instanceof Date ? value : new Date(value * 1000);
 }
 
-export function formatDateTime(value: Instant): string {
-  return dateTime.format(toDate(value));
+export function formatDateTime(value: Instant, precise = false): string {
+  return (precise ? preciseDateTime : dateTime).format(toDate(value));
 }
 
 /** "in 59 minutes", "3 days ago". */
@@ -27,12 +29,14 @@ export function formatRelative(value: Instant, now = Date.now()): string {
   return relative.format(seconds, 'second');
 }
 
-export function DateTime({ value, withRelative = false }: { value: Instant | undefined; withRelative?: boolean }): ReactElement {
+export function DateTime({ value, withRelative = false, precise = false }: { value: Instant | string | undefined; withRelative?: boolean; precise?: boolean }): ReactElement {
   if (value === undefined) return <span className="muted">—</span>;
-  const date = toDate(value);
+  // ISO 8601 text (audit summaries) or an instant.
+  const date = typeof value === 'string' ? new Date(value) : toDate(value);
+  if (Number.isNaN(date.getTime())) return <span>{String(value)}</span>;
   return (
     <time dateTime={date.toISOString()} title={date.toISOString()}>
-      {formatDateTime(date)}
+      {formatDateTime(date, precise)}
       {withRelative ? ` (${formatRelative(date)})` : ''}
     </time>
   );

@@ -5,7 +5,8 @@
 import { useState, type ReactElement } from 'react';
 import { Dialog } from './dialog.js';
 
-function CopyField({ label, value, id }: { label: string; value: string; id: string }): ReactElement {
+/** A read-only value with a Copy button. */
+export function CopyField({ label, value, id }: { label: string; value: string; id: string }): ReactElement {
   const [copied, setCopied] = useState(false);
   return (
     <div className="field">

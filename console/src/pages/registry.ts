@@ -7,6 +7,9 @@
 import type { ComponentType, LazyExoticComponent } from 'react';
 import type { CallerIdentity } from '../api/hsmkms-api.js';
 import { approvalsPage } from './approvals/page.js';
+import { auditPage } from './audit/page.js';
+import { certificatesPage } from './certificates/page.js';
+import { keyStoresPage } from './key-stores/page.js';
 import { keyDetailPage, keysPage } from './keys/page.js';
 import { principalDetailPage, principalsPage } from './principals/page.js';
 
@@ -25,4 +28,4 @@ export interface ConsolePage {
   component: LazyExoticComponent<ComponentType>;
 }
 
-export const PAGES: readonly ConsolePage[] = [keysPage, keyDetailPage, principalsPage, principalDetailPage, approvalsPage];
+export const PAGES: readonly ConsolePage[] = [keysPage, keyDetailPage, keyStoresPage, certificatesPage, auditPage, principalsPage, principalDetailPage, approvalsPage];

@@ -4,6 +4,7 @@
  */
 import { createContext, useContext } from 'react';
 import type { KMSClient } from '@aws-sdk/client-kms';
+import { roleVerdict } from '../../../src/core/authorization/role-table.js';
 import type { CallerIdentity, HsmKmsApi } from '../api/hsmkms-api.js';
 
 export interface Session {
@@ -13,6 +14,8 @@ export interface Session {
   partition: string;
   kms: KMSClient;
   hsmkms: HsmKmsApi;
+  /** Minutes without activity after which the session ends (chosen at sign-in). */
+  idleMinutes: number;
 }
 
 export const SessionContext = createContext<Session | null>(null);
@@ -26,6 +29,16 @@ export function useSession(): Session {
 /** Whether the caller holds `role` (the account root holds every role). */
 export function hasRole(identity: CallerIdentity, role: CallerIdentity['Roles'][number]): boolean {
   return identity.Root || identity.Roles.includes(role);
+}
+
+/**
+ * Whether the server's role table leaves `action` possible for this caller at all (`allow` or
+ * `policy`): the console hides only what this makes pointless; the server decides every call.
+ */
+export function mayEver(identity: CallerIdentity, action: string): boolean {
+  if (identity.Root) return true;
+  const { rule } = roleVerdict(identity.Roles, action);
+  return rule === 'allow' || rule === 'policy';
 }
 
 /** The caller as the policy lockout check names it. */

@@ -8,6 +8,7 @@ import { createClients } from '../api/clients.js';
 import { ErrorAlert } from '../components/error-alert.js';
 import { Progress } from '../components/progress.js';
 import { useAction } from '../components/use-call.js';
+import { IDLE_MINUTES_DEFAULT, IDLE_MINUTES_MAX, IDLE_MINUTES_MIN, idleMinutesProblem } from './idle.js';
 import type { Session } from './session.js';
 
 /** The region hsmkms serve signs for, from the page it served (see src/http/console-route.ts). */
@@ -15,8 +16,10 @@ export function serverRegion(): string {
   return document.querySelector<HTMLMetaElement>('meta[name="hsmkms-region"]')?.content || 'us-east-1';
 }
 
-export function SignIn({ onSignedIn }: { onSignedIn: (session: Session, destroy: () => void) => void }): ReactElement {
+export function SignIn({ onSignedIn, notice }: { onSignedIn: (session: Session, destroy: () => void) => void; notice?: string | undefined }): ReactElement {
   const id = useId();
+  const [idleMinutes, setIdleMinutes] = useState(String(IDLE_MINUTES_DEFAULT));
+  const idleProblem = idleMinutesProblem(idleMinutes);
   const [accessKeyId, setAccessKeyId] = useState('');
   const [secretAccessKey, setSecretAccessKey] = useState('');
   const [region, setRegion] = useState(serverRegion);
@@ -24,6 +27,7 @@ export function SignIn({ onSignedIn }: { onSignedIn: (session: Session, destroy:
 
   const submit = async (event: FormEvent) => {
     event.preventDefault();
+    if (idleProblem) return;
     const clients = createClients(region.trim(), { accessKeyId: accessKeyId.trim(), secretAccessKey });
     const identity = await action.run(() => clients.hsmkms.call('GetCallerIdentity', {}));
     if (!identity) {
@@ -32,7 +36,14 @@ export function SignIn({ onSignedIn }: { onSignedIn: (session: Session, destroy:
     }
     setSecretAccessKey('');
     onSignedIn(
-      { identity, region: region.trim(), partition: identity.Arn.split(':')[1] ?? 'aws', kms: clients.kms, hsmkms: clients.hsmkms },
+      {
+        identity,
+        region: region.trim(),
+        partition: identity.Arn.split(':')[1] ?? 'aws',
+        kms: clients.kms,
+        hsmkms: clients.hsmkms,
+        idleMinutes: Number(idleMinutes),
+      },
       clients.destroy,
     );
   };
@@ -44,6 +55,11 @@ export function SignIn({ onSignedIn }: { onSignedIn: (session: Session, destroy:
         Sign in with a principal’s access key. Every call is signed in this tab with AWS Signature Version 4, so the console can do exactly what
         those credentials may do and nothing more. The credentials stay in this tab’s memory until you sign out or close it.
       </p>
+      {notice ? (
+        <div className="alert alert-warning" role="status">
+          {notice}
+        </div>
+      ) : null}
       {window.isSecureContext ? null : (
         <div className="alert alert-warning" role="note">
           This page was not served over HTTPS. Requests are signed, but answers (data keys, key policies) cross the network in clear: put{' '}
@@ -80,7 +96,7 @@ export function SignIn({ onSignedIn }: { onSignedIn: (session: Session, destroy:
           />
         </div>
         <details className="field">
-          <summary>Region and endpoint</summary>
+          <summary>Region, endpoint and idle sign-out</summary>
           <div className="field">
             <label htmlFor={`${id}-region`}>Region</label>
             <input id={`${id}-region`} name="region" required value={region} onChange={(e) => setRegion(e.target.value)} />
@@ -88,11 +104,30 @@ export function SignIn({ onSignedIn }: { onSignedIn: (session: Session, destroy:
           <p className="muted">
             Endpoint: <code>{window.location.origin}</code> (the console talks only to the server it came from).
           </p>
+          <div className="field">
+            <label htmlFor={`${id}-idle`}>Sign out after this many minutes without activity</label>
+            <input
+              id={`${id}-idle`}
+              name="idleMinutes"
+              type="number"
+              inputMode="numeric"
+              min={IDLE_MINUTES_MIN}
+              max={IDLE_MINUTES_MAX}
+              required
+              value={idleMinutes}
+              onChange={(e) => setIdleMinutes(e.target.value)}
+              aria-invalid={idleProblem !== undefined}
+              aria-describedby={`${id}-idle-hint`}
+            />
+            <p id={`${id}-idle-hint`} className={idleProblem ? 'hint status-error' : 'hint'}>
+              {idleProblem ?? `${IDLE_MINUTES_MIN}–${IDLE_MINUTES_MAX}; a minute before, the console asks whether you are still there.`}
+            </p>
+          </div>
         </details>
         <ErrorAlert error={action.error} context="Sign-in failed." />
         {action.busy ? <Progress label="Checking the credentials…" /> : null}
         <div className="button-row">
-          <button type="submit" className="button-primary" disabled={action.busy}>
+          <button type="submit" className="button-primary" disabled={action.busy || idleProblem !== undefined}>
             Sign in
           </button>
         </div>

@@ -78,6 +78,13 @@ function bindCall(deps: AuthorizerDeps, root: string, call: AuthorizedCall): Cal
       // Quorum once per call: the first guarded action of a call (e.g. ReEncryptFrom or
       // ReEncryptTo) consumes its approval; later actions of the same call do not ask again.
       if (quorumSatisfied) return;
+      // The in-process CA's own signatures: quorum was enforced on the operation that asked
+      // for them, or they are automatic (see in-process-calls.ts). Said so in the audit record.
+      const exemption = call.ctx.inProcess?.quorumExemption;
+      if (exemption !== undefined) {
+        quorum = { exempt: exemption, ...(call.ctx.inProcess?.onBehalfOf ? { onBehalfOf: call.ctx.inProcess.onBehalfOf } : {}) };
+        return;
+      }
       try {
         const approved = await enforceQuorum(deps, {
           caller: caller.record,

@@ -149,7 +149,9 @@ export const ROLE_TABLE: ReadonlyMap<string, RoleTableRow> = new Map([
   ...rows(['hsmkms:PutQuorumRule', 'hsmkms:DeleteQuorumRule'], QUORUM_RULES),
   ['hsmkms:ListQuorumRules', QUORUM_READ],
   ...rows(['hsmkms:ListApprovalRequests', 'hsmkms:GetApprovalRequest', 'hsmkms:ApproveRequest', 'hsmkms:RejectRequest'], APPROVALS),
-  ['hsmkms:LookupAuditEvents', AUDIT_READ],
+  ...rows(['hsmkms:LookupAuditEvents', 'hsmkms:VerifyAuditTrail'], AUDIT_READ),
+  // The private CA's other operations authorize kms:Sign / kms:DescribeKey on its keys (src/core/certificates).
+  ['hsmkms:ListCertificateAuthorities', ACCOUNT_LISTING],
   ['hsmkms:GetCallerIdentity', CALLER_IDENTITY],
 ]);
 

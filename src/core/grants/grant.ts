@@ -3,28 +3,15 @@
  * request. Pure functions over records; the store and the token codec live beside this file.
  */
 import type { MetadataRepository, Page } from '../ports.js';
+import type { GrantOperation } from './grant-operations.js';
 
-/** Operations a grant can allow, with their wire names (AWS `GrantOperation`). */
-export const GRANT_OPERATIONS = [
-  'Decrypt',
-  'Encrypt',
-  'GenerateDataKey',
-  'GenerateDataKeyWithoutPlaintext',
-  'ReEncryptFrom',
-  'ReEncryptTo',
-  'Sign',
-  'Verify',
-  'GetPublicKey',
-  'CreateGrant',
-  'RetireGrant',
-  'DescribeKey',
-  'GenerateDataKeyPair',
-  'GenerateDataKeyPairWithoutPlaintext',
-  'GenerateMac',
-  'VerifyMac',
-  'DeriveSharedSecret',
-] as const;
-export type GrantOperation = (typeof GRANT_OPERATIONS)[number];
+export {
+  CONTEXT_GRANT_OPERATIONS,
+  GRANT_MANAGEMENT_OPERATIONS,
+  GRANT_OPERATIONS,
+  grantOperationsFor,
+  type GrantOperation,
+} from './grant-operations.js';
 
 /** AWS `GrantConstraints`: at most one of the two is set. */
 export interface GrantConstraints {

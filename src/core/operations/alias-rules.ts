@@ -4,23 +4,17 @@ import { parseKeyReference } from '../key-resolver.js';
 import type { KeyRecord } from '../model.js';
 import type { JsonObject, KmsSettings } from '../operation.js';
 import { requiredString } from '../validation.js';
+import { ALIAS_NAME_MAX_LENGTH, ALIAS_NAME_PATTERN, checkAliasPrefix } from './alias-names.js';
 
 /** Aliases one key may have (AWS's quota). */
 export const MAX_ALIASES_PER_KEY = 50;
-
-const ALIAS_NAME = /^[a-zA-Z0-9:/_-]+$/;
 
 /**
  * The `AliasName` member. `forWrite` rejects names a customer may not create or move:
  * AWS reserves `alias/aws/` for AWS managed keys.
  */
 export function parseAliasName(input: JsonObject, forWrite: boolean): string {
-  const name = requiredString(input, 'AliasName', { min: 1, max: 256, pattern: ALIAS_NAME });
-  if (!name.startsWith('alias/') || name.length === 'alias/'.length)
-    throw new KmsError('InvalidAliasNameException', 'Alias must start with the prefix "alias/" followed by a name.');
-  if (forWrite && name.startsWith('alias/aws/'))
-    throw new KmsError('InvalidAliasNameException', 'Alias names beginning with "alias/aws/" are reserved for AWS managed keys.');
-  return name;
+  return checkAliasPrefix(requiredString(input, 'AliasName', { min: 1, max: ALIAS_NAME_MAX_LENGTH, pattern: ALIAS_NAME_PATTERN }), forWrite);
 }
 
 /** An alias points at a key by id or key ARN, never at another alias. */

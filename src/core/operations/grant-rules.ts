@@ -1,12 +1,20 @@
 /**
  * What the grant operations share: CreateGrant's principals and name validated with AWS's
- * limits and wording (its operations and constraints: src/core/grants/grant-request.ts), which
- * grant operations each kind of key supports, grant ids, the GrantListEntry shape, and the
- * markers of the two grant lists.
+ * limits and wording (its operations and constraints: src/core/grants/grant-request.ts; which
+ * operations each kind of key supports: grant.ts there), whether a grant fits its key, grant ids,
+ * the GrantListEntry shape, and the markers of the two grant lists.
  */
 import { createHash } from 'node:crypto';
 import { KmsError } from '../errors.js';
-import type { GrantConstraints, GrantListPosition, GrantOperation, GrantRecord } from '../grants/index.js';
+import {
+  CONTEXT_GRANT_OPERATIONS,
+  GRANT_MANAGEMENT_OPERATIONS,
+  grantOperationsFor,
+  type GrantConstraints,
+  type GrantListPosition,
+  type GrantOperation,
+  type GrantRecord,
+} from '../grants/index.js';
 import { invalidMarker, readListMarker, writeListMarker } from '../list-marker.js';
 import type { KeyRecord } from '../model.js';
 import type { JsonObject, KmsDeps } from '../operation.js';
@@ -18,30 +26,6 @@ import { pagingFields } from './key-updates.js';
 const PRINCIPAL_PATTERN = /^[\w+=,.@:/-]+$/;
 /** AWS's pattern for grant names. */
 const NAME_PATTERN = /^[a-zA-Z0-9:/_-]+$/;
-
-/** Operations that carry an encryption context: the only ones a constraint restricts. */
-const CONTEXT_OPERATIONS: ReadonlySet<GrantOperation> = new Set([
-  'Decrypt',
-  'Encrypt',
-  'GenerateDataKey',
-  'GenerateDataKeyWithoutPlaintext',
-  'GenerateDataKeyPair',
-  'GenerateDataKeyPairWithoutPlaintext',
-  'ReEncryptFrom',
-  'ReEncryptTo',
-]);
-/** Allowed in every grant, constrained or not. */
-const GRANT_MANAGEMENT: readonly GrantOperation[] = ['CreateGrant', 'RetireGrant', 'DescribeKey'];
-
-/** The grant operations a key supports, by its usage and spec (AWS's key type table). */
-export function grantOperationsFor(key: KeyRecord): ReadonlySet<GrantOperation> {
-  const ops: GrantOperation[] = [...GRANT_MANAGEMENT];
-  if (key.keyUsage === 'GENERATE_VERIFY_MAC') ops.push('GenerateMac', 'VerifyMac');
-  else if (key.keyUsage === 'SIGN_VERIFY') ops.push('Sign', 'Verify', 'GetPublicKey');
-  else if (key.keySpec === 'SYMMETRIC_DEFAULT') ops.push(...CONTEXT_OPERATIONS);
-  else ops.push('Encrypt', 'Decrypt', 'ReEncryptFrom', 'ReEncryptTo', 'GetPublicKey');
-  return new Set(ops);
-}
 
 /**
  * The operations and constraint must suit the key: only operations it supports, and
@@ -59,7 +43,7 @@ export function checkGrantFitsKey(key: KeyRecord, operations: readonly GrantOper
   if (!constraints) return;
   if (key.keySpec !== 'SYMMETRIC_DEFAULT')
     throw new KmsError('ValidationException', `Encryption context grant constraints are supported only on symmetric encryption KMS keys; ${key.arn} is ${key.keySpec}.`);
-  const unconstrainable = operations.filter((op) => !CONTEXT_OPERATIONS.has(op) && !GRANT_MANAGEMENT.includes(op));
+  const unconstrainable = operations.filter((op) => !CONTEXT_GRANT_OPERATIONS.has(op) && !GRANT_MANAGEMENT_OPERATIONS.includes(op));
   if (unconstrainable.length > 0)
     throw new KmsError('ValidationException', `Grant constraints cannot be used with ${unconstrainable.join(', ')}.`);
 }

@@ -3,15 +3,15 @@ import { KmsError } from '../errors.js';
 import type { Tag } from '../model.js';
 import type { JsonObject } from '../operation.js';
 import { constraintError, type StringListRule } from '../validation.js';
+import { checkTagKeyNotReserved, MAX_TAGS_PER_KEY, TAG_KEY_MAX_LENGTH, TAG_VALUE_MAX_LENGTH } from './tag-names.js';
 
-/** Tags one key may carry. */
-export const MAX_TAGS_PER_KEY = 50;
+export { MAX_TAGS_PER_KEY };
 
 /**
  * `TagKeys` (UntagResource): AWS's model sets no count, but no key has more than
  * {@link MAX_TAGS_PER_KEY} tags to remove, and an unbounded list would reach the store whole.
  */
-export const TAG_KEYS_RULE: StringListRule = { max: MAX_TAGS_PER_KEY, member: { min: 1, max: 128 } };
+export const TAG_KEYS_RULE: StringListRule = { max: MAX_TAGS_PER_KEY, member: { min: 1, max: TAG_KEY_MAX_LENGTH } };
 
 function tagError(message: string): KmsError {
   return new KmsError('TagException', message);
@@ -37,10 +37,10 @@ export function parseTags(input: JsonObject, field: string): Tag[] {
     if (typeof key !== 'string' || typeof tagValue !== 'string')
       throw new KmsError('SerializationException', `TagKey and TagValue in '${field}' must be strings.`);
     if (key.length < 1) throw constraintError(`${where}.tagKey`, key, 'Member must have length greater than or equal to 1');
-    if (key.length > 128) throw constraintError(`${where}.tagKey`, key, 'Member must have length less than or equal to 128');
-    if (tagValue.length > 256)
-      throw constraintError(`${where}.tagValue`, tagValue, 'Member must have length less than or equal to 256');
-    if (key.toLowerCase().startsWith('aws:')) throw tagError(`Tag keys beginning with 'aws:' are reserved: ${key}`);
+    if (key.length > TAG_KEY_MAX_LENGTH) throw constraintError(`${where}.tagKey`, key, `Member must have length less than or equal to ${TAG_KEY_MAX_LENGTH}`);
+    if (tagValue.length > TAG_VALUE_MAX_LENGTH)
+      throw constraintError(`${where}.tagValue`, tagValue, `Member must have length less than or equal to ${TAG_VALUE_MAX_LENGTH}`);
+    checkTagKeyNotReserved(key);
     if (seen.has(key)) throw tagError(`Duplicate tag key in the request: ${key}`);
     seen.add(key);
     tags.push({ TagKey: key, TagValue: tagValue });

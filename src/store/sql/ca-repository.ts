@@ -4,7 +4,6 @@
  * SQLite it queues behind the same single writer and on PostgreSQL it uses the same pool.
  */
 import { sql, type Insertable, type Kysely, type Selectable } from 'kysely';
-import { CaError } from '../../ca/errors.js';
 import type {
   CaAuthorityRecord,
   CaKeySpec,
@@ -19,6 +18,7 @@ import type {
 import type { CaStore, RevokeOutcome } from '../../ca/ports.js';
 import type { CertificateListPosition } from '../../core/list-marker.js';
 import type { Page } from '../../core/ports.js';
+import { StoreError } from '../../core/store-error.js';
 import type { CaAuthoritiesTable, CaCertificatesTable, CaDatabase } from './ca-schema.js';
 import type { SqlFlavor } from './dialect.js';
 
@@ -43,7 +43,7 @@ export class SqlCaStore implements CaStore {
           .execute();
       });
     } catch (error) {
-      if (this.flavor.isUniqueViolation(error)) throw new CaError('ResourceAlreadyExistsException', `A CA named '${authority.name}' exists already.`);
+      if (this.flavor.isUniqueViolation(error)) throw new StoreError('conflict', 'certificate-authority', authority.name, { cause: error });
       throw error;
     }
   }
@@ -62,8 +62,7 @@ export class SqlCaStore implements CaStore {
     try {
       await this.db.insertInto('ca_certificates').values(certificateToRow(certificate)).execute();
     } catch (error) {
-      if (this.flavor.isUniqueViolation(error))
-        throw new CaError('ResourceAlreadyExistsException', `CA '${certificate.caName}' already has a certificate with serial ${certificate.serial}.`);
+      if (this.flavor.isUniqueViolation(error)) throw new StoreError('conflict', 'certificate', `${certificate.caName}/${certificate.serial}`, { cause: error });
       throw error;
     }
   }
@@ -127,6 +126,25 @@ export class SqlCaStore implements CaStore {
     });
   }
 
+  async replaceIntermediate(caName: string, previous: Uint8Array, intermediate: IssuedCertificateRecord): Promise<void> {
+    await this.atomically(async (db) => {
+      const updated = await db
+        .updateTable('ca_authorities')
+        .set({ intermediate_certificate: intermediate.certificate })
+        .where('name', '=', caName)
+        .where('intermediate_certificate', '=', previous)
+        .executeTakeFirst();
+      // Renamed, deleted, or re-issued by another call since `previous` was read.
+      if (Number(updated.numUpdatedRows) !== 1) throw new StoreError('not-found', 'certificate-authority', caName);
+      try {
+        await db.insertInto('ca_certificates').values(certificateToRow(intermediate)).execute();
+      } catch (error) {
+        if (this.flavor.isUniqueViolation(error)) throw new StoreError('conflict', 'certificate', `${caName}/${intermediate.serial}`, { cause: error });
+        throw error;
+      }
+    });
+  }
+
   async crlState(caName: string, issuer: IssuerTier): Promise<CrlState> {
     const row = await this.db.selectFrom('ca_crls').selectAll().where('ca_name', '=', caName).where('issuer', '=', issuer).executeTakeFirst();
     if (!row) return { revocationEpoch: 0 };
@@ -152,7 +170,8 @@ export class SqlCaStore implements CaStore {
         .select(['last_crl_number', 'revocation_epoch'])
         .where('ca_name', '=', caName)
         .where('issuer', '=', issuer)
-        .executeTakeFirstOrThrow();
+        .executeTakeFirst();
+      if (!state) throw new StoreError('not-found', 'certificate-authority', caName);
       const rows = await db
         .selectFrom('ca_certificates')
         .select(['serial', 'revoked_at', 'revocation_reason'])

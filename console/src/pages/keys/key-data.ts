@@ -11,7 +11,9 @@ import {
   type KeyMetadata,
   type KMSClient,
 } from '@aws-sdk/client-kms';
+import { ALIAS_PREFIX, checkAliasName } from '../../../../src/core/operations/alias-names.js';
 import { toFailure, type ApiFailure } from '../../api/errors.js';
+import { rulesProblem } from '../../components/rules-problem.js';
 import { mapLimited } from '../../components/use-call.js';
 
 export interface KeyRow {
@@ -86,4 +88,13 @@ export async function loadKeyPage(kms: KMSClient, marker: string | undefined, pr
 /** How a key is named to a person: its first alias, else its id. */
 export function keyLabel(row: Pick<KeyRow, 'keyId' | 'aliases'>): string {
   return row.aliases[0] ?? row.keyId;
+}
+
+/**
+ * What is wrong with an alias name typed without its `alias/` prefix, in the service's words
+ * (CreateAlias's own rule); undefined for a good name or nothing typed.
+ */
+export function aliasProblem(name: string): string | undefined {
+  if (name === '') return undefined;
+  return rulesProblem(() => checkAliasName(`${ALIAS_PREFIX}${name}`, true));
 }

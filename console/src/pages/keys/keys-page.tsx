@@ -1,10 +1,11 @@
 /**
  * Keys: every key the caller may list, described with the caller's rights, filtered in the
- * browser by state, spec, usage, rotation and a search over aliases, ids and descriptions.
+ * browser by state, spec, usage, rotation, key store and a search over aliases, ids and
+ * descriptions. `?store=ID` (or `default`) opens the list filtered to one key store.
  */
 import { useCallback, useEffect, useId, useMemo, useState, type ReactElement } from 'react';
-import { Link } from 'react-router';
-import type { KeyMetadata } from '@aws-sdk/client-kms';
+import { Link, useSearchParams } from 'react-router';
+import type { CustomKeyStoresListEntry, KeyMetadata } from '@aws-sdk/client-kms';
 import { KEY_SPECS, KEY_STATES, KEY_USAGES } from '../../../../src/core/model.js';
 import type { ApiFailure } from '../../api/errors.js';
 import { toFailure } from '../../api/errors.js';
@@ -12,7 +13,9 @@ import { ErrorAlert } from '../../components/error-alert.js';
 import { DateTime } from '../../components/format.js';
 import { Page } from '../../components/page.js';
 import { Progress } from '../../components/progress.js';
+import { useLoad } from '../../components/use-call.js';
 import { useSession } from '../../session/session.js';
+import { listAllKeyStores, storeLabel } from '../key-stores/key-store-data.js';
 import { CreateKeyDialog } from './create-key-dialog.js';
 import { KeyActions } from './key-actions.js';
 import { describeRow, keyLabel, loadKeyPage, type KeyRow } from './key-data.js';
@@ -23,8 +26,11 @@ interface Filters {
   spec: string;
   usage: string;
   rotation: '' | 'on' | 'off' | 'n/a';
+  /** A custom key store id, or `default` for this server's own token. */
+  store: string;
 }
-const NO_FILTERS: Filters = { search: '', state: '', spec: '', usage: '', rotation: '' };
+const NO_FILTERS: Filters = { search: '', state: '', spec: '', usage: '', rotation: '', store: '' };
+const DEFAULT_STORE = 'default';
 
 function matches(row: KeyRow, f: Filters): boolean {
   const m = row.metadata;
@@ -34,6 +40,8 @@ function matches(row: KeyRow, f: Filters): boolean {
   if (f.rotation === 'on' && row.rotation !== true) return false;
   if (f.rotation === 'off' && row.rotation !== false) return false;
   if (f.rotation === 'n/a' && row.rotation !== 'n/a') return false;
+  if (f.store === DEFAULT_STORE && (!m || m.CustomKeyStoreId)) return false;
+  if (f.store && f.store !== DEFAULT_STORE && m?.CustomKeyStoreId !== f.store) return false;
   const search = f.search.trim().toLowerCase();
   if (search && ![row.keyId, ...row.aliases, m?.Description ?? ''].some((s) => s.toLowerCase().includes(search))) return false;
   return true;
@@ -71,6 +79,12 @@ function Rotation({ value }: { value: KeyRow['rotation'] }): ReactElement {
   return <span className="muted" title={`${value.name}: ${value.message}`}>Not readable ({value.name})</span>;
 }
 
+function KeyStore({ metadata, stores }: { metadata: KeyMetadata | undefined; stores: CustomKeyStoresListEntry[] | undefined }): ReactElement {
+  if (!metadata) return <span className="muted">—</span>;
+  if (!metadata.CustomKeyStoreId) return <span>Default</span>;
+  return <Link to={`/key-stores?store=${metadata.CustomKeyStoreId}`}>{storeLabel(stores, metadata.CustomKeyStoreId)}</Link>;
+}
+
 function Refused({ error }: { error: ApiFailure }): ReactElement {
   return (
     <span className="muted">
@@ -82,11 +96,14 @@ function Refused({ error }: { error: ApiFailure }): ReactElement {
 export default function KeysPage(): ReactElement {
   const { kms } = useSession();
   const id = useId();
+  const [params] = useSearchParams();
+  // Names for the key store column and filter; a caller who may not describe stores sees their ids.
+  const stores = useLoad(() => listAllKeyStores(kms), [kms]);
   const [rows, setRows] = useState<KeyRow[]>([]);
   const [nextMarker, setNextMarker] = useState<string>();
   const [loading, setLoading] = useState<{ done: number; total: number } | undefined>({ done: 0, total: 0 });
   const [error, setError] = useState<ApiFailure>();
-  const [filters, setFilters] = useState<Filters>(NO_FILTERS);
+  const [filters, setFilters] = useState<Filters>(() => ({ ...NO_FILTERS, store: params.get('store') ?? '' }));
   const [creating, setCreating] = useState(false);
   const [created, setCreated] = useState<{ metadata: KeyMetadata; alias?: string | undefined }>();
 
@@ -154,6 +171,17 @@ export default function KeysPage(): ReactElement {
             ['n/a', 'Not applicable'],
           ]}
         />
+        <FilterSelect
+          label="Key store"
+          value={filters.store}
+          onChange={(v) => set('store', v)}
+          options={[
+            [DEFAULT_STORE, 'Default (this server’s token)'],
+            ...[...new Set([...(stores.data ?? []).map((s) => s.CustomKeyStoreId!), ...(filters.store && filters.store !== DEFAULT_STORE ? [filters.store] : [])])].map(
+              (storeId) => [storeId, storeLabel(stores.data, storeId)] as const,
+            ),
+          ]}
+        />
         {filtered ? (
           <button type="button" className="button-small filters-clear" onClick={() => setFilters(NO_FILTERS)}>
             Clear filters
@@ -182,6 +210,7 @@ export default function KeysPage(): ReactElement {
               <th scope="col">Key spec</th>
               <th scope="col">Usage</th>
               <th scope="col">Rotation</th>
+              <th scope="col">Key store</th>
               <th scope="col">Created</th>
               <th scope="col">Actions</th>
             </tr>
@@ -202,6 +231,9 @@ export default function KeysPage(): ReactElement {
                 <td data-label="Rotation">
                   <Rotation value={row.rotation} />
                 </td>
+                <td data-label="Key store">
+                  <KeyStore metadata={row.metadata} stores={stores.data} />
+                </td>
                 <td data-label="Created">
                   <DateTime value={row.metadata?.CreationDate} />
                 </td>
@@ -221,6 +253,7 @@ export default function KeysPage(): ReactElement {
 
       {creating ? (
         <CreateKeyDialog
+          stores={stores.data}
           onClose={() => {
             setCreating(false);
             void load();

@@ -8,6 +8,7 @@ import type { PrincipalRole, PrincipalSummary } from '../../api/hsmkms-api.js';
 import { Dialog } from '../../components/dialog.js';
 import { ErrorAlert } from '../../components/error-alert.js';
 import { DateTime } from '../../components/format.js';
+import { LoadMore } from '../../components/load-more.js';
 import { Page } from '../../components/page.js';
 import { Progress } from '../../components/progress.js';
 import { SecretOnce } from '../../components/secret-once.js';
@@ -122,11 +123,7 @@ export default function PrincipalsPage(): ReactElement {
           </tbody>
         </table>
       ) : null}
-      {list.data?.Truncated && list.data.NextMarker ? (
-        <button type="button" onClick={() => setMarker(list.data!.NextMarker)}>
-          Load more principals
-        </button>
-      ) : null}
+      <LoadMore page={list.data} what="principals" onMore={setMarker} />
       {creating ? (
         <CreatePrincipalDialog
           onClose={() => setCreating(false)}

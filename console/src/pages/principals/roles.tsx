@@ -1,18 +1,8 @@
 /** Role checkboxes, and what each role means (as the server's role table decides). */
 import { useId, type ReactElement } from 'react';
-import { KmsError } from '../../../../src/core/errors.js';
 import { PRINCIPAL_ROLES, type PrincipalRole } from '../../../../src/core/model.js';
 
-/** The message of the KmsError a server-side rule throws, or undefined when it passes. */
-export function rulesProblem(check: () => unknown): string | undefined {
-  try {
-    check();
-    return undefined;
-  } catch (error) {
-    if (error instanceof KmsError) return error.message;
-    throw error;
-  }
-}
+export { rulesProblem } from '../../components/rules-problem.js';
 
 export const ROLE_MEANING: Record<PrincipalRole, string> = {
   CryptoOfficer: 'manages principals, roles, identity policies and quorum rules; never uses a key',

@@ -1,0 +1,52 @@
+/**
+ * HsmKms.IssueCertificate: a leaf from a CSR, signed by the CA's issuing (intermediate) key —
+ * allowed only when the caller may kms:Sign with that key (MessageType DIGEST, the CA's
+ * algorithm) under its key policy, identity policies and grants; quorum rules on that key apply
+ * to this call. Nothing is signed or recorded for a caller who may not.
+ */
+import { KmsError } from '../errors.js';
+import type { Operation } from '../operation.js';
+import { isBase64, optionalEnum, requiredString } from '../validation.js';
+import { authorizeSigning, caKey, certificateAuthority, certificateJson, onBehalfOf, parseCaName, parseValidityDays } from './certificate-rules.js';
+
+/** The CA's CSR limit (src/ca/csr.ts), as PEM text or as base64 of the DER or PEM bytes. */
+const MAX_CSR_BYTES = 32 * 1024;
+const MAX_CSR_CHARACTERS = Math.ceil(MAX_CSR_BYTES / 3) * 4;
+const PROFILES = ['tls-server', 'tls-client', 'code-signing'] as const;
+
+export const issueCertificate: Operation = {
+  name: 'IssueCertificate',
+  namespace: 'HsmKms',
+  async run(deps, ctx, input) {
+    const caName = parseCaName(input);
+    const csr = parseCsr(input);
+    const profile = optionalEnum(input, 'Profile', PROFILES);
+    const days = parseValidityDays(input, 36500);
+    const ca = certificateAuthority(deps);
+
+    const authority = await ca.describe(caName);
+    const key = await caKey(deps, authority, 'intermediate');
+    await authorizeSigning(deps, ctx, key, authority);
+
+    const issued = await onBehalfOf('HsmKms.IssueCertificate', ctx, () => ca.issue({ caName: authority.name, csr, profile, days }));
+    return {
+      CaName: authority.name,
+      Certificate: issued.certificatePem,
+      CertificateChain: issued.chainPem,
+      ...certificateJson(issued.certificate),
+    };
+  },
+};
+
+/**
+ * `Csr`: PEM text, or base64 of the request's bytes (DER or PEM) as AWS Private CA's blob member
+ * carries it. The CA checks the rest (its structure, signature and profile).
+ */
+function parseCsr(input: Record<string, unknown>): string | Buffer {
+  const text = requiredString(input, 'Csr', { min: 1, max: MAX_CSR_CHARACTERS });
+  if (text.includes('-----BEGIN')) return text;
+  const compact = text.replace(/[\r\n]/g, '');
+  if (!isBase64(compact))
+    throw new KmsError('MalformedCSRException', 'Csr must be a PEM certificate request ("-----BEGIN CERTIFICATE REQUEST-----") or base64 of its DER or PEM bytes.');
+  return Buffer.from(compact, 'base64');
+}
