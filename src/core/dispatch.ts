@@ -38,8 +38,10 @@ function collectArns(resources: Set<string>, value: unknown): void {
 }
 
 /** Key ARNs a call touched, from the response (KMS returns key ARNs) and from ARN inputs. */
-function touchedResources(input: JsonObject, output: JsonObject | undefined): string[] {
-  const resources = new Set<string>();
+function touchedResources(input: JsonObject, output: JsonObject | undefined, authorizedKeys: string[] = []): string[] {
+  // The keys the authorizer resolved come first: a call naming a key by id or alias is recorded
+  // under the key's ARN, as CloudTrail does.
+  const resources = new Set<string>(authorizedKeys);
   for (const field of ['KeyId', 'TargetKeyId', 'DestinationKeyId', 'SourceKeyId']) collectArns(resources, input[field]);
   if (output) {
     for (const field of ['KeyId', 'SourceKeyId', 'DestinationKeyId']) collectArns(resources, output[field]);
@@ -101,7 +103,7 @@ export function createDispatcher(
         principalArn: ctx.principal.arn,
         sourceIp: ctx.sourceIp,
         userAgent: ctx.userAgent,
-        resources: touchedResources(input, output),
+        resources: touchedResources(input, output, call?.keyArns()),
         requestParameters: auditParameters(name, input),
         errorCode: auditErrorCode(error),
         errorMessage: error?.message,

@@ -293,6 +293,8 @@ export interface CallAuthorization {
   principal(): Promise<PrincipalRecord>;
   /** CloudTrail-style `additionalEventData` (decisions, grant and quorum ids), if any. */
   auditData(): Record<string, unknown> | undefined;
+  /** The ARNs of the keys this call was authorized on (or refused on), for the audit record's resources. */
+  keyArns(): string[];
 }
 
 /** Binds the authorizer to each call; the dispatcher hands operations `{ ...deps, authorizer }`. */

@@ -7,7 +7,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CreateAliasCommand, CreateKeyCommand, EncryptCommand, KMSClient } from '@aws-sdk/client-kms';
+import { CreateAliasCommand, CreateKeyCommand, EncryptCommand, KMSClient, UpdateKeyDescriptionCommand } from '@aws-sdk/client-kms';
 import { listSegments, publicKeyFingerprint } from '../../src/audit/index.js';
 import { createAuditReader } from '../../src/audit/reader.js';
 import { auditSignerOf } from '../../src/audit/node-id.js';
@@ -125,6 +125,19 @@ describe('HsmKms.LookupAuditEvents', () => {
     expect((await lookup('auditor', { LookupAttributes: [by('EventId', `${both.Events[0]!.EventId.split(':')[0]}:999999`)] })).Events).toEqual([]);
     // A time window before any call finds nothing.
     expect((await lookup('auditor', { StartTime: 1_000_000, EndTime: 2_000_000 })).Events).toEqual([]);
+  });
+
+  it('records a key named by bare id or alias under its ARN, as CloudTrail does', async () => {
+    const keyId = keys[2]!.split('/').at(-1)!;
+    await kms.send(new UpdateKeyDescriptionCommand({ KeyId: keyId, Description: 'renamed' }));
+    await kms.send(new CreateAliasCommand({ AliasName: 'alias/by-bare-id', TargetKeyId: keyId }));
+    const page = await lookup('auditor', { LookupAttributes: [by('ResourceName', keys[2]!)] });
+    const named = page.Events.filter((e) => e.EventName === 'UpdateKeyDescription' || e.EventName === 'CreateAlias');
+    expect(named.map((e) => e.EventName)).toEqual(['CreateAlias', 'UpdateKeyDescription']);
+    for (const event of named) {
+      expect(event.Resources).toContainEqual({ ResourceType: 'AWS::KMS::Key', ResourceName: keys[2]! });
+      expect(JSON.parse(event.CloudTrailEvent).resources).toContainEqual(expect.objectContaining({ ARN: keys[2]! }));
+    }
   });
 
   it('pages with MaxResults and NextToken, each event once', async () => {

@@ -38,6 +38,7 @@ export function createAuthorizerBinder(deps: AuthorizerDeps): AuthorizerBinder {
 
 function bindCall(deps: AuthorizerDeps, root: string, call: AuthorizedCall): CallAuthorization {
   const decisions: AuditedDecision[] = [];
+  const keyArns = new Set<string>();
   let quorum: Record<string, unknown> | undefined;
   let subject: Promise<SubjectState> | undefined;
   let tokensChecked = false;
@@ -58,6 +59,7 @@ function bindCall(deps: AuthorizerDeps, root: string, call: AuthorizedCall): Cal
 
   const authorizer = {
     async authorize(request: AuthorizationRequest): Promise<void> {
+      if (request.key) keyArns.add(request.key.arn);
       const caller = await currentSubject();
       // AWS reports a garbage grant token even when a policy allows the call.
       if (!tokensChecked && grantTokens.length > 0) {
@@ -110,6 +112,9 @@ function bindCall(deps: AuthorizerDeps, root: string, call: AuthorizedCall): Cal
     authorizer,
     async principal() {
       return (await currentSubject()).record;
+    },
+    keyArns() {
+      return [...keyArns];
     },
     auditData() {
       if (decisions.length === 0 && !quorum) return undefined;
