@@ -285,6 +285,11 @@ describe('grants through @aws-sdk/client-kms', () => {
       [kms.owner!.send(new RetireGrantCommand({ GrantToken: 'garbage' })), 'InvalidGrantTokenException'],
       [kms.owner!.send(new RetireGrantCommand({ GrantId: '0'.repeat(64) })), 'ValidationException'],
       [kms.owner!.send(new CreateGrantCommand({ KeyId: '00000000-0000-0000-0000-000000000000', GranteePrincipal: arns.app, Operations: ['Decrypt'] })), 'NotFoundException'],
+      // AWS's PrincipalIdType pattern ^[\w+=,.@:/-]+$ on every principal member, not only CreateGrant's.
+      [kms.owner!.send(new ListRetirableGrantsCommand({ RetiringPrincipal: 'no spaces allowed' })), 'ValidationException'],
+      [kms.owner!.send(new ListRetirableGrantsCommand({ RetiringPrincipal: `${arns.retirer}\u0000` })), 'ValidationException'],
+      [kms.owner!.send(new ListGrantsCommand({ KeyId: keyId, GranteePrincipal: 'user/{x}' })), 'ValidationException'],
+      [kms.owner!.send(new CreateGrantCommand({ KeyId: keyId, GranteePrincipal: arns.app, RetiringPrincipal: 'a b', Operations: ['Decrypt'] })), 'ValidationException'],
     ];
     for (const [promise, expected] of cases) expect(await failure(promise)).toMatchObject({ name: expected, status: 400 });
     expect((await kms.owner!.send(new ListGrantsCommand({ KeyId: keyId }))).Grants).toEqual([]);
