@@ -17,6 +17,8 @@ import {
   PutKeyPolicyCommand,
   ScheduleKeyDeletionCommand,
   CreateAliasCommand,
+  DeleteAliasCommand,
+  UpdateAliasCommand,
 } from '@aws-sdk/client-kms';
 import { lookupAuditEvents, verifyAuditTrail } from '../../src/audit/index.js';
 import { HsmKmsClient, HsmKmsError } from '../../src/client/hsmkms-client.js';
@@ -185,6 +187,32 @@ describe('condition context', () => {
     expect((await refusal(encrypt(key.KeyId!))).name).toBe('AccessDeniedException');
     await officer.admin.call('UntagPrincipal', { UserName: 'app', TagKeys: ['team'] });
     expect((await refusal(encrypt('alias/blue-key'))).name).toBe('AccessDeniedException');
+  });
+  it('sets kms:RequestAlias for using a key by its alias, never for managing aliases (as AWS)', async () => {
+    const key = (await owner.kms.send(new CreateKeyCommand({}))).KeyMetadata!;
+    await owner.kms.send(new CreateAliasCommand({ AliasName: 'alias/ra-first', TargetKeyId: key.KeyId }));
+    // The owner may do anything with its key, except whatever names it by an alias.
+    await owner.kms.send(
+      new PutKeyPolicyCommand({
+        KeyId: key.KeyId,
+        PolicyName: 'default',
+        Policy: policy(ACCOUNT_ADMIN, {
+          Sid: 'NoAliasUse',
+          Effect: 'Deny',
+          Principal: { AWS: owner.arn },
+          Action: 'kms:*',
+          Resource: '*',
+          Condition: { Null: { 'kms:RequestAlias': 'false' } },
+        }),
+      }),
+    );
+    expect((await refusal(owner.kms.send(new EncryptCommand({ KeyId: 'alias/ra-first', Plaintext: Buffer.from('t') })))).name).toBe('AccessDeniedException');
+    expect((await refusal(owner.kms.send(new DescribeKeyCommand({ KeyId: 'alias/ra-first' })))).name).toBe('AccessDeniedException');
+    await owner.kms.send(new EncryptCommand({ KeyId: key.KeyId, Plaintext: Buffer.from('t') }));
+    // Alias management names aliases, but carries no kms:RequestAlias: the Deny does not apply.
+    await owner.kms.send(new CreateAliasCommand({ AliasName: 'alias/ra-second', TargetKeyId: key.KeyId }));
+    await owner.kms.send(new UpdateAliasCommand({ AliasName: 'alias/ra-second', TargetKeyId: key.KeyId }));
+    await owner.kms.send(new DeleteAliasCommand({ AliasName: 'alias/ra-second' }));
   });
 });
 
