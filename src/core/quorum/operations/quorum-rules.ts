@@ -70,8 +70,13 @@ export function visibleStatus(request: ApprovalRequestRecord, now: Date): Approv
  * quorum (CryptoOfficers, Auditors, the account root).
  */
 export function maySee(request: ApprovalRequestRecord, caller: PrincipalRecord, rootArn: string): boolean {
-  if (caller.arn === rootArn || caller.roles.includes('CryptoOfficer') || caller.roles.includes('Auditor')) return true;
+  if (seesAll(caller, rootArn)) return true;
   return caller.arn === request.requesterArn || request.requirements.some((r) => r.approvers.includes(caller.arn));
+}
+
+/** Whether the caller oversees quorum (CryptoOfficers, Auditors, the root) and so sees every request. */
+export function seesAll(caller: PrincipalRecord, rootArn: string): boolean {
+  return caller.arn === rootArn || caller.roles.includes('CryptoOfficer') || caller.roles.includes('Auditor');
 }
 
 /** An approval request as the API shows it. */
