@@ -188,6 +188,32 @@ describe('condition context', () => {
     await officer.admin.call('UntagPrincipal', { UserName: 'app', TagKeys: ['team'] });
     expect((await refusal(encrypt('alias/blue-key'))).name).toBe('AccessDeniedException');
   });
+  it('has aws:userid: a user’s unique id (AIDA…), the account id for the root, as GetCallerIdentity reports them', async () => {
+    const me = await app.admin.call('GetCallerIdentity', {});
+    expect(me.UserId).toMatch(/^AIDA[A-Z2-7]{17}$/);
+    expect((await root.admin.call('GetCallerIdentity', {})).UserId).toBe(ACCOUNT);
+    expect(((await officer.admin.call('GetPrincipal', { UserName: 'app' })).Principal as { UserId: string }).UserId).toBe(me.UserId);
+    const key = await keyWithPolicy(
+      owner,
+      policy(ACCOUNT_ADMIN, {
+        Sid: 'ByUniqueId',
+        Effect: 'Allow',
+        Principal: { AWS: app.arn },
+        Action: 'kms:Encrypt',
+        Resource: '*',
+        Condition: { StringEquals: { 'aws:userid': me.UserId } },
+      }),
+    );
+    await app.kms.send(new EncryptCommand({ KeyId: key.keyId, Plaintext: Buffer.from('u') }));
+    // The root's aws:userid is the account: a Deny on it fences the root off Encrypt.
+    const fenced = await keyWithPolicy(
+      owner,
+      policy(ACCOUNT_ADMIN, { Sid: 'NotTheRoot', Effect: 'Deny', Principal: '*', Action: 'kms:Encrypt', Resource: '*', Condition: { StringEquals: { 'aws:userid': ACCOUNT } } }),
+    );
+    expect((await refusal(root.kms.send(new EncryptCommand({ KeyId: fenced.keyId, Plaintext: Buffer.from('u') })))).name).toBe('AccessDeniedException');
+    await owner.kms.send(new EncryptCommand({ KeyId: fenced.keyId, Plaintext: Buffer.from('u') }));
+  });
+
   it('sets kms:RequestAlias for using a key by its alias, never for managing aliases (as AWS)', async () => {
     const key = (await owner.kms.send(new CreateKeyCommand({}))).KeyMetadata!;
     await owner.kms.send(new CreateAliasCommand({ AliasName: 'alias/ra-first', TargetKeyId: key.KeyId }));
@@ -409,7 +435,8 @@ describe('administration API', () => {
     expect(await root.admin.call('GetCallerIdentity')).toEqual({
       Account: ACCOUNT,
       Arn: ROOT,
-      UserId: 'root',
+      // STS's UserId: the account id for the root, the unique id for a user.
+      UserId: ACCOUNT,
       UserName: 'root',
       Roles: expect.any(Array),
       Root: true,
@@ -419,7 +446,7 @@ describe('administration API', () => {
       expect(await who.admin.call('GetCallerIdentity', {})).toEqual({
         Account: ACCOUNT,
         Arn: who.arn,
-        UserId: who.arn.split('/')[1],
+        UserId: expect.stringMatching(/^AIDA[A-Z2-7]{17}$/),
         UserName: who.arn.split('/')[1],
         Roles: roles,
         Root: false,

@@ -20,6 +20,8 @@ export interface Subject {
   name: string;
   accountId: string;
   isRoot: boolean;
+  /** A user's unique id (`AIDA…`); the root's `aws:userid` is the account id. */
+  userId?: string | undefined;
   tags: readonly Tag[];
 }
 
@@ -94,6 +96,9 @@ export function globalContext(deps: Pick<KmsDeps, 'settings'>, subject: Subject,
     'kms:CallerAccount': subject.accountId,
   };
   if (!subject.isRoot) context['aws:username'] = subject.name;
+  // IAM's aws:userid: the account id for the root, the unique id (AIDA…) for a user.
+  const userId = subject.isRoot ? subject.accountId : subject.userId;
+  if (userId !== undefined) context['aws:userid'] = userId;
   const sourceIp = normaliseSourceIp(call.ctx.sourceIp);
   if (sourceIp !== undefined) context['aws:SourceIp'] = sourceIp;
   if (call.ctx.userAgent !== undefined) context['aws:UserAgent'] = call.ctx.userAgent;

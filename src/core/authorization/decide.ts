@@ -74,6 +74,7 @@ export function subjectState(rootArn: string, authorization: PrincipalAuthorizat
     name: principal.name,
     accountId: principal.accountId,
     isRoot: principal.arn === rootArn,
+    userId: principal.userId,
     record: principal,
     tags: authorization.tags,
     roles: principal.roles,
