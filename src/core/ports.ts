@@ -22,7 +22,7 @@ import type {
 } from './model.js';
 import type { JsonObject, RequestContext } from './operation.js';
 import type { AuthorizationRepository } from './authorization/repository.js';
-import type { GrantRepository } from './grants/grant.js';
+import type { GrantRecord, GrantRepository } from './grants/grant.js';
 import type { QuorumRepository } from './quorum/quorum.js';
 import type { CustomKeyStoreRepository } from './key-stores/ports.js';
 
@@ -266,6 +266,8 @@ export interface AuthorizationRequest {
   key?: KeyRecord | undefined;
   /** Condition context (`kms:EncryptionContext:…`, `kms:CallerAccount`, …). */
   context: Record<string, string | string[] | undefined>;
+  /** For `kms:RetireGrant`: the grant to retire, which itself names who may retire it. */
+  grant?: GrantRecord | undefined;
 }
 
 export interface Authorizer {
