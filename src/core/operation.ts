@@ -3,7 +3,7 @@
  * resolve the key and check its state, authorise, act, return the JSON output.
  */
 import type { PrincipalRecord } from './model.js';
-import type { AuditSink, Authorizer, Clock, KeyBackend, MetadataStore } from './ports.js';
+import type { AuditActor, AuditSink, Authorizer, Clock, KeyBackend, MetadataStore } from './ports.js';
 import type { KeyStoreConnections } from './key-stores/connections.js';
 
 /** Service-wide settings the core needs. */
@@ -38,6 +38,8 @@ export interface RequestContext {
   accessKeyId?: string | undefined;
   /** Whether the request arrived over TLS (`aws:SecureTransport`). */
   secureTransport?: boolean | undefined;
+  /** Who acted when it was not an API caller (an offline CLI command): recorded in the audit trail. */
+  actor?: AuditActor | undefined;
 }
 
 /** JSON as it arrives (already parsed) and leaves (blobs base64, timestamps epoch seconds). */

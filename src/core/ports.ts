@@ -222,7 +222,20 @@ export interface AuditEvent {
   errorMessage?: string | undefined;
   /** CloudTrail's `additionalEventData`: e.g. the authorization decision, grant id, quorum ids. */
   additionalEventData?: Record<string, unknown> | undefined;
+  /**
+   * Who acted when it was not an API caller (absent: the caller `principalArn` names): the
+   * service itself (the scheduler; recorded as CloudTrail's `AwsServiceEvent`), or an operator
+   * running an offline `hsmkms` command on the data directory with the account root's authority.
+   */
+  actor?: AuditActor | undefined;
 }
+
+/** A non-API actor of an audit event (see {@link AuditEvent.actor}). */
+export type AuditActor =
+  /** The service's own background work; `invokedBy` is `kms.amazonaws.com`, as CloudTrail writes it. */
+  | { type: 'AWSService'; invokedBy: string }
+  /** An offline CLI command: the operating-system user and host that ran it, and the command. */
+  | { type: 'Operator'; invokedBy: string; userName: string };
 
 /**
  * Audit events are listed newest first, by (time, node, sequence) — time descending, then node id

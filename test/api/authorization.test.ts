@@ -4,6 +4,7 @@
  * principal create`. Key policies, identity policies through root delegation, roles, ownership,
  * explain, the audit trail, and bad input.
  */
+import { hostname, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -505,6 +506,35 @@ describe('audit trail', () => {
     expect(report.findings.filter((f) => f.severity === 'problem')).toEqual([]);
     expect(report.ok).toBe(true);
   });
+});
+
+describe('offline administration on the data directory (break-glass)', () => {
+  const auditDir = () => join(server.dataDir, 'audit');
+  const records = (eventName: string) => lookupAuditEvents(auditDir(), { eventName }).events.map((e) => JSON.parse(e.line) as Record<string, any>);
+  const operator = () => ({ type: 'Operator', arn: ROOT, accountId: ACCOUNT, invokedBy: 'hsmkms-cli', userName: `${userInfo().username}@${hostname()}` });
+  const cliFailure = (args: string[]) =>
+    hsmkms(args).then(
+      () => {
+        throw new Error(`expected hsmkms ${args[0]} ${args[1]} to fail`);
+      },
+      (error: { code: number; stderr: string }) => error,
+    );
+
+  it('audits offline commands, done or refused, naming the operator, in the same verifiable trail', async () => {
+    await hsmkms(['principal', 'create', 'offline-audited', ...tokenArgs()]);
+    const refused = await cliFailure(['principal', 'create', 'offline-audited', ...tokenArgs()]);
+    expect(refused.code).toBe(1);
+    const created = records('HsmKms.CreatePrincipal').filter((r) => r.requestParameters?.UserName === 'offline-audited');
+    expect(created).toHaveLength(2);
+    for (const record of created)
+      expect(record).toMatchObject({ eventType: 'AwsApiCall', userIdentity: operator(), userAgent: 'hsmkms-cli/0.1.0 (offline)', nodeId: expect.stringMatching(/-cli\d$/) });
+    expect(created.map((r) => r.errorCode ?? 'ok').sort()).toEqual(['AlreadyExistsException', 'ok']);
+    // No secret of the new principal in the trail.
+    expect(JSON.stringify(created)).not.toMatch(/SecretAccessKey/);
+    const report = verifyAuditTrail({ dir: auditDir() });
+    expect(report.findings.filter((f) => f.severity === 'problem')).toEqual([]);
+    expect(report.ok).toBe(true);
+  }, 60_000);
 });
 
 /** `--data-dir` and the run's token for CLI commands on the test server's data directory. */
