@@ -4,6 +4,7 @@
  * principal create`. Key policies, identity policies through root delegation, roles, ownership,
  * explain, the audit trail, and bad input.
  */
+import { writeFileSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,6 +17,7 @@ import {
   KMSClient,
   ListKeysCommand,
   PutKeyPolicyCommand,
+  GetKeyPolicyCommand,
   ScheduleKeyDeletionCommand,
   CreateAliasCommand,
   DeleteAliasCommand,
@@ -535,6 +537,36 @@ describe('offline administration on the data directory (break-glass)', () => {
     expect(report.findings.filter((f) => f.severity === 'problem')).toEqual([]);
     expect(report.ok).toBe(true);
   }, 60_000);
+
+  it('`hsmkms key put-policy` restores a key whose policy locks everyone out, beside the running server, audited', async () => {
+    const key = await keyWithPolicy(owner);
+    const denyAll = policy({ Sid: 'LockedOut', Effect: 'Deny', Principal: '*', Action: 'kms:*', Resource: '*' });
+    await owner.kms.send(new PutKeyPolicyCommand({ KeyId: key.keyId, PolicyName: 'default', Policy: denyAll, BypassPolicyLockoutSafetyCheck: true }));
+    expect((await refusal(owner.kms.send(new DescribeKeyCommand({ KeyId: key.keyId })))).name).toBe('AccessDeniedException');
+    expect((await refusal(root.kms.send(new PutKeyPolicyCommand({ KeyId: key.keyId, PolicyName: 'default', Policy: policy(ACCOUNT_ADMIN) })))).name).toBe(
+      'AccessDeniedException',
+    );
+
+    // The safety check still applies offline unless bypassed; bad input is a message, not a trace.
+    const lockout = join(server.dataDir, 'lockout.json');
+    writeFileSync(lockout, denyAll);
+    const unsafe = await cliFailure(['key', 'put-policy', key.keyId, '--policy-file', lockout, ...tokenArgs()]);
+    expect(unsafe.stderr).toMatch(/^hsmkms: The new key policy will not allow you to update the key policy in the future\. Give --bypass-policy-lockout-safety-check/);
+    const restored = join(server.dataDir, 'restored.json');
+    writeFileSync(restored, policy(ACCOUNT_ADMIN));
+    const missing = await cliFailure(['key', 'put-policy', '1234abcd-12ab-34cd-56ef-1234567890ab', '--policy-file', restored, ...tokenArgs()]);
+    expect(missing.stderr).toMatch(/^hsmkms: .*1234abcd-12ab-34cd-56ef-1234567890ab.*not (exist|found)/i);
+    expect(missing.stderr).not.toMatch(/\n\s+at /);
+
+    await hsmkms(['key', 'put-policy', key.arn, '--policy-file', restored, ...tokenArgs()]);
+    // The running server honours it on the next request.
+    expect((await owner.kms.send(new DescribeKeyCommand({ KeyId: key.keyId }))).KeyMetadata?.KeyId).toBe(key.keyId);
+    expect(JSON.parse((await root.kms.send(new GetKeyPolicyCommand({ KeyId: key.keyId, PolicyName: 'default' }))).Policy!)).toEqual(JSON.parse(policy(ACCOUNT_ADMIN)));
+
+    const audited = records('PutKeyPolicy').filter((r) => r.userIdentity.type === 'Operator' && [key.keyId, key.arn].includes(r.requestParameters?.KeyId));
+    expect(audited.map((r) => r.errorCode ?? 'ok').sort()).toEqual(['MalformedPolicyDocumentException', 'ok']);
+    for (const record of audited) expect(record).toMatchObject({ userIdentity: operator(), requestParameters: { KeyId: expect.any(String) } });
+  }, 90_000);
 });
 
 /** `--data-dir` and the run's token for CLI commands on the test server's data directory. */
