@@ -10,12 +10,11 @@
  */
 import { Command, Option } from 'commander';
 import { HsmKmsClient, HsmKmsError, credentialsFromEnv, regionFromEnv } from '../client/hsmkms-client.js';
-import { adminOperations } from '../core/admin/index.js';
-import type { JsonObject, Operation } from '../core/operation.js';
+import type { JsonObject } from '../core/operation.js';
 import { ConfigError } from '../config/hsm.js';
 import { addAuditDirOption } from './audit-options.js';
 import { addHsmOptions } from './hsm-options.js';
-import { runOffline, type OfflineCliOptions } from './offline.js';
+import type { OfflineCliOptions } from './offline.js';
 import { addServiceOptions } from './service-options.js';
 
 export interface AdminCliOptions extends OfflineCliOptions {
@@ -32,8 +31,6 @@ export function addAdminOptions(command: Command): Command {
   );
 }
 
-const byName = new Map<string, Operation>(adminOperations.map((op) => [op.name, op]));
-
 /** Calls `HsmKms.<name>` offline or online (see the module comment); returns its JSON output. */
 export async function adminCall(options: AdminCliOptions, name: string, input: JsonObject): Promise<JsonObject> {
   if (options.endpoint) {
@@ -45,7 +42,9 @@ export async function adminCall(options: AdminCliOptions, name: string, input: J
       throw error;
     }
   }
-  const operation = byName.get(name);
+  // Loaded only now: --help and --endpoint calls load no HSM, store or server code.
+  const [{ adminOperations }, { runOffline }] = await Promise.all([import('../core/admin/index.js'), import('./offline.js')]);
+  const operation = adminOperations.find((op) => op.name === name);
   if (!operation) throw new Error(`no HsmKms operation ${name}`);
   return runOffline(options, operation, input);
 }

@@ -8,17 +8,17 @@ import { readFileSync, statSync } from 'node:fs';
 import { Command } from 'commander';
 import { ConfigError } from '../config/hsm.js';
 import { KmsError } from '../core/errors.js';
-import { putKeyPolicy } from '../core/operations/put-key-policy.js';
 import { addAuditDirOption } from './audit-options.js';
 import { addHsmOptions } from './hsm-options.js';
-import { runOffline, type OfflineCliOptions } from './offline.js';
+import type { OfflineCliOptions } from './offline.js';
 import { addServiceOptions } from './service-options.js';
 
 /** Key policies are at most 32 KiB (AWS's limit); a larger file is refused before it is read whole. */
 const MAX_POLICY_FILE_BYTES = 64 * 1024;
 
 export function keyCommand(): Command {
-  const key = new Command('key').description('Break-glass key administration, offline on the data directory (audited, no server needed).');
+  // Its description is main.ts's (the command list loads no command module).
+  const key = new Command('key');
 
   const putPolicy = new Command('put-policy')
     .description(
@@ -32,6 +32,7 @@ export function keyCommand(): Command {
   addAuditDirOption(addServiceOptions(addHsmOptions(putPolicy))).action(
     async (keyId: string, options: OfflineCliOptions & { policyFile: string; policyName: string; bypassPolicyLockoutSafetyCheck?: boolean }) => {
       const policy = readPolicyFile(options.policyFile);
+      const [{ putKeyPolicy }, { runOffline }] = await Promise.all([import('../core/operations/put-key-policy.js'), import('./offline.js')]);
       try {
         await runOffline(options, putKeyPolicy, {
           KeyId: keyId,

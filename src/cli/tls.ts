@@ -58,7 +58,8 @@ const collect = (value: string, previous: string[] = []): string[] => [...previo
 
 /** The `tls` command group; main.ts adds it to the program. */
 export function tlsCommand(): Command {
-  const tls = new Command('tls').description('TLS offload: HTTPS whose private keys never leave the HSM.');
+  // Its description is main.ts's (the command list loads no command module).
+  const tls = new Command('tls');
 
   const keygen = addHsmOptions(
     new Command('keygen')
