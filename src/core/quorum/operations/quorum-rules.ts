@@ -32,7 +32,8 @@ export function parseRuleAction(input: JsonObject): string {
 /** `ApprovalRequestId`: NotFoundException for anything that cannot be a request id, as for one that is gone. */
 export function parseApprovalRequestId(input: JsonObject): string {
   const id = requiredString(input, 'ApprovalRequestId', { min: 1, max: 128 });
-  if (!REQUEST_ID_PATTERN.test(id)) throw approvalRequestNotFound(id);
+  // Not echoed: it may hold anything (control characters included).
+  if (!REQUEST_ID_PATTERN.test(id)) throw new KmsError('NotFoundException', 'No approval request has that id; approval request ids are ar- followed by 32 hexadecimal digits.');
   return id;
 }
 
