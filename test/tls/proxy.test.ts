@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHsmHttpsServer, createReverseProxy, createTlsProxy, generateTlsKey, resolveProxyTimeouts, type ReverseProxy } from '../../src/tls/index.js';
 import { createTestCa, listen, run, testHsm, uniqueLabel } from './support.js';
+import { trickle } from '../support/slow-client.js';
 
 const hsm = testHsm();
 const dir = mkdtempSync(join(tmpdir(), 'hsmkms-tls-proxy-'));
@@ -173,16 +174,6 @@ function outcome(socket: net.Socket, waitMs = 10_000): Promise<{ closed: boolean
   });
 }
 
-/** Writes `text` one byte every `everyMs` until the socket closes. */
-function trickle(socket: net.Socket, text: string, everyMs = 150): void {
-  let i = 0;
-  const timer = setInterval(() => {
-    if (socket.destroyed || i >= text.length) return clearInterval(timer);
-    socket.write(text[i++]!);
-  }, everyMs);
-  socket.on('close', () => clearInterval(timer));
-}
-
 function tlsClient(): Promise<tls.TLSSocket> {
   return new Promise((resolve, reject) => {
     const socket = tls.connect({ host: '127.0.0.1', port: slowPort, servername: 'localhost', ca }, () => resolve(socket));
@@ -201,7 +192,7 @@ describe('hsmkms tls proxy: slow clients and upstreams', () => {
   it('answers 408 and closes when headers trickle in slower than the headers deadline', async () => {
     const socket = await tlsClient();
     const result = outcome(socket);
-    trickle(socket, `GET / HTTP/1.1\r\nHost: localhost\r\n${'X-Slow: ' + 'a'.repeat(200)}\r\n\r\n`);
+    trickle(socket, `GET / HTTP/1.1\r\nHost: localhost\r\n${'X-Slow: ' + 'a'.repeat(200)}\r\n\r\n`, 150);
     const { closed, received } = await result;
     expect(closed).toBe(true);
     expect(received).toMatch(/^HTTP\/1\.1 408 /);
@@ -211,7 +202,7 @@ describe('hsmkms tls proxy: slow clients and upstreams', () => {
     const socket = await tlsClient();
     const result = outcome(socket);
     socket.write('POST /upload HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1000\r\n\r\n');
-    trickle(socket, 'b'.repeat(1000));
+    trickle(socket, 'b'.repeat(1000), 150);
     const { closed, received } = await result;
     expect(closed).toBe(true);
     expect(received).toMatch(/HTTP\/1\.1 408 /);
