@@ -216,6 +216,13 @@ describe('grants through @aws-sdk/client-kms', () => {
     await retire(kms.retirer!, other);
     await admin.call('DeletePrincipalPolicy', { UserName: 'retirer', PolicyName: 'may-retire' });
     expect((await kms.owner!.send(new ListGrantsCommand({ KeyId: keyId }))).Grants).toEqual([]);
+
+    // Explained without a grant: the account root may retire any grant, the key's owner its key's, others need a policy.
+    const explain = async (principal: string) =>
+      ((await admin.call('ExplainAuthorization', { PrincipalArn: principal, Action: 'kms:RetireGrant', KeyId: keyId })).Explanation as { Decision: string; DecidedBy: string });
+    expect(await explain('arn:aws:iam::111122223333:root')).toMatchObject({ Decision: 'Allow', DecidedBy: 'root' });
+    expect(await explain(arns.owner!)).toMatchObject({ Decision: 'Allow', DecidedBy: 'owner' });
+    expect(await explain(arns.third!)).toMatchObject({ Decision: 'ImplicitDeny' });
   });
 
   it('lists grants page by page and filtered, and retirable grants across keys', async () => {
