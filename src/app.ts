@@ -245,6 +245,7 @@ export async function createApp(config: AppConfig): Promise<App> {
         defaultToken: config.hsm,
         // Its token's keys are served to XKS callers by label: a key store's keys must not be.
         reserved: config.xksCluster === undefined ? [] : [config.xksCluster],
+        callTimeoutMs: config.hsm.callTimeoutMs,
       }),
       xks: createHttpXksProxies({ region: config.settings.region, timeoutMs: config.xksProxyTimeoutMs }),
       clock,
@@ -414,14 +415,16 @@ function httpsServerFactory(hsm: Pkcs11BackendConfig, tls: NonNullable<AppConfig
  */
 export async function openXksKeys(config: Pick<AppConfig, 'hsm' | 'clusters' | 'xksCluster'>, dataDir: string): Promise<TokenXksKeys> {
   const id = config.xksCluster;
+  // Every token gets --hsm-call-timeout, not only the default one.
+  const callTimeout = config.hsm.callTimeoutMs === undefined ? {} : { callTimeoutMs: config.hsm.callTimeoutMs };
   if (id === undefined) return TokenXksKeys.open({ ...config.hsm, pin: async () => readPin(config.hsm.pin) });
   const configured = config.clusters?.configured.find((c) => c.id === id);
   if (configured) {
     const pin = configured.pin;
     if (!pin) throw new ConfigError(`--xks-cluster ${id}: give the cluster a PIN with pin-source=file:/path in its pkcs11: URI.`);
-    return TokenXksKeys.open({ ...configured, pin: async () => readPin(pin) });
+    return TokenXksKeys.open({ ...configured, ...callTimeout, pin: async () => readPin(pin) });
   }
   const embedded = config.clusters?.embeddedModule;
   if (!embedded) throw new ConfigError(`--xks-cluster ${id}: no cluster ${id} is configured.`);
-  return TokenXksKeys.open({ modulePath: embedded, token: { label: id }, profile: 'softhsm2', pin: async () => readPin({ file: embeddedTokenPinFile(dataDir, id) }) });
+  return TokenXksKeys.open({ modulePath: embedded, token: { label: id }, profile: 'softhsm2', ...callTimeout, pin: async () => readPin({ file: embeddedTokenPinFile(dataDir, id) }) });
 }

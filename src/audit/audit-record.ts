@@ -26,11 +26,13 @@
  */
 import { createHash } from 'node:crypto';
 import { AUDIT_LIMITS, cutString, sanitizeAuditValue } from '../core/audit-parameters.js';
-import type { AuditEvent } from '../core/ports.js';
+import type { AuditActor, AuditEvent } from '../core/ports.js';
 
 /** The version written; parsers accept any `2.x`. A change that old parsers would misread bumps the major. */
 export const AUDIT_RECORD_VERSION = '2.0';
 export const CALL_EVENT_TYPE = 'AwsApiCall';
+/** CloudTrail's type for what the service did by itself (scheduled deletion, automatic rotation, …). */
+export const SERVICE_EVENT_TYPE = 'AwsServiceEvent';
 export const DIGEST_EVENT_TYPE = 'HsmKmsAuditDigest';
 /** The only digest signature algorithm (KMS's name for it). */
 export const DIGEST_SIGNATURE_ALGORITHM = 'ECDSA_SHA_384';
@@ -53,15 +55,20 @@ export interface AuditResource {
 }
 
 export interface AuditUserIdentity {
-  type: 'Root' | 'IAMUser';
+  /** `AWSService`: the service's own work (scheduler); `Operator`: an offline `hsmkms` command on the data directory. */
+  type: 'Root' | 'IAMUser' | 'AWSService' | 'Operator';
   arn: string;
   accountId?: string;
+  /** CloudTrail's field for who invoked a service event: `kms.amazonaws.com`, or `hsmkms-cli`. */
+  invokedBy?: string;
+  /** For `Operator`: the operating-system user and host that ran the command (`user@host`). */
+  userName?: string;
 }
 
 /** A call's line, as JSON. */
 export interface AuditRecord extends ChainLink {
   eventVersion: string;
-  eventType: typeof CALL_EVENT_TYPE;
+  eventType: typeof CALL_EVENT_TYPE | typeof SERVICE_EVENT_TYPE;
   eventTime: string;
   eventSource: 'kms.amazonaws.com';
   eventName: string;
@@ -153,13 +160,14 @@ const EVENT_FIELDS: ReadonlySet<string> = new Set([
   'requestParameters',
   'errorCode',
   'errorMessage',
+  'actor',
 ]);
 
 /** The JSON of a call's line; secrets removed and caller-controlled text bounded. */
 export function toAuditRecord(event: AuditEvent, link: ChainLink): AuditRecord {
   const record: AuditRecord = {
     eventVersion: AUDIT_RECORD_VERSION,
-    eventType: CALL_EVENT_TYPE,
+    eventType: event.actor?.type === 'AWSService' ? SERVICE_EVENT_TYPE : CALL_EVENT_TYPE,
     nodeId: link.nodeId,
     sequence: link.sequence,
     previousHash: link.previousHash,
@@ -167,7 +175,7 @@ export function toAuditRecord(event: AuditEvent, link: ChainLink): AuditRecord {
     eventSource: 'kms.amazonaws.com',
     eventName: cutString(event.eventName, AUDIT_LIMITS.identifier),
     requestID: cutString(event.requestId, AUDIT_LIMITS.identifier),
-    userIdentity: identityOf(event.principalArn),
+    userIdentity: identityOf(event.principalArn, event.actor),
     resources: event.resources.map((arn) => ({ ARN: arn, type: arn.includes(':alias/') ? 'AWS::KMS::Alias' : 'AWS::KMS::Key' })),
   };
   if (event.sourceIp !== undefined) record.sourceIPAddress = cutString(event.sourceIp, AUDIT_LIMITS.identifier);
@@ -235,7 +243,7 @@ export function parseLine(line: string): ParsedLine {
   }
   const link = chainLinkOf(doc);
   const time = timestamp(doc, 'eventTime');
-  if (doc.eventType === CALL_EVENT_TYPE) return { kind: 'call', link, time, record: doc as AuditRecord, event: eventOf(doc, time) };
+  if (doc.eventType === CALL_EVENT_TYPE || doc.eventType === SERVICE_EVENT_TYPE) return { kind: 'call', link, time, record: doc as AuditRecord, event: eventOf(doc, time) };
   if (doc.eventType === DIGEST_EVENT_TYPE) return parseDigest(line, doc, link, time);
   throw new AuditRecordError(`unknown eventType ${JSON.stringify(doc.eventType)?.slice(0, 40)}`);
 }
@@ -271,6 +279,8 @@ function eventOf(doc: Record<string, unknown>, eventTime: Date): AuditEvent {
       return r.ARN;
     }),
   };
+  const actor = actorOf(identity);
+  if (actor !== undefined) event.actor = actor;
   const sourceIp = optionalString(doc, 'sourceIPAddress');
   if (sourceIp !== undefined) event.sourceIp = sourceIp;
   const userAgent = optionalString(doc, 'userAgent');
@@ -321,11 +331,22 @@ function parseDigest(line: string, doc: Record<string, unknown>, link: ChainLink
   return { kind: 'digest', link, time, digest, signedText: `${line.slice(0, -suffix.length)}}`, signature: Buffer.from(signature, 'base64') };
 }
 
-function identityOf(arn: string): AuditUserIdentity {
+function identityOf(arn: string, actor: AuditActor | undefined): AuditUserIdentity {
   const accountId = /^arn:[^:]+:iam::(\d{12}):/.exec(arn)?.[1];
-  const identity: AuditUserIdentity = { type: arn.endsWith(':root') ? 'Root' : 'IAMUser', arn };
+  const identity: AuditUserIdentity = { type: actor?.type ?? (arn.endsWith(':root') ? 'Root' : 'IAMUser'), arn };
   if (accountId !== undefined) identity.accountId = accountId;
+  if (actor) identity.invokedBy = cutString(actor.invokedBy, AUDIT_LIMITS.identifier);
+  if (actor?.type === 'Operator') identity.userName = cutString(actor.userName, AUDIT_LIMITS.identifier);
   return identity;
+}
+
+/** The non-API actor a record's `userIdentity` names, if any. */
+function actorOf(identity: Record<string, unknown>): AuditActor | undefined {
+  const invokedBy = typeof identity.invokedBy === 'string' ? identity.invokedBy : undefined;
+  if (identity.type === 'AWSService' && invokedBy !== undefined) return { type: 'AWSService', invokedBy };
+  if (identity.type === 'Operator' && invokedBy !== undefined && typeof identity.userName === 'string')
+    return { type: 'Operator', invokedBy, userName: identity.userName };
+  return undefined;
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

@@ -3,6 +3,7 @@ export {
   AUDIT_RECORD_VERSION,
   AuditRecordError,
   CALL_EVENT_TYPE,
+  SERVICE_EVENT_TYPE,
   DIGEST_EVENT_TYPE,
   GENESIS_HASH,
   formatCallLine,

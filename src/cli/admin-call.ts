@@ -4,38 +4,32 @@
  * - **Offline, on the data directory** (default): the same operation the server runs, in
  *   process, as the operator — whoever can open the data directory and the HSM already holds
  *   every key to the service, so no policy is checked (and no quorum: this is the bootstrap and
- *   recovery path). Nothing is audited through the API's trail.
+ *   recovery path). Audited into the server's trail, naming the operator (see offline.ts).
  * - **Online, `--endpoint URL`**: a signed call with the caller's own credentials from the AWS
  *   environment variables, authorized (and audited) like any API call.
  */
 import { Command, Option } from 'commander';
-import { resolve } from 'node:path';
-import { openServices, quietLogger } from '../app.js';
 import { HsmKmsClient, HsmKmsError, credentialsFromEnv, regionFromEnv } from '../client/hsmkms-client.js';
-import { adminOperations } from '../core/admin/index.js';
-import { rootArn } from '../core/admin/principals.js';
-import { operatorAuthorizer } from '../core/authorization/authorizer.js';
-import { KmsError } from '../core/errors.js';
-import type { JsonObject, KmsDeps, Operation, RequestContext } from '../core/operation.js';
+import type { JsonObject } from '../core/operation.js';
 import { ConfigError } from '../config/hsm.js';
-import { addHsmOptions, resolveHsmConfig, type HsmCliOptions } from './hsm-options.js';
-import { addServiceOptions, progress, settingsFrom, type ServiceCliOptions } from './service-options.js';
+import { addAuditDirOption } from './audit-options.js';
+import { addHsmOptions } from './hsm-options.js';
+import type { OfflineCliOptions } from './offline.js';
+import { addServiceOptions } from './service-options.js';
 
-export interface AdminCliOptions extends HsmCliOptions, ServiceCliOptions {
+export interface AdminCliOptions extends OfflineCliOptions {
   endpoint?: string;
 }
 
-/** The data-directory options plus `--endpoint`. */
+/** The data-directory options (with the audit directory) plus `--endpoint`. */
 export function addAdminOptions(command: Command): Command {
-  addServiceOptions(addHsmOptions(command));
+  addAuditDirOption(addServiceOptions(addHsmOptions(command)));
   return command.addOption(
     new Option('--endpoint <url>', 'call a running server instead (credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY)').env(
       'HSMKMS_ENDPOINT',
     ),
   );
 }
-
-const byName = new Map<string, Operation>(adminOperations.map((op) => [op.name, op]));
 
 /** Calls `HsmKms.<name>` offline or online (see the module comment); returns its JSON output. */
 export async function adminCall(options: AdminCliOptions, name: string, input: JsonObject): Promise<JsonObject> {
@@ -48,32 +42,11 @@ export async function adminCall(options: AdminCliOptions, name: string, input: J
       throw error;
     }
   }
-  const operation = byName.get(name);
+  // Loaded only now: --help and --endpoint calls load no HSM, store or server code.
+  const [{ adminOperations }, { runOffline }] = await Promise.all([import('../core/admin/index.js'), import('./offline.js')]);
+  const operation = adminOperations.find((op) => op.name === name);
   if (!operation) throw new Error(`no HsmKms operation ${name}`);
-  const settings = settingsFrom(options);
-  const hsm = await resolveHsmConfig(options, progress);
-  const services = await openServices(resolve(options.dataDir), hsm, quietLogger());
-  try {
-    const deps: KmsDeps = {
-      store: services.store,
-      backend: services.backend,
-      clock: { now: () => new Date() },
-      audit: { record: () => {} },
-      authorizer: operatorAuthorizer,
-      settings,
-    };
-    const now = new Date();
-    const ctx: RequestContext = {
-      requestId: 'cli',
-      principal: { arn: rootArn(settings), name: 'root', accountId: settings.accountId, roles: ['CryptoOfficer', 'CryptoUser', 'Auditor'], createdAt: now },
-    };
-    return await operation.run(deps, ctx, input);
-  } catch (error) {
-    if (error instanceof KmsError) throw new KmsError(error.type, error.message);
-    throw error;
-  } finally {
-    await services.close();
-  }
+  return runOffline(options, operation, input);
 }
 
 /** `k=v` pairs (repeatable option) into a map; the first `=` splits. */

@@ -7,7 +7,6 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createPublicKey } from 'node:crypto';
 import { Command, Option } from 'commander';
-import { openServices, quietLogger } from '../app.js';
 import {
   auditSignerOf,
   lookupAuditEvents,
@@ -28,7 +27,8 @@ interface OutputOptions {
 }
 
 export function auditCommand(): Command {
-  const audit = new Command('audit').description('Verify, read and search the audit trail.');
+  // Its description is main.ts's (the command list loads no command module).
+  const audit = new Command('audit');
 
   const verify = withDataDir(new Command('verify'))
     .description('Check every node\'s hash chain and every digest signature offline; exit 1 if the trail was tampered with.')
@@ -56,6 +56,7 @@ export function auditCommand(): Command {
     .addOption(new Option('--out <file>', 'write the PEM to this file instead of stdout'))
     .action(async (options: HsmCliOptions & { out?: string }) => {
       const hsm = await resolveHsmConfig(options, progress);
+      const { openServices, quietLogger } = await import('../app.js');
       const services = await openServices(resolve(options.dataDir), hsm, quietLogger());
       try {
         const signer = auditSignerOf(services.backend);

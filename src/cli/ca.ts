@@ -8,8 +8,6 @@
 import { closeSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Command, Option } from 'commander';
-import pino from 'pino';
-import { createApp } from '../app.js';
 import {
   CA_KEY_SPECS,
   CERTIFICATE_PROFILES,
@@ -31,7 +29,6 @@ import {
   type RevocationReason,
 } from '../ca/index.js';
 import { ConfigError } from '../config/hsm.js';
-import { openSqliteStore } from '../store/sqlite/index.js';
 import { addAuditOptions, auditConfigFrom, type AuditCliOptions } from './audit-options.js';
 import { addHsmOptions, resolveHsmConfig, type HsmCliOptions } from './hsm-options.js';
 import { rootCredentialsFromEnv } from './serve.js';
@@ -69,6 +66,7 @@ async function withCa<T>(options: CaCliOptions, fn: (deps: CaDeps) => Promise<T>
     } catch {
       throw new ConfigError(`--kms-endpoint '${options.kmsEndpoint}' is not a URL.`);
     }
+    const { openSqliteStore } = await import('../store/sqlite/index.js');
     const store = await openSqliteStore({ path: join(dataDir, 'hsmkms.sqlite') });
     const client = createKmsClient({ region: settings.region, endpoint: endpoint.toString().replace(/\/$/, '') });
     try {
@@ -79,6 +77,8 @@ async function withCa<T>(options: CaCliOptions, fn: (deps: CaDeps) => Promise<T>
     }
   }
   const hsm = await resolveHsmConfig({ ...options, profile: options.hsmProfile }, progress);
+  // The server graph loads only now, not for --help (see main.ts).
+  const [{ createApp }, { default: pino }] = await Promise.all([import('../app.js'), import('pino')]);
   const app = await createApp({
     dataDir,
     hsm,
@@ -153,7 +153,8 @@ function readCsrFile(file: string): Buffer {
 }
 
 export function caCommand(): Command {
-  const ca = new Command('ca').description('A private two-tier certificate authority whose keys are KMS keys in the HSM.');
+  // Its description is main.ts's (the command list loads no command module).
+  const ca = new Command('ca');
 
   const init = caOptions(
     new Command('init')

@@ -2,11 +2,11 @@
  * The HSM options every command that touches a token shares (`serve`, `tls …`, `token …`,
  * `principal …`): either an explicit PKCS#11 module/token/PIN source, or the embedded
  * SoftHSM2 token in the data directory (the development default, created on first use).
+ * Defining the options loads no PKCS#11 code: `--help` stays light (see main.ts).
  */
 import { Command, Option } from 'commander';
 import { resolve } from 'node:path';
-import { ensureEmbeddedToken } from '../backend/pkcs11/embedded-token.js';
-import { detectProfile, hsmConfigFromUri, type Pkcs11BackendConfig } from '../backend/pkcs11/index.js';
+import type { Pkcs11BackendConfig } from '../backend/pkcs11/index.js';
 import { ConfigError, type HsmProfileName, type PinSource } from '../config/hsm.js';
 
 export interface HsmCliOptions {
@@ -73,6 +73,8 @@ function positiveInteger(option: string, value: string | undefined): number | un
 }
 
 async function resolveToken(options: HsmCliOptions, onProgress?: (message: string) => void): Promise<Pkcs11BackendConfig> {
+  const { detectProfile, hsmConfigFromUri } = await import('../backend/pkcs11/index.js');
+  const { ensureEmbeddedToken } = await import('../backend/pkcs11/embedded-token.js');
   if (options.hsm) {
     if (options.module || options.tokenLabel || options.tokenSerial)
       throw new ConfigError('Give the HSM either as --hsm pkcs11:… or with --module/--token-label/--token-serial, not both.');

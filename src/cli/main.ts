@@ -6,31 +6,57 @@ import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config/hsm.js';
 import { KmsError } from '../core/errors.js';
 import { StoreError, kmsErrorFromStore } from '../core/store-error.js';
-import { serveCommand } from './serve.js';
-import { principalCommand } from './principal.js';
-import { policyCommand } from './policy.js';
-import { quorumCommand } from './quorum.js';
-import { tokenCommand } from './token.js';
-import { tlsCommand } from './tls.js';
 import { EXIT, exitQuietlyWhenOutputCloses } from './output.js';
-import { auditCommand } from './audit.js';
-import { caCommand } from './ca.js';
-import { xksCommand } from './xks.js';
+
+/**
+ * The commands, loaded lazily: only the module of the command being run is imported, so
+ * `hsmkms --help`, `--version` and a mistyped command load no command module, and each command
+ * module loads the HSM, store and server code only when its action runs — `--help` of any
+ * command, `--endpoint` calls and `audit verify` stay light.
+ */
+const COMMANDS: ReadonlyArray<{ name: string; description: string; load: () => Promise<Command> }> = [
+  { name: 'serve', description: 'Serve the AWS KMS API (awsJson1_1 + SigV4) backed by the HSM.', load: async () => (await import('./serve.js')).serveCommand() },
+  { name: 'principal', description: 'Manage the principals (IAM-style users) that may call the API.', load: async () => (await import('./principal.js')).principalCommand() },
+  { name: 'policy', description: 'Key and identity policies.', load: async () => (await import('./policy.js')).policyCommand() },
+  {
+    name: 'quorum',
+    description: 'M-of-N approval requests: list them, approve or reject them with your own credentials.',
+    load: async () => (await import('./quorum.js')).quorumCommand(),
+  },
+  { name: 'token', description: 'Prepare PKCS#11 tokens.', load: async () => (await import('./token.js')).tokenCommand() },
+  { name: 'tls', description: 'TLS offload: HTTPS whose private keys never leave the HSM.', load: async () => (await import('./tls.js')).tlsCommand() },
+  { name: 'audit', description: 'Verify, read and search the audit trail.', load: async () => (await import('./audit.js')).auditCommand() },
+  { name: 'ca', description: 'A private two-tier certificate authority whose keys are KMS keys in the HSM.', load: async () => (await import('./ca.js')).caCommand() },
+  {
+    name: 'xks',
+    description: 'hsmkms as an external key store (XKS) proxy for AWS KMS: credentials and keys.',
+    load: async () => (await import('./xks.js')).xksCommand(),
+  },
+  {
+    name: 'key',
+    description: 'Break-glass key administration, offline on the data directory (audited, no server needed).',
+    load: async () => (await import('./key.js')).keyCommand(),
+  },
+];
+
+/** The command named on the command line (`hsmkms NAME …` or `hsmkms help NAME`), if any. */
+function requestedCommand(argv: readonly string[]): string | undefined {
+  const words = argv.slice(2).filter((arg) => !arg.startsWith('-'));
+  return words[0] === 'help' ? words[1] : words[0];
+}
 
 const program = new Command()
   .name('hsmkms')
   .description('An AWS KMS-compatible key management service whose keys live in a PKCS#11 HSM.')
   .version('0.1.0')
-  .showHelpAfterError()
-  .addCommand(serveCommand())
-  .addCommand(principalCommand())
-  .addCommand(policyCommand())
-  .addCommand(quorumCommand())
-  .addCommand(tokenCommand())
-  .addCommand(tlsCommand())
-  .addCommand(auditCommand())
-  .addCommand(caCommand())
-  .addCommand(xksCommand());
+  .showHelpAfterError();
+
+const requested = requestedCommand(process.argv);
+for (const entry of COMMANDS) {
+  // The others are listed by name and description only.
+  const command = entry.name === requested ? await entry.load() : new Command(entry.name);
+  program.addCommand(command.description(entry.description));
+}
 
 /** Commander's own errors become exceptions (it has printed them already) so that one place picks the status. */
 function throwCommanderErrors(command: Command): void {

@@ -14,7 +14,8 @@ interface ExplainOptions extends AdminCliOptions {
 }
 
 export function policyCommand(): Command {
-  const policy = new Command('policy').description('Key and identity policies.');
+  // Its description is main.ts's (the command list loads no command module).
+  const policy = new Command('policy');
   const explain = new Command('explain')
     .description('Explain the decision for a principal, an action and a key: Allow, ExplicitDeny, ImplicitDeny or QuorumRequired, and what decided it.')
     .requiredOption('--principal <arn|name>', 'principal ARN (or user name)')

@@ -19,7 +19,8 @@ function roleOption(description: string): Option {
 }
 
 export function principalCommand(): Command {
-  const principal = new Command('principal').description('Manage the principals (IAM-style users) that may call the API.');
+  // Its description is main.ts's (the command list loads no command module).
+  const principal = new Command('principal');
 
   const create = new Command('create')
     .description('Create a principal and an access key; prints {"arn","accessKeyId","secretAccessKey"} as JSON.')

@@ -60,7 +60,8 @@ function details(view: View): string {
 }
 
 export function quorumCommand(): Command {
-  const quorum = new Command('quorum').description('M-of-N approval requests: list them, approve or reject them with your own credentials.');
+  // Its description is main.ts's (the command list loads no command module).
+  const quorum = new Command('quorum');
 
   const list = withCommonOptions(new Command('list').description('List approval requests you may see (newest first).'))
     .addOption(new Option('--status <status>', 'only requests in this status').choices(['Pending', 'Approved', 'Rejected', 'Consumed', 'Expired']))

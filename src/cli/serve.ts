@@ -3,16 +3,13 @@ import cluster from 'node:cluster';
 import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { ConfigError } from '../config/hsm.js';
-import { createApp, createClusterMetricsServer, prepareDataDir, type AppConfig } from '../app.js';
+import type { AppConfig } from '../app.js';
 import { DEFAULT_HTTP_TIMEOUTS, resolveTimeouts, type HttpTimeouts } from '../http/timeouts.js';
-import { shareWithClusterPrimary } from '../observability/metrics.js';
 import { parseListen, parseSeconds } from './listen.js';
 import { EXIT } from './output.js';
 import { addAuditOptions, auditConfigFrom, type AuditCliOptions } from './audit-options.js';
 import { addHsmOptions, resolveHsmConfig, type HsmCliOptions } from './hsm-options.js';
 import { addServiceOptions, progress, settingsFrom, type ServiceCliOptions } from './service-options.js';
-import { SOFTHSM2_MODULE } from '../backend/pkcs11/embedded-token.js';
-import { parseClusterList, parseClusterSpec } from '../backend/pkcs11/cluster-tokens.js';
 import { readXksPolicies } from './xks-policy-options.js';
 
 interface ServeOptions extends HsmCliOptions, ServiceCliOptions, AuditCliOptions {
@@ -42,8 +39,8 @@ const seconds = (ms: number): string => String(ms / 1000);
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
 export function serveCommand(): Command {
+  // Its description is main.ts's (the command list loads no command module).
   const command = new Command('serve')
-    .description('Serve the AWS KMS API (awsJson1_1 + SigV4) backed by the HSM.')
     .addOption(new Option('--host <host>', 'address to listen on').env('HSMKMS_HOST').default('127.0.0.1'))
     .addOption(new Option('--port <port>', 'port to listen on').env('HSMKMS_PORT').default('7600'))
     .addOption(
@@ -129,6 +126,13 @@ export function serveCommand(): Command {
     const settings = { ...settingsFrom(options), approvalRequestTtlSeconds };
     const metricsListen = options.metricsListen === undefined ? undefined : parseListen('--metrics-listen', options.metricsListen);
     const httpTimeouts = timeoutsFrom(options);
+    // The server graph (HSM, store, HTTP) loads only now, not for --help (see main.ts).
+    const [{ createApp }, { shareWithClusterPrimary }, { SOFTHSM2_MODULE }, { parseClusterList, parseClusterSpec }] = await Promise.all([
+      import('../app.js'),
+      import('../observability/metrics.js'),
+      import('../backend/pkcs11/embedded-token.js'),
+      import('../backend/pkcs11/cluster-tokens.js'),
+    ]);
     // Workers were started by the primary, which has reported progress already.
     const hsm = await resolveHsmConfig(options, cluster.isWorker ? undefined : progress);
     // Each worker writes its own audit chain (see src/audit/node-id.ts).
@@ -209,6 +213,7 @@ function reportMetrics(address: string): void {
  * --metrics-listen it serves the workers' metrics summed, collected over the cluster's IPC.
  */
 async function runPrimary(config: AppConfig, workers: number, metricsListen?: { host: string; port: number }): Promise<void> {
+  const { createClusterMetricsServer, prepareDataDir } = await import('../app.js');
   reportRoot(await prepareDataDir(config));
   const metricsServer = metricsListen ? await createClusterMetricsServer(config) : undefined;
   let listening = 0;

@@ -2,9 +2,9 @@
 import { Command, Option } from 'commander';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { ConfigError } from '../config/hsm.js';
-import { HsmTlsError, TLS_KEY_SPECS, createHsmHttpsServer, createReverseProxy, createTlsCsr, generateTlsKey, type TlsKeySpec } from '../tls/index.js';
+import { DEFAULT_PROXY_TIMEOUTS, HsmTlsError, TLS_KEY_SPECS, createTlsCsr, createTlsProxy, generateTlsKey, resolveProxyTimeouts, type ProxyTimeouts, type TlsKeySpec } from '../tls/index.js';
 import { addHsmOptions, resolveHsmConfig, type HsmCliOptions } from './hsm-options.js';
-import { parseListen } from './listen.js';
+import { parseListen, parseSeconds } from './listen.js';
 
 const progress = (message: string): void => {
   process.stderr.write(`hsmkms: ${message}\n`);
@@ -23,13 +23,43 @@ interface ProxyOptions extends HsmCliOptions {
   cert: string[];
   listen: string;
   upstream: string;
+  handshakeTimeout: string;
+  headersTimeout: string;
+  requestTimeout: string;
+  idleTimeout: string;
+  keepAliveTimeout: string;
+  upstreamTimeout: string;
+}
+
+const seconds = (ms: number): string => String(ms / 1000);
+
+/** The proxy's timeouts from the command line; a bad value is a configuration error. */
+function proxyTimeoutsFrom(options: ProxyOptions): ProxyTimeouts {
+  const given = {
+    handshakeMs: parseSeconds('--handshake-timeout', options.handshakeTimeout),
+    headersMs: parseSeconds('--headers-timeout', options.headersTimeout),
+    requestMs: parseSeconds('--request-timeout', options.requestTimeout),
+    idleMs: parseSeconds('--idle-timeout', options.idleTimeout),
+    keepAliveMs: parseSeconds('--keep-alive-timeout', options.keepAliveTimeout),
+    upstreamMs: parseSeconds('--upstream-timeout', options.upstreamTimeout),
+  };
+  try {
+    return resolveProxyTimeouts(given);
+  } catch (error) {
+    throw new ConfigError(`Check the timeouts: ${(error as Error).message}.`);
+  }
+}
+
+function timeoutOption(flag: string, env: string, what: string, ms: number): Option {
+  return new Option(`${flag} <seconds>`, what).env(env).default(seconds(ms));
 }
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
 /** The `tls` command group; main.ts adds it to the program. */
 export function tlsCommand(): Command {
-  const tls = new Command('tls').description('TLS offload: HTTPS whose private keys never leave the HSM.');
+  // Its description is main.ts's (the command list loads no command module).
+  const tls = new Command('tls');
 
   const keygen = addHsmOptions(
     new Command('keygen')
@@ -60,17 +90,24 @@ export function tlsCommand(): Command {
       .requiredOption('--key-uri <uri>', "pkcs11: URI of the private key, e.g. 'pkcs11:object=web;type=private' (repeatable)", collect)
       .requiredOption('--cert <file>', 'certificate chain (PEM, leaf first) for the key at the same position (repeatable)', collect)
       .requiredOption('--listen <host:port>', 'address to listen on, e.g. 0.0.0.0:443')
-      .requiredOption('--upstream <url>', 'where to forward, e.g. http://127.0.0.1:8080'),
+      .requiredOption('--upstream <url>', 'where to forward, e.g. http://127.0.0.1:8080')
+      .addOption(timeoutOption('--handshake-timeout', 'HSMKMS_PROXY_HANDSHAKE_TIMEOUT', 'close a connection whose TLS handshake has not finished by then', DEFAULT_PROXY_TIMEOUTS.handshakeMs))
+      .addOption(timeoutOption('--headers-timeout', 'HSMKMS_PROXY_HEADERS_TIMEOUT', 'answer 408 and close when the request headers have not arrived by then', DEFAULT_PROXY_TIMEOUTS.headersMs))
+      .addOption(timeoutOption('--request-timeout', 'HSMKMS_PROXY_REQUEST_TIMEOUT', 'answer 408 and close when the whole request (headers and body) has not arrived by then', DEFAULT_PROXY_TIMEOUTS.requestMs))
+      .addOption(timeoutOption('--idle-timeout', 'HSMKMS_PROXY_IDLE_TIMEOUT', 'close a connection on which nothing was sent or received for this long', DEFAULT_PROXY_TIMEOUTS.idleMs))
+      .addOption(timeoutOption('--keep-alive-timeout', 'HSMKMS_PROXY_KEEP_ALIVE_TIMEOUT', 'close an idle keep-alive connection between requests after this long', DEFAULT_PROXY_TIMEOUTS.keepAliveMs))
+      .addOption(timeoutOption('--upstream-timeout', 'HSMKMS_PROXY_UPSTREAM_TIMEOUT', 'answer 504 when the upstream sends nothing for this long', DEFAULT_PROXY_TIMEOUTS.upstreamMs)),
   );
   proxy.action(
     asConfigErrors(async (options: ProxyOptions) => {
       if (options.keyUri.length !== options.cert.length)
         throw new ConfigError(`Give one --cert per --key-uri (got ${options.keyUri.length} keys and ${options.cert.length} certificates).`);
       const { host, port } = parseListen('--listen', options.listen);
+      const timeouts = proxyTimeoutsFrom(options);
       const hsm = await resolveHsmConfig(options, progress);
       const certificates = options.keyUri.map((keyUri, i) => ({ keyUri, cert: readCertificate(options.cert[i]!) }));
-      const reverse = createReverseProxy(options.upstream);
-      const server = createHsmHttpsServer({ hsm, certificates }, reverse.handler);
+      const proxy = createTlsProxy({ hsm, certificates, upstream: options.upstream, timeouts });
+      const server = proxy.server;
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
         server.listen(port, host, () => resolve());
@@ -80,9 +117,7 @@ export function tlsCommand(): Command {
       progress(`TLS proxy listening on ${shown}, forwarding to ${options.upstream}`);
       const stop = (): void => {
         progress('stopping');
-        server.close();
-        server.closeAllConnections();
-        reverse.close();
+        proxy.close();
       };
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);

@@ -3,7 +3,6 @@ import { Command, Option } from 'commander';
 import { randomBytes } from 'node:crypto';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { embeddedTokenPinFile, ensureEmbeddedToken, initToken } from '../backend/pkcs11/embedded-token.js';
 import { ConfigError, readPin } from '../config/hsm.js';
 import { pinSource } from './hsm-options.js';
 import { progress } from './service-options.js';
@@ -20,7 +19,8 @@ interface TokenInitOptions {
 }
 
 export function tokenCommand(): Command {
-  const token = new Command('token').description('Prepare PKCS#11 tokens.');
+  // Its description is main.ts's (the command list loads no command module).
+  const token = new Command('token');
   const init = new Command('init')
     .description(
       'Initialise a token with a label. Without --module: a new token in the embedded SoftHSM2 of the data directory, ' +
@@ -37,6 +37,8 @@ export function tokenCommand(): Command {
     .option('--so-pin-env <name>', 'environment variable with the security officer PIN');
   init.action(async (options: TokenInitOptions) => {
     if (options.label.length < 1 || options.label.length > 32) throw new ConfigError('--label must be 1–32 characters.');
+    // PKCS#11 code loads only now, not for --help (see main.ts).
+    const { embeddedTokenPinFile, ensureEmbeddedToken, initToken } = await import('../backend/pkcs11/embedded-token.js');
     let modulePath = options.module;
     let userPin: string;
     let soPin: string;

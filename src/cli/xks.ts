@@ -5,9 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { resolve } from 'node:path';
 import { Command, Option } from 'commander';
-import { openServices, openXksKeys, quietLogger } from '../app.js';
-import { SOFTHSM2_MODULE } from '../backend/pkcs11/embedded-token.js';
-import { parseClusterList } from '../backend/pkcs11/cluster-tokens.js';
+import type { openServices, openXksKeys } from '../app.js';
 import { ConfigError } from '../config/hsm.js';
 import { KmsError } from '../core/errors.js';
 import { createXksCredential, xksProxyUriPath } from '../xks/credentials.js';
@@ -25,7 +23,8 @@ const USAGES: Readonly<Record<string, { encrypt: boolean; decrypt: boolean }>> =
 };
 
 export function xksCommand(): Command {
-  const xks = new Command('xks').description('hsmkms as an external key store (XKS) proxy for AWS KMS: credentials and keys.');
+  // Its description is main.ts's (the command list loads no command module).
+  const xks = new Command('xks');
 
   const credential = new Command('credential').description('SigV4 credentials AWS KMS uses to call this XKS proxy (XksProxyAuthenticationCredential).');
   const create = addHsmOptions(
@@ -98,6 +97,8 @@ export function xksCommand(): Command {
 
 async function withStore(options: HsmCliOptions, fn: (services: Awaited<ReturnType<typeof openServices>>) => Promise<void>): Promise<void> {
   const hsm = await resolveHsmConfig(options, progress);
+  // The HSM and store code loads only now, not for --help (see main.ts).
+  const { openServices, quietLogger } = await import('../app.js');
   const services = await openServices(resolve(options.dataDir), hsm, quietLogger());
   try {
     await fn(services);
@@ -111,6 +112,11 @@ async function withStore(options: HsmCliOptions, fn: (services: Awaited<ReturnTy
 
 async function withKeys(options: HsmCliOptions & { cluster?: string }, fn: (keys: Awaited<ReturnType<typeof openXksKeys>>) => Promise<void>): Promise<void> {
   const hsm = await resolveHsmConfig(options, progress);
+  const [{ openXksKeys }, { SOFTHSM2_MODULE }, { parseClusterList }] = await Promise.all([
+    import('../app.js'),
+    import('../backend/pkcs11/embedded-token.js'),
+    import('../backend/pkcs11/cluster-tokens.js'),
+  ]);
   const clusters = { configured: parseClusterList(process.env.HSMKMS_CLUSTERS), embeddedModule: options.module ? undefined : SOFTHSM2_MODULE };
   const keys = await openXksKeys({ hsm, clusters, xksCluster: options.cluster }, resolve(options.dataDir));
   try {

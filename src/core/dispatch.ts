@@ -108,6 +108,7 @@ export function createDispatcher(
         errorCode: auditErrorCode(error),
         errorMessage: error?.message,
         ...(additionalEventData ? { additionalEventData } : {}),
+        ...(ctx.actor ? { actor: ctx.actor } : {}),
       });
     } catch (auditError) {
       // The operation may have taken effect (a key created, a ciphertext made): say so in the

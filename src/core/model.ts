@@ -168,6 +168,8 @@ export interface PrincipalRecord {
   accountId: string;
   roles: PrincipalRole[];
   createdAt: Date;
+  /** A user's unique id (`AIDA…`, `aws:userid`); absent for the account root, whose id is the account id. */
+  userId?: string | undefined;
 }
 
 export interface AccessKeyRecord {

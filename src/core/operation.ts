@@ -3,7 +3,7 @@
  * resolve the key and check its state, authorise, act, return the JSON output.
  */
 import type { PrincipalRecord } from './model.js';
-import type { AuditSink, Authorizer, Clock, KeyBackend, MetadataStore } from './ports.js';
+import type { AuditActor, AuditSink, Authorizer, Clock, KeyBackend, MetadataStore } from './ports.js';
 import type { KeyStoreConnections } from './key-stores/connections.js';
 import type { InProcessCall } from './in-process-calls.js';
 import type { CertificateAuthorityPort } from './certificates/port.js';
@@ -47,6 +47,8 @@ export interface RequestContext {
   secureTransport?: boolean | undefined;
   /** Set only for calls this process makes to itself (the in-process CA): see in-process-calls.ts. */
   inProcess?: InProcessCall | undefined;
+  /** Who acted when it was not an API caller (an offline CLI command): recorded in the audit trail. */
+  actor?: AuditActor | undefined;
 }
 
 /** JSON as it arrives (already parsed) and leaves (blobs base64, timestamps epoch seconds). */

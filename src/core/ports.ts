@@ -22,7 +22,7 @@ import type {
 } from './model.js';
 import type { JsonObject, RequestContext } from './operation.js';
 import type { AuthorizationRepository } from './authorization/repository.js';
-import type { GrantRepository } from './grants/grant.js';
+import type { GrantRecord, GrantRepository } from './grants/grant.js';
 import type { QuorumRepository } from './quorum/quorum.js';
 import type { CustomKeyStoreRepository } from './key-stores/ports.js';
 
@@ -222,7 +222,20 @@ export interface AuditEvent {
   errorMessage?: string | undefined;
   /** CloudTrail's `additionalEventData`: e.g. the authorization decision, grant id, quorum ids. */
   additionalEventData?: Record<string, unknown> | undefined;
+  /**
+   * Who acted when it was not an API caller (absent: the caller `principalArn` names): the
+   * service itself (the scheduler; recorded as CloudTrail's `AwsServiceEvent`), or an operator
+   * running an offline `hsmkms` command on the data directory with the account root's authority.
+   */
+  actor?: AuditActor | undefined;
 }
+
+/** A non-API actor of an audit event (see {@link AuditEvent.actor}). */
+export type AuditActor =
+  /** The service's own background work; `invokedBy` is `kms.amazonaws.com`, as CloudTrail writes it. */
+  | { type: 'AWSService'; invokedBy: string }
+  /** An offline CLI command: the operating-system user and host that ran it, and the command. */
+  | { type: 'Operator'; invokedBy: string; userName: string };
 
 /**
  * Audit events are listed newest first, by (time, node, sequence) — time descending, then node id
@@ -266,6 +279,8 @@ export interface AuthorizationRequest {
   key?: KeyRecord | undefined;
   /** Condition context (`kms:EncryptionContext:…`, `kms:CallerAccount`, …). */
   context: Record<string, string | string[] | undefined>;
+  /** For `kms:RetireGrant`: the grant to retire, which itself names who may retire it. */
+  grant?: GrantRecord | undefined;
 }
 
 export interface Authorizer {

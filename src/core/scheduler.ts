@@ -3,7 +3,13 @@
  * passed, automatic key rotations, expiring imported key material whose ValidTo has passed,
  * and dropping expired import tokens and quorum approval requests. Time comes from
  * `deps.clock`, so tests drive it with `runOnce()` and a test clock instead of sleeping.
+ *
+ * Each deletion, rotation, material expiry and approval clean-up (and each failed attempt) goes
+ * into the audit trail as CloudTrail records KMS's own work: an `AwsServiceEvent` whose
+ * `userIdentity` is the service (`invokedBy` `kms.amazonaws.com`), named `DeleteKey`,
+ * `RotateKey`, `DeleteExpiredKeyMaterial` or `DeleteExpiredApprovalRequests`.
  */
+import { randomUUID } from 'node:crypto';
 import { KmsError } from './errors.js';
 import { destroyKeyStoreMaterial, locateKey } from './key-stores/keys.js';
 import { isCustomKeyStoreOrigin } from './key-stores/model.js';
@@ -12,7 +18,7 @@ import type { KeyMaterialVersion, KeyRecord } from './model.js';
 import type { KmsDeps } from './operation.js';
 import { updateKeyRecord } from './operations/key-updates.js';
 import { rotateKeyMaterial } from './operations/rotation.js';
-import type { Logger } from './ports.js';
+import type { AuditActor, Logger } from './ports.js';
 
 /** Keys examined per store query, and queries per run at most. */
 const BATCH = 500;
@@ -80,27 +86,93 @@ async function runPass(deps: KmsDeps, logger: Logger): Promise<void> {
   const expiredTokens = await deps.store.deleteExpiredImportTokens(deps.clock.now());
   if (expiredTokens > 0) logger.info({ count: expiredTokens }, 'expired import tokens removed');
   const expiredApprovals = await deps.store.deleteApprovalRequestsExpiredBefore(deps.clock.now());
-  if (expiredApprovals > 0) logger.info({ count: expiredApprovals }, 'expired quorum approval requests removed');
+  if (expiredApprovals > 0) {
+    logger.info({ count: expiredApprovals }, 'expired quorum approval requests removed');
+    await auditServiceEvent(deps, logger, { eventName: 'DeleteExpiredApprovalRequests', resources: [], additionalEventData: { count: expiredApprovals } });
+  }
+}
+
+/** One piece of due work on a key: its audit event name and what doing it takes (undefined: nothing was due after all). */
+interface DueWork {
+  eventName: 'DeleteKey' | 'DeleteExpiredKeyMaterial' | 'RotateKey';
+  run(): Promise<Record<string, unknown> | undefined>;
 }
 
 async function handleDueKey(deps: KmsDeps, logger: Logger, key: KeyRecord, now: Date): Promise<void> {
-  if (isDeletionDue(key, now)) {
-    const location = isCustomKeyStoreOrigin(key.origin) ? await locateKey(deps, key) : undefined;
-    const versions = await destroyKey(deps, key.keyId, now);
-    // Token objects go after the records: a CancelKeyDeletion that won the race keeps both.
-    if (location && versions.length > 0) await destroyKeyStoreMaterial(deps, key, location.store, versions, logger);
-    logger.info({ keyId: key.keyId }, 'key deleted after its waiting period');
-    return;
+  const work = dueWork(deps, logger, key, now);
+  if (!work) return;
+  let additionalEventData: Record<string, unknown> | undefined;
+  try {
+    additionalEventData = await work.run();
+  } catch (error) {
+    const errorCode = error instanceof KmsError ? error.type : 'KMSInternalException';
+    await auditServiceEvent(deps, logger, { eventName: work.eventName, resources: [key.arn], errorCode, errorMessage: describe(error).message as string | undefined });
+    throw error;
   }
-  if (isExpiryDue(key, now)) {
-    await expireImportedMaterial(deps, key.keyId, now);
-    logger.info({ keyId: key.keyId }, 'imported key material expired');
-    return;
-  }
+  if (additionalEventData) await auditServiceEvent(deps, logger, { eventName: work.eventName, resources: [key.arn], additionalEventData });
+}
+
+function dueWork(deps: KmsDeps, logger: Logger, key: KeyRecord, now: Date): DueWork | undefined {
+  if (isDeletionDue(key, now))
+    return {
+      eventName: 'DeleteKey',
+      async run() {
+        const location = isCustomKeyStoreOrigin(key.origin) ? await locateKey(deps, key) : undefined;
+        const versions = await destroyKey(deps, key.keyId, now);
+        // CancelKeyDeletion won the race: nothing was deleted.
+        if (versions.length === 0) return undefined;
+        // Token objects go after the records: a CancelKeyDeletion that won the race keeps both.
+        if (location) await destroyKeyStoreMaterial(deps, key, location.store, versions, logger);
+        logger.info({ keyId: key.keyId }, 'key deleted after its waiting period');
+        return { keyMaterialIds: versions.map((v) => v.versionId) };
+      },
+    };
+  if (isExpiryDue(key, now))
+    return {
+      eventName: 'DeleteExpiredKeyMaterial',
+      async run() {
+        const removed = await expireImportedMaterial(deps, key.keyId, now);
+        if (removed === undefined) return undefined;
+        logger.info({ keyId: key.keyId }, 'imported key material expired');
+        return { keyMaterialIds: removed };
+      },
+    };
   // A disabled key is not rotated; it rotates once re-enabled, as in AWS.
-  if (key.keyState === 'Enabled' && key.rotationEnabled && key.nextRotationDate && key.nextRotationDate <= now) {
-    const rotated = await rotateKeyMaterial(deps, key, 'AUTOMATIC');
-    logger.info({ keyId: key.keyId, keyMaterialId: rotated.currentVersionId }, 'key rotated automatically');
+  if (key.keyState === 'Enabled' && key.rotationEnabled && key.nextRotationDate && key.nextRotationDate <= now)
+    return {
+      eventName: 'RotateKey',
+      async run() {
+        const rotated = await rotateKeyMaterial(deps, key, 'AUTOMATIC');
+        logger.info({ keyId: key.keyId, keyMaterialId: rotated.currentVersionId }, 'key rotated automatically');
+        return { rotationType: 'AUTOMATIC', keyMaterialId: rotated.currentVersionId };
+      },
+    };
+  return undefined;
+}
+
+/** The service itself, as CloudTrail names KMS's own work. */
+const SERVICE: AuditActor = { type: 'AWSService', invokedBy: 'kms.amazonaws.com' };
+
+/**
+ * Records what the scheduler did. Unlike an API call there is nobody to withhold a result from:
+ * a record that cannot be written is logged as an error (the work itself is done).
+ */
+async function auditServiceEvent(
+  deps: KmsDeps,
+  logger: Logger,
+  event: { eventName: string; resources: string[]; additionalEventData?: Record<string, unknown>; errorCode?: string; errorMessage?: string | undefined },
+): Promise<void> {
+  try {
+    await deps.audit.record({
+      eventTime: deps.clock.now(),
+      requestId: randomUUID(),
+      principalArn: SERVICE.invokedBy,
+      userAgent: 'hsmkms-scheduler',
+      actor: SERVICE,
+      ...event,
+    });
+  } catch (error) {
+    logger.error({ eventName: event.eventName, resources: event.resources, err: describe(error) }, 'scheduled work done but its audit record not written');
   }
 }
 
@@ -133,8 +205,8 @@ async function destroyKey(deps: KmsDeps, keyId: string, now: Date): Promise<KeyM
   return versions;
 }
 
-/** Imported material past its ValidTo is deleted; the key waits for a new import. */
-async function expireImportedMaterial(deps: KmsDeps, keyId: string, now: Date): Promise<void> {
+/** Imported material past its ValidTo is deleted; the key waits for a new import. Returns the versions removed, undefined when no longer due. */
+async function expireImportedMaterial(deps: KmsDeps, keyId: string, now: Date): Promise<string[] | undefined> {
   let removed: string[] = [];
   try {
     await updateKeyRecord(deps, keyId, async (current, tx) => {
@@ -152,10 +224,11 @@ async function expireImportedMaterial(deps: KmsDeps, keyId: string, now: Date): 
       };
     });
   } catch (error) {
-    if (error instanceof NotDue) return;
+    if (error instanceof NotDue) return undefined;
     throw error;
   }
   for (const versionId of removed) deps.backend.forget(materialId(keyId, versionId));
+  return removed;
 }
 
 class NotDue extends Error {}

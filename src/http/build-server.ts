@@ -116,6 +116,15 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     logController: new LogController({ disableRequestLogging: true }),
     childLoggerFactory: lazyChildLoggerFactory,
     return503OnClosing: true,
+    // A path that is not a valid URL (bad percent-encoding) or too long a route parameter: the
+    // same {"__type","message"} shape as every other error, not fastify's own.
+    frameworkErrors: (error, request, reply) => {
+      request.log.info({ code: error.code }, 'malformed request path');
+      if (error.code === 'FST_ERR_BAD_URL')
+        return sendError(reply, 'ValidationException', 'The request path is not a valid URL: check its percent-encoding.', 400);
+      if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') return sendError(reply, 'ValidationException', 'A segment of the request path is too long.', 414);
+      return sendError(reply, 'KMSInternalException', 'An internal error occurred. Try again later.', 500);
+    },
     trustProxy: options.trustProxy ?? false,
     ...(serverFactory
       ? { serverFactory: (handler: (request: IncomingMessage, response: ServerResponse) => void) => applyTimeouts(serverFactory(handler, fastifyTimeouts.http), timeouts) }

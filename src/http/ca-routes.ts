@@ -56,9 +56,15 @@ function ocspRequestFromPath(rawUrl: string, name: string): Uint8Array | undefin
 
 export function registerCaRoutes(app: FastifyInstance, deps: CaDeps): void {
   app.register(async (scope) => {
-    scope.setErrorHandler((error: Error & { statusCode?: number }, request, reply) => {
+    scope.setErrorHandler((error: Error & { statusCode?: number; code?: string }, request, reply) => {
       if (error.statusCode === 413)
         return sendCaError(reply, new CaError('InvalidArgsException', `The request body is larger than the ${MAX_OCSP_REQUEST_BYTES}-byte limit.`), 413);
+      // What fastify refuses before a handler runs (an unreadable Content-Type, broken framing)
+      // is the client's doing: its own status, a message, no 500.
+      if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {
+        request.log.info({ code: error.code, status: error.statusCode }, 'malformed CA request');
+        return sendCaError(reply, new CaError('InvalidArgsException', 'The request could not be read. Check its Content-Type, framing and Content-Length.'), error.statusCode);
+      }
       return sendFailure(request, reply, error);
     });
 

@@ -29,11 +29,26 @@ export interface ReverseProxy {
   close(): void;
 }
 
+/** The default for {@link ReverseProxyOptions.upstreamTimeoutMs}: nginx's `proxy_read_timeout`. */
+export const DEFAULT_UPSTREAM_TIMEOUT_MS = 60_000;
+
+export interface ReverseProxyOptions {
+  /**
+   * An upstream that sends nothing for this long (before or during its answer) is given up: 504
+   * when nothing was answered yet, else the client connection is cut. Default 60 s.
+   */
+  upstreamTimeoutMs?: number;
+}
+
+/** Why an upstream request was destroyed by the proxy itself. */
+class UpstreamTimeout extends Error {}
+
 /**
  * A handler forwarding to `upstream` (http://host:port[/prefix]). The client's Host header is
- * kept (and repeated in X-Forwarded-Host); an unreachable upstream answers 502.
+ * kept (and repeated in X-Forwarded-Host); an unreachable upstream answers 502, a stalled one 504.
  */
-export function createReverseProxy(upstream: string): ReverseProxy {
+export function createReverseProxy(upstream: string, options: ReverseProxyOptions = {}): ReverseProxy {
+  const upstreamTimeoutMs = options.upstreamTimeoutMs ?? DEFAULT_UPSTREAM_TIMEOUT_MS;
   let target: URL;
   try {
     target = new URL(upstream);
@@ -60,20 +75,32 @@ export function createReverseProxy(upstream: string): ReverseProxy {
       headers,
       agent,
     });
+    outgoing.setTimeout(upstreamTimeoutMs, () => outgoing.destroy(new UpstreamTimeout()));
     outgoing.on('response', (incoming) => {
       response.writeHead(incoming.statusCode ?? 502, incoming.statusMessage, endToEnd(incoming.headers));
       pipeline(incoming, response, () => {
         // A client that went away mid-body: the pipeline already tore both sides down.
       });
     });
-    pipeline(request, outgoing, (error) => {
-      if (!error) return;
-      if (!response.headersSent) {
+    let failed = false;
+    const fail = (error: Error): void => {
+      if (failed) return;
+      failed = true;
+      if (response.headersSent) {
+        response.destroy();
+      } else if (error instanceof UpstreamTimeout) {
+        response.writeHead(504, { 'content-type': 'text/plain; charset=utf-8', connection: 'close' });
+        response.end(`Gateway timeout: the upstream sent nothing for ${Math.round(upstreamTimeoutMs / 1000)} s.\n`);
+      } else {
         response.writeHead(502, { 'content-type': 'text/plain; charset=utf-8' });
         response.end('Bad gateway: the upstream could not be reached.\n');
-      } else {
-        response.destroy();
       }
+    };
+    // The request body may be complete (pipeline done) when the upstream stalls: listen on the
+    // upstream request itself too.
+    outgoing.once('error', fail);
+    pipeline(request, outgoing, (error) => {
+      if (error && !(error instanceof UpstreamTimeout)) fail(error);
     });
   };
   return { handler, close: () => agent.destroy() };

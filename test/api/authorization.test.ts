@@ -4,6 +4,8 @@
  * principal create`. Key policies, identity policies through root delegation, roles, ownership,
  * explain, the audit trail, and bad input.
  */
+import { writeFileSync } from 'node:fs';
+import { hostname, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -15,8 +17,11 @@ import {
   KMSClient,
   ListKeysCommand,
   PutKeyPolicyCommand,
+  GetKeyPolicyCommand,
   ScheduleKeyDeletionCommand,
   CreateAliasCommand,
+  DeleteAliasCommand,
+  UpdateAliasCommand,
 } from '@aws-sdk/client-kms';
 import { lookupAuditEvents, verifyAuditTrail } from '../../src/audit/index.js';
 import { HsmKmsClient, HsmKmsError } from '../../src/client/hsmkms-client.js';
@@ -185,6 +190,58 @@ describe('condition context', () => {
     expect((await refusal(encrypt(key.KeyId!))).name).toBe('AccessDeniedException');
     await officer.admin.call('UntagPrincipal', { UserName: 'app', TagKeys: ['team'] });
     expect((await refusal(encrypt('alias/blue-key'))).name).toBe('AccessDeniedException');
+  });
+  it('has aws:userid: a user’s unique id (AIDA…), the account id for the root, as GetCallerIdentity reports them', async () => {
+    const me = await app.admin.call('GetCallerIdentity', {});
+    expect(me.UserId).toMatch(/^AIDA[A-Z2-7]{17}$/);
+    expect((await root.admin.call('GetCallerIdentity', {})).UserId).toBe(ACCOUNT);
+    expect(((await officer.admin.call('GetPrincipal', { UserName: 'app' })).Principal as { UserId: string }).UserId).toBe(me.UserId);
+    const key = await keyWithPolicy(
+      owner,
+      policy(ACCOUNT_ADMIN, {
+        Sid: 'ByUniqueId',
+        Effect: 'Allow',
+        Principal: { AWS: app.arn },
+        Action: 'kms:Encrypt',
+        Resource: '*',
+        Condition: { StringEquals: { 'aws:userid': me.UserId } },
+      }),
+    );
+    await app.kms.send(new EncryptCommand({ KeyId: key.keyId, Plaintext: Buffer.from('u') }));
+    // The root's aws:userid is the account: a Deny on it fences the root off Encrypt.
+    const fenced = await keyWithPolicy(
+      owner,
+      policy(ACCOUNT_ADMIN, { Sid: 'NotTheRoot', Effect: 'Deny', Principal: '*', Action: 'kms:Encrypt', Resource: '*', Condition: { StringEquals: { 'aws:userid': ACCOUNT } } }),
+    );
+    expect((await refusal(root.kms.send(new EncryptCommand({ KeyId: fenced.keyId, Plaintext: Buffer.from('u') })))).name).toBe('AccessDeniedException');
+    await owner.kms.send(new EncryptCommand({ KeyId: fenced.keyId, Plaintext: Buffer.from('u') }));
+  });
+
+  it('sets kms:RequestAlias for using a key by its alias, never for managing aliases (as AWS)', async () => {
+    const key = (await owner.kms.send(new CreateKeyCommand({}))).KeyMetadata!;
+    await owner.kms.send(new CreateAliasCommand({ AliasName: 'alias/ra-first', TargetKeyId: key.KeyId }));
+    // The owner may do anything with its key, except whatever names it by an alias.
+    await owner.kms.send(
+      new PutKeyPolicyCommand({
+        KeyId: key.KeyId,
+        PolicyName: 'default',
+        Policy: policy(ACCOUNT_ADMIN, {
+          Sid: 'NoAliasUse',
+          Effect: 'Deny',
+          Principal: { AWS: owner.arn },
+          Action: 'kms:*',
+          Resource: '*',
+          Condition: { Null: { 'kms:RequestAlias': 'false' } },
+        }),
+      }),
+    );
+    expect((await refusal(owner.kms.send(new EncryptCommand({ KeyId: 'alias/ra-first', Plaintext: Buffer.from('t') })))).name).toBe('AccessDeniedException');
+    expect((await refusal(owner.kms.send(new DescribeKeyCommand({ KeyId: 'alias/ra-first' })))).name).toBe('AccessDeniedException');
+    await owner.kms.send(new EncryptCommand({ KeyId: key.KeyId, Plaintext: Buffer.from('t') }));
+    // Alias management names aliases, but carries no kms:RequestAlias: the Deny does not apply.
+    await owner.kms.send(new CreateAliasCommand({ AliasName: 'alias/ra-second', TargetKeyId: key.KeyId }));
+    await owner.kms.send(new UpdateAliasCommand({ AliasName: 'alias/ra-second', TargetKeyId: key.KeyId }));
+    await owner.kms.send(new DeleteAliasCommand({ AliasName: 'alias/ra-second' }));
   });
 });
 
@@ -381,7 +438,8 @@ describe('administration API', () => {
     expect(await root.admin.call('GetCallerIdentity')).toEqual({
       Account: ACCOUNT,
       Arn: ROOT,
-      UserId: 'root',
+      // STS's UserId: the account id for the root, the unique id for a user.
+      UserId: ACCOUNT,
       UserName: 'root',
       Roles: expect.any(Array),
       Root: true,
@@ -391,7 +449,7 @@ describe('administration API', () => {
       expect(await who.admin.call('GetCallerIdentity', {})).toEqual({
         Account: ACCOUNT,
         Arn: who.arn,
-        UserId: who.arn.split('/')[1],
+        UserId: expect.stringMatching(/^AIDA[A-Z2-7]{17}$/),
         UserName: who.arn.split('/')[1],
         Roles: roles,
         Root: false,
@@ -450,6 +508,65 @@ describe('audit trail', () => {
     expect(report.findings.filter((f) => f.severity === 'problem')).toEqual([]);
     expect(report.ok).toBe(true);
   });
+});
+
+describe('offline administration on the data directory (break-glass)', () => {
+  const auditDir = () => join(server.dataDir, 'audit');
+  const records = (eventName: string) => lookupAuditEvents(auditDir(), { eventName }).events.map((e) => JSON.parse(e.line) as Record<string, any>);
+  const operator = () => ({ type: 'Operator', arn: ROOT, accountId: ACCOUNT, invokedBy: 'hsmkms-cli', userName: `${userInfo().username}@${hostname()}` });
+  const cliFailure = (args: string[]) =>
+    hsmkms(args).then(
+      () => {
+        throw new Error(`expected hsmkms ${args[0]} ${args[1]} to fail`);
+      },
+      (error: { code: number; stderr: string }) => error,
+    );
+
+  it('audits offline commands, done or refused, naming the operator, in the same verifiable trail', async () => {
+    await hsmkms(['principal', 'create', 'offline-audited', ...tokenArgs()]);
+    const refused = await cliFailure(['principal', 'create', 'offline-audited', ...tokenArgs()]);
+    expect(refused.code).toBe(1);
+    const created = records('HsmKms.CreatePrincipal').filter((r) => r.requestParameters?.UserName === 'offline-audited');
+    expect(created).toHaveLength(2);
+    for (const record of created)
+      expect(record).toMatchObject({ eventType: 'AwsApiCall', userIdentity: operator(), userAgent: 'hsmkms-cli/0.1.0 (offline)', nodeId: expect.stringMatching(/-cli\d$/) });
+    expect(created.map((r) => r.errorCode ?? 'ok').sort()).toEqual(['AlreadyExistsException', 'ok']);
+    // No secret of the new principal in the trail.
+    expect(JSON.stringify(created)).not.toMatch(/SecretAccessKey/);
+    const report = verifyAuditTrail({ dir: auditDir() });
+    expect(report.findings.filter((f) => f.severity === 'problem')).toEqual([]);
+    expect(report.ok).toBe(true);
+  }, 60_000);
+
+  it('`hsmkms key put-policy` restores a key whose policy locks everyone out, beside the running server, audited', async () => {
+    const key = await keyWithPolicy(owner);
+    const denyAll = policy({ Sid: 'LockedOut', Effect: 'Deny', Principal: '*', Action: 'kms:*', Resource: '*' });
+    await owner.kms.send(new PutKeyPolicyCommand({ KeyId: key.keyId, PolicyName: 'default', Policy: denyAll, BypassPolicyLockoutSafetyCheck: true }));
+    expect((await refusal(owner.kms.send(new DescribeKeyCommand({ KeyId: key.keyId })))).name).toBe('AccessDeniedException');
+    expect((await refusal(root.kms.send(new PutKeyPolicyCommand({ KeyId: key.keyId, PolicyName: 'default', Policy: policy(ACCOUNT_ADMIN) })))).name).toBe(
+      'AccessDeniedException',
+    );
+
+    // The safety check still applies offline unless bypassed; bad input is a message, not a trace.
+    const lockout = join(server.dataDir, 'lockout.json');
+    writeFileSync(lockout, denyAll);
+    const unsafe = await cliFailure(['key', 'put-policy', key.keyId, '--policy-file', lockout, ...tokenArgs()]);
+    expect(unsafe.stderr).toMatch(/^hsmkms: The new key policy will not allow you to update the key policy in the future\. Give --bypass-policy-lockout-safety-check/);
+    const restored = join(server.dataDir, 'restored.json');
+    writeFileSync(restored, policy(ACCOUNT_ADMIN));
+    const missing = await cliFailure(['key', 'put-policy', '1234abcd-12ab-34cd-56ef-1234567890ab', '--policy-file', restored, ...tokenArgs()]);
+    expect(missing.stderr).toMatch(/^hsmkms: .*1234abcd-12ab-34cd-56ef-1234567890ab.*not (exist|found)/i);
+    expect(missing.stderr).not.toMatch(/\n\s+at /);
+
+    await hsmkms(['key', 'put-policy', key.arn, '--policy-file', restored, ...tokenArgs()]);
+    // The running server honours it on the next request.
+    expect((await owner.kms.send(new DescribeKeyCommand({ KeyId: key.keyId }))).KeyMetadata?.KeyId).toBe(key.keyId);
+    expect(JSON.parse((await root.kms.send(new GetKeyPolicyCommand({ KeyId: key.keyId, PolicyName: 'default' }))).Policy!)).toEqual(JSON.parse(policy(ACCOUNT_ADMIN)));
+
+    const audited = records('PutKeyPolicy').filter((r) => r.userIdentity.type === 'Operator' && [key.keyId, key.arn].includes(r.requestParameters?.KeyId));
+    expect(audited.map((r) => r.errorCode ?? 'ok').sort()).toEqual(['MalformedPolicyDocumentException', 'ok']);
+    for (const record of audited) expect(record).toMatchObject({ userIdentity: operator(), requestParameters: { KeyId: expect.any(String) } });
+  }, 90_000);
 });
 
 /** `--data-dir` and the run's token for CLI commands on the test server's data directory. */

@@ -14,6 +14,7 @@ import {
   KMSClient,
   ListGrantsCommand,
   ListRetirableGrantsCommand,
+  PutKeyPolicyCommand,
   RetireGrantCommand,
   RevokeGrantCommand,
   type GrantListEntry,
@@ -160,6 +161,70 @@ describe('grants through @aws-sdk/client-kms', () => {
     expect(await kms.owner!.send(new ListGrantsCommand({ KeyId: keyId }))).toMatchObject({ Grants: [], Truncated: false });
   });
 
+  it('lets an identity-policy Deny on kms:RetireGrant stop even the retiring principal, ignores the key policy, and lets quorum guard it', async () => {
+    const admin = new HsmKmsClient({ endpoint: server.endpoint, region: server.region, credentials: server.credentials });
+    const keyId = await ownedKey();
+    const keyArn = (await kms.owner!.send(new DescribeKeyCommand({ KeyId: keyId }))).KeyMetadata!.Arn!;
+    const grant = () => kms.owner!.send(new CreateGrantCommand({ KeyId: keyId, GranteePrincipal: arns.app, RetiringPrincipal: arns.retirer, Operations: ['Decrypt', 'RetireGrant'] }));
+    const retire = (who: KMSClient, g: { GrantId?: string }) => who.send(new RetireGrantCommand({ KeyId: keyId, GrantId: g.GrantId }));
+    const denyRetire = JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Deny', Action: 'kms:RetireGrant', Resource: '*' }] });
+
+    // AWS: kms:RetireGrant is not effective in a key policy, neither its Deny nor its Allow.
+    await kms.owner!.send(
+      new PutKeyPolicyCommand({
+        KeyId: keyId,
+        PolicyName: 'default',
+        Policy: JSON.stringify({
+          Version: '2012-10-17',
+          Statement: [
+            { Sid: 'Account', Effect: 'Allow', Principal: { AWS: 'arn:aws:iam::111122223333:root' }, Action: 'kms:*', Resource: '*' },
+            { Sid: 'NoRetiring', Effect: 'Deny', Principal: '*', Action: 'kms:RetireGrant', Resource: '*' },
+          ],
+        }),
+      }),
+    );
+    await retire(kms.retirer!, await grant());
+
+    // An identity-policy Deny stops the retiring principal and the grantee alike, with AWS's message.
+    const kept = await grant();
+    for (const who of ['retirer', 'app']) await admin.call('PutPrincipalPolicy', { UserName: who, PolicyName: 'no-retire', PolicyDocument: denyRetire });
+    const denied = await failure(retire(kms.retirer!, kept));
+    expect(denied).toMatchObject({ name: 'AccessDeniedException', status: 400 });
+    expect(denied.message).toBe(`User: ${arns.retirer} is not authorized to perform: kms:RetireGrant on resource: ${keyArn} with an explicit deny in an identity-based policy`);
+    expect(await failure(kms.app!.send(new RetireGrantCommand({ GrantToken: kept.GrantToken })))).toMatchObject({ name: 'AccessDeniedException' });
+    expect((await kms.owner!.send(new ListGrantsCommand({ KeyId: keyId, GrantId: kept.GrantId }))).Grants).toHaveLength(1);
+    for (const who of ['retirer', 'app']) await admin.call('DeletePrincipalPolicy', { UserName: who, PolicyName: 'no-retire' });
+
+    // A quorum rule guards RetireGrant like any key action.
+    const rule = (await admin.call('PutQuorumRule', { Action: 'kms:RetireGrant', KeyId: keyId, MinApprovals: 1, Approvers: ['third'] })).Rule as { RuleId: string };
+    const guarded = await failure(retire(kms.retirer!, kept));
+    expect(guarded).toMatchObject({ name: 'QuorumApprovalRequiredException', status: 400 });
+    await admin.call('DeleteQuorumRule', { RuleId: rule.RuleId });
+    await retire(kms.retirer!, kept);
+    expect((await kms.owner!.send(new ListGrantsCommand({ KeyId: keyId }))).Grants).toEqual([]);
+
+    // A grant listing RetireGrant lets its grantee retire that grant only, not another on the key.
+    const mine = await grant();
+    const other = await kms.owner!.send(new CreateGrantCommand({ KeyId: keyId, GranteePrincipal: arns.third, Operations: ['Decrypt'] }));
+    expect(await failure(retire(kms.app!, other))).toMatchObject({ name: 'AccessDeniedException' });
+    await retire(kms.app!, mine);
+
+    // The account delegates retiring through an identity policy: a principal the grant does not name.
+    const allowRetire = JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'kms:RetireGrant', Resource: keyArn }] });
+    expect(await failure(retire(kms.retirer!, other))).toMatchObject({ name: 'AccessDeniedException' });
+    await admin.call('PutPrincipalPolicy', { UserName: 'retirer', PolicyName: 'may-retire', PolicyDocument: allowRetire });
+    await retire(kms.retirer!, other);
+    await admin.call('DeletePrincipalPolicy', { UserName: 'retirer', PolicyName: 'may-retire' });
+    expect((await kms.owner!.send(new ListGrantsCommand({ KeyId: keyId }))).Grants).toEqual([]);
+
+    // Explained without a grant: the account root may retire any grant, the key's owner its key's, others need a policy.
+    const explain = async (principal: string) =>
+      ((await admin.call('ExplainAuthorization', { PrincipalArn: principal, Action: 'kms:RetireGrant', KeyId: keyId })).Explanation as { Decision: string; DecidedBy: string });
+    expect(await explain('arn:aws:iam::111122223333:root')).toMatchObject({ Decision: 'Allow', DecidedBy: 'root' });
+    expect(await explain(arns.owner!)).toMatchObject({ Decision: 'Allow', DecidedBy: 'owner' });
+    expect(await explain(arns.third!)).toMatchObject({ Decision: 'ImplicitDeny' });
+  });
+
   it('lists grants page by page and filtered, and retirable grants across keys', async () => {
     const keyId = await ownedKey();
     const ids: string[] = [];
@@ -285,6 +350,11 @@ describe('grants through @aws-sdk/client-kms', () => {
       [kms.owner!.send(new RetireGrantCommand({ GrantToken: 'garbage' })), 'InvalidGrantTokenException'],
       [kms.owner!.send(new RetireGrantCommand({ GrantId: '0'.repeat(64) })), 'ValidationException'],
       [kms.owner!.send(new CreateGrantCommand({ KeyId: '00000000-0000-0000-0000-000000000000', GranteePrincipal: arns.app, Operations: ['Decrypt'] })), 'NotFoundException'],
+      // AWS's PrincipalIdType pattern ^[\w+=,.@:/-]+$ on every principal member, not only CreateGrant's.
+      [kms.owner!.send(new ListRetirableGrantsCommand({ RetiringPrincipal: 'no spaces allowed' })), 'ValidationException'],
+      [kms.owner!.send(new ListRetirableGrantsCommand({ RetiringPrincipal: `${arns.retirer}\u0000` })), 'ValidationException'],
+      [kms.owner!.send(new ListGrantsCommand({ KeyId: keyId, GranteePrincipal: 'user/{x}' })), 'ValidationException'],
+      [kms.owner!.send(new CreateGrantCommand({ KeyId: keyId, GranteePrincipal: arns.app, RetiringPrincipal: 'a b', Operations: ['Decrypt'] })), 'ValidationException'],
     ];
     for (const [promise, expected] of cases) expect(await failure(promise)).toMatchObject({ name: expected, status: 400 });
     expect((await kms.owner!.send(new ListGrantsCommand({ KeyId: keyId }))).Grants).toEqual([]);

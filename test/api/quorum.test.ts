@@ -121,6 +121,33 @@ describe('quorum-guarded ScheduleKeyDeletion through @aws-sdk/client-kms', () =>
     expect(rejected).toMatchObject({ name: 'NotFoundException', status: 400 });
   });
 
+  it('lists only the requests the caller may see, every page full while more follow', async () => {
+    const out = (await admin.root!.call('CreatePrincipal', { UserName: 'outsider', Roles: ['CryptoUser'] })) as { AccessKeyId: string; SecretAccessKey: string };
+    const outsider = new KMSClient({ endpoint: server.endpoint, region: server.region, credentials: { accessKeyId: out.AccessKeyId, secretAccessKey: out.SecretAccessKey }, maxAttempts: 1 });
+    kms.outsider = outsider;
+    const mine = (await kms.owner!.send(new CreateKeyCommand({}))).KeyMetadata!.KeyId!;
+    const own = (await refused(kms.owner!.send(new ScheduleKeyDeletionCommand({ KeyId: mine, PendingWindowInDays: 9 })))).ApprovalRequestId!;
+    // Newer requests the owner may not see: another principal's, for its own keys.
+    for (let i = 0; i < 3; i++) {
+      const theirs = (await outsider.send(new CreateKeyCommand({}))).KeyMetadata!.KeyId!;
+      expect((await refused(outsider.send(new ScheduleKeyDeletionCommand({ KeyId: theirs, PendingWindowInDays: 7 })))).name).toBe('QuorumApprovalRequiredException');
+    }
+    const seen: string[] = [];
+    let marker: string | undefined;
+    do {
+      const page = await admin.owner!.call('ListApprovalRequests', { Limit: 1, Status: 'Pending', ...(marker ? { Marker: marker } : {}) });
+      const items = page.ApprovalRequests as Array<{ ApprovalRequestId: string; Requester: string }>;
+      if (page.Truncated) expect(items).toHaveLength(1);
+      for (const r of items) expect(r.Requester).toBe(arns.owner);
+      seen.push(...items.map((r) => r.ApprovalRequestId));
+      marker = page.NextMarker as string | undefined;
+    } while (marker);
+    expect(seen[0]).toBe(own);
+    // An approver sees them all; the officer too.
+    const approverView = (await admin.approver1!.call('ListApprovalRequests', { Limit: 100, Status: 'Pending' })).ApprovalRequests as unknown[];
+    expect(approverView.length).toBeGreaterThanOrEqual(4);
+  });
+
   it('lets only a CryptoOfficer change rules', async () => {
     const error = await admin.owner!.call('PutQuorumRule', { Action: 'kms:DisableKey', MinApprovals: 1, Approvers: ['approver1'] }).catch((e: unknown) => e);
     expect(error).toMatchObject({ name: 'AccessDeniedException', status: 400 });

@@ -85,6 +85,35 @@ describe('audit record format', () => {
     expect(parseLine(formatCallLine(sneaky, LINK)).link).toEqual(LINK);
   });
 
+  it('records the service\'s own work as an AwsServiceEvent and an offline command as its operator, and reads both back', () => {
+    const service: AuditEvent = {
+      eventTime: full.eventTime,
+      eventName: 'DeleteKey',
+      requestId: 'req-s',
+      principalArn: 'kms.amazonaws.com',
+      resources: [KEY_ARN],
+      actor: { type: 'AWSService', invokedBy: 'kms.amazonaws.com' },
+    };
+    const serviceLine = JSON.parse(formatCallLine(service, LINK)) as Record<string, unknown>;
+    expect(serviceLine).toMatchObject({ eventType: 'AwsServiceEvent', userIdentity: { type: 'AWSService', arn: 'kms.amazonaws.com', invokedBy: 'kms.amazonaws.com' } });
+    expect(serviceLine).not.toHaveProperty('actor');
+    expect(parseCallLine(formatCallLine(service, LINK))).toStrictEqual(service);
+
+    const operator: AuditEvent = {
+      eventTime: full.eventTime,
+      eventName: 'PutKeyPolicy',
+      requestId: 'req-o',
+      principalArn: 'arn:aws:iam::111122223333:root',
+      resources: [KEY_ARN],
+      actor: { type: 'Operator', invokedBy: 'hsmkms-cli', userName: 'alice@host' },
+    };
+    expect(JSON.parse(formatCallLine(operator, LINK))).toMatchObject({
+      eventType: 'AwsApiCall',
+      userIdentity: { type: 'Operator', arn: 'arn:aws:iam::111122223333:root', accountId: '111122223333', invokedBy: 'hsmkms-cli', userName: 'alice@host' },
+    });
+    expect(parseCallLine(formatCallLine(operator, LINK))).toStrictEqual(operator);
+  });
+
   it('keeps each record on one line whatever the fields contain, and hashes its bytes', () => {
     const line = formatCallLine({ ...full, userAgent: 'evil\nagent\r\u2028', errorMessage: 'two\nlines' }, LINK);
     expect(line.split('\n')).toHaveLength(1);

@@ -25,6 +25,10 @@ function memoryLogger(lines: LogLine[]): Logger {
   return logger;
 }
 
+const SERVICE = { type: 'AWSService', invokedBy: 'kms.amazonaws.com' };
+/** What the scheduler put in the audit trail (the calls the tests made themselves are the caller's). */
+const serviceEvents = () => kms.audit.filter((e) => e.actor !== undefined);
+
 let kms: TestKms;
 let logs: LogLine[];
 let scheduler: Scheduler;
@@ -59,6 +63,11 @@ describe('scheduler: key deletion', () => {
     await expectKmsError(call(kms, describeKey, { KeyId: keyId }), 'NotFoundException');
     expect(await kms.store.getKey(survivor.keyId)).toMatchObject({ keyState: 'Enabled' });
     expect(logs).toContainEqual(expect.objectContaining({ level: 'info', obj: { keyId }, msg: 'key deleted after its waiting period' }));
+    // In the audit trail once, as the service's own work.
+    const arn = `arn:aws:kms:${kms.deps.settings.region}:${kms.deps.settings.accountId}:key/${keyId}`;
+    expect(serviceEvents()).toEqual([
+      expect.objectContaining({ eventName: 'DeleteKey', principalArn: 'kms.amazonaws.com', actor: SERVICE, resources: [arn], additionalEventData: { keyMaterialIds: [expect.stringMatching(/^[0-9a-f]{64}$/)] } }),
+    ]);
   });
 
   it('keeps a key whose deletion was cancelled before it was due', async () => {
@@ -70,6 +79,7 @@ describe('scheduler: key deletion', () => {
     await scheduler.runOnce();
     expect(await kms.store.getKey(keyId)).toMatchObject({ keyState: 'Disabled' });
     expect(await kms.store.listKeyVersions(keyId)).toHaveLength(1);
+    expect(serviceEvents()).toEqual([]);
   });
 
   it('runs on its own timer', async () => {
@@ -111,6 +121,27 @@ describe('scheduler: automatic rotation', () => {
     // Not due again until the next period.
     await scheduler.runOnce();
     expect(await kms.store.listKeyVersions(keyId)).toHaveLength(2);
+    expect(serviceEvents()).toEqual([
+      expect.objectContaining({ eventName: 'RotateKey', actor: SERVICE, additionalEventData: { rotationType: 'AUTOMATIC', keyMaterialId: key.currentVersionId } }),
+    ]);
+  });
+
+  it('audits a failed rotation with its error, and retries it', async () => {
+    const { keyId } = await newKey(kms);
+    await call(kms, enableKeyRotation, { KeyId: keyId, RotationPeriodInDays: 90 });
+    kms.clock.advance(90 * DAY_MS);
+    const spy = vi.spyOn(kms.backend, 'generateKeyMaterial').mockRejectedValueOnce(new Error('device gone'));
+    try {
+      await scheduler.runOnce();
+    } finally {
+      spy.mockRestore();
+    }
+    expect(serviceEvents()).toEqual([expect.objectContaining({ eventName: 'RotateKey', errorCode: 'KMSInternalException', errorMessage: 'device gone' })]);
+    await scheduler.runOnce();
+    expect(serviceEvents().map((e) => [e.eventName, e.errorCode])).toEqual([
+      ['RotateKey', 'KMSInternalException'],
+      ['RotateKey', undefined],
+    ]);
   });
 
   it('does not rotate a disabled key; rotates it once re-enabled', async () => {
@@ -159,5 +190,33 @@ describe('scheduler: imported key material expiry', () => {
     expect(await kms.store.listKeyVersions(keyId)).toEqual([]);
     // The key remembers which material it had, so only that material can be imported again.
     expect((await kms.store.getKey(keyId))!.currentVersionId).toBe(versionId);
+    expect(serviceEvents()).toEqual([
+      expect.objectContaining({ eventName: 'DeleteExpiredKeyMaterial', actor: SERVICE, additionalEventData: { keyMaterialIds: [versionId] } }),
+    ]);
+  });
+});
+
+describe('scheduler: expired approval requests', () => {
+  it('removes them and audits how many', async () => {
+    const now = kms.clock.now();
+    await kms.store.insertApprovalRequest({
+      requestId: 'expired-1',
+      requesterArn: 'arn:aws:iam::111122223333:user/someone',
+      operation: 'ScheduleKeyDeletion',
+      action: 'kms:ScheduleKeyDeletion',
+      parametersHash: 'ab'.repeat(32),
+      parameters: '{}',
+      requirements: [],
+      status: 'Pending',
+      createdAt: now,
+      expiresAt: new Date(now.getTime() + 3_600_000),
+      votes: [],
+    });
+    await scheduler.runOnce();
+    expect(serviceEvents()).toEqual([]);
+    kms.clock.advance(3_600_000);
+    await scheduler.runOnce();
+    expect(await kms.store.getApprovalRequest('expired-1')).toBeUndefined();
+    expect(serviceEvents()).toEqual([expect.objectContaining({ eventName: 'DeleteExpiredApprovalRequests', actor: SERVICE, resources: [], additionalEventData: { count: 1 } })]);
   });
 });

@@ -8,6 +8,7 @@ import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_HTTP_TIMEOUTS, resolveTimeouts } from '../../src/http/timeouts.js';
 import { createHarness, signedHeaders, type Harness } from './support.js';
+import { trickle } from '../support/slow-client.js';
 
 const timeouts = { requestMs: 1200, headersMs: 600, idleMs: 2000, keepAliveMs: 500 };
 
@@ -37,16 +38,6 @@ for (const made of ['by fastify', 'by a server factory'] as const) {
         socket.on('error', () => undefined);
       });
       return { socket, closed };
-    }
-
-    /** Writes `text` one byte at a time every `everyMs` until the socket closes. */
-    function trickle(socket: Socket, text: string, everyMs: number): void {
-      let i = 0;
-      const timer = setInterval(() => {
-        if (socket.destroyed || i >= text.length) return clearInterval(timer);
-        socket.write(text[i++]!);
-      }, everyMs);
-      socket.on('close', () => clearInterval(timer));
     }
 
     async function requestHead(body: string): Promise<string> {

@@ -240,6 +240,27 @@ export function describeGrantAndQuorumContract(current: () => MetadataStore): vo
       expect(await store.transitionApprovalRequest(late.requestId, 'Approved', 'Consumed', late.expiresAt)).toBe(false);
     });
 
+    it('lists only the requests a principal made or may approve, full pages while more follow', async () => {
+      const store = current();
+      const me = `arn:aws:iam::${ACCOUNT}:user/visible-${grantSequence}`;
+      const mine = request({ requesterArn: me, createdAt: new Date(NOW.getTime() + 10) });
+      const toApprove = request({ requirements: [{ ruleId: 'qr-9', minApprovals: 1, approvers: ['x', me] }], createdAt: new Date(NOW.getTime() + 8) });
+      // Many requests this principal may not see, newer and older than its own.
+      const others = Array.from({ length: 6 }, (_, i) => request({ createdAt: new Date(NOW.getTime() + (i < 3 ? 20 + i : i)) }));
+      for (const r of [mine, toApprove, ...others]) await store.insertApprovalRequest(r);
+      const first = await store.listApprovalRequests({ now: NOW, limit: 1, visibleTo: me });
+      expect(first.items.map((r) => r.requestId)).toEqual([mine.requestId]);
+      expect(first.more).toBe(true);
+      const second = await store.listApprovalRequests({ now: NOW, limit: 1, visibleTo: me, after: { createdAt: mine.createdAt, requestId: mine.requestId } });
+      expect(second.items.map((r) => r.requestId)).toEqual([toApprove.requestId]);
+      expect(second.more).toBe(false);
+      expect((await store.listApprovalRequests({ now: NOW, limit: 10, visibleTo: 'nobody' })).items).toEqual([]);
+      expect((await store.listApprovalRequests({ now: NOW, limit: 100 })).items.length).toBeGreaterThanOrEqual(8);
+      // The approvers go with their request.
+      expect(await store.deleteApprovalRequestsExpiredBefore(new Date(NOW.getTime() + 7_200_000))).toBeGreaterThanOrEqual(8);
+      expect((await store.listApprovalRequests({ now: NOW, limit: 10, visibleTo: me })).items).toEqual([]);
+    });
+
     it('lists requests newest first by status, and deletes expired ones with their votes', async () => {
       const store = current();
       const old = request({ createdAt: new Date(NOW.getTime() - 7_200_000), expiresAt: new Date(NOW.getTime() - 3_600_000) });

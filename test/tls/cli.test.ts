@@ -50,5 +50,18 @@ describe('hsmkms tls keygen', () => {
       expect(help).toContain('--data-dir');
       expect(help).toContain('--pin-file');
     }
+    const proxyHelp = tlsCommand().commands.find((c) => c.name() === 'proxy')!.helpInformation();
+    for (const option of ['--handshake-timeout', '--headers-timeout', '--request-timeout', '--idle-timeout', '--keep-alive-timeout', '--upstream-timeout'])
+      expect(proxyHelp).toContain(`${option} <seconds>`);
+  });
+
+  it('refuses proxy timeouts that make no sense before touching the HSM', async () => {
+    const proxy = (extra: string[]) =>
+      tlsCommand().parseAsync(['proxy', ...hsmArgs, '--key-uri', 'pkcs11:object=none', '--cert', join(dir, 'none.pem'), '--listen', '127.0.0.1:0', '--upstream', 'http://127.0.0.1:1', ...extra], {
+        from: 'user',
+      });
+    await expect(proxy(['--headers-timeout', '0'])).rejects.toThrow(/--headers-timeout must be a number of seconds/);
+    await expect(proxy(['--headers-timeout', '60', '--request-timeout', '30'])).rejects.toThrow(/headers timeout \(60000 ms\) must not exceed the request timeout/);
+    await expect(proxy(['--upstream-timeout', 'soon'])).rejects.toThrow(/--upstream-timeout/);
   });
 });

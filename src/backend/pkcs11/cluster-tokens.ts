@@ -76,6 +76,8 @@ export interface ClusterTokensOptions {
   defaultToken: HsmConfig;
   /** Clusters no key store may use: the one holding the XKS proxy's keys. */
   reserved?: readonly string[] | undefined;
+  /** How long an HSM call made off the event loop may take (`--hsm-call-timeout`; default 30 s), as for the default token. */
+  callTimeoutMs?: number | undefined;
 }
 
 /** {@link ClusterTokens} over PKCS#11 modules. */
@@ -105,7 +107,8 @@ export class Pkcs11ClusterTokens implements ClusterTokens {
     const cluster = this.resolve(clusterId);
     if (!cluster) throw new KeyStoreConnectionError('CLUSTER_NOT_FOUND', `No cluster ${clusterId} is configured on this server.`);
     try {
-      const keyring = await TokenKeyring.open({ ...cluster, pin: password, alreadyLoggedIn: 'refuse' });
+      const { callTimeoutMs } = this.options;
+      const keyring = await TokenKeyring.open({ ...cluster, pin: password, alreadyLoggedIn: 'refuse', ...(callTimeoutMs !== undefined ? { callTimeoutMs } : {}) });
       return new Pkcs11ClusterConnection(clusterId, keyring);
     } catch (error) {
       throw toConnectionError(error, clusterId);

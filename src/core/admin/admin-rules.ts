@@ -47,7 +47,7 @@ export function parsePaging(input: JsonObject): { limit: number; marker?: string
 
 /** A principal as list operations show it. */
 export function principalSummary(p: PrincipalRecord): JsonObject {
-  return { Arn: p.arn, UserName: p.name, Roles: [...p.roles], CreateDate: epochSeconds(p.createdAt) };
+  return { Arn: p.arn, UserName: p.name, ...(p.userId !== undefined ? { UserId: p.userId } : {}), Roles: [...p.roles], CreateDate: epochSeconds(p.createdAt) };
 }
 
 /** A principal as GetPrincipal shows it: roles, policies, tags, access key ids, owned keys; never a secret. */

@@ -17,7 +17,8 @@ export const getCallerIdentity: Operation = {
     return {
       Account: principal.accountId,
       Arn: principal.arn,
-      UserId: principal.name,
+      // STS's answer: the account id for the root, the unique id (AIDA…) for a user.
+      UserId: root ? principal.accountId : (principal.userId ?? principal.name),
       UserName: principal.name,
       Roles: [...principal.roles],
       Root: root,

@@ -35,6 +35,18 @@ export function generateAccessKeyId(): string {
   return id;
 }
 
+/**
+ * `AIDA` followed by 17 base-32 characters: the shape of an IAM user's unique id, what
+ * `aws:userid` and GetCallerIdentity's `UserId` hold for a user (the root's is the account id).
+ * Unlike the name, it is never reused: a principal deleted and created again gets a new one.
+ */
+export function generateUserId(): string {
+  const bytes = randomBytes(17);
+  let id = 'AIDA';
+  for (const b of bytes) id += BASE32[b & 31];
+  return id;
+}
+
 /** 40 characters of base64, like an AWS secret access key (240 random bits). */
 export function generateSecretAccessKey(): string {
   return randomBytes(30).toString('base64');
@@ -75,7 +87,7 @@ export async function createPrincipal(
   checkTags(tags);
   const arn = userArn(settings, name);
   if (await store.getPrincipal(arn)) throw alreadyExists(name, arn);
-  const principal: PrincipalRecord = { arn, name, accountId: settings.accountId, roles: checkedRoles, createdAt: new Date() };
+  const principal: PrincipalRecord = { arn, name, accountId: settings.accountId, roles: checkedRoles, createdAt: new Date(), userId: generateUserId() };
   const accessKeyId = generateAccessKeyId();
   const secretAccessKey = generateSecretAccessKey();
   // HSM step first: if sealing fails nothing has been written.

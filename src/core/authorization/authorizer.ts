@@ -73,6 +73,7 @@ function bindCall(deps: AuthorizerDeps, root: string, call: AuthorizedCall): Cal
         requestContext: request.context,
         call: { ctx: call.ctx, input: call.input, now },
         grantTokens,
+        retiring: request.grant,
       });
       decisions.push(audited(outcome));
       if (outcome.decision !== 'Allow') throw new KmsError('AccessDeniedException', outcome.message ?? 'Access denied.');

@@ -20,6 +20,8 @@ export interface Subject {
   name: string;
   accountId: string;
   isRoot: boolean;
+  /** A user's unique id (`AIDA…`); the root's `aws:userid` is the account id. */
+  userId?: string | undefined;
   tags: readonly Tag[];
 }
 
@@ -37,12 +39,41 @@ export function normaliseSourceIp(ip: string | undefined): string | undefined {
 }
 
 /**
+ * The actions `kms:RequestAlias` is set for, as AWS documents it: the cryptographic operations,
+ * DescribeKey and GetPublicKey. Alias management (CreateAlias, UpdateAlias, DeleteAlias) names
+ * an alias too, but AWS does not set the key for it, so neither do we.
+ */
+const REQUEST_ALIAS_ACTIONS: ReadonlySet<string> = new Set([
+  'kms:Encrypt',
+  'kms:Decrypt',
+  'kms:ReEncryptFrom',
+  'kms:ReEncryptTo',
+  'kms:GenerateDataKey',
+  'kms:GenerateDataKeyWithoutPlaintext',
+  'kms:GenerateDataKeyPair',
+  'kms:GenerateDataKeyPairWithoutPlaintext',
+  'kms:Sign',
+  'kms:Verify',
+  'kms:GenerateMac',
+  'kms:VerifyMac',
+  'kms:DeriveSharedSecret',
+  'kms:DescribeKey',
+  'kms:GetPublicKey',
+]);
+
+/** The request member that names the key an action is about (ReEncrypt names two). */
+export function keyMemberOf(action: string): string {
+  return action === 'kms:ReEncryptFrom' ? 'SourceKeyId' : action === 'kms:ReEncryptTo' ? 'DestinationKeyId' : 'KeyId';
+}
+
+/**
  * The alias the request named for the key an action is about (`kms:RequestAlias`): the alias
- * name, also when the caller wrote the alias ARN; undefined for a key id or key ARN.
+ * name, also when the caller wrote the alias ARN; undefined for a key id or key ARN, and for
+ * actions AWS does not set it for.
  */
 export function requestAlias(action: string, input: JsonObject): string | undefined {
-  const member = action === 'kms:ReEncryptFrom' ? 'SourceKeyId' : action === 'kms:ReEncryptTo' ? 'DestinationKeyId' : 'KeyId';
-  const value = input[member];
+  if (!REQUEST_ALIAS_ACTIONS.has(action)) return undefined;
+  const value = input[keyMemberOf(action)];
   if (typeof value !== 'string') return undefined;
   if (value.startsWith('alias/')) return value;
   if (value.startsWith('arn:')) {
@@ -65,6 +96,9 @@ export function globalContext(deps: Pick<KmsDeps, 'settings'>, subject: Subject,
     'kms:CallerAccount': subject.accountId,
   };
   if (!subject.isRoot) context['aws:username'] = subject.name;
+  // IAM's aws:userid: the account id for the root, the unique id (AIDA…) for a user.
+  const userId = subject.isRoot ? subject.accountId : subject.userId;
+  if (userId !== undefined) context['aws:userid'] = userId;
   const sourceIp = normaliseSourceIp(call.ctx.sourceIp);
   if (sourceIp !== undefined) context['aws:SourceIp'] = sourceIp;
   if (call.ctx.userAgent !== undefined) context['aws:UserAgent'] = call.ctx.userAgent;

@@ -11,9 +11,10 @@
  *
  * So an explicit Deny in a key or identity policy beats a role's allow, a grant and ownership:
  * a key owner can be fenced off from, say, ScheduleKeyDeletion by a Deny statement. Quorum
- * comes after an Allow and is the authorizer's (authorizer.ts).
+ * comes after an Allow and is the authorizer's (authorizer.ts). RetireGrant, whose grant says
+ * who may retire it, has rules of its own (retire-grant-rule.ts).
  */
-import { findAllowingGrant, grantOperationFor, parseRequestedGrant } from '../grants/index.js';
+import { findAllowingGrant, grantOperationFor, parseRequestedGrant, type GrantRecord } from '../grants/index.js';
 import type { KeyRecord, PrincipalRecord, PrincipalRole } from '../model.js';
 import type { KmsDeps } from '../operation.js';
 import {
@@ -39,6 +40,7 @@ import {
   type Subject,
 } from './condition-context.js';
 import { actionScope, roleVerdict, type RoleVerdict } from './role-table.js';
+import { decideRetireGrant } from './retire-grant-rule.js';
 
 /** The name traces and explanations give the key policy (AWS's only key policy is `default`). */
 export const KEY_POLICY_NAME = 'key-policy';
@@ -74,6 +76,7 @@ export function subjectState(rootArn: string, authorization: PrincipalAuthorizat
     name: principal.name,
     accountId: principal.accountId,
     isRoot: principal.arn === rootArn,
+    userId: principal.userId,
     record: principal,
     tags: authorization.tags,
     roles: principal.roles,
@@ -116,6 +119,8 @@ export interface DecisionRequest {
   explain?: boolean;
   /** Skip the grant lookup (explain without the caller's tokens still looks up stored grants). */
   skipGrants?: boolean;
+  /** For `kms:RetireGrant`: the grant to retire (see retire-grant-rule.ts). */
+  retiring?: GrantRecord | undefined;
 }
 
 type DecisionDeps = Pick<KmsDeps, 'store' | 'backend' | 'settings'>;
@@ -153,6 +158,9 @@ export async function decide(deps: DecisionDeps, request: DecisionRequest): Prom
     const policies: AccessDecision = { decision: 'ExplicitDeny', decisive: [], deniedBy: 'identity', results: [] };
     return { ...base, decision: 'ExplicitDeny', decidedBy: 'identity-policy', policies, message: accessDeniedMessage(facts, policies) };
   }
+
+  // RetireGrant follows rules of its own: the grant says who may, and only identity policies count.
+  if (action === 'kms:RetireGrant' && key) return decideRetireGrant(subject, request.retiring, facts, options, base, key);
 
   let policies: AccessDecision;
   if (key) {

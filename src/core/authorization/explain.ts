@@ -12,6 +12,7 @@ import { guardingRules } from '../quorum/index.js';
 import type { StatementTrace } from '../policy/index.js';
 import { rootArn } from '../admin/principals.js';
 import { decide, subjectState, type AuthorizationOutcome } from './decide.js';
+import { keyMemberOf } from './condition-context.js';
 import { ROLE_TABLE } from './role-table.js';
 
 export interface ExplainRequest {
@@ -34,11 +35,6 @@ export type ExplainedDecision = 'Allow' | 'ExplicitDeny' | 'ImplicitDeny' | 'Quo
 
 const ACTION = /^[a-zA-Z0-9-]{1,32}:[A-Za-z0-9]{1,128}$/;
 
-/** The member that names the key of an action, for `kms:RequestAlias`. */
-function keyMember(action: string): string {
-  return action === 'kms:ReEncryptFrom' ? 'SourceKeyId' : action === 'kms:ReEncryptTo' ? 'DestinationKeyId' : 'KeyId';
-}
-
 export async function explain(deps: Pick<KmsDeps, 'store' | 'backend' | 'settings'>, request: ExplainRequest): Promise<JsonObject> {
   if (!ACTION.test(request.action))
     throw new KmsError('ValidationException', `Action '${request.action.slice(0, 160)}' must look like kms:Decrypt or hsmkms:CreatePrincipal.`);
@@ -55,7 +51,7 @@ export async function explain(deps: Pick<KmsDeps, 'store' | 'backend' | 'setting
     ...(request.encryptionContext ? encryptionContextConditions(request.encryptionContext) : {}),
     ...request.context,
   };
-  const input: JsonObject = request.keyId !== undefined ? { [keyMember(request.action)]: request.keyId } : {};
+  const input: JsonObject = request.keyId !== undefined ? { [keyMemberOf(request.action)]: request.keyId } : {};
   const outcome = await decide(deps, {
     subject,
     action: request.action,

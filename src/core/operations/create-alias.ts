@@ -15,7 +15,8 @@ export const createAlias: Operation = {
       principal: ctx.principal,
       action: 'kms:CreateAlias',
       key,
-      context: { 'kms:RequestAlias': aliasName },
+      // AWS sets no kms:RequestAlias for alias management: only for using a key by its alias.
+      context: {},
     });
     const arn = aliasArn(deps.settings, aliasName);
     const now = deps.clock.now();

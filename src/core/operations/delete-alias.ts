@@ -16,7 +16,8 @@ export const deleteAlias: Operation = {
       principal: ctx.principal,
       action: 'kms:DeleteAlias',
       key,
-      context: { 'kms:RequestAlias': aliasName },
+      // AWS sets no kms:RequestAlias for alias management: only for using a key by its alias.
+      context: {},
     });
     await deps.store.deleteAlias(aliasName);
     return {};

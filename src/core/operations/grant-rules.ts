@@ -19,7 +19,7 @@ import { invalidMarker, readListMarker, writeListMarker } from '../list-marker.j
 import type { KeyRecord } from '../model.js';
 import type { JsonObject, KmsDeps } from '../operation.js';
 import type { Page } from '../ports.js';
-import { constraintError, epochSeconds, optionalString, requiredString } from '../validation.js';
+import { epochSeconds, optionalString, requiredString } from '../validation.js';
 import { pagingFields } from './key-updates.js';
 
 /** AWS's pattern for grantee and retiring principals (a plain character class: linear). */
@@ -53,9 +53,8 @@ export function checkGrantFitsKey(key: KeyRecord, operations: readonly GrantOper
  * A user of this account must exist, so that a typing error does not produce a grant nobody can use.
  */
 export async function parseGrantPrincipal(deps: Pick<KmsDeps, 'store' | 'settings'>, input: JsonObject, field: string, required: boolean): Promise<string | undefined> {
-  const value = required ? requiredString(input, field, { min: 1, max: 256 }) : optionalString(input, field, { min: 1, max: 256 });
+  const value = grantPrincipalText(input, field, required);
   if (value === undefined) return undefined;
-  if (!PRINCIPAL_PATTERN.test(value)) throw constraintError(field, value, `Member must satisfy regular expression pattern: ${PRINCIPAL_PATTERN.source}`);
   const parts = value.split(':');
   const resource = parts.slice(5).join(':');
   if (parts.length < 6 || parts[0] !== 'arn' || parts[2] !== 'iam' || parts[3] !== '' || !/^\d{12}$/.test(parts[4] ?? '') || !/^(root|user\/.+|role\/.+)$/.test(resource))
@@ -63,6 +62,19 @@ export async function parseGrantPrincipal(deps: Pick<KmsDeps, 'store' | 'setting
   if (parts[4] === deps.settings.accountId && resource.startsWith('user/') && !(await deps.store.getPrincipal(value)))
     throw new KmsError('ValidationException', `${field} ${value} is not a principal of this account. Create it first (hsmkms principal create).`);
   return value;
+}
+
+/**
+ * A principal member as AWS's model types it (`PrincipalIdType`: 1–256 characters of
+ * `^[\w+=,.@:/-]+$`): CreateGrant's GranteePrincipal and RetiringPrincipal, ListGrants'
+ * GranteePrincipal, ListRetirableGrants' RetiringPrincipal. Only the shape; see
+ * {@link parseGrantPrincipal} for what CreateGrant also requires.
+ */
+export function grantPrincipalText(input: JsonObject, field: string, required: true): string;
+export function grantPrincipalText(input: JsonObject, field: string, required: boolean): string | undefined;
+export function grantPrincipalText(input: JsonObject, field: string, required: boolean): string | undefined {
+  const rule = { min: 1, max: 256, pattern: PRINCIPAL_PATTERN };
+  return required ? requiredString(input, field, rule) : optionalString(input, field, rule);
 }
 
 /** `Name`: a retry handle (AWS: 1–256 characters of letters, digits and `:/_-`). */

@@ -1,9 +1,9 @@
 /** ListGrants: a key's grants in creation order, page by page, optionally one grant or one grantee's. */
 import { resolveKey } from '../key-resolver.js';
 import type { Operation } from '../operation.js';
-import { optionalString, requiredKeyId } from '../validation.js';
+import { requiredKeyId } from '../validation.js';
 import { parseGrantTokens } from './crypto-helpers.js';
-import { grantListEntry, grantsPagingFields, parseGrantId, readGrantsMarker } from './grant-rules.js';
+import { grantListEntry, grantPrincipalText, grantsPagingFields, parseGrantId, readGrantsMarker } from './grant-rules.js';
 import { parsePaging } from './key-updates.js';
 
 export const listGrants: Operation = {
@@ -12,7 +12,7 @@ export const listGrants: Operation = {
     const keyIdInput = requiredKeyId(input);
     const { limit, marker } = parsePaging(input, 100, 50);
     const grantId = parseGrantId(input, false);
-    const granteePrincipal = optionalString(input, 'GranteePrincipal', { min: 1, max: 256 });
+    const granteePrincipal = grantPrincipalText(input, 'GranteePrincipal', false);
     parseGrantTokens(input);
 
     const key = await resolveKey(deps.store, deps.settings, keyIdInput);

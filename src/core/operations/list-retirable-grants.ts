@@ -1,14 +1,13 @@
 /** ListRetirableGrants: every grant, on any key, that names this retiring principal. */
 import type { Operation } from '../operation.js';
 import { keyArn } from '../key-resolver.js';
-import { requiredString } from '../validation.js';
-import { grantListEntry, grantsPagingFields, readGrantsMarker } from './grant-rules.js';
+import { grantListEntry, grantPrincipalText, grantsPagingFields, readGrantsMarker } from './grant-rules.js';
 import { parsePaging } from './key-updates.js';
 
 export const listRetirableGrants: Operation = {
   name: 'ListRetirableGrants',
   async run(deps, ctx, input) {
-    const retiringPrincipal = requiredString(input, 'RetiringPrincipal', { min: 1, max: 256 });
+    const retiringPrincipal = grantPrincipalText(input, 'RetiringPrincipal', true);
     const { limit, marker } = parsePaging(input, 100, 50);
     // A marker is bound to this principal's list: one from another's (or from ListGrants) is refused.
     const list = { retiringPrincipal };

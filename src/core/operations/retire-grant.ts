@@ -1,7 +1,8 @@
 /**
  * RetireGrant: deletes a grant, named by its grant token or by key and grant id. The grant
  * itself says who may: its retiring principal, its grantee when it lists RetireGrant, and the
- * account that issued it (the root). Anyone else needs `kms:RetireGrant` from a policy.
+ * account that issued it (the root); an identity policy may deny it, or delegate it to another
+ * principal of the account, and a quorum rule may guard it, as the authorizer decides.
  */
 import { KmsError } from '../errors.js';
 import { invalidGrantId, readGrantToken, type GrantRecord } from '../grants/index.js';
@@ -36,16 +37,11 @@ export const retireGrant: Operation = {
       if (!grant || grant.keyId !== key.keyId) throw invalidGrantId(grantIdInput);
     }
 
-    const caller = ctx.principal.arn;
-    const namedByGrant =
-      caller === grant.retiringPrincipal ||
-      (caller === grant.granteePrincipal && grant.operations.includes('RetireGrant')) ||
-      caller === grant.issuingAccount;
-    if (!namedByGrant) {
-      const key = await deps.store.getKey(grant.keyId);
-      if (!key) throw invalidGrantId(grant.grantId);
-      await deps.authorizer.authorize({ principal: ctx.principal, action: 'kms:RetireGrant', key, context: {} });
-    }
+    const key = await deps.store.getKey(grant.keyId);
+    if (!key) throw invalidGrantId(grant.grantId);
+    // The grant names who may retire it; identity policies may still deny, quorum may guard
+    // (src/core/authorization/retire-grant-rule.ts).
+    await deps.authorizer.authorize({ principal: ctx.principal, action: 'kms:RetireGrant', key, context: {}, grant });
     if (dryRun) throw dryRunSucceeded();
     // A concurrent retire or revoke may have won; the grant is gone either way.
     await deps.store.deleteGrant(grant.grantId);

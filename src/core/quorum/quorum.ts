@@ -102,8 +102,18 @@ export interface QuorumRepository {
    * retried guarded call finds.
    */
   findOpenApprovalRequest(requesterArn: string, operation: string, parametersHash: string, now: Date): Promise<ApprovalRequestRecord | undefined>;
-  /** Up to `limit` requests, newest first, after `after`; `status` filters, `Expired` meaning Pending or Approved past expiry. */
-  listApprovalRequests(options: { status?: ApprovalRequestStatus | 'Expired'; now: Date; limit: number; after?: ApprovalRequestListPosition }): Promise<Page<ApprovalRequestRecord>>;
+  /**
+   * Up to `limit` requests, newest first, after `after`; `status` filters, `Expired` meaning
+   * Pending or Approved past expiry; `visibleTo` keeps only the requests that principal made or
+   * was named an approver of (in the query, so that every page is full while there are more).
+   */
+  listApprovalRequests(options: {
+    status?: ApprovalRequestStatus | 'Expired';
+    now: Date;
+    limit: number;
+    after?: ApprovalRequestListPosition;
+    visibleTo?: string;
+  }): Promise<Page<ApprovalRequestRecord>>;
   /** Records a vote; false when this approver already voted on the request. */
   addApprovalVote(requestId: string, vote: ApprovalVote): Promise<boolean>;
   /**

@@ -28,14 +28,21 @@ export interface PrincipalAuthorizationRow {
 
 /**
  * Everything an authorization decision reads about one principal, as a single UNION ALL
- * statement (one round trip on any database): `p` the principal, `r` each role, `y` each
- * identity policy, `t` each tag, `k` the access key's status.
+ * statement (one round trip on any database): `p` the principal, `u` its unique id (users only),
+ * `r` each role, `y` each identity policy, `t` each tag, `k` the access key's status.
  */
 export function principalAuthorizationQuery(db: Db, arn: string, accessKeyId: string) {
   return db
     .selectFrom('principals')
     .select([sql.lit('p').as('kind'), 'name as a', sql<string | null>`${sql.ref('account_id')}`.as('b'), sql<Num>`${sql.ref('created_at')}`.as('c')])
     .where('arn', '=', arn)
+    .unionAll(
+      db
+        .selectFrom('principals')
+        .select([sql.lit('u').as('kind'), sql<string>`${sql.ref('user_id')}`.as('a'), sql<string | null>`null`.as('b'), sql<Num>`null`.as('c')])
+        .where('arn', '=', arn)
+        .where('user_id', 'is not', null),
+    )
     .unionAll(
       db
         .selectFrom('principal_roles')
@@ -71,8 +78,10 @@ export function toPrincipalAuthorization(arn: string, rows: readonly PrincipalAu
   const policies: PrincipalAuthorization['policies'] = [];
   const tags: Tag[] = [];
   let accessKeyStatus: PrincipalAuthorization['accessKeyStatus'];
+  let userId: string | undefined;
   for (const row of rows) {
-    if (row.kind === 'r') roles.push(row.a);
+    if (row.kind === 'u') userId = row.a;
+    else if (row.kind === 'r') roles.push(row.a);
     else if (row.kind === 'y') policies.push({ policyName: row.a, document: row.b ?? '' });
     else if (row.kind === 't') tags.push({ TagKey: row.a, TagValue: row.b ?? '' });
     else if (row.kind === 'k') accessKeyStatus = row.a === 'Active' ? 'Active' : 'Inactive';
@@ -80,7 +89,7 @@ export function toPrincipalAuthorization(arn: string, rows: readonly PrincipalAu
   roles.sort();
   policies.sort((x, y) => (x.policyName < y.policyName ? -1 : x.policyName > y.policyName ? 1 : 0));
   const principal = rowToPrincipal(
-    { arn, name: principalRow.a, account_id: principalRow.b ?? '', created_at: principalRow.c ?? 0 },
+    { arn, name: principalRow.a, account_id: principalRow.b ?? '', created_at: principalRow.c ?? 0, user_id: userId ?? null },
     roles,
   );
   return accessKeyStatus === undefined ? { principal, policies, tags } : { principal, policies, tags, accessKeyStatus };

@@ -134,6 +134,13 @@ export async function insertApprovalRequest(db: Db, flavor: SqlFlavor, request: 
     if (flavor.isUniqueViolation(error)) throw new StoreError('conflict', 'approval-request', request.requestId, { cause: error });
     throw error;
   }
+  // Who may see it besides its requester, so that a listing filters in the query.
+  const approvers = [...new Set(request.requirements.flatMap((r) => r.approvers))];
+  if (approvers.length > 0)
+    await db
+      .insertInto('approval_request_approvers')
+      .values(approvers.map((approver_arn) => ({ request_id: request.requestId, approver_arn })))
+      .execute();
 }
 
 export async function getApprovalRequest(db: Db, requestId: string): Promise<ApprovalRequestRecord | undefined> {
@@ -165,11 +172,24 @@ export async function findOpenApprovalRequest(
 
 export async function listApprovalRequests(
   db: Db,
-  options: { status?: ApprovalRequestStatus | 'Expired'; now: Date; limit: number; after?: ApprovalRequestListPosition },
+  options: { status?: ApprovalRequestStatus | 'Expired'; now: Date; limit: number; after?: ApprovalRequestListPosition; visibleTo?: string },
 ): Promise<Page<ApprovalRequestRecord>> {
-  const { after } = options;
+  const { after, visibleTo } = options;
   const now = options.now.getTime();
   let query = db.selectFrom('approval_requests').selectAll();
+  if (visibleTo !== undefined)
+    query = query.where((eb) =>
+      eb.or([
+        eb('requester_arn', '=', visibleTo),
+        eb.exists(
+          eb
+            .selectFrom('approval_request_approvers')
+            .select('approval_request_approvers.request_id')
+            .whereRef('approval_request_approvers.request_id', '=', 'approval_requests.request_id')
+            .where('approval_request_approvers.approver_arn', '=', visibleTo),
+        ),
+      ]),
+    );
   if (options.status === 'Expired') query = query.where('status', 'in', ['Pending', 'Approved']).where('expires_at', '<=', now);
   else if (options.status === 'Pending' || options.status === 'Approved')
     query = query.where('status', '=', options.status).where('expires_at', '>', now);
@@ -226,11 +246,10 @@ export async function transitionApprovalRequest(
 
 export async function deleteApprovalRequestsExpiredBefore(db: Db, before: Date): Promise<number> {
   const t = before.getTime();
-  // Votes first (foreign keys cascade too; explicit keeps the store independent of them).
-  await db
-    .deleteFrom('approval_votes')
-    .where('request_id', 'in', db.selectFrom('approval_requests').select('request_id').where('expires_at', '<=', t))
-    .execute();
+  // Votes and approvers first (foreign keys cascade too; explicit keeps the store independent of them).
+  const expired = db.selectFrom('approval_requests').select('request_id').where('expires_at', '<=', t);
+  await db.deleteFrom('approval_votes').where('request_id', 'in', expired).execute();
+  await db.deleteFrom('approval_request_approvers').where('request_id', 'in', expired).execute();
   const result = await db.deleteFrom('approval_requests').where('expires_at', '<=', t).executeTakeFirst();
   return Number(result.numDeletedRows);
 }

@@ -146,16 +146,17 @@ export function rowToAlias(row: Selectable<AliasesTable>): AliasRecord {
 }
 
 export function principalToRow(p: PrincipalRecord): Insertable<PrincipalsTable> {
-  return { arn: p.arn, name: p.name, account_id: p.accountId, created_at: p.createdAt.getTime() };
+  return { arn: p.arn, name: p.name, account_id: p.accountId, created_at: p.createdAt.getTime(), user_id: p.userId ?? null };
 }
 
-export function rowToPrincipal(row: Selectable<PrincipalsTable>, roles: string[]): PrincipalRecord {
+export function rowToPrincipal(row: Omit<Selectable<PrincipalsTable>, 'user_id'> & { user_id?: string | null }, roles: string[]): PrincipalRecord {
   return {
     arn: row.arn,
     name: row.name,
     accountId: row.account_id,
     roles: roles as PrincipalRole[],
     createdAt: new Date(num(row.created_at)),
+    ...(row.user_id ? { userId: row.user_id } : {}),
   };
 }
 

@@ -68,6 +68,8 @@ export interface PrincipalsTable {
   name: string;
   account_id: string;
   created_at: Millis;
+  /** IAM-style unique id, `AIDA…`; null for the root (migration 0011). */
+  user_id: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 /** One row per role a principal holds; a table rather than a column so roles (and later identity policies) can be queried and extended without rewriting principals. */
@@ -166,6 +168,12 @@ export interface ApprovalVotesTable {
   voted_at: Millis;
 }
 
+/** Who may see an approval request besides its requester: every approver its rules named (migration 0011). */
+export interface ApprovalRequestApproversTable {
+  request_id: string;
+  approver_arn: string;
+}
+
 /** The whole metadata database. */
 export interface MetadataDatabase extends KeyStoreDatabase {
   keys: KeysTable;
@@ -180,6 +188,7 @@ export interface MetadataDatabase extends KeyStoreDatabase {
   quorum_rules: QuorumRulesTable;
   approval_requests: ApprovalRequestsTable;
   approval_votes: ApprovalVotesTable;
+  approval_request_approvers: ApprovalRequestApproversTable;
   principal_policies: PrincipalPoliciesTable;
   principal_tags: PrincipalTagsTable;
 }

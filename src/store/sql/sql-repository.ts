@@ -428,6 +428,7 @@ export class SqlRepository implements MetadataRepository {
     now: Date;
     limit: number;
     after?: ApprovalRequestListPosition;
+    visibleTo?: string;
   }): Promise<Page<ApprovalRequestRecord>> {
     return quorumSql.listApprovalRequests(this.db, options);
   }

@@ -8,7 +8,7 @@ import { readListMarker, writeListMarker } from '../../list-marker.js';
 import type { Operation } from '../../operation.js';
 import { optionalEnum } from '../../validation.js';
 import { pagingFields, parsePaging } from '../../operations/key-updates.js';
-import { approvalRequestView, maySee } from './quorum-rules.js';
+import { approvalRequestView, seesAll } from './quorum-rules.js';
 
 const STATUSES = ['Pending', 'Approved', 'Rejected', 'Consumed', 'Expired'] as const;
 
@@ -21,14 +21,19 @@ export const listApprovalRequests: Operation = {
     const after = marker === undefined ? undefined : readListMarker('approval-requests', marker);
     await deps.authorizer.authorize({ principal: ctx.principal, action: 'hsmkms:ListApprovalRequests', context: {} });
     const now = deps.clock.now();
-    const page = await deps.store.listApprovalRequests({ now, limit, ...(status ? { status } : {}), ...(after !== undefined ? { after } : {}) });
-    const root = rootArn(deps.settings);
-    // Filtered after paging: a page may hold fewer than Limit entries and still be Truncated
-    // (the next page resumes after the last request read, seen or not).
-    const visible = page.items.filter((r) => maySee(r, ctx.principal, root));
+    // Those who oversee quorum see every request; anyone else, in the query, only the requests
+    // they made or may approve, so that a page is full whenever more follow.
+    const visibleTo = seesAll(ctx.principal, rootArn(deps.settings)) ? undefined : ctx.principal.arn;
+    const page = await deps.store.listApprovalRequests({
+      now,
+      limit,
+      ...(status ? { status } : {}),
+      ...(after !== undefined ? { after } : {}),
+      ...(visibleTo !== undefined ? { visibleTo } : {}),
+    });
     const last = page.items.at(-1);
     return {
-      ApprovalRequests: visible.map((r) => approvalRequestView(r, now)),
+      ApprovalRequests: page.items.map((r) => approvalRequestView(r, now)),
       ...pagingFields(page.more && last ? writeListMarker('approval-requests', { createdAt: last.createdAt, requestId: last.requestId }) : undefined),
     };
   },

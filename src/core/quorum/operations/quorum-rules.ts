@@ -32,7 +32,8 @@ export function parseRuleAction(input: JsonObject): string {
 /** `ApprovalRequestId`: NotFoundException for anything that cannot be a request id, as for one that is gone. */
 export function parseApprovalRequestId(input: JsonObject): string {
   const id = requiredString(input, 'ApprovalRequestId', { min: 1, max: 128 });
-  if (!REQUEST_ID_PATTERN.test(id)) throw approvalRequestNotFound(id);
+  // Not echoed: it may hold anything (control characters included).
+  if (!REQUEST_ID_PATTERN.test(id)) throw new KmsError('NotFoundException', 'No approval request has that id; approval request ids are ar- followed by 32 hexadecimal digits.');
   return id;
 }
 
@@ -70,8 +71,13 @@ export function visibleStatus(request: ApprovalRequestRecord, now: Date): Approv
  * quorum (CryptoOfficers, Auditors, the account root).
  */
 export function maySee(request: ApprovalRequestRecord, caller: PrincipalRecord, rootArn: string): boolean {
-  if (caller.arn === rootArn || caller.roles.includes('CryptoOfficer') || caller.roles.includes('Auditor')) return true;
+  if (seesAll(caller, rootArn)) return true;
   return caller.arn === request.requesterArn || request.requirements.some((r) => r.approvers.includes(caller.arn));
+}
+
+/** Whether the caller oversees quorum (CryptoOfficers, Auditors, the root) and so sees every request. */
+export function seesAll(caller: PrincipalRecord, rootArn: string): boolean {
+  return caller.arn === rootArn || caller.roles.includes('CryptoOfficer') || caller.roles.includes('Auditor');
 }
 
 /** An approval request as the API shows it. */

@@ -1,0 +1,64 @@
+/**
+ * `hsmkms key …`: break-glass key administration offline on the data directory (see
+ * offline.ts): for when no principal may change a key any more — a key policy that locks
+ * everyone out, its owner deleted — and the operator who holds the data directory and the HSM
+ * must put it right. Every change goes into the audit trail naming the operator.
+ */
+import { readFileSync, statSync } from 'node:fs';
+import { Command } from 'commander';
+import { ConfigError } from '../config/hsm.js';
+import { KmsError } from '../core/errors.js';
+import { addAuditDirOption } from './audit-options.js';
+import { addHsmOptions } from './hsm-options.js';
+import type { OfflineCliOptions } from './offline.js';
+import { addServiceOptions } from './service-options.js';
+
+/** Key policies are at most 32 KiB (AWS's limit); a larger file is refused before it is read whole. */
+const MAX_POLICY_FILE_BYTES = 64 * 1024;
+
+export function keyCommand(): Command {
+  // Its description is main.ts's (the command list loads no command module).
+  const key = new Command('key');
+
+  const putPolicy = new Command('put-policy')
+    .description(
+      'Replace a key policy with the account root’s authority, e.g. to recover a key whose policy locks everyone out. ' +
+        'Works beside a running server (the change applies to its next request) and is recorded in the audit trail.',
+    )
+    .argument('<key-id>', 'key id, key ARN, alias name or alias ARN')
+    .requiredOption('--policy-file <file>', 'the new key policy (JSON)')
+    .option('--policy-name <name>', 'policy name (AWS has only "default")', 'default')
+    .option('--bypass-policy-lockout-safety-check', 'accept a policy that would not let the account root change it again');
+  addAuditDirOption(addServiceOptions(addHsmOptions(putPolicy))).action(
+    async (keyId: string, options: OfflineCliOptions & { policyFile: string; policyName: string; bypassPolicyLockoutSafetyCheck?: boolean }) => {
+      const policy = readPolicyFile(options.policyFile);
+      const [{ putKeyPolicy }, { runOffline }] = await Promise.all([import('../core/operations/put-key-policy.js'), import('./offline.js')]);
+      try {
+        await runOffline(options, putKeyPolicy, {
+          KeyId: keyId,
+          PolicyName: options.policyName,
+          Policy: policy,
+          ...(options.bypassPolicyLockoutSafetyCheck ? { BypassPolicyLockoutSafetyCheck: true } : {}),
+        });
+      } catch (error) {
+        // The safety check's AWS wording, with what the operator can do about it.
+        if (error instanceof KmsError && error.type === 'MalformedPolicyDocumentException' && error.message.includes('update the key policy in the future'))
+          throw new ConfigError(`${error.message} Give --bypass-policy-lockout-safety-check to put it anyway.`);
+        throw error;
+      }
+    },
+  );
+
+  return key.addCommand(putPolicy);
+}
+
+function readPolicyFile(file: string): string {
+  try {
+    const size = statSync(file).size;
+    if (size > MAX_POLICY_FILE_BYTES) throw new ConfigError(`--policy-file ${file} is ${size} bytes; a key policy is at most 32 KiB.`);
+    return readFileSync(file, 'utf8');
+  } catch (error) {
+    if (error instanceof ConfigError) throw error;
+    throw new ConfigError(`Cannot read --policy-file ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+  }
+}
