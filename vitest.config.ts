@@ -14,6 +14,7 @@ const CLOUDHSM_SUITES = [
   'test/backend/pkcs11/unwrap-template.test.ts',
   'test/backend/pkcs11/off-loop.test.ts',
   'test/backend/pkcs11/faults.test.ts',
+  'test/backend/pkcs11/replica-transport.test.ts',
   'test/api/**/*.test.ts',
 ];
 
