@@ -19,7 +19,9 @@ export type StoreRecord =
   | 'approval-request'
   | 'custom-key-store'
   | 'custom-key-store-key'
-  | 'xks-credential';
+  | 'xks-credential'
+  | 'multi-region-key'
+  | 'transport-key';
 
 export class StoreError extends Error {
   constructor(
@@ -46,6 +48,8 @@ const NOUN: Record<StoreRecord, string> = {
   'custom-key-store': 'A custom key store with the id, name or cluster of',
   'custom-key-store-key': 'A key or external key binding of',
   'xks-credential': 'An XKS credential with the access key id',
+  'multi-region-key': 'A multi-Region key with the id',
+  'transport-key': 'A replica transport key with the id',
 };
 
 /** The KmsError a client sees for a store conflict or a missing record (AWS's wording where AWS has one). */
