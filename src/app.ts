@@ -41,9 +41,11 @@ import { clusterMetrics, createMetrics, type Metrics } from './observability/met
 import { buildMetricsServer } from './http/metrics-server.js';
 import type { HttpTimeouts } from './http/timeouts.js';
 import { createLogger } from './observability/logger.js';
+import { multiRegionOperations } from './core/multi-region/index.js';
+import { createHttpRegionPeers } from './http/region-peers.js';
 
 /** Every operation the API serves, by registry key (`Encrypt`, `HsmKms.CreatePrincipal`; see core/registry.ts). */
-export const serviceOperations: ReadonlyMap<string, Operation> = operationRegistry(allOperations.values(), adminOperations, quorumOperations);
+export const serviceOperations: ReadonlyMap<string, Operation> = operationRegistry(allOperations.values(), adminOperations, quorumOperations, multiRegionOperations);
 
 /** Everything `hsmkms serve` needs to know. */
 export interface AppConfig {
@@ -247,6 +249,7 @@ export async function createApp(config: AppConfig): Promise<App> {
       authorizer: unboundAuthorizer,
       settings: config.settings,
       keyStores,
+      regionPeers: createHttpRegionPeers({ store, backend }),
     };
     const root = await ensureRootCredentials(
       store,

@@ -16,6 +16,7 @@ import { EXIT, exitQuietlyWhenOutputCloses } from './output.js';
 import { auditCommand } from './audit.js';
 import { caCommand } from './ca.js';
 import { xksCommand } from './xks.js';
+import { regionCommand } from './region.js';
 
 const program = new Command()
   .name('hsmkms')
@@ -30,7 +31,8 @@ const program = new Command()
   .addCommand(tlsCommand())
   .addCommand(auditCommand())
   .addCommand(caCommand())
-  .addCommand(xksCommand());
+  .addCommand(xksCommand())
+  .addCommand(regionCommand());
 
 /** Commander's own errors become exceptions (it has printed them already) so that one place picks the status. */
 function throwCommanderErrors(command: Command): void {

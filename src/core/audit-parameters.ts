@@ -124,6 +124,9 @@ export const AUDITED_PARAMETERS: Readonly<Record<string, readonly string[]>> = {
   'HsmKms.TagPrincipal': ['UserName', 'Tags'],
   'HsmKms.UntagPrincipal': ['UserName', 'TagKeys'],
   'HsmKms.GetCallerIdentity': [],
+  // Multi-Region transfers between deployments (src/core/multi-region): never the wrapped material.
+  'HsmKms.PrepareReplica': ['KeyId', 'KeySpec'],
+  'HsmKms.ImportReplica': ['TransportKeyId', 'TransportHash', 'KeyId', 'KeySpec', 'KeyUsage', 'PrimaryRegion', 'Regions', 'KeyMaterialId', 'Description', 'Policy', 'BypassPolicyLockoutSafetyCheck', 'Tags'],
   'HsmKms.ExplainAuthorization': ['PrincipalArn', 'UserName', 'Action', 'KeyId', 'EncryptionContext', 'Context', 'SourceIp', 'SecureTransport'],
   'HsmKms.PutQuorumRule': ['RuleId', 'Action', 'KeyId', 'TaggedKeysOnly', 'MinApprovals', 'Approvers'],
   'HsmKms.ListQuorumRules': [],

@@ -5,6 +5,7 @@
 import type { PrincipalRecord } from './model.js';
 import type { AuditSink, Authorizer, Clock, KeyBackend, MetadataStore } from './ports.js';
 import type { KeyStoreConnections } from './key-stores/connections.js';
+import type { RegionPeers } from './multi-region/ports.js';
 
 /** Service-wide settings the core needs. */
 export interface KmsSettings {
@@ -26,6 +27,8 @@ export interface KmsDeps {
   settings: KmsSettings;
   /** Custom key stores' connections (absent: custom key store operations are unsupported). */
   keyStores?: KeyStoreConnections | undefined;
+  /** Other regions' deployments (absent: ReplicateKey and UpdatePrimaryRegion are unsupported). */
+  regionPeers?: RegionPeers | undefined;
 }
 
 /** Who is calling and which request this is. */

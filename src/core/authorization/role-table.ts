@@ -50,6 +50,8 @@ const QUORUM_RULES = row('quorum rule administration', 'account', 'allow', 'deny
 const QUORUM_READ = row('quorum rule read', 'account', 'allow', 'policy', 'allow');
 const APPROVALS = row('quorum approvals', 'account', 'allow', 'allow', 'allow');
 const AUDIT_READ = row('audit read', 'account', 'allow', 'deny', 'allow');
+/** Another region's deployment creating a replica here through its peer principal (src/core/multi-region). */
+const REPLICA_CREATION = row('replica key creation', 'account', 'deny', 'allow', 'deny');
 const CALLER_IDENTITY = row('caller identity', 'account', 'allow', 'allow', 'allow');
 
 function rows(actions: string[], value: RoleTableRow): Array<[string, RoleTableRow]> {
@@ -151,6 +153,7 @@ export const ROLE_TABLE: ReadonlyMap<string, RoleTableRow> = new Map([
   ...rows(['hsmkms:ListApprovalRequests', 'hsmkms:GetApprovalRequest', 'hsmkms:ApproveRequest', 'hsmkms:RejectRequest'], APPROVALS),
   ['hsmkms:LookupAuditEvents', AUDIT_READ],
   ['hsmkms:GetCallerIdentity', CALLER_IDENTITY],
+  ...rows(['hsmkms:PrepareReplica', 'hsmkms:ImportReplica'], REPLICA_CREATION),
 ]);
 
 /** What the role gate says about one call. */

@@ -1,4 +1,5 @@
 /** EnableKeyRotation: turns on (or re-times) automatic rotation every RotationPeriodInDays. */
+import { KmsError } from '../errors.js';
 import { requireEnabled, resolveKey } from '../key-resolver.js';
 import type { KeyRecord } from '../model.js';
 import type { Operation } from '../operation.js';
@@ -17,6 +18,8 @@ export const enableKeyRotation: Operation = {
     const keyIdInput = requiredKeyId(input);
     const period = optionalInteger(input, 'RotationPeriodInDays', 90, 2560) ?? DEFAULT_ROTATION_PERIOD_DAYS;
     const key = await resolveKey(deps.store, deps.settings, keyIdInput);
+    // Rotation of multi-Region keys would have to reach every replica's HSM; not built yet.
+    if (key.keyId.startsWith('mrk-')) throw new KmsError('UnsupportedOperationException', `${key.arn} is a multi-Region key; this service does not rotate multi-Region keys yet.`);
     check(key);
     await deps.authorizer.authorize({
       principal: ctx.principal,

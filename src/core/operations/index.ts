@@ -53,6 +53,7 @@ import { updateCustomKeyStore } from './update-custom-key-store.js';
 import { connectCustomKeyStore } from './connect-custom-key-store.js';
 import { disconnectCustomKeyStore } from './disconnect-custom-key-store.js';
 import { deleteCustomKeyStore } from './delete-custom-key-store.js';
+import { replicateKey } from './replicate-key.js';
 
 /** Every operation hsmkms serves, by `TrentService.<name>`. */
 export const allOperations: ReadonlyMap<string, Operation> = new Map(
@@ -107,5 +108,6 @@ export const allOperations: ReadonlyMap<string, Operation> = new Map(
     connectCustomKeyStore,
     disconnectCustomKeyStore,
     deleteCustomKeyStore,
+    replicateKey,
   ].map((operation) => [operation.name, operation]),
 );

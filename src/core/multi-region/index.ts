@@ -1,0 +1,6 @@
+/** The `HsmKms.*` operations deployments call on each other for multi-Region keys (registered in src/app.ts). */
+import type { Operation } from '../operation.js';
+import { importReplica } from './import-replica.js';
+import { prepareReplica } from './prepare-replica.js';
+
+export const multiRegionOperations: readonly Operation[] = [prepareReplica, importReplica];

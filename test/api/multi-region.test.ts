@@ -1,0 +1,173 @@
+/**
+ * Multi-Region keys across two real deployments on this machine: two `hsmkms serve` processes,
+ * each with its own data directory, its own embedded SoftHSM2 token and its own `--region`. The
+ * eu-west-1 deployment is registered as a region peer of us-east-1 (`hsmkms region add`, with a
+ * CryptoUser of eu-west-1 as the peer principal), and the AWS SDK talks to both.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import {
+  CreateKeyCommand,
+  DecryptCommand,
+  DescribeKeyCommand,
+  EnableKeyRotationCommand,
+  EncryptCommand,
+  GetPublicKeyCommand,
+  KMSClient,
+  ReplicateKeyCommand,
+  SignCommand,
+  VerifyCommand,
+} from '@aws-sdk/client-kms';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HsmKmsClient } from '../../src/client/hsmkms-client.js';
+import { HSMKMS_BIN, hsmkms, serve, type Served } from '../support/cli.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'hsmkms-regions-'));
+const us = 'us-east-1';
+const eu = 'eu-west-1';
+let east: Served;
+let west: Served;
+let kmsEast: KMSClient;
+let kmsWest: KMSClient;
+
+const dataDir = (region: string) => join(dir, region);
+const rootOf = (region: string) => JSON.parse(readFileSync(join(dataDir(region), 'root-credentials.json'), 'utf8')) as { accessKeyId: string; secretAccessKey: string };
+const client = (region: string, endpoint: string) => new KMSClient({ region, endpoint, credentials: rootOf(region), maxAttempts: 1 });
+
+async function refusal(promise: Promise<unknown>): Promise<{ name: string; message: string }> {
+  try {
+    await promise;
+  } catch (error) {
+    return error as Error;
+  }
+  throw new Error('expected a refusal');
+}
+
+beforeAll(async () => {
+  const start = (region: string) => serve(['--data-dir', dataDir(region), '--region', region, '--port', '0', '--workers', '1', '--log-level', 'warn']);
+  [east, west] = await Promise.all([start(us), start(eu)]);
+  kmsEast = client(us, east.endpoint);
+  kmsWest = client(eu, west.endpoint);
+  // The peer principal: a CryptoUser of eu-west-1, whose credentials us-east-1 keeps sealed.
+  const admin = new HsmKmsClient({ endpoint: west.endpoint, region: eu, credentials: rootOf(eu) });
+  const peer = await admin.call('CreatePrincipal', { UserName: 'replicator-us-east-1', Roles: ['CryptoUser'] });
+  const { stdout } = await hsmkms(['region', 'add', eu, '--endpoint', west.endpoint, '--data-dir', dataDir(us)], {
+    AWS_ACCESS_KEY_ID: String(peer.AccessKeyId),
+    AWS_SECRET_ACCESS_KEY: String(peer.SecretAccessKey),
+  });
+  expect(JSON.parse(stdout)).toStrictEqual({ region: eu, endpoint: west.endpoint, accessKeyId: peer.AccessKeyId, peerPrincipal: peer.Arn });
+}, 240_000);
+
+afterAll(async () => {
+  kmsEast?.destroy();
+  kmsWest?.destroy();
+  await Promise.all([east?.stop(), west?.stop()]);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('multi-Region keys between two deployments', () => {
+  it('CreateKey MultiRegion: an mrk- key that is its own primary, with no replicas yet', async () => {
+    const { KeyMetadata: key } = await kmsEast.send(new CreateKeyCommand({ MultiRegion: true, Description: 'mrk' }));
+    expect(key!.KeyId).toMatch(/^mrk-[0-9a-f]{32}$/);
+    expect(key!.MultiRegion).toBe(true);
+    const arn = `arn:aws:kms:${us}:111122223333:key/${key!.KeyId}`;
+    expect(key!.MultiRegionConfiguration).toStrictEqual({ MultiRegionKeyType: 'PRIMARY', PrimaryKey: { Arn: arn, Region: us }, ReplicaKeys: [] });
+    const described = (await kmsEast.send(new DescribeKeyCommand({ KeyId: key!.KeyId }))).KeyMetadata!;
+    expect(described.MultiRegionConfiguration).toStrictEqual(key!.MultiRegionConfiguration);
+    const single = (await kmsEast.send(new CreateKeyCommand({}))).KeyMetadata!;
+    expect(single.MultiRegion).toBe(false);
+    expect(single.MultiRegionConfiguration).toBeUndefined();
+  });
+
+  it('refuses what AWS refuses, and what this service cannot do yet, by name', async () => {
+    const external = await refusal(kmsEast.send(new CreateKeyCommand({ MultiRegion: true, Origin: 'EXTERNAL' })));
+    expect(external.name).toBe('UnsupportedOperationException');
+    const store = await refusal(kmsEast.send(new CreateKeyCommand({ MultiRegion: true, Origin: 'AWS_CLOUDHSM', CustomKeyStoreId: 'cks-1234567890abcdef0' })));
+    expect(store.name).toBe('UnsupportedOperationException');
+    const single = (await kmsEast.send(new CreateKeyCommand({}))).KeyMetadata!;
+    const notMrk = await refusal(kmsEast.send(new ReplicateKeyCommand({ KeyId: single.KeyId, ReplicaRegion: eu })));
+    expect(notMrk).toMatchObject({ name: 'UnsupportedOperationException', message: expect.stringMatching(/not a multi-Region key/) });
+    const mrk = (await kmsEast.send(new CreateKeyCommand({ MultiRegion: true }))).KeyMetadata!;
+    const nowhere = await refusal(kmsEast.send(new ReplicateKeyCommand({ KeyId: mrk.KeyId, ReplicaRegion: 'ap-south-1' })));
+    expect(nowhere).toMatchObject({ name: 'UnsupportedOperationException', message: expect.stringMatching(/hsmkms region add ap-south-1/) });
+    const self = await refusal(kmsEast.send(new ReplicateKeyCommand({ KeyId: mrk.KeyId, ReplicaRegion: us })));
+    expect(self.name).toBe('ValidationException');
+    const badRegion = await refusal(kmsEast.send(new ReplicateKeyCommand({ KeyId: mrk.KeyId, ReplicaRegion: 'Mars' })));
+    expect(badRegion.name).toBe('ValidationException');
+    const rotation = await refusal(kmsEast.send(new EnableKeyRotationCommand({ KeyId: mrk.KeyId })));
+    expect(rotation.name).toBe('UnsupportedOperationException');
+    // A policy the replica region rejects is refused there, and nothing is created anywhere.
+    const malformed = await refusal(kmsEast.send(new ReplicateKeyCommand({ KeyId: mrk.KeyId, ReplicaRegion: eu, Policy: '{"Statement":' })));
+    expect(malformed.name).toBe('MalformedPolicyDocumentException');
+    expect((await refusal(kmsWest.send(new DescribeKeyCommand({ KeyId: mrk.KeyId })))).name).toBe('NotFoundException');
+    expect((await kmsEast.send(new DescribeKeyCommand({ KeyId: mrk.KeyId }))).KeyMetadata!.MultiRegionConfiguration!.ReplicaKeys).toStrictEqual([]);
+  });
+
+  it('ReplicateKey: the replica decrypts what the primary encrypted, and the other way round', async () => {
+    const primary = (await kmsEast.send(new CreateKeyCommand({ MultiRegion: true, Description: 'primary', Tags: [{ TagKey: 'side', TagValue: 'east' }] }))).KeyMetadata!;
+    const context = { app: 'regions' };
+    const sealed = await kmsEast.send(new EncryptCommand({ KeyId: primary.KeyId, Plaintext: Buffer.from('made in us-east-1'), EncryptionContext: context }));
+
+    const replicated = await kmsEast.send(
+      new ReplicateKeyCommand({ KeyId: primary.Arn, ReplicaRegion: eu, Description: 'replica', Tags: [{ TagKey: 'side', TagValue: 'west' }] }),
+    );
+    const replicaArn = `arn:aws:kms:${eu}:111122223333:key/${primary.KeyId}`;
+    expect(replicated.ReplicaKeyMetadata).toMatchObject({
+      KeyId: primary.KeyId,
+      Arn: replicaArn,
+      Description: 'replica',
+      KeySpec: 'SYMMETRIC_DEFAULT',
+      KeyUsage: 'ENCRYPT_DECRYPT',
+      Origin: 'AWS_KMS',
+      MultiRegion: true,
+      MultiRegionConfiguration: { MultiRegionKeyType: 'REPLICA', PrimaryKey: { Arn: primary.Arn, Region: us }, ReplicaKeys: [{ Arn: replicaArn, Region: eu }] },
+    });
+    expect(replicated.ReplicaKeyMetadata!.CurrentKeyMaterialId).toBe(primary.CurrentKeyMaterialId);
+    expect(JSON.parse(replicated.ReplicaPolicy!).Statement[0].Principal.AWS).toBe('arn:aws:iam::111122223333:root');
+    expect(replicated.ReplicaTags).toStrictEqual([{ TagKey: 'side', TagValue: 'west' }]);
+
+    const opened = await kmsWest.send(new DecryptCommand({ CiphertextBlob: sealed.CiphertextBlob, EncryptionContext: context }));
+    expect(Buffer.from(opened.Plaintext!).toString()).toBe('made in us-east-1');
+    expect(opened.KeyId).toBe(replicaArn);
+    const back = await kmsWest.send(new EncryptCommand({ KeyId: primary.KeyId, Plaintext: Buffer.from('made in eu-west-1'), EncryptionContext: context }));
+    const reopened = await kmsEast.send(new DecryptCommand({ CiphertextBlob: back.CiphertextBlob, EncryptionContext: context }));
+    expect(Buffer.from(reopened.Plaintext!).toString()).toBe('made in eu-west-1');
+    expect((await refusal(kmsWest.send(new DecryptCommand({ CiphertextBlob: sealed.CiphertextBlob, EncryptionContext: { app: 'other' } })))).name).toBe('InvalidCiphertextException');
+
+    const east = (await kmsEast.send(new DescribeKeyCommand({ KeyId: primary.KeyId }))).KeyMetadata!;
+    expect(east.MultiRegionConfiguration!.ReplicaKeys).toStrictEqual([{ Arn: replicaArn, Region: eu }]);
+    expect(east.Description).toBe('primary');
+
+    const again = await refusal(kmsEast.send(new ReplicateKeyCommand({ KeyId: primary.KeyId, ReplicaRegion: eu })));
+    expect(again.name).toBe('AlreadyExistsException');
+    const fromReplica = await refusal(kmsWest.send(new ReplicateKeyCommand({ KeyId: primary.KeyId, ReplicaRegion: us })));
+    expect(fromReplica).toMatchObject({ name: 'UnsupportedOperationException', message: expect.stringMatching(/replica key/) });
+  });
+
+  it('an ECC signing key: the replica signs, the primary verifies, with one public key', async () => {
+    const primary = (await kmsEast.send(new CreateKeyCommand({ MultiRegion: true, KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY' }))).KeyMetadata!;
+    await kmsEast.send(new ReplicateKeyCommand({ KeyId: primary.KeyId, ReplicaRegion: eu }));
+    const [a, b] = await Promise.all([kmsEast, kmsWest].map((k) => k.send(new GetPublicKeyCommand({ KeyId: primary.KeyId }))));
+    expect(Buffer.from(b!.PublicKey!).equals(Buffer.from(a!.PublicKey!))).toBe(true);
+    const message = Buffer.from('signed in eu-west-1');
+    const { Signature } = await kmsWest.send(new SignCommand({ KeyId: primary.KeyId, Message: message, SigningAlgorithm: 'ECDSA_SHA_256' }));
+    const verified = await kmsEast.send(new VerifyCommand({ KeyId: primary.KeyId, Message: message, Signature, SigningAlgorithm: 'ECDSA_SHA_256' }));
+    expect(verified.SignatureValid).toBe(true);
+  });
+
+  it('hsmkms region: lists peers without secrets, refuses a clear-text remote endpoint', async () => {
+    const { stdout } = await hsmkms(['region', 'list', '--data-dir', dataDir(us)]);
+    const [peer] = stdout.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(Object.keys(peer!).sort()).toStrictEqual(['accessKeyId', 'createdAt', 'endpoint', 'region']);
+    const plain = await promisify(execFile)(process.execPath, [HSMKMS_BIN, 'region', 'add', 'ap-south-1', '--endpoint', 'http://kms.example.com', '--no-check', '--data-dir', dataDir(us)], {
+      env: { ...process.env, AWS_ACCESS_KEY_ID: 'AKIAEXAMPLE', AWS_SECRET_ACCESS_KEY: 'secret' },
+    }).then(
+      () => '',
+      (error: { stderr: string }) => error.stderr,
+    );
+    expect(plain).toMatch(/^hsmkms: --endpoint must be https:/);
+  });
+});
