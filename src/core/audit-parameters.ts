@@ -126,6 +126,7 @@ export const AUDITED_PARAMETERS: Readonly<Record<string, readonly string[]>> = {
   'HsmKms.GetCallerIdentity': [],
   // Multi-Region transfers between deployments (src/core/multi-region): never the wrapped material.
   'HsmKms.PrepareReplica': ['KeyId', 'KeySpec'],
+  'HsmKms.SyncMultiRegionKey': ['KeyId', 'PrimaryRegion', 'Regions'],
   'HsmKms.ImportReplica': ['TransportKeyId', 'TransportHash', 'KeyId', 'KeySpec', 'KeyUsage', 'PrimaryRegion', 'Regions', 'KeyMaterialId', 'Description', 'Policy', 'BypassPolicyLockoutSafetyCheck', 'Tags'],
   'HsmKms.ExplainAuthorization': ['PrincipalArn', 'UserName', 'Action', 'KeyId', 'EncryptionContext', 'Context', 'SourceIp', 'SecureTransport'],
   'HsmKms.PutQuorumRule': ['RuleId', 'Action', 'KeyId', 'TaggedKeysOnly', 'MinApprovals', 'Approvers'],

@@ -98,6 +98,7 @@ beforeAll(async () => {
     create({ KeySpec: 'HMAC_256', KeyUsage: 'GENERATE_VERIFY_MAC' }),
     create({ Origin: 'EXTERNAL' }),
   ]);
+  const mrk = await create({ MultiRegion: true });
   await kms.send(new CreateAliasCommand({ AliasName: 'alias/fuzz', TargetKeyId: sym }));
   await kms.send(new CreateAliasCommand({ AliasName: 'alias/fuzz-victim', TargetKeyId: victim }));
   const context = { purpose: 'fuzz', tenant: 'é🔑' };
@@ -161,6 +162,10 @@ beforeAll(async () => {
   const [keptStore, doomedStore] = [await keyStore('fuzz-kept', clusters[0]!), await keyStore('fuzz-doomed', clusters[1]!)];
   const storesMarker = (await kms.send(new DescribeCustomKeyStoresCommand({ Limit: 1 }))).NextMarker!;
   expect(storesMarker).toMatch(/^[A-Za-z0-9_-]+$/);
+
+  // A transport key for the first ImportReplica that gets through validation (garbage material, then used up).
+  const replicaId = `mrk-${'f'.repeat(32)}`;
+  const transportKey = (await admin.call('PrepareReplica', { KeyId: replicaId, KeySpec: 'SYMMETRIC_DEFAULT' })).TransportKeyId as string;
 
   const tags = [{ TagKey: 'team', TagValue: 'fuzz' }];
   Object.assign(SEEDS, {
@@ -251,6 +256,24 @@ beforeAll(async () => {
     'HsmKms.ApproveRequest': { ApprovalRequestId: toApprove },
     'HsmKms.RejectRequest': { ApprovalRequestId: toReject },
     'HsmKms.GetCallerIdentity': {},
+    ReplicateKey: { KeyId: mrk, ReplicaRegion: 'eu-west-1', Description: 'replica', Tags: tags, Policy: defaultPolicy(), BypassPolicyLockoutSafetyCheck: false },
+    UpdatePrimaryRegion: { KeyId: mrk, PrimaryRegion: 'eu-west-1' },
+    'HsmKms.SyncMultiRegionKey': { KeyId: mrk, PrimaryRegion: 'us-east-1', Regions: ['us-east-1'] },
+    'HsmKms.PrepareReplica': { KeyId: `mrk-${'e'.repeat(32)}`, KeySpec: 'SYMMETRIC_DEFAULT' },
+    'HsmKms.ImportReplica': {
+      TransportKeyId: transportKey,
+      TransportHash: 'SHA_256',
+      KeyId: replicaId,
+      KeySpec: 'SYMMETRIC_DEFAULT',
+      KeyUsage: 'ENCRYPT_DECRYPT',
+      PrimaryRegion: 'eu-west-1',
+      Regions: ['eu-west-1'],
+      CreationDate: 1_790_000_000,
+      KeyMaterialId: 'a'.repeat(64),
+      WrappedMaterial: b64(Buffer.alloc(384, 3)),
+      Description: 'replica',
+      Tags: tags,
+    },
   } satisfies Record<string, Input>);
   // Every operation the service registers has a seed of its own.
   expect([...serviceOperations.keys()].filter((name) => !(name in SEEDS))).toEqual([]);

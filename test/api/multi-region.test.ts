@@ -18,6 +18,8 @@ import {
   GetPublicKeyCommand,
   KMSClient,
   ReplicateKeyCommand,
+  ScheduleKeyDeletionCommand,
+  UpdatePrimaryRegionCommand,
   SignCommand,
   VerifyCommand,
 } from '@aws-sdk/client-kms';
@@ -156,6 +158,32 @@ describe('multi-Region keys between two deployments', () => {
     const { Signature } = await kmsWest.send(new SignCommand({ KeyId: primary.KeyId, Message: message, SigningAlgorithm: 'ECDSA_SHA_256' }));
     const verified = await kmsEast.send(new VerifyCommand({ KeyId: primary.KeyId, Message: message, Signature, SigningAlgorithm: 'ECDSA_SHA_256' }));
     expect(verified.SignatureValid).toBe(true);
+  });
+
+  it('UpdatePrimaryRegion moves the primary; a primary with replicas is not deleted', async () => {
+    const key = (await kmsEast.send(new CreateKeyCommand({ MultiRegion: true }))).KeyMetadata!;
+    await kmsEast.send(new ReplicateKeyCommand({ KeyId: key.KeyId, ReplicaRegion: eu }));
+    const eastArn = key.Arn!;
+    const westArn = `arn:aws:kms:${eu}:111122223333:key/${key.KeyId}`;
+
+    const refused = await refusal(kmsEast.send(new ScheduleKeyDeletionCommand({ KeyId: key.KeyId, PendingWindowInDays: 7 })));
+    expect(refused).toMatchObject({ name: 'KMSInvalidStateException', message: expect.stringMatching(/replica keys in eu-west-1\./) });
+    expect((await kmsEast.send(new DescribeKeyCommand({ KeyId: key.KeyId }))).KeyMetadata!.KeyState).toBe('Enabled');
+
+    expect((await refusal(kmsEast.send(new UpdatePrimaryRegionCommand({ KeyId: key.KeyId, PrimaryRegion: 'ap-south-1' })))).name).toBe('NotFoundException');
+    expect((await refusal(kmsWest.send(new UpdatePrimaryRegionCommand({ KeyId: key.KeyId, PrimaryRegion: us })))).name).toBe('UnsupportedOperationException');
+    await kmsEast.send(new UpdatePrimaryRegionCommand({ KeyId: key.KeyId, PrimaryRegion: eu }));
+    const [east, west] = await Promise.all([kmsEast, kmsWest].map(async (k) => (await k.send(new DescribeKeyCommand({ KeyId: key.KeyId }))).KeyMetadata!));
+    expect(east!.MultiRegionConfiguration).toStrictEqual({ MultiRegionKeyType: 'REPLICA', PrimaryKey: { Arn: westArn, Region: eu }, ReplicaKeys: [{ Arn: eastArn, Region: us }] });
+    expect(west!.MultiRegionConfiguration).toStrictEqual({ MultiRegionKeyType: 'PRIMARY', PrimaryKey: { Arn: westArn, Region: eu }, ReplicaKeys: [{ Arn: eastArn, Region: us }] });
+    expect((await refusal(kmsEast.send(new UpdatePrimaryRegionCommand({ KeyId: key.KeyId, PrimaryRegion: eu })))).name).toBe('UnsupportedOperationException');
+
+    // Now a replica, the us-east-1 key may be deleted; the eu-west-1 primary may not while it exists
+    // (and eu-west-1 has no peer registered for us-east-1 to ask, which it says).
+    const scheduled = await kmsEast.send(new ScheduleKeyDeletionCommand({ KeyId: key.KeyId, PendingWindowInDays: 7 }));
+    expect(scheduled.KeyState).toBe('PendingDeletion');
+    const primary = await refusal(kmsWest.send(new ScheduleKeyDeletionCommand({ KeyId: key.KeyId, PendingWindowInDays: 7 })));
+    expect(primary).toMatchObject({ name: 'KMSInvalidStateException', message: expect.stringMatching(/us-east-1 \(unreachable/) });
   });
 
   it('hsmkms region: lists peers without secrets, refuses a clear-text remote endpoint', async () => {

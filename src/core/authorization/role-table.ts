@@ -115,6 +115,8 @@ export const ROLE_TABLE: ReadonlyMap<string, RoleTableRow> = new Map([
       'kms:RevokeGrant',
       'kms:ReplicateKey',
       'kms:UpdatePrimaryRegion',
+      // From the primary's deployment, through its peer principal (the owner of the replica it made).
+      'hsmkms:SyncMultiRegionKey',
     ],
     KEY_MANAGEMENT,
   ),

@@ -5,7 +5,7 @@
  * id, key spec, usage, origin and material id, and this region's own policy, tags and
  * description. Answers with ReplicateKey's output members for this replica.
  */
-import { KmsError } from '../errors.js';
+import { BackendError, KmsError } from '../errors.js';
 import { keyArn } from '../key-resolver.js';
 import { keyMetadata } from '../key-metadata.js';
 import { KEY_SPECS, KEY_USAGES, usagesFor, type KeyMaterialVersion, type KeyRecord } from '../model.js';
@@ -78,6 +78,10 @@ export const importReplica: Operation = {
     let material;
     try {
       material = await transport.unwrapFromReplica(ref, hash, wrapped, keySpec);
+    } catch (error) {
+      if (error instanceof BackendError && error.kind === 'data')
+        throw new KmsError('IncorrectKeyMaterialException', `The material sent for ${keyId} does not unwrap with transport key ${transportKeyId} into a ${keySpec} key.`);
+      throw error;
     } finally {
       deps.backend.forget(ref.id);
     }

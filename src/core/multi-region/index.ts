@@ -2,5 +2,6 @@
 import type { Operation } from '../operation.js';
 import { importReplica } from './import-replica.js';
 import { prepareReplica } from './prepare-replica.js';
+import { syncMultiRegionKey } from './sync-multi-region-key.js';
 
-export const multiRegionOperations: readonly Operation[] = [prepareReplica, importReplica];
+export const multiRegionOperations: readonly Operation[] = [prepareReplica, importReplica, syncMultiRegionKey];

@@ -54,6 +54,7 @@ import { connectCustomKeyStore } from './connect-custom-key-store.js';
 import { disconnectCustomKeyStore } from './disconnect-custom-key-store.js';
 import { deleteCustomKeyStore } from './delete-custom-key-store.js';
 import { replicateKey } from './replicate-key.js';
+import { updatePrimaryRegion } from './update-primary-region.js';
 
 /** Every operation hsmkms serves, by `TrentService.<name>`. */
 export const allOperations: ReadonlyMap<string, Operation> = new Map(
@@ -109,5 +110,6 @@ export const allOperations: ReadonlyMap<string, Operation> = new Map(
     disconnectCustomKeyStore,
     deleteCustomKeyStore,
     replicateKey,
+    updatePrimaryRegion,
   ].map((operation) => [operation.name, operation]),
 );

@@ -6,25 +6,15 @@
  * material is never in clear outside an HSM. The peer's own policies decide whether the peer
  * principal may create it. This region's record of the set gains the replica once it exists.
  */
-import { KmsError, type KmsErrorName } from '../errors.js';
+import { KmsError } from '../errors.js';
 import { requireNotPendingDeletion, resolveKey } from '../key-resolver.js';
 import { isMultiRegionKeyId, REGION_RULE } from '../multi-region/model.js';
-import { PeerError } from '../multi-region/ports.js';
+import { callPeer, syncRegion, updateRegionSet } from '../multi-region/peer-calls.js';
 import { parsePolicyDocument } from '../policy/policy-document.js';
 import { replicaTransportOf, type TransportHash } from '../multi-region/transport.js';
-import type { JsonObject, Operation } from '../operation.js';
+import type { Operation } from '../operation.js';
 import { optionalBoolean, optionalString, POLICY_RULE, requiredKeyId, requiredString } from '../validation.js';
 import { parseTags } from './tag-rules.js';
-
-/** Peer answers passed on to the caller as they are: they are about the request. */
-const PASSED_ON: readonly KmsErrorName[] = [
-  'AlreadyExistsException',
-  'MalformedPolicyDocumentException',
-  'TagException',
-  'LimitExceededException',
-  'ValidationException',
-  'UnsupportedOperationException',
-];
 
 export const replicateKey: Operation = {
   name: 'ReplicateKey',
@@ -62,7 +52,7 @@ export const replicateKey: Operation = {
     if (!version || !transfer || versions.length !== 1)
       throw new KmsError('KMSInternalException', `The key material of ${key.arn} cannot be sent to another region.`);
 
-    const prepared = await callPeer(peers.call(replicaRegion, 'PrepareReplica', { KeyId: key.keyId, KeySpec: key.keySpec }), replicaRegion);
+    const prepared = await callPeer(deps, replicaRegion, 'PrepareReplica', { KeyId: key.keyId, KeySpec: key.keySpec });
     const theirs = Array.isArray(prepared.TransportHashes) ? prepared.TransportHashes : [];
     const hash = transport.transportHashes().find((h) => theirs.includes(h)) as TransportHash | undefined;
     if (typeof prepared.TransportKeyId !== 'string' || typeof prepared.PublicKey !== 'string' || !hash)
@@ -70,50 +60,30 @@ export const replicateKey: Operation = {
     const wrapped = await transport.wrapForReplica({ keySpec: key.keySpec, transferWrapped: transfer.transferWrapped }, Buffer.from(prepared.PublicKey, 'base64'), hash);
 
     const regions = record.regions.map((r) => r.region);
-    const created = await callPeer(
-      peers.call(replicaRegion, 'ImportReplica', {
-        TransportKeyId: prepared.TransportKeyId,
-        TransportHash: hash,
-        KeyId: key.keyId,
-        KeySpec: key.keySpec,
-        KeyUsage: key.keyUsage,
-        PrimaryRegion: deps.settings.region,
-        Regions: regions,
-        CreationDate: Math.floor(key.creationDate.getTime() / 1000),
-        KeyMaterialId: version.versionId,
-        WrappedMaterial: wrapped.toString('base64'),
-        ...(version.publicKey ? { PublicKey: Buffer.from(version.publicKey).toString('base64') } : {}),
-        ...(description !== undefined ? { Description: description } : {}),
-        ...(policy !== undefined ? { Policy: policy } : {}),
-        ...(bypassLockout !== undefined ? { BypassPolicyLockoutSafetyCheck: bypassLockout } : {}),
-        Tags: tags,
-      }),
-      replicaRegion,
-    );
+    const created = await callPeer(deps, replicaRegion, 'ImportReplica', {
+      TransportKeyId: prepared.TransportKeyId,
+      TransportHash: hash,
+      KeyId: key.keyId,
+      KeySpec: key.keySpec,
+      KeyUsage: key.keyUsage,
+      PrimaryRegion: deps.settings.region,
+      Regions: regions,
+      CreationDate: Math.floor(key.creationDate.getTime() / 1000),
+      KeyMaterialId: version.versionId,
+      WrappedMaterial: wrapped.toString('base64'),
+      ...(version.publicKey ? { PublicKey: Buffer.from(version.publicKey).toString('base64') } : {}),
+      ...(description !== undefined ? { Description: description } : {}),
+      ...(policy !== undefined ? { Policy: policy } : {}),
+      ...(bypassLockout !== undefined ? { BypassPolicyLockoutSafetyCheck: bypassLockout } : {}),
+      Tags: tags,
+    });
 
-    // The replica exists: record it here (retrying if another request changed the set meanwhile).
-    for (let attempt = 0; ; attempt++) {
-      const current = (await deps.store.multiRegion.getMultiRegionKey(key.keyId)) ?? record;
-      if (current.regions.some((r) => r.region === replicaRegion)) break;
-      const next = { ...current, regions: [...current.regions, { region: replicaRegion, state: 'Active' as const }], revision: current.revision + 1 };
-      if (await deps.store.multiRegion.updateMultiRegionKey(next)) break;
-      if (attempt >= 5) throw new KmsError('KMSInternalException', `The replica in ${replicaRegion} exists, but ${key.arn} could not record it; try again.`);
-    }
+    // The replica exists: record it here, then tell the other replicas (best effort: they learn it again with the next change).
+    const updated = await updateRegionSet(deps, key.keyId, (current) =>
+      current.regions.some((r) => r.region === replicaRegion) ? undefined : { ...current, regions: [...current.regions, { region: replicaRegion, state: 'Active' }] },
+    );
+    for (const other of updated?.regions ?? [])
+      if (other.region !== deps.settings.region && other.region !== replicaRegion) await syncRegion(deps, other.region, updated!).catch(() => undefined);
     return { ReplicaKeyMetadata: created.ReplicaKeyMetadata, ReplicaPolicy: created.ReplicaPolicy, ReplicaTags: created.ReplicaTags };
   },
 };
-
-/** A peer's answer, or the KmsError the caller should see for its failure. */
-async function callPeer(call: Promise<JsonObject>, region: string): Promise<JsonObject> {
-  try {
-    return await call;
-  } catch (error) {
-    if (!(error instanceof PeerError)) throw error;
-    if ((PASSED_ON as readonly string[]).includes(error.type)) throw new KmsError(error.type as KmsErrorName, `${region}: ${error.message}`);
-    if (error.type === 'AccessDeniedException')
-      throw new KmsError('AccessDeniedException', `The deployment of ${region} refused this deployment's peer principal: ${error.message}`);
-    if (error.retryable)
-      throw new KmsError('DependencyTimeoutException', `The deployment of ${region} could not be reached or refused the peer credentials (${error.type}); nothing was created. Try again.`);
-    throw new KmsError('KMSInternalException', `The deployment of ${region} answered ${error.type}: ${error.message}`);
-  }
-}
