@@ -186,6 +186,32 @@ describe('multi-Region keys between two deployments', () => {
     expect(primary).toMatchObject({ name: 'KMSInvalidStateException', message: expect.stringMatching(/us-east-1 \(unreachable/) });
   });
 
+  it('the transfer is in both audit trails, and neither token holds an extractable key', async () => {
+    const key = (await kmsEast.send(new CreateKeyCommand({ MultiRegion: true }))).KeyMetadata!;
+    await kmsEast.send(new ReplicateKeyCommand({ KeyId: key.KeyId, ReplicaRegion: eu }));
+    const search = async (region: string, eventName: string) => {
+      const { stdout } = await hsmkms(['audit', 'search', '--event-name', eventName, '--key', key.KeyId!, '--json', '--data-dir', dataDir(region)]);
+      return stdout.trim().split('\n').filter(Boolean).map((line) => JSON.parse(line) as Record<string, unknown>);
+    };
+    const [sent] = await search(us, 'ReplicateKey');
+    expect(JSON.stringify(sent)).toContain(eu);
+    for (const eventName of ['HsmKms.PrepareReplica', 'HsmKms.ImportReplica']) {
+      const [received] = await search(eu, eventName);
+      expect(JSON.stringify(received), eventName).toContain('replicator-us-east-1');
+      expect(JSON.stringify(received)).not.toContain('WrappedMaterial');
+    }
+
+    for (const region of [us, eu]) {
+      const pin = readFileSync(join(dataDir(region), 'user.pin'), 'utf8').trim();
+      const listing = await promisify(execFile)('pkcs11-tool', ['--module', '/usr/lib/softhsm/libsofthsm2.so', '--token-label', 'hsmkms', '--login', '--pin', pin, '--list-objects'], {
+        env: { ...process.env, SOFTHSM2_CONF: join(dataDir(region), 'softhsm2.conf') },
+      });
+      const keys = listing.stdout.split(/\n(?=\S)/).filter((b) => /(Secret|Private) Key Object/.test(b));
+      expect(keys.some((b) => b.includes('hsmkms-replication-key')), region).toBe(true);
+      for (const block of keys) expect(block, `${region}: ${block}`).toMatch(/Access:.*never extractable/);
+    }
+  });
+
   it('hsmkms region: lists peers without secrets, refuses a clear-text remote endpoint', async () => {
     const { stdout } = await hsmkms(['region', 'list', '--data-dir', dataDir(us)]);
     const [peer] = stdout.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
