@@ -212,6 +212,25 @@ describe('multi-Region keys between two deployments', () => {
     }
   });
 
+  it('the AWS CLI v2 (/usr/bin/aws, unmodified): create-key --multi-region, replicate-key, update-primary-region', async () => {
+    const aws = async (region: string, endpoint: string, args: string[]) => {
+      const { accessKeyId, secretAccessKey } = rootOf(region);
+      const { stdout } = await promisify(execFile)('/usr/bin/aws', [...args, '--endpoint-url', endpoint, '--region', region, '--output', 'json'], {
+        env: { ...process.env, AWS_ACCESS_KEY_ID: accessKeyId, AWS_SECRET_ACCESS_KEY: secretAccessKey, AWS_CONFIG_FILE: '/dev/null', AWS_SHARED_CREDENTIALS_FILE: '/dev/null' },
+      });
+      return stdout.trim() === '' ? {} : (JSON.parse(stdout) as Record<string, any>);
+    };
+    const created = await aws(us, east.endpoint, ['kms', 'create-key', '--multi-region']);
+    const keyId: string = created.KeyMetadata.KeyId;
+    expect(created.KeyMetadata.MultiRegionConfiguration.MultiRegionKeyType).toBe('PRIMARY');
+    const replicated = await aws(us, east.endpoint, ['kms', 'replicate-key', '--key-id', keyId, '--replica-region', eu, '--description', 'cli replica']);
+    expect(replicated.ReplicaKeyMetadata.MultiRegionConfiguration).toMatchObject({ MultiRegionKeyType: 'REPLICA', PrimaryKey: { Region: us } });
+    expect(replicated.ReplicaKeyMetadata.Description).toBe('cli replica');
+    await aws(us, east.endpoint, ['kms', 'update-primary-region', '--key-id', keyId, '--primary-region', eu]);
+    const described = await aws(eu, west.endpoint, ['kms', 'describe-key', '--key-id', keyId]);
+    expect(described.KeyMetadata.MultiRegionConfiguration).toMatchObject({ MultiRegionKeyType: 'PRIMARY', ReplicaKeys: [{ Region: us }] });
+  });
+
   it('hsmkms region: lists peers without secrets, refuses a clear-text remote endpoint', async () => {
     const { stdout } = await hsmkms(['region', 'list', '--data-dir', dataDir(us)]);
     const [peer] = stdout.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
