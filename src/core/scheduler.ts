@@ -12,6 +12,7 @@ import type { KeyMaterialVersion, KeyRecord } from './model.js';
 import type { KmsDeps } from './operation.js';
 import { updateKeyRecord } from './operations/key-updates.js';
 import { rotateKeyMaterial } from './operations/rotation.js';
+import { runReplicationJobs } from './multi-region/replication-jobs.js';
 import type { Logger } from './ports.js';
 
 /** Keys examined per store query, and queries per run at most. */
@@ -81,6 +82,7 @@ async function runPass(deps: KmsDeps, logger: Logger): Promise<void> {
   if (expiredTokens > 0) logger.info({ count: expiredTokens }, 'expired import tokens removed');
   const expiredApprovals = await deps.store.deleteApprovalRequestsExpiredBefore(deps.clock.now());
   if (expiredApprovals > 0) logger.info({ count: expiredApprovals }, 'expired quorum approval requests removed');
+  await runReplicationJobs(deps, logger);
 }
 
 async function handleDueKey(deps: KmsDeps, logger: Logger, key: KeyRecord, now: Date): Promise<void> {

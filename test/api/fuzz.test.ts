@@ -258,8 +258,8 @@ beforeAll(async () => {
     'HsmKms.GetCallerIdentity': {},
     ReplicateKey: { KeyId: mrk, ReplicaRegion: 'eu-west-1', Description: 'replica', Tags: tags, Policy: defaultPolicy(), BypassPolicyLockoutSafetyCheck: false },
     UpdatePrimaryRegion: { KeyId: mrk, PrimaryRegion: 'eu-west-1' },
-    'HsmKms.SyncMultiRegionKey': { KeyId: mrk, PrimaryRegion: 'us-east-1', Regions: ['us-east-1'] },
-    'HsmKms.PrepareReplica': { KeyId: `mrk-${'e'.repeat(32)}`, KeySpec: 'SYMMETRIC_DEFAULT' },
+    'HsmKms.SyncMultiRegionKey': { KeyId: mrk, PrimaryRegion: 'us-east-1', Regions: ['us-east-1'], RotationEnabled: false },
+    'HsmKms.PrepareReplica': { KeyId: `mrk-${'e'.repeat(32)}`, KeySpec: 'SYMMETRIC_DEFAULT', Existing: false },
     'HsmKms.ImportReplica': {
       TransportKeyId: transportKey,
       TransportHash: 'SHA_256',
@@ -269,10 +269,17 @@ beforeAll(async () => {
       PrimaryRegion: 'eu-west-1',
       Regions: ['eu-west-1'],
       CreationDate: 1_790_000_000,
-      KeyMaterialId: 'a'.repeat(64),
-      WrappedMaterial: b64(Buffer.alloc(384, 3)),
+      Versions: [{ KeyMaterialId: 'a'.repeat(64), CreatedAt: 1_790_000_000, WrappedMaterial: b64(Buffer.alloc(384, 3)), RotationType: 'ON_DEMAND' }],
+      CurrentKeyMaterialId: 'a'.repeat(64),
+      RotationPeriodInDays: 365,
       Description: 'replica',
       Tags: tags,
+    },
+    'HsmKms.ImportReplicaVersions': {
+      TransportKeyId: transportKey,
+      TransportHash: 'SHA_1',
+      KeyId: mrk,
+      Versions: [{ KeyMaterialId: 'b'.repeat(64), CreatedAt: 1_790_000_000, WrappedMaterial: b64(Buffer.alloc(384, 4)) }],
     },
   } satisfies Record<string, Input>);
   // Every operation the service registers has a seed of its own.

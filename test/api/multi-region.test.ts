@@ -14,6 +14,9 @@ import {
   DecryptCommand,
   DescribeKeyCommand,
   EnableKeyRotationCommand,
+  GetKeyRotationStatusCommand,
+  ListKeyRotationsCommand,
+  RotateKeyOnDemandCommand,
   EncryptCommand,
   GetPublicKeyCommand,
   KMSClient,
@@ -99,8 +102,6 @@ describe('multi-Region keys between two deployments', () => {
     expect(self.name).toBe('ValidationException');
     const badRegion = await refusal(kmsEast.send(new ReplicateKeyCommand({ KeyId: mrk.KeyId, ReplicaRegion: 'Mars' })));
     expect(badRegion.name).toBe('ValidationException');
-    const rotation = await refusal(kmsEast.send(new EnableKeyRotationCommand({ KeyId: mrk.KeyId })));
-    expect(rotation.name).toBe('UnsupportedOperationException');
     // A policy the replica region rejects is refused there, and nothing is created anywhere.
     const malformed = await refusal(kmsEast.send(new ReplicateKeyCommand({ KeyId: mrk.KeyId, ReplicaRegion: eu, Policy: '{"Statement":' })));
     expect(malformed.name).toBe('MalformedPolicyDocumentException');
@@ -158,6 +159,34 @@ describe('multi-Region keys between two deployments', () => {
     const { Signature } = await kmsWest.send(new SignCommand({ KeyId: primary.KeyId, Message: message, SigningAlgorithm: 'ECDSA_SHA_256' }));
     const verified = await kmsEast.send(new VerifyCommand({ KeyId: primary.KeyId, Message: message, Signature, SigningAlgorithm: 'ECDSA_SHA_256' }));
     expect(verified.SignatureValid).toBe(true);
+  });
+
+  it('rotation: every version travels, the replica follows the primary\'s rotations and settings', async () => {
+    const key = (await kmsEast.send(new CreateKeyCommand({ MultiRegion: true }))).KeyMetadata!;
+    const encrypt = (kms: KMSClient, text: string) => kms.send(new EncryptCommand({ KeyId: key.KeyId, Plaintext: Buffer.from(text) }));
+    const decrypt = async (kms: KMSClient, blob: Uint8Array) => Buffer.from((await kms.send(new DecryptCommand({ CiphertextBlob: blob }))).Plaintext!).toString();
+    const first = await encrypt(kmsEast, 'first material');
+    // Rotated before it has replicas: ReplicateKey sends both versions.
+    await kmsEast.send(new RotateKeyOnDemandCommand({ KeyId: key.KeyId }));
+    const second = await encrypt(kmsEast, 'second material');
+    await kmsEast.send(new ReplicateKeyCommand({ KeyId: key.KeyId, ReplicaRegion: eu }));
+    expect(await decrypt(kmsWest, first.CiphertextBlob!)).toBe('first material');
+    expect(await decrypt(kmsWest, second.CiphertextBlob!)).toBe('second material');
+
+    // Rotation settings and rotations are the primary's; the replica follows.
+    expect((await refusal(kmsWest.send(new EnableKeyRotationCommand({ KeyId: key.KeyId })))).message).toMatch(/follows its primary key in us-east-1/);
+    expect((await refusal(kmsWest.send(new RotateKeyOnDemandCommand({ KeyId: key.KeyId })))).name).toBe('UnsupportedOperationException');
+    await kmsEast.send(new EnableKeyRotationCommand({ KeyId: key.KeyId, RotationPeriodInDays: 180 }));
+    expect(await kmsWest.send(new GetKeyRotationStatusCommand({ KeyId: key.KeyId }))).toMatchObject({ KeyRotationEnabled: true, RotationPeriodInDays: 180 });
+    await kmsEast.send(new RotateKeyOnDemandCommand({ KeyId: key.KeyId }));
+    const [east, west] = await Promise.all([kmsEast, kmsWest].map(async (k) => (await k.send(new DescribeKeyCommand({ KeyId: key.KeyId }))).KeyMetadata!));
+    expect(east!.CurrentKeyMaterialId).not.toBe(key.CurrentKeyMaterialId);
+    expect(west!.CurrentKeyMaterialId).toBe(east!.CurrentKeyMaterialId);
+    const rotations = (await kmsWest.send(new ListKeyRotationsCommand({ KeyId: key.KeyId }))).Rotations!;
+    expect(rotations.map((r) => r.RotationType)).toStrictEqual(['ON_DEMAND', 'ON_DEMAND']);
+    const third = await encrypt(kmsWest, 'third material');
+    expect(await decrypt(kmsEast, third.CiphertextBlob!)).toBe('third material');
+    expect(await decrypt(kmsWest, (await encrypt(kmsEast, 'made after')).CiphertextBlob!)).toBe('made after');
   });
 
   it('UpdatePrimaryRegion moves the primary; a primary with replicas is not deleted', async () => {

@@ -117,6 +117,7 @@ export const ROLE_TABLE: ReadonlyMap<string, RoleTableRow> = new Map([
       'kms:UpdatePrimaryRegion',
       // From the primary's deployment, through its peer principal (the owner of the replica it made).
       'hsmkms:SyncMultiRegionKey',
+      'hsmkms:ImportReplicaVersions',
     ],
     KEY_MANAGEMENT,
   ),

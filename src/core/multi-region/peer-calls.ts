@@ -5,6 +5,7 @@
  * KMSInternalException.
  */
 import { KmsError, type KmsErrorName } from '../errors.js';
+import type { KeyRecord } from '../model.js';
 import type { JsonObject, KmsDeps } from '../operation.js';
 import type { MultiRegionKeyRecord } from './model.js';
 import { PeerError } from './ports.js';
@@ -38,12 +39,20 @@ export async function callPeer(deps: KmsDeps, region: string, operation: string,
   }
 }
 
-/** Tells `region`'s deployment the key's primary and regions (HsmKms.SyncMultiRegionKey); answers its key state there. */
-export async function syncRegion(deps: KmsDeps, region: string, record: Pick<MultiRegionKeyRecord, 'keyId' | 'primaryRegion' | 'regions'>): Promise<string> {
+/**
+ * Tells `region`'s deployment what the replicas share (HsmKms.SyncMultiRegionKey): the primary's
+ * region, the regions, the current key material and the rotation settings (the automatic schedule
+ * only to the primary, whose scheduler rotates). Answers the key state there.
+ */
+export async function syncRegion(deps: KmsDeps, region: string, record: Pick<MultiRegionKeyRecord, 'keyId' | 'primaryRegion' | 'regions'>, key: KeyRecord): Promise<string> {
   const answer = await callPeer(deps, region, 'SyncMultiRegionKey', {
     KeyId: record.keyId,
     PrimaryRegion: record.primaryRegion,
     Regions: record.regions.map((r) => r.region),
+    ...(key.currentVersionId ? { CurrentKeyMaterialId: key.currentVersionId } : {}),
+    RotationEnabled: key.rotationEnabled,
+    ...(key.rotationPeriodInDays !== undefined ? { RotationPeriodInDays: key.rotationPeriodInDays } : {}),
+    ...(key.nextRotationDate ? { NextRotationDate: Math.floor(key.nextRotationDate.getTime() / 1000) } : {}),
   });
   return String(answer.KeyState);
 }

@@ -8,7 +8,8 @@ import { randomUUID } from 'node:crypto';
 import { KmsError } from '../errors.js';
 import { KEY_SPECS } from '../model.js';
 import type { Operation } from '../operation.js';
-import { blob, requiredEnum, requiredString } from '../validation.js';
+import { blob, optionalBoolean, requiredEnum, requiredString } from '../validation.js';
+import { keyArn } from '../key-resolver.js';
 import { MULTI_REGION_KEY_ID } from './model.js';
 import { replicaTransportOf } from './transport.js';
 
@@ -23,10 +24,15 @@ export const prepareReplica: Operation = {
   async run(deps, ctx, input) {
     const keyId = requiredString(input, 'KeyId', { min: 1, max: 36, pattern: MULTI_REGION_KEY_ID });
     const keySpec = requiredEnum(input, 'KeySpec', KEY_SPECS);
+    // For new versions of a replica already here (rotation), rather than for a new replica.
+    const existing = optionalBoolean(input, 'Existing') ?? false;
     const transport = replicaTransportOf(deps.backend);
     if (!transport) throw new KmsError('UnsupportedOperationException', 'This deployment\'s HSM backend cannot receive multi-Region key material.');
     await deps.authorizer.authorize({ principal: ctx.principal, action: 'hsmkms:PrepareReplica', context: { 'kms:KeySpec': keySpec, 'kms:MultiRegion': 'true' } });
-    if (await deps.store.getKey(keyId)) throw new KmsError('AlreadyExistsException', `A key with the id ${keyId} already exists in ${deps.settings.region}.`);
+    const here = await deps.store.getKey(keyId);
+    if (here && !existing) throw new KmsError('AlreadyExistsException', `A key with the id ${keyId} already exists in ${deps.settings.region}.`);
+    if (!here && existing) throw new KmsError('NotFoundException', `Key '${keyArn(deps.settings, keyId)}' does not exist`);
+    if (here && here.keySpec !== keySpec) throw new KmsError('ValidationException', `${here.arn} is a ${here.keySpec} key, not ${keySpec}.`);
     const now = deps.clock.now();
     await deps.store.multiRegion.deleteExpiredTransportKeys(now);
     if ((await deps.store.multiRegion.countTransportKeys(now)) >= MAX_PENDING_TRANSPORT_KEYS)

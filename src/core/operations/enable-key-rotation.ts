@@ -1,7 +1,7 @@
 /** EnableKeyRotation: turns on (or re-times) automatic rotation every RotationPeriodInDays. */
-import { KmsError } from '../errors.js';
 import { requireEnabled, resolveKey } from '../key-resolver.js';
 import type { KeyRecord } from '../model.js';
+import { requirePrimaryForRotation, shareWithReplicas } from '../multi-region/shared-settings.js';
 import type { Operation } from '../operation.js';
 import { optionalInteger, requiredKeyId } from '../validation.js';
 import { updateKeyRecord } from './key-updates.js';
@@ -18,8 +18,6 @@ export const enableKeyRotation: Operation = {
     const keyIdInput = requiredKeyId(input);
     const period = optionalInteger(input, 'RotationPeriodInDays', 90, 2560) ?? DEFAULT_ROTATION_PERIOD_DAYS;
     const key = await resolveKey(deps.store, deps.settings, keyIdInput);
-    // Rotation of multi-Region keys would have to reach every replica's HSM; not built yet.
-    if (key.keyId.startsWith('mrk-')) throw new KmsError('UnsupportedOperationException', `${key.arn} is a multi-Region key; this service does not rotate multi-Region keys yet.`);
     check(key);
     await deps.authorizer.authorize({
       principal: ctx.principal,
@@ -27,7 +25,8 @@ export const enableKeyRotation: Operation = {
       key,
       context: { 'kms:RotationPeriodInDays': String(period) },
     });
-    await updateKeyRecord(deps, key.keyId, (current) => {
+    await requirePrimaryForRotation(deps, key);
+    const updated = await updateKeyRecord(deps, key.keyId, (current) => {
       check(current);
       return {
         ...current,
@@ -36,6 +35,7 @@ export const enableKeyRotation: Operation = {
         nextRotationDate: nextRotationAfterConfigure(current, period, deps.clock.now()),
       };
     });
+    await shareWithReplicas(deps, updated);
     return {};
   },
 };

@@ -9,9 +9,11 @@
 import { KmsError } from '../errors.js';
 import { requireNotPendingDeletion, resolveKey } from '../key-resolver.js';
 import { isMultiRegionKeyId, REGION_RULE } from '../multi-region/model.js';
-import { callPeer, syncRegion, updateRegionSet } from '../multi-region/peer-calls.js';
+import { callPeer, updateRegionSet } from '../multi-region/peer-calls.js';
+import { syncOrRetryLater } from '../multi-region/shared-settings.js';
 import { parsePolicyDocument } from '../policy/policy-document.js';
-import { replicaTransportOf, type TransportHash } from '../multi-region/transport.js';
+import { replicaTransportOf } from '../multi-region/transport.js';
+import { travellingVersions, wrapVersionsFor } from '../multi-region/versions.js';
 import type { Operation } from '../operation.js';
 import { optionalBoolean, optionalString, POLICY_RULE, requiredKeyId, requiredString } from '../validation.js';
 import { parseTags } from './tag-rules.js';
@@ -41,49 +43,35 @@ export const replicateKey: Operation = {
       throw new KmsError('ValidationException', `${key.arn} is already in ${replicaRegion}; a replica must be in another region.`);
     if (record.regions.some((r) => r.region === replicaRegion))
       throw new KmsError('AlreadyExistsException', `${key.arn} already has a replica in ${replicaRegion}.`);
-    const transport = replicaTransportOf(deps.backend);
-    const peers = deps.regionPeers;
-    if (!transport || !peers) throw new KmsError('UnsupportedOperationException', 'This deployment cannot replicate keys to other regions.');
-    if (!(await peers.has(replicaRegion)))
+    if (!replicaTransportOf(deps.backend) || !deps.regionPeers) throw new KmsError('UnsupportedOperationException', 'This deployment cannot replicate keys to other regions.');
+    if (!(await deps.regionPeers.has(replicaRegion)))
       throw new KmsError('UnsupportedOperationException', `${replicaRegion} is not a region this deployment replicates to; register it with hsmkms region add ${replicaRegion} --endpoint URL.`);
-    const versions = await deps.store.listKeyVersions(key.keyId);
-    const version = versions.find((v) => v.versionId === key.currentVersionId);
-    const transfer = (await deps.store.multiRegion.listTransferMaterial(key.keyId)).find((t) => t.versionId === key.currentVersionId);
-    if (!version || !transfer || versions.length !== 1)
-      throw new KmsError('KMSInternalException', `The key material of ${key.arn} cannot be sent to another region.`);
 
-    const prepared = await callPeer(deps, replicaRegion, 'PrepareReplica', { KeyId: key.keyId, KeySpec: key.keySpec });
-    const theirs = Array.isArray(prepared.TransportHashes) ? prepared.TransportHashes : [];
-    const hash = transport.transportHashes().find((h) => theirs.includes(h)) as TransportHash | undefined;
-    if (typeof prepared.TransportKeyId !== 'string' || typeof prepared.PublicKey !== 'string' || !hash)
-      throw new KmsError('KMSInternalException', `The deployment of ${replicaRegion} offered no transport key this HSM can wrap to.`);
-    const wrapped = await transport.wrapForReplica({ keySpec: key.keySpec, transferWrapped: transfer.transferWrapped }, Buffer.from(prepared.PublicKey, 'base64'), hash);
-
-    const regions = record.regions.map((r) => r.region);
+    const wrapped = await wrapVersionsFor(deps, replicaRegion, key, await travellingVersions(deps, key), false);
     const created = await callPeer(deps, replicaRegion, 'ImportReplica', {
-      TransportKeyId: prepared.TransportKeyId,
-      TransportHash: hash,
+      TransportKeyId: wrapped.transportKeyId,
+      TransportHash: wrapped.hash,
       KeyId: key.keyId,
       KeySpec: key.keySpec,
       KeyUsage: key.keyUsage,
       PrimaryRegion: deps.settings.region,
-      Regions: regions,
+      Regions: record.regions.map((r) => r.region),
       CreationDate: Math.floor(key.creationDate.getTime() / 1000),
-      KeyMaterialId: version.versionId,
-      WrappedMaterial: wrapped.toString('base64'),
-      ...(version.publicKey ? { PublicKey: Buffer.from(version.publicKey).toString('base64') } : {}),
+      Versions: wrapped.versions,
+      CurrentKeyMaterialId: key.currentVersionId,
+      ...(key.rotationEnabled && key.rotationPeriodInDays !== undefined ? { RotationPeriodInDays: key.rotationPeriodInDays } : {}),
       ...(description !== undefined ? { Description: description } : {}),
       ...(policy !== undefined ? { Policy: policy } : {}),
       ...(bypassLockout !== undefined ? { BypassPolicyLockoutSafetyCheck: bypassLockout } : {}),
       Tags: tags,
     });
 
-    // The replica exists: record it here, then tell the other replicas (best effort: they learn it again with the next change).
+    // The replica exists: record it here, then tell the other replicas (or leave it to the scheduler).
     const updated = await updateRegionSet(deps, key.keyId, (current) =>
       current.regions.some((r) => r.region === replicaRegion) ? undefined : { ...current, regions: [...current.regions, { region: replicaRegion, state: 'Active' }] },
     );
     for (const other of updated?.regions ?? [])
-      if (other.region !== deps.settings.region && other.region !== replicaRegion) await syncRegion(deps, other.region, updated!).catch(() => undefined);
+      if (other.region !== deps.settings.region && other.region !== replicaRegion) await syncOrRetryLater(deps, other.region, updated!, key);
     return { ReplicaKeyMetadata: created.ReplicaKeyMetadata, ReplicaPolicy: created.ReplicaPolicy, ReplicaTags: created.ReplicaTags };
   },
 };

@@ -51,7 +51,7 @@ async function requireNoReplicas(deps: KmsDeps, key: KeyRecord): Promise<void> {
   for (const { region } of record.regions) {
     if (region === deps.settings.region) continue;
     try {
-      await syncRegion(deps, region, record);
+      await syncRegion(deps, region, record, key);
       remaining.push(region);
     } catch (error) {
       if (error instanceof KmsError && error.type === 'NotFoundException') gone.push(region);

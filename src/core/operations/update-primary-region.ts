@@ -1,13 +1,15 @@
 /**
  * UpdatePrimaryRegion: makes the replica in PrimaryRegion the primary of a multi-Region key and
  * this region's key a replica. The new primary's deployment is told first (nothing changes here if
- * it cannot be reached); then this region's record, then the other replicas (best effort).
+ * it cannot be reached); then this region's record, then the other replicas (or the scheduler, when one cannot be reached).
  */
 import { KmsError } from '../errors.js';
 import { requireNotPendingDeletion, resolveKey } from '../key-resolver.js';
 import { isMultiRegionKeyId, REGION_RULE } from '../multi-region/model.js';
 import { syncRegion, updateRegionSet } from '../multi-region/peer-calls.js';
+import { syncOrRetryLater } from '../multi-region/shared-settings.js';
 import type { Operation } from '../operation.js';
+import { updateKeyRecord } from './key-updates.js';
 import { requiredKeyId, requiredString } from '../validation.js';
 
 export const updatePrimaryRegion: Operation = {
@@ -28,11 +30,12 @@ export const updatePrimaryRegion: Operation = {
       throw new KmsError('NotFoundException', `${key.arn} has no replica key in ${primaryRegion}; replicate it there first.`);
     if (!deps.regionPeers) throw new KmsError('UnsupportedOperationException', 'This deployment cannot reach other regions.');
 
-    const next = { ...record, primaryRegion };
-    await syncRegion(deps, primaryRegion, next);
+    // The new primary takes the automatic rotation schedule with it; this region's key keeps the settings only.
+    await syncRegion(deps, primaryRegion, { ...record, primaryRegion }, key);
     const written = await updateRegionSet(deps, key.keyId, (current) => ({ ...current, primaryRegion }));
+    const replica = key.nextRotationDate ? await updateKeyRecord(deps, key.keyId, (current) => ({ ...current, nextRotationDate: undefined })) : key;
     for (const other of written?.regions ?? [])
-      if (other.region !== deps.settings.region && other.region !== primaryRegion) await syncRegion(deps, other.region, written!).catch(() => undefined);
+      if (other.region !== deps.settings.region && other.region !== primaryRegion) await syncOrRetryLater(deps, other.region, written!, replica);
     return {};
   },
 };
