@@ -6,7 +6,7 @@ import { KmsError } from '../errors.js';
 import type { KeyRecord } from '../model.js';
 import type { KmsDeps } from '../operation.js';
 import { isMultiRegionKeyId, type MultiRegionKeyRecord } from './model.js';
-import { callPeer, syncRegion } from './peer-calls.js';
+import { callPeer, syncRegion, updateRegionSet } from './peer-calls.js';
 import { enqueueSync } from './replication-jobs.js';
 import { replicaTransportOf } from './transport.js';
 import { wrapVersionsFor, type TravellingVersion } from './versions.js';
@@ -40,8 +40,14 @@ function replicaRegions(deps: KmsDeps, record: MultiRegionKeyRecord): string[] {
  */
 export async function deliverNewVersion(deps: KmsDeps, key: KeyRecord, record: MultiRegionKeyRecord, travelling: TravellingVersion): Promise<void> {
   for (const region of replicaRegions(deps, record)) {
-    const wrapped = await wrapVersionsFor(deps, region, key, [travelling], true);
-    await callPeer(deps, region, 'ImportReplicaVersions', { TransportKeyId: wrapped.transportKeyId, TransportHash: wrapped.hash, KeyId: key.keyId, Versions: wrapped.versions });
+    try {
+      const wrapped = await wrapVersionsFor(deps, region, key, [travelling], true);
+      await callPeer(deps, region, 'ImportReplicaVersions', { TransportKeyId: wrapped.transportKeyId, TransportHash: wrapped.hash, KeyId: key.keyId, Versions: wrapped.versions });
+    } catch (error) {
+      // The replica was deleted there: that region leaves the set, and the rotation goes on without it.
+      if (!(error instanceof KmsError && error.type === 'NotFoundException')) throw error;
+      await updateRegionSet(deps, key.keyId, (current) => ({ ...current, regions: current.regions.filter((r) => r.region !== region) }));
+    }
   }
 }
 

@@ -9,9 +9,10 @@ import { PeerError, type RegionPeers } from '../../../src/core/multi-region/port
 import { retryDelayMs, runReplicationJobs } from '../../../src/core/multi-region/replication-jobs.js';
 import { createKey } from '../../../src/core/operations/create-key.js';
 import { enableKeyRotation } from '../../../src/core/operations/enable-key-rotation.js';
+import { rotateKeyOnDemand } from '../../../src/core/operations/rotate-key-on-demand.js';
 import type { Logger } from '../../../src/core/ports.js';
 import { createTestKms, type TestKms } from '../../support/kms-deps.js';
-import { call } from '../operations/management-support.js';
+import { call, expectKmsError } from '../operations/management-support.js';
 
 const SILENT: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => SILENT };
 
@@ -77,5 +78,20 @@ describe('multi-Region replication jobs', () => {
     await runReplicationJobs(kms.deps, SILENT);
     expect((await kms.store.multiRegion.getMultiRegionKey(keyId))!.regions.map((r) => r.region)).toStrictEqual(['us-east-1']);
     expect(await kms.store.multiRegion.listReplicationJobs({ limit: 10 })).toStrictEqual([]);
+  });
+
+  it('a rotation waits for every replica region: unreachable, nothing changes; replica gone, the region leaves the set', async () => {
+    const keyId = await primaryWithReplica();
+    const before = (await kms.store.getKey(keyId))!.currentVersionId;
+    answer = 'down';
+    await expectKmsError(call(kms, rotateKeyOnDemand, { KeyId: keyId }), 'DependencyTimeoutException', 'eu-west-1');
+    expect((await kms.store.getKey(keyId))!.currentVersionId).toBe(before);
+    expect(await kms.store.listKeyVersions(keyId)).toHaveLength(1);
+
+    answer = 'gone';
+    await call(kms, rotateKeyOnDemand, { KeyId: keyId });
+    expect((await kms.store.getKey(keyId))!.currentVersionId).not.toBe(before);
+    expect((await kms.store.multiRegion.getMultiRegionKey(keyId))!.regions.map((r) => r.region)).toStrictEqual(['us-east-1']);
+    expect(await kms.store.multiRegion.listTransferMaterial(keyId)).toHaveLength(2);
   });
 });
