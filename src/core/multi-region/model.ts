@@ -18,8 +18,9 @@ export function isMultiRegionKeyId(keyId: string): boolean {
 export const REGION_RULE = { min: 1, max: 32, pattern: /^([a-z]+-){2,3}\d+$/ };
 
 /**
- * A region of a key's set, as the deployment that records it sees it: `Creating` until its
- * replica exists there (with its material), then `Active`.
+ * A region of a key's set, as the deployment that records it sees it. ReplicateKey and
+ * UpdatePrimaryRegion are synchronous today, so every recorded region is `Active`; `Creating` is
+ * kept in the stored format for an asynchronous ReplicateKey (AWS's `Creating` replica).
  */
 export interface RegionMembership {
   region: string;
@@ -32,7 +33,10 @@ export interface MultiRegionKeyRecord {
   primaryRegion: string;
   /** Every region of the set, the primary's included, in the order they joined. */
   regions: RegionMembership[];
-  /** An UpdatePrimaryRegion is in progress: DescribeKey shows KeyState `Updating`. */
+  /**
+   * An UpdatePrimaryRegion in progress (AWS's KeyState `Updating`). Always false today: the
+   * synchronous UpdatePrimaryRegion has no in-between state to show.
+   */
   updating: boolean;
   revision: number;
 }
@@ -55,13 +59,11 @@ export interface RegionPeerRecord {
 }
 
 /**
- * Work towards a peer, kept until it is done (the scheduler retries it):
- * - `create`: make the replica in `region` (with its material);
- * - `sync`: bring the replica in `region` up to date (regions, rotation settings, new versions);
- * - `promote`: make the replica in `region` the primary (UpdatePrimaryRegion);
- * - `report-deletion`: tell `region` that this region's replica was deleted.
+ * Work towards a peer, kept until it is done (the scheduler retries it; replication-jobs.ts):
+ * - `sync`: tell the replica in `region` what the keys share (regions, primary, current version,
+ *   rotation settings). The kind is a column, so other kinds can be added without a migration.
  */
-export type ReplicationJobKind = 'create' | 'sync' | 'promote' | 'report-deletion';
+export type ReplicationJobKind = 'sync';
 
 export interface ReplicationJob {
   keyId: string;
