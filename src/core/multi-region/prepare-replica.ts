@@ -1,8 +1,9 @@
 /**
- * HsmKms.PrepareReplica — called by another region's deployment (ReplicateKey) before it sends a
- * multi-Region key's material here: this HSM makes an RSA transport key pair (as for
- * GetParametersForImport), keeps the private half wrapped under its own domain key, single-use and
- * valid for ten minutes, and answers with the public key and the OAEP hashes this token does.
+ * HsmKms.PrepareReplica — called by another region's deployment before it sends a multi-Region
+ * key's material here (ReplicateKey: the key must not exist here yet; with `Existing: true`, a
+ * rotation of the primary: the replica must be here): this HSM makes an RSA transport key pair (as
+ * for GetParametersForImport), keeps the private half wrapped under its own domain key, single-use
+ * and valid for ten minutes, and answers with the public key and the OAEP hashes this token does.
  */
 import { randomUUID } from 'node:crypto';
 import { KmsError } from '../errors.js';

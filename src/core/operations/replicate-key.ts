@@ -1,8 +1,8 @@
 /**
  * ReplicateKey: a replica of a multi-Region primary key in another region — another hsmkms
  * deployment registered as a region peer (`hsmkms region add`). The peer's HSM makes an RSA
- * transport key (HsmKms.PrepareReplica), this HSM wraps the material to it inside the token, and
- * the peer unwraps it into its own HSM and creates the replica (HsmKms.ImportReplica): the
+ * transport key (HsmKms.PrepareReplica), this HSM wraps every version of the material to it inside
+ * the token, and the peer unwraps them into its own HSM and creates the replica (HsmKms.ImportReplica): the
  * material is never in clear outside an HSM. The peer's own policies decide whether the peer
  * principal may create it. This region's record of the set gains the replica once it exists.
  */
