@@ -45,6 +45,8 @@ import { clusterMetrics, createMetrics, type Metrics } from './observability/met
 import { buildMetricsServer } from './http/metrics-server.js';
 import type { HttpTimeouts } from './http/timeouts.js';
 import { createLogger } from './observability/logger.js';
+import { multiRegionOperations } from './core/multi-region/index.js';
+import { createHttpRegionPeers } from './http/region-peers.js';
 
 /** Every operation the API serves, by registry key (`Encrypt`, `HsmKms.CreatePrincipal`; see core/registry.ts). */
 export const serviceOperations: ReadonlyMap<string, Operation> = operationRegistry(
@@ -53,6 +55,7 @@ export const serviceOperations: ReadonlyMap<string, Operation> = operationRegist
   quorumOperations,
   certificateOperations,
   auditReadingOperations,
+  multiRegionOperations,
 );
 
 /** Everything `hsmkms serve` needs to know. */
@@ -263,6 +266,7 @@ export async function createApp(config: AppConfig): Promise<App> {
       auditReader: audit
         ? createAuditReader({ dir: audit.dir, publicKey: async () => auditSignerOf(backend)?.auditPublicKey() })
         : undefined,
+      regionPeers: createHttpRegionPeers({ store, backend }),
     };
     const root = await ensureRootCredentials(
       store,

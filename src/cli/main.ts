@@ -37,6 +37,11 @@ const COMMANDS: ReadonlyArray<{ name: string; description: string; load: () => P
     description: 'Break-glass key administration, offline on the data directory (audited, no server needed).',
     load: async () => (await import('./key.js')).keyCommand(),
   },
+  {
+    name: 'region',
+    description: 'Other regions (hsmkms deployments) that multi-Region keys are replicated to.',
+    load: async () => (await import('./region.js')).regionCommand(),
+  },
 ];
 
 /** The command named on the command line (`hsmkms NAME …` or `hsmkms help NAME`), if any. */

@@ -48,7 +48,8 @@ export interface KeyStoreLocationMetadata {
   connected: boolean;
 }
 
-export function keyMetadata(key: KeyRecord, location?: KeyStoreLocationMetadata): JsonObject {
+/** `multiRegion`: the key's MultiRegionConfiguration (multi-region/metadata.ts), for `mrk-` keys. */
+export function keyMetadata(key: KeyRecord, location?: KeyStoreLocationMetadata, multiRegion?: JsonObject): JsonObject {
   const keyState = location && !location.connected && key.keyState !== 'PendingDeletion' ? 'Unavailable' : key.keyState;
   const metadata: JsonObject = {
     AWSAccountId: key.accountId,
@@ -63,8 +64,9 @@ export function keyMetadata(key: KeyRecord, location?: KeyStoreLocationMetadata)
     KeyManager: 'CUSTOMER',
     CustomerMasterKeySpec: key.keySpec,
     KeySpec: key.keySpec,
-    MultiRegion: false,
+    MultiRegion: key.keyId.startsWith('mrk-'),
   };
+  if (multiRegion) metadata.MultiRegionConfiguration = multiRegion;
   if (location) {
     metadata.CustomKeyStoreId = location.customKeyStoreId;
     if (location.cloudHsmClusterId) metadata.CloudHsmClusterId = location.cloudHsmClusterId;

@@ -8,6 +8,7 @@ import type { KeyStoreConnections } from './key-stores/connections.js';
 import type { InProcessCall } from './in-process-calls.js';
 import type { CertificateAuthorityPort } from './certificates/port.js';
 import type { AuditReader } from './audit-reading/port.js';
+import type { RegionPeers } from './multi-region/ports.js';
 
 /** Service-wide settings the core needs. */
 export interface KmsSettings {
@@ -33,6 +34,8 @@ export interface KmsDeps {
   certificateAuthority?: CertificateAuthorityPort | undefined;
   /** The audit trail, read back (absent: the trail is off, and reading it is unsupported). */
   auditReader?: AuditReader | undefined;
+  /** Other regions' deployments (absent: ReplicateKey and UpdatePrimaryRegion are unsupported). */
+  regionPeers?: RegionPeers | undefined;
 }
 
 /** Who is calling and which request this is. */

@@ -25,6 +25,7 @@ import type { AuthorizationRepository } from './authorization/repository.js';
 import type { GrantRecord, GrantRepository } from './grants/grant.js';
 import type { QuorumRepository } from './quorum/quorum.js';
 import type { CustomKeyStoreRepository } from './key-stores/ports.js';
+import type { MultiRegionRepository } from './multi-region/ports.js';
 
 // ───────────────────────────── key backend ─────────────────────────────
 
@@ -192,6 +193,9 @@ export interface MetadataRepository extends AuthorizationRepository, GrantReposi
 
   /** Custom key stores and XKS proxy credentials (core/key-stores/ports.ts). */
   readonly keyStores: CustomKeyStoreRepository;
+
+  /** Multi-Region keys, region peers and replication jobs (core/multi-region/ports.ts). */
+  readonly multiRegion: MultiRegionRepository;
 }
 
 export interface MetadataStore extends MetadataRepository {

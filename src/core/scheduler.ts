@@ -18,6 +18,7 @@ import type { KeyMaterialVersion, KeyRecord } from './model.js';
 import type { KmsDeps } from './operation.js';
 import { updateKeyRecord } from './operations/key-updates.js';
 import { rotateKeyMaterial } from './operations/rotation.js';
+import { runReplicationJobs } from './multi-region/replication-jobs.js';
 import type { AuditActor, Logger } from './ports.js';
 
 /** Keys examined per store query, and queries per run at most. */
@@ -90,6 +91,7 @@ async function runPass(deps: KmsDeps, logger: Logger): Promise<void> {
     logger.info({ count: expiredApprovals }, 'expired quorum approval requests removed');
     await auditServiceEvent(deps, logger, { eventName: 'DeleteExpiredApprovalRequests', resources: [], additionalEventData: { count: expiredApprovals } });
   }
+  await runReplicationJobs(deps, logger);
 }
 
 /** One piece of due work on a key: its audit event name and what doing it takes (undefined: nothing was due after all). */

@@ -21,7 +21,9 @@ export type StoreRecord =
   | 'custom-key-store-key'
   | 'xks-credential'
   | 'certificate-authority'
-  | 'certificate';
+  | 'certificate'
+  | 'multi-region-key'
+  | 'transport-key';
 
 export class StoreError extends Error {
   constructor(
@@ -50,6 +52,8 @@ const NOUN: Record<StoreRecord, string> = {
   'xks-credential': 'An XKS credential with the access key id',
   'certificate-authority': 'A certificate authority named',
   certificate: 'A certificate with the CA and serial',
+  'multi-region-key': 'A multi-Region key with the id',
+  'transport-key': 'A replica transport key with the id',
 };
 
 /** The KmsError a client sees for a store conflict or a missing record (AWS's wording where AWS has one). */

@@ -103,6 +103,7 @@ beforeAll(async () => {
     create({ KeySpec: 'HMAC_256', KeyUsage: 'GENERATE_VERIFY_MAC' }),
     create({ Origin: 'EXTERNAL' }),
   ]);
+  const mrk = await create({ MultiRegion: true });
   await kms.send(new CreateAliasCommand({ AliasName: 'alias/fuzz', TargetKeyId: sym }));
   await kms.send(new CreateAliasCommand({ AliasName: 'alias/fuzz-victim', TargetKeyId: victim }));
   const context = { purpose: 'fuzz', tenant: 'é🔑' };
@@ -180,6 +181,9 @@ beforeAll(async () => {
   const auditToken = (await admin.call('LookupAuditEvents', { MaxResults: 1 })).NextToken as string;
   expect(auditToken).toMatch(/^[A-Za-z0-9_-]+$/);
   const now = Math.floor(Date.now() / 1000);
+  // A transport key for the first ImportReplica that gets through validation (garbage material, then used up).
+  const replicaId = `mrk-${'f'.repeat(32)}`;
+  const transportKey = (await admin.call('PrepareReplica', { KeyId: replicaId, KeySpec: 'SYMMETRIC_DEFAULT' })).TransportKeyId as string;
 
   const tags = [{ TagKey: 'team', TagValue: 'fuzz' }];
   Object.assign(SEEDS, {
@@ -283,6 +287,31 @@ beforeAll(async () => {
       NextToken: auditToken,
     },
     'HsmKms.VerifyAuditTrail': { From: now - 3600, To: now + 60 },
+    ReplicateKey: { KeyId: mrk, ReplicaRegion: 'eu-west-1', Description: 'replica', Tags: tags, Policy: defaultPolicy(), BypassPolicyLockoutSafetyCheck: false },
+    UpdatePrimaryRegion: { KeyId: mrk, PrimaryRegion: 'eu-west-1' },
+    'HsmKms.SyncMultiRegionKey': { KeyId: mrk, PrimaryRegion: 'us-east-1', Regions: ['us-east-1'], RotationEnabled: false },
+    'HsmKms.PrepareReplica': { KeyId: `mrk-${'e'.repeat(32)}`, KeySpec: 'SYMMETRIC_DEFAULT', Existing: false },
+    'HsmKms.ImportReplica': {
+      TransportKeyId: transportKey,
+      TransportHash: 'SHA_256',
+      KeyId: replicaId,
+      KeySpec: 'SYMMETRIC_DEFAULT',
+      KeyUsage: 'ENCRYPT_DECRYPT',
+      PrimaryRegion: 'eu-west-1',
+      Regions: ['eu-west-1'],
+      CreationDate: 1_790_000_000,
+      Versions: [{ KeyMaterialId: 'a'.repeat(64), CreatedAt: 1_790_000_000, WrappedMaterial: b64(Buffer.alloc(384, 3)), RotationType: 'ON_DEMAND' }],
+      CurrentKeyMaterialId: 'a'.repeat(64),
+      RotationPeriodInDays: 365,
+      Description: 'replica',
+      Tags: tags,
+    },
+    'HsmKms.ImportReplicaVersions': {
+      TransportKeyId: transportKey,
+      TransportHash: 'SHA_1',
+      KeyId: mrk,
+      Versions: [{ KeyMaterialId: 'b'.repeat(64), CreatedAt: 1_790_000_000, WrappedMaterial: b64(Buffer.alloc(384, 4)) }],
+    },
   } satisfies Record<string, Input>);
   // Every operation the service registers has a seed of its own.
   expect([...serviceOperations.keys()].filter((name) => !(name in SEEDS))).toEqual([]);

@@ -10,6 +10,7 @@ import { describeKeyStoreRepositoryContract } from './key-store-contract.js';
 import { accessKey, alias, importToken, key, normaliseBytes, principal, version } from './fixtures.js';
 import { describeGrantAndQuorumContract } from './grants-quorum-contract.js';
 import { describeAuthorizationContract } from './authorization-contract.js';
+import { describeMultiRegionContract } from './multi-region-contract.js';
 
 export type StoreFactory = () => Promise<MetadataStore>;
 
@@ -26,6 +27,7 @@ export function describeMetadataStoreContract(name: string, open: StoreFactory):
     describeGrantAndQuorumContract(() => store);
     describeAuthorizationContract(() => store);
     describeKeyStoreRepositoryContract(() => store);
+    describeMultiRegionContract(() => store);
 
     describe('keys', () => {
       it('round-trips a key with every optional field, dates to the millisecond', async () => {

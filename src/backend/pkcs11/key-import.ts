@@ -16,7 +16,7 @@ import type { ECDH1, Handle, Mechanism, Template } from 'pkcs11js';
 import type { KeySpec, WrappingAlgorithm } from '../../core/model.js';
 import type { GeneratedMaterial } from '../../core/ports.js';
 import { hsmError, toHsmError } from './errors.js';
-import { oaepMechanism, specInfo, unwrapTemplate } from './key-specs.js';
+import { ephemeralUnwrapKeyTemplate, oaepMechanism, specInfo, unwrapTemplate } from './key-specs.js';
 import { parseMaterialBlob } from './material-blob.js';
 import type { Pkcs11Backend } from './pkcs11-backend.js';
 import { ecSpki, rsaSpki } from './public-key.js';
@@ -62,15 +62,7 @@ export async function importMaterial(
       const [modulus] = await calls.call('C_GetAttributeValue', session, wrappingKey, [{ type: P.CKA_MODULUS }]);
       const split = (modulus!.value as Buffer).length;
       if (encrypted.length <= split + 8) throw incorrect('The wrapped key material is too short for RSA_AES_KEY_WRAP.');
-      ephemeral = await oaepUnwrap(backend, session, hash, wrappingKey, encrypted.subarray(0, split), [
-        { type: P.CKA_CLASS, value: P.CKO_SECRET_KEY },
-        { type: P.CKA_KEY_TYPE, value: P.CKK_AES },
-        { type: P.CKA_TOKEN, value: false },
-        { type: P.CKA_SENSITIVE, value: true },
-        { type: P.CKA_EXTRACTABLE, value: false },
-        { type: P.CKA_UNWRAP, value: true },
-        ...idAttribute(newId()),
-      ]);
+      ephemeral = await oaepUnwrap(backend, session, hash, wrappingKey, encrypted.subarray(0, split), ephemeralUnwrapKeyTemplate(newId()));
       imported = await unwrap(backend, session, { mechanism: P.CKM_AES_KEY_WRAP_PAD }, ephemeral, encrypted.subarray(split), template);
     }
     let publicKey: Buffer | undefined;

@@ -167,6 +167,22 @@ export function unwrapTemplate(spec: KeySpec, purpose: 'cmk' | 'import-wrapping'
   return [...classAndType(info), ...common(!forUse, profile, id), ...usage(info.family, purpose)];
 }
 
+/**
+ * The ephemeral AES key of an RSA_AES_KEY_WRAP payload, as it is unwrapped with the RSA key: a
+ * session object that can only unwrap the material after it, never leave the token.
+ */
+export function ephemeralUnwrapKeyTemplate(id: Buffer | undefined): Template {
+  return [
+    { type: P.CKA_CLASS, value: P.CKO_SECRET_KEY },
+    { type: P.CKA_KEY_TYPE, value: P.CKK_AES },
+    { type: P.CKA_TOKEN, value: false },
+    { type: P.CKA_SENSITIVE, value: true },
+    { type: P.CKA_EXTRACTABLE, value: false },
+    { type: P.CKA_UNWRAP, value: true },
+    ...(id ? [{ type: P.CKA_ID, value: id }] : []),
+  ];
+}
+
 /** The usages a persistent AES token key may be given; every other usage attribute is false. */
 export type TokenAesUsage = Partial<Record<'encrypt' | 'decrypt' | 'wrap' | 'unwrap', boolean>>;
 

@@ -56,6 +56,7 @@ import type {
   WrappingKeySpec,
 } from '../../core/model.js';
 import type { AuditSigner, DataKeyPair, GeneratedMaterial, KeyBackend, Logger, MaterialRef, SymmetricCiphertext } from '../../core/ports.js';
+import type { ReplicableMaterial, ReplicaTransport, TransferRef, TransportHash } from '../../core/multi-region/transport.js';
 import { gcmDecrypt, gcmEncrypt, IvSource } from './aes-gcm.js';
 import { AuditSigningKey } from './audit-signing-key.js';
 import { hsmError, toHsmError, type Blame } from './errors.js';
@@ -69,7 +70,8 @@ import { profileFor } from './profiles.js';
 import { ecdsaDerToRaw, ecdsaRawToDer, ecPointAttribute } from './public-key.js';
 import { parseSealedSecret, sealedHeader, writeSealedSecret } from './sealed-secret.js';
 import { SessionPool } from './session-pool.js';
-import { loadTokenKeys } from './token-keys.js';
+import { generateReplicable, transportHashes, unwrapFromReplica, wrapForReplica } from './replica-transport.js';
+import { loadTokenKeys, type TokenKeySet } from './token-keys.js';
 import { TokenRuntime } from './token-runtime.js';
 
 const P = pkcs11js;
@@ -77,9 +79,11 @@ const SILENT: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: ()
 const generateKeyPairAsync = promisify(generateKeyPairCallback);
 
 /** The PKCS#11 implementation of {@link KeyBackend}. Create with `openPkcs11Backend`. */
-export class Pkcs11Backend extends TokenRuntime implements KeyBackend, AuditSigner {
+export class Pkcs11Backend extends TokenRuntime implements KeyBackend, AuditSigner, ReplicaTransport {
   private readonly ivs = new IvSource();
   private readonly auditKey = new AuditSigningKey();
+  /** The replication key(s), found or created on first use (replica-transport.ts). */
+  private replication: Promise<TokenKeySet> | undefined;
 
   /** See `openPkcs11Backend`. Start-up calls are synchronous: nothing waits for them yet. */
   static async open(config: Pkcs11BackendConfig, logger: Logger = SILENT): Promise<Pkcs11Backend> {
@@ -329,9 +333,41 @@ export class Pkcs11Backend extends TokenRuntime implements KeyBackend, AuditSign
     return this.run('signAuditDigest', (s) => this.auditKey.sign(this.calls, s, payload));
   }
 
+  // ───────────────────────── ReplicaTransport (replica-transport.ts) ─────────────────────────
+
+  generateReplicableMaterial(spec: KeySpec): Promise<ReplicableMaterial> {
+    return this.run('generateReplicableMaterial', (s) => generateReplicable(this, s, this.replicationKeys(s), spec));
+  }
+
+  transportHashes(): TransportHash[] {
+    return transportHashes(this);
+  }
+
+  wrapForReplica(material: TransferRef, transportPublicKey: Uint8Array, hash: TransportHash): Promise<Buffer> {
+    return this.run('wrapForReplica', (s) => wrapForReplica(this, s, this.replicationKeys(s), material, transportPublicKey, hash));
+  }
+
+  unwrapFromReplica(transportKey: MaterialRef, hash: TransportHash, wrapped: Uint8Array, spec: KeySpec): Promise<ReplicableMaterial> {
+    return this.withKey('unwrapFromReplica', transportKey, (s, h) => unwrapFromReplica(this, s, this.replicationKeys(s), h, hash, view(wrapped), spec), {
+      callerInput: true,
+    });
+  }
+
+  /** Finds (or, the first time, creates) the replication key on `session`; later calls share the answer. */
+  private replicationKeys(session: Handle): () => Promise<TokenKeySet> {
+    return () => {
+      const keys = (this.replication ??= loadTokenKeys(this.calls, session, 'replication', { modulePath: this.config.modulePath, unwrapTemplate: false }));
+      keys.catch(() => {
+        if (this.replication === keys) this.replication = undefined;
+      });
+      return keys;
+    };
+  }
+
   /** Whenever the runtime looks its own keys up again (a lost login, stale handles, a reset), the audit key's handles go too. */
   protected override async reloadKeys(session: Handle): Promise<void> {
     this.auditKey.forget();
+    this.replication = undefined;
     await super.reloadKeys(session);
   }
 }

@@ -1,7 +1,9 @@
 /**
- * The backend's own token objects: the domain key (AES-256, wraps every CMK's material) and the
- * seal key (AES-256-GCM, seals service secrets). Both are persistent, private, sensitive and
- * never extractable: created in the token, used in the token, never leave it.
+ * The backend's own token objects: the domain key (AES-256, wraps every CMK's material), the
+ * seal key (AES-256-GCM, seals service secrets) and, once a multi-Region key is made, the
+ * replication key (AES-256, wraps the transfer copy of multi-Region key material; see
+ * replica-transport.ts). All are persistent, private, sensitive and never extractable: created in
+ * the token, used in the token, never leave it.
  *
  * Several keys may carry the same label (two processes racing on first start, or a future
  * rotation). New material always uses the one with the smallest CKA_ID, so racing processes
@@ -19,17 +21,19 @@ import { tokenAesKeyTemplate, type TokenAesUsage } from './key-specs.js';
 
 const P = pkcs11js;
 
-export type TokenKeyRole = 'domain' | 'seal';
+export type TokenKeyRole = 'domain' | 'seal' | 'replication';
 
 export const TOKEN_KEY_LABELS: Readonly<Record<TokenKeyRole, string>> = {
   domain: 'hsmkms-domain-key',
   seal: 'hsmkms-seal-key',
+  replication: 'hsmkms-replication-key',
 };
 
 /** What each role's key may do (nothing else: see tokenAesKeyTemplate). */
 const USAGE: Readonly<Record<TokenKeyRole, TokenAesUsage>> = {
   domain: { wrap: true, unwrap: true },
   seal: { encrypt: true, decrypt: true },
+  replication: { wrap: true, unwrap: true },
 };
 
 /** One role's keys, by CKA_ID (hex). */

@@ -114,7 +114,7 @@ export function keyContext(context: MutableContext, key: KeyRecord): void {
   context['kms:KeyUsage'] = key.keyUsage;
   context['kms:CustomerMasterKeyUsage'] = key.keyUsage;
   context['kms:KeyOrigin'] = key.origin;
-  context['kms:MultiRegion'] = 'false';
+  context['kms:MultiRegion'] = String(key.keyId.startsWith('mrk-'));
 }
 
 /** The operation's own keys over the derived ones; `undefined` values mean "absent". */

@@ -50,6 +50,8 @@ const QUORUM_RULES = row('quorum rule administration', 'account', 'allow', 'deny
 const QUORUM_READ = row('quorum rule read', 'account', 'allow', 'policy', 'allow');
 const APPROVALS = row('quorum approvals', 'account', 'allow', 'allow', 'allow');
 const AUDIT_READ = row('audit read', 'account', 'allow', 'deny', 'allow');
+/** Another region's deployment creating a replica here through its peer principal (src/core/multi-region). */
+const REPLICA_CREATION = row('replica key creation', 'account', 'deny', 'allow', 'deny');
 const CALLER_IDENTITY = row('caller identity', 'account', 'allow', 'allow', 'allow');
 
 function rows(actions: string[], value: RoleTableRow): Array<[string, RoleTableRow]> {
@@ -113,6 +115,9 @@ export const ROLE_TABLE: ReadonlyMap<string, RoleTableRow> = new Map([
       'kms:RevokeGrant',
       'kms:ReplicateKey',
       'kms:UpdatePrimaryRegion',
+      // From the primary's deployment, through its peer principal (the owner of the replica it made).
+      'hsmkms:SyncMultiRegionKey',
+      'hsmkms:ImportReplicaVersions',
     ],
     KEY_MANAGEMENT,
   ),
@@ -153,6 +158,7 @@ export const ROLE_TABLE: ReadonlyMap<string, RoleTableRow> = new Map([
   // The private CA's other operations authorize kms:Sign / kms:DescribeKey on its keys (src/core/certificates).
   ['hsmkms:ListCertificateAuthorities', ACCOUNT_LISTING],
   ['hsmkms:GetCallerIdentity', CALLER_IDENTITY],
+  ...rows(['hsmkms:PrepareReplica', 'hsmkms:ImportReplica'], REPLICA_CREATION),
 ]);
 
 /** What the role gate says about one call. */

@@ -1,10 +1,13 @@
 /** CreateKey: a new customer managed key, its material generated inside the HSM. */
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { KmsError } from '../errors.js';
 import { keyArn } from '../key-resolver.js';
 import { keyMetadata } from '../key-metadata.js';
 import { createKeyStoreMaterial } from '../key-stores/keys.js';
 import { storeForNewKey } from '../key-stores/new-keys.js';
+import { multiRegionConfiguration } from '../multi-region/metadata.js';
+import type { MultiRegionKeyRecord } from '../multi-region/model.js';
+import { replicaTransportOf, type ReplicableMaterial } from '../multi-region/transport.js';
 import { KEY_SPECS, KEY_USAGES, ORIGINS, usagesFor, type KeyMaterialVersion, type KeyRecord, type KeySpec } from '../model.js';
 import type { KmsDeps, Operation } from '../operation.js';
 import { defaultKeyPolicy } from '../policy/default-policy.js';
@@ -45,7 +48,11 @@ export const createKey: Operation = {
         `KeyUsage ${keyUsage} is not compatible with KeySpec ${keySpec}; use ${usagesFor(keySpec).join(' or ')}.`,
       );
     const keyStore = await storeForNewKey(deps, { origin, customKeyStoreId, xksKeyId, keySpec, keyUsage, multiRegion });
-    if (multiRegion) throw new KmsError('UnsupportedOperationException', 'Multi-Region keys are not supported by this service.');
+    const transport = multiRegion ? replicaTransportOf(deps.backend) : undefined;
+    if (multiRegion && !transport)
+      throw new KmsError('UnsupportedOperationException', 'This HSM backend cannot move key material between tokens, so it cannot hold multi-Region keys.');
+    if (multiRegion && origin !== 'AWS_KMS')
+      throw new KmsError('UnsupportedOperationException', `Multi-Region keys with Origin ${origin} are not supported by this service; use Origin AWS_KMS.`);
     if (origin === 'EXTERNAL' && keySpec !== 'SYMMETRIC_DEFAULT')
       throw new KmsError(
         'UnsupportedOperationException',
@@ -76,7 +83,7 @@ export const createKey: Operation = {
     });
 
     const now = deps.clock.now();
-    const keyId = randomUUID();
+    const keyId = multiRegion ? `mrk-${randomBytes(16).toString('hex')}` : randomUUID();
     const key: KeyRecord = {
       keyId,
       arn: keyArn(deps.settings, keyId),
@@ -94,8 +101,13 @@ export const createKey: Operation = {
     };
     const caller = { principalArn: ctx.principal.arn, requestId: ctx.requestId, operation: 'CreateKey' };
     const inStore = keyStore ? await createKeyStoreMaterial(deps, key, keyStore, newKeyMaterialId(), xksKeyId, caller) : undefined;
-    const version = inStore?.version ?? (origin === 'AWS_KMS' ? await generateFirstVersion(deps, key, now) : undefined);
+    // A multi-Region key's material is also wrapped for transfer to its replicas (multi-region/transport.ts).
+    const replicable: ReplicableMaterial | undefined = transport ? await transport.generateReplicableMaterial(keySpec) : undefined;
+    const version = inStore?.version ?? (origin === 'AWS_KMS' ? await generateFirstVersion(deps, key, now, replicable) : undefined);
     if (version) key.currentVersionId = version.versionId;
+    const regionSet: MultiRegionKeyRecord | undefined = multiRegion
+      ? { keyId, primaryRegion: deps.settings.region, regions: [{ region: deps.settings.region, state: 'Active' }], updating: false, revision: 1 }
+      : undefined;
 
     // The HSM step is done; everything the client can see lands in one transaction, so a
     // failure here leaves only a wrapped blob that nothing references (or, in a custom key
@@ -106,6 +118,10 @@ export const createKey: Operation = {
         if (version) await tx.insertKeyVersion(version);
         if (keyStore) await tx.keyStores.insertKeyStoreKey({ keyId, customKeyStoreId: keyStore.customKeyStoreId, xksKeyId });
         if (tags.length > 0) await tx.putTags(keyId, tags);
+        if (regionSet && version && replicable) {
+          await tx.multiRegion.insertMultiRegionKey(regionSet);
+          await tx.multiRegion.insertTransferMaterial({ keyId, versionId: version.versionId, transferWrapped: replicable.transferWrapped });
+        }
       });
     } catch (error) {
       await inStore?.undo().catch(() => undefined);
@@ -120,12 +136,12 @@ export const createKey: Operation = {
       xksKeyId,
       connected: true,
     };
-    return { KeyMetadata: keyMetadata(key, location) };
+    return { KeyMetadata: keyMetadata(key, location, regionSet && multiRegionConfiguration(deps.settings, regionSet)) };
   },
 };
 
-async function generateFirstVersion(deps: KmsDeps, key: KeyRecord, now: Date): Promise<KeyMaterialVersion> {
-  const material = await deps.backend.generateKeyMaterial(key.keySpec);
+async function generateFirstVersion(deps: KmsDeps, key: KeyRecord, now: Date, generated?: ReplicableMaterial): Promise<KeyMaterialVersion> {
+  const material = generated ?? (await deps.backend.generateKeyMaterial(key.keySpec));
   return {
     keyId: key.keyId,
     versionId: newKeyMaterialId(),

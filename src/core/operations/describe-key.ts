@@ -2,6 +2,7 @@
 import { resolveKey } from '../key-resolver.js';
 import { keyMetadata } from '../key-metadata.js';
 import { keyStoreMetadata } from '../key-stores/keys.js';
+import { multiRegionMetadataOf } from '../multi-region/metadata.js';
 import type { Operation } from '../operation.js';
 import { GRANT_TOKENS_RULE, optionalStringList, requiredKeyId } from '../validation.js';
 
@@ -12,6 +13,6 @@ export const describeKey: Operation = {
     optionalStringList(input, 'GrantTokens', GRANT_TOKENS_RULE);
     const key = await resolveKey(deps.store, deps.settings, keyIdInput);
     await deps.authorizer.authorize({ principal: ctx.principal, action: 'kms:DescribeKey', key, context: {} });
-    return { KeyMetadata: keyMetadata(key, await keyStoreMetadata(deps, key)) };
+    return { KeyMetadata: keyMetadata(key, await keyStoreMetadata(deps, key), await multiRegionMetadataOf(deps, key)) };
   },
 };

@@ -1,6 +1,7 @@
 /** DisableKeyRotation: turns automatic rotation off; existing versions are kept. */
 import { requireEnabled, resolveKey } from '../key-resolver.js';
 import type { KeyRecord } from '../model.js';
+import { requirePrimaryForRotation, shareWithReplicas } from '../multi-region/shared-settings.js';
 import type { Operation } from '../operation.js';
 import { requiredKeyId } from '../validation.js';
 import { updateKeyRecord } from './key-updates.js';
@@ -17,11 +18,13 @@ export const disableKeyRotation: Operation = {
     const key = await resolveKey(deps.store, deps.settings, requiredKeyId(input));
     check(key);
     await deps.authorizer.authorize({ principal: ctx.principal, action: 'kms:DisableKeyRotation', key, context: {} });
+    await requirePrimaryForRotation(deps, key);
     if (!key.rotationEnabled) return {};
-    await updateKeyRecord(deps, key.keyId, (current) => {
+    const updated = await updateKeyRecord(deps, key.keyId, (current) => {
       check(current);
       return { ...current, rotationEnabled: false, rotationPeriodInDays: undefined, nextRotationDate: undefined };
     });
+    await shareWithReplicas(deps, updated);
     return {};
   },
 };

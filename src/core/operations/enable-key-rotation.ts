@@ -1,6 +1,7 @@
 /** EnableKeyRotation: turns on (or re-times) automatic rotation every RotationPeriodInDays. */
 import { requireEnabled, resolveKey } from '../key-resolver.js';
 import type { KeyRecord } from '../model.js';
+import { requirePrimaryForRotation, shareWithReplicas } from '../multi-region/shared-settings.js';
 import type { Operation } from '../operation.js';
 import { optionalInteger, requiredKeyId } from '../validation.js';
 import { updateKeyRecord } from './key-updates.js';
@@ -24,7 +25,8 @@ export const enableKeyRotation: Operation = {
       key,
       context: { 'kms:RotationPeriodInDays': String(period) },
     });
-    await updateKeyRecord(deps, key.keyId, (current) => {
+    await requirePrimaryForRotation(deps, key);
+    const updated = await updateKeyRecord(deps, key.keyId, (current) => {
       check(current);
       return {
         ...current,
@@ -33,6 +35,7 @@ export const enableKeyRotation: Operation = {
         nextRotationDate: nextRotationAfterConfigure(current, period, deps.clock.now()),
       };
     });
+    await shareWithReplicas(deps, updated);
     return {};
   },
 };

@@ -53,6 +53,8 @@ import { updateCustomKeyStore } from './update-custom-key-store.js';
 import { connectCustomKeyStore } from './connect-custom-key-store.js';
 import { disconnectCustomKeyStore } from './disconnect-custom-key-store.js';
 import { deleteCustomKeyStore } from './delete-custom-key-store.js';
+import { replicateKey } from './replicate-key.js';
+import { updatePrimaryRegion } from './update-primary-region.js';
 
 /** Every operation hsmkms serves, by `TrentService.<name>`. */
 export const allOperations: ReadonlyMap<string, Operation> = new Map(
@@ -107,5 +109,7 @@ export const allOperations: ReadonlyMap<string, Operation> = new Map(
     connectCustomKeyStore,
     disconnectCustomKeyStore,
     deleteCustomKeyStore,
+    replicateKey,
+    updatePrimaryRegion,
   ].map((operation) => [operation.name, operation]),
 );

@@ -1,5 +1,6 @@
 /** RotateKeyOnDemand: rotates now, independent of (and without moving) the automatic schedule. */
 import { requireEnabled, resolveKey } from '../key-resolver.js';
+import { requirePrimaryForRotation } from '../multi-region/shared-settings.js';
 import type { Operation } from '../operation.js';
 import { requiredKeyId } from '../validation.js';
 import { requireRotatable, rotateKeyMaterial } from './rotation.js';
@@ -11,6 +12,7 @@ export const rotateKeyOnDemand: Operation = {
     requireRotatable(key);
     requireEnabled(key);
     await deps.authorizer.authorize({ principal: ctx.principal, action: 'kms:RotateKeyOnDemand', key, context: {} });
+    await requirePrimaryForRotation(deps, key);
     const rotated = await rotateKeyMaterial(deps, key, 'ON_DEMAND');
     return { KeyId: rotated.arn };
   },

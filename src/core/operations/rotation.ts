@@ -8,6 +8,8 @@ import { requireEnabled } from '../key-resolver.js';
 import type { KeyMaterialVersion, KeyRecord, RotationType } from '../model.js';
 import type { KmsDeps } from '../operation.js';
 import { addDays, newKeyMaterialId, updateKeyRecord } from './key-updates.js';
+import { deliverNewVersion, requirePrimaryForRotation, shareWithReplicas } from '../multi-region/shared-settings.js';
+import { replicaTransportOf } from '../multi-region/transport.js';
 
 /** AWS's fixed quota of on-demand rotations per key. */
 export const MAX_ON_DEMAND_ROTATIONS = 25;
@@ -50,7 +52,11 @@ export function nextRotationAfterRun(due: Date, periodDays: number, now: Date): 
  * inside the transaction, so a key disabled or scheduled for deletion meanwhile is not rotated.
  */
 export async function rotateKeyMaterial(deps: KmsDeps, key: KeyRecord, rotationType: RotationType): Promise<KeyRecord> {
-  const material = await deps.backend.generateKeyMaterial(key.keySpec);
+  // A multi-Region primary sends the new material to every replica first (multi-region/shared-settings.ts).
+  const multiRegion = await requirePrimaryForRotation(deps, key);
+  const transport = multiRegion ? replicaTransportOf(deps.backend) : undefined;
+  const replicable = transport ? await transport.generateReplicableMaterial(key.keySpec) : undefined;
+  const material = replicable ?? (await deps.backend.generateKeyMaterial(key.keySpec));
   const now = deps.clock.now();
   const version: KeyMaterialVersion = {
     keyId: key.keyId,
@@ -60,7 +66,9 @@ export async function rotateKeyMaterial(deps: KmsDeps, key: KeyRecord, rotationT
     publicKey: material.publicKey,
     rotationType,
   };
-  return updateKeyRecord(deps, key.keyId, async (current, tx) => {
+  const transfer = replicable && { keyId: key.keyId, versionId: version.versionId, transferWrapped: replicable.transferWrapped };
+  if (multiRegion && transfer) await deliverNewVersion(deps, key, multiRegion, { version, transfer });
+  const rotated = await updateKeyRecord(deps, key.keyId, async (current, tx) => {
     requireRotatable(current);
     requireEnabled(current);
     if (rotationType === 'ON_DEMAND') {
@@ -72,9 +80,13 @@ export async function rotateKeyMaterial(deps: KmsDeps, key: KeyRecord, rotationT
         );
     }
     await tx.insertKeyVersion(version);
+    if (transfer) await tx.multiRegion.insertTransferMaterial(transfer);
     const next: KeyRecord = { ...current, currentVersionId: version.versionId };
     if (rotationType === 'AUTOMATIC' && current.nextRotationDate && current.rotationPeriodInDays !== undefined)
       next.nextRotationDate = nextRotationAfterRun(current.nextRotationDate, current.rotationPeriodInDays, now);
     return next;
   });
+  // Phase 2: the replicas switch to the new version (every region has it by now).
+  if (multiRegion) await shareWithReplicas(deps, rotated);
+  return rotated;
 }

@@ -2,8 +2,11 @@
  * ScheduleKeyDeletion: the key becomes unusable now and its material is destroyed by the
  * scheduler (src/core/scheduler.ts) once the waiting period has passed.
  */
+import { KmsError } from '../errors.js';
 import { requireNotPendingDeletion, resolveKey } from '../key-resolver.js';
-import type { Operation } from '../operation.js';
+import type { KeyRecord } from '../model.js';
+import { syncRegion, updateRegionSet } from '../multi-region/peer-calls.js';
+import type { KmsDeps, Operation } from '../operation.js';
 import { epochSeconds, optionalInteger, requiredKeyId } from '../validation.js';
 import { addDays, updateKeyRecord } from './key-updates.js';
 
@@ -20,6 +23,7 @@ export const scheduleKeyDeletion: Operation = {
       key,
       context: { 'kms:ScheduleKeyDeletionPendingWindowInDays': String(days) },
     });
+    if (key.keyId.startsWith('mrk-')) await requireNoReplicas(deps, key);
     const deletionDate = addDays(deps.clock.now(), days);
     const updated = await updateKeyRecord(deps, key.keyId, (current) => {
       requireNotPendingDeletion(current);
@@ -33,3 +37,31 @@ export const scheduleKeyDeletion: Operation = {
     };
   },
 };
+
+/**
+ * A multi-Region primary key is deleted only once it has no replicas left. AWS would wait in
+ * PendingReplicaDeletion; this service refuses instead, after asking each replica's deployment
+ * whether its key still exists (and forgetting the regions where it no longer does).
+ */
+async function requireNoReplicas(deps: KmsDeps, key: KeyRecord): Promise<void> {
+  const record = await deps.store.multiRegion.getMultiRegionKey(key.keyId);
+  if (!record || record.primaryRegion !== deps.settings.region) return;
+  const remaining: string[] = [];
+  const gone: string[] = [];
+  for (const { region } of record.regions) {
+    if (region === deps.settings.region) continue;
+    try {
+      await syncRegion(deps, region, record, key);
+      remaining.push(region);
+    } catch (error) {
+      if (error instanceof KmsError && error.type === 'NotFoundException') gone.push(region);
+      else remaining.push(`${region} (unreachable: ${error instanceof KmsError ? error.type : 'error'})`);
+    }
+  }
+  if (gone.length > 0) await updateRegionSet(deps, key.keyId, (current) => ({ ...current, regions: current.regions.filter((r) => !gone.includes(r.region)) }));
+  if (remaining.length > 0)
+    throw new KmsError(
+      'KMSInvalidStateException',
+      `${key.arn} is a multi-Region primary key with replica keys in ${remaining.join(', ')}. Schedule the deletion of its replicas first, or make another region the primary (UpdatePrimaryRegion); this service does not support PendingReplicaDeletion.`,
+    );
+}

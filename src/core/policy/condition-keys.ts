@@ -50,6 +50,8 @@ const KEYS: readonly ConditionKeyInfo[] = [
   key('kms:MessageType', 'String', false, 'RAW or DIGEST, for Sign and Verify.'),
   key('kms:MultiRegion', 'Bool', false, 'Whether the key is multi-Region.'),
   key('kms:MultiRegionKeyType', 'String', false, 'PRIMARY or REPLICA, for multi-Region keys.'),
+  key('kms:PrimaryRegion', 'String', false, 'The PrimaryRegion of UpdatePrimaryRegion (and of a replica being created).'),
+  key('kms:ReplicaRegion', 'String', false, 'The ReplicaRegion of ReplicateKey.'),
   key('kms:ReEncryptOnSameKey', 'Bool', false, 'Whether ReEncrypt uses the same key for source and destination.'),
   key('kms:RequestAlias', 'String', false, 'The alias name the request used to identify the key; absent when it used a key id or ARN.'),
   key('kms:ResourceAliases', 'String', true, 'The alias names of the key.'),

@@ -8,6 +8,7 @@
  */
 import type { ColumnType } from 'kysely';
 import type { KeyStoreDatabase } from './key-store-schema.js';
+import type { MultiRegionDatabase } from './multi-region-schema.js';
 
 /** Milliseconds since the epoch: written as a number, read as whatever the driver returns. */
 export type Millis = ColumnType<number | string | bigint, number, number>;
@@ -175,7 +176,7 @@ export interface ApprovalRequestApproversTable {
 }
 
 /** The whole metadata database. */
-export interface MetadataDatabase extends KeyStoreDatabase {
+export interface MetadataDatabase extends KeyStoreDatabase, MultiRegionDatabase {
   keys: KeysTable;
   key_versions: KeyVersionsTable;
   aliases: AliasesTable;

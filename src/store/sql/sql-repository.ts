@@ -29,6 +29,7 @@ import type {
 } from '../../core/quorum/quorum.js';
 import type { SqlFlavor } from './dialect.js';
 import { SqlCustomKeyStoreRepository } from './key-store-repository.js';
+import { SqlMultiRegionRepository } from './multi-region-repository.js';
 import {
   accessKeyToRow,
   aliasToRow,
@@ -62,6 +63,11 @@ export class SqlRepository implements MetadataRepository {
     return new SqlCustomKeyStoreRepository(this.db, this.flavor);
   }
 
+  /** Multi-Region keys, peers and replication jobs, on the same handle (so also inside a transaction). */
+  get multiRegion(): SqlMultiRegionRepository {
+    return new SqlMultiRegionRepository(this.db, this.flavor);
+  }
+
   // ───────────── keys ─────────────
 
   async getKey(keyId: string): Promise<KeyRecord | undefined> {
@@ -93,6 +99,8 @@ export class SqlRepository implements MetadataRepository {
       await db.deleteFrom('import_tokens').where('key_id', '=', keyId).execute();
       await grantsSql.deleteGrantsForKey(db, keyId);
       await db.deleteFrom('quorum_rules').where('key_id', '=', keyId).execute();
+      await db.deleteFrom('transfer_material').where('key_id', '=', keyId).execute();
+      await db.deleteFrom('multi_region_keys').where('key_id', '=', keyId).execute();
       await db.deleteFrom('keys').where('key_id', '=', keyId).execute();
     });
   }

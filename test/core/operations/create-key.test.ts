@@ -152,7 +152,8 @@ describe('CreateKey', () => {
     ['a tag without a value', { Tags: [{ TagKey: 'k' }] }, 'ValidationException', "'tags.1.member.tagValue' failed to satisfy constraint: Member must not be null"],
     ['a malformed policy', { Policy: '{"Version":"2012-10-17"' }, 'MalformedPolicyDocumentException', 'not valid JSON'],
     ['a policy that locks the caller out', { Policy: policyLockingOut }, 'MalformedPolicyDocumentException', 'will not allow you to update the key policy'],
-    ['MultiRegion', { MultiRegion: true }, 'UnsupportedOperationException', 'Multi-Region'],
+    ['MultiRegion with imported material', { MultiRegion: true, Origin: 'EXTERNAL' }, 'UnsupportedOperationException', 'Multi-Region'],
+    ['MultiRegion in a custom key store', { MultiRegion: true, Origin: 'AWS_CLOUDHSM', CustomKeyStoreId: 'cks-1234567890abcdef0' }, 'UnsupportedOperationException', 'single-Region'],
     ['Origin AWS_CLOUDHSM without a store', { Origin: 'AWS_CLOUDHSM' }, 'ValidationException', 'needs the CustomKeyStoreId'],
     ['Origin EXTERNAL_KEY_STORE without a store', { Origin: 'EXTERNAL_KEY_STORE' }, 'ValidationException', 'needs the CustomKeyStoreId'],
     ['a CustomKeyStoreId with Origin AWS_KMS', { CustomKeyStoreId: 'cks-1234567890abcdef0' }, 'ValidationException', 'CustomKeyStoreId needs Origin'],
@@ -163,6 +164,17 @@ describe('CreateKey', () => {
   ] as const)('rejects %s and writes nothing', async (_name, input, type, message) => {
     await expectNoWrite(kms, () => call(kms, createKey, input), type, message);
     expect(await kms.store.countKeys()).toBe(0);
+  });
+
+  it('MultiRegion: an mrk- key, its own primary, with its material also wrapped for transfer', async () => {
+    const out = await call(kms, createKey, { MultiRegion: true, KeySpec: 'HMAC_256', KeyUsage: 'GENERATE_VERIFY_MAC' });
+    const meta = out.KeyMetadata as { KeyId: string; Arn: string; MultiRegion: boolean; MultiRegionConfiguration: unknown; CurrentKeyMaterialId: string };
+    expect(meta.KeyId).toMatch(/^mrk-[0-9a-f]{32}$/);
+    expect(meta.MultiRegion).toBe(true);
+    expect(meta.MultiRegionConfiguration).toStrictEqual({ MultiRegionKeyType: 'PRIMARY', PrimaryKey: { Arn: meta.Arn, Region: 'us-east-1' }, ReplicaKeys: [] });
+    expect(await kms.store.multiRegion.getMultiRegionKey(meta.KeyId)).toMatchObject({ primaryRegion: 'us-east-1', regions: [{ region: 'us-east-1', state: 'Active' }] });
+    const [transfer] = await kms.store.multiRegion.listTransferMaterial(meta.KeyId);
+    expect(transfer!.versionId).toBe(meta.CurrentKeyMaterialId);
   });
 
   it('accepts a policy that locks the caller out when BypassPolicyLockoutSafetyCheck is set', async () => {

@@ -1,0 +1,244 @@
+/**
+ * Multi-Region key material between two tokens, never in plaintext outside them (the
+ * ReplicaTransport capability of core/multi-region/transport.ts).
+ *
+ * - A multi-Region key's material is generated as usual and wrapped twice before the session
+ *   object is destroyed: under the domain key (the blob every use unwraps, never extractable) and
+ *   under the **replication key** `hsmkms-replication-key` (the transfer blob). The domain key's
+ *   CKA_UNWRAP_TEMPLATE forbids extractable copies, so only the replication key can give back a
+ *   copy that C_WrapKey accepts; single-Region keys never get a transfer blob.
+ * - Source: the transfer blob is unwrapped into a sensitive, extractable session object, and
+ *   C_WrapKey wraps it to the destination's RSA transport public key (a session object made from
+ *   the peer's SubjectPublicKeyInfo): CKM_RSA_PKCS_OAEP for AES and HMAC secrets; for private
+ *   keys, which PKCS#11 lets RSA wrap only through an AES key, CKM_AES_KEY_WRAP_PAD (RFC 5649)
+ *   under an ephemeral AES key that is itself OAEP-wrapped (SoftHSM2 2.6 has no
+ *   CKM_RSA_AES_KEY_WRAP, so it is the two steps; the output is that mechanism's format).
+ * - Destination: C_UnwrapKey with the transport private key (made by createWrappingKeyPair and
+ *   kept only wrapped under the destination's domain key), then wrapped under its own domain and
+ *   replication keys and destroyed.
+ * Only OAEP hashes the token does itself are used (SoftHSM2 2.6: SHA-1 only), never the
+ * padding-in-memory fallback of key-import.ts. Every session object is destroyed before the call
+ * returns; checks that the material arrived intact are the core's (multi-region/material.ts).
+ */
+import { createPublicKey, randomBytes } from 'node:crypto';
+import pkcs11js from 'pkcs11js';
+import type { Handle, Mechanism, Template } from 'pkcs11js';
+import type { KeySpec } from '../../core/model.js';
+import type { ReplicableMaterial, TransferRef, TransportHash } from '../../core/multi-region/transport.js';
+import { hsmError, toHsmError } from './errors.js';
+import { ephemeralUnwrapKeyTemplate, generationRequest, oaepMechanism, specInfo, unwrapTemplate } from './key-specs.js';
+import { parseMaterialBlob, writeMaterialBlob } from './material-blob.js';
+import type { Pkcs11Backend } from './pkcs11-backend.js';
+import type { TokenKeySet } from './token-keys.js';
+
+const P = pkcs11js;
+const KWP: Mechanism = { mechanism: P.CKM_AES_KEY_WRAP_PAD };
+const HASH = { SHA_1: 'sha1', SHA_256: 'sha256' } as const;
+
+/** The smallest transport key accepted from a peer. */
+const MIN_TRANSPORT_MODULUS_BITS = 2048;
+
+type Replication = () => Promise<TokenKeySet>;
+
+function newId(backend: Pkcs11Backend): Buffer | undefined {
+  return backend.profile.uniqueKeyIds ? randomBytes(16) : undefined;
+}
+
+function idAttribute(id: Buffer | undefined): Template {
+  return id ? [{ type: P.CKA_ID, value: id }] : [];
+}
+
+/** Wraps a session object under the current replication key: the transfer blob. */
+async function wrapUnderReplicationKey(backend: Pkcs11Backend, session: Handle, keys: TokenKeySet, key: Handle, spec: KeySpec): Promise<Buffer> {
+  const rk = keys.current();
+  const wrapped = await backend.calls.op('wrap', 'C_WrapKey', session, KWP, rk.handle, key, Buffer.alloc(8192));
+  return writeMaterialBlob({ keySpec: spec, purpose: 'cmk', domainKeyId: rk.id, wrapped: Buffer.from(wrapped) });
+}
+
+/** The HSM's multi-Region hashes: those it does OAEP with itself, SHA-256 first. */
+export function transportHashes(backend: Pkcs11Backend): TransportHash[] {
+  return (['SHA_256', 'SHA_1'] as const).filter((h) => backend.oaepInToken(HASH[h]));
+}
+
+/** Generates material in the token and returns it wrapped under the domain key and the replication key. */
+export async function generateReplicable(backend: Pkcs11Backend, session: Handle, replication: Replication, spec: KeySpec): Promise<ReplicableMaterial> {
+  const keys = await replication();
+  const req = generationRequest(spec, 'cmk', backend.profile, newId(backend));
+  if (req.secret) {
+    const key = await backend.calls.op('generate', 'C_GenerateKey', session, req.mechanism, req.secret);
+    try {
+      return {
+        wrapped: await backend.wrapUnderDomainKey(session, key, spec, 'cmk'),
+        transferWrapped: await wrapUnderReplicationKey(backend, session, keys, key, spec),
+      };
+    } finally {
+      await backend.destroyQuietly(session, key);
+    }
+  }
+  const pair = await backend.calls.op('generate', 'C_GenerateKeyPair', session, req.mechanism, req.publicKey!, req.privateKey!);
+  try {
+    return {
+      wrapped: await backend.wrapUnderDomainKey(session, pair.privateKey, spec, 'cmk'),
+      transferWrapped: await wrapUnderReplicationKey(backend, session, keys, pair.privateKey, spec),
+      publicKey: await backend.publicKeyOf(session, pair.publicKey, spec),
+    };
+  } finally {
+    await backend.destroyQuietly(session, pair.privateKey, pair.publicKey);
+  }
+}
+
+/** A session object for the peer's RSA transport public key; anything else is a data error. */
+function transportKeyTemplate(backend: Pkcs11Backend, spki: Uint8Array): Template {
+  let jwk: { kty?: string; n?: string; e?: string };
+  try {
+    jwk = createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' }).export({ format: 'jwk' });
+  } catch {
+    throw hsmError('ERR_TRANSPORT_KEY_INVALID', 'C_CreateObject', 'data', 'The transport public key is not a SubjectPublicKeyInfo.');
+  }
+  const modulus = jwk.kty === 'RSA' && jwk.n ? Buffer.from(jwk.n, 'base64url') : undefined;
+  if (!modulus || modulus.length * 8 < MIN_TRANSPORT_MODULUS_BITS)
+    throw hsmError('ERR_TRANSPORT_KEY_INVALID', 'C_CreateObject', 'data', `The transport public key must be RSA of at least ${MIN_TRANSPORT_MODULUS_BITS} bits.`);
+  return [
+    { type: P.CKA_CLASS, value: P.CKO_PUBLIC_KEY },
+    { type: P.CKA_KEY_TYPE, value: P.CKK_RSA },
+    { type: P.CKA_TOKEN, value: false },
+    { type: P.CKA_MODULUS, value: modulus },
+    { type: P.CKA_PUBLIC_EXPONENT, value: Buffer.from(jwk.e!, 'base64url') },
+    { type: P.CKA_WRAP, value: true },
+    { type: P.CKA_ENCRYPT, value: false },
+    { type: P.CKA_VERIFY, value: false },
+    ...idAttribute(newId(backend)),
+  ];
+}
+
+/** The transfer blob unwrapped under its replication key, as a sensitive object C_WrapKey accepts. */
+async function unwrapTransferCopy(backend: Pkcs11Backend, session: Handle, replication: Replication, material: TransferRef): Promise<Handle> {
+  const blob = parseMaterialBlob(material.transferWrapped);
+  if (blob.keySpec !== material.keySpec || blob.purpose !== 'cmk')
+    throw hsmError('CKR_WRAPPED_KEY_INVALID', 'parseMaterialBlob', 'data', `Transfer blob holds ${blob.keySpec}, expected ${material.keySpec}.`);
+  const keys = await replication();
+  const key = keys.get(blob.domainKeyId);
+  if (!key) throw hsmError('ERR_REPLICATION_KEY_MISSING', 'C_UnwrapKey', 'internal', 'The replication key that wrapped this material is not in the token.');
+  const template = unwrapTemplate(blob.keySpec, 'cmk', backend.profile, false, newId(backend));
+  return backend.calls.op('unwrap', 'C_UnwrapKey', session, KWP, key, blob.wrapped, template);
+}
+
+/**
+ * Wraps one version to the peer's transport key inside the token. A token that turns out not to
+ * do OAEP with this hash says so once (the backend then no longer offers it) and the call fails
+ * with kind `input`: the caller picks another hash.
+ */
+export async function wrapForReplica(
+  backend: Pkcs11Backend,
+  session: Handle,
+  replication: Replication,
+  material: TransferRef,
+  transportPublicKey: Uint8Array,
+  hash: TransportHash,
+): Promise<Buffer> {
+  if (!backend.oaepInToken(HASH[hash]))
+    throw hsmError('CKR_MECHANISM_PARAM_INVALID', 'C_WrapKey', 'internal', `This token does not do RSAES-OAEP with ${hash} itself.`);
+  const publicTemplate = transportKeyTemplate(backend, transportPublicKey);
+  const family = specInfo(material.keySpec).family;
+  let copy: Handle | undefined;
+  let publicKey: Handle | undefined;
+  let ephemeral: Handle | undefined;
+  try {
+    copy = await unwrapTransferCopy(backend, session, replication, material);
+    publicKey = await backend.calls.call('C_CreateObject', session, publicTemplate);
+    const oaep = oaepMechanism(HASH[hash]);
+    try {
+      if (family === 'aes' || family === 'hmac') return Buffer.from(await backend.calls.op('wrap', 'C_WrapKey', session, oaep, publicKey, copy, Buffer.alloc(1024)));
+      ephemeral = await backend.calls.op('generate', 'C_GenerateKey', session, { mechanism: P.CKM_AES_KEY_GEN }, [
+        { type: P.CKA_CLASS, value: P.CKO_SECRET_KEY },
+        { type: P.CKA_KEY_TYPE, value: P.CKK_AES },
+        { type: P.CKA_VALUE_LEN, value: 32 },
+        { type: P.CKA_TOKEN, value: false },
+        { type: P.CKA_PRIVATE, value: true },
+        { type: P.CKA_SENSITIVE, value: true },
+        // Extractable only so that the transport key can wrap it; destroyed below.
+        { type: P.CKA_EXTRACTABLE, value: true },
+        { type: P.CKA_WRAP, value: true },
+        { type: P.CKA_ENCRYPT, value: false },
+        { type: P.CKA_DECRYPT, value: false },
+        { type: P.CKA_UNWRAP, value: false },
+        ...idAttribute(newId(backend)),
+      ]);
+      const wrappedKey = Buffer.from(await backend.calls.op('wrap', 'C_WrapKey', session, KWP, ephemeral, copy, Buffer.alloc(16384)));
+      const wrappedEphemeral = Buffer.from(await backend.calls.op('wrap', 'C_WrapKey', session, oaep, publicKey, ephemeral, Buffer.alloc(1024)));
+      return Buffer.concat([wrappedEphemeral, wrappedKey]);
+    } catch (e) {
+      if (backend.refusesOaep(e, HASH[hash])) throw hsmError('CKR_MECHANISM_PARAM_INVALID', 'C_WrapKey', 'internal', `This token does not do RSAES-OAEP with ${hash}.`);
+      throw e;
+    }
+  } finally {
+    await backend.destroyQuietly(session, ephemeral, publicKey, copy);
+  }
+}
+
+const notUnwrapped = (why: string) => hsmError('CKR_WRAPPED_KEY_INVALID', 'C_UnwrapKey', 'data', why);
+
+/** C_UnwrapKey where anything the token rejects as input is the sender's fault (kind `data`). */
+async function unwrapFromPeer(backend: Pkcs11Backend, session: Handle, mechanism: Mechanism, key: Handle, data: Buffer, template: Template): Promise<Handle> {
+  try {
+    return await backend.calls.op('unwrap', 'C_UnwrapKey', session, mechanism, key, data, template);
+  } catch (e) {
+    // Codes that may also mean a broken session (CKR_GENERAL_ERROR) go on to the session test.
+    if (toHsmError(e, 'C_UnwrapKey').kind === 'data') throw notUnwrapped('The replica key material does not unwrap with this transport key.');
+    throw e;
+  }
+}
+
+/** Checks that an unwrapped private key is of the spec's size or curve. */
+async function requireShape(backend: Pkcs11Backend, session: Handle, key: Handle, spec: KeySpec): Promise<void> {
+  const info = specInfo(spec);
+  if (info.family === 'rsa') {
+    const [modulus] = await backend.calls.call('C_GetAttributeValue', session, key, [{ type: P.CKA_MODULUS }]);
+    const bits = (modulus!.value as Buffer).length * 8;
+    if (bits !== info.modulusBits) throw notUnwrapped(`The replica key material is RSA-${bits}; ${spec} needs ${info.modulusBits} bits.`);
+  } else if (info.family === 'ec') {
+    const [params] = await backend.calls.call('C_GetAttributeValue', session, key, [{ type: P.CKA_EC_PARAMS }]);
+    if (!(params!.value as Buffer).equals(info.ecParams!)) throw notUnwrapped(`The replica key material is not on the curve of ${spec}.`);
+  }
+}
+
+/** Unwraps a peer's wrapped material with the transport key and re-wraps it for this token. */
+export async function unwrapFromReplica(
+  backend: Pkcs11Backend,
+  session: Handle,
+  replication: Replication,
+  transportKey: Handle,
+  hash: TransportHash,
+  wrapped: Buffer,
+  spec: KeySpec,
+): Promise<ReplicableMaterial> {
+  if (!backend.oaepInToken(HASH[hash]))
+    throw hsmError('CKR_MECHANISM_PARAM_INVALID', 'C_UnwrapKey', 'data', `This token does not do RSAES-OAEP with ${hash} itself; use another transport algorithm.`);
+  const keys = await replication();
+  const info = specInfo(spec);
+  const template = unwrapTemplate(spec, 'cmk', backend.profile, false, newId(backend));
+  const oaep = oaepMechanism(HASH[hash]);
+  let ephemeral: Handle | undefined;
+  let key: Handle | undefined;
+  try {
+    if (info.family === 'aes' || info.family === 'hmac') {
+      key = await unwrapFromPeer(backend, session, oaep, transportKey, wrapped, template);
+    } else {
+      const [modulus] = await backend.calls.call('C_GetAttributeValue', session, transportKey, [{ type: P.CKA_MODULUS }]);
+      const split = (modulus!.value as Buffer).length;
+      if (wrapped.length <= split + 8) throw notUnwrapped('The wrapped replica key material is too short for RSA_AES_KEY_WRAP.');
+      ephemeral = await unwrapFromPeer(backend, session, oaep, transportKey, wrapped.subarray(0, split), ephemeralUnwrapKeyTemplate(newId(backend)));
+      key = await unwrapFromPeer(backend, session, KWP, ephemeral, wrapped.subarray(split), template);
+      await requireShape(backend, session, key, spec);
+    }
+    return {
+      wrapped: await backend.wrapUnderDomainKey(session, key, spec, 'cmk'),
+      transferWrapped: await wrapUnderReplicationKey(backend, session, keys, key, spec),
+    };
+  } catch (e) {
+    if (backend.refusesOaep(e, HASH[hash])) throw notUnwrapped(`This token does not do RSAES-OAEP with ${hash}; use another transport algorithm.`);
+    throw e;
+  } finally {
+    await backend.destroyQuietly(session, key, ephemeral);
+  }
+}

@@ -1,0 +1,41 @@
+/**
+ * HsmKms.ImportReplicaVersions — new key material of a multi-Region key, sent by its primary's
+ * deployment when the primary rotates: unwrapped into this HSM from the transport key that
+ * PrepareReplica {Existing: true} made, and added to this region's replica as versions that are
+ * not current yet (HsmKms.SyncMultiRegionKey {CurrentKeyMaterialId} switches once the primary has).
+ */
+import { KmsError } from '../errors.js';
+import { resolveKey } from '../key-resolver.js';
+import type { Operation } from '../operation.js';
+import { requiredEnum, requiredString } from '../validation.js';
+import { TRANSPORT_HASHES } from './import-replica.js';
+import { MULTI_REGION_KEY_ID } from './model.js';
+import { parseVersions, unwrapArriving } from './versions.js';
+
+export const importReplicaVersions: Operation = {
+  name: 'ImportReplicaVersions',
+  namespace: 'HsmKms',
+  async run(deps, ctx, input) {
+    const transportKeyId = requiredString(input, 'TransportKeyId', { min: 1, max: 64 });
+    const hash = requiredEnum(input, 'TransportHash', TRANSPORT_HASHES);
+    const keyId = requiredString(input, 'KeyId', { min: 1, max: 36, pattern: MULTI_REGION_KEY_ID });
+    const arriving = parseVersions(input, 'Versions');
+    const key = await resolveKey(deps.store, deps.settings, keyId);
+    await deps.authorizer.authorize({ principal: ctx.principal, action: 'hsmkms:ImportReplicaVersions', key, context: {} });
+    const record = await deps.store.multiRegion.getMultiRegionKey(keyId);
+    if (!record || record.primaryRegion === deps.settings.region)
+      throw new KmsError('UnsupportedOperationException', `${key.arn} is not a replica key here; its material changes only by rotation in ${deps.settings.region}.`);
+    const known = new Set((await deps.store.listKeyVersions(keyId)).map((v) => v.versionId));
+    const fresh = arriving.filter((v) => !known.has(v.versionId));
+    if (fresh.length > 0) {
+      const arrived = await unwrapArriving(deps, keyId, key.keySpec, transportKeyId, hash, fresh);
+      await deps.store.transaction(async (tx) => {
+        for (const { version, transferWrapped } of arrived) {
+          await tx.insertKeyVersion(version);
+          await tx.multiRegion.insertTransferMaterial({ keyId, versionId: version.versionId, transferWrapped });
+        }
+      });
+    } else await deps.store.multiRegion.takeTransportKey(transportKeyId);
+    return { KeyId: key.arn, KeyMaterialIds: arriving.map((v) => v.versionId) };
+  },
+};

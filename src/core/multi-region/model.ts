@@ -1,0 +1,106 @@
+/**
+ * Multi-Region keys as this deployment keeps them. A region is another hsmkms deployment (its
+ * own HSM, store and `--region`), registered as a peer; a multi-Region key (`mrk-…`) exists once
+ * per region, each with the same key id and key material, and each deployment records which
+ * regions hold the key and which of them holds the primary.
+ */
+import type { KmsSettings } from '../operation.js';
+
+/** `mrk-` and 32 hexadecimal digits, as AWS's multi-Region key ids. */
+export const MULTI_REGION_KEY_ID = /^mrk-[0-9a-f]{32}$/;
+
+/** Whether a key id is a multi-Region key's (cheap: the prefix decides). */
+export function isMultiRegionKeyId(keyId: string): boolean {
+  return keyId.startsWith('mrk-');
+}
+
+/** AWS's RegionType: `us-east-1`, `ap-southeast-2`, `us-gov-west-1`. */
+export const REGION_RULE = { min: 1, max: 32, pattern: /^([a-z]+-){2,3}\d+$/ };
+
+/**
+ * A region of a key's set, as the deployment that records it sees it. ReplicateKey and
+ * UpdatePrimaryRegion are synchronous today, so every recorded region is `Active`; `Creating` is
+ * kept in the stored format for an asynchronous ReplicateKey (AWS's `Creating` replica).
+ */
+export interface RegionMembership {
+  region: string;
+  state: 'Creating' | 'Active';
+}
+
+/** One multi-Region key's place in its set; the key record itself is the usual KeyRecord. */
+export interface MultiRegionKeyRecord {
+  keyId: string;
+  primaryRegion: string;
+  /** Every region of the set, the primary's included, in the order they joined. */
+  regions: RegionMembership[];
+  /**
+   * An UpdatePrimaryRegion in progress (AWS's KeyState `Updating`). Always false today: the
+   * synchronous UpdatePrimaryRegion has no in-between state to show.
+   */
+  updating: boolean;
+  revision: number;
+}
+
+/** The transfer blob of one key material version (see transport.ts). */
+export interface TransferMaterialRecord {
+  keyId: string;
+  versionId: string;
+  transferWrapped: Uint8Array;
+}
+
+/** Another deployment this one talks to, with the credentials of a principal there (secret sealed by the HSM). */
+export interface RegionPeerRecord {
+  region: string;
+  /** `https://…`, or `http://` to a loopback address. */
+  endpoint: string;
+  accessKeyId: string;
+  sealedSecret: Uint8Array;
+  createdAt: Date;
+}
+
+/**
+ * Work towards a peer, kept until it is done (the scheduler retries it; replication-jobs.ts):
+ * - `sync`: tell the replica in `region` what the keys share (regions, primary, current version,
+ *   rotation settings). The kind is a column, so other kinds can be added without a migration.
+ */
+export type ReplicationJobKind = 'sync';
+
+export interface ReplicationJob {
+  keyId: string;
+  region: string;
+  kind: ReplicationJobKind;
+  /** JSON object: what the job needs beyond the records (a replica's policy, tags, description). */
+  payload: string;
+  /** Bumped by every enqueue, so a job asked for again while it ran is not lost when it completes. */
+  generation: number;
+  attempts: number;
+  nextAttemptAt: Date;
+  lastError?: string | undefined;
+  createdAt: Date;
+}
+
+/** A transport key pair made for an incoming transfer: single-use, short-lived. */
+export interface TransportKeyRecord {
+  transportKeyId: string;
+  keyId: string;
+  /** The RSA private key, wrapped under this token's domain key. */
+  wrappedPrivateKey: Uint8Array;
+  publicKey: Uint8Array;
+  createdAt: Date;
+  expiresAt: Date;
+}
+
+/** The ARN of a key in another region of the same account and partition. */
+export function regionalKeyArn(settings: KmsSettings, region: string, keyId: string): string {
+  return `arn:${settings.partition}:kms:${region}:${settings.accountId}:key/${keyId}`;
+}
+
+/** Whether this deployment holds the primary key of the set. */
+export function isPrimaryHere(record: MultiRegionKeyRecord, settings: KmsSettings): boolean {
+  return record.primaryRegion === settings.region;
+}
+
+/** The other regions of the set, from this deployment's point of view. */
+export function otherRegions(record: MultiRegionKeyRecord, settings: KmsSettings): RegionMembership[] {
+  return record.regions.filter((r) => r.region !== settings.region);
+}

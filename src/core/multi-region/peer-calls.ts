@@ -1,0 +1,78 @@
+/**
+ * Calls from this deployment to the other regions' deployments of a multi-Region key, and what a
+ * client sees when one fails: the peer's own error when it is about the request, otherwise a
+ * retryable DependencyTimeoutException (unreachable, or the peer credentials refused) or a
+ * KMSInternalException.
+ */
+import { KmsError, type KmsErrorName } from '../errors.js';
+import type { KeyRecord } from '../model.js';
+import type { JsonObject, KmsDeps } from '../operation.js';
+import type { MultiRegionKeyRecord } from './model.js';
+import { PeerError } from './ports.js';
+
+/** Peer answers passed on to the caller as they are: they are about the request. */
+const PASSED_ON: readonly KmsErrorName[] = [
+  'AlreadyExistsException',
+  'MalformedPolicyDocumentException',
+  'TagException',
+  'LimitExceededException',
+  'ValidationException',
+  'UnsupportedOperationException',
+  'NotFoundException',
+  'KMSInvalidStateException',
+  'DisabledException',
+];
+
+/** `HsmKms.<operation>` in `region`, with failures as the KmsError the caller should see. */
+export async function callPeer(deps: KmsDeps, region: string, operation: string, input: JsonObject): Promise<JsonObject> {
+  if (!deps.regionPeers) throw new KmsError('UnsupportedOperationException', 'This deployment cannot reach other regions.');
+  try {
+    return await deps.regionPeers.call(region, operation, input);
+  } catch (error) {
+    if (!(error instanceof PeerError)) throw error;
+    if ((PASSED_ON as readonly string[]).includes(error.type)) throw new KmsError(error.type as KmsErrorName, `${region}: ${error.message}`);
+    if (error.type === 'AccessDeniedException')
+      throw new KmsError('AccessDeniedException', `The deployment of ${region} refused this deployment's peer principal: ${error.message}`);
+    if (error.retryable)
+      throw new KmsError('DependencyTimeoutException', `The deployment of ${region} could not be reached or refused the peer credentials (${error.type}); nothing was changed there. Try again.`);
+    throw new KmsError('KMSInternalException', `The deployment of ${region} answered ${error.type}: ${error.message}`);
+  }
+}
+
+/**
+ * Tells `region`'s deployment what the replicas share (HsmKms.SyncMultiRegionKey): the primary's
+ * region, the regions, the current key material and the rotation settings (the automatic schedule
+ * only to the primary, whose scheduler rotates). Answers the key state there.
+ */
+export async function syncRegion(deps: KmsDeps, region: string, record: Pick<MultiRegionKeyRecord, 'keyId' | 'primaryRegion' | 'regions'>, key: KeyRecord): Promise<string> {
+  const answer = await callPeer(deps, region, 'SyncMultiRegionKey', {
+    KeyId: record.keyId,
+    PrimaryRegion: record.primaryRegion,
+    Regions: record.regions.map((r) => r.region),
+    ...(key.currentVersionId ? { CurrentKeyMaterialId: key.currentVersionId } : {}),
+    RotationEnabled: key.rotationEnabled,
+    ...(key.rotationPeriodInDays !== undefined ? { RotationPeriodInDays: key.rotationPeriodInDays } : {}),
+    ...(key.nextRotationDate ? { NextRotationDate: Math.floor(key.nextRotationDate.getTime() / 1000) } : {}),
+  });
+  return String(answer.KeyState);
+}
+
+/**
+ * Writes a change to this deployment's record of the set, re-reading it on a concurrent change.
+ * `change` returns undefined when nothing is left to do.
+ */
+export async function updateRegionSet(
+  deps: KmsDeps,
+  keyId: string,
+  change: (current: MultiRegionKeyRecord) => Omit<MultiRegionKeyRecord, 'revision'> | undefined,
+): Promise<MultiRegionKeyRecord | undefined> {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const current = await deps.store.multiRegion.getMultiRegionKey(keyId);
+    if (!current) return undefined;
+    const next = change(current);
+    if (!next) return current;
+    const written = { ...next, revision: current.revision + 1 };
+    if (await deps.store.multiRegion.updateMultiRegionKey(written)) return written;
+  }
+  throw new KmsError('KMSInternalException', `The multi-Region record of ${keyId} kept changing; try again.`);
+}

@@ -1,0 +1,98 @@
+/**
+ * What multi-Region keys need from the metadata store (`store.multiRegion`, also inside
+ * transactions) and from the network (a signed call to a peer deployment). The core knows these
+ * interfaces only; src/store/sql and src/http implement them.
+ */
+import type { JsonObject } from '../operation.js';
+import type {
+  MultiRegionKeyRecord,
+  RegionPeerRecord,
+  ReplicationJob,
+  ReplicationJobKind,
+  TransferMaterialRecord,
+  TransportKeyRecord,
+} from './model.js';
+
+/** A job's identity: one per key, region and kind. */
+export type ReplicationJobId = Pick<ReplicationJob, 'keyId' | 'region' | 'kind'>;
+
+export interface MultiRegionRepository {
+  getMultiRegionKey(keyId: string): Promise<MultiRegionKeyRecord | undefined>;
+  /** Throws StoreError `conflict` on a duplicate. */
+  insertMultiRegionKey(record: MultiRegionKeyRecord): Promise<void>;
+  /** Writes `record` if the stored revision is `record.revision - 1`; false otherwise. */
+  updateMultiRegionKey(record: MultiRegionKeyRecord): Promise<boolean>;
+
+  /** The transfer blobs of a key's versions. */
+  listTransferMaterial(keyId: string): Promise<TransferMaterialRecord[]>;
+  insertTransferMaterial(record: TransferMaterialRecord): Promise<void>;
+
+  getRegionPeer(region: string): Promise<RegionPeerRecord | undefined>;
+  /** In region order. */
+  listRegionPeers(): Promise<RegionPeerRecord[]>;
+  /** Adds the peer, or replaces the one of that region. */
+  putRegionPeer(peer: RegionPeerRecord): Promise<void>;
+  /** Whether there was one. */
+  deleteRegionPeer(region: string): Promise<boolean>;
+
+  /**
+   * Asks for a job: inserts it due at `now`, or — when one with the same identity waits — makes it
+   * due at `now` with the new payload and a new generation (its attempt count starts again).
+   */
+  enqueueReplicationJob(job: ReplicationJobId & { payload: string }, now: Date): Promise<void>;
+  /** Jobs due at `now`, oldest due first. */
+  listDueReplicationJobs(now: Date, limit: number): Promise<ReplicationJob[]>;
+  /** Every waiting job (of one region), in due order. */
+  listReplicationJobs(options: { region?: string; limit: number }): Promise<ReplicationJob[]>;
+  /**
+   * Takes a due job for one runner: moves its due time to `leaseUntil` if it is still as
+   * `job` saw it. False when another runner (another worker or node) was first.
+   */
+  claimReplicationJob(job: ReplicationJob, leaseUntil: Date): Promise<boolean>;
+  /** Removes the job unless it was asked for again (a newer generation) meanwhile. */
+  completeReplicationJob(job: ReplicationJob): Promise<void>;
+  /** Records a failed attempt and when to try again (unless a newer generation is already due). */
+  deferReplicationJob(job: ReplicationJob, next: { attempts: number; nextAttemptAt: Date; lastError: string }): Promise<void>;
+  /** Makes every waiting job (of one region) due at `now`; returns how many. */
+  retryReplicationJobs(now: Date, region?: string): Promise<number>;
+
+  insertTransportKey(record: TransportKeyRecord): Promise<void>;
+  /** Removes and returns the transport key: whoever gets it is the only one (single use). */
+  takeTransportKey(transportKeyId: string): Promise<TransportKeyRecord | undefined>;
+  countTransportKeys(now: Date): Promise<number>;
+  deleteExpiredTransportKeys(now: Date): Promise<number>;
+}
+
+/** An error a peer answered with (`{"__type","message"}`), or why it could not be reached or understood. */
+export class PeerError extends Error {
+  constructor(
+    /** The peer's AWS exception name, or `PeerUnreachable` / `PeerInvalidResponse` / `PeerNotRegistered`. */
+    readonly type: string,
+    message: string,
+    /** The peer's HTTP status; 0 when there was no answer. */
+    readonly status: number,
+  ) {
+    super(message);
+    this.name = 'PeerError';
+  }
+
+  /**
+   * Whether trying again later may help: no answer, a garbled one, a 5xx, throttling, or
+   * credentials the peer does not accept (an operator can fix those). A 4xx about the request
+   * itself will be the same answer next time.
+   */
+  get retryable(): boolean {
+    if (this.status === 0 || this.status >= 500) return true;
+    return ['PeerInvalidResponse', 'PeerNotRegistered', 'ThrottlingException', 'UnrecognizedClientException', 'InvalidSignatureException', 'IncompleteSignatureException'].includes(
+      this.type,
+    );
+  }
+}
+
+/** Signed `HsmKms.*` calls to the peer deployments, by region. */
+export interface RegionPeers {
+  /** Calls `HsmKms.<operation>` in `region`; throws {@link PeerError}. */
+  call(region: string, operation: string, input: JsonObject): Promise<JsonObject>;
+  /** Whether a peer is registered for the region. */
+  has(region: string): Promise<boolean>;
+}

@@ -1,0 +1,54 @@
+/**
+ * HsmKms.PrepareReplica — called by another region's deployment before it sends a multi-Region
+ * key's material here (ReplicateKey: the key must not exist here yet; with `Existing: true`, a
+ * rotation of the primary: the replica must be here): this HSM makes an RSA transport key pair (as
+ * for GetParametersForImport), keeps the private half wrapped under its own domain key, single-use
+ * and valid for ten minutes, and answers with the public key and the OAEP hashes this token does.
+ */
+import { randomUUID } from 'node:crypto';
+import { KmsError } from '../errors.js';
+import { KEY_SPECS } from '../model.js';
+import type { Operation } from '../operation.js';
+import { blob, optionalBoolean, requiredEnum, requiredString } from '../validation.js';
+import { keyArn } from '../key-resolver.js';
+import { MULTI_REGION_KEY_ID } from './model.js';
+import { replicaTransportOf } from './transport.js';
+
+/** How long a transport key waits for its material. */
+export const TRANSPORT_KEY_VALIDITY_MS = 10 * 60 * 1000;
+/** Transport keys waiting at once, over all keys (each is an HSM-wrapped RSA key in the store). */
+export const MAX_PENDING_TRANSPORT_KEYS = 100;
+
+export const prepareReplica: Operation = {
+  name: 'PrepareReplica',
+  namespace: 'HsmKms',
+  async run(deps, ctx, input) {
+    const keyId = requiredString(input, 'KeyId', { min: 1, max: 36, pattern: MULTI_REGION_KEY_ID });
+    const keySpec = requiredEnum(input, 'KeySpec', KEY_SPECS);
+    // For new versions of a replica already here (rotation), rather than for a new replica.
+    const existing = optionalBoolean(input, 'Existing') ?? false;
+    const transport = replicaTransportOf(deps.backend);
+    if (!transport) throw new KmsError('UnsupportedOperationException', 'This deployment\'s HSM backend cannot receive multi-Region key material.');
+    await deps.authorizer.authorize({ principal: ctx.principal, action: 'hsmkms:PrepareReplica', context: { 'kms:KeySpec': keySpec, 'kms:MultiRegion': 'true' } });
+    const here = await deps.store.getKey(keyId);
+    if (here && !existing) throw new KmsError('AlreadyExistsException', `A key with the id ${keyId} already exists in ${deps.settings.region}.`);
+    if (!here && existing) throw new KmsError('NotFoundException', `Key '${keyArn(deps.settings, keyId)}' does not exist`);
+    if (here && here.keySpec !== keySpec) throw new KmsError('ValidationException', `${here.arn} is a ${here.keySpec} key, not ${keySpec}.`);
+    const now = deps.clock.now();
+    await deps.store.multiRegion.deleteExpiredTransportKeys(now);
+    if ((await deps.store.multiRegion.countTransportKeys(now)) >= MAX_PENDING_TRANSPORT_KEYS)
+      throw new KmsError('LimitExceededException', `${MAX_PENDING_TRANSPORT_KEYS} replica transfers are already waiting in ${deps.settings.region}; try again in a few minutes.`);
+
+    const pair = await deps.backend.createWrappingKeyPair('RSA_3072');
+    const transportKeyId = randomUUID();
+    await deps.store.multiRegion.insertTransportKey({
+      transportKeyId,
+      keyId,
+      wrappedPrivateKey: pair.wrapped,
+      publicKey: pair.publicKey,
+      createdAt: now,
+      expiresAt: new Date(now.getTime() + TRANSPORT_KEY_VALIDITY_MS),
+    });
+    return { TransportKeyId: transportKeyId, PublicKey: blob(pair.publicKey), TransportHashes: transport.transportHashes() };
+  },
+};

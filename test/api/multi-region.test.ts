@@ -1,0 +1,275 @@
+/**
+ * Multi-Region keys across two real deployments on this machine: two `hsmkms serve` processes,
+ * each with its own data directory, its own embedded SoftHSM2 token and its own `--region`. The
+ * eu-west-1 deployment is registered as a region peer of us-east-1 (`hsmkms region add`, with a
+ * CryptoUser of eu-west-1 as the peer principal), and the AWS SDK talks to both.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import {
+  CreateKeyCommand,
+  DecryptCommand,
+  DescribeKeyCommand,
+  EnableKeyRotationCommand,
+  GetKeyRotationStatusCommand,
+  ListKeyRotationsCommand,
+  RotateKeyOnDemandCommand,
+  EncryptCommand,
+  GetPublicKeyCommand,
+  KMSClient,
+  ReplicateKeyCommand,
+  ScheduleKeyDeletionCommand,
+  UpdatePrimaryRegionCommand,
+  SignCommand,
+  VerifyCommand,
+} from '@aws-sdk/client-kms';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HsmKmsClient } from '../../src/client/hsmkms-client.js';
+import { HSMKMS_BIN, hsmkms, serve, type Served } from '../support/cli.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'hsmkms-regions-'));
+const us = 'us-east-1';
+const eu = 'eu-west-1';
+let east: Served;
+let west: Served;
+let kmsEast: KMSClient;
+let kmsWest: KMSClient;
+
+const dataDir = (region: string) => join(dir, region);
+const rootOf = (region: string) => JSON.parse(readFileSync(join(dataDir(region), 'root-credentials.json'), 'utf8')) as { accessKeyId: string; secretAccessKey: string };
+const client = (region: string, endpoint: string) => new KMSClient({ region, endpoint, credentials: rootOf(region), maxAttempts: 1 });
+
+async function refusal(promise: Promise<unknown>): Promise<{ name: string; message: string }> {
+  try {
+    await promise;
+  } catch (error) {
+    return error as Error;
+  }
+  throw new Error('expected a refusal');
+}
+
+beforeAll(async () => {
+  const start = (region: string) => serve(['--data-dir', dataDir(region), '--region', region, '--port', '0', '--workers', '1', '--log-level', 'warn']);
+  [east, west] = await Promise.all([start(us), start(eu)]);
+  kmsEast = client(us, east.endpoint);
+  kmsWest = client(eu, west.endpoint);
+  // The peer principal: a CryptoUser of eu-west-1, whose credentials us-east-1 keeps sealed.
+  const admin = new HsmKmsClient({ endpoint: west.endpoint, region: eu, credentials: rootOf(eu) });
+  const peer = await admin.call('CreatePrincipal', { UserName: 'replicator-us-east-1', Roles: ['CryptoUser'] });
+  const { stdout } = await hsmkms(['region', 'add', eu, '--endpoint', west.endpoint, '--data-dir', dataDir(us)], {
+    AWS_ACCESS_KEY_ID: String(peer.AccessKeyId),
+    AWS_SECRET_ACCESS_KEY: String(peer.SecretAccessKey),
+  });
+  expect(JSON.parse(stdout)).toStrictEqual({ region: eu, endpoint: west.endpoint, accessKeyId: peer.AccessKeyId, peerPrincipal: peer.Arn });
+}, 240_000);
+
+afterAll(async () => {
+  kmsEast?.destroy();
+  kmsWest?.destroy();
+  await Promise.all([east?.stop(), west?.stop()]);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('multi-Region keys between two deployments', () => {
+  it('CreateKey MultiRegion: an mrk- key that is its own primary, with no replicas yet', async () => {
+    const { KeyMetadata: key } = await kmsEast.send(new CreateKeyCommand({ MultiRegion: true, Description: 'mrk' }));
+    expect(key!.KeyId).toMatch(/^mrk-[0-9a-f]{32}$/);
+    expect(key!.MultiRegion).toBe(true);
+    const arn = `arn:aws:kms:${us}:111122223333:key/${key!.KeyId}`;
+    expect(key!.MultiRegionConfiguration).toStrictEqual({ MultiRegionKeyType: 'PRIMARY', PrimaryKey: { Arn: arn, Region: us }, ReplicaKeys: [] });
+    const described = (await kmsEast.send(new DescribeKeyCommand({ KeyId: key!.KeyId }))).KeyMetadata!;
+    expect(described.MultiRegionConfiguration).toStrictEqual(key!.MultiRegionConfiguration);
+    const single = (await kmsEast.send(new CreateKeyCommand({}))).KeyMetadata!;
+    expect(single.MultiRegion).toBe(false);
+    expect(single.MultiRegionConfiguration).toBeUndefined();
+  });
+
+  it('refuses what AWS refuses, and what this service cannot do yet, by name', async () => {
+    const external = await refusal(kmsEast.send(new CreateKeyCommand({ MultiRegion: true, Origin: 'EXTERNAL' })));
+    expect(external.name).toBe('UnsupportedOperationException');
+    const store = await refusal(kmsEast.send(new CreateKeyCommand({ MultiRegion: true, Origin: 'AWS_CLOUDHSM', CustomKeyStoreId: 'cks-1234567890abcdef0' })));
+    expect(store.name).toBe('UnsupportedOperationException');
+    const single = (await kmsEast.send(new CreateKeyCommand({}))).KeyMetadata!;
+    const notMrk = await refusal(kmsEast.send(new ReplicateKeyCommand({ KeyId: single.KeyId, ReplicaRegion: eu })));
+    expect(notMrk).toMatchObject({ name: 'UnsupportedOperationException', message: expect.stringMatching(/not a multi-Region key/) });
+    const mrk = (await kmsEast.send(new CreateKeyCommand({ MultiRegion: true }))).KeyMetadata!;
+    const nowhere = await refusal(kmsEast.send(new ReplicateKeyCommand({ KeyId: mrk.KeyId, ReplicaRegion: 'ap-south-1' })));
+    expect(nowhere).toMatchObject({ name: 'UnsupportedOperationException', message: expect.stringMatching(/hsmkms region add ap-south-1/) });
+    const self = await refusal(kmsEast.send(new ReplicateKeyCommand({ KeyId: mrk.KeyId, ReplicaRegion: us })));
+    expect(self.name).toBe('ValidationException');
+    const badRegion = await refusal(kmsEast.send(new ReplicateKeyCommand({ KeyId: mrk.KeyId, ReplicaRegion: 'Mars' })));
+    expect(badRegion.name).toBe('ValidationException');
+    // A policy the replica region rejects is refused there, and nothing is created anywhere.
+    const malformed = await refusal(kmsEast.send(new ReplicateKeyCommand({ KeyId: mrk.KeyId, ReplicaRegion: eu, Policy: '{"Statement":' })));
+    expect(malformed.name).toBe('MalformedPolicyDocumentException');
+    expect((await refusal(kmsWest.send(new DescribeKeyCommand({ KeyId: mrk.KeyId })))).name).toBe('NotFoundException');
+    expect((await kmsEast.send(new DescribeKeyCommand({ KeyId: mrk.KeyId }))).KeyMetadata!.MultiRegionConfiguration!.ReplicaKeys).toStrictEqual([]);
+  });
+
+  it('ReplicateKey: the replica decrypts what the primary encrypted, and the other way round', async () => {
+    const primary = (await kmsEast.send(new CreateKeyCommand({ MultiRegion: true, Description: 'primary', Tags: [{ TagKey: 'side', TagValue: 'east' }] }))).KeyMetadata!;
+    const context = { app: 'regions' };
+    const sealed = await kmsEast.send(new EncryptCommand({ KeyId: primary.KeyId, Plaintext: Buffer.from('made in us-east-1'), EncryptionContext: context }));
+
+    const replicated = await kmsEast.send(
+      new ReplicateKeyCommand({ KeyId: primary.Arn, ReplicaRegion: eu, Description: 'replica', Tags: [{ TagKey: 'side', TagValue: 'west' }] }),
+    );
+    const replicaArn = `arn:aws:kms:${eu}:111122223333:key/${primary.KeyId}`;
+    expect(replicated.ReplicaKeyMetadata).toMatchObject({
+      KeyId: primary.KeyId,
+      Arn: replicaArn,
+      Description: 'replica',
+      KeySpec: 'SYMMETRIC_DEFAULT',
+      KeyUsage: 'ENCRYPT_DECRYPT',
+      Origin: 'AWS_KMS',
+      MultiRegion: true,
+      MultiRegionConfiguration: { MultiRegionKeyType: 'REPLICA', PrimaryKey: { Arn: primary.Arn, Region: us }, ReplicaKeys: [{ Arn: replicaArn, Region: eu }] },
+    });
+    expect(replicated.ReplicaKeyMetadata!.CurrentKeyMaterialId).toBe(primary.CurrentKeyMaterialId);
+    expect(JSON.parse(replicated.ReplicaPolicy!).Statement[0].Principal.AWS).toBe('arn:aws:iam::111122223333:root');
+    expect(replicated.ReplicaTags).toStrictEqual([{ TagKey: 'side', TagValue: 'west' }]);
+
+    const opened = await kmsWest.send(new DecryptCommand({ CiphertextBlob: sealed.CiphertextBlob, EncryptionContext: context }));
+    expect(Buffer.from(opened.Plaintext!).toString()).toBe('made in us-east-1');
+    expect(opened.KeyId).toBe(replicaArn);
+    const back = await kmsWest.send(new EncryptCommand({ KeyId: primary.KeyId, Plaintext: Buffer.from('made in eu-west-1'), EncryptionContext: context }));
+    const reopened = await kmsEast.send(new DecryptCommand({ CiphertextBlob: back.CiphertextBlob, EncryptionContext: context }));
+    expect(Buffer.from(reopened.Plaintext!).toString()).toBe('made in eu-west-1');
+    expect((await refusal(kmsWest.send(new DecryptCommand({ CiphertextBlob: sealed.CiphertextBlob, EncryptionContext: { app: 'other' } })))).name).toBe('InvalidCiphertextException');
+
+    const east = (await kmsEast.send(new DescribeKeyCommand({ KeyId: primary.KeyId }))).KeyMetadata!;
+    expect(east.MultiRegionConfiguration!.ReplicaKeys).toStrictEqual([{ Arn: replicaArn, Region: eu }]);
+    expect(east.Description).toBe('primary');
+
+    const again = await refusal(kmsEast.send(new ReplicateKeyCommand({ KeyId: primary.KeyId, ReplicaRegion: eu })));
+    expect(again.name).toBe('AlreadyExistsException');
+    const fromReplica = await refusal(kmsWest.send(new ReplicateKeyCommand({ KeyId: primary.KeyId, ReplicaRegion: us })));
+    expect(fromReplica).toMatchObject({ name: 'UnsupportedOperationException', message: expect.stringMatching(/replica key/) });
+  });
+
+  it('an ECC signing key: the replica signs, the primary verifies, with one public key', async () => {
+    const primary = (await kmsEast.send(new CreateKeyCommand({ MultiRegion: true, KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY' }))).KeyMetadata!;
+    await kmsEast.send(new ReplicateKeyCommand({ KeyId: primary.KeyId, ReplicaRegion: eu }));
+    const [a, b] = await Promise.all([kmsEast, kmsWest].map((k) => k.send(new GetPublicKeyCommand({ KeyId: primary.KeyId }))));
+    expect(Buffer.from(b!.PublicKey!).equals(Buffer.from(a!.PublicKey!))).toBe(true);
+    const message = Buffer.from('signed in eu-west-1');
+    const { Signature } = await kmsWest.send(new SignCommand({ KeyId: primary.KeyId, Message: message, SigningAlgorithm: 'ECDSA_SHA_256' }));
+    const verified = await kmsEast.send(new VerifyCommand({ KeyId: primary.KeyId, Message: message, Signature, SigningAlgorithm: 'ECDSA_SHA_256' }));
+    expect(verified.SignatureValid).toBe(true);
+  });
+
+  it('rotation: every version travels, the replica follows the primary\'s rotations and settings', async () => {
+    const key = (await kmsEast.send(new CreateKeyCommand({ MultiRegion: true }))).KeyMetadata!;
+    const encrypt = (kms: KMSClient, text: string) => kms.send(new EncryptCommand({ KeyId: key.KeyId, Plaintext: Buffer.from(text) }));
+    const decrypt = async (kms: KMSClient, blob: Uint8Array) => Buffer.from((await kms.send(new DecryptCommand({ CiphertextBlob: blob }))).Plaintext!).toString();
+    const first = await encrypt(kmsEast, 'first material');
+    // Rotated before it has replicas: ReplicateKey sends both versions.
+    await kmsEast.send(new RotateKeyOnDemandCommand({ KeyId: key.KeyId }));
+    const second = await encrypt(kmsEast, 'second material');
+    await kmsEast.send(new ReplicateKeyCommand({ KeyId: key.KeyId, ReplicaRegion: eu }));
+    expect(await decrypt(kmsWest, first.CiphertextBlob!)).toBe('first material');
+    expect(await decrypt(kmsWest, second.CiphertextBlob!)).toBe('second material');
+
+    // Rotation settings and rotations are the primary's; the replica follows.
+    expect((await refusal(kmsWest.send(new EnableKeyRotationCommand({ KeyId: key.KeyId })))).message).toMatch(/follows its primary key in us-east-1/);
+    expect((await refusal(kmsWest.send(new RotateKeyOnDemandCommand({ KeyId: key.KeyId })))).name).toBe('UnsupportedOperationException');
+    await kmsEast.send(new EnableKeyRotationCommand({ KeyId: key.KeyId, RotationPeriodInDays: 180 }));
+    expect(await kmsWest.send(new GetKeyRotationStatusCommand({ KeyId: key.KeyId }))).toMatchObject({ KeyRotationEnabled: true, RotationPeriodInDays: 180 });
+    await kmsEast.send(new RotateKeyOnDemandCommand({ KeyId: key.KeyId }));
+    const [east, west] = await Promise.all([kmsEast, kmsWest].map(async (k) => (await k.send(new DescribeKeyCommand({ KeyId: key.KeyId }))).KeyMetadata!));
+    expect(east!.CurrentKeyMaterialId).not.toBe(key.CurrentKeyMaterialId);
+    expect(west!.CurrentKeyMaterialId).toBe(east!.CurrentKeyMaterialId);
+    const rotations = (await kmsWest.send(new ListKeyRotationsCommand({ KeyId: key.KeyId }))).Rotations!;
+    expect(rotations.map((r) => r.RotationType)).toStrictEqual(['ON_DEMAND', 'ON_DEMAND']);
+    const third = await encrypt(kmsWest, 'third material');
+    expect(await decrypt(kmsEast, third.CiphertextBlob!)).toBe('third material');
+    expect(await decrypt(kmsWest, (await encrypt(kmsEast, 'made after')).CiphertextBlob!)).toBe('made after');
+  });
+
+  it('UpdatePrimaryRegion moves the primary; a primary with replicas is not deleted', async () => {
+    const key = (await kmsEast.send(new CreateKeyCommand({ MultiRegion: true }))).KeyMetadata!;
+    await kmsEast.send(new ReplicateKeyCommand({ KeyId: key.KeyId, ReplicaRegion: eu }));
+    const eastArn = key.Arn!;
+    const westArn = `arn:aws:kms:${eu}:111122223333:key/${key.KeyId}`;
+
+    const refused = await refusal(kmsEast.send(new ScheduleKeyDeletionCommand({ KeyId: key.KeyId, PendingWindowInDays: 7 })));
+    expect(refused).toMatchObject({ name: 'KMSInvalidStateException', message: expect.stringMatching(/replica keys in eu-west-1\./) });
+    expect((await kmsEast.send(new DescribeKeyCommand({ KeyId: key.KeyId }))).KeyMetadata!.KeyState).toBe('Enabled');
+
+    expect((await refusal(kmsEast.send(new UpdatePrimaryRegionCommand({ KeyId: key.KeyId, PrimaryRegion: 'ap-south-1' })))).name).toBe('NotFoundException');
+    expect((await refusal(kmsWest.send(new UpdatePrimaryRegionCommand({ KeyId: key.KeyId, PrimaryRegion: us })))).name).toBe('UnsupportedOperationException');
+    await kmsEast.send(new UpdatePrimaryRegionCommand({ KeyId: key.KeyId, PrimaryRegion: eu }));
+    const [east, west] = await Promise.all([kmsEast, kmsWest].map(async (k) => (await k.send(new DescribeKeyCommand({ KeyId: key.KeyId }))).KeyMetadata!));
+    expect(east!.MultiRegionConfiguration).toStrictEqual({ MultiRegionKeyType: 'REPLICA', PrimaryKey: { Arn: westArn, Region: eu }, ReplicaKeys: [{ Arn: eastArn, Region: us }] });
+    expect(west!.MultiRegionConfiguration).toStrictEqual({ MultiRegionKeyType: 'PRIMARY', PrimaryKey: { Arn: westArn, Region: eu }, ReplicaKeys: [{ Arn: eastArn, Region: us }] });
+    expect((await refusal(kmsEast.send(new UpdatePrimaryRegionCommand({ KeyId: key.KeyId, PrimaryRegion: eu })))).name).toBe('UnsupportedOperationException');
+
+    // Now a replica, the us-east-1 key may be deleted; the eu-west-1 primary may not while it exists
+    // (and eu-west-1 has no peer registered for us-east-1 to ask, which it says).
+    const scheduled = await kmsEast.send(new ScheduleKeyDeletionCommand({ KeyId: key.KeyId, PendingWindowInDays: 7 }));
+    expect(scheduled.KeyState).toBe('PendingDeletion');
+    const primary = await refusal(kmsWest.send(new ScheduleKeyDeletionCommand({ KeyId: key.KeyId, PendingWindowInDays: 7 })));
+    expect(primary).toMatchObject({ name: 'KMSInvalidStateException', message: expect.stringMatching(/us-east-1 \(unreachable/) });
+  });
+
+  it('the transfer is in both audit trails, and neither token holds an extractable key', async () => {
+    const key = (await kmsEast.send(new CreateKeyCommand({ MultiRegion: true }))).KeyMetadata!;
+    await kmsEast.send(new ReplicateKeyCommand({ KeyId: key.KeyId, ReplicaRegion: eu }));
+    const search = async (region: string, eventName: string) => {
+      const { stdout } = await hsmkms(['audit', 'search', '--event-name', eventName, '--key', key.KeyId!, '--json', '--data-dir', dataDir(region)]);
+      return stdout.trim().split('\n').filter(Boolean).map((line) => JSON.parse(line) as Record<string, unknown>);
+    };
+    const [sent] = await search(us, 'ReplicateKey');
+    expect(JSON.stringify(sent)).toContain(eu);
+    for (const eventName of ['HsmKms.PrepareReplica', 'HsmKms.ImportReplica']) {
+      const [received] = await search(eu, eventName);
+      expect(JSON.stringify(received), eventName).toContain('replicator-us-east-1');
+      expect(JSON.stringify(received)).not.toContain('WrappedMaterial');
+    }
+
+    for (const region of [us, eu]) {
+      const pin = readFileSync(join(dataDir(region), 'user.pin'), 'utf8').trim();
+      const listing = await promisify(execFile)('pkcs11-tool', ['--module', '/usr/lib/softhsm/libsofthsm2.so', '--token-label', 'hsmkms', '--login', '--pin', pin, '--list-objects'], {
+        env: { ...process.env, SOFTHSM2_CONF: join(dataDir(region), 'softhsm2.conf') },
+      });
+      const keys = listing.stdout.split(/\n(?=\S)/).filter((b) => /(Secret|Private) Key Object/.test(b));
+      expect(keys.some((b) => b.includes('hsmkms-replication-key')), region).toBe(true);
+      for (const block of keys) expect(block, `${region}: ${block}`).toMatch(/Access:.*never extractable/);
+    }
+  });
+
+  it('the AWS CLI v2 (/usr/bin/aws, unmodified): create-key --multi-region, replicate-key, update-primary-region', async () => {
+    const aws = async (region: string, endpoint: string, args: string[]) => {
+      const { accessKeyId, secretAccessKey } = rootOf(region);
+      const { stdout } = await promisify(execFile)('/usr/bin/aws', [...args, '--endpoint-url', endpoint, '--region', region, '--output', 'json'], {
+        env: { ...process.env, AWS_ACCESS_KEY_ID: accessKeyId, AWS_SECRET_ACCESS_KEY: secretAccessKey, AWS_CONFIG_FILE: '/dev/null', AWS_SHARED_CREDENTIALS_FILE: '/dev/null' },
+      });
+      return stdout.trim() === '' ? {} : (JSON.parse(stdout) as Record<string, any>);
+    };
+    const created = await aws(us, east.endpoint, ['kms', 'create-key', '--multi-region']);
+    const keyId: string = created.KeyMetadata.KeyId;
+    expect(created.KeyMetadata.MultiRegionConfiguration.MultiRegionKeyType).toBe('PRIMARY');
+    const replicated = await aws(us, east.endpoint, ['kms', 'replicate-key', '--key-id', keyId, '--replica-region', eu, '--description', 'cli replica']);
+    expect(replicated.ReplicaKeyMetadata.MultiRegionConfiguration).toMatchObject({ MultiRegionKeyType: 'REPLICA', PrimaryKey: { Region: us } });
+    expect(replicated.ReplicaKeyMetadata.Description).toBe('cli replica');
+    await aws(us, east.endpoint, ['kms', 'update-primary-region', '--key-id', keyId, '--primary-region', eu]);
+    const described = await aws(eu, west.endpoint, ['kms', 'describe-key', '--key-id', keyId]);
+    expect(described.KeyMetadata.MultiRegionConfiguration).toMatchObject({ MultiRegionKeyType: 'PRIMARY', ReplicaKeys: [{ Region: us }] });
+  });
+
+  it('hsmkms region: lists peers without secrets, refuses a clear-text remote endpoint', async () => {
+    const { stdout } = await hsmkms(['region', 'list', '--data-dir', dataDir(us)]);
+    const [peer] = stdout.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(Object.keys(peer!).sort()).toStrictEqual(['accessKeyId', 'createdAt', 'endpoint', 'region']);
+    const plain = await promisify(execFile)(process.execPath, [HSMKMS_BIN, 'region', 'add', 'ap-south-1', '--endpoint', 'http://kms.example.com', '--no-check', '--data-dir', dataDir(us)], {
+      env: { ...process.env, AWS_ACCESS_KEY_ID: 'AKIAEXAMPLE', AWS_SECRET_ACCESS_KEY: 'secret' },
+    }).then(
+      () => '',
+      (error: { stderr: string }) => error.stderr,
+    );
+    expect(plain).toMatch(/^hsmkms: --endpoint must be https:/);
+  });
+});

@@ -1,0 +1,152 @@
+/**
+ * Multi-Region key material from one token to another (replica-transport.ts): generated on the
+ * run's token, wrapped there to a transport key made in a second token, unwrapped in that token,
+ * and used on both sides with the same result. Each check goes through the tokens only: the test
+ * never sees the material.
+ */
+import { createPublicKey, generateKeyPairSync, randomBytes, verify as cryptoVerify } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { initToken } from '../../../src/backend/pkcs11/embedded-token.js';
+import { openPkcs11Backend, type Pkcs11Backend } from '../../../src/backend/pkcs11/index.js';
+import { BackendError } from '../../../src/core/errors.js';
+import type { KeySpec } from '../../../src/core/model.js';
+import { replicaTransportOf, type TransportHash } from '../../../src/core/multi-region/transport.js';
+import { env, testProfile } from '../../support/hsm.js';
+import { openTestBackend } from './helpers.js';
+
+let source: Pkcs11Backend;
+let destination: Pkcs11Backend;
+const dir = mkdtempSync(join(tmpdir(), 'hsmkms-transport-'));
+let n = 0;
+
+beforeAll(async () => {
+  source = await openTestBackend();
+  // A token of its own for the other "region" (a second HSM with its own domain key).
+  const label = `region-${randomBytes(4).toString('hex')}`;
+  const userPin = randomBytes(8).toString('hex');
+  await initToken({ modulePath: env('HSMKMS_TEST_MODULE'), label, soPin: randomBytes(8).toString('hex'), userPin });
+  const pinFile = join(dir, 'pin');
+  const cloudhsm = testProfile() === 'cloudhsm';
+  writeFileSync(pinFile, cloudhsm ? `hsmkms:${userPin}` : userPin, { mode: 0o600 });
+  destination = await openPkcs11Backend({
+    modulePath: cloudhsm ? env('HSMKMS_TEST_INTERPOSER') : env('HSMKMS_TEST_MODULE'),
+    token: { label },
+    pin: { file: pinFile },
+    profile: testProfile(),
+  });
+});
+afterAll(async () => {
+  await source?.close();
+  await destination?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const ref = (keySpec: KeySpec, wrapped: Buffer, prefix: string) => ({ id: `${prefix}-${n++}`, keySpec, wrapped });
+
+/**
+ * Wraps with the best hash both tokens claim; a token that turns out not to have it (SoftHSM2
+ * behind the CloudHSM imitation claims SHA-256) drops it from its list, and the next one is tried.
+ */
+async function wrapWithBest(from: Pkcs11Backend, to: Pkcs11Backend, spec: KeySpec, transferWrapped: Buffer, publicKey: Buffer) {
+  for (;;) {
+    const hash = from.transportHashes().find((h) => to.transportHashes().includes(h))!;
+    try {
+      return { hash, wrapped: await from.wrapForReplica({ keySpec: spec, transferWrapped }, publicKey, hash) };
+    } catch (e) {
+      if (from.transportHashes().includes(hash)) throw e;
+    }
+  }
+}
+
+/** Sends one freshly made version from the source token to the destination token. */
+async function transfer(spec: KeySpec) {
+  const material = await source.generateReplicableMaterial(spec);
+  const transport = await destination.createWrappingKeyPair('RSA_3072');
+  const { hash, wrapped } = await wrapWithBest(source, destination, spec, material.transferWrapped, transport.publicKey);
+  const arrived = await destination.unwrapFromReplica(ref('RSA_3072', transport.wrapped, 'transport') as never, hash, wrapped, spec);
+  return { material, arrived, hash, transport, wrapped };
+}
+
+describe('replica transport between two tokens', () => {
+  it('is a capability the PKCS#11 backend has', () => {
+    expect(replicaTransportOf(source)).toBe(source);
+    expect(source.transportHashes()).toContain('SHA_1');
+  });
+
+  it('AES-256: what one token encrypts, the other decrypts', async () => {
+    const { material, arrived, wrapped } = await transfer('SYMMETRIC_DEFAULT');
+    expect(arrived.wrapped.equals(material.wrapped)).toBe(false);
+    expect(wrapped.length).toBe(384);
+    const aad = Buffer.from('context');
+    const c = await source.encryptSymmetric(ref('SYMMETRIC_DEFAULT', material.wrapped, 'src'), Buffer.from('across regions'), aad);
+    expect((await destination.decryptSymmetric(ref('SYMMETRIC_DEFAULT', arrived.wrapped, 'dst'), c.iv, c.ciphertext, aad)).toString()).toBe('across regions');
+    const back = await destination.encryptSymmetric(ref('SYMMETRIC_DEFAULT', arrived.wrapped, 'dst'), Buffer.from('and back'), aad);
+    expect((await source.decryptSymmetric(ref('SYMMETRIC_DEFAULT', material.wrapped, 'src'), back.iv, back.ciphertext, aad)).toString()).toBe('and back');
+  });
+
+  it('HMAC: both tokens compute the same MAC', async () => {
+    const { material, arrived } = await transfer('HMAC_384');
+    const message = Buffer.from('message');
+    const a = await source.generateMac(ref('HMAC_384', material.wrapped, 'src'), 'HMAC_SHA_384', message);
+    const b = await destination.generateMac(ref('HMAC_384', arrived.wrapped, 'dst'), 'HMAC_SHA_384', message);
+    expect(b.equals(a)).toBe(true);
+  });
+
+  for (const spec of ['ECC_NIST_P256', 'RSA_2048'] as const) {
+    it(`${spec}: the destination signs with the private key whose public key the source made`, async () => {
+      const { material, arrived } = await transfer(spec);
+      const alg = spec === 'RSA_2048' ? 'RSASSA_PSS_SHA_256' : 'ECDSA_SHA_256';
+      const signature = await destination.sign(ref(spec, arrived.wrapped, 'dst'), alg, Buffer.from('signed in the other region'), 'RAW');
+      const key = createPublicKey({ key: material.publicKey!, format: 'der', type: 'spki' });
+      const options = spec === 'RSA_2048' ? { key, padding: 6, saltLength: 32 } : { key };
+      expect(cryptoVerify('sha256', Buffer.from('signed in the other region'), options, signature)).toBe(true);
+    });
+  }
+
+  it('the material sent on from the destination arrives back at the source intact (a transfer blob on both sides)', async () => {
+    const { material, arrived } = await transfer('HMAC_256');
+    const back = await source.createWrappingKeyPair('RSA_2048');
+    const { hash, wrapped } = await wrapWithBest(destination, source, 'HMAC_256', arrived.transferWrapped, back.publicKey);
+    const home = await source.unwrapFromReplica(ref('RSA_2048', back.wrapped, 'back') as never, hash, wrapped, 'HMAC_256');
+    const m = Buffer.from('round trip');
+    expect(
+      (await source.generateMac(ref('HMAC_256', home.wrapped, 'src'), 'HMAC_SHA_256', m)).equals(
+        await source.generateMac(ref('HMAC_256', material.wrapped, 'src'), 'HMAC_SHA_256', m),
+      ),
+    ).toBe(true);
+  });
+
+  it('refuses what is not a transfer: a use blob, a garbage transport key, tampered or misdirected material', async () => {
+    const material = await source.generateReplicableMaterial('SYMMETRIC_DEFAULT');
+    const transport = await destination.createWrappingKeyPair('RSA_3072');
+    const hash: TransportHash = 'SHA_1';
+    // The domain-key blob is not a transfer blob: the replication key does not know its key id.
+    await expect(source.wrapForReplica({ keySpec: 'SYMMETRIC_DEFAULT', transferWrapped: material.wrapped }, transport.publicKey, hash)).rejects.toBeInstanceOf(BackendError);
+    const spki = (pair: { publicKey: { export(o: { type: 'spki'; format: 'der' }): Buffer } }) => pair.publicKey.export({ type: 'spki', format: 'der' });
+    const weak = spki(generateKeyPairSync('rsa', { modulusLength: 1024 }));
+    const ec = spki(generateKeyPairSync('ec', { namedCurve: 'P-256' }));
+    for (const bad of [randomBytes(100), transport.publicKey.subarray(0, 40), weak, ec]) {
+      const error = await source.wrapForReplica({ keySpec: 'SYMMETRIC_DEFAULT', transferWrapped: material.transferWrapped }, bad, hash).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(BackendError);
+      expect((error as BackendError).kind).toBe('data');
+    }
+    const wrapped = await source.wrapForReplica({ keySpec: 'SYMMETRIC_DEFAULT', transferWrapped: material.transferWrapped }, transport.publicKey, hash);
+    const tampered = Buffer.from(wrapped);
+    tampered[10]! ^= 1;
+    const transportRef = ref('RSA_3072', transport.wrapped, 'transport') as never;
+    for (const [data, spec] of [
+      [tampered, 'SYMMETRIC_DEFAULT'],
+      [wrapped.subarray(0, 100), 'SYMMETRIC_DEFAULT'],
+      [wrapped, 'RSA_2048'],
+    ] as const) {
+      const error = await destination.unwrapFromReplica(transportRef, hash, data, spec).catch((e: unknown) => e);
+      expect(error, `${spec} ${data.length}`).toBeInstanceOf(BackendError);
+      expect((error as BackendError).kind).toBe('data');
+    }
+    // The untouched material still unwraps with the same transport key: nothing above broke a session.
+    await expect(destination.unwrapFromReplica(transportRef, hash, wrapped, 'SYMMETRIC_DEFAULT')).resolves.toHaveProperty('wrapped');
+  });
+});
