@@ -81,7 +81,7 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 /** One wrk run; every response must be 2xx. Returns req/s. */
 async function once(label, url, requests, seconds = SECONDS, connections = 16) {
   const r = await wrk(url, requests, { seconds, connections, script: join(work, 'bench.lua') });
-  if (r.non2xx || r.errors) throw new Error(`${label}: ${r.non2xx} error responses, ${r.errors} socket errors`);
+  if (r.non2xx || r.errors) throw new Error(`${label}: ${r.non2xx} error responses, ${r.errors} socket errors ${JSON.stringify(r.errorKinds)}`);
   if (!label.includes('warm-up')) console.error(`  ${label}: ${r.rps.toFixed(0)} req/s`);
   return r.rps;
 }
