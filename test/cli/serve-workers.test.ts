@@ -3,7 +3,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { KMSClient, CreateKeyCommand, EncryptCommand, DecryptCommand } from '@aws-sdk/client-kms';
+import { KMSClient, CreateKeyCommand, EncryptCommand, DecryptCommand, DisableKeyCommand, EnableKeyCommand } from '@aws-sdk/client-kms';
 import { serve, type Served } from '../support/cli.js';
 
 let dataDir: string;
@@ -38,3 +38,31 @@ it('serves from two workers: keys made through one are usable through the other,
   expect((await fetch(`${served.endpoint}/metrics`)).status).toBe(404);
   expect(await served.stop()).toBe(0);
 });
+
+it('refuses a key disabled through one worker on the very next request to any worker, and serves it again once enabled', async () => {
+  // A server of its own: the other test counts its requests in the metrics.
+  const dir = mkdtempSync(join(tmpdir(), 'hsmkms-workers-'));
+  const own = await serve(['--data-dir', dir, '--port', '0', '--workers', '2', '--log-level', 'warn']);
+  const credentials = JSON.parse(readFileSync(join(dir, 'root-credentials.json'), 'utf8'));
+  const admin = new KMSClient({ endpoint: own.endpoint, region: 'us-east-1', credentials, maxAttempts: 1 });
+  // Each client has its own connection, and new connections are spread over the workers.
+  const clients = Array.from({ length: 6 }, () => new KMSClient({ endpoint: own.endpoint, region: 'us-east-1', credentials, maxAttempts: 1 }));
+  try {
+    const KeyId = (await admin.send(new CreateKeyCommand({}))).KeyMetadata!.KeyId!;
+    const encryptAll = () =>
+      Promise.all(clients.map((c) => c.send(new EncryptCommand({ KeyId, Plaintext: Buffer.from('x') })).then(() => 'ok', (e: Error) => e.name)));
+    // Every worker has the key in its read cache.
+    expect(await encryptAll()).toEqual(clients.map(() => 'ok'));
+    for (let round = 0; round < 3; round++) {
+      await admin.send(new DisableKeyCommand({ KeyId }));
+      expect(await encryptAll()).toEqual(clients.map(() => 'DisabledException'));
+      await admin.send(new EnableKeyCommand({ KeyId }));
+      expect(await encryptAll()).toEqual(clients.map(() => 'ok'));
+    }
+  } finally {
+    admin.destroy();
+    for (const c of clients) c.destroy();
+    await own.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}, 180_000);
