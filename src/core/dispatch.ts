@@ -119,7 +119,7 @@ export function createDispatcher(
   }
 
   // A store that can check freshness once per call gets each call's reads in one scope.
-  const readScope = (deps.store as Partial<RequestReadScope>).inRequestScope ? (deps.store as unknown as RequestReadScope) : undefined;
+  const readScope = (deps.store as Partial<RequestReadScope> | undefined)?.inRequestScope ? (deps.store as unknown as RequestReadScope) : undefined;
 
   async function dispatch(name: string, ctx: RequestContext, input: JsonObject): Promise<JsonObject> {
     if (deps.audit.accepting && !deps.audit.accepting())
