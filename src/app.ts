@@ -44,7 +44,7 @@ import { injectRequestHandler } from './http/inject-request-handler.js';
 import { clusterMetrics, createMetrics, type Metrics } from './observability/metrics.js';
 import { buildMetricsServer } from './http/metrics-server.js';
 import type { HttpTimeouts } from './http/timeouts.js';
-import { createLogger } from './observability/logger.js';
+import { createLogger, TurnBatchedDestination } from './observability/logger.js';
 import { multiRegionOperations } from './core/multi-region/index.js';
 import { createHttpRegionPeers } from './http/region-peers.js';
 
@@ -206,7 +206,8 @@ function rootCredentialSource(config: AppConfig, dataDir: string): { accessKeyId
 function stdoutLogs(onClosed: (() => void) | undefined): pino.DestinationStream {
   const destination = pino.destination(1);
   if (onClosed) destination.on('error', (error: NodeJS.ErrnoException) => error.code === 'EPIPE' && onClosed());
-  return destination;
+  // One write per event-loop turn, not per line.
+  return new TurnBatchedDestination(destination);
 }
 
 /**

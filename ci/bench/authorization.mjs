@@ -10,7 +10,7 @@ import { KMSClient, CreateKeyCommand } from '@aws-sdk/client-kms';
 const ACCOUNT = '111122223333';
 
 /** Ten statements, most with conditions, none of them mentioning tags or aliases (those cost a read). */
-function keyPolicy(benchArn) {
+export function keyPolicy(benchArn) {
   const other = (name) => `arn:aws:iam::${ACCOUNT}:user/${name}`;
   return JSON.stringify({
     Version: '2012-10-17',
@@ -42,7 +42,7 @@ function keyPolicy(benchArn) {
   });
 }
 
-const identityPolicies = [
+export const identityPolicies = [
   {
     PolicyName: 'app-crypto',
     PolicyDocument: JSON.stringify({

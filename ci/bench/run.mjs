@@ -1,12 +1,16 @@
 #!/usr/bin/env node
-// `npm run bench`: hsmkms through the full stack (HTTP + SigV4 + KMS core + PKCS#11) against
-// baselines measured in the same run on the same SoftHSM2 token:
-//   - raw pkcs11js calls in a loop (the token's own ceiling),
-//   - a bare node:http server doing one PKCS#11 call per request (what any HTTP front pays).
-// Prints req/s, the ratios, the per-op cost with 10 vs BENCH_KEYS (default 10,000) keys, and
-// Encrypt with the audit trail (chained, fsync'd per batch before each answer) vs --audit off.
-// BENCH_ONLY=authz, BENCH_ONLY=scale or BENCH_ONLY=audit runs just that part.
-// Then runs the TLS handshake benchmark (ci/bench/tls-handshakes.mjs) if it is there.
+// `npm run bench`: hsmkms through the full stack (HTTP + SigV4 + key policy + KMS core + audit +
+// PKCS#11) against baselines measured in the same run on the same SoftHSM2 token. Sections
+// (BENCH_ONLY=a,b,… picks some; BENCH_ALL=1 runs every one; the default, a few minutes, is
+// core,latency,audit):
+//   core     Encrypt/Decrypt/GenerateDataKey vs a bare node:http server doing one PKCS#11 call,
+//            1 vs 1 and 2 vs 2 processes (BENCH_PROCESSES), interleaved rounds (ci/bench/core.mjs)
+//   latency  a network HSM: throughput vs the session pool's bound, p99 at half rate (ci/bench/latency.mjs)
+//   audit    Encrypt with the audit trail vs --audit off
+//   authz    the cost of policy evaluation (ci/bench/authorization.mjs)
+//   ops      raw pkcs11js loops, and Sign RSA/ECDSA vs the bare server
+//   scale    Encrypt with 10 vs BENCH_KEYS (default 10,000) keys
+//   tls, ca, xks  ci/bench/tls-handshakes.mjs, ca-issuance.mjs, xks.mjs (each its own process)
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,24 +23,46 @@ import { KMSClient, CreateKeyCommand, EncryptCommand } from '@aws-sdk/client-kms
 import { wrk } from './wrk.mjs';
 import { openToken } from './token.mjs';
 import { authorizationScenario } from './authorization.mjs';
+import { formatProcessRatios, processRatios } from './core.mjs';
+import { formatLatencyTable, latencyTable } from './latency.mjs';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const MANY_KEYS = Number(process.env.BENCH_KEYS ?? 10_000);
 const WORKERS = Number(process.env.BENCH_WORKERS ?? 2);
+const PROCESSES = (process.env.BENCH_PROCESSES ?? '1,2').split(',').map(Number).filter((n) => n > 0);
+const ALL = ['core', 'latency', 'audit', 'authz', 'ops', 'scale', 'tls', 'ca', 'xks'];
+const sections = new Set(
+  process.env.BENCH_ALL === '1' ? ALL : (process.env.BENCH_ONLY ?? 'core,latency,audit').split(',').map((x) => x.trim()),
+);
+for (const s of sections) if (!ALL.includes(s)) throw new Error(`BENCH_ONLY: unknown section ${s} (sections: ${ALL.join(', ')})`);
+const want = (s) => sections.has(s);
 const work = mkdtempSync(join(tmpdir(), 'hsmkms-bench-'));
 const children = [];
 
+/** Starts a process and resolves once its output matches `readyPattern`; `stop()` ends it. */
 function start(args, env, readyPattern) {
   const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(child);
   let out = '';
+  const exited = new Promise((r) => child.once('exit', r));
   return new Promise((resolve, reject) => {
     const onData = (chunk) => {
-      out += chunk;
+      // Keep only the tail: a server logging at info writes a line per request.
+      out = (out + chunk).slice(-16384);
       const m = readyPattern.exec(out);
-      if (m) resolve({ child, match: m });
+      if (m) {
+        readyPattern = /(?!)/;
+        resolve({
+          child,
+          match: m,
+          stop: async () => {
+            child.kill('SIGTERM');
+            await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+          },
+        });
+      }
     };
     child.stdout.on('data', onData);
     child.stderr.on('data', onData);
@@ -45,12 +71,20 @@ function start(args, env, readyPattern) {
 }
 
 async function cleanup() {
-  for (const c of children) c.kill('SIGTERM');
+  for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
   await new Promise((r) => setTimeout(r, 500));
   rmSync(work, { recursive: true, force: true });
 }
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+/** One wrk run; every response must be 2xx. Returns req/s. */
+async function once(label, url, requests, seconds = SECONDS, connections = 16) {
+  const r = await wrk(url, requests, { seconds, connections, script: join(work, 'bench.lua') });
+  if (r.non2xx || r.errors) throw new Error(`${label}: ${r.non2xx} error responses, ${r.errors} socket errors ${JSON.stringify(r.errorKinds)}`);
+  if (!label.includes('warm-up')) console.error(`  ${label}: ${r.rps.toFixed(0)} req/s`);
+  return r.rps;
+}
 
 async function measure(label, url, makeRequests, runs = RUNS) {
   const rates = [];
@@ -77,6 +111,22 @@ function rawLoop(fn, ms = 2000) {
   return (n * 1000) / ms;
 }
 
+const signedBy = (signer) => async (op, input, toPort) => {
+  const body = JSON.stringify(input);
+  const req = await signer.sign({
+    method: 'POST',
+    protocol: 'http:',
+    hostname: '127.0.0.1',
+    port: toPort,
+    path: '/',
+    headers: { host: `127.0.0.1:${toPort}`, 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': `TrentService.${op}` },
+    body,
+  });
+  const { host, ...headers } = req.headers;
+  return { path: '/', headers: { Host: host, ...headers }, body };
+};
+
+const report = [];
 try {
   if (!existsSync(join(root, 'dist/cli/main.js'))) throw new Error('run `npm run build` first');
   const port = 17600 + Math.floor(Math.random() * 1000);
@@ -88,21 +138,7 @@ try {
   const kms = new KMSClient({ endpoint, region: 'us-east-1', credentials });
   const signer = new SignatureV4({ service: 'kms', region: 'us-east-1', credentials, sha256: Sha256 });
 
-  const signedBy = (signer) => async (op, input, toPort = port) => {
-    const body = JSON.stringify(input);
-    const req = await signer.sign({
-      method: 'POST',
-      protocol: 'http:',
-      hostname: '127.0.0.1',
-      port: toPort,
-      path: '/',
-      headers: { host: `127.0.0.1:${toPort}`, 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': `TrentService.${op}` },
-      body,
-    });
-    const { host, ...headers } = req.headers;
-    return { path: '/', headers: { Host: host, ...headers }, body };
-  };
-  const signed = signedBy(signer);
+  const signed = (op, input, toPort = port) => signedBy(signer)(op, input, toPort);
 
   const createKeys = async (n, input = {}) => {
     const ids = [];
@@ -131,40 +167,49 @@ try {
     SOFTHSM2_CONF: join(work, 'softhsm2.conf'),
   };
   Object.assign(process.env, env);
-  const token = openToken();
-  const aes = token.aesKey();
-  const rsa = token.signingKey('rsa');
-  const ec = token.signingKey('ec');
-  const raw = {
-    encrypt: rawLoop(() => token.gcmEncrypt(aes, kb)),
-    rsa: rawLoop(() => token.sign(rsa, kb)),
-    ec: rawLoop(() => token.sign(ec, kb)),
-  };
-  const barePort = port + 1000;
-  await start([join(root, 'ci/bench/bare-server.mjs'), String(barePort)], env, /ready/);
-  const bareUrl = `http://127.0.0.1:${barePort}`;
-  const bareReq = (path, body) => async () => [{ path, headers: { Host: `127.0.0.1:${barePort}` }, body }];
+  console.error('bench: measuring (', RUNS, 'rounds of', SECONDS, 's each) …');
+  const helpers = { root, work, tokenEnv: env, rootCredentials: credentials, start, once, signedBy };
+  if (want('core')) {
+    const rows = [];
+    for (const processes of PROCESSES) rows.push(...(await processRatios(helpers, { processes, runs: RUNS })));
+    report.push(formatProcessRatios(rows, { runs: RUNS, seconds: SECONDS }));
+    console.log(report.at(-1));
+  }
+  if (want('latency')) {
+    report.push(formatLatencyTable(await latencyTable(helpers, { seconds: SECONDS }), { seconds: SECONDS }));
+    console.log(report.at(-1));
+  }
 
-  console.error('bench: measuring (median of', RUNS, 'runs of', SECONDS, 's each) …');
   const rows = [];
-  const only = process.env.BENCH_ONLY;
-  // BENCH_ONLY=authz measures only the authorization scenario (ci/bench/authorization.mjs).
-  if (!only || only === 'authz') {
+  let raw;
+  let bareUrl;
+  let bareReq;
+  if (want('ops')) {
+    const token = openToken();
+    const aes = token.aesKey();
+    const rsa = token.signingKey('rsa');
+    const ec = token.signingKey('ec');
+    raw = {
+      encrypt: rawLoop(() => token.gcmEncrypt(aes, kb)),
+      rsa: rawLoop(() => token.sign(rsa, kb)),
+      ec: rawLoop(() => token.sign(ec, kb)),
+    };
+    const barePort = port + 1000;
+    await start([join(root, 'ci/bench/bare-server.mjs'), String(barePort)], env, /ready/);
+    bareUrl = `http://127.0.0.1:${barePort}`;
+    bareReq = (path, body) => async () => [{ path, headers: { Host: `127.0.0.1:${barePort}` }, body }];
+  }
+  if (want('authz')) {
     const { HsmKmsClient } = await import(join(root, 'dist/client/hsmkms-client.js'));
     const admin = new HsmKmsClient({ endpoint, region: 'us-east-1', credentials });
-    const authz = await authorizationScenario({ endpoint, region: 'us-east-1', rootCredentials: credentials, admin, measure, signedBy, runs: RUNS, kb });
+    const authz = await authorizationScenario({ endpoint, region: 'us-east-1', rootCredentials: credentials, admin, measure, signedBy: (s) => (op, input, toPort = port) => signedBy(s)(op, input, toPort), runs: RUNS, kb });
     const ratio = authz.policies / authz.plain;
     console.log(
       `\nauthorization: Encrypt 1 KB, CryptoUser with a 10-statement key policy + 2 identity policies ${authz.policies.toFixed(0)} req/s, ` +
         `root with the default key policy ${authz.plain.toFixed(0)} req/s: ${ratio.toFixed(2)}× (target ≥ ${authz.target} ${ratio >= authz.target ? 'met' : 'NOT met'})`,
     );
-    if (only === 'authz') {
-      kms.destroy();
-      await cleanup();
-      process.exit(0);
-    }
   }
-  if (!only) {
+  if (want('ops')) {
     const bareEncrypt = await measure('bare http encrypt 1 KB', bareUrl, bareReq('/encrypt', kb.toString('base64')));
     const bareRsa = await measure('bare http sign RSA-2048', bareUrl, bareReq('/sign-rsa', digestMessage));
     const bareEc = await measure('bare http sign P-256', bareUrl, bareReq('/sign-ec', digestMessage));
@@ -172,7 +217,7 @@ try {
       const m = await measure(label, endpoint, async () => [await signed(name, input)]);
       rows.push({ label, rps: m.rps, spread: m.spread, bare: bare.rps, raw: rawRate, target });
     };
-    await op('Encrypt 1 KB', 'Encrypt', { KeyId: symKey, Plaintext: kb.toString('base64') }, bareEncrypt, raw.encrypt, 0.5);
+    await op('Encrypt 1 KB', 'Encrypt', { KeyId: symKey, Plaintext: kb.toString('base64') }, bareEncrypt, raw.encrypt);
     await op('Decrypt 1 KB', 'Decrypt', { CiphertextBlob: blob }, bareEncrypt, raw.encrypt);
     await op('GenerateDataKey', 'GenerateDataKey', { KeyId: symKey, KeySpec: 'AES_256' }, bareEncrypt, raw.encrypt);
     await op('Sign RSA-2048', 'Sign', { KeyId: rsaKey, Message: digestMessage, SigningAlgorithm: 'RSASSA_PKCS1_V1_5_SHA_256' }, bareRsa, raw.rsa);
@@ -182,7 +227,7 @@ try {
   // The audit trail's cost: the same Encrypt against a second hsmkms on the same token and store,
   // same worker count, with --audit off; rounds alternate so load bursts hit both sides.
   let auditRow;
-  if (!only || only === 'audit') {
+  if (want('audit')) {
     const offPort = port + 2000;
     await start(
       [join(root, 'bin/hsmkms.js'), 'serve', '--data-dir', work, '--port', String(offPort), '--log-level', 'warn', '--workers', String(WORKERS), '--audit', 'off'],
@@ -203,7 +248,7 @@ try {
   // MANY_KEYS, spread over 10 keys and over all of them, alternating run by run so drift in the
   // machine's speed falls on both alike.
   let scale;
-  if (!only || only === 'scale') {
+  if (want('scale')) {
     const sample = (ids, n) => Array.from({ length: n }, (_, i) => ids[Math.floor((i * ids.length) / n)]);
     const encryptWith = (ids) => async () =>
       Promise.all(sample(ids, Math.min(ids.length, 2000)).map((id) => signed('Encrypt', { KeyId: id, Plaintext: kb.toString('base64') })));
@@ -219,9 +264,11 @@ try {
     scale = { small, with10: { rps: median(alternate.few) }, withMany: { rps: median(alternate.many) }, keys: many.length };
   }
 
-  console.log(`\nhsmkms benchmark (hsmkms with ${WORKERS} worker(s), bare server 1 process, wrk -t1 -c16, SoftHSM2; medians of ${RUNS} × ${SECONDS} s)`);
-  console.log(`raw pkcs11js (1 thread): AES-GCM 1 KB ${raw.encrypt.toFixed(0)}/s, RSA-2048 sign ${raw.rsa.toFixed(0)}/s, P-256 sign ${raw.ec.toFixed(0)}/s`);
-  if (rows.length > 0) console.log('operation            hsmkms req/s   bare-http req/s   ratio   raw-pkcs11 ratio   target');
+  if (raw) {
+    console.log(`\nhsmkms with ${WORKERS} worker(s), root caller, default key policy, vs bare server with 1 process (NOT the same process count: see the core table), wrk -t1 -c16, SoftHSM2; medians of ${RUNS} × ${SECONDS} s`);
+    console.log(`raw pkcs11js (1 thread): AES-GCM 1 KB ${raw.encrypt.toFixed(0)}/s, RSA-2048 sign ${raw.rsa.toFixed(0)}/s, P-256 sign ${raw.ec.toFixed(0)}/s`);
+    console.log('operation            hsmkms req/s   bare-http req/s   ratio   raw-pkcs11 ratio');
+  }
   for (const r of rows) {
     const ratio = r.rps / r.bare;
     console.log(
@@ -247,19 +294,19 @@ try {
 }
 
 const tls = fileURLToPath(new URL('./tls-handshakes.mjs', import.meta.url));
-if (existsSync(tls) && process.env.BENCH_SKIP_TLS !== '1') {
+if (existsSync(tls) && want('tls') && process.env.BENCH_SKIP_TLS !== '1') {
   const child = spawn(process.execPath, [tls], { stdio: 'inherit' });
   await new Promise((r) => child.once('exit', r));
 }
 
 const ca = fileURLToPath(new URL('./ca-issuance.mjs', import.meta.url));
-if (existsSync(ca) && process.env.BENCH_SKIP_CA !== '1') {
+if (existsSync(ca) && want('ca') && process.env.BENCH_SKIP_CA !== '1') {
   const child = spawn(process.execPath, [ca], { stdio: 'inherit' });
   await new Promise((r) => child.once('exit', r));
 }
 
 const xks = fileURLToPath(new URL('./xks.mjs', import.meta.url));
-if (existsSync(xks) && process.env.BENCH_SKIP_XKS !== '1') {
+if (existsSync(xks) && want('xks') && process.env.BENCH_SKIP_XKS !== '1') {
   const child = spawn(process.execPath, [xks], { stdio: 'inherit' });
   await new Promise((r) => child.once('exit', r));
 }

@@ -56,7 +56,13 @@ export function openToken() {
     gcmEncrypt(key, data) {
       const params = { type: A.CK_PARAMS_GCM, iv: randomBytes(12), ivBits: 96, aad: Buffer.alloc(0), tagBits: 128 };
       p.C_EncryptInit(session, { mechanism: A.CKM_AES_GCM, parameter: params }, key);
-      return p.C_Encrypt(session, data, Buffer.alloc(data.length + 16));
+      return Buffer.concat([params.iv, p.C_Encrypt(session, data, Buffer.alloc(data.length + 16))]);
+    },
+    /** Decrypts what gcmEncrypt returned (IV first). */
+    gcmDecrypt(key, sealed) {
+      const params = { type: A.CK_PARAMS_GCM, iv: sealed.subarray(0, 12), ivBits: 96, aad: Buffer.alloc(0), tagBits: 128 };
+      p.C_DecryptInit(session, { mechanism: A.CKM_AES_GCM, parameter: params }, key);
+      return p.C_Decrypt(session, sealed.subarray(12), Buffer.alloc(sealed.length));
     },
     sign(key, data) {
       if (key.kind === 'rsa') {

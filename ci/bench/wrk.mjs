@@ -50,6 +50,7 @@ end
     requests: count,
     non2xx,
     errors: errs.reduce((a, b) => a + b, 0),
+    errorKinds: { connect: errs[0], read: errs[1], write: errs[2], timeout: errs[3] },
     p50Ms: latency ? Number(latency[1]) / 1000 : undefined,
     p99Ms: latency ? Number(latency[2]) / 1000 : undefined,
   };

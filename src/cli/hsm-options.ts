@@ -20,6 +20,7 @@ export interface HsmCliOptions {
   profile?: HsmProfileName;
   keyCacheSize?: string;
   hsmCallTimeout?: string;
+  poolSize?: string;
 }
 
 /**
@@ -51,6 +52,12 @@ export function addHsmOptions(command: Command, { vendorProfileFlag = '--profile
       new Option('--key-cache-size <n>', 'unwrapped key handles kept in the token (default 1024; keep below the HSM\'s session-key limit)').env(
         'HSMKMS_KEY_CACHE_SIZE',
       ),
+    )
+    .addOption(
+      new Option(
+        '--pool-size <n>',
+        'PKCS#11 sessions per process, i.e. HSM calls in flight at once (default 8; a network HSM: see "Sizing the session pool" in the README)',
+      ).env('HSMKMS_POOL_SIZE'),
     );
 }
 
@@ -62,7 +69,14 @@ export async function resolveHsmConfig(options: HsmCliOptions, onProgress?: (mes
   const config = await resolveToken(options, onProgress);
   const cacheSize = positiveInteger('--key-cache-size', options.keyCacheSize);
   const callTimeoutMs = positiveInteger('--hsm-call-timeout', options.hsmCallTimeout);
-  return { ...config, ...(cacheSize !== undefined ? { cacheSize } : {}), ...(callTimeoutMs !== undefined ? { callTimeoutMs } : {}) };
+  const poolSize = positiveInteger('--pool-size', options.poolSize);
+  if (poolSize !== undefined && poolSize > 256) throw new ConfigError(`--pool-size must be at most 256, got '${options.poolSize}'.`);
+  return {
+    ...config,
+    ...(cacheSize !== undefined ? { cacheSize } : {}),
+    ...(callTimeoutMs !== undefined ? { callTimeoutMs } : {}),
+    ...(poolSize !== undefined ? { poolSize } : {}),
+  };
 }
 
 function positiveInteger(option: string, value: string | undefined): number | undefined {

@@ -9,7 +9,7 @@
 import { auditParameters } from './audit-parameters.js';
 import { BackendError, KmsError } from './errors.js';
 import type { JsonObject, KmsDeps, Operation, RequestContext } from './operation.js';
-import type { AuthorizerBinder, CallAuthorization, Logger } from './ports.js';
+import type { AuthorizerBinder, CallAuthorization, Logger, RequestReadScope } from './ports.js';
 import { StoreError, kmsErrorFromStore } from './store-error.js';
 
 export interface Dispatcher {
@@ -121,30 +121,35 @@ export function createDispatcher(
     }
   }
 
+  // A store that can check freshness once per call gets each call's reads in one scope.
+  const readScope = (deps.store as Partial<RequestReadScope> | undefined)?.inRequestScope ? (deps.store as unknown as RequestReadScope) : undefined;
+
+  async function dispatch(name: string, ctx: RequestContext, input: JsonObject): Promise<JsonObject> {
+    if (deps.audit.accepting && !deps.audit.accepting())
+      throw auditUnavailable('The request was refused because the audit trail cannot be written. Try again later.');
+    const operation = operations.get(name);
+    if (!operation) {
+      const error = new KmsError('UnknownOperationException', `The operation ${name.slice(0, 64)} is not supported.`);
+      await audit(name.slice(0, 64), ctx, {}, undefined, error);
+      throw error;
+    }
+    let call: CallAuthorization | undefined;
+    let output: JsonObject;
+    try {
+      call = bindAuthorizer?.({ operation: name, ctx, input });
+      const callCtx = call ? { ...ctx, principal: await call.principal() } : ctx;
+      output = await operation.run(call ? { ...deps, authorizer: call.authorizer } : deps, callCtx, input);
+    } catch (thrown) {
+      const error = toKmsError(thrown, name, ctx, logger);
+      await audit(name, ctx, input, undefined, error, call);
+      throw error;
+    }
+    await audit(name, ctx, input, output, undefined, call);
+    return output;
+  }
+
   return {
     has: (name) => operations.has(name),
-    async dispatch(name, ctx, input) {
-      if (deps.audit.accepting && !deps.audit.accepting())
-        throw auditUnavailable('The request was refused because the audit trail cannot be written. Try again later.');
-      const operation = operations.get(name);
-      if (!operation) {
-        const error = new KmsError('UnknownOperationException', `The operation ${name.slice(0, 64)} is not supported.`);
-        await audit(name.slice(0, 64), ctx, {}, undefined, error);
-        throw error;
-      }
-      let call: CallAuthorization | undefined;
-      let output: JsonObject;
-      try {
-        call = bindAuthorizer?.({ operation: name, ctx, input });
-        const callCtx = call ? { ...ctx, principal: await call.principal() } : ctx;
-        output = await operation.run(call ? { ...deps, authorizer: call.authorizer } : deps, callCtx, input);
-      } catch (thrown) {
-        const error = toKmsError(thrown, name, ctx, logger);
-        await audit(name, ctx, input, undefined, error, call);
-        throw error;
-      }
-      await audit(name, ctx, input, output, undefined, call);
-      return output;
-    },
+    dispatch: readScope ? (name, ctx, input) => readScope.inRequestScope(() => dispatch(name, ctx, input)) : dispatch,
   };
 }

@@ -327,3 +327,12 @@ export interface Logger {
   error(obj: object, msg?: string): void;
   child(bindings: Record<string, unknown>): Logger;
 }
+
+/**
+ * A store that can let the reads of one call share one freshness check (the SQLite store checks
+ * whether anything was committed before serving cached rows; inside a scope it checks once).
+ * Reads inside `fn` see every commit made before `fn` began, and the calls' own writes.
+ */
+export interface RequestReadScope {
+  inRequestScope<T>(fn: () => Promise<T>): Promise<T>;
+}

@@ -184,6 +184,33 @@ describe('SQLite store fast path', () => {
     }
   });
 
+  it('in a request scope checks for commits once; its own writes, and the next scope, see everything committed', async () => {
+    const path = freshPath();
+    const store = await openSqliteStore({ path });
+    const raw = new Database(path);
+    try {
+      const k = key();
+      await store.insertKey(k);
+      await store.inRequestScope(async () => {
+        expect((await store.getKey(k.keyId))?.keyState).toBe('Enabled');
+        // Committed by another process while this call runs: the call keeps what it checked at its start …
+        raw.prepare("update keys set key_state = 'Disabled', revision = 2 where key_id = ?").run(k.keyId);
+        expect((await store.getKey(k.keyId))?.keyState).toBe('Enabled');
+        // … until a write of its own, after which it checks again.
+        await store.insertKey(key());
+        expect((await store.getKey(k.keyId))?.keyState).toBe('Disabled');
+      });
+      raw.prepare("update keys set key_state = 'Enabled', revision = 3 where key_id = ?").run(k.keyId);
+      // The next call (and any read outside a call) sees the commit.
+      expect(await store.inRequestScope(async () => (await store.getKey(k.keyId))?.keyState)).toBe('Enabled');
+      raw.prepare("update keys set key_state = 'Disabled', revision = 4 where key_id = ?").run(k.keyId);
+      expect((await store.getKey(k.keyId))?.keyState).toBe('Disabled');
+    } finally {
+      raw.close();
+      await store.close();
+    }
+  });
+
   it('hands out copies: changing a returned record does not change the next read', async () => {
     const store = await openSqliteStore({ path: ':memory:' });
     const k = key();

@@ -70,11 +70,20 @@ export function compileIpRanges(values: readonly string[]): BlockList {
   return list;
 }
 
+/** Answers per ranges for recent source addresses: BlockList.check builds a SocketAddress each call. */
+const recentAnswers = new WeakMap<BlockList, Map<string, boolean>>();
+const RECENT_ANSWERS = 256;
+
 /** Whether an address from the request falls in the ranges; anything that is not an address does not. */
 export function ipInRanges(ranges: BlockList, address: string): boolean {
-  if (isIPv4(address)) return ranges.check(address, 'ipv4');
-  if (isIPv6(address)) return ranges.check(address, 'ipv6');
-  return false;
+  let recent = recentAnswers.get(ranges);
+  const known = recent?.get(address);
+  if (known !== undefined) return known;
+  const answer = isIPv4(address) ? ranges.check(address, 'ipv4') : isIPv6(address) ? ranges.check(address, 'ipv6') : false;
+  if (!recent) recentAnswers.set(ranges, (recent = new Map()));
+  if (recent.size >= RECENT_ANSWERS) recent.clear();
+  recent.set(address, answer);
+  return answer;
 }
 
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;

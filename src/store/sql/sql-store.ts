@@ -38,6 +38,8 @@ export interface TransactionMark {
  */
 export class TransactionScope {
   private readonly storage = new AsyncLocalStorage<TransactionMark>();
+  /** Grows each time a query or transaction through Kysely ends (a write of this connection among them). */
+  queriesEnded = 0;
 
   run<T>(fn: (mark: TransactionMark) => Promise<T>): Promise<T> {
     const mark: TransactionMark = { insideCallback: false };
@@ -90,6 +92,7 @@ class GuardedDriver implements Driver {
     return this.inner.rollbackTransaction(connection);
   }
   releaseConnection(connection: DatabaseConnection): Promise<void> {
+    this.scope.queriesEnded++;
     return this.inner.releaseConnection(connection);
   }
   destroy(): Promise<void> {

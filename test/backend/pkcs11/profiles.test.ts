@@ -41,4 +41,12 @@ describe('profile detection', () => {
     const cli = await resolveHsmConfig({ dataDir: '/x', module: '/usr/lib/softhsm/libsofthsm2.so', tokenLabel: 't', pinEnv: 'PIN', profile: 'generic' });
     expect(cli.profile).toBe('generic');
   });
+
+  it('takes --pool-size (the session pool) as a whole number from 1 to 256, and names the flag when it is not', async () => {
+    const base = { dataDir: '/x', module: '/usr/lib/softhsm/libsofthsm2.so', tokenLabel: 't', pinEnv: 'PIN' };
+    expect((await resolveHsmConfig({ ...base, poolSize: '32' })).poolSize).toBe(32);
+    expect(await resolveHsmConfig(base)).not.toHaveProperty('poolSize');
+    for (const bad of ['0', '-1', '2.5', 'lots', '257'])
+      await expect(resolveHsmConfig({ ...base, poolSize: bad })).rejects.toThrow(/--pool-size/);
+  });
 });

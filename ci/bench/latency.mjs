@@ -1,0 +1,103 @@
+// A network HSM is latency, not CPU: hsmkms under the `cloudhsm` profile through the PKCS#11
+// interposer (test/pkcs11-interposer), which adds a fixed delay to every PKCS#11 call (changed
+// between runs through its control file, no restart). For each per-call latency and session pool
+// size (`--pool-size`), one worker:
+//   - Encrypt 1 KB throughput with 64 connections (wrk) against the bound the pool allows,
+//     pool ÷ (HSM calls per Encrypt × latency): 2 calls (C_EncryptInit, C_Encrypt) once the
+//     key's handle is cached; target ≥ 0.8× where CPU is not the limit first;
+//   - p99 at half that throughput, sent open-loop (ci/bench/open-loop.mjs), against the HSM time
+//     of one Encrypt (calls × latency); target ≤ 3×;
+//   - beside them, the same server's rate with no added latency: the CPU's ceiling. Where it is
+//     below the pool's bound, the bound cannot be reached on this machine whatever the pool.
+// BENCH_LATENCIES_MS (default 0.2,1,2) and BENCH_POOL_SIZES (default 4,16) choose the grid.
+import { chmodSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { KMSClient, CreateKeyCommand } from '@aws-sdk/client-kms';
+import { SignatureV4 } from '@smithy/signature-v4';
+import { Sha256 } from '@aws-crypto/sha256-js';
+import { randomBytes } from 'node:crypto';
+import { openLoop } from './open-loop.mjs';
+
+/** HSM calls one Encrypt makes once the key's handle is cached (see src/backend/pkcs11/aes-gcm.ts). */
+export const CALLS_PER_ENCRYPT = 2;
+
+const list = (value, fallback) => (value ?? fallback).split(',').map(Number).filter((n) => n > 0);
+
+export async function latencyTable(h, { seconds }) {
+  const { buildInterposer } = await import(join(h.root, 'test/pkcs11-interposer/build.mjs'));
+  const module = buildInterposer();
+  const latencies = list(process.env.BENCH_LATENCIES_MS, '0.2,1,2');
+  const pools = list(process.env.BENCH_POOL_SIZES, '4,16');
+  const pinFile = join(h.work, 'cloudhsm.pin');
+  writeFileSync(pinFile, `user:${readFileSync(join(h.work, 'user.pin'), 'utf8').trim()}\n`, { mode: 0o600 });
+  chmodSync(pinFile, 0o600);
+  const control = join(h.work, 'interposer.control');
+  const setLatency = (ms) => {
+    writeFileSync(`${control}.tmp`, `latency_us=${Math.round(ms * 1000)}\ncloudhsm=1\n`);
+    renameSync(`${control}.tmp`, control);
+  };
+  setLatency(latencies[0]);
+  const env = {
+    SOFTHSM2_CONF: join(h.work, 'softhsm2.conf'),
+    HSMKMS_INTERPOSER_MODULE: '/usr/lib/softhsm/libsofthsm2.so',
+    HSMKMS_INTERPOSER_CLOUDHSM: '1',
+    HSMKMS_INTERPOSER_CONTROL: control,
+  };
+  const region = 'us-east-1';
+  const signer = new SignatureV4({ service: 'kms', region, credentials: h.rootCredentials, sha256: Sha256 });
+  const rows = [];
+  for (const pool of pools) {
+    const port = 20000 + Math.floor(Math.random() * 20000);
+    const server = await h.start(
+      [
+        join(h.root, 'bin/hsmkms.js'), 'serve', '--data-dir', h.work, '--port', String(port), '--workers', '1',
+        '--module', module, '--token-label', 'hsmkms', '--pin-file', pinFile, '--profile', 'cloudhsm', '--pool-size', String(pool), '--audit-node-id', `bench-latency-${pool}`,
+      ],
+      env,
+      /listening on/,
+    );
+    try {
+      const endpoint = `http://127.0.0.1:${port}`;
+      const kms = new KMSClient({ endpoint, region, credentials: h.rootCredentials });
+      const keyId = (await kms.send(new CreateKeyCommand({}))).KeyMetadata.KeyId;
+      kms.destroy();
+      const input = { KeyId: keyId, Plaintext: randomBytes(1024).toString('base64') };
+      const request = async () => h.signedBy(signer)('Encrypt', input, port);
+      // The same server with no added latency: the CPU's ceiling, which no pool size lifts.
+      setLatency(0);
+      await h.once('latency warm-up', endpoint, [await request()], 1, 64);
+      const ceiling = await h.once(`Encrypt, no added latency, pool ${pool}, 64 connections`, endpoint, [await request()], seconds, 64);
+      for (const ms of latencies) {
+        setLatency(ms);
+        await h.once('latency warm-up', endpoint, [await request()], 1, 64);
+        const rps = await h.once(`Encrypt, ${ms} ms per call, pool ${pool}, 64 connections`, endpoint, [await request()], seconds, 64);
+        const bound = pool / (CALLS_PER_ENCRYPT * ms / 1000);
+        const half = await openLoop(endpoint, await request(), { rate: rps / 2, seconds, connections: 64 });
+        if (half.non2xx || half.errors) throw new Error(`open-loop run: ${half.non2xx} error responses, ${half.errors} socket errors`);
+        console.error(`  … half rate ${half.rate.toFixed(0)}/s: p50 ${half.p50Ms.toFixed(2)} ms, p99 ${half.p99Ms.toFixed(2)} ms`);
+        rows.push({ ms, pool, rps, bound, ceiling, p50: half.p50Ms, p99: half.p99Ms, halfRate: half.rate });
+      }
+    } finally {
+      await server.stop();
+    }
+  }
+  return rows;
+}
+
+export function formatLatencyTable(rows, { seconds }) {
+  const lines = [
+    `\nnetwork-HSM latency (cloudhsm profile through the PKCS#11 interposer, 1 worker, audit on; Encrypt 1 KB = ${CALLS_PER_ENCRYPT} HSM calls; ${seconds} s per figure)`,
+    'latency/call  pool   req/s @64 conn   bound pool÷(calls×lat)   ratio (≥ 0.8)       CPU ceiling (0 ms)   p99 @ half rate   vs HSM time/Encrypt (≤ 3×)',
+  ];
+  for (const r of rows) {
+    const ratio = r.rps / r.bound;
+    const hsmMs = CALLS_PER_ENCRYPT * r.ms;
+    lines.push(
+      `${`${r.ms} ms`.padEnd(13)} ${String(r.pool).padStart(4)} ${r.rps.toFixed(0).padStart(16)} ${r.bound.toFixed(0).padStart(24)}   ` +
+        `${ratio.toFixed(2)} ${ratio >= 0.8 ? 'met' : 'NOT met'}`.padEnd(19) +
+        `${r.ceiling.toFixed(0)}${r.ceiling < r.bound ? ' (below the bound)' : ''}`.padStart(20) +
+        `${`${r.p99.toFixed(2)} ms`.padStart(18)}   ${(r.p99 / hsmMs).toFixed(2)}× of ${hsmMs.toFixed(1)} ms ${r.p99 <= 3 * hsmMs ? 'met' : 'NOT met'}`,
+    );
+  }
+  return lines.join('\n');
+}
