@@ -9,6 +9,7 @@ import { authorizationSchema } from './0002-authorization.js';
 import { grantsAndQuorumSchema } from './0003-grants-and-quorum.js';
 import { customKeyStoresSchema } from './0005-custom-key-stores.js';
 import { certificateAuthoritySchema } from './0006-certificate-authority.js';
+import { changeFeedSchema } from './0008-change-feed.js';
 
 function migrationsFor(flavor: SqlFlavor): Record<string, Migration> {
   return {
@@ -17,6 +18,7 @@ function migrationsFor(flavor: SqlFlavor): Record<string, Migration> {
     '0003-grants-and-quorum': grantsAndQuorumSchema(flavor),
     '0005-custom-key-stores': customKeyStoresSchema(flavor),
     '0006-certificate-authority': certificateAuthoritySchema(flavor),
+    '0008-change-feed': changeFeedSchema(flavor),
   };
 }
 
