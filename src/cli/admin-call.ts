@@ -20,14 +20,15 @@ import type { JsonObject, KmsDeps, Operation, RequestContext } from '../core/ope
 import { ConfigError } from '../config/hsm.js';
 import { addHsmOptions, resolveHsmConfig, type HsmCliOptions } from './hsm-options.js';
 import { addServiceOptions, progress, settingsFrom, type ServiceCliOptions } from './service-options.js';
+import { addStoreOptions, storeConfigFrom, type StoreCliOptions } from './store-options.js';
 
-export interface AdminCliOptions extends HsmCliOptions, ServiceCliOptions {
+export interface AdminCliOptions extends HsmCliOptions, ServiceCliOptions, StoreCliOptions {
   endpoint?: string;
 }
 
 /** The data-directory options plus `--endpoint`. */
 export function addAdminOptions(command: Command): Command {
-  addServiceOptions(addHsmOptions(command));
+  addStoreOptions(addServiceOptions(addHsmOptions(command)));
   return command.addOption(
     new Option('--endpoint <url>', 'call a running server instead (credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY)').env(
       'HSMKMS_ENDPOINT',
@@ -52,7 +53,7 @@ export async function adminCall(options: AdminCliOptions, name: string, input: J
   if (!operation) throw new Error(`no HsmKms operation ${name}`);
   const settings = settingsFrom(options);
   const hsm = await resolveHsmConfig(options, progress);
-  const services = await openServices(resolve(options.dataDir), hsm, quietLogger());
+  const services = await openServices(resolve(options.dataDir), hsm, quietLogger(), storeConfigFrom(options));
   try {
     const deps: KmsDeps = {
       store: services.store,

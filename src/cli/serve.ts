@@ -3,7 +3,7 @@ import cluster from 'node:cluster';
 import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { ConfigError } from '../config/hsm.js';
-import { createApp, createClusterMetricsServer, prepareDataDir, type AppConfig } from '../app.js';
+import { createApp, createClusterMetricsServer, DEFAULT_REQUEST_DEADLINE_MS, prepareDataDir, type AppConfig } from '../app.js';
 import { DEFAULT_HTTP_TIMEOUTS, resolveTimeouts, type HttpTimeouts } from '../http/timeouts.js';
 import { shareWithClusterPrimary } from '../observability/metrics.js';
 import { parseListen, parseSeconds } from './listen.js';
@@ -13,8 +13,11 @@ import { addHsmOptions, resolveHsmConfig, type HsmCliOptions } from './hsm-optio
 import { addServiceOptions, progress, settingsFrom, type ServiceCliOptions } from './service-options.js';
 import { SOFTHSM2_MODULE } from '../backend/pkcs11/embedded-token.js';
 import { parseClusterList, parseClusterSpec } from '../backend/pkcs11/cluster-tokens.js';
+import { addStoreOptions, storeConfigFrom, type StoreCliOptions } from './store-options.js';
 
-interface ServeOptions extends HsmCliOptions, ServiceCliOptions, AuditCliOptions {
+interface ServeOptions extends HsmCliOptions, ServiceCliOptions, AuditCliOptions, StoreCliOptions {
+  requestDeadline: string;
+  schedulerInterval: string;
   host: string;
   port: string;
   workers: string;
@@ -105,8 +108,18 @@ export function serveCommand(): Command {
     .addOption(
       new Option('--xks-cluster <id>', "the cluster whose token holds the XKS proxy's keys (default: the default store's token)").env('HSMKMS_XKS_CLUSTER'),
     )
-    .addOption(new Option('--no-console', 'do not serve the web console at /console (API only)'));
-  addAuditOptions(addServiceOptions(addHsmOptions(command)));
+    .addOption(new Option('--no-console', 'do not serve the web console at /console (API only)'))
+    .addOption(
+      new Option('--request-deadline <seconds>', 'an API call that has not finished by then fails with DependencyTimeoutException (store and HSM waits included)')
+        .env('HSMKMS_REQUEST_DEADLINE')
+        .default(seconds(DEFAULT_REQUEST_DEADLINE_MS)),
+    )
+    .addOption(
+      new Option('--scheduler-interval <seconds>', 'how often background work (deletion, rotation, expiry) looks for what is due; on PostgreSQL one node at a time runs it')
+        .env('HSMKMS_SCHEDULER_INTERVAL')
+        .default('60'),
+    );
+  addStoreOptions(addAuditOptions(addServiceOptions(addHsmOptions(command))));
   return command.action(async (options: ServeOptions) => {
     const port = Number(options.port);
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`--port must be 0–65535, got '${options.port}'.`);
@@ -129,6 +142,8 @@ export function serveCommand(): Command {
     const config: AppConfig = {
       dataDir: options.dataDir,
       hsm,
+      store: storeConfigFrom(options),
+      requestDeadlineMs: parseSeconds('--request-deadline', options.requestDeadline),
       settings,
       rootCredentials: rootCredentialsFromEnv(),
       logLevel: options.logLevel,
@@ -149,7 +164,7 @@ export function serveCommand(): Command {
     let stop = (_reason: string): void => process.exit(EXIT.ok);
     const app = await createApp({
       ...config,
-      schedulerIntervalMs: schedulerOff ? 0 : undefined,
+      schedulerIntervalMs: schedulerOff ? 0 : parseSeconds('--scheduler-interval', options.schedulerInterval),
       // Like any command whose output pipe closes (`hsmkms serve | head`): stop quietly, status 0.
       onLogOutputClosed: () => stop('log output closed'),
     });

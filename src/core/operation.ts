@@ -38,6 +38,8 @@ export interface RequestContext {
   accessKeyId?: string | undefined;
   /** Whether the request arrived over TLS (`aws:SecureTransport`). */
   secureTransport?: boolean | undefined;
+  /** When the caller stops waiting (epoch ms; see core/deadline.ts). */
+  deadline?: number | undefined;
 }
 
 /** JSON as it arrives (already parsed) and leaves (blobs base64, timestamps epoch seconds). */

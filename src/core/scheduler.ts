@@ -3,6 +3,13 @@
  * passed, automatic key rotations, expiring imported key material whose ValidTo has passed,
  * and dropping expired import tokens and quorum approval requests. Time comes from
  * `deps.clock`, so tests drive it with `runOnce()` and a test clock instead of sleeping.
+ *
+ * Exactly once across nodes: a pass runs only on the node holding the {@link LeaderLease} (on
+ * PostgreSQL an advisory lock: when its node dies, the next node to look takes it), which is
+ * checked again before each job. Each job identifies itself by what made it due — a key's
+ * deletion date, its imported material's ValidTo, its next rotation date — and re-checks that
+ * inside the transaction that does it, so a job that another node (or an earlier attempt cut
+ * short) already did finds nothing to do.
  */
 import { KmsError } from './errors.js';
 import { destroyKeyStoreMaterial, locateKey } from './key-stores/keys.js';
@@ -11,8 +18,9 @@ import { materialId } from './key-metadata.js';
 import type { KeyMaterialVersion, KeyRecord } from './model.js';
 import type { KmsDeps } from './operation.js';
 import { updateKeyRecord } from './operations/key-updates.js';
-import { rotateKeyMaterial } from './operations/rotation.js';
+import { RotationNoLongerDue, rotateKeyMaterial } from './operations/rotation.js';
 import type { Logger } from './ports.js';
+import { soleLeader, type LeaderLease } from './leader-lease.js';
 
 /** Keys examined per store query, and queries per run at most. */
 const BATCH = 500;
@@ -29,13 +37,17 @@ export interface Scheduler {
  * Starts running a pass every `intervalMs` (default one minute). Passes never overlap; an
  * error in one key is logged and does not stop the others.
  */
-export function startScheduler(deps: KmsDeps, logger: Logger, options: { intervalMs?: number } = {}): Scheduler {
+export function startScheduler(deps: KmsDeps, logger: Logger, options: { intervalMs?: number; lease?: LeaderLease } = {}): Scheduler {
   const intervalMs = options.intervalMs ?? 60_000;
+  const lease = options.lease ?? soleLeader;
   let tail: Promise<void> = Promise.resolve();
   let stopped = false;
 
   const runOnce = (): Promise<void> => {
-    const run = tail.then(() => runPass(deps, logger));
+    const run = tail.then(async () => {
+      if (stopped || !(await lease.acquire())) return;
+      await runPass(deps, logger, lease);
+    });
     tail = run.catch(() => undefined);
     return run;
   };
@@ -53,11 +65,12 @@ export function startScheduler(deps: KmsDeps, logger: Logger, options: { interva
       stopped = true;
       clearInterval(timer);
       await tail;
+      await lease.release();
     },
   };
 }
 
-async function runPass(deps: KmsDeps, logger: Logger): Promise<void> {
+async function runPass(deps: KmsDeps, logger: Logger, lease: LeaderLease): Promise<void> {
   const seen = new Set<string>();
   for (let batch = 0; batch < MAX_BATCHES; batch++) {
     const now = deps.clock.now();
@@ -65,6 +78,11 @@ async function runPass(deps: KmsDeps, logger: Logger): Promise<void> {
     let progressed = false;
     for (const key of due) {
       if (seen.has(key.keyId)) continue;
+      // Lost the lease (its connection died): stop; the node that takes it over goes on.
+      if (!(await lease.stillHeld())) {
+        logger.warn({}, 'scheduler lease lost; leaving the rest of this pass to the node that holds it');
+        return;
+      }
       seen.add(key.keyId);
       progressed = true;
       try {
@@ -99,8 +117,12 @@ async function handleDueKey(deps: KmsDeps, logger: Logger, key: KeyRecord, now: 
   }
   // A disabled key is not rotated; it rotates once re-enabled, as in AWS.
   if (key.keyState === 'Enabled' && key.rotationEnabled && key.nextRotationDate && key.nextRotationDate <= now) {
-    const rotated = await rotateKeyMaterial(deps, key, 'AUTOMATIC');
-    logger.info({ keyId: key.keyId, keyMaterialId: rotated.currentVersionId }, 'key rotated automatically');
+    try {
+      const rotated = await rotateKeyMaterial(deps, key, 'AUTOMATIC', { due: key.nextRotationDate });
+      logger.info({ keyId: key.keyId, keyMaterialId: rotated.currentVersionId }, 'key rotated automatically');
+    } catch (error) {
+      if (!(error instanceof RotationNoLongerDue)) throw error;
+    }
   }
 }
 

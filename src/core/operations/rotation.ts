@@ -44,12 +44,17 @@ export function nextRotationAfterRun(due: Date, periodDays: number, now: Date): 
   return next.getTime() > now.getTime() ? next : addDays(now, periodDays);
 }
 
+/** The scheduled rotation asked for has happened already (another node, or an earlier attempt). */
+export class RotationNoLongerDue extends Error {}
+
 /**
  * Generates new material in the HSM, then in one transaction adds the version, makes it
- * current and (for automatic rotations) moves the schedule on. `check` re-validates the key
- * inside the transaction, so a key disabled or scheduled for deletion meanwhile is not rotated.
+ * current and (for automatic rotations) moves the schedule on. The transaction re-validates the
+ * key, so a key disabled or scheduled for deletion meanwhile is not rotated; with `due` (the
+ * scheduler's), it rotates only if the key's next rotation date is still that one, and throws
+ * {@link RotationNoLongerDue} otherwise — so one due rotation never happens twice.
  */
-export async function rotateKeyMaterial(deps: KmsDeps, key: KeyRecord, rotationType: RotationType): Promise<KeyRecord> {
+export async function rotateKeyMaterial(deps: KmsDeps, key: KeyRecord, rotationType: RotationType, options: { due?: Date } = {}): Promise<KeyRecord> {
   const material = await deps.backend.generateKeyMaterial(key.keySpec);
   const now = deps.clock.now();
   const version: KeyMaterialVersion = {
@@ -61,6 +66,7 @@ export async function rotateKeyMaterial(deps: KmsDeps, key: KeyRecord, rotationT
     rotationType,
   };
   return updateKeyRecord(deps, key.keyId, async (current, tx) => {
+    if (options.due && current.nextRotationDate?.getTime() !== options.due.getTime()) throw new RotationNoLongerDue();
     requireRotatable(current);
     requireEnabled(current);
     if (rotationType === 'ON_DEMAND') {
