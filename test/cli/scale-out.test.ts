@@ -224,6 +224,42 @@ describe.skipIf('missing' in found)('scale-out on PostgreSQL', () => {
     });
   });
 
+  it('serves key use from its caches: no database transaction per Encrypt', async () => {
+    const keyId = (await a.send(new CreateKeyCommand({}))).KeyMetadata!.KeyId!;
+    await b.send(new EncryptCommand({ KeyId: keyId, Plaintext: plaintext }));
+    const client = new pg.Client({ connectionString: postgres.connectionString });
+    await client.connect();
+    try {
+      const commits = async () =>
+        Number((await client.query<{ n: string }>('select xact_commit as n from pg_stat_database where datname = current_database()')).rows[0]!.n);
+      // Statistics are published with a delay of about a second: measure with margins, and
+      // subtract what the nodes' own checks (change feed, lease) commit meanwhile.
+      const settle = () => new Promise((r) => setTimeout(r, 1_500));
+      const sample = async () => {
+        await client.query('select pg_stat_clear_snapshot()');
+        return { commits: await commits(), at: performance.now() };
+      };
+      await settle();
+      const idle0 = await sample();
+      await new Promise((r) => setTimeout(r, 3_000));
+      await settle();
+      const idle1 = await sample();
+      const perMs = (idle1.commits - idle0.commits) / (idle1.at - idle0.at);
+      const CALLS = 150;
+      const started = performance.now();
+      for (let i = 0; i < CALLS; i++) await b.send(new EncryptCommand({ KeyId: keyId, Plaintext: plaintext }));
+      const tookMs = performance.now() - started;
+      await settle();
+      const done = await sample();
+      const spent = done.commits - idle1.commits - perMs * (done.at - idle1.at);
+      console.log(`${CALLS} Encrypt calls on one node: ${(tookMs / CALLS).toFixed(1)} ms each, ${spent.toFixed(1)} database transactions beyond the nodes' background checks`);
+      // One statement per call would be ≥ CALLS.
+      expect(spent).toBeLessThan(CALLS / 3);
+    } finally {
+      await client.end();
+    }
+  });
+
   describe('the scheduler', () => {
     const LEADER = /this node now runs the scheduled work/;
     const leaders = () => deployment.nodes.filter((n) => n.alive && LEADER.test(n.output()));
