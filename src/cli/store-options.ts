@@ -6,7 +6,7 @@
 import { Command, Option } from 'commander';
 import { ConfigError } from '../config/hsm.js';
 import type { StoreConfig } from '../store/open-store.js';
-import { SCHEMA_NAME, storeUrlProblem } from '../store/postgres/index.js';
+import { SCHEMA_NAME, storeUrlProblem } from '../store/postgres/connection.js';
 
 export interface StoreCliOptions {
   store?: string;

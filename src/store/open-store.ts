@@ -8,7 +8,6 @@ import type { CaStore } from '../ca/ports.js';
 import { LocalInvalidationBus, type InvalidationBus } from '../core/invalidation.js';
 import { soleLeader, type LeaderLease } from '../core/leader-lease.js';
 import type { Logger, MetadataStore } from '../core/ports.js';
-import { openPostgresStore } from './postgres/index.js';
 import { openSqliteStore } from './sqlite/index.js';
 
 /** Where the metadata lives. */
@@ -46,6 +45,8 @@ export interface OpenedStore {
 export async function openStore(config: StoreConfig | undefined, options: { dataDir: string; logger: Logger; serving?: boolean }): Promise<OpenedStore> {
   const logger = options.logger.child({ component: 'store' });
   if (config?.kind === 'postgres') {
+    // Loaded only when asked for: the embedded default does not pay for the PostgreSQL driver.
+    const { openPostgresStore } = await import('./postgres/index.js');
     const store = await openPostgresStore({
       connectionString: config.url,
       schema: config.schema,
