@@ -6,7 +6,8 @@
 // Prints req/s, the ratios, the per-op cost with 10 vs BENCH_KEYS (default 10,000) keys, and
 // Encrypt with the audit trail (chained, fsync'd per batch before each answer) vs --audit off.
 // BENCH_ONLY=authz, BENCH_ONLY=scale or BENCH_ONLY=audit runs just that part.
-// Then runs the TLS handshake benchmark (ci/bench/tls-handshakes.mjs) if it is there.
+// Then runs the TLS handshake benchmark (ci/bench/tls-handshakes.mjs) if it is there, the CA,
+// XKS and scale-out (ci/bench/scale-out.mjs; BENCH_SKIP_SCALEOUT=1 skips it) benchmarks.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -261,5 +262,11 @@ if (existsSync(ca) && process.env.BENCH_SKIP_CA !== '1') {
 const xks = fileURLToPath(new URL('./xks.mjs', import.meta.url));
 if (existsSync(xks) && process.env.BENCH_SKIP_XKS !== '1') {
   const child = spawn(process.execPath, [xks], { stdio: 'inherit' });
+  await new Promise((r) => child.once('exit', r));
+}
+
+const scaleOut = fileURLToPath(new URL('./scale-out.mjs', import.meta.url));
+if (existsSync(scaleOut) && process.env.BENCH_SKIP_SCALEOUT !== '1') {
+  const child = spawn(process.execPath, [scaleOut], { stdio: 'inherit' });
   await new Promise((r) => child.once('exit', r));
 }
