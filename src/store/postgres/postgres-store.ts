@@ -88,13 +88,21 @@ export class PostgresMetadataStore extends SqlMetadataStore {
   }
 
   /** Whether the database answers now (for `/health`), without waiting past `timeoutMs`. */
-  async health(): Promise<{ ok: boolean; detail?: string }> {
+  async health(timeoutMs = 3_000): Promise<{ ok: boolean; detail?: string }> {
+    let timer: NodeJS.Timeout | undefined;
     try {
-      await sql`select 1`.execute(this.db);
+      await Promise.race([
+        sql`select 1`.execute(this.db),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+        }),
+      ]);
       return { ok: true };
     } catch (error) {
       const down = unavailability(error);
       return { ok: false, detail: `metadata store: ${(down ?? (error as Error)).message}` };
+    } finally {
+      clearTimeout(timer);
     }
   }
 
