@@ -12,6 +12,7 @@
  *   DependencyTimeoutException instead of a bug.
  */
 import type { CompiledQuery, DatabaseConnection, Dialect, Driver, QueryResult, TransactionSettings } from 'kysely';
+import { KmsError } from '../../core/errors.js';
 import { StoreUnavailableError } from '../../core/store-error.js';
 
 /** SQLSTATEs that mean the database, not the statement, failed. */
@@ -37,6 +38,18 @@ function translated(error: unknown): unknown {
   return unavailability(error) ?? error;
 }
 
+/**
+ * PostgreSQL text cannot hold U+0000, and a parameter holding one fails the whole statement —
+ * where SQLite, the embedded store, just compares it. Callers control ids (a fuzzer's KeyId
+ * `a\u0000`), so such a parameter must give the answer it means, not an internal error: no
+ * stored row can match it, so a read or delete finds nothing; a value to be written is refused.
+ */
+function withNul(query: CompiledQuery): boolean {
+  return query.parameters.some((p) => typeof p === 'string' && p.includes('\u0000'));
+}
+
+const NOTHING: QueryResult<never> = { rows: [], numAffectedRows: 0n };
+
 function writes(query: CompiledQuery): boolean {
   // Raw SQL may write; only a plain SELECT certainly does not.
   return query.query.kind !== 'SelectQueryNode';
@@ -52,6 +65,11 @@ class ObservedConnection implements DatabaseConnection {
   ) {}
 
   async executeQuery<R>(query: CompiledQuery): Promise<QueryResult<R>> {
+    if (withNul(query)) {
+      const kind = query.query.kind;
+      if (kind === 'SelectQueryNode' || kind === 'DeleteQueryNode') return NOTHING;
+      throw new KmsError('ValidationException', 'A value contains the character U+0000, which cannot be stored.');
+    }
     let result: QueryResult<R>;
     try {
       result = await this.inner.executeQuery<R>(query);
