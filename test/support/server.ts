@@ -6,7 +6,7 @@
  * processes sharing the token and a PostgreSQL store, behind a load balancer that sends each
  * request to a random node (test/support/deployment.ts). Not a project of the default run (it
  * triples the API suites' time); run it by hand on the suites to check, e.g.
- * `HSMKMS_TEST_DEPLOYMENT=three-nodes npx vitest run --project softhsm2 test/api/sdk.test.ts`.
+ * `HSMKMS_TEST_DEPLOYMENT=three-nodes npx vitest run --project softhsm2 test/api`.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
