@@ -20,7 +20,9 @@ import type { Server as HttpServer } from 'node:http';
 import { createHsmHttpsServer } from './tls/https-server.js';
 import { createHsmHttpsServerWithClientCertificates } from './tls/client-certificates.js';
 import { HsmTlsError } from './tls/errors.js';
-import { openSqliteStore } from './store/sqlite/index.js';
+import { openStore, type StoreConfig } from './store/open-store.js';
+import type { InvalidationBus } from './core/invalidation.js';
+import type { LeaderLease } from './core/leader-lease.js';
 import { auditSignerOf, defaultAuditNodeId, openChainedAuditSink, type AuditFailureMode, type ChainedAuditSink } from './audit/index.js';
 import { ConfigError, readPin } from './config/hsm.js';
 import { createDispatcher } from './core/dispatch.js';
@@ -48,6 +50,9 @@ import { createLogger, TurnBatchedDestination } from './observability/logger.js'
 import { multiRegionOperations } from './core/multi-region/index.js';
 import { createHttpRegionPeers } from './http/region-peers.js';
 
+import { DEFAULT_REQUEST_DEADLINE_MS } from './core/deadline.js';
+export { DEFAULT_REQUEST_DEADLINE_MS };
+
 /** Every operation the API serves, by registry key (`Encrypt`, `HsmKms.CreatePrincipal`; see core/registry.ts). */
 export const serviceOperations: ReadonlyMap<string, Operation> = operationRegistry(
   allOperations.values(),
@@ -62,6 +67,13 @@ export const serviceOperations: ReadonlyMap<string, Operation> = operationRegist
 export interface AppConfig {
   dataDir: string;
   hsm: Pkcs11BackendConfig;
+  /** The metadata store (default: SQLite in the data directory). */
+  store?: StoreConfig | undefined;
+  /**
+   * How long one API call may take before it fails with DependencyTimeoutException (default
+   * 30 s): a store or HSM that does not answer makes calls fail, not hang.
+   */
+  requestDeadlineMs?: number | undefined;
   settings: KmsSettings;
   /** Root credentials from the environment; otherwise generated into the data directory. */
   rootCredentials?: { accessKeyId: string; secretAccessKey: string } | undefined;
@@ -147,22 +159,42 @@ const unboundAuthorizer: Authorizer = {
   },
 };
 
-/** The backend and the store, opened together (and closed together if either fails). */
+/** What {@link openServices} opens: the backend, the store and what the store offers nodes. */
+export interface Services {
+  backend: Pkcs11Backend;
+  store: MetadataStore;
+  caStore: CaStore;
+  /** Changes committed by any node (see core/invalidation.ts). */
+  changes: InvalidationBus;
+  leaderLease(): LeaderLease;
+  storeHealth(): Promise<{ ok: boolean; detail?: string }>;
+  close(): Promise<void>;
+}
+
+/**
+ * The backend and the store, opened together (and closed together if either fails). `serving`:
+ * for a node that serves (its caches follow the store's change feed); commands read through.
+ */
 export async function openServices(
   dataDir: string,
   hsm: Pkcs11BackendConfig,
   logger: Logger,
-): Promise<{ backend: Pkcs11Backend; store: MetadataStore; caStore: CaStore; close(): Promise<void> }> {
+  storeConfig?: StoreConfig,
+  options: { serving?: boolean } = {},
+): Promise<Services> {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const backend = await openPkcs11Backend(hsm, logger);
   try {
-    const store = await openSqliteStore({ path: join(dataDir, 'hsmkms.sqlite'), logger: logger.child({ component: 'store' }) });
+    const opened = await openStore(storeConfig, { dataDir, logger, serving: options.serving });
     return {
       backend,
-      store,
-      caStore: store.certificateAuthorityStore(),
+      store: opened.store,
+      caStore: opened.caStore,
+      changes: opened.changes,
+      leaderLease: opened.leaderLease,
+      storeHealth: opened.health,
       async close() {
-        await store.close();
+        await opened.close();
         await backend.close();
       },
     };
@@ -179,7 +211,7 @@ export async function openServices(
 export async function prepareDataDir(config: AppConfig): Promise<{ accessKeyId: string; generated: boolean; file?: string | undefined }> {
   const dataDir = resolve(config.dataDir);
   const logger = quietLogger();
-  const services = await openServices(dataDir, config.hsm, logger);
+  const services = await openServices(dataDir, config.hsm, logger, config.store);
   try {
     // The audit key too, so that workers starting together do not race to create it.
     if (config.audit?.enabled !== false) await auditSignerOf(services.backend)?.auditPublicKey();
@@ -228,8 +260,12 @@ export function quietLogger(): Logger {
 export async function createApp(config: AppConfig): Promise<App> {
   const dataDir = resolve(config.dataDir);
   const logger = createLogger({ level: config.logLevel ?? 'info' }, config.logDestination ?? stdoutLogs(config.onLogOutputClosed)) as unknown as Logger;
-  const services = await openServices(dataDir, config.hsm, logger);
-  const { backend, store } = services;
+  const services = await openServices(dataDir, config.hsm, logger, config.store, { serving: true });
+  const { backend, store, changes } = services;
+  // Material deleted through any node leaves this node's handle cache (and the token's session objects).
+  const unsubscribeMaterial = changes.subscribe('key-material', (id) => {
+    if (id !== undefined) backend.forget(id);
+  });
   let audit: ChainedAuditSink | undefined;
   try {
     audit = await openAuditTrail(config, dataDir, backend, logger.child({ component: 'audit' }));
@@ -282,6 +318,7 @@ export async function createApp(config: AppConfig): Promise<App> {
     xks.warm();
     const dispatcher = createDispatcher(deps, serviceOperations, logger.child({ component: 'kms' }), {
       bindAuthorizer: createAuthorizerBinder(deps),
+      deadlineMs: config.requestDeadlineMs ?? DEFAULT_REQUEST_DEADLINE_MS,
     });
     const metrics = createMetrics({ stats: () => backend.stats() });
     // The CA calls this server's KMS API through inject(): SigV4, authorisation and audit as
@@ -297,12 +334,14 @@ export async function createApp(config: AppConfig): Promise<App> {
     deps.certificateAuthority = caApi(ca);
     server = await buildServer({
       dispatcher,
-      credentials: createStoreCredentialResolver(store, backend),
+      credentials: createStoreCredentialResolver(store, backend, { changes }),
       settings: config.settings,
       health: async () => {
         // Fail-closed: a node that refuses calls for want of an audit trail is not healthy.
         if (audit && !audit.accepting()) return { ok: false, detail: 'the audit trail cannot be written' };
-        return backend.health();
+        // A node that cannot reach its store cannot serve: the load balancer should skip it.
+        const [hsm, metadata] = await Promise.all([backend.health(), services.storeHealth()]);
+        return hsm.ok ? metadata : hsm;
       },
       metrics,
       logger,
@@ -310,7 +349,7 @@ export async function createApp(config: AppConfig): Promise<App> {
       ca,
       xks: {
         proxy: xks,
-        credentials: createXksCredentialResolver(store, backend),
+        credentials: createXksCredentialResolver(store, backend, { changes }),
         clientSubject: config.tls?.clientCa ? config.tls.clientSubject : undefined,
         audit,
       },
@@ -320,11 +359,15 @@ export async function createApp(config: AppConfig): Promise<App> {
     const metricsServer = config.metricsEndpoint
       ? await buildMetricsServer({ metrics, logger: logger.child({ component: 'metrics' }), timeouts: config.httpTimeouts })
       : undefined;
-    // With several workers only one runs the scheduler (the others pass 0).
+    // With several workers only one runs the scheduler (the others pass 0); with several nodes
+    // on PostgreSQL, each tries and the one holding the store's lease runs it.
     const scheduler =
       config.schedulerIntervalMs === 0
         ? { stop: async () => {} }
-        : startScheduler(deps, logger.child({ component: 'scheduler' }), { intervalMs: config.schedulerIntervalMs ?? 60_000 });
+        : startScheduler(deps, logger.child({ component: 'scheduler' }), {
+            intervalMs: config.schedulerIntervalMs ?? 60_000,
+            lease: services.leaderLease(),
+          });
     return {
       server,
       metricsServer,
@@ -344,6 +387,7 @@ export async function createApp(config: AppConfig): Promise<App> {
         await keyStores.close();
         for (const close of closers) await close();
         await audit?.close();
+        unsubscribeMaterial();
         await services.close();
       },
     };

@@ -11,6 +11,7 @@
 //   ops      raw pkcs11js loops, and Sign RSA/ECDSA vs the bare server
 //   scale    Encrypt with 10 vs BENCH_KEYS (default 10,000) keys
 //   tls, ca, xks  ci/bench/tls-handshakes.mjs, ca-issuance.mjs, xks.mjs (each its own process)
+//   scaleout  Encrypt on 1, 2 and 3 nodes sharing PostgreSQL, and the cross-node invalidation delay (ci/bench/scale-out.mjs)
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -32,7 +33,7 @@ const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const MANY_KEYS = Number(process.env.BENCH_KEYS ?? 10_000);
 const WORKERS = Number(process.env.BENCH_WORKERS ?? 2);
 const PROCESSES = (process.env.BENCH_PROCESSES ?? '1,2').split(',').map(Number).filter((n) => n > 0);
-const ALL = ['core', 'latency', 'audit', 'authz', 'ops', 'scale', 'tls', 'ca', 'xks'];
+const ALL = ['core', 'latency', 'audit', 'authz', 'ops', 'scale', 'tls', 'ca', 'xks', 'scaleout'];
 const sections = new Set(
   process.env.BENCH_ALL === '1' ? ALL : (process.env.BENCH_ONLY ?? 'core,latency,audit').split(',').map((x) => x.trim()),
 );
@@ -308,5 +309,11 @@ if (existsSync(ca) && want('ca') && process.env.BENCH_SKIP_CA !== '1') {
 const xks = fileURLToPath(new URL('./xks.mjs', import.meta.url));
 if (existsSync(xks) && want('xks') && process.env.BENCH_SKIP_XKS !== '1') {
   const child = spawn(process.execPath, [xks], { stdio: 'inherit' });
+  await new Promise((r) => child.once('exit', r));
+}
+
+const scaleOut = fileURLToPath(new URL('./scale-out.mjs', import.meta.url));
+if (existsSync(scaleOut) && want('scaleout') && process.env.BENCH_SKIP_SCALEOUT !== '1') {
+  const child = spawn(process.execPath, [scaleOut], { stdio: 'inherit' });
   await new Promise((r) => child.once('exit', r));
 }

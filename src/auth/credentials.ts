@@ -1,9 +1,10 @@
 /**
  * Finds the secret and the principal behind a SigV4 access key id. Secrets are stored sealed
- * by the HSM; unsealing costs an HSM call, so resolved credentials are cached (bounded, and for
- * a limited time so a deactivated key stops working without a restart).
+ * by the HSM; unsealing costs an HSM call, so resolved credentials are cached (bounded, for a
+ * limited time, and dropped when the store announces that the key or its principal changed).
  */
 import type { PrincipalRecord } from '../core/model.js';
+import { CoherentCache, LocalInvalidationBus, type InvalidationBus } from '../core/invalidation.js';
 import type { KeyBackend, MetadataStore } from '../core/ports.js';
 
 /** What SigV4 verification needs for one access key. */
@@ -22,6 +23,11 @@ export interface CredentialCacheOptions {
   cacheSize?: number;
   /** How long a cached entry is trusted, in ms (default 5 minutes). */
   ttlMs?: number;
+  /**
+   * Changes committed by any node: a deleted or deactivated access key, or a changed principal,
+   * leaves the cache when the change is announced instead of when the entry expires.
+   */
+  changes?: InvalidationBus;
   /** For tests. */
   now?: () => number;
 }
@@ -32,20 +38,26 @@ const ACCESS_KEY_ID = /^\w{16,128}$/;
 /**
  * A resolver over the metadata store. Unknown ids are not cached, so a flood of random ids
  * cannot evict real entries; concurrent lookups of the same id share one unseal.
+ *
+ * The authorizer reads the access key's status afresh on every call (core/authorization), so a
+ * key deleted on another node is refused there within the change feed's bound even while its
+ * secret is still cached here; the cache follows the feed too, so the secret does not linger.
  */
 export function createStoreCredentialResolver(
   store: MetadataStore,
   backend: KeyBackend,
   options: CredentialCacheOptions = {},
 ): CredentialResolver {
-  const cacheSize = Math.max(1, options.cacheSize ?? 1000);
   const ttlMs = options.ttlMs ?? 5 * 60_000;
   const now = options.now ?? Date.now;
-  // Map iteration order is insertion order: re-inserting on a hit makes it an LRU.
-  const cache = new Map<string, { value: ResolvedCredential; expires: number }>();
-  const inflight = new Map<string, Promise<ResolvedCredential | undefined>>();
+  const cache = new CoherentCache<{ value: ResolvedCredential; expires: number }>({
+    bus: options.changes ?? new LocalInvalidationBus(),
+    capacity: Math.max(1, options.cacheSize ?? 1000),
+    topics: ['access-key', { topic: 'principal', drop: (arn, entries) => entries.deleteWhere((e) => e.value.principal.arn === arn) }],
+  });
+  const inflight = new Map<string, Promise<{ value: ResolvedCredential; expires: number } | undefined>>();
 
-  async function load(accessKeyId: string): Promise<ResolvedCredential | undefined> {
+  async function load(accessKeyId: string): Promise<{ value: ResolvedCredential; expires: number } | undefined> {
     const record = await store.getAccessKey(accessKeyId);
     if (!record || record.status !== 'Active') return undefined;
     const principal = await store.getPrincipal(record.principalArn);
@@ -53,32 +65,27 @@ export function createStoreCredentialResolver(
     const secret = await backend.unsealSecret(record.sealedSecret);
     const value: ResolvedCredential = { secretAccessKey: secret.toString('utf8'), principal };
     secret.fill(0);
-    cache.set(accessKeyId, { value, expires: now() + ttlMs });
-    while (cache.size > cacheSize) {
-      const oldest = cache.keys().next();
-      if (oldest.done) break;
-      cache.delete(oldest.value);
+    return { value, expires: now() + ttlMs };
+  }
+
+  function lookup(accessKeyId: string): Promise<{ value: ResolvedCredential; expires: number } | undefined> {
+    let pending = inflight.get(accessKeyId);
+    if (!pending) {
+      pending = cache.get(accessKeyId, '', () => load(accessKeyId)).finally(() => inflight.delete(accessKeyId));
+      inflight.set(accessKeyId, pending);
     }
-    return value;
+    return pending;
   }
 
   return {
     async resolve(accessKeyId) {
       if (!ACCESS_KEY_ID.test(accessKeyId)) return undefined;
-      const hit = cache.get(accessKeyId);
-      if (hit) {
-        cache.delete(accessKeyId);
-        if (hit.expires > now()) {
-          cache.set(accessKeyId, hit);
-          return hit.value;
-        }
+      let entry = await lookup(accessKeyId);
+      if (entry && entry.expires <= now()) {
+        cache.deleteGroup(accessKeyId);
+        entry = await lookup(accessKeyId);
       }
-      let pending = inflight.get(accessKeyId);
-      if (!pending) {
-        pending = load(accessKeyId).finally(() => inflight.delete(accessKeyId));
-        inflight.set(accessKeyId, pending);
-      }
-      return pending;
+      return entry?.value;
     },
   };
 }

@@ -8,6 +8,7 @@ import { ALL_ROLES, generateAccessKeyId, generateSecretAccessKey, rootArn } from
 import type { KmsSettings } from '../core/operation.js';
 import type { PrincipalRecord } from '../core/model.js';
 import type { KeyBackend, MetadataStore } from '../core/ports.js';
+import { StoreError } from '../core/store-error.js';
 
 export {
   ALL_ROLES,
@@ -109,7 +110,17 @@ export async function ensureRootCredentials(
     credentials = { accessKeyId, secretAccessKey };
   }
 
-  const existing = await store.getAccessKey(credentials.accessKeyId);
+  let existing = await store.getAccessKey(credentials.accessKeyId);
+  if (!existing) {
+    try {
+      await storeAccessKey(store, backend, principal, true, credentials.accessKeyId, credentials.secretAccessKey);
+    } catch (error) {
+      // Nodes sharing a store start together: another one registered it first. Check it as ours.
+      if (!(error instanceof StoreError && error.kind === 'conflict')) throw error;
+      existing = await store.getAccessKey(credentials.accessKeyId);
+      if (!existing) throw error;
+    }
+  }
   if (existing) {
     if (existing.principalArn !== principal.arn)
       throw new Error(`The root access key id ${credentials.accessKeyId} already belongs to ${existing.principalArn}.`);
@@ -122,8 +133,6 @@ export async function ensureRootCredentials(
         `The root access key id ${credentials.accessKeyId} is already registered with a different secret; choose a new access key id to change the secret.`,
       );
     if (!(await store.getPrincipal(principal.arn))) await store.insertPrincipal(principal);
-  } else {
-    await storeAccessKey(store, backend, principal, true, credentials.accessKeyId, credentials.secretAccessKey);
   }
   return file === undefined ? { accessKeyId: credentials.accessKeyId, generated } : { accessKeyId: credentials.accessKeyId, generated, file };
 }

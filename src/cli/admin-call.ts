@@ -16,6 +16,7 @@ import { addAuditDirOption } from './audit-options.js';
 import { addHsmOptions } from './hsm-options.js';
 import type { OfflineCliOptions } from './offline.js';
 import { addServiceOptions } from './service-options.js';
+import { addStoreOptions } from './store-options.js';
 
 export interface AdminCliOptions extends OfflineCliOptions {
   endpoint?: string;
@@ -23,7 +24,7 @@ export interface AdminCliOptions extends OfflineCliOptions {
 
 /** The data-directory options (with the audit directory) plus `--endpoint`. */
 export function addAdminOptions(command: Command): Command {
-  addAuditDirOption(addServiceOptions(addHsmOptions(command)));
+  addStoreOptions(addAuditDirOption(addServiceOptions(addHsmOptions(command))));
   return command.addOption(
     new Option('--endpoint <url>', 'call a running server instead (credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY)').env(
       'HSMKMS_ENDPOINT',

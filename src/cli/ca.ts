@@ -6,7 +6,7 @@
  * data directory's store.
  */
 import { closeSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import {
   CA_KEY_SPECS,
@@ -29,12 +29,13 @@ import {
   type RevocationReason,
 } from '../ca/index.js';
 import { ConfigError } from '../config/hsm.js';
+import { addStoreOptions, storeConfigFrom, type StoreCliOptions } from './store-options.js';
 import { addAuditOptions, auditConfigFrom, type AuditCliOptions } from './audit-options.js';
 import { addHsmOptions, resolveHsmConfig, type HsmCliOptions } from './hsm-options.js';
 import { rootCredentialsFromEnv } from './serve.js';
 import { addServiceOptions, progress, settingsFrom, type ServiceCliOptions } from './service-options.js';
 
-interface CaCliOptions extends Omit<HsmCliOptions, 'profile'>, ServiceCliOptions, AuditCliOptions {
+interface CaCliOptions extends Omit<HsmCliOptions, 'profile'>, ServiceCliOptions, AuditCliOptions, StoreCliOptions {
   name: string;
   kmsEndpoint?: string;
   /** The HSM vendor profile: `--profile` is the certificate profile here. */
@@ -52,12 +53,13 @@ function caOptions(command: Command): Command {
     );
   // In-process, the CA's KMS calls are audited like any others: into the server's trail, as
   // nodes <host>-ca0… (chains of their own, so they can run beside a serve on the same data directory).
-  return addAuditOptions(addServiceOptions(addHsmOptions(command, { vendorProfileFlag: '--hsm-profile' })));
+  return addStoreOptions(addAuditOptions(addServiceOptions(addHsmOptions(command, { vendorProfileFlag: '--hsm-profile' }))));
 }
 
 /** Runs `fn` with CA dependencies for the options, and closes everything afterwards. */
 async function withCa<T>(options: CaCliOptions, fn: (deps: CaDeps) => Promise<T>): Promise<T> {
   const settings = settingsFrom(options);
+  const storeConfig = storeConfigFrom(options);
   const dataDir = resolve(options.dataDir);
   if (options.kmsEndpoint) {
     let endpoint: URL;
@@ -66,11 +68,11 @@ async function withCa<T>(options: CaCliOptions, fn: (deps: CaDeps) => Promise<T>
     } catch {
       throw new ConfigError(`--kms-endpoint '${options.kmsEndpoint}' is not a URL.`);
     }
-    const { openSqliteStore } = await import('../store/sqlite/index.js');
-    const store = await openSqliteStore({ path: join(dataDir, 'hsmkms.sqlite') });
+    const [{ openStore }, { quietLogger }] = await Promise.all([import('../store/open-store.js'), import('../app.js')]);
+    const store = await openStore(storeConfig, { dataDir, logger: quietLogger() });
     const client = createKmsClient({ region: settings.region, endpoint: endpoint.toString().replace(/\/$/, '') });
     try {
-      return await fn(createCaDeps(sdkCaKms(client), store.certificateAuthorityStore()));
+      return await fn(createCaDeps(sdkCaKms(client), store.caStore));
     } finally {
       client.destroy();
       await store.close();
@@ -82,6 +84,7 @@ async function withCa<T>(options: CaCliOptions, fn: (deps: CaDeps) => Promise<T>
   const app = await createApp({
     dataDir,
     hsm,
+    store: storeConfig,
     settings,
     rootCredentials: rootCredentialsFromEnv(),
     logLevel: 'warn',

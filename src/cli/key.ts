@@ -11,6 +11,7 @@ import { KmsError } from '../core/errors.js';
 import { addAuditDirOption } from './audit-options.js';
 import { addHsmOptions } from './hsm-options.js';
 import type { OfflineCliOptions } from './offline.js';
+import { addStoreOptions } from './store-options.js';
 import { addServiceOptions } from './service-options.js';
 
 /** Key policies are at most 32 KiB (AWS's limit); a larger file is refused before it is read whole. */
@@ -29,7 +30,7 @@ export function keyCommand(): Command {
     .requiredOption('--policy-file <file>', 'the new key policy (JSON)')
     .option('--policy-name <name>', 'policy name (AWS has only "default")', 'default')
     .option('--bypass-policy-lockout-safety-check', 'accept a policy that would not let the account root change it again');
-  addAuditDirOption(addServiceOptions(addHsmOptions(putPolicy))).action(
+  addStoreOptions(addAuditDirOption(addServiceOptions(addHsmOptions(putPolicy)))).action(
     async (keyId: string, options: OfflineCliOptions & { policyFile: string; policyName: string; bypassPolicyLockoutSafetyCheck?: boolean }) => {
       const policy = readPolicyFile(options.policyFile);
       const [{ putKeyPolicy }, { runOffline }] = await Promise.all([import('../core/operations/put-key-policy.js'), import('./offline.js')]);

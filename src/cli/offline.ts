@@ -26,8 +26,9 @@ import { ConfigError } from '../config/hsm.js';
 import { auditDirOf, type AuditDirCliOptions } from './audit-options.js';
 import { resolveHsmConfig, type HsmCliOptions } from './hsm-options.js';
 import { progress, settingsFrom, type ServiceCliOptions } from './service-options.js';
+import { storeConfigFrom, type StoreCliOptions } from './store-options.js';
 
-export interface OfflineCliOptions extends HsmCliOptions, ServiceCliOptions, AuditDirCliOptions {}
+export interface OfflineCliOptions extends HsmCliOptions, ServiceCliOptions, AuditDirCliOptions, StoreCliOptions {}
 
 /** Offline commands running at once, each on a chain of its own, before one is refused. */
 const CLI_AUDIT_NODES = 8;
@@ -48,7 +49,7 @@ export async function runOffline(options: OfflineCliOptions, operation: Operatio
   const settings = settingsFrom(options);
   const hsm = await resolveHsmConfig(options, progress);
   const logger = quietLogger();
-  const services = await openServices(resolve(options.dataDir), hsm, logger);
+  const services = await openServices(resolve(options.dataDir), hsm, logger, storeConfigFrom(options));
   let audit: ChainedAuditSink | undefined;
   try {
     const dir = auditDirOf(options);

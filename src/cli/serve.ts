@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { ConfigError } from '../config/hsm.js';
 import type { AppConfig } from '../app.js';
+import { DEFAULT_REQUEST_DEADLINE_MS } from '../core/deadline.js';
 import { DEFAULT_HTTP_TIMEOUTS, resolveTimeouts, type HttpTimeouts } from '../http/timeouts.js';
 import { parseListen, parseSeconds } from './listen.js';
 import { EXIT } from './output.js';
@@ -11,8 +12,11 @@ import { addAuditOptions, auditConfigFrom, type AuditCliOptions } from './audit-
 import { addHsmOptions, resolveHsmConfig, type HsmCliOptions } from './hsm-options.js';
 import { addServiceOptions, progress, settingsFrom, type ServiceCliOptions } from './service-options.js';
 import { readXksPolicies } from './xks-policy-options.js';
+import { addStoreOptions, storeConfigFrom, type StoreCliOptions } from './store-options.js';
 
-interface ServeOptions extends HsmCliOptions, ServiceCliOptions, AuditCliOptions {
+interface ServeOptions extends HsmCliOptions, ServiceCliOptions, AuditCliOptions, StoreCliOptions {
+  requestDeadline: string;
+  schedulerInterval: string;
   host: string;
   port: string;
   workers: string;
@@ -113,8 +117,18 @@ export function serveCommand(): Command {
         .argParser(collect)
         .default([]),
     )
-    .addOption(new Option('--no-console', 'do not serve the web console at /console (API only)'));
-  addAuditOptions(addServiceOptions(addHsmOptions(command)));
+    .addOption(new Option('--no-console', 'do not serve the web console at /console (API only)'))
+    .addOption(
+      new Option('--request-deadline <seconds>', 'an API call that has not finished by then fails with DependencyTimeoutException (store and HSM waits included)')
+        .env('HSMKMS_REQUEST_DEADLINE')
+        .default(seconds(DEFAULT_REQUEST_DEADLINE_MS)),
+    )
+    .addOption(
+      new Option('--scheduler-interval <seconds>', 'how often background work (deletion, rotation, expiry) looks for what is due; on PostgreSQL one node at a time runs it')
+        .env('HSMKMS_SCHEDULER_INTERVAL')
+        .default('60'),
+    );
+  addStoreOptions(addAuditOptions(addServiceOptions(addHsmOptions(command))));
   return command.action(async (options: ServeOptions) => {
     const port = Number(options.port);
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`--port must be 0–65535, got '${options.port}'.`);
@@ -144,6 +158,8 @@ export function serveCommand(): Command {
     const config: AppConfig = {
       dataDir: options.dataDir,
       hsm,
+      store: storeConfigFrom(options),
+      requestDeadlineMs: parseSeconds('--request-deadline', options.requestDeadline),
       settings,
       rootCredentials: rootCredentialsFromEnv(),
       logLevel: options.logLevel,
@@ -165,7 +181,7 @@ export function serveCommand(): Command {
     let stop = (_reason: string): void => process.exit(EXIT.ok);
     const app = await createApp({
       ...config,
-      schedulerIntervalMs: schedulerOff ? 0 : undefined,
+      schedulerIntervalMs: schedulerOff ? 0 : parseSeconds('--scheduler-interval', options.schedulerInterval),
       // Like any command whose output pipe closes (`hsmkms serve | head`): stop quietly, status 0.
       onLogOutputClosed: () => stop('log output closed'),
     });

@@ -12,6 +12,7 @@ import { createXksCredential, xksProxyUriPath } from '../xks/credentials.js';
 import { XksKeyError } from '../xks/service.js';
 import { XKS_KEY_ID } from '../xks/requests.js';
 import { addHsmOptions, resolveHsmConfig, type HsmCliOptions } from './hsm-options.js';
+import { addStoreOptions, storeConfigFrom, type StoreCliOptions } from './store-options.js';
 import { progress } from './service-options.js';
 
 const USAGES: Readonly<Record<string, { encrypt: boolean; decrypt: boolean }>> = {
@@ -27,7 +28,7 @@ export function xksCommand(): Command {
   const xks = new Command('xks');
 
   const credential = new Command('credential').description('SigV4 credentials AWS KMS uses to call this XKS proxy (XksProxyAuthenticationCredential).');
-  const create = addHsmOptions(
+  const create = withStoreOptions(
     new Command('create')
       .description(
         'Create a credential; prints {"uriPrefix","accessKeyId","secretAccessKey"}. Without --uri-prefix a new prefix is chosen; ' +
@@ -35,22 +36,22 @@ export function xksCommand(): Command {
       )
       .option('--uri-prefix <prefix>', 'URI path prefix of the logical key store, e.g. tenant/a'),
   );
-  create.action(async (options: HsmCliOptions & { uriPrefix?: string }) =>
+  create.action(async (options: StoreCommandOptions & { uriPrefix?: string }) =>
     withStore(options, async ({ store, backend }) => {
       const created = await createXksCredential(store, backend, options.uriPrefix ?? `keystores/${randomUUID()}`, new Date());
       process.stdout.write(`${JSON.stringify(created)}\n`);
       progress(`AWS KMS XksProxyUriPath: ${xksProxyUriPath(created.uriPrefix)}`);
     }),
   );
-  const list = addHsmOptions(new Command('list').description('List credentials as JSON lines (no secrets).'));
-  list.action(async (options: HsmCliOptions) =>
+  const list = withStoreOptions(new Command('list').description('List credentials as JSON lines (no secrets).'));
+  list.action(async (options: StoreCommandOptions) =>
     withStore(options, async ({ store }) => {
       for (const c of await store.keyStores.listXksCredentials())
         process.stdout.write(`${JSON.stringify({ uriPrefix: c.uriPrefix, xksProxyUriPath: xksProxyUriPath(c.uriPrefix), accessKeyId: c.accessKeyId, createdAt: c.createdAt.toISOString() })}\n`);
     }),
   );
-  const remove = addHsmOptions(new Command('delete').description('Delete a credential (it stops working within 30 seconds).').requiredOption('--access-key-id <id>', 'the credential to delete'));
-  remove.action(async (options: HsmCliOptions & { accessKeyId: string }) =>
+  const remove = withStoreOptions(new Command('delete').description('Delete a credential (it stops working within 30 seconds; at once on nodes sharing a PostgreSQL store).').requiredOption('--access-key-id <id>', 'the credential to delete'));
+  remove.action(async (options: StoreCommandOptions & { accessKeyId: string }) =>
     withStore(options, async ({ store }) => {
       if (!(await store.keyStores.deleteXksCredential(options.accessKeyId))) throw new ConfigError(`No XKS credential has the access key id ${options.accessKeyId}.`);
       progress(`deleted ${options.accessKeyId}`);
@@ -95,11 +96,16 @@ export function xksCommand(): Command {
   return xks.addCommand(credential).addCommand(key);
 }
 
-async function withStore(options: HsmCliOptions, fn: (services: Awaited<ReturnType<typeof openServices>>) => Promise<void>): Promise<void> {
+type StoreCommandOptions = HsmCliOptions & StoreCliOptions;
+
+const withStoreOptions = (command: Command): Command => addStoreOptions(addHsmOptions(command));
+
+async function withStore(options: StoreCommandOptions, fn: (services: Awaited<ReturnType<typeof openServices>>) => Promise<void>): Promise<void> {
+  const store = storeConfigFrom(options);
   const hsm = await resolveHsmConfig(options, progress);
   // The HSM and store code loads only now, not for --help (see main.ts).
   const { openServices, quietLogger } = await import('../app.js');
-  const services = await openServices(resolve(options.dataDir), hsm, quietLogger());
+  const services = await openServices(resolve(options.dataDir), hsm, quietLogger(), store);
   try {
     await fn(services);
   } catch (error) {

@@ -7,21 +7,31 @@
  * bug — becomes KMSInternalException with a safe message, and its details go to the log).
  */
 import { auditParameters } from './audit-parameters.js';
+import { deadlineExceeded, withDeadline } from './deadline.js';
 import { BackendError, KmsError } from './errors.js';
 import type { JsonObject, KmsDeps, Operation, RequestContext } from './operation.js';
 import type { AuthorizerBinder, CallAuthorization, Logger, RequestReadScope } from './ports.js';
-import { StoreError, kmsErrorFromStore } from './store-error.js';
+import { StoreError, StoreUnavailableError, kmsErrorFromStore, kmsErrorFromUnavailableStore } from './store-error.js';
 
 export interface Dispatcher {
   /** Whether `name` (e.g. `Encrypt`, `HsmKms.CreatePrincipal`) is an operation this service implements. */
   has(name: string): boolean;
   /** Runs the operation; throws only KmsError. */
   dispatch(name: string, ctx: RequestContext, input: JsonObject): Promise<JsonObject>;
+  /** How long a call may take (see {@link DispatcherOptions.deadlineMs}); callers set `ctx.deadline` from it. */
+  readonly deadlineMs?: number | undefined;
 }
 
 export interface DispatcherOptions {
   /** Binds `deps.authorizer` to each call; without it operations get `deps.authorizer` as is. */
   bindAuthorizer?: AuthorizerBinder;
+  /**
+   * How long an operation may run before the caller gets DependencyTimeoutException (default:
+   * no limit). It bounds every wait inside — the store, the HSM, a custom key store — whatever
+   * their own timeouts; an operation still running then may yet take effect (as after any
+   * timeout), which the log records.
+   */
+  deadlineMs?: number;
 }
 
 /** CloudTrail writes a refused call's errorCode as `AccessDenied`, not the exception name. */
@@ -55,6 +65,10 @@ function touchedResources(input: JsonObject, output: JsonObject | undefined, aut
 function toKmsError(error: unknown, operation: string, ctx: RequestContext, logger: Logger): KmsError {
   if (error instanceof KmsError) return error;
   if (error instanceof StoreError) return kmsErrorFromStore(error);
+  if (error instanceof StoreUnavailableError) {
+    logger.error({ operation, requestId: ctx.requestId, err: error.message }, 'metadata store unavailable');
+    return kmsErrorFromUnavailableStore(error);
+  }
   if (error instanceof BackendError) {
     logger.error({ operation, requestId: ctx.requestId, ...error.logFields() }, 'key backend call failed');
     // AWS answers DependencyTimeoutException (503, retryable) when the key store behind KMS does not answer in time.
@@ -84,7 +98,19 @@ export function createDispatcher(
   logger: Logger,
   options: DispatcherOptions = {},
 ): Dispatcher {
-  const { bindAuthorizer } = options;
+  const { bindAuthorizer, deadlineMs } = options;
+
+  /** `run`, bounded by the call's deadline (the route's, or else {@link DispatcherOptions.deadlineMs} from now). */
+  function withinDeadline(name: string, ctx: RequestContext, run: Promise<JsonObject>): Promise<JsonObject> {
+    if (!deadlineMs) return run;
+    return withDeadline(
+      run,
+      ctx.deadline ?? Date.now() + deadlineMs,
+      () => deadlineExceeded(deadlineMs),
+      () => logger.warn({ operation: name, requestId: ctx.requestId }, 'operation completed after its deadline; the caller was told it timed out'),
+    );
+  }
+
   /** Records the call and waits until the sink has made it durable; throws the client's error if it could not. */
   async function audit(
     name: string,
@@ -137,8 +163,12 @@ export function createDispatcher(
     let output: JsonObject;
     try {
       call = bindAuthorizer?.({ operation: name, ctx, input });
-      const callCtx = call ? { ...ctx, principal: await call.principal() } : ctx;
-      output = await operation.run(call ? { ...deps, authorizer: call.authorizer } : deps, callCtx, input);
+      const bound = call;
+      const run = async (): Promise<JsonObject> => {
+        const callCtx = bound ? { ...ctx, principal: await bound.principal() } : ctx;
+        return operation.run(bound ? { ...deps, authorizer: bound.authorizer } : deps, callCtx, input);
+      };
+      output = await withinDeadline(name, ctx, run());
     } catch (thrown) {
       const error = toKmsError(thrown, name, ctx, logger);
       await audit(name, ctx, input, undefined, error, call);
@@ -149,6 +179,7 @@ export function createDispatcher(
   }
 
   return {
+    deadlineMs,
     has: (name) => operations.has(name),
     dispatch: readScope ? (name, ctx, input) => readScope.inRequestScope(() => dispatch(name, ctx, input)) : dispatch,
   };

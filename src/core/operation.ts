@@ -52,6 +52,8 @@ export interface RequestContext {
   inProcess?: InProcessCall | undefined;
   /** Who acted when it was not an API caller (an offline CLI command): recorded in the audit trail. */
   actor?: AuditActor | undefined;
+  /** When the caller stops waiting (epoch ms; see core/deadline.ts). */
+  deadline?: number | undefined;
 }
 
 /** JSON as it arrives (already parsed) and leaves (blobs base64, timestamps epoch seconds). */

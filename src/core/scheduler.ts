@@ -8,6 +8,13 @@
  * into the audit trail as CloudTrail records KMS's own work: an `AwsServiceEvent` whose
  * `userIdentity` is the service (`invokedBy` `kms.amazonaws.com`), named `DeleteKey`,
  * `RotateKey`, `DeleteExpiredKeyMaterial` or `DeleteExpiredApprovalRequests`.
+ *
+ * Exactly once across nodes: a pass runs only on the node holding the {@link LeaderLease} (on
+ * PostgreSQL an advisory lock: when its node dies, the next node to look takes it), which is
+ * checked again before each job. Each job identifies itself by what made it due — a key's
+ * deletion date, its imported material's ValidTo, its next rotation date — and re-checks that
+ * inside the transaction that does it, so a job that another node (or an earlier attempt cut
+ * short) already did finds nothing to do.
  */
 import { randomUUID } from 'node:crypto';
 import { KmsError } from './errors.js';
@@ -17,9 +24,10 @@ import { materialId } from './key-metadata.js';
 import type { KeyMaterialVersion, KeyRecord } from './model.js';
 import type { KmsDeps } from './operation.js';
 import { updateKeyRecord } from './operations/key-updates.js';
-import { rotateKeyMaterial } from './operations/rotation.js';
+import { RotationNoLongerDue, rotateKeyMaterial } from './operations/rotation.js';
 import { runReplicationJobs } from './multi-region/replication-jobs.js';
 import type { AuditActor, Logger } from './ports.js';
+import { soleLeader, type LeaderLease } from './leader-lease.js';
 
 /** Keys examined per store query, and queries per run at most. */
 const BATCH = 500;
@@ -36,13 +44,17 @@ export interface Scheduler {
  * Starts running a pass every `intervalMs` (default one minute). Passes never overlap; an
  * error in one key is logged and does not stop the others.
  */
-export function startScheduler(deps: KmsDeps, logger: Logger, options: { intervalMs?: number } = {}): Scheduler {
+export function startScheduler(deps: KmsDeps, logger: Logger, options: { intervalMs?: number; lease?: LeaderLease } = {}): Scheduler {
   const intervalMs = options.intervalMs ?? 60_000;
+  const lease = options.lease ?? soleLeader;
   let tail: Promise<void> = Promise.resolve();
   let stopped = false;
 
   const runOnce = (): Promise<void> => {
-    const run = tail.then(() => runPass(deps, logger));
+    const run = tail.then(async () => {
+      if (stopped || !(await lease.acquire())) return;
+      await runPass(deps, logger, lease);
+    });
     tail = run.catch(() => undefined);
     return run;
   };
@@ -60,11 +72,12 @@ export function startScheduler(deps: KmsDeps, logger: Logger, options: { interva
       stopped = true;
       clearInterval(timer);
       await tail;
+      await lease.release();
     },
   };
 }
 
-async function runPass(deps: KmsDeps, logger: Logger): Promise<void> {
+async function runPass(deps: KmsDeps, logger: Logger, lease: LeaderLease): Promise<void> {
   const seen = new Set<string>();
   for (let batch = 0; batch < MAX_BATCHES; batch++) {
     const now = deps.clock.now();
@@ -72,6 +85,11 @@ async function runPass(deps: KmsDeps, logger: Logger): Promise<void> {
     let progressed = false;
     for (const key of due) {
       if (seen.has(key.keyId)) continue;
+      // Lost the lease (its connection died): stop; the node that takes it over goes on.
+      if (!(await lease.stillHeld())) {
+        logger.warn({}, 'scheduler lease lost; leaving the rest of this pass to the node that holds it');
+        return;
+      }
       seen.add(key.keyId);
       progressed = true;
       try {
@@ -140,11 +158,19 @@ function dueWork(deps: KmsDeps, logger: Logger, key: KeyRecord, now: Date): DueW
       },
     };
   // A disabled key is not rotated; it rotates once re-enabled, as in AWS.
-  if (key.keyState === 'Enabled' && key.rotationEnabled && key.nextRotationDate && key.nextRotationDate <= now)
+  const due = key.nextRotationDate;
+  if (key.keyState === 'Enabled' && key.rotationEnabled && due && due <= now)
     return {
       eventName: 'RotateKey',
       async run() {
-        const rotated = await rotateKeyMaterial(deps, key, 'AUTOMATIC');
+        let rotated: KeyRecord;
+        try {
+          rotated = await rotateKeyMaterial(deps, key, 'AUTOMATIC', { due });
+        } catch (error) {
+          // Another node (or an earlier attempt cut short) did it: nothing was due after all.
+          if (error instanceof RotationNoLongerDue) return undefined;
+          throw error;
+        }
         logger.info({ keyId: key.keyId, keyMaterialId: rotated.currentVersionId }, 'key rotated automatically');
         return { rotationType: 'AUTOMATIC', keyMaterialId: rotated.currentVersionId };
       },

@@ -67,3 +67,27 @@ export function kmsErrorFromStore(error: StoreError): KmsError {
   if (error.record === 'key') return new KmsError('NotFoundException', `Key '${error.subject}' does not exist`, { cause: error });
   return new KmsError('NotFoundException', `${NOUN[error.record]} ${error.subject} does not exist.`, { cause: error });
 }
+
+/**
+ * The store could not be reached or did not answer in time (a database restarting, a network
+ * fault, a statement timeout). Clients get a retryable error: DependencyTimeoutException when
+ * it was a timeout, KMSInternalException otherwise ({@link kmsErrorFromUnavailableStore}).
+ */
+export class StoreUnavailableError extends Error {
+  constructor(
+    message: string,
+    /** True when the store did not answer in time (as opposed to refusing or dropping the connection). */
+    readonly timeout: boolean,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'StoreUnavailableError';
+  }
+}
+
+/** The retryable error a client sees while the store is unreachable (its detail goes to logs only). */
+export function kmsErrorFromUnavailableStore(error: StoreUnavailableError): KmsError {
+  if (error.timeout)
+    return new KmsError('DependencyTimeoutException', 'The metadata store did not answer in time. Try again later.', { cause: error });
+  return new KmsError('KMSInternalException', 'The metadata store is unavailable. Try again later.', { cause: error });
+}

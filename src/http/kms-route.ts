@@ -7,6 +7,8 @@
 import { isUtf8 } from 'node:buffer';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { KmsError } from '../core/errors.js';
+import { StoreUnavailableError, kmsErrorFromUnavailableStore } from '../core/store-error.js';
+import { deadlineExceeded, withDeadline } from '../core/deadline.js';
 import type { Dispatcher } from '../core/dispatch.js';
 import type { JsonObject, RequestContext } from '../core/operation.js';
 import { operationKeyForTarget } from '../core/registry.js';
@@ -49,8 +51,11 @@ export function registerKmsRoute(app: FastifyInstance, options: KmsRouteOptions)
 
   app.post('/', async (request: FastifyRequest, reply: FastifyReply) => {
     const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
+    const deadlineMs = dispatcher.deadlineMs;
+    const deadline = deadlineMs ? Date.now() + deadlineMs : undefined;
     try {
-      const { principal, accessKeyId } = await authenticate(request, body);
+      const authenticating = authenticate(request, body);
+      const { principal, accessKeyId } = await (deadline === undefined ? authenticating : withDeadline(authenticating, deadline, () => deadlineExceeded(deadlineMs!)));
       request.kmsPrincipal = principal.arn;
 
       const target = request.headers['x-amz-target'];
@@ -76,12 +81,18 @@ export function registerKmsRoute(app: FastifyInstance, options: KmsRouteOptions)
         secureTransport: request.protocol === 'https',
         // Only code in this process can run a request inside such a context (see in-process-calls.ts).
         inProcess: currentInProcessCall(),
+        deadline,
       };
       const output = await dispatcher.dispatch(name, ctx, input);
       request.kmsOutcome = 'ok';
       return reply.code(200).header('content-type', AMZ_JSON).send(Buffer.from(JSON.stringify(output)));
     } catch (error) {
       if (error instanceof KmsError) return sendKmsError(reply, error);
+      // Authentication reads the store too: an unreachable store is retryable, not a bug.
+      if (error instanceof StoreUnavailableError) {
+        request.log.error({ err: error.message }, 'metadata store unavailable');
+        return sendKmsError(reply, kmsErrorFromUnavailableStore(error));
+      }
       request.log.error(
         { err: { type: (error as Error)?.name, message: (error as Error)?.message, stack: (error as Error)?.stack } },
         'request failed unexpectedly',

@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { KmsError } from '../core/errors.js';
 import type { XksCredentialRecord } from '../core/key-stores/model.js';
+import { CoherentCache, LocalInvalidationBus, type InvalidationBus } from '../core/invalidation.js';
 import type { KeyBackend, MetadataStore } from '../core/ports.js';
 
 /** Two per prefix, as the specification recommends for rotation. */
@@ -93,28 +94,41 @@ const ACCESS_KEY_ID = /^[A-Z2-7]{20,30}$/;
 
 /**
  * Resolves credentials from the metadata store, unsealing each secret once and keeping it for
- * `ttlMs` (default 30 s: a deleted credential stops working within that). Unknown ids are not
- * cached, so random ids cannot push real ones out.
+ * `ttlMs` (default 30 s). With `changes` (nodes sharing a store), a deleted credential leaves
+ * the cache when the deletion is announced, and nothing is served from it while the feed is
+ * not coherent; without, it stops working within the TTL. Unknown ids are not cached, so random
+ * ids cannot push real ones out.
  */
-export function createXksCredentialResolver(store: MetadataStore, backend: KeyBackend, options: { ttlMs?: number; now?: () => number } = {}): XksCredentialResolver {
+export function createXksCredentialResolver(
+  store: MetadataStore,
+  backend: KeyBackend,
+  options: { ttlMs?: number; now?: () => number; changes?: InvalidationBus } = {},
+): XksCredentialResolver {
   const ttlMs = options.ttlMs ?? 30_000;
   const now = options.now ?? Date.now;
-  const cache = new Map<string, { value: ResolvedXksCredential; expires: number }>();
+  // Two per prefix and a handful of prefixes: a small bound is plenty.
+  const cache = new CoherentCache<{ value: ResolvedXksCredential; expires: number }>({
+    bus: options.changes ?? new LocalInvalidationBus(),
+    capacity: 1000,
+    topics: ['xks-credential'],
+  });
+  async function load(accessKeyId: string): Promise<{ value: ResolvedXksCredential; expires: number } | undefined> {
+    const record = await store.keyStores.getXksCredential(accessKeyId);
+    if (!record) return undefined;
+    const secret = await backend.unsealSecret(record.sealedSecret);
+    const value = { uriPrefix: record.uriPrefix, secretAccessKey: secret.toString('utf8') };
+    secret.fill(0);
+    return { value, expires: now() + ttlMs };
+  }
   return {
     async resolve(accessKeyId) {
       if (!ACCESS_KEY_ID.test(accessKeyId)) return undefined;
-      const hit = cache.get(accessKeyId);
-      if (hit && hit.expires > now()) return hit.value;
-      cache.delete(accessKeyId);
-      const record = await store.keyStores.getXksCredential(accessKeyId);
-      if (!record) return undefined;
-      const secret = await backend.unsealSecret(record.sealedSecret);
-      const value = { uriPrefix: record.uriPrefix, secretAccessKey: secret.toString('utf8') };
-      secret.fill(0);
-      // Two per prefix and a handful of prefixes: a small bound is plenty.
-      if (cache.size >= 1000) cache.clear();
-      cache.set(accessKeyId, { value, expires: now() + ttlMs });
-      return value;
+      let entry = await cache.get(accessKeyId, '', () => load(accessKeyId));
+      if (entry && entry.expires <= now()) {
+        cache.deleteGroup(accessKeyId);
+        entry = await cache.get(accessKeyId, '', () => load(accessKeyId));
+      }
+      return entry?.value;
     },
   };
 }

@@ -220,3 +220,50 @@ describe('scheduler: expired approval requests', () => {
     expect(serviceEvents()).toEqual([expect.objectContaining({ eventName: 'DeleteExpiredApprovalRequests', actor: SERVICE, resources: [], additionalEventData: { count: 1 } })]);
   });
 });
+
+describe('scheduler: several nodes', () => {
+  it('rotates a due key once when two nodes run the same pass at the same time', async () => {
+    const other = startScheduler(kms.deps, memoryLogger(logs), { intervalMs: 3_600_000 });
+    try {
+      const { keyId } = await newKey(kms);
+      await call(kms, enableKeyRotation, { KeyId: keyId, RotationPeriodInDays: 90 });
+      kms.clock.advance(90 * DAY_MS);
+      await Promise.all([scheduler.runOnce(), other.runOnce(), scheduler.runOnce()]);
+      const versions = await kms.store.listKeyVersions(keyId);
+      expect(versions.map((v) => v.rotationType)).toEqual([undefined, 'AUTOMATIC']);
+      expect(logs.filter((l) => l.msg === 'key rotated automatically')).toHaveLength(1);
+      expect(logs.filter((l) => l.level === 'error')).toEqual([]);
+    } finally {
+      await other.stop();
+    }
+  });
+
+  it('does no work on a node that does not hold the lease, and stops between jobs when it loses it', async () => {
+    let held = false;
+    let checks = 0;
+    const lease = {
+      acquire: async () => held,
+      stillHeld: async () => held && ++checks <= 1,
+      release: async () => undefined,
+    };
+    const follower = startScheduler(kms.deps, memoryLogger(logs), { intervalMs: 3_600_000, lease });
+    try {
+      const a = await newKey(kms);
+      const b = await newKey(kms);
+      for (const { keyId } of [a, b]) await call(kms, scheduleKeyDeletion, { KeyId: keyId, PendingWindowInDays: 7 });
+      kms.clock.advance(8 * DAY_MS);
+      await follower.runOnce();
+      expect(await kms.store.getKey(a.keyId)).toBeDefined();
+      expect(await kms.store.getKey(b.keyId)).toBeDefined();
+
+      // Leader for one job, then the lease is gone: one key deleted, the other left for the next leader.
+      held = true;
+      await follower.runOnce();
+      const left = [await kms.store.getKey(a.keyId), await kms.store.getKey(b.keyId)].filter(Boolean);
+      expect(left).toHaveLength(1);
+      expect(logs).toContainEqual(expect.objectContaining({ level: 'warn', msg: expect.stringMatching(/lease lost/) }));
+    } finally {
+      await follower.stop();
+    }
+  });
+});

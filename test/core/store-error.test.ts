@@ -40,3 +40,36 @@ describe('the dispatcher', () => {
     });
   });
 });
+
+describe('an unreachable store and the request deadline', () => {
+  const silent = { debug() {}, info() {}, warn() {}, error() {}, child: () => silent };
+  const principal = { arn: 'arn:aws:iam::111122223333:root', name: 'root', accountId: '111122223333', roles: [], createdAt: new Date(0) };
+
+  async function dispatcherFor(run: () => Promise<Record<string, never>>, deadlineMs?: number) {
+    const { createDispatcher } = await import('../../src/core/dispatch.js');
+    const deps = { audit: { record() {} }, clock: { now: () => new Date() } } as unknown as Parameters<typeof createDispatcher>[0];
+    return createDispatcher(deps, new Map([['DescribeKey', { name: 'DescribeKey', run }]]), silent, deadlineMs ? { deadlineMs } : {});
+  }
+
+  it('gives retryable AWS errors without the store detail', async () => {
+    const { StoreUnavailableError } = await import('../../src/core/store-error.js');
+    const refused = await dispatcherFor(() => Promise.reject(new StoreUnavailableError('postgres metadata store: connect ECONNREFUSED /tmp/.s.PGSQL.5432', false)));
+    const error = await refused.dispatch('DescribeKey', { requestId: 'r', principal }, {}).catch((e: unknown) => e);
+    expect(error).toMatchObject({ type: 'KMSInternalException', message: 'The metadata store is unavailable. Try again later.' });
+    const slow = await dispatcherFor(() => Promise.reject(new StoreUnavailableError('canceling statement due to statement timeout', true)));
+    await expect(slow.dispatch('DescribeKey', { requestId: 'r', principal }, {})).rejects.toMatchObject({ type: 'DependencyTimeoutException' });
+  });
+
+  it('answers DependencyTimeoutException when an operation outlives its deadline, instead of waiting for it', async () => {
+    const hanging = await dispatcherFor(() => new Promise(() => undefined), 200);
+    const started = Date.now();
+    await expect(hanging.dispatch('DescribeKey', { requestId: 'r', principal }, {})).rejects.toMatchObject({
+      type: 'DependencyTimeoutException',
+      message: 'The request did not complete within 0.2 s. Try again later.',
+    });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(190);
+    // The route's deadline (set when the request arrived) wins over a fresh one.
+    const early = await hanging.dispatch('DescribeKey', { requestId: 'r', principal, deadline: Date.now() + 20 }, {}).catch((e: unknown) => e);
+    expect(early).toMatchObject({ type: 'DependencyTimeoutException' });
+  });
+});

@@ -11,6 +11,10 @@ import { join } from 'node:path';
 export interface TestPostgres {
   connectionString: string;
   stop(): void;
+  /** Stops the server (fast shutdown: connections are closed) and keeps its data; only for a cluster this process started. */
+  halt?(): void;
+  /** Starts a halted server again on the same socket. */
+  resume?(): void;
 }
 
 /** Where the server binaries are, or why there is no server to test against. */
@@ -44,12 +48,18 @@ export function startPostgres(): TestPostgres {
     chownSync(dir, Number(ids), Number(gid));
   }
   run('initdb', ['-D', data, '-U', 'postgres', '--auth=trust', '--locale=C', '--encoding=UTF8', '--no-sync']);
-  run('pg_ctl', ['-D', data, '-w', '-s', '-l', join(dir, 'log'), '-o', `-k ${dir} -c listen_addresses= -c fsync=off`, 'start']);
+  // Several three-node deployments (a dozen connections each) may share one server.
+  const start = () => run('pg_ctl', ['-D', data, '-w', '-s', '-l', join(dir, 'log'), '-o', `-k ${dir} -c listen_addresses= -c fsync=off -c max_connections=400`, 'start']);
+  start();
   return {
     connectionString: `postgresql://postgres@/postgres?host=${encodeURIComponent(dir)}`,
+    halt: () => run('pg_ctl', ['-D', data, '-w', '-s', '-m', 'fast', 'stop']),
+    resume: start,
     stop() {
       try {
         run('pg_ctl', ['-D', data, '-w', '-s', '-m', 'immediate', 'stop']);
+      } catch {
+        // Halted already.
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }

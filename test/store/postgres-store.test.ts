@@ -49,6 +49,18 @@ describe.skipIf('missing' in found)('PostgreSQL store', () => {
     await b.close();
   });
 
+  it('finds nothing for an id holding U+0000 (which PostgreSQL text cannot hold) and refuses to store one', async () => {
+    const store = await openPostgresStore({ connectionString: server.connectionString, schema: `${run}_nul` });
+    try {
+      expect(await store.getKey('a\u0000b')).toBeUndefined();
+      expect(await store.getAlias('alias/\u0000')).toBeUndefined();
+      await store.deleteAlias('alias/\u0000');
+      await expect(store.insertKey(key({ description: 'bad\u0000' }))).rejects.toMatchObject({ type: 'ValidationException' });
+    } finally {
+      await store.close();
+    }
+  });
+
   it('rejects a schema name that is not a plain identifier', async () => {
     await expect(openPostgresStore({ connectionString: server.connectionString, schema: 'x; drop table keys' })).rejects.toThrow(/schema name/);
   });

@@ -1,13 +1,20 @@
 /**
  * Starts the whole service — the same composition root `hsmkms serve` uses — on the run's
  * token (as the test project configures it, test/support/hsm.ts), a fresh data directory and a free loopback port.
+ *
+ * With HSMKMS_TEST_DEPLOYMENT=three-nodes it starts a deployment instead: three `hsmkms serve`
+ * processes sharing the token and a PostgreSQL store, behind a load balancer that sends each
+ * request to a random node (test/support/deployment.ts). Not a project of the default run (it
+ * triples the API suites' time); run it by hand on the suites to check, e.g.
+ * `HSMKMS_TEST_DEPLOYMENT=three-nodes npx vitest run --project softhsm2 test/api`.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
-import { createApp, type App, type AppConfig } from '../../src/app.js';
+import { createApp, openServices, quietLogger, type App, type AppConfig } from '../../src/app.js';
+import { startDeployment } from './deployment.js';
 import type { Pkcs11BackendConfig } from '../../src/backend/pkcs11/index.js';
 import { TEST_SETTINGS } from './kms-deps.js';
 import { testHsmConfig } from './hsm.js';
@@ -30,6 +37,7 @@ export interface RunningServer {
 export async function startServer(
   options: { hsm?: Partial<Pkcs11BackendConfig> } & Partial<Pick<AppConfig, 'audit' | 'clusters' | 'keyStoreCheckIntervalMs' | 'tls' | 'xksCluster' | 'xksPolicies' | 'xksProxyTimeoutMs'>> = {},
 ): Promise<RunningServer> {
+  if (process.env.HSMKMS_TEST_DEPLOYMENT === 'three-nodes') return startThreeNodes(options);
   const { hsm, ...extra } = options;
   const dataDir = mkdtempSync(join(tmpdir(), 'hsmkms-api-'));
   const credentials = {
@@ -63,6 +71,44 @@ export async function startServer(
     async close() {
       await app.close();
       rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * The same, as three nodes. `app` gives the deployment's store and backend, opened in the test
+ * process as the offline CLI opens them (for tests that set up records directly); anything else
+ * of an App throws, since the nodes' own live in their processes.
+ */
+async function startThreeNodes(options: Parameters<typeof startServer>[0] = {}): Promise<RunningServer> {
+  const { clusters, xksProxyTimeoutMs, ...unsupported } = options;
+  const unsupportedKeys = Object.entries(unsupported).filter(([, v]) => v !== undefined).map(([k]) => k);
+  if (unsupportedKeys.length > 0) throw new Error(`startServer: ${unsupportedKeys.join(', ')} not supported in a three-node deployment`);
+  const args = [
+    ...(clusters?.configured ?? []).flatMap((c) => ['--cluster', `${c.id}=${c.modulePath}:${c.token.label}`]),
+    ...(xksProxyTimeoutMs !== undefined ? ['--xks-proxy-timeout-ms', String(xksProxyTimeoutMs)] : []),
+  ];
+  const deployment = await startDeployment({ args });
+  // Commands the test runs (`hsmkms principal …`) find the deployment's store.
+  Object.assign(process.env, deployment.env);
+  const services = await openServices(deployment.dataDir, testHsmConfig(), quietLogger(), { kind: 'postgres', ...deployment.store });
+  const app = new Proxy({ store: services.store, backend: services.backend } as Partial<App>, {
+    get(target, property) {
+      if (property in target) return target[property as keyof App];
+      if (property === 'then') return undefined;
+      throw new Error(`server.app.${String(property)} is not available in a three-node deployment (the nodes are separate processes)`);
+    },
+  }) as App;
+  return {
+    app,
+    endpoint: deployment.endpoint,
+    region: deployment.region,
+    credentials: deployment.credentials,
+    dataDir: deployment.dataDir,
+    logs: () => deployment.nodes.map((n) => n.output()).join(''),
+    async close() {
+      await services.close();
+      await deployment.close();
     },
   };
 }

@@ -71,7 +71,7 @@ import { ecdsaDerToRaw, ecdsaRawToDer, ecPointAttribute } from './public-key.js'
 import { parseSealedSecret, sealedHeader, writeSealedSecret } from './sealed-secret.js';
 import { SessionPool } from './session-pool.js';
 import { generateReplicable, transportHashes, unwrapFromReplica, wrapForReplica } from './replica-transport.js';
-import { loadTokenKeys, type TokenKeySet } from './token-keys.js';
+import { loadTokenKeys, reloadTokenKeys, type TokenKeySet } from './token-keys.js';
 import { TokenRuntime } from './token-runtime.js';
 
 const P = pkcs11js;
@@ -313,7 +313,13 @@ export class Pkcs11Backend extends TokenRuntime implements KeyBackend, AuditSign
     return this.run(
       'unsealSecret',
       async (s) => {
-        const key = this.seal.get(parsed.sealKeyId);
+        let key = this.seal.get(parsed.sealKeyId);
+        if (!key) {
+          // Another process sharing the token may have made it after we looked (nodes racing on
+          // their first start): look again, as for domain keys.
+          this.seal = await reloadTokenKeys(this.calls, s, 'seal');
+          key = this.seal.get(parsed.sealKeyId);
+        }
         // Sealed secrets reach us from callers too (import tokens): one naming a seal key this
         // token does not hold is not one of ours.
         if (!key) throw hsmError('ERR_UNKNOWN_SEAL_KEY', 'unsealSecret', 'data', 'The seal key for this secret is not in the token.');

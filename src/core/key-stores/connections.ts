@@ -181,6 +181,9 @@ export class KeyStoreConnections {
   private async connect(customKeyStoreId: string): Promise<void> {
     const store = await this.options.store.keyStores.getCustomKeyStore(customKeyStoreId);
     if (!store || store.connectionState !== 'CONNECTING') return;
+    // A connect proves the store anew: a connection this process kept from before a disconnect
+    // made through another node (which closed only that node's) must not pass for proof.
+    await this.dropLocal(customKeyStoreId);
     try {
       await this.ensureOpen(store, true);
     } catch (error) {

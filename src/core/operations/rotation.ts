@@ -46,12 +46,17 @@ export function nextRotationAfterRun(due: Date, periodDays: number, now: Date): 
   return next.getTime() > now.getTime() ? next : addDays(now, periodDays);
 }
 
+/** The scheduled rotation asked for has happened already (another node, or an earlier attempt). */
+export class RotationNoLongerDue extends Error {}
+
 /**
  * Generates new material in the HSM, then in one transaction adds the version, makes it
- * current and (for automatic rotations) moves the schedule on. `check` re-validates the key
- * inside the transaction, so a key disabled or scheduled for deletion meanwhile is not rotated.
+ * current and (for automatic rotations) moves the schedule on. The transaction re-validates the
+ * key, so a key disabled or scheduled for deletion meanwhile is not rotated; with `due` (the
+ * scheduler's), it rotates only if the key's next rotation date is still that one, and throws
+ * {@link RotationNoLongerDue} otherwise — so one due rotation never happens twice.
  */
-export async function rotateKeyMaterial(deps: KmsDeps, key: KeyRecord, rotationType: RotationType): Promise<KeyRecord> {
+export async function rotateKeyMaterial(deps: KmsDeps, key: KeyRecord, rotationType: RotationType, options: { due?: Date } = {}): Promise<KeyRecord> {
   // A multi-Region primary sends the new material to every replica first (multi-region/shared-settings.ts).
   const multiRegion = await requirePrimaryForRotation(deps, key);
   const transport = multiRegion ? replicaTransportOf(deps.backend) : undefined;
@@ -69,6 +74,7 @@ export async function rotateKeyMaterial(deps: KmsDeps, key: KeyRecord, rotationT
   const transfer = replicable && { keyId: key.keyId, versionId: version.versionId, transferWrapped: replicable.transferWrapped };
   if (multiRegion && transfer) await deliverNewVersion(deps, key, multiRegion, { version, transfer });
   const rotated = await updateKeyRecord(deps, key.keyId, async (current, tx) => {
+    if (options.due && current.nextRotationDate?.getTime() !== options.due.getTime()) throw new RotationNoLongerDue();
     requireRotatable(current);
     requireEnabled(current);
     if (rotationType === 'ON_DEMAND') {

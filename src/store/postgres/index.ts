@@ -5,8 +5,9 @@
  *
  * Concurrency across nodes: key updates are optimistic (`WHERE revision = n-1`; under READ
  * COMMITTED a concurrent writer waits for the row lock and then finds the revision changed),
- * uniqueness comes from primary keys, and Kysely's migrator takes an advisory lock so that
- * nodes starting together migrate once.
+ * uniqueness comes from primary keys, and nodes starting together create the schema and
+ * migrate one at a time under an advisory lock (locks.ts). Serving nodes cache what every
+ * request reads, coherently across nodes (postgres-store.ts, change-feed.ts).
  */
 import pg from 'pg';
 import { Kysely, PostgresDialect, sql } from 'kysely';
@@ -14,16 +15,26 @@ import type { Logger } from '../../core/ports.js';
 import type { SqlFlavor } from '../sql/dialect.js';
 import { migrateToLatest } from '../sql/migrations/index.js';
 import type { MetadataDatabase } from '../sql/schema.js';
-import { guardTransactions, SqlMetadataStore, TransactionScope } from '../sql/sql-store.js';
+import { guardTransactions, TransactionScope } from '../sql/sql-store.js';
+import { PostgresChangeFeed, type ChangeFeedOptions } from './change-feed.js';
+import { clientConfig, describeStoreUrl, type ConnectionSettings } from './connection.js';
+import { observeCommits } from './driver.js';
+import { withMigrationLock } from './locks.js';
+import { PostgresMetadataStore } from './postgres-store.js';
 
-export interface PostgresStoreOptions {
-  /** `postgres://user@host:port/db` or libpq key/value settings; the password belongs in PGPASSWORD or ~/.pgpass, not here. */
-  connectionString: string;
-  /** A schema of its own (created if missing), so one database can hold several independent stores. */
-  schema?: string;
-  /** Connections per node; SQLite-like workloads need few. */
+export { PostgresMetadataStore } from './postgres-store.js';
+export { PostgresChangeFeed, type ChangeFeedStats } from './change-feed.js';
+export { storeUrlProblem, describeStoreUrl, SCHEMA_NAME } from './connection.js';
+
+export interface PostgresStoreOptions extends ConnectionSettings {
+  /** Connections per node (default 10); requests beyond it queue for one. */
   maxConnections?: number;
   logger?: Logger;
+  /**
+   * Cache what every request reads, kept coherent across nodes by a LISTEN connection (see
+   * change-feed.ts for the bounds). `serve` turns it on; short-lived commands read through.
+   */
+  changeFeed?: boolean | Pick<ChangeFeedOptions, 'checkIntervalMs' | 'checkTimeoutMs' | 'graceMs'>;
 }
 
 /** SQLSTATE 23505: unique_violation (primary keys included). */
@@ -36,29 +47,37 @@ export const postgresFlavor: SqlFlavor = {
   },
 };
 
-const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
-
 /** Connects, creates the schema if asked for one, and migrates to the newest schema version. */
-export async function openPostgresStore(options: PostgresStoreOptions): Promise<SqlMetadataStore> {
-  if (options.schema !== undefined && !SCHEMA_NAME.test(options.schema)) {
-    throw new Error(`postgres metadata store: schema name ${JSON.stringify(options.schema)} must match ${SCHEMA_NAME}`);
-  }
-  const pool = new pg.Pool({
+export async function openPostgresStore(options: PostgresStoreOptions): Promise<PostgresMetadataStore> {
+  const settings: ConnectionSettings = {
     connectionString: options.connectionString,
-    max: options.maxConnections ?? 10,
-    // Every connection resolves unqualified table names in our schema first.
-    ...(options.schema ? { options: `-c search_path=${options.schema}` } : {}),
+    schema: options.schema,
+    statementTimeoutMs: options.statementTimeoutMs,
+    connectTimeoutMs: options.connectTimeoutMs,
+  };
+  // Validates the URL (no password in it) and the schema name before anything connects.
+  const config = clientConfig(settings);
+  const where = { store: 'postgres', url: describeStoreUrl(options.connectionString), schema: options.schema };
+
+  const applied = await withMigrationLock(settings, async () => {
+    const db = new Kysely<unknown>({ dialect: new PostgresDialect({ pool: new pg.Pool({ ...config, max: 1 }) }) });
+    try {
+      return await migrateToLatest(db, postgresFlavor, options.schema);
+    } finally {
+      await db.destroy();
+    }
   });
-  pool.on('error', (error) => options.logger?.error({ store: 'postgres', err: error.message }, 'idle database connection failed'));
+
+  const feed = options.changeFeed
+    ? await PostgresChangeFeed.open({ ...settings, logger: options.logger, ...(typeof options.changeFeed === 'object' ? options.changeFeed : {}) })
+    : undefined;
+  const pool = new pg.Pool({ ...config, max: options.maxConnections ?? 10 });
+  pool.on('error', (error) => options.logger?.warn({ ...where, err: error.message }, 'idle database connection failed'));
   const scope = new TransactionScope();
-  const db = new Kysely<MetadataDatabase>({ dialect: guardTransactions(new PostgresDialect({ pool }), scope) });
-  try {
-    if (options.schema) await sql`create schema if not exists ${sql.id(options.schema)}`.execute(db);
-    const applied = await migrateToLatest(db as Kysely<unknown>, postgresFlavor, options.schema);
-    options.logger?.info({ store: 'postgres', schema: options.schema, migrationsApplied: applied }, 'metadata store opened');
-  } catch (error) {
-    await db.destroy();
-    throw error;
-  }
-  return new SqlMetadataStore({ db, flavor: postgresFlavor, scope });
+  let store: PostgresMetadataStore | undefined;
+  const dialect = observeCommits(new PostgresDialect({ pool }), () => store?.localCommit());
+  const db = new Kysely<MetadataDatabase>({ dialect: guardTransactions(dialect, scope) });
+  store = new PostgresMetadataStore({ db, flavor: postgresFlavor, scope, settings, feed, logger: options.logger });
+  options.logger?.info({ ...where, migrationsApplied: applied, caches: feed !== undefined }, 'metadata store opened');
+  return store;
 }

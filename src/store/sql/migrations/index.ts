@@ -9,6 +9,7 @@ import { authorizationSchema } from './0002-authorization.js';
 import { grantsAndQuorumSchema } from './0003-grants-and-quorum.js';
 import { customKeyStoresSchema } from './0005-custom-key-stores.js';
 import { certificateAuthoritySchema } from './0006-certificate-authority.js';
+import { changeFeedSchema } from './0008-change-feed.js';
 import { multiRegionSchema } from './0009-multi-region.js';
 import { principalIdsAndApprovalVisibilitySchema } from './0011-principal-ids-and-approval-visibility.js';
 
@@ -19,6 +20,7 @@ function migrationsFor(flavor: SqlFlavor): Record<string, Migration> {
     '0003-grants-and-quorum': grantsAndQuorumSchema(flavor),
     '0005-custom-key-stores': customKeyStoresSchema(flavor),
     '0006-certificate-authority': certificateAuthoritySchema(flavor),
+    '0008-change-feed': changeFeedSchema(flavor),
     '0009-multi-region': multiRegionSchema(flavor),
     '0011-principal-ids-and-approval-visibility': principalIdsAndApprovalVisibilitySchema(flavor),
   };
