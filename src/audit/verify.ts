@@ -22,6 +22,7 @@ import { readFileSync } from 'node:fs';
 import { GENESIS_HASH, lineHash, parseLine, publicKeyFingerprint, type DigestRecord } from './audit-record.js';
 import { fileSize, firstRecordTime, listSegments, splitLines, type Segment } from './audit-files.js';
 import { runSteps, runStepsAsync, type Steps } from './steps.js';
+import type { AuditNodeStatus } from '../core/audit-reading/port.js';
 
 export type FindingKind =
   | 'changed'
@@ -48,18 +49,8 @@ export interface Finding {
   message: string;
 }
 
-export interface NodeSummary {
-  nodeId: string;
-  files: number;
-  records: number;
-  digests: number;
-  firstSequence?: number | undefined;
-  lastSequence?: number | undefined;
-  firstTime?: string | undefined;
-  lastTime?: string | undefined;
-  /** The last record vouched for by a valid digest. */
-  signedThrough?: number | undefined;
-}
+/** One node's chain as the verifier saw it (the core's reading port names the same shape). */
+export type NodeSummary = AuditNodeStatus;
 
 export interface VerifyReport {
   ok: boolean;
