@@ -71,7 +71,27 @@ export function splitLines(buffer: Buffer): { lines: LineSpan[]; tornTail?: { st
 }
 
 /** The time of a segment's first readable record, from its first 256 KiB. */
+/**
+ * First-record times already read, by path with the file's mtime and size: a rotated segment is
+ * read once per process, not on every lookup; a file that changed (appended to, or edited) is read again.
+ */
+const firstTimes = new Map<string, { stamp: string; time: number }>();
+const MAX_REMEMBERED_FIRST_TIMES = 100_000;
+
 export function firstRecordTime(segment: Segment): number | undefined {
+  const { mtimeMs, size } = statSync(segment.path);
+  const stamp = `${mtimeMs}:${size}`;
+  const known = firstTimes.get(segment.path);
+  if (known?.stamp === stamp) return known.time;
+  const time = readFirstRecordTime(segment);
+  if (time !== undefined) {
+    if (firstTimes.size >= MAX_REMEMBERED_FIRST_TIMES) firstTimes.clear();
+    firstTimes.set(segment.path, { stamp, time });
+  }
+  return time;
+}
+
+function readFirstRecordTime(segment: Segment): number | undefined {
   const buffer = Buffer.alloc(256 * 1024);
   const fd = openSync(segment.path, 'r');
   let length: number;
