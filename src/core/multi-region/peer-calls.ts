@@ -61,6 +61,11 @@ export async function syncRegion(deps: KmsDeps, region: string, record: Pick<Mul
  * Writes a change to this deployment's record of the set, re-reading it on a concurrent change.
  * `change` returns undefined when nothing is left to do.
  */
+/** `region` leaves the set of `keyId` (its replica there is gone). */
+export async function leaveSet(deps: KmsDeps, keyId: string, region: string): Promise<void> {
+  await updateRegionSet(deps, keyId, (current) => ({ ...current, regions: current.regions.filter((r) => r.region !== region) }));
+}
+
 export async function updateRegionSet(
   deps: KmsDeps,
   keyId: string,

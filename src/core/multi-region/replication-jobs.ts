@@ -7,7 +7,8 @@
 import type { Logger } from '../ports.js';
 import type { KmsDeps } from '../operation.js';
 import { KmsError } from '../errors.js';
-import { syncRegion, updateRegionSet } from './peer-calls.js';
+import { leaveSet, syncRegion } from './peer-calls.js';
+import { isPrimaryHere } from './model.js';
 
 /** Jobs run per scheduler pass. */
 const JOBS_PER_PASS = 50;
@@ -32,13 +33,13 @@ export async function runReplicationJobs(deps: KmsDeps, logger: Logger): Promise
     try {
       const [key, record] = await Promise.all([deps.store.getKey(job.keyId), repo.getMultiRegionKey(job.keyId)]);
       // Only the primary's deployment tells; a key deleted or no longer primary here has nothing to say.
-      if (key && record && record.primaryRegion === deps.settings.region && record.regions.some((r) => r.region === job.region) && job.kind === 'sync')
+      if (key && record && isPrimaryHere(record, deps.settings) && record.regions.some((r) => r.region === job.region) && job.kind === 'sync')
         await syncRegion(deps, job.region, record, key);
       await repo.completeReplicationJob(job);
     } catch (error) {
       // The replica is gone from that region: it leaves the set.
       if (error instanceof KmsError && error.type === 'NotFoundException') {
-        await updateRegionSet(deps, job.keyId, (current) => ({ ...current, regions: current.regions.filter((r) => r.region !== job.region) }));
+        await leaveSet(deps, job.keyId, job.region);
         await repo.completeReplicationJob(job);
         continue;
       }

@@ -5,8 +5,8 @@
 import { KmsError } from '../errors.js';
 import type { KeyRecord } from '../model.js';
 import type { KmsDeps } from '../operation.js';
-import { isMultiRegionKeyId, type MultiRegionKeyRecord } from './model.js';
-import { callPeer, syncRegion, updateRegionSet } from './peer-calls.js';
+import { isMultiRegionKeyId, isPrimaryHere, otherRegions, type MultiRegionKeyRecord } from './model.js';
+import { callPeer, leaveSet, syncRegion } from './peer-calls.js';
 import { enqueueSync } from './replication-jobs.js';
 import { replicaTransportOf } from './transport.js';
 import { wrapVersionsFor, type TravellingVersion } from './versions.js';
@@ -19,7 +19,7 @@ export async function requirePrimaryForRotation(deps: KmsDeps, key: KeyRecord): 
   if (!isMultiRegionKeyId(key.keyId)) return undefined;
   const record = await deps.store.multiRegion.getMultiRegionKey(key.keyId);
   if (!record) throw new KmsError('KMSInternalException', `The multi-Region record of ${key.arn} is missing.`);
-  if (record.primaryRegion !== deps.settings.region)
+  if (!isPrimaryHere(record, deps.settings))
     throw new KmsError(
       'UnsupportedOperationException',
       `${key.arn} is a multi-Region replica key; its rotation follows its primary key in ${record.primaryRegion}. Change it there.`,
@@ -28,25 +28,20 @@ export async function requirePrimaryForRotation(deps: KmsDeps, key: KeyRecord): 
   return record;
 }
 
-/** The other regions of the set. */
-function replicaRegions(deps: KmsDeps, record: MultiRegionKeyRecord): string[] {
-  return record.regions.map((r) => r.region).filter((region) => region !== deps.settings.region);
-}
-
 /**
  * Phase 1 of a multi-Region rotation: every replica region receives the new version (not current
  * there yet) before the primary uses it, so a ciphertext made with it decrypts everywhere. A region
  * that cannot be reached fails the rotation; the primary has not changed.
  */
 export async function deliverNewVersion(deps: KmsDeps, key: KeyRecord, record: MultiRegionKeyRecord, travelling: TravellingVersion): Promise<void> {
-  for (const region of replicaRegions(deps, record)) {
+  for (const { region } of otherRegions(record, deps.settings)) {
     try {
       const wrapped = await wrapVersionsFor(deps, region, key, [travelling], true);
       await callPeer(deps, region, 'ImportReplicaVersions', { TransportKeyId: wrapped.transportKeyId, TransportHash: wrapped.hash, KeyId: key.keyId, Versions: wrapped.versions });
     } catch (error) {
       // The replica was deleted there: that region leaves the set, and the rotation goes on without it.
       if (!(error instanceof KmsError && error.type === 'NotFoundException')) throw error;
-      await updateRegionSet(deps, key.keyId, (current) => ({ ...current, regions: current.regions.filter((r) => r.region !== region) }));
+      await leaveSet(deps, key.keyId, region);
     }
   }
 }
@@ -59,8 +54,8 @@ export async function deliverNewVersion(deps: KmsDeps, key: KeyRecord, record: M
 export async function shareWithReplicas(deps: KmsDeps, key: KeyRecord): Promise<void> {
   if (!isMultiRegionKeyId(key.keyId)) return;
   const record = await deps.store.multiRegion.getMultiRegionKey(key.keyId);
-  if (!record || record.primaryRegion !== deps.settings.region) return;
-  for (const region of replicaRegions(deps, record)) await syncOrRetryLater(deps, region, record, key);
+  if (!record || !isPrimaryHere(record, deps.settings)) return;
+  for (const { region } of otherRegions(record, deps.settings)) await syncOrRetryLater(deps, region, record, key);
 }
 
 /** Tells `region` now, or leaves a job for the scheduler when it cannot be reached. */

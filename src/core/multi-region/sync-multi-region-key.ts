@@ -31,7 +31,7 @@ export const syncMultiRegionKey: Operation = {
     const all = [...new Set([primaryRegion, ...regions])];
     if (!all.includes(deps.settings.region))
       throw new KmsError('ValidationException', `The regions of ${keyId} must include ${deps.settings.region}, which holds one of its keys.`);
-    if (currentVersionId !== undefined && !(await deps.store.listKeyVersions(keyId)).some((v) => v.versionId === currentVersionId))
+    if (currentVersionId !== undefined && !(await deps.store.getKeyVersion(keyId, currentVersionId)))
       throw new KmsError('ValidationException', `Key material ${currentVersionId} of ${keyId} has not arrived in ${deps.settings.region}; send it first (ImportReplicaVersions).`);
     const written = await updateRegionSet(deps, keyId, (current) => {
       const same = current.primaryRegion === primaryRegion && current.regions.map((r) => r.region).join() === all.join();

@@ -1,6 +1,5 @@
 /** RotateKeyOnDemand: rotates now, independent of (and without moving) the automatic schedule. */
 import { requireEnabled, resolveKey } from '../key-resolver.js';
-import { requirePrimaryForRotation } from '../multi-region/shared-settings.js';
 import type { Operation } from '../operation.js';
 import { requiredKeyId } from '../validation.js';
 import { requireRotatable, rotateKeyMaterial } from './rotation.js';
@@ -12,7 +11,7 @@ export const rotateKeyOnDemand: Operation = {
     requireRotatable(key);
     requireEnabled(key);
     await deps.authorizer.authorize({ principal: ctx.principal, action: 'kms:RotateKeyOnDemand', key, context: {} });
-    await requirePrimaryForRotation(deps, key);
+    // A multi-Region replica is refused inside rotateKeyMaterial (requirePrimaryForRotation), before any HSM work.
     const rotated = await rotateKeyMaterial(deps, key, 'ON_DEMAND');
     return { KeyId: rotated.arn };
   },
