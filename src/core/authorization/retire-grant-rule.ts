@@ -34,7 +34,7 @@ export function decideRetireGrant(
   // The account that issues every grant of this account may retire any of them (also when no
   // grant is named, as ExplainAuthorization asks).
   if (subject.isRoot) return { ...withPolicies, decision: 'Allow', decidedBy: 'root', ...(grant ? { grantId: grant.grantId } : {}) };
-  if (grant && namedByGrant(subject, grant)) return { ...withPolicies, decision: 'Allow', decidedBy: subject.isRoot ? 'root' : 'grant', grantId: grant.grantId };
+  if (grant && namedByGrant(subject, grant)) return { ...withPolicies, decision: 'Allow', decidedBy: 'grant', grantId: grant.grantId };
   // Delegation: an identity policy of a principal in the account that issued the grant.
   if (policies.decision === 'Allow' && (!grant || grant.issuingAccount.endsWith(`::${subject.accountId}:root`)))
     return { ...withPolicies, decision: 'Allow', decidedBy: 'identity-policy' };
