@@ -26,6 +26,7 @@ import { createPublicKey, randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { AuditEvent, AuditSigner, AuditSink, Logger } from '../core/ports.js';
+import { withDeadline } from '../core/deadline.js';
 import {
   digestSignedText,
   formatCallLine,
@@ -389,7 +390,7 @@ class ChainWriter implements ChainedAuditSink {
     });
     let signature: Buffer;
     try {
-      signature = await withTimeout(signer.signAuditDigest(Buffer.from(signedText)), this.signTimeoutMs);
+      signature = await withDeadline(signer.signAuditDigest(Buffer.from(signedText)), Date.now() + this.signTimeoutMs, () => new Error(`no answer within ${this.signTimeoutMs} ms`));
     } catch (error) {
       this.nextDigestAttempt = Date.now() + DIGEST_RETRY_MS;
       this.log?.error({ dir: this.dir, nodeId: this.nodeId, err: String(error) }, 'audit digest could not be signed; retrying later');
@@ -442,10 +443,3 @@ function byteLength(lines: string[]): number {
   return n;
 }
 
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
