@@ -1,7 +1,7 @@
 import { defineConfig } from 'vitest/config';
 
 /**
- * Two projects share one run and one token (test/global-setup.ts runs once, in the root):
+ * Two projects share one run and one token (test/global-setup.ts makes it once, in the root):
  * - `softhsm2`: every test, against SoftHSM2 directly;
  * - `cloudhsm`: the backend and API suites again, plus the fault-injection tests, under the
  *   `cloudhsm` profile through the PKCS#11 interposer (test/pkcs11-interposer): 0.3 ms of latency

@@ -12,10 +12,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { buildInterposer } from './pkcs11-interposer/build.mjs';
+import { openPkcs11Backend } from '../src/backend/pkcs11/index.js';
 
 export const SOFTHSM_MODULE = '/usr/lib/softhsm/libsofthsm2.so';
 
-export default function setup(): () => void {
+export default async function setup(): Promise<() => void> {
+  // Vitest runs the root's global set-up again for each project that extends it: the first
+  // call makes the run's token, later ones find it made.
+  const made = globalThis as { hsmkmsTestToken?: true };
+  if (made.hsmkmsTestToken) return () => undefined;
+  made.hsmkmsTestToken = true;
   const root = mkdtempSync(join(tmpdir(), 'hsmkms-test-'));
   const tokens = join(root, 'tokens');
   mkdirSync(tokens);
@@ -45,5 +51,12 @@ export default function setup(): () => void {
     HSMKMS_TEST_INTERPOSER: buildInterposer(),
     HSMKMS_TEST_CLOUDHSM_PIN_FILE: cloudhsmPinFile,
   });
+  // The token's own keys (domain and seal) are made here, once, before test files start in
+  // parallel. Processes that make them at the same moment on a fresh SoftHSM2 token can each
+  // miss the other's: SoftHSM2's file store re-reads the token only when its generation counter
+  // moved since it last looked, and a process's own write takes that counter past another's.
+  // A test that needs the race makes a token of its own (token-race, seal-key-race).
+  const backend = await openPkcs11Backend({ modulePath: SOFTHSM_MODULE, token: { label: 'hsmkms-test' }, pin: { file: pinFile }, profile: 'softhsm2' });
+  await backend.close();
   return () => rmSync(root, { recursive: true, force: true });
 }
