@@ -2,18 +2,22 @@
  * Kysely's PostgreSQL dialect with two additions, both about what the rest of the service may
  * assume of the store:
  *
- * - **Local commits are known at once.** After a statement that writes commits (on its own,
- *   or with its transaction), `onCommit` runs before the caller hears of it, so this node's
- *   read cache is emptied before its next request — the change feed tells the other nodes
- *   a few milliseconds later, and this one too.
+ * - **Local commits are known at once.** After a statement that changed rows a read cache may
+ *   hold commits (on its own, or with its transaction), `onCommit` runs before the caller hears
+ *   of it, so this node's read cache is emptied before its next request — the change feed tells
+ *   the other nodes a few milliseconds later, and this one too. Writes to tables the feed does
+ *   not announce (scheduler bookkeeping, import tokens, approvals) and statements that matched
+ *   no row leave the cache alone: the scheduler's pass every second must not empty it.
  * - **An unreachable database is one error.** Failures that mean "the database is not there or
  *   did not answer" (refused or dropped connections, a server shutting down, timeouts) become
  *   {@link StoreUnavailableError}s, which clients see as retryable KMSInternalException or
  *   DependencyTimeoutException instead of a bug.
  */
+import { AliasNode, DeleteQueryNode, InsertQueryNode, TableNode, UpdateQueryNode, type OperationNode } from 'kysely';
 import type { CompiledQuery, DatabaseConnection, Dialect, Driver, QueryResult, TransactionSettings } from 'kysely';
 import { KmsError } from '../../core/errors.js';
 import { StoreUnavailableError } from '../../core/store-error.js';
+import { CHANGE_TRIGGERS } from '../sql/migrations/0008-change-feed.js';
 
 /** SQLSTATEs that mean the database, not the statement, failed. */
 const UNAVAILABLE_STATES = new Set(['57P01', '57P02', '57P03', '53300', '25P03', '57014']);
@@ -50,9 +54,29 @@ function withNul(query: CompiledQuery): boolean {
 
 const NOTHING: QueryResult<never> = { rows: [], numAffectedRows: 0n };
 
-function writes(query: CompiledQuery): boolean {
-  // Raw SQL may write; only a plain SELECT certainly does not.
-  return query.query.kind !== 'SelectQueryNode';
+/** The tables whose rows read caches hold: those whose changes the feed announces. */
+const ANNOUNCED_TABLES = new Set(CHANGE_TRIGGERS.map((t) => t.table));
+
+/** The one table a write names, or undefined when it is not a plain single-table write. */
+function writtenTable(node: OperationNode): string | undefined {
+  const named = (target: OperationNode | undefined) => {
+    const table = target && AliasNode.is(target) ? target.node : target;
+    return table && TableNode.is(table) ? table.table.identifier.name : undefined;
+  };
+  if (InsertQueryNode.is(node)) return named(node.into);
+  if (UpdateQueryNode.is(node)) return named(node.table);
+  if (DeleteQueryNode.is(node)) return node.from.froms.length === 1 ? named(node.from.froms[0]) : undefined;
+  return undefined;
+}
+
+/** Whether `query`, which gave `result`, may have changed a row that a read cache holds. */
+function changesCachedRows(query: CompiledQuery, result: QueryResult<unknown>): boolean {
+  const node = query.query;
+  if (node.kind === 'SelectQueryNode') return false;
+  // Raw SQL and multi-table writes may change anything.
+  const table = writtenTable(node);
+  if (table === undefined) return true;
+  return ANNOUNCED_TABLES.has(table) && result.numAffectedRows !== 0n;
 }
 
 class ObservedConnection implements DatabaseConnection {
@@ -76,7 +100,7 @@ class ObservedConnection implements DatabaseConnection {
     } catch (error) {
       throw translated(error);
     }
-    if (writes(query)) {
+    if (changesCachedRows(query, result)) {
       if (this.transaction) this.transaction.wrote = true;
       else this.onCommit();
     }
