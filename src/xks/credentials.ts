@@ -104,31 +104,26 @@ export function createXksCredentialResolver(
   backend: KeyBackend,
   options: { ttlMs?: number; now?: () => number; changes?: InvalidationBus } = {},
 ): XksCredentialResolver {
-  const ttlMs = options.ttlMs ?? 30_000;
-  const now = options.now ?? Date.now;
   // Two per prefix and a handful of prefixes: a small bound is plenty.
-  const cache = new CoherentCache<{ value: ResolvedXksCredential; expires: number }>({
+  const cache = new CoherentCache<ResolvedXksCredential>({
     bus: options.changes ?? new LocalInvalidationBus(),
     capacity: 1000,
     topics: ['xks-credential'],
+    ttlMs: options.ttlMs ?? 30_000,
+    now: options.now,
   });
-  async function load(accessKeyId: string): Promise<{ value: ResolvedXksCredential; expires: number } | undefined> {
+  async function load(accessKeyId: string): Promise<ResolvedXksCredential | undefined> {
     const record = await store.keyStores.getXksCredential(accessKeyId);
     if (!record) return undefined;
     const secret = await backend.unsealSecret(record.sealedSecret);
     const value = { uriPrefix: record.uriPrefix, secretAccessKey: secret.toString('utf8') };
     secret.fill(0);
-    return { value, expires: now() + ttlMs };
+    return value;
   }
   return {
     async resolve(accessKeyId) {
       if (!ACCESS_KEY_ID.test(accessKeyId)) return undefined;
-      let entry = await cache.get(accessKeyId, '', () => load(accessKeyId));
-      if (entry && entry.expires <= now()) {
-        cache.deleteGroup(accessKeyId);
-        entry = await cache.get(accessKeyId, '', () => load(accessKeyId));
-      }
-      return entry?.value;
+      return cache.get(accessKeyId, '', () => load(accessKeyId));
     },
   };
 }
