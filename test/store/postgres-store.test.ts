@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { openPostgresStore } from '../../src/store/postgres/index.js';
 import { PostgresLeaderLease } from '../../src/store/postgres/locks.js';
-import { describeMetadataStoreContract } from './metadata-store-contract.js';
+import { describeMetadataStoreContract, expectOwnCopies } from './metadata-store-contract.js';
 import { findPostgres, startPostgres, type TestPostgres } from './postgres-server.js';
 import { key } from './fixtures.js';
 
@@ -25,6 +25,15 @@ describe.skipIf('missing' in found)('PostgreSQL store', () => {
   describeMetadataStoreContract('PostgreSQL', () =>
     openPostgresStore({ connectionString: server.connectionString, schema: `${run}_${++n}`, maxConnections: 4 }),
   );
+
+  it('gives every read from its caches (on with the change feed) its own copy', async () => {
+    const store = await openPostgresStore({ connectionString: server.connectionString, schema: `${run}_copies`, changeFeed: true });
+    try {
+      await expectOwnCopies(store);
+    } finally {
+      await store.close();
+    }
+  });
 
   it('migrates once when reopened, and keeps its data', async () => {
     const schema = `${run}_reopen`;
