@@ -79,7 +79,7 @@ export interface XksProxyOptions {
 const ALLOW_ALL: XksAuthorizer = { authorize: async () => ({ decision: 'NotChecked' }) };
 
 export class XksProxy {
-  private readonly authorizer: XksAuthorizer;
+  private authorizer: XksAuthorizer;
   private readonly hsmTimeoutMs: number;
   private readonly healthRefreshMs: number;
   private readonly now: () => number;
@@ -91,6 +91,11 @@ export class XksProxy {
     this.hsmTimeoutMs = options.hsmTimeoutMs ?? 5_000;
     this.healthRefreshMs = options.healthRefreshMs ?? 30_000;
     this.now = options.now ?? Date.now;
+  }
+
+  /** Replaces the secondary authorization (the policies were reloaded); calls already running keep the one they started with. */
+  setAuthorizer(authorizer: XksAuthorizer | undefined): void {
+    this.authorizer = authorizer ?? ALLOW_ALL;
   }
 
   async getKeyMetadata(uriPrefix: string, keyId: string, requestMetadata: RequestMetadata, note: XksCallNote = {}): Promise<Record<string, unknown>> {
