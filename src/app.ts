@@ -146,6 +146,11 @@ export interface App {
   ca: CaDeps;
   logger: Logger;
   root: { accessKeyId: string; generated: boolean; file?: string | undefined };
+  /**
+   * Puts new XKS per-prefix policies in force (`serve` re-reads `--xks-policy` on SIGHUP); a
+   * malformed one throws ConfigError naming its prefix, and the policies in force stay.
+   */
+  reloadXksPolicies(policies: AppConfig['xksPolicies']): void;
   close(): Promise<void>;
 }
 
@@ -379,6 +384,7 @@ export async function createApp(config: AppConfig): Promise<App> {
       logger,
       audit,
       root,
+      reloadXksPolicies: (policies) => xks.setAuthorizer(xksPolicyAuthorizer(policies)),
       async close() {
         await scheduler.stop();
         await server.close();

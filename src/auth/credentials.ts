@@ -48,16 +48,16 @@ export function createStoreCredentialResolver(
   backend: KeyBackend,
   options: CredentialCacheOptions = {},
 ): CredentialResolver {
-  const ttlMs = options.ttlMs ?? 5 * 60_000;
-  const now = options.now ?? Date.now;
-  const cache = new CoherentCache<{ value: ResolvedCredential; expires: number }>({
+  const cache = new CoherentCache<ResolvedCredential>({
     bus: options.changes ?? new LocalInvalidationBus(),
     capacity: Math.max(1, options.cacheSize ?? 1000),
-    topics: ['access-key', { topic: 'principal', drop: (arn, entries) => entries.deleteWhere((e) => e.value.principal.arn === arn) }],
+    topics: ['access-key', { topic: 'principal', drop: (arn, entries) => entries.deleteWhere((e) => e.principal.arn === arn) }],
+    ttlMs: options.ttlMs ?? 5 * 60_000,
+    now: options.now,
   });
-  const inflight = new Map<string, Promise<{ value: ResolvedCredential; expires: number } | undefined>>();
+  const inflight = new Map<string, Promise<ResolvedCredential | undefined>>();
 
-  async function load(accessKeyId: string): Promise<{ value: ResolvedCredential; expires: number } | undefined> {
+  async function load(accessKeyId: string): Promise<ResolvedCredential | undefined> {
     const record = await store.getAccessKey(accessKeyId);
     if (!record || record.status !== 'Active') return undefined;
     const principal = await store.getPrincipal(record.principalArn);
@@ -65,10 +65,10 @@ export function createStoreCredentialResolver(
     const secret = await backend.unsealSecret(record.sealedSecret);
     const value: ResolvedCredential = { secretAccessKey: secret.toString('utf8'), principal };
     secret.fill(0);
-    return { value, expires: now() + ttlMs };
+    return value;
   }
 
-  function lookup(accessKeyId: string): Promise<{ value: ResolvedCredential; expires: number } | undefined> {
+  function lookup(accessKeyId: string): Promise<ResolvedCredential | undefined> {
     let pending = inflight.get(accessKeyId);
     if (!pending) {
       pending = cache.get(accessKeyId, '', () => load(accessKeyId)).finally(() => inflight.delete(accessKeyId));
@@ -80,12 +80,7 @@ export function createStoreCredentialResolver(
   return {
     async resolve(accessKeyId) {
       if (!ACCESS_KEY_ID.test(accessKeyId)) return undefined;
-      let entry = await lookup(accessKeyId);
-      if (entry && entry.expires <= now()) {
-        cache.deleteGroup(accessKeyId);
-        entry = await lookup(accessKeyId);
-      }
-      return entry?.value;
+      return lookup(accessKeyId);
     },
   };
 }

@@ -174,6 +174,27 @@ export function signingKey(secretAccessKey: string, date: string, region: string
   return createHmac('sha256', kService).update('aws4_request').digest();
 }
 
+/** Derived keys kept at most by one {@link cachedSigningKeys}; cleared wholesale when full. */
+const DERIVED_KEY_CACHE_SIZE = 1024;
+
+/**
+ * {@link signingKey} for a request's scope, cached per access key, day, region and service: the
+ * key changes once a day per access key, and deriving it is four HMACs per request otherwise.
+ * A changed secret (a credential replaced under the same id) derives a new key.
+ */
+export function cachedSigningKeys(capacity = DERIVED_KEY_CACHE_SIZE): (auth: ParsedAuthorization, secretAccessKey: string) => Buffer {
+  const derived = new Map<string, { secret: string; key: Buffer }>();
+  return (auth, secret) => {
+    const id = `${auth.accessKeyId}/${auth.scopeDate}/${auth.region}/${auth.service}`;
+    const cached = derived.get(id);
+    if (cached && cached.secret === secret) return cached.key;
+    if (derived.size >= capacity) derived.clear();
+    const key = signingKey(secret, auth.scopeDate, auth.region, auth.service);
+    derived.set(id, { secret, key });
+    return key;
+  };
+}
+
 /** The hex signature of a request, given the signing time and scope. */
 export function computeSignature(
   request: WireRequest,
@@ -216,7 +237,8 @@ function headerValue(rawHeaders: readonly string[], name: string): string | unde
 
 /** What the verifier needs to know about the deployment. */
 export interface VerifyOptions {
-  region: string;
+  /** This deployment's region, or the pattern of the regions it accepts (the XKS proxy serves any). */
+  region: string | RegExp;
   /** `kms` */
   service: string;
   now: Date;
@@ -275,7 +297,7 @@ export function precheckSigV4(request: WireRequest, options: VerifyOptions): { a
     throw invalidSignature(
       `Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '${auth.scopeDate}' != '${amzDate.slice(0, 8)}', from '${amzDate}'.`,
     );
-  if (auth.region !== options.region)
+  if (typeof options.region === 'string' ? auth.region !== options.region : !options.region.test(auth.region))
     throw invalidSignature(`Credential should be scoped to a valid region, not '${auth.region}'. `);
   if (auth.service !== options.service)
     throw invalidSignature(`Credential should be scoped to correct service: '${options.service}'. `);

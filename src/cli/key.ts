@@ -4,18 +4,15 @@
  * everyone out, its owner deleted — and the operator who holds the data directory and the HSM
  * must put it right. Every change goes into the audit trail naming the operator.
  */
-import { readFileSync, statSync } from 'node:fs';
 import { Command } from 'commander';
 import { ConfigError } from '../config/hsm.js';
 import { KmsError } from '../core/errors.js';
 import { addAuditDirOption } from './audit-options.js';
 import { addHsmOptions } from './hsm-options.js';
+import { readPolicyFile } from './policy-file.js';
 import type { OfflineCliOptions } from './offline.js';
 import { addStoreOptions } from './store-options.js';
 import { addServiceOptions } from './service-options.js';
-
-/** Key policies are at most 32 KiB (AWS's limit); a larger file is refused before it is read whole. */
-const MAX_POLICY_FILE_BYTES = 64 * 1024;
 
 export function keyCommand(): Command {
   // Its description is main.ts's (the command list loads no command module).
@@ -51,15 +48,4 @@ export function keyCommand(): Command {
   );
 
   return key.addCommand(putPolicy);
-}
-
-function readPolicyFile(file: string): string {
-  try {
-    const size = statSync(file).size;
-    if (size > MAX_POLICY_FILE_BYTES) throw new ConfigError(`--policy-file ${file} is ${size} bytes; a key policy is at most 32 KiB.`);
-    return readFileSync(file, 'utf8');
-  } catch (error) {
-    if (error instanceof ConfigError) throw error;
-    throw new ConfigError(`Cannot read --policy-file ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
-  }
 }

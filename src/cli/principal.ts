@@ -3,9 +3,8 @@
  * and access keys. Each command runs the `HsmKms.*` operation of the same name, offline on the
  * data directory or, with `--endpoint`, against a server (see admin-call.ts).
  */
-import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
-import { ConfigError } from '../config/hsm.js';
+import { readPolicyFile } from './policy-file.js';
 import { addAdminOptions, adminCall, collect, keyValues, type AdminCliOptions } from './admin-call.js';
 
 const ROLES = ['CryptoOfficer', 'CryptoUser', 'Auditor'];
@@ -75,12 +74,7 @@ export function principalCommand(): Command {
     .requiredOption('--policy-name <policy>', 'policy name')
     .requiredOption('--policy-file <file>', 'the policy document (JSON)');
   addAdminOptions(putPolicy).action(async (name: string, options: AdminCliOptions & { policyName: string; policyFile: string }) => {
-    let document: string;
-    try {
-      document = readFileSync(options.policyFile, 'utf8');
-    } catch (error) {
-      throw new ConfigError(`Cannot read --policy-file ${options.policyFile}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
-    }
+    const document = readPolicyFile(options.policyFile);
     await adminCall(options, 'PutPrincipalPolicy', { UserName: name, PolicyName: options.policyName, PolicyDocument: document });
   });
 

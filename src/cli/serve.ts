@@ -112,7 +112,7 @@ export function serveCommand(): Command {
       new Option(
         '--xks-policy <PREFIX=FILE>',
         "the XKS proxy's secondary authorization: an IAM-style policy (JSON) over AWS KMS's requestMetadata for URI prefix PREFIX; repeatable; " +
-          'env HSMKMS_XKS_POLICIES (comma-separated)',
+          'env HSMKMS_XKS_POLICIES (comma-separated); the files are read again on SIGHUP',
       )
         .argParser(collect)
         .default([]),
@@ -186,6 +186,11 @@ export function serveCommand(): Command {
       onLogOutputClosed: () => stop('log output closed'),
     });
     stop = onShutdown(() => app.close());
+    onReloadSignal(() => {
+      const policies = readXksPolicies(options.xksPolicy, process.env.HSMKMS_XKS_POLICIES);
+      app.reloadXksPolicies(policies);
+      return `XKS policies reloaded (${policies?.size ?? 0} URI prefixes)`;
+    });
     if (cluster.isWorker && metricsListen) shareWithClusterPrimary(app.metrics);
     try {
       const listened = await app.server.listen({ host: options.host, port });
@@ -258,6 +263,10 @@ async function runPrimary(config: AppConfig, workers: number, metricsListen?: { 
     if (config.console) progress(`web console at ${url}/console/`);
   });
   for (let i = 0; i < workers; i++) fork(i);
+  // Each worker reloads for itself (see onReloadSignal).
+  process.on('SIGHUP', () => {
+    for (const worker of Object.values(cluster.workers ?? {})) if (worker && !worker.isDead()) worker.process.kill('SIGHUP');
+  });
   if (metricsServer && metricsListen) reportMetrics(await metricsServer.listen(metricsListen));
   stopAll = onShutdown(async () => {
     closing = true;
@@ -296,6 +305,21 @@ function onShutdown(close: () => Promise<void>): (reason: string) => void {
   process.once('SIGINT', () => shutdown('SIGINT'));
   process.once('SIGTERM', () => shutdown('SIGTERM'));
   return shutdown;
+}
+
+/**
+ * SIGHUP re-reads what may change without a restart (today: the `--xks-policy` files). A file
+ * that cannot be read or parsed is reported and what is in force stays; the server runs on.
+ */
+function onReloadSignal(reload: () => string): void {
+  const who = cluster.isWorker ? `worker ${process.env.HSMKMS_WORKER_INDEX ?? '?'}: ` : '';
+  process.on('SIGHUP', () => {
+    try {
+      progress(`${who}SIGHUP: ${reload()}`);
+    } catch (error) {
+      progress(`${who}SIGHUP: nothing reloaded, the configuration in force stays: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  });
 }
 
 function proxyTimeout(value: string): number {

@@ -3,10 +3,10 @@
  * proxy's secondary authorization, one IAM-style policy document (JSON, as for a key policy) per
  * URI prefix — see src/xks/policy.ts. `=FILE` is the policy of the empty prefix.
  */
-import { readFileSync } from 'node:fs';
 import { ConfigError } from '../config/hsm.js';
 import { KmsError } from '../core/errors.js';
 import { normaliseUriPrefix } from '../xks/credentials.js';
+import { readPolicyFile } from './policy-file.js';
 
 /** A key policy's own limit (AWS KMS: 32 KiB). */
 const MAX_POLICY_BYTES = 32 * 1024;
@@ -27,14 +27,7 @@ export function readXksPolicies(specs: readonly string[], fromEnv: string | unde
     }
     if (policies.has(prefix)) throw new ConfigError(`--xks-policy: URI prefix '${prefix}' is given twice.`);
     const file = spec.slice(eq + 1);
-    let text: Buffer;
-    try {
-      text = readFileSync(file);
-    } catch (error) {
-      throw new ConfigError(`--xks-policy ${prefix}=${file}: the policy file cannot be read (${(error as NodeJS.ErrnoException).code ?? String(error)}).`);
-    }
-    if (text.length > MAX_POLICY_BYTES) throw new ConfigError(`--xks-policy ${prefix}=${file}: a policy is at most ${MAX_POLICY_BYTES} bytes, this file has ${text.length}.`);
-    policies.set(prefix, text.toString('utf8'));
+    policies.set(prefix, readPolicyFile(file, `--xks-policy ${prefix}=${file}`, MAX_POLICY_BYTES));
   }
   return policies;
 }

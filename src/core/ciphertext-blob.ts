@@ -22,12 +22,12 @@
  */
 import { canonicalEncryptionContext, type EncryptionContext } from './encryption-context.js';
 import { KmsError } from './errors.js';
+import { KEY_MATERIAL_ID_RULE } from './validation.js';
 
 export const CIPHERTEXT_BLOB_VERSION = 1;
 const IV_LENGTH = 12;
 const TAG_LENGTH = 16;
 const VERSION_ID_BYTES = 32;
-const VERSION_ID = /^[0-9a-f]{64}$/;
 /** Key ids are UUIDs; the narrow alphabet keeps a forged id from being read as an alias or ARN. */
 const KEY_ID = /^[A-Za-z0-9_-]{1,255}$/;
 
@@ -53,7 +53,7 @@ export const MIN_CIPHERTEXT_BLOB_LENGTH = 1 + 1 + 1 + VERSION_ID_BYTES + IV_LENG
 export function ciphertextHeader(ref: CiphertextKeyRef): Buffer {
   if (!KEY_ID.test(ref.keyId)) throw new RangeError('key id must be 1–255 ASCII letters, digits, - or _');
   const keyId = Buffer.from(ref.keyId, 'ascii');
-  if (!VERSION_ID.test(ref.versionId)) throw new RangeError('key material version id must be 64 lowercase hex characters');
+  if (!KEY_MATERIAL_ID_RULE.pattern.test(ref.versionId)) throw new RangeError('key material version id must be 64 lowercase hex characters');
   return Buffer.concat([Buffer.from([CIPHERTEXT_BLOB_VERSION, keyId.length]), keyId, Buffer.from(ref.versionId, 'hex')]);
 }
 

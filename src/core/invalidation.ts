@@ -71,6 +71,13 @@ export interface CoherentCacheOptions<V> {
    * {@link CoherentCache.get}) and the whole group goes; `drop` decides otherwise.
    */
   topics: ReadonlyArray<ChangeTopic | { topic: ChangeTopic; drop: (id: string, cache: CoherentCache<V>) => void }>;
+  /**
+   * How long an entry is served after it was loaded; an older one is dropped and loaded again
+   * (a bound for what no change announces, or a bus that is not shared). Default: no limit.
+   */
+  ttlMs?: number | undefined;
+  /** The clock for `ttlMs` (tests). */
+  now?: () => number;
 }
 
 /**
@@ -83,7 +90,7 @@ export interface CoherentCacheOptions<V> {
  */
 export class CoherentCache<V> {
   /** By group and member (length-prefixed), in LRU order. */
-  private readonly entries = new Map<string, { group: string; value: V }>();
+  private readonly entries = new Map<string, { group: string; value: V; expires: number }>();
   private readonly groups = new Map<string, Set<string>>();
   private readonly unsubscribe: Array<() => void>;
   /** Grows whenever entries are dropped other than by the bus (e.g. this node's own commits). */
@@ -110,7 +117,8 @@ export class CoherentCache<V> {
     const id = `${group.length}:${group}${member}`;
     if (bus.coherent) {
       const hit = this.entries.get(id);
-      if (hit !== undefined) {
+      if (hit !== undefined && hit.expires <= this.now()) this.remove(id);
+      else if (hit !== undefined) {
         this.entries.delete(id);
         this.entries.set(id, hit);
         return hit.value as T;
@@ -123,9 +131,13 @@ export class CoherentCache<V> {
     return value;
   }
 
+  private now(): number {
+    return (this.options.now ?? Date.now)();
+  }
+
   private set(id: string, group: string, value: V): void {
     this.entries.delete(id);
-    this.entries.set(id, { group, value });
+    this.entries.set(id, { group, value, expires: this.options.ttlMs === undefined ? Infinity : this.now() + this.options.ttlMs });
     let members = this.groups.get(group);
     if (!members) this.groups.set(group, (members = new Set()));
     members.add(id);

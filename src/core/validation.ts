@@ -271,6 +271,9 @@ export const GRANT_TOKENS_RULE: StringListRule = { max: 10, member: { min: 1, ma
  */
 export const POLICY_RULE: StringRule = { min: 1, max: 131072, pattern: /^[\u0009\u000A\u000D\u0020-\u00FF]+$/ };
 
+/** A KeyMaterialId (and our key material version ids): 64 lower-case hex characters, as AWS's. */
+export const KEY_MATERIAL_ID_RULE = { min: 64, max: 64, pattern: /^[0-9a-f]{64}$/ } as const satisfies StringRule;
+
 /** The `KeyId` member as every operation accepts it (id, key ARN, alias name, alias ARN). */
 export function requiredKeyId(input: JsonObject, field = 'KeyId'): string {
   return requiredString(input, field, { min: 1, max: 2048 });

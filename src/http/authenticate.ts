@@ -3,7 +3,7 @@
  * attaches the caller's principal to the request. Runs before the body is interpreted.
  */
 import type { FastifyRequest } from 'fastify';
-import { checkSignature, precheckSigV4, signingKey, type WireRequest } from '../auth/sigv4.js';
+import { cachedSigningKeys, checkSignature, precheckSigV4, type WireRequest } from '../auth/sigv4.js';
 import type { CredentialResolver } from '../auth/credentials.js';
 import { KmsError } from '../core/errors.js';
 import type { PrincipalRecord } from '../core/model.js';
@@ -33,22 +33,8 @@ const OPERATION_HEADERS = ['x-amz-target', 'content-type'] as const;
 
 const invalidToken = () => new KmsError('UnrecognizedClientException', 'The security token included in the request is invalid.');
 
-/** Derived keys kept per access key and day; small, and cleared wholesale when full. */
-const DERIVED_KEY_CACHE_SIZE = 1024;
-
 export function createAuthenticator(options: AuthenticatorOptions): Authenticator {
-  // The derived signing key depends only on secret, day, region and service: computing it is
-  // four HMACs per request otherwise.
-  const derivedKeys = new Map<string, { secret: string; key: Buffer }>();
-  function derivedKey(accessKeyId: string, secret: string, scopeDate: string, region: string, service: string): Buffer {
-    const id = `${accessKeyId}/${scopeDate}/${region}/${service}`;
-    const cached = derivedKeys.get(id);
-    if (cached && cached.secret === secret) return cached.key;
-    if (derivedKeys.size >= DERIVED_KEY_CACHE_SIZE) derivedKeys.clear();
-    const key = signingKey(secret, scopeDate, region, service);
-    derivedKeys.set(id, { secret, key });
-    return key;
-  }
+  const derivedKey = cachedSigningKeys();
 
   return async (request, body) => {
     const wire: WireRequest = {
@@ -73,7 +59,7 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
       throw invalidToken();
     }
     const secret = credential.secretAccessKey;
-    checkSignature(wire, auth, amzDate, secret, derivedKey(auth.accessKeyId, secret, auth.scopeDate, auth.region, auth.service));
+    checkSignature(wire, auth, amzDate, secret, derivedKey(auth, secret));
     return { principal: credential.principal, accessKeyId: auth.accessKeyId };
   };
 }

@@ -7,7 +7,7 @@
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { TLSSocket } from 'node:tls';
-import { checkSignature, parseAuthorization, precheckSigV4, signingKey, type WireRequest } from '../auth/sigv4.js';
+import { cachedSigningKeys, checkSignature, precheckSigV4, type ParsedAuthorization, type WireRequest } from '../auth/sigv4.js';
 import { auditParameters } from '../core/audit-parameters.js';
 import { KmsError } from '../core/errors.js';
 import type { AuditSink } from '../core/ports.js';
@@ -49,6 +49,7 @@ const REGION = /^[a-z]{2}(-[a-z]+)+-\d{1,2}$/;
 const OPERATIONS = { metadata: 'GetKeyMetadata', encrypt: 'Encrypt', decrypt: 'Decrypt' } as const;
 
 export function registerXksRoutes(app: FastifyInstance, options: XksRouteOptions): void {
+  const derivedKey = cachedSigningKeys();
   const handler = async (request: FastifyRequest, reply: FastifyReply) => {
     const path = (request.raw.url ?? '/').split('?', 1)[0]!;
     const at = path.lastIndexOf(API_ROOT);
@@ -64,7 +65,7 @@ export function registerXksRoutes(app: FastifyInstance, options: XksRouteOptions
       if (request.method !== 'POST')
         return sendError(reply.header('allow', 'POST'), new XksError('ValidationException', `The XKS API takes POST requests only, not ${request.method}.`), 405);
       requireClientCertificate(request, options.clientSubject);
-      const credential = await authenticate(request, options);
+      const credential = await authenticate(request, options, derivedKey);
       accessKeyId = credential.accessKeyId;
       if (options.audit?.accepting && !options.audit.accepting()) {
         accessKeyId = undefined;
@@ -219,7 +220,7 @@ async function audit(request: FastifyRequest, options: XksRouteOptions, accessKe
 }
 
 /** Verifies SigV4 (service `kms-xks-proxy`, any well-formed region) and returns the credential. */
-async function authenticate(request: FastifyRequest, options: XksRouteOptions) {
+async function authenticate(request: FastifyRequest, options: XksRouteOptions, derivedKey: (auth: ParsedAuthorization, secret: string) => Buffer) {
   const wire: WireRequest = {
     method: request.raw.method ?? 'POST',
     url: request.raw.url ?? '/',
@@ -227,25 +228,14 @@ async function authenticate(request: FastifyRequest, options: XksRouteOptions) {
     body: Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0),
   };
   try {
-    const header = request.headers.authorization;
-    const region = typeof header === 'string' ? safeRegion(header) : undefined;
-    const { auth, amzDate } = precheckSigV4(wire, { region: region ?? '-', service: 'kms-xks-proxy', now: options.clock() });
+    const { auth, amzDate } = precheckSigV4(wire, { region: REGION, service: 'kms-xks-proxy', now: options.clock() });
     const credential = await options.credentials.resolve(auth.accessKeyId);
     if (!credential) throw new XksError('AuthenticationFailedException', 'The access key id in the request is not a credential of this XKS proxy.');
-    checkSignature(wire, auth, amzDate, credential.secretAccessKey, signingKey(credential.secretAccessKey, auth.scopeDate, auth.region, auth.service));
+    checkSignature(wire, auth, amzDate, credential.secretAccessKey, derivedKey(auth, credential.secretAccessKey));
     return { uriPrefix: credential.uriPrefix, accessKeyId: auth.accessKeyId };
   } catch (error) {
     if (error instanceof KmsError) throw new XksError('AuthenticationFailedException', error.message);
     throw error;
-  }
-}
-
-function safeRegion(header: string): string | undefined {
-  try {
-    const region = parseAuthorization(header).region;
-    return REGION.test(region) ? region : undefined;
-  } catch {
-    return undefined;
   }
 }
 

@@ -4,7 +4,9 @@
  * interruption, as the specification recommends). Secrets are sealed by the HSM at rest.
  */
 import { randomBytes } from 'node:crypto';
+import { randomBase32 } from '../core/base32.js';
 import { KmsError } from '../core/errors.js';
+import { XKS_ACCESS_KEY_ID } from '../core/key-stores/rules.js';
 import type { XksCredentialRecord } from '../core/key-stores/model.js';
 import { CoherentCache, LocalInvalidationBus, type InvalidationBus } from '../core/invalidation.js';
 import type { KeyBackend, MetadataStore } from '../core/ports.js';
@@ -30,24 +32,9 @@ export function xksProxyUriPath(uriPrefix: string): string {
   return uriPrefix === '' ? '/kms/xks/v1' : `/${uriPrefix}/kms/xks/v1`;
 }
 
-const BASE32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
-
-/** 26 characters of A–Z and 2–7 (128 random bits), as AWS requires of XKS access key ids. */
+/** 26 characters of A–Z and 2–7 (130 random bits), as AWS requires of XKS access key ids. */
 export function newXksAccessKeyId(): string {
-  const bytes = randomBytes(16);
-  let bits = 0;
-  let value = 0;
-  let out = '';
-  for (const byte of bytes) {
-    value = (value << 8) | byte;
-    bits += 8;
-    while (bits >= 5) {
-      out += BASE32[(value >>> (bits - 5)) & 31];
-      bits -= 5;
-    }
-  }
-  if (bits > 0) out += BASE32[(value << (5 - bits)) & 31];
-  return out;
+  return randomBase32(26);
 }
 
 export interface NewXksCredential {
@@ -89,9 +76,6 @@ export interface XksCredentialResolver {
   resolve(accessKeyId: string): Promise<ResolvedXksCredential | undefined>;
 }
 
-/** XKS access key ids are 20–30 characters of A–Z and 2–7; anything else is not looked up. */
-const ACCESS_KEY_ID = /^[A-Z2-7]{20,30}$/;
-
 /**
  * Resolves credentials from the metadata store, unsealing each secret once and keeping it for
  * `ttlMs` (default 30 s). With `changes` (nodes sharing a store), a deleted credential leaves
@@ -104,31 +88,27 @@ export function createXksCredentialResolver(
   backend: KeyBackend,
   options: { ttlMs?: number; now?: () => number; changes?: InvalidationBus } = {},
 ): XksCredentialResolver {
-  const ttlMs = options.ttlMs ?? 30_000;
-  const now = options.now ?? Date.now;
   // Two per prefix and a handful of prefixes: a small bound is plenty.
-  const cache = new CoherentCache<{ value: ResolvedXksCredential; expires: number }>({
+  const cache = new CoherentCache<ResolvedXksCredential>({
     bus: options.changes ?? new LocalInvalidationBus(),
     capacity: 1000,
     topics: ['xks-credential'],
+    ttlMs: options.ttlMs ?? 30_000,
+    now: options.now,
   });
-  async function load(accessKeyId: string): Promise<{ value: ResolvedXksCredential; expires: number } | undefined> {
+  async function load(accessKeyId: string): Promise<ResolvedXksCredential | undefined> {
     const record = await store.keyStores.getXksCredential(accessKeyId);
     if (!record) return undefined;
     const secret = await backend.unsealSecret(record.sealedSecret);
     const value = { uriPrefix: record.uriPrefix, secretAccessKey: secret.toString('utf8') };
     secret.fill(0);
-    return { value, expires: now() + ttlMs };
+    return value;
   }
   return {
     async resolve(accessKeyId) {
-      if (!ACCESS_KEY_ID.test(accessKeyId)) return undefined;
-      let entry = await cache.get(accessKeyId, '', () => load(accessKeyId));
-      if (entry && entry.expires <= now()) {
-        cache.deleteGroup(accessKeyId);
-        entry = await cache.get(accessKeyId, '', () => load(accessKeyId));
-      }
-      return entry?.value;
+      // Anything but an XKS access key id is not looked up.
+      if (!XKS_ACCESS_KEY_ID.test(accessKeyId)) return undefined;
+      return cache.get(accessKeyId, '', () => load(accessKeyId));
     },
   };
 }

@@ -3,6 +3,7 @@
  * AES-256 keys in the HSM token (GetKeyMetadata, Encrypt, Decrypt, GetHealthStatus). The HTTP
  * adapter (src/http/xks-route.ts) authenticates the request and hands the parsed body here.
  */
+import { withDeadline } from '../core/deadline.js';
 import { BackendError } from '../core/errors.js';
 import type { Logger } from '../core/ports.js';
 import { XksError, xksError } from './errors.js';
@@ -78,7 +79,7 @@ export interface XksProxyOptions {
 const ALLOW_ALL: XksAuthorizer = { authorize: async () => ({ decision: 'NotChecked' }) };
 
 export class XksProxy {
-  private readonly authorizer: XksAuthorizer;
+  private authorizer: XksAuthorizer;
   private readonly hsmTimeoutMs: number;
   private readonly healthRefreshMs: number;
   private readonly now: () => number;
@@ -90,6 +91,11 @@ export class XksProxy {
     this.hsmTimeoutMs = options.hsmTimeoutMs ?? 5_000;
     this.healthRefreshMs = options.healthRefreshMs ?? 30_000;
     this.now = options.now ?? Date.now;
+  }
+
+  /** Replaces the secondary authorization (the policies were reloaded); calls already running keep the one they started with. */
+  setAuthorizer(authorizer: XksAuthorizer | undefined): void {
+    this.authorizer = authorizer ?? ALLOW_ALL;
   }
 
   async getKeyMetadata(uriPrefix: string, keyId: string, requestMetadata: RequestMetadata, note: XksCallNote = {}): Promise<Record<string, unknown>> {
@@ -154,7 +160,8 @@ export class XksProxy {
       this.healthRun ??= this.refreshHealth().finally(() => {
         this.healthRun = undefined;
       });
-      if (age > 60_000) await Promise.race([this.healthRun, sleep(this.hsmTimeoutMs)]);
+      // Too old to answer from: wait for the check, but no longer than one HSM call may take.
+      if (age > 60_000) await withDeadline(this.healthRun, Date.now() + this.hsmTimeoutMs, () => new Error('health check still running')).catch(() => undefined);
     }
     const fresh = this.health && this.now() - this.health.at <= 60_000 ? this.health.fleet : undefined;
     const fleet = fresh ?? [{ id: 'hsm', model: 'unknown', vendor: 'unknown', healthStatus: 'UNAVAILABLE' as const }];
@@ -181,12 +188,8 @@ export class XksProxy {
    * a key that may not do this, a bad tag; anything else is InternalException (details logged).
    */
   private async hsm<T>(call: () => Promise<T>, keyId?: string): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new XksError('DependencyTimeoutException', `The HSM did not answer within ${this.hsmTimeoutMs} ms.`)), this.hsmTimeoutMs);
-    });
     try {
-      return await Promise.race([call(), timeout]);
+      return await withDeadline(call(), Date.now() + this.hsmTimeoutMs, () => new XksError('DependencyTimeoutException', `The HSM did not answer within ${this.hsmTimeoutMs} ms.`));
     } catch (error) {
       if (error instanceof XksError) throw error;
       if (error instanceof XksKeyError) {
@@ -199,12 +202,6 @@ export class XksProxy {
         'XKS request failed in the HSM',
       );
       throw xksError.internal();
-    } finally {
-      clearTimeout(timer);
     }
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }

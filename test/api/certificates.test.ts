@@ -168,6 +168,7 @@ describe('RevokeCertificate and ListCertificates', () => {
     const colons = (issued.SerialNumber as string).toUpperCase().match(/../g)!.join(':');
     const revoked = await client.issuer!.call('RevokeCertificate', { CaName: NAME, SerialNumber: colons, RevocationReason: 'KEY_COMPROMISE' });
     expect(revoked).toMatchObject({ SerialNumber: issued.SerialNumber, Status: 'REVOKED', RevocationReason: 'KEY_COMPROMISE', Issuer: 'INTERMEDIATE', CrlUpdated: true });
+    expect(Math.abs((revoked.RevocationDate as number) - Date.now() / 1000)).toBeLessThan(120);
     const answer = (await ocsp()).stdout;
     expect(answer).toContain(`${leafFile}: revoked`);
     expect(answer).toContain('Reason: keyCompromise');
@@ -181,7 +182,9 @@ describe('RevokeCertificate and ListCertificates', () => {
     );
 
     const listed = await client.auditor!.call('ListCertificates', { CaName: NAME, Status: 'REVOKED' });
-    expect(listed.Certificates).toContainEqual(expect.objectContaining({ SerialNumber: issued.SerialNumber, Status: 'REVOKED', RevocationReason: 'KEY_COMPROMISE' }));
+    expect(listed.Certificates).toContainEqual(
+      expect.objectContaining({ SerialNumber: issued.SerialNumber, Status: 'REVOKED', RevocationReason: 'KEY_COMPROMISE', RevocationDate: revoked.RevocationDate }),
+    );
   });
 
   it('lists to CryptoOfficers and Auditors by role, to CryptoUsers only with kms:DescribeKey, a page at a time', async () => {

@@ -8,12 +8,14 @@ import { describe, expect, it } from 'vitest';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { Sha256 } from '@aws-crypto/sha256-js';
 import {
+  cachedSigningKeys,
   canonicalRequest,
   checkSignature,
   computeSignature,
   parseAmzDate,
   parseAuthorization,
   precheckSigV4,
+  signingKey,
   type WireRequest,
 } from '../../src/auth/sigv4.js';
 import { KmsError } from '../../src/core/errors.js';
@@ -167,7 +169,7 @@ function wire(v: Pick<Vector, 'method' | 'url' | 'headers' | 'body'>, authorizat
   return { method: v.method, url: v.url, rawHeaders, body: Buffer.from(v.body ?? '') };
 }
 
-function kmsCheck(request: WireRequest, now: Date, secret: string, region = 'us-east-1', service = 'service'): void {
+function kmsCheck(request: WireRequest, now: Date, secret: string, region: string | RegExp = 'us-east-1', service = 'service'): void {
   const { auth, amzDate } = precheckSigV4(request, { region, service, now });
   checkSignature(request, auth, amzDate, secret);
 }
@@ -256,6 +258,30 @@ describe('SigV4 checks before the signature', () => {
     expect(rejects(() => kmsCheck(wire(v, header()), NOW, SECRET, 'us-east-1', 'kms')).message).toBe(
       "Credential should be scoped to correct service: 'kms'. ",
     );
+  });
+
+  it('takes any region a pattern accepts (the XKS proxy), with the same refusal otherwise', () => {
+    expect(() => kmsCheck(wire(v, header()), NOW, SECRET, /^us-[a-z]+-\d$/)).not.toThrow();
+    expect(rejects(() => kmsCheck(wire(v, header()), NOW, SECRET, /^eu-[a-z]+-\d$/)).message).toBe(
+      "Credential should be scoped to a valid region, not 'us-east-1'. ",
+    );
+  });
+
+  it('derives the signing key once per access key, day, region and service, and again for a new secret', () => {
+    const derive = cachedSigningKeys(2);
+    const auth = parseAuthorization(header());
+    const first = derive(auth, SECRET);
+    expect(first).toStrictEqual(signingKey(SECRET, '20150830', 'us-east-1', 'service'));
+    expect(derive(auth, SECRET)).toBe(first);
+    expect(derive({ ...auth, region: 'eu-west-1' }, SECRET)).toStrictEqual(signingKey(SECRET, '20150830', 'eu-west-1', 'service'));
+    const replaced = derive(auth, 'another secret');
+    expect(replaced).toStrictEqual(signingKey('another secret', '20150830', 'us-east-1', 'service'));
+    expect(derive(auth, 'another secret')).toBe(replaced);
+    // Bounded: past its capacity (two) it starts again, and still derives correctly.
+    derive({ ...auth, scopeDate: '20150831' }, SECRET);
+    derive({ ...auth, scopeDate: '20150901' }, SECRET);
+    expect(derive(auth, 'another secret')).not.toBe(replaced);
+    expect(derive(auth, 'another secret')).toStrictEqual(replaced);
   });
 
   it('rejects malformed Authorization headers as IncompleteSignatureException', () => {

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { hsmkms } from '../support/cli.js';
+import { hsmkms, serve, type Served } from '../support/cli.js';
 
 let dataDir: string;
 
@@ -28,6 +28,14 @@ async function failure(args: string[], status: 1 | 2 = 1): Promise<string> {
       return error.stderr;
     },
   );
+}
+
+/** Waits (up to 20 s) until the server has written `pattern` to standard error. */
+async function saidOnStderr(server: Served, pattern: RegExp): Promise<void> {
+  for (let waited = 0; !pattern.test(server.stderr()); waited += 50) {
+    if (waited > 20_000) throw new Error(`not said: ${pattern}\n${server.stderr()}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
 }
 
 describe('hsmkms xks', () => {
@@ -95,5 +103,39 @@ describe('hsmkms xks', () => {
     expect(await failure(['serve', '--port', '0', '--data-dir', dataDir, '--xks-policy', `/acme/payments/=${bad}`])).toMatch(
       /The XKS policy of URI prefix 'acme\/payments' is not a policy document: .+/,
     );
+  });
+
+  it('serve --xks-policy: SIGHUP reads the files again, and a bad one leaves the policies in force and the server running', async () => {
+    const file = join(dataDir, 'reloaded-policy.json');
+    const policy = (action: string) =>
+      JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { AWS: '111122223333' }, Action: action, Resource: '*' }] });
+    writeFileSync(file, policy('kms:Encrypt'));
+    const server = await serve(['--port', '0', '--data-dir', dataDir, '--xks-policy', `acme/payments=${file}`]);
+    const said = (pattern: RegExp) => saidOnStderr(server, pattern);
+    try {
+      writeFileSync(file, '{"Version":"2012-10-17","Statement":[{"Effect":"Allow"}]}');
+      server.child.kill('SIGHUP');
+      await said(/SIGHUP: nothing reloaded, the configuration in force stays: The XKS policy of URI prefix 'acme\/payments' is not a policy document/);
+      writeFileSync(file, policy('kms:Decrypt'));
+      server.child.kill('SIGHUP');
+      await said(/SIGHUP: XKS policies reloaded \(1 URI prefixes\)/);
+      expect(server.child.exitCode).toBeNull();
+    } finally {
+      expect(await server.stop()).toBe(0);
+    }
+  });
+
+  it('serve --workers 2: the primary passes SIGHUP on to every worker', async () => {
+    const file = join(dataDir, 'workers-policy.json');
+    writeFileSync(file, JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { AWS: '111122223333' }, Action: 'kms:Encrypt', Resource: '*' }] }));
+    const server = await serve(['--port', '0', '--workers', '2', '--data-dir', dataDir, '--xks-policy', `acme/payments=${file}`]);
+    try {
+      server.child.kill('SIGHUP');
+      await saidOnStderr(server, /worker 0: SIGHUP: XKS policies reloaded/);
+      await saidOnStderr(server, /worker 1: SIGHUP: XKS policies reloaded/);
+      expect(server.stderr()).not.toMatch(/worker \d exited/);
+    } finally {
+      expect(await server.stop()).toBe(0);
+    }
   });
 });

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { thrownKmsError } from '../support/errors.js';
 import {
   GRANT_TOKENS_RULE,
+  KEY_MATERIAL_ID_RULE,
   MAX_INPUT_DEPTH,
   POLICY_RULE,
   checkRequestInput,
@@ -10,6 +11,7 @@ import {
   optionalStringMap,
   requiredString,
 } from '../../src/core/validation.js';
+import { newKeyMaterialId } from '../../src/core/operations/key-updates.js';
 
 describe('checkRequestInput', () => {
   it('accepts well-formed strings, surrogate pairs included', () => {
@@ -85,5 +87,12 @@ describe('POLICY_RULE', () => {
     expect(thrownKmsError(() => requiredString({ Policy: '{"Sid":"☃"}' }, 'Policy', POLICY_RULE)).message).toContain('regular expression pattern');
     expect(thrownKmsError(() => requiredString({ Policy: '{\u0000}' }, 'Policy', POLICY_RULE)).type).toBe('ValidationException');
     expect(thrownKmsError(() => requiredString({ Policy: 'x'.repeat(131073) }, 'Policy', POLICY_RULE)).message).toContain('less than or equal to 131072');
+  });
+
+  it('takes a KeyMaterialId as 64 lower-case hex characters, the shape of the ids it makes', () => {
+    const id = newKeyMaterialId();
+    expect(requiredString({ KeyMaterialId: id }, 'KeyMaterialId', KEY_MATERIAL_ID_RULE)).toBe(id);
+    for (const bad of [id.toUpperCase(), id.slice(1), `${id}0`, `${id.slice(1)}g`])
+      expect(thrownKmsError(() => requiredString({ KeyMaterialId: bad }, 'KeyMaterialId', KEY_MATERIAL_ID_RULE)).type).toBe('ValidationException');
   });
 });

@@ -225,3 +225,23 @@ describe('XKS policy configuration', () => {
     expect(() => readXksPolicies([`a=${file}`], undefined)).toThrow(/at most 32768 bytes/);
   });
 });
+
+describe('XKS policy reload (serve reloads on SIGHUP)', () => {
+  it('puts new policies in force for the next request, and keeps those in force when one does not parse', async () => {
+    const original = new Map([[GUARDED, JSON.stringify(POLICY)]]);
+    expect((await post(OPEN, `keys/${KEY}/encrypt`, encryptBody({ awsPrincipalArn: MALLORY }))).status).toBe(200);
+    server.app.reloadXksPolicies(new Map([...original, [OPEN, JSON.stringify(POLICY)]]));
+    expect(await post(OPEN, `keys/${KEY}/encrypt`, encryptBody({ awsPrincipalArn: MALLORY }))).toMatchObject({ status: 403, json: { errorName: 'AccessDeniedException' } });
+    expect((await post(OPEN, `keys/${KEY}/encrypt`, encryptBody())).status).toBe(200);
+
+    expect(() => server.app.reloadXksPolicies(new Map([[OPEN, 'not json']]))).toThrow(ConfigError);
+    expect((await post(OPEN, `keys/${KEY}/encrypt`, encryptBody({ awsPrincipalArn: MALLORY }))).status).toBe(403);
+
+    server.app.reloadXksPolicies(original);
+    expect((await post(OPEN, `keys/${KEY}/encrypt`, encryptBody({ awsPrincipalArn: MALLORY }))).status).toBe(200);
+    expect((await post(GUARDED, `keys/${KEY}/encrypt`, encryptBody({ awsPrincipalArn: MALLORY }))).status).toBe(403);
+    server.app.reloadXksPolicies(undefined);
+    expect((await post(GUARDED, `keys/${KEY}/encrypt`, encryptBody({ awsPrincipalArn: MALLORY }))).status).toBe(200);
+    server.app.reloadXksPolicies(original);
+  });
+});

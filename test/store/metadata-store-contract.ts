@@ -388,6 +388,10 @@ export function describeMetadataStoreContract(name: string, open: StoreFactory):
       });
     });
 
+    it('gives every read its own copy: changing what one caller got changes nothing another reads', async () => {
+      await expectOwnCopies(store);
+    });
+
     describe('principals and access keys', () => {
       it('round-trips principals with their roles', async () => {
         const officer = principal('officer', { roles: ['CryptoOfficer', 'Auditor'] });
@@ -558,4 +562,39 @@ export function describeMetadataStoreContract(name: string, open: StoreFactory):
       });
     });
   });
+}
+
+/**
+ * Reads served from a store's cache (keys, versions, principal authorization, quorum rules) are
+ * the caller's to change; the next read still returns what was stored.
+ */
+export async function expectOwnCopies(store: MetadataStore): Promise<void> {
+  const k = key();
+  const v = version(k.keyId);
+  const p = principal('copied');
+  const a = accessKey(p.arn);
+  await store.insertKey(k);
+  await store.insertKeyVersion(v);
+  await store.insertPrincipal(p);
+  await store.insertAccessKey(a);
+  const rule = { ruleId: 'qr-copies', action: 'kms:ScheduleKeyDeletion', taggedKeysOnly: false, minApprovals: 1, approvers: ['arn:aws:iam::111122223333:user/a'], createdAt: new Date(1_800_000_000_000), updatedAt: new Date(1_800_000_000_000) };
+  await store.putQuorumRule(rule);
+  for (let read = 0; read < 2; read++) {
+    // Twice: the first read may fill a cache, the second is served from it.
+    const gotKey = (await store.getKey(k.keyId))!;
+    gotKey.description = 'changed by a caller';
+    const gotVersion = (await store.getKeyVersion(k.keyId, v.versionId))!;
+    gotVersion.versionId = 'changed';
+    const found = (await store.getPrincipalAuthorization(p.arn, a.accessKeyId))!;
+    found.policies.push({ policyName: 'changed', document: '{}' });
+    found.tags.push({ TagKey: 'changed', TagValue: '' });
+    const rules = await store.listQuorumRules();
+    rules[0]!.approvers.push('changed');
+    rules.push({ ...rule, ruleId: 'changed' });
+  }
+  expect((await store.getKey(k.keyId))?.description).toBe(k.description);
+  expect((await store.getKeyVersion(k.keyId, v.versionId))?.versionId).toBe(v.versionId);
+  const found = await store.getPrincipalAuthorization(p.arn, a.accessKeyId);
+  expect([found?.policies, found?.tags]).toStrictEqual([[], []]);
+  expect(await store.listQuorumRules()).toStrictEqual([rule]);
 }

@@ -3,8 +3,10 @@
  * test gets a schema of its own. Without a server the suite is reported as skipped, with why.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pg from 'pg';
 import { openPostgresStore } from '../../src/store/postgres/index.js';
-import { describeMetadataStoreContract } from './metadata-store-contract.js';
+import { PostgresLeaderLease } from '../../src/store/postgres/locks.js';
+import { describeMetadataStoreContract, expectOwnCopies } from './metadata-store-contract.js';
 import { findPostgres, startPostgres, type TestPostgres } from './postgres-server.js';
 import { key } from './fixtures.js';
 
@@ -23,6 +25,15 @@ describe.skipIf('missing' in found)('PostgreSQL store', () => {
   describeMetadataStoreContract('PostgreSQL', () =>
     openPostgresStore({ connectionString: server.connectionString, schema: `${run}_${++n}`, maxConnections: 4 }),
   );
+
+  it('gives every read from its caches (on with the change feed) its own copy', async () => {
+    const store = await openPostgresStore({ connectionString: server.connectionString, schema: `${run}_copies`, changeFeed: true });
+    try {
+      await expectOwnCopies(store);
+    } finally {
+      await store.close();
+    }
+  });
 
   it('migrates once when reopened, and keeps its data', async () => {
     const schema = `${run}_reopen`;
@@ -63,5 +74,27 @@ describe.skipIf('missing' in found)('PostgreSQL store', () => {
 
   it('rejects a schema name that is not a plain identifier', async () => {
     await expect(openPostgresStore({ connectionString: server.connectionString, schema: 'x; drop table keys' })).rejects.toThrow(/schema name/);
+  });
+
+  // Stops the lease connection's server process (SIGSTOP): only for a cluster this process runs.
+  it.skipIf('url' in found)('counts the scheduler lease as lost when its connection stops answering', async () => {
+    const lease = new PostgresLeaderLease({ connectionString: server.connectionString }, undefined, 200);
+    const probe = new pg.Client({ connectionString: server.connectionString });
+    await probe.connect();
+    let pid: number | undefined;
+    try {
+      expect(await lease.acquire()).toBe(true);
+      const { rows } = await probe.query<{ pid: number }>(`select pid from pg_stat_activity where application_name = 'hsmkms-scheduler'`);
+      expect(rows).toHaveLength(1);
+      pid = rows[0]!.pid;
+      process.kill(pid, 'SIGSTOP');
+      const started = Date.now();
+      expect(await lease.stillHeld()).toBe(false);
+      expect(Date.now() - started).toBeLessThan(2_000);
+    } finally {
+      if (pid !== undefined) process.kill(pid, 'SIGCONT');
+      await lease.release();
+      await probe.end();
+    }
   });
 });

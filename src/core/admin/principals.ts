@@ -4,6 +4,7 @@
  * secret access key is shown once, when it is created, and stored only sealed by the HSM.
  */
 import { randomBytes } from 'node:crypto';
+import { randomBase32 } from '../base32.js';
 import { KmsError } from '../errors.js';
 import type { PrincipalRecord, Tag } from '../model.js';
 import type { KmsSettings } from '../operation.js';
@@ -25,14 +26,9 @@ export const MAX_POLICY_DOCUMENT_CHARS = 6144;
 /** IAM: fifty tags per user. */
 export const MAX_PRINCIPAL_TAGS = 50;
 
-const BASE32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
-
 /** `AKIA` followed by 16 base-32 characters, the shape of an AWS long-term access key id. */
 export function generateAccessKeyId(): string {
-  const bytes = randomBytes(16);
-  let id = 'AKIA';
-  for (const b of bytes) id += BASE32[b & 31];
-  return id;
+  return `AKIA${randomBase32(16)}`;
 }
 
 /**
@@ -41,10 +37,7 @@ export function generateAccessKeyId(): string {
  * Unlike the name, it is never reused: a principal deleted and created again gets a new one.
  */
 export function generateUserId(): string {
-  const bytes = randomBytes(17);
-  let id = 'AIDA';
-  for (const b of bytes) id += BASE32[b & 31];
-  return id;
+  return `AIDA${randomBase32(17)}`;
 }
 
 /** 40 characters of base64, like an AWS secret access key (240 random bits). */

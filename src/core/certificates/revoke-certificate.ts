@@ -5,7 +5,6 @@
  * root operation, and quorum rules on the root key's kms:Sign guard it.
  */
 import type { Operation } from '../operation.js';
-import { epochSeconds } from '../validation.js';
 import {
   authorizeSigning,
   caKey,
@@ -15,7 +14,6 @@ import {
   parseCaName,
   parseRevocationReason,
   parseSerialNumber,
-  wireReason,
 } from './certificate-rules.js';
 
 export const revokeCertificate: Operation = {
@@ -35,9 +33,8 @@ export const revokeCertificate: Operation = {
     const revoked = await onBehalfOf('HsmKms.RevokeCertificate', ctx, () => ca.revoke({ caName: authority.name, serial: certificate.serial, reason }));
     return {
       CaName: authority.name,
+      // With the revocation's date and reason: the revoked record carries them.
       ...certificateJson(revoked.certificate),
-      RevocationDate: epochSeconds(revoked.certificate.revokedAt!),
-      RevocationReason: wireReason(revoked.certificate.revocationReason ?? reason),
       CrlUpdated: revoked.crlError === undefined,
     };
   },

@@ -142,6 +142,9 @@ export function xksPath(input: JsonObject, required: boolean): string | undefine
   return value;
 }
 
+/** An XKS proxy access key id: 20–30 characters of A–Z and 2–7 (AWS's constraint). */
+export const XKS_ACCESS_KEY_ID = /^[A-Z2-7]{20,30}$/;
+
 /** XksProxyAuthenticationCredential; messages never echo the secret. */
 export function xksCredential(input: JsonObject, required: boolean): { accessKeyId: string; secretAccessKey: string } | undefined {
   const value = input.XksProxyAuthenticationCredential;
@@ -151,7 +154,7 @@ export function xksCredential(input: JsonObject, required: boolean): { accessKey
   }
   if (typeof value !== 'object' || Array.isArray(value)) throw new KmsError('SerializationException', "Field 'XksProxyAuthenticationCredential' must be an object.");
   const { AccessKeyId: accessKeyId, RawSecretAccessKey: secret } = value as Record<string, unknown>;
-  if (typeof accessKeyId !== 'string' || accessKeyId.length < 20 || accessKeyId.length > 30 || !/^[A-Z2-7]+$/.test(accessKeyId))
+  if (typeof accessKeyId !== 'string' || !XKS_ACCESS_KEY_ID.test(accessKeyId))
     throw new KmsError('ValidationException', 'XksProxyAuthenticationCredential.AccessKeyId must be 20–30 characters of A–Z and 2–7.');
   if (typeof secret !== 'string' || secret.length < 43 || secret.length > 64 || !/^[A-Za-z0-9/+=]+$/.test(secret))
     throw new KmsError('ValidationException', 'XksProxyAuthenticationCredential.RawSecretAccessKey must be 43–64 characters of a–z, A–Z, 0–9, /, + and =.');

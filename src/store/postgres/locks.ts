@@ -8,6 +8,7 @@
  * server sees the socket close, so another node takes over without waiting for a timeout.
  */
 import pg from 'pg';
+import { withDeadline } from '../../core/deadline.js';
 import type { LeaderLease } from '../../core/leader-lease.js';
 import type { Logger } from '../../core/ports.js';
 import { clientConfig, type ConnectionSettings } from './connection.js';
@@ -106,18 +107,8 @@ export class PostgresLeaderLease implements LeaderLease {
     return client;
   }
 
-  private async query<R extends pg.QueryResultRow>(client: pg.Client, text: string, values?: unknown[]): Promise<pg.QueryResult<R>> {
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      return await Promise.race([
-        client.query<R>(text, values),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`the lease connection did not answer within ${this.timeoutMs} ms`)), this.timeoutMs);
-        }),
-      ]);
-    } finally {
-      clearTimeout(timer);
-    }
+  private query<R extends pg.QueryResultRow>(client: pg.Client, text: string, values?: unknown[]): Promise<pg.QueryResult<R>> {
+    return withDeadline(client.query<R>(text, values), Date.now() + this.timeoutMs, () => new Error(`the lease connection did not answer within ${this.timeoutMs} ms`));
   }
 
   /** The lease connection failed: whatever it held is gone (the server releases it with the session). */

@@ -16,6 +16,7 @@ import type { LeaderLease } from '../../core/leader-lease.js';
 import type { KeyMaterialVersion, KeyRecord } from '../../core/model.js';
 import type { Logger } from '../../core/ports.js';
 import type { QuorumRuleRecord } from '../../core/quorum/quorum.js';
+import { cachedCopy } from '../sql/cached-copies.js';
 import type { SqlFlavor } from '../sql/dialect.js';
 import type { MetadataDatabase } from '../sql/schema.js';
 import { SqlMetadataStore, type TransactionScope } from '../sql/sql-store.js';
@@ -104,26 +105,25 @@ export class PostgresMetadataStore extends SqlMetadataStore {
   override async getKey(keyId: string): Promise<KeyRecord | undefined> {
     if (!this.cache) return super.getKey(keyId);
     const key = await this.cache.keys.get(keyId, '', () => super.getKey(keyId));
-    // A copy: callers may change fields of the record they get (e.g. to write it back).
-    return key && { ...key };
+    return key && cachedCopy.key(key);
   }
 
   override async getKeyVersion(keyId: string, versionId: string): Promise<KeyMaterialVersion | undefined> {
     if (!this.cache) return super.getKeyVersion(keyId, versionId);
     const version = await this.cache.versions.get(keyId, versionId, () => super.getKeyVersion(keyId, versionId));
-    return version && { ...version };
+    return version && cachedCopy.version(version);
   }
 
   override async getPrincipalAuthorization(arn: string, accessKeyId?: string): Promise<PrincipalAuthorization | undefined> {
     if (!this.cache) return super.getPrincipalAuthorization(arn, accessKeyId);
     const found = await this.cache.principals.get(arn, accessKeyId ?? '', () => super.getPrincipalAuthorization(arn, accessKeyId));
-    return found && { ...found, policies: [...found.policies], tags: [...found.tags] };
+    return found && cachedCopy.principalAuthorization(found);
   }
 
   override async listQuorumRules(): Promise<QuorumRuleRecord[]> {
     if (!this.cache) return super.listQuorumRules();
     const rules = await this.cache.quorumRules.get('*', '', () => super.listQuorumRules());
-    return rules.map((rule) => ({ ...rule, approvers: [...rule.approvers] }));
+    return cachedCopy.quorumRules(rules);
   }
 
   override async close(): Promise<void> {

@@ -8,6 +8,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Database, Statement } from 'better-sqlite3';
 import type { Kysely, Selectable } from 'kysely';
 import type { KeyMaterialVersion, KeyRecord } from '../../core/model.js';
+import { cachedCopy } from '../sql/cached-copies.js';
 import type { SqlFlavor } from '../sql/dialect.js';
 import { rowToKey, rowToVersion } from '../sql/rows.js';
 import type { PrincipalAuthorization } from '../../core/authorization/repository.js';
@@ -153,8 +154,7 @@ export class SqliteMetadataStore extends SqlMetadataStore implements RequestRead
       key = { ...rowToKey(row) };
       remember(this.keyCache, keyId, key);
     }
-    // A copy: callers may change fields of the record they get (e.g. to write it back).
-    return { ...key };
+    return cachedCopy.key(key);
   }
 
   override async getKeyVersion(keyId: string, versionId: string): Promise<KeyMaterialVersion | undefined> {
@@ -169,7 +169,7 @@ export class SqliteMetadataStore extends SqlMetadataStore implements RequestRead
       version = { ...rowToVersion(row) };
       remember(this.versionCache, id, version);
     }
-    return { ...version };
+    return cachedCopy.version(version);
   }
 
   /**
@@ -186,8 +186,7 @@ export class SqliteMetadataStore extends SqlMetadataStore implements RequestRead
       found = toPrincipalAuthorization(arn, rows) ?? null;
       remember(this.principalCache, id, found);
     }
-    // Callers get their own copy of the lists.
-    return found === null ? undefined : { ...found, policies: [...found.policies], tags: [...found.tags] };
+    return found === null ? undefined : cachedCopy.principalAuthorization(found);
   }
 
   /** Every allowed call asks whether a quorum rule guards it: usually none, from memory. */
@@ -195,7 +194,7 @@ export class SqliteMetadataStore extends SqlMetadataStore implements RequestRead
     if (this.sqlite.inTransaction || !this.sqlite.open) return super.listQuorumRules();
     this.validateCache();
     this.quorumRules ??= this.quorumRulesStatement.all(...this.quorumRulesParameters).map(rowToRule);
-    return this.quorumRules.map((rule) => ({ ...rule, approvers: [...rule.approvers] }));
+    return cachedCopy.quorumRules(this.quorumRules);
   }
 }
 
