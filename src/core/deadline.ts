@@ -17,14 +17,28 @@ export function deadlineExceeded(deadlineMs: number): KmsError {
 /**
  * `work`, or `expired()` thrown once `deadline` (epoch ms) has passed. Work still running then
  * is not stopped (it may yet take effect, as after any timeout); `late` hears if it finishes.
+ *
+ * An answer that arrived while the event loop was busy elsewhere is not a timeout: when the timer
+ * fires, the loop's poll phase (which reads that answer) runs once more before the deadline is
+ * declared passed (setImmediate runs after it).
  */
 export function withDeadline<T>(work: Promise<T>, deadline: number, expired: () => Error, late?: () => void): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
+  let settled = false;
+  const done = () => {
+    settled = true;
+  };
+  work.then(done, done);
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      work.then(late, () => undefined);
-      reject(expired());
-    }, Math.max(0, deadline - Date.now()));
+    timer = setTimeout(
+      () =>
+        setImmediate(() => {
+          if (settled) return;
+          work.then(late, () => undefined);
+          reject(expired());
+        }),
+      Math.max(0, deadline - Date.now()),
+    );
   });
   return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }

@@ -27,6 +27,7 @@
  */
 import pg from 'pg';
 import { CHANGE_TOPICS, LocalInvalidationBus, type ChangeTopic, type InvalidationBus, type InvalidationListener } from '../../core/invalidation.js';
+import { withDeadline } from '../../core/deadline.js';
 import type { Logger } from '../../core/ports.js';
 import { CHANGE_CHANNEL, CHANGE_SEQUENCE } from '../sql/migrations/0008-change-feed.js';
 import { clientConfig, type ConnectionSettings } from './connection.js';
@@ -205,14 +206,8 @@ export class PostgresChangeFeed implements InvalidationBus {
     if (!client) return this.scheduleReconnect();
     this.checking = true;
     const timeoutMs = this.options.checkTimeoutMs ?? 500;
-    let timer: NodeJS.Timeout | undefined;
     try {
-      const seq = await Promise.race([
-        this.readSequence(client),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`no answer to the change check within ${timeoutMs} ms`)), timeoutMs);
-        }),
-      ]);
+      const seq = await withDeadline(this.readSequence(client), Date.now() + timeoutMs, () => new Error(`no answer to the change check within ${timeoutMs} ms`));
       if (client !== this.client) return;
       const now = Date.now();
       const grace = this.options.graceMs ?? 500;
@@ -229,7 +224,6 @@ export class PostgresChangeFeed implements InvalidationBus {
     } catch (error) {
       this.lost(client, error as Error);
     } finally {
-      clearTimeout(timer);
       this.checking = false;
     }
   }
