@@ -297,6 +297,8 @@ export async function createApp(config: AppConfig): Promise<App> {
       logger: logger.child({ component: 'key-stores' }),
       checkIntervalMs: config.keyStoreCheckIntervalMs,
     });
+    // Its checks run from now on: a start that fails below must stop them, or the process lives on.
+    closers.push(() => keyStores.close());
     const deps: KmsDeps = {
       store,
       backend,
@@ -390,7 +392,6 @@ export async function createApp(config: AppConfig): Promise<App> {
         await server.close();
         await metricsServer?.close();
         kmsClient.destroy();
-        await keyStores.close();
         for (const close of closers) await close();
         await audit?.close();
         unsubscribeMaterial();

@@ -9,6 +9,7 @@ import type { KmsSettings } from '../core/operation.js';
 import type { PrincipalRecord } from '../core/model.js';
 import type { KeyBackend, MetadataStore } from '../core/ports.js';
 import { StoreError } from '../core/store-error.js';
+import { ConfigError } from '../config/hsm.js';
 
 export {
   ALL_ROLES,
@@ -52,16 +53,16 @@ interface RootFile {
 /** Reads a root credentials file (refusing one that other users can read). */
 export function readRootFile(file: string): RootFile {
   if ((statSync(file).mode & 0o077) !== 0)
-    throw new Error(`The root credentials file ${file} is readable by other users; run: chmod 600 ${file}`);
+    throw new ConfigError(`The root credentials file ${file} is readable by other users; run: chmod 600 ${file}`);
   let parsed: unknown;
   try {
     parsed = JSON.parse(readFileSync(file, 'utf8'));
   } catch {
-    throw new Error(`The root credentials file ${file} is not valid JSON; expected {"accessKeyId","secretAccessKey"}.`);
+    throw new ConfigError(`The root credentials file ${file} is not valid JSON; expected {"accessKeyId","secretAccessKey"}.`);
   }
   const { accessKeyId, secretAccessKey } = (parsed ?? {}) as Partial<RootFile>;
   if (typeof accessKeyId !== 'string' || typeof secretAccessKey !== 'string' || !accessKeyId || !secretAccessKey)
-    throw new Error(`The root credentials file ${file} must hold {"accessKeyId","secretAccessKey"}.`);
+    throw new ConfigError(`The root credentials file ${file} must hold {"accessKeyId","secretAccessKey"}.`);
   return { accessKeyId, secretAccessKey };
 }
 
@@ -104,9 +105,9 @@ export async function ensureRootCredentials(
   } else {
     const { accessKeyId, secretAccessKey } = source;
     if (!accessKeyId || !secretAccessKey)
-      throw new Error('Set both HSMKMS_ROOT_ACCESS_KEY_ID and HSMKMS_ROOT_SECRET_ACCESS_KEY, or neither.');
+      throw new ConfigError('Set both HSMKMS_ROOT_ACCESS_KEY_ID and HSMKMS_ROOT_SECRET_ACCESS_KEY, or neither.');
     if (!/^\w{16,128}$/.test(accessKeyId))
-      throw new Error('HSMKMS_ROOT_ACCESS_KEY_ID must be 16 to 128 letters, digits or underscores.');
+      throw new ConfigError('HSMKMS_ROOT_ACCESS_KEY_ID must be 16 to 128 letters, digits or underscores.');
     credentials = { accessKeyId, secretAccessKey };
   }
 
@@ -123,13 +124,13 @@ export async function ensureRootCredentials(
   }
   if (existing) {
     if (existing.principalArn !== principal.arn)
-      throw new Error(`The root access key id ${credentials.accessKeyId} already belongs to ${existing.principalArn}.`);
+      throw new ConfigError(`The root access key id ${credentials.accessKeyId} already belongs to ${existing.principalArn}.`);
     const stored = await backend.unsealSecret(existing.sealedSecret);
     const given = Buffer.from(credentials.secretAccessKey, 'utf8');
     const same = stored.length === given.length && timingSafeEqual(stored, given);
     stored.fill(0);
     if (!same)
-      throw new Error(
+      throw new ConfigError(
         `The root access key id ${credentials.accessKeyId} is already registered with a different secret; choose a new access key id to change the secret.`,
       );
     if (!(await store.getPrincipal(principal.arn))) await store.insertPrincipal(principal);

@@ -1,11 +1,11 @@
 /** The `hsmkms` commands other than serve: help, principals, tokens, and their errors. */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { execFile, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { HSMKMS_BIN, hsmkms } from '../support/cli.js';
+import { HSMKMS_BIN, hsmkms, testTokenArgs } from '../support/cli.js';
 
 const run = promisify(execFile);
 let dataDir: string;
@@ -103,6 +103,16 @@ describe('hsmkms CLI', () => {
     expect(badPin.stderr).not.toMatch(/\n\s+at /);
     const noToken = await failure([...base, '--token-label', 'no-such-token'], env);
     expect(noToken.stderr).toMatch(/No token with label "no-such-token"/);
+  });
+
+  it('stops with the message alone when the root credentials file is malformed, after the token and store opened', async () => {
+    const dir = join(dataDir, 'bad-root');
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'root-credentials.json'), '{"accessKeyId":"AKIAONLYHALF"}', { mode: 0o600 });
+    const bad = await failure(['serve', '--data-dir', dir, '--port', '0', ...testTokenArgs()]);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/root-credentials\.json must hold \{"accessKeyId","secretAccessKey"\}/);
+    expect(bad.stderr).not.toMatch(/\n\s+at /);
   });
 
   it('needs a PIN source for a real module and never takes the PIN itself as an argument', async () => {
