@@ -43,19 +43,13 @@ export async function startServer(
     accessKeyId: `AKIA${randomBytes(8).toString('hex').toUpperCase()}`,
     secretAccessKey: randomBytes(30).toString('base64'),
   };
-  const chunks: string[] = [];
-  const logDestination = new Writable({
-    write(chunk, _encoding, done) {
-      chunks.push(String(chunk));
-      done();
-    },
-  });
+  const log = capturedLog();
   const app = await createApp({
     dataDir,
     settings: TEST_SETTINGS,
     rootCredentials: credentials,
     logLevel: 'info',
-    logDestination,
+    logDestination: log.destination,
     ...extra,
     hsm: { ...testHsmConfig(), ...hsm },
   });
@@ -66,7 +60,7 @@ export async function startServer(
     region: TEST_SETTINGS.region,
     credentials,
     dataDir,
-    logs: () => chunks.join(''),
+    logs: log.text,
     async close() {
       await app.close();
       rmSync(dataDir, { recursive: true, force: true });
@@ -91,7 +85,7 @@ async function startThreeNodes(options: Parameters<typeof startServer>[0] = {}):
     ...(xksProxyTimeoutMs !== undefined ? ['--xks-proxy-timeout-ms', String(xksProxyTimeoutMs)] : []),
   ];
   const deployment = await startDeployment({ args });
-  const chunks: string[] = [];
+  const log = capturedLog();
   let member: App;
   try {
     // Commands the test runs (`hsmkms principal …`) find the deployment's store.
@@ -103,12 +97,7 @@ async function startThreeNodes(options: Parameters<typeof startServer>[0] = {}):
       settings: TEST_SETTINGS,
       rootCredentials: deployment.credentials,
       logLevel: 'info',
-      logDestination: new Writable({
-        write(chunk, _encoding, done) {
-          chunks.push(String(chunk));
-          done();
-        },
-      }),
+      logDestination: log.destination,
       schedulerIntervalMs: 0,
       keyStoreCheckIntervalMs: 0,
       audit: { nodeId: 'test-process' },
@@ -133,7 +122,7 @@ async function startThreeNodes(options: Parameters<typeof startServer>[0] = {}):
     region: deployment.region,
     credentials: deployment.credentials,
     dataDir: deployment.dataDir,
-    logs: () => [...deployment.nodes.map((n) => n.output()), ...chunks].join(''),
+    logs: () => [...deployment.nodes.map((n) => n.output()), log.text()].join(''),
     async close() {
       try {
         await member.close();
@@ -142,4 +131,16 @@ async function startThreeNodes(options: Parameters<typeof startServer>[0] = {}):
       }
     },
   };
+}
+
+/** A log destination that keeps what is written, for asserting that no secret leaks. */
+function capturedLog(): { destination: Writable; text(): string } {
+  const chunks: string[] = [];
+  const destination = new Writable({
+    write(chunk, _encoding, done) {
+      chunks.push(String(chunk));
+      done();
+    },
+  });
+  return { destination, text: () => chunks.join('') };
 }
