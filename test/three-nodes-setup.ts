@@ -9,12 +9,19 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { startPostgres } from './store/postgres-server.js';
+import { findPostgres, startPostgres } from './store/postgres-server.js';
 import { HSMKMS_BIN } from './support/cli.js';
 import { killRegistered } from './support/node-registry.js';
 import type { ThreeNodesProject } from './support/deployment.js';
 
 export default function setup(project: TestProject): () => void {
+  // As the other PostgreSQL tests do when there is none (npm test's set-up installs it): say so,
+  // and the project's suites fail with that reason; the other projects run on.
+  const found = findPostgres();
+  if ('missing' in found) {
+    console.warn(`three-nodes: no deployment can start: ${found.missing}`);
+    return () => undefined;
+  }
   const dir = mkdtempSync(join(tmpdir(), 'hsmkms-three-nodes-'));
   let postgres: ReturnType<typeof startPostgres>;
   try {

@@ -89,7 +89,10 @@ function threeNodesProject(): ThreeNodesProject | undefined {
 export async function startDeployment(options: DeploymentOptions = {}): Promise<Deployment> {
   const project = threeNodesProject();
   const postgres = options.postgres ?? (project && { connectionString: project.postgresUrl, stop: () => undefined });
-  if (!postgres) throw new Error('startDeployment: pass a PostgreSQL server (test/store/postgres-server.ts), or run in the three-nodes project, which starts one');
+  if (!postgres)
+    throw new Error(
+      'startDeployment: no PostgreSQL server: pass one (test/store/postgres-server.ts), or run in the three-nodes project, which starts one from Debian `postgresql` or uses HSMKMS_TEST_POSTGRES_URL',
+    );
   const schema = `n${process.pid}_${randomBytes(4).toString('hex')}`;
   const dataDir = mkdtempSync(join(project?.dir ?? tmpdir(), 'hsmkms-nodes-'));
   const credentials = {
