@@ -1,11 +1,14 @@
 import { defineConfig } from 'vitest/config';
 
 /**
- * Two projects share one run and one token (test/global-setup.ts makes it once, in the root):
+ * Three projects share one run and one token (test/global-setup.ts makes it once, in the root):
  * - `softhsm2`: every test, against SoftHSM2 directly;
  * - `cloudhsm`: the backend and API suites again, plus the fault-injection tests, under the
  *   `cloudhsm` profile through the PKCS#11 interposer (test/pkcs11-interposer): 0.3 ms of latency
- *   per call, every call off the event loop, CloudHSM's GCM IV, CKA_ID and PIN rules.
+ *   per call, every call off the event loop, CloudHSM's GCM IV, CKA_ID and PIN rules;
+ * - `three-nodes`: the API suites again against a deployment: three `hsmkms serve` processes on
+ *   the token and one PostgreSQL (started by test/three-nodes-setup.ts), each request sent to a
+ *   random node (test/support/server.ts, deployment.ts).
  */
 const CLOUDHSM_SUITES = [
   'test/backend/pkcs11/operations.test.ts',
@@ -49,6 +52,21 @@ export default defineConfig({
             HSMKMS_INTERPOSER_CLOUDHSM: '1',
             HSMKMS_INTERPOSER_LATENCY_US: '300',
           },
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'three-nodes',
+          include: ['test/api/**/*.test.ts'],
+          exclude: [
+            // Reads one process's audit writer (flush, its chain's record and digest counts) and needs a server with the trail off.
+            'test/api/audit-reading.test.ts',
+            // Starts two deployments of its own (startServer is not used): it would run unchanged.
+            'test/api/multi-region.test.ts',
+          ],
+          globalSetup: ['test/three-nodes-setup.ts'],
+          env: { HSMKMS_TEST_DEPLOYMENT: 'three-nodes' },
         },
       },
     ],

@@ -18,7 +18,7 @@ const zlintFetcher = fileURLToPath(new URL('./test-deps/zlint.mjs', import.meta.
 /** @type {import('./system-packages.mjs').SystemPackage[]} */
 export const TEST_PACKAGES = [
   { name: 'awscli', neededFor: 'API tests with the AWS CLI v2 (/usr/bin/aws)', present: file('/usr/bin/aws') },
-  { name: 'postgresql', neededFor: 'the PostgreSQL store and scale-out tests, and the scale-out benchmark', present: postgresServer },
+  { name: 'postgresql', neededFor: 'the PostgreSQL store and scale-out tests, the three-nodes test project, and the scale-out benchmark', present: postgresServer },
   { name: 'wrk', neededFor: 'npm run bench (HTTP load)', present: file('/usr/bin/wrk') },
   { name: 'gnutls-bin', neededFor: 'the CA tests (GnuTLS certtool verifies issued chains)', present: file('/usr/bin/certtool') },
   {

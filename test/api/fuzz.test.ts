@@ -169,10 +169,14 @@ beforeAll(async () => {
   expect(storesMarker).toMatch(/^[A-Za-z0-9_-]+$/);
 
   // A private CA for the HsmKms.*Certificate* seeds: a leaf to revoke, a page marker.
-  const csrDir = mkdtempSync(join(tmpdir(), 'hsmkms-fuzz-ca-'));
   await initCa(server.app.ca, { name: 'fuzz', subject: 'CN=Fuzz Root', keySpec: 'ECC_NIST_P256', baseUrl: server.endpoint });
-  const csr = readFileSync(await opensslCsr(csrDir, 'leaf', 'ec-p256', '/CN=fuzz.example.com', ['DNS:fuzz.example.com']), 'utf8');
-  rmSync(csrDir, { recursive: true, force: true });
+  const csrDir = mkdtempSync(join(tmpdir(), 'hsmkms-fuzz-ca-'));
+  let csr: string;
+  try {
+    csr = readFileSync(await opensslCsr(csrDir, 'leaf', 'ec-p256', '/CN=fuzz.example.com', ['DNS:fuzz.example.com']), 'utf8');
+  } finally {
+    rmSync(csrDir, { recursive: true, force: true });
+  }
   const leafSerial = (await admin.call('IssueCertificate', { CaName: 'fuzz', Csr: csr })).SerialNumber as string;
   const certificatesMarker = (await admin.call('ListCertificates', { CaName: 'fuzz', Limit: 1 })).NextMarker as string;
   expect(certificatesMarker).toMatch(/^[A-Za-z0-9_-]+$/);

@@ -8,6 +8,10 @@
  * chain (`--audit-node-id node-<i>`), and the offline CLI finds the store through
  * HSMKMS_STORE_URL / HSMKMS_STORE_SCHEMA, which the deployment sets for commands run from the
  * test (see {@link Deployment.env}).
+ *
+ * In the `three-nodes` project (vitest.config.ts, test/three-nodes-setup.ts) the project's
+ * PostgreSQL server is the default one, data directories are made in the project's directory and
+ * every node is recorded there, so that the project's teardown removes whatever a test left.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -17,7 +21,25 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HSMKMS_BIN, testTokenArgs } from './cli.js';
 import { TEST_SETTINGS } from './kms-deps.js';
-import { startPostgres, type TestPostgres } from '../store/postgres-server.js';
+import { inject } from 'vitest';
+import type { TestPostgres } from '../store/postgres-server.js';
+import { registerChild } from './node-registry.js';
+
+/** What the `three-nodes` project's global set-up provides to its test files. */
+export interface ThreeNodesProject {
+  /** The project's PostgreSQL server; each deployment takes a schema of its own in it. */
+  postgresUrl: string;
+  /** Removed by the project's teardown: deployments' data directories go here. */
+  dir: string;
+  /** Where live nodes are recorded (test/support/node-registry.ts). */
+  nodesDir: string;
+}
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    threeNodes?: ThreeNodesProject;
+  }
+}
 
 export interface DeployedNode {
   readonly index: number;
@@ -55,26 +77,24 @@ export interface DeploymentOptions {
   nodes?: number;
   /** Extra `hsmkms serve` options for every node. */
   args?: string[];
-  /** A server to use (e.g. to stop and start it); default: HSMKMS_TEST_POSTGRES_URL's, or one this test file starts. */
+  /** A server to use (e.g. to stop and start it); default: the `three-nodes` project's. */
   postgres?: TestPostgres;
 }
 
-let shared: TestPostgres | undefined;
-
-/** The server HSMKMS_TEST_POSTGRES_URL names, or one this test file starts (and stops at exit). */
-function projectPostgres(): TestPostgres {
-  if (!shared) {
-    shared = startPostgres();
-    const server = shared;
-    process.once('exit', () => server.stop());
-  }
-  return shared;
+/** The `three-nodes` project's resources, when the test runs in it. */
+function threeNodesProject(): ThreeNodesProject | undefined {
+  return inject('threeNodes');
 }
 
 export async function startDeployment(options: DeploymentOptions = {}): Promise<Deployment> {
-  const postgres = options.postgres ?? projectPostgres();
+  const project = threeNodesProject();
+  const postgres = options.postgres ?? (project && { connectionString: project.postgresUrl, stop: () => undefined });
+  if (!postgres)
+    throw new Error(
+      'startDeployment: no PostgreSQL server: pass one (test/store/postgres-server.ts), or run in the three-nodes project, which starts one from Debian `postgresql` or uses HSMKMS_TEST_POSTGRES_URL',
+    );
   const schema = `n${process.pid}_${randomBytes(4).toString('hex')}`;
-  const dataDir = mkdtempSync(join(tmpdir(), 'hsmkms-nodes-'));
+  const dataDir = mkdtempSync(join(project?.dir ?? tmpdir(), 'hsmkms-nodes-'));
   const credentials = {
     accessKeyId: `AKIA${randomBytes(8).toString('hex').toUpperCase()}`,
     secretAccessKey: randomBytes(30).toString('base64'),
@@ -85,7 +105,7 @@ export async function startDeployment(options: DeploymentOptions = {}): Promise<
   const starting: Array<Promise<DeployedNode>> = [];
   for (let i = 0; i < count; i++) {
     starting.push(
-      startNode(i, [
+      startNode(project?.nodesDir, i, [
         '--data-dir', dataDir,
         ...testTokenArgs(),
         '--host', '127.0.0.1',
@@ -126,8 +146,11 @@ export async function startDeployment(options: DeploymentOptions = {}): Promise<
   };
 }
 
-/** Starts `hsmkms serve` and waits for it to listen; `port` 0 picks one (kept for restarts). */
-async function startNode(index: number, args: string[], env: Record<string, string>): Promise<DeployedNode> {
+/**
+ * Starts `hsmkms serve` and waits for it to listen; `port` 0 picks one (kept for restarts). A
+ * node that does not start in time is killed. `registry`: where to record it (node-registry.ts).
+ */
+async function startNode(registry: string | undefined, index: number, args: string[], env: Record<string, string>): Promise<DeployedNode> {
   let output = '';
   let port = 0;
   let child!: ChildProcess;
@@ -136,9 +159,13 @@ async function startNode(index: number, args: string[], env: Record<string, stri
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    if (registry) registerChild(registry, child);
     const current = child;
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`node ${index} did not start:\n${output.slice(-4000)}`)), 90_000);
+      const timer = setTimeout(() => {
+        current.kill('SIGKILL');
+        reject(new Error(`node ${index} did not start:\n${output.slice(-4000)}`));
+      }, 90_000);
       const onData = (chunk: Buffer) => {
         output += chunk.toString();
         const m = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(output.slice(-2000));

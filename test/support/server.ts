@@ -2,18 +2,17 @@
  * Starts the whole service — the same composition root `hsmkms serve` uses — on the run's
  * token (as the test project configures it, test/support/hsm.ts), a fresh data directory and a free loopback port.
  *
- * With HSMKMS_TEST_DEPLOYMENT=three-nodes it starts a deployment instead: three `hsmkms serve`
- * processes sharing the token and a PostgreSQL store, behind a load balancer that sends each
- * request to a random node (test/support/deployment.ts). Not a project of the default run (it
- * triples the API suites' time); run it by hand on the suites to check, e.g.
- * `HSMKMS_TEST_DEPLOYMENT=three-nodes npx vitest run --project softhsm2 test/api`.
+ * With HSMKMS_TEST_DEPLOYMENT=three-nodes (the `three-nodes` project of vitest.config.ts sets
+ * it) it starts a deployment instead: three `hsmkms serve` processes sharing the token and a
+ * PostgreSQL store, behind a load balancer that sends each request to a random node
+ * (test/support/deployment.ts).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
-import { createApp, openServices, quietLogger, type App, type AppConfig } from '../../src/app.js';
+import { createApp, type App, type AppConfig } from '../../src/app.js';
 import { startDeployment } from './deployment.js';
 import type { Pkcs11BackendConfig } from '../../src/backend/pkcs11/index.js';
 import { TEST_SETTINGS } from './kms-deps.js';
@@ -44,19 +43,13 @@ export async function startServer(
     accessKeyId: `AKIA${randomBytes(8).toString('hex').toUpperCase()}`,
     secretAccessKey: randomBytes(30).toString('base64'),
   };
-  const chunks: string[] = [];
-  const logDestination = new Writable({
-    write(chunk, _encoding, done) {
-      chunks.push(String(chunk));
-      done();
-    },
-  });
+  const log = capturedLog();
   const app = await createApp({
     dataDir,
     settings: TEST_SETTINGS,
     rootCredentials: credentials,
     logLevel: 'info',
-    logDestination,
+    logDestination: log.destination,
     ...extra,
     hsm: { ...testHsmConfig(), ...hsm },
   });
@@ -67,7 +60,7 @@ export async function startServer(
     region: TEST_SETTINGS.region,
     credentials,
     dataDir,
-    logs: () => chunks.join(''),
+    logs: log.text,
     async close() {
       await app.close();
       rmSync(dataDir, { recursive: true, force: true });
@@ -76,9 +69,12 @@ export async function startServer(
 }
 
 /**
- * The same, as three nodes. `app` gives the deployment's store and backend, opened in the test
- * process as the offline CLI opens them (for tests that set up records directly); anything else
- * of an App throws, since the nodes' own live in their processes.
+ * The same, as three nodes. `app` is a member of the deployment in the test process, as `hsmkms
+ * ca …` or another offline command runs beside the nodes: the same data directory, store and
+ * token, not listening, no scheduler. It gives the store and backend (for tests that set up
+ * records directly), the CA (signing through its own in-process KMS API, as `hsmkms ca` does) and
+ * its server for inject(); anything else of an App throws, since the nodes' own live in their
+ * processes. Every API request a test sends goes to the load balancer.
  */
 async function startThreeNodes(options: Parameters<typeof startServer>[0] = {}): Promise<RunningServer> {
   const { clusters, xksProxyTimeoutMs, ...unsupported } = options;
@@ -89,26 +85,62 @@ async function startThreeNodes(options: Parameters<typeof startServer>[0] = {}):
     ...(xksProxyTimeoutMs !== undefined ? ['--xks-proxy-timeout-ms', String(xksProxyTimeoutMs)] : []),
   ];
   const deployment = await startDeployment({ args });
-  // Commands the test runs (`hsmkms principal …`) find the deployment's store.
-  Object.assign(process.env, deployment.env);
-  const services = await openServices(deployment.dataDir, testHsmConfig(), quietLogger(), { kind: 'postgres', ...deployment.store });
-  const app = new Proxy({ store: services.store, backend: services.backend } as Partial<App>, {
+  const log = capturedLog();
+  let member: App;
+  try {
+    // Commands the test runs (`hsmkms principal …`) find the deployment's store.
+    Object.assign(process.env, deployment.env);
+    member = await createApp({
+      dataDir: deployment.dataDir,
+      hsm: testHsmConfig(),
+      store: { kind: 'postgres', ...deployment.store },
+      settings: TEST_SETTINGS,
+      rootCredentials: deployment.credentials,
+      logLevel: 'info',
+      logDestination: log.destination,
+      schedulerIntervalMs: 0,
+      keyStoreCheckIntervalMs: 0,
+      audit: { nodeId: 'test-process' },
+      clusters,
+      xksProxyTimeoutMs,
+    });
+  } catch (error) {
+    await deployment.close();
+    throw error;
+  }
+  const shared: ReadonlyArray<keyof App> = ['store', 'backend', 'ca', 'server'];
+  const app = new Proxy(member, {
     get(target, property) {
-      if (property in target) return target[property as keyof App];
+      if (shared.includes(property as keyof App)) return target[property as keyof App];
       if (property === 'then') return undefined;
       throw new Error(`server.app.${String(property)} is not available in a three-node deployment (the nodes are separate processes)`);
     },
-  }) as App;
+  });
   return {
     app,
     endpoint: deployment.endpoint,
     region: deployment.region,
     credentials: deployment.credentials,
     dataDir: deployment.dataDir,
-    logs: () => deployment.nodes.map((n) => n.output()).join(''),
+    logs: () => [...deployment.nodes.map((n) => n.output()), log.text()].join(''),
     async close() {
-      await services.close();
-      await deployment.close();
+      try {
+        await member.close();
+      } finally {
+        await deployment.close();
+      }
     },
   };
+}
+
+/** A log destination that keeps what is written, for asserting that no secret leaks. */
+function capturedLog(): { destination: Writable; text(): string } {
+  const chunks: string[] = [];
+  const destination = new Writable({
+    write(chunk, _encoding, done) {
+      chunks.push(String(chunk));
+      done();
+    },
+  });
+  return { destination, text: () => chunks.join('') };
 }
