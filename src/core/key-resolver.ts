@@ -7,8 +7,14 @@ import type { KeyRecord } from './model.js';
 import type { KmsSettings } from './operation.js';
 import type { MetadataRepository } from './ports.js';
 
+/** The ARN of a key in this deployment's region. */
 export function keyArn(settings: KmsSettings, keyId: string): string {
-  return `arn:${settings.partition}:kms:${settings.region}:${settings.accountId}:key/${keyId}`;
+  return regionalKeyArn(settings, settings.region, keyId);
+}
+
+/** The ARN of a key in `region` of this deployment's account and partition (a multi-Region key's other regions). */
+export function regionalKeyArn(settings: KmsSettings, region: string, keyId: string): string {
+  return `arn:${settings.partition}:kms:${region}:${settings.accountId}:key/${keyId}`;
 }
 
 export function aliasArn(settings: KmsSettings, aliasName: string): string {

@@ -1,7 +1,8 @@
 /** DescribeKey's `MultiRegionConfiguration` for a multi-Region key, from this deployment's record. */
 import type { KeyRecord } from '../model.js';
 import type { JsonObject, KmsDeps, KmsSettings } from '../operation.js';
-import { isMultiRegionKeyId, regionalKeyArn, type MultiRegionKeyRecord } from './model.js';
+import { regionalKeyArn } from '../key-resolver.js';
+import { isMultiRegionKeyId, type MultiRegionKeyRecord } from './model.js';
 
 /** AWS's MultiRegionConfiguration: the key's type here, its primary, and the replicas (active ones). */
 export function multiRegionConfiguration(settings: KmsSettings, record: MultiRegionKeyRecord): JsonObject {

@@ -90,11 +90,6 @@ export interface TransportKeyRecord {
   expiresAt: Date;
 }
 
-/** The ARN of a key in another region of the same account and partition. */
-export function regionalKeyArn(settings: KmsSettings, region: string, keyId: string): string {
-  return `arn:${settings.partition}:kms:${region}:${settings.accountId}:key/${keyId}`;
-}
-
 /** Whether this deployment holds the primary key of the set. */
 export function isPrimaryHere(record: MultiRegionKeyRecord, settings: KmsSettings): boolean {
   return record.primaryRegion === settings.region;
