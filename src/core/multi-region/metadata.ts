@@ -14,9 +14,16 @@ export function multiRegionConfiguration(settings: KmsSettings, record: MultiReg
   };
 }
 
-/** The configuration of `key` if it is a multi-Region key (one store read), else undefined. */
-export async function multiRegionMetadataOf(deps: Pick<KmsDeps, 'store' | 'settings'>, key: KeyRecord): Promise<JsonObject | undefined> {
-  if (!isMultiRegionKeyId(key.keyId)) return undefined;
+/**
+ * What a multi-Region key adds to its metadata (one store read; nothing for other keys): its
+ * configuration, and whether an UpdatePrimaryRegion is in flight (AWS's transient KeyState
+ * `Updating`, shown instead of Enabled; the key stays usable meanwhile).
+ */
+export async function multiRegionMetadataOf(
+  deps: Pick<KmsDeps, 'store' | 'settings'>,
+  key: KeyRecord,
+): Promise<{ configuration?: JsonObject; updating?: boolean }> {
+  if (!isMultiRegionKeyId(key.keyId)) return {};
   const record = await deps.store.multiRegion.getMultiRegionKey(key.keyId);
-  return record && multiRegionConfiguration(deps.settings, record);
+  return record ? { configuration: multiRegionConfiguration(deps.settings, record), updating: record.updating } : {};
 }
