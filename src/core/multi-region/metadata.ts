@@ -1,4 +1,5 @@
 /** DescribeKey's `MultiRegionConfiguration` for a multi-Region key, from this deployment's record. */
+import { KmsError } from '../errors.js';
 import type { KeyRecord } from '../model.js';
 import type { JsonObject, KmsDeps, KmsSettings } from '../operation.js';
 import { regionalKeyArn } from '../key-resolver.js';
@@ -26,4 +27,11 @@ export async function multiRegionMetadataOf(
   if (!isMultiRegionKeyId(key.keyId)) return {};
   const record = await deps.store.multiRegion.getMultiRegionKey(key.keyId);
   return record ? { configuration: multiRegionConfiguration(deps.settings, record), updating: record.updating } : {};
+}
+
+/** For EnableKey and DisableKey: refused, as in AWS, while a multi-Region key is `Updating` (one store read for `mrk-` keys only). */
+export async function requireNotUpdating(deps: Pick<KmsDeps, 'store'>, key: KeyRecord): Promise<void> {
+  if (!isMultiRegionKeyId(key.keyId)) return;
+  if ((await deps.store.multiRegion.getMultiRegionKey(key.keyId))?.updating)
+    throw new KmsError('KMSInvalidStateException', `${key.arn} is Updating: its primary Region is changing; try again once that is done.`);
 }

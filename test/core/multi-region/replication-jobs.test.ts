@@ -10,6 +10,7 @@ import { PeerError, type RegionPeers } from '../../../src/core/multi-region/port
 import { retryDelayMs, runReplicationJobs } from '../../../src/core/multi-region/replication-jobs.js';
 import { cancelKeyDeletion } from '../../../src/core/operations/cancel-key-deletion.js';
 import { createKey } from '../../../src/core/operations/create-key.js';
+import { disableKey } from '../../../src/core/operations/disable-key.js';
 import { describeKey } from '../../../src/core/operations/describe-key.js';
 import { encrypt } from '../../../src/core/operations/encrypt.js';
 import { replicateKey } from '../../../src/core/operations/replicate-key.js';
@@ -164,6 +165,7 @@ describe('multi-Region work that waits for a region (Creating, Updating, Pending
     await call(kms, encrypt, { KeyId: keyId, Plaintext: Buffer.from('still usable').toString('base64') });
     await expectKmsError(call(kms, updatePrimaryRegion, { KeyId: keyId, PrimaryRegion: 'eu-west-1' }), 'KMSInvalidStateException', 'Updating');
     await expectKmsError(call(kms, scheduleKeyDeletion, { KeyId: keyId }), 'KMSInvalidStateException', 'Updating');
+    await expectKmsError(call(kms, disableKey, { KeyId: keyId }), 'KMSInvalidStateException', 'Updating');
 
     answer = 'ok';
     kms.clock.advance(retryDelayMs(1));
