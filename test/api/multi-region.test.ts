@@ -228,6 +228,8 @@ describe('multi-Region keys between two deployments', () => {
     await kmsEast.send(new EnableKeyRotationCommand({ KeyId: key.KeyId, RotationPeriodInDays: 180 }));
     expect(await kmsWest.send(new GetKeyRotationStatusCommand({ KeyId: key.KeyId }))).toMatchObject({ KeyRotationEnabled: true, RotationPeriodInDays: 180 });
     await kmsEast.send(new RotateKeyOnDemandCommand({ KeyId: key.KeyId }));
+    // Updating until eu-west-1 has the new version, then current in both.
+    await expect.poll(() => stateIn(kmsEast, key.KeyId!), { timeout: 30_000, interval: 100 }).toBe('Enabled');
     const [east, west] = await Promise.all([kmsEast, kmsWest].map(async (k) => (await k.send(new DescribeKeyCommand({ KeyId: key.KeyId }))).KeyMetadata!));
     expect(east!.CurrentKeyMaterialId).not.toBe(key.CurrentKeyMaterialId);
     expect(west!.CurrentKeyMaterialId).toBe(east!.CurrentKeyMaterialId);
@@ -280,7 +282,7 @@ describe('multi-Region keys between two deployments', () => {
     expect(primary).toMatchObject({ KeyState: 'PendingReplicaDeletion', PendingWindowInDays: 7 });
   });
 
-  it('a region that cannot be reached: the replica stays Creating, and is made once the region answers', async () => {
+  it('a region that cannot be reached: the replica stays Creating, the key Updating, until the region answers', async () => {
     await registerWest(await closedEndpoint());
     try {
       const key = (await kmsEast.send(new CreateKeyCommand({ MultiRegion: true }))).KeyMetadata!;
@@ -299,6 +301,20 @@ describe('multi-Region keys between two deployments', () => {
       await replicaReady(key.KeyId!);
       const opened = await kmsWest.send(new DecryptCommand({ CiphertextBlob: sealed.CiphertextBlob }));
       expect(Buffer.from(opened.Plaintext!).toString()).toBe('made before the replica');
+
+      // A rotation while eu-west-1 cannot be reached: Updating, the old version still current, until it answers.
+      await registerWest(await closedEndpoint());
+      await kmsEast.send(new RotateKeyOnDemandCommand({ KeyId: key.KeyId }));
+      const rotating = (await kmsEast.send(new DescribeKeyCommand({ KeyId: key.KeyId }))).KeyMetadata!;
+      expect(rotating).toMatchObject({ KeyState: 'Updating', CurrentKeyMaterialId: key.CurrentKeyMaterialId });
+      expect((await refusal(kmsEast.send(new UpdatePrimaryRegionCommand({ KeyId: key.KeyId, PrimaryRegion: eu })))).name).toBe('KMSInvalidStateException');
+      await registerWest(west.endpoint);
+      await expect.poll(() => stateIn(kmsEast, key.KeyId!), { timeout: 30_000, interval: 100 }).toBe('Enabled');
+      const [rotatedEast, rotatedWest] = await Promise.all([kmsEast, kmsWest].map(async (k) => (await k.send(new DescribeKeyCommand({ KeyId: key.KeyId }))).KeyMetadata!));
+      expect(rotatedEast!.CurrentKeyMaterialId).not.toBe(key.CurrentKeyMaterialId);
+      expect(rotatedWest!.CurrentKeyMaterialId).toBe(rotatedEast!.CurrentKeyMaterialId);
+      const afterRotation = await kmsEast.send(new EncryptCommand({ KeyId: key.KeyId, Plaintext: Buffer.from('made after the rotation') }));
+      expect(Buffer.from((await kmsWest.send(new DecryptCommand({ CiphertextBlob: afterRotation.CiphertextBlob }))).Plaintext!).toString()).toBe('made after the rotation');
 
       // UpdatePrimaryRegion while eu-west-1 cannot be reached: Updating (and still usable) until it answers.
       await registerWest(await closedEndpoint());

@@ -34,8 +34,9 @@ export interface MultiRegionKeyRecord {
   /** Every region of the set, the primary's included, in the order they joined. */
   regions: RegionMembership[];
   /**
-   * An UpdatePrimaryRegion in flight (AWS's KeyState `Updating`): set on the primary until the new
-   * primary's deployment has taken over (a `promote` replication job).
+   * A change in flight (AWS's KeyState `Updating`), set on the primary: an UpdatePrimaryRegion until
+   * the new primary's deployment has taken over (a `promote` job), or a rotation until every replica
+   * region has the new version (a `rotate` job).
    */
   updating: boolean;
   revision: number;
@@ -66,10 +67,12 @@ export interface RegionPeerRecord {
  * - `replicate`: create the replica in `region` (ReplicateKey; the payload holds the replica's
  *   policy, description and tags).
  * - `promote`: make the replica in `region` the primary (UpdatePrimaryRegion).
+ * - `rotate`: a rotation of the primary (`region` is its own): the new version reaches every replica
+ *   region, then becomes current (the payload names it); the key is `Updating` meanwhile.
  * - `replica-deletion`: for a primary in PendingReplicaDeletion (`region` is its own): ask its
  *   replicas' regions whether their keys still exist; once none does, its waiting period starts.
  */
-export type ReplicationJobKind = 'sync' | 'replicate' | 'promote' | 'replica-deletion';
+export type ReplicationJobKind = 'sync' | 'replicate' | 'promote' | 'rotate' | 'replica-deletion';
 
 export interface ReplicationJob {
   keyId: string;

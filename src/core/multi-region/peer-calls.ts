@@ -84,3 +84,17 @@ export async function updateRegionSet(
   }
   throw new KmsError('KMSInternalException', `The multi-Region record of ${keyId} kept changing; try again.`);
 }
+
+/** Asks for `region` to be told the key's shared settings again later (a `sync` replication job). */
+export async function enqueueSync(deps: KmsDeps, keyId: string, region: string): Promise<void> {
+  await deps.store.multiRegion.enqueueReplicationJob({ keyId, region, kind: 'sync', payload: '{}' }, deps.clock.now());
+}
+
+/** Tells `region` now, or leaves a job for the scheduler when it cannot be reached. */
+export async function syncOrRetryLater(deps: KmsDeps, region: string, record: MultiRegionKeyRecord, key: KeyRecord): Promise<void> {
+  try {
+    await syncRegion(deps, region, record, key);
+  } catch {
+    await enqueueSync(deps, key.keyId, region);
+  }
+}

@@ -14,7 +14,8 @@ import { addDays, updateKeyRecord } from '../operations/key-updates.js';
 import type { Logger, MetadataRepository } from '../ports.js';
 import { auditServiceEvent, describeError } from '../service-events.js';
 import { activeOtherRegions, isPrimaryHere, otherRegions, type MultiRegionKeyRecord, type ReplicationJob, type ReplicationJobKind } from './model.js';
-import { leaveSet, syncRegion, updateRegionSet } from './peer-calls.js';
+import { leaveSet, syncOrRetryLater, syncRegion, updateRegionSet } from './peer-calls.js';
+import { deliverNewVersion, shareWithReplicas } from './shared-settings.js';
 import type { ReplicationJobId } from './ports.js';
 import { sendReplica, type ReplicaOptions } from './send-replica.js';
 
@@ -72,6 +73,9 @@ interface JobWork {
 async function current(deps: KmsDeps, keyId: string): Promise<[KeyRecord | undefined, MultiRegionKeyRecord | undefined]> {
   return Promise.all([deps.store.getKey(keyId), deps.store.multiRegion.getMultiRegionKey(keyId)]);
 }
+
+/** The change in flight (a `promote` or `rotate` job) is over: the key is no longer `Updating`. */
+const endUpdating = (deps: KmsDeps, keyId: string) => updateRegionSet(deps, keyId, (c) => (c.updating ? { ...c, updating: false } : undefined));
 
 const stateIn = (record: MultiRegionKeyRecord, region: string) => record.regions.find((r) => r.region === region)?.state;
 
@@ -139,7 +143,31 @@ const WORK: Record<ReplicationJobKind, JobWork> = {
       return { primaryRegion: job.region };
     },
     async giveUp(deps, job) {
-      await updateRegionSet(deps, job.keyId, (c) => (c.updating ? { ...c, updating: false } : undefined));
+      await endUpdating(deps, job.keyId);
+    },
+  },
+
+  rotate: {
+    eventName: 'RotateKey',
+    async run(deps, job) {
+      const [key, record] = await current(deps, job.keyId);
+      if (!key || !record || !record.updating || !isPrimaryHere(record, deps.settings)) return undefined;
+      const { KeyMaterialId: versionId } = JSON.parse(job.payload) as { KeyMaterialId: string };
+      const [version, transfer] = await Promise.all([
+        deps.store.getKeyVersion(key.keyId, versionId),
+        deps.store.multiRegion.listTransferMaterial(key.keyId).then((all) => all.find((t) => t.versionId === versionId)),
+      ]);
+      if (!version || !transfer) throw new KmsError('KMSInvalidStateException', `Key material ${versionId} of ${key.arn} is gone; the rotation cannot finish.`);
+      // Every replica region receives it (not current there yet) before the primary uses it.
+      await deliverNewVersion(deps, key, record, { version, transfer });
+      const rotated = await updateKeyRecord(deps, key.keyId, (c) => ({ ...c, currentVersionId: versionId }));
+      await endUpdating(deps, key.keyId);
+      // Then the replicas switch to it (or the scheduler tells them later).
+      await shareWithReplicas(deps, rotated);
+      return { keyMaterialId: versionId };
+    },
+    async giveUp(deps, job) {
+      await endUpdating(deps, job.keyId);
     },
   },
 
@@ -274,19 +302,5 @@ async function settleJob(deps: KmsDeps, logger: Logger, job: ReplicationJob): Pr
       logger.error({ keyId: job.keyId, region: job.region, kind: job.kind, err: describeError(storeError) }, 'multi-Region job outcome not recorded; it will run again');
     }
     return { status: 'retry', error };
-  }
-}
-
-/** Asks for `region` to be told the key's shared settings again later. */
-export async function enqueueSync(deps: KmsDeps, keyId: string, region: string): Promise<void> {
-  await enqueueJob(deps.store, deps.clock.now(), { keyId, region, kind: 'sync' });
-}
-
-/** Tells `region` now, or leaves a job for the scheduler when it cannot be reached. */
-export async function syncOrRetryLater(deps: KmsDeps, region: string, record: MultiRegionKeyRecord, key: KeyRecord): Promise<void> {
-  try {
-    await syncRegion(deps, region, record, key);
-  } catch {
-    await enqueueSync(deps, key.keyId, region);
   }
 }

@@ -6,8 +6,7 @@ import { KmsError } from '../errors.js';
 import type { KeyRecord } from '../model.js';
 import type { KmsDeps } from '../operation.js';
 import { activeOtherRegions, isMultiRegionKeyId, isPrimaryHere, type MultiRegionKeyRecord } from './model.js';
-import { callPeer, leaveSet } from './peer-calls.js';
-import { syncOrRetryLater } from './replication-jobs.js';
+import { callPeer, leaveSet, syncOrRetryLater } from './peer-calls.js';
 import { replicaTransportOf } from './transport.js';
 import { wrapVersionsFor, type TravellingVersion } from './versions.js';
 
@@ -29,9 +28,10 @@ export async function requirePrimaryForRotation(deps: KmsDeps, key: KeyRecord): 
 }
 
 /**
- * Phase 1 of a multi-Region rotation: every replica region receives the new version (not current
- * there yet) before the primary uses it, so a ciphertext made with it decrypts everywhere. A region
- * that cannot be reached fails the rotation; the primary has not changed.
+ * Phase 1 of a multi-Region rotation (the `rotate` replication job): every replica region receives
+ * the new version (not current there yet) before the primary uses it, so a ciphertext made with it
+ * decrypts everywhere. A region that cannot be reached throws, and the job is retried; the primary
+ * keeps its current version meanwhile.
  */
 export async function deliverNewVersion(deps: KmsDeps, key: KeyRecord, record: MultiRegionKeyRecord, travelling: TravellingVersion): Promise<void> {
   for (const { region } of activeOtherRegions(record, deps.settings)) {

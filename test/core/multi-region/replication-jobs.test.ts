@@ -92,19 +92,34 @@ describe('multi-Region replication jobs', () => {
     expect(await kms.store.multiRegion.listReplicationJobs({ limit: 10 })).toStrictEqual([]);
   });
 
-  it('a rotation waits for every replica region: unreachable, nothing changes; replica gone, the region leaves the set', async () => {
+  it('a rotation reaches every replica region before its version is current: Updating while one cannot be reached; replica gone, the region leaves the set', async () => {
     const keyId = await primaryWithReplica();
     const before = (await kms.store.getKey(keyId))!.currentVersionId;
+    const state = async () => ((await call(kms, describeKey, { KeyId: keyId })).KeyMetadata as { KeyState: string }).KeyState;
     answer = 'down';
-    await expectKmsError(call(kms, rotateKeyOnDemand, { KeyId: keyId }), 'DependencyTimeoutException', 'eu-west-1');
+    await call(kms, rotateKeyOnDemand, { KeyId: keyId });
     expect((await kms.store.getKey(keyId))!.currentVersionId).toBe(before);
-    expect(await kms.store.listKeyVersions(keyId)).toHaveLength(1);
+    const staged = (await kms.store.listKeyVersions(keyId)).find((v) => v.versionId !== before)!;
+    expect(staged).toBeDefined();
+    expect(await state()).toBe('Updating');
+    await call(kms, encrypt, { KeyId: keyId, Plaintext: Buffer.from('still usable').toString('base64') });
+    await expectKmsError(call(kms, rotateKeyOnDemand, { KeyId: keyId }), 'KMSInvalidStateException', 'Updating');
+
+    answer = 'ok';
+    kms.clock.advance(retryDelayMs(1));
+    await runReplicationJobs(kms.deps, SILENT);
+    expect(calls.filter((c) => c.operation === 'ImportReplicaVersions').at(-1)!.input).toMatchObject({ KeyId: keyId, Versions: [{ KeyMaterialId: staged.versionId }] });
+    expect(calls.at(-1)).toMatchObject({ region: 'eu-west-1', operation: 'SyncMultiRegionKey', input: { CurrentKeyMaterialId: staged.versionId } });
+    expect((await kms.store.getKey(keyId))!.currentVersionId).toBe(staged.versionId);
+    expect(await state()).toBe('Enabled');
+    expect(await kms.store.multiRegion.listReplicationJobs({ limit: 10 })).toStrictEqual([]);
 
     answer = 'gone';
     await call(kms, rotateKeyOnDemand, { KeyId: keyId });
-    expect((await kms.store.getKey(keyId))!.currentVersionId).not.toBe(before);
+    expect((await kms.store.getKey(keyId))!.currentVersionId).not.toBe(staged.versionId);
     expect((await kms.store.multiRegion.getMultiRegionKey(keyId))!.regions.map((r) => r.region)).toStrictEqual(['us-east-1']);
-    expect(await kms.store.multiRegion.listTransferMaterial(keyId)).toHaveLength(2);
+    expect(await kms.store.multiRegion.listTransferMaterial(keyId)).toHaveLength(3);
+    expect(await state()).toBe('Enabled');
   });
 });
 
