@@ -348,8 +348,14 @@ describe('multi-Region keys between two deployments', () => {
       .poll(async () => (await kmsEast.send(new DescribeKeyCommand({ KeyId: key.KeyId }))).KeyMetadata!.MultiRegionConfiguration!.ReplicaKeys, { timeout: 30_000, interval: 100 })
       .toStrictEqual([]);
     expect(await stateIn(kmsWest, key.KeyId!)).toBe('NotFoundException');
-    const { stdout } = await hsmkms(['audit', 'search', '--event-name', 'ReplicateKey', '--key', key.KeyId!, '--error-code', 'MalformedPolicyDocumentException', '--json', '--data-dir', dataDir(us)]);
-    const [given] = stdout.trim().split('\n').filter(Boolean).map((line) => JSON.parse(line) as Record<string, any>);
+    // Recorded right after the region left the set.
+    const search = async () => {
+      const { stdout } = await hsmkms(['audit', 'search', '--event-name', 'ReplicateKey', '--key', key.KeyId!, '--error-code', 'MalformedPolicyDocumentException', '--json', '--data-dir', dataDir(us)]);
+      return stdout.trim().split('\n').filter(Boolean).map((line) => JSON.parse(line) as Record<string, any>);
+    };
+    let found: Array<Record<string, any>> = [];
+    await expect.poll(async () => (found = await search()).length, { timeout: 30_000, interval: 200 }).toBe(1);
+    const [given] = found;
     expect(given!.userIdentity).toMatchObject({ type: 'AWSService', invokedBy: 'kms.amazonaws.com' });
     expect(JSON.stringify(given)).toContain(eu);
   });
@@ -388,9 +394,9 @@ describe('multi-Region keys between two deployments', () => {
       const { stdout } = await hsmkms(['audit', 'search', '--event-name', eventName, '--key', key.KeyId!, '--json', '--data-dir', dataDir(region)]);
       return stdout.trim().split('\n').filter(Boolean).map((line) => JSON.parse(line) as Record<string, unknown>);
     };
-    // The call (by the root) and the transfer it started (by the service).
-    const sent = await search(us, 'ReplicateKey');
-    expect(sent).toHaveLength(2);
+    // The call (by the root) and the transfer it started (by the service, recorded once it is done).
+    let sent: Array<Record<string, unknown>> = [];
+    await expect.poll(async () => (sent = await search(us, 'ReplicateKey')).length, { timeout: 30_000, interval: 200 }).toBe(2);
     for (const record of sent) expect(JSON.stringify(record)).toContain(eu);
     expect(sent.map((record) => (record.userIdentity as { type: string }).type).sort()).toStrictEqual(['AWSService', 'Root']);
     for (const eventName of ['HsmKms.PrepareReplica', 'HsmKms.ImportReplica']) {
@@ -426,6 +432,7 @@ describe('multi-Region keys between two deployments', () => {
     expect(replicated.ReplicaKeyMetadata.Description).toBe('cli replica');
     await replicaReady(keyId);
     await aws(us, east.endpoint, ['kms', 'update-primary-region', '--key-id', keyId, '--primary-region', eu]);
+    await expect.poll(() => stateIn(kmsEast, keyId), { timeout: 30_000, interval: 100 }).toBe('Enabled');
     const described = await aws(eu, west.endpoint, ['kms', 'describe-key', '--key-id', keyId]);
     expect(described.KeyMetadata.MultiRegionConfiguration).toMatchObject({ MultiRegionKeyType: 'PRIMARY', ReplicaKeys: [{ Region: us }] });
   });

@@ -5,7 +5,7 @@ import type { JsonObject, KmsDeps, KmsSettings } from '../operation.js';
 import { regionalKeyArn } from '../key-resolver.js';
 import { isMultiRegionKeyId, type MultiRegionKeyRecord } from './model.js';
 
-/** AWS's MultiRegionConfiguration: the key's type here, its primary, and the replicas (active ones). */
+/** AWS's MultiRegionConfiguration: the key's type here, its primary, and the replicas (those still `Creating` too, as AWS lists them). */
 export function multiRegionConfiguration(settings: KmsSettings, record: MultiRegionKeyRecord): JsonObject {
   const at = (region: string) => ({ Arn: regionalKeyArn(settings, region, record.keyId), Region: region });
   return {
@@ -17,8 +17,9 @@ export function multiRegionConfiguration(settings: KmsSettings, record: MultiReg
 
 /**
  * What a multi-Region key adds to its metadata (one store read; nothing for other keys): its
- * configuration, and whether an UpdatePrimaryRegion is in flight (AWS's transient KeyState
- * `Updating`, shown instead of Enabled; the key stays usable meanwhile).
+ * configuration, and whether a change is in flight — an UpdatePrimaryRegion, or a rotation on its
+ * way to the replicas (AWS's transient KeyState `Updating`, shown instead of Enabled; the key stays
+ * usable meanwhile).
  */
 export async function multiRegionMetadataOf(
   deps: Pick<KmsDeps, 'store' | 'settings'>,
@@ -33,5 +34,5 @@ export async function multiRegionMetadataOf(
 export async function requireNotUpdating(deps: Pick<KmsDeps, 'store'>, key: KeyRecord): Promise<void> {
   if (!isMultiRegionKeyId(key.keyId)) return;
   if ((await deps.store.multiRegion.getMultiRegionKey(key.keyId))?.updating)
-    throw new KmsError('KMSInvalidStateException', `${key.arn} is Updating: its primary Region is changing; try again once that is done.`);
+    throw new KmsError('KMSInvalidStateException', `${key.arn} is Updating (a primary Region change or a rotation is in flight); try again once it is done.`);
 }
