@@ -27,6 +27,8 @@ export const updatePrimaryRegion: Operation = {
     requireNotPendingDeletion(key);
     await deps.authorizer.authorize({ principal: ctx.principal, action: 'kms:UpdatePrimaryRegion', key, context: { 'kms:PrimaryRegion': primaryRegion } });
     if (primaryRegion === deps.settings.region) throw new KmsError('ValidationException', `${key.arn} is already the primary key, in ${primaryRegion}.`);
+    // AWS: the primary must be Enabled when the change starts.
+    if (key.keyState !== 'Enabled') throw new KmsError('KMSInvalidStateException', `${key.arn} is ${key.keyState}; the primary key must be Enabled to change its primary Region.`);
     const target = record.regions.find((r) => r.region === primaryRegion);
     if (!target) throw new KmsError('NotFoundException', `${key.arn} has no replica key in ${primaryRegion}; replicate it there first.`);
     if (target.state === 'Creating') throw new KmsError('KMSInvalidStateException', `The replica of ${key.arn} in ${primaryRegion} is still being created.`);

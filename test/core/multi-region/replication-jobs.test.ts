@@ -11,6 +11,7 @@ import { retryDelayMs, runReplicationJobs } from '../../../src/core/multi-region
 import { cancelKeyDeletion } from '../../../src/core/operations/cancel-key-deletion.js';
 import { createKey } from '../../../src/core/operations/create-key.js';
 import { disableKey } from '../../../src/core/operations/disable-key.js';
+import { enableKey } from '../../../src/core/operations/enable-key.js';
 import { describeKey } from '../../../src/core/operations/describe-key.js';
 import { encrypt } from '../../../src/core/operations/encrypt.js';
 import { replicateKey } from '../../../src/core/operations/replicate-key.js';
@@ -80,6 +81,8 @@ describe('multi-Region replication jobs', () => {
     expect(calls[2]).toMatchObject({ region: 'eu-west-1', operation: 'SyncMultiRegionKey', input: { KeyId: keyId, PrimaryRegion: 'us-east-1', RotationEnabled: true, RotationPeriodInDays: 200 } });
     expect(await kms.store.multiRegion.listReplicationJobs({ limit: 10 })).toStrictEqual([]);
     expect([retryDelayMs(1), retryDelayMs(2), retryDelayMs(20)]).toStrictEqual([30_000, 60_000, 3_600_000]);
+    // A shorter first delay (serve's --scheduler-interval when under 30 s) doubles the same way.
+    expect([retryDelayMs(1, 200), retryDelayMs(3, 200), retryDelayMs(30, 200)]).toStrictEqual([200, 800, 3_600_000]);
   });
 
   it('a region whose replica is gone leaves the set, and the job ends', async () => {
@@ -175,6 +178,9 @@ describe('multi-Region work that waits for a region (Creating, Updating, Pending
   it('UpdatePrimaryRegion to an unreachable region: Updating (still usable) until the new primary has taken over', async () => {
     const keyId = await primaryWithReplica();
     answer = 'down';
+    await call(kms, disableKey, { KeyId: keyId });
+    await expectKmsError(call(kms, updatePrimaryRegion, { KeyId: keyId, PrimaryRegion: 'eu-west-1' }), 'KMSInvalidStateException', 'must be Enabled');
+    await call(kms, enableKey, { KeyId: keyId });
     expect(await call(kms, updatePrimaryRegion, { KeyId: keyId, PrimaryRegion: 'eu-west-1' })).toStrictEqual({});
     expect(await metadataOf(keyId)).toMatchObject({ KeyState: 'Updating', MultiRegionConfiguration: { MultiRegionKeyType: 'PRIMARY' } });
     await call(kms, encrypt, { KeyId: keyId, Plaintext: Buffer.from('still usable').toString('base64') });
