@@ -158,6 +158,9 @@ const WORK: Record<ReplicationJobKind, JobWork> = {
         deps.store.multiRegion.listTransferMaterial(key.keyId).then((all) => all.find((t) => t.versionId === versionId)),
       ]);
       if (!version || !transfer) throw new KmsError('KMSInvalidStateException', `Key material ${versionId} of ${key.arn} is gone; the rotation cannot finish.`);
+      // A replica being created gets the versions there are when it is made: wait, so it misses none.
+      const creating = otherRegions(record, deps.settings).filter((r) => r.state === 'Creating');
+      if (creating.length > 0) throw new NotYet(`${key.arn} waits for its replica in ${creating.map((r) => r.region).join(', ')} to be created before it rotates.`);
       // Every replica region receives it (not current there yet) before the primary uses it.
       await deliverNewVersion(deps, key, record, { version, transfer });
       const rotated = await updateKeyRecord(deps, key.keyId, (c) => ({ ...c, currentVersionId: versionId }));

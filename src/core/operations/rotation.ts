@@ -9,7 +9,7 @@ import { requireEnabled } from '../key-resolver.js';
 import type { KeyMaterialVersion, KeyRecord, RotationType } from '../model.js';
 import type { KmsDeps } from '../operation.js';
 import { addDays, newKeyMaterialId, updateKeyRecord } from './key-updates.js';
-import { activeOtherRegions } from '../multi-region/model.js';
+import { otherRegions } from '../multi-region/model.js';
 import { enqueueJob, tryJobNow } from '../multi-region/replication-jobs.js';
 import { requirePrimaryForRotation, shareWithReplicas } from '../multi-region/shared-settings.js';
 import { replicaTransportOf } from '../multi-region/transport.js';
@@ -77,7 +77,7 @@ export async function rotateKeyMaterial(deps: KmsDeps, key: KeyRecord, rotationT
     rotationType,
   };
   const transfer = replicable && { keyId: key.keyId, versionId: version.versionId, transferWrapped: replicable.transferWrapped };
-  const staged = multiRegion !== undefined && transfer !== undefined && activeOtherRegions(multiRegion, deps.settings).length > 0;
+  const staged = multiRegion !== undefined && transfer !== undefined && otherRegions(multiRegion, deps.settings).length > 0;
   const job = { keyId: key.keyId, region: deps.settings.region, kind: 'rotate' as const };
   const rotated = await updateKeyRecord(deps, key.keyId, async (current, tx) => {
     if (options.due && current.nextRotationDate?.getTime() !== options.due.getTime()) throw new RotationNoLongerDue();

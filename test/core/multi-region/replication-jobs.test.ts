@@ -196,6 +196,29 @@ describe('multi-Region work that waits for a region (Creating, Updating, Pending
     expect(await jobs()).toStrictEqual([]);
   });
 
+  it('a rotation waits for a replica still being created, so the replica misses no version', async () => {
+    const keyId = ((await call(kms, createKey, { MultiRegion: true })).KeyMetadata as { KeyId: string }).KeyId;
+    const before = (await kms.store.getKey(keyId))!.currentVersionId!;
+    answer = 'down';
+    await call(kms, replicateKey, { KeyId: keyId, ReplicaRegion: 'eu-west-1' });
+    await call(kms, rotateKeyOnDemand, { KeyId: keyId });
+    expect((await metadataOf(keyId)).KeyState).toBe('Updating');
+    const staged = (await kms.store.listKeyVersions(keyId)).find((v) => v.versionId !== before)!.versionId;
+
+    answer = 'ok';
+    for (let pass = 1; pass <= 3; pass++) {
+      kms.clock.advance(retryDelayMs(pass));
+      await runReplicationJobs(kms.deps, SILENT);
+    }
+    const created = calls.find((c) => c.operation === 'ImportReplica')!;
+    expect((created.input.Versions as Array<{ KeyMaterialId: string }>).map((v) => v.KeyMaterialId).sort()).toStrictEqual([before, staged].sort());
+    expect(created.input.CurrentKeyMaterialId).toBe(before);
+    expect(calls.at(-1)).toMatchObject({ region: 'eu-west-1', operation: 'SyncMultiRegionKey', input: { CurrentKeyMaterialId: staged } });
+    expect(await metadataOf(keyId)).toMatchObject({ KeyState: 'Enabled', CurrentKeyMaterialId: staged });
+    expect((await kms.store.multiRegion.getMultiRegionKey(keyId))!.regions.map((r) => r.state)).toStrictEqual(['Active', 'Active']);
+    expect(await jobs()).toStrictEqual([]);
+  });
+
   it('ScheduleKeyDeletion of a primary with replicas: PendingReplicaDeletion, then PendingDeletion once they are gone', async () => {
     const keyId = await primaryWithReplica();
     const scheduled = await call(kms, scheduleKeyDeletion, { KeyId: keyId, PendingWindowInDays: 7 });
