@@ -8,6 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { JsonObject } from '../../../src/core/operation.js';
 import { PeerError, type RegionPeers } from '../../../src/core/multi-region/ports.js';
 import { retryDelayMs, runReplicationJobs } from '../../../src/core/multi-region/replication-jobs.js';
+import { syncMultiRegionKey } from '../../../src/core/multi-region/sync-multi-region-key.js';
 import { cancelKeyDeletion } from '../../../src/core/operations/cancel-key-deletion.js';
 import { createKey } from '../../../src/core/operations/create-key.js';
 import { disableKey } from '../../../src/core/operations/disable-key.js';
@@ -194,6 +195,20 @@ describe('multi-Region work that waits for a region (Creating, Updating, Pending
     expect(calls.at(-1)).toMatchObject({ region: 'eu-west-1', operation: 'SyncMultiRegionKey', input: { PrimaryRegion: 'eu-west-1' } });
     expect(await metadataOf(keyId)).toMatchObject({ KeyState: 'Enabled', MultiRegionConfiguration: { MultiRegionKeyType: 'REPLICA', PrimaryKey: { Region: 'eu-west-1' } } });
     expect(await jobs()).toStrictEqual([]);
+  });
+
+  it('a replica becomes the primary only if it is Enabled (SyncMultiRegionKey from the old primary)', async () => {
+    const keyId = ((await call(kms, createKey, { MultiRegion: true })).KeyMetadata as { KeyId: string }).KeyId;
+    const record = (await kms.store.multiRegion.getMultiRegionKey(keyId))!;
+    // This deployment holds a replica of a primary in eu-west-1.
+    await kms.store.multiRegion.updateMultiRegionKey({ ...record, primaryRegion: 'eu-west-1', regions: [{ region: 'eu-west-1', state: 'Active' }, ...record.regions], revision: record.revision + 1 });
+    await call(kms, disableKey, { KeyId: keyId });
+    const promote = { KeyId: keyId, PrimaryRegion: 'us-east-1', Regions: ['us-east-1', 'eu-west-1'] };
+    await expectKmsError(call(kms, syncMultiRegionKey, promote), 'KMSInvalidStateException', 'must be Enabled');
+    expect((await kms.store.multiRegion.getMultiRegionKey(keyId))!.primaryRegion).toBe('eu-west-1');
+    await call(kms, enableKey, { KeyId: keyId });
+    await call(kms, syncMultiRegionKey, promote);
+    expect((await kms.store.multiRegion.getMultiRegionKey(keyId))!.primaryRegion).toBe('us-east-1');
   });
 
   it('a rotation waits for a replica still being created, so the replica misses no version', async () => {
