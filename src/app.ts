@@ -311,6 +311,7 @@ export async function createApp(config: AppConfig): Promise<App> {
         ? createAuditReader({ dir: audit.dir, publicKey: async () => auditSignerOf(backend)?.auditPublicKey() })
         : undefined,
       regionPeers: createHttpRegionPeers({ store, backend }),
+      logger: logger.child({ component: 'multi-region' }),
     };
     const root = await ensureRootCredentials(
       store,

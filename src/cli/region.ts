@@ -71,6 +71,8 @@ export function regionCommand(): Command {
     await withServices(options, async ({ store, backend }) => {
       const sealedSecret = await backend.sealSecret(Buffer.from(credentials.secretAccessKey, 'utf8'));
       await store.multiRegion.putRegionPeer({ region: regionName, endpoint, accessKeyId: credentials.accessKeyId, sealedSecret, createdAt: new Date() });
+      // Work that waited for this region (a replica Creating, an Updating key) is tried again on the next scheduler pass.
+      await store.multiRegion.retryReplicationJobs(new Date(), regionName);
     });
     process.stdout.write(`${JSON.stringify({ region: regionName, endpoint, accessKeyId: credentials.accessKeyId, ...(peerArn ? { peerPrincipal: peerArn } : {}) })}\n`);
   });

@@ -137,7 +137,9 @@ export function serveCommand(): Command {
     const approvalRequestTtlSeconds = Number(options.approvalRequestTtl);
     if (!Number.isInteger(approvalRequestTtlSeconds) || approvalRequestTtlSeconds < 60 || approvalRequestTtlSeconds > 604_800)
       throw new ConfigError(`--approval-request-ttl must be 60–604800 seconds, got '${options.approvalRequestTtl}'.`);
-    const settings = { ...settingsFrom(options), approvalRequestTtlSeconds };
+    const schedulerIntervalMs = parseSeconds('--scheduler-interval', options.schedulerInterval);
+    // Replication retries start no later than the next scheduler pass (a short interval in tests).
+    const settings = { ...settingsFrom(options), approvalRequestTtlSeconds, replicationRetryMs: Math.min(30_000, schedulerIntervalMs) };
     const metricsListen = options.metricsListen === undefined ? undefined : parseListen('--metrics-listen', options.metricsListen);
     const httpTimeouts = timeoutsFrom(options);
     // The server graph (HSM, store, HTTP) loads only now, not for --help (see main.ts).
@@ -181,7 +183,7 @@ export function serveCommand(): Command {
     let stop = (_reason: string): void => process.exit(EXIT.ok);
     const app = await createApp({
       ...config,
-      schedulerIntervalMs: schedulerOff ? 0 : parseSeconds('--scheduler-interval', options.schedulerInterval),
+      schedulerIntervalMs: schedulerOff ? 0 : schedulerIntervalMs,
       // Like any command whose output pipe closes (`hsmkms serve | head`): stop quietly, status 0.
       onLogOutputClosed: () => stop('log output closed'),
     });

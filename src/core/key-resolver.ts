@@ -7,8 +7,14 @@ import type { KeyRecord } from './model.js';
 import type { KmsSettings } from './operation.js';
 import type { MetadataRepository } from './ports.js';
 
+/** The ARN of a key in this deployment's region. */
 export function keyArn(settings: KmsSettings, keyId: string): string {
-  return `arn:${settings.partition}:kms:${settings.region}:${settings.accountId}:key/${keyId}`;
+  return regionalKeyArn(settings, settings.region, keyId);
+}
+
+/** The ARN of a key in `region` of this deployment's account and partition (a multi-Region key's other regions). */
+export function regionalKeyArn(settings: KmsSettings, region: string, keyId: string): string {
+  return `arn:${settings.partition}:kms:${region}:${settings.accountId}:key/${keyId}`;
 }
 
 export function aliasArn(settings: KmsSettings, aliasName: string): string {
@@ -63,15 +69,20 @@ export function requireEnabled(key: KeyRecord): void {
       throw new KmsError('KMSInvalidStateException', `${key.arn} is pending deletion.`);
     case 'PendingImport':
       throw new KmsError('KMSInvalidStateException', `${key.arn} is pending import.`);
+    case 'PendingReplicaDeletion':
+      throw new KmsError('KMSInvalidStateException', `${key.arn} is pending deletion (it waits for its replica keys to be deleted).`);
     default:
       throw new KmsError('KMSInvalidStateException', `${key.arn} is ${key.keyState}.`);
   }
 }
 
-/** For management operations that are refused only while a key awaits deletion. */
+/**
+ * For management operations that are refused only while a key awaits deletion (also a
+ * multi-Region primary in PendingReplicaDeletion, which waits for its replicas to go first).
+ */
 export function requireNotPendingDeletion(key: KeyRecord): void {
-  if (key.keyState === 'PendingDeletion')
-    throw new KmsError('KMSInvalidStateException', `${key.arn} is pending deletion.`);
+  if (key.keyState === 'PendingDeletion' || key.keyState === 'PendingReplicaDeletion')
+    throw new KmsError('KMSInvalidStateException', `${key.arn} is pending deletion${key.keyState === 'PendingReplicaDeletion' ? ' (it waits for its replica keys to be deleted)' : ''}.`);
 }
 
 /** The key's usage must match the operation's (e.g. Encrypt needs ENCRYPT_DECRYPT). */

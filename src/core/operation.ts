@@ -3,7 +3,7 @@
  * resolve the key and check its state, authorise, act, return the JSON output.
  */
 import type { PrincipalRecord } from './model.js';
-import type { AuditActor, AuditSink, Authorizer, Clock, KeyBackend, MetadataStore } from './ports.js';
+import type { AuditActor, AuditSink, Authorizer, Clock, KeyBackend, Logger, MetadataStore } from './ports.js';
 import type { KeyStoreConnections } from './key-stores/connections.js';
 import type { InProcessCall } from './in-process-calls.js';
 import type { CertificateAuthorityPort } from './certificates/port.js';
@@ -18,6 +18,11 @@ export interface KmsSettings {
   partition: string;
   /** How long a quorum approval request stays open (default 3600 s); see src/core/quorum/. */
   approvalRequestTtlSeconds?: number | undefined;
+  /**
+   * The first retry delay of multi-Region replication jobs (default 30 s, doubling to an hour);
+   * `serve` makes it the scheduler interval when that is shorter.
+   */
+  replicationRetryMs?: number | undefined;
 }
 
 /** Everything an operation may use. Built once by the composition root. */
@@ -36,6 +41,8 @@ export interface KmsDeps {
   auditReader?: AuditReader | undefined;
   /** Other regions' deployments (absent: ReplicateKey and UpdatePrimaryRegion are unsupported). */
   regionPeers?: RegionPeers | undefined;
+  /** For work a request starts and the service finishes (multi-Region transfers); silent when absent. */
+  logger?: Logger | undefined;
 }
 
 /** Who is calling and which request this is. */

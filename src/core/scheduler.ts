@@ -16,7 +16,6 @@
  * inside the transaction that does it, so a job that another node (or an earlier attempt cut
  * short) already did finds nothing to do.
  */
-import { randomUUID } from 'node:crypto';
 import { KmsError } from './errors.js';
 import { destroyKeyStoreMaterial, locateKey } from './key-stores/keys.js';
 import { isCustomKeyStoreOrigin } from './key-stores/model.js';
@@ -26,7 +25,8 @@ import type { KmsDeps } from './operation.js';
 import { updateKeyRecord } from './operations/key-updates.js';
 import { RotationNoLongerDue, rotateKeyMaterial } from './operations/rotation.js';
 import { runReplicationJobs } from './multi-region/replication-jobs.js';
-import type { AuditActor, Logger } from './ports.js';
+import type { Logger } from './ports.js';
+import { auditServiceEvent, describeError as describe } from './service-events.js';
 import { soleLeader, type LeaderLease } from './leader-lease.js';
 
 /** Keys examined per store query, and queries per run at most. */
@@ -178,32 +178,6 @@ function dueWork(deps: KmsDeps, logger: Logger, key: KeyRecord, now: Date): DueW
   return undefined;
 }
 
-/** The service itself, as CloudTrail names KMS's own work. */
-const SERVICE: AuditActor = { type: 'AWSService', invokedBy: 'kms.amazonaws.com' };
-
-/**
- * Records what the scheduler did. Unlike an API call there is nobody to withhold a result from:
- * a record that cannot be written is logged as an error (the work itself is done).
- */
-async function auditServiceEvent(
-  deps: KmsDeps,
-  logger: Logger,
-  event: { eventName: string; resources: string[]; additionalEventData?: Record<string, unknown>; errorCode?: string; errorMessage?: string | undefined },
-): Promise<void> {
-  try {
-    await deps.audit.record({
-      eventTime: deps.clock.now(),
-      requestId: randomUUID(),
-      principalArn: SERVICE.invokedBy,
-      userAgent: 'hsmkms-scheduler',
-      actor: SERVICE,
-      ...event,
-    });
-  } catch (error) {
-    logger.error({ eventName: event.eventName, resources: event.resources, err: describe(error) }, 'scheduled work done but its audit record not written');
-  }
-}
-
 function isDeletionDue(key: KeyRecord, now: Date): boolean {
   return key.keyState === 'PendingDeletion' && key.deletionDate !== undefined && key.deletionDate <= now;
 }
@@ -244,7 +218,7 @@ async function expireImportedMaterial(deps: KmsDeps, keyId: string, now: Date): 
       return {
         ...current,
         // A key pending deletion stays so; anything else waits for new material.
-        keyState: current.keyState === 'PendingDeletion' ? 'PendingDeletion' : 'PendingImport',
+        keyState: current.keyState === 'PendingDeletion' || current.keyState === 'PendingReplicaDeletion' ? current.keyState : 'PendingImport',
         // currentVersionId stays: it records which material the key had, so only that same
         // material is accepted on re-import and earlier ciphertexts decrypt again.
         expirationModel: undefined,
@@ -261,12 +235,3 @@ async function expireImportedMaterial(deps: KmsDeps, keyId: string, now: Date): 
 
 class NotDue extends Error {}
 
-/** Log-safe error summary: KMS and HSM errors carry no secrets; never log the stack's data. */
-function describe(error: unknown): Record<string, unknown> {
-  if (error instanceof KmsError) return { type: error.type, message: error.message };
-  if (error instanceof Error) {
-    const { code, fn } = error as Error & { code?: unknown; fn?: unknown };
-    return { name: error.name, message: error.message, code, fn };
-  }
-  return { value: String(error) };
-}

@@ -2,15 +2,23 @@
  * Multi-Region keys across two real deployments on this machine: two `hsmkms serve` processes,
  * each with its own data directory, its own embedded SoftHSM2 token and its own `--region`. The
  * eu-west-1 deployment is registered as a region peer of us-east-1 (`hsmkms region add`, with a
- * CryptoUser of eu-west-1 as the peer principal), and the AWS SDK talks to both.
+ * CryptoUser of eu-west-1 as the peer principal), and the AWS SDK talks to both. As in AWS, a
+ * replica is `Creating` when ReplicateKey answers, so the tests wait (poll DescribeKey) until it is
+ * there; the scheduler runs every 0.2 s, which also makes the first retries that short.
  */
 import { execFile } from 'node:child_process';
+import { constants, createPublicKey, publicEncrypt, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import {
+  CancelKeyDeletionCommand,
   CreateKeyCommand,
+  EnableKeyCommand,
+  GetParametersForImportCommand,
+  ImportKeyMaterialCommand,
   DecryptCommand,
   DescribeKeyCommand,
   EnableKeyRotationCommand,
@@ -37,6 +45,7 @@ let east: Served;
 let west: Served;
 let kmsEast: KMSClient;
 let kmsWest: KMSClient;
+let peerCredentials: { AWS_ACCESS_KEY_ID: string; AWS_SECRET_ACCESS_KEY: string };
 
 const dataDir = (region: string) => join(dir, region);
 const rootOf = (region: string) => JSON.parse(readFileSync(join(dataDir(region), 'root-credentials.json'), 'utf8')) as { accessKeyId: string; secretAccessKey: string };
@@ -52,18 +61,18 @@ async function refusal(promise: Promise<unknown>): Promise<{ name: string; messa
 }
 
 beforeAll(async () => {
-  const start = (region: string) => serve(['--data-dir', dataDir(region), '--region', region, '--port', '0', '--workers', '1', '--log-level', 'warn']);
+  const start = (region: string) =>
+    serve(['--data-dir', dataDir(region), '--region', region, '--port', '0', '--workers', '1', '--log-level', 'warn', '--scheduler-interval', '0.2']);
   [east, west] = await Promise.all([start(us), start(eu)]);
   kmsEast = client(us, east.endpoint);
   kmsWest = client(eu, west.endpoint);
   // The peer principal: a CryptoUser of eu-west-1, whose credentials us-east-1 keeps sealed.
   const admin = new HsmKmsClient({ endpoint: west.endpoint, region: eu, credentials: rootOf(eu) });
   const peer = await admin.call('CreatePrincipal', { UserName: 'replicator-us-east-1', Roles: ['CryptoUser'] });
-  const { stdout } = await hsmkms(['region', 'add', eu, '--endpoint', west.endpoint, '--data-dir', dataDir(us)], {
-    AWS_ACCESS_KEY_ID: String(peer.AccessKeyId),
-    AWS_SECRET_ACCESS_KEY: String(peer.SecretAccessKey),
-  });
+  peerCredentials = { AWS_ACCESS_KEY_ID: String(peer.AccessKeyId), AWS_SECRET_ACCESS_KEY: String(peer.SecretAccessKey) };
+  const { stdout } = await hsmkms(['region', 'add', eu, '--endpoint', west.endpoint, '--data-dir', dataDir(us)], peerCredentials);
   expect(JSON.parse(stdout)).toStrictEqual({ region: eu, endpoint: west.endpoint, accessKeyId: peer.AccessKeyId, peerPrincipal: peer.Arn });
+  westRegistered = west.endpoint;
 }, 240_000);
 
 afterAll(async () => {
@@ -72,6 +81,36 @@ afterAll(async () => {
   await Promise.all([east?.stop(), west?.stop()]);
   rmSync(dir, { recursive: true, force: true });
 });
+
+/** The key's state in a region, or the error name while it is not there. */
+async function stateIn(kms: KMSClient, keyId: string): Promise<string | undefined> {
+  return kms.send(new DescribeKeyCommand({ KeyId: keyId })).then(
+    (out) => out.KeyMetadata!.KeyState,
+    (error: Error) => error.name,
+  );
+}
+
+/** Waits until the replica in eu-west-1 is `state` (Enabled, or PendingImport for imported material). */
+async function replicaReady(keyId: string, state = 'Enabled'): Promise<void> {
+  await expect.poll(() => stateIn(kmsWest, keyId), { timeout: 30_000, interval: 100 }).toBe(state);
+}
+
+let westRegistered = '';
+/** Points eu-west-1 at `endpoint` (a closed port: unreachable), as an operator would with `hsmkms region add`. */
+async function registerWest(endpoint: string): Promise<void> {
+  if (endpoint === westRegistered) return;
+  await hsmkms(['region', 'add', eu, '--endpoint', endpoint, '--no-check', '--data-dir', dataDir(us)], peerCredentials);
+  westRegistered = endpoint;
+}
+
+/** A loopback endpoint where nothing listens. */
+async function closedEndpoint(): Promise<string> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return `http://127.0.0.1:${port}`;
+}
 
 describe('multi-Region keys between two deployments', () => {
   it('CreateKey MultiRegion: an mrk- key that is its own primary, with no replicas yet', async () => {
@@ -88,8 +127,6 @@ describe('multi-Region keys between two deployments', () => {
   });
 
   it('refuses what AWS refuses, and what this service cannot do yet, by name', async () => {
-    const external = await refusal(kmsEast.send(new CreateKeyCommand({ MultiRegion: true, Origin: 'EXTERNAL' })));
-    expect(external.name).toBe('UnsupportedOperationException');
     const store = await refusal(kmsEast.send(new CreateKeyCommand({ MultiRegion: true, Origin: 'AWS_CLOUDHSM', CustomKeyStoreId: 'cks-1234567890abcdef0' })));
     expect(store.name).toBe('UnsupportedOperationException');
     const single = (await kmsEast.send(new CreateKeyCommand({}))).KeyMetadata!;
@@ -121,6 +158,8 @@ describe('multi-Region keys between two deployments', () => {
     expect(replicated.ReplicaKeyMetadata).toMatchObject({
       KeyId: primary.KeyId,
       Arn: replicaArn,
+      KeyState: 'Creating',
+      Enabled: false,
       Description: 'replica',
       KeySpec: 'SYMMETRIC_DEFAULT',
       KeyUsage: 'ENCRYPT_DECRYPT',
@@ -131,6 +170,14 @@ describe('multi-Region keys between two deployments', () => {
     expect(replicated.ReplicaKeyMetadata!.CurrentKeyMaterialId).toBe(primary.CurrentKeyMaterialId);
     expect(JSON.parse(replicated.ReplicaPolicy!).Statement[0].Principal.AWS).toBe('arn:aws:iam::111122223333:root');
     expect(replicated.ReplicaTags).toStrictEqual([{ TagKey: 'side', TagValue: 'west' }]);
+    await replicaReady(primary.KeyId!);
+    expect((await kmsWest.send(new DescribeKeyCommand({ KeyId: primary.KeyId }))).KeyMetadata).toMatchObject({
+      Arn: replicaArn,
+      Description: 'replica',
+      Enabled: true,
+      CurrentKeyMaterialId: primary.CurrentKeyMaterialId,
+      MultiRegionConfiguration: { MultiRegionKeyType: 'REPLICA', PrimaryKey: { Arn: primary.Arn, Region: us }, ReplicaKeys: [{ Arn: replicaArn, Region: eu }] },
+    });
 
     const opened = await kmsWest.send(new DecryptCommand({ CiphertextBlob: sealed.CiphertextBlob, EncryptionContext: context }));
     expect(Buffer.from(opened.Plaintext!).toString()).toBe('made in us-east-1');
@@ -153,6 +200,7 @@ describe('multi-Region keys between two deployments', () => {
   it('an ECC signing key: the replica signs, the primary verifies, with one public key', async () => {
     const primary = (await kmsEast.send(new CreateKeyCommand({ MultiRegion: true, KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY' }))).KeyMetadata!;
     await kmsEast.send(new ReplicateKeyCommand({ KeyId: primary.KeyId, ReplicaRegion: eu }));
+    await replicaReady(primary.KeyId!);
     const [a, b] = await Promise.all([kmsEast, kmsWest].map((k) => k.send(new GetPublicKeyCommand({ KeyId: primary.KeyId }))));
     expect(Buffer.from(b!.PublicKey!).equals(Buffer.from(a!.PublicKey!))).toBe(true);
     const message = Buffer.from('signed in eu-west-1');
@@ -170,6 +218,7 @@ describe('multi-Region keys between two deployments', () => {
     await kmsEast.send(new RotateKeyOnDemandCommand({ KeyId: key.KeyId }));
     const second = await encrypt(kmsEast, 'second material');
     await kmsEast.send(new ReplicateKeyCommand({ KeyId: key.KeyId, ReplicaRegion: eu }));
+    await replicaReady(key.KeyId!);
     expect(await decrypt(kmsWest, first.CiphertextBlob!)).toBe('first material');
     expect(await decrypt(kmsWest, second.CiphertextBlob!)).toBe('second material');
 
@@ -179,6 +228,8 @@ describe('multi-Region keys between two deployments', () => {
     await kmsEast.send(new EnableKeyRotationCommand({ KeyId: key.KeyId, RotationPeriodInDays: 180 }));
     expect(await kmsWest.send(new GetKeyRotationStatusCommand({ KeyId: key.KeyId }))).toMatchObject({ KeyRotationEnabled: true, RotationPeriodInDays: 180 });
     await kmsEast.send(new RotateKeyOnDemandCommand({ KeyId: key.KeyId }));
+    // Updating until eu-west-1 has the new version, then current in both.
+    await expect.poll(() => stateIn(kmsEast, key.KeyId!), { timeout: 30_000, interval: 100 }).toBe('Enabled');
     const [east, west] = await Promise.all([kmsEast, kmsWest].map(async (k) => (await k.send(new DescribeKeyCommand({ KeyId: key.KeyId }))).KeyMetadata!));
     expect(east!.CurrentKeyMaterialId).not.toBe(key.CurrentKeyMaterialId);
     expect(west!.CurrentKeyMaterialId).toBe(east!.CurrentKeyMaterialId);
@@ -189,41 +240,165 @@ describe('multi-Region keys between two deployments', () => {
     expect(await decrypt(kmsWest, (await encrypt(kmsEast, 'made after')).CiphertextBlob!)).toBe('made after');
   });
 
-  it('UpdatePrimaryRegion moves the primary; a primary with replicas is not deleted', async () => {
+  it('UpdatePrimaryRegion moves the primary; a primary with replicas waits for them in PendingReplicaDeletion', async () => {
     const key = (await kmsEast.send(new CreateKeyCommand({ MultiRegion: true }))).KeyMetadata!;
     await kmsEast.send(new ReplicateKeyCommand({ KeyId: key.KeyId, ReplicaRegion: eu }));
+    await replicaReady(key.KeyId!);
     const eastArn = key.Arn!;
     const westArn = `arn:aws:kms:${eu}:111122223333:key/${key.KeyId}`;
+    const sealed = await kmsEast.send(new EncryptCommand({ KeyId: key.KeyId, Plaintext: Buffer.from('before deletion was scheduled') }));
 
-    const refused = await refusal(kmsEast.send(new ScheduleKeyDeletionCommand({ KeyId: key.KeyId, PendingWindowInDays: 7 })));
-    expect(refused).toMatchObject({ name: 'KMSInvalidStateException', message: expect.stringMatching(/replica keys in eu-west-1\./) });
-    expect((await kmsEast.send(new DescribeKeyCommand({ KeyId: key.KeyId }))).KeyMetadata!.KeyState).toBe('Enabled');
+    // AWS: no deletion date yet (it starts when the last replica is deleted), unusable, and cancellable.
+    const scheduled = await kmsEast.send(new ScheduleKeyDeletionCommand({ KeyId: key.KeyId, PendingWindowInDays: 7 }));
+    expect(scheduled).toMatchObject({ KeyId: eastArn, KeyState: 'PendingReplicaDeletion', PendingWindowInDays: 7 });
+    expect(scheduled.DeletionDate).toBeUndefined();
+    const pending = (await kmsEast.send(new DescribeKeyCommand({ KeyId: key.KeyId }))).KeyMetadata!;
+    expect(pending).toMatchObject({ KeyState: 'PendingReplicaDeletion', PendingDeletionWindowInDays: 7, Enabled: false });
+    expect(pending.DeletionDate).toBeUndefined();
+    expect((await refusal(kmsEast.send(new DecryptCommand({ CiphertextBlob: sealed.CiphertextBlob })))).name).toBe('KMSInvalidStateException');
+    expect((await refusal(kmsEast.send(new ReplicateKeyCommand({ KeyId: key.KeyId, ReplicaRegion: 'ap-south-1' })))).name).toBe('KMSInvalidStateException');
+    expect((await refusal(kmsEast.send(new ScheduleKeyDeletionCommand({ KeyId: key.KeyId })))).name).toBe('KMSInvalidStateException');
+    // The replica is its own key: still usable in its region.
+    expect(Buffer.from((await kmsWest.send(new DecryptCommand({ CiphertextBlob: sealed.CiphertextBlob }))).Plaintext!).toString()).toBe('before deletion was scheduled');
+    await kmsEast.send(new CancelKeyDeletionCommand({ KeyId: key.KeyId }));
+    expect(await stateIn(kmsEast, key.KeyId!)).toBe('Disabled');
+    await kmsEast.send(new EnableKeyCommand({ KeyId: key.KeyId }));
 
     expect((await refusal(kmsEast.send(new UpdatePrimaryRegionCommand({ KeyId: key.KeyId, PrimaryRegion: 'ap-south-1' })))).name).toBe('NotFoundException');
     expect((await refusal(kmsWest.send(new UpdatePrimaryRegionCommand({ KeyId: key.KeyId, PrimaryRegion: us })))).name).toBe('UnsupportedOperationException');
     await kmsEast.send(new UpdatePrimaryRegionCommand({ KeyId: key.KeyId, PrimaryRegion: eu }));
+    await expect.poll(() => stateIn(kmsEast, key.KeyId!), { timeout: 30_000, interval: 100 }).toBe('Enabled');
     const [east, west] = await Promise.all([kmsEast, kmsWest].map(async (k) => (await k.send(new DescribeKeyCommand({ KeyId: key.KeyId }))).KeyMetadata!));
     expect(east!.MultiRegionConfiguration).toStrictEqual({ MultiRegionKeyType: 'REPLICA', PrimaryKey: { Arn: westArn, Region: eu }, ReplicaKeys: [{ Arn: eastArn, Region: us }] });
     expect(west!.MultiRegionConfiguration).toStrictEqual({ MultiRegionKeyType: 'PRIMARY', PrimaryKey: { Arn: westArn, Region: eu }, ReplicaKeys: [{ Arn: eastArn, Region: us }] });
     expect((await refusal(kmsEast.send(new UpdatePrimaryRegionCommand({ KeyId: key.KeyId, PrimaryRegion: eu })))).name).toBe('UnsupportedOperationException');
 
-    // Now a replica, the us-east-1 key may be deleted; the eu-west-1 primary may not while it exists
-    // (and eu-west-1 has no peer registered for us-east-1 to ask, which it says).
-    const scheduled = await kmsEast.send(new ScheduleKeyDeletionCommand({ KeyId: key.KeyId, PendingWindowInDays: 7 }));
-    expect(scheduled.KeyState).toBe('PendingDeletion');
-    const primary = await refusal(kmsWest.send(new ScheduleKeyDeletionCommand({ KeyId: key.KeyId, PendingWindowInDays: 7 })));
-    expect(primary).toMatchObject({ name: 'KMSInvalidStateException', message: expect.stringMatching(/us-east-1 \(unreachable/) });
+    // Now a replica, the us-east-1 key enters its waiting period at once; the eu-west-1 primary
+    // waits for it (eu-west-1 has no peer registered for us-east-1 to ask: it keeps waiting).
+    const replica = await kmsEast.send(new ScheduleKeyDeletionCommand({ KeyId: key.KeyId, PendingWindowInDays: 7 }));
+    expect(replica.KeyState).toBe('PendingDeletion');
+    expect(replica.DeletionDate).toBeInstanceOf(Date);
+    const primary = await kmsWest.send(new ScheduleKeyDeletionCommand({ KeyId: key.KeyId, PendingWindowInDays: 7 }));
+    expect(primary).toMatchObject({ KeyState: 'PendingReplicaDeletion', PendingWindowInDays: 7 });
+  });
+
+  it('a region that cannot be reached: the replica stays Creating, the key Updating, until the region answers', async () => {
+    await registerWest(await closedEndpoint());
+    try {
+      const key = (await kmsEast.send(new CreateKeyCommand({ MultiRegion: true }))).KeyMetadata!;
+      const sealed = await kmsEast.send(new EncryptCommand({ KeyId: key.KeyId, Plaintext: Buffer.from('made before the replica') }));
+      const replicated = await kmsEast.send(new ReplicateKeyCommand({ KeyId: key.KeyId, ReplicaRegion: eu }));
+      expect(replicated.ReplicaKeyMetadata).toMatchObject({ KeyState: 'Creating', MultiRegionConfiguration: { MultiRegionKeyType: 'REPLICA' } });
+      const replicaArn = `arn:aws:kms:${eu}:111122223333:key/${key.KeyId}`;
+      // The primary lists it while it is being made; the region has nothing yet, and keeps having nothing.
+      for (let pass = 0; pass < 3; pass++) {
+        expect((await kmsEast.send(new DescribeKeyCommand({ KeyId: key.KeyId }))).KeyMetadata!.MultiRegionConfiguration!.ReplicaKeys).toStrictEqual([{ Arn: replicaArn, Region: eu }]);
+        expect(await stateIn(kmsWest, key.KeyId!)).toBe('NotFoundException');
+      }
+      expect((await refusal(kmsEast.send(new ReplicateKeyCommand({ KeyId: key.KeyId, ReplicaRegion: eu })))).name).toBe('AlreadyExistsException');
+
+      await registerWest(west.endpoint);
+      await replicaReady(key.KeyId!);
+      const opened = await kmsWest.send(new DecryptCommand({ CiphertextBlob: sealed.CiphertextBlob }));
+      expect(Buffer.from(opened.Plaintext!).toString()).toBe('made before the replica');
+
+      // A rotation while eu-west-1 cannot be reached: Updating, the old version still current, until it answers.
+      await registerWest(await closedEndpoint());
+      await kmsEast.send(new RotateKeyOnDemandCommand({ KeyId: key.KeyId }));
+      const rotating = (await kmsEast.send(new DescribeKeyCommand({ KeyId: key.KeyId }))).KeyMetadata!;
+      expect(rotating).toMatchObject({ KeyState: 'Updating', CurrentKeyMaterialId: key.CurrentKeyMaterialId });
+      expect((await refusal(kmsEast.send(new UpdatePrimaryRegionCommand({ KeyId: key.KeyId, PrimaryRegion: eu })))).name).toBe('KMSInvalidStateException');
+      await registerWest(west.endpoint);
+      await expect.poll(() => stateIn(kmsEast, key.KeyId!), { timeout: 30_000, interval: 100 }).toBe('Enabled');
+      const [rotatedEast, rotatedWest] = await Promise.all([kmsEast, kmsWest].map(async (k) => (await k.send(new DescribeKeyCommand({ KeyId: key.KeyId }))).KeyMetadata!));
+      expect(rotatedEast!.CurrentKeyMaterialId).not.toBe(key.CurrentKeyMaterialId);
+      expect(rotatedWest!.CurrentKeyMaterialId).toBe(rotatedEast!.CurrentKeyMaterialId);
+      const afterRotation = await kmsEast.send(new EncryptCommand({ KeyId: key.KeyId, Plaintext: Buffer.from('made after the rotation') }));
+      expect(Buffer.from((await kmsWest.send(new DecryptCommand({ CiphertextBlob: afterRotation.CiphertextBlob }))).Plaintext!).toString()).toBe('made after the rotation');
+
+      // UpdatePrimaryRegion while eu-west-1 cannot be reached: Updating (and still usable) until it answers.
+      await registerWest(await closedEndpoint());
+      expect(await kmsEast.send(new UpdatePrimaryRegionCommand({ KeyId: key.KeyId, PrimaryRegion: eu }))).toMatchObject({});
+      const updating = (await kmsEast.send(new DescribeKeyCommand({ KeyId: key.KeyId }))).KeyMetadata!;
+      expect(updating).toMatchObject({ KeyState: 'Updating', MultiRegionConfiguration: { MultiRegionKeyType: 'PRIMARY' } });
+      await kmsEast.send(new EncryptCommand({ KeyId: key.KeyId, Plaintext: Buffer.from('while updating') }));
+      expect((await refusal(kmsEast.send(new UpdatePrimaryRegionCommand({ KeyId: key.KeyId, PrimaryRegion: eu })))).name).toBe('KMSInvalidStateException');
+      await registerWest(west.endpoint);
+      await expect.poll(() => stateIn(kmsEast, key.KeyId!), { timeout: 30_000, interval: 100 }).toBe('Enabled');
+      const [east, westKey] = await Promise.all([kmsEast, kmsWest].map(async (k) => (await k.send(new DescribeKeyCommand({ KeyId: key.KeyId }))).KeyMetadata!));
+      expect(east!.MultiRegionConfiguration!.MultiRegionKeyType).toBe('REPLICA');
+      expect(westKey!.MultiRegionConfiguration!.MultiRegionKeyType).toBe('PRIMARY');
+    } finally {
+      await registerWest(west.endpoint);
+    }
+  });
+
+  it('a replica the region refuses for good is removed from the set, and that is audited', async () => {
+    const key = (await kmsEast.send(new CreateKeyCommand({ MultiRegion: true }))).KeyMetadata!;
+    // A policy that does not let the peer principal manage the replica fails eu-west-1's lockout check.
+    const lockout = JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { AWS: 'arn:aws:iam::111122223333:user/nobody' }, Action: 'kms:*', Resource: '*' }] });
+    await registerWest(await closedEndpoint());
+    try {
+      const replicated = await kmsEast.send(new ReplicateKeyCommand({ KeyId: key.KeyId, ReplicaRegion: eu, Policy: lockout }));
+      expect(replicated.ReplicaKeyMetadata!.KeyState).toBe('Creating');
+    } finally {
+      await registerWest(west.endpoint);
+    }
+    await expect
+      .poll(async () => (await kmsEast.send(new DescribeKeyCommand({ KeyId: key.KeyId }))).KeyMetadata!.MultiRegionConfiguration!.ReplicaKeys, { timeout: 30_000, interval: 100 })
+      .toStrictEqual([]);
+    expect(await stateIn(kmsWest, key.KeyId!)).toBe('NotFoundException');
+    // Recorded right after the region left the set.
+    const search = async () => {
+      const { stdout } = await hsmkms(['audit', 'search', '--event-name', 'ReplicateKey', '--key', key.KeyId!, '--error-code', 'MalformedPolicyDocumentException', '--json', '--data-dir', dataDir(us)]);
+      return stdout.trim().split('\n').filter(Boolean).map((line) => JSON.parse(line) as Record<string, any>);
+    };
+    let found: Array<Record<string, any>> = [];
+    await expect.poll(async () => (found = await search()).length, { timeout: 30_000, interval: 200 }).toBe(1);
+    const [given] = found;
+    expect(given!.userIdentity).toMatchObject({ type: 'AWSService', invokedBy: 'kms.amazonaws.com' });
+    expect(JSON.stringify(given)).toContain(eu);
+  });
+
+  it('Origin EXTERNAL: each region imports the same material; different material is refused', async () => {
+    const key = (await kmsEast.send(new CreateKeyCommand({ MultiRegion: true, Origin: 'EXTERNAL' }))).KeyMetadata!;
+    expect(key).toMatchObject({ KeyId: expect.stringMatching(/^mrk-/), Origin: 'EXTERNAL', KeyState: 'PendingImport', MultiRegion: true });
+    expect((await refusal(kmsEast.send(new ReplicateKeyCommand({ KeyId: key.KeyId, ReplicaRegion: eu })))).message).toMatch(/import it first/);
+    const material = randomBytes(32);
+    const importInto = async (kms: KMSClient, bytes: Buffer) => {
+      const params = await kms.send(new GetParametersForImportCommand({ KeyId: key.KeyId, WrappingAlgorithm: 'RSAES_OAEP_SHA_256', WrappingKeySpec: 'RSA_2048' }));
+      const wrappingKey = createPublicKey({ key: Buffer.from(params.PublicKey!), format: 'der', type: 'spki' });
+      const EncryptedKeyMaterial = publicEncrypt({ key: wrappingKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, bytes);
+      return kms.send(new ImportKeyMaterialCommand({ KeyId: key.KeyId, ImportToken: params.ImportToken, EncryptedKeyMaterial, ExpirationModel: 'KEY_MATERIAL_DOES_NOT_EXPIRE' }));
+    };
+    await importInto(kmsEast, material);
+    const replicated = await kmsEast.send(new ReplicateKeyCommand({ KeyId: key.KeyId, ReplicaRegion: eu }));
+    expect(replicated.ReplicaKeyMetadata).toMatchObject({ KeyState: 'Creating', Origin: 'EXTERNAL' });
+    await replicaReady(key.KeyId!, 'PendingImport');
+    expect((await refusal(importInto(kmsWest, randomBytes(32)))).name).toBe('IncorrectKeyMaterialException');
+    expect(await stateIn(kmsWest, key.KeyId!)).toBe('PendingImport');
+    await importInto(kmsWest, material);
+    const [east, westKey] = await Promise.all([kmsEast, kmsWest].map(async (k) => (await k.send(new DescribeKeyCommand({ KeyId: key.KeyId }))).KeyMetadata!));
+    expect(westKey).toMatchObject({ KeyState: 'Enabled', Origin: 'EXTERNAL', CurrentKeyMaterialId: east!.CurrentKeyMaterialId, MultiRegionConfiguration: { MultiRegionKeyType: 'REPLICA' } });
+    const fromEast = await kmsEast.send(new EncryptCommand({ KeyId: key.KeyId, Plaintext: Buffer.from('imported in both') }));
+    expect(Buffer.from((await kmsWest.send(new DecryptCommand({ CiphertextBlob: fromEast.CiphertextBlob }))).Plaintext!).toString()).toBe('imported in both');
+    const fromWest = await kmsWest.send(new EncryptCommand({ KeyId: key.KeyId, Plaintext: Buffer.from('and back') }));
+    expect(Buffer.from((await kmsEast.send(new DecryptCommand({ CiphertextBlob: fromWest.CiphertextBlob }))).Plaintext!).toString()).toBe('and back');
   });
 
   it('the transfer is in both audit trails, and neither token holds an extractable key', async () => {
     const key = (await kmsEast.send(new CreateKeyCommand({ MultiRegion: true }))).KeyMetadata!;
     await kmsEast.send(new ReplicateKeyCommand({ KeyId: key.KeyId, ReplicaRegion: eu }));
+    await replicaReady(key.KeyId!);
     const search = async (region: string, eventName: string) => {
       const { stdout } = await hsmkms(['audit', 'search', '--event-name', eventName, '--key', key.KeyId!, '--json', '--data-dir', dataDir(region)]);
       return stdout.trim().split('\n').filter(Boolean).map((line) => JSON.parse(line) as Record<string, unknown>);
     };
-    const [sent] = await search(us, 'ReplicateKey');
-    expect(JSON.stringify(sent)).toContain(eu);
+    // The call (by the root) and the transfer it started (by the service, recorded once it is done).
+    let sent: Array<Record<string, unknown>> = [];
+    await expect.poll(async () => (sent = await search(us, 'ReplicateKey')).length, { timeout: 30_000, interval: 200 }).toBe(2);
+    for (const record of sent) expect(JSON.stringify(record)).toContain(eu);
+    expect(sent.map((record) => (record.userIdentity as { type: string }).type).sort()).toStrictEqual(['AWSService', 'Root']);
     for (const eventName of ['HsmKms.PrepareReplica', 'HsmKms.ImportReplica']) {
       const [received] = await search(eu, eventName);
       expect(JSON.stringify(received), eventName).toContain('replicator-us-east-1');
@@ -255,7 +430,9 @@ describe('multi-Region keys between two deployments', () => {
     const replicated = await aws(us, east.endpoint, ['kms', 'replicate-key', '--key-id', keyId, '--replica-region', eu, '--description', 'cli replica']);
     expect(replicated.ReplicaKeyMetadata.MultiRegionConfiguration).toMatchObject({ MultiRegionKeyType: 'REPLICA', PrimaryKey: { Region: us } });
     expect(replicated.ReplicaKeyMetadata.Description).toBe('cli replica');
+    await replicaReady(keyId);
     await aws(us, east.endpoint, ['kms', 'update-primary-region', '--key-id', keyId, '--primary-region', eu]);
+    await expect.poll(() => stateIn(kmsEast, keyId), { timeout: 30_000, interval: 100 }).toBe('Enabled');
     const described = await aws(eu, west.endpoint, ['kms', 'describe-key', '--key-id', keyId]);
     expect(described.KeyMetadata.MultiRegionConfiguration).toMatchObject({ MultiRegionKeyType: 'PRIMARY', ReplicaKeys: [{ Region: us }] });
   });

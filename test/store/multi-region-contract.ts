@@ -79,10 +79,13 @@ export function describeMultiRegionContract(store: () => MetadataStore): void {
       await repo.deferReplicationJob(again!, { attempts: 1, nextAttemptAt: lease, lastError: 'peer down' });
       expect(await repo.listDueReplicationJobs(now, 10)).toStrictEqual([]);
       expect(await repo.listReplicationJobs({ region: 'eu-west-1', limit: 10 })).toMatchObject([{ attempts: 1, lastError: 'peer down' }]);
+      expect(await repo.getReplicationJob(id)).toMatchObject({ ...id, generation: 2, attempts: 1, nextAttemptAt: lease });
+      expect(await repo.getReplicationJob({ ...id, kind: 'replicate' })).toBeUndefined();
       expect(await repo.retryReplicationJobs(now, 'eu-west-1')).toBe(1);
       const [due] = await repo.listDueReplicationJobs(now, 10);
       await repo.completeReplicationJob(due!);
       expect(await repo.listReplicationJobs({ limit: 10 })).toStrictEqual([]);
+      expect(await repo.getReplicationJob(id)).toBeUndefined();
     });
 
     it('hands a transport key to exactly one taker, and drops expired ones', async () => {

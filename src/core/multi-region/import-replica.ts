@@ -4,6 +4,11 @@
  * this HSM unwraps them into its own domain, and the replica key is created here with the
  * primary's key id, key spec, usage, origin, material ids and rotation settings, and this
  * region's own policy, tags and description. Answers with ReplicateKey's output members.
+ *
+ * A key with imported material (`Origin: EXTERNAL`) arrives without material: the replica is
+ * created PendingImport with the primary's KeyMaterialId as its current one, so ImportKeyMaterial
+ * here accepts only the material imported into the primary (imported-material-id.ts), and a
+ * ciphertext made in either region decrypts in the other.
  */
 import { KmsError } from '../errors.js';
 import { keyArn } from '../key-resolver.js';
@@ -14,27 +19,32 @@ import { defaultKeyPolicy } from '../policy/default-policy.js';
 import { checkPolicyLockout } from '../policy/lockout-check.js';
 import { parsePolicyDocument } from '../policy/policy-document.js';
 import { checkTagCount, parseTags, tagConditions } from '../operations/tag-rules.js';
-import { optionalBoolean, optionalInteger, optionalString, POLICY_RULE, requiredEnum, requiredString, requiredStringList } from '../validation.js';
+import { optionalBoolean, optionalEnum, optionalInteger, optionalString, POLICY_RULE, requiredEnum, requiredString, requiredStringList } from '../validation.js';
 import { multiRegionConfiguration } from './metadata.js';
 import { MULTI_REGION_KEY_ID, REGION_RULE, type MultiRegionKeyRecord } from './model.js';
 import type { TransportHash } from './transport.js';
 import { parseVersions, unwrapArriving } from './versions.js';
 
 export const TRANSPORT_HASHES: readonly TransportHash[] = ['SHA_1', 'SHA_256'];
+const REPLICA_ORIGINS = ['AWS_KMS', 'EXTERNAL'] as const;
 
 export const importReplica: Operation = {
   name: 'ImportReplica',
   namespace: 'HsmKms',
   async run(deps, ctx, input) {
-    const transportKeyId = requiredString(input, 'TransportKeyId', { min: 1, max: 64 });
-    const hash = requiredEnum(input, 'TransportHash', TRANSPORT_HASHES);
+    const origin = optionalEnum(input, 'Origin', REPLICA_ORIGINS) ?? 'AWS_KMS';
+    const imported = origin === 'EXTERNAL';
+    if (imported && (input.Versions !== undefined || input.TransportKeyId !== undefined))
+      throw new KmsError('ValidationException', 'A replica with Origin EXTERNAL arrives without key material: import the same material into it.');
+    const transportKeyId = imported ? undefined : requiredString(input, 'TransportKeyId', { min: 1, max: 64 });
+    const hash = imported ? undefined : requiredEnum(input, 'TransportHash', TRANSPORT_HASHES);
     const keyId = requiredString(input, 'KeyId', { min: 1, max: 36, pattern: MULTI_REGION_KEY_ID });
     const keySpec = requiredEnum(input, 'KeySpec', KEY_SPECS);
     const keyUsage = requiredEnum(input, 'KeyUsage', KEY_USAGES);
     const primaryRegion = requiredString(input, 'PrimaryRegion', REGION_RULE);
     const regions = requiredStringList(input, 'Regions', { max: 32, member: REGION_RULE });
     const creationSeconds = optionalInteger(input, 'CreationDate', 0, 32_503_680_000) ?? Math.floor(deps.clock.now().getTime() / 1000);
-    const arriving = parseVersions(input, 'Versions');
+    const arriving = imported ? [] : parseVersions(input, 'Versions');
     const currentVersionId = requiredString(input, 'CurrentKeyMaterialId', { min: 64, max: 64, pattern: /^[0-9a-f]{64}$/ });
     const rotationPeriod = optionalInteger(input, 'RotationPeriodInDays', 90, 2560);
     const description = optionalString(input, 'Description', { min: 0, max: 8192 }) ?? '';
@@ -43,7 +53,8 @@ export const importReplica: Operation = {
     const tags = parseTags(input, 'Tags');
     checkTagCount([], tags);
     if (!usagesFor(keySpec).includes(keyUsage)) throw new KmsError('ValidationException', `KeyUsage ${keyUsage} is not compatible with KeySpec ${keySpec}.`);
-    if (!arriving.some((v) => v.versionId === currentVersionId)) throw new KmsError('ValidationException', `CurrentKeyMaterialId ${currentVersionId} is not among the Versions sent.`);
+    if (imported && keySpec !== 'SYMMETRIC_DEFAULT') throw new KmsError('UnsupportedOperationException', `Importing key material is supported for SYMMETRIC_DEFAULT keys only, not ${keySpec}.`);
+    if (!imported && !arriving.some((v) => v.versionId === currentVersionId)) throw new KmsError('ValidationException', `CurrentKeyMaterialId ${currentVersionId} is not among the Versions sent.`);
     if (primaryRegion === deps.settings.region)
       throw new KmsError('ValidationException', `The primary key of ${keyId} cannot be replicated into its own region ${primaryRegion}.`);
 
@@ -57,7 +68,7 @@ export const importReplica: Operation = {
       context: { 'kms:KeySpec': keySpec, 'kms:KeyUsage': keyUsage, 'kms:MultiRegion': 'true', 'kms:PrimaryRegion': primaryRegion, ...tagConditions(tags) },
     });
     if (await deps.store.getKey(keyId)) throw new KmsError('AlreadyExistsException', `A key with the id ${keyId} already exists in ${deps.settings.region}.`);
-    const arrived = await unwrapArriving(deps, keyId, keySpec, transportKeyId, hash, arriving);
+    const arrived = transportKeyId && hash ? await unwrapArriving(deps, keyId, keySpec, transportKeyId, hash, arriving) : [];
 
     const key: KeyRecord = {
       keyId,
@@ -66,14 +77,14 @@ export const importReplica: Operation = {
       description,
       keySpec,
       keyUsage,
-      origin: 'AWS_KMS',
-      keyState: 'Enabled',
+      origin,
+      keyState: imported ? 'PendingImport' : 'Enabled',
       creationDate: new Date(creationSeconds * 1000),
       policy,
       // Rotation is shared: the primary's scheduler rotates and sends the new material here (a
       // replica has no schedule of its own).
-      rotationEnabled: rotationPeriod !== undefined,
-      rotationPeriodInDays: rotationPeriod,
+      rotationEnabled: !imported && rotationPeriod !== undefined,
+      rotationPeriodInDays: imported ? undefined : rotationPeriod,
       currentVersionId,
       ownerArn: ctx.principal.arn,
       revision: 1,

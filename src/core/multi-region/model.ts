@@ -18,9 +18,9 @@ export function isMultiRegionKeyId(keyId: string): boolean {
 export const REGION_RULE = { min: 1, max: 32, pattern: /^([a-z]+-){2,3}\d+$/ };
 
 /**
- * A region of a key's set, as the deployment that records it sees it. ReplicateKey and
- * UpdatePrimaryRegion are synchronous today, so every recorded region is `Active`; `Creating` is
- * kept in the stored format for an asynchronous ReplicateKey (AWS's `Creating` replica).
+ * A region of a key's set, as the deployment that records it sees it: `Creating` from ReplicateKey
+ * until the replica exists there (AWS's replica in KeyState `Creating`; the transfer runs as a
+ * `replicate` replication job), then `Active`.
  */
 export interface RegionMembership {
   region: string;
@@ -34,8 +34,9 @@ export interface MultiRegionKeyRecord {
   /** Every region of the set, the primary's included, in the order they joined. */
   regions: RegionMembership[];
   /**
-   * An UpdatePrimaryRegion in progress (AWS's KeyState `Updating`). Always false today: the
-   * synchronous UpdatePrimaryRegion has no in-between state to show.
+   * A change in flight (AWS's KeyState `Updating`), set on the primary: an UpdatePrimaryRegion until
+   * the new primary's deployment has taken over (a `promote` job), or a rotation until every replica
+   * region has the new version (a `rotate` job).
    */
   updating: boolean;
   revision: number;
@@ -59,11 +60,19 @@ export interface RegionPeerRecord {
 }
 
 /**
- * Work towards a peer, kept until it is done (the scheduler retries it; replication-jobs.ts):
+ * Work towards a peer, kept until it is done (the scheduler retries it; replication-jobs.ts). The
+ * kind is a column, so kinds are added without a migration.
  * - `sync`: tell the replica in `region` what the keys share (regions, primary, current version,
- *   rotation settings). The kind is a column, so other kinds can be added without a migration.
+ *   rotation settings).
+ * - `replicate`: create the replica in `region` (ReplicateKey; the payload holds the replica's
+ *   policy, description and tags).
+ * - `promote`: make the replica in `region` the primary (UpdatePrimaryRegion).
+ * - `rotate`: a rotation of the primary (`region` is its own): the new version reaches every replica
+ *   region, then becomes current (the payload names it); the key is `Updating` meanwhile.
+ * - `replica-deletion`: for a primary in PendingReplicaDeletion (`region` is its own): ask its
+ *   replicas' regions whether their keys still exist; once none does, its waiting period starts.
  */
-export type ReplicationJobKind = 'sync';
+export type ReplicationJobKind = 'sync' | 'replicate' | 'promote' | 'rotate' | 'replica-deletion';
 
 export interface ReplicationJob {
   keyId: string;
@@ -90,17 +99,17 @@ export interface TransportKeyRecord {
   expiresAt: Date;
 }
 
-/** The ARN of a key in another region of the same account and partition. */
-export function regionalKeyArn(settings: KmsSettings, region: string, keyId: string): string {
-  return `arn:${settings.partition}:kms:${region}:${settings.accountId}:key/${keyId}`;
-}
-
 /** Whether this deployment holds the primary key of the set. */
 export function isPrimaryHere(record: MultiRegionKeyRecord, settings: KmsSettings): boolean {
   return record.primaryRegion === settings.region;
 }
 
-/** The other regions of the set, from this deployment's point of view. */
+/** The other regions of the set, from this deployment's point of view (replicas still `Creating` included). */
 export function otherRegions(record: MultiRegionKeyRecord, settings: KmsSettings): RegionMembership[] {
   return record.regions.filter((r) => r.region !== settings.region);
+}
+
+/** The other regions whose key exists (not `Creating`): those that share the material and are told of changes. */
+export function activeOtherRegions(record: MultiRegionKeyRecord, settings: KmsSettings): RegionMembership[] {
+  return otherRegions(record, settings).filter((r) => r.state === 'Active');
 }

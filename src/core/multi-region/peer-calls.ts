@@ -48,7 +48,8 @@ export async function syncRegion(deps: KmsDeps, region: string, record: Pick<Mul
   const answer = await callPeer(deps, region, 'SyncMultiRegionKey', {
     KeyId: record.keyId,
     PrimaryRegion: record.primaryRegion,
-    Regions: record.regions.map((r) => r.region),
+    // A replica still being created is not told of yet: the regions it would name must hold the key.
+    Regions: record.regions.filter((r) => r.state === 'Active').map((r) => r.region),
     ...(key.currentVersionId ? { CurrentKeyMaterialId: key.currentVersionId } : {}),
     RotationEnabled: key.rotationEnabled,
     ...(key.rotationPeriodInDays !== undefined ? { RotationPeriodInDays: key.rotationPeriodInDays } : {}),
@@ -57,15 +58,17 @@ export async function syncRegion(deps: KmsDeps, region: string, record: Pick<Mul
   return String(answer.KeyState);
 }
 
+/** `region` leaves the set of `keyId` (its replica there is gone, or will never be made). */
+export async function leaveSet(deps: KmsDeps, keyId: string, region: string): Promise<void> {
+  await updateRegionSet(deps, keyId, (current) =>
+    current.regions.some((r) => r.region === region) ? { ...current, regions: current.regions.filter((r) => r.region !== region) } : undefined,
+  );
+}
+
 /**
  * Writes a change to this deployment's record of the set, re-reading it on a concurrent change.
  * `change` returns undefined when nothing is left to do.
  */
-/** `region` leaves the set of `keyId` (its replica there is gone). */
-export async function leaveSet(deps: KmsDeps, keyId: string, region: string): Promise<void> {
-  await updateRegionSet(deps, keyId, (current) => ({ ...current, regions: current.regions.filter((r) => r.region !== region) }));
-}
-
 export async function updateRegionSet(
   deps: KmsDeps,
   keyId: string,
@@ -80,4 +83,18 @@ export async function updateRegionSet(
     if (await deps.store.multiRegion.updateMultiRegionKey(written)) return written;
   }
   throw new KmsError('KMSInternalException', `The multi-Region record of ${keyId} kept changing; try again.`);
+}
+
+/** Asks for `region` to be told the key's shared settings again later (a `sync` replication job). */
+export async function enqueueSync(deps: KmsDeps, keyId: string, region: string): Promise<void> {
+  await deps.store.multiRegion.enqueueReplicationJob({ keyId, region, kind: 'sync', payload: '{}' }, deps.clock.now());
+}
+
+/** Tells `region` now, or leaves a job for the scheduler when it cannot be reached. */
+export async function syncOrRetryLater(deps: KmsDeps, region: string, record: MultiRegionKeyRecord, key: KeyRecord): Promise<void> {
+  try {
+    await syncRegion(deps, region, record, key);
+  } catch {
+    await enqueueSync(deps, key.keyId, region);
+  }
 }

@@ -40,6 +40,8 @@ export interface MultiRegionRepository {
    * due at `now` with the new payload and a new generation (its attempt count starts again).
    */
   enqueueReplicationJob(job: ReplicationJobId & { payload: string }, now: Date): Promise<void>;
+  /** The job with that identity, if one waits. */
+  getReplicationJob(id: ReplicationJobId): Promise<ReplicationJob | undefined>;
   /** Jobs due at `now`, oldest due first. */
   listDueReplicationJobs(now: Date, limit: number): Promise<ReplicationJob[]>;
   /** Every waiting job (of one region), in due order. */

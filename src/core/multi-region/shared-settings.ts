@@ -5,9 +5,8 @@
 import { KmsError } from '../errors.js';
 import type { KeyRecord } from '../model.js';
 import type { KmsDeps } from '../operation.js';
-import { isMultiRegionKeyId, isPrimaryHere, otherRegions, type MultiRegionKeyRecord } from './model.js';
-import { callPeer, leaveSet, syncRegion } from './peer-calls.js';
-import { enqueueSync } from './replication-jobs.js';
+import { activeOtherRegions, isMultiRegionKeyId, isPrimaryHere, type MultiRegionKeyRecord } from './model.js';
+import { callPeer, leaveSet, syncOrRetryLater } from './peer-calls.js';
 import { replicaTransportOf } from './transport.js';
 import { wrapVersionsFor, type TravellingVersion } from './versions.js';
 
@@ -29,12 +28,13 @@ export async function requirePrimaryForRotation(deps: KmsDeps, key: KeyRecord): 
 }
 
 /**
- * Phase 1 of a multi-Region rotation: every replica region receives the new version (not current
- * there yet) before the primary uses it, so a ciphertext made with it decrypts everywhere. A region
- * that cannot be reached fails the rotation; the primary has not changed.
+ * Phase 1 of a multi-Region rotation (the `rotate` replication job): every replica region receives
+ * the new version (not current there yet) before the primary uses it, so a ciphertext made with it
+ * decrypts everywhere. A region that cannot be reached throws, and the job is retried; the primary
+ * keeps its current version meanwhile.
  */
 export async function deliverNewVersion(deps: KmsDeps, key: KeyRecord, record: MultiRegionKeyRecord, travelling: TravellingVersion): Promise<void> {
-  for (const { region } of otherRegions(record, deps.settings)) {
+  for (const { region } of activeOtherRegions(record, deps.settings)) {
     try {
       const wrapped = await wrapVersionsFor(deps, region, key, [travelling], true);
       await callPeer(deps, region, 'ImportReplicaVersions', { TransportKeyId: wrapped.transportKeyId, TransportHash: wrapped.hash, KeyId: key.keyId, Versions: wrapped.versions });
@@ -55,14 +55,5 @@ export async function shareWithReplicas(deps: KmsDeps, key: KeyRecord): Promise<
   if (!isMultiRegionKeyId(key.keyId)) return;
   const record = await deps.store.multiRegion.getMultiRegionKey(key.keyId);
   if (!record || !isPrimaryHere(record, deps.settings)) return;
-  for (const { region } of otherRegions(record, deps.settings)) await syncOrRetryLater(deps, region, record, key);
-}
-
-/** Tells `region` now, or leaves a job for the scheduler when it cannot be reached. */
-export async function syncOrRetryLater(deps: KmsDeps, region: string, record: MultiRegionKeyRecord, key: KeyRecord): Promise<void> {
-  try {
-    await syncRegion(deps, region, record, key);
-  } catch {
-    await enqueueSync(deps, key.keyId, region);
-  }
+  for (const { region } of activeOtherRegions(record, deps.settings)) await syncOrRetryLater(deps, region, record, key);
 }

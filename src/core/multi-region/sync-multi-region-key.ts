@@ -34,6 +34,9 @@ export const syncMultiRegionKey: Operation = {
     if (currentVersionId !== undefined && !(await deps.store.getKeyVersion(keyId, currentVersionId)))
       throw new KmsError('ValidationException', `Key material ${currentVersionId} of ${keyId} has not arrived in ${deps.settings.region}; send it first (ImportReplicaVersions).`);
     const written = await updateRegionSet(deps, keyId, (current) => {
+      // UpdatePrimaryRegion: as in AWS, the replica that becomes the primary must be Enabled.
+      if (primaryRegion === deps.settings.region && current.primaryRegion !== primaryRegion && key.keyState !== 'Enabled')
+        throw new KmsError('KMSInvalidStateException', `${key.arn} is ${key.keyState}; a replica must be Enabled to become the primary key.`);
       const same = current.primaryRegion === primaryRegion && current.regions.map((r) => r.region).join() === all.join();
       return same ? undefined : { ...current, primaryRegion, regions: all.map((region) => ({ region, state: 'Active' })) };
     });

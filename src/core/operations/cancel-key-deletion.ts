@@ -1,4 +1,7 @@
-/** CancelKeyDeletion: keeps a key pending deletion; like AWS, it comes back Disabled. */
+/**
+ * CancelKeyDeletion: keeps a key pending deletion (or a multi-Region primary waiting for its
+ * replicas' deletion, PendingReplicaDeletion); like AWS, it comes back Disabled.
+ */
 import { KmsError } from '../errors.js';
 import { resolveKey } from '../key-resolver.js';
 import type { KeyRecord } from '../model.js';
@@ -7,7 +10,7 @@ import { requiredKeyId } from '../validation.js';
 import { updateKeyRecord } from './key-updates.js';
 
 function requirePendingDeletion(key: KeyRecord): void {
-  if (key.keyState !== 'PendingDeletion')
+  if (key.keyState !== 'PendingDeletion' && key.keyState !== 'PendingReplicaDeletion')
     throw new KmsError('KMSInvalidStateException', `${key.arn} is not pending deletion.`);
 }
 

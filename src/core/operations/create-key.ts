@@ -51,8 +51,8 @@ export const createKey: Operation = {
     const transport = multiRegion ? replicaTransportOf(deps.backend) : undefined;
     if (multiRegion && !transport)
       throw new KmsError('UnsupportedOperationException', 'This HSM backend cannot move key material between tokens, so it cannot hold multi-Region keys.');
-    if (multiRegion && origin !== 'AWS_KMS')
-      throw new KmsError('UnsupportedOperationException', `Multi-Region keys with Origin ${origin} are not supported by this service; use Origin AWS_KMS.`);
+    if (multiRegion && origin !== 'AWS_KMS' && origin !== 'EXTERNAL')
+      throw new KmsError('UnsupportedOperationException', `Multi-Region keys cannot be in a custom key store (Origin ${origin}); use Origin AWS_KMS or EXTERNAL.`);
     if (origin === 'EXTERNAL' && keySpec !== 'SYMMETRIC_DEFAULT')
       throw new KmsError(
         'UnsupportedOperationException',
@@ -102,7 +102,7 @@ export const createKey: Operation = {
     const caller = { principalArn: ctx.principal.arn, requestId: ctx.requestId, operation: 'CreateKey' };
     const inStore = keyStore ? await createKeyStoreMaterial(deps, key, keyStore, newKeyMaterialId(), xksKeyId, caller) : undefined;
     // A multi-Region key's material is also wrapped for transfer to its replicas (multi-region/transport.ts).
-    const replicable: ReplicableMaterial | undefined = transport ? await transport.generateReplicableMaterial(keySpec) : undefined;
+    const replicable: ReplicableMaterial | undefined = transport && origin === 'AWS_KMS' ? await transport.generateReplicableMaterial(keySpec) : undefined;
     const version = inStore?.version ?? (origin === 'AWS_KMS' ? await generateFirstVersion(deps, key, now, replicable) : undefined);
     if (version) key.currentVersionId = version.versionId;
     const regionSet: MultiRegionKeyRecord | undefined = multiRegion
@@ -118,10 +118,10 @@ export const createKey: Operation = {
         if (version) await tx.insertKeyVersion(version);
         if (keyStore) await tx.keyStores.insertKeyStoreKey({ keyId, customKeyStoreId: keyStore.customKeyStoreId, xksKeyId });
         if (tags.length > 0) await tx.putTags(keyId, tags);
-        if (regionSet && version && replicable) {
-          await tx.multiRegion.insertMultiRegionKey(regionSet);
+        // Imported material (EXTERNAL) does not travel: each region imports it (multi-region/import-replica.ts).
+        if (regionSet) await tx.multiRegion.insertMultiRegionKey(regionSet);
+        if (regionSet && version && replicable)
           await tx.multiRegion.insertTransferMaterial({ keyId, versionId: version.versionId, transferWrapped: replicable.transferWrapped });
-        }
       });
     } catch (error) {
       await inStore?.undo().catch(() => undefined);

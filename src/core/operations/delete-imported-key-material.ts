@@ -5,7 +5,7 @@
  */
 import { KmsError } from '../errors.js';
 import { materialId } from '../key-metadata.js';
-import { resolveKey } from '../key-resolver.js';
+import { requireNotPendingDeletion, resolveKey } from '../key-resolver.js';
 import type { Operation } from '../operation.js';
 import { requiredKeyId } from '../validation.js';
 import { updateKeyRecord } from './key-updates.js';
@@ -18,13 +18,13 @@ export const deleteImportedKeyMaterial: Operation = {
     const key = await resolveKey(deps.store, deps.settings, keyIdValue);
     if (key.origin !== 'EXTERNAL')
       throw new KmsError('UnsupportedOperationException', `${key.arn} origin is ${key.origin} which is not valid for this operation.`);
-    if (key.keyState === 'PendingDeletion') throw new KmsError('KMSInvalidStateException', `${key.arn} is pending deletion.`);
+    requireNotPendingDeletion(key);
 
     await deps.authorizer.authorize({ principal: ctx.principal, action: 'kms:DeleteImportedKeyMaterial', key, context: {} });
 
     let removed: string[] = [];
     const updated = await updateKeyRecord(deps, key.keyId, async (current, tx) => {
-      if (current.keyState === 'PendingDeletion') throw new KmsError('KMSInvalidStateException', `${key.arn} is pending deletion.`);
+      requireNotPendingDeletion(current);
       removed = (await tx.listKeyVersions(current.keyId)).map((v) => v.versionId);
       await tx.deleteKeyVersions(current.keyId);
       return { ...current, keyState: 'PendingImport', expirationModel: undefined, validTo: undefined };

@@ -13,6 +13,9 @@ export const describeKey: Operation = {
     optionalStringList(input, 'GrantTokens', GRANT_TOKENS_RULE);
     const key = await resolveKey(deps.store, deps.settings, keyIdInput);
     await deps.authorizer.authorize({ principal: ctx.principal, action: 'kms:DescribeKey', key, context: {} });
-    return { KeyMetadata: keyMetadata(key, await keyStoreMetadata(deps, key), await multiRegionMetadataOf(deps, key)) };
+    const multiRegion = await multiRegionMetadataOf(deps, key);
+    const metadata = keyMetadata(key, await keyStoreMetadata(deps, key), multiRegion.configuration);
+    if (multiRegion.updating && key.keyState === 'Enabled') metadata.KeyState = 'Updating';
+    return { KeyMetadata: metadata };
   },
 };

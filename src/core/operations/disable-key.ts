@@ -1,6 +1,7 @@
 /** DisableKey: stops all cryptographic use of a key until EnableKey. */
 import { requireNotPendingDeletion, resolveKey } from '../key-resolver.js';
 import type { KeyRecord } from '../model.js';
+import { requireNotUpdating } from '../multi-region/metadata.js';
 import type { Operation } from '../operation.js';
 import { requiredKeyId } from '../validation.js';
 import { requireNotPendingImport, updateKeyRecord } from './key-updates.js';
@@ -16,6 +17,7 @@ export const disableKey: Operation = {
     const key = await resolveKey(deps.store, deps.settings, requiredKeyId(input));
     check(key);
     await deps.authorizer.authorize({ principal: ctx.principal, action: 'kms:DisableKey', key, context: {} });
+    await requireNotUpdating(deps, key);
     if (key.keyState === 'Disabled') return {};
     await updateKeyRecord(deps, key.keyId, (current) => {
       check(current);

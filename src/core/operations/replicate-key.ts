@@ -1,20 +1,25 @@
 /**
  * ReplicateKey: a replica of a multi-Region primary key in another region — another hsmkms
- * deployment registered as a region peer (`hsmkms region add`). The peer's HSM makes an RSA
- * transport key (HsmKms.PrepareReplica), this HSM wraps every version of the material to it inside
- * the token, and the peer unwraps them into its own HSM and creates the replica (HsmKms.ImportReplica): the
- * material is never in clear outside an HSM. The peer's own policies decide whether the peer
- * principal may create it. This region's record of the set gains the replica once it exists.
+ * deployment registered as a region peer (`hsmkms region add`). As in AWS the call answers at once
+ * with the replica in KeyState `Creating`: this region's record of the set gains the region as
+ * `Creating`, and the transfer (multi-region/send-replica.ts: material wrapped token to token,
+ * never in clear outside an HSM) runs as a replication job — tried at once, retried by the
+ * scheduler while the peer cannot be reached, until the replica exists there and the region is
+ * `Active`. A refusal that will not change (the peer's policies, a policy it rejects) removes the
+ * region from the set again; within the call's first seconds it is the call's answer.
  */
 import { KmsError } from '../errors.js';
-import { requireNotPendingDeletion, resolveKey } from '../key-resolver.js';
+import { keyMetadata } from '../key-metadata.js';
+import { regionalKeyArn, requireNotPendingDeletion, resolveKey } from '../key-resolver.js';
+import type { KeyRecord } from '../model.js';
+import { multiRegionConfiguration } from '../multi-region/metadata.js';
 import { isMultiRegionKeyId, REGION_RULE } from '../multi-region/model.js';
-import { callPeer, updateRegionSet } from '../multi-region/peer-calls.js';
-import { syncOrRetryLater } from '../multi-region/shared-settings.js';
-import { parsePolicyDocument } from '../policy/policy-document.js';
+import { changeSetWithJob, tryJobNow } from '../multi-region/replication-jobs.js';
+import type { ReplicaOptions } from '../multi-region/send-replica.js';
 import { replicaTransportOf } from '../multi-region/transport.js';
-import { travellingVersions, wrapVersionsFor } from '../multi-region/versions.js';
 import type { Operation } from '../operation.js';
+import { defaultKeyPolicy } from '../policy/default-policy.js';
+import { parsePolicyDocument } from '../policy/policy-document.js';
 import { optionalBoolean, optionalString, POLICY_RULE, requiredKeyId, requiredString } from '../validation.js';
 import { parseTags } from './tag-rules.js';
 
@@ -41,37 +46,50 @@ export const replicateKey: Operation = {
 
     if (replicaRegion === deps.settings.region)
       throw new KmsError('ValidationException', `${key.arn} is already in ${replicaRegion}; a replica must be in another region.`);
-    if (record.regions.some((r) => r.region === replicaRegion))
-      throw new KmsError('AlreadyExistsException', `${key.arn} already has a replica in ${replicaRegion}.`);
-    if (!replicaTransportOf(deps.backend) || !deps.regionPeers) throw new KmsError('UnsupportedOperationException', 'This deployment cannot replicate keys to other regions.');
+    if (record.updating) throw new KmsError('KMSInvalidStateException', `${key.arn} is Updating (its primary Region is changing); replicate it once that is done.`);
+    if (key.origin === 'EXTERNAL' && key.currentVersionId === undefined)
+      throw new KmsError('KMSInvalidStateException', `${key.arn} has no key material yet; import it first, then replicate the key and import the same material into the replica.`);
+    if (key.origin !== 'EXTERNAL' && !replicaTransportOf(deps.backend)) throw new KmsError('UnsupportedOperationException', 'This deployment cannot replicate keys to other regions.');
+    if (!deps.regionPeers) throw new KmsError('UnsupportedOperationException', 'This deployment cannot replicate keys to other regions.');
     if (!(await deps.regionPeers.has(replicaRegion)))
       throw new KmsError('UnsupportedOperationException', `${replicaRegion} is not a region this deployment replicates to; register it with hsmkms region add ${replicaRegion} --endpoint URL.`);
 
-    const wrapped = await wrapVersionsFor(deps, replicaRegion, key, await travellingVersions(deps, key), false);
-    const created = await callPeer(deps, replicaRegion, 'ImportReplica', {
-      TransportKeyId: wrapped.transportKeyId,
-      TransportHash: wrapped.hash,
-      KeyId: key.keyId,
-      KeySpec: key.keySpec,
-      KeyUsage: key.keyUsage,
-      PrimaryRegion: deps.settings.region,
-      Regions: record.regions.map((r) => r.region),
-      CreationDate: Math.floor(key.creationDate.getTime() / 1000),
-      Versions: wrapped.versions,
-      CurrentKeyMaterialId: key.currentVersionId,
-      ...(key.rotationEnabled && key.rotationPeriodInDays !== undefined ? { RotationPeriodInDays: key.rotationPeriodInDays } : {}),
-      ...(description !== undefined ? { Description: description } : {}),
+    const options: ReplicaOptions = {
       ...(policy !== undefined ? { Policy: policy } : {}),
+      ...(description !== undefined ? { Description: description } : {}),
       ...(bypassLockout !== undefined ? { BypassPolicyLockoutSafetyCheck: bypassLockout } : {}),
       Tags: tags,
-    });
-
-    // The replica exists: record it here, then tell the other replicas (or leave it to the scheduler).
-    const updated = await updateRegionSet(deps, key.keyId, (current) =>
-      current.regions.some((r) => r.region === replicaRegion) ? undefined : { ...current, regions: [...current.regions, { region: replicaRegion, state: 'Active' }] },
+    };
+    const job = { keyId: key.keyId, region: replicaRegion, kind: 'replicate' as const };
+    const creating = await changeSetWithJob(
+      deps,
+      key.keyId,
+      (current) => {
+        if (current.regions.some((r) => r.region === replicaRegion)) throw new KmsError('AlreadyExistsException', `${key.arn} already has a replica in ${replicaRegion}.`);
+        return { ...current, regions: [...current.regions, { region: replicaRegion, state: 'Creating' }] };
+      },
+      { ...job, payload: { ...options } },
     );
-    for (const other of updated?.regions ?? [])
-      if (other.region !== deps.settings.region && other.region !== replicaRegion) await syncOrRetryLater(deps, other.region, updated!, key);
-    return { ReplicaKeyMetadata: created.ReplicaKeyMetadata, ReplicaPolicy: created.ReplicaPolicy, ReplicaTags: created.ReplicaTags };
+    const outcome = await tryJobNow(deps, job);
+    if (outcome?.status === 'given-up') throw outcome.error;
+
+    // AWS's answer: the replica as it is being created (the replica region's default policy is the account's).
+    const replica: KeyRecord = {
+      ...key,
+      arn: regionalKeyArn(deps.settings, replicaRegion, key.keyId),
+      description: description ?? '',
+      keyState: 'Creating',
+      policy: policy ?? defaultKeyPolicy(deps.settings),
+      nextRotationDate: undefined,
+      deletionDate: undefined,
+      pendingDeletionWindowInDays: undefined,
+      expirationModel: undefined,
+      validTo: undefined,
+    };
+    return {
+      ReplicaKeyMetadata: keyMetadata(replica, undefined, multiRegionConfiguration({ ...deps.settings, region: replicaRegion }, creating)),
+      ReplicaPolicy: replica.policy,
+      ReplicaTags: tags,
+    };
   },
 };

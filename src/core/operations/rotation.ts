@@ -1,14 +1,17 @@
 /**
  * Key material rotation, shared by RotateKeyOnDemand, EnableKeyRotation and the scheduler's
  * automatic rotations. A rotation adds a KeyMaterialVersion and makes it current; old versions
- * stay, so ciphertexts that name them keep decrypting.
+ * stay, so ciphertexts that name them keep decrypting. A multi-Region primary with replicas makes
+ * it current only once every replica region has it (the key is `Updating` meanwhile).
  */
 import { KmsError } from '../errors.js';
 import { requireEnabled } from '../key-resolver.js';
 import type { KeyMaterialVersion, KeyRecord, RotationType } from '../model.js';
 import type { KmsDeps } from '../operation.js';
 import { addDays, newKeyMaterialId, updateKeyRecord } from './key-updates.js';
-import { deliverNewVersion, requirePrimaryForRotation, shareWithReplicas } from '../multi-region/shared-settings.js';
+import { otherRegions } from '../multi-region/model.js';
+import { enqueueJob, tryJobNow } from '../multi-region/replication-jobs.js';
+import { requirePrimaryForRotation, shareWithReplicas } from '../multi-region/shared-settings.js';
 import { replicaTransportOf } from '../multi-region/transport.js';
 
 /** AWS's fixed quota of on-demand rotations per key. */
@@ -57,8 +60,10 @@ export class RotationNoLongerDue extends Error {}
  * {@link RotationNoLongerDue} otherwise — so one due rotation never happens twice.
  */
 export async function rotateKeyMaterial(deps: KmsDeps, key: KeyRecord, rotationType: RotationType, options: { due?: Date } = {}): Promise<KeyRecord> {
-  // A multi-Region primary sends the new material to every replica first (multi-region/shared-settings.ts).
+  // A multi-Region primary with replicas stages the new version and is `Updating` until every replica
+  // region has it (a `rotate` replication job, multi-region/replication-jobs.ts); then it becomes current.
   const multiRegion = await requirePrimaryForRotation(deps, key);
+  if (multiRegion?.updating) throw new KmsError('KMSInvalidStateException', `${key.arn} is Updating (a rotation or a primary Region change is in flight); try again once it is done.`);
   const transport = multiRegion ? replicaTransportOf(deps.backend) : undefined;
   const replicable = transport ? await transport.generateReplicableMaterial(key.keySpec) : undefined;
   const material = replicable ?? (await deps.backend.generateKeyMaterial(key.keySpec));
@@ -72,7 +77,8 @@ export async function rotateKeyMaterial(deps: KmsDeps, key: KeyRecord, rotationT
     rotationType,
   };
   const transfer = replicable && { keyId: key.keyId, versionId: version.versionId, transferWrapped: replicable.transferWrapped };
-  if (multiRegion && transfer) await deliverNewVersion(deps, key, multiRegion, { version, transfer });
+  const staged = multiRegion !== undefined && transfer !== undefined && otherRegions(multiRegion, deps.settings).length > 0;
+  const job = { keyId: key.keyId, region: deps.settings.region, kind: 'rotate' as const };
   const rotated = await updateKeyRecord(deps, key.keyId, async (current, tx) => {
     if (options.due && current.nextRotationDate?.getTime() !== options.due.getTime()) throw new RotationNoLongerDue();
     requireRotatable(current);
@@ -87,12 +93,21 @@ export async function rotateKeyMaterial(deps: KmsDeps, key: KeyRecord, rotationT
     }
     await tx.insertKeyVersion(version);
     if (transfer) await tx.multiRegion.insertTransferMaterial(transfer);
-    const next: KeyRecord = { ...current, currentVersionId: version.versionId };
+    const next: KeyRecord = staged ? { ...current } : { ...current, currentVersionId: version.versionId };
+    if (staged) {
+      const record = await tx.multiRegion.getMultiRegionKey(current.keyId);
+      if (!record || record.updating || !(await tx.multiRegion.updateMultiRegionKey({ ...record, updating: true, revision: record.revision + 1 })))
+        throw new KmsError('KMSInvalidStateException', `${current.arn} is Updating (a rotation or a primary Region change is in flight); try again once it is done.`);
+      await enqueueJob(tx, now, job, { KeyMaterialId: version.versionId });
+    }
     if (rotationType === 'AUTOMATIC' && current.nextRotationDate && current.rotationPeriodInDays !== undefined)
       next.nextRotationDate = nextRotationAfterRun(current.nextRotationDate, current.rotationPeriodInDays, now);
     return next;
   });
-  // Phase 2: the replicas switch to the new version (every region has it by now).
+  if (staged) {
+    await tryJobNow(deps, job);
+    return (await deps.store.getKey(key.keyId)) ?? rotated;
+  }
   if (multiRegion) await shareWithReplicas(deps, rotated);
   return rotated;
 }

@@ -1,14 +1,18 @@
 /**
  * ScheduleKeyDeletion: the key becomes unusable now and its material is destroyed by the
- * scheduler (src/core/scheduler.ts) once the waiting period has passed.
+ * scheduler (src/core/scheduler.ts) once the waiting period has passed. A multi-Region primary
+ * key that still has replicas waits first, as in AWS, in `PendingReplicaDeletion` (no
+ * DeletionDate yet): a `replica-deletion` replication job asks the replicas' regions until none
+ * still holds the key, then the waiting period starts (PendingDeletion).
  */
-import { KmsError } from '../errors.js';
 import { requireNotPendingDeletion, resolveKey } from '../key-resolver.js';
-import type { KeyRecord } from '../model.js';
-import { syncRegion, updateRegionSet } from '../multi-region/peer-calls.js';
+import { isMultiRegionKeyId, isPrimaryHere, otherRegions } from '../multi-region/model.js';
+import { enqueueJob, tryJobNow } from '../multi-region/replication-jobs.js';
 import type { KmsDeps, Operation } from '../operation.js';
+import type { KeyRecord } from '../model.js';
 import { epochSeconds, optionalInteger, requiredKeyId } from '../validation.js';
 import { addDays, updateKeyRecord } from './key-updates.js';
+import { KmsError } from '../errors.js';
 
 export const scheduleKeyDeletion: Operation = {
   name: 'ScheduleKeyDeletion',
@@ -23,45 +27,41 @@ export const scheduleKeyDeletion: Operation = {
       key,
       context: { 'kms:ScheduleKeyDeletionPendingWindowInDays': String(days) },
     });
-    if (key.keyId.startsWith('mrk-')) await requireNoReplicas(deps, key);
-    const deletionDate = addDays(deps.clock.now(), days);
-    const updated = await updateKeyRecord(deps, key.keyId, (current) => {
-      requireNotPendingDeletion(current);
-      return { ...current, keyState: 'PendingDeletion', deletionDate, pendingDeletionWindowInDays: days };
-    });
+    const updated = (await hasReplicas(deps, key)) ? await waitForReplicas(deps, key, days) : await startWaitingPeriod(deps, key, days);
     return {
       KeyId: updated.arn,
-      DeletionDate: epochSeconds(deletionDate),
+      ...(updated.deletionDate ? { DeletionDate: epochSeconds(updated.deletionDate) } : {}),
       KeyState: updated.keyState,
       PendingWindowInDays: days,
     };
   },
 };
 
-/**
- * A multi-Region primary key is deleted only once it has no replicas left. AWS would wait in
- * PendingReplicaDeletion; this service refuses instead, after asking each replica's deployment
- * whether its key still exists (and forgetting the regions where it no longer does).
- */
-async function requireNoReplicas(deps: KmsDeps, key: KeyRecord): Promise<void> {
+async function startWaitingPeriod(deps: KmsDeps, key: KeyRecord, days: number): Promise<KeyRecord> {
+  const deletionDate = addDays(deps.clock.now(), days);
+  return updateKeyRecord(deps, key.keyId, (current) => {
+    requireNotPendingDeletion(current);
+    return { ...current, keyState: 'PendingDeletion', deletionDate, pendingDeletionWindowInDays: days };
+  });
+}
+
+/** Whether `key` is a multi-Region primary with replicas (also ones still being created). */
+async function hasReplicas(deps: KmsDeps, key: KeyRecord): Promise<boolean> {
+  if (!isMultiRegionKeyId(key.keyId)) return false;
   const record = await deps.store.multiRegion.getMultiRegionKey(key.keyId);
-  if (!record || record.primaryRegion !== deps.settings.region) return;
-  const remaining: string[] = [];
-  const gone: string[] = [];
-  for (const { region } of record.regions) {
-    if (region === deps.settings.region) continue;
-    try {
-      await syncRegion(deps, region, record, key);
-      remaining.push(region);
-    } catch (error) {
-      if (error instanceof KmsError && error.type === 'NotFoundException') gone.push(region);
-      else remaining.push(`${region} (unreachable: ${error instanceof KmsError ? error.type : 'error'})`);
-    }
-  }
-  if (gone.length > 0) await updateRegionSet(deps, key.keyId, (current) => ({ ...current, regions: current.regions.filter((r) => !gone.includes(r.region)) }));
-  if (remaining.length > 0)
-    throw new KmsError(
-      'KMSInvalidStateException',
-      `${key.arn} is a multi-Region primary key with replica keys in ${remaining.join(', ')}. Schedule the deletion of its replicas first, or make another region the primary (UpdatePrimaryRegion); this service does not support PendingReplicaDeletion.`,
-    );
+  if (record?.updating) throw new KmsError('KMSInvalidStateException', `${key.arn} is Updating (its primary Region is changing); try again once that is done.`);
+  return record !== undefined && isPrimaryHere(record, deps.settings) && otherRegions(record, deps.settings).length > 0;
+}
+
+/** PendingReplicaDeletion and its job, in one transaction; the replicas' regions are asked at once. */
+async function waitForReplicas(deps: KmsDeps, key: KeyRecord, days: number): Promise<KeyRecord> {
+  const job = { keyId: key.keyId, region: deps.settings.region, kind: 'replica-deletion' as const };
+  const pending = await updateKeyRecord(deps, key.keyId, async (current, tx) => {
+    requireNotPendingDeletion(current);
+    await enqueueJob(tx, deps.clock.now(), job);
+    return { ...current, keyState: 'PendingReplicaDeletion', deletionDate: undefined, pendingDeletionWindowInDays: days };
+  });
+  // Replicas already gone: the waiting period starts now.
+  const outcome = await tryJobNow(deps, job);
+  return outcome?.status === 'done' ? ((await deps.store.getKey(key.keyId)) ?? pending) : pending;
 }

@@ -1,15 +1,16 @@
 /**
  * UpdatePrimaryRegion: makes the replica in PrimaryRegion the primary of a multi-Region key and
- * this region's key a replica. The new primary's deployment is told first (nothing changes here if
- * it cannot be reached); then this region's record, then the other replicas (or the scheduler, when one cannot be reached).
+ * this region's key a replica. As in AWS the key is `Updating` while the change is in flight: the
+ * new primary's deployment is told first (a `promote` replication job, tried at once and retried by
+ * the scheduler while that region cannot be reached), then this region's record changes, then the
+ * other replicas are told (or the scheduler, when one cannot be reached). The key stays usable in
+ * cryptographic operations meanwhile.
  */
 import { KmsError } from '../errors.js';
 import { requireNotPendingDeletion, resolveKey } from '../key-resolver.js';
 import { isMultiRegionKeyId, REGION_RULE } from '../multi-region/model.js';
-import { syncRegion, updateRegionSet } from '../multi-region/peer-calls.js';
-import { syncOrRetryLater } from '../multi-region/shared-settings.js';
+import { changeSetWithJob, tryJobNow } from '../multi-region/replication-jobs.js';
 import type { Operation } from '../operation.js';
-import { updateKeyRecord } from './key-updates.js';
 import { requiredKeyId, requiredString } from '../validation.js';
 
 export const updatePrimaryRegion: Operation = {
@@ -26,16 +27,26 @@ export const updatePrimaryRegion: Operation = {
     requireNotPendingDeletion(key);
     await deps.authorizer.authorize({ principal: ctx.principal, action: 'kms:UpdatePrimaryRegion', key, context: { 'kms:PrimaryRegion': primaryRegion } });
     if (primaryRegion === deps.settings.region) throw new KmsError('ValidationException', `${key.arn} is already the primary key, in ${primaryRegion}.`);
-    if (!record.regions.some((r) => r.region === primaryRegion))
-      throw new KmsError('NotFoundException', `${key.arn} has no replica key in ${primaryRegion}; replicate it there first.`);
+    // AWS: the primary must be Enabled when the change starts.
+    if (key.keyState !== 'Enabled') throw new KmsError('KMSInvalidStateException', `${key.arn} is ${key.keyState}; the primary key must be Enabled to change its primary Region.`);
+    const target = record.regions.find((r) => r.region === primaryRegion);
+    if (!target) throw new KmsError('NotFoundException', `${key.arn} has no replica key in ${primaryRegion}; replicate it there first.`);
+    if (target.state === 'Creating') throw new KmsError('KMSInvalidStateException', `The replica of ${key.arn} in ${primaryRegion} is still being created.`);
     if (!deps.regionPeers) throw new KmsError('UnsupportedOperationException', 'This deployment cannot reach other regions.');
 
-    // The new primary takes the automatic rotation schedule with it; this region's key keeps the settings only.
-    await syncRegion(deps, primaryRegion, { ...record, primaryRegion }, key);
-    const written = await updateRegionSet(deps, key.keyId, (current) => ({ ...current, primaryRegion }));
-    const replica = key.nextRotationDate ? await updateKeyRecord(deps, key.keyId, (current) => ({ ...current, nextRotationDate: undefined })) : key;
-    for (const other of written?.regions ?? [])
-      if (other.region !== deps.settings.region && other.region !== primaryRegion) await syncOrRetryLater(deps, other.region, written!, replica);
+    const job = { keyId: key.keyId, region: primaryRegion, kind: 'promote' as const };
+    await changeSetWithJob(
+      deps,
+      key.keyId,
+      (current) => {
+        if (current.updating) throw new KmsError('KMSInvalidStateException', `${key.arn} is Updating: its primary Region is already changing.`);
+        if (current.primaryRegion !== deps.settings.region) throw new KmsError('UnsupportedOperationException', `${key.arn} is no longer the primary key.`);
+        return { ...current, updating: true };
+      },
+      job,
+    );
+    const outcome = await tryJobNow(deps, job);
+    if (outcome?.status === 'given-up') throw outcome.error;
     return {};
   },
 };

@@ -130,6 +130,17 @@ export class SqlMultiRegionRepository implements MultiRegionRepository {
       .execute();
   }
 
+  async getReplicationJob(id: ReplicationJobId): Promise<ReplicationJob | undefined> {
+    const row = await this.db
+      .selectFrom('replication_jobs')
+      .selectAll()
+      .where('key_id', '=', id.keyId)
+      .where('region', '=', id.region)
+      .where('kind', '=', id.kind)
+      .executeTakeFirst();
+    return row && rowToJob(row);
+  }
+
   async listDueReplicationJobs(now: Date, limit: number): Promise<ReplicationJob[]> {
     const rows = await this.db
       .selectFrom('replication_jobs')

@@ -3,11 +3,21 @@
  * (src/core/multi-region/replication-jobs.ts), on a real store and token; the other region is a
  * scripted RegionPeers (the two-deployment suite, test/api/multi-region.test.ts, uses real ones).
  */
+import { generateKeyPairSync } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { JsonObject } from '../../../src/core/operation.js';
 import { PeerError, type RegionPeers } from '../../../src/core/multi-region/ports.js';
 import { retryDelayMs, runReplicationJobs } from '../../../src/core/multi-region/replication-jobs.js';
+import { syncMultiRegionKey } from '../../../src/core/multi-region/sync-multi-region-key.js';
+import { cancelKeyDeletion } from '../../../src/core/operations/cancel-key-deletion.js';
 import { createKey } from '../../../src/core/operations/create-key.js';
+import { disableKey } from '../../../src/core/operations/disable-key.js';
+import { enableKey } from '../../../src/core/operations/enable-key.js';
+import { describeKey } from '../../../src/core/operations/describe-key.js';
+import { encrypt } from '../../../src/core/operations/encrypt.js';
+import { replicateKey } from '../../../src/core/operations/replicate-key.js';
+import { scheduleKeyDeletion } from '../../../src/core/operations/schedule-key-deletion.js';
+import { updatePrimaryRegion } from '../../../src/core/operations/update-primary-region.js';
 import { enableKeyRotation } from '../../../src/core/operations/enable-key-rotation.js';
 import { rotateKeyOnDemand } from '../../../src/core/operations/rotate-key-on-demand.js';
 import type { Logger } from '../../../src/core/ports.js';
@@ -17,7 +27,9 @@ import { call, expectKmsError } from '../operations/management-support.js';
 const SILENT: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => SILENT };
 
 let kms: TestKms;
-let answer: 'ok' | 'down' | 'gone';
+let answer: 'ok' | 'down' | 'gone' | 'refused';
+/** A transport public key such as a peer's PrepareReplica offers (SubjectPublicKeyInfo, base64). */
+const TRANSPORT_KEY = generateKeyPairSync('rsa', { modulusLength: 3072 }).publicKey.export({ type: 'spki', format: 'der' }).toString('base64');
 let calls: Array<{ region: string; operation: string; input: JsonObject }>;
 
 beforeEach(async () => {
@@ -30,6 +42,8 @@ beforeEach(async () => {
       calls.push({ region, operation, input });
       if (answer === 'down') throw new PeerError('PeerUnreachable', 'connection refused', 0);
       if (answer === 'gone') throw new PeerError('NotFoundException', `Key '${String(input.KeyId)}' does not exist`, 400);
+      if (answer === 'refused') throw new PeerError('AccessDeniedException', 'the peer principal may not create keys here', 400);
+      if (operation === 'PrepareReplica') return { TransportKeyId: 'transport-1', PublicKey: TRANSPORT_KEY, TransportHashes: ['SHA_256', 'SHA_1'] };
       return { KeyState: 'Enabled' };
     },
   };
@@ -68,6 +82,8 @@ describe('multi-Region replication jobs', () => {
     expect(calls[2]).toMatchObject({ region: 'eu-west-1', operation: 'SyncMultiRegionKey', input: { KeyId: keyId, PrimaryRegion: 'us-east-1', RotationEnabled: true, RotationPeriodInDays: 200 } });
     expect(await kms.store.multiRegion.listReplicationJobs({ limit: 10 })).toStrictEqual([]);
     expect([retryDelayMs(1), retryDelayMs(2), retryDelayMs(20)]).toStrictEqual([30_000, 60_000, 3_600_000]);
+    // A shorter first delay (serve's --scheduler-interval when under 30 s) doubles the same way.
+    expect([retryDelayMs(1, 200), retryDelayMs(3, 200), retryDelayMs(30, 200)]).toStrictEqual([200, 800, 3_600_000]);
   });
 
   it('a region whose replica is gone leaves the set, and the job ends', async () => {
@@ -80,18 +96,170 @@ describe('multi-Region replication jobs', () => {
     expect(await kms.store.multiRegion.listReplicationJobs({ limit: 10 })).toStrictEqual([]);
   });
 
-  it('a rotation waits for every replica region: unreachable, nothing changes; replica gone, the region leaves the set', async () => {
+  it('a rotation reaches every replica region before its version is current: Updating while one cannot be reached; replica gone, the region leaves the set', async () => {
     const keyId = await primaryWithReplica();
     const before = (await kms.store.getKey(keyId))!.currentVersionId;
+    const state = async () => ((await call(kms, describeKey, { KeyId: keyId })).KeyMetadata as { KeyState: string }).KeyState;
     answer = 'down';
-    await expectKmsError(call(kms, rotateKeyOnDemand, { KeyId: keyId }), 'DependencyTimeoutException', 'eu-west-1');
+    await call(kms, rotateKeyOnDemand, { KeyId: keyId });
     expect((await kms.store.getKey(keyId))!.currentVersionId).toBe(before);
-    expect(await kms.store.listKeyVersions(keyId)).toHaveLength(1);
+    const staged = (await kms.store.listKeyVersions(keyId)).find((v) => v.versionId !== before)!;
+    expect(staged).toBeDefined();
+    expect(await state()).toBe('Updating');
+    await call(kms, encrypt, { KeyId: keyId, Plaintext: Buffer.from('still usable').toString('base64') });
+    await expectKmsError(call(kms, rotateKeyOnDemand, { KeyId: keyId }), 'KMSInvalidStateException', 'Updating');
+
+    answer = 'ok';
+    kms.clock.advance(retryDelayMs(1));
+    await runReplicationJobs(kms.deps, SILENT);
+    expect(calls.filter((c) => c.operation === 'ImportReplicaVersions').at(-1)!.input).toMatchObject({ KeyId: keyId, Versions: [{ KeyMaterialId: staged.versionId }] });
+    expect(calls.at(-1)).toMatchObject({ region: 'eu-west-1', operation: 'SyncMultiRegionKey', input: { CurrentKeyMaterialId: staged.versionId } });
+    expect((await kms.store.getKey(keyId))!.currentVersionId).toBe(staged.versionId);
+    expect(await state()).toBe('Enabled');
+    expect(await kms.store.multiRegion.listReplicationJobs({ limit: 10 })).toStrictEqual([]);
 
     answer = 'gone';
     await call(kms, rotateKeyOnDemand, { KeyId: keyId });
-    expect((await kms.store.getKey(keyId))!.currentVersionId).not.toBe(before);
+    expect((await kms.store.getKey(keyId))!.currentVersionId).not.toBe(staged.versionId);
     expect((await kms.store.multiRegion.getMultiRegionKey(keyId))!.regions.map((r) => r.region)).toStrictEqual(['us-east-1']);
-    expect(await kms.store.multiRegion.listTransferMaterial(keyId)).toHaveLength(2);
+    expect(await kms.store.multiRegion.listTransferMaterial(keyId)).toHaveLength(3);
+    expect(await state()).toBe('Enabled');
+  });
+});
+
+describe('multi-Region work that waits for a region (Creating, Updating, PendingReplicaDeletion)', () => {
+  const metadataOf = async (keyId: string) => (await call(kms, describeKey, { KeyId: keyId })).KeyMetadata as Record<string, any>;
+  const jobs = () => kms.store.multiRegion.listReplicationJobs({ limit: 10 });
+
+  it('ReplicateKey to an unreachable region: Creating at once, created by the scheduler once it answers', async () => {
+    const keyId = ((await call(kms, createKey, { MultiRegion: true })).KeyMetadata as { KeyId: string }).KeyId;
+    answer = 'down';
+    const out = await call(kms, replicateKey, { KeyId: keyId, ReplicaRegion: 'eu-west-1', Description: 'later' });
+    expect(out.ReplicaKeyMetadata).toMatchObject({ KeyId: keyId, Arn: `arn:aws:kms:eu-west-1:111122223333:key/${keyId}`, KeyState: 'Creating', Enabled: false, Description: 'later' });
+    expect((out.ReplicaKeyMetadata as any).MultiRegionConfiguration).toMatchObject({ MultiRegionKeyType: 'REPLICA', PrimaryKey: { Region: 'us-east-1' } });
+    expect((await kms.store.multiRegion.getMultiRegionKey(keyId))!.regions).toStrictEqual([
+      { region: 'us-east-1', state: 'Active' },
+      { region: 'eu-west-1', state: 'Creating' },
+    ]);
+    expect((await metadataOf(keyId)).MultiRegionConfiguration.ReplicaKeys).toStrictEqual([{ Arn: `arn:aws:kms:eu-west-1:111122223333:key/${keyId}`, Region: 'eu-west-1' }]);
+    const [waiting] = await jobs();
+    expect(waiting).toMatchObject({ kind: 'replicate', region: 'eu-west-1', attempts: 1, lastError: expect.stringMatching(/could not be reached/) });
+    await expectKmsError(call(kms, replicateKey, { KeyId: keyId, ReplicaRegion: 'eu-west-1' }), 'AlreadyExistsException', 'eu-west-1');
+    await expectKmsError(call(kms, updatePrimaryRegion, { KeyId: keyId, PrimaryRegion: 'eu-west-1' }), 'KMSInvalidStateException', 'still being created');
+
+    answer = 'ok';
+    kms.clock.advance(retryDelayMs(1));
+    await runReplicationJobs(kms.deps, SILENT);
+    const imported = calls.filter((c) => c.operation === 'ImportReplica');
+    expect(imported).toHaveLength(1);
+    expect(imported[0]!.input).toMatchObject({ KeyId: keyId, PrimaryRegion: 'us-east-1', Regions: ['us-east-1'], Description: 'later', TransportKeyId: 'transport-1' });
+    expect((await kms.store.multiRegion.getMultiRegionKey(keyId))!.regions.map((r) => r.state)).toStrictEqual(['Active', 'Active']);
+    expect(await jobs()).toStrictEqual([]);
+    expect(kms.audit.filter((e) => e.eventName === 'ReplicateKey' && e.actor?.type === 'AWSService')).toMatchObject([{ additionalEventData: { region: 'eu-west-1' } }]);
+  });
+
+  it('a replica the peer refuses for good leaves the set; the refusal is logged and audited', async () => {
+    const keyId = ((await call(kms, createKey, { MultiRegion: true })).KeyMetadata as { KeyId: string }).KeyId;
+    answer = 'down';
+    await call(kms, replicateKey, { KeyId: keyId, ReplicaRegion: 'eu-west-1' });
+    answer = 'refused';
+    const errors: unknown[] = [];
+    const logger: Logger = { ...SILENT, error: (fields: unknown) => void errors.push(fields), child: () => logger };
+    kms.clock.advance(retryDelayMs(1));
+    await runReplicationJobs(kms.deps, logger);
+    expect((await kms.store.multiRegion.getMultiRegionKey(keyId))!.regions.map((r) => r.region)).toStrictEqual(['us-east-1']);
+    expect(await jobs()).toStrictEqual([]);
+    expect(errors).toMatchObject([{ keyId, region: 'eu-west-1', kind: 'replicate', err: { type: 'AccessDeniedException' } }]);
+    expect(kms.audit.filter((e) => e.actor?.type === 'AWSService')).toMatchObject([{ eventName: 'ReplicateKey', errorCode: 'AccessDeniedException' }]);
+    // Within the call's own wait, the refusal is the call's answer, and nothing stays behind.
+    await expectKmsError(call(kms, replicateKey, { KeyId: keyId, ReplicaRegion: 'eu-west-1' }), 'AccessDeniedException', 'eu-west-1');
+    expect((await kms.store.multiRegion.getMultiRegionKey(keyId))!.regions.map((r) => r.region)).toStrictEqual(['us-east-1']);
+  });
+
+  it('UpdatePrimaryRegion to an unreachable region: Updating (still usable) until the new primary has taken over', async () => {
+    const keyId = await primaryWithReplica();
+    answer = 'down';
+    await call(kms, disableKey, { KeyId: keyId });
+    await expectKmsError(call(kms, updatePrimaryRegion, { KeyId: keyId, PrimaryRegion: 'eu-west-1' }), 'KMSInvalidStateException', 'must be Enabled');
+    await call(kms, enableKey, { KeyId: keyId });
+    expect(await call(kms, updatePrimaryRegion, { KeyId: keyId, PrimaryRegion: 'eu-west-1' })).toStrictEqual({});
+    expect(await metadataOf(keyId)).toMatchObject({ KeyState: 'Updating', MultiRegionConfiguration: { MultiRegionKeyType: 'PRIMARY' } });
+    await call(kms, encrypt, { KeyId: keyId, Plaintext: Buffer.from('still usable').toString('base64') });
+    await expectKmsError(call(kms, updatePrimaryRegion, { KeyId: keyId, PrimaryRegion: 'eu-west-1' }), 'KMSInvalidStateException', 'Updating');
+    await expectKmsError(call(kms, scheduleKeyDeletion, { KeyId: keyId }), 'KMSInvalidStateException', 'Updating');
+    await expectKmsError(call(kms, disableKey, { KeyId: keyId }), 'KMSInvalidStateException', 'Updating');
+
+    answer = 'ok';
+    kms.clock.advance(retryDelayMs(1));
+    await runReplicationJobs(kms.deps, SILENT);
+    expect(calls.at(-1)).toMatchObject({ region: 'eu-west-1', operation: 'SyncMultiRegionKey', input: { PrimaryRegion: 'eu-west-1' } });
+    expect(await metadataOf(keyId)).toMatchObject({ KeyState: 'Enabled', MultiRegionConfiguration: { MultiRegionKeyType: 'REPLICA', PrimaryKey: { Region: 'eu-west-1' } } });
+    expect(await jobs()).toStrictEqual([]);
+  });
+
+  it('a replica becomes the primary only if it is Enabled (SyncMultiRegionKey from the old primary)', async () => {
+    const keyId = ((await call(kms, createKey, { MultiRegion: true })).KeyMetadata as { KeyId: string }).KeyId;
+    const record = (await kms.store.multiRegion.getMultiRegionKey(keyId))!;
+    // This deployment holds a replica of a primary in eu-west-1.
+    await kms.store.multiRegion.updateMultiRegionKey({ ...record, primaryRegion: 'eu-west-1', regions: [{ region: 'eu-west-1', state: 'Active' }, ...record.regions], revision: record.revision + 1 });
+    await call(kms, disableKey, { KeyId: keyId });
+    const promote = { KeyId: keyId, PrimaryRegion: 'us-east-1', Regions: ['us-east-1', 'eu-west-1'] };
+    await expectKmsError(call(kms, syncMultiRegionKey, promote), 'KMSInvalidStateException', 'must be Enabled');
+    expect((await kms.store.multiRegion.getMultiRegionKey(keyId))!.primaryRegion).toBe('eu-west-1');
+    await call(kms, enableKey, { KeyId: keyId });
+    await call(kms, syncMultiRegionKey, promote);
+    expect((await kms.store.multiRegion.getMultiRegionKey(keyId))!.primaryRegion).toBe('us-east-1');
+  });
+
+  it('a rotation waits for a replica still being created, so the replica misses no version', async () => {
+    const keyId = ((await call(kms, createKey, { MultiRegion: true })).KeyMetadata as { KeyId: string }).KeyId;
+    const before = (await kms.store.getKey(keyId))!.currentVersionId!;
+    answer = 'down';
+    await call(kms, replicateKey, { KeyId: keyId, ReplicaRegion: 'eu-west-1' });
+    await call(kms, rotateKeyOnDemand, { KeyId: keyId });
+    expect((await metadataOf(keyId)).KeyState).toBe('Updating');
+    const staged = (await kms.store.listKeyVersions(keyId)).find((v) => v.versionId !== before)!.versionId;
+
+    answer = 'ok';
+    for (let pass = 1; pass <= 3; pass++) {
+      kms.clock.advance(retryDelayMs(pass));
+      await runReplicationJobs(kms.deps, SILENT);
+    }
+    const created = calls.find((c) => c.operation === 'ImportReplica')!;
+    expect((created.input.Versions as Array<{ KeyMaterialId: string }>).map((v) => v.KeyMaterialId).sort()).toStrictEqual([before, staged].sort());
+    expect(created.input.CurrentKeyMaterialId).toBe(before);
+    expect(calls.at(-1)).toMatchObject({ region: 'eu-west-1', operation: 'SyncMultiRegionKey', input: { CurrentKeyMaterialId: staged } });
+    expect(await metadataOf(keyId)).toMatchObject({ KeyState: 'Enabled', CurrentKeyMaterialId: staged });
+    expect((await kms.store.multiRegion.getMultiRegionKey(keyId))!.regions.map((r) => r.state)).toStrictEqual(['Active', 'Active']);
+    expect(await jobs()).toStrictEqual([]);
+  });
+
+  it('ScheduleKeyDeletion of a primary with replicas: PendingReplicaDeletion, then PendingDeletion once they are gone', async () => {
+    const keyId = await primaryWithReplica();
+    const scheduled = await call(kms, scheduleKeyDeletion, { KeyId: keyId, PendingWindowInDays: 7 });
+    expect(scheduled).toStrictEqual({ KeyId: expect.stringContaining(keyId), KeyState: 'PendingReplicaDeletion', PendingWindowInDays: 7 });
+    const pending = await metadataOf(keyId);
+    expect(pending).toMatchObject({ KeyState: 'PendingReplicaDeletion', PendingDeletionWindowInDays: 7, Enabled: false });
+    expect(pending.DeletionDate).toBeUndefined();
+    await expectKmsError(call(kms, encrypt, { KeyId: keyId, Plaintext: 'AA==' }), 'KMSInvalidStateException', 'replica keys');
+    await expectKmsError(call(kms, replicateKey, { KeyId: keyId, ReplicaRegion: 'ap-south-1' }), 'KMSInvalidStateException', 'pending deletion');
+    await expectKmsError(call(kms, scheduleKeyDeletion, { KeyId: keyId }), 'KMSInvalidStateException', 'pending deletion');
+
+    // Cancelled: back Disabled, and the job has nothing left to do.
+    await call(kms, cancelKeyDeletion, { KeyId: keyId });
+    expect(await metadataOf(keyId)).toMatchObject({ KeyState: 'Disabled' });
+    kms.clock.advance(retryDelayMs(1));
+    await runReplicationJobs(kms.deps, SILENT);
+    expect(await metadataOf(keyId)).toMatchObject({ KeyState: 'Disabled' });
+    expect(await jobs()).toStrictEqual([]);
+
+    await call(kms, scheduleKeyDeletion, { KeyId: keyId, PendingWindowInDays: 7 });
+    answer = 'gone';
+    kms.clock.advance(retryDelayMs(1));
+    await runReplicationJobs(kms.deps, SILENT);
+    const deleting = await metadataOf(keyId);
+    expect(deleting).toMatchObject({ KeyState: 'PendingDeletion', DeletionDate: kms.clock.now().getTime() / 1000 + 7 * 86_400 });
+    expect((await kms.store.multiRegion.getMultiRegionKey(keyId))!.regions.map((r) => r.region)).toStrictEqual(['us-east-1']);
+    expect(await jobs()).toStrictEqual([]);
   });
 });

@@ -152,7 +152,7 @@ describe('CreateKey', () => {
     ['a tag without a value', { Tags: [{ TagKey: 'k' }] }, 'ValidationException', "'tags.1.member.tagValue' failed to satisfy constraint: Member must not be null"],
     ['a malformed policy', { Policy: '{"Version":"2012-10-17"' }, 'MalformedPolicyDocumentException', 'not valid JSON'],
     ['a policy that locks the caller out', { Policy: policyLockingOut }, 'MalformedPolicyDocumentException', 'will not allow you to update the key policy'],
-    ['MultiRegion with imported material', { MultiRegion: true, Origin: 'EXTERNAL' }, 'UnsupportedOperationException', 'Multi-Region'],
+    ['MultiRegion with imported asymmetric material', { MultiRegion: true, Origin: 'EXTERNAL', KeySpec: 'RSA_2048', KeyUsage: 'SIGN_VERIFY' }, 'UnsupportedOperationException', 'SYMMETRIC_DEFAULT'],
     ['MultiRegion in a custom key store', { MultiRegion: true, Origin: 'AWS_CLOUDHSM', CustomKeyStoreId: 'cks-1234567890abcdef0' }, 'UnsupportedOperationException', 'single-Region'],
     ['Origin AWS_CLOUDHSM without a store', { Origin: 'AWS_CLOUDHSM' }, 'ValidationException', 'needs the CustomKeyStoreId'],
     ['Origin EXTERNAL_KEY_STORE without a store', { Origin: 'EXTERNAL_KEY_STORE' }, 'ValidationException', 'needs the CustomKeyStoreId'],
@@ -175,6 +175,14 @@ describe('CreateKey', () => {
     expect(await kms.store.multiRegion.getMultiRegionKey(meta.KeyId)).toMatchObject({ primaryRegion: 'us-east-1', regions: [{ region: 'us-east-1', state: 'Active' }] });
     const [transfer] = await kms.store.multiRegion.listTransferMaterial(meta.KeyId);
     expect(transfer!.versionId).toBe(meta.CurrentKeyMaterialId);
+  });
+
+  it('MultiRegion with Origin EXTERNAL: an mrk- primary waiting for its material, with nothing to transfer', async () => {
+    const out = await call(kms, createKey, { MultiRegion: true, Origin: 'EXTERNAL' });
+    const meta = out.KeyMetadata as { KeyId: string; KeyState: string; Origin: string; MultiRegionConfiguration: { MultiRegionKeyType: string } };
+    expect(meta).toMatchObject({ KeyId: expect.stringMatching(/^mrk-/), KeyState: 'PendingImport', Origin: 'EXTERNAL', MultiRegionConfiguration: { MultiRegionKeyType: 'PRIMARY' } });
+    expect(await kms.store.multiRegion.getMultiRegionKey(meta.KeyId)).toMatchObject({ primaryRegion: 'us-east-1' });
+    expect(await kms.store.multiRegion.listTransferMaterial(meta.KeyId)).toStrictEqual([]);
   });
 
   it('accepts a policy that locks the caller out when BypassPolicyLockoutSafetyCheck is set', async () => {
