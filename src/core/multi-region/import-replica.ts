@@ -19,7 +19,7 @@ import { defaultKeyPolicy } from '../policy/default-policy.js';
 import { checkPolicyLockout } from '../policy/lockout-check.js';
 import { parsePolicyDocument } from '../policy/policy-document.js';
 import { checkTagCount, parseTags, tagConditions } from '../operations/tag-rules.js';
-import { optionalBoolean, optionalEnum, optionalInteger, optionalString, POLICY_RULE, requiredEnum, requiredString, requiredStringList } from '../validation.js';
+import { KEY_MATERIAL_ID_RULE, optionalBoolean, optionalEnum, optionalInteger, optionalString, POLICY_RULE, requiredEnum, requiredString, requiredStringList } from '../validation.js';
 import { multiRegionConfiguration } from './metadata.js';
 import { MULTI_REGION_KEY_ID, REGION_RULE, type MultiRegionKeyRecord } from './model.js';
 import type { TransportHash } from './transport.js';
@@ -45,7 +45,7 @@ export const importReplica: Operation = {
     const regions = requiredStringList(input, 'Regions', { max: 32, member: REGION_RULE });
     const creationSeconds = optionalInteger(input, 'CreationDate', 0, 32_503_680_000) ?? Math.floor(deps.clock.now().getTime() / 1000);
     const arriving = imported ? [] : parseVersions(input, 'Versions');
-    const currentVersionId = requiredString(input, 'CurrentKeyMaterialId', { min: 64, max: 64, pattern: /^[0-9a-f]{64}$/ });
+    const currentVersionId = requiredString(input, 'CurrentKeyMaterialId', KEY_MATERIAL_ID_RULE);
     const rotationPeriod = optionalInteger(input, 'RotationPeriodInDays', 90, 2560);
     const description = optionalString(input, 'Description', { min: 0, max: 8192 }) ?? '';
     const policyText = optionalString(input, 'Policy', POLICY_RULE);

@@ -11,7 +11,7 @@ import { resolveKey } from '../key-resolver.js';
 import type { KeyRecord } from '../model.js';
 import type { Operation } from '../operation.js';
 import { updateKeyRecord } from '../operations/key-updates.js';
-import { optionalBoolean, optionalInteger, optionalString, requiredString, requiredStringList } from '../validation.js';
+import { KEY_MATERIAL_ID_RULE, optionalBoolean, optionalInteger, optionalString, requiredString, requiredStringList } from '../validation.js';
 import { MULTI_REGION_KEY_ID, REGION_RULE } from './model.js';
 import { updateRegionSet } from './peer-calls.js';
 
@@ -22,7 +22,7 @@ export const syncMultiRegionKey: Operation = {
     const keyId = requiredString(input, 'KeyId', { min: 1, max: 36, pattern: MULTI_REGION_KEY_ID });
     const primaryRegion = requiredString(input, 'PrimaryRegion', REGION_RULE);
     const regions = requiredStringList(input, 'Regions', { max: 32, member: REGION_RULE });
-    const currentVersionId = optionalString(input, 'CurrentKeyMaterialId', { min: 64, max: 64, pattern: /^[0-9a-f]{64}$/ });
+    const currentVersionId = optionalString(input, 'CurrentKeyMaterialId', KEY_MATERIAL_ID_RULE);
     const rotationEnabled = optionalBoolean(input, 'RotationEnabled');
     const rotationPeriod = optionalInteger(input, 'RotationPeriodInDays', 90, 2560);
     const nextRotation = optionalInteger(input, 'NextRotationDate', 0, 32_503_680_000);

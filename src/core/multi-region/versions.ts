@@ -6,7 +6,7 @@
 import { BackendError, KmsError } from '../errors.js';
 import type { KeyMaterialVersion, KeyRecord, KeySpec, RotationType } from '../model.js';
 import type { JsonObject, KmsDeps } from '../operation.js';
-import { constraintError, isBase64, requiredString } from '../validation.js';
+import { constraintError, KEY_MATERIAL_ID_RULE, isBase64, requiredString } from '../validation.js';
 import { callPeer } from './peer-calls.js';
 import type { TransferMaterialRecord } from './model.js';
 import { replicaTransportOf, type ReplicableMaterial, type TransportHash } from './transport.js';
@@ -84,7 +84,7 @@ export function parseVersions(input: JsonObject, field: string): ArrivingVersion
     if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new KmsError('SerializationException', `Field '${field}' must be a list of versions.`);
     const item = raw as JsonObject;
     const where = `${field}.${i + 1}`;
-    const versionId = requiredString(item, 'KeyMaterialId', { min: 64, max: 64, pattern: /^[0-9a-f]{64}$/ });
+    const versionId = requiredString(item, 'KeyMaterialId', KEY_MATERIAL_ID_RULE);
     if (seen.has(versionId)) throw new KmsError('ValidationException', `${where}: KeyMaterialId ${versionId} is listed twice.`);
     seen.add(versionId);
     const createdAt = item.CreatedAt;
