@@ -125,5 +125,6 @@ async function wire<T>(fn: () => Promise<T>): Promise<T> {
 
 /** The KMS refused for a reason of the request's (a disabled or deleted key), not its own failure. */
 function isClientFault(cause: unknown): boolean {
+  if (cause instanceof KmsError) return cause.httpStatus < 500;
   return cause instanceof KMSServiceException && cause.$fault === 'client';
 }
