@@ -41,7 +41,7 @@ export async function loadedAuthority(record: CaAuthorityRecord): Promise<Loaded
     intermediate,
     intermediateSerial: canonicalSerial(intermediate.serialNumber),
     intermediatePem: intermediate.toString('pem'),
-    keyIds: { root: await keyIdentifier(root.publicKey), intermediate: await keyIdentifier(intermediate.publicKey) },
+    keyIds: { root: keyIdentifier(root.publicKey), intermediate: keyIdentifier(intermediate.publicKey) },
     urls,
     key: (tier) => keys[tier],
     certificate: (tier) => (tier === 'root' ? root : intermediate),

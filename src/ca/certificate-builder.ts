@@ -4,8 +4,10 @@
  * that make it a root, an intermediate, a responder or a leaf.
  */
 import 'reflect-metadata';
+import { createHash } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
-import { kmsCrypto, nodeCrypto, type KmsSigningKey, type X509SigningKey } from './kms-crypto.js';
+import { subjectPublicKeyBits } from './der.js';
+import { kmsCrypto, type KmsSigningKey, type X509SigningKey } from './kms-crypto.js';
 import type { CaKms, CaSignaturePurpose } from './ports.js';
 import { newSerial } from './serial.js';
 
@@ -28,8 +30,8 @@ export function validity(now: Date, days: number): { notBefore: Date; notAfter: 
 }
 
 /** SHA-1 over the subjectPublicKey bits (RFC 5280 §4.2.1.2 method 1), hex. */
-export async function keyIdentifier(publicKey: x509.PublicKey): Promise<string> {
-  return Buffer.from(await publicKey.getKeyIdentifier('SHA-1', nodeCrypto)).toString('hex');
+export function keyIdentifier(publicKey: x509.PublicKey): string {
+  return createHash('sha1').update(subjectPublicKeyBits(new Uint8Array(publicKey.rawData))).digest('hex');
 }
 
 /** Where relying parties find the issuer's certificate, its revocation list and its responder. */
@@ -57,6 +59,8 @@ export interface CertificateOrder {
   notAfter: Date;
   /** The issuer's subject key identifier (hex), which becomes this certificate's AKI. */
   issuerKeyId: string;
+  /** The subject key identifier (hex) when already known; otherwise computed from `publicKey`. */
+  subjectKeyId?: string | undefined;
   /** Extensions besides SKI and AKI. */
   extensions: x509.Extension[];
   signingKey: KmsSigningKey;
@@ -69,7 +73,7 @@ export async function signCertificate(kms: CaKms, order: CertificateOrder): Prom
   const serial = newSerial();
   const extensions = [
     ...order.extensions,
-    new x509.SubjectKeyIdentifierExtension(await keyIdentifier(order.publicKey)),
+    new x509.SubjectKeyIdentifierExtension(order.subjectKeyId ?? keyIdentifier(order.publicKey)),
     new x509.AuthorityKeyIdentifierExtension(order.issuerKeyId),
   ];
   const certificate = await x509.X509CertificateGenerator.create(

@@ -57,6 +57,7 @@ export async function issueCertificate(deps: CaDeps, request: IssueCertificateRe
     subject: csr.subject,
     issuer: authority.intermediate.subjectName,
     publicKey: csr.publicKey,
+    subjectKeyId: csr.keyIdentifier,
     notBefore,
     notAfter,
     issuerKeyId: authority.keyIds.intermediate,
