@@ -17,8 +17,9 @@ export const MAX_SUBJECT_ALT_NAMES = 100;
 export type CsrKeyType = 'ec' | 'rsa';
 
 export interface CheckedCsr {
-  /** The subject exactly as requested (DER), and for people. */
+  /** The subject as requested, parsed and DER, and for people. */
   subject: x509.Name;
+  subjectDer: Uint8Array;
   subjectText: string;
   /** SubjectPublicKeyInfo, DER. */
   publicKey: x509.PublicKey;
@@ -88,9 +89,10 @@ export async function readCsr(input: string | Uint8Array): Promise<CheckedCsr> {
   }
   if (names.length > MAX_SUBJECT_ALT_NAMES)
     throw malformed(`The CSR asks for ${names.length} subjectAltNames; the limit is ${MAX_SUBJECT_ALT_NAMES}.`);
-  const subject = new x509.Name(csr.subjectName.toArrayBuffer());
+  const subjectDer = new Uint8Array(csr.subjectName.toArrayBuffer());
+  const subject = new x509.Name(subjectDer);
   const keyIdentifier = createHash('sha1').update(subjectPublicKeyBits(spki)).digest('hex');
-  return { subject, subjectText: csr.subject, publicKey: csr.publicKey, keyIdentifier, keyType, names, requestsCa };
+  return { subject, subjectDer, subjectText: csr.subject, publicKey: csr.publicKey, keyIdentifier, keyType, names, requestsCa };
 }
 
 /** WebCrypto hash names as node:crypto spells them. */

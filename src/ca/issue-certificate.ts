@@ -5,7 +5,7 @@
  */
 import 'reflect-metadata';
 import { loadAuthority, type LoadedAuthority } from './authority.js';
-import { issuerUrlExtensions, signCertificate, validity } from './certificate-builder.js';
+import { signCertificate, validity } from './certificate-builder.js';
 import { readCsr } from './csr.js';
 import type { CaDeps } from './deps.js';
 import { CaError } from './errors.js';
@@ -53,15 +53,16 @@ export async function issueCertificate(deps: CaDeps, request: IssueCertificateRe
       `A certificate valid for ${days} days would outlive the issuing CA (valid until ${authority.intermediate.notAfter.toISOString()}); ask for fewer days.`,
     );
 
-  const { serial, certificate } = await signCertificate(deps.kms, {
-    subject: csr.subject,
-    issuer: authority.intermediate.subjectName,
+  const issuing = authority.issuing('intermediate');
+  const { serial, der, pem: certificatePem } = await signCertificate(deps.kms, {
+    subject: csr.subjectDer,
+    issuer: issuing.issuerName,
     publicKey: csr.publicKey,
     subjectKeyId: csr.keyIdentifier,
     notBefore,
     notAfter,
     issuerKeyId: authority.keyIds.intermediate,
-    extensions: [...profileExtensions, ...issuerUrlExtensions(authority.issuerUrls('intermediate'))],
+    extensions: [...profileExtensions, ...issuing.extensions],
     signingKey: authority.key('intermediate'),
     purpose: 'leaf-certificate',
   });
@@ -74,9 +75,8 @@ export async function issueCertificate(deps: CaDeps, request: IssueCertificateRe
     notBefore,
     notAfter,
     issuedAt: now,
-    certificate: new Uint8Array(certificate.rawData),
+    certificate: der,
   };
   await deps.store.insertCertificate(record);
-  const certificatePem = certificate.toString('pem');
   return { record, certificatePem, chainPem: `${certificatePem}\n${authority.intermediatePem}\n`, authority };
 }
