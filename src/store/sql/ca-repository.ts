@@ -284,7 +284,7 @@ function authorityToRow(a: CaAuthorityRecord): Insertable<CaAuthoritiesTable> {
   };
 }
 
-function rowToAuthority(row: Selectable<CaAuthoritiesTable>): CaAuthorityRecord {
+export function rowToAuthority(row: Selectable<CaAuthoritiesTable>): CaAuthorityRecord {
   return {
     name: row.name,
     createdAt: new Date(Number(row.created_at)),
@@ -314,7 +314,7 @@ function certificateToRow(c: IssuedCertificateRecord): Insertable<CaCertificates
   };
 }
 
-function rowToCertificate(row: Selectable<CaCertificatesTable>): IssuedCertificateRecord {
+export function rowToCertificate(row: Selectable<CaCertificatesTable>): IssuedCertificateRecord {
   return {
     caName: row.ca_name,
     serial: row.serial,
