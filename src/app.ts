@@ -41,7 +41,8 @@ import { KmsError } from './core/errors.js';
 import { buildServer } from './http/build-server.js';
 import { createStoreCredentialResolver } from './auth/credentials.js';
 import { ensureRootCredentials, readRootFile } from './auth/principals.js';
-import { caApi, createCaDeps, createKmsClient, inProcessCaKms, sdkCaKms, type CaDeps, type CaStore } from './ca/index.js';
+import { caApi, createCaDeps, createKmsClient, inProcessCaKms, sdkCaKms, signingThrough, type CaDeps, type CaStore } from './ca/index.js';
+import { inProcessSigner } from './core/certificates/in-process-sign.js';
 import { injectRequestHandler } from './http/inject-request-handler.js';
 import { clusterMetrics, createMetrics, type Metrics } from './observability/metrics.js';
 import { buildMetricsServer } from './http/metrics-server.js';
@@ -329,20 +330,28 @@ export async function createApp(config: AppConfig): Promise<App> {
       deadlineMs: config.requestDeadlineMs ?? DEFAULT_REQUEST_DEADLINE_MS,
     });
     const metrics = createMetrics({ stats: () => backend.stats() });
-    // The CA calls this server's KMS API through inject(): SigV4, authorisation and audit as
-    // for any client, without opening a port. The server is built just below.
+    const credentials = createStoreCredentialResolver(store, backend, { changes });
+    // The CA calls this server's KMS API as the account root: its signatures (one per
+    // certificate) go straight to the dispatcher — authorisation, quorum and audit as for any
+    // Sign; its rarer calls (CreateKey, GetPublicKey) through inject(): SigV4 and all, without
+    // opening a port. The server is built just below.
     let server: FastifyInstance | undefined;
+    const caCredentials = rootCredentials(config);
     const kmsClient = createKmsClient({
       region: config.settings.region,
       endpoint: 'http://hsmkms.in-process',
-      credentials: rootCredentials(config),
+      credentials: caCredentials,
       requestHandler: injectRequestHandler(() => server!),
     });
-    const ca = createCaDeps(inProcessCaKms(sdkCaKms(kmsClient)), services.caStore);
+    const caSigner = inProcessSigner(dispatcher, {
+      accessKeyId: caCredentials.accessKeyId,
+      principal: async () => (await credentials.resolve(caCredentials.accessKeyId))?.principal,
+    });
+    const ca = createCaDeps(inProcessCaKms(signingThrough(sdkCaKms(kmsClient), caSigner)), services.caStore);
     deps.certificateAuthority = caApi(ca);
     server = await buildServer({
       dispatcher,
-      credentials: createStoreCredentialResolver(store, backend, { changes }),
+      credentials,
       settings: config.settings,
       health: async () => {
         // Fail-closed: a node that refuses calls for want of an audit trail is not healthy.

@@ -15,7 +15,7 @@ function luaString(value) {
  * Runs wrk against `url` cycling through `requests` ({ path, headers, body }).
  * Returns { rps, requests, non2xx, errors, p50Ms, p99Ms } (latency percentiles of all requests).
  */
-export async function wrk(url, requests, { seconds = 5, connections = 16, script }) {
+export async function wrk(url, requests, { seconds = 5, connections = 16, script, timeoutS }) {
   const table = requests
     .map((r) => {
       const headers = Object.entries(r.headers)
@@ -40,7 +40,8 @@ done = function(summary, latency, requests)
 end
 `,
   );
-  const { stdout } = await run('wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '-s', script, url], { maxBuffer: 1 << 24 });
+  const timeout = timeoutS ? ['--timeout', `${timeoutS}s`] : [];
+  const { stdout } = await run('wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, ...timeout, '-s', script, url], { maxBuffer: 1 << 24 });
   const m = /WRK_RESULT (\d+) (\d+) (\d+) (\d+) (\d+) (\d+) (\d+)/.exec(stdout);
   if (!m) throw new Error(`wrk printed no result:\n${stdout}`);
   const [count, durationUs, non2xx, ...errs] = m.slice(1).map(Number);

@@ -7,7 +7,7 @@
  */
 import 'reflect-metadata';
 import { KMSServiceException } from '@aws-sdk/client-kms';
-import type { CertificateAuthorityPort, CertificateAuthorityView, CertificateView } from '../core/certificates/port.js';
+import type { CaSigningKeys, CertificateAuthorityPort, CertificateAuthorityView, CertificateView } from '../core/certificates/port.js';
 import { KmsError } from '../core/errors.js';
 import { loadAuthority, loadedAuthority, type LoadedAuthority } from './authority.js';
 import type { CaDeps } from './deps.js';
@@ -43,9 +43,17 @@ export function caApi(deps: CaDeps): CertificateAuthorityPort {
         const profile = request.profile;
         if (profile !== undefined && !(CERTIFICATE_PROFILES as readonly string[]).includes(profile))
           throw new CaError('InvalidArgsException', `Unknown profile '${profile.slice(0, 40)}'; use ${CERTIFICATE_PROFILES.join(', ')}.`);
-        const issued = await issueCertificate(deps, { caName: request.caName, csr: request.csr, profile: profile as CertificateProfileName | undefined, days: request.days });
-        const authority = await loadAuthority(deps, request.caName);
+        const authorize = request.authorize;
+        const issued = await issueCertificate(deps, {
+          caName: request.caName,
+          csr: request.csr,
+          profile: profile as CertificateProfileName | undefined,
+          days: request.days,
+          authorize: authorize && ((authority) => authorize(signingKeys(authority))),
+        });
+        const authority = issued.authority;
         return {
+          caName: authority.record.name,
           certificate: certificateView(issued.record, deps.now()),
           certificatePem: pemLine(issued.certificatePem),
           chainPem: `${pemLine(authority.intermediatePem)}${pemLine(authority.root.toString('pem'))}`,
@@ -93,6 +101,17 @@ async function view(deps: CaDeps, authority: LoadedAuthority): Promise<Certifica
   };
 }
 
+function signingKeys(authority: LoadedAuthority): CaSigningKeys {
+  const record = authority.record;
+  return {
+    name: record.name,
+    rootKeyArn: record.rootKeyId,
+    intermediateKeyArn: record.intermediateKeyId,
+    ocspKeyArn: record.ocspKeyId,
+    signingAlgorithm: CA_SIGNING[record.keySpec].kmsAlgorithm,
+  };
+}
+
 function certificateView(record: IssuedCertificateRecord, now: Date): CertificateView {
   return {
     serial: record.serial,
@@ -125,5 +144,6 @@ async function wire<T>(fn: () => Promise<T>): Promise<T> {
 
 /** The KMS refused for a reason of the request's (a disabled or deleted key), not its own failure. */
 function isClientFault(cause: unknown): boolean {
+  if (cause instanceof KmsError) return cause.httpStatus < 500;
   return cause instanceof KMSServiceException && cause.$fault === 'client';
 }

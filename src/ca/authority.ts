@@ -10,7 +10,7 @@ import { kmsSigningKey, type KmsSigningKey } from './kms-crypto.js';
 import type { CaAuthorityRecord, IssuerTier } from './model.js';
 import { canonicalSerial } from './serial.js';
 import { caUrls, requireCaName } from './urls.js';
-import { keyIdentifier, type IssuerUrls } from './certificate-builder.js';
+import { issuerUrlExtensions, keyIdentifier, type IssuerUrls } from './certificate-builder.js';
 
 export interface LoadedAuthority {
   record: CaAuthorityRecord;
@@ -25,6 +25,11 @@ export interface LoadedAuthority {
   certificate(tier: IssuerTier): x509.X509Certificate;
   /** The URLs written into certificates that `tier` signs. */
   issuerUrls(tier: IssuerTier): IssuerUrls;
+  /**
+   * What every certificate `tier` signs carries from it, encoded once per loaded CA: its
+   * subject (DER) as their issuer, and the CRL distribution point and AIA extensions.
+   */
+  issuing(tier: IssuerTier): { issuerName: Uint8Array; extensions: readonly x509.Extension[] };
 }
 
 export async function loadedAuthority(record: CaAuthorityRecord): Promise<LoadedAuthority> {
@@ -35,20 +40,27 @@ export async function loadedAuthority(record: CaAuthorityRecord): Promise<Loaded
     root: kmsSigningKey(record.rootKeyId, record.keySpec),
     intermediate: kmsSigningKey(record.intermediateKeyId, record.keySpec),
   };
+  const issuerUrls = (tier: IssuerTier): IssuerUrls =>
+    tier === 'root'
+      ? { crl: urls.rootCrl, caIssuers: urls.rootCertificate, ocsp: urls.ocsp }
+      : { crl: urls.crl, caIssuers: urls.intermediateCertificate, ocsp: urls.ocsp };
+  const issuing: Partial<Record<IssuerTier, { issuerName: Uint8Array; extensions: readonly x509.Extension[] }>> = {};
   return {
     record,
     root,
     intermediate,
     intermediateSerial: canonicalSerial(intermediate.serialNumber),
     intermediatePem: intermediate.toString('pem'),
-    keyIds: { root: await keyIdentifier(root.publicKey), intermediate: await keyIdentifier(intermediate.publicKey) },
+    keyIds: { root: keyIdentifier(root.publicKey), intermediate: keyIdentifier(intermediate.publicKey) },
     urls,
     key: (tier) => keys[tier],
     certificate: (tier) => (tier === 'root' ? root : intermediate),
-    issuerUrls: (tier) =>
-      tier === 'root'
-        ? { crl: urls.rootCrl, caIssuers: urls.rootCertificate, ocsp: urls.ocsp }
-        : { crl: urls.crl, caIssuers: urls.intermediateCertificate, ocsp: urls.ocsp },
+    issuerUrls,
+    issuing: (tier) =>
+      (issuing[tier] ??= {
+        issuerName: new Uint8Array((tier === 'root' ? root : intermediate).subjectName.toArrayBuffer()),
+        extensions: issuerUrlExtensions(issuerUrls(tier)),
+      }),
   };
 }
 

@@ -4,8 +4,12 @@
  * that make it a root, an intermediate, a responder or a leaf.
  */
 import 'reflect-metadata';
+import { createHash } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
-import { kmsCrypto, nodeCrypto, type KmsSigningKey, type X509SigningKey } from './kms-crypto.js';
+import { AsnConvert } from '@peculiar/asn1-schema';
+import { element, subjectPublicKeyBits } from './der.js';
+import { signatureAlgorithmIdentifier, type CaSigningProfile } from './key-specs.js';
+import { signWithKms, type KmsSigningKey } from './kms-crypto.js';
 import type { CaKms, CaSignaturePurpose } from './ports.js';
 import { newSerial } from './serial.js';
 
@@ -28,8 +32,8 @@ export function validity(now: Date, days: number): { notBefore: Date; notAfter: 
 }
 
 /** SHA-1 over the subjectPublicKey bits (RFC 5280 §4.2.1.2 method 1), hex. */
-export async function keyIdentifier(publicKey: x509.PublicKey): Promise<string> {
-  return Buffer.from(await publicKey.getKeyIdentifier('SHA-1', nodeCrypto)).toString('hex');
+export function keyIdentifier(publicKey: x509.PublicKey): string {
+  return createHash('sha1').update(subjectPublicKeyBits(new Uint8Array(publicKey.rawData))).digest('hex');
 }
 
 /** Where relying parties find the issuer's certificate, its revocation list and its responder. */
@@ -50,41 +54,111 @@ export function issuerUrlExtensions(urls: IssuerUrls): x509.Extension[] {
 }
 
 export interface CertificateOrder {
-  subject: x509.Name;
-  issuer: x509.Name;
+  /** A name, or its DER. */
+  subject: x509.Name | Uint8Array;
+  issuer: x509.Name | Uint8Array;
   publicKey: x509.PublicKey;
   notBefore: Date;
   notAfter: Date;
   /** The issuer's subject key identifier (hex), which becomes this certificate's AKI. */
   issuerKeyId: string;
+  /** The subject key identifier (hex) when already known; otherwise computed from `publicKey`. */
+  subjectKeyId?: string | undefined;
   /** Extensions besides SKI and AKI. */
-  extensions: x509.Extension[];
+  extensions: readonly x509.Extension[];
   signingKey: KmsSigningKey;
   /** Which of the CA's signatures this is (the audit trail and quorum read it). */
   purpose: Extract<CaSignaturePurpose, `${string}-certificate`>;
 }
 
-/** Signs the certificate with KMS (Sign, MessageType DIGEST) and returns it with its serial. */
-export async function signCertificate(kms: CaKms, order: CertificateOrder): Promise<{ serial: string; certificate: x509.X509Certificate }> {
+/** A certificate just signed: its DER and PEM, and (parsed on first use) the certificate. */
+export interface SignedCertificate {
+  serial: string;
+  der: Uint8Array;
+  pem: string;
+  readonly certificate: x509.X509Certificate;
+}
+
+/** `[0] EXPLICIT Version v3`. */
+const VERSION_3 = Uint8Array.of(0xa0, 0x03, 0x02, 0x01, 0x02);
+
+/** The signature AlgorithmIdentifier of each signing profile, DER (encoded once per OID). */
+const algorithmIdentifiers = new Map<string, Uint8Array>();
+function algorithmIdentifierDer(signing: CaSigningProfile): Uint8Array {
+  let der = algorithmIdentifiers.get(signing.signatureOid);
+  if (!der) {
+    der = new Uint8Array(AsnConvert.serialize(signatureAlgorithmIdentifier(signing)));
+    algorithmIdentifiers.set(signing.signatureOid, der);
+  }
+  return der;
+}
+
+/** The AKI extension for an issuer key identifier: the same few issuers each time, so kept. */
+const authorityKeyIdentifiers = new Map<string, Uint8Array>();
+function authorityKeyIdentifierDer(keyId: string): Uint8Array {
+  let der = authorityKeyIdentifiers.get(keyId);
+  if (!der) {
+    der = new Uint8Array(new x509.AuthorityKeyIdentifierExtension(keyId).rawData);
+    if (authorityKeyIdentifiers.size >= 256) authorityKeyIdentifiers.clear();
+    authorityKeyIdentifiers.set(keyId, der);
+  }
+  return der;
+}
+
+/** A positive INTEGER from hex (the serial: see serial.ts). */
+function integerDer(hex: string): Buffer {
+  let bytes = Buffer.from(hex.length % 2 === 0 ? hex : `0${hex}`, 'hex');
+  let first = 0;
+  while (first < bytes.length - 1 && bytes[first] === 0 && !(bytes[first + 1]! & 0x80)) first++;
+  bytes = bytes.subarray(first);
+  return element(0x02, bytes[0]! & 0x80 ? Buffer.concat([Buffer.of(0), bytes]) : bytes);
+}
+
+/** RFC 5280 §4.1.2.5: UTCTime through 2049, GeneralizedTime from 2050; whole seconds, Z. */
+function timeDer(date: Date): Buffer {
+  const digits = date.toISOString().slice(0, 19).replace(/[-:T]/g, '');
+  const year = date.getUTCFullYear();
+  return year >= 1950 && year < 2050 ? element(0x17, Buffer.from(`${digits.slice(2)}Z`, 'latin1')) : element(0x18, Buffer.from(`${digits}Z`, 'latin1'));
+}
+
+const nameDer = (name: x509.Name | Uint8Array) => (name instanceof Uint8Array ? name : new Uint8Array(name.toArrayBuffer()));
+
+/**
+ * Signs the certificate with KMS (Sign, MessageType DIGEST) and returns it with its serial.
+ * The TBSCertificate is framed here from parts @peculiar/x509 has encoded (names, key,
+ * extensions) and hashed as it will be sent, and the KMS signature goes into the certificate as
+ * KMS returns it (ECDSA: DER, as X.509 wants): no parse, re-serialization or signature
+ * re-encoding of the whole certificate per issuance.
+ */
+export async function signCertificate(kms: CaKms, order: CertificateOrder): Promise<SignedCertificate> {
   const serial = newSerial();
+  const signing = order.signingKey.signing;
+  const algorithm = algorithmIdentifierDer(signing);
   const extensions = [
-    ...order.extensions,
-    new x509.SubjectKeyIdentifierExtension(await keyIdentifier(order.publicKey)),
-    new x509.AuthorityKeyIdentifierExtension(order.issuerKeyId),
+    ...order.extensions.map((extension) => new Uint8Array(extension.rawData)),
+    new Uint8Array(new x509.SubjectKeyIdentifierExtension(order.subjectKeyId ?? keyIdentifier(order.publicKey)).rawData),
+    authorityKeyIdentifierDer(order.issuerKeyId),
   ];
-  const certificate = await x509.X509CertificateGenerator.create(
-    {
-      serialNumber: serial,
-      subject: order.subject,
-      issuer: order.issuer,
-      notBefore: order.notBefore,
-      notAfter: order.notAfter,
-      publicKey: order.publicKey,
-      signingKey: order.signingKey as unknown as X509SigningKey,
-      signingAlgorithm: order.signingKey.algorithm,
-      extensions,
-    },
-    kmsCrypto(kms, order.purpose),
+  const tbs = element(
+    0x30,
+    VERSION_3,
+    integerDer(serial),
+    algorithm,
+    nameDer(order.issuer),
+    element(0x30, timeDer(order.notBefore), timeDer(order.notAfter)),
+    nameDer(order.subject),
+    new Uint8Array(order.publicKey.rawData),
+    element(0xa3, element(0x30, ...extensions)),
   );
-  return { serial, certificate };
+  const signature = await signWithKms(kms, order.signingKey, tbs, order.purpose);
+  const der = element(0x30, tbs, algorithm, element(0x03, Uint8Array.of(0), signature));
+  let parsed: x509.X509Certificate | undefined;
+  return {
+    serial,
+    der,
+    pem: x509.PemConverter.encode(der, 'CERTIFICATE'),
+    get certificate() {
+      return (parsed ??= new x509.X509Certificate(der));
+    },
+  };
 }

@@ -4,9 +4,10 @@
  * Every refusal is a {@link CaError} with one line a person can act on.
  */
 import 'reflect-metadata';
+import { constants, createHash, createPublicKey, verify as verifySignature, type KeyObject } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
+import { children, readElement, subjectPublicKeyBits } from './der.js';
 import { CaError } from './errors.js';
-import { nodeCrypto } from './kms-crypto.js';
 
 /** Largest CSR accepted, PEM or DER: an RSA-8192 request with 100 long names fits easily. */
 export const MAX_CSR_BYTES = 32 * 1024;
@@ -16,11 +17,14 @@ export const MAX_SUBJECT_ALT_NAMES = 100;
 export type CsrKeyType = 'ec' | 'rsa';
 
 export interface CheckedCsr {
-  /** The subject exactly as requested (DER), and for people. */
+  /** The subject as requested, parsed and DER, and for people. */
   subject: x509.Name;
+  subjectDer: Uint8Array;
   subjectText: string;
   /** SubjectPublicKeyInfo, DER. */
   publicKey: x509.PublicKey;
+  /** The key's identifier (hex): SHA-1 over its subjectPublicKey bits (RFC 5280 §4.2.1.2 method 1). */
+  keyIdentifier: string;
   keyType: CsrKeyType;
   /** Requested subjectAltName entries, in order. */
   names: x509.GeneralName[];
@@ -62,13 +66,15 @@ export async function readCsr(input: string | Uint8Array): Promise<CheckedCsr> {
     throw malformed('The CSR is not a well-formed PKCS#10 certificate request.', error);
   }
 
-  let verified: boolean;
+  let spki: Uint8Array;
+  let key: KeyObject;
   try {
-    verified = await csr.verify(nodeCrypto);
+    spki = new Uint8Array(csr.publicKey.rawData);
+    key = createPublicKey({ key: Buffer.from(spki.buffer, spki.byteOffset, spki.byteLength), format: 'der', type: 'spki' });
   } catch (error) {
-    throw malformed(`The CSR's signature algorithm (${(csr.signatureAlgorithm as { name?: string } | undefined)?.name ?? 'unknown'}) is not supported: sign it with ECDSA or RSA PKCS#1 v1.5/PSS.`, error);
+    throw malformed("The CSR's public key cannot be read.", error);
   }
-  if (!verified) throw malformed("The CSR's signature does not verify: the request was altered, or not signed by the key it carries.");
+  if (!verifies(der, csr, key)) throw malformed("The CSR's signature does not verify: the request was altered, or not signed by the key it carries.");
 
   const { keyType } = checkKey(csr.publicKey);
   let names: x509.GeneralName[] = [];
@@ -83,8 +89,41 @@ export async function readCsr(input: string | Uint8Array): Promise<CheckedCsr> {
   }
   if (names.length > MAX_SUBJECT_ALT_NAMES)
     throw malformed(`The CSR asks for ${names.length} subjectAltNames; the limit is ${MAX_SUBJECT_ALT_NAMES}.`);
-  const subject = new x509.Name(csr.subjectName.toArrayBuffer());
-  return { subject, subjectText: csr.subject, publicKey: csr.publicKey, keyType, names, requestsCa };
+  const subjectDer = new Uint8Array(csr.subjectName.toArrayBuffer());
+  const subject = new x509.Name(subjectDer);
+  const keyIdentifier = createHash('sha1').update(subjectPublicKeyBits(spki)).digest('hex');
+  return { subject, subjectDer, subjectText: csr.subject, publicKey: csr.publicKey, keyIdentifier, keyType, names, requestsCa };
+}
+
+/** WebCrypto hash names as node:crypto spells them. */
+const HASHES: Record<string, string> = { 'SHA-1': 'sha1', 'SHA-256': 'sha256', 'SHA-384': 'sha384', 'SHA-512': 'sha512' };
+
+/**
+ * Checks the request's self-signature with node:crypto on the DER as it came (the
+ * certificationRequestInfo bytes, the signature bytes; ECDSA signatures stay DER), so no
+ * WebCrypto key import or signature re-encoding happens per request.
+ */
+function verifies(der: Uint8Array, csr: x509.Pkcs10CertificateRequest, key: KeyObject): boolean {
+  const algorithm = csr.signatureAlgorithm as { name?: string; hash?: string | { name?: string }; saltLength?: number } | undefined;
+  const hashName = typeof algorithm?.hash === 'string' ? algorithm.hash : algorithm?.hash?.name;
+  const hash = hashName === undefined ? undefined : HASHES[hashName.toUpperCase()];
+  const keyType = key.asymmetricKeyType;
+  let options: Parameters<typeof verifySignature>[2] | undefined;
+  if (algorithm?.name === 'ECDSA' && keyType === 'ec') options = { key, dsaEncoding: 'der' };
+  else if (algorithm?.name === 'RSASSA-PKCS1-v1_5' && keyType === 'rsa') options = { key, padding: constants.RSA_PKCS1_PADDING };
+  else if (algorithm?.name === 'RSA-PSS' && (keyType === 'rsa' || keyType === 'rsa-pss') && typeof algorithm.saltLength === 'number')
+    options = { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: algorithm.saltLength };
+  if (!hash || !options)
+    throw malformed(`The CSR's signature algorithm (${algorithm?.name ?? 'unknown'}) is not supported: sign it with ECDSA or RSA PKCS#1 v1.5/PSS.`);
+  try {
+    // CertificationRequest ::= SEQUENCE { certificationRequestInfo, signatureAlgorithm, signature BIT STRING }
+    const [info, , signature] = children(der, readElement(der, 0));
+    if (!info || signature?.tag !== 0x03 || signature.end - signature.start < 2) return false;
+    return verifySignature(hash, der.subarray(info.offset, info.end), options, der.subarray(signature.start + 1, signature.end));
+  } catch {
+    // A signature that is not even well-formed (ECDSA: not DER) verifies nothing.
+    return false;
+  }
 }
 
 /**

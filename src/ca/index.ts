@@ -7,7 +7,7 @@ export { createCaDeps, type CaDeps } from './deps.js';
 export type { CaKms, CaSignaturePurpose, CaStore, RevokeOutcome } from './ports.js';
 export * from './model.js';
 export { CaError, type CaErrorName } from './errors.js';
-export { createKmsClient, inProcessCaKms, sdkCaKms, type KmsConnection } from './kms.js';
+export { createKmsClient, inProcessCaKms, sdkCaKms, signingThrough, type KmsConnection } from './kms.js';
 export { initCa, DEFAULT_CA_KEY_SPEC, type InitCaRequest, type InitializedCa } from './init-ca.js';
 export { issueCertificate, type IssueCertificateRequest, type IssuedCertificate } from './issue-certificate.js';
 export { revokeCertificate, type RevokeCertificateRequest } from './revoke-certificate.js';

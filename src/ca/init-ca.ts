@@ -137,7 +137,7 @@ export async function initCa(deps: CaDeps, request: InitCaRequest): Promise<Init
     const now = wholeSeconds(deps.now());
     const urls = caUrls(baseUrl, name);
     const rootPublicKey = new x509.PublicKey(rootKey.publicKey);
-    const rootKeyId = await keyIdentifier(rootPublicKey);
+    const rootKeyId = keyIdentifier(rootPublicKey);
     const rootValidity = validity(now, rootDays);
     const { certificate: root } = await signCertificate(deps.kms, {
       subject: rootSubject,

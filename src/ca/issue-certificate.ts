@@ -4,8 +4,8 @@
  * `HsmKms.IssueCertificate` API operation is meant to be a thin wrapper over this.
  */
 import 'reflect-metadata';
-import { loadAuthority } from './authority.js';
-import { issuerUrlExtensions, signCertificate, validity } from './certificate-builder.js';
+import { loadAuthority, type LoadedAuthority } from './authority.js';
+import { signCertificate, validity } from './certificate-builder.js';
 import { readCsr } from './csr.js';
 import type { CaDeps } from './deps.js';
 import { CaError } from './errors.js';
@@ -19,6 +19,8 @@ export interface IssueCertificateRequest {
   csr: string | Uint8Array;
   profile?: CertificateProfileName | undefined;
   days?: number | undefined;
+  /** Called with the CA once it is found, before the CSR is read: a refusal ends the call there. */
+  authorize?: ((authority: LoadedAuthority) => Promise<void>) | undefined;
 }
 
 export interface IssuedCertificate {
@@ -26,10 +28,13 @@ export interface IssuedCertificate {
   certificatePem: string;
   /** The leaf, then the intermediate: what a TLS server sends. */
   chainPem: string;
+  /** The CA that signed it. */
+  authority: LoadedAuthority;
 }
 
 export async function issueCertificate(deps: CaDeps, request: IssueCertificateRequest): Promise<IssuedCertificate> {
   const authority = await loadAuthority(deps, request.caName);
+  await request.authorize?.(authority);
   const profile = request.profile ?? 'tls-server';
   if (!CERTIFICATE_PROFILES.includes(profile))
     throw new CaError('InvalidArgsException', `Unknown profile '${String(profile).slice(0, 40)}'; use ${CERTIFICATE_PROFILES.join(', ')}.`);
@@ -48,14 +53,16 @@ export async function issueCertificate(deps: CaDeps, request: IssueCertificateRe
       `A certificate valid for ${days} days would outlive the issuing CA (valid until ${authority.intermediate.notAfter.toISOString()}); ask for fewer days.`,
     );
 
-  const { serial, certificate } = await signCertificate(deps.kms, {
-    subject: csr.subject,
-    issuer: authority.intermediate.subjectName,
+  const issuing = authority.issuing('intermediate');
+  const { serial, der, pem: certificatePem } = await signCertificate(deps.kms, {
+    subject: csr.subjectDer,
+    issuer: issuing.issuerName,
     publicKey: csr.publicKey,
+    subjectKeyId: csr.keyIdentifier,
     notBefore,
     notAfter,
     issuerKeyId: authority.keyIds.intermediate,
-    extensions: [...profileExtensions, ...issuerUrlExtensions(authority.issuerUrls('intermediate'))],
+    extensions: [...profileExtensions, ...issuing.extensions],
     signingKey: authority.key('intermediate'),
     purpose: 'leaf-certificate',
   });
@@ -68,9 +75,8 @@ export async function issueCertificate(deps: CaDeps, request: IssueCertificateRe
     notBefore,
     notAfter,
     issuedAt: now,
-    certificate: new Uint8Array(certificate.rawData),
+    certificate: der,
   };
   await deps.store.insertCertificate(record);
-  const certificatePem = certificate.toString('pem');
-  return { record, certificatePem, chainPem: `${certificatePem}\n${authority.intermediatePem}\n` };
+  return { record, certificatePem, chainPem: `${certificatePem}\n${authority.intermediatePem}\n`, authority };
 }

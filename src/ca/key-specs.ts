@@ -6,6 +6,7 @@
  * ECDSA keys sign with the hash of their own size (P-256/SHA-256, P-384/SHA-384), as Mozilla's
  * root store policy requires; RSA keys with SHA-256 and PKCS#1 v1.5, which every client accepts.
  */
+import { AlgorithmIdentifier } from '@peculiar/asn1-x509';
 import type { CaKeySpec } from './model.js';
 import type { CaSigningAlgorithm } from './ports.js';
 
@@ -50,3 +51,9 @@ export const CA_SIGNING: Record<CaKeySpec, CaSigningProfile> = {
     rsa: true,
   },
 };
+
+/** The signature AlgorithmIdentifier a profile writes (certificates, OCSP responses). */
+export function signatureAlgorithmIdentifier(signing: Pick<CaSigningProfile, 'signatureOid' | 'rsa'>): AlgorithmIdentifier {
+  // RSA signature algorithms carry NULL parameters; ECDSA ones none.
+  return new AlgorithmIdentifier({ algorithm: signing.signatureOid, ...(signing.rsa ? { parameters: null } : {}) });
+}

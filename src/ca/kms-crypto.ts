@@ -1,8 +1,9 @@
 /**
- * @peculiar/x509 signs through a WebCrypto `subtle.sign(algorithm, key, data)`. Here that call
- * hashes `data` (the DER TBSCertificate or TBSCertList) and sends the digest to KMS Sign with
- * `MessageType: DIGEST`; the key is a {@link KmsSigningKey}, a CryptoKey-shaped handle that
- * carries only a key ARN. Everything else (digests, CSR verification) is Node's webcrypto.
+ * Signing with a KMS key: {@link signWithKms} hashes the DER to be signed (a TBSCertificate, a
+ * TBSCertList, OCSP ResponseData) and sends the digest to KMS Sign with `MessageType: DIGEST`.
+ * CRLs are built by @peculiar/x509, which signs through a WebCrypto `subtle.sign(algorithm, key,
+ * data)`: {@link kmsCrypto} is that, with a {@link KmsSigningKey} — a CryptoKey-shaped handle that
+ * carries only a key ARN — as the key, and Node's webcrypto for everything else.
  */
 // @peculiar/x509 resolves its algorithms through tsyringe, which needs the Reflect metadata API first.
 import 'reflect-metadata';
@@ -66,5 +67,5 @@ export function kmsCrypto(kms: CaKms, purpose: CaSignaturePurpose): X509Crypto {
   return { subtle, getRandomValues: webcrypto.getRandomValues.bind(webcrypto) } as unknown as X509Crypto;
 }
 
-/** Node's webcrypto, typed as @peculiar/x509 wants it (CSR verification, key identifiers). */
+/** Node's webcrypto, typed as @peculiar/x509 wants it (the OCSP responder's hashes). */
 export const nodeCrypto = webcrypto as unknown as X509Crypto;

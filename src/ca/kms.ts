@@ -4,6 +4,7 @@
  * to AWS KMS. Only public keys and signatures come back; no private key material is ever here.
  */
 import { CreateKeyCommand, GetPublicKeyCommand, KMSClient, KMSServiceException, ScheduleKeyDeletionCommand, SignCommand, type KMSClientConfig } from '@aws-sdk/client-kms';
+import { KmsError } from '../core/errors.js';
 import { runInProcess } from '../core/in-process-calls.js';
 import { CaError } from './errors.js';
 import type { CaKeySpec } from './model.js';
@@ -68,6 +69,15 @@ export function sdkCaKms(client: KMSClient): CaKms {
 }
 
 /**
+ * `kms` with its signatures made by `sign` instead: the server's own KMS Sign operation called
+ * in-process (src/core/certificates/in-process-sign.ts), key policy, audit and all, without an
+ * HTTP round trip per certificate. Its refusals read as the SDK's would.
+ */
+export function signingThrough(kms: CaKms, sign: (keyId: string, algorithm: CaSigningAlgorithm, digest: Uint8Array) => Promise<Uint8Array>): CaKms {
+  return { ...kms, signDigest: (keyId, algorithm, digest) => call('Sign', () => sign(keyId, algorithm, digest)) };
+}
+
+/**
  * The CA's KMS when that KMS is this very process (`hsmkms serve`, and `hsmkms ca` on a data
  * directory): each signature, and the clean-up of a failed `ca init`, is marked as the CA's own
  * (src/core/in-process-calls.ts) with its purpose, so the audit trail names it and quorum
@@ -89,7 +99,7 @@ async function call<T>(operation: string, fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (error) {
-    if (error instanceof KMSServiceException)
+    if (error instanceof KMSServiceException || error instanceof KmsError)
       throw new CaError('RequestFailedException', `KMS ${operation} failed: ${error.name}: ${error.message}`, { cause: error });
     const code = (error as { code?: unknown }).code;
     const detail = typeof code === 'string' ? code : error instanceof Error ? error.message : String(error);

@@ -21,7 +21,8 @@ import {
   id_pkix_ocsp_basic,
   id_pkix_ocsp_nonce,
 } from '@peculiar/asn1-ocsp';
-import { AlgorithmIdentifier, Certificate, CRLReason, Extension } from '@peculiar/asn1-x509';
+import { Certificate, CRLReason, Extension } from '@peculiar/asn1-x509';
+import { signatureAlgorithmIdentifier } from './key-specs.js';
 
 /** Largest OCSP request read (a request for a handful of certificates with a nonce is ~100–300 bytes). */
 export const MAX_OCSP_REQUEST_BYTES = 4096;
@@ -140,11 +141,7 @@ export function encodeBasicOcspResponse(
   const basic = new BasicOCSPResponse({
     // The same object that was serialized for signing: DER serialization is deterministic.
     tbsResponseData: responseData.data,
-    signatureAlgorithm: new AlgorithmIdentifier({
-      algorithm: signature.oid,
-      // RSA signature algorithms carry NULL parameters; ECDSA ones none.
-      ...(signature.rsa ? { parameters: null } : {}),
-    }),
+    signatureAlgorithm: signatureAlgorithmIdentifier({ signatureOid: signature.oid, rsa: signature.rsa }),
     signature: new Uint8Array(signature.value).buffer,
     certs: [AsnConvert.parse(responderCertificate, Certificate)],
   });

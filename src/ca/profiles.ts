@@ -77,6 +77,23 @@ function checkName(name: x509.GeneralName, profile: CertificateProfileName, allo
   return type as NameType;
 }
 
+/** The extensions a profile gives every leaf of a key type, encoded once. */
+const fixed = new Map<string, readonly x509.Extension[]>();
+function fixedExtensions(profileName: CertificateProfileName, keyType: CsrKeyType): readonly x509.Extension[] {
+  const id = `${profileName}/${keyType}`;
+  let extensions = fixed.get(id);
+  if (!extensions) {
+    const profile = PROFILES[profileName];
+    extensions = [
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      new x509.KeyUsagesExtension(profile.keyUsage[keyType], true),
+      new x509.ExtendedKeyUsageExtension(profile.extendedKeyUsage, false),
+    ];
+    fixed.set(id, extensions);
+  }
+  return extensions;
+}
+
 /** Profile checks on a verified CSR; returns the profile-specific extensions of the leaf. */
 export function applyProfile(profileName: CertificateProfileName, csr: CheckedCsr): x509.Extension[] {
   const profile = PROFILES[profileName];
@@ -94,11 +111,7 @@ export function applyProfile(profileName: CertificateProfileName, csr: CheckedCs
   if (commonNames.length === 0 && csr.names.length === 0)
     throw new CaError('InvalidArgsException', 'The CSR names no one: give a subject CN or a subjectAltName.');
 
-  const extensions: x509.Extension[] = [
-    new x509.BasicConstraintsExtension(false, undefined, true),
-    new x509.KeyUsagesExtension(profile.keyUsage[csr.keyType], true),
-    new x509.ExtendedKeyUsageExtension(profile.extendedKeyUsage, false),
-  ];
+  const extensions = [...fixedExtensions(profileName, csr.keyType)];
   if (csr.names.length > 0) {
     // RFC 5280 §4.2.1.6: critical when the subject is empty.
     const emptySubject = csr.subject.toJSON().length === 0;

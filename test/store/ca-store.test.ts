@@ -61,6 +61,21 @@ function describeCaStoreContract(label: string, open: () => Promise<SqlMetadataS
       expect(await store.getCertificate('one', 'ffff')).toBeUndefined();
     });
 
+    it('commits certificates inserted together, and refuses only the one whose serial is taken', async () => {
+      const batch = ['b1', 'b2', 'b3', 'b4'].map((serial, i) => certificate('one', serial, 1_790_000_002_000 + i));
+      await Promise.all(batch.map((c) => store.insertCertificate(c)));
+      for (const c of batch) expect(await store.getCertificate('one', c.serial)).toStrictEqual(c);
+
+      const again = [certificate('one', 'b5', 1_790_000_003_000), certificate('one', 'b2', 1_790_000_003_001), certificate('one', 'b6', 1_790_000_003_002)];
+      const outcomes = await Promise.allSettled(again.map((c) => store.insertCertificate(c)));
+      expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+      expect((outcomes[1] as PromiseRejectedResult).reason).toMatchObject({ name: 'StoreError', kind: 'conflict', record: 'certificate', subject: 'one/b2' });
+      expect(await store.getCertificate('one', 'b5')).toStrictEqual(again[0]);
+      expect(await store.getCertificate('one', 'b6')).toStrictEqual(again[2]);
+      // The first b2 stands.
+      expect(await store.getCertificate('one', 'b2')).toStrictEqual(batch[1]);
+    });
+
     it('revokes once, bumping only the revoked certificate’s tier', async () => {
       await store.insertCertificate(certificate('one', '6a', 1_790_000_002_000));
       const before = await store.crlState('one', 'intermediate');

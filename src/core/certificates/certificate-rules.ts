@@ -9,7 +9,7 @@ import { resolveKey } from '../key-resolver.js';
 import type { KeyRecord } from '../model.js';
 import type { JsonObject, KmsDeps, RequestContext } from '../operation.js';
 import { constraintError, epochSeconds, optionalEnum, requiredString } from '../validation.js';
-import type { CaTier, CertificateAuthorityPort, CertificateAuthorityView, CertificateView } from './port.js';
+import type { CaSigningKeys, CaTier, CertificateAuthorityPort, CertificateAuthorityView, CertificateView } from './port.js';
 
 /** The CA behind the operations, or UnsupportedOperationException where none is wired (offline tools). */
 export function certificateAuthority(deps: KmsDeps): CertificateAuthorityPort {
@@ -72,7 +72,7 @@ export function parseValidityDays(input: JsonObject, max: number): number | unde
  * against another KMS signs with keys this server does not hold: its API operations cannot
  * authorize anyone for them, so they refuse.
  */
-export async function caKey(deps: KmsDeps, authority: CertificateAuthorityView, tier: CaTier | 'ocsp'): Promise<KeyRecord> {
+export async function caKey(deps: KmsDeps, authority: CaSigningKeys, tier: CaTier | 'ocsp'): Promise<KeyRecord> {
   const arn = tier === 'root' ? authority.rootKeyArn : tier === 'intermediate' ? authority.intermediateKeyArn : authority.ocspKeyArn;
   try {
     return await resolveKey(deps.store, deps.settings, arn);
@@ -88,7 +88,7 @@ export async function caKey(deps: KmsDeps, authority: CertificateAuthorityView, 
  * exactly as the CA will: kms:Sign, MessageType DIGEST, the CA's signing algorithm. Key policy,
  * identity policies, grants, roles and quorum all apply, as for a Sign call of the caller's own.
  */
-export async function authorizeSigning(deps: KmsDeps, ctx: RequestContext, key: KeyRecord, authority: CertificateAuthorityView): Promise<void> {
+export async function authorizeSigning(deps: KmsDeps, ctx: RequestContext, key: KeyRecord, authority: CaSigningKeys): Promise<void> {
   await deps.authorizer.authorize({
     principal: ctx.principal,
     action: 'kms:Sign',

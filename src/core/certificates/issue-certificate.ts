@@ -8,6 +8,7 @@ import { KmsError } from '../errors.js';
 import type { Operation } from '../operation.js';
 import { isBase64, optionalEnum, requiredString } from '../validation.js';
 import { authorizeSigning, caKey, certificateAuthority, certificateJson, onBehalfOf, parseCaName, parseValidityDays } from './certificate-rules.js';
+import type { CaSigningKeys } from './port.js';
 
 /** The CA's CSR limit (src/ca/csr.ts), as PEM text or as base64 of the DER or PEM bytes. */
 const MAX_CSR_BYTES = 32 * 1024;
@@ -24,13 +25,13 @@ export const issueCertificate: Operation = {
     const days = parseValidityDays(input, 36500);
     const ca = certificateAuthority(deps);
 
-    const authority = await ca.describe(caName);
-    const key = await caKey(deps, authority, 'intermediate');
-    await authorizeSigning(deps, ctx, key, authority);
-
-    const issued = await onBehalfOf('HsmKms.IssueCertificate', ctx, () => ca.issue({ caName: authority.name, csr, profile, days }));
+    const authorize = async (authority: CaSigningKeys) => {
+      const key = await caKey(deps, authority, 'intermediate');
+      await authorizeSigning(deps, ctx, key, authority);
+    };
+    const issued = await onBehalfOf('HsmKms.IssueCertificate', ctx, () => ca.issue({ caName, csr, profile, days, authorize }));
     return {
-      CaName: authority.name,
+      CaName: issued.caName,
       Certificate: issued.certificatePem,
       CertificateChain: issued.chainPem,
       ...certificateJson(issued.certificate),

@@ -35,6 +35,9 @@ export interface CertificateAuthorityView {
   urls: Record<string, string>;
 }
 
+/** What authorizing a caller for one of a CA's keys needs to know of the CA. */
+export type CaSigningKeys = Pick<CertificateAuthorityView, 'name' | 'rootKeyArn' | 'intermediateKeyArn' | 'ocspKeyArn' | 'signingAlgorithm'>;
+
 /** One certificate a CA signed. */
 export interface CertificateView {
   serial: string;
@@ -57,8 +60,20 @@ export interface CertificateAuthorityPort {
   list(): Promise<CertificateAuthorityView[]>;
   /** A certificate by serial (hex, colons allowed); ResourceNotFoundException when the CA signed none with it. */
   certificate(caName: string, serial: string): Promise<CertificateView>;
-  /** Signs a CSR (PEM text, or DER/PEM bytes) with the issuing key; the leaf and the chain above it (intermediate, root), PEM. */
-  issue(request: { caName: string; csr: string | Uint8Array; profile?: string | undefined; days?: number | undefined }): Promise<{
+  /**
+   * Signs a CSR (PEM text, or DER/PEM bytes) with the issuing key; the leaf and the chain above
+   * it (intermediate, root), PEM. `authorize` is called with the CA as soon as it is found,
+   * before the CSR is read or anything signed: the caller's refusal ends the call there.
+   */
+  issue(request: {
+    caName: string;
+    csr: string | Uint8Array;
+    profile?: string | undefined;
+    days?: number | undefined;
+    authorize?: ((authority: CaSigningKeys) => Promise<void>) | undefined;
+  }): Promise<{
+    /** The CA's name as recorded. */
+    caName: string;
     certificate: CertificateView;
     certificatePem: string;
     chainPem: string;

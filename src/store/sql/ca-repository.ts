@@ -25,6 +25,8 @@ import type { SqlFlavor } from './dialect.js';
 type Db = Kysely<CaDatabase>;
 
 const TIERS: readonly IssuerTier[] = ['root', 'intermediate'];
+/** Most certificate rows written by one statement. */
+const MAX_INSERT_BATCH = 500;
 
 export class SqlCaStore implements CaStore {
   constructor(
@@ -58,11 +60,52 @@ export class SqlCaStore implements CaStore {
     return rows.map(rowToAuthority);
   }
 
-  async insertCertificate(certificate: IssuedCertificateRecord): Promise<void> {
+  /**
+   * Certificates issued in the same event-loop turn are committed together, in one statement:
+   * each commit is a disk flush (SQLite with synchronous=FULL flushes on the event loop), and
+   * one per certificate was the largest cost of issuing under load. Each caller still hears
+   * only once its row is committed.
+   */
+  insertCertificate(certificate: IssuedCertificateRecord): Promise<void> {
+    if (this.db.isTransaction) return this.insertCertificates([certificate]);
+    return new Promise((resolve, reject) => {
+      if (!this.pendingInserts) {
+        this.pendingInserts = [];
+        setImmediate(() => void this.flushInserts());
+      }
+      this.pendingInserts.push({ certificate, resolve, reject });
+    });
+  }
+
+  private pendingInserts: Array<{ certificate: IssuedCertificateRecord; resolve: () => void; reject: (error: unknown) => void }> | undefined;
+
+  private async flushInserts(): Promise<void> {
+    const pending = this.pendingInserts ?? [];
+    // Bounded (PostgreSQL takes at most 65,535 parameters in a statement): the rest go next turn.
+    const batch = pending.splice(0, MAX_INSERT_BATCH);
+    if (pending.length > 0) setImmediate(() => void this.flushInserts());
+    else this.pendingInserts = undefined;
     try {
-      await this.db.insertInto('ca_certificates').values(certificateToRow(certificate)).execute();
+      await this.insertCertificates(batch.map((b) => b.certificate));
+      for (const b of batch) b.resolve();
     } catch (error) {
-      if (this.flavor.isUniqueViolation(error)) throw new StoreError('conflict', 'certificate', `${certificate.caName}/${certificate.serial}`, { cause: error });
+      if (batch.length === 1 || !(error instanceof StoreError)) {
+        for (const b of batch) b.reject(error);
+        return;
+      }
+      // A serial taken already (or a CA gone) fails the whole statement: find whose, one by one.
+      for (const b of batch) await this.insertCertificates([b.certificate]).then(b.resolve, b.reject);
+    }
+  }
+
+  private async insertCertificates(certificates: IssuedCertificateRecord[]): Promise<void> {
+    try {
+      await this.db.insertInto('ca_certificates').values(certificates.map(certificateToRow)).execute();
+    } catch (error) {
+      if (this.flavor.isUniqueViolation(error)) {
+        const which = certificates.length === 1 ? `${certificates[0]!.caName}/${certificates[0]!.serial}` : `${certificates.length} certificates`;
+        throw new StoreError('conflict', 'certificate', which, { cause: error });
+      }
       throw error;
     }
   }
@@ -241,7 +284,7 @@ function authorityToRow(a: CaAuthorityRecord): Insertable<CaAuthoritiesTable> {
   };
 }
 
-function rowToAuthority(row: Selectable<CaAuthoritiesTable>): CaAuthorityRecord {
+export function rowToAuthority(row: Selectable<CaAuthoritiesTable>): CaAuthorityRecord {
   return {
     name: row.name,
     createdAt: new Date(Number(row.created_at)),
@@ -271,7 +314,7 @@ function certificateToRow(c: IssuedCertificateRecord): Insertable<CaCertificates
   };
 }
 
-function rowToCertificate(row: Selectable<CaCertificatesTable>): IssuedCertificateRecord {
+export function rowToCertificate(row: Selectable<CaCertificatesTable>): IssuedCertificateRecord {
   return {
     caName: row.ca_name,
     serial: row.serial,

@@ -18,6 +18,9 @@ import type { QuorumRuleRecord } from '../../core/quorum/quorum.js';
 import type { RequestReadScope } from '../../core/ports.js';
 import { quorumRulesQuery, rowToRule } from '../sql/quorum-sql.js';
 import { SqlMetadataStore, type TransactionScope } from '../sql/sql-store.js';
+import type { CaStore } from '../../ca/ports.js';
+import type { CaDatabase } from '../sql/ca-schema.js';
+import { SqliteCaStore } from './sqlite-ca-store.js';
 
 export interface SqliteMetadataStoreOptions {
   db: Kysely<MetadataDatabase>;
@@ -69,6 +72,7 @@ export class SqliteMetadataStore extends SqlMetadataStore implements RequestRead
   private readonly quorumRulesStatement: Statement<unknown[], Selectable<QuorumRulesTable>>;
   private readonly quorumRulesParameters: unknown[];
   private cacheToken: ChangeToken = { dataVersion: -1, totalChanges: -1 };
+  private readonly caStore: SqliteCaStore;
 
   constructor(options: SqliteMetadataStoreOptions) {
     super({ db: options.db, flavor: options.flavor, scope: options.scope });
@@ -96,6 +100,12 @@ export class SqliteMetadataStore extends SqlMetadataStore implements RequestRead
     this.quorumRulesStatement = this.sqlite.prepare(rulesQuery.sql);
     this.quorumRulesParameters = [...rulesQuery.parameters];
     this.changeToken = this.sqlite.prepare<[], [number, number]>('SELECT data_version, total_changes() FROM pragma_data_version').raw();
+    this.caStore = new SqliteCaStore(options.db as unknown as Kysely<CaDatabase>, options.flavor, options.sqlite);
+  }
+
+  /** The private CA's tables, with their per-issuance reads prepared once (sqlite-ca-store.ts). */
+  override certificateAuthorityStore(): CaStore {
+    return this.caStore;
   }
 
   /**

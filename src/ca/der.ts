@@ -1,0 +1,75 @@
+/**
+ * The little DER this CA reads and writes by hand, where going through a full ASN.1 parse and
+ * re-serialization would cost more than the rest of issuing a certificate: locating one element
+ * of an encoding, and framing pre-encoded parts into a new one. Everything structured (names,
+ * extensions, keys) is still encoded by @peculiar/x509.
+ */
+
+/** One element (tag, length, value) of a DER encoding. */
+export interface DerElement {
+  tag: number;
+  /** Where the element (its tag) begins, where its value starts, and where it ends (exclusive), in the input. */
+  offset: number;
+  start: number;
+  end: number;
+}
+
+function malformed(): Error {
+  return new Error('malformed DER');
+}
+
+/** The element at `offset` (single-byte tags only, definite lengths only, as DER requires). */
+export function readElement(der: Uint8Array, offset: number): DerElement {
+  if (offset + 2 > der.length) throw malformed();
+  const tag = der[offset]!;
+  if ((tag & 0x1f) === 0x1f) throw malformed();
+  let length = der[offset + 1]!;
+  let start = offset + 2;
+  if (length & 0x80) {
+    const octets = length & 0x7f;
+    if (octets === 0 || octets > 4 || start + octets > der.length) throw malformed();
+    length = 0;
+    for (let i = 0; i < octets; i++) length = length * 256 + der[start + i]!;
+    start += octets;
+  }
+  const end = start + length;
+  if (end > der.length) throw malformed();
+  return { tag, offset, start, end };
+}
+
+/** The elements directly inside the constructed element `outer`. */
+export function children(der: Uint8Array, outer: DerElement): DerElement[] {
+  const out: DerElement[] = [];
+  for (let offset = outer.start; offset < outer.end; ) {
+    const element = readElement(der, offset);
+    if (element.end > outer.end) throw malformed();
+    out.push(element);
+    offset = element.end;
+  }
+  return out;
+}
+
+/**
+ * The subjectPublicKey bits of a SubjectPublicKeyInfo (SEQUENCE { AlgorithmIdentifier,
+ * BIT STRING }), without the BIT STRING's unused-bits octet: what RFC 5280 §4.2.1.2 hashes.
+ */
+export function subjectPublicKeyBits(spki: Uint8Array): Uint8Array {
+  const outer = readElement(spki, 0);
+  const [algorithm, bits] = children(spki, outer);
+  if (outer.tag !== 0x30 || algorithm?.tag !== 0x30 || bits?.tag !== 0x03 || bits.end - bits.start < 2) throw malformed();
+  return spki.subarray(bits.start + 1, bits.end);
+}
+
+/** A DER element with `tag` around `parts` (each already DER). */
+export function element(tag: number, ...parts: Uint8Array[]): Buffer {
+  let length = 0;
+  for (const part of parts) length += part.length;
+  let header: number[];
+  if (length < 0x80) header = [tag, length];
+  else {
+    const octets: number[] = [];
+    for (let n = length; n > 0; n = Math.floor(n / 256)) octets.unshift(n & 0xff);
+    header = [tag, 0x80 | octets.length, ...octets];
+  }
+  return Buffer.concat([Buffer.from(header), ...parts], header.length + length);
+}
