@@ -8,7 +8,7 @@
  * and never need the HSM.
  */
 import { open, type FileHandle } from 'node:fs/promises';
-import { openSync, fsyncSync, closeSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
+import { constants, openSync, fsyncSync, closeSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { NODE_ID_PATTERN, parseLine } from './audit-record.js';
 
@@ -119,7 +119,7 @@ export function fileSize(path: string): number {
   return statSync(path).size;
 }
 
-/** The writer's view of one segment: append-only, durable on `datasync`. Injected in tests to fail on demand. */
+/** The writer's view of one segment: append-only, durable once `datasync` has returned. Injected in tests to fail on demand. */
 export interface AuditFile {
   /** Appends every byte (retrying short writes) or throws. */
   append(data: Buffer): Promise<void>;
@@ -139,7 +139,9 @@ export interface AuditFileSystem {
 /** The real file system. */
 export const nodeFileSystem: AuditFileSystem = {
   async openForAppend(path) {
-    const handle = await open(path, 'a', 0o600);
+    // O_DSYNC: each write returns once its bytes (and the size that reaches them) are on disk,
+    // so a batch costs one write on the thread pool instead of a write and an fdatasync.
+    const handle = await open(path, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_DSYNC, 0o600);
     try {
       const { size } = await handle.stat();
       return { file: fileOf(handle), size };
@@ -158,7 +160,9 @@ export const nodeFileSystem: AuditFileSystem = {
   },
 };
 
+/** A segment opened with O_DSYNC: `datasync` has work to do only after a truncation. */
 function fileOf(handle: FileHandle): AuditFile {
+  let truncated = false;
   return {
     async append(data) {
       let offset = 0;
@@ -169,8 +173,16 @@ function fileOf(handle: FileHandle): AuditFile {
         offset += bytesWritten;
       }
     },
-    datasync: () => handle.datasync(),
-    truncate: (size) => handle.truncate(size),
+    async datasync() {
+      // Appends are durable when they return (O_DSYNC); a truncation is not, until synced.
+      if (!truncated) return;
+      await handle.datasync();
+      truncated = false;
+    },
+    async truncate(size) {
+      await handle.truncate(size);
+      truncated = true;
+    },
     close: () => handle.close(),
   };
 }
