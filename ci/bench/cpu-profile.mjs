@@ -16,11 +16,9 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { randomBytes } from 'node:crypto';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { Sha256 } from '@aws-crypto/sha256-js';
-import { KMSClient, CreateKeyCommand, EncryptCommand } from '@aws-sdk/client-kms';
-import { identityPolicies, keyPolicy } from './authorization.mjs';
+import { benchCaller } from './core.mjs';
 import { wrk } from './wrk.mjs';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -69,19 +67,7 @@ try {
   const region = 'us-east-1';
   const creds = JSON.parse(readFileSync(join(work, 'root-credentials.json'), 'utf8'));
   const rootCredentials = { accessKeyId: creds.accessKeyId, secretAccessKey: creds.secretAccessKey };
-  const { HsmKmsClient } = await import(join(root, 'dist/client/hsmkms-client.js'));
-  const admin = new HsmKmsClient({ endpoint, region, credentials: rootCredentials });
-  const created = await admin.call('CreatePrincipal', { UserName: 'profile-app' });
-  for (const p of identityPolicies) await admin.call('PutPrincipalPolicy', { UserName: 'profile-app', ...p });
-  const credentials = { accessKeyId: created.AccessKeyId, secretAccessKey: created.SecretAccessKey };
-  const rootKms = new KMSClient({ endpoint, region, credentials: rootCredentials });
-  const appKms = new KMSClient({ endpoint, region, credentials });
-  const keyId = (await rootKms.send(new CreateKeyCommand({ Policy: keyPolicy(created.Arn) }))).KeyMetadata.KeyId;
-  const kb = randomBytes(1024);
-  const context = { app: 'bench' };
-  const blob = Buffer.from((await appKms.send(new EncryptCommand({ KeyId: keyId, Plaintext: kb, EncryptionContext: context }))).CiphertextBlob);
-  rootKms.destroy();
-  appKms.destroy();
+  const { credentials, keyId, kb, context, blob } = await benchCaller({ root, endpoint, region, rootCredentials, userName: 'profile-app' });
   const input = {
     Encrypt: { KeyId: keyId, Plaintext: kb.toString('base64'), EncryptionContext: context },
     Decrypt: { CiphertextBlob: blob.toString('base64'), EncryptionContext: context },
