@@ -141,10 +141,12 @@ export const nodeFileSystem: AuditFileSystem = {
   async openForAppend(path) {
     // O_DSYNC: each write returns once its bytes (and the size that reaches them) are on disk,
     // so a batch costs one write on the thread pool instead of a write and an fdatasync.
-    const handle = await open(path, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_DSYNC, 0o600);
+    // Where the platform has no O_DSYNC (Windows), every datasync is a real fdatasync.
+    const dsync = constants.O_DSYNC !== undefined;
+    const handle = await open(path, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | (dsync ? constants.O_DSYNC : 0), 0o600);
     try {
       const { size } = await handle.stat();
-      return { file: fileOf(handle), size };
+      return { file: fileOf(handle, dsync), size };
     } catch (error) {
       await handle.close();
       throw error;
@@ -160,9 +162,10 @@ export const nodeFileSystem: AuditFileSystem = {
   },
 };
 
-/** A segment opened with O_DSYNC: `datasync` has work to do only after a truncation. */
-function fileOf(handle: FileHandle): AuditFile {
-  let truncated = false;
+/** A segment; opened with O_DSYNC (`dsync`), `datasync` has work to do only after a truncation. */
+function fileOf(handle: FileHandle, dsync: boolean): AuditFile {
+  /** Whether there is anything an fdatasync would still have to make durable. */
+  let mustSync = !dsync;
   return {
     async append(data) {
       let offset = 0;
@@ -175,13 +178,13 @@ function fileOf(handle: FileHandle): AuditFile {
     },
     async datasync() {
       // Appends are durable when they return (O_DSYNC); a truncation is not, until synced.
-      if (!truncated) return;
+      if (!mustSync) return;
       await handle.datasync();
-      truncated = false;
+      mustSync = !dsync;
     },
     async truncate(size) {
       await handle.truncate(size);
-      truncated = true;
+      mustSync = true;
     },
     close: () => handle.close(),
   };
