@@ -237,6 +237,9 @@ function rootCredentialSource(config: AppConfig, dataDir: string): { accessKeyId
   return config.rootCredentials ?? { file: join(dataDir, 'root-credentials.json') };
 }
 
+/** How long a request log line may wait for others to share its write to stdout. */
+const STDOUT_LOG_DELAY_MS = 20;
+
 /**
  * Logs to stdout. pino stops writing once stdout's reader has gone (EPIPE) and says nothing;
  * `onClosed` lets the service stop too rather than serve on with its logs lost.
@@ -244,8 +247,8 @@ function rootCredentialSource(config: AppConfig, dataDir: string): { accessKeyId
 function stdoutLogs(onClosed: (() => void) | undefined): pino.DestinationStream {
   const destination = pino.destination(1);
   if (onClosed) destination.on('error', (error: NodeJS.ErrnoException) => error.code === 'EPIPE' && onClosed());
-  // One write per event-loop turn, not per line.
-  return new TurnBatchedDestination(destination);
+  // One write per 20 ms at most, not per line nor per event-loop turn (a turn holds only a few requests).
+  return new TurnBatchedDestination(destination, { maxDelayMs: STDOUT_LOG_DELAY_MS });
 }
 
 /**

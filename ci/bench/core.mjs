@@ -44,6 +44,31 @@ async function run(h, label, url, requests, pid) {
 }
 
 /**
+ * The caller every core figure is measured as: a new CryptoUser with the two identity policies
+ * of authorization.mjs, a key whose 10-statement policy lets it encrypt, 1 KB of plaintext under
+ * the encryption context the policies ask for, and a ciphertext of it (for Decrypt).
+ */
+export async function benchCaller({ root, endpoint, region, rootCredentials, userName }) {
+  const { HsmKmsClient } = await import(join(root, 'dist/client/hsmkms-client.js'));
+  const admin = new HsmKmsClient({ endpoint, region, credentials: rootCredentials });
+  const created = await admin.call('CreatePrincipal', { UserName: userName });
+  for (const p of identityPolicies) await admin.call('PutPrincipalPolicy', { UserName: userName, ...p });
+  const credentials = { accessKeyId: created.AccessKeyId, secretAccessKey: created.SecretAccessKey };
+  const rootKms = new KMSClient({ endpoint, region, credentials: rootCredentials });
+  const appKms = new KMSClient({ endpoint, region, credentials });
+  try {
+    const keyId = (await rootKms.send(new CreateKeyCommand({ Policy: keyPolicy(created.Arn) }))).KeyMetadata.KeyId;
+    const kb = randomBytes(1024);
+    const context = { app: 'bench' };
+    const blob = Buffer.from((await appKms.send(new EncryptCommand({ KeyId: keyId, Plaintext: kb, EncryptionContext: context }))).CiphertextBlob);
+    return { credentials, keyId, kb, context, blob };
+  } finally {
+    rootKms.destroy();
+    appKms.destroy();
+  }
+}
+
+/**
  * Measures one process count. `h` carries run.mjs's helpers: start(args, env, pattern) → { stop },
  * once(label, url, requests) → req/s (one wrk run, every response checked 2xx), signedBy(signer).
  */
@@ -60,20 +85,7 @@ export async function processRatios(h, { processes, runs }) {
   try {
     const endpoint = `http://127.0.0.1:${port}`;
     const region = 'us-east-1';
-    const { HsmKmsClient } = await import(join(root, 'dist/client/hsmkms-client.js'));
-    const admin = new HsmKmsClient({ endpoint, region, credentials: h.rootCredentials });
-    const userName = `bench-app-${processes}-${randomBytes(4).toString('hex')}`;
-    const created = await admin.call('CreatePrincipal', { UserName: userName });
-    for (const p of identityPolicies) await admin.call('PutPrincipalPolicy', { UserName: userName, ...p });
-    const credentials = { accessKeyId: created.AccessKeyId, secretAccessKey: created.SecretAccessKey };
-    const rootKms = new KMSClient({ endpoint, region, credentials: h.rootCredentials });
-    const appKms = new KMSClient({ endpoint, region, credentials });
-    const keyId = (await rootKms.send(new CreateKeyCommand({ Policy: keyPolicy(created.Arn) }))).KeyMetadata.KeyId;
-    const kb = randomBytes(1024);
-    const context = { app: 'bench' };
-    const blob = Buffer.from((await appKms.send(new EncryptCommand({ KeyId: keyId, Plaintext: kb, EncryptionContext: context }))).CiphertextBlob);
-    rootKms.destroy();
-    appKms.destroy();
+    const { credentials, keyId, kb, context, blob } = await benchCaller({ root, endpoint, region, rootCredentials: h.rootCredentials, userName: `bench-app-${processes}-${randomBytes(4).toString('hex')}` });
     const asApp = h.signedBy(new SignatureV4({ service: 'kms', region, credentials, sha256: Sha256 }));
 
     const bareUrl = `http://127.0.0.1:${barePort}`;

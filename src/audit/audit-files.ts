@@ -8,7 +8,7 @@
  * and never need the HSM.
  */
 import { open, type FileHandle } from 'node:fs/promises';
-import { openSync, fsyncSync, closeSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
+import { constants, openSync, fsyncSync, closeSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { NODE_ID_PATTERN, parseLine } from './audit-record.js';
 
@@ -119,7 +119,7 @@ export function fileSize(path: string): number {
   return statSync(path).size;
 }
 
-/** The writer's view of one segment: append-only, durable on `datasync`. Injected in tests to fail on demand. */
+/** The writer's view of one segment: append-only, durable once `datasync` has returned. Injected in tests to fail on demand. */
 export interface AuditFile {
   /** Appends every byte (retrying short writes) or throws. */
   append(data: Buffer): Promise<void>;
@@ -139,10 +139,14 @@ export interface AuditFileSystem {
 /** The real file system. */
 export const nodeFileSystem: AuditFileSystem = {
   async openForAppend(path) {
-    const handle = await open(path, 'a', 0o600);
+    // O_DSYNC: each write returns once its bytes (and the size that reaches them) are on disk,
+    // so a batch costs one write on the thread pool instead of a write and an fdatasync.
+    // Where the platform has no O_DSYNC (Windows), every datasync is a real fdatasync.
+    const dsync = constants.O_DSYNC !== undefined;
+    const handle = await open(path, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | (dsync ? constants.O_DSYNC : 0), 0o600);
     try {
       const { size } = await handle.stat();
-      return { file: fileOf(handle), size };
+      return { file: fileOf(handle, dsync), size };
     } catch (error) {
       await handle.close();
       throw error;
@@ -158,7 +162,10 @@ export const nodeFileSystem: AuditFileSystem = {
   },
 };
 
-function fileOf(handle: FileHandle): AuditFile {
+/** A segment; opened with O_DSYNC (`dsync`), `datasync` has work to do only after a truncation. */
+function fileOf(handle: FileHandle, dsync: boolean): AuditFile {
+  /** Whether there is anything an fdatasync would still have to make durable. */
+  let mustSync = !dsync;
   return {
     async append(data) {
       let offset = 0;
@@ -169,8 +176,16 @@ function fileOf(handle: FileHandle): AuditFile {
         offset += bytesWritten;
       }
     },
-    datasync: () => handle.datasync(),
-    truncate: (size) => handle.truncate(size),
+    async datasync() {
+      // Appends are durable when they return (O_DSYNC); a truncation is not, until synced.
+      if (!mustSync) return;
+      await handle.datasync();
+      mustSync = !dsync;
+    },
+    async truncate(size) {
+      await handle.truncate(size);
+      mustSync = true;
+    },
     close: () => handle.close(),
   };
 }

@@ -24,7 +24,7 @@
  *   without the trailing `,"signature":"…"` member, made in the HSM by the audit key whose SPKI
  *   SHA-256 is `publicKeyFingerprint`. So a digest vouches for every line before it.
  */
-import { createHash } from 'node:crypto';
+import { createHash, hash } from 'node:crypto';
 import { AUDIT_LIMITS, cutString, sanitizeAuditValue } from '../core/audit-parameters.js';
 import type { AuditActor, AuditEvent } from '../core/ports.js';
 
@@ -120,7 +120,8 @@ export class AuditRecordError extends Error {
 
 /** SHA-256 (hex) of a line's bytes, without its newline: what the next line's `previousHash` holds. */
 export function lineHash(line: string | Uint8Array): string {
-  return createHash('sha256').update(line).digest('hex');
+  // One-shot: no Hash object per line.
+  return hash('sha256', line, 'hex');
 }
 
 /** SHA-256 (hex) of a SubjectPublicKeyInfo (DER): how a digest names its key. */

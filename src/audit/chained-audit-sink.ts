@@ -2,7 +2,8 @@
  * The audit trail writer: one node's hash chain (see audit-record.ts), written with group commit
  * and signed digests.
  *
- * Durable before visible: `record` resolves only once its line has been written and fdatasync'd.
+ * Durable before visible: `record` resolves only once its line has been written and fdatasync'd
+ * (on the real file system, one O_DSYNC write: see audit-files.ts).
  * Records are batched: everything recorded while one write + fdatasync is in flight goes into the
  * next one (at most one write in flight, so under load a batch holds about one line per
  * concurrent request and each costs a fraction of one fsync). Lines are formatted, numbered and

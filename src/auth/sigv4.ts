@@ -123,6 +123,9 @@ export function canonicalQuery(query: string): string {
   return pairs.map(([n, v]) => `${n}=${v}`).join('&');
 }
 
+/** A header value that a whitespace collapse would change: a run of whitespace, or whitespace other than a space. */
+const NEEDS_COLLAPSE = /\s\s|[^\S ]/;
+
 /**
  * Canonical headers for the signed header names: values trimmed with inner runs of spaces
  * collapsed, repeated headers joined with commas in arrival order. Returns undefined for a
@@ -134,7 +137,9 @@ export function canonicalHeaders(rawHeaders: readonly string[], signedHeaders: r
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
     const name = (rawHeaders[i] ?? '').toLowerCase();
     if (!wanted.has(name)) continue;
-    const value = (rawHeaders[i + 1] ?? '').trim().replace(/\s+/g, ' ');
+    const trimmed = (rawHeaders[i + 1] ?? '').trim();
+    // Only a run of whitespace or a whitespace character other than a space needs replacing.
+    const value = NEEDS_COLLAPSE.test(trimmed) ? trimmed.replace(/\s+/g, ' ') : trimmed;
     const list = values.get(name);
     if (list) list.push(value);
     else values.set(name, [value]);
@@ -216,13 +221,28 @@ export function computeSignature(
  * window could be made to look like one inside it.
  */
 export function parseAmzDate(value: string): Date | undefined {
-  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(value);
-  if (!m) return undefined;
-  const [, y, mo, d, h, mi, s] = m.map(Number) as [number, number, number, number, number, number, number];
-  const date = new Date(Date.UTC(y, mo - 1, d, h, mi, s));
-  // A date that does not print back as the same text had a field out of range.
-  if (Number.isNaN(date.getTime()) || formatAmzDate(date) !== value) return undefined;
-  return date;
+  // Checked field by field (no regular expression, no formatting back): once per request.
+  if (value.length !== 16 || value.charCodeAt(8) !== 0x54 /* T */ || value.charCodeAt(15) !== 0x5a /* Z */) return undefined;
+  const digits = (from: number, to: number): number => {
+    let n = 0;
+    for (let i = from; i < to; i++) {
+      const d = value.charCodeAt(i) - 0x30;
+      if (d < 0 || d > 9) return -1;
+      n = n * 10 + d;
+    }
+    return n;
+  };
+  const y = digits(0, 4);
+  const mo = digits(4, 6);
+  const d = digits(6, 8);
+  const h = digits(9, 11);
+  const mi = digits(11, 13);
+  const s = digits(13, 15);
+  // Years below 100 are rejected as before: Date.UTC reads them as 19xx.
+  if (y < 100 || mo < 1 || mo > 12 || d < 1 || h < 0 || h > 23 || mi < 0 || mi > 59 || s < 0 || s > 59) return undefined;
+  const daysInMonth = mo === 2 ? (y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0) ? 29 : 28) : [4, 6, 9, 11].includes(mo) ? 30 : 31;
+  if (d > daysInMonth) return undefined;
+  return new Date(Date.UTC(y, mo - 1, d, h, mi, s));
 }
 
 /** Date → `20150830T123600Z`. */

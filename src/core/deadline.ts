@@ -23,14 +23,10 @@ export function deadlineExceeded(deadlineMs: number): KmsError {
  * declared passed (setImmediate runs after it).
  */
 export function withDeadline<T>(work: Promise<T>, deadline: number, expired: () => Error, late?: () => void): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  let settled = false;
-  const done = () => {
-    settled = true;
-  };
-  work.then(done, done);
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
+  // One promise and two reactions: Promise.race plus finally cost three more promises per call.
+  return new Promise<T>((resolve, reject) => {
+    let settled = false;
+    const timer = setTimeout(
       () =>
         setImmediate(() => {
           if (settled) return;
@@ -39,6 +35,17 @@ export function withDeadline<T>(work: Promise<T>, deadline: number, expired: () 
         }),
       Math.max(0, deadline - Date.now()),
     );
+    work.then(
+      (value) => {
+        settled = true;
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (error: unknown) => {
+        settled = true;
+        clearTimeout(timer);
+        reject(error);
+      },
+    );
   });
-  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }

@@ -143,6 +143,10 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   });
 
   const { metrics, dispatcher } = options;
+  // The request line holds only fields of ours (the registry's operation name, our exception
+  // name, the status, the time, the authenticated principal's ARN, our request id), never caller
+  // input, so it skips pino's redaction, which costs ~7 µs a line against ~1 µs for the rest.
+  const requestLines = app.log.child({}, { redact: { paths: [] } });
   app.addHook('onResponse', (request, reply, done) => {
     try {
       logResponse(request, reply);
@@ -165,7 +169,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       principal: request.kmsPrincipal,
     };
     if (reply.statusCode >= 500) request.log.warn(line, 'request failed');
-    else request.log.info(line, 'request');
+    else requestLines.info({ reqId: request.id, ...line }, 'request');
   }
 
   app.setErrorHandler((error, request, reply) =>

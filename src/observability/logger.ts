@@ -52,18 +52,41 @@ export interface LineSink {
 const pendingAtExit = new Set<TurnBatchedDestination>();
 let exitHook = false;
 
+/** When a {@link TurnBatchedDestination} hands its lines on. */
+export interface LineBatching {
+  /**
+   * Hand lines on at most this many ms after the first of them was written, instead of at the
+   * end of its event-loop turn (0, the default). Under load a worker runs a few requests per
+   * turn, so a write per turn is still a syscall (and a thread-pool round trip) every few
+   * requests; a few ms of delay makes it one per few hundred.
+   */
+  maxDelayMs?: number;
+  /** Hand lines on at once when this many characters are pending (default 64 Ki). */
+  maxPendingChars?: number;
+}
+
 /**
- * A log destination that hands the lines written during one event-loop turn to `sink` as one
- * write, at the end of the turn (setImmediate): under load a worker answers many requests per
- * turn, and a write per request line was a measurable share of its CPU. A line waits at most
- * until the turn ends; lines still pending when the process exits are written synchronously.
+ * A log destination that hands the lines written during one event-loop turn (or within
+ * {@link LineBatching.maxDelayMs}) to `sink` as one write: under load a worker answers many
+ * requests per turn, and a write per request line was a measurable share of its CPU. Lines
+ * still pending when the process exits are written synchronously.
  */
 export class TurnBatchedDestination {
   private pending: string[] = [];
+  private pendingChars = 0;
+  private readonly maxDelayMs: number;
+  private readonly maxPendingChars: number;
 
-  constructor(private readonly sink: LineSink) {}
+  constructor(
+    private readonly sink: LineSink,
+    batching: LineBatching = {},
+  ) {
+    this.maxDelayMs = batching.maxDelayMs ?? 0;
+    this.maxPendingChars = batching.maxPendingChars ?? 64 * 1024;
+  }
 
   write(line: string): boolean {
+    this.pendingChars += line.length;
     if (this.pending.push(line) === 1) {
       pendingAtExit.add(this);
       if (!exitHook) {
@@ -72,8 +95,10 @@ export class TurnBatchedDestination {
           for (const destination of pendingAtExit) destination.flushSync();
         });
       }
-      setImmediate(() => this.flush());
-    }
+      // Unref'd: pending lines never keep the process alive (the exit hook writes them).
+      if (this.maxDelayMs > 0) setTimeout(() => this.flush(), this.maxDelayMs).unref();
+      else setImmediate(() => this.flush());
+    } else if (this.pendingChars >= this.maxPendingChars) this.flush();
     return true;
   }
 
@@ -82,6 +107,7 @@ export class TurnBatchedDestination {
     if (this.pending.length > 0) {
       const lines = this.pending.length === 1 ? this.pending[0]! : this.pending.join('');
       this.pending = [];
+      this.pendingChars = 0;
       pendingAtExit.delete(this);
       this.sink.write(lines);
     }

@@ -320,6 +320,23 @@ describe('SigV4 checks before the signature', () => {
     expect(e.type).toBe('IncompleteSignatureException');
     expect(e.message).toBe("Date must be in ISO-8601 'basic format'. Got '20150829T363600Z'. See http://en.wikipedia.org/wiki/ISO_8601");
   });
+
+  it('reads X-Amz-Date exactly as a Date round trip would (every edge of every field)', () => {
+    // The reference: parse with Date.UTC, accept only if it prints back as the same text.
+    const reference = (value: string): Date | undefined => {
+      const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(value);
+      if (!m) return undefined;
+      const [y, mo, d, h, mi, s] = m.slice(1).map(Number) as [number, number, number, number, number, number];
+      const date = new Date(Date.UTC(y, mo - 1, d, h, mi, s));
+      return date.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '') === value ? date : undefined;
+    };
+    const values: string[] = ['', '20150830T123600', '20150830t123600Z', '20150830T123600z', '2015-08-30T12:36:00Z', '2015083OT123600Z', '+0150830T123600Z', ' 20150830T123600Z', '20150830T123600ZZ'];
+    for (const year of ['0000', '0099', '0100', '1900', '1970', '2000', '2015', '2016', '2100', '2400', '9999'])
+      for (const month of ['00', '01', '02', '04', '12', '13'])
+        for (const day of ['00', '01', '28', '29', '30', '31', '32']) values.push(`${year}${month}${day}T000000Z`);
+    for (const time of ['000000', '235959', '240000', '236000', '235960', '1a0000', '99999 ']) values.push(`20151231T${time}Z`);
+    for (const value of values) expect(parseAmzDate(value), value).toEqual(reference(value));
+  });
 });
 
 describe('SigV4 against the AWS SDK signer', () => {

@@ -1,4 +1,4 @@
-/** Request log lines reach the output once per event-loop turn, in order, none lost at exit. */
+/** Request log lines reach the output once per event-loop turn (or per maxDelayMs), in order, none lost at exit. */
 import { execFileSync } from 'node:child_process';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -32,6 +32,21 @@ describe('TurnBatchedDestination', () => {
     // Nothing pending: no empty writes.
     await nextTurn();
     expect(sink.writes).toHaveLength(2);
+  });
+
+  it('with maxDelayMs, hands on the lines of several turns as one write once the delay has passed, or once too many are pending', async () => {
+    const sink = recordingSink();
+    const destination = new TurnBatchedDestination(sink, { maxDelayMs: 30, maxPendingChars: 8 });
+    destination.write('a\n');
+    await nextTurn();
+    destination.write('b\n');
+    await nextTurn();
+    expect(sink.writes).toEqual([]);
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    expect(sink.writes).toEqual(['a\nb\n']);
+    // Past maxPendingChars the lines go at once, without waiting for the delay.
+    for (const line of ['c\n', 'd\n', 'e\n', 'f\n']) destination.write(line);
+    expect(sink.writes).toEqual(['a\nb\n', 'c\nd\ne\nf\n']);
   });
 
   it('writes what is pending at once on flushSync, and calls back on flush', async () => {

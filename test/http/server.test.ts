@@ -301,6 +301,23 @@ describe('health and metrics', () => {
 });
 
 describe('logs', () => {
+  it('write one request line per call, bound to the request id the client got', async () => {
+    const res = await call('TrentService.GenerateRandom', '{"NumberOfBytes":16}');
+    expect(res.statusCode).toBe(200);
+    const requestId = String(res.headers['x-amzn-requestid']);
+    // Lines are handed on at the end of the event-loop turn.
+    await new Promise((resolve) => setImmediate(resolve));
+    const lines = h
+      .logs()
+      .split('\n')
+      .filter((line) => line.includes(requestId))
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatchObject({ level: 30, service: 'hsmkms', reqId: requestId, operation: 'GenerateRandom', outcome: 'ok', status: 200, msg: 'request' });
+    expect(typeof lines[0]!.principal).toBe('string');
+    expect(typeof lines[0]!.ms).toBe('number');
+  });
+
   it('never contain secrets, signatures, plaintext or request bodies', async () => {
     const headers = await signedHeaders({ target: 'TrentService.Decrypt', body: '{"CiphertextBlob":"U0VDUkVUQk9EWQ=="}', accessKeyId: h.accessKeyId, secretAccessKey: h.secretAccessKey });
     await h.server.inject({ method: 'POST', url: '/', headers, payload: '{"CiphertextBlob":"U0VDUkVUQk9EWQ=="}' });

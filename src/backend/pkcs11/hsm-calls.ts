@@ -13,6 +13,7 @@
  * Start-up and the CLI call pkcs11js directly (module.ts): nothing waits for them.
  */
 import type { Handle, KeyPair, Mechanism, PKCS11, SessionInfo, Template, TokenInfo } from 'pkcs11js';
+import { withDeadline } from '../../core/deadline.js';
 import { CryptokiThreads, buffersOf, type Step } from './cryptoki-threads.js';
 import { HsmError } from './errors.js';
 import type { CallKind, HsmProfile } from './profiles.js';
@@ -211,21 +212,9 @@ export class HsmCalls {
 
   /** The call's promise, or an {@link HsmTimeoutError} once `timeoutMs` have passed. */
   private bounded<T>(fn: string, running: Promise<T>, abandon: () => void): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        abandon();
-        reject(new HsmTimeoutError(fn, this.timeoutMs, running.catch(() => undefined)));
-      }, this.timeoutMs);
-      running.then(
-        (value) => {
-          clearTimeout(timer);
-          resolve(value);
-        },
-        (error: unknown) => {
-          clearTimeout(timer);
-          reject(error);
-        },
-      );
+    return withDeadline(running, Date.now() + this.timeoutMs, () => {
+      abandon();
+      return new HsmTimeoutError(fn, this.timeoutMs, running.catch(() => undefined));
     });
   }
 }

@@ -1,0 +1,167 @@
+#!/usr/bin/env node
+// Where one hsmkms worker's CPU goes per request, for finding costs rather than judging targets
+// (run.mjs does that). Starts `hsmkms serve --workers 1` under `node --cpu-prof`, sets up the
+// `core` section's caller (a CryptoUser with two identity policies, a 10-statement key policy,
+// audit on, info logging), replays one signed request with wrk, and prints:
+//   - CPU µs per request of the server process (from /proc: every thread, the thread pool's
+//     fsync and PKCS#11 calls included), per round: on a shared machine far steadier than req/s;
+//   - the main thread's profile over the measured rounds only (warm-up and set-up left out):
+//     self time by file or npm package, by function, and inclusive time of our code and packages.
+// Usage (after `npm run build`): node ci/bench/cpu-profile.mjs [Encrypt|Decrypt|GenerateDataKey]
+// Environment: PROFILE_SECONDS (per round, default 4), PROFILE_ROUNDS (default 3),
+// PROFILE_WARMUP_SECONDS (default 5), PROFILE_TOP (rows per table, default 30),
+// PROFILE_INTERVAL_US (sampling interval, default 250), BENCH_SERVE_ARGS (extra serve arguments).
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { SignatureV4 } from '@smithy/signature-v4';
+import { Sha256 } from '@aws-crypto/sha256-js';
+import { benchCaller } from './core.mjs';
+import { wrk } from './wrk.mjs';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const op = process.argv[2] ?? 'Encrypt';
+const SECONDS = Number(process.env.PROFILE_SECONDS ?? 4);
+const ROUNDS = Number(process.env.PROFILE_ROUNDS ?? 3);
+const WARMUP = Number(process.env.PROFILE_WARMUP_SECONDS ?? 5);
+const TOP = Number(process.env.PROFILE_TOP ?? 30);
+const INTERVAL = Number(process.env.PROFILE_INTERVAL_US ?? 250);
+if (!['Encrypt', 'Decrypt', 'GenerateDataKey'].includes(op)) throw new Error(`operation: Encrypt, Decrypt or GenerateDataKey, not ${op}`);
+
+const work = mkdtempSync(join(tmpdir(), 'hsmkms-profile-'));
+const profileDir = join(work, 'profile');
+const port = 20000 + Math.floor(Math.random() * 20000);
+
+/** CPU time (ms, user + system, all threads) of a process so far, from /proc (10 ms ticks). */
+function cpuMs(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+const server = spawn(
+  process.execPath,
+  ['--cpu-prof', '--cpu-prof-dir', profileDir, '--cpu-prof-interval', String(INTERVAL), join(root, 'bin/hsmkms.js'), 'serve', '--data-dir', work, '--port', String(port), '--workers', '1', '--audit-node-id', 'profile', ...(process.env.BENCH_SERVE_ARGS ?? '').split(' ').filter(Boolean)],
+  { stdio: ['ignore', 'pipe', 'pipe'] },
+);
+let exitedAt;
+const exited = new Promise((resolve) => server.once('exit', () => resolve((exitedAt = performance.now()))));
+await new Promise((resolve, reject) => {
+  let out = '';
+  const onData = (chunk) => {
+    // Keep only the tail: the server logs a line per request.
+    out = (out + chunk).slice(-16384);
+    if (/listening on/.test(out)) resolve();
+  };
+  server.stdout.on('data', onData);
+  server.stderr.on('data', onData);
+  server.once('exit', (code) => reject(new Error(`hsmkms serve exited ${code}:\n${out}`)));
+});
+
+/** The measured rounds, in this process's performance.now() ms. */
+const windows = [];
+try {
+  const endpoint = `http://127.0.0.1:${port}`;
+  const region = 'us-east-1';
+  const creds = JSON.parse(readFileSync(join(work, 'root-credentials.json'), 'utf8'));
+  const rootCredentials = { accessKeyId: creds.accessKeyId, secretAccessKey: creds.secretAccessKey };
+  const { credentials, keyId, kb, context, blob } = await benchCaller({ root, endpoint, region, rootCredentials, userName: 'profile-app' });
+  const input = {
+    Encrypt: { KeyId: keyId, Plaintext: kb.toString('base64'), EncryptionContext: context },
+    Decrypt: { CiphertextBlob: blob.toString('base64'), EncryptionContext: context },
+    GenerateDataKey: { KeyId: keyId, KeySpec: 'AES_256', EncryptionContext: context },
+  }[op];
+  const body = JSON.stringify(input);
+  const signer = new SignatureV4({ service: 'kms', region, credentials, sha256: Sha256 });
+  const signed = await signer.sign({
+    method: 'POST',
+    protocol: 'http:',
+    hostname: '127.0.0.1',
+    port,
+    path: '/',
+    headers: { host: `127.0.0.1:${port}`, 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': `TrentService.${op}` },
+    body,
+  });
+  const { host, ...headers } = signed.headers;
+  const requests = [{ path: '/', headers: { Host: host, ...headers }, body }];
+  const script = join(work, 'profile.lua');
+  const check = (r, label) => {
+    if (r.non2xx || r.errors) throw new Error(`${label}: ${r.non2xx} error responses, ${r.errors} socket errors`);
+  };
+  check(await wrk(endpoint, requests, { seconds: WARMUP, connections: 16, script }), 'warm-up');
+  // Rounds are placed in the profile by their distance from the server's exit (see report()).
+  for (let i = 0; i < ROUNDS; i++) {
+    const before = cpuMs(server.pid);
+    const from = performance.now();
+    const r = await wrk(endpoint, requests, { seconds: SECONDS, connections: 16, script });
+    const to = performance.now();
+    check(r, `round ${i + 1}`);
+    const us = ((cpuMs(server.pid) - before) * 1000) / r.requests;
+    windows.push({ from, to });
+    console.log(`${op} round ${i + 1}: ${r.rps.toFixed(0)} req/s, ${us.toFixed(0)} µs CPU per request (all threads)`);
+  }
+} finally {
+  server.kill('SIGTERM');
+  await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 10_000))]);
+}
+
+try {
+  if (exitedAt === undefined) throw new Error('the server did not exit within 10 s of SIGTERM, so it wrote no profile');
+  const file = readdirSync(profileDir).find((name) => name.endsWith('.cpuprofile'));
+  if (!file) throw new Error('the server wrote no profile');
+  report(JSON.parse(readFileSync(join(profileDir, file), 'utf8')));
+} finally {
+  rmSync(work, { recursive: true, force: true });
+}
+
+/** Prints self time by file/package and by function, and inclusive time, over the measured rounds. */
+function report(profile) {
+  // The profile ends when the server exits: windows are placed by their distance from that end
+  // (an error of a few ms against rounds of seconds).
+  const inWindow = windows.map((w) => ({ from: profile.endTime - (exitedAt - w.from) * 1000, to: profile.endTime - (exitedAt - w.to) * 1000 }));
+  const nodes = new Map(profile.nodes.map((n) => [n.id, n]));
+  const parent = new Map();
+  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const self = new Map();
+  let total = 0;
+  let t = profile.startTime;
+  for (let i = 0; i < profile.samples.length; i++) {
+    t += profile.timeDeltas[i];
+    if (!inWindow.some((w) => t >= w.from && t <= w.to)) continue;
+    const dt = profile.timeDeltas[i + 1] ?? 0;
+    self.set(profile.samples[i], (self.get(profile.samples[i]) ?? 0) + dt);
+    total += dt;
+  }
+  const where = (url) => {
+    if (!url) return '(native)';
+    const pkg = /node_modules\/((@[^/]+\/)?[^/]+)/.exec(url);
+    return pkg ? `npm:${pkg[1]}` : url.replace(`file://${root}`, '');
+  };
+  const name = (n) => `${n.callFrame.functionName || '(anonymous)'} ${where(n.callFrame.url)}:${n.callFrame.lineNumber + 1}`;
+  const byFile = new Map();
+  const byFunction = new Map();
+  const inclusive = new Map();
+  for (const [id, time] of self) {
+    const node = nodes.get(id);
+    const file = node.callFrame.url ? where(node.callFrame.url) : node.callFrame.functionName;
+    byFile.set(file, (byFile.get(file) ?? 0) + time);
+    byFunction.set(name(node), (byFunction.get(name(node)) ?? 0) + time);
+    const seen = new Set();
+    for (let at = id; at !== undefined; at = parent.get(at)) {
+      const key = name(nodes.get(at));
+      if (seen.has(key)) continue;
+      seen.add(key);
+      inclusive.set(key, (inclusive.get(key) ?? 0) + time);
+    }
+  }
+  const table = (title, map, keep = () => true) => {
+    console.log(`\n${title} (% of the main thread's ${(total / 1000).toFixed(0)} ms sampled in the measured rounds, idle included)`);
+    for (const [key, time] of [...map].filter(([key]) => keep(key)).sort((a, b) => b[1] - a[1]).slice(0, TOP))
+      console.log(`${((100 * time) / total).toFixed(1).padStart(6)}%  ${key}`);
+  };
+  table('self time by file or package', byFile);
+  table('self time by function', byFunction);
+  table('inclusive time, our code and packages', inclusive, (key) => key.includes(' dist/') || key.includes(' npm:'));
+}
