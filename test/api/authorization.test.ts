@@ -303,11 +303,13 @@ describe('roles', () => {
   it('never let a CryptoOfficer use a key, whatever the key policy says; it may describe and list keys', async () => {
     const key = await keyWithPolicy(owner, policy(ACCOUNT_ADMIN, { Sid: 'Officer', Effect: 'Allow', Principal: { AWS: officer.arn }, Action: 'kms:*', Resource: '*' }));
     const enc = await owner.kms.send(new EncryptCommand({ KeyId: key.keyId, Plaintext: Buffer.from('o') }));
+    // One call at a time: a second call sent at once could be refused before the first is
+    // awaited, with nothing yet handling its rejection.
     for (const attempt of [
-      officer.kms.send(new DecryptCommand({ CiphertextBlob: enc.CiphertextBlob })),
-      officer.kms.send(new EncryptCommand({ KeyId: key.keyId, Plaintext: Buffer.from('o') })),
+      () => officer.kms.send(new DecryptCommand({ CiphertextBlob: enc.CiphertextBlob })),
+      () => officer.kms.send(new EncryptCommand({ KeyId: key.keyId, Plaintext: Buffer.from('o') })),
     ]) {
-      const denied = await refusal(attempt);
+      const denied = await refusal(attempt());
       expect(denied.name).toBe('AccessDeniedException');
       expect(denied.message).toMatch(/^User: arn:aws:iam::111122223333:user\/officer is not authorized to perform: kms:(De|En)crypt on resource: .* because the CryptoOfficer role may never perform key use$/);
     }
