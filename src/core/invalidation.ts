@@ -117,7 +117,8 @@ export class CoherentCache<V> {
     const id = `${group.length}:${group}${member}`;
     if (bus.coherent) {
       const hit = this.entries.get(id);
-      if (hit !== undefined && hit.expires <= this.now()) this.remove(id);
+      // Entries of a cache without ttlMs never expire: no clock read on its hits.
+      if (hit !== undefined && hit.expires !== Infinity && hit.expires <= this.now()) this.remove(id);
       else if (hit !== undefined) {
         this.entries.delete(id);
         this.entries.set(id, hit);
