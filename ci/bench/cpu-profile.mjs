@@ -7,15 +7,23 @@
 //     fsync and PKCS#11 calls included), per round: on a shared machine far steadier than req/s;
 //   - the main thread's profile over the measured rounds only (warm-up and set-up left out):
 //     self time by file or npm package, by function, and inclusive time of our code and packages.
-// Usage (after `npm run build`): node ci/bench/cpu-profile.mjs [Encrypt|Decrypt|GenerateDataKey]
+// Usage (after `npm run build`): node ci/bench/cpu-profile.mjs [Encrypt|Decrypt|GenerateDataKey|IssueCertificate|CaSign]
+// IssueCertificate and CaSign are the `ca` section's two sides (ci/bench/ca-issuance.mjs): the
+// root issuing P-256 leaves under a P-384 CA's intermediate (64 distinct CSRs, cycled), and KMS
+// Sign (DIGEST, ECDSA_SHA_384) with that intermediate key; the server is started with
+// `--log-level warn` as there.
 // Environment: PROFILE_SECONDS (per round, default 4), PROFILE_ROUNDS (default 3),
 // PROFILE_WARMUP_SECONDS (default 5), PROFILE_TOP (rows per table, default 30),
-// PROFILE_INTERVAL_US (sampling interval, default 250), BENCH_SERVE_ARGS (extra serve arguments).
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+// PROFILE_INTERVAL_US (sampling interval, default 250), BENCH_SERVE_ARGS (extra serve arguments),
+// PROFILE_SAVE (a path to keep the whole .cpuprofile at, for Chrome DevTools or speedscope).
+import { execFileSync, spawn } from 'node:child_process';
+import { createHash, webcrypto } from 'node:crypto';
+import { copyFileSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import 'reflect-metadata';
+import * as x509 from '@peculiar/x509';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { Sha256 } from '@aws-crypto/sha256-js';
 import { benchCaller } from './core.mjs';
@@ -28,7 +36,10 @@ const ROUNDS = Number(process.env.PROFILE_ROUNDS ?? 3);
 const WARMUP = Number(process.env.PROFILE_WARMUP_SECONDS ?? 5);
 const TOP = Number(process.env.PROFILE_TOP ?? 30);
 const INTERVAL = Number(process.env.PROFILE_INTERVAL_US ?? 250);
-if (!['Encrypt', 'Decrypt', 'GenerateDataKey'].includes(op)) throw new Error(`operation: Encrypt, Decrypt or GenerateDataKey, not ${op}`);
+const CA_MODES = ['IssueCertificate', 'CaSign'];
+if (![...CA_MODES, 'Encrypt', 'Decrypt', 'GenerateDataKey'].includes(op))
+  throw new Error(`operation: Encrypt, Decrypt, GenerateDataKey, IssueCertificate or CaSign, not ${op}`);
+const caMode = CA_MODES.includes(op);
 
 const work = mkdtempSync(join(tmpdir(), 'hsmkms-profile-'));
 const profileDir = join(work, 'profile');
@@ -41,9 +52,19 @@ function cpuMs(pid) {
   return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
+// The CA modes: the CA made on the data directory before the server starts, as the ca section does.
+if (caMode)
+  execFileSync(process.execPath, [join(root, 'bin/hsmkms.js'), 'ca', 'init', '--data-dir', work, '--name', 'bench', '--subject', 'CN=Bench Root,O=hsmkms bench,C=US', '--key-spec', 'ECC_NIST_P384', '--base-url', 'http://ca.bench.example'], {
+    env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
 const server = spawn(
   process.execPath,
-  ['--cpu-prof', '--cpu-prof-dir', profileDir, '--cpu-prof-interval', String(INTERVAL), join(root, 'bin/hsmkms.js'), 'serve', '--data-dir', work, '--port', String(port), '--workers', '1', '--audit-node-id', 'profile', ...(process.env.BENCH_SERVE_ARGS ?? '').split(' ').filter(Boolean)],
+  [
+    '--cpu-prof', '--cpu-prof-dir', profileDir, '--cpu-prof-interval', String(INTERVAL), join(root, 'bin/hsmkms.js'), 'serve', '--data-dir', work, '--port', String(port), '--workers', '1', '--audit-node-id', 'profile',
+    ...(caMode ? ['--log-level', 'warn'] : []),
+    ...(process.env.BENCH_SERVE_ARGS ?? '').split(' ').filter(Boolean),
+  ],
   { stdio: ['ignore', 'pipe', 'pipe'] },
 );
 let exitedAt;
@@ -67,25 +88,51 @@ try {
   const region = 'us-east-1';
   const creds = JSON.parse(readFileSync(join(work, 'root-credentials.json'), 'utf8'));
   const rootCredentials = { accessKeyId: creds.accessKeyId, secretAccessKey: creds.secretAccessKey };
-  const { credentials, keyId, kb, context, blob } = await benchCaller({ root, endpoint, region, rootCredentials, userName: 'profile-app' });
-  const input = {
-    Encrypt: { KeyId: keyId, Plaintext: kb.toString('base64'), EncryptionContext: context },
-    Decrypt: { CiphertextBlob: blob.toString('base64'), EncryptionContext: context },
-    GenerateDataKey: { KeyId: keyId, KeySpec: 'AES_256', EncryptionContext: context },
-  }[op];
-  const body = JSON.stringify(input);
-  const signer = new SignatureV4({ service: 'kms', region, credentials, sha256: Sha256 });
-  const signed = await signer.sign({
-    method: 'POST',
-    protocol: 'http:',
-    hostname: '127.0.0.1',
-    port,
-    path: '/',
-    headers: { host: `127.0.0.1:${port}`, 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': `TrentService.${op}` },
-    body,
-  });
-  const { host, ...headers } = signed.headers;
-  const requests = [{ path: '/', headers: { Host: host, ...headers }, body }];
+  const sign = async (credentials, target, input) => {
+    const body = JSON.stringify(input);
+    const signer = new SignatureV4({ service: 'kms', region, credentials, sha256: Sha256 });
+    const signed = await signer.sign({
+      method: 'POST',
+      protocol: 'http:',
+      hostname: '127.0.0.1',
+      port,
+      path: '/',
+      headers: { host: `127.0.0.1:${port}`, 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': target },
+      body,
+    });
+    const { host, ...headers } = signed.headers;
+    return { path: '/', headers: { Host: host, ...headers }, body };
+  };
+  let requests;
+  if (caMode) {
+    const list = await sign(rootCredentials, 'HsmKms.ListCertificateAuthorities', {});
+    const listed = await (await fetch(endpoint, { method: 'POST', headers: list.headers, body: list.body })).json();
+    const keyId = listed.CertificateAuthorities.find((a) => a.CaName === 'bench').IntermediateKeyArn;
+    if (op === 'CaSign') {
+      const digest = createHash('sha384').update('bench').digest('base64');
+      requests = [await sign(rootCredentials, 'TrentService.Sign', { KeyId: keyId, Message: digest, MessageType: 'DIGEST', SigningAlgorithm: 'ECDSA_SHA_384' })];
+    } else {
+      const algorithm = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
+      requests = [];
+      for (let i = 0; i < 64; i++) {
+        const keys = await webcrypto.subtle.generateKey(algorithm, false, ['sign', 'verify']);
+        const name = `leaf${i}.bench.example`;
+        const csr = await x509.Pkcs10CertificateRequestGenerator.create(
+          { name: `CN=${name}`, keys, signingAlgorithm: algorithm, extensions: [new x509.SubjectAlternativeNameExtension([{ type: 'dns', value: name }])] },
+          webcrypto,
+        );
+        requests.push(await sign(rootCredentials, 'HsmKms.IssueCertificate', { CaName: 'bench', Csr: csr.toString('pem'), Profile: 'tls-server', ValidityDays: 30 }));
+      }
+    }
+  } else {
+    const { credentials, keyId, kb, context, blob } = await benchCaller({ root, endpoint, region, rootCredentials, userName: 'profile-app' });
+    const input = {
+      Encrypt: { KeyId: keyId, Plaintext: kb.toString('base64'), EncryptionContext: context },
+      Decrypt: { CiphertextBlob: blob.toString('base64'), EncryptionContext: context },
+      GenerateDataKey: { KeyId: keyId, KeySpec: 'AES_256', EncryptionContext: context },
+    }[op];
+    requests = [await sign(credentials, `TrentService.${op}`, input)];
+  }
   const script = join(work, 'profile.lua');
   const check = (r, label) => {
     if (r.non2xx || r.errors) throw new Error(`${label}: ${r.non2xx} error responses, ${r.errors} socket errors`);
@@ -111,6 +158,7 @@ try {
   if (exitedAt === undefined) throw new Error('the server did not exit within 10 s of SIGTERM, so it wrote no profile');
   const file = readdirSync(profileDir).find((name) => name.endsWith('.cpuprofile'));
   if (!file) throw new Error('the server wrote no profile');
+  if (process.env.PROFILE_SAVE) copyFileSync(join(profileDir, file), process.env.PROFILE_SAVE);
   report(JSON.parse(readFileSync(join(profileDir, file), 'utf8')));
 } finally {
   rmSync(work, { recursive: true, force: true });
