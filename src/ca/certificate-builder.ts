@@ -32,9 +32,12 @@ export function validity(now: Date, days: number): { notBefore: Date; notAfter: 
 }
 
 /** SHA-1 over the subjectPublicKey bits (RFC 5280 §4.2.1.2 method 1), hex. */
-export function keyIdentifier(publicKey: x509.PublicKey): string {
-  return createHash('sha1').update(subjectPublicKeyBits(new Uint8Array(publicKey.rawData))).digest('hex');
+export function keyIdentifier(publicKey: x509.PublicKey | Uint8Array): string {
+  return createHash('sha1').update(subjectPublicKeyBits(spkiDer(publicKey))).digest('hex');
 }
+
+/** SubjectPublicKeyInfo, DER. */
+const spkiDer = (publicKey: x509.PublicKey | Uint8Array) => (publicKey instanceof Uint8Array ? publicKey : new Uint8Array(publicKey.rawData));
 
 /** Where relying parties find the issuer's certificate, its revocation list and its responder. */
 export interface IssuerUrls {
@@ -57,15 +60,16 @@ export interface CertificateOrder {
   /** A name, or its DER. */
   subject: x509.Name | Uint8Array;
   issuer: x509.Name | Uint8Array;
-  publicKey: x509.PublicKey;
+  /** The subject's key, or its SubjectPublicKeyInfo (DER). */
+  publicKey: x509.PublicKey | Uint8Array;
   notBefore: Date;
   notAfter: Date;
   /** The issuer's subject key identifier (hex), which becomes this certificate's AKI. */
   issuerKeyId: string;
   /** The subject key identifier (hex) when already known; otherwise computed from `publicKey`. */
   subjectKeyId?: string | undefined;
-  /** Extensions besides SKI and AKI. */
-  extensions: readonly x509.Extension[];
+  /** Extensions besides SKI and AKI, or their DER. */
+  extensions: readonly (x509.Extension | Uint8Array)[];
   signingKey: KmsSigningKey;
   /** Which of the CA's signatures this is (the audit trail and quorum read it). */
   purpose: Extract<CaSignaturePurpose, `${string}-certificate`>;
@@ -81,6 +85,13 @@ export interface SignedCertificate {
 
 /** `[0] EXPLICIT Version v3`. */
 const VERSION_3 = Uint8Array.of(0xa0, 0x03, 0x02, 0x01, 0x02);
+/** `OBJECT IDENTIFIER 2.5.29.14` (id-ce-subjectKeyIdentifier). */
+const SUBJECT_KEY_IDENTIFIER_OID = Uint8Array.of(0x06, 0x03, 0x55, 0x1d, 0x0e);
+
+/** The SKI extension (not critical): SEQUENCE { extnID, extnValue OCTET STRING { KeyIdentifier OCTET STRING } }. */
+function subjectKeyIdentifierDer(keyId: string): Buffer {
+  return element(0x30, SUBJECT_KEY_IDENTIFIER_OID, element(0x04, element(0x04, Buffer.from(keyId, 'hex'))));
+}
 
 /** The signature AlgorithmIdentifier of each signing profile, DER (encoded once per OID). */
 const algorithmIdentifiers = new Map<string, Uint8Array>();
@@ -135,8 +146,8 @@ export async function signCertificate(kms: CaKms, order: CertificateOrder): Prom
   const signing = order.signingKey.signing;
   const algorithm = algorithmIdentifierDer(signing);
   const extensions = [
-    ...order.extensions.map((extension) => new Uint8Array(extension.rawData)),
-    new Uint8Array(new x509.SubjectKeyIdentifierExtension(order.subjectKeyId ?? keyIdentifier(order.publicKey)).rawData),
+    ...order.extensions.map((extension) => (extension instanceof Uint8Array ? extension : new Uint8Array(extension.rawData))),
+    subjectKeyIdentifierDer(order.subjectKeyId ?? keyIdentifier(order.publicKey)),
     authorityKeyIdentifierDer(order.issuerKeyId),
   ];
   const tbs = element(
@@ -147,7 +158,7 @@ export async function signCertificate(kms: CaKms, order: CertificateOrder): Prom
     nameDer(order.issuer),
     element(0x30, timeDer(order.notBefore), timeDer(order.notAfter)),
     nameDer(order.subject),
-    new Uint8Array(order.publicKey.rawData),
+    spkiDer(order.publicKey),
     element(0xa3, element(0x30, ...extensions)),
   );
   const signature = await signWithKms(kms, order.signingKey, tbs, order.purpose);

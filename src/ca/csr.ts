@@ -1,10 +1,15 @@
 /**
- * Reading a certificate signing request from a caller: PEM or DER, bounded in size, parsed by
- * @peculiar/x509, its self-signature verified, its key type and requested names extracted.
- * Every refusal is a {@link CaError} with one line a person can act on.
+ * Reading a certificate signing request from a caller: PEM or DER, bounded in size, parsed with
+ * the PKCS#10 schema of @peculiar/asn1-csr (on @peculiar/asn1-schema, as @peculiar/x509 itself
+ * does, without the certificate-request object it builds around it), its self-signature verified
+ * with node:crypto, its key type and requested names extracted. Every refusal is a
+ * {@link CaError} with one line a person can act on.
  */
 import 'reflect-metadata';
-import { constants, createHash, createPublicKey, verify as verifySignature, type KeyObject } from 'node:crypto';
+import { constants, createHash, createPublicKey, verify as verifySignature, type JsonWebKey, type KeyObject } from 'node:crypto';
+import { CertificationRequest } from '@peculiar/asn1-csr';
+import { AsnConvert } from '@peculiar/asn1-schema';
+import * as asn1X509 from '@peculiar/asn1-x509';
 import * as x509 from '@peculiar/x509';
 import { children, readElement, subjectPublicKeyBits } from './der.js';
 import { CaError } from './errors.js';
@@ -16,21 +21,32 @@ export const MAX_SUBJECT_ALT_NAMES = 100;
 
 export type CsrKeyType = 'ec' | 'rsa';
 
+/** One requested subjectAltName, typed as @peculiar/x509 names them (`dns`, `ip`, `email`, `url`, …). */
+export interface RequestedName {
+  type: string;
+  value: string;
+}
+
 export interface CheckedCsr {
   /** The subject as requested, parsed and DER, and for people. */
   subject: x509.Name;
   subjectDer: Uint8Array;
   subjectText: string;
-  /** SubjectPublicKeyInfo, DER. */
-  publicKey: x509.PublicKey;
+  /** SubjectPublicKeyInfo, DER, as the request carries it. */
+  publicKey: Uint8Array;
   /** The key's identifier (hex): SHA-1 over its subjectPublicKey bits (RFC 5280 §4.2.1.2 method 1). */
   keyIdentifier: string;
   keyType: CsrKeyType;
   /** Requested subjectAltName entries, in order. */
-  names: x509.GeneralName[];
+  names: RequestedName[];
+  /** The requested subjectAltName extension's value, parsed (what a leaf copies), when there is one. */
+  subjectAltName?: asn1X509.SubjectAlternativeName | undefined;
   /** The request asks for basicConstraints cA=TRUE. */
   requestsCa: boolean;
 }
+
+/** PKCS#9 extensionRequest (RFC 2985 §5.4.2): the attribute that carries requested extensions. */
+const EXTENSION_REQUEST = '1.2.840.113549.1.9.14';
 
 const PEM_CSR = /-----BEGIN (?:NEW )?CERTIFICATE REQUEST-----([A-Za-z0-9+/=\r\n\t ]*)-----END (?:NEW )?CERTIFICATE REQUEST-----/;
 
@@ -53,46 +69,91 @@ function csrDer(input: string | Uint8Array): Uint8Array {
   return der;
 }
 
+/** @peculiar/x509's OID ↔ WebCrypto algorithm tables (signature and key algorithms). */
+const algorithms = new x509.AlgorithmProvider();
+
+type WebAlgorithm = { name?: string; namedCurve?: string; hash?: string | { name?: string }; saltLength?: number };
+
 /** Parses and verifies a CSR; throws CaError MalformedCSRException for anything wrong with it. */
 export async function readCsr(input: string | Uint8Array): Promise<CheckedCsr> {
   const der = csrDer(input);
-  let csr: x509.Pkcs10CertificateRequest;
+  let request: CertificationRequest;
+  let subject: x509.Name;
+  let subjectDer: Uint8Array;
+  let spki: Uint8Array;
   try {
-    csr = new x509.Pkcs10CertificateRequest(der);
-    // Touch the lazily parsed parts now, so a broken request fails here with our message.
-    void csr.subject;
-    void csr.extensions;
+    request = AsnConvert.parse(der, CertificationRequest);
+    subject = new x509.Name(request.certificationRequestInfo.subject);
+    // The subject and key as they were sent: CertificationRequestInfo ::= SEQUENCE { version, subject, subjectPKInfo, [0] attributes }
+    const [, subjectElement, spkiElement] = children(der, children(der, readElement(der, 0))[0]!);
+    if (!subjectElement || !spkiElement) throw new Error('CertificationRequestInfo too short');
+    subjectDer = der.subarray(subjectElement.offset, subjectElement.end);
+    spki = der.subarray(spkiElement.offset, spkiElement.end);
   } catch (error) {
     throw malformed('The CSR is not a well-formed PKCS#10 certificate request.', error);
   }
+  if (request.certificationRequestInfo.version !== 0) throw malformed(`The CSR has version ${request.certificationRequestInfo.version}; PKCS#10 defines only version 1 (0).`);
 
-  let spki: Uint8Array;
+  const info = request.certificationRequestInfo.subjectPKInfo;
+  let keyAlgorithm: WebAlgorithm;
   let key: KeyObject;
   try {
-    spki = new Uint8Array(csr.publicKey.rawData);
-    key = createPublicKey({ key: Buffer.from(spki.buffer, spki.byteOffset, spki.byteLength), format: 'der', type: 'spki' });
+    keyAlgorithm = algorithms.toWebAlgorithm(info.algorithm) as WebAlgorithm;
+    key = publicKey(spki, keyAlgorithm, new Uint8Array(info.subjectPublicKey));
   } catch (error) {
     throw malformed("The CSR's public key cannot be read.", error);
   }
-  if (!verifies(der, csr, key)) throw malformed("The CSR's signature does not verify: the request was altered, or not signed by the key it carries.");
+  if (!verifies(der, request, key)) throw malformed("The CSR's signature does not verify: the request was altered, or not signed by the key it carries.");
 
-  const { keyType } = checkKey(csr.publicKey);
-  let names: x509.GeneralName[] = [];
+  const { keyType } = checkKey(keyAlgorithm, key);
+  let subjectAltName: asn1X509.SubjectAlternativeName | undefined;
   let requestsCa = false;
   try {
-    for (const extension of csr.extensions) {
-      if (extension instanceof x509.SubjectAlternativeNameExtension) names = [...extension.names.items];
-      else if (extension instanceof x509.BasicConstraintsExtension) requestsCa = extension.ca;
+    for (const attribute of request.certificationRequestInfo.attributes) {
+      if (attribute.type !== EXTENSION_REQUEST) continue;
+      for (const value of attribute.values)
+        for (const extension of AsnConvert.parse(value, asn1X509.Extensions)) {
+          if (extension.extnID === asn1X509.id_ce_subjectAltName) subjectAltName = AsnConvert.parse(extension.extnValue, asn1X509.SubjectAlternativeName);
+          else if (extension.extnID === asn1X509.id_ce_basicConstraints) requestsCa = AsnConvert.parse(extension.extnValue, asn1X509.BasicConstraints).cA;
+        }
     }
   } catch (error) {
     throw malformed('The CSR requests extensions that cannot be read.', error);
   }
+  const names = subjectAltName ? subjectAltName.map(requestedName) : [];
   if (names.length > MAX_SUBJECT_ALT_NAMES)
     throw malformed(`The CSR asks for ${names.length} subjectAltNames; the limit is ${MAX_SUBJECT_ALT_NAMES}.`);
-  const subjectDer = new Uint8Array(csr.subjectName.toArrayBuffer());
-  const subject = new x509.Name(subjectDer);
   const keyIdentifier = createHash('sha1').update(subjectPublicKeyBits(spki)).digest('hex');
-  return { subject, subjectDer, subjectText: csr.subject, publicKey: csr.publicKey, keyIdentifier, keyType, names, requestsCa };
+  return { subject, subjectDer, subjectText: subject.toString(), publicKey: spki, keyIdentifier, keyType, names, subjectAltName, requestsCa };
+}
+
+/** A GeneralName with the type names @peculiar/x509 gives them (what refusals show). */
+function requestedName(name: asn1X509.GeneralName): RequestedName {
+  if (name.dNSName !== undefined) return { type: 'dns', value: name.dNSName };
+  if (name.iPAddress !== undefined) return { type: 'ip', value: name.iPAddress };
+  if (name.rfc822Name !== undefined) return { type: 'email', value: name.rfc822Name };
+  if (name.uniformResourceIdentifier !== undefined) return { type: 'url', value: name.uniformResourceIdentifier };
+  if (name.registeredID !== undefined) return { type: 'id', value: name.registeredID };
+  if (name.directoryName !== undefined) return { type: 'dn', value: new x509.Name(name.directoryName).toString() };
+  if (name.otherName !== undefined) return { type: 'otherName', value: name.otherName.typeId };
+  return { type: name.x400Address !== undefined ? 'x400Address' : 'ediPartyName', value: '' };
+}
+
+const JWK_CURVES: Record<string, { crv: string; size: number }> = { 'P-256': { crv: 'P-256', size: 32 }, 'P-384': { crv: 'P-384', size: 48 } };
+
+/**
+ * The request's key for node:crypto. An uncompressed P-256/P-384 point goes in as a JWK, which
+ * OpenSSL takes as coordinates (checked to be on the curve) at about half the cost of decoding
+ * the SubjectPublicKeyInfo; any other key is decoded from its DER.
+ */
+function publicKey(spki: Uint8Array, algorithm: WebAlgorithm, point: Uint8Array): KeyObject {
+  const curve = algorithm.name === 'ECDSA' || algorithm.name === 'ECDH' ? JWK_CURVES[algorithm.namedCurve ?? ''] : undefined;
+  if (curve && point.length === 1 + 2 * curve.size && point[0] === 0x04) {
+    const coordinate = (from: number) => Buffer.from(point.buffer, point.byteOffset + from, curve.size).toString('base64url');
+    const jwk: JsonWebKey = { kty: 'EC', crv: curve.crv, x: coordinate(1), y: coordinate(1 + curve.size) };
+    return createPublicKey({ key: jwk, format: 'jwk' });
+  }
+  return createPublicKey({ key: Buffer.from(spki.buffer, spki.byteOffset, spki.byteLength), format: 'der', type: 'spki' });
 }
 
 /** WebCrypto hash names as node:crypto spells them. */
@@ -103,8 +164,13 @@ const HASHES: Record<string, string> = { 'SHA-1': 'sha1', 'SHA-256': 'sha256', '
  * certificationRequestInfo bytes, the signature bytes; ECDSA signatures stay DER), so no
  * WebCrypto key import or signature re-encoding happens per request.
  */
-function verifies(der: Uint8Array, csr: x509.Pkcs10CertificateRequest, key: KeyObject): boolean {
-  const algorithm = csr.signatureAlgorithm as { name?: string; hash?: string | { name?: string }; saltLength?: number } | undefined;
+function verifies(der: Uint8Array, request: CertificationRequest, key: KeyObject): boolean {
+  let algorithm: WebAlgorithm | undefined;
+  try {
+    algorithm = algorithms.toWebAlgorithm(request.signatureAlgorithm) as WebAlgorithm;
+  } catch {
+    algorithm = undefined;
+  }
   const hashName = typeof algorithm?.hash === 'string' ? algorithm.hash : algorithm?.hash?.name;
   const hash = hashName === undefined ? undefined : HASHES[hashName.toUpperCase()];
   const keyType = key.asymmetricKeyType;
@@ -114,7 +180,7 @@ function verifies(der: Uint8Array, csr: x509.Pkcs10CertificateRequest, key: KeyO
   else if (algorithm?.name === 'RSA-PSS' && (keyType === 'rsa' || keyType === 'rsa-pss') && typeof algorithm.saltLength === 'number')
     options = { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: algorithm.saltLength };
   if (!hash || !options)
-    throw malformed(`The CSR's signature algorithm (${algorithm?.name ?? 'unknown'}) is not supported: sign it with ECDSA or RSA PKCS#1 v1.5/PSS.`);
+    throw malformed(`The CSR's signature algorithm (${algorithm?.name ?? request.signatureAlgorithm.algorithm}) is not supported: sign it with ECDSA or RSA PKCS#1 v1.5/PSS.`);
   try {
     // CertificationRequest ::= SEQUENCE { certificationRequestInfo, signatureAlgorithm, signature BIT STRING }
     const [info, , signature] = children(der, readElement(der, 0));
@@ -128,23 +194,17 @@ function verifies(der: Uint8Array, csr: x509.Pkcs10CertificateRequest, key: KeyO
 
 /**
  * Keys a certificate may carry: ECDSA P-256 or P-384, RSA 2048–8192 bits in whole bytes
- * (what the major root programs accept). Read from the parsed SubjectPublicKeyInfo, which the
- * signature check has already imported.
+ * (what the major root programs accept). Read from the SubjectPublicKeyInfo's algorithm and the
+ * key node:crypto imported for the signature check.
  */
-function checkKey(publicKey: x509.PublicKey): { keyType: CsrKeyType } {
-  let algorithm: { name?: string; namedCurve?: string; modulusLength?: number };
-  try {
-    algorithm = publicKey.algorithm as typeof algorithm;
-  } catch (error) {
-    throw malformed("The CSR's public key cannot be read.", error);
-  }
+function checkKey(algorithm: WebAlgorithm, key: KeyObject): { keyType: CsrKeyType } {
   if (algorithm.name === 'ECDSA' || algorithm.name === 'ECDH') {
     const curve = algorithm.namedCurve;
     if (curve !== 'P-256' && curve !== 'P-384') throw malformed(`The CSR's EC key is on curve ${curve ?? 'unknown'}; use P-256 or P-384.`);
     return { keyType: 'ec' };
   }
   if (algorithm.name === 'RSASSA-PKCS1-v1_5' || algorithm.name === 'RSA-PSS' || algorithm.name === 'RSA-OAEP') {
-    const bits = algorithm.modulusLength ?? 0;
+    const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
     if (bits < 2048 || bits > 8192 || bits % 8 !== 0) throw malformed(`The CSR's RSA key has ${bits} bits; use 2048 to 8192 bits in whole bytes.`);
     return { keyType: 'rsa' };
   }

@@ -6,8 +6,10 @@
  */
 import 'reflect-metadata';
 import { isIP } from 'node:net';
+import { AsnConvert, OctetString } from '@peculiar/asn1-schema';
+import * as asn1X509 from '@peculiar/asn1-x509';
 import * as x509 from '@peculiar/x509';
-import type { CheckedCsr, CsrKeyType } from './csr.js';
+import type { CheckedCsr, CsrKeyType, RequestedName } from './csr.js';
 import { CaError } from './errors.js';
 import type { CertificateProfileName } from './model.js';
 
@@ -65,11 +67,11 @@ function isDnsName(name: string): boolean {
   return labels.length > 0 && labels.every((label) => LABEL.test(label));
 }
 
-function checkName(name: x509.GeneralName, profile: CertificateProfileName, allowed: readonly NameType[]): NameType {
-  const type = name.type as string;
+function checkName(name: RequestedName, profile: CertificateProfileName, allowed: readonly NameType[]): NameType {
+  const type = name.type;
   if (!allowed.includes(type as NameType))
-    throw new CaError('InvalidArgsException', `The ${profile} profile does not take ${type} subjectAltNames ('${String(name.value).slice(0, 100)}'); use ${allowed.join(', ')}.`);
-  const value = String(name.value);
+    throw new CaError('InvalidArgsException', `The ${profile} profile does not take ${type} subjectAltNames ('${name.value.slice(0, 100)}'); use ${allowed.join(', ')}.`);
+  const value = name.value;
   if (type === 'dns' && !isDnsName(value)) throw new CaError('InvalidArgsException', `'${value.slice(0, 100)}' is not a valid DNS name.`);
   if (type === 'ip' && isIP(value) === 0) throw new CaError('InvalidArgsException', `'${value.slice(0, 100)}' is not a valid IP address.`);
   if (type === 'email' && !/^[^@\s]{1,64}@[^@\s]{1,253}$/.test(value)) throw new CaError('InvalidArgsException', `'${value.slice(0, 100)}' is not a valid e-mail address.`);
@@ -77,9 +79,9 @@ function checkName(name: x509.GeneralName, profile: CertificateProfileName, allo
   return type as NameType;
 }
 
-/** The extensions a profile gives every leaf of a key type, encoded once. */
-const fixed = new Map<string, readonly x509.Extension[]>();
-function fixedExtensions(profileName: CertificateProfileName, keyType: CsrKeyType): readonly x509.Extension[] {
+/** The extensions a profile gives every leaf of a key type, encoded once (DER). */
+const fixed = new Map<string, readonly Uint8Array[]>();
+function fixedExtensions(profileName: CertificateProfileName, keyType: CsrKeyType): readonly Uint8Array[] {
   const id = `${profileName}/${keyType}`;
   let extensions = fixed.get(id);
   if (!extensions) {
@@ -88,14 +90,14 @@ function fixedExtensions(profileName: CertificateProfileName, keyType: CsrKeyTyp
       new x509.BasicConstraintsExtension(false, undefined, true),
       new x509.KeyUsagesExtension(profile.keyUsage[keyType], true),
       new x509.ExtendedKeyUsageExtension(profile.extendedKeyUsage, false),
-    ];
+    ].map((extension) => new Uint8Array(extension.rawData));
     fixed.set(id, extensions);
   }
   return extensions;
 }
 
-/** Profile checks on a verified CSR; returns the profile-specific extensions of the leaf. */
-export function applyProfile(profileName: CertificateProfileName, csr: CheckedCsr): x509.Extension[] {
+/** Profile checks on a verified CSR; returns the profile-specific extensions of the leaf, DER. */
+export function applyProfile(profileName: CertificateProfileName, csr: CheckedCsr): Uint8Array[] {
   const profile = PROFILES[profileName];
   if (csr.requestsCa) throw new CaError('InvalidArgsException', 'The CSR asks for a CA certificate (basicConstraints cA=TRUE); this CA issues leaf certificates only.');
   for (const name of csr.names) checkName(name, profileName, profile.nameTypes);
@@ -112,10 +114,12 @@ export function applyProfile(profileName: CertificateProfileName, csr: CheckedCs
     throw new CaError('InvalidArgsException', 'The CSR names no one: give a subject CN or a subjectAltName.');
 
   const extensions = [...fixedExtensions(profileName, csr.keyType)];
-  if (csr.names.length > 0) {
-    // RFC 5280 §4.2.1.6: critical when the subject is empty.
-    const emptySubject = csr.subject.toJSON().length === 0;
-    extensions.push(new x509.SubjectAlternativeNameExtension(csr.names.map((n) => n.toJSON()), emptySubject));
+  if (csr.subjectAltName && csr.names.length > 0) {
+    // The names as requested (each checked above), re-encoded as DER. RFC 5280 §4.2.1.6:
+    // critical when the subject is empty.
+    const extnValue = new OctetString(AsnConvert.serialize(csr.subjectAltName));
+    const critical = csr.subject.toJSON().length === 0;
+    extensions.push(new Uint8Array(AsnConvert.serialize(new asn1X509.Extension({ extnID: asn1X509.id_ce_subjectAltName, critical, extnValue }))));
   }
   return extensions;
 }
