@@ -8,7 +8,7 @@
 import 'reflect-metadata';
 import { KMSServiceException } from '@aws-sdk/client-kms';
 import type { CaSigningKeys, CertificateAuthorityPort, CertificateAuthorityView, CertificateView } from '../core/certificates/port.js';
-import { KmsError } from '../core/errors.js';
+import { BackendError, KmsError } from '../core/errors.js';
 import { loadAuthority, loadedAuthority, type LoadedAuthority } from './authority.js';
 import type { CaDeps } from './deps.js';
 import { CaError } from './errors.js';
@@ -137,6 +137,9 @@ async function wire<T>(fn: () => Promise<T>): Promise<T> {
     return await fn();
   } catch (error) {
     if (!(error instanceof CaError)) throw error;
+    // The HSM failed under a signature made in this call: the dispatcher logs it with its detail
+    // and answers as for any HSM fault (DependencyTimeoutException for a timeout).
+    if (error.cause instanceof BackendError) throw error.cause;
     if (error.type === 'RequestFailedException' && !isClientFault(error.cause)) throw error;
     return Promise.reject(new KmsError(error.type, error.message, { cause: error }));
   }

@@ -9,9 +9,14 @@ import { signCertificate, validity } from './certificate-builder.js';
 import { readCsr } from './csr.js';
 import type { CaDeps } from './deps.js';
 import { CaError } from './errors.js';
+import { signingThrough } from './kms.js';
 import { CERTIFICATE_PROFILES, type CertificateProfileName, type IssuedCertificateRecord } from './model.js';
 import { applyProfile, profileDays } from './profiles.js';
+import type { CaSigningAlgorithm } from './ports.js';
 import { canonicalSerial } from './serial.js';
+
+/** Signs a digest with a CA key (MessageType DIGEST); the signature as KMS returns it. */
+export type DigestSigner = (keyId: string, algorithm: CaSigningAlgorithm, digest: Uint8Array) => Promise<Uint8Array>;
 
 export interface IssueCertificateRequest {
   caName: string;
@@ -19,8 +24,12 @@ export interface IssueCertificateRequest {
   csr: string | Uint8Array;
   profile?: CertificateProfileName | undefined;
   days?: number | undefined;
-  /** Called with the CA once it is found, before the CSR is read: a refusal ends the call there. */
-  authorize?: ((authority: LoadedAuthority) => Promise<void>) | undefined;
+  /**
+   * Called with the CA once it is found, before the CSR is read: a refusal ends the call there.
+   * It may return the signer to sign the leaf with (the caller's own authorized use of the
+   * issuing key); without one the CA signs through its KMS (`deps.kms`).
+   */
+  authorize?: ((authority: LoadedAuthority) => Promise<DigestSigner | void>) | undefined;
 }
 
 export interface IssuedCertificate {
@@ -34,7 +43,7 @@ export interface IssuedCertificate {
 
 export async function issueCertificate(deps: CaDeps, request: IssueCertificateRequest): Promise<IssuedCertificate> {
   const authority = await loadAuthority(deps, request.caName);
-  await request.authorize?.(authority);
+  const signer = await request.authorize?.(authority);
   const profile = request.profile ?? 'tls-server';
   if (!CERTIFICATE_PROFILES.includes(profile))
     throw new CaError('InvalidArgsException', `Unknown profile '${String(profile).slice(0, 40)}'; use ${CERTIFICATE_PROFILES.join(', ')}.`);
@@ -54,7 +63,7 @@ export async function issueCertificate(deps: CaDeps, request: IssueCertificateRe
     );
 
   const issuing = authority.issuing('intermediate');
-  const { serial, der, pem: certificatePem } = await signCertificate(deps.kms, {
+  const { serial, der, pem: certificatePem } = await signCertificate(signer ? signingThrough(deps.kms, signer) : deps.kms, {
     subject: csr.subjectDer,
     issuer: issuing.issuerName,
     publicKey: csr.publicKey,

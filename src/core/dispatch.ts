@@ -119,9 +119,11 @@ export function createDispatcher(
     output: JsonObject | undefined,
     error?: KmsError,
     call?: CallAuthorization,
+    notes?: Record<string, unknown>,
   ): Promise<void> {
     try {
-      const additionalEventData = call?.auditData();
+      const authorization = call?.auditData();
+      const additionalEventData = notes ? { ...authorization, ...notes } : authorization;
       await deps.audit.record({
         eventTime: deps.clock.now(),
         eventName: name,
@@ -161,20 +163,24 @@ export function createDispatcher(
     }
     let call: CallAuthorization | undefined;
     let output: JsonObject;
+    let notes: Record<string, unknown> | undefined;
+    const note = (fields: Record<string, unknown>) => {
+      notes = { ...notes, ...fields };
+    };
     try {
       call = bindAuthorizer?.({ operation: name, ctx, input });
       const bound = call;
       const run = async (): Promise<JsonObject> => {
-        const callCtx = bound ? { ...ctx, principal: await bound.principal() } : ctx;
+        const callCtx = bound ? { ...ctx, principal: await bound.principal(), note } : { ...ctx, note };
         return operation.run(bound ? { ...deps, authorizer: bound.authorizer } : deps, callCtx, input);
       };
       output = await withinDeadline(name, ctx, run());
     } catch (thrown) {
       const error = toKmsError(thrown, name, ctx, logger);
-      await audit(name, ctx, input, undefined, error, call);
+      await audit(name, ctx, input, undefined, error, call, notes);
       throw error;
     }
-    await audit(name, ctx, input, output, undefined, call);
+    await audit(name, ctx, input, output, undefined, call, notes);
     return output;
   }
 

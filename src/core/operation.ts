@@ -61,6 +61,11 @@ export interface RequestContext {
   actor?: AuditActor | undefined;
   /** When the caller stops waiting (epoch ms; see core/deadline.ts). */
   deadline?: number | undefined;
+  /**
+   * Adds fields to this call's audit record (`additionalEventData`), for what the call did that
+   * its parameters do not say (which key signed, with which algorithm). Set by the dispatcher.
+   */
+  note?: ((fields: Record<string, unknown>) => void) | undefined;
 }
 
 /** JSON as it arrives (already parsed) and leaves (blobs base64, timestamps epoch seconds). */

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as x509 from '@peculiar/x509';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GetKeyPolicyCommand, KMSClient, PutKeyPolicyCommand } from '@aws-sdk/client-kms';
+import { DisableKeyCommand, EnableKeyCommand, GetKeyPolicyCommand, KMSClient, PutKeyPolicyCommand } from '@aws-sdk/client-kms';
 import { answerOcsp, createCaDeps, createKmsClient, inProcessCaKms, initCa, sdkCaKms } from '../../src/ca/index.js';
 import { lookupAuditEvents } from '../../src/audit/index.js';
 import { injectRequestHandler } from '../../src/http/inject-request-handler.js';
@@ -122,6 +122,40 @@ describe('IssueCertificate', () => {
     const der = await run('openssl', ['req', '-in', join(dir, 'leaf.csr'), '-outform', 'DER'], { encoding: 'buffer' } as never);
     const again = await client.issuer!.call('IssueCertificate', { CaName: NAME, Csr: Buffer.from(der.stdout as unknown as Buffer).toString('base64') });
     expect(again.SerialNumber).not.toBe(issued.SerialNumber);
+  });
+
+  it('signs in the issuance itself: one audit record names the issuing key and algorithm, no separate Sign', async () => {
+    const keyArn = authority.IntermediateKeyArn as string;
+    const signsBefore = lookupAuditEvents(join(server.dataDir, 'audit'), { eventName: 'Sign', key: keyArn, maxResults: 50 }).events.length;
+    await client.issuer!.call('IssueCertificate', { CaName: NAME, Csr: csr });
+    const records = lookupAuditEvents(join(server.dataDir, 'audit'), { eventName: 'HsmKms.IssueCertificate', key: keyArn, maxResults: 50 })
+      .events.map((e) => e.record)
+      .filter((r) => r.userIdentity.arn === arns.issuer && r.errorCode === undefined);
+    expect(records.length).toBeGreaterThan(0);
+    for (const record of records) {
+      expect(record.resources.map((r) => r.ARN)).toContain(keyArn);
+      expect(record.additionalEventData).toMatchObject({
+        signing: { keyId: keyArn, signingAlgorithm: 'ECDSA_SHA_256', messageType: 'DIGEST', purpose: 'leaf-certificate' },
+        authorization: [expect.objectContaining({ action: 'kms:Sign', resource: keyArn, decision: 'Allow' })],
+      });
+    }
+    expect(lookupAuditEvents(join(server.dataDir, 'audit'), { eventName: 'Sign', key: keyArn, maxResults: 50 }).events).toHaveLength(signsBefore);
+  });
+
+  it('refuses while the issuing key is disabled, as Sign would, and records nothing', async () => {
+    const keyArn = authority.IntermediateKeyArn as string;
+    const before = await certificateCount();
+    await kms.send(new DisableKeyCommand({ KeyId: keyArn }));
+    try {
+      const error = await refused(client.issuer!.call('IssueCertificate', { CaName: NAME, Csr: csr }));
+      expect(error).toMatchObject({ name: 'RequestFailedException', status: 400 });
+      expect(error.message).toMatch(/KMS Sign failed: DisabledException: .*is disabled/);
+    } finally {
+      await kms.send(new EnableKeyCommand({ KeyId: keyArn }));
+    }
+    expect(await certificateCount()).toBe(before);
+    await client.issuer!.call('IssueCertificate', { CaName: NAME, Csr: csr });
+    expect(await certificateCount()).toBe(before + 1);
   });
 
   it('refuses a CryptoUser the key policy does not name, and records nothing', async () => {

@@ -5,11 +5,12 @@
  */
 import { KmsError } from '../errors.js';
 import { runInProcess } from '../in-process-calls.js';
-import { resolveKey } from '../key-resolver.js';
-import type { KeyRecord } from '../model.js';
+import { requireEnabled, requireUsage, resolveKey } from '../key-resolver.js';
+import type { KeyRecord, SigningAlgorithm } from '../model.js';
+import { loadMaterial, requireDigestLength, requireSigningAlgorithm } from '../operations/crypto-helpers.js';
 import type { JsonObject, KmsDeps, RequestContext } from '../operation.js';
 import { constraintError, epochSeconds, optionalEnum, requiredString } from '../validation.js';
-import type { CaSigningKeys, CaTier, CertificateAuthorityPort, CertificateAuthorityView, CertificateView } from './port.js';
+import type { CaDigestSigner, CaSigningKeys, CaTier, CertificateAuthorityPort, CertificateAuthorityView, CertificateView } from './port.js';
 
 /** The CA behind the operations, or UnsupportedOperationException where none is wired (offline tools). */
 export function certificateAuthority(deps: KmsDeps): CertificateAuthorityPort {
@@ -95,6 +96,27 @@ export async function authorizeSigning(deps: KmsDeps, ctx: RequestContext, key: 
     key,
     context: { 'kms:SigningAlgorithm': authority.signingAlgorithm, 'kms:MessageType': 'DIGEST' },
   });
+}
+
+/**
+ * The CA's signature with `key` made in the call that {@link authorizeSigning} authorized, as
+ * the caller's use of the key: the checks Sign makes (key enabled, SIGN_VERIFY, the algorithm
+ * the caller was authorized for, a digest of its length) on the key as this call read it, one
+ * HSM signature, and the key, algorithm and purpose written into this call's audit record
+ * (`additionalEventData.signing`), which the dispatcher writes durably before the answer.
+ */
+export function authorizedSigner(deps: KmsDeps, ctx: RequestContext, key: KeyRecord, authority: CaSigningKeys, purpose: string): CaDigestSigner {
+  return async (keyArn, algorithm, digest) => {
+    if (keyArn !== key.arn || algorithm !== authority.signingAlgorithm)
+      throw new KmsError('AccessDeniedException', `This call was authorized to sign with ${key.arn} (${authority.signingAlgorithm}) only.`);
+    requireEnabled(key);
+    requireUsage(key, 'SIGN_VERIFY', 'Sign');
+    requireSigningAlgorithm(key, algorithm as SigningAlgorithm);
+    requireDigestLength(algorithm as SigningAlgorithm, digest, 'DIGEST');
+    ctx.note?.({ signing: { keyId: key.arn, signingAlgorithm: algorithm, messageType: 'DIGEST', purpose } });
+    const material = await loadMaterial(deps, key);
+    return deps.backend.sign(material, algorithm as SigningAlgorithm, digest, 'DIGEST');
+  };
 }
 
 /**

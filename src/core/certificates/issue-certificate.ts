@@ -3,11 +3,16 @@
  * allowed only when the caller may kms:Sign with that key (MessageType DIGEST, the CA's
  * algorithm) under its key policy, identity policies and grants; quorum rules on that key apply
  * to this call. Nothing is signed or recorded for a caller who may not.
+ *
+ * The signature is made in this call, as the caller's authorized use of the key (see
+ * `authorizedSigner` in certificate-rules.ts): the key's state and algorithm are checked as
+ * Sign checks them, and this call's one audit record names the key, the signing algorithm and
+ * the authorization decision — there is no separate Sign call or record for an issuance.
  */
 import { KmsError } from '../errors.js';
 import type { Operation } from '../operation.js';
 import { isBase64, optionalEnum, requiredString } from '../validation.js';
-import { authorizeSigning, caKey, certificateAuthority, certificateJson, onBehalfOf, parseCaName, parseValidityDays } from './certificate-rules.js';
+import { authorizedSigner, authorizeSigning, caKey, certificateAuthority, certificateJson, onBehalfOf, parseCaName, parseValidityDays } from './certificate-rules.js';
 import type { CaSigningKeys } from './port.js';
 
 /** The CA's CSR limit (src/ca/csr.ts), as PEM text or as base64 of the DER or PEM bytes. */
@@ -28,6 +33,7 @@ export const issueCertificate: Operation = {
     const authorize = async (authority: CaSigningKeys) => {
       const key = await caKey(deps, authority, 'intermediate');
       await authorizeSigning(deps, ctx, key, authority);
+      return authorizedSigner(deps, ctx, key, authority, 'leaf-certificate');
     };
     const issued = await onBehalfOf('HsmKms.IssueCertificate', ctx, () => ca.issue({ caName, csr, profile, days, authorize }));
     return {

@@ -38,6 +38,13 @@ export interface CertificateAuthorityView {
 /** What authorizing a caller for one of a CA's keys needs to know of the CA. */
 export type CaSigningKeys = Pick<CertificateAuthorityView, 'name' | 'rootKeyArn' | 'intermediateKeyArn' | 'ocspKeyArn' | 'signingAlgorithm'>;
 
+/**
+ * Signs a digest (MessageType DIGEST) with a CA key for a call authorized to: what `authorize`
+ * may hand back so that the CA signs in the authorized call itself instead of through a KMS
+ * Sign call of its own. Throws KmsError as Sign does.
+ */
+export type CaDigestSigner = (keyArn: string, algorithm: string, digest: Uint8Array) => Promise<Uint8Array>;
+
 /** One certificate a CA signed. */
 export interface CertificateView {
   serial: string;
@@ -70,7 +77,7 @@ export interface CertificateAuthorityPort {
     csr: string | Uint8Array;
     profile?: string | undefined;
     days?: number | undefined;
-    authorize?: ((authority: CaSigningKeys) => Promise<void>) | undefined;
+    authorize?: ((authority: CaSigningKeys) => Promise<CaDigestSigner | void>) | undefined;
   }): Promise<{
     /** The CA's name as recorded. */
     caName: string;
