@@ -100,7 +100,7 @@ export class SqlCaStore implements CaStore {
 
   private async insertCertificates(certificates: IssuedCertificateRecord[]): Promise<void> {
     try {
-      await this.db.insertInto('ca_certificates').values(certificates.map(certificateToRow)).execute();
+      await this.writeCertificates(certificates);
     } catch (error) {
       if (this.flavor.isUniqueViolation(error)) {
         const which = certificates.length === 1 ? `${certificates[0]!.caName}/${certificates[0]!.serial}` : `${certificates.length} certificates`;
@@ -108,6 +108,11 @@ export class SqlCaStore implements CaStore {
       }
       throw error;
     }
+  }
+
+  /** Inserts the rows in one statement (one commit); the SQLite store runs a prepared one instead. */
+  protected async writeCertificates(certificates: IssuedCertificateRecord[]): Promise<void> {
+    await this.db.insertInto('ca_certificates').values(certificates.map(certificateToRow)).execute();
   }
 
   async getCertificate(caName: string, serial: string): Promise<IssuedCertificateRecord | undefined> {
@@ -298,7 +303,7 @@ export function rowToAuthority(row: Selectable<CaAuthoritiesTable>): CaAuthority
   };
 }
 
-function certificateToRow(c: IssuedCertificateRecord): Insertable<CaCertificatesTable> {
+export function certificateToRow(c: IssuedCertificateRecord): Insertable<CaCertificatesTable> {
   return {
     ca_name: c.caName,
     serial: c.serial,
