@@ -3,6 +3,10 @@
  * PostgreSQL: uniqueness, revocation bumping the tier's epoch exactly once, CRL numbers that
  * never repeat even when several nodes sign at once, and a stored CRL that never goes back.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CaAuthorityRecord, CaStore, IssuedCertificateRecord } from '../../src/ca/index.js';
 import { openPostgresStore } from '../../src/store/postgres/index.js';
@@ -129,6 +133,35 @@ function describeCaStoreContract(label: string, open: () => Promise<SqlMetadataS
 }
 
 describeCaStoreContract('SQLite', () => openSqliteStore({ path: ':memory:' }));
+
+// On a file, certificate commits skip SQLite's own fsync and wait for a WAL sync off the event loop.
+const fileDir = mkdtempSync(join(tmpdir(), 'hsmkms-ca-store-'));
+afterAll(() => rmSync(fileDir, { recursive: true, force: true }));
+describeCaStoreContract('SQLite on a file', () => openSqliteStore({ path: join(fileDir, 'contract.db') }));
+
+describe('certificates on a SQLite file', () => {
+  it('are committed and visible to another connection when the insert resolves, and the connection stays synchronous = FULL', async () => {
+    const path = join(fileDir, 'durable.db');
+    const metadata = await openSqliteStore({ path });
+    try {
+      const store = metadata.certificateAuthorityStore();
+      await store.insertAuthority(authority('file'), certificate('file', '10', 1_790_000_000_000, { issuer: 'root', kind: 'intermediate-ca' }));
+      const issued = Array.from({ length: 20 }, (_, i) => certificate('file', `c${i}`, 1_790_000_001_000 + i));
+      await Promise.all(issued.map((c) => store.insertCertificate(c)));
+      await store.insertCertificate(certificate('file', 'last', 1_790_000_002_000));
+      const other = new Database(path, { readonly: true });
+      try {
+        expect(other.prepare('SELECT count(*) AS n FROM ca_certificates WHERE ca_name = ?').get('file')).toEqual({ n: 22 });
+      } finally {
+        other.close();
+      }
+      const sqlite = (metadata as unknown as { sqlite: Database.Database }).sqlite;
+      expect(sqlite.pragma('synchronous', { simple: true })).toBe(2);
+    } finally {
+      await metadata.close();
+    }
+  });
+});
 
 const found = findPostgres();
 describe.skipIf('missing' in found)('PostgreSQL', () => {
