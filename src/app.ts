@@ -334,10 +334,11 @@ export async function createApp(config: AppConfig): Promise<App> {
     });
     const metrics = createMetrics({ stats: () => backend.stats() });
     const credentials = createStoreCredentialResolver(store, backend, { changes });
-    // The CA calls this server's KMS API as the account root: its signatures (one per
-    // certificate) go straight to the dispatcher — authorisation, quorum and audit as for any
-    // Sign; its rarer calls (CreateKey, GetPublicKey) through inject(): SigV4 and all, without
-    // opening a port. The server is built just below.
+    // The CA calls this server's KMS API as the account root: its signatures go straight to the
+    // dispatcher — authorisation, quorum and audit as for any Sign (a leaf issued over the API is
+    // signed inside its IssueCertificate call instead, see src/core/certificates/); its rarer
+    // calls (CreateKey, GetPublicKey) through inject(): SigV4 and all, without opening a port.
+    // The server is built just below.
     let server: FastifyInstance | undefined;
     const caCredentials = rootCredentials(config);
     const kmsClient = createKmsClient({
