@@ -41,7 +41,10 @@ export class SqliteCaStore extends SqlCaStore {
     super(kysely, flavor);
   }
 
-  /** The WAL file, open for syncing (never closed: closing a descriptor can drop SQLite's POSIX locks). */
+  /**
+   * The WAL file, open for syncing until the store closes (after SQLite's connection: closing a
+   * descriptor of a file SQLite has open could drop its POSIX locks).
+   */
   private wal: Promise<FileHandle> | undefined;
   /** The WAL sync running, and the one that starts after it for commits made meanwhile. */
   private running: Promise<void> | undefined;
@@ -87,6 +90,15 @@ export class SqliteCaStore extends SqlCaStore {
     });
     this.running = running;
     return running;
+  }
+
+  /** Closes the WAL descriptor; called once the connection is closed. */
+  async closeWal(): Promise<void> {
+    await Promise.allSettled([this.running, this.next]);
+    const wal = this.wal;
+    this.wal = undefined;
+    const handle = await wal?.catch(() => undefined);
+    await handle?.close();
   }
 
   /** Prepared on first use: the CA's tables exist once the store's migrations have run. */

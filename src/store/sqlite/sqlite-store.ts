@@ -114,6 +114,11 @@ export class SqliteMetadataStore extends SqlMetadataStore implements RequestRead
     return this.caStore;
   }
 
+  override async close(): Promise<void> {
+    await super.close();
+    await this.caStore.closeWal();
+  }
+
   /**
    * Runs `fn` (one API call) so that its reads check for commits once: the first read in it
    * validates the cache, later ones trust it unless a query of this connection (a write of its
