@@ -270,7 +270,9 @@ try {
   server = await serve(work);
   console.error(`bench scale: CreateKey × ${VIA_API - few.length} through the API (${CLIENTS} concurrent clients) …`);
   kms = client(server.endpoint);
+  const createCpu = cpuMs(server.pid);
   const created = await createKeys(kms, VIA_API - few.length, CLIENTS);
+  const createCpuUs = ((cpuMs(server.pid) - createCpu) * 1000) / created.ids.length;
   kms.destroy();
   await server.stop();
   console.error(`  CreateKey: ${created.rate.toFixed(0)} keys/s`);
@@ -352,7 +354,7 @@ try {
     [
       `\nscale: ${KEYS} keys (${VIA_API} made through CreateKey, ${KEYS - VIA_API} as row copies), hsmkms with ${WORKERS} worker(s)${SERVE_ARGS.length ? ` (${SERVE_ARGS.join(' ')})` : ''}, wrk -t1 -c${CONNECTIONS}, SoftHSM2` +
         (WARM_PASSES ? `; ${WARM_PASSES} unmeasured pass(es) over all keys first` : ''),
-      `CreateKey through the API: ${created.rate.toFixed(0)} keys/s (${created.ids.length} keys, ${CLIENTS} concurrent clients, ${WORKERS} worker(s))`,
+      `CreateKey through the API: ${created.rate.toFixed(0)} keys/s, ${createCpuUs.toFixed(0)} µs of server CPU each (${created.ids.length} keys, ${CLIENTS} concurrent clients, ${WORKERS} worker(s); each one a transaction committed with synchronous=FULL)`,
       `Encrypt 1 KB over all ${KEYS} keys vs over 10 keys (same server, holding ${KEYS}; ${RUNS} interleaved rounds × ${SECONDS} s; ${Math.min(touched, all.length)} distinct keys used): ` +
         `${median(r.all).toFixed(0)} vs ${median(r.few).toFixed(0)} req/s = ${ratio.toFixed(2)} (${Math.min(...r.ratios).toFixed(2)}–${Math.max(...r.ratios).toFixed(2)}) ` +
         `target ≥ ${TARGET} ${ratio >= TARGET ? 'met' : 'NOT met'}; by CPU per request ${median(r.cpuAll).toFixed(0)} vs ${median(r.cpuFew).toFixed(0)} µs = ${cpuRatio.toFixed(2)}`,
