@@ -20,7 +20,7 @@ export const TARGETS = { Encrypt: 0.5, Decrypt: 0.45, GenerateDataKey: 0.45 };
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /** CPU time (ms, user + system) used so far by a process and its descendants (Linux /proc). */
-function cpuMs(pid) {
+export function cpuMs(pid) {
   let total = 0;
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');

@@ -9,7 +9,7 @@
 //   audit    Encrypt with the audit trail vs --audit off
 //   authz    the cost of policy evaluation (ci/bench/authorization.mjs)
 //   ops      raw pkcs11js loops, and Sign RSA/ECDSA vs the bare server
-//   scale    Encrypt with 10 vs BENCH_KEYS (default 10,000) keys
+//   scale    100,000 keys (BENCH_KEYS): CreateKey rate, start-up and memory beside 10 keys, Encrypt over all vs 10 (ci/bench/scale.mjs)
 //   tls, ca, xks  ci/bench/tls-handshakes.mjs, ca-issuance.mjs, xks.mjs (each its own process)
 //   scaleout  Encrypt on 1, 2 and 3 nodes sharing PostgreSQL, and the cross-node invalidation delay (ci/bench/scale-out.mjs)
 import { spawn } from 'node:child_process';
@@ -30,7 +30,6 @@ import { formatLatencyTable, latencyTable } from './latency.mjs';
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
-const MANY_KEYS = Number(process.env.BENCH_KEYS ?? 10_000);
 const WORKERS = Number(process.env.BENCH_WORKERS ?? 2);
 const PROCESSES = (process.env.BENCH_PROCESSES ?? '1,2').split(',').map(Number).filter((n) => n > 0);
 const ALL = ['core', 'latency', 'audit', 'authz', 'ops', 'scale', 'tls', 'ca', 'xks', 'scaleout'];
@@ -128,11 +127,14 @@ const signedBy = (signer) => async (op, input, toPort) => {
 };
 
 const report = [];
-try {
+// Sections that run in their own process (scale, tls, ca, xks, scaleout) need no server here.
+const IN_PROCESS = ['core', 'latency', 'audit', 'authz', 'ops'].some(want);
+main: try {
+  if (!IN_PROCESS) break main;
   if (!existsSync(join(root, 'dist/cli/main.js'))) throw new Error('run `npm run build` first');
   const port = 17600 + Math.floor(Math.random() * 1000);
   console.error(`bench: starting hsmkms (embedded SoftHSM2 token in ${work}) …`);
-  await start([join(root, 'bin/hsmkms.js'), 'serve', '--data-dir', work, '--port', String(port), '--log-level', 'warn', '--workers', String(WORKERS), '--key-cache-size', String(MANY_KEYS + 100)], {}, /listening on/);
+  await start([join(root, 'bin/hsmkms.js'), 'serve', '--data-dir', work, '--port', String(port), '--log-level', 'warn', '--workers', String(WORKERS)], {}, /listening on/);
   const endpoint = `http://127.0.0.1:${port}`;
   const creds = JSON.parse(readFileSync(join(work, 'root-credentials.json'), 'utf8'));
   const credentials = { accessKeyId: creds.accessKeyId, secretAccessKey: creds.secretAccessKey };
@@ -253,26 +255,6 @@ try {
     }
   }
 
-  // Scale: Encrypt spread over 10 keys while the service holds about 10 keys; then, once it holds
-  // MANY_KEYS, spread over 10 keys and over all of them, alternating run by run so drift in the
-  // machine's speed falls on both alike.
-  let scale;
-  if (want('scale')) {
-    const sample = (ids, n) => Array.from({ length: n }, (_, i) => ids[Math.floor((i * ids.length) / n)]);
-    const encryptWith = (ids) => async () =>
-      Promise.all(sample(ids, Math.min(ids.length, 2000)).map((id) => signed('Encrypt', { KeyId: id, Plaintext: kb.toString('base64') })));
-    const few = (await createKeys(10 - 1)).concat(symKey);
-    const small = await measure('Encrypt over 10 keys, service holds ~13', endpoint, encryptWith(few));
-    console.error(`bench: creating ${MANY_KEYS} keys for the scale test …`);
-    const many = few.concat(await createKeys(MANY_KEYS - few.length));
-    const alternate = { few: [], many: [] };
-    for (let i = 0; i < RUNS; i++) {
-      alternate.few.push((await measure(`Encrypt over 10 keys, service holds ${many.length}`, endpoint, encryptWith(few), 1)).rps);
-      alternate.many.push((await measure(`Encrypt over all ${many.length} keys`, endpoint, encryptWith(many), 1)).rps);
-    }
-    scale = { small, with10: { rps: median(alternate.few) }, withMany: { rps: median(alternate.many) }, keys: many.length };
-  }
-
   if (raw) {
     console.log(`\nhsmkms with ${WORKERS} worker(s), root caller, default key policy, vs bare server with 1 process (NOT the same process count: see the core table), wrk -t1 -c16, SoftHSM2; medians of ${RUNS} × ${SECONDS} s`);
     console.log(`raw pkcs11js (1 thread): AES-GCM 1 KB ${raw.encrypt.toFixed(0)}/s, RSA-2048 sign ${raw.rsa.toFixed(0)}/s, P-256 sign ${raw.ec.toFixed(0)}/s`);
@@ -293,16 +275,15 @@ try {
       );
     }
   }
-  if (scale) {
-    const { small, with10, withMany, keys } = scale;
-    console.log(
-      `Encrypt over 10 keys: ${small.rps.toFixed(0)} req/s holding ~13 keys, ${with10.rps.toFixed(0)} req/s holding ${keys}; ` +
-        `over all ${keys} keys: ${withMany.rps.toFixed(0)} req/s. Ratios: ${(withMany.rps / small.rps).toFixed(2)} and ${(withMany.rps / with10.rps).toFixed(2)} (flat = 1.00)`,
-    );
-  }
   kms.destroy();
 } finally {
   await cleanup();
+}
+
+const scale = fileURLToPath(new URL('./scale.mjs', import.meta.url));
+if (existsSync(scale) && want('scale')) {
+  const child = spawn(process.execPath, [scale], { stdio: 'inherit' });
+  await new Promise((r) => child.once('exit', r));
 }
 
 const tls = fileURLToPath(new URL('./tls-handshakes.mjs', import.meta.url));

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, statSync, writeFileSync, chmodSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { openSqliteStore } from '../../src/store/sqlite/index.js';
 import type { Logger } from '../../src/core/ports.js';
 import { alias, key, version } from './fixtures.js';
@@ -205,6 +205,41 @@ describe('SQLite store fast path', () => {
       expect(await store.inRequestScope(async () => (await store.getKey(k.keyId))?.keyState)).toBe('Enabled');
       raw.prepare("update keys set key_state = 'Disabled', revision = 4 where key_id = ?").run(k.keyId);
       expect((await store.getKey(k.keyId))?.keyState).toBe('Disabled');
+    } finally {
+      raw.close();
+      await store.close();
+    }
+  });
+
+  it('keeps at most readCacheEntries rows, drops the least recently used first, and never serves one after a commit', async () => {
+    const path = freshPath();
+    const store = await openSqliteStore({ path, readCacheEntries: 3 });
+    const raw = new Database(path);
+    try {
+      const keys = Array.from({ length: 50 }, () => key());
+      for (const k of keys) await store.insertKey(k);
+      const [k1, k2, k3, k4] = keys as [ReturnType<typeof key>, ReturnType<typeof key>, ReturnType<typeof key>, ReturnType<typeof key>];
+      // Reads that reach the database: the prepared statement behind the cache.
+      const reads = vi.spyOn((store as unknown as { keyById: { get(id: string): unknown } }).keyById, 'get');
+      const read = async (k: { keyId: string }) => {
+        const before = reads.mock.calls.length;
+        const state = (await store.getKey(k.keyId))?.keyState;
+        return { fromDisk: reads.mock.calls.length > before, state };
+      };
+      for (const k of [k1, k2, k3]) expect((await read(k)).fromDisk).toBe(true);
+      expect((await read(k1)).fromDisk).toBe(false);
+      // Full: k4 pushes out k2, the least recently used (k1 was used after it) …
+      expect((await read(k4)).fromDisk).toBe(true);
+      expect((await read(k1)).fromDisk).toBe(false);
+      expect((await read(k2)).fromDisk).toBe(true);
+      // … and 50 keys read in turn through 3 entries come from disk every time: the cache does not grow.
+      for (const k of [...keys.slice(4), ...keys]) expect((await read(k)).fromDisk).toBe(true);
+      // A cached key (the last read) and an evicted one, disabled by another process: both refused at once.
+      const cached = keys.at(-1)!;
+      expect((await read(cached)).fromDisk).toBe(false);
+      raw.prepare("update keys set key_state = 'Disabled', revision = 2 where key_id in (?, ?)").run(cached.keyId, k1.keyId);
+      expect(await read(cached)).toStrictEqual({ fromDisk: true, state: 'Disabled' });
+      expect(await read(k1)).toStrictEqual({ fromDisk: true, state: 'Disabled' });
     } finally {
       raw.close();
       await store.close();

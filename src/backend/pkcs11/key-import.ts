@@ -16,7 +16,7 @@ import type { ECDH1, Handle, Mechanism, Template } from 'pkcs11js';
 import type { KeySpec, WrappingAlgorithm } from '../../core/model.js';
 import type { GeneratedMaterial } from '../../core/ports.js';
 import { hsmError, toHsmError } from './errors.js';
-import { ephemeralUnwrapKeyTemplate, oaepMechanism, specInfo, unwrapTemplate } from './key-specs.js';
+import { ephemeralUnwrapKeyTemplate, oaepMechanism, specInfo, unwrapCallKind, unwrapTemplate } from './key-specs.js';
 import { parseMaterialBlob } from './material-blob.js';
 import type { Pkcs11Backend } from './pkcs11-backend.js';
 import { ecSpki, rsaSpki } from './public-key.js';
@@ -124,7 +124,7 @@ async function oaepUnwrap(
 
 async function unwrap(backend: Pkcs11Backend, s: Handle, mech: Mechanism, key: Handle, data: Buffer, template: Template): Promise<Handle> {
   try {
-    return await backend.calls.op('unwrap', 'C_UnwrapKey', s, mech, key, data, template);
+    return await backend.calls.op(unwrapCallKind(mech), 'C_UnwrapKey', s, mech, key, data, template);
   } catch (e) {
     // Whatever the token calls it, input that does not unwrap is the caller's problem; codes that
     // may also mean a broken session (CKR_GENERAL_ERROR) go to the backend's session test.

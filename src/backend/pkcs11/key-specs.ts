@@ -290,6 +290,14 @@ export function oaepMechanism(hash: 'sha1' | 'sha256'): Mechanism {
   };
 }
 
+/**
+ * The call kind of a C_UnwrapKey: under RSA-OAEP it is an RSA private-key operation (`rsa`, kept
+ * off the event loop where RSA is); under an AES key-wrap mechanism it is `unwrap`.
+ */
+export function unwrapCallKind(mechanism: Mechanism): CallKind {
+  return mechanism.mechanism === P.CKM_RSA_PKCS_OAEP ? 'rsa' : 'unwrap';
+}
+
 export const OAEP_HASH: Readonly<Record<Exclude<EncryptionAlgorithm, 'SYMMETRIC_DEFAULT'>, 'sha1' | 'sha256'>> = {
   RSAES_OAEP_SHA_1: 'sha1',
   RSAES_OAEP_SHA_256: 'sha256',

@@ -6,6 +6,7 @@ import type { HsmProfileName } from '../../config/hsm.js';
 /**
  * Groups of Cryptoki calls a profile runs either on the event loop or off it (see hsm-calls.ts,
  * the one place that decides). The first nine are operations, named by what they compute;
+ * `unwrap` is AES key unwrapping (an RSA-OAEP unwrap is `rsa`);
  * `init`, `object` and `session` are the calls around them (C_*Init; finding, reading, creating
  * and destroying objects; opening sessions, logging in, token and session information).
  */
@@ -77,7 +78,10 @@ const NONE: ReadonlySet<CallKind> = new Set();
 export const PROFILES: Readonly<Record<HsmProfileName, HsmProfile>> = {
   softhsm2: {
     name: 'softhsm2',
-    syncCalls: new Set<CallKind>(['aes', 'hmac', 'random', 'ec-p256', 'init', 'object', 'session']),
+    // `unwrap` too: every use of a key that is not in the handle cache unwraps it (AES key wrap,
+    // ~80 µs of CPU in SoftHSM2), and those unwraps queue on the one owner session; a trip
+    // through the thread pool for each made that queue the bottleneck with 100,000 keys in use.
+    syncCalls: new Set<CallKind>(['aes', 'hmac', 'random', 'ec-p256', 'unwrap', 'init', 'object', 'session']),
     hsmGeneratedGcmIv: false,
     badCiphertextCodes: ['CKR_GENERAL_ERROR', 'CKR_ENCRYPTED_DATA_INVALID', 'CKR_ENCRYPTED_DATA_LEN_RANGE'],
     oaepHashes: new Set(['sha1']),

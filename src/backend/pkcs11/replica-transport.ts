@@ -26,7 +26,7 @@ import type { Handle, Mechanism, Template } from 'pkcs11js';
 import type { KeySpec } from '../../core/model.js';
 import type { ReplicableMaterial, TransferRef, TransportHash } from '../../core/multi-region/transport.js';
 import { hsmError, toHsmError } from './errors.js';
-import { ephemeralUnwrapKeyTemplate, generationRequest, oaepMechanism, specInfo, unwrapTemplate } from './key-specs.js';
+import { ephemeralUnwrapKeyTemplate, generationRequest, oaepMechanism, specInfo, unwrapCallKind, unwrapTemplate } from './key-specs.js';
 import { parseMaterialBlob, writeMaterialBlob } from './material-blob.js';
 import type { Pkcs11Backend } from './pkcs11-backend.js';
 import type { TokenKeySet } from './token-keys.js';
@@ -181,7 +181,7 @@ const notUnwrapped = (why: string) => hsmError('CKR_WRAPPED_KEY_INVALID', 'C_Unw
 /** C_UnwrapKey where anything the token rejects as input is the sender's fault (kind `data`). */
 async function unwrapFromPeer(backend: Pkcs11Backend, session: Handle, mechanism: Mechanism, key: Handle, data: Buffer, template: Template): Promise<Handle> {
   try {
-    return await backend.calls.op('unwrap', 'C_UnwrapKey', session, mechanism, key, data, template);
+    return await backend.calls.op(unwrapCallKind(mechanism), 'C_UnwrapKey', session, mechanism, key, data, template);
   } catch (e) {
     // Codes that may also mean a broken session (CKR_GENERAL_ERROR) go on to the session test.
     if (toHsmError(e, 'C_UnwrapKey').kind === 'data') throw notUnwrapped('The replica key material does not unwrap with this transport key.');

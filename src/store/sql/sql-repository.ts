@@ -130,16 +130,14 @@ export class SqlRepository implements MetadataRepository {
    */
   async listKeysDue(now: Date, limit: number): Promise<KeyRecord[]> {
     const t = now.getTime();
-    const rows = await this.db
-      .selectFrom('keys')
-      .selectAll()
-      .where((eb) =>
-        eb.or([
-          eb.and([eb('key_state', '=', 'PendingDeletion'), eb('deletion_date', '<=', t)]),
-          eb.and([eb('key_state', '=', 'Enabled'), eb('rotation_enabled', '=', 1), eb('next_rotation_date', '<=', t)]),
-          eb.and([eb('expiration_model', '=', 'KEY_MATERIAL_EXPIRES'), eb('valid_to', '<=', t)]),
-        ]),
-      )
+    // One arm per kind of due work, each on its date's index: as one OR ordered by creation
+    // date, SQLite walked keys_by_creation over every key, every scheduler pass.
+    const keys = () => this.db.selectFrom('keys').selectAll();
+    const rows = await keys()
+      .where('deletion_date', '<=', t)
+      .where('key_state', '=', 'PendingDeletion')
+      .union(keys().where('next_rotation_date', '<=', t).where('key_state', '=', 'Enabled').where('rotation_enabled', '=', 1))
+      .union(keys().where('valid_to', '<=', t).where('expiration_model', '=', 'KEY_MATERIAL_EXPIRES'))
       .orderBy('creation_date')
       .orderBy('key_id')
       .limit(pageSize(limit))

@@ -52,6 +52,8 @@ export interface SqliteStoreOptions {
    * everything encrypted under it undecryptable.
    */
   synchronous?: 'full' | 'normal';
+  /** Entries of each of the read caches (keys, key versions, principals); default 16,384. */
+  readCacheEntries?: number;
 }
 
 /** SQLite's column types, and its duplicate-key errors as better-sqlite3 reports them. */
@@ -100,7 +102,7 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Sqli
     await db.destroy();
     throw error;
   }
-  return new SqliteMetadataStore({ db, sqlite, flavor: sqliteFlavor, scope });
+  return new SqliteMetadataStore({ db, sqlite, flavor: sqliteFlavor, scope, readCacheEntries: options.readCacheEntries });
 }
 
 function createPrivateFile(path: string, logger: Logger | undefined): void {

@@ -27,10 +27,16 @@ export interface SqliteMetadataStoreOptions {
   sqlite: Database;
   flavor: SqlFlavor;
   scope: TransactionScope;
+  /** Entries of each read cache (default {@link READ_CACHE_ENTRIES}). */
+  readCacheEntries?: number;
 }
 
-/** Key rows and key-version rows kept by the read cache, each. */
-const READ_CACHE_ENTRIES = 16_384;
+/**
+ * Key rows, key-version rows and principals kept by the read cache, each, least recently used
+ * dropped first: the keys in use stay while a scan over 100,000 keys (AWS's quota per region)
+ * cannot grow the worker's memory. A row missed costs one prepared point read (~10–20 µs).
+ */
+export const READ_CACHE_ENTRIES = 16_384;
 
 /**
  * What must be unchanged for cached rows to still be the rows on disk: `PRAGMA data_version`
@@ -78,11 +84,14 @@ export class SqliteMetadataStore extends SqlMetadataStore implements RequestRead
   private readonly quorumRulesParameters: unknown[];
   private cacheToken: ChangeToken = { dataVersion: -1, totalChanges: -1, queriesEnded: -1 };
   private readonly caStore: SqliteCaStore;
+  private readonly cacheEntries: number;
 
   constructor(options: SqliteMetadataStoreOptions) {
     super({ db: options.db, flavor: options.flavor, scope: options.scope });
     this.sqlite = options.sqlite;
     this.txScope = options.scope;
+    this.cacheEntries = options.readCacheEntries ?? READ_CACHE_ENTRIES;
+    if (!Number.isInteger(this.cacheEntries) || this.cacheEntries < 1) throw new RangeError('readCacheEntries must be a positive integer');
     // Compiled by Kysely (so the SQL stays in one dialect-aware place), prepared once.
     const keySql = options.db.selectFrom('keys').selectAll().where('key_id', '=', '').compile().sql;
     const versionSql = options.db
@@ -172,14 +181,14 @@ export class SqliteMetadataStore extends SqlMetadataStore implements RequestRead
   override async getKey(keyId: string): Promise<KeyRecord | undefined> {
     if (this.sqlite.inTransaction || !this.sqlite.open) return super.getKey(keyId);
     this.validateCache();
-    let key = this.keyCache.get(keyId);
+    let key = recall(this.keyCache, keyId);
     if (!key) {
       const row = this.keyById.get(keyId);
       if (!row) return undefined;
       // Copied once: rowToKey deletes absent fields, which leaves V8 a slow dictionary-mode
       // object that costs ~6 µs to copy on every hit; the copy has fast properties.
       key = { ...rowToKey(row) };
-      remember(this.keyCache, keyId, key);
+      remember(this.keyCache, keyId, key, this.cacheEntries);
     }
     return cachedCopy.key(key);
   }
@@ -189,12 +198,12 @@ export class SqliteMetadataStore extends SqlMetadataStore implements RequestRead
     this.validateCache();
     // Length-prefixed: ids from a ciphertext are the client's, and must not collide.
     const id = `${keyId.length}:${keyId}${versionId}`;
-    let version = this.versionCache.get(id);
+    let version = recall(this.versionCache, id);
     if (!version) {
       const row = this.versionById.get(keyId, versionId);
       if (!row) return undefined;
       version = { ...rowToVersion(row) };
-      remember(this.versionCache, id, version);
+      remember(this.versionCache, id, version, this.cacheEntries);
     }
     return cachedCopy.version(version);
   }
@@ -207,11 +216,11 @@ export class SqliteMetadataStore extends SqlMetadataStore implements RequestRead
     if (this.sqlite.inTransaction || !this.sqlite.open) return super.getPrincipalAuthorization(arn, accessKeyId);
     this.validateCache();
     const id = `${arn.length}:${arn}${accessKeyId ?? ''}`;
-    let found = this.principalCache.get(id);
+    let found = recall(this.principalCache, id);
     if (found === undefined) {
       const rows = this.principalAuthorization.statement.all(...this.principalAuthorization.params(arn, accessKeyId ?? ''));
       found = toPrincipalAuthorization(arn, rows) ?? null;
-      remember(this.principalCache, id, found);
+      remember(this.principalCache, id, found, this.cacheEntries);
     }
     return found === null ? undefined : cachedCopy.principalAuthorization(found);
   }
@@ -225,8 +234,18 @@ export class SqliteMetadataStore extends SqlMetadataStore implements RequestRead
   }
 }
 
-/** Adds to a bounded cache, dropping the oldest entry when full. */
-function remember<T>(cache: Map<string, T>, id: string, value: T): void {
-  if (cache.size >= READ_CACHE_ENTRIES) cache.delete(cache.keys().next().value!);
+/** A cached entry, made the most recently used (a Map iterates in insertion order). */
+function recall<T>(cache: Map<string, T>, id: string): T | undefined {
+  const value = cache.get(id);
+  if (value !== undefined) {
+    cache.delete(id);
+    cache.set(id, value);
+  }
+  return value;
+}
+
+/** Adds to a bounded cache, dropping the least recently used entry when full. */
+function remember<T>(cache: Map<string, T>, id: string, value: T, capacity: number): void {
+  if (cache.size >= capacity) cache.delete(cache.keys().next().value!);
   cache.set(id, value);
 }
