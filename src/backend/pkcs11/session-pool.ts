@@ -40,8 +40,12 @@ interface Holding {
 
 export class SessionPool {
   private readonly idle: Handle[] = [];
-  /** Callers waiting for a session, in order; `oneJob` ones may also take a place behind a busy one. */
-  private readonly waiters: Array<{ oneJob: boolean; wake: () => void }> = [];
+  /**
+   * Callers waiting for a session, in order; `oneJob` ones may also take a place behind a busy
+   * one. A session (or a place) that frees is granted to the first waiter directly, so callers
+   * arriving meanwhile cannot overtake it; `undefined` tells a waiter to look again.
+   */
+  private readonly waiters: Array<{ oneJob: boolean; grant: (lent: [session: Handle, handle: Handle] | undefined) => void }> = [];
   private open = 0;
   private inUse = 0;
   private abandoned = 0;
@@ -78,7 +82,7 @@ export class SessionPool {
     // Fast path without an extra promise hop: an idle session is there most of the time.
     const idle = !this.closed ? this.idle.pop() : undefined;
     if (idle) return this.runOn(this.hold(idle, oneJob), idle, fn, oneJob);
-    const busy = oneJob ? this.queueable() : undefined;
+    const busy = oneJob && this.waiters.length === 0 ? this.queueable() : undefined;
     if (busy) return this.runOn(busy, this.join(busy), fn, oneJob);
     return this.acquire(oneJob).then(([session, handle]) => this.runOn(session, handle, fn, oneJob));
   }
@@ -151,7 +155,7 @@ export class SessionPool {
   close(): void {
     this.closed = true;
     this.drain();
-    for (const w of this.waiters.splice(0)) w.wake();
+    for (const w of this.waiters.splice(0)) w.grant(undefined);
   }
 
   /** A session to hold, and the handle to use it by. */
@@ -168,13 +172,14 @@ export class SessionPool {
           return [this.hold(session, oneJob), session];
         } catch (e) {
           this.open--;
-          this.waiters.shift()?.wake();
+          this.waiters.shift()?.grant(undefined);
           throw e;
         }
       }
       const busy = oneJob ? this.queueable() : undefined;
       if (busy) return [busy, this.join(busy)];
-      await new Promise<void>((wake) => this.waiters.push({ oneJob, wake }));
+      const lent = await new Promise<[Handle, Handle] | undefined>((grant) => this.waiters.push({ oneJob, grant }));
+      if (lent) return lent;
     }
   }
 
@@ -185,21 +190,24 @@ export class SessionPool {
     if (failed) h.tainted = true;
     if (--h.holders > 0) {
       // One holder left: a one-job caller waiting may take the place behind it.
-      if (h.oneJob && !h.tainted && !h.unusable && !h.abandoned) {
+      if (h.oneJob && !h.tainted && !h.unusable && !h.abandoned && !this.closed) {
         const i = this.waiters.findIndex((w) => w.oneJob);
-        if (i >= 0) this.waiters.splice(i, 1)[0]!.wake();
+        if (i >= 0) this.waiters.splice(i, 1)[0]!.grant([session, this.join(session)]);
       }
       return;
     }
     this.holdings.delete(session);
     if (h.abandoned) return; // closed once its hung call returns
     this.inUse--;
-    if (!h.unusable && !this.closed && this.born.get(session) === this.generation) this.idle.push(session);
-    else {
+    if (!h.unusable && !this.closed && this.born.get(session) === this.generation) {
+      const next = this.waiters.shift();
+      if (next) next.grant([this.hold(session, next.oneJob), session]);
+      else this.idle.push(session);
+    } else {
       this.closeQuietly(session);
       this.open--;
+      this.waiters.shift()?.grant(undefined);
     }
-    this.waiters.shift()?.wake();
   }
 
   /** The session's call hung: free its place now, close it once the call has returned. */
@@ -218,7 +226,7 @@ export class SessionPool {
       this.calls.cancelPending(session);
     }
     if (--h.holders === 0) this.holdings.delete(session);
-    this.waiters.shift()?.wake();
+    this.waiters.shift()?.grant(undefined);
   }
 
   private closeQuietly(session: Handle): void {
