@@ -187,7 +187,11 @@ export class CryptokiThreads {
       abandon: () => {
         const queued = this.queue.indexOf(job);
         if (queued >= 0) this.queue.splice(queued, 1);
-        else if (job.thread && !this.cancel(job)) job.thread.stuck = true;
+        else if (job.thread) {
+          // Not started yet (queued behind another job on its session): it never will.
+          if (this.cancel(job)) this.settle(job, new JobSkipped());
+          else job.thread.stuck = true;
+        }
         this.dispatch();
       },
     };
