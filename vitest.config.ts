@@ -17,6 +17,8 @@ const CLOUDHSM_SUITES = [
   'test/backend/pkcs11/unwrap-template.test.ts',
   'test/backend/pkcs11/off-loop.test.ts',
   'test/backend/pkcs11/faults.test.ts',
+  'test/backend/pkcs11/interposer-stats.test.ts',
+  'test/backend/pkcs11/session-queueing.test.ts',
   'test/backend/pkcs11/replica-transport.test.ts',
   'test/api/**/*.test.ts',
 ];
@@ -34,7 +36,7 @@ export default defineConfig({
           name: 'softhsm2',
           include: ['test/**/*.test.ts'],
           // Tests that need the interposer run in the cloudhsm project only.
-          exclude: ['test/backend/pkcs11/off-loop.test.ts', 'test/backend/pkcs11/faults.test.ts'],
+          exclude: ['test/backend/pkcs11/off-loop.test.ts', 'test/backend/pkcs11/faults.test.ts', 'test/backend/pkcs11/interposer-stats.test.ts', 'test/backend/pkcs11/session-queueing.test.ts'],
           globalSetup: [],
         },
       },

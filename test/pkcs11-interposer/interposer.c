@@ -20,6 +20,8 @@
  *   HSMKMS_INTERPOSER_HANG='C_Encrypt ms=0 count=1'             one hang (below)
  *   HSMKMS_INTERPOSER_MAIN_THREAD_LOG=/path/file               append the name of every call made
  *                                                              on the process's main thread
+ *   HSMKMS_INTERPOSER_STATS=/path/file                         count calls and the latency they got
+ *                                                              (below)
  *
  * Control file: one `key=value` per line, `#` starts a comment. Keys: latency_us, jitter_us,
  * cloudhsm (0/1), fault (up to 8 lines), hang, token_removed (0/1), oversize_signatures,
@@ -44,6 +46,18 @@
  *       A lying token: C_Sign reports N more signature bytes than it produced (none written).
  *       The caller must not believe, or read past its buffer for, a length it did not allow.
  *
+ * Latency: each call is held until its start + latency (+ jitter), an absolute deadline on
+ * CLOCK_MONOTONIC, with the calling thread's timer slack at 1 ns: a relative nanosleep after the
+ * interposer's own work, with Linux's default 50 µs slack, overslept by ~0.25 ms per call under
+ * load, which a network HSM's round trip does not do. What remains is the scheduler's wake-up
+ * delay on a busy machine, which a thread waiting for a real HSM's answer pays too.
+ *
+ * Statistics (HSMKMS_INTERPOSER_STATS): the file is mapped shared and holds five little-endian
+ * uint64 counters, updated atomically by every process that loads the interposer with the same
+ * path (a reader diffs two snapshots): a magic "HSMKMSI1", calls answered, the latency asked for
+ * (latency + jitter, ns), the latency actually added (from the call's start until its sleep
+ * ended, ns), and the whole time in the interposer (that plus the real module's call, ns).
+ *
  * CloudHSM imitation (cloudhsm=1), the quirks SoftHSM2 lacks:
  *   - AES-GCM encryption: the IV in CK_GCM_PARAMS must be 12 zero bytes
  *     (CKR_MECHANISM_PARAM_INVALID otherwise); the "HSM" generates a random IV and writes it
@@ -66,6 +80,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -112,6 +130,15 @@ static char controlPath[512];
 static struct stat controlStat;
 static unsigned long generation;
 static GcmState gcm[MAX_SESSIONS];
+
+/* The shared counters (HSMKMS_INTERPOSER_STATS); NULL when not asked for. */
+typedef struct {
+  uint64_t magic, calls, nominalNs, addedNs, inCallNs;
+} Stats;
+#define STATS_MAGIC 0x3149534d4b4d5348ULL /* "HSMKMSI1" read as little-endian bytes */
+static Stats* stats;
+static __thread struct timespec callStart;
+static __thread int timerSlackSet;
 
 /* ───────────────────────── configuration ───────────────────────── */
 
@@ -213,6 +240,39 @@ static void readEnvironment(void) {
   cfg = base;
 }
 
+/* Maps the statistics file (created when missing; shared with every process that maps it). */
+static void openStats(void) {
+  const char* path = getenv("HSMKMS_INTERPOSER_STATS");
+  if (!path || !*path) return;
+  int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  struct stat st;
+  if (fd < 0 || fstat(fd, &st) != 0 || ((size_t)st.st_size < sizeof(Stats) && ftruncate(fd, sizeof(Stats)) != 0)) {
+    fprintf(stderr, "hsmkms-interposer: cannot use the statistics file %s\n", path);
+    if (fd >= 0) close(fd);
+    return;
+  }
+  void* p = mmap(NULL, sizeof(Stats), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  close(fd);
+  if (p == MAP_FAILED) return;
+  stats = p;
+  __atomic_store_n(&stats->magic, STATS_MAGIC, __ATOMIC_RELAXED);
+}
+
+static uint64_t nsSince(const struct timespec* t) {
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return (uint64_t)((now.tv_sec - t->tv_sec) * 1000000000LL + (now.tv_nsec - t->tv_nsec));
+}
+
+/* Every wrapper returns through here: the call is counted with its whole time in the interposer. */
+static CK_RV after(CK_RV rv) {
+  if (stats) {
+    __atomic_fetch_add(&stats->calls, 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&stats->inCallNs, nsSince(&callStart), __ATOMIC_RELAXED);
+  }
+  return rv;
+}
+
 static void closeEverySession(void) {
   CK_SLOT_ID slots[64];
   CK_ULONG n = 64;
@@ -266,6 +326,22 @@ static void sleepUs(long us) {
   }
 }
 
+/* Sleeps until `start` + `us` (absolute, so the interposer's own work is inside the latency). */
+static void sleepUntil(const struct timespec* start, long us) {
+  if (us <= 0) return;
+  if (!timerSlackSet) {
+    prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
+    timerSlackSet = 1;
+  }
+  struct timespec deadline = {start->tv_sec + us / 1000000, start->tv_nsec + (us % 1000000) * 1000};
+  if (deadline.tv_nsec >= 1000000000L) {
+    deadline.tv_sec++;
+    deadline.tv_nsec -= 1000000000L;
+  }
+  while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &deadline, NULL) == EINTR) {
+  }
+}
+
 /* Functions that answer with the token removed. */
 static int worksWithoutToken(const char* fn) {
   return strcmp(fn, "C_Initialize") == 0 || strcmp(fn, "C_Finalize") == 0 || strcmp(fn, "C_GetInfo") == 0 || strcmp(fn, "C_GetSlotList") == 0 ||
@@ -278,6 +354,7 @@ static int worksWithoutToken(const char* fn) {
  * forward the call, or the code to return instead.
  */
 static CK_RV before(const char* fn) {
+  clock_gettime(CLOCK_MONOTONIC, &callStart);
   pthread_mutex_lock(&mu);
   reloadLocked();
   Config c = cfg;
@@ -312,7 +389,11 @@ static CK_RV before(const char* fn) {
     unsigned int r = 0;
     if (getrandom(&r, sizeof r, 0) == sizeof r) jitter = r % (unsigned long)(c.jitterUs + 1);
   }
-  sleepUs(c.latencyUs + jitter);
+  sleepUntil(&callStart, c.latencyUs + jitter);
+  if (stats) {
+    __atomic_fetch_add(&stats->nominalNs, (uint64_t)(c.latencyUs + jitter) * 1000, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&stats->addedNs, nsSince(&callStart), __ATOMIC_RELAXED);
+  }
   if (injected != CKR_OK) return injected;
   if (hangMs >= 0) {
     struct timespec start, now;
@@ -344,17 +425,17 @@ static int cloudhsm(void) {
 
 /* ───────────────────────── plain forwarding ───────────────────────── */
 
-#define FORWARD(name, params, args)           \
-  static CK_RV w_##name params {              \
-    CK_RV rv = before(#name);                 \
-    return rv != CKR_OK ? rv : real->name args; \
+#define FORWARD(name, params, args)                  \
+  static CK_RV w_##name params {                     \
+    CK_RV rv = before(#name);                        \
+    return after(rv != CKR_OK ? rv : real->name args); \
   }
 
 #include "forward.inc"
 
 /* ───────────────────────── token presence ───────────────────────── */
 
-static CK_RV w_C_GetSlotList(CK_BBOOL tokenPresent, CK_SLOT_ID_PTR pSlotList, CK_ULONG_PTR pulCount) {
+static CK_RV x_C_GetSlotList(CK_BBOOL tokenPresent, CK_SLOT_ID_PTR pSlotList, CK_ULONG_PTR pulCount) {
   CK_RV rv = before("C_GetSlotList");
   if (rv != CKR_OK) return rv;
   pthread_mutex_lock(&mu);
@@ -367,7 +448,7 @@ static CK_RV w_C_GetSlotList(CK_BBOOL tokenPresent, CK_SLOT_ID_PTR pSlotList, CK
   return real->C_GetSlotList(tokenPresent, pSlotList, pulCount);
 }
 
-static CK_RV w_C_GetSlotInfo(CK_SLOT_ID slotID, CK_SLOT_INFO_PTR pInfo) {
+static CK_RV x_C_GetSlotInfo(CK_SLOT_ID slotID, CK_SLOT_INFO_PTR pInfo) {
   CK_RV rv = before("C_GetSlotInfo");
   if (rv == CKR_OK) rv = real->C_GetSlotInfo(slotID, pInfo);
   pthread_mutex_lock(&mu);
@@ -376,14 +457,14 @@ static CK_RV w_C_GetSlotInfo(CK_SLOT_ID slotID, CK_SLOT_INFO_PTR pInfo) {
   return rv;
 }
 
-static CK_RV w_C_GetTokenInfo(CK_SLOT_ID slotID, CK_TOKEN_INFO_PTR pInfo) {
+static CK_RV x_C_GetTokenInfo(CK_SLOT_ID slotID, CK_TOKEN_INFO_PTR pInfo) {
   CK_RV rv = before("C_GetTokenInfo");
   return rv != CKR_OK ? rv : real->C_GetTokenInfo(slotID, pInfo);
 }
 
 /* ───────────────────────── CloudHSM: PIN form ───────────────────────── */
 
-static CK_RV w_C_Login(CK_SESSION_HANDLE hSession, CK_USER_TYPE userType, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen) {
+static CK_RV x_C_Login(CK_SESSION_HANDLE hSession, CK_USER_TYPE userType, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen) {
   CK_RV rv = before("C_Login");
   if (rv != CKR_OK) return rv;
   if (!cloudhsm() || userType != CKU_USER || pPin == NULL) return real->C_Login(hSession, userType, pPin, ulPinLen);
@@ -427,7 +508,7 @@ static int allZero(const CK_BYTE* p, CK_ULONG n) {
   return 1;
 }
 
-static CK_RV w_C_EncryptInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey) {
+static CK_RV x_C_EncryptInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey) {
   CK_RV rv = before("C_EncryptInit");
   if (rv != CKR_OK) return rv;
   forgetGcm(hSession);
@@ -465,7 +546,7 @@ static CK_RV w_C_EncryptInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMecha
   return s ? CKR_OK : CKR_DEVICE_MEMORY;
 }
 
-static CK_RV w_C_Encrypt(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLen, CK_BYTE_PTR pEncryptedData,
+static CK_RV x_C_Encrypt(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLen, CK_BYTE_PTR pEncryptedData,
                          CK_ULONG_PTR pulEncryptedDataLen) {
   CK_RV rv = before("C_Encrypt");
   if (rv != CKR_OK) return rv;
@@ -483,7 +564,7 @@ static CK_RV w_C_Encrypt(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG
 
 /* ───────────────────────── a lying token ───────────────────────── */
 
-static CK_RV w_C_Sign(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLen, CK_BYTE_PTR pSignature, CK_ULONG_PTR pulSignatureLen) {
+static CK_RV x_C_Sign(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLen, CK_BYTE_PTR pSignature, CK_ULONG_PTR pulSignatureLen) {
   CK_RV rv = before("C_Sign");
   if (rv != CKR_OK) return rv;
   rv = real->C_Sign(hSession, pData, ulDataLen, pSignature, pulSignatureLen);
@@ -494,14 +575,14 @@ static CK_RV w_C_Sign(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ul
   return rv;
 }
 
-static CK_RV w_C_CloseSession(CK_SESSION_HANDLE hSession) {
+static CK_RV x_C_CloseSession(CK_SESSION_HANDLE hSession) {
   CK_RV rv = before("C_CloseSession");
   if (rv != CKR_OK) return rv;
   forgetGcm(hSession);
   return real->C_CloseSession(hSession);
 }
 
-static CK_RV w_C_CloseAllSessions(CK_SLOT_ID slotID) {
+static CK_RV x_C_CloseAllSessions(CK_SLOT_ID slotID) {
   CK_RV rv = before("C_CloseAllSessions");
   if (rv != CKR_OK) return rv;
   pthread_mutex_lock(&mu);
@@ -549,14 +630,14 @@ static CK_RV requireUniqueId(CK_SESSION_HANDLE session, CK_ATTRIBUTE_PTR t, CK_U
   return idInUse(session, id) ? CKR_ATTRIBUTE_VALUE_INVALID : CKR_OK;
 }
 
-static CK_RV w_C_GenerateKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount,
+static CK_RV x_C_GenerateKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount,
                              CK_OBJECT_HANDLE_PTR phKey) {
   CK_RV rv = before("C_GenerateKey");
   if (rv == CKR_OK) rv = requireUniqueId(hSession, pTemplate, ulCount, 1);
   return rv != CKR_OK ? rv : real->C_GenerateKey(hSession, pMechanism, pTemplate, ulCount, phKey);
 }
 
-static CK_RV w_C_GenerateKeyPair(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_ATTRIBUTE_PTR pPublicKeyTemplate,
+static CK_RV x_C_GenerateKeyPair(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_ATTRIBUTE_PTR pPublicKeyTemplate,
                                  CK_ULONG ulPublicKeyAttributeCount, CK_ATTRIBUTE_PTR pPrivateKeyTemplate, CK_ULONG ulPrivateKeyAttributeCount,
                                  CK_OBJECT_HANDLE_PTR phPublicKey, CK_OBJECT_HANDLE_PTR phPrivateKey) {
   CK_RV rv = before("C_GenerateKeyPair");
@@ -567,25 +648,56 @@ static CK_RV w_C_GenerateKeyPair(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pM
                                                 ulPrivateKeyAttributeCount, phPublicKey, phPrivateKey);
 }
 
-static CK_RV w_C_UnwrapKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hUnwrappingKey, CK_BYTE_PTR pWrappedKey,
+static CK_RV x_C_UnwrapKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hUnwrappingKey, CK_BYTE_PTR pWrappedKey,
                            CK_ULONG ulWrappedKeyLen, CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulAttributeCount, CK_OBJECT_HANDLE_PTR phKey) {
   CK_RV rv = before("C_UnwrapKey");
   if (rv == CKR_OK) rv = requireUniqueId(hSession, pTemplate, ulAttributeCount, 1);
   return rv != CKR_OK ? rv : real->C_UnwrapKey(hSession, pMechanism, hUnwrappingKey, pWrappedKey, ulWrappedKeyLen, pTemplate, ulAttributeCount, phKey);
 }
 
-static CK_RV w_C_DeriveKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hBaseKey, CK_ATTRIBUTE_PTR pTemplate,
+static CK_RV x_C_DeriveKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hBaseKey, CK_ATTRIBUTE_PTR pTemplate,
                            CK_ULONG ulAttributeCount, CK_OBJECT_HANDLE_PTR phKey) {
   CK_RV rv = before("C_DeriveKey");
   if (rv == CKR_OK) rv = requireUniqueId(hSession, pTemplate, ulAttributeCount, 1);
   return rv != CKR_OK ? rv : real->C_DeriveKey(hSession, pMechanism, hBaseKey, pTemplate, ulAttributeCount, phKey);
 }
 
-static CK_RV w_C_CreateObject(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount, CK_OBJECT_HANDLE_PTR phObject) {
+static CK_RV x_C_CreateObject(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount, CK_OBJECT_HANDLE_PTR phObject) {
   CK_RV rv = before("C_CreateObject");
   if (rv == CKR_OK) rv = requireUniqueId(hSession, pTemplate, ulCount, 0);
   return rv != CKR_OK ? rv : real->C_CreateObject(hSession, pTemplate, ulCount, phObject);
 }
+
+/* The calls interposer.c defines itself (x_…), counted through after() like the forwarded ones. */
+#define TIMED(name, params, args) \
+  static CK_RV w_##name params { return after(x_##name args); }
+TIMED(C_GetSlotList, (CK_BBOOL tokenPresent, CK_SLOT_ID_PTR pSlotList, CK_ULONG_PTR pulCount), (tokenPresent, pSlotList, pulCount))
+TIMED(C_GetSlotInfo, (CK_SLOT_ID slotID, CK_SLOT_INFO_PTR pInfo), (slotID, pInfo))
+TIMED(C_GetTokenInfo, (CK_SLOT_ID slotID, CK_TOKEN_INFO_PTR pInfo), (slotID, pInfo))
+TIMED(C_Login, (CK_SESSION_HANDLE hSession, CK_USER_TYPE userType, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen), (hSession, userType, pPin, ulPinLen))
+TIMED(C_EncryptInit, (CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey), (hSession, pMechanism, hKey))
+TIMED(C_Encrypt, (CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLen, CK_BYTE_PTR pEncryptedData, CK_ULONG_PTR pulEncryptedDataLen),
+      (hSession, pData, ulDataLen, pEncryptedData, pulEncryptedDataLen))
+TIMED(C_Sign, (CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLen, CK_BYTE_PTR pSignature, CK_ULONG_PTR pulSignatureLen),
+      (hSession, pData, ulDataLen, pSignature, pulSignatureLen))
+TIMED(C_CloseSession, (CK_SESSION_HANDLE hSession), (hSession))
+TIMED(C_CloseAllSessions, (CK_SLOT_ID slotID), (slotID))
+TIMED(C_GenerateKey, (CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount, CK_OBJECT_HANDLE_PTR phKey),
+      (hSession, pMechanism, pTemplate, ulCount, phKey))
+TIMED(C_GenerateKeyPair,
+      (CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_ATTRIBUTE_PTR pPublicKeyTemplate, CK_ULONG ulPublicKeyAttributeCount,
+       CK_ATTRIBUTE_PTR pPrivateKeyTemplate, CK_ULONG ulPrivateKeyAttributeCount, CK_OBJECT_HANDLE_PTR phPublicKey, CK_OBJECT_HANDLE_PTR phPrivateKey),
+      (hSession, pMechanism, pPublicKeyTemplate, ulPublicKeyAttributeCount, pPrivateKeyTemplate, ulPrivateKeyAttributeCount, phPublicKey, phPrivateKey))
+TIMED(C_UnwrapKey,
+      (CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hUnwrappingKey, CK_BYTE_PTR pWrappedKey, CK_ULONG ulWrappedKeyLen,
+       CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulAttributeCount, CK_OBJECT_HANDLE_PTR phKey),
+      (hSession, pMechanism, hUnwrappingKey, pWrappedKey, ulWrappedKeyLen, pTemplate, ulAttributeCount, phKey))
+TIMED(C_DeriveKey,
+      (CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hBaseKey, CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulAttributeCount,
+       CK_OBJECT_HANDLE_PTR phKey),
+      (hSession, pMechanism, hBaseKey, pTemplate, ulAttributeCount, phKey))
+TIMED(C_CreateObject, (CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount, CK_OBJECT_HANDLE_PTR phObject),
+      (hSession, pTemplate, ulCount, phObject))
 
 /* ───────────────────────── loading ───────────────────────── */
 
@@ -595,6 +707,7 @@ static CK_RV w_C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR ppFunctionList);
 static CK_RV load(void) {
   if (real) return CKR_OK;
   readEnvironment();
+  openStats();
   const char* path = getenv("HSMKMS_INTERPOSER_MODULE");
   if (!path || !*path) path = "/usr/lib/softhsm/libsofthsm2.so";
   void* handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
@@ -627,10 +740,13 @@ static CK_RV load(void) {
   return CKR_OK;
 }
 
-static CK_RV w_C_Initialize(CK_VOID_PTR pInitArgs) {
+static CK_RV x_C_Initialize(CK_VOID_PTR pInitArgs) {
   CK_RV rv = before("C_Initialize");
   return rv != CKR_OK ? rv : real->C_Initialize(pInitArgs);
 }
+
+TIMED(C_Initialize, (CK_VOID_PTR pInitArgs), (pInitArgs))
+#undef TIMED
 
 static CK_RV w_C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR ppFunctionList) {
   if (!ppFunctionList) return CKR_ARGUMENTS_BAD;

@@ -7,6 +7,17 @@
  *
  * A job that never returns (a hung HSM) keeps its thread; the pool then starts another so the
  * rest of the service goes on, and takes the hung thread back if it ever answers.
+ *
+ * Jobs on one session run in order on one thread: while a session has a job on a thread, its next
+ * job is queued to that same thread, which starts it the moment the one before returns, without
+ * waiting for the event loop to hear of the first. That is what lets the session pool queue an
+ * Encrypt behind another on a busy session (session-pool.ts). Two guards keep it safe:
+ * - a *fenced* job (one queued behind another holder's job) is skipped, not run, when a job on
+ *   its session failed earlier in the same generation (the session may be mid-operation; the
+ *   pool starts a new generation when the session comes back judged usable); its caller gets
+ *   {@link JobSkipped} and tries again on another session;
+ * - a job not yet started can be cancelled (a shared flag per job, claimed by compare-and-swap, so
+ *   it either runs or is cancelled, never both): the jobs queued behind a hung call are.
  */
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
@@ -20,6 +31,27 @@ export interface JobResult {
   buffers?: Buffer[];
 }
 
+/** Where a job runs in the order of its session: the session's bytes, its generation, whether it is fenced. */
+export interface SessionOrder {
+  session: string;
+  generation: number;
+  fenced: boolean;
+}
+
+/** A job that did not run: a job before it on its session failed, or it was cancelled. Nothing reached the HSM. */
+export class JobSkipped extends Error {
+  constructor() {
+    super('The PKCS#11 job did not run: its session failed or was set aside before it.');
+    this.name = 'JobSkipped';
+  }
+}
+
+/** Jobs a thread can have outstanding at once (its start flags form a ring of this size). */
+const THREAD_QUEUE = 64;
+const PENDING = 0;
+const STARTED = 1;
+const CANCELLED = 2;
+
 /**
  * The thread's code, as a string so the same source works from src/ (tests) and dist/. It never
  * calls C_Initialize or C_Finalize: the main thread initialised the module, and finalising it
@@ -28,6 +60,9 @@ export interface JobResult {
 const THREAD_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const pkcs11js = require(workerData.pkcs11js);
+const starts = new Int32Array(workerData.starts);
+// Per session: the generation in which a job on it last failed.
+const failedIn = new Map();
 const module = new pkcs11js.PKCS11();
 module.load(workerData.modulePath);
 const revive = (v) => {
@@ -48,15 +83,21 @@ const buffersOf = (v, out) => {
   else if (v && typeof v === 'object') for (const k of Object.keys(v)) buffersOf(v[k], out);
   return out;
 };
-parentPort.on('message', ({ id, steps, copyBack, resultAt }) => {
+parentPort.on('message', ({ id, slot, order, steps, copyBack, resultAt }) => {
   const calls = revive(steps);
   let reply;
-  try {
-    let result;
-    calls.forEach(([fn, ...args], i) => { const r = module[fn](...args); if (i === resultAt) result = r; });
-    reply = { id, result: plain(result), buffers: copyBack ? buffersOf(calls, []).map((b) => new Uint8Array(b)) : undefined };
-  } catch (e) {
-    reply = { id, error: { name: e && e.name, message: e && e.message, code: e && e.code, method: e && e.method } };
+  if (Atomics.compareExchange(starts, slot, ${PENDING}, ${STARTED}) !== ${PENDING} || (order && order.fenced && failedIn.get(order.session) === order.generation)) {
+    reply = { id, skipped: true };
+  } else {
+    try {
+      let result;
+      calls.forEach(([fn, ...args], i) => { const r = module[fn](...args); if (i === resultAt) result = r; });
+      reply = { id, result: plain(result), buffers: copyBack ? buffersOf(calls, []).map((b) => new Uint8Array(b)) : undefined };
+      if (order && failedIn.has(order.session) && failedIn.get(order.session) !== order.generation) failedIn.delete(order.session);
+    } catch (e) {
+      if (order) failedIn.set(order.session, order.generation);
+      reply = { id, error: { name: e && e.name, message: e && e.message, code: e && e.code, method: e && e.method } };
+    }
   }
   parentPort.postMessage(reply);
   // The copies of plaintext and key material this thread received are wiped once answered.
@@ -69,15 +110,24 @@ interface Job {
   steps: Step[];
   copyBack: boolean;
   resultAt: number;
+  order: SessionOrder | undefined;
   thread: Thread | undefined;
+  /** Its index in the thread's start flags. */
+  slot: number;
+  /** Answered, cancelled or failed: a late reply is ignored. */
+  settled: boolean;
   resolve: (value: JobResult) => void;
   reject: (error: unknown) => void;
 }
 
 interface Thread {
   worker: Worker;
-  job: Job | undefined;
-  /** Its job outlived the caller's patience; it does not count against the limit until it answers. */
+  /** Posted and not yet answered, in order; the first is running (or about to). */
+  jobs: Job[];
+  /** One flag per outstanding job: PENDING, then STARTED by the thread or CANCELLED by us. */
+  starts: Int32Array;
+  nextSlot: number;
+  /** Its running job outlived the caller's patience; it does not count against the limit until it answers. */
   stuck: boolean;
 }
 
@@ -92,7 +142,16 @@ export class CryptokiThreads {
   private readonly idle: Thread[] = [];
   private readonly busy = new Set<Thread>();
   private readonly queue: Job[] = [];
+  /** The thread each session's outstanding jobs are on, and how many there are. */
+  private readonly sessions = new Map<string, { thread: Thread; jobs: number }>();
+  /**
+   * Per session, the generation in which a job on it failed, as heard here. The thread's own
+   * record covers the jobs queued behind the failure before this one heard of it; this one covers
+   * a fenced job posted later, which may go to another thread once the session has none left.
+   */
+  private readonly failedIn = new Map<string, number>();
   private nextId = 0;
+  private skipped = 0;
   private closed = false;
 
   constructor(
@@ -107,12 +166,18 @@ export class CryptokiThreads {
    * with `copyBack`, the thread's copies come back after the calls, in argument order, so the
    * caller can see what the module wrote into them (an HSM-generated GCM IV).
    */
-  run(steps: Step[], copyBack = false, resultAt = steps.length - 1): RunningJob {
+  run(steps: Step[], copyBack = false, resultAt = steps.length - 1, order?: SessionOrder): RunningJob {
     let job!: Job;
     const result = new Promise<JobResult>((resolve, reject) => {
-      job = { id: this.nextId++, steps: steps.map((s) => plainCopy(s) as Step), copyBack, resultAt, thread: undefined, resolve, reject };
+      job = {
+        id: this.nextId++, steps: steps.map((s) => plainCopy(s) as Step), copyBack, resultAt, order,
+        thread: undefined, slot: 0, settled: false, resolve, reject,
+      };
     });
-    if (this.closed) job.reject(new Error('The Cryptoki threads are closed.'));
+    const onSession = order && this.sessions.get(order.session);
+    if (this.closed) this.settle(job, new Error('The Cryptoki threads are closed.'));
+    else if (order?.fenced && this.failedIn.get(order.session) === order.generation) this.settle(job, new JobSkipped());
+    else if (onSession && onSession.thread.jobs.length < THREAD_QUEUE) this.post(onSession.thread, job);
     else {
       this.queue.push(job);
       this.dispatch();
@@ -122,16 +187,30 @@ export class CryptokiThreads {
       abandon: () => {
         const queued = this.queue.indexOf(job);
         if (queued >= 0) this.queue.splice(queued, 1);
-        else if (job.thread && job.thread.job === job) job.thread.stuck = true;
+        else if (job.thread) {
+          // Not started yet (queued behind another job on its session): it never will.
+          if (this.cancel(job)) this.settle(job, new JobSkipped());
+          else job.thread.stuck = true;
+        }
         this.dispatch();
       },
     };
   }
 
-  stats(): { threads: number; busy: number; stuck: number } {
+  /**
+   * Cancels the jobs on `session` that have not started (those queued behind a hung call, say):
+   * each fails with {@link JobSkipped} now and will not run.
+   */
+  cancelPending(session: string): void {
+    const onSession = this.sessions.get(session);
+    if (!onSession) return;
+    for (const job of [...onSession.thread.jobs]) if (job.order?.session === session && this.cancel(job)) this.settle(job, new JobSkipped());
+  }
+
+  stats(): { threads: number; busy: number; stuck: number; skipped: number } {
     let stuck = 0;
     for (const t of this.busy) if (t.stuck) stuck++;
-    return { threads: this.idle.length + this.busy.size, busy: this.busy.size, stuck };
+    return { threads: this.idle.length + this.busy.size, busy: this.busy.size, stuck, skipped: this.skipped };
   }
 
   /** Ends every thread; jobs still queued fail. */
@@ -151,37 +230,91 @@ export class CryptokiThreads {
 
   private dispatch(): void {
     while (this.queue.length > 0 && !this.closed) {
-      let thread = this.idle.pop();
+      const job = this.queue[0]!;
+      // A session that got a job on a thread meanwhile keeps its order there.
+      const onSession = job.order && this.sessions.get(job.order.session);
+      if (onSession && onSession.thread.jobs.length >= THREAD_QUEUE) {
+        // Only behind a hung call: the session is being set aside.
+        this.settle(this.queue.shift()!, new JobSkipped());
+        continue;
+      }
+      let thread = onSession?.thread ?? this.idle.pop();
       if (!thread) {
         if (this.active() >= this.limit) return;
         thread = this.spawn();
       }
-      const job = this.queue.shift()!;
-      thread.job = job;
-      job.thread = thread;
-      this.busy.add(thread);
-      thread.worker.postMessage({ id: job.id, steps: job.steps, copyBack: job.copyBack, resultAt: job.resultAt });
+      this.queue.shift();
+      this.post(thread, job);
     }
+  }
+
+  private post(thread: Thread, job: Job): void {
+    job.thread = thread;
+    job.slot = thread.nextSlot;
+    thread.nextSlot = (thread.nextSlot + 1) % THREAD_QUEUE;
+    Atomics.store(thread.starts, job.slot, PENDING);
+    thread.jobs.push(job);
+    this.busy.add(thread);
+    const idle = this.idle.indexOf(thread);
+    if (idle >= 0) this.idle.splice(idle, 1);
+    if (job.order) {
+      const onSession = this.sessions.get(job.order.session);
+      if (onSession) onSession.jobs++;
+      else this.sessions.set(job.order.session, { thread, jobs: 1 });
+    }
+    thread.worker.postMessage({ id: job.id, slot: job.slot, order: job.order, steps: job.steps, copyBack: job.copyBack, resultAt: job.resultAt });
+  }
+
+  /** Claims a job that has not started, so that it never will. */
+  private cancel(job: Job): boolean {
+    return !!job.thread && Atomics.compareExchange(job.thread.starts, job.slot, PENDING, CANCELLED) === PENDING;
+  }
+
+  private settle(job: Job, error: unknown, value?: JobResult): void {
+    if (job.settled) return;
+    job.settled = true;
+    if (error instanceof JobSkipped) this.skipped++;
+    if (error) job.reject(error);
+    else job.resolve(value!);
+  }
+
+  /** The thread answered (or failed) its first job. */
+  private finished(thread: Thread): Job | undefined {
+    const job = thread.jobs.shift();
+    thread.stuck = false;
+    if (job?.order) {
+      const onSession = this.sessions.get(job.order.session);
+      if (onSession && --onSession.jobs === 0) this.sessions.delete(job.order.session);
+    }
+    if (thread.jobs.length === 0) {
+      this.busy.delete(thread);
+      if (!this.closed) this.idle.push(thread);
+    }
+    return job;
   }
 
   private spawn(): Thread {
     const require = createRequire(import.meta.url);
+    const starts = new Int32Array(new SharedArrayBuffer(THREAD_QUEUE * Int32Array.BYTES_PER_ELEMENT));
     const worker = new Worker(THREAD_SOURCE, {
       eval: true,
-      workerData: { pkcs11js: require.resolve('pkcs11js'), modulePath: this.modulePath },
+      workerData: { pkcs11js: require.resolve('pkcs11js'), modulePath: this.modulePath, starts: starts.buffer },
     });
     // Threads never keep the process alive; the backend's close() ends them.
     worker.unref();
-    const thread: Thread = { worker, job: undefined, stuck: false };
-    worker.on('message', (reply: { id: number; result?: unknown; buffers?: Uint8Array[]; error?: Record<string, unknown> }) => {
-      const job = thread.job;
-      thread.job = undefined;
-      thread.stuck = false;
-      this.busy.delete(thread);
-      if (!this.closed) this.idle.push(thread);
+    const thread: Thread = { worker, jobs: [], starts, nextSlot: 0, stuck: false };
+    worker.on('message', (reply: { id: number; skipped?: boolean; result?: unknown; buffers?: Uint8Array[]; error?: Record<string, unknown> }) => {
+      const job = this.finished(thread);
+      if (job?.order) {
+        const { session, generation } = job.order;
+        if (reply.error) this.failedIn.set(session, generation);
+        else if (!reply.skipped && this.failedIn.has(session) && (this.failedIn.get(session) !== generation || job.steps[0]![0] === 'C_CloseSession'))
+          this.failedIn.delete(session);
+      }
       if (job && job.id === reply.id) {
-        if (reply.error) job.reject(Object.assign(new Error(String(reply.error.message)), reply.error));
-        else job.resolve({ result: revive(reply.result), buffers: reply.buffers?.map((b) => Buffer.from(b.buffer, b.byteOffset, b.byteLength)) });
+        if (reply.skipped) this.settle(job, new JobSkipped());
+        else if (reply.error) this.settle(job, Object.assign(new Error(String(reply.error.message)), reply.error));
+        else this.settle(job, undefined, { result: revive(reply.result), buffers: reply.buffers?.map((b) => Buffer.from(b.buffer, b.byteOffset, b.byteLength)) });
       }
       this.dispatch();
     });
@@ -189,8 +322,10 @@ export class CryptokiThreads {
       this.busy.delete(thread);
       const i = this.idle.indexOf(thread);
       if (i >= 0) this.idle.splice(i, 1);
-      thread.job?.reject(error);
-      thread.job = undefined;
+      for (const job of thread.jobs.splice(0)) {
+        if (job.order) this.sessions.delete(job.order.session);
+        this.settle(job, error);
+      }
       this.dispatch();
     });
     return thread;

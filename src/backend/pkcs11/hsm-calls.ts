@@ -14,7 +14,7 @@
  */
 import type { Handle, KeyPair, Mechanism, PKCS11, SessionInfo, Template, TokenInfo } from 'pkcs11js';
 import { withDeadline } from '../../core/deadline.js';
-import { CryptokiThreads, buffersOf, type Step } from './cryptoki-threads.js';
+import { CryptokiThreads, buffersOf, type SessionOrder, type Step } from './cryptoki-threads.js';
 import { HsmError } from './errors.js';
 import type { CallKind, HsmProfile } from './profiles.js';
 
@@ -88,6 +88,11 @@ const NATIVE_ASYNC: Readonly<Record<OperationFn, string>> = {
 
 type Awaitable<T> = T | Promise<T>;
 
+/** Calls whose first argument is a slot, not a session. */
+const SLOT_CALLS: ReadonlySet<string> = new Set(['C_OpenSession', 'C_GetTokenInfo']);
+/** Calls a fenced session handle still makes: probing and ending the session. */
+const NEVER_FENCED: ReadonlySet<string> = new Set(['C_GetSessionInfo', 'C_CloseSession', 'C_FindObjectsFinal']);
+
 /** A call that did not answer in time. `settled` resolves when it finally returns (or never). */
 export class HsmTimeoutError extends HsmError {
   constructor(
@@ -112,6 +117,11 @@ export class HsmCalls {
   private readonly timeoutMs: number;
   private readonly sync: ReadonlySet<CallKind>;
   private readonly native: Record<string, (...args: unknown[]) => unknown>;
+  /** Per session (its bytes): the generation its jobs carry; a new one each time it comes back usable. */
+  private readonly generations = new Map<string, number>();
+  private nextGeneration = 1;
+  /** Handles given to a second holder of a session: their jobs are fenced. */
+  private readonly fencedHandles = new WeakSet<Handle>();
 
   constructor(
     module: PKCS11,
@@ -169,8 +179,41 @@ export class HsmCalls {
     }
   }
 
+  /**
+   * Whether C_*Init and its operation run on a worker thread under this profile, which is what
+   * lets a session take a second job before the first returns (the session pool's queueing).
+   */
+  get initRunsOnThreads(): boolean {
+    return !this.sync.has('init');
+  }
+
+  /** The session starts a new generation: it came back usable, whatever failed on it before. */
+  newGeneration(session: Handle): void {
+    this.generations.set(keyOf(session), this.nextGeneration++);
+  }
+
+  /** The session is closed: forget it. */
+  forgetSession(session: Handle): void {
+    this.generations.delete(keyOf(session));
+  }
+
+  /**
+   * A handle for a second holder of `session`: the same session, whose jobs are fenced (skipped
+   * with JobSkipped when a job before them on the session failed in this generation).
+   */
+  fencedHandle(session: Handle): Handle {
+    const handle = Buffer.from(session);
+    this.fencedHandles.add(handle);
+    return handle;
+  }
+
+  /** Cancels the jobs on `session` that have not started (behind a hung call). */
+  cancelPending(session: Handle): void {
+    this.threads.cancelPending(keyOf(session));
+  }
+
   /** Worker threads in use, for metrics and tests. */
-  stats(): { threads: number; busy: number; stuck: number } {
+  stats(): { threads: number; busy: number; stuck: number; skipped: number } {
     return this.threads.stats();
   }
 
@@ -202,12 +245,20 @@ export class HsmCalls {
       const running = this.native[asyncVariant]!(...args) as Promise<unknown>;
       return this.bounded(fn, running, () => {});
     }
-    const job = this.threads.run(steps, copyBack, resultAt);
+    const job = this.threads.run(steps, copyBack, resultAt, this.orderOf(steps));
     const result = job.result.then(({ result, buffers }) => {
       if (copyBack && buffers) buffersOf(steps).forEach((original, i) => buffers[i]?.copy(original));
       return result;
     });
     return this.bounded(fn, result, job.abandon);
+  }
+
+  /** Where the job stands in its session's order (none for calls on a slot). */
+  private orderOf(steps: Step[]): SessionOrder | undefined {
+    const [fn, session] = steps[0]!;
+    if (SLOT_CALLS.has(fn) || !(session instanceof Uint8Array)) return undefined;
+    const key = keyOf(session as Handle);
+    return { session: key, generation: this.generations.get(key) ?? 0, fenced: this.fencedHandles.has(session as Handle) && !NEVER_FENCED.has(fn) };
   }
 
   /** The call's promise, or an {@link HsmTimeoutError} once `timeoutMs` have passed. */
@@ -217,4 +268,9 @@ export class HsmCalls {
       return new HsmTimeoutError(fn, this.timeoutMs, running.catch(() => undefined));
     });
   }
+}
+
+/** A session handle's bytes, as a key. */
+function keyOf(session: Handle): string {
+  return (session as Buffer).toString('hex');
 }

@@ -124,12 +124,13 @@ export class Pkcs11Backend extends TokenRuntime implements KeyBackend, AuditSign
 
   async encryptSymmetric(key: MaterialRef, plaintext: Uint8Array, aad: Uint8Array): Promise<SymmetricCiphertext> {
     requireSymmetric(key);
-    return this.withKey('encryptSymmetric', key, async (s, h) => this.gcmEncrypt(s, h, view(plaintext), view(aad)));
+    // One job on the session (C_EncryptInit and C_Encrypt): it may queue behind another.
+    return this.withKey('encryptSymmetric', key, async (s, h) => this.gcmEncrypt(s, h, view(plaintext), view(aad)), {}, true);
   }
 
   async decryptSymmetric(key: MaterialRef, iv: Uint8Array, ciphertext: Uint8Array, aad: Uint8Array): Promise<Buffer> {
     requireSymmetric(key);
-    return this.withKey('decryptSymmetric', key, async (s, h) => this.gcmDecrypt(s, h, view(iv), view(ciphertext), view(aad)), this.decryption());
+    return this.withKey('decryptSymmetric', key, async (s, h) => this.gcmDecrypt(s, h, view(iv), view(ciphertext), view(aad)), this.decryption(), true);
   }
 
   private gcmEncrypt(s: Handle, key: Handle, plaintext: Buffer, aad: Buffer): Promise<SymmetricCiphertext> {

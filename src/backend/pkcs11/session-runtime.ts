@@ -77,19 +77,21 @@ export abstract class SessionRuntime {
   /**
    * Runs one PKCS#11 operation on a pooled session. Failures are judged as described above; what
    * can be recovered from is, and the operation retried a few times at most (a failover can hit
-   * one operation twice).
+   * one operation twice). `oneJob`: `fn` makes exactly one HSM job on its session, so it may
+   * queue behind another on a busy session (SessionPool.useForOneJob).
    */
-  protected async run<T>(name: string, fn: (session: Handle) => Promise<T> | T, blame: Blame = {}): Promise<T> {
+  protected async run<T>(name: string, fn: (session: Handle) => Promise<T> | T, blame: Blame = {}, oneJob = false): Promise<T> {
+    const judged = async (s: Handle): Promise<T> => {
+      try {
+        return await fn(s);
+      } catch (e) {
+        throw await this.judge(e, name, blame, s);
+      }
+    };
     for (let attempt = 0; ; attempt++) {
       let failure: HsmError;
       try {
-        return await this.pool.use(async (s) => {
-          try {
-            return await fn(s);
-          } catch (e) {
-            throw await this.judge(e, name, blame, s);
-          }
-        });
+        return await (oneJob ? this.pool.useForOneJob(judged) : this.pool.use(judged));
       } catch (e) {
         failure = toHsmError(e, name, blame);
       }

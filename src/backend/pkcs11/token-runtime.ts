@@ -86,8 +86,8 @@ export class TokenRuntime extends SessionRuntime {
     });
   }
 
-  /** Runs `fn` with the unwrapped handle of `ref` on a pooled session. */
-  protected withKey<T>(name: string, ref: MaterialRef, fn: (s: Handle, key: Handle) => Promise<T> | T, blame?: Blame): Promise<T> {
+  /** Runs `fn` with the unwrapped handle of `ref` on a pooled session (`oneJob`: see SessionRuntime.run). */
+  protected withKey<T>(name: string, ref: MaterialRef, fn: (s: Handle, key: Handle) => Promise<T> | T, blame?: Blame, oneJob = false): Promise<T> {
     return this.run(
       name,
       async (s) => {
@@ -99,6 +99,7 @@ export class TokenRuntime extends SessionRuntime {
         }
       },
       blame,
+      oneJob,
     );
   }
 
@@ -172,8 +173,11 @@ export class TokenRuntime extends SessionRuntime {
     cachedKeys: number;
     callThreads: number;
     callThreadsStuck: number;
+    /** Encrypts/Decrypts queued behind another on a busy session, and jobs skipped (never run) because the one before them failed or hung. */
+    jobsQueuedOnBusySessions: number;
+    jobsSkipped: number;
   } {
     const threads = this.calls.stats();
-    return { ...this.pool.stats(), cachedKeys: this.cache.size, callThreads: threads.threads, callThreadsStuck: threads.stuck };
+    return { ...this.pool.stats(), cachedKeys: this.cache.size, callThreads: threads.threads, callThreadsStuck: threads.stuck, jobsSkipped: threads.skipped };
   }
 }

@@ -1,0 +1,100 @@
+/**
+ * Under the `cloudhsm` profile an Encrypt or Decrypt may queue behind another on a busy session
+ * (SessionPool.useForOneJob): its job waits on the same worker thread and starts the moment the
+ * one before returns. These tests hold the pool to one session so that every concurrent call
+ * queues, and check that queueing never changes an answer, that a job queued behind a failure is
+ * skipped (never run on a session mid-operation) and succeeds elsewhere, and that one queued behind
+ * a hung call does not wait for it. (cloudhsm project only: it needs the interposer.)
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Pkcs11Backend } from '../../../src/backend/pkcs11/index.js';
+import { interposerControl } from '../../support/interposer.js';
+import { openTestBackend } from './helpers.js';
+
+const control = interposerControl();
+const CALL_TIMEOUT_MS = 1500;
+let backend: Pkcs11Backend;
+let key: { id: string; keySpec: 'SYMMETRIC_DEFAULT'; wrapped: Buffer; publicKey: Buffer };
+
+beforeAll(async () => {
+  backend = await openTestBackend({ poolSize: 1, callTimeoutMs: CALL_TIMEOUT_MS });
+  const material = await backend.generateKeyMaterial('SYMMETRIC_DEFAULT');
+  key = { id: 'queueing-aes', keySpec: 'SYMMETRIC_DEFAULT', wrapped: material.wrapped, publicKey: Buffer.alloc(0) };
+  await backend.encryptSymmetric(key, Buffer.from('warm'), Buffer.alloc(0)); // the key's handle is cached from now on
+});
+afterAll(async () => {
+  control.set([]);
+  await backend.close();
+  control.dispose();
+});
+
+const aad = Buffer.from('ctx');
+const roundTrip = async (text: string) => {
+  const c = await backend.encryptSymmetric(key, Buffer.from(text), aad);
+  return (await backend.decryptSymmetric(key, c.iv, c.ciphertext, aad)).toString();
+};
+const texts = (n: number, tag: string) => Array.from({ length: n }, (_, i) => `${tag}-${i}`);
+
+describe('queueing behind a busy session', () => {
+  it('gives every caller its own answer', async () => {
+    control.set(['latency_us=3000', 'cloudhsm=1']);
+    const queued = backend.stats().jobsQueuedOnBusySessions;
+    expect(await Promise.all(texts(12, 'q').map(roundTrip))).toEqual(texts(12, 'q'));
+    expect(backend.stats().jobsQueuedOnBusySessions).toBeGreaterThan(queued);
+    expect(backend.stats()).toMatchObject({ sessionsInUse: 0, sessionsIdle: 1 });
+    control.set([]);
+  });
+
+  it('skips a job queued behind a failed one, and runs it on a sound session', async () => {
+    control.set(['latency_us=3000', 'cloudhsm=1', 'fault=C_Encrypt CKR_DEVICE_ERROR count=1']);
+    const skipped = backend.stats().jobsSkipped;
+    const drains = backend.stats().poolDrains;
+    // The first Encrypt fails on the HSM (and is retried after its session was judged); the one
+    // queued behind it must not run on that session, which its C_EncryptInit left mid-operation.
+    const results = await Promise.all(texts(2, 'f').map((t) => backend.encryptSymmetric(key, Buffer.from(t), aad)));
+    expect(backend.stats().jobsSkipped).toBeGreaterThan(skipped);
+    for (const [i, c] of results.entries()) expect((await backend.decryptSymmetric(key, c.iv, c.ciphertext, aad)).toString()).toBe(`f-${i}`);
+    expect(backend.stats().poolDrains).toBe(drains); // one session replaced, nothing drained
+    control.set([]);
+  });
+
+  it('skips jobs queued behind a Decrypt of bad input without recovering anything', async () => {
+    control.set(['latency_us=3000', 'cloudhsm=1']);
+    const c = await backend.encryptSymmetric(key, Buffer.from('kept'), aad);
+    const tampered = Buffer.from(c.ciphertext);
+    tampered[0]! ^= 1;
+    const drains = backend.stats().poolDrains;
+    const skipped = backend.stats().jobsSkipped;
+    const [bad, ...good] = await Promise.allSettled([
+      backend.decryptSymmetric(key, c.iv, tampered, aad),
+      ...Array.from({ length: 3 }, () => backend.decryptSymmetric(key, c.iv, c.ciphertext, aad)),
+    ]);
+    expect(bad).toMatchObject({ status: 'rejected', reason: { kind: 'data' } });
+    for (const g of good) expect(g).toMatchObject({ status: 'fulfilled' });
+    expect(good.map((g) => (g as PromiseFulfilledResult<Buffer>).value.toString())).toEqual(['kept', 'kept', 'kept']);
+    expect(backend.stats().jobsSkipped).toBeGreaterThan(skipped); // the one behind the bad input went elsewhere
+    expect(backend.stats().poolDrains).toBe(drains);
+    control.set([]);
+  });
+
+  it('does not leave a job waiting behind a hung call', async () => {
+    control.set(['cloudhsm=1', 'hang=C_Encrypt count=1']); // the next C_Encrypt blocks until the control file changes
+    const hung = backend.encryptSymmetric(key, Buffer.from('hung'), aad).then(
+      () => undefined,
+      (e: Error) => e,
+    );
+    await new Promise((r) => setTimeout(r, 50));
+    const started = Date.now();
+    // Queued behind the hung call on the one session: when that call is given up, this one is
+    // taken off it and served by a new session, well before its own deadline would pass.
+    const behind = backend.encryptSymmetric(key, Buffer.from('behind'), aad);
+    const c = await behind;
+    expect(Date.now() - started).toBeLessThan(2 * CALL_TIMEOUT_MS);
+    expect((await backend.decryptSymmetric(key, c.iv, c.ciphertext, aad)).toString()).toBe('behind');
+    expect(await hung).toMatchObject({ code: 'ERR_HSM_TIMEOUT' });
+    control.set([]); // released: the hung call returns and its session is closed
+    for (let i = 0; i < 50 && backend.stats().sessionsAbandoned > 0; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(backend.stats().sessionsAbandoned).toBe(0);
+    expect(await roundTrip('after')).toBe('after');
+  });
+});
