@@ -16,9 +16,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { SignatureV4 } from '@smithy/signature-v4';
-import { Sha256 } from '@aws-crypto/sha256-js';
-import { benchCaller } from './core.mjs';
+import { signedCoreRequest } from './core.mjs';
 import { wrk } from './wrk.mjs';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -64,26 +62,8 @@ await new Promise((resolve, reject) => {
 const windows = [];
 try {
   const endpoint = `http://127.0.0.1:${port}`;
-  const region = 'us-east-1';
-  const creds = JSON.parse(readFileSync(join(work, 'root-credentials.json'), 'utf8'));
-  const rootCredentials = { accessKeyId: creds.accessKeyId, secretAccessKey: creds.secretAccessKey };
-  const { credentials, keyId, kb, context, blob } = await benchCaller({ root, endpoint, region, rootCredentials, userName: 'profile-app' });
-  const input = {
-    Encrypt: { KeyId: keyId, Plaintext: kb.toString('base64'), EncryptionContext: context },
-    Decrypt: { CiphertextBlob: blob.toString('base64'), EncryptionContext: context },
-    GenerateDataKey: { KeyId: keyId, KeySpec: 'AES_256', EncryptionContext: context },
-  }[op];
-  const body = JSON.stringify(input);
-  const signer = new SignatureV4({ service: 'kms', region, credentials, sha256: Sha256 });
-  const signed = await signer.sign({
-    method: 'POST',
-    protocol: 'http:',
-    hostname: '127.0.0.1',
-    port,
-    path: '/',
-    headers: { host: `127.0.0.1:${port}`, 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': `TrentService.${op}` },
-    body,
-  });
+  const signed = await signedCoreRequest({ root, work, port, op, userName: 'profile-app' });
+  const body = signed.body;
   const { host, ...headers } = signed.headers;
   const requests = [{ path: '/', headers: { Host: host, ...headers }, body }];
   const script = join(work, 'profile.lua');
