@@ -69,6 +69,40 @@ export async function benchCaller({ root, endpoint, region, rootCredentials, use
 }
 
 /**
+ * A single-worker server's `op` request as {@link benchCaller}'s caller, for the tools that
+ * replay one request (cpu-profile.mjs, instructions.mjs): the server listens on 127.0.0.1:`port`
+ * with `work` as its data directory (its root credentials are read there). Returns the JSON body,
+ * its SigV4 headers (a signature stays valid for minutes) and `sign()`, which signs it afresh.
+ */
+export async function signedCoreRequest({ root, work, port, op, userName }) {
+  const endpoint = `http://127.0.0.1:${port}`;
+  const region = 'us-east-1';
+  const creds = JSON.parse(readFileSync(join(work, 'root-credentials.json'), 'utf8'));
+  const rootCredentials = { accessKeyId: creds.accessKeyId, secretAccessKey: creds.secretAccessKey };
+  const { credentials, keyId, kb, context, blob } = await benchCaller({ root, endpoint, region, rootCredentials, userName });
+  const input = {
+    Encrypt: { KeyId: keyId, Plaintext: kb.toString('base64'), EncryptionContext: context },
+    Decrypt: { CiphertextBlob: blob.toString('base64'), EncryptionContext: context },
+    GenerateDataKey: { KeyId: keyId, KeySpec: 'AES_256', EncryptionContext: context },
+  }[op];
+  const body = JSON.stringify(input);
+  const signer = new SignatureV4({ service: 'kms', region, credentials, sha256: Sha256 });
+  const sign = async () =>
+    (
+      await signer.sign({
+        method: 'POST',
+        protocol: 'http:',
+        hostname: '127.0.0.1',
+        port,
+        path: '/',
+        headers: { host: `127.0.0.1:${port}`, 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': `TrentService.${op}` },
+        body,
+      })
+    ).headers;
+  return { body, headers: await sign(), sign };
+}
+
+/**
  * Measures one process count. `h` carries run.mjs's helpers: start(args, env, pattern) → { stop },
  * once(label, url, requests) → req/s (one wrk run, every response checked 2xx), signedBy(signer).
  */

@@ -26,7 +26,7 @@ import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { Sha256 } from '@aws-crypto/sha256-js';
-import { benchCaller } from './core.mjs';
+import { signedCoreRequest } from './core.mjs';
 import { wrk } from './wrk.mjs';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -125,13 +125,9 @@ try {
       }
     }
   } else {
-    const { credentials, keyId, kb, context, blob } = await benchCaller({ root, endpoint, region, rootCredentials, userName: 'profile-app' });
-    const input = {
-      Encrypt: { KeyId: keyId, Plaintext: kb.toString('base64'), EncryptionContext: context },
-      Decrypt: { CiphertextBlob: blob.toString('base64'), EncryptionContext: context },
-      GenerateDataKey: { KeyId: keyId, KeySpec: 'AES_256', EncryptionContext: context },
-    }[op];
-    requests = [await sign(credentials, `TrentService.${op}`, input)];
+    const signed = await signedCoreRequest({ root, work, port, op, userName: 'profile-app' });
+    const { host, ...headers } = signed.headers;
+    requests = [{ path: '/', headers: { Host: host, ...headers }, body: signed.body }];
   }
   const script = join(work, 'profile.lua');
   const check = (r, label) => {

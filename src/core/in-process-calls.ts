@@ -1,13 +1,13 @@
 /**
  * Calls this process makes to its own API (the private CA signs through the KMS API in-process,
- * src/app.ts): what such a call says about itself, carried in an AsyncLocalStorage from the code
+ * src/app.ts): what such a call says about itself, carried in an async context from the code
  * that makes it to the HTTP adapter that receives it through `inject()`.
  *
  * Why a context and not a header: a header could be sent by anyone who reaches the port; an
  * async context exists only inside this process, so a request from a socket never carries one.
  * The HTTP adapter copies it into {@link RequestContext.inProcess}; the authorizer reads it there.
  */
-import { AsyncLocalStorage } from 'node:async_hooks';
+import { OnDemandContext } from './on-demand-context.js';
 
 export interface InProcessCall {
   /**
@@ -23,7 +23,8 @@ export interface InProcessCall {
   onBehalfOf?: { operation: string; requestId: string; principalArn: string } | undefined;
 }
 
-const calls = new AsyncLocalStorage<InProcessCall>();
+/** Enabled only while the CA has a call in progress: requests from sockets pay no async hooks for it. */
+const calls = new OnDemandContext<InProcessCall>();
 
 /** Runs `fn` with `call` as the in-process call context (merged over the enclosing one). */
 export function runInProcess<T>(call: InProcessCall, fn: () => Promise<T>): Promise<T> {

@@ -246,6 +246,36 @@ describe('SQLite store fast path', () => {
     }
   });
 
+  it('a call that begins while another is in progress checks again: it sees what was committed before it began', async () => {
+    const path = freshPath();
+    const store = await openSqliteStore({ path });
+    const raw = new Database(path);
+    try {
+      const k = key();
+      await store.insertKey(k);
+      let release!: () => void;
+      const held = new Promise<void>((resolve) => (release = resolve));
+      const first = store.inRequestScope(async () => {
+        const state = (await store.getKey(k.keyId))?.keyState;
+        await held;
+        return state;
+      });
+      await new Promise((resolve) => setImmediate(resolve));
+      // Another worker disables the key and answers while the first call is still in progress:
+      // a call beginning now must not reuse the first call's check.
+      raw.prepare("update keys set key_state = 'Disabled', revision = 2 where key_id = ?").run(k.keyId);
+      expect(await store.inRequestScope(async () => (await store.getKey(k.keyId))?.keyState)).toBe('Disabled');
+      release();
+      expect(await first).toBe('Enabled');
+      // A read outside any call, with none in progress, checks too.
+      raw.prepare("update keys set key_state = 'Enabled', revision = 3 where key_id = ?").run(k.keyId);
+      expect((await store.getKey(k.keyId))?.keyState).toBe('Enabled');
+    } finally {
+      raw.close();
+      await store.close();
+    }
+  });
+
   it('hands out copies: changing a returned record does not change the next read', async () => {
     const store = await openSqliteStore({ path: ':memory:' });
     const k = key();

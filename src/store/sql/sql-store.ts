@@ -15,9 +15,9 @@
  * Concurrent writers are serialised by optimistic concurrency (`KeyRecord.revision`) for
  * keys and by primary keys for everything that must be unique.
  */
-import { AsyncLocalStorage } from 'node:async_hooks';
 import type { DatabaseConnection, Dialect, Driver, Kysely, TransactionSettings } from 'kysely';
 import type { CaStore } from '../../ca/ports.js';
+import { OnDemandContext } from '../../core/on-demand-context.js';
 import type { MetadataRepository, MetadataStore } from '../../core/ports.js';
 import { SqlCaStore } from './ca-repository.js';
 import type { CaDatabase } from './ca-schema.js';
@@ -34,10 +34,11 @@ export interface TransactionMark {
  * Tracks which async contexts are inside a transaction callback, so that a call going around
  * the transaction's own repository fails at once instead of deadlocking: on SQLite it would
  * wait for the single connection the transaction holds, on PostgreSQL possibly for a row lock
- * the transaction holds.
+ * the transaction holds. The context is enabled only while a transaction runs, so reads and
+ * requests in between make their promises without async hooks (see {@link OnDemandContext}).
  */
 export class TransactionScope {
-  private readonly storage = new AsyncLocalStorage<TransactionMark>();
+  private readonly storage = new OnDemandContext<TransactionMark>();
   /** Grows each time a query or transaction through Kysely ends (a write of this connection among them). */
   queriesEnded = 0;
 

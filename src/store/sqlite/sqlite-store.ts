@@ -4,7 +4,6 @@
  * call; here the two statements are compiled and prepared once and run synchronously, and
  * their results are kept in a small cache that is never stale (see {@link ChangeToken}).
  */
-import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Database, Statement } from 'better-sqlite3';
 import type { Kysely, Selectable } from 'kysely';
 import type { KeyMaterialVersion, KeyRecord } from '../../core/model.js';
@@ -44,8 +43,8 @@ export const READ_CACHE_ENTRIES = 16_384;
  * `total_changes()` grows with every row this connection writes. Both come from one statement;
  * while no query of this connection has ended since, only `data_version` can have changed, and
  * `PRAGMA data_version` alone is read (~10 µs against ~18 µs on a shared VM: every read
- * transaction takes and drops a WAL lock). Inside a request scope
- * ({@link SqliteMetadataStore.inRequestScope}) this runs once per call instead of once per read.
+ * transaction takes and drops a WAL lock). While API calls are in progress
+ * ({@link SqliteMetadataStore.inRequestScope}) this runs at most once per call instead of once per read.
  */
 interface ChangeToken {
   dataVersion: number;
@@ -54,16 +53,14 @@ interface ChangeToken {
   queriesEnded: number;
 }
 
-/** A call's reads: whether the cache was validated in it, and how many Kysely queries had ended then. */
-interface ReadScope {
-  validated: boolean;
-  queriesEnded: number;
-}
-
 export class SqliteMetadataStore extends SqlMetadataStore implements RequestReadScope {
   private readonly sqlite: Database;
   private readonly txScope: TransactionScope;
-  private readonly readScope = new AsyncLocalStorage<ReadScope>();
+  /** API calls begun so far ({@link inRequestScope}), and how many of them have not ended. */
+  private callsBegun = 0;
+  private callsInProgress = 0;
+  /** {@link callsBegun} when the cache was last validated. */
+  private validatedAtCall = -1;
   private readonly keyById: Statement<[string], Selectable<KeysTable>>;
   private readonly versionById: Statement<[string, string], Selectable<KeyVersionsTable>>;
   private readonly changeToken: Statement<[], [number, number]>;
@@ -129,24 +126,38 @@ export class SqliteMetadataStore extends SqlMetadataStore implements RequestRead
   }
 
   /**
-   * Runs `fn` (one API call) so that its reads check for commits once: the first read in it
-   * validates the cache, later ones trust it unless a query of this connection (a write of its
-   * own) ended in between. A commit by another worker lands before that worker answers, so a
-   * call that starts after it still sees it; reads outside a scope check every time.
+   * Runs `fn` (one API call) so that its reads check for commits at most once: a read validates
+   * the cache unless it was validated after the last call began and no query of this connection
+   * (a write of its own) has ended since. Every call's first read is therefore preceded by a
+   * check made after the call began, and a commit by another worker lands before that worker
+   * answers, so a call that starts after that answer sees it. Reads while no call is in
+   * progress check every time; a read outside any call (a background job) while calls are in
+   * progress sees every commit made before the newest call began.
+   *
+   * Counters rather than an AsyncLocalStorage per call: on Node 20 an enabled AsyncLocalStorage
+   * puts hooks on every promise the process makes (see core/on-demand-context.ts). Concurrent
+   * calls share checks: a check made after the newest call began serves all calls in progress.
    */
-  inRequestScope<T>(fn: () => Promise<T>): Promise<T> {
-    return this.readScope.run({ validated: false, queriesEnded: -1 }, fn);
+  async inRequestScope<T>(fn: () => Promise<T>): Promise<T> {
+    this.callsBegun++;
+    this.callsInProgress++;
+    try {
+      return await fn();
+    } finally {
+      this.callsInProgress--;
+    }
   }
 
   /** Empties the read cache if anything was committed since it was filled. */
   private validateCache(): void {
-    const scope = this.readScope.getStore();
     const queriesEnded = this.txScope.queriesEnded;
-    if (scope !== undefined) {
-      if (scope.validated && scope.queriesEnded === queriesEnded) return;
-      scope.validated = true;
-      scope.queriesEnded = queriesEnded;
-    }
+    if (this.callsInProgress > 0 && this.validatedAtCall === this.callsBegun && this.cacheToken.queriesEnded === queriesEnded) return;
+    this.checkForCommits(queriesEnded);
+    // Only once the check has succeeded: a read whose check threw must not leave the next one trusting it.
+    this.validatedAtCall = this.callsBegun;
+  }
+
+  private checkForCommits(queriesEnded: number): void {
     // No query of this connection has ended since the token was read, so none of its own
     // writes can have committed since: only another connection's commit can matter.
     if (queriesEnded === this.cacheToken.queriesEnded && this.dataVersion.get() === this.cacheToken.dataVersion) return;

@@ -1,0 +1,107 @@
+#!/usr/bin/env node
+// Instructions per request of one hsmkms worker under callgrind: a measure a busy neighbour does
+// not move, for judging a change on a shared machine (CPU time per request swings by 10–30% there).
+// Each build given is started as `hsmkms serve --workers 1` under valgrind (all builds at once, so
+// they run at similar speed: work done per unit of time — log flushes, audit batches — then
+// weighs alike), given the `core` section's caller (cpu-profile.mjs's set-up), sent `CG_WARMUP`
+// requests, counters zeroed, sent `CG_REQUESTS` more over 4 keep-alive connections. Printed: the
+// main thread's instructions per request, and all threads' (those include V8's background
+// compilation, which is still going on after hundreds of requests: judge by the main thread).
+// Slow: a few minutes per run.
+// Usage (after `npm run build`; valgrind installed):
+//   node ci/bench/instructions.mjs [Encrypt|Decrypt|GenerateDataKey] [checkout …]
+// A checkout is a directory with bin/, dist/ and build/ (default: this one), e.g. a copy of the
+// build before a change. Environment: CG_WARMUP (default 1500), CG_REQUESTS (default 300).
+import { execFileSync, spawn } from 'node:child_process';
+import http from 'node:http';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { signedCoreRequest } from './core.mjs';
+
+const here = fileURLToPath(new URL('../..', import.meta.url));
+const [op = 'Encrypt', ...given] = process.argv.slice(2);
+const roots = given.length ? given.map((r) => resolve(r)) : [here];
+const WARMUP = Number(process.env.CG_WARMUP ?? 1500);
+const REQUESTS = Number(process.env.CG_REQUESTS ?? 300);
+if (!['Encrypt', 'Decrypt', 'GenerateDataKey'].includes(op)) throw new Error(`operation: Encrypt, Decrypt or GenerateDataKey, not ${op}`);
+
+/** One build under callgrind: instructions per request. */
+async function measure(root) {
+  const work = mkdtempSync(join(tmpdir(), 'hsmkms-instructions-'));
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  const out = join(work, 'callgrind.out');
+  const server = spawn(
+    'valgrind',
+    ['--tool=callgrind', '--smc-check=all-non-file', '--dump-instr=no', '--separate-threads=yes', `--callgrind-out-file=${out}`, process.execPath, join(root, 'bin/hsmkms.js'), 'serve', '--data-dir', work, '--port', String(port), '--workers', '1', '--audit-node-id', 'instructions'],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  try {
+    await new Promise((ready, fail) => {
+      let log = '';
+      const onData = (chunk) => {
+        log = (log + chunk).slice(-8192);
+        if (/listening on/.test(log)) ready();
+      };
+      server.stdout.on('data', onData);
+      server.stderr.on('data', onData);
+      server.once('exit', (code) => fail(new Error(`hsmkms serve under valgrind exited ${code}:\n${log}`)));
+    });
+    const { body, sign } = await signedCoreRequest({ root, work, port, op, userName: 'instructions-app' });
+    // Signed afresh every 100 requests: under valgrind a long run outlasts a signature's 5 minutes.
+    let headers = await sign();
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
+    const one = () =>
+      new Promise((done, fail) => {
+        const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/', agent, headers }, (res) => {
+          res.resume();
+          res.on('end', () => (res.statusCode === 200 ? done() : fail(new Error(`${root}: status ${res.statusCode}`))));
+        });
+        req.on('error', fail);
+        req.end(body);
+      });
+    const send = async (count) => {
+      for (let sent = 0; sent < count; sent += 100) {
+        let left = Math.min(100, count - sent);
+        headers = await sign();
+        await Promise.all([0, 1, 2, 3].map(async () => {
+          while (left-- > 0) await one();
+        }));
+      }
+    };
+    await send(WARMUP);
+    execFileSync('callgrind_control', ['--zero', String(server.pid)], { stdio: 'ignore' });
+    await send(REQUESTS);
+    execFileSync('callgrind_control', ['--dump=measured', String(server.pid)], { stdio: 'ignore' });
+    agent.destroy();
+    // One file per thread (callgrind.out.<pid>.1-<thread>; thread 01 is the main thread).
+    let main = 0;
+    let all = 0;
+    for (const name of readdirSync(work).filter((n) => /^callgrind\.out.*-\d+$/.test(n))) {
+      const text = readFileSync(join(work, name), 'utf8');
+      const summary = /^(?:summary|totals): (\d+)/m.exec(text);
+      if (!summary || !/^desc: Trigger: dump measured/m.test(text)) continue;
+      all += Number(summary[1]);
+      if (/-0*1$/.test(name)) main += Number(summary[1]);
+    }
+    if (main === 0) throw new Error(`${root}: callgrind wrote no counts for the main thread`);
+    return { main: main / REQUESTS, all: all / REQUESTS };
+  } finally {
+    if (server.exitCode === null && server.signalCode === null) {
+      const exited = new Promise((done) => server.once('exit', done));
+      server.kill('SIGKILL');
+      await exited;
+    }
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+// Settled, not all: a failed run must not end this process before the others stop their servers.
+const runs = await Promise.allSettled(roots.map(measure));
+const failed = runs.find((r) => r.status === 'rejected');
+if (failed) throw failed.reason;
+const counts = runs.map((r) => r.value);
+const m = (n) => Math.round(n).toLocaleString('en-US').padStart(12);
+console.log(`${op}: instructions per request, one worker under callgrind, ${REQUESTS} requests after ${WARMUP}\n main thread   all threads`);
+roots.forEach((root, i) => console.log(`${m(counts[i].main)}  ${m(counts[i].all)}  ${root}`));
