@@ -19,6 +19,13 @@ export const TARGETS = { Encrypt: 0.5, Decrypt: 0.45, GenerateDataKey: 0.45 };
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
+/**
+ * A port for a bench server and the one after it, below Linux's ephemeral range (32768–60999):
+ * a port in that range may be the local end of one of wrk's or a client's connections at the
+ * moment the server listens, which fails with EADDRINUSE.
+ */
+export const benchPort = () => 20000 + Math.floor(Math.random() * 12000);
+
 /** CPU time (ms, user + system) used so far by a process and its descendants (Linux /proc). */
 export function cpuMs(pid) {
   let total = 0;
@@ -108,7 +115,7 @@ export async function signedCoreRequest({ root, work, port, op, userName }) {
  */
 export async function processRatios(h, { processes, runs }) {
   const { root, work, tokenEnv } = h;
-  const port = 20000 + Math.floor(Math.random() * 20000);
+  const port = benchPort();
   const barePort = port + 1;
   const ours = await h.start(
     [join(root, 'bin/hsmkms.js'), 'serve', '--data-dir', work, '--port', String(port), '--workers', String(processes), '--audit-node-id', `bench-core-${processes}`, ...(process.env.BENCH_SERVE_ARGS ?? '').split(' ').filter(Boolean)],

@@ -26,7 +26,7 @@ import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { Sha256 } from '@aws-crypto/sha256-js';
-import { signedCoreRequest } from './core.mjs';
+import { benchPort, signedCoreRequest } from './core.mjs';
 import { wrk } from './wrk.mjs';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -43,7 +43,7 @@ const caMode = CA_MODES.includes(op);
 
 const work = mkdtempSync(join(tmpdir(), 'hsmkms-profile-'));
 const profileDir = join(work, 'profile');
-const port = 20000 + Math.floor(Math.random() * 20000);
+const port = benchPort();
 
 /** CPU time (ms, user + system, all threads) of a process so far, from /proc (10 ms ticks). */
 function cpuMs(pid) {

@@ -18,7 +18,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { signedCoreRequest } from './core.mjs';
+import { benchPort, signedCoreRequest } from './core.mjs';
 
 const here = fileURLToPath(new URL('../..', import.meta.url));
 const [op = 'Encrypt', ...given] = process.argv.slice(2);
@@ -30,7 +30,7 @@ if (!['Encrypt', 'Decrypt', 'GenerateDataKey'].includes(op)) throw new Error(`op
 /** One build under callgrind: instructions per request. */
 async function measure(root) {
   const work = mkdtempSync(join(tmpdir(), 'hsmkms-instructions-'));
-  const port = 20000 + Math.floor(Math.random() * 20000);
+  const port = benchPort();
   const out = join(work, 'callgrind.out');
   const server = spawn(
     'valgrind',

@@ -25,6 +25,7 @@ import { SignatureV4 } from '@smithy/signature-v4';
 import { Sha256 } from '@aws-crypto/sha256-js';
 import { randomBytes } from 'node:crypto';
 import { openLoop } from './open-loop.mjs';
+import { benchPort } from './core.mjs';
 
 /** HSM calls one Encrypt makes once the key's handle is cached (see src/backend/pkcs11/aes-gcm.ts). */
 export const CALLS_PER_ENCRYPT = 2;
@@ -67,7 +68,7 @@ export async function latencyTable(h, { seconds }) {
       /listening on/,
     );
   for (const pool of pools) {
-    const port = 20000 + Math.floor(Math.random() * 20000);
+    const port = benchPort();
     const server = await serve(pool, port, ['--audit-node-id', `bench-latency-${pool}`]);
     // The same server with --audit off, on the same token and store, idle while the other runs.
     const offPort = port + 1;
