@@ -9,14 +9,10 @@ import { signCertificate, validity } from './certificate-builder.js';
 import { readCsr } from './csr.js';
 import type { CaDeps } from './deps.js';
 import { CaError } from './errors.js';
-import { signingThrough } from './kms.js';
+import { signingThrough, type DigestSigner } from './kms.js';
 import { CERTIFICATE_PROFILES, type CertificateProfileName, type IssuedCertificateRecord } from './model.js';
 import { applyProfile, profileDays } from './profiles.js';
-import type { CaSigningAlgorithm } from './ports.js';
 import { canonicalSerial } from './serial.js';
-
-/** Signs a digest with a CA key (MessageType DIGEST); the signature as KMS returns it. */
-export type DigestSigner = (keyId: string, algorithm: CaSigningAlgorithm, digest: Uint8Array) => Promise<Uint8Array>;
 
 export interface IssueCertificateRequest {
   caName: string;

@@ -68,12 +68,15 @@ export function sdkCaKms(client: KMSClient): CaKms {
   };
 }
 
+/** Signs a digest with a CA key (MessageType DIGEST); the signature as KMS returns it. */
+export type DigestSigner = (keyId: string, algorithm: CaSigningAlgorithm, digest: Uint8Array) => Promise<Uint8Array>;
+
 /**
  * `kms` with its signatures made by `sign` instead: the server's own KMS Sign operation called
  * in-process (src/core/certificates/in-process-sign.ts), key policy, audit and all, without an
  * HTTP round trip per certificate. Its refusals read as the SDK's would.
  */
-export function signingThrough(kms: CaKms, sign: (keyId: string, algorithm: CaSigningAlgorithm, digest: Uint8Array) => Promise<Uint8Array>): CaKms {
+export function signingThrough(kms: CaKms, sign: DigestSigner): CaKms {
   return { ...kms, signDigest: (keyId, algorithm, digest) => call('Sign', () => sign(keyId, algorithm, digest)) };
 }
 

@@ -12,9 +12,7 @@ import { currentInProcessCall } from '../in-process-calls.js';
 import type { PrincipalRecord } from '../model.js';
 import type { RequestContext } from '../operation.js';
 import { blob } from '../validation.js';
-
-/** Signs `digest` (MessageType DIGEST) with `keyId`; throws KmsError as Sign does. */
-export type DigestSigner = (keyId: string, algorithm: string, digest: Uint8Array) => Promise<Uint8Array>;
+import type { CaDigestSigner } from './port.js';
 
 /** What an in-process call says about where it comes from (the audit trail records it). */
 const SOURCE = { sourceIp: '127.0.0.1', userAgent: 'hsmkms-ca (in-process)' } as const;
@@ -27,7 +25,7 @@ export interface InProcessCaller {
 }
 
 /** Sign through `dispatcher` as `caller`. */
-export function inProcessSigner(dispatcher: Dispatcher, caller: InProcessCaller): DigestSigner {
+export function inProcessSigner(dispatcher: Dispatcher, caller: InProcessCaller): CaDigestSigner {
   const { accessKeyId } = caller;
   return async (keyId, algorithm, digest) => {
     const principal = await caller.principal();
