@@ -4,7 +4,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config/hsm.js';
-import { KmsError } from '../core/errors.js';
+import { BackendError, KmsError } from '../core/errors.js';
 import { StoreError, kmsErrorFromStore } from '../core/store-error.js';
 import { EXIT, exitQuietlyWhenOutputCloses } from './output.js';
 
@@ -82,6 +82,9 @@ program.parseAsync(process.argv).catch((error: unknown) => {
     process.stderr.write(`hsmkms: ${error.message}\n`);
   } else if (error instanceof StoreError) {
     process.stderr.write(`hsmkms: ${kmsErrorFromStore(error).message}\n`);
+  } else if (error instanceof BackendError) {
+    // The HSM failed or refused (e.g. `C_Login failed: CKR_GENERAL_ERROR`): its code says more than a trace.
+    process.stderr.write(`hsmkms: the HSM failed: ${error.message}\n`);
   } else {
     process.stderr.write(`hsmkms: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
   }

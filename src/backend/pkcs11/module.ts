@@ -1,11 +1,13 @@
 /**
- * Loading a PKCS#11 module, choosing the token, logging in. Synchronous on purpose: this runs at
- * start-up and in the CLI, never on the request path.
+ * Loading a PKCS#11 module, choosing the token, logging in. Synchronous on purpose (but for the
+ * pause between login attempts): this runs at start-up and in the CLI, never on the request path.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import pkcs11js from 'pkcs11js';
 import type { Handle, PKCS11 } from 'pkcs11js';
 import { ConfigError, type HsmConfig } from '../../config/hsm.js';
 import { ckrName, toHsmError } from './errors.js';
+import type { HsmProfile } from './profiles.js';
 
 const P = pkcs11js;
 
@@ -75,6 +77,28 @@ export function login(module: PKCS11, session: Handle, pin: string, pinHint: str
       throw new ConfigError(`The token rejected the PIN (${ckrName(code)}); check that the PIN source holds ${pinHint}.`);
     if (code === P.CKR_PIN_LOCKED) throw new ConfigError('The token user PIN is locked; the security officer must reset it.');
     throw toHsmError(e, 'C_Login');
+  }
+}
+
+/** Pauses before the 2nd … 6th login attempt: 1.2 s in all, long enough for another process's login. */
+const LOGIN_PAUSES_MS = [25, 50, 100, 250, 750];
+
+/**
+ * Runs a login, and runs it again after a pause while it fails with one of the profile's
+ * `transientLoginCodes` (a race with another process on the same token), at most six times in
+ * all. Logins happen at start-up and in recovery, never because of a caller's input.
+ */
+export async function loginWithRetries(profile: HsmProfile, attempt: () => unknown): Promise<void> {
+  for (let tries = 0; ; tries++) {
+    try {
+      await attempt();
+      return;
+    } catch (e) {
+      const code = (e as { code?: unknown }).code;
+      const pause = LOGIN_PAUSES_MS[tries];
+      if (pause === undefined || typeof code !== 'string' || !profile.transientLoginCodes.includes(code)) throw e;
+      await sleep(pause);
+    }
   }
 }
 

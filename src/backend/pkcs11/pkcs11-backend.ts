@@ -64,7 +64,7 @@ import { HsmCalls } from './hsm-calls.js';
 import type { Pkcs11BackendConfig } from './index.js';
 import { importMaterial } from './key-import.js';
 import { HMAC_MECH, OAEP_HASH, oaepMechanism, SIGNING, signingRequest, specInfo } from './key-specs.js';
-import { findTokenSlot, loadModule, login, openSession } from './module.js';
+import { findTokenSlot, loadModule, login, loginWithRetries, openSession } from './module.js';
 import { oaepDecode } from './oaep.js';
 import { profileFor } from './profiles.js';
 import { ecdsaDerToRaw, ecdsaRawToDer, ecPointAttribute } from './public-key.js';
@@ -99,7 +99,7 @@ export class Pkcs11Backend extends TokenRuntime implements KeyBackend, AuditSign
     const owner = openSession(module, slot);
     const backend = new Pkcs11Backend(module, calls, slot, profile, config, pool, log, owner);
     try {
-      login(module, owner, pin, profile.pinHint);
+      await loginWithRetries(profile, () => login(module, owner, pin, profile.pinHint));
       const keys = { modulePath: config.modulePath, unwrapTemplate: profile.unwrapTemplate };
       backend.domain = await loadTokenKeys(calls, owner, 'domain', keys);
       backend.seal = await loadTokenKeys(calls, owner, 'seal', keys);

@@ -70,6 +70,14 @@ export interface HsmProfile {
   readonly unwrapTemplate: boolean;
   /** How to explain the expected PIN in error messages. */
   readonly pinHint: string;
+  /**
+   * C_Login return codes that mean "another process was changing the token's files", tried again
+   * (module.ts, `loginWithRetries`). SoftHSM2 2.6 rewrites token.object on every login (it clears
+   * CKF_USER_PIN_COUNT_LOW), and a login in another process that reads the token flags meanwhile
+   * fails with CKR_GENERAL_ERROR ("Could not get the token flags"): workers or nodes starting
+   * together on one token meet this.
+   */
+  readonly transientLoginCodes: readonly string[];
 }
 
 const NONE: ReadonlySet<CallKind> = new Set();
@@ -89,6 +97,7 @@ export const PROFILES: Readonly<Record<HsmProfileName, HsmProfile>> = {
     wrapWithTrusted: false,
     unwrapTemplate: true,
     pinHint: 'the token user PIN',
+    transientLoginCodes: ['CKR_GENERAL_ERROR'],
   },
   cloudhsm: {
     name: 'cloudhsm',
@@ -101,6 +110,7 @@ export const PROFILES: Readonly<Record<HsmProfileName, HsmProfile>> = {
     wrapWithTrusted: false,
     unwrapTemplate: true,
     pinHint: 'the Crypto User credentials as user:password',
+    transientLoginCodes: [],
   },
   generic: {
     name: 'generic',
@@ -112,6 +122,7 @@ export const PROFILES: Readonly<Record<HsmProfileName, HsmProfile>> = {
     wrapWithTrusted: false,
     unwrapTemplate: false,
     pinHint: 'the token user PIN',
+    transientLoginCodes: [],
   },
 };
 

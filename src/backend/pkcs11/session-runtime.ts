@@ -27,6 +27,7 @@ import type { Handle, PKCS11 } from 'pkcs11js';
 import type { Logger } from '../../core/ports.js';
 import { classOf, HsmError, returnValueOf, toHsmError, type Blame, type Recovery } from './errors.js';
 import { HsmTimeoutError, type HsmCalls } from './hsm-calls.js';
+import { loginWithRetries } from './module.js';
 import type { HsmProfile } from './profiles.js';
 import type { SessionPool } from './session-pool.js';
 
@@ -178,12 +179,14 @@ export abstract class SessionRuntime {
 
   /** Logs the normal user in; the login is the application's, so "already logged in" is success. */
   protected async login(session: Handle): Promise<void> {
-    try {
-      await this.calls.call('C_Login', session, P.CKU_USER, await this.userPin());
-    } catch (e) {
-      const error = toHsmError(e, 'C_Login');
-      if (error.code !== 'CKR_USER_ALREADY_LOGGED_IN') throw error;
-    }
+    await loginWithRetries(this.profile, async () => {
+      try {
+        await this.calls.call('C_Login', session, P.CKU_USER, await this.userPin());
+      } catch (e) {
+        const error = toHsmError(e, 'C_Login');
+        if (error.code !== 'CKR_USER_ALREADY_LOGGED_IN') throw error;
+      }
+    });
   }
 
   protected async resetOwner(): Promise<void> {
