@@ -13,7 +13,7 @@ import type { Operation } from '../operation.js';
 import { updateKeyRecord } from '../operations/key-updates.js';
 import { KEY_MATERIAL_ID_RULE, optionalBoolean, optionalInteger, optionalString, requiredString, requiredStringList } from '../validation.js';
 import { MULTI_REGION_KEY_ID, REGION_RULE } from './model.js';
-import { updateRegionSet } from './peer-calls.js';
+import { enqueueSync, updateRegionSet } from './peer-calls.js';
 
 export const syncMultiRegionKey: Operation = {
   name: 'SyncMultiRegionKey',
@@ -33,16 +33,23 @@ export const syncMultiRegionKey: Operation = {
       throw new KmsError('ValidationException', `The regions of ${keyId} must include ${deps.settings.region}, which holds one of its keys.`);
     if (currentVersionId !== undefined && !(await deps.store.getKeyVersion(keyId, currentVersionId)))
       throw new KmsError('ValidationException', `Key material ${currentVersionId} of ${keyId} has not arrived in ${deps.settings.region}; send it first (ImportReplicaVersions).`);
+    const primaryHere = primaryRegion === deps.settings.region;
+    let formerPrimary: string | undefined;
     const written = await updateRegionSet(deps, keyId, (current) => {
+      formerPrimary = primaryHere && current.primaryRegion !== primaryRegion ? current.primaryRegion : undefined;
       // UpdatePrimaryRegion: as in AWS, the replica that becomes the primary must be Enabled.
-      if (primaryRegion === deps.settings.region && current.primaryRegion !== primaryRegion && key.keyState !== 'Enabled')
+      if (formerPrimary !== undefined && key.keyState !== 'Enabled')
         throw new KmsError('KMSInvalidStateException', `${key.arn} is ${key.keyState}; a replica must be Enabled to become the primary key.`);
       const same = current.primaryRegion === primaryRegion && current.regions.map((r) => r.region).join() === all.join();
       return same ? undefined : { ...current, primaryRegion, regions: all.map((region) => ({ region, state: 'Active' })) };
     });
     if (!written) throw new KmsError('KMSInternalException', `The multi-Region record of ${keyId} is missing in ${deps.settings.region}.`);
+    // Just made the primary: telling the other replica regions is this deployment's work from now
+    // on. The former primary tells them at once too, but only a primary's scheduler retries a
+    // region that missed it (a `sync` job runs where the primary is), so each gets a job here.
+    if (formerPrimary !== undefined)
+      for (const region of all) if (region !== primaryRegion && region !== formerPrimary) await enqueueSync(deps, keyId, region);
 
-    const primaryHere = primaryRegion === deps.settings.region;
     const shared = (k: KeyRecord): KeyRecord => {
       const next = { ...k };
       if (currentVersionId !== undefined) next.currentVersionId = currentVersionId;

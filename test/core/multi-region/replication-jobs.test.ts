@@ -211,6 +211,28 @@ describe('multi-Region work that waits for a region (Creating, Updating, Pending
     expect((await kms.store.multiRegion.getMultiRegionKey(keyId))!.primaryRegion).toBe('us-east-1');
   });
 
+  it('a replica made the primary tells the third region itself, and its scheduler retries that region until it answers', async () => {
+    const keyId = ((await call(kms, createKey, { MultiRegion: true })).KeyMetadata as { KeyId: string }).KeyId;
+    const record = (await kms.store.multiRegion.getMultiRegionKey(keyId))!;
+    // This deployment holds a replica of a primary in eu-west-1; ap-south-1 holds another replica.
+    const regions = [{ region: 'eu-west-1', state: 'Active' as const }, ...record.regions, { region: 'ap-south-1', state: 'Active' as const }];
+    await kms.store.multiRegion.updateMultiRegionKey({ ...record, primaryRegion: 'eu-west-1', regions, revision: record.revision + 1 });
+    await call(kms, syncMultiRegionKey, { KeyId: keyId, PrimaryRegion: 'us-east-1', Regions: ['eu-west-1', 'us-east-1', 'ap-south-1'] });
+    // The former primary (the caller) is not owed a job; the third region is.
+    expect((await kms.store.multiRegion.listReplicationJobs({ limit: 10 })).map((j) => [j.region, j.kind])).toStrictEqual([['ap-south-1', 'sync']]);
+
+    answer = 'down';
+    await runReplicationJobs(kms.deps, SILENT);
+    expect(calls.map((c) => c.region)).toStrictEqual(['ap-south-1']);
+    expect(await kms.store.multiRegion.listReplicationJobs({ limit: 10 })).toMatchObject([{ region: 'ap-south-1', kind: 'sync', attempts: 1 }]);
+
+    answer = 'ok';
+    kms.clock.advance(retryDelayMs(1));
+    await runReplicationJobs(kms.deps, SILENT);
+    expect(calls.at(-1)).toMatchObject({ region: 'ap-south-1', operation: 'SyncMultiRegionKey', input: { KeyId: keyId, PrimaryRegion: 'us-east-1' } });
+    expect(await kms.store.multiRegion.listReplicationJobs({ limit: 10 })).toStrictEqual([]);
+  });
+
   it('a rotation waits for a replica still being created, so the replica misses no version', async () => {
     const keyId = ((await call(kms, createKey, { MultiRegion: true })).KeyMetadata as { KeyId: string }).KeyId;
     const before = (await kms.store.getKey(keyId))!.currentVersionId!;
