@@ -5,14 +5,19 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import pkcs11js from 'pkcs11js';
+import type { Handle } from 'pkcs11js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initToken } from '../../../src/backend/pkcs11/embedded-token.js';
 import { openPkcs11Backend, type Pkcs11Backend } from '../../../src/backend/pkcs11/index.js';
+import { returnValueOf } from '../../../src/backend/pkcs11/errors.js';
+import { TOKEN_KEY_LABELS } from '../../../src/backend/pkcs11/token-keys.js';
 import { env } from './helpers.js';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+const P = pkcs11js;
 const label = `objects-${randomBytes(4).toString('hex')}`;
 // Throwaway PINs for a throwaway test token: on pkcs11-tool's argv in tests only.
 const userPin = randomBytes(8).toString('hex');
@@ -26,6 +31,21 @@ function listObjects(): string {
     ['--module', env('HSMKMS_TEST_MODULE'), '--token-label', label, '--login', '--pin', userPin, '--list-objects'],
     { env: process.env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] },
   );
+}
+
+/** PKCS#11 3.0's CKR_ACTION_PROHIBITED (0x1B), which pkcs11js does not name. */
+const CKR_ACTION_PROHIBITED = 0x1b;
+
+/** The return code a call failed with (the test fails if it succeeded). */
+function failure(call: () => unknown): number {
+  try {
+    call();
+  } catch (e) {
+    const code = returnValueOf(e)?.ckr;
+    if (code === undefined) throw e;
+    return code;
+  }
+  throw new Error('the call succeeded');
 }
 
 /** pkcs11-tool prints one block per object, each starting at column 0. */
@@ -89,6 +109,33 @@ describe('token objects', () => {
     } finally {
       await second.close();
     }
+    expect(objects(listObjects())).toHaveLength(2);
+  });
+
+  it('the domain key cannot be changed, not even in a copy: the PIN holder cannot give it a new use', () => {
+    // Were it modifiable, whoever holds the PIN could turn on CKA_DECRYPT and undo RFC 5649
+    // wrapping with raw AES, sidestepping the unwrap template. The same check makes SoftHSM2
+    // refuse a session-object copy (CKA_TOKEN false), which is why the backend cannot unwrap
+    // cold keys with an in-memory copy of the domain key and uses the token object.
+    const m = backend.module;
+    const slot = m.C_GetSlotList(true).find((sl) => m.C_GetTokenInfo(sl).label.trim() === label)!;
+    const s = m.C_OpenSession(slot, P.CKF_SERIAL_SESSION | P.CKF_RW_SESSION);
+    try {
+      m.C_FindObjectsInit(s, [{ type: P.CKA_LABEL, value: TOKEN_KEY_LABELS.domain }]);
+      const [domainKey] = m.C_FindObjects(s, 2) as Handle[];
+      m.C_FindObjectsFinal(s);
+      const [modifiable, decrypt] = m.C_GetAttributeValue(s, domainKey!, [{ type: P.CKA_MODIFIABLE }, { type: P.CKA_DECRYPT }]);
+      expect(modifiable!.value).toEqual(Buffer.from([0]));
+      expect(decrypt!.value).toEqual(Buffer.from([0]));
+      expect(failure(() => m.C_SetAttributeValue(s, domainKey!, [{ type: P.CKA_DECRYPT, value: true }]))).toBe(CKR_ACTION_PROHIBITED);
+      expect(failure(() => m.C_CopyObject(s, domainKey!, [{ type: P.CKA_TOKEN, value: false }]))).toBe(P.CKR_ATTRIBUTE_READ_ONLY);
+      expect(failure(() => m.C_CopyObject(s, domainKey!, [{ type: P.CKA_TOKEN, value: false }, { type: P.CKA_DECRYPT, value: true }]))).toBe(
+        P.CKR_ATTRIBUTE_READ_ONLY,
+      );
+    } finally {
+      m.C_CloseSession(s);
+    }
+    // The refused copies left nothing behind in the token.
     expect(objects(listObjects())).toHaveLength(2);
   });
 });
