@@ -30,6 +30,22 @@ export const TEST_PACKAGES = [
   { name: 'chromium', neededFor: 'the web console end-to-end tests (headless, driven by playwright-core)', present: file('/usr/bin/chromium') },
 ];
 
+const nginxPeer = fileURLToPath(new URL('./test-deps/nginx-peer.mjs', import.meta.url));
+
+/**
+ * What only `npm run bench` needs, ensured by ci/bench/run.mjs before the sections that use it
+ * (not by `npm test`: nginx is a web server, not installed on every machine that runs the tests).
+ * @type {import('./system-packages.mjs').SystemPackage[]}
+ */
+export const BENCH_PACKAGES = [
+  {
+    name: 'nginx-light',
+    neededFor: "the TLS benchmark's peer (nginx with libengine-pkcs11-openssl; installed with its service neither started nor enabled)",
+    present: () => file('/usr/sbin/nginx')() && file('/usr/lib/x86_64-linux-gnu/engines-3/pkcs11.so')(),
+    install: `node ${nginxPeer}`,
+  },
+];
+
 /**
  * Ensures the named entries of TEST_PACKAGES, for tests that need them when run without `npm
  * test`'s set-up (`npx vitest run test/ca`); throws with the table's message when they cannot be.

@@ -22,6 +22,8 @@ import { SignatureV4 } from '@smithy/signature-v4';
 import { Sha256 } from '@aws-crypto/sha256-js';
 import { KMSClient, CreateKeyCommand, EncryptCommand } from '@aws-sdk/client-kms';
 import { wrk } from './wrk.mjs';
+import { ensurePackages } from '../system-packages.mjs';
+import { BENCH_PACKAGES } from '../test-deps.mjs';
 import { openToken } from './token.mjs';
 import { authorizationScenario } from './authorization.mjs';
 import { formatProcessRatios, processRatios } from './core.mjs';
@@ -289,6 +291,9 @@ if (existsSync(scale) && want('scale')) {
 
 const tls = fileURLToPath(new URL('./tls-handshakes.mjs', import.meta.url));
 if (existsSync(tls) && want('tls') && process.env.BENCH_SKIP_TLS !== '1') {
+  // The nginx + libp11 peer: installed here when it can be (a checkout run as root); without it
+  // the section prints the command and measures hsmkms alone.
+  ensurePackages(BENCH_PACKAGES, { step: 'npm run bench (the TLS section)' });
   const child = spawn(process.execPath, [tls], { stdio: 'inherit' });
   await new Promise((r) => child.once('exit', r));
 }

@@ -12,7 +12,8 @@ import {
   plan,
   type SystemPackage,
 } from '../../ci/system-packages.mjs';
-import { TEST_PACKAGES } from '../../ci/test-deps.mjs';
+import { readFileSync } from 'node:fs';
+import { BENCH_PACKAGES, TEST_PACKAGES } from '../../ci/test-deps.mjs';
 
 const missingPkg = (name: string, extra: Partial<SystemPackage> = {}): SystemPackage => ({ name, neededFor: `${name} things`, present: () => false, ...extra });
 const presentPkg = (name: string): SystemPackage => ({ name, neededFor: 'x', present: () => true });
@@ -120,6 +121,18 @@ describe('the package tables', () => {
     expect(zlint.install).not.toMatch(/\/etc\/apt|add-apt-repository|sources\.list/);
     expect(test.filter((n) => RUNTIME_PACKAGES.some((r) => r.name === n))).toEqual([]);
     expect(new Set(test).size).toBe(test.length);
+  });
+
+  it("keep the TLS benchmark's nginx peer out of npm test, installed with its service neither started nor enabled", () => {
+    expect(TEST_PACKAGES.map((p) => p.name)).not.toContain('nginx-light');
+    const nginx = BENCH_PACKAGES.find((p) => p.name === 'nginx-light')!;
+    expect(nginx.install).toMatch(/^node \S+\/ci\/test-deps\/nginx-peer\.mjs$/);
+    const script = readFileSync(nginx.install!.split(' ')[1]!, 'utf8');
+    expect(script).toContain('/usr/sbin/policy-rc.d');
+    expect(script).toMatch(/exit 101/);
+    expect(script).toMatch(/'disable', 'nginx\.service'/);
+    expect(script).toContain("'libengine-pkcs11-openssl'");
+    expect(script).not.toMatch(/\/etc\/apt|add-apt-repository|sources\.list/);
   });
 
   it('ship the install-time scripts with the package, and not the test set-up', () => {
