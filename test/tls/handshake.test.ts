@@ -13,7 +13,7 @@ import pkcs11js from 'pkcs11js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadAddon } from '../../src/native/addon.js';
 import { createHsmHttpsServer, generateTlsKey, hsmTlsStats } from '../../src/tls/index.js';
-import { closeTokenSessions, createTestCa, listen, run, sClient, testHsm, uniqueLabel, type TestCa } from './support.js';
+import { closeTokenSessions, createTestCa, listen, run, sClient, testHsm, tokenSlot, uniqueLabel, type TestCa } from './support.js';
 
 const hsm = testHsm();
 const dir = mkdtempSync(join(tmpdir(), 'hsmkms-tls-'));
@@ -171,14 +171,7 @@ async function tokenObjects(label: string): Promise<{ privateKeys: number; publi
 
 /** A P-256 key pair made with pkcs11js whose private half may not be copied (CKA_COPYABLE false). */
 function generateUncopyableKey(label: string): string {
-  const m = new pkcs11js.PKCS11();
-  m.load(hsm.modulePath);
-  try {
-    m.C_Initialize();
-  } catch (e) {
-    if ((e as { code?: number }).code !== pkcs11js.CKR_CRYPTOKI_ALREADY_INITIALIZED) throw e;
-  }
-  const slot = m.C_GetSlotList(true).find((s) => m.C_GetTokenInfo(s).label.trim() === hsm.token.label)!;
+  const { module: m, slot } = tokenSlot(hsm);
   const session = m.C_OpenSession(slot, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);
   try {
     try {
