@@ -69,9 +69,9 @@ class Token {
 
   /**
    * Whether keys kept for signing should sign through a session copy: only for SoftHSM2 (its
-   * C_GetTokenInfo manufacturer), which re-checks a token object's file on every attribute read
-   * (ObjectFile::isValid → refresh → Generation::wasUpdated: open, lock, stat, read, close) but keeps
-   * session objects in memory. Other tokens gain nothing from a copy and may count or audit it, so
+   * C_GetTokenInfo manufacturer), which re-checks a token object's files whenever a call uses it
+   * (ObjectFile::isValid → refresh → OSToken::index and Generation::wasUpdated: open, stat, fcntl
+   * locks, read, close) but keeps session objects in memory. Other tokens gain nothing from a copy and may count or audit it, so
    * they sign with the stored key. Decided by the module, never by a peer; call inside WithSession.
    */
   bool PrefersSessionCopies() const { return sessionCopies_; }
