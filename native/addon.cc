@@ -208,6 +208,8 @@ Napi::Value StatsJs(const Napi::CallbackInfo& info) {
   Napi::Object out = Napi::Object::New(info.Env());
   out.Set("signs", Napi::Number::New(info.Env(), static_cast<double>(signCount.load())));
   out.Set("reconnects", Napi::Number::New(info.Env(), static_cast<double>(Token::reconnects.load())));
+  out.Set("sessionCopies", Napi::Number::New(info.Env(), static_cast<double>(TokenKey::sessionCopies.load())));
+  out.Set("copyRefusals", Napi::Number::New(info.Env(), static_cast<double>(TokenKey::copyRefusals.load())));
   return out;
 }
 

@@ -5,6 +5,10 @@
 #include "errors.h"
 
 namespace hsmkms {
+
+std::atomic<uint64_t> TokenKey::sessionCopies{0};
+std::atomic<uint64_t> TokenKey::copyRefusals{0};
+
 namespace {
 
 Bytes GetAttribute(CK_FUNCTION_LIST_PTR fn, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o, CK_ATTRIBUTE_TYPE type, bool* present) {
@@ -104,22 +108,41 @@ CK_OBJECT_HANDLE TokenKey::Locate(CK_FUNCTION_LIST_PTR fn, CK_SESSION_HANDLE s) 
 }
 
 void TokenKey::UseHandle(CK_FUNCTION_LIST_PTR fn, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE stored, uint64_t generation) {
-  // A kept key signs with a session copy: that spares tokens that keep objects in files
-  // (SoftHSM2) a check of the key's file on every sign, ~120 → ~80 µs per P-256 signature
-  // measured here. The copy keeps CKA_SENSITIVE and CKA_EXTRACTABLE (PKCS#11 lets a copy only
-  // tighten them); it is destroyed with this TokenKey, or vanishes with the session, after which
-  // Sign makes a new one. Tokens that refuse copies (CKA_COPYABLE false, no C_CopyObject) sign
-  // with the stored key. A key found to be described, or to sign once, needs no copy.
+  // A kept key signs with a session copy where the token prefers it (SoftHSM2, see
+  // Token::PrefersSessionCopies): its token objects cost ~14 file system calls per signature
+  // (two ObjectFile refreshes: open, fstat, fcntl locks, read, close), a session copy none; ~77 →
+  // ~49 µs CPU per P-256 signature measured here. The copy is destroyed with this TokenKey, or
+  // vanishes with the session, after which Sign makes a new one. A token that refuses the copy
+  // (CKA_COPYABLE false, no C_CopyObject), or returns one that is not what was asked for, leaves
+  // the stored key to sign. A key found to be described, or to sign once, needs no copy.
   handle_ = stored;
   copied_ = false;
   generation_ = generation;
-  if (use_ != KeyUse::kKeep) return;
+  if (use_ != KeyUse::kKeep || !token_->PrefersSessionCopies()) return;
   CK_BBOOL onToken = CK_FALSE;
   CK_ATTRIBUTE tmpl[] = {{CKA_TOKEN, &onToken, sizeof onToken}};
   CK_OBJECT_HANDLE copy = CK_INVALID_HANDLE;
-  if (fn->C_CopyObject(s, stored, tmpl, 1, &copy) != CKR_OK) return;
+  if (fn->C_CopyObject(s, stored, tmpl, 1, &copy) != CKR_OK) {
+    copyRefusals++;
+    return;
+  }
+  // PKCS#11 lets a copy only tighten CKA_SENSITIVE and CKA_EXTRACTABLE; a token that loosened them,
+  // or stored the copy in the token, is not used (and the copy goes).
+  bool asked = false;
+  try {
+    asked = !GetBool(fn, s, copy, CKA_TOKEN, true) && (!sensitive_ || GetBool(fn, s, copy, CKA_SENSITIVE, false)) &&
+            (extractable_ || !GetBool(fn, s, copy, CKA_EXTRACTABLE, true));
+  } catch (const HsmError&) {
+    asked = false;
+  }
+  if (!asked) {
+    fn->C_DestroyObject(s, copy);  // failure leaves a session object that dies with the session
+    copyRefusals++;
+    return;
+  }
   handle_ = copy;
   copied_ = true;
+  sessionCopies++;
 }
 
 void TokenKey::ReadPublic(CK_FUNCTION_LIST_PTR fn, CK_SESSION_HANDLE s) {

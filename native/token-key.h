@@ -2,6 +2,7 @@
 // check and the EVP_PKEY that OpenSSL sees) and signing with it.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
@@ -45,6 +46,9 @@ class TokenKey {
   bool sensitive() const { return sensitive_; }
   bool extractable() const { return extractable_; }
   const std::shared_ptr<Token>& token() const { return token_; }
+
+  /** Session copies made to sign with, and copies the token refused or got wrong (the stored key signed). */
+  static std::atomic<uint64_t> sessionCopies, copyRefusals;
 
  private:
   TokenKey() = default;

@@ -127,6 +127,7 @@ void Token::ConnectLocked() {
   slots.resize(count);
   bool found = false;
   CK_SLOT_ID slot = 0;
+  std::string manufacturer;
   for (CK_SLOT_ID candidate : slots) {
     CK_TOKEN_INFO info;
     CK_RV rv = fn->C_GetTokenInfo(candidate, &info);
@@ -136,6 +137,7 @@ void Token::ConnectLocked() {
     if (!config_.label.empty() && Trim(info.label, sizeof info.label) != config_.label) continue;
     if (!config_.serial.empty() && Trim(info.serialNumber, sizeof info.serialNumber) != config_.serial) continue;
     slot = candidate;
+    manufacturer = Trim(info.manufacturerID, sizeof info.manufacturerID);
     found = true;
     break;
   }
@@ -155,6 +157,7 @@ void Token::ConnectLocked() {
     throw HsmError(name, rv, "C_Login", message + ".");
   }
   session_ = session;
+  sessionCopies_ = manufacturer == "SoftHSM project";
   connected_ = true;
   pid_ = getpid();
   generation_++;

@@ -67,6 +67,15 @@ class Token {
    */
   void DestroyObject(CK_OBJECT_HANDLE object, uint64_t generation);
 
+  /**
+   * Whether keys kept for signing should sign through a session copy: only for SoftHSM2 (its
+   * C_GetTokenInfo manufacturer), which re-checks a token object's files whenever a call uses it
+   * (ObjectFile::isValid → refresh → OSToken::index and Generation::wasUpdated: open, stat, fcntl
+   * locks, read, close) but keeps session objects in memory. Other tokens gain nothing from a copy and may count or audit it, so
+   * they sign with the stored key. Decided by the module, never by a peer; call inside WithSession.
+   */
+  bool PrefersSessionCopies() const { return sessionCopies_; }
+
   static std::atomic<uint64_t> reconnects;
 
  private:
@@ -82,6 +91,7 @@ class Token {
   bool connected_ = false;
   pid_t pid_ = 0;
   uint64_t generation_ = 0;
+  bool sessionCopies_ = false;
 };
 
 /** Return codes after which the session (or the library state behind it) must be rebuilt (session-codes.h). */

@@ -22,6 +22,17 @@ export interface AddonKeyInfo {
   extractable: boolean;
 }
 
+/**
+ * Counters since start, process-wide: signatures made in tokens, session reconnects, session
+ * copies made to sign with (SoftHSM2 only), and copies the token refused (the stored key signs).
+ */
+export interface HsmTlsStats {
+  signs: number;
+  reconnects: number;
+  sessionCopies: number;
+  copyRefusals: number;
+}
+
 /** The functions the addon exports (see native/addon.cc). */
 export interface HsmTlsAddon {
   openToken(options: { modulePath: string; tokenLabel?: string; tokenSerial?: string; pin: string }): void;
@@ -42,7 +53,7 @@ export interface HsmTlsAddon {
   /** How the ENGINE reads a key URI (the same grammar as the TypeScript parser, tested to agree). */
   parseKeyUri(uri: string): { token?: string; serial?: string; object?: string; id?: Buffer; type?: string };
   engineId(): string;
-  stats(): { signs: number; reconnects: number };
+  stats(): HsmTlsStats;
   /** Until disarmed, TLS contexts created on this thread check client certificates (client-verify.cc). */
   armClientVerify(subject: string): void;
   /** Returns how many contexts were armed. */

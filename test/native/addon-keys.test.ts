@@ -4,7 +4,8 @@
  *   is refused with ERR_SIGNATURE_SIZE in every path — describe-and-sign from JavaScript and the
  *   ENGINE's handshake signatures — and never copied into OpenSSL's buffer;
  * - describing a key makes no session working copy, and the copy a loaded TLS context signs with
- *   is destroyed with the context: the token's session objects do not grow with use.
+ *   is destroyed with the context: the token's session objects do not grow with use;
+ * - a token whose manufacturer is not SoftHSM2's gets no copies: the stored key signs.
  * The token sits behind the PKCS#11 interposer (test/pkcs11-interposer), which does the lying.
  */
 import { createHash } from 'node:crypto';
@@ -16,11 +17,11 @@ import { runInNewContext } from 'node:vm';
 import pkcs11js from 'pkcs11js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HsmConfig } from '../../src/config/hsm.js';
-import { createHsmHttpsServer, createHsmSecureContext, generateTlsKey } from '../../src/tls/index.js';
+import { createHsmHttpsServer, createHsmSecureContext, generateTlsKey, hsmTlsStats } from '../../src/tls/index.js';
 import { loadAddon } from '../../src/native/addon.js';
 import { env } from '../support/hsm.js';
 import { interposerControl } from '../support/interposer.js';
-import { createTestCa, listen, run, uniqueLabel } from '../tls/support.js';
+import { closeTokenSessions, createTestCa, listen, run, uniqueLabel } from '../tls/support.js';
 
 const control = interposerControl();
 const hsm: HsmConfig = {
@@ -134,5 +135,31 @@ describe('session working copies', () => {
       await new Promise((r) => setTimeout(r, 10));
     }
     expect(workingCopies()).toBe(before);
+  });
+
+  it('are not made on a token from another manufacturer: the stored key signs', async () => {
+    control.set(['token_manufacturer=Example HSM Vendor']);
+    const server = createHsmHttpsServer({ hsm, certificates: [ec], sessionResumption: false }, (_req, res) => res.end('ok'));
+    try {
+      // The addon reads the manufacturer when it connects: drop its session so that it reconnects.
+      closeTokenSessions(hsm);
+      const before = hsmTlsStats();
+      const copies = workingCopies();
+      const context = createHsmSecureContext({ hsm, ...ec });
+      const port = await listen(server);
+      const { stdout } = await run('curl', ['-sS', '--cacert', caFile, `https://localhost:${port}/`]);
+      expect(stdout).toBe('ok');
+      const after = hsmTlsStats();
+      expect(after.reconnects).toBeGreaterThan(before.reconnects);
+      expect(after.signs).toBe(before.signs + 1);
+      expect(after.sessionCopies).toBe(before.sessionCopies);
+      expect(after.copyRefusals).toBe(before.copyRefusals);
+      expect(workingCopies()).toBe(copies);
+      void context;
+    } finally {
+      await new Promise((r) => server.close(r));
+      control.set([]);
+      closeTokenSessions(hsm);
+    }
   });
 });

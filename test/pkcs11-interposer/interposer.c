@@ -25,7 +25,7 @@
  *
  * Control file: one `key=value` per line, `#` starts a comment. Keys: latency_us, jitter_us,
  * cloudhsm (0/1), fault (up to 8 lines), hang, token_removed (0/1), oversize_signatures,
- * main_thread_log. Counters (after=, count=) start from zero each time the file changes.
+ * token_manufacturer, main_thread_log. Counters (after=, count=) start from zero each time the file changes.
  *
  *   fault=<C_Function|*> <CKR_NAME|0xHEX> [after=N] [count=N] [close_sessions=1]
  *       The matching calls after the first N (default 0) return the code instead of being
@@ -45,6 +45,9 @@
  *   oversize_signatures=N
  *       A lying token: C_Sign reports N more signature bytes than it produced (none written).
  *       The caller must not believe, or read past its buffer for, a length it did not allow.
+ *   token_manufacturer=NAME
+ *       C_GetTokenInfo reports NAME (up to 32 characters, blank-padded) as the manufacturerID:
+ *       another vendor's token, for code that adapts to SoftHSM2.
  *
  * Latency: each call is held until its start + latency (+ jitter), an absolute deadline on
  * CLOCK_MONOTONIC, with the calling thread's timer slack at 1 ns: a relative nanosleep after the
@@ -110,6 +113,7 @@ typedef struct {
   long latencyUs, jitterUs;
   int cloudhsm, tokenRemoved;
   long oversizeSignatures;
+  char tokenManufacturer[33];
   Fault faults[MAX_FAULTS];
   int nFaults;
   Hang hang;
@@ -221,6 +225,7 @@ static void setting(Config* c, const char* key, const char* value) {
   else if (strcmp(key, "cloudhsm") == 0) c->cloudhsm = atoi(value);
   else if (strcmp(key, "token_removed") == 0) c->tokenRemoved = atoi(value);
   else if (strcmp(key, "oversize_signatures") == 0) c->oversizeSignatures = atol(value);
+  else if (strcmp(key, "token_manufacturer") == 0) snprintf(c->tokenManufacturer, sizeof c->tokenManufacturer, "%s", value);
   else if (strcmp(key, "fault") == 0) parseFault(c, value);
   else if (strcmp(key, "hang") == 0) parseHang(c, value);
   else if (strcmp(key, "main_thread_log") == 0) snprintf(c->mainThreadLog, sizeof c->mainThreadLog, "%s", value);
@@ -459,7 +464,15 @@ static CK_RV x_C_GetSlotInfo(CK_SLOT_ID slotID, CK_SLOT_INFO_PTR pInfo) {
 
 static CK_RV x_C_GetTokenInfo(CK_SLOT_ID slotID, CK_TOKEN_INFO_PTR pInfo) {
   CK_RV rv = before("C_GetTokenInfo");
-  return rv != CKR_OK ? rv : real->C_GetTokenInfo(slotID, pInfo);
+  if (rv != CKR_OK) return rv;
+  rv = real->C_GetTokenInfo(slotID, pInfo);
+  pthread_mutex_lock(&mu);
+  if (rv == CKR_OK && cfg.tokenManufacturer[0]) {
+    memset(pInfo->manufacturerID, ' ', sizeof pInfo->manufacturerID);
+    memcpy(pInfo->manufacturerID, cfg.tokenManufacturer, strlen(cfg.tokenManufacturer));
+  }
+  pthread_mutex_unlock(&mu);
+  return rv;
 }
 
 /* ───────────────────────── CloudHSM: PIN form ───────────────────────── */

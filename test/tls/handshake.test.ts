@@ -1,15 +1,19 @@
 /**
  * Handshakes against an HTTPS server whose keys are in the SoftHSM2 test token: real curl and
  * openssl clients, RSA and ECDSA, TLS 1.2 and 1.3, the negotiated signature algorithm, SNI,
- * recovery from a lost session and many concurrent handshakes.
+ * recovery from a lost session and many concurrent handshakes; on SoftHSM2 the signatures come
+ * from a session copy of the key (re-made after a lost session, never stored in the token), and
+ * from the stored key when the token refuses the copy (CKA_COPYABLE false).
  */
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pkcs11js from 'pkcs11js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadAddon } from '../../src/native/addon.js';
 import { createHsmHttpsServer, generateTlsKey, hsmTlsStats } from '../../src/tls/index.js';
-import { closeTokenSessions, createTestCa, listen, run, sClient, testHsm, uniqueLabel } from './support.js';
+import { closeTokenSessions, createTestCa, listen, run, sClient, testHsm, tokenSlot, uniqueLabel, type TestCa } from './support.js';
 
 const hsm = testHsm();
 const dir = mkdtempSync(join(tmpdir(), 'hsmkms-tls-'));
@@ -18,10 +22,12 @@ let rsaPort = 0;
 let ecPort = 0;
 let sniPort = 0;
 let rsaKeyUri = '';
+let ca: TestCa;
 const servers: https.Server[] = [];
+const handler = (_req: unknown, res: { end(body: string): void }) => res.end('hello from the HSM\n');
 
 beforeAll(async () => {
-  const ca = await createTestCa();
+  ca = await createTestCa();
   writeFileSync(caFile, ca.pem);
   const rsa = generateTlsKey(hsm, uniqueLabel('tls-rsa'), 'RSA_2048');
   const ec = generateTlsKey(hsm, uniqueLabel('tls-ec'), 'ECC_NIST_P256');
@@ -29,7 +35,6 @@ beforeAll(async () => {
   rsaKeyUri = rsa.keyUri;
   const rsaCert = await ca.issue(rsa.spki, ['localhost', '127.0.0.1']);
   const ecCert = await ca.issue(ec.spki, ['localhost', '127.0.0.1']);
-  const handler = (_req: unknown, res: { end(body: string): void }) => res.end('hello from the HSM\n');
   const serve = async (certificates: Array<{ keyUri: string; cert: string }>) => {
     const server = createHsmHttpsServer({ hsm, certificates, sessionResumption: false }, handler);
     servers.push(server);
@@ -146,5 +151,120 @@ describe('TLS handshakes signed in the HSM', () => {
     const { stdout } = await run('pkcs11-tool', ['--module', hsm.modulePath, '--token-label', hsm.token.label!, '--login', '--pin', pin, '--list-objects', '--type', 'privkey', '--label', label]);
     expect(stdout).toMatch(/Access:\s+sensitive, always sensitive, never extractable/);
     expect(stdout).toMatch(/Usage:\s+sign\n/);
+  });
+});
+
+/** The test PIN (a throwaway, per-run token). */
+function testPin(): string {
+  return readFileSync(hsm.pin && 'file' in hsm.pin ? hsm.pin.file : '', 'utf8');
+}
+
+/** Private and public key objects in the token (not this process's session objects) labelled `label`, as pkcs11-tool lists them. */
+async function tokenObjects(label: string): Promise<{ privateKeys: number; publicKeys: number }> {
+  // A throwaway test PIN on argv: acceptable for the per-run test token only.
+  const { stdout } = await run('pkcs11-tool', ['--module', hsm.modulePath, '--token-label', hsm.token.label!, '--login', '--pin', testPin(), '--list-objects']);
+  // One block per object: a heading line, then indented attributes (its label among them).
+  const objects = stdout.split(/^(?=\S)/m).filter((block) => block.split('\n').some((line) => /^\s+label:\s+(.*)$/.exec(line)?.[1] === label));
+  const count = (kind: string) => objects.filter((block) => block.startsWith(kind)).length;
+  return { privateKeys: count('Private Key Object'), publicKeys: count('Public Key Object') };
+}
+
+/** A P-256 key pair made with pkcs11js whose private half may not be copied (CKA_COPYABLE false). */
+function generateUncopyableKey(label: string): string {
+  const { module: m, slot } = tokenSlot(hsm);
+  const session = m.C_OpenSession(slot, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);
+  try {
+    try {
+      m.C_Login(session, pkcs11js.CKU_USER, testPin());
+    } catch (e) {
+      // The addon's session in this process is logged in already; login state is per application.
+      if ((e as { code?: number }).code !== pkcs11js.CKR_USER_ALREADY_LOGGED_IN) throw e;
+    }
+    const id = Buffer.from(label);
+    const p256 = Buffer.from('06082a8648ce3d030107', 'hex');
+    m.C_GenerateKeyPair(
+      session,
+      { mechanism: pkcs11js.CKM_EC_KEY_PAIR_GEN },
+      [
+        { type: pkcs11js.CKA_TOKEN, value: true },
+        { type: pkcs11js.CKA_VERIFY, value: true },
+        { type: pkcs11js.CKA_EC_PARAMS, value: p256 },
+        { type: pkcs11js.CKA_LABEL, value: label },
+        { type: pkcs11js.CKA_ID, value: id },
+      ],
+      [
+        { type: pkcs11js.CKA_TOKEN, value: true },
+        { type: pkcs11js.CKA_PRIVATE, value: true },
+        { type: pkcs11js.CKA_SENSITIVE, value: true },
+        { type: pkcs11js.CKA_EXTRACTABLE, value: false },
+        { type: pkcs11js.CKA_SIGN, value: true },
+        { type: pkcs11js.CKA_COPYABLE, value: false },
+        { type: pkcs11js.CKA_LABEL, value: label },
+        { type: pkcs11js.CKA_ID, value: id },
+      ],
+    );
+  } finally {
+    m.C_CloseSession(session);
+  }
+  return `pkcs11:token=${encodeURIComponent(hsm.token.label!)};object=${encodeURIComponent(label)};type=private`;
+}
+
+describe('session working copies (SoftHSM2)', () => {
+  it('sign real handshakes with a session copy, re-made after a lost session, and store nothing in the token', async () => {
+    const label = uniqueLabel('tls-copy');
+    const key = generateTlsKey(hsm, label, 'ECC_NIST_P256');
+    expect(await tokenObjects(label)).toEqual({ privateKeys: 1, publicKeys: 1 });
+    const before = hsmTlsStats();
+    const server = createHsmHttpsServer({ hsm, certificates: [{ keyUri: key.keyUri, cert: await ca.issue(key.spki, ['localhost']) }], sessionResumption: false }, handler);
+    try {
+      const port = await listen(server);
+      // Loading the key made the copy; the handshakes sign with it.
+      expect(hsmTlsStats().sessionCopies).toBe(before.sessionCopies + 1);
+      const { stdout } = await run('curl', ['-sS', '--cacert', caFile, '--tlsv1.3', `https://localhost:${port}/`]);
+      expect(stdout).toBe('hello from the HSM\n');
+      const out = await sClient(port, caFile, ['-tls1_2', '-sigalgs', 'ECDSA+SHA256']);
+      expect(out).toMatch(/Verify return code: 0 \(ok\)/);
+      expect(out).toMatch(/Peer signature type: ECDSA/);
+      const signed = hsmTlsStats();
+      expect(signed.signs - before.signs).toBe(2);
+      expect(signed.sessionCopies).toBe(before.sessionCopies + 1);
+      expect(signed.copyRefusals).toBe(before.copyRefusals);
+
+      // The copy died with the session; the next handshake reconnects and copies the key again.
+      closeTokenSessions(hsm);
+      const again = await run('curl', ['-sS', '--cacert', caFile, `https://localhost:${port}/`]);
+      expect(again.stdout).toBe('hello from the HSM\n');
+      const after = hsmTlsStats();
+      expect(after.reconnects).toBe(signed.reconnects + 1);
+      expect(after.sessionCopies).toBe(signed.sessionCopies + 1);
+      expect(after.signs).toBe(signed.signs + 1);
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
+    // The copies were session objects: the token still holds the one key pair, as generated.
+    expect(await tokenObjects(label)).toEqual({ privateKeys: 1, publicKeys: 1 });
+  });
+
+  it('sign with the stored key when the token refuses to copy it (CKA_COPYABLE false)', async () => {
+    const label = uniqueLabel('tls-nocopy');
+    const keyUri = generateUncopyableKey(label);
+    const { spki } = loadAddon().describeKey(keyUri);
+    const before = hsmTlsStats();
+    const server = createHsmHttpsServer({ hsm, certificates: [{ keyUri, cert: await ca.issue(spki, ['localhost']) }], sessionResumption: false }, handler);
+    try {
+      const port = await listen(server);
+      const { stdout } = await run('curl', ['-sS', '--cacert', caFile, `https://localhost:${port}/`]);
+      expect(stdout).toBe('hello from the HSM\n');
+      const out = await sClient(port, caFile, ['-tls1_3']);
+      expect(out).toMatch(/Verify return code: 0 \(ok\)/);
+      expect(out).toMatch(/Peer signature type: ECDSA/);
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
+    const after = hsmTlsStats();
+    expect(after.copyRefusals).toBe(before.copyRefusals + 1);
+    expect(after.sessionCopies).toBe(before.sessionCopies);
+    expect(after.signs - before.signs).toBe(2);
+    expect(await tokenObjects(label)).toEqual({ privateKeys: 1, publicKeys: 1 });
   });
 });

@@ -29,6 +29,12 @@ export function testHsm(): HsmConfig {
  * restart would: C_CloseAllSessions, which any application on the token may call.
  */
 export function closeTokenSessions(hsm: HsmConfig): void {
+  const { module, slot } = tokenSlot(hsm);
+  module.C_CloseAllSessions(slot);
+}
+
+/** The test token's module through pkcs11js (sharing the library the addon initialised in this process) and its slot. */
+export function tokenSlot(hsm: HsmConfig): { module: pkcs11js.PKCS11; slot: Buffer } {
   const module = new pkcs11js.PKCS11();
   module.load(hsm.modulePath);
   try {
@@ -38,7 +44,7 @@ export function closeTokenSessions(hsm: HsmConfig): void {
   }
   const slot = module.C_GetSlotList(true).find((s) => module.C_GetTokenInfo(s).label.trim() === hsm.token.label);
   if (!slot) throw new Error(`no token ${hsm.token.label}`);
-  module.C_CloseAllSessions(slot);
+  return { module, slot };
 }
 
 /** A label unique to this run and file, so test files sharing the token do not collide. */
