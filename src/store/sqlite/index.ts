@@ -5,7 +5,10 @@
  * - `journal_mode=WAL`: readers never block the writer, and a second process (one worker per
  *   core) can read while another writes.
  * - `synchronous=FULL`: a committed key is on disk before the client hears of it; losing a
- *   committed key version would make everything encrypted under it undecryptable.
+ *   committed key version would make everything encrypted under it undecryptable. Writes made
+ *   through the store commit at NORMAL and are then made as durable on the thread pool, one
+ *   WAL sync per group of commits, before they resolve (group-commit.ts); FULL stays the
+ *   connection's level for anything else.
  * - `busy_timeout`: writers from other processes wait instead of failing at once. better-sqlite3
  *   waits synchronously, so a process blocks while another holds the write lock: keep
  *   transactions short (the core never awaits the HSM inside one).
@@ -34,6 +37,7 @@ import type { SqlFlavor } from '../sql/dialect.js';
 import { migrateToLatest } from '../sql/migrations/index.js';
 import type { MetadataDatabase } from '../sql/schema.js';
 import { guardTransactions, TransactionScope } from '../sql/sql-store.js';
+import { WalGroupCommit, type WalGroupCommitOptions } from './group-commit.js';
 import { SqliteMetadataStore } from './sqlite-store.js';
 
 export { SqliteMetadataStore } from './sqlite-store.js';
@@ -54,6 +58,8 @@ export interface SqliteStoreOptions {
   synchronous?: 'full' | 'normal';
   /** Entries of each of the read caches (keys, key versions, principals); default 16,384. */
   readCacheEntries?: number;
+  /** Test seam: replaces the fdatasync of the WAL file that makes commits durable (group-commit.ts). */
+  syncWalFile?: WalGroupCommitOptions['syncWalFile'];
 }
 
 /** SQLite's column types, and its duplicate-key errors as better-sqlite3 reports them. */
@@ -93,16 +99,18 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Sqli
     throw error;
   }
 
+  const commits = new WalGroupCommit(sqlite, { logger: options.logger, syncWalFile: options.syncWalFile });
   const scope = new TransactionScope();
-  const db = new Kysely<MetadataDatabase>({ dialect: guardTransactions(immediateSqliteDialect({ database: sqlite }), scope) });
+  const db = new Kysely<MetadataDatabase>({ dialect: guardTransactions(durableSqliteDialect({ database: sqlite }, commits), scope) });
   try {
     const applied = await migrateToLatest(db as Kysely<unknown>, sqliteFlavor);
     options.logger?.info({ store: 'sqlite', path, migrationsApplied: applied }, 'metadata store opened');
   } catch (error) {
     await db.destroy();
+    await commits.close();
     throw error;
   }
-  return new SqliteMetadataStore({ db, sqlite, flavor: sqliteFlavor, scope, readCacheEntries: options.readCacheEntries });
+  return new SqliteMetadataStore({ db, sqlite, flavor: sqliteFlavor, scope, commits, readCacheEntries: options.readCacheEntries });
 }
 
 function createPrivateFile(path: string, logger: Logger | undefined): void {
@@ -116,16 +124,58 @@ function createPrivateFile(path: string, logger: Logger | undefined): void {
   }
 }
 
-/** Kysely's SQLite dialect, except that transactions begin IMMEDIATE (see the module doc). */
-function immediateSqliteDialect(config: SqliteDialectConfig): Dialect {
-  class ImmediateSqliteDriver extends SqliteDriver {
+/**
+ * Kysely's SQLite dialect, except that transactions begin IMMEDIATE (see the module doc) and
+ * every query or transaction that wrote commits through `commits`: the connection is held at
+ * NORMAL while Kysely has it, and a write resolves once the WAL sync after it is done. The
+ * connection is released before that wait, so the next writers commit meanwhile and share the
+ * next sync.
+ */
+function durableSqliteDialect(config: SqliteDialectConfig, commits: WalGroupCommit): Dialect {
+  class DurableSqliteDriver extends SqliteDriver {
+    /** Rows changed on the connection when it was acquired, and whether a transaction began since. */
+    private changesAtAcquire = 0;
+    private transactionBegun = false;
+
+    override async acquireConnection(): Promise<DatabaseConnection> {
+      const connection = await super.acquireConnection();
+      let lowered = false;
+      try {
+        commits.lower();
+        lowered = true;
+        this.changesAtAcquire = commits.changes();
+        this.transactionBegun = false;
+      } catch (error) {
+        if (lowered) commits.restore();
+        await super.releaseConnection();
+        throw error;
+      }
+      return connection;
+    }
+
     override async beginTransaction(connection: DatabaseConnection): Promise<void> {
+      // Counted before it runs: a transaction that only changed the schema (a migration) changes no rows.
+      this.transactionBegun = true;
       await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+    }
+
+    override async releaseConnection(): Promise<void> {
+      let wrote: boolean;
+      try {
+        wrote = this.transactionBegun || commits.changes() !== this.changesAtAcquire;
+        commits.restore();
+      } finally {
+        await super.releaseConnection();
+      }
+      if (wrote) {
+        commits.noteCommit();
+        await commits.durable();
+      }
     }
   }
   return {
     createAdapter: () => new SqliteAdapter(),
-    createDriver: () => new ImmediateSqliteDriver(config),
+    createDriver: () => new DurableSqliteDriver(config),
     createIntrospector: (db) => new SqliteIntrospector(db),
     createQueryCompiler: () => new SqliteQueryCompiler(),
   };
