@@ -139,6 +139,27 @@ describe('SQLite group commit', () => {
     }
   });
 
+  it('makes a call that read this worker’s commit wait for the sync its write waits for', async () => {
+    const path = freshPath();
+    const seam = syncSeam();
+    const store = await openSqliteStore({ path, syncWalFile: seam.sync });
+    try {
+      const k = key();
+      seam.hold();
+      const insert = store.insertKey(k);
+      expect(await settled(insert)).toBe(false);
+      expect(countIn(path, 'keys')).toBe(1); // committed, its sync held
+      const call = store.inRequestScope(() => store.getKey(k.keyId));
+      expect(await settled(call)).toBe(false);
+      seam.release();
+      expect((await call)?.keyId).toBe(k.keyId);
+      await insert;
+    } finally {
+      seam.release();
+      await store.close();
+    }
+  });
+
   it('makes a call that read another connection’s commit wait for a WAL sync before it ends', async () => {
     const path = freshPath();
     const seam = syncSeam();

@@ -131,12 +131,13 @@ export class WalGroupCommit {
   /** Runs `commit` (synchronous statements that commit on this connection) and resolves once it is durable. */
   async commit<T>(commit: () => T): Promise<T> {
     this.lower();
+    const before = this.changes();
     let result: T;
     try {
       result = commit();
     } finally {
       this.restore();
-      this.noteCommit();
+      if (this.changes() !== before) this.noteCommit();
     }
     await this.durable();
     return result;

@@ -30,7 +30,6 @@ import {
   SqliteQueryCompiler,
   type DatabaseConnection,
   type Dialect,
-  type SqliteDialectConfig,
 } from 'kysely';
 import type { Logger } from '../../core/ports.js';
 import type { SqlFlavor } from '../sql/dialect.js';
@@ -50,7 +49,7 @@ export interface SqliteStoreOptions {
   path: string;
   logger?: Logger;
   /**
-   * `full` (default): every commit is fsynced before it returns. `normal`: commits survive a
+   * `full` (default): every write is on disk before it resolves (group-commit.ts). `normal`: commits survive a
    * process crash but the last ones may be lost on power failure; about a hundred times faster
    * to commit on slow disks. Only for throwaway data (benchmarks): a lost key version makes
    * everything encrypted under it undecryptable.
@@ -101,7 +100,7 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Sqli
 
   const commits = new WalGroupCommit(sqlite, { logger: options.logger, syncWalFile: options.syncWalFile });
   const scope = new TransactionScope();
-  const db = new Kysely<MetadataDatabase>({ dialect: guardTransactions(durableSqliteDialect({ database: sqlite }, commits), scope) });
+  const db = new Kysely<MetadataDatabase>({ dialect: guardTransactions(durableSqliteDialect(sqlite, commits), scope) });
   try {
     const applied = await migrateToLatest(db as Kysely<unknown>, sqliteFlavor);
     options.logger?.info({ store: 'sqlite', path, migrationsApplied: applied }, 'metadata store opened');
@@ -131,11 +130,13 @@ function createPrivateFile(path: string, logger: Logger | undefined): void {
  * connection is released before that wait, so the next writers commit meanwhile and share the
  * next sync.
  */
-function durableSqliteDialect(config: SqliteDialectConfig, commits: WalGroupCommit): Dialect {
+function durableSqliteDialect(sqlite: Database.Database, commits: WalGroupCommit): Dialect {
   class DurableSqliteDriver extends SqliteDriver {
-    /** Rows changed on the connection when it was acquired, and whether a transaction began since. */
-    private changesAtAcquire = 0;
-    private transactionBegun = false;
+    /** Rows changed on the connection when last counted, whether a transaction is open, and whether this holder committed. */
+    private changesCounted = 0;
+    private transactionOpen = false;
+    private rollingBack = false;
+    private committed = false;
 
     override async acquireConnection(): Promise<DatabaseConnection> {
       const connection = await super.acquireConnection();
@@ -143,39 +144,69 @@ function durableSqliteDialect(config: SqliteDialectConfig, commits: WalGroupComm
       try {
         commits.lower();
         lowered = true;
-        this.changesAtAcquire = commits.changes();
-        this.transactionBegun = false;
+        this.changesCounted = commits.changes();
       } catch (error) {
         if (lowered) commits.restore();
         await super.releaseConnection();
         throw error;
       }
-      return connection;
+      this.transactionOpen = false;
+      this.committed = false;
+      return {
+        executeQuery: <R>(query: CompiledQuery) => {
+          try {
+            return connection.executeQuery<R>(query);
+          } finally {
+            this.countCommit();
+          }
+        },
+        streamQuery: (query, chunkSize) => connection.streamQuery(query, chunkSize),
+      };
+    }
+
+    /**
+     * Counts a commit in the same turn as it happens (a statement outside a transaction that
+     * changed rows, or a transaction's end), so that no read can see it uncounted (see
+     * SqliteMetadataStore.inRequestScope).
+     */
+    private countCommit(): void {
+      if (sqlite.inTransaction) return;
+      const changes = commits.changes();
+      const committed = this.rollingBack ? false : this.transactionOpen || changes !== this.changesCounted;
+      this.transactionOpen = false;
+      this.rollingBack = false;
+      this.changesCounted = changes;
+      if (!committed) return;
+      this.committed = true;
+      commits.noteCommit();
     }
 
     override async beginTransaction(connection: DatabaseConnection): Promise<void> {
-      // Counted before it runs: a transaction that only changed the schema (a migration) changes no rows.
-      this.transactionBegun = true;
+      // Any transaction counts once it ends: one that only changed the schema (a migration) changes no rows.
+      this.transactionOpen = true;
       await connection.executeQuery(CompiledQuery.raw('begin immediate'));
     }
 
+    override async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
+      // Nothing to sync: the rows it changed are gone.
+      this.rollingBack = true;
+      await super.rollbackTransaction(connection);
+    }
+
     override async releaseConnection(): Promise<void> {
-      let wrote: boolean;
+      // Read now: once released, the next holder resets it.
+      const committed = this.committed;
       try {
-        wrote = this.transactionBegun || commits.changes() !== this.changesAtAcquire;
         commits.restore();
       } finally {
         await super.releaseConnection();
       }
-      if (wrote) {
-        commits.noteCommit();
-        await commits.durable();
-      }
+      if (committed) await commits.durable();
     }
   }
   return {
     createAdapter: () => new SqliteAdapter(),
-    createDriver: () => new DurableSqliteDriver(config),
+    createDriver: () => new DurableSqliteDriver({ database: sqlite }),
     createIntrospector: (db) => new SqliteIntrospector(db),
     createQueryCompiler: () => new SqliteQueryCompiler(),
   };
