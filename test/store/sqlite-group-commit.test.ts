@@ -39,6 +39,22 @@ function syncSeam() {
   return seam;
 }
 
+/** Runs `test` on a fresh file store whose WAL syncs go through a {@link syncSeam}; closes it after. */
+async function withStore(
+  test: (store: SqliteMetadataStore, seam: ReturnType<typeof syncSeam>, path: string) => Promise<void>,
+  options: { logger?: Logger } = {},
+): Promise<void> {
+  const path = freshPath();
+  const seam = syncSeam();
+  const store = await openSqliteStore({ path, syncWalFile: seam.sync, logger: options.logger });
+  try {
+    await test(store, seam, path);
+  } finally {
+    seam.release();
+    await store.close();
+  }
+}
+
 const synchronousOf = (store: SqliteMetadataStore) => store.connectionSettings().synchronous;
 const countIn = (path: string, table: string) => {
   const other = new Database(path, { readonly: true });
@@ -61,10 +77,7 @@ async function settled(promise: Promise<unknown>): Promise<boolean> {
 
 describe('SQLite group commit', () => {
   it('resolves a write only after the WAL sync that follows its commit, visible to another connection, back at synchronous = FULL', async () => {
-    const path = freshPath();
-    const seam = syncSeam();
-    const store = await openSqliteStore({ path, syncWalFile: seam.sync });
-    try {
+    await withStore(async (store, seam, path) => {
       const k = key();
       seam.hold();
       const before = seam.calls;
@@ -88,17 +101,11 @@ describe('SQLite group commit', () => {
       expect(countIn(path, 'key_versions')).toBe(1);
       expect(countIn(path, 'aliases')).toBe(1);
       expect(synchronousOf(store)).toBe('full');
-    } finally {
-      seam.release();
-      await store.close();
-    }
+    });
   });
 
   it('shares one sync among the writes committed while another sync runs', async () => {
-    const path = freshPath();
-    const seam = syncSeam();
-    const store = await openSqliteStore({ path, syncWalFile: seam.sync });
-    try {
+    await withStore(async (store, seam, path) => {
       seam.hold();
       const first = store.insertKey(key());
       expect(await settled(first)).toBe(false);
@@ -113,10 +120,7 @@ describe('SQLite group commit', () => {
       // Reads make no sync.
       await store.listKeys(100);
       expect(seam.calls).toBe(calls + 1);
-    } finally {
-      seam.release();
-      await store.close();
-    }
+    });
   });
 
   it('rolls back a transaction that fails, leaving nothing behind and the connection at FULL', async () => {
@@ -140,10 +144,7 @@ describe('SQLite group commit', () => {
   });
 
   it('makes a call that read this worker’s commit wait for the sync its write waits for', async () => {
-    const path = freshPath();
-    const seam = syncSeam();
-    const store = await openSqliteStore({ path, syncWalFile: seam.sync });
-    try {
+    await withStore(async (store, seam, path) => {
       const k = key();
       seam.hold();
       const insert = store.insertKey(k);
@@ -154,42 +155,34 @@ describe('SQLite group commit', () => {
       seam.release();
       expect((await call)?.keyId).toBe(k.keyId);
       await insert;
-    } finally {
-      seam.release();
-      await store.close();
-    }
+    });
   });
 
   it('makes a call that read another connection’s commit wait for a WAL sync before it ends', async () => {
-    const path = freshPath();
-    const seam = syncSeam();
-    const store = await openSqliteStore({ path, syncWalFile: seam.sync });
-    const other = await openSqliteStore({ path });
-    try {
-      const k = key();
-      await store.insertKey(k);
-      await store.inRequestScope(() => store.getKey(k.keyId)); // nothing pending: no sync
-      const calls = seam.calls;
-      await other.updateKey({ ...k, description: 'from another worker', revision: 2 });
-      seam.hold();
-      const call = store.inRequestScope(() => store.getKey(k.keyId));
-      expect(await settled(call)).toBe(false);
-      expect(seam.calls).toBe(calls + 1);
-      seam.release();
-      expect((await call)?.description).toBe('from another worker');
-      // Seen and synced: the next call does not wait again.
-      await store.inRequestScope(() => store.getKey(k.keyId));
-      expect(seam.calls).toBe(calls + 1);
-    } finally {
-      seam.release();
-      await other.close();
-      await store.close();
-    }
+    await withStore(async (store, seam, path) => {
+      const other = await openSqliteStore({ path });
+      try {
+        const k = key();
+        await store.insertKey(k);
+        await store.inRequestScope(() => store.getKey(k.keyId)); // nothing pending: no sync
+        const calls = seam.calls;
+        await other.updateKey({ ...k, description: 'from another worker', revision: 2 });
+        seam.hold();
+        const call = store.inRequestScope(() => store.getKey(k.keyId));
+        expect(await settled(call)).toBe(false);
+        expect(seam.calls).toBe(calls + 1);
+        seam.release();
+        expect((await call)?.description).toBe('from another worker');
+        // Seen and synced: the next call does not wait again.
+        await store.inRequestScope(() => store.getKey(k.keyId));
+        expect(seam.calls).toBe(calls + 1);
+      } finally {
+        await other.close();
+      }
+    });
   });
 
   it('fails the writes waiting for a sync that fails, then refuses writes, calls and certificates with a clear error', async () => {
-    const path = freshPath();
-    const seam = syncSeam();
     const errors: string[] = [];
     const logger: Logger = {
       debug: () => undefined,
@@ -198,8 +191,7 @@ describe('SQLite group commit', () => {
       error: (_obj, msg) => void errors.push(msg ?? ''),
       child: () => logger,
     };
-    const store = await openSqliteStore({ path, syncWalFile: seam.sync, logger });
-    try {
+    await withStore(async (store, seam, path) => {
       const kept = key();
       await store.insertKey(kept);
       seam.hold();
@@ -225,10 +217,7 @@ describe('SQLite group commit', () => {
       expect(seam.calls).toBe(calls);
       expect(countIn(path, 'keys')).toBe(keysBefore);
       expect(synchronousOf(store)).toBe('full');
-    } finally {
-      seam.release();
-      await store.close();
-    }
+    }, { logger });
   });
 
   it('syncs nothing itself for an in-memory store or one opened with synchronous = normal', async () => {
