@@ -194,6 +194,7 @@ describe('SQLite group commit', () => {
     await withStore(async (store, seam, path) => {
       const kept = key();
       await store.insertKey(kept);
+      expect(await store.health()).toStrictEqual({ ok: true });
       seam.hold();
       const waiting = [store.insertKey(key()), store.insertKey(key()), store.insertAlias(alias('alias/failed', kept.keyId))];
       seam.fail = Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' });
@@ -202,6 +203,7 @@ describe('SQLite group commit', () => {
       for (const write of waiting) await expect(write).rejects.toThrow(message);
       expect(errors).toHaveLength(1);
       expect(errors[0]).toMatch(message);
+      expect(await store.health()).toStrictEqual({ ok: false, detail: expect.stringMatching(message) });
 
       // Refused at once from now on, without syncing again; nothing more is committed.
       seam.fail = undefined;

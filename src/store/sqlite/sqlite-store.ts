@@ -188,6 +188,16 @@ export class SqliteMetadataStore extends SqlMetadataStore implements RequestRead
     this.cacheToken = { dataVersion, totalChanges, queriesEnded };
   }
 
+  /** For `/health`: not healthy once a WAL sync has failed (group-commit.ts), so a load balancer skips this node. */
+  async health(): Promise<{ ok: boolean; detail?: string }> {
+    try {
+      this.commits.refuseIfFailed();
+      return { ok: true };
+    } catch (error) {
+      return { ok: false, detail: (error as Error).message };
+    }
+  }
+
   /** The connection settings in force, for diagnostics and tests. */
   connectionSettings(): { journalMode: string; synchronous: 'off' | 'normal' | 'full' | 'extra'; busyTimeoutMs: number; foreignKeys: boolean } {
     const levels = ['off', 'normal', 'full', 'extra'] as const;
