@@ -50,6 +50,7 @@ export class WalSyncError extends Error {
   }
 }
 
+/** The group commit of one connection: the store's dialect and the CA store's direct insert commit through it. */
 export class WalGroupCommit {
   /**
    * The connection's `synchronous` level (2 FULL, 3 EXTRA) when commits must reach the disk and
