@@ -5,7 +5,10 @@
  * - `journal_mode=WAL`: readers never block the writer, and a second process (one worker per
  *   core) can read while another writes.
  * - `synchronous=FULL`: a committed key is on disk before the client hears of it; losing a
- *   committed key version would make everything encrypted under it undecryptable.
+ *   committed key version would make everything encrypted under it undecryptable. Writes made
+ *   through the store commit at NORMAL and are then made as durable on the thread pool, one
+ *   WAL sync per group of commits, before they resolve (group-commit.ts); FULL stays the
+ *   connection's level for anything else.
  * - `busy_timeout`: writers from other processes wait instead of failing at once. better-sqlite3
  *   waits synchronously, so a process blocks while another holds the write lock: keep
  *   transactions short (the core never awaits the HSM inside one).
@@ -27,13 +30,13 @@ import {
   SqliteQueryCompiler,
   type DatabaseConnection,
   type Dialect,
-  type SqliteDialectConfig,
 } from 'kysely';
 import type { Logger } from '../../core/ports.js';
 import type { SqlFlavor } from '../sql/dialect.js';
 import { migrateToLatest } from '../sql/migrations/index.js';
 import type { MetadataDatabase } from '../sql/schema.js';
 import { guardTransactions, TransactionScope } from '../sql/sql-store.js';
+import { WalGroupCommit, type WalGroupCommitOptions } from './group-commit.js';
 import { SqliteMetadataStore } from './sqlite-store.js';
 
 export { SqliteMetadataStore } from './sqlite-store.js';
@@ -46,7 +49,7 @@ export interface SqliteStoreOptions {
   path: string;
   logger?: Logger;
   /**
-   * `full` (default): every commit is fsynced before it returns. `normal`: commits survive a
+   * `full` (default): every write is on disk before it resolves (group-commit.ts). `normal`: commits survive a
    * process crash but the last ones may be lost on power failure; about a hundred times faster
    * to commit on slow disks. Only for throwaway data (benchmarks): a lost key version makes
    * everything encrypted under it undecryptable.
@@ -54,6 +57,8 @@ export interface SqliteStoreOptions {
   synchronous?: 'full' | 'normal';
   /** Entries of each of the read caches (keys, key versions, principals); default 16,384. */
   readCacheEntries?: number;
+  /** Test seam: replaces the fdatasync of the WAL file that makes commits durable (group-commit.ts). */
+  syncWalFile?: WalGroupCommitOptions['syncWalFile'];
 }
 
 /** SQLite's column types, and its duplicate-key errors as better-sqlite3 reports them. */
@@ -93,16 +98,18 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Sqli
     throw error;
   }
 
+  const commits = new WalGroupCommit(sqlite, { logger: options.logger, syncWalFile: options.syncWalFile });
   const scope = new TransactionScope();
-  const db = new Kysely<MetadataDatabase>({ dialect: guardTransactions(immediateSqliteDialect({ database: sqlite }), scope) });
+  const db = new Kysely<MetadataDatabase>({ dialect: guardTransactions(durableSqliteDialect(sqlite, commits), scope) });
   try {
     const applied = await migrateToLatest(db as Kysely<unknown>, sqliteFlavor);
     options.logger?.info({ store: 'sqlite', path, migrationsApplied: applied }, 'metadata store opened');
   } catch (error) {
     await db.destroy();
+    await commits.close();
     throw error;
   }
-  return new SqliteMetadataStore({ db, sqlite, flavor: sqliteFlavor, scope, readCacheEntries: options.readCacheEntries });
+  return new SqliteMetadataStore({ db, sqlite, flavor: sqliteFlavor, scope, commits, readCacheEntries: options.readCacheEntries });
 }
 
 function createPrivateFile(path: string, logger: Logger | undefined): void {
@@ -116,16 +123,90 @@ function createPrivateFile(path: string, logger: Logger | undefined): void {
   }
 }
 
-/** Kysely's SQLite dialect, except that transactions begin IMMEDIATE (see the module doc). */
-function immediateSqliteDialect(config: SqliteDialectConfig): Dialect {
-  class ImmediateSqliteDriver extends SqliteDriver {
+/**
+ * Kysely's SQLite dialect, except that transactions begin IMMEDIATE (see the module doc) and
+ * every query or transaction that wrote commits through `commits`: the connection is held at
+ * NORMAL while Kysely has it, and a write resolves once the WAL sync after it is done. The
+ * connection is released before that wait, so the next writers commit meanwhile and share the
+ * next sync.
+ */
+function durableSqliteDialect(sqlite: Database.Database, commits: WalGroupCommit): Dialect {
+  class DurableSqliteDriver extends SqliteDriver {
+    /** Rows changed on the connection when last counted, whether a transaction is open, and whether this holder committed. */
+    private changesCounted = 0;
+    private transactionOpen = false;
+    private rollingBack = false;
+    private committed = false;
+
+    override async acquireConnection(): Promise<DatabaseConnection> {
+      const connection = await super.acquireConnection();
+      let lowered = false;
+      try {
+        commits.lower();
+        lowered = true;
+        this.changesCounted = commits.changes();
+      } catch (error) {
+        if (lowered) commits.restore();
+        await super.releaseConnection();
+        throw error;
+      }
+      this.transactionOpen = false;
+      this.committed = false;
+      return {
+        executeQuery: <R>(query: CompiledQuery) => {
+          try {
+            return connection.executeQuery<R>(query);
+          } finally {
+            this.countCommit();
+          }
+        },
+        streamQuery: (query, chunkSize) => connection.streamQuery(query, chunkSize),
+      };
+    }
+
+    /**
+     * Counts a commit in the same turn as it happens (a statement outside a transaction that
+     * changed rows, or a transaction's end), so that no read can see it uncounted (see
+     * SqliteMetadataStore.inRequestScope).
+     */
+    private countCommit(): void {
+      if (sqlite.inTransaction) return;
+      const changes = commits.changes();
+      const committed = this.rollingBack ? false : this.transactionOpen || changes !== this.changesCounted;
+      this.transactionOpen = false;
+      this.rollingBack = false;
+      this.changesCounted = changes;
+      if (!committed) return;
+      this.committed = true;
+      commits.noteCommit();
+    }
+
     override async beginTransaction(connection: DatabaseConnection): Promise<void> {
+      // Any transaction counts once it ends: one that only changed the schema (a migration) changes no rows.
+      this.transactionOpen = true;
       await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+    }
+
+    override async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
+      // Nothing to sync: the rows it changed are gone.
+      this.rollingBack = true;
+      await super.rollbackTransaction(connection);
+    }
+
+    override async releaseConnection(): Promise<void> {
+      // Read now: once released, the next holder resets it.
+      const committed = this.committed;
+      try {
+        commits.restore();
+      } finally {
+        await super.releaseConnection();
+      }
+      if (committed) await commits.durable();
     }
   }
   return {
     createAdapter: () => new SqliteAdapter(),
-    createDriver: () => new ImmediateSqliteDriver(config),
+    createDriver: () => new DurableSqliteDriver({ database: sqlite }),
     createIntrospector: (db) => new SqliteIntrospector(db),
     createQueryCompiler: () => new SqliteQueryCompiler(),
   };

@@ -5,21 +5,17 @@
  * metadata store's fast path does for keys (sqlite-store.ts). Building and preparing them per
  * call cost more than running them.
  *
- * Certificates are durable before anyone hears of them, as with `synchronous = FULL`, but the
- * wait is not on the event loop: their transaction commits with `synchronous = NORMAL` (the
- * frames are written to the WAL, no fsync), then the WAL file is fdatasync'd on libuv's thread
- * pool — one sync for every commit made before it started — and only then is the insert
- * resolved. A WAL whose frames are on disk replays them after a crash or power loss, which is
- * what FULL's per-commit WAL sync buys. A FULL commit's fsync on the event loop (several ms on
- * a VM disk) stalled every other request for its duration.
+ * Certificates are durable before anyone hears of them without an fsync on the event loop: the
+ * insert commits through the store's group commit (group-commit.ts), as every write of the
+ * metadata store does.
  */
-import { open, type FileHandle } from 'node:fs/promises';
 import type { Database, Statement } from 'better-sqlite3';
 import type { Kysely, Selectable } from 'kysely';
 import type { CaAuthorityRecord, IssuedCertificateRecord } from '../../ca/model.js';
 import { SqlCaStore, certificateToRow, rowToAuthority, rowToCertificate } from '../sql/ca-repository.js';
 import type { CaAuthoritiesTable, CaCertificatesTable, CaDatabase } from '../sql/ca-schema.js';
 import type { SqlFlavor } from '../sql/dialect.js';
+import type { WalGroupCommit } from './group-commit.js';
 
 interface Statements {
   authorityByName: Statement<[string], Selectable<CaAuthoritiesTable>>;
@@ -37,68 +33,9 @@ export class SqliteCaStore extends SqlCaStore {
     private readonly kysely: Kysely<CaDatabase>,
     flavor: SqlFlavor,
     private readonly sqlite: Database,
+    private readonly commits: WalGroupCommit,
   ) {
     super(kysely, flavor);
-  }
-
-  /**
-   * The WAL file, open for syncing until the store closes (after SQLite's connection: closing a
-   * descriptor of a file SQLite has open could drop its POSIX locks).
-   */
-  private wal: Promise<FileHandle> | undefined;
-  /** The WAL sync running, and the one that starts after it for commits made meanwhile. */
-  private running: Promise<void> | undefined;
-  private next: Promise<void> | undefined;
-  /**
-   * The connection's `synchronous` level (2 FULL, 3 EXTRA) when commits must reach the disk and
-   * the WAL can be synced instead (a file in WAL mode); 0 otherwise. Learnt once.
-   */
-  private durableLevel: number | undefined;
-
-  private walSyncLevel(): number {
-    if (this.durableLevel === undefined) {
-      const level = Number(this.sqlite.pragma('synchronous', { simple: true }));
-      const wal = String(this.sqlite.pragma('journal_mode', { simple: true })).toLowerCase() === 'wal';
-      this.durableLevel = !this.sqlite.memory && wal && level >= 2 ? level : 0;
-    }
-    return this.durableLevel;
-  }
-
-  /** Resolves once everything committed to the WAL before this call is on disk. */
-  private syncWal(): Promise<void> {
-    if (!this.running) return this.startWalSync();
-    // The running sync may have begun before this commit's frames were written: wait for the next.
-    const after = () => {
-      this.next = undefined;
-      return this.startWalSync();
-    };
-    return (this.next ??= this.running.then(after, after));
-  }
-
-  private startWalSync(): Promise<void> {
-    const sync = async () => {
-      try {
-        this.wal ??= open(`${this.sqlite.name}-wal`, 'r');
-        await (await this.wal).datasync();
-      } catch (error) {
-        this.wal = undefined;
-        throw error;
-      }
-    };
-    const running: Promise<void> = sync().finally(() => {
-      if (this.running === running) this.running = undefined;
-    });
-    this.running = running;
-    return running;
-  }
-
-  /** Closes the WAL descriptor; called once the connection is closed. */
-  async closeWal(): Promise<void> {
-    await Promise.allSettled([this.running, this.next]);
-    const wal = this.wal;
-    this.wal = undefined;
-    const handle = await wal?.catch(() => undefined);
-    await handle?.close();
   }
 
   /** Prepared on first use: the CA's tables exist once the store's migrations have run. */
@@ -138,15 +75,7 @@ export class SqliteCaStore extends SqlCaStore {
       if (certificates.length === 1) statements.insertCertificate.run(Object.values(certificateToRow(certificates[0]!)));
       else statements.insertCertificates(certificates);
     };
-    const level = this.walSyncLevel();
-    if (level === 0) return insert();
-    this.sqlite.pragma('synchronous = NORMAL');
-    try {
-      insert();
-    } finally {
-      this.sqlite.pragma(`synchronous = ${level}`);
-    }
-    await this.syncWal();
+    await this.commits.commit(insert);
   }
 
   override async getCertificate(caName: string, serial: string): Promise<IssuedCertificateRecord | undefined> {

@@ -19,6 +19,7 @@ import { quorumRulesQuery, rowToRule } from '../sql/quorum-sql.js';
 import { SqlMetadataStore, type TransactionScope } from '../sql/sql-store.js';
 import type { CaStore } from '../../ca/ports.js';
 import type { CaDatabase } from '../sql/ca-schema.js';
+import type { WalGroupCommit } from './group-commit.js';
 import { SqliteCaStore } from './sqlite-ca-store.js';
 
 export interface SqliteMetadataStoreOptions {
@@ -26,6 +27,8 @@ export interface SqliteMetadataStoreOptions {
   sqlite: Database;
   flavor: SqlFlavor;
   scope: TransactionScope;
+  /** The connection's group commit, which the dialect of `db` commits through too (index.ts). */
+  commits: WalGroupCommit;
   /** Entries of each read cache (default {@link READ_CACHE_ENTRIES}). */
   readCacheEntries?: number;
 }
@@ -82,11 +85,13 @@ export class SqliteMetadataStore extends SqlMetadataStore implements RequestRead
   private cacheToken: ChangeToken = { dataVersion: -1, totalChanges: -1, queriesEnded: -1 };
   private readonly caStore: SqliteCaStore;
   private readonly cacheEntries: number;
+  private readonly commits: WalGroupCommit;
 
   constructor(options: SqliteMetadataStoreOptions) {
     super({ db: options.db, flavor: options.flavor, scope: options.scope });
     this.sqlite = options.sqlite;
     this.txScope = options.scope;
+    this.commits = options.commits;
     this.cacheEntries = options.readCacheEntries ?? READ_CACHE_ENTRIES;
     if (!Number.isInteger(this.cacheEntries) || this.cacheEntries < 1) throw new RangeError('readCacheEntries must be a positive integer');
     // Compiled by Kysely (so the SQL stays in one dialect-aware place), prepared once.
@@ -112,7 +117,7 @@ export class SqliteMetadataStore extends SqlMetadataStore implements RequestRead
     this.quorumRulesParameters = [...rulesQuery.parameters];
     this.changeToken = this.sqlite.prepare<[], [number, number]>('SELECT data_version, total_changes() FROM pragma_data_version').raw();
     this.dataVersion = this.sqlite.prepare<[], number>('PRAGMA data_version').pluck();
-    this.caStore = new SqliteCaStore(options.db as unknown as Kysely<CaDatabase>, options.flavor, options.sqlite);
+    this.caStore = new SqliteCaStore(options.db as unknown as Kysely<CaDatabase>, options.flavor, options.sqlite, options.commits);
   }
 
   /** The private CA's tables, with their per-issuance reads prepared once (sqlite-ca-store.ts). */
@@ -122,7 +127,7 @@ export class SqliteMetadataStore extends SqlMetadataStore implements RequestRead
 
   override async close(): Promise<void> {
     await super.close();
-    await this.caStore.closeWal();
+    await this.commits.close();
   }
 
   /**
@@ -137,12 +142,20 @@ export class SqliteMetadataStore extends SqlMetadataStore implements RequestRead
    * Counters rather than an AsyncLocalStorage per call: on Node 20 an enabled AsyncLocalStorage
    * puts hooks on every promise the process makes (see core/on-demand-context.ts). Concurrent
    * calls share checks: a check made after the newest call began serves all calls in progress.
+   *
+   * A call answers only once the commits it may have seen are on disk: a commit is visible as
+   * soon as it is in the WAL, up to one group-commit sync before it is durable (group-commit.ts),
+   * so a call that ends while one is pending waits for that sync. Once a sync has failed, calls
+   * are refused.
    */
   async inRequestScope<T>(fn: () => Promise<T>): Promise<T> {
+    this.commits.refuseIfFailed();
     this.callsBegun++;
     this.callsInProgress++;
     try {
-      return await fn();
+      const result = await fn();
+      if (this.commits.pending) await this.commits.durable();
+      return result;
     } finally {
       this.callsInProgress--;
     }
@@ -166,11 +179,23 @@ export class SqliteMetadataStore extends SqlMetadataStore implements RequestRead
       this.cacheToken.queriesEnded = queriesEnded;
       return;
     }
+    // Another connection committed: its frames may not be synced yet (see inRequestScope).
+    if (dataVersion !== this.cacheToken.dataVersion) this.commits.noteCommit();
     this.keyCache.clear();
     this.versionCache.clear();
     this.quorumRules = undefined;
     this.principalCache.clear();
     this.cacheToken = { dataVersion, totalChanges, queriesEnded };
+  }
+
+  /** For `/health`: not healthy once a WAL sync has failed (group-commit.ts), so a load balancer skips this node. */
+  async health(): Promise<{ ok: boolean; detail?: string }> {
+    try {
+      this.commits.refuseIfFailed();
+      return { ok: true };
+    } catch (error) {
+      return { ok: false, detail: (error as Error).message };
+    }
   }
 
   /** The connection settings in force, for diagnostics and tests. */
