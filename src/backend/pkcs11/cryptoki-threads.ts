@@ -199,9 +199,12 @@ export class CryptokiThreads {
 
   /**
    * Cancels the jobs on `session` that have not started (those queued behind a hung call, say):
-   * each fails with {@link JobSkipped} now and will not run.
+   * each fails with {@link JobSkipped} now and will not run; so does a fenced job of this
+   * `generation` posted later (its holder joined before the call was given up, and made its job
+   * after), which would otherwise wait behind the hung call until its own deadline.
    */
-  cancelPending(session: string): void {
+  cancelPending(session: string, generation: number): void {
+    this.failedIn.set(session, generation);
     const onSession = this.sessions.get(session);
     if (!onSession) return;
     for (const job of [...onSession.thread.jobs]) if (job.order?.session === session && this.cancel(job)) this.settle(job, new JobSkipped());

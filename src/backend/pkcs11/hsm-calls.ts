@@ -209,7 +209,8 @@ export class HsmCalls {
 
   /** Cancels the jobs on `session` that have not started (behind a hung call). */
   cancelPending(session: Handle): void {
-    this.threads.cancelPending(keyOf(session));
+    const key = keyOf(session);
+    this.threads.cancelPending(key, this.generations.get(key) ?? 0);
   }
 
   /** Worker threads in use, for metrics and tests. */

@@ -97,4 +97,33 @@ describe('queueing behind a busy session', () => {
     expect(backend.stats().sessionsAbandoned).toBe(0);
     expect(await roundTrip('after')).toBe('after');
   });
+
+  it('does not post a job behind a hung call that was given up before the job was made', async () => {
+    // A cold key: the caller that queues behind the hung call first unwraps it on the owner
+    // session (one call of LATENCY), so its own job reaches the session only after the hung call
+    // was given up (and the jobs then pending cancelled). It must not wait behind it anyway.
+    const cold = await backend.generateKeyMaterial('SYMMETRIC_DEFAULT');
+    const coldKey = { id: 'queueing-cold', keySpec: 'SYMMETRIC_DEFAULT' as const, wrapped: cold.wrapped, publicKey: Buffer.alloc(0) };
+    const LATENCY_MS = 600;
+    control.set([`latency_us=${LATENCY_MS * 1000}`, 'cloudhsm=1', 'hang=C_Encrypt count=1']);
+    const hung = backend.encryptSymmetric(key, Buffer.from('hung'), aad).then(
+      () => undefined,
+      (e: Error) => e,
+    );
+    // Joins the hung call's session before it is given up (at CALL_TIMEOUT_MS); makes its job after.
+    await new Promise((r) => setTimeout(r, CALL_TIMEOUT_MS - 300));
+    const behind = backend.encryptSymmetric(coldKey, Buffer.from('behind'), aad).then(
+      (c) => c,
+      (e: Error) => e,
+    );
+    const c = await behind;
+    expect(c).not.toBeInstanceOf(Error); // without the fence it waited behind the hung call and timed out
+    expect(await hung).toMatchObject({ code: 'ERR_HSM_TIMEOUT' });
+    control.set([]);
+    const { iv, ciphertext } = c as { iv: Buffer; ciphertext: Buffer };
+    expect((await backend.decryptSymmetric(coldKey, iv, ciphertext, aad)).toString()).toBe('behind');
+    for (let i = 0; i < 50 && backend.stats().sessionsAbandoned > 0; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(backend.stats().sessionsAbandoned).toBe(0);
+    expect(await roundTrip('after')).toBe('after');
+  });
 });
