@@ -98,6 +98,32 @@ describe('queueing behind a busy session', () => {
     expect(await roundTrip('after')).toBe('after');
   });
 
+  it('keeps a pooled session when the call that hung was on another session (a cold key unwrapped on the owner session)', async () => {
+    const cold = await backend.generateKeyMaterial('SYMMETRIC_DEFAULT');
+    const coldKey = { id: 'queueing-cold-hung-unwrap', keySpec: 'SYMMETRIC_DEFAULT' as const, wrapped: cold.wrapped, publicKey: Buffer.alloc(0) };
+    control.set(['cloudhsm=1', 'hang=C_UnwrapKey count=1']); // the unwrap blocks until the control file changes
+    try {
+      // Two callers share the one unwrap (the key cache's lease); both fail with the timeout …
+      const failures = await Promise.all(
+        ['a', 'b'].map((t) =>
+          backend.encryptSymmetric(coldKey, Buffer.from(t), aad).then(
+            () => undefined,
+            (e: Error) => e,
+          ),
+        ),
+      );
+      for (const f of failures) expect(f).toMatchObject({ code: 'ERR_HSM_TIMEOUT' });
+      // … but the pooled session they held never waited for anything: it is back in the pool, not
+      // set aside until the owner session's hung call returns (which may be never).
+      expect(backend.stats()).toMatchObject({ sessionsAbandoned: 0, sessionsInUse: 0, sessionsIdle: 1 });
+      expect(await roundTrip('meanwhile')).toBe('meanwhile');
+    } finally {
+      control.set([]);
+    }
+    const c = await backend.encryptSymmetric(coldKey, Buffer.from('later'), aad);
+    expect((await backend.decryptSymmetric(coldKey, c.iv, c.ciphertext, aad)).toString()).toBe('later');
+  });
+
   it('does not post a job behind a hung call that was given up before the job was made', async () => {
     // A cold key: the caller that queues behind the hung call first unwraps it on the owner
     // session (one call of LATENCY), so its own job reaches the session only after the hung call
