@@ -48,6 +48,8 @@ export class JobSkipped extends Error {
 
 /** Jobs a thread can have outstanding at once (its start flags form a ring of this size). */
 const THREAD_QUEUE = 64;
+/** Sessions whose cancelled generation is remembered ({@link CryptokiThreads.cancelPending}). */
+const CANCELLED_SESSIONS_KEPT = 1024;
 const PENDING = 0;
 const STARTED = 1;
 const CANCELLED = 2;
@@ -150,6 +152,8 @@ export class CryptokiThreads {
    * a fenced job posted later, which may go to another thread once the session has none left.
    */
   private readonly failedIn = new Map<string, number>();
+  /** Per session, the generation whose jobs were cancelled behind a hung call ({@link cancelPending}). */
+  private readonly cancelledIn = new Map<string, number>();
   private nextId = 0;
   private skipped = 0;
   private closed = false;
@@ -177,6 +181,7 @@ export class CryptokiThreads {
     const onSession = order && this.sessions.get(order.session);
     if (this.closed) this.settle(job, new Error('The Cryptoki threads are closed.'));
     else if (order?.fenced && this.failedIn.get(order.session) === order.generation) this.settle(job, new JobSkipped());
+    else if (order && this.cancelledIn.get(order.session) === order.generation && steps[0]![0] !== 'C_CloseSession') this.settle(job, new JobSkipped());
     else if (onSession && onSession.thread.jobs.length < THREAD_QUEUE) this.post(onSession.thread, job);
     else {
       this.queue.push(job);
@@ -199,12 +204,18 @@ export class CryptokiThreads {
 
   /**
    * Cancels the jobs on `session` that have not started (those queued behind a hung call, say):
-   * each fails with {@link JobSkipped} now and will not run; so does a fenced job of this
-   * `generation` posted later (its holder joined before the call was given up, and made its job
-   * after), which would otherwise wait behind the hung call until its own deadline.
+   * each fails with {@link JobSkipped} now and will not run; so does every job of this
+   * `generation` posted later but C_CloseSession (a holder that made its job after the call was
+   * given up), which would otherwise wait behind the hung call until its own deadline.
    */
   cancelPending(session: string, generation: number): void {
-    this.failedIn.set(session, generation);
+    // Pooled sessions only (generation 0: a session no pool lends). Kept after the session is
+    // closed, until it is lent again in a new generation; the oldest dropped first.
+    if (generation > 0) {
+      this.cancelledIn.delete(session);
+      this.cancelledIn.set(session, generation);
+      if (this.cancelledIn.size > CANCELLED_SESSIONS_KEPT) this.cancelledIn.delete(this.cancelledIn.keys().next().value!);
+    }
     const onSession = this.sessions.get(session);
     if (!onSession) return;
     for (const job of [...onSession.thread.jobs]) if (job.order?.session === session && this.cancel(job)) this.settle(job, new JobSkipped());

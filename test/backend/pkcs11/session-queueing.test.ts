@@ -7,7 +7,9 @@
  * a hung call does not wait for it. (cloudhsm project only: it needs the interposer.)
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Handle } from 'pkcs11js';
 import type { Pkcs11Backend } from '../../../src/backend/pkcs11/index.js';
+import type { SessionPool } from '../../../src/backend/pkcs11/session-pool.js';
 import { interposerControl } from '../../support/interposer.js';
 import { openTestBackend } from './helpers.js';
 
@@ -96,6 +98,40 @@ describe('queueing behind a busy session', () => {
     for (let i = 0; i < 50 && backend.stats().sessionsAbandoned > 0; i++) await new Promise((r) => setTimeout(r, 50));
     expect(backend.stats().sessionsAbandoned).toBe(0);
     expect(await roundTrip('after')).toBe('after');
+  });
+
+  it('skips the first holder’s job made after the joiner’s hung call was given up, and runs it on another session', async () => {
+    // The pool itself, with one-job operations of our own: the first holder makes its job late (as
+    // when it unwraps a cold key first); the joiner's job, made at once, runs first and hangs.
+    const pool = (backend as unknown as { pool: SessionPool }).pool;
+    const random = (s: Handle) => backend.calls.call('C_GenerateRandom', s, Buffer.alloc(8));
+    control.set(['cloudhsm=1', 'hang=C_GenerateRandom count=1']);
+    try {
+      const first = pool
+        .useForOneJob(async (s) => {
+          await new Promise((r) => setTimeout(r, CALL_TIMEOUT_MS + 400));
+          return random(s);
+        })
+        .then(
+          (b) => b,
+          (e: Error) => e,
+        );
+      await new Promise((r) => setTimeout(r, 20));
+      const joiner = pool.useForOneJob(random).then(
+        () => undefined,
+        (e: Error) => e,
+      );
+      expect(await joiner).toMatchObject({ code: 'ERR_HSM_TIMEOUT' });
+      // Made after its session was set aside: skipped there (not left behind the hung call until
+      // its own deadline), and run on a new session.
+      const result = await first;
+      expect(result).not.toBeInstanceOf(Error);
+      expect(result).toHaveLength(8);
+    } finally {
+      control.set([]);
+    }
+    for (let i = 0; i < 50 && backend.stats().sessionsAbandoned > 0; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(backend.stats()).toMatchObject({ sessionsAbandoned: 0, sessionsInUse: 0 });
   });
 
   it('keeps a pooled session when the call that hung was on another session (a cold key unwrapped on the owner session)', async () => {
