@@ -210,7 +210,7 @@ export class CryptokiThreads {
    */
   cancelPending(session: string, generation: number): void {
     // Pooled sessions only (generation 0: a session no pool lends). Kept after the session is
-    // closed, until it is lent again in a new generation; the oldest dropped first.
+    // closed, until a session is opened with its handle again; the oldest dropped first.
     if (generation > 0) {
       this.cancelledIn.delete(session);
       this.cancelledIn.set(session, generation);
@@ -219,6 +219,16 @@ export class CryptokiThreads {
     const onSession = this.sessions.get(session);
     if (!onSession) return;
     for (const job of [...onSession.thread.jobs]) if (job.order?.session === session && this.cancel(job)) this.settle(job, new JobSkipped());
+  }
+
+  /** The generation of `session` whose jobs were cancelled ({@link cancelPending}), if any. */
+  cancelledGeneration(session: string): number | undefined {
+    return this.cancelledIn.get(session);
+  }
+
+  /** A session was opened with this handle: a closed one's cancellation no longer applies. */
+  forgetCancelled(session: string): void {
+    this.cancelledIn.delete(session);
   }
 
   stats(): { threads: number; busy: number; stuck: number; skipped: number } {

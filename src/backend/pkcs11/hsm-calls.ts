@@ -148,7 +148,16 @@ export class HsmCalls {
 
   /** A call of fixed kind: session, object and random calls. */
   call<F extends HelperFn>(fn: F, ...args: Parameters<Cryptoki[F]>): Awaitable<ReturnType<Cryptoki[F]>> {
-    return this.steps(FIXED_KIND[fn], [[fn, ...args]]) as Awaitable<ReturnType<Cryptoki[F]>>;
+    const result = this.steps(FIXED_KIND[fn], [[fn, ...args]]);
+    if (fn !== 'C_OpenSession') return result as Awaitable<ReturnType<Cryptoki[F]>>;
+    // A new session may reuse a closed one's handle: nothing recorded about that one applies.
+    const opened = (session: Handle) => {
+      const key = keyOf(session);
+      this.generations.delete(key);
+      this.threads.forgetCancelled(key);
+      return session;
+    };
+    return (result instanceof Promise ? result.then(opened) : opened(result as Handle)) as Awaitable<ReturnType<Cryptoki[F]>>;
   }
 
   /** An operation of the given kind (generation, wrapping, unwrapping, derivation). */
@@ -270,7 +279,10 @@ export class HsmCalls {
     const [fn, session] = steps[0]!;
     if (SLOT_CALLS.has(fn) || !(session instanceof Uint8Array)) return undefined;
     const key = keyOf(session as Handle);
-    return { session: key, generation: this.generations.get(key) ?? 0, fenced: this.fencedHandles.has(session as Handle) && !NEVER_FENCED.has(fn) };
+    // A pooled session closed after its jobs were cancelled keeps that generation until its handle
+    // is opened again: a holder's job made later still is skipped, not run on a closed handle.
+    const generation = this.generations.get(key) ?? this.threads.cancelledGeneration(key) ?? 0;
+    return { session: key, generation, fenced: this.fencedHandles.has(session as Handle) && !NEVER_FENCED.has(fn) };
   }
 
   /** The call's promise, or an {@link HsmTimeoutError} once `timeoutMs` have passed. */

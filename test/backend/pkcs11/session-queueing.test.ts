@@ -134,6 +134,35 @@ describe('queueing behind a busy session', () => {
     expect(backend.stats()).toMatchObject({ sessionsAbandoned: 0, sessionsInUse: 0 });
   });
 
+  it('skips a holder’s job made after its session was given up and closed, without recovering anything', async () => {
+    const pool = (backend as unknown as { pool: SessionPool }).pool;
+    const random = (s: Handle) => backend.calls.call('C_GenerateRandom', s, Buffer.alloc(8));
+    // The joiner's call answers 300 ms after it was given up; its session is closed then; the
+    // first holder makes its job later still.
+    control.set(['cloudhsm=1', `hang=C_GenerateRandom ms=${CALL_TIMEOUT_MS + 300} count=1`]);
+    const drains = backend.stats().poolDrains;
+    try {
+      const first = pool
+        .useForOneJob(async (s) => {
+          await new Promise((r) => setTimeout(r, CALL_TIMEOUT_MS + 900));
+          return random(s);
+        })
+        .then(
+          (b) => b,
+          (e: Error) => e,
+        );
+      await new Promise((r) => setTimeout(r, 20));
+      expect(await pool.useForOneJob(random).then(() => undefined, (e: Error) => e)).toMatchObject({ code: 'ERR_HSM_TIMEOUT' });
+      const result = await first;
+      expect(result).not.toBeInstanceOf(Error);
+      expect(result).toHaveLength(8);
+    } finally {
+      control.set([]);
+    }
+    // Not run on the closed handle: that failure would have been judged a lost session, and the pool drained.
+    expect(backend.stats()).toMatchObject({ poolDrains: drains, sessionsAbandoned: 0, sessionsInUse: 0 });
+  });
+
   it('keeps a pooled session when the call that hung was on another session (a cold key unwrapped on the owner session)', async () => {
     const cold = await backend.generateKeyMaterial('SYMMETRIC_DEFAULT');
     const coldKey = { id: 'queueing-cold-hung-unwrap', keySpec: 'SYMMETRIC_DEFAULT' as const, wrapped: cold.wrapped, publicKey: Buffer.alloc(0) };
