@@ -100,16 +100,20 @@ describe('queueing behind a busy session', () => {
     expect(await roundTrip('after')).toBe('after');
   });
 
-  it('skips the first holder’s job made after the joiner’s hung call was given up, and runs it on another session', async () => {
-    // The pool itself, with one-job operations of our own: the first holder makes its job late (as
-    // when it unwraps a cold key first); the joiner's job, made at once, runs first and hangs.
+  /**
+   * The pool itself, with one-job operations of our own (random bytes): the first holder makes its
+   * job `lateMs` after it got the session (as when it unwraps a cold key first); a joiner's job,
+   * made at once, runs first and hangs (`hang`), and is given up. Returns the first holder's
+   * answer (or error) and the joiner's error.
+   */
+  async function firstHolderLate(hang: string, lateMs: number): Promise<{ first: Buffer | Error; joiner: Error | undefined }> {
     const pool = (backend as unknown as { pool: SessionPool }).pool;
     const random = (s: Handle) => backend.calls.call('C_GenerateRandom', s, Buffer.alloc(8));
-    control.set(['cloudhsm=1', 'hang=C_GenerateRandom count=1']);
+    control.set(['cloudhsm=1', hang]);
     try {
       const first = pool
         .useForOneJob(async (s) => {
-          await new Promise((r) => setTimeout(r, CALL_TIMEOUT_MS + 400));
+          await new Promise((r) => setTimeout(r, lateMs));
           return random(s);
         })
         .then(
@@ -117,48 +121,35 @@ describe('queueing behind a busy session', () => {
           (e: Error) => e,
         );
       await new Promise((r) => setTimeout(r, 20));
-      const joiner = pool.useForOneJob(random).then(
+      const joiner = await pool.useForOneJob(random).then(
         () => undefined,
         (e: Error) => e,
       );
-      expect(await joiner).toMatchObject({ code: 'ERR_HSM_TIMEOUT' });
-      // Made after its session was set aside: skipped there (not left behind the hung call until
-      // its own deadline), and run on a new session.
-      const result = await first;
-      expect(result).not.toBeInstanceOf(Error);
-      expect(result).toHaveLength(8);
+      return { first: await first, joiner };
     } finally {
       control.set([]);
     }
+  }
+
+  it('skips the first holder’s job made after the joiner’s hung call was given up, and runs it on another session', async () => {
+    const { first, joiner } = await firstHolderLate('hang=C_GenerateRandom count=1', CALL_TIMEOUT_MS + 400);
+    expect(joiner).toMatchObject({ code: 'ERR_HSM_TIMEOUT' });
+    // Made after its session was set aside: skipped there (not left behind the hung call until its
+    // own deadline), and run on a new session.
+    expect(first).not.toBeInstanceOf(Error);
+    expect(first).toHaveLength(8);
     for (let i = 0; i < 50 && backend.stats().sessionsAbandoned > 0; i++) await new Promise((r) => setTimeout(r, 50));
     expect(backend.stats()).toMatchObject({ sessionsAbandoned: 0, sessionsInUse: 0 });
   });
 
   it('skips a holder’s job made after its session was given up and closed, without recovering anything', async () => {
-    const pool = (backend as unknown as { pool: SessionPool }).pool;
-    const random = (s: Handle) => backend.calls.call('C_GenerateRandom', s, Buffer.alloc(8));
-    // The joiner's call answers 300 ms after it was given up; its session is closed then; the
-    // first holder makes its job later still.
-    control.set(['cloudhsm=1', `hang=C_GenerateRandom ms=${CALL_TIMEOUT_MS + 300} count=1`]);
     const drains = backend.stats().poolDrains;
-    try {
-      const first = pool
-        .useForOneJob(async (s) => {
-          await new Promise((r) => setTimeout(r, CALL_TIMEOUT_MS + 900));
-          return random(s);
-        })
-        .then(
-          (b) => b,
-          (e: Error) => e,
-        );
-      await new Promise((r) => setTimeout(r, 20));
-      expect(await pool.useForOneJob(random).then(() => undefined, (e: Error) => e)).toMatchObject({ code: 'ERR_HSM_TIMEOUT' });
-      const result = await first;
-      expect(result).not.toBeInstanceOf(Error);
-      expect(result).toHaveLength(8);
-    } finally {
-      control.set([]);
-    }
+    // The joiner's call answers 300 ms after it was given up, and its session is closed then; the
+    // first holder makes its job later still.
+    const { first, joiner } = await firstHolderLate(`hang=C_GenerateRandom ms=${CALL_TIMEOUT_MS + 300} count=1`, CALL_TIMEOUT_MS + 900);
+    expect(joiner).toMatchObject({ code: 'ERR_HSM_TIMEOUT' });
+    expect(first).not.toBeInstanceOf(Error);
+    expect(first).toHaveLength(8);
     // Not run on the closed handle: that failure would have been judged a lost session, and the pool drained.
     expect(backend.stats()).toMatchObject({ poolDrains: drains, sessionsAbandoned: 0, sessionsInUse: 0 });
   });
