@@ -209,6 +209,33 @@ export function describeMetadataStoreContract(name: string, open: StoreFactory):
         expect(await store.listKeysDue(new Date(0), 10)).toEqual([]);
         expect((await store.listKeysDue(now, 10)).find((k) => k.keyId === 'k1-deleting')).toStrictEqual(due[0]);
       });
+
+      it('lists a key due for two kinds of work once, custom key store keys too, oldest first across kinds, up to the limit', async () => {
+        const now = new Date('2026-06-01T00:00:00.000Z');
+        const past = new Date(now.getTime() - 1);
+        const t = now.getTime() - 86_400_000;
+        // Created in this order; each kind of due work among the oldest, so a limit cuts across kinds.
+        const due = [
+          key({ keyId: 'd1-rotating', creationDate: new Date(t), rotationEnabled: true, rotationPeriodInDays: 90, nextRotationDate: past }),
+          key({
+            keyId: 'd2-deleting-and-expiring',
+            creationDate: new Date(t + 1),
+            origin: 'EXTERNAL',
+            keyState: 'PendingDeletion',
+            deletionDate: past,
+            pendingDeletionWindowInDays: 7,
+            validTo: past,
+            expirationModel: 'KEY_MATERIAL_EXPIRES',
+          }),
+          key({ keyId: 'd3-cloudhsm-deleting', creationDate: new Date(t + 2), origin: 'AWS_CLOUDHSM', keyState: 'PendingDeletion', deletionDate: past, pendingDeletionWindowInDays: 7 }),
+          key({ keyId: 'd4-expiring', creationDate: new Date(t + 3), origin: 'EXTERNAL', validTo: past, expirationModel: 'KEY_MATERIAL_EXPIRES' }),
+          key({ keyId: 'd5-xks-deleting', creationDate: new Date(t + 4), origin: 'EXTERNAL_KEY_STORE', keyState: 'PendingDeletion', deletionDate: past, pendingDeletionWindowInDays: 7 }),
+        ];
+        for (const k of [...due].reverse()) await store.insertKey(k);
+        const ids = async (limit: number) => (await store.listKeysDue(now, limit)).map((k) => k.keyId);
+        expect(await ids(10)).toEqual(due.map((k) => k.keyId));
+        for (let limit = 1; limit <= due.length; limit++) expect(await ids(limit)).toEqual(due.slice(0, limit).map((k) => k.keyId));
+      });
     });
 
     describe('key material versions', () => {

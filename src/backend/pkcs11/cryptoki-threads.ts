@@ -49,6 +49,8 @@ export class JobSkipped extends Error {
 
 /** Jobs a thread can have outstanding at once (its start flags form a ring of this size). */
 const THREAD_QUEUE = 64;
+/** Sessions whose cancelled generation is remembered ({@link CryptokiThreads.cancelPending}). */
+const CANCELLED_SESSIONS_KEPT = 1024;
 const PENDING = 0;
 const STARTED = 1;
 const CANCELLED = 2;
@@ -151,6 +153,8 @@ export class CryptokiThreads {
    * a fenced job posted later, which may go to another thread once the session has none left.
    */
   private readonly failedIn = new Map<string, number>();
+  /** Per session, the generation whose jobs were cancelled behind a hung call ({@link cancelPending}). */
+  private readonly cancelledIn = new Map<string, number>();
   private nextId = 0;
   private skipped = 0;
   private closed = false;
@@ -178,6 +182,7 @@ export class CryptokiThreads {
     const onSession = order && this.sessions.get(order.session);
     if (this.closed) this.settle(job, new Error('The Cryptoki threads are closed.'));
     else if (order?.fenced && this.failedIn.get(order.session) === order.generation) this.settle(job, new JobSkipped());
+    else if (order && this.cancelledIn.get(order.session) === order.generation && steps[0]![0] !== 'C_CloseSession') this.settle(job, new JobSkipped());
     else if (onSession && onSession.thread.jobs.length < THREAD_QUEUE) this.post(onSession.thread, job);
     else {
       this.queue.push(job);
@@ -200,9 +205,18 @@ export class CryptokiThreads {
 
   /**
    * Cancels the jobs on `session` that have not started (those queued behind a hung call, say):
-   * each fails with {@link JobSkipped} now and will not run.
+   * each fails with {@link JobSkipped} now and will not run; so does every job of this
+   * `generation` posted later but C_CloseSession (a holder that made its job after the call was
+   * given up), which would otherwise wait behind the hung call until its own deadline.
    */
-  cancelPending(session: string): void {
+  cancelPending(session: string, generation: number): void {
+    // Pooled sessions only (generation 0: a session no pool lends). Kept after the session is
+    // closed, until a session is opened with its handle again; the oldest dropped first.
+    if (generation > 0) {
+      this.cancelledIn.delete(session);
+      this.cancelledIn.set(session, generation);
+      if (this.cancelledIn.size > CANCELLED_SESSIONS_KEPT) this.cancelledIn.delete(this.cancelledIn.keys().next().value!);
+    }
     const onSession = this.sessions.get(session);
     if (!onSession) return;
     for (const job of [...onSession.thread.jobs]) if (job.order?.session === session && this.cancel(job)) this.settle(job, new JobSkipped());
@@ -221,6 +235,16 @@ export class CryptokiThreads {
       starting.push(once(thread.worker, 'online'));
     }
     await Promise.all(starting);
+  }
+
+  /** The generation of `session` whose jobs were cancelled ({@link cancelPending}), if any. */
+  cancelledGeneration(session: string): number | undefined {
+    return this.cancelledIn.get(session);
+  }
+
+  /** A session was opened with this handle: a closed one's cancellation no longer applies. */
+  forgetCancelled(session: string): void {
+    this.cancelledIn.delete(session);
   }
 
   stats(): { threads: number; busy: number; stuck: number; skipped: number } {

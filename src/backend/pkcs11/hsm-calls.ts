@@ -100,8 +100,19 @@ export class HsmTimeoutError extends HsmError {
     timeoutMs: number,
     /** Settles when the abandoned call returns; its session must not be reused before. */
     readonly settled: Promise<unknown>,
+    /** The session the call was made on (undefined: a call on a slot, or not known). */
+    private readonly session?: Handle,
   ) {
     super('ERR_HSM_TIMEOUT', 0, fn, 'timeout', `${fn} did not answer within ${timeoutMs} ms`);
+  }
+
+  /**
+   * Whether the hung call was made on `session` (any handle to it), so that it must be set aside:
+   * a timeout that reached a holder of `session` from a call on another session (a key unwrapped
+   * on the owner session) leaves it free. True when the call's session is not known.
+   */
+  hungOn(session: Handle): boolean {
+    return this.session === undefined || Buffer.compare(this.session, session) === 0;
   }
 }
 
@@ -137,7 +148,16 @@ export class HsmCalls {
 
   /** A call of fixed kind: session, object and random calls. */
   call<F extends HelperFn>(fn: F, ...args: Parameters<Cryptoki[F]>): Awaitable<ReturnType<Cryptoki[F]>> {
-    return this.steps(FIXED_KIND[fn], [[fn, ...args]]) as Awaitable<ReturnType<Cryptoki[F]>>;
+    const result = this.steps(FIXED_KIND[fn], [[fn, ...args]]);
+    if (fn !== 'C_OpenSession') return result as Awaitable<ReturnType<Cryptoki[F]>>;
+    // A new session may reuse a closed one's handle: nothing recorded about that one applies.
+    const opened = (session: Handle) => {
+      const key = keyOf(session);
+      this.generations.delete(key);
+      this.threads.forgetCancelled(key);
+      return session;
+    };
+    return (result instanceof Promise ? result.then(opened) : opened(result as Handle)) as Awaitable<ReturnType<Cryptoki[F]>>;
   }
 
   /** An operation of the given kind (generation, wrapping, unwrapping, derivation). */
@@ -209,7 +229,8 @@ export class HsmCalls {
 
   /** Cancels the jobs on `session` that have not started (behind a hung call). */
   cancelPending(session: Handle): void {
-    this.threads.cancelPending(keyOf(session));
+    const key = keyOf(session);
+    this.threads.cancelPending(key, this.generations.get(key) ?? 0);
   }
 
   /** Worker threads in use, for metrics and tests. */
@@ -251,14 +272,14 @@ export class HsmCalls {
     if (setupInline && asyncVariant) {
       for (const [setupFn, ...setupArgs] of steps.slice(0, last)) this.native[setupFn]!(...setupArgs);
       const running = this.native[asyncVariant]!(...args) as Promise<unknown>;
-      return this.bounded(fn, running, () => {});
+      return this.bounded(fn, running, () => {}, sessionOf(steps));
     }
     const job = this.threads.run(steps, copyBack, resultAt, this.orderOf(steps));
     const result = job.result.then(({ result, buffers }) => {
       if (copyBack && buffers) buffersOf(steps).forEach((original, i) => buffers[i]?.copy(original));
       return result;
     });
-    return this.bounded(fn, result, job.abandon);
+    return this.bounded(fn, result, job.abandon, sessionOf(steps));
   }
 
   /** Where the job stands in its session's order (none for calls on a slot). */
@@ -266,16 +287,25 @@ export class HsmCalls {
     const [fn, session] = steps[0]!;
     if (SLOT_CALLS.has(fn) || !(session instanceof Uint8Array)) return undefined;
     const key = keyOf(session as Handle);
-    return { session: key, generation: this.generations.get(key) ?? 0, fenced: this.fencedHandles.has(session as Handle) && !NEVER_FENCED.has(fn) };
+    // A pooled session closed after its jobs were cancelled keeps that generation until its handle
+    // is opened again: a holder's job made later still is skipped, not run on a closed handle.
+    const generation = this.generations.get(key) ?? this.threads.cancelledGeneration(key) ?? 0;
+    return { session: key, generation, fenced: this.fencedHandles.has(session as Handle) && !NEVER_FENCED.has(fn) };
   }
 
   /** The call's promise, or an {@link HsmTimeoutError} once `timeoutMs` have passed. */
-  private bounded<T>(fn: string, running: Promise<T>, abandon: () => void): Promise<T> {
+  private bounded<T>(fn: string, running: Promise<T>, abandon: () => void, session: Handle | undefined): Promise<T> {
     return withDeadline(running, Date.now() + this.timeoutMs, () => {
       abandon();
-      return new HsmTimeoutError(fn, this.timeoutMs, running.catch(() => undefined));
+      return new HsmTimeoutError(fn, this.timeoutMs, running.catch(() => undefined), session);
     });
   }
+}
+
+/** The session the steps run on (undefined for calls on a slot). */
+function sessionOf(steps: Step[]): Handle | undefined {
+  const [fn, session] = steps[0]!;
+  return !SLOT_CALLS.has(fn) && session instanceof Uint8Array ? (session as Handle) : undefined;
 }
 
 /** A session handle's bytes, as a key. */

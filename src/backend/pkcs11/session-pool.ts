@@ -119,8 +119,9 @@ export class SessionPool {
         this.release(session, true, true);
         return this.lend(fn, oneJob);
       }
-      if (e instanceof HsmTimeoutError) this.abandon(session, e.settled);
-      else this.release(session, sessionUsable(e), true);
+      if (e instanceof HsmTimeoutError && e.hungOn(session)) this.abandon(session, e.settled);
+      // A call on another session hung (the owner's, unwrapping a key): this one never waited.
+      else this.release(session, e instanceof HsmTimeoutError || sessionUsable(e), true);
       throw e;
     }
     this.release(session, true, false);

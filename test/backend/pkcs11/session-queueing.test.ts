@@ -7,7 +7,9 @@
  * a hung call does not wait for it. (cloudhsm project only: it needs the interposer.)
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Handle } from 'pkcs11js';
 import type { Pkcs11Backend } from '../../../src/backend/pkcs11/index.js';
+import type { SessionPool } from '../../../src/backend/pkcs11/session-pool.js';
 import { interposerControl } from '../../support/interposer.js';
 import { openTestBackend } from './helpers.js';
 
@@ -93,6 +95,115 @@ describe('queueing behind a busy session', () => {
     expect((await backend.decryptSymmetric(key, c.iv, c.ciphertext, aad)).toString()).toBe('behind');
     expect(await hung).toMatchObject({ code: 'ERR_HSM_TIMEOUT' });
     control.set([]); // released: the hung call returns and its session is closed
+    for (let i = 0; i < 50 && backend.stats().sessionsAbandoned > 0; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(backend.stats().sessionsAbandoned).toBe(0);
+    expect(await roundTrip('after')).toBe('after');
+  });
+
+  /**
+   * The pool itself, with one-job operations of our own (random bytes): the first holder makes its
+   * job `lateMs` after it got the session (as when it unwraps a cold key first); a joiner's job,
+   * made at once, runs first and hangs (`hang`), and is given up. Returns the first holder's
+   * answer (or error) and the joiner's error.
+   */
+  async function firstHolderLate(hang: string, lateMs: number): Promise<{ first: Buffer | Error; joiner: Error | undefined }> {
+    const pool = (backend as unknown as { pool: SessionPool }).pool;
+    const random = (s: Handle) => backend.calls.call('C_GenerateRandom', s, Buffer.alloc(8));
+    control.set(['cloudhsm=1', hang]);
+    try {
+      const first = pool
+        .useForOneJob(async (s) => {
+          await new Promise((r) => setTimeout(r, lateMs));
+          return random(s);
+        })
+        .then(
+          (b) => b,
+          (e: Error) => e,
+        );
+      await new Promise((r) => setTimeout(r, 20));
+      const joiner = await pool.useForOneJob(random).then(
+        () => undefined,
+        (e: Error) => e,
+      );
+      return { first: await first, joiner };
+    } finally {
+      control.set([]);
+    }
+  }
+
+  it('skips the first holder’s job made after the joiner’s hung call was given up, and runs it on another session', async () => {
+    const { first, joiner } = await firstHolderLate('hang=C_GenerateRandom count=1', CALL_TIMEOUT_MS + 400);
+    expect(joiner).toMatchObject({ code: 'ERR_HSM_TIMEOUT' });
+    // Made after its session was set aside: skipped there (not left behind the hung call until its
+    // own deadline), and run on a new session.
+    expect(first).not.toBeInstanceOf(Error);
+    expect(first).toHaveLength(8);
+    for (let i = 0; i < 50 && backend.stats().sessionsAbandoned > 0; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(backend.stats()).toMatchObject({ sessionsAbandoned: 0, sessionsInUse: 0 });
+  });
+
+  it('skips a holder’s job made after its session was given up and closed, without recovering anything', async () => {
+    const drains = backend.stats().poolDrains;
+    // The joiner's call answers 300 ms after it was given up, and its session is closed then; the
+    // first holder makes its job later still.
+    const { first, joiner } = await firstHolderLate(`hang=C_GenerateRandom ms=${CALL_TIMEOUT_MS + 300} count=1`, CALL_TIMEOUT_MS + 900);
+    expect(joiner).toMatchObject({ code: 'ERR_HSM_TIMEOUT' });
+    expect(first).not.toBeInstanceOf(Error);
+    expect(first).toHaveLength(8);
+    // Not run on the closed handle: that failure would have been judged a lost session, and the pool drained.
+    expect(backend.stats()).toMatchObject({ poolDrains: drains, sessionsAbandoned: 0, sessionsInUse: 0 });
+  });
+
+  it('keeps a pooled session when the call that hung was on another session (a cold key unwrapped on the owner session)', async () => {
+    const cold = await backend.generateKeyMaterial('SYMMETRIC_DEFAULT');
+    const coldKey = { id: 'queueing-cold-hung-unwrap', keySpec: 'SYMMETRIC_DEFAULT' as const, wrapped: cold.wrapped, publicKey: Buffer.alloc(0) };
+    control.set(['cloudhsm=1', 'hang=C_UnwrapKey count=1']); // the unwrap blocks until the control file changes
+    try {
+      // Two callers share the one unwrap (the key cache's lease); both fail with the timeout …
+      const failures = await Promise.all(
+        ['a', 'b'].map((t) =>
+          backend.encryptSymmetric(coldKey, Buffer.from(t), aad).then(
+            () => undefined,
+            (e: Error) => e,
+          ),
+        ),
+      );
+      for (const f of failures) expect(f).toMatchObject({ code: 'ERR_HSM_TIMEOUT' });
+      // … but the pooled session they held never waited for anything: it is back in the pool, not
+      // set aside until the owner session's hung call returns (which may be never).
+      expect(backend.stats()).toMatchObject({ sessionsAbandoned: 0, sessionsInUse: 0, sessionsIdle: 1 });
+      expect(await roundTrip('meanwhile')).toBe('meanwhile');
+    } finally {
+      control.set([]);
+    }
+    const c = await backend.encryptSymmetric(coldKey, Buffer.from('later'), aad);
+    expect((await backend.decryptSymmetric(coldKey, c.iv, c.ciphertext, aad)).toString()).toBe('later');
+  });
+
+  it('does not post a job behind a hung call that was given up before the job was made', async () => {
+    // A cold key: the caller that queues behind the hung call first unwraps it on the owner
+    // session (one call of LATENCY), so its own job reaches the session only after the hung call
+    // was given up (and the jobs then pending cancelled). It must not wait behind it anyway.
+    const cold = await backend.generateKeyMaterial('SYMMETRIC_DEFAULT');
+    const coldKey = { id: 'queueing-cold', keySpec: 'SYMMETRIC_DEFAULT' as const, wrapped: cold.wrapped, publicKey: Buffer.alloc(0) };
+    const LATENCY_MS = 600;
+    control.set([`latency_us=${LATENCY_MS * 1000}`, 'cloudhsm=1', 'hang=C_Encrypt count=1']);
+    const hung = backend.encryptSymmetric(key, Buffer.from('hung'), aad).then(
+      () => undefined,
+      (e: Error) => e,
+    );
+    // Joins the hung call's session before it is given up (at CALL_TIMEOUT_MS); makes its job after.
+    await new Promise((r) => setTimeout(r, CALL_TIMEOUT_MS - 300));
+    const behind = backend.encryptSymmetric(coldKey, Buffer.from('behind'), aad).then(
+      (c) => c,
+      (e: Error) => e,
+    );
+    const c = await behind;
+    expect(c).not.toBeInstanceOf(Error); // without the fence it waited behind the hung call and timed out
+    expect(await hung).toMatchObject({ code: 'ERR_HSM_TIMEOUT' });
+    control.set([]);
+    const { iv, ciphertext } = c as { iv: Buffer; ciphertext: Buffer };
+    expect((await backend.decryptSymmetric(coldKey, iv, ciphertext, aad)).toString()).toBe('behind');
     for (let i = 0; i < 50 && backend.stats().sessionsAbandoned > 0; i++) await new Promise((r) => setTimeout(r, 50));
     expect(backend.stats().sessionsAbandoned).toBe(0);
     expect(await roundTrip('after')).toBe('after');
