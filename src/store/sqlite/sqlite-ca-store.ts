@@ -33,12 +33,41 @@ interface Statements {
 export class SqliteCaStore extends SqlCaStore {
   private statements: Statements | undefined;
 
+  /**
+   * @param commitsChecked checks for commits by any connection, and by this one through Kysely
+   *   (the metadata store's change token, sqlite-store.ts), and returns a count that changes
+   *   whenever there were any: rows kept under one count are stale under another.
+   */
   constructor(
     private readonly kysely: Kysely<CaDatabase>,
     flavor: SqlFlavor,
     private readonly sqlite: Database,
+    private readonly commitsChecked?: () => number,
   ) {
     super(kysely, flavor);
+  }
+
+  /**
+   * CA rows and certificate rows found by the two point reads every issuance makes (its CA, and
+   * whether the issuing certificate is revoked), kept while no commit has happened since they
+   * were read: any revocation, reissue or CA change — by this worker, another one or the CLI —
+   * goes through a Kysely transaction or another connection, and empties them before the next
+   * read. The certificates this store inserts itself (prepared statements, which the change
+   * token does not see) only add rows, and only rows that were found are kept.
+   */
+  private readonly kept = { authorities: new Map<string, CaAuthorityRecord>(), certificates: new Map<string, IssuedCertificateRecord>() };
+  private keptUnder = -1;
+
+  /** The row caches, emptied first if anything was committed since they were filled. */
+  private rowCaches(): typeof this.kept | undefined {
+    if (!this.commitsChecked) return undefined;
+    const under = this.commitsChecked();
+    if (under !== this.keptUnder) {
+      this.kept.authorities.clear();
+      this.kept.certificates.clear();
+      this.keptUnder = under;
+    }
+    return this.kept;
   }
 
   /**
@@ -127,8 +156,15 @@ export class SqliteCaStore extends SqlCaStore {
 
   override async getAuthority(name: string): Promise<CaAuthorityRecord | undefined> {
     if (!this.idle()) return super.getAuthority(name);
-    const row = this.prepared().authorityByName.get(name);
-    return row && rowToAuthority(row);
+    const caches = this.rowCaches();
+    let record = caches?.authorities.get(name);
+    if (!record) {
+      const row = this.prepared().authorityByName.get(name);
+      if (!row) return undefined;
+      record = rowToAuthority(row);
+      if (caches) keep(caches.authorities, name, record);
+    }
+    return { ...record };
   }
 
   protected override async writeCertificates(certificates: IssuedCertificateRecord[]): Promise<void> {
@@ -151,7 +187,24 @@ export class SqliteCaStore extends SqlCaStore {
 
   override async getCertificate(caName: string, serial: string): Promise<IssuedCertificateRecord | undefined> {
     if (!this.idle()) return super.getCertificate(caName, serial);
-    const row = this.prepared().certificateBySerial.get(caName, serial);
-    return row && rowToCertificate(row);
+    const caches = this.rowCaches();
+    // Length-prefixed: the serial may be a caller's (OCSP), and ids must not collide.
+    const id = `${caName.length}:${caName}${serial}`;
+    let record = caches?.certificates.get(id);
+    if (!record) {
+      const row = this.prepared().certificateBySerial.get(caName, serial);
+      if (!row) return undefined;
+      record = rowToCertificate(row);
+      if (caches) keep(caches.certificates, id, record);
+    }
+    return { ...record };
   }
+}
+
+/** Rows kept per cache: the CAs and issuing certificates in use, not every serial OCSP is asked about. */
+const ROW_CACHE_ENTRIES = 1024;
+
+function keep<T>(cache: Map<string, T>, id: string, value: T): void {
+  if (cache.size >= ROW_CACHE_ENTRIES) cache.delete(cache.keys().next().value!);
+  cache.set(id, value);
 }

@@ -80,6 +80,8 @@ export class SqliteMetadataStore extends SqlMetadataStore implements RequestRead
   private readonly quorumRulesStatement: Statement<unknown[], Selectable<QuorumRulesTable>>;
   private readonly quorumRulesParameters: unknown[];
   private cacheToken: ChangeToken = { dataVersion: -1, totalChanges: -1, queriesEnded: -1 };
+  /** How many times the read caches were emptied: what the CA store's own cache is valid under. */
+  private cacheClears = 0;
   private readonly caStore: SqliteCaStore;
   private readonly cacheEntries: number;
 
@@ -112,7 +114,7 @@ export class SqliteMetadataStore extends SqlMetadataStore implements RequestRead
     this.quorumRulesParameters = [...rulesQuery.parameters];
     this.changeToken = this.sqlite.prepare<[], [number, number]>('SELECT data_version, total_changes() FROM pragma_data_version').raw();
     this.dataVersion = this.sqlite.prepare<[], number>('PRAGMA data_version').pluck();
-    this.caStore = new SqliteCaStore(options.db as unknown as Kysely<CaDatabase>, options.flavor, options.sqlite);
+    this.caStore = new SqliteCaStore(options.db as unknown as Kysely<CaDatabase>, options.flavor, options.sqlite, () => this.commitsChecked());
   }
 
   /** The private CA's tables, with their per-issuance reads prepared once (sqlite-ca-store.ts). */
@@ -170,7 +172,18 @@ export class SqliteMetadataStore extends SqlMetadataStore implements RequestRead
     this.versionCache.clear();
     this.quorumRules = undefined;
     this.principalCache.clear();
+    this.cacheClears++;
     this.cacheToken = { dataVersion, totalChanges, queriesEnded };
+  }
+
+  /**
+   * Checks for commits now, whatever calls are in progress (the CA's reads also serve OCSP and
+   * CRL requests, which no API call scope covers), and returns {@link cacheClears}: rows read
+   * under the same count are still the rows on disk.
+   */
+  private commitsChecked(): number {
+    this.checkForCommits(this.txScope.queriesEnded);
+    return this.cacheClears;
   }
 
   /** The connection settings in force, for diagnostics and tests. */
