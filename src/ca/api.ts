@@ -56,7 +56,7 @@ export function caApi(deps: CaDeps): CertificateAuthorityPort {
           caName: authority.record.name,
           certificate: certificateView(issued.record, deps.now()),
           certificatePem: pemLine(issued.certificatePem),
-          chainPem: `${pemLine(authority.intermediatePem)}${pemLine(authority.root.toString('pem'))}`,
+          chainPem: `${pemLine(authority.intermediatePem)}${pemLine(authority.rootPem)}`,
         };
       }),
     revoke: (request) =>
@@ -92,7 +92,7 @@ async function view(deps: CaDeps, authority: LoadedAuthority): Promise<Certifica
     intermediateKeyArn: record.intermediateKeyId,
     ocspKeyArn: record.ocspKeyId,
     signingAlgorithm: CA_SIGNING[record.keySpec].kmsAlgorithm,
-    rootCertificatePem: pemLine(authority.root.toString('pem')),
+    rootCertificatePem: pemLine(authority.rootPem),
     intermediateCertificatePem: pemLine(authority.intermediatePem),
     intermediateSerial: authority.intermediateSerial,
     intermediateNotAfter: authority.intermediate.notAfter,
