@@ -2,7 +2,8 @@
  * Reading a certificate signing request from a caller: PEM or DER, bounded in size, its PKCS#10
  * frame (RFC 2986) split into its parts, each part that carries meaning parsed with the schemas
  * of @peculiar/asn1-x509 (on @peculiar/asn1-schema, as @peculiar/x509 itself does) — the
- * subject, the key's and the signature's algorithms, the requested extensions — its
+ * subject, the key's and the signature's algorithms, the values of the requested extensions it
+ * reads (subjectAltName, basicConstraints) — its
  * self-signature verified with node:crypto, its key type and requested names extracted. Every
  * refusal is a {@link CaError} with one line a person can act on.
  *
@@ -96,12 +97,36 @@ function webAlgorithm(der: Uint8Array): WebAlgorithm {
   return algorithm;
 }
 
-/** The extensionRequest attribute type's OBJECT IDENTIFIER contents, encoded once by the schema. */
-const EXTENSION_REQUEST_OID = (() => {
-  const der = new Uint8Array(AsnConvert.serialize(new asn1X509.Attribute({ type: EXTENSION_REQUEST, values: [] })));
+/** An OBJECT IDENTIFIER's contents octets (what follows its tag and length), encoded once by the schema. */
+function oidContents(oid: string): Buffer {
+  const der = new Uint8Array(AsnConvert.serialize(new asn1X509.Attribute({ type: oid, values: [] })));
   const [type] = children(der, readElement(der, 0));
   return Buffer.from(der.subarray(type!.start, type!.end));
-})();
+}
+const EXTENSION_REQUEST_OID = oidContents(EXTENSION_REQUEST);
+const SUBJECT_ALT_NAME_OID = oidContents(asn1X509.id_ce_subjectAltName);
+const BASIC_CONSTRAINTS_OID = oidContents(asn1X509.id_ce_basicConstraints);
+
+/**
+ * The values (extnValue contents, DER) of the two requested extensions this CA reads, from an
+ * Extensions value: SEQUENCE OF Extension ::= SEQUENCE { extnID, critical BOOLEAN DEFAULT FALSE,
+ * extnValue OCTET STRING }, each frame checked. The values themselves are parsed by the schema.
+ */
+function requestedExtensions(der: Uint8Array): { subjectAltName?: Uint8Array; basicConstraints?: Uint8Array } {
+  const outer = readElement(der, 0);
+  if (outer.tag !== 0x30 || outer.end !== der.length) throw new Error('Extensions: not one SEQUENCE');
+  const found: { subjectAltName?: Uint8Array; basicConstraints?: Uint8Array } = {};
+  for (const extension of children(der, outer)) {
+    const fields = extension.tag === 0x30 ? children(der, extension) : [];
+    const [id, critical, value] = fields.length === 2 ? [fields[0], undefined, fields[1]] : fields;
+    if (id?.tag !== 0x06 || value?.tag !== 0x04 || fields.length < 2 || fields.length > 3 || (critical && (critical.tag !== 0x01 || critical.end - critical.start !== 1)))
+      throw new Error('Extension: not { extnID, critical, extnValue }');
+    const oid = der.subarray(id.start, id.end);
+    if (SUBJECT_ALT_NAME_OID.equals(oid)) found.subjectAltName = der.subarray(value.start, value.end);
+    else if (BASIC_CONSTRAINTS_OID.equals(oid)) found.basicConstraints = der.subarray(value.start, value.end);
+  }
+  return found;
+}
 
 const bytesOf = (der: Uint8Array, element: DerElement) => der.subarray(element.offset, element.end);
 
@@ -187,11 +212,11 @@ export async function readCsr(input: string | Uint8Array): Promise<CheckedCsr> {
   let subjectAltName: asn1X509.SubjectAlternativeName | undefined;
   let requestsCa = false;
   try {
-    for (const value of parts.extensionRequests)
-      for (const extension of AsnConvert.parse(value, asn1X509.Extensions)) {
-        if (extension.extnID === asn1X509.id_ce_subjectAltName) subjectAltName = AsnConvert.parse(extension.extnValue, asn1X509.SubjectAlternativeName);
-        else if (extension.extnID === asn1X509.id_ce_basicConstraints) requestsCa = AsnConvert.parse(extension.extnValue, asn1X509.BasicConstraints).cA;
-      }
+    for (const value of parts.extensionRequests) {
+      const requested = requestedExtensions(value);
+      if (requested.subjectAltName) subjectAltName = AsnConvert.parse(requested.subjectAltName, asn1X509.SubjectAlternativeName);
+      if (requested.basicConstraints) requestsCa = AsnConvert.parse(requested.basicConstraints, asn1X509.BasicConstraints).cA;
+    }
   } catch (error) {
     throw malformed('The CSR requests extensions that cannot be read.', error);
   }
