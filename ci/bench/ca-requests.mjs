@@ -54,16 +54,21 @@ export async function caRequests({ dataDir, port, mode, csrs = 64 }) {
     const digest = createHash('sha384').update('bench').digest('base64');
     return [request('TrentService.Sign', { KeyId: keyId, Message: digest, MessageType: 'DIGEST', SigningAlgorithm: 'ECDSA_SHA_384' })];
   }
+  return (await benchCsrs(csrs)).map((Csr) => request('HsmKms.IssueCertificate', { CaName: 'bench', Csr, Profile: 'tls-server', ValidityDays: 30 }));
+}
+
+/** `count` distinct P-256 CSRs (PEM), `CN=leafN.bench.example` with that name as a DNS SAN, made in software. */
+export async function benchCsrs(count) {
   const algorithm = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
   const out = [];
-  for (let i = 0; i < csrs; i++) {
+  for (let i = 0; i < count; i++) {
     const keys = await webcrypto.subtle.generateKey(algorithm, false, ['sign', 'verify']);
     const name = `leaf${i}.bench.example`;
     const csr = await x509.Pkcs10CertificateRequestGenerator.create(
       { name: `CN=${name}`, keys, signingAlgorithm: algorithm, extensions: [new x509.SubjectAlternativeNameExtension([{ type: 'dns', value: name }])] },
       webcrypto,
     );
-    out.push(request('HsmKms.IssueCertificate', { CaName: 'bench', Csr: csr.toString('pem'), Profile: 'tls-server', ValidityDays: 30 }));
+    out.push(csr.toString('pem'));
   }
   return out;
 }
