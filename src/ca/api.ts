@@ -20,8 +20,9 @@ import { reissueIntermediate } from './reissue-intermediate.js';
 import { revokeCertificate } from './revoke-certificate.js';
 import { parseSerial } from './serial.js';
 
-/** The CA behind the API operations. */
-export function caApi(deps: CaDeps): CertificateAuthorityPort {
+/** The CA behind the API operations (which the dispatcher runs in its read scope). */
+export function caApi(caDeps: CaDeps): CertificateAuthorityPort {
+  const deps: CaDeps = { ...caDeps, store: caDeps.store.forApiCalls?.() ?? caDeps.store };
   return {
     describe: (caName) => wire(async () => view(deps, await loadAuthority(deps, caName))),
     list: () =>

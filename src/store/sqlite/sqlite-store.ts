@@ -114,7 +114,10 @@ export class SqliteMetadataStore extends SqlMetadataStore implements RequestRead
     this.quorumRulesParameters = [...rulesQuery.parameters];
     this.changeToken = this.sqlite.prepare<[], [number, number]>('SELECT data_version, total_changes() FROM pragma_data_version').raw();
     this.dataVersion = this.sqlite.prepare<[], number>('PRAGMA data_version').pluck();
-    this.caStore = new SqliteCaStore(options.db as unknown as Kysely<CaDatabase>, options.flavor, options.sqlite, () => this.commitsChecked());
+    this.caStore = new SqliteCaStore(options.db as unknown as Kysely<CaDatabase>, options.flavor, options.sqlite, {
+      now: () => this.commitsChecked(),
+      inCall: () => this.commitsCheckedInCall(),
+    });
   }
 
   /** The private CA's tables, with their per-issuance reads prepared once (sqlite-ca-store.ts). */
@@ -183,6 +186,12 @@ export class SqliteMetadataStore extends SqlMetadataStore implements RequestRead
    */
   private commitsChecked(): number {
     this.checkForCommits(this.txScope.queriesEnded);
+    return this.cacheClears;
+  }
+
+  /** {@link commitsChecked} for a read inside an API call ({@link inRequestScope}): checked once per call, as key reads are. */
+  private commitsCheckedInCall(): number {
+    this.validateCache();
     return this.cacheClears;
   }
 
