@@ -8,35 +8,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { CaAuthorityRecord, IssuedCertificateRecord } from '../../src/ca/index.js';
 import { openSqliteStore } from '../../src/store/sqlite/index.js';
+import { caAuthority, caCertificate } from './fixtures.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'hsmkms-ca-cache-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const authority: CaAuthorityRecord = {
-  name: 'cached',
-  createdAt: new Date(1_790_000_000_000),
-  keySpec: 'ECC_NIST_P384',
-  baseUrl: 'http://ca.example.internal',
-  rootKeyId: 'arn:aws:kms:us-east-1:111122223333:key/root',
-  intermediateKeyId: 'arn:aws:kms:us-east-1:111122223333:key/intermediate',
-  ocspKeyId: 'arn:aws:kms:us-east-1:111122223333:key/ocsp',
-  rootCertificate: new Uint8Array([1, 2, 3]),
-  intermediateCertificate: new Uint8Array([4, 5, 6]),
-};
-
-const intermediate = (serial: string, der: number[]): IssuedCertificateRecord => ({
-  caName: 'cached',
-  serial,
-  issuer: 'root',
-  kind: 'intermediate-ca',
-  subject: 'CN=Cached Intermediate',
-  notBefore: new Date(1_790_000_000_000),
-  notAfter: new Date(1_790_000_000_000 + 86_400_000),
-  issuedAt: new Date(1_790_000_000_000),
-  certificate: new Uint8Array(der),
-});
+const authority = caAuthority('cached');
+const intermediate = (serial: string, der: number[]) => caCertificate('cached', serial, 1_790_000_000_000, { issuer: 'root', kind: 'intermediate-ca', certificate: new Uint8Array(der) });
 
 describe('SQLite CA row cache', () => {
   it('is never stale: revocations and reissues through another connection or its own show on the next read', async () => {
