@@ -14,16 +14,15 @@
 // Environment: BENCH_SECONDS (default 5) per round, BENCH_RUNS (3), BENCH_CONCURRENCY (16
 // connections), BENCH_CSRS (64 distinct CSRs).
 import { execFile, spawn } from 'node:child_process';
-import { createHash, webcrypto } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import 'reflect-metadata';
-import * as x509 from '@peculiar/x509';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { Sha256 } from '@aws-crypto/sha256-js';
+import { benchCsrs } from './ca-requests.mjs';
 import { wrk } from './wrk.mjs';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -98,17 +97,7 @@ try {
   const keyId = authority.IntermediateKeyArn;
 
   // Distinct P-256 CSRs, made in software before anything is timed.
-  const algorithm = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
-  const csrs = [];
-  for (let i = 0; i < CSRS; i++) {
-    const keys = await webcrypto.subtle.generateKey(algorithm, false, ['sign', 'verify']);
-    const name = `leaf${i}.bench.example`;
-    const csr = await x509.Pkcs10CertificateRequestGenerator.create(
-      { name: `CN=${name}`, keys, signingAlgorithm: algorithm, extensions: [new x509.SubjectAlternativeNameExtension([{ type: 'dns', value: name }])] },
-      webcrypto,
-    );
-    csrs.push(csr.toString('pem'));
-  }
+  const csrs = await benchCsrs(CSRS);
   const issueRequests = () => Promise.all(csrs.map((Csr) => signed('HsmKms.IssueCertificate', { CaName: 'bench', Csr, Profile: 'tls-server', ValidityDays: 30 })));
   const digest = createHash('sha384').update('bench').digest('base64');
   const signRequests = async () => [await signed('TrentService.Sign', { KeyId: keyId, Message: digest, MessageType: 'DIGEST', SigningAlgorithm: 'ECDSA_SHA_384' })];

@@ -16,16 +16,12 @@
 // PROFILE_WARMUP_SECONDS (default 5), PROFILE_TOP (rows per table, default 30),
 // PROFILE_INTERVAL_US (sampling interval, default 250), BENCH_SERVE_ARGS (extra serve arguments),
 // PROFILE_SAVE (a path to keep the whole .cpuprofile at, for Chrome DevTools or speedscope).
-import { execFileSync, spawn } from 'node:child_process';
-import { createHash, webcrypto } from 'node:crypto';
+import { spawn } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import 'reflect-metadata';
-import * as x509 from '@peculiar/x509';
-import { SignatureV4 } from '@smithy/signature-v4';
-import { Sha256 } from '@aws-crypto/sha256-js';
+import { CA_MODES, caRequests, initBenchCa } from './ca-requests.mjs';
 import { benchPort, signedCoreRequest } from './core.mjs';
 import { wrk } from './wrk.mjs';
 
@@ -36,7 +32,6 @@ const ROUNDS = Number(process.env.PROFILE_ROUNDS ?? 3);
 const WARMUP = Number(process.env.PROFILE_WARMUP_SECONDS ?? 5);
 const TOP = Number(process.env.PROFILE_TOP ?? 30);
 const INTERVAL = Number(process.env.PROFILE_INTERVAL_US ?? 250);
-const CA_MODES = ['IssueCertificate', 'CaSign'];
 if (![...CA_MODES, 'Encrypt', 'Decrypt', 'GenerateDataKey'].includes(op))
   throw new Error(`operation: Encrypt, Decrypt, GenerateDataKey, IssueCertificate or CaSign, not ${op}`);
 const caMode = CA_MODES.includes(op);
@@ -53,11 +48,7 @@ function cpuMs(pid) {
 }
 
 // The CA modes: the CA made on the data directory before the server starts, as the ca section does.
-if (caMode)
-  execFileSync(process.execPath, [join(root, 'bin/hsmkms.js'), 'ca', 'init', '--data-dir', work, '--name', 'bench', '--subject', 'CN=Bench Root,O=hsmkms bench,C=US', '--key-spec', 'ECC_NIST_P384', '--base-url', 'http://ca.bench.example'], {
-    env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
+if (caMode) initBenchCa(root, work);
 const server = spawn(
   process.execPath,
   [
@@ -85,45 +76,10 @@ await new Promise((resolve, reject) => {
 const windows = [];
 try {
   const endpoint = `http://127.0.0.1:${port}`;
-  const region = 'us-east-1';
-  const creds = JSON.parse(readFileSync(join(work, 'root-credentials.json'), 'utf8'));
-  const rootCredentials = { accessKeyId: creds.accessKeyId, secretAccessKey: creds.secretAccessKey };
-  const sign = async (credentials, target, input) => {
-    const body = JSON.stringify(input);
-    const signer = new SignatureV4({ service: 'kms', region, credentials, sha256: Sha256 });
-    const signed = await signer.sign({
-      method: 'POST',
-      protocol: 'http:',
-      hostname: '127.0.0.1',
-      port,
-      path: '/',
-      headers: { host: `127.0.0.1:${port}`, 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': target },
-      body,
-    });
-    const { host, ...headers } = signed.headers;
-    return { path: '/', headers: { Host: host, ...headers }, body };
-  };
   let requests;
   if (caMode) {
-    const list = await sign(rootCredentials, 'HsmKms.ListCertificateAuthorities', {});
-    const listed = await (await fetch(endpoint, { method: 'POST', headers: list.headers, body: list.body })).json();
-    const keyId = listed.CertificateAuthorities.find((a) => a.CaName === 'bench').IntermediateKeyArn;
-    if (op === 'CaSign') {
-      const digest = createHash('sha384').update('bench').digest('base64');
-      requests = [await sign(rootCredentials, 'TrentService.Sign', { KeyId: keyId, Message: digest, MessageType: 'DIGEST', SigningAlgorithm: 'ECDSA_SHA_384' })];
-    } else {
-      const algorithm = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
-      requests = [];
-      for (let i = 0; i < 64; i++) {
-        const keys = await webcrypto.subtle.generateKey(algorithm, false, ['sign', 'verify']);
-        const name = `leaf${i}.bench.example`;
-        const csr = await x509.Pkcs10CertificateRequestGenerator.create(
-          { name: `CN=${name}`, keys, signingAlgorithm: algorithm, extensions: [new x509.SubjectAlternativeNameExtension([{ type: 'dns', value: name }])] },
-          webcrypto,
-        );
-        requests.push(await sign(rootCredentials, 'HsmKms.IssueCertificate', { CaName: 'bench', Csr: csr.toString('pem'), Profile: 'tls-server', ValidityDays: 30 }));
-      }
-    }
+    const made = await caRequests({ dataDir: work, port, mode: op });
+    requests = await Promise.all(made.map(async ({ body, sign }) => ({ path: '/', headers: await sign(), body })));
   } else {
     const signed = await signedCoreRequest({ root, work, port, op, userName: 'profile-app' });
     const { host, ...headers } = signed.headers;

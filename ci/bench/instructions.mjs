@@ -9,7 +9,10 @@
 // compilation, which is still going on after hundreds of requests: judge by the main thread).
 // Slow: a few minutes per run.
 // Usage (after `npm run build`; valgrind installed):
-//   node ci/bench/instructions.mjs [Encrypt|Decrypt|GenerateDataKey] [checkout …]
+//   node ci/bench/instructions.mjs [Encrypt|Decrypt|GenerateDataKey|IssueCertificate|CaSign] [checkout …]
+// IssueCertificate and CaSign are the `ca` section's two sides (see ca-requests.mjs), made as the
+// account root on a CA created before the server starts (the 64 CSRs cycled, the server at
+// `--log-level warn` as there).
 // A checkout is a directory with bin/, dist/ and build/ (default: this one), e.g. a copy of the
 // build before a change. Environment: CG_WARMUP (default 1500), CG_REQUESTS (default 300).
 import { execFileSync, spawn } from 'node:child_process';
@@ -18,6 +21,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { CA_MODES, caRequests, initBenchCa } from './ca-requests.mjs';
 import { benchPort, signedCoreRequest } from './core.mjs';
 
 const here = fileURLToPath(new URL('../..', import.meta.url));
@@ -25,16 +29,19 @@ const [op = 'Encrypt', ...given] = process.argv.slice(2);
 const roots = given.length ? given.map((r) => resolve(r)) : [here];
 const WARMUP = Number(process.env.CG_WARMUP ?? 1500);
 const REQUESTS = Number(process.env.CG_REQUESTS ?? 300);
-if (!['Encrypt', 'Decrypt', 'GenerateDataKey'].includes(op)) throw new Error(`operation: Encrypt, Decrypt or GenerateDataKey, not ${op}`);
+if (![...CA_MODES, 'Encrypt', 'Decrypt', 'GenerateDataKey'].includes(op))
+  throw new Error(`operation: Encrypt, Decrypt, GenerateDataKey, IssueCertificate or CaSign, not ${op}`);
+const caMode = CA_MODES.includes(op);
 
 /** One build under callgrind: instructions per request. */
 async function measure(root) {
   const work = mkdtempSync(join(tmpdir(), 'hsmkms-instructions-'));
   const port = benchPort();
   const out = join(work, 'callgrind.out');
+  if (caMode) initBenchCa(root, work);
   const server = spawn(
     'valgrind',
-    ['--tool=callgrind', '--smc-check=all-non-file', '--dump-instr=no', '--separate-threads=yes', `--callgrind-out-file=${out}`, process.execPath, join(root, 'bin/hsmkms.js'), 'serve', '--data-dir', work, '--port', String(port), '--workers', '1', '--audit-node-id', 'instructions'],
+    ['--tool=callgrind', '--smc-check=all-non-file', '--dump-instr=no', '--separate-threads=yes', `--callgrind-out-file=${out}`, process.execPath, join(root, 'bin/hsmkms.js'), 'serve', '--data-dir', work, '--port', String(port), '--workers', '1', '--audit-node-id', 'instructions', ...(caMode ? ['--log-level', 'warn'] : [])],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   try {
@@ -48,12 +55,16 @@ async function measure(root) {
       server.stderr.on('data', onData);
       server.once('exit', (code) => fail(new Error(`hsmkms serve under valgrind exited ${code}:\n${log}`)));
     });
-    const { body, sign } = await signedCoreRequest({ root, work, port, op, userName: 'instructions-app' });
+    // One request (the core operations) or several cycled (issuance's distinct CSRs).
+    const requests = caMode ? await caRequests({ dataDir: work, port, mode: op }) : [await signedCoreRequest({ root, work, port, op, userName: 'instructions-app' })];
     // Signed afresh every 100 requests: under valgrind a long run outlasts a signature's 5 minutes.
-    let headers = await sign();
+    let signed = [];
+    const resign = async () => (signed = await Promise.all(requests.map(async (r) => ({ body: r.body, headers: await r.sign() }))));
+    let next = 0;
     const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
     const one = () =>
       new Promise((done, fail) => {
+        const { body, headers } = signed[next++ % signed.length];
         const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/', agent, headers }, (res) => {
           res.resume();
           res.on('end', () => (res.statusCode === 200 ? done() : fail(new Error(`${root}: status ${res.statusCode}`))));
@@ -64,7 +75,7 @@ async function measure(root) {
     const send = async (count) => {
       for (let sent = 0; sent < count; sent += 100) {
         let left = Math.min(100, count - sent);
-        headers = await sign();
+        await resign();
         await Promise.all([0, 1, 2, 3].map(async () => {
           while (left-- > 0) await one();
         }));

@@ -20,8 +20,9 @@ import { reissueIntermediate } from './reissue-intermediate.js';
 import { revokeCertificate } from './revoke-certificate.js';
 import { parseSerial } from './serial.js';
 
-/** The CA behind the API operations. */
-export function caApi(deps: CaDeps): CertificateAuthorityPort {
+/** The CA behind the API operations (which the dispatcher runs in its read scope). */
+export function caApi(caDeps: CaDeps): CertificateAuthorityPort {
+  const deps: CaDeps = { ...caDeps, store: caDeps.store.forApiCalls?.() ?? caDeps.store };
   return {
     describe: (caName) => wire(async () => view(deps, await loadAuthority(deps, caName))),
     list: () =>
@@ -56,7 +57,7 @@ export function caApi(deps: CaDeps): CertificateAuthorityPort {
           caName: authority.record.name,
           certificate: certificateView(issued.record, deps.now()),
           certificatePem: pemLine(issued.certificatePem),
-          chainPem: `${pemLine(authority.intermediatePem)}${pemLine(authority.root.toString('pem'))}`,
+          chainPem: `${pemLine(authority.intermediatePem)}${pemLine(authority.rootPem)}`,
         };
       }),
     revoke: (request) =>
@@ -92,7 +93,7 @@ async function view(deps: CaDeps, authority: LoadedAuthority): Promise<Certifica
     intermediateKeyArn: record.intermediateKeyId,
     ocspKeyArn: record.ocspKeyId,
     signingAlgorithm: CA_SIGNING[record.keySpec].kmsAlgorithm,
-    rootCertificatePem: pemLine(authority.root.toString('pem')),
+    rootCertificatePem: pemLine(authority.rootPem),
     intermediateCertificatePem: pemLine(authority.intermediatePem),
     intermediateSerial: authority.intermediateSerial,
     intermediateNotAfter: authority.intermediate.notAfter,

@@ -18,6 +18,7 @@ export interface LoadedAuthority {
   intermediate: x509.X509Certificate;
   intermediateSerial: string;
   intermediatePem: string;
+  rootPem: string;
   /** Subject key identifiers (hex) of the two CA certificates. */
   keyIds: Record<IssuerTier, string>;
   urls: ReturnType<typeof caUrls>;
@@ -29,7 +30,7 @@ export interface LoadedAuthority {
    * What every certificate `tier` signs carries from it, encoded once per loaded CA: its
    * subject (DER) as their issuer, and the CRL distribution point and AIA extensions.
    */
-  issuing(tier: IssuerTier): { issuerName: Uint8Array; extensions: readonly x509.Extension[] };
+  issuing(tier: IssuerTier): { issuerName: Uint8Array; extensions: readonly Uint8Array[] };
 }
 
 export async function loadedAuthority(record: CaAuthorityRecord): Promise<LoadedAuthority> {
@@ -44,13 +45,14 @@ export async function loadedAuthority(record: CaAuthorityRecord): Promise<Loaded
     tier === 'root'
       ? { crl: urls.rootCrl, caIssuers: urls.rootCertificate, ocsp: urls.ocsp }
       : { crl: urls.crl, caIssuers: urls.intermediateCertificate, ocsp: urls.ocsp };
-  const issuing: Partial<Record<IssuerTier, { issuerName: Uint8Array; extensions: readonly x509.Extension[] }>> = {};
+  const issuing: Partial<Record<IssuerTier, { issuerName: Uint8Array; extensions: readonly Uint8Array[] }>> = {};
   return {
     record,
     root,
     intermediate,
     intermediateSerial: canonicalSerial(intermediate.serialNumber),
     intermediatePem: intermediate.toString('pem'),
+    rootPem: root.toString('pem'),
     keyIds: { root: keyIdentifier(root.publicKey), intermediate: keyIdentifier(intermediate.publicKey) },
     urls,
     key: (tier) => keys[tier],
@@ -59,7 +61,7 @@ export async function loadedAuthority(record: CaAuthorityRecord): Promise<Loaded
     issuing: (tier) =>
       (issuing[tier] ??= {
         issuerName: new Uint8Array((tier === 'root' ? root : intermediate).subjectName.toArrayBuffer()),
-        extensions: issuerUrlExtensions(issuerUrls(tier)),
+        extensions: issuerUrlExtensions(issuerUrls(tier)).map((extension) => new Uint8Array(extension.rawData)),
       }),
   };
 }

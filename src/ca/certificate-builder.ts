@@ -127,9 +127,10 @@ function integerDer(hex: string): Buffer {
 
 /** RFC 5280 §4.1.2.5: UTCTime through 2049, GeneralizedTime from 2050; whole seconds, Z. */
 function timeDer(date: Date): Buffer {
-  const digits = date.toISOString().slice(0, 19).replace(/[-:T]/g, '');
+  const two = (n: number) => (n < 10 ? `0${n}` : `${n}`);
+  const rest = `${two(date.getUTCMonth() + 1)}${two(date.getUTCDate())}${two(date.getUTCHours())}${two(date.getUTCMinutes())}${two(date.getUTCSeconds())}Z`;
   const year = date.getUTCFullYear();
-  return year >= 1950 && year < 2050 ? element(0x17, Buffer.from(`${digits.slice(2)}Z`, 'latin1')) : element(0x18, Buffer.from(`${digits}Z`, 'latin1'));
+  return year >= 1950 && year < 2050 ? element(0x17, Buffer.from(`${two(year % 100)}${rest}`, 'latin1')) : element(0x18, Buffer.from(`${String(year).padStart(4, '0')}${rest}`, 'latin1'));
 }
 
 const nameDer = (name: x509.Name | Uint8Array) => (name instanceof Uint8Array ? name : new Uint8Array(name.toArrayBuffer()));

@@ -1,17 +1,22 @@
 /**
- * Reading a certificate signing request from a caller: PEM or DER, bounded in size, parsed with
- * the PKCS#10 schema of @peculiar/asn1-csr (on @peculiar/asn1-schema, as @peculiar/x509 itself
- * does, without the certificate-request object it builds around it), its self-signature verified
- * with node:crypto, its key type and requested names extracted. Every refusal is a
- * {@link CaError} with one line a person can act on.
+ * Reading a certificate signing request from a caller: PEM or DER, bounded in size, its PKCS#10
+ * frame (RFC 2986) split into its parts, each part that carries meaning parsed with the schemas
+ * of @peculiar/asn1-x509 (on @peculiar/asn1-schema, as @peculiar/x509 itself does) — the
+ * subject, the key's and the signature's algorithms, the values of the requested extensions it
+ * reads (subjectAltName, basicConstraints) — its
+ * self-signature verified with node:crypto, its key type and requested names extracted. Every
+ * refusal is a {@link CaError} with one line a person can act on.
+ *
+ * Why not one parse of the whole request with @peculiar/asn1-csr's schema: that builds a tree
+ * of every element (the key and signature bits, and the requested extensions, which its schema
+ * leaves opaque and so re-encodes to be parsed again) and was a quarter of an issuance's CPU.
  */
 import 'reflect-metadata';
 import { constants, createHash, createPublicKey, verify as verifySignature, type JsonWebKey, type KeyObject } from 'node:crypto';
-import { CertificationRequest } from '@peculiar/asn1-csr';
 import { AsnConvert } from '@peculiar/asn1-schema';
 import * as asn1X509 from '@peculiar/asn1-x509';
 import * as x509 from '@peculiar/x509';
-import { children, readElement, subjectPublicKeyBits } from './der.js';
+import { children, readElement, subjectPublicKeyBits, type DerElement } from './der.js';
 import { CaError } from './errors.js';
 
 /** Largest CSR accepted, PEM or DER: an RSA-8192 request with 100 long names fits easily. */
@@ -74,48 +79,143 @@ const algorithms = new x509.AlgorithmProvider();
 
 type WebAlgorithm = { name?: string; namedCurve?: string; hash?: string | { name?: string }; saltLength?: number };
 
+/**
+ * An AlgorithmIdentifier (DER) as a WebCrypto algorithm (an unknown one named by its OID);
+ * throws for bytes that are not an AlgorithmIdentifier. The answer depends on those bytes alone
+ * and nearly every request carries one of a handful, so answers are kept (a bounded table:
+ * bytes nobody sends twice only refill it). Callers only read them.
+ */
+const webAlgorithms = new Map<string, WebAlgorithm>();
+function webAlgorithm(der: Uint8Array): WebAlgorithm {
+  const id = Buffer.from(der.buffer, der.byteOffset, der.byteLength).toString('latin1');
+  let algorithm = webAlgorithms.get(id);
+  if (!algorithm) {
+    algorithm = algorithms.toWebAlgorithm(AsnConvert.parse(der, asn1X509.AlgorithmIdentifier)) as WebAlgorithm;
+    if (webAlgorithms.size >= 64) webAlgorithms.clear();
+    webAlgorithms.set(id, algorithm);
+  }
+  return algorithm;
+}
+
+/** An OBJECT IDENTIFIER's contents octets (what follows its tag and length), encoded once by the schema. */
+function oidContents(oid: string): Buffer {
+  const der = new Uint8Array(AsnConvert.serialize(new asn1X509.Attribute({ type: oid, values: [] })));
+  const [type] = children(der, readElement(der, 0));
+  return Buffer.from(der.subarray(type!.start, type!.end));
+}
+const EXTENSION_REQUEST_OID = oidContents(EXTENSION_REQUEST);
+const SUBJECT_ALT_NAME_OID = oidContents(asn1X509.id_ce_subjectAltName);
+const BASIC_CONSTRAINTS_OID = oidContents(asn1X509.id_ce_basicConstraints);
+
+/**
+ * The values (extnValue contents, DER) of the two requested extensions this CA reads, from an
+ * Extensions value: SEQUENCE OF Extension ::= SEQUENCE { extnID, critical BOOLEAN DEFAULT FALSE,
+ * extnValue OCTET STRING }, each frame checked. The values themselves are parsed by the schema.
+ */
+function requestedExtensions(der: Uint8Array): { subjectAltName?: Uint8Array; basicConstraints?: Uint8Array } {
+  const outer = readElement(der, 0);
+  if (outer.tag !== 0x30 || outer.end !== der.length) throw new Error('Extensions: not one SEQUENCE');
+  const found: { subjectAltName?: Uint8Array; basicConstraints?: Uint8Array } = {};
+  for (const extension of children(der, outer)) {
+    const fields = extension.tag === 0x30 ? children(der, extension) : [];
+    const [id, critical, value] = fields.length === 2 ? [fields[0], undefined, fields[1]] : fields;
+    if (id?.tag !== 0x06 || value?.tag !== 0x04 || fields.length < 2 || fields.length > 3 || (critical && (critical.tag !== 0x01 || critical.end - critical.start !== 1)))
+      throw new Error('Extension: not { extnID, critical, extnValue }');
+    const oid = der.subarray(id.start, id.end);
+    if (SUBJECT_ALT_NAME_OID.equals(oid)) found.subjectAltName = der.subarray(value.start, value.end);
+    else if (BASIC_CONSTRAINTS_OID.equals(oid)) found.basicConstraints = der.subarray(value.start, value.end);
+  }
+  return found;
+}
+
+const bytesOf = (der: Uint8Array, element: DerElement) => der.subarray(element.offset, element.end);
+
+/** The parts of a request: each the DER of one element, as it came. */
+interface CsrParts {
+  /** CertificationRequestInfo, which the signature covers. */
+  info: Uint8Array;
+  version: number;
+  subject: Uint8Array;
+  spki: Uint8Array;
+  /** The values of every extensionRequest attribute (each an Extensions, DER). */
+  extensionRequests: Uint8Array[];
+  signatureAlgorithm: Uint8Array;
+  /** The signature BIT STRING's bits. */
+  signature: Uint8Array;
+}
+
+/**
+ * CertificationRequest ::= SEQUENCE { certificationRequestInfo, signatureAlgorithm, signature BIT STRING }
+ * CertificationRequestInfo ::= SEQUENCE { version INTEGER, subject Name, subjectPKInfo, attributes [0] IMPLICIT SET OF Attribute }
+ * with each element's tag checked, nothing after the request, and every length within its parent.
+ */
+function csrParts(der: Uint8Array): CsrParts {
+  const outer = readElement(der, 0);
+  const fail = (what: string) => new Error(`CertificationRequest: ${what}`);
+  if (outer.tag !== 0x30 || outer.end !== der.length) throw fail('not one SEQUENCE');
+  const top = children(der, outer);
+  const [info, signatureAlgorithm, signature] = top;
+  if (top.length !== 3 || info?.tag !== 0x30 || signatureAlgorithm?.tag !== 0x30 || signature?.tag !== 0x03 || signature.end - signature.start < 2)
+    throw fail('not { certificationRequestInfo, signatureAlgorithm, signature }');
+  const fields = children(der, info);
+  const [version, subject, spki, attributes] = fields;
+  if (fields.length < 3 || fields.length > 4 || version?.tag !== 0x02 || subject?.tag !== 0x30 || spki?.tag !== 0x30 || (attributes && attributes.tag !== 0xa0))
+    throw fail('not { version, subject, subjectPKInfo, [0] attributes }');
+  const versionBytes = der.subarray(version.start, version.end);
+  if (versionBytes.length < 1 || versionBytes.length > 6 || (versionBytes[0]! & 0x80) !== 0) throw fail('version out of range');
+  const extensionRequests: Uint8Array[] = [];
+  for (const attribute of attributes ? children(der, attributes) : []) {
+    const [type, values, ...rest] = attribute.tag === 0x30 ? children(der, attribute) : [];
+    if (type?.tag !== 0x06 || values?.tag !== 0x31 || rest.length > 0) throw fail('an attribute is not { type, values }');
+    if (!EXTENSION_REQUEST_OID.equals(der.subarray(type.start, type.end))) continue;
+    for (const value of children(der, values)) extensionRequests.push(bytesOf(der, value));
+  }
+  return {
+    info: bytesOf(der, info),
+    version: versionBytes.reduce((n, byte) => n * 256 + byte, 0),
+    subject: bytesOf(der, subject),
+    spki: bytesOf(der, spki),
+    extensionRequests,
+    signatureAlgorithm: bytesOf(der, signatureAlgorithm),
+    signature: der.subarray(signature.start + 1, signature.end),
+  };
+}
+
 /** Parses and verifies a CSR; throws CaError MalformedCSRException for anything wrong with it. */
 export async function readCsr(input: string | Uint8Array): Promise<CheckedCsr> {
   const der = csrDer(input);
-  let request: CertificationRequest;
+  let parts: CsrParts;
   let subject: x509.Name;
-  let subjectDer: Uint8Array;
-  let spki: Uint8Array;
+  let keyAlgorithm: WebAlgorithm;
+  let signatureAlgorithm: WebAlgorithm;
   try {
-    request = AsnConvert.parse(der, CertificationRequest);
-    subject = new x509.Name(request.certificationRequestInfo.subject);
-    // The subject and key as they were sent: CertificationRequestInfo ::= SEQUENCE { version, subject, subjectPKInfo, [0] attributes }
-    const [, subjectElement, spkiElement] = children(der, children(der, readElement(der, 0))[0]!);
-    if (!subjectElement || !spkiElement) throw new Error('CertificationRequestInfo too short');
-    subjectDer = der.subarray(subjectElement.offset, subjectElement.end);
-    spki = der.subarray(spkiElement.offset, spkiElement.end);
+    parts = csrParts(der);
+    subject = new x509.Name(AsnConvert.parse(parts.subject, asn1X509.Name));
+    const [algorithm] = children(parts.spki, readElement(parts.spki, 0));
+    keyAlgorithm = webAlgorithm(bytesOf(parts.spki, algorithm!));
+    signatureAlgorithm = webAlgorithm(parts.signatureAlgorithm);
   } catch (error) {
     throw malformed('The CSR is not a well-formed PKCS#10 certificate request.', error);
   }
-  if (request.certificationRequestInfo.version !== 0) throw malformed(`The CSR has version ${request.certificationRequestInfo.version}; PKCS#10 defines only version 1 (0).`);
+  if (parts.version !== 0) throw malformed(`The CSR has version ${parts.version}; PKCS#10 defines only version 1 (0).`);
 
-  const info = request.certificationRequestInfo.subjectPKInfo;
-  let keyAlgorithm: WebAlgorithm;
+  const spki = parts.spki;
   let key: KeyObject;
   try {
-    keyAlgorithm = algorithms.toWebAlgorithm(info.algorithm) as WebAlgorithm;
-    key = publicKey(spki, keyAlgorithm, new Uint8Array(info.subjectPublicKey));
+    key = publicKey(spki, keyAlgorithm, subjectPublicKeyBits(spki));
   } catch (error) {
     throw malformed("The CSR's public key cannot be read.", error);
   }
-  if (!verifies(der, request, key)) throw malformed("The CSR's signature does not verify: the request was altered, or not signed by the key it carries.");
+  if (!verifies(parts, signatureAlgorithm, key)) throw malformed("The CSR's signature does not verify: the request was altered, or not signed by the key it carries.");
 
   const { keyType } = checkKey(keyAlgorithm, key);
   let subjectAltName: asn1X509.SubjectAlternativeName | undefined;
   let requestsCa = false;
   try {
-    for (const attribute of request.certificationRequestInfo.attributes) {
-      if (attribute.type !== EXTENSION_REQUEST) continue;
-      for (const value of attribute.values)
-        for (const extension of AsnConvert.parse(value, asn1X509.Extensions)) {
-          if (extension.extnID === asn1X509.id_ce_subjectAltName) subjectAltName = AsnConvert.parse(extension.extnValue, asn1X509.SubjectAlternativeName);
-          else if (extension.extnID === asn1X509.id_ce_basicConstraints) requestsCa = AsnConvert.parse(extension.extnValue, asn1X509.BasicConstraints).cA;
-        }
+    for (const value of parts.extensionRequests) {
+      const requested = requestedExtensions(value);
+      if (requested.subjectAltName) subjectAltName = AsnConvert.parse(requested.subjectAltName, asn1X509.SubjectAlternativeName);
+      if (requested.basicConstraints) requestsCa = AsnConvert.parse(requested.basicConstraints, asn1X509.BasicConstraints).cA;
     }
   } catch (error) {
     throw malformed('The CSR requests extensions that cannot be read.', error);
@@ -124,7 +224,7 @@ export async function readCsr(input: string | Uint8Array): Promise<CheckedCsr> {
   if (names.length > MAX_SUBJECT_ALT_NAMES)
     throw malformed(`The CSR asks for ${names.length} subjectAltNames; the limit is ${MAX_SUBJECT_ALT_NAMES}.`);
   const keyIdentifier = createHash('sha1').update(subjectPublicKeyBits(spki)).digest('hex');
-  return { subject, subjectDer, subjectText: subject.toString(), publicKey: spki, keyIdentifier, keyType, names, subjectAltName, requestsCa };
+  return { subject, subjectDer: parts.subject, subjectText: subject.toString(), publicKey: spki, keyIdentifier, keyType, names, subjectAltName, requestsCa };
 }
 
 /** A GeneralName with the type names @peculiar/x509 gives them (what refusals show). */
@@ -164,28 +264,19 @@ const HASHES: Record<string, string> = { 'SHA-1': 'sha1', 'SHA-256': 'sha256', '
  * certificationRequestInfo bytes, the signature bytes; ECDSA signatures stay DER), so no
  * WebCrypto key import or signature re-encoding happens per request.
  */
-function verifies(der: Uint8Array, request: CertificationRequest, key: KeyObject): boolean {
-  let algorithm: WebAlgorithm | undefined;
-  try {
-    algorithm = algorithms.toWebAlgorithm(request.signatureAlgorithm) as WebAlgorithm;
-  } catch {
-    algorithm = undefined;
-  }
-  const hashName = typeof algorithm?.hash === 'string' ? algorithm.hash : algorithm?.hash?.name;
+function verifies(parts: CsrParts, algorithm: WebAlgorithm, key: KeyObject): boolean {
+  const hashName = typeof algorithm.hash === 'string' ? algorithm.hash : algorithm.hash?.name;
   const hash = hashName === undefined ? undefined : HASHES[hashName.toUpperCase()];
   const keyType = key.asymmetricKeyType;
   let options: Parameters<typeof verifySignature>[2] | undefined;
-  if (algorithm?.name === 'ECDSA' && keyType === 'ec') options = { key, dsaEncoding: 'der' };
-  else if (algorithm?.name === 'RSASSA-PKCS1-v1_5' && keyType === 'rsa') options = { key, padding: constants.RSA_PKCS1_PADDING };
-  else if (algorithm?.name === 'RSA-PSS' && (keyType === 'rsa' || keyType === 'rsa-pss') && typeof algorithm.saltLength === 'number')
+  if (algorithm.name === 'ECDSA' && keyType === 'ec') options = { key, dsaEncoding: 'der' };
+  else if (algorithm.name === 'RSASSA-PKCS1-v1_5' && keyType === 'rsa') options = { key, padding: constants.RSA_PKCS1_PADDING };
+  else if (algorithm.name === 'RSA-PSS' && (keyType === 'rsa' || keyType === 'rsa-pss') && typeof algorithm.saltLength === 'number')
     options = { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: algorithm.saltLength };
   if (!hash || !options)
-    throw malformed(`The CSR's signature algorithm (${algorithm?.name ?? request.signatureAlgorithm.algorithm}) is not supported: sign it with ECDSA or RSA PKCS#1 v1.5/PSS.`);
+    throw malformed(`The CSR's signature algorithm (${algorithm.name ?? 'unnamed'}) is not supported: sign it with ECDSA or RSA PKCS#1 v1.5/PSS.`);
   try {
-    // CertificationRequest ::= SEQUENCE { certificationRequestInfo, signatureAlgorithm, signature BIT STRING }
-    const [info, , signature] = children(der, readElement(der, 0));
-    if (!info || signature?.tag !== 0x03 || signature.end - signature.start < 2) return false;
-    return verifySignature(hash, der.subarray(info.offset, info.end), options, der.subarray(signature.start + 1, signature.end));
+    return verifySignature(hash, parts.info, options, parts.signature);
   } catch {
     // A signature that is not even well-formed (ECDSA: not DER) verifies nothing.
     return false;

@@ -64,12 +64,19 @@ export function subjectPublicKeyBits(spki: Uint8Array): Uint8Array {
 export function element(tag: number, ...parts: Uint8Array[]): Buffer {
   let length = 0;
   for (const part of parts) length += part.length;
-  let header: number[];
-  if (length < 0x80) header = [tag, length];
+  let octets = 0;
+  if (length >= 0x80) for (let n = length; n > 0; n = Math.floor(n / 256)) octets++;
+  const out = Buffer.allocUnsafe(2 + octets + length);
+  out[0] = tag;
+  if (octets === 0) out[1] = length;
   else {
-    const octets: number[] = [];
-    for (let n = length; n > 0; n = Math.floor(n / 256)) octets.unshift(n & 0xff);
-    header = [tag, 0x80 | octets.length, ...octets];
+    out[1] = 0x80 | octets;
+    for (let i = octets, n = length; i > 0; i--, n = Math.floor(n / 256)) out[1 + i] = n & 0xff;
   }
-  return Buffer.concat([Buffer.from(header), ...parts], header.length + length);
+  let offset = 2 + octets;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out;
 }

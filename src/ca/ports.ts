@@ -84,4 +84,10 @@ export interface CaStore {
   beginCrl(caName: string, issuer: IssuerTier): Promise<{ crlNumber: number; epoch: number; revoked: RevokedEntry[] }>;
   /** Keeps `crl` as the tier's current CRL unless a higher-numbered one is stored already. */
   saveCrl(caName: string, issuer: IssuerTier, crl: StoredCrl): Promise<void>;
+  /**
+   * This store for use only inside API calls that run in the metadata store's read scope
+   * (`RequestReadScope`, the dispatcher's): a store that keeps rows may then check them for
+   * commits once per call, with the call's other reads, rather than on every read. Optional.
+   */
+  forApiCalls?(): CaStore;
 }

@@ -10,6 +10,7 @@ import { AsnConvert, OctetString } from '@peculiar/asn1-schema';
 import * as asn1X509 from '@peculiar/asn1-x509';
 import * as x509 from '@peculiar/x509';
 import type { CheckedCsr, CsrKeyType, RequestedName } from './csr.js';
+import { children, element, readElement } from './der.js';
 import { CaError } from './errors.js';
 import type { CertificateProfileName } from './model.js';
 
@@ -79,6 +80,13 @@ function checkName(name: RequestedName, profile: CertificateProfileName, allowed
   return type as NameType;
 }
 
+/** `OBJECT IDENTIFIER 2.5.29.17` (id-ce-subjectAltName) and `BOOLEAN TRUE`, DER, encoded once by the schema. */
+const [SUBJECT_ALT_NAME_OID, DER_TRUE] = (() => {
+  const der = new Uint8Array(AsnConvert.serialize(new asn1X509.Extension({ extnID: asn1X509.id_ce_subjectAltName, critical: true, extnValue: new OctetString(0) })));
+  const [oid, critical] = children(der, readElement(der, 0));
+  return [der.slice(oid!.offset, oid!.end), der.slice(critical!.offset, critical!.end)];
+})();
+
 /** The extensions a profile gives every leaf of a key type, encoded once (DER). */
 const fixed = new Map<string, readonly Uint8Array[]>();
 function fixedExtensions(profileName: CertificateProfileName, keyType: CsrKeyType): readonly Uint8Array[] {
@@ -115,11 +123,11 @@ export function applyProfile(profileName: CertificateProfileName, csr: CheckedCs
 
   const extensions = [...fixedExtensions(profileName, csr.keyType)];
   if (csr.subjectAltName && csr.names.length > 0) {
-    // The names as requested (each checked above), re-encoded as DER. RFC 5280 §4.2.1.6:
-    // critical when the subject is empty.
-    const extnValue = new OctetString(AsnConvert.serialize(csr.subjectAltName));
+    // The names as requested (each checked above), re-encoded as DER by the schema, in the
+    // extension's frame. RFC 5280 §4.2.1.6: critical when the subject is empty.
+    const names = new Uint8Array(AsnConvert.serialize(csr.subjectAltName));
     const critical = csr.subject.toJSON().length === 0;
-    extensions.push(new Uint8Array(AsnConvert.serialize(new asn1X509.Extension({ extnID: asn1X509.id_ce_subjectAltName, critical, extnValue }))));
+    extensions.push(element(0x30, SUBJECT_ALT_NAME_OID, ...(critical ? [DER_TRUE] : []), element(0x04, names)));
   }
   return extensions;
 }

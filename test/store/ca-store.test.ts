@@ -8,36 +8,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CaAuthorityRecord, CaStore, IssuedCertificateRecord } from '../../src/ca/index.js';
+import type { CaStore } from '../../src/ca/index.js';
 import { openPostgresStore } from '../../src/store/postgres/index.js';
 import type { SqlMetadataStore } from '../../src/store/sql/sql-store.js';
 import { openSqliteStore } from '../../src/store/sqlite/index.js';
+import { caAuthority, caCertificate } from './fixtures.js';
 import { findPostgres, startPostgres, type TestPostgres } from './postgres-server.js';
-
-const authority = (name: string): CaAuthorityRecord => ({
-  name,
-  createdAt: new Date(1_790_000_000_000),
-  keySpec: 'ECC_NIST_P384',
-  baseUrl: 'http://ca.example.internal',
-  rootKeyId: 'arn:aws:kms:us-east-1:111122223333:key/root',
-  intermediateKeyId: 'arn:aws:kms:us-east-1:111122223333:key/intermediate',
-  ocspKeyId: 'arn:aws:kms:us-east-1:111122223333:key/ocsp',
-  rootCertificate: new Uint8Array([1, 2, 3]),
-  intermediateCertificate: new Uint8Array([4, 5, 6]),
-});
-
-const certificate = (caName: string, serial: string, issuedAtMs: number, extra: Partial<IssuedCertificateRecord> = {}): IssuedCertificateRecord => ({
-  caName,
-  serial,
-  issuer: 'intermediate',
-  kind: 'tls-server',
-  subject: `CN=${serial}.example.com`,
-  notBefore: new Date(issuedAtMs),
-  notAfter: new Date(issuedAtMs + 86_400_000),
-  issuedAt: new Date(issuedAtMs),
-  certificate: new Uint8Array([serial.length]),
-  ...extra,
-});
 
 function describeCaStoreContract(label: string, open: () => Promise<SqlMetadataStore>, openTwin?: (first: SqlMetadataStore) => Promise<SqlMetadataStore>) {
   describe(`CA store on ${label}`, () => {
@@ -46,19 +22,19 @@ function describeCaStoreContract(label: string, open: () => Promise<SqlMetadataS
     beforeAll(async () => {
       metadata = await open();
       store = metadata.certificateAuthorityStore();
-      await store.insertAuthority(authority('one'), certificate('one', '4a', 1_790_000_000_000, { issuer: 'root', kind: 'intermediate-ca' }));
+      await store.insertAuthority(caAuthority('one'), caCertificate('one', '4a', 1_790_000_000_000, { issuer: 'root', kind: 'intermediate-ca' }));
     });
     afterAll(() => metadata?.close());
 
     it('keeps CA names and serials unique, and round-trips records exactly', async () => {
-      expect(await store.getAuthority('one')).toStrictEqual(authority('one'));
-      await expect(store.insertAuthority(authority('one'), certificate('one', '4b', 1))).rejects.toMatchObject({
+      expect(await store.getAuthority('one')).toStrictEqual(caAuthority('one'));
+      await expect(store.insertAuthority(caAuthority('one'), caCertificate('one', '4b', 1))).rejects.toMatchObject({
         name: 'StoreError',
         kind: 'conflict',
         record: 'certificate-authority',
         subject: 'one',
       });
-      const c = certificate('one', '5a', 1_790_000_001_000);
+      const c = caCertificate('one', '5a', 1_790_000_001_000);
       await store.insertCertificate(c);
       expect(await store.getCertificate('one', '5a')).toStrictEqual(c);
       await expect(store.insertCertificate(c)).rejects.toMatchObject({ name: 'StoreError', kind: 'conflict', record: 'certificate', subject: 'one/5a' });
@@ -66,11 +42,11 @@ function describeCaStoreContract(label: string, open: () => Promise<SqlMetadataS
     });
 
     it('commits certificates inserted together, and refuses only the one whose serial is taken', async () => {
-      const batch = ['b1', 'b2', 'b3', 'b4'].map((serial, i) => certificate('one', serial, 1_790_000_002_000 + i));
+      const batch = ['b1', 'b2', 'b3', 'b4'].map((serial, i) => caCertificate('one', serial, 1_790_000_002_000 + i));
       await Promise.all(batch.map((c) => store.insertCertificate(c)));
       for (const c of batch) expect(await store.getCertificate('one', c.serial)).toStrictEqual(c);
 
-      const again = [certificate('one', 'b5', 1_790_000_003_000), certificate('one', 'b2', 1_790_000_003_001), certificate('one', 'b6', 1_790_000_003_002)];
+      const again = [caCertificate('one', 'b5', 1_790_000_003_000), caCertificate('one', 'b2', 1_790_000_003_001), caCertificate('one', 'b6', 1_790_000_003_002)];
       const outcomes = await Promise.allSettled(again.map((c) => store.insertCertificate(c)));
       expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
       expect((outcomes[1] as PromiseRejectedResult).reason).toMatchObject({ name: 'StoreError', kind: 'conflict', record: 'certificate', subject: 'one/b2' });
@@ -81,7 +57,7 @@ function describeCaStoreContract(label: string, open: () => Promise<SqlMetadataS
     });
 
     it('revokes once, bumping only the revoked certificate’s tier', async () => {
-      await store.insertCertificate(certificate('one', '6a', 1_790_000_002_000));
+      await store.insertCertificate(caCertificate('one', '6a', 1_790_000_002_000));
       const before = await store.crlState('one', 'intermediate');
       const rootBefore = await store.crlState('one', 'root');
       const at = new Date(1_790_000_003_000);
@@ -111,10 +87,10 @@ function describeCaStoreContract(label: string, open: () => Promise<SqlMetadataS
     });
 
     it('pages in issue order from a position, and finds the newest unrevoked responder', async () => {
-      await store.insertAuthority(authority('paged'), certificate('paged', '01', 10, { issuer: 'root', kind: 'intermediate-ca' }));
-      for (let i = 2; i <= 7; i++) await store.insertCertificate(certificate('paged', `0${i}`, 10 * i));
-      await store.insertCertificate(certificate('paged', 'a1', 100, { kind: 'ocsp-responder', notAfter: new Date(5000) }));
-      await store.insertCertificate(certificate('paged', 'a2', 110, { kind: 'ocsp-responder', notAfter: new Date(9000) }));
+      await store.insertAuthority(caAuthority('paged'), caCertificate('paged', '01', 10, { issuer: 'root', kind: 'intermediate-ca' }));
+      for (let i = 2; i <= 7; i++) await store.insertCertificate(caCertificate('paged', `0${i}`, 10 * i));
+      await store.insertCertificate(caCertificate('paged', 'a1', 100, { kind: 'ocsp-responder', notAfter: new Date(5000) }));
+      await store.insertCertificate(caCertificate('paged', 'a2', 110, { kind: 'ocsp-responder', notAfter: new Date(9000) }));
       await store.revokeCertificate('paged', 'a2', new Date(200), 'superseded');
       const seen: string[] = [];
       let after: { issuedAt: Date; serial: string } | undefined;
@@ -145,10 +121,10 @@ describe('certificates on a SQLite file', () => {
     const metadata = await openSqliteStore({ path });
     try {
       const store = metadata.certificateAuthorityStore();
-      await store.insertAuthority(authority('file'), certificate('file', '10', 1_790_000_000_000, { issuer: 'root', kind: 'intermediate-ca' }));
-      const issued = Array.from({ length: 20 }, (_, i) => certificate('file', `c${i}`, 1_790_000_001_000 + i));
+      await store.insertAuthority(caAuthority('file'), caCertificate('file', '10', 1_790_000_000_000, { issuer: 'root', kind: 'intermediate-ca' }));
+      const issued = Array.from({ length: 20 }, (_, i) => caCertificate('file', `c${i}`, 1_790_000_001_000 + i));
       await Promise.all(issued.map((c) => store.insertCertificate(c)));
-      await store.insertCertificate(certificate('file', 'last', 1_790_000_002_000));
+      await store.insertCertificate(caCertificate('file', 'last', 1_790_000_002_000));
       const other = new Database(path, { readonly: true });
       try {
         expect(other.prepare('SELECT count(*) AS n FROM ca_certificates WHERE ca_name = ?').get('file')).toEqual({ n: 22 });

@@ -8,6 +8,7 @@ import type {
   KeyRecord,
   PrincipalRecord,
 } from '../../src/core/model.js';
+import type { CaAuthorityRecord, IssuedCertificateRecord } from '../../src/ca/index.js';
 
 export const ACCOUNT = '111122223333';
 let sequence = 0;
@@ -104,3 +105,30 @@ export function normaliseBytes<T>(value: T): T {
   }
   return value;
 }
+
+/** A CA record (its certificates stand-in bytes). */
+export const caAuthority = (name: string): CaAuthorityRecord => ({
+  name,
+  createdAt: new Date(1_790_000_000_000),
+  keySpec: 'ECC_NIST_P384',
+  baseUrl: 'http://ca.example.internal',
+  rootKeyId: 'arn:aws:kms:us-east-1:111122223333:key/root',
+  intermediateKeyId: 'arn:aws:kms:us-east-1:111122223333:key/intermediate',
+  ocspKeyId: 'arn:aws:kms:us-east-1:111122223333:key/ocsp',
+  rootCertificate: new Uint8Array([1, 2, 3]),
+  intermediateCertificate: new Uint8Array([4, 5, 6]),
+});
+
+/** A certificate record of `caName`, a tls-server leaf of the intermediate unless `extra` says otherwise. */
+export const caCertificate = (caName: string, serial: string, issuedAtMs: number, extra: Partial<IssuedCertificateRecord> = {}): IssuedCertificateRecord => ({
+  caName,
+  serial,
+  issuer: 'intermediate',
+  kind: 'tls-server',
+  subject: `CN=${serial}.example.com`,
+  notBefore: new Date(issuedAtMs),
+  notAfter: new Date(issuedAtMs + 86_400_000),
+  issuedAt: new Date(issuedAtMs),
+  certificate: new Uint8Array([serial.length]),
+  ...extra,
+});

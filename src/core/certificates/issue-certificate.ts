@@ -7,12 +7,14 @@
  * The signature is made in this call, as the caller's authorized use of the key (see
  * `authorizedSigner` in certificate-rules.ts): the key's state and algorithm are checked as
  * Sign checks them, and this call's one audit record names the key, the signing algorithm and
- * the authorization decision — there is no separate Sign call or record for an issuance.
+ * the authorization decision — there is no separate Sign call or record for an issuance. So the
+ * CA makes no KMS call of its own here, and the call runs outside any in-process call context
+ * (which, while one is in progress, puts async hooks on every promise of the process).
  */
 import { KmsError } from '../errors.js';
 import type { Operation } from '../operation.js';
 import { isBase64, optionalEnum, requiredString } from '../validation.js';
-import { authorizedSigner, authorizeSigning, caKey, certificateAuthority, certificateJson, onBehalfOf, parseCaName, parseValidityDays } from './certificate-rules.js';
+import { authorizedSigner, authorizeSigning, caKey, certificateAuthority, certificateJson, parseCaName, parseValidityDays } from './certificate-rules.js';
 import type { CaSigningKeys } from './port.js';
 
 /** The CA's CSR limit (src/ca/csr.ts), as PEM text or as base64 of the DER or PEM bytes. */
@@ -35,7 +37,7 @@ export const issueCertificate: Operation = {
       await authorizeSigning(deps, ctx, key, authority);
       return authorizedSigner(deps, ctx, key, authority, 'leaf-certificate');
     };
-    const issued = await onBehalfOf('HsmKms.IssueCertificate', ctx, () => ca.issue({ caName, csr, profile, days, authorize }));
+    const issued = await ca.issue({ caName, csr, profile, days, authorize });
     return {
       CaName: issued.caName,
       Certificate: issued.certificatePem,

@@ -12,6 +12,7 @@
 import type { Database, Statement } from 'better-sqlite3';
 import type { Kysely, Selectable } from 'kysely';
 import type { CaAuthorityRecord, IssuedCertificateRecord } from '../../ca/model.js';
+import type { CaStore } from '../../ca/ports.js';
 import { SqlCaStore, certificateToRow, rowToAuthority, rowToCertificate } from '../sql/ca-repository.js';
 import type { CaAuthoritiesTable, CaCertificatesTable, CaDatabase } from '../sql/ca-schema.js';
 import type { SqlFlavor } from '../sql/dialect.js';
@@ -29,13 +30,71 @@ interface Statements {
 export class SqliteCaStore extends SqlCaStore {
   private statements: Statements | undefined;
 
+  /**
+   * @param commitsChecked checks for commits by any connection, and by this one through Kysely
+   *   (the metadata store's change token, sqlite-store.ts), and returns a count that changes
+   *   whenever there were any: rows kept under one count are stale under another. `now` checks
+   *   on every read; `inCall` once per API call (inside the metadata store's read scope).
+   */
   constructor(
     private readonly kysely: Kysely<CaDatabase>,
     flavor: SqlFlavor,
     private readonly sqlite: Database,
     private readonly commits: WalGroupCommit,
+    private readonly commitsChecked?: { now: () => number; inCall: () => number },
   ) {
     super(kysely, flavor);
+  }
+
+  private apiCallView: CaStore | undefined;
+
+  /**
+   * This store with its two cached reads checked once per API call (see the port): the same
+   * object underneath — one connection, one WAL sync, one cache — seen through a Proxy that
+   * replaces those two methods.
+   */
+  forApiCalls(): CaStore {
+    if (!this.commitsChecked) return this;
+    if (this.apiCallView) return this.apiCallView;
+    const own: Partial<CaStore> = {
+      getAuthority: (name) => this.readAuthority(name, 'inCall'),
+      getCertificate: (caName, serial) => this.readCertificate(caName, serial, 'inCall'),
+    };
+    const bound = new Map<PropertyKey, unknown>();
+    return (this.apiCallView = new Proxy(this, {
+      get(target, property) {
+        const replaced = own[property as keyof CaStore];
+        if (replaced) return replaced;
+        const value: unknown = Reflect.get(target, property, target);
+        if (typeof value !== 'function') return value;
+        let method = bound.get(property);
+        if (!method) bound.set(property, (method = (value as (...args: unknown[]) => unknown).bind(target)));
+        return method;
+      },
+    }));
+  }
+
+  /**
+   * CA rows and certificate rows found by the two point reads every issuance makes (its CA, and
+   * whether the issuing certificate is revoked), kept while no commit has happened since they
+   * were read: any revocation, reissue or CA change — by this worker, another one or the CLI —
+   * goes through a Kysely transaction or another connection, and empties them before the next
+   * read. The certificates this store inserts itself (prepared statements, which the change
+   * token does not see) only add rows, and only rows that were found are kept.
+   */
+  private readonly kept = { authorities: new Map<string, CaAuthorityRecord>(), certificates: new Map<string, IssuedCertificateRecord>() };
+  private keptUnder = -1;
+
+  /** The row caches, emptied first if anything was committed since they were filled. */
+  private rowCaches(check: 'now' | 'inCall'): typeof this.kept | undefined {
+    if (!this.commitsChecked) return undefined;
+    const under = this.commitsChecked[check]();
+    if (under !== this.keptUnder) {
+      this.kept.authorities.clear();
+      this.kept.certificates.clear();
+      this.keptUnder = under;
+    }
+    return this.kept;
   }
 
   /** Prepared on first use: the CA's tables exist once the store's migrations have run. */
@@ -62,10 +121,21 @@ export class SqliteCaStore extends SqlCaStore {
     return !this.sqlite.inTransaction && this.sqlite.open;
   }
 
-  override async getAuthority(name: string): Promise<CaAuthorityRecord | undefined> {
+  override getAuthority(name: string): Promise<CaAuthorityRecord | undefined> {
+    return this.readAuthority(name, 'now');
+  }
+
+  private async readAuthority(name: string, check: 'now' | 'inCall'): Promise<CaAuthorityRecord | undefined> {
     if (!this.idle()) return super.getAuthority(name);
-    const row = this.prepared().authorityByName.get(name);
-    return row && rowToAuthority(row);
+    const caches = this.rowCaches(check);
+    let record = caches?.authorities.get(name);
+    if (!record) {
+      const row = this.prepared().authorityByName.get(name);
+      if (!row) return undefined;
+      record = rowToAuthority(row);
+      if (caches) keep(caches.authorities, name, record);
+    }
+    return { ...record };
   }
 
   protected override async writeCertificates(certificates: IssuedCertificateRecord[]): Promise<void> {
@@ -78,9 +148,30 @@ export class SqliteCaStore extends SqlCaStore {
     await this.commits.commit(insert);
   }
 
-  override async getCertificate(caName: string, serial: string): Promise<IssuedCertificateRecord | undefined> {
-    if (!this.idle()) return super.getCertificate(caName, serial);
-    const row = this.prepared().certificateBySerial.get(caName, serial);
-    return row && rowToCertificate(row);
+  override getCertificate(caName: string, serial: string): Promise<IssuedCertificateRecord | undefined> {
+    return this.readCertificate(caName, serial, 'now');
   }
+
+  private async readCertificate(caName: string, serial: string, check: 'now' | 'inCall'): Promise<IssuedCertificateRecord | undefined> {
+    if (!this.idle()) return super.getCertificate(caName, serial);
+    const caches = this.rowCaches(check);
+    // Length-prefixed: the serial may be a caller's (OCSP), and ids must not collide.
+    const id = `${caName.length}:${caName}${serial}`;
+    let record = caches?.certificates.get(id);
+    if (!record) {
+      const row = this.prepared().certificateBySerial.get(caName, serial);
+      if (!row) return undefined;
+      record = rowToCertificate(row);
+      if (caches) keep(caches.certificates, id, record);
+    }
+    return { ...record };
+  }
+}
+
+/** Rows kept per cache: the CAs and issuing certificates in use, not every serial OCSP is asked about. */
+const ROW_CACHE_ENTRIES = 1024;
+
+function keep<T>(cache: Map<string, T>, id: string, value: T): void {
+  if (cache.size >= ROW_CACHE_ENTRIES) cache.delete(cache.keys().next().value!);
+  cache.set(id, value);
 }

@@ -83,6 +83,8 @@ export class SqliteMetadataStore extends SqlMetadataStore implements RequestRead
   private readonly quorumRulesStatement: Statement<unknown[], Selectable<QuorumRulesTable>>;
   private readonly quorumRulesParameters: unknown[];
   private cacheToken: ChangeToken = { dataVersion: -1, totalChanges: -1, queriesEnded: -1 };
+  /** How many times the read caches were emptied: what the CA store's own cache is valid under. */
+  private cacheClears = 0;
   private readonly caStore: SqliteCaStore;
   private readonly cacheEntries: number;
   private readonly commits: WalGroupCommit;
@@ -117,7 +119,10 @@ export class SqliteMetadataStore extends SqlMetadataStore implements RequestRead
     this.quorumRulesParameters = [...rulesQuery.parameters];
     this.changeToken = this.sqlite.prepare<[], [number, number]>('SELECT data_version, total_changes() FROM pragma_data_version').raw();
     this.dataVersion = this.sqlite.prepare<[], number>('PRAGMA data_version').pluck();
-    this.caStore = new SqliteCaStore(options.db as unknown as Kysely<CaDatabase>, options.flavor, options.sqlite, options.commits);
+    this.caStore = new SqliteCaStore(options.db as unknown as Kysely<CaDatabase>, options.flavor, options.sqlite, options.commits, {
+      now: () => this.commitsChecked(),
+      inCall: () => this.commitsCheckedInCall(),
+    });
   }
 
   /** The private CA's tables, with their per-issuance reads prepared once (sqlite-ca-store.ts). */
@@ -185,6 +190,7 @@ export class SqliteMetadataStore extends SqlMetadataStore implements RequestRead
     this.versionCache.clear();
     this.quorumRules = undefined;
     this.principalCache.clear();
+    this.cacheClears++;
     this.cacheToken = { dataVersion, totalChanges, queriesEnded };
   }
 
@@ -196,6 +202,22 @@ export class SqliteMetadataStore extends SqlMetadataStore implements RequestRead
     } catch (error) {
       return { ok: false, detail: (error as Error).message };
     }
+  }
+
+  /**
+   * Checks for commits now, whatever calls are in progress (the CA's reads also serve OCSP and
+   * CRL requests, which no API call scope covers), and returns {@link cacheClears}: rows read
+   * under the same count are still the rows on disk.
+   */
+  private commitsChecked(): number {
+    this.checkForCommits(this.txScope.queriesEnded);
+    return this.cacheClears;
+  }
+
+  /** {@link commitsChecked} for a read inside an API call ({@link inRequestScope}): checked once per call, as key reads are. */
+  private commitsCheckedInCall(): number {
+    this.validateCache();
+    return this.cacheClears;
   }
 
   /** The connection settings in force, for diagnostics and tests. */
