@@ -155,7 +155,7 @@ function csrParts(der: Uint8Array): CsrParts {
   if (outer.tag !== 0x30 || outer.end !== der.length) throw fail('not one SEQUENCE');
   const top = children(der, outer);
   const [info, signatureAlgorithm, signature] = top;
-  if (top.length !== 3 || info?.tag !== 0x30 || signatureAlgorithm?.tag !== 0x30 || signature?.tag !== 0x03 || signature.end - signature.start < 2)
+  if (top.length !== 3 || info?.tag !== 0x30 || signatureAlgorithm?.tag !== 0x30 || signature?.tag !== 0x03 || signature.end - signature.start < 2 || der[signature.start] !== 0)
     throw fail('not { certificationRequestInfo, signatureAlgorithm, signature }');
   const fields = children(der, info);
   const [version, subject, spki, attributes] = fields;

@@ -56,7 +56,7 @@ export function children(der: Uint8Array, outer: DerElement): DerElement[] {
 export function subjectPublicKeyBits(spki: Uint8Array): Uint8Array {
   const outer = readElement(spki, 0);
   const [algorithm, bits] = children(spki, outer);
-  if (outer.tag !== 0x30 || algorithm?.tag !== 0x30 || bits?.tag !== 0x03 || bits.end - bits.start < 2) throw malformed();
+  if (outer.tag !== 0x30 || algorithm?.tag !== 0x30 || bits?.tag !== 0x03 || bits.end - bits.start < 2 || spki[bits.start] !== 0) throw malformed();
   return spki.subarray(bits.start + 1, bits.end);
 }
 

@@ -78,6 +78,18 @@ describe('CSRs a caller controls', () => {
     await run('openssl', ['req', '-in', goodCsr, '-outform', 'DER', '-out', der]);
     const issued = await issue(readFileSync(der));
     expect(issued.record.subject).toBe('CN=good.example.com');
+    // The same request with trailing bytes, or with its signature BIT STRING claiming unused bits
+    // (DER: a signature has none), is not a well-formed request, though the signature bytes verify.
+    const bytes = readFileSync(der);
+    expect((await refusal(issue(Buffer.concat([bytes, Buffer.from([0])])))).message).toMatch(/not a well-formed PKCS#10/);
+    // Where the signature BIT STRING is, from OpenSSL's own reading: "offset:d=1 hl=N l=… prim: BIT STRING".
+    const { stdout } = await run('openssl', ['asn1parse', '-inform', 'DER', '-in', der]);
+    const [, at, headerLength] = /^\s*(\d+):d=1\s+hl=(\d+)\s.*BIT STRING/m.exec(stdout)!;
+    const unusedBits = Buffer.from(bytes);
+    const unusedAt = Number(at) + Number(headerLength);
+    expect(unusedBits[unusedAt]).toBe(0);
+    unusedBits[unusedAt] = 3;
+    expect((await refusal(issue(unusedBits))).message).toMatch(/not a well-formed PKCS#10/);
   });
 
   it('refuses what the profile does not allow, saying what to change', async () => {
