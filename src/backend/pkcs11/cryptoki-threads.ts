@@ -19,7 +19,6 @@
  * - a job not yet started can be cancelled (a shared flag per job, claimed by compare-and-swap, so
  *   it either runs or is cancelled, never both): the jobs queued behind a hung call are.
  */
-import { once } from 'node:events';
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 
@@ -220,21 +219,6 @@ export class CryptokiThreads {
     const onSession = this.sessions.get(session);
     if (!onSession) return;
     for (const job of [...onSession.thread.jobs]) if (job.order?.session === session && this.cancel(job)) this.settle(job, new JobSkipped());
-  }
-
-  /**
-   * Starts threads up to the limit before they are needed, and resolves once they run. Each loads
-   * the module, which takes a while: started on demand, under a first burst of calls on a small
-   * machine, they delay those calls by as much as they take together.
-   */
-  async prestart(): Promise<void> {
-    const starting: Promise<unknown>[] = [];
-    while (!this.closed && this.idle.length + this.busy.size < this.limit) {
-      const thread = this.spawn();
-      this.idle.push(thread);
-      starting.push(once(thread.worker, 'online'));
-    }
-    await Promise.all(starting);
   }
 
   /** The generation of `session` whose jobs were cancelled ({@link cancelPending}), if any. */
