@@ -67,6 +67,8 @@ const starts = new Int32Array(workerData.starts);
 const failedIn = new Map();
 const module = new pkcs11js.PKCS11();
 module.load(workerData.modulePath);
+// Loaded: from now on the thread may be terminated safely (see CryptokiThreads.close).
+parentPort.postMessage({ ready: true });
 const revive = (v) => {
   if (v instanceof Uint8Array) return Buffer.from(v.buffer, v.byteOffset, v.byteLength);
   if (Array.isArray(v)) return v.map(revive);
@@ -131,6 +133,13 @@ interface Thread {
   nextSlot: number;
   /** Its running job outlived the caller's patience; it does not count against the limit until it answers. */
   stuck: boolean;
+  /**
+   * Settles once the thread has loaded pkcs11js and the module (or has failed or exited). Until
+   * then it must not be terminated: pkcs11js's addon initialisation keeps a process-wide reference
+   * and crashes the process (SIGSEGV in napi_create_reference) when its thread is terminated
+   * halfway through it.
+   */
+  loaded: Promise<void>;
 }
 
 /** A job under way: its result, and a way to give up on it. */
@@ -231,6 +240,21 @@ export class CryptokiThreads {
     this.cancelledIn.delete(session);
   }
 
+  /**
+   * Starts threads up to the limit before they are needed, and resolves once each has loaded the
+   * module: started on demand, under a first burst of calls on a small machine, they delay those
+   * calls by as much as their loading takes together.
+   */
+  async prestart(): Promise<void> {
+    const starting: Promise<unknown>[] = [];
+    while (!this.closed && this.idle.length + this.busy.size < this.limit) {
+      const thread = this.spawn();
+      this.idle.push(thread);
+      starting.push(thread.loaded);
+    }
+    await Promise.all(starting);
+  }
+
   stats(): { threads: number; busy: number; stuck: number; skipped: number } {
     let stuck = 0;
     for (const t of this.busy) if (t.stuck) stuck++;
@@ -243,7 +267,15 @@ export class CryptokiThreads {
     for (const job of this.queue.splice(0)) job.reject(new Error('The Cryptoki threads are closed.'));
     const all = [...this.idle.splice(0), ...this.busy];
     this.busy.clear();
-    await Promise.all(all.map((t) => t.worker.terminate()));
+    // A thread still loading the module is let finish first (see Thread.loaded), for 10 s at most.
+    await Promise.all(
+      all.map(async (t) => {
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([t.loaded, new Promise<void>((resolve) => (timer = setTimeout(resolve, 10_000).unref()))]);
+        clearTimeout(timer);
+        await t.worker.terminate();
+      }),
+    );
   }
 
   private active(): number {
@@ -326,8 +358,14 @@ export class CryptokiThreads {
     });
     // Threads never keep the process alive; the backend's close() ends them.
     worker.unref();
-    const thread: Thread = { worker, jobs: [], starts, nextSlot: 0, stuck: false };
-    worker.on('message', (reply: { id: number; skipped?: boolean; result?: unknown; buffers?: Uint8Array[]; error?: Record<string, unknown> }) => {
+    let loaded!: () => void;
+    const thread: Thread = { worker, jobs: [], starts, nextSlot: 0, stuck: false, loaded: new Promise<void>((resolve) => (loaded = resolve)) };
+    worker.once('exit', () => loaded());
+    worker.on('message', (reply: { ready?: boolean; id: number; skipped?: boolean; result?: unknown; buffers?: Uint8Array[]; error?: Record<string, unknown> }) => {
+      if (reply.ready) {
+        loaded();
+        return;
+      }
       const job = this.finished(thread);
       if (job?.order) {
         const { session, generation } = job.order;

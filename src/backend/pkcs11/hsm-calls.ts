@@ -238,6 +238,14 @@ export class HsmCalls {
     return this.threads.stats();
   }
 
+  /**
+   * Where the profile makes AES-GCM calls off the event loop (a network HSM: every request's
+   * calls go to the threads), starts every thread now rather than in the first burst of requests.
+   */
+  async prestartThreads(): Promise<void> {
+    if (!this.sync.has('aes')) await this.threads.prestart();
+  }
+
   close(): Promise<void> {
     return this.threads.close();
   }

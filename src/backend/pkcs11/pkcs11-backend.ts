@@ -103,6 +103,7 @@ export class Pkcs11Backend extends TokenRuntime implements KeyBackend, AuditSign
       const keys = { modulePath: config.modulePath, unwrapTemplate: profile.unwrapTemplate };
       backend.domain = await loadTokenKeys(calls, owner, 'domain', keys);
       backend.seal = await loadTokenKeys(calls, owner, 'seal', keys);
+      await calls.prestartThreads();
     } catch (e) {
       await backend.close();
       throw e;

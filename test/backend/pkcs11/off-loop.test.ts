@@ -54,6 +54,10 @@ async function everyOperation(): Promise<void> {
 }
 
 describe('the cloudhsm profile', () => {
+  it('has started and loaded every call thread by the time it is open (pool of 3: its sessions, the owner, probes)', () => {
+    expect(backend.stats().callThreads).toBe(5);
+  });
+
   it('makes no HSM call on the event loop, whatever the operation', async () => {
     const mainThreadCalls = control.logMainThreadCalls();
     await everyOperation();
