@@ -155,8 +155,10 @@ export interface MetadataRepository extends AuthorizationRepository, GrantReposi
   /**
    * Keys the scheduler can act on at `now`: PendingDeletion keys past their deletionDate,
    * Enabled keys with rotation on past their nextRotationDate, imported material past validTo.
+   * In (creationDate, keyId) order, after `after` when given (so a pass can go past keys whose
+   * work keeps failing).
    */
-  listKeysDue(now: Date, limit: number): Promise<KeyRecord[]>;
+  listKeysDue(now: Date, limit: number, after?: KeyListPosition): Promise<KeyRecord[]>;
   countKeys(): Promise<number>;
 
   getKeyVersion(keyId: string, versionId: string): Promise<KeyMaterialVersion | undefined>;

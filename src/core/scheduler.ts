@@ -25,7 +25,7 @@ import type { KmsDeps } from './operation.js';
 import { updateKeyRecord } from './operations/key-updates.js';
 import { RotationNoLongerDue, rotateKeyMaterial } from './operations/rotation.js';
 import { runReplicationJobs } from './multi-region/replication-jobs.js';
-import type { Logger } from './ports.js';
+import type { KeyListPosition, Logger } from './ports.js';
 import { auditServiceEvent, describeError as describe } from './service-events.js';
 import { soleLeader, type LeaderLease } from './leader-lease.js';
 
@@ -79,10 +79,14 @@ export function startScheduler(deps: KmsDeps, logger: Logger, options: { interva
 
 async function runPass(deps: KmsDeps, logger: Logger, lease: LeaderLease): Promise<void> {
   const seen = new Set<string>();
+  // Each batch starts after the last key of the one before: keys whose work keeps failing (and
+  // so stay due) cannot fill every batch and keep the keys behind them waiting.
+  let after: KeyListPosition | undefined;
   for (let batch = 0; batch < MAX_BATCHES; batch++) {
     const now = deps.clock.now();
-    const due = await deps.store.listKeysDue(now, BATCH);
-    let progressed = false;
+    const due = await deps.store.listKeysDue(now, BATCH, after);
+    const last = due.at(-1);
+    if (last) after = { creationDate: last.creationDate, keyId: last.keyId };
     for (const key of due) {
       if (seen.has(key.keyId)) continue;
       // Lost the lease (its connection died): stop; the node that takes it over goes on.
@@ -91,16 +95,13 @@ async function runPass(deps: KmsDeps, logger: Logger, lease: LeaderLease): Promi
         return;
       }
       seen.add(key.keyId);
-      progressed = true;
       try {
         await handleDueKey(deps, logger, key, now);
       } catch (error) {
         logger.warn({ keyId: key.keyId, err: describe(error) }, 'scheduled key maintenance failed; will retry');
       }
     }
-    // Keys that stay due (e.g. a disabled key whose rotation waits for EnableKey) come back
-    // in every query; stop once a query brings nothing new.
-    if (due.length < BATCH || !progressed) break;
+    if (due.length < BATCH) break;
   }
   const expiredTokens = await deps.store.deleteExpiredImportTokens(deps.clock.now());
   if (expiredTokens > 0) logger.info({ count: expiredTokens }, 'expired import tokens removed');

@@ -144,6 +144,32 @@ describe('scheduler: automatic rotation', () => {
     ]);
   });
 
+  it('goes past keys whose work keeps failing: a full batch of them does not keep a key behind them waiting', async () => {
+    const behind = await newKey(kms);
+    await call(kms, enableKeyRotation, { KeyId: behind.keyId, RotationPeriodInDays: 90 });
+    const template = (await kms.store.getKey(behind.keyId))!;
+    // 500 (one batch) older keys due for rotation, each of whose rotations fails.
+    const failing = new Set<string>();
+    for (let i = 0; i < 500; i++) {
+      const keyId = `0f000000-0000-4000-8000-${String(i).padStart(12, '0')}`;
+      failing.add(keyId);
+      await kms.store.insertKey({ ...template, keyId, arn: template.arn.replace(behind.keyId, keyId), creationDate: new Date(template.creationDate.getTime() - 1_000 + i) });
+    }
+    kms.clock.advance(90 * DAY_MS);
+    const generate = kms.backend.generateKeyMaterial.bind(kms.backend);
+    let calls = 0;
+    const spy = vi.spyOn(kms.backend, 'generateKeyMaterial').mockImplementation((spec) => (++calls <= 500 ? Promise.reject(new Error('device busy')) : generate(spec)));
+    try {
+      await scheduler.runOnce();
+    } finally {
+      spy.mockRestore();
+    }
+    const rotations = serviceEvents().filter((e) => e.eventName === 'RotateKey');
+    expect(rotations.filter((e) => e.errorCode !== undefined)).toHaveLength(500);
+    expect(rotations.filter((e) => e.errorCode === undefined).map((e) => JSON.stringify(e))).toEqual([expect.stringContaining(behind.keyId)]);
+    expect((await kms.store.getKey(behind.keyId))!.currentVersionId).not.toBe(template.currentVersionId);
+  });
+
   it('does not rotate a disabled key; rotates it once re-enabled', async () => {
     const { keyId } = await newKey(kms);
     await call(kms, enableKeyRotation, { KeyId: keyId, RotationPeriodInDays: 90 });

@@ -235,6 +235,11 @@ export function describeMetadataStoreContract(name: string, open: StoreFactory):
         const ids = async (limit: number) => (await store.listKeysDue(now, limit)).map((k) => k.keyId);
         expect(await ids(10)).toEqual(due.map((k) => k.keyId));
         for (let limit = 1; limit <= due.length; limit++) expect(await ids(limit)).toEqual(due.slice(0, limit).map((k) => k.keyId));
+        // After a position (the scheduler's next batch): only the keys after it, in the same order.
+        for (let i = 0; i < due.length; i++) {
+          const after = { creationDate: due[i]!.creationDate, keyId: due[i]!.keyId };
+          expect((await store.listKeysDue(now, 10, after)).map((k) => k.keyId)).toEqual(due.slice(i + 1).map((k) => k.keyId));
+        }
       });
     });
 

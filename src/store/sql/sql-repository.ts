@@ -106,14 +106,7 @@ export class SqlRepository implements MetadataRepository {
   }
 
   async listKeys(limit: number, after?: KeyListPosition): Promise<Page<KeyRecord>> {
-    let query = this.db.selectFrom('keys').selectAll();
-    if (after) {
-      const creationMs = after.creationDate.getTime();
-      query = query.where((eb) =>
-        eb.or([eb('creation_date', '>', creationMs), eb.and([eb('creation_date', '=', creationMs), eb('key_id', '>', after.keyId)])]),
-      );
-    }
-    const rows = await query
+    const rows = await this.keysAfter(after)
       .orderBy('creation_date')
       .orderBy('key_id')
       .limit(pageSize(limit) + 1)
@@ -128,11 +121,11 @@ export class SqlRepository implements MetadataRepository {
    * validTo. Keys that merely carry a past date (a Disabled key whose rotation waits for
    * EnableKey) are left out, so that they cannot fill every batch and starve keys behind them.
    */
-  async listKeysDue(now: Date, limit: number): Promise<KeyRecord[]> {
+  async listKeysDue(now: Date, limit: number, after?: KeyListPosition): Promise<KeyRecord[]> {
     const t = now.getTime();
     // One arm per kind of due work, each on its date's index: as one OR ordered by creation
     // date, SQLite walked keys_by_creation over every key, every scheduler pass.
-    const keys = () => this.db.selectFrom('keys').selectAll();
+    const keys = () => this.keysAfter(after);
     const rows = await keys()
       .where('deletion_date', '<=', t)
       .where('key_state', '=', 'PendingDeletion')
@@ -143,6 +136,14 @@ export class SqlRepository implements MetadataRepository {
       .limit(pageSize(limit))
       .execute();
     return rows.map(rowToKey);
+  }
+
+  /** Every column of `keys`, after `after` in (creation date, key id) order when given. */
+  private keysAfter(after: KeyListPosition | undefined) {
+    const query = this.db.selectFrom('keys').selectAll();
+    if (!after) return query;
+    const creationMs = after.creationDate.getTime();
+    return query.where((eb) => eb.or([eb('creation_date', '>', creationMs), eb.and([eb('creation_date', '=', creationMs), eb('key_id', '>', after.keyId)])]));
   }
 
   async countKeys(): Promise<number> {
