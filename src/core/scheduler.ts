@@ -78,9 +78,8 @@ export function startScheduler(deps: KmsDeps, logger: Logger, options: { interva
 }
 
 async function runPass(deps: KmsDeps, logger: Logger, lease: LeaderLease): Promise<void> {
-  const seen = new Set<string>();
-  // Each batch starts after the last key of the one before: keys whose work keeps failing (and
-  // so stay due) cannot fill every batch and keep the keys behind them waiting.
+  // Each batch starts after the last key of the one before, so no key comes twice in a pass, and
+  // keys whose work keeps failing (and so stay due) cannot keep the keys behind them waiting.
   let after: KeyListPosition | undefined;
   for (let batch = 0; batch < MAX_BATCHES; batch++) {
     const now = deps.clock.now();
@@ -88,13 +87,11 @@ async function runPass(deps: KmsDeps, logger: Logger, lease: LeaderLease): Promi
     const last = due.at(-1);
     if (last) after = { creationDate: last.creationDate, keyId: last.keyId };
     for (const key of due) {
-      if (seen.has(key.keyId)) continue;
       // Lost the lease (its connection died): stop; the node that takes it over goes on.
       if (!(await lease.stillHeld())) {
         logger.warn({}, 'scheduler lease lost; leaving the rest of this pass to the node that holds it');
         return;
       }
-      seen.add(key.keyId);
       try {
         await handleDueKey(deps, logger, key, now);
       } catch (error) {

@@ -284,13 +284,14 @@ export class HsmCalls {
 
   /** Where the job stands in its session's order (none for calls on a slot). */
   private orderOf(steps: Step[]): SessionOrder | undefined {
-    const [fn, session] = steps[0]!;
-    if (SLOT_CALLS.has(fn) || !(session instanceof Uint8Array)) return undefined;
-    const key = keyOf(session as Handle);
+    const session = sessionOf(steps);
+    if (session === undefined) return undefined;
+    const fn = steps[0]![0];
+    const key = keyOf(session);
     // A pooled session closed after its jobs were cancelled keeps that generation until its handle
     // is opened again: a holder's job made later still is skipped, not run on a closed handle.
     const generation = this.generations.get(key) ?? this.threads.cancelledGeneration(key) ?? 0;
-    return { session: key, generation, fenced: this.fencedHandles.has(session as Handle) && !NEVER_FENCED.has(fn) };
+    return { session: key, generation, fenced: this.fencedHandles.has(session) && !NEVER_FENCED.has(fn) };
   }
 
   /** The call's promise, or an {@link HsmTimeoutError} once `timeoutMs` have passed. */

@@ -16,6 +16,7 @@ import type { CaStore } from '../../ca/ports.js';
 import { SqlCaStore, certificateToRow, rowToAuthority, rowToCertificate } from '../sql/ca-repository.js';
 import type { CaAuthoritiesTable, CaCertificatesTable, CaDatabase } from '../sql/ca-schema.js';
 import type { SqlFlavor } from '../sql/dialect.js';
+import { remember } from './bounded-cache.js';
 import type { WalGroupCommit } from './group-commit.js';
 
 interface Statements {
@@ -133,7 +134,7 @@ export class SqliteCaStore extends SqlCaStore {
       const row = this.prepared().authorityByName.get(name);
       if (!row) return undefined;
       record = rowToAuthority(row);
-      if (caches) keep(caches.authorities, name, record);
+      if (caches) remember(caches.authorities, name, record, ROW_CACHE_ENTRIES);
     }
     return { ...record };
   }
@@ -162,7 +163,7 @@ export class SqliteCaStore extends SqlCaStore {
       const row = this.prepared().certificateBySerial.get(caName, serial);
       if (!row) return undefined;
       record = rowToCertificate(row);
-      if (caches) keep(caches.certificates, id, record);
+      if (caches) remember(caches.certificates, id, record, ROW_CACHE_ENTRIES);
     }
     return { ...record };
   }
@@ -170,8 +171,3 @@ export class SqliteCaStore extends SqlCaStore {
 
 /** Rows kept per cache: the CAs and issuing certificates in use, not every serial OCSP is asked about. */
 const ROW_CACHE_ENTRIES = 1024;
-
-function keep<T>(cache: Map<string, T>, id: string, value: T): void {
-  if (cache.size >= ROW_CACHE_ENTRIES) cache.delete(cache.keys().next().value!);
-  cache.set(id, value);
-}

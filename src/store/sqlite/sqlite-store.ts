@@ -20,6 +20,7 @@ import { SqlMetadataStore, type TransactionScope } from '../sql/sql-store.js';
 import type { CaStore } from '../../ca/ports.js';
 import type { CaDatabase } from '../sql/ca-schema.js';
 import type { WalGroupCommit } from './group-commit.js';
+import { recall, remember } from './bounded-cache.js';
 import { SqliteCaStore } from './sqlite-ca-store.js';
 
 export interface SqliteMetadataStoreOptions {
@@ -290,20 +291,4 @@ export class SqliteMetadataStore extends SqlMetadataStore implements RequestRead
     this.quorumRules ??= this.quorumRulesStatement.all(...this.quorumRulesParameters).map(rowToRule);
     return cachedCopy.quorumRules(this.quorumRules);
   }
-}
-
-/** A cached entry, made the most recently used (a Map iterates in insertion order). */
-function recall<T>(cache: Map<string, T>, id: string): T | undefined {
-  const value = cache.get(id);
-  if (value !== undefined) {
-    cache.delete(id);
-    cache.set(id, value);
-  }
-  return value;
-}
-
-/** Adds to a bounded cache, dropping the least recently used entry when full. */
-function remember<T>(cache: Map<string, T>, id: string, value: T, capacity: number): void {
-  if (cache.size >= capacity) cache.delete(cache.keys().next().value!);
-  cache.set(id, value);
 }
