@@ -23,13 +23,17 @@ export function loadModule(modulePath: string): PKCS11 {
   } catch (e) {
     throw new ConfigError(`Cannot load the PKCS#11 module ${modulePath}: ${(e as Error).message}`);
   }
+  initialize(module);
+  return module;
+}
+
+function initialize(module: PKCS11): void {
   try {
     module.C_Initialize({ flags: P.CKF_OS_LOCKING_OK });
   } catch (e) {
     const code = (e as { code?: number }).code;
     if (code !== P.CKR_CRYPTOKI_ALREADY_INITIALIZED) throw toHsmError(e, 'C_Initialize');
   }
-  return module;
 }
 
 const trim = (s: string) => s.replace(/[\s\0]+$/, '');
@@ -99,6 +103,59 @@ export async function loginWithRetries(profile: HsmProfile, attempt: () => unkno
       if (pause === undefined || typeof code !== 'string' || !profile.transientLoginCodes.includes(code)) throw e;
       await sleep(pause);
     }
+  }
+}
+
+/** How many times {@link openOwnerSession} finalises and initialises the module again. */
+const REINITIALISATIONS = 3;
+
+/**
+ * Opens the session that owns the login (the backend's owner session) on the token and logs the
+ * user in, with {@link loginWithRetries}.
+ *
+ * SoftHSM2 reads a token's PIN blobs once, when C_Initialize builds its slots. If another process
+ * was rewriting token.object at that moment (SoftHSM2 rewrites it on every login: workers or nodes
+ * starting together on one token), this process's copy of the token has no user PIN, and every
+ * C_Login fails with CKR_USER_PIN_NOT_INITIALIZED for as long as the module stays initialised,
+ * while C_GetTokenInfo, which reads the file afresh, says the PIN is set. Under a profile with
+ * `reinitializeOnStalePin`, that contradiction makes this finalise and initialise the module again
+ * (which reads the blobs again) and start over, at most three times. It happens only at start-up,
+ * before this process has logged in (a logged-in application gets CKR_USER_ALREADY_LOGGED_IN
+ * first), so no login of another part of this process is lost.
+ */
+export async function openOwnerSession(
+  module: PKCS11,
+  token: HsmConfig['token'],
+  pin: string,
+  profile: HsmProfile,
+): Promise<{ slot: Handle; session: Handle }> {
+  for (let reinitialised = 0; ; reinitialised++) {
+    const slot = findTokenSlot(module, token);
+    const session = openSession(module, slot);
+    try {
+      await loginWithRetries(profile, () => login(module, session, pin, profile.pinHint));
+      return { slot, session };
+    } catch (e) {
+      closeQuietly(module, session);
+      if (reinitialised === REINITIALISATIONS || !profile.reinitializeOnStalePin || !staleUserPin(module, slot, e)) throw e;
+      try {
+        module.C_Finalize();
+      } catch {
+        /* not initialised after all: C_Initialize below decides */
+      }
+      await sleep(LOGIN_PAUSES_MS[reinitialised] ?? 0);
+      initialize(module);
+    }
+  }
+}
+
+/** A login refused for want of a user PIN that the token's own flags say is set. */
+function staleUserPin(module: PKCS11, slot: Handle, error: unknown): boolean {
+  if ((error as { code?: unknown }).code !== 'CKR_USER_PIN_NOT_INITIALIZED') return false;
+  try {
+    return (module.C_GetTokenInfo(slot).flags & P.CKF_USER_PIN_INITIALIZED) !== 0;
+  } catch {
+    return false;
   }
 }
 

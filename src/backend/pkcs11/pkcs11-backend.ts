@@ -64,7 +64,7 @@ import { HsmCalls } from './hsm-calls.js';
 import type { Pkcs11BackendConfig } from './index.js';
 import { importMaterial } from './key-import.js';
 import { HMAC_MECH, OAEP_HASH, oaepMechanism, SIGNING, signingRequest, specInfo } from './key-specs.js';
-import { findTokenSlot, loadModule, login, loginWithRetries, openSession } from './module.js';
+import { loadModule, openOwnerSession } from './module.js';
 import { oaepDecode } from './oaep.js';
 import { profileFor } from './profiles.js';
 import { ecdsaDerToRaw, ecdsaRawToDer, ecPointAttribute } from './public-key.js';
@@ -90,16 +90,14 @@ export class Pkcs11Backend extends TokenRuntime implements KeyBackend, AuditSign
     const profile = profileFor(config.profile);
     const pin = readPin(config.pin);
     const module = loadModule(config.modulePath);
-    const slot = findTokenSlot(module, config.token);
+    const { slot, session: owner } = await openOwnerSession(module, config.token, pin, profile);
     const poolSize = config.poolSize ?? 8;
     // One thread per pooled session, the owner session, and one for probes and health checks.
     const calls = new HsmCalls(module, config.modulePath, profile, { timeoutMs: config.callTimeoutMs, threads: poolSize + 2 });
     const pool = new SessionPool(calls, slot, poolSize);
     const log = logger.child({ component: 'pkcs11' });
-    const owner = openSession(module, slot);
     const backend = new Pkcs11Backend(module, calls, slot, profile, config, pool, log, owner);
     try {
-      await loginWithRetries(profile, () => login(module, owner, pin, profile.pinHint));
       const keys = { modulePath: config.modulePath, unwrapTemplate: profile.unwrapTemplate };
       backend.domain = await loadTokenKeys(calls, owner, 'domain', keys);
       backend.seal = await loadTokenKeys(calls, owner, 'seal', keys);

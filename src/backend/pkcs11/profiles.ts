@@ -78,6 +78,13 @@ export interface HsmProfile {
    * together on one token meet this.
    */
   readonly transientLoginCodes: readonly string[];
+  /**
+   * Whether a start-up login refused with CKR_USER_PIN_NOT_INITIALIZED while C_GetTokenInfo says
+   * the user PIN is set means the module read the token's files while another process rewrote
+   * them, so that only C_Finalize + C_Initialize cures it (module.ts, `openOwnerSession`).
+   * SoftHSM2 2.6 reads the PIN blobs once, in C_Initialize.
+   */
+  readonly reinitializeOnStalePin: boolean;
 }
 
 const NONE: ReadonlySet<CallKind> = new Set();
@@ -98,6 +105,7 @@ export const PROFILES: Readonly<Record<HsmProfileName, HsmProfile>> = {
     unwrapTemplate: true,
     pinHint: 'the token user PIN',
     transientLoginCodes: ['CKR_GENERAL_ERROR'],
+    reinitializeOnStalePin: true,
   },
   cloudhsm: {
     name: 'cloudhsm',
@@ -111,6 +119,7 @@ export const PROFILES: Readonly<Record<HsmProfileName, HsmProfile>> = {
     unwrapTemplate: true,
     pinHint: 'the Crypto User credentials as user:password',
     transientLoginCodes: [],
+    reinitializeOnStalePin: false,
   },
   generic: {
     name: 'generic',
@@ -123,6 +132,7 @@ export const PROFILES: Readonly<Record<HsmProfileName, HsmProfile>> = {
     unwrapTemplate: false,
     pinHint: 'the token user PIN',
     transientLoginCodes: [],
+    reinitializeOnStalePin: false,
   },
 };
 
