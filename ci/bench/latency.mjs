@@ -10,7 +10,9 @@
 //     it, beside the nominal ones. The verdict uses the nominal bound: it is what a user sizes
 //     the pool by (the HSM's round trip), and a host too busy to wake a waiting thread on time
 //     costs a real deployment that time too;
-//   - p99 at half that throughput, sent open-loop (ci/bench/open-loop.mjs), against the HSM time
+//   - p99 at half that throughput, sent open-loop (ci/bench/open-loop.mjs: a C client in its own
+//     process, which also reports how late it sent, so a loaded machine shows up as the
+//     client's lateness rather than the server's), against the HSM time
 //     of one Encrypt (calls × latency); target ≤ 3×; beside it the p99 of a second server on the
 //     same token with `--audit off` at the same rate, which splits the durable audit write
 //     (group commit, fsync'd before each answer) from the rest, and the p99 of that server at the
@@ -114,7 +116,8 @@ export async function latencyTable(h, { seconds }) {
         const floor = await openOff('audit off, no added latency');
         setLatency(ms);
         console.error(
-          `  … half rate ${half.rate.toFixed(0)}/s: p50 ${half.p50Ms.toFixed(2)} ms, p99 ${half.p99Ms.toFixed(2)} ms; ` +
+          `  … half rate ${half.rate.toFixed(0)}/s: p50 ${half.p50Ms.toFixed(2)} ms, p99 ${half.p99Ms.toFixed(2)} ms ` +
+            `(the client sent late by ${half.sendLateP99Ms.toFixed(2)} ms at p99, ${halfOff.sendLateP99Ms.toFixed(2)} and ${floor.sendLateP99Ms.toFixed(2)} ms in the runs below); ` +
             `audit off: p50 ${halfOff.p50Ms.toFixed(2)} ms, p99 ${halfOff.p99Ms.toFixed(2)} ms; ` +
             `audit off and no added latency: p50 ${floor.p50Ms.toFixed(2)} ms, p99 ${floor.p99Ms.toFixed(2)} ms`,
         );
