@@ -170,6 +170,38 @@ describe('scheduler: automatic rotation', () => {
     expect((await kms.store.getKey(behind.keyId))!.currentVersionId).not.toBe(template.currentVersionId);
   });
 
+  it('resumes after the keys a pass had time for: more failing keys than one pass examines do not starve the key behind them', async () => {
+    // A pass examines 2 batches of 5 keys here (500 × 20 in production): 12 failing keys fill it.
+    const small = startScheduler(kms.deps, memoryLogger(logs), { intervalMs: 3_600_000, batchSize: 5, maxBatches: 2 });
+    try {
+      const behind = await newKey(kms);
+      await call(kms, enableKeyRotation, { KeyId: behind.keyId, RotationPeriodInDays: 90 });
+      const template = (await kms.store.getKey(behind.keyId))!;
+      for (let i = 0; i < 12; i++) {
+        const keyId = `0e000000-0000-4000-8000-${String(i).padStart(12, '0')}`;
+        await kms.store.insertKey({ ...template, keyId, arn: template.arn.replace(behind.keyId, keyId), creationDate: new Date(template.creationDate.getTime() - 1_000 + i) });
+      }
+      kms.clock.advance(90 * DAY_MS);
+      const generate = kms.backend.generateKeyMaterial.bind(kms.backend);
+      let calls = 0;
+      // The 12 older keys' rotations fail (the first 12 attempts); the key behind them then rotates.
+      const spy = vi.spyOn(kms.backend, 'generateKeyMaterial').mockImplementation((spec) => (++calls <= 12 ? Promise.reject(new Error('device busy')) : generate(spec)));
+      try {
+        // The first pass has time for 10 of the failing keys; the second goes on from there.
+        await small.runOnce();
+        await small.runOnce();
+      } finally {
+        spy.mockRestore();
+      }
+      const rotateEvents = () => serviceEvents().filter((e) => e.eventName === 'RotateKey');
+      expect(rotateEvents().filter((e) => e.errorCode !== undefined)).toHaveLength(12);
+      expect((await kms.store.getKey(behind.keyId))!.currentVersionId).not.toBe(template.currentVersionId);
+      expect(rotateEvents().filter((e) => e.errorCode === undefined).map((e) => JSON.stringify(e))).toEqual([expect.stringContaining(behind.keyId)]);
+    } finally {
+      await small.stop();
+    }
+  });
+
   it('does not rotate a disabled key; rotates it once re-enabled', async () => {
     const { keyId } = await newKey(kms);
     await call(kms, enableKeyRotation, { KeyId: keyId, RotationPeriodInDays: 90 });
