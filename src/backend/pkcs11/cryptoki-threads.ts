@@ -262,13 +262,15 @@ export class CryptokiThreads {
   }
 
   /**
-   * Ends every thread; jobs still queued fail. A thread inside a call that does not return (a hung
-   * HSM) cannot end until it does: it is told to, and left behind after {@link TERMINATE_WAIT_MS}
-   * (it keeps no process alive), so that closing never waits on the module.
+   * Ends every thread; jobs still queued, or on a thread and unanswered when it ends, fail. A
+   * thread inside a call that does not return (a hung HSM) cannot end until it does: it is told
+   * to, and left behind after {@link TERMINATE_WAIT_MS} (it keeps no process alive), so that
+   * closing never waits on the module.
    */
   async close(): Promise<void> {
     this.closed = true;
-    for (const job of this.queue.splice(0)) job.reject(new Error('The Cryptoki threads are closed.'));
+    const closed = () => new Error('The Cryptoki threads are closed.');
+    for (const job of this.queue.splice(0)) this.settle(job, closed());
     const all = [...this.idle.splice(0), ...this.busy];
     this.busy.clear();
     // A thread still loading the module is let finish first (see Thread.loaded), for 10 s at most.
@@ -276,6 +278,8 @@ export class CryptokiThreads {
       all.map(async (t) => {
         await withinMs(t.loaded, 10_000);
         await withinMs(t.worker.terminate(), TERMINATE_WAIT_MS);
+        // Nothing answers them now (a terminated thread posts nothing).
+        for (const job of t.jobs.splice(0)) this.settle(job, closed());
       }),
     );
   }
