@@ -17,6 +17,7 @@ const CLOUDHSM_SUITES = [
   'test/backend/pkcs11/unwrap-template.test.ts',
   'test/backend/pkcs11/off-loop.test.ts',
   'test/backend/pkcs11/faults.test.ts',
+  'test/backend/pkcs11/close-hung.test.ts',
   'test/backend/pkcs11/interposer-stats.test.ts',
   'test/backend/pkcs11/session-queueing.test.ts',
   'test/backend/pkcs11/login-retry.test.ts',
@@ -37,7 +38,7 @@ export default defineConfig({
           name: 'softhsm2',
           include: ['test/**/*.test.ts'],
           // Tests that need the interposer run in the cloudhsm project only.
-          exclude: ['test/backend/pkcs11/off-loop.test.ts', 'test/backend/pkcs11/faults.test.ts', 'test/backend/pkcs11/interposer-stats.test.ts', 'test/backend/pkcs11/session-queueing.test.ts', 'test/backend/pkcs11/login-retry.test.ts'],
+          exclude: ['test/backend/pkcs11/off-loop.test.ts', 'test/backend/pkcs11/faults.test.ts', 'test/backend/pkcs11/close-hung.test.ts', 'test/backend/pkcs11/interposer-stats.test.ts', 'test/backend/pkcs11/session-queueing.test.ts', 'test/backend/pkcs11/login-retry.test.ts'],
           globalSetup: [],
         },
       },

@@ -116,6 +116,8 @@ void TokenKey::UseHandle(CK_FUNCTION_LIST_PTR fn, CK_SESSION_HANDLE s, CK_OBJECT
   // (CKA_COPYABLE false, no C_CopyObject), or returns one that is not what was asked for, leaves
   // the stored key to sign. A key found to be described, or to sign once, needs no copy.
   handle_ = stored;
+  stored_ = stored;
+  storedCheckedAt_ = std::chrono::steady_clock::now();
   copied_ = false;
   generation_ = generation;
   if (use_ != KeyUse::kKeep || !token_->PrefersSessionCopies()) return;
@@ -143,6 +145,22 @@ void TokenKey::UseHandle(CK_FUNCTION_LIST_PTR fn, CK_SESSION_HANDLE s, CK_OBJECT
   handle_ = copy;
   copied_ = true;
   sessionCopies++;
+}
+
+void TokenKey::FollowStored(CK_FUNCTION_LIST_PTR fn, CK_SESSION_HANDLE s) {
+  // A copy keeps the attributes it was made with: were it used for ever, a key the operator has
+  // since deleted, or denied CKA_SIGN, would go on signing. One read of the stored object a
+  // second (not per signature: that is the file system work the copy saves) bounds that to 1 s;
+  // then the stored key signs, and fails the way it would have without a copy.
+  auto now = std::chrono::steady_clock::now();
+  if (!copied_ || now - storedCheckedAt_ < std::chrono::seconds(1)) return;
+  storedCheckedAt_ = now;
+  CK_BBOOL sign = CK_FALSE;
+  CK_ATTRIBUTE attr = {CKA_SIGN, &sign, sizeof sign};
+  if (fn->C_GetAttributeValue(s, stored_, &attr, 1) == CKR_OK && attr.ulValueLen == sizeof sign && sign == CK_TRUE) return;
+  fn->C_DestroyObject(s, handle_);  // failure leaves a session object that dies with the session
+  copied_ = false;
+  handle_ = stored_;
 }
 
 void TokenKey::ReadPublic(CK_FUNCTION_LIST_PTR fn, CK_SESSION_HANDLE s) {
@@ -178,6 +196,7 @@ Bytes TokenKey::Sign(CK_MECHANISM* mechanism, const unsigned char* data, size_t 
   token_->WithSession([&](CK_FUNCTION_LIST_PTR fn, CK_SESSION_HANDLE s, uint64_t generation) {
     // After a reconnect the old handle (and copy) went with the old session: find the key again.
     if (generation != generation_) UseHandle(fn, s, Locate(fn, s), generation);
+    else FollowStored(fn, s);
     CK_RV rv = fn->C_SignInit(s, mechanism, handle_);
     if (rv == CKR_KEY_HANDLE_INVALID || rv == CKR_OBJECT_HANDLE_INVALID) generation_ = 0;  // look it up again on retry
     Check(rv, "C_SignInit");

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
@@ -62,6 +63,11 @@ class TokenKey {
   KeyUse use_ = KeyUse::kDescribe;
   CK_OBJECT_HANDLE handle_ = CK_INVALID_HANDLE;
   bool copied_ = false;  // handle_ is a working copy this TokenKey made and must destroy
+  /** The token object a working copy was made from, and when it was last seen still allowed to sign. */
+  CK_OBJECT_HANDLE stored_ = CK_INVALID_HANDLE;
+  std::chrono::steady_clock::time_point storedCheckedAt_;
+  /** Drops the working copy when the stored key is gone or no longer allowed to sign (checked once a second). */
+  void FollowStored(CK_FUNCTION_LIST_PTR fn, CK_SESSION_HANDLE session);
   uint64_t generation_ = 0;
   PublicKeyParts public_;
   bool sensitive_ = false, extractable_ = true;

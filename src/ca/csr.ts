@@ -16,7 +16,7 @@ import { constants, createHash, createPublicKey, verify as verifySignature, type
 import { AsnConvert } from '@peculiar/asn1-schema';
 import * as asn1X509 from '@peculiar/asn1-x509';
 import * as x509 from '@peculiar/x509';
-import { children, readElement, subjectPublicKeyBits, type DerElement } from './der.js';
+import { checkDer, children, readElement, subjectPublicKeyBits, type DerElement } from './der.js';
 import { CaError } from './errors.js';
 
 /** Largest CSR accepted, PEM or DER: an RSA-8192 request with 100 long names fits easily. */
@@ -116,14 +116,23 @@ function requestedExtensions(der: Uint8Array): { subjectAltName?: Uint8Array; ba
   const outer = readElement(der, 0);
   if (outer.tag !== 0x30 || outer.end !== der.length) throw new Error('Extensions: not one SEQUENCE');
   const found: { subjectAltName?: Uint8Array; basicConstraints?: Uint8Array } = {};
+  const seen = new Set<string>();
   for (const extension of children(der, outer)) {
     const fields = extension.tag === 0x30 ? children(der, extension) : [];
     const [id, critical, value] = fields.length === 2 ? [fields[0], undefined, fields[1]] : fields;
     if (id?.tag !== 0x06 || value?.tag !== 0x04 || fields.length < 2 || fields.length > 3 || (critical && (critical.tag !== 0x01 || critical.end - critical.start !== 1)))
       throw new Error('Extension: not { extnID, critical, extnValue }');
     const oid = der.subarray(id.start, id.end);
-    if (SUBJECT_ALT_NAME_OID.equals(oid)) found.subjectAltName = der.subarray(value.start, value.end);
-    else if (BASIC_CONSTRAINTS_OID.equals(oid)) found.basicConstraints = der.subarray(value.start, value.end);
+    // RFC 5280 §4.2: an extension appears at most once; with two, which one counts would be a guess.
+    const oidKey = Buffer.from(oid).toString('latin1');
+    if (seen.has(oidKey)) throw malformed('The CSR requests the same extension more than once.');
+    seen.add(oidKey);
+    const extnValue = der.subarray(value.start, value.end);
+    if (SUBJECT_ALT_NAME_OID.equals(oid)) found.subjectAltName = extnValue;
+    else if (BASIC_CONSTRAINTS_OID.equals(oid)) found.basicConstraints = extnValue;
+    else continue;
+    // Exactly one DER element: the schema's parser would take BER, and ignore bytes after it.
+    checkDer(extnValue);
   }
   return found;
 }
@@ -152,6 +161,8 @@ interface CsrParts {
 function csrParts(der: Uint8Array): CsrParts {
   const outer = readElement(der, 0);
   const fail = (what: string) => new Error(`CertificationRequest: ${what}`);
+  // DER all the way down: the subject and key are copied into the certificate as they came.
+  checkDer(der);
   if (outer.tag !== 0x30 || outer.end !== der.length) throw fail('not one SEQUENCE');
   const top = children(der, outer);
   const [info, signatureAlgorithm, signature] = top;
@@ -202,7 +213,10 @@ export async function readCsr(input: string | Uint8Array): Promise<CheckedCsr> {
   const spki = parts.spki;
   let key: KeyObject;
   try {
-    key = publicKey(spki, keyAlgorithm, subjectPublicKeyBits(spki));
+    const bits = subjectPublicKeyBits(spki);
+    // An RSA key's bits are a DER RSAPublicKey, copied into the certificate as they came.
+    if (keyAlgorithm.name?.startsWith('RSA')) checkDer(bits);
+    key = publicKey(spki, keyAlgorithm, bits);
   } catch (error) {
     throw malformed("The CSR's public key cannot be read.", error);
   }
@@ -211,6 +225,8 @@ export async function readCsr(input: string | Uint8Array): Promise<CheckedCsr> {
   const { keyType } = checkKey(keyAlgorithm, key);
   let subjectAltName: asn1X509.SubjectAlternativeName | undefined;
   let requestsCa = false;
+  if (parts.extensionRequests.length > 1)
+    throw malformed(`The CSR carries more than one extension request (${parts.extensionRequests.length}); PKCS#9 allows one, with each extension in it once.`);
   try {
     for (const value of parts.extensionRequests) {
       const requested = requestedExtensions(value);
@@ -218,6 +234,7 @@ export async function readCsr(input: string | Uint8Array): Promise<CheckedCsr> {
       if (requested.basicConstraints) requestsCa = AsnConvert.parse(requested.basicConstraints, asn1X509.BasicConstraints).cA;
     }
   } catch (error) {
+    if (error instanceof CaError) throw error;
     throw malformed('The CSR requests extensions that cannot be read.', error);
   }
   const names = subjectAltName ? subjectAltName.map(requestedName) : [];

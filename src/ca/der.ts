@@ -18,7 +18,10 @@ function malformed(): Error {
   return new Error('malformed DER');
 }
 
-/** The element at `offset` (single-byte tags only, definite lengths only, as DER requires). */
+/**
+ * The element at `offset` (single-byte tags only, definite lengths in their shortest form only,
+ * as DER requires: a long form for a length under 128, or with a leading zero octet, is BER).
+ */
 export function readElement(der: Uint8Array, offset: number): DerElement {
   if (offset + 2 > der.length) throw malformed();
   const tag = der[offset]!;
@@ -27,9 +30,10 @@ export function readElement(der: Uint8Array, offset: number): DerElement {
   let start = offset + 2;
   if (length & 0x80) {
     const octets = length & 0x7f;
-    if (octets === 0 || octets > 4 || start + octets > der.length) throw malformed();
+    if (octets === 0 || octets > 4 || start + octets > der.length || der[start] === 0) throw malformed();
     length = 0;
     for (let i = 0; i < octets; i++) length = length * 256 + der[start + i]!;
+    if (length < 0x80) throw malformed();
     start += octets;
   }
   const end = start + length;
@@ -50,13 +54,46 @@ export function children(der: Uint8Array, outer: DerElement): DerElement[] {
 }
 
 /**
+ * Throws unless `der` is exactly one element in DER as far as its framing goes, all the way
+ * down: every length in its shortest form, constructed elements exactly filled by their
+ * children, no constructed (BER) form of a universal type other than SEQUENCE and SET, INTEGERs
+ * without redundant leading octets, BOOLEANs 00 or FF. Iterative, so nesting depth costs no stack.
+ * Primitive contents (an OCTET STRING's, a BIT STRING's) are not looked into.
+ */
+export function checkDer(der: Uint8Array): void {
+  const top = readElement(der, 0);
+  if (top.end !== der.length) throw malformed();
+  const pending: DerElement[] = [top];
+  for (let node = pending.pop(); node; node = pending.pop()) {
+    const { tag, start, end } = node;
+    if (tag & 0x20) {
+      // Universal class (bits 8-7 zero) constructed: only SEQUENCE (0x30) and SET (0x31) in DER.
+      if ((tag & 0xc0) === 0 && tag !== 0x30 && tag !== 0x31) throw malformed();
+      for (let offset = start; offset < end; ) {
+        const child = readElement(der, offset);
+        if (child.end > end) throw malformed();
+        pending.push(child);
+        offset = child.end;
+      }
+    } else if (tag === 0x02) {
+      const length = end - start;
+      if (length === 0) throw malformed();
+      if (length > 1 && ((der[start] === 0 && der[start + 1]! < 0x80) || (der[start] === 0xff && der[start + 1]! >= 0x80))) throw malformed();
+    } else if (tag === 0x01) {
+      if (end - start !== 1 || (der[start] !== 0 && der[start] !== 0xff)) throw malformed();
+    }
+  }
+}
+
+/**
  * The subjectPublicKey bits of a SubjectPublicKeyInfo (SEQUENCE { AlgorithmIdentifier,
  * BIT STRING }), without the BIT STRING's unused-bits octet: what RFC 5280 §4.2.1.2 hashes.
  */
 export function subjectPublicKeyBits(spki: Uint8Array): Uint8Array {
   const outer = readElement(spki, 0);
-  const [algorithm, bits] = children(spki, outer);
-  if (outer.tag !== 0x30 || algorithm?.tag !== 0x30 || bits?.tag !== 0x03 || bits.end - bits.start < 2 || spki[bits.start] !== 0) throw malformed();
+  const fields = children(spki, outer);
+  const [algorithm, bits] = fields;
+  if (fields.length !== 2 || outer.tag !== 0x30 || algorithm?.tag !== 0x30 || bits?.tag !== 0x03 || bits.end - bits.start < 2 || spki[bits.start] !== 0) throw malformed();
   return spki.subarray(bits.start + 1, bits.end);
 }
 

@@ -75,6 +75,9 @@ function checkName(name: RequestedName, profile: CertificateProfileName, allowed
   const value = name.value;
   if (type === 'dns' && !isDnsName(value)) throw new CaError('InvalidArgsException', `'${value.slice(0, 100)}' is not a valid DNS name.`);
   if (type === 'ip' && isIP(value) === 0) throw new CaError('InvalidArgsException', `'${value.slice(0, 100)}' is not a valid IP address.`);
+  // IA5String names hold ASCII; a control byte (a NUL ends a C string early), a space or a byte
+  // above 0x7E is never part of a valid address or URI, and URL parsers silently drop some of them.
+  if ((type === 'email' || type === 'url') && !/^[\x21-\x7e]+$/.test(value)) throw new CaError('InvalidArgsException', `${JSON.stringify(value.slice(0, 100))} is not a valid ${type === 'email' ? 'e-mail address' : 'URI'}: only printable ASCII without spaces.`);
   if (type === 'email' && !/^[^@\s]{1,64}@[^@\s]{1,253}$/.test(value)) throw new CaError('InvalidArgsException', `'${value.slice(0, 100)}' is not a valid e-mail address.`);
   if (type === 'url' && !URL.canParse(value)) throw new CaError('InvalidArgsException', `'${value.slice(0, 100)}' is not a valid URI.`);
   return type as NameType;

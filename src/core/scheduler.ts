@@ -44,16 +44,24 @@ export interface Scheduler {
  * Starts running a pass every `intervalMs` (default one minute). Passes never overlap; an
  * error in one key is logged and does not stop the others.
  */
-export function startScheduler(deps: KmsDeps, logger: Logger, options: { intervalMs?: number; lease?: LeaderLease } = {}): Scheduler {
+export function startScheduler(
+  deps: KmsDeps,
+  logger: Logger,
+  options: { intervalMs?: number; lease?: LeaderLease; /** Keys per store query (default 500). */ batchSize?: number; /** Queries per pass at most (default 20). */ maxBatches?: number } = {},
+): Scheduler {
   const intervalMs = options.intervalMs ?? 60_000;
   const lease = options.lease ?? soleLeader;
+  const limits = { batchSize: options.batchSize ?? BATCH, maxBatches: options.maxBatches ?? MAX_BATCHES };
   let tail: Promise<void> = Promise.resolve();
   let stopped = false;
+  // Where the last pass stopped for want of time, if it did: the next one goes on from there, so
+  // more keys whose work keeps failing than one pass examines cannot keep the keys behind them waiting.
+  let resumeAfter: KeyListPosition | undefined;
 
   const runOnce = (): Promise<void> => {
     const run = tail.then(async () => {
       if (stopped || !(await lease.acquire())) return;
-      await runPass(deps, logger, lease);
+      resumeAfter = await runPass(deps, logger, lease, limits, resumeAfter);
     });
     tail = run.catch(() => undefined);
     return run;
@@ -77,20 +85,35 @@ export function startScheduler(deps: KmsDeps, logger: Logger, options: { interva
   };
 }
 
-async function runPass(deps: KmsDeps, logger: Logger, lease: LeaderLease): Promise<void> {
+/**
+ * One pass, starting after `from` when the pass before ran out of batches; returns where the
+ * next pass should start (undefined: from the first due key).
+ */
+async function runPass(
+  deps: KmsDeps,
+  logger: Logger,
+  lease: LeaderLease,
+  limits: { batchSize: number; maxBatches: number },
+  from: KeyListPosition | undefined,
+): Promise<KeyListPosition | undefined> {
   // Each batch starts after the last key of the one before, so no key comes twice in a pass, and
   // keys whose work keeps failing (and so stay due) cannot keep the keys behind them waiting.
-  let after: KeyListPosition | undefined;
-  for (let batch = 0; batch < MAX_BATCHES; batch++) {
+  let after = from;
+  let resume: KeyListPosition | undefined;
+  for (let batch = 0; ; batch++) {
+    if (batch === limits.maxBatches) {
+      resume = after;
+      break;
+    }
     const now = deps.clock.now();
-    const due = await deps.store.listKeysDue(now, BATCH, after);
+    const due = await deps.store.listKeysDue(now, limits.batchSize, after);
     const last = due.at(-1);
     if (last) after = { creationDate: last.creationDate, keyId: last.keyId };
     for (const key of due) {
       // Lost the lease (its connection died): stop; the node that takes it over goes on.
       if (!(await lease.stillHeld())) {
         logger.warn({}, 'scheduler lease lost; leaving the rest of this pass to the node that holds it');
-        return;
+        return undefined;
       }
       try {
         await handleDueKey(deps, logger, key, now);
@@ -98,7 +121,7 @@ async function runPass(deps: KmsDeps, logger: Logger, lease: LeaderLease): Promi
         logger.warn({ keyId: key.keyId, err: describe(error) }, 'scheduled key maintenance failed; will retry');
       }
     }
-    if (due.length < BATCH) break;
+    if (due.length < limits.batchSize) break;
   }
   const expiredTokens = await deps.store.deleteExpiredImportTokens(deps.clock.now());
   if (expiredTokens > 0) logger.info({ count: expiredTokens }, 'expired import tokens removed');
@@ -108,6 +131,7 @@ async function runPass(deps: KmsDeps, logger: Logger, lease: LeaderLease): Promi
     await auditServiceEvent(deps, logger, { eventName: 'DeleteExpiredApprovalRequests', resources: [], additionalEventData: { count: expiredApprovals } });
   }
   await runReplicationJobs(deps, logger);
+  return resume;
 }
 
 /** One piece of due work on a key: its audit event name and what doing it takes (undefined: nothing was due after all). */

@@ -144,30 +144,58 @@ describe('scheduler: automatic rotation', () => {
     ]);
   });
 
-  it('goes past keys whose work keeps failing: a full batch of them does not keep a key behind them waiting', async () => {
+  /**
+   * A key with rotation on, and `count` keys created just before it (ids `<prefix>000000-…`) due
+   * for rotation at the same time, 90 days on; the first `count` rotations fail. Returns the key
+   * and a check that every older key's rotation failed and only that key rotated.
+   */
+  async function failingRotationsBefore(count: number, prefix: string) {
     const behind = await newKey(kms);
     await call(kms, enableKeyRotation, { KeyId: behind.keyId, RotationPeriodInDays: 90 });
     const template = (await kms.store.getKey(behind.keyId))!;
-    // 500 (one batch) older keys due for rotation, each of whose rotations fails.
-    const failing = new Set<string>();
-    for (let i = 0; i < 500; i++) {
-      const keyId = `0f000000-0000-4000-8000-${String(i).padStart(12, '0')}`;
-      failing.add(keyId);
+    for (let i = 0; i < count; i++) {
+      const keyId = `${prefix}000000-0000-4000-8000-${String(i).padStart(12, '0')}`;
       await kms.store.insertKey({ ...template, keyId, arn: template.arn.replace(behind.keyId, keyId), creationDate: new Date(template.creationDate.getTime() - 1_000 + i) });
     }
     kms.clock.advance(90 * DAY_MS);
     const generate = kms.backend.generateKeyMaterial.bind(kms.backend);
     let calls = 0;
-    const spy = vi.spyOn(kms.backend, 'generateKeyMaterial').mockImplementation((spec) => (++calls <= 500 ? Promise.reject(new Error('device busy')) : generate(spec)));
+    const spy = vi.spyOn(kms.backend, 'generateKeyMaterial').mockImplementation((spec) => (++calls <= count ? Promise.reject(new Error('device busy')) : generate(spec)));
+    return {
+      restore: () => spy.mockRestore(),
+      async expectOnlyBehindRotated() {
+        const rotations = serviceEvents().filter((e) => e.eventName === 'RotateKey');
+        expect(rotations.filter((e) => e.errorCode !== undefined)).toHaveLength(count);
+        expect(rotations.filter((e) => e.errorCode === undefined).map((e) => JSON.stringify(e))).toEqual([expect.stringContaining(behind.keyId)]);
+        expect((await kms.store.getKey(behind.keyId))!.currentVersionId).not.toBe(template.currentVersionId);
+      },
+    };
+  }
+
+  it('goes past keys whose work keeps failing: a full batch of them does not keep a key behind them waiting', async () => {
+    // 500 (one batch) older keys due for rotation, each of whose rotations fails.
+    const keys = await failingRotationsBefore(500, '0f');
     try {
       await scheduler.runOnce();
     } finally {
-      spy.mockRestore();
+      keys.restore();
     }
-    const rotations = serviceEvents().filter((e) => e.eventName === 'RotateKey');
-    expect(rotations.filter((e) => e.errorCode !== undefined)).toHaveLength(500);
-    expect(rotations.filter((e) => e.errorCode === undefined).map((e) => JSON.stringify(e))).toEqual([expect.stringContaining(behind.keyId)]);
-    expect((await kms.store.getKey(behind.keyId))!.currentVersionId).not.toBe(template.currentVersionId);
+    await keys.expectOnlyBehindRotated();
+  });
+
+  it('resumes after the keys a pass had time for: more failing keys than one pass examines do not starve the key behind them', async () => {
+    // A pass examines 2 batches of 5 keys here (500 × 20 in production): 12 failing keys fill it.
+    const small = startScheduler(kms.deps, memoryLogger(logs), { intervalMs: 3_600_000, batchSize: 5, maxBatches: 2 });
+    const keys = await failingRotationsBefore(12, '0e');
+    try {
+      // The first pass has time for 10 of the failing keys; the second goes on from there.
+      await small.runOnce();
+      await small.runOnce();
+    } finally {
+      keys.restore();
+      await small.stop();
+    }
+    await keys.expectOnlyBehindRotated();
   });
 
   it('does not rotate a disabled key; rotates it once re-enabled', async () => {

@@ -21,7 +21,7 @@ import { createHsmHttpsServer, createHsmSecureContext, generateTlsKey, hsmTlsSta
 import { loadAddon } from '../../src/native/addon.js';
 import { env } from '../support/hsm.js';
 import { interposerControl } from '../support/interposer.js';
-import { closeTokenSessions, createTestCa, listen, run, uniqueLabel } from '../tls/support.js';
+import { closeTokenSessions, createTestCa, listen, run, tokenSlot, uniqueLabel } from '../tls/support.js';
 
 const control = interposerControl();
 const hsm: HsmConfig = {
@@ -135,6 +135,44 @@ describe('session working copies', () => {
       await new Promise((r) => setTimeout(r, 10));
     }
     expect(workingCopies()).toBe(before);
+  });
+
+  it('follow the stored key: one no longer allowed to sign, or deleted from the token, stops signing within a second', async () => {
+    const ca = await createTestCa();
+    const caPath = join(dir, 'follow-ca.pem');
+    writeFileSync(caPath, ca.pem);
+    const key = generateTlsKey(hsm, uniqueLabel('addon-follow'), 'ECC_NIST_P256');
+    const certificate = { keyUri: key.keyUri, cert: await ca.issue(key.spki, ['localhost']) };
+    const copies = hsmTlsStats().sessionCopies;
+    const server = createHsmHttpsServer({ hsm, certificates: [certificate], sessionResumption: false }, (_req, res) => res.end('ok'));
+    const { module, slot } = tokenSlot(hsm);
+    const session = module.C_OpenSession(slot, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);
+    try {
+      const port = await listen(server);
+      const get = () => run('curl', ['-sS', '--max-time', '10', '--cacert', caPath, `https://localhost:${port}/`]).then(({ stdout }) => stdout, () => 'refused');
+      expect(await get()).toBe('ok');
+      expect(hsmTlsStats().sessionCopies).toBeGreaterThan(copies); // signed through a working copy
+      module.C_FindObjectsInit(session, [
+        { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PRIVATE_KEY },
+        { type: pkcs11js.CKA_TOKEN, value: true },
+        { type: pkcs11js.CKA_LABEL, value: key.keyUri.match(/object=([^;]+)/)![1]! },
+      ]);
+      const [stored] = module.C_FindObjects(session, 2);
+      module.C_FindObjectsFinal(session);
+      // The operator takes the key's right to sign away: the copy made before must not keep it.
+      module.C_SetAttributeValue(session, stored!, [{ type: pkcs11js.CKA_SIGN, value: false }]);
+      await new Promise((r) => setTimeout(r, 1100));
+      expect(await get()).toBe('refused');
+      module.C_SetAttributeValue(session, stored!, [{ type: pkcs11js.CKA_SIGN, value: true }]);
+      expect(await get()).toBe('ok');
+      // Deleted from the token: no more signatures either.
+      module.C_DestroyObject(session, stored!);
+      await new Promise((r) => setTimeout(r, 1100));
+      expect(await get()).toBe('refused');
+    } finally {
+      module.C_CloseSession(session);
+      await new Promise((r) => server.close(r));
+    }
   });
 
   it('are not made on a token from another manufacturer: the stored key signs', async () => {

@@ -241,6 +241,22 @@ export function describeMetadataStoreContract(name: string, open: StoreFactory):
           expect((await store.listKeysDue(now, 10, after)).map((k) => k.keyId)).toEqual(due.slice(i + 1).map((k) => k.keyId));
         }
       });
+
+      it('pages through due keys created in the same millisecond, each once, by key id', async () => {
+        const now = new Date('2026-06-01T00:00:00.000Z');
+        const created = new Date(now.getTime() - 86_400_000);
+        const ids = ['s3', 's1', 's5', 's2', 's4'].map((n) => `same-ms-${n}`);
+        for (const keyId of ids) await store.insertKey(key({ keyId, creationDate: created, keyState: 'PendingDeletion', deletionDate: new Date(now.getTime() - 1), pendingDeletionWindowInDays: 7 }));
+        const seen: string[] = [];
+        let after: { creationDate: Date; keyId: string } | undefined;
+        for (let batch = 0; batch < 5; batch++) {
+          const due = await store.listKeysDue(now, 2, after);
+          seen.push(...due.map((k) => k.keyId));
+          if (due.length < 2) break;
+          after = { creationDate: due.at(-1)!.creationDate, keyId: due.at(-1)!.keyId };
+        }
+        expect(seen).toEqual([...ids].sort());
+      });
     });
 
     describe('key material versions', () => {

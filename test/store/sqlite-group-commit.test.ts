@@ -182,6 +182,81 @@ describe('SQLite group commit', () => {
     });
   });
 
+  it('makes a call that fails on another connection’s commit wait for a WAL sync before it ends', async () => {
+    await withStore(async (store, seam, path) => {
+      const other = await openSqliteStore({ path });
+      try {
+        const k = key();
+        await store.insertKey(k);
+        await other.updateKey({ ...k, keyState: 'Disabled', revision: 2 });
+        seam.hold();
+        // The refusal is an answer read from that commit: it must not go out before the commit is on disk.
+        const call = store.inRequestScope(async () => {
+          const read = await store.getKey(k.keyId);
+          if (read?.keyState === 'Disabled') throw new Error('DisabledException');
+          return read;
+        });
+        expect(await settled(call)).toBe(false);
+        seam.release();
+        await expect(call).rejects.toThrow('DisabledException');
+      } finally {
+        await other.close();
+      }
+    });
+  });
+
+  it('makes a call wait for a WAL sync when another connection committed after the call’s first check', async () => {
+    await withStore(async (store, seam, path) => {
+      const otherSeam = syncSeam();
+      const other = await openSqliteStore({ path, syncWalFile: otherSeam.sync });
+      try {
+        const k = key();
+        await store.insertKey(k);
+        await store.inRequestScope(() => store.getKey(k.keyId)); // nothing pending: no sync
+        let openGate!: () => void;
+        const gate = new Promise<void>((r) => (openGate = r));
+        seam.hold();
+        otherSeam.hold();
+        const call = store.inRequestScope(async () => {
+          await store.getKey(k.keyId); // the call's check for commits
+          await gate;
+          return store.getAlias('alias/mid-call');
+        });
+        // Another worker commits now; its sync has not finished, so it has not answered.
+        const write = other.insertAlias(alias('alias/mid-call', k.keyId));
+        expect(await settled(write)).toBe(false);
+        expect(countIn(path, 'aliases')).toBe(1);
+        const calls = seam.calls;
+        openGate();
+        expect(await settled(call)).toBe(false);
+        seam.release();
+        expect((await call)?.aliasName).toBe('alias/mid-call');
+        expect(seam.calls).toBe(calls + 1);
+        otherSeam.release();
+        await write;
+      } finally {
+        otherSeam.release();
+        await other.close();
+      }
+    });
+  });
+
+  it('keeps a write made while the store closes: it resolves once synced, and its row is in the file', async () => {
+    const path = freshPath();
+    const seam = syncSeam();
+    const store = await openSqliteStore({ path, syncWalFile: seam.sync });
+    const k = key();
+    seam.hold();
+    const write = store.insertKey(k);
+    expect(await settled(write)).toBe(false);
+    const closing = store.close();
+    expect(await settled(closing)).toBe(false);
+    seam.release();
+    await write;
+    await closing;
+    expect(countIn(path, 'keys')).toBe(1);
+  });
+
   it('fails the writes waiting for a sync that fails, then refuses writes, calls and certificates with a clear error', async () => {
     const errors: string[] = [];
     const logger: Logger = {

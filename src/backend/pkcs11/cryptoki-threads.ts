@@ -261,19 +261,25 @@ export class CryptokiThreads {
     return { threads: this.idle.length + this.busy.size, busy: this.busy.size, stuck, skipped: this.skipped };
   }
 
-  /** Ends every thread; jobs still queued fail. */
+  /**
+   * Ends every thread; jobs still queued, or on a thread and unanswered when it ends, fail. A
+   * thread inside a call that does not return (a hung HSM) cannot end until it does: it is told
+   * to, and left behind after {@link TERMINATE_WAIT_MS} (it keeps no process alive), so that
+   * closing never waits on the module.
+   */
   async close(): Promise<void> {
     this.closed = true;
-    for (const job of this.queue.splice(0)) job.reject(new Error('The Cryptoki threads are closed.'));
+    const closed = () => new Error('The Cryptoki threads are closed.');
+    for (const job of this.queue.splice(0)) this.settle(job, closed());
     const all = [...this.idle.splice(0), ...this.busy];
     this.busy.clear();
     // A thread still loading the module is let finish first (see Thread.loaded), for 10 s at most.
     await Promise.all(
       all.map(async (t) => {
-        let timer: NodeJS.Timeout | undefined;
-        await Promise.race([t.loaded, new Promise<void>((resolve) => (timer = setTimeout(resolve, 10_000).unref()))]);
-        clearTimeout(timer);
-        await t.worker.terminate();
+        await withinMs(t.loaded, 10_000);
+        await withinMs(t.worker.terminate(), TERMINATE_WAIT_MS);
+        // Nothing answers them now (a terminated thread posts nothing).
+        for (const job of t.jobs.splice(0)) this.settle(job, closed());
       }),
     );
   }
@@ -391,6 +397,19 @@ export class CryptokiThreads {
       this.dispatch();
     });
     return thread;
+  }
+}
+
+/** How long close() waits for a thread to end: one blocked in the module ends only when its call returns. */
+const TERMINATE_WAIT_MS = 2000;
+
+/** Waits for `promise` (its outcome ignored) or `ms`, whichever comes first; the timer keeps no process alive. */
+async function withinMs(promise: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([promise.catch(() => undefined), new Promise<void>((resolve) => (timer = setTimeout(resolve, ms).unref()))]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

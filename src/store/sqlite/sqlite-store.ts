@@ -151,20 +151,38 @@ export class SqliteMetadataStore extends SqlMetadataStore implements RequestRead
    *
    * A call answers only once the commits it may have seen are on disk: a commit is visible as
    * soon as it is in the WAL, up to one group-commit sync before it is durable (group-commit.ts),
-   * so a call that ends while one is pending waits for that sync. Once a sync has failed, calls
-   * are refused.
+   * so a call that ends while one is pending waits for that sync — whether it succeeded or
+   * failed (a refusal read from a commit is an answer too), and for a commit another worker made
+   * after the call's first check (a later read of the call may have seen it). Once a sync has
+   * failed, calls are refused.
    */
   async inRequestScope<T>(fn: () => Promise<T>): Promise<T> {
     this.commits.refuseIfFailed();
     this.callsBegun++;
     this.callsInProgress++;
     try {
-      const result = await fn();
-      if (this.commits.pending) await this.commits.durable();
+      let result: T;
+      try {
+        result = await fn();
+      } catch (error) {
+        // A failed sync replaces the call's own error: what it read may not be on disk.
+        await this.seenCommitsDurable();
+        throw error;
+      }
+      await this.seenCommitsDurable();
       return result;
     } finally {
       this.callsInProgress--;
     }
+  }
+
+  /** Resolves once every commit a call may have read (its own, any other connection's made so far) is on disk. */
+  private async seenCommitsDurable(): Promise<void> {
+    if (!this.sqlite.open) return;
+    // Inside another holder's transaction the change token would count its uncommitted rows: note only.
+    if (!this.sqlite.inTransaction) this.checkForCommits(this.txScope.queriesEnded);
+    else if (this.dataVersion.get() !== this.cacheToken.dataVersion) this.commits.noteCommit();
+    if (this.commits.pending) await this.commits.durable();
   }
 
   /** Empties the read cache if anything was committed since it was filled. */
