@@ -24,7 +24,7 @@ import type { KeyMaterialVersion, KeyRecord } from './model.js';
 import type { KmsDeps } from './operation.js';
 import { updateKeyRecord } from './operations/key-updates.js';
 import { RotationNoLongerDue, rotateKeyMaterial } from './operations/rotation.js';
-import { runReplicationJobs } from './multi-region/replication-jobs.js';
+import { retryDelayMs, runReplicationJobs } from './multi-region/replication-jobs.js';
 import type { KeyListPosition, Logger } from './ports.js';
 import { auditServiceEvent, describeError as describe } from './service-events.js';
 import { soleLeader, type LeaderLease } from './leader-lease.js';
@@ -32,6 +32,37 @@ import { soleLeader, type LeaderLease } from './leader-lease.js';
 /** Keys examined per store query, and queries per run at most. */
 const BATCH = 500;
 const MAX_BATCHES = 20;
+/** Keys with failed work remembered at most (AWS KMS's default quota of keys per Region). */
+const MAX_BACKED_OFF = 100_000;
+
+/**
+ * Keys whose due work failed, and when to try each again: the first retry after `firstMs`, then
+ * doubling to once an hour (as replication jobs), so keys whose work keeps failing (rotations
+ * during an HSM outage, deletions in a disconnected key store) neither take a pass's time nor add
+ * a failure record to the audit trail on every pass. In memory: a node that takes the lease over
+ * tries each once more. Bounded: the oldest entry goes first when it is full.
+ */
+class KeyBackoff {
+  private readonly keys = new Map<string, { failures: number; nextAttempt: number }>();
+
+  constructor(private readonly firstMs: number) {}
+
+  waiting(keyId: string, now: Date): boolean {
+    const entry = this.keys.get(keyId);
+    return entry !== undefined && now.getTime() < entry.nextAttempt;
+  }
+
+  failed(keyId: string, now: Date): void {
+    const failures = (this.keys.get(keyId)?.failures ?? 0) + 1;
+    this.keys.delete(keyId);
+    if (this.keys.size >= MAX_BACKED_OFF) this.keys.delete(this.keys.keys().next().value!);
+    this.keys.set(keyId, { failures, nextAttempt: now.getTime() + retryDelayMs(failures, this.firstMs) });
+  }
+
+  succeeded(keyId: string): void {
+    this.keys.delete(keyId);
+  }
+}
 
 export interface Scheduler {
   /** Stops the timer and waits for a run in progress. */
@@ -52,6 +83,7 @@ export function startScheduler(
   const intervalMs = options.intervalMs ?? 60_000;
   const lease = options.lease ?? soleLeader;
   const limits = { batchSize: options.batchSize ?? BATCH, maxBatches: options.maxBatches ?? MAX_BATCHES };
+  const backoff = new KeyBackoff(Math.min(30_000, intervalMs));
   let tail: Promise<void> = Promise.resolve();
   let stopped = false;
   // Where the last pass stopped for want of time, if it did: the next one goes on from there, so
@@ -61,7 +93,7 @@ export function startScheduler(
   const runOnce = (): Promise<void> => {
     const run = tail.then(async () => {
       if (stopped || !(await lease.acquire())) return;
-      resumeAfter = await runPass(deps, logger, lease, limits, resumeAfter);
+      resumeAfter = await runPass(deps, logger, lease, limits, backoff, resumeAfter);
     });
     tail = run.catch(() => undefined);
     return run;
@@ -94,6 +126,7 @@ async function runPass(
   logger: Logger,
   lease: LeaderLease,
   limits: { batchSize: number; maxBatches: number },
+  backoff: KeyBackoff,
   from: KeyListPosition | undefined,
 ): Promise<KeyListPosition | undefined> {
   // Each batch starts after the last key of the one before, so no key comes twice in a pass, and
@@ -110,6 +143,7 @@ async function runPass(
     const last = due.at(-1);
     if (last) after = { creationDate: last.creationDate, keyId: last.keyId };
     for (const key of due) {
+      if (backoff.waiting(key.keyId, now)) continue;
       // Lost the lease (its connection died): stop; the node that takes it over goes on.
       if (!(await lease.stillHeld())) {
         logger.warn({}, 'scheduler lease lost; leaving the rest of this pass to the node that holds it');
@@ -117,7 +151,9 @@ async function runPass(
       }
       try {
         await handleDueKey(deps, logger, key, now);
+        backoff.succeeded(key.keyId);
       } catch (error) {
+        backoff.failed(key.keyId, deps.clock.now());
         logger.warn({ keyId: key.keyId, err: describe(error) }, 'scheduled key maintenance failed; will retry');
       }
     }

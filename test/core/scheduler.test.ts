@@ -137,11 +137,53 @@ describe('scheduler: automatic rotation', () => {
       spy.mockRestore();
     }
     expect(serviceEvents()).toEqual([expect.objectContaining({ eventName: 'RotateKey', errorCode: 'KMSInternalException', errorMessage: 'device gone' })]);
+    // Not again before its backoff (30 s after the first failure) has passed.
+    kms.clock.advance(29_999);
+    await scheduler.runOnce();
+    expect(serviceEvents()).toHaveLength(1);
+    kms.clock.advance(1);
     await scheduler.runOnce();
     expect(serviceEvents().map((e) => [e.eventName, e.errorCode])).toEqual([
       ['RotateKey', 'KMSInternalException'],
       ['RotateKey', undefined],
     ]);
+  });
+
+  it('backs off a key whose work keeps failing: 30 s, then doubling, each failure audited once', async () => {
+    const { keyId } = await newKey(kms);
+    await call(kms, enableKeyRotation, { KeyId: keyId, RotationPeriodInDays: 90 });
+    kms.clock.advance(90 * DAY_MS);
+    const generate = kms.backend.generateKeyMaterial.bind(kms.backend);
+    const start = kms.clock.now().getTime();
+    const attempts: number[] = [];
+    let healthy = false;
+    const spy = vi.spyOn(kms.backend, 'generateKeyMaterial').mockImplementation((spec) => {
+      attempts.push(kms.clock.now().getTime() - start);
+      return healthy ? generate(spec) : Promise.reject(new Error('device busy'));
+    });
+    const rotations = () => serviceEvents().filter((e) => e.eventName === 'RotateKey');
+    try {
+      // A pass every 10 s for 4 minutes: attempts at 0, 30, 90 and 210 s (30, 60, 120 s apart).
+      for (let t = 0; t < 250_000; t += 10_000) {
+        await scheduler.runOnce();
+        kms.clock.advance(10_000);
+      }
+      expect(attempts).toEqual([0, 30_000, 90_000, 210_000]);
+      expect(rotations().map((e) => e.errorCode)).toEqual(Array(4).fill('KMSInternalException'));
+      // The device is back: the next attempt, 240 s after the last, rotates the key.
+      healthy = true;
+      kms.clock.advance(start + 449_999 - kms.clock.now().getTime());
+      await scheduler.runOnce();
+      expect(attempts).toHaveLength(4);
+      kms.clock.advance(1);
+      await scheduler.runOnce();
+      expect(attempts).toEqual([0, 30_000, 90_000, 210_000, 450_000]);
+      expect(rotations().at(-1)).toMatchObject({ additionalEventData: { rotationType: 'AUTOMATIC' } });
+      expect(rotations().at(-1)!.errorCode).toBeUndefined();
+      expect((await kms.store.getKey(keyId))!.nextRotationDate!.getTime()).toBeGreaterThan(kms.clock.now().getTime());
+    } finally {
+      spy.mockRestore();
+    }
   });
 
   /**
