@@ -26,6 +26,24 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
  */
 export const benchPort = () => 20000 + Math.floor(Math.random() * 12000);
 
+/**
+ * Resolves once a spawned `hsmkms serve` prints "listening on" (its stdout and stderr piped);
+ * rejects with the tail of its output if it exits first. Only the tail is kept: the server logs
+ * a line per request.
+ */
+export function untilListening(child, what = 'hsmkms serve') {
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const onData = (chunk) => {
+      out = (out + chunk).slice(-16384);
+      if (/listening on/.test(out)) resolve();
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`${what} exited ${code}:\n${out}`)));
+  });
+}
+
 /** CPU time (ms, user + system) used so far by a process and its descendants (Linux /proc). */
 export function cpuMs(pid) {
   let total = 0;
