@@ -26,6 +26,24 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
  */
 export const benchPort = () => 20000 + Math.floor(Math.random() * 12000);
 
+/**
+ * Resolves once a spawned `hsmkms serve` prints "listening on" (its stdout and stderr piped);
+ * rejects with the tail of its output if it exits first. Only the tail is kept: the server logs
+ * a line per request.
+ */
+export function untilListening(child, what = 'hsmkms serve') {
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const onData = (chunk) => {
+      out = (out + chunk).slice(-16384);
+      if (/listening on/.test(out)) resolve();
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`${what} exited ${code}:\n${out}`)));
+  });
+}
+
 /** CPU time (ms, user + system) used so far by a process and its descendants (Linux /proc). */
 export function cpuMs(pid) {
   let total = 0;
@@ -39,6 +57,16 @@ export function cpuMs(pid) {
     // The process ended meanwhile.
   }
   return total;
+}
+
+/** Requests each hsmkms process answers before the measured rounds (`BENCH_WARMUP_REQUESTS`). */
+const WARMUP_REQUESTS = Number(process.env.BENCH_WARMUP_REQUESTS ?? 5_000);
+
+/** Unmeasured one-second runs for at least 2 s and until `total` requests were answered (at most 30 s). */
+async function warmUp(h, label, url, makeRequests, total) {
+  const started = performance.now();
+  for (let done = 0, runs = 0; (done < total || runs < 2) && performance.now() < started + 30_000; runs++)
+    done += await h.once(label, url, await makeRequests(), 1);
 }
 
 /** One wrk run with the server's CPU time per request (µs): on a shared machine, rates swing with the neighbours; CPU per request much less. */
@@ -139,8 +167,11 @@ export async function processRatios(h, { processes, runs }) {
     const rows = [];
     for (const o of ops) {
       const oursReq = async () => [await asApp(o.op, o.input, port)];
-      // Unmeasured warm-up of both sides (JIT, caches, keep-alive connections).
-      await h.once(`${o.label} warm-up`, endpoint, await oursReq(), 2);
+      // Unmeasured warm-up of both sides (JIT, caches, keep-alive connections), a number of
+      // requests per process: every worker compiles the request path for itself, and a fixed
+      // time leaves each of N workers 1/N of the requests (fewer still on a busy machine), so its
+      // first measured rounds would pay V8's background compilation.
+      await warmUp(h, `${o.label} warm-up`, endpoint, oursReq, WARMUP_REQUESTS * processes);
       await h.once(`bare warm-up`, bareUrl, await o.bare(), 1);
       const r = { ours: [], bare: [], ratios: [], cpuRatios: [], oursCpu: [], bareCpu: [] };
       for (let i = 0; i < runs; i++) {

@@ -22,7 +22,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CA_MODES, caRequests, initBenchCa } from './ca-requests.mjs';
-import { benchPort, signedCoreRequest } from './core.mjs';
+import { benchPort, signedCoreRequest, untilListening } from './core.mjs';
 import { wrk } from './wrk.mjs';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -60,17 +60,7 @@ const server = spawn(
 );
 let exitedAt;
 const exited = new Promise((resolve) => server.once('exit', () => resolve((exitedAt = performance.now()))));
-await new Promise((resolve, reject) => {
-  let out = '';
-  const onData = (chunk) => {
-    // Keep only the tail: the server logs a line per request.
-    out = (out + chunk).slice(-16384);
-    if (/listening on/.test(out)) resolve();
-  };
-  server.stdout.on('data', onData);
-  server.stderr.on('data', onData);
-  server.once('exit', (code) => reject(new Error(`hsmkms serve exited ${code}:\n${out}`)));
-});
+await untilListening(server);
 
 /** The measured rounds, in this process's performance.now() ms. */
 const windows = [];

@@ -14,7 +14,9 @@
 // account root on a CA created before the server starts (the 64 CSRs cycled, the server at
 // `--log-level warn` as there).
 // A checkout is a directory with bin/, dist/ and build/ (default: this one), e.g. a copy of the
-// build before a change. Environment: CG_WARMUP (default 1500), CG_REQUESTS (default 300).
+// build before a change. Environment: CG_WARMUP (default 1500), CG_REQUESTS (default 300),
+// CG_WORKERS (default 1: with more, `serve --workers N` under --trace-children, counts summed over
+// the processes per request; give N times the warm-up for the same per worker).
 import { execFileSync, spawn } from 'node:child_process';
 import http from 'node:http';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
@@ -22,13 +24,14 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CA_MODES, caRequests, initBenchCa } from './ca-requests.mjs';
-import { benchPort, signedCoreRequest } from './core.mjs';
+import { benchPort, signedCoreRequest, untilListening } from './core.mjs';
 
 const here = fileURLToPath(new URL('../..', import.meta.url));
 const [op = 'Encrypt', ...given] = process.argv.slice(2);
 const roots = given.length ? given.map((r) => resolve(r)) : [here];
 const WARMUP = Number(process.env.CG_WARMUP ?? 1500);
 const REQUESTS = Number(process.env.CG_REQUESTS ?? 300);
+const WORKERS = Number(process.env.CG_WORKERS ?? 1);
 if (![...CA_MODES, 'Encrypt', 'Decrypt', 'GenerateDataKey'].includes(op))
   throw new Error(`operation: Encrypt, Decrypt, GenerateDataKey, IssueCertificate or CaSign, not ${op}`);
 const caMode = CA_MODES.includes(op);
@@ -37,24 +40,15 @@ const caMode = CA_MODES.includes(op);
 async function measure(root) {
   const work = mkdtempSync(join(tmpdir(), 'hsmkms-instructions-'));
   const port = benchPort();
-  const out = join(work, 'callgrind.out');
+  const out = join(work, WORKERS > 1 ? 'callgrind.out.%p' : 'callgrind.out');
   if (caMode) initBenchCa(root, work);
   const server = spawn(
     'valgrind',
-    ['--tool=callgrind', '--smc-check=all-non-file', '--dump-instr=no', '--separate-threads=yes', `--callgrind-out-file=${out}`, process.execPath, join(root, 'bin/hsmkms.js'), 'serve', '--data-dir', work, '--port', String(port), '--workers', '1', '--audit-node-id', 'instructions', ...(caMode ? ['--log-level', 'warn'] : [])],
+    ['--tool=callgrind', ...(WORKERS > 1 ? ['--trace-children=yes'] : []), '--smc-check=all-non-file', '--dump-instr=no', '--separate-threads=yes', `--callgrind-out-file=${out}`, process.execPath, join(root, 'bin/hsmkms.js'), 'serve', '--data-dir', work, '--port', String(port), '--workers', String(WORKERS), '--audit-node-id', 'instructions', ...(caMode ? ['--log-level', 'warn'] : [])],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   try {
-    await new Promise((ready, fail) => {
-      let log = '';
-      const onData = (chunk) => {
-        log = (log + chunk).slice(-8192);
-        if (/listening on/.test(log)) ready();
-      };
-      server.stdout.on('data', onData);
-      server.stderr.on('data', onData);
-      server.once('exit', (code) => fail(new Error(`hsmkms serve under valgrind exited ${code}:\n${log}`)));
-    });
+    await untilListening(server, 'hsmkms serve under valgrind');
     // One request (the core operations) or several cycled (issuance's distinct CSRs).
     const requests = caMode ? await caRequests({ dataDir: work, port, mode: op }) : [await signedCoreRequest({ root, work, port, op, userName: 'instructions-app' })];
     // Signed afresh every 100 requests: under valgrind a long run outlasts a signature's 5 minutes.
@@ -82,9 +76,11 @@ async function measure(root) {
       }
     };
     await send(WARMUP);
-    execFileSync('callgrind_control', ['--zero', String(server.pid)], { stdio: 'ignore' });
+    // With workers, the primary and each worker are valgrind'd processes of their own.
+    const pids = [server.pid, ...(WORKERS > 1 ? readFileSync(`/proc/${server.pid}/task/${server.pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean) : [])];
+    for (const pid of pids) execFileSync('callgrind_control', ['--zero', String(pid)], { stdio: 'ignore' });
     await send(REQUESTS);
-    execFileSync('callgrind_control', ['--dump=measured', String(server.pid)], { stdio: 'ignore' });
+    for (const pid of pids) execFileSync('callgrind_control', ['--dump=measured', String(pid)], { stdio: 'ignore' });
     agent.destroy();
     // One file per thread (callgrind.out.<pid>.1-<thread>; thread 01 is the main thread).
     let main = 0;
@@ -114,5 +110,5 @@ const failed = runs.find((r) => r.status === 'rejected');
 if (failed) throw failed.reason;
 const counts = runs.map((r) => r.value);
 const m = (n) => Math.round(n).toLocaleString('en-US').padStart(12);
-console.log(`${op}: instructions per request, one worker under callgrind, ${REQUESTS} requests after ${WARMUP}\n main thread   all threads`);
+console.log(`${op}: instructions per request, ${WORKERS === 1 ? 'one worker' : `${WORKERS} workers (summed)`} under callgrind, ${REQUESTS} requests after ${WARMUP}\n main thread   all threads`);
 roots.forEach((root, i) => console.log(`${m(counts[i].main)}  ${m(counts[i].all)}  ${root}`));
