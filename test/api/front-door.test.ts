@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { Sha256 } from '@aws-crypto/sha256-js';
-import { CreateGrantCommand, CreateKeyCommand, DescribeKeyCommand, KMSClient } from '@aws-sdk/client-kms';
+import { CreateGrantCommand, CreateKeyCommand, DescribeKeyCommand, GetKeyPolicyCommand, KMSClient, PutKeyPolicyCommand } from '@aws-sdk/client-kms';
 import { startServer, type RunningServer } from '../support/server.js';
 
 let server: RunningServer;
@@ -59,5 +59,31 @@ describe('GrantTokens', () => {
       const answer = await call(operation, { KeyId, GrantTokens: Array(11).fill(GrantToken) });
       expect({ operation, ...answer }).toMatchObject({ operation, status: 400, body: { __type: 'ValidationException' } });
     }
+  });
+});
+
+describe('key policies', () => {
+  it('refuse a member repeated within one object, which JSON readers resolve differently; the old policy stays', async () => {
+    const { KeyMetadata } = await kms.send(new CreateKeyCommand({}));
+    const KeyId = KeyMetadata!.KeyId!;
+    const { Policy: before } = await kms.send(new GetKeyPolicyCommand({ KeyId }));
+    const root = { Effect: 'Allow', Principal: { AWS: 'arn:aws:iam::111122223333:root' }, Action: 'kms:*', Resource: '*' };
+    // Read first-wins (as a person scanning it would), the second statement denies Decrypt to
+    // everyone; JSON.parse keeps the last Effect, so before this it allowed Decrypt to everyone.
+    const repeated = `{"Version":"2012-10-17","Statement":[${JSON.stringify(root)},{"Effect":"Deny","Principal":{"AWS":"*"},"Action":"kms:Decrypt","Resource":"*","\\u0045ffect":"Allow"}]}`;
+    await expect(kms.send(new PutKeyPolicyCommand({ KeyId, PolicyName: 'default', Policy: repeated }))).rejects.toMatchObject({
+      name: 'MalformedPolicyDocumentException',
+      message: expect.stringContaining('repeats the member "Effect"'),
+    });
+    // Repeated condition operators: the first block silently vanished.
+    const conditions = `{"Version":"2012-10-17","Statement":[${JSON.stringify(root).slice(0, -1)},"Condition":{"StringEquals":{"kms:CallerAccount":"111122223333"},"StringEquals":{"kms:ViaService":"s3.us-east-1.amazonaws.com"}}}]}`;
+    await expect(kms.send(new CreateKeyCommand({ Policy: conditions }))).rejects.toMatchObject({
+      name: 'MalformedPolicyDocumentException',
+      message: expect.stringContaining('repeats the member "StringEquals"'),
+    });
+    expect((await kms.send(new GetKeyPolicyCommand({ KeyId }))).Policy).toBe(before);
+    // The same names in different objects are no repetition.
+    const fine = `{"Version":"2012-10-17","Statement":[${JSON.stringify(root)},${JSON.stringify({ ...root, Sid: 'again' })}]}`;
+    await kms.send(new PutKeyPolicyCommand({ KeyId, PolicyName: 'default', Policy: fine }));
   });
 });
