@@ -55,7 +55,9 @@ describe('GrantTokens', () => {
     const { GrantToken } = await kms.send(
       new CreateGrantCommand({ KeyId, GranteePrincipal: `arn:aws:iam::${'111122223333'}:root`, Operations: ['Decrypt'] }),
     );
-    for (const operation of ['DescribeKey', 'Encrypt', 'GetPublicKey', 'GenerateDataKeyWithoutPlaintext', 'CreateGrant', 'Decrypt']) {
+    const operations = ['DescribeKey', 'Encrypt', 'Decrypt', 'ReEncrypt', 'GetPublicKey', 'CreateGrant', 'Sign', 'Verify', 'GenerateMac', 'VerifyMac'];
+    for (const kind of ['', 'WithoutPlaintext']) operations.push(`GenerateDataKey${kind}`, `GenerateDataKeyPair${kind}`);
+    for (const operation of operations) {
       const answer = await call(operation, { KeyId, GrantTokens: Array(11).fill(GrantToken) });
       expect({ operation, ...answer }).toMatchObject({ operation, status: 400, body: { __type: 'ValidationException' } });
     }
