@@ -9,11 +9,12 @@
  * for the call's audit event (`additionalEventData.authorization`).
  */
 import { KmsError } from '../errors.js';
-import { checkGrantTokens } from '../grants/index.js';
+import { checkGrantTokens, grantOperationFor } from '../grants/index.js';
 import { enforceQuorum } from '../quorum/index.js';
 import type { KmsDeps } from '../operation.js';
 import type { AuthorizationRequest, AuthorizedCall, AuthorizerBinder, CallAuthorization } from '../ports.js';
 import { rootArn } from '../admin/principals.js';
+import { GRANT_TOKENS_RULE, optionalStringList } from '../validation.js';
 import { decide, subjectState, type AuthorizationOutcome, type SubjectState } from './decide.js';
 
 /** One entry of `additionalEventData.authorization`. */
@@ -44,7 +45,10 @@ function bindCall(deps: AuthorizerDeps, root: string, call: AuthorizedCall): Cal
   let tokensChecked = false;
   let quorumSatisfied = false;
   const now = deps.clock.now();
-  const grantTokens = grantTokensOf(call.input.GrantTokens);
+  let grantTokens: string[] | undefined;
+  /** The call's `GrantTokens`, read only for actions whose operations take them (see {@link takesGrantTokens}). */
+  const tokensFor = (action: string): string[] =>
+    takesGrantTokens(action) ? (grantTokens ??= optionalStringList(call.input, 'GrantTokens', GRANT_TOKENS_RULE) ?? []) : [];
 
   async function loadSubject(arn: string): Promise<SubjectState> {
     const state = await deps.store.getPrincipalAuthorization(arn, call.ctx.accessKeyId);
@@ -61,10 +65,11 @@ function bindCall(deps: AuthorizerDeps, root: string, call: AuthorizedCall): Cal
     async authorize(request: AuthorizationRequest): Promise<void> {
       if (request.key) keyArns.add(request.key.arn);
       const caller = await currentSubject();
+      const tokens = tokensFor(request.action);
       // AWS reports a garbage grant token even when a policy allows the call.
-      if (!tokensChecked && grantTokens.length > 0) {
+      if (!tokensChecked && tokens.length > 0) {
         tokensChecked = true;
-        await checkGrantTokens(deps, grantTokens);
+        await checkGrantTokens(deps, tokens);
       }
       const outcome = await decide(deps, {
         subject: caller,
@@ -72,7 +77,7 @@ function bindCall(deps: AuthorizerDeps, root: string, call: AuthorizedCall): Cal
         key: request.key,
         requestContext: request.context,
         call: { ctx: call.ctx, input: call.input, now },
-        grantTokens,
+        grantTokens: tokens,
         retiring: request.grant,
       });
       decisions.push(audited(outcome));
@@ -138,9 +143,15 @@ function audited(outcome: AuthorizationOutcome): AuditedDecision {
   return entry;
 }
 
-/** `GrantTokens` as the operation validated them (strings only). */
-function grantTokensOf(value: unknown): string[] {
-  return Array.isArray(value) ? value.filter((t): t is string => typeof t === 'string') : [];
+/**
+ * Whether the operation behind `action` takes `GrantTokens`: every action a grant can allow but
+ * RetireGrant. Any other operation ignores the member, as AWS ignores members an operation does
+ * not define, so a caller cannot make the HSM open tokens no operation limited (before: up to
+ * ~100,000 in one 1 MiB request to e.g. DisableKey) nor fail a call with a token it never needed.
+ * The tokens are read with AWS's limits here too, whatever the operation checked before.
+ */
+function takesGrantTokens(action: string): boolean {
+  return action !== 'kms:RetireGrant' && grantOperationFor(action) !== undefined;
 }
 
 /**

@@ -181,7 +181,7 @@ export class CompiledPolicyCache {
 function compileEntry(text: string, kind: PolicyKind): CacheEntry {
   const bytes = text.length * 2;
   try {
-    return { policy: compileDocument(parsePolicyDocument(text, { kind }), kind), bytes, referenced: false };
+    return { policy: compileDocument(parsePolicyDocument(text, { kind, allowDuplicateMembers: true }), kind), bytes, referenced: false };
   } catch (error) {
     if (error instanceof KmsError) return { error, bytes, referenced: false };
     throw error;

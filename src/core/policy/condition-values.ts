@@ -34,6 +34,12 @@ export function parseDate(text: string): number | undefined {
   const m = ISO_DATE.exec(text);
   if (!m) return undefined;
   const [, year, month = '01', day = '01', hour, minute, second = '00', fraction = '', zone] = m;
+  // Date.parse rolls days and hours over (2026-02-30 is 2 March, T24:00 the next day): a date
+  // that does not exist is no date, so it matches nothing rather than another day.
+  const y = Number(year);
+  const mo = Number(month);
+  const daysInMonth = mo === 2 ? (y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0) ? 29 : 28) : [4, 6, 9, 11].includes(mo) ? 30 : 31;
+  if (mo < 1 || mo > 12 || Number(day) < 1 || Number(day) > daysInMonth || Number(hour ?? 0) > 23) return undefined;
   const ms = fraction.padEnd(3, '0').slice(0, 3);
   const iso = `${year}-${month}-${day}T${hour ?? '00'}:${minute ?? '00'}:${second}.${ms}${zone ?? 'Z'}`;
   const value = Date.parse(iso);

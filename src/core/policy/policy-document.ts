@@ -5,6 +5,7 @@
  */
 import { KmsError } from '../errors.js';
 import { parseConditionOperator } from './condition-operators.js';
+import { firstDuplicateMember } from './duplicate-members.js';
 
 /** AWS's quota on a key policy document: 32 KiB. */
 export const MAX_POLICY_BYTES = 32 * 1024;
@@ -68,6 +69,11 @@ export interface ParseOptions {
    * appear (IAM: "Policy document should not specify a principal").
    */
   kind?: PolicyKind;
+  /**
+   * Accept a member repeated within one object (the last copy wins, as JSON.parse reads it).
+   * Only for documents stored before such documents were refused, so that they keep working.
+   */
+  allowDuplicateMembers?: boolean;
 }
 
 /**
@@ -107,6 +113,9 @@ export function parsePolicyDocument(text: string, options: ParseOptions = {}): P
   } catch {
     throw malformed(`${noun} is not valid JSON.`);
   }
+  const duplicate = options.allowDuplicateMembers ? undefined : firstDuplicateMember(text);
+  if (duplicate !== undefined)
+    throw malformed(`${noun} repeats the member ${shown(duplicate)} within one object. Give each member once (merge repeated condition operators or keys into one).`);
   if (!isObject(raw)) throw malformed(`${noun} must be a JSON object.`);
   for (const field of Object.keys(raw))
     if (!TOP_LEVEL.has(field)) throw malformed(`${noun} contains an unsupported field: ${clip(field)}.`);

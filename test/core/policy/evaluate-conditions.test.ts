@@ -71,6 +71,8 @@ const rows: Row[] = [
   ['DateLessThan, ISO 8601', 'DateLessThan', 'aws:CurrentTime', '2030-01-01T00:00:00Z', '2025-06-01T12:00:00Z', true],
   ['DateLessThan, later', 'DateLessThan', 'aws:CurrentTime', '2020-01-01T00:00:00Z', '2025-06-01T12:00:00Z', false],
   ['DateGreaterThan, date only', 'DateGreaterThan', 'aws:CurrentTime', '2020-01-01', '2019-12-31T23:59:59Z', false],
+  // Before: 30 February read as 2 March, so a cutoff the author could not have meant held on 1 March.
+  ['DateLessThan, a day that does not exist matches nothing', 'DateLessThan', 'aws:CurrentTime', '2026-02-30', '2026-03-01T12:00:00Z', false],
   ['DateGreaterThanEquals, equal instant in another zone', 'DateGreaterThanEquals', 'aws:CurrentTime', '2020-01-01T01:00:00+01:00', '2020-01-01T00:00:00Z', true],
   ['DateEquals, ISO policy vs epoch request', 'DateEquals', 'aws:EpochTime', '2020-01-01T00:00:00Z', '1577836800', true],
   ['DateLessThanEquals, epoch policy vs ISO request', 'DateLessThanEquals', 'aws:CurrentTime', '1577836800', '2020-01-01T00:00:00Z', true],
