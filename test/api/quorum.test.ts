@@ -5,7 +5,7 @@
  * needs a new approval when repeated or when a parameter changes.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CancelKeyDeletionCommand, CreateKeyCommand, DescribeKeyCommand, KMSClient, ScheduleKeyDeletionCommand } from '@aws-sdk/client-kms';
+import { CancelKeyDeletionCommand, CreateKeyCommand, DescribeKeyCommand, DisableKeyCommand, KMSClient, ScheduleKeyDeletionCommand } from '@aws-sdk/client-kms';
 import { HsmKmsClient, HsmKmsError } from '../../src/client/hsmkms-client.js';
 import { startServer, type RunningServer } from '../support/server.js';
 import { hsmkms } from '../support/cli.js';
@@ -177,5 +177,38 @@ describe('quorum-guarded ScheduleKeyDeletion through @aws-sdk/client-kms', () =>
     expect(unknown).toMatchObject({ code: 1 });
     expect((unknown as { stderr: string }).stderr).toContain('NotFoundException');
     expect((unknown as { stderr: string }).stderr).not.toContain('    at ');
+  });
+});
+
+describe('an approval is checked against the rules in force when it is used', () => {
+  it('a rule raised or added after the approval needs the new approvals before the call runs', async () => {
+    const put = await admin.officer!.call('PutQuorumRule', { Action: 'kms:DisableKey', MinApprovals: 1, Approvers: ['approver1', 'approver2'] });
+    const ruleId = (put.Rule as { RuleId: string }).RuleId;
+    const keyId = (await kms.owner!.send(new CreateKeyCommand({}))).KeyMetadata!.KeyId!;
+    const disable = () => kms.owner!.send(new DisableKeyCommand({ KeyId: keyId }));
+    const state = async () => (await kms.owner!.send(new DescribeKeyCommand({ KeyId: keyId }))).KeyMetadata?.KeyState;
+
+    const first = (await refused(disable())).ApprovalRequestId!;
+    expect(await approve('approver1', first)).toMatchObject({ Status: 'Approved' });
+    // The officer now asks for 2 approvals: the request approved by 1 no longer suffices.
+    await admin.officer!.call('PutQuorumRule', { RuleId: ruleId, Action: 'kms:DisableKey', MinApprovals: 2, Approvers: ['approver1', 'approver2'] });
+    const second = await refused(disable());
+    expect(second.name).toBe('QuorumApprovalRequiredException');
+    expect(second.ApprovalRequestId).not.toBe(first);
+    expect(await state()).toBe('Enabled');
+    expect((await admin.owner!.call('GetApprovalRequest', { ApprovalRequestId: first })).ApprovalRequest).toMatchObject({ Status: 'Rejected' });
+
+    await approve('approver1', second.ApprovalRequestId!);
+    expect(await approve('approver2', second.ApprovalRequestId!)).toMatchObject({ Status: 'Approved' });
+    // A second rule, on this key only, with an approver who has not approved.
+    await admin.officer!.call('PutQuorumRule', { Action: 'kms:DisableKey', KeyId: keyId, MinApprovals: 1, Approvers: [arns.approver3] });
+    const third = await refused(disable());
+    expect(third.name).toBe('QuorumApprovalRequiredException');
+    expect(third.ApprovalRequestId).not.toBe(second.ApprovalRequestId);
+    expect(await state()).toBe('Enabled');
+
+    for (const who of ['approver1', 'approver2', 'approver3']) await approve(who, third.ApprovalRequestId!);
+    await disable();
+    expect(await state()).toBe('Disabled');
   });
 });

@@ -61,7 +61,14 @@ export async function enforceQuorum(
   const hash = callHash({ callerArn: check.caller.arn, operation: check.operation, keyArn: check.key?.arn, input: check.input });
   const dryRun = check.input.DryRun === true;
 
-  const open = await deps.store.findOpenApprovalRequest(check.caller.arn, check.operation, hash, check.now);
+  let open = await deps.store.findOpenApprovalRequest(check.caller.arn, check.operation, hash, check.now);
+  if (open && !coversRules(open, rules)) {
+    // The rules changed since the request was opened (a rule added or raised, an approver
+    // removed): what was approved is not what the rules now ask, so the request is withdrawn
+    // and the call needs a new one.
+    await deps.store.transitionApprovalRequest(open.requestId, open.status, 'Rejected', check.now);
+    open = undefined;
+  }
   if (open?.status === 'Approved') {
     if (dryRun) return { ruleId: open.requirements[0]!.ruleId, ruleIds: open.requirements.map((r) => r.ruleId), approvalRequestId: open.requestId };
     if (await deps.store.transitionApprovalRequest(open.requestId, 'Approved', 'Consumed', check.now))
@@ -151,6 +158,18 @@ export function approvalsFor(request: Pick<ApprovalRequestRecord, 'requesterArn'
   for (const vote of request.votes)
     if (vote.decision === 'Approve' && vote.approverArn !== request.requesterArn && approvers.has(vote.approverArn)) counted.add(vote.approverArn);
   return [...counted];
+}
+
+/**
+ * Whether an open request still satisfies the rules guarding the call now: an approved one has,
+ * for every current rule, MinApprovals from that rule's current approvers; a pending one asks
+ * for every current rule at least as much (as many approvals, from no one the rule has dropped).
+ */
+export function coversRules(request: Pick<ApprovalRequestRecord, 'requesterArn' | 'votes' | 'requirements' | 'status'>, rules: readonly QuorumRuleRecord[]): boolean {
+  if (request.status === 'Approved') return rules.every((rule) => approvalsFor(request, requirementOf(rule)).length >= rule.minApprovals);
+  return rules.every((rule) =>
+    request.requirements.some((r) => r.ruleId === rule.ruleId && r.minApprovals >= rule.minApprovals && r.approvers.every((a) => rule.approvers.includes(a))),
+  );
 }
 
 /** Whether every requirement of the request has its MinApprovals. */
