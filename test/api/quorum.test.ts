@@ -5,7 +5,7 @@
  * needs a new approval when repeated or when a parameter changes.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CancelKeyDeletionCommand, CreateKeyCommand, DescribeKeyCommand, DisableKeyCommand, KMSClient, ScheduleKeyDeletionCommand } from '@aws-sdk/client-kms';
+import { CancelKeyDeletionCommand, CreateKeyCommand, DescribeKeyCommand, DisableKeyCommand, KMSClient, ScheduleKeyDeletionCommand, UpdateKeyDescriptionCommand } from '@aws-sdk/client-kms';
 import { HsmKmsClient, HsmKmsError } from '../../src/client/hsmkms-client.js';
 import { startServer, type RunningServer } from '../support/server.js';
 import { hsmkms } from '../support/cli.js';
@@ -210,5 +210,34 @@ describe('an approval is checked against the rules in force when it is used', ()
     for (const who of ['approver1', 'approver2', 'approver3']) await approve(who, third.ApprovalRequestId!);
     await disable();
     expect(await state()).toBe('Disabled');
+  });
+});
+
+describe('approval requests one principal may open', () => {
+  it('are at most 100 pending: the next new call is LimitExceededException, a retried one still finds its request', async () => {
+    const out = (await admin.root!.call('CreatePrincipal', { UserName: 'busy', Roles: ['CryptoUser'] })) as { AccessKeyId: string; SecretAccessKey: string };
+    const busy = new KMSClient({ endpoint: server.endpoint, region: server.region, credentials: { accessKeyId: out.AccessKeyId, secretAccessKey: out.SecretAccessKey }, maxAttempts: 1 });
+    kms.busy = busy;
+    const busyAdmin = new HsmKmsClient({ endpoint: server.endpoint, region: server.region, credentials: { accessKeyId: out.AccessKeyId, secretAccessKey: out.SecretAccessKey } });
+    await admin.officer!.call('PutQuorumRule', { Action: 'kms:UpdateKeyDescription', MinApprovals: 1, Approvers: ['approver1'] });
+    const keyId = (await busy.send(new CreateKeyCommand({ Description: 'before' }))).KeyMetadata!.KeyId!;
+    const describe = (i: number) => busy.send(new UpdateKeyDescriptionCommand({ KeyId: keyId, Description: `description ${i}` }));
+
+    const ids: string[] = [];
+    for (let i = 0; i < 100; i++) {
+      const refusal = await refused(describe(i));
+      expect(refusal.name).toBe('QuorumApprovalRequiredException');
+      ids.push(refusal.ApprovalRequestId!);
+    }
+    const over = await refused(describe(100));
+    expect(over).toMatchObject({ name: 'LimitExceededException', status: 400 });
+    expect(over.message).toContain('100 approval requests pending');
+    expect((await refused(describe(0))).ApprovalRequestId).toBe(ids[0]);
+    expect((await busy.send(new DescribeKeyCommand({ KeyId: keyId }))).KeyMetadata?.Description).toBe('before');
+
+    // Withdrawing one makes room for one.
+    await busyAdmin.call('RejectRequest', { ApprovalRequestId: ids[1] });
+    expect((await refused(describe(100))).name).toBe('QuorumApprovalRequiredException');
+    expect((await refused(describe(101))).name).toBe('LimitExceededException');
   });
 });

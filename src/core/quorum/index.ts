@@ -17,6 +17,7 @@ import type { JsonObject, KmsDeps } from '../operation.js';
 import { wildcardMatch } from '../policy/glob.js';
 import { callHash } from './call-hash.js';
 import {
+  MAX_PENDING_APPROVAL_REQUESTS,
   NEVER_GUARDED,
   QUORUM_TAG_KEY,
   type ApprovalRequestRecord,
@@ -78,6 +79,12 @@ export async function enforceQuorum(
     throw approvalRequired(open, check.now);
   }
 
+  if ((await deps.store.countPendingApprovalRequests(check.caller.arn, check.now, MAX_PENDING_APPROVAL_REQUESTS)) >= MAX_PENDING_APPROVAL_REQUESTS)
+    throw new KmsError(
+      'LimitExceededException',
+      `You already have ${MAX_PENDING_APPROVAL_REQUESTS} approval requests pending, the most one principal may have. ` +
+        'Withdraw those you no longer need (`hsmkms quorum reject ID`) or wait for them to be decided or to expire.',
+    );
   const ttlSeconds = deps.settings.approvalRequestTtlSeconds ?? DEFAULT_APPROVAL_REQUEST_TTL_SECONDS;
   const request: ApprovalRequestRecord = {
     requestId: newApprovalRequestId(),
