@@ -5,7 +5,7 @@
  * needs a new approval when repeated or when a parameter changes.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CancelKeyDeletionCommand, CreateKeyCommand, DescribeKeyCommand, DisableKeyCommand, KMSClient, ScheduleKeyDeletionCommand, UpdateKeyDescriptionCommand } from '@aws-sdk/client-kms';
+import { CancelKeyDeletionCommand, CreateKeyCommand, DescribeKeyCommand, DisableKeyCommand, DisableKeyRotationCommand, EnableKeyRotationCommand, GetKeyRotationStatusCommand, KMSClient, ScheduleKeyDeletionCommand, UpdateKeyDescriptionCommand } from '@aws-sdk/client-kms';
 import { HsmKmsClient, HsmKmsError } from '../../src/client/hsmkms-client.js';
 import { startServer, type RunningServer } from '../support/server.js';
 import { hsmkms } from '../support/cli.js';
@@ -239,5 +239,43 @@ describe('approval requests one principal may open', () => {
     await busyAdmin.call('RejectRequest', { ApprovalRequestId: ids[1] });
     expect((await refused(describe(100))).name).toBe('QuorumApprovalRequiredException');
     expect((await refused(describe(101))).name).toBe('LimitExceededException');
+  });
+});
+
+describe('a DryRun call to an operation without DryRun', () => {
+  it('never runs the operation on an approval it does not consume', async () => {
+    await admin.officer!.call('PutQuorumRule', { Action: 'kms:DisableKeyRotation', MinApprovals: 1, Approvers: ['approver1'] });
+    const keyId = (await kms.owner!.send(new CreateKeyCommand({}))).KeyMetadata!.KeyId!;
+    await kms.owner!.send(new EnableKeyRotationCommand({ KeyId: keyId }));
+    const rotating = async () => (await kms.owner!.send(new GetKeyRotationStatusCommand({ KeyId: keyId }))).KeyRotationEnabled;
+    // The same SDK call with `"DryRun": true` added to the body before it is signed.
+    const dry = new KMSClient({ endpoint: server.endpoint, region: server.region, credentials: creds.owner!, maxAttempts: 1 });
+    dry.middlewareStack.add(
+      (next) => async (args) => {
+        const request = args.request as { body: string; headers: Record<string, string> };
+        request.body = JSON.stringify({ ...JSON.parse(request.body), DryRun: true });
+        request.headers['content-length'] = String(Buffer.byteLength(request.body));
+        return next(args);
+      },
+      { step: 'build', name: 'addDryRun' },
+    );
+    try {
+      const id = (await refused(kms.owner!.send(new DisableKeyRotationCommand({ KeyId: keyId })))).ApprovalRequestId!;
+      expect(await approve('approver1', id)).toMatchObject({ Status: 'Approved' });
+
+      for (let i = 0; i < 2; i++) {
+        const dryRun = await refused(dry.send(new DisableKeyRotationCommand({ KeyId: keyId })));
+        expect(dryRun.name).toBe('DryRunOperationException');
+        expect(await rotating()).toBe(true);
+      }
+      expect((await admin.owner!.call('GetApprovalRequest', { ApprovalRequestId: id })).ApprovalRequest).toMatchObject({ Status: 'Approved' });
+      await kms.owner!.send(new DisableKeyRotationCommand({ KeyId: keyId }));
+      expect(await rotating()).toBe(false);
+      await kms.owner!.send(new EnableKeyRotationCommand({ KeyId: keyId }));
+      expect((await refused(dry.send(new DisableKeyRotationCommand({ KeyId: keyId })))).name).toBe('QuorumApprovalRequiredException');
+      expect(await rotating()).toBe(true);
+    } finally {
+      dry.destroy();
+    }
   });
 });

@@ -71,7 +71,12 @@ export async function enforceQuorum(
     open = undefined;
   }
   if (open?.status === 'Approved') {
-    if (dryRun) return { ruleId: open.requirements[0]!.ruleId, ruleIds: open.requirements.map((r) => r.ruleId), approvalRequestId: open.requestId };
+    // A dry run consumes nothing, so it must not reach the operation either: one that has no
+    // DryRun member would run on an approval that stays approved, again and again.
+    if (dryRun)
+      throw new KmsError('DryRunOperationException', `The request would have succeeded: approval request ${open.requestId} is approved. DryRun is set, so it was not used.`, {
+        fields: { ApprovalRequestId: open.requestId },
+      });
     if (await deps.store.transitionApprovalRequest(open.requestId, 'Approved', 'Consumed', check.now))
       return { ruleId: open.requirements[0]!.ruleId, ruleIds: open.requirements.map((r) => r.ruleId), approvalRequestId: open.requestId };
     // Another call consumed it a moment ago: this one needs an approval of its own.
