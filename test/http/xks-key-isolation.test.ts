@@ -10,8 +10,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Sha256 } from '@aws-crypto/sha256-js';
-import { SignatureV4 } from '@smithy/signature-v4';
 import {
   CreateCustomKeyStoreCommand,
   KMSClient,
@@ -22,6 +20,7 @@ import { readPin } from '../../src/config/hsm.js';
 import { createXksCredential, type NewXksCredential } from '../../src/xks/credentials.js';
 import { createTestCluster, type TestCluster } from '../support/clusters.js';
 import { startServer, type RunningServer } from '../support/server.js';
+import { signedXksPost } from '../support/xks-request.js';
 
 let server: RunningServer;
 let kms: KMSClient;
@@ -46,22 +45,7 @@ afterAll(async () => {
   if (pinDir) rmSync(pinDir, { recursive: true, force: true });
 });
 
-async function xks(path: string, body: Record<string, unknown>): Promise<{ status: number; json: Record<string, unknown> }> {
-  const target = new URL(`${server.endpoint}/${PREFIX}/kms/xks/v1/${path}`);
-  const text = JSON.stringify(body);
-  const signer = new SignatureV4({ credentials: credential, region: 'us-east-1', service: 'kms-xks-proxy', sha256: Sha256 });
-  const signed = await signer.sign({
-    method: 'POST',
-    protocol: 'http:',
-    hostname: target.hostname,
-    port: Number(target.port),
-    path: target.pathname,
-    headers: { host: target.host, 'content-type': 'application/json' },
-    body: text,
-  });
-  const response = await fetch(target, { method: 'POST', headers: signed.headers as Record<string, string>, body: text });
-  return { status: response.status, json: (await response.json()) as Record<string, unknown> };
-}
+const xks = (path: string, body: Record<string, unknown>) => signedXksPost(server.endpoint, PREFIX, path, body, credential);
 
 const requestMetadata = (kmsOperation: string) => ({
   kmsRequestId: randomBytes(8).toString('hex'),
