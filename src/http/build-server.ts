@@ -200,8 +200,15 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     });
   }
 
+  // Anyone may ask (load balancers ask without credentials), and a check reaches the HSM and the
+  // store: requests that arrive while a check runs share its answer, so a flood of them costs
+  // one check at a time, never one HSM call per request.
+  let running: Promise<{ ok: boolean; detail?: string }> | undefined;
   app.get('/health', async (request, reply) => {
-    const result = await checkHealth(options.health, healthTimeoutMs);
+    running ??= checkHealth(options.health, healthTimeoutMs).finally(() => {
+      running = undefined;
+    });
+    const result = await running;
     if (result.ok) return reply.code(200).send({ status: 'ok' });
     // The detail may name CKR codes: logs only, never the client.
     request.log.warn({ detail: result.detail }, 'health check failed');

@@ -5,7 +5,7 @@
  * needs a new approval when repeated or when a parameter changes.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CancelKeyDeletionCommand, CreateKeyCommand, DescribeKeyCommand, KMSClient, ScheduleKeyDeletionCommand } from '@aws-sdk/client-kms';
+import { CancelKeyDeletionCommand, CreateKeyCommand, DescribeKeyCommand, DisableKeyCommand, DisableKeyRotationCommand, EnableKeyRotationCommand, GetKeyRotationStatusCommand, KMSClient, ScheduleKeyDeletionCommand, UpdateKeyDescriptionCommand } from '@aws-sdk/client-kms';
 import { HsmKmsClient, HsmKmsError } from '../../src/client/hsmkms-client.js';
 import { startServer, type RunningServer } from '../support/server.js';
 import { hsmkms } from '../support/cli.js';
@@ -177,5 +177,105 @@ describe('quorum-guarded ScheduleKeyDeletion through @aws-sdk/client-kms', () =>
     expect(unknown).toMatchObject({ code: 1 });
     expect((unknown as { stderr: string }).stderr).toContain('NotFoundException');
     expect((unknown as { stderr: string }).stderr).not.toContain('    at ');
+  });
+});
+
+describe('an approval is checked against the rules in force when it is used', () => {
+  it('a rule raised or added after the approval needs the new approvals before the call runs', async () => {
+    const put = await admin.officer!.call('PutQuorumRule', { Action: 'kms:DisableKey', MinApprovals: 1, Approvers: ['approver1', 'approver2'] });
+    const ruleId = (put.Rule as { RuleId: string }).RuleId;
+    const keyId = (await kms.owner!.send(new CreateKeyCommand({}))).KeyMetadata!.KeyId!;
+    const disable = () => kms.owner!.send(new DisableKeyCommand({ KeyId: keyId }));
+    const state = async () => (await kms.owner!.send(new DescribeKeyCommand({ KeyId: keyId }))).KeyMetadata?.KeyState;
+
+    const first = (await refused(disable())).ApprovalRequestId!;
+    expect(await approve('approver1', first)).toMatchObject({ Status: 'Approved' });
+    // The officer now asks for 2 approvals: the request approved by 1 no longer suffices.
+    await admin.officer!.call('PutQuorumRule', { RuleId: ruleId, Action: 'kms:DisableKey', MinApprovals: 2, Approvers: ['approver1', 'approver2'] });
+    const second = await refused(disable());
+    expect(second.name).toBe('QuorumApprovalRequiredException');
+    expect(second.ApprovalRequestId).not.toBe(first);
+    expect(await state()).toBe('Enabled');
+    expect((await admin.owner!.call('GetApprovalRequest', { ApprovalRequestId: first })).ApprovalRequest).toMatchObject({ Status: 'Rejected' });
+
+    await approve('approver1', second.ApprovalRequestId!);
+    expect(await approve('approver2', second.ApprovalRequestId!)).toMatchObject({ Status: 'Approved' });
+    // A second rule, on this key only, with an approver who has not approved.
+    await admin.officer!.call('PutQuorumRule', { Action: 'kms:DisableKey', KeyId: keyId, MinApprovals: 1, Approvers: [arns.approver3] });
+    const third = await refused(disable());
+    expect(third.name).toBe('QuorumApprovalRequiredException');
+    expect(third.ApprovalRequestId).not.toBe(second.ApprovalRequestId);
+    expect(await state()).toBe('Enabled');
+
+    for (const who of ['approver1', 'approver2', 'approver3']) await approve(who, third.ApprovalRequestId!);
+    await disable();
+    expect(await state()).toBe('Disabled');
+  });
+});
+
+describe('approval requests one principal may open', () => {
+  it('are at most 100 pending: the next new call is LimitExceededException, a retried one still finds its request', async () => {
+    const out = (await admin.root!.call('CreatePrincipal', { UserName: 'busy', Roles: ['CryptoUser'] })) as { AccessKeyId: string; SecretAccessKey: string };
+    const busy = new KMSClient({ endpoint: server.endpoint, region: server.region, credentials: { accessKeyId: out.AccessKeyId, secretAccessKey: out.SecretAccessKey }, maxAttempts: 1 });
+    kms.busy = busy;
+    const busyAdmin = new HsmKmsClient({ endpoint: server.endpoint, region: server.region, credentials: { accessKeyId: out.AccessKeyId, secretAccessKey: out.SecretAccessKey } });
+    await admin.officer!.call('PutQuorumRule', { Action: 'kms:UpdateKeyDescription', MinApprovals: 1, Approvers: ['approver1'] });
+    const keyId = (await busy.send(new CreateKeyCommand({ Description: 'before' }))).KeyMetadata!.KeyId!;
+    const describe = (i: number) => busy.send(new UpdateKeyDescriptionCommand({ KeyId: keyId, Description: `description ${i}` }));
+
+    const ids: string[] = [];
+    for (let i = 0; i < 100; i++) {
+      const refusal = await refused(describe(i));
+      expect(refusal.name).toBe('QuorumApprovalRequiredException');
+      ids.push(refusal.ApprovalRequestId!);
+    }
+    const over = await refused(describe(100));
+    expect(over).toMatchObject({ name: 'LimitExceededException', status: 400 });
+    expect(over.message).toContain('100 approval requests pending');
+    expect((await refused(describe(0))).ApprovalRequestId).toBe(ids[0]);
+    expect((await busy.send(new DescribeKeyCommand({ KeyId: keyId }))).KeyMetadata?.Description).toBe('before');
+
+    // Withdrawing one makes room for one.
+    await busyAdmin.call('RejectRequest', { ApprovalRequestId: ids[1] });
+    expect((await refused(describe(100))).name).toBe('QuorumApprovalRequiredException');
+    expect((await refused(describe(101))).name).toBe('LimitExceededException');
+  });
+});
+
+describe('a DryRun call to an operation without DryRun', () => {
+  it('never runs the operation on an approval it does not consume', async () => {
+    await admin.officer!.call('PutQuorumRule', { Action: 'kms:DisableKeyRotation', MinApprovals: 1, Approvers: ['approver1'] });
+    const keyId = (await kms.owner!.send(new CreateKeyCommand({}))).KeyMetadata!.KeyId!;
+    await kms.owner!.send(new EnableKeyRotationCommand({ KeyId: keyId }));
+    const rotating = async () => (await kms.owner!.send(new GetKeyRotationStatusCommand({ KeyId: keyId }))).KeyRotationEnabled;
+    // The same SDK call with `"DryRun": true` added to the body before it is signed.
+    const dry = new KMSClient({ endpoint: server.endpoint, region: server.region, credentials: creds.owner!, maxAttempts: 1 });
+    dry.middlewareStack.add(
+      (next) => async (args) => {
+        const request = args.request as { body: string; headers: Record<string, string> };
+        request.body = JSON.stringify({ ...JSON.parse(request.body), DryRun: true });
+        request.headers['content-length'] = String(Buffer.byteLength(request.body));
+        return next(args);
+      },
+      { step: 'build', name: 'addDryRun' },
+    );
+    try {
+      const id = (await refused(kms.owner!.send(new DisableKeyRotationCommand({ KeyId: keyId })))).ApprovalRequestId!;
+      expect(await approve('approver1', id)).toMatchObject({ Status: 'Approved' });
+
+      for (let i = 0; i < 2; i++) {
+        const dryRun = await refused(dry.send(new DisableKeyRotationCommand({ KeyId: keyId })));
+        expect(dryRun.name).toBe('DryRunOperationException');
+        expect(await rotating()).toBe(true);
+      }
+      expect((await admin.owner!.call('GetApprovalRequest', { ApprovalRequestId: id })).ApprovalRequest).toMatchObject({ Status: 'Approved' });
+      await kms.owner!.send(new DisableKeyRotationCommand({ KeyId: keyId }));
+      expect(await rotating()).toBe(false);
+      await kms.owner!.send(new EnableKeyRotationCommand({ KeyId: keyId }));
+      expect((await refused(dry.send(new DisableKeyRotationCommand({ KeyId: keyId })))).name).toBe('QuorumApprovalRequiredException');
+      expect(await rotating()).toBe(true);
+    } finally {
+      dry.destroy();
+    }
   });
 });

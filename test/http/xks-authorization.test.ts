@@ -9,8 +9,6 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Sha256 } from '@aws-crypto/sha256-js';
-import { SignatureV4 } from '@smithy/signature-v4';
 import { lookupAuditEvents } from '../../src/audit/index.js';
 import { TokenXksKeys } from '../../src/backend/pkcs11/xks-keys.js';
 import { readXksPolicies } from '../../src/cli/xks-policy-options.js';
@@ -18,6 +16,7 @@ import { ConfigError, readPin } from '../../src/config/hsm.js';
 import { createXksCredential, type NewXksCredential } from '../../src/xks/credentials.js';
 import { createXksPolicyAuthorizer, XksPolicyError } from '../../src/xks/policy.js';
 import { startServer, type RunningServer } from '../support/server.js';
+import { signedXksPost, type XksReply } from '../support/xks-request.js';
 import { tokenConfig } from '../backend/pkcs11/helpers.js';
 
 const run = randomBytes(4).toString('hex');
@@ -54,27 +53,8 @@ let keys: TokenXksKeys;
 const credential: Record<string, NewXksCredential> = {};
 const dir = mkdtempSync(join(tmpdir(), 'hsmkms-xks-authz-'));
 
-interface Reply {
-  status: number;
-  json: Record<string, unknown>;
-}
-
-async function post(prefix: string, path: string, body: unknown, who = credential[prefix]!): Promise<Reply> {
-  const target = `${server.endpoint}/${prefix}/kms/xks/v1/${path}`;
-  const text = JSON.stringify(body);
-  const u = new URL(target);
-  const signer = new SignatureV4({ credentials: { accessKeyId: who.accessKeyId, secretAccessKey: who.secretAccessKey }, region: 'us-east-1', service: 'kms-xks-proxy', sha256: Sha256 });
-  const signed = await signer.sign({
-    method: 'POST',
-    protocol: 'http:',
-    hostname: u.hostname,
-    port: Number(u.port),
-    path: u.pathname,
-    headers: { host: u.host, 'content-type': 'application/json' },
-    body: text,
-  });
-  const response = await fetch(target, { method: 'POST', headers: signed.headers as Record<string, string>, body: text });
-  return { status: response.status, json: (await response.json()) as Record<string, unknown> };
+async function post(prefix: string, path: string, body: unknown, who = credential[prefix]!): Promise<XksReply> {
+  return signedXksPost(server.endpoint, prefix, path, body, who);
 }
 
 function metadata(kmsOperation: string, extra: Record<string, string> = {}) {

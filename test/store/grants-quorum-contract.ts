@@ -240,6 +240,18 @@ export function describeGrantAndQuorumContract(current: () => MetadataStore): vo
       expect(await store.transitionApprovalRequest(late.requestId, 'Approved', 'Consumed', late.expiresAt)).toBe(false);
     });
 
+    it('counts a requester\'s pending, unexpired requests, no further than the cap', async () => {
+      const store = current();
+      const requesterArn = `arn:aws:iam::${ACCOUNT}:user/counted-${grantSequence}`;
+      for (let i = 0; i < 3; i++) await store.insertApprovalRequest(request({ requesterArn }));
+      await store.insertApprovalRequest(request({ requesterArn, status: 'Approved' }));
+      await store.insertApprovalRequest(request({ requesterArn, expiresAt: NOW }));
+      await store.insertApprovalRequest(request({ requesterArn: `${requesterArn}-other` }));
+      expect(await store.countPendingApprovalRequests(requesterArn, NOW, 100)).toBe(3);
+      expect(await store.countPendingApprovalRequests(requesterArn, NOW, 2)).toBe(2);
+      expect(await store.countPendingApprovalRequests('nobody', NOW, 100)).toBe(0);
+    });
+
     it('lists only the requests a principal made or may approve, full pages while more follow', async () => {
       const store = current();
       const me = `arn:aws:iam::${ACCOUNT}:user/visible-${grantSequence}`;

@@ -83,6 +83,8 @@ export interface ClusterTokensOptions {
 /** {@link ClusterTokens} over PKCS#11 modules. */
 export class Pkcs11ClusterTokens implements ClusterTokens {
   private readonly configured: Map<string, ClusterConfig>;
+  /** Tokens no key store may use, whatever id names them (the XKS proxy's). */
+  private readonly reservedTokens: ClusterConfig[] = [];
 
   constructor(private readonly options: ClusterTokensOptions) {
     this.configured = new Map();
@@ -91,6 +93,17 @@ export class Pkcs11ClusterTokens implements ClusterTokens {
       if (isSameToken(cluster, options.defaultToken))
         throw new ConfigError(`The cluster ${cluster.id} is the token the default key store uses; a custom key store needs a token of its own.`);
       this.configured.set(cluster.id, cluster);
+    }
+    // A reserved token stays reserved under any other id naming it: a key store's keys in it
+    // would be served to XKS callers by their labels (the KMS key ids).
+    for (const id of options.reserved ?? []) {
+      const token = this.configured.get(id) ?? (options.embedded ? { id, modulePath: options.embedded.modulePath, token: { label: id }, profile: 'softhsm2' as const } : undefined);
+      if (token) this.reservedTokens.push(token);
+    }
+    for (const cluster of this.configured.values()) {
+      const reserved = this.reservedTokens.find((t) => t.id !== cluster.id && isSameToken(cluster, t));
+      if (reserved)
+        throw new ConfigError(`The cluster ${cluster.id} is the token of the cluster ${reserved.id}, which serves the XKS proxy's keys; a custom key store needs a token of its own.`);
     }
   }
 
@@ -140,7 +153,8 @@ export class Pkcs11ClusterTokens implements ClusterTokens {
     for (const slot of slots) {
       try {
         const label = module.C_GetTokenInfo(slot).label.replace(/[\s\0]+$/, '');
-        if (label !== '' && label !== this.options.defaultToken.token.label) labels.push(label);
+        if (label !== '' && label !== this.options.defaultToken.token.label && !this.reservedTokens.some((t) => t.modulePath === embedded.modulePath && t.token.label === label))
+          labels.push(label);
       } catch {
         /* a token that vanished: not a cluster */
       }
@@ -149,7 +163,7 @@ export class Pkcs11ClusterTokens implements ClusterTokens {
   }
 }
 
-function isSameToken(cluster: ClusterConfig, token: HsmConfig): boolean {
+function isSameToken(cluster: ClusterConfig, token: Pick<HsmConfig, 'modulePath' | 'token'>): boolean {
   if (cluster.modulePath !== token.modulePath) return false;
   if (cluster.token.serial && token.token.serial) return cluster.token.serial === token.token.serial;
   return cluster.token.label !== undefined && cluster.token.label === token.token.label;

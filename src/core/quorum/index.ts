@@ -17,6 +17,7 @@ import type { JsonObject, KmsDeps } from '../operation.js';
 import { wildcardMatch } from '../policy/glob.js';
 import { callHash } from './call-hash.js';
 import {
+  MAX_PENDING_APPROVAL_REQUESTS,
   NEVER_GUARDED,
   QUORUM_TAG_KEY,
   type ApprovalRequestRecord,
@@ -61,9 +62,21 @@ export async function enforceQuorum(
   const hash = callHash({ callerArn: check.caller.arn, operation: check.operation, keyArn: check.key?.arn, input: check.input });
   const dryRun = check.input.DryRun === true;
 
-  const open = await deps.store.findOpenApprovalRequest(check.caller.arn, check.operation, hash, check.now);
+  let open = await deps.store.findOpenApprovalRequest(check.caller.arn, check.operation, hash, check.now);
+  if (open && !coversRules(open, rules)) {
+    // The rules changed since the request was opened (a rule added or raised, an approver
+    // removed): what was approved is not what the rules now ask, so the request is withdrawn
+    // and the call needs a new one.
+    await deps.store.transitionApprovalRequest(open.requestId, open.status, 'Rejected', check.now);
+    open = undefined;
+  }
   if (open?.status === 'Approved') {
-    if (dryRun) return { ruleId: open.requirements[0]!.ruleId, ruleIds: open.requirements.map((r) => r.ruleId), approvalRequestId: open.requestId };
+    // A dry run consumes nothing, so it must not reach the operation either: one that has no
+    // DryRun member would run on an approval that stays approved, again and again.
+    if (dryRun)
+      throw new KmsError('DryRunOperationException', `The request would have succeeded: approval request ${open.requestId} is approved. DryRun is set, so it was not used.`, {
+        fields: { ApprovalRequestId: open.requestId },
+      });
     if (await deps.store.transitionApprovalRequest(open.requestId, 'Approved', 'Consumed', check.now))
       return { ruleId: open.requirements[0]!.ruleId, ruleIds: open.requirements.map((r) => r.ruleId), approvalRequestId: open.requestId };
     // Another call consumed it a moment ago: this one needs an approval of its own.
@@ -71,6 +84,12 @@ export async function enforceQuorum(
     throw approvalRequired(open, check.now);
   }
 
+  if ((await deps.store.countPendingApprovalRequests(check.caller.arn, check.now, MAX_PENDING_APPROVAL_REQUESTS)) >= MAX_PENDING_APPROVAL_REQUESTS)
+    throw new KmsError(
+      'LimitExceededException',
+      `You already have ${MAX_PENDING_APPROVAL_REQUESTS} approval requests pending, the most one principal may have. ` +
+        'Withdraw those you no longer need (`hsmkms quorum reject ID`) or wait for them to be decided or to expire.',
+    );
   const ttlSeconds = deps.settings.approvalRequestTtlSeconds ?? DEFAULT_APPROVAL_REQUEST_TTL_SECONDS;
   const request: ApprovalRequestRecord = {
     requestId: newApprovalRequestId(),
@@ -151,6 +170,18 @@ export function approvalsFor(request: Pick<ApprovalRequestRecord, 'requesterArn'
   for (const vote of request.votes)
     if (vote.decision === 'Approve' && vote.approverArn !== request.requesterArn && approvers.has(vote.approverArn)) counted.add(vote.approverArn);
   return [...counted];
+}
+
+/**
+ * Whether an open request still satisfies the rules guarding the call now: an approved one has,
+ * for every current rule, MinApprovals from that rule's current approvers; a pending one asks
+ * for every current rule at least as much (as many approvals, from no one the rule has dropped).
+ */
+export function coversRules(request: Pick<ApprovalRequestRecord, 'requesterArn' | 'votes' | 'requirements' | 'status'>, rules: readonly QuorumRuleRecord[]): boolean {
+  if (request.status === 'Approved') return rules.every((rule) => approvalsFor(request, requirementOf(rule)).length >= rule.minApprovals);
+  return rules.every((rule) =>
+    request.requirements.some((r) => r.ruleId === rule.ruleId && r.minApprovals >= rule.minApprovals && r.approvers.every((a) => rule.approvers.includes(a))),
+  );
 }
 
 /** Whether every requirement of the request has its MinApprovals. */

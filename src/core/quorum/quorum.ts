@@ -23,6 +23,8 @@ export const NEVER_GUARDED: ReadonlySet<string> = new Set([
 
 /** Rules a service may hold; every guarded call reads them all, so they stay few. */
 export const MAX_QUORUM_RULES = 500;
+/** Pending approval requests one principal may have open at a time (each guarded call it repeats with other parameters opens one). */
+export const MAX_PENDING_APPROVAL_REQUESTS = 100;
 /** Approvers one rule may list, and the largest MinApprovals. */
 export const MAX_APPROVERS = 32;
 
@@ -114,6 +116,8 @@ export interface QuorumRepository {
     after?: ApprovalRequestListPosition;
     visibleTo?: string;
   }): Promise<Page<ApprovalRequestRecord>>;
+  /** How many Pending, unexpired requests `requesterArn` opened, counting no further than `cap`. */
+  countPendingApprovalRequests(requesterArn: string, now: Date, cap: number): Promise<number>;
   /** Records a vote; false when this approver already voted on the request. */
   addApprovalVote(requestId: string, vote: ApprovalVote): Promise<boolean>;
   /**

@@ -170,6 +170,19 @@ export async function findOpenApprovalRequest(
   return row && (await withVotes(db, [row]))[0];
 }
 
+/** How many Pending, unexpired requests this principal opened, counting no further than `cap`. */
+export async function countPendingApprovalRequests(db: Db, requesterArn: string, now: Date, cap: number): Promise<number> {
+  const rows = await db
+    .selectFrom('approval_requests')
+    .select('request_id')
+    .where('requester_arn', '=', requesterArn)
+    .where('status', '=', 'Pending')
+    .where('expires_at', '>', now.getTime())
+    .limit(cap)
+    .execute();
+  return rows.length;
+}
+
 export async function listApprovalRequests(
   db: Db,
   options: { status?: ApprovalRequestStatus | 'Expired'; now: Date; limit: number; after?: ApprovalRequestListPosition; visibleTo?: string },

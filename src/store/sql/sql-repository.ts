@@ -442,6 +442,9 @@ export class SqlRepository implements MetadataRepository {
   addApprovalVote(requestId: string, vote: ApprovalVote): Promise<boolean> {
     return quorumSql.addApprovalVote(this.db, this.flavor, requestId, vote);
   }
+  countPendingApprovalRequests(requesterArn: string, now: Date, cap: number): Promise<number> {
+    return quorumSql.countPendingApprovalRequests(this.db, requesterArn, now, cap);
+  }
   transitionApprovalRequest(requestId: string, from: ApprovalRequestStatus, to: ApprovalRequestStatus, now: Date): Promise<boolean> {
     return quorumSql.transitionApprovalRequest(this.db, requestId, from, to, now);
   }

@@ -176,12 +176,13 @@ describe('enforceQuorum', () => {
     expect(await pendingId(check(people.owner!, key, { KeyId: key.keyId }))).not.toBe(id);
   });
 
-  it('lets a DryRun open and check a request without consuming it', async () => {
+  it('lets a DryRun open and check a request without consuming it, and never pass', async () => {
     await rule({ Action: 'kms:ScheduleKeyDeletion', MinApprovals: 1 });
     const key = await keyRecord();
     const id = await pendingId(check(people.owner!, key, { KeyId: key.keyId, DryRun: true }));
     await as(people.a1!, approveRequest, { ApprovalRequestId: id });
-    expect(await enforceQuorum(kms.deps, check(people.owner!, key, { KeyId: key.keyId, DryRun: true }))).toMatchObject({ approvalRequestId: id });
+    // Approved: the dry run says so (and names the request) without letting the call through.
+    await expectKmsError(enforceQuorum(kms.deps, check(people.owner!, key, { KeyId: key.keyId, DryRun: true })), 'DryRunOperationException', id);
     expect(await enforceQuorum(kms.deps, check(people.owner!, key, { KeyId: key.keyId }))).toMatchObject({ approvalRequestId: id });
     await pendingId(check(people.owner!, key, { KeyId: key.keyId, DryRun: true }));
   });
