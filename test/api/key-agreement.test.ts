@@ -125,7 +125,7 @@ describe('DeriveSharedSecret through @aws-sdk/client-kms', () => {
     for (const [what, input, name] of refusals) await expect(derive(input), what).rejects.toMatchObject({ name });
     // A point off the curve: a P-256 SPKI whose y was changed.
     const spki = Buffer.from(peer('prime256v1').spki);
-    spki[spki.length - 1] ^= 1;
+    spki.writeUInt8(spki.readUInt8(spki.length - 1) ^ 1, spki.length - 1);
     await expect(derive({ PublicKey: spki })).rejects.toMatchObject({ name: 'ValidationException' });
     // And none of it broke the key.
     expect((await derive({})).SharedSecret).toHaveLength(32);

@@ -163,10 +163,6 @@ async function rsaPublicKey(backend: Pkcs11Backend, s: Handle, key: Handle, bits
   return rsaSpki(modulus, e!.value as Buffer);
 }
 
-function idAttribute(id: Buffer | undefined): Template {
-  return id ? [{ type: P.CKA_ID, value: id }] : [];
-}
-
 /**
  * A PKCS#11 EC private key object carries no public point. ECDH of the private key d with the
  * curve's generator G yields the x-coordinate of d·G, the public key; of the two points with
