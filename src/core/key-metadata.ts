@@ -1,5 +1,5 @@
 /** Renders a key record as AWS's `KeyMetadata` structure. */
-import type { EncryptionAlgorithm, KeyRecord, MacAlgorithm, SigningAlgorithm } from './model.js';
+import type { EncryptionAlgorithm, KeyAgreementAlgorithm, KeyRecord, MacAlgorithm, SigningAlgorithm } from './model.js';
 import type { JsonObject } from './operation.js';
 import { epochSeconds } from './validation.js';
 
@@ -37,6 +37,10 @@ export function signingAlgorithmsFor(key: Pick<KeyRecord, 'keySpec' | 'keyUsage'
 export function macAlgorithmsFor(key: Pick<KeyRecord, 'keySpec' | 'keyUsage'>): MacAlgorithm[] | undefined {
   if (key.keyUsage !== 'GENERATE_VERIFY_MAC') return undefined;
   return [`HMAC_SHA_${key.keySpec.slice('HMAC_'.length)}` as MacAlgorithm];
+}
+
+export function keyAgreementAlgorithmsFor(key: Pick<KeyRecord, 'keyUsage'>): KeyAgreementAlgorithm[] | undefined {
+  return key.keyUsage === 'KEY_AGREEMENT' ? ['ECDH'] : undefined;
 }
 
 /** Where a key of a custom key store lives, for its metadata. */
@@ -86,6 +90,8 @@ export function keyMetadata(key: KeyRecord, location?: KeyStoreLocationMetadata,
   if (sig) metadata.SigningAlgorithms = sig;
   const mac = macAlgorithmsFor(key);
   if (mac) metadata.MacAlgorithms = mac;
+  const agreement = keyAgreementAlgorithmsFor(key);
+  if (agreement) metadata.KeyAgreementAlgorithms = agreement;
   return metadata;
 }
 

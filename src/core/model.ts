@@ -20,7 +20,7 @@ export const KEY_SPECS = [
 /** A key's type and size (AWS `KeySpec`). */
 export type KeySpec = (typeof KEY_SPECS)[number];
 
-export const KEY_USAGES = ['ENCRYPT_DECRYPT', 'SIGN_VERIFY', 'GENERATE_VERIFY_MAC'] as const;
+export const KEY_USAGES = ['ENCRYPT_DECRYPT', 'SIGN_VERIFY', 'GENERATE_VERIFY_MAC', 'KEY_AGREEMENT'] as const;
 export type KeyUsage = (typeof KEY_USAGES)[number];
 
 export const KEY_STATES = [
@@ -56,6 +56,10 @@ export type SigningAlgorithm = (typeof SIGNING_ALGORITHMS)[number];
 
 export const MAC_ALGORITHMS = ['HMAC_SHA_224', 'HMAC_SHA_256', 'HMAC_SHA_384', 'HMAC_SHA_512'] as const;
 export type MacAlgorithm = (typeof MAC_ALGORITHMS)[number];
+
+/** DeriveSharedSecret's algorithms: ECDH (the cofactor Diffie-Hellman primitive) only. */
+export const KEY_AGREEMENT_ALGORITHMS = ['ECDH'] as const;
+export type KeyAgreementAlgorithm = (typeof KEY_AGREEMENT_ALGORITHMS)[number];
 
 export const MESSAGE_TYPES = ['RAW', 'DIGEST'] as const;
 export type MessageType = (typeof MESSAGE_TYPES)[number];
@@ -199,5 +203,7 @@ export function usagesFor(spec: KeySpec): readonly KeyUsage[] {
   if (spec === 'SYMMETRIC_DEFAULT') return ['ENCRYPT_DECRYPT'];
   if (spec.startsWith('HMAC_')) return ['GENERATE_VERIFY_MAC'];
   if (spec.startsWith('RSA_')) return ['ENCRYPT_DECRYPT', 'SIGN_VERIFY'];
+  // ECDH needs a NIST curve: AWS offers KEY_AGREEMENT for the NIST (and China-only SM2) specs, never secp256k1.
+  if (spec.startsWith('ECC_NIST_')) return ['SIGN_VERIFY', 'KEY_AGREEMENT'];
   return ['SIGN_VERIFY'];
 }

@@ -12,6 +12,7 @@ import type {
   KeyMaterialVersion,
   KeyRecord,
   KeySpec,
+  KeyUsage,
   MacAlgorithm,
   MessageType,
   PrincipalRecord,
@@ -70,8 +71,11 @@ export interface DataKeyPair {
  * everything else.
  */
 export interface KeyBackend {
-  /** Generates material for a CMK (AES-256, RSA, EC, HMAC secret) inside the token. */
-  generateKeyMaterial(spec: KeySpec): Promise<GeneratedMaterial>;
+  /**
+   * Generates material for a CMK (AES-256, RSA, EC, HMAC secret) inside the token. `usage`
+   * KEY_AGREEMENT (EC only) makes material that can derive (ECDH) and never sign.
+   */
+  generateKeyMaterial(spec: KeySpec, usage?: KeyUsage): Promise<GeneratedMaterial>;
   /** AES-256-GCM with the given additional authenticated data. */
   encryptSymmetric(key: MaterialRef, plaintext: Uint8Array, aad: Uint8Array): Promise<SymmetricCiphertext>;
   decryptSymmetric(key: MaterialRef, iv: Uint8Array, ciphertext: Uint8Array, aad: Uint8Array): Promise<Buffer>;
@@ -89,6 +93,11 @@ export interface KeyBackend {
     signature: Uint8Array,
   ): Promise<boolean>;
   generateMac(key: MaterialRef, algorithm: MacAlgorithm, message: Uint8Array): Promise<Buffer>;
+  /**
+   * ECDH (CKD_NULL) of KEY_AGREEMENT material with a peer's public key (SubjectPublicKeyInfo DER,
+   * on the key's curve: the caller checked): the raw shared secret, the x-coordinate of the shared point.
+   */
+  deriveSharedSecret(key: MaterialRef, peerPublicKey: Uint8Array): Promise<Buffer>;
   /** Random bytes from the token's RNG. */
   generateRandom(length: number): Promise<Buffer>;
   /** A key pair for GenerateDataKeyPair (plaintext private key by design). */

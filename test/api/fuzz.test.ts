@@ -15,7 +15,7 @@
  * unmutated before the run and must succeed, except the few in NEVER_SUCCEEDS, which must fail as
  * listed; and every other operation must have had a 200 by the end of the run.
  */
-import { constants, createHash, createHmac, createPublicKey, publicEncrypt, randomBytes, type BinaryLike } from 'node:crypto';
+import { constants, createHash, createHmac, createPublicKey, generateKeyPairSync, publicEncrypt, randomBytes, type BinaryLike } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -146,6 +146,8 @@ beforeAll(async () => {
     create({ Origin: 'EXTERNAL' }),
   ]);
   const mrk = await create({ MultiRegion: true });
+  const ecAgree = await create({ KeySpec: 'ECC_NIST_P256', KeyUsage: 'KEY_AGREEMENT' });
+  const peerKey = generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).publicKey.export({ format: 'der', type: 'spki' });
   // No alias name is a prefix of another: a truncated AliasName must not hit a seed's alias.
   await kms.send(new CreateAliasCommand({ AliasName: 'alias/fuzz-sym', TargetKeyId: sym }));
   await kms.send(new CreateAliasCommand({ AliasName: 'alias/fuzz', TargetKeyId: target }));
@@ -282,6 +284,7 @@ beforeAll(async () => {
     Sign: { KeyId: ecSign, Message: b64(message), SigningAlgorithm: 'ECDSA_SHA_256', MessageType: 'RAW' },
     Verify: { KeyId: ecSign, Message: b64(message), Signature: b64(signature), SigningAlgorithm: 'ECDSA_SHA_256' },
     GetPublicKey: { KeyId: rsaEnc },
+    DeriveSharedSecret: { KeyId: ecAgree, KeyAgreementAlgorithm: 'ECDH', PublicKey: b64(peerKey) },
     GenerateMac: { KeyId: hmac, Message: b64(message), MacAlgorithm: 'HMAC_SHA_256' },
     VerifyMac: { KeyId: hmac, Message: b64(message), MacAlgorithm: 'HMAC_SHA_256', Mac: b64(mac) },
     CreateAlias: { AliasName: 'alias/fuzz-new', TargetKeyId: target },

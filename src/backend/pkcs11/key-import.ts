@@ -16,7 +16,7 @@ import type { ECDH1, Handle, Mechanism, Template } from 'pkcs11js';
 import type { KeySpec, WrappingAlgorithm } from '../../core/model.js';
 import type { GeneratedMaterial } from '../../core/ports.js';
 import { hsmError, toHsmError } from './errors.js';
-import { ephemeralUnwrapKeyTemplate, oaepMechanism, specInfo, unwrapCallKind, unwrapTemplate } from './key-specs.js';
+import { ephemeralUnwrapKeyTemplate, oaepMechanism, sharedSecretTemplate, specInfo, unwrapCallKind, unwrapTemplate } from './key-specs.js';
 import { parseMaterialBlob } from './material-blob.js';
 import type { Pkcs11Backend } from './pkcs11-backend.js';
 import { ecSpki, rsaSpki } from './public-key.js';
@@ -163,10 +163,6 @@ async function rsaPublicKey(backend: Pkcs11Backend, s: Handle, key: Handle, bits
   return rsaSpki(modulus, e!.value as Buffer);
 }
 
-function idAttribute(id: Buffer | undefined): Template {
-  return id ? [{ type: P.CKA_ID, value: id }] : [];
-}
-
 /**
  * A PKCS#11 EC private key object carries no public point. ECDH of the private key d with the
  * curve's generator G yields the x-coordinate of d·G, the public key; of the two points with
@@ -180,16 +176,8 @@ async function ecPublicKey(backend: Pkcs11Backend, s: Handle, key: Handle, spec:
   const curve = info.jwkCurve === 'secp256k1' ? 'secp256k1' : { 'P-256': 'prime256v1', 'P-384': 'secp384r1', 'P-521': 'secp521r1' }[info.jwkCurve!]!;
   const generator = generatorOf(curve);
   const ecdh: ECDH1 = { type: P.CK_PARAMS_EC_DH, kdf: P.CKD_NULL, publicData: generator };
-  const secret = await calls.op('generate', 'C_DeriveKey', s, { mechanism: P.CKM_ECDH1_DERIVE, parameter: ecdh }, key, [
-    { type: P.CKA_CLASS, value: P.CKO_SECRET_KEY },
-    { type: P.CKA_KEY_TYPE, value: P.CKK_GENERIC_SECRET },
-    { type: P.CKA_TOKEN, value: false },
-    // d·G is the public key: nothing secret in it.
-    { type: P.CKA_SENSITIVE, value: false },
-    { type: P.CKA_EXTRACTABLE, value: true },
-    { type: P.CKA_VALUE_LEN, value: info.ecFieldBytes! },
-    ...idAttribute(id),
-  ]);
+  // d·G is the public key: nothing secret in it.
+  const secret = await calls.op('generate', 'C_DeriveKey', s, { mechanism: P.CKM_ECDH1_DERIVE, parameter: ecdh }, key, sharedSecretTemplate(spec, id));
   let x: Buffer;
   try {
     x = Buffer.from((await calls.call('C_GetAttributeValue', s, secret, [{ type: P.CKA_VALUE }]))[0]!.value as Buffer);

@@ -6,6 +6,7 @@
 import pkcs11js from 'pkcs11js';
 import type { Attribute, Mechanism, RsaOAEP, RsaPSS, Template } from 'pkcs11js';
 import type { EncryptionAlgorithm, KeySpec, MacAlgorithm, SigningAlgorithm } from '../../core/model.js';
+import type { MaterialPurpose } from './material-blob.js';
 import type { CallKind, HsmProfile } from './profiles.js';
 
 const P = pkcs11js;
@@ -55,11 +56,14 @@ export function specInfo(spec: KeySpec): SpecInfo {
  * Usage attributes of the secret or private key, all stated explicitly: token defaults differ
  * (SoftHSM2 makes secret keys usable for everything unless told otherwise).
  */
-function usage(family: Family, purpose: 'cmk' | 'import-wrapping'): Template {
+function usage(family: Family, purpose: MaterialPurpose): Template {
+  if (purpose === 'key-agreement' && family !== 'ec') throw new TypeError(`a ${family} key cannot be a key agreement key`);
   const allowed: Set<number> =
     purpose === 'import-wrapping'
       ? new Set([P.CKA_UNWRAP, P.CKA_DECRYPT])
-      : new Set(
+      : purpose === 'key-agreement'
+        ? new Set([P.CKA_DERIVE])
+        : new Set(
           {
             aes: [P.CKA_ENCRYPT, P.CKA_DECRYPT],
             hmac: [P.CKA_SIGN, P.CKA_VERIFY],
@@ -118,7 +122,7 @@ function common(extractable: boolean, profile: HsmProfile, id: Buffer | undefine
 /** How to generate material for a spec: mechanism and templates (extractable session objects). */
 export function generationRequest(
   spec: KeySpec,
-  purpose: 'cmk' | 'import-wrapping',
+  purpose: MaterialPurpose,
   profile: HsmProfile,
   id: Buffer | undefined,
 ): { mechanism: Mechanism; secret?: Template; publicKey?: Template; privateKey?: Template } {
@@ -152,7 +156,7 @@ export function generationRequest(
     case 'ec':
       return {
         mechanism: { mechanism: P.CKM_EC_KEY_PAIR_GEN },
-        publicKey: [...pubCommon, { type: P.CKA_EC_PARAMS, value: info.ecParams! }, { type: P.CKA_VERIFY, value: true }],
+        publicKey: [...pubCommon, { type: P.CKA_EC_PARAMS, value: info.ecParams! }, { type: P.CKA_VERIFY, value: purpose !== 'key-agreement' }],
         privateKey: priv,
       };
   }
@@ -162,7 +166,7 @@ export function generationRequest(
  * Template for unwrapping material. `forUse`: the cached working copy (never extractable);
  * otherwise the transient copy of imported material that is re-wrapped under the domain key.
  */
-export function unwrapTemplate(spec: KeySpec, purpose: 'cmk' | 'import-wrapping', profile: HsmProfile, forUse: boolean, id?: Buffer): Template {
+export function unwrapTemplate(spec: KeySpec, purpose: MaterialPurpose, profile: HsmProfile, forUse: boolean, id?: Buffer): Template {
   const info = SPECS[spec];
   return [...classAndType(info), ...common(!forUse, profile, id), ...usage(info.family, purpose)];
 }
@@ -179,6 +183,30 @@ export function ephemeralUnwrapKeyTemplate(id: Buffer | undefined): Template {
     { type: P.CKA_SENSITIVE, value: true },
     { type: P.CKA_EXTRACTABLE, value: false },
     { type: P.CKA_UNWRAP, value: true },
+    ...(id ? [{ type: P.CKA_ID, value: id }] : []),
+  ];
+}
+
+/**
+ * The session object C_DeriveKey makes for DeriveSharedSecret: the raw ECDH secret (the shared
+ * point's x-coordinate), readable because KMS returns it to the caller, destroyed at once.
+ */
+export function sharedSecretTemplate(spec: KeySpec, id: Buffer | undefined): Template {
+  return [
+    { type: P.CKA_CLASS, value: P.CKO_SECRET_KEY },
+    { type: P.CKA_KEY_TYPE, value: P.CKK_GENERIC_SECRET },
+    { type: P.CKA_TOKEN, value: false },
+    { type: P.CKA_SENSITIVE, value: false },
+    { type: P.CKA_EXTRACTABLE, value: true },
+    { type: P.CKA_VALUE_LEN, value: SPECS[spec].ecFieldBytes! },
+    // Nothing but reading it out: no usage a later call could put it to.
+    { type: P.CKA_ENCRYPT, value: false },
+    { type: P.CKA_DECRYPT, value: false },
+    { type: P.CKA_SIGN, value: false },
+    { type: P.CKA_VERIFY, value: false },
+    { type: P.CKA_WRAP, value: false },
+    { type: P.CKA_UNWRAP, value: false },
+    { type: P.CKA_DERIVE, value: false },
     ...(id ? [{ type: P.CKA_ID, value: id }] : []),
   ];
 }

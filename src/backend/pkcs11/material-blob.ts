@@ -5,7 +5,8 @@
  * ```
  * 0      version          0x01
  * 1      mechanism        0x01 = CKM_AES_KEY_WRAP_PAD (RFC 5649) under a domain key
- * 2      key spec         index into KEY_SPECS (plus WRAPPING_KEY_OFFSET for import wrapping keys)
+ * 2      key spec         index into KEY_SPECS (plus WRAPPING_KEY_OFFSET for import wrapping keys,
+ *                         KEY_AGREEMENT_OFFSET for KEY_AGREEMENT keys)
  * 3      id length n      1..64
  * 4..4+n domain key id    CKA_ID of the domain key that wrapped it
  * 4+n..  wrapped key      RFC 5649 output: ≥ 16 bytes, a multiple of 8
@@ -19,16 +20,25 @@ import { hsmError } from './errors.js';
 export const MATERIAL_BLOB_VERSION = 1;
 export const MECHANISM_AES_KWP = 1;
 
+/**
+ * What the material may do once unwrapped: `cmk` the usage its family has (sign, decrypt, MAC,
+ * AES-GCM), `key-agreement` ECDH only (CKA_DERIVE, never CKA_SIGN), `import-wrapping` unwrap only.
+ * The blob fixes it, so no caller can unwrap a signing key for derivation or the reverse.
+ */
+export type MaterialPurpose = 'cmk' | 'key-agreement' | 'import-wrapping';
+
 /** What a blob says about itself. */
 export interface MaterialBlob {
   /** KMS key spec; `RSA_*` wrapping keys for import use `purpose: 'import-wrapping'`. */
   keySpec: KeySpec;
-  purpose: 'cmk' | 'import-wrapping';
+  purpose: MaterialPurpose;
   domainKeyId: Buffer;
   wrapped: Buffer;
 }
 
 const WRAPPING_KEY_OFFSET = 0x80;
+const KEY_AGREEMENT_OFFSET = 0x40;
+const PURPOSE_OFFSET: Readonly<Record<MaterialPurpose, number>> = { cmk: 0, 'key-agreement': KEY_AGREEMENT_OFFSET, 'import-wrapping': WRAPPING_KEY_OFFSET };
 
 /** Serialises a blob. */
 export function writeMaterialBlob(blob: MaterialBlob): Buffer {
@@ -38,7 +48,7 @@ export function writeMaterialBlob(blob: MaterialBlob): Buffer {
   const header = Buffer.from([
     MATERIAL_BLOB_VERSION,
     MECHANISM_AES_KWP,
-    index + (blob.purpose === 'import-wrapping' ? WRAPPING_KEY_OFFSET : 0),
+    index + PURPOSE_OFFSET[blob.purpose],
     blob.domainKeyId.length,
   ]);
   return Buffer.concat([header, blob.domainKeyId, blob.wrapped]);
@@ -55,8 +65,8 @@ export function parseMaterialBlob(bytes: Uint8Array): MaterialBlob {
   if (b[0] !== MATERIAL_BLOB_VERSION) throw fail(`unsupported version ${b[0]}`);
   if (b[1] !== MECHANISM_AES_KWP) throw fail(`unknown wrapping mechanism ${b[1]}`);
   const specByte = b[2]!;
-  const purpose = specByte >= WRAPPING_KEY_OFFSET ? 'import-wrapping' : 'cmk';
-  const keySpec = KEY_SPECS[specByte & ~WRAPPING_KEY_OFFSET];
+  const purpose: MaterialPurpose = specByte >= WRAPPING_KEY_OFFSET ? 'import-wrapping' : specByte >= KEY_AGREEMENT_OFFSET ? 'key-agreement' : 'cmk';
+  const keySpec = KEY_SPECS[specByte - PURPOSE_OFFSET[purpose]];
   if (keySpec === undefined) throw fail(`unknown key spec ${specByte}`);
   const idLength = b[3]!;
   if (idLength < 1 || idLength > 64) throw fail('bad domain key id length');

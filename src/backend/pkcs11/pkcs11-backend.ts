@@ -49,6 +49,7 @@ import type {
   DataKeyPairSpec,
   EncryptionAlgorithm,
   KeySpec,
+  KeyUsage,
   MacAlgorithm,
   MessageType,
   SigningAlgorithm,
@@ -63,7 +64,7 @@ import { hsmError, toHsmError, type Blame } from './errors.js';
 import { HsmCalls } from './hsm-calls.js';
 import type { Pkcs11BackendConfig } from './index.js';
 import { importMaterial } from './key-import.js';
-import { HMAC_MECH, OAEP_HASH, oaepMechanism, SIGNING, signingRequest, specInfo } from './key-specs.js';
+import { HMAC_MECH, OAEP_HASH, oaepMechanism, sharedSecretTemplate, SIGNING, signingRequest, specInfo } from './key-specs.js';
 import { loadModule, openOwnerSession } from './module.js';
 import { oaepDecode } from './oaep.js';
 import { profileFor } from './profiles.js';
@@ -117,8 +118,11 @@ export class Pkcs11Backend extends TokenRuntime implements KeyBackend, AuditSign
 
   // ───────────────────────── KeyBackend ─────────────────────────
 
-  generateKeyMaterial(spec: KeySpec): Promise<GeneratedMaterial> {
-    return this.run('generateKeyMaterial', (s) => this.generate(s, spec, 'cmk'));
+  async generateKeyMaterial(spec: KeySpec, usage?: KeyUsage): Promise<GeneratedMaterial> {
+    const purpose = usage === 'KEY_AGREEMENT' ? 'key-agreement' : 'cmk';
+    if (purpose === 'key-agreement' && specInfo(spec).family !== 'ec')
+      throw hsmError('CKR_KEY_TYPE_INCONSISTENT', 'C_GenerateKeyPair', 'data', `A ${spec} key cannot be a key agreement key.`);
+    return this.run('generateKeyMaterial', (s) => this.generate(s, spec, purpose));
   }
 
   async encryptSymmetric(key: MaterialRef, plaintext: Uint8Array, aad: Uint8Array): Promise<SymmetricCiphertext> {
@@ -260,6 +264,32 @@ export class Pkcs11Backend extends TokenRuntime implements KeyBackend, AuditSign
     const mech = HMAC_MECH[algorithm];
     return this.withKey('generateMac', key, async (s, h) =>
       Buffer.from(await this.calls.initAndRun('hmac', ['C_SignInit', s, { mechanism: mech.mechanism }, h], ['C_Sign', s, view(message), Buffer.alloc(mech.bytes)])),
+    );
+  }
+
+  /**
+   * ECDH in the token: C_DeriveKey (CKM_ECDH1_DERIVE, CKD_NULL) of the CMK's private key with the
+   * peer's point into a readable session secret, read and destroyed in the same job. The CMK's
+   * handle was unwrapped from a key-agreement blob: CKA_DERIVE only, sensitive, not extractable.
+   */
+  async deriveSharedSecret(key: MaterialRef, peerPublicKey: Uint8Array): Promise<Buffer> {
+    const info = specInfo(key.keySpec);
+    if (info.family !== 'ec') throw hsmError('CKR_KEY_TYPE_INCONSISTENT', 'C_DeriveKey', 'data', `A ${key.keySpec} key cannot derive a shared secret.`);
+    const point = peerPoint(peerPublicKey, info.jwkCurve!, info.ecFieldBytes!);
+    const mechanism = { mechanism: P.CKM_ECDH1_DERIVE, parameter: { type: P.CK_PARAMS_EC_DH, kdf: P.CKD_NULL, publicData: point } };
+    const template = sharedSecretTemplate(key.keySpec, this.profile.uniqueKeyIds ? randomBytes(16) : undefined);
+    return this.withKey(
+      'deriveSharedSecret',
+      key,
+      async (s, h) => {
+        const secret = await this.calls.op(info.callKind, 'C_DeriveKey', s, mechanism, h, template);
+        try {
+          return Buffer.from((await this.calls.call('C_GetAttributeValue', s, secret, [{ type: P.CKA_VALUE }]))[0]!.value as Buffer);
+        } finally {
+          await this.destroyQuietly(s, secret);
+        }
+      },
+      { callerInput: true },
     );
   }
 
@@ -420,4 +450,21 @@ function publicKeyTemplate(spec: KeySpec, spki: Buffer, id: Buffer | undefined):
     { type: P.CKA_EC_PARAMS, value: info.ecParams! },
     { type: P.CKA_EC_POINT, value: ecPointAttribute(Buffer.from(jwk.x!, 'base64url'), Buffer.from(jwk.y!, 'base64url')) },
   ];
+}
+
+/** The uncompressed point (04‖x‖y) of a peer's EC SubjectPublicKeyInfo; another curve or bad DER is bad input. */
+function peerPoint(spki: Uint8Array, curve: string, fieldBytes: number): Buffer {
+  let jwk: { crv?: string; x?: string; y?: string };
+  try {
+    jwk = createPublicKey({ key: view(spki), format: 'der', type: 'spki' }).export({ format: 'jwk' });
+  } catch {
+    throw hsmError('CKR_DOMAIN_PARAMS_INVALID', 'C_DeriveKey', 'data', 'The peer public key is not a valid SubjectPublicKeyInfo.');
+  }
+  if (jwk.crv !== curve || !jwk.x || !jwk.y)
+    throw hsmError('CKR_DOMAIN_PARAMS_INVALID', 'C_DeriveKey', 'data', `The peer public key is not on ${curve}.`);
+  const coordinate = (b64: string) => {
+    const bytes = Buffer.from(b64, 'base64url');
+    return Buffer.concat([Buffer.alloc(Math.max(0, fieldBytes - bytes.length)), bytes]);
+  };
+  return Buffer.concat([Buffer.from([4]), coordinate(jwk.x), coordinate(jwk.y)]);
 }

@@ -13,7 +13,7 @@ import { HandleCache } from './handle-cache.js';
 import { HsmTimeoutError, type HsmCalls } from './hsm-calls.js';
 import type { Pkcs11BackendConfig } from './index.js';
 import { generationRequest, specInfo, unwrapTemplate } from './key-specs.js';
-import { parseMaterialBlob, writeMaterialBlob } from './material-blob.js';
+import { parseMaterialBlob, writeMaterialBlob, type MaterialPurpose } from './material-blob.js';
 import type { HsmProfile } from './profiles.js';
 import { ecSpki, rsaSpki } from './public-key.js';
 import type { SessionPool } from './session-pool.js';
@@ -104,7 +104,7 @@ export class TokenRuntime extends SessionRuntime {
   }
 
   /** Wraps a session object under the current domain key and returns the blob. */
-  async wrapUnderDomainKey(session: Handle, key: Handle, spec: KeySpec, purpose: 'cmk' | 'import-wrapping'): Promise<Buffer> {
+  async wrapUnderDomainKey(session: Handle, key: Handle, spec: KeySpec, purpose: MaterialPurpose): Promise<Buffer> {
     const dk = this.domain.current();
     const wrapped = await this.calls.op('wrap', 'C_WrapKey', session, KWP, dk.handle, key, Buffer.alloc(8192));
     return writeMaterialBlob({ keySpec: spec, purpose, domainKeyId: dk.id, wrapped: Buffer.from(wrapped) });
@@ -121,7 +121,7 @@ export class TokenRuntime extends SessionRuntime {
     return ecSpki(point!.value as Buffer, info.jwkCurve!, info.ecFieldBytes!);
   }
 
-  protected async generate(session: Handle, spec: KeySpec, purpose: 'cmk' | 'import-wrapping'): Promise<GeneratedMaterial> {
+  protected async generate(session: Handle, spec: KeySpec, purpose: MaterialPurpose): Promise<GeneratedMaterial> {
     const id = this.profile.uniqueKeyIds ? randomBytes(16) : undefined;
     const req = generationRequest(spec, purpose, this.profile, id);
     if (req.secret) {

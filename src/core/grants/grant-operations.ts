@@ -45,6 +45,7 @@ export function grantOperationsFor(key: Pick<KeyRecord, 'keyUsage' | 'keySpec'>)
   const ops: GrantOperation[] = [...GRANT_MANAGEMENT_OPERATIONS];
   if (key.keyUsage === 'GENERATE_VERIFY_MAC') ops.push('GenerateMac', 'VerifyMac');
   else if (key.keyUsage === 'SIGN_VERIFY') ops.push('Sign', 'Verify', 'GetPublicKey');
+  else if (key.keyUsage === 'KEY_AGREEMENT') ops.push('DeriveSharedSecret', 'GetPublicKey');
   else if (key.keySpec === 'SYMMETRIC_DEFAULT') ops.push(...CONTEXT_GRANT_OPERATIONS);
   else ops.push('Encrypt', 'Decrypt', 'ReEncryptFrom', 'ReEncryptTo', 'GetPublicKey');
   return new Set(ops);

@@ -51,6 +51,9 @@ export const createKey: Operation = {
     const transport = multiRegion ? replicaTransportOf(deps.backend) : undefined;
     if (multiRegion && !transport)
       throw new KmsError('UnsupportedOperationException', 'This HSM backend cannot move key material between tokens, so it cannot hold multi-Region keys.');
+    // Replica transport carries signing/encryption material only (its blobs have no key-agreement purpose).
+    if (multiRegion && keyUsage === 'KEY_AGREEMENT')
+      throw new KmsError('UnsupportedOperationException', 'Multi-Region KEY_AGREEMENT keys are not supported; create a single-Region key.');
     if (multiRegion && origin !== 'AWS_KMS' && origin !== 'EXTERNAL')
       throw new KmsError('UnsupportedOperationException', `Multi-Region keys cannot be in a custom key store (Origin ${origin}); use Origin AWS_KMS or EXTERNAL.`);
     if (origin === 'EXTERNAL' && keySpec !== 'SYMMETRIC_DEFAULT')
@@ -141,7 +144,7 @@ export const createKey: Operation = {
 };
 
 async function generateFirstVersion(deps: KmsDeps, key: KeyRecord, now: Date, generated?: ReplicableMaterial): Promise<KeyMaterialVersion> {
-  const material = generated ?? (await deps.backend.generateKeyMaterial(key.keySpec));
+  const material = generated ?? (await deps.backend.generateKeyMaterial(key.keySpec, key.keyUsage));
   return {
     keyId: key.keyId,
     versionId: newKeyMaterialId(),

@@ -1,6 +1,6 @@
 /** GetPublicKey: the SubjectPublicKeyInfo (DER) of an asymmetric key and what it may be used for. */
 import { KmsError } from '../errors.js';
-import { encryptionAlgorithmsFor, signingAlgorithmsFor } from '../key-metadata.js';
+import { encryptionAlgorithmsFor, keyAgreementAlgorithmsFor, signingAlgorithmsFor } from '../key-metadata.js';
 import { requireEnabled, resolveKey } from '../key-resolver.js';
 import type { Operation } from '../operation.js';
 import { blob, requiredKeyId } from '../validation.js';
@@ -31,6 +31,8 @@ export const getPublicKey: Operation = {
     if (encryption) output.EncryptionAlgorithms = encryption;
     const signing = signingAlgorithmsFor(key);
     if (signing) output.SigningAlgorithms = signing;
+    const agreement = keyAgreementAlgorithmsFor(key);
+    if (agreement) output.KeyAgreementAlgorithms = agreement;
     return output;
   },
 };

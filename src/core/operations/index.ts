@@ -22,6 +22,7 @@ import { generateRandom } from './generate-random.js';
 import { sign } from './sign.js';
 import { verify } from './verify.js';
 import { getPublicKey } from './get-public-key.js';
+import { deriveSharedSecret } from './derive-shared-secret.js';
 import { generateMac } from './generate-mac.js';
 import { verifyMac } from './verify-mac.js';
 import { createAlias } from './create-alias.js';
@@ -78,6 +79,7 @@ export const allOperations: ReadonlyMap<string, Operation> = new Map(
     sign,
     verify,
     getPublicKey,
+    deriveSharedSecret,
     generateMac,
     verifyMac,
     createAlias,

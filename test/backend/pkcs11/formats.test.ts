@@ -16,6 +16,10 @@ describe('material blob', () => {
     expect(parseMaterialBlob(bytes)).toEqual(blob);
     const wrapping = { ...blob, keySpec: 'RSA_4096' as const, purpose: 'import-wrapping' as const };
     expect(parseMaterialBlob(writeMaterialBlob(wrapping))).toEqual(wrapping);
+    const agreement = { ...blob, keySpec: 'ECC_NIST_P521' as const, purpose: 'key-agreement' as const };
+    const agreementBytes = writeMaterialBlob(agreement);
+    expect(agreementBytes[2]).not.toBe(bytes[2]);
+    expect(parseMaterialBlob(agreementBytes)).toEqual(agreement);
   });
 
   it('parses from a Uint8Array view into a larger buffer', () => {
@@ -32,6 +36,7 @@ describe('material blob', () => {
     ['unknown version', Buffer.concat([Buffer.from([2]), good.subarray(1)])],
     ['unknown mechanism', Buffer.concat([Buffer.from([1, 9]), good.subarray(2)])],
     ['unknown key spec', Buffer.concat([Buffer.from([1, 1, 0x7f]), good.subarray(3)])],
+    ['unknown key agreement key spec', Buffer.concat([Buffer.from([1, 1, 0x4f]), good.subarray(3)])],
     ['zero id length', Buffer.concat([Buffer.from([1, 1, 0, 0]), good.subarray(4)])],
     ['id longer than the blob', Buffer.concat([Buffer.from([1, 1, 0, 200]), good.subarray(4)])],
     ['wrapped part not a multiple of 8', good.subarray(0, good.length - 3)],
