@@ -126,7 +126,8 @@ export const AUDITED_PARAMETERS: Readonly<Record<string, readonly string[]>> = {
   'HsmKms.GetCallerIdentity': [],
   // Multi-Region transfers between deployments (src/core/multi-region): never the wrapped material.
   'HsmKms.SyncMultiRegionKey': ['KeyId', 'PrimaryRegion', 'Regions', 'CurrentKeyMaterialId', 'RotationEnabled', 'RotationPeriodInDays', 'NextRotationDate'],
-  'HsmKms.PrepareReplica': ['KeyId', 'KeySpec', 'Existing'],
+  'HsmKms.PrepareReplica': ['KeyId', 'KeySpec', 'Existing', 'Replica'],
+  'HsmKms.AbandonReplica': ['KeyId', 'PrimaryRegion'],
   'HsmKms.ImportReplica': [
     'Origin',
     'TransportKeyId',

@@ -71,6 +71,8 @@ export function requireEnabled(key: KeyRecord): void {
       throw new KmsError('KMSInvalidStateException', `${key.arn} is pending import.`);
     case 'PendingReplicaDeletion':
       throw new KmsError('KMSInvalidStateException', `${key.arn} is pending deletion (it waits for its replica keys to be deleted).`);
+    case 'Creating':
+      throw new KmsError('KMSInvalidStateException', `${key.arn} is Creating (a replica key whose key material has not arrived yet).`);
     default:
       throw new KmsError('KMSInvalidStateException', `${key.arn} is ${key.keyState}.`);
   }
@@ -78,9 +80,11 @@ export function requireEnabled(key: KeyRecord): void {
 
 /**
  * For management operations that are refused only while a key awaits deletion (also a
- * multi-Region primary in PendingReplicaDeletion, which waits for its replicas to go first).
+ * multi-Region primary in PendingReplicaDeletion, which waits for its replicas to go first), and
+ * while a replica key is still being created here (`Creating`: its material has not arrived).
  */
 export function requireNotPendingDeletion(key: KeyRecord): void {
+  if (key.keyState === 'Creating') throw new KmsError('KMSInvalidStateException', `${key.arn} is Creating (a replica key whose key material has not arrived yet).`);
   if (key.keyState === 'PendingDeletion' || key.keyState === 'PendingReplicaDeletion')
     throw new KmsError('KMSInvalidStateException', `${key.arn} is pending deletion${key.keyState === 'PendingReplicaDeletion' ? ' (it waits for its replica keys to be deleted)' : ''}.`);
 }

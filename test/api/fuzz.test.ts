@@ -370,6 +370,7 @@ beforeAll(async () => {
     UpdatePrimaryRegion: { KeyId: mrk, PrimaryRegion: 'eu-west-1' },
     'HsmKms.SyncMultiRegionKey': { KeyId: mrk, PrimaryRegion: 'us-east-1', Regions: ['us-east-1'], RotationEnabled: false },
     'HsmKms.PrepareReplica': { KeyId: `mrk-${'e'.repeat(32)}`, KeySpec: 'SYMMETRIC_DEFAULT', Existing: false },
+    'HsmKms.AbandonReplica': { KeyId: `mrk-${'e'.repeat(32)}`, PrimaryRegion: 'eu-west-1' },
     'HsmKms.ImportReplica': {
       ...replicaFields,
       TransportKeyId: forReplica.TransportKeyId,

@@ -9,6 +9,7 @@
 import { execFile } from 'node:child_process';
 import { constants, createPublicKey, publicEncrypt, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer as createHttpServer, request as httpRequest } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,6 +29,7 @@ import {
   EncryptCommand,
   GetPublicKeyCommand,
   KMSClient,
+  ListKeysCommand,
   ReplicateKeyCommand,
   ScheduleKeyDeletionCommand,
   UpdatePrimaryRegionCommand,
@@ -110,6 +112,37 @@ async function closedEndpoint(): Promise<string> {
   const { port } = server.address() as { port: number };
   await new Promise<void>((resolve) => server.close(() => resolve()));
   return `http://127.0.0.1:${port}`;
+}
+
+/**
+ * A pass-through to `target` (eu-west-1's endpoint) that holds every HsmKms.ImportReplica until
+ * `release()`: the replica's material is on its way, as on a slow link.
+ */
+async function holdingImports(target: string): Promise<{ endpoint: string; release(): void; close(): Promise<void> }> {
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  const server = createHttpServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const hold = String(req.headers['x-amz-target']).endsWith('.ImportReplica') ? released : Promise.resolve();
+      void hold.then(() => {
+        const out = httpRequest(new URL(req.url ?? '/', target), { method: req.method, headers: req.headers }, (answer) => {
+          res.writeHead(answer.statusCode ?? 502, answer.headers);
+          answer.pipe(res);
+        });
+        out.on('error', () => res.destroy());
+        out.end(Buffer.concat(chunks));
+      });
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    release,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
 }
 
 describe('multi-Region keys between two deployments', () => {
@@ -358,6 +391,46 @@ describe('multi-Region keys between two deployments', () => {
     const [given] = found;
     expect(given!.userIdentity).toMatchObject({ type: 'AWSService', invokedBy: 'kms.amazonaws.com' });
     expect(JSON.stringify(given)).toContain(eu);
+  });
+
+  it('the replica region shows the replica Creating (described, listed, refused for use) while its material is on its way', async () => {
+    const proxy = await holdingImports(west.endpoint);
+    try {
+      await registerWest(proxy.endpoint);
+      const key = (await kmsEast.send(new CreateKeyCommand({ MultiRegion: true }))).KeyMetadata!;
+      const sealed = await kmsEast.send(new EncryptCommand({ KeyId: key.KeyId, Plaintext: Buffer.from('sealed in us-east-1') }));
+      const replicated = await kmsEast.send(new ReplicateKeyCommand({ KeyId: key.KeyId, ReplicaRegion: eu, Description: 'held replica' }));
+      expect(replicated.ReplicaKeyMetadata!.KeyState).toBe('Creating');
+      // Once eu-west-1 has been asked for the transport key (within the call's 2 s, unless the machine is busy).
+      await expect.poll(() => stateIn(kmsWest, key.KeyId!), { timeout: 30_000, interval: 100 }).toBe('Creating');
+      const creating = (await kmsWest.send(new DescribeKeyCommand({ KeyId: key.KeyId }))).KeyMetadata!;
+      expect(creating).toMatchObject({
+        Arn: `arn:aws:kms:${eu}:111122223333:key/${key.KeyId}`,
+        KeyState: 'Creating',
+        Enabled: false,
+        Description: 'held replica',
+        MultiRegionConfiguration: { MultiRegionKeyType: 'REPLICA', PrimaryKey: { Region: us }, ReplicaKeys: [{ Region: eu }] },
+      });
+      const listed: string[] = [];
+      for (let marker: string | undefined, page = 0; page === 0 || marker; page++) {
+        const out = await kmsWest.send(new ListKeysCommand({ Limit: 100, Marker: marker }));
+        listed.push(...out.Keys!.map((k) => k.KeyId!));
+        marker = out.NextMarker;
+      }
+      expect(listed).toContain(key.KeyId);
+      expect((await refusal(kmsWest.send(new DecryptCommand({ CiphertextBlob: sealed.CiphertextBlob })))).name).toBe('KMSInvalidStateException');
+      expect((await refusal(kmsWest.send(new EncryptCommand({ KeyId: key.KeyId, Plaintext: Buffer.from('x') })))).name).toBe('KMSInvalidStateException');
+      expect((await refusal(kmsEast.send(new ReplicateKeyCommand({ KeyId: key.KeyId, ReplicaRegion: eu })))).name).toBe('AlreadyExistsException');
+
+      proxy.release();
+      await replicaReady(key.KeyId!);
+      expect((await kmsWest.send(new DescribeKeyCommand({ KeyId: key.KeyId }))).KeyMetadata).toMatchObject({ Description: 'held replica', CurrentKeyMaterialId: key.CurrentKeyMaterialId });
+      expect(Buffer.from((await kmsWest.send(new DecryptCommand({ CiphertextBlob: sealed.CiphertextBlob }))).Plaintext!).toString()).toBe('sealed in us-east-1');
+    } finally {
+      proxy.release();
+      await registerWest(west.endpoint);
+      await proxy.close();
+    }
   });
 
   it('Origin EXTERNAL: each region imports the same material; different material is refused', async () => {

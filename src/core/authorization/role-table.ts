@@ -158,7 +158,7 @@ export const ROLE_TABLE: ReadonlyMap<string, RoleTableRow> = new Map([
   // The private CA's other operations authorize kms:Sign / kms:DescribeKey on its keys (src/core/certificates).
   ['hsmkms:ListCertificateAuthorities', ACCOUNT_LISTING],
   ['hsmkms:GetCallerIdentity', CALLER_IDENTITY],
-  ...rows(['hsmkms:PrepareReplica', 'hsmkms:ImportReplica'], REPLICA_CREATION),
+  ...rows(['hsmkms:PrepareReplica', 'hsmkms:ImportReplica', 'hsmkms:AbandonReplica'], REPLICA_CREATION),
 ]);
 
 /** What the role gate says about one call. */

@@ -22,6 +22,8 @@ export const importReplicaVersions: Operation = {
     const arriving = parseVersions(input, 'Versions');
     const key = await resolveKey(deps.store, deps.settings, keyId);
     await deps.authorizer.authorize({ principal: ctx.principal, action: 'hsmkms:ImportReplicaVersions', key, context: {} });
+    // A replica still `Creating` gets every version with its material (ImportReplica).
+    if (key.keyState === 'Creating') throw new KmsError('KMSInvalidStateException', `${key.arn} is Creating; its key material has not arrived yet.`);
     const record = await deps.store.multiRegion.getMultiRegionKey(keyId);
     if (!record || record.primaryRegion === deps.settings.region)
       throw new KmsError('UnsupportedOperationException', `${key.arn} is not a replica key here; its material changes only by rotation in ${deps.settings.region}.`);

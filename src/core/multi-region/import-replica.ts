@@ -9,19 +9,19 @@
  * created PendingImport with the primary's KeyMaterialId as its current one, so ImportKeyMaterial
  * here accepts only the material imported into the primary (imported-material-id.ts), and a
  * ciphertext made in either region decrypts in the other.
+ *
+ * When PrepareReplica was sent the replica's settings (`Replica`), the replica is here already in
+ * KeyState `Creating` (a placeholder without material): this completes it, in one transaction,
+ * keeping its policy and tags.
  */
 import { KmsError } from '../errors.js';
-import { keyArn } from '../key-resolver.js';
 import { keyMetadata } from '../key-metadata.js';
-import { KEY_SPECS, KEY_USAGES, usagesFor, type KeyRecord } from '../model.js';
+import { KEY_SPECS, type KeyRecord } from '../model.js';
 import type { Operation } from '../operation.js';
-import { defaultKeyPolicy } from '../policy/default-policy.js';
-import { checkPolicyLockout } from '../policy/lockout-check.js';
-import { parsePolicyDocument } from '../policy/policy-document.js';
-import { checkTagCount, parseTags, tagConditions } from '../operations/tag-rules.js';
-import { KEY_MATERIAL_ID_RULE, optionalBoolean, optionalEnum, optionalInteger, optionalString, POLICY_RULE, requiredEnum, requiredString, requiredStringList } from '../validation.js';
+import { KEY_MATERIAL_ID_RULE, optionalEnum, requiredEnum, requiredString } from '../validation.js';
 import { multiRegionConfiguration } from './metadata.js';
-import { MULTI_REGION_KEY_ID, REGION_RULE, type MultiRegionKeyRecord } from './model.js';
+import { MULTI_REGION_KEY_ID } from './model.js';
+import { isPlaceholderOf, placeholderKey, readReplicaSettings, replicaSetRecord } from './replica-settings.js';
 import type { TransportHash } from './transport.js';
 import { parseVersions, unwrapArriving } from './versions.js';
 
@@ -40,70 +40,53 @@ export const importReplica: Operation = {
     const hash = imported ? undefined : requiredEnum(input, 'TransportHash', TRANSPORT_HASHES);
     const keyId = requiredString(input, 'KeyId', { min: 1, max: 36, pattern: MULTI_REGION_KEY_ID });
     const keySpec = requiredEnum(input, 'KeySpec', KEY_SPECS);
-    const keyUsage = requiredEnum(input, 'KeyUsage', KEY_USAGES);
-    const primaryRegion = requiredString(input, 'PrimaryRegion', REGION_RULE);
-    const regions = requiredStringList(input, 'Regions', { max: 32, member: REGION_RULE });
-    const creationSeconds = optionalInteger(input, 'CreationDate', 0, 32_503_680_000) ?? Math.floor(deps.clock.now().getTime() / 1000);
     const arriving = imported ? [] : parseVersions(input, 'Versions');
     const currentVersionId = requiredString(input, 'CurrentKeyMaterialId', KEY_MATERIAL_ID_RULE);
-    const rotationPeriod = optionalInteger(input, 'RotationPeriodInDays', 90, 2560);
-    const description = optionalString(input, 'Description', { min: 0, max: 8192 }) ?? '';
-    const policyText = optionalString(input, 'Policy', POLICY_RULE);
-    const bypassLockout = optionalBoolean(input, 'BypassPolicyLockoutSafetyCheck') ?? false;
-    const tags = parseTags(input, 'Tags');
-    checkTagCount([], tags);
-    if (!usagesFor(keySpec).includes(keyUsage)) throw new KmsError('ValidationException', `KeyUsage ${keyUsage} is not compatible with KeySpec ${keySpec}.`);
     if (imported && keySpec !== 'SYMMETRIC_DEFAULT') throw new KmsError('UnsupportedOperationException', `Importing key material is supported for SYMMETRIC_DEFAULT keys only, not ${keySpec}.`);
     if (!imported && !arriving.some((v) => v.versionId === currentVersionId)) throw new KmsError('ValidationException', `CurrentKeyMaterialId ${currentVersionId} is not among the Versions sent.`);
-    if (primaryRegion === deps.settings.region)
-      throw new KmsError('ValidationException', `The primary key of ${keyId} cannot be replicated into its own region ${primaryRegion}.`);
-
-    const policy = policyText ?? defaultKeyPolicy(deps.settings);
-    const parsedPolicy = parsePolicyDocument(policy);
-    if (policyText !== undefined && !bypassLockout)
-      checkPolicyLockout(parsedPolicy, { principalArn: ctx.principal.arn, accountId: deps.settings.accountId, partition: deps.settings.partition });
-    await deps.authorizer.authorize({
-      principal: ctx.principal,
-      action: 'hsmkms:ImportReplica',
-      context: { 'kms:KeySpec': keySpec, 'kms:KeyUsage': keyUsage, 'kms:MultiRegion': 'true', 'kms:PrimaryRegion': primaryRegion, ...tagConditions(tags) },
-    });
-    if (await deps.store.getKey(keyId)) throw new KmsError('AlreadyExistsException', `A key with the id ${keyId} already exists in ${deps.settings.region}.`);
+    const settings = await readReplicaSettings(deps, ctx, input, keyId, keySpec);
+    // The replica may be here already as a placeholder (`Creating`) that PrepareReplica made: completed below.
+    const here = await deps.store.getKey(keyId);
+    const placeholder = here && !imported && (await isPlaceholderOf(deps, here, keySpec, settings.primaryRegion)) ? here : undefined;
+    if (here && !placeholder) throw new KmsError('AlreadyExistsException', `A key with the id ${keyId} already exists in ${deps.settings.region}.`);
     const arrived = transportKeyId && hash ? await unwrapArriving(deps, keyId, keySpec, transportKeyId, hash, arriving) : [];
 
     const key: KeyRecord = {
-      keyId,
-      arn: keyArn(deps.settings, keyId),
-      accountId: deps.settings.accountId,
-      description,
-      keySpec,
-      keyUsage,
+      ...placeholderKey(deps, ctx, keyId, keySpec, settings),
       origin,
       keyState: imported ? 'PendingImport' : 'Enabled',
-      creationDate: new Date(creationSeconds * 1000),
-      policy,
+      // A placeholder keeps the policy it has (the one sent, or what PutKeyPolicy made of it since).
+      policy: placeholder?.policy ?? settings.policy,
       // Rotation is shared: the primary's scheduler rotates and sends the new material here (a
       // replica has no schedule of its own).
-      rotationEnabled: !imported && rotationPeriod !== undefined,
-      rotationPeriodInDays: imported ? undefined : rotationPeriod,
+      rotationEnabled: !imported && settings.rotationPeriodInDays !== undefined,
+      rotationPeriodInDays: imported ? undefined : settings.rotationPeriodInDays,
       currentVersionId,
-      ownerArn: ctx.principal.arn,
-      revision: 1,
+      ownerArn: placeholder?.ownerArn ?? ctx.principal.arn,
+      revision: placeholder ? placeholder.revision + 1 : 1,
     };
-    const all = [...new Set([primaryRegion, ...regions, deps.settings.region])];
-    const record: MultiRegionKeyRecord = { keyId, primaryRegion, regions: all.map((region) => ({ region, state: 'Active' as const })), updating: false, revision: 1 };
+    const record = replicaSetRecord(deps, keyId, settings, 'Active');
     await deps.store.transaction(async (tx) => {
-      await tx.insertKey(key);
+      if (placeholder) {
+        const set = await tx.multiRegion.getMultiRegionKey(keyId);
+        // Removed (HsmKms.AbandonReplica) or changed meanwhile: nothing is written (thrown inside the
+        // transaction), and the primary tries again.
+        if (!set || !(await tx.updateKey(key)) || !(await tx.multiRegion.updateMultiRegionKey({ ...record, revision: set.revision + 1 })))
+          throw new KmsError('KMSInternalException', `The replica ${key.arn} being created changed meanwhile; try again.`);
+      } else {
+        await tx.insertKey(key);
+        await tx.multiRegion.insertMultiRegionKey(record);
+        if (settings.tags.length > 0) await tx.putTags(keyId, settings.tags);
+      }
       for (const { version, transferWrapped } of arrived) {
         await tx.insertKeyVersion(version);
         await tx.multiRegion.insertTransferMaterial({ keyId, versionId: version.versionId, transferWrapped });
       }
-      await tx.multiRegion.insertMultiRegionKey(record);
-      if (tags.length > 0) await tx.putTags(keyId, tags);
     });
     return {
       ReplicaKeyMetadata: keyMetadata(key, undefined, multiRegionConfiguration(deps.settings, record)),
-      ReplicaPolicy: policy,
-      ReplicaTags: tags,
+      ReplicaPolicy: key.policy,
+      ReplicaTags: placeholder ? await deps.store.getTags(keyId) : settings.tags,
     };
   },
 };

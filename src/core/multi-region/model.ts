@@ -71,8 +71,10 @@ export interface RegionPeerRecord {
  *   region, then becomes current (the payload names it); the key is `Updating` meanwhile.
  * - `replica-deletion`: for a primary in PendingReplicaDeletion (`region` is its own): ask its
  *   replicas' regions whether their keys still exist; once none does, its waiting period starts.
+ * - `abandon`: a `replicate` job was given up: remove the placeholder (`Creating`, no material) the
+ *   region may have recorded for the replica (HsmKms.AbandonReplica; the payload names the primary's region).
  */
-export type ReplicationJobKind = 'sync' | 'replicate' | 'promote' | 'rotate' | 'replica-deletion';
+export type ReplicationJobKind = 'sync' | 'replicate' | 'promote' | 'rotate' | 'replica-deletion' | 'abandon';
 
 export interface ReplicationJob {
   keyId: string;

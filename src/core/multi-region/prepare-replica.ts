@@ -4,14 +4,22 @@
  * rotation of the primary: the replica must be here): this HSM makes an RSA transport key pair (as
  * for GetParametersForImport), keeps the private half wrapped under its own domain key, single-use
  * and valid for ten minutes, and answers with the public key and the OAEP hashes this token does.
+ *
+ * With `Replica` (the replica's settings, as ImportReplica takes them; sent by primaries from this
+ * version on, ignored by older deployments), the replica key is recorded here at the same time,
+ * in one transaction with the transport key, as a placeholder in KeyState `Creating` (no material):
+ * DescribeKey and ListKeys show it while the material is on its way, as AWS does. A placeholder of
+ * the same primary already here is reused (the primary tries again); ImportReplica completes it,
+ * HsmKms.AbandonReplica removes it when the primary gives the replica up.
  */
 import { randomUUID } from 'node:crypto';
 import { KmsError } from '../errors.js';
 import { KEY_SPECS } from '../model.js';
-import type { Operation } from '../operation.js';
+import type { JsonObject, Operation } from '../operation.js';
 import { blob, optionalBoolean, requiredEnum, requiredString } from '../validation.js';
 import { keyArn } from '../key-resolver.js';
 import { MULTI_REGION_KEY_ID } from './model.js';
+import { isPlaceholderOf, placeholderKey, readReplicaSettings, replicaSetRecord } from './replica-settings.js';
 import { replicaTransportOf } from './transport.js';
 
 /** How long a transport key waits for its material. */
@@ -29,9 +37,15 @@ export const prepareReplica: Operation = {
     const existing = optionalBoolean(input, 'Existing') ?? false;
     const transport = replicaTransportOf(deps.backend);
     if (!transport) throw new KmsError('UnsupportedOperationException', 'This deployment\'s HSM backend cannot receive multi-Region key material.');
+    const replicaInput = input.Replica;
+    if (replicaInput !== undefined && (existing || replicaInput === null || typeof replicaInput !== 'object' || Array.isArray(replicaInput)))
+      throw new KmsError('ValidationException', 'Replica must be an object of the replica\'s settings, and is sent only for a new replica (not with Existing).');
     await deps.authorizer.authorize({ principal: ctx.principal, action: 'hsmkms:PrepareReplica', context: { 'kms:KeySpec': keySpec, 'kms:MultiRegion': 'true' } });
-    const here = await deps.store.getKey(keyId);
-    if (here && !existing) throw new KmsError('AlreadyExistsException', `A key with the id ${keyId} already exists in ${deps.settings.region}.`);
+    const replica = replicaInput === undefined ? undefined : await readReplicaSettings(deps, ctx, replicaInput as JsonObject, keyId, keySpec);
+    let here = await deps.store.getKey(keyId);
+    // A placeholder of this primary's earlier attempt: reused.
+    if (here && replica && (await isPlaceholderOf(deps, here, keySpec, replica.primaryRegion))) here = undefined;
+    else if (here && !existing) throw new KmsError('AlreadyExistsException', `A key with the id ${keyId} already exists in ${deps.settings.region}.`);
     if (!here && existing) throw new KmsError('NotFoundException', `Key '${keyArn(deps.settings, keyId)}' does not exist`);
     if (here && here.keySpec !== keySpec) throw new KmsError('ValidationException', `${here.arn} is a ${here.keySpec} key, not ${keySpec}.`);
     const now = deps.clock.now();
@@ -41,13 +55,21 @@ export const prepareReplica: Operation = {
 
     const pair = await deps.backend.createWrappingKeyPair('RSA_3072');
     const transportKeyId = randomUUID();
-    await deps.store.multiRegion.insertTransportKey({
+    const transportKey = {
       transportKeyId,
       keyId,
       wrappedPrivateKey: pair.wrapped,
       publicKey: pair.publicKey,
       createdAt: now,
       expiresAt: new Date(now.getTime() + TRANSPORT_KEY_VALIDITY_MS),
+    };
+    await deps.store.transaction(async (tx) => {
+      if (replica && !(await tx.getKey(keyId))) {
+        await tx.insertKey(placeholderKey(deps, ctx, keyId, keySpec, replica));
+        await tx.multiRegion.insertMultiRegionKey(replicaSetRecord(deps, keyId, replica, 'Creating'));
+        if (replica.tags.length > 0) await tx.putTags(keyId, replica.tags);
+      }
+      await tx.multiRegion.insertTransportKey(transportKey);
     });
     return { TransportKeyId: transportKeyId, PublicKey: blob(pair.publicKey), TransportHashes: transport.transportHashes() };
   },

@@ -16,7 +16,7 @@ import { auditServiceEvent, describeError } from '../service-events.js';
 import { activeOtherRegions, isPrimaryHere, otherRegions, type MultiRegionKeyRecord, type ReplicationJob, type ReplicationJobKind } from './model.js';
 import { leaveSet, syncOrRetryLater, syncRegion, updateRegionSet } from './peer-calls.js';
 import { deliverNewVersion, shareWithReplicas } from './shared-settings.js';
-import type { ReplicationJobId } from './ports.js';
+import { PeerError, type ReplicationJobId } from './ports.js';
 import { sendReplica, type ReplicaOptions } from './send-replica.js';
 
 /** Jobs run per scheduler pass. */
@@ -118,9 +118,36 @@ const WORK: Record<ReplicationJobKind, JobWork> = {
       return { replicaRegion: job.region };
     },
     async giveUp(deps, job) {
-      // Nothing was made there (or what was is not this set's): the region leaves the set.
-      await leaveSet(deps, job.keyId, job.region);
+      // Nothing usable was made there (or what was is not this set's): the region leaves the set,
+      // and the placeholder it may have recorded (`Creating`) is removed there (an `abandon` job),
+      // both in one transaction.
+      const abandon = { keyId: job.keyId, region: job.region, kind: 'abandon' as const, payload: { PrimaryRegion: deps.settings.region } };
+      if (await deps.store.multiRegion.getMultiRegionKey(job.keyId))
+        await changeSetWithJob(deps, job.keyId, (c) => ({ ...c, regions: c.regions.filter((r) => r.region !== job.region) }), abandon);
+      else await enqueueJob(deps.store, deps.clock.now(), abandon, abandon.payload);
     },
+  },
+
+  abandon: {
+    eventName: 'AbandonReplica',
+    async run(deps, job) {
+      // Replicated there again since: the placeholder (if still there) is the new replica's.
+      if ((await deps.store.multiRegion.getMultiRegionKey(job.keyId))?.regions.some((r) => r.region === job.region)) return undefined;
+      const { PrimaryRegion } = JSON.parse(job.payload) as { PrimaryRegion: string };
+      if (!deps.regionPeers) throw new KmsError('UnsupportedOperationException', 'This deployment cannot reach other regions.');
+      try {
+        const answer = await deps.regionPeers.call(job.region, 'AbandonReplica', { KeyId: job.keyId, PrimaryRegion });
+        return answer.Removed === true ? { replicaRegion: job.region } : undefined;
+      } catch (error) {
+        // A deployment of an older version records no placeholder, and does not know the call.
+        if (error instanceof PeerError && error.type === 'UnknownOperationException') return undefined;
+        if (!(error instanceof PeerError) || error.retryable) throw error;
+        // A refusal for good (AccessDenied, …) ends the job; anything else is tried again.
+        const type = (PERMANENT as readonly string[]).includes(error.type) ? (error.type as KmsErrorName) : 'KMSInternalException';
+        throw new KmsError(type, `The deployment of ${job.region} answered ${error.type}: ${error.message}`);
+      }
+    },
+    async giveUp() {},
   },
 
   promote: {

@@ -30,12 +30,25 @@ export interface WrappedVersions {
 
 /**
  * Asks `region` for a transport key for `key` (`existing`: the key is already there, as a replica,
- * for new versions) and wraps each version's material to it inside this HSM.
+ * for new versions; otherwise `replica`: the new replica's settings, which the region records as
+ * a `Creating` placeholder) and wraps each version's material to it inside this HSM.
  */
-export async function wrapVersionsFor(deps: KmsDeps, region: string, key: KeyRecord, travelling: TravellingVersion[], existing: boolean): Promise<WrappedVersions> {
+export async function wrapVersionsFor(
+  deps: KmsDeps,
+  region: string,
+  key: KeyRecord,
+  travelling: TravellingVersion[],
+  existing: boolean,
+  replica?: JsonObject,
+): Promise<WrappedVersions> {
   const transport = replicaTransportOf(deps.backend);
   if (!transport) throw new KmsError('UnsupportedOperationException', 'This deployment\'s HSM backend cannot send key material to another region.');
-  const prepared = await callPeer(deps, region, 'PrepareReplica', { KeyId: key.keyId, KeySpec: key.keySpec, ...(existing ? { Existing: true } : {}) });
+  const prepared = await callPeer(deps, region, 'PrepareReplica', {
+    KeyId: key.keyId,
+    KeySpec: key.keySpec,
+    ...(existing ? { Existing: true } : {}),
+    ...(replica ? { Replica: replica } : {}),
+  });
   const theirs = Array.isArray(prepared.TransportHashes) ? prepared.TransportHashes : [];
   const hash = transport.transportHashes().find((h) => theirs.includes(h));
   if (typeof prepared.TransportKeyId !== 'string' || typeof prepared.PublicKey !== 'string' || !hash)

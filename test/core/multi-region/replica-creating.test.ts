@@ -1,0 +1,177 @@
+/**
+ * A replica in KeyState `Creating` as its own region shows it: two deployments (two stores, each
+ * with its own region, on the run's token), the replica region's HsmKms operations called in
+ * process as its peer endpoint would call them. The transfer is held by refusing ImportReplica as
+ * an unreachable region would, so the replica region is seen between PrepareReplica and ImportReplica.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { KmsError } from '../../../src/core/errors.js';
+import type { JsonObject } from '../../../src/core/operation.js';
+import { abandonReplica } from '../../../src/core/multi-region/abandon-replica.js';
+import { multiRegionOperations } from '../../../src/core/multi-region/index.js';
+import { PeerError } from '../../../src/core/multi-region/ports.js';
+import { retryDelayMs, runReplicationJobs } from '../../../src/core/multi-region/replication-jobs.js';
+import { createKey } from '../../../src/core/operations/create-key.js';
+import { decrypt } from '../../../src/core/operations/decrypt.js';
+import { describeKey } from '../../../src/core/operations/describe-key.js';
+import { disableKey } from '../../../src/core/operations/disable-key.js';
+import { encrypt } from '../../../src/core/operations/encrypt.js';
+import { listKeys } from '../../../src/core/operations/list-keys.js';
+import { listResourceTags } from '../../../src/core/operations/list-resource-tags.js';
+import { replicateKey } from '../../../src/core/operations/replicate-key.js';
+import { scheduleKeyDeletion } from '../../../src/core/operations/schedule-key-deletion.js';
+import { tagResource } from '../../../src/core/operations/tag-resource.js';
+import type { Logger } from '../../../src/core/ports.js';
+import { createTestKms, TEST_SETTINGS, type TestKms } from '../../support/kms-deps.js';
+import { call, expectKmsError } from '../operations/management-support.js';
+
+const SILENT: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => SILENT };
+const EU = 'eu-west-1';
+
+let east: TestKms;
+let west: TestKms;
+/** Operations of eu-west-1 that answer as an unreachable region would (the transfer is held there). */
+let held: Set<string>;
+/** eu-west-1 runs the version before placeholders: it ignores PrepareReplica's Replica and does not know AbandonReplica. */
+let oldPeer: boolean;
+let calls: string[];
+
+beforeEach(async () => {
+  [east, west] = await Promise.all([createTestKms(), createTestKms()]);
+  west.deps.settings = { ...TEST_SETTINGS, region: EU };
+  held = new Set();
+  oldPeer = false;
+  calls = [];
+  east.deps.regionPeers = {
+    has: async (region) => region === EU,
+    async call(region, operation, input) {
+      calls.push(operation);
+      if (held.has(operation)) throw new PeerError('PeerUnreachable', 'connection refused', 0);
+      const op = multiRegionOperations.find((o) => o.name === operation);
+      if (!op || (oldPeer && operation === 'AbandonReplica')) throw new PeerError('UnknownOperationException', `Unknown operation: HsmKms.${operation}`, 400);
+      const { Replica: _ignored, ...older } = input;
+      try {
+        return await op.run(west.deps, west.ctx, oldPeer ? older : input);
+      } catch (error) {
+        if (error instanceof KmsError) throw new PeerError(error.type, error.message, 400);
+        throw error;
+      }
+    },
+  };
+});
+afterEach(async () => {
+  await Promise.all([east.close(), west.close()]);
+});
+
+const metadataIn = async (kms: TestKms, keyId: string) => (await call(kms, describeKey, { KeyId: keyId })).KeyMetadata as Record<string, any>;
+
+/** A primary in us-east-1 and its replica asked for in eu-west-1 while the material cannot arrive. */
+async function replicaHeld(): Promise<string> {
+  const keyId = ((await call(east, createKey, { MultiRegion: true })).KeyMetadata as { KeyId: string }).KeyId;
+  held.add('ImportReplica');
+  const replicated = await call(east, replicateKey, { KeyId: keyId, ReplicaRegion: EU, Description: 'the replica', Tags: [{ TagKey: 'team', TagValue: 'payments' }] });
+  expect(replicated.ReplicaKeyMetadata).toMatchObject({ KeyState: 'Creating' });
+  // The call waits 2 s at most; under load the first attempt may still be running: wait until it failed.
+  await expect.poll(async () => (await east.store.multiRegion.listReplicationJobs({ limit: 10 }))[0]?.attempts, { timeout: 30_000, interval: 50 }).toBe(1);
+  expect(calls).toStrictEqual(['PrepareReplica', 'ImportReplica']);
+  return keyId;
+}
+
+describe('a replica being created, in its own region', () => {
+  it('is listed and described Creating there, refused for use and management, then completed by ImportReplica', async () => {
+    const keyId = await replicaHeld();
+    const sealed = await call(east, encrypt, { KeyId: keyId, Plaintext: Buffer.from('made by the primary').toString('base64') });
+
+    const creating = await metadataIn(west, keyId);
+    expect(creating).toMatchObject({
+      KeyId: keyId,
+      Arn: `arn:aws:kms:${EU}:111122223333:key/${keyId}`,
+      KeyState: 'Creating',
+      Enabled: false,
+      Description: 'the replica',
+      MultiRegion: true,
+      MultiRegionConfiguration: {
+        MultiRegionKeyType: 'REPLICA',
+        PrimaryKey: { Arn: `arn:aws:kms:us-east-1:111122223333:key/${keyId}`, Region: 'us-east-1' },
+        ReplicaKeys: [{ Arn: `arn:aws:kms:${EU}:111122223333:key/${keyId}`, Region: EU }],
+      },
+    });
+    expect(creating.CurrentKeyMaterialId).toBeUndefined();
+    expect(((await call(west, listKeys, {})).Keys as Array<{ KeyId: string }>).map((k) => k.KeyId)).toContain(keyId);
+    expect((await call(west, listResourceTags, { KeyId: keyId })).Tags).toStrictEqual([{ TagKey: 'team', TagValue: 'payments' }]);
+    expect(await west.store.listKeyVersions(keyId)).toStrictEqual([]);
+    // Never usable, never changed, never due for the scheduler (no rotation, no deletion).
+    await expectKmsError(call(west, encrypt, { KeyId: keyId, Plaintext: Buffer.from('x').toString('base64') }), 'KMSInvalidStateException', 'Creating');
+    await expectKmsError(call(west, decrypt, { CiphertextBlob: sealed.CiphertextBlob }), 'KMSInvalidStateException', 'Creating');
+    await expectKmsError(call(west, disableKey, { KeyId: keyId }), 'KMSInvalidStateException', 'Creating');
+    await expectKmsError(call(west, scheduleKeyDeletion, { KeyId: keyId, PendingWindowInDays: 7 }), 'KMSInvalidStateException', 'Creating');
+    await expectKmsError(call(west, tagResource, { KeyId: keyId, Tags: [{ TagKey: 'other', TagValue: 'x' }] }), 'KMSInvalidStateException', 'Creating');
+    expect((await west.store.listKeysDue(new Date(Date.UTC(2999, 0)), 100)).map((k) => k.keyId)).not.toContain(keyId);
+    // As documented: the region has the key (being created), so ReplicateKey to it is refused.
+    await expectKmsError(call(east, replicateKey, { KeyId: keyId, ReplicaRegion: EU }), 'AlreadyExistsException');
+
+    // The material arrives on the scheduler's next attempt: the placeholder is reused, then completed.
+    held.clear();
+    east.clock.advance(retryDelayMs(1));
+    await runReplicationJobs(east.deps, SILENT);
+    expect(calls.slice(2)).toStrictEqual(['PrepareReplica', 'ImportReplica']);
+    const made = await metadataIn(west, keyId);
+    expect(made).toMatchObject({ KeyState: 'Enabled', Enabled: true, Description: 'the replica', CurrentKeyMaterialId: (await metadataIn(east, keyId)).CurrentKeyMaterialId });
+    expect((await call(west, listResourceTags, { KeyId: keyId })).Tags).toStrictEqual([{ TagKey: 'team', TagValue: 'payments' }]);
+    expect(Buffer.from(String((await call(west, decrypt, { CiphertextBlob: sealed.CiphertextBlob })).Plaintext), 'base64').toString()).toBe('made by the primary');
+    expect((await east.store.multiRegion.getMultiRegionKey(keyId))!.regions).toStrictEqual([
+      { region: 'us-east-1', state: 'Active' },
+      { region: EU, state: 'Active' },
+    ]);
+    // A replica that exists is never removed by AbandonReplica, and the primary's job is gone.
+    expect(await call(west, abandonReplica, { KeyId: keyId, PrimaryRegion: 'us-east-1' })).toStrictEqual({ KeyId: keyId, Removed: false });
+    expect((await metadataIn(west, keyId)).KeyState).toBe('Enabled');
+    expect(await east.store.multiRegion.listReplicationJobs({ limit: 10 })).toStrictEqual([]);
+  });
+
+  it('a replica given up is removed from its region (HsmKms.AbandonReplica), and that is audited', async () => {
+    const keyId = await replicaHeld();
+    expect((await metadataIn(west, keyId)).KeyState).toBe('Creating');
+    // The primary is scheduled for deletion before the material arrived: the replica is given up for good.
+    await call(east, scheduleKeyDeletion, { KeyId: keyId, PendingWindowInDays: 7 });
+    held.clear();
+    east.clock.advance(retryDelayMs(1));
+    await runReplicationJobs(east.deps, SILENT);
+    expect((await east.store.multiRegion.getMultiRegionKey(keyId))!.regions.map((r) => r.region)).toStrictEqual(['us-east-1']);
+    await runReplicationJobs(east.deps, SILENT);
+    expect(calls).toContain('AbandonReplica');
+    await expectKmsError(call(west, describeKey, { KeyId: keyId }), 'NotFoundException');
+    expect(await west.store.multiRegion.getMultiRegionKey(keyId)).toBeUndefined();
+    expect(await west.store.getTags(keyId)).toStrictEqual([]);
+    expect(east.audit.filter((e) => e.eventName === 'AbandonReplica')).toHaveLength(1);
+    expect(await east.store.multiRegion.listReplicationJobs({ limit: 10 })).toStrictEqual([]);
+    // Nothing left to remove: the call answers so, and may be repeated.
+    expect(await call(west, abandonReplica, { KeyId: keyId, PrimaryRegion: 'us-east-1' })).toStrictEqual({ KeyId: keyId, Removed: false });
+  });
+
+  it('AbandonReplica removes only a placeholder of the primary that asks', async () => {
+    const keyId = await replicaHeld();
+    expect(await call(west, abandonReplica, { KeyId: keyId, PrimaryRegion: 'ap-south-1' })).toStrictEqual({ KeyId: keyId, Removed: false });
+    expect((await metadataIn(west, keyId)).KeyState).toBe('Creating');
+    expect(await call(west, abandonReplica, { KeyId: keyId, PrimaryRegion: 'us-east-1' })).toStrictEqual({ KeyId: keyId, Removed: true });
+    await expectKmsError(call(west, describeKey, { KeyId: keyId }), 'NotFoundException');
+    // The primary's next attempt makes the replica all the same.
+    held.clear();
+    east.clock.advance(retryDelayMs(1));
+    await runReplicationJobs(east.deps, SILENT);
+    expect((await metadataIn(west, keyId)).KeyState).toBe('Enabled');
+  });
+
+  it('a peer of the previous version (no placeholder, no AbandonReplica) shows nothing while Creating, and a give-up ends cleanly', async () => {
+    oldPeer = true;
+    const keyId = await replicaHeld();
+    await expectKmsError(call(west, describeKey, { KeyId: keyId }), 'NotFoundException');
+    await call(east, scheduleKeyDeletion, { KeyId: keyId, PendingWindowInDays: 7 });
+    held.clear();
+    east.clock.advance(retryDelayMs(1));
+    await runReplicationJobs(east.deps, SILENT);
+    await runReplicationJobs(east.deps, SILENT);
+    expect(calls).toContain('AbandonReplica');
+    expect(await east.store.multiRegion.listReplicationJobs({ limit: 10 })).toStrictEqual([]);
+  });
+});
