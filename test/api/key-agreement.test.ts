@@ -2,7 +2,7 @@
  * DeriveSharedSecret and KEY_AGREEMENT keys through the real AWS SDK v3: the secret equals what
  * the peer computes with node:crypto from the KMS key's public key, and the key can do nothing else.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createPublicKey, diffieHellman, generateKeyPairSync } from 'node:crypto';
 import {
   CreateGrantCommand,
@@ -18,22 +18,12 @@ import {
   VerifyCommand,
 } from '@aws-sdk/client-kms';
 import { HsmKmsClient } from '../../src/client/hsmkms-client.js';
-import { startServer, type RunningServer } from '../support/server.js';
+import { sdkServer } from '../support/sdk-server.js';
 
-let server: RunningServer;
-let kms: KMSClient;
-
-beforeAll(async () => {
-  server = await startServer();
-  kms = new KMSClient({ endpoint: server.endpoint, region: server.region, credentials: server.credentials, maxAttempts: 1 });
-});
-afterAll(async () => {
-  kms?.destroy();
-  await server?.close();
-});
+const ctx = sdkServer();
 
 async function agreementKey(KeySpec: 'ECC_NIST_P256' | 'ECC_NIST_P384' | 'ECC_NIST_P521') {
-  return (await kms.send(new CreateKeyCommand({ KeySpec, KeyUsage: 'KEY_AGREEMENT' }))).KeyMetadata!;
+  return (await ctx.kms.send(new CreateKeyCommand({ KeySpec, KeyUsage: 'KEY_AGREEMENT' }))).KeyMetadata!;
 }
 
 function peer(namedCurve: string) {
@@ -51,58 +41,58 @@ describe('DeriveSharedSecret through @aws-sdk/client-kms', () => {
     expect(key.KeyAgreementAlgorithms).toEqual(['ECDH']);
     expect(key.SigningAlgorithms).toBeUndefined();
     expect(key.EncryptionAlgorithms).toBeUndefined();
-    const described = (await kms.send(new DescribeKeyCommand({ KeyId: key.KeyId }))).KeyMetadata!;
+    const described = (await ctx.kms.send(new DescribeKeyCommand({ KeyId: key.KeyId }))).KeyMetadata!;
     expect(described.KeyAgreementAlgorithms).toEqual(['ECDH']);
-    const pub = await kms.send(new GetPublicKeyCommand({ KeyId: key.KeyId }));
+    const pub = await ctx.kms.send(new GetPublicKeyCommand({ KeyId: key.KeyId }));
     expect(pub.KeyUsage).toBe('KEY_AGREEMENT');
     expect(pub.KeyAgreementAlgorithms).toEqual(['ECDH']);
     expect(pub.SigningAlgorithms).toBeUndefined();
     expect(pub.EncryptionAlgorithms).toBeUndefined();
 
     const bob = peer(curve);
-    const out = await kms.send(new DeriveSharedSecretCommand({ KeyId: key.KeyId, KeyAgreementAlgorithm: 'ECDH', PublicKey: bob.spki }));
+    const out = await ctx.kms.send(new DeriveSharedSecretCommand({ KeyId: key.KeyId, KeyAgreementAlgorithm: 'ECDH', PublicKey: bob.spki }));
     expect(out.KeyId).toBe(key.Arn);
     expect(out.KeyAgreementAlgorithm).toBe('ECDH');
     expect(out.KeyOrigin).toBe('AWS_KMS');
     const expected = diffieHellman({ privateKey: bob.privateKey, publicKey: createPublicKey({ key: Buffer.from(pub.PublicKey!), format: 'der', type: 'spki' }) });
     expect(out.SharedSecret).toHaveLength(bytes);
     expect(Buffer.from(out.SharedSecret!).equals(expected)).toBe(true);
-    expect(server.logs()).not.toContain(expected.toString('base64'));
+    expect(ctx.server.logs()).not.toContain(expected.toString('base64'));
 
     // Another peer, another secret; a DryRun derives nothing.
-    const other = await kms.send(new DeriveSharedSecretCommand({ KeyId: key.KeyId, KeyAgreementAlgorithm: 'ECDH', PublicKey: peer(curve).spki }));
+    const other = await ctx.kms.send(new DeriveSharedSecretCommand({ KeyId: key.KeyId, KeyAgreementAlgorithm: 'ECDH', PublicKey: peer(curve).spki }));
     expect(Buffer.from(other.SharedSecret!).equals(expected)).toBe(false);
     await expect(
-      kms.send(new DeriveSharedSecretCommand({ KeyId: key.KeyId, KeyAgreementAlgorithm: 'ECDH', PublicKey: bob.spki, DryRun: true })),
+      ctx.kms.send(new DeriveSharedSecretCommand({ KeyId: key.KeyId, KeyAgreementAlgorithm: 'ECDH', PublicKey: bob.spki, DryRun: true })),
     ).rejects.toMatchObject({ name: 'DryRunOperationException' });
   });
 
   it('a KEY_AGREEMENT key cannot sign, verify or encrypt; other keys cannot derive', async () => {
     const key = await agreementKey('ECC_NIST_P256');
     const message = Buffer.from('m');
-    await expect(kms.send(new SignCommand({ KeyId: key.KeyId, Message: message, SigningAlgorithm: 'ECDSA_SHA_256' }))).rejects.toMatchObject({
+    await expect(ctx.kms.send(new SignCommand({ KeyId: key.KeyId, Message: message, SigningAlgorithm: 'ECDSA_SHA_256' }))).rejects.toMatchObject({
       name: 'InvalidKeyUsageException',
     });
     await expect(
-      kms.send(new VerifyCommand({ KeyId: key.KeyId, Message: message, Signature: Buffer.alloc(64, 1), SigningAlgorithm: 'ECDSA_SHA_256' })),
+      ctx.kms.send(new VerifyCommand({ KeyId: key.KeyId, Message: message, Signature: Buffer.alloc(64, 1), SigningAlgorithm: 'ECDSA_SHA_256' })),
     ).rejects.toMatchObject({ name: 'InvalidKeyUsageException' });
-    await expect(kms.send(new EncryptCommand({ KeyId: key.KeyId, Plaintext: message, EncryptionAlgorithm: 'RSAES_OAEP_SHA_256' }))).rejects.toMatchObject({
+    await expect(ctx.kms.send(new EncryptCommand({ KeyId: key.KeyId, Plaintext: message, EncryptionAlgorithm: 'RSAES_OAEP_SHA_256' }))).rejects.toMatchObject({
       name: 'InvalidKeyUsageException',
     });
     await expect(
-      kms.send(new DecryptCommand({ KeyId: key.KeyId, CiphertextBlob: Buffer.alloc(256, 1), EncryptionAlgorithm: 'RSAES_OAEP_SHA_256' })),
+      ctx.kms.send(new DecryptCommand({ KeyId: key.KeyId, CiphertextBlob: Buffer.alloc(256, 1), EncryptionAlgorithm: 'RSAES_OAEP_SHA_256' })),
     ).rejects.toMatchObject({ name: 'InvalidKeyUsageException' });
 
     const bob = peer('prime256v1').spki;
     for (const input of [{ KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY' }, {}, { KeySpec: 'RSA_2048', KeyUsage: 'ENCRYPT_DECRYPT' }] as const) {
-      const other = (await kms.send(new CreateKeyCommand(input))).KeyMetadata!;
-      await expect(kms.send(new DeriveSharedSecretCommand({ KeyId: other.KeyId, KeyAgreementAlgorithm: 'ECDH', PublicKey: bob }))).rejects.toMatchObject({
+      const other = (await ctx.kms.send(new CreateKeyCommand(input))).KeyMetadata!;
+      await expect(ctx.kms.send(new DeriveSharedSecretCommand({ KeyId: other.KeyId, KeyAgreementAlgorithm: 'ECDH', PublicKey: bob }))).rejects.toMatchObject({
         name: 'InvalidKeyUsageException',
       });
     }
     // A disabled key agreement key is refused as any disabled key is.
-    await kms.send(new DisableKeyCommand({ KeyId: key.KeyId }));
-    await expect(kms.send(new DeriveSharedSecretCommand({ KeyId: key.KeyId, KeyAgreementAlgorithm: 'ECDH', PublicKey: bob }))).rejects.toMatchObject({
+    await ctx.kms.send(new DisableKeyCommand({ KeyId: key.KeyId }));
+    await expect(ctx.kms.send(new DeriveSharedSecretCommand({ KeyId: key.KeyId, KeyAgreementAlgorithm: 'ECDH', PublicKey: bob }))).rejects.toMatchObject({
       name: 'DisabledException',
     });
   });
@@ -110,7 +100,7 @@ describe('DeriveSharedSecret through @aws-sdk/client-kms', () => {
   it('refuses a public key on another curve, one that is not EC, garbage, an unknown algorithm and Recipient', async () => {
     const key = await agreementKey('ECC_NIST_P256');
     const derive = (input: Partial<ConstructorParameters<typeof DeriveSharedSecretCommand>[0]>) =>
-      kms.send(new DeriveSharedSecretCommand({ KeyId: key.KeyId, KeyAgreementAlgorithm: 'ECDH', PublicKey: peer('prime256v1').spki, ...input }));
+      ctx.kms.send(new DeriveSharedSecretCommand({ KeyId: key.KeyId, KeyAgreementAlgorithm: 'ECDH', PublicKey: peer('prime256v1').spki, ...input }));
     const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ format: 'der', type: 'spki' });
     const refusals: Array<[string, Partial<ConstructorParameters<typeof DeriveSharedSecretCommand>[0]>, string]> = [
       ['P-384 peer', { PublicKey: peer('secp384r1').spki }, 'ValidationException'],
@@ -133,8 +123,8 @@ describe('DeriveSharedSecret through @aws-sdk/client-kms', () => {
 
   it('CreateKey offers KEY_AGREEMENT for NIST curves only, single-Region only', async () => {
     for (const KeySpec of ['ECC_SECG_P256K1', 'RSA_2048', 'SYMMETRIC_DEFAULT', 'HMAC_256'] as const)
-      await expect(kms.send(new CreateKeyCommand({ KeySpec, KeyUsage: 'KEY_AGREEMENT' })), KeySpec).rejects.toMatchObject({ name: 'ValidationException' });
-    await expect(kms.send(new CreateKeyCommand({ KeySpec: 'ECC_NIST_P256', KeyUsage: 'KEY_AGREEMENT', MultiRegion: true }))).rejects.toMatchObject({
+      await expect(ctx.kms.send(new CreateKeyCommand({ KeySpec, KeyUsage: 'KEY_AGREEMENT' })), KeySpec).rejects.toMatchObject({ name: 'ValidationException' });
+    await expect(ctx.kms.send(new CreateKeyCommand({ KeySpec: 'ECC_NIST_P256', KeyUsage: 'KEY_AGREEMENT', MultiRegion: true }))).rejects.toMatchObject({
       name: 'UnsupportedOperationException',
     });
     const p521 = await agreementKey('ECC_NIST_P521');
@@ -143,21 +133,21 @@ describe('DeriveSharedSecret through @aws-sdk/client-kms', () => {
 
   it('a grant on a KEY_AGREEMENT key may allow DeriveSharedSecret (and the grantee derives), not Sign', async () => {
     const key = await agreementKey('ECC_NIST_P256');
-    const admin = new HsmKmsClient({ endpoint: server.endpoint, region: server.region, credentials: server.credentials });
+    const admin = new HsmKmsClient({ endpoint: ctx.server.endpoint, region: ctx.server.region, credentials: ctx.server.credentials });
     const app = (await admin.call('CreatePrincipal', { UserName: 'agreement-app', Roles: ['CryptoUser'] })) as { Arn: string; AccessKeyId: string; SecretAccessKey: string };
     const asApp = new KMSClient({
-      endpoint: server.endpoint,
-      region: server.region,
+      endpoint: ctx.server.endpoint,
+      region: ctx.server.region,
       credentials: { accessKeyId: app.AccessKeyId, secretAccessKey: app.SecretAccessKey },
       maxAttempts: 1,
     });
     try {
       const derive = () => asApp.send(new DeriveSharedSecretCommand({ KeyId: key.Arn, KeyAgreementAlgorithm: 'ECDH', PublicKey: peer('prime256v1').spki }));
       await expect(derive()).rejects.toMatchObject({ name: 'AccessDeniedException' });
-      await expect(kms.send(new CreateGrantCommand({ KeyId: key.KeyId, GranteePrincipal: app.Arn, Operations: ['Sign'] }))).rejects.toMatchObject({
+      await expect(ctx.kms.send(new CreateGrantCommand({ KeyId: key.KeyId, GranteePrincipal: app.Arn, Operations: ['Sign'] }))).rejects.toMatchObject({
         name: 'ValidationException',
       });
-      const { GrantToken } = await kms.send(new CreateGrantCommand({ KeyId: key.KeyId, GranteePrincipal: app.Arn, Operations: ['DeriveSharedSecret'] }));
+      const { GrantToken } = await ctx.kms.send(new CreateGrantCommand({ KeyId: key.KeyId, GranteePrincipal: app.Arn, Operations: ['DeriveSharedSecret'] }));
       const out = await asApp.send(
         new DeriveSharedSecretCommand({ KeyId: key.Arn, KeyAgreementAlgorithm: 'ECDH', PublicKey: peer('prime256v1').spki, GrantTokens: [GrantToken!] }),
       );
