@@ -12,11 +12,11 @@
  */
 import { createECDH, createHash, createPublicKey, ECDH, randomBytes, verify as verifySignature } from 'node:crypto';
 import pkcs11js from 'pkcs11js';
-import type { ECDH1, Handle, Mechanism, Template } from 'pkcs11js';
+import type { Handle, Mechanism, Template } from 'pkcs11js';
 import type { KeySpec, WrappingAlgorithm } from '../../core/model.js';
 import type { GeneratedMaterial } from '../../core/ports.js';
 import { hsmError, toHsmError } from './errors.js';
-import { ephemeralUnwrapKeyTemplate, oaepMechanism, sharedSecretTemplate, specInfo, unwrapCallKind, unwrapTemplate } from './key-specs.js';
+import { ephemeralUnwrapKeyTemplate, oaepMechanism, specInfo, unwrapCallKind, unwrapTemplate } from './key-specs.js';
 import { parseMaterialBlob } from './material-blob.js';
 import type { Pkcs11Backend } from './pkcs11-backend.js';
 import { ecSpki, rsaSpki } from './public-key.js';
@@ -175,15 +175,8 @@ async function ecPublicKey(backend: Pkcs11Backend, s: Handle, key: Handle, spec:
   if (!(params!.value as Buffer).equals(info.ecParams!)) throw incorrect(`The imported EC key is not on the curve of ${spec}.`);
   const curve = info.jwkCurve === 'secp256k1' ? 'secp256k1' : { 'P-256': 'prime256v1', 'P-384': 'secp384r1', 'P-521': 'secp521r1' }[info.jwkCurve!]!;
   const generator = generatorOf(curve);
-  const ecdh: ECDH1 = { type: P.CK_PARAMS_EC_DH, kdf: P.CKD_NULL, publicData: generator };
   // d·G is the public key: nothing secret in it.
-  const secret = await calls.op('generate', 'C_DeriveKey', s, { mechanism: P.CKM_ECDH1_DERIVE, parameter: ecdh }, key, sharedSecretTemplate(spec, id));
-  let x: Buffer;
-  try {
-    x = Buffer.from((await calls.call('C_GetAttributeValue', s, secret, [{ type: P.CKA_VALUE }]))[0]!.value as Buffer);
-  } finally {
-    await backend.destroyQuietly(s, secret);
-  }
+  const x = await backend.ecdhX('generate', s, key, generator, spec, id);
   const probe = createHash('sha256').update('hsmkms import probe').digest();
   const signature = await calls.initAndRun(info.callKind, ['C_SignInit', s, { mechanism: P.CKM_ECDSA }, key], ['C_Sign', s, probe, Buffer.alloc(256)]);
   for (const prefix of [0x02, 0x03]) {

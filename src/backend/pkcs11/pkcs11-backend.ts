@@ -67,7 +67,7 @@ import { importMaterial } from './key-import.js';
 import { HMAC_MECH, OAEP_HASH, oaepMechanism, sharedSecretTemplate, SIGNING, signingRequest, specInfo } from './key-specs.js';
 import { loadModule, openOwnerSession } from './module.js';
 import { oaepDecode } from './oaep.js';
-import { profileFor } from './profiles.js';
+import { profileFor, type CallKind } from './profiles.js';
 import { ecdsaDerToRaw, ecdsaRawToDer, ecPointAttribute } from './public-key.js';
 import { parseSealedSecret, sealedHeader, writeSealedSecret } from './sealed-secret.js';
 import { SessionPool } from './session-pool.js';
@@ -276,21 +276,27 @@ export class Pkcs11Backend extends TokenRuntime implements KeyBackend, AuditSign
     const info = specInfo(key.keySpec);
     if (info.family !== 'ec') throw hsmError('CKR_KEY_TYPE_INCONSISTENT', 'C_DeriveKey', 'data', `A ${key.keySpec} key cannot derive a shared secret.`);
     const point = peerPoint(peerPublicKey, info.jwkCurve!, info.ecFieldBytes!);
-    const mechanism = { mechanism: P.CKM_ECDH1_DERIVE, parameter: { type: P.CK_PARAMS_EC_DH, kdf: P.CKD_NULL, publicData: point } };
-    const template = sharedSecretTemplate(key.keySpec, this.profile.uniqueKeyIds ? randomBytes(16) : undefined);
     return this.withKey(
       'deriveSharedSecret',
       key,
-      async (s, h) => {
-        const secret = await this.calls.op(info.callKind, 'C_DeriveKey', s, mechanism, h, template);
-        try {
-          return Buffer.from((await this.calls.call('C_GetAttributeValue', s, secret, [{ type: P.CKA_VALUE }]))[0]!.value as Buffer);
-        } finally {
-          await this.destroyQuietly(s, secret);
-        }
-      },
+      async (s, h) => this.ecdhX(info.callKind, s, h, point, key.keySpec, this.profile.uniqueKeyIds ? randomBytes(16) : undefined),
       { callerInput: true },
     );
+  }
+
+  /**
+   * C_DeriveKey (CKM_ECDH1_DERIVE, CKD_NULL) of an EC private key with an uncompressed point into a
+   * readable session secret ({@link sharedSecretTemplate}): its value (the x-coordinate of the shared
+   * point), read and the object destroyed in the same job, also on failure.
+   */
+  async ecdhX(kind: CallKind, s: Handle, key: Handle, point: Buffer, spec: KeySpec, id: Buffer | undefined): Promise<Buffer> {
+    const mechanism = { mechanism: P.CKM_ECDH1_DERIVE, parameter: { type: P.CK_PARAMS_EC_DH, kdf: P.CKD_NULL, publicData: point } };
+    const secret = await this.calls.op(kind, 'C_DeriveKey', s, mechanism, key, sharedSecretTemplate(spec, id));
+    try {
+      return Buffer.from((await this.calls.call('C_GetAttributeValue', s, secret, [{ type: P.CKA_VALUE }]))[0]!.value as Buffer);
+    } finally {
+      await this.destroyQuietly(s, secret);
+    }
   }
 
   async generateRandom(length: number): Promise<Buffer> {
