@@ -47,7 +47,7 @@ export const importReplica: Operation = {
     const settings = await readReplicaSettings(deps, ctx, input, keyId, keySpec);
     // The replica may be here already as a placeholder (`Creating`) that PrepareReplica made: completed below.
     const here = await deps.store.getKey(keyId);
-    const placeholder = here && !imported && (await isPlaceholderOf(deps, here, keySpec, settings.primaryRegion)) ? here : undefined;
+    const placeholder = here && !imported && (await isPlaceholderOf(deps, here, keySpec, settings.primaryRegion, ctx.principal.arn)) ? here : undefined;
     if (here && !placeholder) throw new KmsError('AlreadyExistsException', `A key with the id ${keyId} already exists in ${deps.settings.region}.`);
     const arrived = transportKeyId && hash ? await unwrapArriving(deps, keyId, keySpec, transportKeyId, hash, arriving) : [];
 

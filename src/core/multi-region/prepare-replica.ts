@@ -44,7 +44,7 @@ export const prepareReplica: Operation = {
     const replica = replicaInput === undefined ? undefined : await readReplicaSettings(deps, ctx, replicaInput as JsonObject, keyId, keySpec);
     let here = await deps.store.getKey(keyId);
     // A placeholder of this primary's earlier attempt: reused.
-    if (here && replica && (await isPlaceholderOf(deps, here, keySpec, replica.primaryRegion))) here = undefined;
+    if (here && replica && (await isPlaceholderOf(deps, here, keySpec, replica.primaryRegion, ctx.principal.arn))) here = undefined;
     else if (here && !existing) throw new KmsError('AlreadyExistsException', `A key with the id ${keyId} already exists in ${deps.settings.region}.`);
     if (!here && existing) throw new KmsError('NotFoundException', `Key '${keyArn(deps.settings, keyId)}' does not exist`);
     if (here && here.keySpec !== keySpec) throw new KmsError('ValidationException', `${here.arn} is a ${here.keySpec} key, not ${keySpec}.`);

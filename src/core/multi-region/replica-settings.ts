@@ -40,6 +40,8 @@ export async function readReplicaSettings(deps: KmsDeps, ctx: RequestContext, in
   const tags = parseTags(input, 'Tags');
   checkTagCount([], tags);
   if (!usagesFor(keySpec).includes(keyUsage)) throw new KmsError('ValidationException', `KeyUsage ${keyUsage} is not compatible with KeySpec ${keySpec}.`);
+  // As CreateKey: the transfer carries no key-agreement purpose (a replica would get signing material).
+  if (keyUsage === 'KEY_AGREEMENT') throw new KmsError('UnsupportedOperationException', 'Multi-Region KEY_AGREEMENT keys are not supported.');
   if (primaryRegion === deps.settings.region)
     throw new KmsError('ValidationException', `The primary key of ${keyId} cannot be replicated into its own region ${primaryRegion}.`);
   const policy = policyText ?? defaultKeyPolicy(deps.settings);
@@ -83,8 +85,19 @@ export function placeholderKey(deps: KmsDeps, ctx: RequestContext, keyId: string
   };
 }
 
-/** Whether `key` is the placeholder of a replica of the primary in `primaryRegion` (one store read). */
-export async function isPlaceholderOf(deps: Pick<KmsDeps, 'store'>, key: KeyRecord, keySpec: KeySpec, primaryRegion: string): Promise<boolean> {
-  if (key.keyState !== 'Creating' || key.keySpec !== keySpec) return false;
+/**
+ * Whether `key` is the placeholder of a replica of the primary in `primaryRegion` that `principalArn`
+ * recorded (one store read). Only the principal that made it (the primary's peer principal, its
+ * owner) may reuse, complete or remove it: any CryptoUser may call the replica operations, and
+ * another one completing it would give the replica, with the primary's policy, material it chose.
+ */
+export async function isPlaceholderOf(
+  deps: Pick<KmsDeps, 'store'>,
+  key: KeyRecord,
+  keySpec: KeySpec,
+  primaryRegion: string,
+  principalArn: string,
+): Promise<boolean> {
+  if (key.keyState !== 'Creating' || key.keySpec !== keySpec || key.ownerArn !== principalArn) return false;
   return (await deps.store.multiRegion.getMultiRegionKey(key.keyId))?.primaryRegion === primaryRegion;
 }

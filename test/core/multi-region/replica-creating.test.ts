@@ -5,6 +5,7 @@
  * an unreachable region would, so the replica region is seen between PrepareReplica and ImportReplica.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { constants, createPublicKey, publicEncrypt } from 'node:crypto';
 import { KmsError } from '../../../src/core/errors.js';
 import type { JsonObject } from '../../../src/core/operation.js';
 import { abandonReplica } from '../../../src/core/multi-region/abandon-replica.js';
@@ -173,5 +174,62 @@ describe('a replica being created, in its own region', () => {
     await runReplicationJobs(east.deps, SILENT);
     expect(calls).toContain('AbandonReplica');
     expect(await east.store.multiRegion.listReplicationJobs({ limit: 10 })).toStrictEqual([]);
+  });
+});
+
+describe('a replica being created belongs to the principal that recorded it', () => {
+  /** Another CryptoUser of eu-west-1: it may call the replica operations for replicas of its own. */
+  const intruder = () => ({
+    requestId: 'intruder-request',
+    principal: { ...west.ctx.principal, arn: `arn:aws:iam::111122223333:user/intruder`, name: 'intruder', roles: ['CryptoUser' as const] },
+  });
+  const replica = { KeyUsage: 'ENCRYPT_DECRYPT', PrimaryRegion: 'us-east-1', Regions: ['us-east-1'] };
+
+  it('another principal can neither take over nor remove it; the primary still completes it', async () => {
+    const keyId = await replicaHeld();
+    const sealed = await call(east, encrypt, { KeyId: keyId, Plaintext: Buffer.from('made by the primary').toString('base64') });
+    const op = (name: string) => multiRegionOperations.find((o) => o.name === name)!;
+
+    // Reusing the placeholder would hand the intruder a transport key for it, and ImportReplica
+    // then gave the replica (with the primary's policy) material of the intruder's choosing.
+    await expectKmsError(op('PrepareReplica').run(west.deps, intruder(), { KeyId: keyId, KeySpec: 'SYMMETRIC_DEFAULT', Replica: replica }), 'AlreadyExistsException');
+    const transport = await op('PrepareReplica').run(west.deps, intruder(), { KeyId: keyId, KeySpec: 'SYMMETRIC_DEFAULT', Existing: true });
+    const chosen = Buffer.alloc(32, 7);
+    const wrapped = publicEncrypt(
+      { key: createPublicKey({ key: Buffer.from(String(transport.PublicKey), 'base64'), format: 'der', type: 'spki' }), oaepHash: 'sha256', padding: constants.RSA_PKCS1_OAEP_PADDING },
+      chosen,
+    );
+    const versionId = 'ab'.repeat(32);
+    await expectKmsError(
+      op('ImportReplica').run(west.deps, intruder(), {
+        KeyId: keyId,
+        KeySpec: 'SYMMETRIC_DEFAULT',
+        TransportKeyId: transport.TransportKeyId,
+        TransportHash: 'SHA_256',
+        Versions: [{ KeyMaterialId: versionId, CreatedAt: 1, WrappedMaterial: wrapped.toString('base64') }],
+        CurrentKeyMaterialId: versionId,
+        ...replica,
+      }),
+      'AlreadyExistsException',
+    );
+    expect(await abandonReplica.run(west.deps, intruder(), { KeyId: keyId, PrimaryRegion: 'us-east-1' })).toStrictEqual({ KeyId: keyId, Removed: false });
+    expect((await metadataIn(west, keyId)).KeyState).toBe('Creating');
+
+    // The primary's next attempt completes it with the primary's material.
+    held.clear();
+    east.clock.advance(retryDelayMs(1));
+    await runReplicationJobs(east.deps, SILENT);
+    expect((await metadataIn(west, keyId)).KeyState).toBe('Enabled');
+    expect(Buffer.from(String((await call(west, decrypt, { CiphertextBlob: sealed.CiphertextBlob })).Plaintext), 'base64').toString()).toBe('made by the primary');
+  });
+
+  it('a replica of KEY_AGREEMENT usage is refused, as CreateKey refuses a multi-Region one (the transfer has no key-agreement purpose)', async () => {
+    const keyId = `mrk-${'c'.repeat(32)}`;
+    const op = multiRegionOperations.find((o) => o.name === 'PrepareReplica')!;
+    await expectKmsError(
+      op.run(west.deps, west.ctx, { KeyId: keyId, KeySpec: 'ECC_NIST_P256', Replica: { ...replica, KeyUsage: 'KEY_AGREEMENT' } }),
+      'UnsupportedOperationException',
+    );
+    await expectKmsError(call(west, describeKey, { KeyId: keyId }), 'NotFoundException');
   });
 });
