@@ -3,7 +3,7 @@
  * the peer computes with node:crypto from the KMS key's public key, and the key can do nothing else.
  */
 import { describe, expect, it } from 'vitest';
-import { createPublicKey, diffieHellman, generateKeyPairSync } from 'node:crypto';
+import { createPublicKey, diffieHellman, ECDH, generateKeyPairSync } from 'node:crypto';
 import {
   CreateGrantCommand,
   CreateKeyCommand,
@@ -113,12 +113,32 @@ describe('DeriveSharedSecret through @aws-sdk/client-kms', () => {
       ['recipient', { Recipient: { KeyEncryptionAlgorithm: 'RSAES_OAEP_SHA_256', AttestationDocument: Buffer.from('doc') } }, 'UnsupportedOperationException'],
     ];
     for (const [what, input, name] of refusals) await expect(derive(input), what).rejects.toMatchObject({ name });
+    // The point at infinity (BIT STRING 00): node:crypto's key accessors aborted the whole server on it.
+    const infinity = Buffer.from('3019301306072a8648ce3d020106082a8648ce3d03010703020000', 'hex');
+    const good = peer('prime256v1').spki;
+    const hybrid = Buffer.from(good);
+    hybrid[26] = 0x06 | (good[good.length - 1]! & 1);
+    const strictness: Array<[string, Buffer]> = [
+      ['infinity', infinity],
+      ['explicit curve parameters', generateKeyPairSync('ec', { namedCurve: 'prime256v1', paramEncoding: 'explicit' }).publicKey.export({ format: 'der', type: 'spki' })],
+      ['bytes after the key', Buffer.concat([good, Buffer.from([0])])],
+      ['a non-minimal (BER) length', Buffer.concat([Buffer.from([0x30, 0x81, good[1]!]), good.subarray(2)])],
+      ['a hybrid point', hybrid],
+    ];
+    for (const [what, PublicKey] of strictness) await expect(derive({ PublicKey }), what).rejects.toMatchObject({ name: 'ValidationException' });
     // A point off the curve: a P-256 SPKI whose y was changed.
     const spki = Buffer.from(peer('prime256v1').spki);
     spki.writeUInt8(spki.readUInt8(spki.length - 1) ^ 1, spki.length - 1);
     await expect(derive({ PublicKey: spki })).rejects.toMatchObject({ name: 'ValidationException' });
-    // And none of it broke the key.
+    // And none of it broke the key (or the server); a compressed point is the same peer.
     expect((await derive({})).SharedSecret).toHaveLength(32);
+    const bob = peer('prime256v1');
+    const compressed = Buffer.concat([
+      Buffer.from('3039301306072a8648ce3d020106082a8648ce3d030107032200', 'hex'),
+      ECDH.convertKey(bob.spki.subarray(bob.spki.length - 65), 'prime256v1', undefined, undefined, 'compressed') as Buffer,
+    ]);
+    const fromCompressed = await derive({ PublicKey: compressed });
+    expect(Buffer.from(fromCompressed.SharedSecret!)).toStrictEqual(Buffer.from((await derive({ PublicKey: bob.spki })).SharedSecret!));
   });
 
   it('CreateKey offers KEY_AGREEMENT for NIST curves only, single-Region only', async () => {

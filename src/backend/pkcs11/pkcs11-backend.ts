@@ -58,6 +58,7 @@ import type {
 } from '../../core/model.js';
 import type { AuditSigner, DataKeyPair, GeneratedMaterial, KeyBackend, Logger, MaterialRef, SymmetricCiphertext } from '../../core/ports.js';
 import type { ReplicableMaterial, ReplicaTransport, TransferRef, TransportHash } from '../../core/multi-region/transport.js';
+import { ecSpkiPoint } from '../../core/ec-spki.js';
 import { gcmDecrypt, gcmEncrypt, IvSource } from './aes-gcm.js';
 import { AuditSigningKey } from './audit-signing-key.js';
 import { hsmError, toHsmError, type Blame } from './errors.js';
@@ -275,7 +276,7 @@ export class Pkcs11Backend extends TokenRuntime implements KeyBackend, AuditSign
   async deriveSharedSecret(key: MaterialRef, peerPublicKey: Uint8Array): Promise<Buffer> {
     const info = specInfo(key.keySpec);
     if (info.family !== 'ec') throw hsmError('CKR_KEY_TYPE_INCONSISTENT', 'C_DeriveKey', 'data', `A ${key.keySpec} key cannot derive a shared secret.`);
-    const point = peerPoint(peerPublicKey, info.jwkCurve!, info.ecFieldBytes!);
+    const point = peerPoint(peerPublicKey, info.jwkCurve!);
     return this.withKey(
       'deriveSharedSecret',
       key,
@@ -458,19 +459,13 @@ function publicKeyTemplate(spec: KeySpec, spki: Buffer, id: Buffer | undefined):
   ];
 }
 
-/** The uncompressed point (04‖x‖y) of a peer's EC SubjectPublicKeyInfo; another curve or bad DER is bad input. */
-function peerPoint(spki: Uint8Array, curve: string, fieldBytes: number): Buffer {
-  let jwk: { crv?: string; x?: string; y?: string };
-  try {
-    jwk = createPublicKey({ key: view(spki), format: 'der', type: 'spki' }).export({ format: 'jwk' });
-  } catch {
-    throw hsmError('CKR_DOMAIN_PARAMS_INVALID', 'C_DeriveKey', 'data', 'The peer public key is not a valid SubjectPublicKeyInfo.');
-  }
-  if (jwk.crv !== curve || !jwk.x || !jwk.y)
-    throw hsmError('CKR_DOMAIN_PARAMS_INVALID', 'C_DeriveKey', 'data', `The peer public key is not on ${curve}.`);
-  const coordinate = (b64: string) => {
-    const bytes = Buffer.from(b64, 'base64url');
-    return Buffer.concat([Buffer.alloc(Math.max(0, fieldBytes - bytes.length)), bytes]);
-  };
-  return Buffer.concat([Buffer.from([4]), coordinate(jwk.x), coordinate(jwk.y)]);
+/**
+ * The uncompressed point (04‖x‖y) of a peer's EC SubjectPublicKeyInfo (strict DER, named curve, on
+ * the curve: ec-spki.ts, which never lets node:crypto's key accessors see it); anything else is bad input.
+ */
+function peerPoint(spki: Uint8Array, jwkCurve: string): Buffer {
+  const curve = ({ 'P-256': 'prime256v1', 'P-384': 'secp384r1', 'P-521': 'secp521r1', secp256k1: 'secp256k1' } as const)[jwkCurve];
+  const point = curve === undefined ? undefined : ecSpkiPoint(spki, curve);
+  if (point === undefined) throw hsmError('CKR_DOMAIN_PARAMS_INVALID', 'C_DeriveKey', 'data', `The peer public key is not a SubjectPublicKeyInfo of a point on ${jwkCurve}.`);
+  return point;
 }

@@ -2,18 +2,18 @@
  * DeriveSharedSecret: ECDH of a KEY_AGREEMENT key's private key (in the HSM) with a peer's public
  * key; the raw shared secret (the shared point's x-coordinate) goes to the caller.
  */
-import { createPublicKey } from 'node:crypto';
+import { EC_SPEC_CURVES, ecSpkiCurve, ecSpkiPoint, type EcCurveName } from '../ec-spki.js';
 import { BackendError, KmsError } from '../errors.js';
 import { KEY_AGREEMENT_ALGORITHMS, type KeyRecord, type KeySpec } from '../model.js';
 import type { Operation } from '../operation.js';
 import { blob, requiredBlob, requiredEnum, requiredKeyId } from '../validation.js';
 import { dryRunSucceeded, loadMaterial, parseDryRun, parseGrantTokens, rejectRecipient, resolveUsableKey } from './crypto-helpers.js';
 
-/** OpenSSL's names of the curves KEY_AGREEMENT keys may be on. */
-const CURVES: Partial<Record<KeySpec, string>> = {
-  ECC_NIST_P256: 'prime256v1',
-  ECC_NIST_P384: 'secp384r1',
-  ECC_NIST_P521: 'secp521r1',
+/** The curves KEY_AGREEMENT keys may be on (the NIST ones). */
+const CURVES: Partial<Record<KeySpec, EcCurveName>> = {
+  ECC_NIST_P256: EC_SPEC_CURVES.ECC_NIST_P256,
+  ECC_NIST_P384: EC_SPEC_CURVES.ECC_NIST_P384,
+  ECC_NIST_P521: EC_SPEC_CURVES.ECC_NIST_P521,
 };
 
 export const deriveSharedSecret: Operation = {
@@ -27,14 +27,14 @@ export const deriveSharedSecret: Operation = {
     rejectRecipient(input);
 
     const key = await resolveUsableKey(deps, keyIdValue, 'KEY_AGREEMENT', 'DeriveSharedSecret');
-    requirePeerKeyOnCurve(key, peerPublicKey);
-
     await deps.authorizer.authorize({
       principal: ctx.principal,
       action: 'kms:DeriveSharedSecret',
       key,
       context: { 'kms:KeyAgreementAlgorithm': algorithm },
     });
+    // Read only for a caller who may use the key.
+    requirePeerKeyOnCurve(key, peerPublicKey);
     if (dryRun) throw dryRunSucceeded();
 
     let secret: Buffer;
@@ -53,19 +53,22 @@ export const deriveSharedSecret: Operation = {
   },
 };
 
-/** The peer's key must be a valid EC SubjectPublicKeyInfo (point on the curve) on the KMS key's curve. */
+/**
+ * The peer's key must be a strict-DER SubjectPublicKeyInfo of a point on the KMS key's curve (named
+ * curve, uncompressed or compressed point). Read by ec-spki.ts, never by node:crypto's key
+ * accessors, which abort the process on the point at infinity.
+ */
 function requirePeerKeyOnCurve(key: KeyRecord, spki: Buffer): void {
   const curve = CURVES[key.keySpec];
   if (curve === undefined) throw new KmsError('InvalidKeyUsageException', `${key.arn} (${key.keySpec}) cannot derive a shared secret.`);
-  let peerCurve: string | undefined;
-  try {
-    const peer = createPublicKey({ key: spki, format: 'der', type: 'spki' });
-    peerCurve = peer.asymmetricKeyType === 'ec' ? peer.asymmetricKeyDetails?.namedCurve : undefined;
-  } catch {
-    throw invalidPublicKey(key, 'it is not a DER-encoded SubjectPublicKeyInfo of a valid elliptic curve point');
-  }
-  if (peerCurve !== curve)
-    throw invalidPublicKey(key, `it is ${peerCurve === undefined ? 'not an elliptic curve key' : `on curve ${peerCurve}`}, not on the curve of ${key.keySpec} (${curve})`);
+  if (ecSpkiPoint(spki, curve) !== undefined) return;
+  const named = ecSpkiCurve(spki);
+  throw invalidPublicKey(
+    key,
+    named !== undefined && named !== curve
+      ? `it is on curve ${named}, not on the curve of ${key.keySpec} (${curve})`
+      : `it is not a DER-encoded SubjectPublicKeyInfo of a point on ${curve} (named curve; uncompressed or compressed point)`,
+  );
 }
 
 function invalidPublicKey(key: KeyRecord, why: string): KmsError {

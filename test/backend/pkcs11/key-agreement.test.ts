@@ -66,9 +66,10 @@ describe('ECDH with KEY_AGREEMENT material', () => {
     const peer = generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).publicKey.export({ format: 'der', type: 'spki' });
     await expect(backend.sign(agree, 'ECDSA_SHA_256', Buffer.from('m'), 'RAW')).rejects.toMatchObject({ code: 'CKR_KEY_FUNCTION_NOT_PERMITTED' });
     await expect(backend.deriveSharedSecret(signing, peer)).rejects.toMatchObject({ code: 'CKR_KEY_FUNCTION_NOT_PERMITTED' });
-    // Another curve, or not a key at all: bad input, refused before the token.
+    // Another curve, not a key at all, or the point at infinity (which aborted the process): bad input, refused before the token.
     const p384 = generateKeyPairSync('ec', { namedCurve: 'secp384r1' }).publicKey.export({ format: 'der', type: 'spki' });
-    for (const bad of [p384, Buffer.from('not a key')]) {
+    const infinity = Buffer.from('3019301306072a8648ce3d020106082a8648ce3d03010703020000', 'hex');
+    for (const bad of [p384, Buffer.from('not a key'), infinity]) {
       const error = await backend.deriveSharedSecret(agree, bad).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(BackendError);
       expect((error as BackendError).kind).toBe('data');
