@@ -91,7 +91,9 @@ export async function generateReplicable(backend: Pkcs11Backend, session: Handle
 function transportKeyTemplate(backend: Pkcs11Backend, spki: Uint8Array): Template {
   let jwk: { kty?: string; n?: string; e?: string };
   try {
-    jwk = createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' }).export({ format: 'jwk' });
+    const key = createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' });
+    // Only an RSA key is exported: the JWK export of an EC key at infinity aborts the process.
+    jwk = key.asymmetricKeyType === 'rsa' ? key.export({ format: 'jwk' }) : {};
   } catch {
     throw hsmError('ERR_TRANSPORT_KEY_INVALID', 'C_CreateObject', 'data', 'The transport public key is not a SubjectPublicKeyInfo.');
   }

@@ -3,6 +3,8 @@
  * destination's transport key (PrepareReplica), the `Versions` member that carries them, and how
  * the destination unwraps them into its own HSM.
  */
+import { createPublicKey } from 'node:crypto';
+import { EC_SPEC_CURVES, ecSpkiPoint } from '../ec-spki.js';
 import { BackendError, KmsError } from '../errors.js';
 import type { KeyMaterialVersion, KeyRecord, KeySpec, RotationType } from '../model.js';
 import type { JsonObject, KmsDeps } from '../operation.js';
@@ -134,6 +136,9 @@ export async function unwrapArriving(
   const transport = replicaTransportOf(deps.backend);
   if (!transport) throw new KmsError('UnsupportedOperationException', 'This deployment\'s HSM backend cannot receive multi-Region key material.');
   const now = deps.clock.now();
+  for (const [i, v] of arriving.entries())
+    if (v.publicKey !== undefined && !isPublicKeyOf(keySpec, v.publicKey))
+      throw new KmsError('ValidationException', `Versions.${i + 1}.PublicKey is not a ${keySpec} SubjectPublicKeyInfo.`);
   const transportKey = await deps.store.multiRegion.takeTransportKey(transportKeyId);
   if (!transportKey || transportKey.keyId !== keyId || transportKey.expiresAt <= now)
     throw new KmsError('ValidationException', `The transport key ${transportKeyId} is unknown, used, expired, or made for another key; call PrepareReplica again.`);
@@ -158,4 +163,22 @@ export async function unwrapArriving(
     deps.backend.forget(ref.id);
   }
   return out;
+}
+
+/**
+ * Whether a public key the primary sent is one of `spec` (it is stored and served by GetPublicKey
+ * and Verify here). An EC key is read by ec-spki.ts: node:crypto's key accessors abort the process
+ * on a point at infinity.
+ */
+function isPublicKeyOf(spec: KeySpec, spki: Buffer): boolean {
+  const curve = EC_SPEC_CURVES[spec];
+  if (curve !== undefined) return ecSpkiPoint(spki, curve) !== undefined;
+  const bits = /^RSA_(\d+)$/.exec(spec)?.[1];
+  if (bits === undefined) return false;
+  try {
+    const key = createPublicKey({ key: spki, format: 'der', type: 'spki' });
+    return key.asymmetricKeyType === 'rsa' && key.asymmetricKeyDetails?.modulusLength === Number(bits);
+  } catch {
+    return false;
+  }
 }

@@ -5,7 +5,7 @@
  * an unreachable region would, so the replica region is seen between PrepareReplica and ImportReplica.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { constants, createPublicKey, publicEncrypt } from 'node:crypto';
+import { constants, createPublicKey, generateKeyPairSync, publicEncrypt } from 'node:crypto';
 import { KmsError } from '../../../src/core/errors.js';
 import type { JsonObject } from '../../../src/core/operation.js';
 import { abandonReplica } from '../../../src/core/multi-region/abandon-replica.js';
@@ -231,5 +231,28 @@ describe('a replica being created belongs to the principal that recorded it', ()
       'UnsupportedOperationException',
     );
     await expectKmsError(call(west, describeKey, { KeyId: keyId }), 'NotFoundException');
+  });
+
+  it('a public key sent with an asymmetric replica must be one of its spec (one at infinity aborted the process when served)', async () => {
+    const keyId = `mrk-${'d'.repeat(32)}`;
+    const op = multiRegionOperations.find((o) => o.name === 'ImportReplica')!;
+    const versionId = 'ef'.repeat(32);
+    const infinity = Buffer.from('3019301306072a8648ce3d020106082a8648ce3d03010703020000', 'hex').toString('base64');
+    const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ format: 'der', type: 'spki' }).toString('base64');
+    for (const [KeySpec, PublicKey] of [['ECC_NIST_P256', infinity], ['ECC_NIST_P256', rsa], ['RSA_3072', rsa]] as const)
+      await expectKmsError(
+        op.run(west.deps, west.ctx, {
+          KeyId: keyId,
+          KeySpec,
+          TransportKeyId: 'unknown',
+          TransportHash: 'SHA_256',
+          Versions: [{ KeyMaterialId: versionId, CreatedAt: 1, WrappedMaterial: Buffer.alloc(64, 1).toString('base64'), PublicKey }],
+          CurrentKeyMaterialId: versionId,
+          ...replica,
+          KeyUsage: 'SIGN_VERIFY',
+        }),
+        'ValidationException',
+        /Versions\.1\.PublicKey/,
+      );
   });
 });
