@@ -43,20 +43,24 @@ const MAX_BACKED_OFF = 100_000;
  * tries each once more. Bounded: the oldest entry goes first when it is full.
  */
 class KeyBackoff {
-  private readonly keys = new Map<string, { failures: number; nextAttempt: number }>();
+  private readonly keys = new Map<string, { failures: number; nextAttempt: number; delay: number }>();
 
   constructor(private readonly firstMs: number) {}
 
+  /** Still waiting; a wait longer than the delay set means the clock was set back: not waiting. */
   waiting(keyId: string, now: Date): boolean {
     const entry = this.keys.get(keyId);
-    return entry !== undefined && now.getTime() < entry.nextAttempt;
+    if (entry === undefined) return false;
+    const left = entry.nextAttempt - now.getTime();
+    return left > 0 && left <= entry.delay;
   }
 
   failed(keyId: string, now: Date): void {
     const failures = (this.keys.get(keyId)?.failures ?? 0) + 1;
     this.keys.delete(keyId);
     if (this.keys.size >= MAX_BACKED_OFF) this.keys.delete(this.keys.keys().next().value!);
-    this.keys.set(keyId, { failures, nextAttempt: now.getTime() + retryDelayMs(failures, this.firstMs) });
+    const delay = retryDelayMs(failures, this.firstMs);
+    this.keys.set(keyId, { failures, nextAttempt: now.getTime() + delay, delay });
   }
 
   succeeded(keyId: string): void {

@@ -186,6 +186,31 @@ describe('scheduler: automatic rotation', () => {
     }
   });
 
+  it('a clock set back does not stretch a key\'s backoff by the jump', async () => {
+    const { keyId } = await newKey(kms);
+    await call(kms, enableKeyRotation, { KeyId: keyId, RotationPeriodInDays: 90 });
+    kms.clock.advance(91 * DAY_MS);
+    const generate = kms.backend.generateKeyMaterial.bind(kms.backend);
+    let attempts = 0;
+    let healthy = false;
+    const spy = vi.spyOn(kms.backend, 'generateKeyMaterial').mockImplementation((spec) => {
+      attempts++;
+      return healthy ? generate(spec) : Promise.reject(new Error('device busy'));
+    });
+    try {
+      await scheduler.runOnce();
+      expect(attempts).toBe(1);
+      // The clock is stepped back 3 hours (NTP, a VM restored): the key is tried at once, not 3 h 30 s on.
+      healthy = true;
+      kms.clock.advance(-3 * 3_600_000);
+      await scheduler.runOnce();
+      expect(attempts).toBe(2);
+      expect((await kms.store.getKey(keyId))!.nextRotationDate!.getTime()).toBeGreaterThan(kms.clock.now().getTime());
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
   /**
    * A key with rotation on, and `count` keys created just before it (ids `<prefix>000000-…`) due
    * for rotation at the same time, 90 days on; the first `count` rotations fail. Returns the key
