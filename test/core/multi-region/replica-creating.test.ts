@@ -255,4 +255,17 @@ describe('a replica being created belongs to the principal that recorded it', ()
         /Versions\.1\.PublicKey/,
       );
   });
+
+  it('the account root may remove a placeholder another principal recorded (a primary that never returns); that principal too, no other', async () => {
+    const keyId = `mrk-${'e'.repeat(32)}`;
+    const peer = { requestId: 'peer-request', principal: { ...intruder().principal, arn: 'arn:aws:iam::111122223333:user/replicator', name: 'replicator' } };
+    const prepare = multiRegionOperations.find((o) => o.name === 'PrepareReplica')!;
+    await prepare.run(west.deps, peer, { KeyId: keyId, KeySpec: 'SYMMETRIC_DEFAULT', Replica: replica });
+    expect((await metadataIn(west, keyId)).KeyState).toBe('Creating');
+    expect(await abandonReplica.run(west.deps, intruder(), { KeyId: keyId, PrimaryRegion: 'us-east-1' })).toMatchObject({ Removed: false });
+    expect(await call(west, abandonReplica, { KeyId: keyId, PrimaryRegion: 'us-east-1' })).toMatchObject({ Removed: true });
+    await expectKmsError(call(west, describeKey, { KeyId: keyId }), 'NotFoundException');
+    await prepare.run(west.deps, peer, { KeyId: keyId, KeySpec: 'SYMMETRIC_DEFAULT', Replica: replica });
+    expect(await abandonReplica.run(west.deps, peer, { KeyId: keyId, PrimaryRegion: 'us-east-1' })).toMatchObject({ Removed: true });
+  });
 });
