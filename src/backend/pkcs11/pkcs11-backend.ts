@@ -62,7 +62,7 @@ import { ecSpkiPoint } from '../../core/ec-spki.js';
 import { gcmDecrypt, gcmEncrypt, IvSource } from './aes-gcm.js';
 import { AuditSigningKey } from './audit-signing-key.js';
 import { hsmError, toHsmError, type Blame } from './errors.js';
-import { HsmCalls } from './hsm-calls.js';
+import { HsmCalls, HsmTimeoutError } from './hsm-calls.js';
 import type { Pkcs11BackendConfig } from './index.js';
 import { importMaterial } from './key-import.js';
 import { HMAC_MECH, OAEP_HASH, oaepMechanism, sharedSecretTemplate, SIGNING, signingRequest, specInfo } from './key-specs.js';
@@ -293,11 +293,21 @@ export class Pkcs11Backend extends TokenRuntime implements KeyBackend, AuditSign
   async ecdhX(kind: CallKind, s: Handle, key: Handle, point: Buffer, spec: KeySpec, id: Buffer | undefined): Promise<Buffer> {
     const mechanism = { mechanism: P.CKM_ECDH1_DERIVE, parameter: { type: P.CK_PARAMS_EC_DH, kdf: P.CKD_NULL, publicData: point } };
     const secret = await this.calls.op(kind, 'C_DeriveKey', s, mechanism, key, sharedSecretTemplate(spec, id));
+    let value: Buffer | undefined;
     try {
-      return Buffer.from((await this.calls.call('C_GetAttributeValue', s, secret, [{ type: P.CKA_VALUE }]))[0]!.value as Buffer);
+      value = Buffer.from((await this.calls.call('C_GetAttributeValue', s, secret, [{ type: P.CKA_VALUE }]))[0]!.value as Buffer);
     } finally {
-      await this.destroyQuietly(s, secret);
+      try {
+        await this.calls.call('C_DestroyObject', s, secret);
+      } catch (e) {
+        value?.fill(0);
+        // The readable secret would stay in a pooled session for as long as it lives: the session
+        // is closed instead (which destroys it) and the call retried on another ('replace').
+        if (e instanceof HsmTimeoutError) throw e;
+        throw toHsmError(e, 'C_DestroyObject').judged('unavailable', 'replace');
+      }
     }
+    return value!;
   }
 
   async generateRandom(length: number): Promise<Buffer> {
