@@ -58,7 +58,7 @@ import type {
 } from '../../core/model.js';
 import type { AuditSigner, DataKeyPair, GeneratedMaterial, KeyBackend, Logger, MaterialRef, SymmetricCiphertext } from '../../core/ports.js';
 import type { ReplicableMaterial, ReplicaTransport, TransferRef, TransportHash } from '../../core/multi-region/transport.js';
-import { ecSpkiPoint } from '../../core/ec-spki.js';
+import { EC_SPEC_CURVES, ecSpkiPoint } from '../../core/ec-spki.js';
 import { gcmDecrypt, gcmEncrypt, IvSource } from './aes-gcm.js';
 import { AuditSigningKey } from './audit-signing-key.js';
 import { hsmError, toHsmError, type Blame } from './errors.js';
@@ -276,7 +276,7 @@ export class Pkcs11Backend extends TokenRuntime implements KeyBackend, AuditSign
   async deriveSharedSecret(key: MaterialRef, peerPublicKey: Uint8Array): Promise<Buffer> {
     const info = specInfo(key.keySpec);
     if (info.family !== 'ec') throw hsmError('CKR_KEY_TYPE_INCONSISTENT', 'C_DeriveKey', 'data', `A ${key.keySpec} key cannot derive a shared secret.`);
-    const point = peerPoint(peerPublicKey, info.jwkCurve!);
+    const point = peerPoint(peerPublicKey, key.keySpec);
     return this.withKey(
       'deriveSharedSecret',
       key,
@@ -473,9 +473,9 @@ function publicKeyTemplate(spec: KeySpec, spki: Buffer, id: Buffer | undefined):
  * The uncompressed point (04‖x‖y) of a peer's EC SubjectPublicKeyInfo (strict DER, named curve, on
  * the curve: ec-spki.ts, which never lets node:crypto's key accessors see it); anything else is bad input.
  */
-function peerPoint(spki: Uint8Array, jwkCurve: string): Buffer {
-  const curve = ({ 'P-256': 'prime256v1', 'P-384': 'secp384r1', 'P-521': 'secp521r1', secp256k1: 'secp256k1' } as const)[jwkCurve];
+function peerPoint(spki: Uint8Array, spec: KeySpec): Buffer {
+  const curve = EC_SPEC_CURVES[spec];
   const point = curve === undefined ? undefined : ecSpkiPoint(spki, curve);
-  if (point === undefined) throw hsmError('CKR_DOMAIN_PARAMS_INVALID', 'C_DeriveKey', 'data', `The peer public key is not a SubjectPublicKeyInfo of a point on ${jwkCurve}.`);
+  if (point === undefined) throw hsmError('CKR_DOMAIN_PARAMS_INVALID', 'C_DeriveKey', 'data', `The peer public key is not a SubjectPublicKeyInfo of a point on the curve of ${spec}.`);
   return point;
 }
