@@ -4,10 +4,9 @@
  */
 import { generateKeyPairSync } from 'node:crypto';
 import { CreateKeyCommand, DecryptCommand, DeriveSharedSecretCommand, EncryptCommand, KMSClient, SignCommand } from '@aws-sdk/client-kms';
-import pkcs11js from 'pkcs11js';
-import type { Handle } from 'pkcs11js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { interposerControl } from '../../support/interposer.js';
+import { genericSecretSessionObjects } from './helpers.js';
 import { startServer, type RunningServer } from '../../support/server.js';
 
 const control = interposerControl();
@@ -126,38 +125,15 @@ describe('a removed token', () => {
 });
 
 describe('a derived secret the token would not destroy', () => {
-  /** Generic-secret session objects of this process on any token: a derived secret left behind is one. */
-  function genericSecretSessionObjects(): number {
-    const P = pkcs11js;
-    const m = server.app.backend.module;
-    let found = 0;
-    // Initialised tokens only (the run's token, and the unused slot SoftHSM2 always offers is not one).
-    for (const slot of m.C_GetSlotList(true).filter((slot) => (m.C_GetTokenInfo(slot).flags & P.CKF_TOKEN_INITIALIZED) !== 0)) {
-      const s = m.C_OpenSession(slot, P.CKF_SERIAL_SESSION);
-      try {
-        m.C_FindObjectsInit(s, [
-          { type: P.CKA_TOKEN, value: false },
-          { type: P.CKA_CLASS, value: P.CKO_SECRET_KEY },
-          { type: P.CKA_KEY_TYPE, value: P.CKK_GENERIC_SECRET },
-        ]);
-        found += (m.C_FindObjects(s, 100) as Handle[]).length;
-        m.C_FindObjectsFinal(s);
-      } finally {
-        m.C_CloseSession(s);
-      }
-    }
-    return found;
-  }
-
   it('is not left readable in a pooled session: that session is closed and the call retried on another', async () => {
     const agreement = (await kms.send(new CreateKeyCommand({ KeySpec: 'ECC_NIST_P256', KeyUsage: 'KEY_AGREEMENT' }))).KeyMetadata!.KeyId!;
     const PublicKey = generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).publicKey.export({ format: 'der', type: 'spki' });
     const derive = () => kms.send(new DeriveSharedSecretCommand({ KeyId: agreement, KeyAgreementAlgorithm: 'ECDH', PublicKey }));
     const expected = Buffer.from((await derive()).SharedSecret!);
-    expect(genericSecretSessionObjects()).toBe(0);
+    expect(genericSecretSessionObjects(server.app.backend)).toBe(0);
     control.set(['fault=C_DestroyObject CKR_FUNCTION_FAILED count=1']);
     expect(Buffer.from((await derive()).SharedSecret!)).toStrictEqual(expected);
     control.set([]);
-    expect(genericSecretSessionObjects()).toBe(0);
+    expect(genericSecretSessionObjects(server.app.backend)).toBe(0);
   });
 });

@@ -4,15 +4,12 @@
  * key never derives), and no derived secret object outlives the call, success or failure.
  */
 import { createPublicKey, diffieHellman, generateKeyPairSync } from 'node:crypto';
-import pkcs11js from 'pkcs11js';
-import type { Handle } from 'pkcs11js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Pkcs11Backend } from '../../../src/backend/pkcs11/index.js';
 import { BackendError } from '../../../src/core/errors.js';
 import type { KeySpec } from '../../../src/core/model.js';
-import { env, openTestBackend } from './helpers.js';
+import { genericSecretSessionObjects, openTestBackend } from './helpers.js';
 
-const P = pkcs11js;
 let backend: Pkcs11Backend;
 let n = 0;
 
@@ -24,25 +21,6 @@ afterAll(() => backend?.close());
 async function material(spec: KeySpec, usage: 'KEY_AGREEMENT' | 'SIGN_VERIFY') {
   const m = await backend.generateKeyMaterial(spec, usage);
   return { id: `agree-${process.pid}-${n++}`, keySpec: spec, wrapped: m.wrapped, publicKey: m.publicKey! };
-}
-
-/** This process's session objects that are generic secrets: a derived secret left behind would be one. */
-function genericSecretSessionObjects(): number {
-  const m = backend.module;
-  const slot = m.C_GetSlotList(true).find((s) => m.C_GetTokenInfo(s).label.trim() === env('HSMKMS_TEST_TOKEN'))!;
-  const s = m.C_OpenSession(slot, P.CKF_SERIAL_SESSION);
-  try {
-    m.C_FindObjectsInit(s, [
-      { type: P.CKA_TOKEN, value: false },
-      { type: P.CKA_CLASS, value: P.CKO_SECRET_KEY },
-      { type: P.CKA_KEY_TYPE, value: P.CKK_GENERIC_SECRET },
-    ]);
-    const found = m.C_FindObjects(s, 100) as Handle[];
-    m.C_FindObjectsFinal(s);
-    return found.length;
-  } finally {
-    m.C_CloseSession(s);
-  }
 }
 
 describe('ECDH with KEY_AGREEMENT material', () => {
@@ -57,7 +35,7 @@ describe('ECDH with KEY_AGREEMENT material', () => {
     const expected = diffieHellman({ privateKey: peer.privateKey, publicKey: createPublicKey({ key: key.publicKey, format: 'der', type: 'spki' }) });
     expect(secret).toHaveLength(bytes);
     expect(secret.equals(expected)).toBe(true);
-    expect(genericSecretSessionObjects()).toBe(0);
+    expect(genericSecretSessionObjects(backend)).toBe(0);
   });
 
   it('a key agreement key cannot sign, a signing key cannot derive, and failures leave no secret object', async () => {
@@ -74,7 +52,7 @@ describe('ECDH with KEY_AGREEMENT material', () => {
       expect(error).toBeInstanceOf(BackendError);
       expect((error as BackendError).kind).toBe('data');
     }
-    expect(genericSecretSessionObjects()).toBe(0);
+    expect(genericSecretSessionObjects(backend)).toBe(0);
   });
 
   it('only EC material can be key agreement material', async () => {
