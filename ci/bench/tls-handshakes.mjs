@@ -273,7 +273,7 @@ async function countInstructions({ where, key, env, work, handshakes, warmup, fu
       return line ? Number(line.trim().split(' ')[0].replace(/,/g, '')) / handshakes : 0;
     };
     const total = Number(/([\d,]+) \(100\.0%\)\s+PROGRAM TOTALS/.exec(report)?.[1].replace(/,/g, '')) / handshakes;
-    process.stderr.write(`  ${key.name.padEnd(12)} ${where.padEnd(6)} ${Math.round(total).toLocaleString('en-US')} instructions per handshake (callgrind)\n`);
+    process.stderr.write(`  ${key.name.padEnd(12)} ${where.padEnd(6)} ${Math.round(total).toLocaleString('en-US')} instructions per handshake (callgrind, before the re-check is taken out)\n`);
     return { total, seconds, functions: Object.fromEntries(functions.map((f) => [f, inclusive(f)])) };
   } finally {
     child.kill('SIGKILL');
