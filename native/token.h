@@ -6,8 +6,6 @@
 // a token removed and back, a library finalised by someone else, or a fork.
 #pragma once
 
-#include <sys/types.h>
-
 #include <atomic>
 #include <functional>
 #include <memory>
@@ -89,7 +87,7 @@ class Token {
   std::mutex mu_;
   CK_SESSION_HANDLE session_ = CK_INVALID_HANDLE;
   bool connected_ = false;
-  pid_t pid_ = 0;
+  uint64_t epoch_ = 0;  // the fork epoch (token.cc) the session was opened in
   uint64_t generation_ = 0;
   bool sessionCopies_ = false;
 };
