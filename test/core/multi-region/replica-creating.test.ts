@@ -5,11 +5,15 @@
  * an unreachable region would, so the replica region is seen between PrepareReplica and ImportReplica.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createDispatcher } from '../../../src/core/dispatch.js';
 import { KmsError } from '../../../src/core/errors.js';
 import type { JsonObject } from '../../../src/core/operation.js';
 import { abandonReplica } from '../../../src/core/multi-region/abandon-replica.js';
 import { multiRegionOperations } from '../../../src/core/multi-region/index.js';
+import { importReplica } from '../../../src/core/multi-region/import-replica.js';
 import { PeerError } from '../../../src/core/multi-region/ports.js';
+import { TRANSPORT_KEY_VALIDITY_MS } from '../../../src/core/multi-region/prepare-replica.js';
+import { removeCreatingReplica } from '../../../src/core/multi-region/remove-creating-replica.js';
 import { retryDelayMs, runReplicationJobs } from '../../../src/core/multi-region/replication-jobs.js';
 import { createKey } from '../../../src/core/operations/create-key.js';
 import { decrypt } from '../../../src/core/operations/decrypt.js';
@@ -35,6 +39,8 @@ let held: Set<string>;
 /** eu-west-1 runs the version before placeholders: it ignores PrepareReplica's Replica and does not know AbandonReplica. */
 let oldPeer: boolean;
 let calls: string[];
+/** What eu-west-1 was sent while held, in order. */
+let heldInputs: Array<{ operation: string; input: JsonObject }>;
 
 beforeEach(async () => {
   [east, west] = await Promise.all([createTestKms(), createTestKms()]);
@@ -42,10 +48,12 @@ beforeEach(async () => {
   held = new Set();
   oldPeer = false;
   calls = [];
+  heldInputs = [];
   east.deps.regionPeers = {
     has: async (region) => region === EU,
     async call(region, operation, input) {
       calls.push(operation);
+      if (held.has(operation)) heldInputs.push({ operation, input });
       if (held.has(operation)) throw new PeerError('PeerUnreachable', 'connection refused', 0);
       const op = multiRegionOperations.find((o) => o.name === operation);
       if (!op || (oldPeer && operation === 'AbandonReplica')) throw new PeerError('UnknownOperationException', `Unknown operation: HsmKms.${operation}`, 400);
@@ -173,5 +181,85 @@ describe('a replica being created, in its own region', () => {
     await runReplicationJobs(east.deps, SILENT);
     expect(calls).toContain('AbandonReplica');
     expect(await east.store.multiRegion.listReplicationJobs({ limit: 10 })).toStrictEqual([]);
+  });
+
+  describe('removed by an operator when its primary never comes back (HsmKms.RemoveCreatingReplica)', () => {
+    /** The operation as the server runs it: through the dispatcher, which audits every call. */
+    const removeIn = (kms: TestKms, keyId: string) =>
+      createDispatcher(kms.deps, new Map([['HsmKms.RemoveCreatingReplica', removeCreatingReplica]]), SILENT).dispatch('HsmKms.RemoveCreatingReplica', kms.ctx, { KeyId: keyId });
+
+    it('is refused while its transfer could still complete, then removes it, audited; a late ImportReplica writes nothing', async () => {
+      const keyId = await replicaHeld();
+      const arn = `arn:aws:kms:${EU}:111122223333:key/${keyId}`;
+      // The held attempt's transport key is valid for ten minutes: its ImportReplica may still arrive.
+      await expectKmsError(removeIn(west, keyId), 'KMSInvalidStateException', /may still complete until/);
+      west.clock.advance(TRANSPORT_KEY_VALIDITY_MS - 1000);
+      await expectKmsError(removeIn(west, keyId), 'KMSInvalidStateException', /may still complete until/);
+      west.clock.advance(1000);
+      expect(await removeIn(west, keyId)).toStrictEqual({ KeyId: arn, PrimaryRegion: 'us-east-1', Removed: true });
+      await expectKmsError(call(west, describeKey, { KeyId: keyId }), 'NotFoundException');
+      expect(await west.store.multiRegion.getMultiRegionKey(keyId)).toBeUndefined();
+      expect(await west.store.getTags(keyId)).toStrictEqual([]);
+      expect(await west.store.multiRegion.transportKeysValidUntil(keyId, new Date(0))).toBeUndefined();
+      const events = west.audit.filter((e) => e.eventName === 'HsmKms.RemoveCreatingReplica');
+      expect(events.map((e) => [e.errorCode, e.requestParameters, e.resources])).toStrictEqual([
+        ['KMSInvalidStateException', { KeyId: keyId }, []],
+        ['KMSInvalidStateException', { KeyId: keyId }, []],
+        [undefined, { KeyId: keyId }, [arn]],
+      ]);
+
+      // The ImportReplica that was on its way arrives late: refused, nothing is stored.
+      const late = heldInputs.find((h) => h.operation === 'ImportReplica')!.input;
+      await expectKmsError(call(west, importReplica, late), 'ValidationException', /transport key/);
+      await expectKmsError(call(west, describeKey, { KeyId: keyId }), 'NotFoundException');
+      expect(await west.store.listKeyVersions(keyId)).toStrictEqual([]);
+      await expectKmsError(removeIn(west, keyId), 'NotFoundException');
+
+      // A primary that was alive after all still lists the region: its next attempt makes the replica anew.
+      held.clear();
+      east.clock.advance(retryDelayMs(1));
+      await runReplicationJobs(east.deps, SILENT);
+      expect((await metadataIn(west, keyId)).KeyState).toBe('Enabled');
+      // Never a key with material, nor a primary.
+      await expectKmsError(removeIn(west, keyId), 'KMSInvalidStateException', /is Enabled, not a replica being created/);
+      await expectKmsError(removeIn(east, keyId), 'KMSInvalidStateException', /is Enabled, not a replica being created/);
+      expect((await metadataIn(west, keyId)).KeyState).toBe('Enabled');
+    });
+
+    it('an ImportReplica already unwrapping when the replica is removed writes nothing (the placeholder is checked in its transaction)', async () => {
+      const keyId = await replicaHeld();
+      west.clock.advance(TRANSPORT_KEY_VALIDITY_MS);
+      // The primary's next attempt: a new transport key, taken by ImportReplica, which is held inside the HSM unwrap.
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      let unwrapping!: () => void;
+      const started = new Promise<void>((resolve) => (unwrapping = resolve));
+      const backend = west.deps.backend;
+      west.deps.backend = new Proxy(backend, {
+        get(target, property) {
+          const value = Reflect.get(target, property) as unknown;
+          if (property === 'unwrapFromReplica')
+            return async (...args: unknown[]) => {
+              unwrapping();
+              await gate;
+              return (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+            };
+          return typeof value === 'function' ? value.bind(target) : value;
+        },
+      });
+      held.clear();
+      east.clock.advance(retryDelayMs(1));
+      const attempt = runReplicationJobs(east.deps, SILENT);
+      await started;
+      // Its transport key is taken (single use), so none is waiting: the removal goes ahead.
+      expect(await removeIn(west, keyId)).toMatchObject({ Removed: true });
+      release();
+      await attempt;
+      await expectKmsError(call(west, describeKey, { KeyId: keyId }), 'NotFoundException');
+      expect(await west.store.listKeyVersions(keyId)).toStrictEqual([]);
+      expect(await west.store.multiRegion.getMultiRegionKey(keyId)).toBeUndefined();
+      // The primary keeps its job (the region answered that the replica changed meanwhile).
+      expect((await east.store.multiRegion.listReplicationJobs({ limit: 10 })).map((j) => j.kind)).toStrictEqual(['replicate']);
+    });
   });
 });
