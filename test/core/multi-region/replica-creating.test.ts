@@ -38,6 +38,8 @@ let west: TestKms;
 let held: Set<string>;
 /** eu-west-1 runs the version before placeholders: it ignores PrepareReplica's Replica and does not know AbandonReplica. */
 let oldPeer: boolean;
+/** eu-west-1 runs the version before multi-Region KEY_AGREEMENT keys: PrepareReplica lists no KeyUsages. */
+let noKeyUsages: boolean;
 let calls: string[];
 /** What eu-west-1 was sent while held, in order. */
 let heldInputs: Array<{ operation: string; input: JsonObject }>;
@@ -47,6 +49,7 @@ beforeEach(async () => {
   west.deps.settings = { ...TEST_SETTINGS, region: EU };
   held = new Set();
   oldPeer = false;
+  noKeyUsages = false;
   calls = [];
   heldInputs = [];
   east.deps.regionPeers = {
@@ -59,7 +62,10 @@ beforeEach(async () => {
       if (!op || (oldPeer && operation === 'AbandonReplica')) throw new PeerError('UnknownOperationException', `Unknown operation: HsmKms.${operation}`, 400);
       const { Replica: _ignored, ...older } = input;
       try {
-        return await op.run(west.deps, west.ctx, oldPeer ? older : input);
+        const answer = await op.run(west.deps, west.ctx, oldPeer ? older : input);
+        if (!(oldPeer || noKeyUsages)) return answer;
+        const { KeyUsages: _notYet, ...earlier } = answer;
+        return earlier;
       } catch (error) {
         if (error instanceof KmsError) throw new PeerError(error.type, error.message, 400);
         throw error;
@@ -261,5 +267,28 @@ describe('a replica being created, in its own region', () => {
       // The primary keeps its job (the region answered that the replica changed meanwhile).
       expect((await east.store.multiRegion.listReplicationJobs({ limit: 10 })).map((j) => j.kind)).toStrictEqual(['replicate']);
     });
+  });
+
+  describe('a KEY_AGREEMENT key and a region of an earlier version', () => {
+    for (const [version, set] of [
+      ['the previous version (placeholders, no KEY_AGREEMENT)', () => (noKeyUsages = true)],
+      ['an older version (no placeholders)', () => (oldPeer = true)],
+    ] as const)
+      it(`is never sent to ${version}: ReplicateKey is refused, nothing stays there`, async () => {
+        set();
+        const keyId = ((await call(east, createKey, { MultiRegion: true, KeySpec: 'ECC_NIST_P256', KeyUsage: 'KEY_AGREEMENT' })).KeyMetadata as { KeyId: string }).KeyId;
+        await expectKmsError(call(east, replicateKey, { KeyId: keyId, ReplicaRegion: EU }), 'UnsupportedOperationException', /cannot receive KEY_AGREEMENT key material/);
+        expect(calls).toStrictEqual(['PrepareReplica']);
+        // The material never left; the region leaves the set and the placeholder (if it made one) is removed there.
+        await runReplicationJobs(east.deps, SILENT);
+        expect(await west.store.listKeyVersions(keyId)).toStrictEqual([]);
+        await expectKmsError(call(west, describeKey, { KeyId: keyId }), 'NotFoundException');
+        expect((await east.store.multiRegion.getMultiRegionKey(keyId))!.regions.map((r) => r.region)).toStrictEqual(['us-east-1']);
+        expect(await east.store.multiRegion.listReplicationJobs({ limit: 10 })).toStrictEqual([]);
+        // A signing key still goes to it.
+        const signing = ((await call(east, createKey, { MultiRegion: true, KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY' })).KeyMetadata as { KeyId: string }).KeyId;
+        await call(east, replicateKey, { KeyId: signing, ReplicaRegion: EU });
+        await expect.poll(async () => (await west.store.getKey(signing))?.keyState, { timeout: 30_000, interval: 50 }).toBe('Enabled');
+      });
   });
 });
