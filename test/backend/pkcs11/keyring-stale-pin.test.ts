@@ -8,32 +8,17 @@
  * The stale state is made for real, as in stale-pin.test.ts: this process initialises a token and a
  * second process sets its user PIN.
  */
-import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import pkcs11js from 'pkcs11js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toConnectionError } from '../../../src/backend/pkcs11/cluster-tokens.js';
 import type { Pkcs11Backend } from '../../../src/backend/pkcs11/index.js';
-import { loadModule } from '../../../src/backend/pkcs11/module.js';
 import { STALE_USER_PIN, TokenKeyring } from '../../../src/backend/pkcs11/token-keyring.js';
-import { env, openTestBackend } from './helpers.js';
+import { openTestBackend } from './helpers.js';
+import { staleToken as makeStaleToken } from './stale-token.js';
 
-const P = pkcs11js;
-
-/** Sets a token's user PIN from another process (PINs through the environment, not argv). */
-const SET_USER_PIN = `
-const P = require('pkcs11js');
-const m = new P.PKCS11();
-m.load(process.env.MODULE);
-m.C_Initialize();
-const slot = m.C_GetSlotList(true).find((s) => m.C_GetTokenInfo(s).label.trim() === process.env.LABEL);
-const s = m.C_OpenSession(slot, P.CKF_SERIAL_SESSION | P.CKF_RW_SESSION);
-m.C_Login(s, P.CKU_SO, process.env.SO_PIN);
-m.C_InitPIN(s, process.env.USER_PIN);
-m.C_Logout(s);
-m.C_CloseSession(s);
-m.C_Finalize();
-`;
+const dir = mkdtempSync(join(tmpdir(), 'hsmkms-keyring-stale-pin-'));
 
 let backend: Pkcs11Backend;
 beforeAll(async () => {
@@ -42,24 +27,12 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await backend?.close();
+  rmSync(dir, { recursive: true, force: true });
 });
 
-/** A token initialised in this process whose user PIN another process then set (when `setPin`). */
+/** A stale token (stale-token.ts) as a custom key store's keyring would open it. */
 function staleToken(setPin: boolean) {
-  const modulePath = env('HSMKMS_TEST_MODULE');
-  const label = `cks-stale-${randomBytes(4).toString('hex')}`;
-  const soPin = randomBytes(8).toString('hex');
-  const userPin = randomBytes(8).toString('hex');
-  const m = loadModule(modulePath);
-  const slot = m.C_GetSlotList(true).find((s) => (m.C_GetTokenInfo(s).flags & P.CKF_TOKEN_INITIALIZED) === 0);
-  if (!slot) throw new Error('no free slot');
-  m.C_InitToken(slot, soPin, label.padEnd(32, ' '));
-  if (setPin)
-    execFileSync(process.execPath, ['-e', SET_USER_PIN], {
-      cwd: process.cwd(),
-      env: { ...process.env, MODULE: modulePath, LABEL: label, SO_PIN: soPin, USER_PIN: userPin },
-      stdio: ['ignore', 'ignore', 'inherit'],
-    });
+  const { modulePath, label, userPin } = makeStaleToken(dir, 'cks-stale', setPin);
   return { modulePath, token: { label }, pin: async () => userPin, profile: 'softhsm2' as const, alreadyLoggedIn: 'refuse' as const };
 }
 
