@@ -4,6 +4,7 @@
  * process as its peer endpoint would call them. The transfer is held by refusing ImportReplica as
  * an unreachable region would, so the replica region is seen between PrepareReplica and ImportReplica.
  */
+import { constants, createPublicKey, publicEncrypt, randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createDispatcher } from '../../../src/core/dispatch.js';
 import { KmsError } from '../../../src/core/errors.js';
@@ -11,6 +12,8 @@ import type { JsonObject } from '../../../src/core/operation.js';
 import { abandonReplica } from '../../../src/core/multi-region/abandon-replica.js';
 import { multiRegionOperations } from '../../../src/core/multi-region/index.js';
 import { importReplica } from '../../../src/core/multi-region/import-replica.js';
+import { getParametersForImport } from '../../../src/core/operations/get-parameters-for-import.js';
+import { importKeyMaterial } from '../../../src/core/operations/import-key-material.js';
 import { PeerError } from '../../../src/core/multi-region/ports.js';
 import { TRANSPORT_KEY_VALIDITY_MS } from '../../../src/core/multi-region/prepare-replica.js';
 import { removeCreatingReplica } from '../../../src/core/multi-region/remove-creating-replica.js';
@@ -38,6 +41,8 @@ let west: TestKms;
 let held: Set<string>;
 /** eu-west-1 runs the version before placeholders: it ignores PrepareReplica's Replica and does not know AbandonReplica. */
 let oldPeer: boolean;
+/** Operations of eu-west-1 that run there but whose answer is lost on the way back (once each). */
+let lost: Set<string>;
 /** eu-west-1 runs the version before multi-Region KEY_AGREEMENT keys: PrepareReplica lists no KeyUsages. */
 let noKeyUsages: boolean;
 let calls: string[];
@@ -50,6 +55,7 @@ beforeEach(async () => {
   held = new Set();
   oldPeer = false;
   noKeyUsages = false;
+  lost = new Set();
   calls = [];
   heldInputs = [];
   east.deps.regionPeers = {
@@ -63,6 +69,7 @@ beforeEach(async () => {
       const { Replica: _ignored, ...older } = input;
       try {
         const answer = await op.run(west.deps, west.ctx, oldPeer ? older : input);
+        if (lost.delete(operation)) throw new PeerError('PeerUnreachable', 'connection reset', 0);
         if (!(oldPeer || noKeyUsages)) return answer;
         const { KeyUsages: _notYet, ...earlier } = answer;
         return earlier;
@@ -277,7 +284,16 @@ describe('a replica being created, in its own region', () => {
       it(`is never sent to ${version}: ReplicateKey is refused, nothing stays there`, async () => {
         set();
         const keyId = ((await call(east, createKey, { MultiRegion: true, KeySpec: 'ECC_NIST_P256', KeyUsage: 'KEY_AGREEMENT' })).KeyMetadata as { KeyId: string }).KeyId;
-        await expectKmsError(call(east, replicateKey, { KeyId: keyId, ReplicaRegion: EU }), 'UnsupportedOperationException', /cannot receive KEY_AGREEMENT key material/);
+        // The refusal is the call's answer when the attempt ends within the call's 2 s (under load it may
+        // not: the call then answers Creating), and in either case the audited reason the replica was given up.
+        const answer = await call(east, replicateKey, { KeyId: keyId, ReplicaRegion: EU }).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        if (answer !== undefined) expect(answer).toMatchObject({ type: 'UnsupportedOperationException', message: expect.stringMatching(/cannot receive KEY_AGREEMENT key material/) });
+        await expect
+          .poll(() => east.audit.find((e) => e.eventName === 'ReplicateKey' && e.errorCode !== undefined), { timeout: 30_000, interval: 50 })
+          .toMatchObject({ errorCode: 'UnsupportedOperationException', errorMessage: expect.stringMatching(/cannot receive KEY_AGREEMENT key material/) });
         expect(calls).toStrictEqual(['PrepareReplica']);
         // The material never left; the region leaves the set and the placeholder (if it made one) is removed there.
         await runReplicationJobs(east.deps, SILENT);
@@ -290,5 +306,28 @@ describe('a replica being created, in its own region', () => {
         await call(east, replicateKey, { KeyId: signing, ReplicaRegion: EU });
         await expect.poll(async () => (await west.store.getKey(signing))?.keyState, { timeout: 30_000, interval: 50 }).toBe('Enabled');
       });
+  });
+
+  it('an imported key\'s replica whose ImportReplica answer was lost is recognised on the next attempt (its material is awaited, not missing)', async () => {
+    const keyId = ((await call(east, createKey, { MultiRegion: true, Origin: 'EXTERNAL' })).KeyMetadata as { KeyId: string }).KeyId;
+    const params = await call(east, getParametersForImport, { KeyId: keyId, WrappingAlgorithm: 'RSAES_OAEP_SHA_256', WrappingKeySpec: 'RSA_2048' });
+    const wrappingKey = createPublicKey({ key: Buffer.from(String(params.PublicKey), 'base64'), format: 'der', type: 'spki' });
+    const EncryptedKeyMaterial = publicEncrypt({ key: wrappingKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, randomBytes(32)).toString('base64');
+    await call(east, importKeyMaterial, { KeyId: keyId, ImportToken: params.ImportToken, EncryptedKeyMaterial, ExpirationModel: 'KEY_MATERIAL_DOES_NOT_EXPIRE' });
+    lost.add('ImportReplica');
+    await call(east, replicateKey, { KeyId: keyId, ReplicaRegion: EU });
+    await expect.poll(async () => (await east.store.multiRegion.listReplicationJobs({ limit: 10 }))[0]?.attempts, { timeout: 30_000, interval: 50 }).toBe(1);
+    expect((await metadataIn(west, keyId)).KeyState).toBe('PendingImport');
+    east.clock.advance(retryDelayMs(1));
+    await runReplicationJobs(east.deps, SILENT);
+    expect(calls).toStrictEqual(['ImportReplica', 'ImportReplica', 'SyncMultiRegionKey']);
+    expect((await east.store.multiRegion.getMultiRegionKey(keyId))!.regions).toStrictEqual([
+      { region: 'us-east-1', state: 'Active' },
+      { region: EU, state: 'Active' },
+    ]);
+    expect(await east.store.multiRegion.listReplicationJobs({ limit: 10 })).toStrictEqual([]);
+    // The replica waits, PendingImport, for the primary's material (the KeyMaterialId it accepts).
+    expect((await metadataIn(west, keyId)).KeyState).toBe('PendingImport');
+    expect((await west.store.getKey(keyId))!.currentVersionId).toBe((await east.store.getKey(keyId))!.currentVersionId);
   });
 });
