@@ -44,8 +44,12 @@ export async function adminCall(options: AdminCliOptions, name: string, input: J
     }
   }
   // Loaded only now: --help and --endpoint calls load no HSM, store or server code.
-  const [{ adminOperations }, { runOffline }] = await Promise.all([import('../core/admin/index.js'), import('./offline.js')]);
-  const operation = adminOperations.find((op) => op.name === name);
+  const [{ adminOperations }, { multiRegionOperations }, { runOffline }] = await Promise.all([
+    import('../core/admin/index.js'),
+    import('../core/multi-region/index.js'),
+    import('./offline.js'),
+  ]);
+  const operation = [...adminOperations, ...multiRegionOperations].find((op) => op.name === name);
   if (!operation) throw new Error(`no HsmKms operation ${name}`);
   return runOffline(options, operation, input);
 }

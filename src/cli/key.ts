@@ -7,6 +7,7 @@
 import { Command } from 'commander';
 import { ConfigError } from '../config/hsm.js';
 import { KmsError } from '../core/errors.js';
+import { addAdminOptions, adminCall, type AdminCliOptions } from './admin-call.js';
 import { addAuditDirOption } from './audit-options.js';
 import { addHsmOptions } from './hsm-options.js';
 import { readPolicyFile } from './policy-file.js';
@@ -47,5 +48,16 @@ export function keyCommand(): Command {
     },
   );
 
-  return key.addCommand(putPolicy);
+  const removeCreatingReplica = new Command('remove-creating-replica')
+    .description(
+      'Remove a multi-Region replica left in KeyState Creating in this region because its primary\'s deployment never came back. ' +
+        'Refused while a transfer to it could still complete (ten minutes after its last PrepareReplica); audited.',
+    )
+    .argument('<key-id>', 'the replica\'s key id (mrk-…)');
+  addAdminOptions(removeCreatingReplica).action(async (keyId: string, options: AdminCliOptions) => {
+    const out = await adminCall(options, 'RemoveCreatingReplica', { KeyId: keyId });
+    process.stdout.write(`${JSON.stringify(out)}\n`);
+  });
+
+  return key.addCommand(putPolicy).addCommand(removeCreatingReplica);
 }

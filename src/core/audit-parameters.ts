@@ -128,6 +128,7 @@ export const AUDITED_PARAMETERS: Readonly<Record<string, readonly string[]>> = {
   'HsmKms.SyncMultiRegionKey': ['KeyId', 'PrimaryRegion', 'Regions', 'CurrentKeyMaterialId', 'RotationEnabled', 'RotationPeriodInDays', 'NextRotationDate'],
   'HsmKms.PrepareReplica': ['KeyId', 'KeySpec', 'Existing', 'Replica'],
   'HsmKms.AbandonReplica': ['KeyId', 'PrimaryRegion'],
+  'HsmKms.RemoveCreatingReplica': ['KeyId'],
   'HsmKms.ImportReplica': [
     'Origin',
     'TransportKeyId',

@@ -94,6 +94,7 @@ const SEEDS: Record<string, Input> = {};
 const NEVER_SUCCEEDS: Record<string, { error: string; why: string }> = {
   ReplicateKey: { error: 'UnsupportedOperationException', why: 'needs the deployment of a second region to replicate to' },
   UpdatePrimaryRegion: { error: 'NotFoundException', why: 'needs a replica in a second region\'s deployment to become the primary' },
+  'HsmKms.RemoveCreatingReplica': { error: 'KMSInvalidStateException', why: 'a replica Creating is removable only once its transfer can no longer complete (ten minutes after its last PrepareReplica)' },
 };
 
 /**
@@ -262,6 +263,9 @@ beforeAll(async () => {
     CurrentKeyMaterialId: 'c'.repeat(64),
   });
   const forVersions = await wrapForReplica(existingReplica, true);
+  // A replica Creating here (PrepareReplica with its settings), its transfer still possible.
+  const creatingReplica = `mrk-${'c'.repeat(32)}`;
+  await admin.call('PrepareReplica', { KeyId: creatingReplica, KeySpec: 'SYMMETRIC_DEFAULT', Replica: { ...replicaFields, Description: 'being created' } });
 
   const tags = [{ TagKey: 'team', TagValue: 'fuzz' }];
   Object.assign(SEEDS, {
@@ -371,6 +375,7 @@ beforeAll(async () => {
     'HsmKms.SyncMultiRegionKey': { KeyId: mrk, PrimaryRegion: 'us-east-1', Regions: ['us-east-1'], RotationEnabled: false },
     'HsmKms.PrepareReplica': { KeyId: `mrk-${'e'.repeat(32)}`, KeySpec: 'SYMMETRIC_DEFAULT', Existing: false },
     'HsmKms.AbandonReplica': { KeyId: `mrk-${'e'.repeat(32)}`, PrimaryRegion: 'eu-west-1' },
+    'HsmKms.RemoveCreatingReplica': { KeyId: creatingReplica },
     'HsmKms.ImportReplica': {
       ...replicaFields,
       TransportKeyId: forReplica.TransportKeyId,

@@ -141,12 +141,14 @@ describe('DeriveSharedSecret through @aws-sdk/client-kms', () => {
     expect(Buffer.from(fromCompressed.SharedSecret!)).toStrictEqual(Buffer.from((await derive({ PublicKey: bob.spki })).SharedSecret!));
   });
 
-  it('CreateKey offers KEY_AGREEMENT for NIST curves only, single-Region only', async () => {
-    for (const KeySpec of ['ECC_SECG_P256K1', 'RSA_2048', 'SYMMETRIC_DEFAULT', 'HMAC_256'] as const)
+  it('CreateKey offers KEY_AGREEMENT for NIST curves only, single- or multi-Region', async () => {
+    for (const KeySpec of ['ECC_SECG_P256K1', 'RSA_2048', 'SYMMETRIC_DEFAULT', 'HMAC_256'] as const) {
       await expect(ctx.kms.send(new CreateKeyCommand({ KeySpec, KeyUsage: 'KEY_AGREEMENT' })), KeySpec).rejects.toMatchObject({ name: 'ValidationException' });
-    await expect(ctx.kms.send(new CreateKeyCommand({ KeySpec: 'ECC_NIST_P256', KeyUsage: 'KEY_AGREEMENT', MultiRegion: true }))).rejects.toMatchObject({
-      name: 'UnsupportedOperationException',
-    });
+      await expect(ctx.kms.send(new CreateKeyCommand({ KeySpec, KeyUsage: 'KEY_AGREEMENT', MultiRegion: true })), KeySpec).rejects.toMatchObject({ name: 'ValidationException' });
+    }
+    const mrk = (await ctx.kms.send(new CreateKeyCommand({ KeySpec: 'ECC_NIST_P256', KeyUsage: 'KEY_AGREEMENT', MultiRegion: true }))).KeyMetadata!;
+    expect(mrk).toMatchObject({ MultiRegion: true, KeyUsage: 'KEY_AGREEMENT', KeyAgreementAlgorithms: ['ECDH'] });
+    expect(mrk.KeyId).toMatch(/^mrk-/);
     const p521 = await agreementKey('ECC_NIST_P521');
     expect(p521.KeyAgreementAlgorithms).toEqual(['ECDH']);
   });

@@ -7,7 +7,7 @@
  * there; the scheduler runs every 0.2 s, which also makes the first retries that short.
  */
 import { execFile } from 'node:child_process';
-import { constants, createPublicKey, publicEncrypt, randomBytes } from 'node:crypto';
+import { constants, createPublicKey, diffieHellman, generateKeyPairSync, publicEncrypt, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer as createHttpServer, request as httpRequest } from 'node:http';
 import { createServer } from 'node:net';
@@ -21,6 +21,7 @@ import {
   GetParametersForImportCommand,
   ImportKeyMaterialCommand,
   DecryptCommand,
+  DeriveSharedSecretCommand,
   DescribeKeyCommand,
   EnableKeyRotationCommand,
   GetKeyRotationStatusCommand,
@@ -240,6 +241,25 @@ describe('multi-Region keys between two deployments', () => {
     const { Signature } = await kmsWest.send(new SignCommand({ KeyId: primary.KeyId, Message: message, SigningAlgorithm: 'ECDSA_SHA_256' }));
     const verified = await kmsEast.send(new VerifyCommand({ KeyId: primary.KeyId, Message: message, Signature, SigningAlgorithm: 'ECDSA_SHA_256' }));
     expect(verified.SignatureValid).toBe(true);
+  });
+
+  it('a KEY_AGREEMENT key: both regions derive the same ECDH secret, and neither signs with it', async () => {
+    const primary = (await kmsEast.send(new CreateKeyCommand({ MultiRegion: true, KeySpec: 'ECC_NIST_P384', KeyUsage: 'KEY_AGREEMENT' }))).KeyMetadata!;
+    expect(primary).toMatchObject({ MultiRegion: true, KeyUsage: 'KEY_AGREEMENT', KeyAgreementAlgorithms: ['ECDH'] });
+    const replicated = await kmsEast.send(new ReplicateKeyCommand({ KeyId: primary.KeyId, ReplicaRegion: eu }));
+    expect(replicated.ReplicaKeyMetadata).toMatchObject({ KeyState: 'Creating', KeyUsage: 'KEY_AGREEMENT', KeySpec: 'ECC_NIST_P384' });
+    await replicaReady(primary.KeyId!);
+    expect((await kmsWest.send(new DescribeKeyCommand({ KeyId: primary.KeyId }))).KeyMetadata).toMatchObject({ KeyUsage: 'KEY_AGREEMENT', KeyAgreementAlgorithms: ['ECDH'] });
+    const [a, b] = await Promise.all([kmsEast, kmsWest].map((k) => k.send(new GetPublicKeyCommand({ KeyId: primary.KeyId }))));
+    expect(Buffer.from(b!.PublicKey!).equals(Buffer.from(a!.PublicKey!))).toBe(true);
+    const peer = generateKeyPairSync('ec', { namedCurve: 'secp384r1' });
+    const PublicKey = peer.publicKey.export({ format: 'der', type: 'spki' });
+    const [east, west] = await Promise.all([kmsEast, kmsWest].map((k) => k.send(new DeriveSharedSecretCommand({ KeyId: primary.KeyId, KeyAgreementAlgorithm: 'ECDH', PublicKey }))));
+    const expected = diffieHellman({ privateKey: peer.privateKey, publicKey: createPublicKey({ key: Buffer.from(a!.PublicKey!), format: 'der', type: 'spki' }) });
+    expect(Buffer.from(east!.SharedSecret!).equals(expected)).toBe(true);
+    expect(Buffer.from(west!.SharedSecret!).equals(expected)).toBe(true);
+    for (const kms of [kmsEast, kmsWest])
+      expect((await refusal(kms.send(new SignCommand({ KeyId: primary.KeyId, Message: Buffer.from('m'), SigningAlgorithm: 'ECDSA_SHA_384' })))).name).toBe('InvalidKeyUsageException');
   });
 
   it('rotation: every version travels, the replica follows the primary\'s rotations and settings', async () => {

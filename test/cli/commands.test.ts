@@ -26,7 +26,7 @@ async function failure(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ c
 
 describe('hsmkms CLI', () => {
   it('has --help on every command', async () => {
-    for (const args of [[], ['serve'], ['principal'], ['principal', 'create'], ['principal', 'list'], ['principal', 'put-policy'], ['policy', 'explain'], ['token', 'init'], ['tls']]) {
+    for (const args of [[], ['serve'], ['principal'], ['principal', 'create'], ['principal', 'list'], ['principal', 'put-policy'], ['key', 'remove-creating-replica'], ['policy', 'explain'], ['token', 'init'], ['tls']]) {
       const { stdout } = await hsmkms([...args, '--help']);
       expect(stdout, args.join(' ')).toMatch(/^Usage: hsmkms/);
     }
@@ -75,6 +75,15 @@ describe('hsmkms CLI', () => {
     const mixed = await failure(['principal', 'set-roles', 'carol', '--role', 'CryptoOfficer', 'CryptoUser', '--data-dir', dataDir]);
     expect(mixed.stderr).toMatch(/cannot be both CryptoOfficer and CryptoUser/);
     expect(mixed.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('key remove-creating-replica answers as the operation does, offline on the data directory', async () => {
+    const missing = await failure(['key', 'remove-creating-replica', `mrk-${'a'.repeat(32)}`, '--data-dir', dataDir]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/does not exist/);
+    expect(missing.stderr).not.toMatch(/\n\s+at /);
+    const bad = await failure(['key', 'remove-creating-replica', 'not-a-multi-region-key', '--data-dir', dataDir]);
+    expect(bad.stderr).toMatch(/'not-a-multi-region-key' at 'keyId' failed to satisfy constraint/);
   });
 
   it('initialises a named token in the embedded SoftHSM2 with generated PINs kept private', async () => {

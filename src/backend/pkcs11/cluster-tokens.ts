@@ -21,7 +21,7 @@ import { HsmError } from './errors.js';
 import { loadModule } from './module.js';
 import { detectProfile } from './profiles.js';
 import { parseTokenKeyReference, writeTokenKeyReference } from './token-key-reference.js';
-import { KeyringKeyError, TokenKeyring } from './token-keyring.js';
+import { KeyringKeyError, STALE_USER_PIN, TokenKeyring } from './token-keyring.js';
 import { parsePkcs11Uri, pinSourceFromUri } from './uri.js';
 
 /**
@@ -194,6 +194,8 @@ export function toConnectionError(error: unknown, clusterId: string): KeyStoreCo
   if (error instanceof HsmError) {
     // SoftHSM2 answers CKR_GENERAL_ERROR for a token whose files were removed.
     const code = error.fn === 'C_GetTokenInfo' ? 'CLUSTER_NOT_FOUND' : (CONNECTION_CODES[error.code] ?? 'INTERNAL_ERROR');
+    // A stale user PIN: what to do is in the message (restart), not in the code.
+    if (error.code === STALE_USER_PIN) return new KeyStoreConnectionError('INTERNAL_ERROR', `Cluster ${clusterId}: ${error.message}`);
     return new KeyStoreConnectionError(code, `Cluster ${clusterId}: ${error.fn} failed (${error.code}).`);
   }
   return new KeyStoreConnectionError('INTERNAL_ERROR', `Cluster ${clusterId}: ${error instanceof Error ? error.message : String(error)}`);

@@ -149,8 +149,8 @@ export async function openOwnerSession(
   }
 }
 
-/** A login refused for want of a user PIN that the token's own flags say is set. */
-function staleUserPin(module: PKCS11, slot: Handle, error: unknown): boolean {
+/** A login refused for want of a user PIN that the token's own flags say is set (see {@link openOwnerSession}). */
+export function staleUserPin(module: PKCS11, slot: Handle, error: unknown): boolean {
   if ((error as { code?: unknown }).code !== 'CKR_USER_PIN_NOT_INITIALIZED') return false;
   try {
     return (module.C_GetTokenInfo(slot).flags & P.CKF_USER_PIN_INITIALIZED) !== 0;

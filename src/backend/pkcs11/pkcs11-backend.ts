@@ -80,6 +80,13 @@ const P = pkcs11js;
 const SILENT: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => SILENT };
 const generateKeyPairAsync = promisify(generateKeyPairCallback);
 
+/** The blob purpose of a key's material: KEY_AGREEMENT (EC only) derives and never signs. */
+function materialPurposeOf(spec: KeySpec, usage: KeyUsage | undefined): 'cmk' | 'key-agreement' {
+  if (usage !== 'KEY_AGREEMENT') return 'cmk';
+  if (specInfo(spec).family !== 'ec') throw hsmError('CKR_KEY_TYPE_INCONSISTENT', 'C_GenerateKeyPair', 'data', `A ${spec} key cannot be a key agreement key.`);
+  return 'key-agreement';
+}
+
 /** The PKCS#11 implementation of {@link KeyBackend}. Create with `openPkcs11Backend`. */
 export class Pkcs11Backend extends TokenRuntime implements KeyBackend, AuditSigner, ReplicaTransport {
   private readonly ivs = new IvSource();
@@ -120,9 +127,7 @@ export class Pkcs11Backend extends TokenRuntime implements KeyBackend, AuditSign
   // ───────────────────────── KeyBackend ─────────────────────────
 
   async generateKeyMaterial(spec: KeySpec, usage?: KeyUsage): Promise<GeneratedMaterial> {
-    const purpose = usage === 'KEY_AGREEMENT' ? 'key-agreement' : 'cmk';
-    if (purpose === 'key-agreement' && specInfo(spec).family !== 'ec')
-      throw hsmError('CKR_KEY_TYPE_INCONSISTENT', 'C_GenerateKeyPair', 'data', `A ${spec} key cannot be a key agreement key.`);
+    const purpose = materialPurposeOf(spec, usage);
     return this.run('generateKeyMaterial', (s) => this.generate(s, spec, purpose));
   }
 
@@ -388,8 +393,9 @@ export class Pkcs11Backend extends TokenRuntime implements KeyBackend, AuditSign
 
   // ───────────────────────── ReplicaTransport (replica-transport.ts) ─────────────────────────
 
-  generateReplicableMaterial(spec: KeySpec): Promise<ReplicableMaterial> {
-    return this.run('generateReplicableMaterial', (s) => generateReplicable(this, s, this.replicationKeys(s), spec));
+  async generateReplicableMaterial(spec: KeySpec, usage?: KeyUsage): Promise<ReplicableMaterial> {
+    const purpose = materialPurposeOf(spec, usage);
+    return this.run('generateReplicableMaterial', (s) => generateReplicable(this, s, this.replicationKeys(s), spec, purpose));
   }
 
   transportHashes(): TransportHash[] {
@@ -400,8 +406,9 @@ export class Pkcs11Backend extends TokenRuntime implements KeyBackend, AuditSign
     return this.run('wrapForReplica', (s) => wrapForReplica(this, s, this.replicationKeys(s), material, transportPublicKey, hash));
   }
 
-  unwrapFromReplica(transportKey: MaterialRef, hash: TransportHash, wrapped: Uint8Array, spec: KeySpec): Promise<ReplicableMaterial> {
-    return this.withKey('unwrapFromReplica', transportKey, (s, h) => unwrapFromReplica(this, s, this.replicationKeys(s), h, hash, view(wrapped), spec), {
+  async unwrapFromReplica(transportKey: MaterialRef, hash: TransportHash, wrapped: Uint8Array, spec: KeySpec, usage?: KeyUsage): Promise<ReplicableMaterial> {
+    const purpose = materialPurposeOf(spec, usage);
+    return this.withKey('unwrapFromReplica', transportKey, (s, h) => unwrapFromReplica(this, s, this.replicationKeys(s), h, hash, view(wrapped), spec, purpose), {
       callerInput: true,
     });
   }

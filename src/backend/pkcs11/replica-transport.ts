@@ -27,7 +27,7 @@ import type { KeySpec } from '../../core/model.js';
 import type { ReplicableMaterial, TransferRef, TransportHash } from '../../core/multi-region/transport.js';
 import { hsmError, toHsmError } from './errors.js';
 import { ephemeralUnwrapKeyTemplate, generationRequest, oaepMechanism, specInfo, unwrapCallKind, unwrapTemplate } from './key-specs.js';
-import { parseMaterialBlob, writeMaterialBlob } from './material-blob.js';
+import { parseMaterialBlob, writeMaterialBlob, type MaterialPurpose } from './material-blob.js';
 import type { Pkcs11Backend } from './pkcs11-backend.js';
 import type { TokenKeySet } from './token-keys.js';
 
@@ -48,11 +48,17 @@ function idAttribute(id: Buffer | undefined): Template {
   return id ? [{ type: P.CKA_ID, value: id }] : [];
 }
 
+/**
+ * What travels: a key's usual material (`cmk`) or KEY_AGREEMENT material (`key-agreement`:
+ * CKA_DERIVE, never CKA_SIGN), each blob saying which, so no side makes a signing key of the other.
+ */
+export type TravellingPurpose = Extract<MaterialPurpose, 'cmk' | 'key-agreement'>;
+
 /** Wraps a session object under the current replication key: the transfer blob. */
-async function wrapUnderReplicationKey(backend: Pkcs11Backend, session: Handle, keys: TokenKeySet, key: Handle, spec: KeySpec): Promise<Buffer> {
+async function wrapUnderReplicationKey(backend: Pkcs11Backend, session: Handle, keys: TokenKeySet, key: Handle, spec: KeySpec, purpose: TravellingPurpose): Promise<Buffer> {
   const rk = keys.current();
   const wrapped = await backend.calls.op('wrap', 'C_WrapKey', session, KWP, rk.handle, key, Buffer.alloc(8192));
-  return writeMaterialBlob({ keySpec: spec, purpose: 'cmk', domainKeyId: rk.id, wrapped: Buffer.from(wrapped) });
+  return writeMaterialBlob({ keySpec: spec, purpose, domainKeyId: rk.id, wrapped: Buffer.from(wrapped) });
 }
 
 /** The HSM's multi-Region hashes: those it does OAEP with itself, SHA-256 first. */
@@ -61,15 +67,21 @@ export function transportHashes(backend: Pkcs11Backend): TransportHash[] {
 }
 
 /** Generates material in the token and returns it wrapped under the domain key and the replication key. */
-export async function generateReplicable(backend: Pkcs11Backend, session: Handle, replication: Replication, spec: KeySpec): Promise<ReplicableMaterial> {
+export async function generateReplicable(
+  backend: Pkcs11Backend,
+  session: Handle,
+  replication: Replication,
+  spec: KeySpec,
+  purpose: TravellingPurpose,
+): Promise<ReplicableMaterial> {
   const keys = await replication();
-  const req = generationRequest(spec, 'cmk', backend.profile, newId(backend));
+  const req = generationRequest(spec, purpose, backend.profile, newId(backend));
   if (req.secret) {
     const key = await backend.calls.op('generate', 'C_GenerateKey', session, req.mechanism, req.secret);
     try {
       return {
-        wrapped: await backend.wrapUnderDomainKey(session, key, spec, 'cmk'),
-        transferWrapped: await wrapUnderReplicationKey(backend, session, keys, key, spec),
+        wrapped: await backend.wrapUnderDomainKey(session, key, spec, purpose),
+        transferWrapped: await wrapUnderReplicationKey(backend, session, keys, key, spec, purpose),
       };
     } finally {
       await backend.destroyQuietly(session, key);
@@ -78,8 +90,8 @@ export async function generateReplicable(backend: Pkcs11Backend, session: Handle
   const pair = await backend.calls.op('generate', 'C_GenerateKeyPair', session, req.mechanism, req.publicKey!, req.privateKey!);
   try {
     return {
-      wrapped: await backend.wrapUnderDomainKey(session, pair.privateKey, spec, 'cmk'),
-      transferWrapped: await wrapUnderReplicationKey(backend, session, keys, pair.privateKey, spec),
+      wrapped: await backend.wrapUnderDomainKey(session, pair.privateKey, spec, purpose),
+      transferWrapped: await wrapUnderReplicationKey(backend, session, keys, pair.privateKey, spec, purpose),
       publicKey: await backend.publicKeyOf(session, pair.publicKey, spec),
     };
   } finally {
@@ -116,12 +128,13 @@ function transportKeyTemplate(backend: Pkcs11Backend, spki: Uint8Array): Templat
 /** The transfer blob unwrapped under its replication key, as a sensitive object C_WrapKey accepts. */
 async function unwrapTransferCopy(backend: Pkcs11Backend, session: Handle, replication: Replication, material: TransferRef): Promise<Handle> {
   const blob = parseMaterialBlob(material.transferWrapped);
-  if (blob.keySpec !== material.keySpec || blob.purpose !== 'cmk')
-    throw hsmError('CKR_WRAPPED_KEY_INVALID', 'parseMaterialBlob', 'data', `Transfer blob holds ${blob.keySpec}, expected ${material.keySpec}.`);
+  const purpose: TravellingPurpose = material.keyUsage === 'KEY_AGREEMENT' ? 'key-agreement' : 'cmk';
+  if (blob.keySpec !== material.keySpec || blob.purpose !== purpose)
+    throw hsmError('CKR_WRAPPED_KEY_INVALID', 'parseMaterialBlob', 'data', `Transfer blob holds ${blob.purpose} ${blob.keySpec} material, expected ${purpose} ${material.keySpec}.`);
   const keys = await replication();
   const key = keys.get(blob.domainKeyId);
   if (!key) throw hsmError('ERR_REPLICATION_KEY_MISSING', 'C_UnwrapKey', 'internal', 'The replication key that wrapped this material is not in the token.');
-  const template = unwrapTemplate(blob.keySpec, 'cmk', backend.profile, false, newId(backend));
+  const template = unwrapTemplate(blob.keySpec, purpose, backend.profile, false, newId(backend));
   return backend.calls.op('unwrap', 'C_UnwrapKey', session, KWP, key, blob.wrapped, template);
 }
 
@@ -213,12 +226,13 @@ export async function unwrapFromReplica(
   hash: TransportHash,
   wrapped: Buffer,
   spec: KeySpec,
+  purpose: TravellingPurpose,
 ): Promise<ReplicableMaterial> {
   if (!backend.oaepInToken(HASH[hash]))
     throw hsmError('CKR_MECHANISM_PARAM_INVALID', 'C_UnwrapKey', 'data', `This token does not do RSAES-OAEP with ${hash} itself; use another transport algorithm.`);
   const keys = await replication();
   const info = specInfo(spec);
-  const template = unwrapTemplate(spec, 'cmk', backend.profile, false, newId(backend));
+  const template = unwrapTemplate(spec, purpose, backend.profile, false, newId(backend));
   const oaep = oaepMechanism(HASH[hash]);
   let ephemeral: Handle | undefined;
   let key: Handle | undefined;
@@ -234,8 +248,8 @@ export async function unwrapFromReplica(
       await requireShape(backend, session, key, spec);
     }
     return {
-      wrapped: await backend.wrapUnderDomainKey(session, key, spec, 'cmk'),
-      transferWrapped: await wrapUnderReplicationKey(backend, session, keys, key, spec),
+      wrapped: await backend.wrapUnderDomainKey(session, key, spec, purpose),
+      transferWrapped: await wrapUnderReplicationKey(backend, session, keys, key, spec, purpose),
     };
   } catch (e) {
     if (backend.refusesOaep(e, HASH[hash])) throw notUnwrapped(`This token does not do RSAES-OAEP with ${hash}; use another transport algorithm.`);

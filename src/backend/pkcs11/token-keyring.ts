@@ -13,6 +13,12 @@
  * store; every Cryptoki call goes through {@link HsmCalls}. What is the keyring's own: which key
  * objects a label names (with a handle cache that recovery forgets), and that a login may have to
  * prove the PIN (`alreadyLoggedIn: 'refuse'`).
+ *
+ * A stale user PIN (SoftHSM2's copy of the token read before its PIN was set or while another
+ * process rewrote it; see module.ts openOwnerSession) is recognised but never repaired here: that
+ * needs C_Finalize, and the module is this process's — the default store's sessions and login, the
+ * TLS engine's (which loads the same library from C++), the other keyrings' — so finalising it would
+ * cut them all. The keyring refuses with {@link STALE_USER_PIN} and says to restart the process.
  */
 import { randomBytes } from 'node:crypto';
 import pkcs11js from 'pkcs11js';
@@ -23,7 +29,7 @@ import { gcmDecrypt, gcmEncrypt, IvSource } from './aes-gcm.js';
 import { HsmError, hsmError, toHsmError, type Blame } from './errors.js';
 import { HsmCalls } from './hsm-calls.js';
 import { tokenAesKeyTemplate } from './key-specs.js';
-import { findTokenSlot, loadModule } from './module.js';
+import { findTokenSlot, loadModule, staleUserPin } from './module.js';
 import { profileFor } from './profiles.js';
 import { SessionPool } from './session-pool.js';
 import { SessionRuntime } from './session-runtime.js';
@@ -93,6 +99,9 @@ export class KeyringKeyError extends HsmError {
   }
 }
 
+/** The code of a login refused because this process's copy of the token has a stale user PIN. */
+export const STALE_USER_PIN = 'ERR_STALE_USER_PIN';
+
 /** A label-addressed set of AES token keys in one token. Create with {@link TokenKeyring.open}. */
 export class TokenKeyring extends SessionRuntime {
   private readonly keys = new Map<string, { handle: Handle; info: KeyObjectInfo }>();
@@ -137,6 +146,16 @@ export class TokenKeyring extends SessionRuntime {
       }
     } catch (error) {
       await keyring.close();
+      if (staleUserPin(module, slot, error))
+        throw hsmError(
+          STALE_USER_PIN,
+          'C_Login',
+          'unavailable',
+          `The token "${config.token.label ?? config.token.serial}" refuses the login with CKR_USER_PIN_NOT_INITIALIZED while its flags say the user PIN is set: ` +
+            'this process read the token before its user PIN was set or while another process was rewriting it, and keeps that copy until the PKCS#11 module ' +
+            'is initialised again, which a running hsmkms does not do (it would end the sessions of everything else in the process that uses the module). ' +
+            'Restart this hsmkms process.',
+        );
       throw toHsmError(error, 'C_Login');
     }
     return keyring;

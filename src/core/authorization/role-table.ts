@@ -52,6 +52,8 @@ const APPROVALS = row('quorum approvals', 'account', 'allow', 'allow', 'allow');
 const AUDIT_READ = row('audit read', 'account', 'allow', 'deny', 'allow');
 /** Another region's deployment creating a replica here through its peer principal (src/core/multi-region). */
 const REPLICA_CREATION = row('replica key creation', 'account', 'deny', 'allow', 'deny');
+/** An operator removing a replica left `Creating` by a primary that never came back (src/core/multi-region). */
+const STUCK_REPLICA_REMOVAL = row('stuck replica removal', 'account', 'allow', 'deny', 'deny');
 const CALLER_IDENTITY = row('caller identity', 'account', 'allow', 'allow', 'allow');
 
 function rows(actions: string[], value: RoleTableRow): Array<[string, RoleTableRow]> {
@@ -159,6 +161,7 @@ export const ROLE_TABLE: ReadonlyMap<string, RoleTableRow> = new Map([
   ['hsmkms:ListCertificateAuthorities', ACCOUNT_LISTING],
   ['hsmkms:GetCallerIdentity', CALLER_IDENTITY],
   ...rows(['hsmkms:PrepareReplica', 'hsmkms:ImportReplica', 'hsmkms:AbandonReplica'], REPLICA_CREATION),
+  ['hsmkms:RemoveCreatingReplica', STUCK_REPLICA_REMOVAL],
 ]);
 
 /** What the role gate says about one call. */

@@ -30,7 +30,7 @@ export const importReplicaVersions: Operation = {
     const known = new Set((await deps.store.listKeyVersions(keyId)).map((v) => v.versionId));
     const fresh = arriving.filter((v) => !known.has(v.versionId));
     if (fresh.length > 0) {
-      const arrived = await unwrapArriving(deps, keyId, key.keySpec, transportKeyId, hash, fresh);
+      const arrived = await unwrapArriving(deps, keyId, key.keySpec, transportKeyId, hash, fresh, key.keyUsage);
       await deps.store.transaction(async (tx) => {
         for (const { version, transferWrapped } of arrived) {
           await tx.insertKeyVersion(version);

@@ -49,7 +49,7 @@ export const importReplica: Operation = {
     const here = await deps.store.getKey(keyId);
     const placeholder = here && !imported && (await isPlaceholderOf(deps, here, keySpec, settings.primaryRegion, ctx.principal.arn)) ? here : undefined;
     if (here && !placeholder) throw new KmsError('AlreadyExistsException', `A key with the id ${keyId} already exists in ${deps.settings.region}.`);
-    const arrived = transportKeyId && hash ? await unwrapArriving(deps, keyId, keySpec, transportKeyId, hash, arriving) : [];
+    const arrived = transportKeyId && hash ? await unwrapArriving(deps, keyId, keySpec, transportKeyId, hash, arriving, settings.keyUsage) : [];
 
     const key: KeyRecord = {
       ...placeholderKey(deps, ctx, keyId, keySpec, settings),

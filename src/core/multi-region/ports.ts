@@ -63,6 +63,10 @@ export interface MultiRegionRepository {
   takeTransportKey(transportKeyId: string): Promise<TransportKeyRecord | undefined>;
   countTransportKeys(now: Date): Promise<number>;
   deleteExpiredTransportKeys(now: Date): Promise<number>;
+  /** When the last of the key's transport keys still valid at `now` expires (none: undefined). */
+  transportKeysValidUntil(keyId: string, now: Date): Promise<Date | undefined>;
+  /** Removes every transport key made for the key; returns how many. */
+  deleteTransportKeysOf(keyId: string): Promise<number>;
 }
 
 /** An error a peer answered with (`{"__type","message"}`), or why it could not be reached or understood. */

@@ -3,7 +3,9 @@
  * key's material here (ReplicateKey: the key must not exist here yet; with `Existing: true`, a
  * rotation of the primary: the replica must be here): this HSM makes an RSA transport key pair (as
  * for GetParametersForImport), keeps the private half wrapped under its own domain key, single-use
- * and valid for ten minutes, and answers with the public key and the OAEP hashes this token does.
+ * and valid for ten minutes, and answers with the public key, the OAEP hashes this token does and
+ * the key usages whose material it receives (`KeyUsages`; an earlier version, which does not list
+ * them, is never sent a KEY_AGREEMENT key: it would unwrap that material as a signing key).
  *
  * With `Replica` (the replica's settings, as ImportReplica takes them; sent by primaries from this
  * version on, ignored by older deployments), the replica key is recorded here at the same time,
@@ -21,6 +23,7 @@ import { keyArn } from '../key-resolver.js';
 import { MULTI_REGION_KEY_ID } from './model.js';
 import { isPlaceholderOf, placeholderKey, readReplicaSettings, replicaSetRecord } from './replica-settings.js';
 import { replicaTransportOf } from './transport.js';
+import { RECEIVABLE_KEY_USAGES } from './versions.js';
 
 /** How long a transport key waits for its material. */
 export const TRANSPORT_KEY_VALIDITY_MS = 10 * 60 * 1000;
@@ -71,6 +74,7 @@ export const prepareReplica: Operation = {
       }
       await tx.multiRegion.insertTransportKey(transportKey);
     });
-    return { TransportKeyId: transportKeyId, PublicKey: blob(pair.publicKey), TransportHashes: transport.transportHashes() };
+    // KeyUsages: what this version receives (an earlier one has no KEY_AGREEMENT and does not say).
+    return { TransportKeyId: transportKeyId, PublicKey: blob(pair.publicKey), TransportHashes: transport.transportHashes(), KeyUsages: [...RECEIVABLE_KEY_USAGES] };
   },
 };

@@ -40,8 +40,6 @@ export async function readReplicaSettings(deps: KmsDeps, ctx: RequestContext, in
   const tags = parseTags(input, 'Tags');
   checkTagCount([], tags);
   if (!usagesFor(keySpec).includes(keyUsage)) throw new KmsError('ValidationException', `KeyUsage ${keyUsage} is not compatible with KeySpec ${keySpec}.`);
-  // As CreateKey: the transfer carries no key-agreement purpose (a replica would get signing material).
-  if (keyUsage === 'KEY_AGREEMENT') throw new KmsError('UnsupportedOperationException', 'Multi-Region KEY_AGREEMENT keys are not supported.');
   if (primaryRegion === deps.settings.region)
     throw new KmsError('ValidationException', `The primary key of ${keyId} cannot be replicated into its own region ${primaryRegion}.`);
   const policy = policyText ?? defaultKeyPolicy(deps.settings);

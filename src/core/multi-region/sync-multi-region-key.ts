@@ -31,7 +31,10 @@ export const syncMultiRegionKey: Operation = {
     const all = [...new Set([primaryRegion, ...regions])];
     if (!all.includes(deps.settings.region))
       throw new KmsError('ValidationException', `The regions of ${keyId} must include ${deps.settings.region}, which holds one of its keys.`);
-    if (currentVersionId !== undefined && !(await deps.store.getKeyVersion(keyId, currentVersionId)))
+    // An imported key's replica knows its KeyMaterialId before its material is imported (PendingImport, or
+    // its material deleted): that material is not missing, it is the one the replica waits for.
+    const awaitedImport = key.origin === 'EXTERNAL' && key.currentVersionId === currentVersionId;
+    if (currentVersionId !== undefined && !awaitedImport && !(await deps.store.getKeyVersion(keyId, currentVersionId)))
       throw new KmsError('ValidationException', `Key material ${currentVersionId} of ${keyId} has not arrived in ${deps.settings.region}; send it first (ImportReplicaVersions).`);
     const primaryHere = primaryRegion === deps.settings.region;
     let formerPrimary: string | undefined;

@@ -4,7 +4,7 @@
  * token, so that the plaintext material is never in either process. Detected at run time
  * ({@link replicaTransportOf}); a backend without it cannot make multi-Region keys.
  */
-import type { KeySpec } from '../model.js';
+import type { KeySpec, KeyUsage } from '../model.js';
 import type { GeneratedMaterial, KeyBackend, MaterialRef } from '../ports.js';
 
 /** The OAEP hash of a transport wrapping, as AWS names wrapping algorithms (`…_SHA_1`, `…_SHA_256`). */
@@ -36,12 +36,17 @@ export interface ReplicableMaterial extends GeneratedMaterial {
 /** One version's transfer blob, as the store keeps it. */
 export interface TransferRef {
   keySpec: KeySpec;
+  /** The key's usage: KEY_AGREEMENT material travels as derive-only material (default: the spec's usual usage). */
+  keyUsage?: KeyUsage | undefined;
   transferWrapped: Uint8Array;
 }
 
 export interface ReplicaTransport {
-  /** New material for a multi-Region key, generated in the token and wrapped twice before it is destroyed. */
-  generateReplicableMaterial(spec: KeySpec): Promise<ReplicableMaterial>;
+  /**
+   * New material for a multi-Region key, generated in the token and wrapped twice before it is
+   * destroyed. `usage` KEY_AGREEMENT (EC only) makes derive-only material, and both blobs say so.
+   */
+  generateReplicableMaterial(spec: KeySpec, usage?: KeyUsage): Promise<ReplicableMaterial>;
   /**
    * The hashes this token does RSAES-OAEP with inside itself, best first. Only these are offered
    * or used: a transport never falls back to removing OAEP padding in process memory.
@@ -57,8 +62,9 @@ export interface ReplicaTransport {
    * Destination side: unwraps `wrapped` with the transport private key (an import-wrapping blob)
    * into the token and wraps it under the domain key (for use) and the replication key (to send
    * it on later). Throws a BackendError of kind `data` when it does not unwrap to a key of `spec`.
+   * `usage` KEY_AGREEMENT makes it derive-only material (never a signing key), as generated.
    */
-  unwrapFromReplica(transportKey: MaterialRef, hash: TransportHash, wrapped: Uint8Array, spec: KeySpec): Promise<ReplicableMaterial>;
+  unwrapFromReplica(transportKey: MaterialRef, hash: TransportHash, wrapped: Uint8Array, spec: KeySpec, usage?: KeyUsage): Promise<ReplicableMaterial>;
 }
 
 /** The transport capability of a backend, if it has one. */

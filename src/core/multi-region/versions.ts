@@ -6,12 +6,15 @@
 import { createPublicKey } from 'node:crypto';
 import { EC_SPEC_CURVES, ecSpkiPoint } from '../ec-spki.js';
 import { BackendError, KmsError } from '../errors.js';
-import type { KeyMaterialVersion, KeyRecord, KeySpec, RotationType } from '../model.js';
+import { KEY_USAGES, type KeyMaterialVersion, type KeyRecord, type KeySpec, type KeyUsage, type RotationType } from '../model.js';
 import type { JsonObject, KmsDeps } from '../operation.js';
 import { constraintError, KEY_MATERIAL_ID_RULE, isBase64, requiredString } from '../validation.js';
 import { callPeer } from './peer-calls.js';
 import type { TransferMaterialRecord } from './model.js';
 import { replicaTransportOf, type ReplicableMaterial, type TransportHash } from './transport.js';
+
+/** The key usages whose material this deployment receives (PrepareReplica's `KeyUsages`). */
+export const RECEIVABLE_KEY_USAGES: readonly KeyUsage[] = KEY_USAGES;
 
 /** At most this many versions in one transfer (a key has at most 25 on-demand rotations plus yearly automatic ones). */
 export const MAX_VERSIONS_PER_TRANSFER = 100;
@@ -51,6 +54,14 @@ export async function wrapVersionsFor(
     ...(existing ? { Existing: true } : {}),
     ...(replica ? { Replica: replica } : {}),
   });
+  // A deployment of an earlier version does not list the usages it receives, and would make a
+  // KEY_AGREEMENT key's material a signing key: it is not sent one (the replica is given up there).
+  const usages = Array.isArray(prepared.KeyUsages) ? prepared.KeyUsages : ['ENCRYPT_DECRYPT', 'SIGN_VERIFY', 'GENERATE_VERIFY_MAC'];
+  if (!usages.includes(key.keyUsage))
+    throw new KmsError(
+      'UnsupportedOperationException',
+      `The deployment of ${region} cannot receive ${key.keyUsage} key material (it runs an earlier hsmkms version); upgrade it, then replicate ${key.keyId} again.`,
+    );
   const theirs = Array.isArray(prepared.TransportHashes) ? prepared.TransportHashes : [];
   const hash = transport.transportHashes().find((h) => theirs.includes(h));
   if (typeof prepared.TransportKeyId !== 'string' || typeof prepared.PublicKey !== 'string' || !hash)
@@ -58,7 +69,7 @@ export async function wrapVersionsFor(
   const publicKey = Buffer.from(prepared.PublicKey, 'base64');
   const versions: JsonObject[] = [];
   for (const { version, transfer } of travelling) {
-    const wrapped = await transport.wrapForReplica({ keySpec: key.keySpec, transferWrapped: transfer.transferWrapped }, publicKey, hash);
+    const wrapped = await transport.wrapForReplica({ keySpec: key.keySpec, keyUsage: key.keyUsage, transferWrapped: transfer.transferWrapped }, publicKey, hash);
     versions.push({
       KeyMaterialId: version.versionId,
       CreatedAt: Math.floor(version.createdAt.getTime() / 1000),
@@ -132,6 +143,7 @@ export async function unwrapArriving(
   transportKeyId: string,
   hash: TransportHash,
   arriving: ArrivingVersion[],
+  keyUsage: KeyUsage,
 ): Promise<Array<{ version: KeyMaterialVersion; transferWrapped: Buffer }>> {
   const transport = replicaTransportOf(deps.backend);
   if (!transport) throw new KmsError('UnsupportedOperationException', 'This deployment\'s HSM backend cannot receive multi-Region key material.');
@@ -148,7 +160,7 @@ export async function unwrapArriving(
     for (const v of arriving) {
       let material: ReplicableMaterial;
       try {
-        material = await transport.unwrapFromReplica(ref, hash, v.wrapped, keySpec);
+        material = await transport.unwrapFromReplica(ref, hash, v.wrapped, keySpec, keyUsage);
       } catch (error) {
         if (error instanceof BackendError && error.kind === 'data')
           throw new KmsError('IncorrectKeyMaterialException', `The material sent for ${keyId} (${v.versionId}) does not unwrap with transport key ${transportKeyId} into a ${keySpec} key.`);

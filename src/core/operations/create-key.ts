@@ -51,9 +51,6 @@ export const createKey: Operation = {
     const transport = multiRegion ? replicaTransportOf(deps.backend) : undefined;
     if (multiRegion && !transport)
       throw new KmsError('UnsupportedOperationException', 'This HSM backend cannot move key material between tokens, so it cannot hold multi-Region keys.');
-    // Replica transport carries signing/encryption material only (its blobs have no key-agreement purpose).
-    if (multiRegion && keyUsage === 'KEY_AGREEMENT')
-      throw new KmsError('UnsupportedOperationException', 'Multi-Region KEY_AGREEMENT keys are not supported; create a single-Region key.');
     if (multiRegion && origin !== 'AWS_KMS' && origin !== 'EXTERNAL')
       throw new KmsError('UnsupportedOperationException', `Multi-Region keys cannot be in a custom key store (Origin ${origin}); use Origin AWS_KMS or EXTERNAL.`);
     if (origin === 'EXTERNAL' && keySpec !== 'SYMMETRIC_DEFAULT')
@@ -105,7 +102,7 @@ export const createKey: Operation = {
     const caller = { principalArn: ctx.principal.arn, requestId: ctx.requestId, operation: 'CreateKey' };
     const inStore = keyStore ? await createKeyStoreMaterial(deps, key, keyStore, newKeyMaterialId(), xksKeyId, caller) : undefined;
     // A multi-Region key's material is also wrapped for transfer to its replicas (multi-region/transport.ts).
-    const replicable: ReplicableMaterial | undefined = transport && origin === 'AWS_KMS' ? await transport.generateReplicableMaterial(keySpec) : undefined;
+    const replicable: ReplicableMaterial | undefined = transport && origin === 'AWS_KMS' ? await transport.generateReplicableMaterial(keySpec, keyUsage) : undefined;
     const version = inStore?.version ?? (origin === 'AWS_KMS' ? await generateFirstVersion(deps, key, now, replicable) : undefined);
     if (version) key.currentVersionId = version.versionId;
     const regionSet: MultiRegionKeyRecord | undefined = multiRegion

@@ -65,7 +65,7 @@ export async function rotateKeyMaterial(deps: KmsDeps, key: KeyRecord, rotationT
   const multiRegion = await requirePrimaryForRotation(deps, key);
   if (multiRegion?.updating) throw new KmsError('KMSInvalidStateException', `${key.arn} is Updating (a rotation or a primary Region change is in flight); try again once it is done.`);
   const transport = multiRegion ? replicaTransportOf(deps.backend) : undefined;
-  const replicable = transport ? await transport.generateReplicableMaterial(key.keySpec) : undefined;
+  const replicable = transport ? await transport.generateReplicableMaterial(key.keySpec, key.keyUsage) : undefined;
   const material = replicable ?? (await deps.backend.generateKeyMaterial(key.keySpec));
   const now = deps.clock.now();
   const version: KeyMaterialVersion = {

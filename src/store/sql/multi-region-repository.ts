@@ -236,6 +236,21 @@ export class SqlMultiRegionRepository implements MultiRegionRepository {
     return Number(row.n);
   }
 
+  async transportKeysValidUntil(keyId: string, now: Date): Promise<Date | undefined> {
+    const row = await this.db
+      .selectFrom('transport_keys')
+      .select((eb) => eb.fn.max('expires_at').as('until'))
+      .where('key_id', '=', keyId)
+      .where('expires_at', '>', now.getTime())
+      .executeTakeFirst();
+    return row?.until === null || row?.until === undefined ? undefined : new Date(Number(row.until));
+  }
+
+  async deleteTransportKeysOf(keyId: string): Promise<number> {
+    const result = await this.db.deleteFrom('transport_keys').where('key_id', '=', keyId).executeTakeFirst();
+    return Number(result.numDeletedRows);
+  }
+
   async deleteExpiredTransportKeys(now: Date): Promise<number> {
     const result = await this.db.deleteFrom('transport_keys').where('expires_at', '<=', now.getTime()).executeTakeFirst();
     return Number(result.numDeletedRows);

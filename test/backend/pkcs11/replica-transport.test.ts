@@ -4,7 +4,7 @@
  * and used on both sides with the same result. Each check goes through the tokens only: the test
  * never sees the material.
  */
-import { createPublicKey, generateKeyPairSync, randomBytes, verify as cryptoVerify } from 'node:crypto';
+import { createPublicKey, diffieHellman, generateKeyPairSync, randomBytes, verify as cryptoVerify } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initToken } from '../../../src/backend/pkcs11/embedded-token.js';
 import { openPkcs11Backend, type Pkcs11Backend } from '../../../src/backend/pkcs11/index.js';
 import { BackendError } from '../../../src/core/errors.js';
-import type { KeySpec } from '../../../src/core/model.js';
+import type { KeySpec, KeyUsage } from '../../../src/core/model.js';
 import { replicaTransportOf, type TransportHash } from '../../../src/core/multi-region/transport.js';
 import { env, testProfile } from '../../support/hsm.js';
 import { openTestBackend } from './helpers.js';
@@ -50,11 +50,11 @@ const ref = (keySpec: KeySpec, wrapped: Buffer, prefix: string) => ({ id: `${pre
  * Wraps with the best hash both tokens claim; a token that turns out not to have it (SoftHSM2
  * behind the CloudHSM imitation claims SHA-256) drops it from its list, and the next one is tried.
  */
-async function wrapWithBest(from: Pkcs11Backend, to: Pkcs11Backend, spec: KeySpec, transferWrapped: Buffer, publicKey: Buffer) {
+async function wrapWithBest(from: Pkcs11Backend, to: Pkcs11Backend, spec: KeySpec, transferWrapped: Buffer, publicKey: Buffer, keyUsage?: KeyUsage) {
   for (;;) {
     const hash = from.transportHashes().find((h) => to.transportHashes().includes(h))!;
     try {
-      return { hash, wrapped: await from.wrapForReplica({ keySpec: spec, transferWrapped }, publicKey, hash) };
+      return { hash, wrapped: await from.wrapForReplica({ keySpec: spec, keyUsage, transferWrapped }, publicKey, hash) };
     } catch (e) {
       if (from.transportHashes().includes(hash)) throw e;
     }
@@ -62,11 +62,11 @@ async function wrapWithBest(from: Pkcs11Backend, to: Pkcs11Backend, spec: KeySpe
 }
 
 /** Sends one freshly made version from the source token to the destination token. */
-async function transfer(spec: KeySpec) {
-  const material = await source.generateReplicableMaterial(spec);
+async function transfer(spec: KeySpec, keyUsage?: KeyUsage) {
+  const material = await source.generateReplicableMaterial(spec, keyUsage);
   const transport = await destination.createWrappingKeyPair('RSA_3072');
-  const { hash, wrapped } = await wrapWithBest(source, destination, spec, material.transferWrapped, transport.publicKey);
-  const arrived = await destination.unwrapFromReplica(ref('RSA_3072', transport.wrapped, 'transport') as never, hash, wrapped, spec);
+  const { hash, wrapped } = await wrapWithBest(source, destination, spec, material.transferWrapped, transport.publicKey, keyUsage);
+  const arrived = await destination.unwrapFromReplica(ref('RSA_3072', transport.wrapped, 'transport') as never, hash, wrapped, spec, keyUsage);
   return { material, arrived, hash, transport, wrapped };
 }
 
@@ -105,6 +105,29 @@ describe('replica transport between two tokens', () => {
       expect(cryptoVerify('sha256', Buffer.from('signed in the other region'), options, signature)).toBe(true);
     });
   }
+
+  it('KEY_AGREEMENT: derive-only on both sides, the same ECDH secret, never a signature; never sent or received as signing material', async () => {
+    const { material, arrived } = await transfer('ECC_NIST_P384', 'KEY_AGREEMENT');
+    const peer = generateKeyPairSync('ec', { namedCurve: 'secp384r1' });
+    const peerSpki = peer.publicKey.export({ format: 'der', type: 'spki' });
+    const here = await source.deriveSharedSecret(ref('ECC_NIST_P384', material.wrapped, 'src'), peerSpki);
+    const there = await destination.deriveSharedSecret(ref('ECC_NIST_P384', arrived.wrapped, 'dst'), peerSpki);
+    expect(there.equals(here)).toBe(true);
+    expect(here.equals(diffieHellman({ privateKey: peer.privateKey, publicKey: createPublicKey({ key: material.publicKey!, format: 'der', type: 'spki' }) }))).toBe(true);
+    for (const [backend, wrapped] of [[source, material.wrapped], [destination, arrived.wrapped]] as const)
+      await expect(backend.sign(ref('ECC_NIST_P384', wrapped, 'sig'), 'ECDSA_SHA_384', Buffer.from('m'), 'RAW')).rejects.toBeInstanceOf(BackendError);
+    // Its transfer blob says key-agreement: it does not go out as (nor come back into) a signing key.
+    const transport = await destination.createWrappingKeyPair('RSA_3072');
+    const hash = source.transportHashes().find((h) => destination.transportHashes().includes(h))!;
+    await expect(source.wrapForReplica({ keySpec: 'ECC_NIST_P384', transferWrapped: material.transferWrapped }, transport.publicKey, hash)).rejects.toMatchObject({
+      kind: 'data',
+    });
+    const signing = await source.generateReplicableMaterial('ECC_NIST_P384');
+    await expect(
+      source.wrapForReplica({ keySpec: 'ECC_NIST_P384', keyUsage: 'KEY_AGREEMENT', transferWrapped: signing.transferWrapped }, transport.publicKey, hash),
+    ).rejects.toMatchObject({ kind: 'data' });
+    await expect(source.generateReplicableMaterial('RSA_2048', 'KEY_AGREEMENT')).rejects.toBeInstanceOf(BackendError);
+  });
 
   it('the material sent on from the destination arrives back at the source intact (a transfer blob on both sides)', async () => {
     const { material, arrived } = await transfer('HMAC_256');

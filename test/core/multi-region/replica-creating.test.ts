@@ -4,13 +4,19 @@
  * process as its peer endpoint would call them. The transfer is held by refusing ImportReplica as
  * an unreachable region would, so the replica region is seen between PrepareReplica and ImportReplica.
  */
+import { constants, createPublicKey, generateKeyPairSync, publicEncrypt, randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { constants, createPublicKey, generateKeyPairSync, publicEncrypt } from 'node:crypto';
+import { createDispatcher } from '../../../src/core/dispatch.js';
 import { KmsError } from '../../../src/core/errors.js';
 import type { JsonObject } from '../../../src/core/operation.js';
 import { abandonReplica } from '../../../src/core/multi-region/abandon-replica.js';
 import { multiRegionOperations } from '../../../src/core/multi-region/index.js';
+import { importReplica } from '../../../src/core/multi-region/import-replica.js';
+import { getParametersForImport } from '../../../src/core/operations/get-parameters-for-import.js';
+import { importKeyMaterial } from '../../../src/core/operations/import-key-material.js';
 import { PeerError } from '../../../src/core/multi-region/ports.js';
+import { TRANSPORT_KEY_VALIDITY_MS } from '../../../src/core/multi-region/prepare-replica.js';
+import { removeCreatingReplica } from '../../../src/core/multi-region/remove-creating-replica.js';
 import { retryDelayMs, runReplicationJobs } from '../../../src/core/multi-region/replication-jobs.js';
 import { createKey } from '../../../src/core/operations/create-key.js';
 import { decrypt } from '../../../src/core/operations/decrypt.js';
@@ -35,24 +41,38 @@ let west: TestKms;
 let held: Set<string>;
 /** eu-west-1 runs the version before placeholders: it ignores PrepareReplica's Replica and does not know AbandonReplica. */
 let oldPeer: boolean;
+/** Operations of eu-west-1 that run there but whose answer is lost on the way back (once each). */
+let lost: Set<string>;
+/** eu-west-1 runs the version before multi-Region KEY_AGREEMENT keys: PrepareReplica lists no KeyUsages. */
+let noKeyUsages: boolean;
 let calls: string[];
+/** What eu-west-1 was sent while held, in order. */
+let heldInputs: Array<{ operation: string; input: JsonObject }>;
 
 beforeEach(async () => {
   [east, west] = await Promise.all([createTestKms(), createTestKms()]);
   west.deps.settings = { ...TEST_SETTINGS, region: EU };
   held = new Set();
   oldPeer = false;
+  noKeyUsages = false;
+  lost = new Set();
   calls = [];
+  heldInputs = [];
   east.deps.regionPeers = {
     has: async (region) => region === EU,
     async call(region, operation, input) {
       calls.push(operation);
+      if (held.has(operation)) heldInputs.push({ operation, input });
       if (held.has(operation)) throw new PeerError('PeerUnreachable', 'connection refused', 0);
       const op = multiRegionOperations.find((o) => o.name === operation);
       if (!op || (oldPeer && operation === 'AbandonReplica')) throw new PeerError('UnknownOperationException', `Unknown operation: HsmKms.${operation}`, 400);
       const { Replica: _ignored, ...older } = input;
       try {
-        return await op.run(west.deps, west.ctx, oldPeer ? older : input);
+        const answer = await op.run(west.deps, west.ctx, oldPeer ? older : input);
+        if (lost.delete(operation)) throw new PeerError('PeerUnreachable', 'connection reset', 0);
+        if (!(oldPeer || noKeyUsages)) return answer;
+        const { KeyUsages: _notYet, ...earlier } = answer;
+        return earlier;
       } catch (error) {
         if (error instanceof KmsError) throw new PeerError(error.type, error.message, 400);
         throw error;
@@ -175,6 +195,141 @@ describe('a replica being created, in its own region', () => {
     expect(calls).toContain('AbandonReplica');
     expect(await east.store.multiRegion.listReplicationJobs({ limit: 10 })).toStrictEqual([]);
   });
+
+  describe('removed by an operator when its primary never comes back (HsmKms.RemoveCreatingReplica)', () => {
+    /** The operation as the server runs it: through the dispatcher, which audits every call. */
+    const removeIn = (kms: TestKms, keyId: string) =>
+      createDispatcher(kms.deps, new Map([['HsmKms.RemoveCreatingReplica', removeCreatingReplica]]), SILENT).dispatch('HsmKms.RemoveCreatingReplica', kms.ctx, { KeyId: keyId });
+
+    it('is refused while its transfer could still complete, then removes it, audited; a late ImportReplica writes nothing', async () => {
+      const keyId = await replicaHeld();
+      const arn = `arn:aws:kms:${EU}:111122223333:key/${keyId}`;
+      // The held attempt's transport key is valid for ten minutes: its ImportReplica may still arrive.
+      await expectKmsError(removeIn(west, keyId), 'KMSInvalidStateException', /may still complete until/);
+      west.clock.advance(TRANSPORT_KEY_VALIDITY_MS - 1000);
+      await expectKmsError(removeIn(west, keyId), 'KMSInvalidStateException', /may still complete until/);
+      west.clock.advance(1000);
+      expect(await removeIn(west, keyId)).toStrictEqual({ KeyId: arn, PrimaryRegion: 'us-east-1', Removed: true });
+      await expectKmsError(call(west, describeKey, { KeyId: keyId }), 'NotFoundException');
+      expect(await west.store.multiRegion.getMultiRegionKey(keyId)).toBeUndefined();
+      expect(await west.store.getTags(keyId)).toStrictEqual([]);
+      expect(await west.store.multiRegion.transportKeysValidUntil(keyId, new Date(0))).toBeUndefined();
+      const events = west.audit.filter((e) => e.eventName === 'HsmKms.RemoveCreatingReplica');
+      expect(events.map((e) => [e.errorCode, e.requestParameters, e.resources])).toStrictEqual([
+        ['KMSInvalidStateException', { KeyId: keyId }, []],
+        ['KMSInvalidStateException', { KeyId: keyId }, []],
+        [undefined, { KeyId: keyId }, [arn]],
+      ]);
+
+      // The ImportReplica that was on its way arrives late: refused, nothing is stored.
+      const late = heldInputs.find((h) => h.operation === 'ImportReplica')!.input;
+      await expectKmsError(call(west, importReplica, late), 'ValidationException', /transport key/);
+      await expectKmsError(call(west, describeKey, { KeyId: keyId }), 'NotFoundException');
+      expect(await west.store.listKeyVersions(keyId)).toStrictEqual([]);
+      await expectKmsError(removeIn(west, keyId), 'NotFoundException');
+
+      // A primary that was alive after all still lists the region: its next attempt makes the replica anew.
+      held.clear();
+      east.clock.advance(retryDelayMs(1));
+      await runReplicationJobs(east.deps, SILENT);
+      expect((await metadataIn(west, keyId)).KeyState).toBe('Enabled');
+      // Never a key with material, nor a primary.
+      await expectKmsError(removeIn(west, keyId), 'KMSInvalidStateException', /is Enabled, not a replica being created/);
+      await expectKmsError(removeIn(east, keyId), 'KMSInvalidStateException', /is Enabled, not a replica being created/);
+      expect((await metadataIn(west, keyId)).KeyState).toBe('Enabled');
+    });
+
+    it('an ImportReplica already unwrapping when the replica is removed writes nothing (the placeholder is checked in its transaction)', async () => {
+      const keyId = await replicaHeld();
+      west.clock.advance(TRANSPORT_KEY_VALIDITY_MS);
+      // The primary's next attempt: a new transport key, taken by ImportReplica, which is held inside the HSM unwrap.
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      let unwrapping!: () => void;
+      const started = new Promise<void>((resolve) => (unwrapping = resolve));
+      const backend = west.deps.backend;
+      west.deps.backend = new Proxy(backend, {
+        get(target, property) {
+          const value = Reflect.get(target, property) as unknown;
+          if (property === 'unwrapFromReplica')
+            return async (...args: unknown[]) => {
+              unwrapping();
+              await gate;
+              return (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+            };
+          return typeof value === 'function' ? value.bind(target) : value;
+        },
+      });
+      held.clear();
+      east.clock.advance(retryDelayMs(1));
+      const attempt = runReplicationJobs(east.deps, SILENT);
+      await started;
+      // Its transport key is taken (single use), so none is waiting: the removal goes ahead.
+      expect(await removeIn(west, keyId)).toMatchObject({ Removed: true });
+      release();
+      await attempt;
+      await expectKmsError(call(west, describeKey, { KeyId: keyId }), 'NotFoundException');
+      expect(await west.store.listKeyVersions(keyId)).toStrictEqual([]);
+      expect(await west.store.multiRegion.getMultiRegionKey(keyId)).toBeUndefined();
+      // The primary keeps its job (the region answered that the replica changed meanwhile).
+      expect((await east.store.multiRegion.listReplicationJobs({ limit: 10 })).map((j) => j.kind)).toStrictEqual(['replicate']);
+    });
+  });
+
+  describe('a KEY_AGREEMENT key and a region of an earlier version', () => {
+    for (const [version, set] of [
+      ['the previous version (placeholders, no KEY_AGREEMENT)', () => (noKeyUsages = true)],
+      ['an older version (no placeholders)', () => (oldPeer = true)],
+    ] as const)
+      it(`is never sent to ${version}: ReplicateKey is refused, nothing stays there`, async () => {
+        set();
+        const keyId = ((await call(east, createKey, { MultiRegion: true, KeySpec: 'ECC_NIST_P256', KeyUsage: 'KEY_AGREEMENT' })).KeyMetadata as { KeyId: string }).KeyId;
+        // The refusal is the call's answer when the attempt ends within the call's 2 s (under load it may
+        // not: the call then answers Creating), and in either case the audited reason the replica was given up.
+        const answer = await call(east, replicateKey, { KeyId: keyId, ReplicaRegion: EU }).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        if (answer !== undefined) expect(answer).toMatchObject({ type: 'UnsupportedOperationException', message: expect.stringMatching(/cannot receive KEY_AGREEMENT key material/) });
+        await expect
+          .poll(() => east.audit.find((e) => e.eventName === 'ReplicateKey' && e.errorCode !== undefined), { timeout: 30_000, interval: 50 })
+          .toMatchObject({ errorCode: 'UnsupportedOperationException', errorMessage: expect.stringMatching(/cannot receive KEY_AGREEMENT key material/) });
+        expect(calls).toStrictEqual(['PrepareReplica']);
+        // The material never left; the region leaves the set and the placeholder (if it made one) is removed there.
+        await runReplicationJobs(east.deps, SILENT);
+        expect(await west.store.listKeyVersions(keyId)).toStrictEqual([]);
+        await expectKmsError(call(west, describeKey, { KeyId: keyId }), 'NotFoundException');
+        expect((await east.store.multiRegion.getMultiRegionKey(keyId))!.regions.map((r) => r.region)).toStrictEqual(['us-east-1']);
+        expect(await east.store.multiRegion.listReplicationJobs({ limit: 10 })).toStrictEqual([]);
+        // A signing key still goes to it.
+        const signing = ((await call(east, createKey, { MultiRegion: true, KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY' })).KeyMetadata as { KeyId: string }).KeyId;
+        await call(east, replicateKey, { KeyId: signing, ReplicaRegion: EU });
+        await expect.poll(async () => (await west.store.getKey(signing))?.keyState, { timeout: 30_000, interval: 50 }).toBe('Enabled');
+      });
+  });
+
+  it('an imported key\'s replica whose ImportReplica answer was lost is recognised on the next attempt (its material is awaited, not missing)', async () => {
+    const keyId = ((await call(east, createKey, { MultiRegion: true, Origin: 'EXTERNAL' })).KeyMetadata as { KeyId: string }).KeyId;
+    const params = await call(east, getParametersForImport, { KeyId: keyId, WrappingAlgorithm: 'RSAES_OAEP_SHA_256', WrappingKeySpec: 'RSA_2048' });
+    const wrappingKey = createPublicKey({ key: Buffer.from(String(params.PublicKey), 'base64'), format: 'der', type: 'spki' });
+    const EncryptedKeyMaterial = publicEncrypt({ key: wrappingKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, randomBytes(32)).toString('base64');
+    await call(east, importKeyMaterial, { KeyId: keyId, ImportToken: params.ImportToken, EncryptedKeyMaterial, ExpirationModel: 'KEY_MATERIAL_DOES_NOT_EXPIRE' });
+    lost.add('ImportReplica');
+    await call(east, replicateKey, { KeyId: keyId, ReplicaRegion: EU });
+    await expect.poll(async () => (await east.store.multiRegion.listReplicationJobs({ limit: 10 }))[0]?.attempts, { timeout: 30_000, interval: 50 }).toBe(1);
+    expect((await metadataIn(west, keyId)).KeyState).toBe('PendingImport');
+    east.clock.advance(retryDelayMs(1));
+    await runReplicationJobs(east.deps, SILENT);
+    expect(calls).toStrictEqual(['ImportReplica', 'ImportReplica', 'SyncMultiRegionKey']);
+    expect((await east.store.multiRegion.getMultiRegionKey(keyId))!.regions).toStrictEqual([
+      { region: 'us-east-1', state: 'Active' },
+      { region: EU, state: 'Active' },
+    ]);
+    expect(await east.store.multiRegion.listReplicationJobs({ limit: 10 })).toStrictEqual([]);
+    // The replica waits, PendingImport, for the primary's material (the KeyMaterialId it accepts).
+    expect((await metadataIn(west, keyId)).KeyState).toBe('PendingImport');
+    expect((await west.store.getKey(keyId))!.currentVersionId).toBe((await east.store.getKey(keyId))!.currentVersionId);
+  });
 });
 
 describe('a replica being created belongs to the principal that recorded it', () => {
@@ -223,14 +378,11 @@ describe('a replica being created belongs to the principal that recorded it', ()
     expect(Buffer.from(String((await call(west, decrypt, { CiphertextBlob: sealed.CiphertextBlob })).Plaintext), 'base64').toString()).toBe('made by the primary');
   });
 
-  it('a replica of KEY_AGREEMENT usage is refused, as CreateKey refuses a multi-Region one (the transfer has no key-agreement purpose)', async () => {
+  it('a replica of KEY_AGREEMENT usage is recorded as one (its material will come as derive-only material)', async () => {
     const keyId = `mrk-${'c'.repeat(32)}`;
     const op = multiRegionOperations.find((o) => o.name === 'PrepareReplica')!;
-    await expectKmsError(
-      op.run(west.deps, west.ctx, { KeyId: keyId, KeySpec: 'ECC_NIST_P256', Replica: { ...replica, KeyUsage: 'KEY_AGREEMENT' } }),
-      'UnsupportedOperationException',
-    );
-    await expectKmsError(call(west, describeKey, { KeyId: keyId }), 'NotFoundException');
+    await op.run(west.deps, west.ctx, { KeyId: keyId, KeySpec: 'ECC_NIST_P256', Replica: { ...replica, KeyUsage: 'KEY_AGREEMENT' } });
+    expect(await metadataIn(west, keyId)).toMatchObject({ KeyState: 'Creating', KeyUsage: 'KEY_AGREEMENT' });
   });
 
   it('a public key sent with an asymmetric replica must be one of its spec (one at infinity aborted the process when served)', async () => {
@@ -256,16 +408,16 @@ describe('a replica being created belongs to the principal that recorded it', ()
       );
   });
 
-  it('the account root may remove a placeholder another principal recorded (a primary that never returns); that principal too, no other', async () => {
+  it('only the principal that recorded a placeholder abandons it: not another, not the account root (the operator removes it with RemoveCreatingReplica, under its transport-key rule)', async () => {
     const keyId = `mrk-${'e'.repeat(32)}`;
     const peer = { requestId: 'peer-request', principal: { ...intruder().principal, arn: 'arn:aws:iam::111122223333:user/replicator', name: 'replicator' } };
     const prepare = multiRegionOperations.find((o) => o.name === 'PrepareReplica')!;
     await prepare.run(west.deps, peer, { KeyId: keyId, KeySpec: 'SYMMETRIC_DEFAULT', Replica: replica });
     expect((await metadataIn(west, keyId)).KeyState).toBe('Creating');
     expect(await abandonReplica.run(west.deps, intruder(), { KeyId: keyId, PrimaryRegion: 'us-east-1' })).toMatchObject({ Removed: false });
-    expect(await call(west, abandonReplica, { KeyId: keyId, PrimaryRegion: 'us-east-1' })).toMatchObject({ Removed: true });
-    await expectKmsError(call(west, describeKey, { KeyId: keyId }), 'NotFoundException');
-    await prepare.run(west.deps, peer, { KeyId: keyId, KeySpec: 'SYMMETRIC_DEFAULT', Replica: replica });
+    expect(await call(west, abandonReplica, { KeyId: keyId, PrimaryRegion: 'us-east-1' })).toMatchObject({ Removed: false });
+    expect((await metadataIn(west, keyId)).KeyState).toBe('Creating');
     expect(await abandonReplica.run(west.deps, peer, { KeyId: keyId, PrimaryRegion: 'us-east-1' })).toMatchObject({ Removed: true });
+    await expectKmsError(call(west, describeKey, { KeyId: keyId }), 'NotFoundException');
   });
 });
