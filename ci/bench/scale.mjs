@@ -302,7 +302,7 @@ try {
       starts[side].rss.push(s.rssKiB);
       await s.server.stop();
     }
-  for (const [side, label] of [['small', '10 keys'], ['large', `${KEYS} keys`]])
+  for (const [side, label] of STARTS > 0 ? [['small', '10 keys'], ['large', `${KEYS} keys`]] : [])
     console.error(`  start-up holding ${label}: ${starts[side].ms.map((t) => t.toFixed(0)).join(', ')} ms; RSS ${starts[side].rss.map((k) => (k / 1024).toFixed(0)).join(', ')} MiB`);
   const small = { startupMs: median(starts.small.ms) ?? NaN, rssKiB: median(starts.small.rss) ?? NaN };
   const large = { startupMs: median(starts.large.ms) ?? NaN, rssKiB: median(starts.large.rss) ?? NaN };
@@ -389,8 +389,12 @@ try {
         `target ≥ ${TARGET} ${ratio >= TARGET ? 'met' : 'NOT met'}; by CPU per request ${median(r.cpuAll).toFixed(0)} vs ${median(r.cpuFew).toFixed(0)} µs = ${cpuRatio.toFixed(2)}`,
       `  (over 10 keys while holding 10: ${fewAlone.rps.toFixed(0)} req/s, not interleaved)`,
       `                                     10 keys ${`${KEYS} keys`.padStart(12)}   ratio (flat = 1.00)`,
-      line(`start-up (spawn → /health 200)`, small.startupMs, large.startupMs, (x) => `${x.toFixed(0)} ms`) + `   (${STARTS} alternate starts each: ${range(starts.small.ms)} / ${range(starts.large.ms)} ms)`,
-      line(`resident memory after start`, small.rssKiB, large.rssKiB, mib),
+      ...(STARTS > 0
+        ? [
+            line(`start-up (spawn → /health 200)`, small.startupMs, large.startupMs, (x) => `${x.toFixed(0)} ms`) + `   (${STARTS} alternate starts each: ${range(starts.small.ms)} / ${range(starts.large.ms)} ms)`,
+            line(`resident memory after start`, small.rssKiB, large.rssKiB, mib),
+          ]
+        : []),
       line(`resident memory after Encrypt runs`, smallAfter, largeAfter, mib),
     ].join('\n'),
   );
