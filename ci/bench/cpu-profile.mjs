@@ -23,6 +23,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CA_MODES, caRequests, initBenchCa } from './ca-requests.mjs';
 import { benchPort, signedCoreRequest, untilListening } from './core.mjs';
+import { printProfile } from './profile-report.mjs';
 import { wrk } from './wrk.mjs';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -101,57 +102,11 @@ try {
   const file = readdirSync(profileDir).find((name) => name.endsWith('.cpuprofile'));
   if (!file) throw new Error('the server wrote no profile');
   if (process.env.PROFILE_SAVE) copyFileSync(join(profileDir, file), process.env.PROFILE_SAVE);
-  report(JSON.parse(readFileSync(join(profileDir, file), 'utf8')));
-} finally {
-  rmSync(work, { recursive: true, force: true });
-}
-
-/** Prints self time by file/package and by function, and inclusive time, over the measured rounds. */
-function report(profile) {
   // The profile ends when the server exits: windows are placed by their distance from that end
   // (an error of a few ms against rounds of seconds).
-  const inWindow = windows.map((w) => ({ from: profile.endTime - (exitedAt - w.from) * 1000, to: profile.endTime - (exitedAt - w.to) * 1000 }));
-  const nodes = new Map(profile.nodes.map((n) => [n.id, n]));
-  const parent = new Map();
-  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
-  const self = new Map();
-  let total = 0;
-  let t = profile.startTime;
-  for (let i = 0; i < profile.samples.length; i++) {
-    t += profile.timeDeltas[i];
-    if (!inWindow.some((w) => t >= w.from && t <= w.to)) continue;
-    const dt = profile.timeDeltas[i + 1] ?? 0;
-    self.set(profile.samples[i], (self.get(profile.samples[i]) ?? 0) + dt);
-    total += dt;
-  }
-  const where = (url) => {
-    if (!url) return '(native)';
-    const pkg = /node_modules\/((@[^/]+\/)?[^/]+)/.exec(url);
-    return pkg ? `npm:${pkg[1]}` : url.replace(`file://${root}`, '');
-  };
-  const name = (n) => `${n.callFrame.functionName || '(anonymous)'} ${where(n.callFrame.url)}:${n.callFrame.lineNumber + 1}`;
-  const byFile = new Map();
-  const byFunction = new Map();
-  const inclusive = new Map();
-  for (const [id, time] of self) {
-    const node = nodes.get(id);
-    const file = node.callFrame.url ? where(node.callFrame.url) : node.callFrame.functionName;
-    byFile.set(file, (byFile.get(file) ?? 0) + time);
-    byFunction.set(name(node), (byFunction.get(name(node)) ?? 0) + time);
-    const seen = new Set();
-    for (let at = id; at !== undefined; at = parent.get(at)) {
-      const key = name(nodes.get(at));
-      if (seen.has(key)) continue;
-      seen.add(key);
-      inclusive.set(key, (inclusive.get(key) ?? 0) + time);
-    }
-  }
-  const table = (title, map, keep = () => true) => {
-    console.log(`\n${title} (% of the main thread's ${(total / 1000).toFixed(0)} ms sampled in the measured rounds, idle included)`);
-    for (const [key, time] of [...map].filter(([key]) => keep(key)).sort((a, b) => b[1] - a[1]).slice(0, TOP))
-      console.log(`${((100 * time) / total).toFixed(1).padStart(6)}%  ${key}`);
-  };
-  table('self time by file or package', byFile);
-  table('self time by function', byFunction);
-  table('inclusive time, our code and packages', inclusive, (key) => key.includes(' dist/') || key.includes(' npm:'));
+  const profile = JSON.parse(readFileSync(join(profileDir, file), 'utf8'));
+  const at = (t) => profile.endTime - (exitedAt - t) * 1000;
+  printProfile(profile, windows.map((w) => ({ from: at(w.from), to: at(w.to) })), { root, top: TOP });
+} finally {
+  rmSync(work, { recursive: true, force: true });
 }

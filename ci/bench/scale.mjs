@@ -13,6 +13,10 @@
 // material, so each still unwraps into its own session object) inserted with SQL while the
 // server is stopped, since making 100,000 keys through HTTP takes minutes on a 2-core machine.
 // Standalone (`node ci/bench/scale.mjs`) or from `npm run bench` (BENCH_ONLY=scale).
+// BENCH_SCALE_PROFILE=1 (with BENCH_WORKERS=1) runs the server of the Encrypt rounds under
+// `node --cpu-prof` and prints its main thread's profile over the rounds over 10 keys and over
+// all keys, apart (PROFILE_TOP rows per table, PROFILE_INTERVAL_US sampling interval);
+// BENCH_SCALE_STARTS=0 skips the start-up and memory starts.
 import { spawn } from 'node:child_process';
 import { createHash, createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -25,6 +29,7 @@ import Database from 'better-sqlite3';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { KMSClient, CreateKeyCommand } from '@aws-sdk/client-kms';
 import { cpuMs } from './core.mjs';
+import { printProfile } from './profile-report.mjs';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const KEYS = Number(process.env.BENCH_KEYS ?? 100_000);
@@ -41,6 +46,8 @@ const WARM_PASSES = Number(process.env.BENCH_SCALE_WARM_PASSES ?? 0);
 const CONNECTIONS = 16;
 const TARGET = 0.9;
 const SERVE_ARGS = (process.env.BENCH_SERVE_ARGS ?? '').split(' ').filter(Boolean);
+const PROFILE = process.env.BENCH_SCALE_PROFILE === '1';
+if (PROFILE && WORKERS !== 1) throw new Error('BENCH_SCALE_PROFILE=1 profiles one process: set BENCH_WORKERS=1');
 const work = mkdtempSync(join(tmpdir(), 'hsmkms-bench-100k-'));
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const run = promisify(execFile);
@@ -59,16 +66,21 @@ function rssKiB(pid) {
   return total;
 }
 
-/** Starts `hsmkms serve` on the data directory; resolves once /health answers 200, with the time that took. */
-async function serve(dir) {
+/**
+ * Starts `hsmkms serve` on the data directory; resolves once /health answers 200, with the time
+ * that took. `profileDir`: run it under `node --cpu-prof`, writing there when it stops.
+ */
+async function serve(dir, profileDir) {
   const started = performance.now();
+  const profiling = profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir, '--cpu-prof-interval', process.env.PROFILE_INTERVAL_US ?? '250'] : [];
   const child = spawn(
     process.execPath,
-    [join(root, 'bin/hsmkms.js'), 'serve', '--data-dir', dir, '--port', '0', '--log-level', 'warn', '--workers', String(WORKERS), '--audit-node-id', 'bench-scale', ...SERVE_ARGS],
+    [...profiling, join(root, 'bin/hsmkms.js'), 'serve', '--data-dir', dir, '--port', '0', '--log-level', 'warn', '--workers', String(WORKERS), '--audit-node-id', 'bench-scale', ...SERVE_ARGS],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   children.push(child);
-  const exited = new Promise((r) => child.once('exit', r));
+  let exitedAt;
+  const exited = new Promise((r) => child.once('exit', () => r((exitedAt = performance.now()))));
   let out = '';
   const endpoint = await new Promise((resolve, reject) => {
     const onData = (chunk) => {
@@ -90,9 +102,11 @@ async function serve(dir) {
     endpoint,
     pid: child.pid,
     startupMs,
+    /** Stops the server; resolves with the time it exited (undefined if it did not within 10 s). */
     stop: async () => {
       child.kill('SIGTERM');
       await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
+      return exitedAt;
     },
   };
 }
@@ -288,10 +302,10 @@ try {
       starts[side].rss.push(s.rssKiB);
       await s.server.stop();
     }
-  for (const [side, label] of [['small', '10 keys'], ['large', `${KEYS} keys`]])
+  for (const [side, label] of STARTS > 0 ? [['small', '10 keys'], ['large', `${KEYS} keys`]] : [])
     console.error(`  start-up holding ${label}: ${starts[side].ms.map((t) => t.toFixed(0)).join(', ')} ms; RSS ${starts[side].rss.map((k) => (k / 1024).toFixed(0)).join(', ')} MiB`);
-  const small = { startupMs: median(starts.small.ms), rssKiB: median(starts.small.rss) };
-  const large = { startupMs: median(starts.large.ms), rssKiB: median(starts.large.rss) };
+  const small = { startupMs: median(starts.small.ms) ?? NaN, rssKiB: median(starts.small.rss) ?? NaN };
+  const large = { startupMs: median(starts.large.ms) ?? NaN, rssKiB: median(starts.large.rss) ?? NaN };
 
   // Holding 10 keys: Encrypt over them, then memory.
   server = await serve(work10);
@@ -303,8 +317,10 @@ try {
   console.error(`  Encrypt over 10 keys holding 10: ${fewAlone.rps.toFixed(0)} req/s`);
 
   // Holding all keys: Encrypt over 10 vs over all, interleaved.
-  server = await serve(work);
+  const profileDir = PROFILE ? join(work, 'profile') : undefined;
+  server = await serve(work, profileDir);
   const { endpoint, pid } = server;
+  const windows = { few: [], all: [] };
   console.error(`bench scale: signing one Encrypt per key (${all.length}) …`);
   let signedAt = performance.now();
   await encryptScript(signer, endpoint, few, plaintext, 0, script('few'));
@@ -330,7 +346,9 @@ try {
       const cpu = cpuMs(pid);
       const started = performance.now();
       const w = await wrkRun(endpoint, script(name), SECONDS);
-      const seconds = (performance.now() - started) / 1000;
+      const ended = performance.now();
+      windows[name].push({ from: started, to: ended });
+      const seconds = (ended - started) / 1000;
       return { ...w, cpuUs: ((cpuMs(pid) - cpu) * 1000) / (w.rps * seconds) };
     };
     const a = await measured('few');
@@ -345,7 +363,18 @@ try {
     console.error(`  round ${i + 1}: over 10 keys ${a.rps.toFixed(0)} req/s (${a.cpuUs.toFixed(0)} µs CPU/req), over all ${all.length} ${b.rps.toFixed(0)} req/s (${b.cpuUs.toFixed(0)} µs CPU/req)`);
   }
   const largeAfter = rssKiB(pid);
-  await server.stop();
+  const exitedAt = await server.stop();
+  if (PROFILE) {
+    const file = readdirSync(profileDir).find((name) => name.endsWith('.cpuprofile'));
+    if (exitedAt === undefined || !file) throw new Error('the profiled server wrote no profile (it did not exit within 10 s of SIGTERM?)');
+    const profile = JSON.parse(readFileSync(join(profileDir, file), 'utf8'));
+    // The profile ends when the server exits: the rounds are placed by their distance from that end.
+    const at = (t) => profile.endTime - (exitedAt - t) * 1000;
+    for (const [name, label] of [['few', 'over 10 keys'], ['all', `over all ${KEYS} keys`]]) {
+      console.log(`\n=== profile of the rounds ${label} ===`);
+      printProfile(profile, windows[name].map((w) => ({ from: at(w.from), to: at(w.to) })), { root, top: Number(process.env.PROFILE_TOP ?? 30) });
+    }
+  }
 
   const ratio = median(r.ratios);
   const cpuRatio = median(r.cpuFew) / median(r.cpuAll);
@@ -360,8 +389,12 @@ try {
         `target ≥ ${TARGET} ${ratio >= TARGET ? 'met' : 'NOT met'}; by CPU per request ${median(r.cpuAll).toFixed(0)} vs ${median(r.cpuFew).toFixed(0)} µs = ${cpuRatio.toFixed(2)}`,
       `  (over 10 keys while holding 10: ${fewAlone.rps.toFixed(0)} req/s, not interleaved)`,
       `                                     10 keys ${`${KEYS} keys`.padStart(12)}   ratio (flat = 1.00)`,
-      line(`start-up (spawn → /health 200)`, small.startupMs, large.startupMs, (x) => `${x.toFixed(0)} ms`) + `   (${STARTS} alternate starts each: ${range(starts.small.ms)} / ${range(starts.large.ms)} ms)`,
-      line(`resident memory after start`, small.rssKiB, large.rssKiB, mib),
+      ...(STARTS > 0
+        ? [
+            line(`start-up (spawn → /health 200)`, small.startupMs, large.startupMs, (x) => `${x.toFixed(0)} ms`) + `   (${STARTS} alternate starts each: ${range(starts.small.ms)} / ${range(starts.large.ms)} ms)`,
+            line(`resident memory after start`, small.rssKiB, large.rssKiB, mib),
+          ]
+        : []),
       line(`resident memory after Encrypt runs`, smallAfter, largeAfter, mib),
     ].join('\n'),
   );

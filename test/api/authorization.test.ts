@@ -147,6 +147,19 @@ describe('key policies', () => {
     }
   });
 
+  it('keys sharing one policy text share its compiled form, and a new policy on one changes only that key, from its next request', async () => {
+    const shared = policy(ACCOUNT_ADMIN, { Sid: 'AppEncrypts', Effect: 'Allow', Principal: { AWS: app.arn }, Action: 'kms:Encrypt', Resource: '*' });
+    const [one, two] = [await keyWithPolicy(owner, shared), await keyWithPolicy(owner, shared)];
+    const encrypt = (k: { keyId: string }) => app.kms.send(new EncryptCommand({ KeyId: k.keyId, Plaintext: Buffer.from('s') }));
+    for (const k of [one, two]) expect((await encrypt(k)).KeyId).toBe(k.arn);
+    await owner.kms.send(new PutKeyPolicyCommand({ KeyId: one.keyId, PolicyName: 'default', Policy: policy(ACCOUNT_ADMIN) }));
+    expect((await refusal(encrypt(one))).name).toBe('AccessDeniedException');
+    expect((await encrypt(two)).KeyId).toBe(two.arn);
+    // Back to the shared text: allowed again, the other key untouched throughout.
+    await owner.kms.send(new PutKeyPolicyCommand({ KeyId: one.keyId, PolicyName: 'default', Policy: shared }));
+    for (const k of [one, two]) expect((await encrypt(k)).KeyId).toBe(k.arn);
+  });
+
   it('refuses a malformed key policy or an unknown condition operator with MalformedPolicyDocumentException', async () => {
     const key = await keyWithPolicy(owner);
     for (const bad of ['{not json', policy({ Effect: 'Allow', Principal: '*', Action: 'kms:*', Resource: '*', Condition: { StringEqualsMaybe: { 'kms:CallerAccount': ACCOUNT } } })]) {

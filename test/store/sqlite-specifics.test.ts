@@ -6,6 +6,7 @@ import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { openSqliteStore } from '../../src/store/sqlite/index.js';
 import type { Logger } from '../../src/core/ports.js';
+import type { KeyMaterialVersion } from '../../src/core/model.js';
 import { alias, key, version } from './fixtures.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'hsmkms-sqlite-'));
@@ -205,6 +206,57 @@ describe('SQLite store fast path', () => {
       expect(await store.inRequestScope(async () => (await store.getKey(k.keyId))?.keyState)).toBe('Enabled');
       raw.prepare("update keys set key_state = 'Disabled', revision = 4 where key_id = ?").run(k.keyId);
       expect((await store.getKey(k.keyId))?.keyState).toBe('Disabled');
+    } finally {
+      raw.close();
+      await store.close();
+    }
+  });
+
+  it('reads a key and its current version in one statement; a rotation or a version change by another connection is seen next read', async () => {
+    const path = freshPath();
+    const store = await openSqliteStore({ path, readCacheEntries: 2 });
+    const raw = new Database(path);
+    try {
+      const k = key({ currentVersionId: undefined });
+      await store.insertKey(k);
+      const v1 = version(k.keyId, { publicKey: new Uint8Array([7, 8]), rotationType: 'ON_DEMAND' });
+      const v2 = version(k.keyId);
+      await store.insertKeyVersion(v1);
+      await store.insertKeyVersion(v2);
+      // The store hands out Buffers for the Uint8Arrays it was given.
+      const plain = (v: KeyMaterialVersion | undefined) =>
+        v && { ...v, wrappedMaterial: Buffer.from(v.wrappedMaterial), ...(v.publicKey ? { publicKey: Buffer.from(v.publicKey) } : {}) };
+      const versionReads = vi.spyOn((store as unknown as { versionById: { get(...a: unknown[]): unknown } }).versionById, 'get');
+      // No current version: the key alone, and its versions read on their own.
+      expect((await store.getKey(k.keyId))?.currentVersionId).toBeUndefined();
+      expect(plain(await store.getKeyVersion(k.keyId, v1.versionId))).toStrictEqual(plain(v1));
+      expect(versionReads).toHaveBeenCalledTimes(1);
+      // Another process makes v1 current: the key's read brings v1 along, equal to its own read.
+      raw.prepare('update keys set current_version_id = ?, revision = 2 where key_id = ?').run(v1.versionId, k.keyId);
+      expect((await store.getKey(k.keyId))?.currentVersionId).toBe(v1.versionId);
+      expect(plain(await store.getKeyVersion(k.keyId, v1.versionId))).toStrictEqual(plain(v1));
+      expect(versionReads).toHaveBeenCalledTimes(1);
+      // A rotation by another process (v2 current) and a change to v1's row: both seen at once.
+      raw.prepare('update keys set current_version_id = ?, revision = 3 where key_id = ?').run(v2.versionId, k.keyId);
+      raw.prepare('update key_versions set rotation_type = ? where version_id = ?').run('AUTOMATIC', v1.versionId);
+      expect((await store.getKey(k.keyId))?.currentVersionId).toBe(v2.versionId);
+      expect(plain(await store.getKeyVersion(k.keyId, v2.versionId))).toStrictEqual(plain(v2));
+      expect(versionReads).toHaveBeenCalledTimes(1);
+      expect(plain(await store.getKeyVersion(k.keyId, v1.versionId))).toStrictEqual(plain({ ...v1, rotationType: 'AUTOMATIC' }));
+      expect(versionReads).toHaveBeenCalledTimes(2);
+      // The current version deleted by another process: the key read finds none, and neither does the version read.
+      raw.prepare('delete from key_versions where version_id = ?').run(v2.versionId);
+      expect((await store.getKey(k.keyId))?.currentVersionId).toBe(v2.versionId);
+      expect(await store.getKeyVersion(k.keyId, v2.versionId)).toBeUndefined();
+      // Bounded: keys read with their versions through 2 entries leave 2 versions cached.
+      const others = Array.from({ length: 5 }, () => key());
+      for (const o of others) {
+        const v = version(o.keyId);
+        await store.insertKey({ ...o, currentVersionId: v.versionId });
+        await store.insertKeyVersion(v);
+      }
+      for (const o of others) await store.getKey(o.keyId);
+      expect((store as unknown as { versionCache: Map<string, unknown> }).versionCache.size).toBe(2);
     } finally {
       raw.close();
       await store.close();

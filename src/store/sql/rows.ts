@@ -45,12 +45,18 @@ function millis(date: Date | undefined): number | null {
   return date === undefined ? null : date.getTime();
 }
 
-/** Drops keys whose value is `undefined`, so optional fields are absent rather than present-and-undefined. */
+/**
+ * `record` without its `undefined` fields, so optional fields are absent rather than
+ * present-and-undefined; in their order. A new object rather than `delete`: deleting leaves V8 a
+ * slow dictionary-mode object, which every later copy pays for (~5 µs against ~0.7 µs for the
+ * whole conversion of a key row, measured 2026-12-01).
+ */
 export function compact<T extends object>(record: T): T {
+  const out = {} as T;
   for (const key of Object.keys(record) as (keyof T)[]) {
-    if (record[key] === undefined) delete record[key];
+    if (record[key] !== undefined) out[key] = record[key];
   }
-  return record;
+  return out;
 }
 
 export function keyToRow(key: KeyRecord): Insertable<KeysTable> {
