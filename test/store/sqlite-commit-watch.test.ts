@@ -32,6 +32,11 @@ function setStateFromAnotherProcess(path: string, keyId: string, state: string, 
   execFileSync(process.execPath, ['-e', script, path, keyId, state, String(revision)], { cwd: repo, stdio: 'pipe' });
 }
 
+/** Sets the key's state through a connection of this process that is not the store's. */
+function setState(db: Database.Database, keyId: string, state: string, revision: number): void {
+  db.prepare('update keys set key_state = ?, revision = ? where key_id = ?').run(state, revision, keyId);
+}
+
 /** `PRAGMA wal_checkpoint(TRUNCATE)` from another process; its result row. */
 function checkpointFromAnotherProcess(path: string): { busy: number; log: number; checkpointed: number } {
   const script = `
@@ -49,21 +54,21 @@ const modes: { name: string; options: Partial<SqliteStoreOptions>; by: 'wal-inde
 /** The key's state as the next API call reads it. */
 const stateInNextCall = (store: SqliteMetadataStore, keyId: string) => store.inRequestScope(async () => (await store.getKey(keyId))?.keyState);
 
-describe.each(modes)('SQLite read cache, commits seen through $name', ({ options, by }) => {
-  it(`checks with ${by}`, async () => {
-    const store = await openSqliteStore({ path: freshPath(), ...options });
-    try {
-      expect(store.commitChecks().by).toBe(by);
-    } finally {
-      await store.close();
-    }
-  });
+/** Two commits through `other` (the key Enabled before), each seen by the store's next call. */
+async function expectCommitsSeen(store: SqliteMetadataStore, other: Database.Database, keyId: string): Promise<void> {
+  setState(other, keyId, 'Disabled', 2);
+  expect(await stateInNextCall(store, keyId)).toBe('Disabled');
+  setState(other, keyId, 'Enabled', 3);
+  expect(await stateInNextCall(store, keyId)).toBe('Enabled');
+}
 
-  it('sees a commit by another connection of this process on the next call, and runs no SQL per call while nothing is committed', async () => {
+describe.each(modes)('SQLite read cache, commits seen through $name', ({ options, by }) => {
+  it(`checks with ${by}: no SQL per call while nothing is committed, and a commit by another connection of this process seen on the next call`, async () => {
     const path = freshPath();
     const store = await openSqliteStore({ path, ...options });
     const raw = new Database(path);
     try {
+      expect(store.commitChecks().by).toBe(by);
       const k = key();
       await store.insertKey(k);
       expect(await stateInNextCall(store, k.keyId)).toBe('Enabled');
@@ -72,10 +77,7 @@ describe.each(modes)('SQLite read cache, commits seen through $name', ({ options
       const idle = store.commitChecks().sqlChecks - before;
       // Two checks per call (its start, its end) by SQL without the header; none with it.
       expect(idle).toBe(by === 'wal-index' ? 0 : 40);
-      raw.prepare("update keys set key_state = 'Disabled', revision = 2 where key_id = ?").run(k.keyId);
-      expect(await stateInNextCall(store, k.keyId)).toBe('Disabled');
-      raw.prepare("update keys set key_state = 'Enabled', revision = 3 where key_id = ?").run(k.keyId);
-      expect(await stateInNextCall(store, k.keyId)).toBe('Enabled');
+      await expectCommitsSeen(store, raw, k.keyId);
     } finally {
       raw.close();
       await store.close();
@@ -104,33 +106,31 @@ describe.each(modes)('SQLite read cache, commits seen through $name', ({ options
     const store = await openSqliteStore({ path, ...options });
     const writer = new Database(path);
     const checkpointer = new Database(path);
-    const setState = (state: string, revision: number) =>
-      writer.prepare('update keys set key_state = ?, revision = ? where key_id = ?').run(state, revision, k.keyId);
     const k = key();
     try {
       await store.insertKey(k);
       expect(await stateInNextCall(store, k.keyId)).toBe('Enabled');
       // A commit, then the WAL emptied and truncated: the next commit starts the WAL again at
       // frame 1, as the first one did. Each is seen.
-      setState('Disabled', 2);
+      setState(writer, k.keyId, 'Disabled', 2);
       expect(checkpointer.pragma('wal_checkpoint(TRUNCATE)', { simple: false })).toEqual([{ busy: 0, log: 0, checkpointed: 0 }]);
       expect(await stateInNextCall(store, k.keyId)).toBe('Disabled');
-      setState('Enabled', 3);
+      setState(writer, k.keyId, 'Enabled', 3);
       expect(await stateInNextCall(store, k.keyId)).toBe('Enabled');
       expect(checkpointer.pragma('wal_checkpoint(TRUNCATE)', { simple: false })).toEqual([{ busy: 0, log: 0, checkpointed: 0 }]);
-      setState('Disabled', 4);
+      setState(writer, k.keyId, 'Disabled', 4);
       expect(await stateInNextCall(store, k.keyId)).toBe('Disabled');
       // Commit, checkpoint, commit between two calls of ours: the same frame count as before the restart.
-      setState('Enabled', 5);
+      setState(writer, k.keyId, 'Enabled', 5);
       checkpointer.pragma('wal_checkpoint(TRUNCATE)');
-      setState('Disabled', 6);
+      setState(writer, k.keyId, 'Disabled', 6);
       expect(await stateInNextCall(store, k.keyId)).toBe('Disabled');
       // A passive checkpoint and a RESTART one (the next writer starts the WAL over without truncating it).
-      setState('Enabled', 7);
+      setState(writer, k.keyId, 'Enabled', 7);
       checkpointer.pragma('wal_checkpoint(PASSIVE)');
       expect(await stateInNextCall(store, k.keyId)).toBe('Enabled');
       checkpointer.pragma('wal_checkpoint(RESTART)');
-      setState('Disabled', 8);
+      setState(writer, k.keyId, 'Disabled', 8);
       expect(await stateInNextCall(store, k.keyId)).toBe('Disabled');
       // And this store's own writes after all that.
       expect(await store.updateKey({ ...k, keyState: 'Enabled', revision: 9 })).toBe(true);
@@ -148,7 +148,7 @@ describe('SQLite read cache, WAL-index header mapping', () => {
     const real = freshPath();
     const link = join(dir, `link${++n}`, 'meta.db');
     mkdirSync(dirname(link), { recursive: true });
-    (await openSqliteStore({ path: real })).close();
+    await (await openSqliteStore({ path: real })).close();
     symlinkSync(real, link);
     const store = await openSqliteStore({ path: link });
     const raw = new Database(real);
@@ -156,9 +156,7 @@ describe('SQLite read cache, WAL-index header mapping', () => {
       expect(store.commitChecks().by).toBe('wal-index');
       const k = key();
       await store.insertKey(k);
-      expect(await stateInNextCall(store, k.keyId)).toBe('Enabled');
-      raw.prepare("update keys set key_state = 'Disabled', revision = 2 where key_id = ?").run(k.keyId);
-      expect(await stateInNextCall(store, k.keyId)).toBe('Disabled');
+      await expectCommitsSeen(store, raw, k.keyId);
     } finally {
       raw.close();
       await store.close();
@@ -193,7 +191,7 @@ describe('SQLite read cache, WAL-index header mapping', () => {
       reader.prepare('select count(*) from keys').get();
       store = await openSqliteStore({ path });
       expect(store.commitChecks().by).toBe('wal-index');
-      writer.prepare("update keys set key_state = 'Disabled', revision = 3 where key_id = ?").run(k.keyId);
+      setState(writer, k.keyId, 'Disabled', 3);
       // … and another process cannot checkpoint past the reader's snapshot and truncate the WAL.
       expect(checkpointFromAnotherProcess(path)).toMatchObject({ busy: 1 });
       reader.exec('commit');
