@@ -7,6 +7,7 @@
         "native/client-verify.cc",
         "native/engine.cc",
         "native/errors.cc",
+        "native/file-map.cc",
         "native/key-templates.cc",
         "native/key-uri.cc",
         "native/signing.cc",

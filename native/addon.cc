@@ -9,6 +9,7 @@
 #include "client-verify.h"
 #include "engine.h"
 #include "errors.h"
+#include "file-map.h"
 #include "key-templates.h"
 #include "key-uri.h"
 #include "signing.h"
@@ -235,6 +236,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("stats", Napi::Function::New(env, StatsJs));
   exports.Set("armClientVerify", Napi::Function::New(env, ArmClientVerifyJs));
   exports.Set("disarmClientVerify", Napi::Function::New(env, DisarmClientVerifyJs));
+  exports.Set("mapFdReadOnly", Napi::Function::New(env, MapFdReadOnlyJs));
   return exports;
 }
 

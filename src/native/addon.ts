@@ -58,6 +58,8 @@ export interface HsmTlsAddon {
   armClientVerify(subject: string): void;
   /** Returns how many contexts were armed. */
   disarmClientVerify(): number;
+  /** Maps the start of a file open as `fd`, read-only and shared, unmapped when collected (native/file-map.cc). */
+  mapFdReadOnly(fd: number, length: number): { buffer: ArrayBuffer; dev: bigint; ino: bigint };
 }
 
 let loaded: HsmTlsAddon | undefined;

@@ -24,7 +24,7 @@
  * power cut while readers still see it. The store refuses further writes and calls with an error
  * that says so, until the process is restarted (after the disk is looked at).
  */
-import { open, type FileHandle } from 'node:fs/promises';
+import { open, realpath, type FileHandle } from 'node:fs/promises';
 import type { Database, Statement } from 'better-sqlite3';
 import type { Logger } from '../../core/ports.js';
 
@@ -167,7 +167,8 @@ export class WalGroupCommit {
     const covers = this.made;
     const sync = async () => {
       try {
-        this.wal ??= open(`${this.sqlite.name}-wal`, 'r');
+        // Beside the database's real path, as SQLite puts it (the name given may be a symbolic link).
+        this.wal ??= realpath(this.sqlite.name).then((path) => open(`${path}-wal`, 'r'));
         await this.syncWalFile(await this.wal);
         this.synced = Math.max(this.synced, covers);
       } catch (error) {

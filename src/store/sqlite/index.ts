@@ -38,6 +38,8 @@ import type { MetadataDatabase } from '../sql/schema.js';
 import { guardTransactions, TransactionScope } from '../sql/sql-store.js';
 import { WalGroupCommit, type WalGroupCommitOptions } from './group-commit.js';
 import { SqliteMetadataStore } from './sqlite-store.js';
+import { openWalIndexWatch, type SharedFileMapper } from './wal-index.js';
+import { nativeFileMapper } from '../../native/file-map.js';
 
 export { SqliteMetadataStore } from './sqlite-store.js';
 
@@ -59,6 +61,11 @@ export interface SqliteStoreOptions {
   readCacheEntries?: number;
   /** Test seam: replaces the fdatasync of the WAL file that makes commits durable (group-commit.ts). */
   syncWalFile?: WalGroupCommitOptions['syncWalFile'];
+  /**
+   * How the read cache sees other connections' commits without SQL (wal-index.ts): default the
+   * native addon's mapping; `null` checks with `PRAGMA data_version` on every check (as without the addon).
+   */
+  fileMapper?: SharedFileMapper | null;
 }
 
 /** SQLite's column types, and its duplicate-key errors as better-sqlite3 reports them. */
@@ -101,15 +108,27 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Sqli
   const commits = new WalGroupCommit(sqlite, { logger: options.logger, syncWalFile: options.syncWalFile });
   const scope = new TransactionScope();
   const db = new Kysely<MetadataDatabase>({ dialect: guardTransactions(durableSqliteDialect(sqlite, commits), scope) });
+  let walIndex;
   try {
     const applied = await migrateToLatest(db as Kysely<unknown>, sqliteFlavor);
-    options.logger?.info({ store: 'sqlite', path, migrationsApplied: applied }, 'metadata store opened');
+    // After the migrations: SQLite has the -shm file open once the connection has read.
+    walIndex = openWalIndexWatch(sqlite, options.fileMapper === null ? undefined : (options.fileMapper ?? nativeFileMapper()));
+    const commitCheck = 'unavailable' in walIndex ? `PRAGMA data_version (WAL-index header not mapped: ${walIndex.unavailable})` : 'WAL-index header';
+    options.logger?.info({ store: 'sqlite', path, migrationsApplied: applied, commitCheck }, 'metadata store opened');
   } catch (error) {
     await db.destroy();
     await commits.close();
     throw error;
   }
-  return new SqliteMetadataStore({ db, sqlite, flavor: sqliteFlavor, scope, commits, readCacheEntries: options.readCacheEntries });
+  return new SqliteMetadataStore({
+    db,
+    sqlite,
+    flavor: sqliteFlavor,
+    scope,
+    commits,
+    readCacheEntries: options.readCacheEntries,
+    walIndex: 'unavailable' in walIndex ? undefined : walIndex,
+  });
 }
 
 function createPrivateFile(path: string, logger: Logger | undefined): void {
