@@ -1,9 +1,10 @@
 /**
  * Reading a certificate signing request from a caller: PEM or DER, bounded in size, its PKCS#10
- * frame (RFC 2986) split into its parts, each part that carries meaning parsed with the schemas
+ * frame (RFC 2986) split into its parts, each part that carries meaning read into the structures
  * of @peculiar/asn1-x509 (on @peculiar/asn1-schema, as @peculiar/x509 itself does) — the
  * subject, the key's and the signature's algorithms, the values of the requested extensions it
- * reads (subjectAltName, basicConstraints) — its
+ * reads (subjectAltName, basicConstraints); the subject and subjectAltNames in the forms requests
+ * carry are built from their checked DER frame, anything else is parsed by the schemas — its
  * self-signature verified with node:crypto, its key type and requested names extracted. Every
  * refusal is a {@link CaError} with one line a person can act on.
  *
