@@ -125,12 +125,11 @@ export function applyProfile(profileName: CertificateProfileName, csr: CheckedCs
     throw new CaError('InvalidArgsException', 'The CSR names no one: give a subject CN or a subjectAltName.');
 
   const extensions = [...fixedExtensions(profileName, csr.keyType)];
-  if (csr.subjectAltName && csr.names.length > 0) {
-    // The names as requested (each checked above), re-encoded as DER by the schema, in the
-    // extension's frame. RFC 5280 §4.2.1.6: critical when the subject is empty.
-    const names = new Uint8Array(AsnConvert.serialize(csr.subjectAltName));
+  if (csr.subjectAltNameDer && csr.names.length > 0) {
+    // The names as requested (DER all the way down, each checked above), copied as they came,
+    // in the extension's frame. RFC 5280 §4.2.1.6: critical when the subject is empty.
     const critical = csr.subject.toJSON().length === 0;
-    extensions.push(element(0x30, SUBJECT_ALT_NAME_OID, ...(critical ? [DER_TRUE] : []), element(0x04, names)));
+    extensions.push(element(0x30, SUBJECT_ALT_NAME_OID, ...(critical ? [DER_TRUE] : []), element(0x04, csr.subjectAltNameDer)));
   }
   return extensions;
 }

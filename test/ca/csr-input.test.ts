@@ -93,3 +93,55 @@ describe('CSR reader on hostile input', () => {
     expect(error.message).toMatch(/not a valid/);
   });
 });
+
+describe('CSR reader fast paths', () => {
+  // Subjects and subjectAltNames in the common forms are read from their DER frame rather than
+  // by the ASN.1 schema; these must come out exactly as @peculiar/x509's own parse of the same
+  // request reads them, and the leaf must carry the requested names byte for byte.
+  const STRING_TAGS = [0x0c, 0x13, 0x16, 0x1e, 0x14] as const;
+  const ATTRIBUTE_TYPES = ['550403', '55040a', '550406', '2a864886f70d010901', '0992268993f22c640119', '2b0601040182371402', '8837'];
+  /** Deterministic bytes (a linear congruential generator), so a failure can be replayed. */
+  let seed = 12345;
+  const next = (n: number) => (seed = (seed * 1103515245 + 12345) % 2 ** 31) % n;
+  const text = (tag: number) => {
+    const length = next(12);
+    // Mostly printable ASCII; now and then a byte a UTF8String or BMPString would make more of.
+    const bytes = Array.from({ length }, () => (next(8) === 0 ? next(256) : 0x20 + next(95)));
+    if (tag === 0x1e && bytes.length % 2 === 1) bytes.push(0x41);
+    return Buffer.from(bytes);
+  };
+  const randomSubject = () => {
+    const rdns = Array.from({ length: next(4) }, () =>
+      element(0x31, ...Array.from({ length: 1 + (next(5) === 0 ? 1 : 0) }, () => element(0x30, OID(ATTRIBUTE_TYPES[next(ATTRIBUTE_TYPES.length)]!), element(STRING_TAGS[next(STRING_TAGS.length)]!, text(0))))),
+    );
+    return element(0x30, ...rdns);
+  };
+  const randomNames = () =>
+    Array.from({ length: 1 + next(3) }, () => {
+      const tag = [0x81, 0x82, 0x86, 0x87][next(4)]!;
+      return element(tag, tag === 0x87 ? Buffer.from(Array.from({ length: next(2) ? 4 : 16 }, () => next(256))) : text(tag));
+    });
+
+  it('reads subjects and subjectAltNames as @peculiar/x509 reads them', async () => {
+    const { Pkcs10CertificateRequest, SubjectAlternativeNameExtension } = await import('@peculiar/x509');
+    for (let i = 0; i < 300; i++) {
+      const names = randomNames();
+      const der = request({ subject: randomSubject(), attributes: [extensionRequest(extension(SAN, sanOf(...names)))] });
+      let parsed: InstanceType<typeof Pkcs10CertificateRequest>;
+      try {
+        parsed = new Pkcs10CertificateRequest(der);
+      } catch {
+        // Bytes the library itself cannot read (a BMPString of odd length, …): ours must refuse them too.
+        await expect(readCsr(der)).rejects.toBeInstanceOf(CaError);
+        continue;
+      }
+      const csr = await readCsr(der);
+      expect(csr.subjectText).toBe(parsed.subject);
+      expect(csr.subject.toJSON()).toEqual(parsed.subjectName.toJSON());
+      expect(csr.subject.getField('CN')).toEqual(parsed.subjectName.getField('CN'));
+      const san = new SubjectAlternativeNameExtension(parsed.getExtension('2.5.29.17')!.rawData);
+      expect(csr.names).toEqual(san.names.items.map((n) => ({ type: n.type, value: n.value })));
+      expect(Buffer.from(csr.subjectAltNameDer!)).toEqual(sanOf(...names));
+    }
+  });
+});

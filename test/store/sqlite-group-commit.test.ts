@@ -7,7 +7,7 @@ import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Logger } from '../../src/core/ports.js';
 import { openSqliteStore, type SqliteMetadataStore } from '../../src/store/sqlite/index.js';
-import { alias, key, version } from './fixtures.js';
+import { alias, caAuthority, caCertificate, key, version } from './fixtures.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'hsmkms-group-commit-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -238,6 +238,37 @@ describe('SQLite group commit', () => {
         otherSeam.release();
         await other.close();
       }
+    });
+  });
+
+  it('holds certificates that arrive while a sync runs and commits them together once it ends, each answered only after the sync that follows', async () => {
+    await withStore(async (store, seam, path) => {
+      const ca = store.certificateAuthorityStore();
+      await ca.insertAuthority(caAuthority('held'), caCertificate('held', '01', 1_790_000_000_000, { issuer: 'root', kind: 'intermediate-ca' }));
+      seam.hold();
+      const first = store.insertKey(key());
+      expect(await settled(first)).toBe(false);
+      const calls = seam.calls;
+      const certificates = Array.from({ length: 12 }, (_, i) => ca.insertCertificate(caCertificate('held', (0x10 + i).toString(16), 1_790_000_000_000 + i)));
+      expect(await settled(Promise.all(certificates))).toBe(false);
+      // Held while the sync runs (committed now, they would wait for the next sync anyway): not
+      // yet committed, so nobody sees them.
+      expect(countIn(path, 'ca_certificates')).toBe(1);
+      // The sync ends: the held rows are committed and answered after one more sync.
+      seam.release();
+      await Promise.all([first, ...certificates]);
+      expect(countIn(path, 'ca_certificates')).toBe(13);
+      expect(seam.calls).toBe(calls + 1);
+      // A serial taken already fails its own insert only, also when held with others.
+      seam.hold();
+      const blocker = store.insertKey(key());
+      expect(await settled(blocker)).toBe(false);
+      const again = [ca.insertCertificate(caCertificate('held', '10', 1_790_000_000_100)), ca.insertCertificate(caCertificate('held', '40', 1_790_000_000_101))];
+      seam.release();
+      await blocker;
+      await expect(again[0]).rejects.toMatchObject({ name: 'StoreError' });
+      await again[1];
+      expect(countIn(path, 'ca_certificates')).toBe(14);
     });
   });
 

@@ -125,6 +125,15 @@ export class WalGroupCommit {
     if (this.durableLevel !== 0) this.made++;
   }
 
+  /**
+   * The WAL sync in progress, if any (it rejects if the sync fails). A commit made before it ends
+   * waits for the sync after it, so a writer may as well hold its commit until then and make it
+   * together with whatever else arrived meanwhile.
+   */
+  get syncInProgress(): Promise<void> | undefined {
+    return this.running;
+  }
+
   /** True while some counted commit is not yet known to be on disk. */
   get pending(): boolean {
     return this.made !== this.synced;

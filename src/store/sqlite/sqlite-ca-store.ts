@@ -7,7 +7,8 @@
  *
  * Certificates are durable before anyone hears of them without an fsync on the event loop: the
  * insert commits through the store's group commit (group-commit.ts), as every write of the
- * metadata store does.
+ * metadata store does; those that arrive while a WAL sync runs are held until it ends and
+ * committed together (one transaction for the group, answered no later than before).
  */
 import type { Database, Statement } from 'better-sqlite3';
 import type { Kysely, Selectable } from 'kysely';
@@ -141,12 +142,51 @@ export class SqliteCaStore extends SqlCaStore {
 
   protected override async writeCertificates(certificates: IssuedCertificateRecord[]): Promise<void> {
     if (!this.idle()) return super.writeCertificates(certificates);
+    const syncing = this.commits.syncInProgress;
+    if (syncing) return this.holdUntil(syncing, certificates);
+    await this.insertDurably(certificates);
+  }
+
+  private async insertDurably(certificates: IssuedCertificateRecord[]): Promise<void> {
+    if (!this.idle()) return super.writeCertificates(certificates);
     const statements = this.prepared();
     const insert = () => {
       if (certificates.length === 1) statements.insertCertificate.run(Object.values(certificateToRow(certificates[0]!)));
       else statements.insertCertificates(certificates);
     };
     await this.commits.commit(insert);
+  }
+
+  /**
+   * Certificates that arrive while a WAL sync is running, held until it ends and then committed
+   * in one transaction. Committed now, they would wait for the sync after that one anyway (see
+   * group-commit.ts): held, they are answered as soon, and a group's rows share one commit — its
+   * locks, and the WAL frames of the index pages they have in common — instead of one each.
+   */
+  private held: Array<{ certificates: IssuedCertificateRecord[]; resolve: () => void; reject: (error: unknown) => void }> | undefined;
+
+  private holdUntil(syncing: Promise<void>, certificates: IssuedCertificateRecord[]): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (!this.held) {
+        this.held = [];
+        const flush = () => void this.commitHeld();
+        syncing.then(flush, flush);
+      }
+      this.held.push({ certificates, resolve, reject });
+    });
+  }
+
+  private async commitHeld(): Promise<void> {
+    const groups = this.held ?? [];
+    this.held = undefined;
+    try {
+      await this.insertDurably(groups.flatMap((group) => group.certificates));
+      for (const group of groups) group.resolve();
+    } catch (error) {
+      if (groups.length === 1) return groups[0]!.reject(error);
+      // One group's rows (a serial taken, a CA gone) fail the transaction: each group on its own.
+      for (const group of groups) await this.insertDurably(group.certificates).then(group.resolve, group.reject);
+    }
   }
 
   override getCertificate(caName: string, serial: string): Promise<IssuedCertificateRecord | undefined> {
