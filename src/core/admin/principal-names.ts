@@ -34,7 +34,8 @@ function checkName(what: string, name: string, pattern: RegExp, max: number): st
 
 /**
  * Roles a principal may hold. CryptoOfficer and CryptoUser are not combined: separation of
- * duties is the point of having both (CloudHSM gives each user one type).
+ * duties is the point of having both (CloudHSM gives each user one type). RegionPeer combines
+ * with nothing: the credentials another deployment keeps must open nothing but replication.
  */
 export function checkRoles(roles: readonly string[]): PrincipalRole[] {
   const unknownRole = roles.find((role) => !(ALL_ROLES as readonly string[]).includes(role));
@@ -45,6 +46,11 @@ export function checkRoles(roles: readonly string[]): PrincipalRole[] {
     throw new KmsError(
       'ValidationException',
       'A principal cannot be both CryptoOfficer and CryptoUser: officers manage principals and never use keys. Create two principals.',
+    );
+  if (unique.includes('RegionPeer') && unique.length > 1)
+    throw new KmsError(
+      'ValidationException',
+      'RegionPeer is held alone: it is the principal another region\'s deployment calls this one with, and may do nothing else. Create two principals.',
     );
   return unique.sort();
 }
