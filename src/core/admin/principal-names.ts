@@ -5,8 +5,11 @@
 import { KmsError } from '../errors.js';
 import { PRINCIPAL_ROLES, type PrincipalRole } from '../model.js';
 
-/** Every role: what the account root holds. */
-export const ALL_ROLES: readonly PrincipalRole[] = PRINCIPAL_ROLES;
+/**
+ * What the account root holds: every role but RegionPeer, which narrows a principal to the calls
+ * between regions (the root is not subject to the role table anyway).
+ */
+export const ALL_ROLES: readonly PrincipalRole[] = PRINCIPAL_ROLES.filter((role) => role !== 'RegionPeer');
 
 /** IAM's user-name rule. */
 const USER_NAME = /^[\w+=,.@-]{1,64}$/;
@@ -38,9 +41,9 @@ function checkName(what: string, name: string, pattern: RegExp, max: number): st
  * with nothing: the credentials another deployment keeps must open nothing but replication.
  */
 export function checkRoles(roles: readonly string[]): PrincipalRole[] {
-  const unknownRole = roles.find((role) => !(ALL_ROLES as readonly string[]).includes(role));
+  const unknownRole = roles.find((role) => !(PRINCIPAL_ROLES as readonly string[]).includes(role));
   if (unknownRole !== undefined)
-    throw new KmsError('ValidationException', `Unknown role '${String(unknownRole).slice(0, 64)}': use one of ${ALL_ROLES.join(', ')}.`);
+    throw new KmsError('ValidationException', `Unknown role '${String(unknownRole).slice(0, 64)}': use one of ${PRINCIPAL_ROLES.join(', ')}.`);
   const unique = [...new Set(roles)] as PrincipalRole[];
   if (unique.includes('CryptoOfficer') && unique.includes('CryptoUser'))
     throw new KmsError(
