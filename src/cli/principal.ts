@@ -5,9 +5,10 @@
  */
 import { Command, Option } from 'commander';
 import { readPolicyFile } from './policy-file.js';
+import { PRINCIPAL_ROLES } from '../core/model.js';
 import { addAdminOptions, adminCall, collect, keyValues, type AdminCliOptions } from './admin-call.js';
 
-const ROLES = ['CryptoOfficer', 'CryptoUser', 'Auditor'];
+const ROLES = [...PRINCIPAL_ROLES];
 
 function print(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value)}\n`);

@@ -3,7 +3,8 @@
  * to. Each peer is reached at its endpoint with the credentials of a principal of the peer
  * deployment, read from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (never argv) and stored with
  * the secret sealed by this deployment's HSM. The peer's roles and policies decide what that
- * principal may do there (it needs hsmkms:PrepareReplica and hsmkms:ImportReplica: a CryptoUser).
+ * principal may do there: it must be a RegionPeer there (`hsmkms principal create NAME --role
+ * RegionPeer`), the one role the peer-to-peer operations are for, which can do nothing else.
  */
 import { isIP } from 'node:net';
 import { resolve } from 'node:path';
@@ -59,14 +60,24 @@ export function regionCommand(): Command {
       throw new ConfigError('Set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY to the credentials of a principal of the peer deployment.');
     }
     let peerArn: string | undefined;
+    let peerRoles: string[] = [];
+    let peerIsRoot = false;
     if (options.check) {
       try {
         const who = await new HsmKmsClient({ endpoint, region: regionName, credentials, timeoutMs: 15_000 }).call('GetCallerIdentity');
         peerArn = String(who.Arn);
+        peerRoles = Array.isArray(who.Roles) ? who.Roles.map(String) : [];
+        peerIsRoot = who.Root === true;
       } catch (error) {
         const why = error instanceof HsmKmsError ? `${error.name}: ${error.message}` : (error as Error).message;
         throw new ConfigError(`The peer at ${endpoint} did not accept these credentials for region ${regionName} (${why}). Use --no-check to store it anyway.`);
       }
+      // Checked before anything is stored: that deployment would refuse every replication call.
+      if (!peerIsRoot && !peerRoles.includes('RegionPeer'))
+        throw new ConfigError(
+          `The peer principal ${peerArn} holds ${peerRoles.join(', ') || 'no role'} in region ${regionName}; replication needs the RegionPeer role there. ` +
+            `On that deployment run: hsmkms principal set-roles ${peerArn.slice(peerArn.lastIndexOf('/') + 1)} --role RegionPeer`,
+        );
     }
     await withServices(options, async ({ store, backend }) => {
       const sealedSecret = await backend.sealSecret(Buffer.from(credentials.secretAccessKey, 'utf8'));

@@ -162,7 +162,7 @@ export interface Tag {
 
 /** Roles a principal may hold (CloudHSM style). The account root holds every role. */
 /** The CloudHSM-style roles a principal may hold (what each allows: authorization/role-table.ts). */
-export const PRINCIPAL_ROLES = ['CryptoOfficer', 'CryptoUser', 'Auditor'] as const;
+export const PRINCIPAL_ROLES = ['CryptoOfficer', 'CryptoUser', 'Auditor', 'RegionPeer'] as const;
 export type PrincipalRole = (typeof PRINCIPAL_ROLES)[number];
 
 export interface PrincipalRecord {

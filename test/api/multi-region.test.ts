@@ -2,7 +2,7 @@
  * Multi-Region keys across two real deployments on this machine: two `hsmkms serve` processes,
  * each with its own data directory, its own embedded SoftHSM2 token and its own `--region`. The
  * eu-west-1 deployment is registered as a region peer of us-east-1 (`hsmkms region add`, with a
- * CryptoUser of eu-west-1 as the peer principal), and the AWS SDK talks to both. As in AWS, a
+ * RegionPeer of eu-west-1 as the peer principal), and the AWS SDK talks to both. As in AWS, a
  * replica is `Creating` when ReplicateKey answers, so the tests wait (poll DescribeKey) until it is
  * there; the scheduler runs every 0.2 s, which also makes the first retries that short.
  */
@@ -49,6 +49,7 @@ let west: Served;
 let kmsEast: KMSClient;
 let kmsWest: KMSClient;
 let peerCredentials: { AWS_ACCESS_KEY_ID: string; AWS_SECRET_ACCESS_KEY: string };
+let adminWest: HsmKmsClient;
 
 const dataDir = (region: string) => join(dir, region);
 const rootOf = (region: string) => JSON.parse(readFileSync(join(dataDir(region), 'root-credentials.json'), 'utf8')) as { accessKeyId: string; secretAccessKey: string };
@@ -69,9 +70,9 @@ beforeAll(async () => {
   [east, west] = await Promise.all([start(us), start(eu)]);
   kmsEast = client(us, east.endpoint);
   kmsWest = client(eu, west.endpoint);
-  // The peer principal: a CryptoUser of eu-west-1, whose credentials us-east-1 keeps sealed.
-  const admin = new HsmKmsClient({ endpoint: west.endpoint, region: eu, credentials: rootOf(eu) });
-  const peer = await admin.call('CreatePrincipal', { UserName: 'replicator-us-east-1', Roles: ['CryptoUser'] });
+  // The peer principal: a RegionPeer of eu-west-1, whose credentials us-east-1 keeps sealed.
+  adminWest = new HsmKmsClient({ endpoint: west.endpoint, region: eu, credentials: rootOf(eu) });
+  const peer = await adminWest.call('CreatePrincipal', { UserName: 'replicator-us-east-1', Roles: ['RegionPeer'] });
   peerCredentials = { AWS_ACCESS_KEY_ID: String(peer.AccessKeyId), AWS_SECRET_ACCESS_KEY: String(peer.SecretAccessKey) };
   const { stdout } = await hsmkms(['region', 'add', eu, '--endpoint', west.endpoint, '--data-dir', dataDir(us)], peerCredentials);
   expect(JSON.parse(stdout)).toStrictEqual({ region: eu, endpoint: west.endpoint, accessKeyId: peer.AccessKeyId, peerPrincipal: peer.Arn });
@@ -541,5 +542,103 @@ describe('multi-Region keys between two deployments', () => {
       (error: { stderr: string }) => error.stderr,
     );
     expect(plain).toMatch(/^hsmkms: --endpoint must be https:/);
+  });
+});
+
+describe('the peer-to-peer operations are for the RegionPeer principal alone', () => {
+  const replica = { KeyUsage: 'ENCRYPT_DECRYPT', PrimaryRegion: us, Regions: [us] };
+  const principalOf = async (UserName: string, Roles: string[]) => {
+    const made = await adminWest.call('CreatePrincipal', { UserName, Roles });
+    return { accessKeyId: String(made.AccessKeyId), secretAccessKey: String(made.SecretAccessKey) };
+  };
+  const keyId = () => `mrk-${randomBytes(16).toString('hex')}`;
+
+  it('a CryptoUser or CryptoOfficer of the replica region cannot make, fill, update or remove a replica (it would choose its material)', async () => {
+    const replicated = (await kmsEast.send(new CreateKeyCommand({ MultiRegion: true }))).KeyMetadata!;
+    await kmsEast.send(new ReplicateKeyCommand({ KeyId: replicated.KeyId, ReplicaRegion: eu }));
+    await replicaReady(replicated.KeyId!);
+    for (const [name, roles] of [['app-eu', ['CryptoUser']], ['officer-eu', ['CryptoOfficer']]] as const) {
+      const caller = new HsmKmsClient({ endpoint: west.endpoint, region: eu, credentials: await principalOf(name, [...roles]) });
+      const target = keyId();
+      const calls: Array<[string, Record<string, unknown>]> = [
+        ['PrepareReplica', { KeyId: target, KeySpec: 'SYMMETRIC_DEFAULT', Replica: replica }],
+        ['PrepareReplica', { KeyId: replicated.KeyId, KeySpec: 'SYMMETRIC_DEFAULT', Existing: true }],
+        ['ImportReplica', { Origin: 'EXTERNAL', KeyId: target, KeySpec: 'SYMMETRIC_DEFAULT', CurrentKeyMaterialId: 'ab'.repeat(32), ...replica }],
+        ['AbandonReplica', { KeyId: replicated.KeyId, PrimaryRegion: us }],
+        ['SyncMultiRegionKey', { KeyId: replicated.KeyId, PrimaryRegion: us, Regions: [us, eu], RotationEnabled: false }],
+      ];
+      for (const [operation, input] of calls) {
+        const refused = await refusal(caller.call(operation, input));
+        expect(refused, `${name} ${operation}`).toMatchObject({ name: 'AccessDeniedException' });
+        expect(refused.message, `${name} ${operation}`).toContain(`the ${roles[0]} role may never perform replica key`);
+        expect(refused.message).toContain(`hsmkms principal set-roles ${name} --role RegionPeer`);
+      }
+      expect(await stateIn(kmsWest, target)).toBe('NotFoundException');
+      expect(await stateIn(kmsWest, replicated.KeyId!)).toBe('Enabled');
+    }
+  });
+
+  it('the RegionPeer principal uses, creates, lists and manages nothing, not even the replicas it made; it cannot hold another role', async () => {
+    const key = (await kmsEast.send(new CreateKeyCommand({ MultiRegion: true }))).KeyMetadata!;
+    await kmsEast.send(new ReplicateKeyCommand({ KeyId: key.KeyId, ReplicaRegion: eu }));
+    await replicaReady(key.KeyId!);
+    const credentials = { accessKeyId: peerCredentials.AWS_ACCESS_KEY_ID, secretAccessKey: peerCredentials.AWS_SECRET_ACCESS_KEY };
+    const asPeer = new KMSClient({ region: eu, endpoint: west.endpoint, credentials, maxAttempts: 1 });
+    try {
+      for (const attempt of [
+        asPeer.send(new EncryptCommand({ KeyId: key.KeyId, Plaintext: Buffer.from('x') })),
+        asPeer.send(new CreateKeyCommand({})),
+        asPeer.send(new ListKeysCommand({})),
+        asPeer.send(new DescribeKeyCommand({ KeyId: key.KeyId })),
+        asPeer.send(new ScheduleKeyDeletionCommand({ KeyId: key.KeyId, PendingWindowInDays: 7 })),
+      ])
+        expect((await refusal(attempt)).name).toBe('AccessDeniedException');
+    } finally {
+      asPeer.destroy();
+    }
+    const peerAdmin = new HsmKmsClient({ endpoint: west.endpoint, region: eu, credentials });
+    expect((await refusal(peerAdmin.call('CreatePrincipal', { UserName: 'made-by-peer' }))).name).toBe('AccessDeniedException');
+    expect(await peerAdmin.call('GetCallerIdentity')).toMatchObject({ UserName: 'replicator-us-east-1', Roles: ['RegionPeer'] });
+    const combined = await refusal(adminWest.call('CreatePrincipal', { UserName: 'peer-and-user', Roles: ['RegionPeer', 'CryptoUser'] }));
+    expect(combined).toMatchObject({ name: 'ValidationException', message: expect.stringMatching(/RegionPeer is held alone/) });
+    expect(await stateIn(kmsWest, key.KeyId!)).toBe('Enabled');
+  });
+
+  it('hsmkms region add refuses a peer principal that is not a RegionPeer, naming the command to run there', async () => {
+    const user = await principalOf('would-be-peer', ['CryptoUser']);
+    const failed = await promisify(execFile)(process.execPath, [HSMKMS_BIN, 'region', 'add', eu, '--endpoint', west.endpoint, '--data-dir', dataDir(us)], {
+      env: { ...process.env, AWS_ACCESS_KEY_ID: user.accessKeyId, AWS_SECRET_ACCESS_KEY: user.secretAccessKey },
+    }).then(
+      () => '',
+      (error: { stderr: string }) => error.stderr,
+    );
+    expect(failed).toContain('replication needs the RegionPeer role there');
+    expect(failed).toContain('hsmkms principal set-roles would-be-peer --role RegionPeer');
+    const { stdout } = await hsmkms(['region', 'list', '--data-dir', dataDir(us)]);
+    expect(JSON.parse(stdout.trim())).toMatchObject({ region: eu, accessKeyId: peerCredentials.AWS_ACCESS_KEY_ID });
+  });
+
+  it('a peer principal left a CryptoUser (before RegionPeer existed): replication is refused and audited with the command that fixes it', async () => {
+    await adminWest.call('UpdatePrincipalRoles', { UserName: 'replicator-us-east-1', Roles: ['CryptoUser'] });
+    const key = (await kmsEast.send(new CreateKeyCommand({ MultiRegion: true }))).KeyMetadata!;
+    try {
+      await kmsEast.send(new ReplicateKeyCommand({ KeyId: key.KeyId, ReplicaRegion: eu })).catch((error: Error) => expect(error.name).toBe('AccessDeniedException'));
+      await expect
+        .poll(async () => (await kmsEast.send(new DescribeKeyCommand({ KeyId: key.KeyId }))).KeyMetadata!.MultiRegionConfiguration!.ReplicaKeys, { timeout: 30_000, interval: 100 })
+        .toStrictEqual([]);
+      const search = async () => {
+        const args = ['audit', 'search', '--event-name', 'ReplicateKey', '--key', key.KeyId!, '--error-code', 'AccessDeniedException', '--json', '--data-dir', dataDir(us)];
+        return (await hsmkms(args)).stdout.trim().split('\n').filter(Boolean);
+      };
+      let found: string[] = [];
+      await expect.poll(async () => (found = await search()).length, { timeout: 30_000, interval: 200 }).toBeGreaterThan(0);
+      expect(found.join('\n')).toContain('hsmkms principal set-roles replicator-us-east-1 --role RegionPeer');
+      expect(await stateIn(kmsWest, key.KeyId!)).toBe('NotFoundException');
+    } finally {
+      await adminWest.call('UpdatePrincipalRoles', { UserName: 'replicator-us-east-1', Roles: ['RegionPeer'] });
+    }
+    // Once the operator has run it, replication works again (and the replicas the principal made stay its own).
+    await kmsEast.send(new ReplicateKeyCommand({ KeyId: key.KeyId, ReplicaRegion: eu }));
+    await replicaReady(key.KeyId!);
   });
 });

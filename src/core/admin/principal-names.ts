@@ -5,8 +5,11 @@
 import { KmsError } from '../errors.js';
 import { PRINCIPAL_ROLES, type PrincipalRole } from '../model.js';
 
-/** Every role: what the account root holds. */
-export const ALL_ROLES: readonly PrincipalRole[] = PRINCIPAL_ROLES;
+/**
+ * What the account root holds: every role but RegionPeer, which narrows a principal to the calls
+ * between regions (the root is not subject to the role table anyway).
+ */
+export const ALL_ROLES: readonly PrincipalRole[] = PRINCIPAL_ROLES.filter((role) => role !== 'RegionPeer');
 
 /** IAM's user-name rule. */
 const USER_NAME = /^[\w+=,.@-]{1,64}$/;
@@ -34,17 +37,23 @@ function checkName(what: string, name: string, pattern: RegExp, max: number): st
 
 /**
  * Roles a principal may hold. CryptoOfficer and CryptoUser are not combined: separation of
- * duties is the point of having both (CloudHSM gives each user one type).
+ * duties is the point of having both (CloudHSM gives each user one type). RegionPeer combines
+ * with nothing: the credentials another deployment keeps must open nothing but replication.
  */
 export function checkRoles(roles: readonly string[]): PrincipalRole[] {
-  const unknownRole = roles.find((role) => !(ALL_ROLES as readonly string[]).includes(role));
+  const unknownRole = roles.find((role) => !(PRINCIPAL_ROLES as readonly string[]).includes(role));
   if (unknownRole !== undefined)
-    throw new KmsError('ValidationException', `Unknown role '${String(unknownRole).slice(0, 64)}': use one of ${ALL_ROLES.join(', ')}.`);
+    throw new KmsError('ValidationException', `Unknown role '${String(unknownRole).slice(0, 64)}': use one of ${PRINCIPAL_ROLES.join(', ')}.`);
   const unique = [...new Set(roles)] as PrincipalRole[];
   if (unique.includes('CryptoOfficer') && unique.includes('CryptoUser'))
     throw new KmsError(
       'ValidationException',
       'A principal cannot be both CryptoOfficer and CryptoUser: officers manage principals and never use keys. Create two principals.',
+    );
+  if (unique.includes('RegionPeer') && unique.length > 1)
+    throw new KmsError(
+      'ValidationException',
+      'RegionPeer is held alone: it is the principal another region\'s deployment calls this one with, and may do nothing else. Create two principals.',
     );
   return unique.sort();
 }

@@ -7,7 +7,8 @@
  *    policies alone. An explicit Deny ends it.
  * 3. **Role allow**: the role alone allows some actions (an Auditor describing any key).
  * 4. **Grants** on the key for the caller (and the grant tokens it sent).
- * 5. **Ownership**: a CryptoUser may do anything with a key it created.
+ * 5. **Ownership**: a CryptoUser may do anything with a key it created (a RegionPeer, the
+ *    little its role allows with a replica it made).
  *
  * So an explicit Deny in a key or identity policy beats a role's allow, a grant and ownership:
  * a key owner can be fenced off from, say, ScheduleKeyDeletion by a Deny statement. Quorum
@@ -39,7 +40,7 @@ import {
   type MutableContext,
   type Subject,
 } from './condition-context.js';
-import { actionScope, roleVerdict, type RoleVerdict } from './role-table.js';
+import { actionScope, OWNING_ROLES, roleVerdict, type RoleVerdict } from './role-table.js';
 import { decideRetireGrant } from './retire-grant-rule.js';
 
 /** The name traces and explanations give the key policy (AWS's only key policy is `default`). */
@@ -206,7 +207,7 @@ export async function decide(deps: DecisionDeps, request: DecisionRequest): Prom
     }
   }
 
-  if (key && key.ownerArn === subject.arn && subject.roles.includes('CryptoUser'))
+  if (key && key.ownerArn === subject.arn && subject.roles.some((r) => OWNING_ROLES.includes(r)))
     return { ...withPolicies, decision: 'Allow', decidedBy: 'owner' };
 
   return { ...withPolicies, decision: 'ImplicitDeny', decidedBy: policySide(policies), message: accessDeniedMessage(facts, policies) };
@@ -231,6 +232,7 @@ export function encryptionContextOf(context: Readonly<Record<string, string | re
 export function roleDeniedMessage(subject: Pick<Subject, 'arn'>, action: string, resource: string, role: RoleVerdict): string {
   const head = `User: ${subject.arn} is not authorized to perform: ${action} on resource: ${resource}`;
   if (!role.row) return `${head} because no role rule covers ${action}`;
-  if (role.rule === 'never') return `${head} because the ${role.role} role may never perform ${role.row.category}`;
-  return `${head} because none of the caller's roles allows ${role.row.category}`;
+  const remedy = role.row.remedy ? `. ${role.row.remedy.replace('NAME', subject.arn.slice(subject.arn.lastIndexOf('/') + 1))}` : '';
+  if (role.rule === 'never') return `${head} because the ${role.role} role may never perform ${role.row.category}${remedy}`;
+  return `${head} because none of the caller's roles allows ${role.row.category}${remedy}`;
 }

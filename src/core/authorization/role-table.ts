@@ -12,6 +12,12 @@
  * `never` beats everything. The account root is not subject to this table (AWS root
  * semantics); an action missing from the table is refused to every role (fail closed), so a
  * new operation must add its row here.
+ *
+ * `RegionPeer` is the principal another region's deployment calls this one with (`hsmkms region
+ * add` there): it may call the peer-to-peer multi-Region operations and GetCallerIdentity, and
+ * never anything else. Those operations are for it alone: a key user or officer that could call
+ * them could create a replica under a multi-Region key id (not a secret) with material of its own
+ * choosing before the primary replicates it.
  */
 import type { PrincipalRole } from '../model.js';
 
@@ -29,10 +35,20 @@ export interface RoleTableRow {
   readonly category: string;
   readonly scope: ActionScope;
   readonly rules: Readonly<Record<PrincipalRole, RoleRule>>;
+  /** What an operator refused by role should do (appended to the refusal's message; NAME stands for the caller's user name). */
+  readonly remedy?: string;
 }
 
-function row(category: string, scope: ActionScope, CryptoOfficer: RoleRule, CryptoUser: RoleRule, Auditor: RoleRule): RoleTableRow {
-  return { category, scope, rules: { CryptoOfficer, CryptoUser, Auditor } };
+function row(
+  category: string,
+  scope: ActionScope,
+  CryptoOfficer: RoleRule,
+  CryptoUser: RoleRule,
+  Auditor: RoleRule,
+  RegionPeer: RoleRule = 'never',
+  remedy?: string,
+): RoleTableRow {
+  return { category, scope, rules: { CryptoOfficer, CryptoUser, Auditor, RegionPeer }, ...(remedy ? { remedy } : {}) };
 }
 
 const KEY_USE = row('key use', 'key', 'never', 'policy', 'deny');
@@ -50,11 +66,15 @@ const QUORUM_RULES = row('quorum rule administration', 'account', 'allow', 'deny
 const QUORUM_READ = row('quorum rule read', 'account', 'allow', 'policy', 'allow');
 const APPROVALS = row('quorum approvals', 'account', 'allow', 'allow', 'allow');
 const AUDIT_READ = row('audit read', 'account', 'allow', 'deny', 'allow');
+const PEER_REMEDY =
+  'Calls between regions are for the calling deployment\'s peer principal alone; if this caller is it, run on the deployment that refused it: hsmkms principal set-roles NAME --role RegionPeer';
 /** Another region's deployment creating a replica here through its peer principal (src/core/multi-region). */
-const REPLICA_CREATION = row('replica key creation', 'account', 'deny', 'allow', 'deny');
+const REPLICA_CREATION = row('replica key creation between regions', 'account', 'never', 'never', 'deny', 'allow', PEER_REMEDY);
+/** The primary's deployment keeping the replica it made (and owns) in step: ownership or the key policy decide. */
+const REPLICA_SYNC = row('replica key updates between regions', 'key', 'never', 'never', 'deny', 'policy', PEER_REMEDY);
 /** An operator removing a replica left `Creating` by a primary that never came back (src/core/multi-region). */
 const STUCK_REPLICA_REMOVAL = row('stuck replica removal', 'account', 'allow', 'deny', 'deny');
-const CALLER_IDENTITY = row('caller identity', 'account', 'allow', 'allow', 'allow');
+const CALLER_IDENTITY = row('caller identity', 'account', 'allow', 'allow', 'allow', 'allow');
 
 function rows(actions: string[], value: RoleTableRow): Array<[string, RoleTableRow]> {
   return actions.map((action) => [action, value]);
@@ -117,12 +137,11 @@ export const ROLE_TABLE: ReadonlyMap<string, RoleTableRow> = new Map([
       'kms:RevokeGrant',
       'kms:ReplicateKey',
       'kms:UpdatePrimaryRegion',
-      // From the primary's deployment, through its peer principal (the owner of the replica it made).
-      'hsmkms:SyncMultiRegionKey',
-      'hsmkms:ImportReplicaVersions',
     ],
     KEY_MANAGEMENT,
   ),
+  // From the primary's deployment, through its peer principal (the owner of the replica it made).
+  ...rows(['hsmkms:SyncMultiRegionKey', 'hsmkms:ImportReplicaVersions'], REPLICA_SYNC),
   ['kms:CreateKey', KEY_CREATION],
   ...rows(['kms:ListKeys', 'kms:ListAliases'], ACCOUNT_LISTING),
   ['kms:GenerateRandom', RANDOM],
@@ -163,6 +182,9 @@ export const ROLE_TABLE: ReadonlyMap<string, RoleTableRow> = new Map([
   ...rows(['hsmkms:PrepareReplica', 'hsmkms:ImportReplica', 'hsmkms:AbandonReplica'], REPLICA_CREATION),
   ['hsmkms:RemoveCreatingReplica', STUCK_REPLICA_REMOVAL],
 ]);
+
+/** Roles whose holder may do what policies allow with a key it created (CryptoUser), or a replica it made (RegionPeer). */
+export const OWNING_ROLES: readonly PrincipalRole[] = ['CryptoUser', 'RegionPeer'];
 
 /** What the role gate says about one call. */
 export interface RoleVerdict {

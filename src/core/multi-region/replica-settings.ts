@@ -86,8 +86,9 @@ export function placeholderKey(deps: KmsDeps, ctx: RequestContext, keyId: string
 /**
  * Whether `key` is the placeholder of a replica of the primary in `primaryRegion` that `principalArn`
  * recorded (one store read). Only the principal that made it (the primary's peer principal, its
- * owner) may reuse, complete or remove it: any CryptoUser may call the replica operations, and
- * another one completing it would give the replica, with the primary's policy, material it chose.
+ * owner) may reuse, complete or remove it: every RegionPeer (the peer principal of any other
+ * deployment) may call the replica operations, and another one completing it would give the
+ * replica, with the primary's policy, material it chose.
  */
 export async function isPlaceholderOf(
   deps: Pick<KmsDeps, 'store'>,

@@ -4,11 +4,13 @@
  * the call's audit event.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { checkRoles } from '../../../src/core/admin/principal-names.js';
 import { createAuthorizerBinder } from '../../../src/core/authorization/authorizer.js';
 import { createDispatcher } from '../../../src/core/dispatch.js';
 import { KmsError } from '../../../src/core/errors.js';
 import type { PrincipalRecord } from '../../../src/core/model.js';
 import type { JsonObject, Operation, RequestContext } from '../../../src/core/operation.js';
+import { createKey } from '../../../src/core/operations/create-key.js';
 import type { Logger } from '../../../src/core/ports.js';
 import { createTestKms, TEST_ROOT, TEST_SETTINGS, type TestKms } from '../../support/kms-deps.js';
 
@@ -34,8 +36,26 @@ const probe: Operation = {
   },
 };
 
+/** Asks the authorizer for `Action` on the key `KeyId`. */
+const keyProbe: Operation = {
+  name: 'KeyProbe',
+  async run(deps, ctx, input) {
+    const key = (await deps.store.getKey(String(input.KeyId)))!;
+    await deps.authorizer.authorize({ principal: ctx.principal, action: String(input.Action), key, context: {} });
+    return {};
+  },
+};
+
 function dispatcher() {
-  return createDispatcher(kms.deps, new Map([['Probe', probe]]), silent, { bindAuthorizer: createAuthorizerBinder(kms.deps) });
+  return createDispatcher(
+    kms.deps,
+    new Map([
+      ['Probe', probe],
+      ['KeyProbe', keyProbe],
+    ]),
+    silent,
+    { bindAuthorizer: createAuthorizerBinder(kms.deps) },
+  );
 }
 
 async function userWithKey(name: string, roles: PrincipalRecord['roles']): Promise<RequestContext> {
@@ -121,5 +141,45 @@ describe('the bound authorizer', () => {
     expect(kms.audit.at(-1)?.additionalEventData).toEqual({
       authorization: [{ action: 'kms:GenerateRandom', resource: '*', decision: 'ExplicitDeny', decidedBy: 'identity-policy', statements: ['no-random:NoRandom'] }],
     });
+  });
+});
+
+describe('the peer-to-peer multi-Region operations', () => {
+  const PEER_ACTIONS = ['hsmkms:PrepareReplica', 'hsmkms:ImportReplica', 'hsmkms:AbandonReplica'];
+  const KEY_PEER_ACTIONS = ['hsmkms:SyncMultiRegionKey', 'hsmkms:ImportReplicaVersions'];
+
+  it('are refused to a CryptoUser and a CryptoOfficer, even on a key they own and with an identity policy allowing them', async () => {
+    const d = dispatcher();
+    for (const [name, roles] of [['user', ['CryptoUser']], ['officer', ['CryptoOfficer']], ['audit', ['Auditor']]] as const) {
+      const ctx = await userWithKey(name, [...roles]);
+      const at = new Date();
+      const document = JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'hsmkms:*', Resource: '*' }] });
+      await kms.store.putPrincipalPolicy({ principalArn: ctx.principal.arn, policyName: 'all', document, createdAt: at, updatedAt: at });
+      for (const action of PEER_ACTIONS) {
+        const denied = await failure(d.dispatch('Probe', ctx, { Action: action }));
+        expect(denied.type, `${name} ${action}`).toBe('AccessDeniedException');
+        expect(denied.message).toContain(`hsmkms principal set-roles ${name} --role RegionPeer`);
+      }
+      // A replica a CryptoUser peer principal made before RegionPeer existed is its own: still refused.
+      const owned = ((await createKey.run(kms.deps, ctx, { MultiRegion: true })).KeyMetadata as { KeyId: string }).KeyId;
+      for (const action of KEY_PEER_ACTIONS)
+        expect((await failure(d.dispatch('KeyProbe', ctx, { Action: action, KeyId: owned }))).type, `${name} ${action}`).toBe('AccessDeniedException');
+    }
+  });
+
+  it('are the RegionPeer’s, which does nothing else, not even with a key it made; it holds no other role', async () => {
+    const d = dispatcher();
+    const ctx = await userWithKey('peer', ['RegionPeer']);
+    for (const action of [...PEER_ACTIONS, 'hsmkms:GetCallerIdentity']) await d.dispatch('Probe', ctx, { Action: action });
+    const made = ((await createKey.run(kms.deps, ctx, { MultiRegion: true })).KeyMetadata as { KeyId: string }).KeyId;
+    for (const action of KEY_PEER_ACTIONS) await d.dispatch('KeyProbe', ctx, { Action: action, KeyId: made });
+    expect(kms.audit.at(-1)?.additionalEventData).toMatchObject({ authorization: [{ decision: 'Allow', decidedBy: 'owner' }] });
+    for (const action of ['kms:Encrypt', 'kms:Decrypt', 'kms:DescribeKey', 'kms:ScheduleKeyDeletion', 'kms:PutKeyPolicy', 'kms:CreateGrant'])
+      expect((await failure(d.dispatch('KeyProbe', ctx, { Action: action, KeyId: made }))).message, action).toContain('the RegionPeer role may never perform');
+    for (const action of ['kms:CreateKey', 'kms:ListKeys', 'kms:GenerateRandom', 'hsmkms:CreatePrincipal', 'hsmkms:ListPrincipals', 'hsmkms:ApproveRequest', 'hsmkms:LookupAuditEvents'])
+      expect((await failure(d.dispatch('Probe', ctx, { Action: action }))).message, action).toContain('the RegionPeer role may never perform');
+    for (const roles of [['RegionPeer', 'CryptoUser'], ['RegionPeer', 'Auditor'], ['RegionPeer', 'CryptoOfficer']])
+      expect(() => checkRoles(roles), roles.join('+')).toThrow(/RegionPeer is held alone/);
+    expect(checkRoles(['RegionPeer'])).toStrictEqual(['RegionPeer']);
   });
 });

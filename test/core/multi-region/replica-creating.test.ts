@@ -333,10 +333,14 @@ describe('a replica being created, in its own region', () => {
 });
 
 describe('a replica being created belongs to the principal that recorded it', () => {
-  /** Another CryptoUser of eu-west-1: it may call the replica operations for replicas of its own. */
+  /**
+   * Another RegionPeer of eu-west-1 (a third region's peer principal): it may call the replica
+   * operations for replicas of its own. (A CryptoUser may not call them at all: the role gate,
+   * test/core/authorization and test/api/multi-region.test.ts.)
+   */
   const intruder = () => ({
     requestId: 'intruder-request',
-    principal: { ...west.ctx.principal, arn: `arn:aws:iam::111122223333:user/intruder`, name: 'intruder', roles: ['CryptoUser' as const] },
+    principal: { ...west.ctx.principal, arn: `arn:aws:iam::111122223333:user/intruder`, name: 'intruder', roles: ['RegionPeer' as const] },
   });
   const replica = { KeyUsage: 'ENCRYPT_DECRYPT', PrimaryRegion: 'us-east-1', Regions: ['us-east-1'] };
 

@@ -8,6 +8,7 @@ export const ROLE_MEANING: Record<PrincipalRole, string> = {
   CryptoOfficer: 'manages principals, roles, identity policies and quorum rules; never uses a key',
   CryptoUser: 'creates keys, uses and shares them as policies and grants allow',
   Auditor: 'reads key metadata, principals and the audit trail; nothing else',
+  RegionPeer: 'another region’s hsmkms deployment replicating multi-Region keys here; nothing else, held alone',
 };
 
 export function RolePicker({
