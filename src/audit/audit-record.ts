@@ -186,8 +186,10 @@ export function toAuditRecord(event: AuditEvent, link: ChainLink): AuditRecord {
     record.requestParameters = sanitizeAuditValue(event.requestParameters) as Record<string, unknown>;
   }
   // Fields added to AuditEvent later (additionalEventData, …) are carried under their own names.
-  for (const [name, value] of Object.entries(event)) {
-    if (EVENT_FIELDS.has(name) || RECORD_FIELDS.has(name) || value === undefined) continue;
+  for (const name in event) {
+    if (!Object.hasOwn(event, name) || EVENT_FIELDS.has(name) || RECORD_FIELDS.has(name)) continue;
+    const value = (event as unknown as Record<string, unknown>)[name];
+    if (value === undefined) continue;
     const clean = sanitizeAuditValue(value);
     if (clean !== undefined) record[name] = clean;
   }

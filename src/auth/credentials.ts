@@ -16,6 +16,11 @@ export interface ResolvedCredential {
 export interface CredentialResolver {
   /** undefined for an unknown or inactive access key id. */
   resolve(accessKeyId: string): Promise<ResolvedCredential | undefined>;
+  /**
+   * What {@link resolve} would answer at once from its cache, or undefined when it would have
+   * to look (a miss is not an answer: call resolve). Lets a caller skip a promise per request.
+   */
+  cached?(accessKeyId: string): ResolvedCredential | undefined;
 }
 
 export interface CredentialCacheOptions {
@@ -81,6 +86,10 @@ export function createStoreCredentialResolver(
     async resolve(accessKeyId) {
       if (!ACCESS_KEY_ID.test(accessKeyId)) return undefined;
       return lookup(accessKeyId);
+    },
+    cached(accessKeyId) {
+      if (!ACCESS_KEY_ID.test(accessKeyId)) return undefined;
+      return cache.peek(accessKeyId, '');
     },
   };
 }

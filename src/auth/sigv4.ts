@@ -55,26 +55,32 @@ export function parseAuthorization(header: string): ParsedAuthorization {
   const algorithm = space < 0 ? trimmed : trimmed.slice(0, space);
   if (algorithm !== SIGV4_ALGORITHM)
     throw incomplete(`Authorization header requires the ${SIGV4_ALGORITHM} algorithm, not '${algorithm.slice(0, 40)}'.`);
-  const fields = new Map<string, string>();
+  // Only three components matter; a later repetition of one replaces the earlier, others are ignored.
+  let credential = '';
+  let signedHeaderList = '';
+  let signature = '';
   for (const part of trimmed.slice(space + 1).split(',')) {
     const eq = part.indexOf('=');
     if (eq < 0) continue;
-    fields.set(part.slice(0, eq).trim(), part.slice(eq + 1).trim());
+    const name = part.slice(0, eq).trim();
+    if (name === 'Credential') credential = part.slice(eq + 1).trim();
+    else if (name === 'SignedHeaders') signedHeaderList = part.slice(eq + 1).trim();
+    else if (name === 'Signature') signature = part.slice(eq + 1).trim();
   }
-  const missing = ['Credential', 'SignedHeaders', 'Signature'].filter((name) => !fields.get(name));
-  if (missing.length > 0)
+  if (!credential || !signedHeaderList || !signature) {
+    const given: Record<string, string> = { Credential: credential, SignedHeaders: signedHeaderList, Signature: signature };
+    const missing = ['Credential', 'SignedHeaders', 'Signature'].filter((name) => !given[name]);
     throw incomplete(missing.map((name) => `Authorization header requires '${name}' parameter.`).join(' '));
+  }
 
-  const credential = fields.get('Credential') ?? '';
   const scope = credential.split('/');
   const [accessKeyId, scopeDate, region, service, terminator] = scope;
   if (scope.length !== 5 || !accessKeyId || !scopeDate || !region || !service || terminator !== 'aws4_request')
     throw incomplete(
       `Credential must have exactly 5 slash-delimited elements, e.g. keyid/date/region/service/term, got '${credential.slice(0, 200)}'`,
     );
-  const signature = fields.get('Signature') ?? '';
   if (!/^[0-9a-f]{64}$/.test(signature)) throw invalidSignature(INVALID_SIGNATURE_MESSAGE);
-  const signedHeaders = (fields.get('SignedHeaders') ?? '').split(';').map((h) => h.trim().toLowerCase());
+  const signedHeaders = signedHeaderList.split(';').map((h) => h.trim().toLowerCase());
   if (signedHeaders.some((h) => h === '')) throw incomplete('SignedHeaders must be a semicolon-separated list of header names.');
   return { accessKeyId, scopeDate, region, service, signedHeaders, signature };
 }
@@ -133,19 +139,17 @@ const NEEDS_COLLAPSE = /\s\s|[^\S ]/;
  */
 export function canonicalHeaders(rawHeaders: readonly string[], signedHeaders: readonly string[]): Map<string, string> {
   const wanted = new Set(signedHeaders);
-  const values = new Map<string, string[]>();
+  // Repeated headers are joined as they arrive: one string per name, no list per header.
+  const result = new Map<string, string>();
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
     const name = (rawHeaders[i] ?? '').toLowerCase();
     if (!wanted.has(name)) continue;
     const trimmed = (rawHeaders[i + 1] ?? '').trim();
     // Only a run of whitespace or a whitespace character other than a space needs replacing.
     const value = NEEDS_COLLAPSE.test(trimmed) ? trimmed.replace(/\s+/g, ' ') : trimmed;
-    const list = values.get(name);
-    if (list) list.push(value);
-    else values.set(name, [value]);
+    const before = result.get(name);
+    result.set(name, before === undefined ? value : `${before},${value}`);
   }
-  const result = new Map<string, string>();
-  for (const [name, list] of values) result.set(name, list.join(','));
   return result;
 }
 
@@ -160,15 +164,9 @@ export function canonicalRequest(request: WireRequest, signedHeaders: readonly s
   const path = q < 0 ? request.url : request.url.slice(0, q);
   const query = q < 0 ? '' : request.url.slice(q + 1);
   const headers = canonicalHeaders(request.rawHeaders, signedHeaders);
-  const headerLines = signedHeaders.map((name) => `${name}:${headers.get(name) ?? ''}\n`).join('');
-  return [
-    request.method.toUpperCase(),
-    canonicalUri(path),
-    canonicalQuery(query),
-    headerLines,
-    signedHeaders.join(';'),
-    sha256Hex(request.body),
-  ].join('\n');
+  let headerLines = '';
+  for (const name of signedHeaders) headerLines += `${name}:${headers.get(name) ?? ''}\n`;
+  return `${request.method.toUpperCase()}\n${canonicalUri(path)}\n${canonicalQuery(query)}\n${headerLines}\n${signedHeaders.join(';')}\n${sha256Hex(request.body)}`;
 }
 
 /** The signing key derived from the secret for one day, region and service. */
@@ -200,6 +198,12 @@ export function cachedSigningKeys(capacity = DERIVED_KEY_CACHE_SIZE): (auth: Par
   };
 }
 
+/** Step 2 of the algorithm: what the derived key signs. */
+function stringToSign(request: WireRequest, auth: Pick<ParsedAuthorization, 'scopeDate' | 'region' | 'service' | 'signedHeaders'>, amzDate: string): string {
+  const scope = `${auth.scopeDate}/${auth.region}/${auth.service}/aws4_request`;
+  return `${SIGV4_ALGORITHM}\n${amzDate}\n${scope}\n${sha256Hex(canonicalRequest(request, auth.signedHeaders))}`;
+}
+
 /** The hex signature of a request, given the signing time and scope. */
 export function computeSignature(
   request: WireRequest,
@@ -208,10 +212,8 @@ export function computeSignature(
   secretAccessKey: string,
   derivedKey?: Buffer,
 ): string {
-  const scope = `${auth.scopeDate}/${auth.region}/${auth.service}/aws4_request`;
-  const stringToSign = [SIGV4_ALGORITHM, amzDate, scope, sha256Hex(canonicalRequest(request, auth.signedHeaders))].join('\n');
   return createHmac('sha256', derivedKey ?? signingKey(secretAccessKey, auth.scopeDate, auth.region, auth.service))
-    .update(stringToSign)
+    .update(stringToSign(request, auth, amzDate))
     .digest('hex');
 }
 
@@ -337,7 +339,10 @@ export function checkSignature(
   secretAccessKey: string,
   derivedKey?: Buffer,
 ): void {
-  const expected = Buffer.from(computeSignature(request, auth, amzDate, secretAccessKey, derivedKey), 'hex');
+  // The digest's bytes against the header's (hex checked by parseAuthorization): no hex round trip.
+  const expected = createHmac('sha256', derivedKey ?? signingKey(secretAccessKey, auth.scopeDate, auth.region, auth.service))
+    .update(stringToSign(request, auth, amzDate))
+    .digest();
   const provided = Buffer.from(auth.signature, 'hex');
   if (expected.length !== provided.length || !timingSafeEqual(expected, provided))
     throw invalidSignature(INVALID_SIGNATURE_MESSAGE);

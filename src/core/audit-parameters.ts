@@ -246,6 +246,13 @@ export function isSecretMemberName(name: string): boolean {
   return SECRET_MEMBERS.has(name) || SECRET_NAME.test(name);
 }
 
+/**
+ * Objects {@link auditParameters} made: already cut to its limits, so {@link sanitizeAuditValue}
+ * passes them through. Cleaning them again would cost a second walk per call and cut their
+ * top-level strings to the nested limit (a 32 KiB key policy to 1 KiB).
+ */
+const CLEANED = new WeakSet<object>();
+
 /** The request parameters of `operation` as the audit trail keeps them. */
 export function auditParameters(operation: string, input: Readonly<Record<string, unknown>>): Record<string, unknown> {
   const known = AUDITED_PARAMETERS[operation];
@@ -256,6 +263,7 @@ export function auditParameters(operation: string, input: Readonly<Record<string
       if (typeof value === 'string') out[name] = cutString(value, AUDIT_LIMITS.identifier);
       else if (typeof value === 'boolean' || (typeof value === 'number' && Number.isFinite(value))) out[name] = value;
     }
+    CLEANED.add(out);
     return out;
   }
   const budget = { left: AUDIT_LIMITS.totalCharacters };
@@ -264,15 +272,18 @@ export function auditParameters(operation: string, input: Readonly<Record<string
     const clean = sanitize(input[name], 0, budget);
     if (clean !== undefined) out[name] = clean;
   }
+  CLEANED.add(out);
   return out;
 }
 
 /**
  * A JSON-safe, bounded copy of a value for the audit trail: no secret members, no binary
  * values, functions or cycles; strings, lists and maps cut as {@link auditParameters} does.
- * Returns `undefined` for a value that must be dropped entirely.
+ * Returns `undefined` for a value that must be dropped entirely. What {@link auditParameters}
+ * returned is returned as it is.
  */
 export function sanitizeAuditValue(value: unknown): unknown {
+  if (typeof value === 'object' && value !== null && CLEANED.has(value)) return value;
   return sanitize(value, 0, { left: AUDIT_LIMITS.totalCharacters });
 }
 

@@ -115,21 +115,35 @@ export class CoherentCache<V> {
     const { bus } = this.options;
     // Length-prefixed: ids can come from callers (a ciphertext names its key version) and must not collide.
     const id = `${group.length}:${group}${member}`;
-    if (bus.coherent) {
-      const hit = this.entries.get(id);
-      // Entries of a cache without ttlMs never expire: no clock read on its hits.
-      if (hit !== undefined && hit.expires !== Infinity && hit.expires <= this.now()) this.remove(id);
-      else if (hit !== undefined) {
-        this.entries.delete(id);
-        this.entries.set(id, hit);
-        return hit.value as T;
-      }
-    }
+    const hit = this.hit(id);
+    if (hit !== undefined) return hit as T;
     const epoch = bus.epoch;
     const generation = this.generation;
     const value = await load();
     if (value !== undefined && bus.coherent && bus.epoch === epoch && this.generation === generation) this.set(id, group, value as V);
     return value;
+  }
+
+  /**
+   * The cached value, if it may be served now (as {@link get} would serve it), without loading:
+   * for callers that can skip a promise when the value is at hand.
+   */
+  peek(group: string, member: string): V | undefined {
+    return this.hit(`${group.length}:${group}${member}`);
+  }
+
+  private hit(id: string): V | undefined {
+    if (!this.options.bus.coherent) return undefined;
+    const hit = this.entries.get(id);
+    if (hit === undefined) return undefined;
+    // Entries of a cache without ttlMs never expire: no clock read on its hits.
+    if (hit.expires !== Infinity && hit.expires <= this.now()) {
+      this.remove(id);
+      return undefined;
+    }
+    this.entries.delete(id);
+    this.entries.set(id, hit);
+    return hit.value;
   }
 
   private now(): number {

@@ -3,8 +3,8 @@
  * attaches the caller's principal to the request. Runs before the body is interpreted.
  */
 import type { FastifyRequest } from 'fastify';
-import { cachedSigningKeys, checkSignature, precheckSigV4, type WireRequest } from '../auth/sigv4.js';
-import type { CredentialResolver } from '../auth/credentials.js';
+import { cachedSigningKeys, checkSignature, precheckSigV4, type ParsedAuthorization, type WireRequest } from '../auth/sigv4.js';
+import type { CredentialResolver, ResolvedCredential } from '../auth/credentials.js';
 import { KmsError } from '../core/errors.js';
 import type { PrincipalRecord } from '../core/model.js';
 
@@ -22,8 +22,12 @@ export interface AuthenticatedCaller {
   accessKeyId: string;
 }
 
-/** Verifies the request; returns the caller or throws the KmsError a client expects. */
-export type Authenticator = (request: FastifyRequest, body: Buffer) => Promise<AuthenticatedCaller>;
+/**
+ * Verifies the request; returns the caller or throws the KmsError a client expects. The answer
+ * is immediate when the access key's secret is cached (no promise per request), a promise when
+ * it must be looked up.
+ */
+export type Authenticator = (request: FastifyRequest, body: Buffer) => AuthenticatedCaller | Promise<AuthenticatedCaller>;
 
 /**
  * Headers that must be signed when present: the target selects the operation and the media
@@ -35,8 +39,15 @@ const invalidToken = () => new KmsError('UnrecognizedClientException', 'The secu
 
 export function createAuthenticator(options: AuthenticatorOptions): Authenticator {
   const derivedKey = cachedSigningKeys();
+  const { credentials } = options;
 
-  return async (request, body) => {
+  function verified(wire: WireRequest, auth: ParsedAuthorization, amzDate: string, credential: ResolvedCredential): AuthenticatedCaller {
+    const secret = credential.secretAccessKey;
+    checkSignature(wire, auth, amzDate, secret, derivedKey(auth, secret));
+    return { principal: credential.principal, accessKeyId: auth.accessKeyId };
+  }
+
+  return (request, body) => {
     const wire: WireRequest = {
       method: request.raw.method ?? 'POST',
       url: request.raw.url ?? '/',
@@ -53,13 +64,14 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
       request.log.info({ accessKeyId: auth.accessKeyId }, 'request with a session token');
       throw invalidToken();
     }
-    const credential = await options.credentials.resolve(auth.accessKeyId);
-    if (!credential) {
-      request.log.info({ accessKeyId: auth.accessKeyId }, 'unknown access key');
-      throw invalidToken();
-    }
-    const secret = credential.secretAccessKey;
-    checkSignature(wire, auth, amzDate, secret, derivedKey(auth, secret));
-    return { principal: credential.principal, accessKeyId: auth.accessKeyId };
+    const cached = credentials.cached?.(auth.accessKeyId);
+    if (cached) return verified(wire, auth, amzDate, cached);
+    return credentials.resolve(auth.accessKeyId).then((credential) => {
+      if (!credential) {
+        request.log.info({ accessKeyId: auth.accessKeyId }, 'unknown access key');
+        throw invalidToken();
+      }
+      return verified(wire, auth, amzDate, credential);
+    });
   };
 }

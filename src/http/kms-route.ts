@@ -54,8 +54,11 @@ export function registerKmsRoute(app: FastifyInstance, options: KmsRouteOptions)
     const deadlineMs = dispatcher.deadlineMs;
     const deadline = deadlineMs ? Date.now() + deadlineMs : undefined;
     try {
+      // A cached secret answers at once; only a lookup (store, HSM) is bounded by the deadline.
       const authenticating = authenticate(request, body);
-      const { principal, accessKeyId } = await (deadline === undefined ? authenticating : withDeadline(authenticating, deadline, () => deadlineExceeded(deadlineMs!)));
+      const { principal, accessKeyId } = !(authenticating instanceof Promise)
+        ? authenticating
+        : await (deadline === undefined ? authenticating : withDeadline(authenticating, deadline, () => deadlineExceeded(deadlineMs!)));
       request.kmsPrincipal = principal.arn;
 
       const target = request.headers['x-amz-target'];

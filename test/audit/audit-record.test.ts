@@ -10,6 +10,7 @@ import {
   type ChainLink,
 } from '../../src/audit/index.js';
 import { digestSignedText, formatDigestLine } from '../../src/audit/audit-record.js';
+import { auditParameters } from '../../src/core/audit-parameters.js';
 import type { AuditEvent } from '../../src/core/ports.js';
 
 const KEY_ARN = 'arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab';
@@ -126,6 +127,14 @@ describe('audit record format', () => {
     const line = formatCallLine({ ...full, userAgent: 'u'.repeat(100_000), errorMessage: 'm'.repeat(100_000), requestParameters: { Policy: 'p'.repeat(1_000_000) } }, LINK);
     expect(line.length).toBeLessThan(40_000);
     expect(parseCallLine(line).userAgent).toMatch(/^u{1024}…\[truncated: 100000 characters\]$/);
+  });
+
+  it("keeps the dispatcher's parameters as auditParameters cut them, and still cleans any other object", () => {
+    const policy = 'p'.repeat(5000);
+    const kept = parseCallLine(formatCallLine({ ...full, requestParameters: auditParameters('PutKeyPolicy', { KeyId: 'k', Policy: policy }) }, LINK));
+    expect(kept.requestParameters).toEqual({ KeyId: 'k', Policy: policy });
+    const other = parseCallLine(formatCallLine({ ...full, requestParameters: { Policy: policy, SecretAccessKey: 's', Tags: [{ TagValue: 'v'.repeat(2000) }] } }, LINK));
+    expect(other.requestParameters).toEqual({ Policy: `${'p'.repeat(1024)}…[truncated: 5000 characters]`, Tags: [{ TagValue: `${'v'.repeat(1024)}…[truncated: 2000 characters]` }] });
   });
 
   it('writes a digest whose signature covers every byte before it', () => {

@@ -30,4 +30,22 @@ describe('CoherentCache', () => {
     bus.publish('key', undefined);
     expect(await cache.get('k', 'a', load)).toBe('v3');
   });
+
+  it('peek answers only what get would serve without loading: nothing missing, expired, dropped or while incoherent', async () => {
+    const bus = new LocalInvalidationBus();
+    let now = 1_000;
+    const cache = new CoherentCache<string>({ bus, capacity: 10, topics: ['key'], ttlMs: 100, now: () => now });
+    expect(cache.peek('k', '')).toBeUndefined();
+    await cache.get('k', '', async () => 'v1');
+    expect(cache.peek('k', '')).toBe('v1');
+    bus.coherent = false;
+    expect(cache.peek('k', '')).toBeUndefined();
+    bus.coherent = true;
+    now += 100;
+    expect(cache.peek('k', '')).toBeUndefined();
+    expect(cache.size).toBe(0);
+    await cache.get('k', '', async () => 'v2');
+    bus.publish('key', 'k');
+    expect(cache.peek('k', '')).toBeUndefined();
+  });
 });
