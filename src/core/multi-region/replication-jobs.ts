@@ -268,12 +268,15 @@ export async function enqueueJob(repo: Pick<MetadataRepository, 'multiRegion'>, 
 /**
  * Runs a waiting job now, for the request that asked for it: its outcome if it ends within
  * {@link FAST_PATH_MS}, otherwise undefined (it goes on, and settles itself, in the background;
- * also undefined when another runner has it).
+ * also undefined when another runner has it or it is not due).
  */
 export async function tryJobNow(deps: KmsDeps, id: ReplicationJobId): Promise<JobOutcome | undefined> {
   const repo = deps.store.multiRegion;
   const job = await repo.getReplicationJob(id);
-  if (!job || !(await repo.claimReplicationJob(job, new Date(deps.clock.now().getTime() + LEASE_MS)))) return undefined;
+  const now = deps.clock.now().getTime();
+  // Not due: a runner (the scheduler, another node) holds its lease, or it waits out a backoff.
+  // Claiming it anyway would run it twice at once: the claim only compares what was read.
+  if (!job || job.nextAttemptAt.getTime() > now || !(await repo.claimReplicationJob(job, new Date(now + LEASE_MS)))) return undefined;
   const settled = settleJob(deps, deps.logger ?? SILENT, job);
   let timer: NodeJS.Timeout | undefined;
   const waited = new Promise<undefined>((resolve) => {

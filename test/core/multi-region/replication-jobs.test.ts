@@ -7,7 +7,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { JsonObject } from '../../../src/core/operation.js';
 import { PeerError, type RegionPeers } from '../../../src/core/multi-region/ports.js';
-import { retryDelayMs, runReplicationJobs } from '../../../src/core/multi-region/replication-jobs.js';
+import { enqueueJob, retryDelayMs, runReplicationJobs, tryJobNow } from '../../../src/core/multi-region/replication-jobs.js';
 import { syncMultiRegionKey } from '../../../src/core/multi-region/sync-multi-region-key.js';
 import { cancelKeyDeletion } from '../../../src/core/operations/cancel-key-deletion.js';
 import { createKey } from '../../../src/core/operations/create-key.js';
@@ -84,6 +84,18 @@ describe('multi-Region replication jobs', () => {
     expect([retryDelayMs(1), retryDelayMs(2), retryDelayMs(20)]).toStrictEqual([30_000, 60_000, 3_600_000]);
     // A shorter first delay (serve's --scheduler-interval when under 30 s) doubles the same way.
     expect([retryDelayMs(1, 200), retryDelayMs(3, 200), retryDelayMs(30, 200)]).toStrictEqual([200, 800, 3_600_000]);
+  });
+
+  it('a job a runner holds (its lease not yet over) is not run again by a request asking for it now', async () => {
+    const keyId = await primaryWithReplica();
+    const id = { keyId, region: 'eu-west-1', kind: 'sync' as const };
+    await enqueueJob(kms.store, new Date(Date.now() - 1_000), id);
+    const job = (await kms.store.multiRegion.getReplicationJob(id))!;
+    // The scheduler's claim: the job's next attempt moves to the end of its lease.
+    expect(await kms.store.multiRegion.claimReplicationJob(job, new Date(Date.now() + 60_000))).toBe(true);
+    calls = [];
+    expect(await tryJobNow(kms.deps, id)).toBeUndefined();
+    expect(calls).toStrictEqual([]);
   });
 
   it('a region whose replica is gone leaves the set, and the job ends', async () => {
