@@ -1,6 +1,8 @@
 /**
  * HsmKms.DeletePrincipal: the principal, its access keys, roles, policies and tags go at once;
- * keys it owned stay, without an owner (policies and grants still govern them).
+ * keys it owned stay, without an owner (policies and grants still govern them); its open approval
+ * requests are rejected and its votes on open requests removed, so that a principal created
+ * again under the same name inherits neither.
  */
 import { KmsError } from '../errors.js';
 import type { Operation } from '../operation.js';
@@ -14,7 +16,7 @@ export const deletePrincipal: Operation = {
     await deps.authorizer.authorize({ principal: ctx.principal, action: 'hsmkms:DeletePrincipal', context: {} });
     if (principal.arn === ctx.principal.arn)
       throw new KmsError('ValidationException', 'A principal cannot delete itself; ask another CryptoOfficer or use the account root.');
-    if (!(await deps.store.deletePrincipal(principal.arn)))
+    if (!(await deps.store.deletePrincipal(principal.arn, deps.clock.now())))
       throw new KmsError('NotFoundException', `The principal with name ${principal.name} cannot be found.`);
     return {};
   },

@@ -54,10 +54,12 @@ export interface AuthorizationRepository {
   /** Replaces the principal's roles; false when there is no such principal. */
   setPrincipalRoles(arn: string, roles: PrincipalRole[]): Promise<boolean>;
   /**
-   * Deletes the principal with its access keys, roles, policies and tags, and clears it as the
-   * owner of its keys (bumping their revision); false when there is no such principal.
+   * Deletes the principal with its access keys, roles, policies and tags, clears it as the
+   * owner of its keys (bumping their revision), rejects (at `now`) the approval requests it
+   * opened that are still open and removes its votes on open requests; false when there is no
+   * such principal.
    */
-  deletePrincipal(arn: string): Promise<boolean>;
+  deletePrincipal(arn: string, now?: Date): Promise<boolean>;
   /** Adds or replaces the policy of that name. */
   putPrincipalPolicy(policy: IdentityPolicyRecord): Promise<void>;
   /** false when the principal has no policy of that name. */

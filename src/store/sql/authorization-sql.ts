@@ -144,9 +144,21 @@ export function setPrincipalRoles(db: Db, arn: string, roles: PrincipalRole[]): 
   });
 }
 
-export function deletePrincipal(db: Db, arn: string): Promise<boolean> {
+export function deletePrincipal(db: Db, arn: string, now: Date): Promise<boolean> {
   return atomically(db, async (tx) => {
     if (!(await principalExists(tx, arn))) return false;
+    // Approvals belong to this principal, not to its ARN: a principal created again under the
+    // same name must neither use the requests it opened nor count the votes it cast. Its open
+    // requests are rejected; its votes on open requests go (an approved one is counted again
+    // when used, and no longer covers its rules).
+    const open = tx.selectFrom('approval_requests').select('request_id').where('status', 'in', ['Pending', 'Approved']);
+    await tx.deleteFrom('approval_votes').where('approver_arn', '=', arn).where('request_id', 'in', open).execute();
+    await tx
+      .updateTable('approval_requests')
+      .set({ status: 'Rejected', decided_at: now.getTime() })
+      .where('requester_arn', '=', arn)
+      .where('status', 'in', ['Pending', 'Approved'])
+      .execute();
     // The revision bump makes a concurrent read-modify-write of one of these keys fail its
     // optimistic check instead of writing the old owner back.
     await tx

@@ -349,8 +349,8 @@ export class SqlRepository implements MetadataRepository {
   setPrincipalRoles(arn: string, roles: PrincipalRole[]): Promise<boolean> {
     return authz.setPrincipalRoles(this.db, arn, roles);
   }
-  deletePrincipal(arn: string): Promise<boolean> {
-    return authz.deletePrincipal(this.db, arn);
+  deletePrincipal(arn: string, now: Date = new Date()): Promise<boolean> {
+    return authz.deletePrincipal(this.db, arn, now);
   }
   putPrincipalPolicy(policy: IdentityPolicyRecord): Promise<void> {
     return authz.putPrincipalPolicy(this.db, policy);

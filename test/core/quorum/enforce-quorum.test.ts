@@ -8,6 +8,7 @@ import { KmsError } from '../../../src/core/errors.js';
 import type { KeyRecord, PrincipalRecord } from '../../../src/core/model.js';
 import type { JsonObject, Operation } from '../../../src/core/operation.js';
 import { enforceQuorum, type QuorumCheck } from '../../../src/core/quorum/index.js';
+import { deletePrincipal } from '../../../src/core/admin/delete-principal.js';
 import { approveRequest } from '../../../src/core/quorum/operations/approve-request.js';
 import { deleteQuorumRule } from '../../../src/core/quorum/operations/delete-quorum-rule.js';
 import { getApprovalRequest } from '../../../src/core/quorum/operations/get-approval-request.js';
@@ -107,6 +108,29 @@ describe('enforceQuorum', () => {
     expect((await as(people.owner!, getApprovalRequest, { ApprovalRequestId: id })).ApprovalRequest).toMatchObject({ Status: 'Consumed' });
     // A late approval of a consumed request changes nothing.
     await expectKmsError(as(people.a2!, approveRequest, { ApprovalRequestId: id }), 'KMSInvalidStateException', 'Consumed');
+  });
+
+  it('approvals belong to the principal, not its name: one deleted and created again inherits neither its votes nor its requests', async () => {
+    await rule({ Action: 'kms:ScheduleKeyDeletion' });
+    const key = await keyRecord();
+    const input = { KeyId: key.keyId, PendingWindowInDays: 7 };
+    // owner's request, approved by a1 and a3; a1 is then deleted and created again.
+    const id = await pendingId(check(people.owner!, key, input));
+    await as(people.a1!, approveRequest, { ApprovalRequestId: id });
+    await as(people.a3!, approveRequest, { ApprovalRequestId: id });
+    await as(people.officer!, deletePrincipal, { UserName: 'a1' });
+    await kms.store.insertPrincipal(people.a1!);
+    // The approval no longer covers the rule: the call needs a new request, with new votes.
+    const next = await pendingId(check(people.owner!, key, input));
+    expect(next).not.toBe(id);
+    // a2 opens a request, is deleted and created again: the new a2 cannot use it.
+    const own = await pendingId(check(people.a2!, key, { KeyId: key.keyId, PendingWindowInDays: 8 }));
+    await as(people.a1!, approveRequest, { ApprovalRequestId: own });
+    await as(people.a3!, approveRequest, { ApprovalRequestId: own });
+    await as(people.officer!, deletePrincipal, { UserName: 'a2' });
+    await kms.store.insertPrincipal(people.a2!);
+    expect((await as(people.a3!, getApprovalRequest, { ApprovalRequestId: own })).ApprovalRequest).toMatchObject({ Status: 'Rejected' });
+    expect(await pendingId(check(people.a2!, key, { KeyId: key.keyId, PendingWindowInDays: 8 }))).not.toBe(own);
   });
 
   it('binds the approval to the caller and the parameters', async () => {
