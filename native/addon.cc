@@ -225,6 +225,10 @@ Napi::Value DisarmClientVerifyJs(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), DisarmClientVerify());
 }
 
+Napi::Value MapFdReadOnlyJs(const Napi::CallbackInfo& info) {
+  return Guard(info, [&]() -> Napi::Value { return MapFdReadOnly(info); });
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("openToken", Napi::Function::New(env, OpenTokenJs));
   exports.Set("describeKey", Napi::Function::New(env, DescribeKeyJs));

@@ -12,9 +12,10 @@ namespace hsmkms {
  * as `fd` mapped PROT_READ, MAP_SHARED (writes by any process show through at once), as an
  * ArrayBuffer that unmaps itself when collected; `dev`/`ino` (BigInt) identify the file mapped.
  * The descriptor is neither opened nor closed here: closing any descriptor of a file drops every
- * POSIX lock the process holds on it, SQLite's included. Throws (code ERR_FILE_MAP) if `fd` is
- * not a regular file of at least `length` bytes or cannot be mapped.
+ * POSIX lock the process holds on it, SQLite's included. Throws an HsmError (code ERR_FILE_MAP;
+ * addon.cc's Guard makes it the JS error) if `fd` is not a regular file of at least `length`
+ * bytes or cannot be mapped.
  */
-Napi::Value MapFdReadOnlyJs(const Napi::CallbackInfo& info);
+Napi::Value MapFdReadOnly(const Napi::CallbackInfo& info);
 
 }  // namespace hsmkms
