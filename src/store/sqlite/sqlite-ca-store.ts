@@ -140,11 +140,9 @@ export class SqliteCaStore extends SqlCaStore {
     return { ...record };
   }
 
-  protected override async writeCertificates(certificates: IssuedCertificateRecord[]): Promise<void> {
-    if (!this.idle()) return super.writeCertificates(certificates);
-    const syncing = this.commits.syncInProgress;
-    if (syncing) return this.holdUntil(syncing, certificates);
-    await this.insertDurably(certificates);
+  protected override writeCertificates(certificates: IssuedCertificateRecord[]): Promise<void> {
+    const syncing = this.idle() ? this.commits.syncInProgress : undefined;
+    return syncing ? this.holdUntil(syncing, certificates) : this.insertDurably(certificates);
   }
 
   private async insertDurably(certificates: IssuedCertificateRecord[]): Promise<void> {
