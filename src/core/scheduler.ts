@@ -43,7 +43,7 @@ const MAX_BACKED_OFF = 100_000;
  * tries each once more. Bounded: the oldest entry goes first when it is full.
  */
 class KeyBackoff {
-  private readonly keys = new Map<string, { failures: number; nextAttempt: number; delay: number }>();
+  private readonly keys = new Map<string, { failures: number; nextAttempt: number }>();
 
   constructor(private readonly firstMs: number) {}
 
@@ -52,15 +52,14 @@ class KeyBackoff {
     const entry = this.keys.get(keyId);
     if (entry === undefined) return false;
     const left = entry.nextAttempt - now.getTime();
-    return left > 0 && left <= entry.delay;
+    return left > 0 && left <= retryDelayMs(entry.failures, this.firstMs);
   }
 
   failed(keyId: string, now: Date): void {
     const failures = (this.keys.get(keyId)?.failures ?? 0) + 1;
     this.keys.delete(keyId);
     if (this.keys.size >= MAX_BACKED_OFF) this.keys.delete(this.keys.keys().next().value!);
-    const delay = retryDelayMs(failures, this.firstMs);
-    this.keys.set(keyId, { failures, nextAttempt: now.getTime() + delay, delay });
+    this.keys.set(keyId, { failures, nextAttempt: now.getTime() + retryDelayMs(failures, this.firstMs) });
   }
 
   succeeded(keyId: string): void {
