@@ -12,6 +12,7 @@ import { Command } from 'commander';
 import { openServices, quietLogger } from '../app.js';
 import { credentialsFromEnv, HsmKmsClient, HsmKmsError } from '../client/hsmkms-client.js';
 import { ConfigError } from '../config/hsm.js';
+import { userNameOf } from '../core/admin/principal-names.js';
 import { REGION_RULE } from '../core/multi-region/model.js';
 import { addHsmOptions, resolveHsmConfig, type HsmCliOptions } from './hsm-options.js';
 import { progress } from './service-options.js';
@@ -76,7 +77,7 @@ export function regionCommand(): Command {
       if (!peerIsRoot && !peerRoles.includes('RegionPeer'))
         throw new ConfigError(
           `The peer principal ${peerArn} holds ${peerRoles.join(', ') || 'no role'} in region ${regionName}; replication needs the RegionPeer role there. ` +
-            `On that deployment run: hsmkms principal set-roles ${peerArn.slice(peerArn.lastIndexOf('/') + 1)} --role RegionPeer`,
+            `On that deployment run: hsmkms principal set-roles ${userNameOf(peerArn)} --role RegionPeer`,
         );
     }
     await withServices(options, async ({ store, backend }) => {

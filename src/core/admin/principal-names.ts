@@ -16,6 +16,11 @@ const USER_NAME = /^[\w+=,.@-]{1,64}$/;
 /** IAM's policy-name rule. */
 const POLICY_NAME = /^[\w+=,.@-]{1,128}$/;
 
+/** The user name in a principal ARN (`arn:aws:iam::<account>:user/<name>` → `<name>`), as the commands that take a principal name want it. */
+export function userNameOf(arn: string): string {
+  return arn.slice(arn.lastIndexOf('/') + 1);
+}
+
 /** A user name IAM would accept; ValidationException otherwise. */
 export function checkUserName(name: string): string {
   return checkName('principal', name, USER_NAME, 64);

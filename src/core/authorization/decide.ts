@@ -15,6 +15,7 @@
  * comes after an Allow and is the authorizer's (authorizer.ts). RetireGrant, whose grant says
  * who may retire it, has rules of its own (retire-grant-rule.ts).
  */
+import { userNameOf } from '../admin/principal-names.js';
 import { findAllowingGrant, grantOperationFor, parseRequestedGrant, type GrantRecord } from '../grants/index.js';
 import type { KeyRecord, PrincipalRecord, PrincipalRole } from '../model.js';
 import type { KmsDeps } from '../operation.js';
@@ -232,7 +233,7 @@ export function encryptionContextOf(context: Readonly<Record<string, string | re
 export function roleDeniedMessage(subject: Pick<Subject, 'arn'>, action: string, resource: string, role: RoleVerdict): string {
   const head = `User: ${subject.arn} is not authorized to perform: ${action} on resource: ${resource}`;
   if (!role.row) return `${head} because no role rule covers ${action}`;
-  const remedy = role.row.remedy ? `. ${role.row.remedy.replace('NAME', subject.arn.slice(subject.arn.lastIndexOf('/') + 1))}` : '';
+  const remedy = role.row.remedy ? `. ${role.row.remedy.replace('NAME', userNameOf(subject.arn))}` : '';
   if (role.rule === 'never') return `${head} because the ${role.role} role may never perform ${role.row.category}${remedy}`;
   return `${head} because none of the caller's roles allows ${role.row.category}${remedy}`;
 }
