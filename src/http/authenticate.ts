@@ -35,6 +35,9 @@ export type Authenticator = (request: FastifyRequest, body: Buffer) => Authentic
  */
 const OPERATION_HEADERS = ['x-amz-target', 'content-type'] as const;
 
+/** An access key id as logged: the caller chose its length, and no access key id is longer than 128 characters. */
+const loggedId = (accessKeyId: string) => (accessKeyId.length > 128 ? `${accessKeyId.slice(0, 128)}…` : accessKeyId);
+
 const invalidToken = () => new KmsError('UnrecognizedClientException', 'The security token included in the request is invalid.');
 
 export function createAuthenticator(options: AuthenticatorOptions): Authenticator {
@@ -61,14 +64,14 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     );
     // No temporary (STS) credentials exist here, so no session token can be valid.
     if (request.headers['x-amz-security-token'] !== undefined) {
-      request.log.info({ accessKeyId: auth.accessKeyId }, 'request with a session token');
+      request.log.info({ accessKeyId: loggedId(auth.accessKeyId) }, 'request with a session token');
       throw invalidToken();
     }
     const cached = credentials.cached?.(auth.accessKeyId);
     if (cached) return verified(wire, auth, amzDate, cached);
     return credentials.resolve(auth.accessKeyId).then((credential) => {
       if (!credential) {
-        request.log.info({ accessKeyId: auth.accessKeyId }, 'unknown access key');
+        request.log.info({ accessKeyId: loggedId(auth.accessKeyId) }, 'unknown access key');
         throw invalidToken();
       }
       return verified(wire, auth, amzDate, credential);

@@ -578,6 +578,18 @@ describe('the peer-to-peer operations are for the RegionPeer principal alone', (
     }
   });
 
+  it("another region's RegionPeer gets no transport key for a replica it did not make; the replica's own peer principal does", async () => {
+    const replicated = (await kmsEast.send(new CreateKeyCommand({ MultiRegion: true }))).KeyMetadata!;
+    await kmsEast.send(new ReplicateKeyCommand({ KeyId: replicated.KeyId, ReplicaRegion: eu }));
+    await replicaReady(replicated.KeyId!);
+    const otherPeer = new HsmKmsClient({ endpoint: west.endpoint, region: eu, credentials: await principalOf('replicator-ap-south-1', ['RegionPeer']) });
+    const refused = await refusal(otherPeer.call('PrepareReplica', { KeyId: replicated.KeyId, KeySpec: 'SYMMETRIC_DEFAULT', Existing: true }));
+    expect(refused).toMatchObject({ name: 'AccessDeniedException', message: expect.stringContaining('hsmkms:ImportReplicaVersions') });
+    // The replica's own peer principal still gets one (as a rotation of the primary sends it).
+    const owner = new HsmKmsClient({ endpoint: west.endpoint, region: eu, credentials: { accessKeyId: peerCredentials.AWS_ACCESS_KEY_ID, secretAccessKey: peerCredentials.AWS_SECRET_ACCESS_KEY } });
+    expect(await owner.call('PrepareReplica', { KeyId: replicated.KeyId, KeySpec: 'SYMMETRIC_DEFAULT', Existing: true })).toMatchObject({ TransportKeyId: expect.any(String) });
+  });
+
   it('the RegionPeer principal uses, creates, lists and manages nothing, not even the replicas it made; it cannot hold another role', async () => {
     const key = (await kmsEast.send(new CreateKeyCommand({ MultiRegion: true }))).KeyMetadata!;
     await kmsEast.send(new ReplicateKeyCommand({ KeyId: key.KeyId, ReplicaRegion: eu }));

@@ -100,6 +100,16 @@ describe('authentication errors', () => {
     expectError(res, 400, 'UnrecognizedClientException', 'The security token included in the request is invalid.');
   });
 
+  it('an unknown access key id is logged cut to an access key id\'s 128 characters, however long the caller made it', async () => {
+    const long = `AKIA${'Q'.repeat(12_000)}`;
+    const res = await call('TrentService.GenerateRandom', '{}', { accessKeyId: long });
+    expectError(res, 400, 'UnrecognizedClientException', 'The security token included in the request is invalid.');
+    const line = h.logs().split('\n').find((l) => l.includes('unknown access key') && l.includes('AKIAQQQQ'));
+    expect(line).toBeDefined();
+    expect(line).toContain(`${long.slice(0, 128)}…`);
+    expect(line!.length).toBeLessThan(1_000);
+  });
+
   it('InvalidSignatureException with AWS wording for a wrong secret or a tampered body', async () => {
     const message =
       'The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.';

@@ -71,8 +71,11 @@ export function describeMultiRegionContract(store: () => MetadataStore): void {
       expect(await repo.claimReplicationJob(job!, lease)).toBe(true);
       expect(await repo.claimReplicationJob(job!, lease)).toBe(false);
       expect(await repo.listDueReplicationJobs(now, 10)).toStrictEqual([]);
-      // Asked for again while it runs: the run's completion must not drop the new request.
+      // Asked for again while it runs: the run's completion must not drop the new request, and
+      // until that run ends the job stays its runner's (not due, not made due by a retry).
       await repo.enqueueReplicationJob({ ...id, payload: '{"again":true}' }, now);
+      expect(await repo.listDueReplicationJobs(now, 10)).toStrictEqual([]);
+      expect(await repo.retryReplicationJobs(now)).toBe(0);
       await repo.completeReplicationJob(job!);
       const [again] = await repo.listDueReplicationJobs(now, 10);
       expect(again).toMatchObject({ generation: 2, payload: '{"again":true}' });

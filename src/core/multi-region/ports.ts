@@ -37,7 +37,9 @@ export interface MultiRegionRepository {
 
   /**
    * Asks for a job: inserts it due at `now`, or — when one with the same identity waits — makes it
-   * due at `now` with the new payload and a new generation (its attempt count starts again).
+   * due at `now` with the new payload and a new generation (its attempt count starts again). One
+   * a runner holds (its lease not over) stays the runner's: it is due again once that run ends
+   * ({@link completeReplicationJob}, {@link deferReplicationJob}), never run beside it.
    */
   enqueueReplicationJob(job: ReplicationJobId & { payload: string }, now: Date): Promise<void>;
   /** The job with that identity, if one waits. */
@@ -51,11 +53,11 @@ export interface MultiRegionRepository {
    * `job` saw it. False when another runner (another worker or node) was first.
    */
   claimReplicationJob(job: ReplicationJob, leaseUntil: Date): Promise<boolean>;
-  /** Removes the job unless it was asked for again (a newer generation) meanwhile. */
+  /** Removes the job unless it was asked for again (a newer generation) meanwhile; that one is due at once. */
   completeReplicationJob(job: ReplicationJob): Promise<void>;
-  /** Records a failed attempt and when to try again (unless a newer generation is already due). */
+  /** Records a failed attempt and when to try again (unless it was asked for again meanwhile: that one is due at once). */
   deferReplicationJob(job: ReplicationJob, next: { attempts: number; nextAttemptAt: Date; lastError: string }): Promise<void>;
-  /** Makes every waiting job (of one region) due at `now`; returns how many. */
+  /** Makes every waiting job (of one region) that no runner holds due at `now`; returns how many. */
   retryReplicationJobs(now: Date, region?: string): Promise<number>;
 
   insertTransportKey(record: TransportKeyRecord): Promise<void>;

@@ -50,6 +50,10 @@ export const prepareReplica: Operation = {
     if (here && replica && (await isPlaceholderOf(deps, here, keySpec, replica.primaryRegion, ctx.principal.arn))) here = undefined;
     else if (here && !existing) throw new KmsError('AlreadyExistsException', `A key with the id ${keyId} already exists in ${deps.settings.region}.`);
     if (!here && existing) throw new KmsError('NotFoundException', `Key '${keyArn(deps.settings, keyId)}' does not exist`);
+    // A transport key for a replica that is here serves its new versions: only a caller that may
+    // send them gets one (the replica's owner, the primary's peer principal). Any other RegionPeer
+    // could otherwise make them for every replica, each keeping RemoveCreatingReplica refused.
+    if (here && existing) await deps.authorizer.authorize({ principal: ctx.principal, action: 'hsmkms:ImportReplicaVersions', key: here, context: {} });
     if (here && here.keySpec !== keySpec) throw new KmsError('ValidationException', `${here.arn} is a ${here.keySpec} key, not ${keySpec}.`);
     const now = deps.clock.now();
     await deps.store.multiRegion.deleteExpiredTransportKeys(now);

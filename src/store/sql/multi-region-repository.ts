@@ -2,7 +2,7 @@
  * {@link MultiRegionRepository} over Kysely, for every SQL database; sql-repository.ts exposes it
  * as `multiRegion` (also inside transactions).
  */
-import type { Kysely, Selectable } from 'kysely';
+import { sql, type Kysely, type Selectable } from 'kysely';
 import type {
   MultiRegionKeyRecord,
   RegionMembership,
@@ -118,13 +118,15 @@ export class SqlMultiRegionRepository implements MultiRegionRepository {
         next_attempt_at: at,
         last_error: null,
         created_at: at,
+        leased_until: null,
       })
       .onConflict((oc) =>
         oc.columns(['key_id', 'region', 'kind']).doUpdateSet((eb) => ({
           payload: job.payload,
           generation: eb('replication_jobs.generation', '+', 1),
           attempts: 0,
-          next_attempt_at: at,
+          // A job a runner holds stays its until that run ends (see releaseNewerGeneration).
+          next_attempt_at: sql<number>`case when replication_jobs.leased_until > ${at} then replication_jobs.next_attempt_at else ${at} end`,
         })),
       )
       .execute();
@@ -161,7 +163,7 @@ export class SqlMultiRegionRepository implements MultiRegionRepository {
   async claimReplicationJob(job: ReplicationJob, leaseUntil: Date): Promise<boolean> {
     const result = await this.db
       .updateTable('replication_jobs')
-      .set({ next_attempt_at: leaseUntil.getTime() })
+      .set({ next_attempt_at: leaseUntil.getTime(), leased_until: leaseUntil.getTime() })
       .where('key_id', '=', job.keyId)
       .where('region', '=', job.region)
       .where('kind', '=', job.kind)
@@ -172,28 +174,50 @@ export class SqlMultiRegionRepository implements MultiRegionRepository {
   }
 
   async completeReplicationJob(job: ReplicationJob): Promise<void> {
-    await this.db
+    const result = await this.db
       .deleteFrom('replication_jobs')
       .where('key_id', '=', job.keyId)
       .where('region', '=', job.region)
       .where('kind', '=', job.kind)
       .where('generation', '=', job.generation)
+      .executeTakeFirst();
+    if (Number(result.numDeletedRows) === 0) await this.releaseNewerGeneration(job);
+  }
+
+  /**
+   * The run of `job` is over but the job was asked for again meanwhile (a newer generation, kept
+   * waiting while the run held it): due now, as it was asked, and no runner's.
+   */
+  private async releaseNewerGeneration(job: ReplicationJob): Promise<void> {
+    await this.db
+      .updateTable('replication_jobs')
+      .set({ next_attempt_at: job.nextAttemptAt.getTime(), leased_until: null })
+      .where('key_id', '=', job.keyId)
+      .where('region', '=', job.region)
+      .where('kind', '=', job.kind)
+      .where('generation', '>', job.generation)
       .execute();
   }
 
   async deferReplicationJob(job: ReplicationJob, next: { attempts: number; nextAttemptAt: Date; lastError: string }): Promise<void> {
-    await this.db
+    const result = await this.db
       .updateTable('replication_jobs')
-      .set({ attempts: next.attempts, next_attempt_at: next.nextAttemptAt.getTime(), last_error: next.lastError })
+      .set({ attempts: next.attempts, next_attempt_at: next.nextAttemptAt.getTime(), last_error: next.lastError, leased_until: null })
       .where('key_id', '=', job.keyId)
       .where('region', '=', job.region)
       .where('kind', '=', job.kind)
       .where('generation', '=', job.generation)
-      .execute();
+      .executeTakeFirst();
+    if (Number(result.numUpdatedRows) === 0) await this.releaseNewerGeneration(job);
   }
 
   async retryReplicationJobs(now: Date, region?: string): Promise<number> {
-    let query = this.db.updateTable('replication_jobs').set({ next_attempt_at: now.getTime() }).where('next_attempt_at', '>', now.getTime());
+    // Not a job a runner holds: its run ends first (see releaseNewerGeneration).
+    let query = this.db
+      .updateTable('replication_jobs')
+      .set({ next_attempt_at: now.getTime() })
+      .where('next_attempt_at', '>', now.getTime())
+      .where((eb) => eb.or([eb('leased_until', 'is', null), eb('leased_until', '<=', now.getTime())]));
     if (region !== undefined) query = query.where('region', '=', region);
     return Number((await query.executeTakeFirst()).numUpdatedRows);
   }

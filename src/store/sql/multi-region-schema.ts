@@ -36,6 +36,8 @@ export interface ReplicationJobsTable {
   next_attempt_at: Millis;
   last_error: string | null;
   created_at: Millis;
+  /** The end of the lease a runner holds on the job; null when none has it (migration 0012). */
+  leased_until: Millis | null;
 }
 
 export interface TransportKeysTable {

@@ -98,6 +98,33 @@ describe('multi-Region replication jobs', () => {
     expect(calls).toStrictEqual([]);
   });
 
+  it.each(['done', 'failed'] as const)('a job asked for again while a runner holds it waits for that run (%s), then is due at once', async (outcome) => {
+    const keyId = await primaryWithReplica();
+    const id = { keyId, region: 'eu-west-1', kind: 'sync' as const };
+    const now = kms.clock.now().getTime();
+    await enqueueJob(kms.store, new Date(now - 1_000), id);
+    const held = (await kms.store.multiRegion.getReplicationJob(id))!;
+    expect(await kms.store.multiRegion.claimReplicationJob(held, new Date(now + 60_000))).toBe(true);
+    calls = [];
+    // A request asks for the job again while the runner's run is under way (as a sync that failed
+    // or a ScheduleKeyDeletion does, with its fast path): it must not run beside that run, whose
+    // older answer could reach the peer last.
+    await enqueueJob(kms.store, kms.clock.now(), id, { asked: 'again' });
+    expect(await tryJobNow(kms.deps, id)).toBeUndefined();
+    await runReplicationJobs(kms.deps, SILENT);
+    expect(calls).toStrictEqual([]);
+    expect(await kms.store.multiRegion.retryReplicationJobs(kms.clock.now())).toBe(0);
+    await runReplicationJobs(kms.deps, SILENT);
+    expect(calls).toStrictEqual([]);
+    // The runner's run ends: the job asked for again runs next, not after the lease or a backoff.
+    if (outcome === 'done') await kms.store.multiRegion.completeReplicationJob(held);
+    else await kms.store.multiRegion.deferReplicationJob(held, { attempts: 1, nextAttemptAt: new Date(now + retryDelayMs(1)), lastError: 'connection refused' });
+    await runReplicationJobs(kms.deps, SILENT);
+    expect(calls.map((c) => c.operation)).toStrictEqual(['SyncMultiRegionKey']);
+    expect(calls[0]!.input).toMatchObject({ KeyId: keyId, PrimaryRegion: 'us-east-1' });
+    expect(await kms.store.multiRegion.listReplicationJobs({ limit: 10 })).toStrictEqual([]);
+  });
+
   it('a region whose replica is gone leaves the set, and the job ends', async () => {
     const keyId = await primaryWithReplica();
     answer = 'down';

@@ -12,6 +12,7 @@ import { certificateAuthoritySchema } from './0006-certificate-authority.js';
 import { changeFeedSchema } from './0008-change-feed.js';
 import { multiRegionSchema } from './0009-multi-region.js';
 import { principalIdsAndApprovalVisibilitySchema } from './0011-principal-ids-and-approval-visibility.js';
+import { replicationJobLeasesSchema } from './0012-replication-job-leases.js';
 
 function migrationsFor(flavor: SqlFlavor): Record<string, Migration> {
   return {
@@ -23,6 +24,7 @@ function migrationsFor(flavor: SqlFlavor): Record<string, Migration> {
     '0008-change-feed': changeFeedSchema(flavor),
     '0009-multi-region': multiRegionSchema(flavor),
     '0011-principal-ids-and-approval-visibility': principalIdsAndApprovalVisibilitySchema(flavor),
+    '0012-replication-job-leases': replicationJobLeasesSchema(flavor),
   };
 }
 
