@@ -174,6 +174,9 @@ export async function resolveDecryptTarget(
 ): Promise<DecryptTarget> {
   const named = keyIdValue === undefined ? undefined : await resolveKey(deps.store, deps.settings, keyIdValue);
   if (named && !isSymmetricEncryptionKey(named)) {
+    // A symmetric ciphertext names its key: a KeyId naming another (an HMAC, signing or RSA key,
+    // with the default algorithm) is IncorrectKeyException, as AWS KMS answers, before its usage.
+    if (algorithm === 'SYMMETRIC_DEFAULT' && blobNamesAnotherKey(ciphertext, named)) throw incorrectKey(named);
     requireEnabled(named);
     requireUsage(named, 'ENCRYPT_DECRYPT', operation);
     requireEncryptionAlgorithm(named, algorithm);
@@ -185,8 +188,7 @@ export async function resolveDecryptTarget(
     requireEncryptionAlgorithm(named, algorithm);
   }
   const blob = parseCiphertextBlob(ciphertext);
-  if (named && named.keyId !== blob.keyId)
-    throw new KmsError('IncorrectKeyException', `The key ID in the request does not identify the KMS key that encrypted the ciphertext (${named.arn}).`);
+  if (named && named.keyId !== blob.keyId) throw incorrectKey(named);
   const key = named ?? (await resolveKey(deps.store, deps.settings, blob.keyId));
   requireEnabled(key);
   // Usage before the blob's shape: a key that cannot decrypt at all is InvalidKeyUsageException
@@ -194,6 +196,19 @@ export async function resolveDecryptTarget(
   requireUsage(key, 'ENCRYPT_DECRYPT', operation);
   requireBlobKeySpec(key.keySpec);
   return { key, algorithm, blob, ciphertext };
+}
+
+/** Whether `ciphertext` is a symmetric blob naming a key other than `named` (false when it is no blob at all). */
+function blobNamesAnotherKey(ciphertext: Buffer, named: KeyRecord): boolean {
+  try {
+    return parseCiphertextBlob(ciphertext).keyId !== named.keyId;
+  } catch {
+    return false;
+  }
+}
+
+function incorrectKey(named: KeyRecord): KmsError {
+  return new KmsError('IncorrectKeyException', `The key ID in the request does not identify the KMS key that encrypted the ciphertext (${named.arn}).`);
 }
 
 /** Decrypts a resolved (and authorised) ciphertext. A failed tag or padding check → InvalidCiphertextException. */

@@ -91,6 +91,12 @@ describe('Encrypt and Decrypt with a symmetric key', () => {
     const other = await newKey(kms);
     const blob = b64(await encryptSym(Buffer.from('x')));
     await expectKmsError(call(kms, decrypt, { CiphertextBlob: blob, EncryptionContext: context, KeyId: other.keyId }), 'IncorrectKeyException');
+    // So is a KeyId naming a key of another kind: AWS KMS answers Decrypt of a symmetric
+    // ciphertext with an HMAC key's id IncorrectKeyException (this said InvalidKeyUsageException).
+    for (const [spec, usage] of [['HMAC_256', 'GENERATE_VERIFY_MAC'], ['ECC_NIST_P256', 'SIGN_VERIFY'], ['RSA_2048', 'ENCRYPT_DECRYPT']] as const) {
+      const named = await newKey(kms, spec, usage);
+      await expectKmsError(call(kms, decrypt, { CiphertextBlob: blob, EncryptionContext: context, KeyId: named.keyId }), 'IncorrectKeyException');
+    }
     await expectKmsError(call(kms, decrypt, { CiphertextBlob: blob, EncryptionContext: context, KeyId: 'alias/crypto-test-missing' }), 'NotFoundException');
   });
 
