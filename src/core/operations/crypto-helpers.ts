@@ -21,7 +21,7 @@ import type { JsonObject, KmsDeps } from '../operation.js';
 import type { MaterialRef } from '../ports.js';
 import { decryptInKeyStore, encryptInKeyStore, type KeyStoreCaller } from '../key-stores/keys.js';
 import { isCustomKeyStoreOrigin } from '../key-stores/model.js';
-import { GRANT_TOKENS_RULE, optionalBoolean, optionalStringList } from '../validation.js';
+import { constraintError, GRANT_TOKENS_RULE, optionalBoolean, optionalStringList } from '../validation.js';
 
 /** `GrantTokens`: accepted and checked for shape (at most 10, each 1–8192 characters). */
 export function parseGrantTokens(input: JsonObject): string[] {
@@ -31,6 +31,42 @@ export function parseGrantTokens(input: JsonObject): string[] {
 /** `DryRun`: true asks for every check and no action. */
 export function parseDryRun(input: JsonObject): boolean {
   return optionalBoolean(input, 'DryRun') === true;
+}
+
+/** `DryRunModifiers` (Decrypt, ReEncrypt): the modifiers AWS defines. */
+const DRY_RUN_MODIFIERS: readonly string[] = ['IGNORE_CIPHERTEXT'];
+
+/**
+ * Whether a DryRun asks to leave the ciphertext out (`DryRunModifiers: ["IGNORE_CIPHERTEXT"]`,
+ * Decrypt and ReEncrypt): the ciphertext is then optional and ignored, and the key named in the
+ * request is checked and authorised instead (see {@link resolveDryRunSource}). Without DryRun
+ * the modifiers change nothing.
+ */
+export function parseIgnoreCiphertext(input: JsonObject, dryRun: boolean): boolean {
+  const modifiers = optionalStringList(input, 'DryRunModifiers', { max: 10 }) ?? [];
+  for (const modifier of modifiers)
+    if (!DRY_RUN_MODIFIERS.includes(modifier))
+      throw constraintError('DryRunModifiers', modifier, `Member must satisfy enum value set: [${DRY_RUN_MODIFIERS.join(', ')}]`);
+  return dryRun && modifiers.includes('IGNORE_CIPHERTEXT');
+}
+
+/**
+ * The decrypting side of a DryRun that ignores the ciphertext: the key `field` names (required
+ * then, as AWS documents), in the state, usage and algorithm the real call would need.
+ */
+export async function resolveDryRunSource(
+  deps: KmsDeps,
+  keyIdValue: string | undefined,
+  field: string,
+  algorithm: EncryptionAlgorithm,
+  context: EncryptionContext,
+  operation: string,
+): Promise<DecryptTarget> {
+  if (keyIdValue === undefined) throw constraintError(field, null, 'Member must not be null when DryRunModifiers contains IGNORE_CIPHERTEXT');
+  const key = await resolveUsableKey(deps, keyIdValue, 'ENCRYPT_DECRYPT', operation);
+  requireEncryptionAlgorithm(key, algorithm);
+  requireNoContextForAsymmetric(key, context);
+  return { key, algorithm, ciphertext: Buffer.alloc(0) };
 }
 
 /** The error AWS returns when a DryRun request passed every check. */
