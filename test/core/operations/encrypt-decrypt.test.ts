@@ -31,11 +31,11 @@ describe('Encrypt and Decrypt with a symmetric key', () => {
     for (const size of [1, 4096]) {
       const plaintext = Buffer.alloc(size, size % 251);
       const out = await call(kms, encrypt, { KeyId: key.keyId, Plaintext: b64(plaintext), EncryptionContext: context });
+      // Exactly AWS's EncryptResponse members (the SDK's model): KeyMaterialId is Decrypt's, not Encrypt's.
       expect(out).toEqual({
         CiphertextBlob: expect.any(String),
         KeyId: key.arn,
         EncryptionAlgorithm: 'SYMMETRIC_DEFAULT',
-        KeyMaterialId: key.currentVersionId,
       });
       if (size > 16) expect(bytesOf(out.CiphertextBlob).includes(plaintext.subarray(0, 16))).toBe(false);
       const back = await call(kms, decrypt, { CiphertextBlob: out.CiphertextBlob, EncryptionContext: { purpose: 'test', tenant: 'acme' } });
