@@ -12,6 +12,7 @@ import {
   CreateKeyCommand,
   DecryptCommand,
   DeleteAliasCommand,
+  DescribeKeyCommand,
   DisableKeyCommand,
   EncryptCommand,
   KMSClient,
@@ -142,5 +143,20 @@ describe('Decrypt, ReEncrypt: DryRun with DryRunModifiers IGNORE_CIPHERTEXT', ()
     } finally {
       client.destroy();
     }
+  });
+});
+
+describe('KeyId: a malformed key id', () => {
+  // AWS KMS: DescribeKey {KeyId: "fake-key-id"} and {KeyId: "134f2428cec14b25a1ae9048164dba47"}
+  // are NotFoundException "Invalid keyId '…'"; a well-formed unknown id is "Key '<arn>' does not exist".
+  it("is NotFoundException \"Invalid keyId '…'\", told apart from an unknown well-formed id", async () => {
+    for (const KeyId of ['fake-key-id', '134f2428cec14b25a1ae9048164dba47', 'mrk-fake-key-id'])
+      expect(await failure(h.kms.send(new DescribeKeyCommand({ KeyId })))).toEqual({ name: 'NotFoundException', message: `Invalid keyId '${KeyId}'`, status: 400 });
+    const unknown = '1234abcd-12ab-34cd-56ef-1234567890ab';
+    expect(await failure(h.kms.send(new DescribeKeyCommand({ KeyId: unknown })))).toEqual({
+      name: 'NotFoundException',
+      message: `Key 'arn:aws:kms:${h.server.region}:111122223333:key/${unknown}' does not exist`,
+      status: 400,
+    });
   });
 });
