@@ -15,24 +15,12 @@ import {
   DescribeKeyCommand,
   DisableKeyCommand,
   EncryptCommand,
-  KMSClient,
   ReEncryptCommand,
 } from '@aws-sdk/client-kms';
-import { HsmKmsClient } from '../../src/client/hsmkms-client.js';
-import { sdkServer } from '../support/sdk-server.js';
+import { sdkFailure as failure } from '../support/errors.js';
+import { principalClient, sdkServer } from '../support/sdk-server.js';
 
 const h = sdkServer();
-
-/** The SDK's error for a failed call: its class name, message and HTTP status. */
-async function failure(promise: Promise<unknown>): Promise<{ name: string; message: string; status: number | undefined }> {
-  try {
-    await promise;
-  } catch (error) {
-    const e = error as { name: string; message: string; $metadata?: { httpStatusCode?: number } };
-    return { name: e.name, message: e.message, status: e.$metadata?.httpStatusCode };
-  }
-  throw new Error('the call succeeded');
-}
 
 /** /usr/bin/aws against the server; resolves to what it printed on stderr when it fails. */
 async function awsCliError(args: string[]): Promise<string> {
@@ -130,14 +118,7 @@ describe('Decrypt, ReEncrypt: DryRun with DryRunModifiers IGNORE_CIPHERTEXT', ()
 
   it('is authorised like the real call: a caller without kms:Decrypt on the key is denied, not told it would succeed', async () => {
     const keyId = await symmetricKey();
-    const admin = new HsmKmsClient({ endpoint: h.server.endpoint, region: h.server.region, credentials: h.server.credentials });
-    const stranger = (await admin.call('CreatePrincipal', { UserName: 'conformance-stranger', Roles: ['CryptoUser'] })) as { AccessKeyId: string; SecretAccessKey: string };
-    const client = new KMSClient({
-      endpoint: h.server.endpoint,
-      region: h.server.region,
-      credentials: { accessKeyId: stranger.AccessKeyId, secretAccessKey: stranger.SecretAccessKey },
-      maxAttempts: 1,
-    });
+    const { kms: client } = await principalClient(h.server, 'conformance-stranger');
     try {
       expect((await failure(client.send(new DecryptCommand({ KeyId: keyId, DryRun: true, DryRunModifiers: ['IGNORE_CIPHERTEXT'] })))).name).toBe('AccessDeniedException');
     } finally {
