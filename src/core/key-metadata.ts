@@ -82,8 +82,10 @@ export function keyMetadata(key: KeyRecord, location?: KeyStoreLocationMetadata,
     if (key.expirationModel) metadata.ExpirationModel = key.expirationModel;
     if (key.validTo) metadata.ValidTo = epochSeconds(key.validTo);
   }
-  // An imported key without material remembers its last KeyMaterialId internally, but has no current one.
-  if (key.currentVersionId && key.keyState !== 'PendingImport') metadata.CurrentKeyMaterialId = key.currentVersionId;
+  // AWS: "present for symmetric encryption keys with AWS_KMS or EXTERNAL origin" — the keys that
+  // rotate; an HMAC or asymmetric key's DescribeKey has none. An imported key without material
+  // remembers its last KeyMaterialId internally, but has no current one.
+  if (key.currentVersionId && key.keyState !== 'PendingImport' && hasKeyMaterialIds(key)) metadata.CurrentKeyMaterialId = key.currentVersionId;
   const enc = encryptionAlgorithmsFor(key);
   if (enc) metadata.EncryptionAlgorithms = enc;
   const sig = signingAlgorithmsFor(key);
@@ -93,6 +95,11 @@ export function keyMetadata(key: KeyRecord, location?: KeyStoreLocationMetadata,
   const agreement = keyAgreementAlgorithmsFor(key);
   if (agreement) metadata.KeyAgreementAlgorithms = agreement;
   return metadata;
+}
+
+/** Whether AWS shows this key's KeyMaterialIds: symmetric encryption keys of AWS_KMS or EXTERNAL origin. */
+function hasKeyMaterialIds(key: Pick<KeyRecord, 'keySpec' | 'origin'>): boolean {
+  return key.keySpec === 'SYMMETRIC_DEFAULT' && (key.origin === 'AWS_KMS' || key.origin === 'EXTERNAL');
 }
 
 /** A MaterialRef cache id for one key version. */

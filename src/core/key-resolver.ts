@@ -51,9 +51,16 @@ export async function resolveKey(repo: MetadataRepository, settings: KmsSettings
     return key;
   }
   const key = await repo.getKey(ref.keyId);
-  if (!key) throw new KmsError('NotFoundException', `Key '${keyArn(settings, ref.keyId)}' does not exist`);
+  if (!key) {
+    // AWS KMS tells a malformed id from an unknown one: "Invalid keyId 'fake-key-id'".
+    if (!KEY_ID_SHAPE.test(ref.keyId)) throw new KmsError('NotFoundException', `Invalid keyId '${ref.keyId}'`);
+    throw new KmsError('NotFoundException', `Key '${keyArn(settings, ref.keyId)}' does not exist`);
+  }
   return key;
 }
+
+/** The shape of every key id: a UUID, or `mrk-` and 32 hex digits for a multi-Region key. */
+const KEY_ID_SHAPE = /^(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})$/;
 
 /**
  * For cryptographic operations: the key must be Enabled. Disabled → DisabledException;

@@ -20,6 +20,7 @@ import {
   type GrantListEntry,
 } from '@aws-sdk/client-kms';
 import { HsmKmsClient } from '../../src/client/hsmkms-client.js';
+import { sdkFailure as failure } from '../support/errors.js';
 import { startServer, type RunningServer } from '../support/server.js';
 
 let server: RunningServer;
@@ -40,17 +41,6 @@ async function principal(name: string, roles = ['CryptoUser']): Promise<void> {
   });
   clients.push(client);
   kms[name] = client;
-}
-
-/** The SDK's error for a failed call, with the HTTP status AWS used. */
-async function failure(promise: Promise<unknown>): Promise<{ name: string; message: string; status: number | undefined }> {
-  try {
-    await promise;
-  } catch (error) {
-    const e = error as { name: string; message: string; $metadata?: { httpStatusCode?: number } };
-    return { name: e.name, message: e.message, status: e.$metadata?.httpStatusCode };
-  }
-  throw new Error('the call succeeded');
 }
 
 async function ownedKey(): Promise<string> {

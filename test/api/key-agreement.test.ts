@@ -13,12 +13,10 @@ import {
   DisableKeyCommand,
   EncryptCommand,
   GetPublicKeyCommand,
-  KMSClient,
   SignCommand,
   VerifyCommand,
 } from '@aws-sdk/client-kms';
-import { HsmKmsClient } from '../../src/client/hsmkms-client.js';
-import { sdkServer } from '../support/sdk-server.js';
+import { principalClient, sdkServer } from '../support/sdk-server.js';
 
 const ctx = sdkServer();
 
@@ -155,14 +153,8 @@ describe('DeriveSharedSecret through @aws-sdk/client-kms', () => {
 
   it('a grant on a KEY_AGREEMENT key may allow DeriveSharedSecret (and the grantee derives), not Sign', async () => {
     const key = await agreementKey('ECC_NIST_P256');
-    const admin = new HsmKmsClient({ endpoint: ctx.server.endpoint, region: ctx.server.region, credentials: ctx.server.credentials });
-    const app = (await admin.call('CreatePrincipal', { UserName: 'agreement-app', Roles: ['CryptoUser'] })) as { Arn: string; AccessKeyId: string; SecretAccessKey: string };
-    const asApp = new KMSClient({
-      endpoint: ctx.server.endpoint,
-      region: ctx.server.region,
-      credentials: { accessKeyId: app.AccessKeyId, secretAccessKey: app.SecretAccessKey },
-      maxAttempts: 1,
-    });
+    const { arn, kms: asApp } = await principalClient(ctx.server, 'agreement-app');
+    const app = { Arn: arn };
     try {
       const derive = () => asApp.send(new DeriveSharedSecretCommand({ KeyId: key.Arn, KeyAgreementAlgorithm: 'ECDH', PublicKey: peer('prime256v1').spki }));
       await expect(derive()).rejects.toMatchObject({ name: 'AccessDeniedException' });

@@ -4,6 +4,7 @@
  */
 import { KMSClient } from '@aws-sdk/client-kms';
 import { afterAll, beforeAll } from 'vitest';
+import { HsmKmsClient } from '../../src/client/hsmkms-client.js';
 import { startServer, type RunningServer } from './server.js';
 
 export interface SdkServer {
@@ -23,4 +24,15 @@ export function sdkServer(): SdkServer {
     await handle.server?.close();
   });
   return handle;
+}
+
+/**
+ * A principal made with HsmKms.CreatePrincipal (as root) and an SDK client that signs as it,
+ * without retries; the caller destroys the client.
+ */
+export async function principalClient(server: RunningServer, userName: string, roles = ['CryptoUser']): Promise<{ arn: string; kms: KMSClient }> {
+  const admin = new HsmKmsClient({ endpoint: server.endpoint, region: server.region, credentials: server.credentials });
+  const made = (await admin.call('CreatePrincipal', { UserName: userName, Roles: roles })) as { Arn: string; AccessKeyId: string; SecretAccessKey: string };
+  const credentials = { accessKeyId: made.AccessKeyId, secretAccessKey: made.SecretAccessKey };
+  return { arn: made.Arn, kms: new KMSClient({ endpoint: server.endpoint, region: server.region, credentials, maxAttempts: 1 }) };
 }

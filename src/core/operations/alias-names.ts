@@ -11,10 +11,17 @@ export const ALIAS_PREFIX = 'alias/';
 
 /**
  * The prefix rule, once the member's length and characters are known good: `alias/` then a
- * name; `forWrite` also refuses `alias/aws/`, which AWS reserves for AWS managed keys.
+ * name; `forWrite` also refuses `alias/aws/`, which AWS reserves for AWS managed keys. A name
+ * without the prefix is ValidationException with AWS's own message (what AWS KMS answers
+ * CreateAlias `{"AliasName":"app"}`); a bare prefix or a reserved name is InvalidAliasNameException.
  */
 export function checkAliasPrefix(name: string, forWrite: boolean): string {
-  if (!name.startsWith(ALIAS_PREFIX) || name.length === ALIAS_PREFIX.length)
+  if (!name.startsWith(ALIAS_PREFIX))
+    throw new KmsError(
+      'ValidationException',
+      'Alias must start with the prefix "alias/". Please see https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html',
+    );
+  if (name.length === ALIAS_PREFIX.length)
     throw new KmsError('InvalidAliasNameException', 'Alias must start with the prefix "alias/" followed by a name.');
   if (forWrite && name.startsWith('alias/aws/'))
     throw new KmsError('InvalidAliasNameException', 'Alias names beginning with "alias/aws/" are reserved for AWS managed keys.');

@@ -39,9 +39,12 @@ export const createKey: Operation = {
         'You cannot specify KeySpec and CustomerMasterKeySpec in the same request. CustomerMasterKeySpec is deprecated; use KeySpec.',
       );
     const keySpec: KeySpec = keySpecField ?? legacySpec ?? 'SYMMETRIC_DEFAULT';
-    // AWS documents ENCRYPT_DECRYPT as the default; for specs that allow one usage only we pick
-    // that one instead of failing, which is what a caller who omitted it means.
-    const keyUsage = requestedUsage ?? usagesFor(keySpec)[0] ?? 'ENCRYPT_DECRYPT';
+    // AWS: KeyUsage "is optional when you are creating a symmetric encryption KMS key; otherwise,
+    // it is required" — and AWS KMS refuses an HMAC or asymmetric KeySpec without it, so a script
+    // written against us does not pick up a usage it never asked for.
+    if (requestedUsage === undefined && keySpec !== 'SYMMETRIC_DEFAULT')
+      throw new KmsError('ValidationException', 'You must specify a KeyUsage value for all KMS keys except for symmetric encryption keys.');
+    const keyUsage = requestedUsage ?? 'ENCRYPT_DECRYPT';
     if (!usagesFor(keySpec).includes(keyUsage))
       throw new KmsError(
         'ValidationException',

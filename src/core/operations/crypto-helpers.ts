@@ -21,7 +21,7 @@ import type { JsonObject, KmsDeps } from '../operation.js';
 import type { MaterialRef } from '../ports.js';
 import { decryptInKeyStore, encryptInKeyStore, type KeyStoreCaller } from '../key-stores/keys.js';
 import { isCustomKeyStoreOrigin } from '../key-stores/model.js';
-import { GRANT_TOKENS_RULE, optionalBoolean, optionalStringList } from '../validation.js';
+import { constraintError, GRANT_TOKENS_RULE, optionalBoolean, optionalStringList } from '../validation.js';
 
 /** `GrantTokens`: accepted and checked for shape (at most 10, each 1–8192 characters). */
 export function parseGrantTokens(input: JsonObject): string[] {
@@ -31,6 +31,42 @@ export function parseGrantTokens(input: JsonObject): string[] {
 /** `DryRun`: true asks for every check and no action. */
 export function parseDryRun(input: JsonObject): boolean {
   return optionalBoolean(input, 'DryRun') === true;
+}
+
+/** `DryRunModifiers` (Decrypt, ReEncrypt): the modifiers AWS defines. */
+const DRY_RUN_MODIFIERS: readonly string[] = ['IGNORE_CIPHERTEXT'];
+
+/**
+ * Whether a DryRun asks to leave the ciphertext out (`DryRunModifiers: ["IGNORE_CIPHERTEXT"]`,
+ * Decrypt and ReEncrypt): the ciphertext is then optional and ignored, and the key named in the
+ * request is checked and authorised instead (see {@link resolveDryRunSource}). Without DryRun
+ * the modifiers change nothing.
+ */
+export function parseIgnoreCiphertext(input: JsonObject, dryRun: boolean): boolean {
+  const modifiers = optionalStringList(input, 'DryRunModifiers', { max: 10 }) ?? [];
+  for (const modifier of modifiers)
+    if (!DRY_RUN_MODIFIERS.includes(modifier))
+      throw constraintError('DryRunModifiers', modifier, `Member must satisfy enum value set: [${DRY_RUN_MODIFIERS.join(', ')}]`);
+  return dryRun && modifiers.includes('IGNORE_CIPHERTEXT');
+}
+
+/**
+ * The decrypting side of a DryRun that ignores the ciphertext: the key `field` names (required
+ * then, as AWS documents), in the state, usage and algorithm the real call would need.
+ */
+export async function resolveDryRunSource(
+  deps: KmsDeps,
+  keyIdValue: string | undefined,
+  field: string,
+  algorithm: EncryptionAlgorithm,
+  context: EncryptionContext,
+  operation: string,
+): Promise<DecryptTarget> {
+  if (keyIdValue === undefined) throw constraintError(field, null, 'Member must not be null when DryRunModifiers contains IGNORE_CIPHERTEXT');
+  const key = await resolveUsableKey(deps, keyIdValue, 'ENCRYPT_DECRYPT', operation);
+  requireEncryptionAlgorithm(key, algorithm);
+  requireNoContextForAsymmetric(key, context);
+  return { key, algorithm, ciphertext: Buffer.alloc(0) };
 }
 
 /** The error AWS returns when a DryRun request passed every check. */
@@ -174,6 +210,9 @@ export async function resolveDecryptTarget(
 ): Promise<DecryptTarget> {
   const named = keyIdValue === undefined ? undefined : await resolveKey(deps.store, deps.settings, keyIdValue);
   if (named && !isSymmetricEncryptionKey(named)) {
+    // A symmetric ciphertext names its key: a KeyId naming another (an HMAC, signing or RSA key,
+    // with the default algorithm) is IncorrectKeyException, as AWS KMS answers, before its usage.
+    if (algorithm === 'SYMMETRIC_DEFAULT' && blobNamesAnotherKey(ciphertext, named)) throw incorrectKey(named);
     requireEnabled(named);
     requireUsage(named, 'ENCRYPT_DECRYPT', operation);
     requireEncryptionAlgorithm(named, algorithm);
@@ -185,8 +224,7 @@ export async function resolveDecryptTarget(
     requireEncryptionAlgorithm(named, algorithm);
   }
   const blob = parseCiphertextBlob(ciphertext);
-  if (named && named.keyId !== blob.keyId)
-    throw new KmsError('IncorrectKeyException', `The key ID in the request does not identify the KMS key that encrypted the ciphertext (${named.arn}).`);
+  if (named && named.keyId !== blob.keyId) throw incorrectKey(named);
   const key = named ?? (await resolveKey(deps.store, deps.settings, blob.keyId));
   requireEnabled(key);
   // Usage before the blob's shape: a key that cannot decrypt at all is InvalidKeyUsageException
@@ -194,6 +232,19 @@ export async function resolveDecryptTarget(
   requireUsage(key, 'ENCRYPT_DECRYPT', operation);
   requireBlobKeySpec(key.keySpec);
   return { key, algorithm, blob, ciphertext };
+}
+
+/** Whether `ciphertext` is a symmetric blob naming a key other than `named` (false when it is no blob at all). */
+function blobNamesAnotherKey(ciphertext: Buffer, named: KeyRecord): boolean {
+  try {
+    return parseCiphertextBlob(ciphertext).keyId !== named.keyId;
+  } catch {
+    return false;
+  }
+}
+
+function incorrectKey(named: KeyRecord): KmsError {
+  return new KmsError('IncorrectKeyException', `The key ID in the request does not identify the KMS key that encrypted the ciphertext (${named.arn}).`);
 }
 
 /** Decrypts a resolved (and authorised) ciphertext. A failed tag or padding check → InvalidCiphertextException. */

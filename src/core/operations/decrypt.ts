@@ -5,21 +5,35 @@
 import { encryptionContextConditions } from '../encryption-context.js';
 import { ENCRYPTION_ALGORITHMS } from '../model.js';
 import type { Operation } from '../operation.js';
-import { blob, optionalEnum, optionalString, optionalStringMap, requiredBlob } from '../validation.js';
-import { decryptTarget, dryRunSucceeded, parseDryRun, parseGrantTokens, rejectRecipient, resolveDecryptTarget } from './crypto-helpers.js';
+import { blob, optionalBlob, optionalEnum, optionalString, optionalStringMap, requiredBlob } from '../validation.js';
+import {
+  decryptTarget,
+  dryRunSucceeded,
+  parseDryRun,
+  parseGrantTokens,
+  parseIgnoreCiphertext,
+  rejectRecipient,
+  resolveDecryptTarget,
+  resolveDryRunSource,
+} from './crypto-helpers.js';
 
 export const decrypt: Operation = {
   name: 'Decrypt',
   async run(deps, ctx, input) {
-    const ciphertext = requiredBlob(input, 'CiphertextBlob', { min: 1, max: 6144 });
+    const dryRun = parseDryRun(input);
+    const ignoreCiphertext = parseIgnoreCiphertext(input, dryRun);
+    const ciphertextRule = { min: 1, max: 6144 };
+    const ciphertext = ignoreCiphertext ? optionalBlob(input, 'CiphertextBlob', ciphertextRule) : requiredBlob(input, 'CiphertextBlob', ciphertextRule);
     const context = optionalStringMap(input, 'EncryptionContext');
     const keyIdValue = optionalString(input, 'KeyId', { min: 1, max: 2048 });
     const algorithm = optionalEnum(input, 'EncryptionAlgorithm', ENCRYPTION_ALGORITHMS) ?? 'SYMMETRIC_DEFAULT';
     parseGrantTokens(input);
     rejectRecipient(input);
-    const dryRun = parseDryRun(input);
 
-    const target = await resolveDecryptTarget(deps, ciphertext, keyIdValue, algorithm, context, 'Decrypt');
+    const target =
+      ignoreCiphertext || ciphertext === undefined
+        ? await resolveDryRunSource(deps, keyIdValue, 'KeyId', algorithm, context, 'Decrypt')
+        : await resolveDecryptTarget(deps, ciphertext, keyIdValue, algorithm, context, 'Decrypt');
 
     await deps.authorizer.authorize({
       principal: ctx.principal,

@@ -38,11 +38,7 @@ export const encrypt: Operation = {
     if (dryRun) throw dryRunSucceeded();
 
     const result = await encryptUnder(deps, key, algorithm, plaintext, context, { principalArn: ctx.principal.arn, requestId: ctx.requestId, operation: 'Encrypt' });
-    return {
-      CiphertextBlob: blob(result.ciphertextBlob),
-      KeyId: key.arn,
-      EncryptionAlgorithm: algorithm,
-      ...(result.keyMaterialId ? { KeyMaterialId: result.keyMaterialId } : {}),
-    };
+    // AWS's EncryptResponse has these three members only (no KeyMaterialId, unlike Decrypt's).
+    return { CiphertextBlob: blob(result.ciphertextBlob), KeyId: key.arn, EncryptionAlgorithm: algorithm };
   },
 };

@@ -6,23 +6,28 @@
 import { encryptionContextConditions } from '../encryption-context.js';
 import { ENCRYPTION_ALGORITHMS } from '../model.js';
 import type { Operation } from '../operation.js';
-import { blob, optionalEnum, optionalString, optionalStringMap, requiredBlob, requiredKeyId } from '../validation.js';
+import { blob, optionalBlob, optionalEnum, optionalString, optionalStringMap, requiredBlob, requiredKeyId } from '../validation.js';
 import {
   decryptTarget,
   dryRunSucceeded,
   encryptUnder,
   parseDryRun,
   parseGrantTokens,
+  parseIgnoreCiphertext,
   requireEncryptionAlgorithm,
   requireNoContextForAsymmetric,
   resolveDecryptTarget,
+  resolveDryRunSource,
   resolveUsableKey,
 } from './crypto-helpers.js';
 
 export const reEncrypt: Operation = {
   name: 'ReEncrypt',
   async run(deps, ctx, input) {
-    const ciphertext = requiredBlob(input, 'CiphertextBlob', { min: 1, max: 6144 });
+    const dryRun = parseDryRun(input);
+    const ignoreCiphertext = parseIgnoreCiphertext(input, dryRun);
+    const ciphertextRule = { min: 1, max: 6144 };
+    const ciphertext = ignoreCiphertext ? optionalBlob(input, 'CiphertextBlob', ciphertextRule) : requiredBlob(input, 'CiphertextBlob', ciphertextRule);
     const sourceContext = optionalStringMap(input, 'SourceEncryptionContext');
     const sourceKeyIdValue = optionalString(input, 'SourceKeyId', { min: 1, max: 2048 });
     const destinationKeyIdValue = requiredKeyId(input, 'DestinationKeyId');
@@ -30,9 +35,11 @@ export const reEncrypt: Operation = {
     const sourceAlgorithm = optionalEnum(input, 'SourceEncryptionAlgorithm', ENCRYPTION_ALGORITHMS) ?? 'SYMMETRIC_DEFAULT';
     const destinationAlgorithm = optionalEnum(input, 'DestinationEncryptionAlgorithm', ENCRYPTION_ALGORITHMS) ?? 'SYMMETRIC_DEFAULT';
     parseGrantTokens(input);
-    const dryRun = parseDryRun(input);
 
-    const source = await resolveDecryptTarget(deps, ciphertext, sourceKeyIdValue, sourceAlgorithm, sourceContext, 'ReEncrypt');
+    const source =
+      ignoreCiphertext || ciphertext === undefined
+        ? await resolveDryRunSource(deps, sourceKeyIdValue, 'SourceKeyId', sourceAlgorithm, sourceContext, 'ReEncrypt')
+        : await resolveDecryptTarget(deps, ciphertext, sourceKeyIdValue, sourceAlgorithm, sourceContext, 'ReEncrypt');
     const destination = await resolveUsableKey(deps, destinationKeyIdValue, 'ENCRYPT_DECRYPT', 'ReEncrypt');
     requireEncryptionAlgorithm(destination, destinationAlgorithm);
     requireNoContextForAsymmetric(destination, destinationContext);

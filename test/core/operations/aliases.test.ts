@@ -35,7 +35,8 @@ describe('CreateAlias', () => {
   });
 
   it.each([
-    ['no alias/ prefix', { AliasName: 'app' }, 'InvalidAliasNameException', 'alias/'],
+    // AWS KMS: ValidationException 'Alias must start with the prefix "alias/". Please see …' (was InvalidAliasNameException here).
+    ['no alias/ prefix', { AliasName: 'app' }, 'ValidationException', 'Alias must start with the prefix "alias/". Please see'],
     ['only the prefix', { AliasName: 'alias/' }, 'InvalidAliasNameException', 'alias/'],
     ['the reserved alias/aws/ prefix', { AliasName: 'alias/aws/s3' }, 'InvalidAliasNameException', 'reserved'],
     ['characters outside the pattern', { AliasName: 'alias/a b' }, 'ValidationException', "at 'aliasName' failed to satisfy constraint: Member must satisfy regular expression pattern"],
@@ -109,7 +110,7 @@ describe('DeleteAlias', () => {
 
   it('returns NotFoundException for an unknown alias and validates the name', async () => {
     await expectKmsError(call(kms, deleteAlias, { AliasName: 'alias/none' }), 'NotFoundException', 'is not found');
-    await expectKmsError(call(kms, deleteAlias, { AliasName: 'none' }), 'InvalidAliasNameException');
+    await expectKmsError(call(kms, deleteAlias, { AliasName: 'none' }), 'ValidationException', 'Alias must start with the prefix "alias/"');
   });
 });
 

@@ -70,13 +70,15 @@ describe('CreateKey', () => {
   it.each([
     ['RSA_2048', 'SIGN_VERIFY', { SigningAlgorithms: expect.arrayContaining(['RSASSA_PSS_SHA_256']) }],
     ['RSA_3072', 'ENCRYPT_DECRYPT', { EncryptionAlgorithms: ['RSAES_OAEP_SHA_1', 'RSAES_OAEP_SHA_256'] }],
-    ['ECC_NIST_P256', undefined, { SigningAlgorithms: ['ECDSA_SHA_256'] }],
+    ['ECC_NIST_P256', 'SIGN_VERIFY', { SigningAlgorithms: ['ECDSA_SHA_256'] }],
     ['HMAC_256', 'GENERATE_VERIFY_MAC', { MacAlgorithms: ['HMAC_SHA_256'] }],
   ])('creates a %s key (KeyUsage %s)', async (spec, usage, algorithms) => {
-    const out = await call(kms, createKey, { KeySpec: spec, ...(usage ? { KeyUsage: usage } : {}) });
+    const out = await call(kms, createKey, { KeySpec: spec, KeyUsage: usage });
     const md = out.KeyMetadata as Record<string, unknown>;
     expect(md).toMatchObject({ KeySpec: spec, CustomerMasterKeySpec: spec, KeyState: 'Enabled', ...algorithms });
-    expect(md.KeyUsage).toBe(usage ?? (spec.startsWith('ECC') ? 'SIGN_VERIFY' : 'ENCRYPT_DECRYPT'));
+    expect(md.KeyUsage).toBe(usage);
+    // AWS shows CurrentKeyMaterialId for symmetric encryption keys only (AWS KMS's DescribeKey of an HMAC_256 key has none).
+    expect(md).not.toHaveProperty('CurrentKeyMaterialId');
     const [version] = await kms.store.listKeyVersions(md.KeyId as string);
     if (spec.startsWith('HMAC')) expect(version!.publicKey).toBeUndefined();
     else expect(Buffer.from(version!.publicKey!).length).toBeGreaterThan(50);
@@ -140,6 +142,10 @@ describe('CreateKey', () => {
     ['KeySpec with CustomerMasterKeySpec', { KeySpec: 'RSA_2048', CustomerMasterKeySpec: 'RSA_2048' }, 'ValidationException', 'CustomerMasterKeySpec'],
     ['a usage the spec does not allow', { KeyUsage: 'SIGN_VERIFY' }, 'ValidationException', 'not compatible with KeySpec SYMMETRIC_DEFAULT'],
     ['ECC for encryption', { KeySpec: 'ECC_NIST_P256', KeyUsage: 'ENCRYPT_DECRYPT' }, 'ValidationException', 'not compatible'],
+    // AWS KMS requires KeyUsage for every KeySpec but SYMMETRIC_DEFAULT (this picked one instead).
+    ['an HMAC KeySpec without KeyUsage', { KeySpec: 'HMAC_256' }, 'ValidationException', 'You must specify a KeyUsage value for all KMS keys except for symmetric encryption keys.'],
+    ['an RSA KeySpec without KeyUsage', { KeySpec: 'RSA_2048' }, 'ValidationException', 'You must specify a KeyUsage value'],
+    ['an ECC CustomerMasterKeySpec without KeyUsage', { CustomerMasterKeySpec: 'ECC_NIST_P256' }, 'ValidationException', 'You must specify a KeyUsage value'],
     ['a description over 8192 characters', { Description: 'd'.repeat(8193) }, 'ValidationException', 'length less than or equal to 8192'],
     ['a non-string description', { Description: 5 }, 'SerializationException', 'Description'],
     ['an aws: tag', { Tags: [{ TagKey: 'aws:owner', TagValue: 'x' }] }, 'TagException', 'reserved'],
@@ -168,13 +174,14 @@ describe('CreateKey', () => {
 
   it('MultiRegion: an mrk- key, its own primary, with its material also wrapped for transfer', async () => {
     const out = await call(kms, createKey, { MultiRegion: true, KeySpec: 'HMAC_256', KeyUsage: 'GENERATE_VERIFY_MAC' });
-    const meta = out.KeyMetadata as { KeyId: string; Arn: string; MultiRegion: boolean; MultiRegionConfiguration: unknown; CurrentKeyMaterialId: string };
+    const meta = out.KeyMetadata as { KeyId: string; Arn: string; MultiRegion: boolean; MultiRegionConfiguration: unknown; CurrentKeyMaterialId?: string };
     expect(meta.KeyId).toMatch(/^mrk-[0-9a-f]{32}$/);
     expect(meta.MultiRegion).toBe(true);
     expect(meta.MultiRegionConfiguration).toStrictEqual({ MultiRegionKeyType: 'PRIMARY', PrimaryKey: { Arn: meta.Arn, Region: 'us-east-1' }, ReplicaKeys: [] });
     expect(await kms.store.multiRegion.getMultiRegionKey(meta.KeyId)).toMatchObject({ primaryRegion: 'us-east-1', regions: [{ region: 'us-east-1', state: 'Active' }] });
     const [transfer] = await kms.store.multiRegion.listTransferMaterial(meta.KeyId);
-    expect(transfer!.versionId).toBe(meta.CurrentKeyMaterialId);
+    expect(transfer!.versionId).toBe((await kms.store.getKey(meta.KeyId))!.currentVersionId);
+    expect(meta.CurrentKeyMaterialId).toBeUndefined();
   });
 
   it('MultiRegion with Origin EXTERNAL: an mrk- primary waiting for its material, with nothing to transfer', async () => {

@@ -31,11 +31,11 @@ describe('Encrypt and Decrypt with a symmetric key', () => {
     for (const size of [1, 4096]) {
       const plaintext = Buffer.alloc(size, size % 251);
       const out = await call(kms, encrypt, { KeyId: key.keyId, Plaintext: b64(plaintext), EncryptionContext: context });
+      // Exactly AWS's EncryptResponse members (the SDK's model): KeyMaterialId is Decrypt's, not Encrypt's.
       expect(out).toEqual({
         CiphertextBlob: expect.any(String),
         KeyId: key.arn,
         EncryptionAlgorithm: 'SYMMETRIC_DEFAULT',
-        KeyMaterialId: key.currentVersionId,
       });
       if (size > 16) expect(bytesOf(out.CiphertextBlob).includes(plaintext.subarray(0, 16))).toBe(false);
       const back = await call(kms, decrypt, { CiphertextBlob: out.CiphertextBlob, EncryptionContext: { purpose: 'test', tenant: 'acme' } });
@@ -91,6 +91,12 @@ describe('Encrypt and Decrypt with a symmetric key', () => {
     const other = await newKey(kms);
     const blob = b64(await encryptSym(Buffer.from('x')));
     await expectKmsError(call(kms, decrypt, { CiphertextBlob: blob, EncryptionContext: context, KeyId: other.keyId }), 'IncorrectKeyException');
+    // So is a KeyId naming a key of another kind: AWS KMS answers Decrypt of a symmetric
+    // ciphertext with an HMAC key's id IncorrectKeyException (this said InvalidKeyUsageException).
+    for (const [spec, usage] of [['HMAC_256', 'GENERATE_VERIFY_MAC'], ['ECC_NIST_P256', 'SIGN_VERIFY'], ['RSA_2048', 'ENCRYPT_DECRYPT']] as const) {
+      const named = await newKey(kms, spec, usage);
+      await expectKmsError(call(kms, decrypt, { CiphertextBlob: blob, EncryptionContext: context, KeyId: named.keyId }), 'IncorrectKeyException');
+    }
     await expectKmsError(call(kms, decrypt, { CiphertextBlob: blob, EncryptionContext: context, KeyId: 'alias/crypto-test-missing' }), 'NotFoundException');
   });
 

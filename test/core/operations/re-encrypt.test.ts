@@ -81,6 +81,9 @@ describe('ReEncrypt', () => {
     await expectKmsError(call(kms, reEncrypt, { CiphertextBlob: blob, SourceEncryptionContext: { s: '1' }, DestinationKeyId: 'missing' }), 'NotFoundException');
     const signing = await newKey(kms, 'ECC_NIST_P256', 'SIGN_VERIFY');
     await expectKmsError(call(kms, reEncrypt, { CiphertextBlob: blob, SourceEncryptionContext: { s: '1' }, DestinationKeyId: signing.keyId }), 'InvalidKeyUsageException');
+    // A SourceKeyId of another kind than the ciphertext's key: IncorrectKeyException, as AWS KMS answers.
+    const hmac = await newKey(kms, 'HMAC_256', 'GENERATE_VERIFY_MAC');
+    await expectKmsError(call(kms, reEncrypt, { CiphertextBlob: blob, SourceKeyId: hmac.keyId, SourceEncryptionContext: { s: '1' }, DestinationKeyId: hmac.keyId }), 'IncorrectKeyException');
     await expectKmsError(call(kms, reEncrypt, { CiphertextBlob: blob, SourceEncryptionContext: { s: '1' }, DestinationKeyId: destination.keyId, DryRun: true }), 'DryRunOperationException');
     const disabled = await newKey(kms);
     await call(kms, disableKey, { KeyId: disabled.keyId });

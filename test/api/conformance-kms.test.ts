@@ -1,0 +1,143 @@
+/**
+ * AWS KMS wire conformance: answers that differed from AWS KMS's, each checked through the
+ * unmodified AWS SDK v3 (the exception class it raises and the fields it reads) and, where the
+ * Debian AWS CLI v2 has the command, through /usr/bin/aws. The AWS behaviour each test names is
+ * the AWS API reference's or what AWS KMS itself answers (recorded responses), cited per test.
+ */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import {
+  CreateAliasCommand,
+  CreateKeyCommand,
+  DecryptCommand,
+  DeleteAliasCommand,
+  DescribeKeyCommand,
+  DisableKeyCommand,
+  EncryptCommand,
+  ReEncryptCommand,
+} from '@aws-sdk/client-kms';
+import { sdkFailure as failure } from '../support/errors.js';
+import { principalClient, sdkServer } from '../support/sdk-server.js';
+
+const h = sdkServer();
+
+/** /usr/bin/aws against the server; resolves to what it printed on stderr when it fails. */
+async function awsCliError(args: string[]): Promise<string> {
+  const { credentials, endpoint, region } = h.server;
+  try {
+    await promisify(execFile)('/usr/bin/aws', [...args, '--endpoint-url', endpoint, '--region', region, '--output', 'json'], {
+      env: { ...process.env, AWS_ACCESS_KEY_ID: credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey, AWS_CONFIG_FILE: '/dev/null', AWS_SHARED_CREDENTIALS_FILE: '/dev/null' },
+    });
+  } catch (error) {
+    return String((error as { stderr?: string }).stderr);
+  }
+  throw new Error(`aws ${args.join(' ')} succeeded`);
+}
+
+async function symmetricKey(): Promise<string> {
+  return (await h.kms.send(new CreateKeyCommand({}))).KeyMetadata!.KeyId!;
+}
+
+describe('CreateAlias, DeleteAlias: a name without the alias/ prefix', () => {
+  // AWS KMS answers CreateAlias {AliasName: "app"} with ValidationException 'Alias must start with
+  // the prefix "alias/". Please see https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html'.
+  it('is ValidationException with AWS message, for the SDK and the AWS CLI', async () => {
+    const keyId = await symmetricKey();
+    const created = await failure(h.kms.send(new CreateAliasCommand({ AliasName: 'app', TargetKeyId: keyId })));
+    expect(created).toEqual({
+      name: 'ValidationException',
+      message: 'Alias must start with the prefix "alias/". Please see https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html',
+      status: 400,
+    });
+    expect((await failure(h.kms.send(new DeleteAliasCommand({ AliasName: 'app' })))).name).toBe('ValidationException');
+    expect(await awsCliError(['kms', 'create-alias', '--alias-name', 'app', '--target-key-id', keyId])).toContain(
+      'An error occurred (ValidationException) when calling the CreateAlias operation: Alias must start with the prefix "alias/".',
+    );
+  });
+});
+
+describe('CreateKey: KeyUsage', () => {
+  // AWS API reference, CreateKey KeyUsage: "This parameter is optional when you are creating a
+  // symmetric encryption KMS key; otherwise, it is required." AWS KMS answers {KeySpec: HMAC_256}
+  // with ValidationException 'You must specify a KeyUsage value for all KMS keys except for symmetric encryption keys.'
+  it('is required for HMAC and asymmetric key specs, and optional for SYMMETRIC_DEFAULT', async () => {
+    for (const KeySpec of ['HMAC_256', 'RSA_2048', 'ECC_NIST_P256'] as const)
+      expect(await failure(h.kms.send(new CreateKeyCommand({ KeySpec }))), KeySpec).toEqual({
+        name: 'ValidationException',
+        message: 'You must specify a KeyUsage value for all KMS keys except for symmetric encryption keys.',
+        status: 400,
+      });
+    expect(await awsCliError(['kms', 'create-key', '--key-spec', 'HMAC_256'])).toContain('An error occurred (ValidationException) when calling the CreateKey operation: You must specify a KeyUsage value');
+    const symmetric = await h.kms.send(new CreateKeyCommand({ KeySpec: 'SYMMETRIC_DEFAULT' }));
+    expect(symmetric.KeyMetadata?.KeyUsage).toBe('ENCRYPT_DECRYPT');
+  });
+});
+
+describe('Decrypt, ReEncrypt: a KeyId naming another kind of key', () => {
+  // AWS KMS answers Decrypt of a symmetric ciphertext with KeyId = an HMAC key, and ReEncrypt
+  // with SourceKeyId = an HMAC key, IncorrectKeyException ("The key ID in the request does not
+  // identify a CMK that can perform this operation."), not InvalidKeyUsageException.
+  it('is IncorrectKeyException', async () => {
+    const keyId = await symmetricKey();
+    const { CiphertextBlob } = await h.kms.send(new EncryptCommand({ KeyId: keyId, Plaintext: Buffer.from('secret') }));
+    const hmac = (await h.kms.send(new CreateKeyCommand({ KeySpec: 'HMAC_256', KeyUsage: 'GENERATE_VERIFY_MAC' }))).KeyMetadata!.KeyId!;
+    const signing = (await h.kms.send(new CreateKeyCommand({ KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY' }))).KeyMetadata!.KeyId!;
+    for (const other of [hmac, signing]) {
+      expect((await failure(h.kms.send(new DecryptCommand({ CiphertextBlob, KeyId: other })))).name).toBe('IncorrectKeyException');
+      expect((await failure(h.kms.send(new ReEncryptCommand({ CiphertextBlob, SourceKeyId: other, DestinationKeyId: keyId })))).name).toBe('IncorrectKeyException');
+    }
+  });
+});
+
+describe('Decrypt, ReEncrypt: DryRun with DryRunModifiers IGNORE_CIPHERTEXT', () => {
+  // AWS API reference, Decrypt/ReEncrypt: CiphertextBlob "is required in all cases except when
+  // DryRun is true and DryRunModifiers is set to IGNORE_CIPHERTEXT"; KeyId (SourceKeyId) is
+  // required then. The SDK sends the list; this refused it for the missing CiphertextBlob.
+  it('checks the named key and the permission without a ciphertext', async () => {
+    const keyId = await symmetricKey();
+    const dryRun = { DryRun: true, DryRunModifiers: ['IGNORE_CIPHERTEXT' as const] };
+    expect((await failure(h.kms.send(new DecryptCommand({ KeyId: keyId, ...dryRun })))).name).toBe('DryRunOperationException');
+    expect((await failure(h.kms.send(new ReEncryptCommand({ SourceKeyId: keyId, DestinationKeyId: keyId, ...dryRun })))).name).toBe('DryRunOperationException');
+    // The key is still checked: its id is required, and a disabled key is refused as a real call would be.
+    expect(await failure(h.kms.send(new DecryptCommand(dryRun)))).toMatchObject({ name: 'ValidationException', message: expect.stringContaining("at 'keyId'") });
+    expect((await failure(h.kms.send(new ReEncryptCommand({ DestinationKeyId: keyId, ...dryRun })))).name).toBe('ValidationException');
+    const disabled = await symmetricKey();
+    await h.kms.send(new DisableKeyCommand({ KeyId: disabled }));
+    expect((await failure(h.kms.send(new DecryptCommand({ KeyId: disabled, ...dryRun })))).name).toBe('DisabledException');
+    // Without DryRun the modifier changes nothing: the ciphertext is required.
+    expect(await failure(h.kms.send(new DecryptCommand({ KeyId: keyId, DryRunModifiers: ['IGNORE_CIPHERTEXT'] })))).toMatchObject({
+      name: 'ValidationException',
+      message: expect.stringContaining("at 'ciphertextBlob'"),
+    });
+    // A modifier AWS does not define is a ValidationException naming the enum.
+    expect(
+      await failure(h.kms.send(new DecryptCommand({ KeyId: keyId, DryRun: true, DryRunModifiers: ['IGNORE_EVERYTHING' as 'IGNORE_CIPHERTEXT'] }))),
+    ).toMatchObject({ name: 'ValidationException', message: expect.stringContaining('enum value set: [IGNORE_CIPHERTEXT]') });
+  });
+
+  it('is authorised like the real call: a caller without kms:Decrypt on the key is denied, not told it would succeed', async () => {
+    const keyId = await symmetricKey();
+    const { kms: client } = await principalClient(h.server, 'conformance-stranger');
+    try {
+      expect((await failure(client.send(new DecryptCommand({ KeyId: keyId, DryRun: true, DryRunModifiers: ['IGNORE_CIPHERTEXT'] })))).name).toBe('AccessDeniedException');
+    } finally {
+      client.destroy();
+    }
+  });
+});
+
+describe('KeyId: a malformed key id', () => {
+  // AWS KMS: DescribeKey {KeyId: "fake-key-id"} and {KeyId: "134f2428cec14b25a1ae9048164dba47"}
+  // are NotFoundException "Invalid keyId '…'"; a well-formed unknown id is "Key '<arn>' does not exist".
+  it("is NotFoundException \"Invalid keyId '…'\", told apart from an unknown well-formed id", async () => {
+    for (const KeyId of ['fake-key-id', '134f2428cec14b25a1ae9048164dba47', 'mrk-fake-key-id'])
+      expect(await failure(h.kms.send(new DescribeKeyCommand({ KeyId })))).toEqual({ name: 'NotFoundException', message: `Invalid keyId '${KeyId}'`, status: 400 });
+    const unknown = '1234abcd-12ab-34cd-56ef-1234567890ab';
+    expect(await failure(h.kms.send(new DescribeKeyCommand({ KeyId: unknown })))).toEqual({
+      name: 'NotFoundException',
+      message: `Key 'arn:aws:kms:${h.server.region}:111122223333:key/${unknown}' does not exist`,
+      status: 400,
+    });
+  });
+});
