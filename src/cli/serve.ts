@@ -151,10 +151,7 @@ export function serveCommand(): Command {
     const settings = { ...settingsFrom(options), approvalRequestTtlSeconds, replicationRetryMs: Math.min(30_000, schedulerIntervalMs) };
     const metricsListen = options.metricsListen === undefined ? undefined : parseListen('--metrics-listen', options.metricsListen);
     const httpTimeouts = timeoutsFrom(options);
-    // The server graph (HSM, store, HTTP) loads only now, not for --help (see main.ts).
-    const [{ createApp }, { shareWithClusterPrimary, reportWorkerRecycles }, { SOFTHSM2_MODULE }, { parseClusterList, parseClusterSpec }, { profileFor }] = await Promise.all([
-      import('../app.js'),
-      import('../observability/metrics.js'),
+    const [{ SOFTHSM2_MODULE }, { parseClusterList, parseClusterSpec }, { profileFor }] = await Promise.all([
       import('../backend/pkcs11/embedded-token.js'),
       import('../backend/pkcs11/cluster-tokens.js'),
       import('../backend/pkcs11/profiles.js'),
@@ -162,6 +159,10 @@ export function serveCommand(): Command {
     // Workers were started by the primary, which has reported progress already.
     const hsm = await resolveHsmConfig(options, cluster.isWorker ? undefined : progress);
     const recycleAfter = recycleAsked ?? profileFor(hsm.profile).recycleWorkerAfter;
+    // Only a primary can replace a worker. With --workers 1 there is none unless recycling is asked
+    // for explicitly; the profile's default then only warns (README, "Worker recycling").
+    const clustered = workers > 1 || (recycleAsked !== undefined && recycleAfter > 0);
+    const recycling = clustered && recycleAfter > 0;
     // Each worker writes its own audit chain (see src/audit/node-id.ts).
     const workerIndex = cluster.isWorker ? Number(process.env.HSMKMS_WORKER_INDEX ?? 0) : 0;
     const clusters = {
@@ -179,7 +180,7 @@ export function serveCommand(): Command {
       httpTimeouts,
       // With workers, the primary serves the sum of theirs (see runPrimary).
       metricsEndpoint: metricsListen !== undefined && !cluster.isWorker,
-      audit: auditConfigFrom(options, workerIndex, recycleAfter > 0),
+      audit: auditConfigFrom(options, workerIndex, recycling),
       clusters,
       xksCluster: options.xksCluster,
       tls: tlsConfig(options),
@@ -187,9 +188,12 @@ export function serveCommand(): Command {
       xksPolicies: readXksPolicies(options.xksPolicy, process.env.HSMKMS_XKS_POLICIES),
       console: options.console,
     };
-    // Replacing a worker needs a primary to start the next one: with recycling, even one worker
-    // runs under a primary (README, "Worker recycling").
-    if ((workers > 1 || recycleAfter > 0) && cluster.isPrimary) return runPrimary(config, workers, metricsListen, recycleAfter);
+    if (clustered && cluster.isPrimary) return runPrimary(config, workers, metricsListen, recycling ? recycleAfter : 0);
+
+    // The server graph (HSM, store, HTTP) loads only now, not for --help (see main.ts), nor in a primary.
+    const [{ createApp }, { shareWithClusterPrimary, reportWorkerRecycles }] = await Promise.all([import('../app.js'), import('../observability/metrics.js')]);
+    // A sole worker under a primary reports what a single process would (the primary prepares nothing).
+    const reportsStartUp = cluster.isPrimary || (workers === 1 && process.env.HSMKMS_WORKER_RECYCLES === '0');
 
     // Only the first worker runs the background scheduler.
     const schedulerOff = cluster.isWorker && process.env.HSMKMS_WORKER_INDEX !== '0';
@@ -207,7 +211,8 @@ export function serveCommand(): Command {
       return `XKS policies reloaded (${policies?.size ?? 0} URI prefixes)`;
     });
     if (cluster.isWorker && metricsListen) shareWithClusterPrimary(app.metrics);
-    if (cluster.isWorker && recycleAfter > 0) {
+    if (!cluster.isWorker && recycleAfter > 0) warnPastLimit(() => app.backend.stats().tokenObjectsMade, recycleAfter, app.logger);
+    if (cluster.isWorker && recycling) {
       reportWorkerRecycles(app.metrics, Number(process.env.HSMKMS_WORKER_RECYCLES ?? 0));
       askToBeReplaced(() => app.backend.stats().tokenObjectsMade, recycleAfter, app.logger);
       process.on('message', (message: { hsmkms?: string }) => {
@@ -219,8 +224,8 @@ export function serveCommand(): Command {
       // fastify names the scheme from its own https option; the HSM-keyed server is built outside it.
       const address = config.tls ? listened.replace(/^http:/, 'https:') : listened;
       const metricsAddress = app.metricsServer && metricsListen ? await app.metricsServer.listen(metricsListen) : undefined;
+      if (reportsStartUp) reportRoot(app.root);
       if (cluster.isPrimary) {
-        reportRoot(app.root);
         progress(`listening on ${address} (account ${settings.accountId}, region ${settings.region})`);
         if (options.console) progress(`web console at ${address}/console/`);
         if (metricsAddress) reportMetrics(metricsAddress);
@@ -262,9 +267,11 @@ const RETIRE = 'retire';
  * scheduler role); once that one listens, the old one retires (see {@link retire}).
  */
 async function runPrimary(config: AppConfig, workers: number, metricsListen: { host: string; port: number } | undefined, recycleAfter: number): Promise<void> {
-  const { createClusterMetricsServer, prepareDataDir } = await import('../app.js');
-  reportRoot(await prepareDataDir(config));
-  const metricsServer = metricsListen ? await createClusterMetricsServer(config) : undefined;
+  // Several workers starting at once would race to make the root credentials and the audit key; a
+  // sole worker (--workers 1 --recycle-worker-after n) makes them itself, and the primary stays
+  // small (it loads no HSM, store or HTTP code).
+  if (workers > 1) reportRoot(await (await import('../app.js')).prepareDataDir(config));
+  const metricsServer = metricsListen ? await (await import('../app.js')).createClusterMetricsServer(config) : undefined;
   let listening = 0;
   let closing = false;
   const restarts: number[] = [];
@@ -370,6 +377,24 @@ function askToBeReplaced(made: () => number, limit: number, logger: { info(obj: 
     askedAt = Date.now();
     logger.info({ tokenObjectsMade: count, limit }, 'worker asks to be replaced (--recycle-worker-after)');
     process.send?.({ hsmkms: RECYCLE, made: count });
+  }, 1000).unref();
+}
+
+/**
+ * In a single process (`--workers 1` with the profile's default limit): nothing can replace it, so
+ * each time the objects made pass another multiple of `limit`, it says how to bound its memory.
+ */
+function warnPastLimit(made: () => number, limit: number, logger: { warn(obj: object, msg?: string): void }): void {
+  let warned = 0;
+  setInterval(() => {
+    const multiple = Math.floor(made() / limit);
+    if (multiple <= warned) return;
+    warned = multiple;
+    logger.warn(
+      { tokenObjectsMade: made(), limit },
+      'this process has made more token objects than --recycle-worker-after; SoftHSM2 keeps ~200 bytes of each until the process exits. ' +
+        'Run with --workers 2 or more, or set --recycle-worker-after explicitly, to have workers replaced',
+    );
   }, 1000).unref();
 }
 
