@@ -276,8 +276,8 @@ async function runPrimary(config: AppConfig, workers: number, metricsListen: { h
   let closing = false;
   const restarts: number[] = [];
   let stopAll = (_reason: string): void => undefined;
-  /** The worker serving each slot, whether it has listened, and the slot's replacements so far. */
-  const slots: Array<{ worker: Worker; listened: boolean; recycles: number; replacement?: Worker }> = [];
+  /** The worker serving each slot, the one starting to replace it, and the slot's replacements so far. */
+  const slots: Array<{ worker: Worker; recycles: number; replacement?: Worker }> = [];
   const retiring = new WeakSet<Worker>();
   const fork = (index: number, recycles: number): Worker => {
     const worker = cluster.fork({ HSMKMS_WORKER_INDEX: String(index), HSMKMS_WORKER_RECYCLES: String(recycles) });
@@ -298,8 +298,9 @@ async function runPrimary(config: AppConfig, workers: number, metricsListen: { h
     }
     // A worker stops by itself with status 0 only when the log output (shared stdout) closed.
     if (code === EXIT.ok) return stopAll('log output closed');
-    // One that never listened failed to start (configuration, PIN, audit directory): it would again.
-    if (!slot.listened && slot.recycles === 0) {
+    // Before the server first listened, a worker that exits failed to start (configuration, PIN,
+    // audit directory): it would again.
+    if (listening < workers) {
       progress(`worker ${index} could not start (${signal ?? code}); stopping`);
       closing = true;
       return void terminateAll().then(() => process.exit(EXIT.error));
@@ -311,8 +312,14 @@ async function runPrimary(config: AppConfig, workers: number, metricsListen: { h
       progress('workers keep failing; stopping');
       process.exit(EXIT.error);
     }
+    if (slot.replacement) {
+      // Its replacement was starting already: it takes the slot.
+      progress(`worker ${index} exited (${signal ?? code}); its replacement takes over`);
+      slots[index] = { worker: slot.replacement, recycles: slot.recycles + 1 };
+      return;
+    }
     progress(`worker ${index} exited (${signal ?? code}); starting it again`);
-    slots[index] = { worker: fork(index, slot.recycles), listened: false, recycles: slot.recycles };
+    slots[index] = { worker: fork(index, slot.recycles), recycles: slot.recycles };
   };
   const replace = (index: number, made: number) => {
     const slot = slots[index]!;
@@ -326,13 +333,12 @@ async function runPrimary(config: AppConfig, workers: number, metricsListen: { h
     const slot = slots[index];
     if (slot?.replacement === worker) {
       const old = slot.worker;
-      slots[index] = { worker, listened: true, recycles: slot.recycles + 1 };
+      slots[index] = { worker, recycles: slot.recycles + 1 };
       retiring.add(old);
       old.send({ hsmkms: RETIRE });
       progress(`worker ${index} replaced: pid ${worker.process.pid} listens; pid ${old.process.pid} finishes its requests and exits`);
       return;
     }
-    if (slot) slot.listened = true;
     if (++listening !== workers) return;
     const host = address.address.includes(':') ? `[${address.address}]` : address.address;
     const url = `${config.tls ? 'https' : 'http'}://${host}:${address.port}`;
@@ -340,7 +346,7 @@ async function runPrimary(config: AppConfig, workers: number, metricsListen: { h
     progress(`listening on ${url} (${workers} worker${workers === 1 ? '' : 's'}${recycling}, account ${config.settings.accountId}, region ${config.settings.region})`);
     if (config.console) progress(`web console at ${url}/console/`);
   });
-  for (let i = 0; i < workers; i++) slots.push({ worker: fork(i, 0), listened: false, recycles: 0 });
+  for (let i = 0; i < workers; i++) slots.push({ worker: fork(i, 0), recycles: 0 });
   // Each worker reloads for itself (see onReloadSignal).
   process.on('SIGHUP', () => {
     for (const worker of Object.values(cluster.workers ?? {})) if (worker && !worker.isDead()) worker.process.kill('SIGHUP');
