@@ -160,6 +160,13 @@ describe('worker recycling', () => {
     admin.destroy();
   }, 300_000);
 
+  it('stops at once, status 1, when its sole worker cannot start (no restart loop)', async () => {
+    const notADirectory = join(dataDir, 'root-credentials.json');
+    await expect(
+      serve(['--data-dir', dataDir, '--port', '0', ...testTokenArgs(), '--recycle-worker-after', '1000', '--audit-dir', notADirectory]),
+    ).rejects.toThrow(/exited with 1:[\s\S]*The audit trail in .* cannot be opened[\s\S]*worker 0 could not start \(1\); stopping/);
+  });
+
   it('refuses an invalid --recycle-worker-after with a message naming the flag', async () => {
     for (const bad of ['5', 'abc', '1e6', '-1']) {
       await expect(hsmkms(['serve', '--data-dir', dataDir, '--port', '0', ...testTokenArgs(), '--recycle-worker-after', bad])).rejects.toMatchObject({
