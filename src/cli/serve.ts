@@ -1,6 +1,7 @@
 /** `hsmkms serve`: the KMS endpoint, in one process or one worker per core. */
 import cluster, { type Worker } from 'node:cluster';
 import { readFileSync } from 'node:fs';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { Command, Option } from 'commander';
 import { ConfigError } from '../config/hsm.js';
 import type { AppConfig } from '../app.js';
@@ -216,7 +217,7 @@ export function serveCommand(): Command {
       reportWorkerRecycles(app.metrics, Number(process.env.HSMKMS_WORKER_RECYCLES ?? 0));
       askToBeReplaced(() => app.backend.stats().tokenObjectsMade, recycleAfter, app.logger);
       process.on('message', (message: { hsmkms?: string }) => {
-        if (message?.hsmkms === RETIRE) retire(() => stop('replaced'), retireBoundMs(config));
+        if (message?.hsmkms === RETIRE) retire(app.server.server, () => stop('replaced'), retireBoundMs(config));
       });
     }
     try {
@@ -405,19 +406,27 @@ function warnPastLimit(made: () => number, limit: number, logger: { warn(obj: ob
 }
 
 /**
- * The replaced worker stops accepting connections (the primary hands new ones to its
- * replacement), answers what is in flight and what arrives on open connections with
- * `Connection: close`, closes idle keep-alive connections, closes the token and the store, and
- * exits. Should a connection outlive `boundMs` (every request is bounded by the request timeout
- * and deadline), it exits anyway.
+ * The replaced worker first answers every request with `Connection: close` for {@link DRAIN_MS},
+ * so that busy keep-alive connections end after their next answer rather than being closed under
+ * a request the client is writing; then it stops accepting connections (the primary hands new
+ * ones to its replacement), answers what is in flight and what still arrives on open connections
+ * (again with `Connection: close`), closes idle keep-alive connections, closes the token and the
+ * store, and exits. Should a connection outlive `boundMs` (every request is bounded by the request
+ * timeout and deadline), it exits anyway.
  */
-function retire(stop: () => void, boundMs: number): void {
+function retire(server: Server, stop: () => void, boundMs: number): void {
+  server.prependListener('request', (_request: IncomingMessage, response: ServerResponse) => {
+    if (!response.headersSent) response.setHeader('Connection', 'close');
+  });
+  setTimeout(stop, DRAIN_MS);
   setTimeout(() => {
     progress(`worker ${process.env.HSMKMS_WORKER_INDEX ?? '?'}: connections still open ${boundMs} ms after it was replaced; exiting`);
     process.exit(EXIT.ok);
-  }, boundMs).unref();
-  stop();
+  }, DRAIN_MS + boundMs).unref();
 }
+
+/** How long a retiring worker closes connections only after an answer (see {@link retire}). */
+const DRAIN_MS = 1000;
 
 /** How long a retiring worker may take: the longest a request may take to arrive and to be answered, and then some. */
 function retireBoundMs(config: AppConfig): number {
