@@ -56,15 +56,19 @@ export function auditDirOf(options: AuditDirCliOptions): string {
 export const CA_AUDIT_NODES = 8;
 
 /**
- * The audit configuration for serve's worker `process` (0 without workers), or for `hsmkms ca`
+ * The audit configuration for serve's worker `process` (0 without workers; `recycled`: workers
+ * are replaced by `--recycle-worker-after`), or for `hsmkms ca`
  * (`'ca'`: the first free of {@link CA_AUDIT_NODES} chains, so that several can run at once).
  */
-export function auditConfigFrom(options: AuditCliOptions, process: number | 'ca'): AuditConfig {
+export function auditConfigFrom(options: AuditCliOptions, process: number | 'ca', recycled = false): AuditConfig {
   if (options.audit === 'off') return { enabled: false };
   const nodeIds =
     process === 'ca'
       ? Array.from({ length: CA_AUDIT_NODES }, (_, i) => defaultAuditNodeId(`ca${i}`, options.auditNodeId))
-      : [defaultAuditNodeId(process, options.auditNodeId)];
+      : recycled
+        ? // A recycled worker's replacement starts while it still writes its chain: the two take turns on two.
+          [defaultAuditNodeId(process, options.auditNodeId), defaultAuditNodeId(`w${process}b`, options.auditNodeId)]
+        : [defaultAuditNodeId(process, options.auditNodeId)];
   const nodeId = nodeIds[0]!;
   if (options.auditNodeId !== undefined && !nodeId.startsWith(options.auditNodeId))
     throw new ConfigError(`--audit-node-id must be letters, digits, '.', '_' or '-' (at most 56), got '${options.auditNodeId.slice(0, 80)}'.`);

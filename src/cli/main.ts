@@ -89,4 +89,6 @@ program.parseAsync(process.argv).catch((error: unknown) => {
     process.stderr.write(`hsmkms: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
   }
   process.exitCode = EXIT.error;
+  // A serve worker's IPC channel would keep it alive: its primary must see it exit.
+  if (process.connected) process.exit(EXIT.error);
 });

@@ -1,6 +1,7 @@
 /** `hsmkms serve`: the KMS endpoint, in one process or one worker per core. */
-import cluster from 'node:cluster';
+import cluster, { type Worker } from 'node:cluster';
 import { readFileSync } from 'node:fs';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { Command, Option } from 'commander';
 import { ConfigError } from '../config/hsm.js';
 import type { AppConfig } from '../app.js';
@@ -20,6 +21,7 @@ interface ServeOptions extends HsmCliOptions, ServiceCliOptions, AuditCliOptions
   host: string;
   port: string;
   workers: string;
+  recycleWorkerAfter?: string;
   logLevel: string;
   approvalRequestTtl: string;
   metricsListen?: string;
@@ -51,6 +53,13 @@ export function serveCommand(): Command {
       new Option('--workers <n>', 'worker processes sharing the port (PKCS#11 tokens such as SoftHSM2 scale with processes, not threads)')
         .env('HSMKMS_WORKERS')
         .default('1'),
+    )
+    .addOption(
+      new Option(
+        '--recycle-worker-after <n>',
+        'replace a worker, without dropping a request, once it has made this many objects in the token (100–1000000000, or off); ' +
+          'default 1000000 under the softhsm2 profile, which keeps a remnant of each until the process exits, off otherwise',
+      ).env('HSMKMS_RECYCLE_WORKER_AFTER'),
     )
     .addOption(
       new Option('--log-level <level>', 'log level').env('HSMKMS_LOG_LEVEL').default('info').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
@@ -134,6 +143,7 @@ export function serveCommand(): Command {
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`--port must be 0–65535, got '${options.port}'.`);
     const workers = Number(options.workers);
     if (!Number.isInteger(workers) || workers < 1 || workers > 64) throw new ConfigError(`--workers must be 1–64, got '${options.workers}'.`);
+    const recycleAsked = recycleLimit(options.recycleWorkerAfter);
     const approvalRequestTtlSeconds = Number(options.approvalRequestTtl);
     if (!Number.isInteger(approvalRequestTtlSeconds) || approvalRequestTtlSeconds < 60 || approvalRequestTtlSeconds > 604_800)
       throw new ConfigError(`--approval-request-ttl must be 60–604800 seconds, got '${options.approvalRequestTtl}'.`);
@@ -142,15 +152,18 @@ export function serveCommand(): Command {
     const settings = { ...settingsFrom(options), approvalRequestTtlSeconds, replicationRetryMs: Math.min(30_000, schedulerIntervalMs) };
     const metricsListen = options.metricsListen === undefined ? undefined : parseListen('--metrics-listen', options.metricsListen);
     const httpTimeouts = timeoutsFrom(options);
-    // The server graph (HSM, store, HTTP) loads only now, not for --help (see main.ts).
-    const [{ createApp }, { shareWithClusterPrimary }, { SOFTHSM2_MODULE }, { parseClusterList, parseClusterSpec }] = await Promise.all([
-      import('../app.js'),
-      import('../observability/metrics.js'),
+    const [{ SOFTHSM2_MODULE }, { parseClusterList, parseClusterSpec }, { profileFor }] = await Promise.all([
       import('../backend/pkcs11/embedded-token.js'),
       import('../backend/pkcs11/cluster-tokens.js'),
+      import('../backend/pkcs11/profiles.js'),
     ]);
     // Workers were started by the primary, which has reported progress already.
     const hsm = await resolveHsmConfig(options, cluster.isWorker ? undefined : progress);
+    const recycleAfter = recycleAsked ?? profileFor(hsm.profile).recycleWorkerAfter;
+    // Only a primary can replace a worker. With --workers 1 there is none unless recycling is asked
+    // for explicitly; the profile's default then only warns (README, "Worker recycling").
+    const clustered = workers > 1 || (recycleAsked !== undefined && recycleAfter > 0);
+    const recycling = clustered && recycleAfter > 0;
     // Each worker writes its own audit chain (see src/audit/node-id.ts).
     const workerIndex = cluster.isWorker ? Number(process.env.HSMKMS_WORKER_INDEX ?? 0) : 0;
     const clusters = {
@@ -168,7 +181,7 @@ export function serveCommand(): Command {
       httpTimeouts,
       // With workers, the primary serves the sum of theirs (see runPrimary).
       metricsEndpoint: metricsListen !== undefined && !cluster.isWorker,
-      audit: auditConfigFrom(options, workerIndex),
+      audit: auditConfigFrom(options, workerIndex, recycling),
       clusters,
       xksCluster: options.xksCluster,
       tls: tlsConfig(options),
@@ -176,7 +189,12 @@ export function serveCommand(): Command {
       xksPolicies: readXksPolicies(options.xksPolicy, process.env.HSMKMS_XKS_POLICIES),
       console: options.console,
     };
-    if (workers > 1 && cluster.isPrimary) return runPrimary(config, workers, metricsListen);
+    if (clustered && cluster.isPrimary) return runPrimary(config, workers, metricsListen, recycling ? recycleAfter : 0);
+
+    // The server graph (HSM, store, HTTP) loads only now, not for --help (see main.ts), nor in a primary.
+    const [{ createApp }, { shareWithClusterPrimary, reportWorkerRecycles }] = await Promise.all([import('../app.js'), import('../observability/metrics.js')]);
+    // A sole worker under a primary reports what a single process would (the primary prepares nothing).
+    const reportsStartUp = cluster.isPrimary || (workers === 1 && process.env.HSMKMS_WORKER_RECYCLES === '0');
 
     // Only the first worker runs the background scheduler.
     const schedulerOff = cluster.isWorker && process.env.HSMKMS_WORKER_INDEX !== '0';
@@ -194,13 +212,21 @@ export function serveCommand(): Command {
       return `XKS policies reloaded (${policies?.size ?? 0} URI prefixes)`;
     });
     if (cluster.isWorker && metricsListen) shareWithClusterPrimary(app.metrics);
+    if (!cluster.isWorker && recycleAfter > 0) warnPastLimit(() => app.backend.stats().tokenObjectsMade, recycleAfter, app.logger);
+    if (cluster.isWorker && recycling) {
+      reportWorkerRecycles(app.metrics, Number(process.env.HSMKMS_WORKER_RECYCLES ?? 0));
+      askToBeReplaced(() => app.backend.stats().tokenObjectsMade, recycleAfter, app.logger);
+      process.on('message', (message: { hsmkms?: string }) => {
+        if (message?.hsmkms === RETIRE) retire(app.server.server, () => stop('replaced'), retireBoundMs(config));
+      });
+    }
     try {
       const listened = await app.server.listen({ host: options.host, port });
       // fastify names the scheme from its own https option; the HSM-keyed server is built outside it.
       const address = config.tls ? listened.replace(/^http:/, 'https:') : listened;
       const metricsAddress = app.metricsServer && metricsListen ? await app.metricsServer.listen(metricsListen) : undefined;
+      if (reportsStartUp) reportRoot(app.root);
       if (cluster.isPrimary) {
-        reportRoot(app.root);
         progress(`listening on ${address} (account ${settings.accountId}, region ${settings.region})`);
         if (options.console) progress(`web console at ${address}/console/`);
         if (metricsAddress) reportMetrics(metricsAddress);
@@ -231,22 +257,55 @@ function reportMetrics(address: string): void {
   progress(`metrics at ${address}/metrics (unauthenticated: keep this address private)`);
 }
 
+/** A worker asks the primary to be replaced; the primary tells the replaced worker to retire. */
+const RECYCLE = 'recycle';
+const RETIRE = 'retire';
+
 /**
  * The primary prepares the data directory once, then forks workers that share the port. With
- * --metrics-listen it serves the workers' metrics summed, collected over the cluster's IPC.
+ * --metrics-listen it serves the workers' metrics summed, collected over the cluster's IPC. A
+ * worker that asks to be recycled gets a replacement in its slot (same index, so the same
+ * scheduler role); once that one listens, the old one retires (see {@link retire}).
  */
-async function runPrimary(config: AppConfig, workers: number, metricsListen?: { host: string; port: number }): Promise<void> {
-  const { createClusterMetricsServer, prepareDataDir } = await import('../app.js');
-  reportRoot(await prepareDataDir(config));
-  const metricsServer = metricsListen ? await createClusterMetricsServer(config) : undefined;
+async function runPrimary(config: AppConfig, workers: number, metricsListen: { host: string; port: number } | undefined, recycleAfter: number): Promise<void> {
+  // Several workers starting at once would race to make the root credentials and the audit key; a
+  // sole worker (--workers 1 --recycle-worker-after n) makes them itself, and the primary stays
+  // small (it loads no HSM, store or HTTP code).
+  if (workers > 1) reportRoot(await (await import('../app.js')).prepareDataDir(config));
+  const metricsServer = metricsListen ? await (await import('../app.js')).createClusterMetricsServer(config) : undefined;
   let listening = 0;
   let closing = false;
   const restarts: number[] = [];
   let stopAll = (_reason: string): void => undefined;
-  const fork = (index: number) => cluster.fork({ HSMKMS_WORKER_INDEX: String(index) }).on('exit', (code, signal) => {
-    if (closing) return;
+  /** The worker serving each slot, the one starting to replace it, and the slot's replacements so far. */
+  const slots: Array<{ worker: Worker; recycles: number; replacement?: Worker }> = [];
+  const retiring = new WeakSet<Worker>();
+  const fork = (index: number, recycles: number): Worker => {
+    const worker = cluster.fork({ HSMKMS_WORKER_INDEX: String(index), HSMKMS_WORKER_RECYCLES: String(recycles) });
+    worker.on('exit', (code, signal) => onExit(index, worker, code, signal));
+    worker.on('message', (message: { hsmkms?: string; made?: number }) => {
+      if (message?.hsmkms === RECYCLE && slots[index]?.worker === worker) replace(index, message.made ?? 0);
+    });
+    return worker;
+  };
+  const onExit = (index: number, worker: Worker, code: number | null, signal: string | null) => {
+    const slot = slots[index]!;
+    if (closing || retiring.has(worker)) return;
+    if (slot.replacement === worker) {
+      // The worker it was to replace serves on, and asks again later.
+      slot.replacement = undefined;
+      progress(`worker ${index}: its replacement exited (${signal ?? code}) before listening; worker ${index} serves on`);
+      return;
+    }
     // A worker stops by itself with status 0 only when the log output (shared stdout) closed.
     if (code === EXIT.ok) return stopAll('log output closed');
+    // Before the server first listened, a worker that exits failed to start (configuration, PIN,
+    // audit directory): it would again.
+    if (listening < workers) {
+      progress(`worker ${index} could not start (${signal ?? code}); stopping`);
+      closing = true;
+      return void terminateAll().then(() => process.exit(EXIT.error));
+    }
     const now = Date.now();
     restarts.push(now);
     while (restarts.length && restarts[0]! < now - 60_000) restarts.shift();
@@ -254,26 +313,48 @@ async function runPrimary(config: AppConfig, workers: number, metricsListen?: { 
       progress('workers keep failing; stopping');
       process.exit(EXIT.error);
     }
+    if (slot.replacement) {
+      // Its replacement was starting already: it takes the slot.
+      progress(`worker ${index} exited (${signal ?? code}); its replacement takes over`);
+      slots[index] = { worker: slot.replacement, recycles: slot.recycles + 1 };
+      return;
+    }
     progress(`worker ${index} exited (${signal ?? code}); starting it again`);
-    fork(index);
-  });
-  cluster.on('listening', (_worker, address) => {
+    slots[index] = { worker: fork(index, slot.recycles), recycles: slot.recycles };
+  };
+  const replace = (index: number, made: number) => {
+    const slot = slots[index]!;
+    if (slot.replacement || closing) return;
+    const old = slot.worker;
+    slot.replacement = fork(index, slot.recycles + 1);
+    progress(`worker ${index} (pid ${old.process.pid}) has made ${made} token objects (limit ${recycleAfter}); starting its replacement (pid ${slot.replacement.process.pid})`);
+  };
+  cluster.on('listening', (worker, address) => {
+    const index = slots.findIndex((slot) => slot.worker === worker || slot.replacement === worker);
+    const slot = slots[index];
+    if (slot?.replacement === worker) {
+      const old = slot.worker;
+      slots[index] = { worker, recycles: slot.recycles + 1 };
+      retiring.add(old);
+      old.send({ hsmkms: RETIRE });
+      progress(`worker ${index} replaced: pid ${worker.process.pid} listens; pid ${old.process.pid} finishes its requests and exits`);
+      return;
+    }
     if (++listening !== workers) return;
     const host = address.address.includes(':') ? `[${address.address}]` : address.address;
     const url = `${config.tls ? 'https' : 'http'}://${host}:${address.port}`;
-    progress(`listening on ${url} (${workers} workers, account ${config.settings.accountId}, region ${config.settings.region})`);
+    const recycling = recycleAfter > 0 ? `, each replaced after ${recycleAfter} token objects` : '';
+    progress(`listening on ${url} (${workers} worker${workers === 1 ? '' : 's'}${recycling}, account ${config.settings.accountId}, region ${config.settings.region})`);
     if (config.console) progress(`web console at ${url}/console/`);
   });
-  for (let i = 0; i < workers; i++) fork(i);
+  for (let i = 0; i < workers; i++) slots.push({ worker: fork(i, 0), recycles: 0 });
   // Each worker reloads for itself (see onReloadSignal).
   process.on('SIGHUP', () => {
     for (const worker of Object.values(cluster.workers ?? {})) if (worker && !worker.isDead()) worker.process.kill('SIGHUP');
   });
   if (metricsServer && metricsListen) reportMetrics(await metricsServer.listen(metricsListen));
-  stopAll = onShutdown(async () => {
-    closing = true;
-    await metricsServer?.close();
-    await Promise.all(
+  const terminateAll = () =>
+    Promise.all(
       Object.values(cluster.workers ?? {}).map(
         (worker) =>
           new Promise<void>((resolve) => {
@@ -283,7 +364,83 @@ async function runPrimary(config: AppConfig, workers: number, metricsListen?: { 
           }),
       ),
     );
+  stopAll = onShutdown(async () => {
+    closing = true;
+    await metricsServer?.close();
+    await terminateAll();
   });
+}
+
+/**
+ * In a worker: once the objects made in the token reach `limit`, asks the primary for a
+ * replacement; again a minute later should that one not have come (it failed to start).
+ * Polled once a second, off the request path.
+ */
+function askToBeReplaced(made: () => number, limit: number, logger: { info(obj: object, msg?: string): void }): void {
+  let askedAt = 0;
+  setInterval(() => {
+    const count = made();
+    if (count < limit || Date.now() - askedAt < 60_000) return;
+    askedAt = Date.now();
+    logger.info({ tokenObjectsMade: count, limit }, 'worker asks to be replaced (--recycle-worker-after)');
+    process.send?.({ hsmkms: RECYCLE, made: count });
+  }, 1000).unref();
+}
+
+/**
+ * In a single process (`--workers 1` with the profile's default limit): nothing can replace it, so
+ * each time the objects made pass another multiple of `limit`, it says how to bound its memory.
+ */
+function warnPastLimit(made: () => number, limit: number, logger: { warn(obj: object, msg?: string): void }): void {
+  let warned = 0;
+  setInterval(() => {
+    const multiple = Math.floor(made() / limit);
+    if (multiple <= warned) return;
+    warned = multiple;
+    logger.warn(
+      { tokenObjectsMade: made(), limit },
+      'this process has made more token objects than --recycle-worker-after; SoftHSM2 keeps ~200 bytes of each until the process exits. ' +
+        'Run with --workers 2 or more, or set --recycle-worker-after explicitly, to have workers replaced',
+    );
+  }, 1000).unref();
+}
+
+/**
+ * The replaced worker first answers every request with `Connection: close` for {@link DRAIN_MS},
+ * so that busy keep-alive connections end after their next answer rather than being closed under
+ * a request the client is writing; then it stops accepting connections (the primary hands new
+ * ones to its replacement), answers what is in flight and what still arrives on open connections
+ * (again with `Connection: close`), closes idle keep-alive connections, closes the token and the
+ * store, and exits. Should a connection outlive `boundMs` (every request is bounded by the request
+ * timeout and deadline), it exits anyway.
+ */
+function retire(server: Server, stop: () => void, boundMs: number): void {
+  server.prependListener('request', (_request: IncomingMessage, response: ServerResponse) => {
+    if (!response.headersSent) response.setHeader('Connection', 'close');
+  });
+  setTimeout(stop, DRAIN_MS);
+  setTimeout(() => {
+    progress(`worker ${process.env.HSMKMS_WORKER_INDEX ?? '?'}: connections still open ${boundMs} ms after it was replaced; exiting`);
+    process.exit(EXIT.ok);
+  }, DRAIN_MS + boundMs).unref();
+}
+
+/** How long a retiring worker closes connections only after an answer (see {@link retire}). */
+const DRAIN_MS = 1000;
+
+/** How long a retiring worker may take: the longest a request may take to arrive and to be answered, and then some. */
+function retireBoundMs(config: AppConfig): number {
+  return (config.httpTimeouts?.requestMs ?? DEFAULT_HTTP_TIMEOUTS.requestMs) + (config.requestDeadlineMs ?? DEFAULT_REQUEST_DEADLINE_MS) + 5_000;
+}
+
+/** `--recycle-worker-after`: undefined for the profile's default, 0 for off. */
+function recycleLimit(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (value === 'off' || value === '0') return 0;
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < 100 || n > 1_000_000_000)
+    throw new ConfigError(`--recycle-worker-after must be a number of token objects from 100 to 1000000000, or off; got '${value.slice(0, 40)}'.`);
+  return n;
 }
 
 function reportRoot(root: { accessKeyId: string; generated: boolean; file?: string | undefined }): void {

@@ -115,7 +115,10 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     // One line per call is written in onResponse below, without URL noise or headers.
     logController: new LogController({ disableRequestLogging: true }),
     childLoggerFactory: lazyChildLoggerFactory,
-    return503OnClosing: true,
+    // A request that arrives on an open connection while the server closes (SIGTERM, or a worker
+    // replaced by `serve --recycle-worker-after`) is answered, with `Connection: close`, rather
+    // than refused with fastify's own 503: the backend stays open until the server has closed.
+    return503OnClosing: false,
     // A path that is not a valid URL (bad percent-encoding) or too long a route parameter: the
     // same {"__type","message"} shape as every other error, not fastify's own.
     frameworkErrors: (error, request, reply) => {

@@ -94,6 +94,18 @@ export function shareWithClusterPrimary(metrics: Metrics): void {
   new AggregatorRegistry();
 }
 
+/**
+ * In a serve worker: how many workers its slot has had replaced by `--recycle-worker-after`
+ * before it (summed by the primary: the recycles of the whole server).
+ */
+export function reportWorkerRecycles(metrics: Metrics, recycles: number): void {
+  new Gauge({
+    name: 'hsmkms_worker_recycles',
+    help: 'Workers replaced (after --recycle-worker-after token objects) before this one in its slot.',
+    registers: [metrics.registry],
+  }).set(recycles);
+}
+
 /** In the cluster primary: every worker's metrics, summed (histograms and counters add up). */
 export function clusterMetrics(): Pick<Metrics, 'contentType' | 'render'> {
   const aggregator = new AggregatorRegistry();

@@ -88,6 +88,23 @@ const NATIVE_ASYNC: Readonly<Record<OperationFn, string>> = {
 
 type Awaitable<T> = T | Promise<T>;
 
+/** The calls that make objects in the token, and how many each makes when it succeeds. */
+const OBJECTS_MADE: Readonly<Partial<Record<keyof Cryptoki, number>>> = {
+  C_CreateObject: 1,
+  C_GenerateKey: 1,
+  C_GenerateKeyPair: 2,
+  C_UnwrapKey: 1,
+  C_DeriveKey: 1,
+};
+
+/**
+ * Objects made through any {@link HsmCalls} of this process, per module path. Process-wide on
+ * purpose: a module is loaded once per process (every `dlopen` of it returns the same library),
+ * so the default backend and the custom key stores' keyrings on the same module share what it
+ * keeps of their destroyed objects (see the profile's `recycleWorkerAfter`).
+ */
+const objectsMadeByModule = new Map<string, number>();
+
 /** Calls whose first argument is a slot, not a session. */
 const SLOT_CALLS: ReadonlySet<string> = new Set(['C_OpenSession', 'C_GetTokenInfo']);
 /** Calls a fenced session handle still makes: probing and ending the session. */
@@ -136,7 +153,7 @@ export class HsmCalls {
 
   constructor(
     module: PKCS11,
-    modulePath: string,
+    private readonly modulePath: string,
     profile: HsmProfile,
     options: HsmCallsOptions = {},
   ) {
@@ -149,6 +166,7 @@ export class HsmCalls {
   /** A call of fixed kind: session, object and random calls. */
   call<F extends HelperFn>(fn: F, ...args: Parameters<Cryptoki[F]>): Awaitable<ReturnType<Cryptoki[F]>> {
     const result = this.steps(FIXED_KIND[fn], [[fn, ...args]]);
+    if (fn === 'C_CreateObject') return this.counted(fn, result) as Awaitable<ReturnType<Cryptoki[F]>>;
     if (fn !== 'C_OpenSession') return result as Awaitable<ReturnType<Cryptoki[F]>>;
     // A new session may reuse a closed one's handle: nothing recorded about that one applies.
     const opened = (session: Handle) => {
@@ -162,7 +180,29 @@ export class HsmCalls {
 
   /** An operation of the given kind (generation, wrapping, unwrapping, derivation). */
   op<F extends OperationFn>(kind: CallKind, fn: F, ...args: Parameters<Cryptoki[F]>): Awaitable<ReturnType<Cryptoki[F]>> {
-    return this.steps(kind, [[fn, ...args]]) as Awaitable<ReturnType<Cryptoki[F]>>;
+    const result = this.steps(kind, [[fn, ...args]]);
+    return (OBJECTS_MADE[fn] ? this.counted(fn, result) : result) as Awaitable<ReturnType<Cryptoki[F]>>;
+  }
+
+  /**
+   * Objects made in the token through this module by this process so far (this instance's and
+   * any other's on the same module path): what SoftHSM2 keeps a remnant of once destroyed.
+   */
+  objectsMade(): number {
+    return objectsMadeByModule.get(this.modulePath) ?? 0;
+  }
+
+  /** Counts the objects `fn` made once it has succeeded. */
+  private counted(fn: keyof Cryptoki, result: unknown): unknown {
+    const count = () => objectsMadeByModule.set(this.modulePath, this.objectsMade() + OBJECTS_MADE[fn]!);
+    if (!(result instanceof Promise)) {
+      count();
+      return result;
+    }
+    return result.then((made: unknown) => {
+      count();
+      return made;
+    });
   }
 
   /**

@@ -85,6 +85,13 @@ export interface HsmProfile {
    * SoftHSM2 2.6 reads the PIN blobs once, in C_Initialize.
    */
   readonly reinitializeOnStalePin: boolean;
+  /**
+   * Token objects made and destroyed after which `hsmkms serve` replaces a worker by default
+   * (0: never). SoftHSM2 2.6 keeps a ~200-byte shell of every object destroyed — by
+   * C_DestroyObject or with its session — until C_Finalize (`SessionObjectStore::allObjects`),
+   * and every cold key use makes one; an HSM that frees them needs no recycling.
+   */
+  readonly recycleWorkerAfter: number;
 }
 
 const NONE: ReadonlySet<CallKind> = new Set();
@@ -106,6 +113,8 @@ export const PROFILES: Readonly<Record<HsmProfileName, HsmProfile>> = {
     pinHint: 'the token user PIN',
     transientLoginCodes: ['CKR_GENERAL_ERROR'],
     reinitializeOnStalePin: true,
+    // ~200 MB of shells (160–255 bytes each, measured).
+    recycleWorkerAfter: 1_000_000,
   },
   cloudhsm: {
     name: 'cloudhsm',
@@ -120,6 +129,7 @@ export const PROFILES: Readonly<Record<HsmProfileName, HsmProfile>> = {
     pinHint: 'the Crypto User credentials as user:password',
     transientLoginCodes: [],
     reinitializeOnStalePin: false,
+    recycleWorkerAfter: 0,
   },
   generic: {
     name: 'generic',
@@ -133,6 +143,7 @@ export const PROFILES: Readonly<Record<HsmProfileName, HsmProfile>> = {
     pinHint: 'the token user PIN',
     transientLoginCodes: [],
     reinitializeOnStalePin: false,
+    recycleWorkerAfter: 0,
   },
 };
 

@@ -176,8 +176,17 @@ export class TokenRuntime extends SessionRuntime {
     /** Encrypts/Decrypts queued behind another on a busy session, and jobs skipped (never run) because the one before them failed or hung. */
     jobsQueuedOnBusySessions: number;
     jobsSkipped: number;
+    /** Objects made in the token through this module by this process (`serve --recycle-worker-after` counts them). */
+    tokenObjectsMade: number;
   } {
     const threads = this.calls.stats();
-    return { ...this.pool.stats(), cachedKeys: this.cache.size, callThreads: threads.threads, callThreadsStuck: threads.stuck, jobsSkipped: threads.skipped };
+    return {
+      ...this.pool.stats(),
+      cachedKeys: this.cache.size,
+      callThreads: threads.threads,
+      callThreadsStuck: threads.stuck,
+      jobsSkipped: threads.skipped,
+      tokenObjectsMade: this.calls.objectsMade(),
+    };
   }
 }

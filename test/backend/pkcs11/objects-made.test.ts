@@ -1,0 +1,62 @@
+/**
+ * The backend counts the objects it makes in the token (`tokenObjectsMade`): SoftHSM2 keeps a
+ * remnant of each one destroyed until the process exits, and `serve --recycle-worker-after`
+ * replaces a worker on this count. These tests check that the request paths that make objects
+ * (a cold key use, Verify, DeriveSharedSecret, key generation) are counted exactly, and that the
+ * ones that make none (a cached key's use, GenerateRandom) are not.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateKeyPairSync } from 'node:crypto';
+import type { Pkcs11Backend } from '../../../src/backend/pkcs11/index.js';
+import { openTestBackend } from './helpers.js';
+
+let backend: Pkcs11Backend;
+const made = () => backend.stats().tokenObjectsMade;
+const ref = (keySpec: 'SYMMETRIC_DEFAULT' | 'ECC_NIST_P256', wrapped: Uint8Array, publicKey: Uint8Array = Buffer.alloc(0)) => ({
+  id: `objects-${keySpec}-${Buffer.from(wrapped.subarray(-6)).toString('hex')}`,
+  keySpec,
+  wrapped,
+  publicKey,
+});
+
+beforeAll(async () => {
+  backend = await openTestBackend({ cacheSize: 2 });
+});
+afterAll(() => backend.close());
+
+describe('objects made in the token', () => {
+  it('counts one per cold key use and none for a cached key', async () => {
+    const keys = [];
+    for (let i = 0; i < 3; i++) keys.push(ref('SYMMETRIC_DEFAULT', (await backend.generateKeyMaterial('SYMMETRIC_DEFAULT')).wrapped));
+    const first = made();
+    // Three keys through a cache of two: every use is cold.
+    for (let round = 0; round < 2; round++) for (const key of keys) await backend.encryptSymmetric(key, Buffer.from('x'), Buffer.alloc(0));
+    expect(made() - first).toBe(6);
+    const hot = made();
+    for (let i = 0; i < 5; i++) await backend.encryptSymmetric(keys[2]!, Buffer.from('x'), Buffer.alloc(0));
+    await backend.generateRandom(32);
+    expect(made()).toBe(hot);
+  });
+
+  it('counts the key made by CreateKey, the public key object of each Verify and the secret of each DeriveSharedSecret', async () => {
+    const before = made();
+    await backend.generateKeyMaterial('SYMMETRIC_DEFAULT');
+    expect(made() - before).toBe(1);
+    const signing = await backend.generateKeyMaterial('ECC_NIST_P256');
+    expect(made() - before).toBe(3); // a key pair
+    const key = ref('ECC_NIST_P256', signing.wrapped, signing.publicKey);
+    const signature = await backend.sign(key, 'ECDSA_SHA_256', Buffer.from('m'), 'RAW');
+    const afterSign = made(); // the cold use of `key`: one unwrap
+    expect(afterSign - before).toBe(4);
+    for (let i = 0; i < 3; i++) expect(await backend.verify(key, 'ECDSA_SHA_256', Buffer.from('m'), 'RAW', signature)).toBe(true);
+    expect(made() - afterSign).toBe(3);
+
+    const agreeing = await backend.generateKeyMaterial('ECC_NIST_P256', 'KEY_AGREEMENT');
+    const agree = ref('ECC_NIST_P256', agreeing.wrapped, agreeing.publicKey);
+    const peerSpki = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'der' });
+    await backend.deriveSharedSecret(agree, peerSpki); // cold: unwrap + derive
+    const warm = made();
+    await backend.deriveSharedSecret(agree, peerSpki);
+    expect(made() - warm).toBe(1);
+  });
+});
