@@ -16,7 +16,9 @@
 // A checkout is a directory with bin/, dist/ and build/ (default: this one), e.g. a copy of the
 // build before a change. Environment: CG_WARMUP (default 1500), CG_REQUESTS (default 300),
 // CG_WORKERS (default 1: with more, `serve --workers N` under --trace-children, counts summed over
-// the processes per request; give N times the warm-up for the same per worker).
+// the processes per request; give N times the warm-up for the same per worker), CG_SPLIT=1 (also
+// print the main thread's instructions split by kind: JIT code, inline caches, GC, JSON, … —
+// callgrind-split.mjs).
 import { execFileSync, spawn } from 'node:child_process';
 import http from 'node:http';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
@@ -24,6 +26,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CA_MODES, caRequests, initBenchCa } from './ca-requests.mjs';
+import { formatSplit, splitByKind } from './callgrind-split.mjs';
 import { benchPort, signedCoreRequest, untilListening } from './core.mjs';
 
 const here = fileURLToPath(new URL('../..', import.meta.url));
@@ -85,15 +88,19 @@ async function measure(root) {
     // One file per thread (callgrind.out.<pid>.1-<thread>; thread 01 is the main thread).
     let main = 0;
     let all = 0;
+    let split;
     for (const name of readdirSync(work).filter((n) => /^callgrind\.out.*-\d+$/.test(n))) {
       const text = readFileSync(join(work, name), 'utf8');
       const summary = /^(?:summary|totals): (\d+)/m.exec(text);
       if (!summary || !/^desc: Trigger: dump measured/m.test(text)) continue;
       all += Number(summary[1]);
-      if (/-0*1$/.test(name)) main += Number(summary[1]);
+      if (/-0*1$/.test(name)) {
+        main += Number(summary[1]);
+        if (process.env.CG_SPLIT === '1' && WORKERS === 1) split = splitByKind(text);
+      }
     }
     if (main === 0) throw new Error(`${root}: callgrind wrote no counts for the main thread`);
-    return { main: main / REQUESTS, all: all / REQUESTS };
+    return { main: main / REQUESTS, all: all / REQUESTS, split };
   } finally {
     if (server.exitCode === null && server.signalCode === null) {
       const exited = new Promise((done) => server.once('exit', done));
@@ -112,3 +119,4 @@ const counts = runs.map((r) => r.value);
 const m = (n) => Math.round(n).toLocaleString('en-US').padStart(12);
 console.log(`${op}: instructions per request, ${WORKERS === 1 ? 'one worker' : `${WORKERS} workers (summed)`} under callgrind, ${REQUESTS} requests after ${WARMUP}\n main thread   all threads`);
 roots.forEach((root, i) => console.log(`${m(counts[i].main)}  ${m(counts[i].all)}  ${root}`));
+roots.forEach((root, i) => counts[i].split && console.log(`\nmain thread by kind, per request (${root}):\n${formatSplit(counts[i].split, REQUESTS)}`));
