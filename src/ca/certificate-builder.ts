@@ -7,7 +7,7 @@ import 'reflect-metadata';
 import { createHash } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 import { AsnConvert } from '@peculiar/asn1-schema';
-import { element, subjectPublicKeyBits } from './der.js';
+import { element, pem, subjectPublicKeyBits } from './der.js';
 import { signatureAlgorithmIdentifier, type CaSigningProfile } from './key-specs.js';
 import { signWithKms, type KmsSigningKey } from './kms-crypto.js';
 import type { CaKms, CaSignaturePurpose } from './ports.js';
@@ -168,7 +168,7 @@ export async function signCertificate(kms: CaKms, order: CertificateOrder): Prom
   return {
     serial,
     der,
-    pem: x509.PemConverter.encode(der, 'CERTIFICATE'),
+    pem: pem(der, 'CERTIFICATE'),
     get certificate() {
       return (parsed ??= new x509.X509Certificate(der));
     },

@@ -1,8 +1,12 @@
-/** The CA's small formats: serial numbers, base URLs, and reading OCSP requests (malformed input included). */
+/** The CA's small formats: serial numbers, base URLs, PEM, and reading OCSP requests (malformed input included). */
+import 'reflect-metadata';
 import { AsnConvert, OctetString } from '@peculiar/asn1-schema';
 import { CertID, OCSPRequest, OCSPResponse, OCSPResponseStatus, Request, TBSRequest, id_pkix_ocsp_nonce } from '@peculiar/asn1-ocsp';
 import { AlgorithmIdentifier, Extension } from '@peculiar/asn1-x509';
+import { randomBytes } from 'node:crypto';
+import { PemConverter } from '@peculiar/x509';
 import { describe, expect, it } from 'vitest';
+import { pem } from '../../src/ca/der.js';
 import { CaError } from '../../src/ca/errors.js';
 import { MAX_OCSP_QUERIES, MalformedOcspRequest, parseOcspRequest, unsignedOcspResponse } from '../../src/ca/ocsp-format.js';
 import { canonicalSerial, newSerial, parseSerial } from '../../src/ca/serial.js';
@@ -22,6 +26,15 @@ describe('serials', () => {
     expect(parseSerial('abc')).toBe('0abc');
     expect(canonicalSerial('000000')).toBe('00');
     for (const bad of ['', 'xyz', '4f-3a', '1'.repeat(41), `${'1:'.repeat(60)}1`]) expect(() => parseSerial(bad), bad).toThrow(CaError);
+  });
+});
+
+describe('PEM', () => {
+  it("is what @peculiar/x509's PemConverter writes, for every length around a line's 48 octets", () => {
+    for (const length of [0, 1, 2, 3, 47, 48, 49, 95, 96, 97, 720, 1500]) {
+      const der = randomBytes(length + 3).subarray(3);
+      expect(pem(der, 'CERTIFICATE'), `${length} octets`).toBe(PemConverter.encode(der, 'CERTIFICATE'));
+    }
   });
 });
 
