@@ -104,7 +104,23 @@ export function ensurePackages(packages, options = { step: 'npm install' }) {
   if (decision.message) log(decision.message);
   if (decision.action !== 'install') return decision.exitCode;
   const run = options.run ?? ((command) => execFileSync('sh', ['-c', command], { stdio: 'inherit' }));
-  for (const command of decision.commands) run(command);
+  const retry = `Install them yourself:\n  sh -c '${decision.commands.join(' && ')}'\nthen run ${options.step} again.`;
+  for (const command of decision.commands) {
+    try {
+      run(command);
+    } catch (error) {
+      // The command's own output (apt-get's) went to the terminal already: say which step failed, not a stack.
+      const status = /** @type {{ status?: number | null }} */ (error).status;
+      log(`hsmkms: installing the system packages failed: \`${command}\` ${typeof status === 'number' ? `exited with status ${status} (its output is above)` : `failed (${error instanceof Error ? error.message.split('\n')[0] : String(error)})`}.\n${retry}`);
+      return 1;
+    }
+  }
+  // A command can succeed without providing what was checked for (another release's package layout).
+  const still = packages.filter((p) => !p.present());
+  if (still.length > 0) {
+    log(`hsmkms: after installing, these are still missing:\n${still.map((p) => `  ${p.name} — ${p.neededFor}`).join('\n')}\n${retry}`);
+    return 1;
+  }
   return 0;
 }
 

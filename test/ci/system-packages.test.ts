@@ -15,13 +15,31 @@ import {
 import { readFileSync } from 'node:fs';
 import { BENCH_PACKAGES, TEST_PACKAGES } from '../../ci/test-deps.mjs';
 
-const missingPkg = (name: string, extra: Partial<SystemPackage> = {}): SystemPackage => ({ name, neededFor: `${name} things`, present: () => false, ...extra });
+/** What the simulated install commands have installed (each simulate starts afresh; its `run` adds every package it was given). */
+const installed = new Set<string>();
+const missingPkg = (name: string, extra: Partial<SystemPackage> = {}): SystemPackage => ({ name, neededFor: `${name} things`, present: () => installed.has(name), ...extra });
 const presentPkg = (name: string): SystemPackage => ({ name, neededFor: 'x', present: () => true });
 
 /** Runs ensurePackages with everything injected; returns what it ran and said. */
-function simulate(packages: SystemPackage[], situation: { context: 'checkout' | 'dependency' | 'global'; isRoot: boolean; hasAptGet?: boolean; env?: NodeJS.ProcessEnv }) {
+function simulate(
+  packages: SystemPackage[],
+  situation: {
+    context: 'checkout' | 'dependency' | 'global';
+    isRoot: boolean;
+    hasAptGet?: boolean;
+    env?: NodeJS.ProcessEnv;
+    /** How the install commands behave: `works` (default) installs the packages, `noop` succeeds without, `fails` exits 100 on the first. */
+    commands?: 'works' | 'noop' | 'fails';
+  },
+) {
   const ran: string[] = [];
   const said: string[] = [];
+  installed.clear();
+  const run = (command: string) => {
+    ran.push(command);
+    if (situation.commands === 'fails') throw Object.assign(new Error(`Command failed: sh -c ${command}`), { status: 100 });
+    if (situation.commands !== 'noop') for (const p of packages) installed.add(p.name);
+  };
   const exitCode = ensurePackages(packages, {
     step: 'npm install',
     context: situation.context,
@@ -30,7 +48,7 @@ function simulate(packages: SystemPackage[], situation: { context: 'checkout' | 
     env: situation.env ?? {},
     platform: 'linux',
     log: (line) => said.push(line),
-    run: (command) => ran.push(command),
+    run,
   });
   return { exitCode, ran, said: said.join('\n') };
 }
@@ -53,6 +71,23 @@ describe('ensurePackages', () => {
     expect(exitCode).toBe(0);
     expect(ran).toEqual(['apt-get update -qq', 'DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends opensc']);
     expect(said).toContain('installing opensc');
+  });
+
+  it('in a checkout as root: reports a failed install command by name and status, without a stack, and stops', () => {
+    const { exitCode, ran, said } = simulate(packages, { context: 'checkout', isRoot: true, commands: 'fails' });
+    expect(exitCode).toBe(1);
+    expect(ran).toEqual(['apt-get update -qq']);
+    expect(said).toContain('installing the system packages failed: `apt-get update -qq` exited with status 100');
+    expect(said).toContain("sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends opensc'");
+    expect(said).not.toMatch(/\n\s+at /);
+  });
+
+  it('in a checkout as root: stops when the commands succeed but the packages are still missing', () => {
+    const { exitCode, ran, said } = simulate(packages, { context: 'checkout', isRoot: true, commands: 'noop' });
+    expect(exitCode).toBe(1);
+    expect(ran).toHaveLength(2);
+    expect(said).toMatch(/still missing:\n {2}opensc — opensc things/);
+    expect(said).not.toContain('softhsm2');
   });
 
   it('in a checkout as another user: prints the exact command and stops', () => {
