@@ -133,6 +133,22 @@ describe('ensurePackages', () => {
     expect(installCommands([zlint])).toEqual([zlint.install]);
     expect(simulate(both, { context: 'checkout', isRoot: false }).said).toContain(`&& ${zlint.install}'`);
   });
+
+  it('runs a custom install that needs no root (asUser) as any user, and leaves it out of the command for root', () => {
+    const fetcher = missingPkg('zlint', { install: 'node /src/ci/test-deps/zlint.mjs', asUser: true });
+    const alone = simulate([presentPkg('softhsm2'), fetcher], { context: 'checkout', isRoot: false });
+    expect(alone).toEqual({ exitCode: 0, ran: [fetcher.install], said: 'hsmkms: installing zlint …' });
+
+    const withApt = simulate([missingPkg('gnutls-bin'), fetcher], { context: 'checkout', isRoot: false });
+    expect([withApt.exitCode, withApt.ran]).toEqual([1, []]);
+    expect(withApt.said).toContain("sudo sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends gnutls-bin'\n");
+    expect(withApt.said).not.toContain(`${fetcher.install}'`);
+    expect(withApt.said).toContain('zlint — zlint things');
+    expect(withApt.said).toContain('it installs zlint into the checkout');
+    // Root runs everything, as before; outside a checkout nothing runs.
+    expect(simulate([missingPkg('gnutls-bin'), fetcher], { context: 'checkout', isRoot: true }).ran).toContain(fetcher.install);
+    expect(simulate([fetcher], { context: 'dependency', isRoot: false }).ran).toEqual([]);
+  });
 });
 
 describe('plan', () => {
@@ -154,6 +170,9 @@ describe('the package tables', () => {
     const zlint = TEST_PACKAGES.find((p) => p.name === 'zlint')!;
     expect(zlint.install).toMatch(/^node \S+\/ci\/test-deps\/zlint\.mjs$/);
     expect(zlint.install).not.toMatch(/\/etc\/apt|add-apt-repository|sources\.list/);
+    // It unpacks into the checkout's node_modules/.cache: fetched as whoever runs npm test, never as root for them.
+    expect(zlint.asUser).toBe(true);
+    expect(TEST_PACKAGES.filter((p) => p.asUser).map((p) => p.name)).toEqual(['zlint']);
     expect(test.filter((n) => RUNTIME_PACKAGES.some((r) => r.name === n))).toEqual([]);
     expect(new Set(test).size).toBe(test.length);
   });
