@@ -190,8 +190,19 @@ describe('the package tables', () => {
   });
 
   it('ship the install-time scripts with the package, and not the test set-up', () => {
-    const packed = JSON.parse(execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { encoding: 'utf8' })) as { files: { path: string }[] }[];
-    const ci = packed[0]!.files.map((f) => f.path).filter((p) => p.startsWith('ci/'));
+    const packed = JSON.parse(execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { encoding: 'utf8' })) as {
+      files: { path: string }[];
+      unpackedSize: number;
+    }[];
+    const files = packed[0]!.files.map((f) => f.path);
+    const ci = files.filter((p) => p.startsWith('ci/'));
     expect(ci.sort()).toEqual(['ci/system-deps.mjs', 'ci/system-packages.mjs']);
+    // What an installed copy runs and builds, and nothing of the tests, benchmarks or console sources.
+    expect([...new Set(files.map((p) => p.split('/')[0]))].sort()).toEqual(['README.md', 'bin', 'binding.gyp', 'ci', 'dist', 'native', 'package.json', 'src']);
+    const gyp = JSON.parse(readFileSync('binding.gyp', 'utf8').replace(/^\s*#.*$/gm, '')) as { targets: { sources: string[] }[] };
+    expect(gyp.targets[0]!.sources.filter((source) => !files.includes(source))).toEqual([]);
+    expect(files).toEqual(expect.arrayContaining(['bin/hsmkms.js', 'dist/cli/main.js', 'dist/console/index.html']));
+    expect(files.filter((p) => /\.test\.|(^|\/)(test|bench)\//.test(p))).toEqual([]);
+    expect(packed[0]!.unpackedSize).toBeLessThan(10 * 1024 * 1024);
   });
 });
