@@ -15,6 +15,9 @@ import { sep } from 'node:path';
  * @property {() => boolean} present True when it is installed already.
  * @property {string} [install] A shell command that installs it, for packages `apt-get install <name>`
  *   cannot (run with `sh -c` as root, printed for others). Must not change the system's apt sources.
+ * @property {boolean} [asUser] `install` needs no root (it writes only into the checkout): a checkout
+ *   run by any user runs it, instead of telling them to run it as root (which would leave files in
+ *   their checkout that they cannot remove).
  */
 
 /** @param {string} path @returns {() => boolean} present when the file exists */
@@ -38,8 +41,8 @@ export function installContext({ env, packageDir }) {
 
 /**
  * What to do about missing packages. Only a checkout run as root installs anything (apt-get
- * and custom commands); a checkout run by anyone else is told the exact command and stops,
- * since what follows needs the packages. A dependency or global install never runs apt-get:
+ * and custom commands), but for the custom commands that need no root (`asUser`); a checkout run
+ * by anyone else is told the exact command and stops, since what follows needs the packages. A dependency or global install never runs apt-get:
  * it says what is missing and carries on (its user may run a real HSM, not SoftHSM2).
  * @param {{ context: 'checkout' | 'dependency' | 'global', isRoot: boolean, hasAptGet: boolean, missing: SystemPackage[], step: string }} situation
  *   `step` names what needs them, e.g. "npm install" or "npm test".
@@ -60,14 +63,20 @@ export function plan({ context, isRoot, hasAptGet, missing, step }) {
     };
   if (!hasAptGet)
     return { action: 'stop', exitCode: 1, commands, message: `hsmkms: ${step} needs these Debian packages:\n${list}\nInstall them with your package manager.` };
-  if (!isRoot)
-    return {
-      action: 'stop',
-      exitCode: 1,
-      commands,
-      message: `hsmkms: ${step} needs these Debian packages, which are missing:\n${list}\nRun as root:\n  sudo sh -c '${command}'\nthen run ${step} again.`,
-    };
-  return { action: 'install', exitCode: 0, commands, message: `hsmkms: installing ${missing.map((p) => p.name).join(', ')} …` };
+  const installing = { action: /** @type {const} */ ('install'), exitCode: /** @type {const} */ (0), commands, message: `hsmkms: installing ${missing.map((p) => p.name).join(', ')} …` };
+  if (isRoot) return installing;
+  const needRoot = missing.filter((p) => !(p.asUser && p.install !== undefined));
+  if (needRoot.length === 0) return installing;
+  const rootCommands = installCommands(needRoot);
+  const later = missing.filter((p) => !needRoot.includes(p)).map((p) => p.name);
+  return {
+    action: 'stop',
+    exitCode: 1,
+    commands: rootCommands,
+    message:
+      `hsmkms: ${step} needs these Debian packages, which are missing:\n${list}\nRun as root:\n  sudo sh -c '${rootCommands.join(' && ')}'\nthen run ${step} again` +
+      (later.length > 0 ? ` (as yourself: it installs ${later.join(', ')} into the checkout).` : '.'),
+  };
 }
 
 /**
@@ -104,7 +113,23 @@ export function ensurePackages(packages, options = { step: 'npm install' }) {
   if (decision.message) log(decision.message);
   if (decision.action !== 'install') return decision.exitCode;
   const run = options.run ?? ((command) => execFileSync('sh', ['-c', command], { stdio: 'inherit' }));
-  for (const command of decision.commands) run(command);
+  const retry = `Install them yourself:\n  sh -c '${decision.commands.join(' && ')}'\nthen run ${options.step} again.`;
+  for (const command of decision.commands) {
+    try {
+      run(command);
+    } catch (error) {
+      // The command's own output (apt-get's) went to the terminal already: say which step failed, not a stack.
+      const status = /** @type {{ status?: number | null }} */ (error).status;
+      log(`hsmkms: installing the system packages failed: \`${command}\` ${typeof status === 'number' ? `exited with status ${status} (its output is above)` : `failed (${error instanceof Error ? error.message.split('\n')[0] : String(error)})`}.\n${retry}`);
+      return 1;
+    }
+  }
+  // A command can succeed without providing what was checked for (another release's package layout).
+  const still = packages.filter((p) => !p.present());
+  if (still.length > 0) {
+    log(`hsmkms: after installing, these are still missing:\n${still.map((p) => `  ${p.name} — ${p.neededFor}`).join('\n')}\n${retry}`);
+    return 1;
+  }
   return 0;
 }
 

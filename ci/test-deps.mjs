@@ -26,6 +26,8 @@ export const TEST_PACKAGES = [
     neededFor: 'the CA tests (certificate linter; zlint 3.6.2 from Debian 13, unpacked into node_modules/.cache/hsmkms-test-deps)',
     present: zlintPresent,
     install: `node ${zlintFetcher}`,
+    // apt-get download into a temporary directory and an unpack into node_modules/.cache: no root.
+    asUser: true,
   },
   { name: 'chromium', neededFor: 'the web console end-to-end tests (headless, driven by playwright-core)', present: file('/usr/bin/chromium') },
 ];

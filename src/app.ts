@@ -52,6 +52,7 @@ import { multiRegionOperations } from './core/multi-region/index.js';
 import { createHttpRegionPeers } from './http/region-peers.js';
 
 import { DEFAULT_REQUEST_DEADLINE_MS } from './core/deadline.js';
+import { VERSION } from './version.js';
 export { DEFAULT_REQUEST_DEADLINE_MS };
 
 /** Every operation the API serves, by registry key (`Encrypt`, `HsmKms.CreatePrincipal`; see core/registry.ts). */
@@ -326,7 +327,7 @@ export async function createApp(config: AppConfig): Promise<App> {
     const xksAuthorizer = xksPolicyAuthorizer(config.xksPolicies);
     const xksKeys = await openXksKeys(config, dataDir);
     closers.push(() => xksKeys.close());
-    const xks = new XksProxy({ keys: xksKeys, logger: logger.child({ component: 'xks' }), version: '0.1.0', authorizer: xksAuthorizer });
+    const xks = new XksProxy({ keys: xksKeys, logger: logger.child({ component: 'xks' }), version: VERSION, authorizer: xksAuthorizer });
     xks.warm();
     const dispatcher = createDispatcher(deps, serviceOperations, logger.child({ component: 'kms' }), {
       bindAuthorizer: createAuthorizerBinder(deps),

@@ -7,6 +7,7 @@ import { ConfigError } from '../config/hsm.js';
 import { BackendError, KmsError } from '../core/errors.js';
 import { StoreError, kmsErrorFromStore } from '../core/store-error.js';
 import { EXIT, exitQuietlyWhenOutputCloses } from './output.js';
+import { VERSION } from '../version.js';
 
 /**
  * The commands, loaded lazily: only the module of the command being run is imported, so
@@ -53,7 +54,7 @@ function requestedCommand(argv: readonly string[]): string | undefined {
 const program = new Command()
   .name('hsmkms')
   .description('An AWS KMS-compatible key management service whose keys live in a PKCS#11 HSM.')
-  .version('0.1.0')
+  .version(VERSION)
   .showHelpAfterError();
 
 const requested = requestedCommand(process.argv);

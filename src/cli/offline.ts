@@ -27,6 +27,7 @@ import { auditDirOf, type AuditDirCliOptions } from './audit-options.js';
 import { resolveHsmConfig, type HsmCliOptions } from './hsm-options.js';
 import { progress, settingsFrom, type ServiceCliOptions } from './service-options.js';
 import { storeConfigFrom, type StoreCliOptions } from './store-options.js';
+import { VERSION } from '../version.js';
 
 export interface OfflineCliOptions extends HsmCliOptions, ServiceCliOptions, AuditDirCliOptions, StoreCliOptions {}
 
@@ -78,7 +79,7 @@ export async function runOffline(options: OfflineCliOptions, operation: Operatio
     const ctx: RequestContext = {
       requestId: randomUUID(),
       principal: { arn: rootArn(settings), name: 'root', accountId: settings.accountId, roles: ['CryptoOfficer', 'CryptoUser', 'Auditor'], createdAt: now },
-      userAgent: 'hsmkms-cli/0.1.0 (offline)',
+      userAgent: `hsmkms-cli/${VERSION} (offline)`,
       actor: operatorActor(),
     };
     return await dispatcher.dispatch(name, ctx, input);

@@ -5,6 +5,7 @@
  * and tests; on the TLS path OpenSSL calls the addon's ENGINE directly, never through JavaScript.
  */
 import { createRequire } from 'node:module';
+import { ConfigError } from '../config/hsm.js';
 
 /** An error thrown by the addon: `code` names it, `ckr` is the PKCS#11 return value (0 if none), `fn` the failing call. */
 export interface AddonError extends Error {
@@ -75,8 +76,10 @@ export function loadAddon(): HsmTlsAddon {
     // Same relative path from src/native (tests) and dist/native (the built CLI).
     loaded = require('../../build/Release/hsmkms_tls.node') as HsmTlsAddon;
   } catch (error) {
-    throw new Error(
-      `The native addon (TLS offload, domain-key creation) is not built (${(error as Error).message.split('\n')[0]}). Run npm install (it runs node-gyp rebuild; a C++ compiler and make are needed).`,
+    // The installation's fault, not the HSM's: a ConfigError, which the CLI prints as it is.
+    throw new ConfigError(
+      `The native addon (TLS offload, domain-key creation) is not built (${(error as Error).message.split('\n')[0]}). ` +
+        'Build it with `npm install` in a checkout, or `npm rebuild hsmkms` where hsmkms is installed as a package (node-gyp: a C++ compiler, make and python3 are needed).',
     );
   }
   return loaded;

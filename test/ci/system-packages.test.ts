@@ -15,13 +15,31 @@ import {
 import { readFileSync } from 'node:fs';
 import { BENCH_PACKAGES, TEST_PACKAGES } from '../../ci/test-deps.mjs';
 
-const missingPkg = (name: string, extra: Partial<SystemPackage> = {}): SystemPackage => ({ name, neededFor: `${name} things`, present: () => false, ...extra });
+/** What the simulated install commands have installed (each simulate starts afresh; its `run` adds every package it was given). */
+const installed = new Set<string>();
+const missingPkg = (name: string, extra: Partial<SystemPackage> = {}): SystemPackage => ({ name, neededFor: `${name} things`, present: () => installed.has(name), ...extra });
 const presentPkg = (name: string): SystemPackage => ({ name, neededFor: 'x', present: () => true });
 
 /** Runs ensurePackages with everything injected; returns what it ran and said. */
-function simulate(packages: SystemPackage[], situation: { context: 'checkout' | 'dependency' | 'global'; isRoot: boolean; hasAptGet?: boolean; env?: NodeJS.ProcessEnv }) {
+function simulate(
+  packages: SystemPackage[],
+  situation: {
+    context: 'checkout' | 'dependency' | 'global';
+    isRoot: boolean;
+    hasAptGet?: boolean;
+    env?: NodeJS.ProcessEnv;
+    /** How the install commands behave: `works` (default) installs the packages, `noop` succeeds without, `fails` exits 100 on the first. */
+    commands?: 'works' | 'noop' | 'fails';
+  },
+) {
   const ran: string[] = [];
   const said: string[] = [];
+  installed.clear();
+  const run = (command: string) => {
+    ran.push(command);
+    if (situation.commands === 'fails') throw Object.assign(new Error(`Command failed: sh -c ${command}`), { status: 100 });
+    if (situation.commands !== 'noop') for (const p of packages) installed.add(p.name);
+  };
   const exitCode = ensurePackages(packages, {
     step: 'npm install',
     context: situation.context,
@@ -30,7 +48,7 @@ function simulate(packages: SystemPackage[], situation: { context: 'checkout' | 
     env: situation.env ?? {},
     platform: 'linux',
     log: (line) => said.push(line),
-    run: (command) => ran.push(command),
+    run,
   });
   return { exitCode, ran, said: said.join('\n') };
 }
@@ -53,6 +71,23 @@ describe('ensurePackages', () => {
     expect(exitCode).toBe(0);
     expect(ran).toEqual(['apt-get update -qq', 'DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends opensc']);
     expect(said).toContain('installing opensc');
+  });
+
+  it('in a checkout as root: reports a failed install command by name and status, without a stack, and stops', () => {
+    const { exitCode, ran, said } = simulate(packages, { context: 'checkout', isRoot: true, commands: 'fails' });
+    expect(exitCode).toBe(1);
+    expect(ran).toEqual(['apt-get update -qq']);
+    expect(said).toContain('installing the system packages failed: `apt-get update -qq` exited with status 100');
+    expect(said).toContain("sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends opensc'");
+    expect(said).not.toMatch(/\n\s+at /);
+  });
+
+  it('in a checkout as root: stops when the commands succeed but the packages are still missing', () => {
+    const { exitCode, ran, said } = simulate(packages, { context: 'checkout', isRoot: true, commands: 'noop' });
+    expect(exitCode).toBe(1);
+    expect(ran).toHaveLength(2);
+    expect(said).toMatch(/still missing:\n {2}opensc — opensc things/);
+    expect(said).not.toContain('softhsm2');
   });
 
   it('in a checkout as another user: prints the exact command and stops', () => {
@@ -98,6 +133,22 @@ describe('ensurePackages', () => {
     expect(installCommands([zlint])).toEqual([zlint.install]);
     expect(simulate(both, { context: 'checkout', isRoot: false }).said).toContain(`&& ${zlint.install}'`);
   });
+
+  it('runs a custom install that needs no root (asUser) as any user, and leaves it out of the command for root', () => {
+    const fetcher = missingPkg('zlint', { install: 'node /src/ci/test-deps/zlint.mjs', asUser: true });
+    const alone = simulate([presentPkg('softhsm2'), fetcher], { context: 'checkout', isRoot: false });
+    expect(alone).toEqual({ exitCode: 0, ran: [fetcher.install], said: 'hsmkms: installing zlint …' });
+
+    const withApt = simulate([missingPkg('gnutls-bin'), fetcher], { context: 'checkout', isRoot: false });
+    expect([withApt.exitCode, withApt.ran]).toEqual([1, []]);
+    expect(withApt.said).toContain("sudo sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends gnutls-bin'\n");
+    expect(withApt.said).not.toContain(`${fetcher.install}'`);
+    expect(withApt.said).toContain('zlint — zlint things');
+    expect(withApt.said).toContain('it installs zlint into the checkout');
+    // Root runs everything, as before; outside a checkout nothing runs.
+    expect(simulate([missingPkg('gnutls-bin'), fetcher], { context: 'checkout', isRoot: true }).ran).toContain(fetcher.install);
+    expect(simulate([fetcher], { context: 'dependency', isRoot: false }).ran).toEqual([]);
+  });
 });
 
 describe('plan', () => {
@@ -119,6 +170,9 @@ describe('the package tables', () => {
     const zlint = TEST_PACKAGES.find((p) => p.name === 'zlint')!;
     expect(zlint.install).toMatch(/^node \S+\/ci\/test-deps\/zlint\.mjs$/);
     expect(zlint.install).not.toMatch(/\/etc\/apt|add-apt-repository|sources\.list/);
+    // It unpacks into the checkout's node_modules/.cache: fetched as whoever runs npm test, never as root for them.
+    expect(zlint.asUser).toBe(true);
+    expect(TEST_PACKAGES.filter((p) => p.asUser).map((p) => p.name)).toEqual(['zlint']);
     expect(test.filter((n) => RUNTIME_PACKAGES.some((r) => r.name === n))).toEqual([]);
     expect(new Set(test).size).toBe(test.length);
   });
@@ -136,8 +190,19 @@ describe('the package tables', () => {
   });
 
   it('ship the install-time scripts with the package, and not the test set-up', () => {
-    const packed = JSON.parse(execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { encoding: 'utf8' })) as { files: { path: string }[] }[];
-    const ci = packed[0]!.files.map((f) => f.path).filter((p) => p.startsWith('ci/'));
+    const packed = JSON.parse(execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { encoding: 'utf8' })) as {
+      files: { path: string }[];
+      unpackedSize: number;
+    }[];
+    const files = packed[0]!.files.map((f) => f.path);
+    const ci = files.filter((p) => p.startsWith('ci/'));
     expect(ci.sort()).toEqual(['ci/system-deps.mjs', 'ci/system-packages.mjs']);
+    // What an installed copy runs and builds, and nothing of the tests, benchmarks or console sources.
+    expect([...new Set(files.map((p) => p.split('/')[0]))].sort()).toEqual(['README.md', 'bin', 'binding.gyp', 'ci', 'dist', 'native', 'package.json', 'src']);
+    const gyp = JSON.parse(readFileSync('binding.gyp', 'utf8').replace(/^\s*#.*$/gm, '')) as { targets: { sources: string[] }[] };
+    expect(gyp.targets[0]!.sources.filter((source) => !files.includes(source))).toEqual([]);
+    expect(files).toEqual(expect.arrayContaining(['bin/hsmkms.js', 'dist/cli/main.js', 'dist/console/index.html']));
+    expect(files.filter((p) => /\.test\.|(^|\/)(test|bench)\//.test(p))).toEqual([]);
+    expect(packed[0]!.unpackedSize).toBeLessThan(10 * 1024 * 1024);
   });
 });

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { HSMKMS_BIN, hsmkms, testTokenArgs } from '../support/cli.js';
+import { VERSION } from '../../src/version.js';
 
 const run = promisify(execFile);
 let dataDir: string;
@@ -182,6 +183,7 @@ describe('hsmkms as a Unix citizen', () => {
     const timeouts = await failure(['serve', '--request-timeout', '5', '--headers-timeout', '6', '--data-dir', join(dataDir, 'unused')]);
     expect(timeouts.code).toBe(1);
     expect(timeouts.stderr).toMatch(/headers timeout \(6000 ms\) must not exceed the request timeout \(5000 ms\)/);
-    expect(await hsmkms(['--version'])).toEqual({ stdout: '0.1.0\n', stderr: '' });
+    expect(await hsmkms(['--version'])).toEqual({ stdout: `${VERSION}\n`, stderr: '' });
+    expect(VERSION).toBe((JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version);
   });
 });

@@ -32,14 +32,24 @@ function writeSecretFile(path: string, value: string): void {
 
 /**
  * Makes sure the embedded SoftHSM2 token exists in `dataDir` and returns the backend
- * configuration for it.
+ * configuration for it. `modulePath` is SoftHSM2's PKCS#11 library (Debian's path unless given).
  *
  * **Sets `process.env.SOFTHSM2_CONF`.** SoftHSM2 reads that variable once, in C_Initialize, so
  * this must run before anything in this process loads the SoftHSM2 module (the backend, the
  * TLS engine). If the module was already initialised with another configuration, the token
  * will not be found and this throws.
  */
-export async function ensureEmbeddedToken(dataDir: string, onProgress: (msg: string) => void = () => {}): Promise<Pkcs11BackendConfig> {
+export async function ensureEmbeddedToken(
+  dataDir: string,
+  onProgress: (msg: string) => void = () => {},
+  modulePath: string = SOFTHSM2_MODULE,
+): Promise<Pkcs11BackendConfig> {
+  // Before anything is written: a missing SoftHSM2 leaves no half-made data directory behind.
+  if (!existsSync(modulePath))
+    throw new ConfigError(
+      `SoftHSM2 is not installed (${modulePath} is missing), and the embedded token needs it. Install it as root ` +
+        '(sudo apt-get install softhsm2; in a checkout, `npm install` run as root does it), or give your HSM with --module or --hsm.',
+    );
   const dir = resolve(dataDir);
   const tokens = join(dir, 'tokens');
   mkdirSync(tokens, { recursive: true, mode: 0o700 });
@@ -52,15 +62,13 @@ export async function ensureEmbeddedToken(dataDir: string, onProgress: (msg: str
   const userPinFile = join(dir, 'user.pin');
   const soPinFile = join(dir, 'so.pin');
   const config: Pkcs11BackendConfig = {
-    modulePath: SOFTHSM2_MODULE,
+    modulePath,
     token: { label: EMBEDDED_TOKEN_LABEL },
     pin: { file: userPinFile },
     soPin: { file: soPinFile },
     profile: 'softhsm2',
   };
-  if (!existsSync(SOFTHSM2_MODULE))
-    throw new ConfigError(`SoftHSM2 is not installed (${SOFTHSM2_MODULE} is missing); run: apt-get install softhsm2`);
-  const module = loadModule(SOFTHSM2_MODULE);
+  const module = loadModule(modulePath);
   const present = module.C_GetSlotList(true).some((slot) => trim(module.C_GetTokenInfo(slot).label) === EMBEDDED_TOKEN_LABEL);
   if (present) {
     if (!existsSync(userPinFile)) throw new ConfigError(`The embedded token exists but its PIN file ${userPinFile} is missing.`);
@@ -69,7 +77,7 @@ export async function ensureEmbeddedToken(dataDir: string, onProgress: (msg: str
   onProgress(`Initialising the embedded SoftHSM2 token "${EMBEDDED_TOKEN_LABEL}" in ${tokens} …`);
   if (!existsSync(userPinFile)) writeSecretFile(userPinFile, randomBytes(16).toString('hex'));
   if (!existsSync(soPinFile)) writeSecretFile(soPinFile, randomBytes(16).toString('hex'));
-  await initToken({ modulePath: SOFTHSM2_MODULE, label: EMBEDDED_TOKEN_LABEL, soPin: readPin({ file: soPinFile }), userPin: readPin({ file: userPinFile }) });
+  await initToken({ modulePath, label: EMBEDDED_TOKEN_LABEL, soPin: readPin({ file: soPinFile }), userPin: readPin({ file: userPinFile }) });
   onProgress(`Token ready; PINs stored in ${userPinFile} and ${soPinFile} (mode 0600, development use only).`);
   return config;
 }

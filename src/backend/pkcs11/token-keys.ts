@@ -16,6 +16,7 @@ import pkcs11js from 'pkcs11js';
 import type { Handle, Template } from 'pkcs11js';
 import { toHsmError } from './errors.js';
 import { loadAddon } from '../../native/addon.js';
+import { ConfigError } from '../../config/hsm.js';
 import type { HsmCalls } from './hsm-calls.js';
 import { tokenAesKeyTemplate, type TokenAesUsage } from './key-specs.js';
 
@@ -116,6 +117,8 @@ export async function loadTokenKeys(calls: HsmCalls, session: Handle, role: Toke
       await calls.op('generate', 'C_GenerateKey', session, { mechanism: P.CKM_AES_KEY_GEN }, template);
     }
   } catch (e) {
+    // A missing native addon is not an HSM failure: it says how to build it.
+    if (e instanceof ConfigError) throw e;
     throw toHsmError(e, 'C_GenerateKey');
   }
   await sleep(options.raceWindowMs ?? 250);

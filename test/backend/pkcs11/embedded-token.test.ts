@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ensureEmbeddedToken, EMBEDDED_TOKEN_LABEL, SOFTHSM2_MODULE } from '../../../src/backend/pkcs11/embedded-token.js';
 import { openPkcs11Backend } from '../../../src/backend/pkcs11/index.js';
+import { ConfigError } from '../../../src/config/hsm.js';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'hsmkms-embedded-'));
 afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
@@ -55,6 +56,20 @@ describe('ensureEmbeddedToken', () => {
     expect(await backend.health()).toMatchObject({ ok: true });
     await backend.close();
     expect(existsSync(join(dataDir, 'tokens'))).toBe(true);
+  });
+
+  it('without SoftHSM2 installed: says what to install (or which option to use instead) and writes nothing', async () => {
+    const empty = join(dataDir, 'not-created');
+    const missing = join(dataDir, 'no-softhsm', 'libsofthsm2.so');
+    const error = await ensureEmbeddedToken(empty, () => {}, missing).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as Error).message).toContain(`SoftHSM2 is not installed (${missing} is missing)`);
+    expect((error as Error).message).toContain('sudo apt-get install softhsm2');
+    expect((error as Error).message).toContain('--module or --hsm');
+    expect(existsSync(empty)).toBe(false);
   });
 
   it('tells the user when the token exists but the PIN file is gone', async () => {
