@@ -198,7 +198,7 @@ describe('the package tables', () => {
     const ci = files.filter((p) => p.startsWith('ci/'));
     expect(ci.sort()).toEqual(['ci/system-deps.mjs', 'ci/system-packages.mjs']);
     // What an installed copy runs and builds, and nothing of the tests, benchmarks or console sources.
-    expect([...new Set(files.map((p) => p.split('/')[0]))].sort()).toEqual(['README.md', 'bin', 'binding.gyp', 'ci', 'dist', 'native', 'package.json', 'src']);
+    expect([...new Set(files.map((p) => p.split('/')[0]))].sort()).toEqual(['LICENSE', 'README.md', 'bin', 'binding.gyp', 'ci', 'dist', 'native', 'package.json', 'src']);
     const gyp = JSON.parse(readFileSync('binding.gyp', 'utf8').replace(/^\s*#.*$/gm, '')) as { targets: { sources: string[] }[] };
     expect(gyp.targets[0]!.sources.filter((source) => !files.includes(source))).toEqual([]);
     expect(files).toEqual(expect.arrayContaining(['bin/hsmkms.js', 'dist/cli/main.js', 'dist/console/index.html']));
