@@ -189,6 +189,40 @@ describe('session recovery', () => {
     expect(backend.stats().cachedKeys).toBe(cached);
   });
 
+  it('makes a cached public key that vanished again, and a wrong signature still recovers nothing', async () => {
+    const m = await backend.generateKeyMaterial('ECC_NIST_P384');
+    const ec = ref('ECC_NIST_P384', m.wrapped, m.publicKey);
+    const sig = await backend.sign(ec, 'ECDSA_SHA_384', Buffer.from('x'), 'RAW');
+    expect(await backend.verify(ec, 'ECDSA_SHA_384', Buffer.from('x'), 'RAW', sig)).toBe(true);
+    // Destroy the cached public key copy behind the backend's back (another session of this process sees it).
+    const mod = backend.module;
+    const P = pkcs11js;
+    const slot = mod.C_GetSlotList(true).find((x) => mod.C_GetTokenInfo(x).label.trim() === process.env.HSMKMS_TEST_TOKEN)!;
+    const s = mod.C_OpenSession(slot, P.CKF_SERIAL_SESSION | P.CKF_RW_SESSION);
+    try {
+      mod.C_FindObjectsInit(s, [
+        { type: P.CKA_TOKEN, value: false },
+        { type: P.CKA_CLASS, value: P.CKO_PUBLIC_KEY },
+      ]);
+      const found = mod.C_FindObjects(s, 100);
+      mod.C_FindObjectsFinal(s);
+      expect(found.length).toBeGreaterThanOrEqual(1);
+      for (const h of found) mod.C_DestroyObject(s, h);
+    } finally {
+      mod.C_CloseSession(s);
+    }
+    const warnings = log.count('warn');
+    // The stale handle is a lost handle (recovered from and retried), not the caller's fault.
+    expect(await backend.verify(ec, 'ECDSA_SHA_384', Buffer.from('x'), 'RAW', sig)).toBe(true);
+    expect(log.count('warn')).toBeGreaterThan(warnings);
+    const made = backend.stats().tokenObjectsMade;
+    const settled = log.count('warn');
+    expect(await backend.verify(ec, 'ECDSA_SHA_384', Buffer.from('x'), 'RAW', sig)).toBe(true);
+    expect(await backend.verify(ec, 'ECDSA_SHA_384', Buffer.from('y'), 'RAW', sig)).toBe(false);
+    expect(backend.stats().tokenObjectsMade).toBe(made);
+    expect(log.count('warn')).toBe(settled);
+  });
+
   it('refuses work after close', async () => {
     const b = await openTestBackend();
     await b.close();
