@@ -88,10 +88,15 @@ export class TokenRuntime extends SessionRuntime {
 
   /** Runs `fn` with the unwrapped handle of `ref` on a pooled session (`oneJob`: see SessionRuntime.run). */
   protected withKey<T>(name: string, ref: MaterialRef, fn: (s: Handle, key: Handle) => Promise<T> | T, blame?: Blame, oneJob = false): Promise<T> {
+    return this.withCached(name, ref.id, () => this.unwrapForUse(ref), fn, blame, oneJob);
+  }
+
+  /** Runs `fn` on a pooled session with the cached handle `id`, made with `load` (on the owner session) on a miss. */
+  private withCached<T>(name: string, id: string, load: () => Promise<Handle>, fn: (s: Handle, key: Handle) => Promise<T> | T, blame?: Blame, oneJob = false): Promise<T> {
     return this.run(
       name,
       async (s) => {
-        const lease = this.cache.tryLease(ref.id) ?? (await this.cache.lease(ref.id, () => this.unwrapForUse(ref)));
+        const lease = this.cache.tryLease(id) ?? (await this.cache.lease(id, load));
         try {
           return await fn(s, lease.handle);
         } finally {
@@ -117,19 +122,7 @@ export class TokenRuntime extends SessionRuntime {
     fn: (s: Handle, key: Handle) => Promise<T> | T,
     blame?: Blame,
   ): Promise<T> {
-    const id = publicKeyCacheId(ref);
-    return this.run(
-      name,
-      async (s) => {
-        const lease = this.cache.tryLease(id) ?? (await this.cache.lease(id, () => this.createOnOwner(template())));
-        try {
-          return await fn(s, lease.handle);
-        } finally {
-          lease.release();
-        }
-      },
-      blame,
-    );
+    return this.withCached(name, publicKeyCacheId(ref), () => this.createOnOwner(template()), fn, blame);
   }
 
   /** Drops the cached handles of deleted material: its unwrapped key and its public key copies. */
