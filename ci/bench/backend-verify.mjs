@@ -9,8 +9,8 @@
 // Instructions instead of CPU (a measure shared load does not move): run one side under callgrind
 // twice with different VB_COUNT and divide the difference of the totals by the difference of counts:
 //   VB_CHILD=ECC_NIST_P256 VB_COUNT=100 valgrind --tool=callgrind node ci/bench/backend-verify.mjs <checkout>
-// (VB_CHILD runs one measurement in this process on the token VB_CONF / VB_PIN, which a normal run
-// makes and prints).
+// (VB_CHILD runs one measurement in this process, on the token labelled `backend-verify` that
+// SOFTHSM2_CONF finds, with the user PIN in VB_PIN: make one with `softhsm2-util --init-token`).
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
