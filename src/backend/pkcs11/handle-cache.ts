@@ -1,5 +1,6 @@
 /**
- * A bounded LRU of unwrapped key handles, keyed by MaterialRef.id.
+ * A bounded LRU of unwrapped key handles, keyed by MaterialRef.id (and of the public key copies
+ * Verify uses, keyed by `publicKeyCacheId`).
  *
  * The unwrapped objects are session objects owned by one long-lived session (the owner): they
  * disappear when it closes, which is what keeps the token from accumulating per-CMK objects.
@@ -104,6 +105,11 @@ export class HandleCache {
     this.entries.delete(id);
     e.evicted = true;
     this.maybeDestroy(e);
+  }
+
+  /** Drops every entry whose id starts with `prefix` (the public key copies of deleted material). */
+  forgetPrefixed(prefix: string): void {
+    for (const id of [...this.entries.keys()]) if (id.startsWith(prefix)) this.forget(id);
   }
 
   /**

@@ -239,27 +239,27 @@ export class Pkcs11Backend extends TokenRuntime implements KeyBackend, AuditSign
     signature: Uint8Array,
   ): Promise<boolean> {
     // Verified in the token with a session copy of the public key: node:crypto cannot verify
-    // a precomputed digest (DIGEST message type), and one path for both types is simpler.
+    // a precomputed digest (DIGEST message type), and one path for both types is simpler. The
+    // copy is cached (withPublicKey): a cached key's Verify makes no object in the token.
     const digest = toDigest(algorithm, message, messageType);
     const { mechanism, input } = signingRequest(algorithm, digest);
     const info = specInfo(key.keySpec);
     let sig: Buffer | undefined = Buffer.from(signature);
     if (SIGNING[algorithm].scheme === 'ecdsa') sig = ecdsaDerToRaw(sig, info.ecFieldBytes!);
     if (!sig) return false;
-    const template = publicKeyTemplate(key.keySpec, Buffer.from(key.publicKey), this.profile.uniqueKeyIds ? randomBytes(16) : undefined);
     const signatureBytes = sig;
-    return this.run(
+    const template = () => publicKeyTemplate(key.keySpec, Buffer.from(key.publicKey), this.profile.uniqueKeyIds ? randomBytes(16) : undefined);
+    return this.withPublicKey(
       'verify',
-      async (s) => {
-        const handle = await this.calls.call('C_CreateObject', s, template);
+      key,
+      template,
+      async (s, handle) => {
         try {
           return await this.calls.initAndRun(info.callKind, ['C_VerifyInit', s, mechanism, handle], ['C_Verify', s, input, signatureBytes]);
         } catch (e) {
           const code = toHsmError(e, 'C_Verify').code;
           if (code === 'CKR_SIGNATURE_INVALID' || code === 'CKR_SIGNATURE_LEN_RANGE') return false;
           throw e;
-        } finally {
-          await this.destroyQuietly(s, handle);
         }
       },
       { callerInput: true },
@@ -348,7 +348,7 @@ export class Pkcs11Backend extends TokenRuntime implements KeyBackend, AuditSign
   }
 
   forget(id: string): void {
-    this.cache.forget(id);
+    this.forgetMaterial(id);
   }
 
   async sealSecret(plaintext: Uint8Array): Promise<Buffer> {

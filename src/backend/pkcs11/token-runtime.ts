@@ -3,8 +3,8 @@
  * material, over the session machinery of session-runtime.ts (where failure handling is described).
  */
 import pkcs11js from 'pkcs11js';
-import type { Handle, Mechanism, PKCS11 } from 'pkcs11js';
-import { randomBytes } from 'node:crypto';
+import type { Handle, Mechanism, PKCS11, Template } from 'pkcs11js';
+import { createHash, randomBytes } from 'node:crypto';
 import { readPin } from '../../config/hsm.js';
 import type { KeySpec } from '../../core/model.js';
 import type { GeneratedMaterial, Logger, MaterialRef } from '../../core/ports.js';
@@ -88,10 +88,15 @@ export class TokenRuntime extends SessionRuntime {
 
   /** Runs `fn` with the unwrapped handle of `ref` on a pooled session (`oneJob`: see SessionRuntime.run). */
   protected withKey<T>(name: string, ref: MaterialRef, fn: (s: Handle, key: Handle) => Promise<T> | T, blame?: Blame, oneJob = false): Promise<T> {
+    return this.withCached(name, ref.id, () => this.unwrapForUse(ref), fn, blame, oneJob);
+  }
+
+  /** Runs `fn` on a pooled session with the cached handle `id`, made with `load` (on the owner session) on a miss. */
+  private withCached<T>(name: string, id: string, load: () => Promise<Handle>, fn: (s: Handle, key: Handle) => Promise<T> | T, blame?: Blame, oneJob = false): Promise<T> {
     return this.run(
       name,
       async (s) => {
-        const lease = this.cache.tryLease(ref.id) ?? (await this.cache.lease(ref.id, () => this.unwrapForUse(ref)));
+        const lease = this.cache.tryLease(id) ?? (await this.cache.lease(id, load));
         try {
           return await fn(s, lease.handle);
         } finally {
@@ -101,6 +106,45 @@ export class TokenRuntime extends SessionRuntime {
       blame,
       oneJob,
     );
+  }
+
+  /**
+   * Runs `fn` with a session object of `ref`'s public key on a pooled session. The object is made
+   * on the owner session on the first use and kept in the handle cache like an unwrapped key (same
+   * eviction, destruction, and invalidation when the owner session or the key version goes), so a
+   * cached Verify makes no object in the token. The cache id includes a digest of the public key
+   * bytes: a different public key under the same material id can never reuse the object.
+   */
+  protected withPublicKey<T>(
+    name: string,
+    ref: MaterialRef & { publicKey: Uint8Array },
+    template: () => Template,
+    fn: (s: Handle, key: Handle) => Promise<T> | T,
+    blame?: Blame,
+  ): Promise<T> {
+    return this.withCached(name, publicKeyCacheId(ref), () => this.createOnOwner(template()), fn, blame);
+  }
+
+  /** Drops the cached handles of deleted material: its unwrapped key and its public key copies. */
+  protected forgetMaterial(id: string): void {
+    this.cache.forget(id);
+    this.cache.forgetPrefixed(publicKeyCachePrefix(id));
+  }
+
+  /** Makes a session object owned by the owner session (a public key for Verify: no secret in it). */
+  private createOnOwner(template: Template): Promise<Handle> {
+    return this.onOwner(async (owner) => {
+      try {
+        return await this.calls.call('C_CreateObject', owner, template);
+      } catch (e) {
+        if (e instanceof HsmTimeoutError) {
+          await this.replaceOwner(e.settled);
+          throw e;
+        }
+        // The public key comes from the store, not the caller: a refusal is judged on the owner session.
+        throw await this.judge(e, 'C_CreateObject', {}, owner);
+      }
+    });
   }
 
   /** Wraps a session object under the current domain key and returns the blob. */
@@ -189,4 +233,13 @@ export class TokenRuntime extends SessionRuntime {
       tokenObjectsMade: this.calls.objectsMade(),
     };
   }
+}
+
+/** Where the public key copies of material `id` live in the handle cache (never a MaterialRef.id). */
+function publicKeyCachePrefix(id: string): string {
+  return `public\0${id}\0`;
+}
+
+function publicKeyCacheId(ref: MaterialRef & { publicKey: Uint8Array }): string {
+  return publicKeyCachePrefix(ref.id) + createHash('sha256').update(ref.publicKey).digest('base64url');
 }

@@ -3,7 +3,7 @@
  * a removed token. The faults come from the PKCS#11 interposer (cloudhsm project only).
  */
 import { generateKeyPairSync } from 'node:crypto';
-import { CreateKeyCommand, DecryptCommand, DeriveSharedSecretCommand, EncryptCommand, KMSClient, SignCommand } from '@aws-sdk/client-kms';
+import { CreateKeyCommand, DecryptCommand, DeriveSharedSecretCommand, EncryptCommand, KMSClient, SignCommand, VerifyCommand } from '@aws-sdk/client-kms';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { interposerControl } from '../../support/interposer.js';
 import { genericSecretSessionObjects } from './helpers.js';
@@ -135,5 +135,35 @@ describe('a derived secret the token would not destroy', () => {
     expect(Buffer.from((await derive()).SharedSecret!)).toStrictEqual(expected);
     control.set([]);
     expect(genericSecretSessionObjects(server.app.backend)).toBe(0);
+  });
+});
+
+describe("a failure on a Verify's cached public key", () => {
+  it('does not poison the cache: the call is retried, and the key verifies (and refuses) as before', async () => {
+    const signing = (await kms.send(new CreateKeyCommand({ KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY' }))).KeyMetadata!.KeyId!;
+    const Message = Buffer.from('m');
+    const { Signature } = await kms.send(new SignCommand({ KeyId: signing, Message, SigningAlgorithm: 'ECDSA_SHA_256' }));
+    const verify = (message = Message) => kms.send(new VerifyCommand({ KeyId: signing, Message: message, Signature, SigningAlgorithm: 'ECDSA_SHA_256' }));
+    expect((await verify()).SignatureValid).toBe(true); // the public key copy is now cached
+    const backend = server.app.backend;
+    const made = () => backend.stats().tokenObjectsMade;
+    let start = made();
+    expect((await verify()).SignatureValid).toBe(true);
+    expect(made()).toBe(start);
+    // A stale handle: cached handles are forgotten, and the retry makes the public key again.
+    control.set(['fault=C_VerifyInit 0x60 count=1']); // CKR_KEY_HANDLE_INVALID
+    start = made();
+    expect((await verify()).SignatureValid).toBe(true);
+    control.set([]);
+    expect(made() - start).toBe(1);
+    // A device error on the verification itself: the retry uses the same cached handle.
+    control.set(['fault=C_Verify CKR_DEVICE_ERROR count=1']);
+    start = made();
+    expect((await verify()).SignatureValid).toBe(true);
+    control.set([]);
+    expect(made()).toBe(start);
+    await expect(verify(Buffer.from('other'))).rejects.toMatchObject({ name: 'KMSInvalidSignatureException' });
+    expect((await verify()).SignatureValid).toBe(true);
+    expect(made()).toBe(start);
   });
 });

@@ -12,20 +12,28 @@ import { closeAllSessions, openTestBackend, RecordingLogger } from './helpers.js
 let n = 0;
 const ref = (keySpec: KeySpec, wrapped: Buffer, publicKey?: Buffer) => ({ id: `life-${n++}`, keySpec, wrapped, publicKey: publicKey ?? Buffer.alloc(0) });
 
-/** Session objects this process holds in the token (all of the application's sessions see them). */
-function sessionObjectCount(backend: Pkcs11Backend): number {
+/** Runs `fn` on a session of its own on the run's token (the application's other sessions' objects are visible to it). */
+function onTestToken<T>(backend: Pkcs11Backend, fn: (m: Pkcs11Backend['module'], s: pkcs11js.Handle) => T): T {
   const m = backend.module;
   const slot = m.C_GetSlotList(true).find((s) => m.C_GetTokenInfo(s).label.trim() === process.env.HSMKMS_TEST_TOKEN)!;
-  const s = m.C_OpenSession(slot, pkcs11js.CKF_SERIAL_SESSION);
+  const s = m.C_OpenSession(slot, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);
   try {
-    m.C_FindObjectsInit(s, [{ type: pkcs11js.CKA_TOKEN, value: false }]);
-    const found = m.C_FindObjects(s, 100000);
-    m.C_FindObjectsFinal(s);
-    return found.length;
+    return fn(m, s);
   } finally {
     m.C_CloseSession(s);
   }
 }
+
+/** Session objects this process holds in the token matching `template` (all of the application's sessions see them). */
+function sessionObjects(backend: Pkcs11Backend, template: pkcs11js.Template = []): pkcs11js.Handle[] {
+  return onTestToken(backend, (m, s) => {
+    m.C_FindObjectsInit(s, [{ type: pkcs11js.CKA_TOKEN, value: false }, ...template]);
+    const found = m.C_FindObjects(s, 100000);
+    m.C_FindObjectsFinal(s);
+    return found;
+  });
+}
+const sessionObjectCount = (backend: Pkcs11Backend) => sessionObjects(backend).length;
 
 describe('handle cache', () => {
   let backend: Pkcs11Backend;
@@ -187,6 +195,27 @@ describe('session recovery', () => {
     });
     expect(log.count('warn')).toBe(warnings);
     expect(backend.stats().cachedKeys).toBe(cached);
+  });
+
+  it('makes a cached public key that vanished again, and a wrong signature still recovers nothing', async () => {
+    const m = await backend.generateKeyMaterial('ECC_NIST_P384');
+    const ec = ref('ECC_NIST_P384', m.wrapped, m.publicKey);
+    const sig = await backend.sign(ec, 'ECDSA_SHA_384', Buffer.from('x'), 'RAW');
+    expect(await backend.verify(ec, 'ECDSA_SHA_384', Buffer.from('x'), 'RAW', sig)).toBe(true);
+    // Destroy the cached public key copy behind the backend's back (another session of this process sees it).
+    const copies = sessionObjects(backend, [{ type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PUBLIC_KEY }]);
+    expect(copies.length).toBeGreaterThanOrEqual(1);
+    onTestToken(backend, (m, s) => copies.forEach((h) => m.C_DestroyObject(s, h)));
+    const warnings = log.count('warn');
+    // The stale handle is a lost handle (recovered from and retried), not the caller's fault.
+    expect(await backend.verify(ec, 'ECDSA_SHA_384', Buffer.from('x'), 'RAW', sig)).toBe(true);
+    expect(log.count('warn')).toBeGreaterThan(warnings);
+    const made = backend.stats().tokenObjectsMade;
+    const settled = log.count('warn');
+    expect(await backend.verify(ec, 'ECDSA_SHA_384', Buffer.from('x'), 'RAW', sig)).toBe(true);
+    expect(await backend.verify(ec, 'ECDSA_SHA_384', Buffer.from('y'), 'RAW', sig)).toBe(false);
+    expect(backend.stats().tokenObjectsMade).toBe(made);
+    expect(log.count('warn')).toBe(settled);
   });
 
   it('refuses work after close', async () => {

@@ -2,8 +2,8 @@
  * The backend counts the objects it makes in the token (`tokenObjectsMade`): SoftHSM2 keeps a
  * remnant of each one destroyed until the process exits, and `serve --recycle-worker-after`
  * replaces a worker on this count. These tests check that the request paths that make objects
- * (a cold key use, Verify, DeriveSharedSecret, key generation) are counted exactly, and that the
- * ones that make none (a cached key's use, GenerateRandom) are not.
+ * (a cold key use, a cold Verify, DeriveSharedSecret, key generation) are counted exactly, and that
+ * the ones that make none (a cached key's use, a cached key's Verify, GenerateRandom) are not.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateKeyPairSync } from 'node:crypto';
@@ -38,7 +38,7 @@ describe('objects made in the token', () => {
     expect(made()).toBe(hot);
   });
 
-  it('counts the key made by CreateKey, the public key object of each Verify and the secret of each DeriveSharedSecret', async () => {
+  it('counts the key made by CreateKey, the public key object of a cold Verify and the secret of each DeriveSharedSecret', async () => {
     const before = made();
     await backend.generateKeyMaterial('SYMMETRIC_DEFAULT');
     expect(made() - before).toBe(1);
@@ -48,9 +48,11 @@ describe('objects made in the token', () => {
     const signature = await backend.sign(key, 'ECDSA_SHA_256', Buffer.from('m'), 'RAW');
     const afterSign = made(); // the cold use of `key`: one unwrap
     expect(afterSign - before).toBe(4);
+    // The first Verify makes the public key object; the next ones reuse it.
     for (let i = 0; i < 3; i++) expect(await backend.verify(key, 'ECDSA_SHA_256', Buffer.from('m'), 'RAW', signature)).toBe(true);
-    expect(made() - afterSign).toBe(3);
-
+    expect(made() - afterSign).toBe(1);
+    expect(await backend.verify(key, 'ECDSA_SHA_256', Buffer.from('other'), 'RAW', signature)).toBe(false);
+    expect(made() - afterSign).toBe(1);
     const agreeing = await backend.generateKeyMaterial('ECC_NIST_P256', 'KEY_AGREEMENT');
     const agree = ref('ECC_NIST_P256', agreeing.wrapped, agreeing.publicKey);
     const peerSpki = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'der' });
@@ -58,5 +60,45 @@ describe('objects made in the token', () => {
     const warm = made();
     await backend.deriveSharedSecret(agree, peerSpki);
     expect(made() - warm).toBe(1);
+  });
+
+  it('makes no object for a cached Verify, one again once the public key was evicted or its material forgotten', async () => {
+    const m = await backend.generateKeyMaterial('ECC_NIST_P256');
+    const key = ref('ECC_NIST_P256', m.wrapped, m.publicKey);
+    const signature = await backend.sign(key, 'ECDSA_SHA_256', Buffer.from('m'), 'RAW');
+    const verify = () => backend.verify(key, 'ECDSA_SHA_256', Buffer.from('m'), 'RAW', signature);
+    let start = made();
+    expect(await verify()).toBe(true); // cold: the public key object
+    expect(made() - start).toBe(1);
+    start = made();
+    for (let i = 0; i < 10; i++) expect(await verify()).toBe(true);
+    expect(made()).toBe(start); // cached: nothing
+    expect(backend.stats().cachedKeys).toBeLessThanOrEqual(2);
+
+    // Two other keys through the cache of two evict the public key copy: the next Verify makes it again.
+    for (let i = 0; i < 2; i++) {
+      const aes = ref('SYMMETRIC_DEFAULT', (await backend.generateKeyMaterial('SYMMETRIC_DEFAULT')).wrapped);
+      await backend.encryptSymmetric(aes, Buffer.from('x'), Buffer.alloc(0));
+    }
+    start = made();
+    expect(await verify()).toBe(true);
+    expect(made() - start).toBe(1);
+    start = made();
+    expect(await verify()).toBe(true);
+    expect(made()).toBe(start);
+
+    // Forgetting the material (its key version deleted) drops the public key copy too.
+    backend.forget(key.id);
+    start = made();
+    expect(await verify()).toBe(true);
+    expect(made() - start).toBe(1);
+
+    // Another public key under the same material id never reuses the cached object.
+    const other = await backend.generateKeyMaterial('ECC_NIST_P256');
+    const impostor = { ...key, publicKey: other.publicKey! };
+    start = made();
+    expect(await backend.verify(impostor, 'ECDSA_SHA_256', Buffer.from('m'), 'RAW', signature)).toBe(false);
+    expect(made() - start).toBe(1);
+    expect(await verify()).toBe(true);
   });
 });
