@@ -220,12 +220,14 @@ export function serveCommand(): Command {
         if (message?.hsmkms === RETIRE) retire(app.server.server, () => stop('replaced'), retireBoundMs(config));
       });
     }
+    // A sole worker reports before it listens: its primary prints "listening on" once it does.
+    if (reportsStartUp && cluster.isWorker) reportRoot(app.root);
     try {
       const listened = await app.server.listen({ host: options.host, port });
       // fastify names the scheme from its own https option; the HSM-keyed server is built outside it.
       const address = config.tls ? listened.replace(/^http:/, 'https:') : listened;
       const metricsAddress = app.metricsServer && metricsListen ? await app.metricsServer.listen(metricsListen) : undefined;
-      if (reportsStartUp) reportRoot(app.root);
+      if (reportsStartUp && cluster.isPrimary) reportRoot(app.root);
       if (cluster.isPrimary) {
         progress(`listening on ${address} (account ${settings.accountId}, region ${settings.region})`);
         if (options.console) progress(`web console at ${address}/console/`);

@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { serve, testTokenArgs, type Served } from '../support/cli.js';
+import { alive, serve, testTokenArgs, type Served } from '../support/cli.js';
 
 let dataDir: string;
 beforeAll(() => {
@@ -28,14 +28,6 @@ function children(pid: number): number[] {
     return [];
   }
 }
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 /** Whether something accepts connections at the endpoint's port. */
 function accepts(endpoint: string): Promise<boolean> {
   const { hostname, port } = new URL(endpoint);
