@@ -53,7 +53,10 @@ try {
   await promisify(execFile)(process.execPath, [hsmkms, 'ca', 'init', '--data-dir', dataDir, '--name', 'bench', '--subject', 'CN=Bench Root,O=hsmkms bench,C=US', '--key-spec', 'ECC_NIST_P384', '--base-url', 'http://ca.bench.example'], {
     env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
   });
-  server = spawn(process.execPath, [...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean), hsmkms, 'serve', '--data-dir', dataDir, '--port', '0', '--log-level', 'warn'], {
+  server = spawn(process.execPath, [...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean), hsmkms, 'serve', '--data-dir', dataDir, '--port', '0', '--log-level', 'warn',
+    // One process, whose CPU cpuMs reads and which BENCH_NODE_ARGS (e.g. --cpu-prof) applies to
+    // (the softhsm2 profile's default recycling would fork the worker from a primary).
+    '--recycle-worker-after', 'off'], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   const endpoint = await new Promise((resolve, reject) => {

@@ -145,8 +145,12 @@ export async function processRatios(h, { processes, runs }) {
   const { root, work, tokenEnv } = h;
   const port = benchPort();
   const barePort = port + 1;
+  // With 1 process, `--recycle-worker-after off`: one process on both sides (the softhsm2
+  // profile's default would run the worker under a primary; a cached-key Encrypt makes no token
+  // object, so nothing would be recycled anyway). BENCH_SERVE_ARGS, after it, may say otherwise.
+  const oneProcess = processes === 1 ? ['--recycle-worker-after', 'off'] : [];
   const ours = await h.start(
-    [join(root, 'bin/hsmkms.js'), 'serve', '--data-dir', work, '--port', String(port), '--workers', String(processes), '--audit-node-id', `bench-core-${processes}`, ...(process.env.BENCH_SERVE_ARGS ?? '').split(' ').filter(Boolean)],
+    [join(root, 'bin/hsmkms.js'), 'serve', '--data-dir', work, '--port', String(port), '--workers', String(processes), '--audit-node-id', `bench-core-${processes}`, ...oneProcess, ...(process.env.BENCH_SERVE_ARGS ?? '').split(' ').filter(Boolean)],
     {},
     /listening on/,
   );

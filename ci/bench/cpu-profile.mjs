@@ -54,6 +54,9 @@ const server = spawn(
   process.execPath,
   [
     '--cpu-prof', '--cpu-prof-dir', profileDir, '--cpu-prof-interval', String(INTERVAL), join(root, 'bin/hsmkms.js'), 'serve', '--data-dir', work, '--port', String(port), '--workers', '1', '--audit-node-id', 'profile',
+    // One process, the one under --cpu-prof and whose CPU is read (the softhsm2 profile's default
+    // recycling would fork the worker from a primary).
+    '--recycle-worker-after', 'off',
     ...(caMode ? ['--log-level', 'warn'] : []),
     ...(process.env.BENCH_SERVE_ARGS ?? '').split(' ').filter(Boolean),
   ],

@@ -45,9 +45,11 @@ async function measure(root) {
   const port = benchPort();
   const out = join(work, WORKERS > 1 ? 'callgrind.out.%p' : 'callgrind.out');
   if (caMode) initBenchCa(root, work);
+  // One worker is one process (`--recycle-worker-after off`; the softhsm2 profile's default would
+  // fork it from a primary outside callgrind without --trace-children), whose pid is callgrind's.
   const server = spawn(
     'valgrind',
-    ['--tool=callgrind', ...(WORKERS > 1 ? ['--trace-children=yes'] : []), '--smc-check=all-non-file', '--dump-instr=no', '--separate-threads=yes', `--callgrind-out-file=${out}`, process.execPath, join(root, 'bin/hsmkms.js'), 'serve', '--data-dir', work, '--port', String(port), '--workers', String(WORKERS), '--audit-node-id', 'instructions', ...(caMode ? ['--log-level', 'warn'] : [])],
+    ['--tool=callgrind', ...(WORKERS > 1 ? ['--trace-children=yes'] : []), '--smc-check=all-non-file', '--dump-instr=no', '--separate-threads=yes', `--callgrind-out-file=${out}`, process.execPath, join(root, 'bin/hsmkms.js'), 'serve', '--data-dir', work, '--port', String(port), '--workers', String(WORKERS), '--audit-node-id', 'instructions', ...(WORKERS === 1 ? ['--recycle-worker-after', 'off'] : []), ...(caMode ? ['--log-level', 'warn'] : [])],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   try {

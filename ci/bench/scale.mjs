@@ -75,7 +75,13 @@ async function serve(dir, profileDir) {
   const profiling = profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir, '--cpu-prof-interval', process.env.PROFILE_INTERVAL_US ?? '250'] : [];
   const child = spawn(
     process.execPath,
-    [...profiling, join(root, 'bin/hsmkms.js'), 'serve', '--data-dir', dir, '--port', '0', '--log-level', 'warn', '--workers', String(WORKERS), '--audit-node-id', 'bench-scale', ...SERVE_ARGS],
+    [
+      ...profiling, join(root, 'bin/hsmkms.js'), 'serve', '--data-dir', dir, '--port', '0', '--log-level', 'warn', '--workers', String(WORKERS), '--audit-node-id', 'bench-scale',
+      // Profiled: one process, the one under --cpu-prof (the softhsm2 profile's default recycling
+      // would fork the worker from a primary). Otherwise the default, primary included in the RSS.
+      ...(profileDir ? ['--recycle-worker-after', 'off'] : []),
+      ...SERVE_ARGS,
+    ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   children.push(child);

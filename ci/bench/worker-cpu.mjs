@@ -64,7 +64,9 @@ function delta(pids, before, after) {
 async function startServer(workers) {
   const work = mkdtempSync(join(tmpdir(), 'hsmkms-worker-cpu-'));
   const port = benchPort();
-  const args = [join(root, 'bin/hsmkms.js'), 'serve', '--data-dir', work, '--port', String(port), '--workers', String(workers), '--audit-node-id', 'worker-cpu'];
+  // A single-worker server is one process (`--recycle-worker-after off`; the softhsm2 profile's
+  // default would put a primary over it), so that its pid is the worker measured below.
+  const args = [join(root, 'bin/hsmkms.js'), 'serve', '--data-dir', work, '--port', String(port), '--workers', String(workers), '--audit-node-id', 'worker-cpu', ...(workers === 1 ? ['--recycle-worker-after', 'off'] : [])];
   const child = spawn(process.execPath, [...args, ...(process.env.BENCH_SERVE_ARGS ?? '').split(' ').filter(Boolean)], { stdio: ['ignore', 'pipe', 'pipe'] });
   await untilListening(child);
   const signed = await signedCoreRequest({ root, work, port, op, userName: 'worker-cpu-app' });

@@ -160,9 +160,10 @@ export function serveCommand(): Command {
     // Workers were started by the primary, which has reported progress already.
     const hsm = await resolveHsmConfig(options, cluster.isWorker ? undefined : progress);
     const recycleAfter = recycleAsked ?? profileFor(hsm.profile).recycleWorkerAfter;
-    // Only a primary can replace a worker. With --workers 1 there is none unless recycling is asked
-    // for explicitly; the profile's default then only warns (README, "Worker recycling").
-    const clustered = workers > 1 || (recycleAsked !== undefined && recycleAfter > 0);
+    // Only a primary can replace a worker, so with recycling on (the softhsm2 profile's default)
+    // even --workers 1 runs one worker under a small primary; only `--recycle-worker-after off`
+    // (or a profile without it) leaves one process (README, "Worker recycling").
+    const clustered = workers > 1 || recycleAfter > 0;
     const recycling = clustered && recycleAfter > 0;
     // Each worker writes its own audit chain (see src/audit/node-id.ts).
     const workerIndex = cluster.isWorker ? Number(process.env.HSMKMS_WORKER_INDEX ?? 0) : 0;
@@ -212,7 +213,6 @@ export function serveCommand(): Command {
       return `XKS policies reloaded (${policies?.size ?? 0} URI prefixes)`;
     });
     if (cluster.isWorker && metricsListen) shareWithClusterPrimary(app.metrics);
-    if (!cluster.isWorker && recycleAfter > 0) warnPastLimit(() => app.backend.stats().tokenObjectsMade, recycleAfter, app.logger);
     if (cluster.isWorker && recycling) {
       reportWorkerRecycles(app.metrics, Number(process.env.HSMKMS_WORKER_RECYCLES ?? 0));
       askToBeReplaced(() => app.backend.stats().tokenObjectsMade, recycleAfter, app.logger);
@@ -220,12 +220,14 @@ export function serveCommand(): Command {
         if (message?.hsmkms === RETIRE) retire(app.server.server, () => stop('replaced'), retireBoundMs(config));
       });
     }
+    // A sole worker reports before it listens: its primary prints "listening on" once it does.
+    if (reportsStartUp && cluster.isWorker) reportRoot(app.root);
     try {
       const listened = await app.server.listen({ host: options.host, port });
       // fastify names the scheme from its own https option; the HSM-keyed server is built outside it.
       const address = config.tls ? listened.replace(/^http:/, 'https:') : listened;
       const metricsAddress = app.metricsServer && metricsListen ? await app.metricsServer.listen(metricsListen) : undefined;
-      if (reportsStartUp) reportRoot(app.root);
+      if (reportsStartUp && cluster.isPrimary) reportRoot(app.root);
       if (cluster.isPrimary) {
         progress(`listening on ${address} (account ${settings.accountId}, region ${settings.region})`);
         if (options.console) progress(`web console at ${address}/console/`);
@@ -269,7 +271,7 @@ const RETIRE = 'retire';
  */
 async function runPrimary(config: AppConfig, workers: number, metricsListen: { host: string; port: number } | undefined, recycleAfter: number): Promise<void> {
   // Several workers starting at once would race to make the root credentials and the audit key; a
-  // sole worker (--workers 1 --recycle-worker-after n) makes them itself, and the primary stays
+  // sole worker (--workers 1, recycled) makes them itself, and the primary stays
   // small (it loads no HSM, store or HTTP code).
   if (workers > 1) reportRoot(await (await import('../app.js')).prepareDataDir(config));
   const metricsServer = metricsListen ? await (await import('../app.js')).createClusterMetricsServer(config) : undefined;
@@ -384,24 +386,6 @@ function askToBeReplaced(made: () => number, limit: number, logger: { info(obj: 
     askedAt = Date.now();
     logger.info({ tokenObjectsMade: count, limit }, 'worker asks to be replaced (--recycle-worker-after)');
     process.send?.({ hsmkms: RECYCLE, made: count });
-  }, 1000).unref();
-}
-
-/**
- * In a single process (`--workers 1` with the profile's default limit): nothing can replace it, so
- * each time the objects made pass another multiple of `limit`, it says how to bound its memory.
- */
-function warnPastLimit(made: () => number, limit: number, logger: { warn(obj: object, msg?: string): void }): void {
-  let warned = 0;
-  setInterval(() => {
-    const multiple = Math.floor(made() / limit);
-    if (multiple <= warned) return;
-    warned = multiple;
-    logger.warn(
-      { tokenObjectsMade: made(), limit },
-      'this process has made more token objects than --recycle-worker-after; SoftHSM2 keeps ~200 bytes of each until the process exits. ' +
-        'Run with --workers 2 or more, or set --recycle-worker-after explicitly, to have workers replaced',
-    );
   }, 1000).unref();
 }
 

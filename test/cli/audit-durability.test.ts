@@ -58,7 +58,8 @@ async function health(endpoint: string): Promise<number> {
 describe('audit durability', () => {
   it('kill -9 under load loses no record of an acknowledged call; verify passes up to the tail', async () => {
     const dataDir = join(root, 'crash');
-    const args = ['--data-dir', dataDir, '--port', '0', '--audit-node-id', 'crash', ...tokenArgs];
+    // One process, so that SIGKILL of the spawned pid kills the process writing the audit trail.
+    const args = ['--data-dir', dataDir, '--port', '0', '--audit-node-id', 'crash', '--recycle-worker-after', 'off', ...tokenArgs];
     let served = await serve(args);
     const kms = client(dataDir, served.endpoint);
     const keyId = (await kms.send(new CreateKeyCommand({}))).KeyMetadata!.KeyId!;
@@ -115,7 +116,8 @@ describe('audit durability', () => {
 
   it('fail-closed: refuses calls (503 DependencyTimeoutException) while the audit file cannot be written, then recovers', async () => {
     const dataDir = join(root, 'closed');
-    const served: Served = await serve(['--data-dir', dataDir, '--port', '0', '--audit-node-id', 'closed', ...tokenArgs]);
+    // One process: prlimit applies to the spawned pid, which must be the one writing the audit file.
+    const served: Served = await serve(['--data-dir', dataDir, '--port', '0', '--audit-node-id', 'closed', '--recycle-worker-after', 'off', ...tokenArgs]);
     let logs = '';
     served.child.stdout!.on('data', (chunk: Buffer) => (logs += chunk.toString()));
     const kms = client(dataDir, served.endpoint);
@@ -167,7 +169,8 @@ describe('audit durability', () => {
 
   it('fail-open: serves while the audit file cannot be written, and writes the records afterwards', async () => {
     const dataDir = join(root, 'open');
-    const served = await serve(['--data-dir', dataDir, '--port', '0', '--audit-node-id', 'open', '--audit-failure', 'open', ...tokenArgs]);
+    // One process: prlimit applies to the spawned pid, which must be the one writing the audit file.
+    const served = await serve(['--data-dir', dataDir, '--port', '0', '--audit-node-id', 'open', '--audit-failure', 'open', '--recycle-worker-after', 'off', ...tokenArgs]);
     const kms = client(dataDir, served.endpoint);
     try {
       const keyId = (await kms.send(new CreateKeyCommand({}))).KeyMetadata!.KeyId!;

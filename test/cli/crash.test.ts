@@ -36,6 +36,9 @@ function start(): Promise<Served> {
       '--port', '0',
       ...testTokenArgs(),
       '--log-level', 'warn',
+      // One process, so that SIGKILL of the spawned pid kills the process serving the requests
+      // (under the recycling primary the worker would exit on the IPC disconnect instead).
+      '--recycle-worker-after', 'off',
     ],
     { HSMKMS_ROOT_ACCESS_KEY_ID: credentials.accessKeyId, HSMKMS_ROOT_SECRET_ACCESS_KEY: credentials.secretAccessKey },
   );

@@ -22,7 +22,7 @@ import {
   SignCommand,
   VerifyCommand,
 } from '@aws-sdk/client-kms';
-import { hsmkms, serve, testTokenArgs, type Served } from '../support/cli.js';
+import { alive, hsmkms, serve, testTokenArgs, type Served } from '../support/cli.js';
 
 const LIMIT = 300;
 let dataDir: string;
@@ -51,14 +51,6 @@ afterAll(async () => {
 const client = () => new KMSClient({ endpoint: served.endpoint, region: 'us-east-1', credentials });
 
 const replacements = () => [...served.stderr().matchAll(/worker 0 replaced: pid (\d+) listens; pid (\d+) finishes/g)].map((m) => ({ next: Number(m[1]), old: Number(m[2]) }));
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 async function until(condition: () => boolean, ms: number, what: string): Promise<void> {
   const end = Date.now() + ms;
   while (!condition()) {

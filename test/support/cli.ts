@@ -54,6 +54,16 @@ export async function serve(args: string[], env: NodeJS.ProcessEnv = {}): Promis
   };
 }
 
+/** Whether a process (e.g. a server's worker) still exists. */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * The options that point `hsmkms` at the run's SoftHSM2 token (see test/global-setup.ts). The
  * profile comes from the module's name (softhsm2), so the same options suit `hsmkms ca`, whose

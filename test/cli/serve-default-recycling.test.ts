@@ -1,0 +1,102 @@
+/**
+ * `hsmkms serve` with the softhsm2 profile's default `--recycle-worker-after` and `--workers 1`:
+ * SoftHSM2 keeps a remnant of every object destroyed in it until the process exits, so even the
+ * default runs its one worker under a small primary that can replace it (memory bounded whatever
+ * the input). The worker never outlives the primary: SIGTERM stops both, and after `kill -9` of the
+ * primary nothing serves on the port. `--recycle-worker-after off` is one process.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { alive, serve, testTokenArgs, type Served } from '../support/cli.js';
+
+let dataDir: string;
+beforeAll(() => {
+  dataDir = mkdtempSync(join(tmpdir(), 'hsmkms-default-recycling-'));
+});
+afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
+
+const start = (...extra: string[]) => serve(['--data-dir', dataDir, '--port', '0', ...testTokenArgs(), '--log-level', 'warn', ...extra]);
+
+/** The pids of a process's children (from /proc). */
+function children(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+/** Whether something accepts connections at the endpoint's port. */
+function accepts(endpoint: string): Promise<boolean> {
+  const { hostname, port } = new URL(endpoint);
+  return new Promise((resolve) => {
+    const socket = connect(Number(port), hostname);
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+async function until(condition: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await condition())) {
+    if (Date.now() > end) throw new Error(`not within ${ms} ms: ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+/** The one worker under the spawned primary, once it serves. */
+async function soleWorker(served: Served): Promise<number> {
+  const primary = served.child.pid!;
+  await until(() => children(primary).length === 1, 5_000, 'one worker under the primary');
+  const [worker] = children(primary);
+  return worker!;
+}
+
+describe('serve --workers 1 with the default --recycle-worker-after', () => {
+  it('runs one worker under a primary, and SIGTERM stops both with status 0', async () => {
+    const served = await start();
+    let worker = 0;
+    try {
+      expect(served.stderr()).toMatch(/listening on http:\/\/\S+ \(1 worker, each replaced after 1000000 token objects,/);
+      expect(served.stderr()).toContain('root credentials');
+      worker = await soleWorker(served);
+      expect(worker).not.toBe(served.child.pid);
+      expect((await fetch(`${served.endpoint}/health`)).status).toBe(200);
+    } finally {
+      expect(await served.stop()).toBe(0);
+    }
+    expect(alive(worker)).toBe(false);
+    expect(await accepts(served.endpoint)).toBe(false);
+  }, 120_000);
+
+  it('kill -9 of the primary leaves no worker serving on the port', async () => {
+    const served = await start();
+    const worker = await soleWorker(served);
+    expect((await fetch(`${served.endpoint}/health`)).status).toBe(200);
+    // A keep-alive connection to the worker, open when the primary dies.
+    const open = connect(Number(new URL(served.endpoint).port), '127.0.0.1');
+    await new Promise((resolve) => open.once('connect', resolve));
+    const closed = new Promise<void>((resolve) => open.once('close', () => resolve()));
+    open.on('error', () => undefined);
+    served.child.kill('SIGKILL');
+    await until(() => !alive(worker), 5_000, `worker ${worker} exits after its primary was killed`);
+    expect(await accepts(served.endpoint)).toBe(false);
+    await closed;
+  }, 120_000);
+});
+
+describe('serve --recycle-worker-after off', () => {
+  it('is one process, whose pid is the server', async () => {
+    const served = await start('--recycle-worker-after', 'off');
+    try {
+      expect(served.stderr()).toMatch(/listening on http:\/\/\S+ \(account /);
+      expect((await fetch(`${served.endpoint}/health`)).status).toBe(200);
+      expect(children(served.child.pid!)).toEqual([]);
+    } finally {
+      expect(await served.stop()).toBe(0);
+    }
+  }, 120_000);
+});
