@@ -163,8 +163,8 @@ export function serveCommand(): Command {
     // Only a primary can replace a worker, so with recycling on (the softhsm2 profile's default)
     // even --workers 1 runs one worker under a small primary; only `--recycle-worker-after off`
     // (or a profile without it) leaves one process (README, "Worker recycling").
-    const clustered = workers > 1 || recycleAfter > 0;
-    const recycling = clustered && recycleAfter > 0;
+    const recycling = recycleAfter > 0;
+    const clustered = workers > 1 || recycling;
     // Each worker writes its own audit chain (see src/audit/node-id.ts).
     const workerIndex = cluster.isWorker ? Number(process.env.HSMKMS_WORKER_INDEX ?? 0) : 0;
     const clusters = {
