@@ -166,7 +166,7 @@ export class HsmCalls {
   /** A call of fixed kind: session, object and random calls. */
   call<F extends HelperFn>(fn: F, ...args: Parameters<Cryptoki[F]>): Awaitable<ReturnType<Cryptoki[F]>> {
     const result = this.steps(FIXED_KIND[fn], [[fn, ...args]]);
-    if (fn === 'C_CreateObject') return this.counted(fn, result) as Awaitable<ReturnType<Cryptoki[F]>>;
+    if (OBJECTS_MADE[fn]) return this.counted(fn, result) as Awaitable<ReturnType<Cryptoki[F]>>;
     if (fn !== 'C_OpenSession') return result as Awaitable<ReturnType<Cryptoki[F]>>;
     // A new session may reuse a closed one's handle: nothing recorded about that one applies.
     const opened = (session: Handle) => {
