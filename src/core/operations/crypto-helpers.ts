@@ -21,7 +21,7 @@ import type { JsonObject, KmsDeps } from '../operation.js';
 import type { MaterialRef } from '../ports.js';
 import { decryptInKeyStore, encryptInKeyStore, type KeyStoreCaller } from '../key-stores/keys.js';
 import { isCustomKeyStoreOrigin } from '../key-stores/model.js';
-import { constraintError, GRANT_TOKENS_RULE, optionalBoolean, optionalStringList } from '../validation.js';
+import { constraintError, GRANT_TOKENS_RULE, optionalBlob, optionalBoolean, optionalStringList, requiredBlob } from '../validation.js';
 
 /** `GrantTokens`: accepted and checked for shape (at most 10, each 1–8192 characters). */
 export function parseGrantTokens(input: JsonObject): string[] {
@@ -42,12 +42,23 @@ const DRY_RUN_MODIFIERS: readonly string[] = ['IGNORE_CIPHERTEXT'];
  * request is checked and authorised instead (see {@link resolveDryRunSource}). Without DryRun
  * the modifiers change nothing.
  */
-export function parseIgnoreCiphertext(input: JsonObject, dryRun: boolean): boolean {
+function parseIgnoreCiphertext(input: JsonObject, dryRun: boolean): boolean {
   const modifiers = optionalStringList(input, 'DryRunModifiers', { max: 10 }) ?? [];
   for (const modifier of modifiers)
     if (!DRY_RUN_MODIFIERS.includes(modifier))
       throw constraintError('DryRunModifiers', modifier, `Member must satisfy enum value set: [${DRY_RUN_MODIFIERS.join(', ')}]`);
   return dryRun && modifiers.includes('IGNORE_CIPHERTEXT');
+}
+
+/**
+ * `CiphertextBlob` (Decrypt, ReEncrypt): required, except in a DryRun that ignores it, where one
+ * sent is still checked for shape and then left out (undefined: see {@link resolveDryRunSource}).
+ */
+export function parseCiphertextInput(input: JsonObject, dryRun: boolean): Buffer | undefined {
+  const rule = { min: 1, max: 6144 };
+  if (!parseIgnoreCiphertext(input, dryRun)) return requiredBlob(input, 'CiphertextBlob', rule);
+  optionalBlob(input, 'CiphertextBlob', rule);
+  return undefined;
 }
 
 /**

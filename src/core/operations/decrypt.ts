@@ -5,13 +5,13 @@
 import { encryptionContextConditions } from '../encryption-context.js';
 import { ENCRYPTION_ALGORITHMS } from '../model.js';
 import type { Operation } from '../operation.js';
-import { blob, optionalBlob, optionalEnum, optionalString, optionalStringMap, requiredBlob } from '../validation.js';
+import { blob, optionalEnum, optionalString, optionalStringMap } from '../validation.js';
 import {
   decryptTarget,
   dryRunSucceeded,
+  parseCiphertextInput,
   parseDryRun,
   parseGrantTokens,
-  parseIgnoreCiphertext,
   rejectRecipient,
   resolveDecryptTarget,
   resolveDryRunSource,
@@ -21,9 +21,7 @@ export const decrypt: Operation = {
   name: 'Decrypt',
   async run(deps, ctx, input) {
     const dryRun = parseDryRun(input);
-    const ignoreCiphertext = parseIgnoreCiphertext(input, dryRun);
-    const ciphertextRule = { min: 1, max: 6144 };
-    const ciphertext = ignoreCiphertext ? optionalBlob(input, 'CiphertextBlob', ciphertextRule) : requiredBlob(input, 'CiphertextBlob', ciphertextRule);
+    const ciphertext = parseCiphertextInput(input, dryRun);
     const context = optionalStringMap(input, 'EncryptionContext');
     const keyIdValue = optionalString(input, 'KeyId', { min: 1, max: 2048 });
     const algorithm = optionalEnum(input, 'EncryptionAlgorithm', ENCRYPTION_ALGORITHMS) ?? 'SYMMETRIC_DEFAULT';
@@ -31,7 +29,7 @@ export const decrypt: Operation = {
     rejectRecipient(input);
 
     const target =
-      ignoreCiphertext || ciphertext === undefined
+      ciphertext === undefined
         ? await resolveDryRunSource(deps, keyIdValue, 'KeyId', algorithm, context, 'Decrypt')
         : await resolveDecryptTarget(deps, ciphertext, keyIdValue, algorithm, context, 'Decrypt');
 

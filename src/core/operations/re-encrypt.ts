@@ -6,14 +6,14 @@
 import { encryptionContextConditions } from '../encryption-context.js';
 import { ENCRYPTION_ALGORITHMS } from '../model.js';
 import type { Operation } from '../operation.js';
-import { blob, optionalBlob, optionalEnum, optionalString, optionalStringMap, requiredBlob, requiredKeyId } from '../validation.js';
+import { blob, optionalEnum, optionalString, optionalStringMap, requiredKeyId } from '../validation.js';
 import {
   decryptTarget,
   dryRunSucceeded,
   encryptUnder,
+  parseCiphertextInput,
   parseDryRun,
   parseGrantTokens,
-  parseIgnoreCiphertext,
   requireEncryptionAlgorithm,
   requireNoContextForAsymmetric,
   resolveDecryptTarget,
@@ -25,9 +25,7 @@ export const reEncrypt: Operation = {
   name: 'ReEncrypt',
   async run(deps, ctx, input) {
     const dryRun = parseDryRun(input);
-    const ignoreCiphertext = parseIgnoreCiphertext(input, dryRun);
-    const ciphertextRule = { min: 1, max: 6144 };
-    const ciphertext = ignoreCiphertext ? optionalBlob(input, 'CiphertextBlob', ciphertextRule) : requiredBlob(input, 'CiphertextBlob', ciphertextRule);
+    const ciphertext = parseCiphertextInput(input, dryRun);
     const sourceContext = optionalStringMap(input, 'SourceEncryptionContext');
     const sourceKeyIdValue = optionalString(input, 'SourceKeyId', { min: 1, max: 2048 });
     const destinationKeyIdValue = requiredKeyId(input, 'DestinationKeyId');
@@ -37,7 +35,7 @@ export const reEncrypt: Operation = {
     parseGrantTokens(input);
 
     const source =
-      ignoreCiphertext || ciphertext === undefined
+      ciphertext === undefined
         ? await resolveDryRunSource(deps, sourceKeyIdValue, 'SourceKeyId', sourceAlgorithm, sourceContext, 'ReEncrypt')
         : await resolveDecryptTarget(deps, ciphertext, sourceKeyIdValue, sourceAlgorithm, sourceContext, 'ReEncrypt');
     const destination = await resolveUsableKey(deps, destinationKeyIdValue, 'ENCRYPT_DECRYPT', 'ReEncrypt');
