@@ -2,6 +2,7 @@
  * Errors the CA means people (and later API clients) to see. Names follow AWS Private CA's
  * exceptions, so the `HsmKms.*` operations can put them on the wire unchanged.
  */
+import { callerText } from '../core/caller-text.js';
 
 export type CaErrorName =
   | 'InvalidArgsException'
@@ -40,5 +41,5 @@ export class CaError extends Error {
 
 /** The same wording everywhere a CA name does not resolve. */
 export function unknownCa(name: string): CaError {
-  return new CaError('ResourceNotFoundException', `No CA named '${name.slice(0, 64)}'. Create it with \`hsmkms ca init --name ${name.slice(0, 64)} …\`.`);
+  return new CaError('ResourceNotFoundException', `No CA named '${callerText(name, 64)}'. Create it with \`hsmkms ca init --name ${callerText(name, 64)} …\`.`);
 }

@@ -4,6 +4,7 @@
  * them, so the two cannot drift apart.
  */
 import { CaError } from './errors.js';
+import { callerText } from '../core/caller-text.js';
 
 /** Route patterns under the server's root; `:name` is the CA's name. */
 export const CA_PATHS = {
@@ -24,7 +25,7 @@ const CA_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 export function requireCaName(name: string): string {
   if (!CA_NAME.test(name))
-    throw new CaError('InvalidArgsException', `Invalid CA name '${name.slice(0, 64)}': use 1–64 letters, digits, '.', '_' or '-', starting with a letter or digit.`);
+    throw new CaError('InvalidArgsException', `Invalid CA name '${callerText(name, 64)}': use 1–64 letters, digits, '.', '_' or '-', starting with a letter or digit.`);
   return name;
 }
 

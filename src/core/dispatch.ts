@@ -12,6 +12,7 @@ import { BackendError, KmsError } from './errors.js';
 import type { JsonObject, KmsDeps, Operation, RequestContext } from './operation.js';
 import type { AuthorizerBinder, CallAuthorization, Logger, RequestReadScope } from './ports.js';
 import { StoreError, StoreUnavailableError, kmsErrorFromStore, kmsErrorFromUnavailableStore } from './store-error.js';
+import { callerText } from './caller-text.js';
 
 export interface Dispatcher {
   /** Whether `name` (e.g. `Encrypt`, `HsmKms.CreatePrincipal`) is an operation this service implements. */
@@ -157,7 +158,7 @@ export function createDispatcher(
       throw auditUnavailable('The request was refused because the audit trail cannot be written. Try again later.');
     const operation = operations.get(name);
     if (!operation) {
-      const error = new KmsError('UnknownOperationException', `The operation ${name.slice(0, 64)} is not supported.`);
+      const error = new KmsError('UnknownOperationException', `The operation ${callerText(name, 64)} is not supported.`);
       await audit(name.slice(0, 64), ctx, {}, undefined, error);
       throw error;
     }

@@ -6,6 +6,7 @@
 import { MAX_ENCRYPTION_CONTEXT_BYTES } from './encryption-context.js';
 import { KmsError } from './errors.js';
 import type { JsonObject } from './operation.js';
+import { callerText } from './caller-text.js';
 
 function memberName(field: string): string {
   return field.charAt(0).toLowerCase() + field.slice(1);
@@ -13,7 +14,7 @@ function memberName(field: string): string {
 
 function show(value: unknown): string {
   if (value === undefined || value === null) return 'null';
-  if (typeof value === 'string') return `'${value.length > 256 ? `${value.slice(0, 256)}…` : value}'`;
+  if (typeof value === 'string') return `'${callerText(value, 256)}'`;
   return `'${String(value)}'`;
 }
 

@@ -7,6 +7,7 @@ import { cachedSigningKeys, checkSignature, precheckSigV4, type ParsedAuthorizat
 import type { CredentialResolver, ResolvedCredential } from '../auth/credentials.js';
 import { KmsError } from '../core/errors.js';
 import type { PrincipalRecord } from '../core/model.js';
+import { callerText } from '../core/caller-text.js';
 
 export interface AuthenticatorOptions {
   credentials: CredentialResolver;
@@ -36,7 +37,7 @@ export type Authenticator = (request: FastifyRequest, body: Buffer) => Authentic
 const OPERATION_HEADERS = ['x-amz-target', 'content-type'] as const;
 
 /** An access key id as logged: the caller chose its length, and no access key id is longer than 128 characters. */
-const loggedId = (accessKeyId: string) => (accessKeyId.length > 128 ? `${accessKeyId.slice(0, 128)}…` : accessKeyId);
+const loggedId = (accessKeyId: string) => callerText(accessKeyId, 128);
 
 const invalidToken = () => new KmsError('UnrecognizedClientException', 'The security token included in the request is invalid.');
 

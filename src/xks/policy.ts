@@ -26,6 +26,7 @@ import { KmsError } from '../core/errors.js';
 import { XksError } from './errors.js';
 import type { RequestMetadata } from './requests.js';
 import type { XksAuthorizer, XksDecision } from './service.js';
+import { callerText } from '../core/caller-text.js';
 
 export interface XksPolicyAuthorizer extends XksAuthorizer {
   /** The URI prefixes that have a policy. */
@@ -85,7 +86,7 @@ export class XksAccessDenied extends XksError {
 }
 
 function who(metadata: RequestMetadata): string {
-  return metadata.awsPrincipalArn ? `${metadata.awsPrincipalArn.slice(0, 256)}` : 'A caller without an awsPrincipalArn';
+  return metadata.awsPrincipalArn ? callerText(metadata.awsPrincipalArn, 256) : 'A caller without an awsPrincipalArn';
 }
 
 const ARN = /^arn:([^:]+):[^:]*:[^:]*:(\d{12})?:/;

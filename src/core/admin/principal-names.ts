@@ -4,6 +4,7 @@
  */
 import { KmsError } from '../errors.js';
 import { PRINCIPAL_ROLES, type PrincipalRole } from '../model.js';
+import { callerText } from '../caller-text.js';
 
 /**
  * What the account root holds: every role but RegionPeer, which narrows a principal to the calls
@@ -48,7 +49,7 @@ function checkName(what: string, name: string, pattern: RegExp, max: number): st
 export function checkRoles(roles: readonly string[]): PrincipalRole[] {
   const unknownRole = roles.find((role) => !(PRINCIPAL_ROLES as readonly string[]).includes(role));
   if (unknownRole !== undefined)
-    throw new KmsError('ValidationException', `Unknown role '${String(unknownRole).slice(0, 64)}': use one of ${PRINCIPAL_ROLES.join(', ')}.`);
+    throw new KmsError('ValidationException', `Unknown role '${callerText(String(unknownRole), 64)}': use one of ${PRINCIPAL_ROLES.join(', ')}.`);
   const unique = [...new Set(roles)] as PrincipalRole[];
   if (unique.includes('CryptoOfficer') && unique.includes('CryptoUser'))
     throw new KmsError(

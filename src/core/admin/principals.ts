@@ -12,6 +12,7 @@ import type { KeyBackend, MetadataStore } from '../ports.js';
 import type { AccessKeySummary, IdentityPolicyRecord } from '../authorization/repository.js';
 import { parseIdentityPolicy } from '../authorization/identity-policy.js';
 import { checkPolicyName, checkRoles, checkUserName } from './principal-names.js';
+import { callerText } from '../caller-text.js';
 
 export { ALL_ROLES, checkPolicyName, checkRoles, checkUserName } from './principal-names.js';
 
@@ -129,7 +130,7 @@ export async function deleteAccessKey(store: MetadataStore, principal: Principal
   await store.transaction(async (tx) => {
     const key = await tx.getAccessKey(accessKeyId);
     if (!key || key.principalArn !== principal.arn)
-      throw new KmsError('NotFoundException', `The access key with id ${accessKeyId.slice(0, 128)} cannot be found for ${principal.name}.`);
+      throw new KmsError('NotFoundException', `The access key with id ${callerText(accessKeyId, 128)} cannot be found for ${principal.name}.`);
     await tx.deleteAccessKey(accessKeyId);
   });
 }
@@ -171,7 +172,7 @@ export function checkTags(tags: Tag[]): void {
     if (typeof TagKey !== 'string' || TagKey.length < 1 || TagKey.length > 128)
       throw new KmsError('ValidationException', 'Tag keys must be 1 to 128 characters.');
     if (typeof TagValue !== 'string' || TagValue.length > 256) throw new KmsError('ValidationException', 'Tag values must be at most 256 characters.');
-    if (TagKey.toLowerCase().startsWith('aws:')) throw new KmsError('ValidationException', `Tag keys starting with aws: are reserved (${TagKey.slice(0, 128)}).`);
+    if (TagKey.toLowerCase().startsWith('aws:')) throw new KmsError('ValidationException', `Tag keys starting with aws: are reserved (${callerText(TagKey, 128)}).`);
   }
 }
 

@@ -21,6 +21,7 @@ import type { KeyBackend, MetadataRepository } from '../ports.js';
 import { GRANT_OPERATIONS, type GrantConstraints, type GrantOperation, type GrantRecord } from './grant.js';
 import { readGrantToken } from './grant-token.js';
 import type { RequestedGrant } from './grant-request.js';
+import { callerText } from '../caller-text.js';
 
 export * from './grant.js';
 export { invalidGrantToken, readGrantToken, writeGrantToken } from './grant-token.js';
@@ -144,5 +145,5 @@ function isSubset(part: Record<string, string>, whole: Record<string, string>): 
 
 /** AWS's error for a grant id that names no grant of the key. */
 export function invalidGrantId(grantId: string): KmsError {
-  return new KmsError('InvalidGrantIdException', `Grant ID ${grantId.slice(0, 128)} is not valid.`);
+  return new KmsError('InvalidGrantIdException', `Grant ID ${callerText(grantId, 128)} is not valid.`);
 }

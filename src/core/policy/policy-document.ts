@@ -6,6 +6,7 @@
 import { KmsError } from '../errors.js';
 import { parseConditionOperator } from './condition-operators.js';
 import { firstDuplicateMember } from './duplicate-members.js';
+import { callerText } from '../caller-text.js';
 
 /** AWS's quota on a key policy document: 32 KiB. */
 export const MAX_POLICY_BYTES = 32 * 1024;
@@ -144,7 +145,7 @@ export function parsePolicyDocument(text: string, options: ParseOptions = {}): P
 
 /** A name from the document (a field or an operator) for an error message, cut short. */
 function clip(name: string): string {
-  return name.length > 64 ? `${name.slice(0, 64)}…` : name;
+  return callerText(name, 64);
 }
 
 /**
@@ -152,7 +153,7 @@ function clip(name: string): string {
  * Never stringifies a structure (a 5,000-deep array would overflow the stack).
  */
 function shown(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value.length > 64 ? `${value.slice(0, 64)}…` : value);
+  if (typeof value === 'string') return JSON.stringify(callerText(value, 64));
   if (typeof value === 'number' || typeof value === 'boolean' || value === null) return String(value);
   return Array.isArray(value) ? 'an array' : `a value of type ${typeof value}`;
 }

@@ -11,6 +11,7 @@ import { ROLE_TABLE } from '../../authorization/role-table.js';
 import { constraintError, epochSeconds, requiredString } from '../../validation.js';
 import { approvalsFor } from '../index.js';
 import { NEVER_GUARDED, type ApprovalRequestRecord, type ApprovalRequestStatus, type QuorumRuleRecord } from '../quorum.js';
+import { callerText } from '../../caller-text.js';
 
 /** `kms:Name`, `hsmkms:Name`, with `*`/`?` wildcards; plain characters only (linear to match). */
 const ACTION_PATTERN = /^(\*|(kms|hsmkms):[A-Za-z*?]{1,128})$/;
@@ -38,7 +39,7 @@ export function parseApprovalRequestId(input: JsonObject): string {
 }
 
 export function approvalRequestNotFound(id: string): KmsError {
-  return new KmsError('NotFoundException', `Approval request ${id.slice(0, 128)} does not exist (it may have expired and been removed).`);
+  return new KmsError('NotFoundException', `Approval request ${callerText(id, 128)} does not exist (it may have expired and been removed).`);
 }
 
 /** `Approvers`: 1–32 principals of this account by user name or ARN; returned as sorted ARNs. */
@@ -54,7 +55,7 @@ export async function parseApprovers(deps: Pick<KmsDeps, 'store' | 'settings'>, 
     if (entry.length < 1 || entry.length > 2048) throw constraintError('Approvers', entry, 'Member must have length between 1 and 2048 for each element');
     const arn = entry.startsWith('arn:') ? entry : `arn:${deps.settings.partition}:iam::${deps.settings.accountId}:user/${entry}`;
     if (!(await deps.store.getPrincipal(arn)))
-      throw new KmsError('NotFoundException', `Approver ${entry.slice(0, 256)} is not a principal of this account.`);
+      throw new KmsError('NotFoundException', `Approver ${callerText(entry, 256)} is not a principal of this account.`);
     arns.add(arn);
   }
   return [...arns].sort();
