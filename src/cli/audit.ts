@@ -20,6 +20,7 @@ import {
 import { ConfigError } from '../config/hsm.js';
 import { addAuditDirOption, auditDirOf, type AuditDirCliOptions } from './audit-options.js';
 import { addHsmOptions, resolveHsmConfig, type HsmCliOptions } from './hsm-options.js';
+import { printable } from './output.js';
 import { progress } from './service-options.js';
 
 interface OutputOptions {
@@ -159,7 +160,7 @@ function print(event: AuditEventFound, options: OutputOptions): void {
   }
   const r = event.record;
   const resource = r.resources[0]?.ARN ?? (typeof r.requestParameters?.KeyId === 'string' ? r.requestParameters.KeyId : '-');
-  process.stdout.write(`${r.eventTime}  ${r.eventName.padEnd(22)} ${(r.errorCode ?? 'OK').padEnd(26)} ${r.userIdentity.arn}  ${resource}  ${r.requestID}\n`);
+  process.stdout.write(`${printable(`${r.eventTime}  ${r.eventName.padEnd(22)} ${(r.errorCode ?? 'OK').padEnd(26)} ${r.userIdentity.arn}  ${resource}  ${r.requestID}`)}\n`);
 }
 
 function printReport(dir: string, report: VerifyReport, besideTrail: boolean): void {
@@ -173,5 +174,5 @@ function printReport(dir: string, report: VerifyReport, besideTrail: boolean): v
   for (const f of report.findings) out.push(`${f.severity === 'problem' ? 'PROBLEM' : 'note   '} ${f.kind.padEnd(12)} ${f.nodeId}: ${f.message}`);
   const problems = report.findings.filter((f) => f.severity === 'problem').length;
   out.push(problems === 0 ? 'result: intact' : `result: TAMPERED (${problems} problem${problems === 1 ? '' : 's'})`);
-  process.stdout.write(`${out.join('\n')}\n`);
+  process.stdout.write(`${out.map(printable).join('\n')}\n`);
 }

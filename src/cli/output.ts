@@ -33,3 +33,14 @@ export function exitQuietlyWhenOutputCloses(): void {
   });
   process.stderr.on('error', () => undefined);
 }
+
+/**
+ * Control characters (C0, newline included, DEL, C1) and the bidirectional embedding, override and
+ * isolate controls, which text from the trail or the service may hold (any caller chooses its
+ * request parameters), shown as `\uXXXX`: printed raw they would drive the reader's terminal —
+ * move the cursor, erase lines, retitle the window — or reorder what it shows, or (a newline)
+ * add a line that looks like another record.
+ */
+export function printable(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}

@@ -8,6 +8,7 @@ import { Command, Option } from 'commander';
 import { HsmKmsClient, HsmKmsError, credentialsFromEnv, regionFromEnv } from '../client/hsmkms-client.js';
 import { ConfigError } from '../config/hsm.js';
 import type { JsonObject } from '../core/operation.js';
+import { printable } from './output.js';
 
 interface QuorumCliOptions {
   endpoint?: string;
@@ -52,11 +53,12 @@ type View = {
 function line(view: View): string {
   const progress = view.Rules.map((r) => `${r.Approvals.length}/${r.MinApprovals} ${r.RuleId}`).join(', ');
   const expires = new Date(view.ExpirationDate * 1000).toISOString();
-  return `${view.ApprovalRequestId}  ${view.Status.padEnd(8)}  ${view.Operation}${view.KeyId ? ` ${view.KeyId}` : ''}  by ${view.Requester}  [${progress}]  expires ${expires}\n`;
+  return `${printable(`${view.ApprovalRequestId}  ${view.Status.padEnd(8)}  ${view.Operation}${view.KeyId ? ` ${view.KeyId}` : ''}  by ${view.Requester}  [${progress}]  expires ${expires}`)}\n`;
 }
 
 function details(view: View): string {
-  return `${line(view)}  parameters: ${JSON.stringify(view.Parameters)}\n`;
+  // JSON escapes C0 controls, not C1 or bidirectional ones: an approver must see the call as it is.
+  return `${line(view)}  parameters: ${printable(JSON.stringify(view.Parameters))}\n`;
 }
 
 export function quorumCommand(): Command {

@@ -299,8 +299,13 @@ export interface AuthorizationRequest {
 }
 
 export interface Authorizer {
-  /** Throws KmsError AccessDeniedException when the request is not allowed. */
-  authorize(request: AuthorizationRequest): Promise<void>;
+  /**
+   * Throws KmsError AccessDeniedException when the request is not allowed. Several requests are
+   * the actions one call takes together (ReEncrypt's ReEncryptFrom and ReEncryptTo, UpdateAlias
+   * on the alias's old and new key): each must be allowed, and one quorum approval must cover the
+   * rules guarding any of them.
+   */
+  authorize(request: AuthorizationRequest | readonly AuthorizationRequest[]): Promise<void>;
 }
 
 /** The call the dispatcher binds an authorizer to: who, how (TLS, source address), what. */

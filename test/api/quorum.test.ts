@@ -5,7 +5,7 @@
  * needs a new approval when repeated or when a parameter changes.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CancelKeyDeletionCommand, CreateKeyCommand, DescribeKeyCommand, DisableKeyCommand, DisableKeyRotationCommand, EnableKeyRotationCommand, GetKeyRotationStatusCommand, KMSClient, ScheduleKeyDeletionCommand, UpdateKeyDescriptionCommand } from '@aws-sdk/client-kms';
+import { CancelKeyDeletionCommand, CreateAliasCommand, CreateKeyCommand, EncryptCommand, ReEncryptCommand, UpdateAliasCommand, DescribeKeyCommand, DisableKeyCommand, DisableKeyRotationCommand, EnableKeyRotationCommand, GetKeyRotationStatusCommand, KMSClient, ListAliasesCommand, ScheduleKeyDeletionCommand, UpdateKeyDescriptionCommand } from '@aws-sdk/client-kms';
 import { HsmKmsClient, HsmKmsError } from '../../src/client/hsmkms-client.js';
 import { startServer, type RunningServer } from '../support/server.js';
 import { hsmkms } from '../support/cli.js';
@@ -277,5 +277,46 @@ describe('a DryRun call to an operation without DryRun', () => {
     } finally {
       dry.destroy();
     }
+  });
+});
+
+describe('a call that acts on two keys needs the approvals of the rules guarding either', () => {
+  // Before, the first guarded action of a call consumed its approval and the call's later actions
+  // asked no quorum: a rule guarding the second key was never consulted. A weaker rule on a key
+  // the caller chose as the first (one it owns) was enough to get past a stronger one on the second.
+  let weak: string;
+  let strong: string;
+  beforeAll(async () => {
+    const a = (await kms.owner!.send(new CreateKeyCommand({ Description: 'first key' }))).KeyMetadata!.KeyId!;
+    const b = (await kms.owner!.send(new CreateKeyCommand({ Description: 'second key, guarded' }))).KeyMetadata!.KeyId!;
+    [weak, strong] = [a, b];
+    for (const action of ['kms:UpdateAlias', 'kms:ReEncryptFrom']) await admin.officer!.call('PutQuorumRule', { Action: action, KeyId: a, MinApprovals: 1, Approvers: ['approver1'] });
+    for (const action of ['kms:UpdateAlias', 'kms:ReEncryptTo']) await admin.officer!.call('PutQuorumRule', { Action: action, KeyId: b, MinApprovals: 1, Approvers: [arns.approver3] });
+  });
+
+  it('UpdateAlias from one key to another', async () => {
+    await kms.owner!.send(new CreateAliasCommand({ AliasName: 'alias/two-keys', TargetKeyId: weak }));
+    const update = () => kms.owner!.send(new UpdateAliasCommand({ AliasName: 'alias/two-keys', TargetKeyId: strong }));
+    const target = async () => (await kms.owner!.send(new ListAliasesCommand({ KeyId: weak }))).Aliases?.map((a) => a.AliasName);
+
+    const id = (await refused(update())).ApprovalRequestId!;
+    const request = (await admin.owner!.call('GetApprovalRequest', { ApprovalRequestId: id })).ApprovalRequest as { Rules: Array<{ Approvers: string[] }> };
+    expect(request.Rules.map((r) => r.Approvers).sort()).toEqual([[arns.approver1], [arns.approver3]]);
+    expect(await approve('approver1', id)).toMatchObject({ Status: 'Pending' });
+    expect((await refused(update())).ApprovalRequestId).toBe(id);
+    expect(await target()).toEqual(['alias/two-keys']);
+    expect(await approve('approver3', id)).toMatchObject({ Status: 'Approved' });
+    await update();
+    expect(await target()).toEqual([]);
+  });
+
+  it('ReEncrypt from one key to another', async () => {
+    const blob = (await kms.owner!.send(new EncryptCommand({ KeyId: weak, Plaintext: Buffer.from('moved') }))).CiphertextBlob!;
+    const reEncrypt = () => kms.owner!.send(new ReEncryptCommand({ CiphertextBlob: blob, DestinationKeyId: strong }));
+    const id = (await refused(reEncrypt())).ApprovalRequestId!;
+    expect(await approve('approver1', id)).toMatchObject({ Status: 'Pending' });
+    expect((await refused(reEncrypt())).name).toBe('QuorumApprovalRequiredException');
+    expect(await approve('approver3', id)).toMatchObject({ Status: 'Approved' });
+    expect((await reEncrypt()).KeyId).toContain(strong);
   });
 });

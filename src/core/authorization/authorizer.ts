@@ -62,29 +62,34 @@ function bindCall(deps: AuthorizerDeps, root: string, call: AuthorizedCall): Cal
   const currentSubject = (): Promise<SubjectState> => (subject ??= loadSubject(call.ctx.principal.arn));
 
   const authorizer = {
-    async authorize(request: AuthorizationRequest): Promise<void> {
-      if (request.key) keyArns.add(request.key.arn);
+    async authorize(requested: AuthorizationRequest | readonly AuthorizationRequest[]): Promise<void> {
+      const requests: readonly AuthorizationRequest[] = isList(requested) ? requested : [requested];
       const caller = await currentSubject();
-      const tokens = tokensFor(request.action);
-      // AWS reports a garbage grant token even when a policy allows the call.
-      if (!tokensChecked && tokens.length > 0) {
-        tokensChecked = true;
-        await checkGrantTokens(deps, tokens);
+      for (const request of requests) {
+        if (request.key) keyArns.add(request.key.arn);
+        const tokens = tokensFor(request.action);
+        // AWS reports a garbage grant token even when a policy allows the call.
+        if (!tokensChecked && tokens.length > 0) {
+          tokensChecked = true;
+          await checkGrantTokens(deps, tokens);
+        }
+        const outcome = await decide(deps, {
+          subject: caller,
+          action: request.action,
+          key: request.key,
+          requestContext: request.context,
+          call: { ctx: call.ctx, input: call.input, now },
+          grantTokens: tokens,
+          retiring: request.grant,
+        });
+        decisions.push(audited(outcome));
+        if (outcome.decision !== 'Allow') throw new KmsError('AccessDeniedException', outcome.message ?? 'Access denied.');
       }
-      const outcome = await decide(deps, {
-        subject: caller,
-        action: request.action,
-        key: request.key,
-        requestContext: request.context,
-        call: { ctx: call.ctx, input: call.input, now },
-        grantTokens: tokens,
-        retiring: request.grant,
-      });
-      decisions.push(audited(outcome));
-      if (outcome.decision !== 'Allow') throw new KmsError('AccessDeniedException', outcome.message ?? 'Access denied.');
+      const [first, ...rest] = requests;
+      if (!first) return;
 
-      // Quorum once per call: the first guarded action of a call (e.g. ReEncryptFrom or
-      // ReEncryptTo) consumes its approval; later actions of the same call do not ask again.
+      // Quorum once per call: one approval covers the rules guarding any action of the call, so
+      // an operation that takes several actions authorizes them together (see Authorizer).
       if (quorumSatisfied) return;
       // The in-process CA's own signatures: quorum was enforced on the operation that asked
       // for them, or they are automatic (see in-process-calls.ts). Said so in the audit record.
@@ -96,8 +101,9 @@ function bindCall(deps: AuthorizerDeps, root: string, call: AuthorizedCall): Cal
       try {
         const approved = await enforceQuorum(deps, {
           caller: caller.record,
-          action: request.action,
-          key: request.key,
+          action: first.action,
+          key: first.key,
+          also: rest.map((r) => ({ action: r.action, key: r.key })),
           operation: call.operation,
           input: call.input,
           now,
@@ -158,6 +164,10 @@ function takesGrantTokens(action: string): boolean {
  * For tools that run operations in-process as the operator (the offline CLI on the data
  * directory): allows everything. Never used by the server.
  */
+function isList(requested: AuthorizationRequest | readonly AuthorizationRequest[]): requested is readonly AuthorizationRequest[] {
+  return Array.isArray(requested);
+}
+
 export const operatorAuthorizer = {
   async authorize(): Promise<void> {},
 };

@@ -43,26 +43,29 @@ export const reEncrypt: Operation = {
     requireNoContextForAsymmetric(destination, destinationContext);
 
     const sameKey = String(source.key.keyId === destination.keyId);
-    await deps.authorizer.authorize({
-      principal: ctx.principal,
-      action: 'kms:ReEncryptFrom',
-      key: source.key,
-      context: {
-        ...encryptionContextConditions(sourceContext),
-        'kms:EncryptionAlgorithm': sourceAlgorithm,
-        'kms:ReEncryptOnSameKey': sameKey,
+    // Together: one quorum approval covers the rules guarding either key.
+    await deps.authorizer.authorize([
+      {
+        principal: ctx.principal,
+        action: 'kms:ReEncryptFrom',
+        key: source.key,
+        context: {
+          ...encryptionContextConditions(sourceContext),
+          'kms:EncryptionAlgorithm': sourceAlgorithm,
+          'kms:ReEncryptOnSameKey': sameKey,
+        },
       },
-    });
-    await deps.authorizer.authorize({
-      principal: ctx.principal,
-      action: 'kms:ReEncryptTo',
-      key: destination,
-      context: {
-        ...encryptionContextConditions(destinationContext),
-        'kms:EncryptionAlgorithm': destinationAlgorithm,
-        'kms:ReEncryptOnSameKey': sameKey,
+      {
+        principal: ctx.principal,
+        action: 'kms:ReEncryptTo',
+        key: destination,
+        context: {
+          ...encryptionContextConditions(destinationContext),
+          'kms:EncryptionAlgorithm': destinationAlgorithm,
+          'kms:ReEncryptOnSameKey': sameKey,
+        },
       },
-    });
+    ]);
     if (dryRun) throw dryRunSucceeded();
 
     const plaintext = await decryptTarget(deps, source, sourceContext, { principalArn: ctx.principal.arn, requestId: ctx.requestId, operation: 'ReEncrypt' });

@@ -26,8 +26,9 @@ export const updateAlias: Operation = {
       );
     // AWS sets no kms:RequestAlias for alias management: only for using a key by its alias.
     const context = {};
-    if (oldKey) await deps.authorizer.authorize({ principal: ctx.principal, action: 'kms:UpdateAlias', key: oldKey, context });
-    await deps.authorizer.authorize({ principal: ctx.principal, action: 'kms:UpdateAlias', key: newKey, context });
+    // Together: one quorum approval covers the rules guarding either key.
+    const onNewKey = { principal: ctx.principal, action: 'kms:UpdateAlias', key: newKey, context };
+    await deps.authorizer.authorize(oldKey ? [{ ...onNewKey, key: oldKey }, onNewKey] : onNewKey);
     await deps.store.transaction(async (tx) => {
       const current = await tx.getAlias(aliasName);
       if (!current) throw new KmsError('NotFoundException', `Alias ${arn} is not found.`);

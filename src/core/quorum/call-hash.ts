@@ -1,6 +1,6 @@
 /**
  * The canonical form of a guarded call, whose SHA-256 binds an approval request to exactly one
- * call: the caller, the operation, the key it resolved to, and the request parameters.
+ * call: the caller, the operation, the key (or keys) it resolved to, and the request parameters.
  *
  * Canonical JSON: objects with their members sorted by UTF-16 code units (JSON.stringify's
  * ordering of `Object.keys` after sorting), arrays in order, strings and numbers as
@@ -25,7 +25,7 @@ const MAX_DEPTH = 32;
 export interface GuardedCall {
   callerArn: string;
   operation: string;
-  /** The key the call resolved to: a re-pointed alias then needs a new approval. */
+  /** The key the call resolved to (several, comma-separated, for a call on two keys): a re-pointed alias then needs a new approval. */
   keyArn?: string | undefined;
   input: JsonObject;
 }

@@ -41,6 +41,11 @@ export interface QuorumCheck {
   /** The request as the client sent it. */
   input: JsonObject;
   now: Date;
+  /**
+   * The call's other actions (ReEncryptTo after ReEncryptFrom, UpdateAlias on the new key): the
+   * request covers the rules guarding any of them, and is bound to every key they name.
+   */
+  also?: ReadonlyArray<{ action: string; key?: KeyRecord | undefined }> | undefined;
 }
 
 /** Which deps quorum enforcement reads. */
@@ -56,10 +61,15 @@ export async function enforceQuorum(
   deps: QuorumDeps,
   check: QuorumCheck,
 ): Promise<{ ruleId: string; ruleIds: string[]; approvalRequestId: string } | undefined> {
-  const rules = await guardingRules(deps, check);
+  const actions = [check, ...(check.also ?? [])];
+  const rules: QuorumRuleRecord[] = [];
+  for (const action of actions)
+    for (const rule of await guardingRules(deps, { ...action, input: check.input })) if (!rules.some((r) => r.ruleId === rule.ruleId)) rules.push(rule);
   if (rules.length === 0) return undefined;
   const ruleIds = rules.map((r) => r.ruleId);
-  const hash = callHash({ callerArn: check.caller.arn, operation: check.operation, keyArn: check.key?.arn, input: check.input });
+  // Every key the call acts on: a re-pointed alias on either side needs a new approval.
+  const keyArns = [...new Set(actions.flatMap((a) => (a.key ? [a.key.arn] : [])))];
+  const hash = callHash({ callerArn: check.caller.arn, operation: check.operation, keyArn: keyArns.length > 0 ? keyArns.join(',') : undefined, input: check.input });
   const dryRun = check.input.DryRun === true;
 
   let open = await deps.store.findOpenApprovalRequest(check.caller.arn, check.operation, hash, check.now);

@@ -100,6 +100,11 @@ export interface QuorumRepository {
   insertApprovalRequest(request: ApprovalRequestRecord): Promise<void>;
   getApprovalRequest(requestId: string): Promise<ApprovalRequestRecord | undefined>;
   /**
+   * Inside a transaction: holds the request until the transaction ends, so that transactions
+   * deciding on one request (votes) take turns and each reads the votes of those before it.
+   */
+  lockApprovalRequest(requestId: string): Promise<void>;
+  /**
    * The newest Pending or Approved, unexpired request for this caller and call, if any: what a
    * retried guarded call finds.
    */

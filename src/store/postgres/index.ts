@@ -40,6 +40,7 @@ export interface PostgresStoreOptions extends ConnectionSettings {
 /** SQLSTATE 23505: unique_violation (primary keys included). */
 export const postgresFlavor: SqlFlavor = {
   name: 'postgres',
+  lockRowsForUpdate: true,
   binaryType: sql`bytea`,
   bigintType: 'bigint',
   isUniqueViolation(error: unknown): boolean {

@@ -16,4 +16,10 @@ export interface SqlFlavor {
   readonly bigintType: ColumnTypeExpression;
   /** True when `error` is the driver's primary-key / unique-constraint violation. */
   isUniqueViolation(error: unknown): boolean;
+  /**
+   * True when a transaction must lock a row it reads before changing what it read
+   * (`SELECT … FOR UPDATE` in PostgreSQL, whose READ COMMITTED transactions run side by side);
+   * false where write transactions already run one at a time (SQLite's, begun IMMEDIATE).
+   */
+  readonly lockRowsForUpdate: boolean;
 }

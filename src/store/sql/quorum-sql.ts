@@ -148,6 +148,12 @@ export async function getApprovalRequest(db: Db, requestId: string): Promise<App
   return row && (await withVotes(db, [row]))[0];
 }
 
+/** Locks the request's row until the transaction ends (see QuorumRepository.lockApprovalRequest). */
+export async function lockApprovalRequest(db: Db, flavor: SqlFlavor, requestId: string): Promise<void> {
+  if (!flavor.lockRowsForUpdate) return;
+  await db.selectFrom('approval_requests').select('request_id').where('request_id', '=', requestId).forUpdate().execute();
+}
+
 export async function findOpenApprovalRequest(
   db: Db,
   requesterArn: string,

@@ -427,6 +427,9 @@ export class SqlRepository implements MetadataRepository {
   getApprovalRequest(requestId: string): Promise<ApprovalRequestRecord | undefined> {
     return quorumSql.getApprovalRequest(this.db, requestId);
   }
+  lockApprovalRequest(requestId: string): Promise<void> {
+    return quorumSql.lockApprovalRequest(this.db, this.flavor, requestId);
+  }
   findOpenApprovalRequest(requesterArn: string, operation: string, parametersHash: string, now: Date): Promise<ApprovalRequestRecord | undefined> {
     return quorumSql.findOpenApprovalRequest(this.db, requesterArn, operation, parametersHash, now);
   }

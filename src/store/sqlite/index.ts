@@ -71,6 +71,7 @@ export interface SqliteStoreOptions {
 /** SQLite's column types, and its duplicate-key errors as better-sqlite3 reports them. */
 export const sqliteFlavor: SqlFlavor = {
   name: 'sqlite',
+  lockRowsForUpdate: false,
   binaryType: 'blob',
   bigintType: 'integer',
   isUniqueViolation(error: unknown): boolean {

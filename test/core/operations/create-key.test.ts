@@ -122,8 +122,8 @@ describe('CreateKey', () => {
   it('calls the authorization hook with kms:CreateKey and writes nothing when it refuses', async () => {
     const seen: string[] = [];
     kms.deps.authorizer = {
-      async authorize(request) {
-        seen.push(`${request.action} ${String(request.context['kms:KeySpec'])}`);
+      async authorize(requested) {
+        for (const request of [requested].flat()) seen.push(`${request.action} ${String(request.context['kms:KeySpec'])}`);
         throw new KmsError('AccessDeniedException', 'denied');
       },
     };

@@ -2,6 +2,7 @@ import { constants, createPublicKey, publicEncrypt } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ciphertextHeader, parseCiphertextBlob, writeCiphertextBlob } from '../../../src/core/ciphertext-blob.js';
 import type { KeyRecord } from '../../../src/core/model.js';
+import type { AuthorizationRequest } from '../../../src/core/ports.js';
 import { createAlias } from '../../../src/core/operations/create-alias.js';
 import { decrypt } from '../../../src/core/operations/decrypt.js';
 import { disableKey } from '../../../src/core/operations/disable-key.js';
@@ -161,7 +162,7 @@ describe('Encrypt and Decrypt with a symmetric key', () => {
 
   it('passes the encryption context and algorithm to the authorizer', async () => {
     const seen: Record<string, unknown>[] = [];
-    const spy = { ...kms, deps: { ...kms.deps, authorizer: { authorize: async (r: { action: string; context: Record<string, unknown> }) => void seen.push({ action: r.action, ...r.context }) } } };
+    const spy = { ...kms, deps: { ...kms.deps, authorizer: { authorize: async (requested: AuthorizationRequest | readonly AuthorizationRequest[]) => void seen.push(...[requested].flat().map((r) => ({ action: r.action, ...r.context }))) } } };
     await call(spy, encrypt, { KeyId: key.keyId, Plaintext: b64('x'), EncryptionContext: { dept: 'it' } });
     expect(seen).toEqual([{ action: 'kms:Encrypt', 'kms:EncryptionContext:dept': 'it', 'kms:EncryptionContextKeys': ['dept'], 'kms:EncryptionAlgorithm': 'SYMMETRIC_DEFAULT' }]);
   });

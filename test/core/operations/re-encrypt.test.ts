@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { KeyRecord } from '../../../src/core/model.js';
+import type { AuthorizationRequest } from '../../../src/core/ports.js';
 import { decrypt } from '../../../src/core/operations/decrypt.js';
 import { encrypt } from '../../../src/core/operations/encrypt.js';
 import { reEncrypt } from '../../../src/core/operations/re-encrypt.js';
@@ -49,7 +50,7 @@ describe('ReEncrypt', () => {
   it('authorises ReEncryptFrom on the source and ReEncryptTo on the destination, each with its context', async () => {
     const blob = await encryptUnder(source, 'x', { s: '1' });
     const seen: { action: string; key?: string; context: Record<string, unknown> }[] = [];
-    const spy = { ...kms, deps: { ...kms.deps, authorizer: { authorize: async (r: { action: string; key?: KeyRecord; context: Record<string, unknown> }) => void seen.push({ action: r.action, key: r.key?.keyId, context: r.context }) } } };
+    const spy = { ...kms, deps: { ...kms.deps, authorizer: { authorize: async (requested: AuthorizationRequest | readonly AuthorizationRequest[]) => void seen.push(...[requested].flat().map((r) => ({ action: r.action, key: r.key?.keyId, context: r.context }))) } } };
     await call(spy, reEncrypt, { CiphertextBlob: blob, SourceEncryptionContext: { s: '1' }, DestinationKeyId: destination.keyId, DestinationEncryptionContext: { d: '2' } });
     expect(seen).toEqual([
       { action: 'kms:ReEncryptFrom', key: source.keyId, context: expect.objectContaining({ 'kms:EncryptionContext:s': '1', 'kms:ReEncryptOnSameKey': 'false' }) },

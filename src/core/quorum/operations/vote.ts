@@ -14,6 +14,9 @@ import { approvalRequestNotFound, approvalRequestView, maySee, visibleStatus } f
 export async function vote(deps: KmsDeps, caller: PrincipalRecord, requestId: string, decision: ApprovalVote['decision']): Promise<JsonObject> {
   const now = deps.clock.now();
   const request = await deps.store.transaction(async (tx) => {
+    // Votes on one request take turns: two at once would each miss the other's vote (a
+    // 2-of-N request never approved, a rejection left behind an approval).
+    await tx.lockApprovalRequest(requestId);
     const current = await tx.getApprovalRequest(requestId);
     if (!current || !maySee(current, caller, rootArn(deps.settings))) throw approvalRequestNotFound(requestId);
     const status = visibleStatus(current, now);

@@ -1,0 +1,90 @@
+/**
+ * Votes cast at the same moment on one approval request, against each store: every vote counts
+ * and the request ends where the votes put it. On PostgreSQL (READ COMMITTED) two vote
+ * transactions that do not serialize on the request each see only their own vote: two approvals
+ * of a 2-of-2 request left it Pending for good, and a rejection racing the deciding approval was
+ * recorded but left the request Approved, so the requester could still use it.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { vote } from '../../../src/core/quorum/operations/vote.js';
+import type { ApprovalRequestRecord } from '../../../src/core/quorum/quorum.js';
+import type { PrincipalRecord } from '../../../src/core/model.js';
+import type { KmsDeps } from '../../../src/core/operation.js';
+import type { MetadataStore } from '../../../src/core/ports.js';
+import { openPostgresStore } from '../../../src/store/postgres/index.js';
+import { openSqliteStore } from '../../../src/store/sqlite/index.js';
+import { findPostgres, startPostgres, type TestPostgres } from '../../store/postgres-server.js';
+
+const ACCOUNT = '111122223333';
+const NOW = new Date(1_800_000_100_000);
+const arn = (name: string) => `arn:aws:iam::${ACCOUNT}:user/${name}`;
+const principal = (name: string): PrincipalRecord => ({ arn: arn(name), name, accountId: ACCOUNT, roles: ['CryptoUser'], createdAt: NOW });
+const APPROVERS = ['a', 'b', 'c'].map(principal);
+
+let sequence = 0;
+function request(minApprovals: number): ApprovalRequestRecord {
+  return {
+    requestId: `ar-${(++sequence).toString(16).padStart(32, '0')}`,
+    requesterArn: arn('requester'),
+    operation: 'ScheduleKeyDeletion',
+    action: 'kms:ScheduleKeyDeletion',
+    parametersHash: 'f'.repeat(64),
+    parameters: '{"KeyId":"k"}',
+    requirements: [{ ruleId: 'qr-1', minApprovals, approvers: APPROVERS.map((p) => p.arn) }],
+    status: 'Pending',
+    createdAt: NOW,
+    expiresAt: new Date(NOW.getTime() + 3_600_000),
+    votes: [],
+  };
+}
+
+function depsOf(store: MetadataStore): KmsDeps {
+  return { store, clock: { now: () => NOW }, settings: { partition: 'aws', accountId: ACCOUNT } } as unknown as KmsDeps;
+}
+
+function describeVoteRaces(name: string, open: () => Promise<MetadataStore>): void {
+  describe(`concurrent votes (${name})`, () => {
+    let store: MetadataStore;
+    beforeAll(async () => {
+      store = await open();
+    }, 60_000);
+    afterAll(async () => store?.close());
+
+    it('approves a 2-of-3 request that two approvers approve at once', async () => {
+      for (let round = 0; round < 5; round++) {
+        const r = request(2);
+        await store.insertApprovalRequest(r);
+        await Promise.all([vote(depsOf(store), APPROVERS[0]!, r.requestId, 'Approve'), vote(depsOf(store), APPROVERS[1]!, r.requestId, 'Approve')]);
+        const stored = (await store.getApprovalRequest(r.requestId))!;
+        expect(stored.votes).toHaveLength(2);
+        expect(stored.status).toBe('Approved');
+      }
+    });
+
+    it('ends Rejected when a rejection races the deciding approval', async () => {
+      for (let round = 0; round < 5; round++) {
+        const r = request(1);
+        await store.insertApprovalRequest(r);
+        await Promise.allSettled([vote(depsOf(store), APPROVERS[0]!, r.requestId, 'Approve'), vote(depsOf(store), APPROVERS[1]!, r.requestId, 'Reject')]);
+        const stored = (await store.getApprovalRequest(r.requestId))!;
+        // Whichever came first, the rejection counts: on an Approved request as on a Pending one.
+        expect(stored.votes.map((v) => v.decision)).toContain('Reject');
+        expect(stored.status).toBe('Rejected');
+      }
+    });
+  });
+}
+
+describeVoteRaces('SQLite', () => openSqliteStore({ path: ':memory:' }));
+
+const found = findPostgres();
+describe.skipIf('missing' in found)('PostgreSQL', () => {
+  let server: TestPostgres;
+  beforeAll(() => {
+    server = startPostgres();
+  }, 60_000);
+  afterAll(() => server?.stop());
+  describeVoteRaces('PostgreSQL', () =>
+    openPostgresStore({ connectionString: server.connectionString, schema: `votes_${process.pid}_${Date.now().toString(36)}`, maxConnections: 4 }),
+  );
+});
