@@ -107,37 +107,37 @@ describe.each(modes)('SQLite read cache, commits seen through $name', ({ options
     }
   });
 
-  it('sees a commit by another process (a child node, as the CLI) on the next call', async () => {
+  /** A fresh store file with one Enabled key its calls have read (the cache and the header check settled), handed to `then`. */
+  async function withKeySeen(then: (store: SqliteMetadataStore, path: string, keyId: string) => Promise<void>): Promise<void> {
     const path = freshPath();
     const store = await openSqliteStore({ path, ...options });
     try {
       const k = key();
       await store.insertKey(k);
       for (let i = 0; i < 3; i++) expect(await stateInNextCall(store, k.keyId)).toBe('Enabled');
-      setStateFromAnotherProcess(path, k.keyId, 'Disabled', 2);
-      expect(await stateInNextCall(store, k.keyId)).toBe('Disabled');
-      // And outside any call.
-      setStateFromAnotherProcess(path, k.keyId, 'PendingDeletion', 3);
-      expect((await store.getKey(k.keyId))?.keyState).toBe('PendingDeletion');
+      await then(store, path, k.keyId);
     } finally {
       await store.close();
     }
+  }
+
+  it('sees a commit by another process (a child node, as the CLI) on the next call', async () => {
+    await withKeySeen(async (store, path, keyId) => {
+      setStateFromAnotherProcess(path, keyId, 'Disabled', 2);
+      expect(await stateInNextCall(store, keyId)).toBe('Disabled');
+      // And outside any call.
+      setStateFromAnotherProcess(path, keyId, 'PendingDeletion', 3);
+      expect((await store.getKey(keyId))?.keyState).toBe('PendingDeletion');
+    });
   });
 
   it('sees a commit whose writer died between the two header copies (copy 1 new, copy 0 old): SQLite recovers it', async () => {
-    const path = freshPath();
-    const store = await openSqliteStore({ path, ...options });
-    try {
-      const k = key();
-      await store.insertKey(k);
-      for (let i = 0; i < 3; i++) expect(await stateInNextCall(store, k.keyId)).toBe('Enabled');
-      commitAndDieBetweenHeaderCopies(path, k.keyId, 'Disabled', 2);
+    await withKeySeen(async (store, path, keyId) => {
+      commitAndDieBetweenHeaderCopies(path, keyId, 'Disabled', 2);
       // SQLite's next read finds the copies differ, rebuilds the header from the WAL (the commit
       // frame is there) and moves data_version: the commit is as committed as any other.
-      expect(await stateInNextCall(store, k.keyId)).toBe('Disabled');
-    } finally {
-      await store.close();
-    }
+      expect(await stateInNextCall(store, keyId)).toBe('Disabled');
+    });
   });
 
   it('sees every commit across checkpoints and WAL restarts made by another connection', async () => {
