@@ -95,6 +95,15 @@ export function principalCommand(): Command {
     await adminCall(options, 'UpdatePrincipalRoles', { UserName: name, Roles: options.role });
   });
 
+  const tag = new Command('tag')
+    .description('Add or replace tags of the principal (a RegionPeer is bound to its region by hsmkms:PeerRegion=REGION).')
+    .argument('<name>', 'user name')
+    .requiredOption('--tag <key=value>', 'a tag (repeatable)', collect);
+  addAdminOptions(tag).action(async (name: string, options: AdminCliOptions & { tag: string[] }) => {
+    const tags = keyValues(options.tag, '--tag').map(([TagKey, TagValue]) => ({ TagKey, TagValue }));
+    await adminCall(options, 'TagPrincipal', { UserName: name, Tags: tags });
+  });
+
   const remove = new Command('delete')
     .description('Delete the principal with its access keys and policies; keys it owned stay, without an owner.')
     .argument('<name>', 'user name');
@@ -119,6 +128,6 @@ export function principalCommand(): Command {
     await adminCall(options, 'DeleteAccessKey', { UserName: name, AccessKeyId: options.accessKeyId });
   });
 
-  for (const command of [create, list, get, putPolicy, deletePolicy, setRoles, remove, createKey, deleteKey]) principal.addCommand(command);
+  for (const command of [create, list, get, putPolicy, deletePolicy, setRoles, tag, remove, createKey, deleteKey]) principal.addCommand(command);
   return principal;
 }

@@ -3,8 +3,10 @@
  * to. Each peer is reached at its endpoint with the credentials of a principal of the peer
  * deployment, read from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (never argv) and stored with
  * the secret sealed by this deployment's HSM. The peer's roles and policies decide what that
- * principal may do there: it must be a RegionPeer there (`hsmkms principal create NAME --role
- * RegionPeer`), the one role the peer-to-peer operations are for, which can do nothing else.
+ * principal may do there: it must be a RegionPeer there bound to this region (`hsmkms principal
+ * create NAME --role RegionPeer --tag hsmkms:PeerRegion=THIS-REGION`), the one role the
+ * peer-to-peer operations are for, which can do nothing else — never the root, whose credentials
+ * another deployment must not hold (refused, and refused by the peer for those calls anyway).
  */
 import { isIP } from 'node:net';
 import { resolve } from 'node:path';
@@ -13,6 +15,7 @@ import { openServices, quietLogger } from '../app.js';
 import { credentialsFromEnv, HsmKmsClient, HsmKmsError } from '../client/hsmkms-client.js';
 import { ConfigError } from '../config/hsm.js';
 import { userNameOf } from '../core/admin/principal-names.js';
+import { PEER_REGION_TAG } from '../core/authorization/peer-region.js';
 import { REGION_RULE } from '../core/multi-region/model.js';
 import { addHsmOptions, resolveHsmConfig, type HsmCliOptions } from './hsm-options.js';
 import { progress } from './service-options.js';
@@ -61,23 +64,36 @@ export function regionCommand(): Command {
       throw new ConfigError('Set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY to the credentials of a principal of the peer deployment.');
     }
     let peerArn: string | undefined;
-    let peerRoles: string[] = [];
-    let peerIsRoot = false;
+    let peerRegion: string | undefined;
     if (options.check) {
+      let who;
       try {
-        const who = await new HsmKmsClient({ endpoint, region: regionName, credentials, timeoutMs: 15_000 }).call('GetCallerIdentity');
-        peerArn = String(who.Arn);
-        peerRoles = Array.isArray(who.Roles) ? who.Roles.map(String) : [];
-        peerIsRoot = who.Root === true;
+        who = await new HsmKmsClient({ endpoint, region: regionName, credentials, timeoutMs: 15_000 }).call('GetCallerIdentity');
       } catch (error) {
         const why = error instanceof HsmKmsError ? `${error.name}: ${error.message}` : (error as Error).message;
         throw new ConfigError(`The peer at ${endpoint} did not accept these credentials for region ${regionName} (${why}). Use --no-check to store it anyway.`);
       }
+      peerArn = String(who.Arn);
+      const peerRoles = Array.isArray(who.Roles) ? who.Roles.map(String) : [];
+      peerRegion = typeof who.PeerRegion === 'string' ? who.PeerRegion : undefined;
       // Checked before anything is stored: that deployment would refuse every replication call.
-      if (!peerIsRoot && !peerRoles.includes('RegionPeer'))
+      // The root credentials of another deployment are never kept here: whoever reads this data
+      // directory and HSM could then do anything there, and the peer refuses them anyway.
+      const create = `hsmkms principal create replicator-THIS-REGION --role RegionPeer --tag ${PEER_REGION_TAG}=THIS-REGION`;
+      if (who.Root === true)
+        throw new ConfigError(
+          `These are the root credentials of region ${regionName}'s deployment: a region peer is given a principal that can do nothing but replicate, never the root. ` +
+            `On that deployment run: ${create} (THIS-REGION: this deployment's --region), then pass its access key.`,
+        );
+      if (!peerRoles.includes('RegionPeer'))
         throw new ConfigError(
           `The peer principal ${peerArn} holds ${peerRoles.join(', ') || 'no role'} in region ${regionName}; replication needs the RegionPeer role there. ` +
             `On that deployment run: hsmkms principal set-roles ${userNameOf(peerArn)} --role RegionPeer`,
+        );
+      if (peerRegion === undefined)
+        throw new ConfigError(
+          `The peer principal ${peerArn} in region ${regionName} is bound to no region, so that deployment refuses its replication calls. ` +
+            `On that deployment run: hsmkms principal tag ${userNameOf(peerArn)} --tag ${PEER_REGION_TAG}=THIS-REGION (this deployment's --region).`,
         );
     }
     await withServices(options, async ({ store, backend }) => {
@@ -86,7 +102,9 @@ export function regionCommand(): Command {
       // Work that waited for this region (a replica Creating, an Updating key) is tried again on the next scheduler pass.
       await store.multiRegion.retryReplicationJobs(new Date(), regionName);
     });
-    process.stdout.write(`${JSON.stringify({ region: regionName, endpoint, accessKeyId: credentials.accessKeyId, ...(peerArn ? { peerPrincipal: peerArn } : {}) })}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ region: regionName, endpoint, accessKeyId: credentials.accessKeyId, ...(peerArn ? { peerPrincipal: peerArn } : {}), ...(peerRegion ? { peerRegion } : {}) })}\n`,
+    );
   });
 
   const list = addHsmOptions(new Command('list').description('List the region peers as JSON lines (no secrets).'));

@@ -85,6 +85,9 @@ type Input = Record<string, Json>;
 let server: RunningServer;
 let kms: KMSClient;
 let signer: SignatureV4;
+/** Signs the calls between regions: a RegionPeer bound to eu-west-1 (the root may not make them). */
+let peerSigner: SignatureV4;
+const PEER_OPERATIONS = ['HsmKms.PrepareReplica', 'HsmKms.ImportReplica', 'HsmKms.ImportReplicaVersions', 'HsmKms.AbandonReplica', 'HsmKms.SyncMultiRegionKey'];
 const SEEDS: Record<string, Input> = {};
 
 /**
@@ -237,11 +240,19 @@ beforeAll(async () => {
   const auditToken = (await admin.call('LookupAuditEvents', { MaxResults: 1 })).NextToken as string;
   expect(auditToken).toMatch(/^[A-Za-z0-9_-]+$/);
   const now = Math.floor(Date.now() / 1000);
+  // The peer principal of eu-west-1's deployment, which makes the calls between regions.
+  const peer = (await admin.call('CreatePrincipal', { UserName: 'fuzz-peer', Roles: ['RegionPeer'], Tags: [{ TagKey: 'hsmkms:PeerRegion', TagValue: 'eu-west-1' }] })) as {
+    AccessKeyId: string;
+    SecretAccessKey: string;
+  };
+  const peerCredentials = { accessKeyId: peer.AccessKeyId, secretAccessKey: peer.SecretAccessKey };
+  peerSigner = new SignatureV4({ credentials: peerCredentials, region: server.region, service: 'kms', sha256: NodeSha256 });
+  const fromPeer = new HsmKmsClient({ endpoint: server.endpoint, region: server.region, credentials: peerCredentials });
   // Replica material as a primary's deployment sends it: 32 bytes wrapped with RSAES-OAEP to the
   // transport key PrepareReplica made (single use). SHA-1, which every SoftHSM2 does: under the
   // cloudhsm profile the token also offers SHA-256, which the SoftHSM2 behind it cannot do.
   const wrapForReplica = async (KeyId: string, Existing: boolean) => {
-    const prepared = (await admin.call('PrepareReplica', { KeyId, KeySpec: 'SYMMETRIC_DEFAULT', Existing })) as { TransportKeyId: string; PublicKey: string; TransportHashes: string[] };
+    const prepared = (await fromPeer.call('PrepareReplica', { KeyId, KeySpec: 'SYMMETRIC_DEFAULT', Existing })) as { TransportKeyId: string; PublicKey: string; TransportHashes: string[] };
     const hash = 'SHA_1';
     expect(prepared.TransportHashes).toContain(hash);
     const publicKey = createPublicKey({ key: Buffer.from(prepared.PublicKey, 'base64'), format: 'der', type: 'spki' });
@@ -254,7 +265,7 @@ beforeAll(async () => {
   // A replica already here (of a primary in eu-west-1), for ImportReplicaVersions: new material for it.
   const existingReplica = `mrk-${'d'.repeat(32)}`;
   const first = await wrapForReplica(existingReplica, false);
-  await admin.call('ImportReplica', {
+  await fromPeer.call('ImportReplica', {
     ...replicaFields,
     TransportKeyId: first.TransportKeyId,
     TransportHash: first.TransportHash,
@@ -265,7 +276,7 @@ beforeAll(async () => {
   const forVersions = await wrapForReplica(existingReplica, true);
   // A replica Creating here (PrepareReplica with its settings), its transfer still possible.
   const creatingReplica = `mrk-${'c'.repeat(32)}`;
-  await admin.call('PrepareReplica', { KeyId: creatingReplica, KeySpec: 'SYMMETRIC_DEFAULT', Replica: { ...replicaFields, Description: 'being created' } });
+  await fromPeer.call('PrepareReplica', { KeyId: creatingReplica, KeySpec: 'SYMMETRIC_DEFAULT', Replica: { ...replicaFields, Description: 'being created' } });
 
   const tags = [{ TagKey: 'team', TagValue: 'fuzz' }];
   Object.assign(SEEDS, {
@@ -372,7 +383,7 @@ beforeAll(async () => {
     'HsmKms.VerifyAuditTrail': { From: now - 3600, To: now + 60 },
     ReplicateKey: { KeyId: mrk, ReplicaRegion: 'eu-west-1', Description: 'replica', Tags: tags, Policy: defaultPolicy(), BypassPolicyLockoutSafetyCheck: false },
     UpdatePrimaryRegion: { KeyId: mrk, PrimaryRegion: 'eu-west-1' },
-    'HsmKms.SyncMultiRegionKey': { KeyId: mrk, PrimaryRegion: 'us-east-1', Regions: ['us-east-1'], RotationEnabled: false },
+    'HsmKms.SyncMultiRegionKey': { KeyId: existingReplica, PrimaryRegion: 'eu-west-1', Regions: ['eu-west-1', 'us-east-1'], RotationEnabled: false },
     'HsmKms.PrepareReplica': { KeyId: `mrk-${'e'.repeat(32)}`, KeySpec: 'SYMMETRIC_DEFAULT', Existing: false },
     'HsmKms.AbandonReplica': { KeyId: `mrk-${'e'.repeat(32)}`, PrimaryRegion: 'eu-west-1' },
     'HsmKms.RemoveCreatingReplica': { KeyId: creatingReplica },
@@ -613,7 +624,7 @@ async function send(c: Case): Promise<{ status: number; text: string }> {
   const target = c.operation.includes('.') ? c.operation : `TrentService.${c.operation}`;
   const headers: Record<string, string> = { host: url.host, 'x-amz-target': target };
   if (c.contentType !== '') headers['content-type'] = c.contentType;
-  const signed = await signer.sign({ method: 'POST', protocol: 'http:', hostname: url.hostname, port: Number(url.port), path: '/', headers, body: c.body });
+  const signed = await (PEER_OPERATIONS.includes(c.operation) ? peerSigner : signer).sign({ method: 'POST', protocol: 'http:', hostname: url.hostname, port: Number(url.port), path: '/', headers, body: c.body });
   const res = await fetch(server.endpoint, { method: 'POST', headers: signed.headers, body: c.body });
   return { status: res.status, text: await res.text() };
 }

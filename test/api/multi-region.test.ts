@@ -72,10 +72,10 @@ beforeAll(async () => {
   kmsWest = client(eu, west.endpoint);
   // The peer principal: a RegionPeer of eu-west-1, whose credentials us-east-1 keeps sealed.
   adminWest = new HsmKmsClient({ endpoint: west.endpoint, region: eu, credentials: rootOf(eu) });
-  const peer = await adminWest.call('CreatePrincipal', { UserName: 'replicator-us-east-1', Roles: ['RegionPeer'] });
+  const peer = await adminWest.call('CreatePrincipal', { UserName: 'replicator-us-east-1', Roles: ['RegionPeer'], Tags: [{ TagKey: 'hsmkms:PeerRegion', TagValue: us }] });
   peerCredentials = { AWS_ACCESS_KEY_ID: String(peer.AccessKeyId), AWS_SECRET_ACCESS_KEY: String(peer.SecretAccessKey) };
   const { stdout } = await hsmkms(['region', 'add', eu, '--endpoint', west.endpoint, '--data-dir', dataDir(us)], peerCredentials);
-  expect(JSON.parse(stdout)).toStrictEqual({ region: eu, endpoint: west.endpoint, accessKeyId: peer.AccessKeyId, peerPrincipal: peer.Arn });
+  expect(JSON.parse(stdout)).toStrictEqual({ region: eu, endpoint: west.endpoint, accessKeyId: peer.AccessKeyId, peerPrincipal: peer.Arn, peerRegion: us });
   westRegistered = west.endpoint;
 }, 240_000);
 
@@ -547,8 +547,9 @@ describe('multi-Region keys between two deployments', () => {
 
 describe('the peer-to-peer operations are for the RegionPeer principal alone', () => {
   const replica = { KeyUsage: 'ENCRYPT_DECRYPT', PrimaryRegion: us, Regions: [us] };
-  const principalOf = async (UserName: string, Roles: string[]) => {
-    const made = await adminWest.call('CreatePrincipal', { UserName, Roles });
+  const principalOf = async (UserName: string, Roles: string[], peerRegion?: string) => {
+    const Tags = peerRegion ? [{ TagKey: 'hsmkms:PeerRegion', TagValue: peerRegion }] : [];
+    const made = await adminWest.call('CreatePrincipal', { UserName, Roles, Tags });
     return { accessKeyId: String(made.AccessKeyId), secretAccessKey: String(made.SecretAccessKey) };
   };
   const keyId = () => `mrk-${randomBytes(16).toString('hex')}`;
@@ -582,7 +583,7 @@ describe('the peer-to-peer operations are for the RegionPeer principal alone', (
     const replicated = (await kmsEast.send(new CreateKeyCommand({ MultiRegion: true }))).KeyMetadata!;
     await kmsEast.send(new ReplicateKeyCommand({ KeyId: replicated.KeyId, ReplicaRegion: eu }));
     await replicaReady(replicated.KeyId!);
-    const otherPeer = new HsmKmsClient({ endpoint: west.endpoint, region: eu, credentials: await principalOf('replicator-ap-south-1', ['RegionPeer']) });
+    const otherPeer = new HsmKmsClient({ endpoint: west.endpoint, region: eu, credentials: await principalOf('replicator-ap-south-1', ['RegionPeer'], 'ap-south-1') });
     const refused = await refusal(otherPeer.call('PrepareReplica', { KeyId: replicated.KeyId, KeySpec: 'SYMMETRIC_DEFAULT', Existing: true }));
     expect(refused).toMatchObject({ name: 'AccessDeniedException', message: expect.stringContaining('hsmkms:ImportReplicaVersions') });
     // The replica's own peer principal still gets one (as a rotation of the primary sends it).
@@ -610,10 +611,65 @@ describe('the peer-to-peer operations are for the RegionPeer principal alone', (
     }
     const peerAdmin = new HsmKmsClient({ endpoint: west.endpoint, region: eu, credentials });
     expect((await refusal(peerAdmin.call('CreatePrincipal', { UserName: 'made-by-peer' }))).name).toBe('AccessDeniedException');
-    expect(await peerAdmin.call('GetCallerIdentity')).toMatchObject({ UserName: 'replicator-us-east-1', Roles: ['RegionPeer'] });
+    expect(await peerAdmin.call('GetCallerIdentity')).toMatchObject({ UserName: 'replicator-us-east-1', Roles: ['RegionPeer'], PeerRegion: us });
     const combined = await refusal(adminWest.call('CreatePrincipal', { UserName: 'peer-and-user', Roles: ['RegionPeer', 'CryptoUser'] }));
     expect(combined).toMatchObject({ name: 'ValidationException', message: expect.stringMatching(/RegionPeer is held alone/) });
     expect(await stateIn(kmsWest, key.KeyId!)).toBe('Enabled');
+  });
+
+  it("a RegionPeer acts only for keys whose primary is in the region it is bound to: another region's peer cannot plant, fill, update or remove them", async () => {
+    const replicated = (await kmsEast.send(new CreateKeyCommand({ MultiRegion: true }))).KeyMetadata!;
+    await kmsEast.send(new ReplicateKeyCommand({ KeyId: replicated.KeyId, ReplicaRegion: eu }));
+    await replicaReady(replicated.KeyId!);
+    const southPeer = new HsmKmsClient({ endpoint: west.endpoint, region: eu, credentials: await principalOf('peer-of-ap-south-1', ['RegionPeer'], 'ap-south-1') });
+    const target = keyId();
+    const claimingUs: Array<[string, Record<string, unknown>]> = [
+      ['PrepareReplica', { KeyId: target, KeySpec: 'SYMMETRIC_DEFAULT', Replica: replica }],
+      ['ImportReplica', { Origin: 'EXTERNAL', KeyId: target, KeySpec: 'SYMMETRIC_DEFAULT', CurrentKeyMaterialId: 'ab'.repeat(32), ...replica }],
+      ['PrepareReplica', { KeyId: replicated.KeyId, KeySpec: 'SYMMETRIC_DEFAULT', Existing: true }],
+      ['SyncMultiRegionKey', { KeyId: replicated.KeyId, PrimaryRegion: us, Regions: [us, eu], RotationEnabled: false }],
+      // Claiming its own region for a key whose primary is recorded in us-east-1 changes nothing either.
+      ['SyncMultiRegionKey', { KeyId: replicated.KeyId, PrimaryRegion: 'ap-south-1', Regions: [us, eu, 'ap-south-1'], RotationEnabled: false }],
+      ['AbandonReplica', { KeyId: replicated.KeyId, PrimaryRegion: us }],
+    ];
+    for (const [operation, input] of claimingUs) {
+      const refused = await refusal(southPeer.call(operation, input));
+      expect(refused, operation).toMatchObject({ name: 'AccessDeniedException' });
+      expect(refused.message, operation).toContain('the peer principal of ap-south-1 may not act for a key whose primary is in us-east-1');
+    }
+    expect(await stateIn(kmsWest, target)).toBe('NotFoundException');
+    expect((await kmsWest.send(new DescribeKeyCommand({ KeyId: replicated.KeyId }))).KeyMetadata).toMatchObject({
+      KeyState: 'Enabled',
+      MultiRegionConfiguration: { PrimaryKey: { Region: us } },
+    });
+    // For its own region it may (nothing of that primary here to remove).
+    expect(await southPeer.call('AbandonReplica', { KeyId: target, PrimaryRegion: 'ap-south-1' })).toMatchObject({ Removed: false });
+    // A RegionPeer bound to no region, and the account root, make no call between regions.
+    const unbound = new HsmKmsClient({ endpoint: west.endpoint, region: eu, credentials: await principalOf('peer-of-nowhere', ['RegionPeer']) });
+    const refusedUnbound = await refusal(unbound.call('AbandonReplica', { KeyId: target, PrimaryRegion: us }));
+    expect(refusedUnbound.message).toContain('hsmkms principal tag peer-of-nowhere --tag hsmkms:PeerRegion=REGION');
+    const refusedRoot = await refusal(adminWest.call('PrepareReplica', { KeyId: target, KeySpec: 'SYMMETRIC_DEFAULT', Replica: replica }));
+    expect(refusedRoot).toMatchObject({ name: 'AccessDeniedException', message: expect.stringContaining('never with the account root') });
+    expect(await stateIn(kmsWest, target)).toBe('NotFoundException');
+  });
+
+  it('hsmkms region add refuses the root credentials of the peer, and a RegionPeer bound to no region', async () => {
+    const add = (credentials: { accessKeyId: string; secretAccessKey: string }) =>
+      promisify(execFile)(process.execPath, [HSMKMS_BIN, 'region', 'add', eu, '--endpoint', west.endpoint, '--data-dir', dataDir(us)], {
+        env: { ...process.env, AWS_ACCESS_KEY_ID: credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey },
+      }).then(
+        () => '',
+        (error: { stderr: string }) => error.stderr,
+      );
+    const root = rootOf(eu);
+    const failed = await add({ accessKeyId: root.accessKeyId, secretAccessKey: root.secretAccessKey });
+    expect(failed).toContain(`These are the root credentials of region ${eu}'s deployment`);
+    expect(failed).toContain('hsmkms principal create replicator-THIS-REGION --role RegionPeer --tag hsmkms:PeerRegion=THIS-REGION');
+    const unbound = await add(await principalOf('unbound-peer', ['RegionPeer']));
+    expect(unbound).toContain('is bound to no region');
+    expect(unbound).toContain('hsmkms principal tag unbound-peer --tag hsmkms:PeerRegion=THIS-REGION');
+    const { stdout } = await hsmkms(['region', 'list', '--data-dir', dataDir(us)]);
+    expect(JSON.parse(stdout.trim())).toMatchObject({ region: eu, accessKeyId: peerCredentials.AWS_ACCESS_KEY_ID });
   });
 
   it('hsmkms region add refuses a peer principal that is not a RegionPeer, naming the command to run there', async () => {

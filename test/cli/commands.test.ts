@@ -61,6 +61,9 @@ describe('hsmkms CLI', () => {
     await hsmkms(['principal', 'put-policy', 'carol', '--policy-name', 'no-keys', '--policy-file', file, '--data-dir', dataDir]);
     const shown = JSON.parse((await hsmkms(['principal', 'get', 'carol', '--data-dir', dataDir])).stdout);
     expect(shown).toMatchObject({ arn: 'arn:aws:iam::111122223333:user/carol', roles: ['CryptoUser'], tags: { team: 'blue' }, ownedKeys: 0 });
+    // Tags added or replaced later (a RegionPeer is bound to its region so).
+    await hsmkms(['principal', 'tag', 'carol', '--tag', 'team=green', '--tag', 'hsmkms:PeerRegion=us-east-1', '--data-dir', dataDir]);
+    expect(JSON.parse((await hsmkms(['principal', 'get', 'carol', '--data-dir', dataDir])).stdout).tags).toStrictEqual({ team: 'green', 'hsmkms:PeerRegion': 'us-east-1' });
     expect(shown.policies).toEqual([{ name: 'no-keys', document: JSON.parse(readFileSync(file, 'utf8')) }]);
     expect(shown.accessKeys).toHaveLength(1);
     expect(JSON.stringify(shown)).not.toMatch(/secret/i);

@@ -68,15 +68,16 @@ export function describeMultiRegionContract(store: () => MetadataStore): void {
       const [job] = await repo.listDueReplicationJobs(now, 10);
       expect(job).toMatchObject({ ...id, generation: 1, attempts: 0, nextAttemptAt: now });
       const lease = new Date(now.getTime() + 60_000);
-      expect(await repo.claimReplicationJob(job!, lease)).toBe(true);
-      expect(await repo.claimReplicationJob(job!, lease)).toBe(false);
+      const held = await repo.claimReplicationJob(job!, lease);
+      expect(held).toStrictEqual({ ...job, nextAttemptAt: now, leasedUntil: lease });
+      expect(await repo.claimReplicationJob(job!, lease)).toBeUndefined();
       expect(await repo.listDueReplicationJobs(now, 10)).toStrictEqual([]);
       // Asked for again while it runs: the run's completion must not drop the new request, and
       // until that run ends the job stays its runner's (not due, not made due by a retry).
       await repo.enqueueReplicationJob({ ...id, payload: '{"again":true}' }, now);
       expect(await repo.listDueReplicationJobs(now, 10)).toStrictEqual([]);
       expect(await repo.retryReplicationJobs(now)).toBe(0);
-      await repo.completeReplicationJob(job!);
+      await repo.completeReplicationJob(held!);
       const [again] = await repo.listDueReplicationJobs(now, 10);
       expect(again).toMatchObject({ generation: 2, payload: '{"again":true}' });
       await repo.deferReplicationJob(again!, { attempts: 1, nextAttemptAt: lease, lastError: 'peer down' });
@@ -89,6 +90,38 @@ export function describeMultiRegionContract(store: () => MetadataStore): void {
       await repo.completeReplicationJob(due!);
       expect(await repo.listReplicationJobs({ limit: 10 })).toStrictEqual([]);
       expect(await repo.getReplicationJob(id)).toBeUndefined();
+    });
+
+    it('fences a runner whose lease ran out: another runner took the job, and the first one\'s outcome is not written', async () => {
+      const repo = store().multiRegion;
+      const now = new Date(1_790_000_000_000);
+      const id = { keyId: mrkId(), region: 'eu-west-1', kind: 'rotate' as const };
+      await repo.enqueueReplicationJob({ ...id, payload: '{}' }, now);
+      const [job] = await repo.listDueReplicationJobs(now, 10);
+      const first = (await repo.claimReplicationJob(job!, new Date(now.getTime() + 300_000)))!;
+      // A heartbeat extends the lease while the run goes on; the job stays the runner's.
+      expect(await repo.renewReplicationJobLease(first, new Date(now.getTime() + 400_000))).toBe(true);
+      expect(await repo.listDueReplicationJobs(new Date(now.getTime() + 350_000), 10)).toStrictEqual([]);
+      // A renewal with a lease the job no longer carries (the one before) fails.
+      expect(await repo.renewReplicationJobLease(first, new Date(now.getTime() + 500_000))).toBe(false);
+      const renewed = { ...first, leasedUntil: new Date(now.getTime() + 400_000) };
+      // That runner stalls past its lease: a second runner takes the job.
+      const later = new Date(now.getTime() + 401_000);
+      const [due] = await repo.listDueReplicationJobs(later, 10);
+      const second = (await repo.claimReplicationJob(due!, new Date(later.getTime() + 300_000)))!;
+      expect(second.leasedUntil!.getTime()).toBeGreaterThan(renewed.leasedUntil.getTime());
+      // The first runner wakes: it cannot renew, and neither its completion nor its failure is written.
+      expect(await repo.renewReplicationJobLease(renewed, new Date(later.getTime() + 300_000))).toBe(false);
+      await repo.completeReplicationJob(renewed);
+      await repo.deferReplicationJob(renewed, { attempts: 1, nextAttemptAt: later, lastError: 'stale' });
+      expect(await repo.getReplicationJob(id)).toStrictEqual({ ...second, nextAttemptAt: second.leasedUntil });
+      expect(await repo.listDueReplicationJobs(later, 10)).toStrictEqual([]);
+      // Asked for again meanwhile: the stale runner's end does not make it due either; the holder's does.
+      await repo.enqueueReplicationJob({ ...id, payload: '{"again":true}' }, later);
+      await repo.completeReplicationJob(renewed);
+      expect(await repo.listDueReplicationJobs(later, 10)).toStrictEqual([]);
+      await repo.completeReplicationJob(second);
+      expect(await repo.listDueReplicationJobs(later, 10)).toMatchObject([{ ...id, generation: 2, payload: '{"again":true}' }]);
     });
 
     it('hands a transport key to exactly one taker, and drops expired ones', async () => {

@@ -32,6 +32,29 @@ function setStateFromAnotherProcess(path: string, keyId: string, state: string, 
   execFileSync(process.execPath, ['-e', script, path, keyId, state, String(revision)], { cwd: repo, stdio: 'pipe' });
 }
 
+/**
+ * A commit by another process that dies after writing WAL-index header copy 1 and before copy 0
+ * (SQLite writes copy 1, a barrier, then copy 0): the child commits, then puts copy 0 back as it
+ * was before (its own descriptor: one of this process would drop SQLite's locks here).
+ */
+function commitAndDieBetweenHeaderCopies(path: string, keyId: string, state: string, revision: number): void {
+  const script = `
+    const fs = require('node:fs');
+    const [path, keyId, state, revision] = process.argv.slice(1);
+    const db = new (require('better-sqlite3'))(path);
+    db.pragma('busy_timeout = 5000');
+    const shm = fs.openSync(fs.realpathSync(path) + '-shm', 'r+');
+    const copy0 = Buffer.alloc(48);
+    fs.readSync(shm, copy0, 0, 48, 0);
+    if (db.prepare('update keys set key_state = ?, revision = ? where key_id = ?').run(state, Number(revision), keyId).changes !== 1) throw new Error('no row updated');
+    const after = Buffer.alloc(96);
+    fs.readSync(shm, after, 0, 96, 0);
+    if (after.subarray(0, 48).equals(copy0) || !after.subarray(0, 48).equals(after.subarray(48))) throw new Error('the commit did not move both copies');
+    fs.writeSync(shm, copy0, 0, 48, 0);
+    process.exit(0);`;
+  execFileSync(process.execPath, ['-e', script, path, keyId, state, String(revision)], { cwd: repo, stdio: 'pipe' });
+}
+
 /** Sets the key's state through a connection of this process that is not the store's. */
 function setState(db: Database.Database, keyId: string, state: string, revision: number): void {
   db.prepare('update keys set key_state = ?, revision = ? where key_id = ?').run(state, revision, keyId);
@@ -84,21 +107,37 @@ describe.each(modes)('SQLite read cache, commits seen through $name', ({ options
     }
   });
 
-  it('sees a commit by another process (a child node, as the CLI) on the next call', async () => {
+  /** A fresh store file with one Enabled key its calls have read (the cache and the header check settled), handed to `then`. */
+  async function withKeySeen(then: (store: SqliteMetadataStore, path: string, keyId: string) => Promise<void>): Promise<void> {
     const path = freshPath();
     const store = await openSqliteStore({ path, ...options });
     try {
       const k = key();
       await store.insertKey(k);
       for (let i = 0; i < 3; i++) expect(await stateInNextCall(store, k.keyId)).toBe('Enabled');
-      setStateFromAnotherProcess(path, k.keyId, 'Disabled', 2);
-      expect(await stateInNextCall(store, k.keyId)).toBe('Disabled');
-      // And outside any call.
-      setStateFromAnotherProcess(path, k.keyId, 'PendingDeletion', 3);
-      expect((await store.getKey(k.keyId))?.keyState).toBe('PendingDeletion');
+      await then(store, path, k.keyId);
     } finally {
       await store.close();
     }
+  }
+
+  it('sees a commit by another process (a child node, as the CLI) on the next call', async () => {
+    await withKeySeen(async (store, path, keyId) => {
+      setStateFromAnotherProcess(path, keyId, 'Disabled', 2);
+      expect(await stateInNextCall(store, keyId)).toBe('Disabled');
+      // And outside any call.
+      setStateFromAnotherProcess(path, keyId, 'PendingDeletion', 3);
+      expect((await store.getKey(keyId))?.keyState).toBe('PendingDeletion');
+    });
+  });
+
+  it('sees a commit whose writer died between the two header copies (copy 1 new, copy 0 old): SQLite recovers it', async () => {
+    await withKeySeen(async (store, path, keyId) => {
+      commitAndDieBetweenHeaderCopies(path, keyId, 'Disabled', 2);
+      // SQLite's next read finds the copies differ, rebuilds the header from the WAL (the commit
+      // frame is there) and moves data_version: the commit is as committed as any other.
+      expect(await stateInNextCall(store, keyId)).toBe('Disabled');
+    });
   });
 
   it('sees every commit across checkpoints and WAL restarts made by another connection', async () => {

@@ -173,19 +173,34 @@ async function ecPublicKey(backend: Pkcs11Backend, s: Handle, key: Handle, spec:
   const info = specInfo(spec);
   const [params] = await calls.call('C_GetAttributeValue', s, key, [{ type: P.CKA_EC_PARAMS }]);
   if (!(params!.value as Buffer).equals(info.ecParams!)) throw incorrect(`The imported EC key is not on the curve of ${spec}.`);
-  const curve = info.jwkCurve === 'secp256k1' ? 'secp256k1' : { 'P-256': 'prime256v1', 'P-384': 'secp384r1', 'P-521': 'secp521r1' }[info.jwkCurve!]!;
-  const generator = generatorOf(curve);
+  const curve = opensslCurve(spec);
   // d·G is the public key: nothing secret in it.
-  const x = await backend.ecdhX('generate', s, key, generator, spec, id);
-  const probe = createHash('sha256').update('hsmkms import probe').digest();
-  const signature = await calls.initAndRun(info.callKind, ['C_SignInit', s, { mechanism: P.CKM_ECDSA }, key], ['C_Sign', s, probe, Buffer.alloc(256)]);
+  const x = await ecPublicX(backend, s, key, spec, id);
   for (const prefix of [0x02, 0x03]) {
     const point = ECDH.convertKey(Buffer.concat([Buffer.from([prefix]), x]), curve, undefined, undefined, 'uncompressed') as Buffer;
     const spki = ecSpki(point, info.jwkCurve!, info.ecFieldBytes!);
-    const publicKey = createPublicKey({ key: spki, format: 'der', type: 'spki' });
-    if (verifySignature('sha256', Buffer.from('hsmkms import probe'), { key: publicKey, dsaEncoding: 'ieee-p1363' }, signature)) return spki;
+    if (await signsFor(backend, s, key, spec, spki)) return spki;
   }
   throw incorrect('Could not determine the public key of the imported EC key.');
+}
+
+/** OpenSSL's name of an EC key spec's curve. */
+function opensslCurve(spec: KeySpec): string {
+  const jwk = specInfo(spec).jwkCurve!;
+  return jwk === 'secp256k1' ? 'secp256k1' : { 'P-256': 'prime256v1', 'P-384': 'secp384r1', 'P-521': 'secp521r1' }[jwk]!;
+}
+
+/** The x-coordinate of an EC private key's public point: ECDH of the key (CKA_DERIVE) with the curve's generator. */
+export async function ecPublicX(backend: Pkcs11Backend, s: Handle, key: Handle, spec: KeySpec, id: Buffer | undefined): Promise<Buffer> {
+  return backend.ecdhX('generate', s, key, generatorOf(opensslCurve(spec)), spec, id);
+}
+
+/** Whether an ECDSA signature the EC private key makes (CKA_SIGN) verifies with the public key `spki`. */
+export async function signsFor(backend: Pkcs11Backend, s: Handle, key: Handle, spec: KeySpec, spki: Buffer): Promise<boolean> {
+  const probe = createHash('sha256').update('hsmkms import probe').digest();
+  const signature = await backend.calls.initAndRun(specInfo(spec).callKind, ['C_SignInit', s, { mechanism: P.CKM_ECDSA }, key], ['C_Sign', s, probe, Buffer.alloc(256)]);
+  const publicKey = createPublicKey({ key: spki, format: 'der', type: 'spki' });
+  return verifySignature('sha256', Buffer.from('hsmkms import probe'), { key: publicKey, dsaEncoding: 'ieee-p1363' }, signature);
 }
 
 /** The curve's base point, uncompressed: the public key of the private scalar 1. */

@@ -406,9 +406,16 @@ export class Pkcs11Backend extends TokenRuntime implements KeyBackend, AuditSign
     return this.run('wrapForReplica', (s) => wrapForReplica(this, s, this.replicationKeys(s), material, transportPublicKey, hash));
   }
 
-  async unwrapFromReplica(transportKey: MaterialRef, hash: TransportHash, wrapped: Uint8Array, spec: KeySpec, usage?: KeyUsage): Promise<ReplicableMaterial> {
+  async unwrapFromReplica(
+    transportKey: MaterialRef,
+    hash: TransportHash,
+    wrapped: Uint8Array,
+    spec: KeySpec,
+    usage?: KeyUsage,
+    publicKey?: Uint8Array,
+  ): Promise<ReplicableMaterial> {
     const purpose = materialPurposeOf(spec, usage);
-    return this.withKey('unwrapFromReplica', transportKey, (s, h) => unwrapFromReplica(this, s, this.replicationKeys(s), h, hash, view(wrapped), spec, purpose), {
+    return this.withKey('unwrapFromReplica', transportKey, (s, h) => unwrapFromReplica(this, s, this.replicationKeys(s), h, hash, view(wrapped), spec, purpose, publicKey), {
       callerInput: true,
     });
   }

@@ -25,7 +25,10 @@ import pkcs11js from 'pkcs11js';
 import type { Handle, Mechanism, Template } from 'pkcs11js';
 import type { KeySpec } from '../../core/model.js';
 import type { ReplicableMaterial, TransferRef, TransportHash } from '../../core/multi-region/transport.js';
+import { EC_SPEC_CURVES, ecSpkiPoint } from '../../core/ec-spki.js';
 import { hsmError, toHsmError } from './errors.js';
+import { ecPublicX, signsFor } from './key-import.js';
+import { ecSpki, rsaSpki } from './public-key.js';
 import { ephemeralUnwrapKeyTemplate, generationRequest, oaepMechanism, specInfo, unwrapCallKind, unwrapTemplate } from './key-specs.js';
 import { parseMaterialBlob, writeMaterialBlob, type MaterialPurpose } from './material-blob.js';
 import type { Pkcs11Backend } from './pkcs11-backend.js';
@@ -217,7 +220,49 @@ async function requireShape(backend: Pkcs11Backend, session: Handle, key: Handle
   }
 }
 
-/** Unwraps a peer's wrapped material with the transport key and re-wraps it for this token. */
+/**
+ * The public key of an unwrapped private key as GetPublicKey answers it (DER SubjectPublicKeyInfo,
+ * EC points uncompressed), checked in the token against the one the primary sent: RSA from the
+ * key's own modulus and exponent; EC — whose PKCS#11 private key carries no point — the point
+ * sent, once the key's ECDSA signature verifies with it, or for key-agreement material (which
+ * cannot sign) once ECDH of the key with the generator gives its x-coordinate (the sign of y is
+ * then not fixed by the token, and does not change a shared secret). Throws kind `data` otherwise.
+ */
+async function checkedPublicKey(backend: Pkcs11Backend, session: Handle, key: Handle, spec: KeySpec, purpose: TravellingPurpose, sent: Uint8Array | undefined): Promise<Buffer> {
+  const info = specInfo(spec);
+  const mismatch = () => notUnwrapped(`The PublicKey sent with the material is not the public key of that ${spec} material.`);
+  if (info.family === 'rsa') {
+    const [n, e] = await backend.calls.call('C_GetAttributeValue', session, key, [{ type: P.CKA_MODULUS }, { type: P.CKA_PUBLIC_EXPONENT }]);
+    const own = rsaSpki(n!.value as Buffer, e!.value as Buffer);
+    if (sent !== undefined && !canonicalRsa(sent)?.equals(own)) throw mismatch();
+    return own;
+  }
+  const point = sent === undefined ? undefined : ecSpkiPoint(sent, EC_SPEC_CURVES[spec]!);
+  if (point === undefined) throw notUnwrapped(`An ${spec} key's material arrives with its public key (PublicKey, a SubjectPublicKeyInfo of that curve).`);
+  const spki = ecSpki(point, info.jwkCurve!, info.ecFieldBytes!);
+  const matches =
+    purpose === 'key-agreement'
+      ? (await ecPublicX(backend, session, key, spec, newId(backend))).equals(point.subarray(1, 1 + info.ecFieldBytes!))
+      : await signsFor(backend, session, key, spec, spki);
+  if (!matches) throw mismatch();
+  return spki;
+}
+
+/** An RSA SubjectPublicKeyInfo re-encoded (DER) by OpenSSL, or undefined when it is not one. */
+function canonicalRsa(spki: Uint8Array): Buffer | undefined {
+  try {
+    const key = createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' });
+    return key.asymmetricKeyType === 'rsa' ? key.export({ type: 'spki', format: 'der' }) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Unwraps a peer's wrapped material with the transport key and re-wraps it for this token; a
+ * private key's public key is checked against `publicKey` (what the primary sent) and answered
+ * in canonical form (see checkedPublicKey).
+ */
 export async function unwrapFromReplica(
   backend: Pkcs11Backend,
   session: Handle,
@@ -227,6 +272,7 @@ export async function unwrapFromReplica(
   wrapped: Buffer,
   spec: KeySpec,
   purpose: TravellingPurpose,
+  publicKey?: Uint8Array,
 ): Promise<ReplicableMaterial> {
   if (!backend.oaepInToken(HASH[hash]))
     throw hsmError('CKR_MECHANISM_PARAM_INVALID', 'C_UnwrapKey', 'data', `This token does not do RSAES-OAEP with ${hash} itself; use another transport algorithm.`);
@@ -247,9 +293,11 @@ export async function unwrapFromReplica(
       key = await unwrapFromPeer(backend, session, KWP, ephemeral, wrapped.subarray(split), template);
       await requireShape(backend, session, key, spec);
     }
+    const checked = info.family === 'rsa' || info.family === 'ec' ? await checkedPublicKey(backend, session, key, spec, purpose, publicKey) : undefined;
     return {
       wrapped: await backend.wrapUnderDomainKey(session, key, spec, purpose),
       transferWrapped: await wrapUnderReplicationKey(backend, session, keys, key, spec, purpose),
+      ...(checked ? { publicKey: checked } : {}),
     };
   } catch (e) {
     if (backend.refusesOaep(e, HASH[hash])) throw notUnwrapped(`This token does not do RSAES-OAEP with ${hash}; use another transport algorithm.`);

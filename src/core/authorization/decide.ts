@@ -42,6 +42,7 @@ import {
   type Subject,
 } from './condition-context.js';
 import { actionScope, OWNING_ROLES, roleVerdict, type RoleVerdict } from './role-table.js';
+import { peerRegionRefusal } from './peer-region.js';
 import { decideRetireGrant } from './retire-grant-rule.js';
 
 /** The name traces and explanations give the key policy (AWS's only key policy is `default`). */
@@ -139,6 +140,9 @@ export async function decide(deps: DecisionDeps, request: DecisionRequest): Prom
 
   if (role.rule === 'never' || role.rule === 'deny')
     return { ...base, decision: 'ImplicitDeny', decidedBy: 'role', message: roleDeniedMessage(subject, action, resource, role) };
+  const notThisPeer = peerRegionRefusal(subject, action, request.requestContext);
+  if (notThisPeer !== undefined)
+    return { ...base, decision: 'ImplicitDeny', decidedBy: 'role', message: `User: ${subject.arn} is not authorized to perform: ${action} on resource: ${resource} ${notThisPeer}` };
 
   if (key) keyContext(context, key);
   const alias = requestAlias(action, call.input);

@@ -37,6 +37,8 @@ export interface RoleTableRow {
   readonly rules: Readonly<Record<PrincipalRole, RoleRule>>;
   /** What an operator refused by role should do (appended to the refusal's message; NAME stands for the caller's user name). */
   readonly remedy?: string;
+  /** A call between regions: only a RegionPeer bound to the region it acts for may make it (peer-region.ts). */
+  readonly peer?: true;
 }
 
 function row(
@@ -69,9 +71,9 @@ const AUDIT_READ = row('audit read', 'account', 'allow', 'deny', 'allow');
 const PEER_REMEDY =
   'Calls between regions are for the calling deployment\'s peer principal alone; if this caller is it, run on the deployment that refused it: hsmkms principal set-roles NAME --role RegionPeer';
 /** Another region's deployment creating a replica here through its peer principal (src/core/multi-region). */
-const REPLICA_CREATION = row('replica key creation between regions', 'account', 'never', 'never', 'deny', 'allow', PEER_REMEDY);
+const REPLICA_CREATION: RoleTableRow = { ...row('replica key creation between regions', 'account', 'never', 'never', 'deny', 'allow', PEER_REMEDY), peer: true };
 /** The primary's deployment keeping the replica it made (and owns) in step: ownership or the key policy decide. */
-const REPLICA_SYNC = row('replica key updates between regions', 'key', 'never', 'never', 'deny', 'policy', PEER_REMEDY);
+const REPLICA_SYNC: RoleTableRow = { ...row('replica key updates between regions', 'key', 'never', 'never', 'deny', 'policy', PEER_REMEDY), peer: true };
 /** An operator removing a replica left `Creating` by a primary that never came back (src/core/multi-region). */
 const STUCK_REPLICA_REMOVAL = row('stuck replica removal', 'account', 'allow', 'deny', 'deny');
 const CALLER_IDENTITY = row('caller identity', 'account', 'allow', 'allow', 'allow', 'allow');
@@ -212,6 +214,11 @@ export function roleVerdict(roles: readonly PrincipalRole[], action: string): Ro
 }
 
 /** The scope of an action: `key` unless the table says it is key-independent. */
+/** Whether the action is a call between regions (see peer-region.ts). */
+export function isPeerAction(action: string): boolean {
+  return ROLE_TABLE.get(action)?.peer === true;
+}
+
 export function actionScope(action: string): ActionScope {
   return ROLE_TABLE.get(action)?.scope ?? 'key';
 }

@@ -7,6 +7,7 @@
  * is never touched. Answers
  * whether one was removed; removing nothing is not an error (the call is repeated safely).
  */
+import { PEER_REGION_CONTEXT } from '../authorization/peer-region.js';
 import type { Operation } from '../operation.js';
 import { requiredString } from '../validation.js';
 import { MULTI_REGION_KEY_ID, REGION_RULE } from './model.js';
@@ -18,7 +19,11 @@ export const abandonReplica: Operation = {
     const keyId = requiredString(input, 'KeyId', { min: 1, max: 36, pattern: MULTI_REGION_KEY_ID });
     const primaryRegion = requiredString(input, 'PrimaryRegion', REGION_RULE);
     // As PrepareReplica: the placeholder's own policy may not name the peer principal.
-    await deps.authorizer.authorize({ principal: ctx.principal, action: 'hsmkms:AbandonReplica', context: { 'kms:MultiRegion': 'true', 'kms:PrimaryRegion': primaryRegion } });
+    await deps.authorizer.authorize({
+      principal: ctx.principal,
+      action: 'hsmkms:AbandonReplica',
+      context: { 'kms:MultiRegion': 'true', 'kms:PrimaryRegion': primaryRegion, [PEER_REGION_CONTEXT]: primaryRegion },
+    });
     const removed = await deps.store.transaction(async (tx) => {
       const key = await tx.getKey(keyId);
       // Only the principal that recorded it (its owner, the primary's peer principal) removes it.

@@ -6,11 +6,25 @@
  */
 import { KmsError } from '../errors.js';
 import { resolveKey } from '../key-resolver.js';
-import type { Operation } from '../operation.js';
+import { PEER_REGION_CONTEXT } from '../authorization/peer-region.js';
+import type { KeyRecord } from '../model.js';
+import type { KmsDeps, Operation, RequestContext } from '../operation.js';
 import { requiredEnum, requiredString } from '../validation.js';
 import { TRANSPORT_HASHES } from './import-replica.js';
-import { MULTI_REGION_KEY_ID } from './model.js';
+import { MULTI_REGION_KEY_ID, type MultiRegionKeyRecord } from './model.js';
 import { parseVersions, unwrapArriving } from './versions.js';
+
+/**
+ * Authorizes sending new versions to the replica `key` (here, or PrepareReplica {Existing} for
+ * them): by its owner or policy, and only by the peer principal of the region its primary is in
+ * as this deployment records it (peer-region.ts). Answers that record.
+ */
+export async function authorizeVersionsFor(deps: KmsDeps, ctx: RequestContext, key: KeyRecord): Promise<MultiRegionKeyRecord | undefined> {
+  const record = await deps.store.multiRegion.getMultiRegionKey(key.keyId);
+  const context = record ? { [PEER_REGION_CONTEXT]: record.primaryRegion } : {};
+  await deps.authorizer.authorize({ principal: ctx.principal, action: 'hsmkms:ImportReplicaVersions', key, context });
+  return record;
+}
 
 export const importReplicaVersions: Operation = {
   name: 'ImportReplicaVersions',
@@ -21,10 +35,9 @@ export const importReplicaVersions: Operation = {
     const keyId = requiredString(input, 'KeyId', { min: 1, max: 36, pattern: MULTI_REGION_KEY_ID });
     const arriving = parseVersions(input, 'Versions');
     const key = await resolveKey(deps.store, deps.settings, keyId);
-    await deps.authorizer.authorize({ principal: ctx.principal, action: 'hsmkms:ImportReplicaVersions', key, context: {} });
+    const record = await authorizeVersionsFor(deps, ctx, key);
     // A replica still `Creating` gets every version with its material (ImportReplica).
     if (key.keyState === 'Creating') throw new KmsError('KMSInvalidStateException', `${key.arn} is Creating; its key material has not arrived yet.`);
-    const record = await deps.store.multiRegion.getMultiRegionKey(keyId);
     if (!record || record.primaryRegion === deps.settings.region)
       throw new KmsError('UnsupportedOperationException', `${key.arn} is not a replica key here; its material changes only by rotation in ${deps.settings.region}.`);
     const known = new Set((await deps.store.listKeyVersions(keyId)).map((v) => v.versionId));

@@ -88,6 +88,12 @@ export interface ReplicationJob {
   nextAttemptAt: Date;
   lastError?: string | undefined;
   createdAt: Date;
+  /**
+   * The end of the lease of the runner that holds the job (absent: none does). It is also the
+   * runner's fencing token: each claim or renewal sets a later one, and a run's outcome is written
+   * only while the job still carries the lease that run holds (a runner that lost it writes nothing).
+   */
+  leasedUntil?: Date | undefined;
 }
 
 /** A transport key pair made for an incoming transfer: single-use, short-lived. */

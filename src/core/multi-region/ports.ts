@@ -49,13 +49,25 @@ export interface MultiRegionRepository {
   /** Every waiting job (of one region), in due order. */
   listReplicationJobs(options: { region?: string; limit: number }): Promise<ReplicationJob[]>;
   /**
-   * Takes a due job for one runner: moves its due time to `leaseUntil` if it is still as
-   * `job` saw it. False when another runner (another worker or node) was first.
+   * Takes a due job for one runner: moves its due time to `leaseUntil` and makes that its lease if
+   * it is still as `job` saw it. Answers the job as its runner holds it (`leasedUntil`, the token
+   * the calls below take), or undefined when another runner (another worker or node) was first.
    */
-  claimReplicationJob(job: ReplicationJob, leaseUntil: Date): Promise<boolean>;
-  /** Removes the job unless it was asked for again (a newer generation) meanwhile; that one is due at once. */
+  claimReplicationJob(job: ReplicationJob, leaseUntil: Date): Promise<ReplicationJob | undefined>;
+  /**
+   * Extends the lease `job` holds to `leaseUntil` (a long run's heartbeat). False when the job no
+   * longer carries that lease: it ran out and another runner took the job, or the job is gone.
+   */
+  renewReplicationJobLease(job: ReplicationJob, leaseUntil: Date): Promise<boolean>;
+  /**
+   * Removes the job unless it was asked for again (a newer generation) meanwhile; that one is due
+   * at once. Nothing, when the job no longer carries `job`'s lease (another runner has it now).
+   */
   completeReplicationJob(job: ReplicationJob): Promise<void>;
-  /** Records a failed attempt and when to try again (unless it was asked for again meanwhile: that one is due at once). */
+  /**
+   * Records a failed attempt and when to try again (unless it was asked for again meanwhile: that
+   * one is due at once). Nothing, when the job no longer carries `job`'s lease.
+   */
   deferReplicationJob(job: ReplicationJob, next: { attempts: number; nextAttemptAt: Date; lastError: string }): Promise<void>;
   /** Makes every waiting job (of one region) that no runner holds due at `now`; returns how many. */
   retryReplicationJobs(now: Date, region?: string): Promise<number>;

@@ -23,6 +23,7 @@ import { keyArn } from '../key-resolver.js';
 import { MULTI_REGION_KEY_ID } from './model.js';
 import { isPlaceholderOf, placeholderKey, readReplicaSettings, replicaSetRecord } from './replica-settings.js';
 import { replicaTransportOf } from './transport.js';
+import { authorizeVersionsFor } from './import-replica-versions.js';
 import { RECEIVABLE_KEY_USAGES } from './versions.js';
 
 /** How long a transport key waits for its material. */
@@ -53,7 +54,7 @@ export const prepareReplica: Operation = {
     // A transport key for a replica that is here serves its new versions: only a caller that may
     // send them gets one (the replica's owner, the primary's peer principal). Any other RegionPeer
     // could otherwise make them for every replica, each keeping RemoveCreatingReplica refused.
-    if (here && existing) await deps.authorizer.authorize({ principal: ctx.principal, action: 'hsmkms:ImportReplicaVersions', key: here, context: {} });
+    if (here && existing) await authorizeVersionsFor(deps, ctx, here);
     if (here && here.keySpec !== keySpec) throw new KmsError('ValidationException', `${here.arn} is a ${here.keySpec} key, not ${keySpec}.`);
     const now = deps.clock.now();
     await deps.store.multiRegion.deleteExpiredTransportKeys(now);

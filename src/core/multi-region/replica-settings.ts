@@ -4,6 +4,7 @@
  * `Replica` member, so that the replica exists here in KeyState `Creating` while its material is on
  * its way. Both read and check it the same way, and authorize it as `hsmkms:ImportReplica`.
  */
+import { PEER_REGION_CONTEXT } from '../authorization/peer-region.js';
 import { KmsError } from '../errors.js';
 import { keyArn } from '../key-resolver.js';
 import { KEY_USAGES, usagesFor, type KeyRecord, type KeySpec, type KeyUsage, type Tag } from '../model.js';
@@ -49,7 +50,8 @@ export async function readReplicaSettings(deps: KmsDeps, ctx: RequestContext, in
   await deps.authorizer.authorize({
     principal: ctx.principal,
     action: 'hsmkms:ImportReplica',
-    context: { 'kms:KeySpec': keySpec, 'kms:KeyUsage': keyUsage, 'kms:MultiRegion': 'true', 'kms:PrimaryRegion': primaryRegion, ...tagConditions(tags) },
+    // Only the peer principal of the primary's region makes its replicas (peer-region.ts).
+    context: { 'kms:KeySpec': keySpec, 'kms:KeyUsage': keyUsage, 'kms:MultiRegion': 'true', 'kms:PrimaryRegion': primaryRegion, [PEER_REGION_CONTEXT]: primaryRegion, ...tagConditions(tags) },
   });
   return { keyUsage, primaryRegion, regions, creationDate: new Date(creationSeconds * 1000), rotationPeriodInDays, description, policy, tags };
 }

@@ -21,8 +21,10 @@ import { sendReplica, type ReplicaOptions } from './send-replica.js';
 
 /** Jobs run per scheduler pass. */
 const JOBS_PER_PASS = 50;
-/** How long a claimed job is left to its runner before another may take it. */
-const LEASE_MS = 5 * 60_000;
+/** How long a claimed job is left to its runner before another may take it, unless the runner renews it. */
+export const LEASE_MS = 5 * 60_000;
+/** How often a run renews its lease (a third of it: two renewals may be missed before it ends). */
+export const LEASE_RENEWAL_MS = LEASE_MS / 3;
 /** How long a request waits for the work it asked for before it answers that the work is under way. */
 export const FAST_PATH_MS = 2_000;
 const FIRST_RETRY_MS = 30_000;
@@ -276,8 +278,9 @@ export async function tryJobNow(deps: KmsDeps, id: ReplicationJobId): Promise<Jo
   const now = deps.clock.now().getTime();
   // Not due: a runner (the scheduler, another node) holds its lease, or it waits out a backoff.
   // Claiming it anyway would run it twice at once: the claim only compares what was read.
-  if (!job || job.nextAttemptAt.getTime() > now || !(await repo.claimReplicationJob(job, new Date(now + LEASE_MS)))) return undefined;
-  const settled = settleJob(deps, deps.logger ?? SILENT, job);
+  const held = job && job.nextAttemptAt.getTime() <= now ? await repo.claimReplicationJob(job, new Date(now + LEASE_MS)) : undefined;
+  if (!held) return undefined;
+  const settled = settleJob(deps, deps.logger ?? SILENT, held);
   let timer: NodeJS.Timeout | undefined;
   const waited = new Promise<undefined>((resolve) => {
     timer = setTimeout(() => resolve(undefined), FAST_PATH_MS);
@@ -297,18 +300,63 @@ export async function runReplicationJobs(deps: KmsDeps, logger: Logger): Promise
   for (const job of await repo.listDueReplicationJobs(now, JOBS_PER_PASS)) {
     // A kind this version does not know (a newer node wrote it) is left to the nodes that do.
     if (!WORK[job.kind]) continue;
-    if (!(await repo.claimReplicationJob(job, new Date(now.getTime() + LEASE_MS)))) continue;
-    await settleJob(deps, logger, job);
+    const held = await repo.claimReplicationJob(job, new Date(now.getTime() + LEASE_MS));
+    if (held) await settleJob(deps, logger, held);
   }
 }
 
-/** Runs a claimed job and records how it ended: done, deferred with backoff, or given up. Never throws. */
-async function settleJob(deps: KmsDeps, logger: Logger, job: ReplicationJob): Promise<JobOutcome> {
+/**
+ * Renews `held`'s lease every {@link LEASE_RENEWAL_MS} while its run goes on, so that a run longer
+ * than a lease (a slow peer, many versions) is not taken and run a second time beside it. `stop`
+ * ends the renewals and renews once more to learn whether the run still holds the job: it answers
+ * the job with the lease it holds, for writing the outcome (which the store writes only while the
+ * job carries that lease), or undefined when another runner has taken it (this run writes nothing).
+ */
+function keepLease(deps: KmsDeps, logger: Logger, held: ReplicationJob): { stop(): Promise<ReplicationJob | undefined> } {
   const repo = deps.store.multiRegion;
-  const work = WORK[job.kind];
+  let current: ReplicationJob | undefined = held;
+  let renewing: Promise<void> = Promise.resolve();
+  const renew = async () => {
+    if (!current) return;
+    const leaseUntil = new Date(deps.clock.now().getTime() + LEASE_MS);
+    try {
+      current = (await repo.renewReplicationJobLease(current, leaseUntil)) ? { ...current, leasedUntil: leaseUntil } : undefined;
+    } catch (error) {
+      // The store did not answer: the next renewal tries again, before the lease ends.
+      logger.warn({ keyId: held.keyId, region: held.region, kind: held.kind, err: describeError(error) }, 'multi-Region job lease not renewed');
+    }
+  };
+  const timer = setInterval(() => {
+    renewing = renewing.then(renew);
+  }, LEASE_RENEWAL_MS);
+  timer.unref();
+  let stopped: Promise<ReplicationJob | undefined> | undefined;
+  return {
+    stop() {
+      stopped ??= (async () => {
+        clearInterval(timer);
+        await renewing;
+        await renew();
+        if (!current) logger.warn({ keyId: held.keyId, region: held.region, kind: held.kind }, 'multi-Region job lease lost (another runner has the job); this run records no outcome');
+        return current;
+      })();
+      return stopped;
+    },
+  };
+}
+
+/** Runs a claimed job and records how it ended: done, deferred with backoff, or given up. Never throws. */
+async function settleJob(deps: KmsDeps, logger: Logger, held: ReplicationJob): Promise<JobOutcome> {
+  const repo = deps.store.multiRegion;
+  const work = WORK[held.kind];
+  const lease = keepLease(deps, logger, held);
+  let job = held;
   const arn = (await deps.store.getKey(job.keyId).catch(() => undefined))?.arn ?? job.keyId;
   try {
     const done = await work.run(deps, job);
+    const still = await lease.stop();
+    if (!still) return { status: 'retry', error: new Error('lease lost') };
+    job = still;
     await repo.completeReplicationJob(job);
     if (done) {
       logger.info({ keyId: job.keyId, region: job.region, kind: job.kind }, 'multi-Region work done');
@@ -317,6 +365,10 @@ async function settleJob(deps: KmsDeps, logger: Logger, job: ReplicationJob): Pr
     return { status: 'done' };
   } catch (error) {
     try {
+      const still = await lease.stop();
+      // Another runner has the job: its run records the outcome (and gives up, if it comes to that).
+      if (!still) return { status: 'retry', error };
+      job = still;
       if (isPermanent(error)) {
         await work.giveUp(deps, job);
         await repo.completeReplicationJob(job);

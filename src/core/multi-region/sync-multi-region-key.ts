@@ -6,6 +6,7 @@
  * primary is). Answers this region's key state, or NotFoundException once this region's key is
  * gone (which is how the primary learns that a replica was deleted).
  */
+import { PEER_REGION_CONTEXT } from '../authorization/peer-region.js';
 import { KmsError } from '../errors.js';
 import { resolveKey } from '../key-resolver.js';
 import type { KeyRecord } from '../model.js';
@@ -27,7 +28,15 @@ export const syncMultiRegionKey: Operation = {
     const rotationPeriod = optionalInteger(input, 'RotationPeriodInDays', 90, 2560);
     const nextRotation = optionalInteger(input, 'NextRotationDate', 0, 32_503_680_000);
     const key = await resolveKey(deps.store, deps.settings, keyId);
-    await deps.authorizer.authorize({ principal: ctx.principal, action: 'hsmkms:SyncMultiRegionKey', key, context: { 'kms:PrimaryRegion': primaryRegion } });
+    // Only the peer principal of the region this deployment records as the primary's tells it
+    // anything, a change of primary included (the former primary tells the new one and the others).
+    const recorded = await deps.store.multiRegion.getMultiRegionKey(keyId);
+    await deps.authorizer.authorize({
+      principal: ctx.principal,
+      action: 'hsmkms:SyncMultiRegionKey',
+      key,
+      context: { 'kms:PrimaryRegion': primaryRegion, ...(recorded ? { [PEER_REGION_CONTEXT]: recorded.primaryRegion } : {}) },
+    });
     const all = [...new Set([primaryRegion, ...regions])];
     if (!all.includes(deps.settings.region))
       throw new KmsError('ValidationException', `The regions of ${keyId} must include ${deps.settings.region}, which holds one of its keys.`);

@@ -63,8 +63,12 @@ export interface ReplicaTransport {
    * into the token and wraps it under the domain key (for use) and the replication key (to send
    * it on later). Throws a BackendError of kind `data` when it does not unwrap to a key of `spec`.
    * `usage` KEY_AGREEMENT makes it derive-only material (never a signing key), as generated.
+   * A private key's `publicKey` (the SubjectPublicKeyInfo the primary sent; required for EC, whose
+   * private key object carries no point) is checked in the token against the material — kind
+   * `data` when it is not that key's — and answered as GetPublicKey serves it: DER, EC points
+   * uncompressed.
    */
-  unwrapFromReplica(transportKey: MaterialRef, hash: TransportHash, wrapped: Uint8Array, spec: KeySpec, usage?: KeyUsage): Promise<ReplicableMaterial>;
+  unwrapFromReplica(transportKey: MaterialRef, hash: TransportHash, wrapped: Uint8Array, spec: KeySpec, usage?: KeyUsage, publicKey?: Uint8Array): Promise<ReplicableMaterial>;
 }
 
 /** The transport capability of a backend, if it has one. */

@@ -160,14 +160,18 @@ export async function unwrapArriving(
     for (const v of arriving) {
       let material: ReplicableMaterial;
       try {
-        material = await transport.unwrapFromReplica(ref, hash, v.wrapped, keySpec, keyUsage);
+        material = await transport.unwrapFromReplica(ref, hash, v.wrapped, keySpec, keyUsage, v.publicKey);
       } catch (error) {
         if (error instanceof BackendError && error.kind === 'data')
-          throw new KmsError('IncorrectKeyMaterialException', `The material sent for ${keyId} (${v.versionId}) does not unwrap with transport key ${transportKeyId} into a ${keySpec} key.`);
+          throw new KmsError(
+            'IncorrectKeyMaterialException',
+            `The material sent for ${keyId} (${v.versionId}) with transport key ${transportKeyId} is not a ${keySpec} key matching its PublicKey: ${error.message}`,
+          );
         throw error;
       }
       out.push({
-        version: { keyId, versionId: v.versionId, createdAt: v.createdAt, wrappedMaterial: material.wrapped, publicKey: material.publicKey ?? v.publicKey, rotationType: v.rotationType },
+        // The public key as the token checked it against the material, in GetPublicKey's form (never the bytes as sent).
+        version: { keyId, versionId: v.versionId, createdAt: v.createdAt, wrappedMaterial: material.wrapped, publicKey: material.publicKey, rotationType: v.rotationType },
         transferWrapped: material.transferWrapped,
       });
     }

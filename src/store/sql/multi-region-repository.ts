@@ -2,7 +2,7 @@
  * {@link MultiRegionRepository} over Kysely, for every SQL database; sql-repository.ts exposes it
  * as `multiRegion` (also inside transactions).
  */
-import { sql, type Kysely, type Selectable } from 'kysely';
+import { sql, type ExpressionBuilder, type Kysely, type Selectable } from 'kysely';
 import type {
   MultiRegionKeyRecord,
   RegionMembership,
@@ -160,7 +160,10 @@ export class SqlMultiRegionRepository implements MultiRegionRepository {
     return (await query.orderBy('next_attempt_at').orderBy('key_id').limit(pageSize(options.limit)).execute()).map(rowToJob);
   }
 
-  async claimReplicationJob(job: ReplicationJob, leaseUntil: Date): Promise<boolean> {
+  async claimReplicationJob(job: ReplicationJob, leaseUntil: Date): Promise<ReplicationJob | undefined> {
+    // A claim only succeeds on a due job, whose due time is at least the end of any earlier lease
+    // (a held job is due when its lease ends), so each lease ends later than the one before:
+    // the lease's end is a fencing token no other runner of the job holds.
     const result = await this.db
       .updateTable('replication_jobs')
       .set({ next_attempt_at: leaseUntil.getTime(), leased_until: leaseUntil.getTime() })
@@ -170,31 +173,33 @@ export class SqlMultiRegionRepository implements MultiRegionRepository {
       .where('next_attempt_at', '=', job.nextAttemptAt.getTime())
       .where('generation', '=', job.generation)
       .executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1 ? { ...job, leasedUntil: leaseUntil } : undefined;
+  }
+
+  async renewReplicationJobLease(job: ReplicationJob, leaseUntil: Date): Promise<boolean> {
+    const result = await this.db
+      .updateTable('replication_jobs')
+      .set({ next_attempt_at: leaseUntil.getTime(), leased_until: leaseUntil.getTime() })
+      .where(heldBy(job))
+      .executeTakeFirst();
     return Number(result.numUpdatedRows) === 1;
   }
 
   async completeReplicationJob(job: ReplicationJob): Promise<void> {
-    const result = await this.db
-      .deleteFrom('replication_jobs')
-      .where('key_id', '=', job.keyId)
-      .where('region', '=', job.region)
-      .where('kind', '=', job.kind)
-      .where('generation', '=', job.generation)
-      .executeTakeFirst();
+    const result = await this.db.deleteFrom('replication_jobs').where(heldBy(job)).where('generation', '=', job.generation).executeTakeFirst();
     if (Number(result.numDeletedRows) === 0) await this.releaseNewerGeneration(job);
   }
 
   /**
    * The run of `job` is over but the job was asked for again meanwhile (a newer generation, kept
-   * waiting while the run held it): due now, as it was asked, and no runner's.
+   * waiting while the run held it): due now, as it was asked, and no runner's. Nothing when the run
+   * had lost its lease: the job is another runner's.
    */
   private async releaseNewerGeneration(job: ReplicationJob): Promise<void> {
     await this.db
       .updateTable('replication_jobs')
       .set({ next_attempt_at: job.nextAttemptAt.getTime(), leased_until: null })
-      .where('key_id', '=', job.keyId)
-      .where('region', '=', job.region)
-      .where('kind', '=', job.kind)
+      .where(heldBy(job))
       .where('generation', '>', job.generation)
       .execute();
   }
@@ -203,9 +208,7 @@ export class SqlMultiRegionRepository implements MultiRegionRepository {
     const result = await this.db
       .updateTable('replication_jobs')
       .set({ attempts: next.attempts, next_attempt_at: next.nextAttemptAt.getTime(), last_error: next.lastError, leased_until: null })
-      .where('key_id', '=', job.keyId)
-      .where('region', '=', job.region)
-      .where('kind', '=', job.kind)
+      .where(heldBy(job))
       .where('generation', '=', job.generation)
       .executeTakeFirst();
     if (Number(result.numUpdatedRows) === 0) await this.releaseNewerGeneration(job);
@@ -281,6 +284,17 @@ export class SqlMultiRegionRepository implements MultiRegionRepository {
   }
 }
 
+/** The job while it carries the lease `job` holds (none: while no runner holds it). */
+function heldBy(job: ReplicationJob) {
+  return (eb: ExpressionBuilder<MetadataDatabase, 'replication_jobs'>) =>
+    eb.and([
+      eb('key_id', '=', job.keyId),
+      eb('region', '=', job.region),
+      eb('kind', '=', job.kind),
+      job.leasedUntil === undefined ? eb('leased_until', 'is', null) : eb('leased_until', '=', job.leasedUntil.getTime()),
+    ]);
+}
+
 function multiRegionKeyToRow(record: MultiRegionKeyRecord): Selectable<MultiRegionKeysTable> & { revision: number; updating: number } {
   return {
     key_id: record.keyId,
@@ -317,6 +331,7 @@ function rowToJob(row: Selectable<ReplicationJobsTable>): ReplicationJob {
     nextAttemptAt: new Date(Number(row.next_attempt_at)),
     lastError: row.last_error ?? undefined,
     createdAt: new Date(Number(row.created_at)),
+    leasedUntil: row.leased_until === null ? undefined : new Date(Number(row.leased_until)),
   });
 }
 

@@ -7,9 +7,11 @@
  * `iChange` (grows with every commit), `mxFrame`, the salts and a checksum. A writer rewrites
  * both copies when it commits (copy 1, a memory barrier, then copy 0) and when it restarts the
  * WAL after a checkpoint; a reader starting a read transaction compares copy 0 with the one it
- * saw last, and that difference is exactly what moves `PRAGMA data_version`. So while copy 0 is
- * byte for byte the header seen before a `data_version` read, no connection — another worker,
- * the `hsmkms` CLI, any process — has committed since, and that read's answer still holds. Each
+ * saw last, and that difference is exactly what moves `PRAGMA data_version`; a reader that finds
+ * the two copies differ (a writer midway, or one that died between them) rebuilds the header from
+ * the WAL, which moves it too. So while both copies are byte for byte the header seen before a
+ * `data_version` read, no connection — another worker, the `hsmkms` CLI, any process — has
+ * committed since, and that read's answer still holds. Each
  * SQL check instead opens and closes a read transaction: two `fcntl` locks on the `-shm` file and
  * an `fstat`, ~4–5 µs of CPU, twice per API call.
  *
@@ -63,12 +65,17 @@ export class WalIndexWatch {
     this.liveBytes = new Uint8Array(buffer, 0, HEADERS_BYTES);
   }
 
-  /** True when copy 0 is as it was before the last SQL check: nobody has committed since that check. */
+  /**
+   * True when both copies are as copy 0 was before the last SQL check: nobody has committed since
+   * that check. Copy 1 counts too: a writer that died after writing copy 1 and before copy 0 left
+   * copy 0 as it was, but its commit is in the WAL, and SQLite's next reader, finding the copies
+   * differ, rebuilds the header from the WAL and sees it (walIndexTryHdr, then walIndexRecover).
+   */
   unchanged(): boolean {
     const live = this.live;
     if (!this.trusted || live === undefined) return false;
     const seen = this.seen;
-    for (let i = 0; i < HEADER_WORDS; i++) if (live[i] !== seen[i]) return false;
+    for (let i = 0; i < HEADER_WORDS; i++) if (live[i] !== seen[i] || live[HEADER_WORDS + i] !== seen[i]) return false;
     return true;
   }
 

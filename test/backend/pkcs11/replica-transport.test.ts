@@ -4,7 +4,7 @@
  * and used on both sides with the same result. Each check goes through the tokens only: the test
  * never sees the material.
  */
-import { createPublicKey, diffieHellman, generateKeyPairSync, randomBytes, verify as cryptoVerify } from 'node:crypto';
+import { createPublicKey, diffieHellman, ECDH, generateKeyPairSync, randomBytes, verify as cryptoVerify } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -61,13 +61,23 @@ async function wrapWithBest(from: Pkcs11Backend, to: Pkcs11Backend, spec: KeySpe
   }
 }
 
-/** Sends one freshly made version from the source token to the destination token. */
+/** Sends one freshly made version from the source token to the destination token, with its public key as the primary sends it. */
 async function transfer(spec: KeySpec, keyUsage?: KeyUsage) {
   const material = await source.generateReplicableMaterial(spec, keyUsage);
   const transport = await destination.createWrappingKeyPair('RSA_3072');
   const { hash, wrapped } = await wrapWithBest(source, destination, spec, material.transferWrapped, transport.publicKey, keyUsage);
-  const arrived = await destination.unwrapFromReplica(ref('RSA_3072', transport.wrapped, 'transport') as never, hash, wrapped, spec, keyUsage);
-  return { material, arrived, hash, transport, wrapped };
+  const transportRef = ref('RSA_3072', transport.wrapped, 'transport') as never;
+  const arrived = await destination.unwrapFromReplica(transportRef, hash, wrapped, spec, keyUsage, material.publicKey);
+  return { material, arrived, hash, transport, transportRef, wrapped };
+}
+
+/** The SubjectPublicKeyInfo of an EC key (P-256 or P-384: short DER lengths) with its point compressed; `negate` takes the other y. */
+function compressedSpki(spki: Buffer, curve: string, negate = false): Buffer {
+  const algorithm = spki.subarray(2, 4 + spki[3]!);
+  const compressed = ECDH.convertKey(spki.subarray(4 + spki[3]! + 3), curve, undefined, undefined, 'compressed') as Buffer;
+  if (negate) compressed[0] = compressed[0]! ^ 1;
+  const body = Buffer.concat([algorithm, Buffer.from([0x03, compressed.length + 1, 0]), compressed]);
+  return Buffer.concat([Buffer.from([0x30, body.length]), body]);
 }
 
 describe('replica transport between two tokens', () => {
@@ -128,6 +138,33 @@ describe('replica transport between two tokens', () => {
     ).rejects.toMatchObject({ kind: 'data' });
     await expect(source.generateReplicableMaterial('RSA_2048', 'KEY_AGREEMENT')).rejects.toBeInstanceOf(BackendError);
   });
+
+  const CASES: Array<{ spec: KeySpec; usage: KeyUsage; curve?: string }> = [
+    { spec: 'ECC_NIST_P256', usage: 'SIGN_VERIFY', curve: 'prime256v1' },
+    { spec: 'ECC_NIST_P384', usage: 'KEY_AGREEMENT', curve: 'secp384r1' },
+    { spec: 'RSA_2048', usage: 'SIGN_VERIFY' },
+  ];
+  for (const { spec, usage, curve } of CASES)
+    it(`${spec} ${usage}: the public key sent is checked against the material in the token and kept as GetPublicKey answers it (DER, uncompressed)`, async () => {
+      const { material, arrived, hash, transportRef, wrapped } = await transfer(spec, usage);
+      expect(arrived.publicKey!.equals(material.publicKey!)).toBe(true);
+      const unwrap = (publicKey?: Uint8Array) => destination.unwrapFromReplica(transportRef, hash, wrapped, spec, usage, publicKey);
+      if (curve) {
+        // Sent compressed: stored uncompressed, byte for byte what the primary's GetPublicKey answers.
+        const compressed = compressedSpki(material.publicKey!, curve);
+        expect(compressed.length).toBeLessThan(material.publicKey!.length);
+        expect((await unwrap(compressed)).publicKey!.equals(material.publicKey!)).toBe(true);
+        // An EC private key object has no point: the public key must come with it.
+        await expect(unwrap(undefined)).rejects.toMatchObject({ kind: 'data' });
+        // A signing key's other point with the same x does not verify its signatures.
+        if (usage === 'SIGN_VERIFY') await expect(unwrap(compressedSpki(material.publicKey!, curve, true))).rejects.toMatchObject({ kind: 'data' });
+      } else expect((await unwrap(undefined)).publicKey!.equals(material.publicKey!)).toBe(true);
+      // Another key's public key of the same spec: refused, nothing stored.
+      const other = await source.generateReplicableMaterial(spec, usage);
+      const refused = await unwrap(other.publicKey).catch((e: unknown) => e);
+      expect(refused).toBeInstanceOf(BackendError);
+      expect(refused).toMatchObject({ kind: 'data', message: expect.stringMatching(/not the public key of that/) });
+    });
 
   it('the material sent on from the destination arrives back at the source intact (a transfer blob on both sides)', async () => {
     const { material, arrived } = await transfer('HMAC_256');

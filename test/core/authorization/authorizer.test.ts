@@ -30,7 +30,7 @@ const probe: Operation = {
   name: 'Probe',
   async run(deps, ctx, input) {
     seen.push(ctx.principal);
-    await deps.authorizer.authorize({ principal: ctx.principal, action: String(input.Action), context: {} });
+    await deps.authorizer.authorize({ principal: ctx.principal, action: String(input.Action), context: (input.Context as Record<string, string> | undefined) ?? {} });
     if (typeof input.Action2 === 'string') await deps.authorizer.authorize({ principal: ctx.principal, action: input.Action2, context: {} });
     return {};
   },
@@ -41,7 +41,7 @@ const keyProbe: Operation = {
   name: 'KeyProbe',
   async run(deps, ctx, input) {
     const key = (await deps.store.getKey(String(input.KeyId)))!;
-    await deps.authorizer.authorize({ principal: ctx.principal, action: String(input.Action), key, context: {} });
+    await deps.authorizer.authorize({ principal: ctx.principal, action: String(input.Action), key, context: (input.Context as Record<string, string> | undefined) ?? {} });
     return {};
   },
 };
@@ -170,6 +170,7 @@ describe('the peer-to-peer multi-Region operations', () => {
   it('are the RegionPeer’s, which does nothing else, not even with a key it made; it holds no other role', async () => {
     const d = dispatcher();
     const ctx = await userWithKey('peer', ['RegionPeer']);
+    await kms.store.putPrincipalTags(ctx.principal.arn, [{ TagKey: 'hsmkms:PeerRegion', TagValue: 'eu-west-1' }]);
     for (const action of [...PEER_ACTIONS, 'hsmkms:GetCallerIdentity']) await d.dispatch('Probe', ctx, { Action: action });
     const made = ((await createKey.run(kms.deps, ctx, { MultiRegion: true })).KeyMetadata as { KeyId: string }).KeyId;
     for (const action of KEY_PEER_ACTIONS) await d.dispatch('KeyProbe', ctx, { Action: action, KeyId: made });
@@ -182,4 +183,43 @@ describe('the peer-to-peer multi-Region operations', () => {
       expect(() => checkRoles(roles), roles.join('+')).toThrow(/RegionPeer is held alone/);
     expect(checkRoles(['RegionPeer'])).toStrictEqual(['RegionPeer']);
   });
+
+  it('are made only by a RegionPeer bound to the region they act for (its hsmkms:PeerRegion tag); never by one bound to none, nor by the root', async () => {
+    const d = dispatcher();
+    const ctx = await userWithKey('peer-of-eu', ['RegionPeer']);
+    const forEu = { 'hsmkms:PeerRegion': 'eu-west-1' };
+    const forUs = { 'hsmkms:PeerRegion': 'us-east-1' };
+    // Bound to none: refused, naming the command that binds it.
+    for (const action of PEER_ACTIONS)
+      expect((await failure(d.dispatch('Probe', ctx, { Action: action, Context: forEu }))).message, action).toContain(
+        'hsmkms principal tag peer-of-eu --tag hsmkms:PeerRegion=REGION',
+      );
+    await kms.store.putPrincipalTags(ctx.principal.arn, [{ TagKey: 'hsmkms:PeerRegion', TagValue: 'eu-west-1' }]);
+    for (const action of PEER_ACTIONS) {
+      await d.dispatch('Probe', ctx, { Action: action, Context: forEu });
+      await d.dispatch('Probe', ctx, { Action: action });
+      const denied = await failure(d.dispatch('Probe', ctx, { Action: action, Context: forUs }));
+      expect(denied.type).toBe('AccessDeniedException');
+      expect(denied.message).toContain(`not authorized to perform: ${action}`);
+      expect(denied.message).toContain('the peer principal of eu-west-1 may not act for a key whose primary is in us-east-1');
+    }
+    const made = ((await createKey.run(kms.deps, ctx, { MultiRegion: true })).KeyMetadata as { KeyId: string }).KeyId;
+    for (const action of KEY_PEER_ACTIONS) {
+      // Its own replica, but whose primary is recorded in another region: refused.
+      expect((await failure(dispatchKeyProbe(d, ctx, action, made, forUs))).message).toContain('may not act for a key whose primary is in us-east-1');
+      await dispatchKeyProbe(d, ctx, action, made, forEu);
+    }
+    // A tag that names no region binds to none.
+    await kms.store.putPrincipalTags(ctx.principal.arn, [{ TagKey: 'hsmkms:PeerRegion', TagValue: 'anywhere' }]);
+    expect((await failure(d.dispatch('Probe', ctx, { Action: 'hsmkms:ImportReplica', Context: forEu }))).message).toContain('bound to no region');
+    // The account root, which passes every role gate: never a peer.
+    await kms.store.insertPrincipal(TEST_ROOT);
+    const root = { requestId: 'root', principal: TEST_ROOT };
+    for (const action of PEER_ACTIONS)
+      expect((await failure(d.dispatch('Probe', root, { Action: action, Context: forEu }))).message, action).toContain('never with the account root');
+  });
 });
+
+function dispatchKeyProbe(d: ReturnType<typeof dispatcher>, ctx: RequestContext, action: string, keyId: string, context: Record<string, string>) {
+  return d.dispatch('KeyProbe', ctx, { Action: action, KeyId: keyId, Context: context });
+}

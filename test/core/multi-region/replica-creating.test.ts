@@ -4,7 +4,7 @@
  * process as its peer endpoint would call them. The transfer is held by refusing ImportReplica as
  * an unreachable region would, so the replica region is seen between PrepareReplica and ImportReplica.
  */
-import { constants, createPublicKey, generateKeyPairSync, publicEncrypt, randomBytes } from 'node:crypto';
+import { constants, createPublicKey, ECDH, generateKeyPairSync, publicEncrypt, randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createDispatcher } from '../../../src/core/dispatch.js';
 import { KmsError } from '../../../src/core/errors.js';
@@ -13,6 +13,7 @@ import { abandonReplica } from '../../../src/core/multi-region/abandon-replica.j
 import { multiRegionOperations } from '../../../src/core/multi-region/index.js';
 import { importReplica } from '../../../src/core/multi-region/import-replica.js';
 import { getParametersForImport } from '../../../src/core/operations/get-parameters-for-import.js';
+import { getPublicKey } from '../../../src/core/operations/get-public-key.js';
 import { importKeyMaterial } from '../../../src/core/operations/import-key-material.js';
 import { PeerError } from '../../../src/core/multi-region/ports.js';
 import { TRANSPORT_KEY_VALIDITY_MS } from '../../../src/core/multi-region/prepare-replica.js';
@@ -48,6 +49,8 @@ let noKeyUsages: boolean;
 let calls: string[];
 /** What eu-west-1 was sent while held, in order. */
 let heldInputs: Array<{ operation: string; input: JsonObject }>;
+/** Changes what eu-west-1 receives (a peer that sends what it should not). */
+let tamper: ((operation: string, input: JsonObject) => JsonObject) | undefined;
 
 beforeEach(async () => {
   [east, west] = await Promise.all([createTestKms(), createTestKms()]);
@@ -58,6 +61,7 @@ beforeEach(async () => {
   lost = new Set();
   calls = [];
   heldInputs = [];
+  tamper = undefined;
   east.deps.regionPeers = {
     has: async (region) => region === EU,
     async call(region, operation, input) {
@@ -68,7 +72,8 @@ beforeEach(async () => {
       if (!op || (oldPeer && operation === 'AbandonReplica')) throw new PeerError('UnknownOperationException', `Unknown operation: HsmKms.${operation}`, 400);
       const { Replica: _ignored, ...older } = input;
       try {
-        const answer = await op.run(west.deps, west.ctx, oldPeer ? older : input);
+        const sent = tamper ? tamper(operation, input) : input;
+        const answer = await op.run(west.deps, west.ctx, oldPeer ? older : sent);
         if (lost.delete(operation)) throw new PeerError('PeerUnreachable', 'connection reset', 0);
         if (!(oldPeer || noKeyUsages)) return answer;
         const { KeyUsages: _notYet, ...earlier } = answer;
@@ -97,6 +102,45 @@ async function replicaHeld(): Promise<string> {
   expect(calls).toStrictEqual(['PrepareReplica', 'ImportReplica']);
   return keyId;
 }
+
+describe("a replica's public key", () => {
+  /** The primary's ECC_NIST_P256 signing key replicated with each version's PublicKey changed by `change`; the replica's state once the first attempt ended. */
+  async function replicatedWith(change: (spki: Buffer) => Buffer): Promise<{ keyId: string; state: string }> {
+    const keyId = ((await call(east, createKey, { MultiRegion: true, KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY' })).KeyMetadata as { KeyId: string }).KeyId;
+    tamper = (operation, input) =>
+      operation !== 'ImportReplica'
+        ? input
+        : { ...input, Versions: (input.Versions as JsonObject[]).map((v) => ({ ...v, PublicKey: change(Buffer.from(String(v.PublicKey), 'base64')).toString('base64') })) };
+    await call(east, replicateKey, { KeyId: keyId, ReplicaRegion: EU });
+    await expect.poll(async () => calls.includes('ImportReplica') && (await east.store.multiRegion.listReplicationJobs({ limit: 10 })).every((j) => j.attempts > 0), { timeout: 30_000, interval: 50 }).toBe(true);
+    const state = await metadataIn(west, keyId).then(
+      (m) => String(m.KeyState),
+      (e: KmsError) => e.type,
+    );
+    return { keyId, state };
+  }
+
+  it('sent compressed: the replica serves it as the primary does, DER with the point uncompressed', async () => {
+    const { keyId, state } = await replicatedWith((spki) => {
+      const point = spki.subarray(spki.length - 65);
+      const compressed = ECDH.convertKey(point, 'prime256v1', undefined, undefined, 'compressed') as Buffer;
+      return Buffer.concat([Buffer.from('3039301306072a8648ce3d020106082a8648ce3d030107032200', 'hex'), compressed]);
+    });
+    expect(state).toBe('Enabled');
+    const [primary, replica] = await Promise.all([call(east, getPublicKey, { KeyId: keyId }), call(west, getPublicKey, { KeyId: keyId })]);
+    expect(Buffer.from(String(replica.PublicKey), 'base64').length).toBe(91);
+    expect(replica.PublicKey).toBe(primary.PublicKey);
+  });
+
+  it("another key's public key: ImportReplica is refused (IncorrectKeyMaterialException) and no material is stored", async () => {
+    const other = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'der' });
+    const { keyId, state } = await replicatedWith(() => other);
+    expect(state).toBe('Creating');
+    expect(await west.store.listKeyVersions(keyId)).toStrictEqual([]);
+    const [job] = await east.store.multiRegion.listReplicationJobs({ limit: 10 });
+    expect(job).toMatchObject({ kind: 'replicate', lastError: expect.stringMatching(/IncorrectKeyMaterialException.*not the public key of that ECC_NIST_P256 material/) });
+  });
+});
 
 describe('a replica being created, in its own region', () => {
   it('is listed and described Creating there, refused for use and management, then completed by ImportReplica', async () => {

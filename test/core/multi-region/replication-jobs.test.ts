@@ -4,10 +4,10 @@
  * scripted RegionPeers (the two-deployment suite, test/api/multi-region.test.ts, uses real ones).
  */
 import { generateKeyPairSync } from 'node:crypto';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { JsonObject } from '../../../src/core/operation.js';
 import { PeerError, type RegionPeers } from '../../../src/core/multi-region/ports.js';
-import { enqueueJob, retryDelayMs, runReplicationJobs, tryJobNow } from '../../../src/core/multi-region/replication-jobs.js';
+import { enqueueJob, LEASE_MS, LEASE_RENEWAL_MS, retryDelayMs, runReplicationJobs, tryJobNow } from '../../../src/core/multi-region/replication-jobs.js';
 import { syncMultiRegionKey } from '../../../src/core/multi-region/sync-multi-region-key.js';
 import { cancelKeyDeletion } from '../../../src/core/operations/cancel-key-deletion.js';
 import { createKey } from '../../../src/core/operations/create-key.js';
@@ -27,7 +27,9 @@ import { call, expectKmsError } from '../operations/management-support.js';
 const SILENT: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => SILENT };
 
 let kms: TestKms;
-let answer: 'ok' | 'down' | 'gone' | 'refused';
+let answer: 'ok' | 'down' | 'gone' | 'refused' | 'slow';
+/** Ends the peer's slow answer (answer 'slow'). */
+let answerNow: () => void = () => {};
 /** A transport public key such as a peer's PrepareReplica offers (SubjectPublicKeyInfo, base64). */
 const TRANSPORT_KEY = generateKeyPairSync('rsa', { modulusLength: 3072 }).publicKey.export({ type: 'spki', format: 'der' }).toString('base64');
 let calls: Array<{ region: string; operation: string; input: JsonObject }>;
@@ -40,6 +42,7 @@ beforeEach(async () => {
     has: async () => true,
     async call(region, operation, input) {
       calls.push({ region, operation, input });
+      if (answer === 'slow') await new Promise<void>((resolve) => (answerNow = resolve));
       if (answer === 'down') throw new PeerError('PeerUnreachable', 'connection refused', 0);
       if (answer === 'gone') throw new PeerError('NotFoundException', `Key '${String(input.KeyId)}' does not exist`, 400);
       if (answer === 'refused') throw new PeerError('AccessDeniedException', 'the peer principal may not create keys here', 400);
@@ -50,6 +53,15 @@ beforeEach(async () => {
   kms.deps.regionPeers = peers;
 });
 afterEach(() => kms.close());
+
+/** Waits (real time, at most 5 s) until `condition` holds; throws if it never does. */
+async function until(condition: () => boolean | Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 500; i++) {
+    if (await condition()) return;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  throw new Error('condition never held');
+}
 
 /** A multi-Region primary here with a replica in eu-west-1. */
 async function primaryWithReplica(): Promise<string> {
@@ -92,10 +104,38 @@ describe('multi-Region replication jobs', () => {
     await enqueueJob(kms.store, new Date(Date.now() - 1_000), id);
     const job = (await kms.store.multiRegion.getReplicationJob(id))!;
     // The scheduler's claim: the job's next attempt moves to the end of its lease.
-    expect(await kms.store.multiRegion.claimReplicationJob(job, new Date(Date.now() + 60_000))).toBe(true);
+    expect(await kms.store.multiRegion.claimReplicationJob(job, new Date(Date.now() + 60_000))).toBeDefined();
     calls = [];
     expect(await tryJobNow(kms.deps, id)).toBeUndefined();
     expect(calls).toStrictEqual([]);
+  });
+
+  it('a run longer than a lease renews it: no second runner takes the job meanwhile', async () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    try {
+      const keyId = await primaryWithReplica();
+      const id = { keyId, region: 'eu-west-1', kind: 'sync' as const };
+      await enqueueJob(kms.store, kms.clock.now(), id);
+      answer = 'slow';
+      const run = runReplicationJobs(kms.deps, SILENT);
+      await until(() => calls.length === 1);
+      // The peer takes longer than a lease; the clock and the run's timers move on together.
+      for (let elapsed = 0; elapsed <= LEASE_MS; elapsed += LEASE_RENEWAL_MS) {
+        kms.clock.advance(LEASE_RENEWAL_MS);
+        await vi.advanceTimersByTimeAsync(LEASE_RENEWAL_MS);
+        const leaseEnd = kms.clock.now().getTime() + LEASE_MS;
+        await until(async () => (await kms.store.multiRegion.getReplicationJob(id))?.leasedUntil?.getTime() === leaseEnd);
+        // Another pass (or node, or a request's fast path) finds the job held, not due.
+        await runReplicationJobs(kms.deps, SILENT);
+        expect(await tryJobNow(kms.deps, id)).toBeUndefined();
+        expect(calls).toHaveLength(1);
+      }
+      answerNow();
+      await run;
+      expect(await kms.store.multiRegion.listReplicationJobs({ limit: 10 })).toStrictEqual([]);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it.each(['done', 'failed'] as const)('a job asked for again while a runner holds it waits for that run (%s), then is due at once', async (outcome) => {
@@ -103,8 +143,9 @@ describe('multi-Region replication jobs', () => {
     const id = { keyId, region: 'eu-west-1', kind: 'sync' as const };
     const now = kms.clock.now().getTime();
     await enqueueJob(kms.store, new Date(now - 1_000), id);
-    const held = (await kms.store.multiRegion.getReplicationJob(id))!;
-    expect(await kms.store.multiRegion.claimReplicationJob(held, new Date(now + 60_000))).toBe(true);
+    const job = (await kms.store.multiRegion.getReplicationJob(id))!;
+    const held = (await kms.store.multiRegion.claimReplicationJob(job, new Date(now + 60_000)))!;
+    expect(held).toBeDefined();
     calls = [];
     // A request asks for the job again while the runner's run is under way (as a sync that failed
     // or a ScheduleKeyDeletion does, with its fast path): it must not run beside that run, whose
