@@ -10,7 +10,7 @@
  */
 import { KmsError } from '../errors.js';
 import { checkGrantTokens, grantOperationFor } from '../grants/index.js';
-import { enforceQuorum } from '../quorum/index.js';
+import { enforceQuorum, guardingRules } from '../quorum/index.js';
 import type { KmsDeps } from '../operation.js';
 import type { AuthorizationRequest, AuthorizedCall, AuthorizerBinder, CallAuthorization } from '../ports.js';
 import { rootArn } from '../admin/principals.js';
@@ -44,6 +44,8 @@ function bindCall(deps: AuthorizerDeps, root: string, call: AuthorizedCall): Cal
   let subject: Promise<SubjectState> | undefined;
   let tokensChecked = false;
   let quorumSatisfied = false;
+  /** The rules the call's used approval request covered. */
+  let approvedRuleIds: ReadonlySet<string> = new Set();
   const now = deps.clock.now();
   let grantTokens: string[] | undefined;
   /** The call's `GrantTokens`, read only for actions whose operations take them (see {@link takesGrantTokens}). */
@@ -60,6 +62,16 @@ function bindCall(deps: AuthorizerDeps, root: string, call: AuthorizedCall): Cal
   }
 
   const currentSubject = (): Promise<SubjectState> => (subject ??= loadSubject(call.ctx.principal.arn));
+
+  async function requireCovered(requests: readonly AuthorizationRequest[]): Promise<void> {
+    for (const request of requests)
+      for (const rule of await guardingRules(deps, { action: request.action, key: request.key, input: call.input }))
+        if (!approvedRuleIds.has(rule.ruleId))
+          throw new KmsError(
+            'AccessDeniedException',
+            `${request.action} is guarded by quorum rule ${rule.ruleId}, which the approval request this call used did not cover: the operation authorized its actions one at a time (a defect); nothing was done.`,
+          );
+  }
 
   const authorizer = {
     async authorize(requested: AuthorizationRequest | readonly AuthorizationRequest[]): Promise<void> {
@@ -89,8 +101,10 @@ function bindCall(deps: AuthorizerDeps, root: string, call: AuthorizedCall): Cal
       if (!first) return;
 
       // Quorum once per call: one approval covers the rules guarding any action of the call, so
-      // an operation that takes several actions authorizes them together (see Authorizer).
-      if (quorumSatisfied) return;
+      // an operation that takes several actions authorizes them together (see Authorizer). An
+      // action authorized after the approval was used must not bring a rule it did not cover:
+      // that would pass the rule with nobody's approval.
+      if (quorumSatisfied) return requireCovered(requests);
       // The in-process CA's own signatures: quorum was enforced on the operation that asked
       // for them, or they are automatic (see in-process-calls.ts). Said so in the audit record.
       const exemption = call.ctx.inProcess?.quorumExemption;
@@ -110,6 +124,7 @@ function bindCall(deps: AuthorizerDeps, root: string, call: AuthorizedCall): Cal
         });
         if (approved) {
           quorumSatisfied = true;
+          approvedRuleIds = new Set(approved.ruleIds);
           quorum = { ruleIds: approved.ruleIds, approvalRequestId: approved.approvalRequestId };
         }
       } catch (error) {

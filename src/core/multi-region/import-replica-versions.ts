@@ -9,6 +9,7 @@ import { resolveKey } from '../key-resolver.js';
 import { PEER_REGION_CONTEXT } from '../authorization/peer-region.js';
 import type { KeyRecord } from '../model.js';
 import type { KmsDeps, Operation, RequestContext } from '../operation.js';
+import type { AuthorizationRequest } from '../ports.js';
 import { requiredEnum, requiredString } from '../validation.js';
 import { TRANSPORT_HASHES } from './import-replica.js';
 import { MULTI_REGION_KEY_ID, type MultiRegionKeyRecord } from './model.js';
@@ -20,10 +21,20 @@ import { parseVersions, unwrapArriving } from './versions.js';
  * as this deployment records it (peer-region.ts). Answers that record.
  */
 export async function authorizeVersionsFor(deps: KmsDeps, ctx: RequestContext, key: KeyRecord): Promise<MultiRegionKeyRecord | undefined> {
+  const { request, record } = await versionsAuthorization(deps, ctx, key);
+  await deps.authorizer.authorize(request);
+  return record;
+}
+
+/** The authorization {@link authorizeVersionsFor} makes, for a call that authorizes it with its other actions. */
+export async function versionsAuthorization(
+  deps: KmsDeps,
+  ctx: RequestContext,
+  key: KeyRecord,
+): Promise<{ request: AuthorizationRequest; record: MultiRegionKeyRecord | undefined }> {
   const record = await deps.store.multiRegion.getMultiRegionKey(key.keyId);
   const context = record ? { [PEER_REGION_CONTEXT]: record.primaryRegion } : {};
-  await deps.authorizer.authorize({ principal: ctx.principal, action: 'hsmkms:ImportReplicaVersions', key, context });
-  return record;
+  return { request: { principal: ctx.principal, action: 'hsmkms:ImportReplicaVersions', key, context }, record };
 }
 
 export const importReplicaVersions: Operation = {

@@ -21,7 +21,7 @@ import type { Operation } from '../operation.js';
 import { KEY_MATERIAL_ID_RULE, optionalEnum, requiredEnum, requiredString } from '../validation.js';
 import { multiRegionConfiguration } from './metadata.js';
 import { MULTI_REGION_KEY_ID } from './model.js';
-import { isPlaceholderOf, placeholderKey, readReplicaSettings, replicaSetRecord } from './replica-settings.js';
+import { isPlaceholderOf, placeholderKey, readReplicaSettings, replicaAuthorization, replicaSetRecord } from './replica-settings.js';
 import type { TransportHash } from './transport.js';
 import { parseVersions, unwrapArriving } from './versions.js';
 
@@ -44,7 +44,8 @@ export const importReplica: Operation = {
     const currentVersionId = requiredString(input, 'CurrentKeyMaterialId', KEY_MATERIAL_ID_RULE);
     if (imported && keySpec !== 'SYMMETRIC_DEFAULT') throw new KmsError('UnsupportedOperationException', `Importing key material is supported for SYMMETRIC_DEFAULT keys only, not ${keySpec}.`);
     if (!imported && !arriving.some((v) => v.versionId === currentVersionId)) throw new KmsError('ValidationException', `CurrentKeyMaterialId ${currentVersionId} is not among the Versions sent.`);
-    const settings = await readReplicaSettings(deps, ctx, input, keyId, keySpec);
+    const settings = readReplicaSettings(deps, ctx, input, keyId, keySpec);
+    await deps.authorizer.authorize(replicaAuthorization(ctx, keySpec, settings));
     // The replica may be here already as a placeholder (`Creating`) that PrepareReplica made: completed below.
     const here = await deps.store.getKey(keyId);
     const placeholder = here && !imported && (await isPlaceholderOf(deps, here, keySpec, settings.primaryRegion, ctx.principal.arn)) ? here : undefined;

@@ -18,12 +18,13 @@ import { randomUUID } from 'node:crypto';
 import { KmsError } from '../errors.js';
 import { KEY_SPECS } from '../model.js';
 import type { JsonObject, Operation } from '../operation.js';
+import type { AuthorizationRequest } from '../ports.js';
 import { blob, optionalBoolean, requiredEnum, requiredString } from '../validation.js';
 import { keyArn } from '../key-resolver.js';
 import { MULTI_REGION_KEY_ID } from './model.js';
-import { isPlaceholderOf, placeholderKey, readReplicaSettings, replicaSetRecord } from './replica-settings.js';
+import { isPlaceholderOf, placeholderKey, readReplicaSettings, replicaAuthorization, replicaSetRecord } from './replica-settings.js';
 import { replicaTransportOf } from './transport.js';
-import { authorizeVersionsFor } from './import-replica-versions.js';
+import { versionsAuthorization } from './import-replica-versions.js';
 import { RECEIVABLE_KEY_USAGES } from './versions.js';
 
 /** How long a transport key waits for its material. */
@@ -44,17 +45,21 @@ export const prepareReplica: Operation = {
     const replicaInput = input.Replica;
     if (replicaInput !== undefined && (existing || replicaInput === null || typeof replicaInput !== 'object' || Array.isArray(replicaInput)))
       throw new KmsError('ValidationException', 'Replica must be an object of the replica\'s settings, and is sent only for a new replica (not with Existing).');
-    await deps.authorizer.authorize({ principal: ctx.principal, action: 'hsmkms:PrepareReplica', context: { 'kms:KeySpec': keySpec, 'kms:MultiRegion': 'true' } });
-    const replica = replicaInput === undefined ? undefined : await readReplicaSettings(deps, ctx, replicaInput as JsonObject, keyId, keySpec);
+    const replica = replicaInput === undefined ? undefined : readReplicaSettings(deps, ctx, replicaInput as JsonObject, keyId, keySpec);
     let here = await deps.store.getKey(keyId);
+    // Every action of the call in one authorization, so that one quorum approval must cover the
+    // rules guarding any of them. A transport key for a replica that is here serves its new
+    // versions: only a caller that may send them gets one (the replica's owner, the primary's
+    // peer principal). Any other RegionPeer could otherwise make them for every replica, each
+    // keeping RemoveCreatingReplica refused.
+    const requests: AuthorizationRequest[] = [{ principal: ctx.principal, action: 'hsmkms:PrepareReplica', context: { 'kms:KeySpec': keySpec, 'kms:MultiRegion': 'true' } }];
+    if (replica) requests.push(replicaAuthorization(ctx, keySpec, replica));
+    if (here && existing) requests.push((await versionsAuthorization(deps, ctx, here)).request);
+    await deps.authorizer.authorize(requests);
     // A placeholder of this primary's earlier attempt: reused.
     if (here && replica && (await isPlaceholderOf(deps, here, keySpec, replica.primaryRegion, ctx.principal.arn))) here = undefined;
     else if (here && !existing) throw new KmsError('AlreadyExistsException', `A key with the id ${keyId} already exists in ${deps.settings.region}.`);
     if (!here && existing) throw new KmsError('NotFoundException', `Key '${keyArn(deps.settings, keyId)}' does not exist`);
-    // A transport key for a replica that is here serves its new versions: only a caller that may
-    // send them gets one (the replica's owner, the primary's peer principal). Any other RegionPeer
-    // could otherwise make them for every replica, each keeping RemoveCreatingReplica refused.
-    if (here && existing) await authorizeVersionsFor(deps, ctx, here);
     if (here && here.keySpec !== keySpec) throw new KmsError('ValidationException', `${here.arn} is a ${here.keySpec} key, not ${keySpec}.`);
     const now = deps.clock.now();
     await deps.store.multiRegion.deleteExpiredTransportKeys(now);

@@ -9,6 +9,7 @@ import { KmsError } from '../errors.js';
 import { keyArn } from '../key-resolver.js';
 import { KEY_USAGES, usagesFor, type KeyRecord, type KeySpec, type KeyUsage, type Tag } from '../model.js';
 import type { JsonObject, KmsDeps, RequestContext } from '../operation.js';
+import type { AuthorizationRequest } from '../ports.js';
 import { defaultKeyPolicy } from '../policy/default-policy.js';
 import { checkPolicyLockout } from '../policy/lockout-check.js';
 import { parsePolicyDocument } from '../policy/policy-document.js';
@@ -28,8 +29,11 @@ export interface ReplicaSettings {
   tags: Tag[];
 }
 
-/** Reads, checks and authorizes the replica's settings in `input`. */
-export async function readReplicaSettings(deps: KmsDeps, ctx: RequestContext, input: JsonObject, keyId: string, keySpec: KeySpec): Promise<ReplicaSettings> {
+/**
+ * Reads and checks the replica's settings in `input`. The caller authorizes them with
+ * {@link replicaAuthorization}, together with its call's other actions.
+ */
+export function readReplicaSettings(deps: KmsDeps, ctx: RequestContext, input: JsonObject, keyId: string, keySpec: KeySpec): ReplicaSettings {
   const keyUsage = requiredEnum(input, 'KeyUsage', KEY_USAGES);
   const primaryRegion = requiredString(input, 'PrimaryRegion', REGION_RULE);
   const regions = requiredStringList(input, 'Regions', { max: 32, member: REGION_RULE });
@@ -47,13 +51,18 @@ export async function readReplicaSettings(deps: KmsDeps, ctx: RequestContext, in
   const parsedPolicy = parsePolicyDocument(policy);
   if (policyText !== undefined && !bypassLockout)
     checkPolicyLockout(parsedPolicy, { principalArn: ctx.principal.arn, accountId: deps.settings.accountId, partition: deps.settings.partition });
-  await deps.authorizer.authorize({
+  return { keyUsage, primaryRegion, regions, creationDate: new Date(creationSeconds * 1000), rotationPeriodInDays, description, policy, tags };
+}
+
+/** What making a replica with `settings` needs: `hsmkms:ImportReplica`. */
+export function replicaAuthorization(ctx: RequestContext, keySpec: KeySpec, settings: ReplicaSettings): AuthorizationRequest {
+  const { keyUsage, primaryRegion, tags } = settings;
+  return {
     principal: ctx.principal,
     action: 'hsmkms:ImportReplica',
     // Only the peer principal of the primary's region makes its replicas (peer-region.ts).
     context: { 'kms:KeySpec': keySpec, 'kms:KeyUsage': keyUsage, 'kms:MultiRegion': 'true', 'kms:PrimaryRegion': primaryRegion, [PEER_REGION_CONTEXT]: primaryRegion, ...tagConditions(tags) },
-  });
-  return { keyUsage, primaryRegion, regions, creationDate: new Date(creationSeconds * 1000), rotationPeriodInDays, description, policy, tags };
+  };
 }
 
 /** This region's record of the set the replica joins (this region `Creating` until its material is here). */

@@ -11,6 +11,8 @@ import { KmsError } from '../../../src/core/errors.js';
 import type { PrincipalRecord } from '../../../src/core/model.js';
 import type { JsonObject, Operation, RequestContext } from '../../../src/core/operation.js';
 import { createKey } from '../../../src/core/operations/create-key.js';
+import { approveRequest } from '../../../src/core/quorum/operations/approve-request.js';
+import { putQuorumRule } from '../../../src/core/quorum/operations/put-quorum-rule.js';
 import type { Logger } from '../../../src/core/ports.js';
 import { createTestKms, TEST_ROOT, TEST_SETTINGS, type TestKms } from '../../support/kms-deps.js';
 
@@ -217,6 +219,30 @@ describe('the peer-to-peer multi-Region operations', () => {
     const root = { requestId: 'root', principal: TEST_ROOT };
     for (const action of PEER_ACTIONS)
       expect((await failure(d.dispatch('Probe', root, { Action: action, Context: forEu }))).message, action).toContain('never with the account root');
+  });
+});
+
+describe('quorum over the actions of one call', () => {
+  it('refuses an action authorized after the call used its approval when a rule that approval did not cover guards it', async () => {
+    const d = dispatcher();
+    const ctx = await userWithKey('stepwise', ['CryptoOfficer']);
+    const approver = (await userWithKey('approver', ['CryptoUser'])).principal;
+    const guard = async (action: string) =>
+      ((await putQuorumRule.run(kms.deps, { requestId: 'rule', principal: ctx.principal }, { Action: action, MinApprovals: 1, Approvers: ['approver'] })).Rule as { RuleId: string })
+        .RuleId;
+    await guard('hsmkms:CreatePrincipal');
+    const second = await guard('hsmkms:DeletePrincipal');
+    // An operation that authorizes its two actions one at a time: the first opens a request for
+    // its own rule only, which the approver approves.
+    const call = { Action: 'hsmkms:CreatePrincipal', Action2: 'hsmkms:DeletePrincipal' };
+    const pending = await failure(d.dispatch('Probe', ctx, call));
+    expect(pending.type).toBe('QuorumApprovalRequiredException');
+    await approveRequest.run(kms.deps, { requestId: 'vote', principal: approver }, { ApprovalRequestId: pending.fields!.ApprovalRequestId! });
+    // The repeated call uses that approval for its first action; the second action's rule was
+    // approved by nobody, so the call stops there.
+    const refused = await failure(d.dispatch('Probe', ctx, call));
+    expect(refused.type).toBe('AccessDeniedException');
+    expect(refused.message).toContain(`hsmkms:DeletePrincipal is guarded by quorum rule ${second}`);
   });
 });
 
