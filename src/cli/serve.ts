@@ -282,6 +282,9 @@ async function runPrimary(config: AppConfig, workers: number, metricsListen: { h
   /** The worker serving each slot, the one starting to replace it, and the slot's replacements so far. */
   const slots: Array<{ worker: Worker; recycles: number; replacement?: Worker }> = [];
   const retiring = new WeakSet<Worker>();
+  /** Workers whose server listens (their SIGHUP handler is in place), and starting ones a SIGHUP awaits. */
+  const listened = new WeakSet<Worker>();
+  const reloadOnListening = new WeakSet<Worker>();
   const fork = (index: number, recycles: number): Worker => {
     const worker = cluster.fork({ HSMKMS_WORKER_INDEX: String(index), HSMKMS_WORKER_RECYCLES: String(recycles) });
     worker.on('exit', (code, signal) => onExit(index, worker, code, signal));
@@ -332,6 +335,8 @@ async function runPrimary(config: AppConfig, workers: number, metricsListen: { h
     progress(`worker ${index} (pid ${old.process.pid}) has made ${made} token objects (limit ${recycleAfter}); starting its replacement (pid ${slot.replacement.process.pid})`);
   };
   cluster.on('listening', (worker, address) => {
+    listened.add(worker);
+    if (reloadOnListening.has(worker)) worker.process.kill('SIGHUP');
     const index = slots.findIndex((slot) => slot.worker === worker || slot.replacement === worker);
     const slot = slots[index];
     if (slot?.replacement === worker) {
@@ -350,9 +355,15 @@ async function runPrimary(config: AppConfig, workers: number, metricsListen: { h
     if (config.console) progress(`web console at ${url}/console/`);
   });
   for (let i = 0; i < workers; i++) slots.push({ worker: fork(i, 0), recycles: 0 });
-  // Each worker reloads for itself (see onReloadSignal).
+  // Each worker reloads for itself (see onReloadSignal). One still starting (a replacement, a
+  // restart) has no SIGHUP handler yet, and SIGHUP's default action would kill it: it gets the
+  // signal once it listens (it may have read the files before this one came).
   process.on('SIGHUP', () => {
-    for (const worker of Object.values(cluster.workers ?? {})) if (worker && !worker.isDead()) worker.process.kill('SIGHUP');
+    for (const worker of Object.values(cluster.workers ?? {})) {
+      if (!worker || worker.isDead()) continue;
+      if (listened.has(worker)) worker.process.kill('SIGHUP');
+      else reloadOnListening.add(worker);
+    }
   });
   if (metricsServer && metricsListen) reportMetrics(await metricsServer.listen(metricsListen));
   const terminateAll = () =>
