@@ -2,6 +2,7 @@
  * Prometheus metrics with prom-client. Each service instance owns its Registry (no global
  * default registry), so several servers — or tests — in one process never share counters.
  */
+import cluster, { type Worker } from 'node:cluster';
 import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export interface Metrics {
@@ -85,13 +86,35 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
 }
 
 /**
- * In a cluster worker: answer the primary's requests for this worker's metrics (prom-client's
- * cluster protocol over the IPC channel), so the primary can serve the sum over all workers.
+ * The cluster's metrics protocol over the IPC channel: a worker says it can answer once its
+ * metrics exist, and the primary asks only those (see {@link clusterMetrics}).
+ */
+const METRICS_READY = 'hsmkms:metrics-ready';
+const METRICS_REQUEST = 'hsmkms:metrics-request';
+const METRICS_RESPONSE = 'hsmkms:metrics-response';
+/** How long the primary waits for a worker's answer. */
+const CLUSTER_METRICS_TIMEOUT_MS = 5_000;
+
+interface MetricsMessage {
+  type?: string;
+  id?: number;
+  metrics?: Awaited<ReturnType<Registry['getMetricsAsJSON']>>;
+  error?: string;
+}
+
+/**
+ * In a cluster worker: answer the primary's requests for this worker's metrics over the IPC
+ * channel, so the primary can serve the sum over all workers.
  */
 export function shareWithClusterPrimary(metrics: Metrics): void {
-  AggregatorRegistry.setRegistries([metrics.registry]);
-  // Constructing one installs the worker's message listener.
-  new AggregatorRegistry();
+  process.on('message', (message: MetricsMessage) => {
+    if (message?.type !== METRICS_REQUEST) return;
+    metrics.registry.getMetricsAsJSON().then(
+      (json) => process.send?.({ type: METRICS_RESPONSE, id: message.id, metrics: json }),
+      (error: unknown) => process.send?.({ type: METRICS_RESPONSE, id: message.id, error: String(error) }),
+    );
+  });
+  process.send?.({ type: METRICS_READY });
 }
 
 /**
@@ -106,8 +129,47 @@ export function reportWorkerRecycles(metrics: Metrics, recycles: number): void {
   }).set(recycles);
 }
 
-/** In the cluster primary: every worker's metrics, summed (histograms and counters add up). */
+/**
+ * In the cluster primary: every serving worker's metrics, summed (histograms and counters add
+ * up). Only workers that said they can answer are asked, and one that exits is no longer waited
+ * for: a worker still starting (a replacement, a restart) or one exiting (replaced) never holds a
+ * scrape up. prom-client's own cluster aggregation asks every connected worker and fails the
+ * scrape after 5 s when one of them cannot answer.
+ */
 export function clusterMetrics(): Pick<Metrics, 'contentType' | 'render'> {
-  const aggregator = new AggregatorRegistry();
-  return { contentType: aggregator.contentType, render: () => aggregator.clusterMetrics() };
+  const ready = new Set<Worker>();
+  const pending = new Map<number, { waiting: Set<Worker>; responses: NonNullable<MetricsMessage['metrics']>[]; settle: (error?: Error) => void }>();
+  let nextId = 0;
+  const answered = (id: number, worker: Worker, message?: MetricsMessage) => {
+    const request = pending.get(id);
+    if (!request?.waiting.delete(worker)) return;
+    if (message?.error !== undefined) return request.settle(new Error(message.error));
+    if (message?.metrics) request.responses.push(message.metrics);
+    if (request.waiting.size === 0) request.settle();
+  };
+  cluster.on('message', (worker, message: MetricsMessage) => {
+    if (message?.type === METRICS_READY) ready.add(worker);
+    else if (message?.type === METRICS_RESPONSE && typeof message.id === 'number') answered(message.id, worker, message);
+  });
+  cluster.on('exit', (worker) => {
+    ready.delete(worker);
+    for (const id of [...pending.keys()]) answered(id, worker);
+  });
+  const render = () =>
+    new Promise<string>((resolve, reject) => {
+      const id = nextId++;
+      const waiting = new Set([...ready].filter((worker) => worker.isConnected()));
+      const responses: NonNullable<MetricsMessage['metrics']>[] = [];
+      const timer = setTimeout(() => settle(new Error(`a worker did not answer within ${CLUSTER_METRICS_TIMEOUT_MS} ms`)), CLUSTER_METRICS_TIMEOUT_MS);
+      const settle = (error?: Error) => {
+        clearTimeout(timer);
+        pending.delete(id);
+        if (error) reject(error);
+        else AggregatorRegistry.aggregate(responses).metrics().then(resolve, reject);
+      };
+      pending.set(id, { waiting, responses, settle });
+      if (waiting.size === 0) return settle();
+      for (const worker of waiting) worker.send({ type: METRICS_REQUEST, id });
+    });
+  return { contentType: Registry.PROMETHEUS_CONTENT_TYPE, render };
 }
