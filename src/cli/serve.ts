@@ -331,8 +331,17 @@ async function runPrimary(config: AppConfig, workers: number, metricsListen: { h
     const slot = slots[index]!;
     if (slot.replacement || closing) return;
     const old = slot.worker;
-    slot.replacement = fork(index, slot.recycles + 1);
-    progress(`worker ${index} (pid ${old.process.pid}) has made ${made} token objects (limit ${recycleAfter}); starting its replacement (pid ${slot.replacement.process.pid})`);
+    const replacement = fork(index, slot.recycles + 1);
+    slot.replacement = replacement;
+    progress(`worker ${index} (pid ${old.process.pid}) has made ${made} token objects (limit ${recycleAfter}); starting its replacement (pid ${replacement.process.pid})`);
+    // One that hangs while starting (a blocked HSM or store call) would hold the slot's recycling
+    // (or, had the old worker died meanwhile, the slot) for ever: it is stopped, and the old worker
+    // asks again (or the slot's worker is started again) as when a replacement fails.
+    setTimeout(() => {
+      if (closing || listened.has(replacement) || replacement.isDead()) return;
+      progress(`worker ${index}: its replacement (pid ${replacement.process.pid}) did not listen within ${REPLACEMENT_START_MS / 1000} s; stopping it`);
+      replacement.process.kill('SIGKILL');
+    }, REPLACEMENT_START_MS).unref();
   };
   cluster.on('listening', (worker, address) => {
     listened.add(worker);
@@ -419,6 +428,13 @@ function retire(server: Server, stop: () => void, boundMs: number): void {
     process.exit(EXIT.ok);
   }, DRAIN_MS + boundMs).unref();
 }
+
+/**
+ * How long a replacement may take to listen (start-up took 17–18 s on the shared machine under
+ * heavy load); less than the minute after which the worker it replaces asks again (see
+ * {@link askToBeReplaced}), so that ask starts the next one.
+ */
+const REPLACEMENT_START_MS = 50_000;
 
 /** How long a retiring worker closes connections only after an answer (see {@link retire}). */
 const DRAIN_MS = 1000;
