@@ -352,7 +352,9 @@ async function runPrimary(config: AppConfig, workers: number, metricsListen: { h
       const old = slot.worker;
       slots[index] = { worker, recycles: slot.recycles + 1 };
       retiring.add(old);
-      old.send({ hsmkms: RETIRE });
+      // One whose channel has closed is exiting already (its exit event is still to come), and a
+      // send to it would raise ERR_IPC_CHANNEL_CLOSED as an 'error' event no one handles: the primary would die.
+      if (old.isConnected()) old.send({ hsmkms: RETIRE });
       progress(`worker ${index} replaced: pid ${worker.process.pid} listens; pid ${old.process.pid} finishes its requests and exits`);
       return;
     }
