@@ -193,7 +193,10 @@ export function serveCommand(): Command {
     if (clustered && cluster.isPrimary) return runPrimary(config, workers, metricsListen, recycling ? recycleAfter : 0);
 
     // The server graph (HSM, store, HTTP) loads only now, not for --help (see main.ts), nor in a primary.
-    const [{ createApp }, { shareWithClusterPrimary, reportWorkerRecycles }] = await Promise.all([import('../app.js'), import('../observability/metrics.js')]);
+    const [{ createApp }, { shareWithClusterPrimary, reportWorkerRecycles, sendFinalMetrics }] = await Promise.all([
+      import('../app.js'),
+      import('../observability/metrics.js'),
+    ]);
     // A sole worker under a primary reports what a single process would (the primary prepares nothing).
     const reportsStartUp = cluster.isPrimary || (workers === 1 && process.env.HSMKMS_WORKER_RECYCLES === '0');
 
@@ -206,7 +209,12 @@ export function serveCommand(): Command {
       // Like any command whose output pipe closes (`hsmkms serve | head`): stop quietly, status 0.
       onLogOutputClosed: () => stop('log output closed'),
     });
-    stop = onShutdown(() => app.close());
+    let replaced = false;
+    stop = onShutdown(async () => {
+      await app.close();
+      // A replaced worker's counts stay in the primary's sum (the server closed: nothing more to count).
+      if (replaced && metricsListen) await sendFinalMetrics(app.metrics);
+    });
     onReloadSignal(() => {
       const policies = readXksPolicies(options.xksPolicy, process.env.HSMKMS_XKS_POLICIES);
       app.reloadXksPolicies(policies);
@@ -217,7 +225,9 @@ export function serveCommand(): Command {
       reportWorkerRecycles(app.metrics, Number(process.env.HSMKMS_WORKER_RECYCLES ?? 0));
       askToBeReplaced(() => app.backend.stats().tokenObjectsMade, recycleAfter, app.logger);
       process.on('message', (message: { hsmkms?: string }) => {
-        if (message?.hsmkms === RETIRE) retire(app.server.server, () => stop('replaced'), retireBoundMs(config));
+        if (message?.hsmkms !== RETIRE) return;
+        replaced = true;
+        retire(app.server.server, () => stop('replaced'), retireBoundMs(config));
       });
     }
     // A sole worker reports before it listens: its primary prints "listening on" once it does.

@@ -92,6 +92,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
 const METRICS_READY = 'hsmkms:metrics-ready';
 const METRICS_REQUEST = 'hsmkms:metrics-request';
 const METRICS_RESPONSE = 'hsmkms:metrics-response';
+const METRICS_FINAL = 'hsmkms:metrics-final';
 /** How long the primary waits for a worker's answer. */
 const CLUSTER_METRICS_TIMEOUT_MS = 5_000;
 
@@ -118,6 +119,21 @@ export function shareWithClusterPrimary(metrics: Metrics): void {
 }
 
 /**
+ * In a replaced worker, once its server has closed: its final counts, which the primary keeps in
+ * the sum after it exits (see {@link clusterMetrics}). Resolves once sent (or when it cannot be).
+ */
+export function sendFinalMetrics(metrics: Metrics): Promise<void> {
+  return metrics.registry.getMetricsAsJSON().then(
+    (json) =>
+      new Promise<void>((resolve) => {
+        if (!process.send || !process.connected) return resolve();
+        process.send({ type: METRICS_FINAL, metrics: json }, undefined, {}, () => resolve());
+      }),
+    () => undefined,
+  );
+}
+
+/**
  * In a serve worker: how many workers its slot has had replaced by `--recycle-worker-after`
  * before it (summed by the primary: the recycles of the whole server).
  */
@@ -134,22 +150,38 @@ export function reportWorkerRecycles(metrics: Metrics, recycles: number): void {
  * up). Only workers that said they can answer are asked, and one that exits is no longer waited
  * for: a worker still starting (a replacement, a restart) or one exiting (replaced) never holds a
  * scrape up. prom-client's own cluster aggregation asks every connected worker and fails the
- * scrape after 5 s when one of them cannot answer.
+ * scrape after 5 s when one of them cannot answer. The counters and histograms a replaced worker
+ * sent as it finished ({@link sendFinalMetrics}) stay in the sum, so that they do not go down
+ * (which Prometheus reads as a reset); a worker that crashes takes its counts with it.
  */
 export function clusterMetrics(): Pick<Metrics, 'contentType' | 'render'> {
+  type MetricsJson = NonNullable<MetricsMessage['metrics']>;
   const ready = new Set<Worker>();
-  const pending = new Map<number, { waiting: Set<Worker>; responses: NonNullable<MetricsMessage['metrics']>[]; settle: (error?: Error) => void }>();
+  const pending = new Map<number, { waiting: Set<Worker>; responses: Map<Worker, MetricsJson>; settle: (error?: Error) => void }>();
+  /** The final counts of the workers replaced so far, summed (a chain: each final adds in order). */
+  let retired: Promise<MetricsJson | undefined> = Promise.resolve(undefined);
   let nextId = 0;
   const answered = (id: number, worker: Worker, message?: MetricsMessage) => {
     const request = pending.get(id);
     if (!request?.waiting.delete(worker)) return;
     if (message?.error !== undefined) return request.settle(new Error(message.error));
-    if (message?.metrics) request.responses.push(message.metrics);
+    if (message?.metrics) request.responses.set(worker, message.metrics);
     if (request.waiting.size === 0) request.settle();
+  };
+  const finished = (worker: Worker, final: MetricsJson) => {
+    ready.delete(worker);
+    // Its final counts replace any answer it gave to a scrape still collecting.
+    for (const [id, request] of [...pending]) {
+      request.responses.delete(worker);
+      answered(id, worker);
+    }
+    const counts = final.filter((metric) => String(metric.type) === 'counter' || String(metric.type) === 'histogram');
+    retired = retired.then((sum) => AggregatorRegistry.aggregate(sum ? [sum, counts] : [counts]).getMetricsAsJSON(), () => undefined);
   };
   cluster.on('message', (worker, message: MetricsMessage) => {
     if (message?.type === METRICS_READY) ready.add(worker);
     else if (message?.type === METRICS_RESPONSE && typeof message.id === 'number') answered(message.id, worker, message);
+    else if (message?.type === METRICS_FINAL && Array.isArray(message.metrics)) finished(worker, message.metrics);
   });
   cluster.on('exit', (worker) => {
     ready.delete(worker);
@@ -159,13 +191,15 @@ export function clusterMetrics(): Pick<Metrics, 'contentType' | 'render'> {
     new Promise<string>((resolve, reject) => {
       const id = nextId++;
       const waiting = new Set([...ready].filter((worker) => worker.isConnected()));
-      const responses: NonNullable<MetricsMessage['metrics']>[] = [];
+      const responses = new Map<Worker, MetricsJson>();
       const timer = setTimeout(() => settle(new Error(`a worker did not answer within ${CLUSTER_METRICS_TIMEOUT_MS} ms`)), CLUSTER_METRICS_TIMEOUT_MS);
       const settle = (error?: Error) => {
         clearTimeout(timer);
         pending.delete(id);
-        if (error) reject(error);
-        else AggregatorRegistry.aggregate(responses).metrics().then(resolve, reject);
+        if (error) return reject(error);
+        retired
+          .then((sum) => AggregatorRegistry.aggregate(sum ? [...responses.values(), sum] : [...responses.values()]).metrics())
+          .then(resolve, reject);
       };
       pending.set(id, { waiting, responses, settle });
       if (waiting.size === 0) return settle();

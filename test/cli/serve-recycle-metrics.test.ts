@@ -2,7 +2,8 @@
  * `hsmkms serve --metrics-listen` while a worker is replaced (`--recycle-worker-after`): the primary
  * sums the workers' metrics, and a scrape must not wait on a replacement that is still starting
  * (it cannot answer yet) nor on a replaced worker that exits meanwhile: every scrape during the
- * swap is answered, at once, with the serving workers' sum.
+ * swap is answered, at once, with the serving workers' sum. And the counters stay counters: the
+ * replaced worker's counts do not leave the sum when it exits (Prometheus would read a reset).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -30,6 +31,9 @@ afterAll(async () => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 
+/** hsmkms_requests_total summed over its series. */
+const requestsTotal = (text: string): number => [...text.matchAll(/^hsmkms_requests_total\{[^}]*\} (\d+)$/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
+
 async function scrape(url: string): Promise<{ status: number; ms: number; text: string }> {
   const start = Date.now();
   const response = await fetch(url, { signal: AbortSignal.timeout(20_000) });
@@ -49,7 +53,7 @@ describe('metrics while a worker is replaced', () => {
     const load = (async () => {
       for (let i = 0; !stop; i++) await kms.send(new EncryptCommand({ KeyId: keys[i % 2]!, Plaintext: Buffer.from('x') }));
     })();
-    const scrapes: Array<{ status: number; ms: number }> = [];
+    const scrapes: Array<{ status: number; ms: number; requests: number }> = [];
     try {
       const end = Date.now() + 90_000;
       while (!/starting its replacement/.test(served.stderr())) {
@@ -60,8 +64,8 @@ describe('metrics while a worker is replaced', () => {
       let old = 0;
       while (old === 0 || alive(old)) {
         if (Date.now() > end) throw new Error(`the swap did not end:\n${served.stderr()}`);
-        const { status, ms } = await scrape(metricsUrl);
-        scrapes.push({ status, ms });
+        const { status, ms, text } = await scrape(metricsUrl);
+        scrapes.push({ status, ms, requests: requestsTotal(text) });
         old = Number(/replaced: pid \d+ listens; pid (\d+) finishes/.exec(served.stderr())?.[1] ?? 0);
       }
     } finally {
@@ -74,5 +78,9 @@ describe('metrics while a worker is replaced', () => {
     const after = await scrape(metricsUrl);
     expect(after.status).toBe(200);
     expect(Number(/^hsmkms_worker_recycles (\d+)/m.exec(after.text)?.[1])).toBe(1);
+    // The load has stopped: the sum counts at least what it counted while both workers served.
+    const most = Math.max(...scrapes.map((s) => s.requests));
+    expect(most).toBeGreaterThan(100);
+    expect(requestsTotal(after.text)).toBeGreaterThanOrEqual(most);
   }, 180_000);
 });
