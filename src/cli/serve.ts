@@ -193,7 +193,7 @@ export function serveCommand(): Command {
     if (clustered && cluster.isPrimary) return runPrimary(config, workers, metricsListen, recycling ? recycleAfter : 0);
 
     // The server graph (HSM, store, HTTP) loads only now, not for --help (see main.ts), nor in a primary.
-    const [{ createApp }, { shareWithClusterPrimary, reportWorkerRecycles, sendFinalMetrics }] = await Promise.all([
+    const [{ createApp }, { shareWithClusterPrimary, sendFinalMetrics }] = await Promise.all([
       import('../app.js'),
       import('../observability/metrics.js'),
     ]);
@@ -222,7 +222,6 @@ export function serveCommand(): Command {
     });
     if (cluster.isWorker && metricsListen) shareWithClusterPrimary(app.metrics);
     if (cluster.isWorker && recycling) {
-      reportWorkerRecycles(app.metrics, Number(process.env.HSMKMS_WORKER_RECYCLES ?? 0));
       askToBeReplaced(() => app.backend.stats().tokenObjectsMade, recycleAfter, app.logger);
       process.on('message', (message: { hsmkms?: string }) => {
         if (message?.hsmkms !== RETIRE) return;
@@ -284,7 +283,8 @@ async function runPrimary(config: AppConfig, workers: number, metricsListen: { h
   // sole worker (--workers 1, recycled) makes them itself, and the primary stays
   // small (it loads no HSM, store or HTTP code).
   if (workers > 1) reportRoot(await (await import('../app.js')).prepareDataDir(config));
-  const metricsServer = metricsListen ? await (await import('../app.js')).createClusterMetricsServer(config) : undefined;
+  const recycled = () => slots.reduce((sum, slot) => sum + slot.recycles, 0);
+  const metricsServer = metricsListen ? await (await import('../app.js')).createClusterMetricsServer(config, recycleAfter > 0 ? recycled : undefined) : undefined;
   let listening = 0;
   let closing = false;
   const restarts: number[] = [];

@@ -133,17 +133,6 @@ export function sendFinalMetrics(metrics: Metrics): Promise<void> {
   );
 }
 
-/**
- * In a serve worker: how many workers its slot has had replaced by `--recycle-worker-after`
- * before it (summed by the primary: the recycles of the whole server).
- */
-export function reportWorkerRecycles(metrics: Metrics, recycles: number): void {
-  new Gauge({
-    name: 'hsmkms_worker_recycles',
-    help: 'Workers replaced (after --recycle-worker-after token objects) before this one in its slot.',
-    registers: [metrics.registry],
-  }).set(recycles);
-}
 
 /**
  * In the cluster primary: every serving worker's metrics, summed (histograms and counters add
@@ -154,7 +143,7 @@ export function reportWorkerRecycles(metrics: Metrics, recycles: number): void {
  * sent as it finished ({@link sendFinalMetrics}) stay in the sum, so that they do not go down
  * (which Prometheus reads as a reset); a worker that crashes takes its counts with it.
  */
-export function clusterMetrics(): Pick<Metrics, 'contentType' | 'render'> {
+export function clusterMetrics(recycles?: () => number): Pick<Metrics, 'contentType' | 'render'> {
   type MetricsJson = NonNullable<MetricsMessage['metrics']>;
   const ready = new Set<Worker>();
   const pending = new Map<number, { waiting: Set<Worker>; responses: Map<Worker, MetricsJson>; settle: (error?: Error) => void }>();
@@ -197,8 +186,9 @@ export function clusterMetrics(): Pick<Metrics, 'contentType' | 'render'> {
         clearTimeout(timer);
         pending.delete(id);
         if (error) return reject(error);
+        const own = recycles ? [recyclesMetric(recycles())] : [];
         retired
-          .then((sum) => AggregatorRegistry.aggregate(sum ? [...responses.values(), sum] : [...responses.values()]).metrics())
+          .then((sum) => AggregatorRegistry.aggregate([...responses.values(), ...own, ...(sum ? [sum] : [])]).metrics())
           .then(resolve, reject);
       };
       pending.set(id, { waiting, responses, settle });
@@ -206,4 +196,20 @@ export function clusterMetrics(): Pick<Metrics, 'contentType' | 'render'> {
       for (const worker of waiting) worker.send({ type: METRICS_REQUEST, id });
     });
   return { contentType: Registry.PROMETHEUS_CONTENT_TYPE, render };
+}
+
+/**
+ * `hsmkms_worker_recycles`, which the primary reports itself: it alone knows when a replacement
+ * takes over (summed over the workers, the old and the new one would both count while they overlap).
+ */
+function recyclesMetric(value: number): object {
+  return [
+    {
+      name: 'hsmkms_worker_recycles',
+      help: 'Workers replaced after --recycle-worker-after token objects, since the server started.',
+      type: 'gauge',
+      aggregator: 'sum',
+      values: [{ value, labels: {} }],
+    },
+  ];
 }
