@@ -30,11 +30,15 @@ export const postgresServer = () =>
 /**
  * Where this copy of hsmkms is being installed. npm runs install scripts in the package's own
  * directory: a dependency's lies under `node_modules`, and a global install sets npm_config_global.
+ * A git dependency (`npm install git+https://…`) is first cloned into npm's cache and installed
+ * there to run its prepare script: no `node_modules` in that path, but pacote marks the
+ * preparation with _PACOTE_NO_PREPARE_.
  * @param {{ env: NodeJS.ProcessEnv, packageDir: string }} where
  * @returns {'checkout' | 'dependency' | 'global'}
  */
 export function installContext({ env, packageDir }) {
   if (env.npm_config_global === 'true') return 'global';
+  if (env._PACOTE_NO_PREPARE_) return 'dependency';
   if (packageDir.split(sep).includes('node_modules')) return 'dependency';
   return 'checkout';
 }

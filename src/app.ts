@@ -421,9 +421,12 @@ export async function createApp(config: AppConfig): Promise<App> {
   }
 }
 
-/** For the cluster primary with `--metrics-listen`: `GET /metrics` summed over the workers (not listening yet). */
-export function createClusterMetricsServer(config: AppConfig): Promise<FastifyInstance> {
-  return buildMetricsServer({ metrics: clusterMetrics(), logger: quietLogger(), timeouts: config.httpTimeouts });
+/**
+ * For the cluster primary with `--metrics-listen`: `GET /metrics` summed over the workers, and
+ * `recycles` (workers replaced so far) when workers are recycled (not listening yet).
+ */
+export function createClusterMetricsServer(config: AppConfig, recycles?: () => number): Promise<FastifyInstance> {
+  return buildMetricsServer({ metrics: clusterMetrics(recycles), logger: quietLogger(), timeouts: config.httpTimeouts });
 }
 
 /** With the trail off, events go nowhere. */

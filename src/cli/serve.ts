@@ -193,7 +193,10 @@ export function serveCommand(): Command {
     if (clustered && cluster.isPrimary) return runPrimary(config, workers, metricsListen, recycling ? recycleAfter : 0);
 
     // The server graph (HSM, store, HTTP) loads only now, not for --help (see main.ts), nor in a primary.
-    const [{ createApp }, { shareWithClusterPrimary, reportWorkerRecycles }] = await Promise.all([import('../app.js'), import('../observability/metrics.js')]);
+    const [{ createApp }, { shareWithClusterPrimary, sendFinalMetrics }] = await Promise.all([
+      import('../app.js'),
+      import('../observability/metrics.js'),
+    ]);
     // A sole worker under a primary reports what a single process would (the primary prepares nothing).
     const reportsStartUp = cluster.isPrimary || (workers === 1 && process.env.HSMKMS_WORKER_RECYCLES === '0');
 
@@ -206,7 +209,12 @@ export function serveCommand(): Command {
       // Like any command whose output pipe closes (`hsmkms serve | head`): stop quietly, status 0.
       onLogOutputClosed: () => stop('log output closed'),
     });
-    stop = onShutdown(() => app.close());
+    let replaced = false;
+    stop = onShutdown(async () => {
+      await app.close();
+      // A replaced worker's counts stay in the primary's sum (the server closed: nothing more to count).
+      if (replaced && metricsListen) await sendFinalMetrics(app.metrics);
+    });
     onReloadSignal(() => {
       const policies = readXksPolicies(options.xksPolicy, process.env.HSMKMS_XKS_POLICIES);
       app.reloadXksPolicies(policies);
@@ -214,10 +222,11 @@ export function serveCommand(): Command {
     });
     if (cluster.isWorker && metricsListen) shareWithClusterPrimary(app.metrics);
     if (cluster.isWorker && recycling) {
-      reportWorkerRecycles(app.metrics, Number(process.env.HSMKMS_WORKER_RECYCLES ?? 0));
       askToBeReplaced(() => app.backend.stats().tokenObjectsMade, recycleAfter, app.logger);
       process.on('message', (message: { hsmkms?: string }) => {
-        if (message?.hsmkms === RETIRE) retire(app.server.server, () => stop('replaced'), retireBoundMs(config));
+        if (message?.hsmkms !== RETIRE) return;
+        replaced = true;
+        retire(app.server.server, () => stop('replaced'), retireBoundMs(config));
       });
     }
     // A sole worker reports before it listens: its primary prints "listening on" once it does.
@@ -274,7 +283,8 @@ async function runPrimary(config: AppConfig, workers: number, metricsListen: { h
   // sole worker (--workers 1, recycled) makes them itself, and the primary stays
   // small (it loads no HSM, store or HTTP code).
   if (workers > 1) reportRoot(await (await import('../app.js')).prepareDataDir(config));
-  const metricsServer = metricsListen ? await (await import('../app.js')).createClusterMetricsServer(config) : undefined;
+  const recycled = () => slots.reduce((sum, slot) => sum + slot.recycles, 0);
+  const metricsServer = metricsListen ? await (await import('../app.js')).createClusterMetricsServer(config, recycleAfter > 0 ? recycled : undefined) : undefined;
   let listening = 0;
   let closing = false;
   const restarts: number[] = [];
@@ -282,6 +292,9 @@ async function runPrimary(config: AppConfig, workers: number, metricsListen: { h
   /** The worker serving each slot, the one starting to replace it, and the slot's replacements so far. */
   const slots: Array<{ worker: Worker; recycles: number; replacement?: Worker }> = [];
   const retiring = new WeakSet<Worker>();
+  /** Workers whose server listens (their SIGHUP handler is in place), and starting ones a SIGHUP awaits. */
+  const listened = new WeakSet<Worker>();
+  const reloadOnListening = new WeakSet<Worker>();
   const fork = (index: number, recycles: number): Worker => {
     const worker = cluster.fork({ HSMKMS_WORKER_INDEX: String(index), HSMKMS_WORKER_RECYCLES: String(recycles) });
     worker.on('exit', (code, signal) => onExit(index, worker, code, signal));
@@ -328,17 +341,30 @@ async function runPrimary(config: AppConfig, workers: number, metricsListen: { h
     const slot = slots[index]!;
     if (slot.replacement || closing) return;
     const old = slot.worker;
-    slot.replacement = fork(index, slot.recycles + 1);
-    progress(`worker ${index} (pid ${old.process.pid}) has made ${made} token objects (limit ${recycleAfter}); starting its replacement (pid ${slot.replacement.process.pid})`);
+    const replacement = fork(index, slot.recycles + 1);
+    slot.replacement = replacement;
+    progress(`worker ${index} (pid ${old.process.pid}) has made ${made} token objects (limit ${recycleAfter}); starting its replacement (pid ${replacement.process.pid})`);
+    // One that hangs while starting (a blocked HSM or store call) would hold the slot's recycling
+    // (or, had the old worker died meanwhile, the slot) for ever: it is stopped, and the old worker
+    // asks again (or the slot's worker is started again) as when a replacement fails.
+    setTimeout(() => {
+      if (closing || listened.has(replacement) || replacement.isDead()) return;
+      progress(`worker ${index}: its replacement (pid ${replacement.process.pid}) did not listen within ${REPLACEMENT_START_MS / 1000} s; stopping it`);
+      replacement.process.kill('SIGKILL');
+    }, REPLACEMENT_START_MS).unref();
   };
   cluster.on('listening', (worker, address) => {
+    listened.add(worker);
+    if (reloadOnListening.has(worker)) worker.process.kill('SIGHUP');
     const index = slots.findIndex((slot) => slot.worker === worker || slot.replacement === worker);
     const slot = slots[index];
     if (slot?.replacement === worker) {
       const old = slot.worker;
       slots[index] = { worker, recycles: slot.recycles + 1 };
       retiring.add(old);
-      old.send({ hsmkms: RETIRE });
+      // One whose channel has closed is exiting already (its exit event is still to come), and a
+      // send to it would raise ERR_IPC_CHANNEL_CLOSED as an 'error' event no one handles: the primary would die.
+      if (old.isConnected()) old.send({ hsmkms: RETIRE });
       progress(`worker ${index} replaced: pid ${worker.process.pid} listens; pid ${old.process.pid} finishes its requests and exits`);
       return;
     }
@@ -350,9 +376,15 @@ async function runPrimary(config: AppConfig, workers: number, metricsListen: { h
     if (config.console) progress(`web console at ${url}/console/`);
   });
   for (let i = 0; i < workers; i++) slots.push({ worker: fork(i, 0), recycles: 0 });
-  // Each worker reloads for itself (see onReloadSignal).
+  // Each worker reloads for itself (see onReloadSignal). One still starting (a replacement, a
+  // restart) has no SIGHUP handler yet, and SIGHUP's default action would kill it: it gets the
+  // signal once it listens (it may have read the files before this one came).
   process.on('SIGHUP', () => {
-    for (const worker of Object.values(cluster.workers ?? {})) if (worker && !worker.isDead()) worker.process.kill('SIGHUP');
+    for (const worker of Object.values(cluster.workers ?? {})) {
+      if (!worker || worker.isDead()) continue;
+      if (listened.has(worker)) worker.process.kill('SIGHUP');
+      else reloadOnListening.add(worker);
+    }
   });
   if (metricsServer && metricsListen) reportMetrics(await metricsServer.listen(metricsListen));
   const terminateAll = () =>
@@ -408,6 +440,13 @@ function retire(server: Server, stop: () => void, boundMs: number): void {
     process.exit(EXIT.ok);
   }, DRAIN_MS + boundMs).unref();
 }
+
+/**
+ * How long a replacement may take to listen (start-up took 17–18 s on the shared machine under
+ * heavy load); less than the minute after which the worker it replaces asks again (see
+ * {@link askToBeReplaced}), so that ask starts the next one.
+ */
+const REPLACEMENT_START_MS = 50_000;
 
 /** How long a retiring worker closes connections only after an answer (see {@link retire}). */
 const DRAIN_MS = 1000;

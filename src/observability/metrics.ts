@@ -2,6 +2,7 @@
  * Prometheus metrics with prom-client. Each service instance owns its Registry (no global
  * default registry), so several servers — or tests — in one process never share counters.
  */
+import cluster, { type Worker } from 'node:cluster';
 import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export interface Metrics {
@@ -85,29 +86,130 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
 }
 
 /**
- * In a cluster worker: answer the primary's requests for this worker's metrics (prom-client's
- * cluster protocol over the IPC channel), so the primary can serve the sum over all workers.
+ * The cluster's metrics protocol over the IPC channel: a worker says it can answer once its
+ * metrics exist, and the primary asks only those (see {@link clusterMetrics}).
  */
-export function shareWithClusterPrimary(metrics: Metrics): void {
-  AggregatorRegistry.setRegistries([metrics.registry]);
-  // Constructing one installs the worker's message listener.
-  new AggregatorRegistry();
+const METRICS_READY = 'hsmkms:metrics-ready';
+const METRICS_REQUEST = 'hsmkms:metrics-request';
+const METRICS_RESPONSE = 'hsmkms:metrics-response';
+const METRICS_FINAL = 'hsmkms:metrics-final';
+/** How long the primary waits for a worker's answer. */
+const CLUSTER_METRICS_TIMEOUT_MS = 5_000;
+
+interface MetricsMessage {
+  type?: string;
+  id?: number;
+  metrics?: Awaited<ReturnType<Registry['getMetricsAsJSON']>>;
+  error?: string;
 }
 
 /**
- * In a serve worker: how many workers its slot has had replaced by `--recycle-worker-after`
- * before it (summed by the primary: the recycles of the whole server).
+ * In a cluster worker: answer the primary's requests for this worker's metrics over the IPC
+ * channel, so the primary can serve the sum over all workers.
  */
-export function reportWorkerRecycles(metrics: Metrics, recycles: number): void {
-  new Gauge({
-    name: 'hsmkms_worker_recycles',
-    help: 'Workers replaced (after --recycle-worker-after token objects) before this one in its slot.',
-    registers: [metrics.registry],
-  }).set(recycles);
+export function shareWithClusterPrimary(metrics: Metrics): void {
+  process.on('message', (message: MetricsMessage) => {
+    if (message?.type !== METRICS_REQUEST) return;
+    metrics.registry.getMetricsAsJSON().then(
+      (json) => process.send?.({ type: METRICS_RESPONSE, id: message.id, metrics: json }),
+      (error: unknown) => process.send?.({ type: METRICS_RESPONSE, id: message.id, error: String(error) }),
+    );
+  });
+  process.send?.({ type: METRICS_READY });
 }
 
-/** In the cluster primary: every worker's metrics, summed (histograms and counters add up). */
-export function clusterMetrics(): Pick<Metrics, 'contentType' | 'render'> {
-  const aggregator = new AggregatorRegistry();
-  return { contentType: aggregator.contentType, render: () => aggregator.clusterMetrics() };
+/**
+ * In a replaced worker, once its server has closed: its final counts, which the primary keeps in
+ * the sum after it exits (see {@link clusterMetrics}). Resolves once sent (or when it cannot be).
+ */
+export function sendFinalMetrics(metrics: Metrics): Promise<void> {
+  return metrics.registry.getMetricsAsJSON().then(
+    (json) =>
+      new Promise<void>((resolve) => {
+        if (!process.send || !process.connected) return resolve();
+        process.send({ type: METRICS_FINAL, metrics: json }, undefined, {}, () => resolve());
+      }),
+    () => undefined,
+  );
+}
+
+
+/**
+ * In the cluster primary: every serving worker's metrics, summed (histograms and counters add
+ * up). Only workers that said they can answer are asked, and one that exits is no longer waited
+ * for: a worker still starting (a replacement, a restart) or one exiting (replaced) never holds a
+ * scrape up. prom-client's own cluster aggregation asks every connected worker and fails the
+ * scrape after 5 s when one of them cannot answer. The counters and histograms a replaced worker
+ * sent as it finished ({@link sendFinalMetrics}) stay in the sum, so that they do not go down
+ * (which Prometheus reads as a reset); a worker that crashes takes its counts with it.
+ */
+export function clusterMetrics(recycles?: () => number): Pick<Metrics, 'contentType' | 'render'> {
+  type MetricsJson = NonNullable<MetricsMessage['metrics']>;
+  const ready = new Set<Worker>();
+  const pending = new Map<number, { waiting: Set<Worker>; responses: Map<Worker, MetricsJson>; settle: (error?: Error) => void }>();
+  /** The final counts of the workers replaced so far, summed (a chain: each final adds in order). */
+  let retired: Promise<MetricsJson | undefined> = Promise.resolve(undefined);
+  let nextId = 0;
+  const answered = (id: number, worker: Worker, message?: MetricsMessage) => {
+    const request = pending.get(id);
+    if (!request?.waiting.delete(worker)) return;
+    if (message?.error !== undefined) return request.settle(new Error(message.error));
+    if (message?.metrics) request.responses.set(worker, message.metrics);
+    if (request.waiting.size === 0) request.settle();
+  };
+  const finished = (worker: Worker, final: MetricsJson) => {
+    ready.delete(worker);
+    // Its final counts replace any answer it gave to a scrape still collecting.
+    for (const [id, request] of [...pending]) {
+      request.responses.delete(worker);
+      answered(id, worker);
+    }
+    const counts = final.filter((metric) => String(metric.type) === 'counter' || String(metric.type) === 'histogram');
+    retired = retired.then((sum) => AggregatorRegistry.aggregate(sum ? [sum, counts] : [counts]).getMetricsAsJSON(), () => undefined);
+  };
+  cluster.on('message', (worker, message: MetricsMessage) => {
+    if (message?.type === METRICS_READY) ready.add(worker);
+    else if (message?.type === METRICS_RESPONSE && typeof message.id === 'number') answered(message.id, worker, message);
+    else if (message?.type === METRICS_FINAL && Array.isArray(message.metrics)) finished(worker, message.metrics);
+  });
+  cluster.on('exit', (worker) => {
+    ready.delete(worker);
+    for (const id of [...pending.keys()]) answered(id, worker);
+  });
+  const render = () =>
+    new Promise<string>((resolve, reject) => {
+      const id = nextId++;
+      const waiting = new Set([...ready].filter((worker) => worker.isConnected()));
+      const responses = new Map<Worker, MetricsJson>();
+      const timer = setTimeout(() => settle(new Error(`a worker did not answer within ${CLUSTER_METRICS_TIMEOUT_MS} ms`)), CLUSTER_METRICS_TIMEOUT_MS);
+      const settle = (error?: Error) => {
+        clearTimeout(timer);
+        pending.delete(id);
+        if (error) return reject(error);
+        const own = recycles ? [recyclesMetric(recycles())] : [];
+        retired
+          .then((sum) => AggregatorRegistry.aggregate([...responses.values(), ...own, ...(sum ? [sum] : [])]).metrics())
+          .then(resolve, reject);
+      };
+      pending.set(id, { waiting, responses, settle });
+      if (waiting.size === 0) return settle();
+      for (const worker of waiting) worker.send({ type: METRICS_REQUEST, id });
+    });
+  return { contentType: Registry.PROMETHEUS_CONTENT_TYPE, render };
+}
+
+/**
+ * `hsmkms_worker_recycles`, which the primary reports itself: it alone knows when a replacement
+ * takes over (summed over the workers, the old and the new one would both count while they overlap).
+ */
+function recyclesMetric(value: number): object {
+  return [
+    {
+      name: 'hsmkms_worker_recycles',
+      help: 'Workers replaced after --recycle-worker-after token objects, since the server started.',
+      type: 'gauge',
+      aggregator: 'sum',
+      values: [{ value, labels: {} }],
+    },
+  ];
 }

@@ -61,6 +61,13 @@ describe('installContext', () => {
     expect(installContext({ env: { npm_config_global: 'true' }, packageDir: '/usr/lib/node_modules/hsmkms' })).toBe('global');
     expect(installContext({ env: { npm_config_global: 'false' }, packageDir: '/home/me/hsmkms' })).toBe('checkout');
   });
+
+  it('takes the clone npm prepares a git dependency in for a dependency, not a checkout', () => {
+    // What `npm install git+https://…/hsmkms.git` gives the preinstall script of its clone
+    // (observed with npm 10: the clone lies in npm's cache, and pacote marks the preparation).
+    const env = { _PACOTE_NO_PREPARE_: 'git+https://example.com/hsmkms.git#0123456789abcdef0123456789abcdef01234567' };
+    expect(installContext({ env, packageDir: '/home/me/.npm/_cacache/tmp/git-clonePTGzxf' })).toBe('dependency');
+  });
 });
 
 describe('ensurePackages', () => {

@@ -6,11 +6,12 @@
  * primary nothing serves on the port. `--recycle-worker-after off` is one process.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { alive, serve, testTokenArgs, type Served } from '../support/cli.js';
+import { alive, HSMKMS_BIN, serve, testTokenArgs, type Served } from '../support/cli.js';
 
 let dataDir: string;
 beforeAll(() => {
@@ -26,6 +27,15 @@ function children(pid: number): number[] {
     return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
   } catch {
     return [];
+  }
+}
+/** Whether a process has a SIGHUP handler (bit 1 of SigCgt in /proc/<pid>/status). */
+function catchesSighup(pid: number): boolean {
+  try {
+    const mask = /^SigCgt:\s*([0-9a-f]+)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+    return mask !== undefined && (BigInt(`0x${mask}`) & 1n) === 1n;
+  } catch {
+    return false;
   }
 }
 /** Whether something accepts connections at the endpoint's port. */
@@ -85,6 +95,31 @@ describe('serve --workers 1 with the default --recycle-worker-after', () => {
     await until(() => !alive(worker), 5_000, `worker ${worker} exits after its primary was killed`);
     expect(await accepts(served.endpoint)).toBe(false);
     await closed;
+  }, 120_000);
+});
+
+describe('serve --workers 1, recycled: SIGHUP while the worker starts', () => {
+  it('neither kills the starting worker nor is lost: the reload runs once it has started', async () => {
+    const child = spawn(process.execPath, [HSMKMS_BIN, 'serve', '--data-dir', dataDir, '--port', '0', ...testTokenArgs(), '--log-level', 'warn'], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let err = '';
+    child.stderr!.on('data', (chunk: Buffer) => (err += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    try {
+      // Once the primary has forked its worker and catches SIGHUP itself; the worker still loads then.
+      await until(() => children(child.pid!).length === 1 && catchesSighup(child.pid!), 20_000, 'the worker to be forked');
+      expect(err).not.toMatch(/listening on/);
+      child.kill('SIGHUP');
+      await until(() => /listening on/.test(err) || child.exitCode !== null || child.signalCode !== null, 60_000, 'serve to listen or exit');
+      expect(err).not.toMatch(/could not start/);
+      expect(err).toMatch(/listening on http:\/\/\S+ \(1 worker/);
+      await until(() => /worker 0: SIGHUP: XKS policies reloaded/.test(err), 10_000, "the early SIGHUP's reload");
+    } finally {
+      child.kill('SIGTERM');
+      await exited;
+    }
+    expect(await exited).toBe(0);
   }, 120_000);
 });
 
