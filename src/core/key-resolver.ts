@@ -30,6 +30,10 @@ export function parseKeyReference(settings: KmsSettings, value: string): KeyRefe
     const resource = parts.slice(5).join(':');
     if (parts.length < 6 || parts[2] !== 'kms' || !(resource.startsWith('key/') || resource.startsWith('alias/')))
       throw new KmsError('NotFoundException', `Invalid keyId '${value}'`);
+    // AWS KMS answers a key ARN of another region of the account "Invalid arn <region>" (recorded
+    // DescribeKey responses); another account's or partition's key is one it does not have.
+    if (resource.startsWith('key/') && parts[1] === settings.partition && parts[4] === settings.accountId && parts[3] !== settings.region)
+      throw new KmsError('NotFoundException', `Invalid arn ${parts[3]}`);
     if (parts[1] !== settings.partition || parts[3] !== settings.region || parts[4] !== settings.accountId)
       throw new KmsError('NotFoundException', `Key '${value}' does not exist`);
     return resource.startsWith('key/')

@@ -141,3 +141,15 @@ describe('KeyId: a malformed key id', () => {
     });
   });
 });
+
+describe('KeyId: a key ARN of another region', () => {
+  // AWS KMS answers DescribeKey {KeyId: <the key's ARN with another region of the account>} with
+  // NotFoundException "Invalid arn <that region>" (LocalStack's test_get_key_in_different_region,
+  // recorded against AWS); an unknown key of this region stays "Key '<arn>' does not exist".
+  it('is NotFoundException "Invalid arn <region>"', async () => {
+    const keyId = await symmetricKey();
+    const elsewhere = `arn:aws:kms:eu-west-1:111122223333:key/${keyId}`;
+    expect(await failure(h.kms.send(new DescribeKeyCommand({ KeyId: elsewhere })))).toEqual({ name: 'NotFoundException', message: 'Invalid arn eu-west-1', status: 400 });
+    expect(await awsCliError(['kms', 'describe-key', '--key-id', elsewhere])).toContain('An error occurred (NotFoundException) when calling the DescribeKey operation: Invalid arn eu-west-1');
+  });
+});
