@@ -63,6 +63,16 @@ export async function resolveKey(repo: MetadataRepository, settings: KmsSettings
   return key;
 }
 
+/**
+ * For a KeyId member AWS documents as "key ID or key ARN" only (key management, policies, tags,
+ * grants, rotation, import, multi-Region): an alias name or alias ARN is not followed to its key
+ * but refused in AWS KMS's words for it, InvalidArnException "Key Aliases are not supported for this operation."
+ */
+export async function resolveKeyIdOrArn(repo: MetadataRepository, settings: KmsSettings, value: string): Promise<KeyRecord> {
+  if (parseKeyReference(settings, value).kind === 'alias') throw new KmsError('InvalidArnException', 'Key Aliases are not supported for this operation.');
+  return resolveKey(repo, settings, value);
+}
+
 /** The shape of every key id: a UUID, or `mrk-` and 32 hex digits for a multi-Region key. */
 const KEY_ID_SHAPE = /^(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})$/;
 

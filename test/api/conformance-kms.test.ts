@@ -8,14 +8,35 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import {
+  CancelKeyDeletionCommand,
   CreateAliasCommand,
+  CreateGrantCommand,
   CreateKeyCommand,
   DecryptCommand,
   DeleteAliasCommand,
   DescribeKeyCommand,
   DisableKeyCommand,
+  DisableKeyRotationCommand,
+  EnableKeyCommand,
+  EnableKeyRotationCommand,
   EncryptCommand,
+  GetKeyPolicyCommand,
+  GetKeyRotationStatusCommand,
+  GetParametersForImportCommand,
+  ListAliasesCommand,
+  ListGrantsCommand,
+  ListKeyPoliciesCommand,
+  ListKeyRotationsCommand,
+  ListResourceTagsCommand,
+  PutKeyPolicyCommand,
   ReEncryptCommand,
+  RevokeGrantCommand,
+  RotateKeyOnDemandCommand,
+  ScheduleKeyDeletionCommand,
+  TagResourceCommand,
+  UntagResourceCommand,
+  UpdateKeyDescriptionCommand,
+  type KMSClient,
 } from '@aws-sdk/client-kms';
 import { sdkFailure as failure } from '../support/errors.js';
 import { principalClient, sdkServer } from '../support/sdk-server.js';
@@ -151,5 +172,59 @@ describe('KeyId: a key ARN of another region', () => {
     const elsewhere = `arn:aws:kms:eu-west-1:111122223333:key/${keyId}`;
     expect(await failure(h.kms.send(new DescribeKeyCommand({ KeyId: elsewhere })))).toEqual({ name: 'NotFoundException', message: 'Invalid arn eu-west-1', status: 400 });
     expect(await awsCliError(['kms', 'describe-key', '--key-id', elsewhere])).toContain('An error occurred (NotFoundException) when calling the DescribeKey operation: Invalid arn eu-west-1');
+  });
+});
+
+describe('KeyId documented as "key ID or key ARN": an alias', () => {
+  // AWS API reference: these operations' KeyId is "the key ID or key ARN of the KMS key" (the SDK
+  // model's documentation, node_modules/@aws-sdk/client-kms), where DescribeKey, Encrypt, Sign, …
+  // also list "alias name" and "alias ARN". AWS KMS answers an alias there InvalidArnException
+  // "Key Aliases are not supported for this operation." (users' aws kms get-key-policy output;
+  // Lambda relays the same KMS exception for CreateGrant, hashicorp/terraform#20813). This followed
+  // the alias to its key.
+  const calls: [string, (kms: KMSClient, keyId: string) => Promise<unknown>][] = [
+    ['CancelKeyDeletion', (kms, KeyId) => kms.send(new CancelKeyDeletionCommand({ KeyId }))],
+    ['CreateGrant', (kms, KeyId) => kms.send(new CreateGrantCommand({ KeyId, GranteePrincipal: 'arn:aws:iam::111122223333:root', Operations: ['Encrypt'] }))],
+    ['DisableKey', (kms, KeyId) => kms.send(new DisableKeyCommand({ KeyId }))],
+    ['EnableKey', (kms, KeyId) => kms.send(new EnableKeyCommand({ KeyId }))],
+    ['EnableKeyRotation', (kms, KeyId) => kms.send(new EnableKeyRotationCommand({ KeyId }))],
+    ['DisableKeyRotation', (kms, KeyId) => kms.send(new DisableKeyRotationCommand({ KeyId }))],
+    ['GetKeyPolicy', (kms, KeyId) => kms.send(new GetKeyPolicyCommand({ KeyId }))],
+    ['GetKeyRotationStatus', (kms, KeyId) => kms.send(new GetKeyRotationStatusCommand({ KeyId }))],
+    ['GetParametersForImport', (kms, KeyId) => kms.send(new GetParametersForImportCommand({ KeyId, WrappingAlgorithm: 'RSAES_OAEP_SHA_256', WrappingKeySpec: 'RSA_2048' }))],
+    ['ListAliases', (kms, KeyId) => kms.send(new ListAliasesCommand({ KeyId }))],
+    ['ListGrants', (kms, KeyId) => kms.send(new ListGrantsCommand({ KeyId }))],
+    ['ListKeyPolicies', (kms, KeyId) => kms.send(new ListKeyPoliciesCommand({ KeyId }))],
+    ['ListKeyRotations', (kms, KeyId) => kms.send(new ListKeyRotationsCommand({ KeyId }))],
+    ['ListResourceTags', (kms, KeyId) => kms.send(new ListResourceTagsCommand({ KeyId }))],
+    ['PutKeyPolicy', (kms, KeyId) => kms.send(new PutKeyPolicyCommand({ KeyId, Policy: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { AWS: 'arn:aws:iam::111122223333:root' }, Action: 'kms:*', Resource: '*' }] }) }))],
+    ['RevokeGrant', (kms, KeyId) => kms.send(new RevokeGrantCommand({ KeyId, GrantId: '0'.repeat(64) }))],
+    ['RotateKeyOnDemand', (kms, KeyId) => kms.send(new RotateKeyOnDemandCommand({ KeyId }))],
+    ['ScheduleKeyDeletion', (kms, KeyId) => kms.send(new ScheduleKeyDeletionCommand({ KeyId }))],
+    ['TagResource', (kms, KeyId) => kms.send(new TagResourceCommand({ KeyId, Tags: [{ TagKey: 'k', TagValue: 'v' }] }))],
+    ['UntagResource', (kms, KeyId) => kms.send(new UntagResourceCommand({ KeyId, TagKeys: ['k'] }))],
+    ['UpdateKeyDescription', (kms, KeyId) => kms.send(new UpdateKeyDescriptionCommand({ KeyId, Description: 'x' }))],
+  ];
+
+  it('is InvalidArnException and leaves the key as it was, for the SDK and the AWS CLI', async () => {
+    const keyId = await symmetricKey();
+    const aliasName = 'alias/conformance-key-id-only';
+    await h.kms.send(new CreateAliasCommand({ AliasName: aliasName, TargetKeyId: keyId }));
+    const aliasArn = `arn:aws:kms:${h.server.region}:111122223333:${aliasName}`;
+    for (const [operation, send] of calls)
+      for (const value of [aliasName, aliasArn])
+        expect(await failure(send(h.kms, value)), `${operation} ${value}`).toEqual({
+          name: 'InvalidArnException',
+          message: 'Key Aliases are not supported for this operation.',
+          status: 400,
+        });
+    const { KeyMetadata } = await h.kms.send(new DescribeKeyCommand({ KeyId: aliasName }));
+    expect(KeyMetadata).toMatchObject({ KeyId: keyId, KeyState: 'Enabled', Description: '' });
+    expect((await h.kms.send(new ListResourceTagsCommand({ KeyId: keyId }))).Tags).toEqual([]);
+    expect(await awsCliError(['kms', 'get-key-policy', '--key-id', aliasName, '--policy-name', 'default'])).toContain(
+      'An error occurred (InvalidArnException) when calling the GetKeyPolicy operation: Key Aliases are not supported for this operation.',
+    );
+    // The key id and key ARN these operations document still name the key.
+    expect((await h.kms.send(new GetKeyPolicyCommand({ KeyId: KeyMetadata!.Arn }))).PolicyName).toBe('default');
   });
 });

@@ -6,7 +6,7 @@
  */
 import { BackendError, KmsError } from '../errors.js';
 import { materialId } from '../key-metadata.js';
-import { resolveKey } from '../key-resolver.js';
+import { resolveKeyIdOrArn } from '../key-resolver.js';
 import { EXPIRATION_MODELS, type KeyMaterialVersion } from '../model.js';
 import { invalidToken, readImportToken } from '../import-token.js';
 import type { JsonObject, Operation } from '../operation.js';
@@ -43,7 +43,7 @@ export const importKeyMaterial: Operation = {
       throw new KmsError('ValidationException', 'ValidTo must be omitted when ExpirationModel is KEY_MATERIAL_DOES_NOT_EXPIRE.');
     }
 
-    const key = await resolveKey(deps.store, deps.settings, keyIdValue);
+    const key = await resolveKeyIdOrArn(deps.store, deps.settings, keyIdValue);
     if (key.origin !== 'EXTERNAL')
       throw new KmsError('UnsupportedOperationException', `${key.arn} origin is ${key.origin} which is not valid for this operation.`);
     if (!['PendingImport', 'Enabled', 'Disabled'].includes(key.keyState))

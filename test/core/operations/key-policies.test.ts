@@ -70,8 +70,8 @@ describe('GetKeyPolicy, PutKeyPolicy, ListKeyPolicies', () => {
   it('GetKeyPolicy and ListKeyPolicies validate and find keys as AWS does', async () => {
     const { keyId } = await newKey(kms);
     await expectKmsError(call(kms, getKeyPolicy, { KeyId: keyId, PolicyName: 'x y' }), 'ValidationException', "at 'policyName'");
-    await expectKmsError(call(kms, getKeyPolicy, { KeyId: 'alias/none' }), 'NotFoundException');
+    await expectKmsError(call(kms, getKeyPolicy, { KeyId: 'alias/none' }), 'InvalidArnException', 'Key Aliases are not supported for this operation.');
     await expectKmsError(call(kms, listKeyPolicies, { KeyId: keyId, Limit: 0 }), 'ValidationException');
-    await expectKmsError(call(kms, putKeyPolicy, { KeyId: 'alias/none', Policy: POLICY }), 'NotFoundException');
+    await expectKmsError(call(kms, putKeyPolicy, { KeyId: 'alias/none', Policy: POLICY }), 'InvalidArnException', 'Key Aliases are not supported for this operation.');
   });
 });

@@ -102,6 +102,6 @@ describe('TagResource, UntagResource, ListResourceTags', () => {
       [untagResource, { TagKeys: [] }],
       [listResourceTags, {}],
     ] as const)
-      await expectKmsError(call(kms, op, { KeyId: 'alias/none', ...input }), 'NotFoundException');
+      await expectKmsError(call(kms, op, { KeyId: 'alias/none', ...input }), 'InvalidArnException', 'Key Aliases are not supported for this operation.');
   });
 });
