@@ -228,3 +228,27 @@ describe('KeyId documented as "key ID or key ARN": an alias', () => {
     expect((await h.kms.send(new GetKeyPolicyCommand({ KeyId: KeyMetadata!.Arn }))).PolicyName).toBe('default');
   });
 });
+
+describe('Tags: AWS KMS\'s TagException messages', () => {
+  // Recorded AWS KMS answers (LocalStack's test_tag_key_with_duplicate_tag_keys_raises_error,
+  // test_create_key_with_too_many_tags_raises_error, test_create_key_with_invalid_tag_key and
+  // test_tag_existing_key_with_invalid_tag_key): TagException "Duplicate tag keys", "Too many tags"
+  // (CreateKey with 51 tags) and "Tags beginning with aws: are reserved" (aws: or AWS:).
+  it('are AWS\'s words, for the SDK and the AWS CLI', async () => {
+    const keyId = await symmetricKey();
+    const duplicate = [{ TagKey: 'tag1', TagValue: 'value1' }, { TagKey: 'tag1', TagValue: 'another-value1' }];
+    expect(await failure(h.kms.send(new TagResourceCommand({ KeyId: keyId, Tags: duplicate })))).toEqual({ name: 'TagException', message: 'Duplicate tag keys', status: 400 });
+    const many = Array.from({ length: 51 }, (_, i) => ({ TagKey: `key${i}`, TagValue: `value${i}` }));
+    expect(await failure(h.kms.send(new CreateKeyCommand({ Tags: many })))).toEqual({ name: 'TagException', message: 'Too many tags', status: 400 });
+    for (const TagKey of ['aws:key1', 'AWS:key1'])
+      expect(await failure(h.kms.send(new CreateKeyCommand({ Tags: [{ TagKey, TagValue: 'value1' }] }))), TagKey).toEqual({
+        name: 'TagException',
+        message: 'Tags beginning with aws: are reserved',
+        status: 400,
+      });
+    expect(await awsCliError(['kms', 'tag-resource', '--key-id', keyId, '--tags', 'TagKey=aws:key1,TagValue=value1'])).toContain(
+      'An error occurred (TagException) when calling the TagResource operation: Tags beginning with aws: are reserved',
+    );
+  });
+});
+
