@@ -20,6 +20,7 @@ import {
   EnableKeyCommand,
   EnableKeyRotationCommand,
   EncryptCommand,
+  GenerateRandomCommand,
   GetKeyPolicyCommand,
   GetKeyRotationStatusCommand,
   GetParametersForImportCommand,
@@ -252,3 +253,12 @@ describe('Tags: AWS KMS\'s TagException messages', () => {
   });
 });
 
+describe('GenerateRandom: NumberOfBytes left out', () => {
+  // The model leaves NumberOfBytes optional; AWS KMS answers GenerateRandom {} ValidationException
+  // "NumberOfBytes is required." (LocalStack's test_generate_random_invalid_number_of_bytes[None],
+  // recorded against AWS).
+  it('is ValidationException "NumberOfBytes is required."', async () => {
+    expect(await failure(h.kms.send(new GenerateRandomCommand({})))).toEqual({ name: 'ValidationException', message: 'NumberOfBytes is required.', status: 400 });
+    expect(await awsCliError(['kms', 'generate-random'])).toContain('An error occurred (ValidationException) when calling the GenerateRandom operation: NumberOfBytes is required.');
+  });
+});
