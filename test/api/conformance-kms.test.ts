@@ -5,6 +5,7 @@
  * the AWS API reference's or what AWS KMS itself answers (recorded responses), cited per test.
  */
 import { execFile } from 'node:child_process';
+import { constants, publicEncrypt, randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import {
@@ -14,6 +15,7 @@ import {
   CreateKeyCommand,
   DecryptCommand,
   DeleteAliasCommand,
+  DeleteImportedKeyMaterialCommand,
   DescribeKeyCommand,
   DisableKeyCommand,
   DisableKeyRotationCommand,
@@ -24,6 +26,7 @@ import {
   GetKeyPolicyCommand,
   GetKeyRotationStatusCommand,
   GetParametersForImportCommand,
+  ImportKeyMaterialCommand,
   ListAliasesCommand,
   ListGrantsCommand,
   ListKeyPoliciesCommand,
@@ -260,5 +263,31 @@ describe('GenerateRandom: NumberOfBytes left out', () => {
   it('is ValidationException "NumberOfBytes is required."', async () => {
     expect(await failure(h.kms.send(new GenerateRandomCommand({})))).toEqual({ name: 'ValidationException', message: 'NumberOfBytes is required.', status: 400 });
     expect(await awsCliError(['kms', 'generate-random'])).toContain('An error occurred (ValidationException) when calling the GenerateRandom operation: NumberOfBytes is required.');
+  });
+});
+
+describe('DescribeKey: CurrentKeyMaterialId of an imported key in PendingImport', () => {
+  // Recorded AWS KMS answers (LocalStack's test_import_key_symmetric): DescribeKey of an EXTERNAL
+  // symmetric key before any import has no CurrentKeyMaterialId; after ImportKeyMaterial it has one
+  // and ExpirationModel; after DeleteImportedKeyMaterial (PendingImport again) it keeps the same
+  // CurrentKeyMaterialId and has no ExpirationModel. This left the id out in PendingImport.
+  it('is absent before the first import and kept after DeleteImportedKeyMaterial', async () => {
+    const { KeyMetadata: created } = await h.kms.send(new CreateKeyCommand({ Origin: 'EXTERNAL' }));
+    const KeyId = created!.KeyId!;
+    expect(created).not.toHaveProperty('CurrentKeyMaterialId');
+    const params = await h.kms.send(new GetParametersForImportCommand({ KeyId, WrappingAlgorithm: 'RSAES_OAEP_SHA_256', WrappingKeySpec: 'RSA_2048' }));
+    const wrappingKey = { key: Buffer.from(params.PublicKey!), format: 'der' as const, type: 'spki' as const, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' };
+    const imported = await h.kms.send(
+      new ImportKeyMaterialCommand({ KeyId, ImportToken: params.ImportToken, EncryptedKeyMaterial: publicEncrypt(wrappingKey, randomBytes(32)), ExpirationModel: 'KEY_MATERIAL_DOES_NOT_EXPIRE' }),
+    );
+    expect((await h.kms.send(new DescribeKeyCommand({ KeyId }))).KeyMetadata).toMatchObject({
+      KeyState: 'Enabled',
+      CurrentKeyMaterialId: imported.KeyMaterialId,
+      ExpirationModel: 'KEY_MATERIAL_DOES_NOT_EXPIRE',
+    });
+    await h.kms.send(new DeleteImportedKeyMaterialCommand({ KeyId }));
+    const { KeyMetadata: pending } = await h.kms.send(new DescribeKeyCommand({ KeyId }));
+    expect(pending).toMatchObject({ KeyState: 'PendingImport', Enabled: false, CurrentKeyMaterialId: imported.KeyMaterialId });
+    expect(pending).not.toHaveProperty('ExpirationModel');
   });
 });
