@@ -291,3 +291,17 @@ describe('DescribeKey: CurrentKeyMaterialId of an imported key in PendingImport'
     expect(pending).not.toHaveProperty('ExpirationModel');
   });
 });
+
+describe('Encrypt: RSAES-OAEP plaintext over the limit', () => {
+  // Recorded AWS KMS answers (LocalStack's test_encrypt_validate_plaintext_size_per_key_type):
+  // ValidationException "Algorithm RSAES_OAEP_SHA_1 and key spec RSA_2048 cannot encrypt data larger than 214 bytes."
+  it('is ValidationException in AWS\'s words', async () => {
+    const KeyId = (await h.kms.send(new CreateKeyCommand({ KeySpec: 'RSA_2048', KeyUsage: 'ENCRYPT_DECRYPT' }))).KeyMetadata!.KeyId!;
+    for (const [EncryptionAlgorithm, limit] of [['RSAES_OAEP_SHA_1', 214], ['RSAES_OAEP_SHA_256', 190]] as const)
+      expect(await failure(h.kms.send(new EncryptCommand({ KeyId, EncryptionAlgorithm, Plaintext: Buffer.alloc(limit + 1) })))).toEqual({
+        name: 'ValidationException',
+        message: `Algorithm ${EncryptionAlgorithm} and key spec RSA_2048 cannot encrypt data larger than ${limit} bytes.`,
+        status: 400,
+      });
+  });
+});

@@ -162,7 +162,8 @@ export function requireOaepPlaintextFits(key: KeyRecord, algorithm: EncryptionAl
   if (algorithm === 'SYMMETRIC_DEFAULT') return;
   const limit = maxOaepPlaintext(key.keySpec, algorithm);
   if (length > limit)
-    throw new KmsError('ValidationException', `Plaintext is too long: ${algorithm} with ${key.keySpec} encrypts at most ${limit} bytes.`);
+    // AWS KMS's words (recorded Encrypt answers, LocalStack's test_encrypt_validate_plaintext_size_per_key_type).
+    throw new KmsError('ValidationException', `Algorithm ${algorithm} and key spec ${key.keySpec} cannot encrypt data larger than ${limit} bytes.`);
 }
 
 /** Result of encrypting under a KMS key. */
