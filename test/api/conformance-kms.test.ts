@@ -37,6 +37,7 @@ import {
   RevokeGrantCommand,
   RotateKeyOnDemandCommand,
   ScheduleKeyDeletionCommand,
+  SignCommand,
   TagResourceCommand,
   UntagResourceCommand,
   UpdateKeyDescriptionCommand,
@@ -303,5 +304,18 @@ describe('Encrypt: RSAES-OAEP plaintext over the limit', () => {
         message: `Algorithm ${EncryptionAlgorithm} and key spec RSA_2048 cannot encrypt data larger than ${limit} bytes.`,
         status: 400,
       });
+  });
+});
+
+describe('Sign: a DIGEST of the wrong length', () => {
+  // Recorded AWS KMS answers (LocalStack's test_sign_verify, bad-digest): ValidationException
+  // "Digest is invalid length for algorithm ECDSA_SHA_256."
+  it('is ValidationException in AWS\'s words', async () => {
+    const KeyId = (await h.kms.send(new CreateKeyCommand({ KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY' }))).KeyMetadata!.KeyId!;
+    expect(await failure(h.kms.send(new SignCommand({ KeyId, SigningAlgorithm: 'ECDSA_SHA_256', MessageType: 'DIGEST', Message: Buffer.alloc(31) })))).toEqual({
+      name: 'ValidationException',
+      message: 'Digest is invalid length for algorithm ECDSA_SHA_256.',
+      status: 400,
+    });
   });
 });
