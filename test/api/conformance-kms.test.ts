@@ -22,6 +22,7 @@ import {
   EnableKeyCommand,
   EnableKeyRotationCommand,
   EncryptCommand,
+  GenerateMacCommand,
   GenerateRandomCommand,
   GetKeyPolicyCommand,
   GetKeyRotationStatusCommand,
@@ -41,6 +42,7 @@ import {
   TagResourceCommand,
   UntagResourceCommand,
   UpdateKeyDescriptionCommand,
+  VerifyMacCommand,
   type KMSClient,
 } from '@aws-sdk/client-kms';
 import { sdkFailure as failure } from '../support/errors.js';
@@ -317,5 +319,16 @@ describe('Sign: a DIGEST of the wrong length', () => {
       message: 'Digest is invalid length for algorithm ECDSA_SHA_256.',
       status: 400,
     });
+  });
+});
+
+describe('GenerateMac, VerifyMac: a MAC algorithm the HMAC key\'s spec does not fix', () => {
+  // Recorded AWS KMS answers (LocalStack's test_invalid_generate_mac, test_invalid_verify_mac):
+  // InvalidKeyUsageException "Algorithm HMAC_SHA_256 is incompatible with key spec HMAC_224."
+  it('is InvalidKeyUsageException in AWS\'s words', async () => {
+    const KeyId = (await h.kms.send(new CreateKeyCommand({ KeySpec: 'HMAC_224', KeyUsage: 'GENERATE_VERIFY_MAC' }))).KeyMetadata!.KeyId!;
+    const expected = { name: 'InvalidKeyUsageException', message: 'Algorithm HMAC_SHA_256 is incompatible with key spec HMAC_224.', status: 400 };
+    expect(await failure(h.kms.send(new GenerateMacCommand({ KeyId, MacAlgorithm: 'HMAC_SHA_256', Message: Buffer.from('m') })))).toEqual(expected);
+    expect(await failure(h.kms.send(new VerifyMacCommand({ KeyId, MacAlgorithm: 'HMAC_SHA_256', Message: Buffer.from('m'), Mac: Buffer.alloc(32) })))).toEqual(expected);
   });
 });

@@ -293,5 +293,5 @@ export function requireDigestLength(algorithm: SigningAlgorithm, message: Uint8A
 /** The MAC algorithm must be the one the HMAC key's size fixes. */
 export function requireMacAlgorithm(key: KeyRecord, algorithm: MacAlgorithm): void {
   if (!(macAlgorithmsFor(key) ?? []).includes(algorithm))
-    throw new KmsError('InvalidKeyUsageException', `MAC algorithm ${algorithm} is not compatible with ${key.arn} (${key.keySpec}).`);
+    throw new KmsError('InvalidKeyUsageException', `Algorithm ${algorithm} is incompatible with key spec ${key.keySpec}.`); // AWS KMS's words (recorded GenerateMac/VerifyMac answers)
 }
