@@ -5,7 +5,7 @@
  * the AWS API reference's or what AWS KMS itself answers (recorded responses), cited per test.
  */
 import { execFile } from 'node:child_process';
-import { constants, publicEncrypt, randomBytes } from 'node:crypto';
+import { constants, createPublicKey, publicEncrypt, randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import {
@@ -61,6 +61,12 @@ async function awsCliError(args: string[]): Promise<string> {
     return String((error as { stderr?: string }).stderr);
   }
   throw new Error(`aws ${args.join(' ')} succeeded`);
+}
+
+/** 32 random bytes of key material wrapped with RSAES_OAEP_SHA_256 under GetParametersForImport's public key. */
+function wrapped(publicKey: Uint8Array): Buffer {
+  const key = createPublicKey({ key: Buffer.from(publicKey), format: 'der', type: 'spki' });
+  return publicEncrypt({ key, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, randomBytes(32));
 }
 
 async function symmetricKey(): Promise<string> {
@@ -279,9 +285,8 @@ describe('DescribeKey: CurrentKeyMaterialId of an imported key in PendingImport'
     const KeyId = created!.KeyId!;
     expect(created).not.toHaveProperty('CurrentKeyMaterialId');
     const params = await h.kms.send(new GetParametersForImportCommand({ KeyId, WrappingAlgorithm: 'RSAES_OAEP_SHA_256', WrappingKeySpec: 'RSA_2048' }));
-    const wrappingKey = { key: Buffer.from(params.PublicKey!), format: 'der' as const, type: 'spki' as const, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' };
     const imported = await h.kms.send(
-      new ImportKeyMaterialCommand({ KeyId, ImportToken: params.ImportToken, EncryptedKeyMaterial: publicEncrypt(wrappingKey, randomBytes(32)), ExpirationModel: 'KEY_MATERIAL_DOES_NOT_EXPIRE' }),
+      new ImportKeyMaterialCommand({ KeyId, ImportToken: params.ImportToken, EncryptedKeyMaterial: wrapped(params.PublicKey!), ExpirationModel: 'KEY_MATERIAL_DOES_NOT_EXPIRE' }),
     );
     expect((await h.kms.send(new DescribeKeyCommand({ KeyId }))).KeyMetadata).toMatchObject({
       KeyState: 'Enabled',
@@ -330,5 +335,20 @@ describe('GenerateMac, VerifyMac: a MAC algorithm the HMAC key\'s spec does not 
     const expected = { name: 'InvalidKeyUsageException', message: 'Algorithm HMAC_SHA_256 is incompatible with key spec HMAC_224.', status: 400 };
     expect(await failure(h.kms.send(new GenerateMacCommand({ KeyId, MacAlgorithm: 'HMAC_SHA_256', Message: Buffer.from('m') })))).toEqual(expected);
     expect(await failure(h.kms.send(new VerifyMacCommand({ KeyId, MacAlgorithm: 'HMAC_SHA_256', Message: Buffer.from('m'), Mac: Buffer.alloc(32) })))).toEqual(expected);
+  });
+});
+
+describe('ImportKeyMaterial: KEY_MATERIAL_EXPIRES without ValidTo', () => {
+  // Recorded AWS KMS answer (LocalStack's test_import_key_symmetric, import-expiring-key-without-valid-to):
+  // ValidationException "A validTo date must be set if the ExpirationModel is KEY_MATERIAL_EXPIRES".
+  it('is ValidationException in AWS\'s words', async () => {
+    const KeyId = (await h.kms.send(new CreateKeyCommand({ Origin: 'EXTERNAL' }))).KeyMetadata!.KeyId!;
+    const params = await h.kms.send(new GetParametersForImportCommand({ KeyId, WrappingAlgorithm: 'RSAES_OAEP_SHA_256', WrappingKeySpec: 'RSA_2048' }));
+    const request = { KeyId, ImportToken: params.ImportToken, EncryptedKeyMaterial: wrapped(params.PublicKey!), ExpirationModel: 'KEY_MATERIAL_EXPIRES' as const };
+    expect(await failure(h.kms.send(new ImportKeyMaterialCommand(request)))).toEqual({
+      name: 'ValidationException',
+      message: 'A validTo date must be set if the ExpirationModel is KEY_MATERIAL_EXPIRES',
+      status: 400,
+    });
   });
 });
