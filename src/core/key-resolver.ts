@@ -3,7 +3,7 @@
  * record, and checks the state an operation needs, with AWS's error names and wording.
  */
 import { KmsError } from './errors.js';
-import type { KeyRecord } from './model.js';
+import { usagesFor, type KeyRecord, type KeySpec, type KeyUsage } from './model.js';
 import type { KmsSettings } from './operation.js';
 import type { MetadataRepository } from './ports.js';
 
@@ -117,4 +117,12 @@ export function requireUsage(key: KeyRecord, usage: KeyRecord['keyUsage'], opera
       'InvalidKeyUsageException',
       `${key.arn} key usage is ${key.keyUsage} which is not valid for ${operation}.`,
     );
+}
+
+/**
+ * A new key's (or replica's) KeyUsage must be one its KeySpec allows; AWS KMS refuses another in
+ * these words (its CreateKey answer to RSA_2048 with KEY_AGREEMENT, recorded).
+ */
+export function requireUsageForSpec(keySpec: KeySpec, keyUsage: KeyUsage): void {
+  if (!usagesFor(keySpec).includes(keyUsage)) throw new KmsError('ValidationException', `KeyUsage ${keyUsage} is not compatible with KeySpec ${keySpec}`);
 }

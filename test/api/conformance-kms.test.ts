@@ -352,3 +352,19 @@ describe('ImportKeyMaterial: KEY_MATERIAL_EXPIRES without ValidTo', () => {
     });
   });
 });
+
+describe('CreateKey: a KeyUsage the KeySpec does not allow', () => {
+  // Recorded AWS KMS answer (LocalStack's test_derive_shared_secret, response-invalid-key-spec):
+  // CreateKey {KeySpec: RSA_2048, KeyUsage: KEY_AGREEMENT} is ValidationException
+  // "KeyUsage KEY_AGREEMENT is not compatible with KeySpec RSA_2048".
+  it('is ValidationException in AWS\'s words, for the SDK and the AWS CLI', async () => {
+    expect(await failure(h.kms.send(new CreateKeyCommand({ KeySpec: 'RSA_2048', KeyUsage: 'KEY_AGREEMENT' })))).toEqual({
+      name: 'ValidationException',
+      message: 'KeyUsage KEY_AGREEMENT is not compatible with KeySpec RSA_2048',
+      status: 400,
+    });
+    expect(await awsCliError(['kms', 'create-key', '--key-spec', 'RSA_2048', '--key-usage', 'KEY_AGREEMENT'])).toContain(
+      'An error occurred (ValidationException) when calling the CreateKey operation: KeyUsage KEY_AGREEMENT is not compatible with KeySpec RSA_2048',
+    );
+  });
+});

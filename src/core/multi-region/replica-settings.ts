@@ -5,8 +5,8 @@
  * its way. Both read and check it the same way, and authorize it as `hsmkms:ImportReplica`.
  */
 import { KmsError } from '../errors.js';
-import { keyArn } from '../key-resolver.js';
-import { KEY_USAGES, usagesFor, type KeyRecord, type KeySpec, type KeyUsage, type Tag } from '../model.js';
+import { keyArn, requireUsageForSpec } from '../key-resolver.js';
+import { KEY_USAGES, type KeyRecord, type KeySpec, type KeyUsage, type Tag } from '../model.js';
 import type { JsonObject, KmsDeps, RequestContext } from '../operation.js';
 import { defaultKeyPolicy } from '../policy/default-policy.js';
 import { checkPolicyLockout } from '../policy/lockout-check.js';
@@ -39,7 +39,7 @@ export async function readReplicaSettings(deps: KmsDeps, ctx: RequestContext, in
   const bypassLockout = optionalBoolean(input, 'BypassPolicyLockoutSafetyCheck') ?? false;
   const tags = parseTags(input, 'Tags');
   checkTagCount([], tags);
-  if (!usagesFor(keySpec).includes(keyUsage)) throw new KmsError('ValidationException', `KeyUsage ${keyUsage} is not compatible with KeySpec ${keySpec}.`);
+  requireUsageForSpec(keySpec, keyUsage);
   if (primaryRegion === deps.settings.region)
     throw new KmsError('ValidationException', `The primary key of ${keyId} cannot be replicated into its own region ${primaryRegion}.`);
   const policy = policyText ?? defaultKeyPolicy(deps.settings);
