@@ -368,3 +368,16 @@ describe('CreateKey: a KeyUsage the KeySpec does not allow', () => {
     );
   });
 });
+
+describe('CreateKey, PutKeyPolicy: a key policy over the 32 KB quota', () => {
+  // AWS API reference, CreateKey and PutKeyPolicy, Policy: "If the key policy exceeds the length
+  // constraint, KMS returns a LimitExceededException." (the key policy quota is 32 KB). This
+  // answered MalformedPolicyDocumentException.
+  it('is LimitExceededException', async () => {
+    const Policy = JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { AWS: 'arn:aws:iam::111122223333:root' }, Action: 'kms:*', Resource: '*' }] }).padEnd(32 * 1024 + 1);
+    const KeyId = await symmetricKey();
+    expect((await failure(h.kms.send(new PutKeyPolicyCommand({ KeyId, Policy })))).name).toBe('LimitExceededException');
+    expect((await failure(h.kms.send(new CreateKeyCommand({ Policy })))).name).toBe('LimitExceededException');
+    await h.kms.send(new PutKeyPolicyCommand({ KeyId, Policy: Policy.trimEnd().padEnd(32 * 1024) }));
+  });
+});
