@@ -83,9 +83,10 @@ export function keyMetadata(key: KeyRecord, location?: KeyStoreLocationMetadata,
     if (key.validTo) metadata.ValidTo = epochSeconds(key.validTo);
   }
   // AWS: "present for symmetric encryption keys with AWS_KMS or EXTERNAL origin" — the keys that
-  // rotate; an HMAC or asymmetric key's DescribeKey has none. An imported key without material
-  // remembers its last KeyMaterialId internally, but has no current one.
-  if (key.currentVersionId && key.keyState !== 'PendingImport' && hasKeyMaterialIds(key)) metadata.CurrentKeyMaterialId = key.currentVersionId;
+  // rotate; an HMAC or asymmetric key's DescribeKey has none. An imported key whose material was
+  // deleted or expired (PendingImport) still shows the id it keeps, as AWS KMS's DescribeKey after
+  // DeleteImportedKeyMaterial does (recorded); one never imported into has none yet.
+  if (key.currentVersionId && hasKeyMaterialIds(key)) metadata.CurrentKeyMaterialId = key.currentVersionId;
   const enc = encryptionAlgorithmsFor(key);
   if (enc) metadata.EncryptionAlgorithms = enc;
   const sig = signingAlgorithmsFor(key);

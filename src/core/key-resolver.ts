@@ -3,7 +3,7 @@
  * record, and checks the state an operation needs, with AWS's error names and wording.
  */
 import { KmsError } from './errors.js';
-import type { KeyRecord } from './model.js';
+import { usagesFor, type KeyRecord, type KeySpec, type KeyUsage } from './model.js';
 import type { KmsSettings } from './operation.js';
 import type { MetadataRepository } from './ports.js';
 
@@ -30,6 +30,10 @@ export function parseKeyReference(settings: KmsSettings, value: string): KeyRefe
     const resource = parts.slice(5).join(':');
     if (parts.length < 6 || parts[2] !== 'kms' || !(resource.startsWith('key/') || resource.startsWith('alias/')))
       throw new KmsError('NotFoundException', `Invalid keyId '${value}'`);
+    // AWS KMS answers a key ARN of another region of the account "Invalid arn <region>" (recorded
+    // DescribeKey responses); another account's or partition's key is one it does not have.
+    if (resource.startsWith('key/') && parts[1] === settings.partition && parts[4] === settings.accountId && parts[3] !== settings.region)
+      throw new KmsError('NotFoundException', `Invalid arn ${parts[3]}`);
     if (parts[1] !== settings.partition || parts[3] !== settings.region || parts[4] !== settings.accountId)
       throw new KmsError('NotFoundException', `Key '${value}' does not exist`);
     return resource.startsWith('key/')
@@ -57,6 +61,16 @@ export async function resolveKey(repo: MetadataRepository, settings: KmsSettings
     throw new KmsError('NotFoundException', `Key '${keyArn(settings, ref.keyId)}' does not exist`);
   }
   return key;
+}
+
+/**
+ * For a KeyId member AWS documents as "key ID or key ARN" only (key management, policies, tags,
+ * grants, rotation, import, multi-Region): an alias name or alias ARN is not followed to its key
+ * but refused in AWS KMS's words for it, InvalidArnException "Key Aliases are not supported for this operation."
+ */
+export async function resolveKeyIdOrArn(repo: MetadataRepository, settings: KmsSettings, value: string): Promise<KeyRecord> {
+  if (parseKeyReference(settings, value).kind === 'alias') throw new KmsError('InvalidArnException', 'Key Aliases are not supported for this operation.');
+  return resolveKey(repo, settings, value);
 }
 
 /** The shape of every key id: a UUID, or `mrk-` and 32 hex digits for a multi-Region key. */
@@ -103,4 +117,12 @@ export function requireUsage(key: KeyRecord, usage: KeyRecord['keyUsage'], opera
       'InvalidKeyUsageException',
       `${key.arn} key usage is ${key.keyUsage} which is not valid for ${operation}.`,
     );
+}
+
+/**
+ * A new key's (or replica's) KeyUsage must be one its KeySpec allows; AWS KMS refuses another in
+ * these words (its CreateKey answer to RSA_2048 with KEY_AGREEMENT, recorded).
+ */
+export function requireUsageForSpec(keySpec: KeySpec, keyUsage: KeyUsage): void {
+  if (!usagesFor(keySpec).includes(keyUsage)) throw new KmsError('ValidationException', `KeyUsage ${keyUsage} is not compatible with KeySpec ${keySpec}`);
 }

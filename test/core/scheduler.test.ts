@@ -306,7 +306,9 @@ describe('scheduler: imported key material expiry', () => {
     await scheduler.runOnce();
     const md = (await call(kms, describeKey, { KeyId: keyId })).KeyMetadata as Record<string, unknown>;
     expect(md.KeyState).toBe('PendingImport');
-    expect(md.CurrentKeyMaterialId).toBeUndefined();
+    // Expiry deletes the material as DeleteImportedKeyMaterial does (AWS developer guide), and AWS
+    // KMS's DescribeKey after that deletion keeps the CurrentKeyMaterialId (recorded).
+    expect(md.CurrentKeyMaterialId).toBe(versionId);
     expect(md.ValidTo).toBeUndefined();
     expect(await kms.store.listKeyVersions(keyId)).toEqual([]);
     // The key remembers which material it had, so only that material can be imported again.

@@ -6,8 +6,8 @@
  */
 import { PEER_REGION_CONTEXT } from '../authorization/peer-region.js';
 import { KmsError } from '../errors.js';
-import { keyArn } from '../key-resolver.js';
-import { KEY_USAGES, usagesFor, type KeyRecord, type KeySpec, type KeyUsage, type Tag } from '../model.js';
+import { keyArn, requireUsageForSpec } from '../key-resolver.js';
+import { KEY_USAGES, type KeyRecord, type KeySpec, type KeyUsage, type Tag } from '../model.js';
 import type { JsonObject, KmsDeps, RequestContext } from '../operation.js';
 import type { AuthorizationRequest } from '../ports.js';
 import { defaultKeyPolicy } from '../policy/default-policy.js';
@@ -44,7 +44,7 @@ export function readReplicaSettings(deps: KmsDeps, ctx: RequestContext, input: J
   const bypassLockout = optionalBoolean(input, 'BypassPolicyLockoutSafetyCheck') ?? false;
   const tags = parseTags(input, 'Tags');
   checkTagCount([], tags);
-  if (!usagesFor(keySpec).includes(keyUsage)) throw new KmsError('ValidationException', `KeyUsage ${keyUsage} is not compatible with KeySpec ${keySpec}.`);
+  requireUsageForSpec(keySpec, keyUsage);
   if (primaryRegion === deps.settings.region)
     throw new KmsError('ValidationException', `The primary key of ${keyId} cannot be replicated into its own region ${primaryRegion}.`);
   const policy = policyText ?? defaultKeyPolicy(deps.settings);

@@ -3,7 +3,7 @@
  * replicas' deletion, PendingReplicaDeletion); like AWS, it comes back Disabled.
  */
 import { KmsError } from '../errors.js';
-import { resolveKey } from '../key-resolver.js';
+import { resolveKeyIdOrArn } from '../key-resolver.js';
 import type { KeyRecord } from '../model.js';
 import type { Operation } from '../operation.js';
 import { requiredKeyId } from '../validation.js';
@@ -17,7 +17,7 @@ function requirePendingDeletion(key: KeyRecord): void {
 export const cancelKeyDeletion: Operation = {
   name: 'CancelKeyDeletion',
   async run(deps, ctx, input) {
-    const key = await resolveKey(deps.store, deps.settings, requiredKeyId(input));
+    const key = await resolveKeyIdOrArn(deps.store, deps.settings, requiredKeyId(input));
     requirePendingDeletion(key);
     await deps.authorizer.authorize({ principal: ctx.principal, action: 'kms:CancelKeyDeletion', key, context: {} });
     const updated = await updateKeyRecord(deps, key.keyId, (current) => {

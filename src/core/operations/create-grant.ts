@@ -4,7 +4,7 @@
  * can use at once. With a `Name`, a retry with the same properties returns the existing grant.
  */
 import { randomBytes } from 'node:crypto';
-import { requireEnabled, resolveKey } from '../key-resolver.js';
+import { requireEnabled, resolveKeyIdOrArn } from '../key-resolver.js';
 import { KmsError } from '../errors.js';
 import { MAX_GRANTS_PER_KEY, parseRequestedGrant, writeGrantToken, type GrantRecord } from '../grants/index.js';
 import type { Operation } from '../operation.js';
@@ -30,7 +30,7 @@ export const createGrant: Operation = {
     parseGrantTokens(input);
     const dryRun = parseDryRun(input);
 
-    const key = await resolveKey(deps.store, deps.settings, keyIdInput);
+    const key = await resolveKeyIdOrArn(deps.store, deps.settings, keyIdInput);
     requireEnabled(key);
     checkGrantFitsKey(key, operations, constraints);
     await deps.authorizer.authorize({

@@ -1,14 +1,14 @@
 /** CreateKey: a new customer managed key, its material generated inside the HSM. */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { KmsError } from '../errors.js';
-import { keyArn } from '../key-resolver.js';
+import { keyArn, requireUsageForSpec } from '../key-resolver.js';
 import { keyMetadata } from '../key-metadata.js';
 import { createKeyStoreMaterial } from '../key-stores/keys.js';
 import { storeForNewKey } from '../key-stores/new-keys.js';
 import { multiRegionConfiguration } from '../multi-region/metadata.js';
 import type { MultiRegionKeyRecord } from '../multi-region/model.js';
 import { replicaTransportOf, type ReplicableMaterial } from '../multi-region/transport.js';
-import { KEY_SPECS, KEY_USAGES, ORIGINS, usagesFor, type KeyMaterialVersion, type KeyRecord, type KeySpec } from '../model.js';
+import { KEY_SPECS, KEY_USAGES, ORIGINS, type KeyMaterialVersion, type KeyRecord, type KeySpec } from '../model.js';
 import type { KmsDeps, Operation } from '../operation.js';
 import { defaultKeyPolicy } from '../policy/default-policy.js';
 import { checkPolicyLockout } from '../policy/lockout-check.js';
@@ -45,11 +45,7 @@ export const createKey: Operation = {
     if (requestedUsage === undefined && keySpec !== 'SYMMETRIC_DEFAULT')
       throw new KmsError('ValidationException', 'You must specify a KeyUsage value for all KMS keys except for symmetric encryption keys.');
     const keyUsage = requestedUsage ?? 'ENCRYPT_DECRYPT';
-    if (!usagesFor(keySpec).includes(keyUsage))
-      throw new KmsError(
-        'ValidationException',
-        `KeyUsage ${keyUsage} is not compatible with KeySpec ${keySpec}; use ${usagesFor(keySpec).join(' or ')}.`,
-      );
+    requireUsageForSpec(keySpec, keyUsage);
     const keyStore = await storeForNewKey(deps, { origin, customKeyStoreId, xksKeyId, keySpec, keyUsage, multiRegion });
     const transport = multiRegion ? replicaTransportOf(deps.backend) : undefined;
     if (multiRegion && !transport)

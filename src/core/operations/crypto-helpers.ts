@@ -162,7 +162,8 @@ export function requireOaepPlaintextFits(key: KeyRecord, algorithm: EncryptionAl
   if (algorithm === 'SYMMETRIC_DEFAULT') return;
   const limit = maxOaepPlaintext(key.keySpec, algorithm);
   if (length > limit)
-    throw new KmsError('ValidationException', `Plaintext is too long: ${algorithm} with ${key.keySpec} encrypts at most ${limit} bytes.`);
+    // AWS KMS's words (recorded Encrypt answers, LocalStack's test_encrypt_validate_plaintext_size_per_key_type).
+    throw new KmsError('ValidationException', `Algorithm ${algorithm} and key spec ${key.keySpec} cannot encrypt data larger than ${limit} bytes.`);
 }
 
 /** Result of encrypting under a KMS key. */
@@ -286,11 +287,11 @@ export function requireDigestLength(algorithm: SigningAlgorithm, message: Uint8A
   if (messageType !== 'DIGEST') return;
   const bits = Number(algorithm.slice(algorithm.lastIndexOf('_') + 1));
   if (message.length !== bits / 8)
-    throw new KmsError('ValidationException', `Digest is invalid length for algorithm ${algorithm}: expected ${bits / 8} bytes, got ${message.length}.`);
+    throw new KmsError('ValidationException', `Digest is invalid length for algorithm ${algorithm}.`); // AWS KMS's words (recorded Sign answers)
 }
 
 /** The MAC algorithm must be the one the HMAC key's size fixes. */
 export function requireMacAlgorithm(key: KeyRecord, algorithm: MacAlgorithm): void {
   if (!(macAlgorithmsFor(key) ?? []).includes(algorithm))
-    throw new KmsError('InvalidKeyUsageException', `MAC algorithm ${algorithm} is not compatible with ${key.arn} (${key.keySpec}).`);
+    throw new KmsError('InvalidKeyUsageException', `Algorithm ${algorithm} is incompatible with key spec ${key.keySpec}.`); // AWS KMS's words (recorded GenerateMac/VerifyMac answers)
 }

@@ -5,7 +5,7 @@
  */
 import { KmsError } from '../errors.js';
 import { materialId } from '../key-metadata.js';
-import { requireNotPendingDeletion, resolveKey } from '../key-resolver.js';
+import { requireNotPendingDeletion, resolveKeyIdOrArn } from '../key-resolver.js';
 import type { Operation } from '../operation.js';
 import { requiredKeyId } from '../validation.js';
 import { updateKeyRecord } from './key-updates.js';
@@ -15,7 +15,7 @@ export const deleteImportedKeyMaterial: Operation = {
   async run(deps, ctx, input) {
     const keyIdValue = requiredKeyId(input);
 
-    const key = await resolveKey(deps.store, deps.settings, keyIdValue);
+    const key = await resolveKeyIdOrArn(deps.store, deps.settings, keyIdValue);
     if (key.origin !== 'EXTERNAL')
       throw new KmsError('UnsupportedOperationException', `${key.arn} origin is ${key.origin} which is not valid for this operation.`);
     requireNotPendingDeletion(key);

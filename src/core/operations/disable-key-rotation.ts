@@ -1,5 +1,5 @@
 /** DisableKeyRotation: turns automatic rotation off; existing versions are kept. */
-import { requireEnabled, resolveKey } from '../key-resolver.js';
+import { requireEnabled, resolveKeyIdOrArn } from '../key-resolver.js';
 import type { KeyRecord } from '../model.js';
 import { requirePrimaryForRotation, shareWithReplicas } from '../multi-region/shared-settings.js';
 import type { Operation } from '../operation.js';
@@ -15,7 +15,7 @@ function check(key: KeyRecord): void {
 export const disableKeyRotation: Operation = {
   name: 'DisableKeyRotation',
   async run(deps, ctx, input) {
-    const key = await resolveKey(deps.store, deps.settings, requiredKeyId(input));
+    const key = await resolveKeyIdOrArn(deps.store, deps.settings, requiredKeyId(input));
     check(key);
     await deps.authorizer.authorize({ principal: ctx.principal, action: 'kms:DisableKeyRotation', key, context: {} });
     await requirePrimaryForRotation(deps, key);

@@ -1,5 +1,5 @@
 /** DisableKey: stops all cryptographic use of a key until EnableKey. */
-import { requireNotPendingDeletion, resolveKey } from '../key-resolver.js';
+import { requireNotPendingDeletion, resolveKeyIdOrArn } from '../key-resolver.js';
 import type { KeyRecord } from '../model.js';
 import { requireNotUpdating } from '../multi-region/metadata.js';
 import type { Operation } from '../operation.js';
@@ -14,7 +14,7 @@ function check(key: KeyRecord): void {
 export const disableKey: Operation = {
   name: 'DisableKey',
   async run(deps, ctx, input) {
-    const key = await resolveKey(deps.store, deps.settings, requiredKeyId(input));
+    const key = await resolveKeyIdOrArn(deps.store, deps.settings, requiredKeyId(input));
     check(key);
     await deps.authorizer.authorize({ principal: ctx.principal, action: 'kms:DisableKey', key, context: {} });
     await requireNotUpdating(deps, key);

@@ -1,5 +1,5 @@
 /** EnableKeyRotation: turns on (or re-times) automatic rotation every RotationPeriodInDays. */
-import { requireEnabled, resolveKey } from '../key-resolver.js';
+import { requireEnabled, resolveKeyIdOrArn } from '../key-resolver.js';
 import type { KeyRecord } from '../model.js';
 import { requirePrimaryForRotation, shareWithReplicas } from '../multi-region/shared-settings.js';
 import type { Operation } from '../operation.js';
@@ -17,7 +17,7 @@ export const enableKeyRotation: Operation = {
   async run(deps, ctx, input) {
     const keyIdInput = requiredKeyId(input);
     const period = optionalInteger(input, 'RotationPeriodInDays', 90, 2560) ?? DEFAULT_ROTATION_PERIOD_DAYS;
-    const key = await resolveKey(deps.store, deps.settings, keyIdInput);
+    const key = await resolveKeyIdOrArn(deps.store, deps.settings, keyIdInput);
     check(key);
     await deps.authorizer.authorize({
       principal: ctx.principal,

@@ -1,5 +1,5 @@
 /** EnableKey: lets a disabled key be used again. */
-import { requireNotPendingDeletion, resolveKey } from '../key-resolver.js';
+import { requireNotPendingDeletion, resolveKeyIdOrArn } from '../key-resolver.js';
 import type { KeyRecord } from '../model.js';
 import { requireNotUpdating } from '../multi-region/metadata.js';
 import type { Operation } from '../operation.js';
@@ -14,7 +14,7 @@ function check(key: KeyRecord): void {
 export const enableKey: Operation = {
   name: 'EnableKey',
   async run(deps, ctx, input) {
-    const key = await resolveKey(deps.store, deps.settings, requiredKeyId(input));
+    const key = await resolveKeyIdOrArn(deps.store, deps.settings, requiredKeyId(input));
     check(key);
     await deps.authorizer.authorize({ principal: ctx.principal, action: 'kms:EnableKey', key, context: {} });
     await requireNotUpdating(deps, key);

@@ -5,7 +5,7 @@
 import { KmsError } from '../errors.js';
 import { connections, invalidState, resolveStore } from '../key-stores/rules.js';
 import type { Operation } from '../operation.js';
-import { blob, constraintError, optionalInteger, optionalString } from '../validation.js';
+import { blob, optionalInteger, optionalString } from '../validation.js';
 import { rejectRecipient } from './crypto-helpers.js';
 
 export const generateRandom: Operation = {
@@ -14,7 +14,8 @@ export const generateRandom: Operation = {
     const numberOfBytes = optionalInteger(input, 'NumberOfBytes', 1, 1024);
     const customKeyStoreId = optionalString(input, 'CustomKeyStoreId', { min: 1, max: 64 });
     rejectRecipient(input);
-    if (numberOfBytes === undefined) throw constraintError('NumberOfBytes', null, 'Member must not be null');
+    // The model leaves NumberOfBytes optional; AWS KMS refuses its absence in these words (recorded).
+    if (numberOfBytes === undefined) throw new KmsError('ValidationException', 'NumberOfBytes is required.');
     const store = customKeyStoreId === undefined ? undefined : await resolveStore(deps.store, customKeyStoreId);
     if (store?.type === 'EXTERNAL_KEY_STORE')
       throw new KmsError('UnsupportedOperationException', `GenerateRandom does not take an external key store (${store.customKeyStoreId}), as in AWS.`);

@@ -1,5 +1,5 @@
 /** GetKeyPolicy: the key's policy document. */
-import { resolveKey } from '../key-resolver.js';
+import { resolveKeyIdOrArn } from '../key-resolver.js';
 import type { Operation } from '../operation.js';
 import { requiredKeyId } from '../validation.js';
 import { parsePolicyName } from './key-policy-name.js';
@@ -9,7 +9,7 @@ export const getKeyPolicy: Operation = {
   async run(deps, ctx, input) {
     const keyIdInput = requiredKeyId(input);
     const policyName = parsePolicyName(input);
-    const key = await resolveKey(deps.store, deps.settings, keyIdInput);
+    const key = await resolveKeyIdOrArn(deps.store, deps.settings, keyIdInput);
     await deps.authorizer.authorize({ principal: ctx.principal, action: 'kms:GetKeyPolicy', key, context: {} });
     return { Policy: key.policy, PolicyName: policyName };
   },

@@ -3,14 +3,14 @@
  * cannot rotate report `false`, as AWS does. On-demand rotations here complete within the
  * request, so OnDemandRotationStartDate (an in-progress rotation) never appears.
  */
-import { resolveKey } from '../key-resolver.js';
+import { resolveKeyIdOrArn } from '../key-resolver.js';
 import type { JsonObject, Operation } from '../operation.js';
 import { epochSeconds, requiredKeyId } from '../validation.js';
 
 export const getKeyRotationStatus: Operation = {
   name: 'GetKeyRotationStatus',
   async run(deps, ctx, input) {
-    const key = await resolveKey(deps.store, deps.settings, requiredKeyId(input));
+    const key = await resolveKeyIdOrArn(deps.store, deps.settings, requiredKeyId(input));
     await deps.authorizer.authorize({ principal: ctx.principal, action: 'kms:GetKeyRotationStatus', key, context: {} });
     const output: JsonObject = { KeyId: key.arn, KeyRotationEnabled: key.rotationEnabled };
     if (key.rotationEnabled) {

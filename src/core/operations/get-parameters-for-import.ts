@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { KmsError } from '../errors.js';
-import { requireNotPendingDeletion, resolveKey } from '../key-resolver.js';
+import { requireNotPendingDeletion, resolveKeyIdOrArn } from '../key-resolver.js';
 import { WRAPPING_ALGORITHMS, WRAPPING_KEY_SPECS } from '../model.js';
 import { writeImportToken } from '../import-token.js';
 import type { Operation } from '../operation.js';
@@ -21,7 +21,7 @@ export const getParametersForImport: Operation = {
     const wrappingAlgorithm = requiredEnum(input, 'WrappingAlgorithm', WRAPPING_ALGORITHMS);
     const wrappingKeySpec = requiredEnum(input, 'WrappingKeySpec', WRAPPING_KEY_SPECS);
 
-    const key = await resolveKey(deps.store, deps.settings, keyIdValue);
+    const key = await resolveKeyIdOrArn(deps.store, deps.settings, keyIdValue);
     if (key.origin !== 'EXTERNAL')
       throw new KmsError('UnsupportedOperationException', `${key.arn} origin is ${key.origin} which is not valid for this operation.`);
     requireNotPendingDeletion(key);

@@ -6,11 +6,11 @@
  */
 import { BackendError, KmsError } from '../errors.js';
 import { materialId } from '../key-metadata.js';
-import { resolveKey } from '../key-resolver.js';
+import { resolveKeyIdOrArn } from '../key-resolver.js';
 import { EXPIRATION_MODELS, type KeyMaterialVersion } from '../model.js';
 import { invalidToken, readImportToken } from '../import-token.js';
 import type { JsonObject, Operation } from '../operation.js';
-import { constraintError, optionalEnum, requiredBlob, requiredKeyId } from '../validation.js';
+import { optionalEnum, requiredBlob, requiredKeyId } from '../validation.js';
 import { importedMaterialId, matchesImportedMaterialId } from './imported-material-id.js';
 import { updateKeyRecord } from './key-updates.js';
 
@@ -36,14 +36,15 @@ export const importKeyMaterial: Operation = {
     const expirationModel = optionalEnum(input, 'ExpirationModel', EXPIRATION_MODELS) ?? (validTo ? 'KEY_MATERIAL_EXPIRES' : 'KEY_MATERIAL_DOES_NOT_EXPIRE');
     const now = deps.clock.now();
     if (expirationModel === 'KEY_MATERIAL_EXPIRES') {
-      if (!validTo) throw constraintError('ValidTo', null, 'Member must not be null when ExpirationModel is KEY_MATERIAL_EXPIRES');
+      // AWS KMS's words (recorded ImportKeyMaterial answer, LocalStack's test_import_key_symmetric).
+      if (!validTo) throw new KmsError('ValidationException', 'A validTo date must be set if the ExpirationModel is KEY_MATERIAL_EXPIRES');
       if (validTo.getTime() <= now.getTime() || validTo.getTime() > now.getTime() + MAX_VALID_TO_MS)
         throw new KmsError('ValidationException', 'ValidTo must be in the future and at most 365 days from now.');
     } else if (validTo) {
       throw new KmsError('ValidationException', 'ValidTo must be omitted when ExpirationModel is KEY_MATERIAL_DOES_NOT_EXPIRE.');
     }
 
-    const key = await resolveKey(deps.store, deps.settings, keyIdValue);
+    const key = await resolveKeyIdOrArn(deps.store, deps.settings, keyIdValue);
     if (key.origin !== 'EXTERNAL')
       throw new KmsError('UnsupportedOperationException', `${key.arn} origin is ${key.origin} which is not valid for this operation.`);
     if (!['PendingImport', 'Enabled', 'Disabled'].includes(key.keyState))

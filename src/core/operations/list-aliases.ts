@@ -1,6 +1,5 @@
 /** ListAliases: the account's aliases, or one key's, paged. */
-import { KmsError } from '../errors.js';
-import { parseKeyReference, resolveKey } from '../key-resolver.js';
+import { resolveKeyIdOrArn } from '../key-resolver.js';
 import type { KeyRecord } from '../model.js';
 import { readListMarker, writeListMarker } from '../list-marker.js';
 import type { Operation } from '../operation.js';
@@ -14,11 +13,7 @@ export const listAliases: Operation = {
     const { limit, marker } = parsePaging(input, 100, 50);
     const after = marker === undefined ? undefined : readListMarker('aliases', marker);
     let key: KeyRecord | undefined;
-    if (keyIdInput !== undefined) {
-      if (parseKeyReference(deps.settings, keyIdInput).kind === 'alias')
-        throw new KmsError('ValidationException', 'KeyId must be a key ID or key ARN, not an alias.');
-      key = await resolveKey(deps.store, deps.settings, keyIdInput);
-    }
+    if (keyIdInput !== undefined) key = await resolveKeyIdOrArn(deps.store, deps.settings, keyIdInput);
     await deps.authorizer.authorize({ principal: ctx.principal, action: 'kms:ListAliases', key, context: {} });
     const page = await deps.store.listAliases({
       limit,

@@ -1,5 +1,5 @@
 /** ListGrants: a key's grants in creation order, page by page, optionally one grant or one grantee's. */
-import { resolveKey } from '../key-resolver.js';
+import { resolveKeyIdOrArn } from '../key-resolver.js';
 import type { Operation } from '../operation.js';
 import { requiredKeyId } from '../validation.js';
 import { parseGrantTokens } from './crypto-helpers.js';
@@ -15,7 +15,7 @@ export const listGrants: Operation = {
     const granteePrincipal = grantPrincipalText(input, 'GranteePrincipal', false);
     parseGrantTokens(input);
 
-    const key = await resolveKey(deps.store, deps.settings, keyIdInput);
+    const key = await resolveKeyIdOrArn(deps.store, deps.settings, keyIdInput);
     await deps.authorizer.authorize({ principal: ctx.principal, action: 'kms:ListGrants', key, context: { 'kms:GrantIsForAWSResource': 'false' } });
     // A marker is bound to the key's list: one from another key's list (or ListRetirableGrants) is refused.
     const list = { keyId: key.keyId };

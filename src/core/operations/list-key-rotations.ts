@@ -3,7 +3,7 @@
  * ALL_KEY_MATERIAL also the original material.
  */
 import { KmsError } from '../errors.js';
-import { resolveKey } from '../key-resolver.js';
+import { resolveKeyIdOrArn } from '../key-resolver.js';
 import type { KeyMaterialVersion, KeyRecord } from '../model.js';
 import type { JsonObject, Operation } from '../operation.js';
 import { epochSeconds, optionalEnum, requiredKeyId } from '../validation.js';
@@ -17,7 +17,7 @@ export const listKeyRotations: Operation = {
     const keyIdInput = requiredKeyId(input);
     const include = optionalEnum(input, 'IncludeKeyMaterial', INCLUDE) ?? 'ROTATIONS_ONLY';
     const { limit, marker } = parsePaging(input, 1000, 100);
-    const key = await resolveKey(deps.store, deps.settings, keyIdInput);
+    const key = await resolveKeyIdOrArn(deps.store, deps.settings, keyIdInput);
     if (key.keySpec !== 'SYMMETRIC_DEFAULT')
       throw new KmsError(
         'UnsupportedOperationException',

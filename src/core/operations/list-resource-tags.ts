@@ -1,5 +1,5 @@
 /** ListResourceTags: a key's tags, paged. Works in every key state. */
-import { resolveKey } from '../key-resolver.js';
+import { resolveKeyIdOrArn } from '../key-resolver.js';
 import type { Operation } from '../operation.js';
 import { requiredKeyId } from '../validation.js';
 import { pageOf, pagingFields, parsePaging } from './key-updates.js';
@@ -9,7 +9,7 @@ export const listResourceTags: Operation = {
   async run(deps, ctx, input) {
     const keyIdInput = requiredKeyId(input);
     const { limit, marker } = parsePaging(input, 50, 50);
-    const key = await resolveKey(deps.store, deps.settings, keyIdInput);
+    const key = await resolveKeyIdOrArn(deps.store, deps.settings, keyIdInput);
     await deps.authorizer.authorize({ principal: ctx.principal, action: 'kms:ListResourceTags', key, context: {} });
     const tags = await deps.store.getTags(key.keyId);
     const { page, nextMarker } = pageOf(tags, limit, marker);

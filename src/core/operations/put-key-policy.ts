@@ -1,5 +1,5 @@
 /** PutKeyPolicy: replaces the key policy after validating it and AWS's lockout safety check. */
-import { resolveKey } from '../key-resolver.js';
+import { resolveKeyIdOrArn } from '../key-resolver.js';
 import type { Operation } from '../operation.js';
 import { checkPolicyLockout } from '../policy/lockout-check.js';
 import { parsePolicyDocument } from '../policy/policy-document.js';
@@ -21,7 +21,7 @@ export const putKeyPolicy: Operation = {
         accountId: deps.settings.accountId,
         partition: deps.settings.partition,
       });
-    const key = await resolveKey(deps.store, deps.settings, keyIdInput);
+    const key = await resolveKeyIdOrArn(deps.store, deps.settings, keyIdInput);
     await deps.authorizer.authorize({
       principal: ctx.principal,
       action: 'kms:PutKeyPolicy',

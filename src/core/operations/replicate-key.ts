@@ -10,7 +10,7 @@
  */
 import { KmsError } from '../errors.js';
 import { keyMetadata } from '../key-metadata.js';
-import { regionalKeyArn, requireNotPendingDeletion, resolveKey } from '../key-resolver.js';
+import { regionalKeyArn, requireNotPendingDeletion, resolveKeyIdOrArn } from '../key-resolver.js';
 import type { KeyRecord } from '../model.js';
 import { multiRegionConfiguration } from '../multi-region/metadata.js';
 import { isMultiRegionKeyId, REGION_RULE } from '../multi-region/model.js';
@@ -35,7 +35,7 @@ export const replicateKey: Operation = {
     // The replica's region checks it again (and the lockout rule, for its own principal); a broken document fails here first.
     if (policy !== undefined) parsePolicyDocument(policy);
 
-    const key = await resolveKey(deps.store, deps.settings, keyIdValue);
+    const key = await resolveKeyIdOrArn(deps.store, deps.settings, keyIdValue);
     if (!isMultiRegionKeyId(key.keyId)) throw new KmsError('UnsupportedOperationException', `${key.arn} is not a multi-Region key.`);
     const record = await deps.store.multiRegion.getMultiRegionKey(key.keyId);
     if (!record) throw new KmsError('KMSInternalException', `The multi-Region record of ${key.arn} is missing.`);

@@ -6,7 +6,7 @@
  */
 import { KmsError } from '../errors.js';
 import { invalidGrantId, readGrantToken, type GrantRecord } from '../grants/index.js';
-import { resolveKey } from '../key-resolver.js';
+import { resolveKeyIdOrArn } from '../key-resolver.js';
 import type { Operation } from '../operation.js';
 import { optionalString } from '../validation.js';
 import { dryRunSucceeded, parseDryRun } from './crypto-helpers.js';
@@ -25,14 +25,14 @@ export const retireGrant: Operation = {
       const claims = await readGrantToken(deps.backend, token);
       if (grantIdInput !== undefined && grantIdInput !== claims.grantId)
         throw new KmsError('ValidationException', 'GrantId does not name the grant the GrantToken names.');
-      if (keyIdInput !== undefined && (await resolveKey(deps.store, deps.settings, keyIdInput)).keyId !== claims.keyId)
+      if (keyIdInput !== undefined && (await resolveKeyIdOrArn(deps.store, deps.settings, keyIdInput)).keyId !== claims.keyId)
         throw new KmsError('ValidationException', 'KeyId does not name the key of the grant the GrantToken names.');
       grant = await deps.store.getGrant(claims.grantId);
       if (!grant) throw invalidGrantId(claims.grantId);
     } else {
       if (grantIdInput === undefined || keyIdInput === undefined)
         throw new KmsError('ValidationException', 'Identify the grant to retire with GrantToken, or with both KeyId and GrantId.');
-      const key = await resolveKey(deps.store, deps.settings, keyIdInput);
+      const key = await resolveKeyIdOrArn(deps.store, deps.settings, keyIdInput);
       grant = await deps.store.getGrant(grantIdInput);
       if (!grant || grant.keyId !== key.keyId) throw invalidGrantId(grantIdInput);
     }

@@ -1,6 +1,6 @@
 /** RevokeGrant: deletes a grant; for key administrators (`kms:RevokeGrant`), not for the grant's own principals. */
 import { invalidGrantId } from '../grants/index.js';
-import { resolveKey } from '../key-resolver.js';
+import { resolveKeyIdOrArn } from '../key-resolver.js';
 import type { Operation } from '../operation.js';
 import { requiredKeyId } from '../validation.js';
 import { dryRunSucceeded, parseDryRun } from './crypto-helpers.js';
@@ -13,7 +13,7 @@ export const revokeGrant: Operation = {
     const grantId = parseGrantId(input, true)!;
     const dryRun = parseDryRun(input);
 
-    const key = await resolveKey(deps.store, deps.settings, keyIdInput);
+    const key = await resolveKeyIdOrArn(deps.store, deps.settings, keyIdInput);
     await deps.authorizer.authorize({ principal: ctx.principal, action: 'kms:RevokeGrant', key, context: { 'kms:GrantIsForAWSResource': 'false' } });
     const grant = await deps.store.getGrant(grantId);
     if (!grant || grant.keyId !== key.keyId) throw invalidGrantId(grantId);

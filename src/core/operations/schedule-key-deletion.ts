@@ -5,7 +5,7 @@
  * DeletionDate yet): a `replica-deletion` replication job asks the replicas' regions until none
  * still holds the key, then the waiting period starts (PendingDeletion).
  */
-import { requireNotPendingDeletion, resolveKey } from '../key-resolver.js';
+import { requireNotPendingDeletion, resolveKeyIdOrArn } from '../key-resolver.js';
 import { isMultiRegionKeyId, isPrimaryHere, otherRegions } from '../multi-region/model.js';
 import { enqueueJob, tryJobNow } from '../multi-region/replication-jobs.js';
 import type { KmsDeps, Operation } from '../operation.js';
@@ -19,7 +19,7 @@ export const scheduleKeyDeletion: Operation = {
   async run(deps, ctx, input) {
     const keyIdInput = requiredKeyId(input);
     const days = optionalInteger(input, 'PendingWindowInDays', 7, 30) ?? 30;
-    const key = await resolveKey(deps.store, deps.settings, keyIdInput);
+    const key = await resolveKeyIdOrArn(deps.store, deps.settings, keyIdInput);
     requireNotPendingDeletion(key);
     await deps.authorizer.authorize({
       principal: ctx.principal,

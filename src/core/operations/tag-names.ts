@@ -9,9 +9,9 @@ export const MAX_TAGS_PER_KEY = 50;
 export const TAG_KEY_MAX_LENGTH = 128;
 export const TAG_VALUE_MAX_LENGTH = 256;
 
-/** Tag keys beginning with `aws:` (any case) are AWS's. */
+/** Tag keys beginning with `aws:` (any case) are AWS's; AWS KMS's words for one (recorded CreateKey and TagResource responses). */
 export function checkTagKeyNotReserved(key: string): string {
-  if (key.toLowerCase().startsWith('aws:')) throw new KmsError('TagException', `Tag keys beginning with 'aws:' are reserved: ${key}`);
+  if (key.toLowerCase().startsWith('aws:')) throw new KmsError('TagException', 'Tags beginning with aws: are reserved');
   return key;
 }
 

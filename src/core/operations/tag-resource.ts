@@ -1,6 +1,6 @@
 /** TagResource: adds tags to a key or overwrites the values of existing tag keys. */
 import { KmsError } from '../errors.js';
-import { requireNotPendingDeletion, resolveKey } from '../key-resolver.js';
+import { requireNotPendingDeletion, resolveKeyIdOrArn } from '../key-resolver.js';
 import type { Operation } from '../operation.js';
 import { constraintError, requiredKeyId } from '../validation.js';
 import { checkTagCount, parseTags, tagConditions } from './tag-rules.js';
@@ -11,7 +11,7 @@ export const tagResource: Operation = {
     const keyIdInput = requiredKeyId(input);
     if (input.Tags === undefined || input.Tags === null) throw constraintError('Tags', null, 'Member must not be null');
     const tags = parseTags(input, 'Tags');
-    const key = await resolveKey(deps.store, deps.settings, keyIdInput);
+    const key = await resolveKeyIdOrArn(deps.store, deps.settings, keyIdInput);
     requireNotPendingDeletion(key);
     await deps.authorizer.authorize({
       principal: ctx.principal,

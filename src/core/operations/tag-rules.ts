@@ -22,9 +22,9 @@ export function parseTags(input: JsonObject, field: string): Tag[] {
   const value = input[field];
   if (value === undefined || value === null) return [];
   if (!Array.isArray(value)) throw new KmsError('SerializationException', `Field '${field}' must be a list of tags.`);
-  // No request can leave a key with more tags than the quota; refuse before reading each one.
-  if (value.length > MAX_TAGS_PER_KEY)
-    throw tagError(`A KMS key can have at most ${MAX_TAGS_PER_KEY} tags; this request names ${value.length}.`);
+  // No request can leave a key with more tags than the quota; refuse before reading each one, in
+  // AWS KMS's words (its CreateKey answer to 51 tags, recorded).
+  if (value.length > MAX_TAGS_PER_KEY) throw tagError('Too many tags');
   const tags: Tag[] = [];
   const seen = new Set<string>();
   value.forEach((raw: unknown, i) => {
@@ -41,7 +41,7 @@ export function parseTags(input: JsonObject, field: string): Tag[] {
     if (tagValue.length > TAG_VALUE_MAX_LENGTH)
       throw constraintError(`${where}.tagValue`, tagValue, `Member must have length less than or equal to ${TAG_VALUE_MAX_LENGTH}`);
     checkTagKeyNotReserved(key);
-    if (seen.has(key)) throw tagError(`Duplicate tag key in the request: ${key}`);
+    if (seen.has(key)) throw tagError('Duplicate tag keys'); // AWS KMS's words (TagResource, recorded)
     seen.add(key);
     tags.push({ TagKey: key, TagValue: tagValue });
   });

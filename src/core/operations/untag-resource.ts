@@ -1,5 +1,5 @@
 /** UntagResource: removes tags from a key by tag key; unknown tag keys are ignored, as in AWS. */
-import { requireNotPendingDeletion, resolveKey } from '../key-resolver.js';
+import { requireNotPendingDeletion, resolveKeyIdOrArn } from '../key-resolver.js';
 import type { Operation } from '../operation.js';
 import { requiredKeyId, requiredStringList } from '../validation.js';
 import { TAG_KEYS_RULE } from './tag-rules.js';
@@ -9,7 +9,7 @@ export const untagResource: Operation = {
   async run(deps, ctx, input) {
     const keyIdInput = requiredKeyId(input);
     const tagKeys = requiredStringList(input, 'TagKeys', TAG_KEYS_RULE);
-    const key = await resolveKey(deps.store, deps.settings, keyIdInput);
+    const key = await resolveKeyIdOrArn(deps.store, deps.settings, keyIdInput);
     requireNotPendingDeletion(key);
     await deps.authorizer.authorize({
       principal: ctx.principal,

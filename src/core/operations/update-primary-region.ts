@@ -7,7 +7,7 @@
  * cryptographic operations meanwhile.
  */
 import { KmsError } from '../errors.js';
-import { requireNotPendingDeletion, resolveKey } from '../key-resolver.js';
+import { requireNotPendingDeletion, resolveKeyIdOrArn } from '../key-resolver.js';
 import { isMultiRegionKeyId, REGION_RULE } from '../multi-region/model.js';
 import { changeSetWithJob, tryJobNow } from '../multi-region/replication-jobs.js';
 import type { Operation } from '../operation.js';
@@ -18,7 +18,7 @@ export const updatePrimaryRegion: Operation = {
   async run(deps, ctx, input) {
     const keyIdValue = requiredKeyId(input);
     const primaryRegion = requiredString(input, 'PrimaryRegion', REGION_RULE);
-    const key = await resolveKey(deps.store, deps.settings, keyIdValue);
+    const key = await resolveKeyIdOrArn(deps.store, deps.settings, keyIdValue);
     if (!isMultiRegionKeyId(key.keyId)) throw new KmsError('UnsupportedOperationException', `${key.arn} is not a multi-Region key.`);
     const record = await deps.store.multiRegion.getMultiRegionKey(key.keyId);
     if (!record) throw new KmsError('KMSInternalException', `The multi-Region record of ${key.arn} is missing.`);

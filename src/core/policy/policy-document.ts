@@ -106,8 +106,10 @@ export function parsePolicyDocument(text: string, options: ParseOptions = {}): P
   const kind = options.kind ?? 'resource';
   const noun = kind === 'identity' ? 'The policy' : 'The key policy';
   if (typeof text !== 'string') throw malformed(`${noun} must be a JSON string.`);
+  // The AWS API reference (CreateKey, PutKeyPolicy Policy): "If the key policy exceeds the length
+  // constraint, KMS returns a LimitExceededException" — a quota, not a malformed document.
   if (utf8Length(text) > MAX_POLICY_BYTES)
-    throw malformed(`${noun} exceeds the maximum size of ${MAX_POLICY_BYTES} bytes.`);
+    throw new KmsError(kind === 'identity' ? 'MalformedPolicyDocumentException' : 'LimitExceededException', `${noun} exceeds the maximum size of ${MAX_POLICY_BYTES} bytes.`);
   let raw: unknown;
   try {
     raw = JSON.parse(text);

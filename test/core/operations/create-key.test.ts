@@ -151,7 +151,7 @@ describe('CreateKey', () => {
     ['an aws: tag', { Tags: [{ TagKey: 'aws:owner', TagValue: 'x' }] }, 'TagException', 'reserved'],
     ['an AWS: tag in capitals', { Tags: [{ TagKey: 'AWS:owner', TagValue: 'x' }] }, 'TagException', 'reserved'],
     ['a duplicate tag key', { Tags: [{ TagKey: 'a', TagValue: '1' }, { TagKey: 'a', TagValue: '2' }] }, 'TagException', 'Duplicate'],
-    ['51 tags', { Tags: Array.from({ length: 51 }, (_, i) => ({ TagKey: `k${i}`, TagValue: 'v' })) }, 'TagException', 'at most 50'],
+    ['51 tags', { Tags: Array.from({ length: 51 }, (_, i) => ({ TagKey: `k${i}`, TagValue: 'v' })) }, 'TagException', 'Too many tags'],
     ['an empty tag key', { Tags: [{ TagKey: '', TagValue: 'v' }] }, 'ValidationException', "at 'tags.1.member.tagKey'"],
     ['a 129-character tag key', { Tags: [{ TagKey: 'k'.repeat(129), TagValue: 'v' }] }, 'ValidationException', 'less than or equal to 128'],
     ['a 257-character tag value', { Tags: [{ TagKey: 'k', TagValue: 'v'.repeat(257) }] }, 'ValidationException', 'less than or equal to 256'],

@@ -114,7 +114,7 @@ describe('GenerateRandom', () => {
   });
 
   it('validates NumberOfBytes and refuses custom key stores', async () => {
-    await expectKmsError(call(kms, generateRandom, {}), 'ValidationException', /numberOfBytes/);
+    await expectKmsError(call(kms, generateRandom, {}), 'ValidationException', 'NumberOfBytes is required.');
     await expectKmsError(call(kms, generateRandom, { NumberOfBytes: 0 }), 'ValidationException');
     await expectKmsError(call(kms, generateRandom, { NumberOfBytes: 1025 }), 'ValidationException');
     await expectKmsError(call(kms, generateRandom, { NumberOfBytes: 1.5 }), 'SerializationException');

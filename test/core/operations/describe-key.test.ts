@@ -40,7 +40,9 @@ describe('DescribeKey', () => {
     ['an unknown key ARN', 'arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab', 'does not exist'],
     ['an unknown alias', 'alias/nope', 'Alias arn:aws:kms:us-east-1:111122223333:alias/nope is not found.'],
     ['an unknown alias ARN', 'arn:aws:kms:us-east-1:111122223333:alias/nope', 'is not found'],
-    ['a key ARN in another region', 'arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab', 'does not exist'],
+    // AWS KMS answers a key ARN of another region "Invalid arn <region>" (recorded DescribeKey responses).
+    ['a key ARN in another region', 'arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab', 'Invalid arn eu-west-1'],
+    ['a key ARN of another account', 'arn:aws:kms:us-east-1:444455556666:key/1234abcd-12ab-34cd-56ef-1234567890ab', 'does not exist'],
   ])('returns NotFoundException for %s', async (_name, ref, message) => {
     await newKey(kms);
     await expectKmsError(call(kms, describeKey, { KeyId: ref }), 'NotFoundException', message);

@@ -44,7 +44,7 @@ describe('EnableKey and DisableKey', () => {
 
   it('return NotFoundException and ValidationException as AWS does', async () => {
     for (const op of [enableKey, disableKey]) {
-      await expectKmsError(call(kms, op, { KeyId: 'alias/missing' }), 'NotFoundException');
+      await expectKmsError(call(kms, op, { KeyId: 'alias/missing' }), 'InvalidArnException', 'Key Aliases are not supported for this operation.');
       await expectKmsError(call(kms, op, {}), 'ValidationException', "at 'keyId'");
     }
   });

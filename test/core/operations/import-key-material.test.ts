@@ -96,6 +96,7 @@ describe('ImportKeyMaterial', () => {
     it(`imports material wrapped with ${algorithm} under ${spec} and the key works`, async () => {
       const key = await newKey(kms, 'SYMMETRIC_DEFAULT', undefined, { Origin: 'EXTERNAL' });
       expect((await keyState(key)).KeyState).toBe('PendingImport');
+      expect(await keyState(key)).not.toHaveProperty('CurrentKeyMaterialId'); // never imported into: none yet, as AWS KMS shows it
       await expectKmsError(call(kms, encrypt, { KeyId: key.keyId, Plaintext: b64('x') }), 'KMSInvalidStateException');
       const out = await importInto(key, randomBytes(32), await parameters(key, algorithm, spec));
       expect(out).toEqual({ KeyId: key.arn, KeyMaterialId: expect.stringMatching(/^[0-9a-f]{64}$/) });
@@ -125,7 +126,10 @@ describe('ImportKeyMaterial', () => {
 
     const deleted = await call(kms, deleteImportedKeyMaterial, { KeyId: key.arn });
     expect(deleted).toEqual({ KeyId: key.arn, KeyMaterialId: first.KeyMaterialId });
-    expect(await keyState(key)).toMatchObject({ KeyState: 'PendingImport', Enabled: false });
+    // AWS KMS's DescribeKey after DeleteImportedKeyMaterial (recorded): the kept id, no ExpirationModel.
+    const pending = await keyState(key);
+    expect(pending).toMatchObject({ KeyState: 'PendingImport', Enabled: false, CurrentKeyMaterialId: first.KeyMaterialId });
+    expect(pending).not.toHaveProperty('ExpirationModel');
     expect(await kms.store.listKeyVersions(key.keyId)).toEqual([]);
     await expectKmsError(call(kms, decrypt, { CiphertextBlob: blob, EncryptionContext: { k: 'v' } }), 'KMSInvalidStateException');
     await expectKmsError(call(kms, encrypt, { KeyId: key.keyId, Plaintext: b64('x') }), 'KMSInvalidStateException');

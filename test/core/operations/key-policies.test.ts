@@ -46,7 +46,7 @@ describe('GetKeyPolicy, PutKeyPolicy, ListKeyPolicies', () => {
   it.each([
     ['invalid JSON', { Policy: '{' }, 'MalformedPolicyDocumentException', 'not valid JSON'],
     ['an unknown field', { Policy: JSON.stringify({ Version: '2012-10-17', Statement: [], Extra: 1 }) }, 'MalformedPolicyDocumentException', 'unsupported field'],
-    ['a document over 32 KiB', { Policy: POLICY.replace('"custom"', JSON.stringify('x'.repeat(33000))) }, 'MalformedPolicyDocumentException', '32768'],
+    ['a document over 32 KiB', { Policy: POLICY.replace('"custom"', JSON.stringify('x'.repeat(33000))) }, 'LimitExceededException', '32768'], // the AWS API reference's exception for an oversized key policy
     ['a missing Policy', {}, 'ValidationException', "at 'policy'"],
     ['another PolicyName', { PolicyName: 'other', Policy: POLICY }, 'NotFoundException', "'default'"],
     [
@@ -70,8 +70,8 @@ describe('GetKeyPolicy, PutKeyPolicy, ListKeyPolicies', () => {
   it('GetKeyPolicy and ListKeyPolicies validate and find keys as AWS does', async () => {
     const { keyId } = await newKey(kms);
     await expectKmsError(call(kms, getKeyPolicy, { KeyId: keyId, PolicyName: 'x y' }), 'ValidationException', "at 'policyName'");
-    await expectKmsError(call(kms, getKeyPolicy, { KeyId: 'alias/none' }), 'NotFoundException');
+    await expectKmsError(call(kms, getKeyPolicy, { KeyId: 'alias/none' }), 'InvalidArnException', 'Key Aliases are not supported for this operation.');
     await expectKmsError(call(kms, listKeyPolicies, { KeyId: keyId, Limit: 0 }), 'ValidationException');
-    await expectKmsError(call(kms, putKeyPolicy, { KeyId: 'alias/none', Policy: POLICY }), 'NotFoundException');
+    await expectKmsError(call(kms, putKeyPolicy, { KeyId: 'alias/none', Policy: POLICY }), 'InvalidArnException', 'Key Aliases are not supported for this operation.');
   });
 });

@@ -29,7 +29,7 @@ describe('EnableKeyRotation, DisableKeyRotation, GetKeyRotationStatus', () => {
 
     const t0 = kms.clock.now().getTime();
     expect(await call(kms, enableKeyRotation, { KeyId: keyId })).toEqual({});
-    expect(await call(kms, getKeyRotationStatus, { KeyId: 'alias/none' }).catch((e: Error) => e.name)).toBe('NotFoundException');
+    expect(await call(kms, getKeyRotationStatus, { KeyId: 'alias/none' }).catch((e: Error) => e.name)).toBe('InvalidArnException');
     expect(await call(kms, getKeyRotationStatus, { KeyId: arn })).toEqual({
       KeyId: arn,
       KeyRotationEnabled: true,
@@ -141,6 +141,6 @@ describe('RotateKeyOnDemand and ListKeyRotations', () => {
     await expectKmsError(call(kms, listKeyRotations, { KeyId: keyId, IncludeKeyMaterial: 'SOME' }), 'ValidationException', "at 'includeKeyMaterial'");
     await expectKmsError(call(kms, listKeyRotations, { KeyId: keyId, Limit: 1001 }), 'ValidationException');
     await expectKmsError(call(kms, listKeyRotations, { KeyId: keyId, Marker: 'zz' }), 'InvalidMarkerException');
-    await expectKmsError(call(kms, listKeyRotations, { KeyId: 'alias/none' }), 'NotFoundException');
+    await expectKmsError(call(kms, listKeyRotations, { KeyId: 'alias/none' }), 'InvalidArnException', 'Key Aliases are not supported for this operation.');
   });
 });

@@ -45,7 +45,7 @@ describe('ScheduleKeyDeletion', () => {
   });
 
   it('returns NotFoundException for an unknown key', async () => {
-    await expectKmsError(call(kms, scheduleKeyDeletion, { KeyId: 'alias/none' }), 'NotFoundException');
+    await expectKmsError(call(kms, scheduleKeyDeletion, { KeyId: 'alias/none' }), 'InvalidArnException', 'Key Aliases are not supported for this operation.');
   });
 });
 
@@ -70,6 +70,6 @@ describe('CancelKeyDeletion', () => {
   it('refuses a key that is not pending deletion', async () => {
     const { keyId, arn } = await newKey(kms);
     await expectNoWrite(kms, () => call(kms, cancelKeyDeletion, { KeyId: keyId }), 'KMSInvalidStateException', `${arn} is not pending deletion.`);
-    await expectKmsError(call(kms, cancelKeyDeletion, { KeyId: 'alias/none' }), 'NotFoundException');
+    await expectKmsError(call(kms, cancelKeyDeletion, { KeyId: 'alias/none' }), 'InvalidArnException', 'Key Aliases are not supported for this operation.');
   });
 });

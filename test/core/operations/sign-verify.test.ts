@@ -91,7 +91,7 @@ describe('Sign, Verify and GetPublicKey', () => {
   it('checks the digest length against the algorithm', async () => {
     const key = await newKey(kms, 'ECC_NIST_P256', 'SIGN_VERIFY');
     await expectKmsError(call(kms, sign, { KeyId: key.keyId, Message: b64(Buffer.alloc(31)), MessageType: 'DIGEST', SigningAlgorithm: 'ECDSA_SHA_256' }), 'ValidationException', /Digest is invalid length/);
-    await expectKmsError(call(kms, sign, { KeyId: key.keyId, Message: b64(Buffer.alloc(48)), MessageType: 'DIGEST', SigningAlgorithm: 'ECDSA_SHA_256' }), 'ValidationException', /expected 32 bytes/);
+    await expectKmsError(call(kms, sign, { KeyId: key.keyId, Message: b64(Buffer.alloc(48)), MessageType: 'DIGEST', SigningAlgorithm: 'ECDSA_SHA_256' }), 'ValidationException', 'Digest is invalid length for algorithm ECDSA_SHA_256.');
     await expectKmsError(call(kms, verify, { KeyId: key.keyId, Message: b64(Buffer.alloc(33)), MessageType: 'DIGEST', Signature: b64('x'), SigningAlgorithm: 'ECDSA_SHA_256' }), 'ValidationException');
   });
 

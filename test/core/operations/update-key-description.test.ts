@@ -32,7 +32,7 @@ describe('UpdateKeyDescription', () => {
       'ValidationException',
       '8192',
     );
-    await expectNoWrite(kms, () => call(kms, updateKeyDescription, { KeyId: 'alias/none', Description: 'x' }), 'NotFoundException');
+    await expectNoWrite(kms, () => call(kms, updateKeyDescription, { KeyId: 'alias/none', Description: 'x' }), 'InvalidArnException', 'Key Aliases are not supported for this operation.');
   });
 
   it('refuses a key pending deletion', async () => {

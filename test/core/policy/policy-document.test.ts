@@ -109,9 +109,10 @@ describe('parsePolicyDocument', () => {
     expect(rejection(text).message).toContain(message);
   });
 
-  it('rejects a document over 32 KiB', () => {
+  it('rejects a key policy over 32 KiB with LimitExceededException, as the AWS API reference says KMS does', () => {
     const big = policy([allow({ Sid: 'x'.repeat(33 * 1024) })]);
-    expect(rejection(big).message).toContain('maximum size of 32768 bytes');
+    expect(() => parsePolicyDocument(big)).toThrow(expect.objectContaining({ type: 'LimitExceededException', message: 'The key policy exceeds the maximum size of 32768 bytes.' }));
+    expect(() => parsePolicyDocument(big, { kind: 'identity' })).toThrow(expect.objectContaining({ type: 'MalformedPolicyDocumentException' }));
   });
 
   it('accepts case-insensitive condition operator names', () => {
