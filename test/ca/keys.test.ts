@@ -94,7 +94,7 @@ describe('CA keys', () => {
   it('are reached by the CA module only through the KMS API: no key generation, no private keys, no backend', () => {
     // The marker format, the errors its store and the API speak, the port api.ts implements,
     // and the context that marks its own in-process KMS calls.
-    const SHARED_CORE_MODULES = ['list-marker', 'errors', 'ports', 'store-error', 'certificates/port', 'in-process-calls'];
+    const SHARED_CORE_MODULES = ['list-marker', 'errors', 'ports', 'store-error', 'certificates/port', 'in-process-calls', 'caller-text'];
     const caDir = fileURLToPath(new URL('../../src/ca/', import.meta.url));
     const files = readdirSync(caDir).filter((f) => f.endsWith('.ts'));
     expect(files.length).toBeGreaterThan(10);
