@@ -31,7 +31,7 @@ const MAX_INSERT_BATCH = 500;
 export class SqlCaStore implements CaStore {
   constructor(
     private readonly db: Db,
-    private readonly flavor: SqlFlavor,
+    protected readonly flavor: SqlFlavor,
   ) {}
 
   async insertAuthority(authority: CaAuthorityRecord, intermediate: IssuedCertificateRecord): Promise<void> {
@@ -268,6 +268,40 @@ export class SqlCaStore implements CaStore {
       .where('issuer', '=', issuer)
       .where((eb) => eb.or([eb('crl_number', 'is', null), eb('crl_number', '<', crl.crlNumber)]))
       .execute();
+  }
+
+  /** Each journal's mark (`CertificateJournal.marks`, ca_audit_marks). */
+  async journalMarks(): Promise<Map<string, number>> {
+    const rows = await this.db.selectFrom('ca_audit_marks').selectAll().execute();
+    return new Map(rows.map((row) => [row.node_id, Number(row.sequence)]));
+  }
+
+  /**
+   * `CertificateJournal.restore`, in one transaction: rows the store lacks (of CAs it has; a
+   * row present, revoked or not, is left as it is), then marks that move forward only.
+   */
+  async restoreJournaled(certificates: IssuedCertificateRecord[], marks: ReadonlyMap<string, number>): Promise<number> {
+    return this.atomically(async (db) => {
+      let restored = 0;
+      const authorities = new Set((await db.selectFrom('ca_authorities').select('name').execute()).map((row) => row.name));
+      for (const certificate of certificates) {
+        if (!authorities.has(certificate.caName)) continue;
+        const result = await db
+          .insertInto('ca_certificates')
+          .values(certificateToRow(certificate))
+          .onConflict((conflict) => conflict.columns(['ca_name', 'serial']).doNothing())
+          .executeTakeFirst();
+        restored += Number(result.numInsertedOrUpdatedRows ?? 0);
+      }
+      for (const [nodeId, sequence] of marks) {
+        await db
+          .insertInto('ca_audit_marks')
+          .values({ node_id: nodeId, sequence })
+          .onConflict((conflict) => conflict.column('node_id').doUpdateSet({ sequence: (eb) => eb.ref('excluded.sequence') }).where('ca_audit_marks.sequence', '<', sequence))
+          .execute();
+      }
+      return restored;
+    });
   }
 
   private async atomically<T>(fn: (db: Db) => Promise<T>): Promise<T> {

@@ -13,12 +13,16 @@
 import type { Database, Statement } from 'better-sqlite3';
 import type { Kysely, Selectable } from 'kysely';
 import type { CaAuthorityRecord, IssuedCertificateRecord } from '../../ca/model.js';
-import type { CaStore } from '../../ca/ports.js';
+import type { CaStore, CertificateJournal } from '../../ca/ports.js';
+import { StoreError } from '../../core/store-error.js';
 import { SqlCaStore, certificateToRow, rowToAuthority, rowToCertificate } from '../sql/ca-repository.js';
 import type { CaAuthoritiesTable, CaCertificatesTable, CaDatabase } from '../sql/ca-schema.js';
 import type { SqlFlavor } from '../sql/dialect.js';
 import { remember } from './bounded-cache.js';
 import type { WalGroupCommit } from './group-commit.js';
+
+/** How often this process's audit position is marked (and the WAL synced) while journaled rows are new. */
+const MARK_EVERY_MS = 1000;
 
 interface Statements {
   authorityByName: Statement<[string], Selectable<CaAuthoritiesTable>>;
@@ -27,6 +31,8 @@ interface Statements {
   insertCertificate: Statement<unknown[]>;
   /** Several, in one transaction (one commit). */
   insertCertificates: (certificates: IssuedCertificateRecord[]) => void;
+  /** A journal's mark, moved forward only. */
+  mark: Statement<[string, number]>;
 }
 
 export class SqliteCaStore extends SqlCaStore {
@@ -115,6 +121,57 @@ export class SqliteCaStore extends SqlCaStore {
           for (const certificate of certificates) insertCertificate.run(Object.values(certificateToRow(certificate)));
         })
         .immediate,
+      mark: this.sqlite.prepare(
+        'INSERT INTO ca_audit_marks (node_id, sequence) VALUES (?, ?) ON CONFLICT (node_id) DO UPDATE SET sequence = excluded.sequence WHERE sequence < excluded.sequence',
+      ),
+    });
+  }
+
+  private journalOn: CertificateJournal | undefined;
+
+  /** Set by {@link enableJournal}: until then every certificate is inserted durably. */
+  get journal(): CertificateJournal | undefined {
+    return this.journalOn;
+  }
+
+  /**
+   * Lets issuances be made durable by their audit records (src/ca/certificate-journal.ts). Call
+   * once the rows a crash lost are restored, with the position of this process's audit chain:
+   * its node and the last sequence it has numbered (every record up to it was queued after its
+   * call's row was committed). While journaled rows are new, at most every second that position
+   * is marked and the WAL synced in the background, so a restore reads about a second of
+   * records; the mark reaches the disk only together with the rows committed before it.
+   */
+  enableJournal(position: () => { nodeId: string; sequence: number }): CertificateJournal {
+    let timer: NodeJS.Timeout | undefined;
+    const markSoon = () => {
+      timer ??= setTimeout(() => {
+        timer = undefined;
+        if (!this.idle()) return markSoon();
+        const { nodeId, sequence } = position();
+        void this.commits
+          .commit(() => this.prepared().mark.run(nodeId, sequence))
+          // A failed sync is logged and refuses later writes (group-commit.ts); the mark is only a bound.
+          .catch(() => {});
+      }, MARK_EVERY_MS).unref();
+    };
+    return (this.journalOn = {
+      insert: async (certificate) => {
+        // In another holder's transaction: the ordinary (durable) insert queues behind it.
+        if (!this.idle()) return this.insertCertificate(certificate);
+        this.commits.refuseIfFailed();
+        const statement = this.prepared().insertCertificate;
+        this.commits.lower();
+        try {
+          statement.run(Object.values(certificateToRow(certificate)));
+        } catch (error) {
+          if (this.flavor.isUniqueViolation(error)) throw new StoreError('conflict', 'certificate', `${certificate.caName}/${certificate.serial}`, { cause: error });
+          throw error;
+        } finally {
+          this.commits.restore();
+        }
+        markSoon();
+      },
     });
   }
 
