@@ -455,6 +455,8 @@ async function restoreJournaledCertificates(caStore: CaStore, auditDir: string, 
   if (!caStore.journalMarks || !caStore.restoreJournaled || !existsSync(auditDir)) return;
   const noted = notedAfter(auditDir, await caStore.journalMarks(), CERTIFICATE_JOURNAL.eventName, CERTIFICATE_JOURNAL.member);
   const certificates = noted.values.map(readJournalEntry).filter((record) => record !== undefined);
+  const unreadable = noted.values.length - certificates.length;
+  if (unreadable > 0) logger.error({ unreadable, auditDir }, 'issued-certificate entries in the audit trail that cannot be read were not restored (audit verify shows whether the trail was altered)');
   const restored = await caStore.restoreJournaled(certificates, noted.ends);
   if (restored > 0) logger.warn({ restored, auditDir }, 'issued certificates missing from the CA store after a crash were restored from the audit trail');
 }

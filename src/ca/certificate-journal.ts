@@ -32,6 +32,7 @@ const VERSION = 1;
 const CHUNK = 1000;
 /** A leaf, chunked: far more than any certificate the CA signs (CSRs are at most 32 KiB). */
 const MAX_CHUNKS = 48;
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 const KINDS: readonly string[] = [...CERTIFICATE_PROFILES, 'intermediate-ca', 'ocsp-responder'];
 
 export interface JournalEntry {
@@ -77,7 +78,7 @@ export function readJournalEntry(value: unknown): IssuedCertificateRecord | unde
   const times = [e.notBefore, e.notAfter, e.issuedAt];
   if (!times.every((t) => typeof t === 'number' && Number.isSafeInteger(t))) return undefined;
   const chunks = e.certificate;
-  if (!Array.isArray(chunks) || chunks.length === 0 || chunks.length > MAX_CHUNKS || !chunks.every((c) => typeof c === 'string' && c.length <= CHUNK))
+  if (!Array.isArray(chunks) || chunks.length === 0 || chunks.length > MAX_CHUNKS || !chunks.every((c) => typeof c === 'string' && c.length <= CHUNK && BASE64.test(c)))
     return undefined;
   const der = Buffer.from((chunks as string[]).join(''), 'base64');
   // A DER SEQUENCE, not whatever base64 decoding made of a cut or edited string.

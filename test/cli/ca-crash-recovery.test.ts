@@ -66,7 +66,7 @@ beforeAll(async () => {
     await first.stop();
   }
 }, 300_000);
-afterAll(() => (process.env.KEEP ? console.log(dir) : rmSync(dir, { recursive: true, force: true })));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('a machine crash after certificates were answered', () => {
   it('restores them from the audit trail before serving: listed, good in OCSP, revocable onto the CRL', async () => {

@@ -270,17 +270,17 @@ export class SqlCaStore implements CaStore {
       .execute();
   }
 
-  /** Each journal's mark (`CertificateJournal.marks`, ca_audit_marks). */
-  async journalMarks(): Promise<Map<string, number>> {
+  /** Each journal's mark (ca_audit_marks), for a store that journals (sqlite-ca-store.ts). */
+  protected async readJournalMarks(): Promise<Map<string, number>> {
     const rows = await this.db.selectFrom('ca_audit_marks').selectAll().execute();
     return new Map(rows.map((row) => [row.node_id, Number(row.sequence)]));
   }
 
   /**
-   * `CertificateJournal.restore`, in one transaction: rows the store lacks (of CAs it has; a
+   * `CaStore.restoreJournaled`, in one transaction: rows the store lacks (of CAs it has; a
    * row present, revoked or not, is left as it is), then marks that move forward only.
    */
-  async restoreJournaled(certificates: IssuedCertificateRecord[], marks: ReadonlyMap<string, number>): Promise<number> {
+  protected async restoreRows(certificates: IssuedCertificateRecord[], marks: ReadonlyMap<string, number>): Promise<number> {
     return this.atomically(async (db) => {
       let restored = 0;
       const authorities = new Set((await db.selectFrom('ca_authorities').select('name').execute()).map((row) => row.name));

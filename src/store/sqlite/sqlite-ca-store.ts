@@ -127,6 +127,14 @@ export class SqliteCaStore extends SqlCaStore {
     });
   }
 
+  journalMarks(): Promise<Map<string, number>> {
+    return this.readJournalMarks();
+  }
+
+  restoreJournaled(certificates: IssuedCertificateRecord[], marks: ReadonlyMap<string, number>): Promise<number> {
+    return this.restoreRows(certificates, marks);
+  }
+
   private journalOn: CertificateJournal | undefined;
 
   /** Set by {@link enableJournal}: until then every certificate is inserted durably. */
