@@ -31,7 +31,7 @@ const MAX_INSERT_BATCH = 500;
 export class SqlCaStore implements CaStore {
   constructor(
     private readonly db: Db,
-    protected readonly flavor: SqlFlavor,
+    private readonly flavor: SqlFlavor,
   ) {}
 
   async insertAuthority(authority: CaAuthorityRecord, intermediate: IssuedCertificateRecord): Promise<void> {
@@ -102,12 +102,15 @@ export class SqlCaStore implements CaStore {
     try {
       await this.writeCertificates(certificates);
     } catch (error) {
-      if (this.flavor.isUniqueViolation(error)) {
-        const which = certificates.length === 1 ? `${certificates[0]!.caName}/${certificates[0]!.serial}` : `${certificates.length} certificates`;
-        throw new StoreError('conflict', 'certificate', which, { cause: error });
-      }
-      throw error;
+      throw this.insertError(error, certificates);
     }
+  }
+
+  /** What inserting `certificates` threw, a serial taken already as StoreError `conflict`. */
+  protected insertError(error: unknown, certificates: IssuedCertificateRecord[]): unknown {
+    if (!this.flavor.isUniqueViolation(error)) return error;
+    const which = certificates.length === 1 ? `${certificates[0]!.caName}/${certificates[0]!.serial}` : `${certificates.length} certificates`;
+    return new StoreError('conflict', 'certificate', which, { cause: error });
   }
 
   /** Inserts the rows in one statement (one commit); the SQLite store runs a prepared one instead. */

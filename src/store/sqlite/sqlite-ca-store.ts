@@ -14,7 +14,6 @@ import type { Database, Statement } from 'better-sqlite3';
 import type { Kysely, Selectable } from 'kysely';
 import type { CaAuthorityRecord, IssuedCertificateRecord } from '../../ca/model.js';
 import type { CaStore, CertificateJournal } from '../../ca/ports.js';
-import { StoreError } from '../../core/store-error.js';
 import { SqlCaStore, certificateToRow, rowToAuthority, rowToCertificate } from '../sql/ca-repository.js';
 import type { CaAuthoritiesTable, CaCertificatesTable, CaDatabase } from '../sql/ca-schema.js';
 import type { SqlFlavor } from '../sql/dialect.js';
@@ -163,24 +162,60 @@ export class SqliteCaStore extends SqlCaStore {
           .catch(() => {});
       }, MARK_EVERY_MS).unref();
     };
-    return (this.journalOn = {
-      insert: async (certificate) => {
+    // Certificates journaled in one event-loop turn share one commit (its locks, and the WAL
+    // frames of the index pages they have in common): a commit per certificate cost more CPU than
+    // the group commit's shared transaction and sync together.
+    let turn: Array<{ certificate: IssuedCertificateRecord; resolve: () => void; reject: (error: unknown) => void }> | undefined;
+    const commitTurn = () => {
+      const batch = turn ?? [];
+      turn = undefined;
+      if (!this.idle()) {
         // In another holder's transaction: the ordinary (durable) insert queues behind it.
-        if (!this.idle()) return this.insertCertificate(certificate);
-        this.commits.refuseIfFailed();
-        const statement = this.prepared().insertCertificate;
-        this.commits.lower();
-        try {
-          statement.run(Object.values(certificateToRow(certificate)));
-        } catch (error) {
-          if (this.flavor.isUniqueViolation(error)) throw new StoreError('conflict', 'certificate', `${certificate.caName}/${certificate.serial}`, { cause: error });
-          throw error;
-        } finally {
-          this.commits.restore();
+        for (const held of batch) this.insertCertificate(held.certificate).then(held.resolve, held.reject);
+        return;
+      }
+      try {
+        this.commitJournaled(batch.map((held) => held.certificate));
+        for (const held of batch) held.resolve();
+      } catch (error) {
+        if (batch.length === 1) return batch[0]!.reject(error);
+        // One row (a serial taken) fails the transaction: each on its own.
+        for (const held of batch) {
+          try {
+            this.commitJournaled([held.certificate]);
+            held.resolve();
+          } catch (own) {
+            held.reject(own);
+          }
         }
-        markSoon();
-      },
+      }
+      markSoon();
+    };
+    return (this.journalOn = {
+      insert: (certificate) =>
+        new Promise<void>((resolve, reject) => {
+          if (!turn) {
+            turn = [];
+            setImmediate(commitTurn);
+          }
+          turn.push({ certificate, resolve, reject });
+        }),
     });
+  }
+
+  /** Commits the rows in one transaction at synchronous = NORMAL, without waiting for a sync. */
+  private commitJournaled(certificates: IssuedCertificateRecord[]): void {
+    this.commits.refuseIfFailed();
+    const statements = this.prepared();
+    this.commits.lower();
+    try {
+      if (certificates.length === 1) statements.insertCertificate.run(Object.values(certificateToRow(certificates[0]!)));
+      else statements.insertCertificates(certificates);
+    } catch (error) {
+      throw this.insertError(error, certificates);
+    } finally {
+      this.commits.restore();
+    }
   }
 
   /** While a transaction is open on the (single) connection, reads queue behind it through Kysely. */
