@@ -116,4 +116,20 @@ describe('a machine crash after certificates were answered', () => {
       await restarted.stop();
     }
   }, 300_000);
+
+  it('leaves nothing to the audit trail where it fails open: the record carries no certificate (the row was committed durably)', async () => {
+    const served = await start(['--audit-failure', 'open']);
+    try {
+      const csr = readFileSync(await opensslCsr(dir, 'open', 'ec-p256', '/CN=open.example.com', ['DNS:open.example.com']), 'utf8');
+      const started = Date.now();
+      await client(served.endpoint).call('IssueCertificate', { CaName: NAME, Csr: csr, Profile: 'tls-server', ValidityDays: 30 });
+      // Newest first: this call's record.
+      const [newest] = lookupAuditEvents(join(dataDir, 'audit'), { eventName: 'HsmKms.IssueCertificate', maxResults: 1 }).events;
+      expect(newest!.time.getTime()).toBeGreaterThanOrEqual(started - 1000);
+      expect(newest!.line).toContain('"signing"');
+      expect(newest!.line).not.toContain('issuedCertificate');
+    } finally {
+      await served.stop();
+    }
+  }, 300_000);
 });
