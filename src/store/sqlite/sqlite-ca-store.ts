@@ -8,7 +8,9 @@
  * Certificates are durable before anyone hears of them without an fsync on the event loop: the
  * insert commits through the store's group commit (group-commit.ts), as every write of the
  * metadata store does; those that arrive while a WAL sync runs are held until it ends and
- * committed together (one transaction for the group, answered no later than before).
+ * committed together (one transaction for the group, answered no later than before). An issuance
+ * over the API whose audit record carries the certificate skips that sync (`enableJournal`,
+ * src/ca/certificate-journal.ts).
  */
 import type { Database, Statement } from 'better-sqlite3';
 import type { Kysely, Selectable } from 'kysely';
