@@ -2,7 +2,7 @@
  * The composition root: the one place that picks concrete classes (PKCS#11 backend, SQLite
  * store, fastify adapter, JSON-lines audit trail) and wires them into the KMS core.
  */
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pino from 'pino';
@@ -29,9 +29,11 @@ import { createDispatcher } from './core/dispatch.js';
 import { allOperations } from './core/operations/index.js';
 import { adminOperations } from './core/admin/index.js';
 import { quorumOperations } from './core/quorum/operations/index.js';
-import { certificateOperations } from './core/certificates/index.js';
+import { CERTIFICATE_JOURNAL, certificateOperations } from './core/certificates/index.js';
 import { auditReadingOperations } from './core/audit-reading/index.js';
 import { createAuditReader } from './audit/reader.js';
+import { notedAfter } from './audit/noted-after.js';
+import { readJournalEntry } from './ca/certificate-journal.js';
 import { createAuthorizerBinder } from './core/authorization/authorizer.js';
 import { operationRegistry } from './core/registry.js';
 import { startScheduler } from './core/scheduler.js';
@@ -285,6 +287,10 @@ export async function createApp(config: AppConfig): Promise<App> {
   }
   const closers: Array<() => Promise<void>> = [];
   try {
+    await restoreJournaledCertificates(services.caStore, resolve(config.audit?.dir ?? join(dataDir, 'audit')), logger);
+    // Issued certificates kept durable by their audit records from now on (src/ca/certificate-journal.ts).
+    const trail = audit;
+    if (trail?.recordsDurably) services.caStore.enableJournal?.(() => ({ nodeId: trail.nodeId, sequence: trail.status().sequence }));
     const clock = { now: () => new Date() };
     const keyStores = new KeyStoreConnections({
       store,
@@ -441,6 +447,21 @@ function xksPolicyAuthorizer(policies: AppConfig['xksPolicies']) {
     if (error instanceof XksPolicyError) throw new ConfigError(error.message);
     throw error;
   }
+}
+
+/**
+ * Certificates a crash of the machine took from the CA store after their issuance's audit
+ * record was on disk, put back from the records after each chain's mark (whatever this run's
+ * audit settings: an earlier run may have journaled). Before anything is served.
+ */
+async function restoreJournaledCertificates(caStore: CaStore, auditDir: string, logger: Logger): Promise<void> {
+  if (!caStore.journalMarks || !caStore.restoreJournaled || !existsSync(auditDir)) return;
+  const noted = notedAfter(auditDir, await caStore.journalMarks(), CERTIFICATE_JOURNAL.eventName, CERTIFICATE_JOURNAL.member);
+  const certificates = noted.values.map(readJournalEntry).filter((record) => record !== undefined);
+  const unreadable = noted.values.length - certificates.length;
+  if (unreadable > 0) logger.error({ unreadable, auditDir }, 'issued-certificate entries in the audit trail that cannot be read were not restored (audit verify shows whether the trail was altered)');
+  const restored = await caStore.restoreJournaled(certificates, noted.ends);
+  if (restored > 0) logger.warn({ restored, auditDir }, 'issued certificates missing from the CA store after a crash were restored from the audit trail');
 }
 
 /** Opens this process's audit chain; a directory that cannot be used stops start-up with a message a person can act on. */

@@ -226,6 +226,10 @@ class ChainWriter implements ChainedAuditSink {
     return !this.closed && (this.mode === 'open' || this.failure === undefined);
   }
 
+  get recordsDurably(): boolean {
+    return this.mode === 'closed';
+  }
+
   status(): { sequence: number; sinceDigest: number; failure?: string | undefined } {
     return { sequence: this.sequence, sinceDigest: this.sinceDigest, failure: this.failure?.message };
   }

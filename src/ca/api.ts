@@ -51,6 +51,7 @@ export function caApi(caDeps: CaDeps): CertificateAuthorityPort {
           profile: profile as CertificateProfileName | undefined,
           days: request.days,
           authorize: authorize && ((authority) => authorize(signingKeys(authority))),
+          journal: request.journal,
         });
         const authority = issued.authority;
         return {

@@ -8,6 +8,7 @@ import { loadAuthority, type LoadedAuthority } from './authority.js';
 import { signCertificate, validity } from './certificate-builder.js';
 import { readCsr } from './csr.js';
 import type { CaDeps } from './deps.js';
+import { journalEntry, type JournalEntry } from './certificate-journal.js';
 import { CaError } from './errors.js';
 import { signingThrough, type DigestSigner } from './kms.js';
 import { CERTIFICATE_PROFILES, type CertificateProfileName, type IssuedCertificateRecord } from './model.js';
@@ -26,6 +27,12 @@ export interface IssueCertificateRequest {
    * issuing key); without one the CA signs through its KMS (`deps.kms`).
    */
   authorize?: ((authority: LoadedAuthority) => Promise<DigestSigner | void>) | undefined;
+  /**
+   * Takes the certificate's journal entry to make it durable before the caller answers (the
+   * issuing call's audit record). Given, and the store has a journal, the row is committed
+   * without a sync of its own (certificate-journal.ts); otherwise the insert is durable.
+   */
+  journal?: ((entry: JournalEntry) => void) | undefined;
 }
 
 export interface IssuedCertificate {
@@ -82,6 +89,10 @@ export async function issueCertificate(deps: CaDeps, request: IssueCertificateRe
     issuedAt: now,
     certificate: der,
   };
-  await deps.store.insertCertificate(record);
+  const journal = request.journal && deps.store.journal;
+  if (journal) {
+    await journal.insert(record);
+    request.journal!(journalEntry(record));
+  } else await deps.store.insertCertificate(record);
   return { record, certificatePem, chainPem: `${certificatePem}\n${authority.intermediatePem}\n`, authority };
 }

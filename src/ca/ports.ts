@@ -90,4 +90,31 @@ export interface CaStore {
    * commits once per call, with the call's other reads, rather than on every read. Optional.
    */
   forApiCalls?(): CaStore;
+  /**
+   * Present once {@link enableJournal} was called: a certificate may then be made durable by its
+   * issuance's audit record instead of a sync of the store's own (see certificate-journal.ts).
+   * Absent: every insert is durable before it resolves.
+   */
+  readonly journal?: CertificateJournal | undefined;
+  /**
+   * Turns {@link journal} on (SQLite): `position` is this process's audit chain and the last
+   * sequence it has numbered. Call once {@link restoreJournaled} has run.
+   */
+  enableJournal?(position: () => { nodeId: string; sequence: number }): CertificateJournal;
+  /** Per journal (audit chain), the last position whose certificates are all in the store. */
+  journalMarks?(): Promise<Map<string, number>>;
+  /**
+   * Durably inserts the certificates the store lacks (a row present is left as it is: a
+   * revocation stands), then moves the marks forward; how many rows were missing.
+   */
+  restoreJournaled?(certificates: IssuedCertificateRecord[], marks: ReadonlyMap<string, number>): Promise<number>;
+}
+
+/** Certificates kept durable by a journal beside the store (the audit trail): see certificate-journal.ts. */
+export interface CertificateJournal {
+  /**
+   * Commits the row, visible to every reader at once, without waiting for it to reach the disk:
+   * the caller must make the certificate's journal entry durable before anyone hears of it.
+   */
+  insert(certificate: IssuedCertificateRecord): Promise<void>;
 }

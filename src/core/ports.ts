@@ -271,6 +271,12 @@ export interface AuditSink {
   record(event: AuditEvent): Promise<void> | void;
   /** False while events cannot be made durable: the dispatcher refuses calls before running them. Absent: always true. */
   accepting?(): boolean;
+  /**
+   * True when `record` resolves only once the event is on disk and rejects otherwise, always (a
+   * trail that fails closed): what a call notes in its record is then as durable as its answer,
+   * and a call may leave the durability of what it did to its record (src/ca/certificate-journal.ts).
+   */
+  readonly recordsDurably?: boolean;
 }
 
 /**

@@ -111,6 +111,18 @@ describe('chained audit sink', () => {
     }
   });
 
+  it('says its records are durable before they resolve only when it fails closed (what a call may rely on: src/ca/certificate-journal.ts)', async () => {
+    const closed = await open(freshDir());
+    const failingOpen = await open(freshDir(), { failure: 'open' });
+    try {
+      expect(closed.recordsDurably).toBe(true);
+      expect(failingOpen.recordsDurably).toBe(false);
+    } finally {
+      await closed.close();
+      await failingOpen.close();
+    }
+  });
+
   it('continues the chain after a restart, in the same file', async () => {
     const dir = freshDir();
     let sink = await open(dir);

@@ -5,6 +5,7 @@
  */
 import type { Operation } from '../operation.js';
 import { issueCertificate } from './issue-certificate.js';
+export { CERTIFICATE_JOURNAL } from './issue-certificate.js';
 import { listCertificateAuthorities } from './list-certificate-authorities.js';
 import { listCertificates } from './list-certificates.js';
 import { reissueIntermediate } from './reissue-intermediate.js';

@@ -16,11 +16,13 @@ import type { Operation } from '../operation.js';
 import { isBase64, optionalEnum, requiredString } from '../validation.js';
 import { authorizedSigner, authorizeSigning, caKey, certificateAuthority, certificateJson, parseCaName, parseValidityDays } from './certificate-rules.js';
 import type { CaSigningKeys } from './port.js';
+import { operationKey } from '../registry.js';
 
 /** The CA's CSR limit (src/ca/csr.ts), as PEM text or as base64 of the DER or PEM bytes. */
 const MAX_CSR_BYTES = 32 * 1024;
 const MAX_CSR_CHARACTERS = Math.ceil(MAX_CSR_BYTES / 3) * 4;
 const PROFILES = ['tls-server', 'tls-client', 'code-signing'] as const;
+const JOURNAL_MEMBER = 'issuedCertificate';
 
 export const issueCertificate: Operation = {
   name: 'IssueCertificate',
@@ -37,7 +39,10 @@ export const issueCertificate: Operation = {
       await authorizeSigning(deps, ctx, key, authority);
       return authorizedSigner(deps, ctx, key, authority, 'leaf-certificate');
     };
-    const issued = await ca.issue({ caName, csr, profile, days, authorize });
+    // A record that is on disk before the answer keeps the certificate: the CA may skip its own sync.
+    const note = deps.audit.recordsDurably ? ctx.note : undefined;
+    const journal = note && ((entry: object) => note({ [JOURNAL_MEMBER]: entry }));
+    const issued = await ca.issue({ caName, csr, profile, days, authorize, journal });
     return {
       CaName: issued.caName,
       Certificate: issued.certificatePem,
@@ -46,6 +51,13 @@ export const issueCertificate: Operation = {
     };
   },
 };
+
+/**
+ * Where an issuance's audit record carries the CA's journal entry for the certificate
+ * (src/ca/certificate-journal.ts), read back after a crash: the record's event name and its
+ * member of `additionalEventData`.
+ */
+export const CERTIFICATE_JOURNAL = { eventName: operationKey(issueCertificate), member: JOURNAL_MEMBER } as const;
 
 /**
  * `Csr`: PEM text, or base64 of the request's bytes (DER or PEM) as AWS Private CA's blob member

@@ -78,6 +78,11 @@ export interface CertificateAuthorityPort {
     profile?: string | undefined;
     days?: number | undefined;
     authorize?: ((authority: CaSigningKeys) => Promise<CaDigestSigner | void>) | undefined;
+    /**
+     * Takes a JSON entry that makes the certificate durable once the caller has made it durable
+     * (the call's audit record); the CA may then skip a sync of its own store. Called at most once.
+     */
+    journal?: ((entry: object) => void) | undefined;
   }): Promise<{
     /** The CA's name as recorded. */
     caName: string;

@@ -102,12 +102,15 @@ export class SqlCaStore implements CaStore {
     try {
       await this.writeCertificates(certificates);
     } catch (error) {
-      if (this.flavor.isUniqueViolation(error)) {
-        const which = certificates.length === 1 ? `${certificates[0]!.caName}/${certificates[0]!.serial}` : `${certificates.length} certificates`;
-        throw new StoreError('conflict', 'certificate', which, { cause: error });
-      }
-      throw error;
+      throw this.insertError(error, certificates);
     }
+  }
+
+  /** What inserting `certificates` threw, a serial taken already as StoreError `conflict`. */
+  protected insertError(error: unknown, certificates: IssuedCertificateRecord[]): unknown {
+    if (!this.flavor.isUniqueViolation(error)) return error;
+    const which = certificates.length === 1 ? `${certificates[0]!.caName}/${certificates[0]!.serial}` : `${certificates.length} certificates`;
+    return new StoreError('conflict', 'certificate', which, { cause: error });
   }
 
   /** Inserts the rows in one statement (one commit); the SQLite store runs a prepared one instead. */
@@ -268,6 +271,40 @@ export class SqlCaStore implements CaStore {
       .where('issuer', '=', issuer)
       .where((eb) => eb.or([eb('crl_number', 'is', null), eb('crl_number', '<', crl.crlNumber)]))
       .execute();
+  }
+
+  /** Each journal's mark (ca_audit_marks), for a store that journals (sqlite-ca-store.ts). */
+  protected async readJournalMarks(): Promise<Map<string, number>> {
+    const rows = await this.db.selectFrom('ca_audit_marks').selectAll().execute();
+    return new Map(rows.map((row) => [row.node_id, Number(row.sequence)]));
+  }
+
+  /**
+   * `CaStore.restoreJournaled`, in one transaction: rows the store lacks (of CAs it has; a
+   * row present, revoked or not, is left as it is), then marks that move forward only.
+   */
+  protected async restoreRows(certificates: IssuedCertificateRecord[], marks: ReadonlyMap<string, number>): Promise<number> {
+    return this.atomically(async (db) => {
+      let restored = 0;
+      const authorities = new Set((await db.selectFrom('ca_authorities').select('name').execute()).map((row) => row.name));
+      for (const certificate of certificates) {
+        if (!authorities.has(certificate.caName)) continue;
+        const result = await db
+          .insertInto('ca_certificates')
+          .values(certificateToRow(certificate))
+          .onConflict((conflict) => conflict.columns(['ca_name', 'serial']).doNothing())
+          .executeTakeFirst();
+        restored += Number(result.numInsertedOrUpdatedRows ?? 0);
+      }
+      for (const [nodeId, sequence] of marks) {
+        await db
+          .insertInto('ca_audit_marks')
+          .values({ node_id: nodeId, sequence })
+          .onConflict((conflict) => conflict.column('node_id').doUpdateSet({ sequence: (eb) => eb.ref('excluded.sequence') }).where('ca_audit_marks.sequence', '<', sequence))
+          .execute();
+      }
+      return restored;
+    });
   }
 
   private async atomically<T>(fn: (db: Db) => Promise<T>): Promise<T> {

@@ -39,8 +39,14 @@ export interface CaCrlsTable {
   crl: Binary | null;
 }
 
+export interface CaAuditMarksTable {
+  node_id: string;
+  sequence: Int;
+}
+
 export interface CaDatabase {
   ca_authorities: CaAuthoritiesTable;
   ca_certificates: CaCertificatesTable;
   ca_crls: CaCrlsTable;
+  ca_audit_marks: CaAuditMarksTable;
 }

@@ -8,17 +8,22 @@
  * Certificates are durable before anyone hears of them without an fsync on the event loop: the
  * insert commits through the store's group commit (group-commit.ts), as every write of the
  * metadata store does; those that arrive while a WAL sync runs are held until it ends and
- * committed together (one transaction for the group, answered no later than before).
+ * committed together (one transaction for the group, answered no later than before). An issuance
+ * over the API whose audit record carries the certificate skips that sync (`enableJournal`,
+ * src/ca/certificate-journal.ts).
  */
 import type { Database, Statement } from 'better-sqlite3';
 import type { Kysely, Selectable } from 'kysely';
 import type { CaAuthorityRecord, IssuedCertificateRecord } from '../../ca/model.js';
-import type { CaStore } from '../../ca/ports.js';
+import type { CaStore, CertificateJournal } from '../../ca/ports.js';
 import { SqlCaStore, certificateToRow, rowToAuthority, rowToCertificate } from '../sql/ca-repository.js';
 import type { CaAuthoritiesTable, CaCertificatesTable, CaDatabase } from '../sql/ca-schema.js';
 import type { SqlFlavor } from '../sql/dialect.js';
 import { remember } from './bounded-cache.js';
 import type { WalGroupCommit } from './group-commit.js';
+
+/** How often this process's audit position is marked (and the WAL synced) while journaled rows are new. */
+const MARK_EVERY_MS = 1000;
 
 interface Statements {
   authorityByName: Statement<[string], Selectable<CaAuthoritiesTable>>;
@@ -27,6 +32,8 @@ interface Statements {
   insertCertificate: Statement<unknown[]>;
   /** Several, in one transaction (one commit). */
   insertCertificates: (certificates: IssuedCertificateRecord[]) => void;
+  /** A journal's mark, moved forward only. */
+  mark: Statement<[string, number]>;
 }
 
 export class SqliteCaStore extends SqlCaStore {
@@ -115,7 +122,102 @@ export class SqliteCaStore extends SqlCaStore {
           for (const certificate of certificates) insertCertificate.run(Object.values(certificateToRow(certificate)));
         })
         .immediate,
+      mark: this.sqlite.prepare(
+        'INSERT INTO ca_audit_marks (node_id, sequence) VALUES (?, ?) ON CONFLICT (node_id) DO UPDATE SET sequence = excluded.sequence WHERE sequence < excluded.sequence',
+      ),
     });
+  }
+
+  journalMarks(): Promise<Map<string, number>> {
+    return this.readJournalMarks();
+  }
+
+  restoreJournaled(certificates: IssuedCertificateRecord[], marks: ReadonlyMap<string, number>): Promise<number> {
+    return this.restoreRows(certificates, marks);
+  }
+
+  private journalOn: CertificateJournal | undefined;
+
+  /** Set by {@link enableJournal}: until then every certificate is inserted durably. */
+  get journal(): CertificateJournal | undefined {
+    return this.journalOn;
+  }
+
+  /**
+   * Lets issuances be made durable by their audit records (src/ca/certificate-journal.ts). Call
+   * once the rows a crash lost are restored, with the position of this process's audit chain:
+   * its node and the last sequence it has numbered (every record up to it was queued after its
+   * call's row was committed). While journaled rows are new, at most every second that position
+   * is marked and the WAL synced in the background, so a restore reads about a second of
+   * records; the mark reaches the disk only together with the rows committed before it.
+   */
+  enableJournal(position: () => { nodeId: string; sequence: number }): CertificateJournal {
+    let timer: NodeJS.Timeout | undefined;
+    const markSoon = () => {
+      timer ??= setTimeout(() => {
+        timer = undefined;
+        if (!this.idle()) return markSoon();
+        const { nodeId, sequence } = position();
+        void this.commits
+          .commit(() => this.prepared().mark.run(nodeId, sequence))
+          // A failed sync is logged and refuses later writes (group-commit.ts); the mark is only a bound.
+          .catch(() => {});
+      }, MARK_EVERY_MS).unref();
+    };
+    // Certificates journaled in one event-loop turn share one commit (its locks, and the WAL
+    // frames of the index pages they have in common): a commit per certificate cost more CPU than
+    // the group commit's shared transaction and sync together.
+    let turn: Array<{ certificate: IssuedCertificateRecord; resolve: () => void; reject: (error: unknown) => void }> | undefined;
+    const commitTurn = () => {
+      const batch = turn ?? [];
+      turn = undefined;
+      if (!this.idle()) {
+        // In another holder's transaction: the ordinary (durable) insert queues behind it.
+        for (const held of batch) this.insertCertificate(held.certificate).then(held.resolve, held.reject);
+        return;
+      }
+      try {
+        this.commitJournaled(batch.map((held) => held.certificate));
+        for (const held of batch) held.resolve();
+      } catch (error) {
+        if (batch.length === 1) return batch[0]!.reject(error);
+        // One row (a serial taken) fails the transaction: each on its own.
+        for (const held of batch) {
+          try {
+            this.commitJournaled([held.certificate]);
+            held.resolve();
+          } catch (own) {
+            held.reject(own);
+          }
+        }
+      }
+      markSoon();
+    };
+    return (this.journalOn = {
+      insert: (certificate) =>
+        new Promise<void>((resolve, reject) => {
+          if (!turn) {
+            turn = [];
+            setImmediate(commitTurn);
+          }
+          turn.push({ certificate, resolve, reject });
+        }),
+    });
+  }
+
+  /** Commits the rows in one transaction at synchronous = NORMAL, without waiting for a sync. */
+  private commitJournaled(certificates: IssuedCertificateRecord[]): void {
+    this.commits.refuseIfFailed();
+    const statements = this.prepared();
+    this.commits.lower();
+    try {
+      if (certificates.length === 1) statements.insertCertificate.run(Object.values(certificateToRow(certificates[0]!)));
+      else statements.insertCertificates(certificates);
+    } catch (error) {
+      throw this.insertError(error, certificates);
+    } finally {
+      this.commits.restore();
+    }
   }
 
   /** While a transaction is open on the (single) connection, reads queue behind it through Kysely. */

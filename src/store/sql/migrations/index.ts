@@ -13,6 +13,7 @@ import { changeFeedSchema } from './0008-change-feed.js';
 import { multiRegionSchema } from './0009-multi-region.js';
 import { principalIdsAndApprovalVisibilitySchema } from './0011-principal-ids-and-approval-visibility.js';
 import { replicationJobLeasesSchema } from './0012-replication-job-leases.js';
+import { caAuditMarksSchema } from './0015-ca-audit-marks.js';
 
 function migrationsFor(flavor: SqlFlavor): Record<string, Migration> {
   return {
@@ -25,6 +26,7 @@ function migrationsFor(flavor: SqlFlavor): Record<string, Migration> {
     '0009-multi-region': multiRegionSchema(flavor),
     '0011-principal-ids-and-approval-visibility': principalIdsAndApprovalVisibilitySchema(flavor),
     '0012-replication-job-leases': replicationJobLeasesSchema(flavor),
+    '0015-ca-audit-marks': caAuditMarksSchema(flavor),
   };
 }
 
