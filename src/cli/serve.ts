@@ -202,12 +202,12 @@ export function serveCommand(): Command {
 
     // Only the first worker runs the background scheduler.
     const schedulerOff = cluster.isWorker && process.env.HSMKMS_WORKER_INDEX !== '0';
-    let stop = (_reason: string): void => process.exit(EXIT.ok);
+    let stop = (reason: string): void => process.exit(stoppedStatus(reason));
     const app = await createApp({
       ...config,
       schedulerIntervalMs: schedulerOff ? 0 : schedulerIntervalMs,
       // Like any command whose output pipe closes (`hsmkms serve | head`): stop quietly, status 0.
-      onLogOutputClosed: () => stop('log output closed'),
+      onLogOutputClosed: () => stop(LOG_OUTPUT_CLOSED),
     });
     let replaced = false;
     stop = onShutdown(async () => {
@@ -312,8 +312,10 @@ async function runPrimary(config: AppConfig, workers: number, metricsListen: { h
       progress(`worker ${index}: its replacement exited (${signal ?? code}) before listening; worker ${index} serves on`);
       return;
     }
-    // A worker stops by itself with status 0 only when the log output (shared stdout) closed.
-    if (code === EXIT.ok) return stopAll('log output closed');
+    // The log output (shared stdout) closed: the server stops, as one process would. Any other
+    // exit — a crash, or a signal sent to the worker alone (SIGTERM ends a worker with status 0) —
+    // costs that worker only: it is started again.
+    if (code === WORKER_OUTPUT_CLOSED) return stopAll(LOG_OUTPUT_CLOSED);
     // Before the server first listened, a worker that exits failed to start (configuration, PIN,
     // audit directory): it would again.
     if (listening < workers) {
@@ -473,6 +475,19 @@ function reportRoot(root: { accessKeyId: string; generated: boolean; file?: stri
 }
 
 /** Closes gracefully on SIGINT/SIGTERM; returns the same shutdown for other reasons to stop. */
+/** Why a server stops when the pipe its logs go to closes (`hsmkms serve | head`). */
+const LOG_OUTPUT_CLOSED = 'log output closed';
+/**
+ * A worker's exit status for {@link LOG_OUTPUT_CLOSED}, which its primary answers by stopping the
+ * server with status 0; a worker's status 0 alone says only that it was asked to stop (a signal).
+ */
+const WORKER_OUTPUT_CLOSED = 3;
+
+/** The exit status of a server process stopped for `reason`: a worker tells its primary why. */
+function stoppedStatus(reason: string): number {
+  return cluster.isWorker && reason === LOG_OUTPUT_CLOSED ? WORKER_OUTPUT_CLOSED : EXIT.ok;
+}
+
 function onShutdown(close: () => Promise<void>): (reason: string) => void {
   let closing = false;
   const shutdown = (reason: string) => {
@@ -480,7 +495,7 @@ function onShutdown(close: () => Promise<void>): (reason: string) => void {
     closing = true;
     if (!cluster.isWorker) progress(`${reason}: shutting down`);
     close().then(
-      () => process.exit(EXIT.ok),
+      () => process.exit(stoppedStatus(reason)),
       () => process.exit(EXIT.error),
     );
   };

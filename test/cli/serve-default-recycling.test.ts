@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { connect } from 'node:net';
+import { connect, createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { alive, HSMKMS_BIN, serve, testTokenArgs, type Served } from '../support/cli.js';
@@ -57,6 +57,17 @@ async function until(condition: () => boolean | Promise<boolean>, ms: number, wh
     await new Promise((r) => setTimeout(r, 50));
   }
 }
+/** A port nothing listens on now. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
+}
 /** The one worker under the spawned primary, once it serves. */
 async function soleWorker(served: Served): Promise<number> {
   const primary = served.child.pid!;
@@ -81,6 +92,24 @@ describe('serve --workers 1 with the default --recycle-worker-after', () => {
     expect(alive(worker)).toBe(false);
     expect(await accepts(served.endpoint)).toBe(false);
   }, 120_000);
+
+  it('starts the worker again when it alone is sent SIGTERM, and serves on', async () => {
+    // A fixed port: with --port 0 a lone worker started again would listen on a new random one.
+    const port = await freePort();
+    const served = await serve(['--data-dir', dataDir, '--port', String(port), ...testTokenArgs(), '--log-level', 'warn']);
+    try {
+      const first = await soleWorker(served);
+      process.kill(first, 'SIGTERM');
+      await until(() => !alive(first), 30_000, `worker ${first} stops`);
+      await until(() => children(served.child.pid!).some((pid) => pid !== first), 30_000, 'a new worker under the primary');
+      await until(async () => (await fetch(`http://127.0.0.1:${port}/health`).catch(() => undefined))?.status === 200, 60_000, 'the new worker to serve');
+      expect(served.child.exitCode).toBeNull();
+      expect(served.stderr()).toMatch(/worker 0 exited \(0\); starting it again/);
+      expect(served.stderr()).not.toMatch(/log output closed/);
+    } finally {
+      expect(await served.stop()).toBe(0);
+    }
+  }, 180_000);
 
   it('kill -9 of the primary leaves no worker serving on the port', async () => {
     const served = await start();
