@@ -175,14 +175,14 @@ function takesGrantTokens(action: string): boolean {
   return action !== 'kms:RetireGrant' && grantOperationFor(action) !== undefined;
 }
 
-/**
- * For tools that run operations in-process as the operator (the offline CLI on the data
- * directory): allows everything. Never used by the server.
- */
 function isList(requested: AuthorizationRequest | readonly AuthorizationRequest[]): requested is readonly AuthorizationRequest[] {
   return Array.isArray(requested);
 }
 
+/**
+ * For tools that run operations in-process as the operator (the offline CLI on the data
+ * directory): allows everything. Never used by the server.
+ */
 export const operatorAuthorizer = {
   async authorize(): Promise<void> {},
 };
