@@ -8,10 +8,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { connect, createServer, type AddressInfo } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { alive, HSMKMS_BIN, serve, testTokenArgs, type Served } from '../support/cli.js';
+import { alive, children, freePort, HSMKMS_BIN, serve, testTokenArgs, until, type Served } from '../support/cli.js';
 
 let dataDir: string;
 beforeAll(() => {
@@ -21,14 +21,6 @@ afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 
 const start = (...extra: string[]) => serve(['--data-dir', dataDir, '--port', '0', ...testTokenArgs(), '--log-level', 'warn', ...extra]);
 
-/** The pids of a process's children (from /proc). */
-function children(pid: number): number[] {
-  try {
-    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
-  } catch {
-    return [];
-  }
-}
 /** Whether a process has a SIGHUP handler (bit 1 of SigCgt in /proc/<pid>/status). */
 function catchesSighup(pid: number): boolean {
   try {
@@ -48,24 +40,6 @@ function accepts(endpoint: string): Promise<boolean> {
       resolve(true);
     });
     socket.once('error', () => resolve(false));
-  });
-}
-async function until(condition: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await condition())) {
-    if (Date.now() > end) throw new Error(`not within ${ms} ms: ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-/** A port nothing listens on now. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as AddressInfo;
-      probe.close(() => resolve(port));
-    });
   });
 }
 /** The one worker under the spawned primary, once it serves. */
