@@ -3,7 +3,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { Command, Option } from 'commander';
-import { ConfigError } from '../config/hsm.js';
+import { ConfigError, readPin } from '../config/hsm.js';
 import type { AppConfig } from '../app.js';
 import { DEFAULT_REQUEST_DEADLINE_MS } from '../core/deadline.js';
 import { DEFAULT_HTTP_TIMEOUTS, resolveTimeouts, type HttpTimeouts } from '../http/timeouts.js';
@@ -38,6 +38,7 @@ interface ServeOptions extends HsmCliOptions, ServiceCliOptions, AuditCliOptions
   tlsClientSubject?: string;
   xksProxyTimeoutMs: string;
   console: boolean;
+  shutdownTimeout?: string;
 }
 
 const seconds = (ms: number): string => String(ms / 1000);
@@ -133,6 +134,12 @@ export function serveCommand(): Command {
         .default(seconds(DEFAULT_REQUEST_DEADLINE_MS)),
     )
     .addOption(
+      new Option(
+        '--shutdown-timeout <seconds>',
+        'on SIGTERM/SIGINT, how long requests in flight may take to finish and the token and store to close; then workers still running are killed and the server exits with status 1 (default: --request-deadline + 15)',
+      ).env('HSMKMS_SHUTDOWN_TIMEOUT'),
+    )
+    .addOption(
       new Option('--scheduler-interval <seconds>', 'how often background work (deletion, rotation, expiry) looks for what is due; on PostgreSQL one node at a time runs it')
         .env('HSMKMS_SCHEDULER_INTERVAL')
         .default('60'),
@@ -152,13 +159,21 @@ export function serveCommand(): Command {
     const settings = { ...settingsFrom(options), approvalRequestTtlSeconds, replicationRetryMs: Math.min(30_000, schedulerIntervalMs) };
     const metricsListen = options.metricsListen === undefined ? undefined : parseListen('--metrics-listen', options.metricsListen);
     const httpTimeouts = timeoutsFrom(options);
+    const requestDeadlineMs = parseSeconds('--request-deadline', options.requestDeadline);
+    const shutdownMs = options.shutdownTimeout === undefined ? requestDeadlineMs + 15_000 : parseSeconds('--shutdown-timeout', options.shutdownTimeout);
     const [{ SOFTHSM2_MODULE }, { parseClusterList, parseClusterSpec }, { profileFor }] = await Promise.all([
       import('../backend/pkcs11/embedded-token.js'),
       import('../backend/pkcs11/cluster-tokens.js'),
       import('../backend/pkcs11/profiles.js'),
     ]);
     // Workers were started by the primary, which has reported progress already.
-    const hsm = await resolveHsmConfig(options, cluster.isWorker ? undefined : progress);
+    const resolved = await resolveHsmConfig(options, cluster.isWorker ? undefined : progress);
+    // The PIN is read once, by the primary or the single process, and held: a one-shot source (a
+    // FIFO, `--pin-file <(cmd)`) could not be read again by a worker started later, nor at a
+    // re-login. Workers get it from their primary over the IPC channel, never argv or environment.
+    const hsm = { ...resolved, pin: { value: cluster.isWorker ? await pinFromPrimary() : readPin(resolved.pin) } };
+    // A variable would be inherited by every worker (/proc/<pid>/environ): the primary unsets it.
+    if (cluster.isPrimary && 'env' in resolved.pin) delete process.env[resolved.pin.env];
     const recycleAfter = recycleAsked ?? profileFor(hsm.profile).recycleWorkerAfter;
     // Only a primary can replace a worker, so with recycling on (the softhsm2 profile's default)
     // even --workers 1 runs one worker under a small primary; only `--recycle-worker-after off`
@@ -175,7 +190,7 @@ export function serveCommand(): Command {
       dataDir: options.dataDir,
       hsm,
       store: storeConfigFrom(options),
-      requestDeadlineMs: parseSeconds('--request-deadline', options.requestDeadline),
+      requestDeadlineMs,
       settings,
       rootCredentials: rootCredentialsFromEnv(),
       logLevel: options.logLevel,
@@ -190,12 +205,13 @@ export function serveCommand(): Command {
       xksPolicies: readXksPolicies(options.xksPolicy, process.env.HSMKMS_XKS_POLICIES),
       console: options.console,
     };
-    if (clustered && cluster.isPrimary) return runPrimary(config, workers, metricsListen, recycling ? recycleAfter : 0);
+    if (clustered && cluster.isPrimary) return runPrimary(config, workers, metricsListen, recycling ? recycleAfter : 0, shutdownMs);
 
     // The server graph (HSM, store, HTTP) loads only now, not for --help (see main.ts), nor in a primary.
-    const [{ createApp }, { shareWithClusterPrimary, sendFinalMetrics }] = await Promise.all([
+    const [{ createApp }, { shareWithClusterPrimary, sendFinalMetrics }, { listenOnAll }] = await Promise.all([
       import('../app.js'),
       import('../observability/metrics.js'),
+      import('../http/build-server.js'),
     ]);
     // A sole worker under a primary reports what a single process would (the primary prepares nothing).
     const reportsStartUp = cluster.isPrimary || (workers === 1 && process.env.HSMKMS_WORKER_RECYCLES === '0');
@@ -210,11 +226,15 @@ export function serveCommand(): Command {
       onLogOutputClosed: () => stop(LOG_OUTPUT_CLOSED),
     });
     let replaced = false;
-    stop = onShutdown(async () => {
-      await app.close();
-      // A replaced worker's counts stay in the primary's sum (the server closed: nothing more to count).
-      if (replaced && metricsListen) await sendFinalMetrics(app.metrics);
-    });
+    stop = onShutdown(
+      async () => {
+        await app.close();
+        // A replaced worker's counts stay in the primary's sum (the server closed: nothing more to count).
+        if (replaced && metricsListen) await sendFinalMetrics(app.metrics);
+      },
+      // A worker's shutdown is bounded by its primary, which kills it.
+      cluster.isWorker ? undefined : shutdownMs,
+    );
     onReloadSignal(() => {
       const policies = readXksPolicies(options.xksPolicy, process.env.HSMKMS_XKS_POLICIES);
       app.reloadXksPolicies(policies);
@@ -232,14 +252,15 @@ export function serveCommand(): Command {
     // A sole worker reports before it listens: its primary prints "listening on" once it does.
     if (reportsStartUp && cluster.isWorker) reportRoot(app.root);
     try {
-      const listened = await app.server.listen({ host: options.host, port });
-      // fastify names the scheme from its own https option; the HSM-keyed server is built outside it.
-      const address = config.tls ? listened.replace(/^http:/, 'https:') : listened;
+      // A name such as localhost may stand for several addresses (127.0.0.1 and ::1): one socket each.
+      const urls = await listenOnAll(app.server, options.host, port, config.tls !== undefined);
+      // The primary reports readiness once every worker has told it where it listens.
+      if (cluster.isWorker) process.send?.({ hsmkms: LISTENING, urls });
       const metricsAddress = app.metricsServer && metricsListen ? await app.metricsServer.listen(metricsListen) : undefined;
       if (reportsStartUp && cluster.isPrimary) reportRoot(app.root);
       if (cluster.isPrimary) {
-        progress(`listening on ${address} (account ${settings.accountId}, region ${settings.region})`);
-        if (options.console) progress(`web console at ${address}/console/`);
+        progress(`listening on ${urls.join(' and ')} (account ${settings.accountId}, region ${settings.region})`);
+        if (options.console) progress(`web console at ${urls[0]}/console/`);
         if (metricsAddress) reportMetrics(metricsAddress);
       }
     } catch (error) {
@@ -268,25 +289,47 @@ function reportMetrics(address: string): void {
   progress(`metrics at ${address}/metrics (unauthenticated: keep this address private)`);
 }
 
-/** A worker asks the primary to be replaced; the primary tells the replaced worker to retire. */
+/**
+ * The messages between a worker and its primary (IPC): a worker asks to be replaced (RECYCLE),
+ * asks for the PIN (PIN_REQUEST, answered with PIN) and says where it listens (LISTENING); the
+ * primary tells a replaced worker to retire (RETIRE).
+ */
 const RECYCLE = 'recycle';
 const RETIRE = 'retire';
+const PIN_REQUEST = 'pin?';
+const PIN = 'pin';
+const LISTENING = 'listening';
+
+/** More than this many restarts (over all slots) within {@link RESTART_WINDOW_MS} stop the server. */
+const RESTART_BURST = 5;
+const RESTART_WINDOW_MS = 60_000;
+/** The first restart within the window waits this long, each next one (of any slot) twice as long as the one before. */
+const RESTART_DELAY_MS = 500;
 
 /**
  * The primary prepares the data directory once, then forks workers that share the port. With
  * --metrics-listen it serves the workers' metrics summed, collected over the cluster's IPC. A
  * worker that asks to be recycled gets a replacement in its slot (same index, so the same
- * scheduler role); once that one listens, the old one retires (see {@link retire}).
+ * scheduler role); once that one listens, the old one retires (see {@link retire}). A worker that
+ * exits on its own is started again after a growing delay, and too many restarts stop the server;
+ * a shutdown that takes longer than `shutdownMs` kills the workers still running.
  */
-async function runPrimary(config: AppConfig, workers: number, metricsListen: { host: string; port: number } | undefined, recycleAfter: number): Promise<void> {
+async function runPrimary(
+  config: AppConfig,
+  workers: number,
+  metricsListen: { host: string; port: number } | undefined,
+  recycleAfter: number,
+  shutdownMs: number,
+): Promise<void> {
   // Several workers starting at once would race to make the root credentials and the audit key; a
   // sole worker (--workers 1, recycled) makes them itself, and the primary stays
   // small (it loads no HSM, store or HTTP code).
   if (workers > 1) reportRoot(await (await import('../app.js')).prepareDataDir(config));
+  const pin = readPin(config.hsm.pin);
   const recycled = () => slots.reduce((sum, slot) => sum + slot.recycles, 0);
   const metricsServer = metricsListen ? await (await import('../app.js')).createClusterMetricsServer(config, recycleAfter > 0 ? recycled : undefined) : undefined;
-  let listening = 0;
   let closing = false;
+  /** When workers exited on their own (over all slots), within the last {@link RESTART_WINDOW_MS}. */
   const restarts: number[] = [];
   let stopAll = (_reason: string): void => undefined;
   /** The worker serving each slot, the one starting to replace it, and the slot's replacements so far. */
@@ -295,13 +338,25 @@ async function runPrimary(config: AppConfig, workers: number, metricsListen: { h
   /** Workers whose server listens (their SIGHUP handler is in place), and starting ones a SIGHUP awaits. */
   const listened = new WeakSet<Worker>();
   const reloadOnListening = new WeakSet<Worker>();
+  /** Slots whose first worker has listened: the server is ready once all have. */
+  const ready = new Set<number>();
   const fork = (index: number, recycles: number): Worker => {
     const worker = cluster.fork({ HSMKMS_WORKER_INDEX: String(index), HSMKMS_WORKER_RECYCLES: String(recycles) });
     worker.on('exit', (code, signal) => onExit(index, worker, code, signal));
-    worker.on('message', (message: { hsmkms?: string; made?: number }) => {
-      if (message?.hsmkms === RECYCLE && slots[index]?.worker === worker) replace(index, message.made ?? 0);
+    worker.on('message', (message: { hsmkms?: string; made?: number; urls?: string[] }) => {
+      if (message?.hsmkms === PIN_REQUEST && worker.isConnected()) worker.send({ hsmkms: PIN, pin });
+      else if (message?.hsmkms === LISTENING) onListening(worker, message.urls ?? []);
+      else if (message?.hsmkms === RECYCLE && slots[index]?.worker === worker) replace(index, message.made ?? 0);
     });
     return worker;
+  };
+  /** Stops the server for a reason given in `why`, with status 1. */
+  const fail = (why: string) => {
+    if (closing) return;
+    progress(`${why}; stopping`);
+    closing = true;
+    // A worker that does not stop in time is killed (see terminateAll).
+    void Promise.allSettled([metricsServer?.close(), terminateAll()]).then(() => process.exit(EXIT.error));
   };
   const onExit = (index: number, worker: Worker, code: number | null, signal: string | null) => {
     const slot = slots[index]!;
@@ -312,32 +367,34 @@ async function runPrimary(config: AppConfig, workers: number, metricsListen: { h
       progress(`worker ${index}: its replacement exited (${signal ?? code}) before listening; worker ${index} serves on`);
       return;
     }
+    if (slot.worker !== worker) return;
     // The log output (shared stdout) closed: the server stops, as one process would. Any other
     // exit — a crash, or a signal sent to the worker alone (SIGTERM ends a worker with status 0) —
     // costs that worker only: it is started again.
     if (code === WORKER_OUTPUT_CLOSED) return stopAll(LOG_OUTPUT_CLOSED);
     // Before the server first listened, a worker that exits failed to start (configuration, PIN,
     // audit directory): it would again.
-    if (listening < workers) {
-      progress(`worker ${index} could not start (${signal ?? code}); stopping`);
-      closing = true;
-      return void terminateAll().then(() => process.exit(EXIT.error));
-    }
+    if (ready.size < workers) return fail(`worker ${index} could not start (${signal ?? code})`);
     const now = Date.now();
     restarts.push(now);
-    while (restarts.length && restarts[0]! < now - 60_000) restarts.shift();
-    if (restarts.length > 5) {
-      progress('workers keep failing; stopping');
-      process.exit(EXIT.error);
-    }
+    while (restarts.length && restarts[0]! < now - RESTART_WINDOW_MS) restarts.shift();
+    // As systemd's StartLimitBurst: a worker that fails at once every time it starts (a token
+    // gone, a file only a worker reads) would otherwise be started again for ever.
+    if (restarts.length > RESTART_BURST)
+      return fail(
+        `worker ${index} exited (${signal ?? code}): ${restarts.length} workers exited within ${RESTART_WINDOW_MS / 1000} s (at most ${RESTART_BURST} are started again); see the workers' errors above`,
+      );
     if (slot.replacement) {
       // Its replacement was starting already: it takes the slot.
       progress(`worker ${index} exited (${signal ?? code}); its replacement takes over`);
       slots[index] = { worker: slot.replacement, recycles: slot.recycles + 1 };
       return;
     }
-    progress(`worker ${index} exited (${signal ?? code}); starting it again`);
-    slots[index] = { worker: fork(index, slot.recycles), recycles: slot.recycles };
+    const delayMs = RESTART_DELAY_MS * 2 ** (restarts.length - 1);
+    progress(`worker ${index} exited (${signal ?? code}); starting it again in ${delayMs / 1000} s (restart ${restarts.length} of at most ${RESTART_BURST} within ${RESTART_WINDOW_MS / 1000} s)`);
+    setTimeout(() => {
+      if (!closing && slots[index]?.worker === worker) slots[index] = { worker: fork(index, slot.recycles), recycles: slot.recycles };
+    }, delayMs);
   };
   const replace = (index: number, made: number) => {
     const slot = slots[index]!;
@@ -355,12 +412,14 @@ async function runPrimary(config: AppConfig, workers: number, metricsListen: { h
       replacement.process.kill('SIGKILL');
     }, REPLACEMENT_START_MS).unref();
   };
-  cluster.on('listening', (worker, address) => {
+  /** A worker listens on all its addresses (one message, however many addresses the host names). */
+  const onListening = (worker: Worker, urls: string[]) => {
     listened.add(worker);
     if (reloadOnListening.has(worker)) worker.process.kill('SIGHUP');
     const index = slots.findIndex((slot) => slot.worker === worker || slot.replacement === worker);
     const slot = slots[index];
-    if (slot?.replacement === worker) {
+    if (!slot) return;
+    if (slot.replacement === worker) {
       const old = slot.worker;
       slots[index] = { worker, recycles: slot.recycles + 1 };
       retiring.add(old);
@@ -370,13 +429,13 @@ async function runPrimary(config: AppConfig, workers: number, metricsListen: { h
       progress(`worker ${index} replaced: pid ${worker.process.pid} listens; pid ${old.process.pid} finishes its requests and exits`);
       return;
     }
-    if (++listening !== workers) return;
-    const host = address.address.includes(':') ? `[${address.address}]` : address.address;
-    const url = `${config.tls ? 'https' : 'http'}://${host}:${address.port}`;
+    if (ready.has(index)) return;
+    ready.add(index);
+    if (ready.size !== workers) return;
     const recycling = recycleAfter > 0 ? `, each replaced after ${recycleAfter} token objects` : '';
-    progress(`listening on ${url} (${workers} worker${workers === 1 ? '' : 's'}${recycling}, account ${config.settings.accountId}, region ${config.settings.region})`);
-    if (config.console) progress(`web console at ${url}/console/`);
-  });
+    progress(`listening on ${urls.join(' and ')} (${workers} worker${workers === 1 ? '' : 's'}${recycling}, account ${config.settings.accountId}, region ${config.settings.region})`);
+    if (config.console) progress(`web console at ${urls[0]}/console/`);
+  };
   for (let i = 0; i < workers; i++) slots.push({ worker: fork(i, 0), recycles: 0 });
   // Each worker reloads for itself (see onReloadSignal). One still starting (a replacement, a
   // restart) has no SIGHUP handler yet, and SIGHUP's default action would kill it: it gets the
@@ -389,22 +448,44 @@ async function runPrimary(config: AppConfig, workers: number, metricsListen: { h
     }
   });
   if (metricsServer && metricsListen) reportMetrics(await metricsServer.listen(metricsListen));
-  const terminateAll = () =>
-    Promise.all(
-      Object.values(cluster.workers ?? {}).map(
-        (worker) =>
-          new Promise<void>((resolve) => {
-            if (!worker || worker.isDead()) return resolve();
-            worker.once('exit', () => resolve());
-            worker.process.kill('SIGTERM');
-          }),
-      ),
-    );
-  stopAll = onShutdown(async () => {
-    closing = true;
-    await metricsServer?.close();
-    await terminateAll();
-  });
+  let terminated: Promise<void> | undefined;
+  /**
+   * SIGTERM to every worker, each of which finishes its requests and closes its token and store;
+   * one still running after `shutdownMs` (hung in an HSM call, stopped, deaf to signals) is killed.
+   * Resolves once all have exited; rejects if any had to be killed.
+   */
+  const terminateAll = (): Promise<void> => {
+    terminated ??= (async () => {
+      const running = Object.values(cluster.workers ?? {}).filter((worker): worker is Worker => worker !== undefined && !worker.isDead());
+      const exited = running.map((worker) => new Promise<void>((resolve) => (worker.isDead() ? resolve() : worker.once('exit', () => resolve()))));
+      for (const worker of running) worker.process.kill('SIGTERM');
+      let timer: NodeJS.Timeout | undefined;
+      const late = await Promise.race([
+        Promise.all(exited).then(() => false),
+        new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), shutdownMs))),
+      ]);
+      clearTimeout(timer);
+      if (!late) return;
+      const hung = running.filter((worker) => !worker.isDead());
+      progress(
+        `shutdown: ${hung.map((worker) => `worker pid ${worker.process.pid}`).join(', ')} did not stop within ${shutdownMs / 1000} s (--shutdown-timeout); ` +
+          `killed ${hung.length === 1 ? 'it' : 'them'}, exiting with status ${EXIT.error}`,
+      );
+      for (const worker of hung) worker.process.kill('SIGKILL');
+      await Promise.all(exited);
+      // The requests they had in flight failed: not a clean stop.
+      throw new Error('workers killed');
+    })();
+    return terminated;
+  };
+  stopAll = onShutdown(
+    async () => {
+      closing = true;
+      await Promise.all([metricsServer?.close(), terminateAll()]);
+    },
+    // terminateAll kills a worker that takes too long; this bounds the rest (the metrics server).
+    shutdownMs + 5_000,
+  );
 }
 
 /**
@@ -474,7 +555,6 @@ function reportRoot(root: { accessKeyId: string; generated: boolean; file?: stri
   else progress(`root access key id: ${root.accessKeyId} (from HSMKMS_ROOT_ACCESS_KEY_ID)`);
 }
 
-/** Closes gracefully on SIGINT/SIGTERM; returns the same shutdown for other reasons to stop. */
 /** Why a server stops when the pipe its logs go to closes (`hsmkms serve | head`). */
 const LOG_OUTPUT_CLOSED = 'log output closed';
 /**
@@ -488,12 +568,23 @@ function stoppedStatus(reason: string): number {
   return cluster.isWorker && reason === LOG_OUTPUT_CLOSED ? WORKER_OUTPUT_CLOSED : EXIT.ok;
 }
 
-function onShutdown(close: () => Promise<void>): (reason: string) => void {
+/**
+ * Closes gracefully on SIGINT/SIGTERM, exiting with status 1 should that take over `boundMs`;
+ * returns the same shutdown for other reasons to stop.
+ */
+function onShutdown(close: () => Promise<void>, boundMs?: number): (reason: string) => void {
   let closing = false;
   const shutdown = (reason: string) => {
     if (closing) return;
     closing = true;
     if (!cluster.isWorker) progress(`${reason}: shutting down`);
+    // Requests in flight, the token and the store each have bounds of their own; this one holds
+    // should any fail (a PKCS#11 call that never returns, a stopped worker).
+    if (boundMs !== undefined)
+      setTimeout(() => {
+        progress(`shutdown did not finish within ${boundMs / 1000} s (--shutdown-timeout); exiting with status ${EXIT.error}`);
+        process.exit(EXIT.error);
+      }, boundMs);
     close().then(
       () => process.exit(stoppedStatus(reason)),
       () => process.exit(EXIT.error),
@@ -555,4 +646,17 @@ export function rootCredentialsFromEnv(): { accessKeyId: string; secretAccessKey
   if (!accessKeyId || !secretAccessKey)
     throw new ConfigError('Set both HSMKMS_ROOT_ACCESS_KEY_ID and HSMKMS_ROOT_SECRET_ACCESS_KEY, or neither.');
   return { accessKeyId, secretAccessKey };
+}
+
+/** In a worker: the PIN, from its primary (see runPrimary), which read the PIN source once. */
+function pinFromPrimary(): Promise<string> {
+  return new Promise((resolve) => {
+    const onMessage = (message: { hsmkms?: string; pin?: string }) => {
+      if (message?.hsmkms !== PIN || typeof message.pin !== 'string') return;
+      process.off('message', onMessage);
+      resolve(message.pin);
+    };
+    process.on('message', onMessage);
+    process.send?.({ hsmkms: PIN_REQUEST });
+  });
 }

@@ -7,9 +7,11 @@ import { readFileSync, statSync } from 'node:fs';
 
 /**
  * Where a PIN comes from. Never from argv: command lines are visible to every user of the
- * machine through `ps` and /proc.
+ * machine through `ps` and /proc. `value`: read already, held in memory — how `serve`'s primary,
+ * having read a one-shot source (a FIFO, `<(cmd)`, a variable it then unsets) once, hands the PIN
+ * to every worker it starts, over their IPC channel.
  */
-export type PinSource = { env: string } | { file: string };
+export type PinSource = { env: string } | { file: string } | { value: string };
 
 /** Vendor quirks are data: see the backend's profiles. */
 export type HsmProfileName = 'softhsm2' | 'cloudhsm' | 'generic';
@@ -34,6 +36,7 @@ export class ConfigError extends Error {
  * so `echo PIN > file` works.
  */
 export function readPin(source: PinSource): string {
+  if ('value' in source) return source.value;
   if ('env' in source) {
     const value = process.env[source.env];
     if (value === undefined || value === '')

@@ -223,3 +223,27 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
 
   return app;
 }
+
+/**
+ * Listens on every address `host` stands for (`localhost`: 127.0.0.1 and ::1 where both resolve;
+ * `0.0.0.0`: every interface) and returns their URLs, logged in one line. fastify's `listen` logs
+ * a line per address itself, which reads as the server starting more than once: the instance's
+ * logger is a quieter child for that call (no request is served before it returns).
+ */
+export async function listenOnAll(server: FastifyInstance, host: string, port: number, tls: boolean): Promise<string[]> {
+  const log = server.log;
+  server.log = log.child({}, { level: ['fatal', 'error', 'silent'].includes(log.level) ? log.level : 'warn' });
+  try {
+    await server.listen({ host, port });
+  } finally {
+    server.log = log;
+  }
+  // fastify names the scheme from its own https option; the HSM-keyed server is built outside it.
+  const urls = server.addresses().map((address) => {
+    if (typeof address === 'string') return address;
+    const name = address.address.includes(':') ? `[${address.address}]` : address.address;
+    return `${tls ? 'https' : 'http'}://${name}:${address.port}`;
+  });
+  log.info({ addresses: urls }, `Server listening at ${urls.join(', ')}`);
+  return urls;
+}
