@@ -21,6 +21,7 @@
  */
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
+import { StaleHandleError } from './errors.js';
 
 /** One Cryptoki call: the pkcs11js method name and its arguments. */
 export type Step = readonly [fn: string, ...args: unknown[]];
@@ -63,6 +64,7 @@ const THREAD_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const pkcs11js = require(workerData.pkcs11js);
 const starts = new Int32Array(workerData.starts);
+const epochCell = new Int32Array(workerData.epochs);
 // Per session: the generation in which a job on it last failed.
 const failedIn = new Map();
 const module = new pkcs11js.PKCS11();
@@ -87,11 +89,14 @@ const buffersOf = (v, out) => {
   else if (v && typeof v === 'object') for (const k of Object.keys(v)) buffersOf(v[k], out);
   return out;
 };
-parentPort.on('message', ({ id, slot, order, steps, copyBack, resultAt }) => {
+parentPort.on('message', ({ id, slot, order, steps, copyBack, resultAt, epoch }) => {
   const calls = revive(steps);
   let reply;
   if (Atomics.compareExchange(starts, slot, ${PENDING}, ${STARTED}) !== ${PENDING} || (order && order.fenced && failedIn.get(order.session) === order.generation)) {
     reply = { id, skipped: true };
+  } else if (epoch >= 0 && Atomics.load(epochCell, 0) !== epoch) {
+    // A cached handle of an ended epoch: it may name another object now. Nothing is called.
+    reply = { id, stale: calls[0][0] };
   } else {
     try {
       let result;
@@ -115,6 +120,8 @@ interface Job {
   copyBack: boolean;
   resultAt: number;
   order: SessionOrder | undefined;
+  /** The epoch of the stamped handles its calls use (-1: none), checked by the thread right before them. */
+  epoch: number;
   thread: Thread | undefined;
   /** Its index in the thread's start flags. */
   slot: number;
@@ -171,6 +178,8 @@ export class CryptokiThreads {
     private readonly modulePath: string,
     /** Threads making calls at once (hung ones not counted). */
     private readonly limit: number,
+    /** The current epoch of cached object handles (hsm-calls.ts), shared with every thread. */
+    private readonly epochs: Int32Array = new Int32Array(new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT)),
   ) {}
 
   /**
@@ -179,11 +188,11 @@ export class CryptokiThreads {
    * with `copyBack`, the thread's copies come back after the calls, in argument order, so the
    * caller can see what the module wrote into them (an HSM-generated GCM IV).
    */
-  run(steps: Step[], copyBack = false, resultAt = steps.length - 1, order?: SessionOrder): RunningJob {
+  run(steps: Step[], copyBack = false, resultAt = steps.length - 1, order?: SessionOrder, epoch = -1): RunningJob {
     let job!: Job;
     const result = new Promise<JobResult>((resolve, reject) => {
       job = {
-        id: this.nextId++, steps: steps.map((s) => plainCopy(s) as Step), copyBack, resultAt, order,
+        id: this.nextId++, steps: steps.map((s) => plainCopy(s) as Step), copyBack, resultAt, order, epoch,
         thread: undefined, slot: 0, settled: false, resolve, reject,
       };
     });
@@ -324,7 +333,7 @@ export class CryptokiThreads {
       if (onSession) onSession.jobs++;
       else this.sessions.set(job.order.session, { thread, jobs: 1 });
     }
-    thread.worker.postMessage({ id: job.id, slot: job.slot, order: job.order, steps: job.steps, copyBack: job.copyBack, resultAt: job.resultAt });
+    thread.worker.postMessage({ id: job.id, slot: job.slot, order: job.order, steps: job.steps, copyBack: job.copyBack, resultAt: job.resultAt, epoch: job.epoch });
   }
 
   /** Claims a job that has not started, so that it never will. */
@@ -360,14 +369,14 @@ export class CryptokiThreads {
     const starts = new Int32Array(new SharedArrayBuffer(THREAD_QUEUE * Int32Array.BYTES_PER_ELEMENT));
     const worker = new Worker(THREAD_SOURCE, {
       eval: true,
-      workerData: { pkcs11js: require.resolve('pkcs11js'), modulePath: this.modulePath, starts: starts.buffer },
+      workerData: { pkcs11js: require.resolve('pkcs11js'), modulePath: this.modulePath, starts: starts.buffer, epochs: this.epochs.buffer },
     });
     // Threads never keep the process alive; the backend's close() ends them.
     worker.unref();
     let loaded!: () => void;
     const thread: Thread = { worker, jobs: [], starts, nextSlot: 0, stuck: false, loaded: new Promise<void>((resolve) => (loaded = resolve)) };
     worker.once('exit', () => loaded());
-    worker.on('message', (reply: { ready?: boolean; id: number; skipped?: boolean; result?: unknown; buffers?: Uint8Array[]; error?: Record<string, unknown> }) => {
+    worker.on('message', (reply: { ready?: boolean; id: number; skipped?: boolean; stale?: string; result?: unknown; buffers?: Uint8Array[]; error?: Record<string, unknown> }) => {
       if (reply.ready) {
         loaded();
         return;
@@ -376,11 +385,12 @@ export class CryptokiThreads {
       if (job?.order) {
         const { session, generation } = job.order;
         if (reply.error) this.failedIn.set(session, generation);
-        else if (!reply.skipped && this.failedIn.has(session) && (this.failedIn.get(session) !== generation || job.steps[0]![0] === 'C_CloseSession'))
+        else if (!reply.skipped && !reply.stale && this.failedIn.has(session) && (this.failedIn.get(session) !== generation || job.steps[0]![0] === 'C_CloseSession'))
           this.failedIn.delete(session);
       }
       if (job && job.id === reply.id) {
         if (reply.skipped) this.settle(job, new JobSkipped());
+        else if (reply.stale) this.settle(job, new StaleHandleError(reply.stale));
         else if (reply.error) this.settle(job, Object.assign(new Error(String(reply.error.message)), reply.error));
         else this.settle(job, undefined, { result: revive(reply.result), buffers: reply.buffers?.map((b) => Buffer.from(b.buffer, b.byteOffset, b.byteLength)) });
       }

@@ -125,6 +125,18 @@ export class HsmError extends BackendError {
   }
 }
 
+/**
+ * A cached object handle of an epoch that has ended (its owner session was replaced, or its
+ * objects are no longer trusted): it may name another object now, so it was not passed to the
+ * module. Nothing reached the HSM; the session is fine. The cache's user loads the key again.
+ */
+export class StaleHandleError extends HsmError {
+  constructor(fn: string) {
+    super('ERR_STALE_HANDLE', 0, fn, 'unavailable', `${fn} was not made: its key handle belongs to an owner session that was replaced.`, 'none');
+    this.name = 'StaleHandleError';
+  }
+}
+
 /** Before any test: a code that may mean a broken session is treated as one. */
 function defaultRecovery(code: string): Recovery {
   const c = classOf(code);

@@ -151,6 +151,9 @@ export abstract class SessionRuntime {
       case 'replace':
         return;
       case 'relogin':
+        // A logout destroyed the private session objects (PKCS#11: C_Logout) and freed their
+        // handle numbers: the cached handles end with it, before a new object can take a number.
+        this.forgetHandles();
         await this.login(this.owner);
         await this.reloadKeys(this.owner);
         return;
@@ -211,12 +214,17 @@ export abstract class SessionRuntime {
     return next;
   }
 
+  /**
+   * Destroys a cached object on the owner session, later (behind the owner's queue). A handle
+   * stamped with an epoch that ends meanwhile is not destroyed (HsmCalls refuses it): its number
+   * may name another object by then.
+   */
   protected destroyOnOwner(handle: Handle): void {
     void this.onOwner(async (owner) => {
       try {
         await this.calls.call('C_DestroyObject', owner, handle);
       } catch {
-        /* the object went with its session */
+        /* the object went with its session, or its epoch ended */
       }
     });
   }

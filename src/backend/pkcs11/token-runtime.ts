@@ -8,8 +8,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readPin } from '../../config/hsm.js';
 import type { KeySpec } from '../../core/model.js';
 import type { GeneratedMaterial, Logger, MaterialRef } from '../../core/ports.js';
-import { hsmError, HsmError, toHsmError, type Blame } from './errors.js';
-import { HandleCache } from './handle-cache.js';
+import { hsmError, HsmError, StaleHandleError, toHsmError, type Blame } from './errors.js';
+import { HandleCache, type Made } from './handle-cache.js';
 import { HsmTimeoutError, type HsmCalls } from './hsm-calls.js';
 import type { Pkcs11BackendConfig } from './index.js';
 import { generationRequest, specInfo, unwrapTemplate } from './key-specs.js';
@@ -22,6 +22,8 @@ import { reloadTokenKeys, type TokenKeySet } from './token-keys.js';
 
 const P = pkcs11js;
 const KWP: Mechanism = { mechanism: P.CKM_AES_KEY_WRAP_PAD };
+/** Runs of an operation whose cached key handle went stale under it, before it fails (three owner session replacements in a row). */
+const STALE_HANDLE_ATTEMPTS = 3;
 
 /** Domain and seal keys and the handle cache over {@link SessionRuntime}; {@link Pkcs11Backend} adds the operations. */
 export class TokenRuntime extends SessionRuntime {
@@ -40,7 +42,7 @@ export class TokenRuntime extends SessionRuntime {
     owner: Handle,
   ) {
     super(module, calls, slot, profile, pool, log, owner);
-    this.cache = new HandleCache(config.cacheSize ?? 1024, (h) => this.destroyOnOwner(h));
+    this.cache = new HandleCache(config.cacheSize ?? 1024, calls, (h) => this.destroyOnOwner(h));
   }
 
   protected override async reloadKeys(session: Handle): Promise<void> {
@@ -56,7 +58,8 @@ export class TokenRuntime extends SessionRuntime {
     return readPin(this.config.pin);
   }
 
-  protected async unwrapForUse(ref: MaterialRef): Promise<Handle> {
+  /** Unwraps `ref` on the owner session; the handle comes with the epoch it was made in (handle-cache.ts). */
+  protected async unwrapForUse(ref: MaterialRef): Promise<Made> {
     const blob = parseMaterialBlob(ref.wrapped);
     if (blob.keySpec !== ref.keySpec)
       throw hsmError('CKR_WRAPPED_KEY_INVALID', 'parseMaterialBlob', 'data', `Key material blob holds ${blob.keySpec}, expected ${ref.keySpec}.`);
@@ -68,8 +71,10 @@ export class TokenRuntime extends SessionRuntime {
         domainKey = this.domain.get(blob.domainKeyId);
       }
       if (!domainKey) throw hsmError('ERR_DOMAIN_KEY_MISSING', 'C_UnwrapKey', 'internal', 'The domain key that wrapped this key material is not in the token.');
+      // Read on the owner queue, where the owner session is replaced: the epoch of `owner`.
+      const epoch = this.calls.epoch;
       try {
-        return await this.calls.op('unwrap', 'C_UnwrapKey', owner, KWP, domainKey, blob.wrapped, template);
+        return { handle: await this.calls.op('unwrap', 'C_UnwrapKey', owner, KWP, domainKey, blob.wrapped, template), epoch };
       } catch (e) {
         if (e instanceof HsmTimeoutError) {
           // The owner session is busy with a call that may never return: continue on a new one.
@@ -91,16 +96,25 @@ export class TokenRuntime extends SessionRuntime {
     return this.withCached(name, ref.id, () => this.unwrapForUse(ref), fn, blame, oneJob);
   }
 
-  /** Runs `fn` on a pooled session with the cached handle `id`, made with `load` (on the owner session) on a miss. */
-  private withCached<T>(name: string, id: string, load: () => Promise<Handle>, fn: (s: Handle, key: Handle) => Promise<T> | T, blame?: Blame, oneJob = false): Promise<T> {
+  /**
+   * Runs `fn` on a pooled session with the cached handle `id`, made with `load` (on the owner
+   * session) on a miss. A handle whose epoch ended while `fn` held it (the owner session was
+   * replaced) is refused before it reaches the token (StaleHandleError); the key is loaded again
+   * and `fn` runs again, a few times at most.
+   */
+  private withCached<T>(name: string, id: string, load: () => Promise<Made>, fn: (s: Handle, key: Handle) => Promise<T> | T, blame?: Blame, oneJob = false): Promise<T> {
     return this.run(
       name,
       async (s) => {
-        const lease = this.cache.tryLease(id) ?? (await this.cache.lease(id, load));
-        try {
-          return await fn(s, lease.handle);
-        } finally {
-          lease.release();
+        for (let attempt = 1; ; attempt++) {
+          const lease = this.cache.tryLease(id) ?? (await this.cache.lease(id, load));
+          try {
+            return await fn(s, lease.handle);
+          } catch (e) {
+            if (!(e instanceof StaleHandleError) || attempt === STALE_HANDLE_ATTEMPTS) throw e;
+          } finally {
+            lease.release();
+          }
         }
       },
       blame,
@@ -132,10 +146,11 @@ export class TokenRuntime extends SessionRuntime {
   }
 
   /** Makes a session object owned by the owner session (a public key for Verify: no secret in it). */
-  private createOnOwner(template: Template): Promise<Handle> {
+  private createOnOwner(template: Template): Promise<Made> {
     return this.onOwner(async (owner) => {
+      const epoch = this.calls.epoch;
       try {
-        return await this.calls.call('C_CreateObject', owner, template);
+        return { handle: await this.calls.call('C_CreateObject', owner, template), epoch };
       } catch (e) {
         if (e instanceof HsmTimeoutError) {
           await this.replaceOwner(e.settled);
