@@ -25,7 +25,7 @@
 import pkcs11js from 'pkcs11js';
 import type { Handle, PKCS11 } from 'pkcs11js';
 import type { Logger } from '../../core/ports.js';
-import { classOf, HsmError, returnValueOf, toHsmError, type Blame, type Recovery } from './errors.js';
+import { classOf, HsmError, returnValueOf, StaleHandleError, toHsmError, type Blame, type Recovery } from './errors.js';
 import { HsmTimeoutError, type HsmCalls } from './hsm-calls.js';
 import { loginWithRetries } from './module.js';
 import type { HsmProfile } from './profiles.js';
@@ -96,6 +96,9 @@ export abstract class SessionRuntime {
       } catch (e) {
         failure = toHsmError(e, name, blame);
       }
+      // A cached handle's epoch ended under the operation (the owner session was replaced, the
+      // login renewed): nothing reached the token, and the next attempt looks the handle up again.
+      if (failure instanceof StaleHandleError && !this.closed && attempt < MAX_RETRIES) continue;
       if (this.closed || attempt >= MAX_RETRIES || failure.recovery === 'none') throw failure;
       this.log.warn({ ...failure.logFields(), op: name, attempt }, 'PKCS#11 call failed; recovering and retrying');
       try {

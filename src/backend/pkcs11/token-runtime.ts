@@ -8,7 +8,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readPin } from '../../config/hsm.js';
 import type { KeySpec } from '../../core/model.js';
 import type { GeneratedMaterial, Logger, MaterialRef } from '../../core/ports.js';
-import { hsmError, HsmError, StaleHandleError, toHsmError, type Blame } from './errors.js';
+import { hsmError, HsmError, toHsmError, type Blame } from './errors.js';
 import { HandleCache, type Made } from './handle-cache.js';
 import { HsmTimeoutError, type HsmCalls } from './hsm-calls.js';
 import type { Pkcs11BackendConfig } from './index.js';
@@ -22,8 +22,6 @@ import { reloadTokenKeys, type TokenKeySet } from './token-keys.js';
 
 const P = pkcs11js;
 const KWP: Mechanism = { mechanism: P.CKM_AES_KEY_WRAP_PAD };
-/** Runs of an operation whose cached key handle went stale under it, before it fails (three owner session replacements in a row). */
-const STALE_HANDLE_ATTEMPTS = 3;
 
 /** Domain and seal keys and the handle cache over {@link SessionRuntime}; {@link Pkcs11Backend} adds the operations. */
 export class TokenRuntime extends SessionRuntime {
@@ -65,7 +63,7 @@ export class TokenRuntime extends SessionRuntime {
       throw hsmError('CKR_WRAPPED_KEY_INVALID', 'parseMaterialBlob', 'data', `Key material blob holds ${blob.keySpec}, expected ${ref.keySpec}.`);
     const template = unwrapTemplate(blob.keySpec, blob.purpose, this.profile, true, this.profile.uniqueKeyIds ? randomBytes(16) : undefined);
     return this.onOwner(async (owner) => {
-      let domainKey = this.domain.get(blob.domainKeyId);
+      let domainKey = this.domain.stale ? undefined : this.domain.get(blob.domainKeyId);
       if (!domainKey) {
         this.domain = await reloadTokenKeys(this.calls, owner, 'domain');
         domainKey = this.domain.get(blob.domainKeyId);
@@ -99,22 +97,18 @@ export class TokenRuntime extends SessionRuntime {
   /**
    * Runs `fn` on a pooled session with the cached handle `id`, made with `load` (on the owner
    * session) on a miss. A handle whose epoch ended while `fn` held it (the owner session was
-   * replaced) is refused before it reaches the token (StaleHandleError); the key is loaded again
-   * and `fn` runs again, a few times at most.
+   * replaced) is refused before it reaches the token (StaleHandleError); run() then runs `fn`
+   * again, which loads the key again.
    */
   private withCached<T>(name: string, id: string, load: () => Promise<Made>, fn: (s: Handle, key: Handle) => Promise<T> | T, blame?: Blame, oneJob = false): Promise<T> {
     return this.run(
       name,
       async (s) => {
-        for (let attempt = 1; ; attempt++) {
-          const lease = this.cache.tryLease(id) ?? (await this.cache.lease(id, load));
-          try {
-            return await fn(s, lease.handle);
-          } catch (e) {
-            if (!(e instanceof StaleHandleError) || attempt === STALE_HANDLE_ATTEMPTS) throw e;
-          } finally {
-            lease.release();
-          }
+        const lease = this.cache.tryLease(id) ?? (await this.cache.lease(id, load));
+        try {
+          return await fn(s, lease.handle);
+        } finally {
+          lease.release();
         }
       },
       blame,
@@ -164,6 +158,7 @@ export class TokenRuntime extends SessionRuntime {
 
   /** Wraps a session object under the current domain key and returns the blob. */
   async wrapUnderDomainKey(session: Handle, key: Handle, spec: KeySpec, purpose: MaterialPurpose): Promise<Buffer> {
+    if (this.domain.stale) this.domain = await reloadTokenKeys(this.calls, session, 'domain');
     const dk = this.domain.current();
     const wrapped = await this.calls.op('wrap', 'C_WrapKey', session, KWP, dk.handle, key, Buffer.alloc(8192));
     return writeMaterialBlob({ keySpec: spec, purpose, domainKeyId: dk.id, wrapped: Buffer.from(wrapped) });
