@@ -84,7 +84,8 @@ export function classOf(code: string): CkrClass {
 /**
  * What follows a failure, decided after the session was tested (token-runtime.ts):
  * - `none`: nothing; the session is fine and the error is final (bad input, configuration).
- * - `relogin`: the login was lost; log in again, then retry.
+ * - `relogin`: the login was lost (and with it the private session objects); forget cached
+ *   handles, log in again, then retry.
  * - `handles`: an object handle went stale; forget cached handles, look token keys up, retry.
  * - `replace`: the session answered its test, but an operation failed on it and may have left
  *   it mid-operation; close it and retry on another (no other session is touched).

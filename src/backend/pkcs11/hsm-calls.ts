@@ -11,6 +11,9 @@
  *   C_FindObjects* triple) in one hop — every call of the `cloudhsm` profile, including those
  *   pkcs11js offers only synchronously.
  * Start-up and the CLI call pkcs11js directly (module.ts): nothing waits for them.
+ *
+ * It is also where a cached object handle whose epoch has ended is refused (handle-cache.ts):
+ * before the calls on the event loop, and on the worker thread right before its calls.
  */
 import type { Handle, KeyPair, Mechanism, PKCS11, SessionInfo, Template, TokenInfo } from 'pkcs11js';
 import { withDeadline } from '../../core/deadline.js';
@@ -167,8 +170,9 @@ export class HsmCalls {
   /** Handles given to a second holder of a session: their jobs are fenced. */
   private readonly fencedHandles = new WeakSet<Handle>();
   /**
-   * The epoch of the owner session's objects, in memory the worker threads share: a thread
-   * compares it with a job's right before making the job's calls.
+   * The epoch of the handles the runtime caches (the owner session's objects, the token keys it
+   * looked up), in memory the worker threads share: a thread compares it with a job's right
+   * before making the job's calls.
    */
   private readonly epochCell = new Int32Array(new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT));
   /** Object handles made in an epoch ({@link stamp}), by handle object. */
@@ -187,8 +191,8 @@ export class HsmCalls {
   }
 
   /**
-   * The epoch of the cached session objects: a handle stamped with an older one is never passed
-   * to the module again, on any thread (an HSM may give its number to a new object).
+   * The current epoch of cached handles: a handle stamped with an older one is never passed to
+   * the module again, on any thread (an HSM may give its number to a new object).
    */
   get epoch(): number {
     return Atomics.load(this.epochCell, 0);
@@ -199,7 +203,7 @@ export class HsmCalls {
     Atomics.add(this.epochCell, 0, 1);
   }
 
-  /** Marks `handle` (this very object, as the cache hands it out) as made in `epoch`. */
+  /** Marks `handle` (this very object, as the cache hands it out) as made or found in `epoch`. */
   stamp(handle: Handle, epoch: number): void {
     this.stamps.set(handle, epoch);
   }

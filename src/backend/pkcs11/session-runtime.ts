@@ -11,9 +11,11 @@
  *    the session is tested with a cheap call (C_GetSessionInfo) first. If it answers, logged in,
  *    an ambiguous code is the input's fault when the caller chose the input (no recovery);
  *    otherwise the operation is retried on another session and only this one is closed (after
- *    a lost login, the login is renewed first; after a stale handle, the handles are looked up
- *    again). Only a session that fails the test is recovered from: dropped,
- *    and when the device itself is gone every session with it and the owner session reopened.
+ *    a lost login, the cached handles are forgotten and the login renewed first; after a stale
+ *    handle, the handles are looked up again). A forgotten handle still in use is refused before
+ *    it reaches the token, and its operation retried (handle-cache.ts, epochs). Only a session
+ *    that fails the test is recovered from: dropped, and when the device itself is gone every
+ *    session with it and the owner session reopened.
  *    So no request, whatever its input, can make the service drain its pool.
  * 3. A call that does not answer in time fails with a timeout; its session is set aside until the
  *    call returns, and nothing else waits for it.
