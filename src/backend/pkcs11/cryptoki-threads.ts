@@ -49,6 +49,11 @@ export class JobSkipped extends Error {
 
 /** Jobs a thread can have outstanding at once (its start flags form a ring of this size). */
 const THREAD_QUEUE = 64;
+/**
+ * Where, after its start flags, a thread keeps the epoch of the job whose calls it is making,
+ * plus one (0: none or a job without cached handles): see {@link CryptokiThreads.runsEpochBefore}.
+ */
+const RUNNING = THREAD_QUEUE;
 /** Sessions whose cancelled generation is remembered ({@link CryptokiThreads.cancelPending}). */
 const CANCELLED_SESSIONS_KEPT = 1024;
 const PENDING = 0;
@@ -94,8 +99,10 @@ parentPort.on('message', ({ id, slot, order, steps, copyBack, resultAt, epoch })
   let reply;
   if (Atomics.compareExchange(starts, slot, ${PENDING}, ${STARTED}) !== ${PENDING} || (order && order.fenced && failedIn.get(order.session) === order.generation)) {
     reply = { id, skipped: true };
-  } else if (epoch >= 0 && Atomics.load(epochCell, 0) !== epoch) {
+  } else if (epoch >= 0 && (Atomics.store(starts, ${RUNNING}, epoch + 1), Atomics.load(epochCell, 0) !== epoch)) {
     // A cached handle of an ended epoch: it may name another object now. Nothing is called.
+    // (Said running before the check: the epoch's end either is seen here or waits for us.)
+    Atomics.store(starts, ${RUNNING}, 0);
     reply = { id, stale: calls[0][0] };
   } else {
     try {
@@ -107,6 +114,7 @@ parentPort.on('message', ({ id, slot, order, steps, copyBack, resultAt, epoch })
       if (order) failedIn.set(order.session, order.generation);
       reply = { id, error: { name: e && e.name, message: e && e.message, code: e && e.code, method: e && e.method } };
     }
+    Atomics.store(starts, ${RUNNING}, 0);
   }
   parentPort.postMessage(reply);
   // The copies of plaintext and key material this thread received are wiped once answered.
@@ -239,6 +247,21 @@ export class CryptokiThreads {
     for (const job of [...onSession.thread.jobs]) if (job.order?.session === session && this.cancel(job)) this.settle(job, new JobSkipped());
   }
 
+  /**
+   * Whether a thread is making the calls of a job with cached handles of an epoch before `epoch`
+   * (one that passed its epoch check before the epoch ended). Until none is, a new object could
+   * take the number such a call is about to use. A thread whose call outlived its timeout is not
+   * waited for: what a hung HSM does with that call is out of our hands.
+   */
+  runsEpochBefore(epoch: number): boolean {
+    for (const t of this.busy) {
+      if (t.stuck) continue;
+      const running = Atomics.load(t.starts, RUNNING);
+      if (running > 0 && running - 1 < epoch) return true;
+    }
+    return false;
+  }
+
   /** The generation of `session` whose jobs were cancelled ({@link cancelPending}), if any. */
   cancelledGeneration(session: string): number | undefined {
     return this.cancelledIn.get(session);
@@ -366,7 +389,7 @@ export class CryptokiThreads {
 
   private spawn(): Thread {
     const require = createRequire(import.meta.url);
-    const starts = new Int32Array(new SharedArrayBuffer(THREAD_QUEUE * Int32Array.BYTES_PER_ELEMENT));
+    const starts = new Int32Array(new SharedArrayBuffer((THREAD_QUEUE + 1) * Int32Array.BYTES_PER_ELEMENT));
     const worker = new Worker(THREAD_SOURCE, {
       eval: true,
       workerData: { pkcs11js: require.resolve('pkcs11js'), modulePath: this.modulePath, starts: starts.buffer, epochs: this.epochs.buffer },

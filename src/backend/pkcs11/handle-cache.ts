@@ -15,7 +15,9 @@
  * (hsm-calls.ts, and the worker thread right before its calls): an operation that holds a lease
  * across the end of its epoch fails with StaleHandleError, nothing sent, and loads the key again;
  * a load that finishes in a later epoch than it was made in is dropped, never destroyed; an
- * evicted entry of an old epoch is never destroyed.
+ * evicted entry of an old epoch is never destroyed. And a load waits (HsmCalls.drained) while a
+ * worker thread is still making a call that passed its check just before the epoch ended, so
+ * that the new object cannot take the number that call is about to use.
  *
  * A Map is the LRU (insertion order, re-inserted on hit); the leasing rules are what matter here
  * and a generic LRU library would not know them.

@@ -203,6 +203,17 @@ export class HsmCalls {
     Atomics.add(this.epochCell, 0, 1);
   }
 
+  /**
+   * Resolves once no worker thread is making a call with a handle of an ended epoch (one that
+   * passed its check just before the epoch ended), or after the call timeout: before the first
+   * object of a new epoch is made, so that it cannot take a number such a call is about to use.
+   * At once in the usual case (nothing of an old epoch on a thread).
+   */
+  async drained(): Promise<void> {
+    const deadline = Date.now() + this.timeoutMs;
+    while (this.threads.runsEpochBefore(this.epoch) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 1));
+  }
+
   /** Marks `handle` (this very object, as the cache hands it out) as made or found in `epoch`. */
   stamp(handle: Handle, epoch: number): void {
     this.stamps.set(handle, epoch);

@@ -69,6 +69,7 @@ export class TokenRuntime extends SessionRuntime {
         domainKey = this.domain.get(blob.domainKeyId);
       }
       if (!domainKey) throw hsmError('ERR_DOMAIN_KEY_MISSING', 'C_UnwrapKey', 'internal', 'The domain key that wrapped this key material is not in the token.');
+      await this.calls.drained();
       // Read on the owner queue, where the owner session is replaced: the epoch of `owner`.
       const epoch = this.calls.epoch;
       try {
@@ -142,6 +143,7 @@ export class TokenRuntime extends SessionRuntime {
   /** Makes a session object owned by the owner session (a public key for Verify: no secret in it). */
   private createOnOwner(template: Template): Promise<Made> {
     return this.onOwner(async (owner) => {
+      await this.calls.drained();
       const epoch = this.calls.epoch;
       try {
         return { handle: await this.calls.call('C_CreateObject', owner, template), epoch };

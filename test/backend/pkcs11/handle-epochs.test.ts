@@ -144,6 +144,36 @@ describe('an owner session replaced while its handles are in use', () => {
     for (const h of destroyed) expect(madeByOwner).toContain(h);
   });
 
+  it('makes no new object while a call with an old handle, already past its check, is still in the module', async () => {
+    const b = await open({ poolSize: 2 });
+    const [k1, k2] = [await aesKey(b, 'epochs-barrier-1'), await aesKey(b, 'epochs-barrier-2')];
+    await b.encryptSymmetric(k1, Buffer.from('warm'), aad);
+    // k1's C_EncryptInit reaches the module (its job passed the epoch check) and stops there, as a
+    // call a busy thread has not finished making yet; meanwhile the owner session is replaced.
+    control.set(['cloudhsm=1', `object_log=${log}`, 'hang=C_EncryptInit count=1']);
+    const inModule = settle(b.encryptSymmetric(k1, Buffer.from('in the module'), aad));
+    await tick();
+    await loseOwner(b);
+    const from = logLines().length;
+    // k2 is cold: its unwrap on the new owner session waits for the old call to be done.
+    const cold = settle(b.encryptSymmetric(k2, Buffer.from('cold'), aad));
+    await tick(300);
+    control.set(['cloudhsm=1', `object_log=${log}`]); // released
+    const [a, c] = [await inModule, await cold];
+    for (const [r, key, text] of [[a, k1, 'in the module'], [c, k2, 'cold']] as const) {
+      expect(r).toHaveProperty('value');
+      const { iv, ciphertext } = (r as { value: { iv: Buffer; ciphertext: Buffer } }).value;
+      expect((await b.decryptSymmetric(key, iv, ciphertext, aad)).toString()).toBe(text);
+    }
+    // The old call reached the token after its session closed (the test closed it under the call);
+    // what matters is that no object was made before it did, which could have taken its number.
+    const lines = logLines();
+    const stale = staleUses(lines, from);
+    expect(stale.length).toBeGreaterThan(0);
+    const firstStale = Number(stale[0]!.split(':')[0]);
+    expect(lines.slice(from, firstStale).filter((l) => l.includes(' -> '))).toEqual([]);
+  });
+
   it('forgets every cached handle when the login is renewed (a logout destroyed the private session objects)', async () => {
     const b = await open({ poolSize: 1 });
     const key = await aesKey(b, 'epochs-relogin');
