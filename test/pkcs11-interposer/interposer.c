@@ -452,9 +452,10 @@ static int cloudhsm(void) {
 static void objectLog(const char* fn, CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object, int made) {
   char path[sizeof cfg.objectLog];
   pthread_mutex_lock(&mu);
-  memcpy(path, cfg.objectLog, sizeof path);
+  int on = cfg.objectLog[0] != 0;
+  if (on) memcpy(path, cfg.objectLog, sizeof path);
   pthread_mutex_unlock(&mu);
-  if (!path[0]) return;
+  if (!on) return;
   char line[160];
   int n = snprintf(line, sizeof line, "%s %lu %s%lu\n", fn, (unsigned long)session, made ? "-> " : "", (unsigned long)object);
   int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
