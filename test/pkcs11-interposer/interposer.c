@@ -22,10 +22,12 @@
  *                                                              on the process's main thread
  *   HSMKMS_INTERPOSER_STATS=/path/file                         count calls and the latency they got
  *                                                              (below)
+ *   HSMKMS_INTERPOSER_OBJECT_LOG=/path/file                    append every object handle the module is
+ *                                                              given or gives, from any thread (below)
  *
  * Control file: one `key=value` per line, `#` starts a comment. Keys: latency_us, jitter_us,
  * cloudhsm (0/1), fault (up to 8 lines), hang, token_removed (0/1), oversize_signatures,
- * token_manufacturer, main_thread_log. Counters (after=, count=) start from zero each time the file changes.
+ * token_manufacturer, main_thread_log, object_log. Counters (after=, count=) start from zero each time the file changes.
  *
  *   fault=<C_Function|*> <CKR_NAME|0xHEX> [after=N] [count=N] [close_sessions=1]
  *       The matching calls after the first N (default 0) return the code instead of being
@@ -48,6 +50,15 @@
  *   token_manufacturer=NAME
  *       C_GetTokenInfo reports NAME (up to 32 characters, blank-padded) as the manufacturerID:
  *       another vendor's token, for code that adapts to SoftHSM2.
+ *   object_log=PATH
+ *       One line per object handle passed to the real module, in the order the calls reach it
+ *       (any thread): `C_EncryptInit <session> <object>` for a use (C_*Init, C_DestroyObject,
+ *       C_GetAttributeValue, C_WrapKey, C_UnwrapKey, C_DeriveKey), `C_UnwrapKey <session> ->
+ *       <object>` for an object made (also C_CreateObject, C_DeriveKey, C_GenerateKey), and
+ *       `C_CloseSession <session> 0` once a session is closed (not those close_sessions or
+ *       token_removed close). What a test needs to tell whether a handle was used after the
+ *       session that made it closed (an HSM that reuses handle numbers may have given the number
+ *       to another object by then).
  *
  * Latency: each call is held until its start + latency (+ jitter), an absolute deadline on
  * CLOCK_MONOTONIC, with the calling thread's timer slack at 1 ns: a relative nanosleep after the
@@ -118,6 +129,7 @@ typedef struct {
   int nFaults;
   Hang hang;
   char mainThreadLog[512];
+  char objectLog[512];
 } Config;
 
 typedef struct {
@@ -229,6 +241,7 @@ static void setting(Config* c, const char* key, const char* value) {
   else if (strcmp(key, "fault") == 0) parseFault(c, value);
   else if (strcmp(key, "hang") == 0) parseHang(c, value);
   else if (strcmp(key, "main_thread_log") == 0) snprintf(c->mainThreadLog, sizeof c->mainThreadLog, "%s", value);
+  else if (strcmp(key, "object_log") == 0) snprintf(c->objectLog, sizeof c->objectLog, "%s", value);
   else fprintf(stderr, "hsmkms-interposer: unknown setting '%s'\n", key);
 }
 
@@ -241,6 +254,7 @@ static void readEnvironment(void) {
   if ((v = getenv("HSMKMS_INTERPOSER_FAULT"))) setting(&base, "fault", v);
   if ((v = getenv("HSMKMS_INTERPOSER_HANG"))) setting(&base, "hang", v);
   if ((v = getenv("HSMKMS_INTERPOSER_MAIN_THREAD_LOG"))) setting(&base, "main_thread_log", v);
+  if ((v = getenv("HSMKMS_INTERPOSER_OBJECT_LOG"))) setting(&base, "object_log", v);
   if ((v = getenv("HSMKMS_INTERPOSER_CONTROL"))) snprintf(controlPath, sizeof controlPath, "%s", v);
   cfg = base;
 }
@@ -428,6 +442,53 @@ static int cloudhsm(void) {
   return on;
 }
 
+/* ───────────────────────── the object log ───────────────────────── */
+
+/*
+ * Appends one line to the object log (object_log), if set: `fn session object`, or with `made`
+ * `fn session -> object`. One write(2) to a file opened O_APPEND, so lines from threads never
+ * interleave. Called while the call is made (uses) or once it succeeded (objects made).
+ */
+static void objectLog(const char* fn, CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object, int made) {
+  char path[sizeof cfg.objectLog];
+  pthread_mutex_lock(&mu);
+  int on = cfg.objectLog[0] != 0;
+  if (on) memcpy(path, cfg.objectLog, sizeof path);
+  pthread_mutex_unlock(&mu);
+  if (!on) return;
+  char line[160];
+  int n = snprintf(line, sizeof line, "%s %lu %s%lu\n", fn, (unsigned long)session, made ? "-> " : "", (unsigned long)object);
+  int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return;
+  if (write(fd, line, (size_t)n) != n) { /* a test log: nothing to do */ }
+  close(fd);
+}
+
+/* Forwards a call that uses one object handle, logging the use. */
+#define USES_OBJECT(name, params, args, session, object) \
+  static CK_RV x_##name params {                         \
+    CK_RV rv = before(#name);                            \
+    if (rv != CKR_OK) return rv;                         \
+    objectLog(#name, session, object, 0);                \
+    return real->name args;                              \
+  }
+USES_OBJECT(C_DecryptInit, (CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey), (hSession, pMechanism, hKey), hSession, hKey)
+USES_OBJECT(C_SignInit, (CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey), (hSession, pMechanism, hKey), hSession, hKey)
+USES_OBJECT(C_VerifyInit, (CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey), (hSession, pMechanism, hKey), hSession, hKey)
+USES_OBJECT(C_DestroyObject, (CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject), (hSession, hObject), hSession, hObject)
+USES_OBJECT(C_GetAttributeValue, (CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject, CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount),
+            (hSession, hObject, pTemplate, ulCount), hSession, hObject)
+#undef USES_OBJECT
+
+static CK_RV x_C_WrapKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hWrappingKey, CK_OBJECT_HANDLE hKey,
+                         CK_BYTE_PTR pWrappedKey, CK_ULONG_PTR pulWrappedKeyLen) {
+  CK_RV rv = before("C_WrapKey");
+  if (rv != CKR_OK) return rv;
+  objectLog("C_WrapKey", hSession, hWrappingKey, 0);
+  objectLog("C_WrapKey", hSession, hKey, 0);
+  return real->C_WrapKey(hSession, pMechanism, hWrappingKey, hKey, pWrappedKey, pulWrappedKeyLen);
+}
+
 /* ───────────────────────── plain forwarding ───────────────────────── */
 
 #define FORWARD(name, params, args)                  \
@@ -524,6 +585,7 @@ static int allZero(const CK_BYTE* p, CK_ULONG n) {
 static CK_RV x_C_EncryptInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey) {
   CK_RV rv = before("C_EncryptInit");
   if (rv != CKR_OK) return rv;
+  objectLog("C_EncryptInit", hSession, hKey, 0);
   forgetGcm(hSession);
   if (!cloudhsm() || pMechanism == NULL || pMechanism->mechanism != CKM_AES_GCM || pMechanism->pParameter == NULL)
     return real->C_EncryptInit(hSession, pMechanism, hKey);
@@ -592,7 +654,9 @@ static CK_RV x_C_CloseSession(CK_SESSION_HANDLE hSession) {
   CK_RV rv = before("C_CloseSession");
   if (rv != CKR_OK) return rv;
   forgetGcm(hSession);
-  return real->C_CloseSession(hSession);
+  rv = real->C_CloseSession(hSession);
+  if (rv == CKR_OK) objectLog("C_CloseSession", hSession, 0, 0);
+  return rv;
 }
 
 static CK_RV x_C_CloseAllSessions(CK_SLOT_ID slotID) {
@@ -647,7 +711,9 @@ static CK_RV x_C_GenerateKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMecha
                              CK_OBJECT_HANDLE_PTR phKey) {
   CK_RV rv = before("C_GenerateKey");
   if (rv == CKR_OK) rv = requireUniqueId(hSession, pTemplate, ulCount, 1);
-  return rv != CKR_OK ? rv : real->C_GenerateKey(hSession, pMechanism, pTemplate, ulCount, phKey);
+  if (rv == CKR_OK) rv = real->C_GenerateKey(hSession, pMechanism, pTemplate, ulCount, phKey);
+  if (rv == CKR_OK) objectLog("C_GenerateKey", hSession, *phKey, 1);
+  return rv;
 }
 
 static CK_RV x_C_GenerateKeyPair(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_ATTRIBUTE_PTR pPublicKeyTemplate,
@@ -665,20 +731,30 @@ static CK_RV x_C_UnwrapKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechani
                            CK_ULONG ulWrappedKeyLen, CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulAttributeCount, CK_OBJECT_HANDLE_PTR phKey) {
   CK_RV rv = before("C_UnwrapKey");
   if (rv == CKR_OK) rv = requireUniqueId(hSession, pTemplate, ulAttributeCount, 1);
-  return rv != CKR_OK ? rv : real->C_UnwrapKey(hSession, pMechanism, hUnwrappingKey, pWrappedKey, ulWrappedKeyLen, pTemplate, ulAttributeCount, phKey);
+  if (rv != CKR_OK) return rv;
+  objectLog("C_UnwrapKey", hSession, hUnwrappingKey, 0);
+  rv = real->C_UnwrapKey(hSession, pMechanism, hUnwrappingKey, pWrappedKey, ulWrappedKeyLen, pTemplate, ulAttributeCount, phKey);
+  if (rv == CKR_OK) objectLog("C_UnwrapKey", hSession, *phKey, 1);
+  return rv;
 }
 
 static CK_RV x_C_DeriveKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hBaseKey, CK_ATTRIBUTE_PTR pTemplate,
                            CK_ULONG ulAttributeCount, CK_OBJECT_HANDLE_PTR phKey) {
   CK_RV rv = before("C_DeriveKey");
   if (rv == CKR_OK) rv = requireUniqueId(hSession, pTemplate, ulAttributeCount, 1);
-  return rv != CKR_OK ? rv : real->C_DeriveKey(hSession, pMechanism, hBaseKey, pTemplate, ulAttributeCount, phKey);
+  if (rv != CKR_OK) return rv;
+  objectLog("C_DeriveKey", hSession, hBaseKey, 0);
+  rv = real->C_DeriveKey(hSession, pMechanism, hBaseKey, pTemplate, ulAttributeCount, phKey);
+  if (rv == CKR_OK) objectLog("C_DeriveKey", hSession, *phKey, 1);
+  return rv;
 }
 
 static CK_RV x_C_CreateObject(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount, CK_OBJECT_HANDLE_PTR phObject) {
   CK_RV rv = before("C_CreateObject");
   if (rv == CKR_OK) rv = requireUniqueId(hSession, pTemplate, ulCount, 0);
-  return rv != CKR_OK ? rv : real->C_CreateObject(hSession, pTemplate, ulCount, phObject);
+  if (rv == CKR_OK) rv = real->C_CreateObject(hSession, pTemplate, ulCount, phObject);
+  if (rv == CKR_OK) objectLog("C_CreateObject", hSession, *phObject, 1);
+  return rv;
 }
 
 /* The calls interposer.c defines itself (x_…), counted through after() like the forwarded ones. */
@@ -694,6 +770,15 @@ TIMED(C_Encrypt, (CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulData
 TIMED(C_Sign, (CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLen, CK_BYTE_PTR pSignature, CK_ULONG_PTR pulSignatureLen),
       (hSession, pData, ulDataLen, pSignature, pulSignatureLen))
 TIMED(C_CloseSession, (CK_SESSION_HANDLE hSession), (hSession))
+TIMED(C_DecryptInit, (CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey), (hSession, pMechanism, hKey))
+TIMED(C_SignInit, (CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey), (hSession, pMechanism, hKey))
+TIMED(C_VerifyInit, (CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey), (hSession, pMechanism, hKey))
+TIMED(C_DestroyObject, (CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject), (hSession, hObject))
+TIMED(C_GetAttributeValue, (CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject, CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount),
+      (hSession, hObject, pTemplate, ulCount))
+TIMED(C_WrapKey, (CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hWrappingKey, CK_OBJECT_HANDLE hKey, CK_BYTE_PTR pWrappedKey,
+                  CK_ULONG_PTR pulWrappedKeyLen),
+      (hSession, pMechanism, hWrappingKey, hKey, pWrappedKey, pulWrappedKeyLen))
 TIMED(C_CloseAllSessions, (CK_SLOT_ID slotID), (slotID))
 TIMED(C_GenerateKey, (CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount, CK_OBJECT_HANDLE_PTR phKey),
       (hSession, pMechanism, pTemplate, ulCount, phKey))

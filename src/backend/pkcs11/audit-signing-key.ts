@@ -64,6 +64,8 @@ export class AuditSigningKey {
 
   private async resolve(calls: HsmCalls, session: Handle): Promise<AuditKey> {
     if (this.cached) return this.cached;
+    // Stamped with the epoch it was found in, like the runtime's other token keys (token-keys.ts).
+    const epoch = calls.epoch;
     let found = await findAuditKey(calls, session);
     if (!found) {
       await generate(calls, session);
@@ -72,6 +74,7 @@ export class AuditSigningKey {
       found = await findAuditKey(calls, session);
       if (!found) throw hsmError('ERR_AUDIT_KEY_MISSING', 'C_FindObjects', 'internal', 'The audit key was generated but cannot be found in the token.');
     }
+    calls.stamp(found.privateKey, epoch);
     this.cached = found;
     return found;
   }

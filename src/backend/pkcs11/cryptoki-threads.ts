@@ -21,6 +21,7 @@
  */
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
+import { StaleHandleError } from './errors.js';
 
 /** One Cryptoki call: the pkcs11js method name and its arguments. */
 export type Step = readonly [fn: string, ...args: unknown[]];
@@ -48,6 +49,11 @@ export class JobSkipped extends Error {
 
 /** Jobs a thread can have outstanding at once (its start flags form a ring of this size). */
 const THREAD_QUEUE = 64;
+/**
+ * Where, after its start flags, a thread keeps the epoch of the job whose calls it is making,
+ * plus one (0: none or a job without cached handles): see {@link CryptokiThreads.runsEpochBefore}.
+ */
+const RUNNING = THREAD_QUEUE;
 /** Sessions whose cancelled generation is remembered ({@link CryptokiThreads.cancelPending}). */
 const CANCELLED_SESSIONS_KEPT = 1024;
 const PENDING = 0;
@@ -63,6 +69,7 @@ const THREAD_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const pkcs11js = require(workerData.pkcs11js);
 const starts = new Int32Array(workerData.starts);
+const epochCell = new Int32Array(workerData.epochs);
 // Per session: the generation in which a job on it last failed.
 const failedIn = new Map();
 const module = new pkcs11js.PKCS11();
@@ -87,11 +94,16 @@ const buffersOf = (v, out) => {
   else if (v && typeof v === 'object') for (const k of Object.keys(v)) buffersOf(v[k], out);
   return out;
 };
-parentPort.on('message', ({ id, slot, order, steps, copyBack, resultAt }) => {
+parentPort.on('message', ({ id, slot, order, steps, copyBack, resultAt, epoch }) => {
   const calls = revive(steps);
   let reply;
   if (Atomics.compareExchange(starts, slot, ${PENDING}, ${STARTED}) !== ${PENDING} || (order && order.fenced && failedIn.get(order.session) === order.generation)) {
     reply = { id, skipped: true };
+  } else if (epoch >= 0 && (Atomics.store(starts, ${RUNNING}, epoch + 1), Atomics.load(epochCell, 0) !== epoch)) {
+    // A cached handle of an ended epoch: it may name another object now. Nothing is called.
+    // (Said running before the check: the epoch's end either is seen here or waits for us.)
+    Atomics.store(starts, ${RUNNING}, 0);
+    reply = { id, stale: calls[0][0] };
   } else {
     try {
       let result;
@@ -102,6 +114,7 @@ parentPort.on('message', ({ id, slot, order, steps, copyBack, resultAt }) => {
       if (order) failedIn.set(order.session, order.generation);
       reply = { id, error: { name: e && e.name, message: e && e.message, code: e && e.code, method: e && e.method } };
     }
+    Atomics.store(starts, ${RUNNING}, 0);
   }
   parentPort.postMessage(reply);
   // The copies of plaintext and key material this thread received are wiped once answered.
@@ -115,6 +128,8 @@ interface Job {
   copyBack: boolean;
   resultAt: number;
   order: SessionOrder | undefined;
+  /** The epoch of the stamped handles its calls use (-1: none), checked by the thread right before them. */
+  epoch: number;
   thread: Thread | undefined;
   /** Its index in the thread's start flags. */
   slot: number;
@@ -171,6 +186,8 @@ export class CryptokiThreads {
     private readonly modulePath: string,
     /** Threads making calls at once (hung ones not counted). */
     private readonly limit: number,
+    /** The current epoch of cached object handles (hsm-calls.ts), shared with every thread. */
+    private readonly epochs: Int32Array = new Int32Array(new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT)),
   ) {}
 
   /**
@@ -179,11 +196,11 @@ export class CryptokiThreads {
    * with `copyBack`, the thread's copies come back after the calls, in argument order, so the
    * caller can see what the module wrote into them (an HSM-generated GCM IV).
    */
-  run(steps: Step[], copyBack = false, resultAt = steps.length - 1, order?: SessionOrder): RunningJob {
+  run(steps: Step[], copyBack = false, resultAt = steps.length - 1, order?: SessionOrder, epoch = -1): RunningJob {
     let job!: Job;
     const result = new Promise<JobResult>((resolve, reject) => {
       job = {
-        id: this.nextId++, steps: steps.map((s) => plainCopy(s) as Step), copyBack, resultAt, order,
+        id: this.nextId++, steps: steps.map((s) => plainCopy(s) as Step), copyBack, resultAt, order, epoch,
         thread: undefined, slot: 0, settled: false, resolve, reject,
       };
     });
@@ -228,6 +245,21 @@ export class CryptokiThreads {
     const onSession = this.sessions.get(session);
     if (!onSession) return;
     for (const job of [...onSession.thread.jobs]) if (job.order?.session === session && this.cancel(job)) this.settle(job, new JobSkipped());
+  }
+
+  /**
+   * Whether a thread is making the calls of a job with cached handles of an epoch before `epoch`
+   * (one that passed its epoch check before the epoch ended). Until none is, a new object could
+   * take the number such a call is about to use. A thread whose call outlived its timeout is not
+   * waited for: what a hung HSM does with that call is out of our hands.
+   */
+  runsEpochBefore(epoch: number): boolean {
+    for (const t of this.busy) {
+      if (t.stuck) continue;
+      const running = Atomics.load(t.starts, RUNNING);
+      if (running > 0 && running - 1 < epoch) return true;
+    }
+    return false;
   }
 
   /** The generation of `session` whose jobs were cancelled ({@link cancelPending}), if any. */
@@ -324,7 +356,7 @@ export class CryptokiThreads {
       if (onSession) onSession.jobs++;
       else this.sessions.set(job.order.session, { thread, jobs: 1 });
     }
-    thread.worker.postMessage({ id: job.id, slot: job.slot, order: job.order, steps: job.steps, copyBack: job.copyBack, resultAt: job.resultAt });
+    thread.worker.postMessage({ id: job.id, slot: job.slot, order: job.order, steps: job.steps, copyBack: job.copyBack, resultAt: job.resultAt, epoch: job.epoch });
   }
 
   /** Claims a job that has not started, so that it never will. */
@@ -357,17 +389,17 @@ export class CryptokiThreads {
 
   private spawn(): Thread {
     const require = createRequire(import.meta.url);
-    const starts = new Int32Array(new SharedArrayBuffer(THREAD_QUEUE * Int32Array.BYTES_PER_ELEMENT));
+    const starts = new Int32Array(new SharedArrayBuffer((THREAD_QUEUE + 1) * Int32Array.BYTES_PER_ELEMENT));
     const worker = new Worker(THREAD_SOURCE, {
       eval: true,
-      workerData: { pkcs11js: require.resolve('pkcs11js'), modulePath: this.modulePath, starts: starts.buffer },
+      workerData: { pkcs11js: require.resolve('pkcs11js'), modulePath: this.modulePath, starts: starts.buffer, epochs: this.epochs.buffer },
     });
     // Threads never keep the process alive; the backend's close() ends them.
     worker.unref();
     let loaded!: () => void;
     const thread: Thread = { worker, jobs: [], starts, nextSlot: 0, stuck: false, loaded: new Promise<void>((resolve) => (loaded = resolve)) };
     worker.once('exit', () => loaded());
-    worker.on('message', (reply: { ready?: boolean; id: number; skipped?: boolean; result?: unknown; buffers?: Uint8Array[]; error?: Record<string, unknown> }) => {
+    worker.on('message', (reply: { ready?: boolean; id: number; skipped?: boolean; stale?: string; result?: unknown; buffers?: Uint8Array[]; error?: Record<string, unknown> }) => {
       if (reply.ready) {
         loaded();
         return;
@@ -376,11 +408,12 @@ export class CryptokiThreads {
       if (job?.order) {
         const { session, generation } = job.order;
         if (reply.error) this.failedIn.set(session, generation);
-        else if (!reply.skipped && this.failedIn.has(session) && (this.failedIn.get(session) !== generation || job.steps[0]![0] === 'C_CloseSession'))
+        else if (!reply.skipped && !reply.stale && this.failedIn.has(session) && (this.failedIn.get(session) !== generation || job.steps[0]![0] === 'C_CloseSession'))
           this.failedIn.delete(session);
       }
       if (job && job.id === reply.id) {
         if (reply.skipped) this.settle(job, new JobSkipped());
+        else if (reply.stale) this.settle(job, new StaleHandleError(reply.stale));
         else if (reply.error) this.settle(job, Object.assign(new Error(String(reply.error.message)), reply.error));
         else this.settle(job, undefined, { result: revive(reply.result), buffers: reply.buffers?.map((b) => Buffer.from(b.buffer, b.byteOffset, b.byteLength)) });
       }

@@ -84,7 +84,8 @@ export function classOf(code: string): CkrClass {
 /**
  * What follows a failure, decided after the session was tested (token-runtime.ts):
  * - `none`: nothing; the session is fine and the error is final (bad input, configuration).
- * - `relogin`: the login was lost; log in again, then retry.
+ * - `relogin`: the login was lost (and with it the private session objects); forget cached
+ *   handles, log in again, then retry.
  * - `handles`: an object handle went stale; forget cached handles, look token keys up, retry.
  * - `replace`: the session answered its test, but an operation failed on it and may have left
  *   it mid-operation; close it and retry on another (no other session is touched).
@@ -122,6 +123,18 @@ export class HsmError extends BackendError {
 
   override logFields(): Record<string, unknown> {
     return { kind: this.kind, ckr: this.code, ckrValue: this.ckr, fn: this.fn, recovery: this.recovery };
+  }
+}
+
+/**
+ * A cached object handle of an epoch that has ended (its owner session was replaced, or its
+ * objects are no longer trusted): it may name another object now, so it was not passed to the
+ * module. Nothing reached the HSM; the session is fine. The cache's user loads the key again.
+ */
+export class StaleHandleError extends HsmError {
+  constructor(fn: string) {
+    super('ERR_STALE_HANDLE', 0, fn, 'unavailable', `${fn} was not made: its key handle belongs to an owner session that was replaced.`, 'none');
+    this.name = 'StaleHandleError';
   }
 }
 

@@ -11,11 +11,14 @@
  *   C_FindObjects* triple) in one hop — every call of the `cloudhsm` profile, including those
  *   pkcs11js offers only synchronously.
  * Start-up and the CLI call pkcs11js directly (module.ts): nothing waits for them.
+ *
+ * It is also where a cached object handle whose epoch has ended is refused (handle-cache.ts):
+ * before the calls on the event loop, and on the worker thread right before its calls.
  */
 import type { Handle, KeyPair, Mechanism, PKCS11, SessionInfo, Template, TokenInfo } from 'pkcs11js';
 import { withDeadline } from '../../core/deadline.js';
 import { CryptokiThreads, buffersOf, type SessionOrder, type Step } from './cryptoki-threads.js';
-import { HsmError } from './errors.js';
+import { HsmError, StaleHandleError } from './errors.js';
 import type { CallKind, HsmProfile } from './profiles.js';
 
 /** The Cryptoki functions the request path uses, with pkcs11js's synchronous signatures. */
@@ -110,6 +113,22 @@ const SLOT_CALLS: ReadonlySet<string> = new Set(['C_OpenSession', 'C_GetTokenInf
 /** Calls a fenced session handle still makes: probing and ending the session. */
 const NEVER_FENCED: ReadonlySet<string> = new Set(['C_GetSessionInfo', 'C_CloseSession', 'C_FindObjectsFinal']);
 
+/**
+ * Per call, the argument that is an object handle a cache may hold (a key, or the object
+ * destroyed): where a handle stamped with an epoch ({@link HsmCalls.stamp}) is looked for.
+ */
+const OBJECT_ARG: Readonly<Partial<Record<string, number>>> = {
+  C_EncryptInit: 3,
+  C_DecryptInit: 3,
+  C_SignInit: 3,
+  C_VerifyInit: 3,
+  C_DestroyObject: 2,
+  C_GetAttributeValue: 2,
+  C_WrapKey: 3,
+  C_UnwrapKey: 3,
+  C_DeriveKey: 3,
+};
+
 /** A call that did not answer in time. `settled` resolves when it finally returns (or never). */
 export class HsmTimeoutError extends HsmError {
   constructor(
@@ -150,6 +169,14 @@ export class HsmCalls {
   private nextGeneration = 1;
   /** Handles given to a second holder of a session: their jobs are fenced. */
   private readonly fencedHandles = new WeakSet<Handle>();
+  /**
+   * The epoch of the handles the runtime caches (the owner session's objects, the token keys it
+   * looked up), in memory the worker threads share: a thread compares it with a job's right
+   * before making the job's calls.
+   */
+  private readonly epochCell = new Int32Array(new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT));
+  /** Object handles made in an epoch ({@link stamp}), by handle object. */
+  private readonly stamps = new WeakMap<Handle, number>();
 
   constructor(
     module: PKCS11,
@@ -160,7 +187,36 @@ export class HsmCalls {
     this.native = module as unknown as Record<string, (...args: unknown[]) => unknown>;
     this.sync = profile.syncCalls;
     this.timeoutMs = options.timeoutMs ?? 30_000;
-    this.threads = new CryptokiThreads(modulePath, options.threads ?? 10);
+    this.threads = new CryptokiThreads(modulePath, options.threads ?? 10, this.epochCell);
+  }
+
+  /**
+   * The current epoch of cached handles: a handle stamped with an older one is never passed to
+   * the module again, on any thread (an HSM may give its number to a new object).
+   */
+  get epoch(): number {
+    return Atomics.load(this.epochCell, 0);
+  }
+
+  /** Ends the current epoch: every handle stamped so far is stale from now on. Before any object of the next is made. */
+  newEpoch(): void {
+    Atomics.add(this.epochCell, 0, 1);
+  }
+
+  /**
+   * Resolves once no worker thread is making a call with a handle of an ended epoch (one that
+   * passed its check just before the epoch ended), or after the call timeout: before the first
+   * object of a new epoch is made, so that it cannot take a number such a call is about to use.
+   * At once in the usual case (nothing of an old epoch on a thread).
+   */
+  async drained(): Promise<void> {
+    const deadline = Date.now() + this.timeoutMs;
+    while (this.threads.runsEpochBefore(this.epoch) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 1));
+  }
+
+  /** Marks `handle` (this very object, as the cache hands it out) as made or found in `epoch`. */
+  stamp(handle: Handle, epoch: number): void {
+    this.stamps.set(handle, epoch);
   }
 
   /** A call of fixed kind: session, object and random calls. */
@@ -298,6 +354,9 @@ export class HsmCalls {
    */
   private steps(kind: CallKind, steps: Step[], copyBack = false, resultAt = steps.length - 1): unknown {
     const last = steps.length - 1;
+    // On the event loop nothing can end the epoch between this check and the calls below; a
+    // worker thread checks again right before its calls (the epoch may end while the job waits).
+    const epoch = this.epochOf(steps);
     // Plain loops: this runs for every PKCS#11 call of every request (two per Encrypt), and the
     // array methods, rest destructuring and spread calls it was written with made a closure and
     // two or three arrays per call for V8 to allocate and collect.
@@ -313,17 +372,40 @@ export class HsmCalls {
     }
     const [fn, ...args] = steps[last]!;
     const asyncVariant = NATIVE_ASYNC[fn as OperationFn];
-    if (setupInline && asyncVariant) {
+    // A stamped handle in the operation itself is resolved on libuv's thread at some later time:
+    // a worker thread, which checks the epoch right before the call, makes it instead.
+    if (setupInline && asyncVariant && !(epoch >= 0 && OBJECT_ARG[fn] !== undefined)) {
       for (const [setupFn, ...setupArgs] of steps.slice(0, last)) this.native[setupFn]!(...setupArgs);
       const running = this.native[asyncVariant]!(...args) as Promise<unknown>;
       return this.bounded(fn, running, () => {}, sessionOf(steps));
     }
-    const job = this.threads.run(steps, copyBack, resultAt, this.orderOf(steps));
+    const job = this.threads.run(steps, copyBack, resultAt, this.orderOf(steps), epoch);
     const result = job.result.then(({ result, buffers }) => {
       if (copyBack && buffers) buffersOf(steps).forEach((original, i) => buffers[i]?.copy(original));
       return result;
     });
     return this.bounded(fn, result, job.abandon, sessionOf(steps));
+  }
+
+  /**
+   * The epoch of the stamped handles the steps use (-1: none). A stale one is refused here
+   * ({@link StaleHandleError}); nothing is sent.
+   */
+  private epochOf(steps: Step[]): number {
+    let epoch = -1;
+    for (let i = 0; i < steps.length; i++) {
+      const step = steps[i]!;
+      const at = OBJECT_ARG[step[0]];
+      if (at === undefined) continue;
+      // C_WrapKey takes two: the wrapping key, then the key wrapped.
+      for (let a = at; a < (step[0] === 'C_WrapKey' ? at + 2 : at + 1); a++) {
+        const stamped = this.stamps.get(step[a] as Handle);
+        if (stamped === undefined) continue;
+        if (stamped !== Atomics.load(this.epochCell, 0)) throw new StaleHandleError(step[0]);
+        epoch = stamped;
+      }
+    }
+    return epoch;
   }
 
   /** Where the job stands in its session's order (none for calls on a slot). */

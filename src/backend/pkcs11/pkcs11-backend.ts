@@ -353,6 +353,8 @@ export class Pkcs11Backend extends TokenRuntime implements KeyBackend, AuditSign
 
   async sealSecret(plaintext: Uint8Array): Promise<Buffer> {
     return this.run('sealSecret', async (s) => {
+      // Found before a reset or a renewed login (handle-cache.ts, epochs): look the keys up again.
+      if (this.seal.stale) this.seal = await reloadTokenKeys(this.calls, s, 'seal');
       const key = this.seal.current();
       const header = sealedHeader(key.id);
       const { iv, ciphertext } = await this.gcmEncrypt(s, key.handle, view(plaintext), header);
@@ -365,7 +367,7 @@ export class Pkcs11Backend extends TokenRuntime implements KeyBackend, AuditSign
     return this.run(
       'unsealSecret',
       async (s) => {
-        let key = this.seal.get(parsed.sealKeyId);
+        let key = this.seal.stale ? undefined : this.seal.get(parsed.sealKeyId);
         if (!key) {
           // Another process sharing the token may have made it after we looked (nodes racing on
           // their first start): look again, as for domain keys.

@@ -11,9 +11,11 @@
  *    the session is tested with a cheap call (C_GetSessionInfo) first. If it answers, logged in,
  *    an ambiguous code is the input's fault when the caller chose the input (no recovery);
  *    otherwise the operation is retried on another session and only this one is closed (after
- *    a lost login, the login is renewed first; after a stale handle, the handles are looked up
- *    again). Only a session that fails the test is recovered from: dropped,
- *    and when the device itself is gone every session with it and the owner session reopened.
+ *    a lost login, the cached handles are forgotten and the login renewed first; after a stale
+ *    handle, the handles are looked up again). A forgotten handle still in use is refused before
+ *    it reaches the token, and its operation retried (handle-cache.ts, epochs). Only a session
+ *    that fails the test is recovered from: dropped, and when the device itself is gone every
+ *    session with it and the owner session reopened.
  *    So no request, whatever its input, can make the service drain its pool.
  * 3. A call that does not answer in time fails with a timeout; its session is set aside until the
  *    call returns, and nothing else waits for it.
@@ -25,7 +27,7 @@
 import pkcs11js from 'pkcs11js';
 import type { Handle, PKCS11 } from 'pkcs11js';
 import type { Logger } from '../../core/ports.js';
-import { classOf, HsmError, returnValueOf, toHsmError, type Blame, type Recovery } from './errors.js';
+import { classOf, HsmError, returnValueOf, StaleHandleError, toHsmError, type Blame, type Recovery } from './errors.js';
 import { HsmTimeoutError, type HsmCalls } from './hsm-calls.js';
 import { loginWithRetries } from './module.js';
 import type { HsmProfile } from './profiles.js';
@@ -96,6 +98,9 @@ export abstract class SessionRuntime {
       } catch (e) {
         failure = toHsmError(e, name, blame);
       }
+      // A cached handle's epoch ended under the operation (the owner session was replaced, the
+      // login renewed): nothing reached the token, and the next attempt looks the handle up again.
+      if (failure instanceof StaleHandleError && !this.closed && attempt < MAX_RETRIES) continue;
       if (this.closed || attempt >= MAX_RETRIES || failure.recovery === 'none') throw failure;
       this.log.warn({ ...failure.logFields(), op: name, attempt }, 'PKCS#11 call failed; recovering and retrying');
       try {
@@ -151,6 +156,9 @@ export abstract class SessionRuntime {
       case 'replace':
         return;
       case 'relogin':
+        // A logout destroyed the private session objects (PKCS#11: C_Logout) and freed their
+        // handle numbers: the cached handles end with it, before a new object can take a number.
+        this.forgetHandles();
         await this.login(this.owner);
         await this.reloadKeys(this.owner);
         return;
@@ -211,12 +219,17 @@ export abstract class SessionRuntime {
     return next;
   }
 
+  /**
+   * Destroys a cached object on the owner session, later (behind the owner's queue). A handle
+   * stamped with an epoch that ends meanwhile is not destroyed (HsmCalls refuses it): its number
+   * may name another object by then.
+   */
   protected destroyOnOwner(handle: Handle): void {
     void this.onOwner(async (owner) => {
       try {
         await this.calls.call('C_DestroyObject', owner, handle);
       } catch {
-        /* the object went with its session */
+        /* the object went with its session, or its epoch ended */
       }
     });
   }

@@ -165,7 +165,9 @@ export class TokenKeyring extends SessionRuntime {
     return this.pinSource();
   }
 
+  /** The cached handles' epoch ends (handle-cache.ts): one still in use is refused, and looked up again. */
   protected override forgetHandles(): void {
+    this.calls.newEpoch();
     this.keys.clear();
   }
 
@@ -271,12 +273,15 @@ export class TokenKeyring extends SessionRuntime {
       { type: P.CKA_LABEL, value: name.label },
     ];
     if (name.id) template.push({ type: P.CKA_ID, value: Buffer.from(name.id) });
+    const epoch = this.calls.epoch;
     const handles = await this.calls.findObjects(session, template, 2);
     if (handles.length === 0) return undefined;
     if (handles.length > 1) return 'ambiguous';
+    this.calls.stamp(handles[0]!, epoch);
     const entry = { handle: handles[0]!, info: await this.read(session, handles[0]!) };
     if (this.keys.size >= KEY_CACHE_SIZE) this.keys.clear();
-    this.keys.set(id, entry);
+    // Not cached when the epoch ended meanwhile: the handle would be refused at every use.
+    if (epoch === this.calls.epoch) this.keys.set(id, entry);
     return entry;
   }
 

@@ -42,7 +42,15 @@ export class TokenKeySet {
   constructor(
     readonly role: TokenKeyRole,
     private readonly byId: Map<string, Handle>,
+    private readonly calls: HsmCalls,
+    /** The epoch the handles were found in (handle-cache.ts). */
+    private readonly epoch: number,
   ) {}
+
+  /** Found in an epoch that has ended: HsmCalls refuses these handles; look the keys up again. */
+  get stale(): boolean {
+    return this.epoch !== this.calls.epoch;
+  }
 
   /** The key new material is protected with. */
   current(): { id: Buffer; handle: Handle } {
@@ -60,8 +68,11 @@ export class TokenKeySet {
   }
 }
 
-async function find(calls: HsmCalls, session: Handle, role: TokenKeyRole): Promise<Map<string, Handle>> {
+async function find(calls: HsmCalls, session: Handle, role: TokenKeyRole): Promise<TokenKeySet> {
   const found = new Map<string, Handle>();
+  // Stamped with the epoch they were found in: a reset or renewed login ends it (and the
+  // runtime looks them up again), and HsmCalls refuses them from then on (handle-cache.ts).
+  const epoch = calls.epoch;
   try {
     const handles = await calls.findObjects(
       session,
@@ -74,12 +85,15 @@ async function find(calls: HsmCalls, session: Handle, role: TokenKeyRole): Promi
     );
     for (const h of handles) {
       const [id] = await calls.call('C_GetAttributeValue', session, h, [{ type: P.CKA_ID }]);
-      if (Buffer.isBuffer(id?.value) && id.value.length > 0) found.set(id.value.toString('hex'), h);
+      if (Buffer.isBuffer(id?.value) && id.value.length > 0) {
+        calls.stamp(h, epoch);
+        found.set(id.value.toString('hex'), h);
+      }
     }
   } catch (e) {
     throw toHsmError(e, 'C_FindObjects');
   }
-  return found;
+  return new TokenKeySet(role, found, calls, epoch);
 }
 
 /**
@@ -104,8 +118,8 @@ export interface TokenKeyOptions {
  * so a process that raced us sees both keys and picks the same one.
  */
 export async function loadTokenKeys(calls: HsmCalls, session: Handle, role: TokenKeyRole, options: TokenKeyOptions): Promise<TokenKeySet> {
-  let keys = await find(calls, session, role);
-  if (keys.size > 0) return new TokenKeySet(role, keys);
+  const keys = await find(calls, session, role);
+  if (keys.size > 0) return keys;
   const template: Template = [...tokenAesKeyTemplate(TOKEN_KEY_LABELS[role], randomBytes(16), USAGE[role]), { type: P.CKA_MODIFIABLE, value: false }];
   try {
     if (role === 'domain' && options.unwrapTemplate) {
@@ -122,11 +136,10 @@ export async function loadTokenKeys(calls: HsmCalls, session: Handle, role: Toke
     throw toHsmError(e, 'C_GenerateKey');
   }
   await sleep(options.raceWindowMs ?? 250);
-  keys = await find(calls, session, role);
-  return new TokenKeySet(role, keys);
+  return find(calls, session, role);
 }
 
 /** Looks the role's keys up again (a blob named a key created by another process). */
 export async function reloadTokenKeys(calls: HsmCalls, session: Handle, role: TokenKeyRole): Promise<TokenKeySet> {
-  return new TokenKeySet(role, await find(calls, session, role));
+  return find(calls, session, role);
 }

@@ -9,7 +9,7 @@ import { readPin } from '../../config/hsm.js';
 import type { KeySpec } from '../../core/model.js';
 import type { GeneratedMaterial, Logger, MaterialRef } from '../../core/ports.js';
 import { hsmError, HsmError, toHsmError, type Blame } from './errors.js';
-import { HandleCache } from './handle-cache.js';
+import { HandleCache, type Made } from './handle-cache.js';
 import { HsmTimeoutError, type HsmCalls } from './hsm-calls.js';
 import type { Pkcs11BackendConfig } from './index.js';
 import { generationRequest, specInfo, unwrapTemplate } from './key-specs.js';
@@ -40,7 +40,7 @@ export class TokenRuntime extends SessionRuntime {
     owner: Handle,
   ) {
     super(module, calls, slot, profile, pool, log, owner);
-    this.cache = new HandleCache(config.cacheSize ?? 1024, (h) => this.destroyOnOwner(h));
+    this.cache = new HandleCache(config.cacheSize ?? 1024, calls, (h) => this.destroyOnOwner(h));
   }
 
   protected override async reloadKeys(session: Handle): Promise<void> {
@@ -56,20 +56,24 @@ export class TokenRuntime extends SessionRuntime {
     return readPin(this.config.pin);
   }
 
-  protected async unwrapForUse(ref: MaterialRef): Promise<Handle> {
+  /** Unwraps `ref` on the owner session; the handle comes with the epoch it was made in (handle-cache.ts). */
+  protected async unwrapForUse(ref: MaterialRef): Promise<Made> {
     const blob = parseMaterialBlob(ref.wrapped);
     if (blob.keySpec !== ref.keySpec)
       throw hsmError('CKR_WRAPPED_KEY_INVALID', 'parseMaterialBlob', 'data', `Key material blob holds ${blob.keySpec}, expected ${ref.keySpec}.`);
     const template = unwrapTemplate(blob.keySpec, blob.purpose, this.profile, true, this.profile.uniqueKeyIds ? randomBytes(16) : undefined);
     return this.onOwner(async (owner) => {
-      let domainKey = this.domain.get(blob.domainKeyId);
+      let domainKey = this.domain.stale ? undefined : this.domain.get(blob.domainKeyId);
       if (!domainKey) {
         this.domain = await reloadTokenKeys(this.calls, owner, 'domain');
         domainKey = this.domain.get(blob.domainKeyId);
       }
       if (!domainKey) throw hsmError('ERR_DOMAIN_KEY_MISSING', 'C_UnwrapKey', 'internal', 'The domain key that wrapped this key material is not in the token.');
+      await this.calls.drained();
+      // Read on the owner queue, where the owner session is replaced: the epoch of `owner`.
+      const epoch = this.calls.epoch;
       try {
-        return await this.calls.op('unwrap', 'C_UnwrapKey', owner, KWP, domainKey, blob.wrapped, template);
+        return { handle: await this.calls.op('unwrap', 'C_UnwrapKey', owner, KWP, domainKey, blob.wrapped, template), epoch };
       } catch (e) {
         if (e instanceof HsmTimeoutError) {
           // The owner session is busy with a call that may never return: continue on a new one.
@@ -91,8 +95,13 @@ export class TokenRuntime extends SessionRuntime {
     return this.withCached(name, ref.id, () => this.unwrapForUse(ref), fn, blame, oneJob);
   }
 
-  /** Runs `fn` on a pooled session with the cached handle `id`, made with `load` (on the owner session) on a miss. */
-  private withCached<T>(name: string, id: string, load: () => Promise<Handle>, fn: (s: Handle, key: Handle) => Promise<T> | T, blame?: Blame, oneJob = false): Promise<T> {
+  /**
+   * Runs `fn` on a pooled session with the cached handle `id`, made with `load` (on the owner
+   * session) on a miss. A handle whose epoch ended while `fn` held it (the owner session was
+   * replaced) is refused before it reaches the token (StaleHandleError); run() then runs `fn`
+   * again, which loads the key again.
+   */
+  private withCached<T>(name: string, id: string, load: () => Promise<Made>, fn: (s: Handle, key: Handle) => Promise<T> | T, blame?: Blame, oneJob = false): Promise<T> {
     return this.run(
       name,
       async (s) => {
@@ -132,10 +141,12 @@ export class TokenRuntime extends SessionRuntime {
   }
 
   /** Makes a session object owned by the owner session (a public key for Verify: no secret in it). */
-  private createOnOwner(template: Template): Promise<Handle> {
+  private createOnOwner(template: Template): Promise<Made> {
     return this.onOwner(async (owner) => {
+      await this.calls.drained();
+      const epoch = this.calls.epoch;
       try {
-        return await this.calls.call('C_CreateObject', owner, template);
+        return { handle: await this.calls.call('C_CreateObject', owner, template), epoch };
       } catch (e) {
         if (e instanceof HsmTimeoutError) {
           await this.replaceOwner(e.settled);
@@ -149,6 +160,7 @@ export class TokenRuntime extends SessionRuntime {
 
   /** Wraps a session object under the current domain key and returns the blob. */
   async wrapUnderDomainKey(session: Handle, key: Handle, spec: KeySpec, purpose: MaterialPurpose): Promise<Buffer> {
+    if (this.domain.stale) this.domain = await reloadTokenKeys(this.calls, session, 'domain');
     const dk = this.domain.current();
     const wrapped = await this.calls.op('wrap', 'C_WrapKey', session, KWP, dk.handle, key, Buffer.alloc(8192));
     return writeMaterialBlob({ keySpec: spec, purpose, domainKeyId: dk.id, wrapped: Buffer.from(wrapped) });
