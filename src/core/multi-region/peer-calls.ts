@@ -21,6 +21,9 @@ const PASSED_ON: readonly KmsErrorName[] = [
   'NotFoundException',
   'KMSInvalidStateException',
   'DisabledException',
+  // ImportReplica(Versions): the material does not match the PublicKey sent with it. The same
+  // material would meet the same answer: a refusal for good (replication-jobs.ts), never retried.
+  'IncorrectKeyMaterialException',
 ];
 
 /** `HsmKms.<operation>` in `region`, with failures as the KmsError the caller should see. */

@@ -27,7 +27,7 @@ import { call, expectKmsError } from '../operations/management-support.js';
 const SILENT: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => SILENT };
 
 let kms: TestKms;
-let answer: 'ok' | 'down' | 'gone' | 'refused' | 'slow';
+let answer: 'ok' | 'down' | 'gone' | 'refused' | 'slow' | 'mismatch';
 /** Ends the peer's slow answer (answer 'slow'). */
 let answerNow: () => void = () => {};
 /** A transport public key such as a peer's PrepareReplica offers (SubjectPublicKeyInfo, base64). */
@@ -46,6 +46,9 @@ beforeEach(async () => {
       if (answer === 'down') throw new PeerError('PeerUnreachable', 'connection refused', 0);
       if (answer === 'gone') throw new PeerError('NotFoundException', `Key '${String(input.KeyId)}' does not exist`, 400);
       if (answer === 'refused') throw new PeerError('AccessDeniedException', 'the peer principal may not create keys here', 400);
+      // What ImportReplica(Versions) answers when the material does not match the PublicKey sent with it.
+      if (answer === 'mismatch' && (operation === 'ImportReplica' || operation === 'ImportReplicaVersions'))
+        throw new PeerError('IncorrectKeyMaterialException', 'The material sent for the key is not an ECC_NIST_P256 key matching its PublicKey', 400);
       if (operation === 'PrepareReplica') return { TransportKeyId: 'transport-1', PublicKey: TRANSPORT_KEY, TransportHashes: ['SHA_256', 'SHA_1'] };
       return { KeyState: 'Enabled' };
     },
@@ -260,6 +263,32 @@ describe('multi-Region work that waits for a region (Creating, Updating, Pending
     // Within the call's own wait, the refusal is the call's answer, and nothing stays behind.
     await expectKmsError(call(kms, replicateKey, { KeyId: keyId, ReplicaRegion: 'eu-west-1' }), 'AccessDeniedException', 'eu-west-1');
     expect((await kms.store.multiRegion.getMultiRegionKey(keyId))!.regions.map((r) => r.region)).toStrictEqual(['us-east-1']);
+  });
+
+  it('material the replica region finds not matching (IncorrectKeyMaterialException) is a refusal for good: given up, logged and audited with the reason, never retried', async () => {
+    const keyId = ((await call(kms, createKey, { MultiRegion: true })).KeyMetadata as { KeyId: string }).KeyId;
+    answer = 'down';
+    await call(kms, replicateKey, { KeyId: keyId, ReplicaRegion: 'eu-west-1' });
+    answer = 'mismatch';
+    const errors: unknown[] = [];
+    const logger: Logger = { ...SILENT, error: (fields: unknown) => void errors.push(fields), child: () => logger };
+    kms.clock.advance(retryDelayMs(1));
+    await runReplicationJobs(kms.deps, logger);
+    expect((await kms.store.multiRegion.getMultiRegionKey(keyId))!.regions.map((r) => r.region)).toStrictEqual(['us-east-1']);
+    expect(await jobs()).toMatchObject([{ keyId, region: 'eu-west-1', kind: 'abandon' }]);
+    expect(errors).toMatchObject([{ keyId, region: 'eu-west-1', kind: 'replicate', err: { type: 'IncorrectKeyMaterialException' } }]);
+    expect(kms.audit.filter((e) => e.actor?.type === 'AWSService')).toMatchObject([
+      { eventName: 'ReplicateKey', errorCode: 'IncorrectKeyMaterialException', errorMessage: expect.stringMatching(/^eu-west-1: The material sent .* not .* matching its PublicKey/) },
+    ]);
+    // Within the call's own wait it is the call's answer.
+    await expectKmsError(call(kms, replicateKey, { KeyId: keyId, ReplicaRegion: 'eu-west-1' }), 'IncorrectKeyMaterialException', 'matching its PublicKey');
+
+    // A rotation's new version refused the same way: the rotation is given up (no longer Updating), not retried.
+    const rotating = await primaryWithReplica();
+    await call(kms, rotateKeyOnDemand, { KeyId: rotating });
+    await until(async () => (await jobs()).every((j) => j.keyId !== rotating));
+    expect(await metadataOf(rotating)).toMatchObject({ KeyState: 'Enabled' });
+    expect(kms.audit.filter((e) => e.actor?.type === 'AWSService' && e.eventName === 'RotateKey')).toMatchObject([{ errorCode: 'IncorrectKeyMaterialException' }]);
   });
 
   it('UpdatePrimaryRegion to an unreachable region: Updating (still usable) until the new primary has taken over', async () => {
