@@ -249,15 +249,21 @@ describe('multi-Region work that waits for a region (Creating, Updating, Pending
     expect(kms.audit.filter((e) => e.eventName === 'ReplicateKey' && e.actor?.type === 'AWSService')).toMatchObject([{ additionalEventData: { region: 'eu-west-1' } }]);
   });
 
-  it('a replica the peer refuses for good leaves the set; the refusal is logged and audited', async () => {
+  /** A replica asked for while its region cannot be reached, then the scheduler's retry answered `refusal`; what was logged as errors. */
+  async function replicaRetriedInto(refusal: typeof answer): Promise<{ keyId: string; errors: unknown[]; logger: Logger }> {
     const keyId = ((await call(kms, createKey, { MultiRegion: true })).KeyMetadata as { KeyId: string }).KeyId;
     answer = 'down';
     await call(kms, replicateKey, { KeyId: keyId, ReplicaRegion: 'eu-west-1' });
-    answer = 'refused';
+    answer = refusal;
     const errors: unknown[] = [];
     const logger: Logger = { ...SILENT, error: (fields: unknown) => void errors.push(fields), child: () => logger };
     kms.clock.advance(retryDelayMs(1));
     await runReplicationJobs(kms.deps, logger);
+    return { keyId, errors, logger };
+  }
+
+  it('a replica the peer refuses for good leaves the set; the refusal is logged and audited', async () => {
+    const { keyId, errors, logger } = await replicaRetriedInto('refused');
     expect((await kms.store.multiRegion.getMultiRegionKey(keyId))!.regions.map((r) => r.region)).toStrictEqual(['us-east-1']);
     // What the region may have recorded (a `Creating` placeholder) is removed there by the next pass.
     expect(await jobs()).toMatchObject([{ keyId, region: 'eu-west-1', kind: 'abandon', payload: JSON.stringify({ PrimaryRegion: 'us-east-1' }) }]);
@@ -274,14 +280,7 @@ describe('multi-Region work that waits for a region (Creating, Updating, Pending
   });
 
   it('material the replica region finds not matching (IncorrectKeyMaterialException) is a refusal for good: given up, logged and audited with the reason, never retried', async () => {
-    const keyId = ((await call(kms, createKey, { MultiRegion: true })).KeyMetadata as { KeyId: string }).KeyId;
-    answer = 'down';
-    await call(kms, replicateKey, { KeyId: keyId, ReplicaRegion: 'eu-west-1' });
-    answer = 'mismatch';
-    const errors: unknown[] = [];
-    const logger: Logger = { ...SILENT, error: (fields: unknown) => void errors.push(fields), child: () => logger };
-    kms.clock.advance(retryDelayMs(1));
-    await runReplicationJobs(kms.deps, logger);
+    const { keyId, errors } = await replicaRetriedInto('mismatch');
     expect((await kms.store.multiRegion.getMultiRegionKey(keyId))!.regions.map((r) => r.region)).toStrictEqual(['us-east-1']);
     expect(await jobs()).toMatchObject([{ keyId, region: 'eu-west-1', kind: 'abandon' }]);
     expect(errors).toMatchObject([{ keyId, region: 'eu-west-1', kind: 'replicate', err: { type: 'IncorrectKeyMaterialException' } }]);
