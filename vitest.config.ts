@@ -51,7 +51,7 @@ export default defineConfig({
           name: 'cloudhsm',
           include: CLOUDHSM_SUITES,
           // Two `hsmkms serve` processes on their own embedded SoftHSM2 tokens: the profile does not reach them.
-          exclude: ['test/api/multi-region.test.ts'],
+          exclude: ['test/api/multi-region.test.ts', 'test/api/multi-region-promotion.test.ts'],
           globalSetup: [],
           env: {
             HSMKMS_TEST_PROFILE: 'cloudhsm',
@@ -71,6 +71,7 @@ export default defineConfig({
             'test/api/audit-reading.test.ts',
             // Starts two deployments of its own (startServer is not used): it would run unchanged.
             'test/api/multi-region.test.ts',
+            'test/api/multi-region-promotion.test.ts',
           ],
           globalSetup: ['test/three-nodes-setup.ts'],
           env: { HSMKMS_TEST_DEPLOYMENT: 'three-nodes' },

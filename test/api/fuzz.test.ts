@@ -251,15 +251,18 @@ beforeAll(async () => {
   // Replica material as a primary's deployment sends it: 32 bytes wrapped with RSAES-OAEP to the
   // transport key PrepareReplica made (single use). SHA-1, which every SoftHSM2 does: under the
   // cloudhsm profile the token also offers SHA-256, which the SoftHSM2 behind it cannot do.
+  const replicaSettings = { KeyUsage: 'ENCRYPT_DECRYPT', PrimaryRegion: 'eu-west-1', Regions: ['eu-west-1'], CreationDate: 1_790_000_000 };
+  const replicaFields = { KeySpec: 'SYMMETRIC_DEFAULT', ...replicaSettings };
   const wrapForReplica = async (KeyId: string, Existing: boolean) => {
-    const prepared = (await fromPeer.call('PrepareReplica', { KeyId, KeySpec: 'SYMMETRIC_DEFAULT', Existing })) as { TransportKeyId: string; PublicKey: string; TransportHashes: string[] };
+    // A new replica's settings come with PrepareReplica (it is recorded Creating; ImportReplica completes it).
+    const request = { KeyId, KeySpec: 'SYMMETRIC_DEFAULT', ...(Existing ? { Existing } : { Replica: replicaSettings }) };
+    const prepared = (await fromPeer.call('PrepareReplica', request)) as { TransportKeyId: string; PublicKey: string; TransportHashes: string[] };
     const hash = 'SHA_1';
     expect(prepared.TransportHashes).toContain(hash);
     const publicKey = createPublicKey({ key: Buffer.from(prepared.PublicKey, 'base64'), format: 'der', type: 'spki' });
     const wrapped = publicEncrypt({ key: publicKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha1' }, randomBytes(32));
     return { TransportKeyId: prepared.TransportKeyId, TransportHash: hash, WrappedMaterial: b64(wrapped) };
   };
-  const replicaFields = { KeySpec: 'SYMMETRIC_DEFAULT', KeyUsage: 'ENCRYPT_DECRYPT', PrimaryRegion: 'eu-west-1', Regions: ['eu-west-1'], CreationDate: 1_790_000_000 };
   const replicaId = `mrk-${'f'.repeat(32)}`;
   const forReplica = await wrapForReplica(replicaId, false);
   // A replica already here (of a primary in eu-west-1), for ImportReplicaVersions: new material for it.
@@ -384,7 +387,7 @@ beforeAll(async () => {
     ReplicateKey: { KeyId: mrk, ReplicaRegion: 'eu-west-1', Description: 'replica', Tags: tags, Policy: defaultPolicy(), BypassPolicyLockoutSafetyCheck: false },
     UpdatePrimaryRegion: { KeyId: mrk, PrimaryRegion: 'eu-west-1' },
     'HsmKms.SyncMultiRegionKey': { KeyId: existingReplica, PrimaryRegion: 'eu-west-1', Regions: ['eu-west-1', 'us-east-1'], RotationEnabled: false },
-    'HsmKms.PrepareReplica': { KeyId: `mrk-${'e'.repeat(32)}`, KeySpec: 'SYMMETRIC_DEFAULT', Existing: false },
+    'HsmKms.PrepareReplica': { KeyId: `mrk-${'e'.repeat(32)}`, KeySpec: 'SYMMETRIC_DEFAULT', Replica: replicaSettings },
     'HsmKms.AbandonReplica': { KeyId: `mrk-${'e'.repeat(32)}`, PrimaryRegion: 'eu-west-1' },
     'HsmKms.RemoveCreatingReplica': { KeyId: creatingReplica },
     'HsmKms.ImportReplica': {

@@ -686,6 +686,25 @@ describe('the peer-to-peer operations are for the RegionPeer principal alone', (
     expect(JSON.parse(stdout.trim())).toMatchObject({ region: eu, accessKeyId: peerCredentials.AWS_ACCESS_KEY_ID });
   });
 
+  it('a RegionPeer made before hsmkms:PeerRegion existed (bound to no region): replication waits, logging the command that binds it, and goes on once it is run', async () => {
+    await adminWest.call('UntagPrincipal', { UserName: 'replicator-us-east-1', TagKeys: ['hsmkms:PeerRegion'] });
+    const key = (await kmsEast.send(new CreateKeyCommand({ MultiRegion: true }))).KeyMetadata!;
+    const command = `hsmkms principal tag replicator-us-east-1 --tag hsmkms:PeerRegion=${us}`;
+    try {
+      const logged = east.stdout().length;
+      expect((await kmsEast.send(new ReplicateKeyCommand({ KeyId: key.KeyId, ReplicaRegion: eu }))).ReplicaKeyMetadata!.KeyState).toBe('Creating');
+      // Retried (the scheduler's first retries are 0.2 s apart here), each attempt logged with the command to run in eu-west-1.
+      await expect.poll(() => east.stdout().slice(logged).split(command).length - 1, { timeout: 30_000, interval: 100 }).toBeGreaterThanOrEqual(2);
+      expect((await kmsEast.send(new DescribeKeyCommand({ KeyId: key.KeyId }))).KeyMetadata!.MultiRegionConfiguration!.ReplicaKeys).toStrictEqual([
+        { Arn: `arn:aws:kms:${eu}:111122223333:key/${key.KeyId}`, Region: eu },
+      ]);
+      expect(await stateIn(kmsWest, key.KeyId!)).toBe('NotFoundException');
+    } finally {
+      await hsmkms(['principal', 'tag', 'replicator-us-east-1', '--tag', `hsmkms:PeerRegion=${us}`, '--data-dir', dataDir(eu)]);
+    }
+    await replicaReady(key.KeyId!);
+  });
+
   it('a peer principal left a CryptoUser (before RegionPeer existed): replication is refused and audited with the command that fixes it', async () => {
     await adminWest.call('UpdatePrincipalRoles', { UserName: 'replicator-us-east-1', Roles: ['CryptoUser'] });
     const key = (await kmsEast.send(new CreateKeyCommand({ MultiRegion: true }))).KeyMetadata!;

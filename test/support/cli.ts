@@ -17,6 +17,8 @@ export interface Served {
   child: ChildProcess;
   endpoint: string;
   stderr: () => string;
+  /** What it wrote to stdout (its log lines) so far. */
+  stdout: () => string;
   stop(): Promise<number | null>;
 }
 
@@ -27,7 +29,8 @@ export async function serve(args: string[], env: NodeJS.ProcessEnv = {}): Promis
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let err = '';
-  child.stdout!.resume();
+  let out = '';
+  child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
   const endpoint = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`hsmkms serve did not start:\n${err}`)), 60_000);
     child.stderr!.on('data', (chunk: Buffer) => {
@@ -47,6 +50,7 @@ export async function serve(args: string[], env: NodeJS.ProcessEnv = {}): Promis
     child,
     endpoint,
     stderr: () => err,
+    stdout: () => out,
     stop: () =>
       new Promise((resolve) => {
         if (child.exitCode !== null) return resolve(child.exitCode);

@@ -27,7 +27,7 @@ import type { KeySpec } from '../../core/model.js';
 import type { ReplicableMaterial, TransferRef, TransportHash } from '../../core/multi-region/transport.js';
 import { EC_SPEC_CURVES, ecSpkiPoint } from '../../core/ec-spki.js';
 import { hsmError, toHsmError } from './errors.js';
-import { ecPublicX, signsFor } from './key-import.js';
+import { signsFor } from './key-import.js';
 import { ecSpki, rsaSpki } from './public-key.js';
 import { ephemeralUnwrapKeyTemplate, generationRequest, oaepMechanism, specInfo, unwrapCallKind, unwrapTemplate } from './key-specs.js';
 import { parseMaterialBlob, writeMaterialBlob, type MaterialPurpose } from './material-blob.js';
@@ -224,11 +224,21 @@ async function requireShape(backend: Pkcs11Backend, session: Handle, key: Handle
  * The public key of an unwrapped private key as GetPublicKey answers it (DER SubjectPublicKeyInfo,
  * EC points uncompressed), checked in the token against the one the primary sent: RSA from the
  * key's own modulus and exponent; EC — whose PKCS#11 private key carries no point — the point
- * sent, once the key's ECDSA signature verifies with it, or for key-agreement material (which
- * cannot sign) once ECDH of the key with the generator gives its x-coordinate (the sign of y is
- * then not fixed by the token, and does not change a shared secret). Throws kind `data` otherwise.
+ * sent, once an ECDSA signature of the key verifies with it. ECDH cannot tell a point from its
+ * mirror (x, −y): d and −d give every shared secret the same x-coordinate. So key-agreement
+ * material (derive-only, it cannot sign) is checked on `signingProbe`: a second unwrap of the same
+ * material as a signing session object, which signs one fixed probe and is destroyed (never
+ * wrapped, stored or used for anything else). Throws kind `data` otherwise.
  */
-async function checkedPublicKey(backend: Pkcs11Backend, session: Handle, key: Handle, spec: KeySpec, purpose: TravellingPurpose, sent: Uint8Array | undefined): Promise<Buffer> {
+async function checkedPublicKey(
+  backend: Pkcs11Backend,
+  session: Handle,
+  key: Handle,
+  spec: KeySpec,
+  purpose: TravellingPurpose,
+  sent: Uint8Array | undefined,
+  signingProbe: () => Promise<Handle>,
+): Promise<Buffer> {
   const info = specInfo(spec);
   const mismatch = () => notUnwrapped(`The PublicKey sent with the material is not the public key of that ${spec} material.`);
   if (info.family === 'rsa') {
@@ -240,11 +250,17 @@ async function checkedPublicKey(backend: Pkcs11Backend, session: Handle, key: Ha
   const point = sent === undefined ? undefined : ecSpkiPoint(sent, EC_SPEC_CURVES[spec]!);
   if (point === undefined) throw notUnwrapped(`An ${spec} key's material arrives with its public key (PublicKey, a SubjectPublicKeyInfo of that curve).`);
   const spki = ecSpki(point, info.jwkCurve!, info.ecFieldBytes!);
-  const matches =
-    purpose === 'key-agreement'
-      ? (await ecPublicX(backend, session, key, spec, newId(backend))).equals(point.subarray(1, 1 + info.ecFieldBytes!))
-      : await signsFor(backend, session, key, spec, spki);
-  if (!matches) throw mismatch();
+  if (purpose === 'cmk') {
+    if (!(await signsFor(backend, session, key, spec, spki))) throw mismatch();
+    return spki;
+  }
+  let probe: Handle | undefined;
+  try {
+    probe = await signingProbe();
+    if (!(await signsFor(backend, session, probe, spec, spki))) throw mismatch();
+  } finally {
+    await backend.destroyQuietly(session, probe);
+  }
   return spki;
 }
 
@@ -282,6 +298,8 @@ export async function unwrapFromReplica(
   const oaep = oaepMechanism(HASH[hash]);
   let ephemeral: Handle | undefined;
   let key: Handle | undefined;
+  // A private key's material under the ephemeral AES key (RSA_AES_KEY_WRAP's second part).
+  let sealed: Buffer | undefined;
   try {
     if (info.family === 'aes' || info.family === 'hmac') {
       key = await unwrapFromPeer(backend, session, oaep, transportKey, wrapped, template);
@@ -290,10 +308,14 @@ export async function unwrapFromReplica(
       const split = (modulus!.value as Buffer).length;
       if (wrapped.length <= split + 8) throw notUnwrapped('The wrapped replica key material is too short for RSA_AES_KEY_WRAP.');
       ephemeral = await unwrapFromPeer(backend, session, oaep, transportKey, wrapped.subarray(0, split), ephemeralUnwrapKeyTemplate(newId(backend)));
-      key = await unwrapFromPeer(backend, session, KWP, ephemeral, wrapped.subarray(split), template);
+      sealed = wrapped.subarray(split);
+      key = await unwrapFromPeer(backend, session, KWP, ephemeral, sealed, template);
       await requireShape(backend, session, key, spec);
     }
-    const checked = info.family === 'rsa' || info.family === 'ec' ? await checkedPublicKey(backend, session, key, spec, purpose, publicKey) : undefined;
+    const unwrapper = ephemeral;
+    // The same material once more, as a signing object that cannot leave the token (checkedPublicKey).
+    const signingProbe = () => unwrapFromPeer(backend, session, KWP, unwrapper!, sealed!, unwrapTemplate(spec, 'cmk', backend.profile, true, newId(backend)));
+    const checked = info.family === 'rsa' || info.family === 'ec' ? await checkedPublicKey(backend, session, key, spec, purpose, publicKey, signingProbe) : undefined;
     return {
       wrapped: await backend.wrapUnderDomainKey(session, key, spec, purpose),
       transferWrapped: await wrapUnderReplicationKey(backend, session, keys, key, spec, purpose),

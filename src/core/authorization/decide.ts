@@ -41,8 +41,8 @@ import {
   type MutableContext,
   type Subject,
 } from './condition-context.js';
-import { actionScope, OWNING_ROLES, roleVerdict, type RoleVerdict } from './role-table.js';
-import { peerRegionRefusal } from './peer-region.js';
+import { actionScope, isPeerAction, OWNING_ROLES, roleVerdict, type RoleVerdict } from './role-table.js';
+import { boundPeerRegion, PEER_REGION_CONTEXT, peerRegionRefusal } from './peer-region.js';
 import { decideRetireGrant } from './retire-grant-rule.js';
 
 /** The name traces and explanations give the key policy (AWS's only key policy is `default`). */
@@ -212,10 +212,25 @@ export async function decide(deps: DecisionDeps, request: DecisionRequest): Prom
     }
   }
 
-  if (key && key.ownerArn === subject.arn && subject.roles.some((r) => OWNING_ROLES.includes(r)))
+  if (key && ((key.ownerArn === subject.arn && subject.roles.some((r) => OWNING_ROLES.includes(r))) || ownsAsPrimaryRegionPeer(deps, subject, action, request)))
     return { ...withPolicies, decision: 'Allow', decidedBy: 'owner' };
 
   return { ...withPolicies, decision: 'ImplicitDeny', decidedBy: policySide(policies), message: accessDeniedMessage(facts, policies) };
+}
+
+/**
+ * Ownership of a replica follows its key's primary region, not the peer principal that made it:
+ * after UpdatePrimaryRegion the new primary's deployment keeps every replica in step, those the
+ * former primary made included. For a key-scoped call between regions (SyncMultiRegionKey,
+ * ImportReplicaVersions), the RegionPeer bound to the primary region this deployment records for
+ * the key (the operation passes that record, never the caller's word, as `hsmkms:PeerRegion`)
+ * owns it; never for a key whose primary is here.
+ */
+function ownsAsPrimaryRegionPeer(deps: DecisionDeps, subject: SubjectState, action: string, request: DecisionRequest): boolean {
+  if (!isPeerAction(action) || actionScope(action) !== 'key') return false;
+  const primaryRegion = request.requestContext[PEER_REGION_CONTEXT];
+  if (typeof primaryRegion !== 'string' || primaryRegion === deps.settings.region) return false;
+  return boundPeerRegion(subject.roles, subject.tags) === primaryRegion;
 }
 
 /** Which side of the evaluation decided: the key policy, or identity policies. */

@@ -144,7 +144,7 @@ function summary(outcome: AuthorizationOutcome, decision: ExplainedDecision): st
     case 'grant':
       return `Allowed by grant ${outcome.grantId}.`;
     case 'owner':
-      return `Allowed: the caller owns the key (CryptoUser ownership).`;
+      return `Allowed: the caller owns the key (a CryptoUser the keys it created; a RegionPeer the replicas of keys whose primary is in the region it is bound to).`;
     default: {
       const side = outcome.decidedBy === 'key-policy' ? 'the key policy' : 'an identity policy';
       if (outcome.decision === 'Allow') return `Allowed by ${side}.`;

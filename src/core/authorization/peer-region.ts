@@ -22,6 +22,13 @@ export const PEER_REGION_TAG = 'hsmkms:PeerRegion';
 /** The request context key naming the region a peer-to-peer call acts for (the key's primary region). */
 export const PEER_REGION_CONTEXT = 'hsmkms:PeerRegion';
 
+/**
+ * What a refusal of a RegionPeer bound to no region says (in its AccessDenied message), so that
+ * the calling deployment tells it from a refusal for good: binding it is an operator's step the
+ * caller waits for (a RegionPeer made before the binding existed), not a reason to give up.
+ */
+export const UNBOUND_PEER_REFUSAL = 'this RegionPeer is bound to no region';
+
 /** The region a RegionPeer is bound to, if its tag names one. */
 export function boundPeerRegion(roles: readonly string[], tags: readonly Tag[]): string | undefined {
   if (!roles.includes('RegionPeer')) return undefined;
@@ -44,7 +51,7 @@ export function peerRegionRefusal(
   const bound = boundPeerRegion(subject.roles, subject.tags);
   if (bound === undefined)
     return (
-      `because this RegionPeer is bound to no region (its principal tag ${PEER_REGION_TAG} names the region whose deployment calls with it). ` +
+      `because ${UNBOUND_PEER_REFUSAL} (its principal tag ${PEER_REGION_TAG} names the region whose deployment calls with it). ` +
       `On this deployment run: hsmkms principal tag ${subject.name} --tag ${PEER_REGION_TAG}=REGION`
     );
   const actsFor = requestContext[PEER_REGION_CONTEXT];

@@ -72,7 +72,7 @@ const PEER_REMEDY =
   'Calls between regions are for the calling deployment\'s peer principal alone; if this caller is it, run on the deployment that refused it: hsmkms principal set-roles NAME --role RegionPeer';
 /** Another region's deployment creating a replica here through its peer principal (src/core/multi-region). */
 const REPLICA_CREATION: RoleTableRow = { ...row('replica key creation between regions', 'account', 'never', 'never', 'deny', 'allow', PEER_REMEDY), peer: true };
-/** The primary's deployment keeping the replica it made (and owns) in step: ownership or the key policy decide. */
+/** The primary's deployment keeping the replicas of its key in step: ownership (decide.ts: it follows the primary region) or the key policy decide. */
 const REPLICA_SYNC: RoleTableRow = { ...row('replica key updates between regions', 'key', 'never', 'never', 'deny', 'policy', PEER_REMEDY), peer: true };
 /** An operator removing a replica left `Creating` by a primary that never came back (src/core/multi-region). */
 const STUCK_REPLICA_REMOVAL = row('stuck replica removal', 'account', 'allow', 'deny', 'deny');
@@ -142,7 +142,7 @@ export const ROLE_TABLE: ReadonlyMap<string, RoleTableRow> = new Map([
     ],
     KEY_MANAGEMENT,
   ),
-  // From the primary's deployment, through its peer principal (the owner of the replica it made).
+  // From the primary's deployment, through its peer principal (which owns the key's replicas: decide.ts).
   ...rows(['hsmkms:SyncMultiRegionKey', 'hsmkms:ImportReplicaVersions'], REPLICA_SYNC),
   ['kms:CreateKey', KEY_CREATION],
   ...rows(['kms:ListKeys', 'kms:ListAliases'], ACCOUNT_LISTING),

@@ -9,6 +9,7 @@ import type { KeyRecord } from '../model.js';
 import type { JsonObject, KmsDeps } from '../operation.js';
 import type { MultiRegionKeyRecord } from './model.js';
 import { PeerError } from './ports.js';
+import { PEER_REGION_TAG } from '../authorization/peer-region.js';
 
 /** Peer answers passed on to the caller as they are: they are about the request. */
 const PASSED_ON: readonly KmsErrorName[] = [
@@ -21,6 +22,9 @@ const PASSED_ON: readonly KmsErrorName[] = [
   'NotFoundException',
   'KMSInvalidStateException',
   'DisabledException',
+  // ImportReplica(Versions): the material does not match the PublicKey sent with it. The same
+  // material would meet the same answer: a refusal for good (replication-jobs.ts), never retried.
+  'IncorrectKeyMaterialException',
 ];
 
 /** `HsmKms.<operation>` in `region`, with failures as the KmsError the caller should see. */
@@ -31,12 +35,29 @@ export async function callPeer(deps: KmsDeps, region: string, operation: string,
   } catch (error) {
     if (!(error instanceof PeerError)) throw error;
     if ((PASSED_ON as readonly string[]).includes(error.type)) throw new KmsError(error.type as KmsErrorName, `${region}: ${error.message}`);
+    if (error.unboundPeer) throw unboundPeerError(deps, region, error);
     if (error.type === 'AccessDeniedException')
       throw new KmsError('AccessDeniedException', `The deployment of ${region} refused this deployment's peer principal: ${error.message}`);
     if (error.retryable)
       throw new KmsError('DependencyTimeoutException', `The deployment of ${region} could not be reached or refused the peer credentials (${error.type}); nothing was changed there. Try again.`);
     throw new KmsError('KMSInternalException', `The deployment of ${region} answered ${error.type}: ${error.message}`);
   }
+}
+
+/**
+ * The peer principal `region`'s deployment holds for this one is a RegionPeer bound to no region
+ * (made before the binding existed). Retryable: the work waits, retried with backoff, until an
+ * operator binds it; the message (logged with every retry, and the job's last error) is the
+ * command to run there.
+ */
+export function unboundPeerError(deps: KmsDeps, region: string, error: PeerError): KmsError {
+  // The peer's refusal names its principal: `hsmkms principal tag NAME --tag …` (a bounded match).
+  const name = /hsmkms principal tag (\S{1,128}) --tag/.exec(error.message.slice(0, 2048))?.[1] ?? 'PEER-PRINCIPAL';
+  return new KmsError(
+    'DependencyTimeoutException',
+    `The deployment of ${region} refuses this deployment's peer principal until it is bound to ${deps.settings.region}: on the deployment of ${region} run ` +
+      `hsmkms principal tag ${name} --tag ${PEER_REGION_TAG}=${deps.settings.region} (nothing was changed there; the work is retried until then).`,
+  );
 }
 
 /**

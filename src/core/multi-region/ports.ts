@@ -3,6 +3,7 @@
  * transactions) and from the network (a signed call to a peer deployment). The core knows these
  * interfaces only; src/store/sql and src/http implement them.
  */
+import { UNBOUND_PEER_REFUSAL } from '../authorization/peer-region.js';
 import type { JsonObject } from '../operation.js';
 import type {
   MultiRegionKeyRecord,
@@ -97,12 +98,20 @@ export class PeerError extends Error {
   }
 
   /**
+   * The peer refused this deployment's peer principal because it is a RegionPeer bound to no
+   * region (made before `hsmkms:PeerRegion` existed): an operator binds it there.
+   */
+  get unboundPeer(): boolean {
+    return this.type === 'AccessDeniedException' && this.message.includes(UNBOUND_PEER_REFUSAL);
+  }
+
+  /**
    * Whether trying again later may help: no answer, a garbled one, a 5xx, throttling, or
-   * credentials the peer does not accept (an operator can fix those). A 4xx about the request
-   * itself will be the same answer next time.
+   * credentials the peer does not accept or a peer principal it has not bound yet (an operator
+   * can fix those). A 4xx about the request itself will be the same answer next time.
    */
   get retryable(): boolean {
-    if (this.status === 0 || this.status >= 500) return true;
+    if (this.status === 0 || this.status >= 500 || this.unboundPeer) return true;
     return ['PeerInvalidResponse', 'PeerNotRegistered', 'ThrottlingException', 'UnrecognizedClientException', 'InvalidSignatureException', 'IncompleteSignatureException'].includes(
       this.type,
     );

@@ -7,8 +7,8 @@
  * the key usages whose material it receives (`KeyUsages`; an earlier version, which does not list
  * them, is never sent a KEY_AGREEMENT key: it would unwrap that material as a signing key).
  *
- * With `Replica` (the replica's settings, as ImportReplica takes them; sent by primaries from this
- * version on, ignored by older deployments), the replica key is recorded here at the same time,
+ * A new replica needs `Replica` (the replica's settings, as ImportReplica takes them; sent by
+ * primaries from this version on, ignored by older deployments): the replica key is recorded here at the same time,
  * in one transaction with the transport key, as a placeholder in KeyState `Creating` (no material):
  * DescribeKey and ListKeys show it while the material is on its way, as AWS does. A placeholder of
  * the same primary already here is reused (the primary tries again); ImportReplica completes it,
@@ -45,6 +45,15 @@ export const prepareReplica: Operation = {
     const replicaInput = input.Replica;
     if (replicaInput !== undefined && (existing || replicaInput === null || typeof replicaInput !== 'object' || Array.isArray(replicaInput)))
       throw new KmsError('ValidationException', 'Replica must be an object of the replica\'s settings, and is sent only for a new replica (not with Existing).');
+    // A primary of an earlier version sends a new replica's settings only with ImportReplica: which
+    // primary region the transfer is for (and so which peer may ask) is not known here, and any
+    // bound peer would get transport keys, each counting against the cap, for transfers it cannot
+    // complete. Refused for good (the primary gives the replica up) rather than answered.
+    if (replicaInput === undefined && !existing)
+      throw new KmsError(
+        'UnsupportedOperationException',
+        `PrepareReplica for a new replica of ${keyId} must carry the replica's settings (Replica), which the primary's deployment sends from this hsmkms version on; upgrade the deployment of the primary's region, then ReplicateKey again.`,
+      );
     const replica = replicaInput === undefined ? undefined : readReplicaSettings(deps, ctx, replicaInput as JsonObject, keyId, keySpec);
     let here = await deps.store.getKey(keyId);
     // Every action of the call in one authorization, so that one quorum approval must cover the
@@ -54,13 +63,19 @@ export const prepareReplica: Operation = {
     // keeping RemoveCreatingReplica refused.
     const requests: AuthorizationRequest[] = [{ principal: ctx.principal, action: 'hsmkms:PrepareReplica', context: { 'kms:KeySpec': keySpec, 'kms:MultiRegion': 'true' } }];
     if (replica) requests.push(replicaAuthorization(ctx, keySpec, replica));
-    if (here && existing) requests.push((await versionsAuthorization(deps, ctx, here)).request);
+    const versionsFor = here && existing ? await versionsAuthorization(deps, ctx, here) : undefined;
+    if (versionsFor) requests.push(versionsFor.request);
     await deps.authorizer.authorize(requests);
     // A placeholder of this primary's earlier attempt: reused.
     if (here && replica && (await isPlaceholderOf(deps, here, keySpec, replica.primaryRegion, ctx.principal.arn))) here = undefined;
     else if (here && !existing) throw new KmsError('AlreadyExistsException', `A key with the id ${keyId} already exists in ${deps.settings.region}.`);
     if (!here && existing) throw new KmsError('NotFoundException', `Key '${keyArn(deps.settings, keyId)}' does not exist`);
     if (here && here.keySpec !== keySpec) throw new KmsError('ValidationException', `${here.arn} is a ${here.keySpec} key, not ${keySpec}.`);
+    // New versions for a replica still `Creating` (it gets them all with its material), or for a key
+    // that is no replica here: ImportReplicaVersions would refuse them, so no transport key either.
+    if (here && existing && here.keyState === 'Creating') throw new KmsError('KMSInvalidStateException', `${here.arn} is Creating; its key material has not arrived yet.`);
+    if (here && existing && (!versionsFor?.record || versionsFor.record.primaryRegion === deps.settings.region))
+      throw new KmsError('UnsupportedOperationException', `${here.arn} is not a replica key here; its material changes only by rotation in ${deps.settings.region}.`);
     const now = deps.clock.now();
     await deps.store.multiRegion.deleteExpiredTransportKeys(now);
     if ((await deps.store.multiRegion.countTransportKeys(now)) >= MAX_PENDING_TRANSPORT_KEYS)

@@ -14,7 +14,7 @@ import { addDays, updateKeyRecord } from '../operations/key-updates.js';
 import type { Logger, MetadataRepository } from '../ports.js';
 import { auditServiceEvent, describeError } from '../service-events.js';
 import { activeOtherRegions, isPrimaryHere, otherRegions, type MultiRegionKeyRecord, type ReplicationJob, type ReplicationJobKind } from './model.js';
-import { leaveSet, syncOrRetryLater, syncRegion, updateRegionSet } from './peer-calls.js';
+import { leaveSet, syncOrRetryLater, syncRegion, unboundPeerError, updateRegionSet } from './peer-calls.js';
 import { deliverNewVersion, shareWithReplicas } from './shared-settings.js';
 import { PeerError, type ReplicationJobId } from './ports.js';
 import { sendReplica, type ReplicaOptions } from './send-replica.js';
@@ -143,6 +143,7 @@ const WORK: Record<ReplicationJobKind, JobWork> = {
       } catch (error) {
         // A deployment of an older version records no placeholder, and does not know the call.
         if (error instanceof PeerError && error.type === 'UnknownOperationException') return undefined;
+        if (error instanceof PeerError && error.unboundPeer) throw unboundPeerError(deps, job.region, error);
         if (!(error instanceof PeerError) || error.retryable) throw error;
         // A refusal for good (AccessDenied, …) ends the job; anything else is tried again.
         const type = (PERMANENT as readonly string[]).includes(error.type) ? (error.type as KmsErrorName) : 'KMSInternalException';

@@ -71,13 +71,26 @@ async function transfer(spec: KeySpec, keyUsage?: KeyUsage) {
   return { material, arrived, hash, transport, transportRef, wrapped };
 }
 
-/** The SubjectPublicKeyInfo of an EC key (P-256 or P-384: short DER lengths) with its point compressed; `negate` takes the other y. */
+/** The SubjectPublicKeyInfo of an EC key with its point compressed; `negate` takes the other y. */
 function compressedSpki(spki: Buffer, curve: string, negate = false): Buffer {
-  const algorithm = spki.subarray(2, 4 + spki[3]!);
-  const compressed = ECDH.convertKey(spki.subarray(4 + spki[3]! + 3), curve, undefined, undefined, 'compressed') as Buffer;
+  // The lengths of the outer SEQUENCE and the BIT STRING are long-form for P-521 (0x81 n).
+  const start = spki[1]! & 0x80 ? 2 + (spki[1]! & 0x7f) : 2;
+  const algorithm = spki.subarray(start, start + 2 + spki[start + 1]!);
+  const bits = spki.subarray(start + algorithm.length);
+  const compressed = ECDH.convertKey(bits.subarray(bits[1]! & 0x80 ? 3 + (bits[1]! & 0x7f) : 3), curve, undefined, undefined, 'compressed') as Buffer;
   if (negate) compressed[0] = compressed[0]! ^ 1;
   const body = Buffer.concat([algorithm, Buffer.from([0x03, compressed.length + 1, 0]), compressed]);
   return Buffer.concat([Buffer.from([0x30, body.length]), body]);
+}
+
+/** An uncompressed EC SubjectPublicKeyInfo with its point's mirror (x, −y): same x, the other y. */
+function mirroredSpki(spki: Buffer, curve: string, fieldBytes: number): Buffer {
+  const point = spki.subarray(spki.length - (1 + 2 * fieldBytes));
+  const compressed = ECDH.convertKey(point, curve, undefined, undefined, 'compressed') as Buffer;
+  compressed[0] = compressed[0]! ^ 1;
+  const mirror = ECDH.convertKey(compressed, curve, undefined, undefined, 'uncompressed') as Buffer;
+  expect(mirror.subarray(1, 1 + fieldBytes).equals(point.subarray(1, 1 + fieldBytes))).toBe(true);
+  return Buffer.concat([spki.subarray(0, spki.length - point.length), mirror]);
 }
 
 describe('replica transport between two tokens', () => {
@@ -139,9 +152,14 @@ describe('replica transport between two tokens', () => {
     await expect(source.generateReplicableMaterial('RSA_2048', 'KEY_AGREEMENT')).rejects.toBeInstanceOf(BackendError);
   });
 
+  const EC_FIELD_BYTES: Record<string, number> = { prime256v1: 32, secp384r1: 48, secp521r1: 66, secp256k1: 32 };
   const CASES: Array<{ spec: KeySpec; usage: KeyUsage; curve?: string }> = [
     { spec: 'ECC_NIST_P256', usage: 'SIGN_VERIFY', curve: 'prime256v1' },
+    { spec: 'ECC_SECG_P256K1', usage: 'SIGN_VERIFY', curve: 'secp256k1' },
+    // Every curve KEY_AGREEMENT is offered for (the NIST ones; model.ts).
+    { spec: 'ECC_NIST_P256', usage: 'KEY_AGREEMENT', curve: 'prime256v1' },
     { spec: 'ECC_NIST_P384', usage: 'KEY_AGREEMENT', curve: 'secp384r1' },
+    { spec: 'ECC_NIST_P521', usage: 'KEY_AGREEMENT', curve: 'secp521r1' },
     { spec: 'RSA_2048', usage: 'SIGN_VERIFY' },
   ];
   for (const { spec, usage, curve } of CASES)
@@ -156,9 +174,10 @@ describe('replica transport between two tokens', () => {
         expect((await unwrap(compressed)).publicKey!.equals(material.publicKey!)).toBe(true);
         // An EC private key object has no point: the public key must come with it.
         await expect(unwrap(undefined)).rejects.toMatchObject({ kind: 'data' });
-        // A signing key's other point with the same x does not verify its signatures.
-        if (usage === 'SIGN_VERIFY') await expect(unwrap(compressedSpki(material.publicKey!, curve, true))).rejects.toMatchObject({ kind: 'data' });
+        // The other point with the same x (the mirror (x, −y)) is not its public key, for signing and key-agreement material alike.
+        await expect(unwrap(compressedSpki(material.publicKey!, curve, true))).rejects.toMatchObject({ kind: 'data' });
       } else expect((await unwrap(undefined)).publicKey!.equals(material.publicKey!)).toBe(true);
+      if (curve) await expect(unwrap(mirroredSpki(material.publicKey!, curve, EC_FIELD_BYTES[curve]!))).rejects.toMatchObject({ kind: 'data', message: expect.stringMatching(/not the public key of that/) });
       // Another key's public key of the same spec: refused, nothing stored.
       const other = await source.generateReplicableMaterial(spec, usage);
       const refused = await unwrap(other.publicKey).catch((e: unknown) => e);

@@ -222,6 +222,31 @@ describe('the peer-to-peer multi-Region operations', () => {
   });
 });
 
+describe('a replica key between regions', () => {
+  it("is kept in step by the RegionPeer of its primary region as recorded (after UpdatePrimaryRegion too), not only by the one that made it; by no other", async () => {
+    const d = dispatcher();
+    const maker = await userWithKey('peer-of-ap', ['RegionPeer']);
+    await kms.store.putPrincipalTags(maker.principal.arn, [{ TagKey: 'hsmkms:PeerRegion', TagValue: 'ap-south-1' }]);
+    const replica = ((await createKey.run(kms.deps, maker, { MultiRegion: true })).KeyMetadata as { KeyId: string }).KeyId;
+    const newPrimary = await userWithKey('peer-of-eu', ['RegionPeer']);
+    await kms.store.putPrincipalTags(newPrimary.principal.arn, [{ TagKey: 'hsmkms:PeerRegion', TagValue: 'eu-west-1' }]);
+    const here = await userWithKey('peer-of-us', ['RegionPeer']);
+    await kms.store.putPrincipalTags(here.principal.arn, [{ TagKey: 'hsmkms:PeerRegion', TagValue: TEST_SETTINGS.region }]);
+    for (const action of ['hsmkms:SyncMultiRegionKey', 'hsmkms:ImportReplicaVersions']) {
+      // The primary is recorded in eu-west-1 now: its peer owns the replica.
+      await dispatchKeyProbe(d, newPrimary, action, replica, { 'hsmkms:PeerRegion': 'eu-west-1' });
+      expect(kms.audit.at(-1)?.additionalEventData).toMatchObject({ authorization: [{ decision: 'Allow', decidedBy: 'owner' }] });
+      // Without that record, only the maker's ownership counts.
+      expect((await failure(d.dispatch('KeyProbe', newPrimary, { Action: action, KeyId: replica }))).type, action).toBe('AccessDeniedException');
+      await d.dispatch('KeyProbe', maker, { Action: action, KeyId: replica });
+      // A key whose primary is recorded here is no peer's, even one bound to this region.
+      expect((await failure(dispatchKeyProbe(d, here, action, replica, { 'hsmkms:PeerRegion': TEST_SETTINGS.region }))).type, action).toBe('AccessDeniedException');
+      // Another region's peer cannot claim the recorded primary region.
+      expect((await failure(dispatchKeyProbe(d, maker, action, replica, { 'hsmkms:PeerRegion': 'eu-west-1' }))).message).toContain('may not act for a key whose primary is in eu-west-1');
+    }
+  });
+});
+
 describe('quorum over the actions of one call', () => {
   it('refuses an action authorized after the call used its approval when a rule that approval did not cover guards it', async () => {
     const d = dispatcher();

@@ -4,7 +4,7 @@
  * process as its peer endpoint would call them. The transfer is held by refusing ImportReplica as
  * an unreachable region would, so the replica region is seen between PrepareReplica and ImportReplica.
  */
-import { constants, createPublicKey, ECDH, generateKeyPairSync, publicEncrypt, randomBytes } from 'node:crypto';
+import { constants, createPublicKey, ECDH, generateKeyPairSync, publicEncrypt, randomBytes, randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createDispatcher } from '../../../src/core/dispatch.js';
 import { KmsError } from '../../../src/core/errors.js';
@@ -17,6 +17,7 @@ import { getPublicKey } from '../../../src/core/operations/get-public-key.js';
 import { importKeyMaterial } from '../../../src/core/operations/import-key-material.js';
 import { PeerError } from '../../../src/core/multi-region/ports.js';
 import { TRANSPORT_KEY_VALIDITY_MS } from '../../../src/core/multi-region/prepare-replica.js';
+import { replicaTransportOf } from '../../../src/core/multi-region/transport.js';
 import { removeCreatingReplica } from '../../../src/core/multi-region/remove-creating-replica.js';
 import { retryDelayMs, runReplicationJobs } from '../../../src/core/multi-region/replication-jobs.js';
 import { createKey } from '../../../src/core/operations/create-key.js';
@@ -73,7 +74,7 @@ beforeEach(async () => {
       const { Replica: _ignored, ...older } = input;
       try {
         const sent = tamper ? tamper(operation, input) : input;
-        const answer = await op.run(west.deps, west.ctx, oldPeer ? older : sent);
+        const answer = oldPeer && operation === 'PrepareReplica' && input.Existing !== true ? await olderPrepareReplica(input) : await op.run(west.deps, west.ctx, oldPeer ? older : sent);
         if (lost.delete(operation)) throw new PeerError('PeerUnreachable', 'connection reset', 0);
         if (!(oldPeer || noKeyUsages)) return answer;
         const { KeyUsages: _notYet, ...earlier } = answer;
@@ -88,6 +89,25 @@ beforeEach(async () => {
 afterEach(async () => {
   await Promise.all([east.close(), west.close()]);
 });
+
+/**
+ * PrepareReplica for a new replica as the version before placeholders answered it (this version
+ * refuses one without the replica's settings): a transport key for the key id, nothing recorded.
+ */
+async function olderPrepareReplica(input: JsonObject): Promise<JsonObject> {
+  const pair = await west.deps.backend.createWrappingKeyPair('RSA_3072');
+  const now = west.clock.now();
+  const transportKeyId = randomUUID();
+  await west.store.multiRegion.insertTransportKey({
+    transportKeyId,
+    keyId: String(input.KeyId),
+    wrappedPrivateKey: pair.wrapped,
+    publicKey: pair.publicKey,
+    createdAt: now,
+    expiresAt: new Date(now.getTime() + TRANSPORT_KEY_VALIDITY_MS),
+  });
+  return { TransportKeyId: transportKeyId, PublicKey: Buffer.from(pair.publicKey).toString('base64'), TransportHashes: replicaTransportOf(west.deps.backend)!.transportHashes() };
+}
 
 const metadataIn = async (kms: TestKms, keyId: string) => (await call(kms, describeKey, { KeyId: keyId })).KeyMetadata as Record<string, any>;
 
@@ -111,8 +131,14 @@ describe("a replica's public key", () => {
       operation !== 'ImportReplica'
         ? input
         : { ...input, Versions: (input.Versions as JsonObject[]).map((v) => ({ ...v, PublicKey: change(Buffer.from(String(v.PublicKey), 'base64')).toString('base64') })) };
-    await call(east, replicateKey, { KeyId: keyId, ReplicaRegion: EU });
-    await expect.poll(async () => calls.includes('ImportReplica') && (await east.store.multiRegion.listReplicationJobs({ limit: 10 })).every((j) => j.attempts > 0), { timeout: 30_000, interval: 50 }).toBe(true);
+    // A refusal for good within the call's 2 s is its answer; the outcome is read from the stores below.
+    await call(east, replicateKey, { KeyId: keyId, ReplicaRegion: EU }).catch(() => undefined);
+    await expect
+      .poll(async () => calls.includes('ImportReplica') && (await east.store.multiRegion.listReplicationJobs({ limit: 10 })).every((j) => j.attempts > 0 || j.kind === 'abandon'), {
+        timeout: 30_000,
+        interval: 50,
+      })
+      .toBe(true);
     const state = await metadataIn(west, keyId).then(
       (m) => String(m.KeyState),
       (e: KmsError) => e.type,
@@ -137,8 +163,14 @@ describe("a replica's public key", () => {
     const { keyId, state } = await replicatedWith(() => other);
     expect(state).toBe('Creating');
     expect(await west.store.listKeyVersions(keyId)).toStrictEqual([]);
-    const [job] = await east.store.multiRegion.listReplicationJobs({ limit: 10 });
-    expect(job).toMatchObject({ kind: 'replicate', lastError: expect.stringMatching(/IncorrectKeyMaterialException.*not the public key of that ECC_NIST_P256 material/) });
+    // The same material would be refused again: given up, not retried (the placeholder is removed there next).
+    expect(await east.store.multiRegion.listReplicationJobs({ limit: 10 })).toMatchObject([{ kind: 'abandon', region: EU }]);
+    expect((await east.store.multiRegion.getMultiRegionKey(keyId))!.regions.map((r) => r.region)).toStrictEqual(['us-east-1']);
+    expect(east.audit.filter((e) => e.eventName === 'ReplicateKey' && e.actor?.type === 'AWSService')).toMatchObject([
+      { errorCode: 'IncorrectKeyMaterialException', errorMessage: expect.stringMatching(/not the public key of that ECC_NIST_P256 material/) },
+    ]);
+    await runReplicationJobs(east.deps, SILENT);
+    await expectKmsError(call(west, describeKey, { KeyId: keyId }), 'NotFoundException');
   });
 });
 
@@ -396,7 +428,13 @@ describe('a replica being created belongs to the principal that recorded it', ()
     // Reusing the placeholder would hand the intruder a transport key for it, and ImportReplica
     // then gave the replica (with the primary's policy) material of the intruder's choosing.
     await expectKmsError(op('PrepareReplica').run(west.deps, intruder(), { KeyId: keyId, KeySpec: 'SYMMETRIC_DEFAULT', Replica: replica }), 'AlreadyExistsException');
-    const transport = await op('PrepareReplica').run(west.deps, intruder(), { KeyId: keyId, KeySpec: 'SYMMETRIC_DEFAULT', Existing: true });
+    // Nor a transport key for "new versions" of it: a replica still Creating receives none.
+    const transports = () => west.store.multiRegion.countTransportKeys(west.clock.now());
+    const before = await transports();
+    await expectKmsError(op('PrepareReplica').run(west.deps, intruder(), { KeyId: keyId, KeySpec: 'SYMMETRIC_DEFAULT', Existing: true }), 'KMSInvalidStateException', 'Creating');
+    expect(await transports()).toBe(before);
+    // Its material wrapped to a transport key of its own: ImportReplica refuses it before any is looked up.
+    const transport = { TransportKeyId: 'intruders-own', PublicKey: generateKeyPairSync('rsa', { modulusLength: 3072 }).publicKey.export({ format: 'der', type: 'spki' }).toString('base64') };
     const chosen = Buffer.alloc(32, 7);
     const wrapped = publicEncrypt(
       { key: createPublicKey({ key: Buffer.from(String(transport.PublicKey), 'base64'), format: 'der', type: 'spki' }), oaepHash: 'sha256', padding: constants.RSA_PKCS1_OAEP_PADDING },
@@ -424,6 +462,24 @@ describe('a replica being created belongs to the principal that recorded it', ()
     await runReplicationJobs(east.deps, SILENT);
     expect((await metadataIn(west, keyId)).KeyState).toBe('Enabled');
     expect(Buffer.from(String((await call(west, decrypt, { CiphertextBlob: sealed.CiphertextBlob })).Plaintext), 'base64').toString()).toBe('made by the primary');
+  });
+
+  it('PrepareReplica for a new replica without its settings (a primary of an earlier version) gives no peer a transport key', async () => {
+    const prepare = multiRegionOperations.find((o) => o.name === 'PrepareReplica')!;
+    const transports = () => west.store.multiRegion.countTransportKeys(west.clock.now());
+    const before = await transports();
+    for (const ctx of [west.ctx, intruder()])
+      await expectKmsError(
+        prepare.run(west.deps, ctx, { KeyId: `mrk-${'b'.repeat(32)}`, KeySpec: 'SYMMETRIC_DEFAULT' }),
+        'UnsupportedOperationException',
+        /must carry the replica's settings \(Replica\).*upgrade the deployment of the primary's region, then ReplicateKey again/,
+      );
+    expect(await transports()).toBe(before);
+    await expectKmsError(call(west, describeKey, { KeyId: `mrk-${'b'.repeat(32)}` }), 'NotFoundException');
+    // Nor for new versions of a key that is no replica here.
+    const primaryHere = ((await call(west, createKey, { MultiRegion: true })).KeyMetadata as { KeyId: string }).KeyId;
+    await expectKmsError(prepare.run(west.deps, west.ctx, { KeyId: primaryHere, KeySpec: 'SYMMETRIC_DEFAULT', Existing: true }), 'UnsupportedOperationException', 'not a replica key here');
+    expect(await transports()).toBe(before);
   });
 
   it('a replica of KEY_AGREEMENT usage is recorded as one (its material will come as derive-only material)', async () => {

@@ -21,13 +21,20 @@ import { updatePrimaryRegion } from '../../../src/core/operations/update-primary
 import { enableKeyRotation } from '../../../src/core/operations/enable-key-rotation.js';
 import { rotateKeyOnDemand } from '../../../src/core/operations/rotate-key-on-demand.js';
 import type { Logger } from '../../../src/core/ports.js';
+import { peerRegionRefusal } from '../../../src/core/authorization/peer-region.js';
 import { createTestKms, type TestKms } from '../../support/kms-deps.js';
 import { call, expectKmsError } from '../operations/management-support.js';
 
 const SILENT: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => SILENT };
+/** What a deployment answers a RegionPeer made before `hsmkms:PeerRegion` existed (peer-region.ts). */
+const UNBOUND_REFUSAL = `User: arn:aws:iam::111122223333:user/replicator-us-east-1 is not authorized to perform: hsmkms:PrepareReplica on resource: * ${peerRegionRefusal(
+  { name: 'replicator-us-east-1', isRoot: false, roles: ['RegionPeer'], tags: [] },
+  'hsmkms:PrepareReplica',
+  {},
+)}`;
 
 let kms: TestKms;
-let answer: 'ok' | 'down' | 'gone' | 'refused' | 'slow';
+let answer: 'ok' | 'down' | 'gone' | 'refused' | 'slow' | 'mismatch' | 'unbound';
 /** Ends the peer's slow answer (answer 'slow'). */
 let answerNow: () => void = () => {};
 /** A transport public key such as a peer's PrepareReplica offers (SubjectPublicKeyInfo, base64). */
@@ -46,6 +53,10 @@ beforeEach(async () => {
       if (answer === 'down') throw new PeerError('PeerUnreachable', 'connection refused', 0);
       if (answer === 'gone') throw new PeerError('NotFoundException', `Key '${String(input.KeyId)}' does not exist`, 400);
       if (answer === 'refused') throw new PeerError('AccessDeniedException', 'the peer principal may not create keys here', 400);
+      if (answer === 'unbound') throw new PeerError('AccessDeniedException', UNBOUND_REFUSAL, 400);
+      // What ImportReplica(Versions) answers when the material does not match the PublicKey sent with it.
+      if (answer === 'mismatch' && (operation === 'ImportReplica' || operation === 'ImportReplicaVersions'))
+        throw new PeerError('IncorrectKeyMaterialException', 'The material sent for the key is not an ECC_NIST_P256 key matching its PublicKey', 400);
       if (operation === 'PrepareReplica') return { TransportKeyId: 'transport-1', PublicKey: TRANSPORT_KEY, TransportHashes: ['SHA_256', 'SHA_1'] };
       return { KeyState: 'Enabled' };
     },
@@ -238,15 +249,21 @@ describe('multi-Region work that waits for a region (Creating, Updating, Pending
     expect(kms.audit.filter((e) => e.eventName === 'ReplicateKey' && e.actor?.type === 'AWSService')).toMatchObject([{ additionalEventData: { region: 'eu-west-1' } }]);
   });
 
-  it('a replica the peer refuses for good leaves the set; the refusal is logged and audited', async () => {
+  /** A replica asked for while its region cannot be reached, then the scheduler's retry answered `refusal`; what was logged as errors. */
+  async function replicaRetriedInto(refusal: typeof answer): Promise<{ keyId: string; errors: unknown[]; logger: Logger }> {
     const keyId = ((await call(kms, createKey, { MultiRegion: true })).KeyMetadata as { KeyId: string }).KeyId;
     answer = 'down';
     await call(kms, replicateKey, { KeyId: keyId, ReplicaRegion: 'eu-west-1' });
-    answer = 'refused';
+    answer = refusal;
     const errors: unknown[] = [];
     const logger: Logger = { ...SILENT, error: (fields: unknown) => void errors.push(fields), child: () => logger };
     kms.clock.advance(retryDelayMs(1));
     await runReplicationJobs(kms.deps, logger);
+    return { keyId, errors, logger };
+  }
+
+  it('a replica the peer refuses for good leaves the set; the refusal is logged and audited', async () => {
+    const { keyId, errors, logger } = await replicaRetriedInto('refused');
     expect((await kms.store.multiRegion.getMultiRegionKey(keyId))!.regions.map((r) => r.region)).toStrictEqual(['us-east-1']);
     // What the region may have recorded (a `Creating` placeholder) is removed there by the next pass.
     expect(await jobs()).toMatchObject([{ keyId, region: 'eu-west-1', kind: 'abandon', payload: JSON.stringify({ PrimaryRegion: 'us-east-1' }) }]);
@@ -260,6 +277,56 @@ describe('multi-Region work that waits for a region (Creating, Updating, Pending
     // Within the call's own wait, the refusal is the call's answer, and nothing stays behind.
     await expectKmsError(call(kms, replicateKey, { KeyId: keyId, ReplicaRegion: 'eu-west-1' }), 'AccessDeniedException', 'eu-west-1');
     expect((await kms.store.multiRegion.getMultiRegionKey(keyId))!.regions.map((r) => r.region)).toStrictEqual(['us-east-1']);
+  });
+
+  it('material the replica region finds not matching (IncorrectKeyMaterialException) is a refusal for good: given up, logged and audited with the reason, never retried', async () => {
+    const { keyId, errors } = await replicaRetriedInto('mismatch');
+    expect((await kms.store.multiRegion.getMultiRegionKey(keyId))!.regions.map((r) => r.region)).toStrictEqual(['us-east-1']);
+    expect(await jobs()).toMatchObject([{ keyId, region: 'eu-west-1', kind: 'abandon' }]);
+    expect(errors).toMatchObject([{ keyId, region: 'eu-west-1', kind: 'replicate', err: { type: 'IncorrectKeyMaterialException' } }]);
+    expect(kms.audit.filter((e) => e.actor?.type === 'AWSService')).toMatchObject([
+      { eventName: 'ReplicateKey', errorCode: 'IncorrectKeyMaterialException', errorMessage: expect.stringMatching(/^eu-west-1: The material sent .* not .* matching its PublicKey/) },
+    ]);
+    // Within the call's own wait it is the call's answer.
+    await expectKmsError(call(kms, replicateKey, { KeyId: keyId, ReplicaRegion: 'eu-west-1' }), 'IncorrectKeyMaterialException', 'matching its PublicKey');
+
+    // A rotation's new version refused the same way: the rotation is given up (no longer Updating), not retried.
+    const rotating = await primaryWithReplica();
+    await call(kms, rotateKeyOnDemand, { KeyId: rotating });
+    await until(async () => (await jobs()).every((j) => j.keyId !== rotating));
+    expect(await metadataOf(rotating)).toMatchObject({ KeyState: 'Enabled' });
+    expect(kms.audit.filter((e) => e.actor?.type === 'AWSService' && e.eventName === 'RotateKey')).toMatchObject([{ errorCode: 'IncorrectKeyMaterialException' }]);
+  });
+
+  it('a peer principal not yet bound to this region (made before hsmkms:PeerRegion) is waited for, with the command that binds it: nothing is given up', async () => {
+    const keyId = ((await call(kms, createKey, { MultiRegion: true })).KeyMetadata as { KeyId: string }).KeyId;
+    const warnings: Array<Record<string, any>> = [];
+    const logger: Logger = { ...SILENT, warn: (fields: unknown) => void warnings.push(fields as Record<string, any>), child: () => logger };
+    answer = 'down';
+    await call(kms, replicateKey, { KeyId: keyId, ReplicaRegion: 'eu-west-1' });
+    answer = 'unbound';
+    const command = 'hsmkms principal tag replicator-us-east-1 --tag hsmkms:PeerRegion=us-east-1';
+    for (let attempt = 2; attempt <= 4; attempt++) {
+      kms.clock.advance(retryDelayMs(attempt - 1));
+      await runReplicationJobs(kms.deps, logger);
+      expect(await jobs()).toMatchObject([{ keyId, region: 'eu-west-1', kind: 'replicate', attempts: attempt, lastError: expect.stringContaining(command) }]);
+    }
+    expect(warnings.map((w) => w.err?.message)).toStrictEqual([expect.stringContaining(command), expect.stringContaining(command), expect.stringContaining(command)]);
+    expect((await kms.store.multiRegion.getMultiRegionKey(keyId))!.regions).toStrictEqual([
+      { region: 'us-east-1', state: 'Active' },
+      { region: 'eu-west-1', state: 'Creating' },
+    ]);
+    expect(kms.audit.filter((e) => e.actor?.type === 'AWSService')).toStrictEqual([]);
+    // A removal (AbandonReplica) refused the same way is retried as well.
+    await enqueueJob(kms.store, kms.clock.now(), { keyId: `mrk-${'a'.repeat(32)}`, region: 'eu-west-1', kind: 'abandon' }, { PrimaryRegion: 'us-east-1' });
+    await runReplicationJobs(kms.deps, logger);
+    expect((await jobs()).find((j) => j.kind === 'abandon')).toMatchObject({ attempts: 1, lastError: expect.stringContaining(command) });
+
+    // Once the operator has bound it, the replica is made.
+    answer = 'ok';
+    kms.clock.advance(retryDelayMs(4));
+    await runReplicationJobs(kms.deps, SILENT);
+    expect((await kms.store.multiRegion.getMultiRegionKey(keyId))!.regions.map((r) => r.state)).toStrictEqual(['Active', 'Active']);
   });
 
   it('UpdatePrimaryRegion to an unreachable region: Updating (still usable) until the new primary has taken over', async () => {
