@@ -327,8 +327,12 @@ async function runPrimary(config: AppConfig, workers: number, metricsListen: { h
     restarts.push(now);
     while (restarts.length && restarts[0]! < now - 60_000) restarts.shift();
     if (restarts.length > 5) {
+      // As any stop: the other workers finish their requests and close their audit chains. An
+      // exit of the primary alone would end them at once (a worker exits when its channel to the
+      // primary closes): requests cut off, calls done but not yet recorded, their chains' locks left.
       progress('workers keep failing; stopping');
-      process.exit(EXIT.error);
+      closing = true;
+      return void terminateAll().then(() => process.exit(EXIT.error));
     }
     if (slot.replacement) {
       // Its replacement was starting already: it takes the slot.
@@ -474,7 +478,6 @@ function reportRoot(root: { accessKeyId: string; generated: boolean; file?: stri
   else progress(`root access key id: ${root.accessKeyId} (from HSMKMS_ROOT_ACCESS_KEY_ID)`);
 }
 
-/** Closes gracefully on SIGINT/SIGTERM; returns the same shutdown for other reasons to stop. */
 /** Why a server stops when the pipe its logs go to closes (`hsmkms serve | head`). */
 const LOG_OUTPUT_CLOSED = 'log output closed';
 /**
@@ -488,6 +491,7 @@ function stoppedStatus(reason: string): number {
   return cluster.isWorker && reason === LOG_OUTPUT_CLOSED ? WORKER_OUTPUT_CLOSED : EXIT.ok;
 }
 
+/** Closes gracefully on SIGINT/SIGTERM; returns the same shutdown for other reasons to stop. */
 function onShutdown(close: () => Promise<void>): (reason: string) => void {
   let closing = false;
   const shutdown = (reason: string) => {
