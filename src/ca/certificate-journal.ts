@@ -24,14 +24,23 @@
  *
  * Format, versioned: `{ v: 1, caName, serial, issuer, kind, subject, notBefore, notAfter,
  * issuedAt, certificate }`, times in epoch milliseconds, the DER as base64 cut into strings of
- * at most {@link CHUNK} characters (the audit trail cuts longer nested strings).
+ * at most {@link CHUNK} characters (the audit trail cuts longer nested strings), the subject
+ * (empty for a certificate named only in subjectAltName) left out past that length too.
  */
+import 'reflect-metadata';
+import * as x509 from '@peculiar/x509';
 import { CERTIFICATE_PROFILES, type IssuedCertificateRecord, type IssuedKind } from './model.js';
 
 const VERSION = 1;
 const CHUNK = 1000;
 /** A leaf, chunked: far more than any certificate the CA signs (CSRs are at most 32 KiB). */
 const MAX_CHUNKS = 48;
+/**
+ * The longest subject an entry carries as text: the trail cuts nested strings past 1024
+ * characters, and a subject is the CSR's choice (up to its 32 KiB). A longer one is left out and
+ * read back from the certificate.
+ */
+const MAX_SUBJECT_TEXT = CHUNK;
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 const KINDS: readonly string[] = [...CERTIFICATE_PROFILES, 'intermediate-ca', 'ocsp-responder'];
 
@@ -41,7 +50,8 @@ export interface JournalEntry {
   serial: string;
   issuer: string;
   kind: string;
-  subject: string;
+  /** Absent when longer than {@link MAX_SUBJECT_TEXT}: the certificate's own subject is read. */
+  subject?: string;
   notBefore: number;
   notAfter: number;
   issuedAt: number;
@@ -58,7 +68,7 @@ export function journalEntry(record: IssuedCertificateRecord): JournalEntry {
     serial: record.serial,
     issuer: record.issuer,
     kind: record.kind,
-    subject: record.subject,
+    ...(record.subject.length <= MAX_SUBJECT_TEXT ? { subject: record.subject } : {}),
     notBefore: record.notBefore.getTime(),
     notAfter: record.notAfter.getTime(),
     issuedAt: record.issuedAt.getTime(),
@@ -71,8 +81,10 @@ export function readJournalEntry(value: unknown): IssuedCertificateRecord | unde
   if (typeof value !== 'object' || value === null) return undefined;
   const e = value as Partial<Record<keyof JournalEntry, unknown>>;
   if (e.v !== VERSION) return undefined;
-  const strings = [e.caName, e.serial, e.subject] as unknown[];
+  const strings = [e.caName, e.serial] as unknown[];
   if (!strings.every((s) => typeof s === 'string' && s.length > 0 && s.length <= 4096)) return undefined;
+  // An empty subject is a certificate's right (its names in subjectAltName alone, RFC 5280).
+  if (e.subject !== undefined && typeof e.subject !== 'string') return undefined;
   if (e.issuer !== 'intermediate' && e.issuer !== 'root') return undefined;
   if (typeof e.kind !== 'string' || !KINDS.includes(e.kind)) return undefined;
   const times = [e.notBefore, e.notAfter, e.issuedAt];
@@ -83,15 +95,27 @@ export function readJournalEntry(value: unknown): IssuedCertificateRecord | unde
   const der = Buffer.from((chunks as string[]).join(''), 'base64');
   // A DER SEQUENCE, not whatever base64 decoding made of a cut or edited string.
   if (der.length < 2 || der[0] !== 0x30) return undefined;
+  // Written by an earlier version past the cut, or left out: the certificate says it.
+  const subject = typeof e.subject === 'string' && e.subject.length <= MAX_SUBJECT_TEXT ? e.subject : subjectOf(der);
+  if (subject === undefined) return undefined;
   return {
     caName: e.caName as string,
     serial: e.serial as string,
     issuer: e.issuer,
     kind: e.kind as IssuedKind,
-    subject: e.subject as string,
+    subject,
     notBefore: new Date(e.notBefore as number),
     notAfter: new Date(e.notAfter as number),
     issuedAt: new Date(e.issuedAt as number),
     certificate: new Uint8Array(der),
   };
+}
+
+/** The subject of a certificate as the CA writes it (the CSR's subject, which it copies), or undefined for DER that is not one. */
+function subjectOf(der: Buffer): string | undefined {
+  try {
+    return new x509.X509Certificate(der).subject;
+  } catch {
+    return undefined;
+  }
 }

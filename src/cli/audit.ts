@@ -20,7 +20,7 @@ import {
 import { ConfigError } from '../config/hsm.js';
 import { addAuditDirOption, auditDirOf, type AuditDirCliOptions } from './audit-options.js';
 import { addHsmOptions, resolveHsmConfig, type HsmCliOptions } from './hsm-options.js';
-import { printable } from './output.js';
+import { jsonLine, printable, printableJson } from './output.js';
 import { progress } from './service-options.js';
 
 interface OutputOptions {
@@ -47,7 +47,7 @@ export function auditCommand(): Command {
         besideTrail = true;
       }
       const report = verifyAuditTrail({ dir, from: time('--from', options.from), to: time('--to', options.to), publicKeys: keys });
-      if (options.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+      if (options.json) process.stdout.write(jsonLine(report, 2));
       else printReport(dir, report, besideTrail);
       if (!report.ok) process.exitCode = 1;
     });
@@ -155,7 +155,7 @@ function time(flag: string, text: string | undefined): Date | undefined {
 
 function print(event: AuditEventFound, options: OutputOptions): void {
   if (options.json) {
-    process.stdout.write(`${event.line}\n`);
+    process.stdout.write(`${printableJson(event.line)}\n`);
     return;
   }
   const r = event.record;

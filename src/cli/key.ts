@@ -14,6 +14,7 @@ import { readPolicyFile } from './policy-file.js';
 import type { OfflineCliOptions } from './offline.js';
 import { addStoreOptions } from './store-options.js';
 import { addServiceOptions } from './service-options.js';
+import { jsonLine } from './output.js';
 
 export function keyCommand(): Command {
   // Its description is main.ts's (the command list loads no command module).
@@ -56,7 +57,7 @@ export function keyCommand(): Command {
     .argument('<key-id>', 'the replica\'s key id (mrk-…)');
   addAdminOptions(removeCreatingReplica).action(async (keyId: string, options: AdminCliOptions) => {
     const out = await adminCall(options, 'RemoveCreatingReplica', { KeyId: keyId });
-    process.stdout.write(`${JSON.stringify(out)}\n`);
+    process.stdout.write(jsonLine(out));
   });
 
   return key.addCommand(putPolicy).addCommand(removeCreatingReplica);

@@ -2,6 +2,7 @@
  * How every command behaves as a Unix citizen: results on stdout, messages on stderr, and a
  * quiet exit when the reader of its output goes away (`hsmkms principal list | head`).
  */
+import { printable, printableJson } from '../core/caller-text.js';
 
 /** Exit statuses, the same for every command. */
 export const EXIT = {
@@ -34,13 +35,10 @@ export function exitQuietlyWhenOutputCloses(): void {
   process.stderr.on('error', () => undefined);
 }
 
-/**
- * Control characters (C0, newline included, DEL, C1) and the bidirectional embedding, override and
- * isolate controls, which text from the trail or the service may hold (any caller chooses its
- * request parameters), shown as `\uXXXX`: printed raw they would drive the reader's terminal —
- * move the cursor, erase lines, retitle the window — or reorder what it shows, or (a newline)
- * add a line that looks like another record.
- */
-export function printable(text: string): string {
-  return text.replace(/[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+// How caller-chosen text is shown to a person, shared with the web console.
+export { printable, printableJson };
+
+/** `value` as one JSON line (or a pretty-printed document with `indent`), safe to print (see {@link printableJson}). */
+export function jsonLine(value: unknown, indent?: number): string {
+  return `${printableJson(JSON.stringify(value, null, indent))}\n`;
 }

@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import type { JsonObject } from '../core/operation.js';
 import { addAdminOptions, adminCall, collect, keyValues, type AdminCliOptions } from './admin-call.js';
+import { jsonLine, printable } from './output.js';
 
 interface ExplainOptions extends AdminCliOptions {
   principal: string;
@@ -49,7 +50,7 @@ export function policyCommand(): Command {
       ...(options.secureTransport ? { SecureTransport: true } : {}),
     });
     const explanation = out.Explanation as JsonObject;
-    process.stdout.write(options.json ? `${JSON.stringify(explanation, null, 2)}\n` : render(explanation));
+    process.stdout.write(options.json ? jsonLine(explanation, 2) : render(explanation));
   });
   return policy.addCommand(explain);
 }
@@ -100,5 +101,6 @@ function render(e: JsonObject): string {
   const rules = e.QuorumRules as Array<{ RuleId: string; Action: string; MinApprovals: number; Approvers: string[] }> | undefined;
   if (rules)
     for (const r of rules) lines.push(`Quorum rule ${r.RuleId}: ${r.Action} needs ${r.MinApprovals} of ${r.Approvers.length} approvers (${r.Approvers.join(', ')})`);
-  return `${lines.join('\n')}\n`;
+  // Sids, condition keys and values are what key policies' writers chose.
+  return `${lines.map(printable).join('\n')}\n`;
 }

@@ -5,13 +5,14 @@
  */
 import { Command, Option } from 'commander';
 import { readPolicyFile } from './policy-file.js';
+import { jsonLine } from './output.js';
 import { PRINCIPAL_ROLES } from '../core/model.js';
 import { addAdminOptions, adminCall, collect, keyValues, type AdminCliOptions } from './admin-call.js';
 
 const ROLES = [...PRINCIPAL_ROLES];
 
 function print(value: unknown): void {
-  process.stdout.write(`${JSON.stringify(value)}\n`);
+  process.stdout.write(jsonLine(value));
 }
 
 function roleOption(description: string): Option {

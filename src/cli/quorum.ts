@@ -8,7 +8,7 @@ import { Command, Option } from 'commander';
 import { HsmKmsClient, HsmKmsError, credentialsFromEnv, regionFromEnv } from '../client/hsmkms-client.js';
 import { ConfigError } from '../config/hsm.js';
 import type { JsonObject } from '../core/operation.js';
-import { printable } from './output.js';
+import { jsonLine, printable } from './output.js';
 
 interface QuorumCliOptions {
   endpoint?: string;
@@ -77,7 +77,7 @@ export function quorumCommand(): Command {
         marker = out.NextMarker as string | undefined;
         if (!marker) break;
       }
-      if (options.json) process.stdout.write(`${JSON.stringify({ ApprovalRequests: requests }, null, 2)}\n`);
+      if (options.json) process.stdout.write(jsonLine({ ApprovalRequests: requests }, 2));
       else if (requests.length === 0) process.stdout.write('no approval requests\n');
       else for (const view of requests) process.stdout.write(line(view));
     });
@@ -86,7 +86,7 @@ export function quorumCommand(): Command {
     .argument('<approval-request-id>')
     .action(async (id: string, options: QuorumCliOptions) => {
       const out = await call(options, 'GetApprovalRequest', { ApprovalRequestId: id });
-      process.stdout.write(options.json ? `${JSON.stringify(out, null, 2)}\n` : details(out.ApprovalRequest as View));
+      process.stdout.write(options.json ? jsonLine(out, 2) : details(out.ApprovalRequest as View));
     });
 
   const vote = (name: 'approve' | 'reject', operation: string, description: string) =>
@@ -94,7 +94,7 @@ export function quorumCommand(): Command {
       .argument('<approval-request-id>')
       .action(async (id: string, options: QuorumCliOptions) => {
         const out = await call(options, operation, { ApprovalRequestId: id });
-        process.stdout.write(options.json ? `${JSON.stringify(out, null, 2)}\n` : details(out.ApprovalRequest as View));
+        process.stdout.write(options.json ? jsonLine(out, 2) : details(out.ApprovalRequest as View));
       });
 
   return quorum

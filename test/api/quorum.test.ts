@@ -5,7 +5,8 @@
  * needs a new approval when repeated or when a parameter changes.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CancelKeyDeletionCommand, CreateAliasCommand, CreateKeyCommand, EncryptCommand, ReEncryptCommand, UpdateAliasCommand, DescribeKeyCommand, DisableKeyCommand, DisableKeyRotationCommand, EnableKeyRotationCommand, GetKeyRotationStatusCommand, KMSClient, ListAliasesCommand, ScheduleKeyDeletionCommand, UpdateKeyDescriptionCommand } from '@aws-sdk/client-kms';
+import { CancelKeyDeletionCommand, CreateAliasCommand, CreateKeyCommand, EncryptCommand, ReEncryptCommand, UpdateAliasCommand, DescribeKeyCommand, DisableKeyCommand, DisableKeyRotationCommand, EnableKeyRotationCommand, GetKeyRotationStatusCommand, KMSClient, ListAliasesCommand, ScheduleKeyDeletionCommand, SignCommand, UpdateKeyDescriptionCommand } from '@aws-sdk/client-kms';
+import { createHash } from 'node:crypto';
 import { HsmKmsClient, HsmKmsError } from '../../src/client/hsmkms-client.js';
 import { startServer, type RunningServer } from '../support/server.js';
 import { hsmkms } from '../support/cli.js';
@@ -318,5 +319,27 @@ describe('a call that acts on two keys needs the approvals of the rules guarding
     expect((await refused(reEncrypt())).name).toBe('QuorumApprovalRequiredException');
     expect(await approve('approver3', id)).toMatchObject({ Status: 'Approved' });
     expect((await reEncrypt()).KeyId).toContain(strong);
+  });
+});
+
+describe('an approver of a Sign sees what is to be signed', () => {
+  // The audit trail never keeps a Message, and the request showed only the key and the algorithm:
+  // approvers of M-of-N signing could not tell one message from another.
+  it('as the SHA-256 of the message, and a digest as itself', async () => {
+    const keyId = (await kms.owner!.send(new CreateKeyCommand({ KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY' }))).KeyMetadata!.KeyId!;
+    await admin.officer!.call('PutQuorumRule', { Action: 'kms:Sign', KeyId: keyId, MinApprovals: 1, Approvers: ['approver1'] });
+    const release = Buffer.from('release 1.2.3 of the firmware');
+    const raw = await refused(kms.owner!.send(new SignCommand({ KeyId: keyId, Message: release, MessageType: 'RAW', SigningAlgorithm: 'ECDSA_SHA_256' })));
+    const shown = async (id: string) => ((await admin.approver1!.call('GetApprovalRequest', { ApprovalRequestId: id })).ApprovalRequest as { Parameters: Record<string, unknown> }).Parameters;
+    const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
+    expect(await shown(raw.ApprovalRequestId!)).toEqual({ KeyId: keyId, MessageType: 'RAW', SigningAlgorithm: 'ECDSA_SHA_256', MessageSha256: sha256(release) });
+
+    const digest = createHash('sha256').update(release).digest();
+    const ofDigest = await refused(kms.owner!.send(new SignCommand({ KeyId: keyId, Message: digest, MessageType: 'DIGEST', SigningAlgorithm: 'ECDSA_SHA_256' })));
+    expect(await shown(ofDigest.ApprovalRequestId!)).toMatchObject({ MessageType: 'DIGEST', MessageDigest: sha256(release), MessageSha256: sha256(digest) });
+    await approve('approver1', ofDigest.ApprovalRequestId!);
+    const signed = await kms.owner!.send(new SignCommand({ KeyId: keyId, Message: digest, MessageType: 'DIGEST', SigningAlgorithm: 'ECDSA_SHA_256' }));
+    expect(signed.Signature?.length).toBeGreaterThan(0);
+    await admin.owner!.call('RejectRequest', { ApprovalRequestId: raw.ApprovalRequestId });
   });
 });

@@ -43,6 +43,9 @@ function expectOneLine(stderr: string, pattern: RegExp): void {
   expect(stderr).not.toMatch(/\n\s+at /);
 }
 
+/** C0 (but the newline that ends each line), DEL, C1 and the bidirectional embedding, override and isolate controls. */
+const CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/;
+
 async function ocsp(leaf: string, name = 'cli'): Promise<string> {
   const { stdout, stderr } = await run('openssl', ['ocsp', '-issuer', intermediateFile, '-cert', leaf, '-url', `${served.endpoint}/ca/${name}/ocsp`, '-CAfile', rootFile]);
   return stdout + stderr;
@@ -123,6 +126,30 @@ describe('hsmkms ca', () => {
     expect(listed.find((c) => c.kind === 'intermediate-ca')).toMatchObject({ status: 'good', issuer: 'root' });
     for (const entry of listed) expect(Object.keys(entry)).toEqual(expect.arrayContaining(['serial', 'subject', 'notAfter', 'status']));
 
+  });
+
+  it('prints a CSR subject\'s control characters escaped: issue, revoke and list', async () => {
+    // Anyone who may have a certificate issued (HsmKms.IssueCertificate over the API) chooses its
+    // subject; the operator who lists or revokes it reads it in a terminal.
+    const subject = 'CN=evil\u001b]0;owned\u0007\u009b2J\u202egnp.exe';
+    const keyFile = join(dir, 'evil.key');
+    const csrFile = join(dir, 'evil.csr');
+    await run('openssl', ['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', keyFile, '-utf8', '-subj', `/${subject}`, '-out', csrFile]);
+    const issued = await hsmkms(['ca', 'issue', ...base, '--name', 'cli', '--csr', csrFile, '--profile', 'code-signing']);
+    expect(issued.stderr).toContain('for CN=evil\\u001b]0\\;owned\\u0007\\u009b2J\\u202egnp.exe,');
+    expect(issued.stderr).not.toMatch(CONTROL);
+    const leaf = writePem(dir, 'evil.pem', pemBlocks(issued.stdout)[0]!);
+    const serial = (await run('openssl', ['x509', '-in', leaf, '-noout', '-serial'])).stdout.trim().slice('serial='.length).toLowerCase();
+
+    const listed = await hsmkms(['ca', 'list', ...base, '--name', 'cli']);
+    expect(listed.stdout).not.toMatch(CONTROL);
+    const entry = listed.stdout.trim().split('\n').map((l) => JSON.parse(l) as { serial: string; subject: string }).find((c) => c.serial === serial);
+    // The same value for a program: only how the JSON writes it changed.
+    expect(entry?.subject).toBe('CN=evil\u001b]0\\;owned\u0007\u009b2J\u202egnp.exe');
+
+    const revoked = await hsmkms(['ca', 'revoke', ...base, '--name', 'cli', serial]);
+    expect(revoked.stderr).toMatch(/^hsmkms: revoked [0-9a-f]+ \(CN=evil\\u001b/m);
+    expect(revoked.stderr).not.toMatch(CONTROL);
   });
 
   it('refuses bad requests with one line and a non-zero exit', async () => {

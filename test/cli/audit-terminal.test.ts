@@ -4,7 +4,8 @@
  * no key is recorded as sent), and before, `hsmkms audit search` and `tail` printed such a KeyId
  * raw — escape sequences that could erase the caller's own lines from the auditor's screen,
  * retitle the terminal, or reorder text with bidirectional controls. They are now shown escaped
- * (`\u001b`); `--json` prints the stored line as it is, for programs.
+ * (`\u001b`); `--json` prints the stored line as JSON of the same value, for programs, with the
+ * controls JSON.stringify leaves raw (DEL, C1, bidirectional) written as `\uXXXX` escapes too.
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -41,7 +42,7 @@ afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 const CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/;
 
 describe('audit output for a terminal', () => {
-  it('search and tail print a hostile KeyId escaped, and --json the stored line', async () => {
+  it('search and tail print a hostile KeyId escaped, and --json the stored line with its controls escaped', async () => {
     for (const command of [['search'], ['tail']]) {
       const { stdout } = await run(process.execPath, [HSMKMS_BIN, 'audit', ...command, '--data-dir', dataDir], { timeout: 60_000 });
       expect(stdout).toMatch(/DescribeKey\s+NotFoundException\s+arn:aws:iam::111122223333:user\/insider\s+alias\/x\\u001b\[1A/);
@@ -49,6 +50,8 @@ describe('audit output for a terminal', () => {
       expect(stdout.trimEnd().split('\n')).toHaveLength(1);
       const json = await run(process.execPath, [HSMKMS_BIN, 'audit', ...command, '--data-dir', dataDir, '--json'], { timeout: 60_000 });
       expect((JSON.parse(json.stdout) as { requestParameters: { KeyId: string } }).requestParameters.KeyId).toBe(HOSTILE);
+      // JSON escapes C0 but not C1 (U+009B is a terminal's CSI) nor bidirectional controls: escaped here too.
+      expect(json.stdout).not.toMatch(CONTROL);
     }
   });
 

@@ -14,6 +14,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
+import { CreateKeyCommand, KMSClient, UpdateKeyDescriptionCommand } from '@aws-sdk/client-kms';
 import { CONSOLE_CSP } from '../../src/http/console-route.js';
 import { ACTIVE_TEXT, FOCUS_IN_DIALOG, heading, startConsole, type ConsoleHarness, type Principal } from './harness.js';
 
@@ -153,6 +154,31 @@ describe('the web console', () => {
     expect(await explain.locator('.row-decisive').textContent()).toContain('BobMayDecrypt');
     await explain.scrollIntoViewIfNeeded();
     await screenshot(alice, '05-explain');
+  });
+
+  it('shows an approver the parameters of a call with the requester\'s bidirectional controls escaped', async () => {
+    // The requester chooses the values; a right-to-left override in one reordered what the approver read.
+    const kms = new KMSClient({ endpoint: h.server.endpoint, region: h.server.region, credentials: principals.alice!, maxAttempts: 1 });
+    const KeyId = (await kms.send(new CreateKeyCommand({}))).KeyMetadata!.KeyId!;
+    await h.clientFor(principals.officer!).call('PutQuorumRule', { Action: 'kms:UpdateKeyDescription', KeyId, MinApprovals: 1, Approvers: ['carol'] });
+    const Description = 'invoice \u202Eexe.fdp';
+    const id = await kms.send(new UpdateKeyDescriptionCommand({ KeyId, Description })).then(
+      () => undefined,
+      (error: { ApprovalRequestId?: string }) => error.ApprovalRequestId,
+    );
+    expect(id).toMatch(/^ar-/);
+    kms.destroy();
+    const carol = await newTab();
+    await signIn(carol, principals.carol!);
+    await carol.getByRole('link', { name: 'Approvals' }).click();
+    await heading(carol, 'Approvals');
+    const card = carol.getByRole('article').filter({ hasText: id! });
+    await card.getByText('Parameters of the call').click();
+    const shown = (await card.locator('pre').textContent()) ?? '';
+    expect(shown).toContain('"Description": "invoice \\u202eexe.fdp"');
+    expect(shown).not.toMatch(/[\u202a-\u202e\u2066-\u2069]/);
+    await h.clientFor(principals.carol!).call('RejectRequest', { ApprovalRequestId: id });
+    await carol.close();
   });
 
   let approvalRequestId: string;

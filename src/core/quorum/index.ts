@@ -9,7 +9,7 @@
  * repeated unchanged then succeeds once and consumes the approval; a further repeat opens a new
  * request. A DryRun call reports the same error (and opens the request) but consumes nothing.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { auditParameters } from '../audit-parameters.js';
 import { KmsError } from '../errors.js';
 import type { KeyRecord, PrincipalRecord } from '../model.js';
@@ -108,7 +108,7 @@ export async function enforceQuorum(
     action: check.action,
     keyArn: check.key?.arn,
     parametersHash: hash,
-    parameters: JSON.stringify(auditParameters(check.operation, withoutVolatile(check.input))),
+    parameters: JSON.stringify({ ...auditParameters(check.operation, withoutVolatile(check.input)), ...messageForApprovers(check.operation, check.input) }),
     requirements: rules.map(requirementOf),
     status: 'Pending',
     createdAt: check.now,
@@ -166,6 +166,23 @@ function changesQuorumTag(action: string, input: JsonObject): boolean {
 
 function requirementOf(rule: QuorumRuleRecord): ApprovalRequirement {
   return { ruleId: rule.ruleId, minApprovals: rule.minApprovals, approvers: [...rule.approvers] };
+}
+
+/**
+ * What an approver of a Sign must see to know what it approves, although the audit trail never
+ * keeps a Message: its SHA-256 (`MessageSha256`, what `sha256sum` of a raw message prints) and,
+ * for a digest (`DIGEST`, `EXTERNAL_MU`: a hash already, at most 64 bytes), the digest itself
+ * (`MessageDigest`, hex), to compare with the artifact's. Without them the request showed only
+ * the key and the algorithm: M-of-N on signing approved blind whatever was to be signed.
+ */
+function messageForApprovers(operation: string, input: JsonObject): Record<string, string> {
+  if (operation !== 'Sign' || typeof input.Message !== 'string') return {};
+  const message = Buffer.from(input.Message, 'base64');
+  const digest = input.MessageType === 'DIGEST' || input.MessageType === 'EXTERNAL_MU';
+  return {
+    MessageSha256: createHash('sha256').update(message).digest('hex'),
+    ...(digest && message.length <= 64 ? { MessageDigest: message.toString('hex') } : {}),
+  };
 }
 
 function withoutVolatile(input: JsonObject): JsonObject {

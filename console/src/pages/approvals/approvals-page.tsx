@@ -4,6 +4,7 @@
  */
 import { useId, useState, type ReactElement } from 'react';
 import { Link, useSearchParams } from 'react-router';
+import { printableJson } from '../../../../src/core/caller-text.js';
 import { APPROVAL_STATUSES, type ApprovalRequest, type ApprovalStatus } from '../../api/hsmkms-api.js';
 import { ConfirmDialog } from '../../components/confirm-dialog.js';
 import { ErrorAlert } from '../../components/error-alert.js';
@@ -65,7 +66,8 @@ function RequestCard({ request, me, highlighted, onVote }: { request: ApprovalRe
       </dl>
       <details>
         <summary>Parameters of the call</summary>
-        <pre className="code">{JSON.stringify(request.Parameters, null, 2)}</pre>
+        {/* The requester chose these values: a bidirectional override in one would reorder what the approver reads. */}
+        <pre className="code">{printableJson(JSON.stringify(request.Parameters, null, 2))}</pre>
         <p className="muted small">
           Parameter hash <code>{request.ParametersHash}</code>: only this exact call can use the approval.
         </p>

@@ -7,6 +7,7 @@
 import { useEffect, useId, useState, type FormEvent, type ReactElement } from 'react';
 import { Link, useSearchParams } from 'react-router';
 import { ROLE_TABLE } from '../../../../src/core/authorization/role-table.js';
+import { printableJson } from '../../../../src/core/caller-text.js';
 import { toFailure, type ApiFailure } from '../../api/errors.js';
 import type { AuditEvent, AuditLookupAttribute, AuditVerification, HsmKmsOperations } from '../../api/hsmkms-api.js';
 import { Dialog } from '../../components/dialog.js';
@@ -137,9 +138,9 @@ function EventDialog({ event, verification, onClose }: { event: AuditEvent; veri
   const { nodeId, sequence } = chainPosition(event.EventId);
   let record: string;
   try {
-    record = JSON.stringify(JSON.parse(event.CloudTrailEvent), null, 2);
+    record = printableJson(JSON.stringify(JSON.parse(event.CloudTrailEvent), null, 2));
   } catch {
-    record = event.CloudTrailEvent;
+    record = printableJson(event.CloudTrailEvent);
   }
   return (
     <Dialog title={`${event.EventName} by ${event.Username}`} onClose={onClose} wide>
