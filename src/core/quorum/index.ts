@@ -15,6 +15,7 @@ import { KmsError } from '../errors.js';
 import type { KeyRecord, PrincipalRecord } from '../model.js';
 import type { JsonObject, KmsDeps } from '../operation.js';
 import { wildcardMatch } from '../policy/glob.js';
+import { lockNames } from '../locks.js';
 import { callHash } from './call-hash.js';
 import {
   MAX_PENDING_APPROVAL_REQUESTS,
@@ -94,12 +95,6 @@ export async function enforceQuorum(
     throw approvalRequired(open, check.now);
   }
 
-  if ((await deps.store.countPendingApprovalRequests(check.caller.arn, check.now, MAX_PENDING_APPROVAL_REQUESTS)) >= MAX_PENDING_APPROVAL_REQUESTS)
-    throw new KmsError(
-      'LimitExceededException',
-      `You already have ${MAX_PENDING_APPROVAL_REQUESTS} approval requests pending, the most one principal may have. ` +
-        'Withdraw those you no longer need (`hsmkms quorum reject ID`) or wait for them to be decided or to expire.',
-    );
   const ttlSeconds = deps.settings.approvalRequestTtlSeconds ?? DEFAULT_APPROVAL_REQUEST_TTL_SECONDS;
   const request: ApprovalRequestRecord = {
     requestId: newApprovalRequestId(),
@@ -115,8 +110,23 @@ export async function enforceQuorum(
     expiresAt: new Date(check.now.getTime() + ttlSeconds * 1000),
     votes: [],
   };
-  await deps.store.insertApprovalRequest(request);
-  throw approvalRequired(request, check.now);
+  const opened = await deps.store.transaction(async (tx) => {
+    // Counted and inserted while holding the requester's name: calls on several nodes at once
+    // would otherwise each count below the limit and each insert.
+    await tx.holdLock(lockNames.approvalRequestsOf(check.caller.arn));
+    // The same call a moment ago on another node: its request, not a second one.
+    const raced = await tx.findOpenApprovalRequest(check.caller.arn, check.operation, hash, check.now);
+    if (raced?.status === 'Pending' && coversRules(raced, rules)) return raced;
+    if ((await tx.countPendingApprovalRequests(check.caller.arn, check.now, MAX_PENDING_APPROVAL_REQUESTS)) >= MAX_PENDING_APPROVAL_REQUESTS)
+      throw new KmsError(
+        'LimitExceededException',
+        `You already have ${MAX_PENDING_APPROVAL_REQUESTS} approval requests pending, the most one principal may have. ` +
+          'Withdraw those you no longer need (`hsmkms quorum reject ID`) or wait for them to be decided or to expire.',
+      );
+    await tx.insertApprovalRequest(request);
+    return request;
+  });
+  throw approvalRequired(opened, check.now);
 }
 
 /** The rules that guard this call (see {@link ruleGuards}). */
