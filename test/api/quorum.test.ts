@@ -320,3 +320,69 @@ describe('a call that acts on two keys needs the approvals of the rules guarding
     expect((await reEncrypt()).KeyId).toContain(strong);
   });
 });
+
+describe('credentials for a quorum approver need that quorum', () => {
+  // Otherwise one CryptoOfficer mints an approver's access key and approves as that approver:
+  // M-of-N decided by one.
+  const names = ['keeper1', 'keeper2', 'keeper3', 'keeperOfficer'];
+  let ruleId: string;
+  beforeAll(async () => {
+    for (const name of names) {
+      const out = (await admin.root!.call('CreatePrincipal', { UserName: name, Roles: name === 'keeperOfficer' ? ['CryptoOfficer'] : ['CryptoUser'] })) as {
+        Arn: string;
+        AccessKeyId: string;
+        SecretAccessKey: string;
+      };
+      arns[name] = out.Arn;
+      admin[name] = new HsmKmsClient({ endpoint: server.endpoint, region: server.region, credentials: { accessKeyId: out.AccessKeyId, secretAccessKey: out.SecretAccessKey } });
+    }
+    const put = await admin.officer!.call('PutQuorumRule', { Action: 'kms:ReplicateKey', MinApprovals: 2, Approvers: names });
+    ruleId = (put.Rule as { RuleId: string }).RuleId;
+  });
+
+  const refusedAdmin = async (promise: Promise<unknown>) => {
+    const error = await promise.then(
+      () => new Error('the call succeeded'),
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(HsmKmsError);
+    return error as HsmKmsError;
+  };
+  const accessKeys = async (name: string) => (((await admin.root!.call('GetPrincipal', { UserName: name })).Principal as { AccessKeys: unknown[] }).AccessKeys).length;
+
+  it('CreateAccessKey for an approver by a CryptoOfficer waits for the approvals of the rules naming it', async () => {
+    const call = () => admin.officer!.call('CreateAccessKey', { UserName: 'keeper1' });
+    const first = await refusedAdmin(call());
+    expect(first).toMatchObject({ name: 'QuorumApprovalRequiredException', status: 400 });
+    const id = first.fields.ApprovalRequestId as string;
+    expect(first.message).toContain(id);
+    expect(await accessKeys('keeper1')).toBe(1);
+    const seen = (await admin.keeper2!.call('GetApprovalRequest', { ApprovalRequestId: id })).ApprovalRequest as Record<string, unknown>;
+    expect(seen).toMatchObject({ Operation: 'HsmKms.CreateAccessKey', Parameters: { UserName: 'keeper1' } });
+    expect(seen.Rules).toEqual([expect.objectContaining({ RuleId: ruleId, MinApprovals: 2 })]);
+    // The root is held to it as well.
+    expect(await refusedAdmin(admin.root!.call('CreateAccessKey', { UserName: 'keeper1' }))).toMatchObject({ name: 'QuorumApprovalRequiredException' });
+
+    await approve('keeper2', id);
+    await approve('keeper3', id);
+    const created = (await call()).AccessKey as { UserName: string; SecretAccessKey: string };
+    expect(created.UserName).toBe('keeper1');
+    expect(await accessKeys('keeper1')).toBe(2);
+  });
+
+  it('an approver asking for its own access key needs nobody', async () => {
+    const own = (await admin.keeperOfficer!.call('CreateAccessKey', { UserName: 'keeperOfficer' })).AccessKey as { UserName: string };
+    expect(own.UserName).toBe('keeperOfficer');
+    // The same officer for another approver: the quorum's.
+    expect(await refusedAdmin(admin.keeperOfficer!.call('CreateAccessKey', { UserName: 'keeper2' }))).toMatchObject({ name: 'QuorumApprovalRequiredException' });
+  });
+
+  it('CreatePrincipal under a deleted approver’s name waits for the approvals too', async () => {
+    await admin.officer!.call('DeletePrincipal', { UserName: 'keeper3' });
+    const again = await refusedAdmin(admin.officer!.call('CreatePrincipal', { UserName: 'keeper3', Roles: ['CryptoUser'] }));
+    expect(again).toMatchObject({ name: 'QuorumApprovalRequiredException', status: 400 });
+    expect(await refusedAdmin(admin.root!.call('GetPrincipal', { UserName: 'keeper3' }))).toMatchObject({ name: 'NotFoundException' });
+    // Principals no rule names are created as before.
+    expect(await admin.officer!.call('CreatePrincipal', { UserName: 'nokeeper', Roles: ['CryptoUser'] })).toMatchObject({ Arn: expect.stringContaining(':user/nokeeper') });
+  });
+});

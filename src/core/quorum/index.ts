@@ -17,7 +17,9 @@ import type { JsonObject, KmsDeps } from '../operation.js';
 import { wildcardMatch } from '../policy/glob.js';
 import { lockNames } from '../locks.js';
 import { callHash } from './call-hash.js';
+import { userArn } from '../admin/principals.js';
 import {
+  GIVES_CREDENTIALS,
   MAX_PENDING_APPROVAL_REQUESTS,
   NEVER_GUARDED,
   QUORUM_TAG_KEY,
@@ -65,7 +67,7 @@ export async function enforceQuorum(
   const actions = [check, ...(check.also ?? [])];
   const rules: QuorumRuleRecord[] = [];
   for (const action of actions)
-    for (const rule of await guardingRules(deps, { ...action, input: check.input })) if (!rules.some((r) => r.ruleId === rule.ruleId)) rules.push(rule);
+    for (const rule of await guardingRules(deps, { ...action, input: check.input, callerArn: check.caller.arn })) if (!rules.some((r) => r.ruleId === rule.ruleId)) rules.push(rule);
   if (rules.length === 0) return undefined;
   const ruleIds = rules.map((r) => r.ruleId);
   // Every key the call acts on: a re-pointed alias on either side needs a new approval.
@@ -129,24 +131,47 @@ export async function enforceQuorum(
   throw approvalRequired(opened, check.now);
 }
 
+/** What {@link guardingRules} reads of a call: the caller only for calls that give credentials. */
+export type GuardedCall = Pick<QuorumCheck, 'action' | 'key' | 'input'> & { callerArn: string };
+
 /** The rules that guard this call (see {@link ruleGuards}). */
-export async function guardingRules(deps: Pick<KmsDeps, 'store'>, check: Pick<QuorumCheck, 'action' | 'key' | 'input'>): Promise<QuorumRuleRecord[]> {
+export async function guardingRules(deps: Pick<KmsDeps, 'store' | 'settings'>, check: GuardedCall): Promise<QuorumRuleRecord[]> {
   if (NEVER_GUARDED.has(check.action)) return [];
   const rules = await deps.store.listQuorumRules();
   if (rules.length === 0) return [];
-  const candidates = rules.filter((rule) => wildcardMatch(rule.action, check.action, true) || (check.key && changesQuorumTag(check.action, check.input)));
+  const credentialsOf = credentialsGivenTo(deps.settings, check);
+  const candidates = rules.filter(
+    (rule) =>
+      wildcardMatch(rule.action, check.action, true) ||
+      (check.key && changesQuorumTag(check.action, check.input)) ||
+      (credentialsOf !== undefined && rule.approvers.includes(credentialsOf)),
+  );
   if (candidates.length === 0) return [];
   const tagged = check.key ? await quorumTagRuleIds(deps, check.key) : new Set<string>();
-  return candidates.filter((rule) => ruleGuards(rule, check, tagged));
+  return candidates.filter((rule) => ruleGuards(rule, check, tagged, credentialsOf));
+}
+
+/** The principal a call gives credentials to (see {@link GIVES_CREDENTIALS}), when that is not the caller itself. */
+function credentialsGivenTo(settings: KmsDeps['settings'], check: GuardedCall): string | undefined {
+  if (!GIVES_CREDENTIALS.has(check.action) || typeof check.input.UserName !== 'string') return undefined;
+  const arn = userArn(settings, check.input.UserName);
+  return arn === check.callerArn ? undefined : arn;
 }
 
 /**
  * Whether `rule` guards the call: its action matches and it applies to the call's key — every
  * key (and key-less calls) unless scoped, the one key it names, or keys whose `hsmkms:quorum`
  * tag names it. A rule bound to a key by that tag also guards changes to the tag itself, so a
- * key cannot be released from quorum without the quorum's consent.
+ * key cannot be released from quorum without the quorum's consent. A rule also guards every call
+ * that gives credentials to one of its approvers (`credentialsOf`, see {@link GIVES_CREDENTIALS}).
  */
-export function ruleGuards(rule: QuorumRuleRecord, check: Pick<QuorumCheck, 'action' | 'key' | 'input'>, taggedRuleIds: ReadonlySet<string>): boolean {
+export function ruleGuards(
+  rule: QuorumRuleRecord,
+  check: Pick<QuorumCheck, 'action' | 'key' | 'input'>,
+  taggedRuleIds: ReadonlySet<string>,
+  credentialsOf?: string,
+): boolean {
+  if (credentialsOf !== undefined && rule.approvers.includes(credentialsOf)) return true;
   const bound = check.key !== undefined && taggedRuleIds.has(rule.ruleId);
   if (bound && changesQuorumTag(check.action, check.input)) return true;
   if (!wildcardMatch(rule.action, check.action, true)) return false;
