@@ -16,7 +16,7 @@ import type { KeyRecord, PrincipalRecord } from '../model.js';
 import type { JsonObject, KmsDeps } from '../operation.js';
 import { wildcardMatch } from '../policy/glob.js';
 import { lockNames } from '../locks.js';
-import { callHash } from './call-hash.js';
+import { callHash, canonicalJson, VOLATILE_MEMBERS } from './call-hash.js';
 import { userArn } from '../admin/principals.js';
 import {
   GIVES_CREDENTIALS,
@@ -72,7 +72,8 @@ export async function enforceQuorum(
   const ruleIds = rules.map((r) => r.ruleId);
   // Every key the call acts on: a re-pointed alias on either side needs a new approval.
   const keyArns = [...new Set(actions.flatMap((a) => (a.key ? [a.key.arn] : [])))];
-  const hash = callHash({ callerArn: check.caller.arn, operation: check.operation, keyArn: keyArns.length > 0 ? keyArns.join(',') : undefined, input: check.input });
+  const hashedKeys = keyArns.length > 0 ? keyArns.join(',') : undefined;
+  const hash = callHash({ callerArn: check.caller.arn, operation: check.operation, keyArn: hashedKeys, input: check.input });
   const dryRun = check.input.DryRun === true;
 
   let open = await deps.store.findOpenApprovalRequest(check.caller.arn, check.operation, hash, check.now);
@@ -98,6 +99,8 @@ export async function enforceQuorum(
   }
 
   const ttlSeconds = deps.settings.approvalRequestTtlSeconds ?? DEFAULT_APPROVAL_REQUEST_TTL_SECONDS;
+  const covered = withoutVolatile(check.input);
+  const shown = auditParameters(check.operation, covered);
   const request: ApprovalRequestRecord = {
     requestId: newApprovalRequestId(),
     requesterArn: check.caller.arn,
@@ -105,7 +108,9 @@ export async function enforceQuorum(
     action: check.action,
     keyArn: check.key?.arn,
     parametersHash: hash,
-    parameters: JSON.stringify(auditParameters(check.operation, withoutVolatile(check.input))),
+    parameters: JSON.stringify(shown),
+    hashedKeys,
+    withheldParameters: withheldMembers(covered, shown),
     requirements: rules.map(requirementOf),
     status: 'Pending',
     createdAt: check.now,
@@ -203,9 +208,18 @@ function requirementOf(rule: QuorumRuleRecord): ApprovalRequirement {
   return { ruleId: rule.ruleId, minApprovals: rule.minApprovals, approvers: [...rule.approvers] };
 }
 
+/** The members the call hash covers (see call-hash.ts). */
 function withoutVolatile(input: JsonObject): JsonObject {
-  const { GrantTokens: _tokens, DryRun: _dryRun, ...rest } = input;
-  return rest;
+  const covered: JsonObject = {};
+  for (const [name, value] of Object.entries(input)) if (!VOLATILE_MEMBERS.has(name)) covered[name] = value;
+  return covered;
+}
+
+/** Members of `covered` that `shown` leaves out or shows otherwise (cut, a secret, a blob), sorted. */
+function withheldMembers(covered: JsonObject, shown: Record<string, unknown>): string[] {
+  return Object.keys(covered)
+    .filter((name) => covered[name] !== undefined && !(Object.hasOwn(shown, name) && canonicalJson(shown[name]) === canonicalJson(covered[name])))
+    .sort();
 }
 
 /** Approvals that count toward one requirement: distinct listed approvers, never the requester. */

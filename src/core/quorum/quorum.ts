@@ -78,6 +78,10 @@ export interface ApprovalRequestRecord {
   parametersHash: string;
   /** The parameters as approvers see them (secrets and blobs left out), JSON text. */
   parameters: string;
+  /** The key ARNs the hash binds, comma-separated as `call-hash.ts` hashes them (absent for a key-less call, or a request opened before they were kept). */
+  hashedKeys?: string | undefined;
+  /** Top-level members the hash covers that {@link parameters} shows cut short or not at all (secrets, binary values, long values). */
+  withheldParameters?: string[] | undefined;
   requirements: ApprovalRequirement[];
   status: ApprovalRequestStatus;
   createdAt: Date;
