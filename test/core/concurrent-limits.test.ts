@@ -18,7 +18,7 @@ import type { KmsDeps } from '../../src/core/operation.js';
 import type { KeyBackend, MetadataStore } from '../../src/core/ports.js';
 import { openPostgresStore } from '../../src/store/postgres/index.js';
 import { openSqliteStore } from '../../src/store/sqlite/index.js';
-import { findPostgres, startPostgres, type TestPostgres } from '../store/postgres-server.js';
+import { describeWithPostgres } from '../store/postgres-describe.js';
 import { alias, key } from '../store/fixtures.js';
 import { createTestKms, TEST_SETTINGS, type TestKms } from '../support/kms-deps.js';
 
@@ -156,17 +156,11 @@ function pending(requesterArn: string, approver: string, i: number): ApprovalReq
 // makes theirs take turns).
 describeLimits('SQLite', async () => [await openSqliteStore({ path: ':memory:' })]);
 
-const found = findPostgres();
-describe.skipIf('missing' in found)('PostgreSQL', () => {
-  let server: TestPostgres;
-  beforeAll(() => {
-    server = startPostgres();
-  }, 60_000);
-  afterAll(() => server?.stop());
+describeWithPostgres('PostgreSQL', (connectionString) => {
   describeLimits('PostgreSQL, three nodes with pools of their own', async () => {
     const schema = `limits_${process.pid}_${Date.now().toString(36)}`;
     const nodes: MetadataStore[] = [];
-    for (let i = 0; i < 3; i++) nodes.push(await openPostgresStore({ connectionString: server.connectionString, schema, maxConnections: 4 }));
+    for (let i = 0; i < 3; i++) nodes.push(await openPostgresStore({ connectionString: connectionString(), schema, maxConnections: 4 }));
     return nodes;
   });
 });

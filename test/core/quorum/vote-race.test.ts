@@ -19,7 +19,7 @@ import type { KmsDeps, RequestContext } from '../../../src/core/operation.js';
 import type { MetadataStore } from '../../../src/core/ports.js';
 import { openPostgresStore } from '../../../src/store/postgres/index.js';
 import { openSqliteStore } from '../../../src/store/sqlite/index.js';
-import { findPostgres, startPostgres, type TestPostgres } from '../../store/postgres-server.js';
+import { describeWithPostgres } from '../../store/postgres-describe.js';
 
 const ACCOUNT = '111122223333';
 const NOW = new Date(1_800_000_100_000);
@@ -128,14 +128,8 @@ function describeVoteRaces(name: string, open: () => Promise<MetadataStore>, ope
 
 describeVoteRaces('SQLite', () => openSqliteStore({ path: ':memory:' }));
 
-const found = findPostgres();
-describe.skipIf('missing' in found)('PostgreSQL', () => {
-  let server: TestPostgres;
-  beforeAll(() => {
-    server = startPostgres();
-  }, 60_000);
-  afterAll(() => server?.stop());
+describeWithPostgres('PostgreSQL', (connectionString) => {
   const schema = `votes_${process.pid}_${Date.now().toString(36)}`;
-  const node = () => openPostgresStore({ connectionString: server.connectionString, schema, maxConnections: 4 });
+  const node = () => openPostgresStore({ connectionString: connectionString(), schema, maxConnections: 4 });
   describeVoteRaces('PostgreSQL', node, node);
 });
