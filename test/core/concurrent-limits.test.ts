@@ -7,7 +7,9 @@
  * pending-request count ran outside any transaction and overshot in one process.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createAccessKey, createPrincipal, MAX_ACCESS_KEYS_PER_PRINCIPAL, MAX_POLICIES_PER_PRINCIPAL, putPrincipalPolicy } from '../../src/core/admin/principals.js';
+import { createAccessKey, createPrincipal, MAX_ACCESS_KEYS_PER_PRINCIPAL, MAX_POLICIES_PER_PRINCIPAL, MAX_PRINCIPAL_TAGS, putPrincipalPolicy } from '../../src/core/admin/principals.js';
+import { tagPrincipal } from '../../src/core/admin/tag-principal.js';
+import { putQuorumRule } from '../../src/core/quorum/operations/put-quorum-rule.js';
 import { enforceQuorum } from '../../src/core/quorum/index.js';
 import { MAX_PENDING_APPROVAL_REQUESTS, type ApprovalRequestRecord } from '../../src/core/quorum/quorum.js';
 import { createAlias } from '../../src/core/operations/create-alias.js';
@@ -113,6 +115,22 @@ function describeLimits(name: string, openNodes: () => Promise<MetadataStore[]>)
       const added = await atOnce(nodes, (store, i) => tagResource.run(depsOn(store), kms.ctx, { KeyId: k.keyId, Tags: [{ TagKey: `racing${i}`, TagValue: 'v' }] }), 'TagException');
       expect(await nodes[0]!.getTags(k.keyId)).toHaveLength(MAX_TAGS_PER_KEY);
       expect(added).toBe(1);
+    });
+
+    it('gives a principal no more than its tag quota', async () => {
+      const { arn } = await createPrincipal(nodes[0]!, kms.backend, TEST_SETTINGS, unique('tagged'));
+      await nodes[0]!.putPrincipalTags(arn, Array.from({ length: MAX_PRINCIPAL_TAGS - 1 }, (_, i) => ({ TagKey: `t${i}`, TagValue: 'v' })));
+      const name = arn.slice(arn.lastIndexOf('/') + 1);
+      const added = await atOnce(nodes, (store, i) => tagPrincipal.run(depsOn(store), kms.ctx, { UserName: name, Tags: [{ TagKey: `racing${i}`, TagValue: 'v' }] }));
+      expect((await nodes[0]!.getPrincipalAuthorization(arn))!.tags).toHaveLength(MAX_PRINCIPAL_TAGS);
+      expect(added).toBe(1);
+    });
+
+    it('keeps one quorum rule per action when several nodes put it at once', async () => {
+      const approver = (await createPrincipal(nodes[0]!, kms.backend, TEST_SETTINGS, unique('ruler'))).arn;
+      const action = 'kms:DisableKeyRotation';
+      await atOnce(nodes, (store) => putQuorumRule.run(depsOn(store), kms.ctx, { Action: action, MinApprovals: 1, Approvers: [approver] }));
+      expect((await nodes[0]!.listQuorumRules()).filter((r) => r.action === action)).toHaveLength(1);
     });
 
     it('keeps a requester to its pending approval-request quota', async () => {
