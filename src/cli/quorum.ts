@@ -9,6 +9,8 @@ import { HsmKmsClient, HsmKmsError, credentialsFromEnv, regionFromEnv } from '..
 import { ConfigError } from '../config/hsm.js';
 import type { JsonObject } from '../core/operation.js';
 import { jsonLine, printable } from './output.js';
+import { readFileSync, statSync } from 'node:fs';
+import { callHash } from '../core/quorum/call-hash.js';
 
 interface QuorumCliOptions {
   endpoint?: string;
@@ -44,8 +46,12 @@ type View = {
   Status: string;
   Requester: string;
   Operation: string;
+  Action: string;
   KeyId?: string;
   Parameters: unknown;
+  WithheldParameters?: string[];
+  ParametersHash: string;
+  HashedKeyArns?: string[];
   Rules: Array<{ RuleId: string; MinApprovals: number; Approvals: string[] }>;
   ExpirationDate: number;
 };
@@ -56,9 +62,40 @@ function line(view: View): string {
   return `${printable(`${view.ApprovalRequestId}  ${view.Status.padEnd(8)}  ${view.Operation}${view.KeyId ? ` ${view.KeyId}` : ''}  by ${view.Requester}  [${progress}]  expires ${expires}`)}\n`;
 }
 
+/** The request and what its approval covers: the action, the parameters, those not shown, the call hash. */
 function details(view: View): string {
   // JSON escapes C0 controls, not C1 or bidirectional ones: an approver must see the call as it is.
-  return `${line(view)}  parameters: ${printable(JSON.stringify(view.Parameters))}\n`;
+  const withheld = view.WithheldParameters?.length
+    ? `  not shown, but covered by the hash: ${printable(view.WithheldParameters.join(', '))} (check them with --call FILE)\n`
+    : '';
+  return (
+    `${line(view)}  action: ${printable(view.Action)}\n  parameters: ${printable(JSON.stringify(view.Parameters))}\n${withheld}` +
+    `  call hash: ${printable(view.ParametersHash)} (SHA-256 of the requester, operation, keys and parameters)\n`
+  );
+}
+
+/** Largest request file `--call` reads: KMS requests are far smaller. */
+const MAX_CALL_FILE_BYTES = 1 << 20;
+
+/**
+ * Whether the call in `file` (the request JSON the requester will send, as it sent it) is the
+ * one `view` approves: its hash is computed here, from the requester, operation and keys the
+ * request names, not taken from the server's word.
+ */
+function checkCall(view: View, file: string): string {
+  let input: unknown;
+  try {
+    if (statSync(file).size > MAX_CALL_FILE_BYTES) throw new Error(`larger than ${MAX_CALL_FILE_BYTES} bytes`);
+    input = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (error) {
+    throw new ConfigError(`--call ${file}: not a readable JSON request (${(error as Error).message})`);
+  }
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) throw new ConfigError(`--call ${file}: the request must be a JSON object.`);
+  const keyArn = view.HashedKeyArns?.join(',') ?? view.KeyId;
+  const hash = callHash({ callerArn: view.Requester, operation: view.Operation, keyArn, input: input as JsonObject });
+  if (hash !== view.ParametersHash)
+    throw new ConfigError(`the call in ${file} is NOT the call ${view.ApprovalRequestId} approves (its hash is ${hash}, the request's ${view.ParametersHash}).`);
+  return `the call in ${file} is the call ${view.ApprovalRequestId} approves (hash ${hash}).\n`;
 }
 
 export function quorumCommand(): Command {
@@ -79,14 +116,16 @@ export function quorumCommand(): Command {
       }
       if (options.json) process.stdout.write(jsonLine({ ApprovalRequests: requests }, 2));
       else if (requests.length === 0) process.stdout.write('no approval requests\n');
-      else for (const view of requests) process.stdout.write(line(view));
+      else for (const view of requests) process.stdout.write(details(view));
     });
 
   const get = withCommonOptions(new Command('get').description('Show one approval request, with the parameters of the call it would allow.'))
     .argument('<approval-request-id>')
-    .action(async (id: string, options: QuorumCliOptions) => {
+    .option('--call <file>', 'check that the request JSON in this file (as its requester will send it) is the call the request approves')
+    .action(async (id: string, options: QuorumCliOptions & { call?: string }) => {
       const out = await call(options, 'GetApprovalRequest', { ApprovalRequestId: id });
       process.stdout.write(options.json ? jsonLine(out, 2) : details(out.ApprovalRequest as View));
+      if (options.call !== undefined) process.stdout.write(checkCall(out.ApprovalRequest as View, options.call));
     });
 
   const vote = (name: 'approve' | 'reject', operation: string, description: string) =>

@@ -202,6 +202,14 @@ export interface MetadataRepository extends AuthorizationRepository, GrantReposi
   deleteImportTokens(keyId: string): Promise<void>;
   deleteExpiredImportTokens(now: Date): Promise<number>;
 
+  /**
+   * Inside a transaction, before anything else it locks: waits for and holds the lock named
+   * `name` (core/locks.ts) until the transaction ends, so that transactions that read and then
+   * write on the strength of what they read (a count under a limit) take turns across nodes.
+   * Throws outside a transaction, where no lock could outlive the call.
+   */
+  holdLock(name: string): Promise<void>;
+
   /** Custom key stores and XKS proxy credentials (core/key-stores/ports.ts). */
   readonly keyStores: CustomKeyStoreRepository;
 

@@ -4,6 +4,9 @@
  * QuorumApprovalRequiredException naming the request, succeeds once after two approvals, and
  * needs a new approval when repeated or when a parameter changes.
  */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CancelKeyDeletionCommand, CreateAliasCommand, CreateKeyCommand, EncryptCommand, ReEncryptCommand, UpdateAliasCommand, DescribeKeyCommand, DisableKeyCommand, DisableKeyRotationCommand, EnableKeyRotationCommand, GetKeyRotationStatusCommand, KMSClient, ListAliasesCommand, ScheduleKeyDeletionCommand, SignCommand, UpdateKeyDescriptionCommand } from '@aws-sdk/client-kms';
 import { createHash } from 'node:crypto';
@@ -301,8 +304,10 @@ describe('a call that acts on two keys needs the approvals of the rules guarding
     const target = async () => (await kms.owner!.send(new ListAliasesCommand({ KeyId: weak }))).Aliases?.map((a) => a.AliasName);
 
     const id = (await refused(update())).ApprovalRequestId!;
-    const request = (await admin.owner!.call('GetApprovalRequest', { ApprovalRequestId: id })).ApprovalRequest as { Rules: Array<{ Approvers: string[] }> };
+    const request = (await admin.owner!.call('GetApprovalRequest', { ApprovalRequestId: id })).ApprovalRequest as { Rules: Array<{ Approvers: string[] }>; HashedKeyArns: string[] };
     expect(request.Rules.map((r) => r.Approvers).sort()).toEqual([[arns.approver1], [arns.approver3]]);
+    // Both keys are bound by the hash, and shown so (KeyId names the first).
+    expect(request.HashedKeyArns.map((arn) => arn.split('/')[1])).toEqual([weak, strong]);
     expect(await approve('approver1', id)).toMatchObject({ Status: 'Pending' });
     expect((await refused(update())).ApprovalRequestId).toBe(id);
     expect(await target()).toEqual(['alias/two-keys']);
@@ -341,5 +346,115 @@ describe('an approver of a Sign sees what is to be signed', () => {
     const signed = await kms.owner!.send(new SignCommand({ KeyId: keyId, Message: digest, MessageType: 'DIGEST', SigningAlgorithm: 'ECDSA_SHA_256' }));
     expect(signed.Signature?.length).toBeGreaterThan(0);
     await admin.owner!.call('RejectRequest', { ApprovalRequestId: raw.ApprovalRequestId });
+  });
+});
+
+describe('credentials for a quorum approver need that quorum', () => {
+  // Otherwise one CryptoOfficer mints an approver's access key and approves as that approver:
+  // M-of-N decided by one.
+  const names = ['keeper1', 'keeper2', 'keeper3', 'keeperOfficer'];
+  let ruleId: string;
+  beforeAll(async () => {
+    for (const name of names) {
+      const out = (await admin.root!.call('CreatePrincipal', { UserName: name, Roles: name === 'keeperOfficer' ? ['CryptoOfficer'] : ['CryptoUser'] })) as {
+        Arn: string;
+        AccessKeyId: string;
+        SecretAccessKey: string;
+      };
+      arns[name] = out.Arn;
+      admin[name] = new HsmKmsClient({ endpoint: server.endpoint, region: server.region, credentials: { accessKeyId: out.AccessKeyId, secretAccessKey: out.SecretAccessKey } });
+    }
+    const put = await admin.officer!.call('PutQuorumRule', { Action: 'kms:ReplicateKey', MinApprovals: 2, Approvers: names });
+    ruleId = (put.Rule as { RuleId: string }).RuleId;
+  });
+
+  const refusedAdmin = async (promise: Promise<unknown>) => {
+    const error = await promise.then(
+      () => new Error('the call succeeded'),
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(HsmKmsError);
+    return error as HsmKmsError;
+  };
+  const accessKeys = async (name: string) => (((await admin.root!.call('GetPrincipal', { UserName: name })).Principal as { AccessKeys: unknown[] }).AccessKeys).length;
+
+  it('CreateAccessKey for an approver by a CryptoOfficer waits for the approvals of the rules naming it', async () => {
+    const call = () => admin.officer!.call('CreateAccessKey', { UserName: 'keeper1' });
+    const first = await refusedAdmin(call());
+    expect(first).toMatchObject({ name: 'QuorumApprovalRequiredException', status: 400 });
+    const id = first.fields.ApprovalRequestId as string;
+    expect(first.message).toContain(id);
+    expect(await accessKeys('keeper1')).toBe(1);
+    const seen = (await admin.keeper2!.call('GetApprovalRequest', { ApprovalRequestId: id })).ApprovalRequest as Record<string, unknown>;
+    expect(seen).toMatchObject({ Operation: 'HsmKms.CreateAccessKey', Parameters: { UserName: 'keeper1' } });
+    expect(seen.Rules).toEqual([expect.objectContaining({ RuleId: ruleId, MinApprovals: 2 })]);
+    // The root is held to it as well.
+    expect(await refusedAdmin(admin.root!.call('CreateAccessKey', { UserName: 'keeper1' }))).toMatchObject({ name: 'QuorumApprovalRequiredException' });
+
+    await approve('keeper2', id);
+    await approve('keeper3', id);
+    const created = (await call()).AccessKey as { UserName: string; SecretAccessKey: string };
+    expect(created.UserName).toBe('keeper1');
+    expect(await accessKeys('keeper1')).toBe(2);
+  });
+
+  it('an approver asking for its own access key needs nobody', async () => {
+    const own = (await admin.keeperOfficer!.call('CreateAccessKey', { UserName: 'keeperOfficer' })).AccessKey as { UserName: string };
+    expect(own.UserName).toBe('keeperOfficer');
+    // The same officer for another approver: the quorum's.
+    expect(await refusedAdmin(admin.keeperOfficer!.call('CreateAccessKey', { UserName: 'keeper2' }))).toMatchObject({ name: 'QuorumApprovalRequiredException' });
+  });
+
+  it('CreatePrincipal under a deleted approver’s name waits for the approvals too', async () => {
+    await admin.officer!.call('DeletePrincipal', { UserName: 'keeper3' });
+    const again = await refusedAdmin(admin.officer!.call('CreatePrincipal', { UserName: 'keeper3', Roles: ['CryptoUser'] }));
+    expect(again).toMatchObject({ name: 'QuorumApprovalRequiredException', status: 400 });
+    expect(await refusedAdmin(admin.root!.call('GetPrincipal', { UserName: 'keeper3' }))).toMatchObject({ name: 'NotFoundException' });
+    // Principals no rule names are created as before.
+    expect(await admin.officer!.call('CreatePrincipal', { UserName: 'nokeeper', Roles: ['CryptoUser'] })).toMatchObject({ Arn: expect.stringContaining(':user/nokeeper') });
+  });
+});
+
+describe('approvers see what they approve', () => {
+  // Before, `quorum get` showed the parameters the audit trail keeps and nothing else: members the
+  // approval covers but that are secret (Plaintext) or binary went unmentioned, the hash that binds
+  // the approval to the call was not shown, and `quorum list` showed neither parameters nor hash.
+  const dir = mkdtempSync(join(tmpdir(), 'hsmkms-quorum-call-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const env = (who: string) => ({ AWS_ACCESS_KEY_ID: creds[who]!.accessKeyId, AWS_SECRET_ACCESS_KEY: creds[who]!.secretAccessKey, AWS_REGION: server.region });
+
+  it('shows the action, the parameters, those withheld and the call hash, and checks a request file against it', async () => {
+    const keyId = (await kms.owner!.send(new CreateKeyCommand({ Description: 'guarded encryption' }))).KeyMetadata!.KeyId!;
+    await admin.officer!.call('PutQuorumRule', { Action: 'kms:Encrypt', KeyId: keyId, MinApprovals: 1, Approvers: ['approver2'] });
+    const secret = 'the launch code is 0000';
+    const plaintext = Buffer.from(secret).toString('base64');
+    const id = (await refused(kms.owner!.send(new EncryptCommand({ KeyId: keyId, Plaintext: Buffer.from(secret), EncryptionContext: { purpose: 'launch' } })))).ApprovalRequestId!;
+
+    const view = (await admin.approver2!.call('GetApprovalRequest', { ApprovalRequestId: id })).ApprovalRequest as Record<string, unknown>;
+    expect(view).toMatchObject({ Operation: 'Encrypt', Action: 'kms:Encrypt', WithheldParameters: ['Plaintext'], Parameters: { KeyId: keyId, EncryptionContext: { purpose: 'launch' } } });
+    expect(view.HashedKeyArns).toEqual([expect.stringMatching(new RegExp(`:key/${keyId}$`))]);
+    expect(JSON.stringify(view)).not.toContain(plaintext);
+
+    for (const args of [['get', id], ['list', '--status', 'Pending']]) {
+      const { stdout } = await hsmkms(['quorum', ...args, '--endpoint', server.endpoint], env('approver2'));
+      expect(stdout).toContain(`action: kms:Encrypt`);
+      expect(stdout).toContain(`"EncryptionContext":{"purpose":"launch"}`);
+      expect(stdout).toContain('not shown, but covered by the hash: Plaintext');
+      expect(stdout).toContain(`call hash: ${view.ParametersHash as string}`);
+      expect(stdout).not.toContain(plaintext);
+    }
+
+    // The requester hands the approver the request it will send; the approver checks it locally.
+    const same = join(dir, 'same.json');
+    writeFileSync(same, JSON.stringify({ EncryptionContext: { purpose: 'launch' }, Plaintext: plaintext, KeyId: keyId }));
+    expect((await hsmkms(['quorum', 'get', id, '--call', same, '--endpoint', server.endpoint], env('approver2'))).stdout).toContain(`the call in ${same} is the call ${id} approves`);
+    const other = join(dir, 'other.json');
+    writeFileSync(other, JSON.stringify({ KeyId: keyId, Plaintext: Buffer.from('another secret').toString('base64'), EncryptionContext: { purpose: 'launch' } }));
+    const mismatch = await hsmkms(['quorum', 'get', id, '--call', other, '--endpoint', server.endpoint], env('approver2')).catch((e: { code: number; stderr: string }) => e);
+    expect(mismatch).toMatchObject({ code: 1 });
+    expect((mismatch as { stderr: string }).stderr).toContain(`is NOT the call ${id} approves`);
+
+    await approve('approver2', id);
+    expect((await kms.owner!.send(new EncryptCommand({ KeyId: keyId, Plaintext: Buffer.from(secret), EncryptionContext: { purpose: 'launch' } }))).KeyId).toContain(keyId);
   });
 });

@@ -200,6 +200,8 @@ describe('the web console', () => {
     await heading(carol, 'Approvals');
     const card = carol.getByRole('article').filter({ hasText: approvalRequestId });
     await card.getByText('0 of 1 approvals').waitFor();
+    // What the approval allows: the action next to the operation and the key.
+    await card.getByText('kms:ScheduleKeyDeletion', { exact: true }).waitFor();
     await screenshot(carol, '06-approvals');
     await card.getByRole('button', { name: 'Approve' }).click();
     await carol.getByRole('dialog', { name: /Approve ScheduleKeyDeletion/ }).getByRole('button', { name: 'Approve' }).click();

@@ -61,7 +61,11 @@ export interface ApprovalRequest {
   Action: string;
   KeyId?: string;
   Parameters: unknown;
+  /** Members the approval covers that Parameters shows cut short or not at all (secrets, blobs). */
+  WithheldParameters?: string[];
   ParametersHash: string;
+  /** Every key the call resolved to (two for ReEncrypt and UpdateAlias); KeyId names the first. */
+  HashedKeyArns?: string[];
   Rules: Array<{ RuleId: string; MinApprovals: number; Approvers: string[]; Approvals: string[] }>;
   Votes: Array<{ Approver: string; Decision: 'Approve' | 'Reject'; Date: EpochSeconds }>;
   CreationDate: EpochSeconds;

@@ -1,4 +1,7 @@
-/** HsmKms.CreateAccessKey: a second access key for a principal (for rotation); the secret is shown once. */
+/**
+ * HsmKms.CreateAccessKey: a second access key for a principal (for rotation); the secret is shown once.
+ * For a quorum approver (asked by anyone but itself) the rules naming it guard the call (quorum/quorum.ts, GIVES_CREDENTIALS).
+ */
 import type { Operation } from '../operation.js';
 import { epochSeconds } from '../validation.js';
 import { targetPrincipal } from './admin-rules.js';

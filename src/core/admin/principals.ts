@@ -13,6 +13,7 @@ import type { AccessKeySummary, IdentityPolicyRecord } from '../authorization/re
 import { parseIdentityPolicy } from '../authorization/identity-policy.js';
 import { checkPolicyName, checkRoles, checkUserName } from './principal-names.js';
 import { callerText } from '../caller-text.js';
+import { lockNames } from '../locks.js';
 
 export { ALL_ROLES, checkPolicyName, checkRoles, checkUserName } from './principal-names.js';
 
@@ -87,6 +88,7 @@ export async function createPrincipal(
   // HSM step first: if sealing fails nothing has been written.
   const sealedSecret = await backend.sealSecret(Buffer.from(secretAccessKey, 'utf8'));
   await store.transaction(async (tx) => {
+    await tx.holdLock(lockNames.principals());
     // Checked again inside the transaction: another process may have created it meanwhile.
     if (await tx.getPrincipal(arn)) throw alreadyExists(name, arn);
     if ((await tx.countPrincipals()) >= MAX_PRINCIPALS)
@@ -113,6 +115,7 @@ export async function createAccessKey(
   const createdAt = new Date();
   const sealedSecret = await backend.sealSecret(Buffer.from(secretAccessKey, 'utf8'));
   await store.transaction(async (tx) => {
+    await tx.holdLock(lockNames.principal(principal.arn));
     if (!(await tx.getPrincipal(principal.arn)))
       throw new KmsError('NotFoundException', `The principal with name ${principal.name} cannot be found.`);
     if ((await tx.listAccessKeys(principal.arn)).length >= MAX_ACCESS_KEYS_PER_PRINCIPAL)
@@ -146,6 +149,7 @@ export async function putPrincipalPolicy(store: MetadataStore, principal: Princi
   parseIdentityPolicy(document);
   const now = new Date();
   await store.transaction(async (tx) => {
+    await tx.holdLock(lockNames.principal(principal.arn));
     if (!(await tx.getPrincipal(principal.arn)))
       throw new KmsError('NotFoundException', `The principal with name ${principal.name} cannot be found.`);
     const existing = await tx.listPrincipalPolicies(principal.arn);

@@ -4,6 +4,7 @@ import type { Operation } from '../operation.js';
 import { constraintError, optionalStringList } from '../validation.js';
 import { parsePrincipalTags, targetPrincipal } from './admin-rules.js';
 import { MAX_PRINCIPAL_TAGS } from './principals.js';
+import { lockNames } from '../locks.js';
 
 export const tagPrincipal: Operation = {
   name: 'TagPrincipal',
@@ -18,6 +19,7 @@ export const tagPrincipal: Operation = {
       context: { 'aws:TagKeys': tags.map((t) => t.TagKey) },
     });
     await deps.store.transaction(async (tx) => {
+      await tx.holdLock(lockNames.principal(principal.arn));
       const current = await tx.getPrincipalAuthorization(principal.arn);
       if (!current) throw new KmsError('NotFoundException', `The principal with name ${principal.name} cannot be found.`);
       const keys = new Set([...current.tags.map((t) => t.TagKey), ...tags.map((t) => t.TagKey)]);

@@ -65,7 +65,7 @@ function bindCall(deps: AuthorizerDeps, root: string, call: AuthorizedCall): Cal
 
   async function requireCovered(requests: readonly AuthorizationRequest[]): Promise<void> {
     for (const request of requests)
-      for (const rule of await guardingRules(deps, { action: request.action, key: request.key, input: call.input }))
+      for (const rule of await guardingRules(deps, { action: request.action, key: request.key, input: call.input, callerArn: call.ctx.principal.arn }))
         if (!approvedRuleIds.has(rule.ruleId))
           throw new KmsError(
             'AccessDeniedException',

@@ -65,7 +65,7 @@ export async function explain(deps: Pick<KmsDeps, 'store' | 'backend' | 'setting
   let decision: ExplainedDecision = outcome.decision;
   let quorumRules: JsonObject[] | undefined;
   if (outcome.decision === 'Allow') {
-    const rules = await guardingRules(deps, { action: request.action, key: outcome.resource === '*' ? undefined : key, input });
+    const rules = await guardingRules(deps, { action: request.action, key: outcome.resource === '*' ? undefined : key, input, callerArn: subject.arn });
     if (rules.length > 0) {
       decision = 'QuorumRequired';
       quorumRules = rules.map((r) => ({ RuleId: r.ruleId, Action: r.action, MinApprovals: r.minApprovals, Approvers: r.approvers }));

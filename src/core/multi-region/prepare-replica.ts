@@ -17,7 +17,7 @@
 import { randomUUID } from 'node:crypto';
 import { KmsError } from '../errors.js';
 import { KEY_SPECS } from '../model.js';
-import type { JsonObject, Operation } from '../operation.js';
+import type { JsonObject, KmsDeps, Operation } from '../operation.js';
 import type { AuthorizationRequest } from '../ports.js';
 import { blob, optionalBoolean, requiredEnum, requiredString } from '../validation.js';
 import { keyArn } from '../key-resolver.js';
@@ -26,6 +26,7 @@ import { isPlaceholderOf, placeholderKey, readReplicaSettings, replicaAuthorizat
 import { replicaTransportOf } from './transport.js';
 import { versionsAuthorization } from './import-replica-versions.js';
 import { RECEIVABLE_KEY_USAGES } from './versions.js';
+import { lockNames } from '../locks.js';
 
 /** How long a transport key waits for its material. */
 export const TRANSPORT_KEY_VALIDITY_MS = 10 * 60 * 1000;
@@ -78,8 +79,8 @@ export const prepareReplica: Operation = {
       throw new KmsError('UnsupportedOperationException', `${here.arn} is not a replica key here; its material changes only by rotation in ${deps.settings.region}.`);
     const now = deps.clock.now();
     await deps.store.multiRegion.deleteExpiredTransportKeys(now);
-    if ((await deps.store.multiRegion.countTransportKeys(now)) >= MAX_PENDING_TRANSPORT_KEYS)
-      throw new KmsError('LimitExceededException', `${MAX_PENDING_TRANSPORT_KEYS} replica transfers are already waiting in ${deps.settings.region}; try again in a few minutes.`);
+    // Checked first too, so that a full region costs no HSM work.
+    if ((await deps.store.multiRegion.countTransportKeys(now)) >= MAX_PENDING_TRANSPORT_KEYS) throw tooManyTransfers(deps);
 
     const pair = await deps.backend.createWrappingKeyPair('RSA_3072');
     const transportKeyId = randomUUID();
@@ -92,6 +93,9 @@ export const prepareReplica: Operation = {
       expiresAt: new Date(now.getTime() + TRANSPORT_KEY_VALIDITY_MS),
     };
     await deps.store.transaction(async (tx) => {
+      // Counted again where it counts: other calls may have added theirs since the check above.
+      await tx.holdLock(lockNames.transportKeys());
+      if ((await tx.multiRegion.countTransportKeys(now)) >= MAX_PENDING_TRANSPORT_KEYS) throw tooManyTransfers(deps);
       if (replica && !(await tx.getKey(keyId))) {
         await tx.insertKey(placeholderKey(deps, ctx, keyId, keySpec, replica));
         await tx.multiRegion.insertMultiRegionKey(replicaSetRecord(deps, keyId, replica, 'Creating'));
@@ -103,3 +107,7 @@ export const prepareReplica: Operation = {
     return { TransportKeyId: transportKeyId, PublicKey: blob(pair.publicKey), TransportHashes: transport.transportHashes(), KeyUsages: [...RECEIVABLE_KEY_USAGES] };
   },
 };
+
+function tooManyTransfers(deps: KmsDeps): KmsError {
+  return new KmsError('LimitExceededException', `${MAX_PENDING_TRANSPORT_KEYS} replica transfers are already waiting in ${deps.settings.region}; try again in a few minutes.`);
+}

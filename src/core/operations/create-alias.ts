@@ -3,6 +3,7 @@ import { KmsError } from '../errors.js';
 import { aliasArn, requireNotPendingDeletion, resolveKey } from '../key-resolver.js';
 import type { Operation } from '../operation.js';
 import { MAX_ALIASES_PER_KEY, parseAliasName, parseAliasTarget } from './alias-rules.js';
+import { lockNames } from '../locks.js';
 
 export const createAlias: Operation = {
   name: 'CreateAlias',
@@ -21,6 +22,7 @@ export const createAlias: Operation = {
     const arn = aliasArn(deps.settings, aliasName);
     const now = deps.clock.now();
     await deps.store.transaction(async (tx) => {
+      await tx.holdLock(lockNames.key(key.keyId));
       if (await tx.getAlias(aliasName)) throw new KmsError('AlreadyExistsException', `An alias with the name ${arn} already exists`);
       if ((await tx.countAliases(key.keyId)) >= MAX_ALIASES_PER_KEY)
         throw new KmsError('LimitExceededException', `${key.arn} already has ${MAX_ALIASES_PER_KEY} aliases, the most a key may have.`);

@@ -27,6 +27,7 @@ import {
 import type { KmsDeps, Operation } from '../operation.js';
 import type { MetadataRepository } from '../ports.js';
 import { optionalEnum } from '../validation.js';
+import { lockNames } from '../locks.js';
 
 export const createCustomKeyStore: Operation = {
   name: 'CreateCustomKeyStore',
@@ -129,6 +130,7 @@ export async function checkAvailable(
 /** Inserts after checking again inside the transaction (a racing request may have taken the name). */
 async function insertStore(deps: KmsDeps, store: CustomKeyStoreRecord): Promise<void> {
   await deps.store.transaction(async (tx) => {
+    await tx.holdLock(lockNames.customKeyStores());
     await checkAvailable(tx, store.name, store.cloudHsmClusterId, store.xksProxy);
     await tx.keyStores.insertCustomKeyStore(store);
   });

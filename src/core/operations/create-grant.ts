@@ -11,6 +11,7 @@ import type { Operation } from '../operation.js';
 import { requiredKeyId } from '../validation.js';
 import { dryRunSucceeded, parseDryRun, parseGrantTokens } from './crypto-helpers.js';
 import { rootArn } from '../admin/principals.js';
+import { lockNames } from '../locks.js';
 import {
   checkGrantFitsKey,
   grantConditions,
@@ -51,6 +52,7 @@ export const createGrant: Operation = {
       constraints,
     };
     const grant = await deps.store.transaction(async (tx) => {
+      await tx.holdLock(lockNames.key(key.keyId));
       if (name !== undefined) {
         const retried = (await tx.findGrantsByName(key.keyId, name)).find((g) => sameGrantProperties(requested, g));
         if (retried) return retried;

@@ -4,6 +4,7 @@ import { requireNotPendingDeletion, resolveKeyIdOrArn } from '../key-resolver.js
 import type { Operation } from '../operation.js';
 import { constraintError, requiredKeyId } from '../validation.js';
 import { checkTagCount, parseTags, tagConditions } from './tag-rules.js';
+import { lockNames } from '../locks.js';
 
 export const tagResource: Operation = {
   name: 'TagResource',
@@ -20,6 +21,7 @@ export const tagResource: Operation = {
       context: tagConditions(tags),
     });
     await deps.store.transaction(async (tx) => {
+      await tx.holdLock(lockNames.key(key.keyId));
       const current = await tx.getKey(key.keyId);
       if (!current) throw new KmsError('NotFoundException', `Key '${key.arn}' does not exist`);
       requireNotPendingDeletion(current);

@@ -5,7 +5,8 @@
 import { KmsError } from '../errors.js';
 import { aliasArn, requireNotPendingDeletion, resolveKey } from '../key-resolver.js';
 import type { Operation } from '../operation.js';
-import { keyFamily, parseAliasName, parseAliasTarget } from './alias-rules.js';
+import { keyFamily, MAX_ALIASES_PER_KEY, parseAliasName, parseAliasTarget } from './alias-rules.js';
+import { lockNames } from '../locks.js';
 
 export const updateAlias: Operation = {
   name: 'UpdateAlias',
@@ -30,8 +31,12 @@ export const updateAlias: Operation = {
     const onNewKey = { principal: ctx.principal, action: 'kms:UpdateAlias', key: newKey, context };
     await deps.authorizer.authorize(oldKey ? [{ ...onNewKey, key: oldKey }, onNewKey] : onNewKey);
     await deps.store.transaction(async (tx) => {
+      await tx.holdLock(lockNames.key(newKey.keyId));
       const current = await tx.getAlias(aliasName);
       if (!current) throw new KmsError('NotFoundException', `Alias ${arn} is not found.`);
+      // The new key's aliases count as CreateAlias counts them: UpdateAlias could otherwise give a key any number.
+      if (current.targetKeyId !== newKey.keyId && (await tx.countAliases(newKey.keyId)) >= MAX_ALIASES_PER_KEY)
+        throw new KmsError('LimitExceededException', `${newKey.arn} already has ${MAX_ALIASES_PER_KEY} aliases, the most a key may have.`);
       await tx.updateAlias({ ...current, targetKeyId: newKey.keyId, lastUpdatedDate: deps.clock.now() });
     });
     return {};

@@ -27,6 +27,7 @@ import {
 import type { Operation } from '../operation.js';
 import { checkAvailable } from './create-custom-key-store.js';
 import { updateStoreRecord } from './custom-key-store-updates.js';
+import { lockNames } from '../locks.js';
 
 export const updateCustomKeyStore: Operation = {
   name: 'UpdateCustomKeyStore',
@@ -97,6 +98,8 @@ export const updateCustomKeyStore: Operation = {
 
     await updateStoreRecord(deps, id, async (current, tx) => {
       checkState(current, needsDisconnected, 'these properties');
+      // The name, cluster and proxy are free only while no other store takes them meanwhile.
+      await tx.holdLock(lockNames.customKeyStores());
       await checkAvailable(tx, newName ?? current.name, newCluster, newProxy, current.customKeyStoreId);
       return { ...(await change(current)), ...(newName !== undefined ? { name: newName } : {}) };
     });

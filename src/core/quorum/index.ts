@@ -15,8 +15,11 @@ import { KmsError } from '../errors.js';
 import type { KeyRecord, PrincipalRecord } from '../model.js';
 import type { JsonObject, KmsDeps } from '../operation.js';
 import { wildcardMatch } from '../policy/glob.js';
-import { callHash } from './call-hash.js';
+import { lockNames } from '../locks.js';
+import { callHash, canonicalJson, VOLATILE_MEMBERS } from './call-hash.js';
+import { userArn } from '../admin/principals.js';
 import {
+  GIVES_CREDENTIALS,
   MAX_PENDING_APPROVAL_REQUESTS,
   NEVER_GUARDED,
   QUORUM_TAG_KEY,
@@ -64,12 +67,13 @@ export async function enforceQuorum(
   const actions = [check, ...(check.also ?? [])];
   const rules: QuorumRuleRecord[] = [];
   for (const action of actions)
-    for (const rule of await guardingRules(deps, { ...action, input: check.input })) if (!rules.some((r) => r.ruleId === rule.ruleId)) rules.push(rule);
+    for (const rule of await guardingRules(deps, { ...action, input: check.input, callerArn: check.caller.arn })) if (!rules.some((r) => r.ruleId === rule.ruleId)) rules.push(rule);
   if (rules.length === 0) return undefined;
   const ruleIds = rules.map((r) => r.ruleId);
   // Every key the call acts on: a re-pointed alias on either side needs a new approval.
   const keyArns = [...new Set(actions.flatMap((a) => (a.key ? [a.key.arn] : [])))];
-  const hash = callHash({ callerArn: check.caller.arn, operation: check.operation, keyArn: keyArns.length > 0 ? keyArns.join(',') : undefined, input: check.input });
+  const hashedKeys = keyArns.length > 0 ? keyArns.join(',') : undefined;
+  const hash = callHash({ callerArn: check.caller.arn, operation: check.operation, keyArn: hashedKeys, input: check.input });
   const dryRun = check.input.DryRun === true;
 
   let open = await deps.store.findOpenApprovalRequest(check.caller.arn, check.operation, hash, check.now);
@@ -94,13 +98,9 @@ export async function enforceQuorum(
     throw approvalRequired(open, check.now);
   }
 
-  if ((await deps.store.countPendingApprovalRequests(check.caller.arn, check.now, MAX_PENDING_APPROVAL_REQUESTS)) >= MAX_PENDING_APPROVAL_REQUESTS)
-    throw new KmsError(
-      'LimitExceededException',
-      `You already have ${MAX_PENDING_APPROVAL_REQUESTS} approval requests pending, the most one principal may have. ` +
-        'Withdraw those you no longer need (`hsmkms quorum reject ID`) or wait for them to be decided or to expire.',
-    );
   const ttlSeconds = deps.settings.approvalRequestTtlSeconds ?? DEFAULT_APPROVAL_REQUEST_TTL_SECONDS;
+  const covered = withoutVolatile(check.input);
+  const shown = { ...auditParameters(check.operation, covered), ...messageForApprovers(check.operation, check.input) };
   const request: ApprovalRequestRecord = {
     requestId: newApprovalRequestId(),
     requesterArn: check.caller.arn,
@@ -108,35 +108,75 @@ export async function enforceQuorum(
     action: check.action,
     keyArn: check.key?.arn,
     parametersHash: hash,
-    parameters: JSON.stringify({ ...auditParameters(check.operation, withoutVolatile(check.input)), ...messageForApprovers(check.operation, check.input) }),
+    parameters: JSON.stringify(shown),
+    hashedKeys,
+    withheldParameters: withheldMembers(covered, shown),
     requirements: rules.map(requirementOf),
     status: 'Pending',
     createdAt: check.now,
     expiresAt: new Date(check.now.getTime() + ttlSeconds * 1000),
     votes: [],
   };
-  await deps.store.insertApprovalRequest(request);
-  throw approvalRequired(request, check.now);
+  const opened = await deps.store.transaction(async (tx) => {
+    // Counted and inserted while holding the requester's name: calls on several nodes at once
+    // would otherwise each count below the limit and each insert.
+    await tx.holdLock(lockNames.approvalRequestsOf(check.caller.arn));
+    // The same call a moment ago on another node: its request, not a second one.
+    const raced = await tx.findOpenApprovalRequest(check.caller.arn, check.operation, hash, check.now);
+    if (raced?.status === 'Pending' && coversRules(raced, rules)) return raced;
+    if ((await tx.countPendingApprovalRequests(check.caller.arn, check.now, MAX_PENDING_APPROVAL_REQUESTS)) >= MAX_PENDING_APPROVAL_REQUESTS)
+      throw new KmsError(
+        'LimitExceededException',
+        `You already have ${MAX_PENDING_APPROVAL_REQUESTS} approval requests pending, the most one principal may have. ` +
+          'Withdraw those you no longer need (`hsmkms quorum reject ID`) or wait for them to be decided or to expire.',
+      );
+    await tx.insertApprovalRequest(request);
+    return request;
+  });
+  throw approvalRequired(opened, check.now);
 }
 
+/** What {@link guardingRules} reads of a call: the caller only for calls that give credentials. */
+export type GuardedCall = Pick<QuorumCheck, 'action' | 'key' | 'input'> & { callerArn: string };
+
 /** The rules that guard this call (see {@link ruleGuards}). */
-export async function guardingRules(deps: Pick<KmsDeps, 'store'>, check: Pick<QuorumCheck, 'action' | 'key' | 'input'>): Promise<QuorumRuleRecord[]> {
+export async function guardingRules(deps: Pick<KmsDeps, 'store' | 'settings'>, check: GuardedCall): Promise<QuorumRuleRecord[]> {
   if (NEVER_GUARDED.has(check.action)) return [];
   const rules = await deps.store.listQuorumRules();
   if (rules.length === 0) return [];
-  const candidates = rules.filter((rule) => wildcardMatch(rule.action, check.action, true) || (check.key && changesQuorumTag(check.action, check.input)));
+  const credentialsOf = credentialsGivenTo(deps.settings, check);
+  const candidates = rules.filter(
+    (rule) =>
+      wildcardMatch(rule.action, check.action, true) ||
+      (check.key && changesQuorumTag(check.action, check.input)) ||
+      (credentialsOf !== undefined && rule.approvers.includes(credentialsOf)),
+  );
   if (candidates.length === 0) return [];
   const tagged = check.key ? await quorumTagRuleIds(deps, check.key) : new Set<string>();
-  return candidates.filter((rule) => ruleGuards(rule, check, tagged));
+  return candidates.filter((rule) => ruleGuards(rule, check, tagged, credentialsOf));
+}
+
+/** The principal a call gives credentials to (see {@link GIVES_CREDENTIALS}), when that is not the caller itself. */
+function credentialsGivenTo(settings: KmsDeps['settings'], check: GuardedCall): string | undefined {
+  if (!GIVES_CREDENTIALS.has(check.action) || typeof check.input.UserName !== 'string') return undefined;
+  const arn = userArn(settings, check.input.UserName);
+  return arn === check.callerArn ? undefined : arn;
 }
 
 /**
  * Whether `rule` guards the call: its action matches and it applies to the call's key — every
  * key (and key-less calls) unless scoped, the one key it names, or keys whose `hsmkms:quorum`
  * tag names it. A rule bound to a key by that tag also guards changes to the tag itself, so a
- * key cannot be released from quorum without the quorum's consent.
+ * key cannot be released from quorum without the quorum's consent. A rule also guards every call
+ * that gives credentials to one of its approvers (`credentialsOf`, see {@link GIVES_CREDENTIALS}).
  */
-export function ruleGuards(rule: QuorumRuleRecord, check: Pick<QuorumCheck, 'action' | 'key' | 'input'>, taggedRuleIds: ReadonlySet<string>): boolean {
+export function ruleGuards(
+  rule: QuorumRuleRecord,
+  check: Pick<QuorumCheck, 'action' | 'key' | 'input'>,
+  taggedRuleIds: ReadonlySet<string>,
+  credentialsOf?: string,
+): boolean {
+  if (credentialsOf !== undefined && rule.approvers.includes(credentialsOf)) return true;
   const bound = check.key !== undefined && taggedRuleIds.has(rule.ruleId);
   if (bound && changesQuorumTag(check.action, check.input)) return true;
   if (!wildcardMatch(rule.action, check.action, true)) return false;
@@ -185,9 +225,18 @@ function messageForApprovers(operation: string, input: JsonObject): Record<strin
   };
 }
 
+/** The members the call hash covers (see call-hash.ts). */
 function withoutVolatile(input: JsonObject): JsonObject {
-  const { GrantTokens: _tokens, DryRun: _dryRun, ...rest } = input;
-  return rest;
+  const covered: JsonObject = {};
+  for (const [name, value] of Object.entries(input)) if (!VOLATILE_MEMBERS.has(name)) covered[name] = value;
+  return covered;
+}
+
+/** Members of `covered` that `shown` leaves out or shows otherwise (cut, a secret, a blob), sorted. */
+function withheldMembers(covered: JsonObject, shown: Record<string, unknown>): string[] {
+  return Object.keys(covered)
+    .filter((name) => covered[name] !== undefined && !(Object.hasOwn(shown, name) && canonicalJson(shown[name]) === canonicalJson(covered[name])))
+    .sort();
 }
 
 /** Approvals that count toward one requirement: distinct listed approvers, never the requester. */

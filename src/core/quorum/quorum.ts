@@ -21,6 +21,15 @@ export const NEVER_GUARDED: ReadonlySet<string> = new Set([
   'hsmkms:GetCallerIdentity',
 ]);
 
+/**
+ * Actions that give a principal credentials: an access key, or (CreatePrincipal) a principal, with
+ * its first key, under an ARN a rule may still name. Every rule that names that principal an
+ * approver guards them (see `ruleGuards`), unless the principal asks for itself: otherwise one
+ * CryptoOfficer could mint an approver's key and vote as that approver, an M-of-N quorum
+ * decided by one. The principal is the one the call's `UserName` names.
+ */
+export const GIVES_CREDENTIALS: ReadonlySet<string> = new Set(['hsmkms:CreateAccessKey', 'hsmkms:CreatePrincipal']);
+
 /** Rules a service may hold; every guarded call reads them all, so they stay few. */
 export const MAX_QUORUM_RULES = 500;
 /** Pending approval requests one principal may have open at a time (each guarded call it repeats with other parameters opens one). */
@@ -69,6 +78,10 @@ export interface ApprovalRequestRecord {
   parametersHash: string;
   /** The parameters as approvers see them (secrets and blobs left out), JSON text. */
   parameters: string;
+  /** The key ARNs the hash binds, comma-separated as `call-hash.ts` hashes them (absent for a key-less call, or a request opened before they were kept). */
+  hashedKeys?: string | undefined;
+  /** Top-level members the hash covers that {@link parameters} shows cut short or not at all (secrets, binary values, long values). */
+  withheldParameters?: string[] | undefined;
   requirements: ApprovalRequirement[];
   status: ApprovalRequestStatus;
   createdAt: Date;

@@ -5,7 +5,9 @@
  *
  * Concurrency across nodes: key updates are optimistic (`WHERE revision = n-1`; under READ
  * COMMITTED a concurrent writer waits for the row lock and then finds the revision changed),
- * uniqueness comes from primary keys, and nodes starting together create the schema and
+ * uniqueness comes from primary keys, limits checked by counting (access keys per principal,
+ * aliases per key, pending approval requests…) hold a transaction advisory lock named after
+ * what they count (`holdLock`, core/locks.ts) while they count and insert, and nodes starting together create the schema and
  * migrate one at a time under an advisory lock (locks.ts). Serving nodes cache what every
  * request reads, coherently across nodes (postgres-store.ts, change-feed.ts).
  */
@@ -19,7 +21,7 @@ import { guardTransactions, TransactionScope } from '../sql/sql-store.js';
 import { PostgresChangeFeed, type ChangeFeedOptions } from './change-feed.js';
 import { clientConfig, describeStoreUrl, type ConnectionSettings } from './connection.js';
 import { observeCommits } from './driver.js';
-import { withMigrationLock } from './locks.js';
+import { namedTransactionLock, withMigrationLock } from './locks.js';
 import { PostgresMetadataStore } from './postgres-store.js';
 
 export { PostgresMetadataStore } from './postgres-store.js';
@@ -41,6 +43,7 @@ export interface PostgresStoreOptions extends ConnectionSettings {
 export const postgresFlavor: SqlFlavor = {
   name: 'postgres',
   lockRowsForUpdate: true,
+  transactionLock: namedTransactionLock,
   binaryType: sql`bytea`,
   bigintType: 'bigint',
   isUniqueViolation(error: unknown): boolean {

@@ -8,17 +8,26 @@
  * server sees the socket close, so another node takes over without waiting for a timeout.
  */
 import pg from 'pg';
+import { sql, type RawBuilder } from 'kysely';
 import { withDeadline } from '../../core/deadline.js';
 import type { LeaderLease } from '../../core/leader-lease.js';
 import type { Logger } from '../../core/ports.js';
 import { clientConfig, type ConnectionSettings } from './connection.js';
 
 /** The first half of the two-int advisory lock keys: "hsmk", then one per purpose. */
-const LOCK_CLASS = { migrate: 0x68736d01, scheduler: 0x68736d02 } as const;
+const LOCK_CLASS = { migrate: 0x68736d01, scheduler: 0x68736d02, named: 0x68736d03 } as const;
 
 const lockArgs = (purpose: keyof typeof LOCK_CLASS) => [LOCK_CLASS[purpose]];
 /** The second half: the store's schema (the connection's search_path puts it first). */
 const LOCK_KEY = 'hashtext(current_schema())';
+
+/**
+ * A transaction lock on `name` (MetadataRepository.holdLock), keyed by the store's schema and
+ * the name: two names that hash alike only take turns needlessly.
+ */
+export function namedTransactionLock(name: string): RawBuilder<unknown> {
+  return sql`pg_advisory_xact_lock(${sql.lit(LOCK_CLASS.named)}, hashtext(current_schema() || ':' || ${name}))`;
+}
 
 /** Runs `fn` holding the store's first-start lock, waiting for another node that holds it. */
 export async function withMigrationLock<T>(settings: ConnectionSettings, fn: () => Promise<T>): Promise<T> {

@@ -2,7 +2,7 @@
  * What differs between SQL databases, as data. Everything else in `src/store/sql/` is written
  * once with Kysely's builders; a new database (PostgreSQL is next) supplies one of these.
  */
-import type { ColumnDataType, Expression } from 'kysely';
+import type { ColumnDataType, Expression, RawBuilder } from 'kysely';
 
 /** A column type Kysely's schema builder accepts: a name it knows, or raw SQL (`sql\`bytea\``). */
 export type ColumnTypeExpression = ColumnDataType | Expression<unknown>;
@@ -22,4 +22,10 @@ export interface SqlFlavor {
    * false where write transactions already run one at a time (SQLite's, begun IMMEDIATE).
    */
   readonly lockRowsForUpdate: boolean;
+  /**
+   * The expression that waits for and takes the named lock until the transaction ends
+   * (`pg_advisory_xact_lock` in PostgreSQL); absent where write transactions already run one at
+   * a time (SQLite's), so that holding a name would add nothing.
+   */
+  readonly transactionLock?: (name: string) => RawBuilder<unknown>;
 }

@@ -88,6 +88,8 @@ function requestToRow(request: ApprovalRequestRecord): Insertable<ApprovalReques
     key_arn: request.keyArn ?? null,
     parameters_hash: request.parametersHash,
     parameters: request.parameters,
+    hashed_keys: request.hashedKeys ?? null,
+    withheld_parameters: request.withheldParameters === undefined ? null : JSON.stringify(request.withheldParameters),
     requirements: JSON.stringify(request.requirements),
     status: request.status,
     created_at: request.createdAt.getTime(),
@@ -113,6 +115,8 @@ function rowToRequest(row: Selectable<ApprovalRequestsTable>, votes: Selectable<
       .sort((a, b) => a.at.getTime() - b.at.getTime() || (a.approverArn < b.approverArn ? -1 : 1)),
   };
   if (row.key_arn !== null) request.keyArn = row.key_arn;
+  if (row.hashed_keys !== null) request.hashedKeys = row.hashed_keys;
+  if (row.withheld_parameters !== null) request.withheldParameters = JSON.parse(row.withheld_parameters) as string[];
   if (row.decided_at !== null) request.decidedAt = new Date(Number(row.decided_at));
   return request;
 }

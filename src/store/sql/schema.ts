@@ -153,6 +153,10 @@ export interface ApprovalRequestsTable {
   key_arn: string | null;
   parameters_hash: string;
   parameters: string;
+  /** Comma-separated key ARNs the hash binds (migration 0020; null before it, or for a key-less call). */
+  hashed_keys: string | null;
+  /** JSON array of the member names the hash covers that `parameters` shows cut or not at all (migration 0020). */
+  withheld_parameters: string | null;
   /** JSON array of `{ ruleId, minApprovals, approvers }`. */
   requirements: string;
   status: string;

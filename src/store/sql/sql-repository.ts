@@ -315,6 +315,15 @@ export class SqlRepository implements MetadataRepository {
     await this.insertOnce(() => this.db.insertInto('access_keys').values(accessKeyToRow(accessKey)).execute(), 'access-key', accessKey.accessKeyId);
   }
 
+  // ───────────── named transaction locks ─────────────
+
+  async holdLock(name: string): Promise<void> {
+    if (!this.db.isTransaction) throw new Error(`metadata store: holdLock(${name}) outside a transaction would hold nothing`);
+    const lock = this.flavor.transactionLock;
+    // A SELECT node, not raw SQL: see PostgresMetadataStore.health.
+    if (lock) await this.db.selectNoFrom(lock(name).as('locked')).execute();
+  }
+
   // ───────────── import tokens ─────────────
 
   async getImportToken(tokenId: string): Promise<ImportTokenRecord | undefined> {

@@ -13,7 +13,8 @@
  * drops cached session handles, which vanish with the process anyway.
  *
  * Concurrent writers are serialised by optimistic concurrency (`KeyRecord.revision`) for
- * keys and by primary keys for everything that must be unique.
+ * keys, by primary keys for everything that must be unique, and by named transaction locks
+ * (`holdLock`) where a transaction counts rows and then inserts under a limit.
  */
 import type { DatabaseConnection, Dialect, Driver, Kysely, TransactionSettings } from 'kysely';
 import type { CaStore } from '../../ca/ports.js';

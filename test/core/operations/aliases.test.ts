@@ -5,6 +5,7 @@ import { describeKey } from '../../../src/core/operations/describe-key.js';
 import { listAliases } from '../../../src/core/operations/list-aliases.js';
 import { scheduleKeyDeletion } from '../../../src/core/operations/schedule-key-deletion.js';
 import { updateAlias } from '../../../src/core/operations/update-alias.js';
+import { MAX_ALIASES_PER_KEY } from '../../../src/core/operations/alias-rules.js';
 import { createTestKms, type TestKms } from '../../support/kms-deps.js';
 import { call, expectKmsError, expectNoWrite, newKey } from './management-support.js';
 
@@ -96,6 +97,16 @@ describe('UpdateAlias', () => {
     await call(kms, scheduleKeyDeletion, { KeyId: b.keyId });
     await expectNoWrite(kms, () => call(kms, updateAlias, { AliasName: 'alias/sym', TargetKeyId: b.keyId }), 'KMSInvalidStateException');
     await expectNoWrite(kms, () => call(kms, updateAlias, { AliasName: 'alias/sym', TargetKeyId: 'alias/rsa' }), 'ValidationException', 'not an alias');
+  });
+
+  it('refuses a key that already has its quota of aliases, as CreateAlias does', async () => {
+    const full = await newKey(kms);
+    const other = await newKey(kms);
+    for (let i = 0; i < MAX_ALIASES_PER_KEY; i++) await call(kms, createAlias, { AliasName: `alias/full-${i}`, TargetKeyId: full.keyId });
+    await call(kms, createAlias, { AliasName: 'alias/moving', TargetKeyId: other.keyId });
+    await expectNoWrite(kms, () => call(kms, updateAlias, { AliasName: 'alias/moving', TargetKeyId: full.keyId }), 'LimitExceededException', 'already has');
+    // Pointing an alias of the full key at that same key again adds none.
+    expect(await call(kms, updateAlias, { AliasName: 'alias/full-0', TargetKeyId: full.keyId })).toEqual({});
   });
 });
 

@@ -45,10 +45,21 @@ function RequestCard({ request, me, highlighted, onVote }: { request: ApprovalRe
             {mine ? ' (you)' : ''}
           </dd>
         </div>
+        <div>
+          <dt>Action</dt>
+          <dd className="mono">{request.Action}</dd>
+        </div>
         {request.KeyId ? (
           <div>
-            <dt>Key</dt>
-            <dd>{keyLink(request.KeyId)}</dd>
+            <dt>{(request.HashedKeyArns?.length ?? 1) > 1 ? 'Keys' : 'Key'}</dt>
+            <dd>
+              {(request.HashedKeyArns ?? [request.KeyId]).map((arn, i) => (
+                <span key={arn}>
+                  {i > 0 ? ', ' : null}
+                  {keyLink(arn)}
+                </span>
+              ))}
+            </dd>
           </div>
         ) : null}
         <div>
@@ -68,6 +79,12 @@ function RequestCard({ request, me, highlighted, onVote }: { request: ApprovalRe
         <summary>Parameters of the call</summary>
         {/* The requester chose these values: a bidirectional override in one would reorder what the approver reads. */}
         <pre className="code">{printableJson(JSON.stringify(request.Parameters, null, 2))}</pre>
+        {request.WithheldParameters?.length ? (
+          <p className="small">
+            Not shown, but covered by the approval: <code>{request.WithheldParameters.join(', ')}</code>. Ask the requester for the request it will send and
+            check it with <code>hsmkms quorum get {request.ApprovalRequestId} --call FILE</code>.
+          </p>
+        ) : null}
         <p className="muted small">
           Parameter hash <code>{request.ParametersHash}</code>: only this exact call can use the approval.
         </p>

@@ -10,6 +10,7 @@ import { constraintError, optionalBoolean, optionalInteger, optionalString } fro
 import { newQuorumRuleId } from '../index.js';
 import { MAX_APPROVERS, MAX_QUORUM_RULES, type QuorumRuleRecord } from '../quorum.js';
 import { parseApprovers, parseRuleAction, quorumRuleView } from './quorum-rules.js';
+import { lockNames } from '../../locks.js';
 
 export const putQuorumRule: Operation = {
   name: 'PutQuorumRule',
@@ -34,6 +35,7 @@ export const putQuorumRule: Operation = {
 
     const now = deps.clock.now();
     const rule = await deps.store.transaction(async (tx) => {
+      await tx.holdLock(lockNames.quorumRules());
       const rules = await tx.listQuorumRules();
       const existing =
         ruleIdInput !== undefined

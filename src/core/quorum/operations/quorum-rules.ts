@@ -97,7 +97,10 @@ export function approvalRequestView(request: ApprovalRequestRecord, now: Date): 
     Action: request.action,
     ...(request.keyArn !== undefined ? { KeyId: request.keyArn } : {}),
     Parameters: parameters,
+    // What the approval covers beyond Parameters, so that an approver can check the call it would allow (`hsmkms quorum get --call`).
+    ...(request.withheldParameters !== undefined ? { WithheldParameters: [...request.withheldParameters] } : {}),
     ParametersHash: request.parametersHash,
+    ...(request.hashedKeys !== undefined ? { HashedKeyArns: request.hashedKeys.split(',') } : {}),
     Rules: request.requirements.map((r) => ({
       RuleId: r.ruleId,
       MinApprovals: r.minApprovals,

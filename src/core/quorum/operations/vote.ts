@@ -5,6 +5,7 @@
  */
 import { rootArn } from '../../admin/principals.js';
 import { KmsError } from '../../errors.js';
+import { lockNames } from '../../locks.js';
 import type { PrincipalRecord } from '../../model.js';
 import type { JsonObject, KmsDeps } from '../../operation.js';
 import { isFullyApproved } from '../index.js';
@@ -14,6 +15,12 @@ import { approvalRequestNotFound, approvalRequestView, maySee, visibleStatus } f
 export async function vote(deps: KmsDeps, caller: PrincipalRecord, requestId: string, decision: ApprovalVote['decision']): Promise<JsonObject> {
   const now = deps.clock.now();
   const request = await deps.store.transaction(async (tx) => {
+    // The voter's name first: DeletePrincipal holds it while it removes the principal's votes,
+    // so a vote either lands before the deletion (and is removed with the others) or finds the
+    // voter gone. Otherwise a vote racing the deletion could stay and decide the request.
+    await tx.holdLock(lockNames.principal(caller.arn));
+    if (caller.arn !== rootArn(deps.settings) && !(await tx.getPrincipal(caller.arn)))
+      throw new KmsError('AccessDeniedException', `User: ${caller.arn} no longer exists and may not vote on ${requestId}.`);
     // Votes on one request take turns: two at once would each miss the other's vote (a
     // 2-of-N request never approved, a rejection left behind an approval).
     await tx.lockApprovalRequest(requestId);
