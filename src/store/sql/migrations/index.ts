@@ -14,6 +14,7 @@ import { multiRegionSchema } from './0009-multi-region.js';
 import { principalIdsAndApprovalVisibilitySchema } from './0011-principal-ids-and-approval-visibility.js';
 import { replicationJobLeasesSchema } from './0012-replication-job-leases.js';
 import { caAuditMarksSchema } from './0015-ca-audit-marks.js';
+import { importedKeyMaterialsSchema } from './0016-imported-key-materials.js';
 
 function migrationsFor(flavor: SqlFlavor): Record<string, Migration> {
   return {
@@ -27,6 +28,7 @@ function migrationsFor(flavor: SqlFlavor): Record<string, Migration> {
     '0011-principal-ids-and-approval-visibility': principalIdsAndApprovalVisibilitySchema(flavor),
     '0012-replication-job-leases': replicationJobLeasesSchema(flavor),
     '0015-ca-audit-marks': caAuditMarksSchema(flavor),
+    '0016-imported-key-materials': importedKeyMaterialsSchema(flavor),
   };
 }
 
