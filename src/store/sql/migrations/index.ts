@@ -16,7 +16,8 @@ import { replicationJobLeasesSchema } from './0012-replication-job-leases.js';
 import { caAuditMarksSchema } from './0015-ca-audit-marks.js';
 import { importedKeyMaterialsSchema } from './0016-imported-key-materials.js';
 
-function migrationsFor(flavor: SqlFlavor): Record<string, Migration> {
+/** Every migration by name (tests build a previous version's database from the ones before a name). */
+export function migrationsFor(flavor: SqlFlavor): Record<string, Migration> {
   return {
     '0001-initial': initialSchema(flavor),
     '0002-authorization': authorizationSchema(flavor),
