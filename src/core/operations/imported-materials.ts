@@ -116,7 +116,7 @@ export async function removeImportedMaterials(tx: MetadataRepository, key: KeyRe
  * refused as it was for every imported key before AWS added this rotation, so clients that
  * recognise that refusal still do.
  */
-export function noPendingRotation(key: KeyRecord): KmsError {
+function noPendingRotation(key: KeyRecord): KmsError {
   return new KmsError(
     'UnsupportedOperationException',
     `${key.arn} has no key material in PENDING_ROTATION state: on-demand rotation is supported only for symmetric encryption keys with AWS_KMS origin, or with EXTERNAL origin once new key material is imported (ImportKeyMaterial with ImportType NEW_KEY_MATERIAL).`,
@@ -124,7 +124,7 @@ export function noPendingRotation(key: KeyRecord): KmsError {
 }
 
 /** The material waiting for RotateKeyOnDemand, or the refusal of {@link noPendingRotation}. */
-export async function pendingRotationOf(repo: MetadataRepository, key: KeyRecord): Promise<{ pending: ImportedKeyMaterial; materials: ImportedKeyMaterial[] }> {
+async function pendingRotationOf(repo: MetadataRepository, key: KeyRecord): Promise<{ pending: ImportedKeyMaterial; materials: ImportedKeyMaterial[] }> {
   const materials = await importedMaterialsOf(repo, key);
   const pending = materials.find((m) => m.pendingRotation);
   if (!pending) throw noPendingRotation(key);
