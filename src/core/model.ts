@@ -146,6 +146,32 @@ export interface KeyMaterialVersion {
   rotationType?: RotationType | undefined;
 }
 
+/**
+ * What the service records about one imported key material of an EXTERNAL key, beyond the
+ * material itself (a KeyMaterialVersion, present only while the material is imported): AWS's
+ * RotationsListEntry fields. The row outlives DeleteImportedKeyMaterial and expiry, so the key
+ * knows which materials are permanently associated with it (ImportState PENDING_IMPORT).
+ */
+export interface ImportedKeyMaterial {
+  keyId: string;
+  versionId: string;
+  /** AWS's KeyMaterialDescription (0–256 characters). */
+  description?: string | undefined;
+  /** Of the latest import of this material; absent while it is not imported. */
+  expirationModel?: ExpirationModel | undefined;
+  validTo?: Date | undefined;
+  /**
+   * Imported with ImportType NEW_KEY_MATERIAL and not yet made current by RotateKeyOnDemand:
+   * not permanently associated with the key (AWS's KeyMaterialState PENDING_ROTATION).
+   */
+  pendingRotation: boolean;
+  /** When the material was first imported (orders the list). */
+  importedAt: Date;
+  /** When RotateKeyOnDemand made it current (absent for the first material and pending ones). */
+  rotatedAt?: Date | undefined;
+  rotationType?: RotationType | undefined;
+}
+
 export interface AliasRecord {
   /** Starts with `alias/`. */
   aliasName: string;

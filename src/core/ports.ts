@@ -9,6 +9,7 @@ import type {
   DataKeyPairSpec,
   EncryptionAlgorithm,
   ImportTokenRecord,
+  ImportedKeyMaterial,
   KeyMaterialVersion,
   KeyRecord,
   KeySpec,
@@ -175,6 +176,14 @@ export interface MetadataRepository extends AuthorizationRepository, GrantReposi
   listKeyVersions(keyId: string): Promise<KeyMaterialVersion[]>;
   insertKeyVersion(version: KeyMaterialVersion): Promise<void>;
   deleteKeyVersions(keyId: string): Promise<void>;
+  /** Removes one version's material (imported material deleted or expired). */
+  deleteKeyVersion(keyId: string, versionId: string): Promise<void>;
+
+  /** The imported materials of an EXTERNAL key, in import order (core/imported-materials.ts). */
+  listImportedMaterials(keyId: string): Promise<ImportedKeyMaterial[]>;
+  /** Inserts or replaces the record of one imported material. */
+  putImportedMaterial(material: ImportedKeyMaterial): Promise<void>;
+  deleteImportedMaterial(keyId: string, versionId: string): Promise<void>;
 
   getAlias(aliasName: string): Promise<AliasRecord | undefined>;
   /** Throws StoreError `conflict` when the name is taken. */

@@ -22,6 +22,7 @@ import { isCustomKeyStoreOrigin } from './key-stores/model.js';
 import { materialId } from './key-metadata.js';
 import type { KeyMaterialVersion, KeyRecord } from './model.js';
 import type { KmsDeps } from './operation.js';
+import { importedMaterialsOf, removeImportedMaterials } from './operations/imported-materials.js';
 import { updateKeyRecord } from './operations/key-updates.js';
 import { RotationNoLongerDue, rotateKeyMaterial } from './operations/rotation.js';
 import { retryDelayMs, runReplicationJobs } from './multi-region/replication-jobs.js';
@@ -268,23 +269,20 @@ async function destroyKey(deps: KmsDeps, keyId: string, now: Date): Promise<KeyM
   return versions;
 }
 
-/** Imported material past its ValidTo is deleted; the key waits for a new import. Returns the versions removed, undefined when no longer due. */
+/**
+ * Imported material past its ValidTo is deleted (imported-materials.ts: a permanently associated
+ * one makes the key wait for its reimport). Returns the versions removed, undefined when no longer due.
+ */
 async function expireImportedMaterial(deps: KmsDeps, keyId: string, now: Date): Promise<string[] | undefined> {
   let removed: string[] = [];
   try {
     await updateKeyRecord(deps, keyId, async (current, tx) => {
       if (!isExpiryDue(current, now)) throw new NotDue();
-      removed = (await tx.listKeyVersions(keyId)).map((v) => v.versionId);
-      await tx.deleteKeyVersions(keyId);
-      return {
-        ...current,
-        // A key pending deletion stays so; anything else waits for new material.
-        keyState: current.keyState === 'PendingDeletion' || current.keyState === 'PendingReplicaDeletion' ? current.keyState : 'PendingImport',
-        // currentVersionId stays: it records which material the key had, so only that same
-        // material is accepted on re-import and earlier ciphertexts decrypt again.
-        expirationModel: undefined,
-        validTo: undefined,
-      };
+      const expired = (await importedMaterialsOf(tx, current)).filter((m) => m.validTo !== undefined && m.validTo <= now);
+      removed = expired.map((m) => m.versionId);
+      // currentVersionId stays: it records which material the key had, so only that same
+      // material is accepted on re-import and earlier ciphertexts decrypt again.
+      return removeImportedMaterials(tx, current, new Set(removed));
     });
   } catch (error) {
     if (error instanceof NotDue) return undefined;

@@ -318,7 +318,7 @@ beforeAll(async () => {
     RotateKeyOnDemand: { KeyId: rotated },
     ListKeyRotations: { KeyId: sym, IncludeKeyMaterial: 'ALL_KEY_MATERIAL', Limit: 5 },
     GetParametersForImport: { KeyId: external, WrappingAlgorithm: 'RSAES_OAEP_SHA_256', WrappingKeySpec: 'RSA_2048' },
-    ImportKeyMaterial: { KeyId: external, ImportToken: b64(params.ImportToken!), EncryptedKeyMaterial: b64(material), ExpirationModel: 'KEY_MATERIAL_DOES_NOT_EXPIRE' },
+    ImportKeyMaterial: { KeyId: external, ImportToken: b64(params.ImportToken!), EncryptedKeyMaterial: b64(material), ExpirationModel: 'KEY_MATERIAL_DOES_NOT_EXPIRE', ImportType: 'NEW_KEY_MATERIAL', KeyMaterialDescription: 'fuzz seed' },
     DeleteImportedKeyMaterial: { KeyId: external },
     GetKeyPolicy: { KeyId: sym, PolicyName: 'default' },
     PutKeyPolicy: { KeyId: victim, PolicyName: 'default', Policy: defaultPolicy() },

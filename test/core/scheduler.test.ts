@@ -319,6 +319,35 @@ describe('scheduler: imported key material expiry', () => {
   });
 });
 
+describe('scheduler: expiry of one of several imported materials', () => {
+  it('expires only the material past its ValidTo; one pending rotation is forgotten and the key stays usable', async () => {
+    const { keyId } = await newKey(kms, { Origin: 'EXTERNAL' });
+    const [current, pending] = ['c'.repeat(64), 'd'.repeat(64)];
+    const now = kms.clock.now();
+    const validTo = new Date(now.getTime() + DAY_MS);
+    await kms.store.transaction(async (tx) => {
+      const key = (await tx.getKey(keyId))!;
+      for (const versionId of [current, pending]) {
+        const material = await kms.backend.generateKeyMaterial('SYMMETRIC_DEFAULT');
+        await tx.insertKeyVersion({ keyId, versionId, createdAt: now, wrappedMaterial: material.wrapped });
+      }
+      await tx.putImportedMaterial({ keyId, versionId: current, expirationModel: 'KEY_MATERIAL_DOES_NOT_EXPIRE', pendingRotation: false, importedAt: now });
+      await tx.putImportedMaterial({ keyId, versionId: pending, expirationModel: 'KEY_MATERIAL_EXPIRES', validTo, pendingRotation: true, importedAt: now });
+      await tx.updateKey({ ...key, keyState: 'Enabled', currentVersionId: current, expirationModel: 'KEY_MATERIAL_EXPIRES', validTo, revision: key.revision + 1 });
+    });
+    kms.clock.advance(DAY_MS);
+    await scheduler.runOnce();
+    const after = await kms.store.getKey(keyId);
+    expect(after).toMatchObject({ keyState: 'Enabled', currentVersionId: current, expirationModel: 'KEY_MATERIAL_DOES_NOT_EXPIRE' });
+    expect(after?.validTo).toBeUndefined();
+    expect((await kms.store.listKeyVersions(keyId)).map((v) => v.versionId)).toEqual([current]);
+    expect((await call(kms, listKeyRotations, { KeyId: keyId, IncludeKeyMaterial: 'ALL_KEY_MATERIAL' })).Rotations).toEqual([
+      { KeyId: keyId, KeyMaterialId: current, ImportState: 'IMPORTED', KeyMaterialState: 'CURRENT', ExpirationModel: 'KEY_MATERIAL_DOES_NOT_EXPIRE' },
+    ]);
+    expect(serviceEvents()).toEqual([expect.objectContaining({ eventName: 'DeleteExpiredKeyMaterial', additionalEventData: { keyMaterialIds: [pending] } })]);
+  });
+});
+
 describe('scheduler: expired approval requests', () => {
   it('removes them and audits how many', async () => {
     const now = kms.clock.now();

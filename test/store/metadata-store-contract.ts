@@ -310,6 +310,46 @@ export function describeMetadataStoreContract(name: string, open: StoreFactory):
         expect(await store.listKeyVersions(b.keyId)).toHaveLength(1);
         expect(await store.getKey(a.keyId)).toBeDefined();
       });
+
+      it('deletes one version, served fresh afterwards', async () => {
+        const k = key();
+        await store.insertKey(k);
+        const [v1, v2] = [version(k.keyId), version(k.keyId)];
+        await store.insertKeyVersion(v1);
+        await store.insertKeyVersion(v2);
+        expect(await store.getKeyVersion(k.keyId, v1.versionId)).toBeDefined();
+        await store.deleteKeyVersion(k.keyId, v1.versionId);
+        expect(await store.getKeyVersion(k.keyId, v1.versionId)).toBeUndefined();
+        expect((await store.listKeyVersions(k.keyId)).map((v) => v.versionId)).toEqual([v2.versionId]);
+      });
+    });
+
+    describe('imported key materials', () => {
+      it('round-trips every field, replaces on put, lists in import order, and goes with its key', async () => {
+        const k = key({ origin: 'EXTERNAL' });
+        await store.insertKey(k);
+        const first = { keyId: k.keyId, versionId: 'a'.repeat(64), pendingRotation: false, importedAt: new Date('2026-01-01T00:00:00.001Z') };
+        const full = {
+          keyId: k.keyId,
+          versionId: 'b'.repeat(64),
+          description: 'second material',
+          expirationModel: 'KEY_MATERIAL_EXPIRES' as const,
+          validTo: new Date('2027-01-01T00:00:00.123Z'),
+          pendingRotation: true,
+          importedAt: new Date('2026-02-01T00:00:00.002Z'),
+        };
+        await store.putImportedMaterial(full);
+        await store.putImportedMaterial(first);
+        expect(await store.listImportedMaterials(k.keyId)).toEqual([first, full]);
+        const rotated = { ...full, pendingRotation: false, rotatedAt: new Date('2026-03-01T00:00:00.003Z'), rotationType: 'ON_DEMAND' as const };
+        await store.putImportedMaterial(rotated);
+        expect(await store.listImportedMaterials(k.keyId)).toEqual([first, rotated]);
+        await store.deleteImportedMaterial(k.keyId, first.versionId);
+        expect(await store.listImportedMaterials(k.keyId)).toEqual([rotated]);
+        await store.transaction(async (tx) => tx.putImportedMaterial(first));
+        await store.deleteKey(k.keyId);
+        expect(await store.listImportedMaterials(k.keyId)).toEqual([]);
+      });
     });
 
     describe('aliases', () => {

@@ -8,7 +8,7 @@ import { openPostgresStore } from '../../src/store/postgres/index.js';
 import { PostgresLeaderLease } from '../../src/store/postgres/locks.js';
 import { describeMetadataStoreContract, expectOwnCopies } from './metadata-store-contract.js';
 import { findPostgres, startPostgres, type TestPostgres } from './postgres-server.js';
-import { key } from './fixtures.js';
+import { key, version } from './fixtures.js';
 
 const found = findPostgres();
 if ('missing' in found) console.warn(`PostgreSQL store tests skipped: ${found.missing}`);
@@ -74,6 +74,46 @@ describe.skipIf('missing' in found)('PostgreSQL store', () => {
 
   it('rejects a schema name that is not a plain identifier', async () => {
     await expect(openPostgresStore({ connectionString: server.connectionString, schema: 'x; drop table keys' })).rejects.toThrow(/schema name/);
+  });
+
+  it('runs migration 0016 over keys imported before it: each gets a record of its current material', async () => {
+    const schema = `${run}_m0016`;
+    const imported = key({ origin: 'EXTERNAL', expirationModel: 'KEY_MATERIAL_EXPIRES', validTo: new Date('2027-01-01T00:00:00.123Z') });
+    const importedVersion = version(imported.keyId, { createdAt: new Date('2026-06-01T00:00:00.456Z') });
+    imported.currentVersionId = importedVersion.versionId;
+    const deleted = key({ origin: 'EXTERNAL', keyState: 'PendingImport', currentVersionId: 'ab'.repeat(32) });
+    const first = await openPostgresStore({ connectionString: server.connectionString, schema });
+    await first.insertKey(imported);
+    await first.insertKeyVersion(importedVersion);
+    await first.insertKey(deleted);
+    await first.close();
+    // Back to the schema before 0016 (its down migration), with those keys in it.
+    const client = new pg.Client({ connectionString: server.connectionString });
+    await client.connect();
+    try {
+      await client.query(`drop table "${schema}".imported_key_materials`);
+      await client.query(`delete from "${schema}".kysely_migration where name = '0016-imported-key-materials'`);
+    } finally {
+      await client.end();
+    }
+    const second = await openPostgresStore({ connectionString: server.connectionString, schema });
+    try {
+      expect(await second.listImportedMaterials(imported.keyId)).toEqual([
+        {
+          keyId: imported.keyId,
+          versionId: importedVersion.versionId,
+          expirationModel: 'KEY_MATERIAL_EXPIRES',
+          validTo: imported.validTo,
+          pendingRotation: false,
+          importedAt: importedVersion.createdAt,
+        },
+      ]);
+      expect(await second.listImportedMaterials(deleted.keyId)).toEqual([
+        { keyId: deleted.keyId, versionId: deleted.currentVersionId, pendingRotation: false, importedAt: deleted.creationDate },
+      ]);
+    } finally {
+      await second.close();
+    }
   });
 
   // Stops the lease connection's server process (SIGSTOP): only for a cluster this process runs.

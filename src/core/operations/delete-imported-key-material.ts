@@ -1,19 +1,23 @@
 /**
- * DeleteImportedKeyMaterial: removes the imported material (the key becomes PendingImport) but
- * keeps its KeyMaterialId, as AWS does, so only the same material can be imported again and
- * ciphertexts made before keep decrypting after that reimport.
+ * DeleteImportedKeyMaterial: removes one imported material (KeyMaterialId; by default the
+ * current one). A permanently associated material keeps its KeyMaterialId, as AWS does, so only
+ * the same material can be imported again and ciphertexts made under it decrypt after that
+ * reimport; meanwhile the key is PendingImport. Material still pending rotation is forgotten and
+ * leaves the key's state alone (imported-materials.ts).
  */
 import { KmsError } from '../errors.js';
 import { materialId } from '../key-metadata.js';
 import { requireNotPendingDeletion, resolveKeyIdOrArn } from '../key-resolver.js';
 import type { Operation } from '../operation.js';
-import { requiredKeyId } from '../validation.js';
+import { KEY_MATERIAL_ID_RULE, optionalString, requiredKeyId } from '../validation.js';
+import { importedMaterialsOf, removeImportedMaterials } from './imported-materials.js';
 import { updateKeyRecord } from './key-updates.js';
 
 export const deleteImportedKeyMaterial: Operation = {
   name: 'DeleteImportedKeyMaterial',
   async run(deps, ctx, input) {
     const keyIdValue = requiredKeyId(input);
+    const keyMaterialId = optionalString(input, 'KeyMaterialId', KEY_MATERIAL_ID_RULE);
 
     const key = await resolveKeyIdOrArn(deps.store, deps.settings, keyIdValue);
     if (key.origin !== 'EXTERNAL')
@@ -22,18 +26,17 @@ export const deleteImportedKeyMaterial: Operation = {
 
     await deps.authorizer.authorize({ principal: ctx.principal, action: 'kms:DeleteImportedKeyMaterial', key, context: {} });
 
-    let removed: string[] = [];
-    const updated = await updateKeyRecord(deps, key.keyId, async (current, tx) => {
+    let removed: string | undefined;
+    await updateKeyRecord(deps, key.keyId, async (current, tx) => {
       requireNotPendingDeletion(current);
-      removed = (await tx.listKeyVersions(current.keyId)).map((v) => v.versionId);
-      await tx.deleteKeyVersions(current.keyId);
-      return { ...current, keyState: 'PendingImport', expirationModel: undefined, validTo: undefined };
+      removed = keyMaterialId ?? current.currentVersionId;
+      if (removed === undefined) return { ...current, keyState: 'PendingImport', expirationModel: undefined, validTo: undefined };
+      if (keyMaterialId !== undefined && !(await importedMaterialsOf(tx, current)).some((m) => m.versionId === keyMaterialId))
+        throw new KmsError('NotFoundException', `Key material ${keyMaterialId} is not associated with ${current.arn}.`);
+      return removeImportedMaterials(tx, current, new Set([removed]));
     });
-    // Handles go only after the versions are gone from the store, so no request can re-create them.
-    for (const versionId of removed) deps.backend.forget(materialId(key.keyId, versionId));
-    return {
-      KeyId: key.arn,
-      ...(updated.currentVersionId ? { KeyMaterialId: updated.currentVersionId } : {}),
-    };
+    // The handle goes only after the version is gone from the store, so no request can re-create it.
+    if (removed !== undefined) deps.backend.forget(materialId(key.keyId, removed));
+    return { KeyId: key.arn, ...(removed !== undefined ? { KeyMaterialId: removed } : {}) };
   },
 };

@@ -1,17 +1,28 @@
 /**
  * ImportKeyMaterial: unwraps customer material into the HSM with the wrapping key named by the
- * ImportToken. A key that had material before accepts only that same material again
- * (IncorrectKeyMaterialException otherwise), checked in the HSM against the KeyMaterialId
- * (see imported-material-id.ts), which is reused so old ciphertexts keep decrypting.
+ * ImportToken. ImportType EXISTING_KEY_MATERIAL (the default once a key has material) reimports
+ * material the key had: it must match one of its KeyMaterialIds (the one given, or any), checked
+ * in the HSM (see imported-material-id.ts), and that id is reused so old ciphertexts keep
+ * decrypting. NEW_KEY_MATERIAL (the default for a key's first import) into a symmetric encryption
+ * key that has material already stages it as PENDING_ROTATION for RotateKeyOnDemand
+ * (imported-materials.ts).
  */
 import { BackendError, KmsError } from '../errors.js';
 import { materialId } from '../key-metadata.js';
 import { resolveKeyIdOrArn } from '../key-resolver.js';
-import { EXPIRATION_MODELS, type KeyMaterialVersion } from '../model.js';
+import { EXPIRATION_MODELS, type ImportedKeyMaterial, type KeyMaterialVersion } from '../model.js';
 import { invalidToken, readImportToken } from '../import-token.js';
 import type { JsonObject, Operation } from '../operation.js';
-import { optionalEnum, requiredBlob, requiredKeyId } from '../validation.js';
+import { KEY_MATERIAL_ID_RULE, optionalEnum, optionalString, requiredBlob, requiredKeyId } from '../validation.js';
 import { importedMaterialId, matchesImportedMaterialId } from './imported-material-id.js';
+import {
+  IMPORT_TYPES,
+  KEY_MATERIAL_DESCRIPTION_RULE,
+  importedMaterialsOf,
+  keyExpiration,
+  multiRegionImportedRotationUnsupported,
+  rotatesImportedMaterial,
+} from './imported-materials.js';
 import { updateKeyRecord } from './key-updates.js';
 
 const MAX_VALID_TO_MS = 365 * 24 * 60 * 60 * 1000;
@@ -34,6 +45,9 @@ export const importKeyMaterial: Operation = {
     const encryptedMaterial = requiredBlob(input, 'EncryptedKeyMaterial', { min: 1, max: 6144 });
     const validTo = optionalTimestamp(input, 'ValidTo');
     const expirationModel = optionalEnum(input, 'ExpirationModel', EXPIRATION_MODELS) ?? (validTo ? 'KEY_MATERIAL_EXPIRES' : 'KEY_MATERIAL_DOES_NOT_EXPIRE');
+    const importTypeInput = optionalEnum(input, 'ImportType', IMPORT_TYPES);
+    const keyMaterialId = optionalString(input, 'KeyMaterialId', KEY_MATERIAL_ID_RULE);
+    const description = optionalString(input, 'KeyMaterialDescription', KEY_MATERIAL_DESCRIPTION_RULE);
     const now = deps.clock.now();
     if (expirationModel === 'KEY_MATERIAL_EXPIRES') {
       // AWS KMS's words (recorded ImportKeyMaterial answer, LocalStack's test_import_key_symmetric).
@@ -43,12 +57,25 @@ export const importKeyMaterial: Operation = {
     } else if (validTo) {
       throw new KmsError('ValidationException', 'ValidTo must be omitted when ExpirationModel is KEY_MATERIAL_DOES_NOT_EXPIRE.');
     }
+    if (importTypeInput === 'NEW_KEY_MATERIAL' && keyMaterialId !== undefined)
+      throw new KmsError('ValidationException', 'KeyMaterialId cannot be specified when ImportType is NEW_KEY_MATERIAL.');
 
     const key = await resolveKeyIdOrArn(deps.store, deps.settings, keyIdValue);
     if (key.origin !== 'EXTERNAL')
       throw new KmsError('UnsupportedOperationException', `${key.arn} origin is ${key.origin} which is not valid for this operation.`);
     if (!['PendingImport', 'Enabled', 'Disabled'].includes(key.keyState))
       throw new KmsError('KMSInvalidStateException', `${key.arn} is ${key.keyState === 'PendingDeletion' ? 'pending deletion' : key.keyState}.`);
+    // AWS: only symmetric encryption keys take these parameters; an asymmetric or HMAC key has one material, ever.
+    if (key.keySpec !== 'SYMMETRIC_DEFAULT' && (importTypeInput !== undefined || keyMaterialId !== undefined || description !== undefined))
+      throw new KmsError(
+        'ValidationException',
+        `ImportType, KeyMaterialId and KeyMaterialDescription are valid only for symmetric encryption keys; ${key.arn} is ${key.keySpec}.`,
+      );
+    const importType = importTypeInput ?? (key.currentVersionId === undefined ? 'NEW_KEY_MATERIAL' : 'EXISTING_KEY_MATERIAL');
+    if (importType === 'EXISTING_KEY_MATERIAL' && key.currentVersionId === undefined)
+      throw new KmsError('IncorrectKeyMaterialException', `No key material has been imported into ${key.arn} yet; import it with ImportType NEW_KEY_MATERIAL.`);
+    const staged = importType === 'NEW_KEY_MATERIAL' && key.currentVersionId !== undefined;
+    if (staged && !rotatesImportedMaterial(key)) throw multiRegionImportedRotationUnsupported(key);
 
     const claims = await readImportToken(deps.backend, token);
     if (claims.keyId !== key.keyId) throw invalidToken();
@@ -68,6 +95,15 @@ export const importKeyMaterial: Operation = {
       },
     });
 
+    const materials = await importedMaterialsOf(deps.store, key);
+    if (keyMaterialId !== undefined && !materials.some((m) => m.versionId === keyMaterialId))
+      throw new KmsError('IncorrectKeyMaterialException', `Key material ${keyMaterialId} is not associated with ${key.arn}.`);
+    if (staged && materials.some((m) => m.pendingRotation))
+      throw new KmsError(
+        'KMSInvalidStateException',
+        `${key.arn} already has key material in PENDING_ROTATION state; rotate to it with RotateKeyOnDemand or delete it with DeleteImportedKeyMaterial first.`,
+      );
+
     const wrappingRef = { id: `import-token/${record.tokenId}`, keySpec: record.wrappingKeySpec, wrapped: record.wrappedPrivateKey };
     let imported;
     try {
@@ -84,11 +120,31 @@ export const importKeyMaterial: Operation = {
     let versionId: string;
     try {
       const material = { ref: checkRef, publicKey: imported.publicKey };
-      if (key.currentVersionId !== undefined) {
-        if (!(await matchesImportedMaterialId(deps.backend, key, material, key.currentVersionId)))
-          throw new KmsError('IncorrectKeyMaterialException', `The key material does not match the material previously imported into ${key.arn}.`);
-        versionId = key.currentVersionId;
+      // Checked against every material the key has (the current one first): EXISTING must match
+      // one, NEW must match none. Each check is one HSM operation; a key has at most 27 materials.
+      const candidates = keyMaterialId !== undefined ? [keyMaterialId] : [key.currentVersionId, ...materials.map((m) => m.versionId)];
+      let matched: string | undefined;
+      for (const candidate of new Set(candidates)) {
+        if (candidate !== undefined && (await matchesImportedMaterialId(deps.backend, key, material, candidate))) {
+          matched = candidate;
+          break;
+        }
+      }
+      if (importType === 'EXISTING_KEY_MATERIAL') {
+        if (matched === undefined)
+          throw new KmsError(
+            'IncorrectKeyMaterialException',
+            keyMaterialId === undefined
+              ? `The key material does not match the material previously imported into ${key.arn}.`
+              : `The key material does not match key material ${keyMaterialId} of ${key.arn}.`,
+          );
+        versionId = matched;
       } else {
+        if (matched !== undefined)
+          throw new KmsError(
+            'IncorrectKeyMaterialException',
+            `ImportType is NEW_KEY_MATERIAL but this key material is already associated with ${key.arn} (KeyMaterialId ${matched}).`,
+          );
         versionId = await importedMaterialId(deps.backend, key, material);
       }
     } finally {
@@ -105,13 +161,27 @@ export const importKeyMaterial: Operation = {
     await updateKeyRecord(deps, key.keyId, async (current, tx) => {
       if (current.currentVersionId !== key.currentVersionId || !['PendingImport', 'Enabled', 'Disabled'].includes(current.keyState))
         throw new KmsError('KMSInvalidStateException', `${key.arn} changed while its key material was being imported; retry the request.`);
+      const known = await importedMaterialsOf(tx, current);
+      const previous = known.find((m) => m.versionId === versionId);
+      if (importType === 'EXISTING_KEY_MATERIAL' ? !previous : previous || (staged && known.some((m) => m.pendingRotation)))
+        throw new KmsError('KMSInvalidStateException', `${key.arn} changed while its key material was being imported; retry the request.`);
       if (!(await tx.getKeyVersion(key.keyId, versionId))) await tx.insertKeyVersion(version);
-      return {
-        ...current,
-        keyState: current.keyState === 'PendingImport' ? 'Enabled' : current.keyState,
-        currentVersionId: versionId,
+      const updated: ImportedKeyMaterial = {
+        ...(previous ?? { keyId: key.keyId, versionId, pendingRotation: staged, importedAt: now }),
+        description: description ?? previous?.description,
         expirationModel,
         validTo: expirationModel === 'KEY_MATERIAL_EXPIRES' ? validTo : undefined,
+      };
+      await tx.putImportedMaterial(updated);
+      const after = [...known.filter((m) => m.versionId !== versionId), updated];
+      const present = new Set((await tx.listKeyVersions(key.keyId)).map((v) => v.versionId));
+      // AWS: the key is usable once every permanently associated material is imported again.
+      const complete = after.every((m) => m.pendingRotation || present.has(m.versionId));
+      return {
+        ...current,
+        keyState: current.keyState === 'PendingImport' && complete ? 'Enabled' : current.keyState,
+        currentVersionId: current.currentVersionId ?? versionId,
+        ...keyExpiration(after),
       };
     });
     deps.backend.forget(materialId(key.keyId, versionId));

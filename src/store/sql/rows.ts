@@ -9,6 +9,7 @@ import type {
   AliasRecord,
   ExpirationModel,
   ImportTokenRecord,
+  ImportedKeyMaterial,
   KeyMaterialVersion,
   KeyRecord,
   KeySpec,
@@ -24,6 +25,7 @@ import type {
 import type {
   AccessKeysTable,
   AliasesTable,
+  ImportedKeyMaterialsTable,
   ImportTokensTable,
   KeysTable,
   KeyVersionsTable,
@@ -127,6 +129,34 @@ export function rowToVersion(row: Selectable<KeyVersionsTable>): KeyMaterialVers
     createdAt: new Date(num(row.created_at)),
     wrappedMaterial: row.wrapped_material,
     publicKey: row.public_key === null ? undefined : row.public_key,
+    rotationType: (row.rotation_type ?? undefined) as RotationType | undefined,
+  });
+}
+
+export function importedMaterialToRow(m: ImportedKeyMaterial): Insertable<ImportedKeyMaterialsTable> {
+  return {
+    key_id: m.keyId,
+    version_id: m.versionId,
+    description: m.description ?? null,
+    expiration_model: m.expirationModel ?? null,
+    valid_to: millis(m.validTo),
+    pending_rotation: m.pendingRotation ? 1 : 0,
+    imported_at: m.importedAt.getTime(),
+    rotated_at: millis(m.rotatedAt),
+    rotation_type: m.rotationType ?? null,
+  };
+}
+
+export function rowToImportedMaterial(row: Selectable<ImportedKeyMaterialsTable>): ImportedKeyMaterial {
+  return compact<ImportedKeyMaterial>({
+    keyId: row.key_id,
+    versionId: row.version_id,
+    description: row.description ?? undefined,
+    expirationModel: (row.expiration_model ?? undefined) as ExpirationModel | undefined,
+    validTo: optDate(row.valid_to),
+    pendingRotation: num(row.pending_rotation) === 1,
+    importedAt: new Date(num(row.imported_at)),
+    rotatedAt: optDate(row.rotated_at),
     rotationType: (row.rotation_type ?? undefined) as RotationType | undefined,
   });
 }

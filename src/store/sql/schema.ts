@@ -50,6 +50,19 @@ export interface KeyVersionsTable {
   rotation_type: string | null;
 }
 
+/** Migration 0016: what is recorded about each imported key material (core/model.ts ImportedKeyMaterial). */
+export interface ImportedKeyMaterialsTable {
+  key_id: string;
+  version_id: string;
+  description: string | null;
+  expiration_model: string | null;
+  valid_to: NullableMillis;
+  pending_rotation: Int;
+  imported_at: Millis;
+  rotated_at: NullableMillis;
+  rotation_type: string | null;
+}
+
 export interface AliasesTable {
   alias_name: string;
   alias_arn: string;
@@ -183,6 +196,7 @@ export interface ApprovalRequestApproversTable {
 export interface MetadataDatabase extends KeyStoreDatabase, MultiRegionDatabase {
   keys: KeysTable;
   key_versions: KeyVersionsTable;
+  imported_key_materials: ImportedKeyMaterialsTable;
   aliases: AliasesTable;
   key_tags: KeyTagsTable;
   principals: PrincipalsTable;

@@ -8,6 +8,7 @@ import type {
   AccessKeyRecord,
   AliasRecord,
   ImportTokenRecord,
+  ImportedKeyMaterial,
   KeyMaterialVersion,
   KeyRecord,
   PrincipalRecord,
@@ -40,6 +41,8 @@ import {
   rowToAlias,
   rowToImportToken,
   rowToKey,
+  importedMaterialToRow,
+  rowToImportedMaterial,
   rowToPrincipal,
   rowToVersion,
   versionToRow,
@@ -94,6 +97,7 @@ export class SqlRepository implements MetadataRepository {
     // Foreign keys cascade too; deleting explicitly keeps the contract independent of them.
     await this.atomically(async (db) => {
       await db.deleteFrom('key_versions').where('key_id', '=', keyId).execute();
+      await db.deleteFrom('imported_key_materials').where('key_id', '=', keyId).execute();
       await db.deleteFrom('aliases').where('target_key_id', '=', keyId).execute();
       await db.deleteFrom('key_tags').where('key_id', '=', keyId).execute();
       await db.deleteFrom('import_tokens').where('key_id', '=', keyId).execute();
@@ -184,6 +188,34 @@ export class SqlRepository implements MetadataRepository {
 
   async deleteKeyVersions(keyId: string): Promise<void> {
     await this.db.deleteFrom('key_versions').where('key_id', '=', keyId).execute();
+  }
+
+  async deleteKeyVersion(keyId: string, versionId: string): Promise<void> {
+    await this.db.deleteFrom('key_versions').where('key_id', '=', keyId).where('version_id', '=', versionId).execute();
+  }
+
+  // ───────────── imported key materials ─────────────
+
+  async listImportedMaterials(keyId: string): Promise<ImportedKeyMaterial[]> {
+    const rows = await this.db
+      .selectFrom('imported_key_materials')
+      .selectAll()
+      .where('key_id', '=', keyId)
+      .orderBy('imported_at')
+      .orderBy('version_id')
+      .execute();
+    return rows.map(rowToImportedMaterial);
+  }
+
+  async putImportedMaterial(material: ImportedKeyMaterial): Promise<void> {
+    await this.atomically(async (db) => {
+      await db.deleteFrom('imported_key_materials').where('key_id', '=', material.keyId).where('version_id', '=', material.versionId).execute();
+      await db.insertInto('imported_key_materials').values(importedMaterialToRow(material)).execute();
+    });
+  }
+
+  async deleteImportedMaterial(keyId: string, versionId: string): Promise<void> {
+    await this.db.deleteFrom('imported_key_materials').where('key_id', '=', keyId).where('version_id', '=', versionId).execute();
   }
 
   // ───────────── aliases ─────────────

@@ -14,9 +14,11 @@ import { multiRegionSchema } from './0009-multi-region.js';
 import { principalIdsAndApprovalVisibilitySchema } from './0011-principal-ids-and-approval-visibility.js';
 import { replicationJobLeasesSchema } from './0012-replication-job-leases.js';
 import { caAuditMarksSchema } from './0015-ca-audit-marks.js';
+import { importedKeyMaterialsSchema } from './0016-imported-key-materials.js';
 import { approvalRequestCoverageSchema } from './0020-approval-request-coverage.js';
 
-function migrationsFor(flavor: SqlFlavor): Record<string, Migration> {
+/** Every migration by name (tests build a previous version's database from the ones before a name). */
+export function migrationsFor(flavor: SqlFlavor): Record<string, Migration> {
   return {
     '0001-initial': initialSchema(flavor),
     '0002-authorization': authorizationSchema(flavor),
@@ -28,6 +30,7 @@ function migrationsFor(flavor: SqlFlavor): Record<string, Migration> {
     '0011-principal-ids-and-approval-visibility': principalIdsAndApprovalVisibilitySchema(flavor),
     '0012-replication-job-leases': replicationJobLeasesSchema(flavor),
     '0015-ca-audit-marks': caAuditMarksSchema(flavor),
+    '0016-imported-key-materials': importedKeyMaterialsSchema(flavor),
     '0020-approval-request-coverage': approvalRequestCoverageSchema(),
   };
 }
