@@ -349,7 +349,8 @@ beforeAll(async () => {
     'HsmKms.PutPrincipalPolicy': { UserName: 'fuzz-user', PolicyName: 'fuzz', PolicyDocument: identityPolicy },
     'HsmKms.DeletePrincipalPolicy': { UserName: 'fuzz-user', PolicyName: 'fuzz' },
     'HsmKms.DeletePrincipal': { UserName: 'fuzz-victim' },
-    'HsmKms.CreateAccessKey': { UserName: 'fuzz-user' },
+    // Not fuzz-user: an approver of the quorum rules above, so credentials for it wait for their approval.
+    'HsmKms.CreateAccessKey': { UserName: 'fuzz-auditor' },
     'HsmKms.DeleteAccessKey': { UserName: 'fuzz-keys', AccessKeyId: spareKey },
     'HsmKms.TagPrincipal': { UserName: 'fuzz-user', Tags: tags },
     'HsmKms.UntagPrincipal': { UserName: 'fuzz-user', TagKeys: ['team', 'other'] },

@@ -87,10 +87,13 @@ describe.skipIf('missing' in found)('PostgreSQL store', () => {
     await first.insertKeyVersion(importedVersion);
     await first.insertKey(deleted);
     await first.close();
-    // Back to the schema before 0016 (its down migration), with those keys in it.
+    // Back to the schema before 0016 (its down migration, after those of the migrations that sort
+    // after it), with those keys in it.
     const client = new pg.Client({ connectionString: server.connectionString });
     await client.connect();
     try {
+      await client.query(`alter table "${schema}".approval_requests drop column withheld_parameters, drop column hashed_keys`);
+      await client.query(`delete from "${schema}".kysely_migration where name = '0020-approval-request-coverage'`);
       await client.query(`drop table "${schema}".imported_key_materials`);
       await client.query(`delete from "${schema}".kysely_migration where name = '0016-imported-key-materials'`);
     } finally {
