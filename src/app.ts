@@ -273,8 +273,9 @@ export function quietLogger(): Logger {
 export async function createApp(config: AppConfig): Promise<App> {
   const dataDir = resolve(config.dataDir);
   const logger = createLogger({ level: config.logLevel ?? 'info' }, config.logDestination ?? stdoutLogs(config.onLogOutputClosed)) as unknown as Logger;
-  // The TLS engine shares the module, and so the login, with the backend: when the backend's
-  // handles end with a lost login, the engine's do too (native/token.h, ForgetObjects).
+  // The TLS engine shares the module, and so the login, with the backend (and the XKS keys of the
+  // default token): when their handles end with a lost login, the engine's do too (native/token.h,
+  // ForgetObjects).
   const hsm = config.tls ? { ...config.hsm, onHandleEpochEnd: () => forgetTlsObjects(config.hsm.modulePath) } : config.hsm;
   const services = await openServices(dataDir, hsm, logger, config.store, { serving: true });
   const { backend, store, changes } = services;
@@ -335,7 +336,7 @@ export async function createApp(config: AppConfig): Promise<App> {
       rootCredentialSource(config, dataDir),
     );
     const xksAuthorizer = xksPolicyAuthorizer(config.xksPolicies);
-    const xksKeys = await openXksKeys(config, dataDir);
+    const xksKeys = await openXksKeys({ ...config, hsm }, dataDir);
     closers.push(() => xksKeys.close());
     const xks = new XksProxy({ keys: xksKeys, logger: logger.child({ component: 'xks' }), version: VERSION, authorizer: xksAuthorizer });
     xks.warm();
