@@ -70,7 +70,8 @@ class Token {
    * destroyed. For another user of the module in this process whose login was lost and renewed
    * (the login is the application's): the logout destroyed this session's private objects too,
    * yet the session goes on answering, logged in, and an HSM that reuses handle numbers may have
-   * given an old number to another object.
+   * given an old number to another object. A working copy that did survive (no logout after all)
+   * stays in the session until it closes: one object per call, never a stale number destroyed.
    */
   void ForgetObjects();
 
