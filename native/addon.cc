@@ -76,6 +76,13 @@ Napi::Value OpenTokenJs(const Napi::CallbackInfo& info) {
   });
 }
 
+/** forgetObjects(modulePath): the object handles kept for that module's tokens are looked up again; returns how many tokens. */
+Napi::Value ForgetObjectsJs(const Napi::CallbackInfo& info) {
+  return Guard(info, [&]() -> Napi::Value {
+    return Napi::Number::New(info.Env(), static_cast<double>(ForgetObjects(StringArg(info, 0, "modulePath"))));
+  });
+}
+
 Napi::Object Describe(Napi::Env env, const std::shared_ptr<TokenKey>& key) {
   Napi::Object out = Napi::Object::New(env);
   out.Set("keyType", Napi::String::New(env, key->publicKey().type == CKK_RSA ? "RSA" : "EC"));
@@ -231,6 +238,7 @@ Napi::Value MapFdReadOnlyJs(const Napi::CallbackInfo& info) {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("openToken", Napi::Function::New(env, OpenTokenJs));
+  exports.Set("forgetObjects", Napi::Function::New(env, ForgetObjectsJs));
   exports.Set("describeKey", Napi::Function::New(env, DescribeKeyJs));
   exports.Set("generateKeyPair", Napi::Function::New(env, GenerateKeyPairJs));
   exports.Set("signDigest", Napi::Function::New(env, SignDigestJs));

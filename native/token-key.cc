@@ -98,6 +98,12 @@ CK_OBJECT_HANDLE TokenKey::Locate(CK_FUNCTION_LIST_PTR fn, CK_SESSION_HANDLE s) 
   if (!uri_.object.empty()) tmpl.push_back({CKA_LABEL, uri_.object.data(), uri_.object.size()});
   if (uri_.hasId) tmpl.push_back({CKA_ID, uri_.id.data(), uri_.id.size()});
   auto found = FindObjects(fn, s, tmpl);
+  // A session whose login was lost finds no private object; that is not believed to be a missing
+  // key but reported as what it is, so that WithSession logs in again (once).
+  CK_SESSION_INFO info;
+  if (found.empty() && fn->C_GetSessionInfo(s, &info) == CKR_OK && info.state != CKS_RO_USER_FUNCTIONS &&
+      info.state != CKS_RW_USER_FUNCTIONS)
+    throw HsmError("CKR_USER_NOT_LOGGED_IN", CKR_USER_NOT_LOGGED_IN, "C_FindObjects", "The token session is no longer logged in.");
   if (found.empty())
     throw HsmError("ERR_KEY_NOT_FOUND", CKR_OK, "C_FindObjects",
                    "No private key with " + DescribeUri(uri_) + " in the token (is the label right, and was the key created in this token?).");

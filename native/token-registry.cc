@@ -50,4 +50,15 @@ std::shared_ptr<Token> TokenForUri(const KeyUri& uri) {
   return matches.front();
 }
 
+size_t ForgetObjects(const std::string& modulePath) {
+  std::vector<std::shared_ptr<Token>> tokens;
+  {
+    std::lock_guard<std::mutex> lock(registryMu);
+    for (auto& t : Registry())
+      if (t->config().modulePath == modulePath) tokens.push_back(t);
+  }
+  for (auto& t : tokens) t->ForgetObjects();  // outside registryMu: a token's lock may be held by a signature
+  return tokens.size();
+}
+
 }  // namespace hsmkms

@@ -16,4 +16,7 @@ std::shared_ptr<Token> OpenToken(const TokenConfig& config);
 /** The opened token a URI names (token=/serial=), or the only one opened. */
 std::shared_ptr<Token> TokenForUri(const KeyUri& uri);
 
+/** Token::ForgetObjects on every opened token of the module at `modulePath`; how many there were. */
+size_t ForgetObjects(const std::string& modulePath);
+
 }  // namespace hsmkms

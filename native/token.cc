@@ -203,4 +203,9 @@ void Token::DestroyObject(CK_OBJECT_HANDLE object, uint64_t generation) {
   module_->fn()->C_DestroyObject(session_, object);  // failure means it is gone already
 }
 
+void Token::ForgetObjects() {
+  std::lock_guard<std::mutex> lock(mu_);
+  generation_++;
+}
+
 }  // namespace hsmkms

@@ -66,6 +66,16 @@ class Token {
   void DestroyObject(CK_OBJECT_HANDLE object, uint64_t generation);
 
   /**
+   * Ends the generation: object handles looked up before are looked up again, never used or
+   * destroyed. For another user of the module in this process whose login was lost and renewed
+   * (the login is the application's): the logout destroyed this session's private objects too,
+   * yet the session goes on answering, logged in, and an HSM that reuses handle numbers may have
+   * given an old number to another object. A working copy that did survive (no logout after all)
+   * stays in the session until it closes: one object per call, never a stale number destroyed.
+   */
+  void ForgetObjects();
+
+  /**
    * Whether keys kept for signing should sign through a session copy: only for SoftHSM2 (its
    * C_GetTokenInfo manufacturer), which re-checks a token object's files whenever a call uses it
    * (ObjectFile::isValid → refresh → OSToken::index and Generation::wasUpdated: open, stat, fcntl

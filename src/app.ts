@@ -20,6 +20,7 @@ import type { Server as HttpServer } from 'node:http';
 import { createHsmHttpsServer } from './tls/https-server.js';
 import { createHsmHttpsServerWithClientCertificates } from './tls/client-certificates.js';
 import { HsmTlsError } from './tls/errors.js';
+import { forgetTlsObjects } from './tls/hsm-token.js';
 import { openStore, type StoreConfig } from './store/open-store.js';
 import type { InvalidationBus } from './core/invalidation.js';
 import type { LeaderLease } from './core/leader-lease.js';
@@ -272,7 +273,11 @@ export function quietLogger(): Logger {
 export async function createApp(config: AppConfig): Promise<App> {
   const dataDir = resolve(config.dataDir);
   const logger = createLogger({ level: config.logLevel ?? 'info' }, config.logDestination ?? stdoutLogs(config.onLogOutputClosed)) as unknown as Logger;
-  const services = await openServices(dataDir, config.hsm, logger, config.store, { serving: true });
+  // The TLS engine shares the module, and so the login, with the backend (and the XKS keys of the
+  // default token): when their handles end with a lost login, the engine's do too (native/token.h,
+  // ForgetObjects).
+  const hsm = config.tls ? { ...config.hsm, onHandleEpochEnd: () => forgetTlsObjects(config.hsm.modulePath) } : config.hsm;
+  const services = await openServices(dataDir, hsm, logger, config.store, { serving: true });
   const { backend, store, changes } = services;
   // Material deleted through any node leaves this node's handle cache (and the token's session objects).
   const unsubscribeMaterial = changes.subscribe('key-material', (id) => {
@@ -331,7 +336,7 @@ export async function createApp(config: AppConfig): Promise<App> {
       rootCredentialSource(config, dataDir),
     );
     const xksAuthorizer = xksPolicyAuthorizer(config.xksPolicies);
-    const xksKeys = await openXksKeys(config, dataDir);
+    const xksKeys = await openXksKeys({ ...config, hsm }, dataDir);
     closers.push(() => xksKeys.close());
     const xks = new XksProxy({ keys: xksKeys, logger: logger.child({ component: 'xks' }), version: VERSION, authorizer: xksAuthorizer });
     xks.warm();

@@ -37,6 +37,12 @@ export interface HsmTlsStats {
 /** The functions the addon exports (see native/addon.cc). */
 export interface HsmTlsAddon {
   openToken(options: { modulePath: string; tokenLabel?: string; tokenSerial?: string; pin: string }): void;
+  /**
+   * Ends the object handles kept for the tokens of this module (native/token.h, ForgetObjects):
+   * after another user of the module in this process lost and renewed the login. Returns how
+   * many opened tokens it applied to.
+   */
+  forgetObjects(modulePath: string): number;
   describeKey(uri: string): AddonKeyInfo;
   generateKeyPair(uri: string, spec: string): AddonKeyInfo & { id: Buffer };
   signDigest(uri: string, hash: string, digest: Buffer): Buffer;

@@ -22,6 +22,15 @@ export function openTlsToken(hsm: HsmConfig): void {
 }
 
 /**
+ * Ends the object handles the TLS engine keeps for tokens of this module: to be called when
+ * another user of the module in this process lost its login (the login is the application's, so
+ * a logout destroyed the engine's private session objects too). Nothing when TLS opened no token.
+ */
+export function forgetTlsObjects(modulePath: string): void {
+  loadAddon().forgetObjects(modulePath);
+}
+
+/**
  * The key URI with the configured token named in it (`token=`/`serial=` are added when the
  * URI has neither), so that it resolves to this token even when several are open.
  */

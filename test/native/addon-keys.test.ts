@@ -19,17 +19,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HsmConfig } from '../../src/config/hsm.js';
 import { createHsmHttpsServer, createHsmSecureContext, generateTlsKey, hsmTlsStats } from '../../src/tls/index.js';
 import { loadAddon } from '../../src/native/addon.js';
-import { env } from '../support/hsm.js';
 import { interposerControl } from '../support/interposer.js';
-import { closeTokenSessions, createTestCa, listen, run, tokenSlot, uniqueLabel } from '../tls/support.js';
+import { closeTokenSessions, createTestCa, interposedTestHsm, listen, run, tokenSlot, uniqueLabel } from '../tls/support.js';
 
 const control = interposerControl();
-const hsm: HsmConfig = {
-  modulePath: env('HSMKMS_TEST_INTERPOSER'),
-  token: { label: env('HSMKMS_TEST_TOKEN') },
-  pin: { file: env('HSMKMS_TEST_PIN_FILE') },
-  profile: 'generic',
-};
+const hsm: HsmConfig = interposedTestHsm('generic');
 const dir = mkdtempSync(join(tmpdir(), 'hsmkms-addon-'));
 const caFile = join(dir, 'ca.pem');
 let rsa: { keyUri: string; cert: string };

@@ -24,6 +24,13 @@ export function testHsm(): HsmConfig {
   return { modulePath: HSMKMS_TEST_MODULE, token: { label: HSMKMS_TEST_TOKEN }, pin: { file: HSMKMS_TEST_PIN_FILE }, profile: 'softhsm2' };
 }
 
+/** The same token behind the PKCS#11 interposer (test/pkcs11-interposer), for tests that make it lie or log. */
+export function interposedTestHsm(profile: HsmConfig['profile']): HsmConfig {
+  const { HSMKMS_TEST_INTERPOSER } = process.env;
+  if (!HSMKMS_TEST_INTERPOSER) throw new Error('test/global-setup.ts did not run');
+  return { ...testHsm(), modulePath: HSMKMS_TEST_INTERPOSER, profile };
+}
+
 /**
  * Closes every session this process has on the token, behind the addon's back, as a device
  * restart would: C_CloseAllSessions, which any application on the token may call.

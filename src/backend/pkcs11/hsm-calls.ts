@@ -157,11 +157,17 @@ export interface HsmCallsOptions {
   timeoutMs?: number;
   /** Worker threads making calls at once (default 10). */
   threads?: number;
+  /**
+   * Told when an epoch ends ({@link HsmCalls.newEpoch}): another holder of object handles into
+   * this module in this process (the TLS engine), whose handles a lost login ends too.
+   */
+  onNewEpoch?: (() => void) | undefined;
 }
 
 export class HsmCalls {
   private readonly threads: CryptokiThreads;
   private readonly timeoutMs: number;
+  private readonly onNewEpoch: (() => void) | undefined;
   private readonly sync: ReadonlySet<CallKind>;
   private readonly native: Record<string, (...args: unknown[]) => unknown>;
   /** Per session (its bytes): the generation its jobs carry; a new one each time it comes back usable. */
@@ -187,6 +193,7 @@ export class HsmCalls {
     this.native = module as unknown as Record<string, (...args: unknown[]) => unknown>;
     this.sync = profile.syncCalls;
     this.timeoutMs = options.timeoutMs ?? 30_000;
+    this.onNewEpoch = options.onNewEpoch;
     this.threads = new CryptokiThreads(modulePath, options.threads ?? 10, this.epochCell);
   }
 
@@ -201,6 +208,7 @@ export class HsmCalls {
   /** Ends the current epoch: every handle stamped so far is stale from now on. Before any object of the next is made. */
   newEpoch(): void {
     Atomics.add(this.epochCell, 0, 1);
+    this.onNewEpoch?.();
   }
 
   /**

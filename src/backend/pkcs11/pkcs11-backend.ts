@@ -102,7 +102,11 @@ export class Pkcs11Backend extends TokenRuntime implements KeyBackend, AuditSign
     const { slot, session: owner } = await openOwnerSession(module, config.token, pin, profile);
     const poolSize = config.poolSize ?? 8;
     // One thread per pooled session, the owner session, and one for probes and health checks.
-    const calls = new HsmCalls(module, config.modulePath, profile, { timeoutMs: config.callTimeoutMs, threads: poolSize + 2 });
+    const calls = new HsmCalls(module, config.modulePath, profile, {
+      timeoutMs: config.callTimeoutMs,
+      threads: poolSize + 2,
+      onNewEpoch: config.onHandleEpochEnd,
+    });
     const pool = new SessionPool(calls, slot, poolSize);
     const log = logger.child({ component: 'pkcs11' });
     const backend = new Pkcs11Backend(module, calls, slot, profile, config, pool, log, owner);

@@ -50,6 +50,8 @@ export interface TokenKeyringConfig extends Omit<HsmConfig, 'pin'> {
    */
   alreadyLoggedIn?: 'accept' | 'refuse';
   logger?: Logger;
+  /** As Pkcs11BackendConfig's: told when this keyring's object handles end. */
+  onHandleEpochEnd?: (() => void) | undefined;
 }
 
 /** Names a key object: its label, and its CKA_ID when the caller knows which object it made. */
@@ -128,7 +130,11 @@ export class TokenKeyring extends SessionRuntime {
     const module = loadModule(config.modulePath);
     const slot = findTokenSlot(module, config.token);
     const poolSize = config.poolSize ?? 4;
-    const calls = new HsmCalls(module, config.modulePath, profileFor(config.profile), { timeoutMs: config.callTimeoutMs, threads: poolSize + 2 });
+    const calls = new HsmCalls(module, config.modulePath, profileFor(config.profile), {
+      timeoutMs: config.callTimeoutMs,
+      threads: poolSize + 2,
+      onNewEpoch: config.onHandleEpochEnd,
+    });
     let owner: Handle;
     try {
       owner = await calls.call('C_OpenSession', slot, P.CKF_SERIAL_SESSION | P.CKF_RW_SESSION);
