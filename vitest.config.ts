@@ -23,6 +23,7 @@ const CLOUDHSM_SUITES = [
   'test/backend/pkcs11/login-retry.test.ts',
   'test/backend/pkcs11/handle-epochs.test.ts',
   'test/backend/pkcs11/stale-handles.test.ts',
+  'test/backend/pkcs11/session-gone.test.ts',
   'test/backend/pkcs11/replica-transport.test.ts',
   'test/backend/pkcs11/key-agreement.test.ts',
   'test/api/**/*.test.ts',

@@ -15,12 +15,16 @@ import { BackendError, type BackendErrorKind } from '../../core/errors.js';
  *   CKR_GENERAL_ERROR). The session is tested with a cheap call before anything is recovered.
  * - `fatal`: the session, its login, an object handle or the device is gone — or says so. The
  *   session is tested; what failed the test is recovered, and the operation retried.
+ * - `gone`: as `fatal`, and the session is already closed: the module says so, or the token went
+ *   and every session of it with the token. It is forgotten, never closed: an HSM that reuses
+ *   session numbers (CloudHSM does) may already have given its number to a new session of another
+ *   part of this process (the pool's replacement, the TLS addon, a custom key store's keyring).
  * - `config`: a person must act (wrong PIN, missing mechanism, unsupported attribute).
  *
  * The TLS addon makes the same decisions from native/session-codes.h; test/native/session-codes.test.ts
- * checks that its two lists equal the `fatal` and `ambiguous` codes here.
+ * checks that its three lists equal the `gone`, `fatal` and `ambiguous` codes here.
  */
-export type CkrClass = 'data' | 'input' | 'ambiguous' | 'fatal' | 'config';
+export type CkrClass = 'data' | 'input' | 'ambiguous' | 'fatal' | 'gone' | 'config';
 
 export const CKR_CLASSES: Readonly<Record<string, CkrClass>> = {
   CKR_ENCRYPTED_DATA_INVALID: 'data',
@@ -46,8 +50,11 @@ export const CKR_CLASSES: Readonly<Record<string, CkrClass>> = {
   CKR_GENERAL_ERROR: 'ambiguous',
   CKR_FUNCTION_FAILED: 'ambiguous',
 
-  CKR_SESSION_HANDLE_INVALID: 'fatal',
-  CKR_SESSION_CLOSED: 'fatal',
+  CKR_SESSION_HANDLE_INVALID: 'gone',
+  CKR_SESSION_CLOSED: 'gone',
+  CKR_DEVICE_REMOVED: 'gone',
+  CKR_TOKEN_NOT_PRESENT: 'gone',
+
   CKR_USER_NOT_LOGGED_IN: 'fatal',
   CKR_OBJECT_HANDLE_INVALID: 'fatal',
   CKR_KEY_HANDLE_INVALID: 'fatal',
@@ -55,8 +62,6 @@ export const CKR_CLASSES: Readonly<Record<string, CkrClass>> = {
   CKR_OPERATION_NOT_INITIALIZED: 'fatal',
   CKR_DEVICE_ERROR: 'fatal',
   CKR_DEVICE_MEMORY: 'fatal',
-  CKR_DEVICE_REMOVED: 'fatal',
-  CKR_TOKEN_NOT_PRESENT: 'fatal',
   CKR_TOKEN_NOT_RECOGNIZED: 'fatal',
   CKR_SLOT_ID_INVALID: 'fatal',
   CKR_CRYPTOKI_NOT_INITIALIZED: 'fatal',
@@ -79,6 +84,11 @@ export const CKR_CLASSES: Readonly<Record<string, CkrClass>> = {
 /** The class of a return code; codes nobody listed are treated as needing a person. */
 export function classOf(code: string): CkrClass {
   return CKR_CLASSES[code] ?? 'config';
+}
+
+/** Whether a return code says the session may be broken (`gone` is `fatal` too). */
+export function sessionMayBeBroken(cls: CkrClass): boolean {
+  return cls === 'fatal' || cls === 'gone' || cls === 'ambiguous';
 }
 
 /**
@@ -111,18 +121,24 @@ export class HsmError extends BackendError {
     message?: string,
     /** What the pool does next; by default, what the class of `code` alone allows. */
     readonly recovery: Recovery = defaultRecovery(code),
+    /**
+     * The session the call was made on is already closed (class `gone`, of `code` or of the
+     * session's test): it is forgotten, never closed and never used again (its number may be
+     * another session's by now).
+     */
+    readonly sessionGone: boolean = classOf(code) === 'gone',
   ) {
     super(kind, message ?? `${fn} failed: ${code}`);
     this.name = 'HsmError';
   }
 
   /** The same failure, judged again after the session was tested. */
-  judged(kind: BackendErrorKind, recovery: Recovery): HsmError {
-    return new HsmError(this.code, this.ckr, this.fn, kind, this.message, recovery);
+  judged(kind: BackendErrorKind, recovery: Recovery, sessionGone = this.sessionGone): HsmError {
+    return new HsmError(this.code, this.ckr, this.fn, kind, this.message, recovery, sessionGone);
   }
 
   override logFields(): Record<string, unknown> {
-    return { kind: this.kind, ckr: this.code, ckrValue: this.ckr, fn: this.fn, recovery: this.recovery };
+    return { kind: this.kind, ckr: this.code, ckrValue: this.ckr, fn: this.fn, recovery: this.recovery, ...(this.sessionGone && { sessionGone: true }) };
   }
 }
 
@@ -140,13 +156,17 @@ export class StaleHandleError extends HsmError {
 
 /** Before any test: a code that may mean a broken session is treated as one. */
 function defaultRecovery(code: string): Recovery {
-  const c = classOf(code);
-  return c === 'fatal' || c === 'ambiguous' ? 'session' : 'none';
+  return sessionMayBeBroken(classOf(code)) ? 'session' : 'none';
 }
 
 /** Whether a session may go back to the pool after this error. Unknown errors: no. */
 export function sessionUsable(error: unknown): boolean {
-  return error instanceof HsmError && error.kind !== 'timeout' && !['replace', 'session', 'device'].includes(error.recovery);
+  return error instanceof HsmError && error.kind !== 'timeout' && !error.sessionGone && !['replace', 'session', 'device'].includes(error.recovery);
+}
+
+/** Whether the session an error came from is already closed: to be forgotten, not closed. */
+export function sessionGone(error: unknown): boolean {
+  return error instanceof HsmError && error.sessionGone;
 }
 
 /** CKR name by numeric value, built once from the addon's own constants. */
@@ -184,6 +204,7 @@ export function kindOf(code: string, blame: Blame = {}): BackendErrorKind {
     case 'input':
       return blame.callerInput ? 'data' : 'internal';
     case 'fatal':
+    case 'gone':
       return 'unavailable';
     default:
       return 'internal';

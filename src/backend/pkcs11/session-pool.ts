@@ -18,7 +18,7 @@
  */
 import pkcs11js from 'pkcs11js';
 import type { Handle } from 'pkcs11js';
-import { HsmError, sessionUsable } from './errors.js';
+import { HsmError, sessionGone, sessionUsable } from './errors.js';
 import { JobSkipped } from './cryptoki-threads.js';
 import type { HsmCalls } from './hsm-calls.js';
 import { HsmTimeoutError } from './hsm-calls.js';
@@ -32,6 +32,8 @@ interface Holding {
   oneJob: boolean;
   /** A holder found it unusable: it is closed when the last holder is done. */
   unusable: boolean;
+  /** The module said it is closed already: it is forgotten, not closed, when the last holder is done. */
+  gone: boolean;
   /** A holder's job on it failed or was skipped: no second holder joins until it is idle again. */
   tainted: boolean;
   /** Its call hung: the pool already let it go; it is closed once the call returns. */
@@ -103,7 +105,7 @@ export class SessionPool {
 
   /** The first holder of a session: a new generation of its jobs starts. */
   private hold(session: Handle, oneJob: boolean): Handle {
-    this.holdings.set(session, { holders: 1, oneJob, unusable: false, tainted: false, abandoned: false });
+    this.holdings.set(session, { holders: 1, oneJob, unusable: false, gone: false, tainted: false, abandoned: false });
     this.calls.newGeneration(session);
     this.inUse++;
     return session;
@@ -121,7 +123,7 @@ export class SessionPool {
       }
       if (e instanceof HsmTimeoutError && e.hungOn(session)) this.abandon(session, e.settled);
       // A call on another session hung (the owner's, unwrapping a key): this one never waited.
-      else this.release(session, e instanceof HsmTimeoutError || sessionUsable(e), true);
+      else this.release(session, e instanceof HsmTimeoutError || sessionUsable(e), true, !(e instanceof HsmTimeoutError) && sessionGone(e));
       throw e;
     }
     this.release(session, true, false);
@@ -184,10 +186,14 @@ export class SessionPool {
     }
   }
 
-  /** One holder is done with the session (`failed`: its job did not succeed); the last one gives it back or closes it. */
-  private release(session: Handle, usable: boolean, failed: boolean): void {
+  /**
+   * One holder is done with the session (`failed`: its job did not succeed; `gone`: the module
+   * said the session is closed already); the last one gives it back, closes it or forgets it.
+   */
+  private release(session: Handle, usable: boolean, failed: boolean, gone = false): void {
     const h = this.holdings.get(session)!;
     if (!usable) h.unusable = true;
+    if (gone) h.gone = true;
     if (failed) h.tainted = true;
     if (--h.holders > 0) {
       // One holder left: a one-job caller waiting may take the place behind it.
@@ -205,7 +211,10 @@ export class SessionPool {
       if (next) next.grant([this.hold(session, next.oneJob), session]);
       else this.idle.push(session);
     } else {
-      this.closeQuietly(session);
+      // A session the module closed itself is not closed again: an HSM that reuses session
+      // numbers may have given its number to another session of this process meanwhile.
+      if (h.gone) this.calls.forgetSession(session);
+      else this.closeQuietly(session);
       this.open--;
       this.waiters.shift()?.grant(undefined);
     }

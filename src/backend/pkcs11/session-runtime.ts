@@ -27,7 +27,7 @@
 import pkcs11js from 'pkcs11js';
 import type { Handle, PKCS11 } from 'pkcs11js';
 import type { Logger } from '../../core/ports.js';
-import { classOf, HsmError, returnValueOf, StaleHandleError, toHsmError, type Blame, type Recovery } from './errors.js';
+import { classOf, HsmError, returnValueOf, sessionMayBeBroken, StaleHandleError, toHsmError, type Blame, type Recovery } from './errors.js';
 import { HsmTimeoutError, type HsmCalls } from './hsm-calls.js';
 import { loginWithRetries } from './module.js';
 import type { HsmProfile } from './profiles.js';
@@ -117,19 +117,20 @@ export abstract class SessionRuntime {
     if (error instanceof HsmError || !returnValueOf(error)) return error;
     const hsm = toHsmError(error, name, blame);
     const cls = classOf(hsm.code);
-    if (hsm.kind === 'data' || (cls !== 'ambiguous' && cls !== 'fatal')) return hsm.judged(hsm.kind, 'none');
+    if (hsm.kind === 'data' || !sessionMayBeBroken(cls)) return hsm.judged(hsm.kind, 'none');
     const probe = await this.probe(session);
     if (probe === 'ok') {
       // The session answers: an inconclusive failure is the input's when the caller chose the
       // input. Otherwise it was a passing failure of the device, which may have left this session
       // mid-operation (a C_Encrypt that never ran after its C_EncryptInit did): another session
-      // takes the retry, and only this one is closed.
+      // takes the retry, and only this one is closed — unless the module said it was closed
+      // already (`gone`): then its number answering may mean it is another session's now.
       if (cls === 'ambiguous' && blame.callerInput) return hsm.judged('data', 'none');
       return hsm.judged('unavailable', HANDLE_GONE.has(hsm.code) ? 'handles' : 'replace');
     }
     if (probe === 'logged-out') return hsm.judged('unavailable', 'relogin');
     if (probe instanceof HsmTimeoutError) return probe;
-    return hsm.judged('unavailable', DEVICE_GONE.has(probe.code) ? 'device' : 'session');
+    return hsm.judged('unavailable', DEVICE_GONE.has(probe.code) ? 'device' : 'session', hsm.sessionGone || probe.sessionGone);
   }
 
   /** The cheap call that tells a live, logged-in session from a broken one. */
@@ -172,8 +173,9 @@ export abstract class SessionRuntime {
         // The failed session is already closed. A session that vanished rarely vanished alone
         // (a failover, a logout): drop the idle ones too, and the owner if it went with them.
         this.pool.drain();
-        if ((await this.probe(this.owner)) === 'ok') return;
-        await this.resetOwner();
+        const owner = await this.probe(this.owner);
+        if (owner === 'ok') return;
+        await this.resetOwner(owner instanceof HsmError && owner.sessionGone);
         return;
       }
       case 'device':
@@ -197,15 +199,19 @@ export abstract class SessionRuntime {
     });
   }
 
-  protected async resetOwner(): Promise<void> {
-    await this.onOwner(() => this.replaceOwner());
+  /** `ownerGone`: the module said the owner session is closed already; it is not closed again. */
+  protected async resetOwner(ownerGone = false): Promise<void> {
+    await this.onOwner(() => this.replaceOwner(Promise.resolve(), ownerGone));
     this.log.info({}, 'PKCS#11 owner session re-opened; key handle cache cleared');
   }
 
-  /** Opens a new owner session (inside the owner queue); the old one is closed, or left to a hung call. */
-  protected async replaceOwner(closeOld: Promise<unknown> = Promise.resolve()): Promise<void> {
+  /**
+   * Opens a new owner session (inside the owner queue); the old one is closed, or left to a hung
+   * call — or only forgotten when it is `gone` already (its number may be another session's).
+   */
+  protected async replaceOwner(closeOld: Promise<unknown> = Promise.resolve(), oldGone = false): Promise<void> {
     const old = this.owner;
-    void closeOld.then(() => this.closeQuietly(old));
+    if (!oldGone) void closeOld.then(() => this.closeQuietly(old));
     this.forgetHandles();
     this.owner = await this.calls.call('C_OpenSession', this.slot, P.CKF_SERIAL_SESSION | P.CKF_RW_SESSION);
     await this.login(this.owner);
