@@ -78,8 +78,18 @@ void Module::Initialize() {
 }
 
 #define HSMKMS_CASE(code) case code:
+bool IsSessionGone(CK_RV rv) {
+  switch (rv) {
+    HSMKMS_SESSION_GONE_CODES(HSMKMS_CASE)
+      return true;
+    default:
+      return false;
+  }
+}
+
 bool IsSessionFatal(CK_RV rv) {
   switch (rv) {
+    HSMKMS_SESSION_GONE_CODES(HSMKMS_CASE)
     HSMKMS_SESSION_FATAL_CODES(HSMKMS_CASE)
       return true;
     default:
@@ -118,6 +128,11 @@ void Token::SetPin(const std::string& pin) {
 void Token::Connect() {
   std::lock_guard<std::mutex> lock(mu_);
   if (!connected_ || epoch_ != ForkEpoch()) ConnectLocked();
+}
+
+void Token::ForgetSessionLocked() {
+  connected_ = false;
+  session_ = CK_INVALID_HANDLE;
 }
 
 void Token::DropLocked() {
@@ -181,6 +196,9 @@ void Token::WithSession(const std::function<void(CK_FUNCTION_LIST_PTR, CK_SESSIO
     op(module_->fn(), session_, generation_);
     return;
   } catch (const HsmError& e) {
+    // A session the module closed itself is forgotten, not closed: its number may be another
+    // session's by now (an HSM that reuses numbers, another part of this process).
+    if (IsSessionGone(e.ckr())) ForgetSessionLocked();
     // An ambiguous code from a session that still answers, logged in, was the call's own failure.
     if (IsAmbiguous(e.ckr()) && SessionAnswersLocked()) throw;
     if (!IsSessionFatal(e.ckr()) && !IsAmbiguous(e.ckr())) throw;
@@ -192,7 +210,9 @@ void Token::WithSession(const std::function<void(CK_FUNCTION_LIST_PTR, CK_SESSIO
 
 bool Token::SessionAnswersLocked() {
   CK_SESSION_INFO info;
-  if (module_->fn()->C_GetSessionInfo(session_, &info) != CKR_OK) return false;
+  CK_RV rv = module_->fn()->C_GetSessionInfo(session_, &info);
+  if (IsSessionGone(rv)) ForgetSessionLocked();
+  if (rv != CKR_OK) return false;
   return info.state == CKS_RO_USER_FUNCTIONS || info.state == CKS_RW_USER_FUNCTIONS;
 }
 

@@ -88,8 +88,14 @@ class Token {
 
  private:
   void ConnectLocked();
+  /** Closes the session (when it is this process's) and forgets it. */
   void DropLocked();
-  /** Whether the session still answers, logged in: the cheap test before believing an ambiguous code. */
+  /** Forgets the session without closing it: the module said it is closed already (session-codes.h). */
+  void ForgetSessionLocked();
+  /**
+   * Whether the session still answers, logged in: the cheap test before believing an ambiguous
+   * code. A session the test finds closed already is forgotten.
+   */
   bool SessionAnswersLocked();
 
   TokenConfig config_;
@@ -104,6 +110,9 @@ class Token {
 
 /** Return codes after which the session (or the library state behind it) must be rebuilt (session-codes.h). */
 bool IsSessionFatal(CK_RV rv);
+
+/** Return codes that say the session is closed already: it is forgotten, never closed (session-codes.h). */
+bool IsSessionGone(CK_RV rv);
 
 /** Return codes that mean bad input or a broken session: the session is tested before reconnecting. */
 bool IsAmbiguous(CK_RV rv);

@@ -1,7 +1,8 @@
 /**
  * The return codes after which the TLS addon reconnects (native/session-codes.h) are the ones the
- * KMS backend classifies `fatal`, and those it tests the session for are the backend's
- * `ambiguous` ones (src/backend/pkcs11/errors.ts): one classification, written twice, held equal.
+ * KMS backend classifies `gone` or `fatal`, those after which it does not close the session are
+ * the backend's `gone` ones, and those it tests the session for are the backend's `ambiguous` ones
+ * (src/backend/pkcs11/errors.ts): one classification, written twice, held equal.
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
@@ -24,8 +25,9 @@ const ofClass = (c: string) =>
     .map(([code]) => code)
     .sort();
 
-describe('session-fatal and ambiguous return codes', () => {
+describe('session-gone, session-fatal and ambiguous return codes', () => {
   it('are the same in the addon and in the backend', () => {
+    expect(list('HSMKMS_SESSION_GONE_CODES')).toEqual(ofClass('gone'));
     expect(list('HSMKMS_SESSION_FATAL_CODES')).toEqual(ofClass('fatal'));
     expect(list('HSMKMS_AMBIGUOUS_CODES')).toEqual(ofClass('ambiguous'));
   });
