@@ -102,8 +102,10 @@ export function sessionMayBeBroken(cls: CkrClass): boolean {
  * - `session`: the session is gone; drop it (and the idle ones), retry on a new one.
  * - `device`: the device or the module lost its state; drop every session, reopen the owner
  *   session and log in again, then retry.
+ * - `removed`: as `device`, but the token went (a `gone` code of the device): every session
+ *   went with it, so none is closed, only forgotten (their numbers may be reused by then).
  */
-export type Recovery = 'none' | 'relogin' | 'handles' | 'replace' | 'session' | 'device';
+export type Recovery = 'none' | 'relogin' | 'handles' | 'replace' | 'session' | 'device' | 'removed';
 
 /**
  * A failed HSM call: the core sees a {@link BackendError} of some `kind`; the CKR name, its value
@@ -161,7 +163,7 @@ function defaultRecovery(code: string): Recovery {
 
 /** Whether a session may go back to the pool after this error. Unknown errors: no. */
 export function sessionUsable(error: unknown): boolean {
-  return error instanceof HsmError && error.kind !== 'timeout' && !error.sessionGone && !['replace', 'session', 'device'].includes(error.recovery);
+  return error instanceof HsmError && error.kind !== 'timeout' && !error.sessionGone && !['replace', 'session', 'device', 'removed'].includes(error.recovery);
 }
 
 /** Whether the session an error came from is already closed: to be forgotten, not closed. */

@@ -144,10 +144,14 @@ export class SessionPool {
     };
   }
 
-  /** Closes idle sessions now; sessions in use are closed when they come back. */
-  drain(): void {
+  /**
+   * Closes idle sessions now (`gone`: forgets them, the token closed them already); sessions in
+   * use are closed when they come back.
+   */
+  drain(gone = false): void {
     for (const s of this.idle.splice(0)) {
-      this.closeQuietly(s);
+      if (gone) this.calls.forgetSession(s);
+      else this.closeQuietly(s);
       this.open--;
     }
     this.generation++;

@@ -130,7 +130,8 @@ export abstract class SessionRuntime {
     }
     if (probe === 'logged-out') return hsm.judged('unavailable', 'relogin');
     if (probe instanceof HsmTimeoutError) return probe;
-    return hsm.judged('unavailable', DEVICE_GONE.has(probe.code) ? 'device' : 'session', hsm.sessionGone || probe.sessionGone);
+    const removed = probe.sessionGone && DEVICE_GONE.has(probe.code);
+    return hsm.judged('unavailable', removed ? 'removed' : DEVICE_GONE.has(probe.code) ? 'device' : 'session', hsm.sessionGone || probe.sessionGone);
   }
 
   /** The cheap call that tells a live, logged-in session from a broken one. */
@@ -181,6 +182,11 @@ export abstract class SessionRuntime {
       case 'device':
         this.pool.drain();
         await this.resetOwner();
+        return;
+      case 'removed':
+        // The token went, and every session of it: none is closed, its number may be reused.
+        this.pool.drain(true);
+        await this.resetOwner(true);
         return;
       case 'none':
         return;

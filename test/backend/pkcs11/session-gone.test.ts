@@ -100,6 +100,30 @@ describe('a session the module says is closed already', () => {
     await roundTrip('after');
   });
 
+  it('when the token went (its test says CKR_DEVICE_REMOVED), no session of it is closed: idle ones and the owner are forgotten', async () => {
+    const wide = await openTestBackend({ poolSize: 2 });
+    try {
+      const both = () => Promise.all([1, 2].map((i) => wide.encryptSymmetric(key, Buffer.from(`both ${i}`), aad)));
+      let from = logLines().length;
+      await both(); // two pool sessions open, both idle afterwards
+      const pooled = new Set(logLines().slice(from).filter((l) => l.startsWith('C_EncryptInit ')).map((l) => l.split(' ')[1]!));
+      expect(pooled.size).toBe(2);
+      const owner = (wide as unknown as { owner: Handle }).owner;
+      from = logLines().length;
+      control.set(['cloudhsm=1', `object_log=${log}`, 'fault=C_Encrypt CKR_DEVICE_REMOVED count=1', 'fault=C_GetSessionInfo CKR_DEVICE_REMOVED count=1']);
+      const c = await wide.encryptSymmetric(key, Buffer.from('removed'), aad);
+      control.set(['cloudhsm=1', `object_log=${log}`]);
+      await tick();
+      expect((wide as unknown as { owner: Handle }).owner).not.toEqual(owner);
+      const closed = closedFrom(from);
+      for (const s of pooled) expect(closed).not.toContain(s);
+      expect(closed).not.toContain(number(owner));
+      expect((await wide.decryptSymmetric(key, c.iv, c.ciphertext, aad)).toString()).toBe('removed');
+    } finally {
+      await wide.close();
+    }
+  });
+
   it('other dropped sessions are still closed (a device error its test survives)', async () => {
     const { session, from } = await encryptWithFaults(['fault=C_Encrypt CKR_DEVICE_ERROR count=1']);
     expect(closedFrom(from)).toContain(session);
