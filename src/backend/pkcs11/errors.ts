@@ -104,8 +104,10 @@ export function sessionMayBeBroken(cls: CkrClass): boolean {
  *   session and log in again, then retry.
  * - `removed`: as `device`, but the token went (a `gone` code of the device): every session
  *   went with it, so none is closed, only forgotten (their numbers may be reused by then).
+ * - `owner`: the owner session's test said it is closed already (a `gone` code): drop the idle
+ *   sessions, open a new owner session and log in again; the old one is forgotten, not closed.
  */
-export type Recovery = 'none' | 'relogin' | 'handles' | 'replace' | 'session' | 'device' | 'removed';
+export type Recovery = 'none' | 'relogin' | 'handles' | 'replace' | 'session' | 'device' | 'removed' | 'owner';
 
 /**
  * A failed HSM call: the core sees a {@link BackendError} of some `kind`; the CKR name, its value
@@ -163,7 +165,7 @@ function defaultRecovery(code: string): Recovery {
 
 /** Whether a session may go back to the pool after this error. Unknown errors: no. */
 export function sessionUsable(error: unknown): boolean {
-  return error instanceof HsmError && error.kind !== 'timeout' && !error.sessionGone && !['replace', 'session', 'device', 'removed'].includes(error.recovery);
+  return error instanceof HsmError && error.kind !== 'timeout' && !error.sessionGone && !['replace', 'session', 'device', 'removed', 'owner'].includes(error.recovery);
 }
 
 /** Whether the session an error came from is already closed: to be forgotten, not closed. */

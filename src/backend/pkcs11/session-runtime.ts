@@ -134,6 +134,13 @@ export abstract class SessionRuntime {
     return hsm.judged('unavailable', removed ? 'removed' : DEVICE_GONE.has(probe.code) ? 'device' : 'session', hsm.sessionGone || probe.sessionGone);
   }
 
+  /** What an owner session that failed its test needs; one the module closed itself is not closed again. */
+  protected ownerRecovery(probe: 'logged-out' | HsmError): Recovery {
+    if (probe === 'logged-out') return 'relogin';
+    if (!probe.sessionGone) return 'device';
+    return DEVICE_GONE.has(probe.code) ? 'removed' : 'owner';
+  }
+
   /** The cheap call that tells a live, logged-in session from a broken one. */
   protected async probe(session: Handle): Promise<'ok' | 'logged-out' | HsmError> {
     try {
@@ -182,6 +189,10 @@ export abstract class SessionRuntime {
       case 'device':
         this.pool.drain();
         await this.resetOwner();
+        return;
+      case 'owner':
+        this.pool.drain();
+        await this.resetOwner(true);
         return;
       case 'removed':
         // The token went, and every session of it: none is closed, its number may be reused.

@@ -344,8 +344,7 @@ export class TokenKeyring extends SessionRuntime {
   async check(deep = false): Promise<void> {
     await this.identity();
     const owner = await this.probe(this.owner);
-    if (owner === 'logged-out') await this.recover('relogin');
-    else if (owner !== 'ok') await this.recover('device');
+    if (owner !== 'ok') await this.recover(this.ownerRecovery(owner));
     if (!deep) return;
     await this.run('health', async (s) => {
       const key = await this.calls.op('generate', 'C_GenerateKey', s, { mechanism: P.CKM_AES_KEY_GEN }, [

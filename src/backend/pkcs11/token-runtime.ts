@@ -213,7 +213,7 @@ export class TokenRuntime extends SessionRuntime {
     const owner = await this.probe(this.owner);
     if (owner === 'ok') return { ok: true, detail: label };
     try {
-      await this.recover(owner === 'logged-out' ? 'relogin' : 'device');
+      await this.recover(this.ownerRecovery(owner));
     } catch (e) {
       return { ok: false, detail: toHsmError(e, 'health').code };
     }

@@ -124,6 +124,18 @@ describe('a session the module says is closed already', () => {
     }
   });
 
+  it('an owner session whose test (the health check) says it is gone is replaced, not closed', async () => {
+    const owner = ownerOf();
+    const from = logLines().length;
+    control.set(['cloudhsm=1', `object_log=${log}`, 'fault=C_GetSessionInfo CKR_SESSION_HANDLE_INVALID count=1']);
+    expect(await b.health()).toMatchObject({ ok: true });
+    control.set(['cloudhsm=1', `object_log=${log}`]);
+    await tick();
+    expect(ownerOf()).not.toEqual(owner);
+    expect(closedFrom(from)).not.toContain(number(owner));
+    await roundTrip('after');
+  });
+
   it('other dropped sessions are still closed (a device error its test survives)', async () => {
     const { session, from } = await encryptWithFaults(['fault=C_Encrypt CKR_DEVICE_ERROR count=1']);
     expect(closedFrom(from)).toContain(session);
