@@ -5,18 +5,24 @@ import { register as globalRegistry } from 'prom-client';
 import { createLogger } from '../../src/observability/logger.js';
 import { createMetrics } from '../../src/observability/metrics.js';
 
+/** A logger whose lines are kept, one string each. */
+function capturedLogger() {
+  const lines: string[] = [];
+  const logger = createLogger(
+    {},
+    new Writable({
+      write(chunk, _e, done) {
+        lines.push(String(chunk));
+        done();
+      },
+    }),
+  );
+  return { lines, logger };
+}
+
 describe('createLogger', () => {
   it('censors authorization headers, secrets, PINs and plaintext even when a caller logs them', () => {
-    const lines: string[] = [];
-    const logger = createLogger(
-      {},
-      new Writable({
-        write(chunk, _e, done) {
-          lines.push(String(chunk));
-          done();
-        },
-      }),
-    );
+    const { lines, logger } = capturedLogger();
     logger.info({
       req: { headers: { authorization: 'AWS4-HMAC-SHA256 Credential=AKIA/…, Signature=deadbeef' } },
       secretAccessKey: 'TOP-SECRET-KEY',
@@ -35,16 +41,7 @@ describe('createLogger', () => {
   it('writes C1, DEL and bidirectional controls as JSON escapes, in its children too, and the line parses to the same values', () => {
     // Caller-chosen text (an access key id, an error message echoing a key id) reaches log lines; read
     // in a terminal, U+009B is a CSI and U+202E reorders the line. JSON already escapes C0.
-    const lines: string[] = [];
-    const logger = createLogger(
-      {},
-      new Writable({
-        write(chunk, _e, done) {
-          lines.push(String(chunk));
-          done();
-        },
-      }),
-    );
+    const { lines, logger } = capturedLogger();
     const keyId = 'alias/\u202eevil\u009b2J\u007f\u2066\u001b[0m é';
     logger.info({ keyId }, `unknown ${keyId}`);
     logger.child({}, { redact: { paths: [] } }).warn({ reqId: keyId }, 'request');
