@@ -2,7 +2,11 @@
  * Builds the web console into dist/console, which `hsmkms serve` serves at /console and the npm
  * package ships (`npm run build` runs this after the server's tsc).
  */
+import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vite';
+
+/** The JSX import source the console's .tsx files compile against: React's runtime, text escaped. */
+const SHOWN_TEXT = 'hsmkms-shown-text';
 
 export default defineConfig({
   root: import.meta.dirname,
@@ -25,5 +29,12 @@ export default defineConfig({
       },
     },
   },
-  oxc: { jsx: { runtime: 'automatic' } },
+  // Every element the console's own code creates shows its text escaped (console/src/shown-text).
+  oxc: { jsx: { runtime: 'automatic', importSource: SHOWN_TEXT } },
+  resolve: {
+    alias: [
+      { find: `${SHOWN_TEXT}/jsx-runtime`, replacement: fileURLToPath(new URL('./src/shown-text/jsx-runtime.ts', import.meta.url)) },
+      { find: `${SHOWN_TEXT}/jsx-dev-runtime`, replacement: fileURLToPath(new URL('./src/shown-text/jsx-dev-runtime.ts', import.meta.url)) },
+    ],
+  },
 });

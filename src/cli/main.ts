@@ -6,7 +6,7 @@ import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config/hsm.js';
 import { BackendError, KmsError } from '../core/errors.js';
 import { StoreError, kmsErrorFromStore } from '../core/store-error.js';
-import { EXIT, exitQuietlyWhenOutputCloses } from './output.js';
+import { EXIT, exitQuietlyWhenOutputCloses, printable } from './output.js';
 import { VERSION } from '../version.js';
 
 /**
@@ -72,6 +72,14 @@ function throwCommanderErrors(command: Command): void {
 throwCommanderErrors(program);
 exitQuietlyWhenOutputCloses();
 
+/**
+ * A message for the person at the terminal. Many echo what a caller chose (a key id, an alias, a
+ * value the service refused): its control and bidirectional characters are shown escaped.
+ */
+function say(message: string): void {
+  process.stderr.write(`hsmkms: ${printable(message)}\n`);
+}
+
 program.parseAsync(process.argv).catch((error: unknown) => {
   if (error instanceof CommanderError) {
     // --help and --version end with 0; everything else commander reports is a usage error.
@@ -80,14 +88,16 @@ program.parseAsync(process.argv).catch((error: unknown) => {
   }
   // Errors meant for people get their message only; anything else is a bug worth a trace.
   if (error instanceof ConfigError || error instanceof KmsError) {
-    process.stderr.write(`hsmkms: ${error.message}\n`);
+    say(error.message);
   } else if (error instanceof StoreError) {
-    process.stderr.write(`hsmkms: ${kmsErrorFromStore(error).message}\n`);
+    say(kmsErrorFromStore(error).message);
   } else if (error instanceof BackendError) {
     // The HSM failed or refused (e.g. `C_Login failed: CKR_GENERAL_ERROR`): its code says more than a trace.
-    process.stderr.write(`hsmkms: the HSM failed: ${error.message}\n`);
+    say(`the HSM failed: ${error.message}`);
   } else {
-    process.stderr.write(`hsmkms: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    // A trace keeps its lines; each is shown as say() shows a message.
+    const trace = error instanceof Error ? (error.stack ?? error.message) : String(error);
+    process.stderr.write(`hsmkms: ${trace.split('\n').map(printable).join('\n')}\n`);
   }
   process.exitCode = EXIT.error;
   // A serve worker's IPC channel would keep it alive: its primary must see it exit.

@@ -90,6 +90,15 @@ describe('hsmkms CLI', () => {
     expect(bad.stderr).toMatch(/'not-a-multi-region-key' at 'keyId' failed to satisfy constraint/);
   });
 
+  it('prints an error message that echoes the caller\'s input with control and bidirectional characters escaped', async () => {
+    // An id or a value echoed raw would drive the reader's terminal (ESC) or reorder the line (U+202E).
+    const bad = await failure(['key', 'remove-creating-replica', 'mrk-\u202eevil\u001b[2J\u009b31m', '--data-dir', dataDir]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain("'mrk-\\u202eevil\\u001b[2J\\u009b31m' at 'keyId' failed to satisfy constraint");
+    const port = await failure(['serve', '--port', '1\n2\u2066', '--data-dir', join(dataDir, 'unused')]);
+    expect(port).toMatchObject({ code: 1, stderr: "hsmkms: --port must be 0–65535, got '1\\u000a2\\u2066'.\n" });
+  });
+
   it('initialises a named token in the embedded SoftHSM2 with generated PINs kept private', async () => {
     const { stdout } = await hsmkms(['token', 'init', '--label', 'tls-keys', '--data-dir', dataDir]);
     expect(JSON.parse(stdout)).toMatchObject({ label: 'tls-keys' });

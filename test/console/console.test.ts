@@ -181,6 +181,31 @@ describe('the web console', () => {
     await carol.close();
   });
 
+  it('shows a key\'s caller-chosen description, tags and policy with control and bidirectional characters escaped', async () => {
+    // Anyone who may create a key chooses these; raw, U+202E reorders the page and ESC hides in it.
+    const kms = new KMSClient({ endpoint: h.server.endpoint, region: h.server.region, credentials: principals.alice!, maxAttempts: 1 });
+    const Description = 'report \u202Efdp.exe \u001b[2J';
+    const Tags = [{ TagKey: 'owner\u2066', TagValue: 'team \u202Eb\u001b]0;pwned\u0007' }];
+    const KeyId = (await kms.send(new CreateKeyCommand({ Description, Tags }))).KeyMetadata!.KeyId!;
+    kms.destroy();
+    const raw = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/;
+    const page = await newTab();
+    await signIn(page, principals.alice!);
+    await heading(page, 'Keys');
+    await page.getByLabel('Alias, id or description').fill(KeyId);
+    const row = page.getByRole('row', { name: new RegExp(KeyId) });
+    const description = (await row.locator('td[data-label="Description"]').textContent()) ?? '';
+    expect(description).toBe('report \\u202efdp.exe \\u001b[2J');
+    await row.getByRole('link').first().click();
+    await page.getByRole('heading', { level: 2, name: 'Key policy' }).waitFor();
+    await page.getByText('team \\u202eb\\u001b]0;pwned\\u0007').first().waitFor();
+    const text = (await page.locator('main').textContent()) ?? '';
+    expect(text).toContain('report \\u202efdp.exe \\u001b[2J');
+    expect(text).toContain('owner\\u2066');
+    expect(text).not.toMatch(raw);
+    await page.close();
+  });
+
   let approvalRequestId: string;
 
   it('runs a quorum-guarded deletion once a second principal approved it in its own tab', async () => {

@@ -5,18 +5,24 @@ import { register as globalRegistry } from 'prom-client';
 import { createLogger } from '../../src/observability/logger.js';
 import { createMetrics } from '../../src/observability/metrics.js';
 
+/** A logger whose lines are kept, one string each. */
+function capturedLogger() {
+  const lines: string[] = [];
+  const logger = createLogger(
+    {},
+    new Writable({
+      write(chunk, _e, done) {
+        lines.push(String(chunk));
+        done();
+      },
+    }),
+  );
+  return { lines, logger };
+}
+
 describe('createLogger', () => {
   it('censors authorization headers, secrets, PINs and plaintext even when a caller logs them', () => {
-    const lines: string[] = [];
-    const logger = createLogger(
-      {},
-      new Writable({
-        write(chunk, _e, done) {
-          lines.push(String(chunk));
-          done();
-        },
-      }),
-    );
+    const { lines, logger } = capturedLogger();
     logger.info({
       req: { headers: { authorization: 'AWS4-HMAC-SHA256 Credential=AKIA/…, Signature=deadbeef' } },
       secretAccessKey: 'TOP-SECRET-KEY',
@@ -30,6 +36,22 @@ describe('createLogger', () => {
     expect(out).not.toContain('1234-user-pin');
     expect(out).toContain('alias/x');
     expect(out).toContain('[redacted]');
+  });
+
+  it('writes C1, DEL and bidirectional controls as JSON escapes, in its children too, and the line parses to the same values', () => {
+    // Caller-chosen text (an access key id, an error message echoing a key id) reaches log lines; read
+    // in a terminal, U+009B is a CSI and U+202E reorders the line. JSON already escapes C0.
+    const { lines, logger } = capturedLogger();
+    const keyId = 'alias/\u202eevil\u009b2J\u007f\u2066\u001b[0m é';
+    logger.info({ keyId }, `unknown ${keyId}`);
+    logger.child({}, { redact: { paths: [] } }).warn({ reqId: keyId }, 'request');
+    logger.info({ keyId: 'alias/plain' }, 'request');
+    expect(lines).toHaveLength(3);
+    for (const line of lines) expect(line.slice(0, -1)).not.toMatch(/[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/);
+    expect(lines[0]).toContain('"keyId":"alias/\\u202eevil\\u009b2J\\u007f\\u2066\\u001b[0m é"');
+    expect(JSON.parse(lines[0]!)).toMatchObject({ keyId, msg: `unknown ${keyId}` });
+    expect(JSON.parse(lines[1]!)).toMatchObject({ reqId: keyId });
+    expect(JSON.parse(lines[2]!)).toMatchObject({ keyId: 'alias/plain' });
   });
 });
 

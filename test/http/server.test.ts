@@ -110,6 +110,15 @@ describe('authentication errors', () => {
     expect(line!.length).toBeLessThan(1_000);
   });
 
+  it('an unknown access key id is logged with C1 controls (a header byte 0x9B is a terminal\'s CSI) escaped', async () => {
+    const evil = 'AKIAEVIL\u009b2J\u0085';
+    const res = await call('TrentService.GenerateRandom', '{}', { accessKeyId: evil });
+    expectError(res, 400, 'UnrecognizedClientException', 'The security token included in the request is invalid.');
+    const line = h.logs().split('\n').find((l) => l.includes('unknown access key') && l.includes('AKIAEVIL'));
+    expect(line).toContain('"accessKeyId":"AKIAEVIL\\u009b2J\\u0085"');
+    expect(line).not.toMatch(/[\u0000-\u001f\u007f-\u009f]/);
+  });
+
   it('InvalidSignatureException with AWS wording for a wrong secret or a tampered body', async () => {
     const message =
       'The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.';

@@ -4,6 +4,7 @@
  */
 import { useEffect, useRef, type ReactElement, type ReactNode } from 'react';
 import { useNavigationType } from 'react-router';
+import { printableJson } from '../../../src/core/caller-text.js';
 
 export function Page({ title, actions, children }: { title: string; actions?: ReactNode; children: ReactNode }): ReactElement {
   const heading = useRef<HTMLHeadingElement>(null);
@@ -11,7 +12,8 @@ export function Page({ title, actions, children }: { title: string; actions?: Re
   // at the top, where Tab reaches the skip link first.
   const followedLink = useNavigationType() === 'PUSH';
   useEffect(() => {
-    document.title = `${title} · hsmkms console`;
+    // Outside JSX, so not escaped by console/src/shown-text: a key's page is titled by caller text.
+    document.title = `${printableJson(title)} · hsmkms console`;
   }, [title]);
   useEffect(() => {
     if (followedLink) heading.current?.focus({ preventScroll: true });

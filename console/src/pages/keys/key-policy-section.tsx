@@ -7,14 +7,18 @@ import { GetKeyPolicyCommand, PutKeyPolicyCommand } from '@aws-sdk/client-kms';
 import { ErrorAlert } from '../../components/error-alert.js';
 import { Section } from '../../components/page.js';
 import { checkPolicy, PolicyEditor } from '../../components/policy-editor.js';
+import { printableJson } from '../../../../src/core/caller-text.js';
 import { Progress } from '../../components/progress.js';
 import { useAction, useLoad } from '../../components/use-call.js';
 import { policyCaller, useSession } from '../../session/session.js';
 
-/** Policies as the service stores them are often one line; people read them indented. */
+/**
+ * Policies as the service stores them are often one line; people read them indented. Controls in a
+ * string (a Sid, a condition value) are shown as JSON escapes: the same policy, read safely.
+ */
 function pretty(text: string): string {
   try {
-    return JSON.stringify(JSON.parse(text), null, 2);
+    return printableJson(JSON.stringify(JSON.parse(text), null, 2));
   } catch {
     return text;
   }
