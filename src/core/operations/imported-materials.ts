@@ -14,7 +14,7 @@ import type { KmsDeps } from '../operation.js';
 import type { MetadataRepository } from '../ports.js';
 import type { StringRule } from '../validation.js';
 import { updateKeyRecord } from './key-updates.js';
-import { MAX_ON_DEMAND_ROTATIONS } from './rotation.js';
+import { requireOnDemandRotationLeft } from './rotation.js';
 
 export const IMPORT_TYPES = ['NEW_KEY_MATERIAL', 'EXISTING_KEY_MATERIAL'] as const;
 export type ImportType = (typeof IMPORT_TYPES)[number];
@@ -140,8 +140,7 @@ export async function rotateToImportedMaterial(deps: KmsDeps, key: KeyRecord): P
   return updateKeyRecord(deps, key.keyId, async (current, tx) => {
     const { pending, materials } = await pendingRotationOf(tx, current);
     requireEnabled(current);
-    if (materials.filter((m) => m.rotationType === 'ON_DEMAND').length >= MAX_ON_DEMAND_ROTATIONS)
-      throw new KmsError('LimitExceededException', `${current.arn} has reached the limit of ${MAX_ON_DEMAND_ROTATIONS} on-demand rotations.`);
+    requireOnDemandRotationLeft(current, materials.filter((m) => m.rotationType === 'ON_DEMAND').length);
     // A pending material is always imported: deleting or expiring it forgets it altogether.
     await tx.putImportedMaterial({ ...pending, pendingRotation: false, rotatedAt: deps.clock.now(), rotationType: 'ON_DEMAND' });
     return { ...current, currentVersionId: pending.versionId };

@@ -16,6 +16,12 @@ import { replicaTransportOf } from '../multi-region/transport.js';
 
 /** AWS's fixed quota of on-demand rotations per key. */
 export const MAX_ON_DEMAND_ROTATIONS = 25;
+
+/** Refuses an on-demand rotation once the key has had {@link MAX_ON_DEMAND_ROTATIONS} (`onDemand` so far). */
+export function requireOnDemandRotationLeft(key: KeyRecord, onDemand: number): void {
+  if (onDemand >= MAX_ON_DEMAND_ROTATIONS)
+    throw new KmsError('LimitExceededException', `${key.arn} has reached the limit of ${MAX_ON_DEMAND_ROTATIONS} on-demand rotations.`);
+}
 export const DEFAULT_ROTATION_PERIOD_DAYS = 365;
 
 /** Only symmetric encryption keys whose material the service generated rotate (as in AWS). */
@@ -83,14 +89,8 @@ export async function rotateKeyMaterial(deps: KmsDeps, key: KeyRecord, rotationT
     if (options.due && current.nextRotationDate?.getTime() !== options.due.getTime()) throw new RotationNoLongerDue();
     requireRotatable(current);
     requireEnabled(current);
-    if (rotationType === 'ON_DEMAND') {
-      const onDemand = (await tx.listKeyVersions(current.keyId)).filter((v) => v.rotationType === 'ON_DEMAND').length;
-      if (onDemand >= MAX_ON_DEMAND_ROTATIONS)
-        throw new KmsError(
-          'LimitExceededException',
-          `${current.arn} has reached the limit of ${MAX_ON_DEMAND_ROTATIONS} on-demand rotations.`,
-        );
-    }
+    if (rotationType === 'ON_DEMAND')
+      requireOnDemandRotationLeft(current, (await tx.listKeyVersions(current.keyId)).filter((v) => v.rotationType === 'ON_DEMAND').length);
     await tx.insertKeyVersion(version);
     if (transfer) await tx.multiRegion.insertTransferMaterial(transfer);
     const next: KeyRecord = staged ? { ...current } : { ...current, currentVersionId: version.versionId };
