@@ -38,13 +38,28 @@ function initialize(module: PKCS11): void {
 
 const trim = (s: string) => s.replace(/[\s\0]+$/, '');
 
-/** Finds the slot holding the token named by label and/or serial. */
+/**
+ * Finds the slot holding the token named by label and/or serial. A module's refusal comes out as
+ * an HsmError with the code and the function, so that {@link findTokenSlotWithRetries} can tell
+ * a transient one.
+ */
 export function findTokenSlot(module: PKCS11, token: HsmConfig['token']): Handle {
   if (!token.label && !token.serial) throw new ConfigError('Name the token by label or serial number.');
   const seen: string[] = [];
   const matches: Handle[] = [];
-  for (const slot of module.C_GetSlotList(true)) {
-    const info = module.C_GetTokenInfo(slot);
+  let slots: Handle[];
+  try {
+    slots = module.C_GetSlotList(true);
+  } catch (e) {
+    throw toHsmError(e, 'C_GetSlotList');
+  }
+  for (const slot of slots) {
+    let info: ReturnType<PKCS11['C_GetTokenInfo']>;
+    try {
+      info = module.C_GetTokenInfo(slot);
+    } catch (e) {
+      throw toHsmError(e, 'C_GetTokenInfo');
+    }
     const label = trim(info.label);
     const serial = trim(info.serialNumber);
     seen.push(`"${label}" (serial ${serial})`);
@@ -92,11 +107,10 @@ const LOGIN_PAUSES_MS = [25, 50, 100, 250, 750];
  * `transientLoginCodes` (a race with another process on the same token), at most six times in
  * all. Logins happen at start-up and in recovery, never because of a caller's input.
  */
-export async function loginWithRetries(profile: HsmProfile, attempt: () => unknown): Promise<void> {
+export async function loginWithRetries<T>(profile: HsmProfile, attempt: () => T | Promise<T>): Promise<T> {
   for (let tries = 0; ; tries++) {
     try {
-      await attempt();
-      return;
+      return await attempt();
     } catch (e) {
       const code = (e as { code?: unknown }).code;
       const pause = LOGIN_PAUSES_MS[tries];
@@ -130,7 +144,7 @@ export async function openOwnerSession(
   profile: HsmProfile,
 ): Promise<{ slot: Handle; session: Handle }> {
   for (let reinitialised = 0; ; reinitialised++) {
-    const slot = findTokenSlot(module, token);
+    const slot = await findTokenSlotWithRetries(module, token, profile);
     const session = openSession(module, slot);
     try {
       await loginWithRetries(profile, () => login(module, session, pin, profile.pinHint));
@@ -147,6 +161,16 @@ export async function openOwnerSession(
       initialize(module);
     }
   }
+}
+
+/**
+ * {@link findTokenSlot}, tried again like a login while the module fails with one of the profile's
+ * transient codes: SoftHSM2's C_GetTokenInfo reads the token's files afresh and returns
+ * CKR_GENERAL_ERROR while another process (a worker or node starting on the same token) is
+ * rewriting them. Start-up only.
+ */
+export function findTokenSlotWithRetries(module: PKCS11, token: HsmConfig['token'], profile: HsmProfile): Promise<Handle> {
+  return loginWithRetries(profile, () => findTokenSlot(module, token));
 }
 
 /** A login refused for want of a user PIN that the token's own flags say is set (see {@link openOwnerSession}). */

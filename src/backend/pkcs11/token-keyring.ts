@@ -29,7 +29,7 @@ import { gcmDecrypt, gcmEncrypt, IvSource } from './aes-gcm.js';
 import { HsmError, hsmError, toHsmError, type Blame } from './errors.js';
 import { HsmCalls } from './hsm-calls.js';
 import { tokenAesKeyTemplate } from './key-specs.js';
-import { findTokenSlot, loadModule, staleUserPin } from './module.js';
+import { findTokenSlotWithRetries, loadModule, staleUserPin } from './module.js';
 import { profileFor } from './profiles.js';
 import { SessionPool } from './session-pool.js';
 import { SessionRuntime } from './session-runtime.js';
@@ -128,7 +128,7 @@ export class TokenKeyring extends SessionRuntime {
    */
   static async open(config: TokenKeyringConfig): Promise<TokenKeyring> {
     const module = loadModule(config.modulePath);
-    const slot = findTokenSlot(module, config.token);
+    const slot = await findTokenSlotWithRetries(module, config.token, profileFor(config.profile));
     const poolSize = config.poolSize ?? 4;
     const calls = new HsmCalls(module, config.modulePath, profileFor(config.profile), {
       timeoutMs: config.callTimeoutMs,

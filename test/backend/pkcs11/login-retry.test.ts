@@ -32,6 +32,29 @@ describe('a login that meets another process on the token', () => {
     control.set([]);
   });
 
+  // SoftHSM2's C_GetTokenInfo reads the token's files afresh and fails while another process
+  // rewrites them: three nodes starting on one token met it before the login.
+  for (const fn of ['C_GetTokenInfo', 'C_GetSlotList']) {
+    it(`finds the token when ${fn} fails the same way at first`, async () => {
+      control.set([`fault=${fn} CKR_GENERAL_ERROR count=3`]);
+      const backend = await openTestBackend({ profile: 'softhsm2' });
+      try {
+        expect((await backend.health()).ok).toBe(true);
+      } finally {
+        control.set([]);
+        await backend.close();
+      }
+    });
+  }
+
+  it('names the function and code when finding the token keeps failing', async () => {
+    control.set(['fault=C_GetTokenInfo CKR_GENERAL_ERROR count=6']);
+    await expect(openTestBackend({ profile: 'softhsm2' })).rejects.toThrow(/C_GetTokenInfo.*CKR_GENERAL_ERROR/);
+    control.set(['fault=C_GetTokenInfo CKR_GENERAL_ERROR count=1']);
+    await expect(openTestBackend({ profile: 'cloudhsm' })).rejects.toThrow(/C_GetTokenInfo.*CKR_GENERAL_ERROR/);
+    control.set([]);
+  });
+
   it('is not tried again where the profile does not call the code transient', async () => {
     control.set(['fault=C_Login CKR_GENERAL_ERROR count=1']);
     await expect(openTestBackend({ profile: 'cloudhsm' })).rejects.toThrow(/C_Login.*CKR_GENERAL_ERROR/);
