@@ -24,7 +24,7 @@ import { forgetTlsObjects } from './tls/hsm-token.js';
 import { openStore, type StoreConfig } from './store/open-store.js';
 import type { InvalidationBus } from './core/invalidation.js';
 import type { LeaderLease } from './core/leader-lease.js';
-import { auditSignerOf, defaultAuditNodeId, openChainedAuditSink, type AuditFailureMode, type ChainedAuditSink } from './audit/index.js';
+import { auditSignerOf, defaultAuditNodeId, openChainedAuditSink, type AuditFailureMode, type AuditSyncMode, type ChainedAuditSink } from './audit/index.js';
 import { ConfigError, readPin } from './config/hsm.js';
 import { createDispatcher } from './core/dispatch.js';
 import { allOperations } from './core/operations/index.js';
@@ -126,6 +126,8 @@ export interface AuditConfig {
   /** This process's chain (default `<host>-w0`), or chains of which the first free one is taken. */
   nodeId?: string | readonly string[];
   failure?: AuditFailureMode;
+  /** When a call is answered: once its record is on disk (default), or once it is in the file (`--audit-sync background`). */
+  sync?: AuditSyncMode;
   digestEveryRecords?: number;
   digestEverySeconds?: number;
   maxFileBytes?: number;
@@ -483,6 +485,7 @@ async function openAuditTrail(config: AppConfig, dataDir: string, backend: Pkcs1
       nodeId: options.nodeId ?? defaultAuditNodeId(),
       signer: auditSignerOf(backend),
       failure: options.failure,
+      sync: options.sync,
       digestEveryRecords: options.digestEveryRecords,
       digestEverySeconds: options.digestEverySeconds,
       maxFileBytes: options.maxFileBytes,

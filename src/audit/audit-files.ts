@@ -130,19 +130,24 @@ export interface AuditFile {
 }
 
 export interface AuditFileSystem {
-  /** Opens a segment for appending, creating it (mode 0600) if missing; returns it and its size. */
-  openForAppend(path: string): Promise<{ file: AuditFile; size: number }>;
+  /**
+   * Opens a segment for appending, creating it (mode 0600) if missing; returns it and its size.
+   * `appendsDurable` (default true): each append returns once on disk (O_DSYNC where the
+   * platform has it); false: appends reach the file (a process crash keeps them) and `datasync`
+   * makes them durable (`--audit-sync background`).
+   */
+  openForAppend(path: string, options?: { appendsDurable?: boolean }): Promise<{ file: AuditFile; size: number }>;
   /** Makes a new directory entry durable (after creating a segment). */
   syncDirectory(dir: string): Promise<void>;
 }
 
 /** The real file system. */
 export const nodeFileSystem: AuditFileSystem = {
-  async openForAppend(path) {
+  async openForAppend(path, options) {
     // O_DSYNC: each write returns once its bytes (and the size that reaches them) are on disk,
     // so a batch costs one write on the thread pool instead of a write and an fdatasync.
     // Where the platform has no O_DSYNC (Windows), every datasync is a real fdatasync.
-    const dsync = constants.O_DSYNC !== undefined;
+    const dsync = constants.O_DSYNC !== undefined && options?.appendsDurable !== false;
     const handle = await open(path, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | (dsync ? constants.O_DSYNC : 0), 0o600);
     try {
       const { size } = await handle.stat();

@@ -2,8 +2,15 @@
  * The audit trail writer: one node's hash chain (see audit-record.ts), written with group commit
  * and signed digests.
  *
- * Durable before visible: `record` resolves only once its line has been written and fdatasync'd
- * (on the real file system, one O_DSYNC write: see audit-files.ts).
+ * Durable before visible (the default, `sync: 'before-answer'`): `record` resolves only once its
+ * line has been written and fdatasync'd (on the real file system, one O_DSYNC write: see
+ * audit-files.ts).
+ * With `sync: 'background'` (`--audit-sync background`, opt-in) `record` resolves once its line is
+ * in the file (the same batching, appends without O_DSYNC: a crash of the process keeps it, a
+ * power loss may not), and one fdatasync at a time runs beside the appends: it starts when a
+ * batch has been appended, or when the one before it ends, so a line is on disk within about two
+ * fdatasync times of its answer. If the disk falls further behind, by `syncLagMs` (the oldest
+ * line not yet on disk is that old), answers wait for the disk again, as in the default mode.
  * Records are batched: everything recorded while one write + fdatasync is in flight goes into the
  * next one (at most one write in flight, so under load a batch holds about one line per
  * concurrent request and each costs a fraction of one fsync). Lines are formatted, numbered and
@@ -12,6 +19,10 @@
  * Digests: after `digestEveryRecords` records or `digestEverySeconds` seconds (whichever comes
  * first, and only if something happened), when a segment is full, at start-up if the previous
  * run left records unsigned, and on close, a digest line signed in the HSM closes the range.
+ * A digest due after a batch is signed while that batch is written and goes first in the next
+ * one: the batch's callers do not wait for the HSM (only a segment's last digest, and the one on
+ * close, are signed before their batch is written). A count-due digest closes its range at the
+ * end of the batch in which the count was reached.
  *
  * Failures: a write or fsync that fails leaves the sink failed. The lines of that batch (and any
  * recorded later) stay in memory, in chain order; every `retryMs` the writer cuts the segment
@@ -42,6 +53,8 @@ import { lockFirstFreeNode } from './node-lock.js';
 import { readChainState } from './chain-state.js';
 
 export type AuditFailureMode = 'closed' | 'open';
+/** When `record` resolves: once its line is on disk (the default), or once it is in the file (see above). */
+export type AuditSyncMode = 'before-answer' | 'background';
 
 export interface ChainedAuditSinkOptions {
   /** The audit directory (created 0700 if missing). */
@@ -67,6 +80,10 @@ export interface ChainedAuditSinkOptions {
   clock?: () => Date;
   /** The file system; tests inject failures through it. */
   files?: AuditFileSystem;
+  /** When `record` resolves (default 'before-answer'; see the top of this file). */
+  sync?: AuditSyncMode;
+  /** With `sync: 'background'`: how far the disk may fall behind the answers before they wait for it. */
+  syncLagMs?: number;
 }
 
 export interface ChainedAuditSink extends AuditSink {
@@ -91,6 +108,7 @@ export const AUDIT_DEFAULTS = {
   maxQueuedBytes: 64 * 1024 * 1024,
   retryMs: 1000,
   signTimeoutMs: 10_000,
+  syncLagMs: 1000,
 } as const;
 
 /** Back-off after a digest could not be signed. */
@@ -131,6 +149,9 @@ class ChainWriter implements ChainedAuditSink {
   private readonly files: AuditFileSystem;
   private readonly log: Logger | undefined;
   private readonly now: () => Date;
+  /** `sync: 'background'`: answers once appended, fdatasync beside the appends. */
+  private readonly background: boolean;
+  private readonly syncLagMs: number;
 
   // The chain.
   private sequence = 0;
@@ -140,6 +161,8 @@ class ChainWriter implements ChainedAuditSink {
   private lastTime: Date | undefined;
   private digestDue = false;
   private nextDigestAttempt = 0;
+  /** A digest being signed beside a batch's write: its line, to go first in the next batch (undefined: it could not be signed). */
+  private signing: Promise<{ line: string; time: Date } | undefined> | undefined;
   private fingerprint: string | undefined;
 
   // The file.
@@ -151,8 +174,14 @@ class ChainWriter implements ChainedAuditSink {
 
   // The queue.
   private incoming: Waiter[] = [];
+  /** Batches not known to be on disk, in order, from `durableSize` on. */
   private unsynced: Buffer[] = [];
   private unsyncedBytes = 0;
+  /** Background sync: how many of `unsynced` (from the first) are in the file, and since when (ms). */
+  private written = 0;
+  private writtenAt: number[] = [];
+  /** Background sync: the fdatasync loop, while it runs. */
+  private syncing: Promise<void> | undefined;
   private failure: Error | undefined;
   private lost = 0;
   private running: Promise<void> | undefined;
@@ -175,6 +204,8 @@ class ChainWriter implements ChainedAuditSink {
     this.files = options.files ?? nodeFileSystem;
     this.log = options.logger;
     this.now = options.clock ?? (() => new Date());
+    this.background = options.sync === 'background';
+    this.syncLagMs = options.syncLagMs ?? AUDIT_DEFAULTS.syncLagMs;
   }
 
   async start(): Promise<void> {
@@ -227,7 +258,7 @@ class ChainWriter implements ChainedAuditSink {
   }
 
   get recordsDurably(): boolean {
-    return this.mode === 'closed';
+    return this.mode === 'closed' && !this.background;
   }
 
   status(): { sequence: number; sinceDigest: number; failure?: string | undefined } {
@@ -235,7 +266,10 @@ class ChainWriter implements ChainedAuditSink {
   }
 
   async flush(): Promise<void> {
-    while (this.running) await this.running;
+    while (this.running || this.syncing) {
+      await this.running;
+      await this.syncing;
+    }
   }
 
   async close(): Promise<void> {
@@ -250,6 +284,7 @@ class ChainWriter implements ChainedAuditSink {
       this.failure = undefined;
       this.nextDigestAttempt = 0;
       if (!(await this.commit())) this.log?.error({ dir: this.dir, nodeId: this.nodeId }, 'audit trail closed with records not written');
+      await this.syncing;
     }
     await this.file?.close().catch(() => undefined);
     this.file = undefined;
@@ -259,7 +294,7 @@ class ChainWriter implements ChainedAuditSink {
   // ───────────────────────── the commit loop ─────────────────────────
 
   private hasWork(): boolean {
-    return this.incoming.length > 0 || this.unsyncedBytes > 0 || (this.digestDue && this.sinceDigest > 0);
+    return this.incoming.length > 0 || this.unsynced.length > this.written || this.signing !== undefined || (this.digestDue && this.sinceDigest > 0);
   }
 
   /** Starts the commit loop on the next turn of the event loop, unless it runs or waits for a retry. */
@@ -276,16 +311,23 @@ class ChainWriter implements ChainedAuditSink {
   private async drain(): Promise<void> {
     while (this.hasWork() && !this.closed) {
       if (!(await this.commit())) {
-        this.retryTimer = setTimeout(() => this.retry(), this.retryMs);
-        this.retryTimer.unref();
+        this.scheduleRetry();
         return;
       }
       await this.rotateIfFull();
     }
   }
 
+  private scheduleRetry(): void {
+    clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => this.retry(), this.retryMs);
+    this.retryTimer.unref();
+  }
+
   private retry(): void {
-    if (this.closed || this.running) return;
+    if (this.closed) return;
+    // A background fdatasync failed while a batch was being appended: that batch's drain ends now.
+    if (this.running) return void this.running.then(() => this.retry(), () => this.retry());
     this.running = this.drainAfterFailure().finally(() => {
       this.running = undefined;
       if (this.hasWork() && !this.failure) this.kick();
@@ -301,42 +343,53 @@ class ChainWriter implements ChainedAuditSink {
       return this.drain();
     }
     this.failure ??= failure;
-    this.retryTimer = setTimeout(() => this.retry(), this.retryMs);
-    this.retryTimer.unref();
+    this.scheduleRetry();
   }
 
   /** One batch: format what came in (and a digest if due), write it with what a failure left, fdatasync. */
   private async commit(): Promise<boolean> {
-    const batch = this.incoming.splice(0);
     const lines: string[] = [];
+    // The digest signed beside the last batch's write comes first: nothing was chained since it was started.
+    if (this.signing) {
+      const digest = await this.signing;
+      this.signing = undefined;
+      if (digest) this.chainDigest(lines, digest.line, digest.time);
+    }
+    const batch = this.incoming.splice(0);
     for (const item of batch) {
       lines.push(this.chain((link) => formatCallLine(item.event, link), item.event.eventTime));
       this.sinceDigest++;
-      if (this.sinceDigest >= this.everyRecords) await this.addDigest(lines);
     }
     // A segment about to be closed ends with a digest, so that every closed segment is signed.
     const full = this.durableSize + this.unsyncedBytes + byteLength(lines) >= this.maxFileBytes && Date.now() >= this.nextRotateAttempt;
-    if (this.digestDue || full) await this.addDigest(lines);
+    const due = this.digestDue || this.sinceDigest >= this.everyRecords;
+    if (full || (due && this.closed)) await this.addDigest(lines);
+    else if (due) this.signing = this.signDigest();
     if (lines.length > 0) {
       const bytes = Buffer.from(`${lines.join('\n')}\n`);
       this.unsynced.push(bytes);
       this.unsyncedBytes += bytes.length;
     }
-    const data = this.unsynced.length === 1 ? this.unsynced[0]! : Buffer.concat(this.unsynced);
+    // What is not in the file yet: every batch not on disk, except in background mode those appended already.
+    const unwritten = this.unsynced.length - this.written;
+    const data = unwritten === 1 ? this.unsynced[this.written]! : Buffer.concat(this.unsynced.slice(this.written));
     try {
       const file = this.file!;
       if (this.mustTruncate) {
+        // Not while an fdatasync is in flight: what it covers is kept, and the cut must come after it.
+        await this.syncing;
         await file.truncate(this.durableSize);
         this.mustTruncate = false;
       }
       if (data.length > 0) {
         await file.append(data);
-        await file.datasync();
+        if (!this.background) await file.datasync();
       }
     } catch (error) {
       this.fail(error instanceof Error ? error : new Error(String(error)), batch);
       return false;
     }
+    if (this.background) return this.answerOnceWritten(batch, unwritten);
     this.durableSize += data.length;
     this.unsynced = [];
     this.unsyncedBytes = 0;
@@ -344,11 +397,68 @@ class ChainWriter implements ChainedAuditSink {
     return true;
   }
 
+  /**
+   * Background sync: the batch's bytes (the last `appended` of `unsynced`) are in the file. Its
+   * callers are answered now, unless the disk is `syncLagMs` behind: then once they are on disk.
+   */
+  private async answerOnceWritten(batch: Waiter[], appended: number): Promise<boolean> {
+    if (this.failure) {
+      // The fdatasync failed while this batch was appended: it goes again with the retry.
+      this.fail(this.failure, batch);
+      return false;
+    }
+    const now = Date.now();
+    for (let i = 0; i < appended; i++) this.writtenAt.push(now);
+    this.written = this.unsynced.length;
+    const end = this.durableSize + this.unsyncedBytes;
+    void this.syncWritten();
+    if (now - this.writtenAt[0]! >= this.syncLagMs)
+      while (this.durableSize < end) {
+        await this.syncWritten();
+        if (this.failure) {
+          this.fail(this.failure, batch);
+          return false;
+        }
+      }
+    for (const item of batch) item.resolve?.();
+    return true;
+  }
+
+  /** Background sync: fdatasyncs until everything appended is on disk; one at a time, beside the appends. */
+  private syncWritten(): Promise<void> {
+    this.syncing ??= (async () => {
+      while (this.written > 0 && !this.failure) {
+        const count = this.written;
+        let bytes = 0;
+        for (let i = 0; i < count; i++) bytes += this.unsynced[i]!.length;
+        try {
+          await this.file!.datasync();
+        } catch (error) {
+          this.fail(error instanceof Error ? error : new Error(String(error)), []);
+          this.scheduleRetry();
+          return;
+        }
+        // An append that failed meanwhile does not undo this: the bytes before it are on disk.
+        this.durableSize += bytes;
+        this.unsyncedBytes -= bytes;
+        this.unsynced.splice(0, count);
+        this.writtenAt.splice(0, count);
+        this.written = Math.max(0, this.written - count);
+      }
+    })().finally(() => {
+      this.syncing = undefined;
+    });
+    return this.syncing;
+  }
+
   private fail(error: Error, batch: Waiter[]): void {
     const first = this.failure === undefined;
     this.failure = error;
     // Whatever reached the file of this attempt was never acknowledged: cut it before the retry.
+    // (In background mode, also what was answered but not yet on disk: it is written again.)
     this.mustTruncate = true;
+    this.written = 0;
+    this.writtenAt = [];
     if (first)
       this.log?.error(
         { dir: this.dir, nodeId: this.nodeId, err: error.message, mode: this.mode },
@@ -376,11 +486,20 @@ class ChainWriter implements ChainedAuditSink {
 
   /** Appends a signed digest of the records since the last one, if there are any and it can be signed now. */
   private async addDigest(lines: string[]): Promise<void> {
+    const digest = await this.signDigest();
+    if (digest) this.chainDigest(lines, digest.line, digest.time);
+  }
+
+  /**
+   * Signs a digest of the records since the last one, to be the next line of the chain (nothing
+   * may be chained before it); undefined if there are none or it cannot be signed now.
+   */
+  private async signDigest(): Promise<{ line: string; time: Date } | undefined> {
     const { signer } = this.options;
     // Whatever happens below, this request for a digest is answered; the timer or the record count asks again.
     this.digestDue = false;
-    if (this.sinceDigest === 0 || !this.rangeStart || !this.lastTime) return;
-    if (!signer || !this.fingerprint || Date.now() < this.nextDigestAttempt) return;
+    if (this.sinceDigest === 0 || !this.rangeStart || !this.lastTime) return undefined;
+    if (!signer || !this.fingerprint || Date.now() < this.nextDigestAttempt) return undefined;
     const eventTime = this.now();
     const signedText = digestSignedText({
       nodeId: this.nodeId,
@@ -399,9 +518,13 @@ class ChainWriter implements ChainedAuditSink {
     } catch (error) {
       this.nextDigestAttempt = Date.now() + DIGEST_RETRY_MS;
       this.log?.error({ dir: this.dir, nodeId: this.nodeId, err: String(error) }, 'audit digest could not be signed; retrying later');
-      return;
+      return undefined;
     }
-    lines.push(this.chain(() => formatDigestLine(signedText, signature), eventTime));
+    return { line: formatDigestLine(signedText, signature), time: eventTime };
+  }
+
+  private chainDigest(lines: string[], line: string, time: Date): void {
+    lines.push(this.chain(() => line, time));
     this.sinceDigest = 0;
     this.rangeStart = undefined;
   }
@@ -409,7 +532,7 @@ class ChainWriter implements ChainedAuditSink {
   // ───────────────────────── segments ─────────────────────────
 
   private async openSegment(path: string, created: boolean): Promise<void> {
-    const { file, size } = await this.files.openForAppend(path);
+    const { file, size } = await this.files.openForAppend(path, { appendsDurable: !this.background });
     if (created) await this.files.syncDirectory(this.dir);
     this.file = file;
     this.filePath = path;
@@ -418,6 +541,8 @@ class ChainWriter implements ChainedAuditSink {
 
   /** A full segment (its digest already written by `commit`) makes way for a new one. */
   private async rotateIfFull(): Promise<void> {
+    // Background sync: the full segment is closed once all of it is on disk.
+    if (this.background && this.durableSize + this.unsyncedBytes >= this.maxFileBytes) await this.syncWritten();
     if (this.durableSize < this.maxFileBytes || this.unsyncedBytes > 0 || Date.now() < this.nextRotateAttempt) return;
     const previous = this.file;
     try {

@@ -23,6 +23,7 @@ export {
   AUDIT_DEFAULTS,
   openChainedAuditSink,
   type AuditFailureMode,
+  type AuditSyncMode,
   type ChainedAuditSink,
   type ChainedAuditSinkOptions,
 } from './chained-audit-sink.js';

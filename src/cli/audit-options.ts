@@ -13,6 +13,7 @@ export interface AuditDirCliOptions {
 export interface AuditCliOptions extends AuditDirCliOptions {
   audit: 'on' | 'off';
   auditFailure: 'closed' | 'open';
+  auditSync: 'before-answer' | 'background';
   auditNodeId?: string;
   auditDigestRecords: string;
   auditDigestSeconds: string;
@@ -31,6 +32,15 @@ export function addAuditOptions(command: Command): Command {
         .choices(['closed', 'open'])
         .env('HSMKMS_AUDIT_FAILURE')
         .default('closed'),
+    )
+    .addOption(
+      new Option(
+        '--audit-sync <when>',
+        'answer a call once its record is on disk (before-answer), or once it is in the file, synced right after (background: a power loss can lose the last records; see README)',
+      )
+        .choices(['before-answer', 'background'])
+        .env('HSMKMS_AUDIT_SYNC')
+        .default('before-answer'),
     )
     .addOption(
       new Option('--audit-node-id <name>', "this server's name in the audit trail; each serve worker appends -w<index>, hsmkms ca -ca<n> (default: host name)").env(
@@ -76,6 +86,7 @@ export function auditConfigFrom(options: AuditCliOptions, process: number | 'ca'
     dir: auditDirOf(options),
     nodeId: nodeIds.length === 1 ? nodeId : nodeIds,
     failure: options.auditFailure,
+    sync: options.auditSync,
     digestEveryRecords: integerIn('--audit-digest-records', options.auditDigestRecords, 1, 1_000_000),
     digestEverySeconds: integerIn('--audit-digest-seconds', options.auditDigestSeconds, 1, 86_400),
     maxFileBytes: byteSize('--audit-max-file-size', options.auditMaxFileSize),

@@ -95,6 +95,44 @@ describe('chained audit sink', () => {
     expectSignedDigest(closed.at(-1)!, spki);
   });
 
+  it('answers the records of a batch without waiting for the digest signed after it; the digest goes first in the next batch', async () => {
+    const dir = freshDir();
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let signing = 0;
+    const slow: AuditSigner = {
+      auditPublicKey: () => signer.auditPublicKey(),
+      signAuditDigest: async (payload) => {
+        signing++;
+        await gate; // an HSM slow to answer
+        return signer.signAuditDigest(payload);
+      },
+    };
+    const sink = await open(dir, { signer: slow, digestEveryRecords: 2 });
+    try {
+      await sink.record(event(1));
+      let answered = false;
+      const second = sink.record(event(2)).then(() => (answered = true));
+      for (let i = 0; i < 100 && !answered; i++) await sleep(10);
+      // Answered (and on disk) while its digest is still being signed.
+      expect(answered).toBe(true);
+      expect(signing).toBe(1);
+      expect(readChain(dir, 'host-w0').map((l) => l.parsed.kind)).toEqual(['call', 'call']);
+      await second;
+      release();
+      await sink.record(event(3));
+      const lines = readChain(dir, 'host-w0');
+      expect(lines.map((l) => l.parsed.kind)).toEqual(['call', 'call', 'digest', 'call']);
+      const digest = lines[2]!.parsed;
+      expect(digest.kind === 'digest' && [digest.digest.digestStartSequence, digest.digest.digestEndSequence]).toEqual([1, 2]);
+      expectSignedDigest(lines[2]!, await signer.auditPublicKey());
+      expectUnbroken(lines);
+    } finally {
+      release();
+      await sink.close();
+    }
+  });
+
   it('signs a digest after T seconds when fewer records came', async () => {
     const dir = freshDir();
     const sink = await open(dir, { digestEverySeconds: 1 });
@@ -111,15 +149,127 @@ describe('chained audit sink', () => {
     }
   });
 
-  it('says its records are durable before they resolve only when it fails closed (what a call may rely on: src/ca/certificate-journal.ts)', async () => {
+  it('says its records are durable before they resolve only when it fails closed and syncs before answering (what a call may rely on: src/ca/certificate-journal.ts)', async () => {
     const closed = await open(freshDir());
     const failingOpen = await open(freshDir(), { failure: 'open' });
+    const background = await open(freshDir(), { sync: 'background' });
     try {
       expect(closed.recordsDurably).toBe(true);
       expect(failingOpen.recordsDurably).toBe(false);
+      expect(background.recordsDurably).toBe(false);
     } finally {
       await closed.close();
       await failingOpen.close();
+      await background.close();
+    }
+  });
+
+  it('by default (before-answer) resolves a record only once its fdatasync has returned, on a segment opened for durable appends', async () => {
+    const dir = freshDir();
+    const files = new FlakyFileSystem();
+    const sink = await open(dir, { files });
+    try {
+      files.holdSyncs = true;
+      let answered = false;
+      const recorded = sink.record(event(1)).then(() => (answered = true));
+      await files.syncStarted(1);
+      await sleep(20);
+      expect(answered).toBe(false);
+      files.releaseSyncs();
+      await recorded;
+      expect(files.synced).toBe(1);
+      expect(files.appendsDurable).toEqual([true]);
+    } finally {
+      await sink.close();
+    }
+  });
+
+  it('background sync: resolves once the line is in the file, with its fdatasync started at once and the next one as soon as it returns; flush and close wait for them', async () => {
+    const dir = freshDir();
+    const files = new FlakyFileSystem();
+    const sink = await open(dir, { files, sync: 'background' });
+    try {
+      // Appends without O_DSYNC: the fdatasync makes them durable.
+      expect(files.appendsDurable).toEqual([false]);
+      files.holdSyncs = true;
+      await sink.record(event(1));
+      // Answered with its line in the file and its fdatasync under way, not returned.
+      expect(readChain(dir, 'host-w0').map((l) => l.parsed.kind === 'call' && l.parsed.event.requestId)).toEqual(['req-1']);
+      expect(files.syncs).toBe(1);
+      expect(files.synced).toBe(0);
+      // A record while that fdatasync is in flight is answered too, without waiting for it.
+      await sink.record(event(2));
+      expect(readChain(dir, 'host-w0')).toHaveLength(2);
+      expect(files.syncs).toBe(1);
+      let flushed = false;
+      const flushing = sink.flush().then(() => (flushed = true));
+      await sleep(20);
+      expect(flushed).toBe(false);
+      // The first returns: the next starts by itself for the line written meanwhile.
+      files.releaseSyncs();
+      files.holdSyncs = true;
+      await files.syncStarted(2);
+      expect(files.synced).toBe(1);
+      expect(flushed).toBe(false);
+      files.releaseSyncs();
+      await flushing;
+      expect(files.synced).toBe(2);
+      expectUnbroken(readChain(dir, 'host-w0'));
+    } finally {
+      files.releaseSyncs();
+      await sink.close();
+    }
+    expect(files.synced).toBeGreaterThanOrEqual(3); // the closing digest, synced before close returns
+  });
+
+  it('background sync: once the disk is syncLagMs behind the answers, a record waits for its fdatasync again', async () => {
+    const dir = freshDir();
+    const files = new FlakyFileSystem();
+    const sink = await open(dir, { files, sync: 'background', syncLagMs: 30 });
+    try {
+      files.holdSyncs = true;
+      await sink.record(event(1));
+      await sleep(60); // the fdatasync of line 1 is still held: the disk is now more than 30 ms behind
+      let answered = false;
+      const recorded = sink.record(event(2)).then(() => (answered = true));
+      await sleep(30);
+      expect(answered).toBe(false);
+      expect(readChain(dir, 'host-w0')).toHaveLength(2);
+      files.releaseSyncs();
+      await recorded;
+      expect(files.synced).toBeGreaterThanOrEqual(2);
+    } finally {
+      files.releaseSyncs();
+      await sink.close();
+    }
+  });
+
+  it('background sync: a failed fdatasync refuses calls (closed) until the disk recovers; the lines answered but not on disk are written again, once', async () => {
+    const dir = freshDir();
+    const files = new FlakyFileSystem();
+    const logger = new RecordingLogger();
+    const sink = await open(dir, { files, logger, sync: 'background' });
+    try {
+      files.holdSyncs = true;
+      files.failingSync = Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' });
+      await sink.record(event(1));
+      files.releaseSyncs();
+      for (let i = 0; i < 40 && sink.accepting(); i++) await sleep(5);
+      expect(sink.accepting()).toBe(false);
+      await expect(sink.record(event(2))).rejects.toThrow(/EIO/);
+      expect(logger.records.filter((r) => r.level === 'error' && /refusing requests/.test(r.msg ?? ''))).toHaveLength(1);
+      files.failingSync = undefined;
+      for (let i = 0; i < 40 && !sink.accepting(); i++) await sleep(25);
+      expect(sink.accepting()).toBe(true);
+      await sink.record(event(3));
+      await sink.flush();
+      const lines = readChain(dir, 'host-w0');
+      expect(lines.map((l) => l.parsed.kind === 'call' && l.parsed.event.requestId)).toEqual(['req-1', 'req-2', 'req-3']);
+      expectUnbroken(lines);
+    } finally {
+      files.failingSync = undefined;
+      files.releaseSyncs();
+      await sink.close();
     }
   });
 
@@ -168,9 +318,9 @@ describe('chained audit sink', () => {
     expectUnbroken(readChain(dir, 'host-w0'));
   });
 
-  it('rotates by size: each closed segment ends with a signed digest, the next one links to it', async () => {
+  it.each(['before-answer', 'background'] as const)('rotates by size (sync %s): each closed segment ends with a signed digest, the next one links to it', async (sync) => {
     const dir = freshDir();
-    const sink = await open(dir, { maxFileBytes: 4096 });
+    const sink = await open(dir, { maxFileBytes: 4096, sync });
     for (let i = 1; i <= 40; i++) await sink.record(event(i, { requestParameters: { KeyId: 'alias/app', Description: 'x'.repeat(200) } }));
     await sink.close();
     const segments = listSegments(dir).get('host-w0')!;

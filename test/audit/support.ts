@@ -42,15 +42,39 @@ export function expectUnbroken(lines: ChainLine[], from = 1): void {
   });
 }
 
-/** The real file system, with writes that fail while `failing` is set (after writing `partial` bytes of the batch). */
+/**
+ * The real file system, with writes that fail while `failing` is set (after writing `partial`
+ * bytes of the batch), fdatasyncs that fail while `failingSync` is set, and fdatasyncs held while
+ * `holdSyncs` is set (each waits for {@link releaseSyncs}).
+ */
 export class FlakyFileSystem implements AuditFileSystem {
   failing: NodeJS.ErrnoException | undefined;
+  failingSync: NodeJS.ErrnoException | undefined;
   partial = 0;
   appends = 0;
   syncs = 0;
+  /** fdatasyncs that have returned. */
+  synced = 0;
+  /** How each segment was opened: appends durable (O_DSYNC) or not. */
+  appendsDurable: boolean[] = [];
+  holdSyncs = false;
+  private held: Array<() => void> = [];
+  private onSync: Array<() => void> = [];
 
-  async openForAppend(path: string): Promise<{ file: AuditFile; size: number }> {
-    const { file, size } = await nodeFileSystem.openForAppend(path);
+  /** Lets every held fdatasync go on (and those started later, until `holdSyncs` is set again). */
+  releaseSyncs(): void {
+    this.holdSyncs = false;
+    for (const go of this.held.splice(0)) go();
+  }
+
+  /** Resolves once `syncs` (fdatasyncs started) reaches `n`. */
+  async syncStarted(n: number): Promise<void> {
+    while (this.syncs < n) await new Promise<void>((r) => this.onSync.push(r));
+  }
+
+  async openForAppend(path: string, options?: { appendsDurable?: boolean }): Promise<{ file: AuditFile; size: number }> {
+    this.appendsDurable.push(options?.appendsDurable !== false);
+    const { file, size } = await nodeFileSystem.openForAppend(path, options);
     const flaky: AuditFile = {
       append: async (data) => {
         this.appends++;
@@ -62,7 +86,11 @@ export class FlakyFileSystem implements AuditFileSystem {
       },
       datasync: async () => {
         this.syncs++;
+        for (const r of this.onSync.splice(0)) r();
+        if (this.holdSyncs) await new Promise<void>((go) => this.held.push(go));
+        if (this.failingSync) throw this.failingSync;
         await file.datasync();
+        this.synced++;
       },
       truncate: (n) => (this.failing ? Promise.reject(this.failing) : file.truncate(n)),
       close: () => file.close(),

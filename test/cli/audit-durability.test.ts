@@ -1,7 +1,8 @@
 /**
  * The audit trail's promises, on a real `hsmkms serve` process:
- * - kill -9 under a load of Encrypts loses no record of a call whose answer was sent, and
- *   verify passes (reporting a torn or unsigned tail as such); a restart signs the tail;
+ * - kill -9 under a load of Encrypts loses no record of a call whose answer was sent (with the
+ *   record synced before the answer, and with `--audit-sync background`), and verify passes
+ *   (reporting a torn or unsigned tail as such); a restart signs the tail;
  * - when the audit file cannot be written (the process's file-size limit lowered with prlimit,
  *   so the kernel fails the real write with EFBIG), fail-closed refuses calls with
  *   DependencyTimeoutException (503) and /health says 503, and recovers by itself once
@@ -56,10 +57,12 @@ async function health(endpoint: string): Promise<number> {
 }
 
 describe('audit durability', () => {
-  it('kill -9 under load loses no record of an acknowledged call; verify passes up to the tail', async () => {
-    const dataDir = join(root, 'crash');
+  // --audit-sync background answers once the record is in the file (not yet synced): a crash of the
+  // process must not lose it either (only a power loss may).
+  it.each(['before-answer', 'background'])('kill -9 under load loses no record of an acknowledged call (--audit-sync %s); verify passes up to the tail', async (sync) => {
+    const dataDir = join(root, `crash-${sync}`);
     // One process, so that SIGKILL of the spawned pid kills the process writing the audit trail.
-    const args = ['--data-dir', dataDir, '--port', '0', '--audit-node-id', 'crash', '--recycle-worker-after', 'off', ...tokenArgs];
+    const args = ['--data-dir', dataDir, '--port', '0', '--audit-node-id', 'crash', '--audit-sync', sync, '--recycle-worker-after', 'off', ...tokenArgs];
     let served = await serve(args);
     const kms = client(dataDir, served.endpoint);
     const keyId = (await kms.send(new CreateKeyCommand({}))).KeyMetadata!.KeyId!;
