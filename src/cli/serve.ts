@@ -393,8 +393,26 @@ async function runPrimary(
     const delayMs = RESTART_DELAY_MS * 2 ** (restarts.length - 1);
     progress(`worker ${index} exited (${signal ?? code}); starting it again in ${delayMs / 1000} s (restart ${restarts.length} of at most ${RESTART_BURST} within ${RESTART_WINDOW_MS / 1000} s)`);
     setTimeout(() => {
-      if (!closing && slots[index]?.worker === worker) slots[index] = { worker: fork(index, slot.recycles), recycles: slot.recycles };
+      if (closing || slots[index]?.worker !== worker) return;
+      const restarted = fork(index, slot.recycles);
+      slots[index] = { worker: restarted, recycles: slot.recycles };
+      // Killed, its exit counts as any other towards the restart limit.
+      boundStart(restarted, `worker ${index} (pid ${restarted.process.pid}, started again)`);
     }, delayMs);
+  };
+  /**
+   * A worker started after the server first listened — a restart, a replacement — that hangs while
+   * starting (a blocked HSM or store call: PKCS#11 cannot cancel one) would hold its slot, or the
+   * slot's recycling, for ever: after {@link WORKER_START_MS} it is killed, saying why. Its exit is
+   * then handled as any other: a restart's counts towards the restart limit (and the slot is
+   * started again), a replacement's leaves the old worker serving, to ask again.
+   */
+  const boundStart = (worker: Worker, who: string) => {
+    setTimeout(() => {
+      if (closing || listened.has(worker) || worker.isDead()) return;
+      progress(`${who} did not listen within ${WORKER_START_MS / 1000} s; stopping it`);
+      worker.process.kill('SIGKILL');
+    }, WORKER_START_MS).unref();
   };
   const replace = (index: number, made: number) => {
     const slot = slots[index]!;
@@ -403,14 +421,7 @@ async function runPrimary(
     const replacement = fork(index, slot.recycles + 1);
     slot.replacement = replacement;
     progress(`worker ${index} (pid ${old.process.pid}) has made ${made} token objects (limit ${recycleAfter}); starting its replacement (pid ${replacement.process.pid})`);
-    // One that hangs while starting (a blocked HSM or store call) would hold the slot's recycling
-    // (or, had the old worker died meanwhile, the slot) for ever: it is stopped, and the old worker
-    // asks again (or the slot's worker is started again) as when a replacement fails.
-    setTimeout(() => {
-      if (closing || listened.has(replacement) || replacement.isDead()) return;
-      progress(`worker ${index}: its replacement (pid ${replacement.process.pid}) did not listen within ${REPLACEMENT_START_MS / 1000} s; stopping it`);
-      replacement.process.kill('SIGKILL');
-    }, REPLACEMENT_START_MS).unref();
+    boundStart(replacement, `worker ${index}: its replacement (pid ${replacement.process.pid})`);
   };
   /** A worker listens on all its addresses (one message, however many addresses the host names). */
   const onListening = (worker: Worker, urls: string[]) => {
@@ -525,11 +536,11 @@ function retire(server: Server, stop: () => void, boundMs: number): void {
 }
 
 /**
- * How long a replacement may take to listen (start-up took 17–18 s on the shared machine under
- * heavy load); less than the minute after which the worker it replaces asks again (see
- * {@link askToBeReplaced}), so that ask starts the next one.
+ * How long a worker started again or a replacement may take to listen (start-up took 17–18 s on
+ * the shared machine under heavy load); less than the minute after which the worker a replacement
+ * is for asks again (see {@link askToBeReplaced}), so that ask starts the next one.
  */
-const REPLACEMENT_START_MS = 50_000;
+const WORKER_START_MS = 50_000;
 
 /** How long a retiring worker closes connections only after an answer (see {@link retire}). */
 const DRAIN_MS = 1000;
