@@ -3,7 +3,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { Command, Option } from 'commander';
-import { ConfigError, readPin } from '../config/hsm.js';
+import { ConfigError } from '../config/hsm.js';
 import type { AppConfig } from '../app.js';
 import { DEFAULT_REQUEST_DEADLINE_MS } from '../core/deadline.js';
 import { DEFAULT_HTTP_TIMEOUTS, resolveTimeouts, type HttpTimeouts } from '../http/timeouts.js';
@@ -11,6 +11,7 @@ import { parseListen, parseSeconds } from './listen.js';
 import { EXIT } from './output.js';
 import { addAuditOptions, auditConfigFrom, type AuditCliOptions } from './audit-options.js';
 import { addHsmOptions, resolveHsmConfig, type HsmCliOptions } from './hsm-options.js';
+import { DEFAULT_TOKEN_PIN, holdPins, type HeldPins } from './serve-pins.js';
 import { addServiceOptions, progress, settingsFrom, type ServiceCliOptions } from './service-options.js';
 import { readXksPolicies } from './xks-policy-options.js';
 import { addStoreOptions, storeConfigFrom, type StoreCliOptions } from './store-options.js';
@@ -168,12 +169,14 @@ export function serveCommand(): Command {
     ]);
     // Workers were started by the primary, which has reported progress already.
     const resolved = await resolveHsmConfig(options, cluster.isWorker ? undefined : progress);
-    // The PIN is read once, by the primary or the single process, and held: a one-shot source (a
-    // FIFO, `--pin-file <(cmd)`) could not be read again by a worker started later, nor at a
-    // re-login. Workers get it from their primary over the IPC channel, never argv or environment.
-    const hsm = { ...resolved, pin: { value: cluster.isWorker ? await pinFromPrimary() : readPin(resolved.pin) } };
-    // A variable would be inherited by every worker (/proc/<pid>/environ): the primary unsets it.
-    if (cluster.isPrimary && 'env' in resolved.pin) delete process.env[resolved.pin.env];
+    const configured = [...options.cluster.map(parseClusterSpec), ...parseClusterList(process.env.HSMKMS_CLUSTERS)];
+    // The PINs are read once, by the primary or the single process, and held; workers get them
+    // over their IPC channel (see serve-pins.ts): the default token's, and the XKS proxy's cluster's.
+    const xksClusterPin = configured.find((c) => c.id === options.xksCluster)?.pin;
+    const { pins, primary: heldPins } = await holdPins(
+      new Map([[DEFAULT_TOKEN_PIN, resolved.pin], ...(options.xksCluster !== undefined && xksClusterPin ? [[options.xksCluster, xksClusterPin] as const] : [])]),
+    );
+    const hsm = { ...resolved, pin: pins.get(DEFAULT_TOKEN_PIN)! };
     const recycleAfter = recycleAsked ?? profileFor(hsm.profile).recycleWorkerAfter;
     // Only a primary can replace a worker, so with recycling on (the softhsm2 profile's default)
     // even --workers 1 runs one worker under a small primary; only `--recycle-worker-after off`
@@ -183,7 +186,7 @@ export function serveCommand(): Command {
     // Each worker writes its own audit chain (see src/audit/node-id.ts).
     const workerIndex = cluster.isWorker ? Number(process.env.HSMKMS_WORKER_INDEX ?? 0) : 0;
     const clusters = {
-      configured: [...options.cluster.map(parseClusterSpec), ...parseClusterList(process.env.HSMKMS_CLUSTERS)],
+      configured: configured.map((c) => ({ ...c, pin: pins.get(c.id) ?? c.pin })),
       embeddedModule: options.module ? undefined : SOFTHSM2_MODULE,
     };
     const config: AppConfig = {
@@ -205,7 +208,7 @@ export function serveCommand(): Command {
       xksPolicies: readXksPolicies(options.xksPolicy, process.env.HSMKMS_XKS_POLICIES),
       console: options.console,
     };
-    if (clustered && cluster.isPrimary) return runPrimary(config, workers, metricsListen, recycling ? recycleAfter : 0, shutdownMs);
+    if (clustered && cluster.isPrimary) return runPrimary(config, heldPins!, workers, metricsListen, recycling ? recycleAfter : 0, shutdownMs);
 
     // The server graph (HSM, store, HTTP) loads only now, not for --help (see main.ts), nor in a primary.
     const [{ createApp }, { shareWithClusterPrimary, sendFinalMetrics }, { listenOnAll }] = await Promise.all([
@@ -291,13 +294,11 @@ function reportMetrics(address: string): void {
 
 /**
  * The messages between a worker and its primary (IPC): a worker asks to be replaced (RECYCLE),
- * asks for the PIN (PIN_REQUEST, answered with PIN) and says where it listens (LISTENING); the
+ * asks for a PIN (see serve-pins.ts) and says where it listens (LISTENING); the
  * primary tells a replaced worker to retire (RETIRE).
  */
 const RECYCLE = 'recycle';
 const RETIRE = 'retire';
-const PIN_REQUEST = 'pin?';
-const PIN = 'pin';
 const LISTENING = 'listening';
 
 /** More than this many restarts (over all slots) within {@link RESTART_WINDOW_MS} stop the server. */
@@ -316,6 +317,7 @@ const RESTART_DELAY_MS = 500;
  */
 async function runPrimary(
   config: AppConfig,
+  pins: HeldPins,
   workers: number,
   metricsListen: { host: string; port: number } | undefined,
   recycleAfter: number,
@@ -325,7 +327,6 @@ async function runPrimary(
   // sole worker (--workers 1, recycled) makes them itself, and the primary stays
   // small (it loads no HSM, store or HTTP code).
   if (workers > 1) reportRoot(await (await import('../app.js')).prepareDataDir(config));
-  const pin = readPin(config.hsm.pin);
   const recycled = () => slots.reduce((sum, slot) => sum + slot.recycles, 0);
   const metricsServer = metricsListen ? await (await import('../app.js')).createClusterMetricsServer(config, recycleAfter > 0 ? recycled : undefined) : undefined;
   let closing = false;
@@ -344,8 +345,8 @@ async function runPrimary(
     const worker = cluster.fork({ HSMKMS_WORKER_INDEX: String(index), HSMKMS_WORKER_RECYCLES: String(recycles) });
     worker.on('exit', (code, signal) => onExit(index, worker, code, signal));
     worker.on('message', (message: { hsmkms?: string; made?: number; urls?: string[] }) => {
-      if (message?.hsmkms === PIN_REQUEST && worker.isConnected()) worker.send({ hsmkms: PIN, pin });
-      else if (message?.hsmkms === LISTENING) onListening(worker, message.urls ?? []);
+      if (pins.answer(worker, message)) return;
+      if (message?.hsmkms === LISTENING) onListening(worker, message.urls ?? []);
       else if (message?.hsmkms === RECYCLE && slots[index]?.worker === worker) replace(index, message.made ?? 0);
     });
     return worker;
@@ -657,17 +658,4 @@ export function rootCredentialsFromEnv(): { accessKeyId: string; secretAccessKey
   if (!accessKeyId || !secretAccessKey)
     throw new ConfigError('Set both HSMKMS_ROOT_ACCESS_KEY_ID and HSMKMS_ROOT_SECRET_ACCESS_KEY, or neither.');
   return { accessKeyId, secretAccessKey };
-}
-
-/** In a worker: the PIN, from its primary (see runPrimary), which read the PIN source once. */
-function pinFromPrimary(): Promise<string> {
-  return new Promise((resolve) => {
-    const onMessage = (message: { hsmkms?: string; pin?: string }) => {
-      if (message?.hsmkms !== PIN || typeof message.pin !== 'string') return;
-      process.off('message', onMessage);
-      resolve(message.pin);
-    };
-    process.on('message', onMessage);
-    process.send?.({ hsmkms: PIN_REQUEST });
-  });
 }
