@@ -256,7 +256,9 @@ export function serveCommand(): Command {
     if (reportsStartUp && cluster.isWorker) reportRoot(app.root);
     try {
       // A name such as localhost may stand for several addresses (127.0.0.1 and ::1): one socket each.
-      const urls = await listenOnAll(app.server, options.host, port, config.tls !== undefined);
+      // With --port 0, a worker started when none listens binds the port the server got (see runPrimary).
+      const listenPort = port === 0 && cluster.isWorker ? Number(process.env.HSMKMS_WORKER_PORT ?? 0) : port;
+      const urls = await listenOnAll(app.server, options.host, listenPort, config.tls !== undefined);
       // The primary reports readiness once every worker has told it where it listens.
       if (cluster.isWorker) process.send?.({ hsmkms: LISTENING, urls });
       const metricsAddress = app.metricsServer && metricsListen ? await app.metricsServer.listen(metricsListen) : undefined;
@@ -285,6 +287,16 @@ function timeoutsFrom(options: ServeOptions): HttpTimeouts {
     return resolveTimeouts(timeouts);
   } catch (error) {
     throw new ConfigError(`Check the timeouts: ${(error as Error).message}.`);
+  }
+}
+
+/** The port of a URL a worker listens at (undefined should it say none). */
+function portFrom(url: string | undefined): number | undefined {
+  try {
+    const port = Number(new URL(url ?? '').port);
+    return port > 0 ? port : undefined;
+  } catch {
+    return undefined;
   }
 }
 
@@ -341,8 +353,20 @@ async function runPrimary(
   const reloadOnListening = new WeakSet<Worker>();
   /** Slots whose first worker has listened: the server is ready once all have. */
   const ready = new Set<number>();
+  /**
+   * With --port 0, the port the server got, and the port each worker was told to bind (0: any).
+   * Workers binding the same port share one socket, which the primary closes once the last of them
+   * has gone: a worker started while others listen binds what they bound (it shares their socket,
+   * whose port is the server's), one started when none does (a sole worker started again) binds
+   * the server's port, rather than any, which would move the server to a new one.
+   */
+  let serverPort: number | undefined;
+  const portOf = new WeakMap<Worker, number>();
   const fork = (index: number, recycles: number): Worker => {
-    const worker = cluster.fork({ HSMKMS_WORKER_INDEX: String(index), HSMKMS_WORKER_RECYCLES: String(recycles) });
+    const listening = Object.values(cluster.workers ?? {}).find((w): w is Worker => w !== undefined && !w.isDead() && listened.has(w));
+    const port = listening ? (portOf.get(listening) ?? 0) : (serverPort ?? 0);
+    const worker = cluster.fork({ HSMKMS_WORKER_INDEX: String(index), HSMKMS_WORKER_RECYCLES: String(recycles), HSMKMS_WORKER_PORT: String(port) });
+    portOf.set(worker, port);
     worker.on('exit', (code, signal) => onExit(index, worker, code, signal));
     worker.on('message', (message: { hsmkms?: string; made?: number; urls?: string[] }) => {
       if (pins.answer(worker, message)) return;
@@ -427,6 +451,7 @@ async function runPrimary(
   /** A worker listens on all its addresses (one message, however many addresses the host names). */
   const onListening = (worker: Worker, urls: string[]) => {
     listened.add(worker);
+    serverPort ??= portFrom(urls[0]);
     if (reloadOnListening.has(worker)) worker.process.kill('SIGHUP');
     const index = slots.findIndex((slot) => slot.worker === worker || slot.replacement === worker);
     const slot = slots[index];
