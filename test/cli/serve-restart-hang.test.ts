@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { alive, children, freePort, serve, until } from '../support/cli.js';
-import { interposerControl, type InterposerControl } from '../support/interposer.js';
+import { INTERPOSED_ENV, interposedTokenArgs, interposerControl, type InterposerControl } from '../support/interposer.js';
 
 let dataDir: string;
 let control: InterposerControl;
@@ -22,19 +22,10 @@ afterAll(() => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 
-/** The run's token through the interposer (a plain forwarder until the control file says otherwise). */
-function interposedTokenArgs(): string[] {
-  const { HSMKMS_TEST_INTERPOSER, HSMKMS_TEST_TOKEN, HSMKMS_TEST_PIN_FILE } = process.env;
-  if (!HSMKMS_TEST_INTERPOSER || !HSMKMS_TEST_TOKEN || !HSMKMS_TEST_PIN_FILE) throw new Error('test/global-setup.ts did not run');
-  return ['--module', HSMKMS_TEST_INTERPOSER, '--token-label', HSMKMS_TEST_TOKEN, '--pin-file', HSMKMS_TEST_PIN_FILE, '--profile', 'softhsm2'];
-}
-
 it('kills a restarted worker that does not listen within 50 s, counts it as an exit, and starts the slot again', async () => {
   const port = await freePort();
   // The softhsm2 profile recycles: one worker under a primary.
-  const served = await serve(['--data-dir', dataDir, '--port', String(port), ...interposedTokenArgs(), '--log-level', 'warn'], {
-    HSMKMS_INTERPOSER_MODULE: '/usr/lib/softhsm/libsofthsm2.so',
-  });
+  const served = await serve(['--data-dir', dataDir, '--port', String(port), ...interposedTokenArgs(), '--log-level', 'warn'], INTERPOSED_ENV);
   const primary = served.child.pid!;
   const pids: number[] = [];
   try {
