@@ -39,35 +39,34 @@ const clusterArgs = (pinSource: string) => [
   LABEL,
 ];
 
+/** Starts serve with the cluster's `pinSource`: both workers serve, neither holds the PIN in argv or environment. */
+async function servesWithoutExposing(pinSource: string, env: NodeJS.ProcessEnv = {}): Promise<void> {
+  const served = await serve(clusterArgs(pinSource), env);
+  const primary = served.child.pid!;
+  try {
+    await until(() => children(primary).length === 2, 10_000, 'two workers');
+    expect((await fetch(`${served.endpoint}/health`)).status).toBe(200);
+    for (const worker of children(primary)) expect(exposes(worker, pin())).toBe(false);
+    expect(await served.stop()).toBe(0);
+  } finally {
+    for (const pid of [...children(primary), primary]) if (alive(pid)) process.kill(pid, 'SIGKILL');
+  }
+}
+
 describe("serve: the XKS cluster's pin-source", () => {
   it('a FIFO: read once by the primary, both workers get the PIN', async () => {
     const fifo = join(dataDir, 'cluster-pin.fifo');
     execFileSync('mkfifo', ['-m', '600', fifo]);
     // One writer, one read: a second open of the FIFO would block for ever.
     const writer = spawn('sh', ['-c', `cat "$0" > "${fifo}"`, pinFile], { stdio: 'ignore' });
-    const served = await serve(clusterArgs(`file:${fifo}`));
-    const primary = served.child.pid!;
     try {
-      await until(() => children(primary).length === 2, 10_000, 'two workers');
-      expect((await fetch(`${served.endpoint}/health`)).status).toBe(200);
-      for (const worker of children(primary)) expect(exposes(worker, pin())).toBe(false);
-      expect(await served.stop()).toBe(0);
+      await servesWithoutExposing(`file:${fifo}`);
     } finally {
       writer.kill('SIGKILL');
-      for (const pid of [...children(primary), primary]) if (alive(pid)) process.kill(pid, 'SIGKILL');
     }
   }, 120_000);
 
   it('env:NAME: the primary unsets the variable, so its workers do not inherit the PIN', async () => {
-    const served = await serve(clusterArgs('env:HSMKMS_TEST_CLUSTER_PIN'), { HSMKMS_TEST_CLUSTER_PIN: pin() });
-    const primary = served.child.pid!;
-    try {
-      await until(() => children(primary).length === 2, 10_000, 'two workers');
-      expect((await fetch(`${served.endpoint}/health`)).status).toBe(200);
-      for (const worker of children(primary)) expect(exposes(worker, pin())).toBe(false);
-      expect(await served.stop()).toBe(0);
-    } finally {
-      for (const pid of [...children(primary), primary]) if (alive(pid)) process.kill(pid, 'SIGKILL');
-    }
+    await servesWithoutExposing('env:HSMKMS_TEST_CLUSTER_PIN', { HSMKMS_TEST_CLUSTER_PIN: pin() });
   }, 120_000);
 });
