@@ -25,7 +25,7 @@ import { openStore, type StoreConfig } from './store/open-store.js';
 import type { InvalidationBus } from './core/invalidation.js';
 import type { LeaderLease } from './core/leader-lease.js';
 import { auditSignerOf, defaultAuditNodeId, openChainedAuditSink, type AuditFailureMode, type AuditSyncMode, type ChainedAuditSink } from './audit/index.js';
-import { ConfigError, readPin } from './config/hsm.js';
+import { ConfigError, readPin, readPinForLogin } from './config/hsm.js';
 import { createDispatcher } from './core/dispatch.js';
 import { allOperations } from './core/operations/index.js';
 import { adminOperations } from './core/admin/index.js';
@@ -520,12 +520,12 @@ export async function openXksKeys(config: Pick<AppConfig, 'hsm' | 'clusters' | '
   const id = config.xksCluster;
   // Every token gets --hsm-call-timeout, not only the default one.
   const callTimeout = config.hsm.callTimeoutMs === undefined ? {} : { callTimeoutMs: config.hsm.callTimeoutMs };
-  if (id === undefined) return TokenXksKeys.open({ ...config.hsm, pin: async () => readPin(config.hsm.pin) });
+  if (id === undefined) return TokenXksKeys.open({ ...config.hsm, pin: () => readPinForLogin(config.hsm.pin) });
   const configured = config.clusters?.configured.find((c) => c.id === id);
   if (configured) {
     const pin = configured.pin;
     if (!pin) throw new ConfigError(`--xks-cluster ${id}: give the cluster a PIN with pin-source=file:/path in its pkcs11: URI.`);
-    return TokenXksKeys.open({ ...configured, ...callTimeout, pin: async () => readPin(pin) });
+    return TokenXksKeys.open({ ...configured, ...callTimeout, pin: () => readPinForLogin(pin) });
   }
   const embedded = config.clusters?.embeddedModule;
   if (!embedded) throw new ConfigError(`--xks-cluster ${id}: no cluster ${id} is configured.`);

@@ -34,7 +34,7 @@ import { addAuditOptions, auditConfigFrom, type AuditCliOptions } from './audit-
 import { addHsmOptions, resolveHsmConfig, type HsmCliOptions } from './hsm-options.js';
 import { rootCredentialsFromEnv } from './serve.js';
 import { addServiceOptions, progress, settingsFrom, type ServiceCliOptions } from './service-options.js';
-import { jsonLine, printable } from './output.js';
+import { jsonLine } from './output.js';
 
 interface CaCliOptions extends Omit<HsmCliOptions, 'profile'>, ServiceCliOptions, AuditCliOptions, StoreCliOptions {
   name: string;
@@ -205,7 +205,7 @@ export function caCommand(): Command {
       const csr = readCsrFile(options.csr);
       await withCa(options, async (deps) => {
         const issued = await issueCertificate(deps, { caName: options.name, csr, profile: options.profile, days: parseDays(options.days, '--days') });
-        progress(`issued ${issued.record.kind} certificate serial ${issued.record.serial} for ${printable(issued.record.subject) || '(empty subject)'}, valid until ${issued.record.notAfter.toISOString()}`);
+        progress(`issued ${issued.record.kind} certificate serial ${issued.record.serial} for ${issued.record.subject || '(empty subject)'}, valid until ${issued.record.notAfter.toISOString()}`);
         process.stdout.write(issued.chainPem);
       });
     }),
@@ -235,7 +235,7 @@ export function caCommand(): Command {
     forPeople(async (serial: string, options: CaCliOptions & { reason: RevocationReason }) => {
       await withCa(options, async (deps) => {
         const { record, crlError } = await revokeCertificate(deps, { caName: options.name, serial, reason: options.reason });
-        progress(`revoked ${record.serial} (${printable(record.subject)}) on ${record.revokedAt?.toISOString()}: ${record.revocationReason}`);
+        progress(`revoked ${record.serial} (${record.subject}) on ${record.revokedAt?.toISOString()}: ${record.revocationReason}`);
         if (crlError) progress(`warning: the CRL could not be signed again now (${crlError}); it will be on the next CRL served`);
         process.stdout.write(`${JSON.stringify({ serial: record.serial, revokedAt: record.revokedAt?.toISOString(), reason: record.revocationReason })}\n`);
       });

@@ -18,6 +18,7 @@ import { userNameOf } from '../core/admin/principal-names.js';
 import { PEER_REGION_TAG } from '../core/authorization/peer-region.js';
 import { REGION_RULE } from '../core/multi-region/model.js';
 import { addHsmOptions, resolveHsmConfig, type HsmCliOptions } from './hsm-options.js';
+import { jsonLine } from './output.js';
 import { progress } from './service-options.js';
 
 /** `https://…`, or `http://` to this machine only (secrets and material never cross a network in clear). */
@@ -102,16 +103,15 @@ export function regionCommand(): Command {
       // Work that waited for this region (a replica Creating, an Updating key) is tried again on the next scheduler pass.
       await store.multiRegion.retryReplicationJobs(new Date(), regionName);
     });
-    process.stdout.write(
-      `${JSON.stringify({ region: regionName, endpoint, accessKeyId: credentials.accessKeyId, ...(peerArn ? { peerPrincipal: peerArn } : {}), ...(peerRegion ? { peerRegion } : {}) })}\n`,
-    );
+    // The peer chose its principal's ARN and region: shown as jsonLine shows any text (escaped controls).
+    process.stdout.write(jsonLine({ region: regionName, endpoint, accessKeyId: credentials.accessKeyId, ...(peerArn ? { peerPrincipal: peerArn } : {}), ...(peerRegion ? { peerRegion } : {}) }));
   });
 
   const list = addHsmOptions(new Command('list').description('List the region peers as JSON lines (no secrets).'));
   list.action(async (options: HsmCliOptions) =>
     withServices(options, async ({ store }) => {
       for (const peer of await store.multiRegion.listRegionPeers())
-        process.stdout.write(`${JSON.stringify({ region: peer.region, endpoint: peer.endpoint, accessKeyId: peer.accessKeyId, createdAt: peer.createdAt.toISOString() })}\n`);
+        process.stdout.write(jsonLine({ region: peer.region, endpoint: peer.endpoint, accessKeyId: peer.accessKeyId, createdAt: peer.createdAt.toISOString() }));
     }),
   );
 

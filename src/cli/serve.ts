@@ -3,7 +3,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { Command, Option } from 'commander';
-import { ConfigError, readPin } from '../config/hsm.js';
+import { ConfigError } from '../config/hsm.js';
 import type { AppConfig } from '../app.js';
 import { DEFAULT_REQUEST_DEADLINE_MS } from '../core/deadline.js';
 import { DEFAULT_HTTP_TIMEOUTS, resolveTimeouts, type HttpTimeouts } from '../http/timeouts.js';
@@ -11,6 +11,7 @@ import { parseListen, parseSeconds } from './listen.js';
 import { EXIT } from './output.js';
 import { addAuditOptions, auditConfigFrom, type AuditCliOptions } from './audit-options.js';
 import { addHsmOptions, resolveHsmConfig, type HsmCliOptions } from './hsm-options.js';
+import { DEFAULT_TOKEN_PIN, holdPins, type HeldPins } from './serve-pins.js';
 import { addServiceOptions, progress, settingsFrom, type ServiceCliOptions } from './service-options.js';
 import { readXksPolicies } from './xks-policy-options.js';
 import { addStoreOptions, storeConfigFrom, type StoreCliOptions } from './store-options.js';
@@ -168,12 +169,14 @@ export function serveCommand(): Command {
     ]);
     // Workers were started by the primary, which has reported progress already.
     const resolved = await resolveHsmConfig(options, cluster.isWorker ? undefined : progress);
-    // The PIN is read once, by the primary or the single process, and held: a one-shot source (a
-    // FIFO, `--pin-file <(cmd)`) could not be read again by a worker started later, nor at a
-    // re-login. Workers get it from their primary over the IPC channel, never argv or environment.
-    const hsm = { ...resolved, pin: { value: cluster.isWorker ? await pinFromPrimary() : readPin(resolved.pin) } };
-    // A variable would be inherited by every worker (/proc/<pid>/environ): the primary unsets it.
-    if (cluster.isPrimary && 'env' in resolved.pin) delete process.env[resolved.pin.env];
+    const configured = [...options.cluster.map(parseClusterSpec), ...parseClusterList(process.env.HSMKMS_CLUSTERS)];
+    // The PINs are read once, by the primary or the single process, and held; workers get them
+    // over their IPC channel (see serve-pins.ts): the default token's, and the XKS proxy's cluster's.
+    const xksClusterPin = configured.find((c) => c.id === options.xksCluster)?.pin;
+    const { pins, primary: heldPins } = await holdPins(
+      new Map([[DEFAULT_TOKEN_PIN, resolved.pin], ...(options.xksCluster !== undefined && xksClusterPin ? [[options.xksCluster, xksClusterPin] as const] : [])]),
+    );
+    const hsm = { ...resolved, pin: pins.get(DEFAULT_TOKEN_PIN)! };
     const recycleAfter = recycleAsked ?? profileFor(hsm.profile).recycleWorkerAfter;
     // Only a primary can replace a worker, so with recycling on (the softhsm2 profile's default)
     // even --workers 1 runs one worker under a small primary; only `--recycle-worker-after off`
@@ -183,7 +186,7 @@ export function serveCommand(): Command {
     // Each worker writes its own audit chain (see src/audit/node-id.ts).
     const workerIndex = cluster.isWorker ? Number(process.env.HSMKMS_WORKER_INDEX ?? 0) : 0;
     const clusters = {
-      configured: [...options.cluster.map(parseClusterSpec), ...parseClusterList(process.env.HSMKMS_CLUSTERS)],
+      configured: configured.map((c) => ({ ...c, pin: pins.get(c.id) ?? c.pin })),
       embeddedModule: options.module ? undefined : SOFTHSM2_MODULE,
     };
     const config: AppConfig = {
@@ -205,7 +208,7 @@ export function serveCommand(): Command {
       xksPolicies: readXksPolicies(options.xksPolicy, process.env.HSMKMS_XKS_POLICIES),
       console: options.console,
     };
-    if (clustered && cluster.isPrimary) return runPrimary(config, workers, metricsListen, recycling ? recycleAfter : 0, shutdownMs);
+    if (clustered && cluster.isPrimary) return runPrimary(config, heldPins!, workers, metricsListen, recycling ? recycleAfter : 0, shutdownMs);
 
     // The server graph (HSM, store, HTTP) loads only now, not for --help (see main.ts), nor in a primary.
     const [{ createApp }, { shareWithClusterPrimary, sendFinalMetrics }, { listenOnAll }] = await Promise.all([
@@ -253,7 +256,9 @@ export function serveCommand(): Command {
     if (reportsStartUp && cluster.isWorker) reportRoot(app.root);
     try {
       // A name such as localhost may stand for several addresses (127.0.0.1 and ::1): one socket each.
-      const urls = await listenOnAll(app.server, options.host, port, config.tls !== undefined);
+      // With --port 0, a worker started when none listens binds the port the server got (see runPrimary).
+      const listenPort = port === 0 && cluster.isWorker ? Number(process.env.HSMKMS_WORKER_PORT ?? 0) : port;
+      const urls = await listenOnAll(app.server, options.host, listenPort, config.tls !== undefined);
       // The primary reports readiness once every worker has told it where it listens.
       if (cluster.isWorker) process.send?.({ hsmkms: LISTENING, urls });
       const metricsAddress = app.metricsServer && metricsListen ? await app.metricsServer.listen(metricsListen) : undefined;
@@ -285,19 +290,27 @@ function timeoutsFrom(options: ServeOptions): HttpTimeouts {
   }
 }
 
+/** The port of a URL a worker listens at (undefined should it say none). */
+function portFrom(url: string | undefined): number | undefined {
+  try {
+    const port = Number(new URL(url ?? '').port);
+    return port > 0 ? port : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 function reportMetrics(address: string): void {
   progress(`metrics at ${address}/metrics (unauthenticated: keep this address private)`);
 }
 
 /**
  * The messages between a worker and its primary (IPC): a worker asks to be replaced (RECYCLE),
- * asks for the PIN (PIN_REQUEST, answered with PIN) and says where it listens (LISTENING); the
+ * asks for a PIN (see serve-pins.ts) and says where it listens (LISTENING); the
  * primary tells a replaced worker to retire (RETIRE).
  */
 const RECYCLE = 'recycle';
 const RETIRE = 'retire';
-const PIN_REQUEST = 'pin?';
-const PIN = 'pin';
 const LISTENING = 'listening';
 
 /** More than this many restarts (over all slots) within {@link RESTART_WINDOW_MS} stop the server. */
@@ -316,6 +329,7 @@ const RESTART_DELAY_MS = 500;
  */
 async function runPrimary(
   config: AppConfig,
+  pins: HeldPins,
   workers: number,
   metricsListen: { host: string; port: number } | undefined,
   recycleAfter: number,
@@ -325,7 +339,6 @@ async function runPrimary(
   // sole worker (--workers 1, recycled) makes them itself, and the primary stays
   // small (it loads no HSM, store or HTTP code).
   if (workers > 1) reportRoot(await (await import('../app.js')).prepareDataDir(config));
-  const pin = readPin(config.hsm.pin);
   const recycled = () => slots.reduce((sum, slot) => sum + slot.recycles, 0);
   const metricsServer = metricsListen ? await (await import('../app.js')).createClusterMetricsServer(config, recycleAfter > 0 ? recycled : undefined) : undefined;
   let closing = false;
@@ -340,12 +353,24 @@ async function runPrimary(
   const reloadOnListening = new WeakSet<Worker>();
   /** Slots whose first worker has listened: the server is ready once all have. */
   const ready = new Set<number>();
+  /**
+   * With --port 0, the port the server got, and the port each worker was told to bind (0: any).
+   * Workers binding the same port share one socket, which the primary closes once the last of them
+   * has gone: a worker started while others listen binds what they bound (it shares their socket,
+   * whose port is the server's), one started when none does (a sole worker started again) binds
+   * the server's port, rather than any, which would move the server to a new one.
+   */
+  let serverPort: number | undefined;
+  const portOf = new WeakMap<Worker, number>();
   const fork = (index: number, recycles: number): Worker => {
-    const worker = cluster.fork({ HSMKMS_WORKER_INDEX: String(index), HSMKMS_WORKER_RECYCLES: String(recycles) });
+    const listening = Object.values(cluster.workers ?? {}).find((w): w is Worker => w !== undefined && !w.isDead() && listened.has(w));
+    const port = listening ? (portOf.get(listening) ?? 0) : (serverPort ?? 0);
+    const worker = cluster.fork({ HSMKMS_WORKER_INDEX: String(index), HSMKMS_WORKER_RECYCLES: String(recycles), HSMKMS_WORKER_PORT: String(port) });
+    portOf.set(worker, port);
     worker.on('exit', (code, signal) => onExit(index, worker, code, signal));
     worker.on('message', (message: { hsmkms?: string; made?: number; urls?: string[] }) => {
-      if (message?.hsmkms === PIN_REQUEST && worker.isConnected()) worker.send({ hsmkms: PIN, pin });
-      else if (message?.hsmkms === LISTENING) onListening(worker, message.urls ?? []);
+      if (pins.answer(worker, message)) return;
+      if (message?.hsmkms === LISTENING) onListening(worker, message.urls ?? []);
       else if (message?.hsmkms === RECYCLE && slots[index]?.worker === worker) replace(index, message.made ?? 0);
     });
     return worker;
@@ -393,8 +418,26 @@ async function runPrimary(
     const delayMs = RESTART_DELAY_MS * 2 ** (restarts.length - 1);
     progress(`worker ${index} exited (${signal ?? code}); starting it again in ${delayMs / 1000} s (restart ${restarts.length} of at most ${RESTART_BURST} within ${RESTART_WINDOW_MS / 1000} s)`);
     setTimeout(() => {
-      if (!closing && slots[index]?.worker === worker) slots[index] = { worker: fork(index, slot.recycles), recycles: slot.recycles };
+      if (closing || slots[index]?.worker !== worker) return;
+      const restarted = fork(index, slot.recycles);
+      slots[index] = { worker: restarted, recycles: slot.recycles };
+      // Killed, its exit counts as any other towards the restart limit.
+      boundStart(restarted, `worker ${index} (pid ${restarted.process.pid}, started again)`);
     }, delayMs);
+  };
+  /**
+   * A worker started after the server first listened — a restart, a replacement — that hangs while
+   * starting (a blocked HSM or store call: PKCS#11 cannot cancel one) would hold its slot, or the
+   * slot's recycling, for ever: after {@link WORKER_START_MS} it is killed, saying why. Its exit is
+   * then handled as any other: a restart's counts towards the restart limit (and the slot is
+   * started again), a replacement's leaves the old worker serving, to ask again.
+   */
+  const boundStart = (worker: Worker, who: string) => {
+    setTimeout(() => {
+      if (closing || listened.has(worker) || worker.isDead()) return;
+      progress(`${who} did not listen within ${WORKER_START_MS / 1000} s; stopping it`);
+      worker.process.kill('SIGKILL');
+    }, WORKER_START_MS).unref();
   };
   const replace = (index: number, made: number) => {
     const slot = slots[index]!;
@@ -403,18 +446,12 @@ async function runPrimary(
     const replacement = fork(index, slot.recycles + 1);
     slot.replacement = replacement;
     progress(`worker ${index} (pid ${old.process.pid}) has made ${made} token objects (limit ${recycleAfter}); starting its replacement (pid ${replacement.process.pid})`);
-    // One that hangs while starting (a blocked HSM or store call) would hold the slot's recycling
-    // (or, had the old worker died meanwhile, the slot) for ever: it is stopped, and the old worker
-    // asks again (or the slot's worker is started again) as when a replacement fails.
-    setTimeout(() => {
-      if (closing || listened.has(replacement) || replacement.isDead()) return;
-      progress(`worker ${index}: its replacement (pid ${replacement.process.pid}) did not listen within ${REPLACEMENT_START_MS / 1000} s; stopping it`);
-      replacement.process.kill('SIGKILL');
-    }, REPLACEMENT_START_MS).unref();
+    boundStart(replacement, `worker ${index}: its replacement (pid ${replacement.process.pid})`);
   };
   /** A worker listens on all its addresses (one message, however many addresses the host names). */
   const onListening = (worker: Worker, urls: string[]) => {
     listened.add(worker);
+    serverPort ??= portFrom(urls[0]);
     if (reloadOnListening.has(worker)) worker.process.kill('SIGHUP');
     const index = slots.findIndex((slot) => slot.worker === worker || slot.replacement === worker);
     const slot = slots[index];
@@ -525,11 +562,11 @@ function retire(server: Server, stop: () => void, boundMs: number): void {
 }
 
 /**
- * How long a replacement may take to listen (start-up took 17–18 s on the shared machine under
- * heavy load); less than the minute after which the worker it replaces asks again (see
- * {@link askToBeReplaced}), so that ask starts the next one.
+ * How long a worker started again or a replacement may take to listen (start-up took 17–18 s on
+ * the shared machine under heavy load); less than the minute after which the worker a replacement
+ * is for asks again (see {@link askToBeReplaced}), so that ask starts the next one.
  */
-const REPLACEMENT_START_MS = 50_000;
+const WORKER_START_MS = 50_000;
 
 /** How long a retiring worker closes connections only after an answer (see {@link retire}). */
 const DRAIN_MS = 1000;
@@ -646,17 +683,4 @@ export function rootCredentialsFromEnv(): { accessKeyId: string; secretAccessKey
   if (!accessKeyId || !secretAccessKey)
     throw new ConfigError('Set both HSMKMS_ROOT_ACCESS_KEY_ID and HSMKMS_ROOT_SECRET_ACCESS_KEY, or neither.');
   return { accessKeyId, secretAccessKey };
-}
-
-/** In a worker: the PIN, from its primary (see runPrimary), which read the PIN source once. */
-function pinFromPrimary(): Promise<string> {
-  return new Promise((resolve) => {
-    const onMessage = (message: { hsmkms?: string; pin?: string }) => {
-      if (message?.hsmkms !== PIN || typeof message.pin !== 'string') return;
-      process.off('message', onMessage);
-      resolve(message.pin);
-    };
-    process.on('message', onMessage);
-    process.send?.({ hsmkms: PIN_REQUEST });
-  });
 }

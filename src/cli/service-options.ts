@@ -2,6 +2,7 @@
 import { Command, Option } from 'commander';
 import type { KmsSettings } from '../core/operation.js';
 import { ConfigError } from '../config/hsm.js';
+import { printable } from './output.js';
 
 export interface ServiceCliOptions {
   accountId: string;
@@ -20,7 +21,11 @@ export function settingsFrom(options: ServiceCliOptions): KmsSettings {
   return { accountId: options.accountId, region: options.region, partition: 'aws' };
 }
 
-/** Progress lines go to stderr so stdout stays machine-readable. */
+/**
+ * Progress lines go to stderr so stdout stays machine-readable. Some carry text that neither the
+ * operator nor hsmkms chose (a CSR's subject, the detail of a policy document that does not parse,
+ * a peer's answer): its control and bidirectional characters are shown escaped (see {@link printable}).
+ */
 export const progress = (message: string): void => {
-  process.stderr.write(`hsmkms: ${message}\n`);
+  process.stderr.write(`hsmkms: ${printable(message)}\n`);
 };

@@ -5,10 +5,7 @@ import { ConfigError } from '../config/hsm.js';
 import { DEFAULT_PROXY_TIMEOUTS, HsmTlsError, TLS_KEY_SPECS, createTlsCsr, createTlsProxy, generateTlsKey, resolveProxyTimeouts, type ProxyTimeouts, type TlsKeySpec } from '../tls/index.js';
 import { addHsmOptions, resolveHsmConfig, type HsmCliOptions } from './hsm-options.js';
 import { parseListen, parseSeconds } from './listen.js';
-
-const progress = (message: string): void => {
-  process.stderr.write(`hsmkms: ${message}\n`);
-};
+import { progress } from './service-options.js';
 
 interface KeygenOptions extends HsmCliOptions {
   label: string;

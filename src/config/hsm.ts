@@ -9,9 +9,10 @@ import { readFileSync, statSync } from 'node:fs';
  * Where a PIN comes from. Never from argv: command lines are visible to every user of the
  * machine through `ps` and /proc. `value`: read already, held in memory — how `serve`'s primary,
  * having read a one-shot source (a FIFO, `<(cmd)`, a variable it then unsets) once, hands the PIN
- * to every worker it starts, over their IPC channel.
+ * to every worker it starts, over their IPC channel; with `reread`, what a re-login asks for the
+ * PIN now (see src/cli/serve-pins.ts).
  */
-export type PinSource = { env: string } | { file: string } | { value: string };
+export type PinSource = { env: string } | { file: string } | { value: string; reread?: () => Promise<string> };
 
 /** Vendor quirks are data: see the backend's profiles. */
 export type HsmProfileName = 'softhsm2' | 'cloudhsm' | 'generic';
@@ -54,4 +55,12 @@ export function readPin(source: PinSource): string {
   const value = readFileSync(source.file, 'utf8').replace(/\r?\n$/, '');
   if (value === '') throw new ConfigError(`The PIN file ${source.file} is empty.`);
   return value;
+}
+
+/**
+ * The PIN for a login after the first (a re-login, a keyring's connection): a held PIN asks its
+ * holder again where it can (`reread`), any other source is read again.
+ */
+export async function readPinForLogin(source: PinSource): Promise<string> {
+  return 'reread' in source && source.reread ? source.reread() : readPin(source);
 }

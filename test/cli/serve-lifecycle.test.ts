@@ -95,6 +95,27 @@ describe('serve: a worker that fails at every restart', () => {
   }, 150_000);
 });
 
+describe('serve --port 0', () => {
+  it('a sole worker started again binds the port the server got, not a new one', async () => {
+    const served = await serve([...common(), '--port', '0', ...testTokenArgs()]);
+    const primary = served.child.pid!;
+    const workers: number[] = [];
+    try {
+      await until(() => children(primary).length === 1, 10_000, 'one worker under the primary');
+      workers.push(children(primary)[0]!);
+      process.kill(workers[0]!, 'SIGKILL');
+      await until(() => children(primary).some((pid) => !workers.includes(pid)), 30_000, 'a new worker under the primary');
+      workers.push(children(primary).find((pid) => !workers.includes(pid))!);
+      await until(() => /worker 0 exited \(SIGKILL\)/.test(served.stderr()), 10_000, 'the exit reported');
+      await until(async () => (await fetch(`${served.endpoint}/health`).catch(() => undefined))?.status === 200, 60_000, `the new worker to serve at ${served.endpoint}:\n${served.stderr()}`);
+      expect(children(primary)).toEqual([workers[1]]);
+      expect(await served.stop()).toBe(0);
+    } finally {
+      cleanUp([...workers, primary]);
+    }
+  }, 120_000);
+});
+
 describe('serve: a PIN source that can be read once', () => {
   const pin = () => readFileSync(process.env.HSMKMS_TEST_PIN_FILE!, 'utf8').replace(/\r?\n$/, '');
   /** Whether the PIN is in a process's command line or initial environment. */

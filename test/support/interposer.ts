@@ -50,3 +50,17 @@ export function interposerControl(): InterposerControl {
     },
   };
 }
+
+/**
+ * `hsmkms` options naming the run's token through the interposer, for a test that spawns the
+ * binary from any project: pass {@link INTERPOSED_ENV} too. It forwards every call unchanged until
+ * the control file (see {@link interposerControl}, inherited through the environment) says otherwise.
+ */
+export function interposedTokenArgs(pinFile = process.env.HSMKMS_TEST_PIN_FILE): string[] {
+  const { HSMKMS_TEST_INTERPOSER, HSMKMS_TEST_TOKEN } = process.env;
+  if (!HSMKMS_TEST_INTERPOSER || !HSMKMS_TEST_TOKEN || !pinFile) throw new Error('test/global-setup.ts did not run');
+  return ['--module', HSMKMS_TEST_INTERPOSER, '--token-label', HSMKMS_TEST_TOKEN, '--pin-file', pinFile, '--profile', 'softhsm2'];
+}
+
+/** The environment {@link interposedTokenArgs} needs: the real module behind the interposer. */
+export const INTERPOSED_ENV = { HSMKMS_INTERPOSER_MODULE: '/usr/lib/softhsm/libsofthsm2.so' };

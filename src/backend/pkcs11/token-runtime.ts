@@ -5,7 +5,7 @@
 import pkcs11js from 'pkcs11js';
 import type { Handle, Mechanism, PKCS11, Template } from 'pkcs11js';
 import { createHash, randomBytes } from 'node:crypto';
-import { readPin } from '../../config/hsm.js';
+import { readPinForLogin } from '../../config/hsm.js';
 import type { KeySpec } from '../../core/model.js';
 import type { GeneratedMaterial, Logger, MaterialRef } from '../../core/ports.js';
 import { hsmError, HsmError, toHsmError, type Blame } from './errors.js';
@@ -52,8 +52,8 @@ export class TokenRuntime extends SessionRuntime {
     this.cache.invalidateAll();
   }
 
-  protected userPin(): string {
-    return readPin(this.config.pin);
+  protected userPin(): Promise<string> {
+    return readPinForLogin(this.config.pin);
   }
 
   /** Unwraps `ref` on the owner session; the handle comes with the epoch it was made in (handle-cache.ts). */
