@@ -116,6 +116,11 @@ export interface KeyBackend {
     target: KeySpec,
   ): Promise<GeneratedMaterial>;
   /**
+   * Why this key store cannot hold keys of `spec` at all (a token without EdDSA mechanisms cannot
+   * hold ECC_NIST_EDWARDS25519 keys), as a sentence for the caller; undefined when it can.
+   */
+  keySpecUnavailable(spec: KeySpec): string | undefined;
+  /**
    * Why this key store cannot sign or verify with `algorithm` (a token without Ed25519ph cannot do
    * ED25519_PH_SHA_512), as a sentence for the caller; undefined when it can.
    */

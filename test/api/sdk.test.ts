@@ -4,7 +4,17 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { constants, createHash, createPublicKey, createVerify, publicEncrypt, verify as cryptoVerify, randomBytes } from 'node:crypto';
+import {
+  constants,
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  createVerify,
+  publicEncrypt,
+  sign as cryptoSign,
+  verify as cryptoVerify,
+  randomBytes,
+} from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,9 +38,13 @@ import {
   DisableKeyCommand,
   ScheduleKeyDeletionCommand,
   GenerateRandomCommand,
+  GenerateDataKeyPairCommand,
+  GetKeyPolicyCommand,
+  PutKeyPolicyCommand,
 } from '@aws-sdk/client-kms';
 import { startServer, type RunningServer } from '../support/server.js';
 import { sdkFailure } from '../support/errors.js';
+import { principalClient } from '../support/sdk-server.js';
 
 let server: RunningServer;
 let kms: KMSClient;
@@ -237,6 +251,43 @@ describe('asymmetric and HMAC keys, checked with node:crypto', () => {
     const multiRegion = await sdkFailure(kms.send(new CreateKeyCommand({ KeySpec: 'ECC_NIST_EDWARDS25519', KeyUsage: 'SIGN_VERIFY', MultiRegion: true })));
     expect(multiRegion).toMatchObject({ name: 'UnsupportedOperationException' });
     expect(multiRegion.message).toMatch(/cannot be copied to another Region's HSM/);
+  });
+
+  it('judges kms:KeySpec, kms:SigningAlgorithm and kms:MessageType of an Ed25519 Sign in the key policy', async () => {
+    const { KeyMetadata } = await kms.send(new CreateKeyCommand({ KeySpec: 'ECC_NIST_EDWARDS25519', KeyUsage: 'SIGN_VERIFY' }));
+    const KeyId = KeyMetadata!.KeyId!;
+    const signer = await principalClient(server, `ed-signer-${randomBytes(4).toString('hex')}`);
+    try {
+      const base = JSON.parse((await kms.send(new GetKeyPolicyCommand({ KeyId, PolicyName: 'default' }))).Policy!) as { Statement: unknown[] };
+      const allowWhen = async (condition: Record<string, string>) => {
+        const statement = { Sid: 'Signer', Effect: 'Allow', Principal: { AWS: signer.arn }, Action: 'kms:Sign', Resource: '*', Condition: { StringEquals: condition } };
+        await kms.send(new PutKeyPolicyCommand({ KeyId, PolicyName: 'default', Policy: JSON.stringify({ ...base, Statement: [...base.Statement, statement] }) }));
+        if (process.env.HSMKMS_TEST_DEPLOYMENT === 'three-nodes') await new Promise((r) => setTimeout(r, 1100));
+        return signer.kms.send(new SignCommand({ KeyId, Message: Buffer.from('m'), MessageType: 'RAW', SigningAlgorithm: 'ED25519_SHA_512' })).then(
+          () => 'ok',
+          (e: Error) => e.name,
+        );
+      };
+      expect(await allowWhen({ 'kms:KeySpec': 'ECC_NIST_EDWARDS25519', 'kms:SigningAlgorithm': 'ED25519_SHA_512', 'kms:MessageType': 'RAW' })).toBe('ok');
+      expect(await allowWhen({ 'kms:SigningAlgorithm': 'ED25519_PH_SHA_512' })).toBe('AccessDeniedException');
+      expect(await allowWhen({ 'kms:MessageType': 'DIGEST' })).toBe('AccessDeniedException');
+      expect(await allowWhen({ 'kms:KeySpec': 'ECC_NIST_P256' })).toBe('AccessDeniedException');
+    } finally {
+      signer.kms.destroy();
+    }
+  });
+
+  it('makes Ed25519 data key pairs (GenerateDataKeyPair): the private key signs what the public key verifies', async () => {
+    const { KeyMetadata } = await kms.send(new CreateKeyCommand({}));
+    const pair = await kms.send(new GenerateDataKeyPairCommand({ KeyId: KeyMetadata!.KeyId, KeyPairSpec: 'ECC_NIST_EDWARDS25519' }));
+    expect(pair.KeyPairSpec).toBe('ECC_NIST_EDWARDS25519');
+    const privateKey = createPrivateKey({ key: Buffer.from(pair.PrivateKeyPlaintext!), format: 'der', type: 'pkcs8' });
+    const publicKey = createPublicKey({ key: Buffer.from(pair.PublicKey!), format: 'der', type: 'spki' });
+    expect(publicKey.asymmetricKeyType).toBe('ed25519');
+    const message = Buffer.from('data key pair');
+    expect(cryptoVerify(null, message, publicKey, cryptoSign(null, message, privateKey))).toBe(true);
+    const decrypted = await kms.send(new DecryptCommand({ CiphertextBlob: pair.PrivateKeyCiphertextBlob }));
+    expect(Buffer.from(decrypted.Plaintext!)).toEqual(Buffer.from(pair.PrivateKeyPlaintext!));
   });
 
   it('decrypts RSA-OAEP ciphertexts made by node:crypto with the public key', async () => {

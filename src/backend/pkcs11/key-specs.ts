@@ -141,6 +141,18 @@ function common(extractable: boolean, profile: HsmProfile, id: Buffer | undefine
   return t;
 }
 
+/**
+ * Mechanisms a spec needs that PKCS#11 2.40 tokens may lack (AWS CloudHSM's PKCS#11 library lists
+ * no EdDSA mechanism), by name for messages; undefined where the 2.40 baseline suffices.
+ */
+export function requiredMechanisms(spec: KeySpec): readonly { mechanism: number; name: string }[] | undefined {
+  if (SPECS[spec].family !== 'ed') return undefined;
+  return [
+    { mechanism: CKM_EC_EDWARDS_KEY_PAIR_GEN, name: 'CKM_EC_EDWARDS_KEY_PAIR_GEN' },
+    { mechanism: CKM_EDDSA, name: 'CKM_EDDSA' },
+  ];
+}
+
 /** The CKA_LABEL of the token objects that hold EdDSA key material (`tokenObject` specs). */
 export const TOKEN_MATERIAL_LABEL = 'hsmkms-key-material';
 

@@ -68,6 +68,7 @@ import { importMaterial } from './key-import.js';
 import {
   CKK_EC_EDWARDS,
   eddsaKeyPairRequest,
+  requiredMechanisms,
   HMAC_MECH,
   OAEP_HASH,
   oaepMechanism,
@@ -106,6 +107,8 @@ export class Pkcs11Backend extends TokenRuntime implements KeyBackend, AuditSign
   private replication: Promise<TokenKeySet> | undefined;
   /** Whether the token signs Ed25519ph, probed on first need ({@link probeEd25519ph}). */
   private ed25519ph: Promise<boolean> | undefined;
+  /** The mechanisms the token lists (C_GetMechanismList at start-up), for what it lacks ({@link keySpecUnavailable}). */
+  private mechanisms: ReadonlySet<number> = new Set();
 
   /** See `openPkcs11Backend`. Start-up calls are synchronous: nothing waits for them yet. */
   static async open(config: Pkcs11BackendConfig, logger: Logger = SILENT): Promise<Pkcs11Backend> {
@@ -128,6 +131,8 @@ export class Pkcs11Backend extends TokenRuntime implements KeyBackend, AuditSign
       backend.domain = await loadTokenKeys(calls, owner, 'domain', keys);
       backend.seal = await loadTokenKeys(calls, owner, 'seal', keys);
       await calls.prestartThreads();
+      // Synchronous, as every start-up call: the token's mechanisms do not change while it runs.
+      backend.mechanisms = new Set(module.C_GetMechanismList(slot));
     } catch (e) {
       await backend.close();
       throw e;
@@ -236,6 +241,12 @@ export class Pkcs11Backend extends TokenRuntime implements KeyBackend, AuditSign
     } finally {
       out.fill(0);
     }
+  }
+
+  keySpecUnavailable(spec: KeySpec): string | undefined {
+    const missing = (requiredMechanisms(spec) ?? []).filter((m) => !this.mechanisms.has(m.mechanism));
+    if (missing.length === 0) return undefined;
+    return `This HSM does not offer ${missing.map((m) => m.name).join(' and ')}, which ${spec} keys need; it cannot hold ${spec} keys.`;
   }
 
   async signingAlgorithmUnavailable(algorithm: SigningAlgorithm): Promise<string | undefined> {

@@ -46,6 +46,8 @@ export const createKey: Operation = {
       throw new KmsError('ValidationException', 'You must specify a KeyUsage value for all KMS keys except for symmetric encryption keys.');
     const keyUsage = requestedUsage ?? 'ENCRYPT_DECRYPT';
     requireUsageForSpec(keySpec, keyUsage);
+    const unavailable = deps.backend.keySpecUnavailable(keySpec);
+    if (unavailable !== undefined) throw new KmsError('UnsupportedOperationException', unavailable);
     const keyStore = await storeForNewKey(deps, { origin, customKeyStoreId, xksKeyId, keySpec, keyUsage, multiRegion });
     const transport = multiRegion ? replicaTransportOf(deps.backend) : undefined;
     if (multiRegion && !transport)
