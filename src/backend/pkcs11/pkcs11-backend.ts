@@ -92,6 +92,9 @@ const P = pkcs11js;
 const SILENT: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => SILENT };
 const generateKeyPairAsync = promisify(generateKeyPairCallback);
 
+/** What a token answers a mechanism, or mechanism parameters, it does not do with (before it looks at any data). */
+const MECHANISM_REFUSALS: readonly string[] = ['CKR_MECHANISM_PARAM_INVALID', 'CKR_ARGUMENTS_BAD', 'CKR_MECHANISM_INVALID'];
+
 /** The blob purpose of a key's material: KEY_AGREEMENT (EC only) derives and never signs. */
 function materialPurposeOf(spec: KeySpec, usage: KeyUsage | undefined): 'cmk' | 'key-agreement' {
   if (usage !== 'KEY_AGREEMENT') return 'cmk';
@@ -207,7 +210,7 @@ export class Pkcs11Backend extends TokenRuntime implements KeyBackend, AuditSign
    */
   refusesOaep(error: unknown, hash: 'sha1' | 'sha256'): boolean {
     const code = toHsmError(error, 'C_DecryptInit').code;
-    if (!['CKR_MECHANISM_PARAM_INVALID', 'CKR_ARGUMENTS_BAD', 'CKR_MECHANISM_INVALID'].includes(code)) return false;
+    if (!MECHANISM_REFUSALS.includes(code)) return false;
     if (this.oaepHashes.delete(hash))
       this.log.warn({ ckr: code, hash }, 'the token refuses RSAES-OAEP with this hash; removing OAEP padding in process memory instead');
     return true;
@@ -282,7 +285,7 @@ export class Pkcs11Backend extends TokenRuntime implements KeyBackend, AuditSign
           prehashed = Buffer.from(await this.calls.initAndRun('ec-other', ['C_SignInit', s, hashed.mechanism, pair.privateKey], ['C_Sign', s, hashed.input, Buffer.alloc(64)]));
         } catch (e) {
           const code = toHsmError(e, 'C_SignInit').code;
-          if (['CKR_MECHANISM_PARAM_INVALID', 'CKR_ARGUMENTS_BAD', 'CKR_MECHANISM_INVALID'].includes(code)) return this.noEd25519ph(code);
+          if (MECHANISM_REFUSALS.includes(code)) return this.noEd25519ph(code);
           throw e;
         }
         return prehashed.equals(plain) ? this.noEd25519ph('phFlag ignored') : true;
