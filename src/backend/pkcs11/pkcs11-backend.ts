@@ -16,6 +16,9 @@
  *   token therefore holds two objects however many CMKs exist, and CloudHSM's or SoftHSM2's
  *   object limits and linear lookups never come into play.
  * - Imports unwrap the customer's material straight into the token (key-import.ts).
+ * - Except EdDSA material (ECC_NIST_EDWARDS25519), which SoftHSM2 2.6 cannot wrap: it is generated
+ *   as a persistent token object, never extractable, referenced by CKA_ID instead of a blob and
+ *   destroyed with its key (key-specs.ts `tokenObject`), one token object per key version.
  *
  * ## Who can break it, and what closes the gap
  * Whoever holds the user PIN could ask the token to unwrap a blob as an *extractable* object and
