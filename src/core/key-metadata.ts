@@ -29,6 +29,8 @@ export function signingAlgorithmsFor(key: Pick<KeyRecord, 'keySpec' | 'keyUsage'
       return ['ECDSA_SHA_384'];
     case 'ECC_NIST_P521':
       return ['ECDSA_SHA_512'];
+    case 'ECC_NIST_EDWARDS25519':
+      return ['ED25519_SHA_512', 'ED25519_PH_SHA_512'];
     default:
       return undefined;
   }

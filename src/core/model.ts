@@ -16,6 +16,8 @@ export const KEY_SPECS = [
   'HMAC_256',
   'HMAC_384',
   'HMAC_512',
+  // Appended, never inserted: a material blob records its spec as an index into this list (material-blob.ts).
+  'ECC_NIST_EDWARDS25519',
 ] as const;
 /** A key's type and size (AWS `KeySpec`). */
 export type KeySpec = (typeof KEY_SPECS)[number];
@@ -51,6 +53,9 @@ export const SIGNING_ALGORITHMS = [
   'ECDSA_SHA_256',
   'ECDSA_SHA_384',
   'ECDSA_SHA_512',
+  // EdDSA (ECC_NIST_EDWARDS25519): pure Ed25519 over a RAW message, and Ed25519ph over a SHA-512 DIGEST.
+  'ED25519_SHA_512',
+  'ED25519_PH_SHA_512',
 ] as const;
 export type SigningAlgorithm = (typeof SIGNING_ALGORITHMS)[number];
 
@@ -75,6 +80,7 @@ export const DATA_KEY_PAIR_SPECS = [
   'ECC_NIST_P384',
   'ECC_NIST_P521',
   'ECC_SECG_P256K1',
+  'ECC_NIST_EDWARDS25519',
 ] as const;
 export type DataKeyPairSpec = (typeof DATA_KEY_PAIR_SPECS)[number];
 
@@ -229,6 +235,8 @@ export function usagesFor(spec: KeySpec): readonly KeyUsage[] {
   if (spec === 'SYMMETRIC_DEFAULT') return ['ENCRYPT_DECRYPT'];
   if (spec.startsWith('HMAC_')) return ['GENERATE_VERIFY_MAC'];
   if (spec.startsWith('RSA_')) return ['ENCRYPT_DECRYPT', 'SIGN_VERIFY'];
+  // EdDSA keys sign and verify only (AWS: "ECC_NIST_EDWARDS25519 (ed25519) - signing and verification only").
+  if (spec === 'ECC_NIST_EDWARDS25519') return ['SIGN_VERIFY'];
   // ECDH needs a NIST curve: AWS offers KEY_AGREEMENT for the NIST (and China-only SM2) specs, never secp256k1.
   if (spec.startsWith('ECC_NIST_')) return ['SIGN_VERIFY', 'KEY_AGREEMENT'];
   return ['SIGN_VERIFY'];

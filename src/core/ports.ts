@@ -115,8 +115,24 @@ export interface KeyBackend {
     encryptedMaterial: Uint8Array,
     target: KeySpec,
   ): Promise<GeneratedMaterial>;
+  /**
+   * Why this key store cannot hold keys of `spec` at all (a token without EdDSA mechanisms cannot
+   * hold ECC_NIST_EDWARDS25519 keys), as a sentence for the caller; undefined when it can.
+   */
+  keySpecUnavailable(spec: KeySpec): string | undefined;
+  /**
+   * Why this key store cannot sign or verify with `algorithm` (a token without Ed25519ph cannot do
+   * ED25519_PH_SHA_512), as a sentence for the caller; undefined when it can.
+   */
+  signingAlgorithmUnavailable(algorithm: SigningAlgorithm): Promise<string | undefined>;
   /** Drops any cached handle for this material (after deletion). */
   forget(id: string): void;
+  /**
+   * Destroys material whose key lives in the token itself rather than in its blob (EdDSA keys: see
+   * the PKCS#11 backend's key-specs.ts), once the store no longer references it; nothing for a
+   * wrapped blob, which dies with its row. Also drops cached handles, as {@link forget}.
+   */
+  destroyMaterial(ref: MaterialRef): Promise<void>;
   /** Seals a service secret (e.g. a SigV4 secret access key) under a key that never leaves the HSM. */
   sealSecret(plaintext: Uint8Array): Promise<Buffer>;
   unsealSecret(sealed: Uint8Array): Promise<Buffer>;

@@ -205,6 +205,7 @@ function dueWork(deps: KmsDeps, logger: Logger, key: KeyRecord, now: Date): DueW
         if (versions.length === 0) return undefined;
         // Token objects go after the records: a CancelKeyDeletion that won the race keeps both.
         if (location) await destroyKeyStoreMaterial(deps, key, location.store, versions, logger);
+        else await destroyTokenMaterial(deps, key, versions, logger);
         logger.info({ keyId: key.keyId }, 'key deleted after its waiting period');
         return { keyMaterialIds: versions.map((v) => v.versionId) };
       },
@@ -267,6 +268,18 @@ async function destroyKey(deps: KmsDeps, keyId: string, now: Date): Promise<KeyM
   });
   for (const v of versions) deps.backend.forget(materialId(keyId, v.versionId));
   return versions;
+}
+
+/**
+ * Material of the default store that is a token object of its own (EdDSA keys) is destroyed after
+ * its records; a failure is logged with the object's key material id for the operator (the
+ * records are gone, so nothing retries it) and does not undo the deletion.
+ */
+async function destroyTokenMaterial(deps: KmsDeps, key: KeyRecord, versions: KeyMaterialVersion[], logger: Logger): Promise<void> {
+  for (const v of versions)
+    await deps.backend.destroyMaterial({ id: materialId(key.keyId, v.versionId), keySpec: key.keySpec, wrapped: v.wrappedMaterial }).catch((error: unknown) =>
+      logger.error({ keyId: key.keyId, keyMaterialId: v.versionId, err: describe(error) }, 'the token object of deleted key material could not be destroyed'),
+    );
 }
 
 /**

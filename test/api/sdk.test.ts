@@ -3,7 +3,21 @@
  * nothing in the client is changed but the endpoint and the credentials.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { constants, createPublicKey, createVerify, publicEncrypt, verify as cryptoVerify, randomBytes } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import {
+  constants,
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  createVerify,
+  publicEncrypt,
+  sign as cryptoSign,
+  verify as cryptoVerify,
+  randomBytes,
+} from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import {
   KMSClient,
   CreateKeyCommand,
@@ -24,8 +38,13 @@ import {
   DisableKeyCommand,
   ScheduleKeyDeletionCommand,
   GenerateRandomCommand,
+  GenerateDataKeyPairCommand,
+  GetKeyPolicyCommand,
+  PutKeyPolicyCommand,
 } from '@aws-sdk/client-kms';
 import { startServer, type RunningServer } from '../support/server.js';
+import { sdkFailure } from '../support/errors.js';
+import { principalClient } from '../support/sdk-server.js';
 
 let server: RunningServer;
 let kms: KMSClient;
@@ -151,6 +170,124 @@ describe('asymmetric and HMAC keys, checked with node:crypto', () => {
       new SignCommand({ KeyId: KeyMetadata!.KeyId, Message: digest, MessageType: 'DIGEST', SigningAlgorithm: 'ECDSA_SHA_256' }),
     );
     expect(cryptoVerify('sha256', message, publicKey, Buffer.from(dig.Signature!))).toBe(true);
+  });
+
+  it('signs with Ed25519 (ECC_NIST_EDWARDS25519): openssl verifies the 64-byte signature with the key from GetPublicKey', async () => {
+    const ed25519 = ['ED25519_SHA_512', 'ED25519_PH_SHA_512'];
+    const { KeyMetadata } = await kms.send(new CreateKeyCommand({ KeySpec: 'ECC_NIST_EDWARDS25519', KeyUsage: 'SIGN_VERIFY' }));
+    const KeyId = KeyMetadata!.KeyId!;
+    expect(KeyMetadata).toMatchObject({ KeySpec: 'ECC_NIST_EDWARDS25519', KeyUsage: 'SIGN_VERIFY', SigningAlgorithms: ed25519 });
+    expect((await kms.send(new DescribeKeyCommand({ KeyId }))).KeyMetadata).toMatchObject({ KeySpec: 'ECC_NIST_EDWARDS25519', SigningAlgorithms: ed25519 });
+    const pub = await kms.send(new GetPublicKeyCommand({ KeyId }));
+    expect(pub).toMatchObject({ KeySpec: 'ECC_NIST_EDWARDS25519', KeyUsage: 'SIGN_VERIFY', SigningAlgorithms: ed25519 });
+    // RFC 8410: SEQUENCE { SEQUENCE { OID 1.3.101.112 } BIT STRING (32-byte key) }, 44 bytes.
+    const spki = Buffer.from(pub.PublicKey!);
+    expect(spki.subarray(0, 12).toString('hex')).toBe('302a300506032b6570032100');
+    expect(spki).toHaveLength(44);
+
+    const message = randomBytes(300);
+    const signed = await kms.send(new SignCommand({ KeyId, Message: message, SigningAlgorithm: 'ED25519_SHA_512', MessageType: 'RAW' }));
+    expect(signed.SigningAlgorithm).toBe('ED25519_SHA_512');
+    const signature = Buffer.from(signed.Signature!);
+    expect(signature).toHaveLength(64);
+    expect(cryptoVerify(null, message, createPublicKey({ key: spki, format: 'der', type: 'spki' }), signature)).toBe(true);
+    const dir = mkdtempSync(join(tmpdir(), 'hsmkms-ed25519-'));
+    try {
+      writeFileSync(join(dir, 'pub.der'), spki);
+      writeFileSync(join(dir, 'msg'), message);
+      writeFileSync(join(dir, 'sig'), signature);
+      const text = execFileSync('openssl', ['pkey', '-pubin', '-inform', 'DER', '-in', join(dir, 'pub.der'), '-noout', '-text'], { encoding: 'utf8' });
+      expect(text).toMatch(/ED25519 Public-Key/);
+      const verified = execFileSync(
+        'openssl',
+        ['pkeyutl', '-verify', '-pubin', '-keyform', 'DER', '-inkey', join(dir, 'pub.der'), '-rawin', '-in', join(dir, 'msg'), '-sigfile', join(dir, 'sig')],
+        { encoding: 'utf8' },
+      );
+      expect(verified).toMatch(/Signature Verified Successfully/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    // The message type is optional: RAW by default, as for every algorithm.
+    const byDefault = await kms.send(new SignCommand({ KeyId, Message: message, SigningAlgorithm: 'ED25519_SHA_512' }));
+    expect(Buffer.from(byDefault.Signature!)).toEqual(signature); // EdDSA is deterministic
+
+    const v = await kms.send(new VerifyCommand({ KeyId, Message: message, Signature: signature, SigningAlgorithm: 'ED25519_SHA_512' }));
+    expect(v).toMatchObject({ SignatureValid: true, SigningAlgorithm: 'ED25519_SHA_512' });
+    await expect(
+      kms.send(new VerifyCommand({ KeyId, Message: Buffer.from('another message'), Signature: signature, SigningAlgorithm: 'ED25519_SHA_512' })),
+    ).rejects.toMatchObject({ name: 'KMSInvalidSignatureException' });
+  });
+
+  it('refuses the other message type, a digest of the wrong length and other algorithms for an Ed25519 key, as AWS does', async () => {
+    const { KeyMetadata } = await kms.send(new CreateKeyCommand({ KeySpec: 'ECC_NIST_EDWARDS25519', KeyUsage: 'SIGN_VERIFY' }));
+    const KeyId = KeyMetadata!.KeyId!;
+    const digest = createHash('sha512').update('a message').digest();
+    // ED25519_SHA_512 takes MessageType RAW only, ED25519_PH_SHA_512 DIGEST only: "not interchangeable".
+    const rawOnly = await sdkFailure(kms.send(new SignCommand({ KeyId, Message: digest, MessageType: 'DIGEST', SigningAlgorithm: 'ED25519_SHA_512' })));
+    expect(rawOnly).toMatchObject({ name: 'ValidationException', status: 400 });
+    expect(rawOnly.message).toMatch(/^Message type DIGEST is incompatible with signing algorithm ED25519_SHA_512; it requires MessageType RAW/);
+    const digestOnly = await sdkFailure(kms.send(new SignCommand({ KeyId, Message: digest, MessageType: 'RAW', SigningAlgorithm: 'ED25519_PH_SHA_512' })));
+    expect(digestOnly).toMatchObject({ name: 'ValidationException' });
+    expect(digestOnly.message).toMatch(/^Message type RAW is incompatible/);
+    await expect(
+      kms.send(new VerifyCommand({ KeyId, Message: digest, Signature: randomBytes(64), MessageType: 'RAW', SigningAlgorithm: 'ED25519_PH_SHA_512' })),
+    ).rejects.toMatchObject({ name: 'ValidationException' });
+    // A DIGEST for Ed25519ph is one SHA-512 digest: 64 bytes.
+    const short = await sdkFailure(kms.send(new SignCommand({ KeyId, Message: digest.subarray(0, 32), MessageType: 'DIGEST', SigningAlgorithm: 'ED25519_PH_SHA_512' })));
+    expect(short).toMatchObject({ name: 'ValidationException', message: 'Digest is invalid length for algorithm ED25519_PH_SHA_512.' });
+    await expect(kms.send(new SignCommand({ KeyId, Message: digest, SigningAlgorithm: 'ECDSA_SHA_512' }))).rejects.toMatchObject({
+      name: 'InvalidKeyUsageException',
+    });
+    // SoftHSM2 ignores CKM_EDDSA's phFlag (the backend's probe finds out): Ed25519ph is refused, naming why.
+    const ph = await sdkFailure(kms.send(new SignCommand({ KeyId, Message: digest, MessageType: 'DIGEST', SigningAlgorithm: 'ED25519_PH_SHA_512' })));
+    expect(ph).toMatchObject({ name: 'UnsupportedOperationException' });
+    expect(ph.message).toMatch(/does not sign with Ed25519ph \(CKM_EDDSA with CK_EDDSA_PARAMS phFlag\).*ED25519_SHA_512 and MessageType RAW/);
+    await expect(
+      kms.send(new VerifyCommand({ KeyId, Message: digest, Signature: randomBytes(64), MessageType: 'DIGEST', SigningAlgorithm: 'ED25519_PH_SHA_512' })),
+    ).rejects.toMatchObject({ name: 'UnsupportedOperationException' });
+    // Signing and verification only; and the key never leaves this HSM, so it cannot be multi-Region.
+    for (const KeyUsage of ['KEY_AGREEMENT', 'ENCRYPT_DECRYPT'] as const)
+      await expect(kms.send(new CreateKeyCommand({ KeySpec: 'ECC_NIST_EDWARDS25519', KeyUsage }))).rejects.toMatchObject({ name: 'ValidationException' });
+    const multiRegion = await sdkFailure(kms.send(new CreateKeyCommand({ KeySpec: 'ECC_NIST_EDWARDS25519', KeyUsage: 'SIGN_VERIFY', MultiRegion: true })));
+    expect(multiRegion).toMatchObject({ name: 'UnsupportedOperationException' });
+    expect(multiRegion.message).toMatch(/cannot be copied to another Region's HSM/);
+  });
+
+  it('judges kms:KeySpec, kms:SigningAlgorithm and kms:MessageType of an Ed25519 Sign in the key policy', async () => {
+    const { KeyMetadata } = await kms.send(new CreateKeyCommand({ KeySpec: 'ECC_NIST_EDWARDS25519', KeyUsage: 'SIGN_VERIFY' }));
+    const KeyId = KeyMetadata!.KeyId!;
+    const signer = await principalClient(server, `ed-signer-${randomBytes(4).toString('hex')}`);
+    try {
+      const base = JSON.parse((await kms.send(new GetKeyPolicyCommand({ KeyId, PolicyName: 'default' }))).Policy!) as { Statement: unknown[] };
+      const allowWhen = async (condition: Record<string, string>) => {
+        const statement = { Sid: 'Signer', Effect: 'Allow', Principal: { AWS: signer.arn }, Action: 'kms:Sign', Resource: '*', Condition: { StringEquals: condition } };
+        await kms.send(new PutKeyPolicyCommand({ KeyId, PolicyName: 'default', Policy: JSON.stringify({ ...base, Statement: [...base.Statement, statement] }) }));
+        if (process.env.HSMKMS_TEST_DEPLOYMENT === 'three-nodes') await new Promise((r) => setTimeout(r, 1100));
+        return signer.kms.send(new SignCommand({ KeyId, Message: Buffer.from('m'), MessageType: 'RAW', SigningAlgorithm: 'ED25519_SHA_512' })).then(
+          () => 'ok',
+          (e: Error) => e.name,
+        );
+      };
+      expect(await allowWhen({ 'kms:KeySpec': 'ECC_NIST_EDWARDS25519', 'kms:SigningAlgorithm': 'ED25519_SHA_512', 'kms:MessageType': 'RAW' })).toBe('ok');
+      expect(await allowWhen({ 'kms:SigningAlgorithm': 'ED25519_PH_SHA_512' })).toBe('AccessDeniedException');
+      expect(await allowWhen({ 'kms:MessageType': 'DIGEST' })).toBe('AccessDeniedException');
+      expect(await allowWhen({ 'kms:KeySpec': 'ECC_NIST_P256' })).toBe('AccessDeniedException');
+    } finally {
+      signer.kms.destroy();
+    }
+  });
+
+  it('makes Ed25519 data key pairs (GenerateDataKeyPair): the private key signs what the public key verifies', async () => {
+    const { KeyMetadata } = await kms.send(new CreateKeyCommand({}));
+    const pair = await kms.send(new GenerateDataKeyPairCommand({ KeyId: KeyMetadata!.KeyId, KeyPairSpec: 'ECC_NIST_EDWARDS25519' }));
+    expect(pair.KeyPairSpec).toBe('ECC_NIST_EDWARDS25519');
+    const privateKey = createPrivateKey({ key: Buffer.from(pair.PrivateKeyPlaintext!), format: 'der', type: 'pkcs8' });
+    const publicKey = createPublicKey({ key: Buffer.from(pair.PublicKey!), format: 'der', type: 'spki' });
+    expect(publicKey.asymmetricKeyType).toBe('ed25519');
+    const message = Buffer.from('data key pair');
+    expect(cryptoVerify(null, message, publicKey, cryptoSign(null, message, privateKey))).toBe(true);
+    const decrypted = await kms.send(new DecryptCommand({ CiphertextBlob: pair.PrivateKeyCiphertextBlob }));
+    expect(Buffer.from(decrypted.Plaintext!)).toEqual(Buffer.from(pair.PrivateKeyPlaintext!));
   });
 
   it('decrypts RSA-OAEP ciphertexts made by node:crypto with the public key', async () => {

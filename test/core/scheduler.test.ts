@@ -70,6 +70,20 @@ describe('scheduler: key deletion', () => {
     ]);
   });
 
+  it('destroys the token object of an Ed25519 key with it (the only copy of its material)', async () => {
+    const { keyId } = await newKey(kms, { KeySpec: 'ECC_NIST_EDWARDS25519', KeyUsage: 'SIGN_VERIFY' });
+    const [version] = await kms.store.listKeyVersions(keyId);
+    const material = (id: string) => ({ id, keySpec: 'ECC_NIST_EDWARDS25519' as const, wrapped: version!.wrappedMaterial });
+    await expect(kms.backend.sign(material(`${keyId}-before`), 'ED25519_SHA_512', Buffer.from('m'), 'RAW')).resolves.toHaveLength(64);
+    await call(kms, scheduleKeyDeletion, { KeyId: keyId, PendingWindowInDays: 7 });
+    kms.clock.advance(7 * DAY_MS);
+    await scheduler.runOnce();
+    expect(await kms.store.getKey(keyId)).toBeUndefined();
+    // A handle the backend never had before: the token is searched again and holds no such object.
+    await expect(kms.backend.sign(material(`${keyId}-after`), 'ED25519_SHA_512', Buffer.from('m'), 'RAW')).rejects.toMatchObject({ code: 'ERR_KEY_MATERIAL_MISSING' });
+    expect(logs.filter((l) => l.level === 'error')).toEqual([]);
+  });
+
   it('keeps a key whose deletion was cancelled before it was due', async () => {
     const { keyId } = await newKey(kms);
     await call(kms, scheduleKeyDeletion, { KeyId: keyId, PendingWindowInDays: 7 });

@@ -27,7 +27,7 @@
  *
  * Control file: one `key=value` per line, `#` starts a comment. Keys: latency_us, jitter_us,
  * cloudhsm (0/1), fault (up to 8 lines), hang, token_removed (0/1), oversize_signatures,
- * token_manufacturer, main_thread_log, object_log. Counters (after=, count=) start from zero each time the file changes.
+ * token_manufacturer, hidden_mechanisms, main_thread_log, object_log. Counters (after=, count=) start from zero each time the file changes.
  *
  *   fault=<C_Function|*> <CKR_NAME|0xHEX> [after=N] [count=N] [close_sessions=1]
  *       The matching calls after the first N (default 0) return the code instead of being
@@ -50,6 +50,10 @@
  *   token_manufacturer=NAME
  *       C_GetTokenInfo reports NAME (up to 32 characters, blank-padded) as the manufacturerID:
  *       another vendor's token, for code that adapts to SoftHSM2.
+ *   hidden_mechanisms=0xHEX[,0xHEX…]
+ *       A token without these mechanisms (up to 8): C_GetMechanismList leaves them out and
+ *       C_GetMechanismInfo answers CKR_MECHANISM_INVALID, as a token that lacks them does (AWS
+ *       CloudHSM's library lists no EdDSA mechanism). Calls that use them still reach the real module.
  *   object_log=PATH
  *       One line per object handle passed to the real module, in the order the calls reach it
  *       (any thread): `C_EncryptInit <session> <object>` for a use (C_*Init, C_DestroyObject,
@@ -125,6 +129,8 @@ typedef struct {
   int cloudhsm, tokenRemoved;
   long oversizeSignatures;
   char tokenManufacturer[33];
+  CK_MECHANISM_TYPE hiddenMechanisms[8];
+  int nHiddenMechanisms;
   Fault faults[MAX_FAULTS];
   int nFaults;
   Hang hang;
@@ -238,6 +244,13 @@ static void setting(Config* c, const char* key, const char* value) {
   else if (strcmp(key, "token_removed") == 0) c->tokenRemoved = atoi(value);
   else if (strcmp(key, "oversize_signatures") == 0) c->oversizeSignatures = atol(value);
   else if (strcmp(key, "token_manufacturer") == 0) snprintf(c->tokenManufacturer, sizeof c->tokenManufacturer, "%s", value);
+  else if (strcmp(key, "hidden_mechanisms") == 0) {
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", value);
+    c->nHiddenMechanisms = 0;
+    for (char* save = NULL, *t = strtok_r(buf, ", ", &save); t && c->nHiddenMechanisms < 8; t = strtok_r(NULL, ", ", &save))
+      c->hiddenMechanisms[c->nHiddenMechanisms++] = (CK_MECHANISM_TYPE)strtoul(t, NULL, 0);
+  }
   else if (strcmp(key, "fault") == 0) parseFault(c, value);
   else if (strcmp(key, "hang") == 0) parseHang(c, value);
   else if (strcmp(key, "main_thread_log") == 0) snprintf(c->mainThreadLog, sizeof c->mainThreadLog, "%s", value);
@@ -534,6 +547,35 @@ static CK_RV x_C_GetTokenInfo(CK_SLOT_ID slotID, CK_TOKEN_INFO_PTR pInfo) {
   }
   pthread_mutex_unlock(&mu);
   return rv;
+}
+
+/* ───────────────────────── hidden mechanisms ───────────────────────── */
+
+static int hidden(CK_MECHANISM_TYPE type) {
+  pthread_mutex_lock(&mu);
+  int found = 0;
+  for (int i = 0; i < cfg.nHiddenMechanisms; i++) found |= cfg.hiddenMechanisms[i] == type;
+  pthread_mutex_unlock(&mu);
+  return found;
+}
+
+static CK_RV w_C_GetMechanismList(CK_SLOT_ID slotID, CK_MECHANISM_TYPE_PTR pMechanismList, CK_ULONG_PTR pulCount) {
+  CK_RV rv = before("C_GetMechanismList");
+  if (rv == CKR_OK) rv = real->C_GetMechanismList(slotID, pMechanismList, pulCount);
+  // A length query answers the real count: an upper bound, as the list that follows is shorter.
+  if (rv == CKR_OK && pMechanismList) {
+    CK_ULONG kept = 0;
+    for (CK_ULONG i = 0; i < *pulCount; i++)
+      if (!hidden(pMechanismList[i])) pMechanismList[kept++] = pMechanismList[i];
+    *pulCount = kept;
+  }
+  return after(rv);
+}
+
+static CK_RV w_C_GetMechanismInfo(CK_SLOT_ID slotID, CK_MECHANISM_TYPE type, CK_MECHANISM_INFO_PTR pInfo) {
+  CK_RV rv = before("C_GetMechanismInfo");
+  if (rv == CKR_OK) rv = hidden(type) ? CKR_MECHANISM_INVALID : real->C_GetMechanismInfo(slotID, type, pInfo);
+  return after(rv);
 }
 
 /* ───────────────────────── CloudHSM: PIN form ───────────────────────── */

@@ -29,6 +29,11 @@ import { hsmError } from './errors.js';
 export interface Made {
   handle: Handle;
   epoch: number;
+  /**
+   * A persistent token object that was found, not made (EdDSA key material): the cache forgets its
+   * handle and never destroys the object, which is the key itself.
+   */
+  persistent?: boolean;
 }
 
 /** Where the epoch of the owner session's objects lives (HsmCalls). */
@@ -47,6 +52,8 @@ interface Entry {
   evicted: boolean;
   /** Destroyed, or of an ended epoch: never destroyed again. */
   dead: boolean;
+  /** See {@link Made.persistent}: never destroyed. */
+  persistent: boolean;
 }
 
 /** A handle lent to one operation. Call `release()` exactly once. */
@@ -151,7 +158,8 @@ export class HandleCache {
   }
 
   private insert(id: string, made: Made): Entry {
-    const entry: Entry = { handle: made.handle, epoch: made.epoch, leases: 0, evicted: false, dead: made.epoch !== this.epochs.epoch };
+    const persistent = made.persistent === true;
+    const entry: Entry = { handle: made.handle, epoch: made.epoch, leases: 0, evicted: false, dead: made.epoch !== this.epochs.epoch, persistent };
     // Made in an epoch that has ended (the owner session went meanwhile): dropped, not destroyed.
     if (entry.dead) return entry;
     this.inflight.delete(id);
@@ -159,8 +167,8 @@ export class HandleCache {
     const cached = this.entries.get(id);
     if (cached) {
       // Another load of this epoch got there first (one that started before the epoch ended
-      // finished in this one): keep that object, destroy this unused one.
-      this.destroy(made.handle);
+      // finished in this one): keep that object, destroy this unused one (a found token object stays).
+      if (!persistent) this.destroy(made.handle);
       return cached;
     }
     this.entries.set(id, entry);
@@ -177,7 +185,7 @@ export class HandleCache {
     if (e.evicted && !e.dead && e.leases === 0) {
       e.dead = true;
       // An entry whose epoch ended while it was leased is forgotten, never destroyed.
-      if (e.epoch === this.epochs.epoch) this.destroy(e.handle);
+      if (e.epoch === this.epochs.epoch && !e.persistent) this.destroy(e.handle);
     }
   }
 }

@@ -12,8 +12,13 @@ import type { CallKind, HsmProfile } from './profiles.js';
 const P = pkcs11js;
 /** PKCS#11's CKZ_DATA_SPECIFIED (OAEP label source); pkcs11js does not export it. */
 const CKZ_DATA_SPECIFIED = 1;
+/** PKCS#11 3.0's EdDSA names (pkcs11js 2.1 exports none of them). */
+export const CKK_EC_EDWARDS = 0x40;
+const CKM_EC_EDWARDS_KEY_PAIR_GEN = 0x1055;
+export const CKM_EDDSA = 0x1057;
 
-export type Family = 'aes' | 'hmac' | 'rsa' | 'ec';
+/** `ed`: EdDSA keys (CKK_EC_EDWARDS), which sign with CKM_EDDSA and do nothing else. */
+export type Family = 'aes' | 'hmac' | 'rsa' | 'ec' | 'ed';
 
 export interface SpecInfo {
   family: Family;
@@ -28,6 +33,15 @@ export interface SpecInfo {
   jwkCurve?: string;
   /** EC field size in bytes, for raw r‖s signatures. */
   ecFieldBytes?: number;
+  /**
+   * The private key is a persistent token object (CKA_TOKEN, sensitive, never extractable from its
+   * birth), found by CKA_ID through a token key reference (token-key-reference.ts), instead of a
+   * session object wrapped under the domain key. For EdDSA: SoftHSM2 2.6 cannot wrap or unwrap a
+   * CKK_EC_EDWARDS private key (C_WrapKey answers CKR_KEY_NOT_WRAPPABLE) and PKCS#11 obliges no
+   * token to; a key that never leaves the token needs no token's wrapping. Its material therefore
+   * cannot travel to another token (no multi-Region keys) and is destroyed with the key.
+   */
+  tokenObject?: boolean;
 }
 
 const oid = (hex: string) => Buffer.from(hex, 'hex');
@@ -46,6 +60,8 @@ export const SPECS: Readonly<Record<KeySpec, SpecInfo>> = {
   ECC_NIST_P384: { family: 'ec', callKind: 'ec-other', ecParams: oid('06052b81040022'), jwkCurve: 'P-384', ecFieldBytes: 48 },
   ECC_NIST_P521: { family: 'ec', callKind: 'ec-other', ecParams: oid('06052b81040023'), jwkCurve: 'P-521', ecFieldBytes: 66 },
   ECC_SECG_P256K1: { family: 'ec', callKind: 'ec-other', ecParams: oid('06052b8104000a'), jwkCurve: 'secp256k1', ecFieldBytes: 32 },
+  // CKA_EC_PARAMS as the OID id-Ed25519 (1.3.101.112, RFC 8410), which PKCS#11 3.0 allows beside the curve name.
+  ECC_NIST_EDWARDS25519: { family: 'ed', callKind: 'ec-other', ecParams: oid('06032b6570'), jwkCurve: 'Ed25519', tokenObject: true },
 };
 
 export function specInfo(spec: KeySpec): SpecInfo {
@@ -69,6 +85,7 @@ function usage(family: Family, purpose: MaterialPurpose): Template {
             hmac: [P.CKA_SIGN, P.CKA_VERIFY],
             rsa: [P.CKA_SIGN, P.CKA_DECRYPT],
             ec: [P.CKA_SIGN],
+            ed: [P.CKA_SIGN],
           }[family],
         );
   const secret = family === 'aes' || family === 'hmac';
@@ -100,6 +117,11 @@ function classAndType(info: SpecInfo): Template {
         { type: P.CKA_CLASS, value: P.CKO_PRIVATE_KEY },
         { type: P.CKA_KEY_TYPE, value: P.CKK_EC },
       ];
+    case 'ed':
+      return [
+        { type: P.CKA_CLASS, value: P.CKO_PRIVATE_KEY },
+        { type: P.CKA_KEY_TYPE, value: CKK_EC_EDWARDS },
+      ];
   }
 }
 
@@ -119,7 +141,25 @@ function common(extractable: boolean, profile: HsmProfile, id: Buffer | undefine
   return t;
 }
 
-/** How to generate material for a spec: mechanism and templates (extractable session objects). */
+/**
+ * Mechanisms a spec needs that PKCS#11 2.40 tokens may lack (AWS CloudHSM's PKCS#11 library lists
+ * no EdDSA mechanism), by name for messages; undefined where the 2.40 baseline suffices.
+ */
+export function requiredMechanisms(spec: KeySpec): readonly { mechanism: number; name: string }[] | undefined {
+  if (SPECS[spec].family !== 'ed') return undefined;
+  return [
+    { mechanism: CKM_EC_EDWARDS_KEY_PAIR_GEN, name: 'CKM_EC_EDWARDS_KEY_PAIR_GEN' },
+    { mechanism: CKM_EDDSA, name: 'CKM_EDDSA' },
+  ];
+}
+
+/** The CKA_LABEL of the token objects that hold EdDSA key material (`tokenObject` specs). */
+export const TOKEN_MATERIAL_LABEL = 'hsmkms-key-material';
+
+/**
+ * How to generate material for a spec: mechanism and templates (extractable session objects; for a
+ * `tokenObject` spec a persistent, never extractable private key, which needs `id` to be found again).
+ */
 export function generationRequest(
   spec: KeySpec,
   purpose: MaterialPurpose,
@@ -159,7 +199,42 @@ export function generationRequest(
         publicKey: [...pubCommon, { type: P.CKA_EC_PARAMS, value: info.ecParams! }, { type: P.CKA_VERIFY, value: purpose !== 'key-agreement' }],
         privateKey: priv,
       };
+    case 'ed':
+      if (!id || purpose !== 'cmk') throw new TypeError(`${spec} material is a signing key found by its CKA_ID`);
+      return eddsaKeyPairRequest(profile, id, true);
   }
+}
+
+/**
+ * An Ed25519 key pair: the private key sensitive and never extractable, a persistent token object
+ * labelled {@link TOKEN_MATERIAL_LABEL} (`token`: CMK material) or a session object (a probe).
+ */
+export function eddsaKeyPairRequest(
+  profile: HsmProfile,
+  id: Buffer | undefined,
+  token: boolean,
+): { mechanism: Mechanism; publicKey: Template; privateKey: Template } {
+  const info = SPECS.ECC_NIST_EDWARDS25519;
+  return {
+    mechanism: { mechanism: CKM_EC_EDWARDS_KEY_PAIR_GEN },
+    publicKey: [
+      { type: P.CKA_TOKEN, value: false },
+      { type: P.CKA_PRIVATE, value: false },
+      ...(id ? [{ type: P.CKA_ID, value: id }] : []),
+      { type: P.CKA_EC_PARAMS, value: info.ecParams! },
+      { type: P.CKA_VERIFY, value: true },
+    ],
+    privateKey: [
+      ...common(false, profile, id).map((a) => (a.type === P.CKA_TOKEN ? { type: P.CKA_TOKEN, value: token } : a)),
+      ...(token ? [{ type: P.CKA_LABEL, value: TOKEN_MATERIAL_LABEL }] : []),
+      ...usage(info.family, 'cmk'),
+    ],
+  };
+}
+
+/** What finds the token object of `tokenObject` material: its class, type, label and CKA_ID. */
+export function tokenMaterialTemplate(spec: KeySpec, id: Buffer): Template {
+  return [...classAndType(SPECS[spec]), { type: P.CKA_TOKEN, value: true }, { type: P.CKA_LABEL, value: TOKEN_MATERIAL_LABEL }, { type: P.CKA_ID, value: id }];
 }
 
 /**
@@ -253,7 +328,8 @@ export type HashName = 'sha256' | 'sha384' | 'sha512';
 interface SigningInfo {
   hash: HashName;
   digestBytes: number;
-  scheme: 'pkcs1' | 'pss' | 'ecdsa';
+  /** `eddsa`: pure Ed25519 over the message itself; `eddsa-ph`: Ed25519ph over a caller's SHA-512 digest. */
+  scheme: 'pkcs1' | 'pss' | 'ecdsa' | 'eddsa' | 'eddsa-ph';
 }
 
 export const SIGNING: Readonly<Record<SigningAlgorithm, SigningInfo>> = {
@@ -266,7 +342,27 @@ export const SIGNING: Readonly<Record<SigningAlgorithm, SigningInfo>> = {
   ECDSA_SHA_256: { hash: 'sha256', digestBytes: 32, scheme: 'ecdsa' },
   ECDSA_SHA_384: { hash: 'sha384', digestBytes: 48, scheme: 'ecdsa' },
   ECDSA_SHA_512: { hash: 'sha512', digestBytes: 64, scheme: 'ecdsa' },
+  ED25519_SHA_512: { hash: 'sha512', digestBytes: 64, scheme: 'eddsa' },
+  ED25519_PH_SHA_512: { hash: 'sha512', digestBytes: 64, scheme: 'eddsa-ph' },
 };
+
+/** Whether a scheme signs the message itself (EdDSA hashes inside the algorithm), not a digest made here. */
+export function signsMessage(algorithm: SigningAlgorithm): boolean {
+  const scheme = SIGNING[algorithm].scheme;
+  return scheme === 'eddsa' || scheme === 'eddsa-ph';
+}
+
+/**
+ * CK_EDDSA_PARAMS {CK_BBOOL phFlag; CK_ULONG ulContextDataLen; CK_BYTE_PTR pContextData} with no
+ * context, as the bytes pkcs11js passes through (it has no EdDSA parameter type): phFlag, padding
+ * to CK_ULONG's alignment, then zeros. CK_ULONG is 4 bytes on Windows, 8 elsewhere (LP64).
+ */
+function eddsaParams(prehash: boolean): Buffer {
+  const ulong = process.platform === 'win32' ? 4 : 8;
+  const params = Buffer.alloc(ulong + ulong + (process.arch.endsWith('64') ? 8 : 4));
+  params[0] = prehash ? 1 : 0;
+  return params;
+}
 
 const HASH_MECH: Readonly<Record<HashName, { hashAlg: number; mgf: number }>> = {
   sha256: { hashAlg: P.CKM_SHA256, mgf: P.CKG_MGF1_SHA256 },
@@ -277,6 +373,9 @@ const HASH_MECH: Readonly<Record<HashName, { hashAlg: number; mgf: number }>> = 
 /**
  * The mechanism and input for signing a digest. Messages are hashed in software first (hashing
  * needs no secret), so RAW and DIGEST share one path and work on tokens without CKM_ECDSA_SHA*.
+ * EdDSA ({@link signsMessage}) takes the message as it came: pure Ed25519 the RAW message, and
+ * Ed25519ph (CKM_EDDSA with phFlag) the caller's 64-byte digest, which the token hashes again
+ * (PH = SHA-512), as AWS documents: "the input is hashed twice: once by you and once by KMS".
  */
 export function signingRequest(algorithm: SigningAlgorithm, digest: Buffer): { mechanism: Mechanism; input: Buffer } {
   const s = SIGNING[algorithm];
@@ -294,6 +393,10 @@ export function signingRequest(algorithm: SigningAlgorithm, digest: Buffer): { m
       };
     case 'ecdsa':
       return { mechanism: { mechanism: P.CKM_ECDSA }, input: digest };
+    case 'eddsa':
+      return { mechanism: { mechanism: CKM_EDDSA }, input: digest };
+    case 'eddsa-ph':
+      return { mechanism: { mechanism: CKM_EDDSA, parameter: eddsaParams(true) }, input: digest };
   }
 }
 

@@ -16,6 +16,9 @@
  *   token therefore holds two objects however many CMKs exist, and CloudHSM's or SoftHSM2's
  *   object limits and linear lookups never come into play.
  * - Imports unwrap the customer's material straight into the token (key-import.ts).
+ * - Except EdDSA material (ECC_NIST_EDWARDS25519), which SoftHSM2 2.6 cannot wrap: it is generated
+ *   as a persistent token object, never extractable, referenced by CKA_ID instead of a blob and
+ *   destroyed with its key (key-specs.ts `tokenObject`), one token object per key version.
  *
  * ## Who can break it, and what closes the gap
  * Whoever holds the user PIN could ask the token to unwrap a blob as an *extractable* object and
@@ -40,7 +43,7 @@
  * caller receives anyway; for an import the customer's key (or the ephemeral AES key) is in a
  * buffer for the moment it takes to create it in the token, then zeroed (key-import.ts).
  */
-import { constants as C, createHash, createPublicKey, generateKeyPair as generateKeyPairCallback, publicEncrypt, randomBytes } from 'node:crypto';
+import { constants as C, createHash, createPublicKey, generateKeyPair as generateKeyPairCallback, publicEncrypt, randomBytes, verify as cryptoVerify } from 'node:crypto';
 import { promisify } from 'node:util';
 import pkcs11js from 'pkcs11js';
 import type { Handle, Mechanism, Template } from 'pkcs11js';
@@ -65,7 +68,19 @@ import { hsmError, toHsmError, type Blame } from './errors.js';
 import { HsmCalls, HsmTimeoutError } from './hsm-calls.js';
 import type { Pkcs11BackendConfig } from './index.js';
 import { importMaterial } from './key-import.js';
-import { HMAC_MECH, OAEP_HASH, oaepMechanism, sharedSecretTemplate, SIGNING, signingRequest, specInfo } from './key-specs.js';
+import {
+  CKK_EC_EDWARDS,
+  eddsaKeyPairRequest,
+  requiredMechanisms,
+  HMAC_MECH,
+  OAEP_HASH,
+  oaepMechanism,
+  sharedSecretTemplate,
+  SIGNING,
+  signingRequest,
+  signsMessage,
+  specInfo,
+} from './key-specs.js';
 import { loadModule, openOwnerSession } from './module.js';
 import { oaepDecode } from './oaep.js';
 import { profileFor, type CallKind } from './profiles.js';
@@ -80,6 +95,9 @@ const P = pkcs11js;
 const SILENT: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => SILENT };
 const generateKeyPairAsync = promisify(generateKeyPairCallback);
 
+/** What a token answers a mechanism, or mechanism parameters, it does not do with (before it looks at any data). */
+const MECHANISM_REFUSALS: readonly string[] = ['CKR_MECHANISM_PARAM_INVALID', 'CKR_ARGUMENTS_BAD', 'CKR_MECHANISM_INVALID'];
+
 /** The blob purpose of a key's material: KEY_AGREEMENT (EC only) derives and never signs. */
 function materialPurposeOf(spec: KeySpec, usage: KeyUsage | undefined): 'cmk' | 'key-agreement' {
   if (usage !== 'KEY_AGREEMENT') return 'cmk';
@@ -93,6 +111,10 @@ export class Pkcs11Backend extends TokenRuntime implements KeyBackend, AuditSign
   private readonly auditKey = new AuditSigningKey();
   /** The replication key(s), found or created on first use (replica-transport.ts). */
   private replication: Promise<TokenKeySet> | undefined;
+  /** Whether the token signs Ed25519ph, probed on first need ({@link probeEd25519ph}). */
+  private ed25519ph: Promise<boolean> | undefined;
+  /** The mechanisms the token lists (C_GetMechanismList at start-up), for what it lacks ({@link keySpecUnavailable}). */
+  private mechanisms: ReadonlySet<number> = new Set();
 
   /** See `openPkcs11Backend`. Start-up calls are synchronous: nothing waits for them yet. */
   static async open(config: Pkcs11BackendConfig, logger: Logger = SILENT): Promise<Pkcs11Backend> {
@@ -115,6 +137,8 @@ export class Pkcs11Backend extends TokenRuntime implements KeyBackend, AuditSign
       backend.domain = await loadTokenKeys(calls, owner, 'domain', keys);
       backend.seal = await loadTokenKeys(calls, owner, 'seal', keys);
       await calls.prestartThreads();
+      // Synchronous, as every start-up call: the token's mechanisms do not change while it runs.
+      backend.mechanisms = new Set(module.C_GetMechanismList(slot));
     } catch (e) {
       await backend.close();
       throw e;
@@ -189,7 +213,7 @@ export class Pkcs11Backend extends TokenRuntime implements KeyBackend, AuditSign
    */
   refusesOaep(error: unknown, hash: 'sha1' | 'sha256'): boolean {
     const code = toHsmError(error, 'C_DecryptInit').code;
-    if (!['CKR_MECHANISM_PARAM_INVALID', 'CKR_ARGUMENTS_BAD', 'CKR_MECHANISM_INVALID'].includes(code)) return false;
+    if (!MECHANISM_REFUSALS.includes(code)) return false;
     if (this.oaepHashes.delete(hash))
       this.log.warn({ ckr: code, hash }, 'the token refuses RSAES-OAEP with this hash; removing OAEP padding in process memory instead');
     return true;
@@ -225,6 +249,60 @@ export class Pkcs11Backend extends TokenRuntime implements KeyBackend, AuditSign
     }
   }
 
+  keySpecUnavailable(spec: KeySpec): string | undefined {
+    const missing = (requiredMechanisms(spec) ?? []).filter((m) => !this.mechanisms.has(m.mechanism));
+    if (missing.length === 0) return undefined;
+    return `This HSM does not offer ${missing.map((m) => m.name).join(' and ')}, which ${spec} keys need; it cannot hold ${spec} keys.`;
+  }
+
+  async signingAlgorithmUnavailable(algorithm: SigningAlgorithm): Promise<string | undefined> {
+    if (SIGNING[algorithm].scheme !== 'eddsa-ph') return undefined;
+    const probe = (this.ed25519ph ??= this.probeEd25519ph());
+    probe.catch(() => {
+      if (this.ed25519ph === probe) this.ed25519ph = undefined;
+    });
+    if (await probe) return undefined;
+    return (
+      'This HSM does not sign with Ed25519ph (CKM_EDDSA with CK_EDDSA_PARAMS phFlag): it ignores or refuses the prehash flag, ' +
+      'so ED25519_PH_SHA_512 is not available with this key store. Sign the message with ED25519_SHA_512 and MessageType RAW.'
+    );
+  }
+
+  /**
+   * Whether the token does Ed25519ph: a session key pair signs one message with CKM_EDDSA without
+   * and with phFlag. EdDSA is deterministic, so a token that ignores the flag (SoftHSM2 2.6 does)
+   * returns the pure signature twice; one that refuses the parameter says so at C_SignInit. Either
+   * way it cannot make ED25519_PH_SHA_512 signatures, and never makes a wrong one in its name.
+   */
+  private probeEd25519ph(): Promise<boolean> {
+    return this.run('probeEd25519ph', async (s) => {
+      const req = eddsaKeyPairRequest(this.profile, this.profile.uniqueKeyIds ? randomBytes(16) : undefined, false);
+      const pair = await this.calls.op('generate', 'C_GenerateKeyPair', s, req.mechanism, req.publicKey, req.privateKey);
+      try {
+        const message = Buffer.from('hsmkms Ed25519ph probe');
+        const pure = signingRequest('ED25519_SHA_512', message);
+        const hashed = signingRequest('ED25519_PH_SHA_512', message);
+        const plain = Buffer.from(await this.calls.initAndRun('ec-other', ['C_SignInit', s, pure.mechanism, pair.privateKey], ['C_Sign', s, pure.input, Buffer.alloc(64)]));
+        let prehashed: Buffer;
+        try {
+          prehashed = Buffer.from(await this.calls.initAndRun('ec-other', ['C_SignInit', s, hashed.mechanism, pair.privateKey], ['C_Sign', s, hashed.input, Buffer.alloc(64)]));
+        } catch (e) {
+          const code = toHsmError(e, 'C_SignInit').code;
+          if (MECHANISM_REFUSALS.includes(code)) return this.noEd25519ph(code);
+          throw e;
+        }
+        return prehashed.equals(plain) ? this.noEd25519ph('phFlag ignored') : true;
+      } finally {
+        await this.destroyQuietly(s, pair.privateKey, pair.publicKey);
+      }
+    });
+  }
+
+  private noEd25519ph(why: string): false {
+    this.log.warn({ why }, 'the token does not do Ed25519ph; ED25519_PH_SHA_512 is refused');
+    return false;
+  }
+
   async sign(key: MaterialRef, algorithm: SigningAlgorithm, message: Uint8Array, messageType: MessageType): Promise<Buffer> {
     const digest = toDigest(algorithm, message, messageType);
     const { mechanism, input } = signingRequest(algorithm, digest);
@@ -245,6 +323,8 @@ export class Pkcs11Backend extends TokenRuntime implements KeyBackend, AuditSign
     // Verified in the token with a session copy of the public key: node:crypto cannot verify
     // a precomputed digest (DIGEST message type), and one path for both types is simpler. The
     // copy is cached (withPublicKey): a cached key's Verify makes no object in the token.
+    // Pure Ed25519 has the whole message, which node:crypto verifies without a token object.
+    if (SIGNING[algorithm].scheme === 'eddsa') return verifyEd25519(key.publicKey, message, signature);
     const digest = toDigest(algorithm, message, messageType);
     const { mechanism, input } = signingRequest(algorithm, digest);
     const info = specInfo(key.keySpec);
@@ -333,7 +413,9 @@ export class Pkcs11Backend extends TokenRuntime implements KeyBackend, AuditSign
     const pair =
       info.family === 'rsa'
         ? await generateKeyPairAsync('rsa', { modulusLength: info.modulusBits!, publicExponent: 65537 })
-        : await generateKeyPairAsync('ec', { namedCurve: info.jwkCurve! });
+        : info.family === 'ed'
+          ? await generateKeyPairAsync('ed25519')
+          : await generateKeyPairAsync('ec', { namedCurve: info.jwkCurve! });
     return {
       privateKey: pair.privateKey.export({ type: 'pkcs8', format: 'der' }),
       publicKey: pair.publicKey.export({ type: 'spki', format: 'der' }),
@@ -353,6 +435,10 @@ export class Pkcs11Backend extends TokenRuntime implements KeyBackend, AuditSign
 
   forget(id: string): void {
     this.forgetMaterial(id);
+  }
+
+  destroyMaterial(ref: MaterialRef): Promise<void> {
+    return this.destroyTokenMaterial(ref);
   }
 
   async sealSecret(plaintext: Uint8Array): Promise<Buffer> {
@@ -402,6 +488,11 @@ export class Pkcs11Backend extends TokenRuntime implements KeyBackend, AuditSign
   async generateReplicableMaterial(spec: KeySpec, usage?: KeyUsage): Promise<ReplicableMaterial> {
     const purpose = materialPurposeOf(spec, usage);
     return this.run('generateReplicableMaterial', (s) => generateReplicable(this, s, this.replicationKeys(s), spec, purpose));
+  }
+
+  unreplicableSpec(spec: KeySpec): string | undefined {
+    if (!specInfo(spec).tokenObject) return undefined;
+    return `${spec} key material stays in this HSM as a token object that cannot be extracted or wrapped, so it cannot be copied to another Region's HSM; create a single-Region key (MultiRegion false).`;
   }
 
   transportHashes(): TransportHash[] {
@@ -456,12 +547,22 @@ function view(bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
+/** What the token signs: a digest made here, or (EdDSA, which hashes inside the algorithm) the message as it came. */
 function toDigest(algorithm: SigningAlgorithm, message: Uint8Array, messageType: MessageType): Buffer {
   const info = SIGNING[algorithm];
-  if (messageType === 'RAW') return createHash(info.hash).update(message).digest();
+  if (messageType === 'RAW') return signsMessage(algorithm) ? Buffer.from(message) : createHash(info.hash).update(message).digest();
   if (message.length !== info.digestBytes)
     throw hsmError('CKR_DATA_LEN_RANGE', 'sign', 'data', `A ${algorithm} digest must be ${info.digestBytes} bytes.`);
   return Buffer.from(message);
+}
+
+/** Pure Ed25519 verification of a whole message; a signature that is not one simply does not verify. */
+function verifyEd25519(spki: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
+  try {
+    return cryptoVerify(null, message, createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' }), signature);
+  } catch {
+    return false;
+  }
 }
 
 /** A session public-key object for verification, from SPKI DER (via node:crypto's JWK export). */
@@ -481,6 +582,16 @@ function publicKeyTemplate(spec: KeySpec, spki: Buffer, id: Buffer | undefined):
       { type: P.CKA_MODULUS, value: Buffer.from(jwk.n!, 'base64url') },
       { type: P.CKA_PUBLIC_EXPONENT, value: Buffer.from(jwk.e!, 'base64url') },
     ];
+  if (info.family === 'ed') {
+    // Ed25519ph is verified in the token that signs it (signingAlgorithmUnavailable refuses it elsewhere).
+    const point = Buffer.from(jwk.x!, 'base64url');
+    return [
+      ...common,
+      { type: P.CKA_KEY_TYPE, value: CKK_EC_EDWARDS },
+      { type: P.CKA_EC_PARAMS, value: info.ecParams! },
+      { type: P.CKA_EC_POINT, value: Buffer.concat([Buffer.from([0x04, point.length]), point]) },
+    ];
+  }
   return [
     ...common,
     { type: P.CKA_KEY_TYPE, value: P.CKK_EC },

@@ -1,6 +1,6 @@
 /**
  * Public-key encodings: SubjectPublicKeyInfo from a token's public key attributes (through
- * node:crypto's JWK import, so no hand-written SPKI), and ECDSA signature conversion from the
+ * node:crypto's JWK import, so no hand-written SPKI; RSA, EC and Ed25519), and ECDSA signature conversion from the
  * token's raw r‖s to the DER SEQUENCE that KMS returns.
  */
 import { createPublicKey } from 'node:crypto';
@@ -31,6 +31,16 @@ export function ecSpki(ecPoint: Buffer, jwkCurve: string, fieldBytes: number): B
     },
     format: 'jwk',
   }).export({ type: 'spki', format: 'der' });
+}
+
+/**
+ * SPKI DER (id-Ed25519, RFC 8410) for an Ed25519 public key. `ecPoint` is CKA_EC_POINT: PKCS#11 3.0
+ * says a DER OCTET STRING around the 32-byte key (SoftHSM2 does so), but some tokens return the bare key.
+ */
+export function edSpki(ecPoint: Buffer): Buffer {
+  const key = ecPoint.length === 32 ? ecPoint : unwrapOctetString(ecPoint);
+  if (key.length !== 32) throw new Error('unexpected CKA_EC_POINT encoding for an Ed25519 key');
+  return createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: key.toString('base64url') }, format: 'jwk' }).export({ type: 'spki', format: 'der' });
 }
 
 function unwrapOctetString(der: Buffer): Buffer {

@@ -77,6 +77,7 @@ export async function generateReplicable(
   spec: KeySpec,
   purpose: TravellingPurpose,
 ): Promise<ReplicableMaterial> {
+  requireTravelling(backend, spec, 'C_GenerateKeyPair');
   const keys = await replication();
   const req = generationRequest(spec, purpose, backend.profile, newId(backend));
   if (req.secret) {
@@ -100,6 +101,12 @@ export async function generateReplicable(
   } finally {
     await backend.destroyQuietly(session, pair.privateKey, pair.publicKey);
   }
+}
+
+/** Material that is a token object of its own (EdDSA, key-specs.ts `tokenObject`) never travels: kind `data`. */
+function requireTravelling(backend: Pkcs11Backend, spec: KeySpec, fn: string): void {
+  const why = backend.unreplicableSpec(spec);
+  if (why !== undefined) throw hsmError('CKR_KEY_NOT_WRAPPABLE', fn, 'data', why);
 }
 
 /** A session object for the peer's RSA transport public key; anything else is a data error. */
@@ -292,6 +299,7 @@ export async function unwrapFromReplica(
 ): Promise<ReplicableMaterial> {
   if (!backend.oaepInToken(HASH[hash]))
     throw hsmError('CKR_MECHANISM_PARAM_INVALID', 'C_UnwrapKey', 'data', `This token does not do RSAES-OAEP with ${hash} itself; use another transport algorithm.`);
+  requireTravelling(backend, spec, 'C_UnwrapKey');
   const keys = await replication();
   const info = specInfo(spec);
   const template = unwrapTemplate(spec, purpose, backend.profile, false, newId(backend));

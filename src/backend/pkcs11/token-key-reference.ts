@@ -2,7 +2,9 @@
  * The reference a token-backed key store keeps for each KMS key (in the key's material version,
  * where the default store keeps a wrapped blob): which token object is the key, by CKA_ID. The
  * object's CKA_LABEL is the KMS key id, so the pair names exactly one object even if someone
- * creates another object with the same label.
+ * creates another object with the same label. The default store keeps the same reference for
+ * material that is a token object of its own (EdDSA keys, key-specs.ts `tokenObject`), whose
+ * CKA_LABEL is `hsmkms-key-material` and whose CKA_ID is random.
  *
  * Layout: `0x01` version ‖ `0x54` ('T', token object) ‖ id length (1–64) ‖ CKA_ID.
  */

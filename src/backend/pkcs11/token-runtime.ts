@@ -12,12 +12,13 @@ import { hsmError, HsmError, toHsmError, type Blame } from './errors.js';
 import { HandleCache, type Made } from './handle-cache.js';
 import { HsmTimeoutError, type HsmCalls } from './hsm-calls.js';
 import type { Pkcs11BackendConfig } from './index.js';
-import { generationRequest, specInfo, unwrapTemplate } from './key-specs.js';
+import { generationRequest, specInfo, tokenMaterialTemplate, unwrapTemplate } from './key-specs.js';
 import { parseMaterialBlob, writeMaterialBlob, type MaterialPurpose } from './material-blob.js';
 import type { HsmProfile } from './profiles.js';
-import { ecSpki, rsaSpki } from './public-key.js';
+import { ecSpki, edSpki, rsaSpki } from './public-key.js';
 import type { SessionPool } from './session-pool.js';
 import { SessionRuntime } from './session-runtime.js';
+import { parseTokenKeyReference, writeTokenKeyReference } from './token-key-reference.js';
 import { reloadTokenKeys, type TokenKeySet } from './token-keys.js';
 
 const P = pkcs11js;
@@ -56,8 +57,12 @@ export class TokenRuntime extends SessionRuntime {
     return readPinForLogin(this.config.pin);
   }
 
-  /** Unwraps `ref` on the owner session; the handle comes with the epoch it was made in (handle-cache.ts). */
+  /**
+   * Unwraps `ref` on the owner session; the handle comes with the epoch it was made in (handle-cache.ts).
+   * Material that is a token object of its own (key-specs.ts, `tokenObject`) is found instead.
+   */
   protected async unwrapForUse(ref: MaterialRef): Promise<Made> {
+    if (specInfo(ref.keySpec).tokenObject) return this.findForUse(ref);
     const blob = parseMaterialBlob(ref.wrapped);
     if (blob.keySpec !== ref.keySpec)
       throw hsmError('CKR_WRAPPED_KEY_INVALID', 'parseMaterialBlob', 'data', `Key material blob holds ${blob.keySpec}, expected ${ref.keySpec}.`);
@@ -87,6 +92,38 @@ export class TokenRuntime extends SessionRuntime {
           throw hsmError('CKR_WRAPPED_KEY_INVALID', 'C_UnwrapKey', 'data', 'The key material blob does not unwrap under its domain key.');
         throw error;
       }
+    });
+  }
+
+  /** The token object of `tokenObject` material, by its reference's CKA_ID, on the owner session. */
+  private async findForUse(ref: MaterialRef): Promise<Made> {
+    const { id } = parseTokenKeyReference(ref.wrapped);
+    return this.onOwner(async (owner) => {
+      await this.calls.drained();
+      const epoch = this.calls.epoch;
+      let found: Handle[];
+      try {
+        found = await this.calls.findObjects(owner, tokenMaterialTemplate(ref.keySpec, id), 2);
+      } catch (e) {
+        if (e instanceof HsmTimeoutError) {
+          await this.replaceOwner(e.settled);
+          throw e;
+        }
+        throw await this.judge(e, 'C_FindObjects', {}, owner);
+      }
+      if (found.length !== 1)
+        throw hsmError('ERR_KEY_MATERIAL_MISSING', 'C_FindObjects', 'internal', `${found.length} token objects hold this ${ref.keySpec} key material; expected one.`);
+      return { handle: found[0]!, epoch, persistent: true };
+    });
+  }
+
+  /** Destroys the token object of `tokenObject` material (key deletion); nothing for wrapped material. */
+  protected async destroyTokenMaterial(ref: MaterialRef): Promise<void> {
+    this.forgetMaterial(ref.id);
+    if (!specInfo(ref.keySpec).tokenObject) return;
+    const { id } = parseTokenKeyReference(ref.wrapped);
+    await this.run('destroyMaterial', async (s) => {
+      for (const handle of await this.calls.findObjects(s, tokenMaterialTemplate(ref.keySpec, id), 16)) await this.calls.call('C_DestroyObject', s, handle);
     });
   }
 
@@ -174,11 +211,13 @@ export class TokenRuntime extends SessionRuntime {
       return rsaSpki(n!.value as Buffer, e!.value as Buffer);
     }
     const [point] = await this.calls.call('C_GetAttributeValue', session, publicKey, [{ type: P.CKA_EC_POINT }]);
+    if (info.family === 'ed') return edSpki(point!.value as Buffer);
     return ecSpki(point!.value as Buffer, info.jwkCurve!, info.ecFieldBytes!);
   }
 
   protected async generate(session: Handle, spec: KeySpec, purpose: MaterialPurpose): Promise<GeneratedMaterial> {
-    const id = this.profile.uniqueKeyIds ? randomBytes(16) : undefined;
+    const tokenObject = specInfo(spec).tokenObject === true;
+    const id = this.profile.uniqueKeyIds || tokenObject ? randomBytes(16) : undefined;
     const req = generationRequest(spec, purpose, this.profile, id);
     if (req.secret) {
       const key = await this.calls.op('generate', 'C_GenerateKey', session, req.mechanism, req.secret);
@@ -189,6 +228,17 @@ export class TokenRuntime extends SessionRuntime {
       }
     }
     const pair = await this.calls.op('generate', 'C_GenerateKeyPair', session, req.mechanism, req.publicKey!, req.privateKey!);
+    if (tokenObject) {
+      // The private key stays: it is the material. Only the session public key object goes.
+      try {
+        return { wrapped: writeTokenKeyReference(id!), publicKey: await this.publicKeyOf(session, pair.publicKey, spec) };
+      } catch (e) {
+        await this.destroyQuietly(session, pair.privateKey);
+        throw e;
+      } finally {
+        await this.destroyQuietly(session, pair.publicKey);
+      }
+    }
     try {
       const publicKey = await this.publicKeyOf(session, pair.publicKey, spec);
       return { wrapped: await this.wrapUnderDomainKey(session, pair.privateKey, spec, purpose), publicKey };

@@ -48,6 +48,11 @@ export interface ReplicaTransport {
    */
   generateReplicableMaterial(spec: KeySpec, usage?: KeyUsage): Promise<ReplicableMaterial>;
   /**
+   * Why material of `spec` cannot travel between tokens (an EdDSA key is a non-extractable token
+   * object: see the PKCS#11 backend's key-specs.ts), as a sentence; undefined when it can.
+   */
+  unreplicableSpec(spec: KeySpec): string | undefined;
+  /**
    * The hashes this token does RSAES-OAEP with inside itself, best first. Only these are offered
    * or used: a transport never falls back to removing OAEP padding in process memory.
    */

@@ -2,7 +2,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { KmsError } from '../errors.js';
 import { keyArn, requireUsageForSpec } from '../key-resolver.js';
-import { keyMetadata } from '../key-metadata.js';
+import { keyMetadata, materialId } from '../key-metadata.js';
 import { createKeyStoreMaterial } from '../key-stores/keys.js';
 import { storeForNewKey } from '../key-stores/new-keys.js';
 import { multiRegionConfiguration } from '../multi-region/metadata.js';
@@ -46,10 +46,14 @@ export const createKey: Operation = {
       throw new KmsError('ValidationException', 'You must specify a KeyUsage value for all KMS keys except for symmetric encryption keys.');
     const keyUsage = requestedUsage ?? 'ENCRYPT_DECRYPT';
     requireUsageForSpec(keySpec, keyUsage);
+    const unavailable = deps.backend.keySpecUnavailable(keySpec);
+    if (unavailable !== undefined) throw new KmsError('UnsupportedOperationException', unavailable);
     const keyStore = await storeForNewKey(deps, { origin, customKeyStoreId, xksKeyId, keySpec, keyUsage, multiRegion });
     const transport = multiRegion ? replicaTransportOf(deps.backend) : undefined;
     if (multiRegion && !transport)
       throw new KmsError('UnsupportedOperationException', 'This HSM backend cannot move key material between tokens, so it cannot hold multi-Region keys.');
+    const unreplicable = transport?.unreplicableSpec(keySpec);
+    if (unreplicable !== undefined) throw new KmsError('UnsupportedOperationException', unreplicable);
     if (multiRegion && origin !== 'AWS_KMS' && origin !== 'EXTERNAL')
       throw new KmsError('UnsupportedOperationException', `Multi-Region keys cannot be in a custom key store (Origin ${origin}); use Origin AWS_KMS or EXTERNAL.`);
     if (origin === 'EXTERNAL' && keySpec !== 'SYMMETRIC_DEFAULT')
@@ -124,6 +128,9 @@ export const createKey: Operation = {
       });
     } catch (error) {
       await inStore?.undo().catch(() => undefined);
+      // Material that is a token object of its own (EdDSA) would stay in the token with nothing referencing it.
+      if (version && !inStore)
+        await deps.backend.destroyMaterial({ id: materialId(keyId, version.versionId), keySpec, wrapped: version.wrappedMaterial }).catch(() => undefined);
       // Two CreateKey calls raced for one external key; the database let one through.
       if (xksKeyId !== undefined && error instanceof StoreError && error.kind === 'conflict' && error.record === 'custom-key-store-key')
         throw new KmsError('XksKeyAlreadyInUseException', `The external key ${xksKeyId} already backs another KMS key in this custom key store.`);

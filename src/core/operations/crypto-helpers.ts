@@ -282,6 +282,33 @@ export function requireSigningAlgorithm(key: KeyRecord, algorithm: SigningAlgori
     throw new KmsError('InvalidKeyUsageException', `Signing algorithm ${algorithm} is not compatible with ${key.arn} (${key.keySpec}).`);
 }
 
+/**
+ * The message type an EdDSA algorithm requires: AWS "ED25519_SHA_512 signing algorithm requires
+ * KMS MessageType:RAW", "ED25519_PH_SHA_512 ... requires KMS MessageType:DIGEST"; "these message
+ * types cannot be used interchangeably". Every other algorithm takes either.
+ */
+const REQUIRED_MESSAGE_TYPE: Readonly<Partial<Record<SigningAlgorithm, MessageType>>> = {
+  ED25519_SHA_512: 'RAW',
+  ED25519_PH_SHA_512: 'DIGEST',
+};
+
+/** The other message type for an EdDSA algorithm is a ValidationException, before the key is looked up. */
+export function requireMessageType(algorithm: SigningAlgorithm, messageType: MessageType): void {
+  const required = REQUIRED_MESSAGE_TYPE[algorithm];
+  if (required !== undefined && messageType !== required)
+    // AWS KMS's words begin "Message type RAW is incompatible" (measured answers to ED25519_PH_SHA_512 with RAW).
+    throw new KmsError('ValidationException', `Message type ${messageType} is incompatible with signing algorithm ${algorithm}; it requires MessageType ${required}.`);
+}
+
+/**
+ * Whether the key store can use `algorithm` at all (a token without Ed25519ph cannot sign or
+ * verify ED25519_PH_SHA_512): UnsupportedOperationException naming the limitation otherwise.
+ */
+export async function requireAlgorithmInKeyStore(deps: KmsDeps, algorithm: SigningAlgorithm): Promise<void> {
+  const missing = await deps.backend.signingAlgorithmUnavailable(algorithm);
+  if (missing !== undefined) throw new KmsError('UnsupportedOperationException', missing);
+}
+
 /** For MessageType DIGEST the message must be exactly one digest of the algorithm's hash. */
 export function requireDigestLength(algorithm: SigningAlgorithm, message: Uint8Array, messageType: MessageType): void {
   if (messageType !== 'DIGEST') return;

@@ -1,4 +1,4 @@
-/** Sign: RSASSA-PSS, RSASSA-PKCS1-v1_5 or ECDSA (DER) over a message or its digest, in the HSM. */
+/** Sign: RSASSA-PSS, RSASSA-PKCS1-v1_5, ECDSA (DER) or EdDSA over a message or its digest, in the HSM. */
 import { MESSAGE_TYPES, SIGNING_ALGORITHMS } from '../model.js';
 import type { Operation } from '../operation.js';
 import { blob, optionalEnum, requiredBlob, requiredEnum, requiredKeyId } from '../validation.js';
@@ -7,7 +7,9 @@ import {
   loadMaterial,
   parseDryRun,
   parseGrantTokens,
+  requireAlgorithmInKeyStore,
   requireDigestLength,
+  requireMessageType,
   requireSigningAlgorithm,
   resolveUsableKey,
 } from './crypto-helpers.js';
@@ -21,6 +23,7 @@ export const sign: Operation = {
     const algorithm = requiredEnum(input, 'SigningAlgorithm', SIGNING_ALGORITHMS);
     parseGrantTokens(input);
     const dryRun = parseDryRun(input);
+    requireMessageType(algorithm, messageType);
     requireDigestLength(algorithm, message, messageType);
 
     const key = await resolveUsableKey(deps, keyIdValue, 'SIGN_VERIFY', 'Sign');
@@ -32,6 +35,7 @@ export const sign: Operation = {
       key,
       context: { 'kms:SigningAlgorithm': algorithm, 'kms:MessageType': messageType },
     });
+    await requireAlgorithmInKeyStore(deps, algorithm);
     if (dryRun) throw dryRunSucceeded();
 
     const material = await loadMaterial(deps, key);

@@ -11,7 +11,9 @@ import {
   loadMaterial,
   parseDryRun,
   parseGrantTokens,
+  requireAlgorithmInKeyStore,
   requireDigestLength,
+  requireMessageType,
   requirePublicKey,
   requireSigningAlgorithm,
   resolveUsableKey,
@@ -27,6 +29,7 @@ export const verify: Operation = {
     const algorithm = requiredEnum(input, 'SigningAlgorithm', SIGNING_ALGORITHMS);
     parseGrantTokens(input);
     const dryRun = parseDryRun(input);
+    requireMessageType(algorithm, messageType);
     requireDigestLength(algorithm, message, messageType);
 
     const key = await resolveUsableKey(deps, keyIdValue, 'SIGN_VERIFY', 'Verify');
@@ -38,6 +41,7 @@ export const verify: Operation = {
       key,
       context: { 'kms:SigningAlgorithm': algorithm, 'kms:MessageType': messageType },
     });
+    await requireAlgorithmInKeyStore(deps, algorithm);
     if (dryRun) throw dryRunSucceeded();
 
     const material = requirePublicKey(key, await loadMaterial(deps, key));

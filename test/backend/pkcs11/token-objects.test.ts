@@ -4,7 +4,7 @@
  * initToken) so other test files working on the shared token cannot change the counts.
  */
 import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createPublicKey, randomBytes, verify as cryptoVerify } from 'node:crypto';
 import pkcs11js from 'pkcs11js';
 import type { Handle } from 'pkcs11js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -137,5 +137,33 @@ describe('token objects', () => {
     }
     // The refused copies left nothing behind in the token.
     expect(objects(listObjects())).toHaveLength(2);
+  });
+
+  it('an Ed25519 key is one private token object, sensitive and never extractable, that signs and goes with its key', async () => {
+    const m = await backend.generateKeyMaterial('ECC_NIST_EDWARDS25519', 'SIGN_VERIFY');
+    const key = { id: 'ed25519-object', keySpec: 'ECC_NIST_EDWARDS25519' as const, wrapped: m.wrapped };
+    const found = objects(listObjects());
+    expect(found).toHaveLength(3);
+    const block = found.find((b) => b.includes('label:      hsmkms-key-material'));
+    expect(block).toBeDefined();
+    expect(block).toMatch(/^Private Key Object; EC_EDWARDS/);
+    expect(block).toMatch(/Usage:\s+sign\s*$/m);
+    expect(block).toMatch(/Access:.*\bsensitive\b/);
+    expect(block).toMatch(/Access:.*always sensitive/);
+    expect(block).toMatch(/Access:.*never extractable/);
+    expect(block).toMatch(/Access:.*\blocal\b/); // generated in the token
+    expect(block).not.toMatch(/Access:.*[^r] extractable/);
+    // No session copy or public key object stays beside it; signing finds it, however often.
+    const message = Buffer.from('signed in the token');
+    for (let i = 0; i < 3; i++) {
+      const signature = await backend.sign(key, 'ED25519_SHA_512', message, 'RAW');
+      expect(cryptoVerify(null, message, createPublicKey({ key: m.publicKey!, format: 'der', type: 'spki' }), signature)).toBe(true);
+    }
+    // Its handle leaves the cache without destroying it; deleting the key material does.
+    backend.forget(key.id);
+    expect(objects(listObjects())).toHaveLength(3);
+    await backend.destroyMaterial(key);
+    expect(objects(listObjects())).toHaveLength(2);
+    await expect(backend.sign(key, 'ED25519_SHA_512', message, 'RAW')).rejects.toMatchObject({ code: 'ERR_KEY_MATERIAL_MISSING' });
   });
 });
