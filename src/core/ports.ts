@@ -180,8 +180,8 @@ export interface MetadataRepository extends AuthorizationRepository, GrantReposi
   listKeys(limit: number, after?: KeyListPosition): Promise<Page<KeyRecord>>;
   /**
    * Keys the scheduler can act on at `now`: PendingDeletion keys past their deletionDate,
-   * Enabled keys with rotation on past their nextRotationDate, imported material past validTo.
-   * In (creationDate, keyId) order, after `after` when given (so a pass can go past keys whose
+   * Enabled keys with rotation on past their nextRotationDate, imported material past its
+   * validTo (the key's, or a material's pending rotation). In (creationDate, keyId) order, after `after` when given (so a pass can go past keys whose
    * work keeps failing).
    */
   listKeysDue(now: Date, limit: number, after?: KeyListPosition): Promise<KeyRecord[]>;

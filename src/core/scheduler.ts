@@ -22,7 +22,7 @@ import { isCustomKeyStoreOrigin } from './key-stores/model.js';
 import { materialId } from './key-metadata.js';
 import type { KeyMaterialVersion, KeyRecord } from './model.js';
 import type { KmsDeps } from './operation.js';
-import { importedMaterialsOf, removeImportedMaterials } from './operations/imported-materials.js';
+import { expiredMaterials, importedMaterialsOf, removeImportedMaterials } from './operations/imported-materials.js';
 import { updateKeyRecord } from './operations/key-updates.js';
 import { RotationNoLongerDue, rotateKeyMaterial } from './operations/rotation.js';
 import { retryDelayMs, runReplicationJobs } from './multi-region/replication-jobs.js';
@@ -210,7 +210,9 @@ function dueWork(deps: KmsDeps, logger: Logger, key: KeyRecord, now: Date): DueW
         return { keyMaterialIds: versions.map((v) => v.versionId) };
       },
     };
-  if (isExpiryDue(key, now))
+  // An imported key is listed for its own ValidTo or for a material pending rotation past its
+  // ValidTo (which the key's leaves out); expireImportedMaterial reads the materials and decides.
+  if (key.origin === 'EXTERNAL')
     return {
       eventName: 'DeleteExpiredKeyMaterial',
       async run() {
@@ -243,15 +245,6 @@ function dueWork(deps: KmsDeps, logger: Logger, key: KeyRecord, now: Date): DueW
 
 function isDeletionDue(key: KeyRecord, now: Date): boolean {
   return key.keyState === 'PendingDeletion' && key.deletionDate !== undefined && key.deletionDate <= now;
-}
-
-function isExpiryDue(key: KeyRecord, now: Date): boolean {
-  return (
-    key.origin === 'EXTERNAL' &&
-    key.expirationModel === 'KEY_MATERIAL_EXPIRES' &&
-    key.validTo !== undefined &&
-    key.validTo <= now
-  );
 }
 
 /**
@@ -290,9 +283,9 @@ async function expireImportedMaterial(deps: KmsDeps, keyId: string, now: Date): 
   let removed: string[] = [];
   try {
     await updateKeyRecord(deps, keyId, async (current, tx) => {
-      if (!isExpiryDue(current, now)) throw new NotDue();
-      const expired = (await importedMaterialsOf(tx, current)).filter((m) => m.validTo !== undefined && m.validTo <= now);
-      removed = expired.map((m) => m.versionId);
+      if (current.origin !== 'EXTERNAL') throw new NotDue();
+      removed = expiredMaterials(await importedMaterialsOf(tx, current), now).map((m) => m.versionId);
+      if (removed.length === 0) throw new NotDue();
       // currentVersionId stays: it records which material the key had, so only that same
       // material is accepted on re-import and earlier ciphertexts decrypt again.
       return removeImportedMaterials(tx, current, new Set(removed));

@@ -137,6 +137,23 @@ describe('ImportKeyMaterial NEW_KEY_MATERIAL, RotateKeyOnDemand, DeleteImportedK
     expect(await importMaterial(KeyId, second)).toMatchObject({ KeyMaterialId: b.KeyMaterialId });
   });
 
+  it("DescribeKey's ExpirationModel and ValidTo are those of the permanently associated material: expiring material pending rotation does not count until the rotation", async () => {
+    const KeyId = await externalKey();
+    await importMaterial(KeyId, randomBytes(32), { ExpirationModel: 'KEY_MATERIAL_DOES_NOT_EXPIRE' });
+    const validTo = new Date(Math.floor(Date.now() / 1000) * 1000 + 7 * 24 * 3600 * 1000);
+    const staged = await importMaterial(KeyId, randomBytes(32), { ImportType: 'NEW_KEY_MATERIAL', ExpirationModel: 'KEY_MATERIAL_EXPIRES', ValidTo: validTo });
+    // AWS (KeyMetadata.ValidTo): "the earliest time at which any imported key material permanently associated with this KMS key expires".
+    const before = (await h.kms.send(new DescribeKeyCommand({ KeyId }))).KeyMetadata!;
+    expect(before.ExpirationModel).toBe('KEY_MATERIAL_DOES_NOT_EXPIRE');
+    expect(before.ValidTo).toBeUndefined();
+    await h.kms.send(new RotateKeyOnDemandCommand({ KeyId }));
+    expect((await h.kms.send(new DescribeKeyCommand({ KeyId }))).KeyMetadata).toMatchObject({
+      CurrentKeyMaterialId: staged.KeyMaterialId,
+      ExpirationModel: 'KEY_MATERIAL_EXPIRES',
+      ValidTo: validTo,
+    });
+  });
+
   it('forgets material pending rotation when it is deleted, without touching the key state', async () => {
     const KeyId = await externalKey();
     const first = await importMaterial(KeyId, randomBytes(32));

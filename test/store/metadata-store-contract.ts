@@ -210,6 +210,23 @@ export function describeMetadataStoreContract(name: string, open: StoreFactory):
         expect((await store.listKeysDue(now, 10)).find((k) => k.keyId === 'k1-deleting')).toStrictEqual(due[0]);
       });
 
+      it("lists an imported key whose material pending rotation is past its ValidTo, which the key's own ValidTo leaves out", async () => {
+        const now = new Date('2026-06-01T00:00:00.000Z');
+        const material = (keyId: string, validTo: Date) => ({
+          keyId,
+          versionId: 'e'.repeat(64),
+          expirationModel: 'KEY_MATERIAL_EXPIRES' as const,
+          validTo,
+          pendingRotation: true,
+          importedAt: now,
+        });
+        for (const keyId of ['k-pending-expired', 'n-pending-later'])
+          await store.insertKey(key({ keyId, origin: 'EXTERNAL', expirationModel: 'KEY_MATERIAL_DOES_NOT_EXPIRE' }));
+        await store.putImportedMaterial(material('k-pending-expired', new Date(now.getTime() - 1)));
+        await store.putImportedMaterial(material('n-pending-later', new Date(now.getTime() + 1)));
+        expect((await store.listKeysDue(now, 10)).map((k) => k.keyId)).toEqual(['k-pending-expired']);
+      });
+
       it('lists a key due for two kinds of work once, custom key store keys too, oldest first across kinds, up to the limit', async () => {
         const now = new Date('2026-06-01T00:00:00.000Z');
         const past = new Date(now.getTime() - 1);

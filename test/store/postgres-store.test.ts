@@ -94,6 +94,8 @@ describe.skipIf('missing' in found)('PostgreSQL store', () => {
     try {
       await client.query(`alter table "${schema}".approval_requests drop column withheld_parameters, drop column hashed_keys`);
       await client.query(`delete from "${schema}".kysely_migration where name = '0020-approval-request-coverage'`);
+      // 0022's index goes with the table.
+      await client.query(`delete from "${schema}".kysely_migration where name = '0022-pending-material-expiry'`);
       await client.query(`drop table "${schema}".imported_key_materials`);
       await client.query(`delete from "${schema}".kysely_migration where name = '0016-imported-key-materials'`);
     } finally {

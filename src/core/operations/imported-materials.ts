@@ -66,16 +66,23 @@ export function keyMaterialState(key: Pick<KeyRecord, 'currentVersionId'>, mater
 }
 
 /**
- * The key's own ExpirationModel and ValidTo given its materials: when any imported material
- * expires, the earliest such date (the scheduler acts on it; an expiring permanently associated
- * material makes the whole key unusable); else DOES_NOT_EXPIRE while any is imported.
+ * The key's own ExpirationModel and ValidTo given its materials, as AWS's KeyMetadata defines
+ * them: of the permanently associated materials only (material pending rotation is not, until
+ * the rotation), the earliest ValidTo of those that expire (an expiring permanently associated
+ * material makes the whole key unusable); else DOES_NOT_EXPIRE while any is imported. The
+ * scheduler finds a pending material's own ValidTo in its record (MetadataRepository.listKeysDue).
  */
 export function keyExpiration(materials: readonly ImportedKeyMaterial[]): { expirationModel?: ExpirationModel; validTo?: Date } {
-  const imported = materials.filter((m) => m.expirationModel !== undefined);
+  const imported = materials.filter((m) => m.expirationModel !== undefined && !m.pendingRotation);
   if (imported.length === 0) return { expirationModel: undefined, validTo: undefined };
   const expiring = imported.flatMap((m) => (m.expirationModel === 'KEY_MATERIAL_EXPIRES' && m.validTo ? [m.validTo] : []));
   if (expiring.length === 0) return { expirationModel: 'KEY_MATERIAL_DOES_NOT_EXPIRE', validTo: undefined };
   return { expirationModel: 'KEY_MATERIAL_EXPIRES', validTo: new Date(Math.min(...expiring.map((d) => d.getTime()))) };
+}
+
+/** The key's materials whose ValidTo is at or before `now`, pending rotation or not: what the scheduler deletes. */
+export function expiredMaterials(materials: readonly ImportedKeyMaterial[], now: Date): ImportedKeyMaterial[] {
+  return materials.filter((m) => m.expirationModel === 'KEY_MATERIAL_EXPIRES' && m.validTo !== undefined && m.validTo <= now);
 }
 
 /**
@@ -142,7 +149,9 @@ export async function rotateToImportedMaterial(deps: KmsDeps, key: KeyRecord): P
     requireEnabled(current);
     requireOnDemandRotationLeft(current, materials.filter((m) => m.rotationType === 'ON_DEMAND').length);
     // A pending material is always imported: deleting or expiring it forgets it altogether.
-    await tx.putImportedMaterial({ ...pending, pendingRotation: false, rotatedAt: deps.clock.now(), rotationType: 'ON_DEMAND' });
-    return { ...current, currentVersionId: pending.versionId };
+    const rotated: ImportedKeyMaterial = { ...pending, pendingRotation: false, rotatedAt: deps.clock.now(), rotationType: 'ON_DEMAND' };
+    await tx.putImportedMaterial(rotated);
+    // Now permanently associated, its ValidTo is the key's if it comes first.
+    return { ...current, currentVersionId: pending.versionId, ...keyExpiration(materials.map((m) => (m.versionId === rotated.versionId ? rotated : m))) };
   });
 }

@@ -122,7 +122,7 @@ export class SqlRepository implements MetadataRepository {
   /**
    * Due means the scheduler can act now: a PendingDeletion key past its deletionDate, an
    * Enabled key with rotation on past its nextRotationDate, or expiring imported material past
-   * validTo. Keys that merely carry a past date (a Disabled key whose rotation waits for
+   * validTo (the key's, or a material's pending rotation). Keys that merely carry a past date (a Disabled key whose rotation waits for
    * EnableKey) are left out, so that they cannot fill every batch and starve keys behind them.
    */
   async listKeysDue(now: Date, limit: number, after?: KeyListPosition): Promise<KeyRecord[]> {
@@ -135,6 +135,10 @@ export class SqlRepository implements MetadataRepository {
       .where('key_state', '=', 'PendingDeletion')
       .union(keys().where('next_rotation_date', '<=', t).where('key_state', '=', 'Enabled').where('rotation_enabled', '=', 1))
       .union(keys().where('valid_to', '<=', t).where('expiration_model', '=', 'KEY_MATERIAL_EXPIRES'))
+      // Material pending rotation is left out of the key's own valid_to (AWS's KeyMetadata.ValidTo) but expires too.
+      .union(
+        keys().where('key_id', 'in', this.db.selectFrom('imported_key_materials').select('key_id').where('pending_rotation', '=', 1).where('valid_to', '<=', t)),
+      )
       .orderBy('creation_date')
       .orderBy('key_id')
       .limit(pageSize(limit))
