@@ -105,7 +105,8 @@ const LOGIN_PAUSES_MS = [25, 50, 100, 250, 750];
 /**
  * Runs a login, and runs it again after a pause while it fails with one of the profile's
  * `transientLoginCodes` (a race with another process on the same token), at most six times in
- * all. Logins happen at start-up and in recovery, never because of a caller's input.
+ * all. Logins happen at start-up, in recovery, and when a process first opens a token-backed
+ * custom key store (see {@link findTokenSlotWithRetries}); never because of what a request holds.
  */
 export async function loginWithRetries<T>(profile: HsmProfile, attempt: () => T | Promise<T>): Promise<T> {
   for (let tries = 0; ; tries++) {
@@ -167,7 +168,10 @@ export async function openOwnerSession(
  * {@link findTokenSlot}, tried again like a login while the module fails with one of the profile's
  * transient codes: SoftHSM2's C_GetTokenInfo reads the token's files afresh and returns
  * CKR_GENERAL_ERROR while another process (a worker or node starting on the same token) is
- * rewriting them. Start-up only.
+ * rewriting them. Where a token is opened: at start-up, and once per process for a token-backed
+ * custom key store (ConnectCustomKeyStore, or the first request of a process that finds the store
+ * connected, key-stores/connections.ts) — never again for a connection that is open, and at most
+ * six tries ({@link loginWithRetries}), so a caller's request can wait at most 1.2 s more on it.
  */
 export function findTokenSlotWithRetries(module: PKCS11, token: HsmConfig['token'], profile: HsmProfile): Promise<Handle> {
   return loginWithRetries(profile, () => findTokenSlot(module, token));
