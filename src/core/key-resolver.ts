@@ -99,14 +99,24 @@ export function requireEnabled(key: KeyRecord): void {
   }
 }
 
+/** PendingDeletion, or a multi-Region primary waiting for its replicas' deletion (PendingReplicaDeletion). */
+export function isPendingDeletion(key: Pick<KeyRecord, 'keyState'>): boolean {
+  return key.keyState === 'PendingDeletion' || key.keyState === 'PendingReplicaDeletion';
+}
+
+/** A replica key whose key material has not arrived yet is refused. */
+export function requireNotCreating(key: KeyRecord): void {
+  if (key.keyState === 'Creating') throw new KmsError('KMSInvalidStateException', `${key.arn} is Creating (a replica key whose key material has not arrived yet).`);
+}
+
 /**
  * For management operations that are refused only while a key awaits deletion (also a
  * multi-Region primary in PendingReplicaDeletion, which waits for its replicas to go first), and
  * while a replica key is still being created here (`Creating`: its material has not arrived).
  */
 export function requireNotPendingDeletion(key: KeyRecord): void {
-  if (key.keyState === 'Creating') throw new KmsError('KMSInvalidStateException', `${key.arn} is Creating (a replica key whose key material has not arrived yet).`);
-  if (key.keyState === 'PendingDeletion' || key.keyState === 'PendingReplicaDeletion')
+  requireNotCreating(key);
+  if (isPendingDeletion(key))
     throw new KmsError('KMSInvalidStateException', `${key.arn} is pending deletion${key.keyState === 'PendingReplicaDeletion' ? ' (it waits for its replica keys to be deleted)' : ''}.`);
 }
 

@@ -10,6 +10,7 @@ import { existsSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import {
+  CancelKeyDeletionCommand,
   CreateKeyCommand,
   DecryptCommand,
   DeleteImportedKeyMaterialCommand,
@@ -20,6 +21,7 @@ import {
   ImportKeyMaterialCommand,
   ListKeyRotationsCommand,
   RotateKeyOnDemandCommand,
+  ScheduleKeyDeletionCommand,
   type ImportKeyMaterialCommandInput,
 } from '@aws-sdk/client-kms';
 import { sdkFailure as failure } from '../support/errors.js';
@@ -152,6 +154,24 @@ describe('ImportKeyMaterial NEW_KEY_MATERIAL, RotateKeyOnDemand, DeleteImportedK
       ExpirationModel: 'KEY_MATERIAL_EXPIRES',
       ValidTo: validTo,
     });
+  });
+
+  it('DeleteImportedKeyMaterial on a key pending deletion deletes the material and leaves the key pending deletion; CancelKeyDeletion then makes it PendingImport', async () => {
+    const KeyId = await externalKey();
+    const material = randomBytes(32);
+    const first = await importMaterial(KeyId, material);
+    const ct = await encrypt(KeyId, 'before');
+    await h.kms.send(new ScheduleKeyDeletionCommand({ KeyId, PendingWindowInDays: 7 }));
+    // AWS: "When the specified KMS key is in the PendingDeletion state, this operation does not change the KMS key's state."
+    expect(await h.kms.send(new DeleteImportedKeyMaterialCommand({ KeyId }))).toMatchObject({ KeyMaterialId: first.KeyMaterialId });
+    expect((await h.kms.send(new DescribeKeyCommand({ KeyId }))).KeyMetadata).toMatchObject({ KeyState: 'PendingDeletion' });
+    expect((await rotations(KeyId, 'ALL_KEY_MATERIAL'))!.map((r) => r.ImportState)).toEqual(['PENDING_IMPORT']);
+    // The material is gone: cancelling the deletion leaves nothing to enable until it is imported again.
+    await h.kms.send(new CancelKeyDeletionCommand({ KeyId }));
+    expect((await h.kms.send(new DescribeKeyCommand({ KeyId }))).KeyMetadata).toMatchObject({ KeyState: 'PendingImport' });
+    await importMaterial(KeyId, material);
+    expect((await h.kms.send(new DescribeKeyCommand({ KeyId }))).KeyMetadata).toMatchObject({ KeyState: 'Enabled' });
+    expect((await decrypt(KeyId, ct)).plaintext).toBe('before');
   });
 
   it('forgets material pending rotation when it is deleted, without touching the key state', async () => {

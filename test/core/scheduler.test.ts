@@ -333,6 +333,30 @@ describe('scheduler: imported key material expiry', () => {
   });
 });
 
+describe('scheduler: imported key material expiring while the key is pending deletion', () => {
+  it('leaves the key pending deletion; CancelKeyDeletion then makes it PendingImport, not Disabled without material', async () => {
+    const { keyId } = await newKey(kms, { Origin: 'EXTERNAL' });
+    const material = await kms.backend.generateKeyMaterial('SYMMETRIC_DEFAULT');
+    const versionId = 'f'.repeat(64);
+    const now = kms.clock.now();
+    const validTo = new Date(now.getTime() + DAY_MS);
+    await kms.store.transaction(async (tx) => {
+      const key = (await tx.getKey(keyId))!;
+      await tx.insertKeyVersion({ keyId, versionId, createdAt: now, wrappedMaterial: material.wrapped });
+      await tx.putImportedMaterial({ keyId, versionId, expirationModel: 'KEY_MATERIAL_EXPIRES', validTo, pendingRotation: false, importedAt: now });
+      await tx.updateKey({ ...key, keyState: 'Enabled', currentVersionId: versionId, expirationModel: 'KEY_MATERIAL_EXPIRES', validTo, revision: key.revision + 1 });
+    });
+    await call(kms, scheduleKeyDeletion, { KeyId: keyId, PendingWindowInDays: 7 });
+    kms.clock.advance(DAY_MS);
+    await scheduler.runOnce();
+    expect(await kms.store.getKey(keyId)).toMatchObject({ keyState: 'PendingDeletion', currentVersionId: versionId });
+    expect(await kms.store.listKeyVersions(keyId)).toEqual([]);
+    await call(kms, cancelKeyDeletion, { KeyId: keyId });
+    expect(await kms.store.getKey(keyId)).toMatchObject({ keyState: 'PendingImport' });
+    await expectKmsError(call(kms, enableKey, { KeyId: keyId }), 'KMSInvalidStateException');
+  });
+});
+
 describe('scheduler: expiry of one of several imported materials', () => {
   // The key's own ExpirationModel and ValidTo leave out material pending rotation (AWS's KeyMetadata.ValidTo);
   // keys written before that carry the pending material's ValidTo. Either way its expiry is due.

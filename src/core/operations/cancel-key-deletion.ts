@@ -7,6 +7,7 @@ import { resolveKeyIdOrArn } from '../key-resolver.js';
 import type { KeyRecord } from '../model.js';
 import type { Operation } from '../operation.js';
 import { requiredKeyId } from '../validation.js';
+import { lacksAssociatedMaterial } from './imported-materials.js';
 import { updateKeyRecord } from './key-updates.js';
 
 function requirePendingDeletion(key: KeyRecord): void {
@@ -20,10 +21,11 @@ export const cancelKeyDeletion: Operation = {
     const key = await resolveKeyIdOrArn(deps.store, deps.settings, requiredKeyId(input));
     requirePendingDeletion(key);
     await deps.authorizer.authorize({ principal: ctx.principal, action: 'kms:CancelKeyDeletion', key, context: {} });
-    const updated = await updateKeyRecord(deps, key.keyId, (current) => {
+    const updated = await updateKeyRecord(deps, key.keyId, async (current, tx) => {
       requirePendingDeletion(current);
-      // A key whose imported material was never supplied (or has expired) has nothing to enable.
-      const keyState = current.currentVersionId === undefined ? 'PendingImport' : 'Disabled';
+      // A key whose imported material was never supplied, or was deleted or expired meanwhile
+      // (DeleteImportedKeyMaterial and expiry leave a key pending deletion so), has nothing to enable.
+      const keyState = current.currentVersionId === undefined || (await lacksAssociatedMaterial(tx, current)) ? 'PendingImport' : 'Disabled';
       return { ...current, keyState, deletionDate: undefined, pendingDeletionWindowInDays: undefined };
     });
     return { KeyId: updated.arn };

@@ -8,7 +8,7 @@
  * RotateKeyOnDemand, DeleteImportedKeyMaterial, ListKeyRotations and the scheduler's expiry.
  */
 import { KmsError } from '../errors.js';
-import { requireEnabled } from '../key-resolver.js';
+import { isPendingDeletion, requireEnabled } from '../key-resolver.js';
 import type { ExpirationModel, ImportedKeyMaterial, KeyRecord } from '../model.js';
 import type { KmsDeps } from '../operation.js';
 import type { MetadataRepository } from '../ports.js';
@@ -80,6 +80,16 @@ export function keyExpiration(materials: readonly ImportedKeyMaterial[]): { expi
   return { expirationModel: 'KEY_MATERIAL_EXPIRES', validTo: new Date(Math.min(...expiring.map((d) => d.getTime()))) };
 }
 
+/**
+ * Whether a material permanently associated with the key is not imported (deleted or expired): the
+ * key can be nothing but PendingImport (or pending deletion) until that same material comes back.
+ */
+export async function lacksAssociatedMaterial(repo: MetadataRepository, key: KeyRecord): Promise<boolean> {
+  if (key.origin !== 'EXTERNAL') return false;
+  const present = new Set((await repo.listKeyVersions(key.keyId)).map((v) => v.versionId));
+  return (await importedMaterialsOf(repo, key)).some((m) => !m.pendingRotation && !present.has(m.versionId));
+}
+
 /** The key's materials whose ValidTo is at or before `now`, pending rotation or not: what the scheduler deletes. */
 export function expiredMaterials(materials: readonly ImportedKeyMaterial[], now: Date): ImportedKeyMaterial[] {
   return materials.filter((m) => m.expirationModel === 'KEY_MATERIAL_EXPIRES' && m.validTo !== undefined && m.validTo <= now);
@@ -110,7 +120,7 @@ export async function removeImportedMaterials(tx: MetadataRepository, key: KeyRe
     await tx.putImportedMaterial(removed);
     remaining.push(removed);
   }
-  const staysPending = key.keyState === 'PendingDeletion' || key.keyState === 'PendingReplicaDeletion';
+  const staysPending = isPendingDeletion(key);
   return {
     ...key,
     keyState: associatedRemoved && !staysPending ? 'PendingImport' : key.keyState,
