@@ -7,6 +7,7 @@ import { enableKey } from '../../src/core/operations/enable-key.js';
 import { enableKeyRotation } from '../../src/core/operations/enable-key-rotation.js';
 import { getKeyRotationStatus } from '../../src/core/operations/get-key-rotation-status.js';
 import { listKeyRotations } from '../../src/core/operations/list-key-rotations.js';
+import { rotateKeyOnDemand } from '../../src/core/operations/rotate-key-on-demand.js';
 import { scheduleKeyDeletion } from '../../src/core/operations/schedule-key-deletion.js';
 import type { Logger } from '../../src/core/ports.js';
 import { startScheduler, type Scheduler } from '../../src/core/scheduler.js';
@@ -354,6 +355,31 @@ describe('scheduler: imported key material expiring while the key is pending del
     await call(kms, cancelKeyDeletion, { KeyId: keyId });
     expect(await kms.store.getKey(keyId)).toMatchObject({ keyState: 'PendingImport' });
     await expectKmsError(call(kms, enableKey, { KeyId: keyId }), 'KMSInvalidStateException');
+  });
+});
+
+describe('imported material pending rotation past its ValidTo, before the scheduler deletes it', () => {
+  it('is no material to rotate to: RotateKeyOnDemand refuses, and the key keeps its current material', async () => {
+    const { keyId } = await newKey(kms, { Origin: 'EXTERNAL' });
+    const [current, pending] = ['1'.repeat(64), '2'.repeat(64)];
+    const now = kms.clock.now();
+    const validTo = new Date(now.getTime() + DAY_MS);
+    await kms.store.transaction(async (tx) => {
+      const key = (await tx.getKey(keyId))!;
+      for (const versionId of [current, pending]) {
+        const material = await kms.backend.generateKeyMaterial('SYMMETRIC_DEFAULT');
+        await tx.insertKeyVersion({ keyId, versionId, createdAt: now, wrappedMaterial: material.wrapped });
+      }
+      await tx.putImportedMaterial({ keyId, versionId: current, expirationModel: 'KEY_MATERIAL_DOES_NOT_EXPIRE', pendingRotation: false, importedAt: now });
+      await tx.putImportedMaterial({ keyId, versionId: pending, expirationModel: 'KEY_MATERIAL_EXPIRES', validTo, pendingRotation: true, importedAt: now });
+      await tx.updateKey({ ...key, keyState: 'Enabled', currentVersionId: current, expirationModel: 'KEY_MATERIAL_DOES_NOT_EXPIRE', revision: key.revision + 1 });
+    });
+    kms.clock.advance(DAY_MS);
+    // AWS deletes expired material at its ValidTo; rotating to it would leave the key with expired current material (PendingImport at the next pass).
+    await expectKmsError(call(kms, rotateKeyOnDemand, { KeyId: keyId }), 'UnsupportedOperationException');
+    expect(await kms.store.getKey(keyId)).toMatchObject({ keyState: 'Enabled', currentVersionId: current });
+    await scheduler.runOnce();
+    expect(await kms.store.getKey(keyId)).toMatchObject({ keyState: 'Enabled', currentVersionId: current });
   });
 });
 

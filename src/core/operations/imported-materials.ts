@@ -140,10 +140,15 @@ function noPendingRotation(key: KeyRecord): KmsError {
   );
 }
 
-/** The material waiting for RotateKeyOnDemand, or the refusal of {@link noPendingRotation}. */
-async function pendingRotationOf(repo: MetadataRepository, key: KeyRecord): Promise<{ pending: ImportedKeyMaterial; materials: ImportedKeyMaterial[] }> {
+/**
+ * The material waiting for RotateKeyOnDemand, or the refusal of {@link noPendingRotation}. One past
+ * its ValidTo counts as gone already (AWS deletes it then; the scheduler does at its next pass):
+ * rotating to it would make the key PendingImport moments later.
+ */
+async function pendingRotationOf(repo: MetadataRepository, key: KeyRecord, now: Date): Promise<{ pending: ImportedKeyMaterial; materials: ImportedKeyMaterial[] }> {
   const materials = await importedMaterialsOf(repo, key);
-  const pending = materials.find((m) => m.pendingRotation);
+  const expired = new Set(expiredMaterials(materials, now));
+  const pending = materials.find((m) => m.pendingRotation && !expired.has(m));
   if (!pending) throw noPendingRotation(key);
   return { pending, materials };
 }
@@ -155,7 +160,7 @@ async function pendingRotationOf(repo: MetadataRepository, key: KeyRecord): Prom
  */
 export async function rotateToImportedMaterial(deps: KmsDeps, key: KeyRecord): Promise<KeyRecord> {
   return updateKeyRecord(deps, key.keyId, async (current, tx) => {
-    const { pending, materials } = await pendingRotationOf(tx, current);
+    const { pending, materials } = await pendingRotationOf(tx, current, deps.clock.now());
     requireEnabled(current);
     requireOnDemandRotationLeft(current, materials.filter((m) => m.rotationType === 'ON_DEMAND').length);
     // A pending material is always imported: deleting or expiring it forgets it altogether.
