@@ -358,22 +358,32 @@ describe('scheduler: imported key material expiring while the key is pending del
   });
 });
 
+/**
+ * Stands in for two ImportKeyMaterial calls: an Enabled EXTERNAL key with current material that
+ * never expires and material pending rotation that expires in a day. The key record carries
+ * `keyExpirationModel`, and the pending material's ValidTo when `keyValidTo` (as written before 0022).
+ */
+async function withPendingMaterial(keyExpirationModel: 'KEY_MATERIAL_EXPIRES' | 'KEY_MATERIAL_DOES_NOT_EXPIRE', keyValidTo: boolean) {
+  const { keyId } = await newKey(kms, { Origin: 'EXTERNAL' });
+  const [current, pending] = ['c'.repeat(64), 'd'.repeat(64)];
+  const now = kms.clock.now();
+  const validTo = new Date(now.getTime() + DAY_MS);
+  await kms.store.transaction(async (tx) => {
+    const key = (await tx.getKey(keyId))!;
+    for (const versionId of [current, pending]) {
+      const material = await kms.backend.generateKeyMaterial('SYMMETRIC_DEFAULT');
+      await tx.insertKeyVersion({ keyId, versionId, createdAt: now, wrappedMaterial: material.wrapped });
+    }
+    await tx.putImportedMaterial({ keyId, versionId: current, expirationModel: 'KEY_MATERIAL_DOES_NOT_EXPIRE', pendingRotation: false, importedAt: now });
+    await tx.putImportedMaterial({ keyId, versionId: pending, expirationModel: 'KEY_MATERIAL_EXPIRES', validTo, pendingRotation: true, importedAt: now });
+    await tx.updateKey({ ...key, keyState: 'Enabled', currentVersionId: current, expirationModel: keyExpirationModel, validTo: keyValidTo ? validTo : undefined, revision: key.revision + 1 });
+  });
+  return { keyId, current, pending };
+}
+
 describe('imported material pending rotation past its ValidTo, before the scheduler deletes it', () => {
   it('is no material to rotate to: RotateKeyOnDemand refuses, and the key keeps its current material', async () => {
-    const { keyId } = await newKey(kms, { Origin: 'EXTERNAL' });
-    const [current, pending] = ['1'.repeat(64), '2'.repeat(64)];
-    const now = kms.clock.now();
-    const validTo = new Date(now.getTime() + DAY_MS);
-    await kms.store.transaction(async (tx) => {
-      const key = (await tx.getKey(keyId))!;
-      for (const versionId of [current, pending]) {
-        const material = await kms.backend.generateKeyMaterial('SYMMETRIC_DEFAULT');
-        await tx.insertKeyVersion({ keyId, versionId, createdAt: now, wrappedMaterial: material.wrapped });
-      }
-      await tx.putImportedMaterial({ keyId, versionId: current, expirationModel: 'KEY_MATERIAL_DOES_NOT_EXPIRE', pendingRotation: false, importedAt: now });
-      await tx.putImportedMaterial({ keyId, versionId: pending, expirationModel: 'KEY_MATERIAL_EXPIRES', validTo, pendingRotation: true, importedAt: now });
-      await tx.updateKey({ ...key, keyState: 'Enabled', currentVersionId: current, expirationModel: 'KEY_MATERIAL_DOES_NOT_EXPIRE', revision: key.revision + 1 });
-    });
+    const { keyId, current } = await withPendingMaterial('KEY_MATERIAL_DOES_NOT_EXPIRE', false);
     kms.clock.advance(DAY_MS);
     // AWS deletes expired material at its ValidTo; rotating to it would leave the key with expired current material (PendingImport at the next pass).
     await expectKmsError(call(kms, rotateKeyOnDemand, { KeyId: keyId }), 'UnsupportedOperationException');
@@ -390,20 +400,7 @@ describe('scheduler: expiry of one of several imported materials', () => {
     ['the key not expiring (as ImportKeyMaterial writes it)', 'KEY_MATERIAL_DOES_NOT_EXPIRE', false],
     ["the key carrying the pending material's ValidTo (as written before)", 'KEY_MATERIAL_EXPIRES', true],
   ] as const)('expires only the material past its ValidTo; one pending rotation is forgotten and the key stays usable (%s)', async (_, keyExpirationModel, keyValidTo) => {
-    const { keyId } = await newKey(kms, { Origin: 'EXTERNAL' });
-    const [current, pending] = ['c'.repeat(64), 'd'.repeat(64)];
-    const now = kms.clock.now();
-    const validTo = new Date(now.getTime() + DAY_MS);
-    await kms.store.transaction(async (tx) => {
-      const key = (await tx.getKey(keyId))!;
-      for (const versionId of [current, pending]) {
-        const material = await kms.backend.generateKeyMaterial('SYMMETRIC_DEFAULT');
-        await tx.insertKeyVersion({ keyId, versionId, createdAt: now, wrappedMaterial: material.wrapped });
-      }
-      await tx.putImportedMaterial({ keyId, versionId: current, expirationModel: 'KEY_MATERIAL_DOES_NOT_EXPIRE', pendingRotation: false, importedAt: now });
-      await tx.putImportedMaterial({ keyId, versionId: pending, expirationModel: 'KEY_MATERIAL_EXPIRES', validTo, pendingRotation: true, importedAt: now });
-      await tx.updateKey({ ...key, keyState: 'Enabled', currentVersionId: current, expirationModel: keyExpirationModel, validTo: keyValidTo ? validTo : undefined, revision: key.revision + 1 });
-    });
+    const { keyId, current, pending } = await withPendingMaterial(keyExpirationModel, keyValidTo);
     kms.clock.advance(DAY_MS);
     await scheduler.runOnce();
     const after = await kms.store.getKey(keyId);
