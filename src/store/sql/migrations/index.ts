@@ -16,6 +16,7 @@ import { replicationJobLeasesSchema } from './0012-replication-job-leases.js';
 import { caAuditMarksSchema } from './0015-ca-audit-marks.js';
 import { importedKeyMaterialsSchema } from './0016-imported-key-materials.js';
 import { approvalRequestCoverageSchema } from './0020-approval-request-coverage.js';
+import { transportKeyRequestersSchema } from './0023-transport-key-requesters.js';
 
 /** Every migration by name (tests build a previous version's database from the ones before a name). */
 export function migrationsFor(flavor: SqlFlavor): Record<string, Migration> {
@@ -32,6 +33,7 @@ export function migrationsFor(flavor: SqlFlavor): Record<string, Migration> {
     '0015-ca-audit-marks': caAuditMarksSchema(flavor),
     '0016-imported-key-materials': importedKeyMaterialsSchema(flavor),
     '0020-approval-request-coverage': approvalRequestCoverageSchema(),
+    '0023-transport-key-requesters': transportKeyRequestersSchema(),
   };
 }
 
