@@ -21,7 +21,7 @@ export const lockNames = {
   quorumRules: () => 'quorum-rules',
   /** Custom key stores: their number, names, clusters and proxies. */
   customKeyStores: () => 'custom-key-stores',
-  /** Transport keys waiting for replica material. */
+  /** Transport keys waiting for replica material: their number in the region and each peer principal's share. */
   transportKeys: () => 'transport-keys',
 } as const;
 

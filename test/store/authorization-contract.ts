@@ -123,6 +123,8 @@ export function describeAuthorizationContract(store: () => MetadataStore): void 
       // A position need not be a stored principal: the listing resumes after where it would sort.
       expect((await store().listPrincipalsPage(10, { arn: `${first.items[0]!.arn}~` })).items.map((p) => p.name)).toStrictEqual(['page-b', 'page-c']);
       expect(await store().countPrincipals()).toBe(3);
+      expect(await store().countPrincipals('CryptoUser')).toBe(2);
+      expect(await store().countPrincipals('RegionPeer')).toBe(0);
     });
 
     it('sees policy and role changes made inside a transaction once it commits, and none when it rolls back', async () => {

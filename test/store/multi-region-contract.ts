@@ -142,6 +142,15 @@ export function describeMultiRegionContract(store: () => MetadataStore): void {
       expect(taken.filter(Boolean)).toStrictEqual([record]);
       expect(await repo.deleteExpiredTransportKeys(now)).toBe(1);
       expect(await repo.takeTransportKey('tk-2')).toBeUndefined();
+      // Each peer principal's are counted apart (its share, PrepareReplica), and kept with it.
+      const peer = 'arn:aws:iam::111122223333:user/replicator-eu-west-1';
+      await repo.insertTransportKey({ ...record, transportKeyId: 'tk-3', requesterArn: peer });
+      await repo.insertTransportKey({ ...record, transportKeyId: 'tk-4', requesterArn: `${peer}-2` });
+      expect(await repo.countTransportKeys(now)).toBe(2);
+      expect(await repo.countTransportKeys(now, peer)).toBe(1);
+      expect(await repo.countTransportKeys(now, 'arn:aws:iam::111122223333:user/nobody')).toBe(0);
+      expect(await repo.takeTransportKey('tk-3')).toStrictEqual({ ...record, transportKeyId: 'tk-3', requesterArn: peer });
+      expect(await repo.deleteTransportKeysOf(record.keyId)).toBe(1);
     });
   });
 }

@@ -76,6 +76,32 @@ describe.skipIf('missing' in found)('PostgreSQL store', () => {
     await expect(openPostgresStore({ connectionString: server.connectionString, schema: 'x; drop table keys' })).rejects.toThrow(/schema name/);
   });
 
+  /**
+   * What each migration that a test runs again changed, to undo (newest first): a new migration
+   * adds its row here, so that those tests undo it before the one they run again.
+   */
+  const UNDO: ReadonlyArray<[name: string, statements: (schema: string) => string[]]> = [
+    ['0023-transport-key-requesters', (schema) => [`alter table "${schema}".transport_keys drop column requester_arn`]],
+    // 0022's index goes with 0016's table.
+    ['0022-pending-material-expiry', () => []],
+    ['0020-approval-request-coverage', (schema) => [`alter table "${schema}".approval_requests drop column withheld_parameters, drop column hashed_keys`]],
+    ['0016-imported-key-materials', (schema) => [`drop table "${schema}".imported_key_materials`]],
+  ];
+
+  /** Takes the schema back to before migration `from` (e.g. `0016`), undoing the later ones first; the rows stay. */
+  async function undoMigrationsFrom(schema: string, from: string): Promise<void> {
+    const client = new pg.Client({ connectionString: server.connectionString });
+    await client.connect();
+    try {
+      for (const [name, statements] of UNDO.filter(([name]) => name >= from)) {
+        for (const statement of statements(schema)) await client.query(statement);
+        await client.query(`delete from "${schema}".kysely_migration where name = $1`, [name]);
+      }
+    } finally {
+      await client.end();
+    }
+  }
+
   it('runs migration 0016 over keys imported before it: each gets a record of its current material', async () => {
     const schema = `${run}_m0016`;
     const imported = key({ origin: 'EXTERNAL', expirationModel: 'KEY_MATERIAL_EXPIRES', validTo: new Date('2027-01-01T00:00:00.123Z') });
@@ -87,20 +113,8 @@ describe.skipIf('missing' in found)('PostgreSQL store', () => {
     await first.insertKeyVersion(importedVersion);
     await first.insertKey(deleted);
     await first.close();
-    // Back to the schema before 0016 (its down migration, after those of the migrations that sort
-    // after it), with those keys in it.
-    const client = new pg.Client({ connectionString: server.connectionString });
-    await client.connect();
-    try {
-      await client.query(`alter table "${schema}".approval_requests drop column withheld_parameters, drop column hashed_keys`);
-      await client.query(`delete from "${schema}".kysely_migration where name = '0020-approval-request-coverage'`);
-      // 0022's index goes with the table.
-      await client.query(`delete from "${schema}".kysely_migration where name = '0022-pending-material-expiry'`);
-      await client.query(`drop table "${schema}".imported_key_materials`);
-      await client.query(`delete from "${schema}".kysely_migration where name = '0016-imported-key-materials'`);
-    } finally {
-      await client.end();
-    }
+    // Back to the schema before 0016, with those keys in it.
+    await undoMigrationsFrom(schema, '0016');
     const second = await openPostgresStore({ connectionString: server.connectionString, schema });
     try {
       expect(await second.listImportedMaterials(imported.keyId)).toEqual([
@@ -116,6 +130,35 @@ describe.skipIf('missing' in found)('PostgreSQL store', () => {
       expect(await second.listImportedMaterials(deleted.keyId)).toEqual([
         { keyId: deleted.keyId, versionId: deleted.currentVersionId, pendingRotation: false, importedAt: deleted.creationDate },
       ]);
+    } finally {
+      await second.close();
+    }
+  });
+
+  it('runs migration 0023 over transport keys made before it: they keep counting, with no requester', async () => {
+    const schema = `${run}_m0023`;
+    const now = new Date(1_790_000_000_000);
+    const earlier = {
+      transportKeyId: 'tk-before-0023',
+      keyId: `mrk-${'b'.repeat(32)}`,
+      wrappedPrivateKey: new Uint8Array(64).fill(1),
+      publicKey: new Uint8Array(32).fill(2),
+      createdAt: now,
+      expiresAt: new Date(now.getTime() + 600_000),
+    };
+    const first = await openPostgresStore({ connectionString: server.connectionString, schema });
+    await first.multiRegion.insertTransportKey(earlier);
+    await first.close();
+    // Back to the schema before 0023, with that transport key in it.
+    await undoMigrationsFrom(schema, '0023');
+    const second = await openPostgresStore({ connectionString: server.connectionString, schema });
+    try {
+      const peer = 'arn:aws:iam::111122223333:user/replicator-eu-west-1';
+      expect(await second.multiRegion.countTransportKeys(now)).toBe(1);
+      expect(await second.multiRegion.countTransportKeys(now, peer)).toBe(0);
+      await second.multiRegion.insertTransportKey({ ...earlier, transportKeyId: 'tk-after-0023', requesterArn: peer });
+      expect(await second.multiRegion.countTransportKeys(now, peer)).toBe(1);
+      expect(await second.multiRegion.takeTransportKey(earlier.transportKeyId)).toStrictEqual(earlier);
     } finally {
       await second.close();
     }

@@ -50,7 +50,8 @@ export interface AuthorizationRepository {
   getPrincipalAuthorization(arn: string, accessKeyId?: string): Promise<PrincipalAuthorization | undefined>;
   /** Up to `limit` principals in ARN order, after `after` when given. */
   listPrincipalsPage(limit: number, after?: PrincipalListPosition): Promise<Page<PrincipalRecord>>;
-  countPrincipals(): Promise<number>;
+  /** The number of principals, or of those holding `role`. */
+  countPrincipals(role?: PrincipalRole): Promise<number>;
   /** Replaces the principal's roles; false when there is no such principal. */
   setPrincipalRoles(arn: string, roles: PrincipalRole[]): Promise<boolean>;
   /**

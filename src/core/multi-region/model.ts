@@ -105,6 +105,8 @@ export interface TransportKeyRecord {
   publicKey: Uint8Array;
   createdAt: Date;
   expiresAt: Date;
+  /** The peer principal that asked for it (PrepareReplica); absent for those made before it was recorded. */
+  requesterArn?: string | undefined;
 }
 
 /** Whether this deployment holds the primary key of the set. */

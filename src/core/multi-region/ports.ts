@@ -76,7 +76,8 @@ export interface MultiRegionRepository {
   insertTransportKey(record: TransportKeyRecord): Promise<void>;
   /** Removes and returns the transport key: whoever gets it is the only one (single use). */
   takeTransportKey(transportKeyId: string): Promise<TransportKeyRecord | undefined>;
-  countTransportKeys(now: Date): Promise<number>;
+  /** The transport keys still valid at `now`: all of them, or those `requesterArn` asked for. */
+  countTransportKeys(now: Date, requesterArn?: string): Promise<number>;
   deleteExpiredTransportKeys(now: Date): Promise<number>;
   /** When the last of the key's transport keys still valid at `now` expires (none: undefined). */
   transportKeysValidUntil(keyId: string, now: Date): Promise<Date | undefined>;

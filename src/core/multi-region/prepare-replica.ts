@@ -18,7 +18,7 @@ import { randomUUID } from 'node:crypto';
 import { KmsError } from '../errors.js';
 import { KEY_SPECS } from '../model.js';
 import type { JsonObject, KmsDeps, Operation } from '../operation.js';
-import type { AuthorizationRequest } from '../ports.js';
+import type { AuthorizationRequest, MetadataRepository } from '../ports.js';
 import { blob, optionalBoolean, requiredEnum, requiredString } from '../validation.js';
 import { keyArn } from '../key-resolver.js';
 import { MULTI_REGION_KEY_ID } from './model.js';
@@ -32,6 +32,15 @@ import { lockNames } from '../locks.js';
 export const TRANSPORT_KEY_VALIDITY_MS = 10 * 60 * 1000;
 /** Transport keys waiting at once, over all keys (each is an HSM-wrapped RSA key in the store). */
 export const MAX_PENDING_TRANSPORT_KEYS = 100;
+
+/**
+ * How many of the region's {@link MAX_PENDING_TRANSPORT_KEYS} one peer principal may hold while
+ * `peers` RegionPeer principals exist: an equal share (at least one), so that a peer that asks for
+ * many, by fault or on purpose, cannot leave the others none.
+ */
+export function transportKeyShare(peers: number): number {
+  return Math.max(1, Math.floor(MAX_PENDING_TRANSPORT_KEYS / Math.max(1, peers)));
+}
 
 export const prepareReplica: Operation = {
   name: 'PrepareReplica',
@@ -79,8 +88,8 @@ export const prepareReplica: Operation = {
       throw new KmsError('UnsupportedOperationException', `${here.arn} is not a replica key here; its material changes only by rotation in ${deps.settings.region}.`);
     const now = deps.clock.now();
     await deps.store.multiRegion.deleteExpiredTransportKeys(now);
-    // Checked first too, so that a full region costs no HSM work.
-    if ((await deps.store.multiRegion.countTransportKeys(now)) >= MAX_PENDING_TRANSPORT_KEYS) throw tooManyTransfers(deps);
+    // Checked first too, so that a full share or region costs no HSM work.
+    await requireTransportKeyLeft(deps, deps.store, ctx.principal.arn, now);
 
     const pair = await deps.backend.createWrappingKeyPair('RSA_3072');
     const transportKeyId = randomUUID();
@@ -91,11 +100,12 @@ export const prepareReplica: Operation = {
       publicKey: pair.publicKey,
       createdAt: now,
       expiresAt: new Date(now.getTime() + TRANSPORT_KEY_VALIDITY_MS),
+      requesterArn: ctx.principal.arn,
     };
     await deps.store.transaction(async (tx) => {
       // Counted again where it counts: other calls may have added theirs since the check above.
       await tx.holdLock(lockNames.transportKeys());
-      if ((await tx.multiRegion.countTransportKeys(now)) >= MAX_PENDING_TRANSPORT_KEYS) throw tooManyTransfers(deps);
+      await requireTransportKeyLeft(deps, tx, ctx.principal.arn, now);
       if (replica && !(await tx.getKey(keyId))) {
         await tx.insertKey(placeholderKey(deps, ctx, keyId, keySpec, replica));
         await tx.multiRegion.insertMultiRegionKey(replicaSetRecord(deps, keyId, replica, 'Creating'));
@@ -108,6 +118,26 @@ export const prepareReplica: Operation = {
   },
 };
 
-function tooManyTransfers(deps: KmsDeps): KmsError {
-  return new KmsError('LimitExceededException', `${MAX_PENDING_TRANSPORT_KEYS} replica transfers are already waiting in ${deps.settings.region}; try again in a few minutes.`);
+/**
+ * LimitExceededException, naming the limit, when the peer principal `requesterArn` holds its
+ * share ({@link transportKeyShare}) of the transport keys valid at `now`, or the region holds
+ * {@link MAX_PENDING_TRANSPORT_KEYS} (some made before shares were counted, or while fewer
+ * peers existed).
+ */
+async function requireTransportKeyLeft(deps: KmsDeps, repo: MetadataRepository, requesterArn: string, now: Date): Promise<void> {
+  const peers = await repo.countPrincipals('RegionPeer');
+  const share = transportKeyShare(peers);
+  // One peer's share is the region's whole: the region's count below says it.
+  const held = share < MAX_PENDING_TRANSPORT_KEYS ? await repo.multiRegion.countTransportKeys(now, requesterArn) : 0;
+  if (share < MAX_PENDING_TRANSPORT_KEYS && held >= share)
+    throw new KmsError(
+      'LimitExceededException',
+      `${requesterArn} already has ${held} replica transfers waiting in ${deps.settings.region}, its share of the ${MAX_PENDING_TRANSPORT_KEYS} transport keys a region keeps ` +
+        `(${share} for each of its ${peers} RegionPeer principals); try again once they are used or expire (within ${TRANSPORT_KEY_VALIDITY_MS / 60_000} minutes).`,
+    );
+  if ((await repo.multiRegion.countTransportKeys(now)) >= MAX_PENDING_TRANSPORT_KEYS)
+    throw new KmsError(
+      'LimitExceededException',
+      `${MAX_PENDING_TRANSPORT_KEYS} replica transfers are already waiting in ${deps.settings.region}, the most a region keeps; try again in a few minutes.`,
+    );
 }

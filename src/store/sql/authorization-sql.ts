@@ -116,9 +116,12 @@ export async function listPrincipalsPage(db: Db, limit: number, after?: Principa
   return { items, more: rows.length > page.length };
 }
 
-export async function countPrincipals(db: Db): Promise<number> {
-  const row = await db.selectFrom('principals').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow();
-  return Number(row.n);
+export async function countPrincipals(db: Db, role?: PrincipalRole): Promise<number> {
+  const query =
+    role === undefined
+      ? db.selectFrom('principals').select((eb) => eb.fn.countAll().as('n'))
+      : db.selectFrom('principal_roles').select((eb) => eb.fn.countAll().as('n')).where('role', '=', role);
+  return Number((await query.executeTakeFirstOrThrow()).n);
 }
 
 /** Runs `fn` in the caller's transaction, or in one of its own. */

@@ -239,6 +239,7 @@ export class SqlMultiRegionRepository implements MultiRegionRepository {
             public_key: record.publicKey,
             created_at: record.createdAt.getTime(),
             expires_at: record.expiresAt.getTime(),
+            requester_arn: record.requesterArn ?? null,
           })
           .execute(),
       'transport-key',
@@ -254,13 +255,13 @@ export class SqlMultiRegionRepository implements MultiRegionRepository {
     return Number(deleted.numDeletedRows) === 1 ? rowToTransportKey(row) : undefined;
   }
 
-  async countTransportKeys(now: Date): Promise<number> {
-    const row = await this.db
+  async countTransportKeys(now: Date, requesterArn?: string): Promise<number> {
+    let query = this.db
       .selectFrom('transport_keys')
       .select((eb) => eb.fn.countAll().as('n'))
-      .where('expires_at', '>', now.getTime())
-      .executeTakeFirstOrThrow();
-    return Number(row.n);
+      .where('expires_at', '>', now.getTime());
+    if (requesterArn !== undefined) query = query.where('requester_arn', '=', requesterArn);
+    return Number((await query.executeTakeFirstOrThrow()).n);
   }
 
   async transportKeysValidUntil(keyId: string, now: Date): Promise<Date | undefined> {
@@ -336,12 +337,13 @@ function rowToJob(row: Selectable<ReplicationJobsTable>): ReplicationJob {
 }
 
 function rowToTransportKey(row: Selectable<TransportKeysTable>): TransportKeyRecord {
-  return {
+  return compact({
     transportKeyId: row.transport_key_id,
     keyId: row.key_id,
     wrappedPrivateKey: new Uint8Array(row.wrapped_private_key),
     publicKey: new Uint8Array(row.public_key),
     createdAt: new Date(Number(row.created_at)),
     expiresAt: new Date(Number(row.expires_at)),
-  };
+    requesterArn: row.requester_arn ?? undefined,
+  });
 }

@@ -47,6 +47,8 @@ export interface TransportKeysTable {
   public_key: Binary;
   created_at: Millis;
   expires_at: Millis;
+  /** The peer principal that asked for it; null for those made before migration 0023. */
+  requester_arn: string | null;
 }
 
 /** The tables above, merged into the store's `MetadataDatabase`. */

@@ -388,8 +388,8 @@ export class SqlRepository implements MetadataRepository {
   listPrincipalsPage(limit: number, after?: PrincipalListPosition): Promise<Page<PrincipalRecord>> {
     return authz.listPrincipalsPage(this.db, limit, after);
   }
-  countPrincipals(): Promise<number> {
-    return authz.countPrincipals(this.db);
+  countPrincipals(role?: PrincipalRole): Promise<number> {
+    return authz.countPrincipals(this.db, role);
   }
   setPrincipalRoles(arn: string, roles: PrincipalRole[]): Promise<boolean> {
     return authz.setPrincipalRoles(this.db, arn, roles);

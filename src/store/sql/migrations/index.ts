@@ -17,6 +17,7 @@ import { caAuditMarksSchema } from './0015-ca-audit-marks.js';
 import { importedKeyMaterialsSchema } from './0016-imported-key-materials.js';
 import { approvalRequestCoverageSchema } from './0020-approval-request-coverage.js';
 import { pendingMaterialExpirySchema } from './0022-pending-material-expiry.js';
+import { transportKeyRequestersSchema } from './0023-transport-key-requesters.js';
 
 /** Every migration by name (tests build a previous version's database from the ones before a name). */
 export function migrationsFor(flavor: SqlFlavor): Record<string, Migration> {
@@ -34,6 +35,7 @@ export function migrationsFor(flavor: SqlFlavor): Record<string, Migration> {
     '0016-imported-key-materials': importedKeyMaterialsSchema(flavor),
     '0020-approval-request-coverage': approvalRequestCoverageSchema(),
     '0022-pending-material-expiry': pendingMaterialExpirySchema(),
+    '0023-transport-key-requesters': transportKeyRequestersSchema(),
   };
 }
 
