@@ -24,10 +24,11 @@
  * module. "Re-initialising" after a device failure therefore means: drop every session, open a
  * new owner session, log in again and look the token keys up again.
  */
+import { createHash } from 'node:crypto';
 import pkcs11js from 'pkcs11js';
 import type { Handle, PKCS11 } from 'pkcs11js';
 import type { Logger } from '../../core/ports.js';
-import { classOf, HsmError, returnValueOf, sessionMayBeBroken, StaleHandleError, toHsmError, type Blame, type Recovery } from './errors.js';
+import { classOf, hsmError, HsmError, returnValueOf, sessionMayBeBroken, StaleHandleError, toHsmError, type Blame, type Recovery } from './errors.js';
 import { HsmTimeoutError, type HsmCalls } from './hsm-calls.js';
 import { loginWithRetries } from './module.js';
 import type { HsmProfile } from './profiles.js';
@@ -55,6 +56,8 @@ export abstract class SessionRuntime {
   protected recovering: Promise<void> | undefined;
   protected ownerQueue: Promise<unknown> = Promise.resolve();
   protected closed = false;
+  /** A SHA-256 of the last PIN the token refused (CKR_PIN_INCORRECT): never sent again. */
+  private refusedPin: Buffer | undefined;
 
   protected constructor(
     /** The loaded module; exposed to sibling modules (key import), not part of KeyBackend. */
@@ -204,13 +207,28 @@ export abstract class SessionRuntime {
     }
   }
 
-  /** Logs the normal user in; the login is the application's, so "already logged in" is success. */
+  /**
+   * Logs the normal user in; the login is the application's, so "already logged in" is success.
+   * A PIN the token refused is not sent again: recovery runs whenever a request or a health check
+   * finds the login lost, and every refused login counts towards locking the user out (CloudHSM
+   * locks a Crypto User after a few). A new PIN in the source (a file read again) is tried.
+   */
   protected async login(session: Handle): Promise<void> {
     await loginWithRetries(this.profile, async () => {
+      const pin = await this.userPin();
+      const digest = createHash('sha256').update(pin).digest();
+      if (this.refusedPin?.equals(digest))
+        throw hsmError(
+          'CKR_PIN_INCORRECT',
+          'C_Login',
+          'unavailable',
+          'The token refused this PIN at an earlier login, so it is not sent again (each refusal counts towards locking the user out); put the right PIN in the PIN source.',
+        );
       try {
-        await this.calls.call('C_Login', session, P.CKU_USER, await this.userPin());
+        await this.calls.call('C_Login', session, P.CKU_USER, pin);
       } catch (e) {
         const error = toHsmError(e, 'C_Login');
+        if (error.code === 'CKR_PIN_INCORRECT') this.refusedPin = digest;
         if (error.code !== 'CKR_USER_ALREADY_LOGGED_IN') throw error;
       }
     });
