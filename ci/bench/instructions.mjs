@@ -18,12 +18,15 @@
 // CG_WORKERS (default 1: with more, `serve --workers N` under --trace-children, counts summed over
 // the processes per request; give N times the warm-up for the same per worker), CG_SPLIT=1 (also
 // print the main thread's instructions split by kind: JIT code, inline caches, GC, JSON, … —
-// callgrind-split.mjs).
+// callgrind-split.mjs), CG_THREADS=1 (also print each thread's instructions per request and what the
+// thread is: main, libuv pool, V8 platform worker — to see which thread a difference is in),
+// CG_KEEP=DIR (keep the measured callgrind files in DIR/<n>-<checkout name>/ for
+// callgrind_annotate or callgrind-split.mjs).
 import { execFileSync, spawn } from 'node:child_process';
 import http from 'node:http';
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CA_MODES, caRequests, initBenchCa } from './ca-requests.mjs';
 import { formatSplit, splitByKind } from './callgrind-split.mjs';
@@ -39,8 +42,17 @@ if (![...CA_MODES, 'Encrypt', 'Decrypt', 'GenerateDataKey'].includes(op))
   throw new Error(`operation: Encrypt, Decrypt, GenerateDataKey, IssueCertificate or CaSign, not ${op}`);
 const caMode = CA_MODES.includes(op);
 
+/** What a thread is, by its file name (thread 1 is the main thread) and the functions it ran. */
+function threadKind(name, text) {
+  if (/-0*1$/.test(name)) return 'main';
+  if (/^c?fn=\(\d+\) uv__io_poll|^c?fn=\(\d+\) uv_run/m.test(text) && !/PlatformWorker|WorkerThreadsTaskRunner/.test(text)) return 'other event loop';
+  if (/PlatformWorker|WorkerThreadsTaskRunner|DelayedTaskScheduler/.test(text)) return 'V8 platform worker';
+  if (/^c?fn=\(\d+\) (worker|uv__work)/m.test(text) || /uv__queue_work|uv__fs_work/.test(text)) return 'libuv pool';
+  return 'other';
+}
+
 /** One build under callgrind: instructions per request. */
-async function measure(root) {
+async function measure(root, index) {
   const work = mkdtempSync(join(tmpdir(), 'hsmkms-instructions-'));
   const port = benchPort();
   const out = join(work, WORKERS > 1 ? 'callgrind.out.%p' : 'callgrind.out');
@@ -61,14 +73,17 @@ async function measure(root) {
     const resign = async () => (signed = await Promise.all(requests.map(async (r) => ({ body: r.body, headers: await r.sign() }))));
     let next = 0;
     const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
-    const one = () =>
+    // A request whose socket the server reset ('socket hang up': a keep-alive socket closed as it
+    // was reused) is retried once; under valgrind on a busy machine that race
+    // ended a 30-minute run.
+    const one = (retry = true) =>
       new Promise((done, fail) => {
         const { body, headers } = signed[next++ % signed.length];
         const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/', agent, headers }, (res) => {
           res.resume();
           res.on('end', () => (res.statusCode === 200 ? done() : fail(new Error(`${root}: status ${res.statusCode}`))));
         });
-        req.on('error', fail);
+        req.on('error', (e) => (retry && e.code === 'ECONNRESET' ? one(false).then(done, fail) : fail(e)));
         req.end(body);
       });
     const send = async (count) => {
@@ -91,18 +106,21 @@ async function measure(root) {
     let main = 0;
     let all = 0;
     let split;
-    for (const name of readdirSync(work).filter((n) => /^callgrind\.out.*-\d+$/.test(n))) {
+    const threads = [];
+    for (const name of readdirSync(work).filter((n) => /^callgrind\.out.*-\d+$/.test(n)).sort()) {
       const text = readFileSync(join(work, name), 'utf8');
       const summary = /^(?:summary|totals): (\d+)/m.exec(text);
       if (!summary || !/^desc: Trigger: dump measured/m.test(text)) continue;
       all += Number(summary[1]);
+      threads.push({ name, kind: threadKind(name, text), perRequest: Number(summary[1]) / REQUESTS });
       if (/-0*1$/.test(name)) {
         main += Number(summary[1]);
         if (process.env.CG_SPLIT === '1' && WORKERS === 1) split = splitByKind(text);
       }
     }
     if (main === 0) throw new Error(`${root}: callgrind wrote no counts for the main thread`);
-    return { main: main / REQUESTS, all: all / REQUESTS, split };
+    if (process.env.CG_KEEP) cpSync(work, join(process.env.CG_KEEP, `${index}-${basename(root)}`), { recursive: true, filter: (f) => f === work || /callgrind\.out/.test(f) });
+    return { main: main / REQUESTS, all: all / REQUESTS, split, threads };
   } finally {
     if (server.exitCode === null && server.signalCode === null) {
       const exited = new Promise((done) => server.once('exit', done));
@@ -114,11 +132,13 @@ async function measure(root) {
 }
 
 // Settled, not all: a failed run must not end this process before the others stop their servers.
-const runs = await Promise.allSettled(roots.map(measure));
+const runs = await Promise.allSettled(roots.map((root, i) => measure(root, i)));
 const failed = runs.find((r) => r.status === 'rejected');
 if (failed) throw failed.reason;
 const counts = runs.map((r) => r.value);
 const m = (n) => Math.round(n).toLocaleString('en-US').padStart(12);
 console.log(`${op}: instructions per request, ${WORKERS === 1 ? 'one worker' : `${WORKERS} workers (summed)`} under callgrind, ${REQUESTS} requests after ${WARMUP}\n main thread   all threads`);
 roots.forEach((root, i) => console.log(`${m(counts[i].main)}  ${m(counts[i].all)}  ${root}`));
+if (process.env.CG_THREADS === '1')
+  roots.forEach((root, i) => console.log(`\nby thread, per request (${root}):\n${counts[i].threads.map((t) => `${m(t.perRequest)}  ${t.kind} (${t.name})`).join('\n')}`));
 roots.forEach((root, i) => counts[i].split && console.log(`\nmain thread by kind, per request (${root}):\n${formatSplit(counts[i].split, REQUESTS)}`));
