@@ -181,23 +181,33 @@ void Token::ConnectLocked() {
     throw HsmError("ERR_TOKEN_NOT_FOUND", CKR_OK, "C_GetTokenInfo",
                    "No token " + Describe(config_) + " in the PKCS#11 module " + config_.modulePath +
                        " (list them with: pkcs11-tool --module " + config_.modulePath + " --list-slots).");
-  std::string pinDigest = PinDigest(config_.pin);
-  if (!refusedPin_.empty() && CRYPTO_memcmp(pinDigest.data(), refusedPin_.data(), pinDigest.size()) == 0)
-    throw HsmError(CkrName(CKR_PIN_INCORRECT), CKR_PIN_INCORRECT, "C_Login",
-                   "Login to the token " + Describe(config_) +
-                       " not tried: the token refused this PIN (CKR_PIN_INCORRECT) at an earlier login, so it is not sent again (each refusal counts "
-                       "towards locking the user out); put the right PIN in the PIN source and restart, or open the token again with it.");
   CK_SESSION_HANDLE session;
   Check(fn->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, nullptr, nullptr, &session), "C_OpenSession");
-  CK_RV rv = fn->C_Login(session, CKU_USER, reinterpret_cast<CK_UTF8CHAR_PTR>(config_.pin.data()), config_.pin.size());
-  if (rv != CKR_OK && rv != CKR_USER_ALREADY_LOGGED_IN) {
-    fn->C_CloseSession(session);  // result irrelevant: the login failure is what gets reported
-    if (rv == CKR_PIN_INCORRECT) refusedPin_ = pinDigest;
-    std::string name = CkrName(rv);
-    std::string message = "Login to the token " + Describe(config_) + " failed (" + name + ")";
-    if (rv == CKR_PIN_INCORRECT) message += ": the PIN is wrong";
-    if (rv == CKR_PIN_LOCKED) message += ": the PIN is locked";
-    throw HsmError(name, rv, "C_Login", message + ".");
+  std::string pinDigest = PinDigest(config_.pin);
+  if (!refusedPin_.empty() && CRYPTO_memcmp(pinDigest.data(), refusedPin_.data(), pinDigest.size()) == 0) {
+    // The login is the application's: a session opened while another part of this process (the
+    // KMS backend, which reads a rotated PIN file again) is logged in needs no login of its own.
+    CK_SESSION_INFO info;
+    bool loggedIn = fn->C_GetSessionInfo(session, &info) == CKR_OK && (info.state == CKS_RO_USER_FUNCTIONS || info.state == CKS_RW_USER_FUNCTIONS);
+    if (!loggedIn) {
+      fn->C_CloseSession(session);  // result irrelevant: the refusal is what gets reported
+      throw HsmError(CkrName(CKR_PIN_INCORRECT), CKR_PIN_INCORRECT, "C_Login",
+                     "Login to the token " + Describe(config_) +
+                         " not tried: the token refused this PIN (CKR_PIN_INCORRECT) at an earlier login, so it is not sent again (each refusal "
+                         "counts towards locking the user out); handshakes sign again once this process logs in with the right PIN (under `hsmkms serve`, the KMS "
+                         "backend's next login, which reads a rotated PIN file again) or after a restart with it.");
+    }
+  } else {
+    CK_RV rv = fn->C_Login(session, CKU_USER, reinterpret_cast<CK_UTF8CHAR_PTR>(config_.pin.data()), config_.pin.size());
+    if (rv != CKR_OK && rv != CKR_USER_ALREADY_LOGGED_IN) {
+      fn->C_CloseSession(session);  // result irrelevant: the login failure is what gets reported
+      if (rv == CKR_PIN_INCORRECT) refusedPin_ = pinDigest;
+      std::string name = CkrName(rv);
+      std::string message = "Login to the token " + Describe(config_) + " failed (" + name + ")";
+      if (rv == CKR_PIN_INCORRECT) message += ": the PIN is wrong";
+      if (rv == CKR_PIN_LOCKED) message += ": the PIN is locked";
+      throw HsmError(name, rv, "C_Login", message + ".");
+    }
   }
   session_ = session;
   sessionCopies_ = manufacturer == "SoftHSM project";
