@@ -20,6 +20,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readPin, type HsmConfig } from '../../src/config/hsm.js';
 import { createHsmHttpsServer, generateTlsKey, openTlsToken } from '../../src/tls/index.js';
 import { interposerControl } from '../support/interposer.js';
+import { startServer } from '../support/server.js';
 import { createTestCa, interposedTestHsm, listen, run, tokenSlot, uniqueLabel } from './support.js';
 
 const control = interposerControl();
@@ -52,6 +53,23 @@ function logInElsewhere(pin: string): () => void {
   return () => module.C_CloseSession(session);
 }
 
+/** The body curl got over HTTPS, or 'handshake failed'. */
+const curlAt = (port: number | string) =>
+  run('curl', ['-sS', '--max-time', '20', '--cacert', caFile, `https://localhost:${port}/`]).then(
+    (r) => r.stdout,
+    () => 'handshake failed',
+  );
+
+/**
+ * The token is removed and brought back with every session closed, the login with them, and
+ * with a "new password": the interposer (cloudhsm=1) now refuses the plain PIN.
+ */
+async function loseLoginAndPassword(curl: () => Promise<string>): Promise<void> {
+  control.set([`object_log=${log}`, 'cloudhsm=1', 'token_removed=1']);
+  expect(await curl()).toBe('handshake failed'); // no token to reconnect to
+  control.set([`object_log=${log}`, 'cloudhsm=1']);
+}
+
 describe('a PIN the token refused', () => {
   it('is not sent again, however many handshakes find the login lost; a login by the backend or a different PIN signs again', async () => {
     const server = createHsmHttpsServer({ hsm, certificates: [ec], sessionResumption: false }, (_req, res) => res.end('ok'));
@@ -61,17 +79,8 @@ describe('a PIN the token refused', () => {
     let closeElsewhere = () => {};
     try {
       const port = await listen(server);
-      const curl = () =>
-        run('curl', ['-sS', '--max-time', '20', '--cacert', caFile, `https://localhost:${port}/`]).then(
-          (r) => r.stdout,
-          () => 'handshake failed',
-        );
-      /** The token is removed and brought back with every session closed, the login with them. */
-      const loseLogin = async () => {
-        control.set([`object_log=${log}`, 'cloudhsm=1', 'token_removed=1']);
-        expect(await curl()).toBe('handshake failed'); // no token to reconnect to
-        control.set([`object_log=${log}`, 'cloudhsm=1']);
-      };
+      const curl = () => curlAt(port);
+      const loseLogin = () => loseLoginAndPassword(curl);
       expect(await curl()).toBe('ok');
 
       await loseLogin();
@@ -99,6 +108,24 @@ describe('a PIN the token refused', () => {
       control.set([`object_log=${log}`]);
       openTlsToken(hsm); // the plain PIN again, for any later login in this process
       await new Promise((r) => server.close(r));
+    }
+  });
+
+  it('`hsmkms serve` logs a handshake the HSM did not sign, with the code and never the PIN', async () => {
+    const serve = await startServer({ hsm: { modulePath: hsm.modulePath, profile: hsm.profile }, tls: ec });
+    try {
+      const curl = () => curlAt(new URL(serve.endpoint).port);
+      expect(await curl()).not.toBe('handshake failed');
+      expect(serve.logs()).not.toContain('TLS handshake failed');
+      await loseLoginAndPassword(curl);
+      expect(await curl()).toBe('handshake failed');
+      const lines = serve.logs().split('\n').filter((l) => l.includes('TLS handshake failed'));
+      expect(lines.length).toBeGreaterThan(0);
+      expect(lines.at(-1)).toContain('CKR_PIN_INCORRECT');
+      expect(serve.logs()).not.toContain(readPin(hsm.pin));
+    } finally {
+      control.set([`object_log=${log}`]);
+      await serve.close();
     }
   });
 });
