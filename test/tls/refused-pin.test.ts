@@ -12,38 +12,17 @@
  * session closed, the login with them. Its object log has a `C_Login` line for every login that
  * reaches the module.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import pkcs11js from 'pkcs11js';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readPin, type HsmConfig } from '../../src/config/hsm.js';
-import { createHsmHttpsServer, generateTlsKey, openTlsToken } from '../../src/tls/index.js';
-import { interposerControl } from '../support/interposer.js';
+import { describe, expect, it } from 'vitest';
+import { readPin } from '../../src/config/hsm.js';
+import { createHsmHttpsServer, openTlsToken } from '../../src/tls/index.js';
 import { startServer } from '../support/server.js';
-import { createTestCa, interposedTestHsm, listen, run, tokenSlot, uniqueLabel } from './support.js';
+import { interposedTlsFixture, listen, run, tokenSlot } from './support.js';
 
-const control = interposerControl();
-const hsm: HsmConfig = interposedTestHsm('softhsm2');
-const dir = mkdtempSync(join(tmpdir(), 'hsmkms-tls-refused-pin-'));
-const caFile = join(dir, 'ca.pem');
-const log = join(dir, 'objects.log');
-let ec: { keyUri: string; cert: string };
+const fixture = interposedTlsFixture('refused-pin');
+const { control, hsm, caFile, log } = fixture;
 
-beforeAll(async () => {
-  const ca = await createTestCa();
-  writeFileSync(caFile, ca.pem);
-  const key = generateTlsKey(hsm, uniqueLabel('refused-pin-ec'), 'ECC_NIST_P256');
-  ec = { keyUri: key.keyUri, cert: await ca.issue(key.spki, ['localhost']) };
-  control.set([`object_log=${log}`]);
-});
-afterAll(() => {
-  control.set([]);
-  control.dispose();
-  rmSync(dir, { recursive: true, force: true });
-});
-
-const logins = () => (existsSync(log) ? readFileSync(log, 'utf8').split('\n').filter((l) => l.startsWith('C_Login ')).length : 0);
+const logins = () => fixture.logLines().filter((l) => l.startsWith('C_Login ')).length;
 
 /** The application's login renewed by another part of this process, as the KMS backend does; returns its session, which holds the login. */
 function logInElsewhere(pin: string): () => void {
@@ -72,7 +51,7 @@ async function loseLoginAndPassword(curl: () => Promise<string>): Promise<void> 
 
 describe('a PIN the token refused', () => {
   it('is not sent again, however many handshakes find the login lost; a login by the backend or a different PIN signs again', async () => {
-    const server = createHsmHttpsServer({ hsm, certificates: [ec], sessionResumption: false }, (_req, res) => res.end('ok'));
+    const server = createHsmHttpsServer({ hsm, certificates: [fixture.ec], sessionResumption: false }, (_req, res) => res.end('ok'));
     const handshakeErrors: string[] = [];
     server.on('tlsClientError', (error) => handshakeErrors.push(error.message));
     const rightPin = `user:${readPin(hsm.pin)}`; // CloudHSM's form of the right PIN
@@ -112,7 +91,7 @@ describe('a PIN the token refused', () => {
   });
 
   it('`hsmkms serve` logs a handshake the HSM did not sign, with the code and never the PIN', async () => {
-    const serve = await startServer({ hsm: { modulePath: hsm.modulePath, profile: hsm.profile }, tls: ec });
+    const serve = await startServer({ hsm: { modulePath: hsm.modulePath, profile: hsm.profile }, tls: fixture.ec });
     try {
       const curl = () => curlAt(new URL(serve.endpoint).port);
       expect(await curl()).not.toBe('handshake failed');
