@@ -2,6 +2,7 @@
 
 #include <dlfcn.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <pthread.h>
 #include <unistd.h>
 
@@ -37,6 +38,15 @@ std::string Trim(const unsigned char* field, size_t size) {
   std::string s(reinterpret_cast<const char*>(field), size);
   size_t end = s.find_last_not_of(" \0", std::string::npos, 2);
   return end == std::string::npos ? "" : s.substr(0, end + 1);
+}
+
+/** A SHA-256 of the PIN: what is kept of a refused one, never a second copy of it. */
+std::string PinDigest(const std::string& pin) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int size = 0;
+  if (EVP_Digest(pin.data(), pin.size(), digest, &size, EVP_sha256(), nullptr) != 1)
+    Fail("ERR_HSM_ADDON", "Cannot compute a digest of the PIN (OpenSSL's SHA-256 failed).");
+  return std::string(reinterpret_cast<const char*>(digest), size);
 }
 
 std::string Describe(const TokenConfig& c) {
@@ -173,14 +183,31 @@ void Token::ConnectLocked() {
                        " (list them with: pkcs11-tool --module " + config_.modulePath + " --list-slots).");
   CK_SESSION_HANDLE session;
   Check(fn->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, nullptr, nullptr, &session), "C_OpenSession");
-  CK_RV rv = fn->C_Login(session, CKU_USER, reinterpret_cast<CK_UTF8CHAR_PTR>(config_.pin.data()), config_.pin.size());
-  if (rv != CKR_OK && rv != CKR_USER_ALREADY_LOGGED_IN) {
-    fn->C_CloseSession(session);  // result irrelevant: the login failure is what gets reported
-    std::string name = CkrName(rv);
-    std::string message = "Login to the token " + Describe(config_) + " failed (" + name + ")";
-    if (rv == CKR_PIN_INCORRECT) message += ": the PIN is wrong";
-    if (rv == CKR_PIN_LOCKED) message += ": the PIN is locked";
-    throw HsmError(name, rv, "C_Login", message + ".");
+  std::string pinDigest = PinDigest(config_.pin);
+  if (!refusedPin_.empty() && CRYPTO_memcmp(pinDigest.data(), refusedPin_.data(), pinDigest.size()) == 0) {
+    // The login is the application's: a session opened while another part of this process (the
+    // KMS backend, which reads a rotated PIN file again) is logged in needs no login of its own.
+    CK_SESSION_INFO info;
+    bool loggedIn = fn->C_GetSessionInfo(session, &info) == CKR_OK && (info.state == CKS_RO_USER_FUNCTIONS || info.state == CKS_RW_USER_FUNCTIONS);
+    if (!loggedIn) {
+      fn->C_CloseSession(session);  // result irrelevant: the refusal is what gets reported
+      throw HsmError(CkrName(CKR_PIN_INCORRECT), CKR_PIN_INCORRECT, "C_Login",
+                     "Login to the token " + Describe(config_) +
+                         " not tried: the token refused this PIN (CKR_PIN_INCORRECT) at an earlier login, so it is not sent again (each refusal "
+                         "counts towards locking the user out); handshakes sign again once this process logs in with the right PIN (under `hsmkms serve`, the KMS "
+                         "backend's next login, which reads a rotated PIN file again) or after a restart with it.");
+    }
+  } else {
+    CK_RV rv = fn->C_Login(session, CKU_USER, reinterpret_cast<CK_UTF8CHAR_PTR>(config_.pin.data()), config_.pin.size());
+    if (rv != CKR_OK && rv != CKR_USER_ALREADY_LOGGED_IN) {
+      fn->C_CloseSession(session);  // result irrelevant: the login failure is what gets reported
+      if (rv == CKR_PIN_INCORRECT) refusedPin_ = pinDigest;
+      std::string name = CkrName(rv);
+      std::string message = "Login to the token " + Describe(config_) + " failed (" + name + ")";
+      if (rv == CKR_PIN_INCORRECT) message += ": the PIN is wrong";
+      if (rv == CKR_PIN_LOCKED) message += ": the PIN is locked";
+      throw HsmError(name, rv, "C_Login", message + ".");
+    }
   }
   session_ = session;
   sessionCopies_ = manufacturer == "SoftHSM project";

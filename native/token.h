@@ -106,6 +106,13 @@ class Token {
   uint64_t epoch_ = 0;  // the fork epoch (token.cc) the session was opened in
   uint64_t generation_ = 0;
   bool sessionCopies_ = false;
+  /**
+   * A SHA-256 of the last PIN the token refused (CKR_PIN_INCORRECT), empty when none: that PIN is
+   * not sent again. A handshake (an unauthenticated client) can make the addon reconnect, and every
+   * refused login counts towards locking the user out (CloudHSM locks a Crypto User after a few);
+   * the same rule as the KMS backend's (session-runtime.ts `login`). A different PIN is tried.
+   */
+  std::string refusedPin_;
 };
 
 /** Return codes after which the session (or the library state behind it) must be rebuilt (session-codes.h). */

@@ -19,7 +19,7 @@ import { createXksPolicyAuthorizer, XksPolicyError } from './xks/policy.js';
 import type { Server as HttpServer } from 'node:http';
 import { createHsmHttpsServer } from './tls/https-server.js';
 import { createHsmHttpsServerWithClientCertificates } from './tls/client-certificates.js';
-import { HsmTlsError } from './tls/errors.js';
+import { HsmTlsError, isHsmHandshakeFailure } from './tls/errors.js';
 import { forgetTlsObjects } from './tls/hsm-token.js';
 import { openStore, type StoreConfig } from './store/open-store.js';
 import type { InvalidationBus } from './core/invalidation.js';
@@ -388,7 +388,7 @@ export async function createApp(config: AppConfig): Promise<App> {
         clientSubject: config.tls?.clientCa ? config.tls.clientSubject : undefined,
         audit,
       },
-      serverFactory: config.tls ? httpsServerFactory(config.hsm, config.tls) : undefined,
+      serverFactory: config.tls ? httpsServerFactory(config.hsm, config.tls, logger) : undefined,
       consoleDir: config.console === false ? undefined : typeof config.console === 'string' ? config.console : CONSOLE_DIR,
     });
     const metricsServer = config.metricsEndpoint
@@ -497,13 +497,27 @@ async function openAuditTrail(config: AppConfig, dataDir: string, backend: Pkcs1
 }
 
 /** HTTPS through the TLS offload: the server's key signs handshakes in the HSM. */
-function httpsServerFactory(hsm: Pkcs11BackendConfig, tls: NonNullable<AppConfig['tls']>): NonNullable<Parameters<typeof buildServer>[0]['serverFactory']> {
+function httpsServerFactory(
+  hsm: Pkcs11BackendConfig,
+  tls: NonNullable<AppConfig['tls']>,
+  logger: Logger,
+): NonNullable<Parameters<typeof buildServer>[0]['serverFactory']> {
   return (handler, serverOptions) => {
     const options = { ...serverOptions, hsm, certificates: [{ keyUri: tls.keyUri, cert: tls.cert }] };
     try {
-      if (tls.clientCa === undefined) return createHsmHttpsServer(options, handler) as unknown as HttpServer;
-      if (!tls.clientSubject) throw new ConfigError('A client CA needs the client certificate subject to require (--tls-client-subject).');
-      return createHsmHttpsServerWithClientCertificates(options, { ca: tls.clientCa, subject: tls.clientSubject }, handler) as unknown as HttpServer;
+      const server =
+        tls.clientCa === undefined
+          ? createHsmHttpsServer(options, handler)
+          : tls.clientSubject
+            ? createHsmHttpsServerWithClientCertificates(options, { ca: tls.clientCa, subject: tls.clientSubject }, handler)
+            : undefined;
+      if (!server) throw new ConfigError('A client CA needs the client certificate subject to require (--tls-client-subject).');
+      // A handshake the HSM could not sign (its login refused, the token gone) is the server's
+      // problem: logged with the addon's message (CKR code, never the PIN). Clients' protocol errors are not.
+      server.on('tlsClientError', (error) => {
+        if (isHsmHandshakeFailure(error)) logger.warn({ detail: error.message }, 'TLS handshake failed: the HSM did not sign');
+      });
+      return server as unknown as HttpServer;
     } catch (error) {
       if (error instanceof HsmTlsError) throw new ConfigError(error.message);
       throw error;

@@ -26,3 +26,12 @@ export function toHsmTlsError(error: unknown, doing: string): Error {
   if (error instanceof ConfigError) return new HsmTlsError('ERR_HSM_CONFIG', `${doing}: ${error.message}`);
   return error instanceof Error ? error : new Error(String(error));
 }
+
+/**
+ * Whether a TLS server's `tlsClientError` is the HSM failing to sign the handshake (the addon
+ * raises its failures in OpenSSL as ERR_R_OPERATION_FAIL, engine.cc): the server's own problem,
+ * worth a log line, unlike the clients' protocol errors. Its message is the addon's.
+ */
+export function isHsmHandshakeFailure(error: unknown): error is Error {
+  return error instanceof Error && (error as { code?: unknown }).code === 'ERR_SSL_OPERATION_FAIL';
+}

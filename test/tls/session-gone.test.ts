@@ -8,40 +8,16 @@
  * and its object log shows every session the module closes: none may be the addon's. The
  * handshake still succeeds, signed on a new session.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { HsmConfig } from '../../src/config/hsm.js';
-import { createHsmHttpsServer, generateTlsKey, hsmTlsStats } from '../../src/tls/index.js';
-import { interposerControl } from '../support/interposer.js';
-import { createTestCa, interposedTestHsm, listen, run, uniqueLabel } from './support.js';
+import { describe, expect, it } from 'vitest';
+import { createHsmHttpsServer, hsmTlsStats } from '../../src/tls/index.js';
+import { interposedTlsFixture, listen, run } from './support.js';
 
-const control = interposerControl();
-const hsm: HsmConfig = interposedTestHsm('softhsm2');
-const dir = mkdtempSync(join(tmpdir(), 'hsmkms-tls-session-gone-'));
-const caFile = join(dir, 'ca.pem');
-const log = join(dir, 'objects.log');
-let ec: { keyUri: string; cert: string };
-
-beforeAll(async () => {
-  const ca = await createTestCa();
-  writeFileSync(caFile, ca.pem);
-  const key = generateTlsKey(hsm, uniqueLabel('gone-ec'), 'ECC_NIST_P256');
-  ec = { keyUri: key.keyUri, cert: await ca.issue(key.spki, ['localhost']) };
-  control.set([`object_log=${log}`]);
-});
-afterAll(() => {
-  control.set([]);
-  control.dispose();
-  rmSync(dir, { recursive: true, force: true });
-});
-
-const logLines = () => (existsSync(log) ? readFileSync(log, 'utf8').split('\n').filter(Boolean) : []);
+const fixture = interposedTlsFixture('session-gone');
+const { control, hsm, caFile, log, logLines } = fixture;
 
 describe('a session the module says is closed already', () => {
   it('is not closed by the addon: it reconnects and the handshake signs on a new session', async () => {
-    const server = createHsmHttpsServer({ hsm, certificates: [ec], sessionResumption: false }, (_req, res) => res.end('ok'));
+    const server = createHsmHttpsServer({ hsm, certificates: [fixture.ec], sessionResumption: false }, (_req, res) => res.end('ok'));
     try {
       const port = await listen(server);
       const curl = () => run('curl', ['-sS', '--cacert', caFile, `https://localhost:${port}/`]);

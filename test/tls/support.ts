@@ -5,13 +5,19 @@
 // @peculiar/x509 resolves its algorithms through tsyringe, which needs the Reflect metadata API first.
 import 'reflect-metadata';
 import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { webcrypto } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:net';
 import { promisify } from 'node:util';
 import * as x509 from '@peculiar/x509';
 import pkcs11js from 'pkcs11js';
+import { afterAll, beforeAll } from 'vitest';
 import type { HsmConfig } from '../../src/config/hsm.js';
+import { generateTlsKey } from '../../src/tls/index.js';
+import { interposerControl, type InterposerControl } from '../support/interposer.js';
 
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
 
@@ -107,4 +113,48 @@ export async function sClient(port: number, caFile: string, extra: string[]): Pr
     timeout: 20_000,
   });
   return stdout + stderr;
+}
+
+/** What {@link interposedTlsFixture} sets up for a test file. */
+export interface InterposedTlsFixture {
+  control: InterposerControl;
+  hsm: HsmConfig;
+  /** The throwaway CA's certificate, for clients (`curl --cacert`). */
+  caFile: string;
+  /** The interposer's object log (test/pkcs11-interposer), on from beforeAll. */
+  log: string;
+  /** An ECDSA P-256 key made in the token and its certificate for localhost (set in beforeAll). */
+  ec: { keyUri: string; cert: string };
+  /** The object log's lines so far. */
+  logLines(): string[];
+}
+
+/**
+ * The test token behind the interposer, driven by this file's control file with the object log
+ * on, and a server key with its certificate: made in beforeAll, removed in afterAll. Call at the
+ * top of the test file, before anything loads the module.
+ */
+export function interposedTlsFixture(prefix: string): InterposedTlsFixture {
+  const dir = mkdtempSync(join(tmpdir(), `hsmkms-tls-${prefix}-`));
+  const fixture: InterposedTlsFixture = {
+    control: interposerControl(),
+    hsm: interposedTestHsm('softhsm2'),
+    caFile: join(dir, 'ca.pem'),
+    log: join(dir, 'objects.log'),
+    ec: { keyUri: '', cert: '' },
+    logLines: () => (existsSync(fixture.log) ? readFileSync(fixture.log, 'utf8').split('\n').filter(Boolean) : []),
+  };
+  beforeAll(async () => {
+    const ca = await createTestCa();
+    writeFileSync(fixture.caFile, ca.pem);
+    const key = generateTlsKey(fixture.hsm, uniqueLabel(`${prefix}-ec`), 'ECC_NIST_P256');
+    fixture.ec = { keyUri: key.keyUri, cert: await ca.issue(key.spki, ['localhost']) };
+    fixture.control.set([`object_log=${fixture.log}`]);
+  });
+  afterAll(() => {
+    fixture.control.set([]);
+    fixture.control.dispose();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return fixture;
 }
