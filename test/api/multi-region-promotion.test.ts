@@ -69,14 +69,20 @@ afterAll(async () => {
 const metadataIn = async (region: string, keyId: string) => (await client(region).send(new DescribeKeyCommand({ KeyId: keyId }))).KeyMetadata!;
 const stateIn = (region: string, keyId: string) => metadataIn(region, keyId).then((m) => m.KeyState, (e: Error) => e.name);
 
+/** A multi-Region key made in A, with Enabled replicas in B and C. */
+async function replicatedInBAndC() {
+  const key = (await client(A).send(new CreateKeyCommand({ MultiRegion: true }))).KeyMetadata!;
+  for (const region of [B, C]) {
+    await client(A).send(new ReplicateKeyCommand({ KeyId: key.KeyId!, ReplicaRegion: region }));
+    await expect.poll(() => stateIn(region, key.KeyId!), { timeout: 30_000, interval: 100 }).toBe('Enabled');
+  }
+  return key;
+}
+
 describe('UpdatePrimaryRegion with replicas in two other regions', () => {
   it('the new primary keeps every replica in step, those the former primary made included: its rotation and rotation settings reach the third region and the former primary', async () => {
-    const key = (await client(A).send(new CreateKeyCommand({ MultiRegion: true }))).KeyMetadata!;
+    const key = await replicatedInBAndC();
     const keyId = key.KeyId!;
-    for (const region of [B, C]) {
-      await client(A).send(new ReplicateKeyCommand({ KeyId: keyId, ReplicaRegion: region }));
-      await expect.poll(() => stateIn(region, keyId), { timeout: 30_000, interval: 100 }).toBe('Enabled');
-    }
 
     await client(A).send(new UpdatePrimaryRegionCommand({ KeyId: keyId, PrimaryRegion: B }));
     for (const region of REGIONS)
@@ -101,12 +107,8 @@ describe('UpdatePrimaryRegion with replicas in two other regions', () => {
   });
 
   it('a replica region that missed the change of primary (unreachable then) follows the new primary once it is back: the former primary tells it, and the new primary\'s changes reach it', async () => {
-    const key = (await client(A).send(new CreateKeyCommand({ MultiRegion: true }))).KeyMetadata!;
+    const key = await replicatedInBAndC();
     const keyId = key.KeyId!;
-    for (const region of [B, C]) {
-      await client(A).send(new ReplicateKeyCommand({ KeyId: keyId, ReplicaRegion: region }));
-      await expect.poll(() => stateIn(region, keyId), { timeout: 30_000, interval: 100 }).toBe('Enabled');
-    }
     const port = new URL(served.get(C)!.endpoint).port;
     await served.get(C)!.stop();
     await client(A).send(new UpdatePrimaryRegionCommand({ KeyId: keyId, PrimaryRegion: B }));
