@@ -75,6 +75,9 @@ function toKmsError(error: unknown, operation: string, ctx: RequestContext, logg
     // AWS answers DependencyTimeoutException (503, retryable) when the key store behind KMS does not answer in time.
     if (error.kind === 'timeout')
       return new KmsError('DependencyTimeoutException', 'The key store did not answer in time. Try again later.', { cause: error });
+    // As for a custom key store's key whose token object went (key-stores/keys.ts): not retryable.
+    if (error.kind === 'missing')
+      return new KmsError('KMSInvalidStateException', 'The key material of this KMS key is not in its HSM: it was deleted or changed outside hsmkms.', { cause: error });
     return new KmsError('KMSInternalException', 'The request failed because of an internal error in the key store. Try again later.', {
       cause: error,
     });

@@ -129,9 +129,11 @@ export const kmsError = {
  *   not unwrap, a blob naming a key of the wrong type). The backend is fine.
  * - `unavailable`: the key store cannot be reached or keeps failing after recovery; retry later.
  * - `timeout`: the key store did not answer in time; retry later.
+ * - `missing`: the key material is not in the key store (a token object that was deleted or
+ *   changed outside hsmkms); retrying cannot help.
  * - `internal`: anything else (configuration, a missing mechanism, a bug).
  */
-export type BackendErrorKind = 'data' | 'unavailable' | 'timeout' | 'internal';
+export type BackendErrorKind = 'data' | 'unavailable' | 'timeout' | 'missing' | 'internal';
 
 /**
  * The error a {@link KeyBackend} throws. Backends subclass it to carry their own detail (the

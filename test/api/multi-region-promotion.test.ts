@@ -69,14 +69,20 @@ afterAll(async () => {
 const metadataIn = async (region: string, keyId: string) => (await client(region).send(new DescribeKeyCommand({ KeyId: keyId }))).KeyMetadata!;
 const stateIn = (region: string, keyId: string) => metadataIn(region, keyId).then((m) => m.KeyState, (e: Error) => e.name);
 
+/** A multi-Region key made in A, with Enabled replicas in B and C. */
+async function replicatedInBAndC() {
+  const key = (await client(A).send(new CreateKeyCommand({ MultiRegion: true }))).KeyMetadata!;
+  for (const region of [B, C]) {
+    await client(A).send(new ReplicateKeyCommand({ KeyId: key.KeyId!, ReplicaRegion: region }));
+    await expect.poll(() => stateIn(region, key.KeyId!), { timeout: 30_000, interval: 100 }).toBe('Enabled');
+  }
+  return key;
+}
+
 describe('UpdatePrimaryRegion with replicas in two other regions', () => {
   it('the new primary keeps every replica in step, those the former primary made included: its rotation and rotation settings reach the third region and the former primary', async () => {
-    const key = (await client(A).send(new CreateKeyCommand({ MultiRegion: true }))).KeyMetadata!;
+    const key = await replicatedInBAndC();
     const keyId = key.KeyId!;
-    for (const region of [B, C]) {
-      await client(A).send(new ReplicateKeyCommand({ KeyId: keyId, ReplicaRegion: region }));
-      await expect.poll(() => stateIn(region, keyId), { timeout: 30_000, interval: 100 }).toBe('Enabled');
-    }
 
     await client(A).send(new UpdatePrimaryRegionCommand({ KeyId: keyId, PrimaryRegion: B }));
     for (const region of REGIONS)
@@ -99,4 +105,26 @@ describe('UpdatePrimaryRegion with replicas in two other regions', () => {
     const sealed = await client(B).send(new EncryptCommand({ KeyId: keyId, Plaintext: Buffer.from('rotated in eu-west-1') }));
     expect(Buffer.from((await client(C).send(new DecryptCommand({ CiphertextBlob: sealed.CiphertextBlob }))).Plaintext!).toString()).toBe('rotated in eu-west-1');
   });
+
+  it('a replica region that missed the change of primary (unreachable then) follows the new primary once it is back: the former primary tells it, and the new primary\'s changes reach it', async () => {
+    const key = await replicatedInBAndC();
+    const keyId = key.KeyId!;
+    const port = new URL(served.get(C)!.endpoint).port;
+    await served.get(C)!.stop();
+    await client(A).send(new UpdatePrimaryRegionCommand({ KeyId: keyId, PrimaryRegion: B }));
+    for (const region of [A, B])
+      await expect.poll(async () => (await metadataIn(region, keyId)).MultiRegionConfiguration?.PrimaryKey?.Region, { timeout: 30_000, interval: 100 }).toBe(B);
+
+    // C comes back where its peers know it.
+    const back = await serve(['--data-dir', dataDir(C), '--region', C, '--port', port, '--workers', '1', '--log-level', 'warn', '--scheduler-interval', '0.2']);
+    served.set(C, back);
+    client(C).destroy();
+    kms.set(C, new KMSClient({ region: C, endpoint: back.endpoint, credentials: rootOf(C), maxAttempts: 1 }));
+    await expect.poll(async () => (await metadataIn(C, keyId)).MultiRegionConfiguration?.PrimaryKey?.Region, { timeout: 30_000, interval: 200 }).toBe(B);
+    // Only the new primary's deployment may change it now, and its change arrives.
+    await client(B).send(new EnableKeyRotationCommand({ KeyId: keyId, RotationPeriodInDays: 200 }));
+    await expect
+      .poll(async () => (await client(C).send(new GetKeyRotationStatusCommand({ KeyId: keyId }))).RotationPeriodInDays, { timeout: 30_000, interval: 200 })
+      .toBe(200);
+  }, 180_000);
 });

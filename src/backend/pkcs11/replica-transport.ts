@@ -297,8 +297,7 @@ export async function unwrapFromReplica(
   purpose: TravellingPurpose,
   publicKey?: Uint8Array,
 ): Promise<ReplicableMaterial> {
-  if (!backend.oaepInToken(HASH[hash]))
-    throw hsmError('CKR_MECHANISM_PARAM_INVALID', 'C_UnwrapKey', 'data', `This token does not do RSAES-OAEP with ${hash} itself; use another transport algorithm.`);
+  if (!backend.oaepInToken(HASH[hash])) throw hashNotOffered(hash);
   requireTravelling(backend, spec, 'C_UnwrapKey');
   const keys = await replication();
   const info = specInfo(spec);
@@ -330,9 +329,19 @@ export async function unwrapFromReplica(
       ...(checked ? { publicKey: checked } : {}),
     };
   } catch (e) {
-    if (backend.refusesOaep(e, HASH[hash])) throw notUnwrapped(`This token does not do RSAES-OAEP with ${hash}; use another transport algorithm.`);
+    if (backend.refusesOaep(e, HASH[hash])) throw hashNotOffered(hash);
     throw e;
   } finally {
     await backend.destroyQuietly(session, key, ephemeral);
   }
+}
+
+/**
+ * A hash this token does not offer (any more: it offered it to PrepareReplica, then refused it):
+ * this token's failure, not the material's, so never kind `data` (which the core answers
+ * IncorrectKeyMaterialException, a refusal the sender gives up on). The sender's next attempt
+ * prepares again and is offered the hashes left.
+ */
+function hashNotOffered(hash: TransportHash) {
+  return hsmError('CKR_MECHANISM_PARAM_INVALID', 'C_UnwrapKey', 'internal', `This token does not do RSAES-OAEP with ${hash} itself (any more); prepare the transfer again.`);
 }

@@ -112,7 +112,7 @@ export class TokenRuntime extends SessionRuntime {
         throw await this.judge(e, 'C_FindObjects', {}, owner);
       }
       if (found.length !== 1)
-        throw hsmError('ERR_KEY_MATERIAL_MISSING', 'C_FindObjects', 'internal', `${found.length} token objects hold this ${ref.keySpec} key material; expected one.`);
+        throw hsmError('ERR_KEY_MATERIAL_MISSING', 'C_FindObjects', 'missing', `${found.length} token objects hold this ${ref.keySpec} key material; expected one.`);
       return { handle: found[0]!, epoch, persistent: true };
     });
   }

@@ -14,7 +14,7 @@ import { addDays, updateKeyRecord } from '../operations/key-updates.js';
 import type { Logger, MetadataRepository } from '../ports.js';
 import { auditServiceEvent, describeError } from '../service-events.js';
 import { activeOtherRegions, isPrimaryHere, otherRegions, type MultiRegionKeyRecord, type ReplicationJob, type ReplicationJobKind } from './model.js';
-import { leaveSet, syncOrRetryLater, syncRegion, unboundPeerError, updateRegionSet } from './peer-calls.js';
+import { callPeer, leaveSet, syncOrRetryLater, syncRegion, unboundPeerError, updateRegionSet } from './peer-calls.js';
 import { deliverNewVersion, shareWithReplicas } from './shared-settings.js';
 import { PeerError, type ReplicationJobId } from './ports.js';
 import { sendReplica, type ReplicaOptions } from './send-replica.js';
@@ -86,8 +86,9 @@ const WORK: Record<ReplicationJobKind, JobWork> = {
     eventName: 'SyncMultiRegionKey',
     async run(deps, job) {
       const [key, record] = await current(deps, job.keyId);
-      // Only the primary's deployment tells; a key deleted or no longer primary here has nothing to say.
-      if (!key || !record || !isPrimaryHere(record, deps.settings) || stateIn(record, job.region) !== 'Active') return undefined;
+      // Only the primary's deployment tells; a key deleted here has nothing to say.
+      if (!key || !record || stateIn(record, job.region) !== 'Active') return undefined;
+      if (!isPrimaryHere(record, deps.settings)) return handOver(deps, job.region, record);
       try {
         await syncRegion(deps, job.region, record, key);
       } catch (error) {
@@ -235,6 +236,27 @@ const WORK: Record<ReplicationJobKind, JobWork> = {
     async giveUp() {},
   },
 };
+
+/**
+ * A region that missed a change of primary made here (UpdatePrimaryRegion while it could not be
+ * reached) still takes orders only from this deployment, the primary it records: the new primary's
+ * deployment is refused there, for good. So this deployment, which made the change, tells it which
+ * region holds the primary now; from then on it follows that one. A refusal (AccessDenied: it
+ * follows another primary already, the new one told it) ends the job: there is nothing to hand over.
+ */
+async function handOver(deps: KmsDeps, region: string, record: MultiRegionKeyRecord): Promise<undefined> {
+  if (record.primaryRegion === region) return undefined;
+  try {
+    await callPeer(deps, region, 'SyncMultiRegionKey', {
+      KeyId: record.keyId,
+      PrimaryRegion: record.primaryRegion,
+      Regions: record.regions.filter((r) => r.state === 'Active').map((r) => r.region),
+    });
+  } catch (error) {
+    if (!(error instanceof KmsError && (error.type === 'AccessDeniedException' || error.type === 'NotFoundException'))) throw error;
+  }
+  return undefined;
+}
 
 const SILENT: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => SILENT };
 

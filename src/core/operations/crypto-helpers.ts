@@ -309,6 +309,16 @@ export async function requireAlgorithmInKeyStore(deps: KmsDeps, algorithm: Signi
   if (missing !== undefined) throw new KmsError('UnsupportedOperationException', missing);
 }
 
+/**
+ * A backend failure of kind `missing` (the key's material, a token object of its own, was deleted
+ * or changed outside hsmkms) as the KMSInvalidStateException a custom key store's key answers in
+ * that case (key-stores/keys.ts), naming the key; anything else as it is.
+ */
+export function materialMissing(key: KeyRecord, error: unknown): unknown {
+  if (!(error instanceof BackendError && error.kind === 'missing')) return error;
+  return new KmsError('KMSInvalidStateException', `The key material of ${key.arn} is not in its HSM: its token object was deleted or changed outside hsmkms, so the key cannot be used.`, { cause: error });
+}
+
 /** For MessageType DIGEST the message must be exactly one digest of the algorithm's hash. */
 export function requireDigestLength(algorithm: SigningAlgorithm, message: Uint8Array, messageType: MessageType): void {
   if (messageType !== 'DIGEST') return;

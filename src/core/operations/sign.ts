@@ -5,6 +5,7 @@ import { blob, optionalEnum, requiredBlob, requiredEnum, requiredKeyId } from '.
 import {
   dryRunSucceeded,
   loadMaterial,
+  materialMissing,
   parseDryRun,
   parseGrantTokens,
   requireAlgorithmInKeyStore,
@@ -39,7 +40,9 @@ export const sign: Operation = {
     if (dryRun) throw dryRunSucceeded();
 
     const material = await loadMaterial(deps, key);
-    const signature = await deps.backend.sign(material, algorithm, message, messageType);
+    const signature = await deps.backend.sign(material, algorithm, message, messageType).catch((error: unknown) => {
+      throw materialMissing(key, error);
+    });
     return { KeyId: key.arn, Signature: blob(signature), SigningAlgorithm: algorithm };
   },
 };

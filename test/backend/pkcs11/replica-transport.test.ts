@@ -4,7 +4,7 @@
  * and used on both sides with the same result. Each check goes through the tokens only: the test
  * never sees the material.
  */
-import { createPublicKey, diffieHellman, ECDH, generateKeyPairSync, randomBytes, verify as cryptoVerify } from 'node:crypto';
+import { constants, createPublicKey, diffieHellman, ECDH, generateKeyPairSync, publicEncrypt, randomBytes, verify as cryptoVerify } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -230,4 +230,26 @@ describe('replica transport between two tokens', () => {
     // The untouched material still unwraps with the same transport key: nothing above broke a session.
     await expect(destination.unwrapFromReplica(transportRef, hash, wrapped, 'SYMMETRIC_DEFAULT')).resolves.toHaveProperty('wrapped');
   });
+
+  // Only a token that offers a hash it does not do shows it: SoftHSM2 behind the CloudHSM imitation offers SHA-256.
+  it.runIf(testProfile() === 'cloudhsm')(
+    'a hash this token offered but refuses at the unwrap is its own failure, not the sender\'s (never `data`, which the core answers IncorrectKeyMaterialException, given up for good); the next attempt takes another hash',
+    async () => {
+      expect(destination.transportHashes()).toContain('SHA_256');
+      const transport = await destination.createWrappingKeyPair('RSA_3072');
+      const transportRef = ref('RSA_3072', transport.wrapped, 'transport') as never;
+      // The sender did its part right: AES-256 material under RSAES-OAEP with SHA-256, made here in software.
+      const material = randomBytes(32);
+      const oaep = (oaepHash: string) => publicEncrypt({ key: createPublicKey({ key: transport.publicKey, format: 'der', type: 'spki' }), padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash }, material);
+      const refused = await destination.unwrapFromReplica(transportRef, 'SHA_256', oaep('sha256'), 'SYMMETRIC_DEFAULT').then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(refused).toBeInstanceOf(BackendError);
+      expect((refused as BackendError).kind).not.toBe('data');
+      expect(destination.transportHashes()).not.toContain('SHA_256');
+      // A new PrepareReplica offers SHA-1 only, and the same material arrives.
+      await expect(destination.unwrapFromReplica(transportRef, 'SHA_1', oaep('sha1'), 'SYMMETRIC_DEFAULT')).resolves.toHaveProperty('wrapped');
+    },
+  );
 });
