@@ -194,8 +194,10 @@ describe('the web console', () => {
     await heading(page, 'Keys');
     await page.getByLabel('Alias, id or description').fill(KeyId);
     const row = page.getByRole('row', { name: new RegExp(KeyId) });
-    const description = (await row.locator('td[data-label="Description"]').textContent()) ?? '';
-    expect(description).toBe('report \\u202efdp.exe \\u001b[2J');
+    // The row comes from ListKeys and its description from a DescribeKey of its own, a moment later.
+    const cell = row.locator('td[data-label="Description"]');
+    await cell.filter({ hasNotText: '—' }).waitFor();
+    expect(await cell.textContent()).toBe('report \\u202efdp.exe \\u001b[2J');
     await row.getByRole('link').first().click();
     await page.getByRole('heading', { level: 2, name: 'Key policy' }).waitFor();
     await page.getByText('team \\u202eb\\u001b]0;pwned\\u0007').first().waitFor();
