@@ -133,9 +133,6 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       ? { serverFactory: (handler: (request: IncomingMessage, response: ServerResponse) => void) => applyTimeouts(serverFactory(handler, fastifyTimeouts.http), timeouts) }
       : {}),
   });
-  // The fields the routes set on a request, made by the request's constructor: set later on a
-  // request built without them, each one grew the object and moved it to another hidden class.
-  for (const field of ['kmsOperation', 'kmsOutcome', 'kmsPrincipal', 'xks'] as const) app.decorateRequest(field, undefined);
 
   // Keep the exact bytes for every media type: SigV4 hashes the body as sent.
   app.removeAllContentTypeParsers();
