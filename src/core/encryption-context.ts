@@ -21,29 +21,49 @@ export const MAX_ENCRYPTION_CONTEXT_BYTES = 8192;
 export function canonicalEncryptionContext(context: EncryptionContext): Buffer {
   // UTF-8 encoding turns every unpaired surrogate into U+FFFD: "\ud800" and "\udbff" would
   // become the same bytes, so one context would authenticate as another.
-  for (const [k, v] of Object.entries(context))
-    if (!k.isWellFormed() || !v.isWellFormed())
+  const keys = Object.keys(context);
+  for (const k of keys)
+    if (!k.isWellFormed() || !context[k]!.isWellFormed())
       throw new KmsError('ValidationException', 'Encryption context keys and values must be well-formed Unicode (no unpaired surrogates).');
-  const pairs = Object.entries(context).map(([k, v]) => [Buffer.from(k, 'utf8'), Buffer.from(v, 'utf8')] as const);
-  pairs.sort((a, b) => Buffer.compare(a[0], b[0]));
   let content = 0;
-  for (const [k, v] of pairs) {
+  for (const k of keys) {
+    const v = context[k]!;
     if (k.length === 0) throw new KmsError('ValidationException', 'Encryption context keys must not be empty.');
-    content += k.length + v.length;
+    content += Buffer.byteLength(k, 'utf8') + Buffer.byteLength(v, 'utf8');
   }
   // The cap also keeps every length and the count within their u16 fields.
   if (content > MAX_ENCRYPTION_CONTEXT_BYTES) throw tooLarge();
-  const size = 2 + 4 * pairs.length + content;
-  const out = Buffer.alloc(size);
-  let at = out.writeUInt16BE(pairs.length, 0);
-  for (const [k, v] of pairs) {
-    at = out.writeUInt16BE(k.length, at);
-    at += k.copy(out, at);
-    at = out.writeUInt16BE(v.length, at);
-    at += v.copy(out, at);
+  // Sorted by UTF-8 bytes without encoding each key first: for well-formed strings, UTF-8 byte
+  // order is code point order (utf8Order).
+  keys.sort(utf8Order);
+  const out = Buffer.alloc(2 + 4 * keys.length + content);
+  let at = out.writeUInt16BE(keys.length, 0);
+  for (const k of keys) {
+    const v = context[k]!;
+    at = out.writeUInt16BE(Buffer.byteLength(k, 'utf8'), at);
+    at += out.write(k, at, 'utf8');
+    at = out.writeUInt16BE(Buffer.byteLength(v, 'utf8'), at);
+    at += out.write(v, at, 'utf8');
   }
   return out;
 }
+
+/**
+ * Compares two well-formed strings as their UTF-8 bytes compare (code point order). UTF-16 code
+ * units sort otherwise only where a surrogate (U+D800–DFFF, the half of a code point above
+ * U+FFFF) meets a unit of U+E000–FFFF: the surrogate's code point is the larger.
+ */
+function utf8Order(a: string, b: string): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x !== y) return codePointRank(x) - codePointRank(y);
+  }
+  return a.length - b.length;
+}
+
+const codePointRank = (unit: number): number => (unit >= 0xe000 ? unit - 0x800 : unit >= 0xd800 ? unit + 0x2000 : unit);
 
 function tooLarge(): KmsError {
   return new KmsError(

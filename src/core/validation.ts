@@ -203,9 +203,10 @@ export function checkRequestInput(input: JsonObject): void {
       for (let i = 0; i < value.length; i++) visit(frame, i, value[i]);
       continue;
     }
-    for (const [name, member] of Object.entries(value)) {
+    // Keys, not entries: one array per object rather than one more per member.
+    for (const name of Object.keys(value)) {
       if (!name.isWellFormed()) throw illFormed(pathOf(frame, '<member name>'));
-      visit(frame, name, member);
+      visit(frame, name, (value as Record<string, unknown>)[name]);
     }
   }
 }

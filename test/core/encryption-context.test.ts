@@ -22,6 +22,24 @@ describe('canonicalEncryptionContext', () => {
     expect(bytes.toString('hex')).toBe(['0002', '0001', '7a', '0000', '0002', 'c3a9', '0001', '78'].join(''));
   });
 
+  it('sorts keys above U+FFFF after U+E000–FFFF, as their UTF-8 bytes do (not as UTF-16 code units)', () => {
+    // '\u{1F600}' is 0xd83d 0xde00 in UTF-16, below 0xff5a ('ｚ'), but f0 9f 98 80 in UTF-8, above ef bd 9a.
+    const keys = ['\u{1F600}', '\uff5a', '\ue000', 'a', '\u00e9', 'ab', '\u{10000}', '\ud7ff'];
+    const context = Object.fromEntries(keys.map((k, i) => [k, `v${i}`]));
+    const byUtf8 = [...keys].sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y)));
+    expect(byUtf8).toEqual(['a', 'ab', '\u00e9', '\ud7ff', '\ue000', '\uff5a', '\u{10000}', '\u{1F600}']);
+    const u16 = (n: number) => Buffer.from([n >> 8, n & 0xff]);
+    const expected = Buffer.concat([
+      u16(keys.length),
+      ...byUtf8.flatMap((k) => {
+        const key = Buffer.from(k);
+        const value = Buffer.from(context[k]!);
+        return [u16(key.length), key, u16(value.length), value];
+      }),
+    ]);
+    expect(canonicalEncryptionContext(context).toString('hex')).toBe(expected.toString('hex'));
+  });
+
   it('distinguishes values that differ only in case or Unicode form', () => {
     expect(canonicalEncryptionContext({ k: 'V' })).not.toEqual(canonicalEncryptionContext({ k: 'v' }));
     expect(canonicalEncryptionContext({ k: '\u00e9' })).not.toEqual(canonicalEncryptionContext({ k: 'e\u0301' }));

@@ -253,6 +253,11 @@ export function traceCondition(condition: CompiledCondition, source: ContextView
   };
 }
 
+/** The trace of a condition already found to hold (by {@link evaluateCondition}), without deciding it again. */
+export function heldCondition(condition: CompiledCondition, source: ContextView): ConditionTrace {
+  return { operator: condition.operator.name, key: condition.key, expected: condition.expected, actual: source.value(condition.key, condition.keyLower), result: true };
+}
+
 function decide(condition: CompiledCondition, actual: ContextValue, source: ContextView, meter: WorkMeter): boolean {
   const operator = condition.operator;
   meter.charge(1);

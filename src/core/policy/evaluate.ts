@@ -26,7 +26,7 @@ import {
   type CompiledResource,
   type CompiledStatement,
 } from './compile.js';
-import { arnComponentsMatch, evaluateCondition, traceCondition, type ConditionTrace } from './conditions.js';
+import { arnComponentsMatch, evaluateCondition, heldCondition, traceCondition, type ConditionTrace } from './conditions.js';
 import { ContextView, type ConditionContext } from './context.js';
 import { globMatch, WorkLimitExceeded, WorkMeter } from './glob.js';
 import { splitArn } from './patterns.js';
@@ -204,7 +204,8 @@ function evaluatePrepared(policy: CompiledPolicy | PolicyDocument, prepared: Pre
       if (!explain) {
         if (principal === 'none' || !matchAction(statement, prepared, meter) || !matchResource(statement, prepared, meter)) continue;
         if (!conditionsHold(statement, prepared, meter)) continue;
-        statements.push(trace(statement, prepared, meter, options, principal, true, true));
+        // Every condition just held: the trace says so rather than deciding each one again.
+        statements.push(trace(statement, prepared, meter, options, principal, true, true, true));
       } else {
         const t = trace(statement, prepared, meter, options, principal, matchAction(statement, prepared, meter), matchResource(statement, prepared, meter));
         statements.push(t);
@@ -249,8 +250,9 @@ function trace(
   principal: PrincipalMatch,
   actionMatched: boolean,
   resourceMatched: boolean,
+  held = false,
 ): StatementTrace {
-  const conditions = statement.conditions.map((c) => traceCondition(c, prepared.view, meter));
+  const conditions = statement.conditions.map((c) => (held ? heldCondition(c, prepared.view) : traceCondition(c, prepared.view, meter)));
   const conditionsMatched = conditions.every((c) => c.result);
   return {
     policy: options.name,

@@ -64,6 +64,8 @@ export async function enforceQuorum(
   deps: QuorumDeps,
   check: QuorumCheck,
 ): Promise<{ ruleId: string; ruleIds: string[]; approvalRequestId: string } | undefined> {
+  // No rule at all (the usual case): nothing guards the call, and nothing is built to say so.
+  if ((await deps.store.listQuorumRules()).length === 0) return undefined;
   const actions = [check, ...(check.also ?? [])];
   const rules: QuorumRuleRecord[] = [];
   for (const action of actions)
