@@ -437,10 +437,6 @@ export class Pkcs11Backend extends TokenRuntime implements KeyBackend, AuditSign
     this.forgetMaterial(id);
   }
 
-  destroyMaterial(ref: MaterialRef): Promise<void> {
-    return this.destroyTokenMaterial(ref);
-  }
-
   async sealSecret(plaintext: Uint8Array): Promise<Buffer> {
     return this.run('sealSecret', async (s) => {
       // Found before a reset or a renewed login (handle-cache.ts, epochs): look the keys up again.

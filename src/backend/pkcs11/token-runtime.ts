@@ -117,8 +117,8 @@ export class TokenRuntime extends SessionRuntime {
     });
   }
 
-  /** Destroys the token object of `tokenObject` material (key deletion); nothing for wrapped material. */
-  protected async destroyTokenMaterial(ref: MaterialRef): Promise<void> {
+  /** Destroys the token object of `tokenObject` material (key deletion); nothing for wrapped material (KeyBackend.destroyMaterial). */
+  async destroyMaterial(ref: MaterialRef): Promise<void> {
     this.forgetMaterial(ref.id);
     if (!specInfo(ref.keySpec).tokenObject) return;
     const { id } = parseTokenKeyReference(ref.wrapped);
