@@ -99,23 +99,24 @@ export function login(module: PKCS11, session: Handle, pin: string, pinHint: str
   }
 }
 
-/** Pauses before the 2nd … 6th login attempt: 1.2 s in all, long enough for another process's login. */
-const LOGIN_PAUSES_MS = [25, 50, 100, 250, 750];
+/** Pauses before the 2nd … 6th attempt: 1.2 s in all, long enough for another process's login. */
+const TRANSIENT_PAUSES_MS = [25, 50, 100, 250, 750];
 
 /**
- * Runs a login, and runs it again after a pause while it fails with one of the profile's
- * `transientLoginCodes` (a race with another process on the same token), at most six times in
- * all. Logins happen at start-up, in recovery, and when a process first opens a token-backed
- * custom key store (see {@link findTokenSlotWithRetries}); never because of what a request holds.
+ * Runs a start-up step (a login, finding the token, finding or creating the token's own keys), and
+ * runs it again after a pause while it fails with one of the profile's `transientCodes` (a race
+ * with another process on the same token), at most six times in all. Such steps happen at start-up,
+ * in recovery, and when a process first opens a token-backed custom key store (see
+ * {@link findTokenSlotWithRetries}); never because of what a request holds.
  */
-export async function loginWithRetries<T>(profile: HsmProfile, attempt: () => T | Promise<T>): Promise<T> {
+export async function retryTransient<T>(profile: HsmProfile, attempt: () => T | Promise<T>): Promise<T> {
   for (let tries = 0; ; tries++) {
     try {
       return await attempt();
     } catch (e) {
       const code = (e as { code?: unknown }).code;
-      const pause = LOGIN_PAUSES_MS[tries];
-      if (pause === undefined || typeof code !== 'string' || !profile.transientLoginCodes.includes(code)) throw e;
+      const pause = TRANSIENT_PAUSES_MS[tries];
+      if (pause === undefined || typeof code !== 'string' || !profile.transientCodes.includes(code)) throw e;
       await sleep(pause);
     }
   }
@@ -126,7 +127,7 @@ const REINITIALISATIONS = 3;
 
 /**
  * Opens the session that owns the login (the backend's owner session) on the token and logs the
- * user in, with {@link loginWithRetries}.
+ * user in, with {@link retryTransient}.
  *
  * SoftHSM2 reads a token's PIN blobs once, when C_Initialize builds its slots. If another process
  * was rewriting token.object at that moment (SoftHSM2 rewrites it on every login: workers or nodes
@@ -148,7 +149,7 @@ export async function openOwnerSession(
     const slot = await findTokenSlotWithRetries(module, token, profile);
     const session = openSession(module, slot);
     try {
-      await loginWithRetries(profile, () => login(module, session, pin, profile.pinHint));
+      await retryTransient(profile, () => login(module, session, pin, profile.pinHint));
       return { slot, session };
     } catch (e) {
       closeQuietly(module, session);
@@ -158,7 +159,7 @@ export async function openOwnerSession(
       } catch {
         /* not initialised after all: C_Initialize below decides */
       }
-      await sleep(LOGIN_PAUSES_MS[reinitialised] ?? 0);
+      await sleep(TRANSIENT_PAUSES_MS[reinitialised] ?? 0);
       initialize(module);
     }
   }
@@ -171,10 +172,10 @@ export async function openOwnerSession(
  * rewriting them. Where a token is opened: at start-up, and once per process for a token-backed
  * custom key store (ConnectCustomKeyStore, or the first request of a process that finds the store
  * connected, key-stores/connections.ts) — never again for a connection that is open, and at most
- * six tries ({@link loginWithRetries}), so a caller's request can wait at most 1.2 s more on it.
+ * six tries ({@link retryTransient}), so a caller's request can wait at most 1.2 s more on it.
  */
 export function findTokenSlotWithRetries(module: PKCS11, token: HsmConfig['token'], profile: HsmProfile): Promise<Handle> {
-  return loginWithRetries(profile, () => findTokenSlot(module, token));
+  return retryTransient(profile, () => findTokenSlot(module, token));
 }
 
 /** A login refused for want of a user PIN that the token's own flags say is set (see {@link openOwnerSession}). */

@@ -81,7 +81,7 @@ import {
   signsMessage,
   specInfo,
 } from './key-specs.js';
-import { loadModule, openOwnerSession } from './module.js';
+import { loadModule, openOwnerSession, retryTransient } from './module.js';
 import { oaepDecode } from './oaep.js';
 import { profileFor, type CallKind } from './profiles.js';
 import { ecdsaDerToRaw, ecdsaRawToDer, ecPointAttribute } from './public-key.js';
@@ -134,8 +134,12 @@ export class Pkcs11Backend extends TokenRuntime implements KeyBackend, AuditSign
     const backend = new Pkcs11Backend(module, calls, slot, profile, config, pool, log, owner);
     try {
       const keys = { modulePath: config.modulePath, unwrapTemplate: profile.unwrapTemplate };
-      backend.domain = await loadTokenKeys(calls, owner, 'domain', keys);
-      backend.seal = await loadTokenKeys(calls, owner, 'seal', keys);
+      // Processes starting together on one SoftHSM2 token meet each other's file rewrites here
+      // too (C_GenerateKey or C_FindObjects answering CKR_GENERAL_ERROR): tried again like the
+      // login. Each attempt looks before it makes a key, so a key that an attempt reported as
+      // failed but did make is found, not made twice.
+      backend.domain = await retryTransient(profile, () => loadTokenKeys(calls, owner, 'domain', keys));
+      backend.seal = await retryTransient(profile, () => loadTokenKeys(calls, owner, 'seal', keys));
       await calls.prestartThreads();
       // Synchronous, as every start-up call: the token's mechanisms do not change while it runs.
       backend.mechanisms = new Set(module.C_GetMechanismList(slot));

@@ -71,13 +71,14 @@ export interface HsmProfile {
   /** How to explain the expected PIN in error messages. */
   readonly pinHint: string;
   /**
-   * C_Login return codes that mean "another process was changing the token's files", tried again
-   * (module.ts, `loginWithRetries`). SoftHSM2 2.6 rewrites token.object on every login (it clears
+   * Return codes of start-up steps (C_Login, finding the token, finding or creating the token's own
+   * keys) that mean "another process was changing the token's files", tried again (module.ts,
+   * `retryTransient`). SoftHSM2 2.6 rewrites token.object on every login (it clears
    * CKF_USER_PIN_COUNT_LOW), and a login in another process that reads the token flags meanwhile
    * fails with CKR_GENERAL_ERROR ("Could not get the token flags"): workers or nodes starting
    * together on one token meet this.
    */
-  readonly transientLoginCodes: readonly string[];
+  readonly transientCodes: readonly string[];
   /**
    * Whether a start-up login refused with CKR_USER_PIN_NOT_INITIALIZED while C_GetTokenInfo says
    * the user PIN is set means the module read the token's files while another process rewrote
@@ -111,7 +112,7 @@ export const PROFILES: Readonly<Record<HsmProfileName, HsmProfile>> = {
     wrapWithTrusted: false,
     unwrapTemplate: true,
     pinHint: 'the token user PIN',
-    transientLoginCodes: ['CKR_GENERAL_ERROR'],
+    transientCodes: ['CKR_GENERAL_ERROR'],
     reinitializeOnStalePin: true,
     // ~200 MB of shells (160–255 bytes each, measured).
     recycleWorkerAfter: 1_000_000,
@@ -127,7 +128,7 @@ export const PROFILES: Readonly<Record<HsmProfileName, HsmProfile>> = {
     wrapWithTrusted: false,
     unwrapTemplate: true,
     pinHint: 'the Crypto User credentials as user:password',
-    transientLoginCodes: [],
+    transientCodes: [],
     reinitializeOnStalePin: false,
     recycleWorkerAfter: 0,
   },
@@ -141,7 +142,7 @@ export const PROFILES: Readonly<Record<HsmProfileName, HsmProfile>> = {
     wrapWithTrusted: false,
     unwrapTemplate: false,
     pinHint: 'the token user PIN',
-    transientLoginCodes: [],
+    transientCodes: [],
     reinitializeOnStalePin: false,
     recycleWorkerAfter: 0,
   },

@@ -30,7 +30,7 @@ import type { Handle, PKCS11 } from 'pkcs11js';
 import type { Logger } from '../../core/ports.js';
 import { classOf, hsmError, HsmError, returnValueOf, sessionMayBeBroken, StaleHandleError, toHsmError, type Blame, type Recovery } from './errors.js';
 import { HsmTimeoutError, type HsmCalls } from './hsm-calls.js';
-import { loginWithRetries } from './module.js';
+import { retryTransient } from './module.js';
 import type { HsmProfile } from './profiles.js';
 import type { SessionPool } from './session-pool.js';
 
@@ -214,7 +214,7 @@ export abstract class SessionRuntime {
    * locks a Crypto User after a few). A new PIN in the source (a file read again) is tried.
    */
   protected async login(session: Handle): Promise<void> {
-    await loginWithRetries(this.profile, async () => {
+    await retryTransient(this.profile, async () => {
       const pin = await this.userPin();
       const digest = createHash('sha256').update(pin).digest();
       if (this.refusedPin?.equals(digest))
