@@ -10,6 +10,7 @@
         "native/file-map.cc",
         "native/key-templates.cc",
         "native/key-uri.cc",
+        "native/sign-thread.cc",
         "native/signing.cc",
         "native/token.cc",
         "native/token-key.cc",

@@ -62,12 +62,16 @@ std::shared_ptr<TokenKey> FindKey(const std::string& uri) {
   return TokenKey::Find(TokenForUri(parsed), parsed, KeyUse::kDescribe);
 }
 
-/** openToken({ modulePath, tokenLabel?, tokenSerial?, pin }): logs in now. */
+/** openToken({ modulePath, tokenLabel?, tokenSerial?, pin, callTimeoutMs }): logs in now; signatures wait at most callTimeoutMs. */
 Napi::Value OpenTokenJs(const Napi::CallbackInfo& info) {
   return Guard(info, [&]() -> Napi::Value {
     if (info.Length() < 1 || !info[0].IsObject()) throw HsmError("ERR_INVALID_ARG_TYPE", CKR_OK, "", "openToken takes an options object.");
     Napi::Object o = info[0].As<Napi::Object>();
     TokenConfig config{OptionalString(o, "modulePath"), OptionalString(o, "tokenLabel"), OptionalString(o, "tokenSerial"), OptionalString(o, "pin")};
+    Napi::Value timeout = o.Get("callTimeoutMs");
+    if (!timeout.IsNumber() || timeout.As<Napi::Number>().DoubleValue() < 1 || timeout.As<Napi::Number>().DoubleValue() > 86'400'000)
+      Fail("ERR_INVALID_ARG_TYPE", "callTimeoutMs must be a number of ms from 1 to 86400000.");
+    config.callTimeout = std::chrono::milliseconds(timeout.As<Napi::Number>().Int64Value());
     if (config.modulePath.empty()) Fail("ERR_INVALID_ARG_TYPE", "modulePath is required.");
     if (config.label.empty() && config.serial.empty()) Fail("ERR_INVALID_ARG_TYPE", "tokenLabel or tokenSerial is required.");
     OpenToken(config);
@@ -216,6 +220,8 @@ Napi::Value StatsJs(const Napi::CallbackInfo& info) {
   Napi::Object out = Napi::Object::New(info.Env());
   out.Set("signs", Napi::Number::New(info.Env(), static_cast<double>(signCount.load())));
   out.Set("reconnects", Napi::Number::New(info.Env(), static_cast<double>(Token::reconnects.load())));
+  out.Set("signTimeouts", Napi::Number::New(info.Env(), static_cast<double>(Token::signTimeouts.load())));
+  out.Set("signsRefusedWhileHung", Napi::Number::New(info.Env(), static_cast<double>(Token::signsRefusedWhileHung.load())));
   out.Set("sessionCopies", Napi::Number::New(info.Env(), static_cast<double>(TokenKey::sessionCopies.load())));
   out.Set("copyRefusals", Napi::Number::New(info.Env(), static_cast<double>(TokenKey::copyRefusals.load())));
   return out;

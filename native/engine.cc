@@ -47,11 +47,26 @@ TokenKey* KeyOf(const EC_KEY* ec) {
   return ref ? ref->get() : nullptr;
 }
 
-/** Failures inside OpenSSL callbacks become OpenSSL errors; Node reports them for the handshake. */
-void RaiseOpenSslError(const char* what) {
+/**
+ * Failures inside OpenSSL callbacks become OpenSSL errors; Node reports them for the handshake
+ * with a code from the reason: ERR_SSL_INTERRUPTED_OR_CANCELLED for a signature the HSM did not
+ * answer in time (ERR_HSM_TIMEOUT), ERR_SSL_OPERATION_FAIL for any other (src/tls/errors.ts).
+ */
+void RaiseOpenSslError(const char* what, int reason = ERR_R_OPERATION_FAIL) {
   ERR_new();
   ERR_set_debug(__FILE__, __LINE__, "hsmkms");
-  ERR_set_error(ERR_LIB_USER, ERR_R_OPERATION_FAIL, "%s", what);
+  ERR_set_error(ERR_LIB_USER, reason, "%s", what);
+}
+
+/** The exception being handled as an OpenSSL error; call inside a catch block. */
+void RaiseCaughtError() {
+  try {
+    throw;
+  } catch (const HsmError& e) {
+    RaiseOpenSslError(e.what(), e.code() == "ERR_HSM_TIMEOUT" ? ERR_R_INTERRUPTED_OR_CANCELLED : ERR_R_OPERATION_FAIL);
+  } catch (const std::exception& e) {
+    RaiseOpenSslError(e.what());
+  }
 }
 
 int RsaSign(int type, const unsigned char* m, unsigned int length, unsigned char* sigret, unsigned int* siglen, const RSA* rsa) {
@@ -63,8 +78,8 @@ int RsaSign(int type, const unsigned char* m, unsigned int length, unsigned char
     std::copy(signature.begin(), signature.end(), sigret);
     *siglen = static_cast<unsigned int>(signature.size());
     return 1;
-  } catch (const std::exception& e) {
-    RaiseOpenSslError(e.what());
+  } catch (const std::exception&) {
+    RaiseCaughtError();
     return 0;
   }
 }
@@ -82,8 +97,8 @@ int RsaPrivateEncrypt(int flen, const unsigned char* from, unsigned char* to, RS
     if (signature.size() > static_cast<size_t>(RSA_size(rsa))) Fail("ERR_SIGNATURE_SIZE", "The token returned an oversized RSA signature.");
     std::copy(signature.begin(), signature.end(), to);
     return static_cast<int>(signature.size());
-  } catch (const std::exception& e) {
-    RaiseOpenSslError(e.what());
+  } catch (const std::exception&) {
+    RaiseCaughtError();
     return -1;
   }
 }
@@ -126,8 +141,8 @@ int PkeyRsaSign(EVP_PKEY_CTX* ctx, unsigned char* sig, size_t* siglen, const uns
     std::copy(signature.begin(), signature.end(), sig);
     *siglen = signature.size();
     return 1;
-  } catch (const std::exception& e) {
-    RaiseOpenSslError(e.what());
+  } catch (const std::exception&) {
+    RaiseCaughtError();
     return 0;
   }
 }
@@ -152,8 +167,8 @@ ECDSA_SIG* EcdsaSign(const unsigned char* dgst, int length, const BIGNUM*, const
       Fail("ERR_OPENSSL", "Out of memory converting an ECDSA signature.");
     }
     return sig;
-  } catch (const std::exception& e) {
-    RaiseOpenSslError(e.what());
+  } catch (const std::exception&) {
+    RaiseCaughtError();
     return nullptr;
   }
 }
@@ -172,8 +187,8 @@ EVP_PKEY* LoadPrivateKey(ENGINE* engine, const char* uri, UI_METHOD*, void*) {
   try {
     KeyUri parsed = ParseKeyUri(uri);
     return MakeEnginePkey(TokenKey::Find(TokenForUri(parsed), parsed, KeyUse::kKeep), engine);
-  } catch (const std::exception& e) {
-    RaiseOpenSslError(e.what());
+  } catch (const std::exception&) {
+    RaiseCaughtError();
     return nullptr;
   }
 }

@@ -198,21 +198,27 @@ void TokenKey::ReadPublic(CK_FUNCTION_LIST_PTR fn, CK_SESSION_HANDLE s) {
 }
 
 Bytes TokenKey::Sign(CK_MECHANISM* mechanism, const unsigned char* data, size_t size, size_t maxSignature) {
-  Bytes signature(maxSignature);
+  // Copies of everything the sign thread reads: a call given up at the deadline may read them later.
+  auto call = std::make_shared<SignCall>();
+  call->mechanism = mechanism->mechanism;
+  const auto* parameter = static_cast<const unsigned char*>(mechanism->pParameter);
+  if (parameter != nullptr) call->parameter.assign(parameter, parameter + mechanism->ulParameterLen);
+  call->data.assign(data, data + size);
   token_->WithSession([&](CK_FUNCTION_LIST_PTR fn, CK_SESSION_HANDLE s, uint64_t generation) {
     // After a reconnect the old handle (and copy) went with the old session: find the key again.
     if (generation != generation_) UseHandle(fn, s, Locate(fn, s), generation);
     else FollowStored(fn, s);
-    CK_RV rv = fn->C_SignInit(s, mechanism, handle_);
-    if (rv == CKR_KEY_HANDLE_INVALID || rv == CKR_OBJECT_HANDLE_INVALID) generation_ = 0;  // look it up again on retry
-    Check(rv, "C_SignInit");
-    CK_ULONG length = signature.size();
-    Check(fn->C_Sign(s, const_cast<unsigned char*>(data), size, signature.data(), &length), "C_Sign");
+    call->key = handle_;
+    call->signature.assign(maxSignature, 0);
+    token_->Sign(call);
+    if (call->initRv == CKR_KEY_HANDLE_INVALID || call->initRv == CKR_OBJECT_HANDLE_INVALID) generation_ = 0;  // look it up again on retry
+    Check(call->initRv, "C_SignInit");
+    Check(call->signRv, "C_Sign");
     // A token that claims more bytes than it was given room for is not believed, nor read past.
-    if (length > signature.size()) Fail("ERR_SIGNATURE_SIZE", "The token reported a signature longer than the buffer it was given.");
-    signature.resize(length);
+    if (call->length > call->signature.size()) Fail("ERR_SIGNATURE_SIZE", "The token reported a signature longer than the buffer it was given.");
+    call->signature.resize(call->length);
   });
-  return signature;
+  return std::move(call->signature);
 }
 
 std::shared_ptr<TokenKey> GenerateKeyPair(std::shared_ptr<Token> token, KeySpec spec, const std::string& label, Bytes* idOut) {

@@ -27,6 +27,7 @@ std::shared_ptr<Token> OpenToken(const TokenConfig& config) {
       Registry().push_back(token);
     } else {
       token->SetPin(config.pin);
+      token->SetCallTimeout(config.callTimeout);
     }
   }
   token->Connect();

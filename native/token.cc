@@ -14,6 +14,8 @@
 namespace hsmkms {
 
 std::atomic<uint64_t> Token::reconnects{0};
+std::atomic<uint64_t> Token::signTimeouts{0};
+std::atomic<uint64_t> Token::signsRefusedWhileHung{0};
 
 namespace {
 
@@ -117,12 +119,13 @@ bool IsAmbiguous(CK_RV rv) {
 }
 #undef HSMKMS_CASE
 
-Token::Token(TokenConfig config) : config_(std::move(config)) { module_ = Module::Load(config_.modulePath); }
+Token::Token(TokenConfig config) : config_(std::move(config)), callTimeout_(config_.callTimeout) { module_ = Module::Load(config_.modulePath); }
 
 Token::~Token() {
   // The session is left open on purpose when the process is exiting; closing it here could
   // race with pkcs11js finalising the same library. Only the PIN is wiped.
   OPENSSL_cleanse(config_.pin.data(), config_.pin.size());
+  if (signer_ && signerEpoch_ == ForkEpoch()) signer_->Stop();
 }
 
 bool Token::Matches(const std::string& modulePath, const std::string& label, const std::string& serial) const {
@@ -133,6 +136,11 @@ void Token::SetPin(const std::string& pin) {
   std::lock_guard<std::mutex> lock(mu_);
   OPENSSL_cleanse(config_.pin.data(), config_.pin.size());
   config_.pin = pin;
+}
+
+void Token::SetCallTimeout(std::chrono::milliseconds timeout) {
+  std::lock_guard<std::mutex> lock(mu_);
+  callTimeout_ = timeout;
 }
 
 void Token::Connect() {
@@ -218,6 +226,7 @@ void Token::ConnectLocked() {
 
 void Token::WithSession(const std::function<void(CK_FUNCTION_LIST_PTR, CK_SESSION_HANDLE, uint64_t)>& op) {
   std::lock_guard<std::mutex> lock(mu_);
+  RefuseWhileHungLocked();
   if (!connected_ || epoch_ != ForkEpoch()) ConnectLocked();
   try {
     op(module_->fn(), session_, generation_);
@@ -233,6 +242,39 @@ void Token::WithSession(const std::function<void(CK_FUNCTION_LIST_PTR, CK_SESSIO
   reconnects++;
   ConnectLocked();
   op(module_->fn(), session_, generation_);
+}
+
+void Token::RefuseWhileHungLocked() {
+  // A thread started before a fork does not exist in the child, nor does its call.
+  if (!hung_ || hungEpoch_ != ForkEpoch() || hung_->Returned()) {
+    hung_.reset();
+    return;
+  }
+  signsRefusedWhileHung++;
+  throw HsmError("ERR_HSM_TIMEOUT", CKR_OK, "C_Sign",
+                 "The HSM has not yet answered a signature given up after " + std::to_string(callTimeout_.count()) +
+                     " ms (the HSM call timeout, --hsm-call-timeout); the token is not used until it does.");
+}
+
+void Token::Sign(const std::shared_ptr<SignCall>& call) {
+  call->fn = module_->fn();
+  call->session = session_;
+  if (!signer_ || signerEpoch_ != ForkEpoch()) {
+    // Not stopped when from before a fork: that thread and its lock belong to the parent.
+    signer_ = SignThread::Start();
+    signerEpoch_ = ForkEpoch();
+  }
+  if (signer_->Run(call, std::chrono::steady_clock::now() + callTimeout_)) return;
+  // The call still runs in the module, on this session: nobody uses either again. The thread
+  // closes the session when the call returns; the next signature opens (and finds its key in)
+  // a new one, logged in already (logins are the application's).
+  signTimeouts++;
+  hung_ = std::move(signer_);
+  hungEpoch_ = signerEpoch_;
+  ForgetSessionLocked();
+  throw HsmError("ERR_HSM_TIMEOUT", CKR_OK, "C_Sign",
+                 "The HSM did not answer a signature (C_SignInit/C_Sign) within " + std::to_string(callTimeout_.count()) +
+                     " ms (the HSM call timeout, --hsm-call-timeout); it was given up, and the token is not used until the HSM answers it.");
 }
 
 bool Token::SessionAnswersLocked() {

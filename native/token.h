@@ -3,16 +3,21 @@
 // One session per token, serialised by a mutex: TLS signs on Node's main thread, so a pool
 // would add nothing but more state to recover. The session is re-opened (and the user logged
 // in again) after return codes that mean it is gone: an invalidated handle, a device error,
-// a token removed and back, a library finalised by someone else, or a fork.
+// a token removed and back, a library finalised by someone else, or a fork. Signatures are made
+// on a thread of the token's own and waited for at most the call timeout (sign-thread.h); a
+// session whose signature was given up is never used again, and the next one is opened once
+// that call has returned.
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
 
 #include "cryptoki.h"
+#include "sign-thread.h"
 
 namespace hsmkms {
 
@@ -37,6 +42,8 @@ struct TokenConfig {
   std::string label;   // empty: any label
   std::string serial;  // empty: any serial
   std::string pin;
+  /** How long a signature may take (the KMS backend's --hsm-call-timeout; openToken always passes it). */
+  std::chrono::milliseconds callTimeout{30000};
 };
 
 class Token {
@@ -56,6 +63,18 @@ class Token {
   bool Matches(const std::string& modulePath, const std::string& label, const std::string& serial) const;
   const TokenConfig& config() const { return config_; }
   void SetPin(const std::string& pin);
+  void SetCallTimeout(std::chrono::milliseconds timeout);
+
+  /**
+   * C_SignInit + C_Sign of `call` (made with WithSession's session) on the token's sign thread,
+   * waited for at most the call timeout; call inside WithSession. Past it, throws ERR_HSM_TIMEOUT
+   * and sets the session aside for the sign thread to close once the call returns; until then
+   * WithSession fails at once with ERR_HSM_TIMEOUT (one abandoned call per token, no pile of threads).
+   */
+  void Sign(const std::shared_ptr<SignCall>& call);
+
+  /** Signatures given up at the deadline, and refused at once while one of them was outstanding. */
+  static std::atomic<uint64_t> signTimeouts, signsRefusedWhileHung;
   /** Connects now so that a wrong PIN or a missing token is reported at start-up. */
   void Connect();
 
@@ -97,6 +116,8 @@ class Token {
    * code. A session the test finds closed already is forgotten.
    */
   bool SessionAnswersLocked();
+  /** Throws ERR_HSM_TIMEOUT while a signature given up is still outstanding in the module. */
+  void RefuseWhileHungLocked();
 
   TokenConfig config_;
   std::shared_ptr<Module> module_;
@@ -106,6 +127,13 @@ class Token {
   uint64_t epoch_ = 0;  // the fork epoch (token.cc) the session was opened in
   uint64_t generation_ = 0;
   bool sessionCopies_ = false;
+  std::chrono::milliseconds callTimeout_;
+  /** The thread signatures are made on, started on first use (in the fork epoch `signerEpoch_`). */
+  std::shared_ptr<SignThread> signer_;
+  uint64_t signerEpoch_ = 0;
+  /** The thread of a signature given up at the deadline, until its call returns (in `hungEpoch_`). */
+  std::shared_ptr<SignThread> hung_;
+  uint64_t hungEpoch_ = 0;
   /**
    * A SHA-256 of the last PIN the token refused (CKR_PIN_INCORRECT), empty when none: that PIN is
    * not sent again. A handshake (an unauthenticated client) can make the addon reconnect, and every

@@ -19,7 +19,7 @@ import { createXksPolicyAuthorizer, XksPolicyError } from './xks/policy.js';
 import type { Server as HttpServer } from 'node:http';
 import { createHsmHttpsServer } from './tls/https-server.js';
 import { createHsmHttpsServerWithClientCertificates } from './tls/client-certificates.js';
-import { HsmTlsError, isHsmHandshakeFailure } from './tls/errors.js';
+import { HsmTlsError, hsmHandshakeFailure } from './tls/errors.js';
 import { forgetTlsObjects } from './tls/hsm-token.js';
 import { openStore, type StoreConfig } from './store/open-store.js';
 import type { InvalidationBus } from './core/invalidation.js';
@@ -514,8 +514,21 @@ function httpsServerFactory(
       if (!server) throw new ConfigError('A client CA needs the client certificate subject to require (--tls-client-subject).');
       // A handshake the HSM could not sign (its login refused, the token gone) is the server's
       // problem: logged with the addon's message (CKR code, never the PIN). Clients' protocol errors are not.
+      // One the HSM did not answer in time is logged once a second at most: while that call is
+      // outstanding every handshake fails at once, as fast as clients come.
+      let timeoutLoggedAt = -Infinity;
+      let timeoutsUnlogged = 0;
       server.on('tlsClientError', (error) => {
-        if (isHsmHandshakeFailure(error)) logger.warn({ detail: error.message }, 'TLS handshake failed: the HSM did not sign');
+        const failure = hsmHandshakeFailure(error);
+        if (failure === 'failed') logger.warn({ detail: error.message }, 'TLS handshake failed: the HSM did not sign');
+        if (failure !== 'timeout') return;
+        if (performance.now() - timeoutLoggedAt < 1_000) {
+          timeoutsUnlogged++;
+          return;
+        }
+        logger.warn({ detail: error.message, alsoSinceLastLine: timeoutsUnlogged }, 'TLS handshake failed: the HSM did not answer in time');
+        timeoutLoggedAt = performance.now();
+        timeoutsUnlogged = 0;
       });
       return server as unknown as HttpServer;
     } catch (error) {

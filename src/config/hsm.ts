@@ -25,7 +25,16 @@ export interface HsmConfig {
   /** The Crypto User's PIN (CloudHSM: `user:password`). */
   pin: PinSource;
   profile: HsmProfileName;
+  /**
+   * How long one HSM call may take before it is given up (`--hsm-call-timeout`; default
+   * {@link DEFAULT_HSM_CALL_TIMEOUT_MS}): a KMS call made off the event loop, and the signature of
+   * a TLS handshake (the addon's sign thread, native/sign-thread.h).
+   */
+  callTimeoutMs?: number;
 }
+
+/** The default of {@link HsmConfig.callTimeoutMs}. */
+export const DEFAULT_HSM_CALL_TIMEOUT_MS = 30_000;
 
 /** An error in configuration, with a message a person can act on (never the PIN itself). */
 export class ConfigError extends Error {

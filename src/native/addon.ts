@@ -24,19 +24,23 @@ export interface AddonKeyInfo {
 }
 
 /**
- * Counters since start, process-wide: signatures made in tokens, session reconnects, session
+ * Counters since start, process-wide: signatures made in tokens, session reconnects, signatures
+ * given up at the call timeout and refused at once while one of those was outstanding, session
  * copies made to sign with (SoftHSM2 only), and copies the token refused (the stored key signs).
  */
 export interface HsmTlsStats {
   signs: number;
   reconnects: number;
+  signTimeouts: number;
+  signsRefusedWhileHung: number;
   sessionCopies: number;
   copyRefusals: number;
 }
 
 /** The functions the addon exports (see native/addon.cc). */
 export interface HsmTlsAddon {
-  openToken(options: { modulePath: string; tokenLabel?: string; tokenSerial?: string; pin: string }): void;
+  /** Logs in now; a signature waits at most `callTimeoutMs` for the HSM (native/sign-thread.h). */
+  openToken(options: { modulePath: string; tokenLabel?: string; tokenSerial?: string; pin: string; callTimeoutMs: number }): void;
   /**
    * Ends the object handles kept for the tokens of this module (native/token.h, ForgetObjects):
    * after another user of the module in this process lost and renewed the login. Returns how

@@ -28,10 +28,18 @@ export function toHsmTlsError(error: unknown, doing: string): Error {
 }
 
 /**
- * Whether a TLS server's `tlsClientError` is the HSM failing to sign the handshake (the addon
- * raises its failures in OpenSSL as ERR_R_OPERATION_FAIL, engine.cc): the server's own problem,
- * worth a log line, unlike the clients' protocol errors. Its message is the addon's.
+ * How a handshake failed in the HSM, by the code Node gives the addon's OpenSSL error reason
+ * (engine.cc, RaiseOpenSslError): the HSM did not answer the signature within the call timeout,
+ * or refused or failed it.
  */
-export function isHsmHandshakeFailure(error: unknown): error is Error {
-  return error instanceof Error && (error as { code?: unknown }).code === 'ERR_SSL_OPERATION_FAIL';
+const HSM_HANDSHAKE_FAILURES = { ERR_SSL_INTERRUPTED_OR_CANCELLED: 'timeout', ERR_SSL_OPERATION_FAIL: 'failed' } as const;
+
+/**
+ * Whether a TLS server's `tlsClientError` is the HSM failing the handshake's signature, and how:
+ * the server's own problem, worth a log line, unlike the clients' protocol errors (undefined).
+ * Its message is the addon's.
+ */
+export function hsmHandshakeFailure(error: unknown): 'timeout' | 'failed' | undefined {
+  const code = error instanceof Error ? (error as { code?: unknown }).code : undefined;
+  return typeof code === 'string' && Object.hasOwn(HSM_HANDSHAKE_FAILURES, code) ? HSM_HANDSHAKE_FAILURES[code as keyof typeof HSM_HANDSHAKE_FAILURES] : undefined;
 }

@@ -3,19 +3,21 @@
  * (file or environment) and handed to the addon in memory: never in argv, never in a URI.
  */
 import { formatPkcs11Uri, parsePkcs11Uri, type Pkcs11Uri } from '../backend/pkcs11/uri.js';
-import { readPin, type HsmConfig } from '../config/hsm.js';
+import { DEFAULT_HSM_CALL_TIMEOUT_MS, readPin, type HsmConfig } from '../config/hsm.js';
 import { HsmTlsError, toHsmTlsError } from './errors.js';
 import { loadAddon } from '../native/addon.js';
 
 /**
  * Logs in to the token now, so that a wrong PIN or a missing token fails at start-up rather
- * than on the first handshake. Idempotent: the addon keeps one session per token.
+ * than on the first handshake. Idempotent: the addon keeps one session per token. A handshake's
+ * signature waits at most the HSM call timeout (`hsm.callTimeoutMs`), then the handshake fails.
  */
 export function openTlsToken(hsm: HsmConfig): void {
   const addon = loadAddon();
   try {
     const pin = readPin(hsm.pin);
-    addon.openToken({ modulePath: hsm.modulePath, tokenLabel: hsm.token.label, tokenSerial: hsm.token.serial, pin });
+    const callTimeoutMs = hsm.callTimeoutMs ?? DEFAULT_HSM_CALL_TIMEOUT_MS;
+    addon.openToken({ modulePath: hsm.modulePath, tokenLabel: hsm.token.label, tokenSerial: hsm.token.serial, pin, callTimeoutMs });
   } catch (error) {
     throw toHsmTlsError(error, `Cannot open the HSM token ${describeToken(hsm)}`);
   }

@@ -17,6 +17,7 @@
  */
 import type { Handle, KeyPair, Mechanism, PKCS11, SessionInfo, Template, TokenInfo } from 'pkcs11js';
 import { withDeadline } from '../../core/deadline.js';
+import { DEFAULT_HSM_CALL_TIMEOUT_MS } from '../../config/hsm.js';
 import { CryptokiThreads, buffersOf, type SessionOrder, type Step } from './cryptoki-threads.js';
 import { HsmError, StaleHandleError } from './errors.js';
 import type { CallKind, HsmProfile } from './profiles.js';
@@ -192,7 +193,7 @@ export class HsmCalls {
   ) {
     this.native = module as unknown as Record<string, (...args: unknown[]) => unknown>;
     this.sync = profile.syncCalls;
-    this.timeoutMs = options.timeoutMs ?? 30_000;
+    this.timeoutMs = options.timeoutMs ?? DEFAULT_HSM_CALL_TIMEOUT_MS;
     this.onNewEpoch = options.onNewEpoch;
     this.threads = new CryptokiThreads(modulePath, options.threads ?? 10, this.epochCell);
   }

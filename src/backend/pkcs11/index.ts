@@ -18,8 +18,6 @@ export interface Pkcs11BackendConfig extends HsmConfig {
   poolSize?: number;
   /** Unwrapped key handles kept in the token (default 1024). */
   cacheSize?: number;
-  /** How long an HSM call made off the event loop may take before it fails (default 30 s). */
-  callTimeoutMs?: number;
   /**
    * Called when the backend's object handles end (a lost login, a replaced owner session), before
    * it logs in again or makes an object: the login is the process's, so the TLS engine's handles
