@@ -44,7 +44,7 @@ export function addHsmOptions(command: Command, { vendorProfileFlag = '--profile
     .addOption(new Option('--pin-env <name>', 'name of the environment variable holding the PIN').env('HSMKMS_PIN_ENV'))
     .addOption(new Option(`${vendorProfileFlag} <name>`, 'vendor profile').choices(['softhsm2', 'cloudhsm', 'generic']).env('HSMKMS_HSM_PROFILE'))
     .addOption(
-      new Option('--hsm-call-timeout <ms>', 'how long an HSM call may take before the request fails with DependencyTimeoutException (default 30000)').env(
+      new Option('--hsm-call-timeout <ms>', 'how long an HSM call may take before it is given up: the request fails with DependencyTimeoutException, a TLS handshake fails (default 30000)').env(
         'HSMKMS_HSM_CALL_TIMEOUT_MS',
       ),
     )
