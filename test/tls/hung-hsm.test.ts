@@ -31,7 +31,7 @@ const dir = mkdtempSync(join(tmpdir(), 'hsmkms-hung-hsm-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** The HSM call timeout given to the processes under test. */
-const CALL_TIMEOUT_MS = 1_500;
+const CALL_TIMEOUT_MS = 2_000;
 /** What "about the deadline" allows on a shared, busy machine. */
 const WITHIN_MS = CALL_TIMEOUT_MS + 4_000;
 
@@ -101,7 +101,7 @@ async function hangAndRecover(port: number, request: () => Promise<void>, opened
   // While the abandoned call is outstanding: no new call into the HSM, the handshake fails at once.
   const again = await handshake(port);
   expect(again.ok).toBe(false);
-  expect(again.ms).toBeLessThan(1_500);
+  expect(again.ms).toBeLessThan(CALL_TIMEOUT_MS); // not another wait for the HSM
   const signInits = since().filter(([fn]) => fn === 'C_SignInit');
   expect(signInits).toHaveLength(1); // the refused handshake made no call
   const hungSession = signInits[0]![1]!;
@@ -149,9 +149,12 @@ describe('a hung HSM under TLS', () => {
     try {
       await hangAndRecover(Number(new URL(endpoint).port), async () => void (await kms.send(new ListKeysCommand({}))), opened);
       const lines = served.stdout().split('\n').filter((l) => l.includes('TLS handshake failed'));
-      expect(lines.length).toBe(1); // the one at the deadline; the one refused at once within the second is counted, not logged
-      expect(lines[0]).toContain('the HSM did not answer in time');
-      expect(lines[0]).toContain(`${CALL_TIMEOUT_MS} ms`);
+      // The handshake given up at the deadline; the one refused at once is logged too unless it
+      // came within the same second (then counted in the next line's alsoSinceLastLine).
+      expect(lines.length).toBeGreaterThanOrEqual(1);
+      expect(lines.length).toBeLessThanOrEqual(2);
+      for (const line of lines) expect(line).toContain('the HSM did not answer in time');
+      expect(lines[0]).toContain(`within ${CALL_TIMEOUT_MS} ms`);
     } finally {
       control.set([`object_log=${log}`]);
       kms.destroy();
