@@ -266,8 +266,9 @@ void Token::Sign(const std::shared_ptr<SignCall>& call) {
   }
   if (signer_->Run(call, std::chrono::steady_clock::now() + callTimeout_)) return;
   // The call still runs in the module, on this session: nobody uses either again. The thread
-  // closes the session when the call returns; the next signature opens (and finds its key in)
-  // a new one, logged in already (logins are the application's).
+  // closes the session when the call returns; the next signature opens (and finds its key in) a
+  // new one: logged in already while another session of the process holds the login (logins are
+  // the application's), or logged in again by ConnectLocked when that session was the last.
   signTimeouts++;
   hung_ = std::move(signer_);
   hungEpoch_ = signerEpoch_;
