@@ -98,12 +98,15 @@ async function hangAndRecover(port: number, request: () => Promise<void>, opened
   expect(failed.ok).toBe(false);
   expect(failed.ms).toBeLessThan(WITHIN_MS);
 
-  // While the abandoned call is outstanding: no new call into the HSM, the handshake fails at once.
-  const again = await handshake(port);
-  expect(again.ok).toBe(false);
-  expect(again.ms).toBeLessThan(CALL_TIMEOUT_MS); // not another wait for the HSM
+  // While the abandoned call is outstanding: no new call into the HSM (nor a thread for one), each
+  // handshake fails at once.
+  for (let i = 0; i < 3; i++) {
+    const again = await handshake(port);
+    expect(again.ok).toBe(false);
+    expect(again.ms).toBeLessThan(CALL_TIMEOUT_MS); // not another wait for the HSM
+  }
   const signInits = since().filter(([fn]) => fn === 'C_SignInit');
-  expect(signInits).toHaveLength(1); // the refused handshake made no call
+  expect(signInits).toHaveLength(1); // the refused handshakes made no call
   const hungSession = signInits[0]![1]!;
 
   control.set([`object_log=${log}`]); // the HSM answers at last
@@ -149,10 +152,10 @@ describe('a hung HSM under TLS', () => {
     try {
       await hangAndRecover(Number(new URL(endpoint).port), async () => void (await kms.send(new ListKeysCommand({}))), opened);
       const lines = served.stdout().split('\n').filter((l) => l.includes('TLS handshake failed'));
-      // The handshake given up at the deadline; the one refused at once is logged too unless it
-      // came within the same second (then counted in the next line's alsoSinceLastLine).
+      // The handshake given up at the deadline; those refused at once within the same second are
+      // counted in the next line's alsoSinceLastLine, not logged (4 failures in ~1–3 s here).
       expect(lines.length).toBeGreaterThanOrEqual(1);
-      expect(lines.length).toBeLessThanOrEqual(2);
+      expect(lines.length).toBeLessThanOrEqual(3);
       for (const line of lines) expect(line).toContain('the HSM did not answer in time');
       expect(lines[0]).toContain(`within ${CALL_TIMEOUT_MS} ms`);
     } finally {
