@@ -20,6 +20,7 @@ import type { Server as HttpServer } from 'node:http';
 import { createHsmHttpsServer } from './tls/https-server.js';
 import { createHsmHttpsServerWithClientCertificates } from './tls/client-certificates.js';
 import { HsmTlsError, isHsmHandshakeFailure } from './tls/errors.js';
+import { RepeatedLines } from './observability/repeated-lines.js';
 import { forgetTlsObjects } from './tls/hsm-token.js';
 import { openStore, type StoreConfig } from './store/open-store.js';
 import type { InvalidationBus } from './core/invalidation.js';
@@ -514,8 +515,16 @@ function httpsServerFactory(
       if (!server) throw new ConfigError('A client CA needs the client certificate subject to require (--tls-client-subject).');
       // A handshake the HSM could not sign (its login refused, the token gone) is the server's
       // problem: logged with the addon's message (CKR code, never the PIN). Clients' protocol errors are not.
+      // Any client can open connections: each message is logged at first, then once a minute with
+      // the count held back, and the first handshake signed again at once.
+      const failures = new RepeatedLines();
       server.on('tlsClientError', (error) => {
-        if (isHsmHandshakeFailure(error)) logger.warn({ detail: error.message }, 'TLS handshake failed: the HSM did not sign');
+        if (!isHsmHandshakeFailure(error)) return;
+        const admitted = failures.admit(error.message);
+        if (admitted) logger.warn({ detail: error.message, ...admitted }, 'TLS handshake failed: the HSM did not sign');
+      });
+      server.on('secureConnection', () => {
+        if (failures.active) logger.info({ suppressed: failures.reset() }, 'TLS handshakes are signed by the HSM again');
       });
       return server as unknown as HttpServer;
     } catch (error) {
