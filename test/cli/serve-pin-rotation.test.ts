@@ -62,6 +62,8 @@ it('a re-login reads the PIN file again (through the primary)', async () => {
     // The change of state is logged at once, with what was held back.
     // (Lines reach stdout in batches.)
     await until(() => lines('health check passed again').length > 0, 10_000, 'the recovery to be logged');
+    // The refusal itself is logged once (the PIN is sent once), and the login restored.
+    expect(lines('PKCS#11 login refused: the token refused the PIN in the PIN source; it is not sent again until the source holds another')).toHaveLength(1);
     expect(lines('PKCS#11 login restored: the token accepted the PIN')).toHaveLength(1);
     // Nor was the log filled while callers polled: the failure was logged when it began, and
     // would be again at most once a minute, with how many were held back.

@@ -250,9 +250,10 @@ export abstract class SessionRuntime {
         const error = toHsmError(e, 'C_Login');
         if (error.code === 'CKR_PIN_INCORRECT') {
           this.refusedPin = digest;
-          // Another PIN refused: a new state, whose lines are logged at once.
+          // Another PIN refused: a new state, whose lines are logged at once. Once per PIN: it is not sent again.
           this.refusedLines.reset();
           this.loginRefused = true;
+          this.log.warn({ ckr: error.code }, 'PKCS#11 login refused: the token refused the PIN in the PIN source; it is not sent again until the source holds another');
         }
         if (error.code !== 'CKR_USER_ALREADY_LOGGED_IN') throw error;
       }
