@@ -18,6 +18,7 @@ import { XksProxy } from './xks/service.js';
 import { createXksPolicyAuthorizer, XksPolicyError } from './xks/policy.js';
 import type { Server as HttpServer } from 'node:http';
 import { createHsmHttpsServer } from './tls/https-server.js';
+import { followPin } from './tls/hsm-token.js';
 import { createHsmHttpsServerWithClientCertificates } from './tls/client-certificates.js';
 import { HsmTlsError, isHsmHandshakeFailure } from './tls/errors.js';
 import { RepeatedLines } from './observability/repeated-lines.js';
@@ -526,6 +527,10 @@ function httpsServerFactory(
       server.on('secureConnection', () => {
         if (failures.active) logger.info({ suppressed: failures.reset() }, 'TLS handshakes are signed by the HSM again');
       });
+      // The offload's own logins (a handshake that finds the login lost before the backend does)
+      // use a PIN rotated in its file too, not the one read at start (src/cli/serve-pins.ts).
+      const stopFollowing = followPin(hsm, server);
+      server.once('close', stopFollowing);
       return server as unknown as HttpServer;
     } catch (error) {
       if (error instanceof HsmTlsError) throw new ConfigError(error.message);
