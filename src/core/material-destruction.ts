@@ -93,9 +93,16 @@ export async function settleFailedCreation(deps: KmsDeps, destruction: MaterialD
   if (!exists) await destroyRecorded(deps, deps.logger, [destruction]);
 }
 
+/**
+ * No record waits longer than this (the longest backoff, an hour; the creation grace is shorter),
+ * plus room for nodes' clocks to differ: one that does was written before the clock was set back.
+ */
+const LONGEST_WAIT_MS = retryDelayMs(Number.MAX_SAFE_INTEGER) + 5 * 60_000;
+
 /** One pass's share: up to {@link DESTRUCTIONS_PER_PASS} recorded destructions that are due, tried. */
 export async function runDueDestructions(deps: KmsDeps, logger: Logger | undefined, limit = DESTRUCTIONS_PER_PASS): Promise<void> {
-  const due = await deps.store.listMaterialDestructionsDue(deps.clock.now(), limit);
+  const now = deps.clock.now();
+  const due = await deps.store.listMaterialDestructionsDue(now, limit, new Date(now.getTime() + LONGEST_WAIT_MS));
   await destroyRecorded(deps, logger, due);
 }
 

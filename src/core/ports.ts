@@ -235,8 +235,12 @@ export interface MetadataRepository extends AuthorizationRepository, GrantReposi
 
   /** Records a token object to destroy (core/material-destruction.ts); throws StoreError `conflict` on a duplicate. */
   insertMaterialDestruction(destruction: MaterialDestruction): Promise<void>;
-  /** Up to `limit` destructions whose `notBefore` has come, earliest first. */
-  listMaterialDestructionsDue(now: Date, limit: number): Promise<MaterialDestruction[]>;
+  /**
+   * Up to `limit` destructions whose `notBefore` has come, earliest first, then those whose
+   * `notBefore` is after `setBackAfter` (no wait is that long: the clock was set back). Never one
+   * whose key exists.
+   */
+  listMaterialDestructionsDue(now: Date, limit: number, setBackAfter?: Date): Promise<MaterialDestruction[]>;
   /**
    * Begins an attempt: raises `attempts` from `attempts` and sets `notBefore` to `retryAt`, only
    * while the row has that count and no key `keyId` exists. False when it did not (another node

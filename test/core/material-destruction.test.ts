@@ -99,6 +99,17 @@ describe('CreateKey of an Ed25519 key whose transaction is reported failed', () 
     expect(await kms.store.listMaterialDestructionsDue(new Date(kms.clock.now().getTime() + 3_600_000), 10)).toEqual([]);
   });
 
+  it('is not kept waiting by a clock set back after the record was written', async () => {
+    faults.nextTransaction = 'fail';
+    faults.unreachable = true;
+    await createFails();
+    faults.unreachable = false;
+    const [recorded] = faults.recorded;
+    kms.clock.advance(-24 * 3_600_000);
+    await scheduler.runOnce();
+    expect(tokenHoldsObject(recorded!.wrappedMaterial)).toBe(false);
+  });
+
   it('records nothing for material that is a wrapped blob', async () => {
     faults.nextTransaction = 'fail';
     await expect(call(kms, createKey, {})).rejects.toThrow();

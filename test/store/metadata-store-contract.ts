@@ -583,6 +583,11 @@ export function describeMetadataStoreContract(name: string, open: StoreFactory):
         await expect(store.insertMaterialDestruction(early)).rejects.toMatchObject({ kind: 'conflict', record: 'material-destruction' });
         await store.deleteMaterialDestruction(early.keyId, early.versionId);
         expect((await store.listMaterialDestructionsDue(now, 10)).map((d) => d.keyId)).toEqual([late.keyId, dueNow.keyId]);
+        // A record waiting longer than any wait is (the clock was set back) is due too.
+        const setBack = destruction(nextKeyId(), at(7_200_000));
+        await store.insertMaterialDestruction(setBack);
+        expect((await store.listMaterialDestructionsDue(now, 10, at(3_600_000))).map((d) => d.keyId)).toEqual([late.keyId, dueNow.keyId, setBack.keyId]);
+        expect((await store.listMaterialDestructionsDue(now, 10, at(7_200_000))).map((d) => d.keyId)).toEqual([late.keyId, dueNow.keyId]);
       });
 
       it('claims each attempt once: from the count read, raising it and moving notBefore', async () => {

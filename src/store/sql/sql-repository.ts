@@ -393,11 +393,13 @@ export class SqlRepository implements MetadataRepository {
     );
   }
 
-  async listMaterialDestructionsDue(now: Date, limit: number): Promise<MaterialDestruction[]> {
+  async listMaterialDestructionsDue(now: Date, limit: number, setBackAfter?: Date): Promise<MaterialDestruction[]> {
     const rows = await this.db
       .selectFrom('material_destructions')
       .selectAll()
-      .where('not_before', '<=', now.getTime())
+      .where((eb) =>
+        setBackAfter ? eb.or([eb('not_before', '<=', now.getTime()), eb('not_before', '>', setBackAfter.getTime())]) : eb('not_before', '<=', now.getTime()),
+      )
       // A record whose key exists is never claimed: it must not fill every batch.
       .where(({ not, exists, selectFrom }) => not(exists(selectFrom('keys').select('key_id').whereRef('keys.key_id', '=', 'material_destructions.key_id'))))
       .orderBy('not_before')
