@@ -18,8 +18,10 @@ import { XksProxy } from './xks/service.js';
 import { createXksPolicyAuthorizer, XksPolicyError } from './xks/policy.js';
 import type { Server as HttpServer } from 'node:http';
 import { createHsmHttpsServer } from './tls/https-server.js';
+import { followPin } from './tls/hsm-token.js';
 import { createHsmHttpsServerWithClientCertificates } from './tls/client-certificates.js';
 import { HsmTlsError, hsmHandshakeFailure } from './tls/errors.js';
+import { RepeatedLines } from './observability/repeated-lines.js';
 import { forgetTlsObjects } from './tls/hsm-token.js';
 import { openStore, type StoreConfig } from './store/open-store.js';
 import type { InvalidationBus } from './core/invalidation.js';
@@ -514,22 +516,25 @@ function httpsServerFactory(
       if (!server) throw new ConfigError('A client CA needs the client certificate subject to require (--tls-client-subject).');
       // A handshake the HSM could not sign (its login refused, the token gone) is the server's
       // problem: logged with the addon's message (CKR code, never the PIN). Clients' protocol errors are not.
-      // One the HSM did not answer in time is logged once a second at most: while that call is
-      // outstanding every handshake fails at once, as fast as clients come.
-      let timeoutLoggedAt = -Infinity;
-      let timeoutsUnlogged = 0;
+      // Any client can open connections: each message is logged at first, then once a minute with
+      // the count held back, and the first handshake signed again at once. While a signature the
+      // HSM did not answer in time is outstanding, every handshake fails at once, as fast as clients come.
+      const failures = new RepeatedLines();
       server.on('tlsClientError', (error) => {
         const failure = hsmHandshakeFailure(error);
-        if (failure === 'failed') logger.warn({ detail: error.message }, 'TLS handshake failed: the HSM did not sign');
-        if (failure !== 'timeout') return;
-        if (performance.now() - timeoutLoggedAt < 1_000) {
-          timeoutsUnlogged++;
-          return;
-        }
-        logger.warn({ detail: error.message, alsoSinceLastLine: timeoutsUnlogged }, 'TLS handshake failed: the HSM did not answer in time');
-        timeoutLoggedAt = performance.now();
-        timeoutsUnlogged = 0;
+        if (!failure) return;
+        const admitted = failures.admit(`${failure} ${error.message}`);
+        if (!admitted) return;
+        const what = failure === 'timeout' ? 'TLS handshake failed: the HSM did not answer in time' : 'TLS handshake failed: the HSM did not sign';
+        logger.warn({ detail: error.message, ...admitted }, what);
       });
+      server.on('secureConnection', () => {
+        if (failures.active) logger.info({ suppressed: failures.reset() }, 'TLS handshakes are signed by the HSM again');
+      });
+      // The offload's own logins (a handshake that finds the login lost before the backend does)
+      // use a PIN rotated in its file too, not the one read at start (src/cli/serve-pins.ts).
+      const stopFollowing = followPin(hsm, server);
+      server.once('close', stopFollowing);
       return server as unknown as HttpServer;
     } catch (error) {
       if (error instanceof HsmTlsError) throw new ConfigError(error.message);

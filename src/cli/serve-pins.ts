@@ -1,6 +1,7 @@
 /**
  * The PINs `hsmkms serve` holds: the default token's (`--pin-file`, `--pin-env`, `--hsm …?pin-source=`)
- * and that of the cluster holding the XKS proxy's keys (`--cluster ID=pkcs11:…?pin-source=…`).
+ * and that of the cluster holding the XKS proxy's keys (`--cluster ID=pkcs11:…?pin-source=…`);
+ * `hsmkms tls proxy` holds its token's the same way (a single process: src/tls/hsm-token.ts followPin).
  * Each source is read once at start, by the primary or the single process: a one-shot source (a
  * FIFO, `--pin-file <(cmd)`) could not be read again by a worker started later, and a variable is
  * unset so that workers do not inherit it (/proc/<pid>/environ). Workers get the PINs from their

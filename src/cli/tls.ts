@@ -2,9 +2,21 @@
 import { Command, Option } from 'commander';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { ConfigError } from '../config/hsm.js';
-import { DEFAULT_PROXY_TIMEOUTS, HsmTlsError, TLS_KEY_SPECS, createTlsCsr, createTlsProxy, generateTlsKey, resolveProxyTimeouts, type ProxyTimeouts, type TlsKeySpec } from '../tls/index.js';
+import {
+  DEFAULT_PROXY_TIMEOUTS,
+  HsmTlsError,
+  TLS_KEY_SPECS,
+  createTlsCsr,
+  createTlsProxy,
+  followPin,
+  generateTlsKey,
+  resolveProxyTimeouts,
+  type ProxyTimeouts,
+  type TlsKeySpec,
+} from '../tls/index.js';
 import { addHsmOptions, resolveHsmConfig, type HsmCliOptions } from './hsm-options.js';
 import { parseListen, parseSeconds } from './listen.js';
+import { DEFAULT_TOKEN_PIN, holdPins } from './serve-pins.js';
 import { progress } from './service-options.js';
 
 interface KeygenOptions extends HsmCliOptions {
@@ -101,10 +113,15 @@ export function tlsCommand(): Command {
         throw new ConfigError(`Give one --cert per --key-uri (got ${options.keyUri.length} keys and ${options.cert.length} certificates).`);
       const { host, port } = parseListen('--listen', options.listen);
       const timeouts = proxyTimeoutsFrom(options);
-      const hsm = await resolveHsmConfig(options, progress);
+      const resolved = await resolveHsmConfig(options, progress);
+      // Held as `serve` holds it (serve-pins.ts): a PIN in a regular file is read again, so that a
+      // password rotated in the file is used at the next login without a restart (followPin).
+      const { pins } = await holdPins(new Map([[DEFAULT_TOKEN_PIN, resolved.pin]]));
+      const hsm = { ...resolved, pin: pins.get(DEFAULT_TOKEN_PIN)! };
       const certificates = options.keyUri.map((keyUri, i) => ({ keyUri, cert: readCertificate(options.cert[i]!) }));
       const proxy = createTlsProxy({ hsm, certificates, upstream: options.upstream, timeouts });
       const server = proxy.server;
+      const stopFollowing = followPin(hsm, server);
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
         server.listen(port, host, () => resolve());
@@ -114,6 +131,7 @@ export function tlsCommand(): Command {
       progress(`TLS proxy listening on ${shown}, forwarding to ${options.upstream}`);
       const stop = (): void => {
         progress('stopping');
+        stopFollowing();
         proxy.close();
       };
       process.once('SIGINT', stop);

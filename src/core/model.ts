@@ -153,6 +153,23 @@ export interface KeyMaterialVersion {
 }
 
 /**
+ * Key material that is a token object of its own (EdDSA keys), to be destroyed once no key
+ * references it (core/material-destruction.ts). Only while no key `keyId` exists is it destroyed.
+ */
+export interface MaterialDestruction {
+  keyId: string;
+  versionId: string;
+  keySpec: KeySpec;
+  /** The version's wrappedMaterial: for a token object, the reference that finds it. */
+  wrappedMaterial: Uint8Array;
+  createdAt: Date;
+  /** Not tried before this time (a key being created; the backoff after a failed attempt). */
+  notBefore: Date;
+  /** Attempts begun so far; each is claimed by raising it (two nodes never begin the same one). */
+  attempts: number;
+}
+
+/**
  * What the service records about one imported key material of an EXTERNAL key, beyond the
  * material itself (a KeyMaterialVersion, present only while the material is imported): AWS's
  * RotationsListEntry fields. The row outlives DeleteImportedKeyMaterial and expiry, so the key

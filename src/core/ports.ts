@@ -15,6 +15,7 @@ import type {
   KeySpec,
   KeyUsage,
   MacAlgorithm,
+  MaterialDestruction,
   MessageType,
   PrincipalRecord,
   SigningAlgorithm,
@@ -133,6 +134,11 @@ export interface KeyBackend {
    * wrapped blob, which dies with its row. Also drops cached handles, as {@link forget}.
    */
   destroyMaterial(ref: MaterialRef): Promise<void>;
+  /**
+   * True when material of `spec` is an object in the key store of its own (EdDSA keys), which
+   * outlives its records until {@link destroyMaterial} destroys it; false for a wrapped blob.
+   */
+  materialIsObject(spec: KeySpec): boolean;
   /** Seals a service secret (e.g. a SigV4 secret access key) under a key that never leaves the HSM. */
   sealSecret(plaintext: Uint8Array): Promise<Buffer>;
   unsealSecret(sealed: Uint8Array): Promise<Buffer>;
@@ -226,6 +232,29 @@ export interface MetadataRepository extends AuthorizationRepository, GrantReposi
   insertImportToken(token: ImportTokenRecord): Promise<void>;
   deleteImportTokens(keyId: string): Promise<void>;
   deleteExpiredImportTokens(now: Date): Promise<number>;
+
+  /** Records a token object to destroy (core/material-destruction.ts); throws StoreError `conflict` on a duplicate. */
+  insertMaterialDestruction(destruction: MaterialDestruction): Promise<void>;
+  /**
+   * Up to `limit` destructions whose `notBefore` has come, earliest first, then those whose
+   * `notBefore` is after `setBackAfter` (no wait is that long: the clock was set back). Never one
+   * whose key exists.
+   */
+  listMaterialDestructionsDue(now: Date, limit: number, setBackAfter?: Date): Promise<MaterialDestruction[]>;
+  /**
+   * Begins an attempt: raises `attempts` from `attempts` and sets `notBefore` to `retryAt`, only
+   * while the row has that count and no key `keyId` exists. False when it did not (another node
+   * began it, the key exists, the row is gone): then the caller must not destroy the object.
+   */
+  claimMaterialDestruction(keyId: string, versionId: string, attempts: number, retryAt: Date): Promise<boolean>;
+  /** Removes the record (the object is gone). */
+  deleteMaterialDestruction(keyId: string, versionId: string): Promise<void>;
+  /**
+   * Removes the record only while no attempt has begun on it (`attempts` 0): CreateKey's
+   * transaction withdraws what it recorded before. False when an attempt has begun (the key's
+   * object may be going).
+   */
+  withdrawMaterialDestruction(keyId: string, versionId: string): Promise<boolean>;
 
   /**
    * Inside a transaction, before anything else it locks: waits for and holds the lock named

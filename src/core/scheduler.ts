@@ -1,7 +1,8 @@
 /**
  * The background work that time makes due: destroying keys whose deletion waiting period has
  * passed, automatic key rotations, expiring imported key material whose ValidTo has passed,
- * and dropping expired import tokens and quorum approval requests. Time comes from
+ * dropping expired import tokens and quorum approval requests, and destroying token objects no
+ * key references (material-destruction.ts). Time comes from
  * `deps.clock`, so tests drive it with `runOnce()` and a test clock instead of sleeping.
  *
  * Each deletion, rotation, material expiry and approval clean-up (and each failed attempt) goes
@@ -20,7 +21,8 @@ import { KmsError } from './errors.js';
 import { destroyKeyStoreMaterial, locateKey } from './key-stores/keys.js';
 import { isCustomKeyStoreOrigin } from './key-stores/model.js';
 import { materialId } from './key-metadata.js';
-import type { KeyMaterialVersion, KeyRecord } from './model.js';
+import { destroyRecorded, recordDestructions, runDueDestructions } from './material-destruction.js';
+import type { KeyMaterialVersion, KeyRecord, MaterialDestruction } from './model.js';
 import type { KmsDeps } from './operation.js';
 import { expiredMaterials, importedMaterialsOf, removeImportedMaterials } from './operations/imported-materials.js';
 import { updateKeyRecord } from './operations/key-updates.js';
@@ -171,6 +173,8 @@ async function runPass(
     await auditServiceEvent(deps, logger, { eventName: 'DeleteExpiredApprovalRequests', resources: [], additionalEventData: { count: expiredApprovals } });
   }
   await runReplicationJobs(deps, logger);
+  // Token objects whose destruction failed before, or whose CreateKey did not land.
+  await runDueDestructions(deps, logger);
   return resume;
 }
 
@@ -200,12 +204,12 @@ function dueWork(deps: KmsDeps, logger: Logger, key: KeyRecord, now: Date): DueW
       eventName: 'DeleteKey',
       async run() {
         const location = isCustomKeyStoreOrigin(key.origin) ? await locateKey(deps, key) : undefined;
-        const versions = await destroyKey(deps, key.keyId, now);
+        const { versions, destructions } = await destroyKey(deps, key.keyId, now);
         // CancelKeyDeletion won the race: nothing was deleted.
         if (versions.length === 0) return undefined;
         // Token objects go after the records: a CancelKeyDeletion that won the race keeps both.
         if (location) await destroyKeyStoreMaterial(deps, key, location.store, versions, logger);
-        else await destroyTokenMaterial(deps, key, versions, logger);
+        else await destroyRecorded(deps, logger, destructions);
         logger.info({ keyId: key.keyId }, 'key deleted after its waiting period');
         return { keyMaterialIds: versions.map((v) => v.versionId) };
       },
@@ -250,29 +254,21 @@ function isDeletionDue(key: KeyRecord, now: Date): boolean {
 /**
  * Removes the key and everything hanging off it in one transaction, re-checking that its
  * deletion is still due (CancelKeyDeletion may have won the race), then drops cached handles.
+ * Material of the default store that is a token object of its own (EdDSA keys) has its
+ * destruction recorded in the same transaction (material-destruction.ts), so that a destruction
+ * that fails after the commit is tried again rather than leaving the private key in the HSM.
  */
-async function destroyKey(deps: KmsDeps, keyId: string, now: Date): Promise<KeyMaterialVersion[]> {
-  const versions = await deps.store.transaction(async (tx) => {
+async function destroyKey(deps: KmsDeps, keyId: string, now: Date): Promise<{ versions: KeyMaterialVersion[]; destructions: MaterialDestruction[] }> {
+  const deleted = await deps.store.transaction(async (tx) => {
     const current = await tx.getKey(keyId);
-    if (!current || !isDeletionDue(current, now)) return [];
+    if (!current || !isDeletionDue(current, now)) return { versions: [], destructions: [] };
     const versions = await tx.listKeyVersions(keyId);
     await tx.deleteKey(keyId);
-    return versions;
+    const destructions = isCustomKeyStoreOrigin(current.origin) ? [] : await recordDestructions(deps, tx, current, versions, now);
+    return { versions, destructions };
   });
-  for (const v of versions) deps.backend.forget(materialId(keyId, v.versionId));
-  return versions;
-}
-
-/**
- * Material of the default store that is a token object of its own (EdDSA keys) is destroyed after
- * its records; a failure is logged with the object's key material id for the operator (the
- * records are gone, so nothing retries it) and does not undo the deletion.
- */
-async function destroyTokenMaterial(deps: KmsDeps, key: KeyRecord, versions: KeyMaterialVersion[], logger: Logger): Promise<void> {
-  for (const v of versions)
-    await deps.backend.destroyMaterial({ id: materialId(key.keyId, v.versionId), keySpec: key.keySpec, wrapped: v.wrappedMaterial }).catch((error: unknown) =>
-      logger.error({ keyId: key.keyId, keyMaterialId: v.versionId, err: describe(error) }, 'the token object of deleted key material could not be destroyed'),
-    );
+  for (const v of deleted.versions) deps.backend.forget(materialId(keyId, v.versionId));
+  return deleted;
 }
 
 /**

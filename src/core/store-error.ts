@@ -23,7 +23,8 @@ export type StoreRecord =
   | 'certificate-authority'
   | 'certificate'
   | 'multi-region-key'
-  | 'transport-key';
+  | 'transport-key'
+  | 'material-destruction';
 
 export class StoreError extends Error {
   constructor(
@@ -54,6 +55,7 @@ const NOUN: Record<StoreRecord, string> = {
   certificate: 'A certificate with the CA and serial',
   'multi-region-key': 'A multi-Region key with the id',
   'transport-key': 'A replica transport key with the id',
+  'material-destruction': 'A destruction of key material',
 };
 
 /** The KmsError a client sees for a store conflict or a missing record (AWS's wording where AWS has one). */

@@ -13,6 +13,7 @@ import type { KmsSettings } from '../core/operation.js';
 import type { Logger } from '../core/ports.js';
 import type { Metrics } from '../observability/metrics.js';
 import { loggerOptions } from '../observability/logger.js';
+import { RepeatedLines } from '../observability/repeated-lines.js';
 import { createAuthenticator } from './authenticate.js';
 import { registerCaRoutes } from './ca-routes.js';
 import { CONSOLE_PATH, registerConsoleRoute } from './console-route.js';
@@ -207,14 +208,21 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   // store: requests that arrive while a check runs share its answer, so a flood of them costs
   // one check at a time, never one HSM call per request.
   let running: Promise<{ ok: boolean; detail?: string }> | undefined;
+  // A load balancer polls while the HSM stays unavailable (a refused PIN): each failure is logged
+  // at first, then once a minute with the count held back, and the recovery at once.
+  const failures = new RepeatedLines();
   app.get('/health', async (request, reply) => {
     running ??= checkHealth(options.health, healthTimeoutMs).finally(() => {
       running = undefined;
     });
     const result = await running;
-    if (result.ok) return reply.code(200).send({ status: 'ok' });
+    if (result.ok) {
+      if (failures.active) request.log.info({ suppressed: failures.reset() }, 'health check passed again');
+      return reply.code(200).send({ status: 'ok' });
+    }
     // The detail may name CKR codes: logs only, never the client.
-    request.log.warn({ detail: result.detail }, 'health check failed');
+    const admitted = failures.admit(result.detail ?? '');
+    if (admitted) request.log.warn({ detail: result.detail, ...admitted }, 'health check failed');
     return reply.code(503).send({ status: 'unavailable' });
   });
 

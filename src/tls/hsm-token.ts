@@ -2,9 +2,10 @@
  * Opening the configured token for TLS and naming keys in it. The PIN is read from its source
  * (file or environment) and handed to the addon in memory: never in argv, never in a URI.
  */
+import type { Server as TlsServer } from 'node:tls';
 import { formatPkcs11Uri, parsePkcs11Uri, type Pkcs11Uri } from '../backend/pkcs11/uri.js';
 import { DEFAULT_HSM_CALL_TIMEOUT_MS, readPin, type HsmConfig } from '../config/hsm.js';
-import { HsmTlsError, toHsmTlsError } from './errors.js';
+import { HsmTlsError, hsmHandshakeFailure, toHsmTlsError } from './errors.js';
 import { loadAddon } from '../native/addon.js';
 
 /**
@@ -21,6 +22,54 @@ export function openTlsToken(hsm: HsmConfig): void {
   } catch (error) {
     throw toHsmTlsError(error, `Cannot open the HSM token ${describeToken(hsm)}`);
   }
+}
+
+/** How often {@link followPin} reads a PIN source again, and at most how often a failed handshake makes it. */
+const PIN_CHECK_MS = 5_000;
+const PIN_CHECK_AFTER_FAILURE_MS = 1_000;
+
+/**
+ * Keeps the addon's copy of the PIN current where its source can be read again (`reread`: a PIN
+ * in a regular file, held by src/cli/serve-pins.ts): read again every few seconds, and after a
+ * handshake the HSM did not sign (at most once a second), and handed to the addon when it changed.
+ * The addon's next login — once the HSM lost the login — then uses a password rotated in the file
+ * rather than the one read at start, which the HSM would refuse (and never be sent again). A
+ * session still logged in keeps its login; without one the addon logs in with the new PIN at once.
+ * Nothing for a source that cannot be read again. Returns what stops it.
+ */
+export function followPin(hsm: HsmConfig, server: TlsServer): () => void {
+  const source = hsm.pin;
+  if (!('reread' in source) || !source.reread) return () => {};
+  const reread = source.reread;
+  let current = source.value;
+  let checking = false;
+  let lastCheck = 0;
+  const check = async (): Promise<void> => {
+    if (checking) return;
+    checking = true;
+    lastCheck = Date.now();
+    try {
+      const pin = await reread();
+      if (pin === current) return;
+      current = pin;
+      // Kept by the addon even when this login fails (the token away): its next login uses it.
+      openTlsToken({ ...hsm, pin: { value: pin } });
+    } catch {
+      // The file unreadable for now, or the login failing: the next check or handshake tries again.
+    } finally {
+      checking = false;
+    }
+  };
+  const timer = setInterval(() => void check(), PIN_CHECK_MS);
+  timer.unref();
+  const onFailure = (error: unknown): void => {
+    if (hsmHandshakeFailure(error) && Date.now() - lastCheck >= PIN_CHECK_AFTER_FAILURE_MS) void check();
+  };
+  server.on('tlsClientError', onFailure);
+  return () => {
+    clearInterval(timer);
+    server.off('tlsClientError', onFailure);
+  };
 }
 
 /**

@@ -9,7 +9,7 @@ export { createHsmHttpsServer, type HsmHttpsServerOptions, type HsmCertificate }
 export { generateTlsKey, createTlsCsr, TLS_KEY_SPECS, type TlsKeySpec, type GeneratedTlsKey, type CsrRequest } from './keygen.js';
 export { createReverseProxy, type ReverseProxy, type ReverseProxyOptions } from './reverse-proxy.js';
 export { createTlsProxy, resolveProxyTimeouts, DEFAULT_PROXY_TIMEOUTS, type ProxyTimeouts, type TlsProxyOptions } from './proxy-server.js';
-export { forgetTlsObjects, openTlsToken, qualifyKeyUri } from './hsm-token.js';
+export { followPin, forgetTlsObjects, openTlsToken, qualifyKeyUri } from './hsm-token.js';
 export { HsmTlsError } from './errors.js';
 export type { HsmTlsStats } from '../native/addon.js';
 export { createHsmHttpsServerWithClientCertificates, type ClientCertificatePolicy } from './client-certificates.js';

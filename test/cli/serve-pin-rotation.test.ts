@@ -38,7 +38,9 @@ it('a re-login reads the PIN file again (through the primary)', async () => {
   const right = readFileSync(pinFile);
   const loginLog = join(dataDir, 'pkcs11-calls.log');
   // The softhsm2 profile recycles: one worker under a primary, which holds the PIN.
-  const served = await serve(['--data-dir', dataDir, '--port', '0', ...interposedTokenArgs(pinFile), '--log-level', 'warn'], INTERPOSED_ENV);
+  // Info: the login restored and the health check passing again are logged at info.
+  const served = await serve(['--data-dir', dataDir, '--port', '0', ...interposedTokenArgs(pinFile), '--log-level', 'info'], INTERPOSED_ENV);
+  const lines = (message: string) => served.stdout().split('\n').filter((l) => l.includes(`"msg":"${message}"`));
   const health = async () => (await fetch(`${served.endpoint}/health`).catch(() => undefined))?.status;
   try {
     expect(await health()).toBe(200);
@@ -57,6 +59,18 @@ it('a re-login reads the PIN file again (through the primary)', async () => {
     expect(logins()).toBe(refused);
     rotate(right);
     await until(async () => (await health()) === 200, 60_000, `/health to recover with the PIN written back:\n${served.stdout().slice(-3000)}`);
+    // The change of state is logged at once, with what was held back.
+    // (Lines reach stdout in batches.)
+    await until(() => lines('health check passed again').length > 0, 10_000, 'the recovery to be logged');
+    // The refusal itself is logged once (the PIN is sent once), and the login restored.
+    expect(lines('PKCS#11 login refused: the token refused the PIN in the PIN source; it is not sent again until the source holds another')).toHaveLength(1);
+    expect(lines('PKCS#11 login restored: the token accepted the PIN')).toHaveLength(1);
+    // Nor was the log filled while callers polled: the failure was logged when it began, and
+    // would be again at most once a minute, with how many were held back.
+    expect(lines('health check failed').filter((l) => l.includes('CKR_PIN_INCORRECT'))).toHaveLength(1);
+    const passed = lines('health check passed again');
+    expect(passed).toHaveLength(1);
+    expect(JSON.parse(passed[0]!).suppressed).toBeGreaterThanOrEqual(5);
     expect(served.stdout() + served.stderr()).not.toContain(right.toString().trim());
   } finally {
     control.set([]);

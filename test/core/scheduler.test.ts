@@ -9,22 +9,10 @@ import { getKeyRotationStatus } from '../../src/core/operations/get-key-rotation
 import { listKeyRotations } from '../../src/core/operations/list-key-rotations.js';
 import { rotateKeyOnDemand } from '../../src/core/operations/rotate-key-on-demand.js';
 import { scheduleKeyDeletion } from '../../src/core/operations/schedule-key-deletion.js';
-import type { Logger } from '../../src/core/ports.js';
 import { startScheduler, type Scheduler } from '../../src/core/scheduler.js';
 import { createTestKms, type TestKms } from '../support/kms-deps.js';
+import { memoryLogger, type LogLine } from '../support/memory-logger.js';
 import { call, DAY_MS, expectKmsError, newKey } from './operations/management-support.js';
-
-interface LogLine {
-  level: string;
-  obj: object;
-  msg?: string | undefined;
-}
-
-function memoryLogger(lines: LogLine[]): Logger {
-  const at = (level: string) => (obj: object, msg?: string) => void lines.push({ level, obj, msg });
-  const logger: Logger = { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error'), child: () => logger };
-  return logger;
-}
 
 const SERVICE = { type: 'AWSService', invokedBy: 'kms.amazonaws.com' };
 /** What the scheduler put in the audit trail (the calls the tests made themselves are the caller's). */

@@ -3,11 +3,13 @@
  * these same assertions through {@link describeMetadataStoreContract} with its own factory.
  * Each test gets a fresh, empty store.
  */
+import { randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { KeyListPosition, MetadataStore } from '../../src/core/ports.js';
 import { StoreError } from '../../src/core/store-error.js';
 import { describeKeyStoreRepositoryContract } from './key-store-contract.js';
-import { accessKey, alias, importToken, key, normaliseBytes, principal, version } from './fixtures.js';
+import type { MaterialDestruction } from '../../src/core/model.js';
+import { accessKey, alias, importToken, key, nextKeyId, normaliseBytes, principal, version } from './fixtures.js';
 import { describeGrantAndQuorumContract } from './grants-quorum-contract.js';
 import { describeAuthorizationContract } from './authorization-contract.js';
 import { describeMultiRegionContract } from './multi-region-contract.js';
@@ -553,6 +555,89 @@ export function describeMetadataStoreContract(name: string, open: StoreFactory):
         await store.deleteImportTokens(a.keyId);
         expect(await store.getImportToken(otherOfA.tokenId)).toBeUndefined();
         expect(await store.getImportToken(valid.tokenId)).toBeDefined();
+      });
+    });
+
+    describe('material destructions', () => {
+      const destruction = (keyId: string, notBefore: Date, overrides: Partial<MaterialDestruction> = {}): MaterialDestruction => ({
+        keyId,
+        versionId: version(keyId).versionId,
+        keySpec: 'ECC_NIST_EDWARDS25519',
+        wrappedMaterial: new Uint8Array(randomBytes(20)),
+        createdAt: new Date('2026-04-01T00:00:00.001Z'),
+        notBefore,
+        attempts: 0,
+        ...overrides,
+      });
+      const now = new Date('2026-04-06T00:00:00.000Z');
+      const at = (ms: number) => new Date(now.getTime() + ms);
+
+      it('round-trips records and lists those due, earliest first, up to the limit', async () => {
+        const late = destruction(nextKeyId(), at(-1), { attempts: 3 });
+        const early = destruction(nextKeyId(), at(-1000));
+        const dueNow = destruction(nextKeyId(), now);
+        const notYet = destruction(nextKeyId(), at(1));
+        for (const d of [late, early, dueNow, notYet]) await store.insertMaterialDestruction(d);
+        expect(normaliseBytes(await store.listMaterialDestructionsDue(now, 10))).toStrictEqual(normaliseBytes([early, late, dueNow]));
+        expect((await store.listMaterialDestructionsDue(now, 2)).map((d) => d.keyId)).toEqual([early.keyId, late.keyId]);
+        await expect(store.insertMaterialDestruction(early)).rejects.toMatchObject({ kind: 'conflict', record: 'material-destruction' });
+        await store.deleteMaterialDestruction(early.keyId, early.versionId);
+        expect((await store.listMaterialDestructionsDue(now, 10)).map((d) => d.keyId)).toEqual([late.keyId, dueNow.keyId]);
+        // A record waiting longer than any wait is (the clock was set back) is due too.
+        const setBack = destruction(nextKeyId(), at(7_200_000));
+        await store.insertMaterialDestruction(setBack);
+        expect((await store.listMaterialDestructionsDue(now, 10, at(3_600_000))).map((d) => d.keyId)).toEqual([late.keyId, dueNow.keyId, setBack.keyId]);
+        expect((await store.listMaterialDestructionsDue(now, 10, at(7_200_000))).map((d) => d.keyId)).toEqual([late.keyId, dueNow.keyId]);
+      });
+
+      it('claims each attempt once: from the count read, raising it and moving notBefore', async () => {
+        const d = destruction(nextKeyId(), at(-1));
+        await store.insertMaterialDestruction(d);
+        expect(await store.claimMaterialDestruction(d.keyId, d.versionId, 0, at(30_000))).toBe(true);
+        // A second process that read the same count does not begin the same attempt.
+        expect(await store.claimMaterialDestruction(d.keyId, d.versionId, 0, at(30_000))).toBe(false);
+        expect(await store.listMaterialDestructionsDue(now, 10)).toEqual([]);
+        expect(await store.listMaterialDestructionsDue(at(30_000), 10)).toMatchObject([{ keyId: d.keyId, attempts: 1, notBefore: at(30_000) }]);
+        expect(await store.claimMaterialDestruction(d.keyId, d.versionId, 1, at(60_000))).toBe(true);
+        expect(await store.claimMaterialDestruction('no-such-key', d.versionId, 0, at(1))).toBe(false);
+      });
+
+      it('neither lists nor claims a record while a key of its id exists', async () => {
+        const k = key();
+        await store.insertKey(k);
+        const d = destruction(k.keyId, at(-1));
+        await store.insertMaterialDestruction(d);
+        expect(await store.listMaterialDestructionsDue(now, 10)).toEqual([]);
+        expect(await store.claimMaterialDestruction(d.keyId, d.versionId, 0, at(1))).toBe(false);
+        await store.deleteKey(k.keyId);
+        expect(await store.listMaterialDestructionsDue(now, 10)).toMatchObject([{ keyId: k.keyId, attempts: 0 }]);
+        expect(await store.claimMaterialDestruction(d.keyId, d.versionId, 0, at(1))).toBe(true);
+      });
+
+      it('withdraws a record only before an attempt on it has begun, and inside a transaction with the key', async () => {
+        const k = key();
+        const d = destruction(k.keyId, at(60_000));
+        await store.insertMaterialDestruction(d);
+        await store.transaction(async (tx) => {
+          expect(await tx.withdrawMaterialDestruction(d.keyId, d.versionId)).toBe(true);
+          await tx.insertKey(k);
+        });
+        expect(await store.listMaterialDestructionsDue(at(60_000), 10)).toEqual([]);
+        const claimed = destruction(nextKeyId(), at(-1));
+        await store.insertMaterialDestruction(claimed);
+        expect(await store.claimMaterialDestruction(claimed.keyId, claimed.versionId, 0, at(1))).toBe(true);
+        expect(await store.withdrawMaterialDestruction(claimed.keyId, claimed.versionId)).toBe(false);
+        expect(await store.listMaterialDestructionsDue(at(1), 10)).toMatchObject([{ keyId: claimed.keyId }]);
+        // A rolled-back transaction keeps the record.
+        const kept = destruction(nextKeyId(), at(-1));
+        await store.insertMaterialDestruction(kept);
+        await expect(
+          store.transaction(async (tx) => {
+            expect(await tx.withdrawMaterialDestruction(kept.keyId, kept.versionId)).toBe(true);
+            throw new Error('rolled back');
+          }),
+        ).rejects.toThrow('rolled back');
+        expect((await store.listMaterialDestructionsDue(now, 10)).map((d) => d.keyId)).toEqual([kept.keyId]);
       });
     });
 

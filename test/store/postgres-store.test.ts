@@ -60,6 +60,42 @@ describe.skipIf('missing' in found)('PostgreSQL store', () => {
     await b.close();
   });
 
+  it('serialises a node claiming a token object\'s destruction with another node\'s CreateKey withdrawing it', async () => {
+    const schema = `${run}_destruction_race`;
+    const a = await openPostgresStore({ connectionString: server.connectionString, schema });
+    const b = await openPostgresStore({ connectionString: server.connectionString, schema });
+    try {
+      const record = (k: { keyId: string }) => ({
+        keyId: k.keyId,
+        versionId: 'cd'.repeat(32),
+        keySpec: 'ECC_NIST_EDWARDS25519' as const,
+        wrappedMaterial: new Uint8Array([1, 0x54, 1, 7]),
+        createdAt: new Date(1_790_000_000_000),
+        notBefore: new Date(1_790_000_000_000),
+        attempts: 0,
+      });
+      // CreateKey's transaction withdraws first and inserts its key; the claim waits for it, then finds nothing.
+      const created = key();
+      await a.insertMaterialDestruction(record(created));
+      let claim: Promise<boolean> | undefined;
+      await a.transaction(async (tx) => {
+        expect(await tx.withdrawMaterialDestruction(created.keyId, 'cd'.repeat(32))).toBe(true);
+        claim = b.claimMaterialDestruction(created.keyId, 'cd'.repeat(32), 0, new Date(1_790_000_030_000));
+        await new Promise((r) => setTimeout(r, 200));
+        await tx.insertKey(created);
+      });
+      expect(await claim).toBe(false);
+      // The claim commits first: CreateKey's withdrawal then finds an attempt begun and must give up.
+      const abandoned = key();
+      await a.insertMaterialDestruction(record(abandoned));
+      expect(await b.claimMaterialDestruction(abandoned.keyId, 'cd'.repeat(32), 0, new Date(1_790_000_030_000))).toBe(true);
+      expect(await a.transaction((tx) => tx.withdrawMaterialDestruction(abandoned.keyId, 'cd'.repeat(32)))).toBe(false);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
   it('finds nothing for an id holding U+0000 (which PostgreSQL text cannot hold) and refuses to store one', async () => {
     const store = await openPostgresStore({ connectionString: server.connectionString, schema: `${run}_nul` });
     try {
@@ -81,6 +117,7 @@ describe.skipIf('missing' in found)('PostgreSQL store', () => {
    * adds its row here, so that those tests undo it before the one they run again.
    */
   const UNDO: ReadonlyArray<[name: string, statements: (schema: string) => string[]]> = [
+    ['0024-material-destructions', (schema) => [`drop table "${schema}".material_destructions`]],
     ['0023-transport-key-requesters', (schema) => [`alter table "${schema}".transport_keys drop column requester_arn`]],
     // 0022's index goes with 0016's table.
     ['0022-pending-material-expiry', () => []],

@@ -102,6 +102,13 @@ describe('a PIN the token refused', () => {
       expect(lines.length).toBeGreaterThan(0);
       expect(lines.at(-1)).toContain('CKR_PIN_INCORRECT');
       expect(serve.logs()).not.toContain(readPin(hsm.pin));
+      // Anyone can open connections: the refusal is logged when first met, then at most once a
+      // minute (with the count held back), not once per handshake.
+      for (let i = 0; i < 6; i++) expect(await curl()).toBe('handshake failed');
+      // Lines reach the log in batches: wait for the last handshake's, were it logged.
+      await new Promise((r) => setTimeout(r, 1500));
+      const notSentAgain = serve.logs().split('\n').filter((l) => l.includes('TLS handshake failed') && l.includes('not sent again'));
+      expect(notSentAgain).toHaveLength(1);
     } finally {
       control.set([`object_log=${log}`]);
       await serve.close();

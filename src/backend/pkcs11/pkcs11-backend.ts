@@ -437,6 +437,10 @@ export class Pkcs11Backend extends TokenRuntime implements KeyBackend, AuditSign
     });
   }
 
+  materialIsObject(spec: KeySpec): boolean {
+    return specInfo(spec).tokenObject === true;
+  }
+
   forget(id: string): void {
     this.forgetMaterial(id);
   }

@@ -28,6 +28,7 @@ import { createHash } from 'node:crypto';
 import pkcs11js from 'pkcs11js';
 import type { Handle, PKCS11 } from 'pkcs11js';
 import type { Logger } from '../../core/ports.js';
+import { RepeatedLines } from '../../observability/repeated-lines.js';
 import { classOf, hsmError, HsmError, returnValueOf, sessionMayBeBroken, StaleHandleError, toHsmError, type Blame, type Recovery } from './errors.js';
 import { HsmTimeoutError, type HsmCalls } from './hsm-calls.js';
 import { retryTransient } from './module.js';
@@ -58,6 +59,12 @@ export abstract class SessionRuntime {
   protected closed = false;
   /** A SHA-256 of the last PIN the token refused (CKR_PIN_INCORRECT): never sent again. */
   private refusedPin: Buffer | undefined;
+  /**
+   * Whether the last login was refused (CKR_PIN_INCORRECT), until one succeeds: every request and
+   * health check then meets the refusal again, and the lines its recovery logs are rate-limited.
+   */
+  private loginRefused = false;
+  private readonly refusedLines = new RepeatedLines();
 
   protected constructor(
     /** The loaded module; exposed to sibling modules (key import), not part of KeyBackend. */
@@ -105,14 +112,25 @@ export abstract class SessionRuntime {
       // login renewed): nothing reached the token, and the next attempt looks the handle up again.
       if (failure instanceof StaleHandleError && !this.closed && attempt < MAX_RETRIES) continue;
       if (this.closed || attempt >= MAX_RETRIES || failure.recovery === 'none') throw failure;
-      this.log.warn({ ...failure.logFields(), op: name, attempt }, 'PKCS#11 call failed; recovering and retrying');
+      this.warnRecovery({ ...failure.logFields(), op: name, attempt }, 'PKCS#11 call failed; recovering and retrying');
       try {
         await this.recover(failure.recovery);
       } catch (e) {
         // The device may still be away; the next attempt fails again or finds it back.
-        this.log.warn({ ...toHsmError(e, 'recover').logFields(), op: name, attempt }, 'PKCS#11 recovery failed');
+        this.warnRecovery({ ...toHsmError(e, 'recover').logFields(), op: name, attempt }, 'PKCS#11 recovery failed');
       }
     }
+  }
+
+  /**
+   * A recovery line. While logins are refused each line (by message and code) is logged at first,
+   * then at most once a minute with the count held back (RepeatedLines): a client polling /health
+   * must not fill the log. The refusal of a new PIN and the login restored are logged at once.
+   */
+  private warnRecovery(fields: Record<string, unknown>, message: string): void {
+    if (!this.loginRefused) return this.log.warn(fields, message);
+    const admitted = this.refusedLines.admit(`${message}\u0000${String(fields.ckr)}`);
+    if (admitted) this.log.warn({ ...fields, ...admitted }, message);
   }
 
   /** Decides what a failure on `session` means, testing the session when the code is not conclusive. */
@@ -217,19 +235,31 @@ export abstract class SessionRuntime {
     await retryTransient(this.profile, async () => {
       const pin = await this.userPin();
       const digest = createHash('sha256').update(pin).digest();
-      if (this.refusedPin?.equals(digest))
+      if (this.refusedPin?.equals(digest)) {
+        this.loginRefused = true;
         throw hsmError(
           'CKR_PIN_INCORRECT',
           'C_Login',
           'unavailable',
           'The token refused this PIN at an earlier login, so it is not sent again (each refusal counts towards locking the user out); put the right PIN in the PIN source.',
         );
+      }
       try {
         await this.calls.call('C_Login', session, P.CKU_USER, pin);
       } catch (e) {
         const error = toHsmError(e, 'C_Login');
-        if (error.code === 'CKR_PIN_INCORRECT') this.refusedPin = digest;
+        if (error.code === 'CKR_PIN_INCORRECT') {
+          this.refusedPin = digest;
+          // Another PIN refused: a new state, whose lines are logged at once. Once per PIN: it is not sent again.
+          this.refusedLines.reset();
+          this.loginRefused = true;
+          this.log.warn({ ckr: error.code }, 'PKCS#11 login refused: the token refused the PIN in the PIN source; it is not sent again until the source holds another');
+        }
         if (error.code !== 'CKR_USER_ALREADY_LOGGED_IN') throw error;
+      }
+      if (this.loginRefused) {
+        this.loginRefused = false;
+        this.log.info({ suppressed: this.refusedLines.reset() }, 'PKCS#11 login restored: the token accepted the PIN');
       }
     });
   }

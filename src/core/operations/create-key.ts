@@ -2,8 +2,9 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { KmsError } from '../errors.js';
 import { keyArn, requireUsageForSpec } from '../key-resolver.js';
-import { keyMetadata, materialId } from '../key-metadata.js';
+import { keyMetadata } from '../key-metadata.js';
 import { createKeyStoreMaterial } from '../key-stores/keys.js';
+import { CreationAbandoned, recordCreation, settleFailedCreation, withdrawCreation } from '../material-destruction.js';
 import { storeForNewKey } from '../key-stores/new-keys.js';
 import { multiRegionConfiguration } from '../multi-region/metadata.js';
 import type { MultiRegionKeyRecord } from '../multi-region/model.js';
@@ -112,11 +113,17 @@ export const createKey: Operation = {
       ? { keyId, primaryRegion: deps.settings.region, regions: [{ region: deps.settings.region, state: 'Active' }], updating: false, revision: 1 }
       : undefined;
 
+    // Material that is a token object of its own (EdDSA) has its destruction recorded first, and
+    // the transaction withdraws it (material-destruction.ts): a commit reported failed that landed
+    // after all keeps the key's only material, one that did not leaves no object behind for good.
+    const destruction = version && !inStore ? await recordCreation(deps, key, version, now) : undefined;
+
     // The HSM step is done; everything the client can see lands in one transaction, so a
     // failure here leaves only a wrapped blob that nothing references (or, in a custom key
     // store, a token object that is destroyed again).
     try {
       await deps.store.transaction(async (tx) => {
+        if (destruction) await withdrawCreation(tx, destruction);
         await tx.insertKey(key);
         if (version) await tx.insertKeyVersion(version);
         if (keyStore) await tx.keyStores.insertKeyStoreKey({ keyId, customKeyStoreId: keyStore.customKeyStoreId, xksKeyId });
@@ -128,9 +135,10 @@ export const createKey: Operation = {
       });
     } catch (error) {
       await inStore?.undo().catch(() => undefined);
-      // Material that is a token object of its own (EdDSA) would stay in the token with nothing referencing it.
-      if (version && !inStore)
-        await deps.backend.destroyMaterial({ id: materialId(keyId, version.versionId), keySpec, wrapped: version.wrappedMaterial }).catch(() => undefined);
+      // Destroyed only once the store confirms the key does not exist; otherwise left to the scheduler.
+      if (destruction) await settleFailedCreation(deps, destruction);
+      if (error instanceof CreationAbandoned)
+        throw new KmsError('KMSInternalException', 'The key material was given up before the key could be recorded; no key was created. Try again.');
       // Two CreateKey calls raced for one external key; the database let one through.
       if (xksKeyId !== undefined && error instanceof StoreError && error.kind === 'conflict' && error.record === 'custom-key-store-key')
         throw new KmsError('XksKeyAlreadyInUseException', `The external key ${xksKeyId} already backs another KMS key in this custom key store.`);

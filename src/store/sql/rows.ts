@@ -15,6 +15,7 @@ import type {
   KeySpec,
   KeyState,
   KeyUsage,
+  MaterialDestruction,
   Origin,
   PrincipalRecord,
   PrincipalRole,
@@ -29,6 +30,7 @@ import type {
   ImportTokensTable,
   KeysTable,
   KeyVersionsTable,
+  MaterialDestructionsTable,
   PrincipalsTable,
 } from './schema.js';
 
@@ -131,6 +133,30 @@ export function rowToVersion(row: Selectable<KeyVersionsTable>): KeyMaterialVers
     publicKey: row.public_key === null ? undefined : row.public_key,
     rotationType: (row.rotation_type ?? undefined) as RotationType | undefined,
   });
+}
+
+export function destructionToRow(d: MaterialDestruction): Insertable<MaterialDestructionsTable> {
+  return {
+    key_id: d.keyId,
+    version_id: d.versionId,
+    key_spec: d.keySpec,
+    wrapped_material: d.wrappedMaterial,
+    created_at: d.createdAt.getTime(),
+    not_before: d.notBefore.getTime(),
+    attempts: d.attempts,
+  };
+}
+
+export function rowToDestruction(row: Selectable<MaterialDestructionsTable>): MaterialDestruction {
+  return {
+    keyId: row.key_id,
+    versionId: row.version_id,
+    keySpec: row.key_spec as KeySpec,
+    wrappedMaterial: row.wrapped_material,
+    createdAt: new Date(num(row.created_at)),
+    notBefore: new Date(num(row.not_before)),
+    attempts: num(row.attempts),
+  };
 }
 
 export function importedMaterialToRow(m: ImportedKeyMaterial): Insertable<ImportedKeyMaterialsTable> {

@@ -127,6 +127,17 @@ export interface ImportTokensTable {
   expires_at: Millis;
 }
 
+/** A token object to destroy once no key references it (migration 0024; core/model.ts MaterialDestruction). */
+export interface MaterialDestructionsTable {
+  key_id: string;
+  version_id: string;
+  key_spec: string;
+  wrapped_material: Binary;
+  created_at: Millis;
+  not_before: Millis;
+  attempts: Int;
+}
+
 /** A grant on a key (migration 0003-grants-and-quorum). */
 export interface GrantsTable {
   grant_id: string;
@@ -210,4 +221,5 @@ export interface MetadataDatabase extends KeyStoreDatabase, MultiRegionDatabase 
   approval_request_approvers: ApprovalRequestApproversTable;
   principal_policies: PrincipalPoliciesTable;
   principal_tags: PrincipalTagsTable;
+  material_destructions: MaterialDestructionsTable;
 }

@@ -11,6 +11,7 @@ import type {
   ImportedKeyMaterial,
   KeyMaterialVersion,
   KeyRecord,
+  MaterialDestruction,
   PrincipalRecord,
   Tag,
 } from '../../core/model.js';
@@ -34,11 +35,13 @@ import { SqlMultiRegionRepository } from './multi-region-repository.js';
 import {
   accessKeyToRow,
   aliasToRow,
+  destructionToRow,
   importTokenToRow,
   keyToRow,
   principalToRow,
   rowToAccessKey,
   rowToAlias,
+  rowToDestruction,
   rowToImportToken,
   rowToKey,
   importedMaterialToRow,
@@ -378,6 +381,61 @@ export class SqlRepository implements MetadataRepository {
   async deleteExpiredImportTokens(now: Date): Promise<number> {
     const result = await this.db.deleteFrom('import_tokens').where('expires_at', '<=', now.getTime()).executeTakeFirst();
     return Number(result.numDeletedRows);
+  }
+
+  // ───────────── token objects to destroy (core/material-destruction.ts) ─────────────
+
+  async insertMaterialDestruction(destruction: MaterialDestruction): Promise<void> {
+    await this.insertOnce(
+      () => this.db.insertInto('material_destructions').values(destructionToRow(destruction)).execute(),
+      'material-destruction',
+      `${destruction.versionId} of key ${destruction.keyId}`,
+    );
+  }
+
+  async listMaterialDestructionsDue(now: Date, limit: number, setBackAfter?: Date): Promise<MaterialDestruction[]> {
+    const rows = await this.db
+      .selectFrom('material_destructions')
+      .selectAll()
+      .where((eb) =>
+        setBackAfter ? eb.or([eb('not_before', '<=', now.getTime()), eb('not_before', '>', setBackAfter.getTime())]) : eb('not_before', '<=', now.getTime()),
+      )
+      // A record whose key exists is never claimed: it must not fill every batch.
+      .where(({ not, exists, selectFrom }) => not(exists(selectFrom('keys').select('key_id').whereRef('keys.key_id', '=', 'material_destructions.key_id'))))
+      .orderBy('not_before')
+      .orderBy('key_id')
+      .orderBy('version_id')
+      .limit(pageSize(limit))
+      .execute();
+    return rows.map(rowToDestruction);
+  }
+
+  async claimMaterialDestruction(keyId: string, versionId: string, attempts: number, retryAt: Date): Promise<boolean> {
+    // One statement: on PostgreSQL it waits for a transaction that holds the row (CreateKey
+    // withdrawing it) and re-reads it after; on SQLite writers take turns.
+    const result = await this.db
+      .updateTable('material_destructions')
+      .set({ attempts: attempts + 1, not_before: retryAt.getTime() })
+      .where('key_id', '=', keyId)
+      .where('version_id', '=', versionId)
+      .where('attempts', '=', attempts)
+      .where(({ not, exists, selectFrom }) => not(exists(selectFrom('keys').select('key_id').where('keys.key_id', '=', keyId))))
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
+  }
+
+  async deleteMaterialDestruction(keyId: string, versionId: string): Promise<void> {
+    await this.db.deleteFrom('material_destructions').where('key_id', '=', keyId).where('version_id', '=', versionId).execute();
+  }
+
+  async withdrawMaterialDestruction(keyId: string, versionId: string): Promise<boolean> {
+    const result = await this.db
+      .deleteFrom('material_destructions')
+      .where('key_id', '=', keyId)
+      .where('version_id', '=', versionId)
+      .where('attempts', '=', 0)
+      .executeTakeFirst();
+    return Number(result.numDeletedRows) === 1;
   }
 
   // ───────────── authorization (src/store/sql/authorization-sql.ts) ─────────────

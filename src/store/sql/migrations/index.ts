@@ -18,6 +18,7 @@ import { importedKeyMaterialsSchema } from './0016-imported-key-materials.js';
 import { approvalRequestCoverageSchema } from './0020-approval-request-coverage.js';
 import { pendingMaterialExpirySchema } from './0022-pending-material-expiry.js';
 import { transportKeyRequestersSchema } from './0023-transport-key-requesters.js';
+import { materialDestructionsSchema } from './0024-material-destructions.js';
 
 /** Every migration by name (tests build a previous version's database from the ones before a name). */
 export function migrationsFor(flavor: SqlFlavor): Record<string, Migration> {
@@ -36,6 +37,7 @@ export function migrationsFor(flavor: SqlFlavor): Record<string, Migration> {
     '0020-approval-request-coverage': approvalRequestCoverageSchema(),
     '0022-pending-material-expiry': pendingMaterialExpirySchema(),
     '0023-transport-key-requesters': transportKeyRequestersSchema(),
+    '0024-material-destructions': materialDestructionsSchema(flavor),
   };
 }
 
