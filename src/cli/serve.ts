@@ -147,6 +147,7 @@ export function serveCommand(): Command {
     );
   addStoreOptions(addAuditOptions(addServiceOptions(addHsmOptions(command))));
   return command.action(async (options: ServeOptions) => {
+    process.on('SIGHUP', hangupWhileStarting);
     const port = Number(options.port);
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`--port must be 0–65535, got '${options.port}'.`);
     const workers = Number(options.workers);
@@ -484,6 +485,8 @@ async function runPrimary(
       else reloadOnListening.add(worker);
     }
   });
+  // Only now: with no listener left for a moment, Node would stop watching SIGHUP and drop one pending.
+  process.off('SIGHUP', hangupWhileStarting);
   if (metricsServer && metricsListen) reportMetrics(await metricsServer.listen(metricsListen));
   let terminated: Promise<void> | undefined;
   /**
@@ -633,6 +636,16 @@ function onShutdown(close: () => Promise<void>, boundMs?: number): (reason: stri
 }
 
 /**
+ * SIGHUP before the server handles it (onReloadSignal, runPrimary): while it starts — waiting for
+ * a FIFO's PIN, logging in, migrating the store — SIGHUP's default action would end the process,
+ * silently (a `systemctl reload` just after start). Nothing is loaded yet, so nothing needs reloading.
+ */
+function hangupWhileStarting(): void {
+  const who = cluster.isWorker ? `worker ${process.env.HSMKMS_WORKER_INDEX ?? '?'}: ` : '';
+  progress(`${who}SIGHUP during start-up: nothing to reload yet (the files are read as the server starts)`);
+}
+
+/**
  * SIGHUP re-reads what may change without a restart (today: the `--xks-policy` files). A file
  * that cannot be read or parsed is reported and what is in force stays; the server runs on.
  */
@@ -645,6 +658,8 @@ function onReloadSignal(reload: () => string): void {
       progress(`${who}SIGHUP: nothing reloaded, the configuration in force stays: ${error instanceof Error ? error.message : String(error)}`);
     }
   });
+  // After the listener above is in place: see runPrimary.
+  process.off('SIGHUP', hangupWhileStarting);
 }
 
 function proxyTimeout(value: string): number {
