@@ -8,11 +8,22 @@ import { KmsError } from '../errors.js';
 import { requireNotPendingDeletion, resolveKeyIdOrArn } from '../key-resolver.js';
 import { WRAPPING_ALGORITHMS, WRAPPING_KEY_SPECS } from '../model.js';
 import { writeImportToken } from '../import-token.js';
-import type { Operation } from '../operation.js';
+import type { KmsDeps, Operation } from '../operation.js';
 import { blob, epochSeconds, requiredEnum, requiredKeyId } from '../validation.js';
 
 /** How long an import token and its wrapping key are accepted (AWS: 24 hours). */
 export const IMPORT_TOKEN_VALIDITY_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * How many wrapping key pairs one process makes at once. Each is an RSA key pair generated in the
+ * HSM on one of its pooled sessions (RSA_4096: seconds), so without a bound one caller's burst of
+ * GetParametersForImport calls held every session and every other call waited behind it (16 at
+ * once held Encrypt for 43 s). Beyond it: ThrottlingException, which AWS SDKs retry with backoff.
+ */
+export const MAX_WRAPPING_KEYS_IN_PROGRESS = 2;
+
+/** The wrapping key pairs being made, per backend (one per process), see {@link MAX_WRAPPING_KEYS_IN_PROGRESS}. */
+const inProgress = new WeakMap<KmsDeps['backend'], { count: number }>();
 
 export const getParametersForImport: Operation = {
   name: 'GetParametersForImport',
@@ -33,7 +44,20 @@ export const getParametersForImport: Operation = {
       context: { 'kms:WrappingAlgorithm': wrappingAlgorithm, 'kms:WrappingKeySpec': wrappingKeySpec },
     });
 
-    const wrappingKey = await deps.backend.createWrappingKeyPair(wrappingKeySpec);
+    let making = inProgress.get(deps.backend);
+    if (!making) inProgress.set(deps.backend, (making = { count: 0 }));
+    if (making.count >= MAX_WRAPPING_KEYS_IN_PROGRESS)
+      throw new KmsError(
+        'ThrottlingException',
+        `${making.count} GetParametersForImport calls are making their wrapping keys in the HSM on this node already, the most it makes at once; retry shortly.`,
+      );
+    making.count++;
+    let wrappingKey;
+    try {
+      wrappingKey = await deps.backend.createWrappingKeyPair(wrappingKeySpec);
+    } finally {
+      making.count--;
+    }
     const createdAt = deps.clock.now();
     const expiresAt = new Date(createdAt.getTime() + IMPORT_TOKEN_VALIDITY_MS);
     const tokenId = randomUUID();
