@@ -8,7 +8,8 @@ import { KmsError } from '../errors.js';
 import { requireNotPendingDeletion, resolveKeyIdOrArn } from '../key-resolver.js';
 import { WRAPPING_ALGORITHMS, WRAPPING_KEY_SPECS } from '../model.js';
 import { writeImportToken } from '../import-token.js';
-import type { KmsDeps, Operation } from '../operation.js';
+import { withinInFlightLimit } from '../in-flight-limit.js';
+import type { Operation } from '../operation.js';
 import { blob, epochSeconds, requiredEnum, requiredKeyId } from '../validation.js';
 
 /** How long an import token and its wrapping key are accepted (AWS: 24 hours). */
@@ -21,9 +22,6 @@ export const IMPORT_TOKEN_VALIDITY_MS = 24 * 60 * 60 * 1000;
  * once held Encrypt for 43 s). Beyond it: ThrottlingException, which AWS SDKs retry with backoff.
  */
 export const MAX_WRAPPING_KEYS_IN_PROGRESS = 2;
-
-/** The wrapping key pairs being made, per backend (one per process), see {@link MAX_WRAPPING_KEYS_IN_PROGRESS}. */
-const inProgress = new WeakMap<KmsDeps['backend'], { count: number }>();
 
 export const getParametersForImport: Operation = {
   name: 'GetParametersForImport',
@@ -44,20 +42,13 @@ export const getParametersForImport: Operation = {
       context: { 'kms:WrappingAlgorithm': wrappingAlgorithm, 'kms:WrappingKeySpec': wrappingKeySpec },
     });
 
-    let making = inProgress.get(deps.backend);
-    if (!making) inProgress.set(deps.backend, (making = { count: 0 }));
-    if (making.count >= MAX_WRAPPING_KEYS_IN_PROGRESS)
-      throw new KmsError(
-        'ThrottlingException',
-        `${making.count} GetParametersForImport calls are making their wrapping keys in the HSM on this node already, the most it makes at once; retry shortly.`,
-      );
-    making.count++;
-    let wrappingKey;
-    try {
-      wrappingKey = await deps.backend.createWrappingKeyPair(wrappingKeySpec);
-    } finally {
-      making.count--;
-    }
+    const wrappingKey = await withinInFlightLimit(
+      deps.backend,
+      'wrapping-key-pair',
+      MAX_WRAPPING_KEYS_IN_PROGRESS,
+      'GetParametersForImport calls are making their wrapping keys in the HSM',
+      () => deps.backend.createWrappingKeyPair(wrappingKeySpec),
+    );
     const createdAt = deps.clock.now();
     const expiresAt = new Date(createdAt.getTime() + IMPORT_TOKEN_VALIDITY_MS);
     const tokenId = randomUUID();
