@@ -27,7 +27,7 @@ import { openStore, type StoreConfig } from './store/open-store.js';
 import type { InvalidationBus } from './core/invalidation.js';
 import type { LeaderLease } from './core/leader-lease.js';
 import { auditSignerOf, defaultAuditNodeId, openChainedAuditSink, type AuditFailureMode, type AuditSyncMode, type ChainedAuditSink } from './audit/index.js';
-import { ConfigError, readPin, readPinForLogin } from './config/hsm.js';
+import { ConfigError, readPinForLogin, rereadPin } from './config/hsm.js';
 import { createDispatcher } from './core/dispatch.js';
 import { allOperations } from './core/operations/index.js';
 import { adminOperations } from './core/admin/index.js';
@@ -561,5 +561,5 @@ export async function openXksKeys(config: Pick<AppConfig, 'hsm' | 'clusters' | '
   }
   const embedded = config.clusters?.embeddedModule;
   if (!embedded) throw new ConfigError(`--xks-cluster ${id}: no cluster ${id} is configured.`);
-  return TokenXksKeys.open({ modulePath: embedded, token: { label: id }, profile: 'softhsm2', ...callTimeout, pin: async () => readPin({ file: embeddedTokenPinFile(dataDir, id) }) });
+  return TokenXksKeys.open({ modulePath: embedded, token: { label: id }, profile: 'softhsm2', ...callTimeout, pin: async () => rereadPin({ file: embeddedTokenPinFile(dataDir, id) }) });
 }

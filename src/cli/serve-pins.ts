@@ -15,7 +15,7 @@
  */
 import cluster, { type Worker } from 'node:cluster';
 import { statSync } from 'node:fs';
-import { ConfigError, readPin, type PinSource } from '../config/hsm.js';
+import { ConfigError, readPin, rereadPin, type PinSource } from '../config/hsm.js';
 
 /** The name of the default token's PIN (cluster ids, the other names, are 1–32 characters). */
 export const DEFAULT_TOKEN_PIN = '';
@@ -45,10 +45,13 @@ class HeldPins {
     return this.entry(name).value;
   }
 
-  /** The PIN now: a regular file is read again (a ConfigError should it no longer do as a PIN file). */
+  /**
+   * The PIN now: a regular file is read again (a ConfigError should it no longer do as a PIN file,
+   * never a wait: this runs on the primary's event loop, which also hands connections to workers).
+   */
   current(name: string): string {
     const pin = this.entry(name);
-    if (pin.rereadable) pin.value = readPin(pin.source);
+    if (pin.rereadable) pin.value = rereadPin(pin.source);
     return pin.value;
   }
 

@@ -6,6 +6,7 @@ import { Command, Option } from 'commander';
 import { ConfigError } from '../config/hsm.js';
 import type { AppConfig } from '../app.js';
 import { DEFAULT_REQUEST_DEADLINE_MS } from '../core/deadline.js';
+import { DEFAULT_MAX_ED25519_KEYS } from '../core/operation.js';
 import { DEFAULT_HTTP_TIMEOUTS, resolveTimeouts, type HttpTimeouts } from '../http/timeouts.js';
 import { parseListen, parseSeconds } from './listen.js';
 import { EXIT } from './output.js';
@@ -25,6 +26,7 @@ interface ServeOptions extends HsmCliOptions, ServiceCliOptions, AuditCliOptions
   recycleWorkerAfter?: string;
   logLevel: string;
   approvalRequestTtl: string;
+  maxEd25519Keys: string;
   metricsListen?: string;
   requestTimeout: string;
   headersTimeout: string;
@@ -70,6 +72,11 @@ export function serveCommand(): Command {
       new Option('--approval-request-ttl <seconds>', 'how long a quorum approval request stays open (60–604800)')
         .env('HSMKMS_APPROVAL_REQUEST_TTL')
         .default('3600'),
+    )
+    .addOption(
+      new Option('--max-ed25519-keys <n>', 'the most ECC_NIST_EDWARDS25519 keys the service holds, each an object of its own in the HSM (0–1000000)')
+        .env('HSMKMS_MAX_ED25519_KEYS')
+        .default(String(DEFAULT_MAX_ED25519_KEYS)),
     )
     .addOption(
       new Option('--metrics-listen <host:port>', 'serve Prometheus metrics (GET /metrics, unauthenticated) on this separate address, e.g. 127.0.0.1:9600 (default: off)').env(
@@ -147,6 +154,7 @@ export function serveCommand(): Command {
     );
   addStoreOptions(addAuditOptions(addServiceOptions(addHsmOptions(command))));
   return command.action(async (options: ServeOptions) => {
+    process.on('SIGHUP', hangupWhileStarting);
     const port = Number(options.port);
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`--port must be 0–65535, got '${options.port}'.`);
     const workers = Number(options.workers);
@@ -155,9 +163,11 @@ export function serveCommand(): Command {
     const approvalRequestTtlSeconds = Number(options.approvalRequestTtl);
     if (!Number.isInteger(approvalRequestTtlSeconds) || approvalRequestTtlSeconds < 60 || approvalRequestTtlSeconds > 604_800)
       throw new ConfigError(`--approval-request-ttl must be 60–604800 seconds, got '${options.approvalRequestTtl}'.`);
+    const maxEd25519Keys = Number(options.maxEd25519Keys);
+    if (!/^\d+$/.test(options.maxEd25519Keys) || maxEd25519Keys > 1_000_000) throw new ConfigError(`--max-ed25519-keys must be 0–1000000, got '${options.maxEd25519Keys}'.`);
     const schedulerIntervalMs = parseSeconds('--scheduler-interval', options.schedulerInterval);
     // Replication retries start no later than the next scheduler pass (a short interval in tests).
-    const settings = { ...settingsFrom(options), approvalRequestTtlSeconds, replicationRetryMs: Math.min(30_000, schedulerIntervalMs) };
+    const settings = { ...settingsFrom(options), approvalRequestTtlSeconds, maxEd25519Keys, replicationRetryMs: Math.min(30_000, schedulerIntervalMs) };
     const metricsListen = options.metricsListen === undefined ? undefined : parseListen('--metrics-listen', options.metricsListen);
     const httpTimeouts = timeoutsFrom(options);
     const requestDeadlineMs = parseSeconds('--request-deadline', options.requestDeadline);
@@ -484,6 +494,8 @@ async function runPrimary(
       else reloadOnListening.add(worker);
     }
   });
+  // Only now: with no listener left for a moment, Node would stop watching SIGHUP and drop one pending.
+  process.off('SIGHUP', hangupWhileStarting);
   if (metricsServer && metricsListen) reportMetrics(await metricsServer.listen(metricsListen));
   let terminated: Promise<void> | undefined;
   /**
@@ -633,6 +645,16 @@ function onShutdown(close: () => Promise<void>, boundMs?: number): (reason: stri
 }
 
 /**
+ * SIGHUP before the server handles it (onReloadSignal, runPrimary): while it starts — waiting for
+ * a FIFO's PIN, logging in, migrating the store — SIGHUP's default action would end the process,
+ * silently (a `systemctl reload` just after start). Nothing is loaded yet, so nothing needs reloading.
+ */
+function hangupWhileStarting(): void {
+  const who = cluster.isWorker ? `worker ${process.env.HSMKMS_WORKER_INDEX ?? '?'}: ` : '';
+  progress(`${who}SIGHUP during start-up: nothing to reload yet (the files are read as the server starts)`);
+}
+
+/**
  * SIGHUP re-reads what may change without a restart (today: the `--xks-policy` files). A file
  * that cannot be read or parsed is reported and what is in force stays; the server runs on.
  */
@@ -645,6 +667,8 @@ function onReloadSignal(reload: () => string): void {
       progress(`${who}SIGHUP: nothing reloaded, the configuration in force stays: ${error instanceof Error ? error.message : String(error)}`);
     }
   });
+  // After the listener above is in place: see runPrimary.
+  process.off('SIGHUP', hangupWhileStarting);
 }
 
 function proxyTimeout(value: string): number {

@@ -21,6 +21,8 @@ export const lockNames = {
   quorumRules: () => 'quorum-rules',
   /** Custom key stores: their number, names, clusters and proxies. */
   customKeyStores: () => 'custom-key-stores',
+  /** The number of ECC_NIST_EDWARDS25519 keys (each a token object of its own: operations/create-key.ts). */
+  ed25519Keys: () => 'ed25519-keys',
   /** Transport keys waiting for replica material: their number in the region and each peer principal's share. */
   transportKeys: () => 'transport-keys',
 } as const;

@@ -23,7 +23,17 @@ export interface KmsSettings {
    * `serve` makes it the scheduler interval when that is shorter.
    */
   replicationRetryMs?: number | undefined;
+  /** The most ECC_NIST_EDWARDS25519 keys (token objects) the deployment holds: {@link DEFAULT_MAX_ED25519_KEYS} unless set. */
+  maxEd25519Keys?: number | undefined;
 }
+
+/**
+ * How many ECC_NIST_EDWARDS25519 keys a deployment holds at most unless configured
+ * (`--max-ed25519-keys`): each is an object of its own in the HSM (operations/create-key.ts),
+ * whose storage is finite and shared with everything else the token holds, and which SoftHSM2
+ * searches one object at a time.
+ */
+export const DEFAULT_MAX_ED25519_KEYS = 10_000;
 
 /** Everything an operation may use. Built once by the composition root. */
 export interface KmsDeps {

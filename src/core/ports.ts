@@ -191,7 +191,8 @@ export interface MetadataRepository extends AuthorizationRepository, GrantReposi
    * work keeps failing).
    */
   listKeysDue(now: Date, limit: number, after?: KeyListPosition): Promise<KeyRecord[]>;
-  countKeys(): Promise<number>;
+  /** The number of keys, or of keys of `keySpec`. */
+  countKeys(keySpec?: KeySpec): Promise<number>;
 
   getKeyVersion(keyId: string, versionId: string): Promise<KeyMaterialVersion | undefined>;
   /** Oldest first. */

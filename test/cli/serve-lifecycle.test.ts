@@ -2,13 +2,15 @@
  * `hsmkms serve`'s primary over its workers' lives: a shutdown bounded even when a worker hangs;
  * a worker that fails at every restart started again after a growing delay, then the server
  * stopped; a one-shot PIN source (a FIFO) read once by the primary and handed to every worker
- * it starts, never through argv or the environment; the readiness line said once, with every
+ * it starts, never through argv or the environment; a regular PIN file that a FIFO replaced
+ * refused at once when read again, never waited for; a SIGHUP while the primary waits for its
+ * PIN does not end it; the readiness line said once, with every
  * address the host stands for.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { alive, children, freePort, HSMKMS_BIN, serve, testTokenArgs, until } from '../support/cli.js';
@@ -151,6 +153,64 @@ describe('serve: a PIN source that can be read once', () => {
       cleanUp([...workers, primary]);
     }
   }, 180_000);
+
+  it('a regular PIN file replaced by a FIFO after start: a worker started again is refused at once, the primary keeps serving', async () => {
+    const pinFile = join(dataDir, 'swapped.pin');
+    writeFileSync(pinFile, pin(), { mode: 0o600 });
+    const port = await freePort();
+    const served = await serve([...common(), '--port', String(port), '--module', module, '--token-label', label, '--pin-file', pinFile]);
+    const primary = served.child.pid!;
+    const health = async () => (await fetch(`http://127.0.0.1:${port}/health`, { signal: AbortSignal.timeout(5_000) }).catch(() => undefined))?.status;
+    try {
+      await until(() => children(primary).length === 1, 10_000, 'one worker under the primary');
+      const [first] = children(primary);
+      rmSync(pinFile);
+      execFileSync('mkfifo', ['-m', '600', pinFile]);
+      process.kill(first!, 'SIGKILL');
+      // Before, the primary read the FIFO with a blocking open(2) when the new worker asked for
+      // the PIN: it waited for a writer for ever, and with it every connection it hands on.
+      await until(() => served.stderr().includes('is no longer a regular file'), 30_000, `the worker to be refused the PIN:\n${served.stderr()}`);
+      expect(served.stderr()).toContain(`The PIN file ${pinFile} is no longer a regular file`);
+      // The PIN written back as the message says (a regular file renamed over the FIFO): the next restart serves.
+      writeFileSync(`${pinFile}.new`, pin(), { mode: 0o600 });
+      renameSync(`${pinFile}.new`, pinFile);
+      await until(async () => (await health()) === 200, 60_000, `a worker to serve again:\n${served.stderr()}`);
+      expect(served.stderr()).not.toContain(pin());
+      expect(await served.stop()).toBe(0);
+    } finally {
+      cleanUp([...children(primary), primary]);
+    }
+  }, 180_000);
+
+  it('SIGHUP while the primary waits for a FIFO\'s PIN does not end it: it serves once the PIN is written, and the signal is not lost', async () => {
+    const fifo = join(dataDir, 'late.fifo');
+    execFileSync('mkfifo', ['-m', '600', fifo]);
+    const port = await freePort();
+    // Not serve(): it would wait for the readiness line, which needs the PIN.
+    const child = spawn(process.execPath, [HSMKMS_BIN, 'serve', ...common(), '--port', String(port), '--module', module, '--token-label', label, '--pin-file', fifo], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    let writer: ChildProcess | undefined;
+    try {
+      // The primary is in open(2) on the FIFO once its start-up messages are out (it resolves the HSM first).
+      await until(() => stderr.includes('SIGHUP') || readFileSync(`/proc/${child.pid}/wchan`, 'utf8') === 'wait_for_partner', 30_000, 'the primary to wait for the FIFO');
+      child.kill('SIGHUP');
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      // Before, SIGHUP's default action ended it here (status 129, nothing said).
+      expect(child.exitCode).toBeNull();
+      expect(child.signalCode).toBeNull();
+      writer = spawn('sh', ['-c', `cat "$0" > "${fifo}"`, process.env.HSMKMS_TEST_PIN_FILE!], { stdio: 'ignore' });
+      await until(async () => (await fetch(`http://127.0.0.1:${port}/health`).catch(() => undefined))?.status === 200, 60_000, `the server to start:\n${stderr}`);
+      // Handled once open(2) returns: by then the primary forwards it to its worker, which reloads once it listens.
+      await until(() => /SIGHUP( during start-up: nothing to reload yet|: XKS policies reloaded)/.test(stderr), 10_000, `the SIGHUP to be handled:\n${stderr}`);
+      expect(await new Promise((resolve) => (child.once('exit', resolve), child.kill('SIGTERM')))).toBe(0);
+    } finally {
+      writer?.kill('SIGKILL');
+      cleanUp([...children(child.pid!), child.pid!]);
+    }
+  }, 120_000);
 
   it('--pin-env: the primary unsets the variable, so its workers do not inherit the PIN', async () => {
     const served = await serve([...common(), '--port', '0', '--module', module, '--token-label', label, '--pin-env', 'HSMKMS_LIFECYCLE_PIN'], { HSMKMS_LIFECYCLE_PIN: pin() });

@@ -186,6 +186,15 @@ export function describeMetadataStoreContract(name: string, open: StoreFactory):
         expect(await store.countKeys()).toBe(2);
       });
 
+      it('counts keys of one key spec (the limit on ECC_NIST_EDWARDS25519 keys)', async () => {
+        await store.insertKey(key());
+        await store.insertKey(key({ keySpec: 'ECC_NIST_EDWARDS25519', keyUsage: 'SIGN_VERIFY' }));
+        await store.insertKey(key({ keySpec: 'ECC_NIST_EDWARDS25519', keyUsage: 'SIGN_VERIFY', keyState: 'PendingDeletion', deletionDate: new Date() }));
+        expect(await store.countKeys('ECC_NIST_EDWARDS25519')).toBe(2);
+        expect(await store.countKeys('ECC_NIST_P256')).toBe(0);
+        expect(await store.countKeys()).toBe(3);
+      });
+
       it('lists keys whose deletion, rotation or expiry is due now, and only those', async () => {
         const now = new Date('2026-06-01T00:00:00.000Z');
         const past = new Date(now.getTime() - 1);

@@ -34,10 +34,12 @@ export interface RunningServer {
  * (clusters for custom key stores, check intervals, TLS, the XKS proxy).
  */
 export async function startServer(
-  options: { hsm?: Partial<Pkcs11BackendConfig> } & Partial<Pick<AppConfig, 'audit' | 'clusters' | 'keyStoreCheckIntervalMs' | 'tls' | 'xksCluster' | 'xksPolicies' | 'xksProxyTimeoutMs'>> = {},
+  options: { hsm?: Partial<Pkcs11BackendConfig>; maxEd25519Keys?: number } & Partial<
+    Pick<AppConfig, 'audit' | 'clusters' | 'keyStoreCheckIntervalMs' | 'tls' | 'xksCluster' | 'xksPolicies' | 'xksProxyTimeoutMs'>
+  > = {},
 ): Promise<RunningServer> {
   if (process.env.HSMKMS_TEST_DEPLOYMENT === 'three-nodes') return startThreeNodes(options);
-  const { hsm, ...extra } = options;
+  const { hsm, maxEd25519Keys, ...extra } = options;
   const dataDir = mkdtempSync(join(tmpdir(), 'hsmkms-api-'));
   const credentials = {
     accessKeyId: `AKIA${randomBytes(8).toString('hex').toUpperCase()}`,
@@ -46,7 +48,7 @@ export async function startServer(
   const log = capturedLog();
   const app = await createApp({
     dataDir,
-    settings: TEST_SETTINGS,
+    settings: { ...TEST_SETTINGS, maxEd25519Keys },
     rootCredentials: credentials,
     logLevel: 'info',
     logDestination: log.destination,
@@ -77,12 +79,13 @@ export async function startServer(
  * processes. Every API request a test sends goes to the load balancer.
  */
 async function startThreeNodes(options: Parameters<typeof startServer>[0] = {}): Promise<RunningServer> {
-  const { clusters, xksProxyTimeoutMs, ...unsupported } = options;
+  const { clusters, xksProxyTimeoutMs, maxEd25519Keys, ...unsupported } = options;
   const unsupportedKeys = Object.entries(unsupported).filter(([, v]) => v !== undefined).map(([k]) => k);
   if (unsupportedKeys.length > 0) throw new Error(`startServer: ${unsupportedKeys.join(', ')} not supported in a three-node deployment`);
   const args = [
     ...(clusters?.configured ?? []).flatMap((c) => ['--cluster', `${c.id}=${c.modulePath}:${c.token.label}`]),
     ...(xksProxyTimeoutMs !== undefined ? ['--xks-proxy-timeout-ms', String(xksProxyTimeoutMs)] : []),
+    ...(maxEd25519Keys !== undefined ? ['--max-ed25519-keys', String(maxEd25519Keys)] : []),
   ];
   const deployment = await startDeployment({ args });
   const log = capturedLog();

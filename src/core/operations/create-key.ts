@@ -10,7 +10,9 @@ import { multiRegionConfiguration } from '../multi-region/metadata.js';
 import type { MultiRegionKeyRecord } from '../multi-region/model.js';
 import { replicaTransportOf, type ReplicableMaterial } from '../multi-region/transport.js';
 import { KEY_SPECS, KEY_USAGES, ORIGINS, type KeyMaterialVersion, type KeyRecord, type KeySpec } from '../model.js';
-import type { KmsDeps, Operation } from '../operation.js';
+import { lockNames } from '../locks.js';
+import { DEFAULT_MAX_ED25519_KEYS, type KmsDeps, type KmsSettings, type Operation } from '../operation.js';
+import type { MetadataRepository } from '../ports.js';
 import { defaultKeyPolicy } from '../policy/default-policy.js';
 import { checkPolicyLockout } from '../policy/lockout-check.js';
 import { parsePolicyDocument } from '../policy/policy-document.js';
@@ -86,6 +88,8 @@ export const createKey: Operation = {
       },
     });
 
+    // Before the HSM makes the object; checked again, under a lock, where the key is inserted.
+    if (keySpec === TOKEN_OBJECT_SPEC) await requireTokenObjectRoom(deps.store, deps.settings);
     const now = deps.clock.now();
     const keyId = multiRegion ? `mrk-${randomBytes(16).toString('hex')}` : randomUUID();
     const key: KeyRecord = {
@@ -123,6 +127,10 @@ export const createKey: Operation = {
     // store, a token object that is destroyed again).
     try {
       await deps.store.transaction(async (tx) => {
+        if (keySpec === TOKEN_OBJECT_SPEC) {
+          await tx.holdLock(lockNames.ed25519Keys());
+          await requireTokenObjectRoom(tx, deps.settings);
+        }
         if (destruction) await withdrawCreation(tx, destruction);
         await tx.insertKey(key);
         if (version) await tx.insertKeyVersion(version);
@@ -153,6 +161,24 @@ export const createKey: Operation = {
     return { KeyMetadata: keyMetadata(key, location, regionSet && multiRegionConfiguration(deps.settings, regionSet)) };
   },
 };
+
+/**
+ * The key spec whose material is a persistent token object of its own (the backend's invariant:
+ * SoftHSM2 cannot wrap EdDSA keys), unlike every other spec's wrapped blob in the store.
+ */
+const TOKEN_OBJECT_SPEC: KeySpec = 'ECC_NIST_EDWARDS25519';
+
+/** LimitExceededException once the deployment holds its most ECC_NIST_EDWARDS25519 keys (pending deletion ones included: their objects remain). */
+async function requireTokenObjectRoom(store: Pick<MetadataRepository, 'countKeys'>, settings: KmsSettings): Promise<void> {
+  const max = settings.maxEd25519Keys ?? DEFAULT_MAX_ED25519_KEYS;
+  const held = await store.countKeys(TOKEN_OBJECT_SPEC);
+  if (held >= max)
+    throw new KmsError(
+      'LimitExceededException',
+      `This service already holds ${held} ${TOKEN_OBJECT_SPEC} keys, the most it allows (${max}): each is an object of its own in the HSM. ` +
+        'Keys pending deletion count until they are deleted; the operator can raise the limit with --max-ed25519-keys.',
+    );
+}
 
 async function generateFirstVersion(deps: KmsDeps, key: KeyRecord, now: Date, generated?: ReplicableMaterial): Promise<KeyMaterialVersion> {
   const material = generated ?? (await deps.backend.generateKeyMaterial(key.keySpec, key.keyUsage));

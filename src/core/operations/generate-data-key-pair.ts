@@ -4,6 +4,7 @@
  * GenerateDataKeyPairWithoutPlaintext, which shares {@link generateDataKeyPairCommon}.
  */
 import { encryptionContextConditions } from '../encryption-context.js';
+import { withinInFlightLimit } from '../in-flight-limit.js';
 import { DATA_KEY_PAIR_SPECS } from '../model.js';
 import type { JsonObject, KmsDeps, Operation, RequestContext } from '../operation.js';
 import { blob, optionalStringMap, requiredEnum, requiredKeyId } from '../validation.js';
@@ -16,6 +17,13 @@ import {
   requireEncryptionAlgorithm,
   resolveUsableKey,
 } from './crypto-helpers.js';
+
+/**
+ * How many RSA data key pairs one process makes at once (in software, on libuv's thread pool,
+ * which the audit trail's writes also use): 12 RSA_4096 GenerateDataKeyPair calls at once held
+ * another caller's Encrypt for 24 s. Beyond it: ThrottlingException (in-flight-limit.ts).
+ */
+export const MAX_RSA_DATA_KEY_PAIRS_IN_PROGRESS = 2;
 
 export async function generateDataKeyPairCommon(
   deps: KmsDeps,
@@ -45,7 +53,12 @@ export async function generateDataKeyPairCommon(
   });
   if (dryRun) throw dryRunSucceeded();
 
-  const pair = await deps.backend.generateDataKeyPair(keyPairSpec);
+  // An RSA pair takes a libuv thread for seconds (RSA_4096); EC and Ed25519 pairs take microseconds.
+  const pair = keyPairSpec.startsWith('RSA_')
+    ? await withinInFlightLimit(deps.backend, 'rsa-data-key-pair', MAX_RSA_DATA_KEY_PAIRS_IN_PROGRESS, `${operation} calls are making RSA key pairs`, () =>
+        deps.backend.generateDataKeyPair(keyPairSpec),
+      )
+    : await deps.backend.generateDataKeyPair(keyPairSpec);
   try {
     const result = await encryptUnder(deps, key, 'SYMMETRIC_DEFAULT', pair.privateKey, context, { principalArn: ctx.principal.arn, requestId: ctx.requestId, operation });
     const output: JsonObject = {

@@ -8,11 +8,20 @@ import { KmsError } from '../errors.js';
 import { requireNotPendingDeletion, resolveKeyIdOrArn } from '../key-resolver.js';
 import { WRAPPING_ALGORITHMS, WRAPPING_KEY_SPECS } from '../model.js';
 import { writeImportToken } from '../import-token.js';
+import { withinInFlightLimit } from '../in-flight-limit.js';
 import type { Operation } from '../operation.js';
 import { blob, epochSeconds, requiredEnum, requiredKeyId } from '../validation.js';
 
 /** How long an import token and its wrapping key are accepted (AWS: 24 hours). */
 export const IMPORT_TOKEN_VALIDITY_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * How many wrapping key pairs one process makes at once. Each is an RSA key pair generated in the
+ * HSM on one of its pooled sessions (RSA_4096: seconds), so without a bound one caller's burst of
+ * GetParametersForImport calls held every session and every other call waited behind it (16 at
+ * once held Encrypt for 43 s). Beyond it: ThrottlingException, which AWS SDKs retry with backoff.
+ */
+export const MAX_WRAPPING_KEYS_IN_PROGRESS = 2;
 
 export const getParametersForImport: Operation = {
   name: 'GetParametersForImport',
@@ -33,7 +42,13 @@ export const getParametersForImport: Operation = {
       context: { 'kms:WrappingAlgorithm': wrappingAlgorithm, 'kms:WrappingKeySpec': wrappingKeySpec },
     });
 
-    const wrappingKey = await deps.backend.createWrappingKeyPair(wrappingKeySpec);
+    const wrappingKey = await withinInFlightLimit(
+      deps.backend,
+      'wrapping-key-pair',
+      MAX_WRAPPING_KEYS_IN_PROGRESS,
+      'GetParametersForImport calls are making their wrapping keys in the HSM',
+      () => deps.backend.createWrappingKeyPair(wrappingKeySpec),
+    );
     const createdAt = deps.clock.now();
     const expiresAt = new Date(createdAt.getTime() + IMPORT_TOKEN_VALIDITY_MS);
     const tokenId = randomUUID();

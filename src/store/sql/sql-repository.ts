@@ -11,6 +11,7 @@ import type {
   ImportedKeyMaterial,
   KeyMaterialVersion,
   KeyRecord,
+  KeySpec,
   MaterialDestruction,
   PrincipalRecord,
   Tag,
@@ -157,8 +158,10 @@ export class SqlRepository implements MetadataRepository {
     return query.where((eb) => eb.or([eb('creation_date', '>', creationMs), eb.and([eb('creation_date', '=', creationMs), eb('key_id', '>', after.keyId)])]));
   }
 
-  async countKeys(): Promise<number> {
-    const row = await this.db.selectFrom('keys').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow();
+  async countKeys(keySpec?: KeySpec): Promise<number> {
+    let query = this.db.selectFrom('keys').select((eb) => eb.fn.countAll().as('n'));
+    if (keySpec !== undefined) query = query.where('key_spec', '=', keySpec);
+    const row = await query.executeTakeFirstOrThrow();
     return Number(row.n);
   }
 
