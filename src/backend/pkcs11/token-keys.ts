@@ -14,7 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pkcs11js from 'pkcs11js';
 import type { Handle, Template } from 'pkcs11js';
-import { toHsmError } from './errors.js';
+import { HsmError, toHsmError } from './errors.js';
 import { loadAddon } from '../../native/addon.js';
 import { ConfigError } from '../../config/hsm.js';
 import type { HsmCalls } from './hsm-calls.js';
@@ -47,15 +47,32 @@ export class TokenKeySet {
     private readonly epoch: number,
   ) {}
 
-  /** Found in an epoch that has ended: HsmCalls refuses these handles; look the keys up again. */
+  /**
+   * Found in an epoch that has ended (HsmCalls refuses these handles), or found empty (a session
+   * without the login sees no private object: after the token came back, before the login did):
+   * look the keys up again.
+   */
   get stale(): boolean {
-    return this.epoch !== this.calls.epoch;
+    return this.epoch !== this.calls.epoch || this.byId.size === 0;
   }
 
-  /** The key new material is protected with. */
+  /** The key new material is protected with; an HsmError when the token showed none. */
   current(): { id: Buffer; handle: Handle } {
     const ids = [...this.byId.keys()].sort();
-    const id = ids[0]!;
+    const id = ids[0];
+    // The token's own keys are private objects: a session sees none of them when the process's
+    // login is gone (the token came back, the login not yet). The recovery is a lost session's:
+    // drop the pooled sessions, test the owner and replace it (logging in) when it went; the set
+    // is stale while empty, so the retry looks the keys up again.
+    if (id === undefined)
+      throw new HsmError(
+        'ERR_TOKEN_KEY_MISSING',
+        0,
+        'C_FindObjects',
+        'unavailable',
+        `The token showed none of its ${this.role} keys (${TOKEN_KEY_LABELS[this.role]}); a session without the login sees none.`,
+        'session',
+      );
     return { id: Buffer.from(id, 'hex'), handle: this.byId.get(id)! };
   }
 
