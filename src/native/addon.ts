@@ -105,6 +105,15 @@ export function loadAddon(): HsmTlsAddon {
   return loaded;
 }
 
+/** The addon, or undefined when it is not built: for the uses that have a way without it. */
+export function optionalAddon(): HsmTlsAddon | undefined {
+  try {
+    return loadAddon();
+  } catch {
+    return undefined;
+  }
+}
+
 /** True when `error` came from the addon (it carries `code` and `ckr`). */
 export function isAddonError(error: unknown): error is AddonError {
   return error instanceof Error && typeof (error as Partial<AddonError>).code === 'string' && typeof (error as Partial<AddonError>).ckr === 'number';

@@ -7,7 +7,7 @@
  * loop, ~60–80 µs), which proves nothing the on-curve check does not (both curves have cofactor 1).
  */
 import type { EcdsaVerdict, EcdsaVerifier } from '../ca/ports.js';
-import { loadAddon } from './addon.js';
+import { optionalAddon } from './addon.js';
 
 const VERDICTS: readonly EcdsaVerdict[] = ['valid', 'invalid-signature', 'invalid-key'];
 
@@ -15,14 +15,9 @@ const asBuffer = (bytes: Uint8Array) => (Buffer.isBuffer(bytes) ? bytes : Buffer
 
 /** The addon's verifier, or undefined when the addon is not built (the CA then uses node:crypto). */
 export function nativeEcdsaVerifier(): EcdsaVerifier | undefined {
-  let addon;
-  try {
-    addon = loadAddon();
-  } catch {
-    return undefined;
-  }
-  // An addon built before verifyEcdsa existed.
-  if (typeof addon.verifyEcdsa !== 'function') return undefined;
+  const addon = optionalAddon();
+  // Not built, or built before verifyEcdsa existed.
+  if (!addon || typeof addon.verifyEcdsa !== 'function') return undefined;
   const verifyEcdsa = addon.verifyEcdsa;
   return {
     verify: (curve, point, hash, data, signature) =>
