@@ -5,6 +5,7 @@
       "sources": [
         "native/addon.cc",
         "native/client-verify.cc",
+        "native/ecdsa-verify.cc",
         "native/engine.cc",
         "native/errors.cc",
         "native/file-map.cc",

@@ -1,5 +1,6 @@
-// The JavaScript face of the addon. Every function is synchronous: they run at start-up, in
-// the CLI and in tests. On the TLS path nothing here is called: OpenSSL calls the ENGINE.
+// The JavaScript face of the addon. Every function but verifyEcdsa (the CA's CSR check, which
+// queues its work on libuv's thread pool: ecdsa-verify.h) is synchronous: they run at start-up,
+// in the CLI and in tests. On the TLS path nothing here is called: OpenSSL calls the ENGINE.
 #include <napi.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -7,6 +8,7 @@
 #include <cstring>
 
 #include "client-verify.h"
+#include "ecdsa-verify.h"
 #include "engine.h"
 #include "errors.h"
 #include "file-map.h"
@@ -242,6 +244,10 @@ Napi::Value MapFdReadOnlyJs(const Napi::CallbackInfo& info) {
   return Guard(info, [&]() -> Napi::Value { return MapFdReadOnly(info); });
 }
 
+Napi::Value VerifyEcdsaJs(const Napi::CallbackInfo& info) {
+  return Guard(info, [&]() -> Napi::Value { return VerifyEcdsa(info); });
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("openToken", Napi::Function::New(env, OpenTokenJs));
   exports.Set("forgetObjects", Napi::Function::New(env, ForgetObjectsJs));
@@ -255,6 +261,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("armClientVerify", Napi::Function::New(env, ArmClientVerifyJs));
   exports.Set("disarmClientVerify", Napi::Function::New(env, DisarmClientVerifyJs));
   exports.Set("mapFdReadOnly", Napi::Function::New(env, MapFdReadOnlyJs));
+  exports.Set("verifyEcdsa", Napi::Function::New(env, VerifyEcdsaJs));
   return exports;
 }
 

@@ -46,6 +46,7 @@ import { KmsError } from './core/errors.js';
 import { buildServer } from './http/build-server.js';
 import { createStoreCredentialResolver } from './auth/credentials.js';
 import { ensureRootCredentials, readRootFile } from './auth/principals.js';
+import { nativeEcdsaVerifier } from './native/ecdsa-verify.js';
 import { caApi, createCaDeps, createKmsClient, inProcessCaKms, sdkCaKms, signingThrough, type CaDeps, type CaStore } from './ca/index.js';
 import { inProcessSigner } from './core/certificates/in-process-sign.js';
 import { injectRequestHandler } from './http/inject-request-handler.js';
@@ -367,7 +368,8 @@ export async function createApp(config: AppConfig): Promise<App> {
       accessKeyId: caCredentials.accessKeyId,
       principal: async () => (await credentials.resolve(caCredentials.accessKeyId))?.principal,
     });
-    const ca = createCaDeps(inProcessCaKms(signingThrough(sdkCaKms(kmsClient), caSigner)), services.caStore);
+    // A CSR's ECDSA key imported and checked off the event loop (native/ecdsa-verify.cc), when the addon is built.
+    const ca = createCaDeps(inProcessCaKms(signingThrough(sdkCaKms(kmsClient), caSigner)), services.caStore, undefined, nativeEcdsaVerifier());
     deps.certificateAuthority = caApi(ca);
     server = await buildServer({
       dispatcher,

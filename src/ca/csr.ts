@@ -5,20 +5,22 @@
  * subject, the key's and the signature's algorithms, the values of the requested extensions it
  * reads (subjectAltName, basicConstraints); the subject and subjectAltNames in the forms requests
  * carry are built from their checked DER frame, anything else is parsed by the schemas — its
- * self-signature verified with node:crypto, its key type and requested names extracted. Every
- * refusal is a {@link CaError} with one line a person can act on.
+ * self-signature verified (a P-256/P-384 key's by an {@link EcdsaVerifier} when one is given,
+ * otherwise with node:crypto), its key type and requested names extracted. Every refusal is a
+ * {@link CaError} with one line a person can act on.
  *
  * Why not one parse of the whole request with @peculiar/asn1-csr's schema: that builds a tree
  * of every element (the key and signature bits, and the requested extensions, which its schema
  * leaves opaque and so re-encodes to be parsed again) and was a quarter of an issuance's CPU.
  */
 import 'reflect-metadata';
-import { constants, createHash, createPublicKey, verify as verifySignature, type JsonWebKey, type KeyObject } from 'node:crypto';
+import { constants, createHash, createPublicKey, KeyObject, verify as verifySignature, type JsonWebKey } from 'node:crypto';
 import { AsnConvert } from '@peculiar/asn1-schema';
 import * as asn1X509 from '@peculiar/asn1-x509';
 import * as x509 from '@peculiar/x509';
 import { checkDer, children, readElement, subjectPublicKeyBits, type DerElement } from './der.js';
 import { CaError } from './errors.js';
+import type { EcdsaVerdict, EcdsaVerifier } from './ports.js';
 
 /** Largest CSR accepted, PEM or DER: an RSA-8192 request with 100 long names fits easily. */
 export const MAX_CSR_BYTES = 32 * 1024;
@@ -196,8 +198,18 @@ function csrParts(der: Uint8Array): CsrParts {
   };
 }
 
+/** How a CSR is read. */
+export interface CsrReading {
+  /**
+   * Checks the self-signature of a request whose key is an uncompressed P-256/P-384 point, key
+   * import included, off the event loop (CaDeps.ecdsa); other keys, or without one, node:crypto.
+   * Either way the same requests are accepted and refused with the same messages.
+   */
+  ecdsa?: EcdsaVerifier | undefined;
+}
+
 /** Parses and verifies a CSR; throws CaError MalformedCSRException for anything wrong with it. */
-export async function readCsr(input: string | Uint8Array): Promise<CheckedCsr> {
+export async function readCsr(input: string | Uint8Array, reading: CsrReading = {}): Promise<CheckedCsr> {
   const der = csrDer(input);
   let parts: CsrParts;
   let subject: x509.Name;
@@ -215,16 +227,19 @@ export async function readCsr(input: string | Uint8Array): Promise<CheckedCsr> {
   if (parts.version !== 0) throw malformed(`The CSR has version ${parts.version}; PKCS#10 defines only version 1 (0).`);
 
   const spki = parts.spki;
-  let key: KeyObject;
+  let key: KeyObject | EcPoint;
   try {
     const bits = subjectPublicKeyBits(spki);
     // An RSA key's bits are a DER RSAPublicKey, copied into the certificate as they came.
     if (keyAlgorithm.name?.startsWith('RSA')) checkDer(bits);
-    key = publicKey(spki, keyAlgorithm, bits);
+    key = (reading.ecdsa && ecPoint(keyAlgorithm, bits)) ?? publicKey(spki, keyAlgorithm, bits);
   } catch (error) {
     throw malformed("The CSR's public key cannot be read.", error);
   }
-  if (!(await verifies(parts, signatureAlgorithm, key))) throw malformed("The CSR's signature does not verify: the request was altered, or not signed by the key it carries.");
+  const verdict = await verifies(parts, signatureAlgorithm, key, reading.ecdsa);
+  // What node:crypto's import refuses (a point off the curve) is refused with the same words.
+  if (verdict === 'invalid-key') throw malformed("The CSR's public key cannot be read.");
+  if (verdict !== 'valid') throw malformed("The CSR's signature does not verify: the request was altered, or not signed by the key it carries.");
 
   const { keyType } = checkKey(keyAlgorithm, key);
   let subjectAltNameDer: Uint8Array | undefined;
@@ -342,18 +357,31 @@ function requestedName(name: asn1X509.GeneralName): RequestedName {
   return { type: name.x400Address !== undefined ? 'x400Address' : 'ediPartyName', value: '' };
 }
 
-const JWK_CURVES: Record<string, { crv: string; size: number }> = { 'P-256': { crv: 'P-256', size: 32 }, 'P-384': { crv: 'P-384', size: 48 } };
+const JWK_CURVES: Record<string, { crv: 'P-256' | 'P-384'; size: number }> = { 'P-256': { crv: 'P-256', size: 32 }, 'P-384': { crv: 'P-384', size: 48 } };
+
+/** An uncompressed P-256/P-384 point as the request carries it, for an {@link EcdsaVerifier}. */
+interface EcPoint {
+  curve: 'P-256' | 'P-384';
+  point: Uint8Array;
+}
+
+/** The key's point when it is an uncompressed P-256/P-384 one; otherwise undefined. */
+function ecPoint(algorithm: WebAlgorithm, bits: Uint8Array): EcPoint | undefined {
+  const curve = algorithm.name === 'ECDSA' || algorithm.name === 'ECDH' ? JWK_CURVES[algorithm.namedCurve ?? ''] : undefined;
+  return curve && bits.length === 1 + 2 * curve.size && bits[0] === 0x04 ? { curve: curve.crv, point: bits } : undefined;
+}
 
 /**
  * The request's key for node:crypto. An uncompressed P-256/P-384 point goes in as a JWK, which
  * OpenSSL takes as coordinates (checked to be on the curve) at about half the cost of decoding
  * the SubjectPublicKeyInfo; any other key is decoded from its DER.
  */
-function publicKey(spki: Uint8Array, algorithm: WebAlgorithm, point: Uint8Array): KeyObject {
-  const curve = algorithm.name === 'ECDSA' || algorithm.name === 'ECDH' ? JWK_CURVES[algorithm.namedCurve ?? ''] : undefined;
-  if (curve && point.length === 1 + 2 * curve.size && point[0] === 0x04) {
-    const coordinate = (from: number) => Buffer.from(point.buffer, point.byteOffset + from, curve.size).toString('base64url');
-    const jwk: JsonWebKey = { kty: 'EC', crv: curve.crv, x: coordinate(1), y: coordinate(1 + curve.size) };
+function publicKey(spki: Uint8Array, algorithm: WebAlgorithm, bits: Uint8Array): KeyObject {
+  const ec = ecPoint(algorithm, bits);
+  if (ec) {
+    const size = (ec.point.length - 1) / 2;
+    const coordinate = (from: number) => Buffer.from(bits.buffer, bits.byteOffset + from, size).toString('base64url');
+    const jwk: JsonWebKey = { kty: 'EC', crv: ec.curve, x: coordinate(1), y: coordinate(1 + size) };
     return createPublicKey({ key: jwk, format: 'jwk' });
   }
   return createPublicKey({ key: Buffer.from(spki.buffer, spki.byteOffset, spki.byteLength), format: 'der', type: 'spki' });
@@ -363,46 +391,54 @@ function publicKey(spki: Uint8Array, algorithm: WebAlgorithm, point: Uint8Array)
 const HASHES: Record<string, string> = { 'SHA-1': 'sha1', 'SHA-256': 'sha256', 'SHA-384': 'sha384', 'SHA-512': 'sha512' };
 
 /**
- * Checks the request's self-signature with node:crypto on the DER as it came (the
- * certificationRequestInfo bytes, the signature bytes; ECDSA signatures stay DER), so no
- * WebCrypto key import or signature re-encoding happens per request. The check itself runs on
- * libuv's thread pool (node:crypto's callback form): it is most of a request's own CPU, and on
- * the event loop it would hold up every other request of the worker meanwhile.
+ * Checks the request's self-signature on the DER as it came (the certificationRequestInfo bytes,
+ * the signature bytes; ECDSA signatures stay DER), so no WebCrypto key import or signature
+ * re-encoding happens per request. The check itself runs on libuv's thread pool: it is most of
+ * a request's own CPU, and on the event loop it would hold up every other request of the worker
+ * meanwhile. A key given as its point goes to the {@link EcdsaVerifier}, which imports it there
+ * too; a KeyObject to node:crypto's callback form.
  */
-function verifies(parts: CsrParts, algorithm: WebAlgorithm, key: KeyObject): Promise<boolean> {
+function verifies(parts: CsrParts, algorithm: WebAlgorithm, key: KeyObject | EcPoint, ecdsa: EcdsaVerifier | undefined): Promise<EcdsaVerdict> {
   const hashName = typeof algorithm.hash === 'string' ? algorithm.hash : algorithm.hash?.name;
   const hash = hashName === undefined ? undefined : HASHES[hashName.toUpperCase()];
+  if (!(key instanceof KeyObject)) {
+    if (algorithm.name !== 'ECDSA' || !hash || !ecdsa) throw unsupportedSignature(algorithm);
+    // A verifier that fails (not a refusal: an error of its own) is the server's fault, not the request's.
+    return ecdsa.verify(key.curve, key.point, hash, parts.info, parts.signature);
+  }
   const keyType = key.asymmetricKeyType;
   let options: Parameters<typeof verifySignature>[2] | undefined;
   if (algorithm.name === 'ECDSA' && keyType === 'ec') options = { key, dsaEncoding: 'der' };
   else if (algorithm.name === 'RSASSA-PKCS1-v1_5' && keyType === 'rsa') options = { key, padding: constants.RSA_PKCS1_PADDING };
   else if (algorithm.name === 'RSA-PSS' && (keyType === 'rsa' || keyType === 'rsa-pss') && typeof algorithm.saltLength === 'number')
     options = { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: algorithm.saltLength };
-  if (!hash || !options)
-    throw malformed(`The CSR's signature algorithm (${algorithm.name ?? 'unnamed'}) is not supported: sign it with ECDSA or RSA PKCS#1 v1.5/PSS.`);
+  if (!hash || !options) throw unsupportedSignature(algorithm);
   // A signature that is not even well-formed (ECDSA: not DER) verifies nothing.
   return new Promise((resolve) => {
     try {
-      verifySignature(hash, parts.info, options, parts.signature, (error, ok) => resolve(!error && ok));
+      verifySignature(hash, parts.info, options, parts.signature, (error, ok) => resolve(!error && ok ? 'valid' : 'invalid-signature'));
     } catch {
-      resolve(false);
+      resolve('invalid-signature');
     }
   });
 }
+
+const unsupportedSignature = (algorithm: WebAlgorithm) =>
+  malformed(`The CSR's signature algorithm (${algorithm.name ?? 'unnamed'}) is not supported: sign it with ECDSA or RSA PKCS#1 v1.5/PSS.`);
 
 /**
  * Keys a certificate may carry: ECDSA P-256 or P-384, RSA 2048–8192 bits in whole bytes
  * (what the major root programs accept). Read from the SubjectPublicKeyInfo's algorithm and the
  * key node:crypto imported for the signature check.
  */
-function checkKey(algorithm: WebAlgorithm, key: KeyObject): { keyType: CsrKeyType } {
+function checkKey(algorithm: WebAlgorithm, key: KeyObject | EcPoint): { keyType: CsrKeyType } {
   if (algorithm.name === 'ECDSA' || algorithm.name === 'ECDH') {
     const curve = algorithm.namedCurve;
     if (curve !== 'P-256' && curve !== 'P-384') throw malformed(`The CSR's EC key is on curve ${curve ?? 'unknown'}; use P-256 or P-384.`);
     return { keyType: 'ec' };
   }
   if (algorithm.name === 'RSASSA-PKCS1-v1_5' || algorithm.name === 'RSA-PSS' || algorithm.name === 'RSA-OAEP') {
-    const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
+    const bits = (key instanceof KeyObject && key.asymmetricKeyDetails?.modulusLength) || 0;
     if (bits < 2048 || bits > 8192 || bits % 8 !== 0) throw malformed(`The CSR's RSA key has ${bits} bits; use 2048 to 8192 bits in whole bytes.`);
     return { keyType: 'rsa' };
   }

@@ -51,7 +51,7 @@ export async function issueCertificate(deps: CaDeps, request: IssueCertificateRe
   if (!CERTIFICATE_PROFILES.includes(profile))
     throw new CaError('InvalidArgsException', `Unknown profile '${String(profile).slice(0, 40)}'; use ${CERTIFICATE_PROFILES.join(', ')}.`);
   const days = profileDays(profile, request.days);
-  const csr = await readCsr(request.csr);
+  const csr = await readCsr(request.csr, { ecdsa: deps.ecdsa });
   const profileExtensions = applyProfile(profile, csr);
 
   const intermediateRecord = await deps.store.getCertificate(authority.record.name, authority.intermediateSerial);

@@ -118,3 +118,17 @@ export interface CertificateJournal {
    */
   insert(certificate: IssuedCertificateRecord): Promise<void>;
 }
+
+/** What an {@link EcdsaVerifier} found: the signature verifies, does not, or the key is no point of the curve. */
+export type EcdsaVerdict = 'valid' | 'invalid-signature' | 'invalid-key';
+
+/**
+ * Checks an ECDSA signature (DER) over `data` hashed with `hash` (node:crypto's name: sha1,
+ * sha256, sha384, sha512) by a key given as its uncompressed point (0x04 ‖ X ‖ Y) on P-256 or
+ * P-384, key import included, off the event loop: the CA's check of a CSR's self-signature
+ * (csr.ts). Optional: without one the CA imports the key with node:crypto on the calling thread
+ * (src/native/ecdsa-verify.ts explains the difference).
+ */
+export interface EcdsaVerifier {
+  verify(curve: 'P-256' | 'P-384', point: Uint8Array, hash: string, data: Uint8Array, signature: Uint8Array): Promise<EcdsaVerdict>;
+}

@@ -1,8 +1,9 @@
 /**
  * The typed face of the native addon (native/, built by `npm install` through binding.gyp).
  * The TLS offload loads it, and the PKCS#11 backend for the one thing pkcs11js cannot do (a key
- * whose template holds a template). All calls are synchronous and meant for start-up, the CLI
- * and tests; on the TLS path OpenSSL calls the addon's ENGINE directly, never through JavaScript.
+ * whose template holds a template). All calls but `verifyEcdsa` (the CA's CSR check, on libuv's
+ * thread pool) are synchronous and meant for start-up, the CLI and tests; on the TLS path OpenSSL
+ * calls the addon's ENGINE directly, never through JavaScript.
  */
 import { createRequire } from 'node:module';
 import { ConfigError } from '../config/hsm.js';
@@ -71,6 +72,19 @@ export interface HsmTlsAddon {
   disarmClientVerify(): number;
   /** Maps the start of a file open as `fd`, read-only and shared, unmapped when collected (native/file-map.cc). */
   mapFdReadOnly(fd: number, length: number): { buffer: ArrayBuffer; dev: bigint; ino: bigint };
+  /**
+   * Checks an ECDSA signature on libuv's thread pool, key import included (native/ecdsa-verify.cc);
+   * the callback gets 0 (valid), 1 (does not verify) or 2 (the point is not on the curve). Throws
+   * at once for arguments out of its contract. The one asynchronous function here.
+   */
+  verifyEcdsa(
+    curve: 'P-256' | 'P-384',
+    point: Buffer,
+    hash: string,
+    data: Buffer,
+    signature: Buffer,
+    callback: (error: Error | null, verdict: 0 | 1 | 2) => void,
+  ): void;
 }
 
 let loaded: HsmTlsAddon | undefined;
@@ -93,6 +107,15 @@ export function loadAddon(): HsmTlsAddon {
     );
   }
   return loaded;
+}
+
+/** The addon, or undefined when it is not built: for the uses that have a way without it. */
+export function optionalAddon(): HsmTlsAddon | undefined {
+  try {
+    return loadAddon();
+  } catch {
+    return undefined;
+  }
 }
 
 /** True when `error` came from the addon (it carries `code` and `ckr`). */

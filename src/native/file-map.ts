@@ -3,17 +3,12 @@
  * the SQLite store read SQLite's WAL-index header without a system call.
  */
 import type { SharedFileMapper } from '../store/sqlite/wal-index.js';
-import { loadAddon } from './addon.js';
+import { optionalAddon } from './addon.js';
 
 /** The addon's mapper, or undefined when the addon is not built (the store then checks with SQL). */
 export function nativeFileMapper(): SharedFileMapper | undefined {
-  let addon;
-  try {
-    addon = loadAddon();
-  } catch {
-    return undefined;
-  }
-  // An addon built before mapFdReadOnly existed.
-  if (typeof addon.mapFdReadOnly !== 'function') return undefined;
+  const addon = optionalAddon();
+  // Not built, or built before mapFdReadOnly existed.
+  if (!addon || typeof addon.mapFdReadOnly !== 'function') return undefined;
   return { mapFd: (fd, length) => addon.mapFdReadOnly(fd, length) };
 }

