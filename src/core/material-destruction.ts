@@ -84,13 +84,20 @@ export async function withdrawCreation(tx: MetadataRepository, destruction: Mate
  * scheduler (if the commit landed after all, the record went with it and the key keeps its object).
  */
 export async function settleFailedCreation(deps: KmsDeps, destruction: MaterialDestruction): Promise<void> {
-  let exists: boolean;
+  if (!(await keyMayExist(deps, destruction.keyId))) await destroyRecorded(deps, deps.logger, [destruction]);
+}
+
+/**
+ * After a CreateKey transaction reported failed: false only when the store confirms the key does
+ * not exist. A commit reported failed may have landed (a connection lost at COMMIT), and a store
+ * that cannot answer says nothing either way.
+ */
+export async function keyMayExist(deps: KmsDeps, keyId: string): Promise<boolean> {
   try {
-    exists = (await deps.store.getKey(destruction.keyId)) !== undefined;
+    return (await deps.store.getKey(keyId)) !== undefined;
   } catch {
-    return;
+    return true;
   }
-  if (!exists) await destroyRecorded(deps, deps.logger, [destruction]);
 }
 
 /**

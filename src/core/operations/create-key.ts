@@ -4,7 +4,7 @@ import { KmsError } from '../errors.js';
 import { keyArn, requireUsageForSpec } from '../key-resolver.js';
 import { keyMetadata } from '../key-metadata.js';
 import { createKeyStoreMaterial } from '../key-stores/keys.js';
-import { CreationAbandoned, recordCreation, settleFailedCreation, withdrawCreation } from '../material-destruction.js';
+import { CreationAbandoned, keyMayExist, recordCreation, settleFailedCreation, withdrawCreation } from '../material-destruction.js';
 import { storeForNewKey } from '../key-stores/new-keys.js';
 import { multiRegionConfiguration } from '../multi-region/metadata.js';
 import type { MultiRegionKeyRecord } from '../multi-region/model.js';
@@ -142,7 +142,17 @@ export const createKey: Operation = {
           await tx.multiRegion.insertTransferMaterial({ keyId, versionId: version.versionId, transferWrapped: replicable.transferWrapped });
       });
     } catch (error) {
-      await inStore?.undo().catch(() => undefined);
+      // A custom key store's token object is the key's only material too: it is undone only when
+      // the store confirms the key does not exist, never under a key whose commit landed although
+      // it was reported failed. When the store cannot say, it stays, and the log names it.
+      if (inStore && keyStore) {
+        if (!(await keyMayExist(deps, keyId))) await inStore.undo().catch(() => undefined);
+        else if (!(error instanceof CreationAbandoned))
+          deps.logger?.warn(
+            { keyId, customKeyStoreId: keyStore.customKeyStoreId },
+            "CreateKey's transaction was reported failed, and the store did not confirm that the key does not exist (its commit may have landed): its key material in the custom key store was kept",
+          );
+      }
       // Destroyed only once the store confirms the key does not exist; otherwise left to the scheduler.
       if (destruction) await settleFailedCreation(deps, destruction);
       if (error instanceof CreationAbandoned)

@@ -29,6 +29,7 @@ import { createTestKms, type TestKms } from '../../support/kms-deps.js';
 import { RecordingLogger, tokenConfig } from '../../backend/pkcs11/helpers.js';
 import { b64, bytesOf } from './crypto-fixtures.js';
 import { call, DAY_MS, expectKmsError, expectNoWrite } from './management-support.js';
+import { faultyStore } from '../material-destruction-support.js';
 
 let cluster: TestCluster;
 let otherCluster: TestCluster;
@@ -189,6 +190,29 @@ describe('connecting and disconnecting', () => {
 });
 
 describe('keys in a token-backed store', () => {
+  // The token object is the key's only material: a commit reported failed that landed after all
+  // (a connection lost at COMMIT) must not lose it. Faults injected at the store's port.
+  it('keeps the token object of a key whose commit landed although CreateKey was told it failed', async () => {
+    const storeId = await connectedStore();
+    const faults = faultyStore(kms.store);
+    kms.deps.store = faults.store;
+    try {
+      faults.nextTransaction = 'lost-commit';
+      await expect(call(kms, createKey, { Origin: 'AWS_CLOUDHSM', CustomKeyStoreId: storeId })).rejects.toThrow('connection terminated unexpectedly');
+      const [landed] = (await kms.store.listKeys(10)).items;
+      expect(landed).toMatchObject({ origin: 'AWS_CLOUDHSM', keyState: 'Enabled' });
+      const enc = await call(kms, encrypt, { KeyId: landed!.keyId, Plaintext: b64('kept') });
+      expect(bytesOf((await call(kms, decrypt, { CiphertextBlob: enc.CiphertextBlob })).Plaintext).toString()).toBe('kept');
+
+      // One that did not land, the store saying so: nothing is left of it to use.
+      faults.nextTransaction = 'fail';
+      await expect(call(kms, createKey, { Origin: 'AWS_CLOUDHSM', CustomKeyStoreId: storeId })).rejects.toThrow('connection terminated unexpectedly');
+      expect((await kms.store.listKeys(10)).items).toHaveLength(1);
+    } finally {
+      kms.deps.store = kms.store;
+    }
+  });
+
   it('creates keys as token objects and encrypts, decrypts, generates data keys and re-encrypts with them', async () => {
     const storeId = await connectedStore();
     const out = await call(kms, createKey, { Origin: 'AWS_CLOUDHSM', CustomKeyStoreId: storeId });
