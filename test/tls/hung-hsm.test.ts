@@ -31,7 +31,7 @@ const dir = mkdtempSync(join(tmpdir(), 'hsmkms-hung-hsm-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** The HSM call timeout given to the processes under test. */
-const CALL_TIMEOUT_MS = 2_000;
+const CALL_TIMEOUT_MS = 3_000;
 /** What "about the deadline" allows on a shared, busy machine. */
 const WITHIN_MS = CALL_TIMEOUT_MS + 4_000;
 
