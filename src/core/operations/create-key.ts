@@ -88,8 +88,11 @@ export const createKey: Operation = {
       },
     });
 
-    // Before the HSM makes the object; checked again, under a lock, where the key is inserted.
-    if (keySpec === TOKEN_OBJECT_SPEC) await requireTokenObjectRoom(deps.store, deps.settings);
+    // Material that is an object of its own in the default store's HSM (the backend says which:
+    // Ed25519) is bounded in number: checked before the HSM makes the object, and again, under a
+    // lock, where the key is inserted.
+    const objectMaterial = !keyStore && deps.backend.materialIsObject(keySpec);
+    if (objectMaterial) await requireTokenObjectRoom(deps.store, deps.settings, keySpec);
     const now = deps.clock.now();
     const keyId = multiRegion ? `mrk-${randomBytes(16).toString('hex')}` : randomUUID();
     const key: KeyRecord = {
@@ -127,9 +130,9 @@ export const createKey: Operation = {
     // store, a token object that is destroyed again).
     try {
       await deps.store.transaction(async (tx) => {
-        if (keySpec === TOKEN_OBJECT_SPEC) {
+        if (objectMaterial) {
           await tx.holdLock(lockNames.ed25519Keys());
-          await requireTokenObjectRoom(tx, deps.settings);
+          await requireTokenObjectRoom(tx, deps.settings, keySpec);
         }
         if (destruction) await withdrawCreation(tx, destruction);
         await tx.insertKey(key);
@@ -173,19 +176,17 @@ export const createKey: Operation = {
 };
 
 /**
- * The key spec whose material is a persistent token object of its own (the backend's invariant:
- * SoftHSM2 cannot wrap EdDSA keys), unlike every other spec's wrapped blob in the store.
+ * LimitExceededException once the deployment holds its most keys of `spec`, a spec whose material
+ * is an object of its own in the HSM (ECC_NIST_EDWARDS25519; pending deletion ones included: their
+ * objects remain).
  */
-const TOKEN_OBJECT_SPEC: KeySpec = 'ECC_NIST_EDWARDS25519';
-
-/** LimitExceededException once the deployment holds its most ECC_NIST_EDWARDS25519 keys (pending deletion ones included: their objects remain). */
-async function requireTokenObjectRoom(store: Pick<MetadataRepository, 'countKeys'>, settings: KmsSettings): Promise<void> {
+async function requireTokenObjectRoom(store: Pick<MetadataRepository, 'countKeys'>, settings: KmsSettings, spec: KeySpec): Promise<void> {
   const max = settings.maxEd25519Keys ?? DEFAULT_MAX_ED25519_KEYS;
-  const held = await store.countKeys(TOKEN_OBJECT_SPEC);
+  const held = await store.countKeys(spec);
   if (held >= max)
     throw new KmsError(
       'LimitExceededException',
-      `This service already holds ${held} ${TOKEN_OBJECT_SPEC} keys, the most it allows (${max}): each is an object of its own in the HSM. ` +
+      `This service already holds ${held} ${spec} keys, the most it allows (${max}): each is an object of its own in the HSM. ` +
         'Keys pending deletion count until they are deleted; the operator can raise the limit with --max-ed25519-keys.',
     );
 }
