@@ -17,6 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { answerOcsp, initCa, type CaAuthorityRecord } from '../../src/ca/index.js';
 import { defaultKeyPolicy } from '../../src/core/policy/default-policy.js';
 import { startServer, type RunningServer } from '../support/server.js';
+import { sessionObjects } from '../support/session-objects.js';
 import { TEST_SETTINGS } from '../support/kms-deps.js';
 
 const run = promisify(execFile);
@@ -65,7 +66,7 @@ describe('CA keys', () => {
     }
   });
 
-  it('exist in the token only as sensitive, non-extractable private keys', () => {
+  it('exist in the token only as sensitive, non-extractable private keys', async () => {
     const m = server.app.backend.module;
     const P = pkcs11js;
     const slot = m.C_GetSlotList(true).find((s) => m.C_GetTokenInfo(s).label.trim() === process.env.HSMKMS_TEST_TOKEN)!;
@@ -73,12 +74,7 @@ describe('CA keys', () => {
     try {
       // The working copies the CA's signatures used are session objects of this process:
       // root, intermediate and OCSP key, nothing else.
-      m.C_FindObjectsInit(s, [
-        { type: P.CKA_TOKEN, value: false },
-        { type: P.CKA_CLASS, value: P.CKO_PRIVATE_KEY },
-      ]);
-      const handles = m.C_FindObjects(s, 1000);
-      m.C_FindObjectsFinal(s);
+      const handles = await sessionObjects(m, s, [{ type: P.CKA_CLASS, value: P.CKO_PRIVATE_KEY }]);
       expect(handles).toHaveLength(3);
       for (const h of handles) {
         const [sensitive, extractable] = m.C_GetAttributeValue(s, h, [{ type: P.CKA_SENSITIVE }, { type: P.CKA_EXTRACTABLE }]);

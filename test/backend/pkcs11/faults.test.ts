@@ -144,11 +144,11 @@ describe('a derived secret the token would not destroy', () => {
     const PublicKey = generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).publicKey.export({ format: 'der', type: 'spki' });
     const derive = () => kms.send(new DeriveSharedSecretCommand({ KeyId: agreement, KeyAgreementAlgorithm: 'ECDH', PublicKey }));
     const expected = Buffer.from((await derive()).SharedSecret!);
-    expect(genericSecretSessionObjects(server.app.backend)).toBe(0);
+    expect(await genericSecretSessionObjects(server.app.backend)).toBe(0);
     control.set(['fault=C_DestroyObject CKR_FUNCTION_FAILED count=1']);
     expect(Buffer.from((await derive()).SharedSecret!)).toStrictEqual(expected);
     control.set([]);
-    expect(genericSecretSessionObjects(server.app.backend)).toBe(0);
+    expect(await genericSecretSessionObjects(server.app.backend)).toBe(0);
   });
 });
 

@@ -3,7 +3,7 @@ import type { Logger } from '../../../src/core/ports.js';
 import { openPkcs11Backend, type Pkcs11Backend, type Pkcs11BackendConfig } from '../../../src/backend/pkcs11/index.js';
 import { testHsmConfig } from '../../support/hsm.js';
 import pkcs11js from 'pkcs11js';
-import type { Handle } from 'pkcs11js';
+import { sessionObjects } from '../../support/session-objects.js';
 
 export { env } from '../../support/hsm.js';
 
@@ -54,20 +54,19 @@ export class RecordingLogger implements Logger {
  * This process's generic-secret session objects on every initialised token of `backend`'s module:
  * a derived ECDH secret left behind would be one.
  */
-export function genericSecretSessionObjects(backend: Pkcs11Backend): number {
+export async function genericSecretSessionObjects(backend: Pkcs11Backend): Promise<number> {
   const P = pkcs11js;
   const m = backend.module;
   let found = 0;
   for (const slot of m.C_GetSlotList(true).filter((slot) => (m.C_GetTokenInfo(slot).flags & P.CKF_TOKEN_INITIALIZED) !== 0)) {
     const s = m.C_OpenSession(slot, P.CKF_SERIAL_SESSION);
     try {
-      m.C_FindObjectsInit(s, [
-        { type: P.CKA_TOKEN, value: false },
-        { type: P.CKA_CLASS, value: P.CKO_SECRET_KEY },
-        { type: P.CKA_KEY_TYPE, value: P.CKK_GENERIC_SECRET },
-      ]);
-      found += (m.C_FindObjects(s, 100) as Handle[]).length;
-      m.C_FindObjectsFinal(s);
+      found += (
+        await sessionObjects(m, s, [
+          { type: P.CKA_CLASS, value: P.CKO_SECRET_KEY },
+          { type: P.CKA_KEY_TYPE, value: P.CKK_GENERIC_SECRET },
+        ])
+      ).length;
     } finally {
       m.C_CloseSession(s);
     }

@@ -7,33 +7,29 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Pkcs11Backend } from '../../../src/backend/pkcs11/index.js';
 import type { KeySpec } from '../../../src/core/model.js';
 import type { MaterialRef } from '../../../src/core/ports.js';
+import { sessionObjects as thisProcessSessionObjects } from '../../support/session-objects.js';
 import { closeAllSessions, openTestBackend, RecordingLogger } from './helpers.js';
 
 let n = 0;
 const ref = (keySpec: KeySpec, wrapped: Buffer, publicKey?: Buffer) => ({ id: `life-${n++}`, keySpec, wrapped, publicKey: publicKey ?? Buffer.alloc(0) });
 
 /** Runs `fn` on a session of its own on the run's token (the application's other sessions' objects are visible to it). */
-function onTestToken<T>(backend: Pkcs11Backend, fn: (m: Pkcs11Backend['module'], s: pkcs11js.Handle) => T): T {
+async function onTestToken<T>(backend: Pkcs11Backend, fn: (m: Pkcs11Backend['module'], s: pkcs11js.Handle) => T | Promise<T>): Promise<T> {
   const m = backend.module;
   const slot = m.C_GetSlotList(true).find((s) => m.C_GetTokenInfo(s).label.trim() === process.env.HSMKMS_TEST_TOKEN)!;
   const s = m.C_OpenSession(slot, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);
   try {
-    return fn(m, s);
+    return await fn(m, s);
   } finally {
     m.C_CloseSession(s);
   }
 }
 
 /** Session objects this process holds in the token matching `template` (all of the application's sessions see them). */
-function sessionObjects(backend: Pkcs11Backend, template: pkcs11js.Template = []): pkcs11js.Handle[] {
-  return onTestToken(backend, (m, s) => {
-    m.C_FindObjectsInit(s, [{ type: pkcs11js.CKA_TOKEN, value: false }, ...template]);
-    const found = m.C_FindObjects(s, 100000);
-    m.C_FindObjectsFinal(s);
-    return found;
-  });
+function sessionObjects(backend: Pkcs11Backend, template: pkcs11js.Template = []): Promise<pkcs11js.Handle[]> {
+  return onTestToken(backend, (m, s) => thisProcessSessionObjects(m, s, template));
 }
-const sessionObjectCount = (backend: Pkcs11Backend) => sessionObjects(backend).length;
+const sessionObjectCount = async (backend: Pkcs11Backend) => (await sessionObjects(backend)).length;
 
 describe('handle cache', () => {
   let backend: Pkcs11Backend;
@@ -43,16 +39,16 @@ describe('handle cache', () => {
   afterAll(() => backend.close());
 
   it('keeps at most cacheSize unwrapped keys in the token and re-unwraps evicted ones', async () => {
-    const before = sessionObjectCount(backend);
+    const before = await sessionObjectCount(backend);
     const keys: MaterialRef[] = [];
     for (let i = 0; i < 10; i++) keys.push(ref('SYMMETRIC_DEFAULT', (await backend.generateKeyMaterial('SYMMETRIC_DEFAULT')).wrapped));
     // Generating leaves nothing behind: the extractable copy was wrapped and destroyed.
-    expect(sessionObjectCount(backend)).toBe(before);
+    expect(await sessionObjectCount(backend)).toBe(before);
     const sealed = [];
     for (const k of keys) sealed.push(await backend.encryptSymmetric(k, Buffer.from(k.id), Buffer.alloc(0)));
     expect(backend.stats().cachedKeys).toBe(4);
     await new Promise((r) => setTimeout(r, 20)); // destruction of evicted objects is queued on the owner session
-    expect(sessionObjectCount(backend) - before).toBe(4);
+    expect((await sessionObjectCount(backend)) - before).toBe(4);
     // Evicted keys come back transparently, in any order.
     for (let i = keys.length - 1; i >= 0; i--) {
       const k = keys[i]!;
@@ -62,7 +58,7 @@ describe('handle cache', () => {
     backend.forget(keys[0]!.id);
     expect(backend.stats().cachedKeys).toBe(3);
     await new Promise((r) => setTimeout(r, 20));
-    expect(sessionObjectCount(backend) - before).toBe(3);
+    expect((await sessionObjectCount(backend)) - before).toBe(3);
   });
 
   it('holds every unwrapped working copy as a sensitive, never-extractable session object', async () => {
@@ -78,9 +74,7 @@ describe('handle cache', () => {
     const slot = m.C_GetSlotList(true).find((s) => m.C_GetTokenInfo(s).label.trim() === process.env.HSMKMS_TEST_TOKEN)!;
     const s = m.C_OpenSession(slot, P.CKF_SERIAL_SESSION);
     try {
-      m.C_FindObjectsInit(s, [{ type: P.CKA_TOKEN, value: false }]);
-      const handles = m.C_FindObjects(s, 1000);
-      m.C_FindObjectsFinal(s);
+      const handles = await thisProcessSessionObjects(m, s);
       expect(handles.length).toBeGreaterThanOrEqual(4);
       for (const h of handles) {
         const [cls, sensitive, extractable, neverExtractable] = m.C_GetAttributeValue(s, h, [
@@ -203,9 +197,9 @@ describe('session recovery', () => {
     const sig = await backend.sign(ec, 'ECDSA_SHA_384', Buffer.from('x'), 'RAW');
     expect(await backend.verify(ec, 'ECDSA_SHA_384', Buffer.from('x'), 'RAW', sig)).toBe(true);
     // Destroy the cached public key copy behind the backend's back (another session of this process sees it).
-    const copies = sessionObjects(backend, [{ type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PUBLIC_KEY }]);
+    const copies = await sessionObjects(backend, [{ type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PUBLIC_KEY }]);
     expect(copies.length).toBeGreaterThanOrEqual(1);
-    onTestToken(backend, (m, s) => copies.forEach((h) => m.C_DestroyObject(s, h)));
+    await onTestToken(backend, (m, s) => copies.forEach((h) => m.C_DestroyObject(s, h)));
     const warnings = log.count('warn');
     // The stale handle is a lost handle (recovered from and retried), not the caller's fault.
     expect(await backend.verify(ec, 'ECDSA_SHA_384', Buffer.from('x'), 'RAW', sig)).toBe(true);
