@@ -65,8 +65,8 @@ function threadTimes(pid) {
 
 /**
  * An open-loop run with the server's CPU over it: per request, all threads and the main thread
- * (ms) and the times the main thread was scheduled, and the share of the run the main thread was on a CPU (its
- * busy share: what the queue in front of the event loop grows with).
+ * (ms) and the times the main thread was scheduled; and the share of the run the main thread was
+ * on a CPU (its busy share: what the queue in front of the event loop grows with).
  */
 async function openLoopWithCpu(pid, ...args) {
   const before = threadTimes(pid);
