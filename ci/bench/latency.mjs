@@ -20,10 +20,16 @@
 //   - the same p99 against a third server with `--audit-sync background` (the record written to
 //     the file before the answer, fdatasync'd right after it; see README "Durable before
 //     visible"), with its own verdict against the same target;
+//   - for each open-loop run, the server's CPU per request (all threads, main thread) and the
+//     times its main thread was scheduled per request (wake-ups, and preemptions on a busy
+//     machine), and the share of the run its main thread was on a CPU:
+//     a request that arrives alone costs 2–3× the CPU of one in a batch, so half the 64-connection
+//     rate keeps the event loop busier than half, and the p99 grows with that share (FINDINGS,
+//     "What sets the p99 at half rate with the audit off");
 //   - beside them, the same server's rate with no added latency: the CPU's ceiling. Where it is
 //     below the pool's bound, the bound cannot be reached on this machine whatever the pool.
 // BENCH_LATENCIES_MS (default 0.2,1,2) and BENCH_POOL_SIZES (default 4,16) choose the grid.
-import { chmodSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { KMSClient, CreateKeyCommand } from '@aws-sdk/client-kms';
 import { SignatureV4 } from '@smithy/signature-v4';
@@ -34,6 +40,49 @@ import { benchPort } from './core.mjs';
 
 /** HSM calls one Encrypt makes once the key's handle is cached (see src/backend/pkcs11/aes-gcm.ts). */
 export const CALLS_PER_ENCRYPT = 2;
+
+/**
+ * CPU time (ms) of all of a process's threads and of its main thread, and the main thread's
+ * times on a CPU (each a wake-up, bar preemptions), from /proc/<pid>/task/<tid>/schedstat (Linux).
+ */
+function threadTimes(pid) {
+  const out = { allMs: 0, mainMs: 0, mainRuns: 0 };
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    let fields;
+    try {
+      fields = readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ').map(Number);
+    } catch {
+      continue; // the thread ended meanwhile
+    }
+    out.allMs += fields[0] / 1e6;
+    if (tid === String(pid)) {
+      out.mainMs = fields[0] / 1e6;
+      out.mainRuns = fields[2];
+    }
+  }
+  return out;
+}
+
+/**
+ * An open-loop run with the server's CPU over it: per request, all threads and the main thread
+ * (ms) and the times the main thread was scheduled; and the share of the run the main thread was
+ * on a CPU (its busy share: what the queue in front of the event loop grows with).
+ */
+async function openLoopWithCpu(pid, ...args) {
+  const before = threadTimes(pid);
+  const started = performance.now();
+  const r = await openLoop(...args);
+  const elapsedMs = performance.now() - started;
+  const after = threadTimes(pid);
+  const n = Math.max(1, r.answered);
+  return {
+    ...r,
+    cpuMs: (after.allMs - before.allMs) / n,
+    mainMs: (after.mainMs - before.mainMs) / n,
+    wakeups: (after.mainRuns - before.mainRuns) / n,
+    mainBusy: (after.mainMs - before.mainMs) / elapsedMs,
+  };
+}
 
 const list = (value, fallback) => (value ?? fallback).split(',').map(Number).filter((n) => n > 0);
 
@@ -108,12 +157,12 @@ export async function latencyTable(h, { seconds }) {
           `  … interposer: ${got.calls} calls (${(got.calls / (rps * seconds)).toFixed(2)} per request), ${got.nominalMs.toFixed(3)} ms asked, ` +
             `${got.addedMs.toFixed(3)} ms added, ${got.inCallMs.toFixed(3)} ms in the call, per call`,
         );
-        const half = await openLoop(endpoint, await request(), { rate: rps / 2, seconds, connections: 64 });
+        const half = await openLoopWithCpu(server.child.pid, endpoint, await request(), { rate: rps / 2, seconds, connections: 64 });
         if (half.non2xx || half.errors) throw new Error(`open-loop run: ${half.non2xx} error responses, ${half.errors} socket errors`);
         const offUrl = `http://127.0.0.1:${offPort}`;
         const openOff = async (label) => {
           await h.once('latency warm-up (audit off)', offUrl, [await requestOff()], 1, 64);
-          const r = await openLoop(offUrl, await requestOff(), { rate: rps / 2, seconds, connections: 64 });
+          const r = await openLoopWithCpu(auditOff.child.pid, offUrl, await requestOff(), { rate: rps / 2, seconds, connections: 64 });
           if (r.non2xx || r.errors) throw new Error(`open-loop run, ${label}: ${r.non2xx} error responses, ${r.errors} socket errors`);
           return r;
         };
@@ -134,9 +183,11 @@ export async function latencyTable(h, { seconds }) {
             `audit off: p50 ${halfOff.p50Ms.toFixed(2)} ms, p99 ${halfOff.p99Ms.toFixed(2)} ms; ` +
             `audit off and no added latency: p50 ${floor.p50Ms.toFixed(2)} ms, p99 ${floor.p99Ms.toFixed(2)} ms`,
         );
+        const cpu = (r) => `${r.cpuMs.toFixed(2)} ms (main thread ${r.mainMs.toFixed(2)} ms, ${r.wakeups.toFixed(1)} times scheduled; busy ${(100 * r.mainBusy).toFixed(0)}% of the run)`;
+        console.error(`  … server CPU per request at half rate: default ${cpu(half)}; audit off ${cpu(halfOff)}; audit off, no added latency ${cpu(floor)}`);
         rows.push({
           ms, pool, rps, bound, ceiling, deliveredMs: got.inCallMs, deliveredBound,
-          p50: half.p50Ms, p99: half.p99Ms, halfRate: half.rate, p99Bg: halfBg.p99Ms, p50Off: halfOff.p50Ms, p99Off: halfOff.p99Ms, p99Floor: floor.p99Ms,
+          p50: half.p50Ms, p99: half.p99Ms, halfRate: half.rate, busy: half.mainBusy, busyFloor: floor.mainBusy, p99Bg: halfBg.p99Ms, p50Off: halfOff.p50Ms, p99Off: halfOff.p99Ms, p99Floor: floor.p99Ms,
         });
       }
     } finally {
@@ -151,7 +202,7 @@ export function formatLatencyTable(rows, { seconds }) {
     `\nnetwork-HSM latency (cloudhsm profile through the PKCS#11 interposer, 1 worker, audit on; Encrypt 1 KB = ${CALLS_PER_ENCRYPT} HSM calls; ${seconds} s per figure)`,
     'bound = pool ÷ (calls × per-call HSM time): nominal (the latency asked for; the verdict) and delivered (the interposer\'s measured time per call)',
     'p99 @ half rate: the default audit trail (record fdatasync\'d before the answer), then --audit-sync background (record in the file before the answer, fdatasync\'d right after)',
-    'latency/call  pool   req/s @64   bound nominal   ratio (≥ 0.8)   delivered/call   bound delivered   ratio   CPU ceiling (0 ms)   p99 @ half rate   vs HSM time/Encrypt (≤ 3×)   p99 --audit-sync background   vs HSM time (≤ 3×)   p99 --audit off   p99 --audit off, 0 ms',
+    'latency/call  pool   req/s @64   bound nominal   ratio (≥ 0.8)   delivered/call   bound delivered   ratio   CPU ceiling (0 ms)   p99 @ half rate   vs HSM time/Encrypt (≤ 3×)   p99 --audit-sync background   vs HSM time (≤ 3×)   p99 --audit off   p99 --audit off, 0 ms   event loop busy @ half rate (default / audit off, 0 ms)',
   ];
   for (const r of rows) {
     const ratio = r.rps / r.bound;
@@ -163,7 +214,8 @@ export function formatLatencyTable(rows, { seconds }) {
         `${r.ceiling.toFixed(0)}${r.ceiling < r.bound ? ' (below the bound)' : ''}`.padStart(21) +
         `${`${r.p99.toFixed(2)} ms`.padStart(18)}   ${`${(r.p99 / hsmMs).toFixed(2)}× of ${hsmMs.toFixed(1)} ms ${r.p99 <= 3 * hsmMs ? 'met' : 'NOT met'}`.padEnd(26)}` +
         `${`${r.p99Bg.toFixed(2)} ms`.padStart(30)}   ${`${(r.p99Bg / hsmMs).toFixed(2)}× ${r.p99Bg <= 3 * hsmMs ? 'met' : 'NOT met'}`.padEnd(18)}` +
-        `${`${r.p99Off.toFixed(2)} ms`.padStart(18)} (${(r.p99Off / hsmMs).toFixed(2)}×)${`${r.p99Floor.toFixed(2)} ms`.padStart(14)}`,
+        `${`${r.p99Off.toFixed(2)} ms`.padStart(18)} (${(r.p99Off / hsmMs).toFixed(2)}×)${`${r.p99Floor.toFixed(2)} ms`.padStart(14)}` +
+        `${`${(100 * r.busy).toFixed(0)}% / ${(100 * r.busyFloor).toFixed(0)}%`.padStart(20)}`,
     );
   }
   return lines.join('\n');

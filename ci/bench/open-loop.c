@@ -15,7 +15,8 @@
  * JSON line: requests answered, the rate achieved, latency percentiles, non-2xx answers, socket
  * errors, and how late the client itself sent (p99 and max of send time - due time, which
  * includes waiting for a free connection). Every request is answered or counted as an error
- * within SECONDS + 30 s.
+ * within SECONDS + 30 s. With OPEN_LOOP_SAMPLES=FILE it also writes each answer's due time and
+ * latency there, to line the slow ones up with what a server recorded (see the variable below).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -38,6 +39,7 @@
 typedef struct {
   int fd;
   int busy;
+  int parked; /* in the idle list: a connection the server closed while idle is reopened there, not listed twice */
   double due;
   size_t len;
   char buf[BUF];
@@ -125,6 +127,11 @@ int main(int argc, char **argv) {
   double *latency = calloc((size_t)total, sizeof(double));
   double *late = calloc((size_t)total, sizeof(double));
   double *waiting = calloc((size_t)total, sizeof(double)); /* due times of requests waiting for a connection */
+  /* OPEN_LOOP_SAMPLES=FILE: each answer as "due_ms latency_ms" (CLOCK_MONOTONIC, the clock of
+   * process.hrtime() in a Node server on the same machine), to line slow answers up with events
+   * the server records. */
+  const char *samples_path = getenv("OPEN_LOOP_SAMPLES");
+  double *due_of = samples_path ? calloc((size_t)total, sizeof(double)) : NULL;
   conn_t *conns = calloc((size_t)nconn, sizeof(conn_t));
   int *idle = calloc((size_t)nconn, sizeof(int));
   if (!latency || !late || !waiting || !conns || !idle) return 2;
@@ -136,6 +143,7 @@ int main(int argc, char **argv) {
     conns[i].fd = open_conn(port);
     struct epoll_event e = {.events = EPOLLIN, .data.u32 = (uint32_t)i};
     epoll_ctl(ep, EPOLL_CTL_ADD, conns[i].fd, &e);
+    conns[i].parked = 1;
     idle[nidle++] = i;
   }
   int timer = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
@@ -166,6 +174,7 @@ int main(int argc, char **argv) {
       double due = start + scheduled * interval;
       if (nidle > 0) {
         int i = idle[--nidle];
+        conns[i].parked = 0;
         SEND(i, due);
       } else {
         waiting[wait_tail++] = due;
@@ -210,7 +219,10 @@ int main(int argc, char **argv) {
           return 2;
         }
         if (got == 0) continue;
-        if (c->busy && answered < total) latency[answered++] = now_ms() - c->due;
+        if (c->busy && answered < total) {
+          if (due_of) due_of[answered] = c->due;
+          latency[answered++] = now_ms() - c->due;
+        }
         if (status < 200 || status >= 300) non2xx++;
         memmove(c->buf, c->buf + got, c->len - (size_t)got);
         c->len -= (size_t)got;
@@ -220,13 +232,23 @@ int main(int argc, char **argv) {
         if (wait_head < wait_tail) {
           SEND(i, waiting[wait_head]);
           wait_head++;
-        } else {
+        } else if (!c->parked) {
+          c->parked = 1;
           idle[nidle++] = (int)i;
         }
       }
     }
   }
   double elapsed = now_ms() - start;
+  if (due_of) {
+    FILE *out = fopen(samples_path, "w");
+    if (!out) {
+      perror("open-loop: OPEN_LOOP_SAMPLES");
+      return 2;
+    }
+    for (long k = 0; k < answered; k++) fprintf(out, "%.3f %.3f\n", due_of[k], latency[k]);
+    fclose(out);
+  }
   qsort(latency, (size_t)answered, sizeof(double), cmp);
   qsort(late, (size_t)sent, sizeof(double), cmp);
   printf("{\"sent\":%ld,\"answered\":%ld,\"rate\":%.2f,\"p50Ms\":%.3f,\"p90Ms\":%.3f,\"p99Ms\":%.3f,\"p999Ms\":%.3f,\"maxMs\":%.3f,"

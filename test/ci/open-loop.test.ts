@@ -63,6 +63,29 @@ describe('open-loop client', () => {
     expect(cut.answered + cut.errors).toBe(20);
   });
 
+  it('reuses connections the server closed while idle, each listed once', async () => {
+    // A server that closes each connection 20 ms after its answer, as one closing idle keep-alive
+    // connections does (node:http after 5 s, which a bench run at a low rate meets): at 20/s each
+    // connection is closed before the next request is due, and opened again. The client used to list it as idle a second time,
+    // one more entry per request, past the end of its list of 64 (heap corruption: the client
+    // aborted, "malloc(): corrupted top size").
+    const closing = http.createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(200, { 'content-length': 2 }).end('{}');
+        setTimeout(() => req.socket.end(), 20);
+      });
+    });
+    await new Promise<void>((r) => closing.listen(0, '127.0.0.1', r));
+    try {
+      const r = await openLoop(`http://127.0.0.1:${(closing.address() as AddressInfo).port}`, request(), { rate: 20, seconds: 3 });
+      expect(r).toMatchObject({ sent: 60, answered: 60, non2xx: 0, errors: 0 });
+    } finally {
+      closing.closeAllConnections();
+      await new Promise<void>((r) => closing.close(() => r()));
+    }
+  });
+
   it('replays the request byte for byte, with its own Content-Length', () => {
     const raw = rawRequest('127.0.0.1:9', { path: '/', headers: { Host: 'x', 'content-length': 1, 'x-amz-date': '20261201T000000Z' }, body: 'é' }).toString();
     expect(raw).toBe('POST / HTTP/1.1\r\nhost: 127.0.0.1:9\r\nx-amz-date: 20261201T000000Z\r\ncontent-length: 2\r\n\r\né');
