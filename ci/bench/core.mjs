@@ -60,7 +60,7 @@ export function cpuMs(pid) {
 }
 
 /** Requests each hsmkms process answers before the measured rounds (`BENCH_WARMUP_REQUESTS`). */
-const WARMUP_REQUESTS = Number(process.env.BENCH_WARMUP_REQUESTS ?? 5_000);
+export const WARMUP_REQUESTS = Number(process.env.BENCH_WARMUP_REQUESTS ?? 5_000);
 
 /** Unmeasured one-second runs for at least 2 s and until `total` requests were answered (at most 30 s). */
 async function warmUp(h, label, url, makeRequests, total) {
