@@ -24,7 +24,7 @@ import { promisify } from 'node:util';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { Sha256 } from '@aws-crypto/sha256-js';
 import { benchCsrs } from './ca-requests.mjs';
-import { WARMUP_REQUESTS } from './core.mjs';
+import { WARMUP_REQUESTS, warmUp } from './core.mjs';
 import { wrk } from './wrk.mjs';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -118,7 +118,7 @@ try {
     const r = await wrk(endpoint, requests, { seconds, connections: CONCURRENCY, script, timeoutS: 30 });
     const used = cpuMs(server.pid) - before;
     if (r.non2xx || r.errors) throw new Error(`${label}: ${r.non2xx} error responses, ${r.errors} socket errors ${JSON.stringify(r.errorKinds)}`);
-    return { rps: r.rps, requests: r.requests, cpuMsPerCall: used / r.requests, p50Ms: r.p50Ms };
+    return { rps: r.rps, cpuMsPerCall: used / r.requests, p50Ms: r.p50Ms };
   };
 
   // Warm-up (JIT, connections, the token's working copies), then alternating measured rounds;
@@ -128,22 +128,11 @@ try {
   // the CA's store), which V8 goes on compiling for several thousand calls, so the one second
   // each used before left the issuance side partly cold (its CPU per call fell round after round
   // while the Sign's stayed flat) — the same time, not the same warmth.
-  const warmUp = async (label, makeRequests) => {
-    const started = performance.now();
-    let answered = 0;
-    let cpu = 0;
-    for (let runs = 0; (answered < WARMUP_REQUESTS || runs < 2) && performance.now() < started + 30_000; runs++) {
-      const r = await round(label, await makeRequests(), 1);
-      answered += r.requests;
-      cpu = r.cpuMsPerCall;
-    }
-    return { answered, cpu };
-  };
-  const warm = [await warmUp('Sign warm-up', signRequests), await warmUp('issuance warm-up', issueRequests)];
-  console.error(
-    `  warm-up: KMS Sign ${warm[0].answered} calls (last second ${warm[0].cpu.toFixed(2)} ms CPU each), ` +
-      `issuance ${warm[1].answered} (last second ${warm[1].cpu.toFixed(2)} ms)`,
-  );
+  const last = {};
+  const once = { once: async (label, _url, requests, seconds) => (last[label] = await round(label, requests, seconds)).rps };
+  await warmUp(once, 'Sign warm-up', endpoint, signRequests, WARMUP_REQUESTS);
+  await warmUp(once, 'issuance warm-up', endpoint, issueRequests, WARMUP_REQUESTS);
+  console.error(`  warm-up: ${WARMUP_REQUESTS} calls or more each; last second KMS Sign ${last['Sign warm-up'].cpuMsPerCall.toFixed(2)} ms CPU each, issuance ${last['issuance warm-up'].cpuMsPerCall.toFixed(2)} ms`);
   const signs = [];
   const issues = [];
   const ratios = [];
