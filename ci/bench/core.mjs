@@ -60,10 +60,14 @@ export function cpuMs(pid) {
 }
 
 /** Requests each hsmkms process answers before the measured rounds (`BENCH_WARMUP_REQUESTS`). */
-const WARMUP_REQUESTS = Number(process.env.BENCH_WARMUP_REQUESTS ?? 5_000);
+export const WARMUP_REQUESTS = Number(process.env.BENCH_WARMUP_REQUESTS ?? 5_000);
 
-/** Unmeasured one-second runs for at least 2 s and until `total` requests were answered (at most 30 s). */
-async function warmUp(h, label, url, makeRequests, total) {
+/**
+ * Unmeasured one-second runs for at least 2 s and until `total` requests were answered (at most
+ * 30 s); `h.once(label, url, requests, seconds)` runs one and returns its rate (per second, so
+ * about how many a one-second run answered).
+ */
+export async function warmUp(h, label, url, makeRequests, total) {
   const started = performance.now();
   for (let done = 0, runs = 0; (done < total || runs < 2) && performance.now() < started + 30_000; runs++)
     done += await h.once(label, url, await makeRequests(), 1);
