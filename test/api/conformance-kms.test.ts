@@ -341,15 +341,30 @@ describe('GenerateMac, VerifyMac: a MAC algorithm the HMAC key\'s spec does not 
 describe('ImportKeyMaterial: KEY_MATERIAL_EXPIRES without ValidTo', () => {
   // Recorded AWS KMS answer (LocalStack's test_import_key_symmetric, import-expiring-key-without-valid-to):
   // ValidationException "A validTo date must be set if the ExpirationModel is KEY_MATERIAL_EXPIRES".
-  it('is ValidationException in AWS\'s words', async () => {
+  // KEY_MATERIAL_EXPIRES is also the default when ExpirationModel is left out (API reference).
+  async function importRequest(extra: { ExpirationModel?: 'KEY_MATERIAL_EXPIRES'; ValidTo?: Date }) {
     const KeyId = (await h.kms.send(new CreateKeyCommand({ Origin: 'EXTERNAL' }))).KeyMetadata!.KeyId!;
     const params = await h.kms.send(new GetParametersForImportCommand({ KeyId, WrappingAlgorithm: 'RSAES_OAEP_SHA_256', WrappingKeySpec: 'RSA_2048' }));
-    const request = { KeyId, ImportToken: params.ImportToken, EncryptedKeyMaterial: wrapped(params.PublicKey!), ExpirationModel: 'KEY_MATERIAL_EXPIRES' as const };
-    expect(await failure(h.kms.send(new ImportKeyMaterialCommand(request)))).toEqual({
-      name: 'ValidationException',
-      message: 'A validTo date must be set if the ExpirationModel is KEY_MATERIAL_EXPIRES',
-      status: 400,
-    });
+    return { KeyId, ImportToken: params.ImportToken, EncryptedKeyMaterial: wrapped(params.PublicKey!), ...extra };
+  }
+  const refusal = { name: 'ValidationException', message: 'A validTo date must be set if the ExpirationModel is KEY_MATERIAL_EXPIRES', status: 400 };
+
+  it.each([
+    ['named', { ExpirationModel: 'KEY_MATERIAL_EXPIRES' as const }],
+    ['left out (the default)', {}],
+  ])('is ValidationException in AWS\'s words, ExpirationModel %s, and the key stays PendingImport', async (_, extra) => {
+    const request = await importRequest(extra);
+    expect(await failure(h.kms.send(new ImportKeyMaterialCommand(request)))).toEqual(refusal);
+    expect((await h.kms.send(new DescribeKeyCommand({ KeyId: request.KeyId }))).KeyMetadata).toMatchObject({ KeyState: 'PendingImport' });
+  });
+
+  it('with ValidTo and no ExpirationModel, imports material that expires at ValidTo', async () => {
+    const ValidTo = new Date(Math.ceil(Date.now() / 1000) * 1000 + 86_400_000);
+    const request = await importRequest({ ValidTo });
+    await h.kms.send(new ImportKeyMaterialCommand(request));
+    const metadata = (await h.kms.send(new DescribeKeyCommand({ KeyId: request.KeyId }))).KeyMetadata!;
+    expect(metadata).toMatchObject({ KeyState: 'Enabled', ExpirationModel: 'KEY_MATERIAL_EXPIRES' });
+    expect(metadata.ValidTo!.getTime()).toBe(ValidTo.getTime());
   });
 });
 

@@ -29,12 +29,17 @@ import { sdkServer } from '../support/sdk-server.js';
 
 const h = sdkServer();
 
-/** Wraps `material` (RSAES_OAEP_SHA_256) for a fresh GetParametersForImport of `KeyId` and imports it with `options`. */
+/**
+ * Wraps `material` (RSAES_OAEP_SHA_256) for a fresh GetParametersForImport of `KeyId` and imports it
+ * with `options`: material that does not expire unless they say otherwise (AWS's default is
+ * KEY_MATERIAL_EXPIRES, which wants a ValidTo).
+ */
 async function importMaterial(KeyId: string, material: Buffer, options: Partial<ImportKeyMaterialCommandInput> = {}) {
   const params = await h.kms.send(new GetParametersForImportCommand({ KeyId, WrappingAlgorithm: 'RSAES_OAEP_SHA_256', WrappingKeySpec: 'RSA_2048' }));
   const publicKey = createPublicKey({ key: Buffer.from(params.PublicKey!), format: 'der', type: 'spki' });
   const EncryptedKeyMaterial = publicEncrypt({ key: publicKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, material);
-  return h.kms.send(new ImportKeyMaterialCommand({ KeyId, ImportToken: params.ImportToken, EncryptedKeyMaterial, ...options }));
+  const expiration = options.ExpirationModel || options.ValidTo ? {} : { ExpirationModel: 'KEY_MATERIAL_DOES_NOT_EXPIRE' as const };
+  return h.kms.send(new ImportKeyMaterialCommand({ KeyId, ImportToken: params.ImportToken, EncryptedKeyMaterial, ...expiration, ...options }));
 }
 
 async function externalKey(): Promise<string> {

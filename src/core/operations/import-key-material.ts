@@ -44,7 +44,9 @@ export const importKeyMaterial: Operation = {
     const token = requiredBlob(input, 'ImportToken', { min: 1, max: 6144 });
     const encryptedMaterial = requiredBlob(input, 'EncryptedKeyMaterial', { min: 1, max: 6144 });
     const validTo = optionalTimestamp(input, 'ValidTo');
-    const expirationModel = optionalEnum(input, 'ExpirationModel', EXPIRATION_MODELS) ?? (validTo ? 'KEY_MATERIAL_EXPIRES' : 'KEY_MATERIAL_DOES_NOT_EXPIRE');
+    // AWS KMS's default (API reference; LocalStack's recorded answers agree): material expires, so
+    // ValidTo is required unless the caller says KEY_MATERIAL_DOES_NOT_EXPIRE.
+    const expirationModel = optionalEnum(input, 'ExpirationModel', EXPIRATION_MODELS) ?? 'KEY_MATERIAL_EXPIRES';
     const importTypeInput = optionalEnum(input, 'ImportType', IMPORT_TYPES);
     const keyMaterialId = optionalString(input, 'KeyMaterialId', KEY_MATERIAL_ID_RULE);
     const description = optionalString(input, 'KeyMaterialDescription', KEY_MATERIAL_DESCRIPTION_RULE);
