@@ -84,14 +84,7 @@ describe('signature lengths', () => {
 describe('session working copies', () => {
   /** Private-key session objects this process has in the token, by handle. */
   async function workingCopies(): Promise<string[]> {
-    const m = new pkcs11js.PKCS11();
-    m.load(hsm.modulePath);
-    try {
-      m.C_Initialize();
-    } catch {
-      /* already initialised by the addon */
-    }
-    const slot = m.C_GetSlotList(true).find((s) => m.C_GetTokenInfo(s).label.trim() === hsm.token.label)!;
+    const { module: m, slot } = tokenSlot(hsm);
     const s = m.C_OpenSession(slot, pkcs11js.CKF_SERIAL_SESSION);
     try {
       return (await sessionObjects(m, s, [{ type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PRIVATE_KEY }])).map((h) => h.toString('hex'));

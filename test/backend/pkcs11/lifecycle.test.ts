@@ -69,11 +69,8 @@ describe('handle cache', () => {
       else if (spec === 'HMAC_384') await backend.generateMac(key, 'HMAC_SHA_384', Buffer.from('x'));
       else await backend.sign(key, spec === 'RSA_2048' ? 'RSASSA_PSS_SHA_256' : 'ECDSA_SHA_256', Buffer.from('x'), 'RAW');
     }
-    const m = backend.module;
     const P = pkcs11js;
-    const slot = m.C_GetSlotList(true).find((s) => m.C_GetTokenInfo(s).label.trim() === process.env.HSMKMS_TEST_TOKEN)!;
-    const s = m.C_OpenSession(slot, P.CKF_SERIAL_SESSION);
-    try {
+    await onTestToken(backend, async (m, s) => {
       const handles = await thisProcessSessionObjects(m, s);
       expect(handles.length).toBeGreaterThanOrEqual(4);
       for (const h of handles) {
@@ -94,9 +91,7 @@ describe('handle cache', () => {
         const secretPart = keyType!.value.readUInt32LE() === P.CKK_RSA ? P.CKA_PRIVATE_EXPONENT : P.CKA_VALUE;
         expect(() => m.C_GetAttributeValue(s, h, [{ type: secretPart }])).toThrow(/CKR_ATTRIBUTE_SENSITIVE/);
       }
-    } finally {
-      m.C_CloseSession(s);
-    }
+    });
   });
 
   it('never destroys a key an operation is still using, even when the cache thrashes', async () => {
