@@ -117,6 +117,15 @@ describe.skipIf('missing' in found)('PostgreSQL store', () => {
    * adds its row here, so that those tests undo it before the one they run again.
    */
   const UNDO: ReadonlyArray<[name: string, statements: (schema: string) => string[]]> = [
+    [
+      '0025-certificate-partial-indexes',
+      (schema) => [
+        `drop index "${schema}".ca_certificates_responders`,
+        `drop index "${schema}".ca_certificates_revoked`,
+        `create index ca_certificates_revoked on "${schema}".ca_certificates (ca_name, issuer, revoked_at)`,
+        `create index ca_certificates_by_kind on "${schema}".ca_certificates (ca_name, kind, not_after)`,
+      ],
+    ],
     ['0024-material-destructions', (schema) => [`drop table "${schema}".material_destructions`]],
     ['0023-transport-key-requesters', (schema) => [`alter table "${schema}".transport_keys drop column requester_arn`]],
     // 0022's index goes with 0016's table.

@@ -21,6 +21,7 @@ import type { Page } from '../../core/ports.js';
 import { StoreError } from '../../core/store-error.js';
 import type { CaAuthoritiesTable, CaCertificatesTable, CaDatabase } from './ca-schema.js';
 import type { SqlFlavor } from './dialect.js';
+import { RESPONDER_KIND } from './migrations/0025-certificate-partial-indexes.js';
 
 type Db = Kysely<CaDatabase>;
 
@@ -140,7 +141,8 @@ export class SqlCaStore implements CaStore {
       .selectFrom('ca_certificates')
       .selectAll()
       .where('ca_name', '=', caName)
-      .where('kind', '=', 'ocsp-responder')
+      // A literal, as in the partial index this read uses (its condition, 0025-certificate-partial-indexes.ts).
+      .where('kind', '=', sql.lit(RESPONDER_KIND))
       .where('issuer', '=', issuer)
       .where('revoked_at', 'is', null)
       .orderBy('not_after', 'desc')

@@ -19,6 +19,7 @@ import { approvalRequestCoverageSchema } from './0020-approval-request-coverage.
 import { pendingMaterialExpirySchema } from './0022-pending-material-expiry.js';
 import { transportKeyRequestersSchema } from './0023-transport-key-requesters.js';
 import { materialDestructionsSchema } from './0024-material-destructions.js';
+import { certificatePartialIndexesSchema } from './0025-certificate-partial-indexes.js';
 
 /** Every migration by name (tests build a previous version's database from the ones before a name). */
 export function migrationsFor(flavor: SqlFlavor): Record<string, Migration> {
@@ -38,6 +39,7 @@ export function migrationsFor(flavor: SqlFlavor): Record<string, Migration> {
     '0022-pending-material-expiry': pendingMaterialExpirySchema(),
     '0023-transport-key-requesters': transportKeyRequestersSchema(),
     '0024-material-destructions': materialDestructionsSchema(flavor),
+    '0025-certificate-partial-indexes': certificatePartialIndexesSchema(),
   };
 }
 
