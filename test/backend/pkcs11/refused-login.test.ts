@@ -13,7 +13,7 @@
 import { copyFileSync, chmodSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CreateKeyCommand, DecryptCommand, EncryptCommand, GenerateDataKeyCommand, KMSClient } from '@aws-sdk/client-kms';
+import { CreateKeyCommand, DecryptCommand, EncryptCommand, GenerateDataKeyCommand, KMSClient, SignCommand } from '@aws-sdk/client-kms';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { interposerControl } from '../../support/interposer.js';
 import { startServer, type RunningServer } from '../../support/server.js';
@@ -27,6 +27,8 @@ const right = readFileSync(env('HSMKMS_TEST_CLOUDHSM_PIN_FILE'), 'utf8').trim();
 let server: RunningServer;
 let kms: KMSClient;
 let keyId: string;
+/** An Ed25519 key: its material is a token object of its own, found by CKA_ID rather than unwrapped. */
+let edKeyId: string;
 let ciphertext: Uint8Array;
 
 /** Replaces the PIN file as an operator rotating it should: a new file renamed over the old one. */
@@ -42,6 +44,8 @@ beforeAll(async () => {
   kms = new KMSClient({ endpoint: server.endpoint, region: server.region, credentials: server.credentials, maxAttempts: 1 });
   keyId = (await kms.send(new CreateKeyCommand({}))).KeyMetadata!.KeyId!;
   ciphertext = (await kms.send(new EncryptCommand({ KeyId: keyId, Plaintext: Buffer.from('kept') }))).CiphertextBlob!;
+  edKeyId = (await kms.send(new CreateKeyCommand({ KeySpec: 'ECC_NIST_EDWARDS25519', KeyUsage: 'SIGN_VERIFY' }))).KeyMetadata!.KeyId!;
+  await kms.send(new SignCommand({ KeyId: edKeyId, Message: Buffer.from('m'), MessageType: 'RAW', SigningAlgorithm: 'ED25519_SHA_512' }));
 });
 afterAll(async () => {
   control.set([]);
@@ -83,6 +87,7 @@ async function answers(): Promise<Array<{ name: string; message: string }>> {
     () => kms.send(new EncryptCommand({ KeyId: keyId, Plaintext: Buffer.from('x') })),
     () => kms.send(new GenerateDataKeyCommand({ KeyId: keyId, KeySpec: 'AES_256' })),
     () => kms.send(new CreateKeyCommand({})),
+    () => kms.send(new SignCommand({ KeyId: edKeyId, Message: Buffer.from('m'), MessageType: 'RAW', SigningAlgorithm: 'ED25519_SHA_512' })),
   ];
   const seen: Array<{ name: string; message: string }> = [];
   const record = (e: unknown) => {
@@ -91,12 +96,12 @@ async function answers(): Promise<Array<{ name: string; message: string }>> {
   };
   // One after another, then a burst of them at once.
   for (let round = 0; round < 3; round++) for (const call of calls) await call().then(() => seen.push({ name: 'succeeded', message: '' }), record);
-  await Promise.all(Array.from({ length: 12 }, (_, i) => calls[i % calls.length]!().then(() => seen.push({ name: 'succeeded', message: '' }), record)));
+  await Promise.all(Array.from({ length: 15 }, (_, i) => calls[i % calls.length]!().then(() => seen.push({ name: 'succeeded', message: '' }), record)));
   return seen;
 }
 
 function expectRefusalAnswers(seen: Array<{ name: string; message: string }>): void {
-  expect(seen).toHaveLength(24);
+  expect(seen).toHaveLength(30);
   for (const { name, message } of seen) {
     expect(name).toBe('KMSInternalException');
     expect(message).toMatch(/HSM refused/);
@@ -121,6 +126,9 @@ describe('requests while the HSM refuses the login', () => {
     expect(refused).toHaveLength(1);
     expect(refused[0]).toContain('CKR_PIN_INCORRECT');
     expect(logLines('key backend call failed').length).toBeLessThanOrEqual(1);
+    // The recovery's own lines: the first of each (message, code), then at most once a minute.
+    expect(logLines('PKCS#11 recovery failed')).toHaveLength(1);
+    expect(logLines('PKCS#11 call failed; recovering and retrying').length).toBeLessThanOrEqual(3);
     expect(server.logs()).not.toMatch(/domain key/i);
     expect(server.logs()).not.toContain('not-the-pin');
     expect(server.logs()).not.toContain(right);
