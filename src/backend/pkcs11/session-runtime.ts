@@ -38,7 +38,7 @@ import type { SessionPool } from './session-pool.js';
 const P = pkcs11js;
 const MAX_RETRIES = 3;
 /** How long a login refused otherwise than as incorrect (a locked user) is not tried again with the same PIN. */
-export const REFUSED_LOGIN_RETRY_MS = 60_000;
+const REFUSED_LOGIN_RETRY_MS = 60_000;
 /** Session states in which the normal user is logged in: CKS_RO_USER_FUNCTIONS, CKS_RW_USER_FUNCTIONS. */
 const USER_STATES: ReadonlySet<number> = new Set([1, 3]);
 /** Probe failures that mean the device, not just one session, lost its state. */
