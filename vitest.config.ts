@@ -21,6 +21,8 @@ const CLOUDHSM_SUITES = [
   'test/backend/pkcs11/interposer-stats.test.ts',
   'test/backend/pkcs11/session-queueing.test.ts',
   'test/backend/pkcs11/login-retry.test.ts',
+  'test/backend/pkcs11/refused-login.test.ts',
+  'test/backend/pkcs11/keyring-list.test.ts',
   'test/backend/pkcs11/handle-epochs.test.ts',
   'test/backend/pkcs11/stale-handles.test.ts',
   'test/backend/pkcs11/session-gone.test.ts',
@@ -44,7 +46,7 @@ export default defineConfig({
           name: 'softhsm2',
           include: ['test/**/*.test.ts'],
           // Tests that need the interposer run in the cloudhsm project only.
-          exclude: ['test/backend/pkcs11/off-loop.test.ts', 'test/backend/pkcs11/faults.test.ts', 'test/backend/pkcs11/close-hung.test.ts', 'test/backend/pkcs11/interposer-stats.test.ts', 'test/backend/pkcs11/session-queueing.test.ts', 'test/backend/pkcs11/login-retry.test.ts', 'test/backend/pkcs11/handle-epochs.test.ts', 'test/backend/pkcs11/session-gone.test.ts', 'test/backend/pkcs11/missing-mechanisms.test.ts', 'test/core/material-destruction-faults.test.ts'],
+          exclude: ['test/backend/pkcs11/off-loop.test.ts', 'test/backend/pkcs11/faults.test.ts', 'test/backend/pkcs11/close-hung.test.ts', 'test/backend/pkcs11/interposer-stats.test.ts', 'test/backend/pkcs11/session-queueing.test.ts', 'test/backend/pkcs11/login-retry.test.ts', 'test/backend/pkcs11/refused-login.test.ts', 'test/backend/pkcs11/keyring-list.test.ts', 'test/backend/pkcs11/handle-epochs.test.ts', 'test/backend/pkcs11/session-gone.test.ts', 'test/backend/pkcs11/missing-mechanisms.test.ts', 'test/core/material-destruction-faults.test.ts'],
           globalSetup: [],
         },
       },

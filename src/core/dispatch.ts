@@ -71,6 +71,14 @@ function toKmsError(error: unknown, operation: string, ctx: RequestContext, logg
     return kmsErrorFromUnavailableStore(error);
   }
   if (error instanceof BackendError) {
+    // The key store's refusal of the service's login is one state that every caller meets while it
+    // lasts: the backend logged it when it began (rate-limited after), a line per request would flood the log.
+    if (error.kind === 'credentials')
+      return new KmsError(
+        'KMSInternalException',
+        "The key store's HSM refused this service's login, so no KMS key can be used. An operator must put the right HSM PIN in the service's PIN source (the server log names the HSM's reason). Try again later.",
+        { cause: error },
+      );
     logger.error({ operation, requestId: ctx.requestId, ...error.logFields() }, 'key backend call failed');
     // AWS answers DependencyTimeoutException (503, retryable) when the key store behind KMS does not answer in time.
     if (error.kind === 'timeout')

@@ -131,9 +131,12 @@ export const kmsError = {
  * - `timeout`: the key store did not answer in time; retry later.
  * - `missing`: the key material is not in the key store (a token object that was deleted or
  *   changed outside hsmkms); retrying cannot help.
+ * - `credentials`: the key store refuses this service's own login (the HSM's PIN changed, its user
+ *   is locked): no key can be used until an operator acts. The backend logs the refusal when it
+ *   happens (rate-limited after), so each caller who meets it is not logged again.
  * - `internal`: anything else (configuration, a missing mechanism, a bug).
  */
-export type BackendErrorKind = 'data' | 'unavailable' | 'timeout' | 'missing' | 'internal';
+export type BackendErrorKind = 'data' | 'unavailable' | 'timeout' | 'missing' | 'credentials' | 'internal';
 
 /**
  * The error a {@link KeyBackend} throws. Backends subclass it to carry their own detail (the

@@ -60,7 +60,7 @@
  *       C_GetAttributeValue, C_WrapKey, C_UnwrapKey, C_DeriveKey), `C_UnwrapKey <session> ->
  *       <object>` for an object made (also C_CreateObject, C_DeriveKey, C_GenerateKey), and
  *       `C_CloseSession <session> 0` once a session is closed (not those close_sessions or
- *       token_removed close), and `C_Login <session> 0` for every login that reaches the module. What a test needs to tell whether a handle was used after the
+ *       token_removed close), and `C_Login <session> 0` for every login that reaches the module (one an injected fault refuses too). What a test needs to tell whether a handle was used after the
  *       session that made it closed (an HSM that reuses handle numbers may have given the number
  *       to another object by then).
  *
@@ -582,8 +582,9 @@ static CK_RV w_C_GetMechanismInfo(CK_SLOT_ID slotID, CK_MECHANISM_TYPE type, CK_
 
 static CK_RV x_C_Login(CK_SESSION_HANDLE hSession, CK_USER_TYPE userType, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen) {
   CK_RV rv = before("C_Login");
-  if (rv != CKR_OK) return rv;
+  /* A login refused by an injected fault (a locked user) is one the token was asked for: logged too. */
   objectLog("C_Login", hSession, 0, 0);
+  if (rv != CKR_OK) return rv;
   if (!cloudhsm() || userType != CKU_USER || pPin == NULL) return real->C_Login(hSession, userType, pPin, ulPinLen);
   CK_ULONG colon = 0;
   while (colon < ulPinLen && pPin[colon] != ':') colon++;

@@ -81,6 +81,19 @@ export const CKR_CLASSES: Readonly<Record<string, CkrClass>> = {
   CKR_BUFFER_TOO_SMALL: 'config',
 };
 
+/**
+ * Codes with which a token refuses a login (C_Login): the PIN, or the user, is not what the token
+ * accepts now. Calls made without the login fail until an operator acts (kind `credentials`).
+ */
+export const LOGIN_REFUSED: ReadonlySet<string> = new Set([
+  'CKR_PIN_INCORRECT',
+  'CKR_PIN_INVALID',
+  'CKR_PIN_LEN_RANGE',
+  'CKR_PIN_EXPIRED',
+  'CKR_PIN_LOCKED',
+  'CKR_USER_PIN_NOT_INITIALIZED',
+]);
+
 /** The class of a return code; codes nobody listed are treated as needing a person. */
 export function classOf(code: string): CkrClass {
   return CKR_CLASSES[code] ?? 'config';
@@ -202,6 +215,7 @@ export interface Blame {
 /** The core-facing kind of a return code, before any session test (see token-runtime.ts). */
 export function kindOf(code: string, blame: Blame = {}): BackendErrorKind {
   if (blame.dataCodes?.includes(code)) return 'data';
+  if (LOGIN_REFUSED.has(code)) return 'credentials';
   switch (classOf(code)) {
     case 'data':
       return 'data';

@@ -29,7 +29,7 @@ import pkcs11js from 'pkcs11js';
 import type { Handle, PKCS11 } from 'pkcs11js';
 import type { Logger } from '../../core/ports.js';
 import { RepeatedLines } from '../../observability/repeated-lines.js';
-import { classOf, hsmError, HsmError, returnValueOf, sessionMayBeBroken, StaleHandleError, toHsmError, type Blame, type Recovery } from './errors.js';
+import { classOf, hsmError, HsmError, LOGIN_REFUSED, returnValueOf, sessionMayBeBroken, StaleHandleError, toHsmError, type Blame, type Recovery } from './errors.js';
 import { HsmTimeoutError, type HsmCalls } from './hsm-calls.js';
 import { retryTransient } from './module.js';
 import type { HsmProfile } from './profiles.js';
@@ -37,6 +37,8 @@ import type { SessionPool } from './session-pool.js';
 
 const P = pkcs11js;
 const MAX_RETRIES = 3;
+/** How long a login refused otherwise than as incorrect (a locked user) is not tried again with the same PIN. */
+const REFUSED_LOGIN_RETRY_MS = 60_000;
 /** Session states in which the normal user is logged in: CKS_RO_USER_FUNCTIONS, CKS_RW_USER_FUNCTIONS. */
 const USER_STATES: ReadonlySet<number> = new Set([1, 3]);
 /** Probe failures that mean the device, not just one session, lost its state. */
@@ -57,13 +59,14 @@ export abstract class SessionRuntime {
   protected recovering: Promise<void> | undefined;
   protected ownerQueue: Promise<unknown> = Promise.resolve();
   protected closed = false;
-  /** A SHA-256 of the last PIN the token refused (CKR_PIN_INCORRECT): never sent again. */
+  /** A SHA-256 of the last PIN the token refused as incorrect (CKR_PIN_INCORRECT): never sent again. */
   private refusedPin: Buffer | undefined;
   /**
-   * Whether the last login was refused (CKR_PIN_INCORRECT), until one succeeds: every request and
-   * health check then meets the refusal again, and the lines its recovery logs are rate-limited.
+   * The last login refused (a LOGIN_REFUSED code), until one succeeds: every request and health
+   * check then meets the refusal again, and the lines its recovery logs are rate-limited. Its PIN
+   * (a SHA-256) is not sent again within REFUSED_LOGIN_RETRY_MS (a locked user stays locked).
    */
-  private loginRefused = false;
+  private refusal: { pin: Buffer; code: string; at: number } | undefined;
   private readonly refusedLines = new RepeatedLines();
 
   protected constructor(
@@ -116,8 +119,12 @@ export abstract class SessionRuntime {
       try {
         await this.recover(failure.recovery);
       } catch (e) {
+        const error = toHsmError(e, 'recover');
+        this.warnRecovery({ ...error.logFields(), op: name, attempt }, 'PKCS#11 recovery failed');
+        // The token refused the login the operation needs: another attempt cannot succeed, and the
+        // caller is told that (not what the operation met without the login, e.g. no domain key).
+        if (error.kind === 'credentials') throw error;
         // The device may still be away; the next attempt fails again or finds it back.
-        this.warnRecovery({ ...toHsmError(e, 'recover').logFields(), op: name, attempt }, 'PKCS#11 recovery failed');
       }
     }
   }
@@ -128,7 +135,7 @@ export abstract class SessionRuntime {
    * must not fill the log. The refusal of a new PIN and the login restored are logged at once.
    */
   private warnRecovery(fields: Record<string, unknown>, message: string): void {
-    if (!this.loginRefused) return this.log.warn(fields, message);
+    if (!this.refusal) return this.log.warn(fields, message);
     const admitted = this.refusedLines.admit(`${message}\u0000${String(fields.ckr)}`);
     if (admitted) this.log.warn({ ...fields, ...admitted }, message);
   }
@@ -160,6 +167,16 @@ export abstract class SessionRuntime {
     if (probe === 'logged-out') return 'relogin';
     if (!probe.sessionGone) return 'device';
     return DEVICE_GONE.has(probe.code) ? 'removed' : 'owner';
+  }
+
+  /**
+   * Why a search for the token's private objects on `session` found none, when the session lacks
+   * the login (it sees no private object then): a failure that renews the login and retries, rather
+   * than one saying the object is not in the token. Undefined when the session holds the login.
+   */
+  protected async withoutLogin(session: Handle, fn: string): Promise<HsmError | undefined> {
+    if ((await this.probe(session)) !== 'logged-out') return undefined;
+    return new HsmError('CKR_USER_NOT_LOGGED_IN', P.CKR_USER_NOT_LOGGED_IN, fn, 'unavailable', `${fn} found nothing: the session does not hold the login, and sees no private object.`, 'relogin');
   }
 
   /** The cheap call that tells a live, logged-in session from a broken one. */
@@ -227,38 +244,57 @@ export abstract class SessionRuntime {
 
   /**
    * Logs the normal user in; the login is the application's, so "already logged in" is success.
-   * A PIN the token refused is not sent again: recovery runs whenever a request or a health check
+   * A refused login is not sent again at will: recovery runs whenever a request or a health check
    * finds the login lost, and every refused login counts towards locking the user out (CloudHSM
-   * locks a Crypto User after a few). A new PIN in the source (a file read again) is tried.
+   * locks a Crypto User after a few). A PIN refused as incorrect is never sent again; after another
+   * refusal (a locked user) the same PIN is tried again once per REFUSED_LOGIN_RETRY_MS. A new PIN
+   * in the source (a file read again) is tried at once. The errors are of kind `credentials`.
    */
   protected async login(session: Handle): Promise<void> {
     await retryTransient(this.profile, async () => {
       const pin = await this.userPin();
       const digest = createHash('sha256').update(pin).digest();
+      const now = Date.now();
       if (this.refusedPin?.equals(digest)) {
-        this.loginRefused = true;
+        this.refusal ??= { pin: digest, code: 'CKR_PIN_INCORRECT', at: now };
         throw hsmError(
           'CKR_PIN_INCORRECT',
           'C_Login',
-          'unavailable',
+          'credentials',
           'The token refused this PIN at an earlier login, so it is not sent again (each refusal counts towards locking the user out); put the right PIN in the PIN source.',
         );
       }
+      const last = this.refusal;
+      if (last?.pin.equals(digest) && now >= last.at && now - last.at < REFUSED_LOGIN_RETRY_MS)
+        throw hsmError(
+          last.code,
+          'C_Login',
+          'credentials',
+          `The token refused the login with this PIN (${last.code}) less than ${REFUSED_LOGIN_RETRY_MS / 1000} s ago, so it is not sent again yet; the PIN source holding another PIN is tried at once.`,
+        );
       try {
         await this.calls.call('C_Login', session, P.CKU_USER, pin);
       } catch (e) {
         const error = toHsmError(e, 'C_Login');
-        if (error.code === 'CKR_PIN_INCORRECT') {
-          this.refusedPin = digest;
-          // Another PIN refused: a new state, whose lines are logged at once. Once per PIN: it is not sent again.
-          this.refusedLines.reset();
-          this.loginRefused = true;
-          this.log.warn({ ckr: error.code }, 'PKCS#11 login refused: the token refused the PIN in the PIN source; it is not sent again until the source holds another');
+        if (LOGIN_REFUSED.has(error.code)) {
+          const incorrect = error.code === 'CKR_PIN_INCORRECT';
+          if (incorrect) this.refusedPin = digest;
+          // Another refusal (another PIN, another code): a new state, whose lines are logged at once.
+          if (!last || !last.pin.equals(digest) || last.code !== error.code) {
+            this.refusedLines.reset();
+            this.log.warn(
+              { ckr: error.code },
+              incorrect
+                ? 'PKCS#11 login refused: the token refused the PIN in the PIN source; it is not sent again until the source holds another'
+                : 'PKCS#11 login refused: the token refused the login; it is tried again at most once a minute, or at once when the PIN source holds another PIN',
+            );
+          }
+          this.refusal = { pin: digest, code: error.code, at: now };
         }
         if (error.code !== 'CKR_USER_ALREADY_LOGGED_IN') throw error;
       }
-      if (this.loginRefused) {
-        this.loginRefused = false;
+      if (this.refusal) {
+        this.refusal = undefined;
         this.log.info({ suppressed: this.refusedLines.reset() }, 'PKCS#11 login restored: the token accepted the PIN');
       }
     });

@@ -32,7 +32,7 @@ import { tokenAesKeyTemplate } from './key-specs.js';
 import { findTokenSlotWithRetries, loadModule, staleUserPin } from './module.js';
 import { profileFor } from './profiles.js';
 import { SessionPool } from './session-pool.js';
-import { SessionRuntime } from './session-runtime.js';
+import { HANDLE_GONE, SessionRuntime } from './session-runtime.js';
 
 const P = pkcs11js;
 const SILENT: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => SILENT };
@@ -86,6 +86,8 @@ const KEY_CACHE_SIZE = 4096;
 /** Other proxies' XKS ciphertexts may carry 16-byte IVs; ours are 12. */
 const XKS_IV_LENGTHS = [12, 16] as const;
 const trim = (s: string) => s.replace(/[\s\0]+$/, '');
+/** Codes of one object that cannot be read (gone, or its attributes not all written yet), not of the session. */
+const UNREADABLE_OBJECT: ReadonlySet<string> = new Set([...HANDLE_GONE, 'CKR_ATTRIBUTE_TYPE_INVALID']);
 
 /**
  * A key that cannot be used: missing, not AES-256, ambiguous, or not allowed the operation. An
@@ -202,12 +204,25 @@ export class TokenKeyring extends SessionRuntime {
     return found?.info;
   }
 
-  /** Every secret-key token object, for listing. */
+  /**
+   * Every secret-key token object, for listing. An object that vanished after the search found it,
+   * or whose attributes are not all there (SoftHSM2 writes a new object's file attribute by
+   * attribute: another process may be creating it), is left out rather than failing the listing;
+   * only while the session passes its test, so a session or device failure still fails it.
+   */
   async list(): Promise<KeyObjectInfo[]> {
     return this.run('C_FindObjects', async (s) => {
       const handles = await this.calls.findObjects(s, [{ type: P.CKA_CLASS, value: P.CKO_SECRET_KEY }, { type: P.CKA_TOKEN, value: true }], 10_000);
       const out: KeyObjectInfo[] = [];
-      for (const h of handles) out.push(await this.read(s, h));
+      for (const h of handles) {
+        try {
+          out.push(await this.read(s, h));
+        } catch (e) {
+          const code = toHsmError(e, 'C_GetAttributeValue').code;
+          if (!UNREADABLE_OBJECT.has(code) || (await this.probe(s)) !== 'ok') throw e;
+          this.log.warn({ ckr: code }, 'a token object found while listing keys could not be read (it vanished, or another process is still writing it); it is not listed');
+        }
+      }
       return out;
     });
   }

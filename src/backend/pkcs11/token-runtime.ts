@@ -73,7 +73,13 @@ export class TokenRuntime extends SessionRuntime {
         this.domain = await reloadTokenKeys(this.calls, owner, 'domain');
         domainKey = this.domain.get(blob.domainKeyId);
       }
-      if (!domainKey) throw hsmError('ERR_DOMAIN_KEY_MISSING', 'C_UnwrapKey', 'internal', 'The domain key that wrapped this key material is not in the token.');
+      // A session without the login sees no domain key at all: that is a lost login (renewed, or
+      // refused: run() tells the caller which), not a missing key.
+      if (!domainKey)
+        throw (
+          (this.domain.size === 0 ? await this.withoutLogin(owner, 'C_FindObjects') : undefined) ??
+          hsmError('ERR_DOMAIN_KEY_MISSING', 'C_UnwrapKey', 'internal', 'The domain key that wrapped this key material is not in the token.')
+        );
       await this.calls.drained();
       // Read on the owner queue, where the owner session is replaced: the epoch of `owner`.
       const epoch = this.calls.epoch;
@@ -110,6 +116,10 @@ export class TokenRuntime extends SessionRuntime {
           throw e;
         }
         throw await this.judge(e, 'C_FindObjects', {}, owner);
+      }
+      if (found.length === 0) {
+        const lost = await this.withoutLogin(owner, 'C_FindObjects');
+        if (lost) throw lost;
       }
       if (found.length !== 1)
         throw hsmError('ERR_KEY_MATERIAL_MISSING', 'C_FindObjects', 'missing', `${found.length} token objects hold this ${ref.keySpec} key material; expected one.`);
