@@ -20,8 +20,8 @@ import type { Server as HttpServer } from 'node:http';
 import { createHsmHttpsServer } from './tls/https-server.js';
 import { followPin } from './tls/hsm-token.js';
 import { createHsmHttpsServerWithClientCertificates } from './tls/client-certificates.js';
-import { HsmTlsError, hsmHandshakeFailure } from './tls/errors.js';
-import { RepeatedLines } from './observability/repeated-lines.js';
+import { HsmTlsError } from './tls/errors.js';
+import { logHandshakeFailures } from './tls/handshake-log.js';
 import { forgetTlsObjects } from './tls/hsm-token.js';
 import { openStore, type StoreConfig } from './store/open-store.js';
 import type { InvalidationBus } from './core/invalidation.js';
@@ -516,23 +516,7 @@ function httpsServerFactory(
             ? createHsmHttpsServerWithClientCertificates(options, { ca: tls.clientCa, subject: tls.clientSubject }, handler)
             : undefined;
       if (!server) throw new ConfigError('A client CA needs the client certificate subject to require (--tls-client-subject).');
-      // A handshake the HSM could not sign (its login refused, the token gone) is the server's
-      // problem: logged with the addon's message (CKR code, never the PIN). Clients' protocol errors are not.
-      // Any client can open connections: each message is logged at first, then once a minute with
-      // the count held back, and the first handshake signed again at once. While a signature the
-      // HSM did not answer in time is outstanding, every handshake fails at once, as fast as clients come.
-      const failures = new RepeatedLines();
-      server.on('tlsClientError', (error) => {
-        const failure = hsmHandshakeFailure(error);
-        if (!failure) return;
-        const admitted = failures.admit(`${failure} ${error.message}`);
-        if (!admitted) return;
-        const what = failure === 'timeout' ? 'TLS handshake failed: the HSM did not answer in time' : 'TLS handshake failed: the HSM did not sign';
-        logger.warn({ detail: error.message, ...admitted }, what);
-      });
-      server.on('secureConnection', () => {
-        if (failures.active) logger.info({ suppressed: failures.reset() }, 'TLS handshakes are signed by the HSM again');
-      });
+      logHandshakeFailures(server, logger);
       // The offload's own logins (a handshake that finds the login lost before the backend does)
       // use a PIN rotated in its file too, not the one read at start (src/cli/serve-pins.ts).
       const stopFollowing = followPin(hsm, server);

@@ -13,7 +13,7 @@ import { EXIT } from './output.js';
 import { addAuditOptions, auditConfigFrom, type AuditCliOptions } from './audit-options.js';
 import { addHsmOptions, resolveHsmConfig, type HsmCliOptions } from './hsm-options.js';
 import { DEFAULT_TOKEN_PIN, holdPins, type HeldPins } from './serve-pins.js';
-import { addServiceOptions, progress, settingsFrom, type ServiceCliOptions } from './service-options.js';
+import { addServiceOptions, logLevelOption, progress, settingsFrom, type ServiceCliOptions } from './service-options.js';
 import { readXksPolicies } from './xks-policy-options.js';
 import { addStoreOptions, storeConfigFrom, type StoreCliOptions } from './store-options.js';
 
@@ -65,9 +65,7 @@ export function serveCommand(): Command {
           'default 1000000 under the softhsm2 profile, which keeps a remnant of each until the process exits, off otherwise',
       ).env('HSMKMS_RECYCLE_WORKER_AFTER'),
     )
-    .addOption(
-      new Option('--log-level <level>', 'log level').env('HSMKMS_LOG_LEVEL').default('info').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
-    )
+    .addOption(logLevelOption())
     .addOption(
       new Option('--approval-request-ttl <seconds>', 'how long a quorum approval request stays open (60–604800)')
         .env('HSMKMS_APPROVAL_REQUEST_TTL')

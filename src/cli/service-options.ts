@@ -29,3 +29,8 @@ export function settingsFrom(options: ServiceCliOptions): KmsSettings {
 export const progress = (message: string): void => {
   process.stderr.write(`hsmkms: ${printable(message)}\n`);
 };
+
+/** `--log-level`, as `serve` and `tls proxy` take it: JSON lines on stdout at this level and above. */
+export function logLevelOption(): Option {
+  return new Option('--log-level <level>', 'log level').env('HSMKMS_LOG_LEVEL').default('info').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
+}

@@ -17,7 +17,9 @@ import {
 import { addHsmOptions, resolveHsmConfig, type HsmCliOptions } from './hsm-options.js';
 import { parseListen, parseSeconds } from './listen.js';
 import { DEFAULT_TOKEN_PIN, holdPins } from './serve-pins.js';
-import { progress } from './service-options.js';
+import type { Logger } from '../core/ports.js';
+import { createLogger } from '../observability/logger.js';
+import { logLevelOption, progress } from './service-options.js';
 
 interface KeygenOptions extends HsmCliOptions {
   label: string;
@@ -38,6 +40,7 @@ interface ProxyOptions extends HsmCliOptions {
   idleTimeout: string;
   keepAliveTimeout: string;
   upstreamTimeout: string;
+  logLevel: string;
 }
 
 const seconds = (ms: number): string => String(ms / 1000);
@@ -105,7 +108,8 @@ export function tlsCommand(): Command {
       .addOption(timeoutOption('--request-timeout', 'HSMKMS_PROXY_REQUEST_TIMEOUT', 'answer 408 and close when the whole request (headers and body) has not arrived by then', DEFAULT_PROXY_TIMEOUTS.requestMs))
       .addOption(timeoutOption('--idle-timeout', 'HSMKMS_PROXY_IDLE_TIMEOUT', 'close a connection on which nothing was sent or received for this long', DEFAULT_PROXY_TIMEOUTS.idleMs))
       .addOption(timeoutOption('--keep-alive-timeout', 'HSMKMS_PROXY_KEEP_ALIVE_TIMEOUT', 'close an idle keep-alive connection between requests after this long', DEFAULT_PROXY_TIMEOUTS.keepAliveMs))
-      .addOption(timeoutOption('--upstream-timeout', 'HSMKMS_PROXY_UPSTREAM_TIMEOUT', 'answer 504 when the upstream sends nothing for this long', DEFAULT_PROXY_TIMEOUTS.upstreamMs)),
+      .addOption(timeoutOption('--upstream-timeout', 'HSMKMS_PROXY_UPSTREAM_TIMEOUT', 'answer 504 when the upstream sends nothing for this long', DEFAULT_PROXY_TIMEOUTS.upstreamMs))
+      .addOption(logLevelOption()),
   );
   proxy.action(
     asConfigErrors(async (options: ProxyOptions) => {
@@ -119,7 +123,9 @@ export function tlsCommand(): Command {
       const { pins } = await holdPins(new Map([[DEFAULT_TOKEN_PIN, resolved.pin]]));
       const hsm = { ...resolved, pin: pins.get(DEFAULT_TOKEN_PIN)! };
       const certificates = options.keyUri.map((keyUri, i) => ({ keyUri, cert: readCertificate(options.cert[i]!) }));
-      const proxy = createTlsProxy({ hsm, certificates, upstream: options.upstream, timeouts });
+      // JSON lines on stdout, as `serve` writes them: handshakes the HSM could not sign, upstream failures.
+      const logger = createLogger({ level: options.logLevel }).child({ component: 'tls-proxy' }) as unknown as Logger;
+      const proxy = createTlsProxy({ hsm, certificates, upstream: options.upstream, timeouts, logger });
       const server = proxy.server;
       const stopFollowing = followPin(hsm, server);
       await new Promise<void>((resolve, reject) => {
@@ -129,6 +135,7 @@ export function tlsCommand(): Command {
       const address = server.address();
       const shown = typeof address === 'object' && address ? `${address.address}:${address.port}` : options.listen;
       progress(`TLS proxy listening on ${shown}, forwarding to ${options.upstream}`);
+      logger.info({ listen: shown, upstream: options.upstream }, 'TLS proxy listening');
       const stop = (): void => {
         progress('stopping');
         stopFollowing();

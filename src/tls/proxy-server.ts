@@ -7,6 +7,8 @@
 import type https from 'node:https';
 import { applyTimeouts, resolveTimeouts, timeoutOptions, type HttpTimeouts } from '../http/timeouts.js';
 import { createHsmHttpsServer, type HsmHttpsServerOptions } from './https-server.js';
+import type { Logger } from '../core/ports.js';
+import { logHandshakeFailures } from './handshake-log.js';
 import { createReverseProxy, DEFAULT_UPSTREAM_TIMEOUT_MS } from './reverse-proxy.js';
 
 export interface ProxyTimeouts extends HttpTimeouts {
@@ -45,17 +47,20 @@ export interface TlsProxyOptions extends Omit<HsmHttpsServerOptions, 'handshakeT
   /** http://host:port[/prefix] */
   upstream: string;
   timeouts?: Partial<ProxyTimeouts>;
+  /** Where handshakes the HSM could not sign and upstream failures are reported (handshake-log.ts, reverse-proxy.ts). */
+  logger?: Logger;
 }
 
 /** Creates (does not start) the proxy; `close()` stops it and drops every connection. */
 export function createTlsProxy(options: TlsProxyOptions): { server: https.Server; timeouts: ProxyTimeouts; close(): void } {
-  const { upstream, timeouts: given, ...serverOptions } = options;
+  const { upstream, timeouts: given, logger, ...serverOptions } = options;
   const timeouts = resolveProxyTimeouts(given);
-  const reverse = createReverseProxy(upstream, { upstreamTimeoutMs: timeouts.upstreamMs });
+  const reverse = createReverseProxy(upstream, { upstreamTimeoutMs: timeouts.upstreamMs, ...(logger ? { logger } : {}) });
   const server = applyTimeouts(
     createHsmHttpsServer({ ...serverOptions, ...timeoutOptions(timeouts).http, handshakeTimeout: timeouts.handshakeMs }, reverse.handler),
     timeouts,
   );
+  if (logger) logHandshakeFailures(server, logger);
   return {
     server,
     timeouts,

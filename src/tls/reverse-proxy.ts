@@ -5,6 +5,8 @@
  */
 import http from 'node:http';
 import { pipeline } from 'node:stream';
+import type { Logger } from '../core/ports.js';
+import { RepeatedLines } from '../observability/repeated-lines.js';
 import { HsmTlsError } from './errors.js';
 
 /** Hop-by-hop headers (RFC 9110 §7.6.1) are the proxy's own business and not forwarded. */
@@ -38,6 +40,12 @@ export interface ReverseProxyOptions {
    * when nothing was answered yet, else the client connection is cut. Default 60 s.
    */
   upstreamTimeoutMs?: number;
+  /**
+   * Where an upstream that cannot be reached, stalls or breaks off its answer is reported (a
+   * warning per kind and error code, then at most once a minute with the count held back: every
+   * client request meets a down upstream again). Default: nowhere.
+   */
+  logger?: Logger;
 }
 
 /** Why an upstream request was destroyed by the proxy itself. */
@@ -58,6 +66,14 @@ export function createReverseProxy(upstream: string, options: ReverseProxyOption
   if (target.protocol !== 'http:') throw new HsmTlsError('ERR_INVALID_UPSTREAM', `The upstream must be plain http:// (TLS ends here), not ${target.protocol}.`);
   const prefix = target.pathname.replace(/\/$/, '');
   const agent = new http.Agent({ keepAlive: true });
+  const logger = options.logger;
+  const upstreamLines = new RepeatedLines();
+  const reportUpstream = (message: string, error: Error): void => {
+    if (!logger) return;
+    const code = typeof (error as { code?: unknown }).code === 'string' ? String((error as { code?: unknown }).code).slice(0, 64) : undefined;
+    const admitted = upstreamLines.admit(`${message}\u0000${code ?? ''}`);
+    if (admitted) logger.warn({ upstream: target.origin, ...(code ? { code } : {}), ...admitted }, message);
+  };
 
   const handler = (request: http.IncomingMessage, response: http.ServerResponse): void => {
     const headers = endToEnd(request.headers);
@@ -86,12 +102,18 @@ export function createReverseProxy(upstream: string, options: ReverseProxyOption
     const fail = (error: Error): void => {
       if (failed) return;
       failed = true;
+      // The client went away mid-request (the pipeline passes its error on to the upstream
+      // request): nothing of the upstream's to report. An upstream failure is seen first.
+      const report = request.readableAborted ? () => {} : reportUpstream;
       if (response.headersSent) {
+        report('upstream broke off its answer: the client connection was cut', error);
         response.destroy();
       } else if (error instanceof UpstreamTimeout) {
+        report(`upstream sent nothing for ${Math.round(upstreamTimeoutMs / 1000)} s: answered 504`, error);
         response.writeHead(504, { 'content-type': 'text/plain; charset=utf-8', connection: 'close' });
         response.end(`Gateway timeout: the upstream sent nothing for ${Math.round(upstreamTimeoutMs / 1000)} s.\n`);
       } else {
+        report('upstream could not be reached: answered 502', error);
         response.writeHead(502, { 'content-type': 'text/plain; charset=utf-8' });
         response.end('Bad gateway: the upstream could not be reached.\n');
       }
