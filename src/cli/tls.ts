@@ -18,7 +18,6 @@ import { addHsmOptions, resolveHsmConfig, type HsmCliOptions } from './hsm-optio
 import { parseListen, parseSeconds } from './listen.js';
 import { DEFAULT_TOKEN_PIN, holdPins } from './serve-pins.js';
 import type { Logger } from '../core/ports.js';
-import { createLogger } from '../observability/logger.js';
 import { logLevelOption, progress } from './service-options.js';
 
 interface KeygenOptions extends HsmCliOptions {
@@ -124,6 +123,8 @@ export function tlsCommand(): Command {
       const hsm = { ...resolved, pin: pins.get(DEFAULT_TOKEN_PIN)! };
       const certificates = options.keyUri.map((keyUri, i) => ({ keyUri, cert: readCertificate(options.cert[i]!) }));
       // JSON lines on stdout, as `serve` writes them: handshakes the HSM could not sign, upstream failures.
+      // Loaded here: `--help` loads no logging (test/cli/lazy-loading.test.ts).
+      const { createLogger } = await import('../observability/logger.js');
       const logger = createLogger({ level: options.logLevel }).child({ component: 'tls-proxy' }) as unknown as Logger;
       const proxy = createTlsProxy({ hsm, certificates, upstream: options.upstream, timeouts, logger });
       const server = proxy.server;

@@ -26,10 +26,11 @@ let stderr = '';
 let port = 0;
 let ca: string;
 
+/** The complete lines written so far (one may be half-read). */
 const lines = (): Array<Record<string, unknown>> =>
   stdout
     .split('\n')
-    .filter(Boolean)
+    .slice(0, -1)
     .map((l) => JSON.parse(l) as Record<string, unknown>);
 const withMessage = (msg: string) => lines().filter((l) => l.msg === msg);
 
@@ -79,6 +80,7 @@ function garbageHandshake(): Promise<void> {
 }
 
 it('logs that it listens, and an unreachable upstream once however many clients meet it', async () => {
+  await until(() => withMessage('TLS proxy listening').length > 0, 10_000, 'the listening line');
   const listening = withMessage('TLS proxy listening');
   expect(listening).toHaveLength(1);
   expect(listening[0]).toMatchObject({ level: 30, component: 'tls-proxy', listen: `127.0.0.1:${port}` });
